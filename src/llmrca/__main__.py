@@ -1,0 +1,3 @@
+from llmrca.cli import main
+
+main()

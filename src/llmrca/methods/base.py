@@ -1,0 +1,112 @@
+"""The one interface every RCA method honours.
+
+A method is built from a typed :class:`~llmrca.config.Config` and answers
+``rank(case) -> Ranking``.  The public :meth:`Method.rank` checks that the
+case carries what the method needs (raising
+:class:`~llmrca.errors.MethodUnavailable` otherwise) and then calls the
+subclass's ``_rank``.  Methods never see the ground truth: the evaluator
+strips it with :meth:`Case.without_truth` before calling ``rank``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+
+from llmrca.config import Config
+from llmrca.errors import MethodUnavailable
+from llmrca.model import Case, Ranking
+
+
+@dataclass(frozen=True)
+class Tags:
+    """What a method needs and uses (capability tags, not an isinstance ladder).
+
+    ``metric_set`` is the metric set the method sees by default: the paper's
+    baselines use ``basic`` (as in the paper), LLM-aware methods ``extended``.
+    ``requires`` are optional Python modules it imports; ``extra`` is the
+    ``pip install "llmrca[extra]"`` that brings them.
+    """
+
+    needs_metrics: bool = True
+    needs_logs: bool = False
+    needs_traces: bool = False
+    needs_topology: bool = False
+    uses_topology: bool = False
+    metric_set: str = "basic"
+    requires: tuple[str, ...] = ()
+    extra: str | None = None
+    family: str = "statistical"
+    deterministic: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class NoConfig(Config):
+    """Configuration of a method that has no options."""
+
+
+class Method:
+    """Base class of RCA methods.
+
+    Subclasses set ``name``, ``config_cls`` and ``tags`` and implement
+    ``_rank(case, config)``.  A method that draws random numbers takes a
+    ``seed`` field in its config and uses :meth:`rng`.
+    """
+
+    name: ClassVar[str] = "method"
+    config_cls: ClassVar[type[Config]] = NoConfig
+    tags: ClassVar[Tags] = Tags()
+    paper: ClassVar[str] = ""
+
+    def __init__(self, config: Config | Mapping[str, Any] | None = None, **overrides: Any) -> None:
+        if config is None:
+            cfg = self.config_cls()
+        elif isinstance(config, Mapping):
+            cfg = self.config_cls.from_dict(config)
+        elif isinstance(config, self.config_cls):
+            cfg = config
+        else:
+            raise TypeError(f"{self.name}: config must be {self.config_cls.__name__} or a dict, got {type(config).__name__}")
+        if overrides:
+            cfg = cfg.replace(**overrides)
+        self.config = cfg
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.config!r})"
+
+    def rng(self, case: Case | None = None) -> np.random.Generator:
+        """A generator seeded from the config's ``seed`` (0 if it has none)."""
+        seed = getattr(self.config, "seed", 0)
+        return np.random.default_rng(seed)
+
+    def check(self, case: Case) -> None:
+        """Raise MethodUnavailable if ``case`` lacks what this method needs."""
+        t = self.tags
+        if t.needs_logs and (case.logs is None or case.logs.empty):
+            raise MethodUnavailable(f"{self.name} needs logs and this case has none")
+        if t.needs_traces and (case.traces is None or case.traces.empty):
+            raise MethodUnavailable(f"{self.name} needs traces and this case has none")
+        if t.needs_topology and (case.topology is None or not case.topology.edges):
+            raise MethodUnavailable(f"{self.name} needs a call graph and this case has none")
+
+    def rank(self, case: Case) -> Ranking:
+        """Rank the case's components, most likely root cause first."""
+        self.check(case)
+        ranking = self._rank(case)
+        if not isinstance(ranking, Ranking):
+            raise TypeError(f"{self.name}._rank returned {type(ranking).__name__}, not Ranking")
+        return ranking
+
+    def _rank(self, case: Case) -> Ranking:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def describe(self) -> dict[str, Any]:
+        """How this method was configured: name, config, tags (for provenance)."""
+        return {"method": self.name, "config": self.config.to_dict(), "tags": self.tags.to_dict()}

@@ -1,0 +1,1 @@
+"""Statistical methods: random, NSigma, BARO, ε-Diagnosis."""

@@ -1,0 +1,432 @@
+"""The data model shared by every part of llmrca.
+
+A :class:`Case` is one labelled failure: telemetry around one injected fault
+plus the ground truth.  Every testbed backend ends in a Case and every RCA
+method starts from one.  A :class:`Ranking` is what a method answers.
+
+Column convention (RCAEval-compatible): ``metrics`` has a ``time`` column in
+epoch seconds and one column per ``<component>_<metric>``.  Component names
+contain no ``_``; the metric part may (``ray-worker-1_latency-90``,
+``ray-worker-1_vllm:time_to_first_token_seconds:p90``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+#: Fault types of the paper's campaign, in Table 1 order.
+FAULT_TYPES: tuple[str, ...] = ("cpu", "memory", "network", "gpu")
+
+#: Folder-name spellings used by RCAEval and the paper's artifact, mapped to ours.
+FAULT_ALIASES: dict[str, str] = {
+    "cpu": "cpu",
+    "mem": "memory",
+    "memory": "memory",
+    "delay": "network",
+    "network": "network",
+    "net": "network",
+    "latency": "network",
+    "gpu": "gpu",
+    "gpu-throttle": "gpu",
+    "disk": "disk",
+    "loss": "loss",
+    "socket": "socket",
+}
+
+#: Names of the metric sets a Case may carry.  ``basic`` is the paper's set
+#: (cpu, memory, network, gpu utilisation, p50/p90 latency per component);
+#: ``extended`` adds LLM-serving telemetry under its real names (vLLM, Ray
+#: Serve, DCGM, cAdvisor).  See :mod:`llmrca.telemetry`.
+METRIC_SETS: tuple[str, ...] = ("basic", "extended")
+
+
+class CaseValidationError(ValueError):
+    """A Case (or a case folder on disk) is malformed.
+
+    ``problems`` lists every problem found, each a sentence that says what is
+    wrong, where, and what to do.
+    """
+
+    def __init__(self, problems: Sequence[str], where: str = "") -> None:
+        self.problems = list(problems)
+        self.where = where
+        head = f"invalid case {where}: " if where else "invalid case: "
+        super().__init__(head + "; ".join(self.problems))
+
+
+def normalize_fault_type(name: str) -> str:
+    """Map a folder-name spelling (``mem``, ``delay``) to our fault type."""
+    key = name.strip().lower()
+    return FAULT_ALIASES.get(key, key)
+
+
+def split_column(column: str) -> tuple[str, str]:
+    """Split ``<component>_<metric>`` at the first ``_`` (RCAEval's rule)."""
+    comp, sep, metric = column.partition("_")
+    if not sep:
+        return column, ""
+    return comp, metric
+
+
+def components_of(columns: Iterable[str]) -> list[str]:
+    """Components named by metric columns, in first-appearance order."""
+    seen: dict[str, None] = {}
+    for col in columns:
+        if col == "time":
+            continue
+        seen.setdefault(split_column(col)[0], None)
+    return list(seen)
+
+
+@dataclass(frozen=True)
+class Topology:
+    """The directed call graph: an edge ``(a, b)`` means *a calls b*.
+
+    ``entry`` is where client requests enter (the gateway); methods that need
+    a service-level indicator use the entry point's latency.
+    """
+
+    nodes: tuple[str, ...]
+    edges: tuple[tuple[str, str], ...] = ()
+    entry: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "nodes", tuple(self.nodes))
+        object.__setattr__(self, "edges", tuple((str(a), str(b)) for a, b in self.edges))
+
+    def to_networkx(self) -> Any:
+        import networkx as nx
+
+        g = nx.DiGraph()
+        g.add_nodes_from(self.nodes)
+        g.add_edges_from(self.edges)
+        return g
+
+    def callees(self, node: str) -> list[str]:
+        return [b for a, b in self.edges if a == node]
+
+    def callers(self, node: str) -> list[str]:
+        return [a for a, b in self.edges if b == node]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"nodes": list(self.nodes), "edges": [list(e) for e in self.edges], "entry": self.entry}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Topology:
+        return cls(
+            nodes=tuple(d.get("nodes", ())),
+            edges=tuple((a, b) for a, b in d.get("edges", ())),
+            entry=d.get("entry"),
+        )
+
+
+@dataclass(frozen=True)
+class FaultSpec:
+    """What to inject: fault type, target component, parameters, duration."""
+
+    type: str
+    target: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+    duration_s: float = 60.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": self.type, "target": self.target, "params": dict(self.params), "duration_s": self.duration_s}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> FaultSpec:
+        return cls(type=d["type"], target=d["target"], params=dict(d.get("params", {})), duration_s=float(d.get("duration_s", 60.0)))
+
+
+@dataclass(frozen=True)
+class FaultRecord:
+    """What was injected and what was achieved (measured after injection)."""
+
+    type: str
+    target: str
+    requested: Mapping[str, Any] = field(default_factory=dict)
+    achieved: Mapping[str, Any] = field(default_factory=dict)
+    start: float | None = None
+    end: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "type": self.type,
+            "target": self.target,
+            "requested": dict(self.requested),
+            "achieved": dict(self.achieved),
+            "start": self.start,
+            "end": self.end,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> FaultRecord:
+        return cls(
+            type=normalize_fault_type(d["type"]),
+            target=d["target"],
+            requested=dict(d.get("requested", {})),
+            achieved=dict(d.get("achieved", {})),
+            start=d.get("start"),
+            end=d.get("end"),
+        )
+
+
+@dataclass
+class Case:
+    """One labelled failure case.
+
+    ``metric_sets`` holds every metric set the case carries (``basic`` always,
+    ``extended`` when available); ``metrics`` is the one in use (by default
+    ``basic``).  Use :meth:`with_metric_set` to switch, :meth:`without_truth`
+    before handing a case to a method, and :meth:`validate` to check it.
+    """
+
+    metrics: pd.DataFrame
+    inject_time: float
+    name: str = "case"
+    logs: pd.DataFrame | None = None
+    traces: pd.DataFrame | None = None
+    fault: FaultRecord | None = None
+    root_causes: frozenset[str] = frozenset()
+    topology: Topology | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+    metric_sets: dict[str, pd.DataFrame] = field(default_factory=dict)
+    metric_set: str = "basic"
+
+    def __post_init__(self) -> None:
+        self.root_causes = frozenset(self.root_causes)
+        if not self.metric_sets:
+            self.metric_sets = {self.metric_set: self.metrics}
+        else:
+            self.metric_sets.setdefault(self.metric_set, self.metrics)
+
+    # -- views ---------------------------------------------------------------
+    @property
+    def components(self) -> list[str]:
+        """Candidate components: the topology's nodes, else those in the metrics."""
+        if self.topology is not None and self.topology.nodes:
+            return list(self.topology.nodes)
+        return components_of(self.metrics.columns)
+
+    @property
+    def fault_type(self) -> str | None:
+        return self.fault.type if self.fault is not None else None
+
+    @property
+    def fault_end(self) -> float | None:
+        return self.fault.end if self.fault is not None else None
+
+    def normal(self, df: pd.DataFrame | None = None) -> pd.DataFrame:
+        """Rows strictly before the injection time."""
+        df = self.metrics if df is None else df
+        return df[df["time"] < self.inject_time]
+
+    def anomalous(self, df: pd.DataFrame | None = None) -> pd.DataFrame:
+        """Rows from the injection time on (to the fault end, when known)."""
+        df = self.metrics if df is None else df
+        mask = df["time"] >= self.inject_time
+        return df[mask]
+
+    def with_metric_set(self, name: str) -> Case:
+        """A copy whose ``metrics`` is the named set; KeyError names what exists."""
+        if name not in self.metric_sets:
+            raise KeyError(f"case {self.name!r} has no metric set {name!r} (has: {', '.join(sorted(self.metric_sets))})")
+        return replace(self, metrics=self.metric_sets[name], metric_set=name, metric_sets=dict(self.metric_sets))
+
+    def without_truth(self) -> Case:
+        """A copy with the ground truth removed: what a method may see."""
+        meta = {k: v for k, v in self.meta.items() if k not in {"fault", "root_causes", "target", "fault_type"}}
+        return replace(self, fault=None, root_causes=frozenset(), meta=meta, name="case", metric_sets=dict(self.metric_sets))
+
+    # -- validation ------------------------------------------------------------
+    def problems(self) -> list[str]:
+        """Every problem with this case, as actionable sentences (empty when valid)."""
+        out: list[str] = []
+        for set_name, df in self.metric_sets.items():
+            out.extend(f"metric set {set_name!r}: {p}" for p in frame_problems(df, self.inject_time))
+        comps = set(self.components)
+        if self.topology is not None:
+            bad_nodes = [n for n in self.topology.nodes if "_" in n]
+            if bad_nodes:
+                out.append(f"topology node names contain '_': {bad_nodes}; rename them (component names must not contain '_')")
+            for a, b in self.topology.edges:
+                if a not in self.topology.nodes or b not in self.topology.nodes:
+                    out.append(f"topology edge {a}->{b} names a node that is not in topology.nodes")
+        missing = sorted(set(self.root_causes) - comps)
+        if missing:
+            out.append(f"root causes {missing} are not components of the case (components: {sorted(comps)})")
+        if self.fault is not None and self.fault.end is not None and self.fault.end < self.inject_time:
+            out.append(f"fault end {self.fault.end} is before the injection time {self.inject_time}")
+        return out
+
+    def validate(self) -> Case:
+        """Raise :class:`CaseValidationError` listing every problem; return self if valid."""
+        probs = self.problems()
+        if probs:
+            raise CaseValidationError(probs, where=self.name)
+        return self
+
+
+def frame_problems(df: pd.DataFrame, inject_time: float | None) -> list[str]:
+    """Problems of one metrics frame (``time`` + ``<component>_<metric>`` columns)."""
+    out: list[str] = []
+    if not isinstance(df, pd.DataFrame):
+        return [f"metrics must be a pandas DataFrame, got {type(df).__name__}"]
+    if df.empty or len(df.columns) == 0:
+        return ["metrics frame is empty (no rows or no columns); the case has no data to analyse"]
+    if "time" not in df.columns:
+        return [f"no 'time' column (columns start with {list(df.columns[:5])}); add epoch seconds as 'time'"]
+    time = df["time"]
+    if not pd.api.types.is_numeric_dtype(time):
+        bad = time[pd.to_numeric(time, errors="coerce").isna()]
+        first = bad.index[0] if len(bad) else None
+        out.append(f"'time' is not numeric (e.g. row {first}: {bad.iloc[0]!r}); use epoch seconds")
+        return out
+    tv = time.to_numpy(dtype=float)
+    if np.isnan(tv).any():
+        out.append(f"'time' has {int(np.isnan(tv).sum())} missing values (first at row {int(np.argmax(np.isnan(tv)))})")
+        return out
+    d = np.diff(tv)
+    if (d == 0).any():
+        i = int(np.argmax(d == 0)) + 1
+        out.append(f"'time' has duplicated timestamps (first at row {i}: {tv[i]}); aggregate or drop duplicate rows")
+    if (d < 0).any():
+        i = int(np.argmax(d < 0)) + 1
+        out.append(f"'time' is not increasing (row {i}: {tv[i]} after {tv[i - 1]}); sort rows by time")
+    data_cols = [c for c in df.columns if c != "time"]
+    if not data_cols:
+        out.append("no metric columns besides 'time'")
+    no_sep = [c for c in data_cols if "_" not in str(c)]
+    if no_sep:
+        out.append(f"columns {no_sep[:5]} are not '<component>_<metric>'; name them like 'ray-worker-1_cpu'")
+    for c in data_cols:
+        col = df[c]
+        if not pd.api.types.is_numeric_dtype(col):
+            out.append(f"column {c!r} is not numeric; convert it or drop it")
+            continue
+        v = col.to_numpy(dtype=float)
+        if np.isnan(v).all():
+            out.append(f"column {c!r} is all NaN; drop it")
+        elif np.isinf(v).any():
+            out.append(f"column {c!r} has infinite values (first at row {int(np.argmax(np.isinf(v)))}); replace them")
+    if inject_time is not None and len(tv) and not (isinstance(inject_time, float | int) and math.isfinite(inject_time)):
+        out.append(f"injection time {inject_time!r} is not a finite number")
+    elif inject_time is not None and len(tv) and not (tv[0] < inject_time <= tv[-1]):
+        out.append(
+            f"injection time {inject_time} is outside the data ({tv[0]} .. {tv[-1]}); "
+            "check inject_time.txt is in epoch seconds and matches data.csv"
+        )
+    return out
+
+
+@dataclass
+class Ranking:
+    """A method's answer for one case.
+
+    ``components`` is ordered most-likely first with matching ``scores``.
+    ``metrics`` is the metric-level ranking (``<component>_<metric>``, score)
+    when the method has one; ``explanation`` says why (signals, paths) and
+    ``fault_type`` names the fault where the method infers one.
+    """
+
+    components: list[str]
+    scores: list[float] = field(default_factory=list)
+    metrics: list[tuple[str, float]] | None = None
+    explanation: dict[str, Any] | None = None
+    fault_type: str | None = None
+
+    def __post_init__(self) -> None:
+        self.components = list(self.components)
+        if not self.scores:
+            n = len(self.components)
+            self.scores = [float(n - i) for i in range(n)]
+        self.scores = [float(s) for s in self.scores]
+        if len(self.scores) != len(self.components):
+            raise ValueError("Ranking: components and scores differ in length")
+        if len(set(self.components)) != len(self.components):
+            raise ValueError(f"Ranking: duplicated components in {self.components}")
+
+    @classmethod
+    def from_metric_scores(
+        cls,
+        scores: Mapping[str, float] | Sequence[tuple[str, float]],
+        *,
+        candidates: Sequence[str] | None = None,
+        explanation: dict[str, Any] | None = None,
+        fault_type: str | None = None,
+    ) -> Ranking:
+        """Rank metrics by score (descending, stable), then components by first occurrence.
+
+        This is RCAEval's rule: a component's rank is that of its best metric.
+        Candidates that no metric names are appended at the end with score
+        ``-inf`` (so every candidate appears exactly once).
+        """
+        items = list(scores.items()) if isinstance(scores, Mapping) else list(scores)
+        clean = [(m, float(s) if s is not None and np.isfinite(s) else float("-inf")) for m, s in items]
+        order = sorted(range(len(clean)), key=lambda i: -clean[i][1])
+        ranked = [clean[i] for i in order]
+        comps: list[str] = []
+        cscores: list[float] = []
+        seen: set[str] = set()
+        for m, s in ranked:
+            c = split_column(m)[0]
+            if candidates is not None and c not in candidates:
+                continue
+            if c not in seen:
+                seen.add(c)
+                comps.append(c)
+                cscores.append(s)
+        for c in candidates or []:
+            if c not in seen:
+                seen.add(c)
+                comps.append(c)
+                cscores.append(float("-inf"))
+        return cls(components=comps, scores=cscores, metrics=ranked, explanation=explanation, fault_type=fault_type)
+
+    @classmethod
+    def from_component_scores(
+        cls,
+        scores: Mapping[str, float],
+        *,
+        explanation: dict[str, Any] | None = None,
+        fault_type: str | None = None,
+    ) -> Ranking:
+        """Rank components by score, descending, ties kept in input order."""
+        items = list(scores.items())
+        order = sorted(range(len(items)), key=lambda i: -float(items[i][1]))
+        return cls(
+            components=[items[i][0] for i in order],
+            scores=[float(items[i][1]) for i in order],
+            explanation=explanation,
+            fault_type=fault_type,
+        )
+
+    def top(self, k: int = 1) -> list[str]:
+        return self.components[:k]
+
+    def to_dict(self) -> dict[str, Any]:
+        def _f(x: float) -> float | str:
+            return x if math.isfinite(x) else str(x)
+
+        return {
+            "components": self.components,
+            "scores": [_f(s) for s in self.scores],
+            "metrics": [[m, _f(s)] for m, s in self.metrics] if self.metrics is not None else None,
+            "explanation": self.explanation,
+            "fault_type": self.fault_type,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Ranking:
+        return cls(
+            components=list(d["components"]),
+            scores=[float(s) for s in d.get("scores", [])],
+            metrics=[(m, float(s)) for m, s in d["metrics"]] if d.get("metrics") is not None else None,
+            explanation=d.get("explanation"),
+            fault_type=d.get("fault_type"),
+        )

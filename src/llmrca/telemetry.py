@@ -1,0 +1,139 @@
+"""The metric catalogue: names of the ``basic`` and ``extended`` metric sets.
+
+Every backend (simulator, local processes, Kubernetes) emits these columns
+and every method reads them, so real data drops in.  A column is
+``<component>_<metric>``.  Counters appear as per-second rates over the
+scrape window (suffix ``:rate``); histograms as quantiles computed from
+buckets, as Prometheus' ``histogram_quantile`` does (suffix ``:p50`` /
+``:p90`` / ``:p99``).  ``promql`` is the query the collector issues against a
+real Prometheus, with ``{pod}`` standing for the component's label matcher.
+
+Units: cpu in cores, memory in bytes, network in bytes/s, latency in
+seconds, power in W, clocks in MHz, framebuffer in MiB, utilisation in %.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class MetricDef:
+    name: str  # metric part of the column name
+    promql: str  # template; {sel} is the component's label selector
+    unit: str
+    where: str  # "all", "serving" (head + workers), "gateway", "head"
+    description: str
+
+
+#: The paper's basic set: per component cpu, memory, network, gpu utilisation
+#: and p50/p90 latency from the service mesh (RCAEval names).
+BASIC: tuple[MetricDef, ...] = (
+    MetricDef("cpu", "sum(rate(container_cpu_usage_seconds_total{{{sel}}}[{w}]))", "cores", "all", "CPU used"),
+    MetricDef("mem", "sum(container_memory_working_set_bytes{{{sel}}})", "bytes", "all", "working-set memory"),
+    MetricDef("net-rx", "sum(rate(container_network_receive_bytes_total{{{sel}}}[{w}]))", "B/s", "all", "bytes received"),
+    MetricDef("net-tx", "sum(rate(container_network_transmit_bytes_total{{{sel}}}[{w}]))", "B/s", "all", "bytes sent"),
+    MetricDef("gpu", "avg(DCGM_FI_DEV_GPU_UTIL{{{sel}}})", "%", "serving", "GPU utilisation"),
+    MetricDef(
+        "latency-50",
+        "histogram_quantile(0.5, sum by (le) (rate(istio_request_duration_milliseconds_bucket{{{sel}}}[{w}]))) / 1000",
+        "s",
+        "all",
+        "median latency of requests into the component (mesh)",
+    ),
+    MetricDef(
+        "latency-90",
+        "histogram_quantile(0.9, sum by (le) (rate(istio_request_duration_milliseconds_bucket{{{sel}}}[{w}]))) / 1000",
+        "s",
+        "all",
+        "p90 latency of requests into the component (mesh)",
+    ),
+)
+
+
+def _hq(q: float, name: str) -> str:
+    return f"histogram_quantile({q}, sum by (le) (rate({name}_bucket{{{{{{sel}}}}}}[{{w}}])))"
+
+
+#: Extra columns of the extended set (the extended set is BASIC + EXTENDED).
+EXTENDED: tuple[MetricDef, ...] = (
+    # vLLM engine (per replica)
+    MetricDef("vllm:num_requests_running", "sum(vllm:num_requests_running{{{sel}}})", "requests", "serving", "requests in the batch"),
+    MetricDef("vllm:num_requests_waiting", "sum(vllm:num_requests_waiting{{{sel}}})", "requests", "serving", "requests queued in the engine"),
+    MetricDef("vllm:kv_cache_usage_perc", "avg(vllm:kv_cache_usage_perc{{{sel}}})", "fraction", "serving", "KV-cache use (0..1)"),
+    MetricDef("vllm:prompt_tokens_total:rate", "sum(rate(vllm:prompt_tokens_total{{{sel}}}[{w}]))", "tokens/s", "serving", "prefill tokens/s"),
+    MetricDef("vllm:generation_tokens_total:rate", "sum(rate(vllm:generation_tokens_total{{{sel}}}[{w}]))", "tokens/s", "serving", "decode tokens/s"),
+    MetricDef("vllm:num_preemptions_total:rate", "sum(rate(vllm:num_preemptions_total{{{sel}}}[{w}]))", "1/s", "serving", "preemptions/s"),
+    MetricDef("vllm:request_success_total:rate", "sum(rate(vllm:request_success_total{{{sel}}}[{w}]))", "1/s", "serving", "finished requests/s"),
+    MetricDef("vllm:time_to_first_token_seconds:p50", _hq(0.5, "vllm:time_to_first_token_seconds"), "s", "serving", "TTFT p50 (server side, excludes queueing)"),
+    MetricDef("vllm:time_to_first_token_seconds:p90", _hq(0.9, "vllm:time_to_first_token_seconds"), "s", "serving", "TTFT p90"),
+    MetricDef("vllm:inter_token_latency_seconds:p50", _hq(0.5, "vllm:inter_token_latency_seconds"), "s", "serving", "inter-token latency p50"),
+    MetricDef("vllm:inter_token_latency_seconds:p90", _hq(0.9, "vllm:inter_token_latency_seconds"), "s", "serving", "inter-token latency p90"),
+    MetricDef("vllm:e2e_request_latency_seconds:p90", _hq(0.9, "vllm:e2e_request_latency_seconds"), "s", "serving", "end-to-end latency p90"),
+    MetricDef("vllm:request_queue_time_seconds:p90", _hq(0.9, "vllm:request_queue_time_seconds"), "s", "serving", "engine queue time p90"),
+    # Ray Serve
+    MetricDef("ray_serve_deployment_replica_starts_total:rate", "sum(rate(ray_serve_deployment_replica_starts_total{{{sel}}}[{w}]))", "1/s", "serving", "replica (actor) starts"),
+    MetricDef("ray_serve_deployment_replica_healthy", "min(ray_serve_deployment_replica_healthy{{{sel}}})", "0/1", "serving", "replica healthy"),
+    MetricDef("ray_serve_deployment_error_counter_total:rate", "sum(rate(ray_serve_deployment_error_counter_total{{{sel}}}[{w}]))", "1/s", "serving", "replica errors/s"),
+    MetricDef("ray_serve_num_router_requests_total:rate", "sum(rate(ray_serve_num_router_requests_total{{{sel}}}[{w}]))", "1/s", "head", "requests routed/s"),
+    MetricDef("ray_serve_deployment_queued_queries", "sum(ray_serve_deployment_queued_queries{{{sel}}})", "requests", "head", "queries queued in the router"),
+    # DCGM (per GPU)
+    MetricDef("DCGM_FI_DEV_POWER_USAGE", "avg(DCGM_FI_DEV_POWER_USAGE{{{sel}}})", "W", "serving", "GPU power draw"),
+    MetricDef("DCGM_FI_DEV_POWER_MGMT_LIMIT", "avg(DCGM_FI_DEV_POWER_MGMT_LIMIT{{{sel}}})", "W", "serving", "GPU power limit (opt-in upstream)"),
+    MetricDef("DCGM_FI_DEV_SM_CLOCK", "avg(DCGM_FI_DEV_SM_CLOCK{{{sel}}})", "MHz", "serving", "SM clock"),
+    MetricDef("DCGM_FI_DEV_MEM_COPY_UTIL", "avg(DCGM_FI_DEV_MEM_COPY_UTIL{{{sel}}})", "%", "serving", "memory copy utilisation"),
+    MetricDef("DCGM_FI_DEV_FB_USED", "avg(DCGM_FI_DEV_FB_USED{{{sel}}})", "MiB", "serving", "framebuffer used"),
+    MetricDef("DCGM_FI_PROF_PIPE_TENSOR_ACTIVE", "avg(DCGM_FI_PROF_PIPE_TENSOR_ACTIVE{{{sel}}})", "fraction", "serving", "tensor pipe active"),
+    MetricDef("DCGM_FI_DEV_CLOCK_THROTTLE_REASONS", "max(DCGM_FI_DEV_CLOCK_THROTTLE_REASONS{{{sel}}})", "bitmask", "serving", "clock event reasons (0x4 = SW power cap)"),
+    # cAdvisor extras
+    MetricDef("container_cpu_cfs_throttled_seconds_total:rate", "sum(rate(container_cpu_cfs_throttled_seconds_total{{{sel}}}[{w}]))", "s/s", "all", "CFS throttled time"),
+    MetricDef("container_memory_failcnt:rate", "sum(rate(container_memory_failcnt{{{sel}}}[{w}]))", "1/s", "all", "memory limit hits"),
+    MetricDef("container_spec_memory_limit_bytes", "max(container_spec_memory_limit_bytes{{{sel}}})", "bytes", "all", "memory limit"),
+    # gateway
+    MetricDef(
+        "nginx_ingress_controller_request_duration_seconds:p50",
+        _hq(0.5, "nginx_ingress_controller_request_duration_seconds"),
+        "s",
+        "gateway",
+        "gateway request duration p50",
+    ),
+    MetricDef(
+        "nginx_ingress_controller_request_duration_seconds:p90",
+        _hq(0.9, "nginx_ingress_controller_request_duration_seconds"),
+        "s",
+        "gateway",
+        "gateway request duration p90",
+    ),
+    MetricDef(
+        "nginx_ingress_controller_requests:rate",
+        "sum(rate(nginx_ingress_controller_requests{{{sel}}}[{w}]))",
+        "1/s",
+        "gateway",
+        "gateway requests/s",
+    ),
+    MetricDef(
+        "nginx_ingress_controller_requests_5xx:rate",
+        'sum(rate(nginx_ingress_controller_requests{{{sel},status=~"5.."}}[{w}]))',
+        "1/s",
+        "gateway",
+        "gateway 5xx responses/s",
+    ),
+)
+
+BASIC_NAMES: tuple[str, ...] = tuple(m.name for m in BASIC)
+EXTENDED_NAMES: tuple[str, ...] = tuple(m.name for m in EXTENDED)
+
+#: Component names of the paper's stack (the simulator and local testbed use them).
+GATEWAY = "nginx-gateway"
+HEAD = "ray-head"
+OPERATOR = "kuberay-operator"
+
+
+def worker_name(i: int) -> str:
+    """Name of Ray worker ``i`` (1-based): ``ray-worker-1``."""
+    return f"ray-worker-{i}"
+
+
+def is_serving(component: str) -> bool:
+    """Whether a component hosts a model replica (head and workers)."""
+    return component == HEAD or component.startswith("ray-worker-")
