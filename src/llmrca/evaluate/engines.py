@@ -184,6 +184,12 @@ def _ray_execute(task: Task) -> dict[str, Any]:
     return execute(task)
 
 
+def _ray_warm_up() -> int:
+    import llmrca.evaluate.task  # noqa: F401 - import the heavy modules once per worker
+
+    return os.getpid()
+
+
 @dataclass
 class RayEngine:
     jobs: int = 2
@@ -197,17 +203,26 @@ class RayEngine:
             mods = sorted({t.split(":")[0] for task in tasks for _, t, _ in task.extra_entries})
             ray.init(num_cpus=max(1, self.jobs), include_dashboard=False, runtime_env=ray_runtime_env(mods), log_to_driver=False)
         remote = ray.remote(num_cpus=1, max_retries=0)(_ray_execute)
+        # start the workers (and their imports) before any deadline runs
+        warm = ray.remote(num_cpus=1, max_retries=0)(_ray_warm_up)
+        if tasks:
+            ray.get([warm.remote() for _ in range(max(1, self.jobs))], timeout=max(120.0, self.timeout_s))
         queue = deque(tasks)
-        inflight: dict[Any, tuple[Task, float]] = {}
-        while queue or inflight:
+        # ref -> (task, deadline); a None task is a warm-up that replaces a killed worker
+        inflight: dict[Any, tuple[Task | None, float]] = {}
+        while queue or any(t is not None for t, _ in inflight.values()):
             while queue and len(inflight) < max(1, self.jobs):
                 t = queue.popleft()
                 inflight[remote.remote(t)] = (t, time.monotonic() + self.timeout_s)
             # the deadline runs from submission; at most `jobs` tasks are in flight
             wait_s = max(0.0, min(d for _, d in inflight.values()) - time.monotonic())
-            done, _ = ray.wait(list(inflight), num_returns=1, timeout=wait_s)
+            done, _ = ray.wait(list(inflight), num_returns=1, timeout=min(wait_s, 3600.0))
             for ref in done:
                 task, _ = inflight.pop(ref)
+                if task is None:
+                    with contextlib.suppress(Exception):
+                        ray.get(ref)
+                    continue
                 try:
                     on_result(ray.get(ref))
                 except Exception as e:  # the worker crashed: a failed run, not a ranking
@@ -218,7 +233,9 @@ class RayEngine:
                     on_result(rec)
             now = time.monotonic()
             for ref, (task, deadline) in list(inflight.items()):
-                if now >= deadline:
+                if task is not None and now >= deadline:
                     ray.cancel(ref, force=True)
                     inflight.pop(ref)
                     on_result(timeout_record(task, self.timeout_s, "ray"))
+                    # start a replacement worker before the slot takes a task with a deadline
+                    inflight[warm.remote()] = (None, float("inf"))
