@@ -211,6 +211,33 @@ def campaign_cmd(
     typer.echo(str(path))
 
 
+@app.command("reproduce")
+def reproduce_cmd(
+    backend: str = typer.Option("sim", "--backend", help="Testbed backend: sim (default) or local."),
+    profile: str = typer.Option("quick", "--profile", help="Campaign profile: quick or paper (sim), local (local)."),
+    seed: int = typer.Option(0, "--seed", help="Campaign seed."),
+    out: str = typer.Option("results", "--out", "-o", help="Output folder (dataset/, eval/, REPORT.md)."),
+    methods: str = typer.Option("all", "--methods", "-m", help="Comma-separated method names, or 'all' available."),
+    jobs: int = typer.Option(2, "--jobs", "-j", help="Worker processes for the evaluation."),
+    timeout: float = typer.Option(300.0, "--timeout", help="Seconds per (method, case) run."),
+    metric_set: str | None = typer.Option(None, "--metric-set", help="Force basic or extended for every method."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+) -> None:
+    """Run the whole experiment: campaign -> every available method -> Table 1, figures, REPORT.md."""
+    from llmrca.reproduce import reproduce
+
+    chosen = None if methods.strip() == "all" else _split_methods(methods)
+    try:
+        report = reproduce(
+            backend=backend, profile=profile, seed=seed, out=out, methods=chosen, jobs=jobs,
+            timeout_s=timeout, metric_set=metric_set, progress=not quiet,
+        )
+    except _USER_ERRORS as e:
+        _fail(e)
+    typer.echo(report.read_text())
+    console.print(f"report: {report}")
+
+
 def main() -> None:
     app()
 

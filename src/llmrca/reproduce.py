@@ -39,7 +39,9 @@ def reproduce(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
-    ds = run_campaign(backend=backend, profile=profile, seed=seed, out=out / "dataset", progress=progress, **(campaign_options or {}))
+    ds = _reuse_dataset(out / "dataset", backend=backend, profile=profile, seed=seed, options=campaign_options or {})
+    if ds is None:
+        ds = run_campaign(backend=backend, profile=profile, seed=seed, out=out / "dataset", progress=progress, **(campaign_options or {}))
     t1 = time.time()
     rows = list_methods()
     chosen = methods or [r["name"] for r in rows if r["available"]]
@@ -81,7 +83,30 @@ def reproduce(
     return report
 
 
-def _report_text(*, backend, profile, seed, dataset: Path, eval_dir: Path, skipped, campaign_s, evaluate_s, summary) -> str:  # noqa: ANN001
+def _reuse_dataset(path: Path, *, backend: str, profile: str, seed: int, options: dict[str, Any]) -> Path | None:
+    """A complete dataset from an earlier run with the same settings, else None.
+
+    A re-run of ``reproduce`` into the same folder then skips the campaign and
+    the evaluator resumes from ``results.jsonl``.  A dataset made with other
+    settings, or one a killed campaign left half written, is an error the
+    user resolves (another ``--out``, or remove the folder).
+    """
+    if not path.exists() or not any(path.iterdir()):
+        return None
+    manifest = path / "dataset.json"
+    if not manifest.exists():
+        raise FileExistsError(f"{path} holds an incomplete dataset (no dataset.json; an earlier campaign was interrupted): remove it or choose another --out")
+    info = json.loads(manifest.read_text())
+    same = (info.get("backend"), info.get("profile"), info.get("seed")) == (backend, profile, seed)
+    if not same or options:
+        raise FileExistsError(
+            f"{path} holds a dataset made with backend={info.get('backend')} profile={info.get('profile')} seed={info.get('seed')}; "
+            "choose another --out for different settings"
+        )
+    return path
+
+
+def _report_text(*, backend, profile, seed, dataset: Path, eval_dir: Path, skipped, campaign_s, evaluate_s, summary) -> str:
     table = (eval_dir / "table1.md").read_text() if (eval_dir / "table1.md").exists() else "(no table)"
     lines = [
         "# llmrca reproduce",
