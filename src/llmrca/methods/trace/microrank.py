@@ -156,7 +156,9 @@ class MicroRank(Method):
         else:
             w_n, c_n = trace_pagerank(n_spans, False, cfg.damping, cfg.call_weight, cfg.iterations)
         ops = list(dict.fromkeys([*w_a, *w_n]))
-        eps = 1e-7
+        # RCAEval's port puts 1e-7 where an operation is missing from one graph; the paper's
+        # counts are simply zero there (our formulas treat 0/0 as 0)
+        eps = 1e-7 if cfg.reference_mode == "rcaeval" else 0.0
         ef = np.array([w_a[o] * c_a[o] if o in w_a else eps for o in ops])
         nf = np.array([w_a[o] * (n_anom - c_a[o]) if o in w_a else eps for o in ops])
         ep = np.array([w_n[o] * c_n[o] if o in w_n else eps for o in ops])
