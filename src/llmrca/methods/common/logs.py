@@ -68,11 +68,14 @@ def log_count_series(
     frame = pd.DataFrame({"b": idx[keep], "c": comp[keep].to_numpy(), "err": is_err[keep].astype(float)})
     out: dict[str, np.ndarray] = {"time": grid}
     n = grid.size
-    seen = [c for c in components if c in set(frame["c"])]
-    for c in seen:
-        sub = frame[frame["c"] == c]
-        out[f"{c}_log-count"] = np.bincount(sub["b"].to_numpy(dtype=int), minlength=n).astype(float)[:n]
-        out[f"{c}_log-error-count"] = np.bincount(sub["b"].to_numpy(dtype=int), weights=sub["err"].to_numpy(), minlength=n)[:n]
+    present = set(frame["c"].unique())
+    b_idx = frame["b"].to_numpy(dtype=int)
+    errs = frame["err"].to_numpy()
+    groups = frame.groupby("c", sort=False).indices
+    for c in [c for c in components if c in present]:
+        rows = groups[c]
+        out[f"{c}_log-count"] = np.bincount(b_idx[rows], minlength=n).astype(float)[:n]
+        out[f"{c}_log-error-count"] = np.bincount(b_idx[rows], weights=errs[rows], minlength=n)[:n]
     return pd.DataFrame(out), unmapped
 
 

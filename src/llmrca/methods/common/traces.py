@@ -90,7 +90,8 @@ def trace_series(spans: pd.DataFrame, grid: np.ndarray, components: Sequence[str
         return pd.DataFrame(out)
     q = frame.groupby(["c", "b"])["d"].quantile([0.5, 0.9]).unstack()
     errs = frame.groupby(["c", "b"])["e"].sum()
-    for c in [c for c in components if c in set(frame["c"])]:
+    present = set(frame["c"].unique())
+    for c in [c for c in components if c in present]:
         for qq, name in ((0.5, "p50"), (0.9, "p90")):
             col = pd.Series(np.nan, index=range(n))
             vals = q.loc[c, qq]
