@@ -60,3 +60,11 @@ def test_unavailable_without_call_graph(name: str) -> None:
 def test_deterministic(name: str) -> None:
     case = make_case(root="ray-worker-1", fault="network", seed=9).without_truth()
     assert get_method(name).rank(case).to_dict() == get_method(name).rank(case).to_dict()
+
+
+@pytest.mark.parametrize("name", TOPOLOGY)
+def test_unavailable_without_latency(name: str) -> None:
+    case = make_case(seed=0).without_truth()
+    m = case.metrics[[c for c in case.metrics.columns if "latency" not in c]]
+    with pytest.raises(MethodUnavailable, match="latency"):
+        get_method(name).rank(replace(case, metrics=m, metric_sets={"basic": m}))

@@ -39,6 +39,7 @@ import networkx as nx
 import numpy as np
 
 from llmrca.config import Config
+from llmrca.errors import MethodUnavailable
 from llmrca.methods.base import Method, Tags
 from llmrca.methods.common.edges import detect_anomalous_edges
 from llmrca.methods.topology._signals import abs_corr, max_corr, resource_columns
@@ -73,7 +74,7 @@ class MicroRCA(Method):
         if not anomalous:
             scored = [e for e in edges if e.column is not None]
             if not scored:
-                raise ValueError("microrca: no call edge has a latency column (need <callee>_latency-90 or -50)")
+                raise MethodUnavailable("microrca needs call latencies and no callee of a call edge has a latency column (need <callee>_latency-90 or -50)")
             top = max(scored, key=lambda e: e.score)
             anomalous = [top]
             forced = list(top.edge)

@@ -34,6 +34,7 @@ import networkx as nx
 import numpy as np
 
 from llmrca.config import Config
+from llmrca.errors import MethodUnavailable
 from llmrca.methods.base import Method, Tags
 from llmrca.methods.common.edges import latency_column
 from llmrca.methods.topology._signals import component_columns, latency_series, max_corr
@@ -74,6 +75,8 @@ class Microscope(Method):
         assert topo is not None
         g = topo.to_networkx()
         m = case.metrics
+        if not any(latency_column(m, c) is not None for c in topo.nodes):
+            raise MethodUnavailable("microscope needs response times and no component has a latency column (need <component>_latency-90 or -50)")
         viol = {c: self._violations(case, c) for c in topo.nodes}
         anomalous = {c for c, v in viol.items() if v >= cfg.min_violations}
         # DFS from the entry, then from every node not reached yet (in case order)

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from llmrca.config import Config
+from llmrca.errors import MethodUnavailable
 from llmrca.methods.base import Method, Tags
 from llmrca.methods.common.edges import latency_column
 from llmrca.methods.topology._signals import component_columns, latency_series, max_corr
@@ -70,7 +71,7 @@ class MonitorRank(Method):
         entry = topo.entry if topo.entry in idx else nodes[0]
         target = latency_series(m, entry)
         if target is None:
-            raise ValueError(f"monitorrank: the entry {entry!r} has no latency column (need {entry}_latency-90 or -50)")
+            raise MethodUnavailable(f"monitorrank needs the entry's latency and {entry!r} has no latency column (need {entry}_latency-90 or -50)")
         sim = np.zeros(len(nodes))
         for v in nodes:
             cols = [latency_column(m, v)] if cfg.metric == "latency" else component_columns(m, v)
