@@ -43,6 +43,7 @@ import numpy as np
 import pandas as pd
 
 from llmrca.config import Config
+from llmrca.errors import MethodUnavailable
 from llmrca.methods.base import Method, Tags
 from llmrca.methods.common.traces import map_services, operation_slo, prepare_spans, split_at, split_traces_at
 from llmrca.model import Case, Ranking
@@ -78,7 +79,7 @@ class TraceRCA(Method):
         split = split_traces_at if self.config.reference_mode == "paper" else split_at
         before, window = split(spans, case.inject_time)
         if before.empty or window.empty:
-            raise ValueError(f"tracerca needs spans before and after the injection (has {len(before)} and {len(window)})")
+            raise MethodUnavailable(f"tracerca needs spans before and after the injection (has {len(before)} and {len(window)})")
         return before, window
 
     def _rank(self, case: Case) -> Ranking:
