@@ -115,6 +115,15 @@ def _install_handlers() -> None:
     signal.signal(signal.SIGTERM, on_term)
 
 
+def _alive(pid: int) -> bool:
+    """The process exists and is not a zombie (a dead child not yet reaped still has a /proc entry)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
+
+
 def kill_stale(data_dir: str | Path) -> bool:
     """Stop a Prometheus a crashed run left on ``data_dir`` (by its pid file); True if one was found."""
     pid_file = Path(data_dir) / PID_FILE
@@ -132,8 +141,8 @@ def kill_stale(data_dir: str | Path) -> bool:
         return False
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, signal.SIGTERM)
-    for _ in range(50):
-        if not Path(f"/proc/{pid}").exists():
+    for _ in range(100):
+        if not _alive(pid):
             break
         time.sleep(0.1)
     else:
