@@ -52,7 +52,7 @@ def test_measured_ttft_itl_match_server_delays(server: StubServer) -> None:
     r = run_load(server.url, qps=10, duration_s=1.5, output_tokens=12, prompt_tokens=64)
     s = r.summary
     assert s["n_ok"] == 15 and s["n_error"] == 0
-    assert TTFT <= s["ttft_s"]["p50"] < TTFT + 0.03
+    assert TTFT <= s["ttft_s"]["p50"] < TTFT + 0.04
     assert abs(s["itl_s"]["p50"] - ITL) < 0.004
     assert abs(s["itl_s"]["mean"] - ITL) < 0.004
     e2e_expected = TTFT + 11 * ITL
