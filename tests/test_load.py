@@ -139,3 +139,10 @@ def test_cli_prints_summary_and_writes_csv(server: StubServer, tmp_path) -> None
     assert len(out.read_text().splitlines()) == 6
     res = CliRunner().invoke(app, ["load", "http://198.51.100.7:8000", "--qps", "1", "--duration", "1"])
     assert res.exit_code == 2
+
+
+def test_stop_right_after_start_sends_at_most_one(server: StubServer) -> None:
+    with LoadRunner(server.url, qps=2, duration_s=30, output_tokens=2) as runner:
+        pass  # __exit__ stops it
+    rep = runner.report()
+    assert len(rep.records) <= 1 and not runner.running

@@ -215,6 +215,7 @@ class LoadRunner:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._sched_task: asyncio.Task[None] | None = None
         self._drain_s = float(self.config["drain_s"])
+        self._stop_requested = False  # read by the arrivals loop: stop() may come before it exists
         self._error: BaseException | None = None
         self._done = threading.Event()
         self._t_start = float("nan")
@@ -282,9 +283,10 @@ class LoadRunner:
     def stop(self, drain_s: float = 0.0, timeout: float | None = 30.0) -> LoadReport:
         """Stop sending; give in-flight requests ``drain_s`` more, cancel the rest; return the report."""
         self._drain_s = drain_s
-        loop, task = self._loop, self._sched_task
+        self._stop_requested = True
+        loop = self._loop
         if loop is not None and not self._done.is_set():
-            loop.call_soon_threadsafe(lambda: task.cancel() if task is not None else None)
+            loop.call_soon_threadsafe(lambda: self._sched_task.cancel() if self._sched_task is not None else None)
         return self.wait(None if timeout is None else timeout + drain_s)
 
     def __enter__(self) -> LoadRunner:
@@ -373,6 +375,8 @@ class LoadRunner:
         cap = self.config["concurrency"]
         sched = self.schedule
         for i in range(len(sched)):
+            if self._stop_requested:
+                break
             offset = float(sched.offsets_s[i])
             delay = t0 + offset - loop.time()
             if delay > 0:
