@@ -146,3 +146,12 @@ def test_stop_right_after_start_sends_at_most_one(server: StubServer) -> None:
         pass  # __exit__ stops it
     rep = runner.report()
     assert len(rep.records) <= 1 and not runner.running
+
+
+def test_binned_client_series(faulty: StubServer) -> None:
+    r = run_load(faulty.url, qps=20, duration_s=1.0, output_tokens=3)
+    b = r.binned(step_s=0.5, start=r.summary["start_time"])
+    assert list(b["sent"]) == [10, 10]
+    assert b["ok"].sum() == r.summary["n_ok"] and b["errors"].sum() == r.summary["n_error"]
+    assert (b["ttft_p50_s"] >= 0.01).all() and (b["ttft_p90_s"] >= b["ttft_p50_s"]).all()
+    assert np.allclose(np.diff(b["time"]), 0.5)

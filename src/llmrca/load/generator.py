@@ -112,6 +112,37 @@ class LoadReport:
     def to_csv(self, path: str) -> None:
         self.records.to_csv(path, index=False)
 
+    def binned(self, step_s: float = 5.0, start: float | None = None) -> pd.DataFrame:
+        """Client-side time series by send time: ``time`` (bin start, epoch s) and per-bin counts and quantiles.
+
+        Columns: ``sent``, ``ok``, ``errors``, ``dropped``, ``ttft_p50_s``,
+        ``ttft_p90_s``, ``e2e_p50_s``, ``e2e_p90_s``, ``itl_mean_s`` (over ok
+        requests sent in the bin; NaN when none).  Put next to a case's
+        metrics to compare client and server views (e.g. vLLM's TTFT, which
+        excludes queueing).
+        """
+        df = self.records
+        if df.empty:
+            return pd.DataFrame(columns=["time", "sent", "ok", "errors", "dropped"])
+        t0 = float(df["start_time"].min()) if start is None else float(start)
+        b = np.floor((df["start_time"].to_numpy(dtype=float) - t0) / step_s).astype(int)
+        d = df.assign(_bin=b)
+        d = d[d["_bin"] >= 0]
+        ok = d[d["status"] == "ok"].groupby("_bin")
+        out = pd.DataFrame({"_bin": np.arange(int(d["_bin"].max()) + 1 if len(d) else 0)})
+        g = d.groupby("_bin")
+        out["time"] = t0 + out["_bin"] * step_s
+        out["sent"] = (
+            out["_bin"].map(g["status"].apply(lambda s: int(s.isin(["ok", "error", "cancelled"]).sum()))).fillna(0).astype(int)
+        )
+        out["ok"] = out["_bin"].map(ok.size()).fillna(0).astype(int)
+        out["errors"] = out["_bin"].map(g["status"].apply(lambda s: int((s == "error").sum()))).fillna(0).astype(int)
+        out["dropped"] = out["_bin"].map(g["status"].apply(lambda s: int((s == "dropped").sum()))).fillna(0).astype(int)
+        for col, q in (("ttft", 0.5), ("ttft", 0.9), ("e2e", 0.5), ("e2e", 0.9)):
+            out[f"{col}_p{int(q * 100)}_s"] = out["_bin"].map(ok[f"{col}_s"].quantile(q))
+        out["itl_mean_s"] = out["_bin"].map(ok["itl_mean_s"].mean())
+        return out.drop(columns="_bin")
+
     def format(self) -> str:
         """A summary a person reads in five seconds."""
         s = self.summary
