@@ -185,8 +185,12 @@ def collect_metrics(
                 out.append((col, found[0], found[1], ""))
         return out
 
-    with ThreadPoolExecutor(max_workers=max(1, max_workers)) as pool:
-        results = list(pool.map(one_metric, defs))
+    try:
+        with ThreadPoolExecutor(max_workers=max(1, max_workers)) as pool:
+            results = list(pool.map(one_metric, defs))
+    finally:
+        if isinstance(prom, str):
+            client.close()
     res = MetricsResult(frame=pd.DataFrame({"time": grid}))
     cols: dict[str, np.ndarray] = {}
     by_comp: dict[str, int] = dict.fromkeys(components, 0)
