@@ -20,6 +20,7 @@ tokens into chunks shows larger, fewer gaps), E2E is send → ``[DONE]``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import json
 import threading
@@ -313,11 +314,14 @@ class LoadRunner:
 
     def stop(self, drain_s: float = 0.0, timeout: float | None = 30.0) -> LoadReport:
         """Stop sending; give in-flight requests ``drain_s`` more, cancel the rest; return the report."""
+        if self._loop is None and self._thread is None:
+            raise RuntimeError("this LoadRunner was never started; call start() (or run()) first")
         self._drain_s = drain_s
         self._stop_requested = True
         loop = self._loop
         if loop is not None and not self._done.is_set():
-            loop.call_soon_threadsafe(lambda: self._sched_task.cancel() if self._sched_task is not None else None)
+            with contextlib.suppress(RuntimeError):  # the loop closed in the meantime: the run has ended anyway
+                loop.call_soon_threadsafe(lambda: self._sched_task.cancel() if self._sched_task is not None else None)
         return self.wait(None if timeout is None else timeout + drain_s)
 
     def __enter__(self) -> LoadRunner:
