@@ -16,6 +16,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, star
 
 from llmrca.collect import PromClient, SpanWriter, collect_case, collect_metrics
 from llmrca.collect.prometheus_server import PrometheusServer, ScrapeTarget, free_port, kill_stale
+from llmrca.load import run_load
+from llmrca.load.stub_server import StubBehaviour, StubServer
 from llmrca.model import FaultRecord, Topology
 
 pytestmark = pytest.mark.skipif(
@@ -34,6 +36,7 @@ SELECTORS = {"ray-worker-1": 'pod="ray-worker-1"', "ray-worker-2": 'pod="ray-wor
 class Stack:
     prom: PrometheusServer
     client: PromClient
+    stub: StubServer
     t_start: float
     t_first: float  # first successful scrape
 
@@ -72,18 +75,21 @@ def stack() -> Iterator[Stack]:
     driver = threading.Thread(target=drive, daemon=True)
     driver.start()
     t_start = time.time()
-    with PrometheusServer([ScrapeTarget("exporter", f"127.0.0.1:{port}")], scrape_interval_s=1.0) as prom:
-        client = PromClient(prom.url)
-        prom.wait_for_scrapes(n=1, timeout_s=20)  # Prometheus' first scrape comes ~5 s after start
-        t_first = time.time()
-        time.sleep(7.5)  # enough 1-s scrapes for the windows of _window()
-        try:
-            yield Stack(prom, client, t_start, t_first)
-        finally:
-            client.close()
-            stop.set()
-            server.shutdown()
-            server.server_close()
+    try:
+        with StubServer(StubBehaviour(ttft_s=0.05, itl_s=0.01)) as stub:
+            targets = [
+                ScrapeTarget("exporter", f"127.0.0.1:{port}"),
+                ScrapeTarget("stub", stub.url.removeprefix("http://"), labels={"pod": "ray-worker-9"}),
+            ]
+            with PrometheusServer(targets, scrape_interval_s=1.0) as prom, PromClient(prom.url) as client:
+                prom.wait_for_scrapes(n=1, timeout_s=20)  # Prometheus' first scrape comes ~5 s after start
+                t_first = time.time()
+                time.sleep(7.5)  # enough 1-s scrapes for the windows of _window()
+                yield Stack(prom, client, stub, t_start, t_first)
+    finally:
+        stop.set()
+        server.shutdown()
+        server.server_close()
     assert prom.proc is None
 
 
@@ -97,7 +103,7 @@ def _window(s: Stack) -> tuple[float, float]:
 def test_health_and_targets(stack: Stack) -> None:
     assert stack.client.healthy() and stack.client.ready()
     targets = stack.client.targets()
-    assert len(targets) == 1 and targets[0]["health"] == "up"
+    assert len(targets) == 2 and {t["health"] for t in targets} == {"up"}
     assert not PromClient("http://127.0.0.1:1").healthy()
 
 
@@ -198,6 +204,25 @@ def test_collect_case_with_logs_and_spans(stack: Stack, tmp_path) -> None:
     info = case.meta["collection"]
     assert info["missing_components"] == ["ray-worker-3"] and info["logs"]["missing_files"] == [str(tmp_path / "absent.log")]
     json.dumps(case.meta)  # provenance must serialise into case.json
+
+
+def test_load_then_collect_client_vs_server_ttft(stack: Stack) -> None:
+    """Load -> stub server (vLLM-named /metrics, text format) -> Prometheus -> frame."""
+    t0 = time.time()
+    rep = run_load(stack.stub.url, qps=10, duration_s=4, output_tokens=10, prompt_tokens=32)
+    point = float(int(t0) + 4)  # its 3-s rate window lies inside the load
+    time.sleep(max(0.0, point + 1.5 - time.time()))
+    res = collect_metrics(
+        stack.client, {"ray-worker-9": 'pod="ray-worker-9"'}, point - 1, point, step_s=1, metric_set="extended", rate_window_s=W
+    )
+    df = res.frame
+    assert np.allclose(df["ray-worker-9_vllm:generation_tokens_total:rate"], 100, rtol=0.2)  # 10 QPS x 10 tokens
+    assert np.allclose(df["ray-worker-9_vllm:request_success_total:rate"], 10, rtol=0.2)
+    assert np.allclose(df["ray-worker-9_vllm:time_to_first_token_seconds:p50"], 0.05, atol=0.006)
+    # served as text, the colon survives: the canonical name answered, no alias needed
+    assert "vllm:generation_tokens_total" in res.queries["ray-worker-9_vllm:generation_tokens_total:rate"]
+    # the client's TTFT includes what the server's misses (HTTP, parsing); never less
+    assert rep.summary["ttft_s"]["p50"] >= 0.05 and rep.summary["n_ok"] == 40
 
 
 def test_prometheus_server_is_stopped_and_stale_ones_are_removed(tmp_path) -> None:

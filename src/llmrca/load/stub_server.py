@@ -8,6 +8,12 @@ chunks in all, a usage chunk, then ``data: [DONE]``.  Faults on demand:
 every ``fail_every``-th request gets HTTP 500, every ``close_every``-th is cut
 after ``close_after`` chunks (connection closed without ``[DONE]``).
 
+``GET /metrics`` exposes a few vLLM-named series in the Prometheus text
+format (``vllm:num_requests_running``, ``vllm:generation_tokens_total``,
+``vllm:request_success_total``, ``vllm:time_to_first_token_seconds``,
+``vllm:e2e_request_latency_seconds``), measured by the server itself from
+request arrival, so client- and server-side latencies can be compared.
+
 Pure asyncio (no web framework).  Run it as a process::
 
     python -m llmrca.load.stub_server --port 0 --ttft-s 0.05 --itl-s 0.01
@@ -39,10 +45,36 @@ class StubBehaviour:
     model: str = "stub-model"
 
 
+class _Metrics:
+    """Server-side series under vLLM's names (text exposition, so ``vllm:`` keeps its colon)."""
+
+    def __init__(self, model: str) -> None:
+        from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+        self.registry = CollectorRegistry()
+        lab = {"model_name": model}
+        buckets = (0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 10.0)
+        self.running = Gauge("vllm:num_requests_running", "requests streaming", list(lab), registry=self.registry).labels(**lab)
+        self.tokens = Counter("vllm:generation_tokens_total", "tokens sent", list(lab), registry=self.registry).labels(**lab)
+        self.success = Counter("vllm:request_success_total", "finished requests", list(lab), registry=self.registry).labels(**lab)
+        self.ttft = Histogram(
+            "vllm:time_to_first_token_seconds", "arrival to first token", list(lab), buckets=buckets, registry=self.registry
+        ).labels(**lab)
+        self.e2e = Histogram(
+            "vllm:e2e_request_latency_seconds", "arrival to last token", list(lab), buckets=buckets, registry=self.registry
+        ).labels(**lab)
+
+    def render(self) -> bytes:
+        from prometheus_client import generate_latest
+
+        return generate_latest(self.registry)
+
+
 class _Handler:
     def __init__(self, b: StubBehaviour) -> None:
         self.b = b
         self.n = 0
+        self.metrics = _Metrics(b.model)
 
     async def __call__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -71,6 +103,14 @@ class _Handler:
             )
             await writer.drain()
             return True
+        if method == "GET" and path == "/metrics":
+            payload = self.metrics.render()
+            writer.write(
+                b"HTTP/1.1 200 OK\r\ncontent-type: text/plain; version=0.0.4\r\ncontent-length: %d\r\n\r\n%s"
+                % (len(payload), payload)
+            )
+            await writer.drain()
+            return True
         if method != "POST" or not path.endswith("/chat/completions"):
             writer.write(b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n")
             await writer.drain()
@@ -93,16 +133,26 @@ class _Handler:
         self._event(writer, {"id": rid, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}]})
         await writer.drain()
         first = t_recv + self.b.ttft_s
-        for k in range(max_tokens):
-            if cut is not None and k >= cut:
-                writer.transport.abort()  # the way a dying engine ends a stream
-                return False
-            delay = first + k * self.b.itl_s - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            fin = "length" if k == max_tokens - 1 else None
-            self._event(writer, {"id": rid, "choices": [{"index": 0, "delta": {"content": f" t{k}"}, "finish_reason": fin}]})
-            await writer.drain()
+        m = self.metrics
+        m.running.inc()
+        try:
+            for k in range(max_tokens):
+                if cut is not None and k >= cut:
+                    writer.transport.abort()  # the way a dying engine ends a stream
+                    return False
+                delay = first + k * self.b.itl_s - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                fin = "length" if k == max_tokens - 1 else None
+                self._event(writer, {"id": rid, "choices": [{"index": 0, "delta": {"content": f" t{k}"}, "finish_reason": fin}]})
+                await writer.drain()
+                m.tokens.inc()
+                if k == 0:
+                    m.ttft.observe(time.perf_counter() - t_recv)
+        finally:
+            m.running.dec()
+        m.e2e.observe(time.perf_counter() - t_recv)
+        m.success.inc()
         prompt = sum(len(str(m.get("content", "")).split()) for m in req.get("messages", []))
         self._event(writer, {"id": rid, "choices": [], "usage": {"prompt_tokens": prompt, "completion_tokens": max_tokens}})
         self._chunk(writer, b"data: [DONE]\n\n")
