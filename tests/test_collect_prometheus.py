@@ -213,7 +213,7 @@ def test_load_then_collect_client_vs_server_ttft(stack: Stack) -> None:
     point = float(int(t0) + 4)  # its 3-s rate window lies inside the load
     time.sleep(max(0.0, point + 1.5 - time.time()))
     res = collect_metrics(
-        stack.client, {"ray-worker-9": 'pod="ray-worker-9"'}, point - 1, point, step_s=1, metric_set="extended", rate_window_s=W
+        stack.client, {"ray-worker-9": 'pod="ray-worker-9"'}, point, point, step_s=1, metric_set="extended", rate_window_s=W
     )
     df = res.frame
     assert np.allclose(df["ray-worker-9_vllm:generation_tokens_total:rate"], 100, rtol=0.2)  # 10 QPS x 10 tokens
