@@ -203,6 +203,7 @@ def test_collect_case_with_logs_and_spans(stack: Stack, tmp_path) -> None:
     assert len(case.traces) == 2 and case.traces["traceID"].nunique() == 1
     info = case.meta["collection"]
     assert info["missing_components"] == ["ray-worker-3"] and info["logs"]["missing_files"] == [str(tmp_path / "absent.log")]
+    assert {t["health"] for t in info["targets"]} == {"up"} and len(info["targets"]) == 2
     json.dumps(case.meta)  # provenance must serialise into case.json
 
 

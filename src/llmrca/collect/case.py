@@ -9,7 +9,7 @@ from typing import Any
 
 from llmrca.collect.logs import read_log_files
 from llmrca.collect.metrics import collect_metrics, split_frame
-from llmrca.collect.prom import PromClient
+from llmrca.collect.prom import PromClient, PrometheusError
 from llmrca.collect.traces import read_span_files
 from llmrca.model import Case, FaultRecord, Topology
 from llmrca.telemetry import MetricDef
@@ -17,6 +17,26 @@ from llmrca.telemetry import MetricDef
 
 class CollectionError(RuntimeError):
     """The collected data cannot make a case (e.g. no metric had data)."""
+
+
+def _targets_snapshot(prom: str | PromClient) -> list[dict[str, Any]] | str:
+    """Scrape targets' health at collection time (a network fault shows as scrape errors), or why not."""
+    client = PromClient(prom) if isinstance(prom, str) else prom
+    try:
+        return [
+            {
+                "job": t.get("labels", {}).get("job"),
+                "url": t.get("scrapeUrl"),
+                "health": t.get("health"),
+                "last_error": t.get("lastError"),
+            }
+            for t in client.targets()
+        ]
+    except PrometheusError as e:  # e.g. a query frontend without /api/v1/targets
+        return f"unavailable: {e}"
+    finally:
+        if isinstance(prom, str):
+            client.close()
 
 
 def collect_case(
@@ -84,6 +104,7 @@ def collect_case(
         "collected_at": time.time(),
         **res.report(),
     }
+    info["targets"] = _targets_snapshot(prom_url)
     if log_files:
         lr = read_log_files(log_files, start, end, missing_ok=True)
         logs = lr.frame
