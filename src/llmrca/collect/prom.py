@@ -102,6 +102,11 @@ class PromClient:
         """Range query: samples at ``start + k*step`` up to ``end`` where the query has a value."""
         if not (math.isfinite(start) and math.isfinite(end) and end >= start):
             raise ValueError(f"bad time range {start} .. {end}; give epoch seconds with start <= end")
+        if (end - start) / step_s >= 11000:
+            # Prometheus refuses more than 11,000 points per series; fail before asking, with the fix
+            raise ValueError(
+                f"range {end - start:.0f} s at step {step_s} s is more than 11,000 points; use a larger step or split the range"
+            )
         params = {"query": promql, "start": f"{start:.3f}", "end": f"{end:.3f}", "step": f"{step_s}"}
         data = self._api("/api/v1/query_range", params, f"query_range {promql!r}")
         out = []
