@@ -226,6 +226,25 @@ def test_load_then_collect_client_vs_server_ttft(stack: Stack) -> None:
     assert rep.summary["ttft_s"]["p50"] >= 0.05 and rep.summary["n_ok"] == 40
 
 
+def test_collect_cli_writes_a_readable_case(stack: Stack, tmp_path) -> None:
+    from typer.testing import CliRunner
+
+    from llmrca.cli import app
+    from llmrca.dataset.io import read_case
+
+    start, end = _window(stack)
+    comps = tmp_path / "components.yaml"
+    comps.write_text("".join(f"{c}: '{s}'\n" for c, s in SELECTORS.items()))
+    args = ["collect", stack.prom.url, "--components", str(comps), "--start", str(start), "--end", str(end), "--inject", str(start + 1)]
+    args += ["--fault-type", "mem", "--target", "ray-worker-1", "--step", "1", "--scrape-interval", "0.75", "--out", str(tmp_path / "case")]
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.output
+    assert "missing components: ['ray-worker-3']" in res.output
+    case = read_case(tmp_path / "case")
+    assert case.root_causes == {"ray-worker-1"} and case.fault_type == "memory"
+    assert set(case.metric_sets) == {"basic", "extended"} and "ray-worker-2_cpu" in case.metrics
+
+
 def test_prometheus_server_is_stopped_and_stale_ones_are_removed(tmp_path) -> None:
     data = tmp_path / "prom"
     srv = PrometheusServer({"nothing": "127.0.0.1:1"}, data_dir=data).start()

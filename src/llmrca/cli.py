@@ -4,6 +4,7 @@ the same function the Python API offers."""
 from __future__ import annotations
 
 import json
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -97,6 +98,77 @@ def load_cmd(
         typer.echo(report.format())
         if out:
             typer.echo(f"records: {out}")
+
+
+# --- collection (docs/collect.md) -----------------------------------------------
+@app.command("collect")
+def collect_cmd(
+    prom: str = typer.Argument(..., help="Prometheus URL, e.g. http://127.0.0.1:9090."),
+    components: str = typer.Option(..., "--components", help="YAML file: component name -> PromQL label selector."),
+    start: float = typer.Option(..., "--start", help="Window start, epoch s."),
+    end: float = typer.Option(..., "--end", help="Window end, epoch s."),
+    inject: float = typer.Option(..., "--inject", help="Injection time, epoch s."),
+    fault_type: str | None = typer.Option(None, "--fault-type", help="cpu | memory | network | gpu (ground truth, optional)."),
+    target: str | None = typer.Option(None, "--target", help="Faulty component (ground truth, optional)."),
+    fault_end: float | None = typer.Option(None, "--fault-end", help="Fault end, epoch s."),
+    step: float = typer.Option(5.0, "--step", help="Resolution, s."),
+    scrape_interval: float = typer.Option(
+        15.0, "--scrape-interval", help="Prometheus scrape interval, s (sets the rate window)."
+    ),
+    logs: Annotated[list[str] | None, typer.Option("--log", help="component=path of a log file (repeatable).")] = None,
+    spans: Annotated[list[str] | None, typer.Option("--spans", help="Span JSON-lines file (repeatable).")] = None,
+    out: str = typer.Option(..., "--out", help="Case folder to write (data.csv, data_extended.csv, case.json, ...)."),
+) -> None:
+    """Collect one Case from a Prometheus (plus log and span files) and write it."""
+    from pathlib import Path
+
+    import yaml
+
+    from llmrca.collect import CollectionError, PrometheusError, collect_case
+    from llmrca.dataset.io import write_case
+    from llmrca.model import CaseValidationError, FaultRecord, normalize_fault_type
+
+    comps = yaml.safe_load(Path(components).read_text())
+    if not isinstance(comps, dict) or not comps:
+        console.print(
+            f"[red]error:[/red] {components} must map component names to label selectors, e.g. ray-worker-1: 'pod=\"ray-worker-1\"'"
+        )
+        raise typer.Exit(2)
+    if (fault_type is None) != (target is None):
+        console.print("[red]error:[/red] give both --fault-type and --target, or neither")
+        raise typer.Exit(2)
+    fault = FaultRecord(normalize_fault_type(fault_type), target, start=inject, end=fault_end) if fault_type and target else None
+    log_files: dict[str, list[str]] = {}
+    for item in logs or ():
+        comp, sep, path = item.partition("=")
+        if not sep:
+            console.print(f"[red]error:[/red] --log {item!r} must be component=path")
+            raise typer.Exit(2)
+        log_files.setdefault(comp, []).append(path)
+    try:
+        case = collect_case(
+            prom,
+            {str(k): str(v) for k, v in comps.items()},
+            start,
+            end,
+            inject,
+            fault,
+            None,
+            step_s=step,
+            log_files=log_files or None,
+            span_files=spans or None,
+            scrape_interval_s=scrape_interval,
+        )
+    except (CollectionError, PrometheusError, CaseValidationError, ValueError) as e:
+        console.print(f"[red]error:[/red] {e}")
+        raise typer.Exit(1) from None
+    write_case(case, out)
+    info = case.meta["collection"]
+    typer.echo(
+        f"wrote {out}: {len(case.metrics)} rows, {case.metrics.shape[1] - 1} basic and "
+        f"{case.metric_sets.get('extended', case.metrics).shape[1] - 1} extended columns, "
+        f"{len(info['dropped'])} dropped (no data), missing components: {info['missing_components'] or 'none'}"
+    )
 
 
 def main() -> None:
