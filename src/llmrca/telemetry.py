@@ -6,7 +6,7 @@ and every method reads them, so real data drops in.  A column is
 scrape window (suffix ``:rate``); histograms as quantiles computed from
 buckets, as Prometheus' ``histogram_quantile`` does (suffix ``:p50`` /
 ``:p90`` / ``:p99``).  ``promql`` is the query the collector issues against a
-real Prometheus, with ``{pod}`` standing for the component's label matcher.
+real Prometheus, with ``{sel}`` standing for the component's label selector and ``{w}`` for the rate window.
 
 Units: cpu in cores, memory in bytes, network in bytes/s, latency in
 seconds, power in W, clocks in MHz, framebuffer in MiB, utilisation in %.
