@@ -4,12 +4,8 @@ the same function the Python API offers."""
 from __future__ import annotations
 
 import json
-<<<<<<< HEAD
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
-=======
-from typing import Annotated
->>>>>>> loadcollect
 
 import typer
 from rich.console import Console
@@ -36,7 +32,6 @@ def methods_cmd(as_json: bool = typer.Option(False, "--json", help="Machine-read
     Console().print(t)
 
 
-<<<<<<< HEAD
 # -- evaluation, ranking, reports, datasets (spine) ------------------------------
 
 _USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, FileNotFoundError, FileExistsError, KeyError, NotADirectoryError, ImportError)
@@ -241,7 +236,7 @@ def reproduce_cmd(
         _fail(e)
     typer.echo(report.read_text())
     console.print(f"report: {report}")
-=======
+
 # --- load generator (docs/load.md) --------------------------------------------
 @app.command("load")
 def load_cmd(
@@ -380,7 +375,6 @@ def collect_cmd(
         f"{case.metric_sets.get('extended', case.metrics).shape[1] - 1} extended columns, "
         f"{len(info['dropped'])} dropped (no data), missing components: {info['missing_components'] or 'none'}"
     )
->>>>>>> loadcollect
 
 
 def main() -> None:
