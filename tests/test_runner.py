@@ -155,8 +155,7 @@ def test_bad_input_is_a_clear_error(small_ds: Path, tmp_path: Path) -> None:
 
 
 def test_invalid_case_is_reported_and_skipped(tmp_path: Path) -> None:
-    ds = tmp_path / "ds"
-    Dataset.write([make_case(root=r, fault="cpu", seed=0, with_logs=False, with_traces=False) for r in ROOTS[:2]], ds)
+    ds = _dataset(tmp_path / "ds", faults=("cpu",))
     (ds / "ray-worker-2_cpu" / "1" / "data.csv").write_text("")
     res = run_evaluation(ds, ["nsigma"], tmp_path / "out", jobs=1, progress=False)
     st = res.status.set_index("method")
