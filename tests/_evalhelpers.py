@@ -35,7 +35,20 @@ class WantsExtended(Method):
         return Ranking(components=list(case.components), explanation={"n_columns": len(case.metrics.columns)})
 
 
+class Vandal(Method):
+    """Overwrites its input in place (a badly behaved method) and then answers."""
+
+    name = "test-vandal"
+    tags = Tags(family="statistical")
+
+    def _rank(self, case: Case) -> Ranking:
+        cols = [c for c in case.metrics.columns if c != "time"]
+        case.metrics.loc[:, cols] = 0.0
+        return Ranking(components=list(reversed(case.components)))
+
+
 ENTRIES = [
+    ("test-vandal", "_evalhelpers:Vandal", "statistical"),
     ("test-raises", "_evalhelpers:Raising", "statistical"),
     ("test-hangs", "_evalhelpers:Hanging", "statistical"),
     ("test-extended", "_evalhelpers:WantsExtended", "llm"),

@@ -124,6 +124,12 @@ def test_methods_never_see_the_truth(small_ds: Path, tmp_path: Path) -> None:
     assert res.n_ok == 6
 
 
+def test_a_method_that_edits_its_input_cannot_affect_the_next(small_ds: Path, tmp_path: Path, test_methods) -> None:
+    # one worker: both methods see the same cached case, vandal first
+    res = run_evaluation(small_ds, ["test-vandal", "nsigma"], tmp_path / "out", jobs=1, progress=False)
+    assert res.summary.set_index(["method", "fault"]).loc[("nsigma", "all"), "ac@1"] == 1.0
+
+
 def test_outputs_provenance_and_report_regeneration(small_ds: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     run_evaluation(small_ds, ["nsigma", "baro"], out, jobs=2, progress=False)
