@@ -51,19 +51,22 @@ def _records(out: Path) -> list[dict]:
 
 def test_raising_and_hanging_methods_are_reported_while_the_rest_finish(small_ds: Path, tmp_path: Path, test_methods) -> None:
     t0 = time.monotonic()
-    res = run_evaluation(small_ds, ["nsigma", "test-raises", "test-hangs"], tmp_path / "out", jobs=2, timeout_s=1.5, progress=False)
+    res = run_evaluation(small_ds, ["nsigma", "test-raises", "test-hangs", "test-dies"], tmp_path / "out", jobs=2, timeout_s=1.5, progress=False)
     elapsed = time.monotonic() - t0
     st = res.status.set_index("method")
     assert st.loc["nsigma", "ok"] == 6
     assert st.loc["test-raises", "failed"] == 6 and st.loc["test-raises", "ok"] == 0
     assert st.loc["test-hangs", "timeout"] == 6
-    assert res.counts == {"ok": 6, "failed": 6, "timeout": 6, "unavailable": 0}
+    assert st.loc["test-dies", "failed"] == 6
+    assert res.counts == {"ok": 6, "failed": 12, "timeout": 6, "unavailable": 0}
     # six 1.5 s timeouts on two workers: about 4.5 s, not six times the sleep
     assert elapsed < 30
     recs = {(r["method"], r["case"]): r for r in _records(tmp_path / "out")}
     failed = recs[("test-raises", "ray-worker-1_cpu/1")]
     assert "RuntimeError: deliberate failure for the test" in failed["error"] and failed["ranking"] is None
     assert recs[("test-hangs", "ray-worker-1_cpu/1")]["ranking"] is None
+    died = recs[("test-dies", "ray-worker-1_cpu/1")]
+    assert died["error_kind"] == "worker_died" and "exit code -9" in died["error"] and died["root_causes"] == ["ray-worker-1"]
     # a crash is never a ranking: failed / timed-out methods score zero, nsigma scores
     s = res.summary.set_index(["method", "fault"])
     assert s.loc[("test-raises", "all"), "ac@3"] == 0.0 and s.loc[("test-hangs", "all"), "avg@5"] == 0.0
