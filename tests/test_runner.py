@@ -189,7 +189,7 @@ def _cli(*args: str, **kw) -> subprocess.CompletedProcess:
 
 @pytest.mark.slow
 def test_resume_after_the_runner_is_killed(tmp_path: Path) -> None:
-    ds = _dataset(tmp_path / "ds", n_seeds=12, faults=("cpu", "memory"))  # 72 cases
+    ds = _dataset(tmp_path / "ds", n_seeds=8, faults=("cpu", "memory"))  # 48 cases
     out = tmp_path / "out"
     args = [sys.executable, "-m", "llmrca", "evaluate", str(ds), "--methods", "random,nsigma,baro", "--jobs", "1", "--out", str(out), "--quiet"]
     env = {**os.environ, "PYTHONPATH": SRC}
@@ -207,7 +207,7 @@ def test_resume_after_the_runner_is_killed(tmp_path: Path) -> None:
     finally:
         proc.wait(10)
     first = read_results(res_file)
-    total = 72 * 3
+    total = 48 * 3
     assert 20 <= len(first) < total
     r = _cli("evaluate", str(ds), "--methods", "random,nsigma,baro", "--jobs", "2", "--out", str(out), "--quiet")
     assert r.returncode == 0, r.stderr
@@ -229,10 +229,15 @@ def test_cli_smoke(small_ds: Path, tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr
     d = json.loads(r.stdout)
     assert d["config"]["q_low"] == 0.1 and d["ranking"]["components"][0] == "ray-worker-2" and d["truth_positions"] == {"ray-worker-2": 1}
-    r = _cli("rank", str(small_ds / "ray-worker-2_gpu" / "1"), "--method", "nsigma")
-    assert "true root cause ray-worker-2: ranked #1 of 6" in r.stdout
-    r = _cli("report", str(out))
-    assert r.returncode == 0 and "Best methods" in r.stdout
+    # the rest in-process (same app, faster)
+    from typer.testing import CliRunner
+
+    from llmrca.cli import app
+
+    r = CliRunner().invoke(app, ["rank", str(small_ds / "ray-worker-2_gpu" / "1"), "--method", "nsigma"])
+    assert r.exit_code == 0 and "true root cause ray-worker-2: ranked #1 of 6" in r.stdout
+    r = CliRunner().invoke(app, ["report", str(out)])
+    assert r.exit_code == 0 and "Best methods" in r.stdout
 
 
 def test_cli_bad_input_exits_2_without_traceback(small_ds: Path, tmp_path: Path) -> None:
@@ -254,6 +259,7 @@ def test_cli_bad_input_exits_2_without_traceback(small_ds: Path, tmp_path: Path)
         assert "error:" in r.stderr and "Traceback" not in r.output, r.output
 
 
+@pytest.mark.slow
 def test_ray_engine_local(tmp_path: Path, test_methods) -> None:
     ray = pytest.importorskip("ray", reason='ray is not installed (pip install "llmrca[ray]")')
     ds = tmp_path / "ds"
