@@ -531,6 +531,8 @@ class Simulation:
             kr = k - k_rec
             if kr < 0:
                 continue
+            if kr == 0:
+                busy_rec0 = tot["gpu_busy"] - gpu_busy
             # a prefill in the tick stalls every running request once (its token gap includes it)
             stalled = np.where(P_r > 0, np.minimum(n_old, dec_tok), 0.0)
             itl_tok[kr] = dec_tok - stalled
@@ -559,7 +561,7 @@ class Simulation:
             rs["gpu_tensor_s"][s] = tot["gpu_tensor"]
             prev = s - 1
             span = cfg.scrape_interval_s
-            ubar = (tot["gpu_busy"] - (rs["gpu_busy_s"][prev] if prev >= 0 else 0.0)) / span
+            ubar = (tot["gpu_busy"] - (rs["gpu_busy_s"][prev] if prev >= 0 else busy_rec0)) / span
             for r in range(R):
                 g = self.gpus[r]
                 lo = float(np.clip(ubar[r], 0.0, 1.0))
