@@ -439,7 +439,9 @@ class Simulation:
                     busy_steps = np.minimum(steps, np.where(nrun > 0, np.inf, 0.0))
                     gpu_busy = gpu_pf + busy_steps * gpu_dec
                     mem_busy = busy_steps * gpu_dec * (1.0 - c.sm_share)
-                    cpu_work = busy_steps * (cfg.step_cpu_s + cfg.token_cpu_s * nrun) + pf_tok * cfg.prompt_token_cpu_s
+                    # the engine thread never sleeps while it has a batch: it does its CPU work and
+                    # spin-waits on the GPU (CUDA's default sync), so it burns the whole busy time
+                    cpu_work = np.minimum(P_r + busy_steps * step, dt)
                     # streamed bytes: replica pod -> (head proxy) -> gateway -> client
                     tok_all = float(tokr.sum())
                     tok_w = (tok_all - tokr[0]) * cfg.bytes_per_output_token
@@ -484,7 +486,9 @@ class Simulation:
                 cpu_s[:R] += np.where(loading, dt, 0.0)  # model loading keeps a core busy
             if hog_on:
                 hog_want = hog_threads * hog_load
-                eng = base_cpu[tgt] + cpu_work[tgt] / dt
+                # CFS gives the engine thread only its share of a core while the stressors run
+                cpu_s[tgt] -= cpu_work[tgt] * (1.0 - share[tgt])
+                eng = base_cpu[tgt] + cpu_work[tgt] * share[tgt] / dt
                 used_hog = max(0.0, min(hog_want, quota - eng))
                 cpu_s[tgt] += used_hog * dt
                 ach["hog_cpu_s"] += used_hog * dt
@@ -531,6 +535,8 @@ class Simulation:
             kr = k - k_rec
             if kr < 0:
                 continue
+            if kr == 0:
+                busy_rec0 = tot["gpu_busy"] - gpu_busy
             # a prefill in the tick stalls every running request once (its token gap includes it)
             stalled = np.where(P_r > 0, np.minimum(n_old, dec_tok), 0.0)
             itl_tok[kr] = dec_tok - stalled
@@ -559,7 +565,7 @@ class Simulation:
             rs["gpu_tensor_s"][s] = tot["gpu_tensor"]
             prev = s - 1
             span = cfg.scrape_interval_s
-            ubar = (tot["gpu_busy"] - (rs["gpu_busy_s"][prev] if prev >= 0 else 0.0)) / span
+            ubar = (tot["gpu_busy"] - (rs["gpu_busy_s"][prev] if prev >= 0 else busy_rec0)) / span
             for r in range(R):
                 g = self.gpus[r]
                 lo = float(np.clip(ubar[r], 0.0, 1.0))
