@@ -356,22 +356,16 @@ class Simulation:
                 slow[tgt] = self.gpus[tgt].slowdown(util_prev[tgt])
 
             # ---- engine step (fluid continuous batching) -------------------------------------
-            pf_tok = np.zeros(R)
-            n_new = np.zeros(R)
-            dec_tok = np.zeros(R)
-            step = np.zeros(R)
-            gpu_busy = np.zeros(R)
-            mem_busy = np.zeros(R)
-            cpu_work = np.zeros(R)
-            nrun = np.zeros(R)
-            n_old = np.zeros(R)
-            P_r = debt.copy()
+            # read-only zeros: every name below is rebound, never written in place
+            pf_tok = n_new = dec_tok = step = gpu_busy = mem_busy = cpu_work = nrun = n_old = zeros_r
+            P_r = debt
             if act.size:
                 rA = rep[act]
                 runA = running[act]
-                nrun = np.bincount(rA[runA], minlength=R).astype(float)
+                rr = rA[runA]
+                nrun = np.bincount(rr, minlength=R).astype(float)
                 n_old = nrun
-                kv_used = np.bincount(rA[runA], weights=(prompt[act] + gen[act])[runA], minlength=R)
+                kv_used = np.bincount(rr, weights=(prompt[act] + gen[act])[runA], minlength=R)
                 wmask = ~runA & (t_ready[act] < t1)
                 new = np.zeros(0, dtype=np.int64)
                 if wmask.any():
