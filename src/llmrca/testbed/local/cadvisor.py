@@ -34,7 +34,7 @@ class PodCollector:
             "thr": CounterMetricFamily("container_cpu_cfs_throttled_seconds", "CFS throttled time", labels=lab),
             "ws": GaugeMetricFamily("container_memory_working_set_bytes", "Working-set memory", labels=lab),
             "use": GaugeMetricFamily("container_memory_usage_bytes", "Memory usage", labels=lab),
-            "fail": CounterMetricFamily("container_memory_failcnt", "Memory limit hits", labels=lab),
+            "fail": GaugeMetricFamily("container_memory_failcnt", "Memory limit hits", labels=lab),
             "lim": GaugeMetricFamily("container_spec_memory_limit_bytes", "Memory limit", labels=lab),
             "quota": GaugeMetricFamily("container_spec_cpu_quota", "CPU quota (µs per 100 ms period)", labels=lab),
             "oom": CounterMetricFamily("container_oom_events", "OOM kills in the pod", labels=lab),

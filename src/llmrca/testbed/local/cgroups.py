@@ -243,7 +243,7 @@ def remove_run_root(run_id: str, version: int | None = None, fs: Path = CGROUP_F
     for r in roots:
         _rmdir_tree(r / PREFIX / run_id)
         top = r / PREFIX
-        if top.is_dir() and not any(top.iterdir()):
+        if top.is_dir() and not any(p.is_dir() for p in top.iterdir()):
             try:
                 top.rmdir()
             except OSError:

@@ -258,13 +258,15 @@ class Engine:
             }
             for k, v in vals.items():
                 self.d[k].labels(*self.dv).set(v)
-            if t - last_log >= 5.0:
+            if t - last_log >= 5.0 and (self._tp_gen or self._tp_prompt or self.running or self.waiting):
                 dt = t - last_log
                 self.log(
                     f"Avg prompt throughput: {self._tp_prompt / dt:.1f} tokens/s, Avg generation throughput: {self._tp_gen / dt:.1f} tokens/s, "
                     f"Running: {len(self.running)} reqs, Waiting: {len(self.waiting)} reqs, GPU KV cache usage: {100 * self._kv_used() / self.kv_tokens:.1f}%"
                 )
                 self._tp_prompt = self._tp_gen = 0
+                last_log = t
+            elif t - last_log >= 5.0:
                 last_log = t
 
     # -- HTTP -------------------------------------------------------------------------

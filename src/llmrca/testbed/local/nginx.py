@@ -18,7 +18,7 @@ import asyncio
 from pathlib import Path
 
 from aiohttp import web
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from llmrca.testbed.local.common import CONTENT_TYPE, PodLog, SpanWriter, metrics_body, new_id
 
@@ -94,7 +94,8 @@ class Exporter:
         lab = ["controller_namespace", "ingress", "method", "path", "status"]
         self.h_req = Histogram("nginx_ingress_controller_request_duration_seconds", "Request time", lab, buckets=BUCKETS, registry=r)
         self.h_up = Histogram("nginx_ingress_controller_response_duration_seconds", "Upstream response time", lab, buckets=BUCKETS, registry=r)
-        self.c_req = Counter("nginx_ingress_controller_requests", "Requests", lab, registry=r)
+        # ingress-nginx exposes this counter without the _total suffix: a monotone gauge keeps the real name
+        self.c_req = Gauge("nginx_ingress_controller_requests", "Requests", lab, registry=r)
         self.c_bytes = Counter("nginx_ingress_controller_bytes_sent", "Bytes sent", ["ingress"], registry=r)
 
     def _line(self, line: str) -> None:
