@@ -30,6 +30,75 @@ def methods_cmd(as_json: bool = typer.Option(False, "--json", help="Machine-read
     Console().print(t)
 
 
+# --- load generator (docs/load.md) --------------------------------------------
+@app.command("load")
+def load_cmd(
+    url: str = typer.Argument(..., help="Server base URL (http://127.0.0.1:8000) or its /v1/chat/completions endpoint."),
+    qps: float = typer.Option(..., "--qps", help="Arrival rate, requests per second (open loop)."),
+    duration: float = typer.Option(..., "--duration", help="Send arrivals for this many seconds."),
+    max_requests: int | None = typer.Option(None, "--max-requests", help="Stop after this many arrivals."),
+    poisson: bool = typer.Option(False, "--poisson", help="Poisson arrivals (default: constant spacing)."),
+    prompt_tokens: int = typer.Option(512, "--prompt-tokens", help="Prompt length target (tokens)."),
+    output_tokens: int = typer.Option(256, "--output-tokens", help="Output length target (max_tokens, ignore_eos)."),
+    length_spread: float = typer.Option(0.0, "--length-spread", help="Lengths uniform in target*(1±spread)."),
+    concurrency: int = typer.Option(500, "--concurrency", help="Most requests in flight; arrivals beyond are dropped."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the schedule and prompts."),
+    model: str | None = typer.Option(None, "--model", help="Model name (default: first of /v1/models)."),
+    timeout: float = typer.Option(120.0, "--timeout", help="Per-request timeout, s; also the drain time after the last arrival."),
+    out: str | None = typer.Option(None, "--out", help="Write per-request records to this CSV."),
+    allow_remote: bool = typer.Option(False, "--allow-remote", help="Allow a non-loopback target."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+) -> None:
+    """Open-loop streaming load against an OpenAI-compatible server; prints TTFT/ITL/E2E."""
+    import time as _time
+
+    from rich.progress import Progress
+
+    from llmrca.load import LoadRunner, RemoteTargetRefused
+
+    try:
+        runner = LoadRunner(
+            url,
+            qps=qps,
+            duration_s=duration,
+            max_requests=max_requests,
+            arrival="poisson" if poisson else "constant",
+            prompt_tokens=prompt_tokens,
+            output_tokens=output_tokens,
+            length_spread=length_spread,
+            concurrency=concurrency,
+            seed=seed,
+            model=model,
+            timeout_s=timeout,
+            allow_remote=allow_remote,
+        )
+    except (RemoteTargetRefused, ValueError) as e:
+        console.print(f"[red]error:[/red] {e}")
+        raise typer.Exit(2) from None
+    total = len(runner.schedule)
+    runner.start()
+    try:
+        with Progress(console=console, transient=True) as bar:
+            task = bar.add_task("requests finished", total=total)
+            while runner.running:
+                bar.update(task, completed=runner.n_finished)
+                _time.sleep(0.2)
+        report = runner.wait()
+    except KeyboardInterrupt:
+        report = runner.stop()
+    except RuntimeError as e:
+        console.print(f"[red]error:[/red] {e}")
+        raise typer.Exit(1) from None
+    if out:
+        report.to_csv(out)
+    if as_json:
+        typer.echo(json.dumps({"config": report.config, "summary": report.summary}, indent=2, default=str))
+    else:
+        typer.echo(report.format())
+        if out:
+            typer.echo(f"records: {out}")
+
+
 def main() -> None:
     app()
 

@@ -1,0 +1,128 @@
+"""A small client of the Prometheus HTTP API (``/api/v1/query``, ``query_range``, ``targets``).
+
+It works against Prometheus, Thanos Query, VictoriaMetrics and Mimir, which
+serve the same API.  Errors name the query and what Prometheus said.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import numpy as np
+
+
+class PrometheusError(RuntimeError):
+    """Prometheus could not be reached or rejected a query."""
+
+
+@dataclass(frozen=True)
+class Series:
+    """One result series: its labels and its samples (epoch s, float; NaN kept)."""
+
+    labels: dict[str, str]
+    times: np.ndarray
+    values: np.ndarray
+
+
+def _float(v: str) -> float:
+    # Prometheus renders NaN/+Inf/-Inf as strings; float() parses all three.
+    return float(v)
+
+
+class PromClient:
+    """``PromClient("http://127.0.0.1:9090")``; thread-safe (one httpx.Client)."""
+
+    def __init__(self, url: str, *, timeout_s: float = 30.0, headers: dict[str, str] | None = None) -> None:
+        self.url = url.rstrip("/")
+        self._http = httpx.Client(timeout=timeout_s, headers=headers)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> PromClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- health ------------------------------------------------------------------
+    def healthy(self) -> bool:
+        """``/-/healthy`` answers 200 (False if unreachable)."""
+        try:
+            return self._http.get(self.url + "/-/healthy").status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def ready(self) -> bool:
+        """``/-/ready`` answers 200: the TSDB is loaded and queries work."""
+        try:
+            return self._http.get(self.url + "/-/ready").status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    # -- API ------------------------------------------------------------------------
+    def _api(self, path: str, params: dict[str, Any], what: str) -> Any:
+        try:
+            r = self._http.post(self.url + path, data=params)
+        except httpx.HTTPError as e:
+            raise PrometheusError(
+                f"cannot reach Prometheus at {self.url} ({e!r}) for {what}; is it running and is the URL right?"
+            ) from e
+        try:
+            body = r.json()
+        except ValueError:
+            raise PrometheusError(
+                f"Prometheus at {self.url} answered {r.status_code} with non-JSON for {what}: {r.text[:200]!r}"
+            ) from None
+        if body.get("status") != "success":
+            raise PrometheusError(
+                f"Prometheus rejected {what}: {body.get('errorType', r.status_code)}: {body.get('error', r.text[:200])}"
+            )
+        return body["data"]
+
+    def query(self, promql: str, time: float | None = None) -> list[Series]:
+        """Instant query at ``time`` (now if None); one sample per series."""
+        params: dict[str, Any] = {"query": promql}
+        if time is not None:
+            params["time"] = f"{time:.3f}"
+        data = self._api("/api/v1/query", params, f"query {promql!r}")
+        if data["resultType"] == "scalar":
+            t, v = data["result"]
+            return [Series({}, np.array([float(t)]), np.array([_float(v)]))]
+        if data["resultType"] != "vector":
+            raise PrometheusError(f"query {promql!r} returned a {data['resultType']}, expected an instant vector")
+        return [
+            Series(dict(s["metric"]), np.array([float(s["value"][0])]), np.array([_float(s["value"][1])])) for s in data["result"]
+        ]
+
+    def query_range(self, promql: str, start: float, end: float, step_s: float) -> list[Series]:
+        """Range query: samples at ``start + k*step`` up to ``end`` where the query has a value."""
+        if not (math.isfinite(start) and math.isfinite(end) and end >= start):
+            raise ValueError(f"bad time range {start} .. {end}; give epoch seconds with start <= end")
+        params = {"query": promql, "start": f"{start:.3f}", "end": f"{end:.3f}", "step": f"{step_s}"}
+        data = self._api("/api/v1/query_range", params, f"query_range {promql!r}")
+        out = []
+        for s in data["result"]:
+            vals = s.get("values", [])
+            out.append(
+                Series(
+                    dict(s["metric"]),
+                    np.array([float(t) for t, _ in vals]),
+                    np.array([_float(v) for _, v in vals]),
+                )
+            )
+        return out
+
+    def targets(self) -> list[dict[str, Any]]:
+        """Active scrape targets with ``health``, ``lastError``, ``labels``, ``scrapeUrl``."""
+        try:
+            r = self._http.get(self.url + "/api/v1/targets", params={"state": "active"})
+            body = r.json()
+        except (httpx.HTTPError, ValueError) as e:
+            raise PrometheusError(f"cannot read targets from {self.url}: {e!r}") from e
+        if body.get("status") != "success":
+            raise PrometheusError(f"Prometheus at {self.url} refused the targets request: {body.get('error')}")
+        return list(body["data"].get("activeTargets", []))

@@ -1,0 +1,171 @@
+"""The request schedule of a load run: when each request arrives and how long it is.
+
+The schedule is a pure function of its parameters and the seed, so two runs
+with the same seed send the same requests at the same offsets (the server's
+answers may differ, the offered load does not).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+#: Short English words that common BPE tokenizers (Llama, Mistral, GPT, Falcon)
+#: encode as one token each when preceded by a space, so a prompt of N of them
+#: is about N tokens (± the chat template's few tokens).
+_WORDS: tuple[str, ...] = (
+    "the",
+    "of",
+    "and",
+    "to",
+    "in",
+    "is",
+    "that",
+    "for",
+    "it",
+    "as",
+    "was",
+    "with",
+    "be",
+    "by",
+    "on",
+    "not",
+    "he",
+    "this",
+    "are",
+    "or",
+    "his",
+    "from",
+    "at",
+    "which",
+    "but",
+    "have",
+    "an",
+    "had",
+    "they",
+    "you",
+    "were",
+    "their",
+    "one",
+    "all",
+    "we",
+    "can",
+    "her",
+    "has",
+    "there",
+    "been",
+    "if",
+    "more",
+    "when",
+    "will",
+    "would",
+    "who",
+    "so",
+    "no",
+    "time",
+    "day",
+    "year",
+    "work",
+    "city",
+    "water",
+    "house",
+    "world",
+    "light",
+    "river",
+    "stone",
+    "cloud",
+    "green",
+    "small",
+    "great",
+    "long",
+    "old",
+    "new",
+    "good",
+)
+
+ARRIVALS = ("constant", "poisson")
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """Arrival offsets (s from the start) and per-request token targets."""
+
+    offsets_s: np.ndarray
+    prompt_tokens: np.ndarray
+    output_tokens: np.ndarray
+    seed: int
+
+    def __len__(self) -> int:
+        return len(self.offsets_s)
+
+
+def make_schedule(
+    *,
+    qps: float,
+    duration_s: float,
+    max_requests: int | None = None,
+    arrival: str = "constant",
+    prompt_tokens: int = 512,
+    output_tokens: int = 256,
+    length_spread: float = 0.0,
+    seed: int = 0,
+) -> Schedule:
+    """Arrivals in ``[0, duration_s)`` at rate ``qps``, at most ``max_requests`` of them.
+
+    ``constant``: one request every ``1/qps`` s starting at 0.  ``poisson``:
+    exponential gaps with mean ``1/qps`` (a Poisson process).  Token targets
+    are uniform in ``target·[1-spread, 1+spread]`` (integers, at least 1), so
+    their mean is the target; ``length_spread=0`` gives fixed lengths.
+    """
+    if qps <= 0:
+        raise ValueError(f"qps must be > 0, got {qps}")
+    if duration_s <= 0:
+        raise ValueError(f"duration_s must be > 0, got {duration_s}")
+    if arrival not in ARRIVALS:
+        raise ValueError(f"arrival must be one of {ARRIVALS}, got {arrival!r}")
+    if not 0.0 <= length_spread < 1.0:
+        raise ValueError(f"length_spread must be in [0, 1), got {length_spread}")
+    if max_requests is not None and max_requests < 0:
+        raise ValueError(f"max_requests must be >= 0, got {max_requests}")
+    rng = np.random.default_rng(seed)
+    expected = int(np.ceil(qps * duration_s))
+    cap = expected if max_requests is None else min(expected, max_requests)
+    if arrival == "constant":
+        offsets = np.arange(cap, dtype=float) / qps
+    else:
+        # Draw generously, then cut at the duration: the count is random, as it should be.
+        n = int(expected + 10 * np.sqrt(expected) + 10)
+        offsets = np.cumsum(rng.exponential(1.0 / qps, size=n))
+        offsets = np.concatenate([[0.0], offsets[:-1]])  # first arrival at t=0, like the constant case
+        offsets = offsets[offsets < duration_s]
+        if max_requests is not None:
+            offsets = offsets[:max_requests]
+    offsets = offsets[offsets < duration_s]
+    n = len(offsets)
+    return Schedule(
+        offsets_s=offsets,
+        prompt_tokens=_lengths(rng, prompt_tokens, length_spread, n),
+        output_tokens=_lengths(rng, output_tokens, length_spread, n),
+        seed=seed,
+    )
+
+
+def _lengths(rng: np.random.Generator, target: int, spread: float, n: int) -> np.ndarray:
+    if target < 1:
+        raise ValueError(f"token targets must be >= 1, got {target}")
+    if spread == 0.0:
+        return np.full(n, int(target), dtype=int)
+    lo, hi = target * (1 - spread), target * (1 + spread)
+    return np.maximum(1, np.rint(rng.uniform(lo, hi, size=n))).astype(int)
+
+
+def synth_prompt(n_tokens: int, seed: int) -> str:
+    """A prompt of about ``n_tokens`` tokens: ``n_tokens`` one-token words, seeded.
+
+    Each request gets different text (its own seed), so a server's prefix
+    cache does not turn the load into a cache benchmark.
+    """
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(_WORDS), size=max(1, int(n_tokens)))
+    return " ".join(_WORDS[i] for i in idx)
