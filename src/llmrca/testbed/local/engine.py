@@ -34,8 +34,9 @@ from pathlib import Path
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from llmrca.collect.traces import SpanWriter
 from llmrca.testbed.gpu import GpuModel
-from llmrca.testbed.local.common import CONTENT_TYPE, PodLog, SpanWriter, metrics_body, new_id, now
+from llmrca.testbed.local.common import CONTENT_TYPE, PodLog, metrics_body, new_id, now
 
 MODEL_NAME = "llmrca/emulated-7b"
 TTFT_BUCKETS = (0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0, 20.0, 40.0, 80.0, 160.0, 640.0, 2560.0)
@@ -61,8 +62,7 @@ class Req:
     prompt_tokens: int
     max_tokens: int
     arrival: float
-    trace_id: str
-    parent: str
+    traceparent: str
     out: asyncio.Queue = field(default_factory=asyncio.Queue)
     scheduled: float = 0.0
     first_token: float = 0.0
@@ -89,6 +89,7 @@ class Engine:
         self.busy_s = 0.0
         self.util = 0.0
         self._gpu_mtime = 0.0
+        self._gpu_expires = 0.0
         # host memory the engine holds (weights staging, pinned buffers): makes the
         # engine the pod's big process, as a vLLM worker is
         self._host = bytearray(a.host_mem_mib * 2**20)
@@ -135,19 +136,25 @@ class Engine:
     # -- power limit (nvidia-smi -pl) -----------------------------------------------
     def _poll_gpu_file(self) -> None:
         p = self.dir / "gpu.json"
+        if self._gpu_expires and now() > self._gpu_expires:
+            p.unlink(missing_ok=True)  # the injector vanished without undoing the cap: expire it
+            self._gpu_expires = 0.0
         try:
             m = p.stat().st_mtime
         except FileNotFoundError:
             if self.gpu.power_limit_w != self.gpu.gpu.default_power_limit_w:
                 self.gpu.set_power_limit(self.gpu.gpu.default_power_limit_w)
                 self.log(f"GPU 0 power limit reset to default {self.gpu.power_limit_w:g} W")
+            self._gpu_mtime = 0.0
             return
         if m == self._gpu_mtime:
             return
         self._gpu_mtime = m
         try:
-            w = float(json.loads(p.read_text())["power_limit_w"])
+            d = json.loads(p.read_text())
+            w = float(d["power_limit_w"])
             self.gpu.set_power_limit(w)
+            self._gpu_expires = float(d.get("expires_at", 0.0))
             self.log(f"GPU 0 power limit set to {w:g} W")
         except (ValueError, KeyError, json.JSONDecodeError) as e:
             self.log(f"invalid power limit in {p}: {e}", "ERROR")
@@ -224,8 +231,8 @@ class Engine:
         if reason != "abort":
             self.c_ok.labels(*self.lv, reason).inc()
             self.h_e2e.labels(*self.lv).observe(t - r.arrival)
-        self.spans.write(r.trace_id, new_id(), r.parent, "engine.generate", r.arrival, t, 200 if reason != "abort" else 499,
-                         prompt_tokens=r.prompt_tokens, output_tokens=r.generated)
+        self.spans.record("/v1/chat/completions", r.arrival, t - r.arrival, method="POST", status=200 if reason != "abort" else 499,
+                          traceparent=r.traceparent)
 
     # -- telemetry ticker -------------------------------------------------------------
     async def ticker(self) -> None:
@@ -280,8 +287,7 @@ class Engine:
         burn_cpu_ms(self.cpu_tok * len(words) / 8)
         prompt_tokens = max(len(words), 1)
         max_tokens = int(body.get("max_tokens") or body.get("max_completion_tokens") or 64)
-        trace = request.headers.get("x-trace-id") or request.headers.get("x-request-id") or new_id(16)
-        r = Req(new_id(), prompt_tokens, max_tokens, now(), trace, request.headers.get("x-parent-span", ""))
+        r = Req(new_id(), prompt_tokens, max_tokens, now(), request.headers.get("traceparent", ""))
         self.waiting.append(r)
         self.wake.set()
         rid = f"chatcmpl-{r.rid}"

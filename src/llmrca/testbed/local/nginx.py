@@ -20,7 +20,8 @@ from pathlib import Path
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from llmrca.testbed.local.common import CONTENT_TYPE, PodLog, SpanWriter, metrics_body, new_id
+from llmrca.collect.traces import Span, SpanWriter
+from llmrca.testbed.local.common import CONTENT_TYPE, PodLog, metrics_body
 
 NGINX_BIN = "/usr/sbin/nginx"
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
@@ -49,6 +50,8 @@ http {{
   fastcgi_temp_path {prefix}/tmp/fastcgi;
   uwsgi_temp_path {prefix}/tmp/uwsgi;
   scgi_temp_path {prefix}/tmp/scgi;
+  # W3C trace context: trace id = $request_id, the gateway span id = its first 16 hex digits
+  map $request_id $llmrca_span {{ "~^(?<head>[0-9a-f]{{16}})" $head; default "0000000000000001"; }}
   upstream ray_head {{ server 127.0.0.1:{upstream_port}; keepalive 32; }}
   server {{
     listen 127.0.0.1:{listen_port};
@@ -58,6 +61,7 @@ http {{
       proxy_http_version 1.1;
       proxy_set_header Connection "";
       proxy_set_header X-Request-Id $request_id;
+      proxy_set_header traceparent "00-$request_id-$llmrca_span-01";
       proxy_buffering off;
       proxy_read_timeout 300s;
       proxy_connect_timeout 5s;
@@ -114,7 +118,8 @@ class Exporter:
         self.c_req.labels(*lv).inc()
         self.c_bytes.labels("llm").inc(float(parts[6]) if parts[6].isdigit() else 0)
         end = float(msec)
-        self.spans.write(rid, new_id(), "", "nginx.proxy", end - (t or 0.0), end, int(status) if status.isdigit() else 0, method=method, path=uri)
+        sp = Span(rid, rid[:16], "", self.a.pod, uri, method, int((end - (t or 0.0)) * 1e6), int(status) if status.isdigit() else 0)
+        self.spans.write(sp, int((t or 0.0) * 1e6))
 
     async def tail(self, path: Path, handle) -> None:
         pos = 0

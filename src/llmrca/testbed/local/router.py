@@ -18,7 +18,8 @@ import aiohttp
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from llmrca.testbed.local.common import CONTENT_TYPE, PodLog, SpanWriter, metrics_body, new_id, now
+from llmrca.collect.traces import Span, SpanWriter, parse_traceparent
+from llmrca.testbed.local.common import CONTENT_TYPE, PodLog, metrics_body, new_id, now
 
 HOP = {"connection", "keep-alive", "transfer-encoding", "host", "content-length", "upgrade", "te", "trailers"}
 LAT_BUCKETS_MS = (5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 120000)
@@ -60,12 +61,12 @@ class Router:
         assert self.session is not None
         t0 = now()
         body = await request.read()
-        trace = request.headers.get("x-request-id") or new_id(16)
-        span = new_id()
+        ctx = parse_traceparent(request.headers.get("traceparent"))
+        trace, parent = ctx if ctx else (new_id(16), "")
+        sp = Span(trace, new_id(8), parent, self.a.pod, "/v1/chat/completions", request.method, int(t0 * 1e6))
         self.c_req.labels("LLMServer", request.path, "llm").inc()
         headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP}
-        headers["x-trace-id"] = trace
-        headers["x-parent-span"] = span
+        headers["traceparent"] = sp.traceparent
         tried: set[str] = set()
         self.queued += 1
         dequeued = False
@@ -97,7 +98,8 @@ class Router:
                             await out.write(chunk)
                         await out.write_eof()
                         self.h_lat.labels("LLMServer", name, "llm").observe((now() - ts) * 1000)
-                        self.spans.write(trace, span, request.headers.get("x-parent-span", ""), "ray.serve.proxy", t0, now(), up.status, replica=name)
+                        sp.status = up.status
+                        self.spans.write(sp, int((now() - t0) * 1e6))
                         return out
                 except (TimeoutError, aiohttp.ClientConnectionError, ConnectionError) as e:
                     self.c_err.labels("LLMServer", name, "llm").inc()
@@ -107,7 +109,8 @@ class Router:
                     self.inflight[name] -= 1
                     self.g_inflight.labels(name).set(self.inflight[name])
             self.log(f"no replica could serve the request after {len(tried)} attempt(s)", "ERROR")
-            self.spans.write(trace, span, "", "ray.serve.proxy", t0, now(), 503)
+            sp.status = 503
+            self.spans.write(sp, int((now() - t0) * 1e6))
             return web.json_response({"error": {"message": "no healthy replica", "type": "ServiceUnavailable"}}, status=503)
         finally:
             if dequeued is False and self.queued > 0:

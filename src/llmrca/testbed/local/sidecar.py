@@ -44,6 +44,7 @@ class Netem:
         self.latency_ms = 0.0
         self.jitter_ms = 0.0
         self.correlation = 0.0
+        self.expires_at = 0.0
         self._mtime = 0.0
         self._last = 0.0
         self._rng = random.Random(seed)
@@ -51,10 +52,13 @@ class Netem:
         self.applied_n = 0
 
     def reload(self) -> None:
+        if self.expires_at and now() > self.expires_at:
+            # the injector vanished without undoing the fault (e.g. SIGKILL): expire it, as a Chaos Mesh duration does
+            self.path.unlink(missing_ok=True)
         try:
             m = self.path.stat().st_mtime
         except FileNotFoundError:
-            self.latency_ms = self.jitter_ms = self.correlation = 0.0
+            self.latency_ms = self.jitter_ms = self.correlation = self.expires_at = 0.0
             self._mtime = 0.0
             return
         if m == self._mtime:
@@ -67,6 +71,7 @@ class Netem:
         self.latency_ms = float(d.get("latency_ms", 0.0))
         self.jitter_ms = float(d.get("jitter_ms", 0.0))
         self.correlation = float(d.get("correlation", 0.0))
+        self.expires_at = float(d.get("expires_at", 0.0))
 
     def sample_s(self) -> float:
         if self.latency_ms <= 0 and self.jitter_ms <= 0:
