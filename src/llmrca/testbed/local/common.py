@@ -4,12 +4,13 @@ Log line format (one line per event, appended to ``<pod>.log``)::
 
     2026-11-25T03:40:00.123456Z INFO engine[1234] message
 
-Spans go to ``spans.jsonl`` through :class:`llmrca.collect.traces.SpanWriter`
-(W3C ``traceparent`` propagation: gateway → router → replica).
+Spans go to ``spans.jsonl`` (the span-file format of :mod:`llmrca.collect.traces`,
+W3C ``traceparent`` propagation: gateway → router → replica).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import threading
@@ -50,3 +51,39 @@ def metrics_body(registry: CollectorRegistry) -> bytes:
 
 def now() -> float:
     return time.time()
+
+
+def parse_traceparent(header: str | None) -> tuple[str, str] | None:
+    """(trace id, parent span id) from a W3C ``traceparent`` header, or None."""
+    if not header:
+        return None
+    parts = header.strip().lower().split("-")
+    if len(parts) != 4 or len(parts[1]) != 32 or len(parts[2]) != 16:
+        return None
+    return parts[1], parts[2]
+
+
+class SpanWriter:
+    """Appends spans to ``spans.jsonl`` in the format :func:`llmrca.collect.traces.read_span_files` reads.
+
+    The pod processes do not use :class:`llmrca.collect.traces.SpanWriter`
+    because importing :mod:`llmrca.collect` loads pandas (≈100 MB and seconds
+    of start-up per process), which would dominate a 384 MiB pod.
+    """
+
+    def __init__(self, path: str | Path, service: str) -> None:
+        self.service = service
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+
+    def write(self, trace_id: str, span_id: str, parent: str, operation: str, method: str, start_s: float, duration_s: float, status: int) -> None:
+        rec = {"traceID": trace_id, "spanID": span_id, "parentSpanID": parent, "serviceName": self.service, "methodName": method,
+               "operationName": operation, "duration": int(duration_s * 1e6), "statusCode": int(status), "startTime": int(start_s * 1e6)}
+        os.write(self._fd, (json.dumps(rec, separators=(",", ":")) + "\n").encode())
+
+    def record(self, operation: str, start_s: float, duration_s: float, *, method: str = "", status: int = 200, traceparent: str | None = None) -> str:
+        ctx = parse_traceparent(traceparent)
+        trace, parent = ctx if ctx else (new_id(16), "")
+        sid = new_id(8)
+        self.write(trace, sid, parent, operation, method, start_s, duration_s, status)
+        return sid

@@ -34,9 +34,8 @@ from pathlib import Path
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from llmrca.collect.traces import SpanWriter
 from llmrca.testbed.gpu import GpuModel
-from llmrca.testbed.local.common import CONTENT_TYPE, PodLog, metrics_body, new_id, now
+from llmrca.testbed.local.common import CONTENT_TYPE, PodLog, SpanWriter, metrics_body, new_id, now
 
 MODEL_NAME = "llmrca/emulated-7b"
 TTFT_BUCKETS = (0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0, 20.0, 40.0, 80.0, 160.0, 640.0, 2560.0)

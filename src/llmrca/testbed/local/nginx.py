@@ -20,8 +20,7 @@ from pathlib import Path
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from llmrca.collect.traces import Span, SpanWriter
-from llmrca.testbed.local.common import CONTENT_TYPE, PodLog, metrics_body
+from llmrca.testbed.local.common import CONTENT_TYPE, PodLog, SpanWriter, metrics_body
 
 NGINX_BIN = "/usr/sbin/nginx"
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
@@ -118,8 +117,7 @@ class Exporter:
         self.c_req.labels(*lv).inc()
         self.c_bytes.labels("llm").inc(float(parts[6]) if parts[6].isdigit() else 0)
         end = float(msec)
-        sp = Span(rid, rid[:16], "", self.a.pod, uri, method, int((end - (t or 0.0)) * 1e6), int(status) if status.isdigit() else 0)
-        self.spans.write(sp, int((t or 0.0) * 1e6))
+        self.spans.write(rid, rid[:16], "", uri, method, end - (t or 0.0), t or 0.0, int(status) if status.isdigit() else 0)
 
     async def tail(self, path: Path, handle) -> None:
         pos = 0

@@ -18,8 +18,7 @@ import aiohttp
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from llmrca.collect.traces import Span, SpanWriter, parse_traceparent
-from llmrca.testbed.local.common import CONTENT_TYPE, PodLog, metrics_body, new_id, now
+from llmrca.testbed.local.common import CONTENT_TYPE, PodLog, SpanWriter, metrics_body, new_id, now, parse_traceparent
 
 HOP = {"connection", "keep-alive", "transfer-encoding", "host", "content-length", "upgrade", "te", "trailers"}
 LAT_BUCKETS_MS = (5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 120000)
@@ -63,10 +62,10 @@ class Router:
         body = await request.read()
         ctx = parse_traceparent(request.headers.get("traceparent"))
         trace, parent = ctx if ctx else (new_id(16), "")
-        sp = Span(trace, new_id(8), parent, self.a.pod, "/v1/chat/completions", request.method, int(t0 * 1e6))
+        span_id = new_id(8)
         self.c_req.labels("LLMServer", request.path, "llm").inc()
         headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP}
-        headers["traceparent"] = sp.traceparent
+        headers["traceparent"] = f"00-{trace}-{span_id}-01"
         tried: set[str] = set()
         self.queued += 1
         dequeued = False
@@ -98,8 +97,7 @@ class Router:
                             await out.write(chunk)
                         await out.write_eof()
                         self.h_lat.labels("LLMServer", name, "llm").observe((now() - ts) * 1000)
-                        sp.status = up.status
-                        self.spans.write(sp, int((now() - t0) * 1e6))
+                        self.spans.write(trace, span_id, parent, request.path, request.method, t0, now() - t0, up.status)
                         return out
                 except (TimeoutError, aiohttp.ClientConnectionError, ConnectionError) as e:
                     self.c_err.labels("LLMServer", name, "llm").inc()
@@ -109,8 +107,7 @@ class Router:
                     self.inflight[name] -= 1
                     self.g_inflight.labels(name).set(self.inflight[name])
             self.log(f"no replica could serve the request after {len(tried)} attempt(s)", "ERROR")
-            sp.status = 503
-            self.spans.write(sp, int((now() - t0) * 1e6))
+            self.spans.write(trace, span_id, parent, request.path, request.method, t0, now() - t0, 503)
             return web.json_response({"error": {"message": "no healthy replica", "type": "ServiceUnavailable"}}, status=503)
         finally:
             if dequeued is False and self.queued > 0:

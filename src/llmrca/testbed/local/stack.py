@@ -62,7 +62,7 @@ class LocalTestbedConfig(Config):
     gateway_memory_mib: int = 256
     operator_cpu: float = 0.1
     operator_memory_mib: int = 192
-    time_scale: float = 3.0  # emulated accelerator runs this many times slower than the A100 model
+    time_scale: float = 6.0  # emulated accelerator runs this many times slower than the A100 model (fewer tokens/s, less CPU)
     max_num_seqs: int = 32
     kv_tokens: int = 4096
     cpu_per_token_ms: float = 0.5
