@@ -99,6 +99,7 @@ class Exporter:
         self.h_up = Histogram("nginx_ingress_controller_response_duration_seconds", "Upstream response time", lab, buckets=BUCKETS, registry=r)
         # ingress-nginx exposes this counter without the _total suffix: a monotone gauge keeps the real name
         self.c_req = Gauge("nginx_ingress_controller_requests", "Requests", lab, registry=r)
+        self.c_req.labels("llmrca", "llm", "POST", "/v1/chat/completions", "503")  # a 5xx series exists before the first error
         self.c_bytes = Counter("nginx_ingress_controller_bytes_sent", "Bytes sent", ["ingress"], registry=r)
 
     def _line(self, line: str) -> None:

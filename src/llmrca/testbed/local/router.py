@@ -43,6 +43,8 @@ class Router:
         self.g_inflight = Gauge("ray_serve_replica_inflight_requests", "Requests in flight per replica", ["replica"], registry=r)
         self.g_rhealthy = Gauge("ray_serve_router_replica_healthy", "Router's view of replica health", ["replica"], registry=r)
         self.c_req.labels("LLMServer", "/v1/chat/completions", "llm")
+        for n in self.replicas:
+            self.c_err.labels("LLMServer", n, "llm")
         self.g_queued.labels("LLMServer", "llm").set(0)
         self.queued = 0
         self.session: aiohttp.ClientSession | None = None

@@ -43,6 +43,8 @@ class Supervisor:
         self.healthy = Gauge("ray_serve_deployment_replica_healthy", "1 when the replica passes its health check", lab, registry=r)
         self.actors = Gauge("ray_actors", "Actors by state", ["State", "Name"], registry=r)
         self.mem_kills = Counter("ray_memory_manager_worker_eviction", "Workers killed by the memory monitor", ["Type", "Name"], registry=r)
+        self.errors = Counter("ray_serve_deployment_error_counter", "Replica failures (actor deaths)", lab, registry=r)
+        self.errors.labels(*self.lv)
         self.healthy.labels(*self.lv).set(0)
         self.proc: asyncio.subprocess.Process | None = None
         self.killed_by_monitor = False
@@ -69,6 +71,7 @@ class Supervisor:
             oom_before = self.cg.oom_kills() if self.cg else 0
             rc = await self.proc.wait()
             self.healthy.labels(*self.lv).set(0)
+            self.errors.labels(*self.lv).inc()
             self._state("RESTARTING")
             oom_after = self.cg.oom_kills() if self.cg else 0
             if self.killed_by_monitor:
