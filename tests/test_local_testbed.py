@@ -51,6 +51,16 @@ def _window(case, col: str, fault: bool) -> np.ndarray:
     return v[np.isfinite(v)]
 
 
+def _mean_duration_s(prom: str, pod: str, t0: float, t1: float) -> float:
+    import httpx
+
+    w = max(int(t1 - t0), 1)
+    q = (f'increase(istio_request_duration_milliseconds_sum{{pod="{pod}"}}[{w}s]) / '
+         f'increase(istio_request_duration_milliseconds_count{{pod="{pod}"}}[{w}s]) / 1000')
+    r = httpx.get(prom + "/api/v1/query", params={"query": q, "time": t1}, timeout=10).json()
+    return float(r["data"]["result"][0]["value"][1])
+
+
 def _leftovers(run_id: str, groups: dict[str, int], run_dir: Path) -> list[str]:
     from llmrca.testbed.local.stack import leftovers
 
@@ -75,7 +85,11 @@ def test_four_real_faults_end_to_end(tmp_path: Path) -> None:
             FaultSpec("gpu", TARGET, {"power_limit_w": 150.0}, duration_s=PROTO.fault_s),
         ]
         for i, spec in enumerate(specs):
-            cases[spec.type] = be.run_case(spec, seed=i, protocol=PROTO, start_time=0.0)
+            cases[spec.type] = c = be.run_case(spec, seed=i, protocol=PROTO, start_time=0.0)
+            if spec.type == "network":
+                # mean request duration into the target (Istio's buckets are too coarse for a 300 ms shift of ~2 s streams)
+                mesh_mean_s = [_mean_duration_s(tb.state.prometheus_url, TARGET, t0, t1)
+                               for t0, t1 in ((c.inject_time - PROTO.normal_s, c.inject_time), (c.inject_time + 1, c.fault.end))]
         groups.update(tb.state.groups)
     finally:
         tb.down()
@@ -114,8 +128,8 @@ def test_four_real_faults_end_to_end(tmp_path: Path) -> None:
     a = net.fault.achieved
     assert 240 <= a["sidecar_mean_delay_ms"] <= 360, a
     assert a["added_latency_ms"] >= 200, a
-    lb, lf = _window(net, f"{TARGET}_latency-50", False), _window(net, f"{TARGET}_latency-50", True)
-    assert lf.size and np.nanmax(lf) > np.nanmedian(lb) + 0.2, (lb, lf)
+    added = mesh_mean_s[1] - mesh_mean_s[0]
+    assert 0.2 <= added <= 0.8, mesh_mean_s
 
     # GPU throttling: power pinned at the cap, limit read back, utilisation not lower
     gpu = cases["gpu"]
