@@ -88,6 +88,9 @@ class Backend(ABC):
         """Backend parameters recorded in the dataset manifest."""
         return {}
 
+    def check_fault(self, spec: FaultSpec) -> None:  # noqa: B027 - optional hook
+        """Raise ConfigError if ``spec`` cannot be injected (checked before the first case runs)."""
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release resources (processes, clusters)."""
 
@@ -185,19 +188,8 @@ def run_campaign(
     protocol = protocol or Protocol()
     be = backend_obj or make_backend(backend, workers=workers, qps=qps, scrape_interval_s=scrape_interval_s, sim_params=sim_params)
     specs = plan_cases(prof, be.workers(), fault_params, protocol)
-    if backend == "sim" or be.name == "sim":
-        # check every fault's parameters before the first case runs
-        from llmrca.testbed.sim.faults import fault_params as _check
-
-        for s in specs:
-            _check(s.type, s.params)
-    elif be.name == "local":
-        from llmrca.faults import injector_class
-
-        for s in specs:  # unknown parameters fail now, not at case N
-            bad = sorted(set(s.params) - set(injector_class("local", s.type).defaults))
-            if bad:
-                raise ConfigError(f"unknown {s.type} fault parameter(s) {bad}; known: {sorted(injector_class('local', s.type).defaults)}")
+    for spec in specs:  # every fault is checked before the first case runs
+        be.check_fault(spec)
     out = Path(out)
     if out.exists() and any(out.iterdir()):
         raise FileExistsError(f"output folder {out} exists and is not empty; choose a new --out or remove it")

@@ -81,6 +81,17 @@ class LocalBackend(Backend):
     def describe(self) -> dict[str, Any]:
         return {"local": self.config.to_dict(), "load": self.load.to_dict()}
 
+    def check_fault(self, spec: FaultSpec) -> None:
+        from llmrca.config import ConfigError
+        from llmrca.faults import injector_class
+
+        known = injector_class("local", spec.type).defaults
+        bad = sorted(set(spec.params) - set(known))
+        if bad:
+            raise ConfigError(f"unknown {spec.type} fault parameter(s) {bad}; known: {sorted(known)}")
+        if spec.target not in self.workers() and spec.target != "ray-head":
+            raise ConfigError(f"fault target {spec.target!r} is not a serving pod ({', '.join(['ray-head', *self.workers()])})")
+
     def run_case(self, fault: FaultSpec, *, seed: int, protocol: Protocol, start_time: float) -> Case:
         from llmrca.collect import collect_case
         from llmrca.load import LoadRunner

@@ -1,0 +1,132 @@
+"""``llmrca reproduce``: campaign -> evaluate every available method -> report.
+
+The main job: it rebuilds the paper's experiment end to end on a backend
+(the simulator by default) and writes, under ``out``:
+
+* ``dataset/``   the labelled cases (RCAEval-compatible + case.json)
+* ``eval/``      results.jsonl, summary.csv, Table 1 (md/csv/tex), misattribution.png, run.json
+* ``fault_effects.png``  the paper's Fig. 6 from this dataset
+* ``REPORT.md``  a readable summary linking all of the above
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+
+def reproduce(
+    *,
+    backend: str = "sim",
+    profile: str = "quick",
+    seed: int = 0,
+    out: str | Path = "results",
+    methods: list[str] | None = None,
+    jobs: int = 2,
+    timeout_s: float = 300.0,
+    metric_set: str | None = None,
+    progress: bool = True,
+    campaign_options: dict[str, Any] | None = None,
+) -> Path:
+    """Run the whole experiment; returns the path of ``REPORT.md``."""
+    from llmrca.campaign import run_campaign
+    from llmrca.evaluate import run_evaluation
+    from llmrca.methods.registry import list_methods
+    from llmrca.report.fault_effects import fault_effects_figure
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.time()
+    ds = _reuse_dataset(out / "dataset", backend=backend, profile=profile, seed=seed, options=campaign_options or {})
+    if ds is None:
+        ds = run_campaign(backend=backend, profile=profile, seed=seed, out=out / "dataset", progress=progress, **(campaign_options or {}))
+    t1 = time.time()
+    rows = list_methods()
+    chosen = methods or [r["name"] for r in rows if r["available"]]
+    skipped = [r for r in rows if not r["available"] and (methods is None or r["name"] in methods)]
+    res = run_evaluation(ds, chosen, out / "eval", jobs=jobs, timeout_s=timeout_s, metric_set=metric_set, progress=progress)
+    t2 = time.time()
+    fig = out / "fault_effects.png"
+    fault_effects_figure(ds, fig)
+    report = out / "REPORT.md"
+    report.write_text(
+        _report_text(
+            backend=backend,
+            profile=profile,
+            seed=seed,
+            dataset=Path(ds),
+            eval_dir=Path(res.out),
+            skipped=skipped,
+            campaign_s=t1 - t0,
+            evaluate_s=t2 - t1,
+            summary=res.summary,
+        )
+    )
+    (out / "reproduce.json").write_text(
+        json.dumps(
+            {
+                "backend": backend,
+                "profile": profile,
+                "seed": seed,
+                "methods": chosen,
+                "unavailable": [{"name": r["name"], "reason": r["reason"]} for r in skipped],
+                "metric_set": metric_set,
+                "campaign_s": round(t1 - t0, 2),
+                "evaluate_s": round(t2 - t1, 2),
+            },
+            indent=2,
+        )
+        + "\n"
+    )
+    return report
+
+
+def _reuse_dataset(path: Path, *, backend: str, profile: str, seed: int, options: dict[str, Any]) -> Path | None:
+    """A complete dataset from an earlier run with the same settings, else None.
+
+    A re-run of ``reproduce`` into the same folder then skips the campaign and
+    the evaluator resumes from ``results.jsonl``.  A dataset made with other
+    settings, or one a killed campaign left half written, is an error the
+    user resolves (another ``--out``, or remove the folder).
+    """
+    if not path.exists() or not any(path.iterdir()):
+        return None
+    manifest = path / "dataset.json"
+    if not manifest.exists():
+        raise FileExistsError(f"{path} holds an incomplete dataset (no dataset.json; an earlier campaign was interrupted): remove it or choose another --out")
+    info = json.loads(manifest.read_text())
+    same = (info.get("backend"), info.get("profile"), info.get("seed")) == (backend, profile, seed)
+    if not same or options:
+        raise FileExistsError(
+            f"{path} holds a dataset made with backend={info.get('backend')} profile={info.get('profile')} seed={info.get('seed')}; "
+            "choose another --out for different settings"
+        )
+    return path
+
+
+def _report_text(*, backend, profile, seed, dataset: Path, eval_dir: Path, skipped, campaign_s, evaluate_s, summary) -> str:
+    table = (eval_dir / "table1.md").read_text() if (eval_dir / "table1.md").exists() else "(no table)"
+    lines = [
+        "# llmrca reproduce",
+        "",
+        f"Backend `{backend}`, profile `{profile}`, seed {seed}. Campaign {campaign_s:.0f} s, evaluation {evaluate_s:.0f} s.",
+        "",
+        f"- dataset: `{dataset}`",
+        f"- per-run results: `{eval_dir / 'results.jsonl'}`, summary: `{eval_dir / 'summary.csv'}`",
+        "- figures: `eval/misattribution.png` (Fig. 5), `fault_effects.png` (Fig. 6)",
+        "",
+        "## Table 1",
+        "",
+        table,
+        "",
+    ]
+    if skipped:
+        lines += ["## Methods not run", ""] + [f"- `{r['name']}`: {r['reason']}" for r in skipped] + [""]
+    overall = summary[summary["fault"] == "all"].sort_values("ac@1", ascending=False, kind="stable")
+    if len(overall):
+        lines += ["## Best overall (AC@1)", ""]
+        lines += [f"{i + 1}. `{r['method']}` AC@1 {r['ac@1']:.2f}, Avg@5 {r['avg@5']:.2f}" for i, (_, r) in enumerate(overall.head(5).iterrows())]
+        lines.append("")
+    return "\n".join(lines)
