@@ -34,7 +34,7 @@ from typing import Any, ClassVar
 import httpx
 
 from llmrca.faults.base import FaultError, Injector, register
-from llmrca.testbed.local.stack import DEFAULT_RUN_DIR, LocalTestbed, State
+from llmrca.testbed.local.stack import DEFAULT_RUN_DIR, LocalTestbed, State, proc_start_ticks
 
 STRESS_NG = "/usr/bin/stress-ng"
 EXPIRY_MARGIN_S = 30.0
@@ -79,6 +79,7 @@ class LocalInjector(Injector):
         self._proc = p
         st = self.tb.state
         st.groups[self.group_name] = p.pid
+        st.starts[self.group_name] = proc_start_ticks(p.pid) or 0
         st.save()
         return p.pid
 
@@ -91,6 +92,7 @@ class LocalInjector(Injector):
             self._proc.wait(timeout=5)
         st = State.load(self.tb.state.run_dir)
         if st is not None and st.groups.pop(self.group_name, None) is not None:
+            st.starts.pop(self.group_name, None)
             st.save()
             self.tb.state.groups.pop(self.group_name, None)
         self.pgid = None

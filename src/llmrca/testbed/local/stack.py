@@ -81,6 +81,7 @@ class State:
     cgroup_version: int = 1
     created: float = field(default_factory=time.time)
     groups: dict[str, int] = field(default_factory=dict)  # name -> pgid
+    starts: dict[str, int] = field(default_factory=dict)  # name -> start time of the group leader (clock ticks since boot)
     cgroups: dict[str, str] = field(default_factory=dict)  # pod -> cgroup rel path
     netns: list[str] = field(default_factory=list)
     ports: dict[str, int] = field(default_factory=dict)
@@ -135,6 +136,14 @@ def _free_ports(n: int) -> list[int]:
     finally:
         for s in socks:
             s.close()
+
+
+def proc_start_ticks(pid: int) -> int | None:
+    """Start time of ``pid`` (field 22 of /proc/<pid>/stat): tells our process from a later one with a reused pid."""
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 def _alive(pgid: int) -> bool:
@@ -206,6 +215,7 @@ class LocalTestbed:
                              preexec_fn=pre, env=env, close_fds=True)
         out.close()
         self.state.groups[name] = p.pid
+        self.state.starts[name] = proc_start_ticks(p.pid) or 0
         self.state.save()
         return p.pid
 
@@ -444,9 +454,12 @@ def down(run_dir: str | Path = DEFAULT_RUN_DIR, all_runs: bool = False) -> dict[
     if st is not None:
         run_ids.add(st.run_id)
         version = st.cgroup_version
-        for _name, pgid in st.groups.items():
+        for name, pgid in st.groups.items():
             if pgid == os.getpgid(0):
                 continue  # never our own group
+            started = st.starts.get(name)
+            if started and proc_start_ticks(pgid) not in (None, started):
+                continue  # the pid was reused by an unrelated process: not ours to kill
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(pgid, signal.SIGKILL)
                 counts["process_groups"] += 1
