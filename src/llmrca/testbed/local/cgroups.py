@@ -225,6 +225,26 @@ def _rmdir_tree(d: Path) -> None:
     raise CgroupError(f"cannot remove cgroup {d}: still busy; check `cat {d}/cgroup.procs`")
 
 
+def set_group_weight(run_id: str, n_pods: int, version: int | None = None, fs: Path = CGROUP_FS) -> int:
+    """Give ``llmrca`` and ``llmrca/<run_id>`` the CPU weight of ``n_pods`` ordinary tasks; return the v1 shares set.
+
+    Why: CFS schedules a cgroup as one entity against its siblings.  Left at
+    the default weight, the whole testbed (dozens of processes) would compete
+    as *one* task against every other process of the node and get a sliver of
+    it, so a pod could never reach its quota.  One task's weight per pod is
+    what Kubernetes does (``kubepods`` gets shares in proportion to the pods'
+    CPU); the quotas still cap each pod.
+    """
+    version = version or detect_version(fs)
+    shares = 1024 * max(n_pods, 1)
+    for rel in (PREFIX, f"{PREFIX}/{run_id}"):
+        if version == 2:
+            (_v2_root(fs) / rel / "cpu.weight").write_text(str(min(100 * max(n_pods, 1), 10000)))
+        else:
+            (fs / "cpu" / rel / "cpu.shares").write_text(str(shares))
+    return shares
+
+
 def run_cgroups(run_id: str, version: int | None = None, fs: Path = CGROUP_FS) -> list[PodCgroup]:
     """Every pod cgroup of a run that exists on disk (found by scanning our prefix)."""
     version = version or detect_version(fs)

@@ -240,7 +240,8 @@ class LocalTestbed:
                 cpu, mem = cfg.serving_cpu, cfg.serving_memory_mib
             st.cgroup(pod).create(cpu, mem * 2**20)
             st.pod_dir(pod).mkdir(parents=True, exist_ok=True)
-        say(f"cgroups v{st.cgroup_version} created for {len(pods)} pods under {cgr.PREFIX}/{st.run_id}")
+        shares = cgr.set_group_weight(st.run_id, len(pods), st.cgroup_version)
+        say(f"cgroups v{st.cgroup_version} created for {len(pods)} pods under {cgr.PREFIX}/{st.run_id} (group weight {shares})")
 
         # serving pods: sidecar + supervisor(engine) [+ router on the head]
         for pod in serving:
