@@ -135,6 +135,7 @@ def test_four_real_faults_end_to_end(tmp_path: Path) -> None:
     gpu = cases["gpu"]
     a = gpu.fault.achieved
     assert a["power_limit_w_read_back"] == 150.0, a
+    assert a["power_w_max"] <= 150.0 + 1e-6 and a["samples"] > 5, a
     lim = _window(gpu, f"{TARGET}_DCGM_FI_DEV_POWER_MGMT_LIMIT", True)
     assert lim.size and np.any(lim == 150.0)
     pw = _window(gpu, f"{TARGET}_DCGM_FI_DEV_POWER_USAGE", True)

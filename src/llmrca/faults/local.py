@@ -310,22 +310,42 @@ class GpuThrottle(LocalInjector):
         os.replace(tmp, self.ctl)
         self.readback = self._wait_limit(w)
         self.t0 = time.time()
+        # one reading is a coin toss on a lightly loaded replica (idle GPU draws idle power): sample the whole window
+        self.samples: list[dict[str, Any]] = []
+        self._stop_sampling = threading.Event()
+
+        def sample() -> None:
+            while not self._stop_sampling.wait(0.5):
+                with contextlib.suppress(httpx.HTTPError, ValueError):
+                    self.samples.append(self._read())
+
+        self._sampler = threading.Thread(target=sample, daemon=True)
+        self._sampler.start()
 
     def measure(self) -> dict[str, Any]:
-        now = {}
-        with contextlib.suppress(httpx.HTTPError, ValueError):
-            now = self._read()
+        self._stop_sampling.set()
+        self._sampler.join(timeout=5)
+        sm = self.samples or [{}]
+
+        def col(k: str) -> list[float]:
+            return [float(x[k]) for x in sm if k in x]
+
+        power, clock, util = col("power_w"), col("sm_clock_mhz"), col("util")
         return {
             "power_limit_w_read_back": self.readback.get("power_limit_w"),
-            "power_w": round(float(now.get("power_w", float("nan"))), 1),
-            "sm_clock_mhz": round(float(now.get("sm_clock_mhz", float("nan"))), 1),
+            "power_w_max": round(max(power), 1) if power else None,
+            "power_w_mean": round(statistics.fmean(power), 1) if power else None,
+            "sm_clock_mhz_min": round(min(clock), 1) if clock else None,
             "sm_clock_mhz_before": round(float(self.before.get("sm_clock_mhz", float("nan"))), 1),
-            "gpu_util": round(float(now.get("util", float("nan"))), 3),
+            "gpu_util_mean": round(statistics.fmean(util), 3) if util else None,
             "gpu_util_before": round(float(self.before.get("util", float("nan"))), 3),
-            "throttle_reasons": now.get("throttle_reasons"),
+            "sw_power_cap_seen": any(int(x.get("throttle_reasons") or 0) & 0x4 for x in sm),
+            "samples": len(self.samples),
         }
 
     def stop(self) -> None:
+        if getattr(self, "_stop_sampling", None) is not None:
+            self._stop_sampling.set()
         if getattr(self, "ctl", None) is None:
             return
         with contextlib.suppress(FileNotFoundError):
