@@ -55,9 +55,10 @@ class Profile:
 PROFILES: dict[str, Profile] = {
     "quick": Profile("quick", FAULT_TYPES, 3, 1, "every fault on each of 3 workers once (12 cases)"),
     "paper": Profile("paper", FAULT_TYPES, 3, 10, "the paper's campaign: 4 faults x 3 workers x 10 (120 cases)"),
+    "local": Profile("local", FAULT_TYPES, 3, 1, "12 cases with the compressed protocol of the local testbed (60 s / 20 s / 10 s)"),
 }
 
-BACKENDS = ("sim",)
+BACKENDS = ("sim", "local")
 
 
 class Backend(ABC):
@@ -123,6 +124,10 @@ def make_backend(backend: str, *, workers: int | None, qps: float | None, scrape
             d["scrape_interval_s"] = scrape_interval_s
             d.setdefault("rate_window_s", max(SimConfig.rate_window_s, scrape_interval_s))
         return SimBackend(SimConfig.from_dict(d).validate())
+    if backend == "local":
+        from llmrca.testbed.local.backend import make_local_backend
+
+        return make_local_backend(workers=workers, qps=qps, scrape_interval_s=scrape_interval_s, params=sim_params)
     raise ConfigError(f"unknown backend {backend!r}; available here: {', '.join(BACKENDS)} (the local and k8s backends plug into campaign.Backend)")
 
 
@@ -147,7 +152,7 @@ def split_overrides(overrides: Mapping[str, Any]) -> tuple[dict[str, dict[str, A
         parts = key.split(".")
         if parts[0] == "fault" and len(parts) == 3:
             faults.setdefault(parts[1], {})[parts[2]] = v
-        elif parts[0] == "sim" and len(parts) == 2:
+        elif parts[0] in ("sim", "local") and len(parts) == 2:  # backend options
             sim[parts[1]] = v
         else:
             raise ConfigError(f"option {key!r} is not fault.<type>.<param> or sim.<option> (e.g. fault.cpu.workers=8, sim.tick_s=0.05)")
@@ -178,6 +183,10 @@ def run_campaign(
     if profile not in PROFILES:
         raise ConfigError(f"unknown profile {profile!r}; profiles: {', '.join(f'{k} ({v.description})' for k, v in PROFILES.items())}")
     prof = PROFILES[profile]
+    if protocol is None and profile == "local":
+        from llmrca.testbed.local.backend import LOCAL_PROTOCOL
+
+        protocol = LOCAL_PROTOCOL
     protocol = protocol or Protocol()
     be = backend_obj or make_backend(backend, workers=workers, qps=qps, scrape_interval_s=scrape_interval_s, sim_params=sim_params)
     specs = plan_cases(prof, be.workers(), fault_params, protocol)

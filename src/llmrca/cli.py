@@ -234,6 +234,103 @@ def campaign_cmd(
         raise typer.Exit(2) from None
     typer.echo(str(path))
 
+# --- local testbed and faults (docs/local-testbed.md) ------------------------------
+testbed_app = typer.Typer(no_args_is_help=True, help="The local testbed: real processes, cgroups, nginx and Prometheus on this machine.")
+app.add_typer(testbed_app, name="testbed")
+
+
+@testbed_app.command("up")
+def testbed_up_cmd(
+    workers: int = typer.Option(3, "--workers", help="Ray worker pods (the head hosts one more replica)."),
+    run_dir: str = typer.Option("/tmp/llmrca-testbed", "--run-dir", help="Where state, logs and Prometheus data live."),
+    sets: list[str] = typer.Option([], "--set", help="Testbed option key=value, e.g. serving_cpu=0.5."),  # noqa: B008
+) -> None:
+    """Start every pod, nginx and Prometheus, and wait until all are healthy."""
+    from llmrca.config import ConfigError, parse_overrides
+    from llmrca.testbed.local.stack import LocalTestbed, LocalTestbedConfig, TestbedError
+
+    try:
+        cfg = LocalTestbedConfig.from_dict({**parse_overrides(sets), "workers": workers, "run_dir": run_dir})
+        tb = LocalTestbed.up(cfg, progress=lambda m: console.print(f"[cyan]testbed[/cyan] {m}"))
+    except (ConfigError, TestbedError) as e:
+        console.print(f"[red]error:[/red] {e}")
+        raise typer.Exit(1) from None
+    typer.echo(f"gateway    {tb.state.gateway_url}/v1/chat/completions")
+    typer.echo(f"prometheus {tb.state.prometheus_url}")
+    typer.echo(f"state      {tb.state.path}")
+
+
+@testbed_app.command("status")
+def testbed_status_cmd(
+    run_dir: str = typer.Option("/tmp/llmrca-testbed", "--run-dir"),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+) -> None:
+    """Health of every pod (probed through its sidecar), its processes and its cgroup figures."""
+    from llmrca.testbed.local.stack import LocalTestbed, TestbedError
+
+    try:
+        rows = LocalTestbed.attach(run_dir).status()
+    except TestbedError as e:
+        console.print(f"[red]error:[/red] {e}")
+        raise typer.Exit(1) from None
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+    else:
+        t = Table(title=f"local testbed ({run_dir})")
+        for col in ("pod", "role", "healthy", "processes", "memory MiB", "limit MiB", "cpu quota", "OOM kills"):
+            t.add_column(col)
+        for pod, r in rows.items():
+            t.add_row(pod, r["role"], "yes" if r.get("healthy") else "[red]NO[/red]", str(r.get("processes", "")), str(r.get("memory_mib", "")),
+                      str(r.get("memory_limit_mib", "")), str(r.get("cpu_quota", "")), str(r.get("oom_kills", "")))
+        Console().print(t)
+    if not all(r.get("healthy") for r in rows.values()):
+        raise typer.Exit(3)
+
+
+@testbed_app.command("down")
+def testbed_down_cmd(
+    run_dir: str = typer.Option("/tmp/llmrca-testbed", "--run-dir"),
+    all_runs: bool = typer.Option(False, "--all", help="Also remove cgroups of every llmrca run left behind by a crash."),
+) -> None:
+    """Stop every process and remove every cgroup and file of the run (also after a crash)."""
+    from llmrca.testbed.local.stack import down
+
+    counts = down(run_dir, all_runs=all_runs)
+    typer.echo(", ".join(f"{k}: {v}" for k, v in counts.items()))
+
+
+@app.command("inject")
+def inject_cmd(
+    fault: str = typer.Argument(..., help="cpu | memory | network | gpu"),
+    target: str = typer.Option(..., "--target", help="Pod to inject into, e.g. ray-worker-1."),
+    duration: float = typer.Option(30.0, "--duration", help="Seconds the fault stays on (Ctrl-C removes it early)."),
+    sets: list[str] = typer.Option([], "--set", help="Fault parameter key=value, e.g. latency_ms=500."),  # noqa: B008
+    run_dir: str = typer.Option("/tmp/llmrca-testbed", "--run-dir"),
+    backend: str = typer.Option("local", "--backend", help="Testbed backend (local)."),
+) -> None:
+    """Inject a real fault into a running testbed, then print what it achieved."""
+    import time as _time
+
+    from llmrca.config import ConfigError, parse_overrides
+    from llmrca.faults import FaultError, inject
+    from llmrca.model import FaultSpec
+    from llmrca.testbed.local.stack import LocalTestbed, TestbedError
+
+    try:
+        tb = LocalTestbed.attach(run_dir)
+        spec = FaultSpec(type=fault, target=target, params=parse_overrides(sets), duration_s=duration)
+        with inject(spec, backend=backend, testbed=tb) as active:
+            console.print(f"[yellow]{fault}[/yellow] on {target} for {duration:g} s (Ctrl-C to stop early)")
+            try:
+                _time.sleep(duration)
+            except KeyboardInterrupt:
+                console.print("interrupted: removing the fault")
+    except (ConfigError, FaultError, TestbedError) as e:
+        console.print(f"[red]error:[/red] {e}")
+        raise typer.Exit(1) from None
+    typer.echo(json.dumps(active.record.to_dict(), indent=2))
+
+
 
 @app.command("reproduce")
 def reproduce_cmd(

@@ -1,0 +1,215 @@
+"""System tests of the local testbed: real processes, cgroups, nginx, Prometheus and real faults.
+
+They need root (cgroups) and the Debian packages nginx, prometheus and
+stress-ng; otherwise they are skipped with the reason.  Budget: a few minutes
+(windows are shortened: 20 s normal, 10 s fault).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from llmrca.campaign import Protocol
+from llmrca.model import FaultSpec
+from llmrca.testbed.local import cgroups as cgr
+
+pytestmark = [pytest.mark.system, pytest.mark.slow]
+
+MISSING = [b for b in ("/usr/sbin/nginx", "/usr/bin/prometheus", "/usr/bin/stress-ng") if not Path(b).exists()]
+if os.geteuid() != 0:
+    pytest.skip("the local testbed needs root (cgroups)", allow_module_level=True)
+if MISSING:
+    pytest.skip(f"missing system binaries: {MISSING}", allow_module_level=True)
+try:
+    cgr.detect_version()
+except cgr.CgroupError as e:  # pragma: no cover - depends on the machine
+    pytest.skip(str(e), allow_module_level=True)
+
+TARGET = "ray-worker-1"
+PROTO = Protocol(normal_s=20.0, fault_s=10.0, tail_s=3.0, cooldown_s=0.0, warmup_s=5.0)
+
+
+def _window(case, col: str, fault: bool) -> np.ndarray:
+    df = case.metric_sets["extended"]
+    if col not in df.columns:
+        return np.array([])
+    t = df["time"].to_numpy()
+    end = case.fault.end
+    m = (t >= case.inject_time) & (t <= end + 1) if fault else (t < case.inject_time)
+    v = df.loc[m, col].to_numpy(dtype=float)
+    return v[np.isfinite(v)]
+
+
+def _mean_duration_s(prom: str, pod: str, t0: float, t1: float) -> float:
+    import httpx
+
+    w = max(int(t1 - t0), 1)
+    q = (f'increase(istio_request_duration_milliseconds_sum{{pod="{pod}"}}[{w}s]) / '
+         f'increase(istio_request_duration_milliseconds_count{{pod="{pod}"}}[{w}s]) / 1000')
+    r = httpx.get(prom + "/api/v1/query", params={"query": q, "time": t1}, timeout=10).json()
+    return float(r["data"]["result"][0]["value"][1])
+
+
+def _leftovers(run_id: str, groups: dict[str, int], run_dir: Path) -> list[str]:
+    from llmrca.testbed.local.stack import leftovers
+
+    return leftovers(run_id, groups, run_dir)
+
+
+def test_four_real_faults_end_to_end(tmp_path: Path) -> None:
+    from llmrca.testbed.local.backend import LocalBackend, LocalLoad
+    from llmrca.testbed.local.stack import LocalTestbed, LocalTestbedConfig
+
+    run_dir = tmp_path / "run"
+    cfg = LocalTestbedConfig(workers=2, run_dir=str(run_dir), scrape_interval_s=1.0)
+    tb = LocalTestbed.up(cfg)
+    run_id, groups = tb.state.run_id, dict(tb.state.groups)
+    cases = {}
+    try:
+        be = LocalBackend(testbed=tb, load=LocalLoad(qps=1.5, prompt_tokens=48, output_tokens=32, arrival="constant"))
+        specs = [
+            FaultSpec("cpu", TARGET, {}, duration_s=PROTO.fault_s),
+            FaultSpec("memory", TARGET, {}, duration_s=PROTO.fault_s),
+            FaultSpec("network", TARGET, {"latency_ms": 300.0, "jitter_ms": 30.0}, duration_s=PROTO.fault_s),
+            FaultSpec("gpu", TARGET, {"power_limit_w": 150.0}, duration_s=PROTO.fault_s),
+        ]
+        for i, spec in enumerate(specs):
+            cases[spec.type] = c = be.run_case(spec, seed=i, protocol=PROTO, start_time=0.0)
+            if spec.type == "network":
+                # mean request duration into the target (Istio's buckets are too coarse for a 300 ms shift of ~2 s streams)
+                mesh_mean_s = [_mean_duration_s(tb.state.prometheus_url, TARGET, t0, t1)
+                               for t0, t1 in ((c.inject_time - PROTO.normal_s, c.inject_time), (c.inject_time + 1, c.fault.end))]
+        groups.update(tb.state.groups)
+    finally:
+        tb.down()
+    # --- nothing left behind: processes, cgroups, namespaces, files
+    assert _leftovers(run_id, groups, run_dir) == []
+    assert not any(run_id in r for r in cgr.list_runs())
+
+    for c in cases.values():
+        c.validate()
+        assert c.root_causes == {TARGET}
+        assert c.logs is not None and len(c.logs) > 0
+        assert c.traces is not None and len(c.traces) > 0
+        assert c.meta["ttft"]["client_n"] > 0
+
+    # CPU hog: the target's CPU rises towards its quota (0.4 cores) and the cgroup is throttled or near quota
+    cpu = cases["cpu"]
+    a = cpu.fault.achieved
+    assert a["hog_cpu_s"] > 0.5, a
+    base, hot = _window(cpu, f"{TARGET}_cpu", False), _window(cpu, f"{TARGET}_cpu", True)
+    assert np.median(hot) > 2 * np.median(base), (base, hot)
+    assert a["pod_cpu_share_of_quota"] >= 0.5 or a["throttled_s"] > 0.1, a
+
+    # memory leak: the engine is killed and restarted; seen in the record, the metrics and the logs
+    mem = cases["memory"]
+    a = mem.fault.achieved
+    assert a["held_bytes"] > 0.8 * a["requested_bytes"], a
+    assert a["engine_restarts"] >= 1 and (a["oom_kills"] + a["memory_monitor_kills"]) >= 1, a
+    starts = _window(mem, f"{TARGET}_ray_serve_deployment_replica_starts_total:rate", True)
+    assert starts.size and starts.max() > 0, starts
+    logs = mem.logs
+    after = logs[(logs["time"] >= mem.inject_time) & logs["message"].str.contains("Starting replica")]
+    assert len(after) >= 1
+
+    # network delay: ≈ the configured latency added on the target's requests
+    net = cases["network"]
+    a = net.fault.achieved
+    assert 240 <= a["sidecar_mean_delay_ms"] <= 360, a
+    assert a["added_latency_ms"] >= 200, a
+    added = mesh_mean_s[1] - mesh_mean_s[0]
+    assert 0.2 <= added <= 0.8, mesh_mean_s
+
+    # GPU throttling: power pinned at the cap, limit read back, utilisation not lower
+    gpu = cases["gpu"]
+    a = gpu.fault.achieved
+    assert a["power_limit_w_read_back"] == 150.0, a
+    assert a["power_w_max"] <= 150.0 + 1e-6 and a["samples"] > 5, a
+    lim = _window(gpu, f"{TARGET}_DCGM_FI_DEV_POWER_MGMT_LIMIT", True)
+    assert lim.size and np.any(lim == 150.0)
+    pw = _window(gpu, f"{TARGET}_DCGM_FI_DEV_POWER_USAGE", True)
+    assert pw.max() <= 150.0 + 1e-6 and pw.max() >= 149.0, pw
+    ub, uf = _window(gpu, f"{TARGET}_gpu", False), _window(gpu, f"{TARGET}_gpu", True)
+    assert np.mean(uf) >= np.mean(ub) - 20, (ub, uf)
+
+
+KILLED_RUN = textwrap.dedent(
+    """
+    import sys, time
+    from llmrca.faults import inject
+    from llmrca.model import FaultSpec
+    from llmrca.testbed.local.stack import LocalTestbed, LocalTestbedConfig
+    tb = LocalTestbed.up(LocalTestbedConfig(workers=1, run_dir=sys.argv[1], scrape_interval_s=2.0))
+    with inject(FaultSpec("cpu", "ray-worker-1", {}, duration_s=300), backend="local", testbed=tb):
+        with inject(FaultSpec("network", "ray-worker-1", {"latency_ms": 100, "probes": 1}, duration_s=300), backend="local", testbed=tb):
+            print("FAULTS-ON", flush=True)
+            time.sleep(600)
+    """
+)
+
+
+def test_run_killed_mid_fault_is_cleaned_by_down(tmp_path: Path) -> None:
+    from llmrca.testbed.local.stack import State, down
+
+    run_dir = tmp_path / "run"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
+    p = subprocess.Popen([sys.executable, "-c", KILLED_RUN, str(run_dir)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                         start_new_session=True, env=env, text=True)
+    try:
+        deadline = time.monotonic() + 150
+        line = ""
+        while time.monotonic() < deadline:
+            line = p.stdout.readline()
+            if "FAULTS-ON" in line or (not line and p.poll() is not None):
+                break
+        assert "FAULTS-ON" in line, f"run did not reach the fault: {line!r}, rc={p.poll()}"
+        st = State.load(run_dir)
+        assert st is not None and "fault/cpu/ray-worker-1" in st.groups
+        assert (st.pod_dir("ray-worker-1") / "netem.json").exists()
+    finally:
+        os.killpg(p.pid, signal.SIGKILL)  # the crash: no handler, no atexit runs
+        p.wait()
+    st = State.load(run_dir)
+    assert st is not None
+    groups = dict(st.groups)
+    hog = groups["fault/cpu/ray-worker-1"]
+    os.killpg(hog, 0)  # the hog survived the crash (it runs in its own group)...
+    counts = down(run_dir)  # ...and down removes it with everything else
+    assert counts["cgroups"] >= 3
+    assert _leftovers(st.run_id, groups, run_dir) == []
+    assert not run_dir.exists()
+    shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+def test_down_without_state_is_harmless(tmp_path: Path) -> None:
+    from llmrca.testbed.local.stack import down
+
+    assert down(tmp_path / "nothing") == {"process_groups": 0, "processes": 0, "cgroups": 0, "netns": 0}
+
+
+def test_sidecar_jitter_is_correlated(tmp_path: Path) -> None:
+    from llmrca.testbed.local.sidecar import Netem
+
+    ctl = tmp_path / "netem.json"
+    ctl.write_text(json.dumps({"latency_ms": 1000, "jitter_ms": 100, "correlation": 0.9}))
+    n = Netem(ctl, seed=1)
+    n.reload()
+    d = np.array([n.sample_s() for _ in range(2000)])
+    assert abs(d.mean() - 1.0) < 0.02 and d.min() >= 0.9 - 1e-9 and d.max() <= 1.1 + 1e-9
+    lag1 = np.corrcoef(d[:-1], d[1:])[0, 1]
+    n2 = Netem(ctl, seed=1)
+    ctl.write_text(json.dumps({"latency_ms": 1000, "jitter_ms": 100, "correlation": 0.0}))
+    n2.reload()
+    d2 = np.array([n2.sample_s() for _ in range(2000)])
+    assert lag1 > 0.6 and abs(np.corrcoef(d2[:-1], d2[1:])[0, 1]) < 0.1
