@@ -41,6 +41,7 @@ _ENTRIES: list[Entry] = [
     # -- end statistical / topology / trace / multi-source family --
 
     # -- LLM-aware --
+    _e("llm-rca", "llm.method:LlmRca", "llm"),
     # -- end LLM-aware --
 ]
 
