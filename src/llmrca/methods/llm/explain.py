@@ -58,7 +58,9 @@ def sentence(
     engine_available: bool,
     upstream: dict[str, str],
 ) -> str:
-    parts = [phrase(s) for s in sorted(ev.signals, key=lambda s: -s.strength)[:4]]
+    # Only signals beyond their threshold make the sentence (the structured list keeps the rest).
+    strong = [s for s in sorted(ev.signals, key=lambda s: -s.strength) if s.strength >= 1.0]
+    parts = [phrase(s) for s in strong[:4]]
     if residual is not None and residual.residual >= 1.0 and fault in ("network", "gpu", "unknown"):
         parts.insert(0, latency_phrase(residual, engine_available))
     # Keep each phrase once, in order.
