@@ -11,11 +11,11 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from llm_cases import make_llm_case  # noqa: E402
+from llm_cases import make_llm_case
 
-from llmrca.methods.llm import LlmRca, LlmRcaConfig  # noqa: E402
-from llmrca.methods.registry import entry, get_method  # noqa: E402
-from llmrca.telemetry import GATEWAY, HEAD  # noqa: E402
+from llmrca.methods.llm import LlmRca, LlmRcaConfig
+from llmrca.methods.registry import entry, get_method
+from llmrca.telemetry import GATEWAY, HEAD
 
 FAULTS = ("cpu", "memory", "network", "gpu")
 
