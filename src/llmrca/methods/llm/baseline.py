@@ -59,6 +59,30 @@ def _quiet_nan(fn, *args, **kwargs):
         return fn(*args, **kwargs)
 
 
+def nan_quantiles(x: np.ndarray, qs: list[float]) -> np.ndarray:
+    """Column quantiles ignoring NaN (linear interpolation, as numpy's default), vectorised.
+
+    ``np.nanquantile`` falls back to a per-column Python loop as soon as one
+    column has a NaN; sorting once (NaN sorts last) and interpolating by the
+    per-column count of valid samples is one pass over the array.
+    """
+    srt = np.sort(x, axis=0)
+    n = np.sum(~np.isnan(x), axis=0)
+    out = np.full((len(qs), x.shape[1]), np.nan)
+    ok = n > 0
+    cols = np.nonzero(ok)[0]
+    if cols.size == 0:
+        return out
+    nv = n[ok].astype(float)
+    for k, q in enumerate(qs):
+        pos = q * (nv - 1.0)
+        lo = np.floor(pos).astype(int)
+        hi = np.minimum(lo + 1, n[ok] - 1)
+        frac = pos - lo
+        out[k, cols] = srt[lo, cols] * (1.0 - frac) + srt[hi, cols] * frac
+    return out
+
+
 @dataclass
 class NormalModel:
     """What healthy looks like, per column."""
@@ -86,7 +110,7 @@ class NormalModel:
         index = ColumnIndex.of(cols)
         floors = np.array([FLOORS.get(split_column(c)[1], DEFAULT_FLOOR) for c in cols])
         scale = np.fmax(np.fmax(np.nan_to_num(mad, nan=0.0), rel_floor * np.abs(np.nan_to_num(med, nan=0.0))), floors)
-        q = _quiet_nan(np.nanquantile, x, [0.05, 0.95], axis=0)
+        q = nan_quantiles(x, [0.05, 0.95])
         if "time" in frame.columns and len(frame) > 1:
             t = frame["time"].to_numpy(dtype=float)
             duration = float(t[-1] - t[0] + np.median(np.diff(t)))
@@ -124,7 +148,7 @@ class WindowStats:
             raise ValueError("the window has no rows; pass at least one sample after the injection / alert time")
         # Align to the columns learned in the normal window; columns that vanished are all-NaN.
         x = frame.reindex(columns=index.columns).to_numpy(dtype=float)
-        q = _quiet_nan(np.nanquantile, x, [0.25, 0.5, 0.75], axis=0)
+        q = nan_quantiles(x, [0.25, 0.5, 0.75])
         if "time" in frame.columns and len(frame) > 1:
             t = frame["time"].to_numpy(dtype=float)
             duration = float(t[-1] - t[0] + np.median(np.diff(t)))
