@@ -69,6 +69,13 @@ EXTENDED: tuple[MetricDef, ...] = (
     MetricDef("vllm:time_to_first_token_seconds:p90", _hq(0.9, "vllm:time_to_first_token_seconds"), "s", "serving", "TTFT p90"),
     MetricDef("vllm:inter_token_latency_seconds:p50", _hq(0.5, "vllm:inter_token_latency_seconds"), "s", "serving", "inter-token latency p50"),
     MetricDef("vllm:inter_token_latency_seconds:p90", _hq(0.9, "vllm:inter_token_latency_seconds"), "s", "serving", "inter-token latency p90"),
+    MetricDef(
+        "vllm:inter_token_latency_seconds:mean",
+        "sum(rate(vllm:inter_token_latency_seconds_sum{{{sel}}}[{w}])) / sum(rate(vllm:inter_token_latency_seconds_count{{{sel}}}[{w}]))",
+        "s",
+        "serving",
+        "mean inter-token latency (from _sum/_count; finer than the coarse buckets)",
+    ),
     MetricDef("vllm:e2e_request_latency_seconds:p90", _hq(0.9, "vllm:e2e_request_latency_seconds"), "s", "serving", "end-to-end latency p90"),
     MetricDef("vllm:request_queue_time_seconds:p90", _hq(0.9, "vllm:request_queue_time_seconds"), "s", "serving", "engine queue time p90"),
     # Ray Serve

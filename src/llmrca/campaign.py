@@ -1,0 +1,253 @@
+"""The paper's experiment protocol over any testbed backend.
+
+A campaign runs fault types × target workers × repetitions; every case is a
+normal window (285 s), the fault (60 s) and a tail (15 s), followed by a
+cooldown before the next case (paper §4.3, PROTOCOL.md §1).  The backend does
+the serving and the injection; this module does the bookkeeping: which case
+comes next, its seed (derived from the campaign seed with
+``numpy.random.SeedSequence``, so any case can be re-run alone), its place on
+the clock, and the dataset on disk.
+"""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from llmrca.config import ConfigError
+from llmrca.dataset.io import add_case, write_manifest
+from llmrca.model import FAULT_TYPES, Case, FaultSpec, Topology
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """Timings of one case (seconds)."""
+
+    normal_s: float = 285.0
+    fault_s: float = 60.0
+    tail_s: float = 15.0
+    cooldown_s: float = 60.0
+    warmup_s: float = 30.0  # load runs before the recorded window starts
+
+    def to_dict(self) -> dict[str, float]:
+        return asdict(self)
+
+    @property
+    def case_s(self) -> float:
+        return self.warmup_s + self.normal_s + self.fault_s + self.tail_s + self.cooldown_s
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    faults: tuple[str, ...]
+    n_targets: int
+    repetitions: int
+    description: str
+
+
+PROFILES: dict[str, Profile] = {
+    "quick": Profile("quick", FAULT_TYPES, 3, 1, "every fault on each of 3 workers once (12 cases)"),
+    "paper": Profile("paper", FAULT_TYPES, 3, 10, "the paper's campaign: 4 faults x 3 workers x 10 (120 cases)"),
+}
+
+BACKENDS = ("sim",)
+
+
+class Backend(ABC):
+    """What a testbed must provide to run the protocol.
+
+    ``run_case`` serves the load from ``start_time - protocol.warmup_s``,
+    injects ``fault`` at ``start_time + protocol.normal_s`` for
+    ``fault.duration_s``, keeps serving for ``protocol.tail_s``, removes the
+    fault, and returns the labelled Case with the achieved fault parameters.
+    A real backend also waits out ``protocol.cooldown_s`` (the simulator
+    starts each case from a fresh state instead).
+    """
+
+    name: str = "backend"
+
+    @abstractmethod
+    def topology(self) -> Topology: ...
+
+    @abstractmethod
+    def workers(self) -> list[str]:
+        """Components faults may be injected into (the paper: the Ray workers)."""
+
+    @abstractmethod
+    def run_case(self, fault: FaultSpec, *, seed: int, protocol: Protocol, start_time: float) -> Case: ...
+
+    def describe(self) -> dict[str, Any]:
+        """Backend parameters recorded in the dataset manifest."""
+        return {}
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release resources (processes, clusters)."""
+
+
+def pick_targets(workers: list[str], n: int) -> list[str]:
+    """``n`` workers spread evenly over the list (all of them when there are fewer)."""
+    if n >= len(workers):
+        return list(workers)
+    idx = np.unique(np.round(np.linspace(0, len(workers) - 1, n)).astype(int))
+    return [workers[i] for i in idx]
+
+
+def case_seeds(seed: int, n: int) -> list[int]:
+    """Independent per-case seeds derived from the campaign seed."""
+    return [int(s.generate_state(1)[0]) for s in np.random.SeedSequence(seed).spawn(n)]
+
+
+def make_backend(backend: str, *, workers: int | None, qps: float | None, scrape_interval_s: float | None, sim_params: Mapping[str, Any] | None = None) -> Backend:
+    if backend == "sim":
+        from llmrca.testbed.sim.backend import SimBackend
+        from llmrca.testbed.sim.config import SimConfig
+
+        d = dict(sim_params or {})
+        if workers is not None:
+            d["n_workers"] = workers
+        if qps is not None:
+            d["qps"] = qps
+        if scrape_interval_s is not None:
+            d["scrape_interval_s"] = scrape_interval_s
+            d.setdefault("rate_window_s", max(SimConfig.rate_window_s, scrape_interval_s))
+        return SimBackend(SimConfig.from_dict(d).validate())
+    raise ConfigError(f"unknown backend {backend!r}; available here: {', '.join(BACKENDS)} (the local and k8s backends plug into campaign.Backend)")
+
+
+def plan_cases(profile: Profile, workers: list[str], fault_params: Mapping[str, Mapping[str, Any]] | None, protocol: Protocol) -> list[FaultSpec]:
+    fp = {k: dict(v) for k, v in (fault_params or {}).items()}
+    unknown = sorted(set(fp) - set(FAULT_TYPES))
+    if unknown:
+        raise ConfigError(f"fault parameters for unknown fault type(s) {unknown}; fault types: {', '.join(FAULT_TYPES)}")
+    specs = []
+    for ftype in profile.faults:
+        for target in pick_targets(workers, profile.n_targets):
+            for _ in range(profile.repetitions):
+                specs.append(FaultSpec(type=ftype, target=target, params=fp.get(ftype, {}), duration_s=protocol.fault_s))
+    return specs
+
+
+def split_overrides(overrides: Mapping[str, Any]) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
+    """``{"fault.cpu.workers": 8, "sim.tick_s": 0.05}`` -> (fault params by type, simulator options)."""
+    faults: dict[str, dict[str, Any]] = {}
+    sim: dict[str, Any] = {}
+    for key, v in overrides.items():
+        parts = key.split(".")
+        if parts[0] == "fault" and len(parts) == 3:
+            faults.setdefault(parts[1], {})[parts[2]] = v
+        elif parts[0] == "sim" and len(parts) == 2:
+            sim[parts[1]] = v
+        else:
+            raise ConfigError(f"option {key!r} is not fault.<type>.<param> or sim.<option> (e.g. fault.cpu.workers=8, sim.tick_s=0.05)")
+    return faults, sim
+
+
+def run_campaign(
+    backend: str = "sim",
+    profile: str = "quick",
+    seed: int = 0,
+    out: str | Path = "datasets/sim-quick",
+    workers: int | None = None,
+    qps: float | None = None,
+    fault_params: dict | None = None,
+    scrape_interval_s: float | None = None,
+    progress: bool = True,
+    *,
+    protocol: Protocol | None = None,
+    sim_params: Mapping[str, Any] | None = None,
+    backend_obj: Backend | None = None,
+) -> Path:
+    """Run a campaign and write its dataset; returns the dataset folder.
+
+    ``fault_params`` maps a fault type to parameter overrides, e.g.
+    ``{"cpu": {"workers": 8}}``.  ``backend_obj`` lets a caller pass a backend
+    it built itself (the local and k8s testbeds).
+    """
+    if profile not in PROFILES:
+        raise ConfigError(f"unknown profile {profile!r}; profiles: {', '.join(f'{k} ({v.description})' for k, v in PROFILES.items())}")
+    prof = PROFILES[profile]
+    protocol = protocol or Protocol()
+    be = backend_obj or make_backend(backend, workers=workers, qps=qps, scrape_interval_s=scrape_interval_s, sim_params=sim_params)
+    specs = plan_cases(prof, be.workers(), fault_params, protocol)
+    if backend == "sim" or be.name == "sim":
+        # check every fault's parameters before the first case runs
+        from llmrca.testbed.sim.faults import fault_params as _check
+
+        for s in specs:
+            _check(s.type, s.params)
+    out = Path(out)
+    if out.exists() and any(out.iterdir()):
+        raise FileExistsError(f"output folder {out} exists and is not empty; choose a new --out or remove it")
+    out.mkdir(parents=True, exist_ok=True)
+    seeds = case_seeds(seed, len(specs))
+    base = 1_767_225_600.0 + 86_400.0 * (seed % 365)
+    entries: list[dict[str, Any]] = []
+    counts: dict[str, int] = {}
+    stats: list[dict[str, Any]] = []
+    t_wall = time.perf_counter()
+    bar = _progress(progress)
+    try:
+        task = bar.add_task(f"{be.name}/{profile}", total=len(specs)) if bar else None
+        for i, (spec, s) in enumerate(zip(specs, seeds, strict=True)):
+            start = base + i * protocol.case_s + protocol.warmup_s
+            t = time.perf_counter()
+            case = be.run_case(spec, seed=s, protocol=protocol, start_time=start)
+            case.meta.update({"profile": profile, "campaign_seed": seed, "case_index": i})
+            entry = add_case(case, out, counts)
+            entry.update({"seed": s, "achieved": dict(case.fault.achieved) if case.fault else {}})
+            entries.append(entry)
+            stats.append({"fault": spec.type, "wall_s": time.perf_counter() - t, **case.meta.get("requests", {})})
+            if bar:
+                bar.update(task, advance=1, description=f"{be.name}/{profile} {entry['path']}")
+        info = {
+            "backend": be.name,
+            "profile": profile,
+            "seed": seed,
+            "protocol": protocol.to_dict(),
+            "parameters": {**be.describe(), "fault_params": fault_params or {}, "workers": workers, "qps": qps, "scrape_interval_s": scrape_interval_s},
+            "wall_s": round(time.perf_counter() - t_wall, 2),
+        }
+        write_manifest(out, entries, info)
+    finally:
+        if bar:
+            bar.stop()
+        be.close()
+    if progress:
+        _summary(out, stats, time.perf_counter() - t_wall)
+    return out
+
+
+def _progress(enabled: bool):
+    if not enabled:
+        return None
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    bar.start()
+    return bar
+
+
+def _summary(out: Path, stats: list[dict[str, Any]], wall: float) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title=f"campaign -> {out} ({len(stats)} cases, {wall:.1f} s)")
+    for col in ("fault", "cases", "requests", "failed", "wall s/case"):
+        t.add_column(col)
+    for ft in sorted({s["fault"] for s in stats}):
+        rows = [s for s in stats if s["fault"] == ft]
+        t.add_row(
+            ft,
+            str(len(rows)),
+            str(sum(r.get("requests", 0) for r in rows)),
+            str(sum(r.get("failed", 0) for r in rows)),
+            f"{np.median([r['wall_s'] for r in rows]):.2f}",
+        )
+    Console(stderr=True).print(t)

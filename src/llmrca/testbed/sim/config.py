@@ -1,0 +1,85 @@
+"""Configuration of the simulated serving stack (every number in one place).
+
+Defaults describe the paper's stack (§4.3): NGINX gateway -> Ray Serve head
+(proxy + one replica) -> 3 Ray worker pods (one replica each), pods with 8 CPU,
+16 GiB and one A100 80GB PCIe, Falcon-H1-7B-class model, 5 QPS open loop,
+512 prompt / 256 output tokens on average.  CPU-side costs are chosen so that
+the engine's CPU work is a visible share of a decode step (vLLM's scheduler,
+detokenizer and streaming run in Python on the pod's CPUs).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from llmrca.config import Config, ConfigError
+
+
+@dataclass
+class SimConfig(Config):
+    # -- topology -------------------------------------------------------------
+    n_workers: int = 3  # Ray worker pods; the head pod hosts one more replica
+    pod_cpus: float = 8.0  # cgroup CPU quota of every pod (cores)
+    pod_memory_gib: float = 16.0  # cgroup memory limit of every pod
+    # -- workload ---------------------------------------------------------------
+    qps: float = 5.0
+    arrivals: str = "constant"  # "constant" (the paper's Locust setup) or "poisson"
+    prompt_tokens_mean: float = 512.0
+    output_tokens_mean: float = 256.0
+    length_cv: float = 0.25  # coefficient of variation of both lengths (lognormal)
+    max_ongoing_requests: int = 500  # Ray Serve's per-replica cap
+    request_timeout_s: float = 60.0  # gateway's proxy_read_timeout: older requests fail with 504
+    # -- simulation ---------------------------------------------------------------
+    tick_s: float = 0.1  # time step of the fluid engine model
+    start_epoch_s: float = 1_767_225_600.0  # 2026-01-01T00:00:00Z; cases are placed after it
+    # -- engine (vLLM) --------------------------------------------------------------
+    max_num_seqs: int = 256
+    step_cpu_s: float = 0.004  # scheduler + launch work per engine step on the CPU
+    token_cpu_s: float = 0.00015  # detokenize + stream one output token
+    prompt_token_cpu_s: float = 0.00002  # tokenize one prompt token
+    engine_threads: float = 2.0  # runnable engine threads competing for the pod's CPU
+    base_cpu_cores: float = 0.35  # raylet, metrics agent, Serve replica loop at idle
+    head_extra_cpu_cores: float = 0.4  # GCS, Serve controller, dashboard on the head
+    proxy_cpu_per_token_s: float = 0.00002  # Serve proxy relaying a streamed chunk
+    gateway_cpu_per_request_s: float = 0.002
+    gateway_cpu_per_token_s: float = 0.000005
+    # -- memory -------------------------------------------------------------------
+    pod_base_memory_gib: float = 5.5  # raylet, object store pages in use, agents
+    head_extra_memory_gib: float = 1.5  # GCS, Serve controller, dashboard
+    actor_memory_gib: float = 5.0  # vLLM replica actor RSS (torch, CUDA context, tokenizer)
+    request_memory_bytes: float = 2.0e5  # CPU memory per in-flight request
+    restart_delay_s: float = 15.0  # actor death -> Serve controller starts a new replica
+    load_time_s: float = 20.0  # model load until the new replica is healthy
+    death_detect_s: float = 1.0  # router notices a dead replica
+    # -- network ------------------------------------------------------------------
+    bytes_per_prompt_token: float = 4.2  # JSON-encoded prompt
+    request_overhead_bytes: float = 900.0  # HTTP headers, JSON envelope
+    bytes_per_output_token: float = 160.0  # one SSE chunk per token
+    background_bytes_s: float = 6000.0  # heartbeats, GCS, health checks per pod
+    hop_latency_s: float = 0.002  # one in-cluster hop
+    # -- observation ----------------------------------------------------------------
+    scrape_interval_s: float = 5.0
+    rate_window_s: float = 30.0  # the [w] of rate() and histogram_quantile()
+    noise: float = 0.02  # relative measurement noise of gauges and rates
+    scrape_loss_under_delay: float = 0.3  # chance a delayed scrape of the target is lost
+    vllm_log_interval_s: float = 10.0
+
+    def validate(self) -> SimConfig:
+        problems = []
+        if self.n_workers < 1:
+            problems.append(f"n_workers must be >= 1 (got {self.n_workers})")
+        if self.qps <= 0:
+            problems.append(f"qps must be > 0 (got {self.qps})")
+        if self.arrivals not in ("constant", "poisson"):
+            problems.append(f"arrivals must be 'constant' or 'poisson' (got {self.arrivals!r})")
+        if not 0.01 <= self.tick_s <= 1.0:
+            problems.append(f"tick_s must be in 0.01..1 s (got {self.tick_s})")
+        if self.scrape_interval_s < self.tick_s or self.scrape_interval_s <= 0:
+            problems.append(f"scrape_interval_s must be >= tick_s ({self.tick_s}) (got {self.scrape_interval_s})")
+        if self.rate_window_s < self.scrape_interval_s:
+            problems.append(f"rate_window_s ({self.rate_window_s}) must be >= scrape_interval_s ({self.scrape_interval_s})")
+        if self.prompt_tokens_mean < 1 or self.output_tokens_mean < 1:
+            problems.append("prompt_tokens_mean and output_tokens_mean must be >= 1")
+        if problems:
+            raise ConfigError("SimConfig: " + "; ".join(problems))
+        return self

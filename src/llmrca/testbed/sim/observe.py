@@ -1,0 +1,260 @@
+"""Observation: what a Prometheus scraping the simulated stack would store.
+
+Counters become ``rate()`` over ``SimConfig.rate_window_s`` (with counter
+resets handled as Prometheus does), histograms become
+``histogram_quantile()`` over the same window using the real bucket
+boundaries (so a quantile is interpolated inside a bucket and cannot see a
+shift that stays inside one bucket), gauges are read at the scrape instant.
+Measurement noise is added where real exporters have it; scrapes of a pod's
+own endpoints that were lost (network fault) or endpoints that did not exist
+(dead replica) are gaps (NaN).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from llmrca.telemetry import BASIC, EXTENDED, GATEWAY, HEAD, OPERATOR, is_serving
+from llmrca.testbed.sim.engine import DONE, FAILED, SimResult
+
+# Bucket boundaries (upper bounds, +Inf implied) of the real exporters.
+VLLM_TTFT_BUCKETS = (0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0, 20.0, 40.0, 80.0, 160.0, 640.0, 2560.0)
+VLLM_ITL_BUCKETS = (0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0, 20.0, 40.0, 80.0)
+VLLM_REQUEST_BUCKETS = (0.3, 0.5, 0.8, 1.0, 1.5, 2.0, 2.5, 5.0, 10.0, 15.0, 20.0, 30.0, 40.0, 50.0, 60.0, 120.0, 240.0, 480.0, 960.0, 1920.0, 7680.0)
+ISTIO_MS_BUCKETS = (0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000, 600000, 1800000, 3600000)
+NGINX_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+#: Metrics read from the pod's own endpoints (lost when traffic into the pod is disturbed).
+POD_LOCAL_PREFIXES = ("vllm:", "ray_serve_", "latency-")
+
+
+def counter_rate(x: np.ndarray, m: int, span_s: float) -> np.ndarray:
+    """``rate(x[m*span])`` at every scrape (first row: the next row's value); resets handled."""
+    inc = np.diff(x, axis=0)
+    reset = inc < 0
+    if reset.any():
+        inc = np.where(reset, x[1:], inc)
+    c = np.concatenate([np.zeros((1, *x.shape[1:])), np.cumsum(inc, axis=0)])
+    s = np.arange(x.shape[0])
+    lo = np.maximum(s - m, 0)
+    n = np.maximum(s - lo, 1)
+    out = (c[s] - c[lo]) / (n * span_s).reshape(-1, *([1] * (x.ndim - 1)))
+    if out.shape[0] > 1:
+        out[0] = out[1]
+    return out
+
+
+def window_quantiles(
+    obs_t: np.ndarray, obs_v: np.ndarray, obs_w: np.ndarray | None, scrape_t: np.ndarray, buckets: tuple[float, ...], window_s: float, qs: tuple[float, ...]
+) -> np.ndarray:
+    """``histogram_quantile(q, rate(h_bucket[window]))`` at every scrape; NaN where the window is empty."""
+    S = scrape_t.size
+    B = len(buckets) + 1
+    le = np.asarray(buckets, dtype=float)
+    bi = np.searchsorted(le, obs_v, side="left")  # first bucket with le >= v
+    ti = np.searchsorted(scrape_t, obs_t, side="left")  # counted at the first scrape at or after it
+    keep = ti < S
+    w = np.ones(obs_v.size) if obs_w is None else obs_w
+    flat = np.bincount(ti[keep] * B + bi[keep], weights=w[keep], minlength=S * B).reshape(S, B)
+    cum_t = np.cumsum(flat, axis=0)
+    dt = scrape_t[1] - scrape_t[0] if S > 1 else window_s
+    m = max(1, round(window_s / dt))
+    prev = np.zeros_like(cum_t)
+    prev[m:] = cum_t[:-m]
+    win = np.cumsum(cum_t - prev, axis=1)  # cumulative over buckets: the _bucket{le} series
+    total = win[:, -1]
+    out = np.full((S, len(qs)), np.nan)
+    lower = np.concatenate([[0.0], le])
+    for j, q in enumerate(qs):
+        rank = q * total
+        idx = np.argmax(win >= rank[:, None] - 1e-12, axis=1)
+        inf = idx >= len(le)
+        idx_c = np.minimum(idx, len(le) - 1)
+        below = np.where(idx_c > 0, win[np.arange(S), np.maximum(idx_c - 1, 0)], 0.0)
+        inb = win[np.arange(S), idx_c] - below
+        frac = np.where(inb > 0, (rank - below) / np.where(inb > 0, inb, 1.0), 0.0)
+        val = lower[idx_c] + (le[idx_c] - lower[idx_c]) * frac
+        val = np.where(inf, le[-1], val)
+        out[:, j] = np.where(total > 0, val, np.nan)
+    return out
+
+
+class _Noise:
+    def __init__(self, rng: np.random.Generator, rel: float) -> None:
+        self.rng, self.rel = rng, rel
+
+    def mul(self, x: np.ndarray, scale: float = 1.0) -> np.ndarray:
+        return x * (1.0 + self.rel * scale * self.rng.standard_normal(x.shape))
+
+    def add(self, x: np.ndarray, sd: float) -> np.ndarray:
+        return x + sd * self.rng.standard_normal(x.shape)
+
+
+def build_frames(res: SimResult, rng: np.random.Generator) -> dict[str, pd.DataFrame]:
+    """The ``basic`` and ``extended`` metric frames of a run."""
+    cfg = res.cfg
+    R = res.n_replicas
+    comps = res.components
+    _GW, _OP = R, R + 1
+    st = res.scrape_t
+    span = cfg.scrape_interval_s
+    m = max(1, round(cfg.rate_window_s / span))
+    win = cfg.rate_window_s
+    nz = _Noise(rng, cfg.noise)
+    rq = res.requests
+    S = st.size
+
+    cols: dict[str, dict[str, np.ndarray]] = {c: {} for c in comps}
+    # -- cAdvisor (all pods) ----------------------------------------------------------
+    cpu = nz.mul(counter_rate(res.pod["cpu_s"], m, span))
+    rx = nz.mul(counter_rate(res.pod["rx_bytes"], m, span))
+    tx = nz.mul(counter_rate(res.pod["tx_bytes"], m, span))
+    mem = nz.mul(res.pod["mem_ws"], 0.1)
+    thr = counter_rate(res.pod["cfs_throttled_s"], m, span)
+    failc = counter_rate(res.pod["mem_failcnt"], m, span)
+    for p, c in enumerate(comps):
+        cols[c]["cpu"] = np.maximum(cpu[:, p], 0.0)
+        cols[c]["mem"] = mem[:, p]
+        cols[c]["net-rx"] = np.maximum(rx[:, p], 0.0)
+        cols[c]["net-tx"] = np.maximum(tx[:, p], 0.0)
+        cols[c]["container_cpu_cfs_throttled_seconds_total:rate"] = thr[:, p]
+        cols[c]["container_memory_failcnt:rate"] = failc[:, p]
+        cols[c]["container_spec_memory_limit_bytes"] = np.full(S, cfg.pod_memory_gib * 2**30)
+
+    # -- DCGM (serving pods) ------------------------------------------------------------
+    busy = np.diff(np.concatenate([res.rep["gpu_busy_s"][:1] * 0, res.rep["gpu_busy_s"]]), axis=0) / span
+    busy[0] = busy[1] if S > 1 else busy[0]
+    membusy = np.diff(np.concatenate([res.rep["gpu_mem_busy_s"][:1] * 0, res.rep["gpu_mem_busy_s"]]), axis=0) / span
+    membusy[0] = membusy[1] if S > 1 else membusy[0]
+    tens = np.diff(np.concatenate([res.rep["gpu_tensor_s"][:1] * 0, res.rep["gpu_tensor_s"]]), axis=0) / span
+    tens[0] = tens[1] if S > 1 else tens[0]
+    util = np.clip(np.rint(nz.add(100 * busy, 1.5)), 0, 100)
+    for r in range(R):
+        c = comps[r]
+        cols[c]["gpu"] = util[:, r]
+        cols[c]["DCGM_FI_DEV_POWER_USAGE"] = nz.add(res.rep["power_w"][:, r], 2.0)
+        cols[c]["DCGM_FI_DEV_POWER_MGMT_LIMIT"] = res.rep["power_limit_w"][:, r]
+        cols[c]["DCGM_FI_DEV_SM_CLOCK"] = np.rint(nz.add(res.rep["sm_clock_mhz"][:, r], 5.0))
+        cols[c]["DCGM_FI_DEV_MEM_COPY_UTIL"] = np.clip(np.rint(nz.add(100 * membusy[:, r], 1.5)), 0, 100)
+        cols[c]["DCGM_FI_DEV_FB_USED"] = np.rint(res.rep["fb_used_mib"][:, r])
+        cols[c]["DCGM_FI_PROF_PIPE_TENSOR_ACTIVE"] = np.clip(nz.add(0.45 * tens[:, r], 0.01), 0, 1)
+        cols[c]["DCGM_FI_DEV_CLOCK_THROTTLE_REASONS"] = res.rep["throttle"][:, r]
+
+    # -- mesh latency (requests into each component) -------------------------------------
+    fin = (rq["status"] == DONE) | (rq["status"] == FAILED)
+    t_end = rq["t_done"][fin]
+    arrival = rq["arrival"][fin]
+    hop = cfg.hop_latency_s
+    repl = rq["replica"][fin]
+    ready = rq["t_ready"][fin]
+    dly = rq["delay"][fin]
+    qs = (0.5, 0.9)
+    gw_dur = t_end + hop - arrival
+    lat = {
+        GATEWAY: window_quantiles(t_end, gw_dur * 1e3, None, st, ISTIO_MS_BUCKETS, win, qs) / 1e3,
+        HEAD: window_quantiles(t_end, (t_end - arrival - hop) * 1e3, None, st, ISTIO_MS_BUCKETS, win, qs) / 1e3,
+    }
+    for r in range(1, R):
+        sel = repl == r
+        # the node-level mesh proxy sees the request before netem delays it into the pod
+        d = t_end[sel] - (ready[sel] - dly[sel])
+        lat[comps[r]] = window_quantiles(t_end[sel], d * 1e3, None, st, ISTIO_MS_BUCKETS, win, qs) / 1e3
+    # the operator answers Kubernetes API watches and probes: small, steady
+    n_op = int(3 * S)
+    op_t = st[0] - span + (st[-1] - st[0] + span) * np.sort(rng.random(n_op))
+    op_v = rng.lognormal(np.log(4.0), 0.4, n_op)
+    lat[OPERATOR] = window_quantiles(op_t, op_v, None, st, ISTIO_MS_BUCKETS, win, qs) / 1e3
+    for c, v in lat.items():
+        cols[c]["latency-50"] = v[:, 0]
+        cols[c]["latency-90"] = v[:, 1]
+
+    # -- vLLM (per replica) ------------------------------------------------------------------
+    rrep = rq["replica"]
+    ttft_ok = np.isfinite(rq["t_first"])
+    sched_ok = np.isfinite(rq["t_sched"])
+    done = rq["status"] == DONE
+    for r in range(R):
+        c = comps[r]
+        x = cols[c]
+        x["vllm:num_requests_running"] = res.rep["running"][:, r]
+        x["vllm:num_requests_waiting"] = res.rep["waiting"][:, r]
+        x["vllm:kv_cache_usage_perc"] = res.rep["kv_usage"][:, r]
+        for key, name in (("prompt_tokens", "prompt_tokens_total"), ("gen_tokens", "generation_tokens_total"), ("preemptions", "num_preemptions_total"), ("success", "request_success_total")):
+            x[f"vllm:{name}:rate"] = counter_rate(res.rep[key][:, r], m, span)
+        sel = ttft_ok & (rrep == r)
+        v = window_quantiles(rq["t_first"][sel], rq["t_first"][sel] - rq["t_ready"][sel], None, st, VLLM_TTFT_BUCKETS, win, qs)
+        x["vllm:time_to_first_token_seconds:p50"], x["vllm:time_to_first_token_seconds:p90"] = v[:, 0], v[:, 1]
+        it_t = np.concatenate([res.tick_t, res.tick_t])
+        it_v = np.concatenate([res.itl_step_s[:, r], res.stall_s[:, r]])
+        it_w = np.concatenate([res.itl_tokens[:, r], res.stall_tokens[:, r]])
+        v = window_quantiles(it_t, it_v, it_w, st, VLLM_ITL_BUCKETS, win, qs)
+        x["vllm:inter_token_latency_seconds:p50"], x["vllm:inter_token_latency_seconds:p90"] = v[:, 0], v[:, 1]
+        ti = np.searchsorted(st, it_t, side="left")
+        ok = ti < S
+        ssum = np.bincount(ti[ok], weights=(it_v * it_w)[ok], minlength=S)
+        scnt = np.bincount(ti[ok], weights=it_w[ok], minlength=S)
+        wsum = counter_rate(np.cumsum(ssum), m, span)
+        wcnt = counter_rate(np.cumsum(scnt), m, span)
+        x["vllm:inter_token_latency_seconds:mean"] = np.where(wcnt > 0, wsum / np.where(wcnt > 0, wcnt, 1.0), np.nan)
+        sel = done & (rrep == r)
+        v = window_quantiles(rq["t_done"][sel], rq["t_done"][sel] - rq["t_ready"][sel], None, st, VLLM_REQUEST_BUCKETS, win, (0.9,))
+        x["vllm:e2e_request_latency_seconds:p90"] = v[:, 0]
+        sel = sched_ok & (rrep == r)
+        v = window_quantiles(rq["t_sched"][sel], rq["t_sched"][sel] - rq["t_ready"][sel], None, st, VLLM_REQUEST_BUCKETS, win, (0.9,))
+        x["vllm:request_queue_time_seconds:p90"] = v[:, 0]
+        x["ray_serve_deployment_replica_starts_total:rate"] = counter_rate(res.rep["replica_starts"][:, r], m, span)
+        x["ray_serve_deployment_replica_healthy"] = res.rep["healthy"][:, r]
+        x["ray_serve_deployment_error_counter_total:rate"] = counter_rate(res.rep["errors"][:, r], m, span)
+    cols[HEAD]["ray_serve_num_router_requests_total:rate"] = counter_rate(res.router_requests, m, span)
+    cols[HEAD]["ray_serve_deployment_queued_queries"] = res.router_queued
+    # -- gateway (ingress-nginx) --------------------------------------------------------------
+    v = window_quantiles(t_end, gw_dur, None, st, NGINX_BUCKETS, win, qs)
+    g = cols[GATEWAY]
+    g["nginx_ingress_controller_request_duration_seconds:p50"] = v[:, 0]
+    g["nginx_ingress_controller_request_duration_seconds:p90"] = v[:, 1]
+    g["nginx_ingress_controller_requests:rate"] = counter_rate(res.gateway_requests, m, span)
+    g["nginx_ingress_controller_requests_5xx:rate"] = counter_rate(res.gateway_5xx, m, span)
+
+    # -- gaps --------------------------------------------------------------------------------
+    up = res.rep["up"].astype(bool)
+    for p, c in enumerate(comps):
+        lost = res.scrape_lost[:, p]
+        dead = ~up[:, p] if p < R else np.zeros(S, dtype=bool)
+        for name in list(cols[c]):
+            hit = np.zeros(S, dtype=bool)
+            if name.startswith(POD_LOCAL_PREFIXES):
+                hit |= lost
+            if name.startswith("vllm:"):
+                hit |= dead
+            if hit.any():
+                arr = np.array(cols[c][name], dtype=float)  # never write into the run's own arrays
+                arr[hit] = np.nan
+                cols[c][name] = arr
+
+    order = [GATEWAY, HEAD, *[c for c in comps[1:R]], OPERATOR]
+    out = {}
+    for set_name, defs in (("basic", BASIC), ("extended", BASIC + EXTENDED)):
+        data: dict[str, np.ndarray] = {"time": np.round(st, 3)}
+        for c in order:
+            for md in defs:
+                if not _applies(md.where, c):
+                    continue
+                v = cols[c].get(md.name)
+                if v is None:
+                    raise KeyError(f"simulator has no series for {c}_{md.name}; add it to observe.build_frames")
+                data[f"{c}_{md.name}"] = np.asarray(v, dtype=float)
+        out[set_name] = pd.DataFrame(data)
+    return out
+
+
+def _applies(where: str, comp: str) -> bool:
+    if where == "all":
+        return True
+    if where == "serving":
+        return is_serving(comp)
+    if where == "gateway":
+        return comp == GATEWAY
+    if where == "head":
+        return comp == HEAD
+    return False

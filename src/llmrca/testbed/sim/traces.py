@@ -1,0 +1,50 @@
+"""Spans of every request: gateway -> head proxy -> replica (µs timestamps)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from llmrca.dataset.io import TRACE_COLUMNS
+from llmrca.telemetry import GATEWAY, HEAD
+from llmrca.testbed.sim.engine import DONE, FAILED, SimResult
+
+
+def build_traces(res: SimResult, rng: np.random.Generator) -> pd.DataFrame:
+    rq = res.requests
+    hop = res.cfg.hop_latency_s
+    fin = ((rq["status"] == DONE) | (rq["status"] == FAILED)) & (rq["arrival"] >= res.record_start) & (rq["t_done"] < res.t_end)
+    idx = np.flatnonzero(fin)
+    n = idx.size
+    arr = rq["arrival"][idx]
+    end = rq["t_done"][idx]
+    rep = rq["replica"][idx]
+    ready = rq["t_ready"][idx]
+    dly = rq["delay"][idx]
+    code = np.where(rq["status"][idx] == DONE, 200, rq["code"][idx]).astype(int)
+    salt = int(rng.integers(1 << 30))
+    tid = np.array([f"{salt:08x}{i:08x}" for i in idx.tolist()], dtype=object)
+    us = 1e6
+    gw_start = np.rint(arr * us).astype(np.int64)
+    gw_dur = np.rint((end + hop - arr) * us).astype(np.int64)
+    hd_start = np.rint((arr + hop) * us).astype(np.int64)
+    hd_dur = np.rint((end - arr) * us).astype(np.int64)
+    routed = rep >= 0
+    rp_start = np.rint((ready - dly) * us).astype(np.int64)  # eBPF sees the send; netem delays delivery
+    rp_dur = np.rint((end - (ready - dly)) * us).astype(np.int64)
+    comps = np.asarray(res.components, dtype=object)
+    parts = [
+        pd.DataFrame({"traceID": tid, "spanID": tid + "-g", "parentSpanID": "", "serviceName": GATEWAY, "methodName": "POST",
+                      "operationName": "/v1/chat/completions", "duration": gw_dur, "statusCode": code, "startTime": gw_start}),
+        pd.DataFrame({"traceID": tid, "spanID": tid + "-h", "parentSpanID": tid + "-g", "serviceName": HEAD, "methodName": "POST",
+                      "operationName": "proxy_request", "duration": hd_dur, "statusCode": code, "startTime": hd_start}),
+    ]
+    if n and routed.any():
+        s = routed
+        parts.append(
+            pd.DataFrame({"traceID": tid[s], "spanID": tid[s] + "-r", "parentSpanID": tid[s] + "-h",
+                          "serviceName": comps[rep[s]], "methodName": "POST", "operationName": "LLMServer.__call__",
+                          "duration": rp_dur[s], "statusCode": code[s], "startTime": rp_start[s]})
+        )
+    df = pd.concat(parts, ignore_index=True)
+    return df.sort_values(["startTime", "spanID"], kind="stable").reset_index(drop=True)[TRACE_COLUMNS]
