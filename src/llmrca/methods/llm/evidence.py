@@ -83,8 +83,23 @@ class ComponentEvidence:
     def add(self, sig: Signal) -> None:
         if sig.strength > 0:
             self.signals.append(sig)
-            if sig.strength > self.strengths[sig.hypothesis]:
-                self.strengths[sig.hypothesis] = sig.strength
+            self.strengths[sig.hypothesis] = self.combined(sig.hypothesis)
+
+    def combined(self, hypothesis: str) -> float:
+        """Strongest signal plus every other independent signal beyond its threshold.
+
+        Independent pieces of evidence add up (as log-likelihoods do); signals
+        below threshold count only when they are the best there is, so the many
+        small moves of a healthy, busier peer do not accumulate.
+        """
+        best: dict[str, float] = {}
+        for sg in self.signals:
+            if sg.hypothesis == hypothesis:
+                best[sg.signal] = max(best.get(sg.signal, 0.0), sg.strength)
+        vals = sorted(best.values(), reverse=True)
+        if not vals:
+            return 0.0
+        return vals[0] + sum(v for v in vals[1:] if v >= 1.0)
 
     @property
     def score(self) -> float:

@@ -12,6 +12,7 @@ import math
 import re
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 #: Category -> regular expression (case-insensitive).
@@ -23,20 +24,51 @@ PATTERNS: dict[str, str] = {
     "error": r"\berror\b|exception|traceback|failed",
 }
 
-_COMPILED = {k: re.compile(v, re.IGNORECASE) for k, v in PATTERNS.items()}
+
+def _mentions(name: str) -> str:
+    # a component name standing alone (ray-worker-1 must not match ray-worker-10)
+    return r"(?:^|[^\w-])" + re.escape(name) + r"(?:$|[^\w-])"
 
 
-def _counts(logs: pd.DataFrame) -> dict[str, dict[str, int]]:
+def _counts(logs: pd.DataFrame, components: list[str] | None = None) -> dict[str, dict[str, int]]:
+    """Count matching lines per (subject component, category).
+
+    The subject is the component a line is *about*: a line that names another
+    component (the Ray head's proxy reporting "replica on ray-worker-3 died")
+    counts for the named one, not for the container that printed it.
+    Matching runs vectorised (Arrow's RE2) so thousands of lines cost
+    milliseconds.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     out: dict[str, dict[str, int]] = {}
     if logs is None or logs.empty:
         return out
-    comps = logs["container_name"].astype(str).to_numpy()
-    msgs = logs["message"].astype(str).to_numpy()
-    for comp, msg in zip(comps, msgs, strict=True):
-        for cat, rx in _COMPILED.items():
-            if rx.search(msg):
-                d = out.setdefault(comp, {})
-                d[cat] = d.get(cat, 0) + 1
+    msgs = pa.array(logs["message"].astype(str).to_numpy(), type=pa.string())
+    cont = logs["container_name"].astype(str).to_numpy()
+    masks = {cat: np.asarray(pc.match_substring_regex(msgs, rx, ignore_case=True).fill_null(False)) for cat, rx in PATTERNS.items()}
+    any_hit = np.zeros(len(cont), dtype=bool)
+    for m in masks.values():
+        any_hit |= m
+    if not any_hit.any():
+        return out
+    hit_idx = np.nonzero(any_hit)[0]
+    subject = cont[hit_idx].astype(object)
+    if components:
+        sub_msgs = msgs.take(pa.array(hit_idx))
+        # longest names first, so a later shorter match cannot override a longer one
+        for name in sorted(components, key=len, reverse=True):
+            m = np.asarray(pc.match_substring_regex(sub_msgs, _mentions(name)).fill_null(False))
+            keep = m & (subject != name)
+            subject[keep] = name
+    for cat, m in masks.items():
+        sel = m[hit_idx]
+        if not sel.any():
+            continue
+        comps, n = np.unique(subject[sel].astype(str), return_counts=True)
+        for comp, k in zip(comps, n, strict=True):
+            out.setdefault(str(comp), {})[cat] = int(k)
     return out
 
 
@@ -46,14 +78,16 @@ class LogBaseline:
 
     rates: dict[str, dict[str, float]] = field(default_factory=dict)
     present: bool = False
+    components: list[str] = field(default_factory=list)
 
     @classmethod
-    def fit(cls, logs: pd.DataFrame | None, duration_s: float) -> LogBaseline:
+    def fit(cls, logs: pd.DataFrame | None, duration_s: float, components: list[str] | None = None) -> LogBaseline:
+        comps = list(components or [])
         if logs is None or logs.empty:
-            return cls(present=False)
-        counts = _counts(logs)
+            return cls(present=False, components=comps)
+        counts = _counts(logs, comps)
         dur = max(duration_s, 1.0)
-        return cls(rates={c: {k: n / dur for k, n in d.items()} for c, d in counts.items()}, present=True)
+        return cls(rates={c: {k: n / dur for k, n in d.items()} for c, d in counts.items()}, present=True, components=comps)
 
     def excess(self, logs: pd.DataFrame | None, duration_s: float) -> dict[str, dict[str, float]]:
         """Per component and category: how far the window's count exceeds the normal rate.
@@ -64,7 +98,7 @@ class LogBaseline:
         out: dict[str, dict[str, float]] = {}
         if logs is None or logs.empty:
             return out
-        for comp, d in _counts(logs).items():
+        for comp, d in _counts(logs, self.components).items():
             for cat, n in d.items():
                 exp = self.rates.get(comp, {}).get(cat, 0.0) * max(duration_s, 1.0)
                 e = (n - exp) / (3.0 * math.sqrt(exp) + 1.0)

@@ -85,7 +85,8 @@ class LlmRca(Method):
         self._normal = NormalModel.fit(frame, rel_floor=cfg.rel_floor)
         self._normal_values = frame.reindex(columns=self._normal.index.columns).to_numpy(dtype=float)
         self._topology = topology
-        self._logs = LogBaseline.fit(logs, self._normal.duration_s) if cfg.use_logs else LogBaseline()
+        comps = list(topology.nodes) if topology is not None else components_of(self._normal.index.columns)
+        self._logs = LogBaseline.fit(logs, self._normal.duration_s, comps) if cfg.use_logs else LogBaseline()
         return self
 
     def decide(self, window: pd.DataFrame, *, logs: pd.DataFrame | None = None, candidates: list[str] | None = None) -> Ranking:
