@@ -61,7 +61,7 @@ def test_basic_only_still_localizes_and_says_what_it_lacked(fault: str) -> None:
     assert "accelerator power" in lacking and "engine latency decomposition" in lacking
 
 
-def test_basic_only_gpu_localized_and_typed_by_latency_shape() -> None:
+def test_basic_only_gpu_localized_and_typed_by_busier_accelerator() -> None:
     case = make_llm_case("gpu", "ray-worker-2", seed=4).with_metric_set("basic").without_truth()
     r = LlmRca().rank(case)
     assert r.components[0] == "ray-worker-2"

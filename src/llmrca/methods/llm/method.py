@@ -177,19 +177,20 @@ class LlmRca(Method):
             ce.add(d)
             return
         # Basic metric set on a replica: latency rose and no engine decomposition says why.
-        # A network delay adds a constant to every request (p50 and p90 rise alike); a slower
-        # accelerator stretches requests (both rise in proportion to their level).  A throttled
-        # GPU stays busy longer; a delayed pod receives less work from the router.
+        # A power cap leaves utilisation and, unless the GPU is saturated, latency nearly
+        # unchanged, while a delay adds whole seconds and makes the pod miss scrapes; so the
+        # residual is the network's unless the accelerator is busier than its peers for the
+        # same work (a slower GPU takes longer per step).
+        busier = ev.up(c, S.GPU_UTIL)
         d50 = r.delta_s.get(S.LAT50, float("nan"))
         m50, m90 = ev.normal_of(c, S.LAT50), ev.normal_of(c, S.LAT90)
-        additive = 0.5
         if m50 and m90 and np.isfinite(d50) and np.isfinite(d90) and d90 > 0 and m90 > m50 > 0:
-            r0 = m50 / m90
-            additive = float(np.clip((d50 / d90 - r0) / (1.0 - r0), 0.0, 1.0))
-        vote = additive + 0.5 * min(ev.down(c, S.GPU_UTIL), 1.0) - 0.5 * min(ev.up(c, S.GPU_UTIL), 1.0)
-        ce.basic_latency_shape = additive
-        d.hypothesis = "network" if vote >= 0.5 else "gpu"
-        d.note = f"latency rise looks {'additive (network)' if vote >= 0.5 else 'proportional (slower accelerator)'}"
+            ce.basic_latency_shape = float(d50 / d90)
+        if busier >= 1.0:
+            d.hypothesis = "gpu"
+            d.note = "latency rose while the GPU is busier than its peers (slower accelerator)"
+        else:
+            d.note = "latency rose with no resource change (network; GPU signals absent)"
         ce.add(d)
 
     def _fault_type(self, ce: ComponentEvidence) -> str:
