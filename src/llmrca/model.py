@@ -257,6 +257,12 @@ class Case:
             for a, b in self.topology.edges:
                 if a not in self.topology.nodes or b not in self.topology.nodes:
                     out.append(f"topology edge {a}->{b} names a node that is not in topology.nodes")
+        bad_roots = sorted(r for r in self.root_causes if "_" in r)
+        if bad_roots:
+            out.append(
+                f"root causes {bad_roots} contain '_'; component names must not contain '_' "
+                "(a folder '<component>_<fault>' splits at the first '_': rename the component, e.g. ray-worker-1)"
+            )
         missing = sorted(set(self.root_causes) - comps)
         if missing:
             out.append(f"root causes {missing} are not components of the case (components: {sorted(comps)})")

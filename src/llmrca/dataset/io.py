@@ -95,7 +95,7 @@ def _read_csv(path: Path, what: str) -> pd.DataFrame:
     except pd.errors.EmptyDataError:
         return pd.DataFrame()
     except (OSError, UnicodeDecodeError, pd.errors.ParserError) as e:
-        raise CaseValidationError([f"cannot read {what} {path}: {e}"], where=str(path.parent)) from e
+        raise CaseValidationError([f"cannot read {what} {path}: {e}; it must be a UTF-8 comma-separated file with a header row"], where=str(path.parent)) from e
 
 
 def _truth_from_folder(folder: Path) -> tuple[str | None, str | None]:
@@ -112,13 +112,30 @@ def read_case(folder: str | Path, *, validate: bool = True) -> Case:
     folder = Path(folder)
     if not folder.is_dir():
         raise CaseValidationError([f"{folder} is not a directory"], where=str(folder))
+    try:
+        case = _read_case(folder)
+    except CaseValidationError:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        # a case.json with missing or mistyped fields
+        raise CaseValidationError(
+            [f"case.json in {folder} is malformed ({type(e).__name__}: {e}); see docs/dataset.md for its fields"], where=str(folder)
+        ) from e
+    if validate:
+        case.validate()
+    return case
+
+
+def _read_case(folder: Path) -> Case:
     spec: dict[str, Any] = {}
     cj = folder / "case.json"
     if cj.exists():
         try:
             spec = json.loads(cj.read_text())
-        except (OSError, json.JSONDecodeError) as e:
-            raise CaseValidationError([f"cannot read {cj}: {e}"], where=str(folder)) from e
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise CaseValidationError([f"cannot read {cj}: {e}; fix or delete it"], where=str(folder)) from e
+        if not isinstance(spec, dict):
+            raise CaseValidationError([f"{cj} must hold a JSON object, not {type(spec).__name__}"], where=str(folder))
     files = spec.get("metric_sets") or {"basic": "data.csv"}
     if not (folder / files.get("basic", "data.csv")).exists():
         raise CaseValidationError([f"no {files.get('basic', 'data.csv')} in {folder}; a case needs its metrics"], where=str(folder))
@@ -127,18 +144,23 @@ def read_case(folder: str | Path, *, validate: bool = True) -> Case:
         p = folder / fname
         if p.exists():
             sets[set_name] = _read_csv(p, f"metric set {set_name!r}")
-    if "basic" not in sets and "extended" not in sets and files.get("basic") is None:
-        raise CaseValidationError([f"no metric file in {folder}"], where=str(folder))
     inject = spec.get("inject_time")
     if inject is None:
         it = folder / "inject_time.txt"
         if not it.exists():
             raise CaseValidationError([f"no inject_time.txt in {folder}; write the injection time in epoch seconds"], where=str(folder))
-        raw = it.read_text().strip()
+        try:
+            raw = it.read_text().strip()
+        except (OSError, UnicodeDecodeError) as e:
+            raise CaseValidationError([f"cannot read {it}: {e}"], where=str(folder)) from e
         try:
             inject = float(raw)
         except ValueError:
             raise CaseValidationError([f"{it} holds {raw!r}, not a number of epoch seconds"], where=str(folder)) from None
+    try:
+        inject = float(inject)
+    except (TypeError, ValueError):
+        raise CaseValidationError([f"case.json inject_time {inject!r} is not a number of epoch seconds"], where=str(folder)) from None
     logs = _read_csv(folder / "logs.csv", "logs") if (folder / "logs.csv").exists() else None
     traces = _read_csv(folder / "traces.csv", "traces") if (folder / "traces.csv").exists() else None
     fault = FaultRecord.from_dict(spec["fault"]) if spec.get("fault") else None
@@ -146,14 +168,14 @@ def read_case(folder: str | Path, *, validate: bool = True) -> Case:
     if fault is None or roots is None:
         comp, ftype = _truth_from_folder(folder)
         if fault is None and comp is not None and ftype is not None:
-            fault = FaultRecord(type=ftype, target=comp, start=float(inject))
+            fault = FaultRecord(type=ftype, target=comp, start=inject)
         if roots is None:
             roots = [comp] if comp is not None else []
     topo = Topology.from_dict(spec["topology"]) if spec.get("topology") else None
     basic = sets.get("basic", next(iter(sets.values())))
-    case = Case(
+    return Case(
         metrics=basic,
-        inject_time=float(inject),
+        inject_time=inject,
         name=spec.get("name") or _case_name(folder),
         logs=logs,
         traces=traces,
@@ -164,9 +186,6 @@ def read_case(folder: str | Path, *, validate: bool = True) -> Case:
         metric_sets=sets,
         metric_set="basic" if "basic" in sets else next(iter(sets)),
     )
-    if validate:
-        case.validate()
-    return case
 
 
 def _case_name(folder: Path) -> str:

@@ -32,6 +32,8 @@ def _e(name: str, target: str, family: str, requires: tuple[str, ...] = (), extr
 _ENTRIES: list[Entry] = [
     # -- statistical (spine) --
     _e("random", "statistical.random:RandomRank", "statistical"),
+    _e("nsigma", "statistical.nsigma:NSigma", "statistical"),
+    _e("baro", "statistical.baro:Baro", "statistical"),
     # -- end statistical --
 
     # -- causal-graph family --
@@ -46,6 +48,27 @@ _ENTRIES: list[Entry] = [
 ]
 
 REGISTRY: dict[str, Entry] = {e.name: e for e in _ENTRIES}
+
+
+def register(new: Entry, *, replace: bool = False) -> Entry:
+    """Add a method entry at run time (plugins, test-only methods).
+
+    ``new.target`` is ``"module:Class"`` with a full module path.  Worker
+    processes of the evaluator are forked (Linux), so they inherit entries
+    registered before the evaluation starts; the Ray engine ships them with
+    each task.  Raises ValueError if the name is taken (unless ``replace``).
+    """
+    if new.name in REGISTRY and not replace:
+        raise ValueError(f"method {new.name!r} is already registered ({REGISTRY[new.name].target})")
+    if ":" not in new.target:
+        raise ValueError(f"entry target {new.target!r} must be 'module:Class'")
+    REGISTRY[new.name] = new
+    return new
+
+
+def unregister(name: str) -> None:
+    """Remove a run-time entry (tests clean up after themselves)."""
+    REGISTRY.pop(name, None)
 
 
 def names() -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,11 +17,21 @@ class RandomConfig(Config):
     seed: int = 0
 
 
+def case_fingerprint(case: Case) -> int:
+    """A stable 32-bit fingerprint of what a method sees of a case."""
+    h = zlib.crc32("\0".join(case.components).encode())
+    h = zlib.crc32(repr(float(case.inject_time)).encode(), h)
+    values = np.ascontiguousarray(case.metrics.select_dtypes("number").to_numpy(dtype=float))
+    return zlib.crc32(values.tobytes(), h)
+
+
 class RandomRank(Method):
     """Uniformly random ranking of the case's components (AC@1 = 1/n in expectation).
 
-    The seed is mixed with the case's component list so that every case gets
-    its own permutation while the same seed always gives the same answer.
+    The seed is mixed with a fingerprint of the case's data (components,
+    injection time and metric values) so that every case gets its own
+    permutation while the same seed and case always give the same answer.
+    (The case name cannot serve: methods see a blinded case.)
     """
 
     name = "random"
@@ -29,7 +40,6 @@ class RandomRank(Method):
 
     def _rank(self, case: Case) -> Ranking:
         comps = list(case.components)
-        salt = sum(ord(ch) for ch in "".join(comps)) + int(case.inject_time)
-        rng = np.random.default_rng([self.config.seed, salt])
+        rng = np.random.default_rng([self.config.seed, case_fingerprint(case)])
         order = rng.permutation(len(comps))
         return Ranking(components=[comps[i] for i in order], scores=[float(len(comps) - k) for k in range(len(comps))])

@@ -1,0 +1,91 @@
+"""Check every case of a dataset; import plain RCAEval / rca-llm trees."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from llmrca.dataset.io import Dataset, find_case_dirs, read_case, write_case, write_manifest
+from llmrca.model import CaseValidationError
+
+
+@dataclass
+class DatasetCheck:
+    """Result of checking a dataset: valid case ids and problems per invalid case."""
+
+    root: Path
+    valid: list[str] = field(default_factory=list)
+    problems: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems and bool(self.valid)
+
+
+def validate_dataset(root: str | Path) -> DatasetCheck:
+    """Read and validate every case under ``root``; never stops at the first bad case."""
+    root = Path(root)
+    if not root.exists():
+        raise FileNotFoundError(f"{root} does not exist")
+    ds = Dataset(root)
+    check = DatasetCheck(root)
+    if len(ds) == 0:
+        check.problems["."] = [f"no cases under {root}: expected <component>_<fault>/<rep>/ folders holding data.csv"]
+        return check
+    for folder, case in ds.iter_cases():
+        cid = ds.case_id(folder)
+        if isinstance(case, CaseValidationError):
+            check.problems[cid] = case.problems
+        elif not case.root_causes:
+            check.problems[cid] = ["no ground truth: add case.json with root_causes, or name the folder <component>_<fault>/<rep>"]
+        else:
+            check.valid.append(cid)
+    return check
+
+
+@dataclass
+class ImportReport:
+    src: Path
+    dst: Path
+    imported: list[str] = field(default_factory=list)
+    problems: dict[str, list[str]] = field(default_factory=dict)
+
+
+def import_tree(src: str | Path, dst: str | Path, *, overwrite: bool = False) -> ImportReport:
+    """Copy an RCAEval / rca-llm tree to ``dst`` adding ``case.json`` and ``dataset.json``.
+
+    Ground truth comes from folder names (``ray-worker-1_cpu/1/``); invalid
+    cases are listed in the report and not imported.
+    """
+    src, dst = Path(src).resolve(), Path(dst).resolve()
+    if not src.is_dir():
+        raise FileNotFoundError(f"{src} is not a directory")
+    if dst == src or src in dst.parents:
+        raise ValueError(f"the destination {dst} must not be inside the source {src}")
+    if dst.exists() and any(dst.iterdir()) and not overwrite:
+        raise FileExistsError(f"{dst} is not empty; choose an empty folder")
+    dst.mkdir(parents=True, exist_ok=True)
+    rep = ImportReport(src, dst)
+    entries = []
+    for folder in find_case_dirs(src):
+        rel = folder.relative_to(src)
+        cid = str(rel) if str(rel) != "." else folder.name
+        try:
+            case = read_case(folder)
+        except CaseValidationError as e:
+            rep.problems[cid] = e.problems
+            continue
+        if not case.root_causes:
+            rep.problems[cid] = ["no ground truth in the folder name; expected <component>_<fault>/<rep>"]
+            continue
+        case.name = cid
+        target = dst / rel
+        write_case(case, target)
+        for extra in folder.iterdir():  # keep files we do not interpret (notes, raw dumps)
+            if extra.is_file() and not (target / extra.name).exists():
+                shutil.copy2(extra, target / extra.name)
+        rep.imported.append(cid)
+        entries.append({"path": cid, "fault": case.fault_type, "target": case.fault.target if case.fault else None, "root_causes": sorted(case.root_causes)})
+    write_manifest(dst, entries, {"imported_from": str(src)})
+    return rep

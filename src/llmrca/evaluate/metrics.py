@@ -1,0 +1,119 @@
+"""Accuracy metrics of RCA rankings: AC@k and Avg@k (paper eq. (1)), misattribution.
+
+For one case with ranking ``R`` and true root-cause set ``V``::
+
+    AC@k(case) = |{i < k : R[i] ∈ V}| / min(k, |V|)
+    Avg@k(case) = (AC@1 + ... + AC@k) / k
+
+and AC@k over a set of cases is the mean of the per-case values (eq. (1)).
+
+Ties: when a method gives several components the same score their order is
+arbitrary, so by default (``ties="expected"``) a tie group that straddles
+position k contributes its expected number of hits under a uniformly random
+order of the group.  Without ties this is exactly eq. (1); ``ties="order"``
+takes the ranking's order literally (RCAEval's behaviour).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+
+KS: tuple[int, ...] = (1, 2, 3, 4, 5)
+
+
+def hits_at_k(components: Sequence[str], roots: Iterable[str], k: int, scores: Sequence[float] | None = None, *, ties: str = "expected") -> float:
+    """(Expected) number of true root causes among the top ``k`` of a ranking."""
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
+    truth = set(roots)
+    comps = list(components)
+    if ties == "order" or scores is None or len(scores) != len(comps):
+        return float(sum(c in truth for c in comps[:k]))
+    if ties != "expected":
+        raise ValueError(f"ties must be 'expected' or 'order', got {ties!r}")
+    total = 0.0
+    start = 0
+    n = len(comps)
+    while start < n and start < k:
+        end = start + 1
+        while end < n and _same(scores[end], scores[start]):
+            end += 1
+        group = comps[start:end]
+        in_top = min(end, k) - start
+        total += in_top * sum(c in truth for c in group) / len(group)
+        start = end
+    return total
+
+
+def _same(a: float, b: float) -> bool:
+    a, b = float(a), float(b)
+    return a == b or (np.isnan(a) and np.isnan(b))
+
+
+def ac_at_k(components: Sequence[str], roots: Iterable[str], k: int, scores: Sequence[float] | None = None, *, ties: str = "expected") -> float:
+    """Per-case AC@k of eq. (1): hits in the top k over min(k, |root causes|)."""
+    truth = set(roots)
+    if not truth:
+        raise ValueError("a case without root causes cannot be scored")
+    return hits_at_k(components, truth, k, scores, ties=ties) / min(k, len(truth))
+
+
+def avg_at_k(components: Sequence[str], roots: Iterable[str], k: int, scores: Sequence[float] | None = None, *, ties: str = "expected") -> float:
+    """Per-case Avg@k: the mean of AC@1 .. AC@k."""
+    truth = set(roots)
+    return float(np.mean([ac_at_k(components, truth, j, scores, ties=ties) for j in range(1, k + 1)]))
+
+
+def case_scores(components: Sequence[str], roots: Iterable[str], scores: Sequence[float] | None = None, *, ties: str = "expected") -> dict[str, float]:
+    """AC@1..5 and Avg@5 of one ranking."""
+    truth = set(roots)
+    out = {f"ac@{k}": ac_at_k(components, truth, k, scores, ties=ties) for k in KS}
+    out["avg@5"] = float(np.mean([out[f"ac@{k}"] for k in KS]))
+    return out
+
+
+def summarize(scored: pd.DataFrame, *, by: Sequence[str] = ("method", "fault")) -> pd.DataFrame:
+    """Mean per-case scores per method and fault type, plus ``fault == "all"``.
+
+    ``scored`` has one row per scored run with columns method, fault, ac@1..ac@5,
+    avg@5.  Returns columns ``method, fault, n, ac@1, ac@3, avg@5``.
+    """
+    cols = ["method", "fault", "n", "ac@1", "ac@3", "avg@5"]
+    if scored.empty:
+        return pd.DataFrame(columns=cols)
+    metrics = ["ac@1", "ac@3", "avg@5"]
+    per_fault = scored.groupby(list(by), sort=False)[metrics].agg("mean").reset_index()
+    per_fault.insert(2, "n", scored.groupby(list(by), sort=False).size().to_numpy())
+    overall = scored.groupby("method", sort=False)[metrics].agg("mean").reset_index()
+    overall.insert(1, "fault", "all")
+    overall.insert(2, "n", scored.groupby("method", sort=False).size().to_numpy())
+    out = pd.concat([per_fault, overall], ignore_index=True)
+    order = {m: i for i, m in enumerate(dict.fromkeys(scored["method"]))}
+    out["_m"] = out["method"].map(order)
+    out["_f"] = out["fault"].map(lambda f: (1, "") if f == "all" else (0, _fault_key(f)))
+    out = out.sort_values(["_m", "_f"], kind="stable").drop(columns=["_m", "_f"]).reset_index(drop=True)
+    return out[cols]
+
+
+def _fault_key(f: str) -> str:
+    from llmrca.model import FAULT_TYPES
+
+    return f"{FAULT_TYPES.index(f):02d}" if f in FAULT_TYPES else f"99{f}"
+
+
+def misattribution(scored: pd.DataFrame) -> pd.DataFrame:
+    """Counts of the component blamed at rank 1 when it is not a root cause.
+
+    ``scored`` needs columns method, fault, top1 and hit1 (whether top1 is a
+    root cause).  Returns columns ``method, fault, blamed, count``.
+    """
+    cols = ["method", "fault", "blamed", "count"]
+    if scored.empty:
+        return pd.DataFrame(columns=cols)
+    wrong = scored[~scored["hit1"].astype(bool)].copy()
+    wrong["blamed"] = wrong["top1"].fillna("(empty ranking)")
+    out = wrong.groupby(["method", "fault", "blamed"], sort=False).size().reset_index(name="count")
+    return out[cols]

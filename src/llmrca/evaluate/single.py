@@ -1,0 +1,56 @@
+"""Rank one case with one method (``llmrca rank``), blind to its ground truth."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from llmrca.dataset.io import read_case
+from llmrca.errors import MethodUnavailable
+from llmrca.model import Case, Ranking
+
+
+@dataclass
+class RankOutcome:
+    case: Case
+    method: str
+    config: dict[str, Any]
+    metric_set: str
+    ranking: Ranking
+    duration_s: float
+
+    def truth_positions(self) -> dict[str, int | None]:
+        """1-based rank of each true root cause (None: not in the ranking)."""
+        pos = {c: i + 1 for i, c in enumerate(self.ranking.components)}
+        return {r: pos.get(r) for r in sorted(self.case.root_causes)}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "case": self.case.name,
+            "method": self.method,
+            "config": self.config,
+            "metric_set": self.metric_set,
+            "duration_s": self.duration_s,
+            "ranking": self.ranking.to_dict(),
+            "root_causes": sorted(self.case.root_causes),
+            "truth_positions": self.truth_positions(),
+        }
+
+
+def rank_case(case_dir: str | Path, method: str, config: dict[str, Any] | None = None, *, metric_set: str | None = None) -> RankOutcome:
+    """Read ``case_dir``, strip its truth, rank it with ``method`` (same metric-set rule as the evaluator)."""
+    import time
+
+    from llmrca.methods.registry import get_method
+
+    case = read_case(case_dir)
+    m = get_method(method, config or {})
+    wanted = metric_set or m.tags.metric_set
+    if wanted not in case.metric_sets:
+        if metric_set is not None:
+            raise MethodUnavailable(f"{case_dir} has no {wanted!r} metric set (has: {', '.join(sorted(case.metric_sets))})")
+        wanted = "basic"
+    t0 = time.perf_counter()
+    ranking = m.rank(case.with_metric_set(wanted).without_truth())
+    return RankOutcome(case, method, m.config.to_dict(), wanted, ranking, time.perf_counter() - t0)

@@ -1,0 +1,54 @@
+"""Table 1 of the paper as a DataFrame: methods grouped by data source × fault types."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import pandas as pd
+
+from llmrca.model import FAULT_TYPES
+
+#: Method family -> the paper's "Data Source" group.
+SOURCE_OF_FAMILY: dict[str, str] = {
+    "statistical": "Metric",
+    "graph": "Metric",
+    "causal": "Metric",
+    "topology": "Metric",
+    "trace": "Trace",
+    "multisource": "Multi Source",
+    "llm": "LLM-aware",
+}
+SOURCE_ORDER: tuple[str, ...] = ("Metric", "Trace", "Multi Source", "LLM-aware", "Other")
+TABLE_METRICS: tuple[str, ...] = ("ac@1", "ac@3", "avg@5")
+METRIC_LABELS: dict[str, str] = {"ac@1": "AC@1", "ac@3": "AC@3", "avg@5": "Avg@5"}
+
+
+def source_of(family: str | None) -> str:
+    return SOURCE_OF_FAMILY.get(family or "", "Other")
+
+
+def table1(summary: pd.DataFrame, families: Mapping[str, str], method_order: Sequence[str] | None = None) -> pd.DataFrame:
+    """Rows: (source, method); columns: (fault, metric) for the paper's four faults plus any other present.
+
+    Missing combinations are NaN (a fault absent from the dataset, or a method
+    with no scored run for it).
+    """
+    per = summary[summary["fault"] != "all"]
+    faults = list(FAULT_TYPES) + sorted(set(per["fault"]) - set(FAULT_TYPES))
+    methods = list(method_order) if method_order is not None else list(dict.fromkeys(summary["method"]))
+    methods += [m for m in dict.fromkeys(summary["method"]) if m not in methods]
+    rows = sorted(
+        ((source_of(families.get(m)), m) for m in methods),
+        key=lambda sm: (SOURCE_ORDER.index(sm[0]), methods.index(sm[1])),
+    )
+    cols = pd.MultiIndex.from_tuples([(f, METRIC_LABELS[k]) for f in faults for k in TABLE_METRICS], names=["fault", "metric"])
+    idx = pd.MultiIndex.from_tuples(rows, names=["source", "method"]) if rows else pd.MultiIndex.from_tuples([], names=["source", "method"])
+    table = pd.DataFrame(index=idx, columns=cols, dtype=float)
+    lookup = per.set_index(["method", "fault"])
+    for src, m in rows:
+        for f in faults:
+            if (m, f) in lookup.index:
+                r = lookup.loc[(m, f)]
+                for k in TABLE_METRICS:
+                    table.loc[(src, m), (f, METRIC_LABELS[k])] = float(r[k])
+    return table

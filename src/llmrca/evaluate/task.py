@@ -1,0 +1,159 @@
+"""One (method, case) run, as executed inside a worker process or Ray task.
+
+Everything a run needs travels in a small picklable :class:`Task` (the case
+is loaded from disk by path inside the worker), and everything it produces
+is a JSON-able record: never an exception, so one bad run cannot take the
+evaluation down.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from llmrca.errors import MethodUnavailable, MissingDependency
+from llmrca.evaluate.results import INVALID_CASE
+from llmrca.model import Case, CaseValidationError
+
+
+@dataclass(frozen=True)
+class Task:
+    method: str
+    case_id: str
+    case_dir: str
+    config: dict[str, Any]
+    config_hash: str
+    metric_set: str | None = None  # forced set (None: the method's preferred one)
+    extra_entries: tuple[tuple[str, str, str], ...] = field(default=())  # run-time registry entries (name, target, family)
+
+
+def config_hash(method: str, config: dict[str, Any], metric_set: str | None) -> str:
+    blob = json.dumps({"method": method, "config": config, "metric_set": metric_set}, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+def fallback_seed(method: str, case_id: str) -> int:
+    return int(hashlib.sha256(f"{method}\0{case_id}".encode()).hexdigest()[:8], 16)
+
+
+def random_fallback(components: list[str], method: str, case_id: str) -> list[str]:
+    """The seeded random ranking used when "random on failure" is on (the paper's rule)."""
+    rng = np.random.default_rng(fallback_seed(method, case_id))
+    return [components[i] for i in rng.permutation(len(components))]
+
+
+def base_record(task: Task) -> dict[str, Any]:
+    return {
+        "method": task.method,
+        "case": task.case_id,
+        "case_dir": task.case_dir,
+        "config_hash": task.config_hash,
+        "config": task.config,
+        "status": None,
+        "error": None,
+        "error_kind": None,
+        "fault": None,
+        "target": None,
+        "root_causes": [],
+        "components": [],
+        "metric_set": None,
+        "ranking": None,
+        "scores": None,
+        "top_metrics": None,
+        "explanation": None,
+        "fallback_ranking": None,
+        "duration_s": None,
+    }
+
+
+def truth_fields(case: Case) -> dict[str, Any]:
+    return {
+        "fault": case.fault_type,
+        "target": case.fault.target if case.fault else None,
+        "root_causes": sorted(case.root_causes),
+        "components": list(case.components),
+    }
+
+
+def truth_from_disk(task: Task) -> dict[str, Any]:
+    """Ground truth of a case, read by the parent for runs whose worker was killed."""
+    from llmrca.dataset.io import read_case
+
+    try:
+        return truth_fields(read_case(task.case_dir, validate=False))
+    except Exception:  # the case itself is broken; the record says so elsewhere
+        return {}
+
+
+def _ensure_entries(entries: tuple[tuple[str, str, str], ...]) -> None:
+    from llmrca.methods import registry
+
+    for name, target, family in entries:
+        if name not in registry.REGISTRY:
+            registry.register(registry.Entry(name, target, family))
+
+
+def execute(task: Task, case_cache: dict[str, Case] | None = None) -> dict[str, Any]:
+    """Run one task and return its record (status ok / failed / unavailable)."""
+    from llmrca.dataset.io import read_case
+    from llmrca.methods.registry import get_method
+
+    rec = base_record(task)
+    _ensure_entries(task.extra_entries)
+    t0 = time.perf_counter()
+    try:
+        case = case_cache.get(task.case_dir) if case_cache is not None else None
+        if case is None:
+            case = read_case(Path(task.case_dir))
+            case.name = task.case_id
+            if case_cache is not None:
+                case_cache.clear()  # keep one case: tasks arrive grouped by case
+                case_cache[task.case_dir] = case
+    except CaseValidationError as e:
+        return {**rec, "status": "failed", "error": str(e), "error_kind": INVALID_CASE, "duration_s": time.perf_counter() - t0}
+    except Exception as e:
+        return {**rec, "status": "failed", "error": f"cannot read case: {type(e).__name__}: {e}", "error_kind": INVALID_CASE}
+    rec.update(truth_fields(case))
+    rec["fallback_ranking"] = random_fallback(rec["components"], task.method, task.case_id)
+    try:
+        method = get_method(task.method, task.config)
+        wanted = task.metric_set or method.tags.metric_set
+        if wanted not in case.metric_sets:
+            if task.metric_set is not None:
+                raise MethodUnavailable(f"the case has no {wanted!r} metric set (has: {', '.join(sorted(case.metric_sets))})")
+            wanted = "basic"
+        rec["metric_set"] = wanted
+        blind = case.with_metric_set(wanted).without_truth()
+        t1 = time.perf_counter()
+        ranking = method.rank(blind)
+        rec["duration_s"] = time.perf_counter() - t1
+    except (MethodUnavailable, MissingDependency) as e:
+        return {**rec, "status": "unavailable", "error": str(e), "error_kind": type(e).__name__, "fallback_ranking": None}
+    except Exception as e:
+        tb = traceback.format_exception(type(e), e, e.__traceback__)
+        return {**rec, "status": "failed", "error": f"{type(e).__name__}: {e}", "error_kind": type(e).__name__, "traceback": "".join(tb[-4:])}
+    d = ranking.to_dict()
+    rec.update(
+        status="ok",
+        ranking=d["components"],
+        scores=d["scores"],
+        top_metrics=d["metrics"][:10] if d["metrics"] else None,
+        explanation=_jsonable(ranking.explanation),
+        fallback_ranking=None,
+    )
+    return rec
+
+
+def _jsonable(x: Any) -> Any:
+    try:
+        json.dumps(x, default=str)
+        return json.loads(json.dumps(x, default=str))
+    except (TypeError, ValueError):
+        return str(x)

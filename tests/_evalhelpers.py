@@ -1,0 +1,42 @@
+"""Test-only methods for the evaluator: one raises, one hangs, one needs a missing module."""
+
+from __future__ import annotations
+
+import time
+
+from llmrca.methods.base import Method, Tags
+from llmrca.model import Case, Ranking
+
+
+class Raising(Method):
+    name = "test-raises"
+    tags = Tags(family="statistical")
+
+    def _rank(self, case: Case) -> Ranking:
+        raise RuntimeError("deliberate failure for the test")
+
+
+class Hanging(Method):
+    name = "test-hangs"
+    tags = Tags(family="statistical")
+
+    def _rank(self, case: Case) -> Ranking:
+        time.sleep(3600)
+        raise AssertionError("unreachable")
+
+
+class WantsExtended(Method):
+    """Prefers the extended set; reports the columns it saw in the explanation."""
+
+    name = "test-extended"
+    tags = Tags(family="llm", metric_set="extended")
+
+    def _rank(self, case: Case) -> Ranking:
+        return Ranking(components=list(case.components), explanation={"n_columns": len(case.metrics.columns)})
+
+
+ENTRIES = [
+    ("test-raises", "_evalhelpers:Raising", "statistical"),
+    ("test-hangs", "_evalhelpers:Hanging", "statistical"),
+    ("test-extended", "_evalhelpers:WantsExtended", "llm"),
+]

@@ -1,0 +1,196 @@
+"""Every malformed case folder gives a clear, actionable error; imports and `dataset` commands."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from llmrca.dataset.io import Dataset, read_case, write_case
+from llmrca.dataset.validate import import_tree, validate_dataset
+from llmrca.model import CaseValidationError
+from llmrca.synthetic import make_case
+
+SRC = str(Path(__file__).resolve().parents[1] / "src")
+
+
+def _good(tmp_path: Path, name: str = "ray-worker-1_cpu/1") -> Path:
+    case = make_case(root="ray-worker-1", fault="cpu", seed=0, with_logs=False, with_traces=False)
+    return write_case(case, tmp_path / name)
+
+
+def _edit_data(folder: Path, fn) -> None:
+    df = pd.read_csv(folder / "data.csv")
+    df = fn(df)
+    df.to_csv(folder / "data.csv", index=False)
+
+
+def _problems(folder: Path) -> str:
+    with pytest.raises(CaseValidationError) as ei:
+        read_case(folder)
+    return str(ei.value)
+
+
+def test_good_case_reads(tmp_path: Path) -> None:
+    c = read_case(_good(tmp_path))
+    assert c.root_causes == {"ray-worker-1"} and c.fault_type == "cpu"
+
+
+def test_missing_time(tmp_path: Path) -> None:
+    f = _good(tmp_path)
+    _edit_data(f, lambda d: d.drop(columns=["time"]))
+    assert "no 'time' column" in _problems(f)
+
+
+def test_non_numeric_time(tmp_path: Path) -> None:
+    f = _good(tmp_path)
+    _edit_data(f, lambda d: d.assign(time=d["time"].astype(str).where(d.index != 3, "yesterday")))
+    msg = _problems(f)
+    assert "'time' is not numeric" in msg and "row 3" in msg and "epoch seconds" in msg
+
+
+def test_non_monotonic_time(tmp_path: Path) -> None:
+    f = _good(tmp_path)
+    _edit_data(f, lambda d: d.iloc[[0, 2, 1, *range(3, len(d))]])
+    msg = _problems(f)
+    assert "not increasing" in msg and "sort rows by time" in msg
+
+
+def test_duplicated_timestamps(tmp_path: Path) -> None:
+    f = _good(tmp_path)
+    _edit_data(f, lambda d: d.assign(time=d["time"].where(d.index != 5, d["time"].iloc[4])))
+    assert "duplicated timestamps (first at row 5" in _problems(f)
+
+
+def test_component_with_underscore_in_topology(tmp_path: Path) -> None:
+    f = _good(tmp_path)
+    spec = json.loads((f / "case.json").read_text())
+    spec["topology"]["nodes"][0] = "nginx_gateway"
+    (f / "case.json").write_text(json.dumps(spec))
+    msg = _problems(f)
+    assert "topology node names contain '_'" in msg and "nginx_gateway" in msg
+
+
+def test_root_cause_with_underscore(tmp_path: Path) -> None:
+    f = _good(tmp_path)
+    spec = json.loads((f / "case.json").read_text())
+    spec["root_causes"] = ["ray_worker_1"]
+    (f / "case.json").write_text(json.dumps(spec))
+    assert "root causes ['ray_worker_1'] contain '_'" in _problems(f)
+
+
+def test_column_not_component_metric(tmp_path: Path) -> None:
+    f = _good(tmp_path)
+    _edit_data(f, lambda d: d.assign(cpuload=1.0))
+    msg = _problems(f)
+    assert "['cpuload'] are not '<component>_<metric>'" in msg
+
+
+def test_injection_time_outside_data(tmp_path: Path) -> None:
+    f = _good(tmp_path)
+    spec = json.loads((f / "case.json").read_text())
+    spec["inject_time"] = 5.0  # seconds instead of epoch seconds
+    (f / "case.json").write_text(json.dumps(spec))
+    msg = _problems(f)
+    assert "injection time 5.0 is outside the data" in msg and "epoch seconds" in msg
+
+
+def test_all_nan_column(tmp_path: Path) -> None:
+    f = _good(tmp_path)
+    _edit_data(f, lambda d: d.assign(**{"ray-head_gpu": np.nan}))
+    assert "column 'ray-head_gpu' is all NaN; drop it" in _problems(f)
+
+
+def test_infinite_values(tmp_path: Path) -> None:
+    f = _good(tmp_path)
+    _edit_data(f, lambda d: d.assign(**{"ray-head_cpu": d["ray-head_cpu"].where(d.index != 7, np.inf)}))
+    assert "column 'ray-head_cpu' has infinite values (first at row 7)" in _problems(f)
+
+
+def test_empty_frame(tmp_path: Path) -> None:
+    f = _good(tmp_path)
+    (f / "data.csv").write_text("")
+    assert "metrics frame is empty" in _problems(f)
+    (f / "data.csv").write_text("time,ray-head_cpu\n")
+    assert "metrics frame is empty" in _problems(f)
+
+
+def test_root_cause_not_a_component(tmp_path: Path) -> None:
+    f = _good(tmp_path)
+    spec = json.loads((f / "case.json").read_text())
+    spec["root_causes"] = ["ray-worker-9"]
+    (f / "case.json").write_text(json.dumps(spec))
+    assert "root causes ['ray-worker-9'] are not components of the case" in _problems(f)
+
+
+def test_unreadable_files(tmp_path: Path) -> None:
+    f = _good(tmp_path)
+    (f / "data.csv").write_bytes(b"\xff\xfe\x00\x81garbage\x00\n\x92\x93")
+    msg = _problems(f)
+    assert "cannot read metric set 'basic'" in msg and "UTF-8" in msg
+    g = _good(tmp_path, "ray-worker-2_cpu/1")
+    (g / "case.json").write_text("{not json")
+    assert "cannot read" in _problems(g) and "case.json" in _problems(g)
+    h = _good(tmp_path, "ray-worker-3_cpu/1")
+    (h / "case.json").write_text(json.dumps({"fault": {"target": "x"}}))  # no fault type
+    assert "case.json in" in _problems(h) and "malformed" in _problems(h)
+    k = _good(tmp_path, "ray-head_cpu/1")
+    (k / "case.json").unlink()
+    (k / "inject_time.txt").write_text("soon")
+    assert "holds 'soon', not a number of epoch seconds" in _problems(k)
+
+
+def _plain_tree(root: Path) -> None:
+    """An RCAEval / rca-llm tree: data.csv + inject_time.txt, truth only in folder names."""
+    for i, (comp, fault) in enumerate([("ray-worker-1", "cpu"), ("ray-worker-2", "mem"), ("ray-worker-3", "delay")]):
+        c = make_case(root=comp, fault={"mem": "memory", "delay": "network"}.get(fault, fault), seed=i, with_logs=False, with_traces=False)
+        d = root / f"{comp}_{fault}" / "1"
+        d.mkdir(parents=True)
+        c.metrics.to_csv(d / "data.csv", index=False)
+        (d / "inject_time.txt").write_text(f"{int(c.inject_time)}\n")
+
+
+def test_import_plain_tree_takes_truth_from_folder_names(tmp_path: Path) -> None:
+    _plain_tree(tmp_path / "plain")
+    c = read_case(tmp_path / "plain" / "ray-worker-2_mem" / "1")
+    assert c.root_causes == {"ray-worker-2"} and c.fault_type == "memory"
+    rep = import_tree(tmp_path / "plain", tmp_path / "ours")
+    assert sorted(rep.imported) == ["ray-worker-1_cpu/1", "ray-worker-2_mem/1", "ray-worker-3_delay/1"] and not rep.problems
+    spec = json.loads((tmp_path / "ours" / "ray-worker-3_delay" / "1" / "case.json").read_text())
+    assert spec["fault"]["type"] == "network" and spec["root_causes"] == ["ray-worker-3"]
+    manifest = json.loads((tmp_path / "ours" / "dataset.json").read_text())
+    assert manifest["n_cases"] == 3
+    assert validate_dataset(tmp_path / "ours").ok
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": SRC}
+    return subprocess.run([sys.executable, "-m", "llmrca", *args], capture_output=True, text=True, env=env, timeout=120)
+
+
+def test_dataset_validate_and_import_commands(tmp_path: Path) -> None:
+    _plain_tree(tmp_path / "plain")
+    r = _cli("dataset", "import", str(tmp_path / "plain"), str(tmp_path / "ours"))
+    assert r.returncode == 0, r.stderr
+    assert "imported 3 case(s)" in r.stdout
+    assert _cli("dataset", "validate", str(tmp_path / "ours")).returncode == 0
+    _edit_data(tmp_path / "ours" / "ray-worker-1_cpu" / "1", lambda d: d.drop(columns=["time"]))
+    r = _cli("dataset", "validate", str(tmp_path / "ours"))
+    assert r.returncode == 1
+    assert "ray-worker-1_cpu/1:" in r.stdout and "no 'time' column" in r.stdout and "2 valid case(s), 1 with problems" in r.stdout
+    r = _cli("dataset", "validate", str(tmp_path / "missing"))
+    assert r.returncode == 2 and "does not exist" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_dataset_skips_a_bad_case_without_stopping(tmp_path: Path) -> None:
+    cases = [make_case(root=r, fault="cpu", seed=1, with_logs=False, with_traces=False) for r in ("ray-worker-1", "ray-worker-2")]
+    ds = Dataset.write(cases, tmp_path / "ds")
+    (tmp_path / "ds" / "ray-worker-1_cpu" / "1" / "data.csv").write_text("")
+    got = [(d.parent.name, isinstance(c, CaseValidationError)) for d, c in ds.iter_cases()]
+    assert got == [("ray-worker-1_cpu", True), ("ray-worker-2_cpu", False)]
