@@ -87,6 +87,9 @@ class Backend(ABC):
         """Backend parameters recorded in the dataset manifest."""
         return {}
 
+    def check_fault(self, spec: FaultSpec) -> None:  # noqa: B027 - optional hook
+        """Raise ConfigError if ``spec`` cannot be injected (checked before the first case runs)."""
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release resources (processes, clusters)."""
 
@@ -176,12 +179,8 @@ def run_campaign(
     protocol = protocol or Protocol()
     be = backend_obj or make_backend(backend, workers=workers, qps=qps, scrape_interval_s=scrape_interval_s, sim_params=sim_params)
     specs = plan_cases(prof, be.workers(), fault_params, protocol)
-    if backend == "sim" or be.name == "sim":
-        # check every fault's parameters before the first case runs
-        from llmrca.testbed.sim.faults import fault_params as _check
-
-        for s in specs:
-            _check(s.type, s.params)
+    for spec in specs:  # every fault is checked before the first case runs
+        be.check_fault(spec)
     out = Path(out)
     if out.exists() and any(out.iterdir()):
         raise FileExistsError(f"output folder {out} exists and is not empty; choose a new --out or remove it")

@@ -36,6 +36,20 @@ class SimBackend(Backend):
     def describe(self) -> dict[str, Any]:
         return {"sim": self.cfg.to_dict()}
 
+    def check_fault(self, spec: FaultSpec) -> None:
+        from llmrca.config import ConfigError
+        from llmrca.testbed.gpu import GpuModel
+
+        plan = FaultPlan.from_spec(spec, 0.0)  # raises ConfigError on bad parameters
+        serving = self.topology().nodes[1:-1]
+        if plan.target not in serving:
+            raise ConfigError(f"fault target {plan.target!r} is not a serving pod of this stack ({', '.join(serving)})")
+        if plan.type == "gpu":
+            g = GpuModel().gpu
+            w = plan.params["power_limit_w"]
+            if not g.min_power_limit_w <= w <= g.max_power_limit_w:
+                raise ConfigError(f"fault.gpu.power_limit_w={w:g} is outside the {g.name}'s range {g.min_power_limit_w:g}..{g.max_power_limit_w:g} W")
+
     def simulate(self, fault: FaultSpec | None, *, seed: int, protocol: Protocol, start_time: float) -> SimResult:
         """Run the model only (no telemetry frames): for tests and benchmarks."""
         ss = np.random.SeedSequence(seed)

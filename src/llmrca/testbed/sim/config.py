@@ -30,7 +30,7 @@ class SimConfig(Config):
     max_ongoing_requests: int = 500  # Ray Serve's per-replica cap
     request_timeout_s: float = 60.0  # gateway's proxy_read_timeout: older requests fail with 504
     # -- simulation ---------------------------------------------------------------
-    tick_s: float = 0.1  # time step of the fluid engine model
+    tick_s: float = 0.2  # time step of the fluid engine model (first tokens and completions are interpolated inside it)
     start_epoch_s: float = 1_767_225_600.0  # 2026-01-01T00:00:00Z; cases are placed after it
     # -- engine (vLLM) --------------------------------------------------------------
     max_num_seqs: int = 256
@@ -48,9 +48,11 @@ class SimConfig(Config):
     head_extra_memory_gib: float = 1.5  # GCS, Serve controller, dashboard
     actor_memory_gib: float = 5.0  # vLLM replica actor RSS (torch, CUDA context, tokenizer)
     request_memory_bytes: float = 2.0e5  # CPU memory per in-flight request
-    restart_delay_s: float = 15.0  # actor death -> Serve controller starts a new replica
-    load_time_s: float = 20.0  # model load until the new replica is healthy
+    restart_delay_s: float = 12.0  # actor death -> Serve controller starts a new replica
+    load_time_s: float = 12.0  # model load (from the node cache) until the new replica is healthy
     death_detect_s: float = 1.0  # router notices a dead replica
+    dead_replica_retry_s: float = 0.5  # a call to a dead actor fails; the router backs off and retries elsewhere
+    reclaim_stall: float = 1.5  # CPU work slowdown at the memory limit (direct reclaim), from 85 % of the limit
     # -- network ------------------------------------------------------------------
     bytes_per_prompt_token: float = 4.2  # JSON-encoded prompt
     request_overhead_bytes: float = 900.0  # HTTP headers, JSON envelope
@@ -76,6 +78,8 @@ class SimConfig(Config):
             problems.append(f"tick_s must be in 0.01..1 s (got {self.tick_s})")
         if self.scrape_interval_s < self.tick_s or self.scrape_interval_s <= 0:
             problems.append(f"scrape_interval_s must be >= tick_s ({self.tick_s}) (got {self.scrape_interval_s})")
+        elif abs(round(self.scrape_interval_s / self.tick_s) * self.tick_s - self.scrape_interval_s) > 1e-9:
+            problems.append(f"scrape_interval_s ({self.scrape_interval_s}) must be a multiple of tick_s ({self.tick_s})")
         if self.rate_window_s < self.scrape_interval_s:
             problems.append(f"rate_window_s ({self.rate_window_s}) must be >= scrape_interval_s ({self.scrape_interval_s})")
         if self.prompt_tokens_mean < 1 or self.output_tokens_mean < 1:

@@ -234,6 +234,11 @@ class Simulation:
 
         act = np.zeros(0, dtype=np.int64)
         na = 0
+        ones = np.ones(R)
+        mem_prev = np.zeros(R)
+        no_loading = np.zeros(R, dtype=bool)
+        next_evt = np.inf
+        newflag = np.zeros(N, dtype=bool)
         cands = list(range(R))
 
         def fail(ids: np.ndarray, t: float, why: int) -> None:
@@ -262,30 +267,10 @@ class Simulation:
                     self.gpus[tgt].set_power_limit(self.gpus[tgt].gpu.default_power_limit_w)
                     gpu_applied = False
 
-            # ---- restarts -----------------------------------------------------------------------
-            for r in np.flatnonzero(restart_at <= t):
-                restart_at[r] = np.inf
-                healthy_at[r] = t + cfg.load_time_s
-                events.append((t, self.components[r], "replica-starting"))
-            loading = np.isfinite(healthy_at)
-            if loading.any():
-                for r in np.flatnonzero(loading):
-                    actor_frac[r] = min(1.0, 1.0 - (healthy_at[r] - t) / cfg.load_time_s)
-                    if t >= healthy_at[r]:
-                        healthy_at[r] = np.inf
-                        alive[r] = routable[r] = True
-                        actor_frac[r] = 1.0
-                        tot["starts"][r] += 1
-                        for key in reset_at:
-                            reset_at[key][r] = tot[key][r]
-                        events.append((t, self.components[r], "replica-healthy"))
-                        cands = [i for i in range(R) if routable[i]]
-            for r in np.flatnonzero(detect_at <= t):
-                detect_at[r] = np.inf
-                routable[r] = False
-                cands = [i for i in range(R) if routable[i]]
-                events.append((t, self.components[r], "replica-removed"))
-
+            # ---- restarts (scalar check first: most ticks have no event) -----------------------
+            if t >= next_evt:
+                next_evt, cands = self._events(t, cfg, restart_at, healthy_at, detect_at, alive, routable, actor_frac, tot, reset_at, events)
+            loading = np.isfinite(healthy_at) if next_evt < np.inf else no_loading
             # ---- arrivals and routing (power of two choices on ongoing requests) ---------------
             new_ids = []
             pend = list(router_queue) if router_queue else []
@@ -313,6 +298,16 @@ class Simulation:
                 if ongoing[a] >= cfg.max_ongoing_requests:
                     router_queue.append(i)
                     continue
+                retry = 0.0
+                if not alive[a]:
+                    # the router's call to a dead actor fails; it backs off and picks a live replica
+                    alt = [x for x in cands if alive[x]]
+                    if not alt:
+                        router_queue.append(i)
+                        continue
+                    tot["err"][a] += 1
+                    a = min(alt, key=lambda x: ongoing[x])
+                    retry = cfg.dead_replica_retry_s
                 rep[i] = a
                 ongoing[a] += 1
                 status[i] = ACTIVE
@@ -322,21 +317,13 @@ class Simulation:
                     net_prev = corr * net_prev + (1.0 - corr) * rng.standard_normal()
                     d = max(0.0, lat + jit * net_prev)
                     delay[i] = d
-                t_ready[i] = ta + (2 * hop if a else hop) + d
+                t_ready[i] = ta + (2 * hop if a else hop) + d + retry
                 rx[GW] += req_bytes[i]
                 tx[GW] += req_bytes[i]
                 rx[0] += req_bytes[i]
                 if a:
                     tx[0] += req_bytes[i]
                     rx[a] += req_bytes[i]
-                if not alive[a]:
-                    status[i] = FAILED
-                    code[i] = 502
-                    t_done[i] = t_ready[i]
-                    ongoing[a] -= 1
-                    tot["err"][a] += 1
-                    gw_5xx += 1
-                    continue
                 new_ids.append(i)
             if new_ids:
                 act = np.concatenate([act, np.asarray(new_ids, dtype=np.int64)])
@@ -352,14 +339,19 @@ class Simulation:
                     gw_5xx += len(old)
 
             # ---- CPU share in each pod's cgroup ------------------------------------------------
-            share = np.ones(R)
             hog_on = ft == "cpu" and fon
+            share = ones
             if hog_on:
+                share = ones.copy()
                 share[tgt] = min(1.0, quota / (hog_threads * hog_load + cfg.engine_threads))
-            slow = np.ones(R)
-            for r in range(R):
-                if self.gpus[r].power_limit_w < self.gpus[r].gpu.default_power_limit_w:
-                    slow[r] = self.gpus[r].slowdown(util_prev[r])
+            if mem_prev.max() > 0.85 * mem_limit:
+                # near the cgroup limit every allocation enters direct reclaim: CPU work stalls
+                pressure = np.clip((mem_prev / mem_limit - 0.85) / 0.15, 0.0, 1.0)
+                share = share / (1.0 + cfg.reclaim_stall * pressure)
+            slow = ones
+            if gpu_applied:
+                slow = ones.copy()
+                slow[tgt] = self.gpus[tgt].slowdown(util_prev[tgt])
 
             # ---- engine step (fluid continuous batching) -------------------------------------
             pf_tok = np.zeros(R)
@@ -416,10 +408,13 @@ class Simulation:
                 ids = act[runA]
                 if ids.size:
                     rI = rep[ids]
-                    isnew = np.zeros(ids.size, dtype=bool)
                     if new.size:
-                        isnew = np.isin(ids, new, assume_unique=True)
+                        newflag[new] = True
+                        isnew = newflag[ids]
+                        newflag[new] = False
                         t_first[new] = np.maximum(t_ready[new], t) + P_r[rep[new]]
+                    else:
+                        isnew = np.zeros(ids.size, dtype=bool)
                     st = step[rI]
                     dstart = np.where(isnew, t_first[ids], t + P_r[rI])
                     n = np.maximum(t1 - dstart, 0.0) / st + isnew
@@ -495,6 +490,7 @@ class Simulation:
             # ---- memory: working set, the leak, the OOM killer ----------------------------------
             inflight = np.bincount(rep[act], minlength=R) if act.size else np.zeros(R)
             mem = base_mem[:R] + actor_mem * actor_frac + cfg.request_memory_bytes * inflight
+            mem_prev = mem
             held = 0.0
             if ft == "memory" and fon and leak_alive:
                 held = leak_bytes * min(1.0, (t1 - fault.start) / (fault.end - fault.start))
@@ -509,6 +505,7 @@ class Simulation:
                         healthy_at[tgt] = np.inf
                         restart_at[tgt] = t1 + cfg.restart_delay_s
                         detect_at[tgt] = t1 + cfg.death_detect_s
+                        next_evt = min(next_evt, detect_at[tgt])
                         if ach["oom_kill_s"] is None:
                             ach["oom_kill_s"] = t1 - fault.start
                         events.append((t1, self.components[tgt], "oom-kill"))
@@ -623,6 +620,30 @@ class Simulation:
             achieved=achieved,
             totals=totals,
         )
+
+    def _events(self, t, cfg, restart_at, healthy_at, detect_at, alive, routable, actor_frac, tot, reset_at, events):
+        """Restarts, health and router updates due at ``t``; returns the next event time and routable replicas."""
+        R = self.R
+        for r in np.flatnonzero(restart_at <= t):
+            restart_at[r] = np.inf
+            healthy_at[r] = t + cfg.load_time_s
+            events.append((t, self.components[r], "replica-starting"))
+        for r in np.flatnonzero(np.isfinite(healthy_at)):
+            actor_frac[r] = min(1.0, 1.0 - (healthy_at[r] - t) / cfg.load_time_s)
+            if t >= healthy_at[r]:
+                healthy_at[r] = np.inf
+                alive[r] = routable[r] = True
+                actor_frac[r] = 1.0
+                tot["starts"][r] += 1
+                for key in reset_at:
+                    reset_at[key][r] = tot[key][r]
+                events.append((t, self.components[r], "replica-healthy"))
+        for r in np.flatnonzero(detect_at <= t):
+            detect_at[r] = np.inf
+            routable[r] = False
+            events.append((t, self.components[r], "replica-removed"))
+        pending = np.concatenate([restart_at, detect_at, np.where(np.isfinite(healthy_at), t + cfg.tick_s, np.inf)])
+        return float(pending.min()), [i for i in range(R) if routable[i]]
 
     def _achieved(self, fault, ach, ach_lim, rep_s, scrape_t, tgt, delay, rep, arr, lost) -> dict[str, Any]:
         if fault is None:

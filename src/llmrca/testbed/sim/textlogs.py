@@ -52,7 +52,7 @@ def build_logs(res: SimResult, rng: np.random.Generator) -> pd.DataFrame:
         )
     # Ray Serve: one line per request on the replica that served it; errors on the head proxy
     rep = rq["replica"][idx]
-    for i, te, d, s, r in zip(idx.tolist(), t_end.tolist(), dur.tolist(), status.tolist(), rep.tolist(), strict=True):
+    for te, d, s, r in zip(t_end.tolist(), dur.tolist(), status.tolist(), rep.tolist(), strict=True):
         if r < 0:
             continue
         if s == 200:

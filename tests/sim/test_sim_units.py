@@ -1,0 +1,140 @@
+"""Units of the simulator: Prometheus arithmetic, GPU equations, determinism, metric sets."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from llmrca.campaign import Protocol
+from llmrca.config import ConfigError
+from llmrca.model import FaultSpec
+from llmrca.telemetry import BASIC_NAMES, EXTENDED, GATEWAY, HEAD, OPERATOR
+from llmrca.testbed.gpu import GpuModel
+from llmrca.testbed.sim.backend import SimBackend
+from llmrca.testbed.sim.config import SimConfig
+from llmrca.testbed.sim.engine import GpuCoefficients
+from llmrca.testbed.sim.faults import fault_params
+from llmrca.testbed.sim.observe import counter_rate, window_quantiles
+
+START = 1_767_225_600.0
+SHORT = Protocol(normal_s=60.0, fault_s=30.0, tail_s=10.0, warmup_s=10.0)
+
+
+def test_counter_rate_handles_resets():
+    # 1/s for 4 scrapes, reset to 0, then 1/s again
+    x = np.array([0.0, 5, 10, 15, 20, 2, 7, 12])
+    r = counter_rate(x, 1, 5.0)
+    assert np.allclose(r[1:], [1, 1, 1, 1, 0.4, 1, 1])
+
+
+def _hq(q: float, values: np.ndarray, le: tuple[float, ...]) -> float:
+    """Prometheus' histogram_quantile on one window, written plainly."""
+    counts = [np.sum(values <= b) for b in le] + [values.size]
+    rank = q * values.size
+    for i, c in enumerate(counts):
+        if c >= rank:
+            if i == len(le):
+                return le[-1]
+            lo = 0.0 if i == 0 else le[i - 1]
+            below = 0 if i == 0 else counts[i - 1]
+            return lo + (le[i] - lo) * (rank - below) / (c - below)
+    raise AssertionError
+
+
+def test_window_quantiles_match_histogram_quantile():
+    rng = np.random.default_rng(0)
+    le = (0.1, 0.25, 0.5, 1.0, 2.5)
+    t = np.sort(rng.uniform(0, 100, 400))
+    v = rng.lognormal(-1, 0.8, 400)
+    st = np.arange(5.0, 101.0, 5.0)
+    got = window_quantiles(t, v, None, st, le, 20.0, (0.5, 0.9))
+    for s in (5, 10, 19):
+        m = (t > st[s] - 20.0) & (t <= st[s])
+        assert got[s, 0] == pytest.approx(_hq(0.5, v[m], le))
+        assert got[s, 1] == pytest.approx(_hq(0.9, v[m], le))
+    assert np.isnan(window_quantiles(t[:0], v[:0], None, st, le, 20.0, (0.5,))).all()
+
+
+@pytest.mark.parametrize("limit", [300.0, 220.0, 150.0])
+def test_vector_step_times_equal_the_gpu_model(limit):
+    gm = GpuModel()
+    coef = GpuCoefficients.probe(GpuModel())
+    gm.set_power_limit(limit)
+    for batch, ctx, load in [(1, 600, 0.3), (8, 6000, 0.7), (200, 150000, 1.0), (600, 100, 0.9)]:
+        slow = gm.slowdown(load)
+        got = coef.decode_s(np.array([batch]), np.array([ctx]), np.array([slow]))[0]
+        assert got == pytest.approx(gm.decode_step_s(batch, ctx, load), rel=1e-9)
+        assert coef.prefill_per_token_s * 512 * slow == pytest.approx(gm.prefill_s(512, load), rel=1e-9)
+
+
+def test_same_seed_same_case_other_seed_other_case():
+    be = SimBackend()
+    a = be.run_case(FaultSpec("cpu", "ray-worker-1"), seed=5, protocol=SHORT, start_time=START)
+    b = be.run_case(FaultSpec("cpu", "ray-worker-1"), seed=5, protocol=SHORT, start_time=START)
+    c = be.run_case(FaultSpec("cpu", "ray-worker-1"), seed=6, protocol=SHORT, start_time=START)
+    for name in ("basic", "extended"):
+        pd.testing.assert_frame_equal(a.metric_sets[name], b.metric_sets[name])
+    pd.testing.assert_frame_equal(a.logs, b.logs)
+    pd.testing.assert_frame_equal(a.traces, b.traces)
+    assert a.fault.achieved == b.fault.achieved
+    assert not a.metric_sets["basic"].equals(c.metric_sets["basic"])
+
+
+def test_metric_sets_follow_the_catalogue():
+    case = SimBackend(SimConfig(n_workers=2)).run_case(FaultSpec("gpu", "ray-worker-2"), seed=1, protocol=SHORT, start_time=START)
+    case.validate()
+    comps = [GATEWAY, HEAD, "ray-worker-1", "ray-worker-2", OPERATOR]
+    basic = case.metric_sets["basic"]
+    want = ["time"] + [f"{c}_{m}" for c in comps for m in BASIC_NAMES if m != "gpu" or c not in (GATEWAY, OPERATOR)]
+    assert list(basic.columns) == want
+    ext = case.metric_sets["extended"]
+    assert set(basic.columns) <= set(ext.columns)
+    extra = set(ext.columns) - set(basic.columns)
+    assert "ray-worker-2_DCGM_FI_DEV_POWER_USAGE" in extra and f"{GATEWAY}_DCGM_FI_DEV_POWER_USAGE" not in extra
+    assert f"{HEAD}_ray_serve_num_router_requests_total:rate" in extra and "ray-worker-1_ray_serve_num_router_requests_total:rate" not in extra
+    assert f"{GATEWAY}_nginx_ingress_controller_requests:rate" in extra
+    assert {m.name for m in EXTENDED} == {c.split("_", 1)[1] for c in extra}
+    assert case.fault.requested == {"power_limit_w": 150.0}
+    assert set(case.traces["serviceName"]) == {GATEWAY, HEAD, "ray-worker-1", "ray-worker-2"}
+    assert case.logs["message"].str.contains("Avg prompt throughput").any()
+    assert case.traces["startTime"].dtype.kind == "i" and case.traces["startTime"].min() > START * 1e6
+
+
+def test_gaps_where_the_replica_is_dead_and_logs_tell_the_story():
+    case = SimBackend().run_case(FaultSpec("memory", "ray-worker-3"), seed=2, protocol=Protocol(), start_time=START)
+    ext = case.metric_sets["extended"]
+    assert ext["ray-worker-3_vllm:num_requests_running"].isna().any()
+    assert not ext["ray-worker-1_vllm:num_requests_running"].isna().any()
+    msgs = case.logs.loc[case.logs["container_name"] == "ray-worker-3", "message"]
+    assert msgs.str.contains("out of memory").any()
+    assert case.logs["message"].str.contains("died unexpectedly").any()
+    assert case.fault.achieved["oom_killed"] is True
+    assert (case.logs["message"].str.contains('" 500 |" 502 ', regex=True)).any()
+
+
+def test_fault_parameter_errors_are_actionable():
+    with pytest.raises(ConfigError, match="valid"):
+        fault_params("cpu", {"threads": 4})
+    with pytest.raises(ConfigError, match="correlation"):
+        fault_params("network", {"correlation": 25})
+    with pytest.raises(ConfigError, match="unknown fault"):
+        fault_params("disk")
+    with pytest.raises(ConfigError, match="multiple of tick_s"):
+        SimConfig(scrape_interval_s=5.1).validate()
+    with pytest.raises(ValueError, match="not a serving pod"):
+        SimBackend().simulate(FaultSpec("cpu", "nginx-gateway"), seed=0, protocol=SHORT, start_time=START)
+
+
+def test_power_cap_outside_the_range_is_rejected():
+    with pytest.raises(ValueError, match="outside the range"):
+        SimBackend().simulate(FaultSpec("gpu", "ray-worker-1", {"power_limit_w": 100}), seed=0, protocol=SHORT, start_time=START)
+
+
+def test_scales_to_many_replicas():
+    cfg = SimConfig(n_workers=31, qps=40.0)
+    res = SimBackend(cfg).simulate(FaultSpec("gpu", "ray-worker-7"), seed=0, protocol=SHORT, start_time=START)
+    st = res.requests["status"]
+    assert (st == 2).mean() > 0.9
+    per = np.bincount(res.requests["replica"][res.requests["replica"] >= 0], minlength=32)
+    assert per.min() > 0.5 * per.mean()  # power of two choices spreads the load
