@@ -105,8 +105,8 @@ class NormalModel:
         if len(frame) < 3:
             raise ValueError(f"normal window has {len(frame)} rows; at least 3 are needed to learn a baseline")
         x = frame[cols].to_numpy(dtype=float)
-        med = _quiet_nan(np.nanmedian, x, axis=0)
-        mad = _quiet_nan(np.nanmedian, np.abs(x - med), axis=0) * 1.4826
+        med = nan_quantiles(x, [0.5])[0]
+        mad = nan_quantiles(np.abs(x - med), [0.5])[0] * 1.4826
         index = ColumnIndex.of(cols)
         floors = np.array([FLOORS.get(split_column(c)[1], DEFAULT_FLOOR) for c in cols])
         scale = np.fmax(np.fmax(np.nan_to_num(mad, nan=0.0), rel_floor * np.abs(np.nan_to_num(med, nan=0.0))), floors)
@@ -147,7 +147,10 @@ class WindowStats:
         if len(frame) == 0:
             raise ValueError("the window has no rows; pass at least one sample after the injection / alert time")
         # Align to the columns learned in the normal window; columns that vanished are all-NaN.
-        x = frame.reindex(columns=index.columns).to_numpy(dtype=float)
+        if list(frame.columns[1:]) == index.columns and frame.columns[0] == "time":
+            x = frame.to_numpy(dtype=float)[:, 1:]
+        else:
+            x = frame.reindex(columns=index.columns).to_numpy(dtype=float)
         q = nan_quantiles(x, [0.25, 0.5, 0.75])
         if "time" in frame.columns and len(frame) > 1:
             t = frame["time"].to_numpy(dtype=float)

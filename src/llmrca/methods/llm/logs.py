@@ -25,11 +25,6 @@ PATTERNS: dict[str, str] = {
 }
 
 
-def _mentions(name: str) -> str:
-    # a component name standing alone (ray-worker-1 must not match ray-worker-10)
-    return r"(?:^|[^\w-])" + re.escape(name) + r"(?:$|[^\w-])"
-
-
 def _counts(logs: pd.DataFrame, components: list[str] | None = None) -> dict[str, dict[str, int]]:
     """Count matching lines per (subject component, category).
 
@@ -57,11 +52,13 @@ def _counts(logs: pd.DataFrame, components: list[str] | None = None) -> dict[str
     subject = cont[hit_idx].astype(object)
     if components:
         sub_msgs = msgs.take(pa.array(hit_idx))
-        # longest names first, so a later shorter match cannot override a longer one
-        for name in sorted(components, key=len, reverse=True):
-            m = np.asarray(pc.match_substring_regex(sub_msgs, _mentions(name)).fill_null(False))
-            keep = m & (subject != name)
-            subject[keep] = name
+        # One pass: the first component name standing alone in the line (longest names first
+        # in the alternation, so ray-worker-10 wins over ray-worker-1).
+        names = "|".join(re.escape(n) for n in sorted(components, key=len, reverse=True))
+        rx = r"(?:^|[^\w-])(?P<c>" + names + r")(?:$|[^\w-])"
+        found = pc.extract_regex(sub_msgs, rx).field("c").to_numpy(zero_copy_only=False)
+        named = np.array([isinstance(x, str) and x != "" for x in found], dtype=bool)
+        subject[named] = found[named]
     for cat, m in masks.items():
         sel = m[hit_idx]
         if not sel.any():

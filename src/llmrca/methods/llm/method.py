@@ -83,7 +83,11 @@ class LlmRca(Method):
         """Learn what healthy looks like from a frame of ``time`` + ``<component>_<metric>`` columns."""
         cfg = self.config
         self._normal = NormalModel.fit(frame, rel_floor=cfg.rel_floor)
-        self._normal_values = frame.reindex(columns=self._normal.index.columns).to_numpy(dtype=float)
+        cols = self._normal.index.columns
+        if list(frame.columns) == ["time", *cols]:
+            self._normal_values = frame.to_numpy(dtype=float)[:, 1:]
+        else:
+            self._normal_values = frame.reindex(columns=cols).to_numpy(dtype=float)
         self._topology = topology
         comps = list(topology.nodes) if topology is not None else components_of(self._normal.index.columns)
         self._logs = LogBaseline.fit(logs, self._normal.duration_s, comps) if cfg.use_logs else LogBaseline()
@@ -98,11 +102,16 @@ class LlmRca(Method):
     # -- offline API ---------------------------------------------------------------
     def _rank(self, case: Case) -> Ranking:
         df = case.metrics
-        normal = df[df["time"] < case.inject_time]
-        window = df[df["time"] >= case.inject_time]
+        # One conversion to a single float block: slicing a wide frame column by column is slow.
+        cols = [c for c in df.columns if c != "time"]
+        t = df["time"].to_numpy(dtype=float)
+        x = np.column_stack([t, df[cols].to_numpy(dtype=float)])
         end = case.fault_end
+        in_w = t >= case.inject_time
         if end is not None:
-            window = window[window["time"] <= end]
+            in_w &= t <= end
+        normal = pd.DataFrame(x[t < case.inject_time], columns=["time", *cols])
+        window = pd.DataFrame(x[in_w], columns=["time", *cols])
         logs_n = logs_w = None
         if case.logs is not None and not case.logs.empty and "time" in case.logs.columns:
             lt = case.logs["time"].to_numpy(dtype=float)
