@@ -24,6 +24,8 @@ PATTERNS: dict[str, str] = {
     "error": r"\berror\b|exception|traceback|failed",
 }
 
+_ANY = "|".join(f"(?:{rx})" for rx in PATTERNS.values())
+
 
 def _counts(logs: pd.DataFrame, components: list[str] | None = None) -> dict[str, dict[str, int]]:
     """Count matching lines per (subject component, category).
@@ -40,27 +42,30 @@ def _counts(logs: pd.DataFrame, components: list[str] | None = None) -> dict[str
     out: dict[str, dict[str, int]] = {}
     if logs is None or logs.empty:
         return out
-    msgs = pa.array(logs["message"].astype(str).to_numpy(), type=pa.string())
-    cont = logs["container_name"].astype(str).to_numpy()
-    masks = {cat: np.asarray(pc.match_substring_regex(msgs, rx, ignore_case=True).fill_null(False)) for cat, rx in PATTERNS.items()}
-    any_hit = np.zeros(len(cont), dtype=bool)
-    for m in masks.values():
-        any_hit |= m
-    if not any_hit.any():
+    col = logs["message"]
+    try:
+        msgs = pa.array(col, type=pa.string())
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        msgs = pa.array(col.astype(str).to_numpy(), type=pa.string())
+    # One pass with every pattern, then each category only on the (few) lines that matched.
+    pre = np.asarray(pc.match_substring_regex(msgs, _ANY, ignore_case=True).fill_null(False))
+    if not pre.any():
         return out
-    hit_idx = np.nonzero(any_hit)[0]
-    subject = cont[hit_idx].astype(object)
+    hit_idx = np.nonzero(pre)[0]
+    cont = logs["container_name"].to_numpy()[hit_idx].astype(str)
+    sub = msgs.take(pa.array(hit_idx))
+    masks = {cat: np.asarray(pc.match_substring_regex(sub, rx, ignore_case=True).fill_null(False)) for cat, rx in PATTERNS.items()}
+    subject = cont.astype(object)
     if components:
-        sub_msgs = msgs.take(pa.array(hit_idx))
         # One pass: the first component name standing alone in the line (longest names first
         # in the alternation, so ray-worker-10 wins over ray-worker-1).
         names = "|".join(re.escape(n) for n in sorted(components, key=len, reverse=True))
         rx = r"(?:^|[^\w-])(?P<c>" + names + r")(?:$|[^\w-])"
-        found = pc.extract_regex(sub_msgs, rx).field("c").to_numpy(zero_copy_only=False)
+        found = pc.extract_regex(sub, rx).field("c").to_numpy(zero_copy_only=False)
         named = np.array([isinstance(x, str) and x != "" for x in found], dtype=bool)
         subject[named] = found[named]
     for cat, m in masks.items():
-        sel = m[hit_idx]
+        sel = m
         if not sel.any():
             continue
         comps, n = np.unique(subject[sel].astype(str), return_counts=True)
