@@ -21,6 +21,26 @@ from llmrca.methods.llm.signals import DEFAULT_FLOOR, FLOORS
 from llmrca.model import split_column
 
 
+def with_derived(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` plus the derived per-replica series the method reads.
+
+    ``<c>_net-share:p90`` = mesh latency p90 − engine e2e p90 of the same
+    replica, sample by sample: the two move together with load, so their
+    difference has a far smaller normal spread than either and isolates the
+    network's share of a request.
+    """
+    from llmrca.methods.llm.signals import E2E90, LAT90, NET_SHARE
+
+    extra = {}
+    for col in frame.columns:
+        comp, sig = split_column(col)
+        if sig == LAT90 and f"{comp}_{E2E90}" in frame.columns:
+            extra[f"{comp}_{NET_SHARE}"] = frame[col].to_numpy(dtype=float) - frame[f"{comp}_{E2E90}"].to_numpy(dtype=float)
+    if not extra:
+        return frame
+    return pd.concat([frame, pd.DataFrame(extra, index=frame.index)], axis=1)
+
+
 @dataclass
 class ColumnIndex:
     """Where each (component, signal) lives in the column arrays."""

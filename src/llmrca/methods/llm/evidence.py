@@ -153,6 +153,7 @@ class Evidence:
         return self._common[sig]
 
     def expected(self, comp: str, sig: str, i: int) -> float:
+        """The move load redistribution explains (only a rise explains a rise, a fall a fall)."""
         return self.common(sig) * self.level(i) if comp in self.replicas else 0.0
 
     def up(self, comp: str, sig: str) -> float:
@@ -160,7 +161,7 @@ class Evidence:
         i = self.col(comp, sig)
         if i is None:
             return 0.0
-        d = self.ws.q75[i] - self.nm.median[i] - self.expected(comp, sig, i)
+        d = self.ws.q75[i] - self.nm.median[i] - max(self.expected(comp, sig, i), 0.0)
         if not np.isfinite(d):
             return 0.0
         return float(np.clip(d / self.nm.scale[i] / self.z, 0.0, self.cap))
@@ -170,7 +171,7 @@ class Evidence:
         i = self.col(comp, sig)
         if i is None:
             return 0.0
-        d = self.nm.median[i] + self.expected(comp, sig, i) - self.ws.q25[i]
+        d = self.nm.median[i] + min(self.expected(comp, sig, i), 0.0) - self.ws.q25[i]
         if not np.isfinite(d):
             return 0.0
         return float(np.clip(d / self.nm.scale[i] / self.z, 0.0, self.cap))

@@ -21,6 +21,7 @@ _LABELS = {
     S.LAT50: "request latency p50",
     S.LAT90: "request latency p90",
     S.GPU_UTIL: "GPU utilisation",
+    S.NET_SHARE: "network share of request latency p90 (s)",
 }
 
 
@@ -39,6 +40,10 @@ def phrase(sig: Signal) -> str:
     if sig.signal.startswith("log:") or sig.signal == "scrape gaps":
         return sig.note
     label = _LABELS.get(sig.signal, sig.signal)
+    if sig.signal == S.NET_SHARE and n is not None and w is not None:
+        return f"{label} {n:+.2f} → {w:+.2f}"
+    if n is not None and w is not None and abs(n) < 1e-9:
+        return f"{label} {n:g} → {w:.3g}"
     if n is not None and w is not None and n != 0:
         return f"{label} {100.0 * (w - n) / abs(n):+.0f} %"
     return f"{label} changed"

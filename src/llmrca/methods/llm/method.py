@@ -31,7 +31,7 @@ import pandas as pd
 from llmrca.config import Config
 from llmrca.methods.base import Method, Tags
 from llmrca.methods.llm import signals as S
-from llmrca.methods.llm.baseline import NormalModel, WindowStats
+from llmrca.methods.llm.baseline import NormalModel, WindowStats, with_derived
 from llmrca.methods.llm.evidence import FLAG, ComponentEvidence, Evidence, Signal
 from llmrca.methods.llm.explain import sentence
 from llmrca.methods.llm.logs import LogBaseline
@@ -82,6 +82,7 @@ class LlmRca(Method):
     def fit_normal(self, frame: pd.DataFrame, *, topology: Topology | None = None, logs: pd.DataFrame | None = None) -> LlmRca:
         """Learn what healthy looks like from a frame of ``time`` + ``<component>_<metric>`` columns."""
         cfg = self.config
+        frame = with_derived(frame)
         self._normal = NormalModel.fit(frame, rel_floor=cfg.rel_floor)
         cols = self._normal.index.columns
         if list(frame.columns) == ["time", *cols]:
@@ -125,7 +126,7 @@ class LlmRca(Method):
         cfg = self.config
         nm = self._normal
         assert nm is not None and self._normal_values is not None
-        ws = WindowStats.of(window, nm.index)
+        ws = WindowStats.of(with_derived(window), nm.index)
         comps = list(candidates) if candidates else (list(self._topology.nodes) if self._topology else components_of(nm.index.columns))
         have = nm.index.signals()
         # Replicas: components that carry an accelerator or an engine (what the data shows, not their names).
@@ -174,15 +175,21 @@ class LlmRca(Method):
 
     def _latency(self, ev: Evidence, ce: ComponentEvidence, r: LatencyResidual, callees: list[str]) -> None:
         """Assign the unexplained mesh-latency rise to a hypothesis."""
+        c = ce.component
+        if ev.col(c, S.NET_SHARE) is not None and not callees:
+            # A replica with its engine latency known: the network's share of each request,
+            # sample by sample, says directly whether the network slowed it.
+            share = ev.up(c, S.NET_SHARE)
+            ce.latency_residual = share
+            ce.add(Signal(c, S.NET_SHARE, "network", share, ev.normal_of(c, S.NET_SHARE), ev.window_of(c, S.NET_SHARE, "q75"), "mesh latency beyond the engine's own"))
+            return
         ce.latency_residual = r.residual
         if r.residual <= 0:
             return
-        c = ce.component
         d90 = r.delta_s.get(S.LAT90, float("nan"))
         d = Signal(c, S.LAT90, "network", r.residual, ev.normal_of(c, S.LAT90), ev.window_of(c, S.LAT90, "q75"), "mesh latency beyond engine and callees")
-        engine_seen = ev.col(c, S.E2E90) is not None
-        if engine_seen or callees or c not in ev.replicas:
-            # With the engine's own latency known (or for a proxy), the residual is the network's.
+        if callees or c not in ev.replicas or ev.col(c, S.E2E90) is not None:
+            # For a proxy (or with the engine's own latency known) the residual is the network's.
             ce.add(d)
             return
         # Basic metric set on a replica: latency rose and no engine decomposition says why.

@@ -63,7 +63,7 @@ def residuals(ev: Evidence, components: list[str], callees: dict[str, list[str]]
             i = ev.col(c, sig)
             if i is None or not np.isfinite(pre[c][sig]):
                 continue
-            adj = pre[c][sig] - (common[sig] * ev.level(i) if c in ev.replicas and not callees.get(c) else 0.0)
+            adj = pre[c][sig] - (max(common[sig], 0.0) * ev.level(i) if c in ev.replicas and not callees.get(c) else 0.0)
             best = max(best, adj / ev.nm.scale[i] / ev.z)
         out[c].residual = float(np.clip(best, 0.0, ev.cap))
     return out

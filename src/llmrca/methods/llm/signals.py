@@ -50,6 +50,10 @@ CFS_THROTTLED = "container_cpu_cfs_throttled_seconds_total:rate"
 MEM_FAILCNT = "container_memory_failcnt:rate"
 MEM_LIMIT = "container_spec_memory_limit_bytes"
 
+# -- derived (computed by the method from two catalogue columns) -----------------
+#: mesh p90 latency minus the engine's own e2e p90: the network's share of a request.
+NET_SHARE = "net-share:p90"
+
 #: Engine latencies: how long the replica itself takes (excludes the network).
 ENGINE_LATENCY = (TTFT90, ITL90, QUEUE90, E2E90)
 
@@ -76,6 +80,7 @@ FLOORS: dict[str, float] = {
     GPU_UTIL: 1.0,  # %
     LAT50: 0.01,  # s
     LAT90: 0.01,
+    NET_SHARE: 0.01,
     RUNNING: 0.5,  # requests
     WAITING: 0.5,
     KV_CACHE: 0.01,  # fraction
