@@ -193,20 +193,22 @@ class LlmRca(Method):
             ce.add(d)
             return
         # Basic metric set on a replica: latency rose and no engine decomposition says why.
-        # A power cap leaves utilisation and, unless the GPU is saturated, latency nearly
-        # unchanged, while a delay adds whole seconds and makes the pod miss scrapes; so the
-        # residual is the network's unless the accelerator is busier than its peers for the
-        # same work (a slower GPU takes longer per step).
+        # Two physical tells remain.  A delay on the pod's incoming traffic also delays the
+        # scrapes (missing samples); a power-capped GPU at the same load runs each step longer,
+        # so its utilisation rises beyond its peers', while a delayed pod gets less work.
+        gaps = ce.strengths.get("network", 0.0) if any(sg.signal == "scrape gaps" for sg in ce.signals) else 0.0
         busier = ev.up(c, S.GPU_UTIL)
         d50 = r.delta_s.get(S.LAT50, float("nan"))
         m50, m90 = ev.normal_of(c, S.LAT50), ev.normal_of(c, S.LAT90)
         if m50 and m90 and np.isfinite(d50) and np.isfinite(d90) and d90 > 0 and m90 > m50 > 0:
             ce.basic_latency_shape = float(d50 / d90)
-        if busier >= 1.0:
+        if gaps < 1.0 and busier * self.config.z_threshold >= 1.0:
             d.hypothesis = "gpu"
-            d.note = "latency rose while the GPU is busier than its peers (slower accelerator)"
+            # two independent tells agree: the latency rise and the busier accelerator
+            d.strength = r.residual + busier
+            d.note = "latency rose while the GPU is busier than its peers (slower accelerator; power signals absent)"
         else:
-            d.note = "latency rose with no resource change (network; GPU signals absent)"
+            d.note = "latency rose with no resource change" + (" and scrapes went missing" if gaps >= 1.0 else "") + " (network; GPU power signals absent)"
         ce.add(d)
 
     def _fault_type(self, ce: ComponentEvidence) -> str:
