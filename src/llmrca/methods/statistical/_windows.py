@@ -6,17 +6,18 @@ import numpy as np
 import pandas as pd
 
 from llmrca.errors import MethodUnavailable
-from llmrca.model import Case, split_column
+from llmrca.model import Case, numeric_block, split_column
 
 
 def metric_matrix(case: Case) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """(time, values[n_rows, n_metrics], column names) of the candidates' numeric metric columns."""
     df = case.metrics
     cands = set(case.components)
-    cols = [c for c in df.columns if c != "time" and split_column(str(c))[0] in cands and pd.api.types.is_numeric_dtype(df[c])]
+    dtypes = df.dtypes
+    cols = [c for c in df.columns if c != "time" and split_column(str(c))[0] in cands and pd.api.types.is_numeric_dtype(dtypes[c])]
     if not cols:
         raise MethodUnavailable("the case has no numeric metric columns of its candidate components")
-    return df["time"].to_numpy(dtype=float), df[cols].to_numpy(dtype=float), [str(c) for c in cols]
+    return df["time"].to_numpy(dtype=float), numeric_block(df, cols), [str(c) for c in cols]
 
 
 def split_at(time: np.ndarray, x: np.ndarray, at: float, *, min_rows: int = 2) -> tuple[np.ndarray, np.ndarray]:
