@@ -26,7 +26,7 @@ class SimConfig(Config):
     arrivals: str = "constant"  # "constant" (the paper's Locust setup) or "poisson"
     prompt_tokens_mean: float = 512.0
     output_tokens_mean: float = 256.0
-    length_cv: float = 0.25  # coefficient of variation of both lengths (lognormal)
+    length_cv: float = 0.6  # coefficient of variation of both lengths (lognormal; chat prompts vary widely)
     max_ongoing_requests: int = 500  # Ray Serve's per-replica cap
     request_timeout_s: float = 60.0  # gateway's proxy_read_timeout: older requests fail with 504
     # -- simulation ---------------------------------------------------------------
@@ -63,6 +63,7 @@ class SimConfig(Config):
     scrape_interval_s: float = 5.0
     rate_window_s: float = 30.0  # the [w] of rate() and histogram_quantile()
     noise: float = 0.02  # relative measurement noise of gauges and rates
+    util_noise_pct: float = 1.5  # sd of a DCGM utilisation sample (percentage points)
     scrape_loss_under_delay: float = 0.3  # chance a delayed scrape of the target is lost
     vllm_log_interval_s: float = 10.0
 

@@ -235,7 +235,9 @@ class Simulation:
         act = np.zeros(0, dtype=np.int64)
         na = 0
         ones = np.ones(R)
+        idle_cpu = np.concatenate([base_cpu, [0.02, 0.01]])
         mem_prev = np.zeros(R)
+        zeros_r = np.zeros(R)
         no_loading = np.zeros(R, dtype=bool)
         next_evt = np.inf
         newflag = np.zeros(N, dtype=bool)
@@ -439,20 +441,21 @@ class Simulation:
                     mem_busy = busy_steps * gpu_dec * (1.0 - c.sm_share)
                     cpu_work = busy_steps * (cfg.step_cpu_s + cfg.token_cpu_s * nrun) + pf_tok * cfg.prompt_token_cpu_s
                     # streamed bytes: replica pod -> (head proxy) -> gateway -> client
-                    b_out = tokr * cfg.bytes_per_output_token
-                    tx[:R] += b_out
-                    rx[0] += b_out[1:].sum()
-                    tx[0] += b_out[1:].sum()
-                    rx[GW] += b_out.sum()
-                    tx[GW] += b_out.sum()
-                    cpu_s[0] += tokr.sum() * cfg.proxy_cpu_per_token_s
-                    cpu_s[GW] += tokr.sum() * cfg.gateway_cpu_per_token_s
+                    tok_all = float(tokr.sum())
+                    tok_w = (tok_all - tokr[0]) * cfg.bytes_per_output_token
+                    tx[:R] += tokr * cfg.bytes_per_output_token
+                    rx[0] += tok_w
+                    tx[0] += tok_w
+                    rx[GW] += tok_all * cfg.bytes_per_output_token
+                    tx[GW] += tok_all * cfg.bytes_per_output_token
+                    cpu_s[0] += tok_all * cfg.proxy_cpu_per_token_s
+                    cpu_s[GW] += tok_all * cfg.gateway_cpu_per_token_s
                     # KV-cache overflow: preempt the youngest running requests (recompute)
-                    kv_now = np.bincount(rI, weights=prompt[ids] + gen[ids], minlength=R)
-                    over = np.flatnonzero(kv_now > self.kv_cap)
+                    kv_now = kv_used + tokr
+                    over = np.flatnonzero(kv_now > self.kv_cap) if kv_now.max() > self.kv_cap else ()
                     for r in over:
                         mine = ids[(rI == r) & running[ids]][::-1]
-                        excess = kv_now[r] - self.kv_cap
+                        excess = float((prompt[mine] + gen[mine]).sum()) - self.kv_cap
                         for i in mine:
                             if excess <= 0:
                                 break
@@ -461,38 +464,40 @@ class Simulation:
                             tot["pre"][r] += 1
                             excess -= prompt[i] + gen[i]
                 # time-outs at the gateway (the client's connection is closed, the engine aborts)
-                too_old = act[(status[act] == ACTIVE) & (t1 - arr[act] > cfg.request_timeout_s)]
-                if too_old.size:
-                    fail(too_old, t1, 504)
-                if (status[act] != ACTIVE).any():
-                    act = act[status[act] == ACTIVE]
+                if act.size and t1 - arr[act].min() > cfg.request_timeout_s:
+                    too_old = act[(status[act] == ACTIVE) & (t1 - arr[act] > cfg.request_timeout_s)]
+                    if too_old.size:
+                        fail(too_old, t1, 504)
+                keep = status[act] == ACTIVE
+                if not keep.all():
+                    act = act[keep]
 
-            util = np.minimum(gpu_busy / dt, 1.0)
-            util_prev = np.where(alive, util, 0.0)
+            if ft == "gpu":
+                util_prev = np.where(alive, np.minimum(gpu_busy / dt, 1.0), 0.0)
             tot["gpu_busy"] += gpu_busy
             tot["gpu_mem"] += mem_busy
             tot["gpu_tensor"] += gpu_busy - mem_busy
             # ---- CPU accounting (cAdvisor's usage counter) -----------------------------------------
-            eng = np.where(alive, cpu_work / dt, 0.0) + base_cpu + np.where(loading, 1.0, 0.0)
-            demand = eng.copy()
+            # (constant parts — idle CPU, background bytes — are added at the scrape)
+            cpu_s[:R] += cpu_work
+            if next_evt < np.inf and loading.any():
+                cpu_s[:R] += np.where(loading, dt, 0.0)  # model loading keeps a core busy
             if hog_on:
                 hog_want = hog_threads * hog_load
-                demand[tgt] += hog_want
-                used_hog = max(0.0, min(hog_want, quota - eng[tgt]))
+                eng = base_cpu[tgt] + cpu_work[tgt] / dt
+                used_hog = max(0.0, min(hog_want, quota - eng))
+                cpu_s[tgt] += used_hog * dt
                 ach["hog_cpu_s"] += used_hog * dt
-                thr_s[tgt] += max(demand[tgt] - quota, 0.0) * dt
-            cpu_s[:R] += np.minimum(demand, quota) * dt
-            cpu_s[GW] += 0.02 * dt
-            cpu_s[OP] += 0.01 * dt
-            rx += cfg.background_bytes_s * dt
-            tx += cfg.background_bytes_s * dt
+                thr_s[tgt] += max(eng + hog_want - quota, 0.0) * dt
 
             # ---- memory: working set, the leak, the OOM killer ----------------------------------
-            inflight = np.bincount(rep[act], minlength=R) if act.size else np.zeros(R)
-            mem = base_mem[:R] + actor_mem * actor_frac + cfg.request_memory_bytes * inflight
-            mem_prev = mem
             held = 0.0
+            if ft == "memory":
+                mem_prev = zeros_r  # no pressure unless the leak holds memory (below)
             if ft == "memory" and fon and leak_alive:
+                inflight = np.bincount(rep[act], minlength=R) if act.size else np.zeros(R)
+                mem = base_mem[:R] + actor_mem * actor_frac + cfg.request_memory_bytes * inflight
+                mem_prev = mem
                 held = leak_bytes * min(1.0, (t1 - fault.start) / (fault.end - fault.start))
                 mem[tgt] += held
                 ach["leak_peak_bytes"] = max(ach["leak_peak_bytes"], held)
@@ -526,6 +531,8 @@ class Simulation:
             kr = k - k_rec
             if kr < 0:
                 continue
+            if kr == 0:
+                busy_rec0 = tot["gpu_busy"] - gpu_busy
             # a prefill in the tick stalls every running request once (its token gap includes it)
             stalled = np.where(P_r > 0, np.minimum(n_old, dec_tok), 0.0)
             itl_tok[kr] = dec_tok - stalled
@@ -538,12 +545,15 @@ class Simulation:
             if s >= S:
                 continue
             scrape_t[s] = t1
-            pod_s["cpu_s"][s] = cpu_s
+            el = t1 - t0
+            pod_s["cpu_s"][s] = cpu_s + idle_cpu * el
             pod_s["cfs_throttled_s"][s] = thr_s
+            inflight = np.bincount(rep[act], minlength=R) if act.size else np.zeros(R)
+            mem = base_mem[:R] + actor_mem * actor_frac + cfg.request_memory_bytes * inflight + (held if ft == "memory" else 0.0) * (np.arange(R) == tgt)
             pod_s["mem_ws"][s, :R] = mem
             pod_s["mem_ws"][s, R:] = base_mem[R:]
-            pod_s["rx_bytes"][s] = rx
-            pod_s["tx_bytes"][s] = tx
+            pod_s["rx_bytes"][s] = rx + cfg.background_bytes_s * el
+            pod_s["tx_bytes"][s] = tx + cfg.background_bytes_s * el
             pod_s["mem_failcnt"][s] = failcnt
             rs = rep_s
             rs["gpu_busy_s"][s] = tot["gpu_busy"]
@@ -551,7 +561,7 @@ class Simulation:
             rs["gpu_tensor_s"][s] = tot["gpu_tensor"]
             prev = s - 1
             span = cfg.scrape_interval_s
-            ubar = (tot["gpu_busy"] - (rs["gpu_busy_s"][prev] if prev >= 0 else 0.0)) / span
+            ubar = (tot["gpu_busy"] - (rs["gpu_busy_s"][prev] if prev >= 0 else busy_rec0)) / span
             for r in range(R):
                 g = self.gpus[r]
                 lo = float(np.clip(ubar[r], 0.0, 1.0))

@@ -129,7 +129,8 @@ def build_frames(res: SimResult, rng: np.random.Generator) -> dict[str, pd.DataF
     membusy[0] = membusy[1] if S > 1 else membusy[0]
     tens = np.diff(np.concatenate([res.rep["gpu_tensor_s"][:1] * 0, res.rep["gpu_tensor_s"]]), axis=0) / span
     tens[0] = tens[1] if S > 1 else tens[0]
-    util = np.clip(np.rint(nz.add(100 * busy, 1.5)), 0, 100)
+    # DCGM samples utilisation over ~1 s: the value read at a scrape is one short, bursty sample
+    util = np.clip(np.rint(nz.add(100 * busy, cfg.util_noise_pct)), 0, 100)
     for r in range(R):
         c = comps[r]
         cols[c]["gpu"] = util[:, r]
