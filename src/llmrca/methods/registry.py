@@ -35,6 +35,10 @@ _ENTRIES: list[Entry] = [
     # -- end statistical --
 
     # -- causal-graph family --
+    _e("circa", "causal.circa:Circa", "causal"),
+    _e("rcd", "causal.rcd:Rcd", "causal"),
+    _e("causalrca", "causal.causalrca:CausalRca", "causal", requires=("torch",), extra="torch"),
+    _e("causalai", "causal.causalai:CausalAi", "causal"),
     # -- end causal-graph family --
 
     # -- statistical / topology / trace / multi-source family --
