@@ -46,6 +46,10 @@ _ENTRIES: list[Entry] = [
     _e("lingam-pagerank", "graph.methods:LingamPageRank", "graph"),
     _e("lingam-randomwalk", "graph.methods:LingamRandomWalk", "graph"),
     _e("microcause", "graph.microcause:MicroCause", "causal"),
+    _e("circa", "causal.circa:Circa", "causal"),
+    _e("rcd", "causal.rcd:Rcd", "causal"),
+    _e("causalrca", "causal.causalrca:CausalRca", "causal", requires=("torch",), extra="torch"),
+    _e("causalai", "causal.causalai:CausalAi", "causal"),
     # -- end causal-graph family --
 
     # -- statistical / topology / trace / multi-source family --
