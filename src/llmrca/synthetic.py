@@ -40,8 +40,13 @@ def make_case(
     with_logs: bool = True,
     with_traces: bool = True,
     start: float = 1_700_000_000.0,
+    traces_per_step: int = 3,
 ) -> Case:
-    """A case whose root cause ``root`` shifts by ``shift`` noise-sigmas at injection."""
+    """A case whose root cause ``root`` shifts by ``shift`` noise-sigmas at injection.
+
+    ``traces_per_step`` requests start per time step (raise it with
+    ``n_workers`` so that every worker keeps receiving traffic).
+    """
     rng = np.random.default_rng(seed)
     topo = paper_topology(n_workers)
     n = n_normal + n_anomal
@@ -85,7 +90,7 @@ def make_case(
                     rows += [(ti + 0.05, comp, f"{comp} ERROR engine step failed")] * int(rng.integers(2, 5))
         logs = pd.DataFrame(rows, columns=["time", "container_name", "message"]).sort_values("time", kind="stable").reset_index(drop=True)
     if with_traces:
-        traces = _traces(topo, root, t, inject, rng)
+        traces = _traces(topo, root, t, inject, rng, traces_per_step)
     return Case(
         metrics=df,
         inject_time=inject,
@@ -99,13 +104,13 @@ def make_case(
     )
 
 
-def _traces(topo: Topology, root: str, t: np.ndarray, inject: float, rng: np.random.Generator) -> pd.DataFrame:
+def _traces(topo: Topology, root: str, t: np.ndarray, inject: float, rng: np.random.Generator, per_step: int = 3) -> pd.DataFrame:
     """gateway -> head -> worker spans; the root's self time grows after injection."""
     workers = [w for w in topo.nodes if w.startswith("ray-worker-")] + [HEAD]
     rows = []
     tid = 0
     for ti in t:
-        for _ in range(3):
+        for _ in range(per_step):
             tid += 1
             w = workers[int(rng.integers(len(workers)))]
             self_us = rng.normal(400_000, 20_000)

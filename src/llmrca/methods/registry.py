@@ -53,6 +53,14 @@ _ENTRIES: list[Entry] = [
     # -- end causal-graph family --
 
     # -- statistical / topology / trace / multi-source family --
+    _e("e-diagnosis", "statistical.e_diagnosis:EDiagnosis", "statistical"),
+    _e("microrca", "topology.microrca:MicroRCA", "topology"),
+    _e("microscope", "topology.microscope:Microscope", "topology"),
+    _e("monitorrank", "topology.monitorrank:MonitorRank", "topology"),
+    _e("microrank", "trace.microrank:MicroRank", "trace"),
+    _e("tracerca", "trace.tracerca:TraceRCA", "trace"),
+    _e("mm-baro", "multisource.mm_baro:MMBaro", "multisource"),
+    _e("pdiagnose", "multisource.pdiagnose:PDiagnose", "multisource"),
     # -- end statistical / topology / trace / multi-source family --
 
     # -- LLM-aware --

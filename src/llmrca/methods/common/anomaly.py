@@ -1,0 +1,90 @@
+"""Per-metric anomaly scoring of an anomalous window against a normal window.
+
+Two scorers, both vectorised over columns:
+
+* :func:`zscore_scores` — standard scaling fitted on the normal window
+  (mean / standard deviation), as N-Sigma does;
+* :func:`robust_scores` — robust scaling fitted on the normal window
+  (median / inter-quartile range), as BARO does (Pham et al., FSE 2024,
+  "BARO: Robust Root Cause Analysis for Microservices via Multivariate
+  Bayesian Online Change Point Detection").
+
+A scale of zero (a constant normal window) is replaced by 1, which is what
+scikit-learn's scalers do, so a metric that was flat and then moves gets a
+score equal to its raw deviation instead of infinity.  The score of a column
+is the maximum of its scaled anomalous values (signed, upward deviations, as
+the reference implementations rank) or of their absolute values when
+``absolute`` is set.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+
+def _as_frames(normal: pd.DataFrame, anomal: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    cols = [c for c in normal.columns if c != "time" and c in anomal.columns]
+    return normal[cols].astype(float), anomal[cols].astype(float)
+
+
+def robust_center_scale(normal: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+    """Median and inter-quartile range per column (zero IQR -> 1)."""
+    med = normal.median(skipna=True)
+    iqr = normal.quantile(0.75) - normal.quantile(0.25)
+    return med, iqr.where(iqr > 0, 1.0).fillna(1.0)
+
+
+def standard_center_scale(normal: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+    """Mean and (population) standard deviation per column (zero std -> 1)."""
+    mean = normal.mean(skipna=True)
+    std = normal.std(ddof=0, skipna=True)
+    return mean, std.where(std > 0, 1.0).fillna(1.0)
+
+
+def _score(anomal: pd.DataFrame, center: pd.Series, scale: pd.Series, absolute: bool) -> pd.Series:
+    z = (anomal - center) / scale
+    if absolute:
+        z = z.abs()
+    out = z.max(skipna=True)
+    return out.astype(float)
+
+
+def robust_scores(normal: pd.DataFrame, anomal: pd.DataFrame, *, absolute: bool = False) -> pd.Series:
+    """BARO's score per column: max over the anomalous window of (x - median) / IQR."""
+    n, a = _as_frames(normal, anomal)
+    med, iqr = robust_center_scale(n)
+    return _score(a, med, iqr, absolute)
+
+
+def zscore_scores(normal: pd.DataFrame, anomal: pd.DataFrame, *, absolute: bool = False) -> pd.Series:
+    """N-Sigma's score per column: max over the anomalous window of (x - mean) / std."""
+    n, a = _as_frames(normal, anomal)
+    mean, std = standard_center_scale(n)
+    return _score(a, mean, std, absolute)
+
+
+def robust_scale(frame: pd.DataFrame, normal: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` scaled with the normal window's median / IQR (columns of ``normal``)."""
+    n, f = _as_frames(normal, frame)
+    med, iqr = robust_center_scale(n)
+    return (f - med) / iqr
+
+
+def sigma_exceedances(normal: pd.DataFrame, anomal: pd.DataFrame, *, k: float = 3.0, upper_only: bool = True) -> pd.Series:
+    """Per column, how many anomalous points lie beyond mean + k*std of the normal window."""
+    n, a = _as_frames(normal, anomal)
+    mean = n.mean()
+    std = n.std(ddof=1).fillna(0.0)
+    if upper_only:
+        hit = a.ge(mean + k * std) & (std > 0).to_numpy()
+    else:
+        hit = ((a - mean).abs().ge(k * std)) & (std > 0).to_numpy()
+    return hit.sum().astype(float)
+
+
+def finite(series: pd.Series) -> pd.Series:
+    """Replace NaN / inf scores by -inf so they sort last."""
+    v = series.to_numpy(dtype=float)
+    v = np.where(np.isfinite(v), v, -np.inf)
+    return pd.Series(v, index=series.index)

@@ -1,0 +1,1 @@
+"""Multi-source methods over metrics, logs and traces: MM-BARO, PDiagnose."""

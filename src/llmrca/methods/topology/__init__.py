@@ -1,0 +1,1 @@
+"""Topology-based methods over the case's call graph: MicroRCA, Microscope, MonitorRank."""

@@ -1,0 +1,1 @@
+"""Trace-based methods over the case's spans: MicroRank, TraceRCA."""

@@ -1,0 +1,88 @@
+"""Shared helpers of the statistical / topology / trace / multi-source methods."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from llmrca.methods.common.anomaly import robust_scores, sigma_exceedances, zscore_scores
+from llmrca.methods.common.edges import detect_anomalous_edges
+from llmrca.methods.common.logs import error_line_counts, log_count_series, map_container
+from llmrca.methods.common.traces import prepare_spans, trace_series
+from llmrca.synthetic import make_case
+
+
+def test_robust_and_zscore_scores_exact() -> None:
+    normal = pd.DataFrame({"a_x": [1.0, 2.0, 3.0, 4.0, 5.0], "b_y": [7.0] * 5})
+    anomal = pd.DataFrame({"a_x": [3.0, 11.0], "b_y": [7.0, 9.0]})
+    r = robust_scores(normal, anomal)
+    # median 3, IQR 2 -> (11-3)/2 = 4; constant column: IQR 0 -> scale 1 -> 9-7 = 2
+    assert r["a_x"] == pytest.approx(4.0)
+    assert r["b_y"] == pytest.approx(2.0)
+    z = zscore_scores(normal, anomal)
+    assert z["a_x"] == pytest.approx((11 - 3) / np.std([1, 2, 3, 4, 5]))
+    down = pd.DataFrame({"a_x": [-5.0], "b_y": [7.0]})
+    assert robust_scores(normal, down)["a_x"] < 0
+    assert robust_scores(normal, down, absolute=True)["a_x"] == pytest.approx(4.0)
+
+
+def test_sigma_exceedances_counts_points() -> None:
+    normal = pd.DataFrame({"a_x": [0.0, 1.0, 0.0, 1.0]})
+    anomal = pd.DataFrame({"a_x": [10.0, 0.5, 12.0, -10.0]})
+    assert sigma_exceedances(normal, anomal, k=3)["a_x"] == 2
+    assert sigma_exceedances(normal, anomal, k=3, upper_only=False)["a_x"] == 3
+
+
+def test_log_count_series_buckets_and_maps_pods() -> None:
+    logs = pd.DataFrame(
+        {
+            "time": [10.0, 10.5, 11.2, 12.9, 13.0, 11.0],
+            "container_name": ["ray-worker-1-abc", "ray-worker-1-abc", "ray-head", "ray-head", "ray-head", "sidecar"],
+            "message": ["ok", "ERROR boom", "fine", "Failed to x", "late", "x"],
+        }
+    )
+    frame, unmapped = log_count_series(logs, np.array([10.0, 11.0, 12.0]), ["ray-head", "ray-worker-1"])
+    assert unmapped == ["sidecar"]
+    assert frame["ray-worker-1_log-count"].tolist() == [2.0, 0.0, 0.0]
+    assert frame["ray-worker-1_log-error-count"].tolist() == [1.0, 0.0, 0.0]
+    # 13.0 is past the last bucket [12, 13)
+    assert frame["ray-head_log-count"].tolist() == [0.0, 1.0, 1.0]
+    assert frame["ray-head_log-error-count"].tolist() == [0.0, 0.0, 1.0]
+    assert map_container("ray-worker-10-x", ["ray-worker-1", "ray-worker-10"]) == "ray-worker-10"
+    assert error_line_counts(logs, ["ray-head", "ray-worker-1"], start_s=11.0) == {"ray-head": 1, "ray-worker-1": 0}
+
+
+def test_prepare_spans_self_time_errors_and_series() -> None:
+    tr = pd.DataFrame(
+        {
+            "traceID": ["t1", "t1", "t2", "t2"],
+            "spanID": ["a", "b", "a", "b"],  # span ids repeat across traces
+            "parentSpanID": ["", "a", "", "a"],
+            "serviceName": ["gw", "wk", "gw", "wk"],
+            "methodName": ["POST"] * 4,
+            "operationName": ["/v1", "gen", "/v1", "gen"],
+            "duration": [1_000_000, 900_000, 3_000_000, 2_500_000],
+            "statusCode": [200, 200, 200, "STATUS_CODE_ERROR"],
+            "startTime": [10_000_000, 10_000_100, 11_000_000, 11_000_100],
+        }
+    )
+    s = prepare_spans(tr)
+    assert s["self_us"].tolist() == [100_000, 900_000, 500_000, 2_500_000]
+    assert s["error"].tolist() == [False, False, False, True]
+    assert s["operation"].tolist() == ["gw_/v1", "wk_gen", "gw_/v1", "wk_gen"]
+    ts = trace_series(s, np.array([10.0, 11.0]), ["gw", "wk"])
+    assert ts["gw_trace-latency-p50"].tolist() == [1.0, 3.0]
+    assert ts["wk_trace-error-count"].tolist() == [0.0, 1.0]
+    with pytest.raises(ValueError, match="traces lack"):
+        prepare_spans(tr.drop(columns=["duration"]))
+
+
+@pytest.mark.parametrize("detector", ["birch", "sigma"])
+def test_anomalous_edge_detector_flags_the_slow_callee(detector: str) -> None:
+    case = make_case(root="ray-worker-3", fault="network", seed=3)
+    edges = {e.edge: e for e in detect_anomalous_edges(case, detector=detector, threshold=2.0 if detector == "birch" else 4.0)}
+    assert edges[("ray-head", "ray-worker-3")].anomalous
+    assert not edges[("ray-head", "ray-worker-1")].anomalous
+    assert not edges[("ray-head", "ray-worker-2")].anomalous
+    assert edges[("ray-head", "ray-worker-3")].score > edges[("ray-head", "ray-worker-1")].score
