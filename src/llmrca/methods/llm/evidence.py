@@ -166,6 +166,42 @@ class Evidence:
             return 0.0
         return float(np.clip(d / self.nm.scale[i] / self.z, 0.0, self.cap))
 
+    def outage_row(self, comp: str) -> int | None:
+        """First window row where the replica is down (unhealthy or restarting), if any.
+
+        A replica that is down misses its scrapes and fails its requests, so its
+        missing samples and its mesh-vs-engine latency gap from then on are
+        consequences of the outage, not evidence of a network fault.
+        """
+        rows = []
+        i = self.col(comp, S.REPLICA_HEALTHY)
+        if i is not None:
+            v = self.ws.values[:, i]
+            bad = np.nonzero(np.isfinite(v) & (v < 0.5))[0]
+            if bad.size and self.nm.median[i] >= 0.5:
+                rows.append(int(bad[0]))
+        i = self.col(comp, S.REPLICA_STARTS)
+        if i is not None:
+            v = self.ws.values[:, i]
+            bad = np.nonzero(np.isfinite(v) & (v > np.nan_to_num(self.nm.max[i]) + S.FLOORS[S.REPLICA_STARTS]))[0]
+            if bad.size:
+                rows.append(int(bad[0]))
+        return min(rows) if rows else None
+
+    def up_before(self, comp: str, sig: str, k: int | None) -> float:
+        """:meth:`up` computed on the window's first ``k`` rows only (all rows if ``k`` is None)."""
+        if k is None:
+            return self.up(comp, sig)
+        i = self.col(comp, sig)
+        if i is None or k < 2:
+            return 0.0
+        v = self.ws.values[:k, i]
+        v = v[np.isfinite(v)]
+        if v.size < 2:
+            return 0.0
+        d = float(np.quantile(v, 0.75)) - self.nm.median[i] - max(self.expected(comp, sig, i), 0.0)
+        return float(np.clip(d / self.nm.scale[i] / self.z, 0.0, self.cap))
+
     def down(self, comp: str, sig: str) -> float:
         """Fall of the window's lower quartile beyond the common mode, in threshold multiples."""
         i = self.col(comp, sig)
@@ -273,11 +309,16 @@ class Evidence:
         ev.slow = best
 
     def network_gaps(self, ev: ComponentEvidence, log_excess: dict[str, float]) -> None:
-        """Missing scrapes of this component's own series (a delayed pod misses its scrapes)."""
+        """Missing scrapes of this component's own series (a delayed pod misses its scrapes).
+
+        Only samples before a replica outage count (a dead replica misses scrapes too).
+        """
         c = ev.component
         cols = list(self.idx.where.get(c, {}).values())
-        if cols:
-            gap = float(np.mean(self.ws.nan_frac[cols] - self.nm.nan_frac[cols]))
+        k = self.outage_row(c)
+        if cols and (k is None or k >= 2):
+            win = self.ws.values[:k, cols] if k is not None else self.ws.values[:, cols]
+            gap = float(np.mean(np.isnan(win).mean(axis=0) - self.nm.nan_frac[cols]))
             if gap > 0.05:
                 ev.add(Signal(c, "scrape gaps", "network", min(FLAG, FLAG * gap / 0.25), note=f"{gap:.0%} more missing samples than normal"))
         t = min(FLAG, FLAG * log_excess.get("timeout", 0.0))

@@ -64,7 +64,9 @@ def sentence(
     upstream: dict[str, str],
 ) -> str:
     # Only signals beyond their threshold make the sentence (the structured list keeps the rest).
-    strong = [s for s in sorted(ev.signals, key=lambda s: -s.strength) if s.strength >= 1.0]
+    # The named fault's own evidence first (for memory, the outage it caused too).
+    own = {fault, "health"} if fault == "memory" else {fault}
+    strong = [s for s in sorted(ev.signals, key=lambda s: (s.hypothesis not in own, -s.strength)) if s.strength >= 1.0]
     parts = [phrase(s) for s in strong[:4]]
     if residual is not None and residual.residual >= 1.0 and fault in ("network", "gpu", "unknown"):
         parts.insert(0, latency_phrase(residual, engine_available))

@@ -179,7 +179,7 @@ class LlmRca(Method):
         if ev.col(c, S.NET_SHARE) is not None and not callees:
             # A replica with its engine latency known: the network's share of each request,
             # sample by sample, says directly whether the network slowed it.
-            share = ev.up(c, S.NET_SHARE)
+            share = ev.up_before(c, S.NET_SHARE, ev.outage_row(c))
             ce.latency_residual = share
             ce.add(Signal(c, S.NET_SHARE, "network", share, ev.normal_of(c, S.NET_SHARE), ev.window_of(c, S.NET_SHARE, "q75"), "mesh latency beyond the engine's own"))
             return
@@ -213,6 +213,10 @@ class LlmRca(Method):
 
     def _fault_type(self, ce: ComponentEvidence) -> str:
         s = ce.strengths
+        if s["health"] >= FLAG and ce.memory_cue:
+            # An OOM-killed replica also fails its in-flight requests and misses scrapes: its
+            # latency and gap symptoms follow from the kill, so memory takes precedence.
+            return "memory"
         best = max(s, key=lambda h: (s[h], -list(s).index(h)))
         if s[best] < self.config.min_strength:
             return "unknown"
