@@ -32,9 +32,11 @@ def with_derived(frame: pd.DataFrame) -> pd.DataFrame:
     from llmrca.methods.llm.signals import E2E90, LAT90, NET_SHARE
 
     extra = {}
-    for col in frame.columns:
+    ordered = frame.columns.to_numpy(dtype=object).tolist()
+    names = set(ordered)
+    for col in ordered:
         comp, sig = split_column(col)
-        if sig == LAT90 and f"{comp}_{E2E90}" in frame.columns:
+        if sig == LAT90 and f"{comp}_{E2E90}" in names:
             extra[f"{comp}_{NET_SHARE}"] = frame[col].to_numpy(dtype=float) - frame[f"{comp}_{E2E90}"].to_numpy(dtype=float)
     if not extra:
         return frame
@@ -167,7 +169,8 @@ class WindowStats:
         if len(frame) == 0:
             raise ValueError("the window has no rows; pass at least one sample after the injection / alert time")
         # Align to the columns learned in the normal window; columns that vanished are all-NaN.
-        if list(frame.columns[1:]) == index.columns and frame.columns[0] == "time":
+        names = frame.columns.to_numpy(dtype=object).tolist()
+        if names[0] == "time" and names[1:] == index.columns:
             x = frame.to_numpy(dtype=float)[:, 1:]
         else:
             x = frame.reindex(columns=index.columns).to_numpy(dtype=float)

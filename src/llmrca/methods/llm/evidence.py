@@ -22,6 +22,7 @@ of LLM-serving knowledge shape the numbers:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -129,14 +130,14 @@ class Evidence:
         self.idx = normal.index
         self.replicas = replicas
         self._common: dict[str, float] = {}
+        self._level = np.fmax(np.abs(np.nan_to_num(normal.median, nan=0.0)), normal.scale)
 
     # -- primitive statistics ------------------------------------------------
     def col(self, comp: str, sig: str) -> int | None:
         return self.idx.get(comp, sig)
 
     def level(self, i: int) -> float:
-        m = self.nm.median[i]
-        return max(abs(float(m)) if np.isfinite(m) else 0.0, float(self.nm.scale[i]))
+        return float(self._level[i])
 
     def common(self, sig: str) -> float:
         """Median relative move of ``sig`` across replicas (load redistribution)."""
@@ -164,7 +165,7 @@ class Evidence:
         d = self.ws.q75[i] - self.nm.median[i] - max(self.expected(comp, sig, i), 0.0)
         if not np.isfinite(d):
             return 0.0
-        return float(np.clip(d / self.nm.scale[i] / self.z, 0.0, self.cap))
+        return _clip(d / self.nm.scale[i] / self.z, self.cap)
 
     def outage_row(self, comp: str) -> int | None:
         """First window row where the replica is down (unhealthy or restarting), if any.
@@ -183,7 +184,7 @@ class Evidence:
         i = self.col(comp, S.REPLICA_STARTS)
         if i is not None:
             v = self.ws.values[:, i]
-            bad = np.nonzero(np.isfinite(v) & (v > np.nan_to_num(self.nm.max[i]) + S.FLOORS[S.REPLICA_STARTS]))[0]
+            bad = np.nonzero(np.isfinite(v) & (v > _nz(self.nm.max[i]) + S.FLOORS[S.REPLICA_STARTS]))[0]
             if bad.size:
                 rows.append(int(bad[0]))
         return min(rows) if rows else None
@@ -200,7 +201,7 @@ class Evidence:
         if v.size < 2:
             return 0.0
         d = float(np.quantile(v, 0.75)) - self.nm.median[i] - max(self.expected(comp, sig, i), 0.0)
-        return float(np.clip(d / self.nm.scale[i] / self.z, 0.0, self.cap))
+        return _clip(d / self.nm.scale[i] / self.z, self.cap)
 
     def down(self, comp: str, sig: str) -> float:
         """Fall of the window's lower quartile beyond the common mode, in threshold multiples."""
@@ -210,7 +211,7 @@ class Evidence:
         d = self.nm.median[i] + min(self.expected(comp, sig, i), 0.0) - self.ws.q25[i]
         if not np.isfinite(d):
             return 0.0
-        return float(np.clip(d / self.nm.scale[i] / self.z, 0.0, self.cap))
+        return _clip(d / self.nm.scale[i] / self.z, self.cap)
 
     def normal_of(self, comp: str, sig: str) -> float | None:
         i = self.col(comp, sig)
@@ -243,7 +244,7 @@ class Evidence:
         # Replica lifecycle: a restart or an unhealthy replica (Ray Serve).
         restart = 0.0
         i = self.col(c, S.REPLICA_STARTS)
-        if i is not None and np.isfinite(self.ws.max[i]) and self.ws.max[i] > np.nan_to_num(self.nm.max[i]) + S.FLOORS[S.REPLICA_STARTS]:
+        if i is not None and np.isfinite(self.ws.max[i]) and self.ws.max[i] > _nz(self.nm.max[i]) + S.FLOORS[S.REPLICA_STARTS]:
             restart = FLAG
         ev.add(Signal(c, S.REPLICA_STARTS, "health", restart, self.normal_of(c, S.REPLICA_STARTS), self.window_of(c, S.REPLICA_STARTS, "max"), "replica restarted"))
         unhealthy = 0.0
@@ -323,6 +324,17 @@ class Evidence:
                 ev.add(Signal(c, "scrape gaps", "network", min(FLAG, FLAG * gap / 0.25), note=f"{gap:.0%} more missing samples than normal"))
         t = min(FLAG, FLAG * log_excess.get("timeout", 0.0))
         ev.add(Signal(c, "log:timeout", "network", t, note="timeout / connection log lines"))
+
+
+def _nz(x: float) -> float:
+    x = float(x)
+    return x if math.isfinite(x) else 0.0
+
+
+def _clip(x: float, cap: float) -> float:
+    # scalar clip without numpy's per-call overhead (this runs per component and signal)
+    x = float(x)
+    return 0.0 if not x > 0.0 else (cap if x > cap else x)
 
 
 def _share(mask: np.ndarray, values: np.ndarray) -> float:
