@@ -132,6 +132,15 @@ class NormalModel:
         index = ColumnIndex.of(cols)
         floors = np.array([FLOORS.get(split_column(c)[1], DEFAULT_FLOOR) for c in cols])
         scale = np.fmax(np.fmax(np.nan_to_num(mad, nan=0.0), rel_floor * np.abs(np.nan_to_num(med, nan=0.0))), floors)
+        # The network share is part of the request latency: a change is meaningful relative to
+        # that latency's level, not to its own (near-zero) level.
+        from llmrca.methods.llm.signals import LAT90, NET_SHARE
+
+        for j, col in enumerate(cols):
+            comp, sig = split_column(col)
+            k = index.get(comp, LAT90) if sig == NET_SHARE else None
+            if k is not None and np.isfinite(med[k]):
+                scale[j] = max(scale[j], rel_floor * abs(float(med[k])))
         q = nan_quantiles(x, [0.05, 0.95])
         if "time" in frame.columns and len(frame) > 1:
             t = frame["time"].to_numpy(dtype=float)

@@ -179,9 +179,14 @@ class LlmRca(Method):
         if ev.col(c, S.NET_SHARE) is not None and not callees:
             # A replica with its engine latency known: the network's share of each request,
             # sample by sample, says directly whether the network slowed it.
+            # The gap between mesh and engine latency is the network *or* time queued in the
+            # replica before its engine (a load symptom).  Only a network-specific cue (the pod's
+            # own scrapes going missing, timeout log lines) makes it network evidence in full.
             share = ev.up_before(c, S.NET_SHARE, ev.outage_row(c))
+            corroborated = any(sg.hypothesis == "network" and sg.strength >= 1.0 for sg in ce.signals)
             ce.latency_residual = share
-            ce.add(Signal(c, S.NET_SHARE, "network", share, ev.normal_of(c, S.NET_SHARE), ev.window_of(c, S.NET_SHARE, "q75"), "mesh latency beyond the engine's own"))
+            note = "mesh latency beyond the engine's own" + ("" if corroborated else " (uncorroborated: may be replica queueing; half weight)")
+            ce.add(Signal(c, S.NET_SHARE, "network", share if corroborated else 0.5 * share, ev.normal_of(c, S.NET_SHARE), ev.window_of(c, S.NET_SHARE, "q75"), note))
             return
         ce.latency_residual = r.residual
         if r.residual <= 0:
