@@ -35,7 +35,35 @@ class WantsExtended(Method):
         return Ranking(components=list(case.components), explanation={"n_columns": len(case.metrics.columns)})
 
 
+class Dying(Method):
+    """Kills its own process (as the kernel's OOM killer would)."""
+
+    name = "test-dies"
+    tags = Tags(family="statistical")
+
+    def _rank(self, case: Case) -> Ranking:
+        import os
+        import signal
+
+        os.kill(os.getpid(), signal.SIGKILL)
+        raise AssertionError("unreachable")
+
+
+class Vandal(Method):
+    """Overwrites its input in place (a badly behaved method) and then answers."""
+
+    name = "test-vandal"
+    tags = Tags(family="statistical")
+
+    def _rank(self, case: Case) -> Ranking:
+        cols = [c for c in case.metrics.columns if c != "time"]
+        case.metrics.loc[:, cols] = 0.0
+        return Ranking(components=list(reversed(case.components)))
+
+
 ENTRIES = [
+    ("test-dies", "_evalhelpers:Dying", "statistical"),
+    ("test-vandal", "_evalhelpers:Vandal", "statistical"),
     ("test-raises", "_evalhelpers:Raising", "statistical"),
     ("test-hangs", "_evalhelpers:Hanging", "statistical"),
     ("test-extended", "_evalhelpers:WantsExtended", "llm"),

@@ -179,13 +179,17 @@ def test_dataset_validate_and_import_commands(tmp_path: Path) -> None:
     r = _cli("dataset", "import", str(tmp_path / "plain"), str(tmp_path / "ours"))
     assert r.returncode == 0, r.stderr
     assert "imported 3 case(s)" in r.stdout
-    assert _cli("dataset", "validate", str(tmp_path / "ours")).returncode == 0
+    from typer.testing import CliRunner
+
+    from llmrca.cli import app
+
+    assert CliRunner().invoke(app, ["dataset", "validate", str(tmp_path / "ours")]).exit_code == 0
     _edit_data(tmp_path / "ours" / "ray-worker-1_cpu" / "1", lambda d: d.drop(columns=["time"]))
-    r = _cli("dataset", "validate", str(tmp_path / "ours"))
-    assert r.returncode == 1
+    r = CliRunner().invoke(app, ["dataset", "validate", str(tmp_path / "ours")])
+    assert r.exit_code == 1
     assert "ray-worker-1_cpu/1:" in r.stdout and "no 'time' column" in r.stdout and "2 valid case(s), 1 with problems" in r.stdout
-    r = _cli("dataset", "validate", str(tmp_path / "missing"))
-    assert r.returncode == 2 and "does not exist" in r.stderr and "Traceback" not in r.stderr
+    r = CliRunner().invoke(app, ["dataset", "validate", str(tmp_path / "missing")])
+    assert r.exit_code == 2 and "does not exist" in r.stderr and "Traceback" not in r.output
 
 
 def test_dataset_skips_a_bad_case_without_stopping(tmp_path: Path) -> None:

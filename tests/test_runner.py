@@ -51,19 +51,22 @@ def _records(out: Path) -> list[dict]:
 
 def test_raising_and_hanging_methods_are_reported_while_the_rest_finish(small_ds: Path, tmp_path: Path, test_methods) -> None:
     t0 = time.monotonic()
-    res = run_evaluation(small_ds, ["nsigma", "test-raises", "test-hangs"], tmp_path / "out", jobs=2, timeout_s=1.5, progress=False)
+    res = run_evaluation(small_ds, ["nsigma", "test-raises", "test-hangs", "test-dies"], tmp_path / "out", jobs=2, timeout_s=1.5, progress=False)
     elapsed = time.monotonic() - t0
     st = res.status.set_index("method")
     assert st.loc["nsigma", "ok"] == 6
     assert st.loc["test-raises", "failed"] == 6 and st.loc["test-raises", "ok"] == 0
     assert st.loc["test-hangs", "timeout"] == 6
-    assert res.counts == {"ok": 6, "failed": 6, "timeout": 6, "unavailable": 0}
+    assert st.loc["test-dies", "failed"] == 6
+    assert res.counts == {"ok": 6, "failed": 12, "timeout": 6, "unavailable": 0}
     # six 1.5 s timeouts on two workers: about 4.5 s, not six times the sleep
     assert elapsed < 30
     recs = {(r["method"], r["case"]): r for r in _records(tmp_path / "out")}
     failed = recs[("test-raises", "ray-worker-1_cpu/1")]
     assert "RuntimeError: deliberate failure for the test" in failed["error"] and failed["ranking"] is None
     assert recs[("test-hangs", "ray-worker-1_cpu/1")]["ranking"] is None
+    died = recs[("test-dies", "ray-worker-1_cpu/1")]
+    assert died["error_kind"] == "worker_died" and "exit code -9" in died["error"] and died["root_causes"] == ["ray-worker-1"]
     # a crash is never a ranking: failed / timed-out methods score zero, nsigma scores
     s = res.summary.set_index(["method", "fault"])
     assert s.loc[("test-raises", "all"), "ac@3"] == 0.0 and s.loc[("test-hangs", "all"), "avg@5"] == 0.0
@@ -124,6 +127,12 @@ def test_methods_never_see_the_truth(small_ds: Path, tmp_path: Path) -> None:
     assert res.n_ok == 6
 
 
+def test_a_method_that_edits_its_input_cannot_affect_the_next(small_ds: Path, tmp_path: Path, test_methods) -> None:
+    # one worker: both methods see the same cached case, vandal first
+    res = run_evaluation(small_ds, ["test-vandal", "nsigma"], tmp_path / "out", jobs=1, progress=False)
+    assert res.summary.set_index(["method", "fault"]).loc[("nsigma", "all"), "ac@1"] == 1.0
+
+
 def test_outputs_provenance_and_report_regeneration(small_ds: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     run_evaluation(small_ds, ["nsigma", "baro"], out, jobs=2, progress=False)
@@ -155,8 +164,7 @@ def test_bad_input_is_a_clear_error(small_ds: Path, tmp_path: Path) -> None:
 
 
 def test_invalid_case_is_reported_and_skipped(tmp_path: Path) -> None:
-    ds = tmp_path / "ds"
-    Dataset.write([make_case(root=r, fault="cpu", seed=0, with_logs=False, with_traces=False) for r in ROOTS[:2]], ds)
+    ds = _dataset(tmp_path / "ds", faults=("cpu",))
     (ds / "ray-worker-2_cpu" / "1" / "data.csv").write_text("")
     res = run_evaluation(ds, ["nsigma"], tmp_path / "out", jobs=1, progress=False)
     st = res.status.set_index("method")
@@ -181,7 +189,7 @@ def _cli(*args: str, **kw) -> subprocess.CompletedProcess:
 
 @pytest.mark.slow
 def test_resume_after_the_runner_is_killed(tmp_path: Path) -> None:
-    ds = _dataset(tmp_path / "ds", n_seeds=12, faults=("cpu", "memory"))  # 72 cases
+    ds = _dataset(tmp_path / "ds", n_seeds=8, faults=("cpu", "memory"))  # 48 cases
     out = tmp_path / "out"
     args = [sys.executable, "-m", "llmrca", "evaluate", str(ds), "--methods", "random,nsigma,baro", "--jobs", "1", "--out", str(out), "--quiet"]
     env = {**os.environ, "PYTHONPATH": SRC}
@@ -199,7 +207,7 @@ def test_resume_after_the_runner_is_killed(tmp_path: Path) -> None:
     finally:
         proc.wait(10)
     first = read_results(res_file)
-    total = 72 * 3
+    total = 48 * 3
     assert 20 <= len(first) < total
     r = _cli("evaluate", str(ds), "--methods", "random,nsigma,baro", "--jobs", "2", "--out", str(out), "--quiet")
     assert r.returncode == 0, r.stderr
@@ -221,10 +229,15 @@ def test_cli_smoke(small_ds: Path, tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr
     d = json.loads(r.stdout)
     assert d["config"]["q_low"] == 0.1 and d["ranking"]["components"][0] == "ray-worker-2" and d["truth_positions"] == {"ray-worker-2": 1}
-    r = _cli("rank", str(small_ds / "ray-worker-2_gpu" / "1"), "--method", "nsigma")
-    assert "true root cause ray-worker-2: ranked #1 of 6" in r.stdout
-    r = _cli("report", str(out))
-    assert r.returncode == 0 and "Best methods" in r.stdout
+    # the rest in-process (same app, faster)
+    from typer.testing import CliRunner
+
+    from llmrca.cli import app
+
+    r = CliRunner().invoke(app, ["rank", str(small_ds / "ray-worker-2_gpu" / "1"), "--method", "nsigma"])
+    assert r.exit_code == 0 and "true root cause ray-worker-2: ranked #1 of 6" in r.stdout
+    r = CliRunner().invoke(app, ["report", str(out)])
+    assert r.exit_code == 0 and "Best methods" in r.stdout
 
 
 def test_cli_bad_input_exits_2_without_traceback(small_ds: Path, tmp_path: Path) -> None:
@@ -246,6 +259,7 @@ def test_cli_bad_input_exits_2_without_traceback(small_ds: Path, tmp_path: Path)
         assert "error:" in r.stderr and "Traceback" not in r.output, r.output
 
 
+@pytest.mark.slow
 def test_ray_engine_local(tmp_path: Path, test_methods) -> None:
     ray = pytest.importorskip("ray", reason='ray is not installed (pip install "llmrca[ray]")')
     ds = tmp_path / "ds"

@@ -173,6 +173,28 @@ def report_cmd(out: Annotated[Path, typer.Argument(help="An evaluation's output 
     _print_summary(rep.summary, rep.status, counts, rep.out, 0, len(rep.results))
 
 
+class _CaseProgress:
+    """A rich progress bar fed by ``on_case(done, total)`` callbacks (stderr)."""
+
+    def __init__(self, label: str) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self._bar = Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console, transient=True)
+        self._task: Any = None
+
+    def __enter__(self) -> _CaseProgress:
+        self._bar.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._bar.__exit__(*exc)
+
+    def __call__(self, done: int, total: int) -> None:
+        if self._task is None:
+            self._task = self._bar.add_task("", total=total)
+        self._bar.update(self._task, completed=done)
+
+
 dataset_app = typer.Typer(no_args_is_help=True, help="Check and import datasets.")
 app.add_typer(dataset_app, name="dataset")
 
@@ -183,7 +205,8 @@ def dataset_validate_cmd(path: Annotated[Path, typer.Argument(help="Dataset fold
     from llmrca.dataset.validate import validate_dataset
 
     try:
-        check = validate_dataset(path)
+        with _CaseProgress("validating") as bar:
+            check = validate_dataset(path, on_case=bar)
     except _USER_ERRORS as e:
         _fail(e)
     for cid, probs in check.problems.items():
@@ -203,7 +226,8 @@ def dataset_import_cmd(
     from llmrca.dataset.validate import import_tree
 
     try:
-        rep = import_tree(src, dst)
+        with _CaseProgress("importing") as bar:
+            rep = import_tree(src, dst, on_case=bar)
     except _USER_ERRORS as e:
         _fail(e)
     for cid, probs in rep.problems.items():

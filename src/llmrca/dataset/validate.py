@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,8 +24,11 @@ class DatasetCheck:
         return not self.problems and bool(self.valid)
 
 
-def validate_dataset(root: str | Path) -> DatasetCheck:
-    """Read and validate every case under ``root``; never stops at the first bad case."""
+def validate_dataset(root: str | Path, *, on_case: Callable[[int, int], None] | None = None) -> DatasetCheck:
+    """Read and validate every case under ``root``; never stops at the first bad case.
+
+    ``on_case(done, total)`` is called after each case (progress display).
+    """
     root = Path(root)
     if not root.exists():
         raise FileNotFoundError(f"{root} does not exist")
@@ -33,7 +37,9 @@ def validate_dataset(root: str | Path) -> DatasetCheck:
     if len(ds) == 0:
         check.problems["."] = [f"no cases under {root}: expected <component>_<fault>/<rep>/ folders holding data.csv"]
         return check
-    for folder, case in ds.iter_cases():
+    for i, (folder, case) in enumerate(ds.iter_cases(), 1):
+        if on_case is not None:
+            on_case(i, len(ds))
         cid = ds.case_id(folder)
         if isinstance(case, CaseValidationError):
             check.problems[cid] = case.problems
@@ -52,7 +58,9 @@ class ImportReport:
     problems: dict[str, list[str]] = field(default_factory=dict)
 
 
-def import_tree(src: str | Path, dst: str | Path, *, overwrite: bool = False) -> ImportReport:
+def import_tree(
+    src: str | Path, dst: str | Path, *, overwrite: bool = False, on_case: Callable[[int, int], None] | None = None
+) -> ImportReport:
     """Copy an RCAEval / rca-llm tree to ``dst`` adding ``case.json`` and ``dataset.json``.
 
     Ground truth comes from folder names (``ray-worker-1_cpu/1/``); invalid
@@ -68,7 +76,10 @@ def import_tree(src: str | Path, dst: str | Path, *, overwrite: bool = False) ->
     dst.mkdir(parents=True, exist_ok=True)
     rep = ImportReport(src, dst)
     entries = []
-    for folder in find_case_dirs(src):
+    folders = find_case_dirs(src)
+    for i, folder in enumerate(folders, 1):
+        if on_case is not None:
+            on_case(i, len(folders))
         rel = folder.relative_to(src)
         cid = str(rel) if str(rel) != "." else folder.name
         try:

@@ -121,6 +121,10 @@ def run_evaluation(
         raise EvaluationError(f"unknown metric set {metric_set!r}; use one of {', '.join(METRIC_SETS)}")
     if engine not in ("process", "ray"):
         raise EvaluationError(f"unknown engine {engine!r}; use 'process' or 'ray'")
+    if engine == "ray":
+        from llmrca.errors import require
+
+        require("ray", "ray", "the ray engine")
     names = resolve_methods(methods)
     configs = method_configs or {}
     unknown_cfg = sorted(set(configs) - set(names))

@@ -130,7 +130,7 @@ def execute(task: Task, case_cache: dict[str, Case] | None = None) -> dict[str, 
                 raise MethodUnavailable(f"the case has no {wanted!r} metric set (has: {', '.join(sorted(case.metric_sets))})")
             wanted = "basic"
         rec["metric_set"] = wanted
-        blind = case.with_metric_set(wanted).without_truth()
+        blind = _private_copy(case.with_metric_set(wanted).without_truth())
         t1 = time.perf_counter()
         ranking = method.rank(blind)
         rec["duration_s"] = time.perf_counter() - t1
@@ -149,6 +149,16 @@ def execute(task: Task, case_cache: dict[str, Case] | None = None) -> dict[str, 
         fallback_ranking=None,
     )
     return rec
+
+
+def _private_copy(case: Case) -> Case:
+    """Copies of the frames, so a method that edits its input cannot touch the cached case."""
+    sets = {k: v.copy() for k, v in case.metric_sets.items()}
+    case.metric_sets = sets
+    case.metrics = sets[case.metric_set]
+    case.logs = case.logs.copy() if case.logs is not None else None
+    case.traces = case.traces.copy() if case.traces is not None else None
+    return case
 
 
 def _jsonable(x: Any) -> Any:

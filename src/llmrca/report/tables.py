@@ -47,6 +47,7 @@ def table1_latex(table: pd.DataFrame, caption: str = "RCA performance per fault 
     nm = len(metrics)
     spec = "ll" + "|".join(["c" * nm] * len(faults))
     out = [
+        r"% needs \usepackage{booktabs}",
         r"\begin{table*}",
         r"\centering",
         rf"\caption{{{_tex_escape(caption)}}}",
