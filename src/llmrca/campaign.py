@@ -68,7 +68,9 @@ class Backend(ABC):
     ``fault.duration_s``, keeps serving for ``protocol.tail_s``, removes the
     fault, and returns the labelled Case with the achieved fault parameters.
     A real backend also waits out ``protocol.cooldown_s`` (the simulator
-    starts each case from a fresh state instead).
+    starts each case from a fresh state instead) and may ignore
+    ``start_time`` (the simulated clock the campaign proposes) in favour of
+    the wall clock; the Case's own times are what count.
     """
 
     name: str = "backend"

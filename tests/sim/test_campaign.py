@@ -12,6 +12,7 @@ from llmrca.cli import app
 from llmrca.config import ConfigError
 from llmrca.dataset.io import Dataset
 from llmrca.model import FAULT_TYPES
+from llmrca.report.fault_effects import fault_effects_figure
 
 
 def test_plan_and_seeds():
@@ -43,6 +44,11 @@ def test_quick_campaign_writes_a_dataset(tmp_path):
         assert case.fault.achieved
     with pytest.raises(FileExistsError):
         run_campaign("sim", "quick", out=out, progress=False)
+    png = fault_effects_figure(out, tmp_path / "fig6.png")
+    assert png.stat().st_size > 20_000
+    with pytest.raises(ValueError, match="no readable case"):
+        (tmp_path / "empty").mkdir()
+        fault_effects_figure(tmp_path / "empty", tmp_path / "x.png")
 
 
 def test_backend_is_abstract():

@@ -56,7 +56,7 @@ class SimBackend(Backend):
         wl_rng, eng_rng = (np.random.default_rng(s) for s in ss.spawn(2))
         t0 = start_time - protocol.warmup_s
         inject = start_time + protocol.normal_s
-        t_end = inject + protocol.fault_s + protocol.tail_s
+        t_end = inject + (fault.duration_s if fault is not None else protocol.fault_s) + protocol.tail_s
         plan = FaultPlan.from_spec(fault, inject) if fault is not None else None
         if plan is not None and plan.target not in self.topology().nodes[1:-1]:
             raise ValueError(f"fault target {plan.target!r} is not a serving pod of this stack ({', '.join(self.topology().nodes[1:-1])})")

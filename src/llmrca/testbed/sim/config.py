@@ -63,7 +63,7 @@ class SimConfig(Config):
     scrape_interval_s: float = 5.0
     rate_window_s: float = 30.0  # the [w] of rate() and histogram_quantile()
     noise: float = 0.02  # relative measurement noise of gauges and rates
-    util_noise_pct: float = 1.5  # sd of a DCGM utilisation sample (percentage points)
+    util_noise_pct: float = 3.0  # sd of a DCGM utilisation sample (percentage points; ~1-s samples of a bursty load)
     scrape_loss_under_delay: float = 0.3  # chance a delayed scrape of the target is lost
     vllm_log_interval_s: float = 10.0
 

@@ -356,22 +356,16 @@ class Simulation:
                 slow[tgt] = self.gpus[tgt].slowdown(util_prev[tgt])
 
             # ---- engine step (fluid continuous batching) -------------------------------------
-            pf_tok = np.zeros(R)
-            n_new = np.zeros(R)
-            dec_tok = np.zeros(R)
-            step = np.zeros(R)
-            gpu_busy = np.zeros(R)
-            mem_busy = np.zeros(R)
-            cpu_work = np.zeros(R)
-            nrun = np.zeros(R)
-            n_old = np.zeros(R)
-            P_r = debt.copy()
+            # read-only zeros: every name below is rebound, never written in place
+            pf_tok = n_new = dec_tok = step = gpu_busy = mem_busy = cpu_work = nrun = n_old = zeros_r
+            P_r = debt
             if act.size:
                 rA = rep[act]
                 runA = running[act]
-                nrun = np.bincount(rA[runA], minlength=R).astype(float)
+                rr = rA[runA]
+                nrun = np.bincount(rr, minlength=R).astype(float)
                 n_old = nrun
-                kv_used = np.bincount(rA[runA], weights=(prompt[act] + gen[act])[runA], minlength=R)
+                kv_used = np.bincount(rr, weights=(prompt[act] + gen[act])[runA], minlength=R)
                 wmask = ~runA & (t_ready[act] < t1)
                 new = np.zeros(0, dtype=np.int64)
                 if wmask.any():
@@ -439,7 +433,9 @@ class Simulation:
                     busy_steps = np.minimum(steps, np.where(nrun > 0, np.inf, 0.0))
                     gpu_busy = gpu_pf + busy_steps * gpu_dec
                     mem_busy = busy_steps * gpu_dec * (1.0 - c.sm_share)
-                    cpu_work = busy_steps * (cfg.step_cpu_s + cfg.token_cpu_s * nrun) + pf_tok * cfg.prompt_token_cpu_s
+                    # the engine thread never sleeps while it has a batch: it does its CPU work and
+                    # spin-waits on the GPU (CUDA's default sync), so it burns the whole busy time
+                    cpu_work = np.minimum(P_r + busy_steps * step, dt)
                     # streamed bytes: replica pod -> (head proxy) -> gateway -> client
                     tok_all = float(tokr.sum())
                     tok_w = (tok_all - tokr[0]) * cfg.bytes_per_output_token
@@ -484,7 +480,9 @@ class Simulation:
                 cpu_s[:R] += np.where(loading, dt, 0.0)  # model loading keeps a core busy
             if hog_on:
                 hog_want = hog_threads * hog_load
-                eng = base_cpu[tgt] + cpu_work[tgt] / dt
+                # CFS gives the engine thread only its share of a core while the stressors run
+                cpu_s[tgt] -= cpu_work[tgt] * (1.0 - share[tgt])
+                eng = base_cpu[tgt] + cpu_work[tgt] * share[tgt] / dt
                 used_hog = max(0.0, min(hog_want, quota - eng))
                 cpu_s[tgt] += used_hog * dt
                 ach["hog_cpu_s"] += used_hog * dt

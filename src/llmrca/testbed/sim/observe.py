@@ -244,7 +244,10 @@ def build_frames(res: SimResult, rng: np.random.Generator) -> dict[str, pd.DataF
                 v = cols[c].get(md.name)
                 if v is None:
                     raise KeyError(f"simulator has no series for {c}_{md.name}; add it to observe.build_frames")
-                data[f"{c}_{md.name}"] = np.asarray(v, dtype=float)
+                v = np.asarray(v, dtype=float)
+                if np.isnan(v).all():
+                    continue  # no sample in the whole case: Prometheus has no such series
+                data[f"{c}_{md.name}"] = v
         out[set_name] = pd.DataFrame(data)
     return out
 

@@ -29,6 +29,10 @@ def _ts(t: np.ndarray | float) -> str:
     return _time.strftime("%Y-%m-%d %H:%M:%S", _time.gmtime(float(t)))
 
 
+def _nginx_ts(t: float) -> str:
+    return _time.strftime("%d/%b/%Y:%H:%M:%S", _time.gmtime(t))
+
+
 def build_logs(res: SimResult, rng: np.random.Generator) -> pd.DataFrame:
     rq = res.requests
     comps = res.components
@@ -48,7 +52,7 @@ def build_logs(res: SimResult, rng: np.random.Generator) -> pd.DataFrame:
         rows_t.append(te)
         rows_c.append(GATEWAY)
         rows_m.append(
-            f'10.42.0.{i % 250 + 2} - - [{_ts(te)} +0000] "POST /v1/chat/completions HTTP/1.1" {s} {b} "-" "locust/2.31" rt={d:.3f} urt={d:.3f}'
+            f'10.42.0.{i % 250 + 2} - - [{_nginx_ts(te)} +0000] "POST /v1/chat/completions HTTP/1.1" {s} {b} "-" "locust/2.31" rt={d:.3f} urt={d:.3f}'
         )
     # Ray Serve: one line per request on the replica that served it; errors on the head proxy
     rep = rq["replica"][idx]
