@@ -35,6 +35,15 @@ _ENTRIES: list[Entry] = [
     # -- end statistical --
 
     # -- causal-graph family --
+    _e("pc-pagerank", "graph.methods:PcPageRank", "graph"),
+    _e("pc-randomwalk", "graph.methods:PcRandomWalk", "graph"),
+    _e("fci-pagerank", "graph.methods:FciPageRank", "graph"),
+    _e("fci-randomwalk", "graph.methods:FciRandomWalk", "graph"),
+    _e("granger-pagerank", "graph.methods:GrangerPageRank", "graph"),
+    _e("granger-randomwalk", "graph.methods:GrangerRandomWalk", "graph"),
+    _e("lingam-pagerank", "graph.methods:LingamPageRank", "graph"),
+    _e("lingam-randomwalk", "graph.methods:LingamRandomWalk", "graph"),
+    _e("microcause", "graph.microcause:MicroCause", "causal"),
     _e("circa", "causal.circa:Circa", "causal"),
     _e("rcd", "causal.rcd:Rcd", "causal"),
     _e("causalrca", "causal.causalrca:CausalRca", "causal", requires=("torch",), extra="torch"),
