@@ -4,7 +4,7 @@ Li, M., Li, Z., Yin, K., Nie, X., Zhang, W., Sui, K., Pei, D. "Causal
 Inference-Based Root Cause Analysis for Online Service Systems with
 Intervention Recognition." KDD 2022.
 
-The paper's algorithm (``reference=False``, the default):
+The paper's algorithm (``reference_mode=False``, the default):
 
 1. **Structural graph** (Sec. 4.1): from the call graph when the case has one
    (resource metrics -> latency inside a component; callee latency -> caller
@@ -20,7 +20,7 @@ The paper's algorithm (``reference=False``, the default):
    non-anomalous intermediates) added, so that among anomalous metrics the
    one that explains downstream anomalies wins.
 
-Reference mode (``reference=True``) reproduces RCAEval 1.8.1's ``circa`` for
+Reference mode (``reference_mode=True``) reproduces RCAEval 1.8.1's ``circa`` for
 the differential check: PC graph always (causal-learn defaults), its edges
 *reversed* before regression (parents are the PC graph's children), metrics
 without an edge left out of the ranking (they are appended last here), no
@@ -43,7 +43,8 @@ from sklearn.linear_model import LinearRegression
 
 from llmrca.config import Config
 from llmrca.methods.base import Method, Tags
-from llmrca.methods.causal._data import Windows, call_graph_metric_edges, pc_edges, sli_column, windows
+from llmrca.methods.causal._data import Windows, call_graph_metric_edges, pc_edges, windows
+from llmrca.methods.graph.preprocess import sli_column
 from llmrca.model import Case, Ranking
 
 
@@ -60,7 +61,7 @@ class CircaConfig(Config):
     descendant_adjustment: bool = True
     da_threshold: float = 3.0
     #: reproduce RCAEval 1.8.1's circa (see the module docstring); overrides the options above.
-    reference: bool = False
+    reference_mode: bool = False
 
 
 class Circa(Method):
@@ -77,7 +78,7 @@ class Circa(Method):
             raise ValueError(f"circa: graph must be 'auto', 'call' or 'pc', got {cfg.graph!r}")
         w = windows(case, min_normal=3, what="circa")
         cols = w.columns
-        if cfg.reference:
+        if cfg.reference_mode:
             return self._rank_reference(case, w)
         edges = call_graph_metric_edges(case, cols) if cfg.graph in {"auto", "call"} else None
         if edges is None and cfg.graph == "call":
