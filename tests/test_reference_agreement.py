@@ -39,9 +39,16 @@ LOWER_BOUND_TOP1: dict[str, float] = {
 }
 
 
-def _options(cls: type) -> dict:
-    fields = {f.name for f in dataclasses.fields(cls.config_cls)}
-    return {"reference_mode": True} if "reference_mode" in fields else {}
+#: Reference-mode options that are not the boolean ``reference_mode: true`` convention.
+REFERENCE_OPTIONS: dict[str, dict] = {"e-diagnosis": {"reference_mode": "pyrca"}}
+
+
+def _options(name: str, cls: type) -> dict:
+    if name in REFERENCE_OPTIONS:
+        return REFERENCE_OPTIONS[name]
+    fields = {f.name: f for f in dataclasses.fields(cls.config_cls)}
+    f = fields.get("reference_mode")
+    return {"reference_mode": True} if f is not None and isinstance(f.default, bool) else {}
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +71,7 @@ def test_agreement_with_reference(method: str, cases) -> None:
     if method not in EXACT:
         usable = dict(list(usable.items())[:N_OTHER])
     cls = registry.method_class(method)
-    opts = _options(cls)
+    opts = _options(method, cls)
     top1 = top3 = 0
     metric_exact = 0
     for name, rec in usable.items():
