@@ -29,13 +29,20 @@ from make_cases import CASES, build  # noqa: E402
 EXACT = {"circa", "pc-pagerank"}
 #: Cases checked for the other methods (the first ones in name order), to keep the test short.
 N_OTHER = 4
-#: Measured top-1 agreement lower bounds (fraction of cases where the reference gave a ranking),
-#: a little under what was measured (docs/reference-check.md has the table). Methods not listed: 0.
+#: Top-1 agreement lower bounds (fraction of the cases where the reference gave a ranking), under
+#: what was measured (docs/reference-check.md has the table). Methods not listed: 0.
 LOWER_BOUND_TOP1: dict[str, float] = {
-    "pc-randomwalk": 0.0,
-    "fci-pagerank": 0.0,
-    "nsigma": 0.9,
-    "baro": 0.9,
+    # measured top-1 agreement over all 12 cases: 1.00 for each of these except fci-pagerank (0.92);
+    # on the N_OTHER cases checked here the bound allows one disagreement
+    "pc-randomwalk": 0.75,
+    "fci-pagerank": 0.75,
+    "granger-pagerank": 0.75,
+    "granger-randomwalk": 0.75,
+    "lingam-pagerank": 0.75,
+    "lingam-randomwalk": 0.75,
+    "nsigma": 0.75,
+    "baro": 0.75,
+    "e-diagnosis": 0.75,
 }
 
 
