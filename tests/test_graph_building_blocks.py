@@ -23,10 +23,12 @@ def test_prepare_window_drops_and_fills() -> None:
     df["ray-head_gpu"] = 3.0  # constant
     df["ray-head_net-err"] = np.nan  # all NaN
     df.loc[5:7, "ray-head_cpu"] = np.nan  # a gap
+    df["ray-head_net-copy"] = 2 * df["ray-head_net-rx"] + 1  # an exact copy
     case.metrics = df
     p = prepare(case, normal_window_s=100.0, anomalous_window_s=None, normalize=True)
     assert p.dropped["ray-head_gpu"].startswith("constant")
     assert p.dropped["ray-head_net-err"].startswith("all NaN")
+    assert p.dropped["ray-head_net-copy"] == "duplicate of ray-head_net-rx"
     assert not p.data.isna().any().any()
     # 100 s of normal data at 5 s resolution = 20 rows, plus all 12 anomalous rows
     assert p.n_normal == 20 and len(p.data) == 32

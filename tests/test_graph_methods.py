@@ -43,9 +43,16 @@ def _truth(case: Case) -> str:
     return next(iter(case.root_causes))
 
 
+#: constraint-based and LiNGAM discovery cost seconds per case: two cases keep the suite fast
+#: (the conformance test runs them on a third)
+SLOW = {"pc-pagerank", "pc-randomwalk", "fci-pagerank", "fci-randomwalk", "lingam-pagerank", "lingam-randomwalk"}
+
+
 @pytest.mark.parametrize("name", list(TOP_K))
 def test_ranks_the_root_cause_in_its_top_k(name: str, cases: dict[str, Case]) -> None:
     for label, case in cases.items():
+        if name in SLOW and label == "synthetic-worker-cpu":
+            continue
         r = get_method(name).rank(case.without_truth())
         assert set(r.components) == set(case.components)
         assert _truth(case) in r.top(TOP_K[name]), f"{name} on {label}: {r.components}"

@@ -195,7 +195,9 @@ class GraphMethod(Method):
         names = prep.columns
         info: dict[str, Any] = {}
         if c.reference_mode:
-            if g.graph["kind"] in ("granger", "lingam") and not np.asarray(g.graph["raw"]).any():
+            # the reference's *-pagerank (not its random walk) answers the column order for an empty graph
+            empty = g.graph["kind"] in ("granger", "lingam") and not np.asarray(g.graph["raw"]).any()
+            if self.head == "pagerank" and empty:
                 raise EmptyGraphError(
                     f"{self.name} (reference mode): {g.graph['kind']} found no edge; "
                     "the reference returns the column order here, which is not a ranking"

@@ -5,7 +5,8 @@ Graph discovery runs on a numeric matrix: one row per sample, one column per
 
 1. select the window around the injection (``normal_window_s`` before it,
    ``anomalous_window_s`` from it on; ``None`` keeps everything);
-2. drop all-NaN and constant columns (recorded with the reason);
+2. drop all-NaN and constant columns, and exact copies of another column
+   (|r| = 1, which makes Fisher-z tests singular), recording the reason;
 3. fill gaps (forward, then backward fill) — a gap is a missing scrape, and
    carrying the last value forward is what a dashboard would show;
 4. optionally cap the number of columns, keeping per component the columns
@@ -148,6 +149,9 @@ def prepare(
     const = data.columns[_constant(data)]
     dropped.update({str(c): "constant in the window" for c in const})
     data = data.drop(columns=const)
+    dup = _duplicates(data, keep)
+    dropped.update(dup)
+    data = data.drop(columns=list(dup))
     data = data.reset_index(drop=True)
     prepared = Prepared(data=data, times=times, n_normal=n_normal, dropped=dropped)
     if max_columns is not None and data.shape[1] > max_columns:
@@ -166,6 +170,29 @@ def prepare(
     prepared.data = data
     prepared.sli = sli_column(case, list(data.columns))
     return prepared
+
+
+def _duplicates(data: pd.DataFrame, keep: Sequence[str]) -> dict[str, str]:
+    """Columns that are an exact affine copy of another (|r| = 1): they make Fisher-z singular.
+
+    Columns in ``keep`` win over their copies; otherwise the first column wins.
+    """
+    if data.shape[1] < 2:
+        return {}
+    x = data.to_numpy(dtype=float)
+    x = (x - x.mean(axis=0)) / x.std(axis=0)
+    r = np.abs(x.T @ x) / x.shape[0]
+    cols = [str(c) for c in data.columns]
+    order = [cols.index(c) for c in keep if c in cols] + [i for i, c in enumerate(cols) if c not in keep]
+    kept: list[int] = []
+    out: dict[str, str] = {}
+    for i in order:
+        twin = next((j for j in kept if r[i, j] > 1 - 1e-9), None)
+        if twin is None:
+            kept.append(i)
+        else:
+            out[cols[i]] = f"duplicate of {cols[twin]}"
+    return out
 
 
 def prepare_reference(case: Case) -> Prepared:
