@@ -104,11 +104,12 @@ def call_graph_metric_edges(case: Case, columns: list[str]) -> list[tuple[str, s
     return edges
 
 
-def pc_edges(data: np.ndarray, columns: list[str], *, alpha: float, depth: int) -> list[tuple[str, str]]:
+def pc_edges(data: np.ndarray, columns: list[str], *, alpha: float, depth: int, budget_s: float | None = None, what: str = "PC") -> list[tuple[str, str]]:
     """Cause -> effect edges of a PC graph (the shared :func:`~llmrca.methods.graph.discovery.pc_graph`).
 
-    Undirected CPDAG edges appear in both directions.
+    Undirected CPDAG edges appear in both directions. Past ``budget_s`` seconds PC stops with
+    :class:`~llmrca.methods.graph.discovery.DiscoveryTimeout`.
     """
-    from llmrca.methods.graph.discovery import pc_graph
+    from llmrca.methods.graph.discovery import Budget, pc_graph
 
-    return list(pc_graph(data, columns, alpha=alpha, depth=depth).edges)
+    return list(pc_graph(data, columns, alpha=alpha, depth=depth, budget=Budget(budget_s, what)).edges)

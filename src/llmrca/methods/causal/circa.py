@@ -60,6 +60,8 @@ class CircaConfig(Config):
     #: descendant adjustment (paper Sec. 4.3) and its anomaly threshold on the z-score.
     descendant_adjustment: bool = True
     da_threshold: float = 3.0
+    #: stop PC (DiscoveryTimeout, a TimeoutError) after this many seconds.
+    time_budget_s: float = 120.0
     #: reproduce RCAEval 1.8.1's circa (see the module docstring); overrides the options above.
     reference_mode: bool = False
 
@@ -85,7 +87,7 @@ class Circa(Method):
             raise ValueError("circa: graph='call' but the case has no call graph; use graph='auto' or 'pc'")
         source = "call graph"
         if edges is None:
-            edges = pc_edges(_standardise(w).to_numpy(), cols, alpha=cfg.alpha, depth=cfg.pc_depth)
+            edges = pc_edges(_standardise(w).to_numpy(), cols, alpha=cfg.alpha, depth=cfg.pc_depth, budget_s=cfg.time_budget_s, what="circa (PC)")
             source = "pc"
         g = nx.DiGraph()
         g.add_nodes_from(cols)
@@ -98,7 +100,8 @@ class Circa(Method):
 
     def _rank_reference(self, case: Case, w: Windows) -> Ranking:
         cols = w.columns
-        edges = pc_edges(w.frame.to_numpy(), cols, alpha=0.05, depth=-1)
+        cfg: CircaConfig = self.config  # type: ignore[assignment]
+        edges = pc_edges(w.frame.to_numpy(), cols, alpha=0.05, depth=-1, budget_s=cfg.time_budget_s, what="circa reference (PC)")
         g = nx.DiGraph()
         # RCAEval builds the graph from edges only (isolated metrics are not scored) and reverses it
         for a, b in edges:
