@@ -30,9 +30,10 @@ fi
 # so it is installed without dependencies (what it imports is already there).
 "$VENV/bin/python" -m pip install --quiet "sfr-pyrca==1.0.1" --no-deps
 # What the compared methods import beyond the list above: PyRCA's config loader
-# (pyyaml), lingam for lingam_pagerank / lingam_randomwalk, and torch for causalrca
+# (pyyaml, dill, pkg_resources from setuptools<81), pingouin and tigramite for microcause, lingam for
+# lingam_pagerank / lingam_randomwalk, and torch for causalrca
 # (the CPU build, pinned; an unpinned torch pulls a multi-GB CUDA build).
-"$VENV/bin/python" -m pip install --quiet pyyaml lingam "torch==2.13.0" "numpy<2"
+"$VENV/bin/python" -m pip install --quiet pyyaml dill "setuptools<81" pingouin tigramite lingam "torch==2.13.0" "numpy<2"
 
 "$VENV/bin/python" - <<'PY'
 import importlib

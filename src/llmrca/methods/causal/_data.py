@@ -78,22 +78,6 @@ def is_latency(column: str) -> bool:
     return any(h in metric for h in LATENCY_HINTS)
 
 
-def sli_column(case: Case, columns: list[str]) -> str | None:
-    """The service-level indicator: the entry point's p90 latency (else its first latency column).
-
-    Never derived from the ground truth.  ``None`` when the case names no
-    entry point or the entry has no latency column.
-    """
-    entry = case.topology.entry if case.topology is not None else None
-    if entry is None:
-        return None
-    preferred = f"{entry}_latency-90"
-    if preferred in columns:
-        return preferred
-    lat = [c for c in columns if component(c) == entry and is_latency(c)]
-    return lat[0] if lat else None
-
-
 def call_graph_metric_edges(case: Case, columns: list[str]) -> list[tuple[str, str]] | None:
     """Metric-level structural graph (cause -> effect) from the case's call graph.
 
@@ -110,7 +94,7 @@ def call_graph_metric_edges(case: Case, columns: list[str]) -> list[tuple[str, s
     for c in columns:
         by_comp.setdefault(component(c), []).append(c)
     edges: list[tuple[str, str]] = []
-    for comp, cols in by_comp.items():
+    for cols in by_comp.values():
         lats = [c for c in cols if is_latency(c)]
         res = [c for c in cols if not is_latency(c)]
         edges += [(r, lat) for r in res for lat in lats]
@@ -120,19 +104,12 @@ def call_graph_metric_edges(case: Case, columns: list[str]) -> list[tuple[str, s
     return edges
 
 
-def pc_edges(data: np.ndarray, columns: list[str], *, alpha: float, depth: int, stable: bool = True) -> list[tuple[str, str]]:
-    """Cause -> effect edges of a PC graph (causal-learn, Fisher-z); undirected edges both ways."""
-    from causallearn.search.ConstraintBased.PC import pc
+def pc_edges(data: np.ndarray, columns: list[str], *, alpha: float, depth: int, budget_s: float | None = None, what: str = "PC") -> list[tuple[str, str]]:
+    """Cause -> effect edges of a PC graph (the shared :func:`~llmrca.methods.graph.discovery.pc_graph`).
 
-    cg = pc(data, alpha=alpha, indep_test="fisherz", stable=stable, depth=depth, show_progress=False, node_names=columns)
-    g = cg.G.graph
-    out: list[tuple[str, str]] = []
-    n = len(columns)
-    for i in range(n):
-        for j in range(n):
-            # causal-learn: g[j, i] == 1 and g[i, j] == -1 means i -> j; -1/-1 is undirected
-            if g[j, i] == 1 and g[i, j] == -1:
-                out.append((columns[i], columns[j]))
-            elif g[i, j] == -1 and g[j, i] == -1:
-                out.append((columns[i], columns[j]))
-    return out
+    Undirected CPDAG edges appear in both directions. Past ``budget_s`` seconds PC stops with
+    :class:`~llmrca.methods.graph.discovery.DiscoveryTimeout`.
+    """
+    from llmrca.methods.graph.discovery import Budget, pc_graph
+
+    return list(pc_graph(data, columns, alpha=alpha, depth=depth, budget=Budget(budget_s, what)).edges)

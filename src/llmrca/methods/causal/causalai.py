@@ -43,6 +43,8 @@ class CausalAiConfig(Config):
     max_condition_set_size: int = 4
     #: PC significance level for the graph
     alpha: float = 0.05
+    #: stop PC (DiscoveryTimeout, a TimeoutError) after this many seconds
+    time_budget_s: float = 120.0
 
 
 class CausalAi(Method):
@@ -62,7 +64,7 @@ class CausalAi(Method):
         ind = np.r_[np.zeros(w.n_normal), np.ones(len(x) - w.n_normal)]
         data = np.column_stack([x, ind])
         names = [*cols, _INDICATOR]
-        parents, adjacent = _pc_with_exogenous_indicator(data, names, cfg.alpha, cfg.max_condition_set_size)
+        parents, adjacent = _pc_with_exogenous_indicator(data, names, cfg.alpha, cfg.max_condition_set_size, cfg.time_budget_s)
         zs: dict[str, float] = {}
         ps: dict[str, float] = {}
         for i, c in enumerate(cols):
@@ -76,8 +78,14 @@ class CausalAi(Method):
         return Ranking.from_metric_scores(scores, candidates=case.components, explanation=expl)
 
 
-def _pc_with_exogenous_indicator(data: np.ndarray, names: list[str], alpha: float, depth: int) -> tuple[list[list[int]], set[int]]:
-    """PC graph; parents of each node (undirected neighbours count as parents) and the indicator's neighbours."""
+def _pc_with_exogenous_indicator(
+    data: np.ndarray, names: list[str], alpha: float, depth: int, budget_s: float
+) -> tuple[list[list[int]], set[int]]:
+    """PC graph; parents of each node (undirected neighbours count as parents) and the indicator's neighbours.
+
+    Uses the shared budgeted Fisher-z test of :mod:`llmrca.methods.graph.discovery`, so a PC run
+    that exceeds ``budget_s`` stops with ``DiscoveryTimeout``.
+    """
     from causallearn.graph.GraphNode import GraphNode
     from causallearn.search.ConstraintBased.PC import pc
     from causallearn.utils.PCUtils.BackgroundKnowledge import BackgroundKnowledge
@@ -87,7 +95,13 @@ def _pc_with_exogenous_indicator(data: np.ndarray, names: list[str], alpha: floa
     nodes = [GraphNode(f"X{i + 1}") for i in range(len(names))]
     for i in range(k):
         bk.add_forbidden_by_node(nodes[i], nodes[k])
-    cg = pc(data, alpha=alpha, indep_test="fisherz", stable=True, depth=depth, background_knowledge=bk, show_progress=False)
+    from llmrca.methods.graph import discovery
+
+    discovery._register_budgeted_fisherz()
+    cg = pc(
+        data, alpha=alpha, indep_test=discovery._CIT_NAME, stable=True, max_k=depth, background_knowledge=bk,
+        show_progress=False, budget=discovery.Budget(budget_s, "causalai (PC)"),
+    )
     g = cg.G.graph
     parents: list[list[int]] = [[] for _ in names]
     for i in range(len(names)):

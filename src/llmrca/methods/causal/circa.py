@@ -4,7 +4,7 @@ Li, M., Li, Z., Yin, K., Nie, X., Zhang, W., Sui, K., Pei, D. "Causal
 Inference-Based Root Cause Analysis for Online Service Systems with
 Intervention Recognition." KDD 2022.
 
-The paper's algorithm (``reference=False``, the default):
+The paper's algorithm (``reference_mode=False``, the default):
 
 1. **Structural graph** (Sec. 4.1): from the call graph when the case has one
    (resource metrics -> latency inside a component; callee latency -> caller
@@ -20,7 +20,7 @@ The paper's algorithm (``reference=False``, the default):
    non-anomalous intermediates) added, so that among anomalous metrics the
    one that explains downstream anomalies wins.
 
-Reference mode (``reference=True``) reproduces RCAEval 1.8.1's ``circa`` for
+Reference mode (``reference_mode=True``) reproduces RCAEval 1.8.1's ``circa`` for
 the differential check: PC graph always (causal-learn defaults), its edges
 *reversed* before regression (parents are the PC graph's children), metrics
 without an edge left out of the ranking (they are appended last here), no
@@ -43,7 +43,8 @@ from sklearn.linear_model import LinearRegression
 
 from llmrca.config import Config
 from llmrca.methods.base import Method, Tags
-from llmrca.methods.causal._data import Windows, call_graph_metric_edges, pc_edges, sli_column, windows
+from llmrca.methods.causal._data import Windows, call_graph_metric_edges, pc_edges, windows
+from llmrca.methods.graph.preprocess import sli_column
 from llmrca.model import Case, Ranking
 
 
@@ -59,8 +60,10 @@ class CircaConfig(Config):
     #: descendant adjustment (paper Sec. 4.3) and its anomaly threshold on the z-score.
     descendant_adjustment: bool = True
     da_threshold: float = 3.0
+    #: stop PC (DiscoveryTimeout, a TimeoutError) after this many seconds.
+    time_budget_s: float = 120.0
     #: reproduce RCAEval 1.8.1's circa (see the module docstring); overrides the options above.
-    reference: bool = False
+    reference_mode: bool = False
 
 
 class Circa(Method):
@@ -77,14 +80,14 @@ class Circa(Method):
             raise ValueError(f"circa: graph must be 'auto', 'call' or 'pc', got {cfg.graph!r}")
         w = windows(case, min_normal=3, what="circa")
         cols = w.columns
-        if cfg.reference:
+        if cfg.reference_mode:
             return self._rank_reference(case, w)
         edges = call_graph_metric_edges(case, cols) if cfg.graph in {"auto", "call"} else None
         if edges is None and cfg.graph == "call":
             raise ValueError("circa: graph='call' but the case has no call graph; use graph='auto' or 'pc'")
         source = "call graph"
         if edges is None:
-            edges = pc_edges(_standardise(w).to_numpy(), cols, alpha=cfg.alpha, depth=cfg.pc_depth)
+            edges = pc_edges(_standardise(w).to_numpy(), cols, alpha=cfg.alpha, depth=cfg.pc_depth, budget_s=cfg.time_budget_s, what="circa (PC)")
             source = "pc"
         g = nx.DiGraph()
         g.add_nodes_from(cols)
@@ -97,7 +100,8 @@ class Circa(Method):
 
     def _rank_reference(self, case: Case, w: Windows) -> Ranking:
         cols = w.columns
-        edges = pc_edges(w.frame.to_numpy(), cols, alpha=0.05, depth=-1)
+        cfg: CircaConfig = self.config  # type: ignore[assignment]
+        edges = pc_edges(w.frame.to_numpy(), cols, alpha=0.05, depth=-1, budget_s=cfg.time_budget_s, what="circa reference (PC)")
         g = nx.DiGraph()
         # RCAEval builds the graph from edges only (isolated metrics are not scored) and reverses it
         for a, b in edges:

@@ -52,7 +52,7 @@ class RcdConfig(Config):
     max_cond: int = 3
     ci_test: str = "chisq"
     seed: int = 0
-    #: give up (raise TimeoutError) after this many seconds.
+    #: give up (DiscoveryTimeout, a TimeoutError) after this many seconds.
     budget_s: float = 60.0
 
 
@@ -125,7 +125,9 @@ class _FNodeSearch:
 
     def _p(self, x: str, cond: tuple[str, ...]) -> float:
         if time.monotonic() > self.deadline:
-            raise TimeoutError(f"rcd: exceeded its budget of {self.cfg.budget_s} s after {self.tests} CI tests; raise budget_s or lower max_cond")
+            from llmrca.methods.graph.discovery import DiscoveryTimeout
+
+            raise DiscoveryTimeout(f"rcd: exceeded its budget of {self.cfg.budget_s} s after {self.tests} CI tests; raise budget_s or lower max_cond")
         self.tests += 1
         p = float(self.cit(self.index[x], self.fidx, [self.index[c] for c in cond]))
         self.min_p[x] = min(self.min_p.get(x, 1.0), p)
