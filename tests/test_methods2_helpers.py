@@ -86,3 +86,26 @@ def test_anomalous_edge_detector_flags_the_slow_callee(detector: str) -> None:
     assert not edges[("ray-head", "ray-worker-1")].anomalous
     assert not edges[("ray-head", "ray-worker-2")].anomalous
     assert edges[("ray-head", "ray-worker-3")].score > edges[("ray-head", "ray-worker-1")].score
+
+
+def test_split_traces_keeps_straddling_trace_whole() -> None:
+    from llmrca.methods.common.traces import split_at, split_traces_at
+
+    tr = pd.DataFrame(
+        {
+            "traceID": ["t1", "t1", "t2"],
+            "spanID": ["a", "b", "a"],
+            "parentSpanID": ["", "a", ""],
+            "serviceName": ["gw", "wk", "gw"],
+            "operationName": ["/v1", "gen", "/v1"],
+            "duration": [3_000_000, 1_000_000, 1_000_000],
+            "statusCode": [200, 200, 200],
+            "startTime": [9_000_000, 9_100_000, 1_000_000],
+        }
+    )
+    s = prepare_spans(tr)
+    normal, window = split_traces_at(s, inject_time=11.0)
+    assert normal["traceID"].tolist() == ["t2"]
+    assert window["spanID"].tolist() == ["a", "b"]  # t1's worker span ended at 10.1 s but stays with its trace
+    _n2, w2 = split_at(s, inject_time=11.0)
+    assert len(w2) == 1  # the span-level split cuts t1 apart

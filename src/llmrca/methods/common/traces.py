@@ -118,3 +118,14 @@ def split_at(spans: pd.DataFrame, inject_time: float) -> tuple[pd.DataFrame, pd.
     """
     before = spans["end_s"] < inject_time
     return spans[before], spans[~before]
+
+
+def split_traces_at(spans: pd.DataFrame, inject_time: float) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Whole traces that ended before ``inject_time`` (normal) and the rest (anomalous window).
+
+    Keeps every trace in one piece, so a request that straddles the
+    injection is judged with all of its spans.
+    """
+    trace_end = spans.groupby("traceID")["end_s"].transform("max")
+    before = trace_end < inject_time
+    return spans[before], spans[~before]

@@ -41,6 +41,7 @@ import numpy as np
 import pandas as pd
 
 from llmrca.config import Config
+from llmrca.errors import MethodUnavailable
 from llmrca.methods.base import Method, Tags
 from llmrca.model import Case, Ranking
 
@@ -115,7 +116,7 @@ class EDiagnosis(Method):
         normal = case.normal(m)[cols].astype(float)
         anomal = case.anomalous(m)[cols].astype(float)
         if len(normal) < 2 or len(anomal) < 2:
-            raise ValueError(
+            raise MethodUnavailable(
                 f"e-diagnosis needs at least 2 rows before and after the injection time (has {len(normal)} and {len(anomal)})"
             )
         return normal, anomal

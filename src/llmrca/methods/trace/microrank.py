@@ -44,8 +44,9 @@ import numpy as np
 import pandas as pd
 
 from llmrca.config import Config
+from llmrca.errors import MethodUnavailable
 from llmrca.methods.base import Method, Tags
-from llmrca.methods.common.traces import map_services, operation_slo, prepare_spans, split_at
+from llmrca.methods.common.traces import map_services, operation_slo, prepare_spans, split_at, split_traces_at
 from llmrca.methods.trace._spectrum import FORMULAS, suspiciousness
 from llmrca.model import Case, Ranking
 
@@ -129,9 +130,11 @@ class MicroRank(Method):
         comp = map_services(spans, case.components)
         spans = spans[comp.notna()].copy()
         spans["operation"] = comp[comp.notna()] + "_" + spans["operation"].str.partition("_")[2]
-        before, window = split_at(spans, case.inject_time)
+        # the paper keeps traces whole; RCAEval's port splits spans at the injection
+        split = split_traces_at if cfg.reference_mode == "paper" else split_at
+        before, window = split(spans, case.inject_time)
         if before.empty or window.empty:
-            raise ValueError(f"microrank needs spans before and after the injection (has {len(before)} and {len(window)})")
+            raise MethodUnavailable(f"microrank needs spans before and after the injection (has {len(before)} and {len(window)})")
         slo = operation_slo(before)
         mean = window["operation"].map(slo["mean"])
         std = window["operation"].map(slo["std"])

@@ -43,8 +43,9 @@ import numpy as np
 import pandas as pd
 
 from llmrca.config import Config
+from llmrca.errors import MethodUnavailable
 from llmrca.methods.base import Method, Tags
-from llmrca.methods.common.traces import map_services, operation_slo, prepare_spans, split_at
+from llmrca.methods.common.traces import map_services, operation_slo, prepare_spans, split_at, split_traces_at
 from llmrca.model import Case, Ranking
 
 
@@ -74,9 +75,11 @@ class TraceRCA(Method):
         comp = map_services(spans, case.components)
         spans = spans[comp.notna()].copy()
         spans["component"] = comp[comp.notna()]
-        before, window = split_at(spans, case.inject_time)
+        # the paper keeps traces whole; RCAEval's port splits spans at the injection
+        split = split_traces_at if self.config.reference_mode == "paper" else split_at
+        before, window = split(spans, case.inject_time)
         if before.empty or window.empty:
-            raise ValueError(f"tracerca needs spans before and after the injection (has {len(before)} and {len(window)})")
+            raise MethodUnavailable(f"tracerca needs spans before and after the injection (has {len(before)} and {len(window)})")
         return before, window
 
     def _rank(self, case: Case) -> Ranking:
