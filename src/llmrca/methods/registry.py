@@ -37,6 +37,19 @@ _ENTRIES: list[Entry] = [
     # -- end statistical --
 
     # -- causal-graph family --
+    _e("pc-pagerank", "graph.methods:PcPageRank", "graph"),
+    _e("pc-randomwalk", "graph.methods:PcRandomWalk", "graph"),
+    _e("fci-pagerank", "graph.methods:FciPageRank", "graph"),
+    _e("fci-randomwalk", "graph.methods:FciRandomWalk", "graph"),
+    _e("granger-pagerank", "graph.methods:GrangerPageRank", "graph"),
+    _e("granger-randomwalk", "graph.methods:GrangerRandomWalk", "graph"),
+    _e("lingam-pagerank", "graph.methods:LingamPageRank", "graph"),
+    _e("lingam-randomwalk", "graph.methods:LingamRandomWalk", "graph"),
+    _e("microcause", "graph.microcause:MicroCause", "causal"),
+    _e("circa", "causal.circa:Circa", "causal"),
+    _e("rcd", "causal.rcd:Rcd", "causal"),
+    _e("causalrca", "causal.causalrca:CausalRca", "causal", requires=("torch",), extra="torch"),
+    _e("causalai", "causal.causalai:CausalAi", "causal"),
     # -- end causal-graph family --
 
     # -- statistical / topology / trace / multi-source family --
@@ -51,6 +64,7 @@ _ENTRIES: list[Entry] = [
     # -- end statistical / topology / trace / multi-source family --
 
     # -- LLM-aware --
+    _e("llm-rca", "llm.method:LlmRca", "llm"),
     # -- end LLM-aware --
 ]
 

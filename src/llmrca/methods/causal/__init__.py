@@ -1,0 +1,1 @@
+"""Causal-inference RCA methods: CIRCA, RCD, CausalRCA, CausalAI (and MicroCause)."""

@@ -1,0 +1,344 @@
+"""Per-component evidence for each fault hypothesis, in units of "threshold multiples".
+
+A strength of 1 means a signal moved by the configured number of robust
+standard deviations (``z_threshold``) beyond what load redistribution
+explains; physical flags (power pinned at its limit, SW-power-cap throttle
+bit set, a replica restart) count as a fixed strong evidence.  Three pieces
+of LLM-serving knowledge shape the numbers:
+
+* **Replicas are peers.**  When one replica degrades, the router moves load
+  to the others, which then all move *together*.  Every replica signal is
+  therefore compared with the median move of the replicas (the common mode),
+  and only the difference is evidence against a replica.
+* **Latency decomposes.**  The mesh latency of requests into a replica is the
+  engine's own time (queueing, prefill / TTFT, decode / inter-token latency,
+  end-to-end) plus the network.  Mesh latency that the engine latency does not
+  explain is network evidence; engine latency that resources do not explain
+  is a slow replica (GPU, CPU).
+* **Symptoms propagate upstream.**  A caller's latency contains its callees'
+  latency, so a caller's latency rise is only evidence against the caller for
+  the part its slowest callee does not explain (see :mod:`.propagation`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from llmrca.methods.llm import signals as S
+from llmrca.methods.llm.baseline import NormalModel, WindowStats
+
+#: Fault hypotheses the method names (plus "health": a replica restart or
+#: outage whose cause the signals do not reveal).
+HYPOTHESES: tuple[str, ...] = ("cpu", "memory", "network", "gpu", "health")
+
+#: Strength given to a definitive physical flag (a lowered power limit, the
+#: throttle bit, a replica restart): well above any threshold.
+FLAG = 5.0
+
+
+@dataclass
+class Signal:
+    """One piece of evidence, for the explanation."""
+
+    component: str
+    signal: str
+    hypothesis: str
+    strength: float
+    normal: float | None = None
+    window: float | None = None
+    note: str = ""
+
+    def to_dict(self) -> dict[str, object]:
+        def f(x: float | None) -> float | None:
+            return None if x is None or not np.isfinite(x) else round(float(x), 6)
+
+        d: dict[str, object] = {
+            "component": self.component,
+            "signal": self.signal,
+            "hypothesis": self.hypothesis,
+            "strength": round(float(self.strength), 3),
+            "normal": f(self.normal),
+            "window": f(self.window),
+        }
+        if self.normal is not None and self.window is not None and np.isfinite(self.normal) and self.normal != 0 and np.isfinite(self.window):
+            d["change_pct"] = round(100.0 * (self.window - self.normal) / abs(self.normal), 1)
+        if self.note:
+            d["note"] = self.note
+        return d
+
+
+@dataclass
+class ComponentEvidence:
+    component: str
+    strengths: dict[str, float] = field(default_factory=lambda: dict.fromkeys(HYPOTHESES, 0.0))
+    slow: float = 0.0  # engine slowness beyond the peers (a symptom, not a type)
+    latency_residual: float = 0.0  # mesh latency not explained by engine or callees
+    latency_delta_s: float = 0.0  # p90 mesh latency change (s), for propagation
+    signals: list[Signal] = field(default_factory=list)
+    memory_cue: bool = False
+    basic_latency_shape: float | None = None  # 1 = additive (network-like), 0 = multiplicative
+
+    def add(self, sig: Signal) -> None:
+        if sig.strength > 0:
+            self.signals.append(sig)
+            self.strengths[sig.hypothesis] = self.combined(sig.hypothesis)
+
+    def combined(self, hypothesis: str) -> float:
+        """Strongest signal plus every other independent signal beyond its threshold.
+
+        Independent pieces of evidence add up (as log-likelihoods do); signals
+        below threshold count only when they are the best there is, so the many
+        small moves of a healthy, busier peer do not accumulate.
+        """
+        best: dict[str, float] = {}
+        for sg in self.signals:
+            if sg.hypothesis == hypothesis:
+                best[sg.signal] = max(best.get(sg.signal, 0.0), sg.strength)
+        vals = sorted(best.values(), reverse=True)
+        if not vals:
+            return 0.0
+        return vals[0] + sum(v for v in vals[1:] if v >= 1.0)
+
+    @property
+    def score(self) -> float:
+        return max(self.strengths.values()) + 0.25 * min(self.slow, 4.0)
+
+
+class Evidence:
+    """Compute :class:`ComponentEvidence` for every component of one window."""
+
+    def __init__(
+        self,
+        normal: NormalModel,
+        window: WindowStats,
+        normal_values: np.ndarray,
+        *,
+        z_threshold: float,
+        power_tolerance: float,
+        cap: float,
+        replicas: list[str],
+    ) -> None:
+        self.nm = normal
+        self.ws = window
+        self.nx = normal_values
+        self.z = z_threshold
+        self.tol = power_tolerance
+        self.cap = cap
+        self.idx = normal.index
+        self.replicas = replicas
+        self._common: dict[str, float] = {}
+        self._level = np.fmax(np.abs(np.nan_to_num(normal.median, nan=0.0)), normal.scale)
+
+    # -- primitive statistics ------------------------------------------------
+    def col(self, comp: str, sig: str) -> int | None:
+        return self.idx.get(comp, sig)
+
+    def level(self, i: int) -> float:
+        return float(self._level[i])
+
+    def common(self, sig: str) -> float:
+        """Median relative move of ``sig`` across replicas (load redistribution)."""
+        if sig not in self._common:
+            rel = []
+            for r in self.replicas:
+                i = self.col(r, sig)
+                if i is None:
+                    continue
+                d = self.ws.q50[i] - self.nm.median[i]
+                if np.isfinite(d):
+                    rel.append(d / self.level(i))
+            self._common[sig] = float(np.median(rel)) if len(rel) >= 2 else 0.0
+        return self._common[sig]
+
+    def expected(self, comp: str, sig: str, i: int) -> float:
+        """The move load redistribution explains (only a rise explains a rise, a fall a fall)."""
+        return self.common(sig) * self.level(i) if comp in self.replicas else 0.0
+
+    def up(self, comp: str, sig: str) -> float:
+        """Rise of the window's upper quartile beyond the common mode, in threshold multiples."""
+        i = self.col(comp, sig)
+        if i is None:
+            return 0.0
+        d = self.ws.q75[i] - self.nm.median[i] - max(self.expected(comp, sig, i), 0.0)
+        if not np.isfinite(d):
+            return 0.0
+        return _clip(d / self.nm.scale[i] / self.z, self.cap)
+
+    def outage_row(self, comp: str) -> int | None:
+        """First window row where the replica is down (unhealthy or restarting), if any.
+
+        A replica that is down misses its scrapes and fails its requests, so its
+        missing samples and its mesh-vs-engine latency gap from then on are
+        consequences of the outage, not evidence of a network fault.
+        """
+        rows = []
+        i = self.col(comp, S.REPLICA_HEALTHY)
+        if i is not None:
+            v = self.ws.values[:, i]
+            bad = np.nonzero(np.isfinite(v) & (v < 0.5))[0]
+            if bad.size and self.nm.median[i] >= 0.5:
+                rows.append(int(bad[0]))
+        i = self.col(comp, S.REPLICA_STARTS)
+        if i is not None:
+            v = self.ws.values[:, i]
+            bad = np.nonzero(np.isfinite(v) & (v > _nz(self.nm.max[i]) + S.FLOORS[S.REPLICA_STARTS]))[0]
+            if bad.size:
+                rows.append(int(bad[0]))
+        return min(rows) if rows else None
+
+    def up_before(self, comp: str, sig: str, k: int | None) -> float:
+        """:meth:`up` computed on the window's first ``k`` rows only (all rows if ``k`` is None)."""
+        if k is None:
+            return self.up(comp, sig)
+        i = self.col(comp, sig)
+        if i is None or k < 2:
+            return 0.0
+        v = self.ws.values[:k, i]
+        v = v[np.isfinite(v)]
+        if v.size < 2:
+            return 0.0
+        d = float(np.quantile(v, 0.75)) - self.nm.median[i] - max(self.expected(comp, sig, i), 0.0)
+        return _clip(d / self.nm.scale[i] / self.z, self.cap)
+
+    def down(self, comp: str, sig: str) -> float:
+        """Fall of the window's lower quartile beyond the common mode, in threshold multiples."""
+        i = self.col(comp, sig)
+        if i is None:
+            return 0.0
+        d = self.nm.median[i] + min(self.expected(comp, sig, i), 0.0) - self.ws.q25[i]
+        if not np.isfinite(d):
+            return 0.0
+        return _clip(d / self.nm.scale[i] / self.z, self.cap)
+
+    def normal_of(self, comp: str, sig: str) -> float | None:
+        i = self.col(comp, sig)
+        return None if i is None else float(self.nm.median[i])
+
+    def window_of(self, comp: str, sig: str, stat: str = "q50") -> float | None:
+        i = self.col(comp, sig)
+        return None if i is None else float(getattr(self.ws, stat)[i])
+
+    def delta(self, comp: str, sig: str, stat: str = "q75") -> float:
+        i = self.col(comp, sig)
+        if i is None:
+            return float("nan")
+        return float(getattr(self.ws, stat)[i] - self.nm.median[i])
+
+    # -- hypotheses ----------------------------------------------------------
+    def cpu(self, ev: ComponentEvidence) -> None:
+        c = ev.component
+        for sig in (S.CPU, S.CFS_THROTTLED):
+            ev.add(Signal(c, sig, "cpu", self.up(c, sig), self.normal_of(c, sig), self.window_of(c, sig, "q75")))
+
+    def memory(self, ev: ComponentEvidence, log_excess: dict[str, float]) -> None:
+        c = ev.component
+        up = self.up(c, S.MEM)
+        ev.add(Signal(c, S.MEM, "memory", up, self.normal_of(c, S.MEM), self.window_of(c, S.MEM, "max"), "working set grows"))
+        fail = self.up(c, S.MEM_FAILCNT)
+        ev.add(Signal(c, S.MEM_FAILCNT, "memory", fail, self.normal_of(c, S.MEM_FAILCNT), self.window_of(c, S.MEM_FAILCNT, "max"), "memory limit hit"))
+        oom = min(FLAG, FLAG * log_excess.get("oom", 0.0))
+        ev.add(Signal(c, "log:oom", "memory", oom, note="out-of-memory log lines"))
+        # Replica lifecycle: a restart or an unhealthy replica (Ray Serve).
+        restart = 0.0
+        i = self.col(c, S.REPLICA_STARTS)
+        if i is not None and np.isfinite(self.ws.max[i]) and self.ws.max[i] > _nz(self.nm.max[i]) + S.FLOORS[S.REPLICA_STARTS]:
+            restart = FLAG
+        ev.add(Signal(c, S.REPLICA_STARTS, "health", restart, self.normal_of(c, S.REPLICA_STARTS), self.window_of(c, S.REPLICA_STARTS, "max"), "replica restarted"))
+        unhealthy = 0.0
+        i = self.col(c, S.REPLICA_HEALTHY)
+        if i is not None and np.isfinite(self.ws.min[i]) and self.nm.median[i] >= 0.5 and self.ws.min[i] < 0.5:
+            unhealthy = FLAG
+        ev.add(Signal(c, S.REPLICA_HEALTHY, "health", unhealthy, self.normal_of(c, S.REPLICA_HEALTHY), self.window_of(c, S.REPLICA_HEALTHY, "min"), "replica unhealthy"))
+        restart_logs = min(FLAG, FLAG * log_excess.get("restart", 0.0))
+        ev.add(Signal(c, "log:restart", "health", restart_logs, note="restart / actor death log lines"))
+        errors = self.up(c, S.REPLICA_ERRORS)
+        ev.add(Signal(c, S.REPLICA_ERRORS, "health", errors, self.normal_of(c, S.REPLICA_ERRORS), self.window_of(c, S.REPLICA_ERRORS, "max"), "replica errors"))
+        # An OOM-killed process loses its working set: memory first falls.
+        drop = self.down(c, S.MEM)
+        lifecycle = max(restart, unhealthy, restart_logs) > 0
+        ev.memory_cue = up >= 1.0 or fail >= 1.0 or oom >= 1.0 or (drop >= 1.0 and lifecycle)
+        if drop > 0:
+            # Without a lifecycle cue a fall of memory is weak evidence (half weight).
+            ev.add(Signal(c, S.MEM, "memory", drop if lifecycle else 0.5 * drop, self.normal_of(c, S.MEM), self.window_of(c, S.MEM, "min"), "working set dropped (process killed)"))
+
+    def gpu(self, ev: ComponentEvidence, log_excess: dict[str, float]) -> None:
+        c = ev.component
+        ip, il, ic, it = (self.col(c, s) for s in (S.POWER, S.POWER_LIMIT, S.SM_CLOCK, S.THROTTLE))
+        flag = 0.0
+        notes = []
+        if il is not None:
+            lim_n = float(self.nm.median[il])
+            lim_w = float(self.ws.min[il])
+            if np.isfinite(lim_w) and np.isfinite(lim_n) and lim_n > 0 and lim_w < (1.0 - self.tol) * lim_n:
+                flag = 1.0
+                notes.append(f"power limit lowered {lim_n:.0f}→{lim_w:.0f} W")
+                ev.add(Signal(c, S.POWER_LIMIT, "gpu", FLAG, lim_n, lim_w, "power limit lowered"))
+        if ip is not None and il is not None:
+            at_w = _share(self.ws.values[:, ip] >= (1.0 - self.tol) * self.ws.values[:, il], self.ws.values[:, ip])
+            at_n = _share(self.nx[:, ip] >= (1.0 - self.tol) * self.nx[:, il], self.nx[:, ip])
+            excess = max(0.0, at_w - at_n)
+            if excess > 0:
+                flag = max(flag, excess)
+                ev.add(Signal(c, S.POWER, "gpu", FLAG * excess, self.normal_of(c, S.POWER), self.window_of(c, S.POWER), f"power within {self.tol:.0%} of its limit in {at_w:.0%} of samples"))
+        if it is not None:
+            w = self.ws.values[:, it]
+            n = self.nx[:, it]
+            bit_w = _share(np.nan_to_num(w).astype(np.int64) & S.SW_POWER_CAP_BIT > 0, w)
+            bit_n = _share(np.nan_to_num(n).astype(np.int64) & S.SW_POWER_CAP_BIT > 0, n)
+            excess = max(0.0, bit_w - bit_n)
+            if excess > 0:
+                flag = max(flag, excess)
+                ev.add(Signal(c, S.THROTTLE, "gpu", FLAG * excess, None, None, f"SW power cap throttle bit set in {bit_w:.0%} of samples"))
+        if ic is not None:
+            drop = self.down(c, S.SM_CLOCK)
+            # A clock drop with a power-cap flag confirms the cap bites; alone it is still a GPU slowdown.
+            ev.add(Signal(c, S.SM_CLOCK, "gpu", drop + FLAG * flag if drop > 0 else 0.0, self.normal_of(c, S.SM_CLOCK), self.window_of(c, S.SM_CLOCK), "SM clock fell"))
+        g = min(FLAG, FLAG * log_excess.get("gpu", 0.0))
+        ev.add(Signal(c, "log:gpu", "gpu", g, note="GPU power / throttle log lines"))
+
+    def engine(self, ev: ComponentEvidence) -> None:
+        c = ev.component
+        best = 0.0
+        for sig in (S.TTFT90, S.ITL90, S.E2E90, S.QUEUE90, S.WAITING):
+            u = self.up(c, sig)
+            if u > 0:
+                ev.signals.append(Signal(c, sig, "symptom", u, self.normal_of(c, sig), self.window_of(c, sig, "q75"), "engine slower than its peers"))
+            best = max(best, u)
+        ev.slow = best
+
+    def network_gaps(self, ev: ComponentEvidence, log_excess: dict[str, float]) -> None:
+        """Missing scrapes of this component's own series (a delayed pod misses its scrapes).
+
+        Only samples before a replica outage count (a dead replica misses scrapes too).
+        """
+        c = ev.component
+        cols = list(self.idx.where.get(c, {}).values())
+        k = self.outage_row(c)
+        if cols and (k is None or k >= 2):
+            win = self.ws.values[:k, cols] if k is not None else self.ws.values[:, cols]
+            gap = float(np.mean(np.isnan(win).mean(axis=0) - self.nm.nan_frac[cols]))
+            if gap > 0.05:
+                ev.add(Signal(c, "scrape gaps", "network", min(FLAG, FLAG * gap / 0.25), note=f"{gap:.0%} more missing samples than normal"))
+        t = min(FLAG, FLAG * log_excess.get("timeout", 0.0))
+        ev.add(Signal(c, "log:timeout", "network", t, note="timeout / connection log lines"))
+
+
+def _nz(x: float) -> float:
+    x = float(x)
+    return x if math.isfinite(x) else 0.0
+
+
+def _clip(x: float, cap: float) -> float:
+    # scalar clip without numpy's per-call overhead (this runs per component and signal)
+    x = float(x)
+    return 0.0 if not x > 0.0 else (cap if x > cap else x)
+
+
+def _share(mask: np.ndarray, values: np.ndarray) -> float:
+    ok = np.isfinite(values)
+    if not ok.any():
+        return 0.0
+    return float(np.mean(mask[ok]))

@@ -1,0 +1,264 @@
+"""LLM-RCA: a serving-aware root-cause method that localizes the culprit replica and names the fault.
+
+The method embeds what the paper (Beyond Microservices: RCA for LLM inference
+deployments, §5.5–5.6) asks of an RCA for LLM serving: a definition of a
+healthy replica (robust per-signal baselines learned from the normal
+window), a latency decomposition (mesh latency = engine queueing + prefill /
+TTFT + decode / inter-token latency + network), fault propagation along the
+call graph (upstream symptoms explained by a downstream anomaly are
+discounted), replica peers (load redistribution moves healthy replicas
+together) and the accelerator signals that reveal a power cap (power pinned
+at its limit, SM clock fall, DCGM clock-event bit 0x4).  Robust z-scores
+follow the median/MAD practice of NSigma/BARO-style detectors (Pham et al.,
+BARO, FSE 2024); the upstream discount follows the propagation reasoning of
+graph-based RCA (MicroRCA, Wu et al., NOMS 2020) applied to latency
+quantiles.
+
+Offline, :meth:`LlmRca.rank` learns the baseline from the case's normal
+window and judges the window after the injection time.  Online, a heal loop
+calls :meth:`LlmRca.fit_normal` once on a healthy frame and
+:meth:`LlmRca.decide` on each sliding window.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from llmrca.config import Config
+from llmrca.methods.base import Method, Tags
+from llmrca.methods.llm import signals as S
+from llmrca.methods.llm.baseline import NormalModel, WindowStats, with_derived
+from llmrca.methods.llm.evidence import FLAG, ComponentEvidence, Evidence, Signal
+from llmrca.methods.llm.explain import sentence
+from llmrca.methods.llm.logs import LogBaseline
+from llmrca.methods.llm.propagation import LatencyResidual, residuals
+from llmrca.model import Case, Ranking, Topology, components_of
+
+FAULT_NAMES = ("cpu", "memory", "network", "gpu")
+
+
+@dataclass
+class LlmRcaConfig(Config):
+    """Options of :class:`LlmRca`; every default has a physical or statistical meaning.
+
+    ``z_threshold``: robust standard deviations that count as a clear change
+    (3 σ, the usual control-chart limit).  ``rel_floor``: changes below this
+    share of a signal's level are noise whatever its normal variance (2 %).
+    ``power_tolerance``: power within this share of the limit is "at the cap"
+    (3 %, the regulation band of NVIDIA's power management).  ``min_strength``:
+    below this strength (threshold multiples) the fault type is ``unknown``.
+    ``use_logs``: read log lines (OOM kills, restarts, timeouts).  ``cap``:
+    largest strength one signal can carry.
+    """
+
+    z_threshold: float = 3.0
+    rel_floor: float = 0.02
+    power_tolerance: float = 0.03
+    min_strength: float = 1.0
+    use_logs: bool = True
+    cap: float = 100.0
+
+
+class LlmRca(Method):
+    """Serving-aware RCA: ranks components and names the fault type with its evidence."""
+
+    name = "llm-rca"
+    config_cls = LlmRcaConfig
+    tags = Tags(metric_set="extended", uses_topology=True, family="llm")
+    paper = "this project (llmrca); design per the paper's §5.5–5.6 guidelines"
+
+    def __init__(self, config: Any = None, **overrides: Any) -> None:
+        super().__init__(config, **overrides)
+        self._normal: NormalModel | None = None
+        self._normal_values: np.ndarray | None = None
+        self._logs: LogBaseline = LogBaseline()
+        self._topology: Topology | None = None
+
+    # -- online API -------------------------------------------------------------
+    def fit_normal(self, frame: pd.DataFrame, *, topology: Topology | None = None, logs: pd.DataFrame | None = None) -> LlmRca:
+        """Learn what healthy looks like from a frame of ``time`` + ``<component>_<metric>`` columns."""
+        cfg = self.config
+        frame = with_derived(frame)
+        self._normal = NormalModel.fit(frame, rel_floor=cfg.rel_floor)
+        cols = self._normal.index.columns
+        if list(frame.columns) == ["time", *cols]:
+            self._normal_values = frame.to_numpy(dtype=float)[:, 1:]
+        else:
+            self._normal_values = frame.reindex(columns=cols).to_numpy(dtype=float)
+        self._topology = topology
+        comps = list(topology.nodes) if topology is not None else components_of(self._normal.index.columns)
+        self._logs = LogBaseline.fit(logs, self._normal.duration_s, comps) if cfg.use_logs else LogBaseline()
+        return self
+
+    def decide(self, window: pd.DataFrame, *, logs: pd.DataFrame | None = None, candidates: list[str] | None = None) -> Ranking:
+        """Rank components for one window (the rows since the injection / alert)."""
+        if self._normal is None or self._normal_values is None:
+            raise RuntimeError("llm-rca: call fit_normal(frame) on a healthy window before decide(window)")
+        return self._decide(window, logs, candidates)
+
+    # -- offline API ---------------------------------------------------------------
+    def _rank(self, case: Case) -> Ranking:
+        df = case.metrics
+        # One conversion to a single float block: slicing a wide frame column by column is slow.
+        cols = [c for c in df.columns if c != "time"]
+        t = df["time"].to_numpy(dtype=float)
+        x = np.column_stack([t, df[cols].to_numpy(dtype=float)])
+        end = case.fault_end
+        in_w = t >= case.inject_time
+        if end is not None:
+            in_w &= t <= end
+        normal = pd.DataFrame(x[t < case.inject_time], columns=["time", *cols])
+        window = pd.DataFrame(x[in_w], columns=["time", *cols])
+        logs_n = logs_w = None
+        if case.logs is not None and not case.logs.empty and "time" in case.logs.columns:
+            lt = case.logs["time"].to_numpy(dtype=float)
+            logs_n = case.logs[(lt >= float(normal["time"].min())) & (lt < case.inject_time)]
+            logs_w = case.logs[lt >= case.inject_time]
+        self.fit_normal(normal, topology=case.topology, logs=logs_n)
+        return self._decide(window, logs_w, list(case.components))
+
+    # -- the decision ------------------------------------------------------------------
+    def _decide(self, window: pd.DataFrame, logs: pd.DataFrame | None, candidates: list[str] | None) -> Ranking:
+        cfg = self.config
+        nm = self._normal
+        assert nm is not None and self._normal_values is not None
+        ws = WindowStats.of(with_derived(window), nm.index)
+        comps = list(candidates) if candidates else (list(self._topology.nodes) if self._topology else components_of(nm.index.columns))
+        have = nm.index.signals()
+        # Replicas: components that carry an accelerator or an engine (what the data shows, not their names).
+        replicas = [c for c in comps if any(s in nm.index.where.get(c, {}) for s in (S.GPU_UTIL, S.E2E90, S.RUNNING))]
+        ev = Evidence(nm, ws, self._normal_values, z_threshold=cfg.z_threshold, power_tolerance=cfg.power_tolerance, cap=cfg.cap, replicas=replicas)
+        log_excess = self._logs.excess(logs, ws.duration_s) if cfg.use_logs and self._logs.present else {}
+        callees = {c: [d for d in self._topology.callees(c) if d in comps] for c in comps} if self._topology else {}
+        res = residuals(ev, comps, callees)
+
+        evid: dict[str, ComponentEvidence] = {}
+        for c in comps:
+            ce = ComponentEvidence(c)
+            le = log_excess.get(c, {})
+            ev.cpu(ce)
+            ev.memory(ce, le)
+            ev.gpu(ce, le)
+            ev.engine(ce)
+            ev.network_gaps(ce, le)
+            self._latency(ev, ce, res[c], callees.get(c, []))
+            evid[c] = ce
+
+        scores = {c: evid[c].score for c in comps}
+        order = sorted(range(len(comps)), key=lambda k: (-scores[comps[k]], k))
+        ranked = [comps[k] for k in order]
+        top = ranked[0]
+        fault = self._fault_type(evid[top])
+        upstream = self._explained_upstream(ranked, res, evid)
+        lacking = [g for g, sigs in S.GROUPS.items() if not any(s in have for s in sigs)]
+        if self._topology is None or not self._topology.edges:
+            lacking.append("call graph (upstream symptoms not discounted)")
+        if cfg.use_logs and not self._logs.present:
+            lacking.append("logs")
+        explanation = {
+            "summary": sentence(top, evid[top], fault, res.get(top), S.E2E90 in have, upstream),
+            "culprit": top,
+            "fault_type": fault,
+            "confidence": round(float(min(1.0, evid[top].score / (evid[top].score + (scores[ranked[1]] if len(ranked) > 1 else 0.0) + 1e-9))), 3),
+            "hypotheses": {c: {h: round(v, 3) for h, v in evid[c].strengths.items() if v > 0} for c in ranked[:3]},
+            "signals": [s.to_dict() for s in sorted(evid[top].signals, key=lambda s: -s.strength)[:8]],
+            "upstream_explained": upstream,
+            "lacking": lacking,
+            "metric_columns": len(nm.index.columns),
+        }
+        metrics = self._metric_ranking(ranked, evid, have_cols=set(nm.index.columns))
+        return Ranking(components=ranked, scores=[float(scores[c]) for c in ranked], metrics=metrics, explanation=explanation, fault_type=fault)
+
+    def _latency(self, ev: Evidence, ce: ComponentEvidence, r: LatencyResidual, callees: list[str]) -> None:
+        """Assign the unexplained mesh-latency rise to a hypothesis."""
+        c = ce.component
+        if ev.col(c, S.NET_SHARE) is not None and not callees:
+            # A replica with its engine latency known: the network's share of each request,
+            # sample by sample, says directly whether the network slowed it.
+            # The gap between mesh and engine latency is the network *or* time queued in the
+            # replica before its engine (a load symptom).  Only a network-specific cue (the pod's
+            # own scrapes going missing, timeout log lines) makes it network evidence in full.
+            share = ev.up_before(c, S.NET_SHARE, ev.outage_row(c))
+            corroborated = any(sg.hypothesis == "network" and sg.strength >= 1.0 for sg in ce.signals)
+            ce.latency_residual = share
+            note = "mesh latency beyond the engine's own" + ("" if corroborated else " (uncorroborated: may be replica queueing; half weight)")
+            ce.add(Signal(c, S.NET_SHARE, "network", share if corroborated else 0.5 * share, ev.normal_of(c, S.NET_SHARE), ev.window_of(c, S.NET_SHARE, "q75"), note))
+            return
+        ce.latency_residual = r.residual
+        if r.residual <= 0:
+            return
+        d90 = r.delta_s.get(S.LAT90, float("nan"))
+        d = Signal(c, S.LAT90, "network", r.residual, ev.normal_of(c, S.LAT90), ev.window_of(c, S.LAT90, "q75"), "mesh latency beyond engine and callees")
+        if callees or c not in ev.replicas or ev.col(c, S.E2E90) is not None:
+            # For a proxy (or with the engine's own latency known) the residual is the network's.
+            ce.add(d)
+            return
+        # Basic metric set on a replica: latency rose and no engine decomposition says why.
+        # Two physical tells remain.  A delay on the pod's incoming traffic also delays the
+        # scrapes (missing samples); a power-capped GPU at the same load runs each step longer,
+        # so its utilisation rises beyond its peers', while a delayed pod gets less work.
+        gaps = ce.strengths.get("network", 0.0) if any(sg.signal == "scrape gaps" for sg in ce.signals) else 0.0
+        busier = ev.up(c, S.GPU_UTIL)
+        d50 = r.delta_s.get(S.LAT50, float("nan"))
+        m50, m90 = ev.normal_of(c, S.LAT50), ev.normal_of(c, S.LAT90)
+        if m50 and m90 and np.isfinite(d50) and np.isfinite(d90) and d90 > 0 and m90 > m50 > 0:
+            ce.basic_latency_shape = float(d50 / d90)
+        if gaps < 1.0 and busier * self.config.z_threshold >= 1.0:
+            d.hypothesis = "gpu"
+            # two independent tells agree: the latency rise and the busier accelerator
+            d.strength = r.residual + busier
+            d.note = "latency rose while the GPU is busier than its peers (slower accelerator; power signals absent)"
+        else:
+            d.note = "latency rose with no resource change" + (" and scrapes went missing" if gaps >= 1.0 else "") + " (network; GPU power signals absent)"
+        ce.add(d)
+
+    def _fault_type(self, ce: ComponentEvidence) -> str:
+        s = ce.strengths
+        if s["health"] >= FLAG and ce.memory_cue:
+            # An OOM-killed replica also fails its in-flight requests and misses scrapes: its
+            # latency and gap symptoms follow from the kill, so memory takes precedence.
+            return "memory"
+        best = max(s, key=lambda h: (s[h], -list(s).index(h)))
+        if s[best] < self.config.min_strength:
+            return "unknown"
+        if best == "health":
+            return "memory" if ce.memory_cue else "unknown"
+        return best
+
+    def _explained_upstream(self, ranked: list[str], res: dict[str, LatencyResidual], evid: dict[str, ComponentEvidence]) -> dict[str, str]:
+        """Callers whose latency rose but is explained downstream, mapped to the explaining culprit."""
+        out: dict[str, str] = {}
+        top = ranked[0]
+        for c, r in res.items():
+            if c == top or r.explained_by is None:
+                continue
+            rise = max((v for v in r.delta_s.values() if np.isfinite(v)), default=0.0)
+            i = self._normal.index.get(c, S.LAT90) if self._normal else None
+            if i is None or rise <= self.config.z_threshold * self._normal.scale[i]:
+                continue
+            if r.residual < 1.0:
+                # Follow the explaining callee down to the component that holds the anomaly.
+                cause = r.explained_by
+                seen = {c}
+                while cause in res and res[cause].explained_by and res[cause].residual < 1.0 and cause not in seen and evid[cause].score < FLAG:
+                    seen.add(cause)
+                    cause = res[cause].explained_by
+                out[c] = cause
+        return out
+
+    @staticmethod
+    def _metric_ranking(ranked: list[str], evid: dict[str, ComponentEvidence], have_cols: set[str]) -> list[tuple[str, float]]:
+        out: list[str] = []
+        for c in ranked:
+            seen: set[str] = set()
+            for s in sorted(evid[c].signals, key=lambda s: -s.strength):
+                col = f"{c}_{s.signal}"
+                if col in have_cols and col not in seen:
+                    seen.add(col)
+                    out.append(col)
+        n = len(out)
+        return [(col, float(n - k)) for k, col in enumerate(out)]

@@ -1,0 +1,111 @@
+"""llm-rca: localizes and names each fault, discounts upstream symptoms, degrades to basic metrics."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from llm_cases import make_llm_case
+
+from llmrca.methods.llm import LlmRca, LlmRcaConfig
+from llmrca.methods.registry import entry, get_method
+from llmrca.telemetry import GATEWAY, HEAD
+
+FAULTS = ("cpu", "memory", "network", "gpu")
+
+
+@pytest.mark.parametrize("fault", FAULTS)
+@pytest.mark.parametrize("root", ["ray-worker-1", "ray-worker-3"])
+def test_localizes_and_names_each_fault_extended(fault: str, root: str) -> None:
+    case = make_llm_case(fault, root, seed=5).with_metric_set("extended").without_truth()
+    r = LlmRca().rank(case)
+    assert r.components[0] == root, r.explanation["summary"]
+    assert r.fault_type == fault, r.explanation["summary"]
+    assert r.explanation["culprit"] == root
+    assert root in r.explanation["summary"]
+    assert r.explanation["lacking"] == []
+
+
+def test_gpu_explanation_names_power_cap_and_clears_upstream() -> None:
+    case = make_llm_case("gpu", "ray-worker-2", seed=2).with_metric_set("extended").without_truth()
+    r = LlmRca().rank(case)
+    s = r.explanation["summary"]
+    assert "power limit lowered from 300 W to 150 W" in s
+    assert "SM clock -" in s
+    assert any(sig["signal"] == "DCGM_FI_DEV_CLOCK_THROTTLE_REASONS" for sig in r.explanation["signals"])
+    assert r.explanation["upstream_explained"].get(GATEWAY) == "ray-worker-2"
+
+
+@pytest.mark.parametrize("fault", FAULTS)
+def test_does_not_blame_gateway_or_head(fault: str) -> None:
+    for seed in range(3):
+        case = make_llm_case(fault, "ray-worker-2", seed=seed).with_metric_set("extended").without_truth()
+        r = LlmRca().rank(case)
+        assert r.components[0] not in (GATEWAY, HEAD)
+        assert r.components.index(GATEWAY) > r.components.index("ray-worker-2")
+
+
+@pytest.mark.parametrize("fault", ["cpu", "memory", "network"])
+def test_basic_only_still_localizes_and_says_what_it_lacked(fault: str) -> None:
+    case = make_llm_case(fault, "ray-worker-2", seed=4).with_metric_set("basic").without_truth()
+    r = LlmRca().rank(case)
+    assert r.components[0] == "ray-worker-2"
+    assert r.fault_type == fault
+    lacking = r.explanation["lacking"]
+    assert "accelerator power" in lacking and "engine latency decomposition" in lacking
+
+
+def test_basic_only_gpu_localized_and_typed_by_busier_accelerator() -> None:
+    case = make_llm_case("gpu", "ray-worker-2", seed=4).with_metric_set("basic").without_truth()
+    r = LlmRca().rank(case)
+    assert r.components[0] == "ray-worker-2"
+    assert r.fault_type == "gpu"
+
+
+def test_no_fault_is_unknown_and_weak() -> None:
+    case = make_llm_case("cpu", "ray-worker-2", seed=1).with_metric_set("extended")
+    # Judge a window from the normal period: nothing should cross a threshold.
+    df = case.metrics
+    normal = df[df["time"] < case.inject_time]
+    m = LlmRca().fit_normal(normal.iloc[:40], topology=case.topology)
+    r = m.decide(normal.iloc[40:])
+    assert r.fault_type == "unknown"
+    assert max(r.scores) < 2.0
+
+
+def test_determinism_and_json() -> None:
+    case = make_llm_case("network", seed=9).with_metric_set("extended").without_truth()
+    a, b = LlmRca().rank(case), LlmRca().rank(case)
+    assert a.components == b.components and a.scores == b.scores and a.explanation == b.explanation
+    json.dumps(a.to_dict())
+
+
+def test_online_api_matches_offline_rank() -> None:
+    case = make_llm_case("gpu", "ray-worker-3", seed=3).with_metric_set("extended").without_truth()
+    df = case.metrics
+    m = LlmRca()
+    with pytest.raises(RuntimeError, match="fit_normal"):
+        m.decide(df)
+    m.fit_normal(df[df["time"] < case.inject_time], topology=case.topology)
+    r = m.decide(df[df["time"] >= case.inject_time])
+    off = LlmRca().rank(case)
+    assert r.components == off.components
+    assert np.allclose(r.scores, off.scores)
+    assert r.fault_type == "gpu"
+
+
+def test_config_round_trip_and_registry() -> None:
+    cfg = LlmRcaConfig(z_threshold=4.0, use_logs=False)
+    assert LlmRcaConfig.from_dict(cfg.to_dict()) == cfg
+    assert LlmRcaConfig.from_yaml(cfg.to_yaml()) == cfg
+    e = entry("llm-rca")
+    assert e.family == "llm"
+    m = get_method("llm-rca", {"z_threshold": 4.0})
+    assert isinstance(m, LlmRca) and m.config.z_threshold == 4.0
+    assert m.tags.metric_set == "extended" and m.tags.uses_topology and m.tags.family == "llm"
