@@ -12,7 +12,7 @@ from llmrca.synthetic import paper_topology
 from llmrca.telemetry import worker_name
 from llmrca.testbed.sim.config import SimConfig
 from llmrca.testbed.sim.engine import ACTIVE, DONE, FAILED, PENDING, SimResult, Simulation
-from llmrca.testbed.sim.faults import FaultPlan
+from llmrca.testbed.sim.faults import REMEDIES, FaultPlan
 from llmrca.testbed.sim.observe import build_frames
 from llmrca.testbed.sim.textlogs import build_logs
 from llmrca.testbed.sim.traces import build_traces
@@ -50,21 +50,37 @@ class SimBackend(Backend):
             if not g.min_power_limit_w <= w <= g.max_power_limit_w:
                 raise ConfigError(f"fault.gpu.power_limit_w={w:g} is outside the {g.name}'s range {g.min_power_limit_w:g}..{g.max_power_limit_w:g} W")
 
-    def simulate(self, fault: FaultSpec | None, *, seed: int, protocol: Protocol, start_time: float) -> SimResult:
-        """Run the model only (no telemetry frames): for tests and benchmarks."""
+    def simulate(
+        self, fault: FaultSpec | None, *, seed: int, protocol: Protocol, start_time: float, remedy: tuple[str, float] | tuple[str, float, str] | None = None
+    ) -> SimResult:
+        """Run the model only (no telemetry frames): for tests and benchmarks.
+
+        ``remedy`` = (action, epoch time[, pod]) applies a remediation to ``pod``
+        (default: the fault's target) during the run (see :data:`~llmrca.testbed.sim.faults.REMEDIES`).
+        Everything before that time is identical to the run without it.
+        """
         ss = np.random.SeedSequence(seed)
         wl_rng, eng_rng = (np.random.default_rng(s) for s in ss.spawn(2))
         t0 = start_time - protocol.warmup_s
         inject = start_time + protocol.normal_s
         t_end = inject + (fault.duration_s if fault is not None else protocol.fault_s) + protocol.tail_s
         plan = FaultPlan.from_spec(fault, inject) if fault is not None else None
+        if remedy is not None:
+            if plan is None:
+                raise ValueError("a remediation needs a fault to act on")
+            if remedy[0] not in REMEDIES:
+                raise ValueError(f"unknown remediation {remedy[0]!r}; the simulator supports {', '.join(REMEDIES)}")
+            plan.remedy, plan.remedy_at = remedy[0], float(remedy[1])
+            plan.remedy_target = remedy[2] if len(remedy) > 2 else None
         if plan is not None and plan.target not in self.topology().nodes[1:-1]:
             raise ValueError(f"fault target {plan.target!r} is not a serving pod of this stack ({', '.join(self.topology().nodes[1:-1])})")
         wl = make_workload(self.cfg, t0, t_end, wl_rng)
         return Simulation(self.cfg, eng_rng).run(wl, t0, start_time, t_end, plan)
 
-    def run_case(self, fault: FaultSpec, *, seed: int, protocol: Protocol, start_time: float) -> Case:
-        res = self.simulate(fault, seed=seed, protocol=protocol, start_time=start_time)
+    def run_case(
+        self, fault: FaultSpec, *, seed: int, protocol: Protocol, start_time: float, remedy: tuple[str, float] | tuple[str, float, str] | None = None
+    ) -> Case:
+        res = self.simulate(fault, seed=seed, protocol=protocol, start_time=start_time, remedy=remedy)
         obs_rng, log_rng, tr_rng = (np.random.default_rng(s) for s in np.random.SeedSequence([seed, 1]).spawn(3))
         frames = build_frames(res, obs_rng)
         inject = start_time + protocol.normal_s

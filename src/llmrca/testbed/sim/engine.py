@@ -34,7 +34,7 @@ metric frames as Prometheus would.
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -205,10 +205,18 @@ class Simulation:
         events: list[tuple[float, str, str]] = []
 
         # -- fault state -------------------------------------------------------------------
+        if fault is not None and fault.remedy is not None:
+            fault = replace(fault)  # a remediation may end the fault early: work on a copy
+        remedy_due = fault is not None and fault.remedy is not None and fault.remedy_at is not None
         ft = fault.type if fault else None
         tgt = self.components.index(fault.target) if fault else -1
         if fault is not None and not (0 <= tgt < R):
             raise ValueError(f"fault target {fault.target!r} is not a serving pod ({', '.join(self.components[:R])})")
+        rt = tgt
+        if remedy_due and fault.remedy_target is not None:
+            if fault.remedy_target not in self.components[:R]:
+                raise ValueError(f"remediation target {fault.remedy_target!r} is not a serving pod ({', '.join(self.components[:R])})")
+            rt = self.components.index(fault.remedy_target)
         fp = fault.params if fault else {}
         hog_threads = float(fp.get("workers", 0)) if ft == "cpu" else 0.0
         hog_load = float(fp.get("load", 100)) / 100.0 if ft == "cpu" else 0.0
@@ -257,6 +265,26 @@ class Simulation:
         for k in range(n_ticks):
             t = t0 + k * dt
             t1 = t + dt
+            if remedy_due and t >= fault.remedy_at:
+                remedy_due = False
+                events.append((t, self.components[rt], f"remediation-{fault.remedy}"))
+                if fault.remedy == "restart" or fault.remedy == "drain":
+                    routable[rt] = False
+                    cands = [i for i in range(R) if routable[i]]
+                if fault.remedy == "restart":
+                    if rt == tgt and ft in ("cpu", "memory"):
+                        fault.end = min(fault.end, t)  # the stressor dies with the container
+                    alive[rt] = False
+                    actor_frac[rt] = 0.0
+                    healthy_at[rt] = np.inf
+                    restart_at[rt] = t + cfg.restart_delay_s
+                    next_evt = min(next_evt, restart_at[rt])
+                    victims = act[rep[act] == rt]
+                    if victims.size:
+                        fail(victims, t, 503)
+                        act = act[status[act] == ACTIVE]
+                elif fault.remedy == "reset-power-limit" and rt == tgt and ft == "gpu":
+                    fault.end = min(fault.end, t)
             fon = fault is not None and fault.start <= t < fault.end
 
             # ---- fault switches --------------------------------------------------------------

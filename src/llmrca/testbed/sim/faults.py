@@ -29,6 +29,18 @@ DEFAULT_PARAMS: dict[str, dict[str, Any]] = {
 }
 
 
+#: Remediations the simulator can apply, and what each one does:
+#: ``restart``  the pod is recreated: the actor dies (in-flight requests fail) and
+#:              restarts after the restart delay; container-scoped chaos (a stress
+#:              process: cpu hog, memory leak) dies with the container, while a
+#:              power limit stays on the device and a NetworkChaos is re-applied
+#:              by its controller to the new pod.
+#: ``drain``    the replica is taken out of routing for the rest of the run.
+#: ``reset-power-limit``  the device's power limit is set back to its default
+#:              (``nvidia-smi -pl <default>``).
+REMEDIES: tuple[str, ...] = ("restart", "drain", "reset-power-limit")
+
+
 def fault_params(ftype: str, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Defaults of ``ftype`` updated with ``overrides``; unknown keys are an error."""
     ftype = normalize_fault_type(ftype)
@@ -76,6 +88,10 @@ class FaultPlan:
     params: dict[str, Any]
     start: float
     end: float
+    #: A remediation applied at ``remedy_at`` (the heal loop's action), one of REMEDIES.
+    remedy: str | None = None
+    remedy_at: float | None = None
+    remedy_target: str | None = None  # default: the fault's target
 
     @classmethod
     def from_spec(cls, spec: FaultSpec, start: float) -> FaultPlan:
