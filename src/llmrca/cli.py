@@ -498,6 +498,39 @@ def collect_cmd(
     )
 
 
+@app.command("heal")
+def heal_cmd(
+    fault: str = typer.Option(..., "--fault", help="Fault to inject: cpu, memory, network or gpu."),
+    target: str = typer.Option("ray-worker-1", "--target", help="Replica to inject it into."),
+    backend: str = typer.Option("sim", "--backend", help="Only sim for now (the action is replayed on the same seeded world)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the simulated world."),
+    method: str = typer.Option("llm-rca", "--method", "-m", help="RCA method that localizes the culprit."),
+    signals: str | None = typer.Option(None, "--signals", help="Comma-separated alert signals (column or max:<metric>)."),
+    execute: bool = typer.Option(False, "--execute", help="Carry the action out (default: dry run, decision logged only)."),
+    sets: list[str] = typer.Option([], "--set", help="fault.<type>.<param>=V or sim.<option>=V."),  # noqa: B008
+    out: str = typer.Option("heal-out", "--out", "-o", help="Folder for audit.jsonl, heal.json, heal.png."),
+) -> None:
+    """Watch a fault with the heal loop: alert -> localize -> remediate (dry run unless --execute)."""
+    from llmrca.campaign import split_overrides
+    from llmrca.config import ConfigError, parse_overrides
+    from llmrca.heal import HealConfig, heal_sim
+
+    if backend != "sim":
+        _fail(ValueError(f"heal supports --backend sim; got {backend!r}"))
+    try:
+        fault_params, sim_params = split_overrides(parse_overrides(sets))
+        cfg = HealConfig(method=method, execute=execute)
+        if signals:
+            cfg = cfg.replace(signals=signals)
+        rep = heal_sim(
+            fault, target, seed=seed, config=cfg, fault_params=(fault_params or {}).get(fault), sim_params=sim_params, out=out
+        )
+    except (ConfigError, *_USER_ERRORS) as e:
+        _fail(e)
+    typer.echo(rep.summary())
+    console.print(f"audit log: {out}/audit.jsonl, figure: {out}/heal.png")
+
+
 def main() -> None:
     app()
 
