@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from llmrca.methods.graph.preprocess import duplicate_columns
 from llmrca.model import Case, split_column
 
 #: Metric names treated as latencies when a structural graph is built from the call graph.
@@ -57,6 +58,8 @@ def windows(case: Case, *, min_normal: int = 3, min_anomalous: int = 1, what: st
     # a scrape gap is a missing sample, not a zero: carry the neighbours over it
     data = data.ffill().bfill()
     data = data.loc[:, data.notna().all() & (data.nunique(dropna=True) > 1)]
+    # an exact affine copy of another column (e.g. a pod's rx and tx bytes) makes Fisher-z singular
+    data = data.drop(columns=list(duplicate_columns(data, ())))
     n_normal = int((time < case.inject_time).sum())
     n_anom = len(time) - n_normal
     if n_normal < min_normal or n_anom < min_anomalous:

@@ -149,7 +149,7 @@ def prepare(
     const = data.columns[_constant(data)]
     dropped.update({str(c): "constant in the window" for c in const})
     data = data.drop(columns=const)
-    dup = _duplicates(data, keep)
+    dup = duplicate_columns(data, keep)
     dropped.update(dup)
     data = data.drop(columns=list(dup))
     data = data.reset_index(drop=True)
@@ -172,7 +172,7 @@ def prepare(
     return prepared
 
 
-def _duplicates(data: pd.DataFrame, keep: Sequence[str]) -> dict[str, str]:
+def duplicate_columns(data: pd.DataFrame, keep: Sequence[str]) -> dict[str, str]:
     """Columns that are an exact affine copy of another (|r| = 1): they make Fisher-z singular.
 
     Columns in ``keep`` win over their copies; otherwise the first column wins.

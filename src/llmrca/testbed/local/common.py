@@ -17,6 +17,7 @@ import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from prometheus_client import CollectorRegistry, generate_latest
 
@@ -47,6 +48,34 @@ def new_id(nbytes: int = 8) -> str:
 def metrics_body(registry: CollectorRegistry) -> bytes:
     """Classic text exposition: keeps vLLM's ``vllm:`` names intact (OpenMetrics would rename them)."""
     return generate_latest(registry)
+
+
+def metrics_app(registry: CollectorRegistry, health_paths: tuple[str, ...] = ("/health",)) -> Any:
+    """An aiohttp app serving ``/metrics`` from ``registry`` and ``ok`` on each health path."""
+    from aiohttp import web
+
+    app = web.Application()
+
+    async def metrics(request: web.Request) -> web.Response:
+        return web.Response(body=metrics_body(registry), headers={"Content-Type": CONTENT_TYPE})
+
+    async def health(request: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    app.router.add_get("/metrics", metrics)
+    for path in health_paths:
+        app.router.add_get(path, health)
+    return app
+
+
+async def serve(app: Any, port: int) -> Any:
+    """Start ``app`` on 127.0.0.1:``port``; returns the runner: keep a reference for as long as it serves."""
+    from aiohttp import web
+
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port, reuse_address=True).start()
+    return runner
 
 
 def now() -> float:

@@ -17,10 +17,9 @@ import argparse
 import asyncio
 from pathlib import Path
 
-from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from llmrca.testbed.local.common import CONTENT_TYPE, PodLog, SpanWriter, metrics_body
+from llmrca.testbed.local.common import PodLog, SpanWriter, metrics_app, serve
 
 NGINX_BIN = "/usr/sbin/nginx"
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
@@ -144,19 +143,8 @@ class Exporter:
         self.log(f"nginx: {line}", level)
 
     async def run(self) -> None:
-        app = web.Application()
-
-        async def metrics(request: web.Request) -> web.Response:
-            return web.Response(body=metrics_body(self.reg), headers={"Content-Type": CONTENT_TYPE})
-
-        async def health(request: web.Request) -> web.Response:
-            return web.Response(text="ok")
-
-        app.router.add_get("/metrics", metrics)
-        app.router.add_get("/health", health)
-        runner = web.AppRunner(app, access_log=None, handle_signals=False)
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", self.a.port, reuse_address=True).start()
+        app = metrics_app(self.reg)
+        _runner = await serve(app, self.a.port)
         self.log(f"ingress metrics exporter up on port {self.a.port}, tailing {self.prefix / 'logs' / 'access.log'}")
         await asyncio.gather(
             self.tail(self.prefix / "logs" / "access.log", self._line),

@@ -16,10 +16,9 @@ import time
 from pathlib import Path
 
 import aiohttp
-from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from llmrca.testbed.local.common import CONTENT_TYPE, PodLog, metrics_body
+from llmrca.testbed.local.common import PodLog, metrics_app, serve
 
 
 async def amain(a: argparse.Namespace) -> None:
@@ -33,19 +32,8 @@ async def amain(a: argparse.Namespace) -> None:
     ready = Gauge("kuberay_cluster_pod_ready", "1 when the pod answers its readiness probe", ["name", "namespace", "member"], registry=reg)
     info = Gauge("kuberay_cluster_info", "RayCluster info", ["name", "namespace", "owner_kind"], registry=reg)
     info.labels("llm-raycluster", "llmrca", "None").set(1)
-    app = web.Application()
-
-    async def metrics(request: web.Request) -> web.Response:
-        return web.Response(body=metrics_body(reg), headers={"Content-Type": CONTENT_TYPE})
-
-    async def health(request: web.Request) -> web.Response:
-        return web.Response(text="ok")
-
-    app.router.add_get("/metrics", metrics)
-    app.router.add_get("/health", health)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", a.port, reuse_address=True).start()
+    app = metrics_app(reg)
+    _runner = await serve(app, a.port)
     log(f"Starting KubeRay operator (reconcile every {a.interval_s:g} s) for RayCluster llm-raycluster: {', '.join(targets)}")
     state: dict[str, bool] = {}
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=a.probe_timeout_s)) as s:

@@ -18,7 +18,15 @@ import aiohttp
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from llmrca.testbed.local.common import CONTENT_TYPE, PodLog, SpanWriter, metrics_body, new_id, now, parse_traceparent
+from llmrca.testbed.local.common import (
+    PodLog,
+    SpanWriter,
+    metrics_app,
+    new_id,
+    now,
+    parse_traceparent,
+    serve,
+)
 
 HOP = {"connection", "keep-alive", "transfer-encoding", "host", "content-length", "upgrade", "te", "trailers"}
 LAT_BUCKETS_MS = (5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 120000)
@@ -135,21 +143,9 @@ class Router:
     async def run(self) -> None:
         self.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None, sock_connect=2.0), auto_decompress=False,
                                              connector=aiohttp.TCPConnector(limit=0))
-        app = web.Application()
-
-        async def metrics(request: web.Request) -> web.Response:
-            return web.Response(body=metrics_body(self.reg), headers={"Content-Type": CONTENT_TYPE})
-
-        async def health(request: web.Request) -> web.Response:
-            return web.Response(text="ok")
-
-        app.router.add_get("/metrics", metrics)
-        app.router.add_get("/-/healthz", health)
-        app.router.add_get("/health", health)
+        app = metrics_app(self.reg, health_paths=("/-/healthz", "/health"))
         app.router.add_route("*", "/v1/{tail:.*}", self.handle)
-        runner = web.AppRunner(app, access_log=None, handle_signals=False)
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", self.a.port, reuse_address=True).start()
+        _runner = await serve(app, self.a.port)
         self.log(f"Serve proxy up on port {self.a.port}; replicas: {', '.join(self.replicas)}")
         await self.health_checks()
 

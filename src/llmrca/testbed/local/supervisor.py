@@ -21,11 +21,10 @@ import sys
 from pathlib import Path
 
 import aiohttp
-from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from llmrca.testbed.local.cgroups import PodCgroup
-from llmrca.testbed.local.common import CONTENT_TYPE, PodLog, metrics_body
+from llmrca.testbed.local.common import PodLog, metrics_app, serve
 
 
 class Supervisor:
@@ -127,19 +126,8 @@ class Supervisor:
                 await asyncio.sleep(1.0)
 
     async def run(self) -> None:
-        app = web.Application()
-
-        async def metrics(request: web.Request) -> web.Response:
-            return web.Response(body=metrics_body(self.reg), headers={"Content-Type": CONTENT_TYPE})
-
-        async def health(request: web.Request) -> web.Response:
-            return web.Response(text="ok")
-
-        app.router.add_get("/metrics", metrics)
-        app.router.add_get("/health", health)
-        runner = web.AppRunner(app, access_log=None, handle_signals=False)
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", self.a.port, reuse_address=True).start()
+        app = metrics_app(self.reg)
+        _runner = await serve(app, self.a.port)
         self.log(f"raylet supervisor for {self.pod} up (metrics port {self.a.port}), memory monitor threshold {self.a.memory_threshold}")
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
