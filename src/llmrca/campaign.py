@@ -128,7 +128,7 @@ def make_backend(backend: str, *, workers: int | None, qps: float | None, scrape
         from llmrca.testbed.local.backend import make_local_backend
 
         return make_local_backend(workers=workers, qps=qps, scrape_interval_s=scrape_interval_s, params=sim_params)
-    raise ConfigError(f"unknown backend {backend!r}; available here: {', '.join(BACKENDS)} (the local and k8s backends plug into campaign.Backend)")
+    raise ConfigError(f"unknown backend {backend!r}; available here: {', '.join(BACKENDS)} (a new backend plugs into campaign.Backend)")
 
 
 def plan_cases(profile: Profile, workers: list[str], fault_params: Mapping[str, Mapping[str, Any]] | None, protocol: Protocol) -> list[FaultSpec]:

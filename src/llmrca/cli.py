@@ -209,7 +209,7 @@ def dataset_import_cmd(
 
 @app.command("campaign")
 def campaign_cmd(
-    backend: str = typer.Option("sim", "--backend", help="Testbed backend: sim (local and k8s plug in later)."),
+    backend: str = typer.Option("sim", "--backend", help="Testbed backend: sim (simulated stack) or local (real processes; needs root)."),
     profile: str = typer.Option("quick", "--profile", help="quick (12 cases) or paper (120 cases)."),
     seed: int = typer.Option(0, "--seed", help="Campaign seed; every case's seed derives from it."),
     out: str = typer.Option(..., "--out", help="Dataset folder to create (must be new or empty)."),
