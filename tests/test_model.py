@@ -26,3 +26,14 @@ def test_injection_outside_data_is_reported() -> None:
     c.inject_time = float(c.metrics["time"].iloc[-1] + 100)
     with pytest.raises(CaseValidationError, match="outside the data"):
         c.validate()
+
+
+def test_dataset_opened_by_relative_path_loads_its_cases(tmp_path, monkeypatch) -> None:
+    from llmrca.dataset import Dataset
+
+    Dataset.write([make_case(seed=s) for s in range(2)], tmp_path / "ds")
+    monkeypatch.chdir(tmp_path)
+    ds = Dataset("ds")
+    loaded = [c for _, c in ds.iter_cases()]
+    assert len(loaded) == 2 and all(not isinstance(c, Exception) for c in loaded)
+    assert ds.case_id(ds.case_dirs()[0]) == "ray-worker-2_cpu/1"

@@ -211,7 +211,7 @@ class Dataset:
     """A folder of cases with a ``dataset.json`` manifest (optional for imports)."""
 
     def __init__(self, root: str | Path) -> None:
-        self.root = Path(root)
+        self.root = Path(root).absolute()  # a relative folder must not be joined to the root twice
         if not self.root.exists():
             raise FileNotFoundError(f"dataset {self.root} does not exist")
         mf = self.root / "dataset.json"
