@@ -9,6 +9,40 @@ import pandas as pd
 
 FAULT_LABELS = {"cpu": "CPU", "memory": "MEMORY", "network": "NETWORK", "gpu": "GPU"}
 
+#: The paper's spelling of each registry name, for the human-readable tables
+#: (Markdown, LaTeX); CSV files keep the registry names that ``--methods`` takes.
+PAPER_NAMES = {
+    "random": "Random",
+    "pc-pagerank": "PC-PR",
+    "pc-randomwalk": "PC-RW",
+    "fci-pagerank": "FCI-PR",
+    "fci-randomwalk": "FCI-RW",
+    "granger-pagerank": "Granger-PR",
+    "granger-randomwalk": "Granger-RW",
+    "lingam-pagerank": "LiNGAM-PR",
+    "lingam-randomwalk": "LiNGAM-RW",
+    "causalrca": "CausalRCA",
+    "causalai": "CausalAI",
+    "microcause": "MicroCause",
+    "e-diagnosis": "ε-Diagnosis",
+    "baro": "BARO",
+    "rcd": "RCD",
+    "circa": "CIRCA",
+    "nsigma": "NSigma",
+    "microrca": "MicroRCA",
+    "microscope": "Microscope",
+    "monitorrank": "MonitorRank",
+    "microrank": "MicroRank",
+    "tracerca": "TraceRCA",
+    "mm-baro": "MM-BARO",
+    "pdiagnose": "PDiagnose",
+    "llm-rca": "LLM-RCA (ours)",
+}
+
+
+def display_name(method: str) -> str:
+    return PAPER_NAMES.get(method, method)
+
 
 def _fmt(x: float, missing: str) -> str:
     return missing if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.2f}"
@@ -23,7 +57,7 @@ def table1_markdown(table: pd.DataFrame, note: str = "") -> str:
     for (src, method), row in table.iterrows():
         shown = src if src != last_src else ""
         last_src = src
-        lines.append("| " + " | ".join([shown, method] + [_fmt(v, "–") for v in row.to_numpy()]) + " |")
+        lines.append("| " + " | ".join([shown, display_name(method)] + [_fmt(v, "–") for v in row.to_numpy()]) + " |")
     if note:
         lines += ["", note]
     return "\n".join(lines) + "\n"
@@ -63,7 +97,8 @@ def table1_latex(table: pd.DataFrame, caption: str = "RCA performance per fault 
             out.append(r"\midrule")
         shown = _tex_escape(src) if src != last_src else ""
         last_src = src
-        out.append(f"{shown} & {_tex_escape(method)} & " + " & ".join(_fmt(v, "--") for v in row.to_numpy()) + r" \\")
+        name = _tex_escape(display_name(method)).replace("ε", r"$\epsilon$")
+        out.append(f"{shown} & {name} & " + " & ".join(_fmt(v, "--") for v in row.to_numpy()) + r" \\")
     out += [r"\bottomrule", r"\end{tabular}", r"\end{table*}"]
     return "\n".join(out) + "\n"
 
