@@ -31,7 +31,7 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from llmrca.config import parse_overrides  # noqa: E402
-from llmrca.methods.graph.sem import sem_case  # noqa: E402
+from llmrca.methods.graph.sem import sem_case, sem_cases  # noqa: E402
 from llmrca.methods.registry import get_method  # noqa: E402
 
 METHODS = [
@@ -45,19 +45,6 @@ METHODS = [
     "lingam-randomwalk",
     "microcause",
 ]
-FAULTS = [("cpu", 2), ("network", 0), ("memory", 1)]  # (fault, worker index; 0 = head)
-
-
-def cases(n_components: int, n: int) -> list:
-    out = []
-    workers = n_components - 3
-    for i in range(n):
-        fault, w = FAULTS[i % len(FAULTS)]
-        root = "ray-head" if w == 0 else f"ray-worker-{1 + (w + i) % workers}"
-        out.append(sem_case(root=root, fault=fault, n_components=n_components, seed=100 + i))
-    return out
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cases", type=int, default=3, help="cases per size (default 3)")
@@ -68,7 +55,7 @@ def main() -> None:
     warnings.filterwarnings("ignore")
     sizes = [int(s) for s in args.sizes.split(",")]
     overrides = parse_overrides(args.set)
-    data = {s: cases(s, args.cases) for s in sizes}
+    data = {s: sem_cases(s, args.cases) for s in sizes}
     head = f"{'method':<20}" + "".join(f" | {f'{s} comp: wall s':>15} {'cpu s':>6} {'max s':>6} {'AC@1':>5}" for s in sizes)
     print(f"cases per size: {args.cases}; samples per case: 72 (5 s); overrides: {overrides or 'none'}")
     print(head)

@@ -30,30 +30,15 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 sys.path.insert(0, str(SRC))
 
 METHODS = ["circa", "rcd", "causalai", "causalrca"]
-FAULTS = [("cpu", 2), ("network", 0), ("memory", 1)]  # (fault, worker index; 0 = head)
-
-
-def _cases(n_components: int, n: int) -> list:
-    from llmrca.methods.graph.sem import sem_case
-
-    out = []
-    workers = n_components - 3
-    for i in range(n):
-        fault, w = FAULTS[i % len(FAULTS)]
-        root = "ray-head" if w == 0 else f"ray-worker-{1 + (w + i) % workers}"
-        out.append(sem_case(root=root, fault=fault, n_components=n_components, seed=100 + i))
-    return out
-
-
 def _child(method: str, size: int, n: int) -> None:
     """Run in a child process: time each case, print one JSON line."""
-    from llmrca.methods.graph.sem import sem_case
+    from llmrca.methods.graph.sem import sem_case, sem_cases
     from llmrca.methods.registry import get_method
 
     warnings.filterwarnings("ignore")
     get_method(method).rank(sem_case(n_components=6, seed=0).without_truth())  # untimed warm-up (imports)
     secs, hits, errors = [], 0, []
-    for case in _cases(size, n):
+    for case in sem_cases(size, n):
         t0 = time.perf_counter()
         try:
             r = get_method(method).rank(case.without_truth())

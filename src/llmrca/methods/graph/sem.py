@@ -120,3 +120,18 @@ def sem_case(
         topology=topo,
         meta={"backend": "sem", "seed": seed, "n_components": n_components},
     )
+
+
+#: Fault mix of :func:`sem_cases`: (fault, worker index; 0 = the head).
+BENCH_FAULTS: tuple[tuple[str, int], ...] = (("cpu", 2), ("network", 0), ("memory", 1))
+
+
+def sem_cases(n_components: int, n: int, *, seed: int = 100) -> list[Case]:
+    """``n`` seeded cases cycling through :data:`BENCH_FAULTS` and the workers (for benchmarks)."""
+    workers = n_components - 3
+    out = []
+    for i in range(n):
+        fault, w = BENCH_FAULTS[i % len(BENCH_FAULTS)]
+        root = "ray-head" if w == 0 else f"ray-worker-{1 + (w + i) % workers}"
+        out.append(sem_case(root=root, fault=fault, n_components=n_components, seed=seed + i))
+    return out
