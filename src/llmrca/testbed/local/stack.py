@@ -147,13 +147,28 @@ def proc_start_ticks(pid: int) -> int | None:
 
 
 def _alive(pgid: int) -> bool:
+    """Whether process group ``pgid`` still has a member that is not a zombie.
+
+    A SIGKILLed process stays a zombie until its parent reaps it (and an
+    orphan until PID 1 does, which a container's PID 1 may never do): it runs
+    nothing and holds nothing, so it does not count as left behind.
+    """
     try:
         os.killpg(pgid, 0)
-        return True
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
+    with contextlib.suppress(ChildProcessError, OSError):
+        os.waitpid(pgid, os.WNOHANG)  # reap the leader if it is our own child
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if len(fields) > 2 and fields[2] == str(pgid) and fields[0] != "Z":
+            return True
+    return False
 
 
 class LocalTestbed:
