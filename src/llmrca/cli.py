@@ -59,6 +59,7 @@ def evaluate_cmd(
     random_on_failure: Annotated[bool, typer.Option("--random-on-failure", help="Score failed/timed-out runs on a seeded random ranking, as the paper did (counted).")] = False,
     no_resume: Annotated[bool, typer.Option("--no-resume", help="Start over instead of skipping runs already in results.jsonl.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    sli: Annotated[str | None, typer.Option("--sli", help="Service-level-indicator column for methods that walk from one (default: the entry's latency).")] = None,
 ) -> None:
     """Evaluate RCA methods on a dataset: AC@k, Avg@k, Table 1, misattribution."""
     from llmrca.evaluate import run_evaluation
@@ -75,6 +76,7 @@ def evaluate_cmd(
             random_on_failure=random_on_failure,
             resume=not no_resume,
             progress=not quiet,
+            sli=sli,
         )
     except _USER_ERRORS as e:
         _fail(e)
@@ -105,6 +107,7 @@ def rank_cmd(
     set_: Annotated[list[str] | None, typer.Option("--set", help="Config override key=value (repeatable).")] = None,
     metric_set: Annotated[str | None, typer.Option("--metric-set", help="basic or extended (default: the method's own).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    sli: Annotated[str | None, typer.Option("--sli", help="Service-level-indicator column for methods that walk from one (default: the entry's latency).")] = None,
 ) -> None:
     """Rank one case's components with one method (the method never sees the ground truth)."""
     from llmrca.config import parse_overrides
@@ -112,7 +115,7 @@ def rank_cmd(
     from llmrca.evaluate.single import rank_case
 
     try:
-        outcome = rank_case(case_dir, method, parse_overrides(set_), metric_set=metric_set)
+        outcome = rank_case(case_dir, method, parse_overrides(set_), metric_set=metric_set, sli=sli)
     except (*_USER_ERRORS, LlmrcaError) as e:
         _fail(e)
     if as_json:
@@ -187,6 +190,52 @@ def dataset_validate_cmd(path: Annotated[Path, typer.Argument(help="Dataset fold
             typer.echo(f"  - {p}")
     typer.echo(f"{len(check.valid)} valid case(s), {len(check.problems)} with problems")
     raise typer.Exit(0 if check.ok else 1)
+
+
+@dataset_app.command("describe")
+def dataset_describe_cmd(
+    path: Annotated[Path, typer.Argument(help="A case folder or a dataset folder (its first case is read unless --cases says more).")],
+    cases: Annotated[int, typer.Option("--cases", help="How many cases to read (the union of their columns).")] = 1,
+    metric_set: Annotated[str | None, typer.Option("--metric-set", help="basic or extended (default: every set the case has).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """What each column means: its kind and unit per the metric vocabulary, and the columns no kind matches."""
+    from rich.markup import escape
+
+    from llmrca.dataset.io import Dataset
+    from llmrca.model import CaseValidationError
+    from llmrca.telemetry.vocabulary import KINDS, describe
+
+    try:
+        ds = Dataset(path)
+        dirs = ds.case_dirs()[: max(1, cases)]
+        if not dirs:
+            raise FileNotFoundError(f"no case under {path}; pass a case folder or a dataset folder (see docs/dataset.md)")
+        cols: dict[str, None] = {}
+        for d in dirs:
+            case = ds.load(d)
+            sets = [metric_set] if metric_set else list(case.metric_sets)
+            for name in sets:
+                cols.update(dict.fromkeys(str(c) for c in case.with_metric_set(name).metrics.columns))
+    except (*_USER_ERRORS, CaseValidationError) as e:
+        _fail(e)
+    desc = describe(cols)
+    if as_json:
+        typer.echo(json.dumps(desc.to_dict(), indent=2))
+        return
+    t = Table(title=f"metric vocabulary: {len(cols) - ('time' in cols)} columns of {len(dirs)} case(s) under {path}")
+    for col in ("kind", "unit", "group", "columns", "e.g."):
+        t.add_column(col)
+    for kind, members in desc.kinds.items():
+        k = KINDS[kind]
+        t.add_row(kind, k.unit, k.group, str(len(members)), escape(members[0].partition("_")[2]))
+    Console().print(t)
+    units = sorted({(c.metric, c.unit, c.factor) for c in desc.columns if c.kind and c.factor != 1.0})
+    for metric, unit, f in units:
+        typer.echo(f"unit: {metric} is read in {unit} (x{f:g} to the kind's unit)")
+    typer.echo(f"components: {len(desc.components)}; mapped columns: {sum(len(v) for v in desc.kinds.values())}; unmapped: {len(desc.unmapped)}")
+    if desc.unmapped:
+        typer.echo("unmapped (methods still use them as plain series; llm-rca, the SLI choice and heal do not): " + ", ".join(desc.unmapped[:40]) + (" ..." if len(desc.unmapped) > 40 else ""))
 
 
 @dataset_app.command("import")

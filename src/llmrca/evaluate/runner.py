@@ -108,8 +108,13 @@ def run_evaluation(
     resume: bool = True,
     method_configs: dict[str, dict] | None = None,
     progress: bool = True,
+    sli: str | None = None,
 ) -> EvaluationResult:
-    """Evaluate ``methods`` on every case of ``dataset``; write results and reports to ``out``."""
+    """Evaluate ``methods`` on every case of ``dataset``; write results and reports to ``out``.
+
+    ``sli`` names the service-level-indicator column for methods that walk from one
+    (default: the entry component's latency, chosen by meaning; see methods.common.sli).
+    """
     from llmrca.methods.registry import REGISTRY
     from llmrca.report import write_report
 
@@ -140,11 +145,11 @@ def run_evaluation(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     cfg = {m: full_config(m, configs.get(m)) for m in names}
-    hashes = {m: config_hash(m, cfg[m], metric_set) for m in names}
+    hashes = {m: config_hash(m, cfg[m], metric_set, sli) for m in names}
     builtin = {e.name for e in _builtin_entries()}
     extra = tuple((e.name, e.target, e.family) for e in REGISTRY.values() if e.name not in builtin)
     tasks = [
-        Task(m, ds.case_id(d), str(d.resolve()), cfg[m], hashes[m], metric_set, extra)
+        Task(m, ds.case_id(d), str(d.resolve()), cfg[m], hashes[m], metric_set, extra, sli)
         for d in dirs
         for m in names
     ]

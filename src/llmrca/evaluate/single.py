@@ -38,8 +38,13 @@ class RankOutcome:
         }
 
 
-def rank_case(case_dir: str | Path, method: str, config: dict[str, Any] | None = None, *, metric_set: str | None = None) -> RankOutcome:
-    """Read ``case_dir``, strip its truth, rank it with ``method`` (same metric-set rule as the evaluator)."""
+def rank_case(
+    case_dir: str | Path, method: str, config: dict[str, Any] | None = None, *, metric_set: str | None = None, sli: str | None = None
+) -> RankOutcome:
+    """Read ``case_dir``, strip its truth, rank it with ``method`` (same metric-set rule as the evaluator).
+
+    ``sli``: the service-level-indicator column for methods that walk from one (default: chosen by meaning).
+    """
     import time
 
     from llmrca.methods.registry import get_method
@@ -52,5 +57,8 @@ def rank_case(case_dir: str | Path, method: str, config: dict[str, Any] | None =
             raise MethodUnavailable(f"{case_dir} has no {wanted!r} metric set (has: {', '.join(sorted(case.metric_sets))})")
         wanted = "basic"
     t0 = time.perf_counter()
-    ranking = m.rank(case.with_metric_set(wanted).without_truth())
+    blind = case.with_metric_set(wanted).without_truth()
+    if sli is not None:
+        blind.meta = {**blind.meta, "sli": sli}
+    ranking = m.rank(blind)
     return RankOutcome(case, method, m.config.to_dict(), wanted, ranking, time.perf_counter() - t0)

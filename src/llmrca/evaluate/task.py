@@ -32,10 +32,14 @@ class Task:
     config_hash: str
     metric_set: str | None = None  # forced set (None: the method's preferred one)
     extra_entries: tuple[tuple[str, str, str], ...] = field(default=())  # run-time registry entries (name, target, family)
+    sli: str | None = None  # service-level indicator column for methods that walk from one (None: chosen by meaning)
 
 
-def config_hash(method: str, config: dict[str, Any], metric_set: str | None) -> str:
-    blob = json.dumps({"method": method, "config": config, "metric_set": metric_set}, sort_keys=True, default=str)
+def config_hash(method: str, config: dict[str, Any], metric_set: str | None, sli: str | None = None) -> str:
+    key: dict[str, Any] = {"method": method, "config": config, "metric_set": metric_set}
+    if sli is not None:
+        key["sli"] = sli
+    blob = json.dumps(key, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
@@ -131,6 +135,8 @@ def execute(task: Task, case_cache: dict[str, Case] | None = None) -> dict[str, 
             wanted = "basic"
         rec["metric_set"] = wanted
         blind = _private_copy(case.with_metric_set(wanted).without_truth())
+        if task.sli is not None:
+            blind.meta["sli"] = task.sli
         t1 = time.perf_counter()
         ranking = method.rank(blind)
         rec["duration_s"] = time.perf_counter() - t1
@@ -162,8 +168,18 @@ def _private_copy(case: Case) -> Case:
 
 
 def _jsonable(x: Any) -> Any:
+    """``x`` as plain JSON values; NaN and ±Inf become ``None`` so results.jsonl stays valid JSON."""
     try:
-        json.dumps(x, default=str)
-        return json.loads(json.dumps(x, default=str))
+        return _finite(json.loads(json.dumps(x, default=str)))
     except (TypeError, ValueError):
         return str(x)
+
+
+def _finite(x: Any) -> Any:
+    if isinstance(x, float):
+        return x if np.isfinite(x) else None
+    if isinstance(x, dict):
+        return {k: _finite(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [_finite(v) for v in x]
+    return x

@@ -23,9 +23,31 @@ import numpy as np
 import pandas as pd
 
 
+def absent_before_as_zero(normal: np.ndarray, anomal: np.ndarray) -> np.ndarray:
+    """``normal`` with every column that is all-missing before the injection but present after set to 0.
+
+    Missing data is evidence: a series that first appears with the fault (an
+    error counter, a restart count, a throttle-reason series an exporter only
+    emits once non-zero) started from nothing, so its normal level is zero and
+    its appearance scores as a change instead of being ignored as NaN.
+    Shapes: ``normal`` (n_normal, k), ``anomal`` (n_anomal, k); returns a copy
+    only when something changes.
+    """
+    if normal.size == 0 or anomal.size == 0:
+        return normal
+    with np.errstate(invalid="ignore"):
+        appeared = np.isnan(normal).all(axis=0) & np.isfinite(anomal).any(axis=0)
+    if not appeared.any():
+        return normal
+    out = normal.copy()
+    out[:, appeared] = 0.0
+    return out
+
+
 def _as_frames(normal: pd.DataFrame, anomal: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     cols = [c for c in normal.columns if c != "time" and c in anomal.columns]
-    return normal[cols].astype(float), anomal[cols].astype(float)
+    n, a = normal[cols].astype(float), anomal[cols].astype(float)
+    return pd.DataFrame(absent_before_as_zero(n.to_numpy(), a.to_numpy()), index=n.index, columns=cols), a
 
 
 def robust_center_scale(normal: pd.DataFrame) -> tuple[pd.Series, pd.Series]:

@@ -2,8 +2,8 @@
 
 An edge ``a -> b`` (a calls b) is judged by the latency of the calls it
 carries.  Cases rarely have per-edge latency, so by default an edge's latency
-is the callee's latency column (``<b>_latency-90``, else ``<b>_latency-50``,
-else the first ``<b>_…latency…`` column): the callee's response time is what
+is the callee's latency column (p90 preferred, then p95, p99, mean, p50; any
+exporter's name, read through :mod:`llmrca.telemetry.vocabulary`): the callee's response time is what
 the caller waits for.  A case that does carry per-edge series may name them
 ``<a>_latency-to-<b>`` and they are used instead.
 
@@ -31,9 +31,6 @@ import pandas as pd
 
 from llmrca.model import Case
 
-#: Preferred latency metrics, best first.
-LATENCY_PREFERENCE: tuple[str, ...] = ("latency-90", "latency-50")
-
 
 @dataclass(frozen=True)
 class EdgeAnomaly:
@@ -52,16 +49,11 @@ class EdgeAnomaly:
 
 
 def latency_column(metrics: pd.DataFrame, component: str) -> str | None:
-    """The component's latency column (p90 preferred), or None."""
-    for m in LATENCY_PREFERENCE:
-        col = f"{component}_{m}"
-        if col in metrics.columns:
-            return col
-    prefix = f"{component}_"
-    for col in metrics.columns:
-        if col.startswith(prefix) and "latency" in col[len(prefix) :]:
-            return col
-    return None
+    """The component's latency column (p90 preferred, any exporter's name: see the metric vocabulary), or None."""
+    from llmrca.methods.common.sli import latency_columns
+
+    own = latency_columns([str(c) for c in metrics.columns], component)
+    return own[0] if own else None
 
 
 def edge_column(metrics: pd.DataFrame, caller: str, callee: str) -> str | None:

@@ -219,8 +219,8 @@ class GraphMethod(Method):
             return heads.personalized_pagerank(g, pers, alpha=c.damping), info
         if prep.sli is None:
             raise MethodUnavailable(
-                f"{self.name} walks from the service-level indicator (the entry point's latency-90) "
-                "and this case has no usable latency-90 column"
+                f"{self.name} walks from the service-level indicator (the entry point's latency) "
+                "and no component of this case has a usable latency column (pass one with --sli COLUMN)"
             )
         weights = _walk_weights(prep, anomaly, c.walk_weight)
         info["sli"] = prep.sli

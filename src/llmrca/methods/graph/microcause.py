@@ -9,7 +9,7 @@ a Microservice through Causality Inference", IEEE/ACM IWQoS 2020.
    numpy; no ``tigramite`` needed).  With ``use_topology`` links between
    metrics of components that are not adjacent in the call graph are not
    tested.
-2. **TCORW** — a random walk from the SLI (the entry point's latency-90)
+2. **TCORW** — a random walk from the SLI (the entry point's latency, see methods.common.sli)
    with the CloudRanger transition rules (to causes with weight ``w``, to
    effects with ``rho * w``, self-loops for the residual) where a node's
    weight is its |partial correlation| with the SLI given its own parents in
@@ -103,7 +103,7 @@ class MicroCause(GraphMethod):
         budget = disc.Budget(c.time_budget_s or None, self.name)
         prep = self._prepare(case)
         if prep.sli is None:
-            raise MethodUnavailable("microcause walks from the SLI (the entry point's latency-90) and this case has no usable latency-90 column")
+            raise MethodUnavailable("microcause walks from the SLI (the entry point's latency) and no component of this case has a usable latency column (pass one with --sli COLUMN)")
         allowed = disc.topology_mask(prep.columns, case.topology) if c.use_topology else None
         g = disc.pcmci_graph(prep.values, prep.columns, tau_max=c.tau_max, alpha_pc=c.alpha_pc, alpha_mci=c.alpha_mci,
                              max_conds=c.max_conds, allowed=allowed, budget=budget)

@@ -22,7 +22,8 @@ Anomaly scores (:func:`anomaly_scores`) are the |z| of the anomalous window
 against the normal window's mean and standard deviation (max over the
 anomalous rows), as in the N-sigma rule that MicroRCA/CloudRanger-style methods
 use to weigh metrics.  The service-level indicator (:func:`sli_column`) is the
-entry point's ``latency-90`` column, never anything derived from ground truth.
+entry point's latency (p90 preferred; chosen through the metric vocabulary, see
+:mod:`llmrca.methods.common.sli`), never anything derived from ground truth.
 """
 
 from __future__ import annotations
@@ -34,9 +35,6 @@ import numpy as np
 import pandas as pd
 
 from llmrca.model import Case, split_column
-
-#: Metric used as service-level indicator (p90 latency of the entry point).
-SLI_METRIC = "latency-90"
 
 
 class PreprocessError(ValueError):
@@ -80,23 +78,10 @@ class Prepared:
 
 
 def sli_column(case: Case, columns: Sequence[str] | None = None) -> str | None:
-    """The SLI column: ``<entry>_latency-90``, else the first component's latency-90.
+    """The SLI column (see :func:`llmrca.methods.common.sli.sli_column`: the entry's latency, by meaning)."""
+    from llmrca.methods.common.sli import sli_column as choose
 
-    ``columns`` defaults to the case's metric columns.  Returns ``None`` when
-    no component has a ``latency-90`` column.
-    """
-    cols = [c for c in (case.metrics.columns if columns is None else columns) if c != "time"]
-    colset = set(cols)
-    entry = case.topology.entry if case.topology is not None else None
-    if entry is not None and f"{entry}_{SLI_METRIC}" in colset:
-        return f"{entry}_{SLI_METRIC}"
-    for comp in case.components:
-        if f"{comp}_{SLI_METRIC}" in colset:
-            return f"{comp}_{SLI_METRIC}"
-    for c in cols:  # components that appear only in the metrics
-        if split_column(c)[1] == SLI_METRIC:
-            return c
-    return None
+    return choose(case, columns)
 
 
 def _window(case: Case, normal_window_s: float | None, anomalous_window_s: float | None) -> pd.DataFrame:

@@ -247,6 +247,10 @@ class Evidence:
         if i is not None and np.isfinite(self.ws.max[i]) and self.ws.max[i] > _nz(self.nm.max[i]) + S.FLOORS[S.REPLICA_STARTS]:
             restart = FLAG
         ev.add(Signal(c, S.REPLICA_STARTS, "health", restart, self.normal_of(c, S.REPLICA_STARTS), self.window_of(c, S.REPLICA_STARTS, "max"), "replica restarted"))
+        i = self.col(c, S.RESTARTS)
+        if i is not None and np.isfinite(self.ws.max[i]) and self.ws.max[i] > _nz(self.nm.max[i]) + S.FLOORS[S.RESTARTS]:
+            restart = FLAG
+            ev.add(Signal(c, S.RESTARTS, "health", FLAG, self.normal_of(c, S.RESTARTS), self.window_of(c, S.RESTARTS, "max"), "container restart count rose"))
         unhealthy = 0.0
         i = self.col(c, S.REPLICA_HEALTHY)
         if i is not None and np.isfinite(self.ws.min[i]) and self.nm.median[i] >= 0.5 and self.ws.min[i] < 0.5:
@@ -296,6 +300,14 @@ class Evidence:
             drop = self.down(c, S.SM_CLOCK)
             # A clock drop with a power-cap flag confirms the cap bites; alone it is still a GPU slowdown.
             ev.add(Signal(c, S.SM_CLOCK, "gpu", drop + FLAG * flag if drop > 0 else 0.0, self.normal_of(c, S.SM_CLOCK), self.window_of(c, S.SM_CLOCK), "SM clock fell"))
+        busy = self.up(c, S.GPU_UTIL)
+        if busy > 0:
+            # Busier than its peers at the same load: each step takes the accelerator longer.
+            ev.add(Signal(c, S.GPU_UTIL, "gpu", busy, self.normal_of(c, S.GPU_UTIL), self.window_of(c, S.GPU_UTIL, "q75"), "GPU busier than its peers"))
+        pv = self.up(c, S.POWER_VIOLATION)
+        if pv > 0:
+            # DCGM's power-violation counter: time the device spent held back by its power limit.
+            ev.add(Signal(c, S.POWER_VIOLATION, "gpu", FLAG * min(1.0, pv), self.normal_of(c, S.POWER_VIOLATION), self.window_of(c, S.POWER_VIOLATION, "q75"), "time throttled by the power limit rose"))
         g = min(FLAG, FLAG * log_excess.get("gpu", 0.0))
         ev.add(Signal(c, "log:gpu", "gpu", g, note="GPU power / throttle log lines"))
 

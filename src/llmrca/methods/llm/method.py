@@ -37,6 +37,7 @@ from llmrca.methods.llm.explain import sentence
 from llmrca.methods.llm.logs import LogBaseline
 from llmrca.methods.llm.propagation import LatencyResidual, residuals
 from llmrca.model import Case, Ranking, Topology, components_of
+from llmrca.telemetry.vocabulary import canonical_frame
 
 FAULT_NAMES = ("cpu", "memory", "network", "gpu")
 
@@ -77,11 +78,17 @@ class LlmRca(Method):
         self._normal_values: np.ndarray | None = None
         self._logs: LogBaseline = LogBaseline()
         self._topology: Topology | None = None
+        self._renamed: dict[str, str] = {}
 
     # -- online API -------------------------------------------------------------
     def fit_normal(self, frame: pd.DataFrame, *, topology: Topology | None = None, logs: pd.DataFrame | None = None) -> LlmRca:
-        """Learn what healthy looks like from a frame of ``time`` + ``<component>_<metric>`` columns."""
+        """Learn what healthy looks like from a frame of ``time`` + ``<component>_<metric>`` columns.
+
+        Column names may be any exporter's (see :mod:`llmrca.telemetry.vocabulary`); they are
+        read by their meaning, and the answer names the original columns.
+        """
         cfg = self.config
+        frame, self._renamed = canonical_frame(frame)
         frame = with_derived(frame)
         self._normal = NormalModel.fit(frame, rel_floor=cfg.rel_floor)
         cols = self._normal.index.columns
@@ -98,11 +105,12 @@ class LlmRca(Method):
         """Rank components for one window (the rows since the injection / alert)."""
         if self._normal is None or self._normal_values is None:
             raise RuntimeError("llm-rca: call fit_normal(frame) on a healthy window before decide(window)")
+        window, _ = canonical_frame(window)
         return self._decide(window, logs, candidates)
 
     # -- offline API ---------------------------------------------------------------
     def _rank(self, case: Case) -> Ranking:
-        df = case.metrics
+        df, renamed = canonical_frame(case.metrics)
         # One conversion to a single float block: slicing a wide frame column by column is slow.
         cols = [c for c in df.columns if c != "time"]
         t = df["time"].to_numpy(dtype=float)
@@ -111,14 +119,23 @@ class LlmRca(Method):
         in_w = t >= case.inject_time
         if end is not None:
             in_w &= t <= end
-        normal = pd.DataFrame(x[t < case.inject_time], columns=["time", *cols])
-        window = pd.DataFrame(x[in_w], columns=["time", *cols])
+        xn, xw = x[t < case.inject_time], x[in_w]
+        # Missing data is evidence: a series absent before the injection and present after it
+        # (an error counter that first appears, a restart count) started from nothing.
+        with np.errstate(invalid="ignore"):
+            appeared = np.isnan(xn).all(axis=0) & np.isfinite(xw).any(axis=0) if len(xn) else np.zeros(x.shape[1], bool)
+        if appeared.any():
+            xn = xn.copy()
+            xn[:, appeared] = 0.0
+        normal = pd.DataFrame(xn, columns=["time", *cols])
+        window = pd.DataFrame(xw, columns=["time", *cols])
         logs_n = logs_w = None
         if case.logs is not None and not case.logs.empty and "time" in case.logs.columns:
             lt = case.logs["time"].to_numpy(dtype=float)
             logs_n = case.logs[(lt >= float(normal["time"].min())) & (lt < case.inject_time)]
             logs_w = case.logs[lt >= case.inject_time]
         self.fit_normal(normal, topology=case.topology, logs=logs_n)
+        self._renamed = renamed
         return self._decide(window, logs_w, list(case.components))
 
     # -- the decision ------------------------------------------------------------------
@@ -169,8 +186,9 @@ class LlmRca(Method):
             "upstream_explained": upstream,
             "lacking": lacking,
             "metric_columns": len(nm.index.columns),
+            "columns_read_as": {new: old for new, old in self._renamed.items() if new in set(nm.index.columns)},
         }
-        metrics = self._metric_ranking(ranked, evid, have_cols=set(nm.index.columns))
+        metrics = [(self._renamed.get(col, col), v) for col, v in self._metric_ranking(ranked, evid, have_cols=set(nm.index.columns))]
         return Ranking(components=ranked, scores=[float(scores[c]) for c in ranked], metrics=metrics, explanation=explanation, fault_type=fault)
 
     def _latency(self, ev: Evidence, ce: ComponentEvidence, r: LatencyResidual, callees: list[str]) -> None:

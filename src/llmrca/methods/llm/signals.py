@@ -1,7 +1,9 @@
-"""The signals the LLM-aware method reads, by their catalogue names.
+"""The signals the LLM-aware method reads, by their semantic kind.
 
-Each constant is the metric part of a ``<component>_<metric>`` column as
-listed in :mod:`llmrca.telemetry`.  ``FLOORS`` gives, per signal, the smallest
+Each constant is the canonical metric name of a kind of the metric vocabulary
+(:mod:`llmrca.telemetry.vocabulary`); the method renames whatever columns a
+case has (any exporter's names and units) to these canonical names before it
+reads them (:func:`~llmrca.telemetry.vocabulary.canonical_frame`).  ``FLOORS`` gives, per signal, the smallest
 change that is physically meaningful (in the signal's unit); it keeps robust
 z-scores finite on signals that are flat in the normal window (a power limit,
 an error counter at zero) without tuning anything to a dataset.
@@ -9,46 +11,55 @@ an error counter at zero) without tuning anything to a dataset.
 
 from __future__ import annotations
 
+from llmrca.telemetry.vocabulary import KINDS
+
+
+def _c(kind: str) -> str:
+    return KINDS[kind].canonical
+
+
 # -- basic set (paper) --------------------------------------------------------
-CPU = "cpu"
-MEM = "mem"
-NET_RX = "net-rx"
-NET_TX = "net-tx"
-GPU_UTIL = "gpu"
-LAT50 = "latency-50"
-LAT90 = "latency-90"
+CPU = _c("cpu")
+MEM = _c("memory")
+NET_RX = _c("net_rx")
+NET_TX = _c("net_tx")
+GPU_UTIL = _c("gpu_util")
+LAT50 = _c("latency_p50")
+LAT90 = _c("latency_p90")
 
 # -- extended: vLLM engine ----------------------------------------------------
-RUNNING = "vllm:num_requests_running"
-WAITING = "vllm:num_requests_waiting"
-KV_CACHE = "vllm:kv_cache_usage_perc"
-PROMPT_TPS = "vllm:prompt_tokens_total:rate"
-GEN_TPS = "vllm:generation_tokens_total:rate"
-PREEMPT = "vllm:num_preemptions_total:rate"
-SUCCESS = "vllm:request_success_total:rate"
-TTFT50 = "vllm:time_to_first_token_seconds:p50"
-TTFT90 = "vllm:time_to_first_token_seconds:p90"
-ITL50 = "vllm:inter_token_latency_seconds:p50"
-ITL90 = "vllm:inter_token_latency_seconds:p90"
-E2E90 = "vllm:e2e_request_latency_seconds:p90"
-QUEUE90 = "vllm:request_queue_time_seconds:p90"
+RUNNING = _c("running")
+WAITING = _c("engine_queue")
+KV_CACHE = _c("kv_cache")
+PROMPT_TPS = _c("prompt_tokens")
+GEN_TPS = _c("generation_tokens")
+PREEMPT = _c("preemptions")
+SUCCESS = _c("finished_requests")
+TTFT50 = _c("ttft_p50")
+TTFT90 = _c("ttft_p90")
+ITL50 = _c("itl_p50")
+ITL90 = _c("itl_p90")
+E2E90 = _c("e2e_p90")
+QUEUE90 = _c("queue_time_p90")
 
 # -- extended: Ray Serve --------------------------------------------------------
-REPLICA_STARTS = "ray_serve_deployment_replica_starts_total:rate"
-REPLICA_HEALTHY = "ray_serve_deployment_replica_healthy"
-REPLICA_ERRORS = "ray_serve_deployment_error_counter_total:rate"
+REPLICA_STARTS = _c("replica_starts")
+REPLICA_HEALTHY = _c("replica_healthy")
+REPLICA_ERRORS = _c("replica_errors")
 
 # -- extended: DCGM ----------------------------------------------------------------
-POWER = "DCGM_FI_DEV_POWER_USAGE"
-POWER_LIMIT = "DCGM_FI_DEV_POWER_MGMT_LIMIT"
-SM_CLOCK = "DCGM_FI_DEV_SM_CLOCK"
-THROTTLE = "DCGM_FI_DEV_CLOCK_THROTTLE_REASONS"
+POWER = _c("power")
+POWER_LIMIT = _c("power_limit")
+SM_CLOCK = _c("sm_clock")
+THROTTLE = _c("clock_events")
+POWER_VIOLATION = _c("power_violation")
+RESTARTS = _c("restarts")
 SW_POWER_CAP_BIT = 0x4  # DCGM clock event reason "SW power cap"
 
 # -- extended: cAdvisor --------------------------------------------------------------
-CFS_THROTTLED = "container_cpu_cfs_throttled_seconds_total:rate"
-MEM_FAILCNT = "container_memory_failcnt:rate"
-MEM_LIMIT = "container_spec_memory_limit_bytes"
+CFS_THROTTLED = _c("cpu_throttled")
+MEM_FAILCNT = _c("memory_failcnt")
+MEM_LIMIT = _c("memory_limit")
 
 # -- derived (computed by the method from two catalogue columns) -----------------
 #: mesh p90 latency minus the engine's own e2e p90: the network's share of a request.
@@ -65,7 +76,7 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "engine latency decomposition": (TTFT90, ITL90, QUEUE90, E2E90),
     "engine load": (RUNNING, WAITING, KV_CACHE, PREEMPT),
     "replica lifecycle": (REPLICA_STARTS, REPLICA_HEALTHY, REPLICA_ERRORS),
-    "accelerator power": (POWER, POWER_LIMIT, SM_CLOCK, THROTTLE),
+    "accelerator power": (POWER, POWER_LIMIT, SM_CLOCK, THROTTLE, POWER_VIOLATION),
     "container limits": (CFS_THROTTLED, MEM_FAILCNT),
 }
 
@@ -100,6 +111,8 @@ FLOORS: dict[str, float] = {
     POWER: 2.0,  # W
     POWER_LIMIT: 1.0,
     SM_CLOCK: 10.0,  # MHz
+    POWER_VIOLATION: 1000.0,  # µs/s: throttled 0.1 % of the time
+    RESTARTS: 0.5,  # count
     CFS_THROTTLED: 0.02,  # s/s
     MEM_FAILCNT: 0.01,
 }

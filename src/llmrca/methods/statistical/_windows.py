@@ -21,7 +21,13 @@ def metric_matrix(case: Case) -> tuple[np.ndarray, np.ndarray, list[str]]:
 
 
 def split_at(time: np.ndarray, x: np.ndarray, at: float, *, min_rows: int = 2) -> tuple[np.ndarray, np.ndarray]:
-    """Rows before ``at`` (normal) and from ``at`` on (anomalous); each needs ``min_rows``."""
+    """Rows before ``at`` (normal) and from ``at`` on (anomalous); each needs ``min_rows``.
+
+    A series absent before ``at`` and present after it counts as zero before
+    (see :func:`llmrca.methods.common.anomaly.absent_before_as_zero`).
+    """
+    from llmrca.methods.common.anomaly import absent_before_as_zero
+
     before = time < at
     normal, anomal = x[before], x[~before]
     if len(normal) < min_rows or len(anomal) < 1:
@@ -29,7 +35,7 @@ def split_at(time: np.ndarray, x: np.ndarray, at: float, *, min_rows: int = 2) -
             f"the split at t={at} leaves {len(normal)} normal and {len(anomal)} anomalous rows; "
             f"need at least {min_rows} before and 1 after the injection"
         )
-    return normal, anomal
+    return absent_before_as_zero(normal, anomal), anomal
 
 
 def floor_scale(scale: np.ndarray, centre: np.ndarray, rel: float = 1e-6) -> np.ndarray:

@@ -74,7 +74,7 @@ class MicroRCA(Method):
         if not anomalous:
             scored = [e for e in edges if e.column is not None]
             if not scored:
-                raise MethodUnavailable("microrca needs call latencies and no callee of a call edge has a latency column (need <callee>_latency-90 or -50)")
+                raise MethodUnavailable("microrca needs call latencies and no callee of a call edge has a latency column (any latency kind of the metric vocabulary: latency-90, lat_90, istio_request_duration_milliseconds:p90, ...)")
             top = max(scored, key=lambda e: e.score)
             anomalous = [top]
             forced = list(top.edge)

@@ -76,7 +76,7 @@ class Microscope(Method):
         g = topo.to_networkx()
         m = case.metrics
         if not any(latency_column(m, c) is not None for c in topo.nodes):
-            raise MethodUnavailable("microscope needs response times and no component has a latency column (need <component>_latency-90 or -50)")
+            raise MethodUnavailable("microscope needs response times and no component has a latency column (any latency kind of the metric vocabulary, see `llmrca dataset describe`)")
         viol = {c: self._violations(case, c) for c in topo.nodes}
         anomalous = {c for c, v in viol.items() if v >= cfg.min_violations}
         # DFS from the entry, then from every node not reached yet (in case order)

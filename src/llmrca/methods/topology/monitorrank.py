@@ -71,7 +71,7 @@ class MonitorRank(Method):
         entry = topo.entry if topo.entry in idx else nodes[0]
         target = latency_series(m, entry)
         if target is None:
-            raise MethodUnavailable(f"monitorrank needs the entry's latency and {entry!r} has no latency column (need {entry}_latency-90 or -50)")
+            raise MethodUnavailable(f"monitorrank needs the entry's latency and {entry!r} has no latency column (any latency kind of the metric vocabulary, see `llmrca dataset describe`)")
         sim = np.zeros(len(nodes))
         for v in nodes:
             cols = [latency_column(m, v)] if cfg.metric == "latency" else component_columns(m, v)

@@ -1,0 +1,535 @@
+"""The metric vocabulary: any exporter's column name → a semantic kind with a unit.
+
+A metrics column is ``<component>_<metric>`` (RCAEval's convention).  The
+*metric* part is named by whoever exported it: cAdvisor
+(``container_cpu_usage_seconds_total``), node-exporter (``node_cpu_seconds_total``),
+vLLM v1 (``vllm:kv_cache_usage_perc``) and v0 (``vllm:gpu_cache_usage_perc``),
+Ray Serve (``ray_vllm:…``, ``ray_serve_deployment_…``), DCGM (old and new field
+names: ``DCGM_FI_DEV_CLOCK_THROTTLE_REASONS`` / ``DCGM_FI_DEV_CLOCKS_EVENT_REASONS``),
+nvidia_gpu_exporter / nvidia-smi, Istio (``istio_request_duration_milliseconds``),
+ingress-nginx, the paper's artifact (``ctn_cpu``, ``node_memory``) and RCAEval
+(``cpu``, ``mem``, ``latency-90``, sock-shop's ``lat_90``), or llmrca's own
+catalogue (:mod:`llmrca.telemetry.catalogue`).
+
+Code that needs to know what a column *is* — ``llm-rca``, the SLI choice, the
+heal loop, ``llmrca dataset describe`` — asks this module, never a spelling:
+
+* :func:`meaning` — one metric name → :class:`Meaning` (kind, the unit the
+  name implies, the factor to the kind's canonical unit, where the rule
+  comes from), or ``None`` when nothing is known about it;
+* :func:`describe_columns` — every column of a frame with its meaning;
+* :func:`canonical_frame` — a frame whose recognised columns are renamed to
+  ``<component>_<canonical name>`` and converted to canonical units (the
+  renaming map is returned so answers can name the original columns);
+* :func:`find_column` — a component's column of the first kind in a
+  preference list.
+
+Units of the kinds (canonical): cpu in cores, memory in bytes, network in B/s,
+latencies in seconds, power in W, clocks in MHz, utilisation in %, KV-cache
+usage as a fraction (0..1), rates per second.  A name's unit is read from
+its suffix (``_seconds``, ``_milliseconds``, ``_ms``, ``_bytes``, ``_mb``,
+``_hz``…, Prometheus' naming practice); a name that says nothing is taken to
+be in the canonical unit.
+
+Sources: Prometheus naming best practices (units as suffixes); cAdvisor's
+Prometheus metrics; vLLM's production-metrics docs (v0 and v1 names);
+Ray Serve's metrics docs; DCGM field identifiers (``dcgm_fields.h``; the
+``CLOCK_THROTTLE_REASONS`` → ``CLOCKS_EVENT_REASONS`` rename in DCGM 3.3);
+Istio standard metrics; ingress-nginx metrics; RCAEval's data layout; the
+paper's artifact (``ctn_*`` / ``node_*`` names, §4).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+
+import pandas as pd
+
+from llmrca.model import split_column
+
+
+@dataclass(frozen=True)
+class Kind:
+    """A semantic kind of signal.
+
+    ``canonical`` is the metric part of the column that carries this kind in
+    llmrca's own catalogue (what :func:`canonical_frame` renames to);
+    ``unit`` its unit; ``group`` what it tells about (resources, latency,
+    engine, accelerator, lifecycle, errors, traffic, node).
+    """
+
+    name: str
+    canonical: str
+    unit: str
+    group: str
+    description: str
+
+
+def _k(name: str, canonical: str, unit: str, group: str, description: str) -> Kind:
+    return Kind(name, canonical, unit, group, description)
+
+
+#: Every kind, by name.  Latency-like kinds come in quantile variants (``_p50``, ``_p90``, ``_p99``, ``_mean``).
+KINDS: dict[str, Kind] = {
+    k.name: k
+    for k in (
+        _k("cpu", "cpu", "cores", "resources", "CPU used by the component's containers"),
+        _k("cpu_throttled", "container_cpu_cfs_throttled_seconds_total:rate", "s/s", "resources", "CFS throttled time per second"),
+        _k("memory", "mem", "bytes", "resources", "working-set memory"),
+        _k("memory_failcnt", "container_memory_failcnt:rate", "1/s", "resources", "memory-limit hits per second"),
+        _k("memory_limit", "container_spec_memory_limit_bytes", "bytes", "resources", "memory limit"),
+        _k("net_rx", "net-rx", "B/s", "resources", "bytes received per second"),
+        _k("net_tx", "net-tx", "B/s", "resources", "bytes sent per second"),
+        _k("net", "net", "B/s", "resources", "bytes received + sent per second (one series)"),
+        _k("disk_io", "disk-io", "B/s", "resources", "disk I/O"),
+        _k("sockets", "sockets", "count", "resources", "open sockets"),
+        _k("latency_p50", "latency-50", "s", "latency", "median latency of requests into the component"),
+        _k("latency_p90", "latency-90", "s", "latency", "p90 latency of requests into the component"),
+        _k("latency_p95", "latency-95", "s", "latency", "p95 latency of requests into the component"),
+        _k("latency_p99", "latency-99", "s", "latency", "p99 latency of requests into the component"),
+        _k("latency_mean", "latency", "s", "latency", "mean (or unspecified) latency of requests into the component"),
+        _k("gateway_latency_p50", "nginx_ingress_controller_request_duration_seconds:p50", "s", "latency", "gateway request duration p50"),
+        _k("gateway_latency_p90", "nginx_ingress_controller_request_duration_seconds:p90", "s", "latency", "gateway request duration p90"),
+        _k("error_rate", "errors:rate", "1/s", "errors", "failed requests per second"),
+        _k("gateway_5xx_rate", "nginx_ingress_controller_requests_5xx:rate", "1/s", "errors", "gateway 5xx responses per second"),
+        _k("request_rate", "requests:rate", "1/s", "traffic", "requests per second"),
+        _k("gpu_util", "gpu", "%", "accelerator", "GPU utilisation"),
+        _k("gpu_memory", "DCGM_FI_DEV_FB_USED", "MiB", "accelerator", "GPU framebuffer used"),
+        _k("gpu_mem_copy_util", "DCGM_FI_DEV_MEM_COPY_UTIL", "%", "accelerator", "GPU memory-copy utilisation"),
+        _k("tensor_active", "DCGM_FI_PROF_PIPE_TENSOR_ACTIVE", "fraction", "accelerator", "tensor pipe active"),
+        _k("power", "DCGM_FI_DEV_POWER_USAGE", "W", "accelerator", "GPU power draw"),
+        _k("power_limit", "DCGM_FI_DEV_POWER_MGMT_LIMIT", "W", "accelerator", "GPU power limit (enforced or management)"),
+        _k("power_violation", "DCGM_FI_DEV_POWER_VIOLATION:rate", "us/s", "accelerator", "time throttled by the power limit, per second"),
+        _k("thermal_violation", "DCGM_FI_DEV_THERMAL_VIOLATION:rate", "us/s", "accelerator", "time throttled by temperature, per second"),
+        _k("sm_clock", "DCGM_FI_DEV_SM_CLOCK", "MHz", "accelerator", "SM clock"),
+        _k("clock_events", "DCGM_FI_DEV_CLOCK_THROTTLE_REASONS", "bitmask", "accelerator", "clock event (throttle) reasons; 0x4 = SW power cap"),
+        _k("gpu_temperature", "DCGM_FI_DEV_GPU_TEMP", "C", "accelerator", "GPU temperature"),
+        _k("kv_cache", "vllm:kv_cache_usage_perc", "fraction", "engine", "KV-cache usage (0..1)"),
+        _k("running", "vllm:num_requests_running", "requests", "engine", "requests in the engine's batch"),
+        _k("engine_queue", "vllm:num_requests_waiting", "requests", "engine", "requests waiting in the engine"),
+        _k("router_queue", "ray_serve_deployment_queued_queries", "requests", "engine", "requests queued in the router"),
+        _k("preemptions", "vllm:num_preemptions_total:rate", "1/s", "engine", "preemptions per second"),
+        _k("prompt_tokens", "vllm:prompt_tokens_total:rate", "tokens/s", "engine", "prefill tokens per second"),
+        _k("generation_tokens", "vllm:generation_tokens_total:rate", "tokens/s", "engine", "decode tokens per second"),
+        _k("finished_requests", "vllm:request_success_total:rate", "1/s", "engine", "finished requests per second"),
+        _k("ttft_p50", "vllm:time_to_first_token_seconds:p50", "s", "engine", "time to first token p50 (server side)"),
+        _k("ttft_p90", "vllm:time_to_first_token_seconds:p90", "s", "engine", "time to first token p90 (server side)"),
+        _k("ttft_mean", "vllm:time_to_first_token_seconds:mean", "s", "engine", "mean time to first token"),
+        _k("itl_p50", "vllm:inter_token_latency_seconds:p50", "s", "engine", "inter-token latency (TPOT) p50"),
+        _k("itl_p90", "vllm:inter_token_latency_seconds:p90", "s", "engine", "inter-token latency (TPOT) p90"),
+        _k("itl_mean", "vllm:inter_token_latency_seconds:mean", "s", "engine", "mean inter-token latency"),
+        _k("e2e_p90", "vllm:e2e_request_latency_seconds:p90", "s", "engine", "engine end-to-end latency p90"),
+        _k("e2e_p50", "vllm:e2e_request_latency_seconds:p50", "s", "engine", "engine end-to-end latency p50"),
+        _k("queue_time_p90", "vllm:request_queue_time_seconds:p90", "s", "engine", "time queued in the engine p90"),
+        _k("replica_starts", "ray_serve_deployment_replica_starts_total:rate", "1/s", "lifecycle", "replica (re)starts per second"),
+        _k("replica_healthy", "ray_serve_deployment_replica_healthy", "0/1", "lifecycle", "replica healthy"),
+        _k("replica_errors", "ray_serve_deployment_error_counter_total:rate", "1/s", "errors", "replica errors per second"),
+        _k("restarts", "restarts", "count", "lifecycle", "container restarts"),
+        _k("router_requests", "ray_serve_num_router_requests_total:rate", "1/s", "traffic", "requests routed per second"),
+        _k("node_cpu", "node-cpu", "cores", "node", "CPU of the node the component runs on"),
+        _k("node_memory", "node-mem", "bytes", "node", "memory of the node the component runs on"),
+        _k("node_net", "node-net", "B/s", "node", "network of the node the component runs on"),
+    )
+}
+
+
+@dataclass(frozen=True)
+class Meaning:
+    """What one metric name means: its kind, the unit its name implies, and the factor to the kind's unit."""
+
+    kind: str
+    unit: str
+    factor: float
+    source: str
+
+    @property
+    def canonical(self) -> str:
+        return KINDS[self.kind].canonical
+
+
+# -- unit suffixes (Prometheus naming practice) ----------------------------------
+_TIME_UNITS: tuple[tuple[str, str, float], ...] = (
+    # token in the normalised name, unit label, factor to seconds
+    ("nanoseconds", "ns", 1e-9),
+    ("microseconds", "us", 1e-6),
+    ("milliseconds", "ms", 1e-3),
+    ("millis", "ms", 1e-3),
+    ("ms", "ms", 1e-3),
+    ("us", "us", 1e-6),
+    ("ns", "ns", 1e-9),
+    ("seconds", "s", 1.0),
+    ("sec", "s", 1.0),
+    ("s", "s", 1.0),
+)
+_BYTE_UNITS: tuple[tuple[str, str, float], ...] = (
+    ("bytes", "bytes", 1.0),
+    ("kb", "KB", 1e3),
+    ("kib", "KiB", 2.0**10),
+    ("mb", "MB", 1e6),
+    ("mib", "MiB", 2.0**20),
+    ("gb", "GB", 1e9),
+    ("gib", "GiB", 2.0**30),
+)
+
+
+def _tokens(metric: str) -> list[str]:
+    return [t for t in re.split(r"[^a-z0-9]+", metric.lower()) if t]
+
+
+def _unit(tokens: Sequence[str], table: Sequence[tuple[str, str, float]], default: tuple[str, float]) -> tuple[str, float]:
+    toks = set(tokens)
+    for tok, label, factor in table:
+        if tok in toks:
+            return label, factor
+    return default
+
+
+_QUANTILE = re.compile(r"^(?:p|q|quantile)?(50|90|95|99)$|^0?\.?(5|9|95|99)$")
+
+
+def _quantile(tokens: Sequence[str]) -> str | None:
+    """``p50``/``50``/``0.5``/``quantile 0.9`` … → ``p50``/``p90``/``p95``/``p99``; ``mean``/``avg`` → ``mean``."""
+    for i, t in enumerate(tokens):
+        if t in ("p50", "p90", "p95", "p99", "median"):
+            return "p50" if t == "median" else t
+        if t in ("50", "90", "95", "99"):
+            return f"p{t}"
+        if t == "0" and i + 1 < len(tokens) and tokens[i + 1] in ("5", "9", "95", "99"):
+            return {"5": "p50", "9": "p90", "95": "p95", "99": "p99"}[tokens[i + 1]]
+        if t in ("mean", "avg", "average"):
+            return "mean"
+    return None
+
+
+def _has(tokens: Sequence[str], *words: str) -> bool:
+    s = set(tokens)
+    return any(w in s for w in words)
+
+
+def _seq(tokens: Sequence[str], *words: str) -> bool:
+    """``words`` appear consecutively in ``tokens``."""
+    n = len(words)
+    return any(tuple(tokens[i : i + n]) == words for i in range(len(tokens) - n + 1))
+
+
+def _latency(tokens: Sequence[str], prefix: str, source: str, default_unit: tuple[str, float] = ("s", 1.0)) -> Meaning:
+    q = _quantile(tokens) or "mean"
+    unit, factor = _unit(tokens, _TIME_UNITS, default_unit)
+    kind = f"{prefix}_{q}"
+    if kind not in KINDS:  # a quantile the kind has no variant for
+        kind = f"{prefix}_p90" if q in ("p95", "p99") and f"{prefix}_p90" in KINDS else f"{prefix}_mean"
+        if kind not in KINDS:
+            kind = f"{prefix}_p90"
+    return Meaning(kind, unit, factor, source)
+
+
+@lru_cache(maxsize=65536)
+def meaning(metric: str) -> Meaning | None:
+    """The meaning of one metric name (the part after ``<component>_``), or ``None``.
+
+    >>> meaning("ctn_cpu").kind
+    'cpu'
+    >>> m = meaning("istio_request_duration_milliseconds:p90"); (m.kind, m.factor)
+    ('latency_p90', 0.001)
+    """
+    raw = metric.strip()
+    if not raw:
+        return None
+    # Exact canonical names first (llmrca's own catalogue).
+    for k in KINDS.values():
+        if raw == k.canonical:
+            return Meaning(k.name, k.unit, 1.0, "catalogue")
+    t = _tokens(raw)
+    if not t:
+        return None
+    # Strip exporter prefixes that do not change the meaning.
+    if t[0] == "ray" and len(t) > 1 and t[1] == "vllm":
+        t = t[1:]
+    s = set(t)
+
+    # -- accelerator (DCGM field names, nvidia-smi / nvidia_gpu_exporter) ---------
+    if _seq(t, "throttle", "reasons") or _seq(t, "event", "reasons") or _seq(t, "events", "reasons"):
+        return Meaning("clock_events", "bitmask", 1.0, "DCGM clock event / throttle reasons")
+    if _seq(t, "power", "violation"):
+        return Meaning("power_violation", "us/s", 1.0, "DCGM power violation")
+    if _seq(t, "thermal", "violation"):
+        return Meaning("thermal_violation", "us/s", 1.0, "DCGM thermal violation")
+    if "power" in s and ("limit" in s or "cap" in s) and not _has(t, "min", "max", "default", "def"):
+        return Meaning("power_limit", "W", 1.0, "power limit (DCGM POWER_MGMT_LIMIT / ENFORCED_POWER_LIMIT, nvidia-smi)")
+    if "power" in s and _has(t, "usage", "draw", "w", "watts", "power"):
+        mw = _has(t, "milliwatts", "mw")
+        return Meaning("power", "mW" if mw else "W", 1e-3 if mw else 1.0, "GPU power draw")
+    if _seq(t, "sm", "clock") or _seq(t, "clocks", "current", "sm") or _seq(t, "graphics", "clock") or _seq(t, "sm", "clk"):
+        if _has(t, "hz") and not _has(t, "mhz"):
+            return Meaning("sm_clock", "Hz", 1e-6, "SM clock")
+        return Meaning("sm_clock", "MHz", 1.0, "SM clock")
+    if _seq(t, "fb", "used"):
+        return Meaning("gpu_memory", "MiB", 1.0, "DCGM framebuffer used")
+    if _seq(t, "mem", "copy", "util"):
+        return Meaning("gpu_mem_copy_util", "%", 1.0, "DCGM memory copy utilisation")
+    if _seq(t, "tensor", "active"):
+        return Meaning("tensor_active", "fraction", 1.0, "DCGM tensor pipe active")
+    if "gpu" in s and _has(t, "temp", "temperature"):
+        return Meaning("gpu_temperature", "C", 1.0, "GPU temperature")
+    # -- vLLM engine (v1 and v0 names; Ray Serve's ray_vllm prefix) -----------------
+    if "cache" in s and _has(t, "usage", "perc", "utilization") and _has(t, "kv", "gpu"):
+        if "cpu" in s:  # v0's CPU swap cache is not the KV cache on the GPU
+            return None
+        pct = "percent" in s or "pct" in s
+        return Meaning("kv_cache", "%" if pct else "fraction", 0.01 if pct else 1.0, "vLLM KV-cache usage (v1 kv_cache_usage_perc, v0 gpu_cache_usage_perc)")
+    if _seq(t, "time", "to", "first", "token") or "ttft" in s:
+        return _latency(t, "ttft", "vLLM time to first token")
+    if _seq(t, "inter", "token") or _seq(t, "time", "per", "output", "token") or "tpot" in s or "itl" in s:
+        return _latency(t, "itl", "vLLM inter-token latency (v0 time_per_output_token)")
+    if _seq(t, "e2e", "request", "latency"):
+        q = _quantile(t)
+        return Meaning("e2e_p50" if q == "p50" else "e2e_p90", "s", 1.0, "vLLM end-to-end request latency")
+    if _seq(t, "request", "queue", "time"):
+        return Meaning("queue_time_p90", "s", 1.0, "vLLM request queue time")
+    if _seq(t, "num", "requests", "running"):
+        return Meaning("running", "requests", 1.0, "vLLM requests running")
+    if _seq(t, "num", "requests", "waiting"):
+        return Meaning("engine_queue", "requests", 1.0, "vLLM requests waiting")
+    if _seq(t, "queued", "queries") or _seq(t, "queue", "len") or _seq(t, "queue", "length") or _seq(t, "queue", "size"):
+        return Meaning("router_queue", "requests", 1.0, "router / deployment queue length")
+    if "preemptions" in s:
+        return Meaning("preemptions", "1/s", 1.0, "vLLM preemptions")
+    if _seq(t, "prompt", "tokens"):
+        return Meaning("prompt_tokens", "tokens/s", 1.0, "vLLM prompt tokens")
+    if _seq(t, "generation", "tokens"):
+        return Meaning("generation_tokens", "tokens/s", 1.0, "vLLM generation tokens")
+    if _seq(t, "request", "success"):
+        return Meaning("finished_requests", "1/s", 1.0, "vLLM finished requests")
+    # -- Ray Serve lifecycle / errors --------------------------------------------------
+    if _seq(t, "replica", "starts"):
+        return Meaning("replica_starts", "1/s", 1.0, "Ray Serve replica starts")
+    if _seq(t, "replica", "healthy"):
+        return Meaning("replica_healthy", "0/1", 1.0, "Ray Serve replica health")
+    if _seq(t, "error", "counter"):
+        return Meaning("replica_errors", "1/s", 1.0, "Ray Serve deployment errors")
+    if _seq(t, "router", "requests"):
+        return Meaning("router_requests", "1/s", 1.0, "Ray Serve routed requests")
+    if _has(t, "restarts", "restart", "restarted"):
+        return Meaning("restarts", "count", 1.0, "container / pod restarts (kube-state-metrics)")
+    # -- container limits (cAdvisor) ----------------------------------------------------
+    if _seq(t, "cfs", "throttled") or _seq(t, "cpu", "throttled") or _seq(t, "cpu", "throttling"):
+        return Meaning("cpu_throttled", "s/s", 1.0, "cAdvisor CFS throttled time")
+    if "failcnt" in s or _seq(t, "oom", "events"):
+        return Meaning("memory_failcnt", "1/s", 1.0, "cAdvisor memory failcnt")
+    if "memory" in s and "limit" in s:
+        unit, f = _unit(t, _BYTE_UNITS, ("bytes", 1.0))
+        return Meaning("memory_limit", unit, f, "memory limit")
+    # -- errors and traffic ------------------------------------------------------------------
+    if "5xx" in s or _has(t, "error", "errors", "err", "failed", "failures", "fail"):
+        if "5xx" in s and _has(t, "nginx", "ingress", "gateway"):
+            return Meaning("gateway_5xx_rate", "1/s", 1.0, "gateway 5xx responses")
+        return Meaning("error_rate", "1/s", 1.0, "failed requests")
+    # -- latency (mesh, gateway, RCAEval) ----------------------------------------------------
+    if _has(t, "latency", "lat", "duration", "rt", "responsetime") or _seq(t, "response", "time"):
+        if _has(t, "nginx", "ingress") and not _has(t, "istio"):
+            q = _quantile(t)
+            kind = "gateway_latency_p50" if q == "p50" else "gateway_latency_p90"
+            unit, f = _unit(t, _TIME_UNITS, ("s", 1.0))
+            return Meaning(kind, unit, f, "ingress-nginx request duration")
+        if "processing" in s and "ray" in s:
+            return _latency(t, "latency", "Ray Serve processing latency", ("ms", 1e-3))
+        return _latency(t, "latency", "request latency (mesh / RCAEval latency-50/-90, lat_50/lat_90)")
+    if _has(t, "qps", "rps", "throughput", "lod", "load", "requests"):
+        return Meaning("request_rate", "1/s", 1.0, "requests per second")
+    # -- node level (the artifact's node_*, node-exporter) -------------------------------------
+    if t[0] == "node":
+        if "cpu" in s:
+            return Meaning("node_cpu", "cores", 1.0, "node CPU (artifact node_cpu, node-exporter)")
+        if _has(t, "memory", "mem"):
+            unit, f = _unit(t, _BYTE_UNITS, ("bytes", 1.0))
+            return Meaning("node_memory", unit, f, "node memory")
+        if _has(t, "network", "net"):
+            return Meaning("node_net", "B/s", 1.0, "node network")
+    # -- accelerator utilisation ------------------------------------------------------------
+    if "gpu" in s and (len(t) <= 2 or _has(t, "util", "utilization", "utilisation", "usage", "duty", "busy")):
+        if _has(t, "ratio", "fraction"):  # nvidia_gpu_exporter's *_ratio series are 0..1
+            return Meaning("gpu_util", "fraction", 100.0, "GPU utilisation (0..1 ratio)")
+        return Meaning("gpu_util", "%", 1.0, "GPU utilisation (DCGM GPU_UTIL, artifact ctn_gpu, RCAEval gpu)")
+    if _seq(t, "gpus", "utilization") or _seq(t, "duty", "cycle"):
+        return Meaning("gpu_util", "%", 1.0, "GPU utilisation")
+    # -- container resources (cAdvisor, RCAEval, artifact ctn_*) -------------------------------
+    if "cpu" in s:
+        return Meaning("cpu", "cores", 1.0, "CPU (cAdvisor container_cpu_usage_seconds_total rate, RCAEval cpu, artifact ctn_cpu)")
+    if _has(t, "mem", "memory", "rss") or _seq(t, "working", "set"):
+        unit, f = _unit(t, _BYTE_UNITS, ("bytes", 1.0))
+        return Meaning("memory", unit, f, "memory (cAdvisor working set, RCAEval mem, artifact ctn_memory)")
+    if _has(t, "receive", "rx", "in", "received", "ingress") and _has(t, "net", "network", "receive", "rx", "received", "bytes"):
+        return Meaning("net_rx", "B/s", 1.0, "network received")
+    if _has(t, "transmit", "tx", "out", "sent", "egress") and _has(t, "net", "network", "transmit", "tx", "sent", "bytes"):
+        return Meaning("net_tx", "B/s", 1.0, "network sent")
+    if _has(t, "net", "network"):
+        return Meaning("net", "B/s", 1.0, "network (one series, artifact ctn_network)")
+    if _has(t, "disk", "diskio", "io", "fs"):
+        return Meaning("disk_io", "B/s", 1.0, "disk I/O")
+    if _has(t, "socket", "sockets"):
+        return Meaning("sockets", "count", 1.0, "open sockets")
+    return None
+
+
+@dataclass(frozen=True)
+class ColumnMeaning:
+    """One column of a frame with what it means (``kind`` None when unknown)."""
+
+    column: str
+    component: str
+    metric: str
+    kind: str | None
+    unit: str | None
+    factor: float
+    source: str | None
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "column": self.column,
+            "component": self.component,
+            "metric": self.metric,
+            "kind": self.kind,
+            "unit": self.unit,
+            "to_canonical": self.factor,
+            "source": self.source,
+        }
+
+
+def describe_columns(columns: Iterable[str]) -> list[ColumnMeaning]:
+    """Every ``<component>_<metric>`` column (``time`` skipped) with its meaning."""
+    out: list[ColumnMeaning] = []
+    for col in columns:
+        col = str(col)
+        if col == "time":
+            continue
+        comp, metric = split_column(col)
+        m = meaning(metric) if metric else None
+        out.append(ColumnMeaning(col, comp, metric, m.kind if m else None, m.unit if m else None, m.factor if m else 1.0, m.source if m else None))
+    return out
+
+
+def canonical_names(columns: Sequence[str]) -> dict[str, str]:
+    """Original column → canonical column ``<component>_<canonical>`` for the columns that can be renamed.
+
+    A column keeps its name when it already is canonical or when another
+    column of the same component already holds (or earlier claimed) that
+    canonical name: the first column of a kind per component wins, exact
+    canonical names before anything else.  Unknown columns are not in the map.
+    """
+    taken = {str(c) for c in columns}
+    out: dict[str, str] = {}
+    described = describe_columns(columns)
+    # exact canonical names claim their slot first
+    for cm in described:
+        if cm.kind is not None and cm.metric == KINDS[cm.kind].canonical:
+            taken.add(cm.column)
+    for cm in described:
+        if cm.kind is None or cm.metric == KINDS[cm.kind].canonical:
+            continue
+        new = f"{cm.component}_{KINDS[cm.kind].canonical}"
+        if new in taken:
+            continue
+        taken.add(new)
+        out[cm.column] = new
+    return out
+
+
+def canonical_frame(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, str]]:
+    """``frame`` with recognised columns renamed to canonical names and converted to canonical units.
+
+    Returns ``(frame, renamed)`` where ``renamed`` maps each *new* column name
+    to the original one (so a method's answer can name the column the user
+    has).  ``time`` and unknown columns pass through unchanged.  The input is
+    not modified.  Shape: the same rows and columns as ``frame``.
+    """
+    names = canonical_names([str(c) for c in frame.columns])
+    if not names:
+        return frame, {}
+    out = frame.rename(columns=names)
+    factors = {}
+    for old, new in names.items():
+        m = meaning(split_column(old)[1])
+        if m is not None and m.factor != 1.0:
+            factors[new] = m.factor
+    if factors:
+        out = out.copy()
+        for col, f in factors.items():
+            out[col] = pd.to_numeric(out[col], errors="coerce") * f
+    return out, {new: old for old, new in names.items()}
+
+
+def find_column(columns: Iterable[str], component: str, kinds: Sequence[str]) -> str | None:
+    """The column of ``component`` of the first kind in ``kinds`` that it has (order = preference)."""
+    by_kind: dict[str, str] = {}
+    for cm in describe_columns(columns):
+        if cm.component == component and cm.kind is not None:
+            by_kind.setdefault(cm.kind, cm.column)
+    for k in kinds:
+        if k in by_kind:
+            return by_kind[k]
+    return None
+
+
+#: Latency kinds in the order a service-level indicator prefers them (tail first).
+LATENCY_KINDS: tuple[str, ...] = (
+    "latency_p90",
+    "gateway_latency_p90",
+    "latency_p95",
+    "latency_p99",
+    "latency_mean",
+    "latency_p50",
+    "gateway_latency_p50",
+)
+
+
+def kinds_of(component_columns: Mapping[str, str]) -> dict[str, str]:
+    """``{metric: kind}`` for a component's metric names (unknown ones left out)."""
+    out = {}
+    for metric in component_columns:
+        m = meaning(metric)
+        if m is not None:
+            out[metric] = m.kind
+    return out
+
+
+@dataclass
+class Description:
+    """What the vocabulary makes of a set of columns: per kind the columns, and what is unmapped.
+
+    ``kinds``: kind → list of columns; ``unmapped``: columns of no known kind;
+    ``components``: component → kinds it has.
+    """
+
+    kinds: dict[str, list[str]]
+    unmapped: list[str]
+    components: dict[str, list[str]]
+    columns: list[ColumnMeaning]
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "kinds": {k: {"unit": KINDS[k].unit, "group": KINDS[k].group, "columns": v} for k, v in self.kinds.items()},
+            "unmapped": self.unmapped,
+            "components": self.components,
+            "columns": [c.to_dict() for c in self.columns],
+        }
+
+
+def describe(columns: Iterable[str]) -> Description:
+    """Group ``columns`` by kind (kind order of :data:`KINDS`) and list the unmapped ones."""
+    described = describe_columns(columns)
+    by_kind: dict[str, list[str]] = {}
+    comps: dict[str, list[str]] = {}
+    unmapped: list[str] = []
+    for cm in described:
+        if cm.kind is None:
+            unmapped.append(cm.column)
+            continue
+        by_kind.setdefault(cm.kind, []).append(cm.column)
+        ks = comps.setdefault(cm.component, [])
+        if cm.kind not in ks:
+            ks.append(cm.kind)
+    order = {k: i for i, k in enumerate(KINDS)}
+    return Description(dict(sorted(by_kind.items(), key=lambda kv: order[kv[0]])), unmapped, comps, described)

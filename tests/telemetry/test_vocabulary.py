@@ -1,0 +1,214 @@
+"""The metric vocabulary: other tools' names read by their meaning, in canonical units."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from llmrca.cli import app
+from llmrca.methods.common.sli import SliError, entry_component, sli_column
+from llmrca.methods.llm import LlmRca
+from llmrca.model import Case, Topology
+from llmrca.telemetry import BASIC, EXTENDED
+from llmrca.telemetry.vocabulary import KINDS, canonical_frame, describe, find_column, meaning
+
+REALWORLD = Path(__file__).resolve().parents[2].parent / "shared" / "cases" / "realworld"
+
+
+@pytest.mark.parametrize(
+    ("name", "kind", "factor"),
+    [
+        # cAdvisor / RCAEval / the paper's artifact
+        ("container_cpu_usage_seconds_total:rate", "cpu", 1.0),
+        ("ctn_cpu", "cpu", 1.0),
+        ("ctn_memory", "memory", 1.0),
+        ("container_memory_working_set_mb", "memory", 1e6),
+        ("ctn_network", "net", 1.0),
+        ("container_network_receive_bytes_total:rate", "net_rx", 1.0),
+        ("node_cpu", "node_cpu", 1.0),
+        ("lat_90", "latency_p90", 1.0),
+        ("latency_ms_p99", "latency_p99", 1e-3),
+        ("istio_request_duration_milliseconds:p90", "latency_p90", 1e-3),
+        ("nginx_ingress_controller_request_duration_seconds:p90", "gateway_latency_p90", 1.0),
+        ("ray_serve_deployment_processing_latency_ms:p90", "latency_p90", 1e-3),
+        # vLLM v1, v0 and Ray Serve's prefixes
+        ("vllm:kv_cache_usage_perc", "kv_cache", 1.0),
+        ("ray_vllm:gpu_cache_usage_perc", "kv_cache", 1.0),
+        ("vllm_gpu_cache_usage_perc", "kv_cache", 1.0),
+        ("ray_vllm:time_per_output_token_seconds:p90", "itl_p90", 1.0),
+        ("ray_vllm_inter_token_latency_seconds:p50", "itl_p50", 1.0),
+        ("vllm:time_to_first_token_seconds:p90", "ttft_p90", 1.0),
+        ("ray_serve_deployment_queued_queries", "router_queue", 1.0),
+        ("kube_pod_container_status_restarts_total", "restarts", 1.0),
+        # DCGM, old and new field names; nvidia-smi
+        ("DCGM_FI_DEV_CLOCK_THROTTLE_REASONS", "clock_events", 1.0),
+        ("DCGM_FI_DEV_CLOCKS_EVENT_REASONS", "clock_events", 1.0),
+        ("DCGM_FI_DEV_POWER_MGMT_LIMIT", "power_limit", 1.0),
+        ("DCGM_FI_DEV_ENFORCED_POWER_LIMIT", "power_limit", 1.0),
+        ("DCGM_FI_DEV_POWER_VIOLATION", "power_violation", 1.0),
+        ("DCGM_FI_DEV_POWER_USAGE", "power", 1.0),
+        ("nvidia_smi_power_draw_watts", "power", 1.0),
+        ("nvidia_smi_clocks_current_sm_clock_hz", "sm_clock", 1e-6),
+        ("DCGM_FI_DEV_GPU_UTIL", "gpu_util", 1.0),
+        ("ctn_gpu", "gpu_util", 1.0),
+        ("nvidia_smi_utilization_gpu_ratio", "gpu_util", 100.0),
+    ],
+)
+def test_names_of_other_exporters_have_their_meaning(name: str, kind: str, factor: float) -> None:
+    m = meaning(name)
+    assert m is not None, name
+    assert (m.kind, m.factor) == (kind, pytest.approx(factor))
+
+
+def test_identity_and_unknown_names_have_no_kind() -> None:
+    for name in ("pod_name", "pod_ip", "node_name", "foo", "x1"):
+        assert meaning(name) is None, name
+
+
+def test_every_catalogue_metric_is_its_own_kind_canonically() -> None:
+    # the catalogue's names map to a kind whose canonical name is the catalogue's own (no renaming)
+    for m in (*BASIC, *EXTENDED):
+        got = meaning(m.name)
+        if got is None:
+            continue
+        if KINDS[got.kind].canonical == m.name:
+            assert got.factor == 1.0
+
+
+def test_canonical_frame_renames_and_converts_units() -> None:
+    df = pd.DataFrame(
+        {
+            "time": [0.0, 5.0],
+            "svc_istio_request_duration_milliseconds:p90": [120.0, 240.0],
+            "svc_container_memory_working_set_mb": [100.0, 200.0],
+            "svc_mystery": [1.0, 2.0],
+        }
+    )
+    out, renamed = canonical_frame(df)
+    assert list(out.columns) == ["time", "svc_latency-90", "svc_mem", "svc_mystery"]
+    assert out["svc_latency-90"].tolist() == pytest.approx([0.12, 0.24])
+    assert out["svc_mem"].tolist() == pytest.approx([1e8, 2e8])
+    assert renamed == {"svc_latency-90": "svc_istio_request_duration_milliseconds:p90", "svc_mem": "svc_container_memory_working_set_mb"}
+    assert df.columns[1] == "svc_istio_request_duration_milliseconds:p90"  # input untouched
+
+
+def test_an_exact_canonical_column_wins_over_a_synonym() -> None:
+    df = pd.DataFrame({"time": [0.0], "a_ctn_cpu": [1.0], "a_cpu": [2.0]})
+    out, renamed = canonical_frame(df)
+    assert renamed == {}
+    assert list(out.columns) == ["time", "a_ctn_cpu", "a_cpu"]
+
+
+def test_describe_groups_columns_and_lists_unmapped() -> None:
+    d = describe(["time", "a_ctn_cpu", "b_ctn_cpu", "a_pod_name", "b_lat_90"])
+    assert d.kinds == {"cpu": ["a_ctn_cpu", "b_ctn_cpu"], "latency_p90": ["b_lat_90"]}
+    assert d.unmapped == ["a_pod_name"]
+    assert find_column(["a_ctn_cpu", "a_lat_50", "a_lat_90"], "a", ["latency_p90", "latency_p50"]) == "a_lat_90"
+
+
+def _frame(columns: list[str], n: int = 40) -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    data = {"time": 1_750_000_000.0 + 5.0 * np.arange(n)}
+    data.update({c: 1.0 + 0.05 * rng.standard_normal(n) for c in columns})
+    return pd.DataFrame(data)
+
+
+def test_sli_is_the_entry_latency_by_topology_then_by_role_name() -> None:
+    cols = ["carts_lat_90", "front-end_cpu", "front-end_lat_50", "front-end_lat_90", "orders_lat_90"]
+    case = Case(metrics=_frame(cols), inject_time=1_750_000_100.0)
+    assert entry_component(case) == "front-end"
+    assert sli_column(case) == "front-end_lat_90"
+    with_topo = Case(metrics=case.metrics, inject_time=case.inject_time, topology=Topology(("orders", "carts", "front-end"), (), "orders"))
+    assert sli_column(with_topo) == "orders_lat_90"
+    istio = Case(metrics=_frame(["ingress_istio_request_duration_milliseconds:p90", "svc_cpu"]), inject_time=1_750_000_100.0)
+    assert sli_column(istio) == "ingress_istio_request_duration_milliseconds:p90"
+
+
+def test_sli_override_and_its_error() -> None:
+    case = Case(metrics=_frame(["front-end_lat_90", "carts_lat_90"]), inject_time=1_750_000_100.0, meta={"sli": "carts_lat_90"})
+    assert sli_column(case) == "carts_lat_90"
+    case.meta["sli"] = "carts_latency"
+    with pytest.raises(SliError, match="carts_latency"):
+        sli_column(case)
+
+
+def test_rank_cli_sli_option_reaches_the_walk(tmp_path: Path) -> None:
+    src = REALWORLD / "rcaeval-re2-traces-ms" / "checkoutservice_delay" / "1"
+    if not src.exists():
+        pytest.skip("shared real-world cases not present")
+    case_dir = tmp_path / "checkoutservice_delay" / "1"
+    case_dir.mkdir(parents=True)
+    for f in ("data.csv", "inject_time.txt"):
+        shutil.copy(src / f, case_dir / f)
+    r = CliRunner().invoke(app, ["rank", str(case_dir), "--method", "granger-randomwalk", "--json"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.output)["ranking"]["explanation"]["sli"] == "frontend_latency-90"
+    r = CliRunner().invoke(app, ["rank", str(case_dir), "--method", "granger-randomwalk", "--json", "--sli", "redis_latency-90"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.output)["ranking"]["explanation"]["sli"] == "redis_latency-90"
+    r = CliRunner().invoke(app, ["rank", str(case_dir), "--method", "granger-randomwalk", "--sli", "nope_latency"])
+    assert r.exit_code != 0 and "nope_latency" in r.output
+
+
+def test_llm_rca_reads_the_artifact_names(tmp_path: Path) -> None:
+    """The artifact's ctn_* names: llm-rca finds the faulty replica and names the columns it read."""
+    rng = np.random.default_rng(3)
+    n, k = 72, 60
+    t = 1_750_000_000.0 + 5.0 * np.arange(n)
+    cols: dict[str, np.ndarray] = {"time": t}
+    for comp in ("nginx-proxy", "ray-head", "ray-replicas-0", "ray-replicas-1", "ray-replicas-2"):
+        cols[f"{comp}_ctn_cpu"] = 2.0 + 0.05 * rng.standard_normal(n)
+        cols[f"{comp}_ctn_memory"] = 8e9 + 5e7 * rng.standard_normal(n)
+        cols[f"{comp}_ctn_network"] = 1e6 + 2e4 * rng.standard_normal(n)
+        cols[f"{comp}_node_cpu"] = 10.0 + 0.3 * rng.standard_normal(n)
+        if comp != "nginx-proxy":
+            cols[f"{comp}_ctn_gpu"] = 60.0 + 2.0 * rng.standard_normal(n)
+    cols["ray-replicas-1_ctn_cpu"][k:] += 6.0  # CPU hog on replica 1
+    cols["ray-replicas-1_node_cpu"][k:] += 6.0
+    case = Case(metrics=pd.DataFrame(cols), inject_time=float(t[k]))
+    r = LlmRca().rank(case)
+    assert r.components[0] == "ray-replicas-1"
+    assert r.fault_type == "cpu"
+    assert r.metrics is not None and r.metrics[0][0] == "ray-replicas-1_ctn_cpu"  # the user's column, not ours
+    assert r.explanation is not None and r.explanation["columns_read_as"]["ray-replicas-1_cpu"] == "ray-replicas-1_ctn_cpu"
+
+
+def test_missing_data_is_evidence() -> None:
+    """A series absent before the injection and present after it is anomalous (not ignored as NaN)."""
+    from llmrca.methods.registry import get_method
+
+    rng = np.random.default_rng(5)
+    n, k = 60, 48
+    t = 1_750_000_000.0 + 5.0 * np.arange(n)
+    df = pd.DataFrame({"time": t})
+    for comp in ("gw", "a", "b"):
+        df[f"{comp}_cpu"] = 1.0 + 0.05 * rng.standard_normal(n)
+    errors = np.full(n, np.nan)
+    errors[k:] = 3.0
+    df["b_errors"] = errors  # the error series only exists once the fault starts
+    case = Case(metrics=df, inject_time=float(t[k]))
+    for name in ("nsigma", "baro"):
+        r = get_method(name).rank(case)
+        assert r.components[0] == "b", name
+        assert np.isfinite(r.scores[0]), name
+
+
+def test_describe_cli(tmp_path: Path) -> None:
+    case = tmp_path / "ray-replicas-1_cpu" / "1"
+    case.mkdir(parents=True)
+    _frame(["ray-replicas-1_ctn_cpu", "ray-replicas-1_lat_90", "ray-replicas-1_weird"]).to_csv(case / "data.csv", index=False)
+    (case / "inject_time.txt").write_text("1750000100\n")
+    r = CliRunner().invoke(app, ["dataset", "describe", str(tmp_path), "--json"])
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.output)
+    assert d["kinds"]["cpu"]["columns"] == ["ray-replicas-1_ctn_cpu"]
+    assert d["kinds"]["latency_p90"]["unit"] == "s"
+    assert d["unmapped"] == ["ray-replicas-1_weird"]
+    r = CliRunner().invoke(app, ["dataset", "describe", str(case)])
+    assert r.exit_code == 0 and "unmapped" in r.output and "ray-replicas-1_weird" in r.output
