@@ -45,8 +45,12 @@ _START = 1_767_225_600.0
 class HealConfig(Config):
     method: str = "llm-rca"
     #: Comma-separated SLO signals; the alert fires on the first that leaves its band.
-    #: ``max:<metric>`` is the worst replica's value of ``<metric>``.
-    signals: str = "max:vllm:inter_token_latency_seconds:mean,nginx-gateway_nginx_ingress_controller_requests_5xx:rate"
+    #: A signal is a column name, ``max:<kind>`` (the worst component's value of a
+    #: vocabulary kind, e.g. ``max:itl_mean``), ``entry:<kind>`` (the entry
+    #: component's value, e.g. ``entry:gateway_5xx_rate``), or ``max:<metric>`` (the
+    #: worst value of every ``<component>_<metric>`` column).  Kinds are read
+    #: through :mod:`llmrca.telemetry.vocabulary`, so any exporter's names work.
+    signals: str = "max:itl_mean,entry:gateway_5xx_rate"
     k: float = 4.0
     rel: float = 0.03
     for_samples: int = 3
@@ -128,20 +132,44 @@ def _jsonable(o: Any) -> Any:
     return str(o)
 
 
-def choose_action(culprit: str, fault_type: str | None) -> tuple[str, str | None]:
-    """(action, target): only serving replicas are remediated automatically."""
-    if not is_serving(culprit):
+def choose_action(culprit: str, fault_type: str | None, replicas: list[str] | None = None) -> tuple[str, str | None]:
+    """(action, target): only serving replicas are remediated automatically.
+
+    ``replicas``: the components that host a model replica as the telemetry shows
+    (:func:`~llmrca.telemetry.vocabulary.replica_components`); by name when not given.
+    """
+    serving = culprit in replicas if replicas is not None else is_serving(culprit)
+    if not serving:
         return f"page a human: {culprit} is not a model replica", None
     return POLICY.get(fault_type or "", DEFAULT_ACTION), culprit
 
 
 def signal_series(frame: pd.DataFrame, spec: str) -> np.ndarray:
-    """One signal: a column, or ``max:<metric>`` over every component that has it."""
-    if spec.startswith("max:"):
-        metric = spec[4:]
-        cols = [c for c in frame.columns if c.endswith("_" + metric)]
+    """One signal as a float array over ``frame``'s rows (see :attr:`HealConfig.signals` for the forms).
+
+    Kinds are converted to their canonical unit.  Raises ValueError naming
+    what the telemetry has when the signal is not there.
+    """
+    from llmrca.methods.common.sli import ENTRY_ROLES
+    from llmrca.telemetry.vocabulary import KINDS, canonical_frame, columns_of_kind
+
+    how, _, what = spec.partition(":")
+    if how in ("max", "entry") and what in KINDS:
+        canon, _ = canonical_frame(frame)
+        cols = [str(c) for c in canon.columns]
+        if how == "entry":
+            comps = list(dict.fromkeys(c.partition("_")[0] for c in cols if c != "time"))
+            entry = next((c for role in ENTRY_ROLES for c in comps if role in c.lower()), None)
+            cols = columns_of_kind(cols, what, entry) if entry is not None else []
+        else:
+            cols = columns_of_kind(cols, what)
         if not cols:
-            raise ValueError(f"no component reports {metric!r}; choose another signal")
+            raise ValueError(f"no component reports a {what!r} signal ({KINDS[what].description}); choose another signal")
+        return canon[cols].max(axis=1, skipna=True).to_numpy(dtype=float)
+    if how == "max":
+        cols = [c for c in frame.columns if c.endswith("_" + what)]
+        if not cols:
+            raise ValueError(f"no component reports {what!r}; choose another signal")
         return frame[cols].max(axis=1, skipna=True).to_numpy(dtype=float)
     if spec not in frame.columns:
         raise ValueError(f"signal {spec!r} is not in the telemetry (e.g. {list(frame.columns[1:6])}); choose another signal")
@@ -256,7 +284,9 @@ def heal_sim(
     rep.correct_culprit = rep.culprit in world.root_causes
     audit.log("localize", at=decided, top3=rep.ranking, fault_type=rep.fault_type, explanation=rep.explanation, rank_ms=rep.rank_ms)
 
-    rep.action, rep.action_target = choose_action(rep.culprit, rep.fault_type)
+    from llmrca.telemetry.vocabulary import replica_components
+
+    rep.action, rep.action_target = choose_action(rep.culprit, rep.fault_type, replica_components(frame.columns))
     audit.log("decide", action=rep.action, target=rep.action_target, execute=cfg.execute)
     healed = None
     if cfg.execute and rep.action_target is not None:

@@ -533,3 +533,25 @@ def describe(columns: Iterable[str]) -> Description:
             ks.append(cm.kind)
     order = {k: i for i, k in enumerate(KINDS)}
     return Description(dict(sorted(by_kind.items(), key=lambda kv: order[kv[0]])), unmapped, comps, described)
+
+
+#: Kinds only a model replica reports (an inference engine or an accelerator).
+REPLICA_KINDS: frozenset[str] = frozenset(
+    {"gpu_util", "power", "power_limit", "sm_clock", "clock_events", "kv_cache", "running", "engine_queue", "ttft_p90", "ttft_p50", "itl_p90", "itl_p50", "itl_mean", "e2e_p90"}
+)
+
+
+def replica_components(columns: Iterable[str]) -> list[str]:
+    """Components that host a model replica, as the data shows (an engine or accelerator kind), in column order."""
+    out: dict[str, None] = {}
+    for cm in describe_columns(columns):
+        if cm.kind in REPLICA_KINDS:
+            out.setdefault(cm.component, None)
+    return list(out)
+
+
+def columns_of_kind(columns: Iterable[str], kind: str, component: str | None = None) -> list[str]:
+    """Every column of ``kind`` (of one ``component`` when given), in column order."""
+    if kind not in KINDS:
+        raise KeyError(f"unknown kind {kind!r}; kinds: {', '.join(KINDS)}")
+    return [cm.column for cm in describe_columns(columns) if cm.kind == kind and (component is None or cm.component == component)]
