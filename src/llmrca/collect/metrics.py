@@ -252,11 +252,10 @@ def resolve_gpu_selectors(
         raise ValueError(f'GPU selectors of {empty} are empty; give one such as Hostname="gpu-node-1",gpu="0" or UUID="GPU-..."')
     out = {c: {"selector": str(sel), "via": "gpu_selectors"} for c, sel in given.items()}
     problems: dict[str, str] = {}
-    found: dict[str, str] = {}
     if join is not None:
+        # every component is looked up, those with given selectors too: they make a shared node ambiguous
+        by_value: dict[str, list[str]] = {}
         for comp, sel in components.items():
-            if comp in out:
-                continue
             q = f"max by ({join.series_label}) ({join.series}{{{sel}}})"
             values = sorted(
                 {
@@ -266,6 +265,10 @@ def resolve_gpu_selectors(
                 }
                 - {""}
             )
+            for v in values if comp in given or len(values) == 1 else ():
+                by_value.setdefault(v, []).append(comp)
+            if comp in given:
+                continue
             if not values:
                 problems[comp] = f"{join.via}: no {join.series}{{{sel}}} with a {join.series_label} label in the window"
             elif len(values) > 1:
@@ -273,20 +276,17 @@ def resolve_gpu_selectors(
                     f"{join.via}: {join.series}{{{sel}}} names {len(values)} {join.series_label} values in the window "
                     f"({', '.join(values)}): the component moved; give its GPU selector"
                 )
-            else:
-                found[comp] = values[0]
-        by_value: dict[str, list[str]] = {}
-        for comp, v in found.items():
-            by_value.setdefault(v, []).append(comp)
         for v, comps in by_value.items():
-            if len(comps) > 1:
-                for comp in comps:
+            for comp in comps:
+                if comp in given:
+                    continue
+                if len(comps) > 1:
                     problems[comp] = (
                         f"{join.via}: {', '.join(comps)} all run on {join.series_label}={v}, so the join cannot tell "
                         f'their GPUs apart; give each a GPU selector such as {join.gpu_label}={_label_value(v)},gpu="0"'
                     )
-            else:
-                out[comps[0]] = {"selector": f"{join.gpu_label}={_label_value(v)}", "via": join.via}
+                else:
+                    out[comp] = {"selector": f"{join.gpu_label}={_label_value(v)}", "via": join.via}
     for comp, sel in components.items():
         out.setdefault(comp, {"selector": str(sel), "via": "component selector"})
     return out, problems
@@ -303,9 +303,10 @@ def describe_dcgm_series(
     seen: set[tuple[tuple[str, str], ...]] = set()
     for ls in sorted(sets, key=lambda d: sorted(d.items())):
         key = tuple(sorted((k, v) for k, v in ls.items() if k != "__name__"))
-        if key not in seen and len(examples) < max_examples:
+        if key not in seen:
             seen.add(key)
-            examples.append(dict(key))
+            if len(examples) < max_examples:
+                examples.append(dict(key))
     return {
         "names": sorted({ls.get("__name__", "") for ls in sets}),
         "labels": labels,
