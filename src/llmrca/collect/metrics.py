@@ -297,7 +297,10 @@ def describe_dcgm_series(
 ) -> dict[str, object]:
     """What DCGM series Prometheus holds in ``[start, end]``: ``{"names", "labels", "examples", "pod_labels"}``."""
     regex = "|".join(re.escape(n) for n in sorted(set(names)))
-    sets = client.series(f'{{__name__=~"{regex}"}}', start, end) if regex else []
+    try:
+        sets = client.series(f'{{__name__=~"{regex}"}}', start, end) if regex else []
+    except PrometheusError as e:  # diagnostics only: a query frontend may not serve /api/v1/series
+        return {"unavailable": str(e)}
     labels = sorted({k for ls in sets for k in ls} - {"__name__"})
     examples: list[dict[str, str]] = []
     seen: set[tuple[tuple[str, str], ...]] = set()
@@ -321,6 +324,11 @@ def _unmapped_message(comp: str, sel: dict[str, str], problem: str | None, info:
     if problem:
         head += f"; {problem}"
     names = list(info.get("names", []))  # type: ignore[call-overload]
+    if "unavailable" in info:
+        return head + (
+            f"; the DCGM series could not be listed ({info['unavailable']}). If they carry no pod label, map the component "
+            f'with gpu_selectors (CLI --gpu {comp}=\'Hostname="<node>",gpu="<index>"\') or --gpu-join kube_pod_info:node=Hostname'
+        )
     if not names:
         return head + "; Prometheus holds no DCGM series in the window: is dcgm-exporter scraped?"
     ex = "; ".join(", ".join(f"{k}={v}" for k, v in e.items()) for e in info.get("examples", []))  # type: ignore[union-attr]
