@@ -494,6 +494,14 @@ def collect_cmd(
     logs: Annotated[list[str] | None, typer.Option("--log", help="component=path of a log file (repeatable).")] = None,
     spans: Annotated[list[str] | None, typer.Option("--spans", help="Span JSON-lines file (repeatable).")] = None,
     out: str = typer.Option(..., "--out", help="Case folder to write (data.csv, data_extended.csv, case.json, ...)."),
+    gpus: Annotated[
+        list[str] | None,
+        typer.Option("--gpu", help="component=selector of its GPUs in the DCGM series, e.g. ray-worker-1='Hostname=\"n1\",gpu=\"0\"' (repeatable)."),
+    ] = None,
+    gpu_join: Annotated[
+        str | None,
+        typer.Option("--gpu-join", help="Map components to GPUs via SERIES:LABEL=DCGM_LABEL, e.g. kube_pod_info:node=Hostname."),
+    ] = None,
 ) -> None:
     """Collect one Case from a Prometheus (plus log and span files) and write it."""
     from pathlib import Path
@@ -521,6 +529,13 @@ def collect_cmd(
             console.print(f"[red]error:[/red] --log {item!r} must be component=path")
             raise typer.Exit(2)
         log_files.setdefault(comp, []).append(path)
+    gpu_selectors: dict[str, str] = {}
+    for item in gpus or ():
+        comp, sep, sel = item.partition("=")
+        if not sep or not sel.strip():
+            console.print(f"[red]error:[/red] --gpu {item!r} must be component=selector, e.g. ray-worker-1='UUID=\"GPU-...\"'")
+            raise typer.Exit(2)
+        gpu_selectors[comp.strip()] = sel.strip()
     try:
         case = collect_case(
             prom,
@@ -534,6 +549,8 @@ def collect_cmd(
             log_files=log_files or None,
             span_files=spans or None,
             scrape_interval_s=scrape_interval,
+            gpu_selectors=gpu_selectors or None,
+            gpu_join=gpu_join,
         )
     except (CollectionError, PrometheusError, CaseValidationError, ValueError) as e:
         console.print(f"[red]error:[/red] {e}")
@@ -545,6 +562,8 @@ def collect_cmd(
         f"{case.metric_sets.get('extended', case.metrics).shape[1] - 1} extended columns, "
         f"{len(info['dropped'])} dropped (no data), missing components: {info['missing_components'] or 'none'}"
     )
+    for why in info["gpu"]["unmapped"].values():
+        console.print(f"[yellow]warning:[/yellow] no GPU columns: {why}", highlight=False, soft_wrap=True)
 
 
 @app.command("heal")

@@ -7,11 +7,14 @@ local testbed and a Kubernetes cluster share it.  See docs/collect.md.
 from llmrca.collect.case import CollectionError, collect_case
 from llmrca.collect.logs import LogsResult, parse_line, read_log_files
 from llmrca.collect.metrics import (
+    GpuJoin,
     MetricsResult,
     collect_metrics,
     component_tags,
     default_aliases,
+    is_gpu_metric,
     metric_defs,
+    resolve_gpu_selectors,
     split_frame,
     time_grid,
 )
@@ -20,6 +23,7 @@ from llmrca.collect.traces import Span, SpansResult, SpanWriter, parse_tracepare
 
 __all__ = [
     "CollectionError",
+    "GpuJoin",
     "LogsResult",
     "MetricsResult",
     "PromClient",
@@ -32,11 +36,13 @@ __all__ = [
     "collect_metrics",
     "component_tags",
     "default_aliases",
+    "is_gpu_metric",
     "metric_defs",
     "parse_line",
     "parse_traceparent",
     "read_log_files",
     "read_span_files",
+    "resolve_gpu_selectors",
     "split_frame",
     "time_grid",
 ]

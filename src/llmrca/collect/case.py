@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from llmrca.collect.logs import read_log_files
-from llmrca.collect.metrics import collect_metrics, split_frame
+from llmrca.collect.metrics import GpuJoin, collect_metrics, split_frame
 from llmrca.collect.prom import PromClient, PrometheusError
 from llmrca.collect.traces import read_span_files
 from llmrca.model import Case, FaultRecord, Topology
@@ -59,6 +59,8 @@ def collect_case(
     rate_window_s: float | None = None,
     scrape_interval_s: float = 15.0,
     roles: Mapping[str, Sequence[str]] | None = None,
+    gpu_selectors: Mapping[str, str] | None = None,
+    gpu_join: GpuJoin | str | None = None,
 ) -> Case:
     """Collect ``[start, end]`` into a validated :class:`Case`.
 
@@ -68,7 +70,9 @@ def collect_case(
     (component → path(s), missing files listed, not fatal), spans from
     ``span_files``.  The root cause is ``fault_record.target``.  How the case
     was collected (queries per column, dropped columns and why, missing
-    components, log and span counts) is in ``meta["collection"]``.
+    components, GPU selectors and unmapped GPUs, log and span counts) is in
+    ``meta["collection"]``.  ``gpu_selectors`` / ``gpu_join``: see
+    :func:`llmrca.collect.metrics.collect_metrics`.
     """
     unknown = [s for s in metric_sets if s not in ("basic", "extended")]
     if unknown or "basic" not in metric_sets:
@@ -86,6 +90,8 @@ def collect_case(
         rate_window_s=rate_window_s,
         scrape_interval_s=scrape_interval_s,
         roles=roles,
+        gpu_selectors=gpu_selectors,
+        gpu_join=gpu_join,
     )
     sets = split_frame(res.frame, queries) if full == "extended" else {"basic": res.frame}
     if sets["basic"].shape[1] <= 1:

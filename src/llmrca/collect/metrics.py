@@ -8,15 +8,30 @@ the rate window) and asked with ``query_range`` over ``[start, end]`` at
 ``step_s``.  A sample Prometheus has no value for stays NaN; a column with no
 finite value at all is dropped and reported, never filled in.
 
-Aliases: the same series can be exposed under other names (Ray Serve's
+Aliases: the same signal can be exposed under other names (Ray Serve's
 ``ray_vllm:...``; ``vllm_...`` from prometheus-client >= 0.23 over
-OpenMetrics).  Each series name in a template may have alternatives; the
-candidates are tried in order and the first query that returns any series is
-used (recorded per column in :attr:`MetricsResult.queries`).
+OpenMetrics; vLLM <= 0.10's v0 names such as ``vllm:gpu_cache_usage_perc``;
+DCGM's renamed fields and dcgm-exporter 1.x names).  The alternatives of each
+series name come from the tables of :mod:`llmrca.telemetry.aliases`; the
+candidates are tried in order (current names first) and the first query that
+returns any series is used (recorded per column in
+:attr:`MetricsResult.queries`).
+
+GPU series: dcgm-exporter without Kubernetes pod mapping labels a device only
+by ``gpu``, ``UUID``, ``pci_bus_id``, ``device``, ``modelName``, ``Hostname``
+(NVIDIA/dcgm-exporter #342, #490), so a component's ``pod="..."`` selector
+finds nothing.  Metrics whose query reads a DCGM series then use, per
+component, a GPU selector given by the user (``gpu_selectors``) or found by
+a join (:class:`GpuJoin`: the node of the component's pod from
+``kube_pod_info`` = the ``Hostname`` of the DCGM series).  A component left
+without GPU columns is reported (:attr:`MetricsResult.gpu_unmapped`) with the
+DCGM series Prometheus holds and their labels.
 """
 
 from __future__ import annotations
 
+import itertools
+import json
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -28,18 +43,47 @@ import pandas as pd
 
 from llmrca.collect.prom import PromClient, PrometheusError
 from llmrca.telemetry import BASIC, EXTENDED, GATEWAY, HEAD, MetricDef, is_serving
+from llmrca.telemetry.aliases import same_signal
 
-_VLLM_NAME = re.compile(r"vllm:[A-Za-z0-9_]+?(?=_bucket\b|\{|\b)")
+#: A series name in a PromQL template: a metric name directly followed by its ``{`` label matcher.
+_SERIES = re.compile(r"(?<![A-Za-z0-9_:])([A-Za-z_:][A-Za-z0-9_:]*)(?=\{)")
+_HIST_SUFFIX = re.compile(r"_(bucket|sum|count)$")
+#: DCGM series (current field names and dcgm-exporter 1.x names).
+_GPU_SERIES = re.compile(r"^(DCGM_|dcgm_)")
+_MAX_CANDIDATES = 64
+
+
+def series_names(promql: str) -> list[str]:
+    """Base series names a template reads, in order (``_bucket``/``_sum``/``_count`` removed)."""
+    out: list[str] = []
+    for name in _SERIES.findall(promql):
+        base = _HIST_SUFFIX.sub("", name)
+        if base not in out:
+            out.append(base)
+    return out
 
 
 def default_aliases() -> dict[str, tuple[str, ...]]:
-    """For every ``vllm:<name>`` series of the catalogue: ``vllm_<name>``, ``ray_vllm:<name>``, ``ray_vllm_<name>``."""
+    """Series name of the catalogue -> its other names (:func:`llmrca.telemetry.aliases.same_signal`).
+
+    E.g. ``vllm:kv_cache_usage_perc`` -> ``vllm_kv_cache_usage_perc``,
+    ``ray_vllm:kv_cache_usage_perc``, ``ray_vllm_kv_cache_usage_perc``,
+    ``vllm:gpu_cache_usage_perc`` (vLLM <= 0.10), ``ray_vllm:gpu_cache_usage_perc``, ...
+    Names without other names are left out.
+    """
     out: dict[str, tuple[str, ...]] = {}
     for m in (*BASIC, *EXTENDED):
-        for name in _VLLM_NAME.findall(m.promql):
-            rest = name.removeprefix("vllm:")
-            out[name] = (f"vllm_{rest}", f"ray_vllm:{rest}", f"ray_vllm_{rest}")
+        for name in series_names(m.promql):
+            alts = same_signal(name)[1:]
+            if alts:
+                out[name] = alts
     return out
+
+
+def is_gpu_metric(m: MetricDef | str) -> bool:
+    """Whether a metric's query reads a DCGM series (then GPU selectors apply to it)."""
+    promql = m.promql if isinstance(m, MetricDef) else m
+    return any(_GPU_SERIES.match(n) for n in series_names(promql))
 
 
 def component_tags(component: str) -> frozenset[str]:
@@ -79,11 +123,25 @@ def candidates(m: MetricDef, aliases: Mapping[str, Sequence[str]], override: str
     """Query templates to try for ``m``, canonical first."""
     if override is not None and not isinstance(override, MetricDef):
         return [override] if isinstance(override, str) else list(override)
+    present = [(name, [name, *alts]) for name, alts in aliases.items() if alts and _has_series(m.promql, name)]
     out = [m.promql]
-    for name, alts in aliases.items():
-        if name in m.promql:
-            out.extend(m.promql.replace(name, alt) for alt in alts)
+    for combo in itertools.islice(itertools.product(*(names for _, names in present)), 1, _MAX_CANDIDATES):
+        q = m.promql
+        for (name, _), alt in zip(present, combo, strict=True):
+            if alt != name:
+                q = _series_pattern(name).sub(lambda _m, a=alt: a, q)
+        if q not in out:
+            out.append(q)
     return out
+
+
+def _series_pattern(name: str) -> re.Pattern[str]:
+    """``name`` as a whole series name in a template, with or without a histogram/counter suffix."""
+    return re.compile(r"(?<![A-Za-z0-9_:])" + re.escape(name) + r"(?=(?:_bucket|_sum|_count|_total)?\{)")
+
+
+def _has_series(promql: str, name: str) -> bool:
+    return _series_pattern(name).search(promql) is not None
 
 
 def time_grid(start: float, end: float, step_s: float) -> np.ndarray:
@@ -96,13 +154,24 @@ def time_grid(start: float, end: float, step_s: float) -> np.ndarray:
 
 @dataclass
 class MetricsResult:
-    """A frame plus how it was made: the query per column and what was dropped and why."""
+    """A frame plus how it was made: the query per column and what was dropped and why.
+
+    ``gpu_selectors``: component -> ``{"selector": ..., "via": ...}`` for the
+    GPU (DCGM) metrics, ``via`` one of ``gpu_selectors`` (given),
+    ``join <series>.<label> = DCGM <label>`` or ``component selector``.
+    ``gpu_unmapped``: component -> why it has no GPU column and how to map it.
+    ``dcgm_series``: what DCGM series Prometheus holds in the window (names,
+    label names, example label sets), filled when a component is unmapped.
+    """
 
     frame: pd.DataFrame
     queries: dict[str, str] = field(default_factory=dict)
     dropped: dict[str, str] = field(default_factory=dict)
     missing_components: list[str] = field(default_factory=list)
     inf_replaced: dict[str, int] = field(default_factory=dict)
+    gpu_selectors: dict[str, dict[str, str]] = field(default_factory=dict)
+    gpu_unmapped: dict[str, str] = field(default_factory=dict)
+    dcgm_series: dict[str, object] = field(default_factory=dict)
 
     def report(self) -> dict[str, object]:
         return {
@@ -110,7 +179,171 @@ class MetricsResult:
             "dropped": dict(self.dropped),
             "missing_components": list(self.missing_components),
             "inf_replaced": dict(self.inf_replaced),
+            "gpu": {
+                "selectors": {c: dict(v) for c, v in self.gpu_selectors.items()},
+                "unmapped": dict(self.gpu_unmapped),
+                "dcgm_series": dict(self.dcgm_series),
+            },
         }
+
+
+@dataclass(frozen=True)
+class GpuJoin:
+    """Map a component to GPU devices through a series carrying both (default: ``kube_pod_info``).
+
+    For each component, ``max by (<series_label>) (<series>{<component selector>})``
+    over the window gives one value (e.g. the node of the pod); the GPU
+    selector is then ``<gpu_label>="<value>"`` (e.g. ``Hostname="gpu-node-1"``,
+    the label dcgm-exporter puts on every series; with NVIDIA's Helm chart it
+    is the node name).  No mapping is made, and the reason is reported, when
+    the series is absent, when the component moved between values within the
+    window, or when several components share one value (their devices could
+    not be told apart; give ``gpu_selectors`` then).  Text form:
+    ``kube_pod_info:node=Hostname`` (:meth:`parse`).
+    """
+
+    series: str = "kube_pod_info"
+    series_label: str = "node"
+    gpu_label: str = "Hostname"
+
+    @classmethod
+    def parse(cls, text: str) -> GpuJoin:
+        """``"kube_pod_info:node=Hostname"`` -> ``GpuJoin("kube_pod_info", "node", "Hostname")``; raises ValueError."""
+        m = re.fullmatch(r"\s*([A-Za-z_:][A-Za-z0-9_:]*?):([A-Za-z_][A-Za-z0-9_]*)=([A-Za-z_][A-Za-z0-9_]*)\s*", text)
+        if not m:
+            raise ValueError(
+                f"GPU join {text!r} must be SERIES:LABEL=DCGM_LABEL, e.g. kube_pod_info:node=Hostname "
+                "(the series that carries the component's pod and its node, the node label, the DCGM label holding the same value)"
+            )
+        return cls(*m.groups())
+
+    @property
+    def via(self) -> str:
+        return f"join {self.series}.{self.series_label} = DCGM {self.gpu_label}"
+
+
+def _label_value(v: str) -> str:
+    """A PromQL string literal for a label value."""
+    return json.dumps(v)
+
+
+def resolve_gpu_selectors(
+    client: PromClient,
+    components: Mapping[str, str],
+    start: float,
+    end: float,
+    step_s: float,
+    *,
+    gpu_selectors: Mapping[str, str] | None = None,
+    join: GpuJoin | None = None,
+) -> tuple[dict[str, dict[str, str]], dict[str, str]]:
+    """The selector each component's GPU metrics use, and why a join gave none.
+
+    Returns ``({component: {"selector", "via"}}, {component: problem})``.
+    Given ``gpu_selectors`` win; then ``join``; otherwise (and when the join
+    fails) the component's own selector is used.
+    """
+    given = dict(gpu_selectors or {})
+    unknown = sorted(set(given) - set(components))
+    if unknown:
+        raise ValueError(f"GPU selectors given for unknown components {unknown}; components are {sorted(components)}")
+    empty = [c for c, sel in given.items() if not str(sel).strip()]
+    if empty:
+        raise ValueError(f'GPU selectors of {empty} are empty; give one such as Hostname="gpu-node-1",gpu="0" or UUID="GPU-..."')
+    out = {c: {"selector": str(sel), "via": "gpu_selectors"} for c, sel in given.items()}
+    problems: dict[str, str] = {}
+    if join is not None:
+        # every component is looked up, those with given selectors too: they make a shared node ambiguous
+        by_value: dict[str, list[str]] = {}
+        for comp, sel in components.items():
+            q = f"max by ({join.series_label}) ({join.series}{{{sel}}})"
+            values = sorted(
+                {
+                    s.labels.get(join.series_label, "")
+                    for s in client.query_range(q, start, end, step_s)
+                    if np.isfinite(s.values).any()
+                }
+                - {""}
+            )
+            for v in values if comp in given or len(values) == 1 else ():
+                by_value.setdefault(v, []).append(comp)
+            if comp in given:
+                continue
+            if not values:
+                problems[comp] = f"{join.via}: no {join.series}{{{sel}}} with a {join.series_label} label in the window"
+            elif len(values) > 1:
+                problems[comp] = (
+                    f"{join.via}: {join.series}{{{sel}}} names {len(values)} {join.series_label} values in the window "
+                    f"({', '.join(values)}): the component moved; give its GPU selector"
+                )
+        for v, comps in by_value.items():
+            for comp in comps:
+                if comp in given:
+                    continue
+                if len(comps) > 1:
+                    problems[comp] = (
+                        f"{join.via}: {', '.join(comps)} all run on {join.series_label}={v}, so the join cannot tell "
+                        f'their GPUs apart; give each a GPU selector such as {join.gpu_label}={_label_value(v)},gpu="0"'
+                    )
+                else:
+                    out[comp] = {"selector": f"{join.gpu_label}={_label_value(v)}", "via": join.via}
+    for comp, sel in components.items():
+        out.setdefault(comp, {"selector": str(sel), "via": "component selector"})
+    return out, problems
+
+
+def describe_dcgm_series(
+    client: PromClient, names: Sequence[str], start: float, end: float, max_examples: int = 4
+) -> dict[str, object]:
+    """What DCGM series Prometheus holds in ``[start, end]``: ``{"names", "labels", "examples", "pod_labels"}``."""
+    regex = "|".join(re.escape(n) for n in sorted(set(names)))
+    try:
+        sets = client.series(f'{{__name__=~"{regex}"}}', start, end) if regex else []
+    except PrometheusError as e:  # diagnostics only: a query frontend may not serve /api/v1/series
+        return {"unavailable": str(e)}
+    labels = sorted({k for ls in sets for k in ls} - {"__name__"})
+    examples: list[dict[str, str]] = []
+    seen: set[tuple[tuple[str, str], ...]] = set()
+    for ls in sorted(sets, key=lambda d: sorted(d.items())):
+        key = tuple(sorted((k, v) for k, v in ls.items() if k != "__name__"))
+        if key not in seen:
+            seen.add(key)
+            if len(examples) < max_examples:
+                examples.append(dict(key))
+    return {
+        "names": sorted({ls.get("__name__", "") for ls in sets}),
+        "labels": labels,
+        "examples": examples,
+        "pod_labels": [k for k in ("pod", "exported_pod", "pod_name") if k in labels],
+        "devices": len(seen),
+    }
+
+
+def _unmapped_message(comp: str, sel: dict[str, str], problem: str | None, info: Mapping[str, object]) -> str:
+    head = f"{comp}: no GPU series for {sel['selector']!r} ({sel['via']})"
+    if problem:
+        head += f"; {problem}"
+    names = list(info.get("names", []))  # type: ignore[call-overload]
+    if "unavailable" in info:
+        return head + (
+            f"; the DCGM series could not be listed ({info['unavailable']}). If they carry no pod label, map the component "
+            f'with gpu_selectors (CLI --gpu {comp}=\'Hostname="<node>",gpu="<index>"\') or --gpu-join kube_pod_info:node=Hostname'
+        )
+    if not names:
+        return head + "; Prometheus holds no DCGM series in the window: is dcgm-exporter scraped?"
+    ex = "; ".join(", ".join(f"{k}={v}" for k, v in e.items()) for e in info.get("examples", []))  # type: ignore[union-attr]
+    msg = (
+        f"{head}. Prometheus holds {', '.join(names[:8])}{' ...' if len(names) > 8 else ''} "
+        f"for {info.get('devices')} device(s) with labels {', '.join(info.get('labels', []))} (e.g. {ex})"  # type: ignore[arg-type]
+    )
+    pod_labels = list(info.get("pod_labels", []))  # type: ignore[call-overload]
+    if pod_labels:
+        return msg + f'; they carry {pod_labels[0]}: use a GPU selector such as {pod_labels[0]}="{comp}"'
+    return msg + (
+        "; they carry no pod label (dcgm-exporter without Kubernetes pod mapping): map the component to its devices "
+        f'with gpu_selectors (CLI --gpu {comp}=\'Hostname="<node>",gpu="<index>"\' or UUID="<GPU-...>") '
+        "or join through kube_pod_info (CLI --gpu-join kube_pod_info:node=Hostname)"
+    )
 
 
 def collect_metrics(
@@ -127,6 +360,8 @@ def collect_metrics(
     scrape_interval_s: float = 15.0,
     roles: Mapping[str, Sequence[str]] | None = None,
     max_workers: int = 4,
+    gpu_selectors: Mapping[str, str] | None = None,
+    gpu_join: GpuJoin | str | None = None,
 ) -> MetricsResult:
     """Query every applicable metric for every component; see the module docstring.
 
@@ -136,6 +371,18 @@ def collect_metrics(
     ``rate_window_s`` defaults to ``max(2·step, 4·scrape_interval)`` so every
     ``rate()`` sees at least four scrapes.  ``aliases`` defaults to
     :func:`default_aliases`; pass ``{}`` to disable.
+
+    GPU (DCGM) metrics use ``gpu_selectors[component]`` (a label selector of
+    the component's devices, e.g. ``'Hostname="gpu-node-1",gpu="0"'`` or
+    ``'UUID="GPU-..."'``), else the mapping found by ``gpu_join``
+    (:class:`GpuJoin` or its text form ``kube_pod_info:node=Hostname``), else
+    the component's selector; see :func:`resolve_gpu_selectors`.  A
+    component the GPU metrics apply to that gets no GPU column is listed in
+    ``gpu_unmapped`` with what DCGM series exist and how to map them.
+
+    Raises ``ValueError`` for bad component names, empty selectors, GPU
+    selectors of unknown components or a malformed ``gpu_join``;
+    :class:`PrometheusError` when Prometheus is unreachable or refuses a query.
     """
     bad = [c for c in components if "_" in c]
     if bad:
@@ -143,6 +390,7 @@ def collect_metrics(
     empty = [c for c, sel in components.items() if not str(sel).strip()]
     if empty:
         raise ValueError(f'components {empty} have an empty label selector; give one such as pod="{empty[0]}"')
+    join = GpuJoin.parse(gpu_join) if isinstance(gpu_join, str) else gpu_join
     client = PromClient(prom) if isinstance(prom, str) else prom
     window = rate_window_s if rate_window_s is not None else max(2 * step_s, 4 * scrape_interval_s)
     w = f"{int(window)}s" if float(window).is_integer() else f"{int(window * 1000)}ms"
@@ -150,15 +398,35 @@ def collect_metrics(
     defs = metric_defs(metric_set, queries)
     grid = time_grid(start, end, step_s)
     tags = {c: frozenset(roles[c]) | {"all"} if roles and c in roles else component_tags(c) for c in components}
+    gpu_defs = [m for m in defs if is_gpu_metric(m)]
+    gpu_comps = {c: sel for c, sel in components.items() if any(m.where in tags[c] for m in gpu_defs)}
+    try:
+        gpu_sel, join_problems = (
+            resolve_gpu_selectors(client, gpu_comps, start, end, step_s, gpu_selectors=gpu_selectors, join=join)
+            if gpu_comps
+            else ({}, {})
+        )
+        unknown = sorted(set(gpu_selectors or {}) - set(gpu_comps))
+        if unknown:
+            raise ValueError(
+                f"GPU selectors given for {unknown}, which no GPU metric applies to "
+                f"(components with GPU metrics: {sorted(gpu_comps) or 'none'}); check the names or roles"
+            )
+    except BaseException:
+        if isinstance(prom, str):
+            client.close()
+        raise
 
     def one_metric(m: MetricDef) -> list[tuple[str, np.ndarray | None, str, str]]:
         """(column, values or None, query used, reason if None) for each component."""
         cands = candidates(m, aliases, (queries or {}).get(m.name))
         order = list(range(len(cands)))
         out = []
-        for comp, sel in components.items():
+        gpu = is_gpu_metric(m)
+        for comp, comp_sel in components.items():
             if m.where not in tags[comp]:
                 continue
+            sel = gpu_sel[comp]["selector"] if gpu else comp_sel
             col = f"{comp}_{m.name}"
             found = None
             for k in order:
@@ -185,17 +453,34 @@ def collect_metrics(
                 out.append((col, found[0], found[1], ""))
         return out
 
+    res = MetricsResult(frame=pd.DataFrame({"time": grid}), gpu_selectors=gpu_sel)
     try:
         with ThreadPoolExecutor(max_workers=max(1, max_workers)) as pool:
             results = list(pool.map(one_metric, defs))
+        flat = {col: (vals, q, why) for per_metric in results for col, vals, q, why in per_metric}
+        unmapped = [
+            c
+            for c in gpu_comps
+            if not any(
+                flat.get(f"{c}_{m.name}", (None,))[0] is not None and np.isfinite(flat[f"{c}_{m.name}"][0]).any()  # type: ignore[arg-type]
+                for m in gpu_defs
+            )
+        ]
+        if unmapped:
+            names = [alt for m in gpu_defs for n in series_names(m.promql) for alt in (n, *aliases.get(n, ()))]
+            res.dcgm_series = describe_dcgm_series(client, names, start, end)
+            for c in unmapped:
+                res.gpu_unmapped[c] = _unmapped_message(c, gpu_sel[c], join_problems.get(c), res.dcgm_series)
+                for m in gpu_defs:
+                    col = f"{c}_{m.name}"
+                    if col in flat and flat[col][0] is None:
+                        flat[col] = (None, "", f"{flat[col][2]}; {res.gpu_unmapped[c]}")
     finally:
         if isinstance(prom, str):
             client.close()
-    res = MetricsResult(frame=pd.DataFrame({"time": grid}))
     cols: dict[str, np.ndarray] = {}
     by_comp: dict[str, int] = dict.fromkeys(components, 0)
     # Column order: component by component, metrics in catalogue order.
-    flat = {col: (vals, q, why) for per_metric in results for col, vals, q, why in per_metric}
     for comp in components:
         for m in defs:
             col = f"{comp}_{m.name}"

@@ -121,6 +121,15 @@ class PromClient:
             )
         return out
 
+    def series(self, match: str | list[str], start: float, end: float) -> list[dict[str, str]]:
+        """Label sets (``__name__`` included) of the series matching ``match`` with samples in ``[start, end]`` (``/api/v1/series``)."""
+        matches = [match] if isinstance(match, str) else list(match)
+        params: dict[str, Any] = {"match[]": matches, "start": f"{start:.3f}", "end": f"{end:.3f}"}
+        data = self._api("/api/v1/series", params, f"series {matches!r}")
+        if not isinstance(data, list) or not all(isinstance(s, dict) for s in data):
+            raise PrometheusError(f"{self.url}/api/v1/series answered {str(data)[:200]!r}, expected a list of label sets")
+        return [dict(s) for s in data]
+
     def targets(self) -> list[dict[str, Any]]:
         """Active scrape targets with ``health``, ``lastError``, ``labels``, ``scrapeUrl``."""
         try:
