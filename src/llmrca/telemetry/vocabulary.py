@@ -226,6 +226,33 @@ def _latency(tokens: Sequence[str], prefix: str, source: str, default_unit: tupl
     return Meaning(kind, unit, factor, source)
 
 
+_CANONICAL: dict[str, Kind] = {k.canonical: k for k in KINDS.values()}
+
+
+def _via_aliases(raw: str) -> Meaning | None:
+    """``raw`` read through :mod:`llmrca.telemetry.aliases`: a renamed or prefixed series whose current name is canonical.
+
+    The base series name may carry a qualifier after ``:`` (``…_seconds:p90``, ``…_total:rate``).
+    """
+    from llmrca.telemetry import aliases
+
+    cuts = [len(raw)] + [i for i in range(len(raw) - 1, 0, -1) if raw[i] == ":"]
+    for cut in cuts:
+        base, rest = raw[:cut], raw[cut:]
+        current = aliases.canonical(base)
+        if current == base:
+            continue
+        kind = _CANONICAL.get(current + rest) or _CANONICAL.get(aliases.canonical(current) + rest)
+        if kind is None:
+            for old, new in aliases.RENAMES.items():  # the catalogue may hold the older name of a renamed series
+                if new == current and old + rest in _CANONICAL:
+                    kind = _CANONICAL[old + rest]
+                    break
+        if kind is not None:
+            return Meaning(kind.name, kind.unit, 1.0, f"{raw} is {current}{rest} (telemetry.aliases)")
+    return None
+
+
 @lru_cache(maxsize=65536)
 def meaning(metric: str) -> Meaning | None:
     """The meaning of one metric name (the part after ``<component>_``), or ``None``.
@@ -238,10 +265,14 @@ def meaning(metric: str) -> Meaning | None:
     raw = metric.strip()
     if not raw:
         return None
-    # Exact canonical names first (llmrca's own catalogue).
-    for k in KINDS.values():
-        if raw == k.canonical:
-            return Meaning(k.name, k.unit, 1.0, "catalogue")
+    # Exact canonical names first (llmrca's own catalogue), then the same names under another
+    # exporter version's spelling (vLLM v0, Ray's prefixes, DCGM renames: telemetry.aliases).
+    exact = _CANONICAL.get(raw)
+    if exact is not None:
+        return Meaning(exact.name, exact.unit, 1.0, "catalogue")
+    renamed = _via_aliases(raw)
+    if renamed is not None:
+        return renamed
     t = _tokens(raw)
     if not t:
         return None
