@@ -40,7 +40,11 @@ class EvaluationError(LlmrcaError, ValueError):
 
 
 class DatasetMismatch(EvaluationError):
-    """The output folder holds results of another dataset."""
+    """The output folder ``out`` holds results of another dataset (``other`` describes it)."""
+
+    def __init__(self, message: str, *, out: Path, other: str, current: Path) -> None:
+        super().__init__(message)
+        self.out, self.other, self.current = out, other, current
 
 @dataclass
 class EvaluationResult:
@@ -226,7 +230,8 @@ def _run_locked(
         if other:
             raise DatasetMismatch(
                 f"{out} holds results of another dataset ({other}); this evaluation is of {ds.root}. "
-                f"Evaluate into another folder (--out OTHER), or pass --fresh to move the old results to {out / 'previous'}/<time>/ and start over"
+                f"Evaluate into another folder (--out OTHER), or pass --fresh to move the old results to {out / 'previous'}/<time>/ and start over",
+                out=out, other=other, current=ds.root,
             )
         builtin = {e.name for e in _builtin_entries()}
         extra = tuple((e.name, e.target, e.family) for e in registry.values() if e.name not in builtin)
