@@ -126,6 +126,7 @@ def test_an_edited_case_is_the_only_one_re_run_and_its_new_score_is_stored(tmp_p
     # replace the case's data with a fault-free version of the same case: nsigma can no longer find the root
     weak = make_case(root="ray-worker-2", fault="cpu", seed=0, shift=0.0, with_logs=False, with_traces=False)
     Dataset.write([weak], tmp_path / "weak")
+    shutil.copyfile(ds / edited / "data.csv", tmp_path / "orig.csv")
     shutil.copyfile(tmp_path / "weak" / edited / "data.csv", ds / edited / "data.csv")
     again = run_evaluation(ds, ["nsigma", "baro"], out, jobs=2, progress=False)
     assert again.new_runs == 2 and again.skipped_runs == 10
@@ -141,6 +142,12 @@ def test_an_edited_case_is_the_only_one_re_run_and_its_new_score_is_stored(tmp_p
     assert clean.summary.set_index(["method", "fault"]).loc[("nsigma", "all"), "ac@1"] < 1.0
     # nothing changed: nothing runs
     assert run_evaluation(ds, ["nsigma", "baro"], out, jobs=2, progress=False).new_runs == 0
+    # the edit undone: the original runs are reused and are again the ones reported
+    shutil.copyfile(tmp_path / "orig.csv", ds / edited / "data.csv")
+    back = run_evaluation(ds, ["nsigma", "baro"], out, jobs=2, progress=False)
+    assert back.new_runs == 0 and any("change was undone" in n for n in back.notes)
+    pd.testing.assert_frame_equal(back.summary, first.summary)
+    assert back.summary.set_index(["method", "fault"]).loc[("nsigma", "all"), "ac@1"] == 1.0
 
 
 def test_a_case_fixed_after_being_invalid_is_re_run(tmp_path: Path) -> None:
@@ -357,7 +364,7 @@ def test_reproduce_resumes_and_refuses_another_datasets_results(tmp_path: Path) 
     reproduce(profile="quick", out=out, methods=["nsigma"], jobs=2, progress=False)  # dataset reused, every run reused
     assert len(read_results(out / "eval" / "results.jsonl")) == 12
     run = json.loads((out / "eval" / "run.json").read_text())
-    assert run["runs"] == {"total": 12, "new": 0, "retried": 0, "reused": 12, "stale_records": 0}
+    assert run["runs"] == {"total": 12, "new": 0, "retried": 0, "reused": 12, "reinstated": 0, "stale_records": 0}
     # eval/ of another dataset (here: a synthetic one) -> refused with the way out, nothing appended
     other = tmp_path / "other"
     _dataset(tmp_path / "syn", faults=("cpu",))

@@ -240,7 +240,10 @@ def _run_locked(
             for d in dirs
             for m in names
         ]
+        # readers (reports) take the last record of each (method, case, config): note which one that is
+        last_of = {(r["method"], r["case"], r["config_hash"]): r for r in store.records}
         todo: list[Task] = []
+        reinstate: list[dict[str, Any]] = []
         retried = 0
         for t in tasks:
             key = (t.method, t.case_id, t.config_hash, t.case_fp, t.dataset_fp)
@@ -251,6 +254,9 @@ def _run_locked(
                 store.forget(key)
                 todo.append(t)
                 retried += 1
+            elif last_of.get((t.method, t.case_id, t.config_hash)) is not prev:
+                # a case edited and then restored: its matching run is stored, but a later line is of the edit
+                reinstate.append(prev)
         skipped = len(tasks) - len(todo)
         stale = _count_stale(store.records, {(t.method, t.case_id, t.config_hash, t.case_fp, t.dataset_fp) for t in tasks})
         started = datetime.now(UTC).isoformat(timespec="seconds")
@@ -273,7 +279,7 @@ def _run_locked(
                 "fingerprint": dataset_fp,
                 "manifest": _manifest_info(ds.manifest),
             },
-            "runs": {"total": len(tasks), "new": len(todo) - retried, "retried": retried, "reused": skipped, "stale_records": stale},
+            "runs": {"total": len(tasks), "new": len(todo) - retried, "retried": retried, "reused": skipped, "reinstated": len(reinstate), "stale_records": stale},
             "fingerprint_s": round(fingerprint_s, 4),
             "notes": notes,
             "command": sys.argv,
@@ -281,6 +287,11 @@ def _run_locked(
         sessions = [*history.get("sessions", []), session]
         with _writing(out):
             write_json(run_json, {**session, "sessions": sessions})
+        for rec in reinstate:  # append a copy so the matching run is again the last line of its pair
+            store.forget(run_key(rec))
+            store.append({**rec, "reinstated_at": time.time()})
+        if reinstate:
+            notes.append(f"{len(reinstate)} stored run(s) match their case again after a change was undone; re-appended as the current ones")
         eng = ProcessEngine(jobs, timeout_s) if engine == "process" else RayEngine(jobs, timeout_s)
         try:
             with _progress(progress, len(todo), f"evaluating {len(names)} method(s) × {len(dirs)} case(s)") as advance:
