@@ -68,3 +68,15 @@ ENTRIES = [
     ("test-hangs", "_evalhelpers:Hanging", "statistical"),
     ("test-extended", "_evalhelpers:WantsExtended", "llm"),
 ]
+
+
+class Sleepy(Method):
+    """Answers after ``SLEEP_S`` seconds: times out under a tiny --timeout, succeeds under a larger one."""
+
+    name = "test-sleepy"
+    tags = Tags(family="statistical")
+    SLEEP_S = 1.0
+
+    def _rank(self, case: Case) -> Ranking:
+        time.sleep(self.SLEEP_S)
+        return Ranking(components=list(case.components))

@@ -58,6 +58,8 @@ def evaluate_cmd(
     engine: Annotated[str, typer.Option("--engine", help="process (this machine) or ray (a Ray cluster).")] = "process",
     random_on_failure: Annotated[bool, typer.Option("--random-on-failure", help="Score failed/timed-out runs on a seeded random ranking, as the paper did (counted).")] = False,
     no_resume: Annotated[bool, typer.Option("--no-resume", help="Start over instead of skipping runs already in results.jsonl.")] = False,
+    fresh: Annotated[bool, typer.Option("--fresh", help="Move earlier outputs in --out to --out/previous/<time>/ and start over (e.g. another dataset's results).")] = False,
+    retry: Annotated[str | None, typer.Option("--retry", help="Re-run stored runs with these statuses: any of failed,timeout,invalid_case,unavailable.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     sli: Annotated[str | None, typer.Option("--sli", help="Service-level-indicator column for methods that walk from one (default: the entry's latency).")] = None,
 ) -> None:
@@ -75,11 +77,15 @@ def evaluate_cmd(
             engine=engine,
             random_on_failure=random_on_failure,
             resume=not no_resume,
+            fresh=fresh,
+            retry=retry,
             progress=not quiet,
             sli=sli,
         )
     except _USER_ERRORS as e:
         _fail(e)
+    for note in res.notes:
+        console.print(f"[yellow]note:[/] {note}", highlight=False, soft_wrap=True)
     _print_summary(res.summary, res.status, res.counts, res.out, res.new_runs, res.skipped_runs)
 
 

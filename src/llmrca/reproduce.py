@@ -33,6 +33,7 @@ def reproduce(
     """Run the whole experiment; returns the path of ``REPORT.md``."""
     from llmrca.campaign import run_campaign
     from llmrca.evaluate import run_evaluation
+    from llmrca.evaluate.runner import DatasetMismatch
     from llmrca.methods.registry import list_methods
     from llmrca.report.fault_effects import fault_effects_figure
 
@@ -46,7 +47,15 @@ def reproduce(
     rows = list_methods()
     chosen = methods or [r["name"] for r in rows if r["available"]]
     skipped = [r for r in rows if not r["available"] and (methods is None or r["name"] in methods)]
-    res = run_evaluation(ds, chosen, out / "eval", jobs=jobs, timeout_s=timeout_s, metric_set=metric_set, progress=progress)
+    try:
+        res = run_evaluation(ds, chosen, out / "eval", jobs=jobs, timeout_s=timeout_s, metric_set=metric_set, progress=progress)
+    except DatasetMismatch as e:
+        # the evaluator's own way out (--fresh) is not an option of reproduce: say what is
+        raise DatasetMismatch(
+            f"{e.out} holds evaluation results of another dataset ({e.other}), not of {e.current}. "
+            f"Choose another --out, or move {e.out} away (or remove it) and rerun",
+            out=e.out, other=e.other, current=e.current,
+        ) from e
     t2 = time.time()
     fig = out / "fault_effects.png"
     fault_effects_figure(ds, fig)
@@ -87,7 +96,9 @@ def _reuse_dataset(path: Path, *, backend: str, profile: str, seed: int, options
     """A complete dataset from an earlier run with the same settings, else None.
 
     A re-run of ``reproduce`` into the same folder then skips the campaign and
-    the evaluator resumes from ``results.jsonl``.  A dataset made with other
+    the evaluator resumes from ``results.jsonl`` (runs whose dataset, case
+    content and method config are unchanged are reused; an ``eval/`` holding
+    another dataset's results is refused).  A dataset made with other
     settings, or one a killed campaign left half written, is an error the
     user resolves (another ``--out``, or remove the folder).
     """

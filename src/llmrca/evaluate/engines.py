@@ -3,7 +3,9 @@
 Both take a list of :class:`~llmrca.evaluate.task.Task` and call
 ``on_result(record)`` as each run finishes; both enforce the per-run
 timeout by killing what runs the task (the worker process, or the Ray
-worker via ``ray.cancel(force=True)``) and report ``timeout``.
+worker via ``ray.cancel(force=True)``) and report ``timeout``.  An exception
+raised by ``on_result`` (the results file cannot be written) ends the run:
+the process engine kills its workers on the way out.
 """
 
 from __future__ import annotations
@@ -210,32 +212,39 @@ class RayEngine:
         queue = deque(tasks)
         # ref -> (task, deadline); a None task is a warm-up that replaces a killed worker
         inflight: dict[Any, tuple[Task | None, float]] = {}
-        while queue or any(t is not None for t, _ in inflight.values()):
-            while queue and len(inflight) < max(1, self.jobs):
-                t = queue.popleft()
-                inflight[remote.remote(t)] = (t, time.monotonic() + self.timeout_s)
-            # the deadline runs from submission; at most `jobs` tasks are in flight
-            wait_s = max(0.0, min(d for _, d in inflight.values()) - time.monotonic())
-            done, _ = ray.wait(list(inflight), num_returns=1, timeout=min(wait_s, 3600.0))
-            for ref in done:
-                task, _ = inflight.pop(ref)
-                if task is None:
+        try:
+            while queue or any(t is not None for t, _ in inflight.values()):
+                while queue and len(inflight) < max(1, self.jobs):
+                    t = queue.popleft()
+                    inflight[remote.remote(t)] = (t, time.monotonic() + self.timeout_s)
+                # the deadline runs from submission; at most `jobs` tasks are in flight
+                wait_s = max(0.0, min(d for _, d in inflight.values()) - time.monotonic())
+                done, _ = ray.wait(list(inflight), num_returns=1, timeout=min(wait_s, 3600.0))
+                for ref in done:
+                    task, _ = inflight.pop(ref)
+                    if task is None:
+                        with contextlib.suppress(Exception):
+                            ray.get(ref)
+                        continue
+                    try:
+                        rec = ray.get(ref)
+                    except Exception as e:  # the worker crashed: a failed run, not a ranking
+                        rec = {**base_record(task), **truth_from_disk(task)}
+                        rec.update(status="failed", error=f"ray task failed: {type(e).__name__}: {e}", error_kind="worker_died")
+                        if rec["components"]:
+                            rec["fallback_ranking"] = random_fallback(rec["components"], task.method, task.case_id)
+                    on_result(rec)  # an error here (e.g. a full disk) ends the run
+                now = time.monotonic()
+                for ref, (task, deadline) in list(inflight.items()):
+                    if task is not None and now >= deadline:
+                        ray.cancel(ref, force=True)
+                        inflight.pop(ref)
+                        on_result(timeout_record(task, self.timeout_s, "ray"))
+                        # start a replacement worker before the slot takes a task with a deadline
+                        inflight[warm.remote()] = (None, float("inf"))
+        except BaseException:  # an error in on_result leaves tasks in flight: stop them
+            for ref, (task, _) in list(inflight.items()):
+                if task is not None:
                     with contextlib.suppress(Exception):
-                        ray.get(ref)
-                    continue
-                try:
-                    on_result(ray.get(ref))
-                except Exception as e:  # the worker crashed: a failed run, not a ranking
-                    rec = {**base_record(task), **truth_from_disk(task)}
-                    rec.update(status="failed", error=f"ray task failed: {type(e).__name__}: {e}", error_kind="worker_died")
-                    if rec["components"]:
-                        rec["fallback_ranking"] = random_fallback(rec["components"], task.method, task.case_id)
-                    on_result(rec)
-            now = time.monotonic()
-            for ref, (task, deadline) in list(inflight.items()):
-                if task is not None and now >= deadline:
-                    ray.cancel(ref, force=True)
-                    inflight.pop(ref)
-                    on_result(timeout_record(task, self.timeout_s, "ray"))
-                    # start a replacement worker before the slot takes a task with a deadline
-                    inflight[warm.remote()] = (None, float("inf"))
+                        ray.cancel(ref, force=True)
+            raise

@@ -1,9 +1,15 @@
 """``results.jsonl``: one JSON line per (method, case) run, appended as runs finish.
 
-Lines are flushed one by one so a killed evaluation loses at most the line
-being written; :class:`ResultStore` drops a truncated last line on reopen and
-knows which (method, case, config-hash) runs are done, which is what resume
-skips.
+Each record is written with one ``write`` of the whole line on an
+``O_APPEND`` descriptor; a write the disk cannot take (``ENOSPC``, quota, I/O
+error) is cut back so the file still ends at a line boundary, and raises
+:class:`ResultsWriteError`.  A line that a crash left without its newline
+is dropped on reopen (and reported in :attr:`ResultStore.notes`).
+
+A stored run is reused on resume only when its key — method, case id,
+``config_hash``, ``case_fp``, ``dataset_fp`` (see
+:mod:`llmrca.evaluate.fingerprint`) — matches the run about to be made;
+older lines without fingerprints never match, so they are re-run.
 """
 
 from __future__ import annotations
@@ -17,20 +23,40 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from llmrca.errors import LlmrcaError
 from llmrca.evaluate.metrics import case_scores
 
 STATUSES: tuple[str, ...] = ("ok", "failed", "timeout", "unavailable")
 #: error_kind of a run whose case could not be read or is malformed: the case
 #: is skipped for every method (not counted against any method).
 INVALID_CASE = "invalid_case"
+#: what ``--retry`` accepts: the statuses that are not ``ok``, and invalid cases
+RETRYABLE: tuple[str, ...] = ("failed", "timeout", "invalid_case", "unavailable")
+
+RunKey = tuple[str, str, str, str | None, str | None]
 
 
-def run_key(rec: dict[str, Any]) -> tuple[str, str, str]:
-    return (rec["method"], rec["case"], rec["config_hash"])
+class ResultsWriteError(LlmrcaError, ValueError):
+    """``results.jsonl`` (or another output) could not be written, e.g. the disk is full."""
 
 
-def read_results(path: str | Path, *, repair: bool = False) -> list[dict[str, Any]]:
-    """Every complete record of ``path``; a truncated last line is ignored (and cut off if ``repair``)."""
+def run_key(rec: dict[str, Any]) -> RunKey:
+    """(method, case, config_hash, case_fp, dataset_fp); the last two are None in records older than fingerprints."""
+    return (rec["method"], rec["case"], rec["config_hash"], rec.get("case_fp"), rec.get("dataset_fp"))
+
+
+def status_class(rec: dict[str, Any]) -> str:
+    """The record's status in ``--retry`` terms: ``invalid_case`` for unreadable cases, else its status."""
+    return INVALID_CASE if rec.get("error_kind") == INVALID_CASE else rec["status"]
+
+
+def read_results(path: str | Path, *, repair: bool = False, notes: list[str] | None = None) -> list[dict[str, Any]]:
+    """Every complete record of ``path``; a truncated last line is ignored (and cut off if ``repair``).
+
+    A note saying how many bytes were dropped is appended to ``notes``.
+    Raises ``ValueError`` naming the line when a line other than the last is
+    not JSON (the file was edited by hand; fix or delete that line).
+    """
     path = Path(path)
     if not path.exists():
         return []
@@ -53,35 +79,78 @@ def read_results(path: str | Path, *, repair: bool = False) -> list[dict[str, An
                 break
         pos = nl + 1
         good_end = pos
-    if repair and good_end < len(data):
-        with open(path, "r+b") as fh:
-            fh.truncate(good_end)
+    if good_end < len(data):
+        lineno = data[:good_end].count(b"\n") + 1
+        if notes is not None:
+            notes.append(f"{path}: ignored an incomplete last line ({len(data) - good_end} bytes, line {lineno}) left by an interrupted run; that run is redone")
+        if repair:
+            with open(path, "r+b") as fh:
+                fh.truncate(good_end)
     return records
 
 
 class ResultStore:
-    """Append-only ``results.jsonl`` with the set of runs already done."""
+    """Append-only ``results.jsonl``, with the latest record of each run key.
+
+    ``latest`` maps :func:`run_key` to the last record with that key (a
+    ``--retry`` appends a newer one; readers take the last).  ``notes`` holds
+    what the store repaired on open.  Only one process may write (see
+    :mod:`llmrca.evaluate.lock`).
+    """
 
     def __init__(self, path: str | Path, *, resume: bool = True) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if not resume and self.path.exists():
             self.path.unlink()
-        self.records = read_results(self.path, repair=True)
-        self.done = {run_key(r) for r in self.records}
-        self._fh = open(self.path, "a", encoding="utf-8")
+        self.notes: list[str] = []
+        self.records = read_results(self.path, repair=True, notes=self.notes)
+        self.latest: dict[RunKey, dict[str, Any]] = {}
+        for r in self.records:
+            self.latest[run_key(r)] = r
+        self._fd: int | None = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+
+    @property
+    def done(self) -> set[RunKey]:
+        return set(self.latest)
+
+    def forget(self, key: RunKey) -> None:
+        """Let the run with ``key`` be appended again (``--retry``); its old line stays in the file."""
+        self.latest.pop(key, None)
 
     def append(self, rec: dict[str, Any]) -> None:
+        """Write ``rec`` as one line (one ``write`` call); a run already stored is not written twice.
+
+        Raises :class:`ResultsWriteError` if the line cannot be written
+        whole; the file is then cut back to its previous end.
+        """
         key = run_key(rec)
-        if key in self.done:
+        if key in self.latest:
             return
-        self._fh.write(json.dumps(rec, default=_default, allow_nan=True) + "\n")
-        self._fh.flush()
-        self.done.add(key)
+        if self._fd is None:
+            raise ResultsWriteError(f"{self.path} is closed")
+        data = (json.dumps(rec, default=_default, allow_nan=True) + "\n").encode()
+        start = os.fstat(self._fd).st_size
+        try:
+            n = os.write(self._fd, data)
+            if n != len(data):  # a short write on a regular file: the disk filled up
+                raise OSError(28, os.strerror(28))
+        except OSError as e:
+            try:
+                os.ftruncate(self._fd, start)
+            except OSError:
+                pass
+            raise ResultsWriteError(
+                f"cannot write to {self.path}: {e.strerror or e}; the file keeps its {len(self.records)} complete record(s). "
+                "Free some space (or choose another --out) and rerun the same command: it resumes"
+            ) from e
+        self.latest[key] = rec
         self.records.append(rec)
 
     def close(self) -> None:
-        self._fh.close()
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
 
     def __enter__(self) -> ResultStore:
         return self

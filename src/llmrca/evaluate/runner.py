@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import platform
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,13 +28,23 @@ from llmrca.config import ConfigError
 from llmrca.dataset.io import Dataset, write_json
 from llmrca.errors import LlmrcaError, MissingDependency
 from llmrca.evaluate.engines import ProcessEngine, RayEngine
-from llmrca.evaluate.results import STATUSES, ResultStore
+from llmrca.evaluate.fingerprint import case_fingerprint, dataset_fingerprint
+from llmrca.evaluate.lock import FolderLock
+from llmrca.evaluate.results import RETRYABLE, STATUSES, ResultStore, ResultsWriteError, run_key, status_class
 from llmrca.evaluate.task import Task, config_hash
 from llmrca.model import METRIC_SETS
 
 
 class EvaluationError(LlmrcaError, ValueError):
     """Bad input to an evaluation (unknown method, bad option, empty dataset)."""
+
+
+class DatasetMismatch(EvaluationError):
+    """The output folder ``out`` holds results of another dataset (``other`` describes it)."""
+
+    def __init__(self, message: str, *, out: Path, other: str, current: Path) -> None:
+        super().__init__(message)
+        self.out, self.other, self.current = out, other, current
 
 @dataclass
 class EvaluationResult:
@@ -42,8 +53,11 @@ class EvaluationResult:
     summary: pd.DataFrame
     status: pd.DataFrame  # per method: ok, failed, timeout, unavailable, invalid_case, fallbacks
     counts: dict[str, int] = field(default_factory=dict)
-    new_runs: int = 0
-    skipped_runs: int = 0
+    new_runs: int = 0  # runs made now (including retried ones)
+    skipped_runs: int = 0  # runs reused from results.jsonl
+    retried_runs: int = 0  # stored runs made again because of --retry
+    notes: list[str] = field(default_factory=list)  # what resume repaired or took over
+    fingerprint_s: float = 0.0  # time spent fingerprinting the dataset's cases
 
     @property
     def n_ok(self) -> int:
@@ -95,6 +109,17 @@ def _versions() -> dict[str, str]:
 
     return {"llmrca": llmrca.__version__, "numpy": numpy.__version__, "pandas": pandas.__version__, "python": platform.python_version()}
 
+def parse_retry(retry: Iterable[str] | str | None) -> frozenset[str]:
+    """``"failed,timeout"`` or a list -> the set of statuses to re-run; raises EvaluationError on an unknown one."""
+    if retry is None:
+        return frozenset()
+    items = [x.strip() for x in (retry.split(",") if isinstance(retry, str) else retry) if x.strip()]
+    bad = sorted(set(items) - set(RETRYABLE))
+    if bad:
+        raise EvaluationError(f"--retry: unknown status(es) {bad}; use any of {', '.join(RETRYABLE)} (comma-separated)")
+    return frozenset(items)
+
+
 def run_evaluation(
     dataset: str | Path,
     methods: list[str],
@@ -106,6 +131,8 @@ def run_evaluation(
     engine: str = "process",
     random_on_failure: bool = False,
     resume: bool = True,
+    fresh: bool = False,
+    retry: Iterable[str] | str | None = None,
     method_configs: dict[str, dict] | None = None,
     progress: bool = True,
     sli: str | None = None,
@@ -114,9 +141,21 @@ def run_evaluation(
 
     ``sli`` names the service-level-indicator column for methods that walk from one
     (default: the entry component's latency, chosen by meaning; see methods.common.sli).
+
+    Resume (the default) reuses a stored run only if its method, case id,
+    config fingerprint, case-content fingerprint and dataset fingerprint all
+    match (:mod:`llmrca.evaluate.fingerprint`); ``retry`` (statuses among
+    ``failed, timeout, invalid_case, unavailable``) re-runs stored runs that
+    ended so.  ``out`` is locked for the whole evaluation.
+
+    Raises :class:`EvaluationError` on bad input; :class:`DatasetMismatch`
+    when ``out`` holds results of another dataset (pass another ``out``, or
+    ``fresh=True`` to move them to ``out/previous/<time>/``);
+    :class:`~llmrca.evaluate.lock.FolderLocked` when another evaluation
+    writes to ``out``; :class:`~llmrca.evaluate.results.ResultsWriteError`
+    when ``out`` cannot be written (e.g. a full disk).
     """
     from llmrca.methods.registry import REGISTRY
-    from llmrca.report import write_report
 
     if jobs < 1:
         raise EvaluationError(f"jobs must be >= 1, got {jobs}")
@@ -130,6 +169,7 @@ def run_evaluation(
         from llmrca.errors import require
 
         require("ray", "ray", "the ray engine")
+    retry_set = parse_retry(retry)
     names = resolve_methods(methods)
     configs = method_configs or {}
     unknown_cfg = sorted(set(configs) - set(names))
@@ -143,55 +183,139 @@ def run_evaluation(
     if not dirs:
         raise EvaluationError(f"no cases under {dataset}: expected <component>_<fault>/<rep>/data.csv folders")
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     cfg = {m: full_config(m, configs.get(m)) for m in names}
-    hashes = {m: config_hash(m, cfg[m], metric_set, sli) for m in names}
-    builtin = {e.name for e in _builtin_entries()}
-    extra = tuple((e.name, e.target, e.family) for e in REGISTRY.values() if e.name not in builtin)
-    tasks = [
-        Task(m, ds.case_id(d), str(d.resolve()), cfg[m], hashes[m], metric_set, extra, sli)
-        for d in dirs
-        for m in names
-    ]
-    started = datetime.now(UTC).isoformat(timespec="seconds")
-    session = {
-        "started": started,
-        "ended": None,
-        "versions": _versions(),
-        "methods": {m: {"config": cfg[m], "config_hash": hashes[m], "family": REGISTRY[m].family} for m in names},
-        "engine": engine,
-        "jobs": jobs,
-        "timeout_s": timeout_s,
-        "metric_set": metric_set,
-        "random_on_failure": random_on_failure,
-        "resume": resume,
-        "dataset": {"path": str(Path(dataset).resolve()), "n_cases": len(dirs), "manifest": _manifest_info(ds.manifest)},
-        "command": sys.argv,
-    }
-    run_json = out / "run.json"
-    history = _read_run_json(run_json) if resume else {}
-    sessions = [*history.get("sessions", []), session]
-    write_json(run_json, {**session, "sessions": sessions})
-
-    store = ResultStore(out / "results.jsonl", resume=resume)
-    todo = [t for t in tasks if (t.method, t.case_id, t.config_hash) not in store.done]
-    skipped = len(tasks) - len(todo)
-    eng = ProcessEngine(jobs, timeout_s) if engine == "process" else RayEngine(jobs, timeout_s)
+    # a chosen SLI changes what the walk methods answer: it is part of their config fingerprint
+    hashes = {m: config_hash(m, {**cfg[m], "sli": sli} if sli else cfg[m], metric_set) for m in names}
+    with _writing(out):
+        out.mkdir(parents=True, exist_ok=True)
+    lock = FolderLock(out)
+    notes: list[str] = []
+    with _writing(out):
+        took_over = lock.acquire()
+    if took_over:
+        notes.append(took_over)
     try:
-        with _progress(progress, len(todo), f"evaluating {len(names)} method(s) × {len(dirs)} case(s)") as advance:
+        return _run_locked(
+            ds, dirs, names, cfg, hashes, out, notes,
+            jobs=jobs, timeout_s=timeout_s, metric_set=metric_set, engine=engine, random_on_failure=random_on_failure,
+            resume=resume, fresh=fresh, retry_set=retry_set, progress=progress, registry=REGISTRY, sli=sli,
+        )
+    finally:
+        lock.release()
 
-            def on_result(rec: dict[str, Any]) -> None:
-                rec["finished_at"] = time.time()
-                store.append(rec)
-                advance(rec)
 
-            eng.run(todo, on_result)
+def _run_locked(
+    ds: Dataset, dirs: list[Path], names: list[str], cfg: dict[str, dict[str, Any]], hashes: dict[str, str], out: Path, notes: list[str],
+    *, jobs: int, timeout_s: float, metric_set: str | None, engine: str, random_on_failure: bool, resume: bool, fresh: bool,
+    retry_set: frozenset[str], progress: bool, registry: dict[str, Any], sli: str | None = None,
+) -> EvaluationResult:
+    from llmrca.report import write_report
+
+    t_fp = time.perf_counter()
+    dataset_fp = dataset_fingerprint(ds.root, ds.manifest)
+    case_fps = {}
+    for d in dirs:
+        try:
+            case_fps[d] = case_fingerprint(d)
+        except OSError as e:
+            raise EvaluationError(f"cannot read case folder {d}: {e.strerror or e}") from e
+    fingerprint_s = time.perf_counter() - t_fp
+    if fresh:
+        with _writing(out):
+            moved = move_aside(out)
+        if moved:
+            notes.append(f"--fresh: moved {len(moved)} earlier output file(s) to {moved[0].parent}")
+    with _writing(out):
+        store = ResultStore(out / "results.jsonl", resume=resume)
+    try:
+        notes.extend(store.notes)
+        run_json = out / "run.json"
+        history = _read_run_json(run_json) if resume else {}
+        other = _other_dataset(store.records, dataset_fp, ds.root)
+        if other:
+            raise DatasetMismatch(
+                f"{out} holds results of another dataset ({other}); this evaluation is of {ds.root}. "
+                f"Evaluate into another folder (--out OTHER), or pass --fresh to move the old results to {out / 'previous'}/<time>/ and start over",
+                out=out, other=other, current=ds.root,
+            )
+        builtin = {e.name for e in _builtin_entries()}
+        extra = tuple((e.name, e.target, e.family) for e in registry.values() if e.name not in builtin)
+        tasks = [
+            Task(m, ds.case_id(d), str(d.resolve()), cfg[m], hashes[m], metric_set, extra, case_fps[d], dataset_fp, sli)
+            for d in dirs
+            for m in names
+        ]
+        # readers (reports) take the last record of each (method, case, config): note which one that is
+        last_of = {(r["method"], r["case"], r["config_hash"]): r for r in store.records}
+        todo: list[Task] = []
+        reinstate: list[dict[str, Any]] = []
+        retried = 0
+        for t in tasks:
+            key = (t.method, t.case_id, t.config_hash, t.case_fp, t.dataset_fp)
+            prev = store.latest.get(key)
+            if prev is None:
+                todo.append(t)
+            elif status_class(prev) in retry_set:
+                store.forget(key)
+                todo.append(t)
+                retried += 1
+            elif last_of.get((t.method, t.case_id, t.config_hash)) is not prev:
+                # a case edited and then restored: its matching run is stored, but a later line is of the edit
+                reinstate.append(prev)
+        skipped = len(tasks) - len(todo)
+        stale = _count_stale(store.records, {(t.method, t.case_id, t.config_hash, t.case_fp, t.dataset_fp) for t in tasks})
+        started = datetime.now(UTC).isoformat(timespec="seconds")
+        session = {
+            "started": started,
+            "ended": None,
+            "versions": _versions(),
+            "methods": {m: {"config": cfg[m], "config_hash": hashes[m], "family": registry[m].family} for m in names},
+            "engine": engine,
+            "jobs": jobs,
+            "timeout_s": timeout_s,
+            "metric_set": metric_set,
+            "random_on_failure": random_on_failure,
+            "resume": resume,
+            "fresh": fresh,
+            "retry": sorted(retry_set),
+            "dataset": {
+                "path": str(ds.root.resolve()),
+                "n_cases": len(dirs),
+                "fingerprint": dataset_fp,
+                "manifest": _manifest_info(ds.manifest),
+            },
+            "runs": {"total": len(tasks), "new": len(todo) - retried, "retried": retried, "reused": skipped, "reinstated": len(reinstate), "stale_records": stale},
+            "fingerprint_s": round(fingerprint_s, 4),
+            "notes": notes,
+            "command": sys.argv,
+        }
+        sessions = [*history.get("sessions", []), session]
+        with _writing(out):
+            write_json(run_json, {**session, "sessions": sessions})
+        for rec in reinstate:  # append a copy so the matching run is again the last line of its pair
+            store.forget(run_key(rec))
+            store.append({**rec, "reinstated_at": time.time()})
+        if reinstate:
+            notes.append(f"{len(reinstate)} stored run(s) match their case again after a change was undone; re-appended as the current ones")
+        eng = ProcessEngine(jobs, timeout_s) if engine == "process" else RayEngine(jobs, timeout_s)
+        try:
+            with _progress(progress, len(todo), f"evaluating {len(names)} method(s) × {len(dirs)} case(s)") as advance:
+
+                def on_result(rec: dict[str, Any]) -> None:
+                    rec["finished_at"] = time.time()
+                    store.append(rec)
+                    advance(rec)
+
+                eng.run(todo, on_result)
+        finally:
+            session["ended"] = datetime.now(UTC).isoformat(timespec="seconds")
+            sessions[-1] = session
+            with contextlib.suppress(OSError):  # a full disk is reported by the append that hit it
+                write_json(run_json, {**session, "sessions": sessions})
     finally:
         store.close()
-        session["ended"] = datetime.now(UTC).isoformat(timespec="seconds")
-        sessions[-1] = session
-        write_json(run_json, {**session, "sessions": sessions})
-    rep = write_report(out)
+    with _writing(out):
+        rep = write_report(out)
     return EvaluationResult(
         out=out,
         results=rep.results,
@@ -200,7 +324,87 @@ def run_evaluation(
         counts={s: int(rep.status[s].sum()) if not rep.status.empty else 0 for s in STATUSES},
         new_runs=len(todo),
         skipped_runs=skipped,
+        retried_runs=retried,
+        notes=notes,
+        fingerprint_s=fingerprint_s,
     )
+
+
+#: the files an evaluation writes into ``out``; ``--fresh`` moves them aside
+OUTPUT_FILES = (
+    "results.jsonl", "run.json", "run.json.tmp", "summary.csv", "status.csv", "misattribution.csv", "misattribution.png",
+    "table1.md", "table1.csv", "table1.tex",
+)
+
+
+def move_aside(out: Path) -> list[Path]:
+    """Move the evaluation outputs in ``out`` to ``out/previous/<UTC time>/``; returns their new paths."""
+    present = [out / n for n in OUTPUT_FILES if (out / n).exists()]
+    if not present:
+        return []
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+    dest = out / "previous" / stamp
+    i = 1
+    while dest.exists():
+        i += 1
+        dest = out / "previous" / f"{stamp}-{i}"
+    dest.mkdir(parents=True)
+    moved = []
+    for p in present:
+        target = dest / p.name
+        os.replace(p, target)
+        moved.append(target)
+    return moved
+
+
+def _other_dataset(records: list[dict[str, Any]], dataset_fp: str, root: Path) -> str | None:
+    """A description of the other dataset whose results are stored here, or None.
+
+    Records with a ``dataset_fp`` are compared by it; older records without
+    one by the folder of their ``case_dir`` (the absolute case folder).
+    """
+    root_s = str(root.resolve())
+    for r in records:
+        fp = r.get("dataset_fp")
+        if fp is not None:
+            if fp != dataset_fp:
+                return f"{_record_root(r)}, fingerprint {fp}"
+        elif r.get("case_dir") and not _under(r["case_dir"], root_s):
+            return f"{_record_root(r)}, results written before fingerprints"
+    return None
+
+
+def _record_root(r: dict[str, Any]) -> str:
+    cd, case = str(r.get("case_dir") or ""), str(r.get("case") or "")
+    if cd and case and cd.endswith(case):
+        return cd[: -len(case)].rstrip("/") or cd
+    return cd or "unknown folder"
+
+
+def _under(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
+
+
+def _count_stale(records: list[dict[str, Any]], keys: set[Any]) -> int:
+    """Stored runs of this evaluation's (method, case) pairs whose fingerprints no longer match (they are re-run)."""
+    pairs = {(k[0], k[1]) for k in keys}
+    return sum(1 for r in records if (r["method"], r["case"]) in pairs and run_key(r) not in keys)
+
+
+@contextlib.contextmanager
+def _writing(out: Path):
+    """Turn an OSError while writing into ``out`` (full disk, read-only, permissions) into a clear error."""
+    try:
+        yield
+    except ResultsWriteError:
+        raise
+    except OSError as e:
+        where = e.filename or out
+        raise ResultsWriteError(
+            f"cannot write {where}: {e.strerror or e}. Free some space or fix the permissions (or choose another --out), "
+            "then rerun the same command: finished runs in results.jsonl are kept and resumed"
+        ) from e
+
 
 def _builtin_entries() -> list[Any]:
     from llmrca.methods import registry

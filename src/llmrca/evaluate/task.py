@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from llmrca.errors import MethodUnavailable, MissingDependency
+from llmrca.evaluate.fingerprint import FP_VERSION
 from llmrca.evaluate.results import INVALID_CASE
 from llmrca.model import Case, CaseValidationError
 
@@ -32,15 +33,16 @@ class Task:
     config_hash: str
     metric_set: str | None = None  # forced set (None: the method's preferred one)
     extra_entries: tuple[tuple[str, str, str], ...] = field(default=())  # run-time registry entries (name, target, family)
+    case_fp: str | None = None  # fingerprint of the case folder's files (llmrca.evaluate.fingerprint)
+    dataset_fp: str | None = None  # fingerprint of the dataset
     sli: str | None = None  # service-level indicator column for methods that walk from one (None: chosen by meaning)
 
 
-def config_hash(method: str, config: dict[str, Any], metric_set: str | None, sli: str | None = None) -> str:
-    key: dict[str, Any] = {"method": method, "config": config, "metric_set": metric_set}
-    if sli is not None:
-        key["sli"] = sli
-    blob = json.dumps(key, sort_keys=True, default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()[:12]
+def config_hash(method: str, config: dict[str, Any], metric_set: str | None, code_version: str | None = None) -> str:
+    """The method's config fingerprint (name, full config, forced metric set, code version); 16 hex digits."""
+    from llmrca.evaluate.fingerprint import config_fingerprint, method_code_version
+
+    return config_fingerprint(method, config, metric_set, code_version if code_version is not None else method_code_version(method))
 
 
 def fallback_seed(method: str, case_id: str) -> int:
@@ -60,6 +62,9 @@ def base_record(task: Task) -> dict[str, Any]:
         "case_dir": task.case_dir,
         "config_hash": task.config_hash,
         "config": task.config,
+        "case_fp": task.case_fp,
+        "dataset_fp": task.dataset_fp,
+        "fp_version": FP_VERSION,
         "status": None,
         "error": None,
         "error_kind": None,

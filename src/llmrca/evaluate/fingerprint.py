@@ -1,0 +1,90 @@
+"""Fingerprints that make a stored result belong to one dataset, one case content and one method config.
+
+A record in ``results.jsonl`` is reused on resume only when all three match
+the run about to be made:
+
+* ``dataset_fp``: the dataset's resolved folder and its manifest
+  (``dataset.json`` without the case list, the case count and the campaign's
+  wall time).  Another folder, or a dataset regenerated with other settings,
+  is another dataset.
+* ``case_fp``: SHA-256 over the name, size and bytes of every file directly
+  in the case folder (dot-files excepted), so any edit of ``data.csv``,
+  ``case.json``, ... makes the case new.  Content is hashed, not sizes and
+  modification times: an edit that keeps the size within the mtime
+  granularity, or a copy that keeps mtimes, must still count.
+* ``config_hash``: the method name, its complete config dict, a forced metric
+  set, and the version of the code that runs it (``llmrca.__version__``, and
+  the method class's ``version`` attribute when it has one).
+
+All three are short hex strings (16 hex digits = 64 bits); ``FP_VERSION``
+is stored with each record so that a later change of the recipe makes old
+records stale instead of wrongly trusted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+#: recipe version of the fingerprints; records with another (or none) are stale
+FP_VERSION = 1
+_HEX = 16
+#: manifest keys that do not identify the dataset (they change when cases are added or rerun)
+_VOLATILE_MANIFEST_KEYS = frozenset({"cases", "n_cases", "wall_s"})
+
+
+def _digest(obj: Any) -> str:
+    blob = json.dumps(obj, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()[:_HEX]
+
+
+def case_fingerprint(case_dir: str | Path) -> str:
+    """SHA-256 (first 16 hex digits) of every regular, non-dot file directly in ``case_dir``.
+
+    Each file contributes its name, its size in bytes and the SHA-256 of its
+    bytes, in name order.  Raises ``OSError`` if the folder cannot be listed;
+    an unreadable file contributes its error text instead (the run itself
+    will then report the case as invalid).
+    """
+    h = hashlib.sha256()
+    for p in sorted(Path(case_dir).iterdir(), key=lambda q: q.name):
+        if p.name.startswith(".") or not p.is_file():
+            continue
+        try:
+            with open(p, "rb") as fh:
+                d = hashlib.file_digest(fh, "sha256").hexdigest()
+            size = p.stat().st_size
+        except OSError as e:
+            d, size = f"unreadable: {e.strerror}", -1
+        h.update(f"{p.name}\0{size}\0{d}\n".encode())
+    return h.hexdigest()[:_HEX]
+
+
+def dataset_identity(root: str | Path, manifest: dict[str, Any]) -> dict[str, Any]:
+    """What identifies a dataset: its resolved folder and its manifest minus the volatile keys."""
+    return {"root": str(Path(root).resolve()), "manifest": {k: v for k, v in manifest.items() if k not in _VOLATILE_MANIFEST_KEYS}}
+
+
+def dataset_fingerprint(root: str | Path, manifest: dict[str, Any]) -> str:
+    """16 hex digits over :func:`dataset_identity`."""
+    return _digest(dataset_identity(root, manifest))
+
+
+def config_fingerprint(method: str, config: dict[str, Any], metric_set: str | None, code_version: str) -> str:
+    """16 hex digits over the method name, its full config, a forced metric set and the code version."""
+    return _digest({"method": method, "config": config, "metric_set": metric_set, "code": code_version, "fp": FP_VERSION})
+
+
+def method_code_version(method: str) -> str:
+    """``llmrca.__version__``, plus ``/<version>`` when the method's class declares a ``version``."""
+    import llmrca
+    from llmrca.errors import MissingDependency
+    from llmrca.methods.registry import method_class
+
+    try:
+        v = getattr(method_class(method), "version", None)
+    except (MissingDependency, ImportError):
+        v = None
+    return f"{llmrca.__version__}/{v}" if v else llmrca.__version__
