@@ -308,11 +308,13 @@ document.querySelectorAll('table.sortable').forEach(function(t){
     });
   });
 });
+function expand(d){
+  var tpl=d.querySelector('template');
+  if(d.open&&tpl){d.appendChild(tpl.content.cloneNode(true));tpl.remove();}
+}
 document.querySelectorAll('details.case').forEach(function(d){
-  d.addEventListener('toggle',function(){
-    var tpl=d.querySelector('template');
-    if(d.open&&tpl){d.appendChild(tpl.content.cloneNode(true));tpl.remove();}
-  });
+  d.addEventListener('toggle',function(){expand(d);});
+  expand(d);
 });
 """
 
