@@ -406,7 +406,7 @@ def reproduce_cmd(
     metric_set: str | None = typer.Option(None, "--metric-set", help="Force basic or extended for every method."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ) -> None:
-    """Run the whole experiment: campaign -> every available method -> Table 1, figures, REPORT.md."""
+    """Run the whole experiment: campaign -> every available method -> Table 1, figures, REPORT.md and REPORT.html."""
     from llmrca.reproduce import reproduce
 
     chosen = None if methods.strip() == "all" else _split_methods(methods)
