@@ -111,6 +111,7 @@ def evaluate_cmd(
     except _USER_ERRORS as e:
         _fail(e)
     _print_summary(res.summary, res.status, res.counts, res.out, res.new_runs, res.skipped_runs)
+    typer.echo(f"REPORT.md and REPORT.html: llmrca report {out}")
 
 
 def _print_summary(summary: Any, status: Any, counts: dict[str, int], out: Path, new: int, skipped: int) -> None:

@@ -197,8 +197,11 @@ def _setting(ctx: _Context) -> str:
     cases = {r["case"]: r for r in ctx.records}
     by_fault = Counter(r["fault"] for r in cases.values())
     setting = []
+    # reproduce.json, else the dataset manifest recorded in the evaluation's run.json
+    origin = meta or (_read_json(ctx.eval_dir / "run.json").get("dataset") or {}).get("manifest") or {}
+    if origin.get("backend"):
+        setting.append(f"Backend `{origin.get('backend')}`, profile `{origin.get('profile')}`, seed {origin.get('seed')}.")
     if meta:
-        setting.append(f"Backend `{meta.get('backend')}`, profile `{meta.get('profile')}`, seed {meta.get('seed')}.")
         if "campaign_s" in meta:
             setting.append(f"Campaign {meta['campaign_s']:.0f} s, evaluation {meta.get('evaluate_s', 0):.0f} s.")
     setting.append(f"{len(cases)} cases (" + ", ".join(f"{f} {n}" for f, n in by_fault.items()) + f"), {len(ctx.methods)} methods.")
