@@ -10,17 +10,49 @@ from typing import Annotated, Any, NoReturn
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Root-cause analysis for LLM inference deployments.")
-console = Console(stderr=True)
+# Terminal markup is off everywhere: names, paths, hints (``llmrca[torch]``) and
+# messages come from data and must print literally.  Styling uses Text objects.
+console = Console(stderr=True, markup=False, highlight=False)
+
+
+def _stdout() -> Console:
+    """A console on the current stdout (created per call, so test runners capture it), markup off."""
+    return Console(markup=False, highlight=False)
+
+
+def _error_text(msg: object) -> Text:
+    return Text.assemble(("error: ", "bold red"), str(msg))
+
+
+def _version_cb(value: bool) -> None:
+    if value:
+        from llmrca import __version__
+
+        typer.echo(f"llmrca {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[bool, typer.Option("--version", callback=_version_cb, is_eager=True, help="Print the version and exit.")] = False,
+) -> None:
+    """Root-cause analysis for LLM inference deployments."""
 
 
 @app.command("methods")
 def methods_cmd(as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
     """List every RCA method, whether it can run here, and what to install if not."""
-    from llmrca.methods.registry import list_methods
+    from llmrca.errors import unavailable_reason
+    from llmrca.methods.registry import REGISTRY, list_methods
 
     rows = list_methods()
+    for r in rows:  # one install hint for the whole project (the torch extra: CPU build first)
+        e = REGISTRY[r["name"]]
+        if not r["available"]:
+            r["reason"] = unavailable_reason(e.requires, e.extra) or r["reason"]
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
@@ -29,7 +61,7 @@ def methods_cmd(as_json: bool = typer.Option(False, "--json", help="Machine-read
         t.add_column(col)
     for r in rows:
         t.add_row(r["name"], r["family"], "yes" if r["available"] else "no", r["reason"])
-    Console().print(t)
+    _stdout().print(t)
 
 
 # -- evaluation, ranking, reports, datasets (spine) ------------------------------
@@ -39,7 +71,7 @@ _USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, FileNotFoundError, 
 
 def _fail(e: BaseException) -> NoReturn:
     msg = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
-    console.print(f"[bold red]error:[/] {msg}", highlight=False, soft_wrap=True)
+    console.print(_error_text(msg), soft_wrap=True)
     raise typer.Exit(2)
 
 
@@ -53,7 +85,7 @@ def evaluate_cmd(
     methods: Annotated[str, typer.Option("--methods", "-m", help="Comma-separated method names, or 'all'.")] = "all",
     jobs: Annotated[int, typer.Option("--jobs", "-j", help="Worker processes (or Ray tasks) in parallel.")] = 2,
     timeout: Annotated[float, typer.Option("--timeout", help="Seconds per (method, case) run before it is killed.")] = 300.0,
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("results"),
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder (default results/eval: the evaluation part of a reproduce folder).")] = Path("results/eval"),
     metric_set: Annotated[str | None, typer.Option("--metric-set", help="Force one metric set for every method: basic or extended.")] = None,
     engine: Annotated[str, typer.Option("--engine", help="process (this machine) or ray (a Ray cluster).")] = "process",
     random_on_failure: Annotated[bool, typer.Option("--random-on-failure", help="Score failed/timed-out runs on a seeded random ranking, as the paper did (counted).")] = False,
@@ -87,6 +119,7 @@ def evaluate_cmd(
     for note in res.notes:
         console.print(f"[yellow]note:[/] {note}", highlight=False, soft_wrap=True)
     _print_summary(res.summary, res.status, res.counts, res.out, res.new_runs, res.skipped_runs)
+    typer.echo(f"REPORT.md and REPORT.html: llmrca report {out}")
 
 
 def _print_summary(summary: Any, status: Any, counts: dict[str, int], out: Path, new: int, skipped: int) -> None:
@@ -96,7 +129,7 @@ def _print_summary(summary: Any, status: Any, counts: dict[str, int], out: Path,
         t.add_column(col, justify="right" if col != "method" else "left")
     for _, r in overall.head(5).iterrows():
         t.add_row(str(r["method"]), str(int(r["n"])), f"{r['ac@1']:.2f}", f"{r['ac@3']:.2f}", f"{r['avg@5']:.2f}")
-    Console().print(t)
+    _stdout().print(t)
     line = ", ".join(f"{k} {v}" for k, v in counts.items())
     typer.echo(f"runs: {line} ({new} run now, {skipped} resumed from results.jsonl)")
     if not status.empty and int(status["fallbacks"].sum()):
@@ -114,14 +147,17 @@ def rank_cmd(
     metric_set: Annotated[str | None, typer.Option("--metric-set", help="basic or extended (default: the method's own).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
     sli: Annotated[str | None, typer.Option("--sli", help="Service-level-indicator column for methods that walk from one (default: the entry's latency).")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress spinner.")] = False,
 ) -> None:
-    """Rank one case's components with one method (the method never sees the ground truth)."""
+    """Rank one case's components with one method, and explain the answer (the method never sees the ground truth)."""
     from llmrca.config import parse_overrides
     from llmrca.errors import LlmrcaError
     from llmrca.evaluate.single import rank_case
+    from llmrca.report.explain import explanation_lines
 
     try:
-        outcome = rank_case(case_dir, method, parse_overrides(set_), metric_set=metric_set, sli=sli)
+        with _spinner(f"{method} ranking {case_dir}", quiet):
+            outcome = rank_case(case_dir, method, parse_overrides(set_), metric_set=metric_set, sli=sli)
     except (*_USER_ERRORS, LlmrcaError) as e:
         _fail(e)
     if as_json:
@@ -135,23 +171,50 @@ def rank_cmd(
         best_metric.setdefault(m.partition("_")[0], m)
     truth = outcome.case.root_causes
     for i, (c, sc) in enumerate(zip(outcome.ranking.components, outcome.ranking.scores, strict=True), 1):
-        t.add_row(str(i), f"[bold]{c}[/] (root cause)" if c in truth else c, f"{sc:.4g}", best_metric.get(c, ""))
-    Console().print(t)
+        t.add_row(str(i), Text.assemble((c, "bold"), " (root cause)") if c in truth else c, f"{sc:.4g}", best_metric.get(c, ""))
+    _stdout().print(t)
     for root, pos in outcome.truth_positions().items():
         typer.echo(f"true root cause {root}: " + (f"ranked #{pos} of {len(outcome.ranking.components)}" if pos else "not in the ranking"))
+    lines = explanation_lines(outcome.ranking.explanation)
+    typer.echo("explanation:" if lines else f"explanation: {method} gives none beyond the scores above")
+    for line in lines:
+        typer.echo(f"  {line}")
+
+
+def _spinner(label: str, quiet: bool = False) -> Any:
+    """A spinner with elapsed time on stderr while a slow step runs (nothing if ``quiet``)."""
+    import contextlib
+
+    if quiet:
+        return contextlib.nullcontext()
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    bar = Progress(SpinnerColumn(), TextColumn("{task.description}", markup=False), TimeElapsedColumn(), console=console, transient=True)
+
+    @contextlib.contextmanager
+    def run() -> Any:
+        with bar:
+            bar.add_task(label, total=None)
+            yield
+
+    return run()
 
 
 @app.command("report")
-def report_cmd(out: Annotated[Path, typer.Argument(help="An evaluation's output folder (holds results.jsonl).")]) -> None:
-    """Regenerate summary.csv, Table 1 and the figures from results.jsonl."""
-    from llmrca.report import write_report
+def report_cmd(
+    out: Annotated[Path, typer.Argument(help="A reproduce folder (holds eval/results.jsonl) or an evaluation folder (holds results.jsonl).")],
+) -> None:
+    """Regenerate summary.csv, Table 1, the figures, REPORT.md and REPORT.html from results.jsonl."""
+    from llmrca.report.document import write_documents
 
     try:
-        rep = write_report(out)
+        doc = write_documents(out)
     except _USER_ERRORS as e:
         _fail(e)
+    rep = doc.report
     counts = {s: int(rep.status[s].sum()) for s in ("ok", "failed", "timeout", "unavailable")} if not rep.status.empty else {}
     _print_summary(rep.summary, rep.status, counts, rep.out, 0, len(rep.results))
+    typer.echo(f"report: {doc.markdown} and {doc.html}")
 
 
 class _CaseProgress:
@@ -272,7 +335,7 @@ def campaign_cmd(
     qps: float | None = typer.Option(None, "--qps", help="Offered load, queries per second."),
     sets: list[str] = typer.Option([], "--set", help="fault.<type>.<param>=V or sim.<option>=V, e.g. fault.cpu.workers=8."),  # noqa: B008
     scrape_interval: float | None = typer.Option(None, "--scrape-interval", help="Seconds between scrapes (default 5)."),
-    quiet: bool = typer.Option(False, "--quiet", help="No progress bar or summary."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),
 ) -> None:
     """Run the paper's protocol (fault types x workers x repetitions) and write a dataset."""
     from llmrca.campaign import run_campaign, split_overrides
@@ -285,7 +348,7 @@ def campaign_cmd(
             fault_params=fault_params, scrape_interval_s=scrape_interval, progress=not quiet, sim_params=sim_params,
         )
     except (ConfigError, FileExistsError, ValueError) as e:
-        console.print(f"[red]error:[/red] {e}")
+        console.print(_error_text(f"{e}"))
         raise typer.Exit(2) from None
     typer.echo(str(path))
 
@@ -306,9 +369,9 @@ def testbed_up_cmd(
 
     try:
         cfg = LocalTestbedConfig.from_dict({**parse_overrides(sets), "workers": workers, "run_dir": run_dir})
-        tb = LocalTestbed.up(cfg, progress=lambda m: console.print(f"[cyan]testbed[/cyan] {m}"))
+        tb = LocalTestbed.up(cfg, progress=lambda m: console.print(Text.assemble(("testbed ", "cyan"), str(m))))
     except (ConfigError, TestbedError) as e:
-        console.print(f"[red]error:[/red] {e}")
+        console.print(_error_text(f"{e}"))
         raise typer.Exit(1) from None
     typer.echo(f"gateway    {tb.state.gateway_url}/v1/chat/completions")
     typer.echo(f"prometheus {tb.state.prometheus_url}")
@@ -326,7 +389,7 @@ def testbed_status_cmd(
     try:
         rows = LocalTestbed.attach(run_dir).status()
     except TestbedError as e:
-        console.print(f"[red]error:[/red] {e}")
+        console.print(_error_text(f"{e}"))
         raise typer.Exit(1) from None
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
@@ -335,9 +398,9 @@ def testbed_status_cmd(
         for col in ("pod", "role", "healthy", "processes", "memory MiB", "limit MiB", "cpu quota", "OOM kills"):
             t.add_column(col)
         for pod, r in rows.items():
-            t.add_row(pod, r["role"], "yes" if r.get("healthy") else "[red]NO[/red]", str(r.get("processes", "")), str(r.get("memory_mib", "")),
+            t.add_row(pod, r["role"], "yes" if r.get("healthy") else Text("NO", style="red"), str(r.get("processes", "")), str(r.get("memory_mib", "")),
                       str(r.get("memory_limit_mib", "")), str(r.get("cpu_quota", "")), str(r.get("oom_kills", "")))
-        Console().print(t)
+        _stdout().print(t)
     if not all(r.get("healthy") for r in rows.values()):
         raise typer.Exit(3)
 
@@ -375,13 +438,13 @@ def inject_cmd(
         tb = LocalTestbed.attach(run_dir)
         spec = FaultSpec(type=fault, target=target, params=parse_overrides(sets), duration_s=duration)
         with inject(spec, backend=backend, testbed=tb) as active:
-            console.print(f"[yellow]{fault}[/yellow] on {target} for {duration:g} s (Ctrl-C to stop early)")
+            console.print(Text.assemble((fault, "yellow"), f" on {target} for {duration:g} s (Ctrl-C to stop early)"))
             try:
                 _time.sleep(duration)
             except KeyboardInterrupt:
                 console.print("interrupted: removing the fault")
     except (ConfigError, FaultError, TestbedError) as e:
-        console.print(f"[red]error:[/red] {e}")
+        console.print(_error_text(f"{e}"))
         raise typer.Exit(1) from None
     typer.echo(json.dumps(active.record.to_dict(), indent=2))
 
@@ -399,7 +462,7 @@ def reproduce_cmd(
     metric_set: str | None = typer.Option(None, "--metric-set", help="Force basic or extended for every method."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ) -> None:
-    """Run the whole experiment: campaign -> every available method -> Table 1, figures, REPORT.md."""
+    """Run the whole experiment: campaign -> every available method -> Table 1, figures, REPORT.md and REPORT.html."""
     from llmrca.reproduce import reproduce
 
     chosen = None if methods.strip() == "all" else _split_methods(methods)
@@ -456,7 +519,7 @@ def load_cmd(
             allow_remote=allow_remote,
         )
     except (RemoteTargetRefused, ValueError) as e:
-        console.print(f"[red]error:[/red] {e}")
+        console.print(_error_text(f"{e}"))
         raise typer.Exit(2) from None
     total = len(runner.schedule)
     runner.start()
@@ -470,7 +533,7 @@ def load_cmd(
     except KeyboardInterrupt:
         report = runner.stop()
     except RuntimeError as e:
-        console.print(f"[red]error:[/red] {e}")
+        console.print(_error_text(f"{e}"))
         raise typer.Exit(1) from None
     if out:
         report.to_csv(out)
@@ -520,26 +583,24 @@ def collect_cmd(
 
     comps = yaml.safe_load(Path(components).read_text())
     if not isinstance(comps, dict) or not comps:
-        console.print(
-            f"[red]error:[/red] {components} must map component names to label selectors, e.g. ray-worker-1: 'pod=\"ray-worker-1\"'"
-        )
+        console.print(_error_text(f"{components} must map component names to label selectors, e.g. ray-worker-1: 'pod=\"ray-worker-1\"'"))
         raise typer.Exit(2)
     if (fault_type is None) != (target is None):
-        console.print("[red]error:[/red] give both --fault-type and --target, or neither")
+        console.print(_error_text("give both --fault-type and --target, or neither"))
         raise typer.Exit(2)
     fault = FaultRecord(normalize_fault_type(fault_type), target, start=inject, end=fault_end) if fault_type and target else None
     log_files: dict[str, list[str]] = {}
     for item in logs or ():
         comp, sep, path = item.partition("=")
         if not sep:
-            console.print(f"[red]error:[/red] --log {item!r} must be component=path")
+            console.print(_error_text(f"--log {item!r} must be component=path"))
             raise typer.Exit(2)
         log_files.setdefault(comp, []).append(path)
     gpu_selectors: dict[str, str] = {}
     for item in gpus or ():
         comp, sep, sel = item.partition("=")
         if not sep or not sel.strip():
-            console.print(f"[red]error:[/red] --gpu {item!r} must be component=selector, e.g. ray-worker-1='UUID=\"GPU-...\"'")
+            console.print(_error_text(f"--gpu {item!r} must be component=selector, e.g. ray-worker-1='UUID=\"GPU-...\"'"))
             raise typer.Exit(2)
         gpu_selectors[comp.strip()] = sel.strip()
     try:
@@ -559,7 +620,7 @@ def collect_cmd(
             gpu_join=gpu_join,
         )
     except (CollectionError, PrometheusError, CaseValidationError, ValueError) as e:
-        console.print(f"[red]error:[/red] {e}")
+        console.print(_error_text(f"{e}"))
         raise typer.Exit(1) from None
     write_case(case, out)
     info = case.meta["collection"]
@@ -596,9 +657,10 @@ def heal_cmd(
         cfg = HealConfig(method=method, execute=execute)
         if signals:
             cfg = cfg.replace(signals=signals)
-        rep = heal_sim(
-            fault, target, seed=seed, config=cfg, fault_params=(fault_params or {}).get(fault), sim_params=sim_params, out=out
-        )
+        with _spinner(f"heal: {fault} on {target}, simulated and watched by {method}"):
+            rep = heal_sim(
+                fault, target, seed=seed, config=cfg, fault_params=(fault_params or {}).get(fault), sim_params=sim_params, out=out
+            )
     except (ConfigError, *_USER_ERRORS) as e:
         _fail(e)
     typer.echo(rep.summary())

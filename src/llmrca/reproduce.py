@@ -6,7 +6,12 @@ The main job: it rebuilds the paper's experiment end to end on a backend
 * ``dataset/``   the labelled cases (RCAEval-compatible + case.json)
 * ``eval/``      results.jsonl, summary.csv, Table 1 (md/csv/tex), misattribution.png, run.json
 * ``fault_effects.png``  the paper's Fig. 6 from this dataset
-* ``REPORT.md``  a readable summary linking all of the above
+* ``REPORT.md``, ``REPORT.html``  the report a reader needs without us
+  (definitions, Table 1, figures; the HTML adds a drill-down per case)
+* ``reproduce.json``  settings and timings
+
+The layout is the one of :mod:`llmrca.report.document`; ``llmrca report
+OUT`` rebuilds the reports from it.
 """
 
 from __future__ import annotations
@@ -32,10 +37,11 @@ def reproduce(
 ) -> Path:
     """Run the whole experiment; returns the path of ``REPORT.md``."""
     from llmrca.campaign import run_campaign
+    from llmrca.errors import unavailable_reason
     from llmrca.evaluate import run_evaluation
     from llmrca.evaluate.runner import DatasetMismatch
-    from llmrca.methods.registry import list_methods
-    from llmrca.report.fault_effects import fault_effects_figure
+    from llmrca.methods.registry import REGISTRY, list_methods
+    from llmrca.report.document import EVAL_DIR, write_documents
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -48,7 +54,7 @@ def reproduce(
     chosen = methods or [r["name"] for r in rows if r["available"]]
     skipped = [r for r in rows if not r["available"] and (methods is None or r["name"] in methods)]
     try:
-        res = run_evaluation(ds, chosen, out / "eval", jobs=jobs, timeout_s=timeout_s, metric_set=metric_set, progress=progress)
+        run_evaluation(ds, chosen, out / EVAL_DIR, jobs=jobs, timeout_s=timeout_s, metric_set=metric_set, progress=progress)
     except DatasetMismatch as e:
         # the evaluator's own way out (--fresh) is not an option of reproduce: say what is
         raise DatasetMismatch(
@@ -57,22 +63,9 @@ def reproduce(
             out=e.out, other=e.other, current=e.current,
         ) from e
     t2 = time.time()
-    fig = out / "fault_effects.png"
-    fault_effects_figure(ds, fig)
-    report = out / "REPORT.md"
-    report.write_text(
-        _report_text(
-            backend=backend,
-            profile=profile,
-            seed=seed,
-            dataset=Path(ds),
-            eval_dir=Path(res.out),
-            skipped=skipped,
-            campaign_s=t1 - t0,
-            evaluate_s=t2 - t1,
-            summary=res.summary,
-        )
-    )
+    for r in skipped:  # the project's install hint (the torch extra: the CPU build first)
+        e = REGISTRY[r["name"]]
+        r["reason"] = unavailable_reason(e.requires, e.extra) or r["reason"]
     (out / "reproduce.json").write_text(
         json.dumps(
             {
@@ -89,7 +82,7 @@ def reproduce(
         )
         + "\n"
     )
-    return report
+    return write_documents(out, title="llmrca reproduce").markdown
 
 
 def _reuse_dataset(path: Path, *, backend: str, profile: str, seed: int, options: dict[str, Any]) -> Path | None:
@@ -115,29 +108,3 @@ def _reuse_dataset(path: Path, *, backend: str, profile: str, seed: int, options
             "choose another --out for different settings"
         )
     return path
-
-
-def _report_text(*, backend, profile, seed, dataset: Path, eval_dir: Path, skipped, campaign_s, evaluate_s, summary) -> str:
-    table = (eval_dir / "table1.md").read_text() if (eval_dir / "table1.md").exists() else "(no table)"
-    lines = [
-        "# llmrca reproduce",
-        "",
-        f"Backend `{backend}`, profile `{profile}`, seed {seed}. Campaign {campaign_s:.0f} s, evaluation {evaluate_s:.0f} s.",
-        "",
-        f"- dataset: `{dataset}`",
-        f"- per-run results: `{eval_dir / 'results.jsonl'}`, summary: `{eval_dir / 'summary.csv'}`",
-        "- figures: `eval/misattribution.png` (Fig. 5), `fault_effects.png` (Fig. 6)",
-        "",
-        "## Table 1",
-        "",
-        table,
-        "",
-    ]
-    if skipped:
-        lines += ["## Methods not run", ""] + [f"- `{r['name']}`: {r['reason']}" for r in skipped] + [""]
-    overall = summary[summary["fault"] == "all"].sort_values("ac@1", ascending=False, kind="stable")
-    if len(overall):
-        lines += ["## Best overall (AC@1)", ""]
-        lines += [f"{i + 1}. `{r['method']}` AC@1 {r['ac@1']:.2f}, Avg@5 {r['avg@5']:.2f}" for i, (_, r) in enumerate(overall.head(5).iterrows())]
-        lines.append("")
-    return "\n".join(lines)

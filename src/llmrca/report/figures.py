@@ -6,11 +6,16 @@ from pathlib import Path
 
 import pandas as pd
 
+from llmrca.report.tables import display_name
+
 
 def misattribution_figure(
     mis: pd.DataFrame, path: Path, *, methods: list[str] | None = None, title: str | None = None, totals: dict[str, int] | None = None
 ) -> Path:
-    """Per method, stacked counts of the component wrongly blamed at rank 1 (``totals``: scored runs per method)."""
+    """Per method, stacked counts of the component wrongly blamed at rank 1 (``totals``: scored runs per method).
+
+    Methods are labelled with the paper's names (:func:`llmrca.report.tables.display_name`).
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -39,7 +44,13 @@ def misattribution_figure(
 
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         if totals:
-            ax.set_yticks(range(len(counts.index)), [f"{m}\n({int(counts.loc[m].sum())} of {totals.get(m, 0)} wrong)" for m in counts.index], fontsize=8)
+            ax.set_yticks(
+                range(len(counts.index)),
+                [f"{display_name(m)}\n({int(counts.loc[m].sum())} of {totals.get(m, 0)} wrong)" for m in counts.index],
+                fontsize=8,
+            )
+        else:
+            ax.set_yticks(range(len(counts.index)), [display_name(m) for m in counts.index], fontsize=8)
         ax.invert_yaxis()
         ax.set_xlabel("wrong rank-1 answers (count)")
         ax.legend(title="blamed component", bbox_to_anchor=(1.02, 1), loc="upper left", fontsize=8, title_fontsize=8, frameon=False)

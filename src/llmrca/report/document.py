@@ -1,0 +1,512 @@
+"""REPORT.md and REPORT.html: an evaluation explained to a reader who was not there.
+
+One output layout for ``llmrca reproduce`` and ``llmrca evaluate``::
+
+    <folder>/                 what ``reproduce --out`` names (default results/)
+        dataset/              the labelled cases (reproduce only)
+        eval/                 what ``evaluate --out`` names (default results/eval/):
+                              results.jsonl, run.json, summary.csv, table1.*, misattribution.png
+        fault_effects.png     the paper's Fig. 6, drawn from the dataset
+        REPORT.md, REPORT.html
+        reproduce.json        settings and timings (reproduce only)
+
+:func:`write_documents` accepts the folder or its ``eval/`` part (any folder
+holding results.jsonl): it regenerates the tables and figures with
+:func:`llmrca.report.build.write_report` and writes REPORT.md and a
+self-contained REPORT.html (figures as data URIs, a sortable Table 1, and a
+drill-down per case) next to the evaluation's parent layout.
+
+Definitions follow the paper's eq. (1) and :mod:`llmrca.evaluate.metrics`.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import os
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from llmrca.evaluate.tables import METRIC_LABELS, TABLE_METRICS
+from llmrca.report.build import Report, ReportError, select_records, write_report
+from llmrca.report.explain import explanation_lines
+from llmrca.report.tables import FAULT_LABELS, display_name, table1_markdown
+
+EVAL_DIR = "eval"
+#: top of a ranking shown per method in the drill-down
+TOP_SHOWN = 5
+
+
+@dataclass
+class Documents:
+    """What :func:`write_documents` wrote."""
+
+    report: Report
+    eval_dir: Path
+    folder: Path
+    markdown: Path
+    html: Path
+    fault_effects: Path | None
+
+
+def locate(folder: str | Path) -> tuple[Path, Path]:
+    """``(eval_dir, folder)`` for a reproduce folder (holding ``eval/results.jsonl``) or an evaluation folder.
+
+    An evaluation folder named ``eval`` reports into its parent (the layout
+    above); any other evaluation folder reports into itself.  Raises
+    ReportError (a ValueError) when neither holds results.jsonl.
+    """
+    folder = Path(folder)
+    if (folder / EVAL_DIR / "results.jsonl").is_file():
+        return folder / EVAL_DIR, folder
+    if (folder / "results.jsonl").is_file():
+        return folder, (folder.parent if folder.name == EVAL_DIR else folder)
+    raise ReportError(
+        f"no results.jsonl in {folder} nor in {folder / EVAL_DIR}; "
+        f"run `llmrca reproduce --out {folder}` or `llmrca evaluate DATASET --out {folder / EVAL_DIR}` first"
+    )
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text()) if path.is_file() else {}
+    except json.JSONDecodeError:
+        return {}
+
+
+def _dataset_dir(eval_dir: Path, folder: Path) -> Path | None:
+    """The evaluated dataset: run.json's path (absolute, or relative to here or the folder), else ``folder/dataset``."""
+    raw = (_read_json(eval_dir / "run.json").get("dataset") or {}).get("path")
+    candidates = [Path(raw), folder / Path(raw).name] if raw else []
+    candidates.append(folder / "dataset")
+    for c in candidates:
+        if (c / "dataset.json").is_file() or (c.is_dir() and any(c.glob("*_*/*/data.csv"))):
+            return c
+    return None
+
+
+def write_documents(folder: str | Path, *, title: str = "llmrca report") -> Documents:
+    """Regenerate the evaluation's tables and figures, then write REPORT.md and REPORT.html.
+
+    ``folder``: a reproduce folder or an evaluation folder (see :func:`locate`).
+    The fault-effect figure and the per-case signals need the dataset; when it
+    cannot be found (moved or deleted) the report says so and leaves them out.
+    Raises ReportError when there is nothing to report.
+    """
+    eval_dir, folder = locate(folder)
+    rep = write_report(eval_dir)
+    ds_dir = _dataset_dir(eval_dir, folder)
+    fe_png: Path | None = None
+    fe_note = ""
+    if ds_dir is not None:
+        from llmrca.report.fault_effects import fault_effects_figure
+
+        try:
+            fe_png = fault_effects_figure(ds_dir, folder / "fault_effects.png")
+        except ValueError as e:
+            fe_note = str(e)
+    else:
+        fe_note = "the dataset was not found (run.json names a folder that is gone), so the fault-effect figure is left out"
+    meta = _read_json(folder / "reproduce.json")
+    session = _read_json(eval_dir / "run.json")
+    from llmrca.evaluate.results import read_results
+
+    records = select_records(read_results(eval_dir / "results.jsonl"), session)
+    ctx = _Context(rep, eval_dir, folder, ds_dir, fe_png, fe_note, meta, records, title)
+    md = folder / "REPORT.md"
+    md.write_text(_markdown(ctx))
+    page = folder / "REPORT.html"
+    page.write_text(_html(ctx))
+    return Documents(rep, eval_dir, folder, md, page, fe_png)
+
+
+@dataclass
+class _Context:
+    rep: Report
+    eval_dir: Path
+    folder: Path
+    dataset: Path | None
+    fault_effects: Path | None
+    fe_note: str
+    meta: dict[str, Any]
+    records: list[dict[str, Any]]
+    title: str
+
+    @property
+    def methods(self) -> list[str]:
+        return list(dict.fromkeys(m for _, m in self.rep.table1.index))
+
+    def n_per_fault(self) -> tuple[dict[str, int], list[str]]:
+        """The usual number of scored cases per fault, and the exceptions (method: fault n)."""
+        per = self.rep.summary[self.rep.summary["fault"] != "all"]
+        usual: dict[str, int] = {}
+        for f, grp in per.groupby("fault", sort=False):
+            usual[str(f)] = int(Counter(grp["n"].astype(int)).most_common(1)[0][0])
+        odd = [f"{display_name(r.method)} {r.fault} n={int(r.n)}" for r in per.itertuples() if int(r.n) != usual[str(r.fault)]]
+        return usual, odd
+
+
+# -- Markdown ------------------------------------------------------------------
+
+
+def _rel(path: Path, start: Path) -> str:
+    return Path(os.path.relpath(path, start)).as_posix()
+
+
+def _definitions_md(ctx: _Context) -> list[str]:
+    usual, odd = ctx.n_per_fault()
+    n_text = ", ".join(f"{FAULT_LABELS.get(f, f.upper())} n={n}" for f, n in usual.items()) or "no scored runs"
+    tie = "expected"  # llmrca.evaluate.metrics default, used by scored_frame
+    lines = [
+        "> **How to read the numbers**",
+        ">",
+        "> - **AC@k** (the paper's eq. (1)): for one case with ranking *R* and true root-cause set *V*,",
+        ">   AC@k = |{R[1], ..., R[k]} ∩ V| / min(k, |V|). A cell is the mean over the cases of that fault type,",
+        ">   so AC@1 is the share of cases whose first-ranked component is the culprit. 0 to 1, higher is better.",
+        "> - **Avg@5** = (AC@1 + AC@2 + ... + AC@5) / 5 per case, then averaged like AC@k: it rewards a culprit near the top.",
+        f"> - **Ties** ({tie} rule): components with equal scores have no order, so a tie group that straddles position k",
+        ">   counts its expected number of root causes under a uniformly random order of the group",
+        ">   (three components tied first with the culprit among them give AC@1 = 1/3).",
+        f"> - **n per cell**: each cell averages {n_text} cases"
+        + (f"; exceptions: {', '.join(odd)}." if odd else " (the same for every method)."),
+        ">   " + _scoring_rule(ctx.rep.random_on_failure),
+        "> - **–**: no scored run for that method and fault.",
+    ]
+    return lines
+
+
+def _scoring_rule(rof: bool) -> str:
+    if rof:
+        return "Failed and timed-out runs are scored on a seeded random ranking (as the paper did); unavailable runs are not scored."
+    return "Failed and timed-out runs count as misses (0); unavailable runs are not scored."
+
+
+def _names_footnote(methods: list[str]) -> str:
+    named = [f"{display_name(m)} = `{m}`" for m in methods if display_name(m) != m]
+    return ("<sup>names</sup> Method names are the paper's; the name `--methods` takes: " + "; ".join(named) + ".") if named else ""
+
+
+def _setting(ctx: _Context) -> str:
+    """One paragraph: backend, profile, seed, timings, cases per fault, methods."""
+    meta = ctx.meta
+    cases = {r["case"]: r for r in ctx.records}
+    by_fault = Counter(r["fault"] for r in cases.values())
+    setting = []
+    # reproduce.json, else the dataset manifest recorded in the evaluation's run.json
+    origin = meta or (_read_json(ctx.eval_dir / "run.json").get("dataset") or {}).get("manifest") or {}
+    if origin.get("backend"):
+        setting.append(f"Backend `{origin.get('backend')}`, profile `{origin.get('profile')}`, seed {origin.get('seed')}.")
+    if meta:
+        if "campaign_s" in meta:
+            setting.append(f"Campaign {meta['campaign_s']:.0f} s, evaluation {meta.get('evaluate_s', 0):.0f} s.")
+    setting.append(f"{len(cases)} cases (" + ", ".join(f"{f} {n}" for f, n in by_fault.items()) + f"), {len(ctx.methods)} methods.")
+    return " ".join(setting)
+
+
+def _markdown(ctx: _Context) -> str:
+    rep, meta = ctx.rep, ctx.meta
+    head = [f"# {ctx.title}", "", _setting(ctx), ""]
+    head += [*_definitions_md(ctx), ""]
+    table = table1_markdown(rep.table1).rstrip("\n").splitlines()
+    if table:
+        table[0] = table[0].replace("| Method |", "| Method<sup>names</sup> |", 1)
+    note = _status_note(rep)
+    body = ["## Table 1", "", *table, ""]
+    if note:
+        body += [*note, ""]
+    fn = _names_footnote(ctx.methods)
+    if fn:
+        body += [fn, ""]
+    body += ["## Figures", ""]
+    mis = ctx.eval_dir / "misattribution.png"
+    body += [
+        f"![Misattribution (paper Fig. 5): per method, the component blamed at rank 1 when it was wrong]({_rel(mis, ctx.folder)})",
+        "",
+        "*Misattribution (paper Fig. 5): for each method, which component it ranked first when that was not the culprit.*",
+        "",
+    ]
+    if ctx.fault_effects is not None:
+        body += [
+            f"![Fault effects (paper Fig. 6): one case per fault, the target's key signals, fault window shaded]({_rel(ctx.fault_effects, ctx.folder)})",
+            "",
+            "*Fault effects (paper Fig. 6): one case per fault type; left the resource on the target, right what serving feels.*",
+            "",
+        ]
+    elif ctx.fe_note:
+        body += [f"Fault-effect figure: {ctx.fe_note}.", ""]
+    overall = rep.summary[rep.summary["fault"] == "all"].sort_values(["ac@1", "avg@5"], ascending=False, kind="stable")
+    if len(overall):
+        body += ["## Best overall", ""]
+        body += [
+            f"{i + 1}. {display_name(r['method'])} (`{r['method']}`): AC@1 {r['ac@1']:.2f}, AC@3 {r['ac@3']:.2f}, Avg@5 {r['avg@5']:.2f} over {int(r['n'])} cases"
+            for i, (_, r) in enumerate(overall.head(5).iterrows())
+        ]
+        body.append("")
+    skipped = meta.get("unavailable") or []
+    if skipped:
+        body += ["## Methods not run", ""] + [f"- {display_name(r['name'])} (`{r['name']}`): {r['reason']}" for r in skipped] + [""]
+    body += [
+        "## Files",
+        "",
+        "- `REPORT.html`: this report with a sortable Table 1 and every case's rankings and signals",
+        f"- `{_rel(ctx.eval_dir / 'results.jsonl', ctx.folder)}`: one record per (method, case) run; "
+        f"`{_rel(ctx.eval_dir / 'summary.csv', ctx.folder)}`: every cell with its n; "
+        f"`{_rel(ctx.eval_dir / 'table1.tex', ctx.folder)}`: Table 1 in LaTeX",
+    ]
+    if ctx.dataset is not None:
+        body.append(f"- dataset: `{ctx.dataset}`")
+    body.append("")
+    return "\n".join(head + body)
+
+
+def _status_note(rep: Report) -> list[str]:
+    st = rep.status
+    if st.empty:
+        return []
+    parts = []
+    for _, r in st.iterrows():
+        bad = {k: int(r[k]) for k in ("failed", "timeout", "unavailable", "invalid_case") if int(r[k])}
+        if bad:
+            parts.append(f"{display_name(r['method'])}: " + ", ".join(f"{v} {k}" for k, v in bad.items()))
+    return [f"Runs not ok: {'; '.join(parts)}."] if parts else []
+
+
+# -- HTML ----------------------------------------------------------------------
+
+_CSS = """
+body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:1.5em auto;max-width:1200px;padding:0 1em;color:#222}
+h1{font-size:1.5em}h2{font-size:1.2em;margin-top:1.6em;border-bottom:1px solid #ddd}
+.defs{background:#f4f7fb;border:1px solid #cbd6e6;border-radius:6px;padding:.6em 1.2em}
+.defs dt{font-weight:600;margin-top:.4em}.defs dd{margin-left:1.2em}
+table{border-collapse:collapse;font-size:12.5px}th,td{border:1px solid #ddd;padding:2px 6px}
+th{background:#f0f0f0;position:sticky;top:0}table.sortable th{cursor:pointer;user-select:none}
+table.sortable th[data-dir=asc]::after{content:" \\25B2"}table.sortable th[data-dir=desc]::after{content:" \\25BC"}
+td.num{text-align:right;font-variant-numeric:tabular-nums}tr.src td{background:#fafafa}
+img{max-width:100%;height:auto;border:1px solid #eee}figure{margin:1em 0}figcaption{font-size:12.5px;color:#555}
+details{border:1px solid #ddd;border-radius:4px;margin:.25em 0;padding:.2em .6em}summary{cursor:pointer}
+.hit{font-weight:700;color:#0a6d2c}.miss{color:#a11}.muted{color:#777}pre{white-space:pre-wrap;font-size:12px;background:#fafafa;padding:.5em}
+svg text{font:10px system-ui,sans-serif;fill:#444}
+"""
+
+_JS = """
+document.querySelectorAll('table.sortable').forEach(function(t){
+  t.querySelectorAll('thead th').forEach(function(th,i){
+    th.addEventListener('click',function(){
+      var asc=th.dataset.dir!=='asc';
+      t.querySelectorAll('thead th').forEach(function(o){delete o.dataset.dir;});
+      th.dataset.dir=asc?'asc':'desc';
+      var body=t.tBodies[0],rows=Array.prototype.slice.call(body.rows);
+      rows.sort(function(a,b){
+        var x=a.cells[i].dataset.v,y=b.cells[i].dataset.v,c;
+        if(x!==undefined&&y!==undefined){x=x===''?-Infinity:+x;y=y===''?-Infinity:+y;c=x-y;}
+        else{c=a.cells[i].textContent.localeCompare(b.cells[i].textContent);}
+        return asc?c:-c;
+      });
+      rows.forEach(function(r){body.appendChild(r);});
+    });
+  });
+});
+function expand(d){
+  var tpl=d.querySelector('template');
+  if(d.open&&tpl){d.appendChild(tpl.content.cloneNode(true));tpl.remove();}
+}
+document.querySelectorAll('details.case').forEach(function(d){
+  d.addEventListener('toggle',function(){expand(d);});
+  expand(d);
+});
+"""
+
+
+def _e(x: Any) -> str:
+    return html.escape(str(x), quote=True)
+
+
+def _data_uri(png: Path) -> str:
+    return "data:image/png;base64," + base64.b64encode(png.read_bytes()).decode("ascii")
+
+
+def _definitions_html(ctx: _Context) -> str:
+    usual, odd = ctx.n_per_fault()
+    n_text = ", ".join(f"{FAULT_LABELS.get(f, f.upper())} n={n}" for f, n in usual.items()) or "no scored runs"
+    return (
+        '<div class="defs" id="definitions"><dl>'
+        "<dt>AC@k (the paper's eq. (1))</dt><dd>For one case with ranking <i>R</i> and true root-cause set <i>V</i>: "
+        "AC@k = |{R<sub>1</sub>, …, R<sub>k</sub>} ∩ V| / min(k, |V|). A cell is the mean over the cases of that fault type; "
+        "AC@1 is the share of cases whose first-ranked component is the culprit. 0 to 1, higher is better.</dd>"
+        "<dt>Avg@5</dt><dd>(AC@1 + … + AC@5) / 5 per case, averaged like AC@k.</dd>"
+        "<dt>Ties (expected rule)</dt><dd>Components with equal scores have no order: a tie group straddling position k counts "
+        "its expected number of root causes under a uniformly random order of the group (three tied first, one of them the culprit: AC@1 = 1/3).</dd>"
+        f"<dt>n per cell</dt><dd>Each cell averages {_e(n_text)} cases"
+        + (f"; exceptions: {_e(', '.join(odd))}." if odd else " (the same for every method).")
+        + f" {_e(_scoring_rule(ctx.rep.random_on_failure))}</dd>"
+        "<dt>–</dt><dd>No scored run for that method and fault. Hover a method name for the name <code>--methods</code> takes.</dd>"
+        "</dl></div>"
+    )
+
+
+def _table1_html(ctx: _Context) -> str:
+    t1 = ctx.rep.table1
+    faults = list(dict.fromkeys(t1.columns.get_level_values(0)))
+    metrics = [METRIC_LABELS[k] for k in TABLE_METRICS]
+    head = "<th>Data source</th><th>Method</th>" + "".join(
+        f"<th>{_e(FAULT_LABELS.get(f, f.upper()))} {_e(m)}</th>" for f in faults for m in metrics
+    )
+    rows = []
+    for (src, m), row in t1.iterrows():
+        cells = [f"<td>{_e(src)}</td>", f'<td title="{_e(m)}">{_e(display_name(m))}</td>']
+        for v in row.to_numpy(dtype=float):
+            cells.append('<td class="num" data-v="">–</td>' if np.isnan(v) else f'<td class="num" data-v="{v:.4f}">{v:.2f}</td>')
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    return f'<table id="table1" class="sortable"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+
+
+def _svg(series: list[tuple[Any, np.ndarray, np.ndarray]], window: tuple[float, float]) -> str:
+    """Small multiples: one 300x80 panel per signal, the fault window shaded, min/max labelled."""
+    w, h, pad = 300, 80, 4
+    panels = []
+    for i, (sig, t, v) in enumerate(series):
+        ok = np.isfinite(t) & np.isfinite(v)
+        if ok.sum() < 2:
+            continue
+        t, v = t[ok], v[ok]
+        t0, t1 = float(t.min()), float(t.max())
+        lo, hi = float(v.min()), float(v.max())
+        span_v = hi - lo or 1.0
+        span_t = t1 - t0 or 1.0
+
+        xs = pad + (t - t0) / span_t * (w - 2 * pad)
+        ys = 14 + (1 - (v - lo) / span_v) * (h - 22)
+        pts = " ".join(f"{a:.1f},{b:.1f}" for a, b in zip(xs, ys, strict=True))
+        wx0 = pad + (max(window[0], t0) - t0) / span_t * (w - 2 * pad)
+        wx1 = pad + (min(window[1], t1) - t0) / span_t * (w - 2 * pad)
+        panels.append(
+            f'<svg width="{w}" height="{h}" viewBox="0 0 {w} {h}" role="img" aria-label="{_e(sig.label)}">'
+            f'<rect x="{wx0:.1f}" y="12" width="{max(wx1 - wx0, 0):.1f}" height="{h - 18}" fill="#d62728" fill-opacity="0.12"/>'
+            f'<polyline fill="none" stroke-width="1.3" points="{pts}" style="stroke:{_PALETTE[i % len(_PALETTE)]}"/>'
+            f'<text x="{pad}" y="10">{_e(sig.label)}: {lo:.3g} to {hi:.3g}</text></svg>'
+        )
+    return "".join(panels) or '<p class="muted">no signal columns for this case</p>'
+
+
+_PALETTE = ("#1f77b4", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b")
+
+
+def _load_cases(ctx: _Context, names: list[str], dirs: dict[str, str]) -> dict[str, Any]:
+    from llmrca.dataset.io import read_case
+
+    out: dict[str, Any] = {}
+    for name in names:
+        cand = [Path(dirs[name])] if dirs.get(name) else []
+        if ctx.dataset is not None:
+            cand.append(ctx.dataset / name)
+        for c in cand:
+            if (c / "data.csv").is_file():
+                try:
+                    out[name] = read_case(c, validate=False)
+                except Exception:  # a case that no longer reads is shown without signals
+                    pass
+                break
+    return out
+
+
+def _truth_pos(ranking: list[str], roots: set[str]) -> int | None:
+    return next((i + 1 for i, c in enumerate(ranking) if c in roots), None)
+
+
+def _cases_html(ctx: _Context) -> str:
+    from llmrca.report.fault_effects import fault_window_min, key_series
+
+    per_case: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    dirs: dict[str, str] = {}
+    for r in ctx.records:
+        per_case[r["case"]].append(r)
+        dirs.setdefault(r["case"], r.get("case_dir") or "")
+    names = sorted(per_case)
+    cases = _load_cases(ctx, names, dirs)
+    order = {m: i for i, m in enumerate(ctx.methods)}
+    blocks = []
+    for name in names:
+        recs = sorted(per_case[name], key=lambda r: order.get(r["method"], 1 << 30))
+        first = recs[0]
+        roots = set(first.get("root_causes") or [])
+        hits = sum(1 for r in recs if r["status"] == "ok" and (r.get("ranking") or [None])[0] in roots)
+        scored = sum(1 for r in recs if r["status"] == "ok")
+        llm = next((r for r in recs if r["method"] == "llm-rca"), None)
+        llm_txt = ""
+        if llm is not None:
+            pos = _truth_pos(llm.get("ranking") or [], roots)
+            llm_txt = f"; {display_name('llm-rca')}: " + (f"culprit #{pos}" if pos else "culprit not ranked")
+        summary = (
+            f"<b>{_e(name)}</b> — {_e(first.get('fault') or '?')} on {_e(', '.join(sorted(roots)) or '?')}: "
+            f"{hits} of {scored} methods rank the culprit first{_e(llm_txt)}"
+        )
+        inner = []
+        case = cases.get(name)
+        if case is not None and case.fault is not None:
+            inner.append("<h4>Key signals of the target (shaded: fault window; minutes from injection)</h4>")
+            inner.append(_svg(key_series(case), fault_window_min(case)))
+        else:
+            inner.append('<p class="muted">signals not shown: the case folder was not found</p>')
+        rows = []
+        for r in recs:
+            ranking = r.get("ranking") or []
+            top = ", ".join(
+                f'<span class="hit">{_e(c)}</span>' if c in roots else _e(c) for c in ranking[:TOP_SHOWN]
+            ) or '<span class="muted">(none)</span>'
+            pos = _truth_pos(ranking, roots)
+            status = r["status"] if r["status"] == "ok" else f'<span class="miss">{_e(r["status"])}</span>'
+            rows.append(
+                f'<tr><td title="{_e(r["method"])}">{_e(display_name(r["method"]))}</td><td>{status}</td>'
+                f'<td class="num">{pos if pos else "–"}</td><td>{top}</td></tr>'
+            )
+        inner.append(
+            "<h4>Top-5 per method (culprit in bold green)</h4><table><thead><tr><th>Method</th><th>status</th>"
+            "<th>culprit at</th><th>top 5</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>"
+        )
+        if llm is not None:
+            lines = explanation_lines(llm.get("explanation"))
+            inner.append(f"<h4>{_e(display_name('llm-rca'))}: explanation</h4>")
+            inner.append(f"<pre>{_e(chr(10).join(lines))}</pre>" if lines else '<p class="muted">no explanation recorded</p>')
+        blocks.append(f'<details class="case"><summary>{summary}</summary><template>{"".join(inner)}</template></details>')
+    return "".join(blocks)
+
+
+def _html(ctx: _Context) -> str:
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>{_e(ctx.title)}</title><style>{_CSS}</style></head><body>",
+        f"<h1>{_e(ctx.title)}</h1><p>{_e(_setting(ctx).replace('`', ''))}</p>",
+        _definitions_html(ctx),
+        "<h2>Table 1</h2><p class=\"muted\">Click a column header to sort.</p>",
+        _table1_html(ctx),
+    ]
+    notes = _status_note(ctx.rep)
+    if notes:
+        parts.append(f"<p>{_e(' '.join(notes))}</p>")
+    mis = ctx.eval_dir / "misattribution.png"
+    parts.append("<h2>Figures</h2>")
+    if mis.is_file():
+        parts.append(
+            f'<figure><img alt="Misattribution (paper Fig. 5)" src="{_data_uri(mis)}"><figcaption>Misattribution (paper Fig. 5): '
+            "for each method, which component it ranked first when that was not the culprit.</figcaption></figure>"
+        )
+    if ctx.fault_effects is not None:
+        parts.append(
+            f'<figure><img alt="Fault effects (paper Fig. 6)" src="{_data_uri(ctx.fault_effects)}"><figcaption>Fault effects (paper Fig. 6): '
+            "one case per fault type; left the resource on the target, right what serving feels.</figcaption></figure>"
+        )
+    elif ctx.fe_note:
+        parts.append(f"<p>Fault-effect figure: {_e(ctx.fe_note)}.</p>")
+    skipped = ctx.meta.get("unavailable") or []
+    if skipped:
+        parts.append("<h2>Methods not run</h2><ul>" + "".join(f"<li>{_e(display_name(r['name']))} (<code>{_e(r['name'])}</code>): <code>{_e(r['reason'])}</code></li>" for r in skipped) + "</ul>")
+    parts.append(f"<h2>Cases</h2><p class=\"muted\">{len({r['case'] for r in ctx.records})} cases; open one to see its signals, each method's top 5 and the explanation.</p>")
+    parts.append(_cases_html(ctx))
+    parts.append(f"<script>{_JS}</script></body></html>")
+    return "\n".join(parts) + "\n"

@@ -1,0 +1,86 @@
+"""A method's explanation (``Ranking.explanation``) as readable lines of plain text.
+
+``llm-rca`` explains its answer as a dict with ``summary``, ``culprit``,
+``fault_type``, ``confidence``, ``hypotheses`` (component -> fault type ->
+strength) and ``signals`` (the evidence, strongest first; each with
+``component``, ``signal``, ``hypothesis``, ``strength``, ``normal``,
+``window``, optional ``change_pct`` and ``note``); see docs/method-llm.md.
+Other methods may return any JSON-able dict (or nothing); those are shown
+key by key.  The lines are plain text: print them literally (no markup).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+_KNOWN = ("summary", "culprit", "fault_type", "confidence", "hypotheses", "signals", "lacking", "upstream_explained")
+
+
+def _num(x: Any) -> str:
+    if isinstance(x, bool) or not isinstance(x, (int, float)):
+        return str(x)
+    if math.isnan(x):
+        return "nan"
+    a = abs(x)
+    if a and (a >= 1e6 or a < 1e-3):
+        return f"{x:.3g}"
+    return f"{x:.4g}"
+
+
+def signal_line(sig: dict[str, Any]) -> str:
+    """One evidence line: ``component signal: normal -> window (+x %) [hypothesis, strength s] note``."""
+    change = sig.get("change_pct")
+    text = f"{sig.get('component', '?')} {sig.get('signal', '?')}: {_num(sig.get('normal'))} -> {_num(sig.get('window'))}"
+    if isinstance(change, (int, float)):
+        text += f" ({change:+.0f} %)"
+    text += f"  [{sig.get('hypothesis', '?')}, strength {_num(sig.get('strength'))}]"
+    if sig.get("note"):
+        text += f"  {sig['note']}"
+    return text
+
+
+def explanation_lines(expl: Any, *, max_signals: int = 8) -> list[str]:
+    """Readable lines for an explanation (empty list when there is none).
+
+    ``max_signals`` caps the evidence lines (the rest are counted).
+    """
+    if not expl:
+        return []
+    if not isinstance(expl, dict):
+        return [str(expl)]
+    lines: list[str] = []
+    if expl.get("summary"):
+        lines.append(str(expl["summary"]))
+    head = []
+    if expl.get("culprit"):
+        head.append(f"culprit {expl['culprit']}")
+    if expl.get("fault_type"):
+        head.append(f"fault type {expl['fault_type']}")
+    if isinstance(expl.get("confidence"), (int, float)):
+        head.append(f"confidence {expl['confidence']:.2f}")
+    if head:
+        lines.append(", ".join(head))
+    hyp = expl.get("hypotheses")
+    if isinstance(hyp, dict) and hyp:
+        parts = []
+        for comp, per in list(hyp.items())[:4]:
+            if isinstance(per, dict) and per:
+                best = max(per.items(), key=lambda kv: kv[1] if isinstance(kv[1], (int, float)) else -math.inf)
+                parts.append(f"{comp} {best[0]} {_num(best[1])}")
+        if parts:
+            lines.append("strongest hypothesis per component: " + "; ".join(parts))
+    sigs = expl.get("signals")
+    if isinstance(sigs, list) and sigs:
+        lines.append("evidence (strongest first):")
+        lines += ["  " + signal_line(s) for s in sigs[:max_signals] if isinstance(s, dict)]
+        if len(sigs) > max_signals:
+            lines.append(f"  ... {len(sigs) - max_signals} more signal(s)")
+    if expl.get("lacking"):
+        lines.append("missing data: " + ", ".join(map(str, expl["lacking"])))
+    if isinstance(expl.get("upstream_explained"), dict) and expl["upstream_explained"]:
+        lines.append("explained as downstream effects: " + ", ".join(f"{k} ({v})" for k, v in expl["upstream_explained"].items()))
+    for k, v in expl.items():
+        if k not in _KNOWN and not isinstance(v, (dict, list)):
+            lines.append(f"{k}: {_num(v)}")
+    return lines
