@@ -117,7 +117,7 @@ def evaluate_cmd(
     except _USER_ERRORS as e:
         _fail(e)
     for note in res.notes:
-        console.print(f"[yellow]note:[/] {note}", highlight=False, soft_wrap=True)
+        console.print(Text.assemble(("note: ", "yellow"), str(note)), soft_wrap=True)
     _print_summary(res.summary, res.status, res.counts, res.out, res.new_runs, res.skipped_runs)
     typer.echo(f"REPORT.md and REPORT.html: llmrca report {out}")
 
@@ -269,8 +269,6 @@ def dataset_describe_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """What each column means: its kind and unit per the metric vocabulary, and the columns no kind matches."""
-    from rich.markup import escape
-
     from llmrca.dataset.io import Dataset
     from llmrca.model import CaseValidationError
     from llmrca.telemetry.vocabulary import KINDS, describe
@@ -292,13 +290,13 @@ def dataset_describe_cmd(
     if as_json:
         typer.echo(json.dumps(desc.to_dict(), indent=2))
         return
-    t = Table(title=f"metric vocabulary: {len(cols) - ('time' in cols)} columns of {len(dirs)} case(s) under {path}")
+    t = Table(title=Text(f"metric vocabulary: {len(cols) - ('time' in cols)} columns of {len(dirs)} case(s) under {path}"))
     for col in ("kind", "unit", "group", "columns", "e.g."):
         t.add_column(col)
     for kind, members in desc.kinds.items():
         k = KINDS[kind]
-        t.add_row(kind, k.unit, k.group, str(len(members)), escape(members[0].partition("_")[2]))
-    Console().print(t)
+        t.add_row(kind, k.unit, k.group, str(len(members)), Text(members[0].partition("_")[2]))
+    _stdout().print(t)
     units = sorted({(c.metric, c.unit, c.factor) for c in desc.columns if c.kind and c.factor != 1.0})
     for metric, unit, f in units:
         typer.echo(f"unit: {metric} is read in {unit} (x{f:g} to the kind's unit)")
@@ -630,7 +628,7 @@ def collect_cmd(
         f"{len(info['dropped'])} dropped (no data), missing components: {info['missing_components'] or 'none'}"
     )
     for why in info["gpu"]["unmapped"].values():
-        console.print(f"[yellow]warning:[/yellow] no GPU columns: {why}", highlight=False, soft_wrap=True)
+        console.print(Text.assemble(("warning: ", "yellow"), f"no GPU columns: {why}"), soft_wrap=True)
 
 
 @app.command("heal")
