@@ -327,9 +327,12 @@ def frame_problems(df: pd.DataFrame, inject_time: float | None) -> list[str]:
     if inject_time is not None and len(tv) and not (isinstance(inject_time, float | int) and math.isfinite(inject_time)):
         out.append(f"injection time {inject_time!r} is not a finite number")
     elif inject_time is not None and len(tv) and not (tv[0] < inject_time <= tv[-1]):
+        from llmrca.dataset.normalise import tz_shift_hint
+
+        hint = tz_shift_hint(float(inject_time), float(tv[0]), float(tv[-1]))
         out.append(
             f"injection time {inject_time} is outside the data ({tv[0]} .. {tv[-1]}); "
-            "check inject_time.txt is in epoch seconds and matches data.csv"
+            + (hint if hint else "check inject_time.txt is in epoch seconds and matches data.csv")
         )
     return out
 
