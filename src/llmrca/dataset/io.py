@@ -330,6 +330,8 @@ def _read_case(folder: Path, *, normalise: bool = True) -> Case:
     if problems:
         # one pass: the file-level problems plus everything the case itself shows
         more = case.problems() if inject is not None else [p for s, df in sets.items() for p in _frame_only(s, df)]
+        if any("'time' is not numeric" in p for p in problems):  # already said, with the row
+            more = [p for p in more if "'time' is not numeric" not in p]
         raise CaseValidationError([*problems, *more], where=str(folder))
     return case
 
