@@ -27,7 +27,16 @@ from typing import Any
 
 import pandas as pd
 
-from llmrca.model import FAULT_ALIASES, Case, CaseValidationError, FaultRecord, Topology, components_of, normalize_fault_type, split_column
+from llmrca.model import (
+    FAULT_ALIASES,
+    Case,
+    CaseValidationError,
+    FaultRecord,
+    Topology,
+    components_of,
+    normalize_fault_type,
+    split_column,
+)
 
 SCHEMA_VERSION = 1
 METRIC_FILES = {"basic": "data.csv", "extended": "data_extended.csv"}
