@@ -356,3 +356,15 @@ def test_normalise_case_in_memory() -> None:
     fixed.validate()
     assert fixed.inject_time == c.inject_time and list(fixed.metrics.columns) == list(c.metrics.columns)
     assert fixed.meta["identity"] == {"ray-head_pod_name": ["ray-head-abc"]} and fixed.meta["normalised"] == notes and len(notes) == 4
+
+
+def test_relative_times_keep_their_units(tmp_path: Path) -> None:
+    """Times that start at 0 (relative seconds, spans in µs) are not mistaken for another epoch unit."""
+    c = make_case(root="ray-worker-2", fault="cpu", seed=4, start=0.0)
+    from llmrca.dataset import write_case
+
+    d = write_case(c, tmp_path / "ray-worker-2_cpu/1")
+    case = read_case(d)
+    np.testing.assert_allclose(case.traces["startTime"].to_numpy(), c.traces["startTime"].to_numpy(dtype=float))
+    np.testing.assert_allclose(case.logs["time"].to_numpy(), c.logs["time"].to_numpy())
+    assert case.inject_time == c.inject_time and "normalised" not in case.meta

@@ -199,7 +199,7 @@ def _topology_from_mpg(path: Path, components: list[str], notes: list[str]) -> T
 
 def _read_case(folder: Path, *, normalise: bool = True) -> Case:
     from llmrca.dataset.layouts import detect_layout
-    from llmrca.dataset.normalise import normalise_logs, normalise_metrics, normalise_traces, to_seconds
+    from llmrca.dataset.normalise import normalise_logs, normalise_metrics, normalise_traces, time_range, to_seconds
 
     spec: dict[str, Any] = {}
     cj = folder / "case.json"
@@ -290,15 +290,16 @@ def _read_case(folder: Path, *, normalise: bool = True) -> Case:
     elif rcd_inject is not None:
         inject = rcd_inject
     logs = traces = None
+    ref = time_range(sets["basic"]) if "basic" in sets else None
     if (folder / "logs.csv").exists():
         logs = _read_text_csv(folder / "logs.csv", "logs", notes)
         if logs is not None and normalise:
-            logs, n = normalise_logs(logs)
+            logs, n = normalise_logs(logs, ref=ref)
             notes += n
     if (folder / "traces.csv").exists():
         traces = _read_text_csv(folder / "traces.csv", "traces", notes)
         if traces is not None and normalise:
-            traces, n = normalise_traces(traces)
+            traces, n = normalise_traces(traces, ref=ref)
             notes += n
     fault = FaultRecord.from_dict(spec["fault"]) if spec.get("fault") else None
     roots = spec.get("root_causes")

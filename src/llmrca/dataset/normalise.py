@@ -85,6 +85,25 @@ def epoch_unit(values: Any) -> tuple[str, float]:
     return "seconds", 1.0
 
 
+def unit_near(values: Any, ref: tuple[float, float] | None, prefer: str | None = None) -> str:
+    """Unit of timestamps ``values``: the first of ``prefer``, the magnitude rule, then
+    the others, that puts their median within the reference window ``ref`` (the
+    metrics' first and last time, s) widened by its length + 1 h; without ``ref``
+    (or if none fits) ``prefer`` or the magnitude rule (:func:`epoch_unit`)."""
+    by_mag = epoch_unit(values)[0]
+    order = list(dict.fromkeys([u for u in (prefer, by_mag) if u] + list(_TO_S)))
+    v = np.asarray(values, dtype=float).ravel()
+    v = v[np.isfinite(v)]
+    if ref is not None and v.size:
+        t0, t1 = ref
+        pad = (t1 - t0) + 3600.0
+        med = float(np.median(v))
+        for u in order:
+            if t0 - pad <= med / _TO_S[u] <= t1 + pad:
+                return u
+    return prefer or by_mag
+
+
 def parse_datetimes(values: pd.Series) -> tuple[np.ndarray, bool, int]:
     """ISO 8601 / RFC 3339 strings (or datetimes) -> epoch seconds.
 
@@ -271,12 +290,12 @@ def _pick(df: pd.DataFrame, names: tuple[str, ...]) -> str | None:
     return next((n for n in names if n in df.columns), None)
 
 
-def normalise_logs(logs: pd.DataFrame, where: str = "logs.csv") -> tuple[pd.DataFrame | None, list[str]]:
+def normalise_logs(logs: pd.DataFrame, where: str = "logs.csv", ref: tuple[float, float] | None = None) -> tuple[pd.DataFrame | None, list[str]]:
     """Canonical log frame: ``time`` (epoch s, float), ``container_name``, ``message`` (+ extra columns).
 
     ``time`` comes from a numeric ``timestamp`` column when there is one
     (RCAEval RE2/RE3 write ns there, and an ISO string in ``time``), else from
-    ``time`` (any epoch unit or ISO).  Rows without a usable time are dropped
+    ``time`` (any epoch unit, chosen to fit the metrics' window ``ref``, or ISO).  Rows without a usable time are dropped
     and counted.  Returns ``(None, notes)`` when the logs cannot be used (the
     note says why); metric-only methods then still run.
     """
@@ -290,7 +309,8 @@ def normalise_logs(logs: pd.DataFrame, where: str = "logs.csv") -> tuple[pd.Data
             num = pd.to_numeric(out[cand], errors="coerce")
             if num.notna().mean() > 0.5:
                 src = cand
-                unit, div = epoch_unit(num.to_numpy(dtype=float))
+                unit = unit_near(num.to_numpy(dtype=float), ref)
+                div = _TO_S[unit]
                 if div != 1.0 or cand != "time":
                     notes.append(f"{where}: time taken from {cand!r} in epoch {unit}; converted to seconds")
                 t = num.to_numpy(dtype=float) / div
@@ -317,11 +337,12 @@ def normalise_logs(logs: pd.DataFrame, where: str = "logs.csv") -> tuple[pd.Data
     return out[["time", "container_name", "message", *rest]].reset_index(drop=True), notes
 
 
-def normalise_traces(traces: pd.DataFrame, where: str = "traces.csv") -> tuple[pd.DataFrame | None, list[str]]:
+def normalise_traces(traces: pd.DataFrame, where: str = "traces.csv", ref: tuple[float, float] | None = None) -> tuple[pd.DataFrame | None, list[str]]:
     """Canonical span frame: ``startTime`` and ``duration`` in µs (see ``io.TRACE_COLUMNS``).
 
-    ``startTimeMillis`` (RCAEval RE2, Jaeger) is ms; ``startTime`` is decided by
-    magnitude; ``duration`` is µs (RCAEval RE2), ``durationMillis`` /
+    ``startTimeMillis`` (RCAEval RE2, Jaeger) is ms; ``startTime`` is µs unless
+    that puts the spans far from the metrics' window ``ref`` (first, last
+    time in s) and another unit does not (:func:`unit_near`); ``duration`` is µs (RCAEval RE2), ``durationMillis`` /
     ``durationNanos`` converted.  Rows without a start or a duration are
     dropped and counted.  Returns ``(None, notes)`` when spans cannot be
     identified (no traceID / spanID / serviceName).
@@ -342,8 +363,8 @@ def normalise_traces(traces: pd.DataFrame, where: str = "traces.csv") -> tuple[p
     if num.notna().sum() == 0 and num.size:
         secs, _, _ = parse_datetimes(out[col])
         num, unit = pd.Series(secs, index=out.index), "seconds"
-    if unit is None:
-        unit, _ = epoch_unit(num.to_numpy(dtype=float))
+    if unit is None:  # our startTime is µs; another unit only if µs does not fit the metrics' time
+        unit = unit_near(num.to_numpy(dtype=float), ref, prefer="microseconds" if col == "startTime" else None)
     if col != "startTime" or unit != "microseconds":
         notes.append(f"{where}: span start taken from {col!r} in {unit}; converted to 'startTime' in microseconds")
     out["startTime"] = num.to_numpy(dtype=float) * (1e6 / _TO_S[unit])
@@ -363,6 +384,15 @@ def normalise_traces(traces: pd.DataFrame, where: str = "traces.csv") -> tuple[p
 
     rest = [c for c in out.columns if c not in TRACE_COLUMNS and c not in (col, dcol)]
     return out[[*TRACE_COLUMNS, *rest]].reset_index(drop=True), notes
+
+
+def time_range(df: pd.DataFrame) -> tuple[float, float] | None:
+    """First and last ``time`` of a normalised metrics frame (s), or None."""
+    if "time" not in df.columns or not pd.api.types.is_numeric_dtype(df["time"]) or df.empty:
+        return None
+    t = df["time"].to_numpy(dtype=float)
+    t = t[np.isfinite(t)]
+    return (float(t.min()), float(t.max())) if t.size else None
 
 
 def normalise_case(case: Any) -> tuple[Any, list[str]]:
@@ -386,11 +416,12 @@ def normalise_case(case: Any) -> tuple[Any, list[str]]:
     inject, n, _ = to_seconds(case.inject_time, "inject_time")
     notes += n
     logs, traces = case.logs, case.traces
+    ref = time_range(sets.get(case.metric_set, next(iter(sets.values()))))
     if logs is not None:
-        logs, n = normalise_logs(logs)
+        logs, n = normalise_logs(logs, ref=ref)
         notes += n
     if traces is not None:
-        traces, n = normalise_traces(traces)
+        traces, n = normalise_traces(traces, ref=ref)
         notes += n
     if notes:
         meta["normalised"] = [*meta.get("normalised", []), *notes]
