@@ -112,10 +112,15 @@ def _read_csv(path: Path, what: str) -> pd.DataFrame:
 def _read_text_csv(path: Path, what: str, notes: list[str]) -> pd.DataFrame | None:
     """A logs / traces CSV; non-UTF-8 bytes decoded with replacement (noted); None if unreadable (noted)."""
     try:
-        raw = path.read_bytes()
+        return pd.read_csv(path)  # the common case: UTF-8
+    except pd.errors.EmptyDataError:
+        return pd.DataFrame()
+    except (UnicodeDecodeError, pd.errors.ParserError):
+        pass
     except OSError as e:
         notes.append(f"{path.name}: cannot read ({e}); the case is used without {what}")
         return None
+    raw = path.read_bytes()
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:

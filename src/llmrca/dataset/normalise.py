@@ -162,6 +162,10 @@ def to_seconds(value: Any, what: str) -> tuple[float | None, list[str], str | No
     return num / div, notes, None
 
 
+def _is_num(dtype: Any) -> bool:
+    return dtype.kind in "iufcb" if isinstance(dtype, np.dtype) else bool(pd.api.types.is_numeric_dtype(dtype))
+
+
 def _is_saved_index(col: Any, s: pd.Series) -> bool:
     name = str(col)
     if not (name == "" or name.startswith("Unnamed: ")):
@@ -183,14 +187,14 @@ def normalise_metrics(df: pd.DataFrame, where: str = "data.csv") -> tuple[pd.Dat
     identity: dict[str, list[str]] = {}
     if df.empty or len(df.columns) == 0:
         return df, notes, problems, identity
-    df = df.copy(deep=False)
+    cols = [str(c) for c in df.columns.tolist()]  # plain str: iterating an arrow-backed index is slow
     # 1. a saved pandas index (to_csv with index=True)
-    idx_cols = [c for c in df.columns if _is_saved_index(c, df[c])]
+    idx_cols = [c for c in cols if (c == "" or c.startswith("Unnamed: ")) and _is_saved_index(c, df[c])]
     if idx_cols:
         df = df.drop(columns=idx_cols)
         notes.append(f"{where}: dropped the saved pandas index column {[str(c) for c in idx_cols]} (0..{len(df) - 1})")
     # 2. a repeated time header: pandas renames the second one to time.1
-    dup = [c for c in df.columns if re.fullmatch(r"time\.\d+", str(c))]
+    dup = [c for c in cols if c.startswith("time.") and re.fullmatch(r"time\.\d+", c)]
     if dup and "time" in df.columns:
         for c in dup:
             a, b = df["time"], df[c]
@@ -231,10 +235,12 @@ def normalise_metrics(df: pd.DataFrame, where: str = "data.csv") -> tuple[pd.Dat
             if div != 1.0:
                 notes.append(f"{where}: 'time' is in epoch {unit} (by magnitude, e.g. {float(t.iloc[0]):.0f}); converted to seconds")
                 t = t.astype(float) / div
-            df["time"] = t
+            if div != 1.0 or not pd.api.types.is_numeric_dtype(df["time"]):
+                df = df.assign(time=t)
     # 4. non-numeric identity columns
-    data_cols = [c for c in df.columns if c != "time"]
-    text_cols = [c for c in data_cols if not pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c])]
+    cols = [str(c) for c in df.columns.tolist()]
+    dtypes = df.dtypes.tolist()
+    text_cols = [c for c, t in zip(cols, dtypes, strict=True) if c != "time" and not _is_num(t)]
     drop_id: list[str] = []
     for c in text_cols:
         s = df[c]
@@ -244,7 +250,7 @@ def normalise_metrics(df: pd.DataFrame, where: str = "data.csv") -> tuple[pd.Dat
             drop_id.append(str(c))
             identity[str(c)] = sorted({str(v) for v in s[present].unique()})[:50]
         elif present.any() and num[present].notna().all():
-            df[c] = num  # numbers written as text
+            df = df.assign(**{c: num})  # numbers written as text
         # mixed columns stay: frame_problems names them
     if drop_id:
         df = df.drop(columns=drop_id)
@@ -255,16 +261,20 @@ def normalise_metrics(df: pd.DataFrame, where: str = "data.csv") -> tuple[pd.Dat
             "their distinct values are kept in case.json meta.identity"
         )
     # 5. +-Inf -> NaN, then all-NaN columns
-    num_cols = [c for c in df.columns if c != "time" and pd.api.types.is_numeric_dtype(df[c])]
+    cols = [str(c) for c in df.columns.tolist()]
+    dtypes = df.dtypes.tolist()
+    is_num = [c != "time" and _is_num(t) and t.kind != "b" for c, t in zip(cols, dtypes, strict=True)]
+    num_cols = [c for c, k in zip(cols, is_num, strict=True) if k]
     if num_cols:
-        v = df[num_cols].to_numpy(dtype=float)
+        if all(_is_num(t) for t in dtypes):  # one to_numpy of the whole frame (fast on wide frames)
+            v = df.to_numpy(dtype=float)[:, np.flatnonzero(is_num)]
+        else:
+            v = df[num_cols].to_numpy(dtype=float)
         inf = np.isinf(v)
         if inf.any():
             cols = [num_cols[j] for j in np.flatnonzero(inf.any(axis=0))]
             v = np.where(inf, np.nan, v)
-            for j, c in enumerate(num_cols):
-                if inf[:, j].any():
-                    df[c] = v[:, j]
+            df = df.assign(**{c: v[:, j] for j, c in enumerate(num_cols) if inf[:, j].any()})
             notes.append(f"{where}: {int(inf.sum())} infinite value(s) in {cols[:8]} treated as missing (NaN)")
         all_nan = np.isnan(v).all(axis=0) if len(v) else np.zeros(len(num_cols), dtype=bool)
         if all_nan.any():
@@ -302,6 +312,10 @@ def normalise_logs(logs: pd.DataFrame, where: str = "logs.csv", ref: tuple[float
     notes: list[str] = []
     if logs.empty:
         return logs, notes
+    if list(logs.columns) == ["time", "container_name", "message"] and _is_num(logs["time"].dtype):
+        t = logs["time"].to_numpy(dtype=float)
+        if unit_near(t, ref) == "seconds" and np.isfinite(t).all():
+            return logs, notes  # canonical already: nothing to repair
     out = logs.copy()
     src = None
     for cand in ("timestamp", "time"):
@@ -350,7 +364,7 @@ def normalise_traces(traces: pd.DataFrame, where: str = "traces.csv", ref: tuple
     notes: list[str] = []
     if traces.empty:
         return traces, notes
-    out = traces.copy()
+    out = traces
     missing = [c for c in ("traceID", "spanID", "serviceName") if c not in out.columns]
     if missing:
         return None, [f"{where}: no {missing} column(s) (have {list(traces.columns)[:10]}); the traces are not used"]
@@ -359,6 +373,14 @@ def normalise_traces(traces: pd.DataFrame, where: str = "traces.csv", ref: tuple
     if start_col is None or dur_col is None:
         return None, [f"{where}: no start-time or duration column (have {list(traces.columns)[:10]}); the traces are not used"]
     col, unit = start_col
+    from llmrca.dataset.io import TRACE_COLUMNS
+
+    if col == "startTime" and start_col and dur_col[0] == "duration" and list(traces.columns) == TRACE_COLUMNS:
+        st, du = traces["startTime"], traces["duration"]
+        if _is_num(st.dtype) and _is_num(du.dtype) and unit_near(st.to_numpy(dtype=float), ref, prefer="microseconds") == "microseconds":
+            ok = np.isfinite(st.to_numpy(dtype=float)) & np.isfinite(du.to_numpy(dtype=float))
+            if ok.all():
+                return traces, notes  # canonical already: nothing to repair
     num = pd.to_numeric(out[col], errors="coerce")
     if num.notna().sum() == 0 and num.size:
         secs, _, _ = parse_datetimes(out[col])
@@ -367,6 +389,7 @@ def normalise_traces(traces: pd.DataFrame, where: str = "traces.csv", ref: tuple
         unit = unit_near(num.to_numpy(dtype=float), ref, prefer="microseconds" if col == "startTime" else None)
     if col != "startTime" or unit != "microseconds":
         notes.append(f"{where}: span start taken from {col!r} in {unit}; converted to 'startTime' in microseconds")
+    out = traces.copy()
     out["startTime"] = num.to_numpy(dtype=float) * (1e6 / _TO_S[unit])
     dcol, factor = dur_col
     dur = pd.to_numeric(out[dcol], errors="coerce").to_numpy(dtype=float) * factor
@@ -380,7 +403,6 @@ def normalise_traces(traces: pd.DataFrame, where: str = "traces.csv", ref: tuple
     if bad.any():
         out = out[~bad]
         notes.append(f"{where}: dropped {int(bad.sum())} span(s) without a usable start time or duration")
-    from llmrca.dataset.io import TRACE_COLUMNS
 
     rest = [c for c in out.columns if c not in TRACE_COLUMNS and c not in (col, dcol)]
     return out[[*TRACE_COLUMNS, *rest]].reset_index(drop=True), notes
