@@ -102,15 +102,30 @@ def test_injection_time_outside_data(tmp_path: Path) -> None:
 
 
 def test_all_nan_column(tmp_path: Path) -> None:
+    # read cases are normalised: the all-NaN column is dropped with a note (it used to be an error)
     f = _good(tmp_path)
     _edit_data(f, lambda d: d.assign(**{"ray-head_gpu": np.nan}))
-    assert "column 'ray-head_gpu' is all NaN; drop it" in _problems(f)
+    c = read_case(f)
+    assert "ray-head_gpu" not in c.metrics.columns
+    assert any("dropped 1 all-NaN column(s) ['ray-head_gpu']" in n for n in c.meta["normalised"])
+    # an in-memory case handed to validate() still reports it
+    bad = c.with_metric_set("basic")
+    bad.metrics = bad.metric_sets["basic"] = bad.metrics.assign(**{"ray-head_gpu": np.nan})
+    with pytest.raises(CaseValidationError, match="column 'ray-head_gpu' is all NaN; drop it"):
+        bad.validate()
 
 
 def test_infinite_values(tmp_path: Path) -> None:
+    # read cases are normalised: +-Inf becomes missing with a note (it used to be an error)
     f = _good(tmp_path)
     _edit_data(f, lambda d: d.assign(**{"ray-head_cpu": d["ray-head_cpu"].where(d.index != 7, np.inf)}))
-    assert "column 'ray-head_cpu' has infinite values (first at row 7)" in _problems(f)
+    c = read_case(f)
+    assert np.isnan(c.metrics["ray-head_cpu"].iloc[7]) and c.metrics["ray-head_cpu"].notna().sum() == len(c.metrics) - 1
+    assert any("1 infinite value(s) in ['ray-head_cpu'] treated as missing" in n for n in c.meta["normalised"])
+    bad = c.with_metric_set("basic")
+    bad.metrics = bad.metric_sets["basic"] = bad.metrics.assign(**{"ray-head_cpu": c.metrics["ray-head_cpu"].fillna(np.inf)})
+    with pytest.raises(CaseValidationError, match=r"column 'ray-head_cpu' has infinite values \(first at row 7\)"):
+        bad.validate()
 
 
 def test_empty_frame(tmp_path: Path) -> None:

@@ -253,6 +253,10 @@ def dataset_validate_cmd(path: Annotated[Path, typer.Argument(help="Dataset fold
             check = validate_dataset(path, on_case=bar)
     except _USER_ERRORS as e:
         _fail(e)
+    for cid, notes in check.notes.items():
+        typer.echo(f"{cid}: repaired")
+        for n in notes:
+            typer.echo(f"  * {n}")
     for cid, probs in check.problems.items():
         typer.echo(f"{cid}:")
         for p in probs:
@@ -318,10 +322,14 @@ def dataset_import_cmd(
             rep = import_tree(src, dst, on_case=bar)
     except _USER_ERRORS as e:
         _fail(e)
+    for cid, notes in rep.notes.items():
+        typer.echo(f"{cid}: repaired (recorded in case.json 'normalised')")
+        for n in notes:
+            typer.echo(f"  * {n}")
     for cid, probs in rep.problems.items():
         typer.echo(f"skipped {cid}: " + "; ".join(probs))
     typer.echo(f"imported {len(rep.imported)} case(s) into {rep.dst}; skipped {len(rep.problems)}")
-    raise typer.Exit(0 if not rep.problems else 1)
+    raise typer.Exit(0 if rep.ok else 1)
 
 @app.command("campaign")
 def campaign_cmd(

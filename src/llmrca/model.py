@@ -292,11 +292,12 @@ def frame_problems(df: pd.DataFrame, inject_time: float | None) -> list[str]:
         bad = time[pd.to_numeric(time, errors="coerce").isna()]
         first = bad.index[0] if len(bad) else None
         out.append(f"'time' is not numeric (e.g. row {first}: {bad.iloc[0]!r}); use epoch seconds")
-        return out
-    tv = time.to_numpy(dtype=float)
+        tv = np.array([], dtype=float)  # time checks skipped; the columns are still checked (one pass)
+    else:
+        tv = time.to_numpy(dtype=float)
     if np.isnan(tv).any():
         out.append(f"'time' has {int(np.isnan(tv).sum())} missing values (first at row {int(np.argmax(np.isnan(tv)))})")
-        return out
+        tv = np.array([], dtype=float)
     d = np.diff(tv)
     if (d == 0).any():
         i = int(np.argmax(d == 0)) + 1
@@ -327,9 +328,12 @@ def frame_problems(df: pd.DataFrame, inject_time: float | None) -> list[str]:
     if inject_time is not None and len(tv) and not (isinstance(inject_time, float | int) and math.isfinite(inject_time)):
         out.append(f"injection time {inject_time!r} is not a finite number")
     elif inject_time is not None and len(tv) and not (tv[0] < inject_time <= tv[-1]):
+        from llmrca.dataset.normalise import tz_shift_hint
+
+        hint = tz_shift_hint(float(inject_time), float(tv[0]), float(tv[-1]))
         out.append(
             f"injection time {inject_time} is outside the data ({tv[0]} .. {tv[-1]}); "
-            "check inject_time.txt is in epoch seconds and matches data.csv"
+            + (hint if hint else "check inject_time.txt is in epoch seconds and matches data.csv")
         )
     return out
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from llmrca.dataset.io import Dataset, find_case_dirs, read_case, write_case, write_manifest
+from llmrca.dataset.layouts import CONSUMED, EXPECTED
 from llmrca.model import CaseValidationError
 
 
@@ -18,6 +19,7 @@ class DatasetCheck:
     root: Path
     valid: list[str] = field(default_factory=list)
     problems: dict[str, list[str]] = field(default_factory=dict)
+    notes: dict[str, list[str]] = field(default_factory=dict)  # repairs made while reading, per case
 
     @property
     def ok(self) -> bool:
@@ -35,7 +37,7 @@ def validate_dataset(root: str | Path, *, on_case: Callable[[int, int], None] | 
     ds = Dataset(root)
     check = DatasetCheck(root)
     if len(ds) == 0:
-        check.problems["."] = [f"no cases under {root}: expected <component>_<fault>/<rep>/ folders holding data.csv"]
+        check.problems["."] = [nothing_readable(root)]
         return check
     for i, (folder, case) in enumerate(ds.iter_cases(), 1):
         if on_case is not None:
@@ -43,7 +45,10 @@ def validate_dataset(root: str | Path, *, on_case: Callable[[int, int], None] | 
         cid = ds.case_id(folder)
         if isinstance(case, CaseValidationError):
             check.problems[cid] = case.problems
-        elif not case.root_causes:
+            continue
+        if case.meta.get("normalised"):
+            check.notes[cid] = list(case.meta["normalised"])
+        if not case.root_causes:
             check.problems[cid] = ["no ground truth: add case.json with root_causes, or name the folder <component>_<fault>/<rep>"]
         else:
             check.valid.append(cid)
@@ -56,6 +61,12 @@ class ImportReport:
     dst: Path
     imported: list[str] = field(default_factory=list)
     problems: dict[str, list[str]] = field(default_factory=dict)
+    notes: dict[str, list[str]] = field(default_factory=dict)  # repairs, also in each case.json "normalised"
+
+    @property
+    def ok(self) -> bool:
+        """True when every case was imported (and there was at least one)."""
+        return bool(self.imported) and not self.problems
 
 
 def import_tree(
@@ -77,6 +88,8 @@ def import_tree(
     rep = ImportReport(src, dst)
     entries = []
     folders = find_case_dirs(src)
+    if not folders:
+        rep.problems["."] = [nothing_readable(src)]
     for i, folder in enumerate(folders, 1):
         if on_case is not None:
             on_case(i, len(folders))
@@ -91,12 +104,27 @@ def import_tree(
             rep.problems[cid] = ["no ground truth in the folder name; expected <component>_<fault>/<rep>"]
             continue
         case.name = cid
+        if case.meta.get("normalised"):
+            rep.notes[cid] = list(case.meta["normalised"])
         target = dst / rel
         write_case(case, target)
         for extra in folder.iterdir():  # keep files we do not interpret (notes, raw dumps)
-            if extra.is_file() and not (target / extra.name).exists():
+            if extra.is_file() and extra.name not in CONSUMED and not (target / extra.name).exists():
                 shutil.copy2(extra, target / extra.name)
         rep.imported.append(cid)
         entries.append({"path": cid, "fault": case.fault_type, "target": case.fault.target if case.fault else None, "root_causes": sorted(case.root_causes)})
     write_manifest(dst, entries, {"imported_from": str(src)})
     return rep
+
+
+def nothing_readable(root: Path) -> str:
+    """Why nothing under ``root`` can be read: the files expected and what was found."""
+    files: list[str] = []
+    dirs = 0
+    for p in sorted(Path(root).rglob("*")):
+        if p.is_dir():
+            dirs += 1
+        elif len(files) < 8:
+            files.append(str(p.relative_to(root)))
+    seen = f"found {dirs} folder(s) and files {files}" if files else f"found {dirs} folder(s) and no files"
+    return f"no case under {root}: expected <component>_<fault>/<rep>/ folders holding {EXPECTED}; {seen}"

@@ -10,7 +10,7 @@ keep their data.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -33,6 +33,8 @@ class Windows:
     frame: pd.DataFrame  # all rows, metric columns only (no ``time``)
     time: np.ndarray
     n_normal: int
+    dropped: dict[str, str] = field(default_factory=dict)  # column -> why it was removed
+    steps: tuple[str, ...] = ()  # dropped step columns (constant in each window, changing at the injection)
 
     @property
     def columns(self) -> list[str]:
@@ -47,29 +49,53 @@ class Windows:
         return self.frame.iloc[self.n_normal :]
 
 
-def windows(case: Case, *, min_normal: int = 3, min_anomalous: int = 1, what: str = "method") -> Windows:
+def windows(case: Case, *, min_normal: int = 3, min_anomalous: int = 1, what: str = "method", drop_steps: bool = False) -> Windows:
     """Numeric metric columns (gaps filled along time, constant columns dropped), split at injection.
+
+    Dropped columns and the reason are in ``Windows.dropped``: non-numeric or
+    all-missing, constant (a constant column has no variance, which makes a
+    correlation matrix singular), an exact affine copy of another column.
+    With ``drop_steps`` a column that is constant in the normal window and
+    constant (at another value) in the anomalous one is dropped too and listed
+    in ``Windows.steps``: it is an exact affine copy of the normal/anomalous
+    indicator, which methods that add that indicator as a variable
+    (CausalAI's exogenous node) cannot test (singular correlation matrix).
 
     Raises :class:`NotEnoughData` when a window is too short or no column varies.
     """
     df = case.metrics.sort_values("time", kind="stable").reset_index(drop=True)
     time = df["time"].to_numpy(dtype=float)
     data = df.drop(columns=["time"]).apply(pd.to_numeric, errors="coerce")
-    # a scrape gap is a missing sample, not a zero: carry the neighbours over it
-    data = data.ffill().bfill()
-    data = data.loc[:, data.notna().all() & (data.nunique(dropna=True) > 1)]
+    # a scrape gap (or a +-Inf, read as missing) is a missing sample, not a zero: carry the neighbours over it
+    data = data.replace([np.inf, -np.inf], np.nan).ffill().bfill()
+    dropped: dict[str, str] = {}
+    for c in data.columns[~data.notna().all()]:
+        dropped[str(c)] = "no numeric values"
+    data = data.loc[:, data.notna().all()]
+    for c in data.columns[data.nunique(dropna=True) <= 1]:
+        dropped[str(c)] = "constant (no variance)"
+    data = data.loc[:, data.nunique(dropna=True) > 1]
     # an exact affine copy of another column (e.g. a pod's rx and tx bytes) makes Fisher-z singular
-    data = data.drop(columns=list(duplicate_columns(data, ())))
+    dup = duplicate_columns(data, ())
+    dropped.update(dup)
+    data = data.drop(columns=list(dup))
     n_normal = int((time < case.inject_time).sum())
     n_anom = len(time) - n_normal
+    steps: list[str] = []
+    if drop_steps and n_normal and n_anom:
+        before, after = data.iloc[:n_normal], data.iloc[n_normal:]
+        steps = [str(c) for c in data.columns[(before.nunique() == 1).to_numpy() & (after.nunique() == 1).to_numpy()]]
+        for c in steps:
+            dropped[c] = "a step at the injection (constant in each window): a copy of the normal/anomalous indicator"
+        data = data.drop(columns=steps)
     if n_normal < min_normal or n_anom < min_anomalous:
         raise NotEnoughData(
             f"{what}: case {case.name!r} has {n_normal} normal and {n_anom} anomalous samples around the "
             f"injection time {case.inject_time}; need at least {min_normal} and {min_anomalous}"
         )
-    if data.shape[1] == 0:
+    if data.shape[1] == 0 and not steps:
         raise NotEnoughData(f"{what}: case {case.name!r} has no metric column that varies; nothing to rank")
-    return Windows(frame=data.astype(float), time=time, n_normal=n_normal)
+    return Windows(frame=data.astype(float), time=time, n_normal=n_normal, dropped=dropped, steps=tuple(steps))
 
 
 def component(column: str) -> str:

@@ -57,7 +57,10 @@ class CausalAi(Method):
 
     def _rank(self, case: Case) -> Ranking:
         cfg: CausalAiConfig = self.config  # type: ignore[assignment]
-        w = windows(case, min_normal=3, what="causalai")
+        w = windows(case, min_normal=3, what="causalai", drop_steps=True)
+        if not w.columns:  # only step columns change: they changed exactly at the injection
+            scores_only = [(c, float(len(w.steps) - k)) for k, c in enumerate(w.steps)]
+            return Ranking.from_metric_scores(scores_only, candidates=case.components, explanation={"steps": list(w.steps), "dropped": w.dropped})
         cols = w.columns
         x = w.frame.to_numpy()
         x = (x - x.mean(axis=0)) / x.std(axis=0)
@@ -71,10 +74,11 @@ class CausalAi(Method):
             pa = [j for j in parents[i] if j != len(cols)]
             zs[c], ps[c] = _partial_corr_test(data[:, i], ind, data[:, pa])
         roots = [c for i, c in enumerate(cols) if i in adjacent and ps[c] < cfg.pvalue_thres]
-        order = sorted(cols, key=lambda c: (c not in roots, -zs[c]))
+        # step columns changed exactly at the injection (a direct effect of the intervention): first
+        order = [*w.steps, *sorted(cols, key=lambda c: (c not in roots, -zs[c]))]
         n = len(order)
         scores = [(c, float(n - k)) for k, c in enumerate(order)]
-        expl = {"root_causes": roots, "z": {c: round(zs[c], 4) for c in order[:10]}}
+        expl = {"root_causes": [*w.steps, *roots], "z": {c: round(zs[c], 4) for c in order[:10] if c in zs}, "dropped": w.dropped}
         return Ranking.from_metric_scores(scores, candidates=case.components, explanation=expl)
 
 
