@@ -105,7 +105,7 @@ def _rewrite(src: Path, dst: Path, component: Callable[[str], str], write: Calla
         case = ds.load(folder)
         assert case.fault is not None
         target = component(case.fault.target)
-        out = dst / f"{target}_{case.fault.type}" / folder.name
+        out = dst / folder.relative_to(ds.root).parent.parent / f"{target}_{case.fault.type}" / folder.name
         out.mkdir(parents=True, exist_ok=True)
         write(case, out)
         (out / "inject_time.txt").write_text(f"{int(case.inject_time)}\n")
