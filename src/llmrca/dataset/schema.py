@@ -464,8 +464,8 @@ def check_against_data(
             extra, missing = sorted(set(other) - cset), sorted(cset - set(other))
             out.append(
                 f"{file}: metric set {set_name!r} ({fname}) holds other components than {basic_file}"
-                + (f": extra {[shown(x) for x in extra[:5]]}" if extra else "")
-                + (f", missing {[shown(x) for x in missing[:5]]}" if missing else "")
+                + (f": extra [{', '.join(shown(x) for x in extra[:5])}]" if extra else "")
+                + (f"{',' if extra else ':'} missing [{', '.join(shown(x) for x in missing[:5])}]" if missing else "")
                 + "; expected the same components in every metric set (re-export both from the same run)"
             )
     return out
