@@ -361,7 +361,8 @@ def parse_case_json(data: object, *, file: str = "case.json") -> tuple[CaseSpec 
     Cross-field rules: a known ``schema`` version; ``fault.start`` <
     ``fault.end``; ``fault.target`` in ``root_causes``; ``fault.type`` is not a
     component name; topology edges and entry name nodes; topology nodes are
-    unique.  Checks that need the data are in :func:`check_against_data`.
+    unique; root causes and the target are topology nodes (when the topology
+    lists nodes).  Checks that need the data are in :func:`check_against_data`.
     """
     if not isinstance(data, dict):
         return None, [f"{file}: the file holds {_found(data)}; expected a JSON object with fields schema, name, inject_time, fault, root_causes, topology, metric_sets, meta"]
@@ -403,6 +404,12 @@ def _case_rules(spec: CaseSpec, file: str) -> list[str]:
                     out.append(f"{file}: field topology.edges[{i}] {end} is {shown(n)}, not a node; expected a name in topology.nodes")
         if t.entry is not None and t.entry not in nodes:
             out.append(f"{file}: field topology.entry is {shown(t.entry)}, not a node; expected a name in topology.nodes")
+        if nodes:
+            for i, r in enumerate(spec.root_causes or ()):
+                if r not in nodes:
+                    out.append(f"{file}: field root_causes[{i}] is {shown(r)}, not a node of topology.nodes; expected one of the case's components")
+            if f is not None and f.target not in nodes and (spec.root_causes is None or f.target in spec.root_causes):
+                out.append(f"{file}: field fault.target is {shown(f.target)}, not a node of topology.nodes; expected one of the case's components")
     return out
 
 
