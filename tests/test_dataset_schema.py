@@ -362,3 +362,9 @@ def test_dataset_json_counts_and_types() -> None:
     assert spec is None
     assert "dataset.json: field n_cases is a string '2'; expected a non-negative integer (the number of entries in cases)" in probs
     assert "dataset.json: field cases is an object of 1 item; expected a list of {path, fault, target, root_causes} objects" in probs
+
+
+def test_bom_before_json_is_accepted() -> None:
+    for text in ('\ufeff{"schema": 1}', b'\xef\xbb\xbf{"schema": 1}'):
+        value, probs = parse_json_text(text, file="case.json")
+        assert probs == [] and value == {"schema": 1}

@@ -65,8 +65,8 @@ class DatasetInputError(CaseValidationError):
 class BoundedText(NamedTuple):
     """Text read by :func:`read_text_bounded`.
 
-    ``replaced`` is the number of bytes that were not valid in the encoding
-    and became U+FFFD; ``bom`` is True when a leading UTF-8 byte-order mark
+    ``replaced`` is the number of U+FFFD replacement characters inserted for
+    bytes that were not valid in the encoding (0 when the text was clean); ``bom`` is True when a leading UTF-8 byte-order mark
     was removed.
     """
 

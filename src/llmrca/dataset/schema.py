@@ -313,11 +313,15 @@ def json_depth(text: str | bytes) -> int:
 def parse_json_text(text: str | bytes, *, file: str, max_depth: int = MAX_JSON_DEPTH) -> tuple[Any, list[str]]:
     """Parse JSON text safely: ``(value, [])`` or ``(None, problems)``.
 
-    Refuses nesting deeper than ``max_depth`` before parsing (no
+    ``text`` may be ``bytes`` (UTF-8/16/32 detected as :func:`json.loads`
+    does) or ``str``; a leading byte-order mark is accepted.  Refuses
+    nesting deeper than ``max_depth`` before parsing (no
     RecursionError), NaN/Infinity literals (not JSON), integers too long to
     convert, and duplicate keys in an object (the last would silently win).
     Never raises.  ``file`` names the file in the messages.
     """
+    if isinstance(text, str):
+        text = text.removeprefix("\ufeff")  # a BOM left by an editor; bytes input is detected by json itself
     depth = json_depth(text)
     if depth > max_depth:
         return None, [f"{file}: JSON nested {depth} levels deep; expected at most {max_depth} (our files nest 4 deep): the file is not a case/dataset description"]
