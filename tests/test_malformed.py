@@ -11,14 +11,20 @@ import numpy as np
 import pytest
 
 from llmrca.dataset.io import write_case
-from llmrca.dataset.safe_io import MAX_CASE_JSON_BYTES, MAX_CSV_BYTES, MAX_INJECT_TIME_BYTES, DatasetInputError, read_bytes_bounded
+from llmrca.dataset.safe_io import (
+    MAX_CASE_JSON_BYTES,
+    MAX_CSV_BYTES,
+    MAX_INJECT_TIME_BYTES,
+    DatasetInputError,
+    read_bytes_bounded,
+)
 from llmrca.dataset.schema import check_against_data, parse_case_json, parse_json_text
 from llmrca.dataset.strict import split_header
 from llmrca.model import components_of
 from llmrca.synthetic import make_case
 
 sys.path.insert(0, str(Path(__file__).parent))
-from malformed import KINDS, expectation, folder_digest, variants  # noqa: E402
+from malformed import KINDS, expectation, folder_digest, variants
 
 
 @pytest.fixture(scope="module")
