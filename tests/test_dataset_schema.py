@@ -368,3 +368,36 @@ def test_bom_before_json_is_accepted() -> None:
     for text in ('\ufeff{"schema": 1}', b'\xef\xbb\xbf{"schema": 1}'):
         value, probs = parse_json_text(text, file="case.json")
         assert probs == [] and value == {"schema": 1}
+
+
+def test_read_files_in_one_call(tmp_path: Path) -> None:
+    from llmrca.dataset.schema import read_case_json, read_dataset_json, read_inject_time
+    from llmrca.model import FaultRecord, Topology
+
+    case = make_case(root="ray-worker-1", fault="cpu", seed=0, with_logs=False, with_traces=False)
+    ds = Dataset.write([case], tmp_path / "ds")
+    folder = ds.root / "ray-worker-1_cpu" / "1"
+    spec, probs = read_case_json(folder / "case.json", root=ds.root)
+    assert probs == [] and spec is not None and spec.fault is not None and spec.topology is not None
+    assert spec.fault.to_record() == case.fault  # the same record as written
+    assert spec.topology.to_topology() == case.topology and isinstance(spec.topology.to_topology(), Topology)
+    assert isinstance(spec.fault.to_record(), FaultRecord)
+    assert read_inject_time(folder / "inject_time.txt") == (case.inject_time, [])
+    dspec, probs = read_dataset_json(ds.root / "dataset.json")
+    assert probs == [] and dspec is not None and dspec.n_cases == 1
+    # bad files: messages, never exceptions
+    (folder / "inject_time.txt").write_text("1" * 1_000_000)
+    value, probs = read_inject_time(folder / "inject_time.txt")
+    assert value is None and len(probs) == 1 and len(probs[0]) < 300 and "reads at most 4.0 KiB" in probs[0]
+    for text, expected in [("noon", "holds 'noon', not a number"), ("inf", "expected a finite number"), ("1700000300\r\n", None)]:
+        (folder / "inject_time.txt").write_text(text)
+        value, probs = read_inject_time(folder / "inject_time.txt")
+        assert (expected is None and value == 1_700_000_300.0) or (value is None and expected in probs[0])
+    (folder / "case.json").unlink()
+    os.mkfifo(folder / "case.json")
+    spec, probs = read_case_json(folder / "case.json")
+    assert spec is None and "is a FIFO (named pipe), not a regular file" in probs[0]
+    (folder / "case.json").unlink()
+    (folder / "case.json").write_text("[" * 100_000)
+    spec, probs = read_case_json(folder / "case.json")
+    assert spec is None and "nested 100000 levels deep" in probs[0]

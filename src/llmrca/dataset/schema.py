@@ -16,6 +16,9 @@ Entry points (pure; they never raise on bad input):
   (root causes are columns; ``metric_sets`` files exist and hold the same
   components).
 * :func:`parse_dataset_json` - a parsed ``dataset.json`` -> ``(DatasetSpec | None, problems)``.
+* :func:`read_case_json`, :func:`read_dataset_json`, :func:`read_inject_time` -
+  the file on disk -> ``(value | None, problems)``: bounded, safe reading
+  (:mod:`llmrca.dataset.safe_io`) plus the parsing above, in one call.
 
 Every problem is one sentence naming the file, the field path
 (``fault.end``, ``topology.nodes[2]``), what was found and what is expected.
@@ -37,7 +40,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from pydantic_core import PydanticCustomError
 
 from llmrca.dataset.names import component_name_problem, file_name_problem, invisible_characters, shown
-from llmrca.model import FAULT_ALIASES, FAULT_TYPES, components_of, normalize_fault_type
+from llmrca.model import FAULT_ALIASES, FAULT_TYPES, FaultRecord, Topology, components_of, normalize_fault_type
 
 #: Versions of ``case.json`` / ``dataset.json`` this code reads.
 KNOWN_SCHEMA_VERSIONS: frozenset[int] = frozenset({1})
@@ -135,6 +138,10 @@ class FaultSpecModel(BaseModel):
     start: EpochSeconds | None = None
     end: EpochSeconds | None = None
 
+    def to_record(self) -> FaultRecord:
+        """The :class:`llmrca.model.FaultRecord` this describes (type already normalised)."""
+        return FaultRecord(type=self.type, target=self.target, requested=dict(self.requested), achieved=dict(self.achieved), start=self.start, end=self.end)
+
 
 class TopologySpec(BaseModel):
     """``case.json`` ``topology``: nodes, ``[caller, callee]`` edges, the entry node."""
@@ -143,6 +150,10 @@ class TopologySpec(BaseModel):
     nodes: list[Component]
     edges: list[Edge] = Field(default_factory=list)
     entry: Component | None = None
+
+    def to_topology(self) -> Topology:
+        """The :class:`llmrca.model.Topology` this describes."""
+        return Topology(nodes=tuple(self.nodes), edges=tuple((e[0], e[1]) for e in self.edges), entry=self.entry)
 
 
 class CaseSpec(BaseModel):
@@ -531,3 +542,73 @@ def parse_dataset_json(data: object, *, file: str = "dataset.json") -> tuple[Dat
         if c.target is not None and c.root_causes and c.target not in c.root_causes:
             out.append(f"{file}: field cases[{i}].target {shown(c.target)} is not in its root_causes {c.root_causes}; expected the injected component among them")
     return (None, out) if out else (spec, [])
+
+
+# -- files on disk: safe reading + parsing in one call -------------------------------------------------
+
+
+def _read(path: str | os.PathLike[str], max_bytes: int, what: str, root: str | os.PathLike[str] | None) -> tuple[bytes | None, list[str]]:
+    from llmrca.dataset.safe_io import DatasetInputError, read_bytes_bounded
+
+    try:
+        return read_bytes_bounded(path, max_bytes, what, root=root), []
+    except DatasetInputError as e:
+        return None, list(e.problems)
+
+
+def read_case_json(path: str | os.PathLike[str], *, root: str | os.PathLike[str] | None = None) -> tuple[CaseSpec | None, list[str]]:
+    """Read, parse and validate a ``case.json`` file: ``(spec, [])`` or ``(None, problems)``.
+
+    At most :data:`llmrca.dataset.safe_io.MAX_CASE_JSON_BYTES`; FIFOs,
+    devices, unreadable files and (with ``root``) symlinks leaving ``root``
+    are problems, not exceptions.  Messages name ``path``.  Never raises.
+    """
+    from llmrca.dataset.safe_io import MAX_CASE_JSON_BYTES
+
+    raw, probs = _read(path, MAX_CASE_JSON_BYTES, "case.json", root)
+    if raw is None:
+        return None, probs
+    data, probs = parse_json_text(raw, file=str(path))
+    if probs:
+        return None, probs
+    return parse_case_json(data, file=str(path))
+
+
+def read_dataset_json(path: str | os.PathLike[str], *, root: str | os.PathLike[str] | None = None) -> tuple[DatasetSpec | None, list[str]]:
+    """Read, parse and validate a ``dataset.json`` file: ``(spec, [])`` or ``(None, problems)``; never raises."""
+    from llmrca.dataset.safe_io import MAX_DATASET_JSON_BYTES
+
+    raw, probs = _read(path, MAX_DATASET_JSON_BYTES, "dataset.json", root)
+    if raw is None:
+        return None, probs
+    data, probs = parse_json_text(raw, file=str(path))
+    if probs:
+        return None, probs
+    return parse_dataset_json(data, file=str(path))
+
+
+def parse_inject_time(text: str, *, file: str = "inject_time.txt") -> tuple[float | None, list[str]]:
+    """The number in an ``inject_time.txt``: ``(epoch_seconds, [])`` or ``(None, problems)``.
+
+    One finite number, surrounding white space (and CRLF) allowed.  The
+    unit is not converted here (milliseconds are detected by the reader from
+    the magnitude).  A long content is cut in the message.  Never raises.
+    """
+    raw = text.strip()
+    try:
+        v = float(raw)
+    except ValueError:
+        return None, [f"{file} holds {shown(raw)}, not a number; expected the injection time in epoch seconds, e.g. 1700000000"]
+    if not math.isfinite(v):
+        return None, [f"{file} holds {shown(raw)}; expected a finite number of epoch seconds"]
+    return v, []
+
+
+def read_inject_time(path: str | os.PathLike[str], *, root: str | os.PathLike[str] | None = None) -> tuple[float | None, list[str]]:
+    """Read ``inject_time.txt`` (at most 4 KiB, regular files only): ``(epoch_seconds, [])`` or ``(None, problems)``; never raises."""
+    from llmrca.dataset.safe_io import MAX_INJECT_TIME_BYTES, decode_text
+
+    raw, probs = _read(path, MAX_INJECT_TIME_BYTES, "inject_time.txt", root)
+    if raw is None:
+        return None, probs
+    return parse_inject_time(decode_text(raw).text, file=str(path))
