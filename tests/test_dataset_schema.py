@@ -8,6 +8,7 @@ import os
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -401,3 +402,44 @@ def test_read_files_in_one_call(tmp_path: Path) -> None:
     (folder / "case.json").write_text("[" * 100_000)
     spec, probs = read_case_json(folder / "case.json")
     assert spec is None and "nested 100000 levels deep" in probs[0]
+
+
+def test_problem_list_is_capped(good: dict) -> None:
+    probs = _problems(_with(good, "root_causes", list(range(100_000))))
+    assert len(probs) == 51 and probs[-1] == "x/case.json: ... and 99950 more problems of the same kinds"
+    assert sum(len(p) for p in probs) < 10_000
+
+
+def test_random_garbage_never_raises(good: dict) -> None:
+    """Seeded random replacement of fields by values of every JSON type: always (spec, []) or (None, sentences)."""
+    rng = np.random.default_rng(11)
+    pool: list[object] = [None, True, 0, -1, 1e308, "", "x", "ray-worker-1", [], [None], [[1]], {}, {"a": []}, "\u200b", "../x", 2**70]
+    paths = [p for p in _leaf_paths(good) if p]
+    for _ in range(3000):
+        d = copy.deepcopy(good)
+        for _ in range(int(rng.integers(1, 4))):
+            _set(d, paths[int(rng.integers(len(paths)))], copy.deepcopy(pool[int(rng.integers(len(pool)))]))
+        spec, probs = parse_case_json(d, file="case.json")
+        assert (spec is None) == bool(probs)
+        assert all(isinstance(p, str) and p.startswith("case.json") for p in probs)
+
+
+def _leaf_paths(d: object, prefix: tuple = ()) -> list[tuple]:
+    out = [prefix]
+    if isinstance(d, dict):
+        for k, v in d.items():
+            out += _leaf_paths(v, (*prefix, k))
+    elif isinstance(d, list):
+        for i, v in enumerate(d):
+            out += _leaf_paths(v, (*prefix, i))
+    return out
+
+
+def _set(d: object, path: tuple, value: object) -> None:
+    """Set ``d[path]`` when the path still exists (an earlier replacement may have removed it)."""
+    try:
+        for k in path[:-1]:
+            d = d[k]  # type: ignore[index]
+        d[path[-1]] = value  # type: ignore[index]
+    except (IndexError, KeyError, TypeError):
+        pass

@@ -61,6 +61,9 @@ PLACEHOLDER_FAULT_TYPES: frozenset[str] = frozenset(
      "unknown", "undefined", "na", "n.a", "tbd", "todo", "fault", "true", "false", "any", "value", "default"}
 )
 
+#: At most this many problems are listed per file (then one sentence counts the rest).
+MAX_PROBLEMS = 50
+
 #: Metric set names: lowercase identifiers (``basic``, ``extended``).
 METRIC_SET_PATTERN = re.compile(r"^[a-z][a-z0-9-]{0,39}$")
 
@@ -270,9 +273,18 @@ def _path(loc: Sequence[int | str]) -> tuple[str, str]:
     return out, pattern
 
 
+def _capped(probs: list[str], file: str) -> list[str]:
+    if len(probs) <= MAX_PROBLEMS:
+        return probs
+    return [*probs[:MAX_PROBLEMS], f"{file}: ... and {len(probs) - MAX_PROBLEMS} more problems of the same kinds"]
+
+
 def _sentences(err: ValidationError, file: str, data: object) -> list[str]:
-    out = []
+    out: list[str] = []
     for e in err.errors(include_url=False):
+        if len(out) > MAX_PROBLEMS:
+            out.append("")  # counted, not formatted
+            continue
         loc = list(e["loc"])
         # metric_sets values: pydantic puts the key in the loc; show it as metric_sets.<key>
         path, pattern = _path(loc)
@@ -298,7 +310,7 @@ def _sentences(err: ValidationError, file: str, data: object) -> list[str]:
             out.append(f"{file}: field {path} is {_found(e['input'])}; expected {exp}")
         else:
             out.append(f"{file}: field {path} is {_found(e['input'])}; expected {expected + ' - ' if expected else ''}{e['msg'].lower()}")
-    return out
+    return _capped(out, file)
 
 
 # -- JSON text ------------------------------------------------------------------------------------
@@ -387,7 +399,7 @@ def parse_case_json(data: object, *, file: str = "case.json") -> tuple[CaseSpec 
         return None, _sentences(e, file, data)
     except RecursionError:
         return None, [f"{file}: nested too deeply; expected at most {MAX_JSON_DEPTH} levels"]
-    probs = _case_rules(spec, file)
+    probs = _capped(_case_rules(spec, file), file)
     return (None, probs) if probs else (spec, [])
 
 
@@ -541,6 +553,7 @@ def parse_dataset_json(data: object, *, file: str = "dataset.json") -> tuple[Dat
         seen.add(c.path)
         if c.target is not None and c.root_causes and c.target not in c.root_causes:
             out.append(f"{file}: field cases[{i}].target {shown(c.target)} is not in its root_causes {c.root_causes}; expected the injected component among them")
+    out = _capped(out, file)
     return (None, out) if out else (spec, [])
 
 
