@@ -217,6 +217,34 @@ def report_cmd(
     typer.echo(f"report: {doc.markdown} and {doc.html}")
 
 
+@app.command("fidelity")
+def fidelity_cmd(
+    path: Annotated[Path, typer.Argument(help="An evaluation folder, a reproduce folder, or a summary.csv.")],
+    boot: Annotated[int, typer.Option("--boot", help="Bootstrap resamples of the cases for the 95 % interval (0: none).")] = 1000,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the bootstrap.")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Agreement with the paper: Spearman's ρ between this evaluation's Table 1 and the paper's, per fault and overall."""
+    from llmrca.report.fidelity import fidelity_of
+
+    if boot < 0:
+        _fail(ValueError(f"--boot must be >= 0, got {boot}"))
+    try:
+        fid = fidelity_of(path, n_boot=boot, seed=seed)
+    except _USER_ERRORS as e:
+        _fail(e)
+    if as_json:
+        typer.echo(json.dumps(fid.to_dict(), indent=2))
+        return
+    if len(fid.methods) < 3:
+        _fail(ValueError(f"only {len(fid.methods)} of the paper's methods were evaluated ({', '.join(fid.methods) or 'none'}); ρ needs at least 3"))
+    typer.echo(f"Agreement with the paper's Table 1 ({len(fid.methods)} methods; left out: {', '.join(fid.left_out.get('data_blind', [])) or 'none'}):")
+    for line in fid.lines():
+        typer.echo("  " + line)
+    if fid.left_out.get("not_run"):
+        typer.echo("  not evaluated here: " + ", ".join(fid.left_out["not_run"]))
+
+
 class _CaseProgress:
     """A rich progress bar fed by ``on_case(done, total)`` callbacks (stderr)."""
 

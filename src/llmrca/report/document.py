@@ -117,7 +117,7 @@ def write_documents(folder: str | Path, *, title: str = "llmrca report") -> Docu
     from llmrca.evaluate.results import read_results
 
     records = select_records(read_results(eval_dir / "results.jsonl"), session)
-    ctx = _Context(rep, eval_dir, folder, ds_dir, fe_png, fe_note, meta, records, title)
+    ctx = _Context(rep, eval_dir, folder, ds_dir, fe_png, fe_note, meta, records, title, _fidelity(rep))
     md = folder / "REPORT.md"
     md.write_text(_markdown(ctx))
     page = folder / "REPORT.html"
@@ -136,6 +136,7 @@ class _Context:
     meta: dict[str, Any]
     records: list[dict[str, Any]]
     title: str
+    fidelity: Any = None  # llmrca.report.fidelity.Fidelity, when the paper's faults and methods were evaluated
 
     @property
     def methods(self) -> list[str]:
@@ -149,6 +150,77 @@ class _Context:
             usual[str(f)] = int(Counter(grp["n"].astype(int)).most_common(1)[0][0])
         odd = [f"{display_name(r.method)} {r.fault} n={int(r.n)}" for r in per.itertuples() if int(r.n) != usual[str(r.fault)]]
         return usual, odd
+
+
+def _fidelity(rep: Report) -> Any:
+    """Agreement with the paper's Table 1, when at least three of its methods ran on its fault types."""
+    from llmrca.report.fidelity import FAULTS, fidelity_from_scored
+
+    scored = rep.scored
+    if scored.empty or not set(scored["fault"]) & set(FAULTS):
+        return None
+    fid = fidelity_from_scored(scored, n_boot=1000, seed=0)
+    return fid if len(fid.methods) >= 3 else None
+
+
+def _fidelity_md(ctx: _Context) -> list[str]:
+    fid = ctx.fidelity
+    if fid is None:
+        return []
+    from llmrca.report.fidelity import FAULTS
+
+    out = [
+        "## Agreement with the paper",
+        "",
+        "Spearman's ρ between this evaluation's per-(method, fault) scores and the paper's Table 1 "
+        f"({len(fid.methods)} methods; the four data-blind random-walk rows left out; 95 % interval from "
+        f"{fid.n_boot} bootstrap resamples of the cases):",
+        "",
+        "```",
+        *fid.lines(),
+        "```",
+        "",
+        "AC@1 side by side (ours / paper, and the difference):",
+        "",
+        "| Method | " + " | ".join(f.upper() for f in FAULTS) + " |",
+        "|---|" + "---:|" * len(FAULTS),
+    ]
+    cells = fid.cells[fid.cells["metric"] == "ac@1"]
+    for m in fid.methods:
+        row = []
+        for f in FAULTS:
+            c = cells[(cells["method"] == m) & (cells["fault"] == f)].iloc[0]
+            mark = " ⚠" if abs(c["diff"]) >= 0.5 else ""
+            row.append(f"{c['ours']:.2f} / {c['paper']:.2f} ({c['diff']:+.2f}){mark}")
+        out.append(f"| {display_name(m)} | " + " | ".join(row) + " |")
+    out += ["", "⚠ marks a difference of 0.5 or more.", ""]
+    return out
+
+
+def _fidelity_html(ctx: _Context) -> str:
+    fid = ctx.fidelity
+    if fid is None:
+        return ""
+    from llmrca.report.fidelity import FAULTS
+
+    cells = fid.cells[fid.cells["metric"] == "ac@1"]
+    rows = []
+    for m in fid.methods:
+        tds = []
+        for f in FAULTS:
+            c = cells[(cells["method"] == m) & (cells["fault"] == f)].iloc[0]
+            alpha = min(1.0, abs(float(c["diff"])) / 0.8)
+            colour = f"rgba(214,39,40,{alpha:.2f})" if c["diff"] > 0 else f"rgba(31,119,180,{alpha:.2f})"
+            tds.append(f'<td class="num" style="background:{colour}" title="ours {c["ours"]:.2f}, paper {c["paper"]:.2f}">{c["ours"]:.2f} / {c["paper"]:.2f}</td>')
+        rows.append(f"<tr><td>{_e(display_name(m))}</td>{''.join(tds)}</tr>")
+    head = "<tr><th>Method</th>" + "".join(f"<th>{f.upper()} AC@1 ours / paper</th>" for f in FAULTS) + "</tr>"
+    return (
+        "<h2>Agreement with the paper</h2>"
+        f"<p>Spearman's ρ with the paper's Table 1 ({len(fid.methods)} methods, random-walk rows left out; 95 % bootstrap interval over cases):</p>"
+        f"<pre>{_e(chr(10).join(fid.lines()))}</pre>"
+        "<p class=\"muted\">Cell colour: red where we score higher than the paper, blue where lower; the stronger, the larger the difference.</p>"
+        f"<table>{head}{''.join(rows)}</table>"
+    )
 
 
 # -- Markdown ------------------------------------------------------------------
@@ -239,6 +311,7 @@ def _markdown(ctx: _Context) -> str:
         ]
     elif ctx.fe_note:
         body += [f"Fault-effect figure: {ctx.fe_note}.", ""]
+    body += _fidelity_md(ctx)
     overall = rep.summary[rep.summary["fault"] == "all"].sort_values(["ac@1", "avg@5"], ascending=False, kind="stable")
     if len(overall):
         body += ["## Best overall", ""]
@@ -503,6 +576,7 @@ def _html(ctx: _Context) -> str:
         )
     elif ctx.fe_note:
         parts.append(f"<p>Fault-effect figure: {_e(ctx.fe_note)}.</p>")
+    parts.append(_fidelity_html(ctx))
     skipped = ctx.meta.get("unavailable") or []
     if skipped:
         parts.append("<h2>Methods not run</h2><ul>" + "".join(f"<li>{_e(display_name(r['name']))} (<code>{_e(r['name'])}</code>): <code>{_e(r['reason'])}</code></li>" for r in skipped) + "</ul>")

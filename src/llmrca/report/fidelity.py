@@ -1,0 +1,216 @@
+"""Agreement with the paper: Spearman's ρ between our Table 1 and the paper's.
+
+The paper's Table 1 ships with llmrca as data (``report/data/paper_table1.json``,
+published values of *Beyond Microservices: RCA for LLM inference deployments*).
+For an evaluation we compare, per fault type and over all (method, fault)
+cells together, the ranking of methods by AC@1 and by Avg@5 with the paper's,
+as Spearman's rank correlation (``scipy.stats.spearmanr``).  The four
+random-walk rows (PC-RW, FCI-RW, Granger-RW, LiNGAM-RW) are left out: in the
+paper they are (almost) identical rows that do not depend on the data, so they
+would only add ties.
+
+With per-case results (``results.jsonl``) a 95 % interval comes from a
+bootstrap over cases: the cases of each fault type are resampled with
+replacement (``n_boot`` times, seeded), every (method, fault) score is
+recomputed and ρ with it; the interval is the 2.5th–97.5th percentile.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+FAULTS: tuple[str, ...] = ("cpu", "memory", "network", "gpu")
+METRICS: tuple[str, ...] = ("ac@1", "avg@5")
+
+
+@lru_cache(maxsize=1)
+def paper_table() -> dict[str, Any]:
+    """The paper's Table 1: ``{"table": {method: {fault: {"ac@1", "ac@3", "avg@5"}}}, "data_blind": [...], ...}``."""
+    return json.loads((Path(__file__).parent / "data" / "paper_table1.json").read_text())
+
+
+def paper_frame() -> pd.DataFrame:
+    """The paper's Table 1 as rows ``method, fault, ac@1, ac@3, avg@5`` (registry method names)."""
+    rows = [{"method": m, "fault": f, **v} for m, by in paper_table()["table"].items() for f, v in by.items()]
+    return pd.DataFrame(rows)
+
+
+def _spearman(a: np.ndarray, b: np.ndarray) -> float:
+    """Spearman's ρ: Pearson's r of the average ranks (ties share a rank), as ``scipy.stats.spearmanr`` computes it."""
+    from scipy.stats import rankdata
+
+    ok = np.isfinite(a) & np.isfinite(b)
+    if ok.sum() < 3 or np.ptp(a[ok]) == 0 or np.ptp(b[ok]) == 0:
+        return float("nan")
+    return float(np.corrcoef(rankdata(a[ok]), rankdata(b[ok]))[0, 1])
+
+
+@dataclass
+class Fidelity:
+    """ρ per fault type (and ``all``) and metric, with its bootstrap interval when per-case data was given.
+
+    ``table``: rows ``scope, metric, rho, lo, hi, n`` (``n`` = number of (method, fault) cells compared);
+    ``cells``: our and the paper's value per (method, fault, metric) with the difference;
+    ``methods``: the methods compared; ``left_out``: the data-blind rows and methods the paper has that we did not run.
+    """
+
+    table: pd.DataFrame
+    cells: pd.DataFrame
+    methods: list[str]
+    left_out: dict[str, list[str]] = field(default_factory=dict)
+    n_boot: int = 0
+
+    def rho(self, scope: str = "all", metric: str = "ac@1") -> float:
+        row = self.table[(self.table["scope"] == scope) & (self.table["metric"] == metric)]
+        return float(row["rho"].iloc[0]) if len(row) else float("nan")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "rho": self.table.replace({np.nan: None}).to_dict(orient="records"),
+            "methods": self.methods,
+            "left_out": self.left_out,
+            "bootstrap_samples": self.n_boot,
+            "source": paper_table()["source"],
+        }
+
+    def lines(self) -> list[str]:
+        """A few lines a person reads: ρ per scope for AC@1 and Avg@5, with intervals."""
+        out = []
+        for scope in (*FAULTS, "all"):
+            parts = []
+            for metric in METRICS:
+                r = self.table[(self.table["scope"] == scope) & (self.table["metric"] == metric)]
+                if not len(r):
+                    continue
+                r = r.iloc[0]
+                ci = f" [{r['lo']:.2f}, {r['hi']:.2f}]" if np.isfinite(r["lo"]) else ""
+                parts.append(f"{'AC@1' if metric == 'ac@1' else 'Avg@5'} ρ = {r['rho']:.2f}{ci}")
+            if parts:
+                out.append(f"{scope:8s} " + ", ".join(parts) + f" (n = {int(r['n'])})")
+        return out
+
+
+def _compared_methods(ours: set[str], methods: list[str] | None) -> tuple[list[str], dict[str, list[str]]]:
+    paper = paper_table()
+    blind = set(paper["data_blind"])
+    candidates = [m for m in paper["table"] if m not in blind]
+    if methods is not None:
+        candidates = [m for m in candidates if m in set(methods)]
+    chosen = [m for m in candidates if m in ours]
+    left = {"data_blind": sorted(blind & ours), "not_run": sorted(m for m in candidates if m not in ours)}
+    return chosen, left
+
+
+def _table(values: dict[tuple[str, str], dict[str, float]], methods: list[str]) -> dict[tuple[str, str], tuple[float, int]]:
+    """ρ per (scope, metric) from ``values[(method, fault)] = {metric: value}``."""
+    paper = paper_table()["table"]
+    out = {}
+    for metric in METRICS:
+        pooled_a, pooled_b = [], []
+        for f in FAULTS:
+            a = np.array([values.get((m, f), {}).get(metric, np.nan) for m in methods], dtype=float)
+            b = np.array([paper[m][f][metric] for m in methods], dtype=float)
+            out[(f, metric)] = (_spearman(a, b), int(np.isfinite(a).sum()))
+            pooled_a.append(a)
+            pooled_b.append(b)
+        a, b = np.concatenate(pooled_a), np.concatenate(pooled_b)
+        out[("all", metric)] = (_spearman(a, b), int(np.isfinite(a).sum()))
+    return out
+
+
+def fidelity_from_summary(summary: pd.DataFrame, *, methods: list[str] | None = None) -> Fidelity:
+    """ρ from a ``summary.csv`` frame (``method, fault, n, ac@1, ac@3, avg@5``); no interval."""
+    s = summary[summary["fault"].isin(FAULTS)]
+    values = {(r.method, r.fault): {"ac@1": float(r._4), "avg@5": float(r._6)} for r in s.itertuples()}
+    chosen, left = _compared_methods(set(s["method"]), methods)
+    t = _table(values, chosen)
+    table = pd.DataFrame([{"scope": sc, "metric": me, "rho": rho, "lo": np.nan, "hi": np.nan, "n": n} for (sc, me), (rho, n) in t.items()])
+    return Fidelity(_order(table), _cells(values, chosen), chosen, left)
+
+
+def fidelity_from_scored(scored: pd.DataFrame, *, methods: list[str] | None = None, n_boot: int = 1000, seed: int = 0) -> Fidelity:
+    """ρ from per-case scores (``method, case, fault, ac@1, avg@5`` per run) with a bootstrap interval over cases."""
+    s = scored[scored["fault"].isin(FAULTS)]
+    chosen, left = _compared_methods(set(s["method"]), methods)
+    values: dict[tuple[str, str], dict[str, float]] = {}
+    # cases x methods matrices per fault and metric: resampling rows resamples cases
+    mats: dict[tuple[str, str], np.ndarray] = {}
+    for f in FAULTS:
+        sub = s[(s["fault"] == f) & (s["method"].isin(chosen))]
+        for metric in METRICS:
+            piv = sub.pivot_table(index="case", columns="method", values=metric, aggfunc="mean").reindex(columns=chosen)
+            mats[(f, metric)] = piv.to_numpy(dtype=float)
+            for m, v in piv.mean(axis=0, skipna=True).items():
+                values.setdefault((m, f), {})[metric] = float(v)
+    point = _table(values, chosen)
+    rng = np.random.default_rng(seed)
+    boots: dict[tuple[str, str], list[float]] = {k: [] for k in point}
+    for _ in range(n_boot):
+        bv: dict[tuple[str, str], dict[str, float]] = {}
+        for f in FAULTS:
+            n_cases = mats[(f, METRICS[0])].shape[0]
+            if n_cases == 0:
+                continue
+            idx = rng.integers(0, n_cases, n_cases)
+            for metric in METRICS:
+                with np.errstate(all="ignore"):
+                    means = np.nanmean(mats[(f, metric)][idx], axis=0)
+                for m, v in zip(chosen, means, strict=True):
+                    bv.setdefault((m, f), {})[metric] = float(v)
+        for k, (rho, _n) in _table(bv, chosen).items():
+            boots[k].append(rho)
+    rows = []
+    for (scope, metric), (rho, n) in point.items():
+        b = np.array(boots[(scope, metric)], dtype=float)
+        b = b[np.isfinite(b)]
+        lo, hi = (float(np.percentile(b, 2.5)), float(np.percentile(b, 97.5))) if b.size >= 20 else (np.nan, np.nan)
+        rows.append({"scope": scope, "metric": metric, "rho": rho, "lo": lo, "hi": hi, "n": n})
+    return Fidelity(_order(pd.DataFrame(rows)), _cells(values, chosen), chosen, left, n_boot)
+
+
+def _order(table: pd.DataFrame) -> pd.DataFrame:
+    key = {s: i for i, s in enumerate((*FAULTS, "all"))}
+    return table.sort_values(["metric", "scope"], key=lambda c: c.map(key) if c.name == "scope" else c).reset_index(drop=True)
+
+
+def _cells(values: dict[tuple[str, str], dict[str, float]], methods: list[str]) -> pd.DataFrame:
+    paper = paper_table()["table"]
+    rows = []
+    for m in methods:
+        for f in FAULTS:
+            for metric in METRICS:
+                ours = values.get((m, f), {}).get(metric, np.nan)
+                theirs = paper[m][f][metric]
+                rows.append({"method": m, "fault": f, "metric": metric, "ours": ours, "paper": theirs, "diff": ours - theirs})
+    return pd.DataFrame(rows)
+
+
+def fidelity_of(path: str | Path, *, n_boot: int = 1000, seed: int = 0) -> Fidelity:
+    """Fidelity of an evaluation: a ``summary.csv`` file, an evaluation folder or a reproduce folder.
+
+    A folder with ``results.jsonl`` gets bootstrap intervals (the latest
+    session's runs, as the report selects them).  Raises FileNotFoundError
+    naming what was looked for.
+    """
+    p = Path(path)
+    if p.is_file():
+        return fidelity_from_summary(pd.read_csv(p))
+    for d in (p, p / "eval"):
+        if (d / "results.jsonl").exists():
+            from llmrca.evaluate.results import read_results, scored_frame
+            from llmrca.report.build import _latest_session, select_records
+
+            session = _latest_session(d)
+            records = select_records(read_results(d / "results.jsonl"), session)
+            scored = scored_frame(records, random_on_failure=bool(session.get("random_on_failure", False)))
+            return fidelity_from_scored(scored, n_boot=n_boot, seed=seed)
+        if (d / "summary.csv").exists():
+            return fidelity_from_summary(pd.read_csv(d / "summary.csv"))
+    raise FileNotFoundError(f"no summary.csv or results.jsonl in {p} (nor in {p / 'eval'}); pass an evaluation's output folder or its summary.csv")

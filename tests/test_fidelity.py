@@ -1,0 +1,85 @@
+"""Agreement with the paper's Table 1 (Spearman's ρ per fault and overall, bootstrap over cases)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from llmrca.cli import app
+from llmrca.report.fidelity import FAULTS, fidelity_from_scored, fidelity_from_summary, paper_frame, paper_table
+
+
+def test_the_paper_table_is_complete() -> None:
+    t = paper_table()
+    assert len(t["table"]) == 24
+    assert t["table"]["nsigma"]["cpu"] == {"ac@1": 1.0, "ac@3": 1.0, "avg@5": 1.0}
+    assert t["table"]["tracerca"]["memory"]["avg@5"] == 0.01
+    assert t["table"]["granger-randomwalk"]["gpu"]["ac@1"] == 0.37
+    assert len(paper_frame()) == 24 * 4
+
+
+def _summary_from_paper(transform=lambda x: x) -> pd.DataFrame:
+    p = paper_frame()
+    out = p.copy()
+    for m in ("ac@1", "ac@3", "avg@5"):
+        out[m] = transform(p[m].to_numpy())
+    out.insert(2, "n", 30)
+    return out
+
+
+def test_the_papers_own_table_agrees_perfectly_and_its_reverse_not_at_all() -> None:
+    same = fidelity_from_summary(_summary_from_paper())
+    assert len(same.methods) == 20  # random-walk rows left out
+    for scope in (*FAULTS, "all"):
+        assert same.rho(scope, "ac@1") == pytest.approx(1.0)
+        assert same.rho(scope, "avg@5") == pytest.approx(1.0)
+    reverse = fidelity_from_summary(_summary_from_paper(lambda x: 1.0 - x))
+    assert reverse.rho("all", "ac@1") == pytest.approx(-1.0)
+    assert "pc-randomwalk" in same.left_out["data_blind"]
+
+
+def test_bootstrap_interval_over_cases() -> None:
+    """Cases scored exactly as the paper (10 per fault) plus noise: ρ high, its interval around it and narrower with less noise."""
+    p = paper_frame()
+    rng = np.random.default_rng(1)
+    rows = []
+    for noise in (0.0,):
+        for r in p.itertuples():
+            for c in range(10):
+                rows.append({"method": r.method, "case": f"{r.fault}/{c}", "fault": r.fault, "ac@1": float(np.clip(r._3 + noise * rng.standard_normal(), 0, 1)), "avg@5": r._5})
+    exact = fidelity_from_scored(pd.DataFrame(rows), n_boot=200, seed=0)
+    assert exact.rho("all", "ac@1") == pytest.approx(1.0)
+    row = exact.table[(exact.table["scope"] == "all") & (exact.table["metric"] == "ac@1")].iloc[0]
+    assert row["lo"] == pytest.approx(1.0) and row["hi"] == pytest.approx(1.0)
+    # hits are 0/1 per case: sample each case's AC@1 as a Bernoulli of the paper's value
+    rows = [
+        {"method": r.method, "case": f"{r.fault}/{c}", "fault": r.fault, "ac@1": float(rng.random() < r._3), "avg@5": r._5}
+        for r in p.itertuples()
+        for c in range(30)
+    ]
+    noisy = fidelity_from_scored(pd.DataFrame(rows), n_boot=300, seed=0)
+    row = noisy.table[(noisy.table["scope"] == "all") & (noisy.table["metric"] == "ac@1")].iloc[0]
+    assert 0.6 < row["rho"] < 1.0
+    # percentile interval: resampled cases add noise, so it sits a little below the point estimate
+    assert row["lo"] < row["hi"] and row["hi"] - row["lo"] < 0.4
+    assert abs(row["rho"] - (row["lo"] + row["hi"]) / 2) < 0.1
+    again = fidelity_from_scored(pd.DataFrame(rows), n_boot=300, seed=0)
+    assert again.table.equals(noisy.table)  # seeded
+
+
+def test_cli_on_a_summary_and_errors(tmp_path: Path) -> None:
+    f = tmp_path / "summary.csv"
+    _summary_from_paper().to_csv(f, index=False)
+    r = CliRunner().invoke(app, ["fidelity", str(f)])
+    assert r.exit_code == 0, r.output
+    assert "all      AC@1 ρ = 1.00" in r.output
+    r = CliRunner().invoke(app, ["fidelity", str(tmp_path), "--json"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.output)["rho"][0]["rho"] == pytest.approx(1.0)
+    r = CliRunner().invoke(app, ["fidelity", str(tmp_path / "nothing")])
+    assert r.exit_code != 0 and "summary.csv or results.jsonl" in r.output
