@@ -17,9 +17,10 @@ def test_robust_and_zscore_scores_exact() -> None:
     normal = pd.DataFrame({"a_x": [1.0, 2.0, 3.0, 4.0, 5.0], "b_y": [7.0] * 5})
     anomal = pd.DataFrame({"a_x": [3.0, 11.0], "b_y": [7.0, 9.0]})
     r = robust_scores(normal, anomal)
-    # median 3, IQR 2 -> (11-3)/2 = 4; constant column: IQR 0 -> scale 1 -> 9-7 = 2
+    # median 3, IQR 2 -> (11-3)/2 = 4; constant column: IQR 0 -> floored at 1e-6 * 7 -> (9-7) / 7e-6
     assert r["a_x"] == pytest.approx(4.0)
-    assert r["b_y"] == pytest.approx(2.0)
+    assert r["b_y"] == pytest.approx(2.0 / 7e-6)
+    assert robust_scores(normal, anomal, zero_spread="unit")["b_y"] == pytest.approx(2.0)  # scikit-learn convention
     z = zscore_scores(normal, anomal)
     assert z["a_x"] == pytest.approx((11 - 3) / np.std([1, 2, 3, 4, 5]))
     down = pd.DataFrame({"a_x": [-5.0], "b_y": [7.0]})

@@ -10,11 +10,10 @@ keep their data.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import pandas as pd
 
+from llmrca.methods.common.windows import Windows
 from llmrca.methods.graph.preprocess import duplicate_columns
 from llmrca.model import Case, split_column
 
@@ -26,29 +25,8 @@ class NotEnoughData(ValueError):
     """The case has too little usable data for the method (says what and how much)."""
 
 
-@dataclass(frozen=True)
-class Windows:
-    """Metric matrix split at the injection time (columns: non-constant metrics)."""
-
-    frame: pd.DataFrame  # all rows, metric columns only (no ``time``)
-    time: np.ndarray
-    n_normal: int
-
-    @property
-    def columns(self) -> list[str]:
-        return list(self.frame.columns)
-
-    @property
-    def normal(self) -> pd.DataFrame:
-        return self.frame.iloc[: self.n_normal]
-
-    @property
-    def anomalous(self) -> pd.DataFrame:
-        return self.frame.iloc[self.n_normal :]
-
-
 def windows(case: Case, *, min_normal: int = 3, min_anomalous: int = 1, what: str = "method") -> Windows:
-    """Numeric metric columns (gaps filled along time, constant columns dropped), split at injection.
+    """Numeric metric columns (gaps filled along time, constant columns dropped), split at injection (:class:`Windows`).
 
     Raises :class:`NotEnoughData` when a window is too short or no column varies.
     """
@@ -69,7 +47,7 @@ def windows(case: Case, *, min_normal: int = 3, min_anomalous: int = 1, what: st
         )
     if data.shape[1] == 0:
         raise NotEnoughData(f"{what}: case {case.name!r} has no metric column that varies; nothing to rank")
-    return Windows(frame=data.astype(float), time=time, n_normal=n_normal)
+    return Windows(data=data.astype(float), times=time, n_normal=n_normal)
 
 
 def component(column: str) -> str:

@@ -33,6 +33,7 @@ import pandas as pd
 from llmrca.config import Config
 from llmrca.errors import MethodUnavailable
 from llmrca.methods.base import Method, Tags
+from llmrca.methods.common.scaling import abs_corr_columns
 from llmrca.methods.graph import discovery as disc
 from llmrca.methods.graph import heads
 from llmrca.methods.graph.preprocess import Prepared, anomaly_scores, prepare, prepare_reference, sli_column
@@ -138,13 +139,8 @@ class WalkOptions(Config):
 
 def _abs_corr_with(values: np.ndarray, columns: list[str], target: str) -> dict[str, float]:
     """|Pearson correlation| of every column with ``target`` (0 for a constant column)."""
-    y = values[:, columns.index(target)]
-    xc = values - values.mean(axis=0)
-    yc = y - y.mean()
-    den = np.sqrt((xc * xc).sum(axis=0) * float(yc @ yc))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        r = np.where(den > 0, (xc.T @ yc) / np.where(den > 0, den, 1.0), 0.0)
-    return dict(zip(columns, np.abs(r).tolist(), strict=True))
+    r = abs_corr_columns(values, values[:, columns.index(target)])
+    return dict(zip(columns, r.tolist(), strict=True))
 
 
 class GraphMethod(Method):

@@ -42,6 +42,7 @@ from llmrca.methods.common.anomaly import sigma_exceedances
 from llmrca.methods.common.logs import error_line_counts
 from llmrca.methods.common.timeutil import to_epoch_seconds
 from llmrca.methods.common.traces import map_services, operation_slo, prepare_spans, split_at
+from llmrca.methods.common.windows import split_frame
 from llmrca.model import Case, Ranking, split_column
 
 
@@ -75,7 +76,7 @@ class PDiagnose(Method):
 
         # metrics
         m = case.metrics
-        exc = sigma_exceedances(case.normal(m), case.anomalous(m), k=cfg.k, upper_only=ref)
+        exc = sigma_exceedances(*split_frame(m, case.inject_time), k=cfg.k, upper_only=ref)
         mc = dict.fromkeys(comps, 0.0)
         for col, v in exc.items():
             c = split_column(col)[0]

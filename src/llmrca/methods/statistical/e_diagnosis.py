@@ -43,6 +43,7 @@ import pandas as pd
 from llmrca.config import Config
 from llmrca.errors import MethodUnavailable
 from llmrca.methods.base import Method, Tags
+from llmrca.methods.common.windows import split_frame
 from llmrca.model import Case, Ranking
 
 
@@ -113,8 +114,9 @@ class EDiagnosis(Method):
     def _windows(self, case: Case) -> tuple[pd.DataFrame, pd.DataFrame]:
         m = case.metrics
         cols = [c for c in m.columns if c != "time"]
-        normal = case.normal(m)[cols].astype(float)
-        anomal = case.anomalous(m)[cols].astype(float)
+        before, after = split_frame(m, case.inject_time)
+        normal = before[cols].astype(float)
+        anomal = after[cols].astype(float)
         if len(normal) < 2 or len(anomal) < 2:
             raise MethodUnavailable(
                 f"e-diagnosis needs at least 2 rows before and after the injection time (has {len(normal)} and {len(anomal)})"

@@ -37,6 +37,7 @@ from llmrca.config import Config
 from llmrca.errors import MethodUnavailable
 from llmrca.methods.base import Method, Tags
 from llmrca.methods.common.edges import latency_column
+from llmrca.methods.common.windows import split_frame
 from llmrca.methods.topology._signals import component_columns, latency_series, max_corr
 from llmrca.model import Case, Ranking
 
@@ -60,8 +61,9 @@ class Microscope(Method):
         col = latency_column(case.metrics, comp)
         if col is None:
             return 0
-        normal = case.normal()[col].to_numpy(dtype=float)
-        anomal = case.anomalous()[col].to_numpy(dtype=float)
+        before, after = split_frame(case.metrics, case.inject_time)
+        normal = before[col].to_numpy(dtype=float)
+        anomal = after[col].to_numpy(dtype=float)
         mu, sd = np.nanmean(normal), np.nanstd(normal, ddof=1)
         if not np.isfinite(sd):
             return 0
