@@ -34,7 +34,7 @@ import numpy as np
 
 from llmrca.config import Config
 from llmrca.errors import require
-from llmrca.methods.base import Method, Tags
+from llmrca.methods.base import Method
 from llmrca.methods.causal._data import windows
 from llmrca.model import Case, Ranking
 
@@ -62,8 +62,6 @@ class CausalRca(Method):
 
     name = "causalrca"
     config_cls = CausalRcaConfig
-    tags = Tags(family="causal", requires=("torch",), extra="torch")
-    paper = "Xin et al., CausalRCA: Causal inference based precise fine-grained root cause localization, JSS 2023"
 
     def _rank(self, case: Case) -> Ranking:
         cfg: CausalRcaConfig = self.config  # type: ignore[assignment]

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from llmrca.config import Config
-from llmrca.methods.base import Method, Tags
+from llmrca.methods.base import Method
 from llmrca.methods.common.anomaly import finite, robust_scores
 from llmrca.methods.common.windows import split_frame
 from llmrca.methods.multisource._sources import collect_sources
@@ -52,8 +52,6 @@ class MMBaro(Method):
 
     name = "mm-baro"
     config_cls = MMBaroConfig
-    tags = Tags(family="multisource")
-    paper = "Pham et al., BARO, FSE 2024 (multi-source variant)"
 
     def _rank(self, case: Case) -> Ranking:
         cfg = self.config

@@ -19,7 +19,7 @@ import numpy as np
 
 from llmrca.config import Config
 from llmrca.errors import MethodUnavailable
-from llmrca.methods.base import Method, Tags
+from llmrca.methods.base import Method
 from llmrca.methods.common.scaling import ZERO_SPREAD_CHOICES, max_abs, robust_centre_scale
 from llmrca.methods.common.windows import metric_matrix, split_at
 from llmrca.methods.statistical.bocpd import bocpd, most_significant_change, select_dims, standardise
@@ -49,8 +49,6 @@ class Baro(Method):
 
     name = "baro"
     config_cls = BaroConfig
-    tags = Tags(family="statistical")
-    paper = "Pham, Ha, Zhang. BARO: Robust Root Cause Analysis for Microservices via Multivariate Bayesian Online Change Point Detection. FSE 2024"
 
     def _rank(self, case: Case) -> Ranking:
         cfg = self.config

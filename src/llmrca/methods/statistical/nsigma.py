@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from llmrca.config import Config
-from llmrca.methods.base import Method, Tags
+from llmrca.methods.base import Method
 from llmrca.methods.common.scaling import max_abs, standard_centre_scale
 from llmrca.methods.common.windows import clip_mask, metric_matrix, split_at
 from llmrca.model import Case, Ranking
@@ -34,8 +34,6 @@ class NSigma(Method):
 
     name = "nsigma"
     config_cls = NSigmaConfig
-    tags = Tags(family="statistical")
-    paper = "Pham, Ha, Zhang. Root Cause Analysis for Microservices based on Causal Inference: How Far Are We? ASE 2024"
 
     def _rank(self, case: Case) -> Ranking:
         cfg = self.config

@@ -35,7 +35,7 @@ import numpy as np
 
 from llmrca.config import Config
 from llmrca.errors import MethodUnavailable
-from llmrca.methods.base import Method, Tags
+from llmrca.methods.base import Method
 from llmrca.methods.common.edges import latency_column
 from llmrca.methods.common.windows import split_frame
 from llmrca.methods.topology._signals import component_columns, latency_series, max_corr
@@ -54,8 +54,6 @@ class Microscope(Method):
 
     name = "microscope"
     config_cls = MicroscopeConfig
-    tags = Tags(family="topology", needs_topology=True, uses_topology=True)
-    paper = "Lin et al., Microscope, ICSOC 2018"
 
     def _violations(self, case: Case, comp: str) -> int:
         col = latency_column(case.metrics, comp)
