@@ -121,6 +121,8 @@ _PR = "PageRank head: Page et al. 1999; personalised as in MicroRCA (Wu et al., 
 _RW = "random-walk head: CloudRanger (Wang et al., CCGRID 2018); MicroCause (Meng et al., IWQoS 2020)"
 _BARO = "Pham, Ha, Zhang. BARO: Robust Root Cause Analysis for Microservices via Multivariate Bayesian Online Change Point Detection. FSE 2024"
 _G = {"uses_topology": True}
+_CL = {"requires": ("causallearn",), "extra": "causal"}
+_LI = {"requires": ("lingam",), "extra": "causal"}
 
 # One block per family; keep the paper's Table 1 order inside a block.
 _ENTRIES: list[Entry] = [
@@ -132,25 +134,25 @@ _ENTRIES: list[Entry] = [
     # -- end statistical --
 
     # -- causal-graph family --
-    _e("pc-pagerank", "graph.methods:PcPageRank", "graph", "PC-PR", f"{_PC}; {_PR}", **_G),
-    _e("pc-randomwalk", "graph.methods:PcRandomWalk", "graph", "PC-RW", f"{_PC}; {_RW}", **_G),
-    _e("fci-pagerank", "graph.methods:FciPageRank", "graph", "FCI-PR", f"{_FCI}; {_PR}", **_G),
-    _e("fci-randomwalk", "graph.methods:FciRandomWalk", "graph", "FCI-RW", f"{_FCI}; {_RW}", **_G),
+    _e("pc-pagerank", "graph.methods:PcPageRank", "graph", "PC-PR", f"{_PC}; {_PR}", **_G, **_CL),
+    _e("pc-randomwalk", "graph.methods:PcRandomWalk", "graph", "PC-RW", f"{_PC}; {_RW}", **_G, **_CL),
+    _e("fci-pagerank", "graph.methods:FciPageRank", "graph", "FCI-PR", f"{_FCI}; {_PR}", **_G, **_CL),
+    _e("fci-randomwalk", "graph.methods:FciRandomWalk", "graph", "FCI-RW", f"{_FCI}; {_RW}", **_G, **_CL),
     _e("granger-pagerank", "graph.methods:GrangerPageRank", "graph", "Granger-PR", f"{_GRANGER}; {_PR}", **_G),
     _e("granger-randomwalk", "graph.methods:GrangerRandomWalk", "graph", "Granger-RW", f"{_GRANGER}; {_RW}", **_G),
-    _e("lingam-pagerank", "graph.methods:LingamPageRank", "graph", "LiNGAM-PR", f"{_LINGAM}; {_PR}", **_G),
-    _e("lingam-randomwalk", "graph.methods:LingamRandomWalk", "graph", "LiNGAM-RW", f"{_LINGAM}; {_RW}", **_G),
+    _e("lingam-pagerank", "graph.methods:LingamPageRank", "graph", "LiNGAM-PR", f"{_LINGAM}; {_PR}", **_G, **_LI),
+    _e("lingam-randomwalk", "graph.methods:LingamRandomWalk", "graph", "LiNGAM-RW", f"{_LINGAM}; {_RW}", **_G, **_LI),
     _e("microcause", "graph.microcause:MicroCause", "causal", "MicroCause",
        "Meng et al., 'Localizing Failure Root Causes in a Microservice through Causality Inference', IWQoS 2020; "
        "PCMCI: Runge et al., Science Advances 2019", **_G),
     _e("circa", "causal.circa:Circa", "causal", "CIRCA",
-       "Li et al., Causal Inference-Based Root Cause Analysis for Online Service Systems with Intervention Recognition, KDD 2022", **_G),
+       "Li et al., Causal Inference-Based Root Cause Analysis for Online Service Systems with Intervention Recognition, KDD 2022", **_G, **_CL),
     _e("rcd", "causal.rcd:Rcd", "causal", "RCD",
-       "Ikram et al., Root Cause Analysis of Failures in Microservices through Causal Discovery, NeurIPS 2022"),
+       "Ikram et al., Root Cause Analysis of Failures in Microservices through Causal Discovery, NeurIPS 2022", **_CL),
     _e("causalrca", "causal.causalrca:CausalRca", "causal", "CausalRCA",
        "Xin et al., CausalRCA: Causal inference based precise fine-grained root cause localization, JSS 2023",
        requires=("torch",), extra="torch"),
-    _e("causalai", "causal.causalai:CausalAi", "causal", "CausalAI", "Arpit et al., Salesforce CausalAI Library, arXiv:2301.10859, 2023"),
+    _e("causalai", "causal.causalai:CausalAi", "causal", "CausalAI", "Arpit et al., Salesforce CausalAI Library, arXiv:2301.10859, 2023", **_CL),
     # -- end causal-graph family --
 
     # -- statistical / topology / trace / multi-source family --
