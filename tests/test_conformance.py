@@ -124,3 +124,14 @@ def test_every_config_is_a_config() -> None:
     for name in NAMES:
         if available(name)[0]:
             assert issubclass(method_class(name).config_cls, Config)
+
+
+def test_the_metric_set_rule() -> None:
+    from llmrca.errors import MethodUnavailable
+    from llmrca.methods.common.metric_set import choose_metric_set
+
+    assert choose_metric_set({"basic", "extended"}, REGISTRY["llm-rca"].metric_set) == "extended"
+    assert choose_metric_set({"basic"}, "extended") == "basic"
+    assert choose_metric_set({"basic", "extended"}, "extended", forced="basic") == "basic"
+    with pytest.raises(MethodUnavailable, match="has: basic"):
+        choose_metric_set({"basic"}, "basic", forced="extended")
