@@ -110,3 +110,25 @@ def test_split_traces_keeps_straddling_trace_whole() -> None:
     assert window["spanID"].tolist() == ["a", "b"]  # t1's worker span ended at 10.1 s but stays with its trace
     _n2, w2 = split_at(s, inject_time=11.0)
     assert len(w2) == 1  # the span-level split cuts t1 apart
+
+
+def test_baro_and_mm_baro_score_a_flat_then_moving_metric_alike() -> None:
+    """One zero-spread convention: the spread of a flat normal window is floored at 1e-6 x its level."""
+    from llmrca.methods.registry import get_method
+    from llmrca.model import Case
+
+    t = np.arange(40, dtype=float)
+    rng = np.random.default_rng(0)
+    metrics = pd.DataFrame({
+        "time": t,
+        "a_errors": np.r_[np.full(30, 4.0), np.full(10, 6.0)],  # flat, then +2
+        "b_cpu": np.r_[rng.normal(1.0, 0.1, 30), rng.normal(1.3, 0.1, 10)],
+    })
+    case = Case(metrics=metrics, inject_time=30.0)
+    baro = dict(get_method("baro").rank(case).metrics)
+    mm = dict(get_method("mm-baro", use_logs=False, use_traces=False, absolute=True).rank(case).explanation["top_series"])
+    assert baro["a_errors"] == pytest.approx(2.0 / 4e-6)
+    assert mm["a_errors"] == pytest.approx(baro["a_errors"])
+    assert mm["b_cpu"] == pytest.approx(baro["b_cpu"])
+    unit = dict(get_method("baro", zero_spread="unit").rank(case).metrics)
+    assert unit["a_errors"] == pytest.approx(2.0)  # scikit-learn / RCAEval: a zero IQR becomes 1

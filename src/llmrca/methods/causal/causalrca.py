@@ -28,6 +28,7 @@ column-order answer.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import networkx as nx
 import numpy as np
@@ -59,6 +60,11 @@ class CausalRcaConfig(Config):
 
 class CausalRca(Method):
     """CausalRCA (Xin et al., JSS 2023): DAG-GNN + PageRank."""
+
+    @classmethod
+    def test_configs(cls) -> list[dict[str, Any]]:
+        """A short training budget: the conformance checks test the interface, not the fit."""
+        return [{"epochs": 5, "max_outer": 1}]
 
     name = "causalrca"
     config_cls = CausalRcaConfig

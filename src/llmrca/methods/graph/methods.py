@@ -150,6 +150,11 @@ class GraphMethod(Method):
     discovery: ClassVar[str] = ""
     head: ClassVar[str] = ""
 
+    @classmethod
+    def test_configs(cls) -> list[dict[str, Any]]:
+        """At most 12 columns: discovery cost grows fast with columns; the checks test the interface."""
+        return [{"max_columns": 12}]
+
     # -- pipeline ------------------------------------------------------------------------
     def _prepare(self, case: Case) -> Prepared:
         c = self.config
