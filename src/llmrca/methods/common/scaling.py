@@ -24,6 +24,7 @@ BARO and N-Sigma do; it is offered to reproduce those numbers.
 
 from __future__ import annotations
 
+import warnings
 from typing import Literal
 
 import numpy as np
@@ -64,21 +65,16 @@ def robust_centre_scale(
     if not 0.0 <= q_low < q_high <= 1.0:
         raise ValueError(f"need 0 <= q_low < q_high <= 1, got {q_low}, {q_high}")
     normal = np.asarray(normal, dtype=float)
-    with np.errstate(all="ignore"):
-        import warnings
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns give NaN, handled by the floor
-            med = np.nanmedian(normal, axis=0)
-            spread = np.nanquantile(normal, q_high, axis=0) - np.nanquantile(normal, q_low, axis=0)
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN column gives NaN, which the floor replaces
+        med = np.nanmedian(normal, axis=0)
+        spread = np.nanquantile(normal, q_high, axis=0) - np.nanquantile(normal, q_low, axis=0)
     return med, floor_spread(spread, med, zero_spread)
 
 
 def standard_centre_scale(normal: np.ndarray, *, ddof: int = 0, zero_spread: str = "relative") -> tuple[np.ndarray, np.ndarray]:
     """Mean and standard deviation (``ddof``) per column of ``normal`` (shape ``(n, k)``), NaN ignored; spread floored."""
     normal = np.asarray(normal, dtype=float)
-    import warnings
-
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         mean = np.nanmean(normal, axis=0)
