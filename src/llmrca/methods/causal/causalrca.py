@@ -64,7 +64,7 @@ class CausalRca(Method):
     @classmethod
     def test_configs(cls) -> list[dict[str, Any]]:
         """A short training budget: the conformance checks test the interface, not the fit."""
-        return [{"epochs": 5, "max_outer": 1}]
+        return [{"epochs": 10, "max_outer": 2}]
 
     name = "causalrca"
     config_cls = CausalRcaConfig
