@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Sets up llmrca on a fresh Debian machine: system packages (for the local
 # testbed and its tests), the Python package and its extras.
-#   bash scripts/setup.sh           # the package, for `python -m llmrca ...`
+#   bash scripts/setup.sh           # the package + extras testbed, report, causal (for `python -m llmrca reproduce`)
 #   bash scripts/setup.sh --test    # plus test tools, system packages, ray, torch (CPU)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -54,7 +54,9 @@ if [ "${#apt_pkgs[@]}" -gt 0 ]; then
   fi
 fi
 
-extras=""
+# what `python -m llmrca reproduce` needs beyond the analysis core: the local
+# testbed's processes, the report's figures and the PC/FCI/LiNGAM methods
+extras="[testbed,report,causal]"
 if [ "$want_test" = 1 ]; then
   # torch: the CPU build (an unpinned torch pulls a multi-GB CUDA build)
   step "pip: torch 2.13.0, the CPU build (large download)"
@@ -63,7 +65,7 @@ if [ "$want_test" = 1 ]; then
   else
     echo "setup: torch 2.13.0 (CPU) not available; torch-based methods will be skipped" >&2
   fi
-  extras="[test,ray]"
+  extras="[test,ray]"  # test includes testbed, report and causal
 fi
 step "pip: llmrca$extras and its dependencies"
 pip_install -e ".$extras" || { echo "setup: pip install -e .$extras failed (see above)" >&2; exit 1; }

@@ -74,7 +74,7 @@ def test_deterministic(name: str) -> None:
 @pytest.mark.parametrize(
     ("name", "changes"),
     [
-        ("circa", {"graph": "pc", "tau_max": 1, "descendant_adjustment": False, "reference_mode": True}),
+        ("circa", {"graph": "pc", "tau_max": 1, "descendant_adjustment": False, "reference_mode": "rcaeval"}),
         ("rcd", {"bins": 4, "gamma": 3, "seed": 5, "ci_test": "gsq"}),
         ("causalai", {"pvalue_thres": 0.01, "max_condition_set_size": 2}),
         ("causalrca", {"epochs": 5, "paper_budget": True, "normalize": "max"}),
@@ -105,7 +105,7 @@ def test_circa_keeps_metric_names_with_underscores() -> None:
     case = _case("ray-worker-3", "cpu", 8)
     renamed = case.metrics.rename(columns=lambda c: c if c == "time" else c.replace("_", "_ctn_", 1))
     c2 = Case(metrics=renamed, inject_time=case.inject_time, topology=case.topology)
-    for ref in (False, True):
+    for ref in (None, "rcaeval"):
         r = registry.get_method("circa", reference_mode=ref).rank(c2)
         assert r.metrics[0][0] == "ray-worker-3_ctn_cpu", r.metrics[:3]
         assert np.isfinite(r.metrics[0][1])

@@ -1,53 +1,137 @@
-"""One conformance test over the whole registry: every method honours the interface."""
+"""Conformance over the whole registry: every method passes llmrca.methods.checks.check_method."""
 
 from __future__ import annotations
 
-import json
+import importlib.util
+import sys
+import warnings
+from pathlib import Path
 
 import pytest
 
-from llmrca.methods.registry import REGISTRY, available, get_method, method_class
-from llmrca.model import Ranking
-from llmrca.synthetic import make_case
+from llmrca.config import Config
+from llmrca.methods import registry
+from llmrca.methods.base import Method
+from llmrca.methods.checks import CHECKS, MethodCheckError, check_method, default_case
+from llmrca.methods.registry import REGISTRY, available, method_class
+from llmrca.model import Case, Ranking
 
 NAMES = list(REGISTRY)
 
 
-def _method_or_skip(name: str):
+@pytest.fixture(scope="module")
+def case():
+    return default_case()
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_check_method(name: str, case) -> None:
     ok, why = available(name)
     if not ok:
         pytest.skip(f"{name} unavailable here: {why}")
-    return get_method(name)
+    results = check_method(method_class(name), case=case)
+    assert {r.check for r in results} == set(CHECKS)
+    assert all(r.passed is not False for r in results)
+    ran = {r.check for r in results if r.passed}
+    assert {"registry_row", "config_round_trip", "rank_contract", "ignores_truth", "no_mutation"} <= ran
+    row = REGISTRY[name]
+    if set(row.needs) & {"logs", "traces", "topology"}:
+        assert "unavailable_without_input" in ran
 
 
-@pytest.fixture(scope="module")
-def case():
-    return make_case(root="ray-worker-1", fault="cpu", seed=7).without_truth()
+def _load_template():
+    """tests/data/template_method.py, imported under a unique module name (the doc's template)."""
+    path = Path(__file__).parent / "data" / "template_method.py"
+    name = "llmrca_test_template_method"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, path)
+        assert spec is not None and spec.loader is not None
+        mod = importlib.util.module_from_spec(spec)
+        sys.modules[name] = mod
+        spec.loader.exec_module(mod)
+    return sys.modules[name]
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_config_round_trip(name: str) -> None:
-    cls = method_class(name) if available(name)[0] else pytest.skip("unavailable")
-    cfg = cls.config_cls()
-    assert cls.config_cls.from_dict(cfg.to_dict()) == cfg
-    assert cls.config_cls.from_yaml(cfg.to_yaml()) == cfg
-    with pytest.raises(ValueError, match="unknown option"):
-        cls.config_cls.from_dict({**cfg.to_dict(), "no_such_option_xyz": 1})
+def test_the_documented_template_method_passes(case) -> None:
+    mod = _load_template()
+    registry.register(mod.ENTRY, replace=True)
+    try:
+        results = check_method(mod.MedianShift, case=case)
+        assert sum(r.passed is True for r in results) == 1 + 2 * 5  # registry row + 5 checks x 2 test configs
+        r = registry.get_method("median-shift").rank(case.without_truth())
+        assert r.components[0] == "ray-worker-1"  # the synthetic case's root cause
+    finally:
+        registry.unregister("median-shift")
+    doc = (Path(__file__).parents[1] / "docs" / "add-a-method.md").read_text()
+    assert (Path(__file__).parent / "data" / "template_method.py").read_text().strip() in doc  # the doc shows this very file
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_rank_contract(name: str, case) -> None:
-    m = _method_or_skip(name)
-    assert m.name == name
-    r1 = m.rank(case)
-    assert isinstance(r1, Ranking)
-    cands = set(case.components)
-    assert r1.components, "empty ranking"
-    assert set(r1.components) <= cands, f"ranked non-candidates {set(r1.components) - cands}"
-    assert len(r1.components) == len(set(r1.components))
-    json.dumps(r1.to_dict())
-    json.dumps(m.describe())
-    assert Ranking.from_dict(json.loads(json.dumps(r1.to_dict()))).components == r1.components
-    if m.tags.deterministic:
-        r2 = get_method(name).rank(case)
-        assert r2.components == r1.components, "same config, same case, different ranking"
+class _PeeksAndMutates(Method):
+    """A broken method: it reads the ground truth and edits its input."""
+
+    name = "peeks-and-mutates"
+
+    def _rank(self, case: Case) -> Ranking:
+        case.metrics.iloc[0, 1] = -1.0
+        first = sorted(case.root_causes)[0] if case.root_causes else case.components[-1]
+        return Ranking([first, *(c for c in case.components if c != first)])
+
+
+def test_check_method_catches_truth_peeking_mutation_and_a_missing_row(case) -> None:
+    results = check_method(_PeeksAndMutates, case=case, raise_on_failure=False)
+    failed = {r.check for r in results if r.passed is False}
+    assert failed == {"registry_row", "ignores_truth", "no_mutation"}
+    with pytest.raises(MethodCheckError, match="ignores_truth"):
+        check_method(_PeeksAndMutates, case=case)
+
+
+def test_registry_rows_feed_the_table_views() -> None:
+    from llmrca.evaluate.tables import SOURCE_OF_FAMILY
+    from llmrca.report.tables import PAPER_NAMES
+
+    assert {n: PAPER_NAMES[n] for n in REGISTRY} == registry.paper_names()
+    assert registry.PAPER_NAMES["e-diagnosis"] == "ε-Diagnosis" and registry.PAPER_NAMES["llm-rca"] == "LLM-RCA (ours)"
+    assert {f: SOURCE_OF_FAMILY[f] for f in registry.SOURCE_OF_FAMILY} == registry.SOURCE_OF_FAMILY
+    assert REGISTRY["tracerca"].data_source == "Trace" and REGISTRY["mm-baro"].data_source == "Multi Source"
+    rows = {r["name"]: r for r in registry.list_methods()}
+    assert rows["microrca"]["needs"] == ["metrics", "topology"] and rows["causalrca"]["extra"] == "torch"
+
+
+def test_old_option_spellings_still_load_with_a_deprecation_note() -> None:
+    cases = [
+        ("nsigma", {"anomal_window_s": 30, "normal_window_s": 0}, {"anomalous_window_s": 30.0, "normal_window_s": None}),
+        ("rcd", {"budget_s": 5}, {"time_budget_s": 5.0}),
+        ("circa", {"reference_mode": True}, {"reference_mode": "rcaeval"}),
+        ("pc-pagerank", {"reference_mode": False}, {"reference_mode": None}),
+        ("e-diagnosis", {"reference_mode": True}, {"reference_mode": "pyrca"}),
+        ("tracerca", {"reference_mode": "paper"}, {"reference_mode": None}),
+    ]
+    for name, old, new in cases:
+        cls = method_class(name)
+        with pytest.warns(DeprecationWarning, match="please update"):
+            cfg = cls.config_cls.from_dict(old)
+        assert {k: getattr(cfg, k) for k in new} == new, name
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            assert cls.config_cls.from_yaml(cfg.to_yaml()) == cfg  # the new spelling loads without a warning
+    with pytest.raises(ValueError, match="keep only 'time_budget_s'"):
+        method_class("rcd").config_cls.from_dict({"budget_s": 1, "time_budget_s": 2})
+    with pytest.raises(ValueError, match="reference_mode must be null"):
+        registry.get_method("circa", reference_mode="nope").rank(default_case().without_truth())
+
+
+def test_every_config_is_a_config() -> None:
+    for name in NAMES:
+        if available(name)[0]:
+            assert issubclass(method_class(name).config_cls, Config)
+
+
+def test_the_metric_set_rule() -> None:
+    from llmrca.errors import MethodUnavailable
+    from llmrca.methods.common.metric_set import choose_metric_set
+
+    assert choose_metric_set({"basic", "extended"}, REGISTRY["llm-rca"].metric_set) == "extended"
+    assert choose_metric_set({"basic"}, "extended") == "basic"
+    assert choose_metric_set({"basic", "extended"}, "extended", forced="basic") == "basic"
+    with pytest.raises(MethodUnavailable, match="has: basic"):
+        choose_metric_set({"basic"}, "basic", forced="extended")

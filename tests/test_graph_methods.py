@@ -72,7 +72,7 @@ def test_same_seed_same_ranking(name: str, cases: dict[str, Case]) -> None:
 
 def test_config_round_trip_with_non_defaults() -> None:
     cls = method_class("granger-randomwalk")
-    cfg = cls.config_cls(seed=9, max_lag=2, walk_steps=777, normal_window_s=None, reference_mode=True, granger_test="lrtest")
+    cfg = cls.config_cls(seed=9, max_lag=2, walk_steps=777, normal_window_s=None, reference_mode="rcaeval", granger_test="lrtest")
     assert cls.config_cls.from_yaml(cfg.to_yaml()) == cfg
     assert cls.config_cls.from_dict(cfg.to_dict()) == cfg
     with pytest.raises(ValueError, match="unknown option"):
@@ -91,7 +91,7 @@ def test_random_walk_follows_the_data_not_the_column_order(cases: dict[str, Case
 
 
 def test_reference_random_walk_reproduces_the_column_order_defect(cases: dict[str, Case]) -> None:
-    m = get_method("granger-randomwalk", reference_mode=True)
+    m = get_method("granger-randomwalk", reference_mode="rcaeval")
     a = sem_case(root="ray-worker-2", fault="cpu", seed=0)
     b = sem_case(root="ray-head", fault="network", seed=3)
     ra, rb = m.rank(a.without_truth()), m.rank(b.without_truth())
@@ -105,8 +105,8 @@ def test_reference_random_walk_reproduces_the_column_order_defect(cases: dict[st
 
 
 def test_reference_pagerank_runs_without_window_or_normalisation(cases: dict[str, Case]) -> None:
-    r = get_method("granger-pagerank", reference_mode=True).rank(cases["sem-worker-cpu"].without_truth())
-    assert r.explanation["reference_mode"] is True and r.explanation["topology_used"] is False
+    r = get_method("granger-pagerank", reference_mode="rcaeval").rank(cases["sem-worker-cpu"].without_truth())
+    assert r.explanation["reference_mode"] == "rcaeval" and r.explanation["topology_used"] is False
     assert len(r.metrics) == 48
     assert np.isclose(sum(s for _, s in r.metrics), 1.0)
 
@@ -115,7 +115,7 @@ def test_reference_mode_raises_where_the_reference_returns_column_order(cases: d
     case = cases["synthetic-worker-cpu"]
     # independent noise plus a step: statsmodels finds no Granger edge at p < 1e-12
     with pytest.raises(EmptyGraphError, match="column order"):
-        get_method("granger-pagerank", reference_mode=True).rank(
+        get_method("granger-pagerank", reference_mode="rcaeval").rank(
             Case(metrics=case.metrics[["time", "ray-head_cpu", "kuberay-operator_mem"]], inject_time=case.inject_time)
         )
 

@@ -17,9 +17,10 @@ def test_robust_and_zscore_scores_exact() -> None:
     normal = pd.DataFrame({"a_x": [1.0, 2.0, 3.0, 4.0, 5.0], "b_y": [7.0] * 5})
     anomal = pd.DataFrame({"a_x": [3.0, 11.0], "b_y": [7.0, 9.0]})
     r = robust_scores(normal, anomal)
-    # median 3, IQR 2 -> (11-3)/2 = 4; constant column: IQR 0 -> scale 1 -> 9-7 = 2
+    # median 3, IQR 2 -> (11-3)/2 = 4; constant column: IQR 0 -> floored at 1e-6 * 7 -> (9-7) / 7e-6
     assert r["a_x"] == pytest.approx(4.0)
-    assert r["b_y"] == pytest.approx(2.0)
+    assert r["b_y"] == pytest.approx(2.0 / 7e-6)
+    assert robust_scores(normal, anomal, zero_spread="unit")["b_y"] == pytest.approx(2.0)  # scikit-learn convention
     z = zscore_scores(normal, anomal)
     assert z["a_x"] == pytest.approx((11 - 3) / np.std([1, 2, 3, 4, 5]))
     down = pd.DataFrame({"a_x": [-5.0], "b_y": [7.0]})
@@ -109,3 +110,25 @@ def test_split_traces_keeps_straddling_trace_whole() -> None:
     assert window["spanID"].tolist() == ["a", "b"]  # t1's worker span ended at 10.1 s but stays with its trace
     _n2, w2 = split_at(s, inject_time=11.0)
     assert len(w2) == 1  # the span-level split cuts t1 apart
+
+
+def test_baro_and_mm_baro_score_a_flat_then_moving_metric_alike() -> None:
+    """One zero-spread convention: the spread of a flat normal window is floored at 1e-6 x its level."""
+    from llmrca.methods.registry import get_method
+    from llmrca.model import Case
+
+    t = np.arange(40, dtype=float)
+    rng = np.random.default_rng(0)
+    metrics = pd.DataFrame({
+        "time": t,
+        "a_errors": np.r_[np.full(30, 4.0), np.full(10, 6.0)],  # flat, then +2
+        "b_cpu": np.r_[rng.normal(1.0, 0.1, 30), rng.normal(1.3, 0.1, 10)],
+    })
+    case = Case(metrics=metrics, inject_time=30.0)
+    baro = dict(get_method("baro").rank(case).metrics)
+    mm = dict(get_method("mm-baro", use_logs=False, use_traces=False, absolute=True).rank(case).explanation["top_series"])
+    assert baro["a_errors"] == pytest.approx(2.0 / 4e-6)
+    assert mm["a_errors"] == pytest.approx(baro["a_errors"])
+    assert mm["b_cpu"] == pytest.approx(baro["b_cpu"])
+    unit = dict(get_method("baro", zero_spread="unit").rank(case).metrics)
+    assert unit["a_errors"] == pytest.approx(2.0)  # scikit-learn / RCAEval: a zero IQR becomes 1

@@ -37,3 +37,20 @@ def test_dataset_opened_by_relative_path_loads_its_cases(tmp_path, monkeypatch) 
     loaded = [c for _, c in ds.iter_cases()]
     assert len(loaded) == 2 and all(not isinstance(c, Exception) for c in loaded)
     assert ds.case_id(ds.case_dirs()[0]) == "ray-worker-2_cpu/1"
+
+
+def test_anomalous_stops_at_the_fault_end_only_when_the_case_knows_it() -> None:
+    import dataclasses
+
+    from llmrca.methods.common.windows import split_frame
+    from llmrca.model import FaultRecord
+
+    case = make_case(root="ray-worker-1", fault="cpu", seed=1, n_normal=20, n_anomal=12, step_s=5.0)
+    t0 = case.inject_time
+    ended = dataclasses.replace(case, fault=FaultRecord("cpu", "ray-worker-1", start=t0, end=t0 + 30.0))
+    rows = ended.anomalous()
+    assert len(rows) == 6 and rows["time"].min() == t0 and rows["time"].max() == t0 + 25.0  # 5 s grid, end excluded
+    assert len(ended.without_truth().anomalous()) == 12  # no truth, no end: every row from the injection on
+    # the methods' split never reads the fault end
+    normal, anomal = split_frame(ended.metrics, t0)
+    assert (len(normal), len(anomal)) == (20, 12)

@@ -20,11 +20,18 @@ def test_pdiagnose_root_first(fault: str) -> None:
 
 @pytest.mark.parametrize("fault", ["cpu", "memory", "network"])
 def test_mm_baro_documented_top_k(fault: str) -> None:
-    """Top-3 with all sources (gateway / head span latency include the root's); top-1 without traces."""
+    """Top-1 with all sources: the root's error-log count is zero before the injection and moves after it.
+
+    A flat normal window has its spread floored at 1e-6 x its level (the house zero-spread
+    convention, as BARO), so that series outranks the span latencies of the gateway and head;
+    with scikit-learn's convention (a zero IQR becomes 1) it would score its raw count only.
+    """
     case = make_case(root="ray-worker-1", fault=fault, seed=4).without_truth()
     r = get_method("mm-baro").rank(case)
-    assert "ray-worker-1" in r.top(3)
-    assert "_trace-latency-" in r.explanation["top_series"][0][0]
+    assert r.top(1) == ["ray-worker-1"]
+    assert r.explanation["top_series"][0][0] == "ray-worker-1_log-error-count"
+    unit = get_method("mm-baro", zero_spread="unit").rank(case)
+    assert "_trace-latency-" in unit.explanation["top_series"][0][0]
     assert get_method("mm-baro", use_traces=False).rank(case).top(1) == ["ray-worker-1"]
 
 

@@ -46,16 +46,10 @@ LOWER_BOUND_TOP1: dict[str, float] = {
 }
 
 
-#: Reference-mode options that are not the boolean ``reference_mode: true`` convention.
-REFERENCE_OPTIONS: dict[str, dict] = {"e-diagnosis": {"reference_mode": "pyrca"}}
-
-
 def _options(name: str, cls: type) -> dict:
-    if name in REFERENCE_OPTIONS:
-        return REFERENCE_OPTIONS[name]
-    fields = {f.name: f for f in dataclasses.fields(cls.config_cls)}
-    f = fields.get("reference_mode")
-    return {"reference_mode": True} if f is not None and isinstance(f.default, bool) else {}
+    """``reference_mode`` set to the reference implementation the method reproduces (none: the paper's algorithm)."""
+    fields = {f.name for f in dataclasses.fields(cls.config_cls)}
+    return {"reference_mode": cls.config_cls.legacy_reference} if "reference_mode" in fields else {}
 
 
 @pytest.fixture(scope="module")

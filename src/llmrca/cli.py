@@ -57,10 +57,11 @@ def methods_cmd(as_json: bool = typer.Option(False, "--json", help="Machine-read
         typer.echo(json.dumps(rows, indent=2))
         return
     t = Table(title="RCA methods")
-    for col in ("name", "family", "available", "install"):
+    for col in ("name", "paper name", "family", "source", "needs", "extra", "available", "install"):
         t.add_column(col)
     for r in rows:
-        t.add_row(r["name"], r["family"], "yes" if r["available"] else "no", r["reason"])
+        t.add_row(r["name"], r["paper_name"], r["family"], r["source"], ", ".join(r["needs"]), r["extra"] or "-",
+                  "yes" if r["available"] else "no", r["reason"])
     _stdout().print(t)
 
 

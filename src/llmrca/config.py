@@ -5,8 +5,15 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
+import warnings
 from collections.abc import Mapping
-from typing import Any, Self
+from typing import Any, ClassVar, Self
+
+#: Old option spellings -> the one spelling every method uses (docs/methods.md, "Option vocabulary").
+#: ``Config.from_dict`` still accepts the old ones, with a DeprecationWarning, so saved configs load.
+RENAMED_OPTIONS: dict[str, str] = {"anomal_window_s": "anomalous_window_s", "budget_s": "time_budget_s"}
+#: Options that are a window length in seconds, ``None`` = the whole window (an old ``0`` meant the same).
+WINDOW_OPTIONS: tuple[str, ...] = ("normal_window_s", "anomalous_window_s")
 
 
 class ConfigError(ValueError):
@@ -23,12 +30,15 @@ class Config:
     default.
     """
 
+    #: The reference implementation an old ``reference_mode: true`` meant (``None``: the class has none).
+    legacy_reference: ClassVar[str | None] = "rcaeval"
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any] | None = None) -> Self:
-        d = dict(d or {})
+        d = _upgrade_legacy(cls, dict(d or {}))
         names = {f.name: f for f in dataclasses.fields(cls)}
         unknown = sorted(set(d) - set(names))
         if unknown:
@@ -50,6 +60,40 @@ class Config:
 
     def replace(self, **changes: Any) -> Self:
         return self.from_dict({**self.to_dict(), **changes})
+
+
+def _upgrade_legacy(cls: type[Config], d: dict[str, Any]) -> dict[str, Any]:
+    """Rewrite old option spellings / values to the current vocabulary, warning once per option.
+
+    * a renamed option (:data:`RENAMED_OPTIONS`) takes its new name (an error if both are given);
+    * ``reference_mode``: ``true`` -> the class's reference implementation
+      (:attr:`Config.legacy_reference`), ``false`` / ``"paper"`` -> ``None`` (the paper's algorithm);
+    * a window length (:data:`WINDOW_OPTIONS`) of ``0`` -> ``None`` (the whole window).
+    """
+    fields = {f.name for f in dataclasses.fields(cls)}
+    owner = cls.__name__
+
+    def note(msg: str) -> None:
+        warnings.warn(f"{owner}: {msg}; saved configurations still load, but please update them", DeprecationWarning, stacklevel=4)
+
+    for old, new in RENAMED_OPTIONS.items():
+        if old in d and old not in fields and new in fields:
+            if new in d:
+                raise ConfigError(f"{owner}: both {old!r} (old spelling) and {new!r} are given; keep only {new!r}")
+            note(f"option {old!r} is now called {new!r}")
+            d[new] = d.pop(old)
+    if "reference_mode" in fields and "reference_mode" in d:
+        v = d["reference_mode"]
+        if isinstance(v, bool) or v == "paper":
+            new_v = (cls.legacy_reference if v is True else None)
+            note(f"reference_mode={v!r} is now reference_mode={new_v!r}")
+            d["reference_mode"] = new_v
+    for w in WINDOW_OPTIONS:
+        v = d.get(w)
+        if w in fields and isinstance(v, int | float) and not isinstance(v, bool) and v == 0:
+            note(f"{w}=0 (the whole window) is now {w}=None")
+            d[w] = None
+    return d
 
 
 def _coerce(owner: str, key: str, value: Any, hint: Any) -> Any:

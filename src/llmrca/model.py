@@ -227,9 +227,18 @@ class Case:
         return df[df["time"] < self.inject_time]
 
     def anomalous(self, df: pd.DataFrame | None = None) -> pd.DataFrame:
-        """Rows from the injection time on (to the fault end, when known)."""
+        """Rows from the injection time on, up to (excluding) the fault end when it is known.
+
+        The fault end is ground truth: a case handed to a method
+        (:meth:`without_truth`) has none, so this is then every row from the
+        injection on.  Methods split windows with
+        :mod:`llmrca.methods.common.windows`, which never reads the fault end.
+        """
         df = self.metrics if df is None else df
         mask = df["time"] >= self.inject_time
+        end = self.fault_end
+        if end is not None and end > self.inject_time:
+            mask &= df["time"] < end
         return df[mask]
 
     def with_metric_set(self, name: str) -> Case:

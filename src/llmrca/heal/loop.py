@@ -234,6 +234,7 @@ def heal_sim(
 ) -> HealReport:
     """Run one fault on the simulated stack with the heal loop watching it."""
     from llmrca.campaign import Protocol
+    from llmrca.methods.common.metric_set import choose_metric_set
     from llmrca.methods.registry import get_method
     from llmrca.testbed.sim.backend import SimBackend
     from llmrca.testbed.sim.config import SimConfig
@@ -270,8 +271,7 @@ def heal_sim(
     later = times[times >= max(fired, onset + cfg.decide_after_s)]
     decided = float(later[0]) if later.size else float(times[-1])
     view = window_case(world, onset - cfg.lookback_s, decided, onset)
-    if method.tags.metric_set in view.metric_sets:
-        view = view.with_metric_set(method.tags.metric_set)
+    view = view.with_metric_set(choose_metric_set(view.metric_sets, method.tags.metric_set))
     t0 = time.perf_counter()
     ranking = method.rank(view)
     rep.rank_ms = round((time.perf_counter() - t0) * 1e3, 1)

@@ -10,7 +10,6 @@ strips it with :meth:`Case.without_truth` before calling ``rank``.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -19,32 +18,28 @@ import numpy as np
 
 from llmrca.config import Config
 from llmrca.errors import MethodUnavailable
+from llmrca.methods.registry import Tags
 from llmrca.model import Case, Ranking
 
 
-@dataclass(frozen=True)
-class Tags:
-    """What a method needs and uses (capability tags, not an isinstance ladder).
+class _FromRegistry:
+    """Class attribute read from the method's registry row (by ``name``).
 
-    ``metric_set`` is the metric set the method sees by default: the paper's
-    baselines use ``basic`` (as in the paper), LLM-aware methods ``extended``.
-    ``requires`` are optional Python modules it imports; ``extra`` is the
-    ``pip install "llmrca[extra]"`` that brings them.
+    A class that sets the attribute itself (a test or plugin method) keeps its
+    own value; a class whose name is not registered gets ``default``.
     """
 
-    needs_metrics: bool = True
-    needs_logs: bool = False
-    needs_traces: bool = False
-    needs_topology: bool = False
-    uses_topology: bool = False
-    metric_set: str = "basic"
-    requires: tuple[str, ...] = ()
-    extra: str | None = None
-    family: str = "statistical"
-    deterministic: bool = True
+    def __init__(self, what: str, default: Any) -> None:
+        self.what = what
+        self.default = default
 
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+    def __get__(self, obj: Any, owner: type) -> Any:
+        from llmrca.methods.registry import REGISTRY
+
+        e = REGISTRY.get(getattr(owner, "name", ""))
+        if e is None:
+            return self.default
+        return e.tags if self.what == "tags" else e.citation
 
 
 @dataclass
@@ -55,15 +50,19 @@ class NoConfig(Config):
 class Method:
     """Base class of RCA methods.
 
-    Subclasses set ``name``, ``config_cls`` and ``tags`` and implement
-    ``_rank(case, config)``.  A method that draws random numbers takes a
+    Subclasses set ``name`` and ``config_cls`` and implement ``_rank(case)``;
+    their metadata (tags, citation, paper name) is their row in
+    :mod:`llmrca.methods.registry`.  A subclass may offer cheap configurations
+    for the conformance checks (:meth:`test_configs`).  A method that draws random numbers takes a
     ``seed`` field in its config and uses :meth:`rng`.
     """
 
     name: ClassVar[str] = "method"
     config_cls: ClassVar[type[Config]] = NoConfig
-    tags: ClassVar[Tags] = Tags()
-    paper: ClassVar[str] = ""
+    #: What the method needs and uses: its registry row's tags (a class may set its own).
+    tags: ClassVar[Tags] = _FromRegistry("tags", Tags())  # type: ignore[assignment]
+    #: The paper(s) it implements: its registry row's citation.
+    paper: ClassVar[str] = _FromRegistry("citation", "")  # type: ignore[assignment]
 
     def __init__(self, config: Config | Mapping[str, Any] | None = None, **overrides: Any) -> None:
         if config is None:
@@ -106,6 +105,16 @@ class Method:
 
     def _rank(self, case: Case) -> Ranking:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    @classmethod
+    def test_configs(cls) -> list[dict[str, Any]]:
+        """Configurations (as dicts) that make the conformance checks fast; default: the default config.
+
+        :func:`llmrca.methods.checks.check_method` runs every check on each of
+        them (like sktime's ``get_test_params``).  Override to shrink budgets,
+        iterations or column caps.
+        """
+        return [{}]
 
     def describe(self) -> dict[str, Any]:
         """How this method was configured: name, config, tags (for provenance)."""

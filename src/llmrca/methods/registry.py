@@ -7,6 +7,7 @@ unavailable (with the extra to install) without importing it.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import importlib.util
 from dataclasses import dataclass
@@ -16,55 +17,160 @@ from llmrca.errors import MissingDependency
 
 
 @dataclass(frozen=True)
+class Tags:
+    """What a method needs and uses (capability tags, not an isinstance ladder).
+
+    ``metric_set`` is the metric set the method sees by default: the paper's
+    baselines use ``basic`` (as in the paper), LLM-aware methods ``extended``.
+    ``requires`` are optional Python modules it imports; ``extra`` is the
+    ``pip install "llmrca[extra]"`` that brings them.  A registered method's
+    tags come from its registry row (:attr:`Entry.tags`).
+    """
+
+    needs_metrics: bool = True
+    needs_logs: bool = False
+    needs_traces: bool = False
+    needs_topology: bool = False
+    uses_topology: bool = False
+    metric_set: str = "basic"
+    requires: tuple[str, ...] = ()
+    extra: str | None = None
+    family: str = "statistical"
+    deterministic: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+#: The paper's "Data Source" group of each method family (Table 1).
+SOURCES: dict[str, str] = {
+    "statistical": "Metric",
+    "graph": "Metric",
+    "causal": "Metric",
+    "topology": "Metric",
+    "trace": "Trace",
+    "multisource": "Multi Source",
+    "llm": "LLM-aware",
+}
+
+
+@dataclass(frozen=True)
 class Entry:
+    """One method's row: everything known about it without importing it.
+
+    ``target`` is ``"module:Class"``; ``family`` its group; ``requires`` the
+    optional modules it imports and ``extra`` the ``llmrca[extra]`` that
+    installs them; ``display`` the paper's spelling of its name; ``source``
+    the paper's data-source group (default: from the family); ``citation``
+    the paper(s) it implements; ``needs`` the inputs without which it cannot
+    run (``metrics``, ``logs``, ``traces``, ``topology``); ``uses_topology``
+    whether it uses a call graph when there is one; ``metric_set`` the metric
+    set it sees by default; ``deterministic`` whether equal inputs give equal
+    rankings (under the config's seed).
+    """
+
     name: str
     target: str  # "module:Class"
     family: str
     requires: tuple[str, ...] = ()
     extra: str | None = None
+    display: str = ""
+    source: str = ""
+    citation: str = ""
+    needs: tuple[str, ...] = ("metrics",)
+    uses_topology: bool = False
+    metric_set: str = "basic"
+    deterministic: bool = True
+
+    @property
+    def display_name(self) -> str:
+        """The paper's name of the method (the registry name when none is given)."""
+        return self.display or self.name
+
+    @property
+    def data_source(self) -> str:
+        """The paper's data-source group: ``source``, else the family's, else ``Other``."""
+        return self.source or SOURCES.get(self.family, "Other")
+
+    @property
+    def tags(self) -> Tags:
+        """The row as the :class:`Tags` a method class exposes."""
+        return Tags(
+            needs_metrics="metrics" in self.needs,
+            needs_logs="logs" in self.needs,
+            needs_traces="traces" in self.needs,
+            needs_topology="topology" in self.needs,
+            uses_topology=self.uses_topology or "topology" in self.needs,
+            metric_set=self.metric_set,
+            requires=tuple(self.requires),
+            extra=self.extra,
+            family=self.family,
+            deterministic=self.deterministic,
+        )
 
 
-def _e(name: str, target: str, family: str, requires: tuple[str, ...] = (), extra: str | None = None) -> Entry:
-    return Entry(name, "llmrca.methods." + target, family, requires, extra)
+def _e(name: str, target: str, family: str, display: str, citation: str, **kw: Any) -> Entry:
+    return Entry(name, "llmrca.methods." + target, family, display=display, citation=citation, **kw)
 
+
+_PC = "PC: Spirtes & Glymour, 'An algorithm for fast recovery of sparse causal graphs', Soc. Sci. Comput. Rev. 1991"
+_FCI = "FCI: Spirtes, Meek & Richardson, 'Causal inference in the presence of latent variables and selection bias', UAI 1995"
+_GRANGER = "Granger, 'Investigating causal relations by econometric models and cross-spectral methods', Econometrica 1969"
+_LINGAM = "LiNGAM: Shimizu et al., JMLR 2006 (ICA-LiNGAM); Shimizu et al., 'DirectLiNGAM', JMLR 2011"
+_PR = "PageRank head: Page et al. 1999; personalised as in MicroRCA (Wu et al., NOMS 2020) / RCAEval (Pham et al., WWW 2025)"
+_RW = "random-walk head: CloudRanger (Wang et al., CCGRID 2018); MicroCause (Meng et al., IWQoS 2020)"
+_BARO = "Pham, Ha, Zhang. BARO: Robust Root Cause Analysis for Microservices via Multivariate Bayesian Online Change Point Detection. FSE 2024"
+_G = {"uses_topology": True}
+_CL = {"requires": ("causallearn",), "extra": "causal"}
+_LI = {"requires": ("lingam",), "extra": "causal"}
 
 # One block per family; keep the paper's Table 1 order inside a block.
 _ENTRIES: list[Entry] = [
     # -- statistical (spine) --
-    _e("random", "statistical.random:RandomRank", "statistical"),
-    _e("nsigma", "statistical.nsigma:NSigma", "statistical"),
-    _e("baro", "statistical.baro:Baro", "statistical"),
+    _e("random", "statistical.random:RandomRank", "statistical", "Random", "uniformly random ranking (the floor every method must beat)"),
+    _e("nsigma", "statistical.nsigma:NSigma", "statistical", "NSigma",
+       "Pham, Ha, Zhang. Root Cause Analysis for Microservices based on Causal Inference: How Far Are We? ASE 2024"),
+    _e("baro", "statistical.baro:Baro", "statistical", "BARO", _BARO),
     # -- end statistical --
 
     # -- causal-graph family --
-    _e("pc-pagerank", "graph.methods:PcPageRank", "graph"),
-    _e("pc-randomwalk", "graph.methods:PcRandomWalk", "graph"),
-    _e("fci-pagerank", "graph.methods:FciPageRank", "graph"),
-    _e("fci-randomwalk", "graph.methods:FciRandomWalk", "graph"),
-    _e("granger-pagerank", "graph.methods:GrangerPageRank", "graph"),
-    _e("granger-randomwalk", "graph.methods:GrangerRandomWalk", "graph"),
-    _e("lingam-pagerank", "graph.methods:LingamPageRank", "graph"),
-    _e("lingam-randomwalk", "graph.methods:LingamRandomWalk", "graph"),
-    _e("microcause", "graph.microcause:MicroCause", "causal"),
-    _e("circa", "causal.circa:Circa", "causal"),
-    _e("rcd", "causal.rcd:Rcd", "causal"),
-    _e("causalrca", "causal.causalrca:CausalRca", "causal", requires=("torch",), extra="torch"),
-    _e("causalai", "causal.causalai:CausalAi", "causal"),
+    _e("pc-pagerank", "graph.methods:PcPageRank", "graph", "PC-PR", f"{_PC}; {_PR}", **_G, **_CL),
+    _e("pc-randomwalk", "graph.methods:PcRandomWalk", "graph", "PC-RW", f"{_PC}; {_RW}", **_G, **_CL),
+    _e("fci-pagerank", "graph.methods:FciPageRank", "graph", "FCI-PR", f"{_FCI}; {_PR}", **_G, **_CL),
+    _e("fci-randomwalk", "graph.methods:FciRandomWalk", "graph", "FCI-RW", f"{_FCI}; {_RW}", **_G, **_CL),
+    _e("granger-pagerank", "graph.methods:GrangerPageRank", "graph", "Granger-PR", f"{_GRANGER}; {_PR}", **_G),
+    _e("granger-randomwalk", "graph.methods:GrangerRandomWalk", "graph", "Granger-RW", f"{_GRANGER}; {_RW}", **_G),
+    _e("lingam-pagerank", "graph.methods:LingamPageRank", "graph", "LiNGAM-PR", f"{_LINGAM}; {_PR}", **_G, **_LI),
+    _e("lingam-randomwalk", "graph.methods:LingamRandomWalk", "graph", "LiNGAM-RW", f"{_LINGAM}; {_RW}", **_G, **_LI),
+    _e("microcause", "graph.microcause:MicroCause", "causal", "MicroCause",
+       "Meng et al., 'Localizing Failure Root Causes in a Microservice through Causality Inference', IWQoS 2020; "
+       "PCMCI: Runge et al., Science Advances 2019", **_G),
+    _e("circa", "causal.circa:Circa", "causal", "CIRCA",
+       "Li et al., Causal Inference-Based Root Cause Analysis for Online Service Systems with Intervention Recognition, KDD 2022", **_G, **_CL),
+    _e("rcd", "causal.rcd:Rcd", "causal", "RCD",
+       "Ikram et al., Root Cause Analysis of Failures in Microservices through Causal Discovery, NeurIPS 2022", **_CL),
+    _e("causalrca", "causal.causalrca:CausalRca", "causal", "CausalRCA",
+       "Xin et al., CausalRCA: Causal inference based precise fine-grained root cause localization, JSS 2023",
+       requires=("torch",), extra="torch"),
+    _e("causalai", "causal.causalai:CausalAi", "causal", "CausalAI", "Arpit et al., Salesforce CausalAI Library, arXiv:2301.10859, 2023", **_CL),
     # -- end causal-graph family --
 
     # -- statistical / topology / trace / multi-source family --
-    _e("e-diagnosis", "statistical.e_diagnosis:EDiagnosis", "statistical"),
-    _e("microrca", "topology.microrca:MicroRCA", "topology"),
-    _e("microscope", "topology.microscope:Microscope", "topology"),
-    _e("monitorrank", "topology.monitorrank:MonitorRank", "topology"),
-    _e("microrank", "trace.microrank:MicroRank", "trace"),
-    _e("tracerca", "trace.tracerca:TraceRCA", "trace"),
-    _e("mm-baro", "multisource.mm_baro:MMBaro", "multisource"),
-    _e("pdiagnose", "multisource.pdiagnose:PDiagnose", "multisource"),
+    _e("e-diagnosis", "statistical.e_diagnosis:EDiagnosis", "statistical", "ε-Diagnosis", "Shan et al., ε-Diagnosis, WWW 2019"),
+    _e("microrca", "topology.microrca:MicroRCA", "topology", "MicroRCA", "Wu et al., MicroRCA, NOMS 2020", needs=("metrics", "topology")),
+    _e("microscope", "topology.microscope:Microscope", "topology", "Microscope", "Lin et al., Microscope, ICSOC 2018",
+       needs=("metrics", "topology")),
+    _e("monitorrank", "topology.monitorrank:MonitorRank", "topology", "MonitorRank", "Kim et al., MonitorRank, SIGMETRICS 2013",
+       needs=("metrics", "topology")),
+    _e("microrank", "trace.microrank:MicroRank", "trace", "MicroRank", "Yu et al., MicroRank, WWW 2021", needs=("traces",)),
+    _e("tracerca", "trace.tracerca:TraceRCA", "trace", "TraceRCA", "Li et al., TraceRCA, IWQoS 2021", needs=("traces",)),
+    _e("mm-baro", "multisource.mm_baro:MMBaro", "multisource", "MM-BARO", f"{_BARO} (multi-source variant as in RCAEval, WWW 2025)"),
+    _e("pdiagnose", "multisource.pdiagnose:PDiagnose", "multisource", "PDiagnose", "Hou et al., PDiagnose, 2021"),
     # -- end statistical / topology / trace / multi-source family --
 
     # -- LLM-aware --
-    _e("llm-rca", "llm.method:LlmRca", "llm"),
+    _e("llm-rca", "llm.method:LlmRca", "llm", "LLM-RCA (ours)", "this project (llmrca); design per the paper's §5.5–5.6 guidelines",
+       uses_topology=True, metric_set="extended"),
     # -- end LLM-aware --
 ]
 
@@ -129,9 +235,29 @@ def get_method(name: str, config: Any = None, **overrides: Any) -> Any:
 
 
 def list_methods() -> list[dict[str, Any]]:
-    """One row per method: name, family, availability, reason, extra."""
+    """One row per method: name, paper name, family, data source, needs, availability, reason, extra."""
     rows = []
     for e in REGISTRY.values():
         ok, why = available(e.name)
-        rows.append({"name": e.name, "family": e.family, "available": ok, "reason": why, "extra": e.extra})
+        rows.append({
+            "name": e.name, "paper_name": e.display_name, "family": e.family, "source": e.data_source,
+            "needs": list(e.needs), "available": ok, "reason": why, "extra": e.extra, "citation": e.citation,
+        })
     return rows
+
+
+def paper_names() -> dict[str, str]:
+    """Registry name -> the paper's spelling, for every registered method (run-time entries too)."""
+    return {e.name: e.display_name for e in REGISTRY.values()}
+
+
+def source_of_family() -> dict[str, str]:
+    """Method family -> the paper's data-source group, as the registry rows say."""
+    out = dict(SOURCES)
+    out.update({e.family: e.data_source for e in REGISTRY.values()})
+    return out
+
+
+#: Thin views of the rows for the table code (``PAPER_NAMES[name]``, ``SOURCE_OF_FAMILY[family]``).
+PAPER_NAMES: dict[str, str] = paper_names()
+SOURCE_OF_FAMILY: dict[str, str] = source_of_family()

@@ -10,11 +10,10 @@ keep their data.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import numpy as np
 import pandas as pd
 
+from llmrca.methods.common.windows import Windows
 from llmrca.methods.graph.preprocess import duplicate_columns
 from llmrca.model import Case, split_column
 
@@ -24,29 +23,6 @@ LATENCY_HINTS = ("latency", "duration", "time_to_first_token", "inter_token", "e
 
 class NotEnoughData(ValueError):
     """The case has too little usable data for the method (says what and how much)."""
-
-
-@dataclass(frozen=True)
-class Windows:
-    """Metric matrix split at the injection time (columns: non-constant metrics)."""
-
-    frame: pd.DataFrame  # all rows, metric columns only (no ``time``)
-    time: np.ndarray
-    n_normal: int
-    dropped: dict[str, str] = field(default_factory=dict)  # column -> why it was removed
-    steps: tuple[str, ...] = ()  # dropped step columns (constant in each window, changing at the injection)
-
-    @property
-    def columns(self) -> list[str]:
-        return list(self.frame.columns)
-
-    @property
-    def normal(self) -> pd.DataFrame:
-        return self.frame.iloc[: self.n_normal]
-
-    @property
-    def anomalous(self) -> pd.DataFrame:
-        return self.frame.iloc[self.n_normal :]
 
 
 def windows(case: Case, *, min_normal: int = 3, min_anomalous: int = 1, what: str = "method", drop_steps: bool = False) -> Windows:
@@ -95,7 +71,7 @@ def windows(case: Case, *, min_normal: int = 3, min_anomalous: int = 1, what: st
         )
     if data.shape[1] == 0 and not steps:
         raise NotEnoughData(f"{what}: case {case.name!r} has no metric column that varies; nothing to rank")
-    return Windows(frame=data.astype(float), time=time, n_normal=n_normal, dropped=dropped, steps=tuple(steps))
+    return Windows(data=data.astype(float), times=time, n_normal=n_normal, dropped=dropped, steps=tuple(steps))
 
 
 def component(column: str) -> str:

@@ -29,7 +29,7 @@ import numpy as np
 from scipy import stats
 
 from llmrca.config import Config
-from llmrca.methods.base import Method, Tags
+from llmrca.methods.base import Method
 from llmrca.methods.causal._data import windows
 from llmrca.model import Case, Ranking
 
@@ -52,8 +52,6 @@ class CausalAi(Method):
 
     name = "causalai"
     config_cls = CausalAiConfig
-    tags = Tags(family="causal")
-    paper = "Arpit et al., Salesforce CausalAI Library, arXiv:2301.10859, 2023"
 
     def _rank(self, case: Case) -> Ranking:
         cfg: CausalAiConfig = self.config  # type: ignore[assignment]

@@ -4,7 +4,7 @@ Li, M., Li, Z., Yin, K., Nie, X., Zhang, W., Sui, K., Pei, D. "Causal
 Inference-Based Root Cause Analysis for Online Service Systems with
 Intervention Recognition." KDD 2022.
 
-The paper's algorithm (``reference_mode=False``, the default):
+The paper's algorithm (``reference_mode=None``, the default):
 
 1. **Structural graph** (Sec. 4.1): from the call graph when the case has one
    (resource metrics -> latency inside a component; callee latency -> caller
@@ -20,7 +20,7 @@ The paper's algorithm (``reference_mode=False``, the default):
    non-anomalous intermediates) added, so that among anomalous metrics the
    one that explains downstream anomalies wins.
 
-Reference mode (``reference_mode=True``) reproduces RCAEval 1.8.1's ``circa`` for
+Reference mode (``reference_mode="rcaeval"``) reproduces RCAEval 1.8.1's ``circa`` for
 the differential check: PC graph always (causal-learn defaults), its edges
 *reversed* before regression (parents are the PC graph's children), metrics
 without an edge left out of the ranking (they are appended last here), no
@@ -42,8 +42,9 @@ import pandas as pd
 from sklearn.linear_model import LinearRegression
 
 from llmrca.config import Config
-from llmrca.methods.base import Method, Tags
+from llmrca.methods.base import Method
 from llmrca.methods.causal._data import Windows, call_graph_metric_edges, pc_edges, windows
+from llmrca.methods.common.options import check_reference_mode
 from llmrca.methods.graph.preprocess import sli_column
 from llmrca.model import Case, Ranking
 
@@ -63,7 +64,7 @@ class CircaConfig(Config):
     #: stop PC (DiscoveryTimeout, a TimeoutError) after this many seconds.
     time_budget_s: float = 120.0
     #: reproduce RCAEval 1.8.1's circa (see the module docstring); overrides the options above.
-    reference_mode: bool = False
+    reference_mode: str | None = None  # None: the paper's algorithm; "rcaeval": RCAEval 1.8.1
 
 
 class Circa(Method):
@@ -71,8 +72,6 @@ class Circa(Method):
 
     name = "circa"
     config_cls = CircaConfig
-    tags = Tags(family="causal", uses_topology=True)
-    paper = "Li et al., Causal Inference-Based Root Cause Analysis for Online Service Systems with Intervention Recognition, KDD 2022"
 
     def _rank(self, case: Case) -> Ranking:
         cfg: CircaConfig = self.config  # type: ignore[assignment]
@@ -80,7 +79,7 @@ class Circa(Method):
             raise ValueError(f"circa: graph must be 'auto', 'call' or 'pc', got {cfg.graph!r}")
         w = windows(case, min_normal=3, what="circa")
         cols = w.columns
-        if cfg.reference_mode:
+        if check_reference_mode(self.name, cfg.reference_mode, ("rcaeval",)):
             return self._rank_reference(case, w)
         edges = call_graph_metric_edges(case, cols) if cfg.graph in {"auto", "call"} else None
         if edges is None and cfg.graph == "call":

@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from llmrca.config import Config
-from llmrca.methods.base import Method, Tags
+from llmrca.methods.base import Method
 from llmrca.methods.causal._data import windows
 from llmrca.model import Case, Ranking
 
@@ -53,7 +53,7 @@ class RcdConfig(Config):
     ci_test: str = "chisq"
     seed: int = 0
     #: give up (DiscoveryTimeout, a TimeoutError) after this many seconds.
-    budget_s: float = 60.0
+    time_budget_s: float = 60.0
 
 
 class Rcd(Method):
@@ -61,8 +61,6 @@ class Rcd(Method):
 
     name = "rcd"
     config_cls = RcdConfig
-    tags = Tags(family="causal")
-    paper = "Ikram et al., Root Cause Analysis of Failures in Microservices through Causal Discovery, NeurIPS 2022"
 
     def _rank(self, case: Case) -> Ranking:
         cfg: RcdConfig = self.config  # type: ignore[assignment]
@@ -121,13 +119,13 @@ class _FNodeSearch:
         self.cfg = cfg
         self.min_p: dict[str, float] = {}
         self.tests = 0
-        self.deadline = time.monotonic() + cfg.budget_s
+        self.deadline = time.monotonic() + cfg.time_budget_s
 
     def _p(self, x: str, cond: tuple[str, ...]) -> float:
         if time.monotonic() > self.deadline:
             from llmrca.methods.graph.discovery import DiscoveryTimeout
 
-            raise DiscoveryTimeout(f"rcd: exceeded its budget of {self.cfg.budget_s} s after {self.tests} CI tests; raise budget_s or lower max_cond")
+            raise DiscoveryTimeout(f"rcd: exceeded its budget of {self.cfg.time_budget_s} s after {self.tests} CI tests; raise time_budget_s or lower max_cond")
         self.tests += 1
         p = float(self.cit(self.index[x], self.fidx, [self.index[c] for c in cond]))
         self.min_p[x] = min(self.min_p.get(x, 1.0), p)

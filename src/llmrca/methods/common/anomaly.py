@@ -9,9 +9,11 @@ Two scorers, both vectorised over columns:
   "BARO: Robust Root Cause Analysis for Microservices via Multivariate
   Bayesian Online Change Point Detection").
 
-A scale of zero (a constant normal window) is replaced by 1, which is what
-scikit-learn's scalers do, so a metric that was flat and then moves gets a
-score equal to its raw deviation instead of infinity.  The score of a column
+The centre / spread come from :mod:`llmrca.methods.common.scaling`, with its
+one convention for a zero spread (a flat normal window): the spread is
+floored at 1e-6 times the column's level, so a metric that was flat and then
+moves scores high but finite, whatever its unit (``zero_spread="unit"``
+gives scikit-learn's replacement by 1, as RCAEval's scalers do).  The score of a column
 is the maximum of its scaled anomalous values (signed, upward deviations, as
 the reference implementations rank) or of their absolute values when
 ``absolute`` is set.
@@ -21,6 +23,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+
+from llmrca.methods.common.scaling import robust_centre_scale, standard_centre_scale
 
 
 def absent_before_as_zero(normal: np.ndarray, anomal: np.ndarray) -> np.ndarray:
@@ -50,18 +54,16 @@ def _as_frames(normal: pd.DataFrame, anomal: pd.DataFrame) -> tuple[pd.DataFrame
     return pd.DataFrame(absent_before_as_zero(n.to_numpy(), a.to_numpy()), index=n.index, columns=cols), a
 
 
-def robust_center_scale(normal: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
-    """Median and inter-quartile range per column (zero IQR -> 1)."""
-    med = normal.median(skipna=True)
-    iqr = normal.quantile(0.75) - normal.quantile(0.25)
-    return med, iqr.where(iqr > 0, 1.0).fillna(1.0)
+def robust_center_scale(normal: pd.DataFrame, *, zero_spread: str = "relative") -> tuple[pd.Series, pd.Series]:
+    """Median and inter-quartile range per column (spread floored by the house convention)."""
+    med, iqr = robust_centre_scale(normal.to_numpy(dtype=float), zero_spread=zero_spread)
+    return pd.Series(med, index=normal.columns), pd.Series(iqr, index=normal.columns)
 
 
-def standard_center_scale(normal: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
-    """Mean and (population) standard deviation per column (zero std -> 1)."""
-    mean = normal.mean(skipna=True)
-    std = normal.std(ddof=0, skipna=True)
-    return mean, std.where(std > 0, 1.0).fillna(1.0)
+def standard_center_scale(normal: pd.DataFrame, *, zero_spread: str = "relative") -> tuple[pd.Series, pd.Series]:
+    """Mean and (population) standard deviation per column (spread floored by the house convention)."""
+    mean, std = standard_centre_scale(normal.to_numpy(dtype=float), zero_spread=zero_spread)
+    return pd.Series(mean, index=normal.columns), pd.Series(std, index=normal.columns)
 
 
 def _score(anomal: pd.DataFrame, center: pd.Series, scale: pd.Series, absolute: bool) -> pd.Series:
@@ -72,24 +74,24 @@ def _score(anomal: pd.DataFrame, center: pd.Series, scale: pd.Series, absolute: 
     return out.astype(float)
 
 
-def robust_scores(normal: pd.DataFrame, anomal: pd.DataFrame, *, absolute: bool = False) -> pd.Series:
+def robust_scores(normal: pd.DataFrame, anomal: pd.DataFrame, *, absolute: bool = False, zero_spread: str = "relative") -> pd.Series:
     """BARO's score per column: max over the anomalous window of (x - median) / IQR."""
     n, a = _as_frames(normal, anomal)
-    med, iqr = robust_center_scale(n)
+    med, iqr = robust_center_scale(n, zero_spread=zero_spread)
     return _score(a, med, iqr, absolute)
 
 
-def zscore_scores(normal: pd.DataFrame, anomal: pd.DataFrame, *, absolute: bool = False) -> pd.Series:
+def zscore_scores(normal: pd.DataFrame, anomal: pd.DataFrame, *, absolute: bool = False, zero_spread: str = "relative") -> pd.Series:
     """N-Sigma's score per column: max over the anomalous window of (x - mean) / std."""
     n, a = _as_frames(normal, anomal)
-    mean, std = standard_center_scale(n)
+    mean, std = standard_center_scale(n, zero_spread=zero_spread)
     return _score(a, mean, std, absolute)
 
 
-def robust_scale(frame: pd.DataFrame, normal: pd.DataFrame) -> pd.DataFrame:
+def robust_scale(frame: pd.DataFrame, normal: pd.DataFrame, *, zero_spread: str = "relative") -> pd.DataFrame:
     """``frame`` scaled with the normal window's median / IQR (columns of ``normal``)."""
     n, f = _as_frames(normal, frame)
-    med, iqr = robust_center_scale(n)
+    med, iqr = robust_center_scale(n, zero_spread=zero_spread)
     return (f - med) / iqr
 
 

@@ -11,7 +11,7 @@ Documented top-k on the synthetic structural systems of the tests
 (``tests/test_graph_methods.py``): the injected root cause is in the top 2,
 the top 3 for ``lingam-pagerank``.
 
-Reference mode (``reference_mode: true``) reproduces RCAEval 1.8.1's
+Reference mode (``reference_mode: rcaeval``) reproduces RCAEval 1.8.1's
 ``pc_pagerank`` … ``granger_randomwalk`` for the differential check: its
 preprocessing (whole frame, memory in MB, no normalisation), the library
 defaults (α = 0.05, no depth limit, ICA-LiNGAM for ``lingam-*``, the mean of
@@ -32,7 +32,9 @@ import pandas as pd
 
 from llmrca.config import Config
 from llmrca.errors import MethodUnavailable
-from llmrca.methods.base import Method, Tags
+from llmrca.methods.base import Method
+from llmrca.methods.common.options import check_reference_mode
+from llmrca.methods.common.scaling import abs_corr_columns
 from llmrca.methods.graph import discovery as disc
 from llmrca.methods.graph import heads
 from llmrca.methods.graph.preprocess import Prepared, anomaly_scores, prepare, prepare_reference, sli_column
@@ -60,7 +62,7 @@ class CommonOptions(Config):
     """
 
     seed: int = 0
-    reference_mode: bool = False
+    reference_mode: str | None = None  # None: the paper's algorithm; "rcaeval": RCAEval 1.8.1
     use_topology: bool = True
     normal_window_s: float | None = 600.0
     anomalous_window_s: float | None = 300.0
@@ -138,13 +140,8 @@ class WalkOptions(Config):
 
 def _abs_corr_with(values: np.ndarray, columns: list[str], target: str) -> dict[str, float]:
     """|Pearson correlation| of every column with ``target`` (0 for a constant column)."""
-    y = values[:, columns.index(target)]
-    xc = values - values.mean(axis=0)
-    yc = y - y.mean()
-    den = np.sqrt((xc * xc).sum(axis=0) * float(yc @ yc))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        r = np.where(den > 0, (xc.T @ yc) / np.where(den > 0, den, 1.0), 0.0)
-    return dict(zip(columns, np.abs(r).tolist(), strict=True))
+    r = abs_corr_columns(values, values[:, columns.index(target)])
+    return dict(zip(columns, r.tolist(), strict=True))
 
 
 class GraphMethod(Method):
@@ -152,12 +149,16 @@ class GraphMethod(Method):
 
     discovery: ClassVar[str] = ""
     head: ClassVar[str] = ""
-    tags = Tags(family="graph", uses_topology=True)
+
+    @classmethod
+    def test_configs(cls) -> list[dict[str, Any]]:
+        """At most 12 columns: discovery cost grows fast with columns; the checks test the interface."""
+        return [{"max_columns": 12}]
 
     # -- pipeline ------------------------------------------------------------------------
     def _prepare(self, case: Case) -> Prepared:
         c = self.config
-        if c.reference_mode:
+        if check_reference_mode(self.name, c.reference_mode, ("rcaeval",)):
             prep = prepare_reference(case)
             if self.discovery == "fci":  # the reference forward-fills before FCI only
                 prep.data = prep.data.ffill()
@@ -240,7 +241,7 @@ class GraphMethod(Method):
             "graph": {"kind": g.graph["kind"], "nodes": g.number_of_nodes(), "edges": g.number_of_edges()},
             "columns_dropped": len(prep.dropped),
             "topology_used": allowed is not None,
-            "reference_mode": bool(c.reference_mode),
+            "reference_mode": c.reference_mode,
             "seconds": round(budget.elapsed, 3),
             **info,
         }
@@ -303,12 +304,7 @@ class LingamRandomWalkConfig(WalkOptions, LingamOptions, CommonOptions):
     pass
 
 
-_PC = "PC: Spirtes & Glymour, 'An algorithm for fast recovery of sparse causal graphs', Soc. Sci. Comput. Rev. 1991"
-_FCI = "FCI: Spirtes, Meek & Richardson, 'Causal inference in the presence of latent variables and selection bias', UAI 1995"
-_GRANGER = "Granger, 'Investigating causal relations by econometric models and cross-spectral methods', Econometrica 1969"
-_LINGAM = ("LiNGAM: Shimizu et al., JMLR 2006 (ICA-LiNGAM); Shimizu et al., 'DirectLiNGAM', JMLR 2011")
-_PR = "PageRank head: Page et al. 1999; personalised as in MicroRCA (Wu et al., NOMS 2020) / RCAEval (Pham et al., WWW 2025)"
-_RW = "random-walk head: CloudRanger (Wang et al., CCGRID 2018); MicroCause (Meng et al., IWQoS 2020)"
+# The citations of these methods are their rows in llmrca.methods.registry.
 
 
 class PcPageRank(GraphMethod):
@@ -321,7 +317,6 @@ class PcPageRank(GraphMethod):
     name = "pc-pagerank"
     discovery, head = "pc", "pagerank"
     config_cls = PcPageRankConfig
-    paper = f"{_PC}; {_PR}"
 
 
 class PcRandomWalk(GraphMethod):
@@ -334,8 +329,6 @@ class PcRandomWalk(GraphMethod):
     name = "pc-randomwalk"
     discovery, head = "pc", "randomwalk"
     config_cls = PcRandomWalkConfig
-    tags = Tags(family="graph", uses_topology=True, deterministic=True)
-    paper = f"{_PC}; {_RW}"
 
 
 class FciPageRank(GraphMethod):
@@ -348,7 +341,6 @@ class FciPageRank(GraphMethod):
     name = "fci-pagerank"
     discovery, head = "fci", "pagerank"
     config_cls = FciPageRankConfig
-    paper = f"{_FCI}; {_PR}"
 
 
 class FciRandomWalk(GraphMethod):
@@ -361,7 +353,6 @@ class FciRandomWalk(GraphMethod):
     name = "fci-randomwalk"
     discovery, head = "fci", "randomwalk"
     config_cls = FciRandomWalkConfig
-    paper = f"{_FCI}; {_RW}"
 
 
 class GrangerPageRank(GraphMethod):
@@ -374,7 +365,6 @@ class GrangerPageRank(GraphMethod):
     name = "granger-pagerank"
     discovery, head = "granger", "pagerank"
     config_cls = GrangerPageRankConfig
-    paper = f"{_GRANGER}; {_PR}"
 
 
 class GrangerRandomWalk(GraphMethod):
@@ -387,7 +377,6 @@ class GrangerRandomWalk(GraphMethod):
     name = "granger-randomwalk"
     discovery, head = "granger", "randomwalk"
     config_cls = GrangerRandomWalkConfig
-    paper = f"{_GRANGER}; {_RW}"
 
 
 class LingamPageRank(GraphMethod):
@@ -400,7 +389,6 @@ class LingamPageRank(GraphMethod):
     name = "lingam-pagerank"
     discovery, head = "lingam", "pagerank"
     config_cls = LingamPageRankConfig
-    paper = f"{_LINGAM}; {_PR}"
 
 
 class LingamRandomWalk(GraphMethod):
@@ -413,4 +401,3 @@ class LingamRandomWalk(GraphMethod):
     name = "lingam-randomwalk"
     discovery, head = "lingam", "randomwalk"
     config_cls = LingamRandomWalkConfig
-    paper = f"{_LINGAM}; {_RW}"

@@ -37,7 +37,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from llmrca.errors import MethodUnavailable
-from llmrca.methods.base import Tags
 from llmrca.methods.graph import discovery as disc
 from llmrca.methods.graph import heads
 from llmrca.methods.graph.methods import CommonOptions, GraphMethod, WalkOptions
@@ -90,9 +89,6 @@ class MicroCause(GraphMethod):
     name = "microcause"
     discovery, head = "pcmci", "tcorw"
     config_cls = MicroCauseConfig
-    tags = Tags(family="causal", uses_topology=True)
-    paper = ("Meng et al., 'Localizing Failure Root Causes in a Microservice through Causality Inference', IWQoS 2020; "
-             "PCMCI: Runge et al., Science Advances 2019")
 
     def _rank(self, case: Case) -> Ranking:
         c = self.config

@@ -29,11 +29,12 @@ entry point's latency (p90 preferred; chosen through the metric vocabulary, see
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
+from llmrca.methods.common.scaling import floor_spread
+from llmrca.methods.common.windows import Windows, clip_frame, n_normal_rows
 from llmrca.model import Case, split_column
 
 
@@ -41,40 +42,9 @@ class PreprocessError(ValueError):
     """The case leaves too little data for a graph method (says what and why)."""
 
 
-@dataclass
-class Prepared:
-    """A case as a numeric matrix for graph discovery.
-
-    ``data`` has one column per kept metric (no ``time``), rows in time order;
-    ``n_normal`` rows come before the injection.  ``dropped`` maps each column
-    that was removed to the reason.
-    """
-
-    data: pd.DataFrame
-    times: np.ndarray
-    n_normal: int
-    dropped: dict[str, str] = field(default_factory=dict)
-    sli: str | None = None
-
-    @property
-    def columns(self) -> list[str]:
-        return [str(c) for c in self.data.columns]
-
-    @property
-    def column_components(self) -> list[str]:
-        return [split_column(c)[0] for c in self.columns]
-
-    @property
-    def values(self) -> np.ndarray:
-        return self.data.to_numpy(dtype=float)
-
-    @property
-    def normal(self) -> pd.DataFrame:
-        return self.data.iloc[: self.n_normal]
-
-    @property
-    def anomalous(self) -> pd.DataFrame:
-        return self.data.iloc[self.n_normal :]
+#: A case as a numeric matrix for graph discovery: the shared window split type
+#: (:class:`llmrca.methods.common.windows.Windows`), kept under its old name.
+Prepared = Windows
 
 
 def sli_column(case: Case, columns: Sequence[str] | None = None) -> str | None:
@@ -85,14 +55,7 @@ def sli_column(case: Case, columns: Sequence[str] | None = None) -> str | None:
 
 
 def _window(case: Case, normal_window_s: float | None, anomalous_window_s: float | None) -> pd.DataFrame:
-    df = case.metrics.sort_values("time", kind="stable")
-    t = df["time"].to_numpy(dtype=float)
-    keep = np.ones(len(df), dtype=bool)
-    if normal_window_s is not None:
-        keep &= t >= case.inject_time - float(normal_window_s)
-    if anomalous_window_s is not None:
-        keep &= t < case.inject_time + float(anomalous_window_s)
-    return df.loc[keep]
+    return clip_frame(case.metrics, case.inject_time, normal_window_s, anomalous_window_s)
 
 
 def _constant(values: pd.DataFrame) -> pd.Series:
@@ -118,7 +81,7 @@ def prepare(
     """
     df = _window(case, normal_window_s, anomalous_window_s)
     times = df["time"].to_numpy(dtype=float)
-    n_normal = int((times < case.inject_time).sum())
+    n_normal = n_normal_rows(times, case.inject_time)
     where = f"case {case.name!r}"
     if len(df) < min_rows:
         raise PreprocessError(f"{where}: only {len(df)} rows in the analysis window (need {min_rows}); widen normal_window_s/anomalous_window_s")
@@ -193,34 +156,35 @@ def prepare_reference(case: Case) -> Prepared:
     data = data.loc[:, (data != data.iloc[0]).any()]
     dropped = {str(c): "constant (reference rule)" for c in df.columns if c != "time" and c not in data.columns}
     data = data.apply(lambda x: x / 1e6 if str(x.name).endswith("_mem") else x)
-    n_normal = int((times < case.inject_time).sum())
+    n_normal = n_normal_rows(times, case.inject_time)
     out = Prepared(data=data.reset_index(drop=True).astype(float), times=times, n_normal=n_normal, dropped=dropped)
     out.sli = sli_column(case, out.columns)
     return out
 
 
-def anomaly_scores(prepared: Prepared, *, stat: str = "mean", sigma_floor: float = 1e-6) -> pd.Series:
-    """Per column: |z| of the anomalous rows against the normal rows.
+def anomaly_scores(prepared: Prepared, *, stat: str = "mean") -> pd.Series:
+    """Per column: |z| of the anomalous rows against the normal rows' mean and standard deviation.
 
     ``stat`` aggregates the anomalous rows' |z|: ``"mean"`` (default; robust
-    to a single noisy sample in a short window) or ``"max"``.
-
-    The normal standard deviation is floored at ``sigma_floor`` times the
-    column's overall scale so that a column flat before the injection does
-    not get an infinite score.
+    to a single noisy sample in a short window) or ``"max"``.  A zero normal
+    spread is floored by the house convention
+    (:func:`llmrca.methods.common.scaling.floor_spread`), so a column flat
+    before the injection scores high but finite.
     """
+    if stat not in ("mean", "max"):
+        raise ValueError(f"anomaly score stat must be 'mean' or 'max', got {stat!r}")
+    z = _abs_z(prepared)
+    agg = z.mean(axis=0) if stat == "mean" else z.max(axis=0)
+    return pd.Series(agg, index=prepared.columns)
+
+
+def _abs_z(prepared: Prepared) -> np.ndarray:
     x = prepared.values
     normal = x[: prepared.n_normal]
     anomal = x[prepared.n_normal :]
     mu = normal.mean(axis=0)
-    sd = normal.std(axis=0)
-    scale = np.maximum(np.abs(x).max(axis=0), 1.0)
-    sd = np.maximum(sd, sigma_floor * scale)
-    z = np.abs(anomal - mu) / sd
-    if stat not in ("mean", "max"):
-        raise ValueError(f"anomaly score stat must be 'mean' or 'max', got {stat!r}")
-    agg = z.mean(axis=0) if stat == "mean" else z.max(axis=0)
-    return pd.Series(agg, index=prepared.columns)
+    sd = floor_spread(normal.std(axis=0), mu)
+    return np.abs(anomal - mu) / sd
 
 
 def anomaly_onsets(prepared: Prepared, *, threshold: float = 3.0) -> pd.Series:
@@ -228,13 +192,8 @@ def anomaly_onsets(prepared: Prepared, *, threshold: float = 3.0) -> pd.Series:
 
     Columns that never cross the threshold get the number of anomalous rows.
     """
-    x = prepared.values
-    normal = x[: prepared.n_normal]
-    anomal = x[prepared.n_normal :]
-    mu = normal.mean(axis=0)
-    sd = np.maximum(normal.std(axis=0), 1e-6 * np.maximum(np.abs(x).max(axis=0), 1.0))
-    over = np.abs(anomal - mu) / sd > threshold
-    first = np.where(over.any(axis=0), over.argmax(axis=0), anomal.shape[0])
+    over = _abs_z(prepared) > threshold
+    first = np.where(over.any(axis=0), over.argmax(axis=0), over.shape[0])
     return pd.Series(first.astype(float), index=prepared.columns)
 
 

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from llmrca.config import Config
-from llmrca.methods.base import Method, Tags
+from llmrca.methods.base import Method
 from llmrca.methods.llm import signals as S
 from llmrca.methods.llm.baseline import NormalModel, WindowStats, with_derived
 from llmrca.methods.llm.evidence import FLAG, ComponentEvidence, Evidence, Signal
@@ -69,8 +69,6 @@ class LlmRca(Method):
 
     name = "llm-rca"
     config_cls = LlmRcaConfig
-    tags = Tags(metric_set="extended", uses_topology=True, family="llm")
-    paper = "this project (llmrca); design per the paper's §5.5–5.6 guidelines"
 
     def __init__(self, config: Any = None, **overrides: Any) -> None:
         super().__init__(config, **overrides)

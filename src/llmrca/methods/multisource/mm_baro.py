@@ -31,8 +31,9 @@ from dataclasses import dataclass
 import pandas as pd
 
 from llmrca.config import Config
-from llmrca.methods.base import Method, Tags
+from llmrca.methods.base import Method
 from llmrca.methods.common.anomaly import finite, robust_scores
+from llmrca.methods.common.windows import split_frame
 from llmrca.methods.multisource._sources import collect_sources
 from llmrca.model import Case, Ranking
 
@@ -42,6 +43,8 @@ class MMBaroConfig(Config):
     use_logs: bool = True
     use_traces: bool = True
     absolute: bool = False  # score |deviation| instead of upward deviation
+    #: A zero spread: "relative" (house convention, as BARO) or "unit" (scikit-learn, as RCAEval).
+    zero_spread: str = "relative"
 
 
 class MMBaro(Method):
@@ -49,8 +52,6 @@ class MMBaro(Method):
 
     name = "mm-baro"
     config_cls = MMBaroConfig
-    tags = Tags(family="multisource")
-    paper = "Pham et al., BARO, FSE 2024 (multi-source variant)"
 
     def _rank(self, case: Case) -> Ranking:
         cfg = self.config
@@ -64,7 +65,8 @@ class MMBaro(Method):
             if data.empty:
                 continue
             data = data.assign(time=frame["time"])
-            s = robust_scores(case.normal(data), case.anomalous(data), absolute=cfg.absolute)
+            normal, anomal = split_frame(data, case.inject_time)
+            s = robust_scores(normal, anomal, absolute=cfg.absolute, zero_spread=cfg.zero_spread)
             scores.append(finite(s))
         if not scores:
             raise ValueError("mm-baro: every series is constant; nothing to score")

@@ -37,11 +37,12 @@ import numpy as np
 import pandas as pd
 
 from llmrca.config import Config
-from llmrca.methods.base import Method, Tags
+from llmrca.methods.base import Method
 from llmrca.methods.common.anomaly import sigma_exceedances
 from llmrca.methods.common.logs import error_line_counts
 from llmrca.methods.common.timeutil import to_epoch_seconds
 from llmrca.methods.common.traces import map_services, operation_slo, prepare_spans, split_at
+from llmrca.methods.common.windows import split_frame
 from llmrca.model import Case, Ranking, split_column
 
 
@@ -53,7 +54,7 @@ class PDiagnoseConfig(Config):
     weight_traces: float = 1.0
     use_logs: bool = True
     use_traces: bool = True
-    reference_mode: str = "paper"  # "paper" or "rcaeval"
+    reference_mode: str | None = None  # None: the paper's algorithm; "rcaeval": the reference port
 
 
 class PDiagnose(Method):
@@ -61,13 +62,11 @@ class PDiagnose(Method):
 
     name = "pdiagnose"
     config_cls = PDiagnoseConfig
-    tags = Tags(family="multisource")
-    paper = "Hou et al., PDiagnose, 2021"
 
     def _rank(self, case: Case) -> Ranking:
         cfg = self.config
-        if cfg.reference_mode not in {"paper", "rcaeval"}:
-            raise ValueError(f"pdiagnose: reference_mode must be 'paper' or 'rcaeval', got {cfg.reference_mode!r}")
+        if cfg.reference_mode not in {None, "rcaeval"}:
+            raise ValueError(f"pdiagnose: reference_mode must be null (the paper) or 'rcaeval', got {cfg.reference_mode!r}")
         ref = cfg.reference_mode == "rcaeval"
         comps = case.components
         counts: dict[str, dict[str, float]] = {}
@@ -75,7 +74,7 @@ class PDiagnose(Method):
 
         # metrics
         m = case.metrics
-        exc = sigma_exceedances(case.normal(m), case.anomalous(m), k=cfg.k, upper_only=ref)
+        exc = sigma_exceedances(*split_frame(m, case.inject_time), k=cfg.k, upper_only=ref)
         mc = dict.fromkeys(comps, 0.0)
         for col, v in exc.items():
             c = split_column(col)[0]

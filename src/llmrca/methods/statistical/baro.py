@@ -19,8 +19,9 @@ import numpy as np
 
 from llmrca.config import Config
 from llmrca.errors import MethodUnavailable
-from llmrca.methods.base import Method, Tags
-from llmrca.methods.statistical._windows import floor_scale, max_abs, metric_matrix, split_at
+from llmrca.methods.base import Method
+from llmrca.methods.common.scaling import ZERO_SPREAD_CHOICES, max_abs, robust_centre_scale
+from llmrca.methods.common.windows import metric_matrix, split_at
 from llmrca.methods.statistical.bocpd import bocpd, most_significant_change, select_dims, standardise
 from llmrca.model import Case, Ranking
 
@@ -38,6 +39,9 @@ class BaroConfig(Config):
     #: Lower / upper quantile of the robust spread (0.25 / 0.75 = IQR, as in BARO).
     q_low: float = 0.25
     q_high: float = 0.75
+    #: A zero spread: "relative" (house convention, see llmrca.methods.common.scaling) or
+    #: "unit" (scikit-learn's RobustScaler, as RCAEval 1.8.1's BARO).
+    zero_spread: str = "relative"
 
 
 class Baro(Method):
@@ -45,8 +49,6 @@ class Baro(Method):
 
     name = "baro"
     config_cls = BaroConfig
-    tags = Tags(family="statistical")
-    paper = "Pham, Ha, Zhang. BARO: Robust Root Cause Analysis for Microservices via Multivariate Bayesian Online Change Point Detection. FSE 2024"
 
     def _rank(self, case: Case) -> Ranking:
         cfg = self.config
@@ -58,11 +60,12 @@ class Baro(Method):
         if cfg.detect_change_point:
             split = detect_change_time(time, x, model=cfg.cpd_model, hazard_lambda=cfg.hazard_lambda, max_dims=cfg.cpd_max_dims)
             explanation = {"inject_time_used": split, "detected_change_point": True}
+        if cfg.zero_spread not in ZERO_SPREAD_CHOICES:
+            raise ValueError(f"baro: zero_spread must be one of {', '.join(ZERO_SPREAD_CHOICES)}, got {cfg.zero_spread!r}")
         normal, anomal = split_at(time, x, split)
+        med, spread = robust_centre_scale(normal, q_low=cfg.q_low, q_high=cfg.q_high, zero_spread=cfg.zero_spread)
         with np.errstate(all="ignore"):
-            med = np.nanmedian(normal, axis=0)
-            spread = np.nanquantile(normal, cfg.q_high, axis=0) - np.nanquantile(normal, cfg.q_low, axis=0)
-        scores = max_abs((anomal - med) / floor_scale(spread, med))
+            scores = max_abs((anomal - med) / spread)
         return Ranking.from_metric_scores(dict(zip(cols, scores, strict=True)), candidates=case.components, explanation=explanation)
 
 

@@ -36,22 +36,25 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from itertools import combinations
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
 
 from llmrca.config import Config
 from llmrca.errors import MethodUnavailable
-from llmrca.methods.base import Method, Tags
+from llmrca.methods.base import Method
+from llmrca.methods.common.windows import split_frame
 from llmrca.model import Case, Ranking
 
 
 @dataclass
 class EDiagnosisConfig(Config):
+    legacy_reference: ClassVar[str | None] = "pyrca"
     alpha: float = 0.05  # significance level of the two-sample test
     n_permutations: int = 199  # permutations for the p-value (paper mode)
     seed: int = 0
-    reference_mode: str = "paper"  # "paper" or "pyrca" (sfr-pyrca 1.0.1 as RCAEval calls it)
+    reference_mode: str | None = None  # None: the paper's algorithm; "pyrca": the reference port
     bootstrap_time: int = 200  # pyrca mode only: bootstrap replicates for the threshold
     pyrca_alpha: float = 0.01  # pyrca mode only: RCAEval's default E_ALPHA
 
@@ -107,14 +110,13 @@ class EDiagnosis(Method):
 
     name = "e-diagnosis"
     config_cls = EDiagnosisConfig
-    tags = Tags(family="statistical")
-    paper = "Shan et al., ε-Diagnosis, WWW 2019"
 
     def _windows(self, case: Case) -> tuple[pd.DataFrame, pd.DataFrame]:
         m = case.metrics
         cols = [c for c in m.columns if c != "time"]
-        normal = case.normal(m)[cols].astype(float)
-        anomal = case.anomalous(m)[cols].astype(float)
+        before, after = split_frame(m, case.inject_time)
+        normal = before[cols].astype(float)
+        anomal = after[cols].astype(float)
         if len(normal) < 2 or len(anomal) < 2:
             raise MethodUnavailable(
                 f"e-diagnosis needs at least 2 rows before and after the injection time (has {len(normal)} and {len(anomal)})"
@@ -123,11 +125,11 @@ class EDiagnosis(Method):
 
     def _rank(self, case: Case) -> Ranking:
         cfg = self.config
-        if cfg.reference_mode == "paper":
+        if cfg.reference_mode is None:
             return self._rank_paper(case)
         if cfg.reference_mode == "pyrca":
             return self._rank_pyrca(case)
-        raise ValueError(f"e-diagnosis: unknown reference_mode {cfg.reference_mode!r}; use 'paper' or 'pyrca'")
+        raise ValueError(f"e-diagnosis: unknown reference_mode {cfg.reference_mode!r}; use null (the paper) or 'pyrca'")
 
     # -- the paper ---------------------------------------------------------------
     def _rank_paper(self, case: Case) -> Ranking:

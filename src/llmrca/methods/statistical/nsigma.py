@@ -15,17 +15,18 @@ from dataclasses import dataclass
 import numpy as np
 
 from llmrca.config import Config
-from llmrca.methods.base import Method, Tags
-from llmrca.methods.statistical._windows import floor_scale, max_abs, metric_matrix, split_at
+from llmrca.methods.base import Method
+from llmrca.methods.common.scaling import max_abs, standard_centre_scale
+from llmrca.methods.common.windows import clip_mask, metric_matrix, split_at
 from llmrca.model import Case, Ranking
 
 
 @dataclass
 class NSigmaConfig(Config):
-    #: Use at most this many seconds of data before the injection (0 = all).
-    normal_window_s: float = 0.0
-    #: Use at most this many seconds from the injection on (0 = all).
-    anomal_window_s: float = 0.0
+    #: Use at most this many seconds of data before the injection (None = all).
+    normal_window_s: float | None = None
+    #: Use at most this many seconds from the injection on (None = all).
+    anomalous_window_s: float | None = None
 
 
 class NSigma(Method):
@@ -33,24 +34,13 @@ class NSigma(Method):
 
     name = "nsigma"
     config_cls = NSigmaConfig
-    tags = Tags(family="statistical")
-    paper = "Pham, Ha, Zhang. Root Cause Analysis for Microservices based on Causal Inference: How Far Are We? ASE 2024"
 
     def _rank(self, case: Case) -> Ranking:
+        cfg = self.config
         time, x, cols = metric_matrix(case)
-        time, x = clip_windows(time, x, case.inject_time, self.config.normal_window_s, self.config.anomal_window_s)
-        normal, anomal = split_at(time, x, case.inject_time)
+        keep = clip_mask(time, case.inject_time, cfg.normal_window_s, cfg.anomalous_window_s)
+        normal, anomal = split_at(time[keep], x[keep], case.inject_time)
+        mean, std = standard_centre_scale(normal)
         with np.errstate(all="ignore"):
-            mean = np.nanmean(normal, axis=0)
-            std = floor_scale(np.nanstd(normal, axis=0), mean)
-        scores = max_abs((anomal - mean) / std)
+            scores = max_abs((anomal - mean) / std)
         return Ranking.from_metric_scores(dict(zip(cols, scores, strict=True)), candidates=case.components)
-
-
-def clip_windows(time: np.ndarray, x: np.ndarray, at: float, before_s: float, after_s: float) -> tuple[np.ndarray, np.ndarray]:
-    keep = np.ones(len(time), dtype=bool)
-    if before_s > 0:
-        keep &= time >= at - before_s
-    if after_s > 0:
-        keep &= time < at + after_s
-    return time[keep], x[keep]

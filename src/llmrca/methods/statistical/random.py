@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from llmrca.config import Config
-from llmrca.methods.base import Method, Tags
+from llmrca.methods.base import Method
 from llmrca.model import Case, Ranking
 
 
@@ -36,7 +36,6 @@ class RandomRank(Method):
 
     name = "random"
     config_cls = RandomConfig
-    tags = Tags(family="statistical")
 
     def _rank(self, case: Case) -> Ranking:
         comps = list(case.components)

@@ -6,19 +6,8 @@ import numpy as np
 import pandas as pd
 
 from llmrca.methods.common.edges import latency_column
+from llmrca.methods.common.scaling import abs_corr
 from llmrca.model import split_column
-
-
-def abs_corr(x: np.ndarray, y: np.ndarray) -> float:
-    """|Pearson r|, 0 when either series is constant or has too few finite points."""
-    ok = np.isfinite(x) & np.isfinite(y)
-    if ok.sum() < 3:
-        return 0.0
-    a, b = x[ok], y[ok]
-    if np.std(a) == 0 or np.std(b) == 0:
-        return 0.0
-    r = float(np.corrcoef(a, b)[0, 1])
-    return abs(r) if np.isfinite(r) else 0.0
 
 
 def component_columns(metrics: pd.DataFrame, component: str) -> list[str]:

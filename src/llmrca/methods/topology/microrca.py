@@ -40,7 +40,7 @@ import numpy as np
 
 from llmrca.config import Config
 from llmrca.errors import MethodUnavailable
-from llmrca.methods.base import Method, Tags
+from llmrca.methods.base import Method
 from llmrca.methods.common.edges import detect_anomalous_edges
 from llmrca.methods.topology._signals import abs_corr, max_corr, resource_columns
 from llmrca.model import Case, Ranking
@@ -60,8 +60,6 @@ class MicroRCA(Method):
 
     name = "microrca"
     config_cls = MicroRCAConfig
-    tags = Tags(family="topology", needs_topology=True, uses_topology=True)
-    paper = "Wu et al., MicroRCA, NOMS 2020"
 
     def _rank(self, case: Case) -> Ranking:
         cfg = self.config

@@ -35,8 +35,9 @@ import numpy as np
 
 from llmrca.config import Config
 from llmrca.errors import MethodUnavailable
-from llmrca.methods.base import Method, Tags
+from llmrca.methods.base import Method
 from llmrca.methods.common.edges import latency_column
+from llmrca.methods.common.windows import split_frame
 from llmrca.methods.topology._signals import component_columns, latency_series, max_corr
 from llmrca.model import Case, Ranking
 
@@ -53,15 +54,14 @@ class Microscope(Method):
 
     name = "microscope"
     config_cls = MicroscopeConfig
-    tags = Tags(family="topology", needs_topology=True, uses_topology=True)
-    paper = "Lin et al., Microscope, ICSOC 2018"
 
     def _violations(self, case: Case, comp: str) -> int:
         col = latency_column(case.metrics, comp)
         if col is None:
             return 0
-        normal = case.normal()[col].to_numpy(dtype=float)
-        anomal = case.anomalous()[col].to_numpy(dtype=float)
+        before, after = split_frame(case.metrics, case.inject_time)
+        normal = before[col].to_numpy(dtype=float)
+        anomal = after[col].to_numpy(dtype=float)
         mu, sd = np.nanmean(normal), np.nanstd(normal, ddof=1)
         if not np.isfinite(sd):
             return 0

@@ -35,7 +35,7 @@ import numpy as np
 
 from llmrca.config import Config
 from llmrca.errors import MethodUnavailable
-from llmrca.methods.base import Method, Tags
+from llmrca.methods.base import Method
 from llmrca.methods.common.edges import latency_column
 from llmrca.methods.topology._signals import component_columns, latency_series, max_corr
 from llmrca.model import Case, Ranking
@@ -56,8 +56,6 @@ class MonitorRank(Method):
 
     name = "monitorrank"
     config_cls = MonitorRankConfig
-    tags = Tags(family="topology", needs_topology=True, uses_topology=True)
-    paper = "Kim et al., MonitorRank, SIGMETRICS 2013"
 
     def _rank(self, case: Case) -> Ranking:
         cfg = self.config

@@ -45,7 +45,7 @@ import pandas as pd
 
 from llmrca.config import Config
 from llmrca.errors import MethodUnavailable
-from llmrca.methods.base import Method, Tags
+from llmrca.methods.base import Method
 from llmrca.methods.common.traces import map_services, operation_slo, prepare_spans, split_at, split_traces_at
 from llmrca.methods.trace._spectrum import FORMULAS, suspiciousness
 from llmrca.model import Case, Ranking
@@ -58,7 +58,7 @@ class MicroRankConfig(Config):
     damping: float = 0.85  # PageRank damping d
     call_weight: float = 0.01  # weight a of the operation-call matrix in the update
     iterations: int = 25  # PageRank rounds (the paper's fixed count)
-    reference_mode: str = "paper"  # "paper" or "rcaeval"
+    reference_mode: str | None = None  # None: the paper's algorithm; "rcaeval": the reference port
 
 
 def trace_pagerank(spans: pd.DataFrame, anomalous: bool, d: float, a: float, iterations: int) -> tuple[dict[str, float], dict[str, int]]:
@@ -116,29 +116,27 @@ class MicroRank(Method):
 
     name = "microrank"
     config_cls = MicroRankConfig
-    tags = Tags(family="trace", needs_traces=True, needs_metrics=False)
-    paper = "Yu et al., MicroRank, WWW 2021"
 
     def _rank(self, case: Case) -> Ranking:
         cfg = self.config
         if cfg.spectrum not in FORMULAS:
             raise ValueError(f"microrank: unknown spectrum {cfg.spectrum!r}; use one of {FORMULAS}")
-        if cfg.reference_mode not in {"paper", "rcaeval"}:
-            raise ValueError(f"microrank: reference_mode must be 'paper' or 'rcaeval', got {cfg.reference_mode!r}")
+        if cfg.reference_mode not in {None, "rcaeval"}:
+            raise ValueError(f"microrank: reference_mode must be null (the paper) or 'rcaeval', got {cfg.reference_mode!r}")
         assert case.traces is not None
         spans = prepare_spans(case.traces)
         comp = map_services(spans, case.components)
         spans = spans[comp.notna()].copy()
         spans["operation"] = comp[comp.notna()] + "_" + spans["operation"].str.partition("_")[2]
         # the paper keeps traces whole; RCAEval's port splits spans at the injection
-        split = split_traces_at if cfg.reference_mode == "paper" else split_at
+        split = split_traces_at if cfg.reference_mode is None else split_at
         before, window = split(spans, case.inject_time)
         if before.empty or window.empty:
             raise MethodUnavailable(f"microrank needs spans before and after the injection (has {len(before)} and {len(window)})")
         slo = operation_slo(before)
         mean = window["operation"].map(slo["mean"])
         std = window["operation"].map(slo["std"])
-        if cfg.reference_mode == "paper":
+        if cfg.reference_mode is None:
             expected = (mean + cfg.k * std).fillna(window["duration"])
             per_trace = pd.DataFrame({"t": window["traceID"], "real": window["duration"], "exp": expected}).groupby("t", sort=False).sum()
             anom_ids = set(per_trace.index[per_trace["real"] > per_trace["exp"]])

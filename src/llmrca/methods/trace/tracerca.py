@@ -44,7 +44,7 @@ import pandas as pd
 
 from llmrca.config import Config
 from llmrca.errors import MethodUnavailable
-from llmrca.methods.base import Method, Tags
+from llmrca.methods.base import Method
 from llmrca.methods.common.traces import map_services, operation_slo, prepare_spans, split_at, split_traces_at
 from llmrca.model import Case, Ranking
 
@@ -54,7 +54,7 @@ class TraceRCAConfig(Config):
     k: float = 3.0  # invocation anomaly: slower than mean + k * std of its (caller, operation)
     min_support: float = 0.1  # discard service sets in fewer than this share of anomalous traces
     max_set_size: int = 2  # largest service set mined
-    reference_mode: str = "paper"  # "paper" or "rcaeval"
+    reference_mode: str | None = None  # None: the paper's algorithm; "rcaeval": the reference port
 
 
 def _ji(support: float, confidence: float) -> float:
@@ -66,8 +66,6 @@ class TraceRCA(Method):
 
     name = "tracerca"
     config_cls = TraceRCAConfig
-    tags = Tags(family="trace", needs_traces=True, needs_metrics=False)
-    paper = "Li et al., TraceRCA, IWQoS 2021"
 
     def _spans(self, case: Case) -> tuple[pd.DataFrame, pd.DataFrame]:
         assert case.traces is not None
@@ -76,7 +74,7 @@ class TraceRCA(Method):
         spans = spans[comp.notna()].copy()
         spans["component"] = comp[comp.notna()]
         # the paper keeps traces whole; RCAEval's port splits spans at the injection
-        split = split_traces_at if self.config.reference_mode == "paper" else split_at
+        split = split_traces_at if self.config.reference_mode is None else split_at
         before, window = split(spans, case.inject_time)
         if before.empty or window.empty:
             raise MethodUnavailable(f"tracerca needs spans before and after the injection (has {len(before)} and {len(window)})")
@@ -84,11 +82,11 @@ class TraceRCA(Method):
 
     def _rank(self, case: Case) -> Ranking:
         mode = self.config.reference_mode
-        if mode == "paper":
+        if mode is None:
             return self._rank_paper(case)
         if mode == "rcaeval":
             return self._rank_rcaeval(case)
-        raise ValueError(f"tracerca: reference_mode must be 'paper' or 'rcaeval', got {mode!r}")
+        raise ValueError(f"tracerca: reference_mode must be null (the paper) or 'rcaeval', got {mode!r}")
 
     def _rank_paper(self, case: Case) -> Ranking:
         cfg = self.config
