@@ -49,7 +49,13 @@ def test_cap_keeps_sli_and_every_component_most_anomalous_first() -> None:
 
 def test_sli_falls_back_to_first_component_latency_and_never_uses_truth() -> None:
     case = make_case(root="ray-worker-1")
-    no_entry = Case(metrics=case.metrics.drop(columns=["nginx-gateway_latency-90"]), inject_time=case.inject_time,
+    # the entry's p90 gone: any other latency kind of the entry comes next
+    no_p90 = Case(metrics=case.metrics.drop(columns=["nginx-gateway_latency-90"]), inject_time=case.inject_time,
+                  topology=case.topology, root_causes=case.root_causes)
+    assert sli_column(no_p90) == "nginx-gateway_latency-50"
+    # no latency at the entry at all: the first component that has one
+    entry_cols = [c for c in case.metrics.columns if c.startswith("nginx-gateway_latency")]
+    no_entry = Case(metrics=case.metrics.drop(columns=entry_cols), inject_time=case.inject_time,
                     topology=case.topology, root_causes=case.root_causes)
     assert sli_column(no_entry) == "ray-head_latency-90"
     assert sli_column(case.without_truth()) == sli_column(case)
