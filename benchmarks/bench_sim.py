@@ -15,8 +15,8 @@ import statistics
 import time
 import tracemalloc
 
-from llmrca.campaign import Protocol
 from llmrca.model import FaultSpec
+from llmrca.testbed.base import Timeline
 from llmrca.testbed.sim.backend import SimBackend
 from llmrca.testbed.sim.config import SimConfig
 
@@ -25,7 +25,7 @@ START = 1_767_225_600.0
 
 def _case(cfg: SimConfig, seed: int) -> tuple[float, float, float]:
     be = SimBackend(cfg)
-    p = Protocol()
+    p = Timeline()
     w, c = time.perf_counter(), time.process_time()
     be.run_case(FaultSpec("cpu", "ray-worker-2"), seed=seed, protocol=p, start_time=START)
     return time.perf_counter() - w, time.process_time() - c, p.warmup_s + p.normal_s + p.fault_s + p.tail_s
@@ -33,7 +33,7 @@ def _case(cfg: SimConfig, seed: int) -> tuple[float, float, float]:
 
 def _peak_mb(cfg: SimConfig) -> float:
     tracemalloc.start()
-    SimBackend(cfg).run_case(FaultSpec("memory", "ray-worker-2"), seed=0, protocol=Protocol(), start_time=START)
+    SimBackend(cfg).run_case(FaultSpec("memory", "ray-worker-2"), seed=0, protocol=Timeline(), start_time=START)
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     return peak / 1e6

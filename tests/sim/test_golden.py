@@ -27,13 +27,9 @@ import pytest
 
 from llmrca.dataset.io import read_case, write_case
 from llmrca.model import FaultSpec
+from llmrca.testbed.base import Timeline
 from llmrca.testbed.sim.backend import SimBackend
 from llmrca.testbed.sim.config import SimConfig
-
-try:  # the timeline's new name; the old one while the golden file is first made
-    from llmrca.testbed.base import Timeline
-except ImportError:  # pragma: no cover - only before the testbed contract moved
-    from llmrca.campaign import Protocol as Timeline
 
 GOLDEN = Path(__file__).resolve().parents[1] / "data" / "sim_golden.json"
 START = 1_767_225_600.0
