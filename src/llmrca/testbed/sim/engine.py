@@ -181,6 +181,7 @@ class SimRun:
         self.GW, self.OP = R, R + 1
         self.N = N = len(wl)
         self.arr, self.prompt, self.out = wl.arrival, wl.prompt, wl.output
+        self.arr_list = wl.arrival.tolist()
         self._init_requests(N)
         self._init_replicas()
         self._init_recording()
@@ -198,12 +199,12 @@ class SimRun:
         self.code = np.zeros(N, dtype=np.int16)
         self.delay = np.zeros(N)
         self.n_pre = np.zeros(N, dtype=np.int16)
-        self.u = self.rng.random((N, 2))
+        self.u = self.rng.random((N, 2)).tolist()  # routing draws, read one request at a time
         self.newflag = np.zeros(N, dtype=bool)
         self.act = np.zeros(0, dtype=np.int64)  # in-flight request ids (routed, not finished)
         self.na = 0  # arrivals handled so far
         cfg = self.cfg
-        self.req_bytes = cfg.request_overhead_bytes + cfg.bytes_per_prompt_token * self.prompt
+        self.req_bytes = (cfg.request_overhead_bytes + cfg.bytes_per_prompt_token * self.prompt).tolist()
 
     def _init_replicas(self) -> None:
         cfg, R, P = self.cfg, self.R, self.P
@@ -374,8 +375,12 @@ class SimRun:
 
     # -- arrivals and routing (power of two choices on ongoing requests) -------------------
     def _arrivals(self, t: float, t1: float, delayed: bool) -> None:
-        """Route the requests arriving in ``[t, t1)`` and those queued at the router."""
-        arr, N, queue = self.arr, self.N, self.router_queue
+        """Route the requests arriving in ``[t, t1)`` and those queued at the router.
+
+        A Python loop over requests: per-request state is read and written through lists and
+        put back into the arrays at the end (byte counters keep their order of additions).
+        """
+        arr, N, queue = self.arr_list, self.N, self.router_queue
         pend = list(queue) if queue else []
         queue.clear()
         j = self.na
@@ -384,19 +389,25 @@ class SimRun:
         todo = pend + list(range(self.na, j))
         self.gw_total += j - self.na
         self.na = j
-        cfg, u, ongoing, alive, cands = self.cfg, self.u, self.ongoing, self.alive, self.cands
-        rep, status, t_ready, req_bytes, rx, tx = self.rep, self.status, self.t_ready, self.req_bytes, self.rx, self.tx
-        GW, tgt, hop, cap = self.GW, self.tgt, cfg.hop_latency_s, cfg.max_ongoing_requests
-        new_ids = []
+        if not todo:
+            return
+        cfg, u, cands, GW, tgt = self.cfg, self.u, self.cands, self.GW, self.tgt
+        hop, cap, req_bytes = cfg.hop_latency_s, cfg.max_ongoing_requests, self.req_bytes
+        ongoing, alive = self.ongoing.tolist(), self.alive.tolist()
+        rx, tx = self.rx.tolist(), self.tx.tolist()
+        routed: list[int] = []
+        to: list[int] = []
+        ready: list[float] = []
         for i in todo:
             ta = max(arr[i], t)
             m = len(cands)
             if m == 0:
                 queue.append(i)
                 continue
-            a = cands[int(u[i, 0] * m)]
+            u0, u1 = u[i]
+            a = cands[int(u0 * m)]
             if m > 1:
-                b = cands[int(u[i, 1] * (m - 1))]
+                b = cands[int(u1 * (m - 1))]
                 if b == a:
                     b = cands[m - 1]
                 if ongoing[b] < ongoing[a]:
@@ -414,15 +425,15 @@ class SimRun:
                 self.tot["err"][a] += 1
                 a = min(alt, key=lambda x: ongoing[x])
                 retry = cfg.dead_replica_retry_s
-            rep[i] = a
             ongoing[a] += 1
-            status[i] = ACTIVE
             self.router_total += 1
             d = 0.0
             if delayed and a == tgt:
                 d = self.fault.request_delay(self)
                 self.delay[i] = d
-            t_ready[i] = ta + (2 * hop if a else hop) + d + retry
+            routed.append(i)
+            to.append(a)
+            ready.append(ta + (2 * hop if a else hop) + d + retry)
             b_i = req_bytes[i]
             rx[GW] += b_i
             tx[GW] += b_i
@@ -430,9 +441,15 @@ class SimRun:
             if a:
                 tx[0] += b_i
                 rx[a] += b_i
-            new_ids.append(i)
-        if new_ids:
-            self.act = np.concatenate([self.act, np.asarray(new_ids, dtype=np.int64)])
+        self.ongoing[:] = ongoing
+        self.rx[:] = rx
+        self.tx[:] = tx
+        if routed:
+            ids = np.asarray(routed, dtype=np.int64)
+            self.rep[ids] = to
+            self.status[ids] = ACTIVE
+            self.t_ready[ids] = ready
+            self.act = np.concatenate([self.act, ids])
 
     def _expire_router_queue(self, t: float) -> None:
         """Requests queued at the router longer than the gateway's time-out fail with 504."""

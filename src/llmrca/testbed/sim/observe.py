@@ -109,6 +109,11 @@ class _Obs:
         self.ttft_ok = np.isfinite(self.rq["t_first"])
         self.sched_ok = np.isfinite(self.rq["t_sched"])
         self.done = self.rq["status"] == DONE
+        # request ids per replica, ascending (what a mask ``replica == r`` selects, without a pass per replica)
+        rrep = self.rq["replica"]
+        order = np.argsort(rrep, kind="stable")
+        bounds = np.searchsorted(rrep[order], np.arange(self.R + 1))
+        self.by_replica = [order[bounds[r] : bounds[r + 1]] for r in range(self.R)]
 
 
 def build_frames(res: SimResult, rng: np.random.Generator) -> dict[str, pd.DataFrame]:
@@ -206,14 +211,14 @@ def _vllm(o: _Obs, r: int) -> None:
     """vLLM and Ray Serve series of replica ``r``."""
     res, rq, st, win, m, span, S = o.res, o.rq, o.st, o.win, o.m, o.span, o.S
     qs = (0.5, 0.9)
-    rrep = rq["replica"]
+    mine = o.by_replica[r]
     x = o.cols[o.comps[r]]
     x["vllm:num_requests_running"] = res.rep["running"][:, r]
     x["vllm:num_requests_waiting"] = res.rep["waiting"][:, r]
     x["vllm:kv_cache_usage_perc"] = res.rep["kv_usage"][:, r]
     for key, name in (("prompt_tokens", "prompt_tokens_total"), ("gen_tokens", "generation_tokens_total"), ("preemptions", "num_preemptions_total"), ("success", "request_success_total")):
         x[f"vllm:{name}:rate"] = counter_rate(res.rep[key][:, r], m, span)
-    sel = o.ttft_ok & (rrep == r)
+    sel = mine[o.ttft_ok[mine]]
     v = window_quantiles(rq["t_first"][sel], rq["t_first"][sel] - rq["t_ready"][sel], None, st, VLLM_TTFT_BUCKETS, win, qs)
     x["vllm:time_to_first_token_seconds:p50"], x["vllm:time_to_first_token_seconds:p90"] = v[:, 0], v[:, 1]
     it_t = np.concatenate([res.tick_t, res.tick_t])
@@ -228,10 +233,10 @@ def _vllm(o: _Obs, r: int) -> None:
     wsum = counter_rate(np.cumsum(ssum), m, span)
     wcnt = counter_rate(np.cumsum(scnt), m, span)
     x["vllm:inter_token_latency_seconds:mean"] = np.where(wcnt > 0, wsum / np.where(wcnt > 0, wcnt, 1.0), np.nan)
-    sel = o.done & (rrep == r)
+    sel = mine[o.done[mine]]
     v = window_quantiles(rq["t_done"][sel], rq["t_done"][sel] - rq["t_ready"][sel], None, st, VLLM_REQUEST_BUCKETS, win, (0.9,))
     x["vllm:e2e_request_latency_seconds:p90"] = v[:, 0]
-    sel = o.sched_ok & (rrep == r)
+    sel = mine[o.sched_ok[mine]]
     v = window_quantiles(rq["t_sched"][sel], rq["t_sched"][sel] - rq["t_ready"][sel], None, st, VLLM_REQUEST_BUCKETS, win, (0.9,))
     x["vllm:request_queue_time_seconds:p90"] = v[:, 0]
     x["ray_serve_deployment_replica_starts_total:rate"] = counter_rate(res.rep["replica_starts"][:, r], m, span)
