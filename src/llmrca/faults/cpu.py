@@ -104,6 +104,7 @@ class LocalCpuHog(LocalInjector):
     defaults: ClassVar[dict[str, Any]] = {"workers": 4, "load": 100}
 
     def start(self) -> None:
+        """Start the stressors in the pod's cgroup; raises FaultError when stress-ng is missing."""
         if not Path(STRESS_NG).exists():
             raise FaultError(f"{STRESS_NG} is missing; install the Debian package stress-ng")
         self.cpu0 = self.cg.cpu_usage_s()
@@ -131,6 +132,7 @@ class LocalCpuHog(LocalInjector):
         }
 
     def stop(self) -> None:
+        """Kill the stressors' process group (idempotent)."""
         self._kill_group()
 
 

@@ -129,6 +129,7 @@ class LocalGpuPowerCap(LocalInjector):
         raise FaultError(f"power limit of {self.spec.target} reads {r.get('power_limit_w')} W, not {watts} W, after {timeout_s:g} s")
 
     def start(self) -> None:
+        """Set the limit, wait until the engine reads it back, start sampling; raises FaultError when it does not take."""
         self._admin()
         self.before = self._read()
         self.ctl = self.pod_dir / "gpu.json"
@@ -173,6 +174,7 @@ class LocalGpuPowerCap(LocalInjector):
         }
 
     def stop(self) -> None:
+        """Remove the limit and wait for the default to read back (idempotent)."""
         if getattr(self, "_stop_sampling", None) is not None:
             self._stop_sampling.set()
         if getattr(self, "ctl", None) is None:

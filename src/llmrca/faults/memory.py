@@ -111,6 +111,7 @@ class LocalMemoryLeak(LocalInjector):
     defaults: ClassVar[dict[str, Any]] = {"fraction": 0.5, "bytes": 0, "rate_mib_s": 64.0}
 
     def start(self) -> None:
+        """Start the allocator in the pod's cgroup (``bytes`` or ``fraction`` of the limit) and watch the pod's memory."""
         limit = self.cg.memory_limit_bytes()
         self.target_bytes = int(self.params["bytes"]) or int(float(self.params["fraction"]) * limit)
         log = self.pod_dir / f"{self.spec.target}.log"
@@ -152,6 +153,7 @@ class LocalMemoryLeak(LocalInjector):
         }
 
     def stop(self) -> None:
+        """Kill the allocator and remove its status file (idempotent)."""
         if hasattr(self, "_stop"):
             self._stop.set()
         self._kill_group()

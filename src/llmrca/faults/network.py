@@ -107,6 +107,7 @@ class LocalNetworkDelay(LocalInjector):
             return {"delay_applied_ms_sum": 0.0, "delay_applied_n": 0}
 
     def start(self) -> None:
+        """Probe the pod, write the sidecar's delay control file, probe again while delayed."""
         self.url = self.tb.state.pods[self.spec.target]["health"]
         n = int(self.params["probes"])
         self.before = _probe_s(self.url, n, 5.0)
@@ -143,6 +144,7 @@ class LocalNetworkDelay(LocalInjector):
         }
 
     def stop(self) -> None:
+        """Remove the control file: the sidecar stops delaying (idempotent)."""
         with contextlib.suppress(FileNotFoundError):
             self.ctl.unlink()
 

@@ -49,6 +49,7 @@ class LocalLoad(Config):
 
 
 class LocalBackend(Backend):
+    """The local testbed (real processes in cgroups, real Prometheus) as a campaign backend; started on first use unless ``testbed`` is given."""
     name = "local"
 
     def __init__(
@@ -75,20 +76,25 @@ class LocalBackend(Backend):
 
     @property
     def testbed(self) -> LocalTestbed:
+        """The running testbed (brought up on first access; raises TestbedError when it cannot start)."""
         if self._tb is None:
             self._tb = LocalTestbed.up(self.config, progress=self.say)
         return self._tb
 
     def topology(self) -> Topology:
+        """gateway -> head -> workers, plus the operator."""
         return paper_topology(self.config.workers)
 
     def workers(self) -> list[str]:
+        """``ray-worker-1..n``."""
         return [worker_name(i) for i in range(1, self.config.workers + 1)]
 
     def describe(self) -> dict[str, Any]:
+        """``{"local": testbed config, "load": load config}`` for the manifest."""
         return {"local": self.config.to_dict(), "load": self.load.to_dict()}
 
     def check_fault(self, spec: FaultSpec) -> None:
+        """Raise ConfigError for an unknown parameter or a target that is not a serving pod (FaultError for an unknown type)."""
         from llmrca.config import ConfigError
 
         known = injector_class("local", spec.type).defaults
@@ -99,6 +105,7 @@ class LocalBackend(Backend):
             raise ConfigError(f"fault target {spec.target!r} is not a serving pod ({', '.join(['ray-head', *self.workers()])})")
 
     def run_case(self, fault: FaultSpec, *, seed: int, protocol: Timeline, start_time: float) -> Case:
+        """One case on the real stack on the wall clock (``start_time`` is ignored); raises TestbedError or FaultError when the stack or the fault fails."""
         from llmrca.collect import collect_case
         from llmrca.load import LoadRunner
 
@@ -177,6 +184,7 @@ class LocalBackend(Backend):
         return out
 
     def close(self) -> None:
+        """Stop the testbed if this backend started it."""
         if self._owned and self._tb is not None:
             self._tb.down()
             self._tb = None

@@ -76,6 +76,7 @@ class LocalTestbedConfig(Config):
 
 @dataclass
 class State:
+    """What a running testbed is made of (run dir, pods, ports, cgroups, process groups), saved as ``state.json``."""
     run_id: str
     run_dir: str
     cgroup_version: int = 1
@@ -91,15 +92,18 @@ class State:
 
     @property
     def path(self) -> Path:
+        """The state file, ``<run_dir>/state.json``."""
         return Path(self.run_dir) / "state.json"
 
     def save(self) -> None:
+        """Write the state atomically (temporary file + rename)."""
         tmp = self.path.with_suffix(".tmp")
         tmp.write_text(json.dumps(self.__dict__, indent=1))
         os.replace(tmp, self.path)
 
     @classmethod
     def load(cls, run_dir: str | Path) -> State | None:
+        """The state saved in ``run_dir``, or None when there is none."""
         p = Path(run_dir) / "state.json"
         if not p.exists():
             return None
@@ -107,21 +111,26 @@ class State:
 
     # convenient views
     def pod_dir(self, pod: str) -> Path:
+        """The pod's folder (logs, spans, control files)."""
         return Path(self.run_dir) / "pods" / pod
 
     def cgroup(self, pod: str) -> cgr.PodCgroup:
+        """The pod's cgroup."""
         return cgr.PodCgroup(self.cgroups[pod], self.cgroup_version)
 
     @property
     def gateway_url(self) -> str:
+        """The gateway's URL on 127.0.0.1."""
         return f"http://127.0.0.1:{self.ports['gateway']}"
 
     @property
     def prometheus_url(self) -> str:
+        """Prometheus' URL on 127.0.0.1."""
         return f"http://127.0.0.1:{self.ports['prometheus']}"
 
     @property
     def components(self) -> list[str]:
+        """The pods' names."""
         return list(self.pods)
 
 
@@ -181,6 +190,7 @@ class LocalTestbed:
     # -- starting ----------------------------------------------------------------------
     @classmethod
     def attach(cls, run_dir: str | Path = DEFAULT_RUN_DIR) -> LocalTestbed:
+        """The testbed running in ``run_dir``; raises TestbedError when there is none."""
         st = State.load(run_dir)
         if st is None:
             raise TestbedError(f"no local testbed state in {run_dir}; start one with `llmrca testbed up`")
@@ -188,6 +198,7 @@ class LocalTestbed:
 
     @classmethod
     def up(cls, config: LocalTestbedConfig | None = None, progress: Callable[[str], None] | None = None) -> LocalTestbed:
+        """Start a testbed (cgroups, pods, Prometheus) and wait until it is healthy; raises TestbedError (and cleans up) on failure."""
         cfg = config or LocalTestbedConfig()
         say = progress or (lambda m: None)
         for binary in (NGINX_BIN, PROMETHEUS_BIN):
@@ -472,6 +483,7 @@ class LocalTestbed:
 
     # -- tearing down --------------------------------------------------------------------
     def down(self) -> dict[str, int]:
+        """Stop every process group and remove the cgroups; returns counts of what was stopped."""
         return down(self.state.run_dir)
 
 

@@ -89,6 +89,7 @@ class GpuCoefficients:
 
     @classmethod
     def probe(cls, gm: GpuModel) -> GpuCoefficients:
+        """Read the coefficients off ``gm``'s step-time functions at nominal clocks."""
         big = 1_000_000
         a = gm.decode_step_s(1, 0, load=0.0)
         b = (gm.decode_step_s(1, big, load=0.0) - a) / big
@@ -96,12 +97,14 @@ class GpuCoefficients:
         return cls(a, b, c, gm.prefill_s(1, load=0.0), gm.model.decode_sm_share)
 
     def decode_s(self, batch: np.ndarray, ctx: np.ndarray, slow: np.ndarray) -> np.ndarray:
+        """Decode step time (s) per replica for ``batch`` sequences and ``ctx`` KV tokens, the SM part stretched by ``slow`` (all shape ``(R,)``)."""
         base = np.maximum(self.weights_s + self.per_ctx_token_s * ctx, self.per_seq_compute_s * batch)
         return base * ((1.0 - self.sm_share) + self.sm_share * slow)
 
 
 @dataclass
 class SimResult:
+    """A run's raw observations: per-scrape counters/gauges, per-request arrays, per-tick token gaps, events, the achieved fault."""
     cfg: SimConfig
     components: list[str]  # pods: replicas' pods (head first), gateway, operator
     n_replicas: int
