@@ -66,7 +66,7 @@ def test_every_fault_type_has_both_implementations_in_one_module(ftype: str) -> 
     sim, local = fault_class("sim", ftype), injector_class("local", ftype)
     assert issubclass(sim, SimFault) and sim.type == ftype and local.fault_type == ftype
     assert sim.__module__ == local.__module__ == f"llmrca.faults.{ftype}"
-    with pytest.raises(ConfigError, match="simulated, not injected|no 'disk'"):
+    with pytest.raises(ConfigError, match="no 'disk' fault for backend 'sim'"):
         fault_class("sim", "disk")
 
 
