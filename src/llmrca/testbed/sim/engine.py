@@ -260,9 +260,14 @@ class SimRun:
         self.fault = None if fault is None else copy.copy(fault)  # a remediation may end the fault early: work on a copy
         self.tgt = self.rt = -1
         self.remedy_due = False
+        self.h_tick = self.h_slow = self.h_step = self.h_memory = None  # the fault's hooks that do something
         if self.fault is None:
             return
         f = self.fault
+        self.h_tick, self.h_slow, self.h_step, self.h_memory = (
+            getattr(f, name) if getattr(type(f), name) is not getattr(SimFault, name) else None
+            for name in ("on_tick", "gpu_slowdown", "after_step", "on_memory")
+        )
         if f.target not in names:
             raise ValueError(f"fault target {f.target!r} is not a serving pod ({', '.join(names)})")
         f.bind(self)
@@ -282,8 +287,8 @@ class SimRun:
             self._remediate(t)
         f = self.fault
         on = f is not None and f.start <= t < f.end
-        if f is not None:
-            f.on_tick(self, t, on)
+        if self.h_tick is not None:
+            self.h_tick(self, t, on)
         if t >= self.next_evt:  # restarts (scalar check first: most ticks have no event)
             self.next_evt, self.cands = self._events(t)
         loading = np.isfinite(self.healthy_at) if self.next_evt < np.inf else self.no_loading
@@ -291,14 +296,14 @@ class SimRun:
         self._arrivals(t, t1, delayed)
         self._expire_router_queue(t)
         share = self._cpu_share(on)
-        slow = self.ones if f is None else f.gpu_slowdown(self, self.ones)
+        slow = self.ones if self.h_slow is None else self.h_slow(self, self.ones)
         st = self._engine_step(t, t1, share, slow)
-        if f is not None:
-            f.after_step(self, st.gpu_busy, on)
+        if self.h_step is not None:
+            self.h_step(self, st.gpu_busy, on)
         self._gpu_accounting(st)
         self._cpu_accounting(st, loading, share, on)
-        if f is not None:
-            f.on_memory(self, t1, on)
+        if self.h_memory is not None:
+            self.h_memory(self, t1, on)
         kr = k - self.k_rec
         if kr >= 0:
             self._record(kr, t1, st, delayed)
@@ -380,8 +385,9 @@ class SimRun:
     def _arrivals(self, t: float, t1: float, delayed: bool) -> None:
         """Route the requests arriving in ``[t, t1)`` and those queued at the router.
 
-        A Python loop over requests: per-request state is read and written through lists and
-        put back into the arrays at the end (byte counters keep their order of additions).
+        A Python loop over requests; with many of them, per-replica state is read and written
+        through lists and put back into the arrays at the end (byte counters keep their order
+        of additions, so the sums are the same to the bit).
         """
         arr, N, queue = self.arr_list, self.N, self.router_queue
         pend = list(queue) if queue else []
@@ -396,11 +402,11 @@ class SimRun:
             return
         cfg, u, cands, GW, tgt = self.cfg, self.u, self.cands, self.GW, self.tgt
         hop, cap, req_bytes = cfg.hop_latency_s, cfg.max_ongoing_requests, self.req_bytes
-        ongoing, alive = self.ongoing.tolist(), self.alive.tolist()
-        rx, tx = self.rx.tolist(), self.tx.tolist()
+        many = len(todo) > 16  # Python lists index faster than arrays, but converting costs a few µs
+        ongoing, alive = (self.ongoing.tolist(), self.alive.tolist()) if many else (self.ongoing, self.alive)
+        rx, tx = (self.rx.tolist(), self.tx.tolist()) if many else (self.rx, self.tx)
+        rep, status, t_ready = self.rep, self.status, self.t_ready
         routed: list[int] = []
-        to: list[int] = []
-        ready: list[float] = []
         for i in todo:
             ta = max(arr[i], t)
             m = len(cands)
@@ -435,8 +441,9 @@ class SimRun:
                 d = self.fault.request_delay(self)
                 self.delay[i] = d
             routed.append(i)
-            to.append(a)
-            ready.append(ta + (2 * hop if a else hop) + d + retry)
+            rep[i] = a
+            status[i] = ACTIVE
+            t_ready[i] = ta + (2 * hop if a else hop) + d + retry
             b_i = req_bytes[i]
             rx[GW] += b_i
             tx[GW] += b_i
@@ -444,15 +451,12 @@ class SimRun:
             if a:
                 tx[0] += b_i
                 rx[a] += b_i
-        self.ongoing[:] = ongoing
-        self.rx[:] = rx
-        self.tx[:] = tx
+        if many:
+            self.ongoing[:] = ongoing
+            self.rx[:] = rx
+            self.tx[:] = tx
         if routed:
-            ids = np.asarray(routed, dtype=np.int64)
-            self.rep[ids] = to
-            self.status[ids] = ACTIVE
-            self.t_ready[ids] = ready
-            self.act = np.concatenate([self.act, ids])
+            self.act = np.concatenate([self.act, np.asarray(routed, dtype=np.int64)])
 
     def _expire_router_queue(self, t: float) -> None:
         """Requests queued at the router longer than the gateway's time-out fail with 504."""
@@ -473,7 +477,7 @@ class SimRun:
         """Share of its CPU work the engine gets done per second in each pod's cgroup (shape ``(R,)``)."""
         share = self.ones if self.fault is None else self.fault.cpu_share(self, self.ones, on)
         mem_prev, limit = self.mem_prev, self.mem_limit
-        if mem_prev.max() > 0.85 * limit:
+        if mem_prev is not self.zeros_r and mem_prev.max() > 0.85 * limit:
             # near the cgroup limit every allocation enters direct reclaim: CPU work stalls
             pressure = np.clip((mem_prev / limit - 0.85) / 0.15, 0.0, 1.0)
             share = share / (1.0 + self.cfg.reclaim_stall * pressure)
