@@ -1,6 +1,6 @@
 """The time-stepped model of the serving stack.
 
-One tick (``SimConfig.tick_s``, default 100 ms) advances every replica at
+One tick (``SimConfig.tick_s``, default 200 ms) advances every replica at
 once with numpy over all in-flight requests (a fluid model of continuous
 batching): each replica first prefills the requests it admits this tick
 (compute bound, on the GPU, plus tokenisation on the CPU), then spends the
@@ -12,7 +12,9 @@ Every running request gains ``time / step`` tokens.  Discrete events
 handled at tick granularity, with completion and first-token instants
 interpolated inside the tick.
 
-Faults act on the mechanisms, never on the telemetry:
+Faults act on the mechanisms, never on the telemetry, and only through the
+hooks of :class:`~llmrca.testbed.sim.faults.SimFault` (the fault types are
+the ``Sim...`` classes of :mod:`llmrca.faults`):
 
 * CPU hog: stress threads join the pod's cgroup; under the CFS quota every
   runnable thread gets ``quota / threads`` of a core, so the engine's CPU
