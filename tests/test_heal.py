@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from llmrca.campaign import Protocol
 from llmrca.heal import HealConfig, ThresholdAlert, heal_sim
 from llmrca.heal.loop import choose_action
 from llmrca.model import FaultSpec
+from llmrca.testbed.base import Timeline
 from llmrca.testbed.sim.backend import SimBackend
 
 START = 1_767_225_600.0
@@ -44,7 +44,7 @@ def _itl(case, target: str) -> np.ndarray:
 
 def test_remedies_change_the_world_only_after_they_apply() -> None:
     be = SimBackend()
-    pr = Protocol(normal_s=120, fault_s=180, tail_s=10)
+    pr = Timeline(normal_s=120, fault_s=180, tail_s=10)
     spec = FaultSpec(type="cpu", target="ray-worker-1", duration_s=180)
     inject = START + 120
     plain = be.run_case(spec, seed=4, protocol=pr, start_time=START)

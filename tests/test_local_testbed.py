@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from llmrca.campaign import Protocol
 from llmrca.model import FaultSpec
+from llmrca.testbed.base import Timeline
 from llmrca.testbed.local import cgroups as cgr
 
 pytestmark = [pytest.mark.system, pytest.mark.slow]
@@ -37,7 +37,7 @@ except cgr.CgroupError as e:  # pragma: no cover - depends on the machine
     pytest.skip(str(e), allow_module_level=True)
 
 TARGET = "ray-worker-1"
-PROTO = Protocol(normal_s=20.0, fault_s=10.0, tail_s=3.0, cooldown_s=0.0, warmup_s=5.0)
+PROTO = Timeline(normal_s=20.0, fault_s=10.0, tail_s=3.0, cooldown_s=0.0, warmup_s=5.0)
 
 
 def _window(case, col: str, fault: bool) -> np.ndarray:

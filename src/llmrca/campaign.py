@@ -12,9 +12,8 @@ the clock, and the dataset on disk.
 from __future__ import annotations
 
 import time
-from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,25 +21,10 @@ import numpy as np
 
 from llmrca.config import ConfigError
 from llmrca.dataset.io import add_case, write_manifest
-from llmrca.model import FAULT_TYPES, Case, FaultSpec, Topology
+from llmrca.model import FAULT_TYPES, FaultSpec
+from llmrca.testbed.base import BACKENDS, Backend, Timeline, backend_class
 
-
-@dataclass(frozen=True)
-class Protocol:
-    """Timings of one case (seconds)."""
-
-    normal_s: float = 285.0
-    fault_s: float = 60.0
-    tail_s: float = 15.0
-    cooldown_s: float = 60.0
-    warmup_s: float = 30.0  # load runs before the recorded window starts
-
-    def to_dict(self) -> dict[str, float]:
-        return asdict(self)
-
-    @property
-    def case_s(self) -> float:
-        return self.warmup_s + self.normal_s + self.fault_s + self.tail_s + self.cooldown_s
+__all__ = ["BACKENDS", "PROFILES", "Backend", "Profile", "Protocol", "Timeline", "make_backend", "plan_cases", "run_campaign", "split_overrides"]
 
 
 @dataclass(frozen=True)
@@ -58,43 +42,8 @@ PROFILES: dict[str, Profile] = {
     "local": Profile("local", FAULT_TYPES, 3, 1, "12 cases with the compressed protocol of the local testbed (60 s / 20 s / 10 s)"),
 }
 
-BACKENDS = ("sim", "local")
-
-
-class Backend(ABC):
-    """What a testbed must provide to run the protocol.
-
-    ``run_case`` serves the load from ``start_time - protocol.warmup_s``,
-    injects ``fault`` at ``start_time + protocol.normal_s`` for
-    ``fault.duration_s``, keeps serving for ``protocol.tail_s``, removes the
-    fault, and returns the labelled Case with the achieved fault parameters.
-    A real backend also waits out ``protocol.cooldown_s`` (the simulator
-    starts each case from a fresh state instead) and may ignore
-    ``start_time`` (the simulated clock the campaign proposes) in favour of
-    the wall clock; the Case's own times are what count.
-    """
-
-    name: str = "backend"
-
-    @abstractmethod
-    def topology(self) -> Topology: ...
-
-    @abstractmethod
-    def workers(self) -> list[str]:
-        """Components faults may be injected into (the paper: the Ray workers)."""
-
-    @abstractmethod
-    def run_case(self, fault: FaultSpec, *, seed: int, protocol: Protocol, start_time: float) -> Case: ...
-
-    def describe(self) -> dict[str, Any]:
-        """Backend parameters recorded in the dataset manifest."""
-        return {}
-
-    def check_fault(self, spec: FaultSpec) -> None:  # noqa: B027 - optional hook
-        """Raise ConfigError if ``spec`` cannot be injected (checked before the first case runs)."""
-
-    def close(self) -> None:  # noqa: B027 - optional hook
-        """Release resources (processes, clusters)."""
+#: Deprecated name of :class:`~llmrca.testbed.base.Timeline` (``typing.Protocol`` is another thing); kept for callers outside llmrca.
+Protocol = Timeline
 
 
 def pick_targets(workers: list[str], n: int) -> list[str]:
@@ -111,27 +60,14 @@ def case_seeds(seed: int, n: int) -> list[int]:
 
 
 def make_backend(backend: str, *, workers: int | None, qps: float | None, scrape_interval_s: float | None, sim_params: Mapping[str, Any] | None = None) -> Backend:
-    if backend == "sim":
-        from llmrca.testbed.sim.backend import SimBackend
-        from llmrca.testbed.sim.config import SimConfig
+    """The backend registered as ``backend`` (:data:`llmrca.testbed.base.BACKENDS`) built from the campaign's options.
 
-        d = dict(sim_params or {})
-        if workers is not None:
-            d["n_workers"] = workers
-        if qps is not None:
-            d["qps"] = qps
-        if scrape_interval_s is not None:
-            d["scrape_interval_s"] = scrape_interval_s
-            d.setdefault("rate_window_s", max(SimConfig.rate_window_s, scrape_interval_s))
-        return SimBackend(SimConfig.from_dict(d).validate())
-    if backend == "local":
-        from llmrca.testbed.local.backend import make_local_backend
-
-        return make_local_backend(workers=workers, qps=qps, scrape_interval_s=scrape_interval_s, params=sim_params)
-    raise ConfigError(f"unknown backend {backend!r}; available here: {', '.join(BACKENDS)} (a new backend plugs into campaign.Backend)")
+    Raises :class:`~llmrca.config.ConfigError` for an unknown backend or a bad option.
+    """
+    return backend_class(backend).from_options(workers=workers, qps=qps, scrape_interval_s=scrape_interval_s, params=sim_params)
 
 
-def plan_cases(profile: Profile, workers: list[str], fault_params: Mapping[str, Mapping[str, Any]] | None, protocol: Protocol) -> list[FaultSpec]:
+def plan_cases(profile: Profile, workers: list[str], fault_params: Mapping[str, Mapping[str, Any]] | None, protocol: Timeline) -> list[FaultSpec]:
     fp = {k: dict(v) for k, v in (fault_params or {}).items()}
     unknown = sorted(set(fp) - set(FAULT_TYPES))
     if unknown:
@@ -170,7 +106,7 @@ def run_campaign(
     scrape_interval_s: float | None = None,
     progress: bool = True,
     *,
-    protocol: Protocol | None = None,
+    protocol: Timeline | None = None,
     sim_params: Mapping[str, Any] | None = None,
     backend_obj: Backend | None = None,
 ) -> Path:
@@ -187,7 +123,7 @@ def run_campaign(
         from llmrca.testbed.local.backend import LOCAL_PROTOCOL
 
         protocol = LOCAL_PROTOCOL
-    protocol = protocol or Protocol()
+    protocol = protocol or Timeline()
     be = backend_obj or make_backend(backend, workers=workers, qps=qps, scrape_interval_s=scrape_interval_s, sim_params=sim_params)
     specs = plan_cases(prof, be.workers(), fault_params, protocol)
     for spec in specs:  # every fault is checked before the first case runs

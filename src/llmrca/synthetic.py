@@ -13,18 +13,11 @@ import numpy as np
 import pandas as pd
 
 from llmrca.model import Case, FaultRecord, Topology
-from llmrca.telemetry import GATEWAY, HEAD, OPERATOR, worker_name
+from llmrca.telemetry import GATEWAY, HEAD
+from llmrca.testbed.topology import paper_topology
 
 #: Which basic metric a fault type moves most (before propagation).
 _FAULT_METRIC = {"cpu": "cpu", "memory": "mem", "network": "latency-90", "gpu": "latency-90"}
-
-
-def paper_topology(n_workers: int = 3) -> Topology:
-    """gateway -> head -> workers, plus the operator (which manages the Ray pods)."""
-    workers = [worker_name(i) for i in range(1, n_workers + 1)]
-    nodes = (GATEWAY, HEAD, *workers, OPERATOR)
-    edges = [(GATEWAY, HEAD)] + [(HEAD, w) for w in workers]
-    return Topology(nodes=nodes, edges=tuple(edges), entry=GATEWAY)
 
 
 def make_case(

@@ -7,16 +7,17 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from llmrca.campaign import PROFILES, Backend, Protocol, case_seeds, pick_targets, plan_cases, run_campaign, split_overrides
+from llmrca.campaign import PROFILES, Backend, case_seeds, pick_targets, plan_cases, run_campaign, split_overrides
 from llmrca.cli import app
 from llmrca.config import ConfigError
 from llmrca.dataset.io import Dataset
 from llmrca.model import FAULT_TYPES
 from llmrca.report.fault_effects import fault_effects_figure
+from llmrca.testbed.base import Timeline
 
 
 def test_plan_and_seeds():
-    specs = plan_cases(PROFILES["paper"], [f"ray-worker-{i}" for i in range(1, 4)], {"cpu": {"workers": 8}}, Protocol())
+    specs = plan_cases(PROFILES["paper"], [f"ray-worker-{i}" for i in range(1, 4)], {"cpu": {"workers": 8}}, Timeline())
     assert len(specs) == 120
     assert {s.type for s in specs} == set(FAULT_TYPES)
     assert all(s.params == {"workers": 8} for s in specs if s.type == "cpu")
@@ -30,7 +31,7 @@ def test_plan_and_seeds():
 
 @pytest.mark.slow
 def test_quick_campaign_writes_a_dataset(tmp_path):
-    out = run_campaign("sim", "quick", seed=3, out=tmp_path / "ds", progress=False, workers=2, qps=3.0, protocol=Protocol(normal_s=60, fault_s=30, tail_s=10, warmup_s=10))
+    out = run_campaign("sim", "quick", seed=3, out=tmp_path / "ds", progress=False, workers=2, qps=3.0, protocol=Timeline(normal_s=60, fault_s=30, tail_s=10, warmup_s=10))
     ds = Dataset(out)
     assert len(ds) == 4 * 2
     man = json.loads((out / "dataset.json").read_text())

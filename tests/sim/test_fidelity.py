@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from llmrca.campaign import Protocol
 from llmrca.model import FaultSpec
+from llmrca.testbed.base import Timeline
 from llmrca.testbed.sim.backend import SimBackend
 from llmrca.testbed.sim.engine import ACTIVE, DONE, FAILED, PENDING
 from llmrca.testbed.sim.observe import build_frames
@@ -21,7 +21,7 @@ from llmrca.testbed.sim.traces import build_traces
 SEED = 11
 START = 1_767_225_600.0
 TARGET = "ray-worker-2"
-PROTO = Protocol()
+PROTO = Timeline()
 INJECT = START + PROTO.normal_s
 END = INJECT + PROTO.fault_s
 

@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from llmrca.campaign import Protocol
 from llmrca.config import ConfigError
 from llmrca.model import FaultSpec
 from llmrca.telemetry import BASIC_NAMES, EXTENDED, GATEWAY, HEAD, OPERATOR
+from llmrca.testbed.base import Timeline
 from llmrca.testbed.gpu import GpuModel
 from llmrca.testbed.sim.backend import SimBackend
 from llmrca.testbed.sim.config import SimConfig
@@ -18,7 +18,7 @@ from llmrca.testbed.sim.faults import fault_params
 from llmrca.testbed.sim.observe import counter_rate, window_quantiles
 
 START = 1_767_225_600.0
-SHORT = Protocol(normal_s=60.0, fault_s=30.0, tail_s=10.0, warmup_s=10.0)
+SHORT = Timeline(normal_s=60.0, fault_s=30.0, tail_s=10.0, warmup_s=10.0)
 
 
 def test_counter_rate_handles_resets():
@@ -102,7 +102,7 @@ def test_metric_sets_follow_the_catalogue():
 
 
 def test_gaps_where_the_replica_is_dead_and_logs_tell_the_story():
-    case = SimBackend().run_case(FaultSpec("memory", "ray-worker-3"), seed=2, protocol=Protocol(), start_time=START)
+    case = SimBackend().run_case(FaultSpec("memory", "ray-worker-3"), seed=2, protocol=Timeline(), start_time=START)
     ext = case.metric_sets["extended"]
     assert ext["ray-worker-3_vllm:num_requests_running"].isna().any()
     assert not ext["ray-worker-1_vllm:num_requests_running"].isna().any()

@@ -27,6 +27,7 @@ from typing import Any
 
 import pandas as pd
 
+from llmrca.dataset.fastcsv import write_csv
 from llmrca.model import (
     FAULT_ALIASES,
     Case,
@@ -90,11 +91,11 @@ def write_case(case: Case, folder: str | Path, *, validate: bool = True) -> Path
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     for set_name, df in case.metric_sets.items():
-        df.to_csv(folder / METRIC_FILES.get(set_name, f"data_{set_name}.csv"), index=False)
+        write_csv(df, folder / METRIC_FILES.get(set_name, f"data_{set_name}.csv"))
     if case.logs is not None:
-        case.logs.to_csv(folder / "logs.csv", index=False)
+        write_csv(case.logs, folder / "logs.csv")
     if case.traces is not None:
-        case.traces.to_csv(folder / "traces.csv", index=False)
+        write_csv(case.traces, folder / "traces.csv")
     (folder / "inject_time.txt").write_text(f"{int(case.inject_time) if float(case.inject_time).is_integer() else case.inject_time}\n")
     write_json(folder / "case.json", case_json(case))
     return folder

@@ -16,6 +16,7 @@ from pathlib import Path
 
 
 def main() -> None:
+    """Command line of the leaking process (bytes, rate in MiB/s, timeout in s, status file)."""
     ap = argparse.ArgumentParser()
     ap.add_argument("--bytes", type=int, required=True)
     ap.add_argument("--rate-mib-s", type=float, default=64.0)

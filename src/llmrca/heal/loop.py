@@ -233,9 +233,9 @@ def heal_sim(
     out: str | Path | None = None,
 ) -> HealReport:
     """Run one fault on the simulated stack with the heal loop watching it."""
-    from llmrca.campaign import Protocol
     from llmrca.methods.common.metric_set import choose_metric_set
     from llmrca.methods.registry import get_method
+    from llmrca.testbed.base import Timeline
     from llmrca.testbed.sim.backend import SimBackend
     from llmrca.testbed.sim.config import SimConfig
 
@@ -249,7 +249,7 @@ def heal_sim(
     be = SimBackend(SimConfig.from_dict(sim_params or {}))
     spec = FaultSpec(type=fault, target=target, params=dict(fault_params or {}), duration_s=cfg.fault_s)
     be.check_fault(spec)
-    protocol = Protocol(normal_s=cfg.normal_s, fault_s=cfg.fault_s, tail_s=cfg.tail_s)
+    protocol = Timeline(normal_s=cfg.normal_s, fault_s=cfg.fault_s, tail_s=cfg.tail_s)
     world = be.run_case(spec, seed=seed, protocol=protocol, start_time=_START)
     inject = world.inject_time
     fault_info = {"type": fault, "target": target, "start": inject, "seed": seed, "params": dict(world.fault.requested)}

@@ -35,6 +35,7 @@ SW_POWER_CAP = 0x4  # DCGM clock event reason bit
 
 @dataclass(frozen=True)
 class GpuSpec:
+    """An accelerator's datasheet numbers (watts, MHz, MiB); defaults: A100 80GB PCIe."""
     name: str = "A100-80GB-PCIe"
     default_power_limit_w: float = 300.0
     min_power_limit_w: float = 150.0
@@ -62,6 +63,7 @@ class ModelSpec:
 
     @property
     def weight_bytes(self) -> float:
+        """Bytes of the model's weights on the GPU (parameters x bytes per parameter)."""
         return self.params_b * 1e9 * self.bytes_per_param
 
 
@@ -76,6 +78,7 @@ class GpuModel:
     # -- power management (what ``nvidia-smi -pl`` does) ----------------------
     @property
     def power_limit_w(self) -> float:
+        """The power limit in force (W), as ``nvidia-smi -q`` reads it back."""
         return self._limit_w
 
     def set_power_limit(self, watts: float) -> float:
@@ -104,6 +107,7 @@ class GpuModel:
         return g.idle_power_w + (g.busy_power_w - g.idle_power_w) * max(load, 0.0) * f**g.power_exponent
 
     def throttle_reasons(self, load: float) -> int:
+        """DCGM's clock-throttle bitmask at utilisation ``load`` (0..1): ``SW_POWER_CAP`` when the SM clock is below its maximum, else 0."""
         return SW_POWER_CAP if self.sm_clock_mhz(load) < self.gpu.max_sm_clock_mhz - 1e-6 else 0
 
     def slowdown(self, load: float = 1.0) -> float:
@@ -133,6 +137,7 @@ class GpuModel:
         return self.gpu.framebuffer_mib * self.model.gpu_memory_utilization
 
     def kv_capacity_tokens(self) -> int:
+        """Tokens of KV cache that fit next to the weights (vLLM's ``gpu_memory_utilization`` share of the framebuffer), >= 0."""
         m = self.model
         free = self.gpu.framebuffer_mib * 2**20 * m.gpu_memory_utilization - m.weight_bytes
         return int(max(free, 0) / m.kv_bytes_per_token)

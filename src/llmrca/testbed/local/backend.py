@@ -1,8 +1,8 @@
-"""The local testbed as a campaign backend (:class:`llmrca.campaign.Backend`).
+"""The local testbed as a campaign backend (:class:`llmrca.testbed.base.Backend`).
 
 One case on the real stack: open-loop load through the gateway (the load
 generator of :mod:`llmrca.load`), a warm-up, the normal window, a real fault
-(:mod:`llmrca.faults.local`), a tail; then the case is collected from the
+(:mod:`llmrca.faults`, the ``Local...`` classes), a tail; then the case is collected from the
 real Prometheus, the pods' log files and span files (:mod:`llmrca.collect`),
 and the testbed cools down until every pod is healthy again.  Times are the
 wall clock: ``start_time`` from the campaign (a synthetic clock for the
@@ -18,23 +18,23 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import numpy as np
 
-from llmrca.campaign import Backend, Protocol
 from llmrca.config import Config
-from llmrca.faults import inject
 from llmrca.model import Case, FaultSpec, Topology
-from llmrca.synthetic import paper_topology
 from llmrca.telemetry import worker_name
+from llmrca.testbed.base import Backend, Timeline
+from llmrca.testbed.injection import inject, injector_class
 from llmrca.testbed.local.stack import LocalTestbed, LocalTestbedConfig, TestbedError
+from llmrca.testbed.topology import paper_topology
 
 #: The compressed protocol of the ``local`` profile (the paper: 285 s / 60 s / 15 s).
-LOCAL_PROTOCOL = Protocol(normal_s=60.0, fault_s=20.0, tail_s=10.0, cooldown_s=5.0, warmup_s=10.0)
+LOCAL_PROTOCOL = Timeline(normal_s=60.0, fault_s=20.0, tail_s=10.0, cooldown_s=5.0, warmup_s=10.0)
 
 
 @dataclass
@@ -49,6 +49,7 @@ class LocalLoad(Config):
 
 
 class LocalBackend(Backend):
+    """The local testbed (real processes in cgroups, real Prometheus) as a campaign backend; started on first use unless ``testbed`` is given."""
     name = "local"
 
     def __init__(
@@ -66,24 +67,35 @@ class LocalBackend(Backend):
         self.say = progress or (lambda m: None)
         self.healthy_timeout_s = healthy_timeout_s
 
+    @classmethod
+    def from_options(
+        cls, *, workers: int | None, qps: float | None, scrape_interval_s: float | None, params: Mapping[str, Any] | None = None
+    ) -> LocalBackend:
+        """:func:`make_local_backend` (raises TestbedError on a bad option)."""
+        return make_local_backend(workers=workers, qps=qps, scrape_interval_s=scrape_interval_s, params=dict(params or {}))
+
     @property
     def testbed(self) -> LocalTestbed:
+        """The running testbed (brought up on first access; raises TestbedError when it cannot start)."""
         if self._tb is None:
             self._tb = LocalTestbed.up(self.config, progress=self.say)
         return self._tb
 
     def topology(self) -> Topology:
+        """gateway -> head -> workers, plus the operator."""
         return paper_topology(self.config.workers)
 
     def workers(self) -> list[str]:
+        """``ray-worker-1..n``."""
         return [worker_name(i) for i in range(1, self.config.workers + 1)]
 
     def describe(self) -> dict[str, Any]:
+        """``{"local": testbed config, "load": load config}`` for the manifest."""
         return {"local": self.config.to_dict(), "load": self.load.to_dict()}
 
     def check_fault(self, spec: FaultSpec) -> None:
+        """Raise ConfigError for an unknown parameter or a target that is not a serving pod (FaultError for an unknown type)."""
         from llmrca.config import ConfigError
-        from llmrca.faults import injector_class
 
         known = injector_class("local", spec.type).defaults
         bad = sorted(set(spec.params) - set(known))
@@ -92,7 +104,8 @@ class LocalBackend(Backend):
         if spec.target not in self.workers() and spec.target != "ray-head":
             raise ConfigError(f"fault target {spec.target!r} is not a serving pod ({', '.join(['ray-head', *self.workers()])})")
 
-    def run_case(self, fault: FaultSpec, *, seed: int, protocol: Protocol, start_time: float) -> Case:
+    def run_case(self, fault: FaultSpec, *, seed: int, protocol: Timeline, start_time: float) -> Case:
+        """One case on the real stack on the wall clock (``start_time`` is ignored); raises TestbedError or FaultError when the stack or the fault fails."""
         from llmrca.collect import collect_case
         from llmrca.load import LoadRunner
 
@@ -171,6 +184,7 @@ class LocalBackend(Backend):
         return out
 
     def close(self) -> None:
+        """Stop the testbed if this backend started it."""
         if self._owned and self._tb is not None:
             self._tb.down()
             self._tb = None

@@ -23,11 +23,13 @@ from llmrca.testbed.local.common import CONTENT_TYPE, metrics_body
 
 
 class PodCollector:
+    """A Prometheus collector of the pods' cgroup counters under cAdvisor's metric names."""
     def __init__(self, pods: dict[str, PodCgroup], pods_dir: Path) -> None:
         self.pods = pods
         self.pods_dir = pods_dir
 
     def collect(self) -> Iterator:
+        """Yield the metric families (CPU s, throttled s, memory bytes, network bytes, failcnt) of every pod at this instant."""
         lab = ["namespace", "pod", "container"]
         fams = {
             "cpu": CounterMetricFamily("container_cpu_usage_seconds", "CPU time used", labels=lab),
@@ -64,6 +66,7 @@ class PodCollector:
 
 
 def main() -> None:
+    """Serve the pods' cAdvisor-named metrics on ``--port`` until killed."""
     ap = argparse.ArgumentParser()
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--pods-dir", required=True)

@@ -58,6 +58,7 @@ class PodCgroup:
     # -- paths -----------------------------------------------------------------
     @property
     def dirs(self) -> list[Path]:
+        """The pod's cgroup folders (one on v2; cpu, cpuacct and memory on v1)."""
         if self.version == 2:
             return [_v2_root(self.fs) / self.rel]
         return [self.fs / c / self.rel for c in ("cpu", "cpuacct", "memory")]
@@ -69,6 +70,7 @@ class PodCgroup:
 
     # -- lifecycle ---------------------------------------------------------------
     def create(self, cpu_cores: float, memory_bytes: int) -> None:
+        """Create the cgroup with a CPU quota of ``cpu_cores`` cores and a memory limit of ``memory_bytes``; raises OSError without permission."""
         if self.version == 2:
             root = _v2_root(self.fs)
             # enable the controllers down the path so the leaf gets cpu.max/memory.max
@@ -88,6 +90,7 @@ class PodCgroup:
         self.set_memory(memory_bytes)
 
     def set_cpu(self, cores: float) -> None:
+        """Set the CFS quota to ``cores`` cores (period ``PERIOD_US`` µs)."""
         quota = int(cores * PERIOD_US)
         if self.version == 2:
             self._f("cpu", "cpu.max").write_text(f"{quota} {PERIOD_US}")
@@ -96,6 +99,7 @@ class PodCgroup:
             self._f("cpu", "cpu.cfs_quota_us").write_text(str(quota))
 
     def set_memory(self, limit: int) -> None:
+        """Set the memory limit to ``limit`` bytes (and no swap where the kernel allows)."""
         if self.version == 2:
             self._f("memory", "memory.max").write_text(str(int(limit)))
             try:
@@ -115,9 +119,11 @@ class PodCgroup:
             (d / "cgroup.procs").write_text(str(pid))
 
     def exists(self) -> bool:
+        """Whether any of the pod's cgroup folders exists."""
         return any(d.exists() for d in self.dirs)
 
     def pids(self) -> list[int]:
+        """Process ids in the cgroup (empty when it is gone)."""
         out: set[int] = set()
         for d in self.dirs:
             try:
@@ -147,23 +153,27 @@ class PodCgroup:
         return n
 
     def remove(self) -> None:
+        """Kill every process in the cgroup and remove its folders."""
         self.kill_all()
         for d in self.dirs:
             _rmdir_tree(d)
 
     # -- readings (what cAdvisor reports) --------------------------------------------
     def cpu_usage_s(self) -> float:
+        """CPU seconds the cgroup used since it was created."""
         if self.version == 2:
             return _kv(self._f("cpu", "cpu.stat"))["usage_usec"] / 1e6
         return int(self._f("cpuacct", "cpuacct.usage").read_text()) / 1e9
 
     def cpu_throttled_s(self) -> float:
+        """Seconds the cgroup was throttled by its CFS quota."""
         st = _kv(self._f("cpu", "cpu.stat"))
         if self.version == 2:
             return st.get("throttled_usec", 0) / 1e6
         return st.get("throttled_time", 0) / 1e9
 
     def cpu_quota_cores(self) -> float:
+        """The CPU quota in cores (``inf`` without one)."""
         if self.version == 2:
             q, p = self._f("cpu", "cpu.max").read_text().split()
             return float("inf") if q == "max" else int(q) / int(p)
@@ -172,6 +182,7 @@ class PodCgroup:
         return float("inf") if q < 0 else q / p
 
     def memory_usage_bytes(self) -> int:
+        """Memory charged to the cgroup now (bytes)."""
         name = "memory.current" if self.version == 2 else "memory.usage_in_bytes"
         return int(self._f("memory", name).read_text())
 
@@ -182,16 +193,19 @@ class PodCgroup:
         return max(self.memory_usage_bytes() - inactive, 0)
 
     def memory_limit_bytes(self) -> int:
+        """The memory limit (bytes; 2**63 - 1 without one)."""
         name = "memory.max" if self.version == 2 else "memory.limit_in_bytes"
         raw = self._f("memory", name).read_text().strip()
         return 2**63 - 1 if raw == "max" else int(raw)
 
     def memory_failcnt(self) -> int:
+        """Times the cgroup hit its memory limit (v2: ``memory.events`` max)."""
         if self.version == 2:
             return _kv(self._f("memory", "memory.events")).get("max", 0)
         return int(self._f("memory", "memory.failcnt").read_text())
 
     def oom_kills(self) -> int:
+        """Processes the kernel OOM-killed in the cgroup."""
         if self.version == 2:
             return _kv(self._f("memory", "memory.events")).get("oom_kill", 0)
         return _kv(self._f("memory", "memory.oom_control")).get("oom_kill", 0)
@@ -258,6 +272,7 @@ def run_cgroups(run_id: str, version: int | None = None, fs: Path = CGROUP_FS) -
 
 
 def remove_run_root(run_id: str, version: int | None = None, fs: Path = CGROUP_FS) -> None:
+    """Remove the cgroups of run ``run_id`` (and the shared prefix when it is empty); missing folders are fine."""
     version = version or detect_version(fs)
     roots = [_v2_root(fs)] if version == 2 else [fs / c for c in ("cpu", "cpuacct", "memory")]
     for r in roots:

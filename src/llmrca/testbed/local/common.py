@@ -42,6 +42,7 @@ class PodLog:
 
 
 def new_id(nbytes: int = 8) -> str:
+    """A random hex id of ``nbytes`` bytes (``2 * nbytes`` characters)."""
     return secrets.token_hex(nbytes)
 
 
@@ -79,6 +80,7 @@ async def serve(app: Any, port: int) -> Any:
 
 
 def now() -> float:
+    """Epoch seconds (the wall clock every component stamps with)."""
     return time.time()
 
 
@@ -106,11 +108,13 @@ class SpanWriter:
         self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
 
     def write(self, trace_id: str, span_id: str, parent: str, operation: str, method: str, start_s: float, duration_s: float, status: int) -> None:
+        """Append one span (times in seconds, written as µs integers) as a JSON line."""
         rec = {"traceID": trace_id, "spanID": span_id, "parentSpanID": parent, "serviceName": self.service, "methodName": method,
                "operationName": operation, "duration": int(duration_s * 1e6), "statusCode": int(status), "startTime": int(start_s * 1e6)}
         os.write(self._fd, (json.dumps(rec, separators=(",", ":")) + "\n").encode())
 
     def record(self, operation: str, start_s: float, duration_s: float, *, method: str = "", status: int = 200, traceparent: str | None = None) -> str:
+        """Write a span under the W3C ``traceparent`` (a new trace without one); returns the new span id."""
         ctx = parse_traceparent(traceparent)
         trace, parent = ctx if ctx else (new_id(16), "")
         sid = new_id(8)

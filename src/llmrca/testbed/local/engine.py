@@ -57,6 +57,7 @@ def burn_cpu_ms(ms: float) -> None:
 
 @dataclass
 class Req:
+    """One request in the emulated engine (tokens, arrival in epoch s, trace context)."""
     rid: str
     prompt_tokens: int
     max_tokens: int
@@ -71,6 +72,7 @@ class Req:
 
 
 class Engine:
+    """The emulated vLLM engine: continuous batching on an emulated GPU, OpenAI-style streaming API, vLLM's metrics."""
     def __init__(self, a: argparse.Namespace) -> None:
         self.pod = a.pod
         self.dir = Path(a.dir)
@@ -166,6 +168,7 @@ class Engine:
         return sum(r.prompt_tokens + r.generated for r in self.running)
 
     async def loop(self) -> None:
+        """The scheduling loop: admit, prefill and decode steps while there is work."""
         while True:
             if not self.waiting and not self.running:
                 self.wake.clear()
@@ -235,6 +238,7 @@ class Engine:
 
     # -- telemetry ticker -------------------------------------------------------------
     async def ticker(self) -> None:
+        """Every 0.5 s: the DCGM gauges (utilisation, power, clocks); every 5 s of activity vLLM's throughput log line."""
         last_t = time.monotonic()
         last_busy = 0.0
         last_log = last_t
@@ -277,6 +281,7 @@ class Engine:
 
     # -- HTTP -------------------------------------------------------------------------
     async def chat(self, request: web.Request) -> web.StreamResponse:
+        """``POST /v1/chat/completions``: stream the completion as server-sent events (400 on a bad body)."""
         try:
             body = await request.json()
         except json.JSONDecodeError:
@@ -337,12 +342,15 @@ class Engine:
         return resp
 
     async def metrics(self, request: web.Request) -> web.Response:
+        """``GET /metrics`` in the Prometheus text format."""
         return web.Response(body=metrics_body(self.reg), headers={"Content-Type": CONTENT_TYPE})
 
     async def health(self, request: web.Request) -> web.Response:
+        """``GET /health``: 200 ``ok`` while the engine serves."""
         return web.Response(text="ok")
 
     async def gpu_info(self, request: web.Request) -> web.Response:
+        """``GET /admin/gpu``: power limit and draw (W), SM clock (MHz), utilisation (0..1), throttle reasons."""
         g = self.gpu
         return web.json_response(
             {"power_limit_w": g.power_limit_w, "power_w": g.power_w(self.util), "sm_clock_mhz": g.sm_clock_mhz(self._load()),
@@ -350,9 +358,11 @@ class Engine:
         )
 
     async def models(self, request: web.Request) -> web.Response:
+        """``GET /v1/models``: the one served model."""
         return web.json_response({"object": "list", "data": [{"id": MODEL_NAME, "object": "model"}]})
 
     async def run(self, port: int) -> None:
+        """Serve the API on 127.0.0.1:``port`` and run the loops until cancelled."""
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self.chat)
         app.router.add_get("/metrics", self.metrics)
@@ -373,6 +383,7 @@ class Engine:
 
 
 def main() -> None:
+    """Command line of the engine process (started by the supervisor)."""
     ap = argparse.ArgumentParser()
     ap.add_argument("--pod", required=True)
     ap.add_argument("--port", type=int, required=True)

@@ -73,6 +73,7 @@ http {{
 
 
 def nginx_command(prefix: Path) -> list[str]:
+    """The nginx command line for the config under ``prefix`` (runs in the foreground)."""
     return [NGINX_BIN, "-p", str(prefix), "-c", str(prefix / "nginx.conf"), "-e", str(prefix / "logs" / "error.log")]
 
 
@@ -86,6 +87,7 @@ def _f(x: str) -> float | None:
 
 
 class Exporter:
+    """ingress-nginx's request metrics, computed from the access log nginx writes."""
     def __init__(self, a: argparse.Namespace) -> None:
         self.a = a
         self.prefix = Path(a.prefix)
@@ -120,6 +122,7 @@ class Exporter:
         self.spans.write(rid, rid[:16], "", uri, method, end - (t or 0.0), t or 0.0, int(status) if status.isdigit() else 0)
 
     async def tail(self, path: Path, handle) -> None:
+        """Follow ``path`` from its start and call ``handle`` on every new line (forever)."""
         pos = 0
         buf = ""
         while True:
@@ -143,6 +146,7 @@ class Exporter:
         self.log(f"nginx: {line}", level)
 
     async def run(self) -> None:
+        """Serve the metrics and tail the access and error logs until cancelled."""
         app = metrics_app(self.reg)
         _runner = await serve(app, self.a.port)
         self.log(f"ingress metrics exporter up on port {self.a.port}, tailing {self.prefix / 'logs' / 'access.log'}")
@@ -153,6 +157,7 @@ class Exporter:
 
 
 def main() -> None:
+    """Command line of the gateway's metrics exporter."""
     ap = argparse.ArgumentParser()
     ap.add_argument("--pod", required=True)
     ap.add_argument("--dir", required=True)

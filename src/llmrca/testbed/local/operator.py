@@ -22,6 +22,7 @@ from llmrca.testbed.local.common import PodLog, metrics_app, serve
 
 
 async def amain(a: argparse.Namespace) -> None:
+    """The operator pod: reconcile loop over the targets' health endpoints, its metrics and log."""
     d = Path(a.dir)
     log = PodLog(d / f"{a.pod}.log", "kuberay-operator")
     targets: dict[str, str] = dict(x.split("=", 1) for x in a.target)
@@ -60,6 +61,7 @@ async def amain(a: argparse.Namespace) -> None:
 
 
 def main() -> None:
+    """Command line of the operator process."""
     ap = argparse.ArgumentParser()
     ap.add_argument("--pod", required=True)
     ap.add_argument("--dir", required=True)

@@ -33,6 +33,7 @@ LAT_BUCKETS_MS = (5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 
 
 
 class Router:
+    """Ray Serve's router on the head: power of two choices over healthy replicas, health checks, spans."""
     def __init__(self, a: argparse.Namespace) -> None:
         self.a = a
         self.dir = Path(a.dir)
@@ -67,6 +68,7 @@ class Router:
         return min(two, key=lambda n: self.inflight[n])
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
+        """Route one request to a replica and stream its answer back (503 when no replica is healthy)."""
         assert self.session is not None
         t0 = now()
         body = await request.read()
@@ -125,6 +127,7 @@ class Router:
                 self.g_queued.labels("LLMServer", "llm").set(self.queued)
 
     async def health_checks(self) -> None:
+        """Poll every replica's health endpoint and keep the routable set current."""
         assert self.session is not None
         while True:
             for n, base in self.replicas.items():
@@ -141,6 +144,7 @@ class Router:
             await asyncio.sleep(1.0)
 
     async def run(self) -> None:
+        """Serve on the router port until cancelled."""
         self.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None, sock_connect=2.0), auto_decompress=False,
                                              connector=aiohttp.TCPConnector(limit=0))
         app = metrics_app(self.reg, health_paths=("/-/healthz", "/health"))
@@ -151,6 +155,7 @@ class Router:
 
 
 def main() -> None:
+    """Command line of the router process."""
     ap = argparse.ArgumentParser()
     ap.add_argument("--pod", required=True)
     ap.add_argument("--dir", required=True)

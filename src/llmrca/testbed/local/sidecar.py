@@ -52,6 +52,7 @@ class Netem:
         self.applied_n = 0
 
     def reload(self) -> None:
+        """Re-read the pod's ``netem.json`` (delay parameters); an expired or missing file means no delay."""
         if self.expires_at and now() > self.expires_at:
             # the injector vanished without undoing the fault (e.g. SIGKILL): expire it, as a Chaos Mesh duration does
             self.path.unlink(missing_ok=True)
@@ -74,6 +75,7 @@ class Netem:
         self.expires_at = float(d.get("expires_at", 0.0))
 
     def sample_s(self) -> float:
+        """The delay of the next packet/request (seconds, >= 0): latency ± jitter with netem's correlation."""
         if self.latency_ms <= 0 and self.jitter_ms <= 0:
             return 0.0
         u = self._rng.uniform(-1.0, 1.0)
@@ -86,6 +88,7 @@ class Netem:
 
 
 class Sidecar:
+    """The pod's network: forwards each public port to the pod's internal one, delaying inbound traffic under a network fault."""
     def __init__(self, pod: str, maps: list[tuple[int, int]], stats_port: int, pod_dir: Path, seed: int) -> None:
         self.pod = pod
         self.maps = maps
@@ -178,6 +181,7 @@ class Sidecar:
             await asyncio.sleep(0.25)
 
     async def run(self) -> None:
+        """Serve every mapped port and the stats port until cancelled."""
         self.session = aiohttp.ClientSession(
             timeout=aiohttp.ClientTimeout(total=None, sock_connect=2.0), auto_decompress=False, connector=aiohttp.TCPConnector(limit=0)
         )
@@ -192,6 +196,7 @@ class Sidecar:
 
 
 def main() -> None:
+    """Command line of the sidecar process."""
     ap = argparse.ArgumentParser()
     ap.add_argument("--pod", required=True)
     ap.add_argument("--map", action="append", default=[], help="LISTEN:UPSTREAM port pair")

@@ -27,7 +27,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -76,6 +76,7 @@ class LocalTestbedConfig(Config):
 
 @dataclass
 class State:
+    """What a running testbed is made of (run dir, pods, ports, cgroups, process groups), saved as ``state.json``."""
     run_id: str
     run_dir: str
     cgroup_version: int = 1
@@ -91,15 +92,18 @@ class State:
 
     @property
     def path(self) -> Path:
+        """The state file, ``<run_dir>/state.json``."""
         return Path(self.run_dir) / "state.json"
 
     def save(self) -> None:
+        """Write the state atomically (temporary file + rename)."""
         tmp = self.path.with_suffix(".tmp")
         tmp.write_text(json.dumps(self.__dict__, indent=1))
         os.replace(tmp, self.path)
 
     @classmethod
     def load(cls, run_dir: str | Path) -> State | None:
+        """The state saved in ``run_dir``, or None when there is none."""
         p = Path(run_dir) / "state.json"
         if not p.exists():
             return None
@@ -107,21 +111,26 @@ class State:
 
     # convenient views
     def pod_dir(self, pod: str) -> Path:
+        """The pod's folder (logs, spans, control files)."""
         return Path(self.run_dir) / "pods" / pod
 
     def cgroup(self, pod: str) -> cgr.PodCgroup:
+        """The pod's cgroup."""
         return cgr.PodCgroup(self.cgroups[pod], self.cgroup_version)
 
     @property
     def gateway_url(self) -> str:
+        """The gateway's URL on 127.0.0.1."""
         return f"http://127.0.0.1:{self.ports['gateway']}"
 
     @property
     def prometheus_url(self) -> str:
+        """Prometheus' URL on 127.0.0.1."""
         return f"http://127.0.0.1:{self.ports['prometheus']}"
 
     @property
     def components(self) -> list[str]:
+        """The pods' names."""
         return list(self.pods)
 
 
@@ -181,6 +190,7 @@ class LocalTestbed:
     # -- starting ----------------------------------------------------------------------
     @classmethod
     def attach(cls, run_dir: str | Path = DEFAULT_RUN_DIR) -> LocalTestbed:
+        """The testbed running in ``run_dir``; raises TestbedError when there is none."""
         st = State.load(run_dir)
         if st is None:
             raise TestbedError(f"no local testbed state in {run_dir}; start one with `llmrca testbed up`")
@@ -188,6 +198,7 @@ class LocalTestbed:
 
     @classmethod
     def up(cls, config: LocalTestbedConfig | None = None, progress: Callable[[str], None] | None = None) -> LocalTestbed:
+        """Start a testbed (cgroups, pods, Prometheus) and wait until it is healthy; raises TestbedError (and cleans up) on failure."""
         cfg = config or LocalTestbedConfig()
         say = progress or (lambda m: None)
         for binary in (NGINX_BIN, PROMETHEUS_BIN):
@@ -235,15 +246,25 @@ class LocalTestbed:
         return p.pid
 
     def _start_all(self, say: Callable[[str], None]) -> None:
-        cfg, st = self.config, self.state
-        run_dir = Path(st.run_dir)
+        """Create the pods' cgroups, then start the serving pods, the gateway, the operator and the node's exporters."""
+        cfg = self.config
         workers = [worker_name(i) for i in range(1, cfg.workers + 1)]
         serving = [HEAD, *workers]
         pods = [GATEWAY, *serving, OPERATOR]
         # ports: per serving pod engine/sup (internal) + api/sup/stats (sidecar); router; gateway; operator; cadvisor; prometheus
         need = len(serving) * 5 + 2 + 3 + 3 + 3 + 2
         ports = iter(_free_ports(need))
-        py = sys.executable
+        self._create_cgroups(pods, say)
+        self._start_serving(serving, workers, ports)
+        say(f"serving pods started: {', '.join(serving)}")
+        g = self._start_gateway(ports)
+        say(f"gateway (nginx) started on 127.0.0.1:{g}")
+        self._start_operator(serving, ports)
+        self._start_node(pods, ports)
+        say(f"cadvisor exporter and Prometheus started (http://127.0.0.1:{self.state.ports['prometheus']})")
+
+    def _create_cgroups(self, pods: list[str], say: Callable[[str], None]) -> None:
+        cfg, st = self.config, self.state
         for pod in pods:
             st.cgroups[pod] = f"{cgr.PREFIX}/{st.run_id}/{pod}"
             st.save()
@@ -258,7 +279,10 @@ class LocalTestbed:
         shares = cgr.set_group_weight(st.run_id, len(pods), st.cgroup_version)
         say(f"cgroups v{st.cgroup_version} created for {len(pods)} pods under {cgr.PREFIX}/{st.run_id} (group weight {shares})")
 
-        # serving pods: sidecar + supervisor(engine) [+ router on the head]
+
+    def _start_serving(self, serving: list[str], workers: list[str], ports: Iterator[int]) -> None:
+        """Serving pods: sidecar + supervisor(engine) [+ router on the head]."""
+        cfg, st, py = self.config, self.state, sys.executable
         for pod in serving:
             d = st.pod_dir(pod)
             p = {k: next(ports) for k in ("engine", "sup", "api", "sup_public", "stats")}
@@ -288,9 +312,11 @@ class LocalTestbed:
         self._spawn(f"{HEAD}/router", [py, "-m", "llmrca.testbed.local.router", "--pod", HEAD, "--dir", str(hd), "--port",
                                        str(head["router"]), "--seed", str(cfg.seed)] + [x for r in replicas for x in ("--replica", r)],
                     HEAD, hd / "router.out")
-        say(f"serving pods started: {', '.join(serving)}")
 
-        # gateway pod: nginx + exporter + sidecar
+    def _start_gateway(self, ports: Iterator[int]) -> int:
+        """Gateway pod: nginx + exporter + sidecar; returns the public port."""
+        cfg, st, py = self.config, self.state, sys.executable
+        head = st.pods[HEAD]["ports"]
         gd = st.pod_dir(GATEWAY)
         g = {k: next(ports) for k in ("nginx", "public", "exporter", "exporter_public", "stats")}
         prefix = Path(st.run_dir) / "nginx"
@@ -304,9 +330,10 @@ class LocalTestbed:
         self._spawn(f"{GATEWAY}/exporter", [py, "-m", "llmrca.testbed.local.nginx", "--pod", GATEWAY, "--dir", str(gd), "--prefix",
                                             str(prefix), "--port", str(g["exporter"])], GATEWAY, gd / "exporter.out")
         st.ports["gateway"] = g["public"]
-        say(f"gateway (nginx) started on 127.0.0.1:{g['public']}")
+        return g["public"]
 
-        # operator pod
+    def _start_operator(self, serving: list[str], ports: Iterator[int]) -> None:
+        cfg, st, py = self.config, self.state, sys.executable
         od = st.pod_dir(OPERATOR)
         o = {k: next(ports) for k in ("operator", "public", "stats")}
         st.pods[OPERATOR] = {"role": "operator", "ports": o, "cpu": cfg.operator_cpu, "memory_mib": cfg.operator_memory_mib,
@@ -318,7 +345,11 @@ class LocalTestbed:
         self._spawn(f"{OPERATOR}/operator", [py, "-m", "llmrca.testbed.local.operator", "--pod", OPERATOR, "--dir", str(od), "--port",
                                              str(o["operator"])] + [x for t in targets for x in ("--target", t)], OPERATOR, od / "operator.out")
 
-        # node level: cadvisor-like exporter and Prometheus
+
+    def _start_node(self, pods: list[str], ports: Iterator[int]) -> None:
+        """Node level: the cadvisor-like exporter and Prometheus."""
+        st, py = self.state, sys.executable
+        run_dir = Path(st.run_dir)
         st.ports["cadvisor"] = next(ports)
         self._spawn("node/cadvisor", [py, "-m", "llmrca.testbed.local.cadvisor", "--port", str(st.ports["cadvisor"]), "--pods-dir",
                                       str(run_dir / "pods"), "--cgroup-version", str(st.cgroup_version)]
@@ -331,7 +362,6 @@ class LocalTestbed:
                                         f"--web.listen-address=127.0.0.1:{st.ports['prometheus']}", "--storage.tsdb.retention.time=2d",
                                         "--web.enable-admin-api", "--log.level=warn"], None, run_dir / "node" / "prometheus.out")
         st.save()
-        say(f"cadvisor exporter and Prometheus started (http://127.0.0.1:{st.ports['prometheus']})")
 
     def scrape_targets(self) -> list[tuple[str, str, str]]:
         """(job, pod, host:port) of every scrape target; pod targets go through the pod's sidecar."""
@@ -453,6 +483,7 @@ class LocalTestbed:
 
     # -- tearing down --------------------------------------------------------------------
     def down(self) -> dict[str, int]:
+        """Stop every process group and remove the cgroups; returns counts of what was stopped."""
         return down(self.state.run_dir)
 
 

@@ -28,6 +28,7 @@ from llmrca.testbed.local.common import PodLog, metrics_app, serve
 
 
 class Supervisor:
+    """The pod's Ray worker: keeps the engine alive, kills it at the memory threshold as Ray's memory monitor does, exports Serve metrics."""
     def __init__(self, a: argparse.Namespace, engine_args: list[str]) -> None:
         self.a = a
         self.pod = a.pod
@@ -64,6 +65,7 @@ class Supervisor:
         self.log(f"Starting replica ServeReplica:llm:LLMServer ({self.pod}) as pid {self.proc.pid}")
 
     async def keep_alive(self) -> None:
+        """Start the engine and restart it after the restart delay whenever it dies."""
         while True:
             await self._start_engine()
             assert self.proc is not None
@@ -88,6 +90,7 @@ class Supervisor:
             await asyncio.sleep(self.a.restart_delay_s)
 
     async def memory_monitor(self) -> None:
+        """Kill the engine when the pod's memory passes the threshold (a share of its limit)."""
         if self.cg is None:
             return
         limit = self.cg.memory_limit_bytes()
@@ -113,6 +116,7 @@ class Supervisor:
                 await asyncio.sleep(1.0)
 
     async def health(self) -> None:
+        """Poll the engine's health and export the replica's health gauge."""
         url = f"http://127.0.0.1:{self.a.engine_port}/health"
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=1.0)) as s:
             while True:
@@ -126,6 +130,7 @@ class Supervisor:
                 await asyncio.sleep(1.0)
 
     async def run(self) -> None:
+        """Serve the metrics and run the loops until cancelled."""
         app = metrics_app(self.reg)
         _runner = await serve(app, self.a.port)
         self.log(f"raylet supervisor for {self.pod} up (metrics port {self.a.port}), memory monitor threshold {self.a.memory_threshold}")
@@ -141,6 +146,7 @@ class Supervisor:
 
 
 def main() -> None:
+    """Command line: supervisor options, ``--``, then the engine's options."""
     argv = sys.argv[1:]
     engine_args: list[str] = []
     if "--" in argv:

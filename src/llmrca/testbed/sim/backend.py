@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
-from llmrca.campaign import Backend, Protocol
 from llmrca.model import Case, FaultRecord, FaultSpec, Topology
-from llmrca.synthetic import paper_topology
 from llmrca.telemetry import worker_name
+from llmrca.testbed.base import Backend, Timeline
 from llmrca.testbed.sim.config import SimConfig
 from llmrca.testbed.sim.engine import ACTIVE, DONE, FAILED, PENDING, SimResult, Simulation
-from llmrca.testbed.sim.faults import REMEDIES, FaultPlan
+from llmrca.testbed.sim.faults import REMEDIES, SimFault
 from llmrca.testbed.sim.observe import build_frames
 from llmrca.testbed.sim.textlogs import build_logs
 from llmrca.testbed.sim.traces import build_traces
 from llmrca.testbed.sim.workload import make_workload
+from llmrca.testbed.topology import paper_topology
 
 
 class SimBackend(Backend):
@@ -27,31 +28,45 @@ class SimBackend(Backend):
     def __init__(self, cfg: SimConfig | None = None) -> None:
         self.cfg = (cfg or SimConfig()).validate()
 
+    @classmethod
+    def from_options(
+        cls, *, workers: int | None, qps: float | None, scrape_interval_s: float | None, params: Mapping[str, Any] | None = None
+    ) -> SimBackend:
+        """The simulator with :class:`SimConfig` ``params`` and the campaign's options on top; raises ConfigError."""
+        d = dict(params or {})
+        if workers is not None:
+            d["n_workers"] = workers
+        if qps is not None:
+            d["qps"] = qps
+        if scrape_interval_s is not None:
+            d["scrape_interval_s"] = scrape_interval_s
+            d.setdefault("rate_window_s", max(SimConfig.rate_window_s, scrape_interval_s))
+        return cls(SimConfig.from_dict(d).validate())
+
     def topology(self) -> Topology:
+        """gateway -> head -> workers, plus the operator."""
         return paper_topology(self.cfg.n_workers)
 
     def workers(self) -> list[str]:
+        """``ray-worker-1..n``."""
         return [worker_name(i) for i in range(1, self.cfg.n_workers + 1)]
 
     def describe(self) -> dict[str, Any]:
+        """``{"sim": SimConfig as a dict}``."""
         return {"sim": self.cfg.to_dict()}
 
     def check_fault(self, spec: FaultSpec) -> None:
+        """Raise ConfigError for an unknown fault type or parameter, a target that is not a serving pod, or a fault the stack cannot take."""
         from llmrca.config import ConfigError
-        from llmrca.testbed.gpu import GpuModel
 
-        plan = FaultPlan.from_spec(spec, 0.0)  # raises ConfigError on bad parameters
+        plan = SimFault.from_spec(spec, 0.0)  # raises ConfigError on bad parameters
         serving = self.topology().nodes[1:-1]
         if plan.target not in serving:
             raise ConfigError(f"fault target {plan.target!r} is not a serving pod of this stack ({', '.join(serving)})")
-        if plan.type == "gpu":
-            g = GpuModel().gpu
-            w = plan.params["power_limit_w"]
-            if not g.min_power_limit_w <= w <= g.max_power_limit_w:
-                raise ConfigError(f"fault.gpu.power_limit_w={w:g} is outside the {g.name}'s range {g.min_power_limit_w:g}..{g.max_power_limit_w:g} W")
+        plan.check()
 
     def simulate(
-        self, fault: FaultSpec | None, *, seed: int, protocol: Protocol, start_time: float, remedy: tuple[str, float] | tuple[str, float, str] | None = None
+        self, fault: FaultSpec | None, *, seed: int, protocol: Timeline, start_time: float, remedy: tuple[str, float] | tuple[str, float, str] | None = None
     ) -> SimResult:
         """Run the model only (no telemetry frames): for tests and benchmarks.
 
@@ -64,7 +79,7 @@ class SimBackend(Backend):
         t0 = start_time - protocol.warmup_s
         inject = start_time + protocol.normal_s
         t_end = inject + (fault.duration_s if fault is not None else protocol.fault_s) + protocol.tail_s
-        plan = FaultPlan.from_spec(fault, inject) if fault is not None else None
+        plan = SimFault.from_spec(fault, inject) if fault is not None else None
         if remedy is not None:
             if plan is None:
                 raise ValueError("a remediation needs a fault to act on")
@@ -78,8 +93,13 @@ class SimBackend(Backend):
         return Simulation(self.cfg, eng_rng).run(wl, t0, start_time, t_end, plan)
 
     def run_case(
-        self, fault: FaultSpec, *, seed: int, protocol: Protocol, start_time: float, remedy: tuple[str, float] | tuple[str, float, str] | None = None
+        self, fault: FaultSpec, *, seed: int, protocol: Timeline, start_time: float, remedy: tuple[str, float] | tuple[str, float, str] | None = None
     ) -> Case:
+        """One simulated case (see :meth:`Backend.run_case`) with metric sets, logs, traces and the achieved fault.
+
+        ``remedy`` as in :meth:`simulate`.  Raises ConfigError on bad fault
+        parameters and ValueError on a target that is not a serving pod.
+        """
         res = self.simulate(fault, seed=seed, protocol=protocol, start_time=start_time, remedy=remedy)
         obs_rng, log_rng, tr_rng = (np.random.default_rng(s) for s in np.random.SeedSequence([seed, 1]).spawn(3))
         frames = build_frames(res, obs_rng)
@@ -102,7 +122,7 @@ class SimBackend(Backend):
             fault=FaultRecord(
                 type=fault.type,
                 target=fault.target,
-                requested=dict(FaultPlan.from_spec(fault, inject).params),
+                requested=dict(SimFault.from_spec(fault, inject).params),
                 achieved=res.achieved,
                 start=float(inject),
                 end=float(inject + fault.duration_s),

@@ -18,6 +18,7 @@ from llmrca.config import Config, ConfigError
 @dataclass
 class SimConfig(Config):
     # -- topology -------------------------------------------------------------
+    """Every number of the simulated stack (units in the field comments); see the module docstring for the defaults' source."""
     n_workers: int = 3  # Ray worker pods; the head pod hosts one more replica
     pod_cpus: float = 8.0  # cgroup CPU quota of every pod (cores)
     pod_memory_gib: float = 16.0  # cgroup memory limit of every pod
@@ -68,6 +69,7 @@ class SimConfig(Config):
     vllm_log_interval_s: float = 10.0
 
     def validate(self) -> SimConfig:
+        """Return self, or raise ConfigError listing every out-of-range option."""
         problems = []
         if self.n_workers < 1:
             problems.append(f"n_workers must be >= 1 (got {self.n_workers})")

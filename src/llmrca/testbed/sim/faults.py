@@ -1,33 +1,34 @@
-"""Fault parameters of the simulator (paper §4.3, PROTOCOL.md §1) and their checks.
+"""How a fault acts on the simulated stack: the hooks the engine calls (paper §4.3, PROTOCOL.md §1).
+
+A simulated fault is a :class:`SimFault`: it validates its parameters
+(:meth:`SimFault.from_spec`), is applied and undone on the engine's clock
+(:meth:`SimFault.on_tick`, a remediation through :attr:`SimFault.ends_on`),
+acts on the mechanisms through hooks that default to "no effect"
+(:meth:`~SimFault.cpu_share`, :meth:`~SimFault.gpu_slowdown`,
+:meth:`~SimFault.request_delay`, :meth:`~SimFault.on_cpu`,
+:meth:`~SimFault.on_memory`, :meth:`~SimFault.on_scrape`), and measures what
+it achieved (:meth:`~SimFault.achieved`).  The fault types themselves live in
+:mod:`llmrca.faults` (``cpu``, ``memory``, ``network``, ``gpu``), each next to
+its local-testbed implementation; the engine finds them by name through
+:func:`llmrca.testbed.base.fault_class`, never by an ``if type == ...``.
 
 Each fault type has default parameters as in the paper; a campaign may
-override any of them (``--set fault.cpu.workers=8``).  The simulator turns a
-:class:`~llmrca.model.FaultSpec` into a :class:`FaultPlan` whose fields the
-engine reads every tick; what the model actually did is measured by the
-engine and written to the FaultRecord's ``achieved``.
+override any of them (``--set fault.cpu.workers=8``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
 
 from llmrca.config import ConfigError
 from llmrca.model import FAULT_TYPES, FaultSpec, normalize_fault_type
+from llmrca.testbed.base import fault_class
 
-#: Default parameters per fault type (Chaos Mesh spelling where there is one).
-DEFAULT_PARAMS: dict[str, dict[str, Any]] = {
-    # StressChaos cpu: 16 stressors at 100 % load in the target container's cgroup
-    "cpu": {"workers": 16, "load": 100},
-    # StressChaos memory: 1 stressor allocating 8 GB over the fault
-    "memory": {"workers": 1, "size_gb": 8.0},
-    # NetworkChaos delay, direction "to": traffic into the target pod
-    "network": {"latency_ms": 1000.0, "jitter_ms": 100.0, "correlation": 0.25},
-    # nvidia-smi -pl 150 on a 300 W A100
-    "gpu": {"power_limit_w": 150.0},
-}
-
+if TYPE_CHECKING:
+    from llmrca.testbed.sim.engine import SimRun
 
 #: Remediations the simulator can apply, and what each one does:
 #: ``restart``  the pod is recreated: the actor dies (in-flight requests fail) and
@@ -41,62 +42,124 @@ DEFAULT_PARAMS: dict[str, dict[str, Any]] = {
 REMEDIES: tuple[str, ...] = ("restart", "drain", "reset-power-limit")
 
 
+def sim_fault_class(ftype: str) -> type[SimFault]:
+    """The simulator's class for fault type ``ftype`` (any spelling); raises ConfigError for an unknown type."""
+    ft = normalize_fault_type(ftype)
+    try:
+        return fault_class("sim", ft)
+    except ConfigError:
+        raise ConfigError(f"unknown fault type {ft!r}; the simulator supports {', '.join(FAULT_TYPES)}") from None
+
+
 def fault_params(ftype: str, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """Defaults of ``ftype`` updated with ``overrides``; unknown keys are an error."""
-    ftype = normalize_fault_type(ftype)
-    if ftype not in DEFAULT_PARAMS:
-        raise ConfigError(f"unknown fault type {ftype!r}; the simulator supports {', '.join(FAULT_TYPES)}")
-    out = dict(DEFAULT_PARAMS[ftype])
-    for k, v in (overrides or {}).items():
-        if k not in out:
-            raise ConfigError(f"fault {ftype!r} has no parameter {k!r}; valid: {sorted(out)}")
-        try:
-            out[k] = type(out[k])(v)
-        except (TypeError, ValueError) as e:
-            raise ConfigError(f"fault.{ftype}.{k}: expected a number, got {v!r}") from e
-    _check(ftype, out)
-    return out
+    """Defaults of ``ftype`` updated with ``overrides``; unknown keys or bad values raise ConfigError."""
+    return sim_fault_class(ftype).params_from(overrides)
 
 
-def _check(ftype: str, p: dict[str, Any]) -> None:
-    bad = []
-    if ftype == "cpu":
-        if p["workers"] < 1:
-            bad.append("workers must be >= 1")
-        if not 0 < p["load"] <= 100:
-            bad.append("load must be in 1..100 (per cent)")
-    elif ftype == "memory":
-        if p["size_gb"] <= 0:
-            bad.append("size_gb must be > 0")
-    elif ftype == "network":
-        if p["latency_ms"] < 0 or p["jitter_ms"] < 0:
-            bad.append("latency_ms and jitter_ms must be >= 0")
-        if not 0 <= p["correlation"] <= 1:
-            bad.append("correlation must be in 0..1 (a fraction, 0.25 = 25 %)")
-    elif ftype == "gpu" and p["power_limit_w"] <= 0:
-        bad.append("power_limit_w must be > 0")
-    if bad:
-        raise ConfigError(f"fault {ftype!r}: " + "; ".join(bad))
+class SimFault:
+    """A fault placed on the simulated timeline (absolute epoch seconds); subclasses override the hooks they need.
 
+    ``target`` is a serving pod's name; ``params`` the validated parameters;
+    the fault is on for ``start <= t < end``.  A remediation (the heal loop's
+    action) is one of :data:`REMEDIES` applied at ``remedy_at`` to
+    ``remedy_target`` (default: the fault's target).
+    """
 
-@dataclass
-class FaultPlan:
-    """A fault placed on the simulated timeline (absolute epoch seconds)."""
+    #: fault type (a name of :data:`llmrca.model.FAULT_TYPES`)
+    type: ClassVar[str] = ""
+    #: default parameters (Chaos Mesh spelling where there is one)
+    defaults: ClassVar[Mapping[str, Any]] = {}
+    #: remediations of the target pod that end the fault for good
+    ends_on: ClassVar[tuple[str, ...]] = ()
+    #: whether requests routed to the target wait in :meth:`request_delay`
+    delays_requests: ClassVar[bool] = False
 
-    type: str
-    target: str
-    params: dict[str, Any]
-    start: float
-    end: float
-    #: A remediation applied at ``remedy_at`` (the heal loop's action), one of REMEDIES.
-    remedy: str | None = None
-    remedy_at: float | None = None
-    remedy_target: str | None = None  # default: the fault's target
+    def __init__(self, target: str, params: dict[str, Any], start: float, end: float) -> None:
+        self.target = target
+        self.params = params
+        self.start = start
+        self.end = end
+        self.remedy: str | None = None
+        self.remedy_at: float | None = None
+        self.remedy_target: str | None = None
+        self.tgt = -1  # the target's replica index, set by :meth:`bind`
+
+    # -- validate ---------------------------------------------------------------------
+    @classmethod
+    def problems(cls, p: Mapping[str, Any]) -> list[str]:
+        """What is wrong with the parameters ``p`` (empty when they are valid)."""
+        return []
 
     @classmethod
-    def from_spec(cls, spec: FaultSpec, start: float) -> FaultPlan:
-        ftype = normalize_fault_type(spec.type)
-        return cls(type=ftype, target=spec.target, params=fault_params(ftype, spec.params), start=start, end=start + spec.duration_s)
+    def params_from(cls, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """:attr:`defaults` updated with ``overrides`` (cast to the default's type); raises ConfigError."""
+        out = dict(cls.defaults)
+        for k, v in (overrides or {}).items():
+            if k not in out:
+                raise ConfigError(f"fault {cls.type!r} has no parameter {k!r}; valid: {sorted(out)}")
+            try:
+                out[k] = type(out[k])(v)
+            except (TypeError, ValueError) as e:
+                raise ConfigError(f"fault.{cls.type}.{k}: expected a number, got {v!r}") from e
+        bad = cls.problems(out)
+        if bad:
+            raise ConfigError(f"fault {cls.type!r}: " + "; ".join(bad))
+        return out
+
+    @classmethod
+    def from_spec(cls, spec: FaultSpec, start: float) -> SimFault:
+        """The fault of ``spec`` starting at ``start`` (epoch s) for ``spec.duration_s``; raises ConfigError."""
+        impl = sim_fault_class(spec.type) if cls is SimFault else cls
+        return impl(spec.target, impl.params_from(spec.params), start, start + spec.duration_s)
+
+    def check(self) -> None:
+        """Raise ConfigError when the fault cannot be applied to the simulated stack (checked before a campaign)."""
 
     def active(self, t: float) -> bool:
+        """Whether the fault is on at epoch second ``t``."""
         return self.start <= t < self.end
+
+    # -- apply / act / undo (called by the engine every tick) -----------------------------
+    def bind(self, run: SimRun) -> None:
+        """Start of a run: the target's index is known; reset what the fault measures."""
+        self.tgt = run.sim.components.index(self.target)
+
+    def on_tick(self, run: SimRun, t: float, on: bool) -> None:
+        """Start of the tick at ``t``: apply or undo device settings (``on``: the fault is active)."""
+
+    def cpu_share(self, run: SimRun, share: np.ndarray, on: bool) -> np.ndarray:
+        """The engine's CPU share per replica (shape ``(R,)``, fraction of a core's worth of work); default unchanged."""
+        return share
+
+    def gpu_slowdown(self, run: SimRun, slow: np.ndarray) -> np.ndarray:
+        """SM-bound slowdown factor per replica (shape ``(R,)``, 1 = nominal); default unchanged."""
+        return slow
+
+    def request_delay(self, run: SimRun) -> float:
+        """Seconds a request routed to the target waits before it reaches the replica (only if :attr:`delays_requests`)."""
+        return 0.0
+
+    def after_step(self, run: SimRun, gpu_busy: np.ndarray, on: bool) -> None:
+        """After the engine step: ``gpu_busy`` is each replica's GPU-busy seconds in the tick (shape ``(R,)``)."""
+
+    def on_cpu(self, run: SimRun, cpu_work: np.ndarray, share: np.ndarray, on: bool) -> None:
+        """CPU accounting of the tick: ``cpu_work`` is each replica's engine CPU seconds (shape ``(R,)``)."""
+
+    def on_memory(self, run: SimRun, t1: float, on: bool) -> None:
+        """Memory at the end of the tick (``t1``): hold bytes, set ``run.mem_prev``, call the OOM killer."""
+
+    def held_bytes(self) -> float:
+        """Bytes the fault holds in the target pod right now (added to its working set)."""
+        return 0.0
+
+    def on_scrape(self, run: SimRun, s: int, on: bool) -> None:
+        """At scrape ``s`` (an index into the recorded scrapes)."""
+
+    # -- measure -----------------------------------------------------------------------
+    def achieved(self, run: SimRun) -> dict[str, Any]:
+        """What the fault did to the model, measured by the engine (the FaultRecord's ``achieved``)."""
+        return {}
+
+
+#: The old name of :class:`SimFault`.
+FaultPlan = SimFault

@@ -91,29 +91,59 @@ class _Noise:
         return x + sd * self.rng.standard_normal(x.shape)
 
 
-def build_frames(res: SimResult, rng: np.random.Generator) -> dict[str, pd.DataFrame]:
-    """The ``basic`` and ``extended`` metric frames of a run."""
-    cfg = res.cfg
-    R = res.n_replicas
-    comps = res.components
-    _GW, _OP = R, R + 1
-    st = res.scrape_t
-    span = cfg.scrape_interval_s
-    m = max(1, round(cfg.rate_window_s / span))
-    win = cfg.rate_window_s
-    nz = _Noise(rng, cfg.noise)
-    rq = res.requests
-    S = st.size
+class _Obs:
+    """What every exporter's observation of one run shares: the scrape grid, the rate window, the noise."""
 
-    cols: dict[str, dict[str, np.ndarray]] = {c: {} for c in comps}
-    # -- cAdvisor (all pods) ----------------------------------------------------------
+    def __init__(self, res: SimResult, rng: np.random.Generator) -> None:
+        self.res, self.rng, self.cfg = res, rng, res.cfg
+        self.R = res.n_replicas
+        self.comps = res.components
+        self.st = res.scrape_t
+        self.span = self.cfg.scrape_interval_s
+        self.m = max(1, round(self.cfg.rate_window_s / self.span))
+        self.win = self.cfg.rate_window_s
+        self.nz = _Noise(rng, self.cfg.noise)
+        self.rq = res.requests
+        self.S = self.st.size
+        self.cols: dict[str, dict[str, np.ndarray]] = {c: {} for c in self.comps}
+        self.ttft_ok = np.isfinite(self.rq["t_first"])
+        self.sched_ok = np.isfinite(self.rq["t_sched"])
+        self.done = self.rq["status"] == DONE
+        # request ids per replica, ascending (what a mask ``replica == r`` selects, without a pass per replica)
+        rrep = self.rq["replica"]
+        order = np.argsort(rrep, kind="stable")
+        bounds = np.searchsorted(rrep[order], np.arange(self.R + 1))
+        self.by_replica = [order[bounds[r] : bounds[r + 1]] for r in range(self.R)]
+
+
+def build_frames(res: SimResult, rng: np.random.Generator) -> dict[str, pd.DataFrame]:
+    """The ``basic`` and ``extended`` metric frames of a run (rows: scrapes; columns: ``time`` + ``<pod>_<metric>``).
+
+    ``rng`` draws the measurement noise (the same generator state gives the
+    same frames).  Raises KeyError when the metric catalogue names a series
+    the simulator does not produce.
+    """
+    o = _Obs(res, rng)
+    _cadvisor(o)
+    _dcgm(o)
+    _mesh_latency(o)
+    for r in range(o.R):
+        _vllm(o, r)
+    _gateway(o)
+    _gaps(o)
+    return _frames(o)
+
+
+def _cadvisor(o: _Obs) -> None:
+    """cAdvisor (all pods): CPU, memory, network, throttling."""
+    res, cfg, nz, m, span, S, cols = o.res, o.cfg, o.nz, o.m, o.span, o.S, o.cols
     cpu = nz.mul(counter_rate(res.pod["cpu_s"], m, span))
     rx = nz.mul(counter_rate(res.pod["rx_bytes"], m, span))
     tx = nz.mul(counter_rate(res.pod["tx_bytes"], m, span))
     mem = nz.mul(res.pod["mem_ws"], 0.1)
     thr = counter_rate(res.pod["cfs_throttled_s"], m, span)
     failc = counter_rate(res.pod["mem_failcnt"], m, span)
-    for p, c in enumerate(comps):
+    for p, c in enumerate(o.comps):
         cols[c]["cpu"] = np.maximum(cpu[:, p], 0.0)
         cols[c]["mem"] = mem[:, p]
         cols[c]["net-rx"] = np.maximum(rx[:, p], 0.0)
@@ -122,7 +152,10 @@ def build_frames(res: SimResult, rng: np.random.Generator) -> dict[str, pd.DataF
         cols[c]["container_memory_failcnt:rate"] = failc[:, p]
         cols[c]["container_spec_memory_limit_bytes"] = np.full(S, cfg.pod_memory_gib * 2**30)
 
-    # -- DCGM (serving pods) ------------------------------------------------------------
+
+def _dcgm(o: _Obs) -> None:
+    """DCGM (serving pods): utilisation, power, clocks, framebuffer, throttle reasons."""
+    res, cfg, nz, span, S, cols, comps = o.res, o.cfg, o.nz, o.span, o.S, o.cols, o.comps
     busy = np.diff(np.concatenate([res.rep["gpu_busy_s"][:1] * 0, res.rep["gpu_busy_s"]]), axis=0) / span
     busy[0] = busy[1] if S > 1 else busy[0]
     membusy = np.diff(np.concatenate([res.rep["gpu_mem_busy_s"][:1] * 0, res.rep["gpu_mem_busy_s"]]), axis=0) / span
@@ -131,7 +164,7 @@ def build_frames(res: SimResult, rng: np.random.Generator) -> dict[str, pd.DataF
     tens[0] = tens[1] if S > 1 else tens[0]
     # DCGM samples utilisation over ~1 s: the value read at a scrape is one short, bursty sample
     util = np.clip(np.rint(nz.add(100 * busy, cfg.util_noise_pct)), 0, 100)
-    for r in range(R):
+    for r in range(o.R):
         c = comps[r]
         cols[c]["gpu"] = util[:, r]
         cols[c]["DCGM_FI_DEV_POWER_USAGE"] = nz.add(res.rep["power_w"][:, r], 2.0)
@@ -142,7 +175,10 @@ def build_frames(res: SimResult, rng: np.random.Generator) -> dict[str, pd.DataF
         cols[c]["DCGM_FI_PROF_PIPE_TENSOR_ACTIVE"] = np.clip(nz.add(0.45 * tens[:, r], 0.01), 0, 1)
         cols[c]["DCGM_FI_DEV_CLOCK_THROTTLE_REASONS"] = res.rep["throttle"][:, r]
 
-    # -- mesh latency (requests into each component) -------------------------------------
+
+def _mesh_latency(o: _Obs) -> None:
+    """Mesh latency quantiles of the requests into each component (and the operator's steady API traffic)."""
+    cfg, rq, st, win, comps, S, span, rng, R = o.cfg, o.rq, o.st, o.win, o.comps, o.S, o.span, o.rng, o.R
     fin = (rq["status"] == DONE) | (rq["status"] == FAILED)
     t_end = rq["t_done"][fin]
     arrival = rq["arrival"][fin]
@@ -167,59 +203,68 @@ def build_frames(res: SimResult, rng: np.random.Generator) -> dict[str, pd.DataF
     op_v = rng.lognormal(np.log(4.0), 0.4, n_op)
     lat[OPERATOR] = window_quantiles(op_t, op_v, None, st, ISTIO_MS_BUCKETS, win, qs) / 1e3
     for c, v in lat.items():
-        cols[c]["latency-50"] = v[:, 0]
-        cols[c]["latency-90"] = v[:, 1]
+        o.cols[c]["latency-50"] = v[:, 0]
+        o.cols[c]["latency-90"] = v[:, 1]
 
-    # -- vLLM (per replica) ------------------------------------------------------------------
-    rrep = rq["replica"]
-    ttft_ok = np.isfinite(rq["t_first"])
-    sched_ok = np.isfinite(rq["t_sched"])
-    done = rq["status"] == DONE
-    for r in range(R):
-        c = comps[r]
-        x = cols[c]
-        x["vllm:num_requests_running"] = res.rep["running"][:, r]
-        x["vllm:num_requests_waiting"] = res.rep["waiting"][:, r]
-        x["vllm:kv_cache_usage_perc"] = res.rep["kv_usage"][:, r]
-        for key, name in (("prompt_tokens", "prompt_tokens_total"), ("gen_tokens", "generation_tokens_total"), ("preemptions", "num_preemptions_total"), ("success", "request_success_total")):
-            x[f"vllm:{name}:rate"] = counter_rate(res.rep[key][:, r], m, span)
-        sel = ttft_ok & (rrep == r)
-        v = window_quantiles(rq["t_first"][sel], rq["t_first"][sel] - rq["t_ready"][sel], None, st, VLLM_TTFT_BUCKETS, win, qs)
-        x["vllm:time_to_first_token_seconds:p50"], x["vllm:time_to_first_token_seconds:p90"] = v[:, 0], v[:, 1]
-        it_t = np.concatenate([res.tick_t, res.tick_t])
-        it_v = np.concatenate([res.itl_step_s[:, r], res.stall_s[:, r]])
-        it_w = np.concatenate([res.itl_tokens[:, r], res.stall_tokens[:, r]])
-        v = window_quantiles(it_t, it_v, it_w, st, VLLM_ITL_BUCKETS, win, qs)
-        x["vllm:inter_token_latency_seconds:p50"], x["vllm:inter_token_latency_seconds:p90"] = v[:, 0], v[:, 1]
-        ti = np.searchsorted(st, it_t, side="left")
-        ok = ti < S
-        ssum = np.bincount(ti[ok], weights=(it_v * it_w)[ok], minlength=S)
-        scnt = np.bincount(ti[ok], weights=it_w[ok], minlength=S)
-        wsum = counter_rate(np.cumsum(ssum), m, span)
-        wcnt = counter_rate(np.cumsum(scnt), m, span)
-        x["vllm:inter_token_latency_seconds:mean"] = np.where(wcnt > 0, wsum / np.where(wcnt > 0, wcnt, 1.0), np.nan)
-        sel = done & (rrep == r)
-        v = window_quantiles(rq["t_done"][sel], rq["t_done"][sel] - rq["t_ready"][sel], None, st, VLLM_REQUEST_BUCKETS, win, (0.9,))
-        x["vllm:e2e_request_latency_seconds:p90"] = v[:, 0]
-        sel = sched_ok & (rrep == r)
-        v = window_quantiles(rq["t_sched"][sel], rq["t_sched"][sel] - rq["t_ready"][sel], None, st, VLLM_REQUEST_BUCKETS, win, (0.9,))
-        x["vllm:request_queue_time_seconds:p90"] = v[:, 0]
-        x["ray_serve_deployment_replica_starts_total:rate"] = counter_rate(res.rep["replica_starts"][:, r], m, span)
-        x["ray_serve_deployment_replica_healthy"] = res.rep["healthy"][:, r]
-        x["ray_serve_deployment_error_counter_total:rate"] = counter_rate(res.rep["errors"][:, r], m, span)
+
+def _vllm(o: _Obs, r: int) -> None:
+    """vLLM and Ray Serve series of replica ``r``."""
+    res, rq, st, win, m, span, S = o.res, o.rq, o.st, o.win, o.m, o.span, o.S
+    qs = (0.5, 0.9)
+    mine = o.by_replica[r]
+    x = o.cols[o.comps[r]]
+    x["vllm:num_requests_running"] = res.rep["running"][:, r]
+    x["vllm:num_requests_waiting"] = res.rep["waiting"][:, r]
+    x["vllm:kv_cache_usage_perc"] = res.rep["kv_usage"][:, r]
+    for key, name in (("prompt_tokens", "prompt_tokens_total"), ("gen_tokens", "generation_tokens_total"), ("preemptions", "num_preemptions_total"), ("success", "request_success_total")):
+        x[f"vllm:{name}:rate"] = counter_rate(res.rep[key][:, r], m, span)
+    sel = mine[o.ttft_ok[mine]]
+    v = window_quantiles(rq["t_first"][sel], rq["t_first"][sel] - rq["t_ready"][sel], None, st, VLLM_TTFT_BUCKETS, win, qs)
+    x["vllm:time_to_first_token_seconds:p50"], x["vllm:time_to_first_token_seconds:p90"] = v[:, 0], v[:, 1]
+    it_t = np.concatenate([res.tick_t, res.tick_t])
+    it_v = np.concatenate([res.itl_step_s[:, r], res.stall_s[:, r]])
+    it_w = np.concatenate([res.itl_tokens[:, r], res.stall_tokens[:, r]])
+    v = window_quantiles(it_t, it_v, it_w, st, VLLM_ITL_BUCKETS, win, qs)
+    x["vllm:inter_token_latency_seconds:p50"], x["vllm:inter_token_latency_seconds:p90"] = v[:, 0], v[:, 1]
+    ti = np.searchsorted(st, it_t, side="left")
+    ok = ti < S
+    ssum = np.bincount(ti[ok], weights=(it_v * it_w)[ok], minlength=S)
+    scnt = np.bincount(ti[ok], weights=it_w[ok], minlength=S)
+    wsum = counter_rate(np.cumsum(ssum), m, span)
+    wcnt = counter_rate(np.cumsum(scnt), m, span)
+    x["vllm:inter_token_latency_seconds:mean"] = np.where(wcnt > 0, wsum / np.where(wcnt > 0, wcnt, 1.0), np.nan)
+    sel = mine[o.done[mine]]
+    v = window_quantiles(rq["t_done"][sel], rq["t_done"][sel] - rq["t_ready"][sel], None, st, VLLM_REQUEST_BUCKETS, win, (0.9,))
+    x["vllm:e2e_request_latency_seconds:p90"] = v[:, 0]
+    sel = mine[o.sched_ok[mine]]
+    v = window_quantiles(rq["t_sched"][sel], rq["t_sched"][sel] - rq["t_ready"][sel], None, st, VLLM_REQUEST_BUCKETS, win, (0.9,))
+    x["vllm:request_queue_time_seconds:p90"] = v[:, 0]
+    x["ray_serve_deployment_replica_starts_total:rate"] = counter_rate(res.rep["replica_starts"][:, r], m, span)
+    x["ray_serve_deployment_replica_healthy"] = res.rep["healthy"][:, r]
+    x["ray_serve_deployment_error_counter_total:rate"] = counter_rate(res.rep["errors"][:, r], m, span)
+
+
+def _gateway(o: _Obs) -> None:
+    """The Serve router (on the head) and the ingress-nginx gateway."""
+    res, m, span, cols = o.res, o.m, o.span, o.cols
     cols[HEAD]["ray_serve_num_router_requests_total:rate"] = counter_rate(res.router_requests, m, span)
     cols[HEAD]["ray_serve_deployment_queued_queries"] = res.router_queued
-    # -- gateway (ingress-nginx) --------------------------------------------------------------
-    v = window_quantiles(t_end, gw_dur, None, st, NGINX_BUCKETS, win, qs)
+    fin = (o.rq["status"] == DONE) | (o.rq["status"] == FAILED)
+    t_end = o.rq["t_done"][fin]
+    gw_dur = t_end + o.cfg.hop_latency_s - o.rq["arrival"][fin]
+    v = window_quantiles(t_end, gw_dur, None, o.st, NGINX_BUCKETS, o.win, (0.5, 0.9))
     g = cols[GATEWAY]
     g["nginx_ingress_controller_request_duration_seconds:p50"] = v[:, 0]
     g["nginx_ingress_controller_request_duration_seconds:p90"] = v[:, 1]
     g["nginx_ingress_controller_requests:rate"] = counter_rate(res.gateway_requests, m, span)
     g["nginx_ingress_controller_requests_5xx:rate"] = counter_rate(res.gateway_5xx, m, span)
 
-    # -- gaps --------------------------------------------------------------------------------
+
+def _gaps(o: _Obs) -> None:
+    """Scrapes lost (delayed pod) and dead actors leave gaps (NaN) in the pod-local and vLLM series."""
+    res, R, S, cols = o.res, o.R, o.S, o.cols
     up = res.rep["up"].astype(bool)
-    for p, c in enumerate(comps):
+    for p, c in enumerate(o.comps):
         lost = res.scrape_lost[:, p]
         dead = ~up[:, p] if p < R else np.zeros(S, dtype=bool)
         for name in list(cols[c]):
@@ -233,6 +278,10 @@ def build_frames(res: SimResult, rng: np.random.Generator) -> dict[str, pd.DataF
                 arr[hit] = np.nan
                 cols[c][name] = arr
 
+
+def _frames(o: _Obs) -> dict[str, pd.DataFrame]:
+    """The catalogue's columns in order (series with no sample at all are left out, as in Prometheus)."""
+    comps, R, st, cols = o.comps, o.R, o.st, o.cols
     order = [GATEWAY, HEAD, *[c for c in comps[1:R]], OPERATOR]
     out = {}
     for set_name, defs in (("basic", BASIC), ("extended", BASIC + EXTENDED)):

@@ -29,11 +29,20 @@ def _ts(t: np.ndarray | float) -> str:
     return _time.strftime("%Y-%m-%d %H:%M:%S", _time.gmtime(float(t)))
 
 
-def _nginx_ts(t: float) -> str:
-    return _time.strftime("%d/%b/%Y:%H:%M:%S", _time.gmtime(t))
+def _nginx_ts(t: float, cache: dict[int, str]) -> str:
+    """nginx's ``$time_local`` (UTC) of epoch second ``t`` (>= 0); ``cache`` holds the seconds already formatted."""
+    sec = int(t)  # gmtime floors a positive time to its second
+    out = cache.get(sec)
+    if out is None:
+        out = cache[sec] = _time.strftime("%d/%b/%Y:%H:%M:%S", _time.gmtime(sec))
+    return out
 
 
 def build_logs(res: SimResult, rng: np.random.Generator) -> pd.DataFrame:
+    """The run's log lines in the recorded window, sorted by time: columns ``time`` (epoch s), ``container_name``, ``message``.
+
+    ``rng`` draws the pids and replica ids of the fault story.
+    """
     rq = res.requests
     comps = res.components
     R = res.n_replicas
@@ -48,11 +57,12 @@ def build_logs(res: SimResult, rng: np.random.Generator) -> pd.DataFrame:
     rows_c: list[str] = []
     rows_m: list[str] = []
     # gateway access log (nginx, upstream response time)
+    ts_cache: dict[int, str] = {}
     for i, te, d, s, b in zip(idx.tolist(), t_end.tolist(), dur.tolist(), status.tolist(), nbytes.tolist(), strict=True):
         rows_t.append(te)
         rows_c.append(GATEWAY)
         rows_m.append(
-            f'10.42.0.{i % 250 + 2} - - [{_nginx_ts(te)} +0000] "POST /v1/chat/completions HTTP/1.1" {s} {b} "-" "locust/2.31" rt={d:.3f} urt={d:.3f}'
+            f'10.42.0.{i % 250 + 2} - - [{_nginx_ts(te, ts_cache)} +0000] "POST /v1/chat/completions HTTP/1.1" {s} {b} "-" "locust/2.31" rt={d:.3f} urt={d:.3f}'
         )
     # Ray Serve: one line per request on the replica that served it; errors on the head proxy
     rep = rq["replica"][idx]

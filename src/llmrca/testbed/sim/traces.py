@@ -11,6 +11,10 @@ from llmrca.testbed.sim.engine import DONE, FAILED, SimResult
 
 
 def build_traces(res: SimResult, rng: np.random.Generator) -> pd.DataFrame:
+    """Spans of the requests that arrived and finished in the recorded window (µs integers), sorted by start.
+
+    Columns are :data:`~llmrca.dataset.io.TRACE_COLUMNS`; ``rng`` draws the trace-id salt.
+    """
     rq = res.requests
     hop = res.cfg.hop_latency_s
     fin = ((rq["status"] == DONE) | (rq["status"] == FAILED)) & (rq["arrival"] >= res.record_start) & (rq["t_done"] < res.t_end)

@@ -17,6 +17,7 @@ from llmrca.testbed.sim.config import SimConfig
 
 @dataclass
 class Workload:
+    """The requests of a run: arrival times (epoch s, increasing) and token counts, arrays of shape ``(N,)``."""
     arrival: np.ndarray  # epoch s, increasing
     prompt: np.ndarray  # prompt tokens (float64 for vector math)
     output: np.ndarray  # output tokens, >= 1

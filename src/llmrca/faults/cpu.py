@@ -1,0 +1,138 @@
+"""The CPU hog (Chaos Mesh StressChaos ``cpu``; paper §4.3): stressors in the target pod's cgroup.
+
+One fault type, every backend side by side:
+
+* :class:`SimCpuHog` (simulator): ``workers`` stress threads at ``load`` % join
+  the pod's cgroup; under the CFS quota every runnable thread gets
+  ``quota / threads`` of a core, so the engine's CPU work stretches, steps get
+  longer, and the pod is throttled.
+* :class:`LocalCpuHog` (local testbed): stress-ng CPU workers started inside
+  the pod's cgroup.
+* Kubernetes: a ``StressChaos`` with ``stressors.cpu.workers`` / ``load`` on
+  the target pod, its achieved CPU read from cAdvisor; not implemented yet
+  (register it in :data:`llmrca.testbed.base.FAULT_IMPLEMENTATIONS`).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+
+from llmrca.faults.local import CLK_TCK, STRESS_NG, LocalInjector
+from llmrca.testbed.injection import FaultError
+from llmrca.testbed.sim.faults import SimFault
+
+if TYPE_CHECKING:
+    from llmrca.testbed.sim.engine import SimRun
+
+
+class SimCpuHog(SimFault):
+    """Stress threads competing with the engine in the target pod's CPU quota."""
+
+    type = "cpu"
+    # StressChaos cpu: 16 stressors at 100 % load in the target container's cgroup
+    defaults: ClassVar[dict[str, Any]] = {"workers": 16, "load": 100}
+    ends_on = ("restart",)  # the stressor dies with the container
+
+    @classmethod
+    def problems(cls, p: dict[str, Any]) -> list[str]:
+        """``workers`` >= 1 and ``load`` in 1..100 (per cent)."""
+        bad = []
+        if p["workers"] < 1:
+            bad.append("workers must be >= 1")
+        if not 0 < p["load"] <= 100:
+            bad.append("load must be in 1..100 (per cent)")
+        return bad
+
+    def bind(self, run: SimRun) -> None:
+        """Reset the hog's CPU seconds."""
+        super().bind(run)
+        self.threads = float(self.params.get("workers", 0))
+        self.load = float(self.params.get("load", 100)) / 100.0
+        self.hog_cpu_s = 0.0
+
+    def cpu_share(self, run: SimRun, share: np.ndarray, on: bool) -> np.ndarray:
+        """CFS: the engine's threads get ``quota / (hog threads x load + engine threads)`` of their demand (<= 1)."""
+        if not on:
+            return share
+        share = share.copy()
+        share[self.tgt] = min(1.0, run.quota / (self.threads * self.load + run.cfg.engine_threads))
+        return share
+
+    def on_cpu(self, run: SimRun, cpu_work: np.ndarray, share: np.ndarray, on: bool) -> None:
+        """The pod's CPU counter: the engine's throttled share plus the hog's use (cores x tick), throttled seconds."""
+        if not on:
+            return
+        tgt, dt = self.tgt, run.dt
+        want = self.threads * self.load
+        # CFS gives the engine thread only its share of a core while the stressors run
+        run.cpu_s[tgt] -= cpu_work[tgt] * (1.0 - share[tgt])
+        eng = run.base_cpu[tgt] + cpu_work[tgt] * share[tgt] / dt
+        used = max(0.0, min(want, run.quota - eng))
+        run.cpu_s[tgt] += used * dt
+        self.hog_cpu_s += used * dt
+        run.thr_s[tgt] += max(eng + want - run.quota, 0.0) * dt
+
+    def achieved(self, run: SimRun) -> dict[str, Any]:
+        """``hog_cpu_seconds`` (CPU s the stressors got) and ``hog_cores_mean`` (over the fault's duration)."""
+        dur = self.end - self.start
+        return {"hog_cpu_seconds": round(float(self.hog_cpu_s), 3), "hog_cores_mean": round(float(self.hog_cpu_s) / dur, 3)}
+
+
+def _group_cpu_s(pgid: int, pids: list[int]) -> float:
+    """utime+stime of the processes of group ``pgid`` among ``pids`` (from /proc)."""
+    total = 0
+    for pid in pids:
+        try:
+            f = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(f[2]) == pgid:  # field 5 (pgrp) is index 2 after the comm
+            total += int(f[11]) + int(f[12])
+    return total / CLK_TCK
+
+
+class LocalCpuHog(LocalInjector):
+    """stress-ng CPU workers in the target pod's cgroup; measures the pod's and the hog's CPU seconds and throttling."""
+
+    fault_type = "cpu"
+    # the paper: 16 stressors at 100 % in an 8-CPU pod (2 per CPU of quota); here 4 on a 0.4-CPU pod, enough to
+    # fill the quota even when the node is oversubscribed (a stressor gets only its fair share of a busy node)
+    defaults: ClassVar[dict[str, Any]] = {"workers": 4, "load": 100}
+
+    def start(self) -> None:
+        """Start the stressors in the pod's cgroup; raises FaultError when stress-ng is missing."""
+        if not Path(STRESS_NG).exists():
+            raise FaultError(f"{STRESS_NG} is missing; install the Debian package stress-ng")
+        self.cpu0 = self.cg.cpu_usage_s()
+        self.thr0 = self.cg.cpu_throttled_s()
+        self.t0 = time.time()
+        self.hog_cpu_s = 0.0
+        self._spawn_in_pod([STRESS_NG, "--cpu", str(int(self.params["workers"])), "--cpu-load", str(int(self.params["load"])),
+                            "--timeout", f"{int(self._expiry())}s", "--quiet"])
+
+    def measure(self) -> dict[str, Any]:
+        """Pod CPU seconds and cores, quota, the hog's own CPU seconds, throttled seconds, the window (s)."""
+        dt = max(time.time() - self.t0, 1e-6)
+        cpu = self.cg.cpu_usage_s() - self.cpu0
+        if self.pgid is not None:
+            self.hog_cpu_s = _group_cpu_s(self.pgid, self.cg.pids())
+        quota = self.cg.cpu_quota_cores()
+        return {
+            "pod_cpu_s": round(cpu, 3),
+            "pod_cpu_cores": round(cpu / dt, 3),
+            "pod_cpu_quota_cores": quota,
+            "pod_cpu_share_of_quota": round(cpu / dt / quota, 3) if quota != float("inf") else None,
+            "hog_cpu_s": round(self.hog_cpu_s, 3),
+            "throttled_s": round(self.cg.cpu_throttled_s() - self.thr0, 3),
+            "window_s": round(dt, 2),
+        }
+
+    def stop(self) -> None:
+        """Kill the stressors' process group (idempotent)."""
+        self._kill_group()
+
+

@@ -1,0 +1,163 @@
+"""The memory leak (Chaos Mesh StressChaos ``memory``; paper §4.3): bytes held in the target pod's cgroup.
+
+One fault type, every backend side by side:
+
+* :class:`SimMemoryLeak` (simulator): the stressor's bytes grow linearly to
+  ``size_gb`` over the fault and count against the pod's limit; near the
+  limit CPU work stalls in direct reclaim; at the limit the kernel kills the
+  process with the highest ``oom_score_adj`` (the Ray worker running the
+  replica, 1000), whose requests fail with 502, and the Serve controller
+  restarts it; if the pod is still over its limit, the stressor goes next.
+* :class:`LocalMemoryLeak` (local testbed): :mod:`llmrca.faults.leak` started
+  inside the pod's cgroup.
+* Kubernetes: a ``StressChaos`` with ``stressors.memory.size``; not
+  implemented yet (register it in :data:`llmrca.testbed.base.FAULT_IMPLEMENTATIONS`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+
+from llmrca.faults.local import LocalInjector
+from llmrca.testbed.sim.faults import SimFault
+
+if TYPE_CHECKING:
+    from llmrca.testbed.sim.engine import SimRun
+
+
+class SimMemoryLeak(SimFault):
+    """A stressor allocating ``size_gb`` GB (10^9 bytes) over the fault in the target pod."""
+
+    type = "memory"
+    # StressChaos memory: 1 stressor allocating 8 GB over the fault
+    defaults: ClassVar[dict[str, Any]] = {"workers": 1, "size_gb": 8.0}
+    ends_on = ("restart",)  # the stressor dies with the container
+
+    @classmethod
+    def problems(cls, p: dict[str, Any]) -> list[str]:
+        """``size_gb`` > 0."""
+        return ["size_gb must be > 0"] if p["size_gb"] <= 0 else []
+
+    def bind(self, run: SimRun) -> None:
+        """Reset the bytes held, the peak and the OOM-kill time."""
+        super().bind(run)
+        self.leak_bytes = float(self.params.get("size_gb", 0.0)) * 1e9
+        self.alive = True  # the stressor process
+        self.held = 0.0
+        self.peak = 0.0
+        self.oom_kill_s: float | None = None
+
+    def held_bytes(self) -> float:
+        """Bytes the stressor holds in this tick (0 once the fault is over or the stressor was killed)."""
+        return self.held
+
+    def on_memory(self, run: SimRun, t1: float, on: bool) -> None:
+        """Working sets with the leak at ``t1`` (``run.mem_prev`` drives reclaim stalls); the OOM killer at the limit."""
+        self.held = 0.0
+        run.mem_prev = run.zeros_r  # no pressure unless the leak holds memory (below)
+        if not (on and self.alive):
+            return
+        tgt, limit = self.tgt, run.mem_limit
+        mem = run.base_mem[: run.R] + run.actor_mem * run.actor_frac + run.cfg.request_memory_bytes * run.inflight()
+        run.mem_prev = mem
+        held = self.held = self.leak_bytes * min(1.0, (t1 - self.start) / (self.end - self.start))
+        mem[tgt] += held
+        self.peak = max(self.peak, held)
+        if mem[tgt] <= limit:
+            return
+        run.failcnt[tgt] += 1
+        if run.alive[tgt] or np.isfinite(run.healthy_at[tgt]):
+            # the Ray worker (oom_score_adj 1000) goes first
+            if self.oom_kill_s is None:
+                self.oom_kill_s = t1 - self.start
+            run.events.append((t1, self.target, "oom-kill"))
+            run.kill_actor(tgt, t1, 502, detect_s=run.cfg.death_detect_s)
+            mem[tgt] -= run.actor_mem
+        if mem[tgt] > limit:
+            self.alive = False  # then the stressor itself
+            mem[tgt] -= held
+            run.events.append((t1, self.target, "oom-kill-stressor"))
+
+    def achieved(self, run: SimRun) -> dict[str, Any]:
+        """``peak_bytes_held``, ``oom_killed`` and ``oom_kill_after_s`` (seconds after the fault's start)."""
+        return {
+            "peak_bytes_held": int(self.peak),
+            "oom_killed": self.oom_kill_s is not None,
+            "oom_kill_after_s": None if self.oom_kill_s is None else round(self.oom_kill_s, 2),
+        }
+
+
+def _count_lines(path: Path, needle: str) -> int:
+    try:
+        with open(path, errors="replace") as fh:
+            return sum(1 for ln in fh if needle in ln)
+    except FileNotFoundError:
+        return 0
+
+
+class LocalMemoryLeak(LocalInjector):
+    """An allocator process in the target pod's cgroup; measures bytes held, the pod's peak, OOM kills and restarts."""
+
+    fault_type = "memory"
+    # the paper: 8 GB in a 16 GiB pod (half the limit), growing quickly
+    defaults: ClassVar[dict[str, Any]] = {"fraction": 0.5, "bytes": 0, "rate_mib_s": 64.0}
+
+    def start(self) -> None:
+        """Start the allocator in the pod's cgroup (``bytes`` or ``fraction`` of the limit) and watch the pod's memory."""
+        limit = self.cg.memory_limit_bytes()
+        self.target_bytes = int(self.params["bytes"]) or int(float(self.params["fraction"]) * limit)
+        log = self.pod_dir / f"{self.spec.target}.log"
+        self.log = log
+        self.oom0 = self.cg.oom_kills()
+        self.fail0 = self.cg.memory_failcnt()
+        self.starts0 = _count_lines(log, "Starting replica")
+        self.monitor0 = _count_lines(log, "Ray killed this worker")
+        self.status = self.pod_dir / "leak.json"
+        self.peak = self.cg.memory_usage_bytes()
+        self.held_max = 0
+        self._stop = threading.Event()
+        self._thr = threading.Thread(target=self._watch, daemon=True)
+        self._thr.start()
+        self._spawn_in_pod([sys.executable, "-m", "llmrca.faults.leak", "--bytes", str(self.target_bytes), "--rate-mib-s",
+                            str(self.params["rate_mib_s"]), "--timeout", str(self._expiry()), "--status", str(self.status)], oom_score_adj=-500)
+        self.t0 = time.time()
+
+    def _watch(self) -> None:
+        while not self._stop.wait(0.2):
+            with contextlib.suppress(OSError, ValueError):
+                self.peak = max(self.peak, self.cg.memory_usage_bytes())
+            with contextlib.suppress(OSError, ValueError, KeyError):
+                self.held_max = max(self.held_max, int(json.loads(self.status.read_text())["held_bytes"]))
+
+    def measure(self) -> dict[str, Any]:
+        """Bytes requested and held, the pod's peak and limit (bytes), OOM and memory-monitor kills, restarts, failcnt."""
+        self._stop.set()
+        self._thr.join(timeout=2)
+        return {
+            "requested_bytes": self.target_bytes,
+            "held_bytes": self.held_max,
+            "pod_memory_peak_bytes": self.peak,
+            "pod_memory_limit_bytes": self.cg.memory_limit_bytes(),
+            "oom_kills": self.cg.oom_kills() - self.oom0,
+            "memory_monitor_kills": _count_lines(self.log, "Ray killed this worker") - self.monitor0,
+            "engine_restarts": _count_lines(self.log, "Starting replica") - self.starts0,
+            "failcnt": self.cg.memory_failcnt() - self.fail0,
+        }
+
+    def stop(self) -> None:
+        """Kill the allocator and remove its status file (idempotent)."""
+        if hasattr(self, "_stop"):
+            self._stop.set()
+        self._kill_group()
+        with contextlib.suppress(FileNotFoundError):
+            self.status.unlink()
+
+

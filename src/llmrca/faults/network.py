@@ -1,0 +1,151 @@
+"""The network delay (Chaos Mesh NetworkChaos ``delay``, direction "to"; paper §4.3): traffic into the target pod waits.
+
+One fault type, every backend side by side:
+
+* :class:`SimNetworkDelay` (simulator): every request routed to the target
+  waits ``latency ± jitter`` (netem's correlated jitter: an AR(1) of standard
+  normals with ``correlation``), and a scrape of the target is lost with
+  probability ``SimConfig.scrape_loss_under_delay``.
+* :class:`LocalNetworkDelay` (local testbed): the pod's sidecar delays every
+  inbound request (no netem in this kernel).
+* Kubernetes: a ``NetworkChaos`` with ``delay.latency/jitter/correlation``;
+  not implemented yet (register it in :data:`llmrca.testbed.base.FAULT_IMPLEMENTATIONS`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import statistics
+import threading
+import time
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import httpx
+
+from llmrca.faults.local import LocalInjector
+from llmrca.testbed.sim.faults import SimFault
+
+if TYPE_CHECKING:
+    from llmrca.testbed.sim.engine import SimRun
+
+
+class SimNetworkDelay(SimFault):
+    """Inbound requests to the target wait ``latency_ms ± jitter_ms`` (correlated)."""
+
+    type = "network"
+    # NetworkChaos delay, direction "to": traffic into the target pod
+    defaults: ClassVar[dict[str, Any]] = {"latency_ms": 1000.0, "jitter_ms": 100.0, "correlation": 0.25}
+    delays_requests = True
+
+    @classmethod
+    def problems(cls, p: dict[str, Any]) -> list[str]:
+        """``latency_ms``, ``jitter_ms`` >= 0 and ``correlation`` a fraction in 0..1."""
+        bad = []
+        if p["latency_ms"] < 0 or p["jitter_ms"] < 0:
+            bad.append("latency_ms and jitter_ms must be >= 0")
+        if not 0 <= p["correlation"] <= 1:
+            bad.append("correlation must be in 0..1 (a fraction, 0.25 = 25 %)")
+        return bad
+
+    def bind(self, run: SimRun) -> None:
+        """Latency and jitter in seconds; the jitter's AR(1) state starts at 0."""
+        super().bind(run)
+        p = self.params
+        self.lat, self.jit, self.corr = float(p.get("latency_ms", 0)) / 1e3, float(p.get("jitter_ms", 0)) / 1e3, float(p.get("correlation", 0))
+        self.prev = 0.0
+
+    def request_delay(self, run: SimRun) -> float:
+        """Seconds added to one request (>= 0); draws one standard normal from the engine's generator."""
+        self.prev = self.corr * self.prev + (1.0 - self.corr) * run.rng.standard_normal()
+        return max(0.0, self.lat + self.jit * self.prev)
+
+    def on_scrape(self, run: SimRun, s: int, on: bool) -> None:
+        """A delayed scrape of the target times out (lost) with ``scrape_loss_under_delay`` probability."""
+        if on:
+            run.lost[s, self.tgt] = run.rng.random() < run.cfg.scrape_loss_under_delay
+
+    def achieved(self, run: SimRun) -> dict[str, Any]:
+        """Requests delayed, mean and sd of the added latency (ms), scrapes of the target lost during the fault."""
+        m = (run.rep == self.tgt) & (run.arr >= self.start) & (run.arr < self.end)
+        d = run.delay[m]
+        win = (run.scrape_t > self.start) & (run.scrape_t <= self.end)
+        return {
+            "requests_delayed": int(m.sum()),
+            "mean_added_latency_ms": round(float(d.mean()) * 1e3, 1) if d.size else None,
+            "std_added_latency_ms": round(float(d.std()) * 1e3, 1) if d.size else None,
+            "scrapes_lost": int(run.lost[win, self.tgt].sum()),
+        }
+
+
+def _probe_s(url: str, n: int, timeout: float) -> list[float]:
+    """Seconds of up to ``n`` GETs of ``url`` (failed ones are left out)."""
+    out = []
+    with httpx.Client(timeout=timeout) as c:
+        for _ in range(n):
+            t = time.perf_counter()
+            try:
+                c.get(url)
+            except httpx.HTTPError:
+                continue
+            out.append(time.perf_counter() - t)
+    return out
+
+
+class LocalNetworkDelay(LocalInjector):
+    """The target pod's sidecar delays inbound requests; measures the sidecar's delays and probe latencies."""
+
+    fault_type = "network"
+    # the paper's NetworkChaos: latency 1000 ms, jitter 100 ms, correlation 0.25, direction "to"
+    defaults: ClassVar[dict[str, Any]] = {"latency_ms": 1000.0, "jitter_ms": 100.0, "correlation": 0.25, "probes": 3}
+
+    def _net(self) -> dict[str, float]:
+        try:
+            return json.loads((self.pod_dir / "net.json").read_text())
+        except (OSError, ValueError):
+            return {"delay_applied_ms_sum": 0.0, "delay_applied_n": 0}
+
+    def start(self) -> None:
+        """Probe the pod, write the sidecar's delay control file, probe again while delayed."""
+        self.url = self.tb.state.pods[self.spec.target]["health"]
+        n = int(self.params["probes"])
+        self.before = _probe_s(self.url, n, 5.0)
+        self.net0 = self._net()
+        self.ctl = self.pod_dir / "netem.json"
+        tmp = self.ctl.with_suffix(".tmp")
+        tmp.write_text(json.dumps({k: float(self.params[k]) for k in ("latency_ms", "jitter_ms", "correlation")} | {"expires_at": time.time() + self._expiry()}))
+        os.replace(tmp, self.ctl)
+        self.t0 = time.time()
+        self.during: list[float] = []
+        timeout = (float(self.params["latency_ms"]) + 3 * float(self.params["jitter_ms"])) / 1000 + 5
+
+        def probe() -> None:
+            time.sleep(0.6)  # the sidecar polls its control file every 0.25 s
+            self.during = _probe_s(self.url, n, timeout)
+
+        self._thr = threading.Thread(target=probe, daemon=True)
+        self._thr.start()
+
+    def measure(self) -> dict[str, Any]:
+        """Requests the sidecar delayed, their mean delay, probe latency before/during and the added latency (ms)."""
+        self._thr.join(timeout=30)
+        net = self._net()
+        n = net.get("delay_applied_n", 0) - self.net0.get("delay_applied_n", 0)
+        s = net.get("delay_applied_ms_sum", 0.0) - self.net0.get("delay_applied_ms_sum", 0.0)
+        med_b = statistics.median(self.before) if self.before else None
+        med_d = statistics.median(self.during) if self.during else None
+        return {
+            "sidecar_delayed_requests": int(n),
+            "sidecar_mean_delay_ms": round(s / n, 1) if n else None,
+            "probe_before_ms": round(med_b * 1000, 1) if med_b is not None else None,
+            "probe_during_ms": round(med_d * 1000, 1) if med_d is not None else None,
+            "added_latency_ms": round((med_d - med_b) * 1000, 1) if med_b is not None and med_d is not None else None,
+        }
+
+    def stop(self) -> None:
+        """Remove the control file: the sidecar stops delaying (idempotent)."""
+        with contextlib.suppress(FileNotFoundError):
+            self.ctl.unlink()
+
+
