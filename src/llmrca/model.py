@@ -338,14 +338,24 @@ def frame_problems(df: pd.DataFrame, inject_time: float | None) -> list[str]:
     if inject_time is not None and len(tv) and not (isinstance(inject_time, float | int) and math.isfinite(inject_time)):
         out.append(f"injection time {inject_time!r} is not a finite number")
     elif inject_time is not None and len(tv) and not (tv[0] < inject_time <= tv[-1]):
-        from llmrca.dataset.normalise import tz_shift_hint
-
         hint = tz_shift_hint(float(inject_time), float(tv[0]), float(tv[-1]))
         out.append(
             f"injection time {inject_time} is outside the data ({tv[0]} .. {tv[-1]}); "
             + (hint if hint else "check inject_time.txt is in epoch seconds and matches data.csv")
         )
     return out
+
+
+def tz_shift_hint(inject: float, t0: float, t1: float) -> str | None:
+    """If ``inject`` moved by a whole number of hours (|h| <= 14) lands inside
+    ``(t0, t1]``, a sentence saying so (a local-time / UTC mix-up), else None."""
+    for h in sorted(range(-14, 15), key=abs):
+        if h and t0 < inject + 3600 * h <= t1:
+            return (
+                f"moved by {h:+d} h it falls inside the data: this looks like a time-zone shift "
+                "(local time written as UTC); write the injection time in UTC epoch seconds or as RFC 3339 with its offset"
+            )
+    return None
 
 
 def numeric_block(df: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:

@@ -14,7 +14,7 @@ import pandas as pd
 
 from llmrca.model import Case, FaultRecord, Topology
 from llmrca.telemetry import GATEWAY, HEAD
-from llmrca.testbed.topology import paper_topology
+from llmrca.telemetry.catalogue import paper_topology
 
 #: Which basic metric a fault type moves most (before propagation).
 _FAULT_METRIC = {"cpu": "cpu", "memory": "mem", "network": "latency-90", "gpu": "latency-90"}

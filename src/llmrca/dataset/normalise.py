@@ -284,18 +284,6 @@ def normalise_metrics(df: pd.DataFrame, where: str = "data.csv") -> tuple[pd.Dat
     return df, notes, problems, identity
 
 
-def tz_shift_hint(inject: float, t0: float, t1: float) -> str | None:
-    """If ``inject`` moved by a whole number of hours (|h| <= 14) lands inside
-    ``(t0, t1]``, a sentence saying so (a local-time / UTC mix-up), else None."""
-    for h in sorted(range(-14, 15), key=abs):
-        if h and t0 < inject + 3600 * h <= t1:
-            return (
-                f"moved by {h:+d} h it falls inside the data: this looks like a time-zone shift "
-                "(local time written as UTC); write the injection time in UTC epoch seconds or as RFC 3339 with its offset"
-            )
-    return None
-
-
 def _pick(df: pd.DataFrame, names: tuple[str, ...]) -> str | None:
     return next((n for n in names if n in df.columns), None)
 

@@ -17,6 +17,7 @@ from llmrca.telemetry.catalogue import (
     OPERATOR,
     MetricDef,
     is_serving,
+    paper_topology,
     worker_name,
 )
 
@@ -30,5 +31,6 @@ __all__ = [
     "OPERATOR",
     "MetricDef",
     "is_serving",
+    "paper_topology",
     "worker_name",
 ]

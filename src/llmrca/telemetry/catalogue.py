@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from llmrca.model import Topology
+
 
 @dataclass(frozen=True)
 class MetricDef:
@@ -139,6 +141,21 @@ OPERATOR = "kuberay-operator"
 def worker_name(i: int) -> str:
     """Name of Ray worker ``i`` (1-based): ``ray-worker-1``."""
     return f"ray-worker-{i}"
+
+
+def paper_topology(n_workers: int = 3) -> Topology:
+    """gateway -> head -> workers, plus the operator (which manages the Ray pods).
+
+    ``n_workers``: Ray worker pods (>= 0); the head hosts one more replica.
+    Nodes are ``(gateway, head, ray-worker-1..n, operator)``; edges point from
+    caller to callee (paper §4.3, Fig. 1).  Raises nothing.  It lives beside
+    the component names (not in ``testbed``) because methods, fixtures and
+    every backend share it.
+    """
+    workers = [worker_name(i) for i in range(1, n_workers + 1)]
+    nodes = (GATEWAY, HEAD, *workers, OPERATOR)
+    edges = [(GATEWAY, HEAD)] + [(HEAD, w) for w in workers]
+    return Topology(nodes=nodes, edges=tuple(edges), entry=GATEWAY)
 
 
 def is_serving(component: str) -> bool:

@@ -1,19 +1,11 @@
-"""The paper's serving topology (gateway -> Ray head -> Ray workers, plus the operator)."""
+"""The paper's serving topology (gateway -> Ray head -> Ray workers, plus the operator).
+
+Defined in :mod:`llmrca.telemetry.catalogue` beside the component names (methods and
+fixtures use it too, and methods never import the testbed); re-exported here for the backends.
+"""
 
 from __future__ import annotations
 
-from llmrca.model import Topology
-from llmrca.telemetry import GATEWAY, HEAD, OPERATOR, worker_name
+from llmrca.telemetry.catalogue import paper_topology
 
-
-def paper_topology(n_workers: int = 3) -> Topology:
-    """gateway -> head -> workers, plus the operator (which manages the Ray pods).
-
-    ``n_workers``: Ray worker pods (>= 0); the head hosts one more replica.
-    Nodes are ``(gateway, head, ray-worker-1..n, operator)``; edges point from
-    caller to callee (paper §4.3, Fig. 1).  Raises nothing.
-    """
-    workers = [worker_name(i) for i in range(1, n_workers + 1)]
-    nodes = (GATEWAY, HEAD, *workers, OPERATOR)
-    edges = [(GATEWAY, HEAD)] + [(HEAD, w) for w in workers]
-    return Topology(nodes=nodes, edges=tuple(edges), entry=GATEWAY)
+__all__ = ["paper_topology"]
