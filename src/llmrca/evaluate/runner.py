@@ -209,7 +209,7 @@ def _run_locked(
     *, jobs: int, timeout_s: float, metric_set: str | None, engine: str, random_on_failure: bool, resume: bool, fresh: bool,
     retry_set: frozenset[str], progress: bool, registry: dict[str, Any], sli: str | None = None,
 ) -> EvaluationResult:
-    from llmrca.report import write_report
+    from llmrca.evaluate.outputs import write_report
 
     t_fp = time.perf_counter()
     dataset_fp = dataset_fingerprint(ds.root, ds.manifest)

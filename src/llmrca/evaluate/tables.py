@@ -8,16 +8,15 @@ import pandas as pd
 
 from llmrca.model import FAULT_TYPES
 
-#: Method family -> the paper's "Data Source" group.
-SOURCE_OF_FAMILY: dict[str, str] = {
-    "statistical": "Metric",
-    "graph": "Metric",
-    "causal": "Metric",
-    "topology": "Metric",
-    "trace": "Trace",
-    "multisource": "Multi Source",
-    "llm": "LLM-aware",
-}
+
+#: Method family -> the paper's "Data Source" group (read from the registry, the one home of method metadata).
+def _source_of_family() -> dict[str, str]:
+    from llmrca.methods.registry import SOURCE_OF_FAMILY as table
+
+    return dict(table)
+
+
+SOURCE_OF_FAMILY: dict[str, str] = _source_of_family()
 SOURCE_ORDER: tuple[str, ...] = ("Metric", "Trace", "Multi Source", "LLM-aware", "Other")
 TABLE_METRICS: tuple[str, ...] = ("ac@1", "ac@3", "avg@5")
 METRIC_LABELS: dict[str, str] = {"ac@1": "AC@1", "ac@3": "AC@3", "avg@5": "Avg@5"}

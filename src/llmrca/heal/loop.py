@@ -324,7 +324,9 @@ def _finish(rep: HealReport, outp: Path | None, world: Case, healed: Case | None
 
 
 def _figure(rep: HealReport, world: Case, healed: Case | None, cfg: HealConfig, path: Path) -> None:
-    import matplotlib
+    from llmrca.errors import require
+
+    matplotlib = require("matplotlib", "report", "the heal figure")
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

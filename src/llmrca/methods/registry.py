@@ -212,12 +212,11 @@ def entry(name: str) -> Entry:
 
 def available(name: str) -> tuple[bool, str]:
     """Whether ``name`` can run here, and why not (with the install hint)."""
+    from llmrca.errors import unavailable_reason
+
     e = entry(name)
-    for mod in e.requires:
-        if importlib.util.find_spec(mod) is None:
-            hint = f'pip install "llmrca[{e.extra}]"' if e.extra else f"pip install {mod}"
-            return False, f"needs {mod}: {hint}"
-    return True, ""
+    why = unavailable_reason(tuple(e.requires), e.extra)
+    return (not why), why
 
 
 def method_class(name: str) -> type:

@@ -97,7 +97,9 @@ def fault_effects_figure(dataset_dir: str | Path, out_png: str | Path) -> Path:
 
     Raises ValueError when the dataset has no readable case with a fault record.
     """
-    import matplotlib
+    from llmrca.errors import require
+
+    matplotlib = require("matplotlib", "report", "the fault-effect figure")
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

@@ -1,111 +1,13 @@
-"""Render Table 1 as Markdown, CSV and LaTeX."""
+"""Table 1 as Markdown, CSV and LaTeX: rendered by :mod:`llmrca.evaluate.render` (re-exported here)."""
 
-from __future__ import annotations
+from llmrca.evaluate.render import (
+    FAULT_LABELS,
+    PAPER_NAMES,
+    display_name,
+    table1_csv,
+    table1_latex,
+    table1_markdown,
+    write_table1,
+)
 
-import math
-from pathlib import Path
-
-import pandas as pd
-
-FAULT_LABELS = {"cpu": "CPU", "memory": "MEMORY", "network": "NETWORK", "gpu": "GPU"}
-
-#: The paper's spelling of each registry name, for the human-readable tables
-#: (Markdown, LaTeX); CSV files keep the registry names that ``--methods`` takes.
-PAPER_NAMES = {
-    "random": "Random",
-    "pc-pagerank": "PC-PR",
-    "pc-randomwalk": "PC-RW",
-    "fci-pagerank": "FCI-PR",
-    "fci-randomwalk": "FCI-RW",
-    "granger-pagerank": "Granger-PR",
-    "granger-randomwalk": "Granger-RW",
-    "lingam-pagerank": "LiNGAM-PR",
-    "lingam-randomwalk": "LiNGAM-RW",
-    "causalrca": "CausalRCA",
-    "causalai": "CausalAI",
-    "microcause": "MicroCause",
-    "e-diagnosis": "ε-Diagnosis",
-    "baro": "BARO",
-    "rcd": "RCD",
-    "circa": "CIRCA",
-    "nsigma": "NSigma",
-    "microrca": "MicroRCA",
-    "microscope": "Microscope",
-    "monitorrank": "MonitorRank",
-    "microrank": "MicroRank",
-    "tracerca": "TraceRCA",
-    "mm-baro": "MM-BARO",
-    "pdiagnose": "PDiagnose",
-    "llm-rca": "LLM-RCA (ours)",
-}
-
-
-def display_name(method: str) -> str:
-    return PAPER_NAMES.get(method, method)
-
-
-def _fmt(x: float, missing: str) -> str:
-    return missing if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.2f}"
-
-
-def table1_markdown(table: pd.DataFrame, note: str = "") -> str:
-    faults = list(dict.fromkeys(table.columns.get_level_values(0)))
-    metrics = list(dict.fromkeys(table.columns.get_level_values(1)))
-    head = ["Data Source", "Method"] + [f"{FAULT_LABELS.get(f, f.upper())} {m}" for f in faults for m in metrics]
-    lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---", "---"] + ["---:"] * (len(head) - 2)) + "|"]
-    last_src = None
-    for (src, method), row in table.iterrows():
-        shown = src if src != last_src else ""
-        last_src = src
-        lines.append("| " + " | ".join([shown, display_name(method)] + [_fmt(v, "–") for v in row.to_numpy()]) + " |")
-    if note:
-        lines += ["", note]
-    return "\n".join(lines) + "\n"
-
-
-def table1_csv(table: pd.DataFrame) -> str:
-    flat = table.copy()
-    flat.columns = [f"{f}_{m}" for f, m in flat.columns]
-    return flat.round(4).reset_index().to_csv(index=False)
-
-
-def _tex_escape(s: str) -> str:
-    for a, b in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("_", r"\_"), ("#", r"\#"), ("$", r"\$")):
-        s = s.replace(a, b)
-    return s
-
-
-def table1_latex(table: pd.DataFrame, caption: str = "RCA performance per fault type.") -> str:
-    faults = list(dict.fromkeys(table.columns.get_level_values(0)))
-    metrics = list(dict.fromkeys(table.columns.get_level_values(1)))
-    nm = len(metrics)
-    spec = "ll" + "|".join(["c" * nm] * len(faults))
-    out = [
-        r"% needs \usepackage{booktabs}",
-        r"\begin{table*}",
-        r"\centering",
-        rf"\caption{{{_tex_escape(caption)}}}",
-        rf"\begin{{tabular}}{{{spec}}}",
-        r"\toprule",
-        "Data Source & Method & " + " & ".join(rf"\multicolumn{{{nm}}}{{c}}{{{FAULT_LABELS.get(f, f.upper())}}}" for f in faults) + r" \\",
-        " & & " + " & ".join(m for _ in faults for m in metrics) + r" \\",
-        r"\midrule",
-    ]
-    last_src = None
-    for (src, method), row in table.iterrows():
-        if last_src is not None and src != last_src:
-            out.append(r"\midrule")
-        shown = _tex_escape(src) if src != last_src else ""
-        last_src = src
-        name = _tex_escape(display_name(method)).replace("ε", r"$\epsilon$")
-        out.append(f"{shown} & {name} & " + " & ".join(_fmt(v, "--") for v in row.to_numpy()) + r" \\")
-    out += [r"\bottomrule", r"\end{tabular}", r"\end{table*}"]
-    return "\n".join(out) + "\n"
-
-
-def write_table1(table: pd.DataFrame, out_dir: Path, note: str = "") -> list[Path]:
-    paths = [out_dir / "table1.md", out_dir / "table1.csv", out_dir / "table1.tex"]
-    paths[0].write_text(table1_markdown(table, note))
-    paths[1].write_text(table1_csv(table))
-    paths[2].write_text(table1_latex(table))
-    return paths
+__all__ = ["FAULT_LABELS", "PAPER_NAMES", "display_name", "table1_csv", "table1_latex", "table1_markdown", "write_table1"]

@@ -1,0 +1,120 @@
+"""``write_report(out_dir)``: regenerate every output of an evaluation from results.jsonl.
+
+Part of the evaluation (the runner writes these files after every run); :mod:`llmrca.report`
+re-exports it and builds REPORT.md / REPORT.html on top.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from llmrca.evaluate.figures import misattribution_figure
+from llmrca.evaluate.metrics import misattribution, summarize
+from llmrca.evaluate.render import write_table1
+from llmrca.evaluate.results import read_results, scored_frame, status_counts
+from llmrca.evaluate.tables import table1
+
+
+class ReportError(ValueError):
+    """The folder holds no evaluation results to report."""
+
+
+@dataclass
+class Report:
+    out: Path
+    results: pd.DataFrame  # one row per run (flattened records)
+    scored: pd.DataFrame
+    summary: pd.DataFrame
+    status: pd.DataFrame
+    table1: pd.DataFrame
+    misattribution: pd.DataFrame
+    random_on_failure: bool
+    files: list[Path]
+
+
+def _latest_session(out: Path) -> dict[str, Any]:
+    p = out / "run.json"
+    if not p.exists():
+        return {}
+    try:
+        return json.loads(p.read_text())
+    except json.JSONDecodeError as e:
+        raise ReportError(f"{p} is not valid JSON ({e}); delete it to report every run in results.jsonl") from e
+
+
+def select_records(records: list[dict[str, Any]], session: dict[str, Any]) -> list[dict[str, Any]]:
+    """The runs of the latest session's methods and configs (last record per method and case)."""
+    wanted = {m: v.get("config_hash") for m, v in (session.get("methods") or {}).items()}
+    chosen: dict[tuple[str, str], dict[str, Any]] = {}
+    for r in records:
+        if wanted and wanted.get(r["method"]) != r.get("config_hash"):
+            continue
+        chosen[(r["method"], r["case"])] = r
+    order = {m: i for i, m in enumerate(wanted or dict.fromkeys(r["method"] for r in records))}
+    return sorted(chosen.values(), key=lambda r: (order.get(r["method"], 1 << 30), r["case"]))
+
+
+def write_report(out_dir: str | Path) -> Report:
+    """Write summary.csv, status.csv, misattribution.csv, table1.{md,csv,tex} and misattribution.png."""
+    from llmrca.methods.registry import REGISTRY
+
+    out = Path(out_dir)
+    res_path = out / "results.jsonl"
+    if not res_path.exists():
+        raise ReportError(f"no results.jsonl in {out}; run `llmrca evaluate DATASET --out {out}` first")
+    session = _latest_session(out)
+    records = select_records(read_results(res_path), session)
+    rof = bool(session.get("random_on_failure", False))
+    scored = scored_frame(records, random_on_failure=rof)
+    summary = summarize(scored)
+    status = status_counts(records, random_on_failure=rof)
+    methods = list(dict.fromkeys(r["method"] for r in records))
+    families = {m: (session.get("methods", {}).get(m, {}).get("family") or (REGISTRY[m].family if m in REGISTRY else "")) for m in methods}
+    t1 = table1(summary, families, methods)
+    # misattribution counts real answers only: fallback (random) rankings are not a method's blame
+    mis = misattribution(scored[scored["status"] == "ok"])
+    files = [out / "summary.csv", out / "status.csv", out / "misattribution.csv"]
+    summary.to_csv(files[0], index=False, float_format="%.4f")
+    status.to_csv(files[1], index=False, float_format="%.4f")
+    mis.to_csv(files[2], index=False)
+    note = _table_note(status, rof)
+    files += write_table1(t1, out, note)
+    files.append(
+        misattribution_figure(
+            mis,
+            out / "misattribution.png",
+            methods=[m for m in methods if m in set(scored["method"])],
+            totals=scored[scored["status"] == "ok"].groupby("method").size().to_dict(),
+        )
+    )
+    results = pd.DataFrame.from_records(
+        [{k: r.get(k) for k in ("method", "case", "status", "fault", "root_causes", "ranking", "metric_set", "duration_s", "error", "error_kind", "config_hash")} for r in records]
+    )
+    return Report(out, results, scored, summary, status, t1, mis, rof, files)
+
+
+def _table_note(status: pd.DataFrame, random_on_failure: bool) -> str:
+    if status.empty:
+        return ""
+    parts = []
+    for _, r in status.iterrows():
+        bad = {k: int(r[k]) for k in ("failed", "timeout", "unavailable", "invalid_case") if int(r[k])}
+        if bad:
+            parts.append(f"{r['method']}: " + ", ".join(f"{v} {k}" for k, v in bad.items()))
+    lines = []
+    if random_on_failure:
+        fb = {r["method"]: int(r["fallbacks"]) for _, r in status.iterrows() if int(r["fallbacks"])}
+        lines.append(
+            "Random on failure (as in the paper): failed and timed-out runs are scored on a seeded random ranking"
+            + (f"; fallbacks: {', '.join(f'{m} {n}' for m, n in fb.items())}." if fb else "; no fallbacks were needed.")
+        )
+    else:
+        lines.append("Failed and timed-out runs count as misses (no random fallback); unavailable runs are not scored.")
+    if parts:
+        lines.append("Runs not ok: " + "; ".join(parts) + ".")
+    return "\n".join(lines)
