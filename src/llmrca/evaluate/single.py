@@ -51,11 +51,12 @@ def rank_case(
 
     case = read_case(case_dir)
     m = get_method(method, config or {})
-    wanted = metric_set or m.tags.metric_set
-    if wanted not in case.metric_sets:
-        if metric_set is not None:
-            raise MethodUnavailable(f"{case_dir} has no {wanted!r} metric set (has: {', '.join(sorted(case.metric_sets))})")
-        wanted = "basic"
+    from llmrca.methods.common.metric_set import choose_metric_set
+
+    try:
+        wanted = choose_metric_set(case.metric_sets, m.tags.metric_set, metric_set)
+    except MethodUnavailable as e:
+        raise MethodUnavailable(f"{case_dir}: {e}") from None
     t0 = time.perf_counter()
     blind = case.with_metric_set(wanted).without_truth()
     if sli is not None:

@@ -133,11 +133,9 @@ def execute(task: Task, case_cache: dict[str, Case] | None = None) -> dict[str, 
     rec["fallback_ranking"] = random_fallback(rec["components"], task.method, task.case_id)
     try:
         method = get_method(task.method, task.config)
-        wanted = task.metric_set or method.tags.metric_set
-        if wanted not in case.metric_sets:
-            if task.metric_set is not None:
-                raise MethodUnavailable(f"the case has no {wanted!r} metric set (has: {', '.join(sorted(case.metric_sets))})")
-            wanted = "basic"
+        from llmrca.methods.common.metric_set import choose_metric_set
+
+        wanted = choose_metric_set(case.metric_sets, method.tags.metric_set, task.metric_set)
         rec["metric_set"] = wanted
         blind = _private_copy(case.with_metric_set(wanted).without_truth())
         if task.sli is not None:
