@@ -22,6 +22,7 @@ import numpy as np
 from llmrca.config import ConfigError
 from llmrca.dataset.io import add_case, write_manifest
 from llmrca.model import FAULT_TYPES, FaultSpec
+from llmrca.progress import progress_bar
 from llmrca.testbed.base import BACKENDS, Backend, Timeline, backend_class
 
 __all__ = ["BACKENDS", "PROFILES", "Backend", "Profile", "Protocol", "Timeline", "make_backend", "plan_cases", "run_campaign", "split_overrides"]
@@ -138,46 +139,32 @@ def run_campaign(
     counts: dict[str, int] = {}
     stats: list[dict[str, Any]] = []
     t_wall = time.perf_counter()
-    bar = _progress(progress)
     try:
-        task = bar.add_task(f"{be.name}/{profile}", total=len(specs)) if bar else None
-        for i, (spec, s) in enumerate(zip(specs, seeds, strict=True)):
-            start = base + i * protocol.case_s + protocol.warmup_s
-            t = time.perf_counter()
-            case = be.run_case(spec, seed=s, protocol=protocol, start_time=start)
-            case.meta.update({"profile": profile, "campaign_seed": seed, "case_index": i})
-            entry = add_case(case, out, counts)
-            entry.update({"seed": s, "achieved": dict(case.fault.achieved) if case.fault else {}})
-            entries.append(entry)
-            stats.append({"fault": spec.type, "wall_s": time.perf_counter() - t, **case.meta.get("requests", {})})
-            if bar:
-                bar.update(task, advance=1, description=f"{be.name}/{profile} {entry['path']}")
-        info = {
-            "backend": be.name,
-            "profile": profile,
-            "seed": seed,
-            "protocol": protocol.to_dict(),
-            "parameters": {**be.describe(), "fault_params": fault_params or {}, "workers": workers, "qps": qps, "scrape_interval_s": scrape_interval_s},
-            "wall_s": round(time.perf_counter() - t_wall, 2),
-        }
-        write_manifest(out, entries, info)
+        with progress_bar(f"{be.name}/{profile}", len(specs), enabled=progress, transient=False) as bar:
+            for i, (spec, s) in enumerate(zip(specs, seeds, strict=True)):
+                start = base + i * protocol.case_s + protocol.warmup_s
+                t = time.perf_counter()
+                case = be.run_case(spec, seed=s, protocol=protocol, start_time=start)
+                case.meta.update({"profile": profile, "campaign_seed": seed, "case_index": i})
+                entry = add_case(case, out, counts)
+                entry.update({"seed": s, "achieved": dict(case.fault.achieved) if case.fault else {}})
+                entries.append(entry)
+                stats.append({"fault": spec.type, "wall_s": time.perf_counter() - t, **case.meta.get("requests", {})})
+                bar.update(advance=1, description=f"{be.name}/{profile} {entry['path']}")
+            info = {
+                "backend": be.name,
+                "profile": profile,
+                "seed": seed,
+                "protocol": protocol.to_dict(),
+                "parameters": {**be.describe(), "fault_params": fault_params or {}, "workers": workers, "qps": qps, "scrape_interval_s": scrape_interval_s},
+                "wall_s": round(time.perf_counter() - t_wall, 2),
+            }
+            write_manifest(out, entries, info)
     finally:
-        if bar:
-            bar.stop()
         be.close()
     if progress:
         _summary(out, stats, time.perf_counter() - t_wall)
     return out
-
-
-def _progress(enabled: bool):
-    if not enabled:
-        return None
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    bar.start()
-    return bar
 
 
 def _summary(out: Path, stats: list[dict[str, Any]], wall: float) -> None:

@@ -184,21 +184,9 @@ def rank_cmd(
 
 def _spinner(label: str, quiet: bool = False) -> Any:
     """A spinner with elapsed time on stderr while a slow step runs (nothing if ``quiet``)."""
-    import contextlib
+    from llmrca.progress import spinner
 
-    if quiet:
-        return contextlib.nullcontext()
-    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
-    bar = Progress(SpinnerColumn(), TextColumn("{task.description}", markup=False), TimeElapsedColumn(), console=console, transient=True)
-
-    @contextlib.contextmanager
-    def run() -> Any:
-        with bar:
-            bar.add_task(label, total=None)
-            yield
-
-    return run()
+    return spinner(label, enabled=not quiet)
 
 
 @app.command("report")
@@ -247,25 +235,23 @@ def fidelity_cmd(
 
 
 class _CaseProgress:
-    """A rich progress bar fed by ``on_case(done, total)`` callbacks (stderr)."""
+    """A progress bar (stderr) fed by ``on_case(done, total)`` callbacks."""
 
     def __init__(self, label: str) -> None:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+        from llmrca.progress import progress_bar
 
-        self._bar = Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console, transient=True)
-        self._task: Any = None
+        self._cm = progress_bar(label, None)
+        self._bar: Any = None
 
     def __enter__(self) -> _CaseProgress:
-        self._bar.__enter__()
+        self._bar = self._cm.__enter__()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._bar.__exit__(*exc)
+        self._cm.__exit__(*exc)
 
     def __call__(self, done: int, total: int) -> None:
-        if self._task is None:
-            self._task = self._bar.add_task("", total=total)
-        self._bar.update(self._task, completed=done)
+        self._bar.update(completed=done, total=total)
 
 
 dataset_app = typer.Typer(no_args_is_help=True, help="Check and import datasets.")
@@ -533,9 +519,8 @@ def load_cmd(
     """Open-loop streaming load against an OpenAI-compatible server; prints TTFT/ITL/E2E."""
     import time as _time
 
-    from rich.progress import Progress
-
     from llmrca.load import LoadRunner, RemoteTargetRefused
+    from llmrca.progress import progress_bar
 
     try:
         runner = LoadRunner(
@@ -559,10 +544,9 @@ def load_cmd(
     total = len(runner.schedule)
     runner.start()
     try:
-        with Progress(console=console, transient=True) as bar:
-            task = bar.add_task("requests finished", total=total)
+        with progress_bar("requests finished", total) as bar:
             while runner.running:
-                bar.update(task, completed=runner.n_finished)
+                bar.update(completed=runner.n_finished)
                 _time.sleep(0.2)
         report = runner.wait()
     except KeyboardInterrupt:

@@ -422,37 +422,17 @@ def _read_run_json(path: Path) -> dict[str, Any]:
 
 @contextlib.contextmanager
 def _progress(enabled: bool, total: int, label: str):
-    """A rich progress bar (stderr) driven from the main thread (no refresh thread: workers fork)."""
-    if not enabled or total == 0:
-        yield lambda rec: None
-        return
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    """The evaluation's bar (stderr), drawn from the main thread only: workers fork while it runs."""
+    from llmrca.progress import progress_bar
 
     counts = dict.fromkeys(STATUSES, 0)
-    bar = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        TextColumn("{task.fields[status]}"),
-        console=Console(stderr=True),
-        auto_refresh=False,
-    )
-    tid = bar.add_task(label, total=total, status="")
-    last = [0.0]
+    with progress_bar(label, total, enabled=enabled, auto_refresh=False, transient=False) as bar:
 
-    def advance(rec: dict[str, Any]) -> None:
-        counts[rec["status"]] = counts.get(rec["status"], 0) + 1
-        bar.update(tid, advance=1, status=" ".join(f"{k}={v}" for k, v in counts.items() if v))
-        now = time.monotonic()
-        if now - last[0] > 0.2:
-            bar.refresh()
-            last[0] = now
+        def advance(rec: dict[str, Any]) -> None:
+            counts[rec["status"]] = counts.get(rec["status"], 0) + 1
+            bar.update(advance=1, status=" ".join(f"{k}={v}" for k, v in counts.items() if v))
 
-    with bar:
         yield advance
-        bar.refresh()
+
 
 OnAdvance = Callable[[dict[str, Any]], None]
