@@ -228,6 +228,21 @@ def _latency(tokens: Sequence[str], prefix: str, source: str, default_unit: tupl
 
 _CANONICAL: dict[str, Kind] = {k.canonical: k for k in KINDS.values()}
 
+#: Names recognised by a run of words (any of the sequences) -> (kind, unit, source); checked in order.
+_SEQUENCE_RULES: tuple[tuple[tuple[tuple[str, ...], ...], str, str, str], ...] = (
+    ((("num", "requests", "running"),), "running", "requests", "vLLM requests running"),
+    ((("num", "requests", "waiting"),), "engine_queue", "requests", "vLLM requests waiting"),
+    ((("queued", "queries"), ("queue", "len"), ("queue", "length"), ("queue", "size")), "router_queue", "requests", "router / deployment queue length"),
+    ((("num", "preemptions"), ("preemptions",)), "preemptions", "1/s", "vLLM preemptions"),
+    ((("prompt", "tokens"),), "prompt_tokens", "tokens/s", "vLLM prompt tokens"),
+    ((("generation", "tokens"),), "generation_tokens", "tokens/s", "vLLM generation tokens"),
+    ((("request", "success"),), "finished_requests", "1/s", "vLLM finished requests"),
+    ((("replica", "starts"),), "replica_starts", "1/s", "Ray Serve replica starts"),
+    ((("replica", "healthy"),), "replica_healthy", "0/1", "Ray Serve replica health"),
+    ((("error", "counter"),), "replica_errors", "1/s", "Ray Serve deployment errors"),
+    ((("router", "requests"),), "router_requests", "1/s", "Ray Serve routed requests"),
+)
+
 
 def _via_aliases(raw: str) -> Meaning | None:
     """``raw`` read through :mod:`llmrca.telemetry.aliases`: a renamed or prefixed series whose current name is canonical.
@@ -320,29 +335,9 @@ def meaning(metric: str) -> Meaning | None:
         return Meaning("e2e_p50" if q == "p50" else "e2e_p90", "s", 1.0, "vLLM end-to-end request latency")
     if _seq(t, "request", "queue", "time"):
         return Meaning("queue_time_p90", "s", 1.0, "vLLM request queue time")
-    if _seq(t, "num", "requests", "running"):
-        return Meaning("running", "requests", 1.0, "vLLM requests running")
-    if _seq(t, "num", "requests", "waiting"):
-        return Meaning("engine_queue", "requests", 1.0, "vLLM requests waiting")
-    if _seq(t, "queued", "queries") or _seq(t, "queue", "len") or _seq(t, "queue", "length") or _seq(t, "queue", "size"):
-        return Meaning("router_queue", "requests", 1.0, "router / deployment queue length")
-    if "preemptions" in s:
-        return Meaning("preemptions", "1/s", 1.0, "vLLM preemptions")
-    if _seq(t, "prompt", "tokens"):
-        return Meaning("prompt_tokens", "tokens/s", 1.0, "vLLM prompt tokens")
-    if _seq(t, "generation", "tokens"):
-        return Meaning("generation_tokens", "tokens/s", 1.0, "vLLM generation tokens")
-    if _seq(t, "request", "success"):
-        return Meaning("finished_requests", "1/s", 1.0, "vLLM finished requests")
-    # -- Ray Serve lifecycle / errors --------------------------------------------------
-    if _seq(t, "replica", "starts"):
-        return Meaning("replica_starts", "1/s", 1.0, "Ray Serve replica starts")
-    if _seq(t, "replica", "healthy"):
-        return Meaning("replica_healthy", "0/1", 1.0, "Ray Serve replica health")
-    if _seq(t, "error", "counter"):
-        return Meaning("replica_errors", "1/s", 1.0, "Ray Serve deployment errors")
-    if _seq(t, "router", "requests"):
-        return Meaning("router_requests", "1/s", 1.0, "Ray Serve routed requests")
+    for seqs, kind, unit, source in _SEQUENCE_RULES:
+        if any(_seq(t, *q) for q in seqs):
+            return Meaning(kind, unit, 1.0, source)
     if _has(t, "restarts", "restart", "restarted"):
         return Meaning("restarts", "count", 1.0, "container / pod restarts (kube-state-metrics)")
     # -- container limits (cAdvisor) ----------------------------------------------------
