@@ -14,6 +14,8 @@ MANAGER = "llmrca"
 STACK_LABEL = "llmrca.io/stack"
 #: Label on the objects a fault creates (StressChaos, NetworkChaos, GPU Jobs).
 FAULT_LABEL = "llmrca.io/fault"
+#: Label on the objects a remediation creates (the reset-power-limit Job).
+ACTION_LABEL = "llmrca.io/action"
 #: Pod label the gateway's upstream Service selects on: ``in`` routed, ``out`` drained.
 ROUTING_LABEL = "llmrca.io/routing"
 #: Pod label naming the llmrca component a pod plays (``ray-head``, ``ray-worker-1`` is assigned at run time).
