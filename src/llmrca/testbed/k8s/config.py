@@ -14,6 +14,8 @@ MANAGER = "llmrca"
 STACK_LABEL = "llmrca.io/stack"
 #: Label on the objects a fault creates (StressChaos, NetworkChaos, GPU Jobs).
 FAULT_LABEL = "llmrca.io/fault"
+#: Pod label with the llmrca component a Ray worker pod plays (``ray-worker-2``), set by llmrca at first sight.
+COMPONENT_LABEL = "llmrca.io/component"
 #: Label on the objects a remediation creates (the reset-power-limit Job).
 ACTION_LABEL = "llmrca.io/action"
 #: Pod label the gateway's upstream Service selects on: ``in`` routed, ``out`` drained.

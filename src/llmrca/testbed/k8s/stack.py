@@ -1,8 +1,9 @@
 """A rendered stack on a cluster: apply it, wait until it serves, map llmrca's components to pods, sweep it.
 
 Components (the paper's six, PROTOCOL §1): ``nginx-gateway``, ``ray-head``, ``ray-worker-1..n``
-(the worker pods ordered by name: KubeRay names them ``<cluster>-gpu-worker-<suffix>``, so the
-numbering is stable while the pods live) and ``kuberay-operator`` (the operator's pod, found by its
+(KubeRay names worker pods ``<cluster>-gpu-worker-<random>``; llmrca labels each with its number,
+``llmrca.io/component=ray-worker-2``, the first time it sees it, and a pod recreated after a restart
+takes the freed number, so the numbering is stable) and ``kuberay-operator`` (the operator's pod, found by its
 ``app.kubernetes.io/name=kuberay-operator`` label in any namespace).
 """
 
@@ -14,7 +15,7 @@ from typing import Any
 
 from llmrca.telemetry import GATEWAY, HEAD, OPERATOR, worker_name
 from llmrca.testbed.k8s.api import ClusterApi, ClusterError, ref, selector
-from llmrca.testbed.k8s.config import ACTION_LABEL, FAULT_LABEL, MANAGED_BY, MANAGER, ROLE_LABEL, STACK_LABEL, K8sConfig
+from llmrca.testbed.k8s.config import ACTION_LABEL, COMPONENT_LABEL, FAULT_LABEL, MANAGED_BY, MANAGER, ROLE_LABEL, STACK_LABEL, K8sConfig
 from llmrca.testbed.k8s.render import render_stack
 
 #: Kinds a fault creates (what :func:`sweep_faults` looks for).
@@ -69,9 +70,33 @@ class K8sStack:
         heads = self._pods(HEAD)
         if heads:
             out[HEAD] = heads[0]
-        for i, p in enumerate(self._pods("ray-worker"), start=1):
-            out[worker_name(i)] = p
+        out.update(self._numbered_workers())
         return out
+
+    def _numbered_workers(self) -> dict[str, dict[str, Any]]:
+        """Worker pods by component name, stable across restarts.
+
+        A pod keeps the number in its ``llmrca.io/component`` label; a pod without one (new, or
+        recreated after a restart) takes the lowest free number and is labelled with it.
+        """
+        pods = self._pods("ray-worker")
+        out: dict[str, dict[str, Any]] = {}
+        valid = {worker_name(i) for i in range(1, max(self.config.workers, len(pods)) + 1)}
+        fresh = []
+        for p in pods:
+            comp = (p["metadata"].get("labels") or {}).get(COMPONENT_LABEL)
+            if comp in valid and comp not in out:
+                out[comp] = p
+            else:
+                fresh.append(p)
+        free = iter(sorted(valid - set(out), key=lambda c: int(c.rsplit("-", 1)[1])))
+        for p in fresh:
+            comp = next(free)
+            m = p["metadata"]
+            self.api.patch("v1", "Pod", m["name"], m["namespace"], {"metadata": {"labels": {COMPONENT_LABEL: comp}}})
+            m.setdefault("labels", {})[COMPONENT_LABEL] = comp
+            out[comp] = p
+        return dict(sorted(out.items(), key=lambda kv: int(kv[0].rsplit("-", 1)[1])))
 
     def component_pods(self) -> dict[str, dict[str, Any]]:
         """Every component's pod: the gateway, the serving pods and (when found) the KubeRay operator."""
