@@ -179,7 +179,7 @@ class K8sMemoryLeak(ChaosInjector):
 
     def chaos_spec(self) -> dict[str, Any]:
         """``stressors.memory`` with the workers and the size in MB (Chaos Mesh's ``size``: ``<n>MB``)."""
-        mb = int(round(float(self.params["size_gb"]) * 1000))
+        mb = round(float(self.params["size_gb"]) * 1000)
         return {"stressors": {"memory": {"workers": int(self.params["workers"]), "size": f"{mb}MB"}}}
 
     def extra(self) -> dict[str, Any]:

@@ -67,7 +67,7 @@ class KubeApi(ClusterApi):
             try:
                 config.load_incluster_config()
             except Exception:
-                raise ClusterError(f"no Kubernetes configuration ({e}); pass --set k8s.kubeconfig=PATH or run inside the cluster") from e
+                raise ClusterError(f"no Kubernetes configuration ({e}); give a kubeconfig (--kubeconfig, or --set k8s.kubeconfig=PATH for a campaign), set $KUBECONFIG, or run inside the cluster") from e
         self._exc = k8s.client.exceptions.ApiException
         self._dyn = dynamic.DynamicClient(k8s.client.ApiClient())
         from kubernetes.dynamic.exceptions import NotFoundError

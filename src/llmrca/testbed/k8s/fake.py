@@ -108,7 +108,7 @@ class FakeCluster(ClusterApi):
         if obj is None:
             return False
         uid = obj["metadata"]["uid"]
-        av, kind, ns, name = key
+        _, kind, _, name = key
         if kind == "Job":
             self._job_ended(obj)
         if kind == "Namespace":
@@ -254,7 +254,7 @@ class FakePrometheus:
             return []
         want = dict(re.findall(r'(\w+)="([^"]*)"', m.group(1)))
         out = []
-        for (av, kind, ns, name), pod in self.cluster.objects.items():
+        for (_, kind, ns, name), pod in self.cluster.objects.items():
             if kind != "Pod" or (pod["metadata"].get("labels") or {}).get("app.kubernetes.io/component") != "ray":
                 continue
             node = pod["spec"]["nodeName"]

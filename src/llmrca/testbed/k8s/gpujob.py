@@ -51,7 +51,7 @@ def power_job(cfg: K8sConfig, metadata: dict[str, Any], node: str, gpu: str, lim
             "apiVersion": owner["apiVersion"], "kind": owner["kind"], "name": owner["metadata"]["name"],
             "uid": owner["metadata"]["uid"], "blockOwnerDeletion": False,
         }]
-    hold = int(round(hold_s))
+    hold = round(hold_s)
     pod: dict[str, Any] = {
         "nodeName": node,
         "restartPolicy": "Never",
@@ -63,7 +63,7 @@ def power_job(cfg: K8sConfig, metadata: dict[str, Any], node: str, gpu: str, lim
             "command": ["/bin/bash", "-c", SCRIPT],
             "env": [
                 {"name": "GPU", "value": gpu},
-                {"name": "LIMIT_W", "value": "" if limit_w is None else f"{int(round(limit_w))}"},
+                {"name": "LIMIT_W", "value": "" if limit_w is None else f"{round(limit_w)}"},
                 {"name": "HOLD_S", "value": str(hold)},
                 {"name": "NVIDIA_VISIBLE_DEVICES", "value": "all"},
                 {"name": "NVIDIA_DRIVER_CAPABILITIES", "value": "utility"},

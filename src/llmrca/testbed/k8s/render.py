@@ -30,8 +30,8 @@ from typing import Any
 
 import yaml
 
-from llmrca.testbed.k8s.config import MANAGED_BY, MANAGER, ROLE_LABEL, ROUTING_LABEL, STACK_LABEL, K8sConfig
 from llmrca.telemetry import HEAD
+from llmrca.testbed.k8s.config import MANAGED_BY, MANAGER, ROLE_LABEL, ROUTING_LABEL, STACK_LABEL, K8sConfig
 
 #: Ports of a Ray pod (KubeRay's defaults) and the gateway.
 SERVE_PORT = 8000

@@ -98,18 +98,38 @@ def _check_meta(obj: dict[str, Any]) -> list[str]:
     return bad
 
 
-def _builtin_problems(obj: dict[str, Any], versions: Iterable[str]) -> list[str] | None:
-    """Problems against Kubernetes' schemas; None when the kind is not a built-in one."""
+@functools.lru_cache(maxsize=128)
+def _builtin_validator(version: str, api_version: str, kind: str) -> Any:
+    """A validator of the strict schema of ``kind`` in Kubernetes ``version`` (kubernetes-validate's files), or None."""
     from llmrca.errors import require
 
-    kv = require("kubernetes_validate", "test", "validating Kubernetes objects")
+    require("kubernetes_validate", "test", "validating Kubernetes objects")
+    import jsonschema
+    from kubernetes_validate import utils as kvu
+    from referencing import Registry, Resource
+
+    have = [v for v in kvu.all_versions() if kvu.major_minor(v) == version]
+    if not have:
+        raise SchemaError(f"kubernetes-validate {kvu.__version__} has no schemas for Kubernetes {version}; it has {kvu.all_versions()[0]}..{kvu.latest_version()}")
+    folder = f"kubernetes-json-schema/v{have[-1]}-local-strict"
+    group = re.sub(r"^([^./]*)(?:\.[^/]*)?/", r"\1-", api_version)
+    try:
+        schema = kvu.schema_contents(f"{folder}/{kind.lower()}-{group}.json", version)
+    except FileNotFoundError:
+        return None
+    defs = kvu.schema_contents(f"{folder}/_definitions.json", version)
+    registry = Resource.from_contents(schema) @ (Resource.from_contents(defs) @ Registry())
+    return jsonschema.Draft202012Validator(schema, registry=registry)
+
+
+def _builtin_problems(obj: dict[str, Any], versions: Iterable[str]) -> list[str] | None:
+    """Every problem against Kubernetes' schemas of ``versions``; None when the kind is not a built-in one."""
     out = []
     for v in versions:
-        try:
-            kv.validate(obj, v, strict=True)
-        except kv.SchemaNotFoundError:
+        val = _builtin_validator(v, obj["apiVersion"], obj["kind"])
+        if val is None:
             return None
-        except kv.ValidationError as e:
+        for e in sorted(val.iter_errors(obj), key=lambda e: [str(x) for x in e.path]):
             path = ".".join(str(x) for x in e.path) or "(root)"
             out.append(f"Kubernetes {v}: {path}: {e.message}")
     return out

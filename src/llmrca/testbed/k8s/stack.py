@@ -15,7 +15,16 @@ from typing import Any
 
 from llmrca.telemetry import GATEWAY, HEAD, OPERATOR, worker_name
 from llmrca.testbed.k8s.api import ClusterApi, ClusterError, ref, selector
-from llmrca.testbed.k8s.config import ACTION_LABEL, COMPONENT_LABEL, FAULT_LABEL, MANAGED_BY, MANAGER, ROLE_LABEL, STACK_LABEL, K8sConfig
+from llmrca.testbed.k8s.config import (
+    ACTION_LABEL,
+    COMPONENT_LABEL,
+    FAULT_LABEL,
+    MANAGED_BY,
+    MANAGER,
+    ROLE_LABEL,
+    STACK_LABEL,
+    K8sConfig,
+)
 from llmrca.testbed.k8s.render import render_stack
 
 #: Kinds a fault creates (what :func:`sweep_faults` looks for).
