@@ -257,6 +257,16 @@ def test_gpu_without_dcgm_mapping() -> None:
     assert fc.remaining(FAULT_SEL) == []
 
 
+@pytest.mark.parametrize("ftype", ["cpu", "memory", "network", "gpu"])
+def test_every_fault_type_has_a_k8s_implementation_next_to_the_others(ftype: str) -> None:
+    from llmrca.faults.kubernetes import K8sInjector
+    from llmrca.testbed.base import fault_class
+
+    k8s = injector_class("k8s", ftype)
+    assert issubclass(k8s, K8sInjector) and k8s.fault_type == ftype
+    assert k8s.__module__ == fault_class("sim", ftype).__module__ == f"llmrca.faults.{ftype}"
+
+
 def test_unknown_target_or_parameter() -> None:
     _, st = _stack()
     with pytest.raises(FaultError, match="not a serving pod"):
