@@ -2,7 +2,7 @@
 
 Objects (paper §4.3, PROTOCOL.md §1), all labelled ``app.kubernetes.io/managed-by=llmrca``:
 
-* ``Namespace``;
+* ``Namespace`` (Pod Security ``privileged``: the GPU Job needs it);
 * ``ServiceAccount`` ``llmrca`` with a ``Role`` limited to what the campaign and the actuator do
   (read pods and their logs, delete and label pods, create/read/delete Chaos Mesh experiments and
   Jobs, read the RayService) and its ``RoleBinding``;
@@ -84,7 +84,10 @@ def meta(cfg: K8sConfig, name: str, component: str, namespace: str | None = "", 
 
 
 def namespace(cfg: K8sConfig) -> dict[str, Any]:
-    return {"apiVersion": "v1", "kind": "Namespace", "metadata": meta(cfg, cfg.namespace, "namespace", namespace=None)}
+    """The stack's namespace; Pod Security admission ``privileged`` there, since the GPU power-cap Job is privileged."""
+    m = meta(cfg, cfg.namespace, "namespace", namespace=None)
+    m["labels"]["pod-security.kubernetes.io/enforce"] = "privileged"
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": m}
 
 
 def rbac(cfg: K8sConfig) -> list[dict[str, Any]]:
