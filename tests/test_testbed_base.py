@@ -55,8 +55,8 @@ def test_a_registered_backend_runs_a_campaign_by_name(tmp_path, monkeypatch) -> 
 
 
 def test_unknown_backend_names_the_registered_ones() -> None:
-    with pytest.raises(ConfigError, match="unknown backend 'k8s'; available: sim, local"):
-        make_backend("k8s", workers=None, qps=None, scrape_interval_s=None)
+    with pytest.raises(ConfigError, match="unknown backend 'nomad'; available: sim, local, k8s"):
+        make_backend("nomad", workers=None, qps=None, scrape_interval_s=None)
     be = make_backend("sim", workers=5, qps=7.0, scrape_interval_s=10.0, sim_params={"tick_s": 0.1})
     assert (be.cfg.n_workers, be.cfg.qps, be.cfg.scrape_interval_s, be.cfg.tick_s, be.cfg.rate_window_s) == (5, 7.0, 10.0, 0.1, 30.0)
 

@@ -89,10 +89,10 @@ def split_overrides(overrides: Mapping[str, Any]) -> tuple[dict[str, dict[str, A
         parts = key.split(".")
         if parts[0] == "fault" and len(parts) == 3:
             faults.setdefault(parts[1], {})[parts[2]] = v
-        elif parts[0] in ("sim", "local") and len(parts) == 2:  # backend options
+        elif parts[0] in ("sim", "local", "k8s") and len(parts) == 2:  # backend options
             sim[parts[1]] = v
         else:
-            raise ConfigError(f"option {key!r} is not fault.<type>.<param> or sim.<option> (e.g. fault.cpu.workers=8, sim.tick_s=0.05)")
+            raise ConfigError(f"option {key!r} is not fault.<type>.<param> or <backend>.<option> (e.g. fault.cpu.workers=8, sim.tick_s=0.05, k8s.gateway_url=http://127.0.0.1:8080)")
     return faults, sim
 
 
@@ -110,12 +110,16 @@ def run_campaign(
     protocol: Timeline | None = None,
     sim_params: Mapping[str, Any] | None = None,
     backend_obj: Backend | None = None,
+    resume: bool = False,
 ) -> Path:
     """Run a campaign and write its dataset; returns the dataset folder.
 
     ``fault_params`` maps a fault type to parameter overrides, e.g.
     ``{"cpu": {"workers": 8}}``.  ``backend_obj`` lets a caller pass a backend
-    it built itself (the local and k8s testbeds).
+    it built itself (the local and k8s testbeds).  ``dataset.json`` is
+    rewritten after every case (``"complete": false`` until the last), so
+    ``resume=True`` on the same folder, backend, profile and seed runs only
+    the cases not listed yet (a half-written case folder is removed first).
     """
     if profile not in PROFILES:
         raise ConfigError(f"unknown profile {profile!r}; profiles: {', '.join(f'{k} ({v.description})' for k, v in PROFILES.items())}")
@@ -130,18 +134,36 @@ def run_campaign(
     for spec in specs:  # every fault is checked before the first case runs
         be.check_fault(spec)
     out = Path(out)
+    entries: list[dict[str, Any]] = []
     if out.exists() and any(out.iterdir()):
-        raise FileExistsError(f"output folder {out} exists and is not empty; choose a new --out or remove it")
+        if not resume:
+            raise FileExistsError(f"output folder {out} exists and is not empty; choose a new --out, remove it, or pass --resume to finish it")
+        entries = _resume_entries(out, be.name, profile, seed, len(specs))
     out.mkdir(parents=True, exist_ok=True)
     seeds = case_seeds(seed, len(specs))
     base = 1_767_225_600.0 + 86_400.0 * (seed % 365)
-    entries: list[dict[str, Any]] = []
     counts: dict[str, int] = {}
     stats: list[dict[str, Any]] = []
     t_wall = time.perf_counter()
     try:
         with progress_bar(f"{be.name}/{profile}", len(specs), enabled=progress, transient=False) as bar:
+            bar.update(completed=len(entries))
+            done = len(entries)
+
+            def info(complete: bool) -> dict[str, Any]:
+                return {
+                    "backend": be.name,
+                    "profile": profile,
+                    "seed": seed,
+                    "protocol": protocol.to_dict(),
+                    "parameters": {**be.describe(), "fault_params": fault_params or {}, "workers": workers, "qps": qps, "scrape_interval_s": scrape_interval_s},
+                    "wall_s": round(time.perf_counter() - t_wall, 2),
+                    "complete": complete,
+                }
+
             for i, (spec, s) in enumerate(zip(specs, seeds, strict=True)):
+                if i < done:
+                    continue
                 start = base + i * protocol.case_s + protocol.warmup_s
                 t = time.perf_counter()
                 case = be.run_case(spec, seed=s, protocol=protocol, start_time=start)
@@ -150,21 +172,42 @@ def run_campaign(
                 entry.update({"seed": s, "achieved": dict(case.fault.achieved) if case.fault else {}})
                 entries.append(entry)
                 stats.append({"fault": spec.type, "wall_s": time.perf_counter() - t, **case.meta.get("requests", {})})
+                if i < len(specs) - 1:
+                    write_manifest(out, entries, info(False))
                 bar.update(advance=1, description=f"{be.name}/{profile} {entry['path']}")
-            info = {
-                "backend": be.name,
-                "profile": profile,
-                "seed": seed,
-                "protocol": protocol.to_dict(),
-                "parameters": {**be.describe(), "fault_params": fault_params or {}, "workers": workers, "qps": qps, "scrape_interval_s": scrape_interval_s},
-                "wall_s": round(time.perf_counter() - t_wall, 2),
-            }
-            write_manifest(out, entries, info)
+            write_manifest(out, entries, info(True))
     finally:
         be.close()
     if progress:
         _summary(out, stats, time.perf_counter() - t_wall)
     return out
+
+
+def _resume_entries(out: Path, backend: str, profile: str, seed: int, n_specs: int) -> list[dict[str, Any]]:
+    """The cases a previous run of this campaign finished in ``out``; removes case folders it had not listed.
+
+    Raises ConfigError when ``out`` holds another campaign (backend, profile or seed differ) or no manifest.
+    """
+    import json
+    import shutil
+
+    man = out / "dataset.json"
+    if not man.exists():
+        raise ConfigError(f"cannot resume {out}: it has no dataset.json (not a campaign folder, or killed before its first case ended); remove it")
+    d = json.loads(man.read_text())
+    theirs = (d.get("backend"), d.get("profile"), d.get("seed"))
+    if theirs != (backend, profile, seed):
+        raise ConfigError(f"cannot resume {out}: it holds backend/profile/seed {theirs}, not {(backend, profile, seed)}")
+    entries = list(d.get("cases") or [])
+    if len(entries) > n_specs:
+        raise ConfigError(f"cannot resume {out}: it lists {len(entries)} cases, the campaign has {n_specs}")
+    listed = {e["path"] for e in entries}
+    for group in out.iterdir():
+        if group.is_dir():
+            for rep in group.iterdir():
+                if rep.is_dir() and rep.name.isdigit() and f"{group.name}/{rep.name}" not in listed:
+                    shutil.rmtree(rep)
+    return entries
 
 
 def _summary(out: Path, stats: list[dict[str, Any]], wall: float) -> None:

@@ -348,7 +348,7 @@ def dataset_import_cmd(
 
 @app.command("campaign")
 def campaign_cmd(
-    backend: str = typer.Option("sim", "--backend", help="Testbed backend: sim (simulated stack) or local (real processes; needs root)."),
+    backend: str = typer.Option("sim", "--backend", help="Testbed backend: sim (simulated stack), local (real processes; needs root) or k8s (a cluster; docs/k8s.md)."),
     profile: str = typer.Option("quick", "--profile", help="quick (12 cases) or paper (120 cases)."),
     seed: int = typer.Option(0, "--seed", help="Campaign seed; every case's seed derives from it."),
     out: str = typer.Option(..., "--out", help="Dataset folder to create (must be new or empty)."),
@@ -357,6 +357,8 @@ def campaign_cmd(
     sets: list[str] = typer.Option([], "--set", help="fault.<type>.<param>=V or sim.<option>=V, e.g. fault.cpu.workers=8."),  # noqa: B008
     scrape_interval: float | None = typer.Option(None, "--scrape-interval", help="Seconds between scrapes (default 5)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),
+    resume: bool = typer.Option(False, "--resume", help="Finish the campaign already in --out (same backend, profile, seed)."),
+    allow_remote: bool = typer.Option(False, "--allow-remote", help="k8s: allow a non-loopback gateway URL (k8s.gateway_url)."),
 ) -> None:
     """Run the paper's protocol (fault types x workers x repetitions) and write a dataset."""
     from llmrca.campaign import run_campaign, split_overrides
@@ -364,11 +366,15 @@ def campaign_cmd(
 
     try:
         fault_params, sim_params = split_overrides(parse_overrides(sets))
+        if allow_remote:
+            if backend != "k8s":
+                raise ConfigError("--allow-remote applies to --backend k8s (the gateway URL given with --set k8s.gateway_url)")
+            sim_params["allow_remote"] = True
         path = run_campaign(
             backend=backend, profile=profile, seed=seed, out=out, workers=workers, qps=qps,
-            fault_params=fault_params, scrape_interval_s=scrape_interval, progress=not quiet, sim_params=sim_params,
+            fault_params=fault_params, scrape_interval_s=scrape_interval, progress=not quiet, sim_params=sim_params, resume=resume,
         )
-    except (ConfigError, FileExistsError, ValueError) as e:
+    except (ConfigError, FileExistsError, ValueError, ImportError, RuntimeError) as e:
         console.print(_error_text(f"{e}"))
         raise typer.Exit(2) from None
     typer.echo(str(path))
@@ -650,6 +656,91 @@ def collect_cmd(
     )
     for why in info["gpu"]["unmapped"].values():
         console.print(Text.assemble(("warning: ", "yellow"), f"no GPU columns: {why}"), soft_wrap=True)
+
+
+# --- Kubernetes (docs/k8s.md) -------------------------------------------------------
+k8s_app = typer.Typer(no_args_is_help=True, help="The paper's stack on Kubernetes: render it, check it, sweep what llmrca left.")
+app.add_typer(k8s_app, name="k8s")
+
+
+def _k8s_config(profile: str, sets: list[str]) -> Any:
+    from llmrca.config import parse_overrides
+    from llmrca.testbed.k8s.config import profile_config
+
+    return profile_config(profile, parse_overrides(sets))
+
+
+@k8s_app.command("render")
+def k8s_render_cmd(
+    out: str = typer.Option(..., "--out", "-o", help="Folder for the manifests and kustomization.yaml."),
+    profile: str = typer.Option("paper", "--profile", help="paper (1 head + 3 GPU workers, 8 CPU / 16 GiB each) or small."),
+    sets: list[str] = typer.Option([], "--set", help="Setting key=value, e.g. model=Qwen/Qwen2.5-7B-Instruct, workers=1."),  # noqa: B008
+    validate: bool = typer.Option(False, "--validate", help="Also validate every object (needs kubernetes-validate and the CRD schemas)."),
+) -> None:
+    """Write the whole stack as plain manifests (apply with kubectl apply -k OUT)."""
+    from llmrca.config import ConfigError
+    from llmrca.testbed.k8s.render import render_stack, write_manifests
+
+    try:
+        cfg = _k8s_config(profile, sets)
+        objs = render_stack(cfg)
+        if validate:
+            from llmrca.testbed.k8s.schema import validate_object
+
+            bad = [p for o in objs for p in validate_object(o)]
+            if bad:
+                raise ConfigError("rendered objects do not validate: " + "; ".join(bad[:10]))
+        paths = write_manifests(objs, out, cfg)
+    except (ConfigError, ImportError, OSError) as e:
+        _fail(e)
+    typer.echo(f"wrote {len(objs)} objects to {out} ({', '.join(p.name for p in paths)}); apply with: kubectl apply -k {out}")
+
+
+def _k8s_api(kubeconfig: str | None, context: str | None) -> Any:
+    from llmrca.testbed.k8s.api import KubeApi
+
+    return KubeApi(kubeconfig, context)
+
+
+@k8s_app.command("status")
+def k8s_status_cmd(
+    profile: str = typer.Option("paper", "--profile"),
+    sets: list[str] = typer.Option([], "--set", help="Settings as given to render (namespace, name, workers)."),  # noqa: B008
+    kubeconfig: str | None = typer.Option(None, "--kubeconfig"),
+    context: str | None = typer.Option(None, "--context"),
+) -> None:
+    """Whether the stack is ready, and each component's pod."""
+    from llmrca.config import ConfigError
+    from llmrca.testbed.k8s.stack import K8sStack
+
+    try:
+        st = K8sStack(_k8s_api(kubeconfig, context), _k8s_config(profile, sets))
+        r = st.readiness()
+        pods = {c: p["metadata"]["name"] for c, p in st.component_pods().items()}
+    except (ConfigError, ImportError, RuntimeError) as e:
+        _fail(e)
+    typer.echo(json.dumps({**r, "pods": pods}, indent=2))
+    if not r["ready"]:
+        raise typer.Exit(3)
+
+
+@k8s_app.command("down")
+def k8s_down_cmd(
+    profile: str = typer.Option("paper", "--profile"),
+    sets: list[str] = typer.Option([], "--set", help="Settings as given to render (namespace, name)."),  # noqa: B008
+    stack: bool = typer.Option(False, "--stack", help="Also delete the rendered stack (RayService, gateway, monitors, RBAC, namespace)."),
+    kubeconfig: str | None = typer.Option(None, "--kubeconfig"),
+    context: str | None = typer.Option(None, "--context"),
+) -> None:
+    """Delete every fault object llmrca left (by label), and with --stack the stack itself."""
+    from llmrca.config import ConfigError
+    from llmrca.testbed.k8s.stack import down
+
+    try:
+        res = down(_k8s_api(kubeconfig, context), _k8s_config(profile, sets), stack_too=stack)
+    except (ConfigError, ImportError, RuntimeError) as e:
+        _fail(e)
+    typer.echo(f"faults deleted: {len(res['faults'])} ({', '.join(res['faults']) or 'none'}); stack objects deleted: {len(res['stack'])}")
 
 
 @app.command("heal")

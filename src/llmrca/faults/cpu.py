@@ -8,9 +8,9 @@ One fault type, every backend side by side:
   longer, and the pod is throttled.
 * :class:`LocalCpuHog` (local testbed): stress-ng CPU workers started inside
   the pod's cgroup.
-* Kubernetes: a ``StressChaos`` with ``stressors.cpu.workers`` / ``load`` on
-  the target pod, its achieved CPU read from cAdvisor; not implemented yet
-  (register it in :data:`llmrca.testbed.base.FAULT_IMPLEMENTATIONS`).
+* :class:`K8sCpuHog` (Kubernetes): a Chaos Mesh ``StressChaos`` with
+  ``stressors.cpu.workers`` / ``load`` on the target pod, its achieved CPU read
+  from cAdvisor through Prometheus.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
+from llmrca.faults.kubernetes import ChaosInjector
 from llmrca.faults.local import CLK_TCK, STRESS_NG, LocalInjector
 from llmrca.testbed.injection import FaultError
 from llmrca.testbed.sim.faults import SimFault
@@ -136,3 +137,29 @@ class LocalCpuHog(LocalInjector):
         self._kill_group()
 
 
+
+
+class K8sCpuHog(ChaosInjector):
+    """Chaos Mesh ``StressChaos`` ``stressors.cpu`` (``workers`` at ``load`` %) in the target pod's serving container.
+
+    Achieved: Chaos Mesh's conditions and records (:func:`~llmrca.faults.kubernetes.chaos_status`) and,
+    when a Prometheus is given, the pod's CPU cores (cAdvisor ``container_cpu_usage_seconds_total``,
+    1-minute rate) and its CPU limit (kube-state-metrics).
+    """
+
+    fault_type = "cpu"
+    chaos_kind = "StressChaos"
+    # the paper: 16 stressors at 100 % in the 8-CPU pod
+    defaults: ClassVar[dict[str, Any]] = {"workers": 16, "load": 100}
+
+    def chaos_spec(self) -> dict[str, Any]:
+        """``stressors.cpu`` with the requested workers and load."""
+        return {"stressors": {"cpu": {"workers": int(self.params["workers"]), "load": int(self.params["load"])}}}
+
+    def extra(self) -> dict[str, Any]:
+        """``pod_cpu_cores`` (1-min rate) and ``pod_cpu_limit_cores`` read through Prometheus (None without one)."""
+        sel = f'namespace="{self.namespace}",pod="{self.pod_name}"'
+        return {
+            "pod_cpu_cores": self.prom_value(f'sum(rate(container_cpu_usage_seconds_total{{{sel},container!=""}}[1m]))'),
+            "pod_cpu_limit_cores": self.prom_value(f'sum(kube_pod_container_resource_limits{{{sel},resource="cpu"}})'),
+        }

@@ -8,9 +8,9 @@ One fault type, every backend side by side:
   when the fault ends (or by the ``reset-power-limit`` remediation).
 * :class:`LocalGpuPowerCap` (local testbed): the emulated accelerator's limit
   set through the engine's admin endpoint and read back.
-* Kubernetes: ``nvidia-smi -pl`` in a privileged debug container on the
-  target's node (Chaos Mesh has no GPU chaos); not implemented yet
-  (register it in :data:`llmrca.testbed.base.FAULT_IMPLEMENTATIONS`).
+* :class:`K8sGpuPowerCap` (Kubernetes): ``nvidia-smi -pl`` in a short
+  privileged Job on the target's node (Chaos Mesh has no GPU chaos) that
+  always restores the default; the cap read back from DCGM through Prometheus.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ import httpx
 import numpy as np
 
 from llmrca.config import ConfigError
+from llmrca.faults.kubernetes import K8sInjector, dns_name
 from llmrca.faults.local import LocalInjector
 from llmrca.testbed.gpu import GpuModel
 from llmrca.testbed.injection import FaultError
@@ -186,3 +187,76 @@ class LocalGpuPowerCap(LocalInjector):
         self.ctl = None
 
 
+
+
+class K8sGpuPowerCap(K8sInjector):
+    """``nvidia-smi -pl power_limit_w`` on the target pod's GPU through a privileged Job on its node (:mod:`llmrca.testbed.k8s.gpujob`).
+
+    ``gpu``: the device (UUID or index; empty: the UUID dcgm-exporter maps to the target pod).  Achieved:
+    the power limit DCGM reports through Prometheus after the Job started (``DCGM_FI_DEV_POWER_MGMT_LIMIT``,
+    W) against the request, the limit before, the device and node, and after the fault whether the
+    default came back.  Raises FaultError when the device cannot be found or the pod has no node.
+    """
+
+    fault_type = "gpu"
+    # the paper: nvidia-smi -pl 150 on a 300 W A100 (its minimum limit)
+    defaults: ClassVar[dict[str, Any]] = {"power_limit_w": 150.0, "gpu": ""}
+
+    def start(self) -> None:
+        """Find the node and the device, create the Job, wait (``wait_s``) for DCGM to report the cap."""
+        from llmrca.testbed.k8s.gpujob import gpu_of_pod, power_job, read_limit
+
+        node = (self.pod.get("spec") or {}).get("nodeName")
+        if not node:
+            raise FaultError(f"pod {self.pod_name} ({self.spec.target}) is not scheduled on a node yet")
+        found = gpu_of_pod(self.prom, self.namespace, self.pod_name, self.clock()) if self.prom is not None else None
+        gpu = str(self.params["gpu"] or (found or {}).get("uuid") or "")
+        if not gpu:
+            raise FaultError(
+                f"no GPU of pod {self.pod_name} in dcgm-exporter's series (DCGM_FI_DEV_POWER_MGMT_LIMIT{{pod=...}}); "
+                "enable the GPU Operator's pod mapping or give fault.gpu.gpu=<UUID or index>"
+            )
+        self.gpu, self.node = gpu, node
+        self.before_w = (found or {}).get("power_limit_w")
+        self.name = dns_name("llmrca", "gpu", self.spec.target, str(int(self.clock())))
+        job = power_job(self.stack.config, self.object_meta(self.name), node, gpu, float(self.params["power_limit_w"]), self.expiry_s(),
+                        owner=self.stack.rayservice())
+        self.create(job)
+        self.t0 = self.clock()
+        want = float(self.params["power_limit_w"])
+        deadline = self.clock() + self.wait_s
+        self.read_back: float | None = None
+        while self.prom is not None:
+            self.read_back = read_limit(self.prom, gpu, self.clock())
+            if (self.read_back is not None and abs(self.read_back - want) < 1.0) or self.clock() >= deadline:
+                break
+            self.sleep(1.0)
+        self.waited_s = round(self.clock() - self.t0, 2)
+
+    def measure(self) -> dict[str, Any]:
+        """``achieved`` (DCGM reads the cap), the limit read back and before (W), device, node, Job, waited seconds."""
+        from llmrca.testbed.k8s.gpujob import read_limit
+
+        if getattr(self, "name", None) is None:
+            return {"achieved": False, "reason": "the Job was not created"}
+        now = read_limit(self.prom, self.gpu, self.clock()) if self.prom is not None else None
+        want = float(self.params["power_limit_w"])
+        seen = [v for v in (self.read_back, now) if v is not None]
+        out: dict[str, Any] = {
+            "achieved": any(abs(v - want) < 1.0 for v in seen),
+            "power_limit_w_read_back": self.read_back,
+            "power_limit_w_at_end": now,
+            "power_limit_w_before": self.before_w,
+            "gpu": self.gpu,
+            "node": self.node,
+            "job": self.name,
+            "waited_s": self.waited_s,
+        }
+        if not out["achieved"]:
+            out["reason"] = ("no Prometheus to read the limit back from" if self.prom is None
+                             else f"DCGM reports {seen[-1] if seen else 'no'} W, not {want:g} W (check the Job's log: kubectl logs job/{self.name})")
+        return out
+
+    def stop(self) -> None:
+        """Delete the Job (its pod's exit trap restores the default limit); idempotent."""
+        self.delete_created()

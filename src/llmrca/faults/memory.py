@@ -10,8 +10,8 @@ One fault type, every backend side by side:
   restarts it; if the pod is still over its limit, the stressor goes next.
 * :class:`LocalMemoryLeak` (local testbed): :mod:`llmrca.faults.leak` started
   inside the pod's cgroup.
-* Kubernetes: a ``StressChaos`` with ``stressors.memory.size``; not
-  implemented yet (register it in :data:`llmrca.testbed.base.FAULT_IMPLEMENTATIONS`).
+* :class:`K8sMemoryLeak` (Kubernetes): a Chaos Mesh ``StressChaos`` with
+  ``stressors.memory.workers`` / ``size`` on the target pod.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
+from llmrca.faults.kubernetes import ChaosInjector
 from llmrca.faults.local import LocalInjector
 from llmrca.testbed.sim.faults import SimFault
 
@@ -161,3 +162,31 @@ class LocalMemoryLeak(LocalInjector):
             self.status.unlink()
 
 
+
+
+class K8sMemoryLeak(ChaosInjector):
+    """Chaos Mesh ``StressChaos`` ``stressors.memory`` (``workers`` workers holding ``size_gb`` GB in all) in the target's serving container.
+
+    Achieved: Chaos Mesh's conditions and records and, when a Prometheus is given, the pod's
+    working set (cAdvisor ``container_memory_working_set_bytes``, bytes), its memory limit and the
+    containers' restarts so far (kube-state-metrics), which show the OOM kill the paper describes.
+    """
+
+    fault_type = "memory"
+    chaos_kind = "StressChaos"
+    # the paper: 1 worker, 8 GB, in the 16 GiB pod
+    defaults: ClassVar[dict[str, Any]] = {"workers": 1, "size_gb": 8.0}
+
+    def chaos_spec(self) -> dict[str, Any]:
+        """``stressors.memory`` with the workers and the size in MB (Chaos Mesh's ``size``: ``<n>MB``)."""
+        mb = round(float(self.params["size_gb"]) * 1000)
+        return {"stressors": {"memory": {"workers": int(self.params["workers"]), "size": f"{mb}MB"}}}
+
+    def extra(self) -> dict[str, Any]:
+        """``pod_memory_bytes``, ``pod_memory_limit_bytes``, ``restarts`` read through Prometheus (None without one)."""
+        sel = f'namespace="{self.namespace}",pod="{self.pod_name}"'
+        return {
+            "pod_memory_bytes": self.prom_value(f'sum(container_memory_working_set_bytes{{{sel},container!=""}})'),
+            "pod_memory_limit_bytes": self.prom_value(f'sum(kube_pod_container_resource_limits{{{sel},resource="memory"}})'),
+            "restarts": self.prom_value(f"sum(kube_pod_container_status_restarts_total{{{sel}}})"),
+        }

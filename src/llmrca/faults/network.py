@@ -8,8 +8,8 @@ One fault type, every backend side by side:
   probability ``SimConfig.scrape_loss_under_delay``.
 * :class:`LocalNetworkDelay` (local testbed): the pod's sidecar delays every
   inbound request (no netem in this kernel).
-* Kubernetes: a ``NetworkChaos`` with ``delay.latency/jitter/correlation``;
-  not implemented yet (register it in :data:`llmrca.testbed.base.FAULT_IMPLEMENTATIONS`).
+* :class:`K8sNetworkDelay` (Kubernetes): a Chaos Mesh ``NetworkChaos`` with
+  ``delay.latency/jitter/correlation``, direction ``to``.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import httpx
 
+from llmrca.faults.kubernetes import ChaosInjector
 from llmrca.faults.local import LocalInjector
 from llmrca.testbed.sim.faults import SimFault
 
@@ -149,3 +150,34 @@ class LocalNetworkDelay(LocalInjector):
             self.ctl.unlink()
 
 
+
+
+class K8sNetworkDelay(ChaosInjector):
+    """Chaos Mesh ``NetworkChaos`` ``delay`` (``latency_ms`` ± ``jitter_ms``, ``correlation``), direction ``to``, on the target pod.
+
+    Achieved: Chaos Mesh's conditions and records; when a Prometheus is given, the share of the
+    target's scrape targets that are down (the delay disturbs scrapes, PROTOCOL §1).
+    """
+
+    fault_type = "network"
+    chaos_kind = "NetworkChaos"
+    per_container = False
+    # the paper: 1000 ms ± 100 ms, correlation 25 %, direction "to"
+    defaults: ClassVar[dict[str, Any]] = {"latency_ms": 1000.0, "jitter_ms": 100.0, "correlation": 0.25}
+
+    def chaos_spec(self) -> dict[str, Any]:
+        """``action: delay``, ``direction: to``, ``delay.latency/jitter`` in ms and ``correlation`` in per cent (a string)."""
+        corr = float(self.params["correlation"])
+        return {
+            "action": "delay",
+            "direction": "to",
+            "delay": {
+                "latency": f"{float(self.params['latency_ms']):g}ms",
+                "jitter": f"{float(self.params['jitter_ms']):g}ms",
+                "correlation": f"{corr * 100:g}",
+            },
+        }
+
+    def extra(self) -> dict[str, Any]:
+        """``scrape_up`` of the target's pod (mean of ``up``; None without a Prometheus)."""
+        return {"scrape_up": self.prom_value(f'avg(up{{namespace="{self.namespace}",pod="{self.pod_name}"}})')}

@@ -105,6 +105,7 @@ class Backend(ABC):
 BACKENDS: dict[str, str] = {
     "sim": "llmrca.testbed.sim.backend:SimBackend",
     "local": "llmrca.testbed.local.backend:LocalBackend",
+    "k8s": "llmrca.testbed.k8s.backend:K8sBackend",
 }
 
 #: (backend, fault type) -> "module:Class" of the fault's implementation on that backend.
@@ -118,6 +119,10 @@ FAULT_IMPLEMENTATIONS: dict[tuple[str, str], str] = {
     ("local", "memory"): "llmrca.faults.memory:LocalMemoryLeak",
     ("local", "network"): "llmrca.faults.network:LocalNetworkDelay",
     ("local", "gpu"): "llmrca.faults.gpu:LocalGpuPowerCap",
+    ("k8s", "cpu"): "llmrca.faults.cpu:K8sCpuHog",
+    ("k8s", "memory"): "llmrca.faults.memory:K8sMemoryLeak",
+    ("k8s", "network"): "llmrca.faults.network:K8sNetworkDelay",
+    ("k8s", "gpu"): "llmrca.faults.gpu:K8sGpuPowerCap",
 }
 
 
