@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from llmrca.heal.actuators import ACTUATORS, Actuator, ActuatorError, GuardedActuator, Rails, actuator_class
+from llmrca.testbed.actuators import ACTUATORS, Actuator, ActuatorError, GuardedActuator, Rails, actuator_class
 
 
 class Recording(Actuator):
