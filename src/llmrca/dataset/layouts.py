@@ -66,7 +66,8 @@ def detect_layout(folder: Path, spec: dict | None = None) -> Layout:
     ``problems`` is non-empty when the folder looks like a case but holds no
     readable metrics; each says which files were expected and what was found.
     """
-    has = {p.name for p in folder.iterdir() if p.is_file()} if folder.is_dir() else set()
+    # every entry counts (a FIFO or a folder named data.csv too): the reader then says what is wrong with it
+    has = {p.name for p in folder.iterdir()} if folder.is_dir() else set()
     if spec and spec.get("metric_sets"):
         files = dict(spec["metric_sets"])
         lay = Layout("llmrca", files)
