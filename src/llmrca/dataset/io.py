@@ -340,15 +340,25 @@ def read_case(folder: str | Path, *, validate: bool = True, normalise: bool = Tr
 
     With ``normalise`` (default) every repair of :mod:`llmrca.dataset.normalise`
     is applied and noted in ``case.meta["normalised"]``.  Raises
-    :class:`CaseValidationError` listing every problem of the case at once.
+    :class:`CaseValidationError` listing every problem of the case at once,
+    each naming its file (``data.csv: ...``, ``case.json: field fault.end ...``).
+
+    Every file is read through :mod:`llmrca.dataset.safe_io` (regular files
+    inside the case folder only, bounded sizes: a FIFO, a device, a symlink
+    out of the folder or a permission error is a problem, never a hang or a
+    traceback); ``case.json`` is checked against
+    :mod:`llmrca.dataset.schema` (also against the data:
+    :func:`~llmrca.dataset.schema.check_against_data`); each metrics file
+    gets the checks of :mod:`llmrca.dataset.strict` before it is repaired;
+    an ``inject_time.txt`` next to ``case.json``'s ``inject_time`` must hold
+    a time that agrees with it.  ``validate=False`` skips only the checks of
+    the case as a whole (:meth:`Case.problems`); file-level problems always
+    raise, so a corrupt case is never returned.
     """
     folder = Path(folder)
     if not folder.is_dir():
         raise CaseValidationError([f"{folder} is not a directory"], where=str(folder))
-    case = _read_case(folder, normalise=normalise)
-    if validate:
-        case.validate()
-    return case
+    return _read_case(folder, normalise=normalise, validate=validate)
 
 
 def _topology_from_mpg(path: Path, components: list[str], notes: list[str], folder: Path | None = None) -> Topology | None:
@@ -374,7 +384,7 @@ def _topology_from_mpg(path: Path, components: list[str], notes: list[str], fold
     return Topology(nodes=tuple(nodes), edges=tuple(edges), entry=heads[0] if len(heads) == 1 else None)
 
 
-def _read_case(folder: Path, *, normalise: bool = True) -> Case:
+def _read_case(folder: Path, *, normalise: bool = True, validate: bool = True) -> Case:
     from llmrca.dataset import strict
     from llmrca.dataset.layouts import detect_layout
     from llmrca.dataset.normalise import normalise_logs, normalise_metrics, normalise_traces, time_range, to_seconds
@@ -549,12 +559,15 @@ def _read_case(folder: Path, *, normalise: bool = True) -> Case:
         metric_sets=sets,
         metric_set=basic_name,
     )
-    if problems:
-        # one pass: the file-level problems plus everything the case itself shows
+    if problems or validate:
+        # one pass: the file-level problems plus everything the case itself shows, each naming its file
         more = case.problems() if inject is not None else [p for s, df in sets.items() for p in _frame_only(s, df)]
         if any("'time' is not numeric" in p for p in problems):  # already said, with the row
             more = [p for p in more if "'time' is not numeric" not in p]
-        raise CaseValidationError(list(dict.fromkeys([*problems, *more])), where=str(folder))
+        for set_name, fname in layout.metric_files.items():
+            more = [f"{fname}: {p[len(f'metric set {set_name!r}: '):]}" if p.startswith(f"metric set {set_name!r}: ") else p for p in more]
+        if problems or more:
+            raise CaseValidationError(list(dict.fromkeys([*problems, *more])), where=str(folder))
     return case
 
 
