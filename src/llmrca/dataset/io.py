@@ -21,6 +21,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -566,9 +567,14 @@ def _read_case(folder: Path, *, normalise: bool = True, validate: bool = True) -
             more = [p for p in more if "'time' is not numeric" not in p]
         for set_name, fname in layout.metric_files.items():
             more = [f"{fname}: {p[len(f'metric set {set_name!r}: '):]}" if p.startswith(f"metric set {set_name!r}: ") else p for p in more]
+        # a column the strict checks already explained (booleans, mixed text, ...) needs no second, vaguer sentence
+        more = [p for p in more if not ((m := _NOT_NUMERIC.search(p)) and any(f"column {m.group(1)} " in q for q in problems))]
         if problems or more:
             raise CaseValidationError(list(dict.fromkeys([*problems, *more])), where=str(folder))
     return case
+
+
+_NOT_NUMERIC = re.compile(r"column ('.*') is not numeric; convert it or drop it$")
 
 
 def _starts_with_bom(path: Path) -> bool:
@@ -675,7 +681,7 @@ class Dataset:
                 yield d, self.load(d)
             except CaseValidationError as e:
                 yield d, e
-            except (Exception, RecursionError) as e:  # noqa: BLE001 - reported with the case, never a traceback
+            except (Exception, RecursionError) as e:  # reported with the case, never a traceback
                 yield d, CaseValidationError([f"{UNEXPECTED} ({type(e).__name__}: {str(e)[:300]}); please report it with the case"], where=str(d))
 
     @staticmethod

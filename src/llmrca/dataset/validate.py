@@ -103,7 +103,7 @@ def import_tree(
         except CaseValidationError as e:
             rep.problems[cid] = e.problems
             continue
-        except (Exception, RecursionError) as e:  # noqa: BLE001 - a reader bug is reported with the case, never a traceback
+        except (Exception, RecursionError) as e:  # a reader bug is reported with the case, never a traceback
             rep.problems[cid] = [f"{UNEXPECTED} ({type(e).__name__}: {str(e)[:300]}); please report it with the case"]
             continue
         if not case.root_causes:
