@@ -1,0 +1,239 @@
+"""The reliability suite: every malformed input gets a clear answer, and nothing corrupt is scored.
+
+The seeded generator of ``tests/malformed.py`` makes >= 1,000 malformed
+variants of one valid case (45 kinds, each labelled ``repair`` or
+``reject``).  They are written as the cases of a few datasets, each with
+valid cases beside them; every dataset is checked once with
+``validate_dataset`` and evaluated once with three cheap methods (nsigma,
+baro, llm-rca) under a short per-run timeout.  For every variant:
+
+* an answer: the case is valid or listed with problems, never missing, no
+  ``Traceback`` and no reader bug (``UNEXPECTED``) in any message;
+* ``reject``: refused with a message naming the file concerned; every
+  method's record is ``invalid_case`` (recorded once per method, never
+  ``ok``, never a fallback ranking);
+* ``repair``: read, with a note when the reader changed something, and
+  ranked by every method;
+* the valid cases beside the variants are ranked by every method.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from llmrca.cli import app
+from llmrca.dataset.io import UNEXPECTED, Dataset, add_case, read_case, write_case
+from llmrca.dataset.safe_io import DatasetInputError
+from llmrca.dataset.validate import DatasetCheck, import_tree, validate_dataset
+from llmrca.evaluate.runner import run_evaluation
+from llmrca.synthetic import make_case
+
+sys.path.insert(0, str(Path(__file__).parent))
+from malformed import KINDS, expectation, note_expected, variants
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(400)]
+
+N_DATASETS = 4
+METHODS = ["nsigma", "baro", "llm-rca"]
+RUN_TIMEOUT_S = 30.0
+VALID_PER_DATASET = 2
+
+#: The file a reject variant's message must name, per kind (fs-* and encoding kinds: from the variant name).
+KIND_FILE = {
+    "case-json-": "case.json",
+    "name-invisible-root": "case.json",
+    "name-underscore-component": "case.json",
+    "name-path-traversal": "case.json",
+    "inject-time-bad": "inject_time.txt",
+    "csv-": "data.csv",
+    "time-": "data.csv",
+    "name-": "data.csv",
+    "encoding-not-utf8-data": "data.csv",
+}
+
+
+def _file_of(name: str) -> str:
+    kind, _, what = name.partition("/")
+    if kind.startswith("fs-"):
+        return next(f for f in ("data.csv", "case.json", "inject_time.txt") if f in what)
+    return next(f for prefix, f in KIND_FILE.items() if kind.startswith(prefix))
+
+
+def _as_root() -> bool:
+    return os.geteuid() == 0
+
+
+class Batch:
+    """The variants as cases of a few datasets, validated and evaluated once."""
+
+    def __init__(self, base: Path) -> None:
+        case = make_case(root="ray-worker-1", fault="cpu", seed=0, n_normal=20, n_anomal=6, traces_per_step=1)
+        self.valid_src = write_case(case, base / "valid" / "ray-worker-1_cpu" / "1")
+        self.roots = [base / f"ds{k}" for k in range(N_DATASETS)]
+        self.variant_of: dict[tuple[int, str], str] = {}  # (dataset, case id) -> variant name
+        self.valid_ids: list[tuple[int, str]] = []
+        t0 = time.perf_counter()
+        for i, (name, mutate) in enumerate(variants(self.valid_src, np.random.default_rng(0))):
+            k = i % N_DATASETS
+            cid = f"v{i:04d}/ray-worker-1_cpu/1"
+            folder = self.roots[k] / cid
+            shutil.copytree(self.valid_src, folder)
+            mutate(folder)
+            self.variant_of[(k, cid)] = name
+        for k, root in enumerate(self.roots):
+            for j in range(VALID_PER_DATASET):
+                cid = f"valid{j}/ray-worker-1_cpu/1"
+                shutil.copytree(self.valid_src, root / cid)
+                self.valid_ids.append((k, cid))
+        self.build_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        self.checks: list[DatasetCheck] = [validate_dataset(r) for r in self.roots]
+        self.validate_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        self.records: dict[tuple[int, str], list[dict[str, Any]]] = {}
+        for k, root in enumerate(self.roots):
+            out = base / f"eval{k}"
+            run_evaluation(root, METHODS, out, jobs=2, timeout_s=RUN_TIMEOUT_S, progress=False)
+            for line in (out / "results.jsonl").read_text().splitlines():
+                r = json.loads(line)
+                self.records.setdefault((k, r["case"]), []).append(r)
+        self.evaluate_s = time.perf_counter() - t0
+
+    def answer(self, k: int, cid: str) -> tuple[str, list[str]]:
+        chk = self.checks[k]
+        if cid in chk.valid:
+            return "valid", chk.notes.get(cid, [])
+        if cid in chk.problems:
+            return "invalid", chk.problems[cid]
+        return "missing", []
+
+
+@pytest.fixture(scope="module")
+def batch(tmp_path_factory: pytest.TempPathFactory) -> Batch:
+    b = Batch(tmp_path_factory.mktemp("reliability"))
+    counts = Counter((expectation(n).name, expectation(n).expect) for n in b.variant_of.values())
+    print(f"\n{len(b.variant_of)} variants of {len(KINDS)} kinds; build {b.build_s:.1f} s, validate {b.validate_s:.1f} s, evaluate {b.evaluate_s:.1f} s")
+    print("per kind:", dict(sorted(counts.items())))
+    return b
+
+
+def test_more_than_a_thousand_variants_of_every_kind(batch: Batch) -> None:
+    names = list(batch.variant_of.values())
+    assert len(names) >= 1000 and len(set(names)) == len(names)
+    assert {expectation(n).name for n in names} == set(KINDS)
+
+
+def test_every_variant_gets_an_answer_without_traceback(batch: Batch) -> None:
+    for (k, cid), name in batch.variant_of.items():
+        got, msgs = batch.answer(k, cid)
+        assert got != "missing", name
+        for m in msgs:
+            assert "Traceback" not in m and UNEXPECTED not in m, (name, m)
+            assert len(m) < 2000, (name, m[:200])  # long values are cut, never a 1 MB message
+
+
+def test_rejects_are_refused_with_a_message_naming_the_file(batch: Batch) -> None:
+    seen = 0
+    for (k, cid), name in batch.variant_of.items():
+        kind = expectation(name)
+        if kind.expect != "reject" or (kind.name == "fs-unreadable" and _as_root()):
+            continue  # root reads unreadable files: see test_unreadable_files_as_a_normal_user
+        got, msgs = batch.answer(k, cid)
+        assert got == "invalid", (name, msgs)
+        assert msgs and any(_file_of(name) in m for m in msgs), (name, msgs)
+        seen += 1
+    assert seen > 700
+
+
+def test_repairs_are_read_and_carry_their_note(batch: Batch) -> None:
+    seen = noted = 0
+    for (k, cid), name in batch.variant_of.items():
+        if expectation(name).expect != "repair":
+            continue
+        got, notes = batch.answer(k, cid)
+        assert got == "valid", (name, notes)
+        if note_expected(name):
+            assert notes, name
+            noted += 1
+        seen += 1
+    assert seen > 150 and noted > 80
+
+
+def test_nothing_corrupt_is_scored_and_valid_cases_are(batch: Batch) -> None:
+    for (k, cid), name in batch.variant_of.items():
+        recs = batch.records.get((k, cid), [])
+        assert sorted(r["method"] for r in recs) == sorted(METHODS), (name, [r["method"] for r in recs])  # once per method
+        kind = expectation(name)
+        for r in recs:
+            assert "Traceback" not in str(r.get("error")), (name, r["error"])
+            assert r["status"] != "timeout", (name, r["method"])  # nothing hangs a worker
+            if kind.expect == "reject" and not (kind.name == "fs-unreadable" and _as_root()):
+                assert r["status"] != "ok" and r["error_kind"] == "invalid_case", (name, r["method"], r["status"])
+                assert r["ranking"] is None and r["fallback_ranking"] is None, name
+            elif kind.expect == "repair":
+                assert r["status"] == "ok", (name, r["method"], r["error"])
+    for k, cid in batch.valid_ids:
+        recs = batch.records[(k, cid)]
+        assert {r["method"]: r["status"] for r in recs} == dict.fromkeys(METHODS, "ok")
+        assert all(r["ranking"][0] == "ray-worker-1" for r in recs if r["method"] == "baro"), recs
+
+
+def test_unreadable_files_as_a_normal_user(batch: Batch) -> None:
+    """fs-unreadable variants, checked by user nobody (root reads every file): a message, no PermissionError."""
+    if not _as_root():
+        pytest.skip("the batch already ran as a normal user")
+    base = Path(tempfile.mkdtemp(prefix="llmrca-perm-"))
+    try:
+        base.chmod(0o755)
+        names = {n: m for n, m in variants(batch.valid_src, np.random.default_rng(0)) if n.startswith("fs-unreadable/")}
+        for i, (name, mutate) in enumerate(names.items()):
+            folder = base / "ds" / f"v{i}" / "ray-worker-1_cpu" / "1"
+            shutil.copytree(batch.valid_src, folder)
+            mutate(folder)
+        for d in [base / "ds", *(p for p in (base / "ds").rglob("*") if p.is_dir())]:
+            d.chmod(0o755)
+        out = _as_nobody(lambda: json.dumps(validate_dataset(base / "ds").problems))
+        problems = json.loads(out)
+        assert len(problems) == len(names)
+        for i, name in enumerate(names):
+            msgs = problems[f"v{i}/ray-worker-1_cpu/1"]
+            assert any(f"{_file_of(name)}" in m and "permission denied" in m for m in msgs), (name, msgs)
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def _as_nobody(fn: Any) -> str:
+    """``fn()``'s string result, computed in a forked child running as user nobody (65534)."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(r)
+        try:
+            os.setgroups([])
+            os.setgid(65534)
+            os.setuid(65534)
+            out = fn()
+        except BaseException as e:
+            out = json.dumps({"raised": f"{type(e).__name__}: {e}"})
+        os.write(w, out.encode())
+        os._exit(0)
+    os.close(w)
+    chunks = []
+    while chunk := os.read(r, 1 << 16):
+        chunks.append(chunk)
+    os.close(r)
+    os.waitpid(pid, 0)
+    return b"".join(chunks).decode()
