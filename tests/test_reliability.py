@@ -44,7 +44,7 @@ from llmrca.synthetic import make_case
 sys.path.insert(0, str(Path(__file__).parent))
 from malformed import KINDS, expectation, note_expected, variants
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(400)]
+pytestmark = pytest.mark.timeout(400)  # the whole batch (build, validate, evaluate) takes ~35 s here
 
 N_DATASETS = 4
 METHODS = ["nsigma", "baro", "llm-rca"]
@@ -130,12 +130,14 @@ def batch(tmp_path_factory: pytest.TempPathFactory) -> Batch:
     return b
 
 
+@pytest.mark.slow
 def test_more_than_a_thousand_variants_of_every_kind(batch: Batch) -> None:
     names = list(batch.variant_of.values())
     assert len(names) >= 1000 and len(set(names)) == len(names)
     assert {expectation(n).name for n in names} == set(KINDS)
 
 
+@pytest.mark.slow
 def test_every_variant_gets_an_answer_without_traceback(batch: Batch) -> None:
     for (k, cid), name in batch.variant_of.items():
         got, msgs = batch.answer(k, cid)
@@ -145,6 +147,7 @@ def test_every_variant_gets_an_answer_without_traceback(batch: Batch) -> None:
             assert len(m) < 2000, (name, m[:200])  # long values are cut, never a 1 MB message
 
 
+@pytest.mark.slow
 def test_rejects_are_refused_with_a_message_naming_the_file(batch: Batch) -> None:
     seen = 0
     for (k, cid), name in batch.variant_of.items():
@@ -158,6 +161,7 @@ def test_rejects_are_refused_with_a_message_naming_the_file(batch: Batch) -> Non
     assert seen > 700
 
 
+@pytest.mark.slow
 def test_repairs_are_read_and_carry_their_note(batch: Batch) -> None:
     seen = noted = 0
     for (k, cid), name in batch.variant_of.items():
@@ -172,6 +176,7 @@ def test_repairs_are_read_and_carry_their_note(batch: Batch) -> None:
     assert seen > 150 and noted > 80
 
 
+@pytest.mark.slow
 def test_nothing_corrupt_is_scored_and_valid_cases_are(batch: Batch) -> None:
     for (k, cid), name in batch.variant_of.items():
         recs = batch.records.get((k, cid), [])
@@ -191,6 +196,7 @@ def test_nothing_corrupt_is_scored_and_valid_cases_are(batch: Batch) -> None:
         assert all(r["ranking"][0] == "ray-worker-1" for r in recs if r["method"] == "baro"), recs
 
 
+@pytest.mark.slow
 def test_unreadable_files_as_a_normal_user(batch: Batch) -> None:
     """fs-unreadable variants, checked by user nobody (root reads every file): a message, no PermissionError."""
     if not _as_root():
@@ -237,3 +243,154 @@ def _as_nobody(fn: Any) -> str:
     os.close(r)
     os.waitpid(pid, 0)
     return b"".join(chunks).decode()
+
+
+# -- single behaviours (fast) -------------------------------------------------------------------
+
+
+def _dataset(root: Path, n: int = 3) -> list[Path]:
+    folders = []
+    for i, comp in enumerate(["ray-worker-1", "ray-worker-2", "ray-worker-3", "ray-head"][:n]):
+        c = make_case(root=comp, fault="cpu", seed=i, n_normal=20, n_anomal=6)
+        folders.append(write_case(c, root / f"{comp}_cpu" / "1"))
+    return folders
+
+
+def test_dataset_validate_with_one_broken_case_reports_every_other_case(tmp_path: Path) -> None:
+    """CLI: a FIFO as data.csv, a column named like terminal markup: every case answered, text printed literally."""
+    folders = _dataset(tmp_path / "ds", 4)
+    (folders[1] / "data.csv").unlink()
+    os.mkfifo(folders[1] / "data.csv")
+    df = pd.read_csv(folders[2] / "data.csv")
+    df["ray-head_[red]x[/red]"] = ["oops", *range(len(df) - 1)]  # numbers mixed with text
+    df.to_csv(folders[2] / "data.csv", index=False)
+    t0 = time.perf_counter()
+    res = CliRunner().invoke(app, ["dataset", "validate", str(tmp_path / "ds")])
+    assert time.perf_counter() - t0 < 60  # the FIFO is refused, never read
+    assert res.exit_code == 1 and res.exception is None or isinstance(res.exception, SystemExit), res.output
+    out = res.output
+    assert "Traceback" not in out
+    assert "2 valid case(s), 2 with problems" in out
+    assert "ray-worker-2_cpu/1:" in out and "data.csv is a FIFO (named pipe), not a regular file" in out
+    assert "column 'ray-head_[red]x[/red]' mixes numbers and text (row 0: 'oops'" in out  # literal, not styled away
+
+
+def test_rank_prints_names_from_data_literally(tmp_path: Path) -> None:
+    c = make_case(root="ray-worker-1", fault="cpu", seed=0, n_normal=20, n_anomal=6)
+    folder = write_case(c, tmp_path / "ray-worker-1_cpu" / "1")
+    df = pd.read_csv(folder / "data.csv")
+    df["[bold]evil_cpu"] = np.linspace(0, 1, len(df))
+    df.to_csv(folder / "data.csv", index=False)
+    spec = json.loads((folder / "case.json").read_text())
+    spec["topology"] = None  # the components are then the data's
+    (folder / "case.json").write_text(json.dumps(spec))
+    res = CliRunner().invoke(app, ["rank", str(folder), "-m", "nsigma", "-q"], terminal_width=200)
+    assert res.exit_code == 0, res.output
+    assert "[bold]evil" in res.output  # a component in the ranking table, printed as it is
+    df["[red]x[/red]_cpu"] = 1.0  # '/' in a component: refused, and the error prints the name literally
+    df.to_csv(folder / "data.csv", index=False)
+    res = CliRunner().invoke(app, ["rank", str(folder), "-m", "nsigma", "-q"], terminal_width=400)
+    assert res.exit_code == 2 and "Traceback" not in res.output
+    assert "column '[red]x[/red]_cpu': its component '[red]x[/red]' contains a path separator" in " ".join(res.output.split())
+
+
+def test_validation_is_linear_in_the_number_of_columns(tmp_path: Path) -> None:
+    """100k columns (with a duplicated name and a text cell among them) validate in seconds, not minutes."""
+    rows, n = 30, 100_000
+    names = [f"c{j % 1000}-x_m{j}" for j in range(n)]
+    names[0] = "ray-worker-1_cpu"
+    block = pd.DataFrame(np.random.default_rng(0).normal(size=(rows, n)), columns=names)
+    df = pd.concat([pd.DataFrame({"time": 1_700_000_000 + 5 * np.arange(rows)}), block], axis=1)
+    d = tmp_path / "wide" / "ray-worker-1_cpu" / "1"
+    d.mkdir(parents=True)
+    df.to_csv(d / "data.csv", index=False)
+    (d / "inject_time.txt").write_text("1700000100\n")
+    t0 = time.perf_counter()
+    chk = validate_dataset(tmp_path / "wide")
+    took = time.perf_counter() - t0
+    assert chk.valid == ["ray-worker-1_cpu/1"] and took < 60, took
+    text = (d / "data.csv").read_text().split("\n")
+    text[0] = text[0].replace("c7-x_m7,", "c5-x_m5,", 1)  # a repeated column name
+    cells = text[3].split(",")
+    cells[500] = "n/a?"  # text among numbers
+    text[3] = ",".join(cells)
+    (d / "data.csv").write_text("\n".join(text))
+    t0 = time.perf_counter()
+    chk = validate_dataset(tmp_path / "wide")
+    took = time.perf_counter() - t0
+    msgs = chk.problems["ray-worker-1_cpu/1"]
+    assert any("column 'c5-x_m5' appears 2 times in the header (columns 7, 9)" in m for m in msgs), msgs
+    assert any("mixes numbers and text (row 2: 'n/a?'" in m for m in msgs), msgs
+    assert took < 60, took
+
+
+def test_import_never_follows_a_symlink_out_of_the_source(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    folders = _dataset(src, 2)
+    secret = tmp_path / "secret.txt"
+    secret.write_text("not yours\n")
+    os.symlink(secret, folders[0] / "notes.txt")  # an extra file linking out: not copied
+    (folders[0] / "readme.txt").write_text("kept\n")
+    (folders[1] / "data.csv").rename(tmp_path / "outside.csv")
+    os.symlink(tmp_path / "outside.csv", folders[1] / "data.csv")  # the metrics linking out: the case is skipped
+    rep = import_tree(src, tmp_path / "dst")
+    assert rep.imported == ["ray-worker-1_cpu/1"]
+    assert "data.csv" in rep.problems["ray-worker-2_cpu/1"][0] and "points outside" in rep.problems["ray-worker-2_cpu/1"][0]
+    out = tmp_path / "dst" / "ray-worker-1_cpu" / "1"
+    assert (out / "readme.txt").read_text() == "kept\n" and not (out / "notes.txt").exists()
+    assert any(n.startswith("notes.txt not copied:") and "points outside" in n for n in rep.notes["ray-worker-1_cpu/1"])
+
+
+def test_a_fault_target_never_becomes_a_path_outside_the_output(tmp_path: Path) -> None:
+    c = make_case(root="ray-worker-1", fault="cpu", seed=0, n_normal=20, n_anomal=6)
+    for bad in ("../../x", "../", "/etc", "a\\..\\..\\x"):
+        c.fault = type(c.fault)(type="cpu", target=bad)
+        with pytest.raises(DatasetInputError) as ei:
+            add_case(c, tmp_path / "out")
+        assert "case folder name" in ei.value.problems[0]
+    assert not (tmp_path / "x_cpu").exists() and not list(tmp_path.rglob("*_cpu"))
+
+
+def test_inject_time_txt_garbage_or_disagreeing_is_reported_next_to_case_json(tmp_path: Path) -> None:
+    (folder,) = _dataset(tmp_path / "ds", 1)
+    assert json.loads((folder / "case.json").read_text())["inject_time"] is not None
+    (folder / "inject_time.txt").write_text("garbage\n")
+    msgs = validate_dataset(tmp_path / "ds").problems["ray-worker-1_cpu/1"]
+    assert msgs == ["inject_time.txt holds 'garbage', not a number of epoch seconds nor an RFC 3339 time; write the injection time, e.g. 1750000300"]
+    inject = json.loads((folder / "case.json").read_text())["inject_time"]
+    (folder / "inject_time.txt").write_text(f"{inject + 60}\n")
+    msgs = validate_dataset(tmp_path / "ds").problems["ray-worker-1_cpu/1"]
+    assert len(msgs) == 1 and msgs[0].startswith(f"inject_time.txt says {float(inject + 60)} s but case.json inject_time says {float(inject)} s")
+
+
+def test_case_json_contradictions_are_refused_with_the_fix(tmp_path: Path) -> None:
+    folders = _dataset(tmp_path / "ds", 2)
+    spec = json.loads((folders[0] / "case.json").read_text())
+    spec["fault"]["target"] = "ray-worker-2"  # contradicts root_causes
+    (folders[0] / "case.json").write_text(json.dumps(spec))
+    df = pd.read_csv(folders[1] / "data.csv")
+    df.drop(columns=[c for c in df.columns if c.startswith("nginx-gateway_")]).to_csv(folders[1] / "data_extended.csv", index=False)
+    spec = json.loads((folders[1] / "case.json").read_text())
+    spec["metric_sets"] = {"basic": "data.csv", "extended": "data_extended.csv"}
+    (folders[1] / "case.json").write_text(json.dumps(spec))
+    chk = validate_dataset(tmp_path / "ds")
+    (a,) = chk.problems["ray-worker-1_cpu/1"]
+    assert a.startswith("case.json: field fault.target is 'ray-worker-2', which is not in root_causes ['ray-worker-1']")
+    (b,) = chk.problems["ray-worker-2_cpu/1"]
+    assert b.startswith("case.json: metric set 'extended' (data_extended.csv) holds other components than data.csv: missing ['nginx-gateway']")
+
+
+def test_a_log_row_with_an_unbalanced_quote_is_dropped_and_llm_rca_runs(tmp_path: Path) -> None:
+    from llmrca.evaluate.single import rank_case
+
+    c = make_case(root="ray-worker-1", fault="cpu", seed=0, n_normal=20, n_anomal=6, with_logs=True)
+    folder = write_case(c, tmp_path / "ray-worker-1_cpu" / "1")
+    lines = (folder / "logs.csv").read_text().splitlines()
+    t, comp, _ = lines[3].split(",", 2)
+    lines[3] = f'{t},{comp},"unclosed message'  # the quote opens a field that never closes
+    (folder / "logs.csv").write_text("\n".join(lines) + "\n")
+    case = read_case(folder)
+    assert len(case.logs) == len(lines) - 2  # header and the bad line
+    assert any("logs.csv: dropped 1 malformed line(s)" in n for n in case.meta["normalised"])
+    out = rank_case(folder, "llm-rca")
+    assert out.ranking.components[0] == "ray-worker-1"
