@@ -35,7 +35,7 @@ import pytest
 from typer.testing import CliRunner
 
 from llmrca.cli import app
-from llmrca.dataset.io import UNEXPECTED, Dataset, add_case, read_case, write_case
+from llmrca.dataset.io import UNEXPECTED, add_case, read_case, write_case
 from llmrca.dataset.safe_io import DatasetInputError
 from llmrca.dataset.validate import DatasetCheck, import_tree, validate_dataset
 from llmrca.evaluate.runner import run_evaluation
@@ -205,7 +205,7 @@ def test_unreadable_files_as_a_normal_user(batch: Batch) -> None:
     try:
         base.chmod(0o755)
         names = {n: m for n, m in variants(batch.valid_src, np.random.default_rng(0)) if n.startswith("fs-unreadable/")}
-        for i, (name, mutate) in enumerate(names.items()):
+        for i, mutate in enumerate(names.values()):
             folder = base / "ds" / f"v{i}" / "ray-worker-1_cpu" / "1"
             shutil.copytree(batch.valid_src, folder)
             mutate(folder)
@@ -267,7 +267,7 @@ def test_dataset_validate_with_one_broken_case_reports_every_other_case(tmp_path
     t0 = time.perf_counter()
     res = CliRunner().invoke(app, ["dataset", "validate", str(tmp_path / "ds")])
     assert time.perf_counter() - t0 < 60  # the FIFO is refused, never read
-    assert res.exit_code == 1 and res.exception is None or isinstance(res.exception, SystemExit), res.output
+    assert res.exit_code == 1 and (res.exception is None or isinstance(res.exception, SystemExit)), res.output
     out = res.output
     assert "Traceback" not in out
     assert "2 valid case(s), 2 with problems" in out
