@@ -35,7 +35,7 @@ import pytest
 from typer.testing import CliRunner
 
 from llmrca.cli import app
-from llmrca.dataset.io import UNEXPECTED, add_case, read_case, write_case
+from llmrca.dataset.io import UNEXPECTED, Dataset, add_case, read_case, write_case
 from llmrca.dataset.safe_io import DatasetInputError
 from llmrca.dataset.validate import DatasetCheck, import_tree, validate_dataset
 from llmrca.evaluate.runner import run_evaluation
@@ -394,3 +394,16 @@ def test_a_log_row_with_an_unbalanced_quote_is_dropped_and_llm_rca_runs(tmp_path
     assert any("logs.csv: dropped 1 malformed line(s)" in n for n in case.meta["normalised"])
     out = rank_case(folder, "llm-rca")
     assert out.ranking.components[0] == "ray-worker-1"
+
+
+def test_a_broken_dataset_json_is_reported_and_the_cases_still_checked_and_evaluated(tmp_path: Path) -> None:
+    _dataset(tmp_path / "ds", 2)
+    (tmp_path / "ds" / "dataset.json").write_text(json.dumps({"schema": 1, "n_cases": "two", "cases": [{"path": "../../etc"}]}))
+    chk = validate_dataset(tmp_path / "ds")
+    assert chk.valid == ["ray-worker-1_cpu/1", "ray-worker-2_cpu/1"]
+    msgs = chk.problems["dataset.json"]
+    assert any("field n_cases is a string 'two'" in m for m in msgs), msgs
+    assert msgs[-1] == "dataset.json is ignored until fixed: cases are found by their files"
+    assert Dataset(tmp_path / "ds").manifest == {}
+    res = run_evaluation(tmp_path / "ds", ["nsigma"], tmp_path / "eval", jobs=1, timeout_s=30, progress=False)
+    assert res.counts["ok"] == 2
