@@ -407,3 +407,20 @@ def test_a_broken_dataset_json_is_reported_and_the_cases_still_checked_and_evalu
     assert Dataset(tmp_path / "ds").manifest == {}
     res = run_evaluation(tmp_path / "ds", ["nsigma"], tmp_path / "eval", jobs=1, timeout_s=30, progress=False)
     assert res.counts["ok"] == 2
+
+
+def test_metric_sets_pointing_basic_at_the_extended_file_is_refused(tmp_path: Path) -> None:
+    c = make_case(root="ray-worker-1", fault="cpu", seed=0, n_normal=20, n_anomal=6)
+    ext = c.metrics.assign(**{"ray-worker-1_extra": 1.0, "ray-head_extra": 2.0})
+    c.metric_sets = {"basic": c.metrics, "extended": ext}
+    folder = write_case(c, tmp_path / "ds" / "ray-worker-1_cpu" / "1")
+    assert read_case(folder).metric_sets["extended"].shape[1] == c.metrics.shape[1] + 2  # as written: valid
+    spec = json.loads((folder / "case.json").read_text())
+    spec["metric_sets"] = {"basic": "data_extended.csv", "extended": "data.csv"}
+    (folder / "case.json").write_text(json.dumps(spec))
+    (msg,) = validate_dataset(tmp_path / "ds").problems["ray-worker-1_cpu/1"]
+    assert msg.startswith("case.json: metric set 'basic' (data_extended.csv) has 2 column(s) the 'extended' set (data.csv) lacks")
+    spec["metric_sets"] = {"basic": "data_extended.csv", "extended": "data_extended.csv"}
+    (folder / "case.json").write_text(json.dumps(spec))
+    (msg,) = validate_dataset(tmp_path / "ds").problems["ray-worker-1_cpu/1"]
+    assert msg.startswith("case.json: field metric_sets names 'data_extended.csv' for the sets ['basic', 'extended']")

@@ -407,6 +407,7 @@ def _read_case(folder: Path, *, normalise: bool = True, validate: bool = True) -
     identity: dict[str, list[str]] = {}
     sets: dict[str, pd.DataFrame] = {}
     dropped: dict[str, set[str]] = {}
+    raw_columns: dict[str, list[str]] = {}
     rcd_inject: float | None = None
 
     def metrics(fname: str) -> pd.DataFrame | None:
@@ -420,6 +421,7 @@ def _read_case(folder: Path, *, normalise: bool = True, validate: bool = True) -
             problems.append(f"{fname} has a header but no rows; the case has no data to analyse")
         if df.empty:
             return None
+        raw_columns[fname] = [str(c) for c in df.columns]
         if normalise:
             before = [str(c) for c in df.columns]
             df, n, p, ident = normalise_metrics(df, fname)
@@ -526,6 +528,7 @@ def _read_case(folder: Path, *, normalise: bool = True, validate: bool = True) -
     if spec is not None:
         set_comps = {k: components_of(df.columns) for k, df in sets.items()}
         problems += [_relative(p, folder) for p in check_against_data(spec, comps, folder, file="case.json", set_components=set_comps)]
+        problems += _metric_set_files_problems(spec.metric_sets or {}, raw_columns)
     elif not has_cj:
         for k, df in sets.items():
             if k != basic_name and set(components_of(df.columns)) != set(comps):
@@ -575,6 +578,27 @@ def _read_case(folder: Path, *, normalise: bool = True, validate: bool = True) -
 
 
 _NOT_NUMERIC = re.compile(r"column ('.*') is not numeric; convert it or drop it$")
+
+
+def _metric_set_files_problems(metric_sets: dict[str, str], raw_columns: dict[str, list[str]]) -> list[str]:
+    """``case.json`` ``metric_sets`` against the files: one file per set, and the basic set's columns a subset
+    of the extended set's (the extended set is the basic one plus more metrics, see :mod:`llmrca.telemetry.catalogue`)."""
+    out = []
+    by_file: dict[str, list[str]] = {}
+    for k, f in metric_sets.items():
+        by_file.setdefault(f, []).append(k)
+    for f, names in by_file.items():
+        if len(names) > 1:
+            out.append(f"case.json: field metric_sets names {f!r} for the sets {names}; expected one file per set (basic: data.csv, extended: data_extended.csv)")
+    b, e = metric_sets.get("basic"), metric_sets.get("extended")
+    if b and e and b != e and b in raw_columns and e in raw_columns:
+        extra = [c for c in raw_columns[b] if c not in set(raw_columns[e])]
+        if extra:
+            out.append(
+                f"case.json: metric set 'basic' ({b}) has {len(extra)} column(s) the 'extended' set ({e}) lacks (e.g. {shown(extra[0])}); "
+                "expected the extended set to hold every basic column plus more: are metric_sets.basic and metric_sets.extended swapped?"
+            )
+    return out
 
 
 def _starts_with_bom(path: Path) -> bool:
