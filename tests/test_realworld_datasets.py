@@ -188,7 +188,7 @@ def test_datetime_with_offset_is_honoured_and_all_problems_in_one_pass(tmp_path:
         read_case(d)
     msg = str(ei.value)
     assert "'time' is not numeric and not a date-time (e.g. row 4: 'later')" in msg
-    assert "column 'ray-head_cpu' is not numeric" in msg and "holds 'soon'" in msg
+    assert "column 'ray-head_cpu' mixes numbers and text (row 2: 'n/a?'" in msg and "holds 'soon'" in msg
 
 
 # -- repeated time header ------------------------------------------------------------------------

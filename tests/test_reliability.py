@@ -376,8 +376,9 @@ def test_case_json_contradictions_are_refused_with_the_fix(tmp_path: Path) -> No
     chk = validate_dataset(tmp_path / "ds")
     (a,) = chk.problems["ray-worker-1_cpu/1"]
     assert a.startswith("case.json: field fault.target is 'ray-worker-2', which is not in root_causes ['ray-worker-1']")
-    (b,) = chk.problems["ray-worker-2_cpu/1"]
+    b, c = chk.problems["ray-worker-2_cpu/1"]
     assert b.startswith("case.json: metric set 'extended' (data_extended.csv) holds other components than data.csv: missing ['nginx-gateway']")
+    assert c.startswith("case.json: metric set 'basic' (data.csv) has 6 column(s) the 'extended' set (data_extended.csv) lacks (e.g. 'nginx-gateway_")
 
 
 def test_a_log_row_with_an_unbalanced_quote_is_dropped_and_llm_rca_runs(tmp_path: Path) -> None:
@@ -424,3 +425,24 @@ def test_metric_sets_pointing_basic_at_the_extended_file_is_refused(tmp_path: Pa
     (folder / "case.json").write_text(json.dumps(spec))
     (msg,) = validate_dataset(tmp_path / "ds").problems["ray-worker-1_cpu/1"]
     assert msg.startswith("case.json: field metric_sets names 'data_extended.csv' for the sets ['basic', 'extended']")
+
+
+@pytest.mark.slow
+def test_cli_validate_and_import_of_a_batch_dataset_answer_every_case(batch: Batch, tmp_path: Path) -> None:
+    """``dataset validate`` and ``dataset import`` on one batch dataset: exit 1 with a message per bad case, never a traceback;
+    the import writes only inside its destination and only cases that validate."""
+    k = 0
+    ids = [cid for (kk, cid) in batch.variant_of if kk == k] + [cid for (kk, cid) in batch.valid_ids if kk == k]
+    res = CliRunner().invoke(app, ["dataset", "validate", str(batch.roots[k])])
+    assert res.exit_code == 1 and "Traceback" not in res.output
+    n_bad = len(batch.checks[k].problems)
+    assert f"{len(batch.checks[k].valid)} valid case(s), {n_bad} with problems" in res.output
+    assert all(f"{cid}:" in res.output for cid in batch.checks[k].problems)
+    before = sorted(p.name for p in tmp_path.parent.iterdir())
+    dst = tmp_path / "imported"
+    res = CliRunner().invoke(app, ["dataset", "import", str(batch.roots[k]), str(dst)])
+    assert res.exit_code == 1 and "Traceback" not in res.output and UNEXPECTED not in res.output
+    assert sorted(p.name for p in tmp_path.parent.iterdir()) == before  # nothing written beside the destination
+    imported = {str(p.parent.relative_to(dst)) for p in dst.rglob("case.json")}
+    assert imported == set(batch.checks[k].valid) and len(imported) + n_bad == len(ids)
+    assert all(os.path.realpath(p).startswith(str(dst.resolve())) for p in dst.rglob("*"))  # no symlink copied out

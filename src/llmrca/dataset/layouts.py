@@ -67,7 +67,10 @@ def detect_layout(folder: Path, spec: dict | None = None) -> Layout:
     readable metrics; each says which files were expected and what was found.
     """
     # every entry counts (a FIFO or a folder named data.csv too): the reader then says what is wrong with it
-    has = {p.name for p in folder.iterdir()} if folder.is_dir() else set()
+    try:
+        has = {p.name for p in folder.iterdir()} if folder.is_dir() else set()
+    except OSError as e:
+        return Layout("unknown", problems=[f"cannot list the case folder {folder}: {e.strerror or e}; make it readable (chmod a+rx)"])
     if spec and spec.get("metric_sets"):
         files = dict(spec["metric_sets"])
         lay = Layout("llmrca", files)

@@ -52,14 +52,20 @@ def case_fingerprint(case_dir: str | Path) -> str:
     and the parent can never block on one; a file larger than
     :data:`llmrca.dataset.safe_io.MAX_CSV_BYTES` (which the reader refuses
     anyway) contributes its size and modification time instead of its bytes.
-    Raises ``OSError`` if the folder cannot be listed; an unreadable file
+    A folder that cannot be listed for lack of permission gets a
+    fingerprint of that fact (its runs then report the case as invalid);
+    other ``OSError`` of the listing are raised.  An unreadable file
     contributes its error text instead (the run itself will then report the
     case as invalid).
     """
     from llmrca.dataset.safe_io import MAX_CSV_BYTES, DatasetInputError, file_kind, open_regular
 
     h = hashlib.sha256()
-    for p in sorted(Path(case_dir).iterdir(), key=lambda q: q.name):
+    try:
+        entries = sorted(Path(case_dir).iterdir(), key=lambda q: q.name)
+    except PermissionError as e:  # the run reports the case as invalid; the evaluation goes on
+        return hashlib.sha256(f"unlistable: {e.strerror}".encode()).hexdigest()[:_HEX]
+    for p in entries:
         if p.name.startswith("."):
             continue
         try:
