@@ -294,6 +294,7 @@ def test_rank_prints_names_from_data_literally(tmp_path: Path) -> None:
     assert "column '[red]x[/red]_cpu': its component '[red]x[/red]' contains a path separator" in " ".join(res.output.split())
 
 
+@pytest.mark.slow  # ~6 s to validate, most of the rest writing the 100k-column CSV
 def test_validation_is_linear_in_the_number_of_columns(tmp_path: Path) -> None:
     """100k columns (with a duplicated name and a text cell among them) validate in seconds, not minutes."""
     rows, n = 30, 100_000
