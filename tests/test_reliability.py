@@ -211,6 +211,7 @@ def test_unreadable_files_as_a_normal_user(batch: Batch) -> None:
             mutate(folder)
         for d in [base / "ds", *(p for p in (base / "ds").rglob("*") if p.is_dir())]:
             d.chmod(0o755)
+        validate_dataset(base / "ds")  # as root: imports every module the child needs (nobody cannot read site-packages)
         out = _as_nobody(lambda: json.dumps(validate_dataset(base / "ds").problems))
         problems = json.loads(out)
         assert len(problems) == len(names)
@@ -447,3 +448,25 @@ def test_cli_validate_and_import_of_a_batch_dataset_answer_every_case(batch: Bat
     imported = {str(p.parent.relative_to(dst)) for p in dst.rglob("case.json")}
     assert imported == set(batch.checks[k].valid) and len(imported) + n_bad == len(ids)
     assert all(os.path.realpath(p).startswith(str(dst.resolve())) for p in dst.rglob("*"))  # no symlink copied out
+
+
+def test_an_unlistable_case_folder_is_reported_not_skipped(tmp_path: Path) -> None:
+    """A case folder user nobody cannot list: reported with the fix, the other cases checked."""
+    if not _as_root():
+        pytest.skip("needs root to switch to user nobody")
+    base = Path(tempfile.mkdtemp(prefix="llmrca-perm-"))
+    try:
+        folders = _dataset(base / "ds", 2)
+        for d in [base, *(p for p in base.rglob("*") if p.is_dir())]:
+            d.chmod(0o755)
+        for p in base.rglob("*"):
+            if p.is_file():
+                p.chmod(0o644)
+        assert validate_dataset(base / "ds").valid  # as root: imports every module the child needs (nobody cannot read site-packages)
+        folders[1].chmod(0)
+        problems = json.loads(_as_nobody(lambda: json.dumps(validate_dataset(base / "ds").problems)))
+        (msg,) = problems["ray-worker-2_cpu/1"]
+        assert msg.startswith(f"cannot list the case folder {folders[1]}: Permission denied; make it readable")
+        assert list(problems) == ["ray-worker-2_cpu/1"]
+    finally:
+        shutil.rmtree(base, ignore_errors=True)

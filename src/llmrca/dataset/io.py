@@ -404,6 +404,8 @@ def _read_case(folder: Path, *, normalise: bool = True, validate: bool = True) -
             notes.append("case.json: a UTF-8 byte-order mark at the start was ignored")
     layout = detect_layout(folder, {"metric_sets": spec.metric_sets} if spec is not None and spec.metric_sets else ({"case.json": True} if has_cj else None))
     problems += layout.problems
+    if layout.unlistable:
+        raise CaseValidationError(problems, where=str(folder))
     identity: dict[str, list[str]] = {}
     sets: dict[str, pd.DataFrame] = {}
     dropped: dict[str, set[str]] = {}
@@ -645,8 +647,9 @@ def find_case_dirs(root: str | Path) -> list[Path]:
     markers = set(CASE_MARKERS)
     if any((root / m).is_file() for m in CASE_MARKERS):
         return [root]
-    found = [Path(d) for d, _, files in os.walk(root) if markers.intersection(files)]
-    return sorted(found, key=_natural_key)
+    unlistable: list[Path] = []  # a folder that cannot be listed is reported by read_case, never skipped silently
+    found = [Path(d) for d, _, files in os.walk(root, onerror=lambda e: unlistable.append(Path(e.filename))) if markers.intersection(files)]
+    return sorted({*found, *(u for u in unlistable if u != root)}, key=_natural_key)
 
 
 def _natural_key(p: Path) -> list[Any]:
