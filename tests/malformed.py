@@ -785,6 +785,32 @@ def expectation(name: str) -> Kind:
     return KINDS[name.split("/", 1)[0]]
 
 
+#: Repair-labelled variants that change nothing the reader must repair, so no note is owed:
+#: empty cells are read as missing values, CRLF reads like LF, an absent optional case.json field
+#: has a default (only a derived ground truth - root_causes, fault - is noted), a quote inside a
+#: log message is text, a traces.csv with only its header has no spans to fix.
+_NOTHING_TO_NOTE = {
+    "csv-nan-cells": None,
+    "encoding-crlf": None,
+    "case-json-missing-optional": ("schema", "name", "inject_time", "fault.", "topology", "metric_sets", "meta"),
+    "logs-broken": ("quote",),
+    "traces-broken": ("empty",),
+}
+
+
+def note_expected(name: str) -> bool:
+    """True when a ``repair`` variant must come with a note (the reader changed something).
+
+    See :data:`_NOTHING_TO_NOTE` for the variants whose data the reader reads as it is.
+    """
+    kind, _, rest = name.partition("/")
+    if KINDS[kind].expect != "repair" or kind not in _NOTHING_TO_NOTE:
+        return KINDS[kind].expect == "repair"
+    what = rest.split("-", 1)[1] if "-" in rest else rest
+    prefixes = _NOTHING_TO_NOTE[kind]
+    return prefixes is not None and not what.startswith(prefixes)
+
+
 def folder_digest(folder: str | os.PathLike[str]) -> str:
     """A digest of a case folder that never opens FIFOs or devices and reads at most 64 KiB per file end."""
     import hashlib

@@ -74,7 +74,7 @@ def test_component_with_underscore_in_topology(tmp_path: Path) -> None:
     spec["topology"]["nodes"][0] = "nginx_gateway"
     (f / "case.json").write_text(json.dumps(spec))
     msg = _problems(f)
-    assert "topology node names contain '_'" in msg and "nginx_gateway" in msg
+    assert "case.json: field topology.nodes[0] is a string 'nginx_gateway'" in msg and "must not contain '_'" in msg
 
 
 def test_root_cause_with_underscore(tmp_path: Path) -> None:
@@ -82,7 +82,7 @@ def test_root_cause_with_underscore(tmp_path: Path) -> None:
     spec = json.loads((f / "case.json").read_text())
     spec["root_causes"] = ["ray_worker_1"]
     (f / "case.json").write_text(json.dumps(spec))
-    assert "root causes ['ray_worker_1'] contain '_'" in _problems(f)
+    assert "case.json: field root_causes[0] is a string 'ray_worker_1'" in _problems(f) and "must not contain '_'" in _problems(f)
 
 
 def test_column_not_component_metric(tmp_path: Path) -> None:
@@ -131,9 +131,9 @@ def test_infinite_values(tmp_path: Path) -> None:
 def test_empty_frame(tmp_path: Path) -> None:
     f = _good(tmp_path)
     (f / "data.csv").write_text("")
-    assert "metrics frame is empty" in _problems(f)
+    assert "data.csv is empty (no header row)" in _problems(f)
     (f / "data.csv").write_text("time,ray-head_cpu\n")
-    assert "metrics frame is empty" in _problems(f)
+    assert "data.csv has a header but no rows" in _problems(f)
 
 
 def test_root_cause_not_a_component(tmp_path: Path) -> None:
@@ -141,20 +141,26 @@ def test_root_cause_not_a_component(tmp_path: Path) -> None:
     spec = json.loads((f / "case.json").read_text())
     spec["root_causes"] = ["ray-worker-9"]
     (f / "case.json").write_text(json.dumps(spec))
-    assert "root causes ['ray-worker-9'] are not components of the case" in _problems(f)
+    msg = _problems(f)
+    assert "root_causes[0] is 'ray-worker-9', not a node of topology.nodes" in msg
+    assert "fault.target is 'ray-worker-1', which is not in root_causes" in msg
+    spec["topology"] = None
+    spec["fault"]["target"] = "ray-worker-9"
+    (f / "case.json").write_text(json.dumps(spec))
+    assert "root cause 'ray-worker-9' is not a component of data.csv" in _problems(f)
 
 
 def test_unreadable_files(tmp_path: Path) -> None:
     f = _good(tmp_path)
     (f / "data.csv").write_bytes(b"\xff\xfe\x00\x81garbage\x00\n\x92\x93")
     msg = _problems(f)
-    assert "cannot read metric set 'basic'" in msg and "UTF-8" in msg
+    assert "data.csv is not UTF-8 text" in msg and "save it as UTF-8" in msg
     g = _good(tmp_path, "ray-worker-2_cpu/1")
     (g / "case.json").write_text("{not json")
-    assert "cannot read" in _problems(g) and "case.json" in _problems(g)
+    assert "case.json: not valid JSON" in _problems(g) and "line 1 column 2" in _problems(g)
     h = _good(tmp_path, "ray-worker-3_cpu/1")
     (h / "case.json").write_text(json.dumps({"fault": {"target": "x"}}))  # no fault type
-    assert "case.json in" in _problems(h) and "malformed" in _problems(h)
+    assert "case.json: field fault.type is missing" in _problems(h)
     k = _good(tmp_path, "ray-head_cpu/1")
     (k / "case.json").unlink()
     (k / "inject_time.txt").write_text("soon")

@@ -188,7 +188,7 @@ def test_datetime_with_offset_is_honoured_and_all_problems_in_one_pass(tmp_path:
         read_case(d)
     msg = str(ei.value)
     assert "'time' is not numeric and not a date-time (e.g. row 4: 'later')" in msg
-    assert "column 'ray-head_cpu' is not numeric" in msg and "holds 'soon'" in msg
+    assert "column 'ray-head_cpu' mixes numbers and text (row 2: 'n/a?'" in msg and "holds 'soon'" in msg
 
 
 # -- repeated time header ------------------------------------------------------------------------
@@ -306,10 +306,10 @@ def test_non_utf8_logs_are_decoded_and_never_block_metrics(tmp_path: Path) -> No
     assert case.logs is not None and case.logs["message"].str.contains("\ufffd").any()
     assert "warning: logs.csv is not valid UTF-8" in _notes(case)
     assert rank_case(src / "ray-worker-1_memory" / "1", "nsigma").ranking.components[0] == "ray-worker-1"
-    # a log file that is not CSV at all: the case still reads, without logs
+    # a log file whose only row has an unbalanced quote: the case still reads, the row is dropped and counted
     (src / "ray-worker-1_memory/1/logs.csv").write_bytes(b'time,container_name,message\n1,"a\n')
     case = read_case(src / "ray-worker-1_memory" / "1")
-    assert case.logs is None and "the case is used without logs" in _notes(case)
+    assert (case.logs is None or case.logs.empty) and "logs.csv: dropped 1 malformed line(s)" in _notes(case)
 
 
 def test_bad_log_and_span_rows_dropped_with_a_count(tmp_path: Path) -> None:

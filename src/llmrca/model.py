@@ -323,7 +323,7 @@ def frame_problems(df: pd.DataFrame, inject_time: float | None) -> list[str]:
     # one pass over a float matrix (per-column pandas access is slow on wide frames)
     dtypes = df.dtypes
     numeric = [c for c in data_cols if pd.api.types.is_numeric_dtype(dtypes[c])]
-    numeric_set = set(numeric)
+    numeric_set = set(numeric)  # built once: a set per column made this quadratic (100k columns took minutes)
     out.extend(f"column {c!r} is not numeric; convert it or drop it" for c in data_cols if c not in numeric_set)
     if numeric:
         v = numeric_block(df, numeric)

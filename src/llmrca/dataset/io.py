@@ -21,6 +21,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ from typing import Any
 import pandas as pd
 
 from llmrca.dataset.fastcsv import write_csv
+from llmrca.dataset.names import component_name_problem, shown
 from llmrca.model import (
     FAULT_ALIASES,
     Case,
@@ -40,6 +42,8 @@ from llmrca.model import (
 )
 
 SCHEMA_VERSION = 1
+#: Start of the message for an unexpected error while reading a case (a reader bug, never a bad input's fault).
+UNEXPECTED = "unexpected error while reading the case"
 METRIC_FILES = {"basic": "data.csv", "extended": "data_extended.csv"}
 LOG_COLUMNS = ["time", "container_name", "message"]
 TRACE_COLUMNS = [
@@ -101,43 +105,214 @@ def write_case(case: Case, folder: str | Path, *, validate: bool = True) -> Path
     return folder
 
 
-def _read_csv(path: Path, what: str) -> pd.DataFrame:
+def _read_csv(path: Path, what: str, folder: Path | None = None) -> pd.DataFrame:
+    """A small auxiliary CSV (``mpg.csv``) read through :mod:`llmrca.dataset.safe_io`; raises :class:`CaseValidationError`."""
+    from llmrca.dataset.safe_io import MAX_CSV_BYTES, read_bytes_bounded
+
+    raw = read_bytes_bounded(path, MAX_CSV_BYTES, what, root=folder if folder is not None else path.parent)
     try:
-        return pd.read_csv(path)
+        return pd.read_csv(io.BytesIO(raw))
     except pd.errors.EmptyDataError:
         return pd.DataFrame()
-    except (OSError, UnicodeDecodeError, pd.errors.ParserError) as e:
-        raise CaseValidationError([f"cannot read {what} {path}: {e}; it must be a UTF-8 comma-separated file with a header row"], where=str(path.parent)) from e
+    except (UnicodeDecodeError, pd.errors.ParserError, ValueError) as e:
+        raise CaseValidationError([f"cannot read {what} {path}: {str(e)[:200]}; it must be a UTF-8 comma-separated file with a header row"], where=str(path.parent)) from None
 
 
-def _read_text_csv(path: Path, what: str, notes: list[str]) -> pd.DataFrame | None:
-    """A logs / traces CSV; non-UTF-8 bytes decoded with replacement (noted); None if unreadable (noted)."""
+def _read_text_csv(path: Path, what: str, notes: list[str], folder: Path) -> pd.DataFrame | None:
+    """A logs / traces CSV, read safely and robustly; None if unusable (noted).
+
+    Read through :mod:`llmrca.dataset.safe_io` (a FIFO, device, symlink out
+    of the case or a file over the cap is noted and the case is used without
+    it).  Non-UTF-8 bytes are replaced (warning note).  When pandas cannot
+    parse the whole file (an unbalanced quote swallows the rest), every line
+    is parsed on its own: lines that do not have the header's field count
+    are dropped and counted in a note, so one bad row never loses the file.
+    """
+    import csv
+
+    from llmrca.dataset.safe_io import MAX_CSV_BYTES, DatasetInputError, read_bytes_bounded
+
     try:
-        return pd.read_csv(path)  # the common case: UTF-8
-    except pd.errors.EmptyDataError:
-        return pd.DataFrame()
-    except (UnicodeDecodeError, pd.errors.ParserError):
-        pass
-    except OSError as e:
-        notes.append(f"{path.name}: cannot read ({e}); the case is used without {what}")
+        raw = read_bytes_bounded(path, MAX_CSV_BYTES, path.name, root=folder)
+    except DatasetInputError as e:
+        notes.append(f"warning: {e.problems[0]}; the case is used without {what}")
         return None
-    raw = path.read_bytes()
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as e:
-        text = raw.decode("utf-8", errors="replace")
-        n_bad = text.count("\ufffd")
-        notes.append(
-            f"warning: {path.name} is not valid UTF-8 (first bad byte at offset {e.start}); decoded with "
-            f"{n_bad} replacement character(s) U+FFFD"
-        )
+    text = _decode_csv(raw, path.name, notes, strict=False)
     try:
         return pd.read_csv(io.StringIO(text))
     except pd.errors.EmptyDataError:
         return pd.DataFrame()
-    except pd.errors.ParserError as e:
-        notes.append(f"warning: {path.name} is not a readable CSV ({e}); the case is used without {what}")
+    except (pd.errors.ParserError, ValueError, OverflowError):
+        pass
+    lines = text.splitlines()
+    header = next(csv.reader([lines[0]]), []) if lines else []
+    if not header:
+        notes.append(f"warning: {path.name} has no header row; the case is used without {what}")
         return None
+    rows, bad = [], 0
+    for ln in lines[1:]:
+        if not ln.strip():
+            continue
+        try:
+            fields = next(csv.reader([ln]), [])
+        except csv.Error:
+            fields = []
+        if len(fields) == len(header) and ln.count('"') % 2 == 0:
+            rows.append(fields)
+        else:
+            bad += 1
+    notes.append(f"warning: {path.name}: dropped {bad} malformed line(s) (unbalanced quotes or a wrong number of fields); kept {len(rows)}")
+    return pd.DataFrame(rows, columns=header)  # text cells: the normalisers convert times and durations
+
+
+def _decode_csv(raw: bytes, name: str, notes: list[str], *, strict: bool) -> str:
+    """Bytes of a CSV file -> text; a leading BOM is removed (noted).
+
+    ``strict`` (metrics): bytes that are not UTF-8 are a problem (raised as
+    :class:`CaseValidationError`); otherwise (logs, traces) they are replaced
+    by U+FFFD with a warning note.
+    """
+    from llmrca.dataset.safe_io import decode_text
+
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")) or (len(raw) > 3 and raw[:4].count(0) >= 1 and strict):
+        raise CaseValidationError(
+            [f"{name} is not UTF-8 text (it looks like UTF-16/UTF-32: NUL bytes or a UTF-16 byte-order mark at the start); save it as UTF-8 CSV"]
+        )
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        if strict:
+            raise CaseValidationError(
+                [f"{name} is not UTF-8 text (first bad byte {raw[e.start]:#04x} at offset {e.start}); save it as UTF-8 CSV (column names and numbers must be UTF-8)"]
+            ) from None
+        dec = decode_text(raw)
+        notes.append(
+            f"warning: {name} is not valid UTF-8 (first bad byte at offset {e.start}); decoded with {dec.replaced} replacement character(s) U+FFFD"
+        )
+        text = dec.text
+    if text.startswith("\ufeff"):
+        text = text[1:]
+        notes.append(f"{name}: a UTF-8 byte-order mark at the start was removed")
+    return text
+
+
+#: Delimiters accepted besides ',' when the header holds none of the others (sniffed from the header).
+OTHER_DELIMITERS = (";", "\t", "|")
+
+
+def _sniff_delimiter(header: str, name: str, notes: list[str]) -> str:
+    if "," in header:
+        return ","
+    found = [d for d in OTHER_DELIMITERS if d in header]
+    if len(found) == 1:
+        notes.append(f"{name}: the fields are separated by {found[0]!r}, not ','; read with that delimiter")
+        return found[0]
+    return ","
+
+
+def _field_count_problems(lines: list[str], n_head: int, sep: str, name: str) -> list[str]:
+    """Data lines (not the last: see :func:`llmrca.dataset.strict.last_row_problem`) whose field count differs from the header's,
+    and lines with an unbalanced quote; line numbers count the header as line 1."""
+    import csv
+
+    short: list[int] = []
+    long: list[int] = []
+    quotes: list[int] = []
+    for i, ln in enumerate(lines[1:-1], 2):
+        if not ln.strip():
+            continue
+        if '"' in ln:
+            if ln.count('"') % 2:
+                quotes.append(i)
+                continue
+            k = len(next(csv.reader([ln], delimiter=sep), []))
+        else:
+            k = ln.count(sep) + 1
+        if k < n_head:
+            short.append(i)
+        elif k > n_head:
+            long.append(i)
+    out = []
+    if quotes:
+        out.append(
+            f"{name}: line {quotes[0]} has an unbalanced quote '\"' ({len(quotes)} such line(s)); an opening quote without its closing "
+            "quote swallows the following fields: remove the stray quote or close it"
+        )
+    if short:
+        out.append(
+            f"{name}: line {short[0]} has fewer fields than the header's {n_head} ({len(short)} such line(s)); the row lost cells "
+            "(they are not missing values): repair or delete the line, or export the file again"
+        )
+    if long:
+        out.append(
+            f"{name}: line {long[0]} has more fields than the header's {n_head} ({len(long)} such line(s)); check the delimiter and "
+            "quoting (a decimal comma in a comma-separated file?), or export the file again"
+        )
+    return out
+
+
+def _header_for_checks(names: list[str]) -> list[str]:
+    """Header names minus what the reader repairs itself: a leading saved index (empty / ``Unnamed: 0``) and repeats of ``time``."""
+    out = list(names)
+    if out and (out[0] == "" or out[0].startswith("Unnamed: ")):
+        out = out[1:]
+    seen_time = False
+    kept = []
+    for n in out:
+        if n == "time":
+            if seen_time:
+                continue
+            seen_time = True
+        kept.append(n)
+    return kept
+
+
+def read_metrics_file(path: Path, name: str, folder: Path, notes: list[str]) -> tuple[pd.DataFrame, list[str]]:
+    """Read one metrics CSV safely and check what cannot be repaired: ``(frame as read, problems)``.
+
+    The file is read through :mod:`llmrca.dataset.safe_io` (regular files
+    only, inside ``folder``, at most :data:`~llmrca.dataset.safe_io.MAX_CSV_BYTES`),
+    must be UTF-8 (a leading BOM is removed, noted), and may use ``;``, tab
+    or ``|`` instead of ``,`` (sniffed from the header, noted).  Problems
+    (:mod:`llmrca.dataset.strict`): rows with more or fewer fields than the
+    header, unbalanced quotes, a truncated last row, duplicated or invisible
+    column names, infinite times, booleans / mixed text / numbers written as
+    text in a metric column.  Raises :class:`CaseValidationError` when the
+    file cannot be read at all.
+    """
+    import csv
+
+    from llmrca.dataset import strict
+    from llmrca.dataset.safe_io import MAX_CSV_BYTES, read_bytes_bounded
+
+    raw = read_bytes_bounded(path, MAX_CSV_BYTES, name, root=folder)
+    text = _decode_csv(raw, name, notes, strict=True)
+    del raw
+    lines = text.splitlines()
+    while lines and not lines[-1].strip():
+        lines.pop()
+    if not lines or not lines[0].strip():
+        return pd.DataFrame(), [f"{name} is empty (no header row); a metrics file needs a header 'time,<component>_<metric>,...' and rows"]
+    sep = _sniff_delimiter(lines[0], name, notes)
+    names = next(csv.reader([lines[0]], delimiter=sep), [])
+    problems = _field_count_problems(lines, len(names), sep, name)
+    if len(lines) > 1:
+        problems += strict.last_row_problem(lines[0], lines[-1], file=name, delimiter=sep, ends_with_newline=text.endswith(("\n", "\r")))
+    buf = io.StringIO()
+    csv.writer(buf, delimiter=sep, lineterminator="").writerow(_header_for_checks(names))
+    problems += strict.header_problems(buf.getvalue(), file=name, delimiter=sep)
+    del lines
+    if any("unbalanced quote" in p for p in problems):
+        return pd.DataFrame(), problems  # pandas would merge lines: nothing sensible to read
+    try:
+        df = pd.read_csv(io.StringIO(text), sep=sep, on_bad_lines="skip", engine="c", low_memory=False)
+    except pd.errors.EmptyDataError:
+        return pd.DataFrame(), problems
+    except (pd.errors.ParserError, ValueError, OverflowError, MemoryError) as e:
+        return pd.DataFrame(), [*problems, f"{name} is not a readable CSV ({str(e)[:200]}); it must be a UTF-8 comma-separated file with a header row"]
+    problems += strict.time_problems(df, file=name)
+    problems += strict.metric_type_problems(df, file=name)
+    return df, problems
 
 
 def _truth_from_folder(folder: Path) -> tuple[str | None, str | None]:
@@ -167,163 +342,211 @@ def read_case(folder: str | Path, *, validate: bool = True, normalise: bool = Tr
 
     With ``normalise`` (default) every repair of :mod:`llmrca.dataset.normalise`
     is applied and noted in ``case.meta["normalised"]``.  Raises
-    :class:`CaseValidationError` listing every problem of the case at once.
+    :class:`CaseValidationError` listing every problem of the case at once,
+    each naming its file (``data.csv: ...``, ``case.json: field fault.end ...``).
+
+    Every file is read through :mod:`llmrca.dataset.safe_io` (regular files
+    inside the case folder only, bounded sizes: a FIFO, a device, a symlink
+    out of the folder or a permission error is a problem, never a hang or a
+    traceback); ``case.json`` is checked against
+    :mod:`llmrca.dataset.schema` (also against the data:
+    :func:`~llmrca.dataset.schema.check_against_data`); each metrics file
+    gets the checks of :mod:`llmrca.dataset.strict` before it is repaired;
+    an ``inject_time.txt`` next to ``case.json``'s ``inject_time`` must hold
+    a time that agrees with it.  ``validate=False`` skips only the checks of
+    the case as a whole (:meth:`Case.problems`); file-level problems always
+    raise, so a corrupt case is never returned.
     """
     folder = Path(folder)
     if not folder.is_dir():
         raise CaseValidationError([f"{folder} is not a directory"], where=str(folder))
-    try:
-        case = _read_case(folder, normalise=normalise)
-    except CaseValidationError:
-        raise
-    except (KeyError, TypeError, ValueError, AttributeError) as e:
-        # a case.json with missing or mistyped fields
-        raise CaseValidationError(
-            [f"case.json in {folder} is malformed ({type(e).__name__}: {e}); see docs/dataset.md for its fields"], where=str(folder)
-        ) from e
-    if validate:
-        case.validate()
-    return case
+    return _read_case(folder, normalise=normalise, validate=validate)
 
 
-def _topology_from_mpg(path: Path, components: list[str], notes: list[str]) -> Topology | None:
+def _topology_from_mpg(path: Path, components: list[str], notes: list[str], folder: Path | None = None) -> Topology | None:
     """rca-llm's ``mpg.csv`` (``,source,destination``: source calls destination) as a Topology."""
     try:
-        g = pd.read_csv(path)
-    except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as e:
-        notes.append(f"mpg.csv unreadable ({e}); no call graph")
+        g = _read_csv(path, "mpg.csv", folder)
+    except CaseValidationError as e:
+        notes.append(f"mpg.csv unreadable ({e.problems[0]}); no call graph")
         return None
     if not {"source", "destination"} <= set(g.columns):
         notes.append(f"mpg.csv has no source/destination columns (have {list(g.columns)}); no call graph")
         return None
+    from llmrca.dataset.names import component_name_problem
+
     edges = [(str(a), str(b)) for a, b in zip(g["source"], g["destination"], strict=True) if pd.notna(a) and pd.notna(b)]
+    bad = sorted({n for e in edges for n in e if component_name_problem(n) is not None})
+    if bad:
+        notes.append(f"mpg.csv names {len(bad)} node(s) that are no valid component names (e.g. {shown(bad[0])}); no call graph")
+        return None
     nodes = list(dict.fromkeys([*components, *(n for e in edges for n in e)]))
     heads = [n for n in nodes if any(a == n for a, _ in edges) and not any(b == n for _, b in edges)]
     notes.append(f"call graph read from mpg.csv ({len(edges)} edges)")
     return Topology(nodes=tuple(nodes), edges=tuple(edges), entry=heads[0] if len(heads) == 1 else None)
 
 
-def _read_case(folder: Path, *, normalise: bool = True) -> Case:
+def _read_case(folder: Path, *, normalise: bool = True, validate: bool = True) -> Case:
+    from llmrca.dataset import strict
     from llmrca.dataset.layouts import detect_layout
     from llmrca.dataset.normalise import normalise_logs, normalise_metrics, normalise_traces, time_range, to_seconds
+    from llmrca.dataset.safe_io import MAX_INJECT_TIME_BYTES, decode_text, read_bytes_bounded
+    from llmrca.dataset.schema import CaseSpec, check_against_data, read_case_json
 
-    spec: dict[str, Any] = {}
-    cj = folder / "case.json"
-    if cj.exists():
-        try:
-            spec = json.loads(cj.read_text())
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-            raise CaseValidationError([f"cannot read {cj}: {e}; fix or delete it"], where=str(folder)) from e
-        if not isinstance(spec, dict):
-            raise CaseValidationError([f"{cj} must hold a JSON object, not {type(spec).__name__}"], where=str(folder))
-    layout = detect_layout(folder, spec)
-    problems: list[str] = list(layout.problems)
+    problems: list[str] = []
     notes: list[str] = []
+    spec: CaseSpec | None = None
+    cj = folder / "case.json"
+    has_cj = os.path.lexists(cj)
+    if has_cj:
+        spec, probs = read_case_json(cj, root=folder)
+        problems += [_relative(p, folder) for p in probs]
+        if spec is not None and _starts_with_bom(cj):
+            notes.append("case.json: a UTF-8 byte-order mark at the start was ignored")
+    layout = detect_layout(folder, {"metric_sets": spec.metric_sets} if spec is not None and spec.metric_sets else ({"case.json": True} if has_cj else None))
+    problems += layout.problems
+    if layout.unlistable:
+        raise CaseValidationError(problems, where=str(folder))
     identity: dict[str, list[str]] = {}
     sets: dict[str, pd.DataFrame] = {}
+    dropped: dict[str, set[str]] = {}
+    raw_columns: dict[str, list[str]] = {}
     rcd_inject: float | None = None
+
+    def metrics(fname: str) -> pd.DataFrame | None:
+        try:
+            df, probs = read_metrics_file(folder / fname, fname, folder, notes)
+        except CaseValidationError as e:
+            problems.extend(_relative(p, folder) for p in e.problems)
+            return None
+        problems.extend(probs)
+        if df.empty and not probs:
+            problems.append(f"{fname} has a header but no rows; the case has no data to analyse")
+        if df.empty:
+            return None
+        raw_columns[fname] = [str(c) for c in df.columns]
+        if normalise:
+            before = [str(c) for c in df.columns]
+            df, n, p, ident = normalise_metrics(df, fname)
+            notes.extend(n)
+            problems.extend(p)
+            identity.update(ident)
+            dropped[fname] = set(before) - {str(c) for c in df.columns}
+        return df
+
     for set_name, fname in layout.metric_files.items():
         if layout.rcd_files is not None and set_name == "basic":
-            parts = []
-            for f in layout.rcd_files:
-                try:
-                    df = _read_csv(folder / f, f"metric set {set_name!r}")
-                except CaseValidationError as e:
-                    problems += e.problems
-                    continue
-                if normalise:
-                    df, n, p, ident = normalise_metrics(df, f)
-                    notes += n
-                    problems += p
-                    identity.update(ident)
-                parts.append(df)
+            parts = [df for f in layout.rcd_files if (df := metrics(f)) is not None]
             if len(parts) == 2:
                 normal, anomalous = parts
-                if not anomalous.empty and "time" in anomalous.columns and pd.api.types.is_numeric_dtype(anomalous["time"]):
+                if "time" in anomalous.columns and pd.api.types.is_numeric_dtype(anomalous["time"]):
                     rcd_inject = float(anomalous["time"].iloc[0])
                     notes.append(
                         f"RCD layout: normal.csv ({len(normal)} rows) + anomalous.csv ({len(anomalous)} rows); "
                         f"injection time = first anomalous row ({rcd_inject})"
                     )
-                elif anomalous.empty:
-                    problems.append("anomalous.csv has no rows; the RCD layout takes the injection time from its first row")
                 sets[set_name] = pd.concat([normal, anomalous], ignore_index=True)
             continue
-        p = folder / fname
-        if not p.exists():
+        if not os.path.lexists(folder / fname):
+            if set_name != "basic" and spec is not None and spec.metric_sets:
+                problems.append(f"case.json: field metric_sets.{set_name} names {fname!r}, which does not exist in the case folder; add the file or remove the entry")
             continue
-        try:
-            df = _read_csv(p, f"metric set {set_name!r}")
-        except CaseValidationError as e:
-            problems += e.problems
-            continue
-        if normalise:
-            df, n, pr, ident = normalise_metrics(df, fname)
-            notes += n
-            problems += pr
-            identity.update(ident)
-        sets[set_name] = df
+        df = metrics(fname)
+        if df is not None:
+            sets[set_name] = df
     if layout.name == "rcaeval-re2":
         notes.append(f"RCAEval RE2/RE3 layout: {' + '.join(f'{f} as the {k} set' for k, f in layout.metric_files.items())}")
-    # injection time: case.json, else inject_time.txt, else (RCD) the first anomalous row
+    # injection time: case.json, else inject_time.txt, else (RCD) the first anomalous row;
+    # an inject_time.txt next to case.json's inject_time is checked too (garbage or a disagreement is a problem)
     inject: float | None = None
-    raw: Any = spec.get("inject_time")
-    what = "case.json inject_time"
-    if raw is None:
-        it = folder / "inject_time.txt"
-        what = "inject_time.txt"
-        if it.exists():
-            try:
-                raw = it.read_text().strip()
-            except (OSError, UnicodeDecodeError) as e:
-                problems.append(f"cannot read {it}: {e}")
-        elif rcd_inject is None:
-            problems.append(
-                f"no inject_time.txt in {folder}; write the injection time (epoch seconds or RFC 3339), "
-                "or use the RCD layout normal.csv + anomalous.csv (the injection is the first anomalous row)"
-            )
-    if raw is not None:
-        if normalise:
-            inject, n, prob = to_seconds(raw, what)
-            notes += n
-            if prob:
-                problems.append(prob.replace(f"{what} holds", f"{folder / 'inject_time.txt'} holds") if what == "inject_time.txt" else prob)
+    it = folder / "inject_time.txt"
+    txt_value: float | None = None
+    if os.path.lexists(it):
+        try:
+            raw_txt = decode_text(read_bytes_bounded(it, MAX_INJECT_TIME_BYTES, "inject_time.txt", root=folder)).text.strip()
+        except CaseValidationError as e:
+            problems.extend(_relative(p, folder) for p in e.problems)
         else:
-            try:
-                inject = float(raw)
-            except (TypeError, ValueError):
-                problems.append(f"{what} holds {raw!r}, not a number of epoch seconds")
-    elif rcd_inject is not None:
+            txt_value, n, prob = to_seconds(raw_txt, "inject_time.txt")
+            if prob:
+                problems.append(
+                    f"inject_time.txt holds {shown(raw_txt)}, not a number of epoch seconds nor an RFC 3339 time; "
+                    "write the injection time, e.g. 1750000300"
+                )
+            elif spec is None or spec.inject_time is None:
+                notes.extend(n)
+    if spec is not None and spec.inject_time is not None:
+        inject, n, prob = to_seconds(spec.inject_time, "case.json inject_time")
+        notes.extend(n)
+        if prob:
+            problems.append(prob)
+        elif txt_value is not None and inject is not None and abs(txt_value - inject) > 1e-3:
+            problems.append(
+                f"inject_time.txt says {txt_value} s but case.json inject_time says {inject} s; "
+                "they must agree: correct inject_time.txt or delete it (case.json is what llmrca uses)"
+            )
+    elif txt_value is not None:
+        inject = txt_value
+    elif not os.path.lexists(it) and rcd_inject is None and not (has_cj and spec is None):
+        problems.append(
+            "no inject_time.txt in the case folder; write the injection time (epoch seconds or RFC 3339), "
+            "or use the RCD layout normal.csv + anomalous.csv (the injection is the first anomalous row)"
+        )
+    if inject is None and rcd_inject is not None:
         inject = rcd_inject
     logs = traces = None
     ref = time_range(sets["basic"]) if "basic" in sets else None
-    if (folder / "logs.csv").exists():
-        logs = _read_text_csv(folder / "logs.csv", "logs", notes)
+    if os.path.lexists(folder / "logs.csv"):
+        logs = _read_text_csv(folder / "logs.csv", "logs", notes, folder)
         if logs is not None and normalise:
             logs, n = normalise_logs(logs, ref=ref)
             notes += n
-    if (folder / "traces.csv").exists():
-        traces = _read_text_csv(folder / "traces.csv", "traces", notes)
+    if os.path.lexists(folder / "traces.csv"):
+        traces = _read_text_csv(folder / "traces.csv", "traces", notes, folder)
         if traces is not None and normalise:
             traces, n = normalise_traces(traces, ref=ref)
             notes += n
-    fault = FaultRecord.from_dict(spec["fault"]) if spec.get("fault") else None
-    roots = spec.get("root_causes")
-    if fault is None or roots is None:
+    fault = spec.fault.to_record() if spec is not None and spec.fault is not None else None
+    roots: list[str] | None = list(spec.root_causes) if spec is not None and spec.root_causes is not None else None
+    if (fault is None or roots is None) and not (has_cj and spec is None):
         comp, ftype = _truth_from_folder(folder)
         if fault is None and comp is not None and ftype is not None:
             fault = FaultRecord(type=ftype, target=comp, start=inject)
-        if roots is None:
-            roots = [comp] if comp is not None else []
+            if has_cj:
+                notes.append(f"case.json has no fault; fault {ftype!r} on {comp!r} was taken from the folder name")
+        if roots is None and comp is not None:
+            roots = [comp]
+            if has_cj:
+                notes.append(f"case.json has no root_causes; the ground truth {comp!r} was taken from the folder name")
+        if comp is not None:
+            p = component_name_problem(comp)
+            if p is not None:
+                problems.append(f"the folder name gives the root cause {p}; rename the folder '<component>_<fault>/<rep>'")
+    roots = roots or []
     if not sets:
-        raise CaseValidationError(problems or [f"no metrics in {folder}"], where=str(folder))
+        raise CaseValidationError(problems or ["no metrics in the case folder"], where=str(folder))
     basic_name = "basic" if "basic" in sets else next(iter(sets))
     basic = sets[basic_name]
-    topo = Topology.from_dict(spec["topology"]) if spec.get("topology") else None
-    if topo is None and (folder / "mpg.csv").exists():
-        topo = _topology_from_mpg(folder / "mpg.csv", components_of(basic.columns), notes)
-    meta = dict(spec.get("meta", {}))
-    earlier = list(spec.get("normalised") or meta.pop("normalised", None) or [])
+    comps = components_of(basic.columns)
+    if spec is not None:
+        set_comps = {k: components_of(df.columns) for k, df in sets.items()}
+        problems += [_relative(p, folder) for p in check_against_data(spec, comps, folder, file="case.json", set_components=set_comps)]
+        problems += _metric_set_files_problems(spec.metric_sets or {}, raw_columns)
+    elif not has_cj:
+        for k, df in sets.items():
+            if k != basic_name and set(components_of(df.columns)) != set(comps):
+                problems.append(
+                    f"metric set {k!r} holds other components than the basic set ({sorted(set(components_of(df.columns)) ^ set(comps))[:5]} differ); "
+                    "expected the same components in every metric set (re-export both from the same run)"
+                )
+    for fname, gone in dropped.items():
+        kept = [c for k, df in sets.items() if layout.metric_files.get(k) == fname for c in df.columns] or list(basic.columns)
+        problems += strict.dropped_root_cause_problems(roots, kept, gone, file=fname)
+    topo = spec.topology.to_topology() if spec is not None and spec.topology is not None else None
+    if topo is None and os.path.lexists(folder / "mpg.csv"):
+        topo = _topology_from_mpg(folder / "mpg.csv", comps, notes, folder)
+    meta = dict(spec.meta) if spec is not None else {}
+    earlier = list((spec.normalised if spec is not None else None) or meta.pop("normalised", None) or [])
     if identity:
         meta["identity"] = {**meta.get("identity", {}), **identity}
     if layout.name != "llmrca":
@@ -333,7 +556,7 @@ def _read_case(folder: Path, *, normalise: bool = True) -> Case:
     case = Case(
         metrics=basic,
         inject_time=inject if inject is not None else float("nan"),
-        name=spec.get("name") or _case_name(folder),
+        name=(spec.name if spec is not None else None) or _case_name(folder),
         logs=logs,
         traces=traces,
         fault=fault,
@@ -343,13 +566,61 @@ def _read_case(folder: Path, *, normalise: bool = True) -> Case:
         metric_sets=sets,
         metric_set=basic_name,
     )
-    if problems:
-        # one pass: the file-level problems plus everything the case itself shows
+    if problems or validate:
+        # one pass: the file-level problems plus everything the case itself shows, each naming its file
         more = case.problems() if inject is not None else [p for s, df in sets.items() for p in _frame_only(s, df)]
         if any("'time' is not numeric" in p for p in problems):  # already said, with the row
             more = [p for p in more if "'time' is not numeric" not in p]
-        raise CaseValidationError([*problems, *more], where=str(folder))
+        for set_name, fname in layout.metric_files.items():
+            more = [f"{fname}: {p[len(f'metric set {set_name!r}: '):]}" if p.startswith(f"metric set {set_name!r}: ") else p for p in more]
+        # a column the strict checks already explained (booleans, mixed text, ...) needs no second, vaguer sentence
+        more = [p for p in more if not ((m := _NOT_NUMERIC.search(p)) and any(f"column {m.group(1)} " in q for q in problems))]
+        if problems or more:
+            raise CaseValidationError(list(dict.fromkeys([*problems, *more])), where=str(folder))
     return case
+
+
+_NOT_NUMERIC = re.compile(r"column ('.*') is not numeric; convert it or drop it$")
+
+
+def _metric_set_files_problems(metric_sets: dict[str, str], raw_columns: dict[str, list[str]]) -> list[str]:
+    """``case.json`` ``metric_sets`` against the files: one file per set, and the basic set's columns a subset
+    of the extended set's (the extended set is the basic one plus more metrics, see :mod:`llmrca.telemetry.catalogue`)."""
+    out = []
+    by_file: dict[str, list[str]] = {}
+    for k, f in metric_sets.items():
+        by_file.setdefault(f, []).append(k)
+    for f, names in by_file.items():
+        if len(names) > 1:
+            out.append(f"case.json: field metric_sets names {f!r} for the sets {names}; expected one file per set (basic: data.csv, extended: data_extended.csv)")
+    b, e = metric_sets.get("basic"), metric_sets.get("extended")
+    if b and e and b != e and b in raw_columns and e in raw_columns:
+        extra = [c for c in raw_columns[b] if c not in set(raw_columns[e])]
+        if extra:
+            out.append(
+                f"case.json: metric set 'basic' ({b}) has {len(extra)} column(s) the 'extended' set ({e}) lacks (e.g. {shown(extra[0])}); "
+                "expected the extended set to hold every basic column plus more: are metric_sets.basic and metric_sets.extended swapped?"
+            )
+    return out
+
+
+def _starts_with_bom(path: Path) -> bool:
+    from llmrca.dataset.safe_io import DatasetInputError, open_regular
+
+    try:
+        with open_regular(path, path.name) as fh:
+            return fh.read(3) == b"\xef\xbb\xbf"
+    except DatasetInputError:
+        return False
+
+
+def _relative(problem: str, folder: Path) -> str:
+    """A problem with the case folder's path shortened to the file name (the caller names the case)."""
+    import re
+
+    prefix = re.escape(str(folder) + os.sep)
+    problem = re.sub(rf"(\S+) {prefix}(\1)\b", r"\1", problem)  # "data.csv /x/case/data.csv is a FIFO" -> "data.csv is a FIFO"
+    return problem.replace(str(folder) + os.sep, "")
 
 
 def _frame_only(set_name: str, df: pd.DataFrame) -> list[str]:
@@ -377,8 +648,9 @@ def find_case_dirs(root: str | Path) -> list[Path]:
     markers = set(CASE_MARKERS)
     if any((root / m).is_file() for m in CASE_MARKERS):
         return [root]
-    found = [Path(d) for d, _, files in os.walk(root) if markers.intersection(files)]
-    return sorted(found, key=_natural_key)
+    unlistable: list[Path] = []  # a folder that cannot be listed is reported by read_case, never skipped silently
+    found = [Path(d) for d, _, files in os.walk(root, onerror=lambda e: unlistable.append(Path(e.filename))) if markers.intersection(files)]
+    return sorted({*found, *(u for u in unlistable if u != root)}, key=_natural_key)
 
 
 def _natural_key(p: Path) -> list[Any]:
@@ -395,7 +667,15 @@ class Dataset:
         if not self.root.exists():
             raise FileNotFoundError(f"dataset {self.root} does not exist")
         mf = self.root / "dataset.json"
-        self.manifest: dict[str, Any] = json.loads(mf.read_text()) if mf.exists() else {}
+        self.manifest: dict[str, Any] = {}
+        #: problems of ``dataset.json`` (it is then ignored: cases are found by their files)
+        self.manifest_problems: list[str] = []
+        if os.path.lexists(mf):
+            from llmrca.dataset.schema import read_dataset_json
+
+            spec, self.manifest_problems = read_dataset_json(mf, root=self.root)
+            if spec is not None:
+                self.manifest = spec.model_dump(by_alias=True, exclude_unset=True)
         self._dirs = find_case_dirs(self.root)
 
     def __len__(self) -> int:
@@ -418,12 +698,19 @@ class Dataset:
         return case
 
     def iter_cases(self) -> Iterator[tuple[Path, Case | CaseValidationError]]:
-        """Yield (folder, case) or (folder, error): a bad case never stops the loop."""
+        """Yield (folder, case) or (folder, error): a bad case never stops the loop.
+
+        Any other exception while reading one case (a reader bug) becomes a
+        :class:`CaseValidationError` that says so (``UNEXPECTED`` in its text),
+        so it is reported with the case instead of ending the loop.
+        """
         for d in self._dirs:
             try:
                 yield d, self.load(d)
             except CaseValidationError as e:
                 yield d, e
+            except (Exception, RecursionError) as e:  # reported with the case, never a traceback
+                yield d, CaseValidationError([f"{UNEXPECTED} ({type(e).__name__}: {str(e)[:300]}); please report it with the case"], where=str(d))
 
     @staticmethod
     def write(cases: Iterable[Case], root: str | Path, *, info: dict[str, Any] | None = None) -> Dataset:
@@ -445,8 +732,17 @@ def case_folder_name(case: Case) -> str:
 
 
 def add_case(case: Case, root: Path, counts: dict[str, int] | None = None) -> dict[str, Any]:
-    """Write ``case`` as the next repetition of its ``<target>_<fault>`` folder."""
+    """Write ``case`` as the next repetition of its ``<target>_<fault>`` folder.
+
+    The folder name comes from data (the fault target and type); it goes
+    through :func:`llmrca.dataset.safe_io.safe_child`, so a target such as
+    ``../../x`` raises :class:`~llmrca.dataset.safe_io.DatasetInputError`
+    instead of writing outside ``root``.
+    """
+    from llmrca.dataset.safe_io import safe_child
+
     group = case_folder_name(case)
+    safe_child(root, group, "case folder name (fault target + '_' + fault type)")
     counts = counts if counts is not None else {}
     if group not in counts:
         existing = [int(p.name) for p in (root / group).glob("*") if p.name.isdigit()] if (root / group).exists() else []

@@ -58,6 +58,7 @@ class Layout:
     metric_files: dict[str, str] = field(default_factory=dict)
     rcd_files: tuple[str, str] | None = None
     problems: list[str] = field(default_factory=list)
+    unlistable: bool = False  # the folder cannot be listed (permissions): nothing else can be said
 
 
 def detect_layout(folder: Path, spec: dict | None = None) -> Layout:
@@ -66,7 +67,11 @@ def detect_layout(folder: Path, spec: dict | None = None) -> Layout:
     ``problems`` is non-empty when the folder looks like a case but holds no
     readable metrics; each says which files were expected and what was found.
     """
-    has = {p.name for p in folder.iterdir() if p.is_file()} if folder.is_dir() else set()
+    # every entry counts (a FIFO or a folder named data.csv too): the reader then says what is wrong with it
+    try:
+        has = {p.name for p in folder.iterdir()} if folder.is_dir() else set()
+    except OSError as e:
+        return Layout("unknown", problems=[f"cannot list the case folder {folder}: {e.strerror or e}; make it readable (chmod a+rx)"], unlistable=True)
     if spec and spec.get("metric_sets"):
         files = dict(spec["metric_sets"])
         lay = Layout("llmrca", files)

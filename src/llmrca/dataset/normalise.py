@@ -302,7 +302,7 @@ def normalise_logs(logs: pd.DataFrame, where: str = "logs.csv", ref: tuple[float
         return logs, notes
     if list(logs.columns) == ["time", "container_name", "message"] and _is_num(logs["time"].dtype):
         t = logs["time"].to_numpy(dtype=float)
-        if unit_near(t, ref) == "seconds" and np.isfinite(t).all():
+        if unit_near(t, ref) == "seconds" and np.isfinite(t).all() and not logs[["container_name", "message"]].isna().to_numpy().any():
             return logs, notes  # canonical already: nothing to repair
     out = logs.copy()
     src = None
@@ -335,6 +335,13 @@ def normalise_logs(logs: pd.DataFrame, where: str = "logs.csv", ref: tuple[float
     if bad.any():
         out = out[~bad]
         notes.append(f"{where}: dropped {int(bad.sum())} row(s) without a usable time")
+    empty = (out["container_name"].isna() & out["message"].isna()).to_numpy()
+    if empty.any():
+        out = out[~empty]
+        notes.append(f"{where}: dropped {int(empty.sum())} row(s) with neither a container nor a message (cut-off lines)")
+    for c in ("container_name", "message"):  # text: a missing cell is empty text, never a float NaN
+        if out[c].dtype != object or out[c].isna().any():
+            out[c] = out[c].where(out[c].notna(), "").astype(str)
     rest = [c for c in out.columns if c not in ("time", "container_name", "message")]
     return out[["time", "container_name", "message", *rest]].reset_index(drop=True), notes
 
@@ -366,7 +373,7 @@ def normalise_traces(traces: pd.DataFrame, where: str = "traces.csv", ref: tuple
     if col == "startTime" and start_col and dur_col[0] == "duration" and list(traces.columns) == TRACE_COLUMNS:
         st, du = traces["startTime"], traces["duration"]
         if _is_num(st.dtype) and _is_num(du.dtype) and unit_near(st.to_numpy(dtype=float), ref, prefer="microseconds") == "microseconds":
-            ok = np.isfinite(st.to_numpy(dtype=float)) & np.isfinite(du.to_numpy(dtype=float))
+            ok = np.isfinite(st.to_numpy(dtype=float)) & np.isfinite(du.to_numpy(dtype=float)) & (du.to_numpy(dtype=float) >= 0)
             if ok.all():
                 return traces, notes  # canonical already: nothing to repair
     num = pd.to_numeric(out[col], errors="coerce")
@@ -384,13 +391,22 @@ def normalise_traces(traces: pd.DataFrame, where: str = "traces.csv", ref: tuple
     if dcol != "duration":
         notes.append(f"{where}: span duration taken from {dcol!r}; converted to 'duration' in microseconds")
     out["duration"] = dur
-    for c in ("parentSpanID", "methodName", "operationName", "statusCode"):
-        if c not in out.columns:
-            out[c] = pd.NA
+    absent = [c for c in ("parentSpanID", "methodName", "operationName", "statusCode") if c not in out.columns]
+    for c in absent:
+        out[c] = pd.NA
+    if absent:
+        notes.append(f"{where}: no {absent} column(s); left empty" + (" (every span is taken as a root span)" if "parentSpanID" in absent else ""))
     bad = ~(np.isfinite(out["startTime"].to_numpy(dtype=float)) & np.isfinite(out["duration"].to_numpy(dtype=float)))
     if bad.any():
         out = out[~bad]
         notes.append(f"{where}: dropped {int(bad.sum())} span(s) without a usable start time or duration")
+    neg = out["duration"].to_numpy(dtype=float) < 0
+    if neg.any():
+        out = out[~neg]
+        notes.append(f"{where}: dropped {int(neg.sum())} span(s) with a negative duration")
+    for c in ("traceID", "spanID", "parentSpanID", "serviceName", "methodName", "operationName"):
+        if out[c].dtype == object:  # ids and names are text: a missing cell is empty text, never a float NaN
+            out[c] = out[c].where(out[c].notna(), "").astype(str)
 
     rest = [c for c in out.columns if c not in TRACE_COLUMNS and c not in (col, dcol)]
     return out[[*TRACE_COLUMNS, *rest]].reset_index(drop=True), notes

@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -44,20 +46,49 @@ def case_fingerprint(case_dir: str | Path) -> str:
     """SHA-256 (first 16 hex digits) of every regular, non-dot file directly in ``case_dir``.
 
     Each file contributes its name, its size in bytes and the SHA-256 of its
-    bytes, in name order.  Raises ``OSError`` if the folder cannot be listed;
-    an unreadable file contributes its error text instead (the run itself
-    will then report the case as invalid).
+    bytes, in name order.  Files are opened through
+    :func:`llmrca.dataset.safe_io.open_regular`, so a FIFO, socket or device
+    is never opened (it contributes its kind, e.g. ``a FIFO (named pipe)``)
+    and the parent can never block on one; a file larger than
+    :data:`llmrca.dataset.safe_io.MAX_CSV_BYTES` (which the reader refuses
+    anyway) contributes its size and modification time instead of its bytes.
+    A folder that cannot be listed for lack of permission gets a
+    fingerprint of that fact (its runs then report the case as invalid);
+    other ``OSError`` of the listing are raised.  An unreadable file
+    contributes its error text instead (the run itself will then report the
+    case as invalid).
     """
+    from llmrca.dataset.safe_io import MAX_CSV_BYTES, DatasetInputError, file_kind, open_regular
+
     h = hashlib.sha256()
-    for p in sorted(Path(case_dir).iterdir(), key=lambda q: q.name):
-        if p.name.startswith(".") or not p.is_file():
+    try:
+        entries = sorted(Path(case_dir).iterdir(), key=lambda q: q.name)
+    except PermissionError as e:  # the run reports the case as invalid; the evaluation goes on
+        return hashlib.sha256(f"unlistable: {e.strerror}".encode()).hexdigest()[:_HEX]
+    for p in entries:
+        if p.name.startswith("."):
             continue
         try:
-            with open(p, "rb") as fh:
-                d = hashlib.file_digest(fh, "sha256").hexdigest()
-            size = p.stat().st_size
+            st = os.stat(p)
         except OSError as e:
-            d, size = f"unreadable: {e.strerror}", -1
+            h.update(f"{p.name}\0-1\0unreadable: {e.strerror}\n".encode())
+            continue
+        if stat.S_ISDIR(st.st_mode):
+            continue
+        if not stat.S_ISREG(st.st_mode):
+            h.update(f"{p.name}\0-1\0{file_kind(st.st_mode)}\n".encode())
+            continue
+        size = st.st_size
+        if size > MAX_CSV_BYTES:
+            d = f"too large, modified {st.st_mtime_ns}"
+        else:
+            try:
+                with open_regular(p, p.name) as fh:
+                    d = hashlib.file_digest(fh, "sha256").hexdigest()
+            except DatasetInputError as e:
+                d, size = f"unreadable: {e.problems[0]}", -1
+            except OSError as e:
+                d, size = f"unreadable: {e.strerror}", -1
         h.update(f"{p.name}\0{size}\0{d}\n".encode())
     return h.hexdigest()[:_HEX]
 
