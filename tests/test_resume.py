@@ -185,6 +185,7 @@ def test_retry_timeout_re_runs_timed_out_runs_with_the_new_timeout(tmp_path: Pat
     # a larger timeout alone does not redo stored runs
     res = run_evaluation(ds, ["test-sleepy", "nsigma"], out, jobs=2, timeout_s=30, progress=False)
     assert res.new_runs == 0 and res.status.set_index("method").loc["test-sleepy", "timeout"] == 3
+    assert any("3 stored timeout run(s)" in n and "--retry timeout" in n for n in res.notes)  # the way out is said
     # --retry failed does not touch timeouts; --retry timeout does, and only those
     assert run_evaluation(ds, ["test-sleepy", "nsigma"], out, jobs=2, timeout_s=30, retry="failed", progress=False).new_runs == 0
     res = run_evaluation(ds, ["test-sleepy", "nsigma"], out, jobs=2, timeout_s=30, retry="timeout", progress=False)
@@ -373,3 +374,34 @@ def test_reproduce_resumes_and_refuses_another_datasets_results(tmp_path: Path) 
     r = _cli("reproduce", "--profile", "quick", "--out", str(other), "--methods", "nsigma", "--quiet")
     assert r.returncode == 2 and "another dataset" in r.stderr and "Choose another --out" in r.stderr and "Traceback" not in r.stderr
     assert len(read_results(other / "eval" / "results.jsonl")) == 3
+
+
+def test_a_removed_case_is_no_longer_scored(tmp_path: Path) -> None:
+    ds = _dataset(tmp_path / "ds")
+    out = tmp_path / "out"
+    run_evaluation(ds, ["nsigma"], out, jobs=1, progress=False)
+    assert int(_summary(out).query("fault == 'all'")["n"].iloc[0]) == 6
+    shutil.rmtree(ds / "ray-worker-1_cpu")
+    res = run_evaluation(ds, ["nsigma"], out, jobs=1, progress=False)
+    assert res.new_runs == 0
+    assert int(_summary(out).query("fault == 'all'")["n"].iloc[0]) == 5  # the stored run of the removed case is not scored
+    assert "ray-worker-1_cpu/1" not in set(res.results["case"])
+
+
+def test_a_folder_whose_cases_were_all_replaced_is_another_dataset(tmp_path: Path) -> None:
+    """Plain trees (no dataset.json) at the same path: B's scores are B's or the run is refused, never A's."""
+    a = _dataset(tmp_path / "a", seed0=0)
+    b = _dataset(tmp_path / "b", seed0=50, shift=0.5)
+    for d in (a, b):
+        (d / "dataset.json").unlink()
+    ds = tmp_path / "ds"
+    shutil.copytree(a, ds)
+    out = tmp_path / "out"
+    run_evaluation(ds, ["nsigma"], out, jobs=1, progress=False)
+    shutil.rmtree(ds)
+    shutil.copytree(b, ds)
+    with pytest.raises(DatasetMismatch, match="replaced"):
+        run_evaluation(ds, ["nsigma"], out, jobs=1, progress=False)
+    res = run_evaluation(ds, ["nsigma"], out, jobs=1, progress=False, fresh=True)
+    clean = run_evaluation(b, ["nsigma"], tmp_path / "clean", jobs=1, progress=False)
+    assert res.summary.equals(clean.summary)

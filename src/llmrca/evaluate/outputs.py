@@ -48,11 +48,19 @@ def _latest_session(out: Path) -> dict[str, Any]:
 
 
 def select_records(records: list[dict[str, Any]], session: dict[str, Any]) -> list[dict[str, Any]]:
-    """The runs of the latest session's methods and configs (last record per method and case)."""
+    """The runs of the latest session's methods and configs (last record per method and case).
+
+    When the session lists its cases (``cases``: case id -> content fingerprint), only
+    runs of those cases, with that content, count: a case removed from the dataset or
+    edited since its run is not scored from a stale record.
+    """
     wanted = {m: v.get("config_hash") for m, v in (session.get("methods") or {}).items()}
+    cases: dict[str, str] | None = session.get("cases")
     chosen: dict[tuple[str, str], dict[str, Any]] = {}
     for r in records:
         if wanted and wanted.get(r["method"]) != r.get("config_hash"):
+            continue
+        if cases is not None and (r["case"] not in cases or (r.get("case_fp") and r["case_fp"] != cases[r["case"]])):
             continue
         chosen[(r["method"], r["case"])] = r
     order = {m: i for i, m in enumerate(wanted or dict.fromkeys(r["method"] for r in records))}

@@ -231,7 +231,7 @@ def _run_locked(
         notes.extend(store.notes)
         run_json = out / "run.json"
         history = _read_run_json(run_json) if resume else {}
-        other = _other_dataset(store.records, dataset_fp, ds.root)
+        other = _other_dataset(store.records, dataset_fp, ds.root, {ds.case_id(d): case_fps[d] for d in dirs})
         if other:
             raise DatasetMismatch(
                 f"{out} holds results of another dataset ({other}); this evaluation is of {ds.root}. "
@@ -250,9 +250,12 @@ def _run_locked(
         todo: list[Task] = []
         reinstate: list[dict[str, Any]] = []
         retried = 0
+        kept_bad: dict[str, int] = {}
         for t in tasks:
             key = (t.method, t.case_id, t.config_hash, t.case_fp, t.dataset_fp)
             prev = store.latest.get(key)
+            if prev is not None and status_class(prev) in ("failed", "timeout") and status_class(prev) not in retry_set:
+                kept_bad[status_class(prev)] = kept_bad.get(status_class(prev), 0) + 1
             if prev is None:
                 todo.append(t)
             elif status_class(prev) in retry_set:
@@ -263,6 +266,11 @@ def _run_locked(
                 # a case edited and then restored: its matching run is stored, but a later line is of the edit
                 reinstate.append(prev)
         skipped = len(tasks) - len(todo)
+        if kept_bad:
+            notes.append(
+                "reused " + ", ".join(f"{n} stored {k} run(s)" for k, n in kept_bad.items())
+                + f"; pass --retry {','.join(sorted(kept_bad))} to run them again (e.g. with a longer --timeout)"
+            )
         stale = _count_stale(store.records, {(t.method, t.case_id, t.config_hash, t.case_fp, t.dataset_fp) for t in tasks})
         started = datetime.now(UTC).isoformat(timespec="seconds")
         session = {
@@ -284,6 +292,8 @@ def _run_locked(
                 "fingerprint": dataset_fp,
                 "manifest": _manifest_info(ds.manifest),
             },
+            # the cases evaluated now, with their content fingerprints: reports score these and no others
+            "cases": {ds.case_id(d): case_fps[d] for d in dirs},
             "runs": {"total": len(tasks), "new": len(todo) - retried, "retried": retried, "reused": skipped, "reinstated": len(reinstate), "stale_records": stale},
             "fingerprint_s": round(fingerprint_s, 4),
             "notes": notes,
@@ -357,13 +367,21 @@ def move_aside(out: Path) -> list[Path]:
     return moved
 
 
-def _other_dataset(records: list[dict[str, Any]], dataset_fp: str, root: Path) -> str | None:
+def _other_dataset(records: list[dict[str, Any]], dataset_fp: str, root: Path, cases: dict[str, str] | None = None) -> str | None:
     """A description of the other dataset whose results are stored here, or None.
 
     Records with a ``dataset_fp`` are compared by it; older records without
-    one by the folder of their ``case_dir`` (the absolute case folder).
+    one by the folder of their ``case_dir`` (the absolute case folder).  A
+    dataset without ``dataset.json`` is identified by its folder only, so a
+    folder whose cases were all replaced (none of the stored runs' case
+    contents, ``cases`` = case id -> content fingerprint, is there any more)
+    holds another dataset too.
     """
     root_s = str(root.resolve())
+    if cases is not None:
+        stored = {(r.get("case"), r.get("case_fp")) for r in records if r.get("case_fp")}
+        if stored and not any(cases.get(c) == fp for c, fp in stored):
+            return f"{root_s} before its cases were replaced: none of the {len({c for c, _ in stored})} stored cases matches a case there now"
     for r in records:
         fp = r.get("dataset_fp")
         if fp is not None:
