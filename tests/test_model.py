@@ -54,3 +54,16 @@ def test_anomalous_stops_at_the_fault_end_only_when_the_case_knows_it() -> None:
     # the methods' split never reads the fault end
     normal, anomal = split_frame(ended.metrics, t0)
     assert (len(normal), len(anomal)) == (20, 12)
+
+
+def test_non_finite_scores_are_stored_as_null_and_read_back() -> None:
+    import json
+
+    from llmrca.model import Ranking
+
+    r = Ranking.from_metric_scores({"a_cpu": 2.0, "b_cpu": float("nan")}, candidates=["a", "b", "c"])
+    d = r.to_dict()
+    text = json.dumps(d, allow_nan=False)  # raises on NaN / Infinity
+    assert d["scores"] == [2.0, None, None]
+    back = Ranking.from_dict(json.loads(text))
+    assert back.components == ["a", "b", "c"] and back.scores[0] == 2.0 and back.scores[1] == float("-inf")

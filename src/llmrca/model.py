@@ -371,6 +371,14 @@ def numeric_block(df: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
     return df[list(columns)].to_numpy(dtype=float)
 
 
+def _score(x: Any) -> float:
+    """A stored score back to a float: null (or a legacy "-inf"/"nan" string) is -inf, a score never given."""
+    if x is None:
+        return float("-inf")
+    v = float(x)
+    return v if math.isfinite(v) else float("-inf")
+
+
 @dataclass
 class Ranking:
     """A method's answer for one case.
@@ -457,8 +465,9 @@ class Ranking:
         return self.components[:k]
 
     def to_dict(self) -> dict[str, Any]:
-        def _f(x: float) -> float | str:
-            return x if math.isfinite(x) else str(x)
+        def _f(x: float) -> float | None:
+            # JSON has no infinities: a score the method could not give (-inf) is stored as null
+            return x if math.isfinite(x) else None
 
         return {
             "components": self.components,
@@ -472,8 +481,8 @@ class Ranking:
     def from_dict(cls, d: Mapping[str, Any]) -> Ranking:
         return cls(
             components=list(d["components"]),
-            scores=[float(s) for s in d.get("scores", [])],
-            metrics=[(m, float(s)) for m, s in d["metrics"]] if d.get("metrics") is not None else None,
+            scores=[_score(s) for s in d.get("scores", [])],
+            metrics=[(m, _score(s)) for m, s in d["metrics"]] if d.get("metrics") is not None else None,
             explanation=d.get("explanation"),
             fault_type=d.get("fault_type"),
         )

@@ -188,7 +188,7 @@ def scored_frame(records: Iterable[dict[str, Any]], *, random_on_failure: bool =
             comps, scores, fallback = r["fallback_ranking"], None, True
         else:
             comps, scores = [], None
-        s = case_scores(comps, r["root_causes"], [float(x) for x in scores] if scores else None)
+        s = case_scores(comps, r["root_causes"], [float("-inf") if x is None else float(x) for x in scores] if scores else None)
         top1 = comps[0] if comps else None
         rows.append(
             {
