@@ -319,6 +319,8 @@ def dataset_describe_cmd(
     units = sorted({(c.metric, c.unit, c.factor) for c in desc.columns if c.kind and c.factor != 1.0})
     for metric, unit, f in units:
         typer.echo(f"unit: {metric} is read in {unit} (x{f:g} to the kind's unit)")
+    for metric in sorted({c.metric for c in desc.columns if c.counter}):
+        typer.echo(f"counter: {metric} is cumulative; it is read as its per-second rate (counter resets handled as rate() does)")
     typer.echo(f"components: {len(desc.components)}; mapped columns: {sum(len(v) for v in desc.kinds.values())}; unmapped: {len(desc.unmapped)}")
     if desc.unmapped:
         typer.echo("unmapped (methods still use them as plain series; llm-rca, the SLI choice and heal do not): " + ", ".join(desc.unmapped[:40]) + (" ..." if len(desc.unmapped) > 40 else ""))

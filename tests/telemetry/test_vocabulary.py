@@ -212,3 +212,19 @@ def test_describe_cli(tmp_path: Path) -> None:
     assert d["unmapped"] == ["ray-replicas-1_weird"]
     r = CliRunner().invoke(app, ["dataset", "describe", str(case)])
     assert r.exit_code == 0 and "unmapped" in r.output and "ray-replicas-1_weird" in r.output
+
+
+def test_histogram_parts_and_raw_counters() -> None:
+    assert meaning("vllm:time_to_first_token_seconds_sum") is None  # cumulative seconds: no level of its own
+    count = meaning("vllm:time_to_first_token_seconds_count")
+    assert count is not None and (count.kind, count.counter) == ("request_rate", True)
+    raw = meaning("container_cpu_usage_seconds_total")
+    assert raw is not None and (raw.kind, raw.counter) == ("cpu", True)
+    assert not meaning("container_cpu_usage_seconds_total:rate").counter
+    t = 1_750_000_000.0 + 5.0 * np.arange(8)
+    counter = np.array([100.0, 110.0, 120.0, 130.0, 5.0, 15.0, 25.0, 35.0])  # a reset after the 4th sample
+    df = pd.DataFrame({"time": t, "a_container_cpu_usage_seconds_total": counter, "b_container_cpu_usage_seconds_total": [2.0, 1.5, 2.5, 2.0, 1.0, 2.0, 1.5, 2.0]})
+    out, _ = canonical_frame(df)
+    assert np.isnan(out["a_cpu"].iloc[0])
+    assert out["a_cpu"].iloc[1:].tolist() == pytest.approx([2.0, 2.0, 2.0, 1.0, 2.0, 2.0, 2.0])  # the reset step counts the value after it
+    assert out["b_cpu"].tolist() == pytest.approx(df["b_container_cpu_usage_seconds_total"].tolist())  # already a rate: left alone

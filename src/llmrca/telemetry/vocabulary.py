@@ -46,6 +46,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
+import numpy as np
 import pandas as pd
 
 from llmrca.model import split_column
@@ -144,10 +145,20 @@ class Meaning:
     unit: str
     factor: float
     source: str
+    #: The name is a raw cumulative counter (``…_total`` / ``…_count`` with no ``:rate``) of a per-second kind.
+    counter: bool = False
 
     @property
     def canonical(self) -> str:
         return KINDS[self.kind].canonical
+
+
+#: Kinds measured per second: a raw cumulative counter of one of these is read as its rate.
+RATE_KINDS: frozenset[str] = frozenset(
+    {"cpu", "cpu_throttled", "memory_failcnt", "net_rx", "net_tx", "net", "disk_io", "error_rate", "gateway_5xx_rate", "request_rate",
+     "router_requests", "replica_starts", "replica_errors", "preemptions", "prompt_tokens", "generation_tokens", "finished_requests",
+     "power_violation", "thermal_violation", "node_cpu", "node_net"}
+)
 
 
 # -- unit suffixes (Prometheus naming practice) ----------------------------------
@@ -272,11 +283,33 @@ def _via_aliases(raw: str) -> Meaning | None:
 def meaning(metric: str) -> Meaning | None:
     """The meaning of one metric name (the part after ``<component>_``), or ``None``.
 
+    Histogram parts are told apart: ``…_sum`` (cumulative seconds) has no kind of
+    its own, ``…_count`` counts observations (requests).  A raw cumulative
+    counter of a per-second kind (``…_total`` with no ``:rate``) is flagged
+    ``counter`` and read as its rate by :func:`canonical_frame`.
+
     >>> meaning("ctn_cpu").kind
     'cpu'
     >>> m = meaning("istio_request_duration_milliseconds:p90"); (m.kind, m.factor)
     ('latency_p90', 0.001)
     """
+    raw = metric.strip()
+    toks = _tokens(raw)
+    if raw in _CANONICAL or not toks:
+        return _meaning_of_name(raw)
+    qualified = "rate" in toks or any(q in toks for q in ("p50", "p90", "p95", "p99", "mean", "avg"))
+    if not qualified and toks[-1] == "sum" and len(toks) > 1:
+        return None  # a histogram's cumulative sum: no level of its own
+    if not qualified and toks[-1] == "count" and len(toks) > 1:
+        return Meaning("request_rate", "1/s", 1.0, "observations of a histogram (its _count), read as a rate", counter=True)
+    m = _meaning_of_name(raw)
+    if m is not None and not qualified and toks[-1] == "total" and m.kind in RATE_KINDS:
+        return Meaning(m.kind, m.unit, m.factor, m.source + "; a cumulative counter, read as its per-second rate", counter=True)
+    return m
+
+
+def _meaning_of_name(metric: str) -> Meaning | None:
+    """What the name says, before histogram parts and raw counters are told apart (see :func:`meaning`)."""
     raw = metric.strip()
     if not raw:
         return None
@@ -411,6 +444,7 @@ class ColumnMeaning:
     unit: str | None
     factor: float
     source: str | None
+    counter: bool = False
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -420,6 +454,7 @@ class ColumnMeaning:
             "kind": self.kind,
             "unit": self.unit,
             "to_canonical": self.factor,
+            "counter": self.counter,
             "source": self.source,
         }
 
@@ -433,7 +468,7 @@ def describe_columns(columns: Iterable[str]) -> list[ColumnMeaning]:
             continue
         comp, metric = split_column(col)
         m = meaning(metric) if metric else None
-        out.append(ColumnMeaning(col, comp, metric, m.kind if m else None, m.unit if m else None, m.factor if m else 1.0, m.source if m else None))
+        out.append(ColumnMeaning(col, comp, metric, m.kind if m else None, m.unit if m else None, m.factor if m else 1.0, m.source if m else None, bool(m and m.counter)))
     return out
 
 
@@ -476,15 +511,56 @@ def canonical_frame(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, str]]:
         return frame, {}
     out = frame.rename(columns=names)
     factors = {}
+    counters = []
     for old, new in names.items():
         m = meaning(split_column(old)[1])
         if m is not None and m.factor != 1.0:
             factors[new] = m.factor
-    if factors:
+        if m is not None and m.counter:
+            counters.append(new)
+    if factors or counters:
         out = out.copy()
         for col, f in factors.items():
             out[col] = pd.to_numeric(out[col], errors="coerce") * f
+        if "time" in out.columns:
+            t = pd.to_numeric(out["time"], errors="coerce").to_numpy(dtype=float)
+            for col in counters:
+                v = pd.to_numeric(out[col], errors="coerce").to_numpy(dtype=float)
+                if is_cumulative(v):
+                    out[col] = counter_rate(t, v)
     return out, {new: old for old, new in names.items()}
+
+
+def is_cumulative(v: np.ndarray) -> bool:
+    """Whether a series looks like a raw counter: it never falls except at a few resets, and it moves.
+
+    (A series named ``…_total`` may already be a rate someone exported under the counter's
+    name; a rate goes up and down, a counter only up.)  Shape ``(n,)``.
+    """
+    x = v[np.isfinite(v)]
+    if x.size < 3:
+        return False
+    d = np.diff(x)
+    moving = d != 0
+    if not moving.any():
+        return False
+    return bool((d < 0).sum() <= max(1, 0.05 * moving.sum()))
+
+
+def counter_rate(t: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Per-second rate of a cumulative counter ``v`` sampled at ``t`` (s), as Prometheus' ``rate()`` treats resets.
+
+    A fall is a counter reset: the increase over that step is the value after it.  The first
+    sample (and any sample next to a gap) has no rate (NaN).  Shapes ``(n,)`` -> ``(n,)``.
+    """
+    out = np.full(v.shape, np.nan)
+    dv = np.diff(v)
+    dv = np.where(dv < 0, v[1:], dv)
+    dt = np.diff(t)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = np.where(dt > 0, dv / dt, np.nan)
+    out[1:] = r
+    return out
 
 
 def find_column(columns: Iterable[str], component: str, kinds: Sequence[str]) -> str | None:
