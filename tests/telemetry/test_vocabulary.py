@@ -193,7 +193,7 @@ def test_missing_data_is_evidence() -> None:
     errors[k:] = 3.0
     df["b_errors"] = errors  # the error series only exists once the fault starts
     case = Case(metrics=df, inject_time=float(t[k]))
-    for name in ("nsigma", "baro"):
+    for name in ("nsigma", "baro", "llm-rca"):
         r = get_method(name).rank(case)
         assert r.components[0] == "b", name
         assert np.isfinite(r.scores[0]), name
@@ -228,3 +228,18 @@ def test_histogram_parts_and_raw_counters() -> None:
     assert np.isnan(out["a_cpu"].iloc[0])
     assert out["a_cpu"].iloc[1:].tolist() == pytest.approx([2.0, 2.0, 2.0, 1.0, 2.0, 2.0, 2.0])  # the reset step counts the value after it
     assert out["b_cpu"].tolist() == pytest.approx(df["b_container_cpu_usage_seconds_total"].tolist())  # already a rate: left alone
+
+
+def test_a_mistyped_sli_is_refused_before_anything_runs(tmp_path: Path) -> None:
+    from llmrca.evaluate import run_evaluation
+    from llmrca.evaluate.runner import EvaluationError
+
+    case = tmp_path / "ds" / "carts_cpu" / "1"
+    case.mkdir(parents=True)
+    _frame(["front-end_lat_90", "carts_lat_90", "carts_cpu"]).to_csv(case / "data.csv", index=False)
+    (case / "inject_time.txt").write_text("1750000100\n")
+    with pytest.raises(EvaluationError, match="nope_col.*front-end_lat_90"):
+        run_evaluation(tmp_path / "ds", ["nsigma"], tmp_path / "out", jobs=1, progress=False, sli="nope_col")
+    assert not (tmp_path / "out" / "results.jsonl").exists()
+    r = CliRunner().invoke(app, ["rank", str(case), "--method", "nsigma", "--sli", "nope_col"])
+    assert r.exit_code != 0 and "nope_col" in r.output

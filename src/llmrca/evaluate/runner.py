@@ -183,6 +183,8 @@ def run_evaluation(
     if not dirs:
         raise EvaluationError(f"no cases under {dataset}: expected <component>_<fault>/<rep>/data.csv folders")
     out = Path(out)
+    if sli is not None:
+        _check_sli(ds, dirs[0], sli)
     cfg = {m: full_config(m, configs.get(m)) for m in names}
     # a chosen SLI changes what the walk methods answer: it is part of their config fingerprint
     hashes = {m: config_hash(m, {**cfg[m], "sli": sli} if sli else cfg[m], metric_set) for m in names}
@@ -365,6 +367,21 @@ def move_aside(out: Path) -> list[Path]:
         os.replace(p, target)
         moved.append(target)
     return moved
+
+
+def _check_sli(ds: Dataset, first: Path, sli: str) -> None:
+    """Refuse a ``--sli`` column the dataset's first case does not have (a typo would otherwise be scored as misses)."""
+    from llmrca.model import CaseValidationError
+    from llmrca.telemetry.vocabulary import LATENCY_KINDS, describe_columns
+
+    try:
+        case = ds.load(first)
+    except CaseValidationError:
+        return  # the case is invalid: the evaluation records it; nothing to check against
+    cols = {str(c) for df in case.metric_sets.values() for c in df.columns}
+    if sli not in cols:
+        lat = sorted(cm.column for cm in describe_columns(cols) if cm.kind in LATENCY_KINDS)
+        raise EvaluationError(f"--sli {sli!r} is not a column of {ds.case_id(first)} (its latency columns: {', '.join(lat[:8]) or 'none'})")
 
 
 def _other_dataset(records: list[dict[str, Any]], dataset_fp: str, root: Path, cases: dict[str, str] | None = None) -> str | None:

@@ -59,6 +59,11 @@ def rank_case(
         raise MethodUnavailable(f"{case_dir}: {e}") from None
     t0 = time.perf_counter()
     blind = case.with_metric_set(wanted).without_truth()
+    if sli is not None and sli not in blind.metrics.columns:
+        from llmrca.telemetry.vocabulary import LATENCY_KINDS, describe_columns
+
+        lat = sorted(cm.column for cm in describe_columns(blind.metrics.columns) if cm.kind in LATENCY_KINDS)
+        raise ValueError(f"--sli {sli!r} is not a column of the {wanted} metric set of {case_dir} (its latency columns: {', '.join(lat[:8]) or 'none'})")
     if sli is not None:
         blind.meta = {**blind.meta, "sli": sli}
     ranking = m.rank(blind)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from llmrca.methods.llm import signals as S
 from llmrca.methods.llm.evidence import ComponentEvidence, Signal
 from llmrca.methods.llm.propagation import LatencyResidual
@@ -50,9 +52,11 @@ def phrase(sig: Signal) -> str:
 
 
 def latency_phrase(res: LatencyResidual, engine: bool) -> str:
-    d = max(res.delta_s.values(), default=0.0)
+    rises = [v for v in res.delta_s.values() if np.isfinite(v)]
     where = "its engine latency or its callees" if engine else "its callees"
-    return f"request latency +{d:.2f} s not explained by {where}"
+    if not rises:  # the latency rose in threshold terms but its size in seconds is not known (gaps)
+        return f"request latency rose, not explained by {where}"
+    return f"request latency +{max(rises):.2f} s not explained by {where}"
 
 
 def sentence(

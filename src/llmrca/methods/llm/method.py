@@ -125,6 +125,7 @@ class LlmRca(Method):
         if appeared.any():
             xn = xn.copy()
             xn[:, appeared] = 0.0
+        appeared_cols = [cols[j - 1] for j in np.flatnonzero(appeared) if j > 0]  # column 0 of x is time
         normal = pd.DataFrame(xn, columns=["time", *cols])
         window = pd.DataFrame(xw, columns=["time", *cols])
         logs_n = logs_w = None
@@ -134,10 +135,10 @@ class LlmRca(Method):
             logs_w = case.logs[lt >= case.inject_time]
         self.fit_normal(normal, topology=case.topology, logs=logs_n)
         self._renamed = renamed
-        return self._decide(window, logs_w, list(case.components))
+        return self._decide(window, logs_w, list(case.components), appeared_cols)
 
     # -- the decision ------------------------------------------------------------------
-    def _decide(self, window: pd.DataFrame, logs: pd.DataFrame | None, candidates: list[str] | None) -> Ranking:
+    def _decide(self, window: pd.DataFrame, logs: pd.DataFrame | None, candidates: list[str] | None, appeared: list[str] | tuple[str, ...] = ()) -> Ranking:
         cfg = self.config
         nm = self._normal
         assert nm is not None and self._normal_values is not None
@@ -163,6 +164,11 @@ class LlmRca(Method):
             self._latency(ev, ce, res[c], callees.get(c, []))
             evid[c] = ce
 
+        for col in appeared:
+            c, sig = col.partition("_")[0], col.partition("_")[2]
+            if c in evid:
+                # missing data is evidence: a series that only exists since the fault (errors, preemptions, restarts)
+                evid[c].add(Signal(c, sig, "health", FLAG, 0.0, ev.window_of(c, sig, "max"), "series appeared with the fault (absent before)"))
         scores = {c: evid[c].score for c in comps}
         order = sorted(range(len(comps)), key=lambda k: (-scores[comps[k]], k))
         ranked = [comps[k] for k in order]
