@@ -238,7 +238,7 @@ def test_a_mistyped_sli_is_refused_before_anything_runs(tmp_path: Path) -> None:
     case.mkdir(parents=True)
     _frame(["front-end_lat_90", "carts_lat_90", "carts_cpu"]).to_csv(case / "data.csv", index=False)
     (case / "inject_time.txt").write_text("1750000100\n")
-    with pytest.raises(EvaluationError, match="nope_col.*front-end_lat_90"):
+    with pytest.raises(EvaluationError, match=r"nope_col.*front-end_lat_90"):
         run_evaluation(tmp_path / "ds", ["nsigma"], tmp_path / "out", jobs=1, progress=False, sli="nope_col")
     assert not (tmp_path / "out" / "results.jsonl").exists()
     r = CliRunner().invoke(app, ["rank", str(case), "--method", "nsigma", "--sli", "nope_col"])
