@@ -227,7 +227,7 @@ def test_collect_cli_gpu_options(backfilled: Backfilled, tmp_path) -> None:
     gpu = case.meta["collection"]["gpu"]
     assert gpu["selectors"]["ray-worker-2"]["via"] == "gpu_selectors" and set(gpu["unmapped"]) == {"ray-worker-3"}
     bad = CliRunner().invoke(app, [*base, "--gpu-join", "kube_pod_info", "--out", str(tmp_path / "d")])
-    assert bad.exit_code == 1 and "SERIES:LABEL=DCGM_LABEL" in bad.output and "Traceback" not in bad.output
+    assert bad.exit_code == 2 and "SERIES:LABEL=DCGM_LABEL" in bad.output and "Traceback" not in bad.output
     bad = CliRunner().invoke(app, [*base, "--gpu", "ray-worker-1", "--out", str(tmp_path / "e")])
     assert bad.exit_code == 2 and "component=selector" in bad.output
 

@@ -76,6 +76,116 @@ def _fail(e: BaseException) -> NoReturn:
     raise typer.Exit(2)
 
 
+def _usage_error(msg: str) -> NoReturn:
+    """Print one ``error:`` line about a user-supplied file or option and exit 2."""
+    console.print(_error_text(msg), soft_wrap=True)
+    raise typer.Exit(2)
+
+
+def _check_component(option: str, item: str, comp: str) -> None:
+    from llmrca.dataset.names import component_name_problem
+
+    why = component_name_problem(comp)
+    if why:
+        _usage_error(f"{option} {item!r}: component name {why}")
+
+
+def _check_readable_file(option: str, path: str, what: str) -> None:
+    """Exit 2 unless ``path`` is an existing regular file this process can open for reading."""
+    p = Path(path)
+    if not p.exists():
+        _usage_error(f"{option}: {what} {path} does not exist; fix the path")
+    if not p.is_file():
+        _usage_error(f"{option}: {what} {path} is not a regular file; give the path of a file")
+    try:
+        with p.open("rb"):
+            pass
+    except OSError as e:
+        _usage_error(f"{option}: cannot read {what} {path} ({e.strerror or e}); check its permissions")
+
+
+def _check_writable_file(option: str, path: str) -> None:
+    """Exit 2 unless ``path`` can be created or overwritten (its folder exists and is writable, it is no folder)."""
+    import os
+
+    p = Path(path)
+    if p.is_dir():
+        _usage_error(f"{option}: {path} is a folder; give a file path")
+    parent = p.parent
+    if not parent.is_dir():
+        _usage_error(f"{option}: folder {parent} of {path} does not exist; create it or give another path")
+    if not os.access(parent, os.W_OK | os.X_OK) or (p.exists() and not os.access(p, os.W_OK)):
+        _usage_error(f"{option}: cannot write {path} (permission denied); give a path you can write to")
+
+
+_SELECTOR_HINT = "quote each selector in the YAML, e.g. ray-worker-1: 'pod=~\"ray-worker-1.*\"'"
+
+
+def _read_components(path: str) -> dict[str, str]:
+    """Read ``--components``: a YAML mapping of component name -> non-empty PromQL label selector (a string).
+
+    Exits 2 with one line (file, what is wrong, how to fix it) on a missing or
+    unreadable file, YAML syntax errors, a value that is not a string (an
+    unquoted ``{pod=~"x"}`` parses as a YAML mapping) and invalid component names.
+    """
+    import yaml
+
+    from llmrca.dataset.names import component_name_problem, shown
+
+    _check_readable_file("--components", path, "components file")
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        _usage_error(f"--components: cannot read {path} as UTF-8 text ({e}); give a YAML file")
+    try:
+        comps = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        _usage_error(f"--components: {path}{where} is not valid YAML ({problem}); {_SELECTOR_HINT}")
+    if not isinstance(comps, dict) or not comps:
+        got = "empty" if not comps else f"a {type(comps).__name__}"
+        _usage_error(f"--components: {path} must map component names to label selectors (it is {got}); {_SELECTOR_HINT}")
+    out: dict[str, str] = {}
+    for name, sel in comps.items():
+        why = component_name_problem(name)
+        if why:
+            _usage_error(f"--components: {path}: component name {why}")
+        if isinstance(sel, dict):
+            _usage_error(
+                f"--components: {path}: the selector of {name!r} was read as a YAML mapping ({shown(sel)}), "
+                f"not a string; {_SELECTOR_HINT}"
+            )
+        if not isinstance(sel, str) or not sel.strip():
+            _usage_error(
+                f"--components: {path}: the selector of {name!r} is {shown(sel)}, not a non-empty string; {_SELECTOR_HINT}"
+            )
+        out[name] = sel.strip()
+    return out
+
+
+def _parse_sets(sets: list[str] | None, option: str = "--set") -> dict[str, Any]:
+    """``--set key=value`` items -> dict, raising ConfigError (never a YAML traceback) on a bad value."""
+    import yaml
+
+    from llmrca.config import ConfigError, parse_overrides
+
+    try:
+        return parse_overrides(sets)
+    except yaml.YAMLError as e:
+        bad = []
+        for item in sets or []:
+            try:
+                yaml.safe_load(item.partition("=")[2])
+            except yaml.YAMLError:
+                bad.append(item)
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise ConfigError(
+            f"{option} {bad[0] if bad else ''!r}: the value is not valid YAML ({problem}); quote it, e.g. {option} 'key=\"text\"'"
+        ) from None
+
+
 def _split_methods(methods: str) -> list[str]:
     return [m.strip() for m in methods.split(",") if m.strip()]
 
@@ -151,14 +261,13 @@ def rank_cmd(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress spinner.")] = False,
 ) -> None:
     """Rank one case's components with one method, and explain the answer (the method never sees the ground truth)."""
-    from llmrca.config import parse_overrides
     from llmrca.errors import LlmrcaError
     from llmrca.evaluate.single import rank_case
     from llmrca.report.explain import explanation_lines
 
     try:
         with _spinner(f"{method} ranking {case_dir}", quiet):
-            outcome = rank_case(case_dir, method, parse_overrides(set_), metric_set=metric_set, sli=sli)
+            outcome = rank_case(case_dir, method, _parse_sets(set_), metric_set=metric_set, sli=sli)
     except (*_USER_ERRORS, LlmrcaError) as e:
         _fail(e)
     if as_json:
@@ -364,10 +473,10 @@ def campaign_cmd(
 ) -> None:
     """Run the paper's protocol (fault types x workers x repetitions) and write a dataset."""
     from llmrca.campaign import run_campaign, split_overrides
-    from llmrca.config import ConfigError, parse_overrides
+    from llmrca.config import ConfigError
 
     try:
-        fault_params, sim_params = split_overrides(parse_overrides(sets))
+        fault_params, sim_params = split_overrides(_parse_sets(sets))
         if allow_remote:
             if backend != "k8s":
                 raise ConfigError("--allow-remote applies to --backend k8s (the gateway URL given with --set k8s.gateway_url)")
@@ -377,8 +486,7 @@ def campaign_cmd(
             fault_params=fault_params, scrape_interval_s=scrape_interval, progress=not quiet, sim_params=sim_params, resume=resume,
         )
     except (ConfigError, FileExistsError, ValueError, ImportError, RuntimeError) as e:
-        console.print(_error_text(f"{e}"))
-        raise typer.Exit(2) from None
+        _fail(e)
     typer.echo(str(path))
 
 # --- local testbed and faults (docs/local-testbed.md) ------------------------------
@@ -393,11 +501,11 @@ def testbed_up_cmd(
     sets: list[str] = typer.Option([], "--set", help="Testbed option key=value, e.g. serving_cpu=0.5."),  # noqa: B008
 ) -> None:
     """Start every pod, nginx and Prometheus, and wait until all are healthy."""
-    from llmrca.config import ConfigError, parse_overrides
+    from llmrca.config import ConfigError
     from llmrca.testbed.local.stack import LocalTestbed, LocalTestbedConfig, TestbedError
 
     try:
-        cfg = LocalTestbedConfig.from_dict({**parse_overrides(sets), "workers": workers, "run_dir": run_dir})
+        cfg = LocalTestbedConfig.from_dict({**_parse_sets(sets), "workers": workers, "run_dir": run_dir})
         tb = LocalTestbed.up(cfg, progress=lambda m: console.print(Text.assemble(("testbed ", "cyan"), str(m))))
     except (ConfigError, TestbedError) as e:
         console.print(_error_text(f"{e}"))
@@ -458,14 +566,14 @@ def inject_cmd(
     """Inject a real fault into a running testbed, then print what it achieved."""
     import time as _time
 
-    from llmrca.config import ConfigError, parse_overrides
+    from llmrca.config import ConfigError
     from llmrca.faults import FaultError, inject
     from llmrca.model import FaultSpec
     from llmrca.testbed.local.stack import LocalTestbed, TestbedError
 
     try:
         tb = LocalTestbed.attach(run_dir)
-        spec = FaultSpec(type=fault, target=target, params=parse_overrides(sets), duration_s=duration)
+        spec = FaultSpec(type=fault, target=target, params=_parse_sets(sets), duration_s=duration)
         with inject(spec, backend=backend, testbed=tb) as active:
             console.print(Text.assemble((fault, "yellow"), f" on {target} for {duration:g} s (Ctrl-C to stop early)"))
             try:
@@ -530,6 +638,8 @@ def load_cmd(
     from llmrca.load import LoadRunner, RemoteTargetRefused
     from llmrca.progress import progress_bar
 
+    if out:
+        _check_writable_file("--out", out)
     try:
         runner = LoadRunner(
             url,
@@ -563,7 +673,10 @@ def load_cmd(
         console.print(_error_text(f"{e}"))
         raise typer.Exit(1) from None
     if out:
-        report.to_csv(out)
+        try:
+            report.to_csv(out)
+        except OSError as e:
+            _usage_error(f"--out: cannot write {out} ({e.strerror or e}); give a file path in a folder you can write to")
     if as_json:
         typer.echo(json.dumps({"config": report.config, "summary": report.summary}, indent=2, default=str))
     else:
@@ -600,18 +713,13 @@ def collect_cmd(
     ] = None,
 ) -> None:
     """Collect one Case from a Prometheus (plus log and span files) and write it."""
-    from pathlib import Path
-
-    import yaml
-
     from llmrca.collect import CollectionError, PrometheusError, collect_case
     from llmrca.dataset.io import write_case
     from llmrca.model import CaseValidationError, FaultRecord, normalize_fault_type
 
-    comps = yaml.safe_load(Path(components).read_text())
-    if not isinstance(comps, dict) or not comps:
-        console.print(_error_text(f"{components} must map component names to label selectors, e.g. ray-worker-1: 'pod=\"ray-worker-1\"'"))
-        raise typer.Exit(2)
+    comps = _read_components(components)
+    if Path(out).exists() and not Path(out).is_dir():
+        _usage_error(f"--out: {out} is a file, not a folder; give a new or existing folder for the case")
     if (fault_type is None) != (target is None):
         console.print(_error_text("give both --fault-type and --target, or neither"))
         raise typer.Exit(2)
@@ -619,17 +727,35 @@ def collect_cmd(
     log_files: dict[str, list[str]] = {}
     for item in logs or ():
         comp, sep, path = item.partition("=")
-        if not sep:
-            console.print(_error_text(f"--log {item!r} must be component=path"))
-            raise typer.Exit(2)
+        comp, path = comp.strip(), path.strip()
+        if not sep or not comp or not path:
+            _usage_error(f"--log {item!r} must be component=path, e.g. --log ray-worker-1=/var/log/worker1.log")
+        _check_component("--log", item, comp)
+        _check_readable_file("--log", path, "log file")
         log_files.setdefault(comp, []).append(path)
+    for path in spans or ():
+        _check_readable_file("--spans", path, "span file")
     gpu_selectors: dict[str, str] = {}
     for item in gpus or ():
         comp, sep, sel = item.partition("=")
-        if not sep or not sel.strip():
-            console.print(_error_text(f"--gpu {item!r} must be component=selector, e.g. ray-worker-1='UUID=\"GPU-...\"'"))
-            raise typer.Exit(2)
+        if not sep or not comp.strip() or not sel.strip():
+            _usage_error(f"--gpu {item!r} must be component=selector, e.g. ray-worker-1='UUID=\"GPU-...\"'")
+        _check_component("--gpu", item, comp.strip())
         gpu_selectors[comp.strip()] = sel.strip()
+    if gpu_join is not None:
+        from llmrca.collect import GpuJoin
+
+        try:
+            GpuJoin.parse(gpu_join)
+        except ValueError as e:
+            _usage_error(f"--gpu-join: {e}")
+    if spans:
+        from llmrca.collect import read_span_files
+
+        try:  # malformed span lines are the user's input: report them before querying Prometheus
+            read_span_files(spans, start, end)
+        except (OSError, ValueError, TypeError) as e:
+            _usage_error(f"--spans: {e}")
     try:
         case = collect_case(
             prom,
@@ -649,7 +775,10 @@ def collect_cmd(
     except (CollectionError, PrometheusError, CaseValidationError, ValueError) as e:
         console.print(_error_text(f"{e}"))
         raise typer.Exit(1) from None
-    write_case(case, out)
+    try:
+        write_case(case, out)
+    except OSError as e:
+        _usage_error(f"--out {out}: cannot write the case ({e.strerror or e}); give a folder you can write to")
     info = case.meta["collection"]
     typer.echo(
         f"wrote {out}: {len(case.metrics)} rows, {case.metrics.shape[1] - 1} basic and "
@@ -666,10 +795,9 @@ app.add_typer(k8s_app, name="k8s")
 
 
 def _k8s_config(profile: str, sets: list[str]) -> Any:
-    from llmrca.config import parse_overrides
     from llmrca.testbed.k8s.config import profile_config
 
-    return profile_config(profile, parse_overrides(sets))
+    return profile_config(profile, _parse_sets(sets))
 
 
 @k8s_app.command("render")
@@ -759,13 +887,13 @@ def heal_cmd(
 ) -> None:
     """Watch a fault with the heal loop: alert -> localize -> remediate (dry run unless --execute)."""
     from llmrca.campaign import split_overrides
-    from llmrca.config import ConfigError, parse_overrides
+    from llmrca.config import ConfigError
     from llmrca.heal import HealConfig, heal_sim
 
     if backend != "sim":
         _fail(ValueError(f"heal supports --backend sim; got {backend!r}"))
     try:
-        fault_params, sim_params = split_overrides(parse_overrides(sets))
+        fault_params, sim_params = split_overrides(_parse_sets(sets))
         cfg = HealConfig(method=method, execute=execute)
         if signals:
             cfg = cfg.replace(signals=signals)

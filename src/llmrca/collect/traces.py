@@ -191,9 +191,15 @@ def read_span_files(
                 continue
             try:
                 obj = json.loads(line)
+                if not isinstance(obj, dict):
+                    kind = {list: "array", str: "string", bool: "boolean", int: "number", float: "number"}.get(type(obj), "null")
+                    raise ValueError(f"a JSON {kind}, not an object")
                 missing = [c for c in TRACE_COLUMNS if c not in obj]
                 if missing:
                     raise ValueError(f"missing keys {missing}")
+                for c in ("startTime", "duration"):
+                    if isinstance(obj[c], bool) or not isinstance(obj[c], int | float):
+                        raise ValueError(f"{c} is {obj[c]!r}, not a number of microseconds")
             except ValueError as e:
                 if i == len(lines) and not text.endswith("\n"):
                     res.truncated_lines[str(p)] = 1
