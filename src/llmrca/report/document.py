@@ -40,6 +40,8 @@ from llmrca.report.tables import FAULT_LABELS, display_name, table1_markdown
 EVAL_DIR = "eval"
 #: top of a ranking shown per method in the drill-down
 TOP_SHOWN = 5
+#: an AC@1 difference from the paper at least this large (as shown, two decimals) is marked ⚠ in REPORT.md
+FLAG_DIFF = 0.5
 
 
 @dataclass
@@ -80,12 +82,18 @@ def _read_json(path: Path) -> dict[str, Any]:
 
 
 def _dataset_dir(eval_dir: Path, folder: Path) -> Path | None:
-    """The evaluated dataset: run.json's path (absolute, or relative to here or the folder), else ``folder/dataset``."""
+    """The evaluated dataset: run.json's path (absolute, or relative to here or the folder), else ``folder/dataset``.
+
+    A folder counts when it has a ``dataset.json`` or any case folder of any
+    accepted layout (:func:`llmrca.dataset.io.find_case_dirs`).
+    """
     raw = (_read_json(eval_dir / "run.json").get("dataset") or {}).get("path")
     candidates = [Path(raw), folder / Path(raw).name] if raw else []
     candidates.append(folder / "dataset")
+    from llmrca.dataset.io import find_case_dirs
+
     for c in candidates:
-        if (c / "dataset.json").is_file() or (c.is_dir() and any(c.glob("*_*/*/data.csv"))):
+        if (c / "dataset.json").is_file() or (c.is_dir() and find_case_dirs(c)):  # any layout (llmrca, RE1/RE2, RCD)
             return c
     return None
 
@@ -190,10 +198,11 @@ def _fidelity_md(ctx: _Context) -> list[str]:
         row = []
         for f in FAULTS:
             c = cells[(cells["method"] == m) & (cells["fault"] == f)].iloc[0]
-            mark = " ⚠" if abs(c["diff"]) >= 0.5 else ""
-            row.append(f"{c['ours']:.2f} / {c['paper']:.2f} ({c['diff']:+.2f}){mark}")
+            shown_diff = f"{c['diff']:+.2f}"
+            mark = " ⚠" if abs(float(shown_diff)) >= FLAG_DIFF else ""  # the rule reads the number as shown
+            row.append(f"{c['ours']:.2f} / {c['paper']:.2f} ({shown_diff}){mark}")
         out.append(f"| {display_name(m)} | " + " | ".join(row) + " |")
-    out += ["", "⚠ marks a difference of 0.5 or more.", ""]
+    out += ["", f"⚠ marks a difference of {FLAG_DIFF} or more (as shown, to two decimals).", ""]
     return out
 
 
@@ -439,8 +448,13 @@ def _table1_html(ctx: _Context) -> str:
 
 
 def _svg(series: list[tuple[Any, np.ndarray, np.ndarray]], window: tuple[float, float]) -> str:
-    """Small multiples: one 300x80 panel per signal, the fault window shaded, min/max labelled."""
-    w, h, pad = 300, 80, 4
+    """Small multiples: one 300x92 panel per signal, the fault window shaded, min/max labelled, the x axis in minutes from injection.
+
+    ``series``: ``(signal, minutes from injection, values)`` per signal
+    (:func:`llmrca.report.fault_effects.key_series`); a series with fewer
+    than two finite points is left out.
+    """
+    w, h, pad, bottom = 300, 92, 4, 14
     panels = []
     for i, (sig, t, v) in enumerate(series):
         ok = np.isfinite(t) & np.isfinite(v)
@@ -451,17 +465,23 @@ def _svg(series: list[tuple[Any, np.ndarray, np.ndarray]], window: tuple[float, 
         lo, hi = float(v.min()), float(v.max())
         span_v = hi - lo or 1.0
         span_t = t1 - t0 or 1.0
+        plot_h = h - bottom - 14
 
         xs = pad + (t - t0) / span_t * (w - 2 * pad)
-        ys = 14 + (1 - (v - lo) / span_v) * (h - 22)
+        ys = 14 + (1 - (v - lo) / span_v) * (plot_h - 4)
         pts = " ".join(f"{a:.1f},{b:.1f}" for a, b in zip(xs, ys, strict=True))
         wx0 = pad + (max(window[0], t0) - t0) / span_t * (w - 2 * pad)
         wx1 = pad + (min(window[1], t1) - t0) / span_t * (w - 2 * pad)
+        axis_y = 14 + plot_h
         panels.append(
             f'<svg width="{w}" height="{h}" viewBox="0 0 {w} {h}" role="img" aria-label="{_e(sig.label)}">'
-            f'<rect x="{wx0:.1f}" y="12" width="{max(wx1 - wx0, 0):.1f}" height="{h - 18}" fill="#d62728" fill-opacity="0.12"/>'
+            f'<rect x="{wx0:.1f}" y="12" width="{max(wx1 - wx0, 0):.1f}" height="{plot_h}" fill="#d62728" fill-opacity="0.12"/>'
             f'<polyline fill="none" stroke-width="1.3" points="{pts}" style="stroke:{_PALETTE[i % len(_PALETTE)]}"/>'
-            f'<text x="{pad}" y="10">{_e(sig.label)}: {lo:.3g} to {hi:.3g}</text></svg>'
+            f'<line x1="{pad}" y1="{axis_y}" x2="{w - pad}" y2="{axis_y}" stroke="#bbb" stroke-width="0.8"/>'
+            f'<text x="{pad}" y="10">{_e(sig.label)}: {lo:.3g} to {hi:.3g}</text>'
+            f'<text x="{pad}" y="{h - 2}">{t0:.3g}</text>'
+            f'<text x="{w / 2:.0f}" y="{h - 2}" text-anchor="middle">minutes from injection</text>'
+            f'<text x="{w - pad}" y="{h - 2}" text-anchor="end">{t1:.3g}</text></svg>'
         )
     return "".join(panels) or '<p class="muted">no signal columns for this case</p>'
 
@@ -469,22 +489,31 @@ def _svg(series: list[tuple[Any, np.ndarray, np.ndarray]], window: tuple[float, 
 _PALETTE = ("#1f77b4", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b")
 
 
-def _load_cases(ctx: _Context, names: list[str], dirs: dict[str, str]) -> dict[str, Any]:
+def _load_cases(ctx: _Context, names: list[str], dirs: dict[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
+    """The cases of ``names`` read with :func:`llmrca.dataset.io.read_case` (any layout), and why the others were not.
+
+    A case is looked for at its recorded ``case_dir``, then under the dataset
+    folder by name.  Returns ``(cases, reasons)``: ``reasons[name]`` says
+    why a case has no signals (no folder found, or the problem reading it).
+    """
     from llmrca.dataset.io import read_case
 
     out: dict[str, Any] = {}
+    why: dict[str, str] = {}
     for name in names:
         cand = [Path(dirs[name])] if dirs.get(name) else []
         if ctx.dataset is not None:
             cand.append(ctx.dataset / name)
-        for c in cand:
-            if (c / "data.csv").is_file():
-                try:
-                    out[name] = read_case(c, validate=False)
-                except Exception:  # a case that no longer reads is shown without signals
-                    pass
-                break
-    return out
+        folder = next((c for c in cand if c.is_dir()), None)
+        if folder is None:
+            why[name] = "the case folder was not found"
+            continue
+        try:
+            out[name] = read_case(folder, validate=False)
+        except Exception as e:  # a case that no longer reads is shown without signals, with the reason
+            problems = getattr(e, "problems", None) or [str(e)]
+            why[name] = f"the case folder {folder} no longer reads ({problems[0]})"
+    return out, why
 
 
 def _truth_pos(ranking: list[str], roots: set[str]) -> int | None:
@@ -500,7 +529,7 @@ def _cases_html(ctx: _Context) -> str:
         per_case[r["case"]].append(r)
         dirs.setdefault(r["case"], r.get("case_dir") or "")
     names = sorted(per_case)
-    cases = _load_cases(ctx, names, dirs)
+    cases, why = _load_cases(ctx, names, dirs)
     order = {m: i for i, m in enumerate(ctx.methods)}
     blocks = []
     for name in names:
@@ -523,8 +552,10 @@ def _cases_html(ctx: _Context) -> str:
         if case is not None and case.fault is not None:
             inner.append("<h4>Key signals of the target (shaded: fault window; minutes from injection)</h4>")
             inner.append(_svg(key_series(case), fault_window_min(case)))
+        elif case is not None:
+            inner.append('<p class="muted">signals not shown: the case has no fault record</p>')
         else:
-            inner.append('<p class="muted">signals not shown: the case folder was not found</p>')
+            inner.append(f'<p class="muted">signals not shown: {_e(why.get(name, "the case folder was not found"))}</p>')
         rows = []
         for r in recs:
             ranking = r.get("ranking") or []

@@ -10,8 +10,13 @@ One row per fault type (one case of each), two columns:
   latency, to show what utilisation hides.
 
 The fault window is shaded.  The figure is about 4:3 (10 x 7.6 in for four
-faults) so it reads inline in a report.  Reads the dataset from disk, so it
-works for any backend; a column a dataset lacks is left out of its panel.
+faults) so it reads inline in a report.  Reads the dataset from disk with
+:func:`llmrca.dataset.io.read_case` (any layout: llmrca's, RCAEval RE1/RE2,
+RCD's normal/anomalous, the paper artifact's), so it works for any backend.
+Signals are chosen by *kind* through the metric vocabulary
+(:mod:`llmrca.telemetry.vocabulary`), never by a spelling, so cAdvisor,
+Istio, vLLM v0/v1 and DCGM names are drawn as well as ours, in canonical
+units; a kind a dataset lacks is left out of its panel.
 """
 
 from __future__ import annotations
@@ -24,35 +29,72 @@ import pandas as pd
 
 from llmrca.dataset.io import Dataset
 from llmrca.model import FAULT_TYPES, Case
+from llmrca.telemetry.vocabulary import KINDS, LATENCY_KINDS, canonical_frame
 
 
 @dataclass(frozen=True)
 class Signal:
-    """One line of a panel: the target's column ``<target>_<suffix>`` times ``scale``."""
+    """One line of a panel: the target's column of the first of ``kinds`` it has, in the kind's canonical unit times ``scale``.
 
-    suffix: str
+    ``kinds`` are names of :data:`llmrca.telemetry.vocabulary.KINDS` in order
+    of preference, so the signal is found under any exporter's name (RCAEval
+    ``cpu``, cAdvisor ``container_cpu_usage_seconds_total:rate``, Istio
+    ``istio_request_duration_milliseconds:p90``, vLLM v0/v1, old/new DCGM
+    fields ...).  ``panel``: 0 left (the resource), 1 right (serving).
+    ``fallback``: drawn only when no other signal of its panel was found.
+    """
+
+    kinds: tuple[str, ...]
     label: str
     scale: float = 1.0
     right_axis: bool = False
+    panel: int = 0
+    fallback: bool = False
 
 
-#: fault type -> (left panel, right panel) signals.
-KEY_SIGNALS: dict[str, tuple[list[Signal], list[Signal]]] = {
-    "cpu": ([Signal("cpu", "CPU (cores)")], [Signal("latency-90", "request latency p90 (s)")]),
-    "memory": ([Signal("mem", "working set (GiB)", 1 / 2**30)], [Signal("latency-90", "request latency p90 (s)")]),
-    "network": (
-        [Signal("net-tx", "net tx (KB/s)", 1e-3), Signal("net-rx", "net rx (KB/s)", 1e-3)],
-        [Signal("latency-90", "request latency p90 (s)")],
-    ),
+def _s(kinds: str | tuple[str, ...], label: str, scale: float = 1.0, *, panel: int = 0, right_axis: bool = False, fallback: bool = False) -> Signal:
+    return Signal((kinds,) if isinstance(kinds, str) else tuple(kinds), label, scale, right_axis, panel, fallback)
+
+
+_LATENCY = _s(LATENCY_KINDS, "request latency p90 (s)", panel=1)
+_NET = (
+    _s("net_tx", "net tx (KB/s)", 1e-3),
+    _s("net_rx", "net rx (KB/s)", 1e-3),
+    _s("net", "net rx+tx (KB/s)", 1e-3, fallback=True),
+)
+#: Signals of a fault type without its own entry: the target's CPU and memory, and its latency.
+DEFAULT_SIGNALS: tuple[Signal, ...] = (_s("cpu", "CPU (cores)"), _s("memory", "working set (GiB)", 1 / 2**30), _LATENCY)
+
+#: fault type -> the signals of its two panels (left: on the target; right: what serving feels).
+KEY_SIGNALS: dict[str, tuple[Signal, ...]] = {
+    "cpu": (_s("cpu", "CPU (cores)"), _LATENCY),
+    "memory": (_s("memory", "working set (GiB)", 1 / 2**30), _LATENCY),
+    "network": (*_NET, _LATENCY),
+    "loss": (*_NET, _LATENCY),
+    "disk": (_s("disk_io", "disk I/O (KB/s)", 1e-3), _LATENCY),
+    "socket": (_s("sockets", "open sockets"), _LATENCY),
     "gpu": (
-        [Signal("gpu", "GPU util (%)")],
-        [
-            Signal("DCGM_FI_DEV_POWER_USAGE", "power (W)"),
-            Signal("vllm:inter_token_latency_seconds:mean", "ITL mean (ms)", 1e3, right_axis=True),
-        ],
+        _s("gpu_util", "GPU util (%)"),
+        _s("power", "power (W)", panel=1),
+        _s("power_limit", "power limit (W)", panel=1),
+        _s(("itl_mean", "itl_p50", "itl_p90"), "inter-token latency (ms)", 1e3, panel=1, right_axis=True),
+        _s(LATENCY_KINDS, "request latency p90 (s)", panel=1, fallback=True),  # the basic set has no engine/accelerator series
     ),
 }
 _COLUMN_TITLES = ("on the target", "what it does to serving")
+
+
+@dataclass(frozen=True)
+class Series:
+    """One drawn line: its signal, the column it was read from (the dataset's own name), minutes from injection, scaled values."""
+
+    signal: Signal
+    column: str
+    t: np.ndarray
+    v: np.ndarray
+
+    def __iter__(self):  # ``sig, t, v = series`` (the shape the HTML drill-down draws)
+        return iter((self.signal, self.t, self.v))
 
 
 def _one_case_per_fault(ds: Dataset) -> dict[str, Case]:
@@ -66,24 +108,57 @@ def _one_case_per_fault(ds: Dataset) -> dict[str, Case]:
     return picked
 
 
-def key_series(case: Case) -> list[tuple[Signal, np.ndarray, np.ndarray]]:
-    """The case's key signals: ``(signal, minutes from injection, scaled values)`` per available column.
+def signals_for(fault_type: str) -> tuple[Signal, ...]:
+    """The key signals of a fault type (:data:`KEY_SIGNALS`, else :data:`DEFAULT_SIGNALS`)."""
+    return KEY_SIGNALS.get(fault_type, DEFAULT_SIGNALS)
 
-    Signals of the case's fault type (both panels); a case without a fault
-    record, or of a type without key signals, gets the target's basic
-    columns (cpu, mem, latency-90) when present.
+
+def _frames(case: Case) -> list[tuple[pd.DataFrame, dict[str, str]]]:
+    """The case's metric frames, richest first, each in canonical names and units with the map back to the original names."""
+    frames = [case.metric_sets[n] for n in ("extended", "basic") if n in case.metric_sets] or [case.metrics]
+    out = []
+    for df in frames:
+        canon, renamed = canonical_frame(df)
+        out.append((canon, renamed))
+    return out
+
+
+def key_series(case: Case) -> list[Series]:
+    """The case's key signals on its fault's target, one :class:`Series` per signal found.
+
+    Each signal's column is chosen through the metric vocabulary
+    (:func:`llmrca.telemetry.vocabulary.canonical_frame`): the first of its
+    kinds the target has, in the richest metric set that has it (extended,
+    then basic), converted to the kind's canonical unit (cores, bytes, B/s,
+    s, W, %) and then by the signal's ``scale``.  Times are minutes from the
+    injection.  A case without a fault record gives ``[]``; a signal whose
+    kinds the target lacks is left out.
     """
-    df = case.metric_sets.get("extended", case.metrics)
     if case.fault is None:
         return []
-    left, right = KEY_SIGNALS.get(case.fault.type, ([Signal("cpu", "CPU (cores)"), Signal("mem", "working set (GiB)", 1 / 2**30)], [Signal("latency-90", "request latency p90 (s)")]))
-    t = (df["time"].to_numpy(dtype=float) - case.inject_time) / 60.0
-    out = []
-    for sig in [*left, *right]:
-        col = f"{case.fault.target}_{sig.suffix}"
-        if col in df:
-            out.append((sig, t, df[col].to_numpy(dtype=float) * sig.scale))
+    target = case.fault.target
+    frames = _frames(case)
+    out: list[Series] = []
+    for sig in signals_for(case.fault.type):
+        if sig.fallback and any(s.signal.panel == sig.panel for s in out):
+            continue
+        found = _find(frames, target, sig.kinds)
+        if found is None:
+            continue
+        df, col, original = found
+        t = (pd.to_numeric(df["time"], errors="coerce").to_numpy(dtype=float) - case.inject_time) / 60.0
+        v = pd.to_numeric(df[col], errors="coerce").to_numpy(dtype=float) * sig.scale
+        out.append(Series(sig, original, t, v))
     return out
+
+
+def _find(frames: list[tuple[pd.DataFrame, dict[str, str]]], target: str, kinds: tuple[str, ...]) -> tuple[pd.DataFrame, str, str] | None:
+    for kind in kinds:  # preference order first, then the metric sets
+        for df, renamed in frames:
+            col = f"{target}_{KINDS[kind].canonical}"
+            if col in df.columns and "time" in df.columns:
+                return df, col, renamed.get(col, col)
+    return None
 
 
 def fault_window_min(case: Case) -> tuple[float, float]:
@@ -92,10 +167,43 @@ def fault_window_min(case: Case) -> tuple[float, float]:
     return 0.0, end / 60.0
 
 
+@dataclass(frozen=True)
+class Panel:
+    """One panel of the grid: its fault type, case, column (0 left, 1 right) and the series drawn in it."""
+
+    fault: str
+    case: Case
+    column: int
+    series: tuple[Series, ...]
+
+
+def fault_effect_panels(dataset_dir: str | Path) -> list[Panel]:
+    """The panels of the fault-effect grid for ``dataset_dir``, row by row (fault types in :data:`FAULT_TYPES` order, then others).
+
+    One case per fault type (the first readable one with a fault record),
+    read with :func:`llmrca.dataset.io.read_case` through :class:`Dataset`
+    (any layout).  Raises ValueError when the dataset has no readable case
+    with a fault record.
+    """
+    ds = Dataset(dataset_dir)
+    cases = _one_case_per_fault(ds)
+    if not cases:
+        raise ValueError(f"dataset {dataset_dir} has no readable case with a fault record; run a campaign first")
+    faults = [f for f in FAULT_TYPES if f in cases] + sorted(set(cases) - set(FAULT_TYPES))
+    panels = []
+    for ft in faults:
+        series = key_series(cases[ft])
+        for j in (0, 1):
+            panels.append(Panel(ft, cases[ft], j, tuple(s for s in series if s.signal.panel == j)))
+    return panels
+
+
 def fault_effects_figure(dataset_dir: str | Path, out_png: str | Path) -> Path:
     """Draw the grid for ``dataset_dir`` into ``out_png`` (PNG, 130 dpi); returns the PNG path.
 
-    Raises ValueError when the dataset has no readable case with a fault record.
+    The panels are those of :func:`fault_effect_panels`; a panel whose
+    signals the dataset lacks says so.  Raises ValueError when the dataset has
+    no readable case with a fault record.
     """
     from llmrca.errors import require
 
@@ -104,43 +212,37 @@ def fault_effects_figure(dataset_dir: str | Path, out_png: str | Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    ds = Dataset(dataset_dir)
-    cases = _one_case_per_fault(ds)
-    if not cases:
-        raise ValueError(f"dataset {dataset_dir} has no readable case with a fault record; run a campaign first")
-    faults = [f for f in FAULT_TYPES if f in cases] + sorted(set(cases) - set(FAULT_TYPES))
-    fig, axes = plt.subplots(len(faults), 2, figsize=(10, 1.72 * len(faults) + 0.7), squeeze=False, sharex="row")
-    for row, ft in zip(axes, faults, strict=True):
-        case = cases[ft]
-        series = key_series(case)
-        lo, hi = fault_window_min(case)
-        specs = KEY_SIGNALS.get(ft, ([], []))
-        for j, ax in enumerate(row):
-            ax.axvspan(lo, hi, color="tab:red", alpha=0.12)
-            ax.grid(alpha=0.3)
-            ax.tick_params(labelsize=8)
-            wanted = {s.suffix for s in specs[j]} if specs[j] else ({"cpu", "mem"} if j == 0 else {"latency-90"})
-            handles = []
-            twin = None
-            for k, (sig, t, v) in enumerate(s for s in series if s[0].suffix in wanted):
-                target_ax = ax
-                if sig.right_axis:
-                    twin = twin or ax.twinx()
-                    twin.tick_params(labelsize=8)
-                    target_ax = twin
-                handles += target_ax.plot(t, v, lw=1.3, color=f"C{k + 2 * j}", label=sig.label)
-            if not handles:
-                ax.text(0.5, 0.5, "no data in this dataset", ha="center", va="center", transform=ax.transAxes, fontsize=8)
-            else:
-                ax.legend(handles, [h.get_label() for h in handles], fontsize=7, loc="upper left", framealpha=0.8)
-            if ft == "gpu" and j == 0:
-                ax.set_ylim(0, 105)
-            if j == 0:
-                ax.set_ylabel(f"{ft}\n{case.fault.target}", fontsize=9)
-            if row is axes[0]:
-                ax.set_title(_COLUMN_TITLES[j], fontsize=10)
-            if row is axes[-1]:
-                ax.set_xlabel("minutes from injection", fontsize=8)
+    panels = fault_effect_panels(dataset_dir)
+    n_rows = len(panels) // 2
+    fig, axes = plt.subplots(n_rows, 2, figsize=(10, 1.72 * n_rows + 0.7), squeeze=False, sharex="row")
+    for i, panel in enumerate(panels):
+        row = axes[i // 2]
+        ax = row[panel.column]
+        j = panel.column
+        lo, hi = fault_window_min(panel.case)
+        ax.axvspan(lo, hi, color="tab:red", alpha=0.12)
+        ax.grid(alpha=0.3)
+        ax.tick_params(labelsize=8)
+        handles = []
+        twin = None
+        for k, s in enumerate(panel.series):
+            target_ax = ax
+            if s.signal.right_axis:
+                twin = twin or ax.twinx()
+                twin.tick_params(labelsize=8)
+                target_ax = twin
+            handles += target_ax.plot(s.t, s.v, lw=1.3, color=f"C{k + 2 * j}", label=s.signal.label)
+        if not handles:
+            ax.text(0.5, 0.5, "no data in this dataset", ha="center", va="center", transform=ax.transAxes, fontsize=8)
+        else:
+            ax.legend(handles, [h.get_label() for h in handles], fontsize=7, loc="upper left", framealpha=0.8)
+        if panel.fault == "gpu" and j == 0:
+            ax.set_ylim(0, 105)
+        if j == 0:
+            ax.set_ylabel(f"{panel.fault}\n{panel.case.fault.target}", fontsize=9)
+        if i < 2:
+            ax.set_title(_COLUMN_TITLES[j], fontsize=10)
+        ax.set_xlabel("minutes from injection", fontsize=7, labelpad=1)
     fig.suptitle("Effect of each fault on its target (shaded: fault window)", fontsize=11)
     fig.tight_layout()
     out_png = Path(out_png)
@@ -150,7 +252,12 @@ def fault_effects_figure(dataset_dir: str | Path, out_png: str | Path) -> Path:
     return out_png
 
 
-def target_series(case: Case, suffix: str) -> pd.Series:
-    """The target's ``suffix`` column (for reports and tests)."""
-    df = case.metric_sets.get("extended", case.metrics)
-    return pd.Series(np.asarray(df[f"{case.fault.target}_{suffix}"], dtype=float), index=df["time"])
+def target_series(case: Case, kinds: str | tuple[str, ...]) -> pd.Series | None:
+    """The fault target's series of the first of ``kinds`` it has, in the kind's canonical unit, indexed by time; None when absent."""
+    if case.fault is None:
+        return None
+    found = _find(_frames(case), case.fault.target, (kinds,) if isinstance(kinds, str) else tuple(kinds))
+    if found is None:
+        return None
+    df, col, _ = found
+    return pd.Series(pd.to_numeric(df[col], errors="coerce").to_numpy(dtype=float), index=df["time"])
