@@ -46,7 +46,7 @@ def _window(case, col: str, fault: bool) -> np.ndarray:
         return np.array([])
     t = df["time"].to_numpy()
     end = case.fault.end
-    m = (t >= case.inject_time) & (t <= end + 1) if fault else (t < case.inject_time)
+    m = (t >= case.inject_time) & (t < end) if fault else (t < case.inject_time)  # the undo starts at the end: its samples are not the fault
     v = df.loc[m, col].to_numpy(dtype=float)
     return v[np.isfinite(v)]
 

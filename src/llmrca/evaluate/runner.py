@@ -395,10 +395,6 @@ def _other_dataset(records: list[dict[str, Any]], dataset_fp: str, root: Path, c
     holds another dataset too.
     """
     root_s = str(root.resolve())
-    if cases is not None:
-        stored = {(r.get("case"), r.get("case_fp")) for r in records if r.get("case_fp")}
-        if stored and not any(cases.get(c) == fp for c, fp in stored):
-            return f"{root_s} before its cases were replaced: none of the {len({c for c, _ in stored})} stored cases matches a case there now"
     for r in records:
         fp = r.get("dataset_fp")
         if fp is not None:
@@ -406,6 +402,10 @@ def _other_dataset(records: list[dict[str, Any]], dataset_fp: str, root: Path, c
                 return f"{_record_root(r)}, fingerprint {fp}"
         elif r.get("case_dir") and not _under(r["case_dir"], root_s):
             return f"{_record_root(r)}, results written before fingerprints"
+    if cases is not None:
+        stored = {(r.get("case"), r.get("case_fp")) for r in records if r.get("case_fp")}
+        if stored and not any(cases.get(c) == fp for c, fp in stored):
+            return f"{root_s} before its cases were replaced: none of the {len({c for c, _ in stored})} stored cases matches a case there now"
     return None
 
 
