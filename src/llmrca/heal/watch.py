@@ -18,7 +18,10 @@ with ``for:``:
 * the default signals are what the user feels: the mean latency of requests
   into every component as the mesh measures it (the gateway's is the
   user's; a worker's shows a network delay in front of it), the entry
-  component's 5xx rate and the mesh 5xx rate of every component.
+  component's 5xx rate and the mesh 5xx rate of every component; plus the
+  replicas' (re)start rate, the crash-loop rule of kube-prometheus
+  (``KubePodCrashLooping``): a replica killed over and over by a leak is
+  routed around and users may feel nothing while capacity is gone.
 
 When a rule fires (an **incident**), the loop waits ``decide_after_s`` of
 anomalous data, collects the extended metric set over ``lookback_s`` before
@@ -111,7 +114,7 @@ class WatchConfig(Config):
 
     #: Comma-separated SLO signals: ``entry:<kind>`` (the entry component's), ``max:<kind>`` (worst
     #: component), ``each:<kind>`` (one rule per component reporting it); kinds of the vocabulary.
-    signals: str = "each:latency_mean,entry:gateway_5xx_rate,each:error_rate"
+    signals: str = "each:latency_mean,entry:gateway_5xx_rate,each:error_rate,each:replica_starts"
     interval_s: float = 5.0  # evaluation interval (Prometheus' evaluation_interval)
     lag_s: float = 3.0  # evaluate this far behind now, so the last scrape is in
     rate_window_s: float = 30.0  # rate() / histogram window of the SLO signals
@@ -735,6 +738,7 @@ def figure(report: WatchReport, path: Path, signals: list[str] | None = None, ma
     comps = [n.partition("@")[2] for n in report.history if "@" in n]
     entry = entry_component(comps)
     felt = [n for n in sorted(report.history) if n.startswith("entry:") or (entry is not None and n.endswith("@" + entry))]
+    felt.sort(key=lambda n: "latency" not in n)  # what the user feels first: the entry's latency
     names = signals or list(dict.fromkeys([*fired, *felt[:1]])) or sorted(report.history)[:2]
     names = [n for n in names if n in report.history][:4]
     if not names:

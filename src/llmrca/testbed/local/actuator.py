@@ -180,6 +180,8 @@ class LocalActuator(Actuator):
         default = float(before.get("default_power_limit_w", 0.0)) or None
         if default is None:
             raise ActuatorError(f"the engine of {target} does not report its default power limit (GET {info['admin']}/admin/gpu)")
+        if abs(float(before.get("power_limit_w", default)) - default) < 1e-6:
+            raise ActuatorError(f"the power limit of {target} is already its default {default:g} W: nothing to reset (is the verdict right?)")
         ctl = self.testbed.state.pod_dir(target) / "gpu.json"
         ctl.unlink(missing_ok=True)
         deadline = time.monotonic() + self.timeout_s
