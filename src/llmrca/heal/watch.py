@@ -10,15 +10,17 @@ with ``for:``:
   ``baseline_s`` of evaluations that were neither pending nor part of an
   incident; at start it is filled from Prometheus' history): the threshold is
   ``max(median + k·1.4826·MAD, (1 + rel)·median, median + floor)`` where
-  ``floor`` is an absolute floor per unit (:data:`ABS_FLOOR`: 50 ms for a
-  latency, 0.05/s for an error rate), so a flat baseline does not page on noise;
+  ``floor`` is an absolute floor per kind group (:data:`ABS_FLOOR`: 50 ms for
+  a request latency, 0.05/s for an error or restart rate), so a flat baseline
+  does not page on noise;
 * the rule is **pending** while its value is above the threshold and
   **firing** once it has been for ``for_s`` (a missing value resets it, as an
   empty rule evaluation does in Prometheus);
 * the default signals are what the user feels: the mean latency of requests
   into every component as the mesh measures it (the gateway's is the
   user's; a worker's shows a network delay in front of it), the entry
-  component's 5xx rate and the mesh 5xx rate of every component; plus the
+  component's 5xx rate and the mesh 5xx rate of every component, the mean
+  inter-token latency of every replica (how fast the answer streams); plus the
   replicas' (re)start rate, the crash-loop rule of kube-prometheus
   (``KubePodCrashLooping``): a replica killed over and over by a leak is
   routed around and users may feel nothing while capacity is gone.
@@ -103,9 +105,10 @@ EXTRA_DEFS: tuple[MetricDef, ...] = (
     ),
 )
 
-#: Absolute floor of a band above its healthy median, by the kind's unit: a latency must rise by at
-#: least 50 ms and an error rate by 0.05/s (3 per minute) before a rule can fire.
-ABS_FLOOR: dict[str, float] = {"s": 0.05, "1/s": 0.05}
+#: Absolute floor of a band above its healthy median, by the kind's group: a request latency must rise
+#: by at least 50 ms, an error or restart rate by 0.05/s (3 per minute) before a rule can fire.  Engine
+#: kinds (inter-token latency, TTFT) have no floor: their healthy spread is small and ``rel`` bounds them.
+ABS_FLOOR: dict[str, float] = {"latency": 0.05, "errors": 0.05, "lifecycle": 0.05}
 
 
 @dataclass
@@ -114,13 +117,13 @@ class WatchConfig(Config):
 
     #: Comma-separated SLO signals: ``entry:<kind>`` (the entry component's), ``max:<kind>`` (worst
     #: component), ``each:<kind>`` (one rule per component reporting it); kinds of the vocabulary.
-    signals: str = "each:latency_mean,entry:gateway_5xx_rate,each:error_rate,each:replica_starts"
+    signals: str = "each:latency_mean,each:itl_mean,entry:gateway_5xx_rate,each:error_rate,each:replica_starts"
     interval_s: float = 5.0  # evaluation interval (Prometheus' evaluation_interval)
     lag_s: float = 3.0  # evaluate this far behind now, so the last scrape is in
     rate_window_s: float = 30.0  # rate() / histogram window of the SLO signals
     scrape_interval_s: float = 2.0  # of the Prometheus watched (rate windows of the localizer's data)
     k: float = 6.0
-    rel: float = 0.15
+    rel: float = 0.10
     for_s: float = 15.0
     clear_s: float = 20.0
     baseline_s: float = 300.0
@@ -449,7 +452,7 @@ class Watcher:
         if r is None:
             kind = name.split(":", 1)[1].split("@", 1)[0]
             c = self.cfg
-            r = self.rules[name] = SloRule(name, kind, c.k, c.rel, ABS_FLOOR.get(KINDS[kind].unit, 0.0), c.for_s, c.baseline_s, c.min_baseline)
+            r = self.rules[name] = SloRule(name, kind, c.k, c.rel, ABS_FLOOR.get(KINDS[kind].group, 0.0), c.for_s, c.baseline_s, c.min_baseline)
         return r
 
     def _backfill(self) -> None:
