@@ -16,6 +16,8 @@ that enforces the safety rails the loop promises an operator:
 and every call (done, refused or dry) returns an :class:`ActionResult` that
 the loop writes to its audit log, with the signal values before and after.
 
+The contract itself (:class:`Actuator`, :data:`ACTIONS`, :class:`ActuatorError`) lives in
+:mod:`llmrca.testbed.actuator`, so backends implement it without importing the loops.
 Implementations are found by backend name in :data:`ACTUATORS`
 (``"module:Class"``, imported when used), as backends and methods are.
 """
@@ -24,18 +26,12 @@ from __future__ import annotations
 
 import importlib
 import time
-from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-#: The remediations the loops know, with what each means.
-ACTIONS: dict[str, str] = {
-    "restart": "recreate the replica's pod / process (kills a stressor or a leak living in it)",
-    "drain": "take the replica out of routing (the router / gateway stops sending it requests)",
-    "reset-power-limit": "set the accelerator's power limit back to its default (nvidia-smi -pl <default>)",
-}
+from llmrca.testbed.actuator import ACTIONS, Actuator, ActuatorError
 
 #: Backend name -> "module:Class" of its actuator.
 ACTUATORS: dict[str, str] = {
@@ -43,10 +39,6 @@ ACTUATORS: dict[str, str] = {
     "local": "llmrca.testbed.local.actuator:LocalActuator",
     "k8s": "llmrca.testbed.k8s.actuator:K8sActuator",
 }
-
-
-class ActuatorError(RuntimeError):
-    """The action could not be carried out (the message says what failed and where)."""
 
 
 @dataclass
@@ -76,38 +68,6 @@ class ActionResult:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-class Actuator(ABC):
-    """Carries out remediations on one backend.  Subclasses implement :meth:`_do`."""
-
-    #: Backend name (a key of :data:`ACTUATORS`).
-    backend: str = ""
-    #: Actions this backend can carry out (a subset of :data:`ACTIONS`).
-    supported: frozenset[str] = frozenset(ACTIONS)
-
-    def supports(self, action: str) -> bool:
-        return action in self.supported
-
-    def act(self, action: str, target: str) -> dict[str, Any]:
-        """Carry ``action`` out on component ``target``; returns details for the audit log.
-
-        Raises :class:`ActuatorError` (never anything else) when it cannot.
-        """
-        if action not in ACTIONS:
-            raise ActuatorError(f"unknown action {action!r}; actions: {', '.join(ACTIONS)}")
-        if not self.supports(action):
-            raise ActuatorError(f"the {self.backend or type(self).__name__} actuator cannot {action!r} (it supports: {', '.join(sorted(self.supported))})")
-        try:
-            return dict(self._do(action, target) or {})
-        except ActuatorError:
-            raise
-        except Exception as e:  # a backend error is a failed action, reported, never a crash of the loop
-            raise ActuatorError(f"{action} on {target} failed: {type(e).__name__}: {e}") from e
-
-    @abstractmethod
-    def _do(self, action: str, target: str) -> Mapping[str, Any] | None:
-        """Backend-specific work; may raise anything (wrapped by :meth:`act`)."""
 
 
 @dataclass
@@ -191,3 +151,6 @@ def guarded(backend: str, *, execute: bool = False, allow: Iterable[str] | None 
     if allow is not None:
         r = Rails(frozenset(allow), r.min_interval_s, r.max_actions, r.window_s)
     return GuardedActuator(actuator_class(backend)(**options), execute=execute, rails=r)
+
+
+__all__ = ["ACTIONS", "ACTUATORS", "ActionResult", "Actuator", "ActuatorError", "GuardedActuator", "Rails", "actuator_class", "guarded"]

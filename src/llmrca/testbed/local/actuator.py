@@ -24,7 +24,7 @@ endpoints the stack's processes offer on 127.0.0.1:
 
 Every action returns what it did and read back (pids killed, the engine's pid
 before and after, the limit before and after, the router's view), which the
-loop writes to its audit log.  Raises :class:`~llmrca.heal.actuators.ActuatorError`
+loop writes to its audit log.  Raises :class:`~llmrca.testbed.actuator.ActuatorError`
 with what failed and where.
 """
 
@@ -40,8 +40,8 @@ from typing import Any
 
 import httpx
 
-from llmrca.heal.actuators import Actuator, ActuatorError
 from llmrca.telemetry import HEAD
+from llmrca.testbed.actuator import Actuator, ActuatorError
 from llmrca.testbed.local.stack import DEFAULT_RUN_DIR, LocalTestbed, TestbedError
 
 
