@@ -34,7 +34,8 @@ onset, :meth:`~llmrca.methods.llm.method.LlmRca.decide` on the rows after),
 any other method through ``rank`` on the same window.  The culprit and fault
 type choose the action (:func:`llmrca.heal.loop.choose_action`), which goes
 through a :class:`~llmrca.heal.actuators.GuardedActuator` (dry run unless
-``execute``, allow-list, rate limit).  The loop then watches the signals
+``execute``, allow-list, rate limit), and only when the culprit's own signals
+corroborate the verdict (``corroborate``: one of its rules is out of band).  The loop then watches the signals
 until every rule is back under its band for ``clear_s`` (``recovered``) or
 ``recover_timeout_s`` passes (``unresolved``), and keeps quiet for
 ``cooldown_s``: one decision per incident, no flapping.
@@ -135,6 +136,9 @@ class WatchConfig(Config):
     recover_timeout_s: float = 240.0
     cooldown_s: float = 60.0
     max_backoff_s: float = 30.0
+    #: Act only when the culprit's own signals corroborate the verdict (one of its rules is out of
+    #: band at decision time); a verdict on a component whose signals all look healthy goes to a human.
+    corroborate: bool = True
     method: str = "llm-rca"
     execute: bool = False
     duration_s: float = 0.0  # 0: until stopped
@@ -654,9 +658,16 @@ class Watcher:
                        execute=self.guard.execute, evidence=expl.get("signals", [])[:5])
         self._verdict(inc, ranking, expl, lacking, blind)
         before = self._current_values(sorted(self.rules))
+        own = [n for n in self.rules if n.endswith("@" + culprit)]
+        out_of_band = [n for n in own if self.rules[n].pending_since is not None
+                       or (self.rules[n].last is not None and not self.rules[n].in_band(self.rules[n].last[1]))]
         if target is None:
             res_a = ActionResult(action, culprit, "refused", reason=f"{culprit} is not a model replica: a human decides", time=time.time(),
                                  before=before, backend=self.guard.actuator.backend)
+        elif cfg.corroborate and own and not out_of_band:
+            res_a = ActionResult(action, target, "refused", time=time.time(), before=before, backend=self.guard.actuator.backend,
+                                 reason=f"verdict not corroborated: none of {culprit}'s signals ({', '.join(own)}) is out of its band "
+                                        f"(the alert was on {', '.join(inc.signals)}); a human decides")
         else:
             res_a = self.guard.request(action, target, before=before)
         inc.action_status = res_a.status
