@@ -98,7 +98,7 @@ def _quiet(w: Watcher) -> bool:
         last = rep.incidents[-1]
         if not (last.recovered or last.unresolved):
             return False
-        end = last.recovered or last.alert
+        end = last.ended or last.alert
         if time.time() < end + w.cfg.cooldown_s + w.cfg.clear_s:
             return False
     rules = list(w.rules.values())

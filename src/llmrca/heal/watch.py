@@ -312,6 +312,7 @@ class Incident:
     acted: float | None = None
     recovered: float | None = None
     unresolved: bool = False
+    ended: float | None = None  # when the loop stopped watching it (recovered or gave up)
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -716,7 +717,7 @@ class Watcher:
             if good:
                 ok_since = ok_since or (self.last_t or time.time())
                 if (self.last_t or time.time()) - ok_since >= cfg.clear_s - 1e-6:
-                    inc.recovered = ok_since
+                    inc.recovered, inc.ended = ok_since, time.time()
                     self.audit.log("recovered", since=ok_since, after_alert_s=round(ok_since - inc.alert, 1),
                                    after_action_s=round(ok_since - inc.acted, 1) if inc.acted else None,
                                    values={n: _num(v) for n, v in values.items()})
@@ -724,7 +725,7 @@ class Watcher:
                     return
             else:
                 ok_since = None
-        inc.unresolved = True
+        inc.unresolved, inc.ended = True, time.time()
         self.audit.log("unresolved", waited_s=cfg.recover_timeout_s,
                        out_of_band=[n for n, r in self.rules.items() if r.last and not r.in_band(r.last[1])])
         self.say(f"not recovered within {cfg.recover_timeout_s:.0f} s")
