@@ -339,6 +339,8 @@ class WatchReport:
             "outages": self.outages,
             "evaluations": self.evaluations,
             "stopped_by": self.stopped_by,
+            "history": {n: [[round(t, 3), _num(v)] for t, v in h] for n, h in self.history.items()},
+            "thresholds": {n: [[round(t, 3), _num(v)] for t, v in h] for n, h in self.thresholds.items()},
         }
 
 
@@ -773,17 +775,17 @@ def figure(report: WatchReport, path: Path, signals: list[str] | None = None, ma
                     ax.axvline((t - t0) / 60, color=col, ls="--", lw=1, label=lab)
         for lab, t in marks or []:
             ax.axvline((t - t0) / 60, color="tab:red", ls=":", lw=1.2, label=lab)
-        ax.set_ylabel(n.split(":", 1)[1], fontsize=7)
+        ax.set_ylabel(n.split(":", 1)[1].replace("@", "\n"), fontsize=7)
         ax.grid(alpha=0.3)
-        hs, ls = ax.get_legend_handles_labels()
-        seen: dict[str, Any] = {}
-        for hh, ll in zip(hs, ls, strict=True):
-            seen.setdefault(ll, hh)
-        ax.legend(seen.values(), seen.keys(), fontsize=6, loc="upper left")
+    hs, ls = axes[0, 0].get_legend_handles_labels()
+    seen: dict[str, Any] = {}
+    for hh, ll in zip(hs, ls, strict=True):
+        seen.setdefault(ll if not ll.startswith("each:") else "signal", hh)
+    fig.legend(list(seen.values()), list(seen.keys()), fontsize=6, loc="lower center", ncol=min(len(seen), 6), frameon=False)
     axes[-1, 0].set_xlabel("minutes since watch started")
     verdicts = "; ".join(f"{i.culprit} ({i.fault_type}) -> {i.action}" for i in report.incidents if i.culprit) or "no incident"
     fig.suptitle(f"llmrca watch: {verdicts}", fontsize=9)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.06 if len(seen) > 6 else 0.04, 1, 1))
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
