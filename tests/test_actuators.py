@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from llmrca.testbed.actuators import ACTUATORS, Actuator, ActuatorError, GuardedActuator, Rails, actuator_class
+from llmrca.heal.actuators import ACTUATORS, GuardedActuator, Rails, actuator_class
+from llmrca.testbed.actuator import Actuator, ActuatorError
 
 
 class Recording(Actuator):

@@ -378,7 +378,7 @@ def test_campaign_options_are_checked() -> None:
 
 # -- actuator ----------------------------------------------------------------------------------
 def test_actuator_restart_drain_reset_behind_the_rails() -> None:
-    from llmrca.testbed.actuators import guarded
+    from llmrca.heal.actuators import guarded
 
     fc, st = _stack()
     pods = {c: p["metadata"]["name"] for c, p in st.serving_pods().items()}
@@ -403,7 +403,7 @@ def test_actuator_restart_drain_reset_behind_the_rails() -> None:
 
 
 def test_actuator_failure_is_reported_not_raised() -> None:
-    from llmrca.testbed.actuators import guarded
+    from llmrca.heal.actuators import guarded
 
     fc, st = _stack()
     g = guarded("k8s", execute=True, api=fc, config=st.config)  # no Prometheus: the GPU cannot be found

@@ -907,6 +907,108 @@ def heal_cmd(
     console.print(f"audit log: {out}/audit.jsonl, figure: {out}/heal.png")
 
 
+@app.command("watch")
+def watch_cmd(
+    prom_url: str = typer.Argument(..., help="Prometheus base URL, e.g. http://127.0.0.1:9090 (default: the local testbed's)."),
+    components: list[str] = typer.Option([], "--component", "-c", help="NAME=SELECTOR, e.g. ray-worker-1='pod=\"ray-worker-1\"' (repeatable; default: the local testbed's pods)."),  # noqa: B008
+    run_dir: str = typer.Option("/tmp/llmrca-testbed", "--run-dir", help="Local testbed whose pods, logs and topology are the defaults."),
+    method: str = typer.Option("llm-rca", "--method", "-m", help="RCA method that localizes (any registered method)."),
+    signals: str | None = typer.Option(None, "--signals", help="Alert signals: entry:<kind>, max:<kind>, each:<kind>, comma-separated."),
+    interval: float = typer.Option(5.0, "--interval", help="Seconds between evaluations."),
+    for_s: float = typer.Option(15.0, "--for", help="Seconds a signal must stay out of its band before the alert fires."),
+    execute: bool = typer.Option(False, "--execute", help="Carry actions out (default: dry run, decisions logged only)."),
+    allow: list[str] = typer.Option([], "--allow", help="Component that may be acted on (repeatable; default: any model replica)."),  # noqa: B008
+    backend: str | None = typer.Option(None, "--backend", help="Actuator backend: local, k8s, ... (default: local when the testbed runs, else none)."),
+    min_action_interval: float = typer.Option(300.0, "--min-action-interval", help="Rate limit: seconds between two actions on one component."),
+    max_actions: int = typer.Option(3, "--max-actions", help="Rate limit: actions per hour across components."),
+    duration: float = typer.Option(0.0, "--duration", help="Stop after this many seconds (0: until Ctrl-C / SIGTERM)."),
+    max_incidents: int = typer.Option(0, "--max-incidents", help="Stop after this many incidents (0: no bound)."),
+    sets: list[str] = typer.Option([], "--set", help="Other WatchConfig option key=value (e.g. rel=0.2, cooldown_s=120)."),  # noqa: B008
+    out: str = typer.Option("watch-out", "--out", "-o", help="Folder for audit.jsonl, watch.json, watch.png."),
+) -> None:
+    """Watch a live Prometheus: alert on SLO signals, localize, decide, act (dry run unless --execute), audit every step."""
+    from llmrca.config import ConfigError, parse_overrides
+    from llmrca.heal.watch import WatchConfig, local_defaults, watch
+    from llmrca.testbed.local.stack import TestbedError
+
+    try:
+        defaults: dict[str, Any] = {}
+        try:
+            defaults = local_defaults(run_dir)
+        except TestbedError:
+            if not components:
+                raise ValueError(
+                    f"no --component given and no local testbed runs in {run_dir}; give --component NAME=SELECTOR for every component"
+                ) from None
+        comps: dict[str, str] = dict(defaults.get("components", {}))
+        if components:
+            comps = {}
+            for c in components:
+                name, eq, sel = c.partition("=")
+                if not eq or not name.strip() or not sel.strip():
+                    raise ValueError(f"--component {c!r}: use NAME=SELECTOR, e.g. ray-worker-1='pod=\"ray-worker-1\"'")
+                comps[name.strip()] = sel.strip()
+        cfg = WatchConfig(method=method, interval_s=interval, for_s=for_s, execute=execute, duration_s=duration,
+                          max_incidents=max_incidents, scrape_interval_s=float(defaults.get("scrape_interval_s", 15.0)))
+        if signals:
+            cfg = cfg.replace(signals=signals)
+        if sets:
+            cfg = cfg.replace(**parse_overrides(sets))
+        be = backend if backend is not None else ("local" if defaults else None)
+        be = None if be == "none" else be
+        rep = watch(
+            prom_url, comps, cfg, backend=be, allow=list(allow) or None, actuator_options={"run_dir": run_dir} if be == "local" else None,
+            min_action_interval_s=min_action_interval, max_actions=max_actions, out=out,
+            log_files=defaults.get("log_files") if not components else None, topology=defaults.get("topology") if not components else None,
+            say=lambda m: console.print(m, soft_wrap=True),
+        )
+    except (ConfigError, *_USER_ERRORS) as e:
+        _fail(e)
+    typer.echo(f"{len(rep.incidents)} incident(s), {rep.evaluations} evaluations, {len(rep.outages)} Prometheus outage(s); stopped by {rep.stopped_by}")
+    console.print(f"audit log: {out}/audit.jsonl, figure: {out}/watch.png")
+
+
+@app.command("audit")
+def audit_cmd(
+    prom_url: str = typer.Argument(..., help="Prometheus base URL."),
+    components: list[str] = typer.Option([], "--component", "-c", help="NAME=SELECTOR (repeatable; default: the local testbed's pods, else every pod label)."),  # noqa: B008
+    run_dir: str = typer.Option("/tmp/llmrca-testbed", "--run-dir", help="Local testbed whose pods are the default components."),
+    window: float = typer.Option(600.0, "--window", help="Seconds of history to look at."),
+    scrape_interval: float = typer.Option(15.0, "--scrape-interval", help="Scrape interval of this Prometheus, s (rate windows)."),
+    logs: list[str] = typer.Option([], "--log", help="COMPONENT=PATH of a log file the loop can read (repeatable)."),  # noqa: B008
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+) -> None:
+    """Which signals of the vocabulary this Prometheus has, so which faults llmrca can diagnose here, and how to close the gaps.
+
+    Exit code 0: the minimum set is present; 1: it is not; 2: bad input / Prometheus unreachable."""
+    from llmrca.collect.prom import PrometheusError
+    from llmrca.heal.audit import audit, render
+
+    try:
+        comps: dict[str, str] = {}
+        for c in components:
+            name, eq, sel = c.partition("=")
+            if not eq or not name.strip() or not sel.strip():
+                raise ValueError(f"--component {c!r}: use NAME=SELECTOR")
+            comps[name.strip()] = sel.strip()
+        log_files = {}
+        for x in logs:
+            name, eq, path = x.partition("=")
+            if not eq:
+                raise ValueError(f"--log {x!r}: use COMPONENT=PATH")
+            log_files[name.strip()] = path.strip()
+        rep = audit(prom_url, comps or None, window_s=window, scrape_interval_s=scrape_interval, run_dir=run_dir, log_files=log_files)
+    except PrometheusError as e:
+        _fail(ValueError(str(e)))
+    except _USER_ERRORS as e:
+        _fail(e)
+    if as_json:
+        typer.echo(json.dumps(rep.to_dict(), indent=2))
+    else:
+        typer.echo(render(rep))
+    raise typer.Exit(0 if rep.minimum_ok else 1)
+
+
 def main() -> None:
     app()
 

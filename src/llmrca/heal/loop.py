@@ -13,9 +13,10 @@
    human. Dry-run by default: the decision is written to the audit log and
    nothing is done.
 
-On the simulator, ``execute=True`` carries the action out by re-running the
-same seeded world with the action applied at decision time + the action's
-latency: everything before the action is identical, so the two runs show
+On the simulator, ``execute=True`` carries the action out through
+:class:`~llmrca.heal.sim_actuator.SimActuator` (the ``sim`` backend of
+:mod:`llmrca.heal.actuators`), which re-runs the same seeded world with the
+action applied at decision time + the action's latency: everything before the action is identical, so the two runs show
 what healing changed.  Every step is appended to ``audit.jsonl``.
 """
 
@@ -290,10 +291,17 @@ def heal_sim(
     audit.log("decide", action=rep.action, target=rep.action_target, execute=cfg.execute)
     healed = None
     if cfg.execute and rep.action_target is not None:
-        at = decided + cfg.action_latency_s
-        healed = be.run_case(spec, seed=seed, protocol=protocol, start_time=_START, remedy=(rep.action, at, rep.action_target))
-        rep.executed = True
-        audit.log("act", action=rep.action, target=rep.action_target, at=at)
+        from llmrca.heal.actuators import GuardedActuator, Rails
+        from llmrca.heal.sim_actuator import SimActuator
+
+        sim_act = SimActuator(be, spec, seed=seed, protocol=protocol, start_time=_START, clock=lambda: decided,
+                              action_latency_s=cfg.action_latency_s)
+        guard = GuardedActuator(sim_act, execute=True, rails=Rails(allow=frozenset({rep.action_target})), clock=lambda: decided)
+        res = guard.request(rep.action, rep.action_target)
+        healed = sim_act.healed
+        rep.executed = res.executed
+        audit.log("act", action=rep.action, target=rep.action_target, at=res.detail.get("at"), status=res.status, reason=res.reason,
+                  backend=res.backend)
     return _finish(rep, outp, world, healed, cfg)
 
 

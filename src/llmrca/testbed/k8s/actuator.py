@@ -1,4 +1,4 @@
-"""Remediations on Kubernetes (``llmrca watch`` with backend ``k8s``), always behind :class:`~llmrca.testbed.actuators.GuardedActuator`.
+"""Remediations on Kubernetes (``llmrca watch`` with backend ``k8s``), always behind :class:`~llmrca.heal.actuators.GuardedActuator`.
 
 * ``restart``: delete the target component's pod; KubeRay's RayCluster controller (or the gateway's
   Deployment) creates a new one, which kills whatever lived in the old one (a stressor, a leak).
@@ -22,7 +22,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from llmrca.testbed.actuators import Actuator, ActuatorError
+from llmrca.testbed.actuator import Actuator, ActuatorError
 from llmrca.testbed.k8s.api import ClusterApi
 from llmrca.testbed.k8s.config import ACTION_LABEL, MANAGED_BY, MANAGER, ROUTING_LABEL, STACK_LABEL, K8sConfig
 from llmrca.testbed.k8s.stack import K8sStack

@@ -350,10 +350,11 @@ class Engine:
         return web.Response(text="ok")
 
     async def gpu_info(self, request: web.Request) -> web.Response:
-        """``GET /admin/gpu``: power limit and draw (W), SM clock (MHz), utilisation (0..1), throttle reasons."""
+        """``GET /admin/gpu``: power limit, its default and draw (W), SM clock (MHz), utilisation (0..1), throttle reasons."""
         g = self.gpu
         return web.json_response(
-            {"power_limit_w": g.power_limit_w, "power_w": g.power_w(self.util), "sm_clock_mhz": g.sm_clock_mhz(self._load()),
+            {"power_limit_w": g.power_limit_w, "default_power_limit_w": g.gpu.default_power_limit_w, "power_w": g.power_w(self.util),
+             "sm_clock_mhz": g.sm_clock_mhz(self._load()),
              "util": self.util, "throttle_reasons": g.throttle_reasons(self._load())}
         )
 

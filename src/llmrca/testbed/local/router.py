@@ -5,6 +5,12 @@ random and send to the one with fewer requests in flight.  Replicas are
 health-checked every second; a connection failure (replica being restarted)
 is retried on another replica, up to ``max_retries`` times, as Ray Serve's
 proxy retries a replica that died.  Metrics use Ray Serve's names.
+
+Draining (the ``drain`` remediation, :mod:`llmrca.testbed.local.actuator`):
+``POST /admin/drain?replica=NAME`` takes a replica out of routing until
+``POST /admin/undrain?replica=NAME``; ``GET /admin/replicas`` lists each
+replica's health, drained flag and requests in flight.  The router listens
+on 127.0.0.1 only.
 """
 
 from __future__ import annotations
@@ -42,6 +48,7 @@ class Router:
         self.replicas: dict[str, str] = dict(x.split("=", 1) for x in a.replica)  # name -> base URL
         self.inflight = {n: 0 for n in self.replicas}
         self.healthy = {n: True for n in self.replicas}
+        self.drained: set[str] = set()
         self.rng = random.Random(a.seed)
         r = self.reg = CollectorRegistry()
         self.c_req = Counter("ray_serve_num_router_requests", "Requests routed", ["deployment", "route", "application"], registry=r)
@@ -59,9 +66,10 @@ class Router:
         self.session: aiohttp.ClientSession | None = None
 
     def _choose(self, exclude: set[str]) -> str | None:
-        cands = [n for n in self.replicas if self.healthy[n] and n not in exclude]
+        routable = [n for n in self.replicas if n not in self.drained]
+        cands = [n for n in routable if self.healthy[n] and n not in exclude]
         if not cands:
-            cands = [n for n in self.replicas if n not in exclude]  # all unhealthy: still try, as Serve does
+            cands = [n for n in routable if n not in exclude]  # all unhealthy: still try, as Serve does
         if not cands:
             return None
         two = self.rng.sample(cands, min(2, len(cands)))
@@ -126,6 +134,31 @@ class Router:
                 self.queued -= 1
                 self.g_queued.labels("LLMServer", "llm").set(self.queued)
 
+    async def drain(self, request: web.Request) -> web.Response:
+        """``POST /admin/drain?replica=NAME``: stop routing to NAME (404 for an unknown replica, 409 for the last routable one)."""
+        name = request.query.get("replica", "")
+        if name not in self.replicas:
+            return web.json_response({"error": f"unknown replica {name!r}; replicas: {', '.join(self.replicas)}"}, status=404)
+        if name not in self.drained and len(self.replicas) - len(self.drained) <= 1:
+            return web.json_response({"error": f"{name} is the last routable replica; draining it would stop the service"}, status=409)
+        self.drained.add(name)
+        self.log(f"replica {name} drained: no new requests are routed to it", "WARNING")
+        return await self.replicas_view(request)
+
+    async def undrain(self, request: web.Request) -> web.Response:
+        """``POST /admin/undrain?replica=NAME``: route to NAME again."""
+        name = request.query.get("replica", "")
+        if name not in self.replicas:
+            return web.json_response({"error": f"unknown replica {name!r}; replicas: {', '.join(self.replicas)}"}, status=404)
+        if name in self.drained:
+            self.drained.discard(name)
+            self.log(f"replica {name} back in routing")
+        return await self.replicas_view(request)
+
+    async def replicas_view(self, request: web.Request) -> web.Response:
+        """``GET /admin/replicas``: per replica ``healthy``, ``drained``, ``inflight``."""
+        return web.json_response({n: {"healthy": self.healthy[n], "drained": n in self.drained, "inflight": self.inflight[n]} for n in self.replicas})
+
     async def health_checks(self) -> None:
         """Poll every replica's health endpoint and keep the routable set current."""
         assert self.session is not None
@@ -149,6 +182,9 @@ class Router:
                                              connector=aiohttp.TCPConnector(limit=0))
         app = metrics_app(self.reg, health_paths=("/-/healthz", "/health"))
         app.router.add_route("*", "/v1/{tail:.*}", self.handle)
+        app.router.add_post("/admin/drain", self.drain)
+        app.router.add_post("/admin/undrain", self.undrain)
+        app.router.add_get("/admin/replicas", self.replicas_view)
         _runner = await serve(app, self.a.port)
         self.log(f"Serve proxy up on port {self.a.port}; replicas: {', '.join(self.replicas)}")
         await self.health_checks()

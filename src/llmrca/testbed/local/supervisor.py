@@ -6,7 +6,9 @@ waits ``restart_delay_s`` and starts it again, counting starts in
 ``ray_serve_deployment_replica_starts_total``.  Its memory monitor works like
 Ray's: every 250 ms it reads the pod's memory use and, above
 ``memory_threshold`` (Ray's default 0.95) of the pod limit, kills the engine
-(the process holding the most memory that the supervisor owns).  The engine
+(the process holding the most memory that the supervisor owns).
+``POST /admin/restart`` on its (loopback) metrics port kills the engine on
+request, for the ``restart`` remediation (:mod:`llmrca.testbed.local.actuator`).  The engine
 gets ``oom_score_adj`` 1000 so that, if the kernel's OOM killer acts first,
 it also picks the engine, as it picks the big vLLM worker in a real pod.
 """
@@ -15,12 +17,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import signal
 import sys
 from pathlib import Path
 
 import aiohttp
+from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from llmrca.testbed.local.cgroups import PodCgroup
@@ -132,12 +136,27 @@ class Supervisor:
     async def run(self) -> None:
         """Serve the metrics and run the loops until cancelled."""
         app = metrics_app(self.reg)
+        app.router.add_post("/admin/restart", self.restart)
         _runner = await serve(app, self.a.port)
         self.log(f"raylet supervisor for {self.pod} up (metrics port {self.a.port}), memory monitor threshold {self.a.memory_threshold}")
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._stop)
         await asyncio.gather(self.keep_alive(), self.memory_monitor(), self.health())
+
+    async def restart(self, request: web.Request) -> web.Response:
+        """``POST /admin/restart`` (loopback only, the remediation's control endpoint): kill the engine now.
+
+        :meth:`keep_alive` sees it die and starts it again after the restart
+        delay, as Ray restarts a replica actor.  Answers the pid killed.
+        """
+        if self.proc is None or self.proc.returncode is not None:
+            return web.json_response({"killed": None, "reason": "the engine is not running (already restarting)"})
+        pid = self.proc.pid
+        self.log(f"restart requested through the control endpoint: killing replica {self.pod} pid {pid}", "WARNING")
+        with contextlib.suppress(ProcessLookupError):
+            self.proc.send_signal(signal.SIGKILL)
+        return web.json_response({"killed": pid, "restart_delay_s": self.a.restart_delay_s})
 
     def _stop(self) -> None:
         if self.proc is not None and self.proc.returncode is None:
