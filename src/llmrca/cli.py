@@ -598,6 +598,7 @@ def reproduce_cmd(
     timeout: float = typer.Option(300.0, "--timeout", help="Seconds per (method, case) run."),
     metric_set: str | None = typer.Option(None, "--metric-set", help="Force basic or extended for every method."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+    as_paper: bool = typer.Option(False, "--as-paper", help="Reference mode for every method that has one, and a failed run scores as random (the paper's rule)."),
 ) -> None:
     """Run the whole experiment: campaign -> every available method -> Table 1, figures, REPORT.md and REPORT.html."""
     from llmrca.reproduce import reproduce
@@ -606,7 +607,7 @@ def reproduce_cmd(
     try:
         report = reproduce(
             backend=backend, profile=profile, seed=seed, out=out, methods=chosen, jobs=jobs,
-            timeout_s=timeout, metric_set=metric_set, progress=not quiet,
+            timeout_s=timeout, metric_set=metric_set, progress=not quiet, as_paper=as_paper,
         )
     except _USER_ERRORS as e:
         _fail(e)

@@ -171,6 +171,21 @@ def _fidelity(rep: Report) -> Any:
     return fid if len(fid.methods) >= 3 else None
 
 
+def _findings_of(ctx: _Context) -> list[str]:
+    """The paper's three findings measured on this evaluation (:mod:`llmrca.report.findings`)."""
+    from llmrca.report.findings import findings, findings_lines
+
+    sets = {r["method"]: r.get("metric_set") or "basic" for r in ctx.records}
+    return findings_lines(findings(ctx.rep.scored, sets))
+
+
+def _findings_md(ctx: _Context) -> list[str]:
+    lines = _findings_of(ctx)
+    if not lines:
+        return []
+    return ["## Findings", "", "The paper's three findings (§5.2–5.3), measured on this evaluation:", "", *lines, ""]
+
+
 def _fidelity_md(ctx: _Context) -> list[str]:
     fid = ctx.fidelity
     if fid is None:
@@ -320,6 +335,7 @@ def _markdown(ctx: _Context) -> str:
         ]
     elif ctx.fe_note:
         body += [f"Fault-effect figure: {ctx.fe_note}.", ""]
+    body += _findings_md(ctx)
     body += _fidelity_md(ctx)
     overall = rep.summary[rep.summary["fault"] == "all"].sort_values(["ac@1", "avg@5"], ascending=False, kind="stable")
     if len(overall):
@@ -607,6 +623,10 @@ def _html(ctx: _Context) -> str:
         )
     elif ctx.fe_note:
         parts.append(f"<p>Fault-effect figure: {_e(ctx.fe_note)}.</p>")
+    found = _findings_of(ctx)
+    if found:
+        items = "".join(f"<li>{_e(x[2:].replace('**', ''))}</li>" for x in found)
+        parts.append(f"<h2>Findings</h2><p>The paper's three findings (§5.2–5.3), measured on this evaluation:</p><ul>{items}</ul>")
     parts.append(_fidelity_html(ctx))
     skipped = ctx.meta.get("unavailable") or []
     if skipped:

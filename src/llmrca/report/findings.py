@@ -1,0 +1,121 @@
+"""The paper's three findings, computed from an evaluation (REPORT.md's "Findings" section).
+
+The paper (*Beyond Microservices: RCA for LLM inference deployments*, §5.2–5.3,
+Fig. 5, Table 1) states three things about the baselines on its stack:
+
+1. **Misattribution goes upstream** — when a baseline is wrong, it mostly blames the
+   NGINX gateway or the Ray head pod, the gateway first (Fig. 5: five of six
+   methods blame the gateway; PDiagnose the head).
+2. **GPU throttling is invisible** — no baseline localises it from the basic
+   metric set (best AC@1 0.37, Table 1).
+3. **Trace methods fail** — TraceRCA and MicroRank reach AC@1 <= 0.03.
+
+:func:`findings` measures each of them on an evaluation's scored runs; baselines
+are every method but ``llm-rca`` (the paper's 24 rows, Random included).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from llmrca.telemetry import GATEWAY, HEAD, OPERATOR
+
+OURS = ("llm-rca",)
+
+
+def _kind(component: str) -> str:
+    if component == GATEWAY:
+        return "gateway"
+    if component == HEAD:
+        return "head"
+    if component == OPERATOR:
+        return "operator"
+    return "other worker"
+
+
+@dataclass
+class Findings:
+    """The three findings' numbers (shares in 0..1, AC@1 values); ``None`` where the evaluation has no such runs."""
+
+    blame_share: dict[str, float] = field(default_factory=dict)  # wrong top-1 of the baselines, by kind of component
+    top_blamed: dict[str, str] = field(default_factory=dict)  # per baseline: the kind it blames most when wrong
+    gpu_ac1: dict[str, float] = field(default_factory=dict)  # per baseline run on the basic set: GPU AC@1
+    trace_ac1: dict[str, float] = field(default_factory=dict)  # per trace method: AC@1 over every fault
+
+    @property
+    def upstream_majority(self) -> bool | None:
+        """Do most baselines blame the gateway or the head most, with the gateway ahead of the head?"""
+        if not self.top_blamed:
+            return None
+        c = Counter(self.top_blamed.values())
+        up = c["gateway"] + c["head"]
+        return up > len(self.top_blamed) / 2 and self.blame_share.get("gateway", 0.0) >= self.blame_share.get("head", 0.0)
+
+    @property
+    def max_gpu(self) -> tuple[str, float] | None:
+        return max(self.gpu_ac1.items(), key=lambda kv: kv[1]) if self.gpu_ac1 else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "blame_share": self.blame_share, "top_blamed": self.top_blamed, "upstream_majority": self.upstream_majority,
+            "gpu_ac1_basic": self.gpu_ac1, "max_gpu_ac1": self.max_gpu, "trace_ac1": self.trace_ac1,
+        }  # fmt: skip
+
+
+def findings(scored: pd.DataFrame, metric_sets: dict[str, str] | None = None) -> Findings:
+    """The findings of ``scored`` (rows: one scored run, columns method, fault, top1, hit1, ac@1; see
+    :func:`llmrca.evaluate.results.scored_frame`).
+
+    ``metric_sets``: method -> the metric set its runs used (finding 2 counts the ``basic`` ones;
+    default: every baseline).  Trace methods are the registry's ``trace`` family.
+    """
+    from llmrca.methods.registry import REGISTRY
+
+    f = Findings()
+    if scored.empty:
+        return f
+    base = scored[~scored["method"].isin(OURS) & scored["top1"].notna()]
+    wrong = base[~base["hit1"].astype(bool)]
+    if len(wrong):
+        kinds = wrong["top1"].map(_kind)
+        f.blame_share = {k: round(float(v), 3) for k, v in kinds.value_counts(normalize=True).items()}
+        for m, grp in wrong.assign(kind=kinds).groupby("method", sort=False):
+            f.top_blamed[str(m)] = str(grp["kind"].value_counts().index[0])
+    gpu = scored[(scored["fault"] == "gpu") & ~scored["method"].isin(OURS)]
+    for m, grp in gpu.groupby("method", sort=False):
+        if metric_sets is None or metric_sets.get(str(m), "basic") == "basic":
+            f.gpu_ac1[str(m)] = round(float(grp["ac@1"].mean()), 3)
+    for m, grp in scored.groupby("method", sort=False):
+        e = REGISTRY.get(str(m))
+        if e is not None and e.family == "trace":
+            f.trace_ac1[str(m)] = round(float(grp["ac@1"].mean()), 3)
+    return f
+
+
+def findings_lines(f: Findings) -> list[str]:
+    """Markdown bullet lines stating the findings with their numbers."""
+    from llmrca.report.tables import display_name
+
+    out: list[str] = []
+    if f.blame_share:
+        shares = ", ".join(f"{k} {v:.0%}" for k, v in sorted(f.blame_share.items(), key=lambda kv: -kv[1]))
+        c = Counter(f.top_blamed.values())
+        verdict = {True: "holds", False: "does not hold", None: "n/a"}[f.upstream_majority]
+        out.append(
+            f"- **Misattribution goes upstream** ({verdict}): of the baselines' wrong rank-1 answers, {shares}; "
+            f"the component a baseline blames most is the gateway for {c['gateway']}, the head for {c['head']}, "
+            f"another worker for {c['other worker']} and the operator for {c['operator']} of {len(f.top_blamed)} baselines."
+        )
+    if f.max_gpu is not None:
+        m, v = f.max_gpu
+        verdict = "holds" if v <= 0.4 else "does not hold"
+        out.append(f"- **GPU throttling is invisible in the basic metrics** ({verdict}): the best baseline GPU AC@1 is {v:.2f} ({display_name(m)}; the paper's best: 0.37).")
+    if f.trace_ac1:
+        vals = ", ".join(f"{display_name(m)} {v:.2f}" for m, v in f.trace_ac1.items())
+        verdict = "holds" if max(f.trace_ac1.values()) <= 0.1 else "does not hold"
+        out.append(f"- **Trace methods fail** ({verdict}): AC@1 over all faults {vals} (the paper: <= 0.03).")
+    return out

@@ -1,0 +1,42 @@
+"""The paper's three findings computed from scored runs (report.findings)."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from llmrca.report.findings import findings, findings_lines
+
+
+def _row(method: str, fault: str, top1: str, target: str = "ray-worker-1") -> dict:
+    hit = top1 == target
+    return {"method": method, "fault": fault, "top1": top1, "hit1": hit, "ac@1": float(hit)}
+
+
+def test_findings_count_blame_gpu_and_trace_methods() -> None:
+    rows = [
+        # BARO: wrong twice on the gateway, once on the head, right once
+        _row("baro", "cpu", "nginx-gateway"), _row("baro", "cpu", "nginx-gateway"), _row("baro", "memory", "ray-head"),
+        _row("baro", "gpu", "ray-worker-1"),
+        # PDiagnose: wrong on the head twice, on another worker once
+        _row("pdiagnose", "cpu", "ray-head"), _row("pdiagnose", "gpu", "ray-head"), _row("pdiagnose", "gpu", "ray-worker-2"),
+        # TraceRCA: always the gateway
+        _row("tracerca", "cpu", "nginx-gateway"), _row("tracerca", "gpu", "nginx-gateway"),
+        # ours is not a baseline: its misses are not counted
+        _row("llm-rca", "gpu", "kuberay-operator"),
+    ]  # fmt: skip
+    f = findings(pd.DataFrame(rows), {"baro": "basic", "pdiagnose": "basic", "tracerca": "basic", "llm-rca": "extended"})
+    # 8 wrong baseline answers: gateway 4, head 3, other worker 1
+    assert f.blame_share == {"gateway": 0.5, "head": 0.375, "other worker": 0.125}
+    assert f.top_blamed == {"baro": "gateway", "pdiagnose": "head", "tracerca": "gateway"}
+    assert f.upstream_majority is True
+    assert f.gpu_ac1 == {"baro": 1.0, "pdiagnose": 0.0, "tracerca": 0.0}
+    assert f.max_gpu == ("baro", 1.0)
+    assert f.trace_ac1 == {"tracerca": 0.0}
+    text = "\n".join(findings_lines(f))
+    assert "gateway 50%" in text and "best baseline GPU AC@1 is 1.00 (BARO" in text and "does not hold" in text
+    assert "TraceRCA 0.00" in text
+
+
+def test_no_runs_no_findings() -> None:
+    f = findings(pd.DataFrame(columns=["method", "fault", "top1", "hit1", "ac@1"]))
+    assert findings_lines(f) == [] and f.upstream_majority is None
