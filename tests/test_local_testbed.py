@@ -26,15 +26,9 @@ from llmrca.testbed.local import cgroups as cgr
 
 pytestmark = [pytest.mark.system, pytest.mark.slow]
 
-MISSING = [b for b in ("/usr/sbin/nginx", "/usr/bin/prometheus", "/usr/bin/stress-ng") if not Path(b).exists()]
-if os.geteuid() != 0:
-    pytest.skip("the local testbed needs root (cgroups)", allow_module_level=True)
-if MISSING:
-    pytest.skip(f"missing system binaries: {MISSING}", allow_module_level=True)
-try:
-    cgr.detect_version()
-except cgr.CgroupError as e:  # pragma: no cover - depends on the machine
-    pytest.skip(str(e), allow_module_level=True)
+from _localtestbed import require_local_testbed  # noqa: E402
+
+require_local_testbed()
 
 TARGET = "ray-worker-1"
 PROTO = Timeline(normal_s=20.0, fault_s=10.0, tail_s=3.0, cooldown_s=0.0, warmup_s=5.0)

@@ -32,19 +32,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from llmrca.testbed.local import cgroups as cgr
-
 pytestmark = [pytest.mark.system, pytest.mark.slow]
 
-MISSING = [b for b in ("/usr/sbin/nginx", "/usr/bin/prometheus", "/usr/bin/stress-ng") if not Path(b).exists()]
-if os.geteuid() != 0:
-    pytest.skip("the local testbed needs root (cgroups)", allow_module_level=True)
-if MISSING:
-    pytest.skip(f"missing system binaries: {MISSING}", allow_module_level=True)
-try:
-    cgr.detect_version()
-except cgr.CgroupError as e:  # pragma: no cover - depends on the machine
-    pytest.skip(str(e), allow_module_level=True)
+from _localtestbed import require_local_testbed  # noqa: E402
+
+require_local_testbed()
 
 from llmrca.heal.audit import audit  # noqa: E402
 from llmrca.heal.fig8 import fault_figure, run_faults, start_watcher  # noqa: E402
