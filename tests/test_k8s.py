@@ -429,3 +429,16 @@ def test_missing_client_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setattr(builtins, "__import__", no_k8s)
     with pytest.raises(MissingDependency, match=r'llmrca\[k8s\]'):
         KubeApi()
+
+
+def test_set_values_keep_their_type_or_are_refused() -> None:
+    """`--set` reads YAML: 2.50 would become the float 2.5, so a text setting refuses a number (quote it) and an int one a fraction."""
+    from llmrca.config import ConfigError, parse_overrides
+    from llmrca.testbed.k8s.config import K8sConfig
+
+    with pytest.raises(ConfigError, match="expected text.*quote"):
+        K8sConfig.from_dict(parse_overrides(["ray_version=2.50"]))
+    with pytest.raises(ConfigError, match="expected an integer"):
+        K8sConfig.from_dict(parse_overrides(["workers=2.5"]))
+    assert K8sConfig.from_dict(parse_overrides(['ray_version="2.50"'])).ray_version == "2.50"
+    assert K8sConfig.from_dict(parse_overrides(["workers=2.0"])).workers == 2

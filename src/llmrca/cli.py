@@ -58,7 +58,7 @@ def methods_cmd(as_json: bool = typer.Option(False, "--json", help="Machine-read
         return
     t = Table(title="RCA methods")
     for col in ("name", "paper name", "family", "source", "needs", "extra", "available", "install"):
-        t.add_column(col)
+        t.add_column(col, no_wrap=col == "name", min_width=18 if col == "name" else None)  # names are copied into --methods
     for r in rows:
         t.add_row(r["name"], r["paper_name"], r["family"], r["source"], ", ".join(r["needs"]), r["extra"] or "-",
                   "yes" if r["available"] else "no", r["reason"])

@@ -119,6 +119,13 @@ def _coerce(owner: str, key: str, value: Any, hint: Any) -> Any:
             return int(value)
         except ValueError as e:
             raise ConfigError(f"{owner}.{key}: expected an integer, got {value!r}") from e
+    if hint is int and isinstance(value, float):
+        if value.is_integer():
+            return int(value)
+        raise ConfigError(f"{owner}.{key}: expected an integer, got {value!r}")
+    if hint is str and isinstance(value, bool | int | float):
+        # a YAML value such as 2.50 or true was read as a number / boolean: its text is lost, so ask for quotes
+        raise ConfigError(f"{owner}.{key}: expected text, got {type(value).__name__} {value!r}; quote the value, e.g. --set '{key}=\"...\"'")
     if hint is bool and isinstance(value, str):
         low = value.lower()
         if low in {"true", "1", "yes", "on"}:

@@ -97,6 +97,8 @@ def check_method(cls: type, *, case: Case | None = None, raise_on_failure: bool 
     """
     from llmrca.methods import registry
 
+    if not isinstance(cls, type):
+        raise TypeError(f"check_method takes a method class (e.g. llmrca.methods.registry.method_class({cls!r})), not {type(cls).__name__} {cls!r}")
     name = getattr(cls, "name", cls.__name__)
     if name in registry.REGISTRY:
         ok, _ = registry.available(name)
