@@ -436,7 +436,7 @@ def test_set_values_keep_their_type_or_are_refused() -> None:
     from llmrca.config import ConfigError, parse_overrides
     from llmrca.testbed.k8s.config import K8sConfig
 
-    with pytest.raises(ConfigError, match="expected text.*quote"):
+    with pytest.raises(ConfigError, match=r"expected text.*quote"):
         K8sConfig.from_dict(parse_overrides(["ray_version=2.50"]))
     with pytest.raises(ConfigError, match="expected an integer"):
         K8sConfig.from_dict(parse_overrides(["workers=2.5"]))
