@@ -115,8 +115,16 @@ class LocalGpuPowerCap(LocalInjector):
             raise FaultError(f"{self.spec.target} has no GPU (only the serving pods do): choose ray-head or a ray-worker")
         return info["admin"] + "/admin/gpu"
 
-    def _read(self) -> dict[str, Any]:
-        return httpx.get(self._admin(), timeout=5.0).json()
+    def _read(self, wait_s: float = 0.0) -> dict[str, Any]:
+        """The accelerator's state from the engine's admin API; retries up to ``wait_s`` while the engine is (re)starting."""
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                return httpx.get(self._admin(), timeout=5.0).json()
+            except httpx.HTTPError as e:
+                if time.monotonic() >= deadline:
+                    raise FaultError(f"the engine of {self.spec.target} does not answer its admin API ({e}); is the pod up? (llmrca testbed status)") from e
+                time.sleep(0.5)
 
     def _wait_limit(self, watts: float, timeout_s: float = 5.0) -> dict[str, Any]:
         deadline = time.monotonic() + timeout_s
@@ -132,7 +140,7 @@ class LocalGpuPowerCap(LocalInjector):
     def start(self) -> None:
         """Set the limit, wait until the engine reads it back, start sampling; raises FaultError when it does not take."""
         self._admin()
-        self.before = self._read()
+        self.before = self._read(wait_s=60.0)  # a replica restarted by an earlier action may still be loading
         self.ctl = self.pod_dir / "gpu.json"
         w = float(self.params["power_limit_w"])
         tmp = self.ctl.with_suffix(".tmp")
