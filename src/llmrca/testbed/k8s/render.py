@@ -329,43 +329,34 @@ def monitors(cfg: K8sConfig) -> list[dict[str, Any]]:
     rel = {"release": cfg.prometheus_release}
     ray_sel = {"matchLabels": {STACK_LABEL: cfg.name, "app.kubernetes.io/component": "ray"}}
     keep_pod = [{"sourceLabels": ["__meta_kubernetes_pod_label_llmrca_io_role"], "targetLabel": "llmrca_role", "action": "replace"}]
-    ray = {
-        "apiVersion": "monitoring.coreos.com/v1",
-        "kind": "PodMonitor",
-        "metadata": meta(cfg, f"{cfg.name}-ray", "monitoring", **rel),
-        "spec": {
-            "selector": ray_sel,
-            "podMetricsEndpoints": [
-                {
-                    "port": "metrics",
-                    "path": "/metrics",
-                    "interval": cfg.scrape_interval,
-                    "relabelings": keep_pod,
-                    "metricRelabelings": [{"sourceLabels": ["__name__"], "regex": "ray_vllm.*", "action": "drop"}],
-                }
-            ],
-        },
-    }
-    vllm = {
-        "apiVersion": "monitoring.coreos.com/v1",
-        "kind": "PodMonitor",
-        "metadata": meta(cfg, f"{cfg.name}-vllm", "monitoring", **rel),
-        "spec": {
-            "selector": ray_sel,
-            "podMetricsEndpoints": [
-                {
-                    "port": "metrics",
-                    "path": "/metrics",
-                    "interval": cfg.scrape_interval,
-                    "relabelings": keep_pod,
-                    "metricRelabelings": [
-                        {"sourceLabels": ["__name__"], "regex": "ray_vllm:.*", "action": "keep"},
-                        {"sourceLabels": ["__name__"], "regex": "ray_(vllm:.*)", "targetLabel": "__name__", "replacement": "$1", "action": "replace"},
-                    ],
-                }
-            ],
-        },
-    }
+    def ray_pod_monitor(suffix: str, metric_relabelings: list[dict[str, Any]]) -> dict[str, Any]:
+        # one scrape of the Ray pods' metrics port; the two monitors differ only in which series they keep
+        return {
+            "apiVersion": "monitoring.coreos.com/v1",
+            "kind": "PodMonitor",
+            "metadata": meta(cfg, f"{cfg.name}-{suffix}", "monitoring", **rel),
+            "spec": {
+                "selector": ray_sel,
+                "podMetricsEndpoints": [
+                    {
+                        "port": "metrics",
+                        "path": "/metrics",
+                        "interval": cfg.scrape_interval,
+                        "relabelings": keep_pod,
+                        "metricRelabelings": metric_relabelings,
+                    }
+                ],
+            },
+        }
+
+    ray = ray_pod_monitor("ray", [{"sourceLabels": ["__name__"], "regex": "ray_vllm.*", "action": "drop"}])
+    vllm = ray_pod_monitor(
+        "vllm",
+        [
+            {"sourceLabels": ["__name__"], "regex": "ray_vllm:.*", "action": "keep"},
+            {"sourceLabels": ["__name__"], "regex": "ray_(vllm:.*)", "targetLabel": "__name__", "replacement": "$1", "action": "replace"},
+        ],
+    )
     gw = {
         "apiVersion": "monitoring.coreos.com/v1",
         "kind": "ServiceMonitor",
