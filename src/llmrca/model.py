@@ -23,6 +23,18 @@ import pandas as pd
 #: Fault types of the paper's campaign, in Table 1 order.
 FAULT_TYPES: tuple[str, ...] = ("cpu", "memory", "network", "gpu")
 
+#: LLM-serving fault types beyond the paper's four, in table order:
+#: KV-cache pressure, GPU thermal / hardware slowdown, GPU hardware error
+#: (Xid), slow model (re)load, packet loss, noisy neighbour (CPU contention
+#: from outside the pod).
+EXTRA_FAULT_TYPES: tuple[str, ...] = ("kv-cache", "gpu-thermal", "gpu-error", "model-load", "packet-loss", "noisy-neighbour")
+
+#: Every fault type llmrca knows, paper's first.
+ALL_FAULT_TYPES: tuple[str, ...] = FAULT_TYPES + EXTRA_FAULT_TYPES
+
+#: Ground truth of a case with nothing injected (a healthy window).
+NO_FAULT = "none"
+
 #: Folder-name spellings used by RCAEval and the paper's artifact, mapped to ours.
 FAULT_ALIASES: dict[str, str] = {
     "cpu": "cpu",
@@ -35,7 +47,16 @@ FAULT_ALIASES: dict[str, str] = {
     "gpu": "gpu",
     "gpu-throttle": "gpu",
     "disk": "disk",
-    "loss": "loss",
+    "loss": "packet-loss",
+    "packet-loss": "packet-loss",
+    "kv-cache": "kv-cache",
+    "kvcache": "kv-cache",
+    "gpu-thermal": "gpu-thermal",
+    "gpu-error": "gpu-error",
+    "xid": "gpu-error",
+    "model-load": "model-load",
+    "noisy-neighbour": "noisy-neighbour",
+    "noisy-neighbor": "noisy-neighbour",
     "socket": "socket",
 }
 

@@ -70,7 +70,7 @@ KEY_SIGNALS: dict[str, tuple[Signal, ...]] = {
     "cpu": (_s("cpu", "CPU (cores)"), _LATENCY),
     "memory": (_s("memory", "working set (GiB)", 1 / 2**30), _LATENCY),
     "network": (*_NET, _LATENCY),
-    "loss": (*_NET, _LATENCY),
+    "packet-loss": (*_NET, _LATENCY),
     "disk": (_s("disk_io", "disk I/O (KB/s)", 1e-3), _LATENCY),
     "socket": (_s("sockets", "open sockets"), _LATENCY),
     "gpu": (
