@@ -21,7 +21,7 @@ import numpy as np
 
 from llmrca.config import ConfigError
 from llmrca.dataset.io import add_case, write_manifest
-from llmrca.model import FAULT_TYPES, FaultSpec
+from llmrca.model import FAULT_TYPES, NO_FAULT, FaultSpec
 from llmrca.progress import progress_bar
 from llmrca.testbed.base import BACKENDS, Backend, Timeline, backend_class
 
@@ -35,6 +35,7 @@ class Profile:
     n_targets: int
     repetitions: int
     description: str
+    healthy: int = 0  # cases with nothing injected (ground truth "none"), run with the same timeline
 
 
 PROFILES: dict[str, Profile] = {
@@ -69,6 +70,11 @@ def make_backend(backend: str, *, workers: int | None, qps: float | None, scrape
 
 
 def plan_cases(profile: Profile, workers: list[str], fault_params: Mapping[str, Mapping[str, Any]] | None, protocol: Timeline) -> list[FaultSpec]:
+    """The cases of ``profile``: every fault type on its targets, ``repetitions`` times, then ``profile.healthy``
+    cases with nothing injected (``FaultSpec(type=NO_FAULT, target="")``: ground truth "no root cause").
+
+    Raises :class:`~llmrca.config.ConfigError` for fault parameters of an unknown fault type.
+    """
     fp = {k: dict(v) for k, v in (fault_params or {}).items()}
     unknown = sorted(set(fp) - set(FAULT_TYPES))
     if unknown:
@@ -78,6 +84,7 @@ def plan_cases(profile: Profile, workers: list[str], fault_params: Mapping[str, 
         for target in pick_targets(workers, profile.n_targets):
             for _ in range(profile.repetitions):
                 specs.append(FaultSpec(type=ftype, target=target, params=fp.get(ftype, {}), duration_s=protocol.fault_s))
+    specs.extend(FaultSpec(type=NO_FAULT, target="", duration_s=protocol.fault_s) for _ in range(profile.healthy))
     return specs
 
 
