@@ -219,3 +219,15 @@ def test_dataset_skips_a_bad_case_without_stopping(tmp_path: Path) -> None:
     (tmp_path / "ds" / "ray-worker-1_cpu" / "1" / "data.csv").write_text("")
     got = [(d.parent.name, isinstance(c, CaseValidationError)) for d, c in ds.iter_cases()]
     assert got == [("ray-worker-1_cpu", True), ("ray-worker-2_cpu", False)]
+
+
+def test_import_of_a_tree_with_no_readable_case_leaves_nothing(tmp_path: Path) -> None:
+    bad = tmp_path / "plain" / "ray-worker-1_cpu" / "1"
+    bad.mkdir(parents=True)
+    (bad / "data.csv").write_text("time,ray-worker-1_cpu\n")  # a header, no rows
+    r = _cli("dataset", "import", str(tmp_path / "plain"), str(tmp_path / "ours"))
+    assert r.returncode == 1 and "imported 0 case(s)" in r.stdout and "skipped ray-worker-1_cpu/1" in r.stdout
+    assert not (tmp_path / "ours").exists()
+    (tmp_path / "given").mkdir()  # a folder the user made stays, empty
+    assert import_tree(tmp_path / "plain", tmp_path / "given").imported == []
+    assert (tmp_path / "given").is_dir() and not any((tmp_path / "given").iterdir())

@@ -78,7 +78,9 @@ def import_tree(
     """Copy an RCAEval / rca-llm tree to ``dst`` adding ``case.json`` and ``dataset.json``.
 
     Ground truth comes from folder names (``ray-worker-1_cpu/1/``); invalid
-    cases are listed in the report and not imported.
+    cases are listed in the report and not imported.  When no case can be
+    imported nothing is written (no ``dataset.json``, and a destination this
+    call created is removed again).
     """
     src, dst = Path(src).resolve(), Path(dst).resolve()
     if not src.is_dir():
@@ -87,6 +89,7 @@ def import_tree(
         raise ValueError(f"the destination {dst} must not be inside the source {src}")
     if dst.exists() and any(dst.iterdir()) and not overwrite:
         raise FileExistsError(f"{dst} is not empty; choose an empty folder")
+    created = not dst.exists()
     dst.mkdir(parents=True, exist_ok=True)
     rep = ImportReport(src, dst)
     entries = []
@@ -122,7 +125,10 @@ def import_tree(
                 rep.notes.setdefault(cid, []).append(why)
         rep.imported.append(cid)
         entries.append({"path": cid, "fault": case.fault_type, "target": case.fault.target if case.fault else None, "root_causes": sorted(case.root_causes)})
-    write_manifest(dst, entries, {"imported_from": str(src)})
+    if entries:
+        write_manifest(dst, entries, {"imported_from": str(src)})
+    elif created and not any(dst.iterdir()):  # nothing imported: leave no dataset behind
+        dst.rmdir()
     return rep
 
 
