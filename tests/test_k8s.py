@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import copy
 import json
+import re
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -19,6 +22,7 @@ import yaml
 pytest.importorskip("kubernetes_validate")
 
 from llmrca.campaign import run_campaign
+from llmrca.config import ConfigError
 from llmrca.model import FaultSpec
 from llmrca.testbed.base import Timeline
 from llmrca.testbed.injection import FaultError, inject, injector_class
@@ -442,3 +446,42 @@ def test_set_values_keep_their_type_or_are_refused() -> None:
         K8sConfig.from_dict(parse_overrides(["workers=2.5"]))
     assert K8sConfig.from_dict(parse_overrides(['ray_version="2.50"'])).ray_version == "2.50"
     assert K8sConfig.from_dict(parse_overrides(["workers=2.0"])).workers == 2
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ("memory=lots", "memory 'lots' is not a Kubernetes quantity"),
+        ("cpu=0", "cpu '0' must be more than zero"),
+        ("gateway_cpu=-1", "gateway_cpu '-1' is not a Kubernetes quantity"),
+        ("gpus=0", "gpus must be >= 1"),
+        ('scrape_interval="0s"', "scrape_interval '0s' must be a Prometheus duration above zero"),
+        ('scrape_interval="5 seconds"', "must be a Prometheus duration"),
+    ],
+)
+def test_resource_values_are_checked_when_the_config_is_made(setting: str, message: str) -> None:
+    """Values are checked when the settings are read, so `k8s render` without --validate cannot write `memory: lots`."""
+    from llmrca.config import ConfigError, parse_overrides
+    from llmrca.testbed.k8s.config import K8sConfig
+
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        K8sConfig.from_dict(parse_overrides([setting]))
+
+
+def test_a_quantity_may_be_written_as_a_number() -> None:
+    from llmrca.config import parse_overrides
+    from llmrca.testbed.k8s.config import K8sConfig
+
+    c = K8sConfig.from_dict(parse_overrides(["cpu=8", "gateway_cpu=0.5", "memory=17179869184", 'gateway_memory="512Mi"']))
+    assert (c.cpu, c.gateway_cpu, c.memory, c.gateway_memory) == ("8", "0.5", "17179869184", "512Mi")
+    r = subprocess.run([sys.executable, "-m", "llmrca", "k8s", "render", "--set", "memory=lots", "--out", "/dev/null/x"], capture_output=True, text=True, timeout=120)
+    assert r.returncode != 0 and "not a Kubernetes quantity" in r.stderr + r.stdout and "Traceback" not in r.stderr
+
+
+def test_a_k8s_campaign_can_use_the_small_stack_profile() -> None:
+    urls = {"gateway_url": "http://127.0.0.1:8080", "prometheus_url": "http://127.0.0.1:9090"}
+    be = K8sBackend.from_options(workers=None, qps=None, scrape_interval_s=None, params={**urls, "stack_profile": "small", "cpu": "6"})
+    assert (be.config.workers, be.config.model, be.config.cpu) == (1, "Qwen/Qwen2.5-0.5B-Instruct", "6")
+    assert K8sBackend.from_options(workers=None, qps=None, scrape_interval_s=None, params=urls).config.workers == 3
+    with pytest.raises(ConfigError, match="unknown k8s profile 'tiny'"):
+        K8sBackend.from_options(workers=None, qps=None, scrape_interval_s=None, params={**urls, "stack_profile": "tiny"})

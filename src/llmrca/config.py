@@ -32,6 +32,9 @@ class Config:
 
     #: The reference implementation an old ``reference_mode: true`` meant (``None``: the class has none).
     legacy_reference: ClassVar[str | None] = "rcaeval"
+    #: Text fields whose value may be written as a plain number (a Kubernetes quantity ``8`` or ``0.5``): a
+    #: number there is the same value as its text, so ``--set cpu=8`` is taken as ``"8"`` instead of refused.
+    numeric_text: ClassVar[frozenset[str]] = frozenset()
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -44,6 +47,10 @@ class Config:
         if unknown:
             raise ConfigError(f"{cls.__name__}: unknown option(s) {unknown}; valid options: {sorted(names)}")
         hints = typing.get_type_hints(cls)
+        for k in cls.numeric_text & set(d):
+            v = d[k]
+            if isinstance(v, int | float) and not isinstance(v, bool):
+                d[k] = str(int(v)) if float(v).is_integer() else repr(float(v))
         kwargs = {k: _coerce(cls.__name__, k, v, hints.get(k)) for k, v in d.items()}
         return cls(**kwargs)
 

@@ -31,7 +31,7 @@ from llmrca.telemetry import HEAD
 from llmrca.testbed.base import Backend, Timeline
 from llmrca.testbed.injection import inject, injector_class
 from llmrca.testbed.k8s.api import ClusterApi
-from llmrca.testbed.k8s.config import K8sConfig
+from llmrca.testbed.k8s.config import K8sConfig, profile_config
 from llmrca.testbed.k8s.stack import K8sStack
 from llmrca.testbed.topology import paper_topology
 
@@ -46,7 +46,9 @@ class K8sOptions(Config):
     ``allow_remote``: allow a non-loopback gateway URL; ``apply_stack``: apply the rendered stack before
     the first case; ``ready_timeout_s``: wait for readiness; ``qps``, ``prompt_tokens``, ``output_tokens``,
     ``arrival``, ``timeout_s``: the load (paper: 5 QPS constant, 512 / 256 tokens); ``wait_fault_s``:
-    how long a fault may take to show in Chaos Mesh's status or DCGM; ``step_s``: collection step.
+    how long a fault may take to show in Chaos Mesh's status or DCGM; ``step_s``: collection step;
+    ``stack_profile``: the stack's profile (``paper`` or ``small``, as ``llmrca k8s render --profile``), which
+    the stack settings given with ``--set k8s.<setting>`` then override.
     """
 
     gateway_url: str = ""
@@ -63,6 +65,7 @@ class K8sOptions(Config):
     timeout_s: float = 120.0
     wait_fault_s: float = 60.0
     step_s: float = 5.0
+    stack_profile: str = "paper"
 
 
 #: ``collector(prometheus_url, components, start, end, inject_time, record, topology, *, step_s, meta, name)`` -> Case.
@@ -128,7 +131,7 @@ class K8sBackend(Backend):
             check_target(o.gateway_url, o.allow_remote)
         except Exception as e:
             raise ConfigError(f"{e}") from None
-        return cls(K8sConfig.from_dict(cfg), o)
+        return cls(profile_config(o.stack_profile, cfg), o)
 
     # -- parts ---------------------------------------------------------------------
     @property

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from typing import Any
+from decimal import Decimal, InvalidOperation
+from typing import Any, ClassVar
 
 from llmrca.config import Config, ConfigError
 
@@ -24,6 +26,26 @@ ROUTING_LABEL = "llmrca.io/routing"
 ROLE_LABEL = "llmrca.io/role"
 
 
+#: A Kubernetes resource quantity (apimachinery ``resource.Quantity``: a decimal number with an optional binary
+#: ``Ki..Ei``, decimal ``n u m k M G T P E`` or exponent suffix).
+_QUANTITY = re.compile(r"^\+?(?P<num>[0-9]+(\.[0-9]*)?|\.[0-9]+)(?P<suffix>Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE]|[eE][+-]?[0-9]+)?$")
+#: A Prometheus duration (``5s``, ``1m30s``, ``500ms``), as the Prometheus Operator's ``Duration`` type accepts it.
+_DURATION = re.compile(r"^(([0-9]+)y)?(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?(([0-9]+)ms)?$")
+
+
+def quantity_problem(field: str, value: str) -> str | None:
+    """Why ``value`` is not a positive Kubernetes quantity (``"8"``, ``"500m"``, ``"16Gi"``), or ``None``."""
+    m = _QUANTITY.match(str(value).strip())
+    if not m:
+        return f"{field} {value!r} is not a Kubernetes quantity (e.g. '8', '500m', '16Gi')"
+    try:
+        if Decimal(m.group("num")) <= 0:
+            return f"{field} {value!r} must be more than zero"
+    except InvalidOperation:  # pragma: no cover - the pattern only lets numbers through
+        return f"{field} {value!r} is not a Kubernetes quantity"
+    return None
+
+
 @dataclass
 class K8sConfig(Config):
     """One stack on a cluster.
@@ -35,6 +57,8 @@ class K8sConfig(Config):
     (kube-prometheus-stack: its Helm release name); ``dcgm_namespace``: where the GPU Operator's dcgm-exporter runs;
     ``scrape_interval``: of every monitor (Prometheus duration).
     """
+
+    numeric_text: ClassVar[frozenset[str]] = frozenset({"cpu", "memory", "gateway_cpu", "gateway_memory"})
 
     name: str = "llmrca"
     namespace: str = "llmrca"
@@ -61,8 +85,15 @@ class K8sConfig(Config):
     def __post_init__(self) -> None:
         if self.workers < 0:
             raise ConfigError(f"workers must be >= 0, got {self.workers}")
-        if self.gpus < 0:
-            raise ConfigError(f"gpus must be >= 0, got {self.gpus}")
+        if self.gpus < 1:
+            raise ConfigError(f"gpus must be >= 1 (every Ray pod serves a vLLM replica on its own GPU), got {self.gpus}")
+        if self.max_model_len < 1:
+            raise ConfigError(f"max_model_len must be >= 1, got {self.max_model_len}")
+        bad = [q for q in (quantity_problem(f, getattr(self, f)) for f in ("cpu", "memory", "gateway_cpu", "gateway_memory")) if q]
+        if bad:
+            raise ConfigError("; ".join(bad))
+        if not self.scrape_interval or not _DURATION.match(self.scrape_interval) or not any(ch.isdigit() and ch != "0" for ch in self.scrape_interval):
+            raise ConfigError(f"scrape_interval {self.scrape_interval!r} must be a Prometheus duration above zero (e.g. '5s', '1m')")
         if self.max_ongoing_requests < 1:
             raise ConfigError(f"max_ongoing_requests must be >= 1, got {self.max_ongoing_requests}")
         for field in ("name", "namespace"):
