@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import itertools
 import sys
 import warnings
 from pathlib import Path
@@ -135,3 +136,36 @@ def test_the_metric_set_rule() -> None:
     assert choose_metric_set({"basic", "extended"}, "extended", forced="basic") == "basic"
     with pytest.raises(MethodUnavailable, match="has: basic"):
         choose_metric_set({"basic"}, "basic", forced="extended")
+
+
+class _Shuffles(Method):
+    """An honest method that is not deterministic: each call shuffles the components differently (seeds 0, 1, 2 ...)."""
+
+    name = "shuffles"
+    tags = registry.Tags(deterministic=False)
+    calls = itertools.count()
+
+    def _rank(self, case: Case) -> Ranking:
+        import numpy as np
+
+        comps = list(case.components)
+        np.random.default_rng(next(self.calls)).shuffle(comps)
+        return Ranking(comps)
+
+
+class _ShufflesAndPeeks(_Shuffles):
+    """Not deterministic and reads the truth: the truth first, the rest shuffled."""
+
+    name = "shuffles-and-peeks"
+
+    def _rank(self, case: Case) -> Ranking:
+        rest = super()._rank(case).components
+        first = sorted(case.root_causes)[:1]
+        return Ranking(first + [c for c in rest if c not in first])
+
+
+def test_a_non_deterministic_method_is_checked_for_truth_use_by_decoys(case) -> None:
+    honest = {r.check: r.passed for r in check_method(_Shuffles, case=case, raise_on_failure=False)}
+    assert honest["ignores_truth"] is True and honest["deterministic"] is None  # skipped, not failed
+    peeker = {r.check: r for r in check_method(_ShufflesAndPeeks, case=case, raise_on_failure=False)}
+    assert peeker["ignores_truth"].passed is False and "follows the ground truth" in peeker["ignores_truth"].message

@@ -16,7 +16,9 @@
     components that survives a JSON round trip;
 ``ignores_truth``
     the ranking is the same with and without the ground truth
-    (:meth:`~llmrca.model.Case.without_truth`);
+    (:meth:`~llmrca.model.Case.without_truth`); for a method tagged
+    non-deterministic, its first answer does not follow a ground truth
+    planted on two different components in turn;
 ``no_mutation``
     ``rank`` leaves the case (metrics, logs, traces, topology, meta) as it was;
 ``deterministic``
@@ -39,7 +41,7 @@ import copy
 import dataclasses
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pandas as pd
@@ -218,6 +220,9 @@ def _rank_checks(cls: type, cfg: dict[str, Any], case: Case) -> list[CheckResult
         return out + [CheckResult(c, cfg, None, "rank failed") for c in ("ignores_truth", "no_mutation", "deterministic")]
 
     def truth() -> None:
+        if not cls.tags.deterministic:
+            _truth_by_decoys(cls, cfg, case)
+            return
         with_truth = cls(cfg).rank(case)
         assert _key(with_truth) == _key(state["blind"]), (
             f"ranking with ground truth {with_truth.components[:3]} differs from without {state['blind'].components[:3]}"
@@ -235,6 +240,27 @@ def _rank_checks(cls: type, cfg: dict[str, Any], case: Case) -> list[CheckResult
 
     out += [_run("ignores_truth", cfg, truth), _run("no_mutation", cfg, mutation), _run("deterministic", cfg, deterministic)]
     return out
+
+
+def _truth_by_decoys(cls: type, cfg: dict[str, Any], case: Case) -> None:
+    """``ignores_truth`` for a method tagged non-deterministic: its rankings differ run to run anyway, so the
+    truth is planted on each of two components in turn; a method whose first answer follows the planted
+    truth every time (:data:`DECOY_RUNS` runs per plant) reads it."""
+    comps = [c for c in case.without_truth().components if c not in case.root_causes] or list(case.components)
+    true = sorted(case.root_causes) or comps[:1]
+    plants = [true[0], comps[-1] if comps[-1] != true[0] else comps[0]]
+    if plants[0] == plants[1]:
+        raise _Skip("one component only: nothing to plant a decoy on")
+    followed = 0
+    for plant in plants:
+        fault = replace(case.fault, target=plant) if case.fault is not None else None
+        planted = replace(case, root_causes=frozenset({plant}), fault=fault, meta={**case.meta, "target": plant})
+        followed += sum(cls(cfg).rank(planted).components[:1] == [plant] for _ in range(DECOY_RUNS))
+    assert followed < 2 * DECOY_RUNS, f"its first answer follows the ground truth wherever it is planted ({plants}): it reads the truth"
+
+
+#: Runs per planted truth in the decoy check of a non-deterministic method.
+DECOY_RUNS = 3
 
 
 def _unavailable(cls: type, cfg: dict[str, Any], case: Case) -> None:
