@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import importlib.metadata
 import importlib.util
+import os
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -260,3 +263,39 @@ def source_of_family() -> dict[str, str]:
 #: Thin views of the rows for the table code (``PAPER_NAMES[name]``, ``SOURCE_OF_FAMILY[family]``).
 PAPER_NAMES: dict[str, str] = paper_names()
 SOURCE_OF_FAMILY: dict[str, str] = source_of_family()
+
+
+#: Entry-point group through which an installed package adds methods: each entry point names an
+#: :class:`Entry` (or a function returning one or a list of them), e.g. in the plug-in's ``pyproject.toml``::
+#:
+#:     [project.entry-points."llmrca.methods"]
+#:     my-method = "my_package.rca:ENTRY"
+ENTRY_POINT_GROUP = "llmrca.methods"
+#: Environment variable naming modules (comma-separated) imported for their ``register(...)`` calls.
+PLUGINS_ENV = "LLMRCA_PLUGINS"
+
+
+def load_plugins() -> list[str]:
+    """Register the methods of installed plug-ins (:data:`ENTRY_POINT_GROUP`) and of the modules named in
+    ``$LLMRCA_PLUGINS``; returns the names added.  Runs once when :mod:`llmrca.methods` is imported (after the
+    registry and the base class exist, so a plug-in may import both), so every command (``llmrca methods``,
+    ``evaluate --methods``, ``rank``) sees them.  A plug-in that fails to load is
+    reported with a warning naming it and skipped: it never breaks the built-in methods.
+    """
+    before = set(REGISTRY)
+    for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            obj = ep.load()
+            got = obj() if callable(obj) and not isinstance(obj, Entry) else obj
+            for e in got if isinstance(got, list | tuple) else [got]:
+                if not isinstance(e, Entry):
+                    raise TypeError(f"expected an llmrca.methods.registry.Entry, got {type(e).__name__}")
+                register(e, replace=False)
+        except Exception as exc:  # a broken plug-in is named, never fatal
+            warnings.warn(f"llmrca plug-in {ep.name!r} ({ep.value}) not loaded: {exc}", RuntimeWarning, stacklevel=2)
+    for module in filter(None, (m.strip() for m in os.environ.get(PLUGINS_ENV, "").split(","))):
+        try:
+            importlib.import_module(module)
+        except Exception as exc:
+            warnings.warn(f"llmrca plug-in module {module!r} (from ${PLUGINS_ENV}) not loaded: {exc}", RuntimeWarning, stacklevel=2)
+    return [n for n in REGISTRY if n not in before]
