@@ -277,8 +277,14 @@ def test_rfc3339_inject_time_and_timezone_shift(tmp_path: Path) -> None:
     (d / "inject_time.txt").write_text(iso)
     assert read_case(d).inject_time == c.inject_time
     (d / "inject_time.txt").write_text(f"{int(c.inject_time) - 3 * 3600}")
-    with pytest.raises(CaseValidationError, match=r"moved by \+3 h it falls inside the data: this looks like a time-zone shift"):
+    with pytest.raises(CaseValidationError, match=r"moved by \+3 h it falls inside the data: this looks like a time-zone shift") as e:
         read_case(d)
+    assert "both the data's times and the injection time are epoch numbers" in str(e.value)
+    naive = pd.Timestamp(c.inject_time - 3 * 3600, unit="s").isoformat()  # local time, written without its offset
+    (d / "inject_time.txt").write_text(naive)
+    with pytest.raises(CaseValidationError, match=r"time-zone shift") as e:
+        read_case(d)
+    assert "(read without a UTC offset, as UTC: inject_time.txt)" in str(e.value)
 
 
 # -- constant, all-NaN, +Inf --------------------------------------------------------------------

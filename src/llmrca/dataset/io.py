@@ -576,8 +576,18 @@ def _read_case(folder: Path, *, normalise: bool = True, validate: bool = True) -
         # a column the strict checks already explained (booleans, mixed text, ...) needs no second, vaguer sentence
         more = [p for p in more if not ((m := _NOT_NUMERIC.search(p)) and any(f"column {m.group(1)} " in q for q in problems))]
         if problems or more:
-            raise CaseValidationError(list(dict.fromkeys([*problems, *more])), where=str(folder))
+            raise CaseValidationError([_tz_side(p, notes) for p in dict.fromkeys([*problems, *more])], where=str(folder))
     return case
+
+
+def _tz_side(problem: str, notes: list[str]) -> str:
+    """A time-zone-shift problem completed with which side's times had no UTC offset (from the reading notes)."""
+    if "time-zone shift" not in problem:
+        return problem
+    naive = [n.split(":", 1)[0] for n in notes if "no UTC offset" in n]
+    if naive:
+        return problem + f" (read without a UTC offset, as UTC: {', '.join(dict.fromkeys(naive))})"
+    return problem + " (both the data's times and the injection time are epoch numbers: one of them was made from local time)"
 
 
 _NOT_NUMERIC = re.compile(r"column ('.*') is not numeric; convert it or drop it$")
