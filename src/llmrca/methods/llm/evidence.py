@@ -23,6 +23,7 @@ of LLM-serving knowledge shape the numbers:
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -336,6 +337,31 @@ class Evidence:
                 ev.add(Signal(c, "scrape gaps", "network", min(FLAG, FLAG * gap / 0.25), note=f"{gap:.0%} more missing samples than normal"))
         t = min(FLAG, FLAG * log_excess.get("timeout", 0.0))
         ev.add(Signal(c, "log:timeout", "network", t, note="timeout / connection log lines"))
+
+
+def alarm_level(evidence: Mapping[str, ComponentEvidence]) -> float:
+    """How far the most anomalous component is beyond its healthy-baseline band, in threshold multiples.
+
+    ``evidence`` maps each component to its :class:`ComponentEvidence`; the
+    level is the largest :attr:`ComponentEvidence.score` (0 when every signal
+    of every component stays within ``z_threshold`` robust standard deviations
+    of its normal-window median, beyond the replicas' common move).  A
+    physical flag (power pinned at its cap, a restart) is :data:`FLAG` = 5.
+    """
+    return max((ce.score for ce in evidence.values()), default=0.0)
+
+
+def nothing_wrong(evidence: Mapping[str, ComponentEvidence], threshold: float | None) -> tuple[bool, float]:
+    """``(abstain, level)``: abstain ("no root cause") when no component's evidence reaches ``threshold``.
+
+    ``level`` is :func:`alarm_level`; ``threshold`` None never abstains.  A
+    healthy window still shows noise (a few upper-quartile moves of about one
+    threshold multiple on a peer); a fault shows one component well beyond
+    its band, so the threshold sits between the two (tuned on simulated
+    seeds 1-5, see ``benchmarks/llm_abstain.py`` and docs/method-llm.md).
+    """
+    level = alarm_level(evidence)
+    return (threshold is not None and level < threshold), level
 
 
 def _nz(x: float) -> float:
