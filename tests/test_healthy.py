@@ -14,7 +14,7 @@ import llmrca.campaign as campaign
 from llmrca.campaign import Profile, run_campaign
 from llmrca.cli import app
 from llmrca.config import ConfigError
-from llmrca.dataset.io import Dataset, read_case
+from llmrca.dataset.io import read_case
 from llmrca.dataset.schema import parse_case_json
 from llmrca.dataset.validate import import_tree
 from llmrca.evaluate.runner import run_evaluation
