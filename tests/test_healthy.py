@@ -164,12 +164,16 @@ def test_llm_rca_abstains_on_a_healthy_case_and_not_on_a_faulty_one(tiny_dataset
     for rel in ("healthy/1", "healthy/2"):
         case = read_case(tiny_dataset / rel).with_metric_set("extended").without_truth()
         r = m.rank(case)
-        assert r.abstained and r.confidence < m.config.abstain_below and r.fault_type is None
+        assert r.abstained and r.confidence < m.config.abstain_below and r.fault_type == "unknown"
         assert r.explanation["summary"].startswith("no root cause")
     faulty = read_case(tiny_dataset / "ray-worker-1_cpu/1").with_metric_set("extended")
     r = m.rank(faulty.without_truth())
     assert not r.abstained and r.components[0] == "ray-worker-1" and r.fault_type == "cpu"
     assert r.confidence > m.config.abstain_below
+    # the paper's basic set lacks the engine latency decomposition and the GPU power signals: no abstention
+    basic = m.rank(read_case(tiny_dataset / "healthy/1").with_metric_set("basic").without_truth())
+    assert not basic.abstained and basic.confidence < m.config.abstain_below
+    assert "lacks engine latency decomposition, accelerator power" in basic.explanation["not_abstained"]
 
 
 def test_healthy_spec_on_the_sim_backend_matches_the_unfaulted_run():

@@ -23,7 +23,7 @@ of LLM-serving knowledge shape the numbers:
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -351,17 +351,27 @@ def alarm_level(evidence: Mapping[str, ComponentEvidence]) -> float:
     return max((ce.score for ce in evidence.values()), default=0.0)
 
 
-def nothing_wrong(evidence: Mapping[str, ComponentEvidence], threshold: float | None) -> tuple[bool, float]:
+#: Signal groups (:data:`llmrca.methods.llm.signals.GROUPS`) without which llm-rca does not abstain: without the
+#: engine's latency decomposition and the accelerator's power signals a network delay or a GPU power cap can stay
+#: inside the healthy band of what remains (the paper's basic metric set), so "nothing is wrong" cannot be told
+#: apart from "a fault these signals do not show".
+ABSTAIN_NEEDS: tuple[str, ...] = ("engine latency decomposition", "accelerator power")
+
+
+def nothing_wrong(evidence: Mapping[str, ComponentEvidence], threshold: float | None, lacking: Sequence[str] = ()) -> tuple[bool, float]:
     """``(abstain, level)``: abstain ("no root cause") when no component's evidence reaches ``threshold``.
 
-    ``level`` is :func:`alarm_level`; ``threshold`` None never abstains.  A
+    ``level`` is :func:`alarm_level`; ``threshold`` None never abstains, nor
+    does a window ``lacking`` a signal group of :data:`ABSTAIN_NEEDS`.  A
     healthy window still shows noise (a few upper-quartile moves of about one
-    threshold multiple on a peer); a fault shows one component well beyond
-    its band, so the threshold sits between the two (tuned on simulated
-    seeds 1-5, see ``benchmarks/llm_abstain.py`` and docs/method-llm.md).
+    threshold multiple, an uncorroborated mesh-vs-engine latency gap); a fault
+    shows one component well beyond its band, so the threshold sits between
+    the two (tuned on simulated seeds 1-5: ``benchmarks/llm_abstain.py``,
+    docs/method-llm.md).
     """
     level = alarm_level(evidence)
-    return (threshold is not None and level < threshold), level
+    blind = any(g in ABSTAIN_NEEDS for g in lacking)
+    return (threshold is not None and not blind and level < threshold), level
 
 
 def _nz(x: float) -> float:
