@@ -49,8 +49,7 @@ KNOWN_SCHEMA_VERSIONS: frozenset[int] = frozenset({1})
 MAX_JSON_DEPTH = 64
 
 #: Fault types known by name: the paper's four and RCAEval's spellings (:data:`llmrca.model.FAULT_ALIASES`).
-#: ``"none"`` (:data:`~llmrca.model.NO_FAULT`) marks a healthy case: nothing injected, ``fault.target`` null, no root causes.
-KNOWN_FAULT_TYPES: frozenset[str] = frozenset(FAULT_TYPES) | frozenset(FAULT_ALIASES) | frozenset(FAULT_ALIASES.values()) | {NO_FAULT}
+KNOWN_FAULT_TYPES: frozenset[str] = frozenset(FAULT_TYPES) | frozenset(FAULT_ALIASES) | frozenset(FAULT_ALIASES.values())
 
 #: Any other fault type must look like a short lowercase identifier (``f6``, ``pod-kill``, ``io:latency``).
 FAULT_TYPE_PATTERN = re.compile(r"^[a-z][a-z0-9]*(?:[-.:][a-z0-9]+)*$")
@@ -80,6 +79,8 @@ def _component(v: str) -> str:
 
 
 def _fault_type(v: str) -> str:
+    if v == NO_FAULT:  # exactly "none" marks a healthy case (nothing injected); "None", "NONE" stay placeholder words
+        return v
     t = normalize_fault_type(v)
     if t in KNOWN_FAULT_TYPES:
         return t
@@ -209,7 +210,7 @@ _EXPECT = {
     "inject_time": "a number of epoch seconds",
     "fault": "an object {type, target, requested, achieved, start, end} or null",
     "fault.type": "a fault type string such as 'cpu', 'memory', 'network' or 'gpu'",
-    "fault.target": "a component name string such as 'ray-worker-1' (null for a healthy case, fault.type 'none')",
+    "fault.target": "a component name string such as 'ray-worker-1'",
     "fault.requested": "an object of fault parameters, e.g. {\"workers\": 16}",
     "fault.achieved": "an object of measured values",
     "fault.start": "a number of epoch seconds or null",
