@@ -41,10 +41,10 @@ from llmrca.telemetry.vocabulary import canonical_frame
 
 FAULT_NAMES = ("cpu", "memory", "network", "gpu")
 
-#: Default abstention threshold (threshold multiples of the strongest component's evidence), tuned on
-#: simulated campaigns with seeds 1-5 (profile quick + 8 healthy cases each; benchmarks/llm_abstain.py): the smallest
-#: threshold of the grid 1, 1.5, ..., 5 with at most 2.5 % false alarms (half the 5 % target) and AC@1 unchanged.
-ABSTAIN_BELOW = 2.5
+#: Default abstention threshold, in threshold multiples of the strongest firm evidence: 1 = one signal leaves its
+#: z_threshold band.  Checked on simulated campaigns with seeds 1-5 (profile quick + 8 healthy cases each,
+#: benchmarks/llm_abstain.py): healthy windows reach at most 0.67, faults at least 2.86.
+ABSTAIN_BELOW = 1.0
 
 
 @dataclass
@@ -235,7 +235,8 @@ class LlmRca(Method):
             corroborated = any(sg.hypothesis == "network" and sg.strength >= 1.0 for sg in ce.signals)
             ce.latency_residual = share
             note = "mesh latency beyond the engine's own" + ("" if corroborated else " (uncorroborated: may be replica queueing; half weight)")
-            ce.add(Signal(c, S.NET_SHARE, "network", share if corroborated else 0.5 * share, ev.normal_of(c, S.NET_SHARE), ev.window_of(c, S.NET_SHARE, "q75"), note))
+            ce.add(Signal(c, S.NET_SHARE, "network", share if corroborated else 0.5 * share, ev.normal_of(c, S.NET_SHARE), ev.window_of(c, S.NET_SHARE, "q75"), note,
+                          weak=not corroborated))
             return
         ce.latency_residual = r.residual
         if r.residual <= 0:
