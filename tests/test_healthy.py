@@ -185,3 +185,12 @@ def test_healthy_spec_on_the_sim_backend_matches_the_unfaulted_run():
     b = be.simulate(None, seed=11, protocol=tl, start_time=1_767_225_600.0)
     assert a.meta["requests"]["requests"] == int(b.requests["status"].size)
     assert a.name == "healthy" and a.fault.achieved == {"injected": False}
+
+
+def test_rank_cli_says_the_method_abstained_on_a_healthy_case(tiny_dataset):
+    r = CliRunner().invoke(app, ["rank", str(tiny_dataset / "healthy" / "1"), "--method", "llm-rca"])
+    assert r.exit_code == 0, r.output
+    assert "answer: no root cause (the method abstained, confidence" in r.output
+    assert "healthy case (nothing injected): the right answer is no root cause; the method abstained (right)" in r.output
+    r = CliRunner().invoke(app, ["rank", str(tiny_dataset / "healthy" / "1"), "--method", "nsigma"])
+    assert r.exit_code == 0 and "naming a root cause is a false alarm" in r.output
