@@ -123,6 +123,12 @@ def test_false_alarm_column_and_resume(tiny_dataset, tmp_path):
     assert (again.new_runs, again.skipped_runs) == (0, 3)
     assert len((tmp_path / "always" / "results.jsonl").read_text().splitlines()) == 3
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "always" / "summary.csv").set_index(["method", "fault"]), s)
+    # fidelity compares the paper's cells only: healthy cases are not among them
+    from llmrca.report.fidelity import fidelity_from_summary, fidelity_of
+
+    for fid in (fidelity_of(tmp_path / "always"), fidelity_from_summary(pd.read_csv(tmp_path / "always" / "summary.csv"))):
+        assert set(fid.cells["fault"]) == {"cpu", "memory", "network", "gpu"}
+        assert fid.cells.set_index(["fault", "metric"]).loc[("cpu", "ac@1"), "ours"] == 1.0
 
 
 def test_cli_healthy_flag_and_campaign_resume(tmp_path, monkeypatch):
