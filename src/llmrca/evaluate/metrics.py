@@ -140,6 +140,7 @@ def misattribution(scored: pd.DataFrame) -> pd.DataFrame:
     if scored.empty:
         return pd.DataFrame(columns=cols)
     wrong = scored[~scored["hit1"].astype(bool)].copy()
-    wrong["blamed"] = wrong["top1"].fillna("(empty ranking)")
+    # no component first: an empty ranking, an abstention ("no root cause") or a failed run without fallback
+    wrong["blamed"] = wrong["top1"].fillna("(no root cause)")
     out = wrong.groupby(["method", "fault", "blamed"], sort=False).size().reset_index(name="count")
     return out[cols]
