@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -118,6 +118,7 @@ def run_campaign(
     sim_params: Mapping[str, Any] | None = None,
     backend_obj: Backend | None = None,
     resume: bool = False,
+    healthy: int | None = None,
 ) -> Path:
     """Run a campaign and write its dataset; returns the dataset folder.
 
@@ -127,10 +128,16 @@ def run_campaign(
     rewritten after every case (``"complete": false`` until the last), so
     ``resume=True`` on the same folder, backend, profile and seed runs only
     the cases not listed yet (a half-written case folder is removed first).
+    ``healthy`` replaces the profile's number of healthy cases (nothing
+    injected, ground truth "no root cause", written as ``healthy/<rep>``).
     """
     if profile not in PROFILES:
         raise ConfigError(f"unknown profile {profile!r}; profiles: {', '.join(f'{k} ({v.description})' for k, v in PROFILES.items())}")
     prof = PROFILES[profile]
+    if healthy is not None:
+        if healthy < 0:
+            raise ConfigError(f"healthy cases must be 0 or more, got {healthy}")
+        prof = replace(prof, healthy=int(healthy))
     if protocol is None and profile == "local":
         from llmrca.testbed.local.backend import LOCAL_PROTOCOL
 
@@ -145,7 +152,7 @@ def run_campaign(
     if out.exists() and any(out.iterdir()):
         if not resume:
             raise FileExistsError(f"output folder {out} exists and is not empty; choose a new --out, remove it, or pass --resume to finish it")
-        entries = _resume_entries(out, be.name, profile, seed, len(specs))
+        entries = _resume_entries(out, be.name, profile, seed, len(specs), prof.healthy)
     out.mkdir(parents=True, exist_ok=True)
     seeds = case_seeds(seed, len(specs))
     base = 1_767_225_600.0 + 86_400.0 * (seed % 365)
@@ -162,6 +169,7 @@ def run_campaign(
                     "backend": be.name,
                     "profile": profile,
                     "seed": seed,
+                    "healthy": prof.healthy,
                     "protocol": protocol.to_dict(),
                     "parameters": {**be.describe(), "fault_params": fault_params or {}, "workers": workers, "qps": qps, "scrape_interval_s": scrape_interval_s},
                     "wall_s": round(time.perf_counter() - t_wall, 2),
@@ -190,10 +198,10 @@ def run_campaign(
     return out
 
 
-def _resume_entries(out: Path, backend: str, profile: str, seed: int, n_specs: int) -> list[dict[str, Any]]:
+def _resume_entries(out: Path, backend: str, profile: str, seed: int, n_specs: int, healthy: int = 0) -> list[dict[str, Any]]:
     """The cases a previous run of this campaign finished in ``out``; removes case folders it had not listed.
 
-    Raises ConfigError when ``out`` holds another campaign (backend, profile or seed differ) or no manifest.
+    Raises ConfigError when ``out`` holds another campaign (backend, profile, seed or number of healthy cases differ) or no manifest.
     """
     import json
     import shutil
@@ -205,6 +213,8 @@ def _resume_entries(out: Path, backend: str, profile: str, seed: int, n_specs: i
     theirs = (d.get("backend"), d.get("profile"), d.get("seed"))
     if theirs != (backend, profile, seed):
         raise ConfigError(f"cannot resume {out}: it holds backend/profile/seed {theirs}, not {(backend, profile, seed)}")
+    if int(d.get("healthy", 0) or 0) != healthy:
+        raise ConfigError(f"cannot resume {out}: it was started with {d.get('healthy', 0) or 0} healthy case(s), not {healthy}; pass --healthy {d.get('healthy', 0) or 0}")
     entries = list(d.get("cases") or [])
     if len(entries) > n_specs:
         raise ConfigError(f"cannot resume {out}: it lists {len(entries)} cases, the campaign has {n_specs}")
@@ -227,7 +237,7 @@ def _summary(out: Path, stats: list[dict[str, Any]], wall: float) -> None:
     for ft in sorted({s["fault"] for s in stats}):
         rows = [s for s in stats if s["fault"] == ft]
         t.add_row(
-            ft,
+            "none (healthy)" if ft == NO_FAULT else ft,
             str(len(rows)),
             str(sum(r.get("requests", 0) for r in rows)),
             str(sum(r.get("failed", 0) for r in rows)),

@@ -285,6 +285,12 @@ def rank_cmd(
     _stdout().print(t)
     for root, pos in outcome.truth_positions().items():
         typer.echo(f"true root cause {root}: " + (f"ranked #{pos} of {len(outcome.ranking.components)}" if pos else "not in the ranking"))
+    if outcome.ranking.abstained:
+        conf = outcome.ranking.confidence
+        typer.echo("answer: no root cause (the method abstained" + (f", confidence {conf:.3g})" if conf is not None else ")"))
+    if outcome.case.healthy:
+        typer.echo("healthy case (nothing injected): the right answer is no root cause; "
+                   + ("the method abstained (right)" if outcome.ranking.abstained else "naming a root cause is a false alarm"))
     lines = explanation_lines(outcome.ranking.explanation)
     typer.echo("explanation:" if lines else f"explanation: {method} gives none beyond the scores above")
     for line in lines:
@@ -470,6 +476,7 @@ def campaign_cmd(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),
     resume: bool = typer.Option(False, "--resume", help="Finish the campaign already in --out (same backend, profile, seed)."),
     allow_remote: bool = typer.Option(False, "--allow-remote", help="k8s: allow a non-loopback gateway URL (k8s.gateway_url)."),
+    healthy: int | None = typer.Option(None, "--healthy", min=0, help="Healthy cases (nothing injected, ground truth 'no root cause', folder healthy/<n>) after the faulty ones; default: the profile's."),
 ) -> None:
     """Run the paper's protocol (fault types x workers x repetitions) and write a dataset."""
     from llmrca.campaign import run_campaign, split_overrides
@@ -484,6 +491,7 @@ def campaign_cmd(
         path = run_campaign(
             backend=backend, profile=profile, seed=seed, out=out, workers=workers, qps=qps,
             fault_params=fault_params, scrape_interval_s=scrape_interval, progress=not quiet, sim_params=sim_params, resume=resume,
+            healthy=healthy,
         )
     except (ConfigError, FileExistsError, ValueError, ImportError, RuntimeError) as e:
         _fail(e)

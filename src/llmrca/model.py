@@ -166,10 +166,16 @@ class FaultSpec:
 
 @dataclass(frozen=True)
 class FaultRecord:
-    """What was injected and what was achieved (measured after injection)."""
+    """What was injected and what was achieved (measured after injection).
+
+    A healthy case (nothing injected) has ``type == NO_FAULT`` and
+    ``target is None``; ``start``/``end`` then still mark the protocol's fault
+    window (the instant a fault would have been injected, and its end), so
+    methods split normal and anomalous windows as usual.
+    """
 
     type: str
-    target: str
+    target: str | None
     requested: Mapping[str, Any] = field(default_factory=dict)
     achieved: Mapping[str, Any] = field(default_factory=dict)
     start: float | None = None
@@ -185,11 +191,21 @@ class FaultRecord:
             "end": self.end,
         }
 
+    @property
+    def injected(self) -> bool:
+        """False for a healthy case (``type == NO_FAULT``: nothing was injected)."""
+        return self.type != NO_FAULT
+
+    @classmethod
+    def healthy(cls, start: float | None, end: float | None, **achieved: Any) -> FaultRecord:
+        """The record of a healthy case: nothing injected during ``[start, end)`` (epoch seconds, the protocol's fault window)."""
+        return cls(type=NO_FAULT, target=None, requested={}, achieved={"injected": False, **achieved}, start=start, end=end)
+
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> FaultRecord:
         return cls(
             type=normalize_fault_type(d["type"]),
-            target=d["target"],
+            target=d.get("target"),
             requested=dict(d.get("requested", {})),
             achieved=dict(d.get("achieved", {})),
             start=d.get("start"),
@@ -237,6 +253,11 @@ class Case:
     @property
     def fault_type(self) -> str | None:
         return self.fault.type if self.fault is not None else None
+
+    @property
+    def healthy(self) -> bool:
+        """True for a case with nothing injected (fault type :data:`NO_FAULT`): its ground truth is "no root cause"."""
+        return self.fault is not None and self.fault.type == NO_FAULT
 
     @property
     def fault_end(self) -> float | None:
@@ -296,6 +317,10 @@ class Case:
         missing = sorted(set(self.root_causes) - comps)
         if missing:
             out.append(f"root causes {missing} are not components of the case (components: {sorted(comps)})")
+        if self.healthy and self.root_causes:
+            out.append(f"a healthy case (fault type {NO_FAULT!r}, nothing injected) has root causes {sorted(self.root_causes)}; a healthy case has none")
+        if self.fault is not None and self.fault.injected and not self.fault.target:
+            out.append(f"fault {self.fault.type!r} has no target; name the component it was injected into")
         if self.fault is not None and self.fault.end is not None and self.fault.end < self.inject_time:
             out.append(f"fault end {self.fault.end} is before the injection time {self.inject_time}")
         return out
@@ -408,6 +433,13 @@ class Ranking:
     ``metrics`` is the metric-level ranking (``<component>_<metric>``, score)
     when the method has one; ``explanation`` says why (signals, paths) and
     ``fault_type`` names the fault where the method infers one.
+
+    A method may answer "no root cause" (nothing is wrong): an empty
+    ``components`` list, or ``abstained=True`` (it may keep its ranking for
+    information; the evaluator then treats the answer as "no root cause":
+    right on a healthy case, a miss on a faulty one).  ``confidence`` is the
+    method's own evidence that something is wrong, on its own scale, when it
+    has one (recorded in the results; None: the method gives none).
     """
 
     components: list[str]
@@ -415,9 +447,16 @@ class Ranking:
     metrics: list[tuple[str, float]] | None = None
     explanation: dict[str, Any] | None = None
     fault_type: str | None = None
+    abstained: bool = False
+    confidence: float | None = None
 
     def __post_init__(self) -> None:
         self.components = list(self.components)
+        if not self.components:
+            self.abstained = True  # an empty ranking names no root cause
+        self.abstained = bool(self.abstained)
+        if self.confidence is not None:
+            self.confidence = float(self.confidence)
         if not self.scores:
             n = len(self.components)
             self.scores = [float(n - i) for i in range(n)]
@@ -496,7 +535,13 @@ class Ranking:
             "metrics": [[m, _f(s)] for m, s in self.metrics] if self.metrics is not None else None,
             "explanation": self.explanation,
             "fault_type": self.fault_type,
+            "abstained": self.abstained,
+            "confidence": self.confidence if self.confidence is None or math.isfinite(self.confidence) else None,
         }
+
+    def abstain(self, confidence: float | None = None) -> Ranking:
+        """This ranking marked as "no root cause" (kept for information), with ``confidence`` when given."""
+        return replace(self, abstained=True, confidence=self.confidence if confidence is None else float(confidence))
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Ranking:
@@ -506,4 +551,6 @@ class Ranking:
             metrics=[(m, _score(s)) for m, s in d["metrics"]] if d.get("metrics") is not None else None,
             explanation=d.get("explanation"),
             fault_type=d.get("fault_type"),
+            abstained=bool(d.get("abstained", False)),
+            confidence=d.get("confidence"),
         )

@@ -126,7 +126,7 @@ def collect_case(
         logs=logs,
         traces=traces,
         fault=fault_record,
-        root_causes=frozenset([fault_record.target]) if fault_record is not None else frozenset(),
+        root_causes=frozenset([fault_record.target]) if fault_record is not None and fault_record.injected and fault_record.target else frozenset(),
         topology=topology,
         meta={**dict(meta or {}), "collection": info},
         metric_sets=sets,

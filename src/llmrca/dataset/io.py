@@ -12,8 +12,12 @@
         inject_time.txt     epoch seconds
         case.json           fault, root causes, window, topology, provenance (ours)
 
+A healthy case (nothing injected) is written as ``<dataset>/healthy/<rep>/``
+with ``fault.type`` ``"none"``, ``fault.target`` null and ``root_causes`` ``[]``.
+
 Plain RCAEval / rca-llm trees without ``case.json`` are read too: the ground
-truth then comes from the folder name ``<component>_<fault>``.
+truth then comes from the folder name ``<component>_<fault>`` (``healthy/<rep>``:
+nothing injected).
 """
 
 from __future__ import annotations
@@ -508,6 +512,8 @@ def _read_case(folder: Path, *, normalise: bool = True, validate: bool = True) -
             notes += n
     fault = spec.fault.to_record() if spec is not None and spec.fault is not None else None
     roots: list[str] | None = list(spec.root_causes) if spec is not None and spec.root_causes is not None else None
+    if fault is None and roots is None and not has_cj and HEALTHY_FOLDER in (folder.parent.name, folder.name):
+        fault, roots = FaultRecord.healthy(inject, None), []  # healthy/<rep> without case.json: nothing injected
     if (fault is None or roots is None) and not (has_cj and spec is None):
         comp, ftype = _truth_from_folder(folder)
         if fault is None and comp is not None and ftype is not None:
@@ -735,7 +741,14 @@ class Dataset:
         return Dataset(root)
 
 
+#: Folder (group) name of healthy cases (nothing injected): ``healthy/<rep>``.
+HEALTHY_FOLDER = "healthy"
+
+
 def case_folder_name(case: Case) -> str:
+    """``<target>_<fault>``, or :data:`HEALTHY_FOLDER` for a healthy case."""
+    if case.healthy:
+        return HEALTHY_FOLDER
     target = case.fault.target if case.fault else (sorted(case.root_causes)[0] if case.root_causes else "none")
     ftype = case.fault.type if case.fault else "none"
     return f"{target}_{ftype}"
@@ -761,12 +774,15 @@ def add_case(case: Case, root: Path, counts: dict[str, int] | None = None) -> di
     folder = root / group / str(counts[group])
     case.name = f"{group}/{counts[group]}"
     write_case(case, folder)
-    return {
+    entry = {
         "path": f"{group}/{counts[group]}",
         "fault": case.fault_type,
         "target": case.fault.target if case.fault else None,
         "root_causes": sorted(case.root_causes),
     }
+    if case.healthy:
+        entry["healthy"] = True
+    return entry
 
 
 def write_manifest(root: Path, entries: list[dict[str, Any]], info: dict[str, Any] | None = None) -> None:

@@ -40,7 +40,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from pydantic_core import PydanticCustomError
 
 from llmrca.dataset.names import component_name_problem, file_name_problem, invisible_characters, shown
-from llmrca.model import FAULT_ALIASES, FAULT_TYPES, FaultRecord, Topology, components_of, normalize_fault_type
+from llmrca.model import FAULT_ALIASES, FAULT_TYPES, NO_FAULT, FaultRecord, Topology, components_of, normalize_fault_type
 
 #: Versions of ``case.json`` / ``dataset.json`` this code reads.
 KNOWN_SCHEMA_VERSIONS: frozenset[int] = frozenset({1})
@@ -79,6 +79,8 @@ def _component(v: str) -> str:
 
 
 def _fault_type(v: str) -> str:
+    if v == NO_FAULT:  # exactly "none" marks a healthy case (nothing injected); "None", "NONE" stay placeholder words
+        return v
     t = normalize_fault_type(v)
     if t in KNOWN_FAULT_TYPES:
         return t
@@ -135,7 +137,7 @@ class FaultSpecModel(BaseModel):
 
     model_config = _STRICT
     type: FaultType
-    target: Component
+    target: Component | None  # null only for a healthy case (type "none")
     requested: dict[str, Any] = Field(default_factory=dict)
     achieved: dict[str, Any] = Field(default_factory=dict)
     start: EpochSeconds | None = None
@@ -411,11 +413,19 @@ def _case_rules(spec: CaseSpec, file: str) -> list[str]:
     names = set(spec.root_causes or ())
     if spec.topology is not None:
         names |= set(spec.topology.nodes)
+    if f is not None and f.type == NO_FAULT:
+        if f.target is not None:
+            out.append(f"{file}: field fault.target is {shown(f.target)} but fault.type is 'none' (a healthy case, nothing injected); expected null")
+        if spec.root_causes:
+            out.append(f"{file}: field root_causes is {spec.root_causes} but fault.type is 'none' (a healthy case); expected [] (no root cause)")
+    elif f is not None and f.target is None:
+        out.append(f"{file}: field fault.target is null; expected a component name such as 'ray-worker-1' (null only for a healthy case, fault.type 'none')")
     if f is not None:
-        names.add(f.target)
+        if f.target is not None:
+            names.add(f.target)
         if f.start is not None and f.end is not None and not f.start < f.end:
             out.append(f"{file}: field fault.end is {f.end}, not after fault.start {f.start}; expected start < end (epoch seconds)")
-        if spec.root_causes is not None and f.target not in spec.root_causes:
+        if f.target is not None and spec.root_causes is not None and f.target not in spec.root_causes:
             out.append(f"{file}: field fault.target is {shown(f.target)}, which is not in root_causes {spec.root_causes}; expected the injected component among the root causes")
         if f.type in names:
             out.append(f"{file}: field fault.type is {shown(f.type)}, a component name; expected a fault type such as 'cpu' (are type and target swapped?)")
@@ -435,7 +445,7 @@ def _case_rules(spec: CaseSpec, file: str) -> list[str]:
             for i, r in enumerate(spec.root_causes or ()):
                 if r not in nodes:
                     out.append(f"{file}: field root_causes[{i}] is {shown(r)}, not a node of topology.nodes; expected one of the case's components")
-            if f is not None and f.target not in nodes and (spec.root_causes is None or f.target in spec.root_causes):
+            if f is not None and f.target is not None and f.target not in nodes and (spec.root_causes is None or f.target in spec.root_causes):
                 out.append(f"{file}: field fault.target is {shown(f.target)}, not a node of topology.nodes; expected one of the case's components")
     return out
 
@@ -471,7 +481,7 @@ def check_against_data(
         if r not in cset:
             out.append(f"{file}: root cause {shown(r)} is not a component of {basic_file} (components: {listed}); expected a component that has metric columns '<component>_<metric>'")
     f = spec.fault
-    if f is not None:
+    if f is not None and f.target is not None:
         if f.target not in cset and (spec.root_causes is None or f.target not in spec.root_causes):
             out.append(f"{file}: field fault.target {shown(f.target)} is not a component of {basic_file} (components: {listed}); expected one of them")
         if f.type in cset:

@@ -51,8 +51,11 @@ def validate_dataset(root: str | Path, *, on_case: Callable[[int, int], None] | 
             continue
         if case.meta.get("normalised"):
             check.notes[cid] = list(case.meta["normalised"])
-        if not case.root_causes:
-            check.problems[cid] = ["no ground truth: add case.json with root_causes, or name the folder <component>_<fault>/<rep>"]
+        if not case.root_causes and not case.healthy:
+            check.problems[cid] = [
+                "no ground truth: add case.json with root_causes, or name the folder <component>_<fault>/<rep> "
+                "(healthy/<rep> for a case with nothing injected)"
+            ]
         else:
             check.valid.append(cid)
     return check
@@ -109,8 +112,8 @@ def import_tree(
         except (Exception, RecursionError) as e:  # a reader bug is reported with the case, never a traceback
             rep.problems[cid] = [f"{UNEXPECTED} ({type(e).__name__}: {str(e)[:300]}); please report it with the case"]
             continue
-        if not case.root_causes:
-            rep.problems[cid] = ["no ground truth in the folder name; expected <component>_<fault>/<rep>"]
+        if not case.root_causes and not case.healthy:
+            rep.problems[cid] = ["no ground truth in the folder name; expected <component>_<fault>/<rep> (healthy/<rep> for a case with nothing injected)"]
             continue
         case.name = cid
         if case.meta.get("normalised"):
@@ -124,7 +127,8 @@ def import_tree(
             if why:
                 rep.notes.setdefault(cid, []).append(why)
         rep.imported.append(cid)
-        entries.append({"path": cid, "fault": case.fault_type, "target": case.fault.target if case.fault else None, "root_causes": sorted(case.root_causes)})
+        entries.append({"path": cid, "fault": case.fault_type, "target": case.fault.target if case.fault else None, "root_causes": sorted(case.root_causes),
+                        **({"healthy": True} if case.healthy else {})})
     if entries:
         write_manifest(dst, entries, {"imported_from": str(src)})
     elif created and not any(dst.iterdir()):  # nothing imported: leave no dataset behind

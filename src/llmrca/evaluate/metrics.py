@@ -98,6 +98,32 @@ def summarize(scored: pd.DataFrame, *, by: Sequence[str] = ("method", "fault")) 
     return out[cols]
 
 
+def with_false_alarms(summary: pd.DataFrame, false_alarms: pd.DataFrame) -> pd.DataFrame:
+    """``summary`` plus one row per method with ``fault == "none"`` (healthy cases) and a ``false_alarm`` column.
+
+    ``false_alarms`` is :func:`llmrca.evaluate.results.false_alarm_summary`
+    (method, n, false_alarms, false_alarm).  The healthy row's ``n`` is the
+    number of healthy cases answered, its AC@k are NaN (nothing to rank) and
+    ``false_alarm`` is the share of them where the method named a root cause;
+    ``false_alarm`` is NaN on the other rows.  Without healthy cases the
+    summary is returned unchanged (no new column).
+    """
+    from llmrca.model import NO_FAULT
+
+    if false_alarms.empty:
+        return summary
+    out = summary.copy()
+    out["false_alarm"] = np.nan
+    rows = pd.DataFrame(
+        {"method": false_alarms["method"], "fault": NO_FAULT, "n": false_alarms["n"].astype(int), "false_alarm": false_alarms["false_alarm"].astype(float)}
+    )
+    out = pd.concat([out, rows], ignore_index=True) if not out.empty else rows.reindex(columns=[*summary.columns, "false_alarm"])
+    order = {m: i for i, m in enumerate(dict.fromkeys([*summary["method"], *false_alarms["method"]]))}
+    out["_m"] = out["method"].map(order)
+    out["_f"] = out["fault"].map(lambda f: 2 if f == NO_FAULT else (1 if f == "all" else 0))
+    return out.sort_values(["_m", "_f"], kind="stable").drop(columns=["_m", "_f"]).reset_index(drop=True)
+
+
 def _fault_key(f: str) -> str:
     from llmrca.model import FAULT_TYPES
 
@@ -114,6 +140,7 @@ def misattribution(scored: pd.DataFrame) -> pd.DataFrame:
     if scored.empty:
         return pd.DataFrame(columns=cols)
     wrong = scored[~scored["hit1"].astype(bool)].copy()
-    wrong["blamed"] = wrong["top1"].fillna("(empty ranking)")
+    # no component first: an empty ranking, an abstention ("no root cause") or a failed run without fallback
+    wrong["blamed"] = wrong["top1"].fillna("(no root cause)")
     out = wrong.groupby(["method", "fault", "blamed"], sort=False).size().reset_index(name="count")
     return out[cols]

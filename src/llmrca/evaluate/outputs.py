@@ -14,9 +14,9 @@ from typing import Any
 import pandas as pd
 
 from llmrca.evaluate.figures import misattribution_figure
-from llmrca.evaluate.metrics import misattribution, summarize
+from llmrca.evaluate.metrics import misattribution, summarize, with_false_alarms
 from llmrca.evaluate.render import write_table1
-from llmrca.evaluate.results import read_results, scored_frame, status_counts
+from llmrca.evaluate.results import false_alarm_frame, false_alarm_summary, read_results, scored_frame, status_counts
 from llmrca.evaluate.tables import table1
 
 
@@ -35,6 +35,7 @@ class Report:
     misattribution: pd.DataFrame
     random_on_failure: bool
     files: list[Path]
+    false_alarms: pd.DataFrame | None = None  # one row per answered run on a healthy case (results.false_alarm_frame)
 
 
 def _latest_session(out: Path) -> dict[str, Any]:
@@ -68,7 +69,13 @@ def select_records(records: list[dict[str, Any]], session: dict[str, Any]) -> li
 
 
 def write_report(out_dir: str | Path) -> Report:
-    """Write summary.csv, status.csv, misattribution.csv, table1.{md,csv,tex} and misattribution.png."""
+    """Write summary.csv, status.csv, misattribution.csv, table1.{md,csv,tex} and misattribution.png.
+
+    Ranking metrics are over faulty cases; healthy cases (nothing injected)
+    give each method a false-alarm rate (a ``fault == "none"`` row of
+    summary.csv, the HEALTHY columns of Table 1) and ``false_alarms.csv``
+    (one row per answered run on a healthy case).
+    """
     from llmrca.methods.registry import REGISTRY
 
     out = Path(out_dir)
@@ -79,7 +86,8 @@ def write_report(out_dir: str | Path) -> Report:
     records = select_records(read_results(res_path), session)
     rof = bool(session.get("random_on_failure", False))
     scored = scored_frame(records, random_on_failure=rof)
-    summary = summarize(scored)
+    fa = false_alarm_frame(records, random_on_failure=rof)
+    summary = with_false_alarms(summarize(scored), false_alarm_summary(fa))
     status = status_counts(records, random_on_failure=rof)
     methods = list(dict.fromkeys(r["method"] for r in records))
     families = {m: (session.get("methods", {}).get(m, {}).get("family") or (REGISTRY[m].family if m in REGISTRY else "")) for m in methods}
@@ -90,7 +98,10 @@ def write_report(out_dir: str | Path) -> Report:
     summary.to_csv(files[0], index=False, float_format="%.4f")
     status.to_csv(files[1], index=False, float_format="%.4f")
     mis.to_csv(files[2], index=False)
-    note = _table_note(status, rof)
+    if not fa.empty:
+        files.append(out / "false_alarms.csv")
+        fa.to_csv(files[-1], index=False, float_format="%.4f")
+    note = _table_note(status, rof, list(t1.columns.get_level_values(0)))
     files += write_table1(t1, out, note)
     files.append(
         misattribution_figure(
@@ -103,10 +114,11 @@ def write_report(out_dir: str | Path) -> Report:
     results = pd.DataFrame.from_records(
         [{k: r.get(k) for k in ("method", "case", "status", "fault", "root_causes", "ranking", "metric_set", "duration_s", "error", "error_kind", "config_hash")} for r in records]
     )
-    return Report(out, results, scored, summary, status, t1, mis, rof, files)
+    return Report(out, results, scored, summary, status, t1, mis, rof, files, fa)
 
 
-def _table_note(status: pd.DataFrame, random_on_failure: bool) -> str:
+def _table_note(status: pd.DataFrame, random_on_failure: bool, table_faults: list[str] | None = None) -> str:
+    table_faults = table_faults or []
     if status.empty:
         return ""
     parts = []
@@ -123,6 +135,11 @@ def _table_note(status: pd.DataFrame, random_on_failure: bool) -> str:
         )
     else:
         lines.append("Failed and timed-out runs count as misses (no random fallback); unavailable runs are not scored.")
+    if "none" in set(table_faults):
+        lines.append(
+            "HEALTHY: cases with nothing injected. False alarm = share of them where the method named a root cause "
+            "(right answer: abstain); n = healthy cases answered. AC@k are over the faulty cases only; an abstention on a faulty case is a miss."
+        )
     if parts:
         lines.append("Runs not ok: " + "; ".join(parts) + ".")
     return "\n".join(lines)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-FAULT_LABELS = {"cpu": "CPU", "memory": "MEMORY", "network": "NETWORK", "gpu": "GPU"}
+FAULT_LABELS = {"cpu": "CPU", "memory": "MEMORY", "network": "NETWORK", "gpu": "GPU", "none": "HEALTHY"}
 
 #: The paper's spelling of each registry name, for the human-readable tables
 #: (Markdown, LaTeX); CSV files keep the registry names that ``--methods`` takes.
@@ -25,20 +25,21 @@ def display_name(method: str) -> str:
     return PAPER_NAMES.get(method, method)
 
 
-def _fmt(x: float, missing: str) -> str:
-    return missing if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.2f}"
+def _fmt(x: float, missing: str, metric: str = "") -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return missing
+    return f"{int(x)}" if metric == "n" else f"{x:.2f}"
 
 
 def table1_markdown(table: pd.DataFrame, note: str = "") -> str:
-    faults = list(dict.fromkeys(table.columns.get_level_values(0)))
-    metrics = list(dict.fromkeys(table.columns.get_level_values(1)))
-    head = ["Data Source", "Method"] + [f"{FAULT_LABELS.get(f, f.upper())} {m}" for f in faults for m in metrics]
+    cols = list(table.columns)
+    head = ["Data Source", "Method"] + [f"{FAULT_LABELS.get(f, f.upper())} {m}" for f, m in cols]
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---", "---"] + ["---:"] * (len(head) - 2)) + "|"]
     last_src = None
     for (src, method), row in table.iterrows():
         shown = src if src != last_src else ""
         last_src = src
-        lines.append("| " + " | ".join([shown, display_name(method)] + [_fmt(v, "–") for v in row.to_numpy()]) + " |")
+        lines.append("| " + " | ".join([shown, display_name(method)] + [_fmt(v, "–", m) for (_, m), v in zip(cols, row.to_numpy(), strict=True)]) + " |")
     if note:
         lines += ["", note]
     return "\n".join(lines) + "\n"
@@ -46,7 +47,7 @@ def table1_markdown(table: pd.DataFrame, note: str = "") -> str:
 
 def table1_csv(table: pd.DataFrame) -> str:
     flat = table.copy()
-    flat.columns = [f"{f}_{m}" for f, m in flat.columns]
+    flat.columns = [f"{f}_{m}".replace(" ", "_") for f, m in flat.columns]
     return flat.round(4).reset_index().to_csv(index=False)
 
 
@@ -57,10 +58,10 @@ def _tex_escape(s: str) -> str:
 
 
 def table1_latex(table: pd.DataFrame, caption: str = "RCA performance per fault type.") -> str:
+    cols = list(table.columns)
     faults = list(dict.fromkeys(table.columns.get_level_values(0)))
-    metrics = list(dict.fromkeys(table.columns.get_level_values(1)))
-    nm = len(metrics)
-    spec = "ll" + "|".join(["c" * nm] * len(faults))
+    per_fault = {f: [m for g, m in cols if g == f] for f in faults}
+    spec = "ll" + "|".join(["c" * len(per_fault[f]) for f in faults])
     out = [
         r"% needs \usepackage{booktabs}",
         r"\begin{table*}",
@@ -68,8 +69,8 @@ def table1_latex(table: pd.DataFrame, caption: str = "RCA performance per fault 
         rf"\caption{{{_tex_escape(caption)}}}",
         rf"\begin{{tabular}}{{{spec}}}",
         r"\toprule",
-        "Data Source & Method & " + " & ".join(rf"\multicolumn{{{nm}}}{{c}}{{{FAULT_LABELS.get(f, f.upper())}}}" for f in faults) + r" \\",
-        " & & " + " & ".join(m for _ in faults for m in metrics) + r" \\",
+        "Data Source & Method & " + " & ".join(rf"\multicolumn{{{len(per_fault[f])}}}{{c}}{{{FAULT_LABELS.get(f, f.upper())}}}" for f in faults) + r" \\",
+        " & & " + " & ".join(m for _, m in cols) + r" \\",
         r"\midrule",
     ]
     last_src = None
@@ -79,7 +80,7 @@ def table1_latex(table: pd.DataFrame, caption: str = "RCA performance per fault 
         shown = _tex_escape(src) if src != last_src else ""
         last_src = src
         name = _tex_escape(display_name(method)).replace("ε", r"$\epsilon$")
-        out.append(f"{shown} & {name} & " + " & ".join(_fmt(v, "--") for v in row.to_numpy()) + r" \\")
+        out.append(f"{shown} & {name} & " + " & ".join(_fmt(v, "--", m) for (_, m), v in zip(cols, row.to_numpy(), strict=True)) + r" \\")
     out += [r"\bottomrule", r"\end{tabular}", r"\end{table*}"]
     return "\n".join(out) + "\n"
 

@@ -169,10 +169,20 @@ def _default(o: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
 
 
-def scored_frame(records: Iterable[dict[str, Any]], *, random_on_failure: bool = False) -> pd.DataFrame:
-    """One row per scored run: method, case, fault, status, fallback, top1, hit1, ac@1..5, avg@5.
+def is_healthy_record(rec: dict[str, Any]) -> bool:
+    """A run on a healthy case (fault type ``none``: nothing injected, no root cause)."""
+    from llmrca.model import NO_FAULT
 
-    ``ok`` runs are scored on their ranking.  ``failed`` and ``timeout`` runs
+    return rec.get("fault") == NO_FAULT and not rec.get("root_causes")
+
+
+def scored_frame(records: Iterable[dict[str, Any]], *, random_on_failure: bool = False) -> pd.DataFrame:
+    """One row per scored run on a faulty case: method, case, fault, status, fallback, top1, hit1, abstained, ac@1..5, avg@5.
+
+    Healthy cases (no root cause) are not here: see :func:`false_alarm_frame`.
+    ``ok`` runs are scored on their ranking; an ``ok`` run whose method
+    abstained (answered "no root cause": ``abstained`` or an empty ranking)
+    scores 0, a miss, whatever ranking it kept for information.  ``failed`` and ``timeout`` runs
     score 0 (a miss), or — with ``random_on_failure`` — on the seeded random
     ranking stored with them (``fallback`` = True).  ``unavailable`` runs and
     runs of invalid cases are not scored.
@@ -182,7 +192,10 @@ def scored_frame(records: Iterable[dict[str, Any]], *, random_on_failure: bool =
         if r.get("error_kind") == INVALID_CASE or r["status"] == "unavailable" or not r.get("root_causes"):
             continue
         fallback = False
-        if r["status"] == "ok":
+        abstained = r["status"] == "ok" and (bool(r.get("abstained")) or not r.get("ranking"))
+        if r["status"] == "ok" and abstained:
+            comps, scores = [], None
+        elif r["status"] == "ok":
             comps, scores = r["ranking"], r.get("scores")
         elif random_on_failure and r.get("fallback_ranking"):
             comps, scores, fallback = r["fallback_ranking"], None, True
@@ -200,11 +213,60 @@ def scored_frame(records: Iterable[dict[str, Any]], *, random_on_failure: bool =
                 "top1": top1,
                 "hit1": top1 in set(r["root_causes"]) if top1 is not None else False,
                 "scored_ranking": bool(comps),
+                "abstained": abstained,
                 **s,
             }
         )
-    cols = ["method", "case", "fault", "status", "fallback", "top1", "hit1", "scored_ranking", "ac@1", "ac@2", "ac@3", "ac@4", "ac@5", "avg@5"]
+    cols = ["method", "case", "fault", "status", "fallback", "top1", "hit1", "scored_ranking", "abstained", "ac@1", "ac@2", "ac@3", "ac@4", "ac@5", "avg@5"]
     return pd.DataFrame(rows, columns=cols)
+
+
+def false_alarm_frame(records: Iterable[dict[str, Any]], *, random_on_failure: bool = False) -> pd.DataFrame:
+    """One row per answered run on a healthy case: method, case, status, fallback, alarm, blamed, confidence.
+
+    On a healthy case the right answer is "no root cause": an ``ok`` run is
+    a false alarm (``alarm`` True) unless the method abstained (``abstained``
+    or an empty ranking); ``blamed`` is the component it ranked first.  With
+    ``random_on_failure`` a failed or timed-out run is answered by its seeded
+    random ranking, which names a root cause: a false alarm.  Otherwise
+    failed and timed-out runs gave no answer and are left out (counted in
+    ``status.csv``), as are unavailable runs and invalid cases.
+    """
+    rows = []
+    for r in records:
+        if r.get("error_kind") == INVALID_CASE or r["status"] == "unavailable" or not is_healthy_record(r):
+            continue
+        if r["status"] == "ok":
+            abstained = bool(r.get("abstained")) or not r.get("ranking")
+            blamed = None if abstained else r["ranking"][0]
+            fallback = False
+        elif random_on_failure and r.get("fallback_ranking"):
+            blamed, fallback = r["fallback_ranking"][0], True
+        else:
+            continue
+        rows.append(
+            {
+                "method": r["method"],
+                "case": r["case"],
+                "status": r["status"],
+                "fallback": fallback,
+                "alarm": blamed is not None,
+                "blamed": blamed,
+                "confidence": r.get("confidence"),
+            }
+        )
+    return pd.DataFrame(rows, columns=["method", "case", "status", "fallback", "alarm", "blamed", "confidence"])
+
+
+def false_alarm_summary(fa: pd.DataFrame) -> pd.DataFrame:
+    """Per method: ``n`` healthy cases answered, ``false_alarms`` (how many named a root cause), ``false_alarm`` (their share, 0 to 1)."""
+    cols = ["method", "n", "false_alarms", "false_alarm"]
+    if fa.empty:
+        return pd.DataFrame(columns=cols)
+    g = fa.groupby("method", sort=False)["alarm"]
+    out = pd.DataFrame({"n": g.size(), "false_alarms": g.sum().astype(int)}).reset_index()
+    out["false_alarm"] = out["false_alarms"] / out["n"]
+    return out[cols]
 
 
 def status_counts(records: Iterable[dict[str, Any]], *, random_on_failure: bool = False) -> pd.DataFrame:

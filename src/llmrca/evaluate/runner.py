@@ -345,7 +345,7 @@ def _run_locked(
 #: the files an evaluation writes into ``out``; ``--fresh`` moves them aside
 OUTPUT_FILES = (
     "results.jsonl", "run.json", "run.json.tmp", "summary.csv", "status.csv", "misattribution.csv", "misattribution.png",
-    "table1.md", "table1.csv", "table1.tex",
+    "table1.md", "table1.csv", "table1.tex", "false_alarms.csv",
 )
 
 

@@ -77,6 +77,8 @@ def base_record(task: Task) -> dict[str, Any]:
         "scores": None,
         "top_metrics": None,
         "explanation": None,
+        "abstained": None,
+        "confidence": None,
         "fallback_ranking": None,
         "duration_s": None,
     }
@@ -155,6 +157,8 @@ def execute(task: Task, case_cache: dict[str, Case] | None = None) -> dict[str, 
         scores=d["scores"],
         top_metrics=d["metrics"][:10] if d["metrics"] else None,
         explanation=_jsonable(ranking.explanation),
+        abstained=d["abstained"],
+        confidence=d["confidence"],
         fallback_ranking=None,
     )
     return rec

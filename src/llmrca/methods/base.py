@@ -1,7 +1,10 @@
 """The one interface every RCA method honours.
 
 A method is built from a typed :class:`~llmrca.config.Config` and answers
-``rank(case) -> Ranking``.  The public :meth:`Method.rank` checks that the
+``rank(case) -> Ranking``.  A method may answer "no root cause" (an empty
+ranking, or ``Ranking.abstained`` with its ``confidence``: see
+:func:`abstain_below`); the evaluator counts that as right on a healthy case
+and as a miss on a faulty one.  The public :meth:`Method.rank` checks that the
 case carries what the method needs (raising
 :class:`~llmrca.errors.MethodUnavailable` otherwise) and then calls the
 subclass's ``_rank``.  Methods never see the ground truth: the evaluator
@@ -11,7 +14,7 @@ strips it with :meth:`Case.without_truth` before calling ``rank``.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
 import numpy as np
@@ -40,6 +43,27 @@ class _FromRegistry:
         if e is None:
             return self.default
         return e.tags if self.what == "tags" else e.citation
+
+
+def abstain_below(ranking: Ranking, confidence: float, threshold: float | None) -> Ranking:
+    """``ranking`` with ``confidence`` recorded, marked "no root cause" when ``threshold`` is set and ``confidence < threshold``.
+
+    ``confidence`` is the method's own evidence that something is wrong (e.g.
+    NSigma's largest |z|), on its own scale; ``threshold`` None (the default
+    of every baseline) never abstains, so the method's numbers do not change.
+    A NaN confidence counts as no evidence (below any threshold).
+    """
+    conf = float(confidence) if np.isfinite(confidence) else float("nan")
+    if threshold is not None and not (conf >= float(threshold)):
+        return ranking.abstain(conf)
+    return replace(ranking, confidence=conf)
+
+
+def max_finite(scores: Any) -> float:
+    """The largest finite value of ``scores`` (an array or list), NaN when there is none."""
+    a = np.asarray(scores, dtype=float)
+    a = a[np.isfinite(a)]
+    return float(a.max()) if a.size else float("nan")
 
 
 @dataclass

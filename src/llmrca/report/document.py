@@ -32,7 +32,6 @@ from typing import Any
 
 import numpy as np
 
-from llmrca.evaluate.tables import METRIC_LABELS, TABLE_METRICS
 from llmrca.report.build import Report, ReportError, select_records, write_report
 from llmrca.report.explain import explanation_lines
 from llmrca.report.tables import FAULT_LABELS, display_name, table1_markdown
@@ -273,6 +272,12 @@ def _definitions_md(ctx: _Context) -> list[str]:
         ">   " + _scoring_rule(ctx.rep.random_on_failure),
         "> - **–**: no scored run for that method and fault.",
     ]
+    if "none" in set(ctx.rep.summary["fault"]):
+        lines.append(
+            "> - **HEALTHY False alarm**: share of the healthy cases (nothing injected) where the method named a root cause; "
+            "the right answer there is \"no root cause\" (an abstention). **HEALTHY n**: healthy cases answered. "
+            "AC@k and Avg@5 are over the faulty cases only; an abstention on a faulty case counts as a miss."
+        )
     return lines
 
 
@@ -449,16 +454,14 @@ def _definitions_html(ctx: _Context) -> str:
 
 def _table1_html(ctx: _Context) -> str:
     t1 = ctx.rep.table1
-    faults = list(dict.fromkeys(t1.columns.get_level_values(0)))
-    metrics = [METRIC_LABELS[k] for k in TABLE_METRICS]
-    head = "<th>Data source</th><th>Method</th>" + "".join(
-        f"<th>{_e(FAULT_LABELS.get(f, f.upper()))} {_e(m)}</th>" for f in faults for m in metrics
-    )
+    cols = list(t1.columns)  # (fault, metric); healthy cases add ("none", "False alarm") and ("none", "n")
+    head = "<th>Data source</th><th>Method</th>" + "".join(f"<th>{_e(FAULT_LABELS.get(f, f.upper()))} {_e(m)}</th>" for f, m in cols)
     rows = []
     for (src, m), row in t1.iterrows():
         cells = [f"<td>{_e(src)}</td>", f'<td title="{_e(m)}">{_e(display_name(m))}</td>']
-        for v in row.to_numpy(dtype=float):
-            cells.append('<td class="num" data-v="">–</td>' if np.isnan(v) else f'<td class="num" data-v="{v:.4f}">{v:.2f}</td>')
+        for (_, metric), v in zip(cols, row.to_numpy(dtype=float), strict=True):
+            shown = f"{int(v)}" if metric == "n" and not np.isnan(v) else f"{v:.2f}"
+            cells.append('<td class="num" data-v="">–</td>' if np.isnan(v) else f'<td class="num" data-v="{v:.4f}">{shown}</td>')
         rows.append("<tr>" + "".join(cells) + "</tr>")
     return f'<table id="table1" class="sortable"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
 
@@ -563,9 +566,12 @@ def _cases_html(ctx: _Context) -> str:
             f"<b>{_e(name)}</b> — {_e(first.get('fault') or '?')} on {_e(', '.join(sorted(roots)) or '?')}: "
             f"{hits} of {scored} methods rank the culprit first{_e(llm_txt)}"
         )
+        if first.get("fault") == "none" and not roots:  # a healthy case: the right answer is "no root cause"
+            quiet = sum(1 for r in recs if r["status"] == "ok" and (r.get("abstained") or not r.get("ranking")))
+            summary = f"<b>{_e(name)}</b> — healthy (nothing injected): {quiet} of {scored} methods answer \u201cno root cause\u201d"
         inner = []
         case = cases.get(name)
-        if case is not None and case.fault is not None:
+        if case is not None and case.fault is not None and case.fault.injected:
             inner.append("<h4>Key signals of the target (shaded: fault window; minutes from injection)</h4>")
             inner.append(_svg(key_series(case), fault_window_min(case)))
         elif case is not None:

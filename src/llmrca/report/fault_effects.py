@@ -100,7 +100,7 @@ class Series:
 def _one_case_per_fault(ds: Dataset) -> dict[str, Case]:
     picked: dict[str, Case] = {}
     for _, case in ds.iter_cases():
-        if isinstance(case, Exception) or case.fault is None:
+        if isinstance(case, Exception) or case.fault is None or not case.fault.injected:  # a healthy case has no fault to show
             continue
         picked.setdefault(case.fault.type, case)
         if len(picked) == len(FAULT_TYPES):
@@ -134,7 +134,7 @@ def key_series(case: Case) -> list[Series]:
     injection.  A case without a fault record gives ``[]``; a signal whose
     kinds the target lacks is left out.
     """
-    if case.fault is None:
+    if case.fault is None or not case.fault.injected:  # no fault (or a healthy case: nothing injected)
         return []
     target = case.fault.target
     frames = _frames(case)
@@ -254,7 +254,7 @@ def fault_effects_figure(dataset_dir: str | Path, out_png: str | Path) -> Path:
 
 def target_series(case: Case, kinds: str | tuple[str, ...]) -> pd.Series | None:
     """The fault target's series of the first of ``kinds`` it has, in the kind's canonical unit, indexed by time; None when absent."""
-    if case.fault is None:
+    if case.fault is None or not case.fault.injected:
         return None
     found = _find(_frames(case), case.fault.target, (kinds,) if isinstance(kinds, str) else tuple(kinds))
     if found is None:

@@ -179,3 +179,39 @@ def inject(spec: FaultSpec, backend: str = "local", on_measure: Callable[[dict[s
             act.end = time.time()
         if on_measure:
             on_measure(act.achieved)
+
+
+class HealthyWindow:
+    """The stand-in for :class:`ActiveFault` in a healthy case: nothing is injected; start and end mark the window."""
+
+    def __init__(self, spec: FaultSpec) -> None:
+        self.spec = spec
+        self.start: float | None = None
+        self.end: float | None = None
+        self.achieved: dict[str, Any] = {"injected": False}
+
+    @property
+    def record(self) -> FaultRecord:
+        """``FaultRecord.healthy(start, end)``: type ``none``, no target, ``achieved = {"injected": false}``."""
+        return FaultRecord.healthy(self.start, self.end)
+
+
+@contextmanager
+def inject_or_wait(spec: FaultSpec, backend: str = "local", **context: Any) -> Iterator[ActiveFault | HealthyWindow]:
+    """:func:`inject` for a fault; for a healthy spec (type :data:`~llmrca.model.NO_FAULT`) no injector at all.
+
+    The block runs either way (the caller still waits out the fault window),
+    so a healthy case follows the same timeline as a faulty one.
+    """
+    from llmrca.model import NO_FAULT
+
+    if spec.type != NO_FAULT:
+        with inject(spec, backend=backend, **context) as act:
+            yield act
+        return
+    win = HealthyWindow(spec)
+    win.start = time.time()
+    try:
+        yield win
+    finally:
+        win.end = time.time()

@@ -23,6 +23,7 @@ of LLM-serving knowledge shape the numbers:
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -50,6 +51,7 @@ class Signal:
     normal: float | None = None
     window: float | None = None
     note: str = ""
+    weak: bool = False  # uncorroborated (half weight): not counted in the alarm level
 
     def to_dict(self) -> dict[str, object]:
         def f(x: float | None) -> float | None:
@@ -67,6 +69,8 @@ class Signal:
             d["change_pct"] = round(100.0 * (self.window - self.normal) / abs(self.normal), 1)
         if self.note:
             d["note"] = self.note
+        if self.weak:
+            d["weak"] = True
         return d
 
 
@@ -86,16 +90,17 @@ class ComponentEvidence:
             self.signals.append(sig)
             self.strengths[sig.hypothesis] = self.combined(sig.hypothesis)
 
-    def combined(self, hypothesis: str) -> float:
+    def combined(self, hypothesis: str, *, firm: bool = False) -> float:
         """Strongest signal plus every other independent signal beyond its threshold.
 
         Independent pieces of evidence add up (as log-likelihoods do); signals
         below threshold count only when they are the best there is, so the many
-        small moves of a healthy, busier peer do not accumulate.
+        small moves of a healthy, busier peer do not accumulate.  ``firm``:
+        leave out weak (uncorroborated) signals.
         """
         best: dict[str, float] = {}
         for sg in self.signals:
-            if sg.hypothesis == hypothesis:
+            if sg.hypothesis == hypothesis and not (firm and sg.weak):
                 best[sg.signal] = max(best.get(sg.signal, 0.0), sg.strength)
         vals = sorted(best.values(), reverse=True)
         if not vals:
@@ -105,6 +110,11 @@ class ComponentEvidence:
     @property
     def score(self) -> float:
         return max(self.strengths.values()) + 0.25 * min(self.slow, 4.0)
+
+    @property
+    def firm(self) -> float:
+        """The strongest hypothesis counting firm signals only (no weak ones, no slowness bonus), in threshold multiples."""
+        return max((self.combined(h, firm=True) for h in HYPOTHESES), default=0.0)
 
 
 class Evidence:
@@ -266,7 +276,8 @@ class Evidence:
         ev.memory_cue = up >= 1.0 or fail >= 1.0 or oom >= 1.0 or (drop >= 1.0 and lifecycle)
         if drop > 0:
             # Without a lifecycle cue a fall of memory is weak evidence (half weight).
-            ev.add(Signal(c, S.MEM, "memory", drop if lifecycle else 0.5 * drop, self.normal_of(c, S.MEM), self.window_of(c, S.MEM, "min"), "working set dropped (process killed)"))
+            ev.add(Signal(c, S.MEM, "memory", drop if lifecycle else 0.5 * drop, self.normal_of(c, S.MEM), self.window_of(c, S.MEM, "min"), "working set dropped (process killed)",
+                          weak=not lifecycle))
 
     def gpu(self, ev: ComponentEvidence, log_excess: dict[str, float]) -> None:
         c = ev.component
@@ -336,6 +347,45 @@ class Evidence:
                 ev.add(Signal(c, "scrape gaps", "network", min(FLAG, FLAG * gap / 0.25), note=f"{gap:.0%} more missing samples than normal"))
         t = min(FLAG, FLAG * log_excess.get("timeout", 0.0))
         ev.add(Signal(c, "log:timeout", "network", t, note="timeout / connection log lines"))
+
+
+def alarm_level(evidence: Mapping[str, ComponentEvidence]) -> float:
+    """How far the most anomalous component is beyond its healthy-baseline band, in threshold multiples.
+
+    ``evidence`` maps each component to its :class:`ComponentEvidence`; the
+    level is the largest :attr:`ComponentEvidence.firm` strength: 0 when
+    every signal of every component stays within ``z_threshold`` robust
+    standard deviations of its normal-window median (beyond the replicas'
+    common move).  Weak signals (uncorroborated, half weight: a mesh-vs-engine
+    latency gap with no network-specific cue, a memory fall with no lifecycle
+    cue) and the engine-slowness bonus do not count: a healthy replica shows
+    them as queueing noise.  A physical flag (power pinned at its cap, a
+    restart) is :data:`FLAG` = 5.
+    """
+    return max((ce.firm for ce in evidence.values()), default=0.0)
+
+
+#: Signal groups (:data:`llmrca.methods.llm.signals.GROUPS`) without which llm-rca does not abstain: without the
+#: engine's latency decomposition and the accelerator's power signals a network delay or a GPU power cap can stay
+#: inside the healthy band of what remains (the paper's basic metric set), so "nothing is wrong" cannot be told
+#: apart from "a fault these signals do not show".
+ABSTAIN_NEEDS: tuple[str, ...] = ("engine latency decomposition", "accelerator power")
+
+
+def nothing_wrong(evidence: Mapping[str, ComponentEvidence], threshold: float | None, lacking: Sequence[str] = ()) -> tuple[bool, float]:
+    """``(abstain, level)``: abstain ("no root cause") when no component's evidence reaches ``threshold``.
+
+    ``level`` is :func:`alarm_level`; ``threshold`` None never abstains, nor
+    does a window ``lacking`` a signal group of :data:`ABSTAIN_NEEDS`.  With
+    ``threshold`` 1 (llm-rca's default) the rule reads: abstain when no firm
+    signal of any component leaves its band of ``z_threshold`` robust
+    standard deviations.  A healthy window shows small moves (at most 0.67 on
+    simulated seeds 1-5), a fault one component well beyond its band (at
+    least 2.86 there): ``benchmarks/llm_abstain.py``, docs/method-llm.md.
+    """
+    level = alarm_level(evidence)
+    blind = any(g in ABSTAIN_NEEDS for g in lacking)
+    return (threshold is not None and not blind and level < threshold), level
 
 
 def _nz(x: float) -> float:

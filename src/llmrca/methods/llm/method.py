@@ -32,7 +32,7 @@ from llmrca.config import Config
 from llmrca.methods.base import Method
 from llmrca.methods.llm import signals as S
 from llmrca.methods.llm.baseline import NormalModel, WindowStats, with_derived
-from llmrca.methods.llm.evidence import FLAG, ComponentEvidence, Evidence, Signal
+from llmrca.methods.llm.evidence import ABSTAIN_NEEDS, FLAG, ComponentEvidence, Evidence, Signal, nothing_wrong
 from llmrca.methods.llm.explain import sentence
 from llmrca.methods.llm.logs import LogBaseline
 from llmrca.methods.llm.propagation import LatencyResidual, residuals
@@ -40,6 +40,11 @@ from llmrca.model import Case, Ranking, Topology, components_of
 from llmrca.telemetry.vocabulary import canonical_frame
 
 FAULT_NAMES = ("cpu", "memory", "network", "gpu")
+
+#: Default abstention threshold, in threshold multiples of the strongest firm evidence: 1 = one signal leaves its
+#: z_threshold band.  Checked on simulated campaigns with seeds 1-5 (profile quick + 8 healthy cases each,
+#: benchmarks/llm_abstain.py): healthy windows reach at most 0.67, faults at least 2.86.
+ABSTAIN_BELOW = 1.0
 
 
 @dataclass
@@ -53,7 +58,13 @@ class LlmRcaConfig(Config):
     (3 %, the regulation band of NVIDIA's power management).  ``min_strength``:
     below this strength (threshold multiples) the fault type is ``unknown``.
     ``use_logs``: read log lines (OOM kills, restarts, timeouts).  ``cap``:
-    largest strength one signal can carry.
+    largest strength one signal can carry.  ``abstain_below``: answer "no
+    root cause" (an abstention; the ranking is kept for information) when no
+    component's evidence reaches this many threshold multiples
+    (:func:`~llmrca.methods.llm.evidence.nothing_wrong`); None: always name a
+    culprit.  It never abstains on a window lacking the engine latency
+    decomposition or the accelerator power signals (the paper's basic set),
+    where a weak fault and noise look alike.
     """
 
     z_threshold: float = 3.0
@@ -62,6 +73,7 @@ class LlmRcaConfig(Config):
     min_strength: float = 1.0
     use_logs: bool = True
     cap: float = 100.0
+    abstain_below: float | None = ABSTAIN_BELOW
 
 
 class LlmRca(Method):
@@ -193,7 +205,22 @@ class LlmRca(Method):
             "columns_read_as": {new: old for new, old in self._renamed.items() if new in set(nm.index.columns)},
         }
         metrics = [(self._renamed.get(col, col), v) for col, v in self._metric_ranking(ranked, evid, have_cols=set(nm.index.columns))]
-        return Ranking(components=ranked, scores=[float(scores[c]) for c in ranked], metrics=metrics, explanation=explanation, fault_type=fault)
+        quiet, level = nothing_wrong(evid, cfg.abstain_below, lacking)
+        explanation["alarm_level"] = round(level, 3)
+        if quiet:
+            explanation["summary"] = (
+                f"no root cause: no component's evidence leaves its healthy-baseline band (strongest: {top}, "
+                f"{level:.2f} threshold multiples < {cfg.abstain_below:g})"
+            )
+            explanation["abstained"] = True
+        elif cfg.abstain_below is not None and level < cfg.abstain_below:
+            explanation["not_abstained"] = (
+                f"evidence below {cfg.abstain_below:g} but the window lacks {', '.join(g for g in lacking if g in ABSTAIN_NEEDS)}: "
+                "a weak fault and noise look alike, so a culprit is still named"
+            )
+        ranking = Ranking(components=ranked, scores=[float(scores[c]) for c in ranked], metrics=metrics, explanation=explanation,
+                          fault_type="unknown" if quiet else fault, abstained=quiet, confidence=level)
+        return ranking
 
     def _latency(self, ev: Evidence, ce: ComponentEvidence, r: LatencyResidual, callees: list[str]) -> None:
         """Assign the unexplained mesh-latency rise to a hypothesis."""
@@ -208,7 +235,8 @@ class LlmRca(Method):
             corroborated = any(sg.hypothesis == "network" and sg.strength >= 1.0 for sg in ce.signals)
             ce.latency_residual = share
             note = "mesh latency beyond the engine's own" + ("" if corroborated else " (uncorroborated: may be replica queueing; half weight)")
-            ce.add(Signal(c, S.NET_SHARE, "network", share if corroborated else 0.5 * share, ev.normal_of(c, S.NET_SHARE), ev.window_of(c, S.NET_SHARE, "q75"), note))
+            ce.add(Signal(c, S.NET_SHARE, "network", share if corroborated else 0.5 * share, ev.normal_of(c, S.NET_SHARE), ev.window_of(c, S.NET_SHARE, "q75"), note,
+                          weak=not corroborated))
             return
         ce.latency_residual = r.residual
         if r.residual <= 0:

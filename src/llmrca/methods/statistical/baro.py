@@ -19,7 +19,7 @@ import numpy as np
 
 from llmrca.config import Config
 from llmrca.errors import MethodUnavailable
-from llmrca.methods.base import Method
+from llmrca.methods.base import Method, abstain_below, max_finite
 from llmrca.methods.common.scaling import ZERO_SPREAD_CHOICES, max_abs, robust_centre_scale
 from llmrca.methods.common.windows import metric_matrix, split_at
 from llmrca.methods.statistical.bocpd import bocpd, most_significant_change, select_dims, standardise
@@ -42,6 +42,8 @@ class BaroConfig(Config):
     #: A zero spread: "relative" (house convention, see llmrca.methods.common.scaling) or
     #: "unit" (scikit-learn's RobustScaler, as RCAEval 1.8.1's BARO).
     zero_spread: str = "relative"
+    #: Abstain ("no root cause") when the largest score (a robust / standard z) is below this; None (default): always rank.
+    abstain_below: float | None = None
 
 
 class Baro(Method):
@@ -66,7 +68,8 @@ class Baro(Method):
         med, spread = robust_centre_scale(normal, q_low=cfg.q_low, q_high=cfg.q_high, zero_spread=cfg.zero_spread)
         with np.errstate(all="ignore"):
             scores = max_abs((anomal - med) / spread)
-        return Ranking.from_metric_scores(dict(zip(cols, scores, strict=True)), candidates=case.components, explanation=explanation)
+        ranking = Ranking.from_metric_scores(dict(zip(cols, scores, strict=True)), candidates=case.components, explanation=explanation)
+        return abstain_below(ranking, max_finite(scores), cfg.abstain_below)
 
 
 class ChangePointNotFound(RuntimeError):

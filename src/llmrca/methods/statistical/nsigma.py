@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from llmrca.config import Config
-from llmrca.methods.base import Method
+from llmrca.methods.base import Method, abstain_below, max_finite
 from llmrca.methods.common.scaling import max_abs, standard_centre_scale
 from llmrca.methods.common.windows import clip_mask, metric_matrix, split_at
 from llmrca.model import Case, Ranking
@@ -27,6 +27,8 @@ class NSigmaConfig(Config):
     normal_window_s: float | None = None
     #: Use at most this many seconds from the injection on (None = all).
     anomalous_window_s: float | None = None
+    #: Abstain ("no root cause") when the largest score (a robust / standard z) is below this; None (default): always rank.
+    abstain_below: float | None = None
 
 
 class NSigma(Method):
@@ -43,4 +45,5 @@ class NSigma(Method):
         mean, std = standard_centre_scale(normal)
         with np.errstate(all="ignore"):
             scores = max_abs((anomal - mean) / std)
-        return Ranking.from_metric_scores(dict(zip(cols, scores, strict=True)), candidates=case.components)
+        ranking = Ranking.from_metric_scores(dict(zip(cols, scores, strict=True)), candidates=case.components)
+        return abstain_below(ranking, max_finite(scores), cfg.abstain_below)

@@ -26,10 +26,10 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from llmrca.config import Config, ConfigError
-from llmrca.model import Case, FaultSpec, Topology
+from llmrca.model import NO_FAULT, Case, FaultSpec, Topology
 from llmrca.telemetry import HEAD
 from llmrca.testbed.base import Backend, Timeline
-from llmrca.testbed.injection import inject, injector_class
+from llmrca.testbed.injection import inject_or_wait, injector_class
 from llmrca.testbed.k8s.api import ClusterApi
 from llmrca.testbed.k8s.config import K8sConfig, profile_config
 from llmrca.testbed.k8s.stack import K8sStack
@@ -167,7 +167,9 @@ class K8sBackend(Backend):
         return {"k8s": self.config.to_dict(), "options": self.options.to_dict()}
 
     def check_fault(self, spec: FaultSpec) -> None:
-        """Raise ConfigError for an unknown parameter or a target that is not a serving pod."""
+        """Raise ConfigError for an unknown parameter or a target that is not a serving pod. A healthy spec (type ``none``) passes."""
+        if spec.type == NO_FAULT:
+            return
         known = injector_class("k8s", spec.type).defaults
         bad = sorted(set(spec.params) - set(known))
         if bad:
@@ -197,7 +199,7 @@ class K8sBackend(Backend):
             self.sleep(p.warmup_s)
             t_start = time.time()
             self.sleep(p.normal_s)
-            with inject(fault, backend="k8s", stack=st, prom=self.prom, sleep=self.sleep, wait_s=o.wait_fault_s) as active:
+            with inject_or_wait(fault, backend="k8s", stack=st, prom=self.prom, sleep=self.sleep, wait_s=o.wait_fault_s) as active:
                 inject_time = time.time()
                 self.sleep(fault.duration_s)
             self.sleep(p.tail_s)
@@ -216,7 +218,7 @@ class K8sBackend(Backend):
                     "pods": {c: sel.split('pod="')[1].rstrip('"') for c, sel in selectors.items()}},
         }
         case = self.collector(o.prometheus_url, selectors, t_start, t_end, inject_time, active.record, self.topology(),
-                              step_s=o.step_s, meta=meta, name=f"{fault.target}_{fault.type}")
+                              step_s=o.step_s, meta=meta, name="healthy" if fault.type == NO_FAULT else f"{fault.target}_{fault.type}")
         self.say(f"case {case.name}: achieved {dict(active.record.achieved)}")
         self.sleep(p.cooldown_s)
         return case

@@ -26,10 +26,10 @@ import httpx
 import numpy as np
 
 from llmrca.config import Config
-from llmrca.model import Case, FaultSpec, Topology
+from llmrca.model import NO_FAULT, Case, FaultSpec, Topology
 from llmrca.telemetry import worker_name
 from llmrca.testbed.base import Backend, Timeline
-from llmrca.testbed.injection import inject, injector_class
+from llmrca.testbed.injection import inject_or_wait, injector_class
 from llmrca.testbed.local.stack import LocalTestbed, LocalTestbedConfig, TestbedError
 from llmrca.testbed.topology import paper_topology
 
@@ -94,7 +94,9 @@ class LocalBackend(Backend):
         return {"local": self.config.to_dict(), "load": self.load.to_dict()}
 
     def check_fault(self, spec: FaultSpec) -> None:
-        """Raise ConfigError for an unknown parameter or a target that is not a serving pod (FaultError for an unknown type)."""
+        """Raise ConfigError for an unknown parameter or a target that is not a serving pod (FaultError for an unknown type). A healthy spec (type ``none``) passes."""
+        if spec.type == NO_FAULT:
+            return
         from llmrca.config import ConfigError
 
         known = injector_class("local", spec.type).defaults
@@ -121,7 +123,7 @@ class LocalBackend(Backend):
             time.sleep(p.warmup_s)
             t_start = time.time()
             time.sleep(p.normal_s)
-            with inject(fault, backend="local", testbed=tb) as active:
+            with inject_or_wait(fault, backend="local", testbed=tb) as active:
                 inject_time = time.time()
                 time.sleep(fault.duration_s)
             time.sleep(p.tail_s)
@@ -153,7 +155,7 @@ class LocalBackend(Backend):
                 "ttft": ttft,
                 "testbed": {"run_id": st.run_id, "cgroup_version": st.cgroup_version},
             },
-            name=f"{fault.target}_{fault.type}",
+            name="healthy" if fault.type == NO_FAULT else f"{fault.target}_{fault.type}",
             scrape_interval_s=self.config.scrape_interval_s,
             rate_window_s=max(4 * self.config.scrape_interval_s, 4.0),
         )

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
-from llmrca.model import Case, FaultRecord, FaultSpec, Topology
+from llmrca.model import NO_FAULT, Case, FaultRecord, FaultSpec, Topology
 from llmrca.telemetry import worker_name
 from llmrca.testbed.base import Backend, Timeline
 from llmrca.testbed.sim.config import SimConfig
@@ -59,6 +60,8 @@ class SimBackend(Backend):
         """Raise ConfigError for an unknown fault type or parameter, a target that is not a serving pod, or a fault the stack cannot take."""
         from llmrca.config import ConfigError
 
+        if spec.type == NO_FAULT:  # a healthy case: nothing to inject
+            return
         plan = SimFault.from_spec(spec, 0.0)  # raises ConfigError on bad parameters
         serving = self.topology().nodes[1:-1]
         if plan.target not in serving:
@@ -78,6 +81,9 @@ class SimBackend(Backend):
         wl_rng, eng_rng = (np.random.default_rng(s) for s in ss.spawn(2))
         t0 = start_time - protocol.warmup_s
         inject = start_time + protocol.normal_s
+        if fault is not None and fault.type == NO_FAULT:
+            protocol = replace(protocol, fault_s=fault.duration_s)
+            fault = None  # a healthy case: the same run with no fault object
         t_end = inject + (fault.duration_s if fault is not None else protocol.fault_s) + protocol.tail_s
         plan = SimFault.from_spec(fault, inject) if fault is not None else None
         if remedy is not None:
@@ -112,22 +118,27 @@ class SimBackend(Backend):
             "in_flight_at_end": int(((st == ACTIVE) | (st == PENDING)).sum()),
             "generated_tokens": float(res.totals["gen_tokens"].sum()),
         }
-        return Case(
-            metrics=frames["basic"],
-            metric_sets=frames,
-            inject_time=float(inject),
-            name=f"{fault.target}_{fault.type}",
-            logs=build_logs(res, log_rng),
-            traces=build_traces(res, tr_rng),
-            fault=FaultRecord(
+        healthy = fault.type == NO_FAULT
+        if healthy:  # nothing injected; the record keeps the protocol's fault window
+            record = FaultRecord.healthy(float(inject), float(inject + fault.duration_s))
+        else:
+            record = FaultRecord(
                 type=fault.type,
                 target=fault.target,
                 requested=dict(SimFault.from_spec(fault, inject).params),
                 achieved=res.achieved,
                 start=float(inject),
                 end=float(inject + fault.duration_s),
-            ),
-            root_causes=frozenset({fault.target}),
+            )
+        return Case(
+            metrics=frames["basic"],
+            metric_sets=frames,
+            inject_time=float(inject),
+            name="healthy" if healthy else f"{fault.target}_{fault.type}",
+            logs=build_logs(res, log_rng),
+            traces=build_traces(res, tr_rng),
+            fault=record,
+            root_causes=frozenset() if healthy else frozenset({fault.target}),
             topology=self.topology(),
             meta={"backend": self.name, "seed": int(seed), "protocol": protocol.to_dict(), "requests": summary},
         )

@@ -1,0 +1,202 @@
+"""Healthy cases (nothing injected) end to end: written by the simulator, read back, validated,
+imported, evaluated as a false-alarm rate, resumed; methods that answer "no root cause"."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+import llmrca.campaign as campaign
+from llmrca.campaign import Profile, run_campaign
+from llmrca.cli import app
+from llmrca.config import ConfigError
+from llmrca.dataset.io import read_case
+from llmrca.dataset.schema import parse_case_json
+from llmrca.dataset.validate import import_tree
+from llmrca.evaluate.runner import run_evaluation
+from llmrca.methods.llm.method import LlmRca
+from llmrca.methods.statistical.nsigma import NSigma
+from llmrca.model import NO_FAULT, FaultSpec, Ranking
+from llmrca.report.fault_effects import fault_effect_panels
+from llmrca.testbed.base import Timeline
+from llmrca.testbed.sim.backend import SimBackend
+
+TINY = Profile("tiny", ("cpu",), 1, 1, "one CPU case and two healthy ones", healthy=2)
+
+
+@pytest.fixture(scope="module")
+def tiny_dataset(tmp_path_factory):
+    """A simulated campaign: ray-worker-1_cpu/1, healthy/1, healthy/2 (seed 3)."""
+    out = tmp_path_factory.mktemp("healthy") / "ds"
+    campaign.PROFILES["tiny"] = TINY
+    try:
+        run_campaign("sim", "tiny", seed=3, out=out, progress=False)
+    finally:
+        campaign.PROFILES.pop("tiny", None)
+    return out
+
+
+def test_sim_writes_a_healthy_case_and_reads_it_back(tiny_dataset):
+    man = json.loads((tiny_dataset / "dataset.json").read_text())
+    assert man["healthy"] == 2
+    assert [e["path"] for e in man["cases"]] == ["ray-worker-1_cpu/1", "healthy/1", "healthy/2"]
+    h = man["cases"][1]
+    assert (h["fault"], h["target"], h["root_causes"], h["healthy"], h["achieved"]) == ("none", None, [], True, {"injected": False})
+    cj = json.loads((tiny_dataset / "healthy/1/case.json").read_text())
+    assert cj["fault"]["type"] == "none" and cj["fault"]["target"] is None and cj["root_causes"] == []
+    # the protocol's instant: normal window 285 s, then the (empty) fault window of 60 s
+    assert cj["fault"]["start"] == cj["inject_time"] and cj["fault"]["end"] == cj["inject_time"] + 60.0
+    case = read_case(tiny_dataset / "healthy/1")
+    faulty = read_case(tiny_dataset / "ray-worker-1_cpu/1")
+    assert case.healthy and not faulty.healthy
+    assert case.root_causes == frozenset() and case.fault.target is None and case.fault_type == NO_FAULT
+    assert list(case.metrics.columns) == list(faulty.metrics.columns)
+    t = case.metrics["time"]
+    assert (t < case.inject_time).sum() > 50 and (t >= case.inject_time).sum() > 10  # both windows hold 5 s scrapes
+    assert set(case.metric_sets) == {"basic", "extended"}
+    # healthy: the target's CPU does not move at the injection; in the faulty case it does
+    def cpu_ratio(c, comp="ray-worker-1"):
+        col = f"{comp}_cpu"
+        return c.anomalous()[col].mean() / c.normal()[col].mean()
+    assert cpu_ratio(case) < 1.3 and cpu_ratio(faulty) > 2.0
+
+
+def test_healthy_cases_validate_and_are_skipped_by_the_fault_effect_figure(tiny_dataset):
+    r = CliRunner().invoke(app, ["dataset", "validate", str(tiny_dataset)])
+    assert r.exit_code == 0, r.output
+    assert "3 valid case(s), 0 with problems" in r.output
+    r = CliRunner().invoke(app, ["dataset", "describe", str(tiny_dataset / "healthy" / "1")])
+    assert r.exit_code == 0, r.output
+    assert [p.fault for p in fault_effect_panels(tiny_dataset)] == ["cpu", "cpu"]
+
+
+def test_case_json_rules_for_healthy_cases(tiny_dataset):
+    good = json.loads((tiny_dataset / "healthy/1/case.json").read_text())
+    assert parse_case_json(good)[1] == []
+    spec, probs = parse_case_json({**good, "fault": {**good["fault"], "target": "ray-worker-1"}})
+    assert spec is None and "fault.target is 'ray-worker-1' but fault.type is 'none'" in probs[0]
+    spec, probs = parse_case_json({**good, "root_causes": ["ray-worker-1"]})
+    assert spec is None and any("root_causes is ['ray-worker-1'] but fault.type is 'none'" in p for p in probs)
+    spec, probs = parse_case_json({**good, "fault": {**good["fault"], "type": "cpu"}})
+    assert spec is None and "fault.target is null; expected a component name" in probs[0]
+
+
+def test_plain_healthy_folder_is_imported(tiny_dataset, tmp_path):
+    src = tmp_path / "plain"
+    for rel in ("healthy/1", "ray-worker-1_cpu/1"):
+        (src / rel).mkdir(parents=True)
+        for f in ("data.csv", "inject_time.txt"):
+            shutil.copy(tiny_dataset / rel / f, src / rel / f)
+    rep = import_tree(src, tmp_path / "imported")
+    assert rep.ok, rep.problems
+    case = read_case(tmp_path / "imported" / "healthy" / "1")
+    assert case.healthy and case.root_causes == frozenset()
+    man = json.loads((tmp_path / "imported" / "dataset.json").read_text())
+    assert {e["path"]: e["fault"] for e in man["cases"]} == {"healthy/1": "none", "ray-worker-1_cpu/1": "cpu"}
+
+
+def test_false_alarm_column_and_resume(tiny_dataset, tmp_path):
+    # nsigma always ranks: every healthy case is a false alarm (1.0); with a huge abstain_below it
+    # abstains everywhere: no false alarm (0.0), and its abstention on the CPU case is a miss (AC@1 0)
+    always = run_evaluation(tiny_dataset, ["nsigma"], tmp_path / "always", jobs=1, progress=False)
+    quiet = run_evaluation(tiny_dataset, ["nsigma"], tmp_path / "quiet", jobs=1, progress=False, method_configs={"nsigma": {"abstain_below": 1e9}})
+    assert always.counts["ok"] == quiet.counts["ok"] == 3
+    s = pd.read_csv(tmp_path / "always" / "summary.csv").set_index(["method", "fault"])
+    assert s.loc[("nsigma", "none"), "false_alarm"] == 1.0 and s.loc[("nsigma", "none"), "n"] == 2
+    assert s.loc[("nsigma", "cpu"), "ac@1"] == 1.0 and s.loc[("nsigma", "cpu"), "n"] == 1
+    q = pd.read_csv(tmp_path / "quiet" / "summary.csv").set_index(["method", "fault"])
+    assert q.loc[("nsigma", "none"), "false_alarm"] == 0.0 and q.loc[("nsigma", "cpu"), "ac@1"] == 0.0
+    t1 = pd.read_csv(tmp_path / "always" / "table1.csv")
+    assert t1.loc[0, "none_False_alarm"] == 1.0 and t1.loc[0, "none_n"] == 2
+    md = (tmp_path / "quiet" / "table1.md").read_text()
+    assert "HEALTHY False alarm | HEALTHY n |" in md and "| 0.00 | 2 |" in md
+    fa = pd.read_csv(tmp_path / "quiet" / "false_alarms.csv")
+    assert list(fa["alarm"]) == [False, False] and list(fa["case"]) == ["healthy/1", "healthy/2"]
+    recs = [json.loads(x) for x in (tmp_path / "quiet" / "results.jsonl").read_text().splitlines()]
+    assert all(r["abstained"] is True and r["confidence"] > 0 for r in recs)
+    # resume: nothing re-run, same numbers
+    again = run_evaluation(tiny_dataset, ["nsigma"], tmp_path / "always", jobs=1, progress=False)
+    assert (again.new_runs, again.skipped_runs) == (0, 3)
+    assert len((tmp_path / "always" / "results.jsonl").read_text().splitlines()) == 3
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "always" / "summary.csv").set_index(["method", "fault"]), s)
+    # fidelity compares the paper's cells only: healthy cases are not among them
+    from llmrca.report.fidelity import fidelity_from_summary, fidelity_of
+
+    for fid in (fidelity_of(tmp_path / "always"), fidelity_from_summary(pd.read_csv(tmp_path / "always" / "summary.csv"))):
+        assert set(fid.cells["fault"]) == {"cpu", "memory", "network", "gpu"}
+        assert fid.cells.set_index(["fault", "metric"]).loc[("cpu", "ac@1"), "ours"] == 1.0
+
+
+def test_cli_healthy_flag_and_campaign_resume(tmp_path, monkeypatch):
+    monkeypatch.setitem(campaign.PROFILES, "tiny", Profile("tiny", ("cpu",), 1, 1, "one CPU case"))
+    out = tmp_path / "ds"
+    r = CliRunner().invoke(app, ["campaign", "--profile", "tiny", "--healthy", "1", "--seed", "5", "--out", str(out), "-q"])
+    assert r.exit_code == 0, r.output
+    man = json.loads((out / "dataset.json").read_text())
+    assert man["healthy"] == 1 and [e["path"] for e in man["cases"]] == ["ray-worker-1_cpu/1", "healthy/1"]
+    r = CliRunner().invoke(app, ["campaign", "--profile", "tiny", "--healthy", "-1", "--out", str(tmp_path / "y")])
+    assert r.exit_code != 0 and "Traceback" not in r.output
+    with pytest.raises(ConfigError, match="started with 1 healthy case"):
+        run_campaign("sim", "tiny", seed=5, out=out, progress=False, resume=True, healthy=3)
+    # resuming with the same settings after the last case was lost re-runs only that one
+    shutil.rmtree(out / "healthy" / "1")
+    man["cases"] = man["cases"][:1]
+    (out / "dataset.json").write_text(json.dumps(man))
+    run_campaign("sim", "tiny", seed=5, out=out, progress=False, resume=True, healthy=1)
+    assert read_case(out / "healthy" / "1").healthy
+
+
+def test_ranking_abstention_round_trip():
+    r = Ranking(components=["a", "b"], scores=[2.0, 1.0]).abstain(0.4)
+    d = r.to_dict()
+    assert d["abstained"] is True and d["confidence"] == 0.4
+    assert Ranking.from_dict(d).abstained and Ranking(components=[]).abstained
+    assert not Ranking(components=["a"]).abstained
+
+
+def test_nsigma_abstains_only_when_asked(tiny_dataset):
+    case = read_case(tiny_dataset / "healthy" / "1").without_truth()
+    default = NSigma().rank(case)
+    assert not default.abstained and default.confidence > 0
+    assert NSigma(abstain_below=default.confidence + 1).rank(case).abstained
+
+
+def test_llm_rca_abstains_on_a_healthy_case_and_not_on_a_faulty_one(tiny_dataset):
+    m = LlmRca()
+    for rel in ("healthy/1", "healthy/2"):
+        case = read_case(tiny_dataset / rel).with_metric_set("extended").without_truth()
+        r = m.rank(case)
+        assert r.abstained and r.confidence < m.config.abstain_below and r.fault_type == "unknown"
+        assert r.explanation["summary"].startswith("no root cause")
+    faulty = read_case(tiny_dataset / "ray-worker-1_cpu/1").with_metric_set("extended")
+    r = m.rank(faulty.without_truth())
+    assert not r.abstained and r.components[0] == "ray-worker-1" and r.fault_type == "cpu"
+    assert r.confidence > m.config.abstain_below
+    # the paper's basic set lacks the engine latency decomposition and the GPU power signals: no abstention
+    basic = m.rank(read_case(tiny_dataset / "healthy/1").with_metric_set("basic").without_truth())
+    assert not basic.abstained and basic.confidence < m.config.abstain_below
+    assert "lacks engine latency decomposition, accelerator power" in basic.explanation["not_abstained"]
+
+
+def test_healthy_spec_on_the_sim_backend_matches_the_unfaulted_run():
+    be = SimBackend()
+    tl = Timeline()
+    spec = FaultSpec(type=NO_FAULT, target="", duration_s=tl.fault_s)
+    be.check_fault(spec)  # a healthy spec needs no target
+    a = be.run_case(spec, seed=11, protocol=tl, start_time=1_767_225_600.0)
+    b = be.simulate(None, seed=11, protocol=tl, start_time=1_767_225_600.0)
+    assert a.meta["requests"]["requests"] == int(b.requests["status"].size)
+    assert a.name == "healthy" and a.fault.achieved == {"injected": False}
+
+
+def test_rank_cli_says_the_method_abstained_on_a_healthy_case(tiny_dataset):
+    r = CliRunner().invoke(app, ["rank", str(tiny_dataset / "healthy" / "1"), "--method", "llm-rca"])
+    assert r.exit_code == 0, r.output
+    assert "answer: no root cause (the method abstained, confidence" in r.output
+    assert "healthy case (nothing injected): the right answer is no root cause; the method abstained (right)" in r.output
+    r = CliRunner().invoke(app, ["rank", str(tiny_dataset / "healthy" / "1"), "--method", "nsigma"])
+    assert r.exit_code == 0 and "naming a root cause is a false alarm" in r.output
