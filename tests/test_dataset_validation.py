@@ -231,3 +231,20 @@ def test_import_of_a_tree_with_no_readable_case_leaves_nothing(tmp_path: Path) -
     (tmp_path / "given").mkdir()  # a folder the user made stays, empty
     assert import_tree(tmp_path / "plain", tmp_path / "given").imported == []
     assert (tmp_path / "given").is_dir() and not any((tmp_path / "given").iterdir())
+
+
+def test_validate_after_import_tells_repairs_made_now_from_those_recorded_at_import(tmp_path: Path) -> None:
+    src = tmp_path / "plain" / "ray-worker-1_cpu" / "1"
+    src.mkdir(parents=True)
+    t = 1_767_225_600 + 5 * np.arange(120)
+    pd.DataFrame({"time": t * 1000, "ray-worker-1_cpu": np.r_[np.ones(60), 5 * np.ones(60)], "nginx-gateway_latency-90": np.ones(120)}).to_csv(src / "data.csv", index=False)
+    (src / "inject_time.txt").write_text(str(t[60]))
+    r = _cli("dataset", "import", str(tmp_path / "plain"), str(tmp_path / "ours"))
+    assert r.returncode == 0 and "epoch milliseconds" in r.stdout
+    r = _cli("dataset", "validate", str(tmp_path / "ours"))
+    assert r.returncode == 0 and "epoch milliseconds" not in r.stdout  # not presented as a repair made now
+    assert "1 case(s) were repaired when imported" in r.stdout
+    check = validate_dataset(tmp_path / "ours")
+    assert check.notes == {} and "epoch milliseconds" in check.recorded["ray-worker-1_cpu/1"][0]
+    r = _cli("dataset", "validate", str(tmp_path / "plain"))  # the original still needs the repair, now
+    assert "ray-worker-1_cpu/1: repaired" in r.stdout and "epoch milliseconds" in r.stdout

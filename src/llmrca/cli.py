@@ -391,6 +391,8 @@ def dataset_validate_cmd(path: Annotated[Path, typer.Argument(help="Dataset fold
         typer.echo(f"{cid}:")
         for p in probs:
             typer.echo(f"  - {p}")
+    if check.recorded:
+        typer.echo(f"{len(check.recorded)} case(s) were repaired when imported (listed in each case.json 'normalised')")
     typer.echo(f"{len(check.valid)} valid case(s), {len(check.problems)} with problems")
     raise typer.Exit(0 if check.ok else 1)
 

@@ -21,16 +21,32 @@ class DatasetCheck:
     valid: list[str] = field(default_factory=list)
     problems: dict[str, list[str]] = field(default_factory=dict)
     notes: dict[str, list[str]] = field(default_factory=dict)  # repairs made while reading, per case
+    recorded: dict[str, list[str]] = field(default_factory=dict)  # repairs made earlier (at import), kept in case.json
 
     @property
     def ok(self) -> bool:
         return not self.problems and bool(self.valid)
 
 
+def _recorded_repairs(folder: Path) -> list[str]:
+    """The repairs a case's ``case.json`` records from an earlier reading (``normalised``), [] when none."""
+    import json
+
+    try:
+        data = json.loads((folder / "case.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    got = data.get("normalised") if isinstance(data, dict) else None
+    if not got and isinstance(data, dict) and isinstance(data.get("meta"), dict):
+        got = data["meta"].get("normalised")
+    return [str(n) for n in got] if isinstance(got, list) else []
+
+
 def validate_dataset(root: str | Path, *, on_case: Callable[[int, int], None] | None = None) -> DatasetCheck:
     """Read and validate every case under ``root``; never stops at the first bad case.
 
-    ``on_case(done, total)`` is called after each case (progress display).
+    ``on_case(done, total)`` is called after each case (progress display).  Repairs made now are in
+    ``notes``; those an earlier import recorded in ``case.json`` (``normalised``) are in ``recorded``.
     """
     root = Path(root)
     if not root.exists():
@@ -50,7 +66,12 @@ def validate_dataset(root: str | Path, *, on_case: Callable[[int, int], None] | 
             check.problems[cid] = case.problems
             continue
         if case.meta.get("normalised"):
-            check.notes[cid] = list(case.meta["normalised"])
+            notes = list(case.meta["normalised"])
+            earlier = _recorded_repairs(folder)
+            if earlier and notes[: len(earlier)] == earlier:
+                check.recorded[cid], notes = earlier, notes[len(earlier):]
+            if notes:
+                check.notes[cid] = notes
         if not case.root_causes and not case.healthy:
             check.problems[cid] = [
                 "no ground truth: add case.json with root_causes, or name the folder <component>_<fault>/<rep> "
