@@ -210,7 +210,7 @@ class LocalKvCachePressure(LocalInjector):
         }
 
     def stop(self) -> None:
-        """Stop the long prompts (their requests are aborted) and restore the budget (idempotent)."""
+        """Stop the long prompts (their requests are aborted), restore the budget and wait (3 s) for the engine to read it (idempotent)."""
         if getattr(self, "load", None) is not None:
             self.load.stop()
         if getattr(self, "sampler", None) is not None:
@@ -218,3 +218,11 @@ class LocalKvCachePressure(LocalInjector):
         if getattr(self, "ctl", None) is not None:
             self.ctl.unlink(missing_ok=True)
             self.ctl = None
+            deadline = time.monotonic() + 3.0  # the engine polls its control files every 0.5 s
+            while time.monotonic() < deadline:
+                try:
+                    if int(self._engine_state().get("kv_tokens", -1)) != self.budget:
+                        return
+                except FaultError:
+                    return
+                time.sleep(0.2)
