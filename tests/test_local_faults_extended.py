@@ -83,8 +83,9 @@ def _hist_mean(m0: dict[str, float], m1: dict[str, float], h: str) -> float:
     return (m1[h + "_sum"] - m0.get(h + "_sum", 0.0)) / n
 
 
-def _prom(tb: Any, q: str) -> float | None:
-    r = httpx.get(tb.state.prometheus_url + "/api/v1/query", params={"query": q}, timeout=10).json()
+def _prom(tb: Any, q: str, at: float | None = None) -> float | None:
+    params = {"query": q} | ({"time": str(at)} if at is not None else {})
+    r = httpx.get(tb.state.prometheus_url + "/api/v1/query", params=params, timeout=10).json()
     res = r["data"]["result"]
     return float(res[0]["value"][1]) if res else None
 
@@ -175,8 +176,14 @@ def test_noisy_neighbour_contends_without_raising_the_pods_cpu(tb: Any) -> None:
     m1, w1, c1, t1 = _engine(tb), task_wait_s(cg.pids()), cg.cpu_usage_s(), time.monotonic()
     wait_before, cpu_before = (w1 - w0) / (t1 - t0), (c1 - c0) / (t1 - t0)
     e2e_before = _hist_mean(m0, m1, "vllm:e2e_request_latency_seconds")
+    tb_end = time.time()
     a = _inject(tb, "noisy-neighbour", 15)
+    tf_end = time.time()
     m2 = _engine(tb)
+    time.sleep(2)  # one more scrape
+    psi = f'increase(container_pressure_cpu_waiting_seconds_total{{pod="{TARGET}"}}[10s])'
+    psi_before, psi_during = _prom(tb, psi, tb_end), _prom(tb, psi, tf_end)
+    assert psi_before is not None and psi_during is not None and psi_during > 2 * psi_before + 0.5, (psi_before, psi_during)
     e2e_during = _hist_mean(m1, m2, "vllm:e2e_request_latency_seconds")
     assert a["pod_wait_per_s_during"] > 3 * max(wait_before, 0.01), (wait_before, a)  # the pod waits for its CPU
     assert a["pod_cpu_cores_during"] <= cpu_before * 1.5 + 0.05, (cpu_before, a)  # its own usage does not rise

@@ -154,3 +154,16 @@ def test_loss_rules_are_tagged_and_expire() -> None:
         nf.loss_rules([], 0.2, "x", 0.0)
     with pytest.raises(nf.NetfilterError):
         nf.loss_rules([1], 1.5, "x", 0.0)
+
+
+def test_wait_counter_is_a_counter() -> None:
+    import os
+
+    from llmrca.testbed.local.cadvisor import WaitCounter
+
+    w = WaitCounter()
+    a = w.read([os.getpid()])
+    sum(i * i for i in range(200_000))
+    b = w.read([os.getpid()])
+    assert b >= a >= 0
+    assert w.read([]) == b  # the processes left: the counter keeps what they waited

@@ -3,11 +3,15 @@
 The NVIDIA driver reports GPU faults as Xid events in the kernel log
 (NVIDIA "Xid Errors" documentation: Xid 79 "GPU has fallen off the bus",
 Xid 48 double-bit ECC error, Xid 94/95 contained/uncontained ECC errors),
-e.g. ``NVRM: Xid (PCI:0000:3b:00): 79, pid=..., name=..., GPU has fallen off
-the bus.``; DCGM exports the last one as ``DCGM_FI_DEV_XID_ERRORS`` (field
+e.g. ``NVRM: Xid (PCI:0000:06:00): 79, GPU has fallen off the bus.`` then
+``NVRM: GPU 0000:06:00.0: GPU has fallen off the bus.`` (the kernel log in
+NVIDIA/open-gpu-kernel-modules#1151; recent drivers add ``pid=..., name=...``),
+and CUDA calls fail with ``cudaErrorUnknown``; DCGM exports the last one as ``DCGM_FI_DEV_XID_ERRORS`` (field
 230).  A vLLM engine using that GPU gets CUDA errors, its engine core dies
 (vLLM V1 logs "EngineCore encountered a fatal error" and the API server's
-requests fail with ``EngineDeadError``), the requests in flight fail, and Ray restarts the replica, which loads the model
+requests fail with ``EngineDeadError``; vllm-project/vllm#27430 is such a
+crash on a CUDA error with the GPU left in nvidia-smi's "ERR!" state), the
+requests in flight fail, and Ray restarts the replica, which loads the model
 again (a cold start) before it serves.
 
 * :class:`LocalGpuXidError` (local testbed): ``xid.json`` in the pod

@@ -285,9 +285,10 @@ class Engine:
                94: "Contained ECC error.", 95: "Uncontained ECC error."}.get(xid, "GPU error.")
         kern(f"NVRM: Xid ({pci}): {xid}, pid={os.getpid()}, name=python3, {msg}", "ERROR")
         if xid == 79:
-            kern(f"NVRM: GPU at {pci.removeprefix('PCI:')}.0 has fallen off the bus.", "ERROR")
+            kern(f"NVRM: GPU {pci.removeprefix('PCI:')}.0: GPU has fallen off the bus.", "ERROR")
         self.log("EngineCore encountered a fatal error.", "ERROR")
-        self.log("RuntimeError: CUDA error: unspecified launch failure. CUDA kernel errors might be asynchronously reported "
+        cuda = "unknown error" if xid == 79 else "uncorrectable ECC error encountered"  # cudaErrorUnknown / cudaErrorECCUncorrectable
+        self.log(f"RuntimeError: CUDA error: {cuda}. CUDA kernel errors might be asynchronously reported "
                  "at some other API call, so the stacktrace below might be incorrect.", "ERROR")
         self.log(f"AsyncLLM output_handler failed. vllm.v1.engine.exceptions.EngineDeadError: EngineCore encountered an issue. "
                  f"See stack trace (above) for the root cause. ({len(self.running)} running, {len(self.waiting)} waiting requests aborted)", "ERROR")
