@@ -243,9 +243,6 @@ class Engine:
         except (ValueError, KeyError, json.JSONDecodeError) as e:
             self.log(f"invalid power limit in {p}: {e}", "ERROR")
 
-    def _load(self) -> float:
-        return max(self.util, 0.3)
-
     # -- the other faults' control files (kv.json, thermal.json, xid.json) ----------------
     def _poll_fault_files(self) -> None:
         kv = read_control(self.dir / "kv.json")
