@@ -566,7 +566,7 @@ def testbed_down_cmd(
 
 @app.command("inject")
 def inject_cmd(
-    fault: str = typer.Argument(..., help="cpu | memory | network | gpu"),
+    fault: str = typer.Argument(..., help="cpu | memory | network | gpu | kv-cache | gpu-thermal | gpu-error | model-load | packet-loss | noisy-neighbour"),
     target: str = typer.Option(..., "--target", help="Pod to inject into, e.g. ray-worker-1."),
     duration: float = typer.Option(30.0, "--duration", help="Seconds the fault stays on (Ctrl-C removes it early)."),
     sets: list[str] = typer.Option([], "--set", help="Fault parameter key=value, e.g. latency_ms=500."),  # noqa: B008

@@ -23,11 +23,15 @@ on their own after the fault's duration plus a margin.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
+
+import httpx
 
 from llmrca.model import FaultSpec
 from llmrca.testbed.injection import FaultError, Injector
@@ -63,11 +67,14 @@ class LocalInjector(Injector):
         """The process group's name in the testbed's state file (``fault/<type>/<pod>``)."""
         return f"fault/{self.fault_type}/{self.spec.target}"
 
-    def _spawn_in_pod(self, cmd: list[str], oom_score_adj: int | None = None) -> int:
-        cg = self.cg
+    def _spawn_in_pod(self, cmd: list[str], oom_score_adj: int | None = None, cgroup: Any = None, also_join: tuple[Path, ...] = ()) -> int:
+        """Start ``cmd`` in its own session inside the pod's cgroup (or ``cgroup``, and each ``cgroup.procs`` in ``also_join``); record its group."""
+        cg = cgroup if cgroup is not None else self.cg
 
         def pre() -> None:
             cg.add(os.getpid())
+            for procs in also_join:
+                procs.write_text(str(os.getpid()))
             if oom_score_adj is not None:
                 # lowering needs CAP_SYS_RESOURCE, which a sandbox may withhold; the engine's +1000 decides anyway
                 with contextlib.suppress(OSError):
@@ -104,4 +111,84 @@ class LocalInjector(Injector):
     def _expiry(self) -> float:
         return float(self.spec.duration_s) + EXPIRY_MARGIN_S
 
+    # -- the emulated engine's control files and admin API (the faults beyond the paper's four) --------
+    def _write_control(self, name: str, data: dict[str, Any]) -> Path:
+        """Write ``<pod dir>/<name>`` atomically with ``data`` plus ``expires_at`` (the engine drops an expired file); returns the path."""
+        path = self.pod_dir / name
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({**data, "expires_at": time.time() + self._expiry()}))
+        os.replace(tmp, path)
+        return path
 
+    def _engine_url(self) -> str:
+        """The engine's own (in-pod) URL; raises FaultError for a pod without an engine."""
+        from llmrca.testbed.injection import FaultError
+
+        info = self.tb.state.pods[self.spec.target]
+        if "admin" not in info:
+            raise FaultError(f"{self.spec.target} runs no engine (only the serving pods do): choose ray-head or a ray-worker")
+        return str(info["admin"])
+
+    def _engine_state(self, wait_s: float = 0.0) -> dict[str, Any]:
+        """The engine's ``/admin/gpu`` reading; retries up to ``wait_s`` while it (re)starts, then raises FaultError."""
+        from llmrca.testbed.injection import FaultError
+
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                return httpx.get(self._engine_url() + "/admin/gpu", timeout=5.0).json()
+            except (httpx.HTTPError, ValueError) as e:
+                if time.monotonic() >= deadline:
+                    raise FaultError(f"the engine of {self.spec.target} does not answer ({e}); is the pod up? (llmrca testbed status)") from e
+                time.sleep(0.5)
+
+
+
+
+class EngineSampler:
+    """Reads the target engine's ``/admin/gpu`` every ``period_s`` in a thread (failed reads are counted, not kept)."""
+
+    def __init__(self, inj: LocalInjector, period_s: float = 0.5) -> None:
+        import threading
+
+        self.inj = inj
+        self.period_s = period_s
+        self.samples: list[dict[str, Any]] = []
+        self.failed = 0
+        self._stop = threading.Event()
+        self._thr = threading.Thread(target=self._run, daemon=True)
+        self._thr.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.period_s):
+            try:
+                self.samples.append(self.inj._engine_state() | {"t": time.time()})
+            except Exception:  # the engine restarting is part of some faults: count it
+                self.failed += 1
+
+    def stop(self) -> list[dict[str, Any]]:
+        """Stop sampling (idempotent); returns the samples."""
+        self._stop.set()
+        self._thr.join(timeout=5)
+        return self.samples
+
+    def col(self, key: str) -> list[float]:
+        """The numeric values of ``key`` over the samples."""
+        return [float(s[key]) for s in self.samples if isinstance(s.get(key), int | float)]
+
+
+def engine_metrics(url: str) -> dict[str, float]:
+    """Samples of an engine's ``/metrics`` summed over their labels (name -> value); empty when it does not answer."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    try:
+        text = httpx.get(url + "/metrics", timeout=5.0).text
+    except httpx.HTTPError:
+        return {}
+    out: dict[str, float] = {}
+    for fam in text_string_to_metric_families(text):
+        for s in fam.samples:
+            if "le" in s.labels:
+                continue
+            out[s.name] = out.get(s.name, 0.0) + float(s.value)
+    return out

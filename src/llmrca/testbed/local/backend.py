@@ -99,10 +99,14 @@ class LocalBackend(Backend):
             return
         from llmrca.config import ConfigError
 
-        known = injector_class("local", spec.type).defaults
+        cls = injector_class("local", spec.type)
+        known = cls.defaults
         bad = sorted(set(spec.params) - set(known))
         if bad:
             raise ConfigError(f"unknown {spec.type} fault parameter(s) {bad}; known: {sorted(known)}")
+        problems = getattr(cls, "problems", None)  # range checks of the fault types that have them
+        if problems is not None and (msgs := problems({**known, **dict(spec.params)})):
+            raise ConfigError(f"{spec.type} fault: {'; '.join(msgs)}")
         if spec.target not in self.workers() and spec.target != "ray-head":
             raise ConfigError(f"fault target {spec.target!r} is not a serving pod ({', '.join(['ray-head', *self.workers()])})")
 

@@ -1,6 +1,12 @@
 """The node's container exporter: cAdvisor-named per-pod metrics read from the pods' cgroups.
 
-CPU and memory come from each pod's cgroup (v1 or v2); network bytes come
+CPU and memory come from each pod's cgroup (v1 or v2); the CPU pressure
+(``container_pressure_cpu_waiting_seconds_total``, cAdvisor's name for the
+PSI "some" time of cgroup v2) is the run-queue wait of the pod's threads
+(``/proc/<pid>/task/<tid>/schedstat``, field 2), accumulated across scrapes so
+it stays a counter when processes exit — cgroup v1 has no per-cgroup PSI; it
+is what a noisy neighbour raises while the pod's own CPU use does not.
+Network bytes come
 from the pod's sidecar counters (``net.json``), since every byte into or out
 of the pod passes its sidecar.  Values are read at scrape time.  This
 exporter runs on the node, outside the pods (as cAdvisor in the kubelet
@@ -22,11 +28,35 @@ from llmrca.testbed.local.cgroups import PodCgroup
 from llmrca.testbed.local.common import CONTENT_TYPE, metrics_body
 
 
+class WaitCounter:
+    """Seconds the threads of a set of processes waited for a CPU, as a counter that survives their exit."""
+
+    def __init__(self) -> None:
+        self.last: dict[int, int] = {}
+        self.total_ns = 0
+
+    def read(self, pids: list[int]) -> float:
+        """Add the wait since the last read of every thread of ``pids`` (a new or reused thread id counts from 0); returns seconds."""
+        seen: dict[int, int] = {}
+        for pid in pids:
+            for st in Path(f"/proc/{pid}/task").glob("*/schedstat"):
+                try:
+                    tid, w = int(st.parent.name), int(st.read_text().split()[1])
+                except (OSError, IndexError, ValueError):
+                    continue
+                prev = self.last.get(tid, 0)
+                self.total_ns += w - prev if w >= prev else w
+                seen[tid] = w
+        self.last = seen
+        return self.total_ns / 1e9
+
+
 class PodCollector:
     """A Prometheus collector of the pods' cgroup counters under cAdvisor's metric names."""
     def __init__(self, pods: dict[str, PodCgroup], pods_dir: Path) -> None:
         self.pods = pods
         self.pods_dir = pods_dir
+        self.waits = {pod: WaitCounter() for pod in pods}
 
     def collect(self) -> Iterator:
         """Yield the metric families (CPU s, throttled s, memory bytes, network bytes, failcnt) of every pod at this instant."""
@@ -34,6 +64,7 @@ class PodCollector:
         fams = {
             "cpu": CounterMetricFamily("container_cpu_usage_seconds", "CPU time used", labels=lab),
             "thr": CounterMetricFamily("container_cpu_cfs_throttled_seconds", "CFS throttled time", labels=lab),
+            "wait": CounterMetricFamily("container_pressure_cpu_waiting_seconds", "Time the pod's threads waited for a CPU", labels=lab),
             "ws": GaugeMetricFamily("container_memory_working_set_bytes", "Working-set memory", labels=lab),
             "use": GaugeMetricFamily("container_memory_usage_bytes", "Memory usage", labels=lab),
             "fail": GaugeMetricFamily("container_memory_failcnt", "Memory limit hits", labels=lab),
@@ -48,6 +79,7 @@ class PodCollector:
             try:
                 fams["cpu"].add_metric(lv, cg.cpu_usage_s())
                 fams["thr"].add_metric(lv, cg.cpu_throttled_s())
+                fams["wait"].add_metric(lv, self.waits[pod].read(cg.pids()))
                 fams["ws"].add_metric(lv, cg.memory_working_set_bytes())
                 fams["use"].add_metric(lv, cg.memory_usage_bytes())
                 fams["fail"].add_metric(lv, cg.memory_failcnt())

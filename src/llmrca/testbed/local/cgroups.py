@@ -274,7 +274,8 @@ def run_cgroups(run_id: str, version: int | None = None, fs: Path = CGROUP_FS) -
 def remove_run_root(run_id: str, version: int | None = None, fs: Path = CGROUP_FS) -> None:
     """Remove the cgroups of run ``run_id`` (and the shared prefix when it is empty); missing folders are fine."""
     version = version or detect_version(fs)
-    roots = [_v2_root(fs)] if version == 2 else [fs / c for c in ("cpu", "cpuacct", "memory")]
+    # cpuset: the noisy-neighbour fault pins a pod and its neighbour there (llmrca.faults.noisy_neighbour)
+    roots = [_v2_root(fs)] if version == 2 else [fs / c for c in ("cpu", "cpuacct", "memory", "cpuset") if c != "cpuset" or (fs / c).is_dir()]
     for r in roots:
         _rmdir_tree(r / PREFIX / run_id)
         top = r / PREFIX

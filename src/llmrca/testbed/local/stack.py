@@ -38,6 +38,7 @@ from llmrca.config import Config
 from llmrca.errors import LlmrcaError
 from llmrca.telemetry import GATEWAY, HEAD, OPERATOR, worker_name
 from llmrca.testbed.local import cgroups as cgr
+from llmrca.testbed.local import netfilter as nf
 from llmrca.testbed.local.nginx import NGINX_BIN, nginx_command, write_config
 
 PROMETHEUS_BIN = "/usr/bin/prometheus"
@@ -522,6 +523,9 @@ def down(run_dir: str | Path = DEFAULT_RUN_DIR, all_runs: bool = False) -> dict[
             counts["cgroups"] += 1
         with contextlib.suppress(cgr.CgroupError):
             cgr.remove_run_root(rid, version)
+    for rid in run_ids:  # packet-loss rules of the run (llmrca.testbed.local.netfilter)
+        with contextlib.suppress(nf.NetfilterError, OSError):
+            counts["netfilter_rules"] = counts.get("netfilter_rules", 0) + nf.remove_rules(f"llmrca:{rid}:")
     for ns in _our_netns(st.netns if st else []):
         subprocess.run(["ip", "netns", "delete", ns], check=False, capture_output=True)
         counts["netns"] += 1

@@ -1,0 +1,139 @@
+"""GPU thermal / hardware slowdown: the accelerator holds its SM clock down for a reason other than the power cap.
+
+NVML's clock-event reasons (NVML API reference, ``nvmlClocksEventReasons``;
+DCGM ``DCGM_FI_DEV_CLOCK_THROTTLE_REASONS`` maps them 1:1): ``HW_SLOWDOWN``
+0x8 ("reducing the core clocks by a factor of 2 or more ... temperature being
+too high, external power brake, fast trigger"), ``SW_THERMAL_SLOWDOWN`` 0x20,
+``HW_THERMAL_SLOWDOWN`` 0x40 ("temperature being too high"), as opposed to
+``SW_POWER_CAP`` 0x4 (the ``gpu`` power-cap fault); ``nvidia-smi -q`` prints
+them under "Clocks Event Reasons" ("HW Slowdown: Active", "HW Thermal
+Slowdown: Active").  A failing fan or a blocked airflow gives exactly this:
+the SM clock halves, steps slow down, the temperature reads above the slowdown threshold, and the power
+draw *falls* — it is nowhere near its limit, which is how it is told apart
+from a power cap.
+
+* :class:`LocalGpuThermal` (local testbed): ``thermal.json`` in the pod
+  directory; the emulated accelerator (:class:`llmrca.testbed.local.engine.EmulatedGpu`)
+  holds its SM clock at ``sm_clock_mhz``, reports ``reasons`` and
+  ``temperature_c``; prefill and the SM-bound share of decode slow down as
+  under a power cap, through the same GPU model.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from typing import Any, ClassVar
+
+from llmrca.faults.local import EngineSampler, LocalInjector
+from llmrca.testbed.gpu import GpuModel
+from llmrca.testbed.injection import FaultError
+
+HW_SLOWDOWN = 0x8
+SW_THERMAL_SLOWDOWN = 0x20
+HW_THERMAL_SLOWDOWN = 0x40
+SW_POWER_CAP = 0x4
+#: the clock-event bits a thermal / hardware slowdown may report (no power-cap bit)
+THERMAL_BITS = HW_SLOWDOWN | SW_THERMAL_SLOWDOWN | HW_THERMAL_SLOWDOWN
+
+
+class LocalGpuThermal(LocalInjector):
+    """HW thermal slowdown of the target's emulated accelerator; measures clock, power against its limit, temperature and reasons.
+
+    Parameters: ``sm_clock_mhz`` (the held clock, below the maximum;
+    default half of 1410 MHz, NVML's "factor of 2 or more"),
+    ``temperature_c`` (what the sensor reads, 0..120), ``reasons`` (the
+    clock-event bitmask: a non-empty subset of 0x8 | 0x20 | 0x40, never the
+    power-cap bit 0x4).  Achieved: min/mean SM clock, mean power and the
+    power limit (the draw stays below it), the temperature and reasons
+    seen, the mean step slowdown implied (``fmax / f``).
+    """
+
+    fault_type = "gpu-thermal"
+    # HW_SLOWDOWN | HW_THERMAL_SLOWDOWN at 92 C, the clock halved
+    defaults: ClassVar[dict[str, Any]] = {"sm_clock_mhz": 705.0, "temperature_c": 92.0, "reasons": HW_SLOWDOWN | HW_THERMAL_SLOWDOWN}
+
+    @classmethod
+    def problems(cls, p: dict[str, Any]) -> list[str]:
+        """Clock in (0, max), temperature in 0..120 °C, reasons a non-empty subset of the thermal bits."""
+        bad = []
+        fmax = GpuModel().gpu.max_sm_clock_mhz
+        try:
+            if not 0 < float(p["sm_clock_mhz"]) < fmax:
+                bad.append(f"sm_clock_mhz={p['sm_clock_mhz']} must be in (0, {fmax:g}) MHz (the emulated A100's maximum)")
+            if not 0 <= float(p["temperature_c"]) <= 120:
+                bad.append("temperature_c must be in 0..120 (degrees C)")
+            r = int(p["reasons"])
+            if r <= 0 or r & ~THERMAL_BITS:
+                bad.append(f"reasons=0x{r:x} must be a non-empty combination of HW_SLOWDOWN 0x8, SW_THERMAL 0x20, HW_THERMAL 0x40 "
+                           "(the power cap 0x4 is the 'gpu' fault)")
+        except (TypeError, ValueError) as e:
+            bad.append(f"parameters must be numbers: {e}")
+        return bad
+
+    def __init__(self, spec: Any, **context: Any) -> None:
+        super().__init__(spec, **context)
+        bad = self.problems(self.params)
+        if bad:
+            raise FaultError(f"gpu-thermal fault: {'; '.join(bad)}")
+        self._engine_url()
+
+    def start(self) -> None:
+        """Write ``thermal.json``, wait until the engine reports the clock held and the reasons, start sampling."""
+        p = self.params
+        self.before = self._engine_state(wait_s=60.0)
+        self.clock = float(p["sm_clock_mhz"])
+        self.bits = int(p["reasons"])
+        self.ctl = self._write_control("thermal.json", {"sm_clock_mhz": self.clock, "temperature_c": float(p["temperature_c"]), "reasons": self.bits})
+        deadline = time.monotonic() + 5.0
+        while True:
+            r = self._engine_state(wait_s=5.0)
+            if int(r.get("throttle_reasons", 0)) & self.bits == self.bits and float(r.get("sm_clock_mhz", 0)) <= self.clock + 1e-6:
+                self.readback = r
+                break
+            if time.monotonic() > deadline:
+                raise FaultError(f"the accelerator of {self.spec.target} does not report the slowdown after 5 s (reads {r})")
+            time.sleep(0.2)
+        self.t0 = time.time()
+        self.sampler = EngineSampler(self, 0.5)
+
+    def measure(self) -> dict[str, Any]:
+        """Clock, power vs limit, temperature, reasons seen (see the class docstring)."""
+        self.sampler.stop()
+        s = self.sampler
+        clock, power, limit, temp = s.col("sm_clock_mhz"), s.col("power_w"), s.col("power_limit_w"), s.col("temperature_c")
+        reasons = 0
+        for x in s.samples:
+            reasons |= int(x.get("throttle_reasons") or 0)
+        fmax = GpuModel().gpu.max_sm_clock_mhz
+        return {
+            "sm_clock_mhz_min": round(min(clock), 1) if clock else None,
+            "sm_clock_mhz_mean": round(statistics.fmean(clock), 1) if clock else None,
+            "sm_clock_mhz_before": round(float(self.before.get("sm_clock_mhz", float("nan"))), 1),
+            "power_w_mean": round(statistics.fmean(power), 1) if power else None,
+            "power_w_max": round(max(power), 1) if power else None,
+            "power_limit_w": max(limit) if limit else None,
+            "temperature_c_mean": round(statistics.fmean(temp), 1) if temp else None,
+            "temperature_c_before": round(float(self.before.get("temperature_c", float("nan"))), 1),
+            "reasons_seen": reasons,
+            "sw_power_cap_seen": bool(reasons & SW_POWER_CAP),
+            "step_slowdown": round(fmax / statistics.fmean(clock), 2) if clock else None,
+            "samples": len(s.samples),
+        }
+
+    def stop(self) -> None:
+        """Remove ``thermal.json`` and wait (up to 3 s) for the clock to come back (idempotent)."""
+        if getattr(self, "sampler", None) is not None:
+            self.sampler.stop()
+        if getattr(self, "ctl", None) is None:
+            return
+        self.ctl.unlink(missing_ok=True)
+        self.ctl = None
+        deadline = time.monotonic() + 3.0
+        while time.monotonic() < deadline:
+            try:
+                if not int(self._engine_state().get("throttle_reasons", 0)) & THERMAL_BITS:
+                    return
+            except FaultError:
+                return
+            time.sleep(0.2)

@@ -1,0 +1,150 @@
+"""Packet loss on the target pod's traffic (as opposed to delay): TCP retransmits, stalled connects, slow and failed requests.
+
+Chaos Mesh ``NetworkChaos`` ``action: loss`` (``loss.loss`` per cent,
+``correlation``) applies ``tc netem loss`` on the pod's interface; a lossy
+link, a faulty NIC or a conntrack race gives the same on a real node
+(kubernetes/kubernetes#56903: packets dropped by a conntrack race showed as
+5-second DNS delays).  For TCP, a lost segment costs a
+retransmission timeout (at least 200 ms on Linux) and a lost SYN a full
+second, so a few per cent of loss shows as a heavy latency tail and
+timeouts, not as a uniform delay.
+
+* :class:`LocalPacketLoss` (local testbed): REAL packet loss in the kernel.
+  The pods share the host's loopback and this kernel has no netem
+  (PROTOCOL.md §5), so the loss is an iptables ``statistic`` DROP on ``lo``
+  matching TCP to and from the target pod's public ports (its sidecar, which
+  all of the pod's traffic passes): requests into the pod, its answers and
+  its metric scrapes lose ``loss_pct`` % of their packets, in both
+  directions; in-pod traffic and other pods are untouched.  Loss is
+  independent per packet (``correlation`` is not supported: the kernel's
+  ``statistic`` match has none).  See :mod:`llmrca.testbed.local.netfilter`
+  for the rules' tagging, expiry and removal.
+"""
+
+from __future__ import annotations
+
+import statistics
+import threading
+import time
+from pathlib import Path
+from typing import Any, ClassVar
+
+import httpx
+import numpy as np
+
+from llmrca.faults.local import LocalInjector
+from llmrca.testbed.injection import FaultError
+from llmrca.testbed.local import netfilter as nf
+
+
+def _retrans_segs() -> int:
+    """Node-wide TCP ``RetransSegs`` from /proc/net/snmp (0 when unreadable)."""
+    try:
+        lines = [ln.split() for ln in Path("/proc/net/snmp").read_text().splitlines() if ln.startswith("Tcp:")]
+        return int(lines[1][lines[0].index("RetransSegs")])
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+def probe(url: str, n: int, timeout_s: float) -> tuple[list[float], int]:
+    """(seconds of each successful GET of ``url`` on a new connection, failures) over ``n`` GETs."""
+    ok, failed = [], 0
+    for _ in range(n):
+        t = time.perf_counter()
+        try:
+            httpx.get(url, timeout=timeout_s)
+            ok.append(time.perf_counter() - t)
+        except httpx.HTTPError:
+            failed += 1
+    return ok, failed
+
+
+class LocalPacketLoss(LocalInjector):
+    """``loss_pct`` % of the target pod's packets dropped by the kernel; measures the drop ratio, retransmits and probe latency.
+
+    Parameters: ``loss_pct`` (0 < x <= 100, per cent of packets dropped),
+    ``probes`` (new-connection health GETs before and during, 1..200).
+    Achieved: packets seen / dropped by the rules and the loss ratio, TCP
+    retransmissions on the node, probe latency (median, p90, ms) before and
+    during and failed probes.
+    """
+
+    fault_type = "packet-loss"
+    # Chaos Mesh NetworkChaos loss example: 25 %; here 20 % on the pod's ports
+    defaults: ClassVar[dict[str, Any]] = {"loss_pct": 20.0, "probes": 20}
+
+    @classmethod
+    def problems(cls, p: dict[str, Any]) -> list[str]:
+        """``loss_pct`` in (0, 100], ``probes`` in 1..200."""
+        bad = []
+        try:
+            if not 0 < float(p["loss_pct"]) <= 100:
+                bad.append(f"loss_pct={p['loss_pct']} must be in (0, 100] (per cent of packets)")
+            if not 1 <= int(p["probes"]) <= 200:
+                bad.append("probes must be in 1..200")
+        except (TypeError, ValueError) as e:
+            bad.append(f"parameters must be numbers: {e}")
+        return bad
+
+    def __init__(self, spec: Any, **context: Any) -> None:
+        super().__init__(spec, **context)
+        bad = self.problems(self.params)
+        if bad:
+            raise FaultError(f"packet-loss fault: {'; '.join(bad)}")
+        info = self.tb.state.pods[spec.target]
+        self.ports = sorted(int(v) for k, v in info["ports"].items() if k in nf.PUBLIC_PORTS)
+        if not self.ports:
+            raise FaultError(f"{spec.target} has no public port to drop packets on")
+        self.marker = nf.tag(self.tb.state.run_id, spec.target)
+
+    def start(self) -> None:
+        """Probe, add the rules (raises FaultError when iptables is missing or refuses), probe again while lossy."""
+        n = int(self.params["probes"])
+        self.url = self.tb.state.pods[self.spec.target]["health"]
+        self.before, self.before_failed = probe(self.url, n, 5.0)
+        try:
+            if nf.rule_lines(self.marker):
+                raise FaultError(f"packet-loss rules for {self.spec.target} are already in place (another injection?)")
+            count, drop = nf.loss_rules(self.ports, float(self.params["loss_pct"]) / 100.0, self.marker, time.time() + self._expiry())
+            nf.add_rules(count, drop)
+        except nf.NetfilterError as e:
+            raise FaultError(f"cannot drop packets of {self.spec.target}: {e}") from e
+        self.applied = True
+        self.t0 = time.time()
+        self.retrans0 = _retrans_segs()
+        self.during: list[float] = []
+        self.during_failed = 0
+
+        def run() -> None:
+            self.during, self.during_failed = probe(self.url, n, 10.0)
+
+        self._thr = threading.Thread(target=run, daemon=True)
+        self._thr.start()
+
+    def measure(self) -> dict[str, Any]:
+        """Packets seen and dropped, loss ratio, retransmits, probe latency before/during (ms) and failures."""
+        self._thr.join(timeout=60)
+        seen, dropped = nf.counters(self.marker)
+
+        def q(v: list[float], f: float) -> float | None:
+            return round(1000 * float(np.quantile(v, f)), 1) if v else None
+
+        return {
+            "ports": self.ports,
+            "packets_seen": seen,
+            "packets_dropped": dropped,
+            "loss_ratio": round(dropped / seen, 3) if seen else None,
+            "tcp_retransmits_node": _retrans_segs() - self.retrans0,
+            "probe_ms_median_before": round(1000 * statistics.median(self.before), 1) if self.before else None,
+            "probe_ms_median_during": round(1000 * statistics.median(self.during), 1) if self.during else None,
+            "probe_ms_p90_before": q(self.before, 0.9),
+            "probe_ms_p90_during": q(self.during, 0.9),
+            "probes_failed_before": self.before_failed,
+            "probes_failed_during": self.during_failed,
+        }
+
+    def stop(self) -> None:
+        """Delete the rules (idempotent)."""
+        if getattr(self, "applied", False):
+            nf.remove_rules(self.marker)
+            self.applied = False
