@@ -21,7 +21,7 @@ import numpy as np
 
 from llmrca.config import ConfigError
 from llmrca.dataset.io import add_case, write_manifest
-from llmrca.model import FAULT_TYPES, NO_FAULT, FaultSpec
+from llmrca.model import ALL_FAULT_TYPES, FAULT_TYPES, NO_FAULT, FaultSpec
 from llmrca.progress import progress_bar
 from llmrca.testbed.base import BACKENDS, Backend, Timeline, backend_class
 
@@ -42,7 +42,7 @@ PROFILES: dict[str, Profile] = {
     "quick": Profile("quick", FAULT_TYPES, 3, 1, "every fault on each of 3 workers once (12 cases)"),
     "paper": Profile("paper", FAULT_TYPES, 3, 10, "the paper's campaign: 4 faults x 3 workers x 10 (120 cases)"),
     "local": Profile("local", FAULT_TYPES, 3, 1, "12 cases with the compressed protocol of the local testbed (60 s / 20 s / 10 s)"),
-    "local-extended": Profile("local-extended", (*FAULT_TYPES, "kv-cache", "gpu-thermal", "gpu-error", "model-load", "packet-loss", "noisy-neighbour"), 2, 1, "every fault type (the paper's four and six more) on 2 workers once (20 cases, local testbed)"),
+    "local-extended": Profile("local-extended", ALL_FAULT_TYPES, 2, 1, "every fault type (the paper's four and six more) on 2 workers once, and 2 healthy cases (22 cases, local testbed)", healthy=2),
 }
 
 #: Deprecated name of :class:`~llmrca.testbed.base.Timeline` (``typing.Protocol`` is another thing); kept for callers outside llmrca.
