@@ -123,7 +123,7 @@ def test_fault_parameter_errors_are_actionable():
     with pytest.raises(ConfigError, match="multiple of tick_s"):
         SimConfig(scrape_interval_s=5.1).validate()
     # a GPU fault on the gateway (no GPU there) is refused, naming the roles it applies to
-    with pytest.raises(ValueError, match="not a serving pod.*applies to head, worker"):
+    with pytest.raises(ValueError, match=r"not a serving pod.*applies to head, worker"):
         SimBackend().simulate(FaultSpec("gpu", "nginx-gateway"), seed=0, protocol=SHORT, start_time=START)
     with pytest.raises(ConfigError, match=r"'gpu' does not apply to nginx-gateway \(gateway\)"):
         SimBackend().check_fault(FaultSpec("gpu", "nginx-gateway"))

@@ -7,9 +7,9 @@ from typing import Any
 
 import numpy as np
 
+from llmrca.config import ConfigError
 from llmrca.model import Case, FaultRecord, FaultSpec, Topology
 from llmrca.telemetry import worker_name
-from llmrca.config import ConfigError
 from llmrca.testbed.base import Backend, Timeline, component_role
 from llmrca.testbed.sim.config import SimConfig
 from llmrca.testbed.sim.engine import ACTIVE, DONE, FAILED, PENDING, SimResult, Simulation
