@@ -156,9 +156,14 @@ def _extra(o: _Obs) -> None:
         cols[c]["DCGM_FI_DEV_GPU_TEMP"] = np.rint(nz.add(ex["gpu_temp_c"][:, r], 0.4))
         cols[c]["DCGM_FI_DEV_THERMAL_VIOLATION:rate"] = counter_rate(ex["thermal_violation_us"][:, r], m, span)
         cols[c]["DCGM_FI_DEV_XID_ERRORS"] = ex["xid"][:, r]
-    psi = np.maximum(counter_rate(ex["cpu_pressure_s"], m, span), 0.0)
+    # backgrounds every real node has: threads that wait for a CPU now and then (~1 % of a second),
+    # a few retransmitted segments per minute (timers, probes)
+    shape = ex["cpu_pressure_s"].shape
+    psi_bg = np.cumsum(o.rng.gamma(2.0, 0.005 * span, shape), axis=0)
+    retr_bg = np.cumsum(o.rng.poisson(0.1 * span, shape), axis=0)
+    psi = np.maximum(counter_rate(ex["cpu_pressure_s"] + psi_bg, m, span), 0.0)
     node = np.maximum(nz.mul(counter_rate(ex["node_cpu_s"], m, span)), 0.0)
-    retr = np.maximum(counter_rate(ex["tcp_retrans"], m, span), 0.0)
+    retr = np.maximum(counter_rate(ex["tcp_retrans"] + retr_bg, m, span), 0.0)
     for p, c in enumerate(comps):
         cols[c]["container_pressure_cpu_waiting_seconds_total:rate"] = psi[:, p]
         cols[c]["node_cpu_seconds_total:rate"] = node[:, p]
@@ -234,9 +239,8 @@ def _mesh_latency(o: _Obs) -> None:
     repl = rq["replica"][fin]
     ready = rq["t_ready"][fin]
     dly = rq["delay"][fin]
-    # waits on the path before the head's mesh proxy (a gateway fault) and before the replica's pod (gateway or head)
+    # waits on the path before the head's mesh proxy sees the request (a gateway fault)
     pre_head = res_extra(o, "pre_head")[fin]
-    pre_rep = res_extra(o, "pre_replica")[fin]
     qs = (0.5, 0.9)
     gw_dur = t_end + hop - arrival
     lat = {
@@ -246,7 +250,7 @@ def _mesh_latency(o: _Obs) -> None:
     for r in range(1, R):
         sel = repl == r
         # the node-level mesh proxy sees the request before netem delays it into the pod
-        d = t_end[sel] - (ready[sel] - dly[sel] - pre_rep[sel])
+        d = t_end[sel] - (ready[sel] - dly[sel])  # waits on the path before the pod are behind it (in ``ready``)
         lat[comps[r]] = window_quantiles(t_end[sel], d * 1e3, None, st, ISTIO_MS_BUCKETS, win, qs) / 1e3
     # the operator answers Kubernetes API watches and probes: small, steady
     n_op = int(3 * S)
