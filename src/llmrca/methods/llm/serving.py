@@ -84,7 +84,8 @@ def gpu_thermal(ev: Evidence, ce: ComponentEvidence) -> None:
     ce.add(Signal(c, S.THERMAL_VIOLATION, "gpu-thermal", viol, ev.normal_of(c, S.THERMAL_VIOLATION), ev.window_of(c, S.THERMAL_VIOLATION, "q75"), "time held back by temperature rose"))
     _cue(ce, "thermal", max(bits, viol, temp if bits > 0 or viol > 0 else 0.0))
     # a power cap's own cues (lowered limit, draw at the limit, SW-power-cap bit): thermal is then not the reading
-    _cue(ce, "power_cap", max((sg.strength for sg in ce.signals if sg.hypothesis == "gpu" and sg.signal in (S.POWER_LIMIT, S.POWER, S.POWER_VIOLATION) or (sg.hypothesis == "gpu" and sg.signal == S.THROTTLE)), default=0.0))
+    cap_signals = (S.POWER_LIMIT, S.POWER, S.POWER_VIOLATION, S.THROTTLE)
+    _cue(ce, "power_cap", max((sg.strength for sg in ce.signals if sg.hypothesis == "gpu" and sg.signal in cap_signals), default=0.0))
 
 
 def gpu_error(ev: Evidence, ce: ComponentEvidence, log_excess: dict[str, float]) -> None:
