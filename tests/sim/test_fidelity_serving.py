@@ -163,7 +163,7 @@ def test_packet_loss_is_a_heavy_tail_not_a_constant_delay(runs):
 
 def test_packet_loss_on_the_gateway_slows_every_request(runs):
     res, df = runs["loss-gw"]
-    base_res, base = runs["base"]
+    base_res, _ = runs["base"]
     assert np.median(_latency(res)) > np.median(_latency(base_res)) + 0.3
     assert _mean(df, "nginx-gateway_node_netstat_Tcp_RetransSegs:rate") > 20
     assert res.achieved["requests"] == int(((res.requests["arrival"] >= INJECT) & (res.requests["arrival"] < END)).sum())
@@ -197,7 +197,7 @@ def test_cpu_hog_on_the_gateway_slows_every_request_but_no_engine(runs):
 
 def test_cpu_hog_on_the_head_starves_its_engine_and_its_proxy(runs):
     res, df = runs["cpu-head"]
-    base_res, base = runs["base"]
+    _, base = runs["base"]
     assert _mean(df, "ray-head_vllm:inter_token_latency_seconds:mean") > 1.1 * _mean(base, "ray-head_vllm:inter_token_latency_seconds:mean")
     assert res.achieved["requests_delayed"] > 0
 
