@@ -88,8 +88,6 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "replica lifecycle": (REPLICA_STARTS, REPLICA_HEALTHY, REPLICA_ERRORS),
     "accelerator power": (POWER, POWER_LIMIT, SM_CLOCK, THROTTLE, POWER_VIOLATION),
     "container limits": (CFS_THROTTLED, MEM_FAILCNT),
-    "accelerator health": (GPU_TEMP, THERMAL_VIOLATION, XID),
-    "CPU contention and packet loss": (CPU_PRESSURE, NODE_CPU, TCP_RETRANS),
 }
 
 _MIB = 2.0**20
