@@ -12,7 +12,7 @@ the clock, and the dataset on disk.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,7 @@ from llmrca.config import ConfigError
 from llmrca.dataset.io import add_case, write_manifest
 from llmrca.model import ALL_FAULT_TYPES, FAULT_TYPES, NO_FAULT, FaultSpec
 from llmrca.progress import progress_bar
-from llmrca.testbed.base import BACKENDS, Backend, Timeline, backend_class
+from llmrca.testbed.base import BACKENDS, Backend, Timeline, backend_class, fault_roles
 
 __all__ = ["BACKENDS", "PROFILES", "Backend", "Profile", "Protocol", "Timeline", "make_backend", "plan_cases", "run_campaign", "split_overrides"]
 
@@ -36,6 +36,9 @@ class Profile:
     repetitions: int
     description: str
     healthy: int = 0  # cases with nothing injected (ground truth "none"), run with the same timeline
+    #: where faults go: "workers" (``n_targets`` workers spread over the list, the paper's protocol) or
+    #: "all" (every component of the stack whose role the fault type applies to, as its class says)
+    placement: str = "workers"
 
 
 PROFILES: dict[str, Profile] = {
@@ -43,6 +46,12 @@ PROFILES: dict[str, Profile] = {
     "paper": Profile("paper", FAULT_TYPES, 3, 10, "the paper's campaign: 4 faults x 3 workers x 10 (120 cases)"),
     "local": Profile("local", FAULT_TYPES, 3, 1, "12 cases with the compressed protocol of the local testbed (60 s / 20 s / 10 s)"),
     "local-extended": Profile("local-extended", ALL_FAULT_TYPES, 2, 1, "every fault type (the paper's four and six more) on 2 workers once, and 2 healthy cases (22 cases, local testbed)", healthy=2),
+    "extended": Profile(
+        "extended", ALL_FAULT_TYPES, 3, 3,
+        "every fault type (paper's 4 + 6 LLM-serving ones) on every component it applies to (gateway, head, 3 workers, operator) "
+        "x 3, plus 20 healthy cases (161 cases; about 2 minutes on the simulator)",
+        healthy=20, placement="all",
+    ),
 }
 
 #: Deprecated name of :class:`~llmrca.testbed.base.Timeline` (``typing.Protocol`` is another thing); kept for callers outside llmrca.
@@ -70,19 +79,41 @@ def make_backend(backend: str, *, workers: int | None, qps: float | None, scrape
     return backend_class(backend).from_options(workers=workers, qps=qps, scrape_interval_s=scrape_interval_s, params=sim_params)
 
 
-def plan_cases(profile: Profile, workers: list[str], fault_params: Mapping[str, Mapping[str, Any]] | None, protocol: Timeline) -> list[FaultSpec]:
+def plan_cases(
+    profile: Profile,
+    workers: list[str],
+    fault_params: Mapping[str, Mapping[str, Any]] | None,
+    protocol: Timeline,
+    *,
+    placements: Mapping[str, str] | None = None,
+    roles_of: Callable[[str], tuple[str, ...]] | None = None,
+) -> list[FaultSpec]:
     """The cases of ``profile``: every fault type on its targets, ``repetitions`` times, then ``profile.healthy``
     cases with nothing injected (``FaultSpec(type=NO_FAULT, target="")``: ground truth "no root cause").
 
-    Raises :class:`~llmrca.config.ConfigError` for fault parameters of an unknown fault type.
+    Targets: ``profile.n_targets`` of ``workers`` (placement "workers"), or every component of
+    ``placements`` (component -> role) whose role is in ``roles_of(fault type)`` (placement "all";
+    the fault classes say where they apply, :func:`llmrca.testbed.base.fault_roles`).
+    Raises :class:`~llmrca.config.ConfigError` for fault parameters of an unknown fault type, or a
+    placement "all" without ``placements`` and ``roles_of``.
     """
     fp = {k: dict(v) for k, v in (fault_params or {}).items()}
-    unknown = sorted(set(fp) - set(FAULT_TYPES))
+    unknown = sorted(set(fp) - set(ALL_FAULT_TYPES))
     if unknown:
-        raise ConfigError(f"fault parameters for unknown fault type(s) {unknown}; fault types: {', '.join(FAULT_TYPES)}")
+        raise ConfigError(f"fault parameters for unknown fault type(s) {unknown}; fault types: {', '.join(ALL_FAULT_TYPES)}")
+    if profile.placement not in ("workers", "all"):
+        raise ConfigError(f"profile {profile.name!r}: placement must be 'workers' or 'all', not {profile.placement!r}")
+    if profile.placement == "all" and (placements is None or roles_of is None):
+        raise ConfigError(f"profile {profile.name!r} places faults on every component: the backend must list its components with their roles")
     specs = []
     for ftype in profile.faults:
-        for target in pick_targets(workers, profile.n_targets):
+        if profile.placement == "all":
+            assert placements is not None and roles_of is not None
+            roles = roles_of(ftype)
+            targets = [c for c, role in placements.items() if role in roles]
+        else:
+            targets = pick_targets(workers, profile.n_targets)
+        for target in targets:
             for _ in range(profile.repetitions):
                 specs.append(FaultSpec(type=ftype, target=target, params=fp.get(ftype, {}), duration_s=protocol.fault_s))
     specs.extend(FaultSpec(type=NO_FAULT, target="", duration_s=protocol.fault_s) for _ in range(profile.healthy))
@@ -145,7 +176,7 @@ def run_campaign(
         protocol = LOCAL_PROTOCOL
     protocol = protocol or Timeline()
     be = backend_obj or make_backend(backend, workers=workers, qps=qps, scrape_interval_s=scrape_interval_s, sim_params=sim_params)
-    specs = plan_cases(prof, be.workers(), fault_params, protocol)
+    specs = plan_cases(prof, be.workers(), fault_params, protocol, placements=be.placements(), roles_of=lambda ft: fault_roles(be.name, ft))
     for spec in specs:  # every fault is checked before the first case runs
         be.check_fault(spec)
     out = Path(out)

@@ -122,8 +122,13 @@ def test_fault_parameter_errors_are_actionable():
         fault_params("disk")
     with pytest.raises(ConfigError, match="multiple of tick_s"):
         SimConfig(scrape_interval_s=5.1).validate()
+    # a GPU fault on the gateway (no GPU there) is refused, naming the roles it applies to
+    with pytest.raises(ValueError, match=r"not a serving pod.*applies to head, worker"):
+        SimBackend().simulate(FaultSpec("gpu", "nginx-gateway"), seed=0, protocol=SHORT, start_time=START)
+    with pytest.raises(ConfigError, match=r"'gpu' does not apply to nginx-gateway \(gateway\)"):
+        SimBackend().check_fault(FaultSpec("gpu", "nginx-gateway"))
     with pytest.raises(ValueError, match="not a serving pod"):
-        SimBackend().simulate(FaultSpec("cpu", "nginx-gateway"), seed=0, protocol=SHORT, start_time=START)
+        SimBackend().simulate(FaultSpec("cpu", "no-such-pod"), seed=0, protocol=SHORT, start_time=START)
 
 
 def test_power_cap_outside_the_range_is_rejected():

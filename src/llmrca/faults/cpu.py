@@ -24,7 +24,7 @@ import numpy as np
 from llmrca.faults.kubernetes import ChaosInjector
 from llmrca.faults.local import CLK_TCK, STRESS_NG, LocalInjector
 from llmrca.testbed.injection import FaultError
-from llmrca.testbed.sim.faults import SimFault
+from llmrca.testbed.sim.faults import SimFault, pod_base_cpu, proxy_wait_s
 
 if TYPE_CHECKING:
     from llmrca.testbed.sim.engine import SimRun
@@ -37,6 +37,13 @@ class SimCpuHog(SimFault):
     # StressChaos cpu: 16 stressors at 100 % load in the target container's cgroup
     defaults: ClassVar[dict[str, Any]] = {"workers": 16, "load": 100}
     ends_on = ("restart",)  # the stressor dies with the container
+    roles = ("gateway", "head", "worker", "operator")  # a StressChaos fits in any pod
+
+    @classmethod
+    def placed_on(cls, role: str, target: str = "") -> type[SimFault]:
+        """A worker: this class; the gateway, the head (its Serve proxy) or the operator: :class:`SimProxyCpuHog`."""
+        super().placed_on(role, target)
+        return cls if role == "worker" or cls is not SimCpuHog else SimProxyCpuHog
 
     @classmethod
     def problems(cls, p: dict[str, Any]) -> list[str]:
@@ -163,3 +170,56 @@ class K8sCpuHog(ChaosInjector):
             "pod_cpu_cores": self.prom_value(f'sum(rate(container_cpu_usage_seconds_total{{{sel},container!=""}}[1m]))'),
             "pod_cpu_limit_cores": self.prom_value(f'sum(kube_pod_container_resource_limits{{{sel},resource="cpu"}})'),
         }
+
+
+class SimProxyCpuHog(SimCpuHog):
+    """The CPU hog in a pod that proxies every request (the NGINX gateway, the head's Ray Serve proxy) or in the operator.
+
+    The stressors fill the pod's CFS quota as in a worker; the proxy's threads then get
+    ``quota / (stress threads x load + 1)`` of their demand and every request waits for them
+    (:func:`~llmrca.testbed.sim.faults.proxy_wait_s`: the request in and the last streamed chunk
+    out, each up to the rest of a CFS period).  On the head the replica's engine is starved as
+    on a worker too.  The operator proxies nothing: only its CPU and throttling show the hog.
+    """
+
+    def bind(self, run: SimRun) -> None:
+        """As :class:`SimCpuHog`; the proxy's CPU share and whether requests pass through the target."""
+        super().bind(run)
+        self.replica = self.tgt < run.R
+        self.delays_path = self.target in (run.sim.components[0], run.sim.components[run.GW])
+        self.path_before_head = self.tgt == run.GW
+        self.proxy_share = min(1.0, run.quota / (self.threads * self.load + 1.0))
+        self.waits: list[float] = []
+
+    def cpu_share(self, run: SimRun, share: np.ndarray, on: bool) -> np.ndarray:
+        """The head's engine is starved as on a worker; a pod without a replica leaves the engines alone."""
+        return super().cpu_share(run, share, on) if self.replica else share
+
+    def path_delay(self, run: SimRun) -> float:
+        """Seconds a request waits for the starved proxy (draws from the engine's generator)."""
+        w = proxy_wait_s(run.rng, self.proxy_share)
+        self.waits.append(w)
+        return w
+
+    def on_cpu(self, run: SimRun, cpu_work: np.ndarray, share: np.ndarray, on: bool) -> None:
+        """A replica pod: as :class:`SimCpuHog`; another pod: the stressors use the quota left by its idle work."""
+        if self.replica:
+            super().on_cpu(run, cpu_work, share, on)
+            return
+        if not on:
+            return
+        tgt, dt = self.tgt, run.dt
+        want = self.threads * self.load
+        base = pod_base_cpu(run, tgt)
+        used = max(0.0, min(want, run.quota - base))
+        run.cpu_s[tgt] += used * dt
+        self.hog_cpu_s += used * dt
+        run.thr_s[tgt] += max(base + want - run.quota, 0.0) * dt
+
+    def achieved(self, run: SimRun) -> dict[str, Any]:
+        """As :class:`SimCpuHog`, plus the requests delayed by the proxy and their mean wait (ms)."""
+        out = super().achieved(run)
+        if self.delays_path:
+            out["requests_delayed"] = len(self.waits)
+            out["mean_proxy_wait_ms"] = round(1e3 * float(np.mean(self.waits)), 2) if self.waits else None
+        return out

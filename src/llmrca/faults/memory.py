@@ -41,6 +41,13 @@ class SimMemoryLeak(SimFault):
     # StressChaos memory: 1 stressor allocating 8 GB over the fault
     defaults: ClassVar[dict[str, Any]] = {"workers": 1, "size_gb": 8.0}
     ends_on = ("restart",)  # the stressor dies with the container
+    roles = ("gateway", "head", "worker", "operator")  # a StressChaos fits in any pod
+
+    @classmethod
+    def placed_on(cls, role: str, target: str = "") -> type[SimFault]:
+        """A serving pod: this class; the gateway or the operator: :class:`SimPodMemoryLeak`."""
+        super().placed_on(role, target)
+        return SimPodMemoryLeak if role in ("gateway", "operator") and cls is SimMemoryLeak else cls
 
     @classmethod
     def problems(cls, p: dict[str, Any]) -> list[str]:
@@ -190,3 +197,32 @@ class K8sMemoryLeak(ChaosInjector):
             "pod_memory_limit_bytes": self.prom_value(f'sum(kube_pod_container_resource_limits{{{sel},resource="memory"}})'),
             "restarts": self.prom_value(f"sum(kube_pod_container_status_restarts_total{{{sel}}})"),
         }
+
+
+class SimPodMemoryLeak(SimMemoryLeak):
+    """The memory leak in a pod without a replica (the NGINX gateway, the KubeRay operator).
+
+    The stressor's bytes grow in the pod's working set as in a serving pod.  At the cgroup limit
+    the kernel's OOM killer would take the stressor (NGINX's and the operator's processes keep
+    their default ``oom_score_adj``, the stressor is the largest); the default 8 GB stays below
+    the 16 GiB limit, so the pod's memory is the whole story: nothing in the request path slows.
+    """
+
+    def on_memory(self, run: SimRun, t1: float, on: bool) -> None:
+        """The bytes held at ``t1``; at the limit the stressor is killed (no replica to take with it)."""
+        self.held = 0.0
+        if not (on and self.alive):
+            return
+        held = self.leak_bytes * min(1.0, (t1 - self.start) / (self.end - self.start))
+        if run.base_mem[self.tgt] + held > run.mem_limit:
+            run.failcnt[self.tgt] += 1
+            self.alive = False
+            run.events.append((t1, self.target, "oom-kill-stressor"))
+            return
+        self.held = held
+        self.peak = max(self.peak, held)
+
+    def on_scrape(self, run: SimRun, s: int, on: bool) -> None:
+        """The pod's working set at scrape ``s`` holds the stressor's bytes."""
+        if self.held:
+            run.pod_s["mem_ws"][s, self.tgt] = run.base_mem[self.tgt] + self.held

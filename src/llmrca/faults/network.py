@@ -23,6 +23,7 @@ import time
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import httpx
+import numpy as np
 
 from llmrca.faults.kubernetes import ChaosInjector
 from llmrca.faults.local import LocalInjector
@@ -39,6 +40,13 @@ class SimNetworkDelay(SimFault):
     # NetworkChaos delay, direction "to": traffic into the target pod
     defaults: ClassVar[dict[str, Any]] = {"latency_ms": 1000.0, "jitter_ms": 100.0, "correlation": 0.25}
     delays_requests = True
+    roles = ("gateway", "head", "worker")  # the operator's API traffic is not modelled
+
+    @classmethod
+    def placed_on(cls, role: str, target: str = "") -> type[SimFault]:
+        """A worker: this class; the gateway or the head (every request passes through): :class:`SimProxyNetworkDelay`."""
+        super().placed_on(role, target)
+        return SimProxyNetworkDelay if role in ("gateway", "head") and cls is SimNetworkDelay else cls
 
     @classmethod
     def problems(cls, p: dict[str, Any]) -> list[str]:
@@ -181,3 +189,41 @@ class K8sNetworkDelay(ChaosInjector):
     def extra(self) -> dict[str, Any]:
         """``scrape_up`` of the target's pod (mean of ``up``; None without a Prometheus)."""
         return {"scrape_up": self.prom_value(f'avg(up{{namespace="{self.namespace}",pod="{self.pod_name}"}})')}
+
+
+class SimProxyNetworkDelay(SimNetworkDelay):
+    """The network delay on a pod every request passes through (the NGINX gateway, the Ray head's Serve proxy).
+
+    Every request, whatever replica serves it, waits ``latency ± jitter`` on its way through the
+    target (the same correlated jitter); scrapes of the target are lost as on a worker.
+    """
+
+    delays_requests = False
+
+    def bind(self, run: SimRun) -> None:
+        """As :class:`SimNetworkDelay`; every request waits on the path, before the head when the target is the gateway."""
+        super().bind(run)
+        self.delays_path = True
+        self.path_before_head = self.tgt == run.GW
+        self.waits: list[float] = []
+
+    def on_scrape(self, run: SimRun, s: int, on: bool) -> None:
+        """A delayed scrape of the target is lost with ``scrape_loss_under_delay`` probability."""
+        super().on_scrape(run, s, self.scrape_on(run, s))
+
+    def path_delay(self, run: SimRun) -> float:
+        """Seconds added to one request on its way through the target (>= 0)."""
+        w = self.request_delay(run)
+        self.waits.append(w)
+        return w
+
+    def achieved(self, run: SimRun) -> dict[str, Any]:
+        """Requests delayed, mean and sd of the added latency (ms), scrapes of the target lost during the fault."""
+        d = np.asarray(self.waits)
+        win = (run.scrape_t > self.start) & (run.scrape_t <= self.end)
+        return {
+            "requests_delayed": int(d.size),
+            "mean_added_latency_ms": round(float(d.mean()) * 1e3, 1) if d.size else None,
+            "std_added_latency_ms": round(float(d.std()) * 1e3, 1) if d.size else None,
+            "scrapes_lost": int(run.lost[win, self.tgt].sum()),
+        }

@@ -127,6 +127,37 @@ EXTENDED: tuple[MetricDef, ...] = (
         "gateway",
         "gateway 5xx responses/s",
     ),
+    # beyond the paper (faults of issue 16): accelerator health, CPU contention, packet loss
+    MetricDef("DCGM_FI_DEV_GPU_TEMP", "avg(DCGM_FI_DEV_GPU_TEMP{{{sel}}})", "C", "serving", "GPU temperature"),
+    MetricDef(
+        "DCGM_FI_DEV_THERMAL_VIOLATION:rate",
+        "sum(rate(DCGM_FI_DEV_THERMAL_VIOLATION{{{sel}}}[{w}]))",
+        "us/s",
+        "serving",
+        "time the clocks were held back by temperature, per second",
+    ),
+    MetricDef("DCGM_FI_DEV_XID_ERRORS", "max(DCGM_FI_DEV_XID_ERRORS{{{sel}}})", "code", "serving", "last Xid error of the GPU (0: none)"),
+    MetricDef(
+        "container_pressure_cpu_waiting_seconds_total:rate",
+        "sum(rate(container_pressure_cpu_waiting_seconds_total{{{sel}}}[{w}]))",
+        "s/s",
+        "all",
+        "CPU pressure (PSI some): time runnable threads waited for a CPU, per second",
+    ),
+    MetricDef(
+        "node_cpu_seconds_total:rate",
+        'sum(rate(node_cpu_seconds_total{{mode!="idle"}}[{w}]) * on(instance) group_left() max by (instance) (kube_pod_info{{{sel}}}))',
+        "cores",
+        "all",
+        "CPU used on the component's node (every tenant)",
+    ),
+    MetricDef(
+        "node_netstat_Tcp_RetransSegs:rate",
+        "sum(rate(node_netstat_Tcp_RetransSegs[{w}]) * on(instance) group_left() max by (instance) (kube_pod_info{{{sel}}}))",
+        "1/s",
+        "all",
+        "TCP segments retransmitted on the component's node",
+    ),
 )
 
 BASIC_NAMES: tuple[str, ...] = tuple(m.name for m in BASIC)

@@ -108,6 +108,9 @@ KINDS: dict[str, Kind] = {
         _k("sm_clock", "DCGM_FI_DEV_SM_CLOCK", "MHz", "accelerator", "SM clock"),
         _k("clock_events", "DCGM_FI_DEV_CLOCK_THROTTLE_REASONS", "bitmask", "accelerator", "clock event (throttle) reasons; 0x4 = SW power cap"),
         _k("gpu_temperature", "DCGM_FI_DEV_GPU_TEMP", "C", "accelerator", "GPU temperature"),
+        _k("xid_errors", "DCGM_FI_DEV_XID_ERRORS", "code", "accelerator", "last Xid error of the GPU (0: none; 79 fell off the bus, 48 double-bit ECC)"),
+        _k("cpu_pressure", "container_pressure_cpu_waiting_seconds_total:rate", "s/s", "resources", "CPU pressure (PSI some): time runnable threads waited"),
+        _k("tcp_retransmits", "node_netstat_Tcp_RetransSegs:rate", "1/s", "resources", "TCP segments retransmitted per second"),
         _k("kv_cache", "vllm:kv_cache_usage_perc", "fraction", "engine", "KV-cache usage (0..1)"),
         _k("running", "vllm:num_requests_running", "requests", "engine", "requests in the engine's batch"),
         _k("engine_queue", "vllm:num_requests_waiting", "requests", "engine", "requests waiting in the engine"),
@@ -157,7 +160,7 @@ class Meaning:
 RATE_KINDS: frozenset[str] = frozenset(
     {"cpu", "cpu_throttled", "memory_failcnt", "net_rx", "net_tx", "net", "disk_io", "error_rate", "gateway_5xx_rate", "request_rate",
      "router_requests", "replica_starts", "replica_errors", "preemptions", "prompt_tokens", "generation_tokens", "finished_requests",
-     "power_violation", "thermal_violation", "node_cpu", "node_net"}
+     "power_violation", "thermal_violation", "node_cpu", "node_net", "cpu_pressure", "tcp_retransmits"}
 )
 
 
@@ -353,6 +356,12 @@ def _meaning_of_name(metric: str) -> Meaning | None:
         return Meaning("tensor_active", "fraction", 1.0, "DCGM tensor pipe active")
     if "gpu" in s and _has(t, "temp", "temperature"):
         return Meaning("gpu_temperature", "C", 1.0, "GPU temperature")
+    if "xid" in s:
+        return Meaning("xid_errors", "code", 1.0, "DCGM XID_ERRORS (last Xid of the GPU)")
+    if any(x.startswith("retrans") for x in t):
+        return Meaning("tcp_retransmits", "1/s", 1.0, "TCP retransmitted segments (node-exporter netstat, /proc/net/snmp)")
+    if "pressure" in s and "cpu" in s:
+        return Meaning("cpu_pressure", "s/s", 1.0, "CPU pressure stall information (cAdvisor / node-exporter PSI, kernel psi.rst)")
     # -- vLLM engine (v1 and v0 names; Ray Serve's ray_vllm prefix) -----------------
     if "cache" in s and _has(t, "usage", "perc", "utilization") and _has(t, "kv", "gpu"):
         if "cpu" in s:  # v0's CPU swap cache is not the KV cache on the GPU

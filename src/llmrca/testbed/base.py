@@ -23,6 +23,23 @@ from typing import Any
 
 from llmrca.config import ConfigError
 from llmrca.model import Case, FaultSpec, Topology, normalize_fault_type
+from llmrca.telemetry import GATEWAY, HEAD, OPERATOR
+
+#: Roles a component plays in the serving stack; a fault class lists the roles it can be placed on.
+ROLES: tuple[str, ...] = ("gateway", "head", "worker", "operator")
+
+
+def component_role(name: str) -> str | None:
+    """The role of a component of the paper's stack (``nginx-gateway`` -> ``gateway``, ``ray-worker-2`` -> ``worker``), or None."""
+    if name == GATEWAY:
+        return "gateway"
+    if name == HEAD:
+        return "head"
+    if name == OPERATOR:
+        return "operator"
+    if name.startswith("ray-worker-"):
+        return "worker"
+    return None
 
 
 @dataclass(frozen=True)
@@ -94,6 +111,10 @@ class Backend(ABC):
         """Backend parameters recorded in the dataset manifest."""
         return {}
 
+    def placements(self) -> dict[str, str]:
+        """Every component a fault may be placed on, with its role (:data:`ROLES`); default: the workers."""
+        return dict.fromkeys(self.workers(), "worker")
+
     def check_fault(self, spec: FaultSpec) -> None:  # noqa: B027 - optional hook
         """Raise ConfigError if ``spec`` cannot be injected (checked before the first case runs)."""
 
@@ -115,6 +136,12 @@ FAULT_IMPLEMENTATIONS: dict[tuple[str, str], str] = {
     ("sim", "memory"): "llmrca.faults.memory:SimMemoryLeak",
     ("sim", "network"): "llmrca.faults.network:SimNetworkDelay",
     ("sim", "gpu"): "llmrca.faults.gpu:SimGpuPowerCap",
+    ("sim", "kv-cache"): "llmrca.faults.kvcache:SimKvCachePressure",
+    ("sim", "gpu-thermal"): "llmrca.faults.gpu_thermal:SimGpuThermal",
+    ("sim", "gpu-error"): "llmrca.faults.gpu_error:SimGpuXidError",
+    ("sim", "model-load"): "llmrca.faults.model_load:SimSlowModelLoad",
+    ("sim", "packet-loss"): "llmrca.faults.packet_loss:SimPacketLoss",
+    ("sim", "noisy-neighbour"): "llmrca.faults.noisy_neighbour:SimNoisyNeighbour",
     ("local", "cpu"): "llmrca.faults.cpu:LocalCpuHog",
     ("local", "memory"): "llmrca.faults.memory:LocalMemoryLeak",
     ("local", "network"): "llmrca.faults.network:LocalNetworkDelay",
@@ -152,6 +179,13 @@ def backend_class(name: str) -> type[Backend]:
 def register_fault(backend: str, fault_type: str, target: str) -> None:
     """Add (or replace) the implementation ``"module:Class"`` of ``fault_type`` on ``backend``."""
     FAULT_IMPLEMENTATIONS[(backend, normalize_fault_type(fault_type))] = target
+
+
+def fault_roles(backend: str, fault_type: str) -> tuple[str, ...]:
+    """The component roles ``fault_type`` can be placed on with ``backend`` (its class's ``roles``;
+    a class that does not say is taken to act on serving pods: ``("head", "worker")``).
+    Raises ConfigError as :func:`fault_class`."""
+    return tuple(getattr(fault_class(backend, fault_type), "roles", ("head", "worker")))
 
 
 def fault_class(backend: str, fault_type: str) -> type:

@@ -33,7 +33,11 @@ from llmrca.methods.llm.baseline import NormalModel, WindowStats
 
 #: Fault hypotheses the method names (plus "health": a replica restart or
 #: outage whose cause the signals do not reveal).
-HYPOTHESES: tuple[str, ...] = ("cpu", "memory", "network", "gpu", "health")
+HYPOTHESES: tuple[str, ...] = (
+    "cpu", "memory", "network", "gpu", "health",
+    # LLM-serving faults beyond the paper's (weighed in :mod:`.serving`)
+    "kv-cache", "gpu-thermal", "gpu-error", "model-load", "packet-loss", "noisy-neighbour",
+)
 
 #: Strength given to a definitive physical flag (a lowered power limit, the
 #: throttle bit, a replica restart): well above any threshold.
@@ -83,6 +87,8 @@ class ComponentEvidence:
     latency_delta_s: float = 0.0  # p90 mesh latency change (s), for propagation
     signals: list[Signal] = field(default_factory=list)
     memory_cue: bool = False
+    memory_rise: bool = False  # memory rose, hit its limit or an OOM was logged (not only a drop)
+    cues: dict[str, float] = field(default_factory=dict)  # serving-fault cues (see :mod:`.serving`)
     basic_latency_shape: float | None = None  # 1 = additive (network-like), 0 = multiplicative
 
     def add(self, sig: Signal) -> None:
@@ -274,6 +280,7 @@ class Evidence:
         drop = self.down(c, S.MEM)
         lifecycle = max(restart, unhealthy, restart_logs) > 0
         ev.memory_cue = up >= 1.0 or fail >= 1.0 or oom >= 1.0 or (drop >= 1.0 and lifecycle)
+        ev.memory_rise = up >= 1.0 or fail >= 1.0 or oom >= 1.0
         if drop > 0:
             # Without a lifecycle cue a fall of memory is weak evidence (half weight).
             ev.add(Signal(c, S.MEM, "memory", drop if lifecycle else 0.5 * drop, self.normal_of(c, S.MEM), self.window_of(c, S.MEM, "min"), "working set dropped (process killed)",

@@ -24,7 +24,17 @@ _LABELS = {
     S.LAT90: "request latency p90",
     S.GPU_UTIL: "GPU utilisation",
     S.NET_SHARE: "network share of request latency p90 (s)",
+    S.KV_CACHE: "KV-cache usage",
+    S.PREEMPT: "preemptions/s",
+    S.GPU_TEMP: "GPU temperature",
+    S.THERMAL_VIOLATION: "thermal-violation time",
+    S.CPU_PRESSURE: "CPU pressure (PSI)",
+    S.NODE_CPU: "node CPU",
+    S.TCP_RETRANS: "TCP retransmissions",
 }
+
+#: Fault types whose story includes the replica's outage (its health signals belong in the sentence).
+_OUTAGE_TYPES = ("memory", "gpu-error", "model-load")
 
 
 def phrase(sig: Signal) -> str:
@@ -33,7 +43,7 @@ def phrase(sig: Signal) -> str:
         return f"GPU power limit lowered from {n:.0f} W to {w:.0f} W"
     if sig.signal == S.POWER:
         return f"GPU power at its limit ({sig.note})"
-    if sig.signal == S.THROTTLE:
+    if sig.signal in (S.THROTTLE, S.XID) or (sig.signal == S.KV_CACHE and sig.hypothesis == "kv-cache") or sig.hypothesis == "model-load":
         return sig.note
     if sig.signal == S.REPLICA_STARTS:
         return "replica restarted"
@@ -69,7 +79,7 @@ def sentence(
 ) -> str:
     # Only signals beyond their threshold make the sentence (the structured list keeps the rest).
     # The named fault's own evidence first (for memory, the outage it caused too).
-    own = {fault, "health"} if fault == "memory" else {fault}
+    own = {fault, "health"} if fault in _OUTAGE_TYPES else {fault}
     strong = [s for s in sorted(ev.signals, key=lambda s: (s.hypothesis not in own, -s.strength)) if s.strength >= 1.0]
     parts = [phrase(s) for s in strong[:4]]
     if residual is not None and residual.residual >= 1.0 and fault in ("network", "gpu", "unknown"):

@@ -22,6 +22,11 @@ PATTERNS: dict[str, str] = {
     "timeout": r"timed? ?out|deadline exceeded|connection (?:reset|refused|closed)|unreachable|broken pipe",
     "gpu": r"power (?:cap|limit|brake)|throttl|clocks? event|xid",
     "error": r"\berror\b|exception|traceback|failed",
+    # serving faults beyond the paper's (NVIDIA driver Xid reports, vLLM's engine death and preemption warnings,
+    # a model loaded from cold storage)
+    "xid": r"\bxid\b|fallen off the bus|double bit error|enginedeaderror",
+    "kv": r"not enough kv cache space|preemptionmode",
+    "slow-load": r"taken more than \d+s to initiali[sz]e|weights not in the local cache",
 }
 
 _ANY = "|".join(f"(?:{rx})" for rx in PATTERNS.values())

@@ -30,6 +30,7 @@ import pandas as pd
 
 from llmrca.config import Config
 from llmrca.methods.base import Method
+from llmrca.methods.llm import serving
 from llmrca.methods.llm import signals as S
 from llmrca.methods.llm.baseline import NormalModel, WindowStats, with_derived
 from llmrca.methods.llm.evidence import ABSTAIN_NEEDS, FLAG, ComponentEvidence, Evidence, Signal, nothing_wrong
@@ -39,7 +40,7 @@ from llmrca.methods.llm.propagation import LatencyResidual, residuals
 from llmrca.model import Case, Ranking, Topology, components_of
 from llmrca.telemetry.vocabulary import canonical_frame
 
-FAULT_NAMES = ("cpu", "memory", "network", "gpu")
+FAULT_NAMES = ("cpu", "memory", "network", "gpu", *serving.SERVING_TYPES)
 
 #: Default abstention threshold, in threshold multiples of the strongest firm evidence: 1 = one signal leaves its
 #: z_threshold band.  Checked on simulated campaigns with seeds 1-5 (profile quick + 8 healthy cases each,
@@ -174,6 +175,7 @@ class LlmRca(Method):
             ev.engine(ce)
             ev.network_gaps(ce, le)
             self._latency(ev, ce, res[c], callees.get(c, []))
+            serving.add_evidence(ev, ce, le)
             evid[c] = ce
 
         for col in appeared:
@@ -267,7 +269,10 @@ class LlmRca(Method):
         ce.add(d)
 
     def _fault_type(self, ce: ComponentEvidence) -> str:
-        s = ce.strengths
+        return serving.refine(ce, self._paper_fault_type(ce))
+
+    def _paper_fault_type(self, ce: ComponentEvidence) -> str:
+        s = {h: v for h, v in ce.strengths.items() if h not in serving.SERVING_TYPES}
         if s["health"] >= FLAG and ce.memory_cue:
             # An OOM-killed replica also fails its in-flight requests and misses scrapes: its
             # latency and gap symptoms follow from the kill, so memory takes precedence.

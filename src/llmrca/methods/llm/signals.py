@@ -61,6 +61,16 @@ CFS_THROTTLED = _c("cpu_throttled")
 MEM_FAILCNT = _c("memory_failcnt")
 MEM_LIMIT = _c("memory_limit")
 
+# -- extended: beyond the paper's faults (issue 16) ------------------------------------
+GPU_TEMP = _c("gpu_temperature")
+THERMAL_VIOLATION = _c("thermal_violation")
+XID = _c("xid_errors")
+CPU_PRESSURE = _c("cpu_pressure")
+NODE_CPU = _c("node_cpu")
+TCP_RETRANS = _c("tcp_retransmits")
+#: NVML clock-event reasons that are not the power cap: HW slowdown, SW / HW thermal slowdown, HW power brake
+THERMAL_BITS = 0x8 | 0x20 | 0x40 | 0x80
+
 # -- derived (computed by the method from two catalogue columns) -----------------
 #: mesh p90 latency minus the engine's own e2e p90: the network's share of a request.
 NET_SHARE = "net-share:p90"
@@ -115,6 +125,12 @@ FLOORS: dict[str, float] = {
     RESTARTS: 0.5,  # count
     CFS_THROTTLED: 0.02,  # s/s
     MEM_FAILCNT: 0.01,
+    GPU_TEMP: 1.0,  # C
+    THERMAL_VIOLATION: 1000.0,  # µs/s: held back 0.1 % of the time
+    XID: 0.5,  # an Xid code
+    CPU_PRESSURE: 0.01,  # s/s
+    NODE_CPU: 0.1,  # cores
+    TCP_RETRANS: 1.0,  # segments/s
 }
 
 #: Default floor for signals not listed (relative to nothing: an absolute epsilon).

@@ -8,9 +8,10 @@ from typing import Any
 
 import numpy as np
 
+from llmrca.config import ConfigError
 from llmrca.model import NO_FAULT, Case, FaultRecord, FaultSpec, Topology
 from llmrca.telemetry import worker_name
-from llmrca.testbed.base import Backend, Timeline
+from llmrca.testbed.base import Backend, Timeline, component_role
 from llmrca.testbed.sim.config import SimConfig
 from llmrca.testbed.sim.engine import ACTIVE, DONE, FAILED, PENDING, SimResult, Simulation
 from llmrca.testbed.sim.faults import REMEDIES, SimFault
@@ -56,16 +57,18 @@ class SimBackend(Backend):
         """``{"sim": SimConfig as a dict}``."""
         return {"sim": self.cfg.to_dict()}
 
+    def placements(self) -> dict[str, str]:
+        """Every component of the stack with its role: the gateway, the head, the workers, the operator."""
+        return {c: role for c in self.topology().nodes if (role := component_role(c)) is not None}
+
     def check_fault(self, spec: FaultSpec) -> None:
         """Raise ConfigError for an unknown fault type or parameter, a target that is not a serving pod, or a fault the stack cannot take."""
-        from llmrca.config import ConfigError
-
         if spec.type == NO_FAULT:  # a healthy case: nothing to inject
             return
-        plan = SimFault.from_spec(spec, 0.0)  # raises ConfigError on bad parameters
-        serving = self.topology().nodes[1:-1]
-        if plan.target not in serving:
-            raise ConfigError(f"fault target {plan.target!r} is not a serving pod of this stack ({', '.join(serving)})")
+        nodes = self.topology().nodes
+        if spec.target not in nodes:
+            raise ConfigError(f"fault target {spec.target!r} is not a serving pod of this stack ({', '.join(nodes[1:-1])}) nor another of its components ({nodes[0]}, {nodes[-1]})")
+        plan = SimFault.from_spec(spec, 0.0)  # raises ConfigError on bad parameters or a role the fault does not apply to
         plan.check()
 
     def simulate(
@@ -85,7 +88,14 @@ class SimBackend(Backend):
             protocol = replace(protocol, fault_s=fault.duration_s)
             fault = None  # a healthy case: the same run with no fault object
         t_end = inject + (fault.duration_s if fault is not None else protocol.fault_s) + protocol.tail_s
-        plan = SimFault.from_spec(fault, inject) if fault is not None else None
+        if fault is not None and fault.target not in self.topology().nodes:
+            raise ValueError(f"fault target {fault.target!r} is not a serving pod of this stack ({', '.join(self.topology().nodes[1:-1])})")
+        try:
+            plan = SimFault.from_spec(fault, inject) if fault is not None else None
+        except ConfigError as e:
+            if "does not apply" in str(e):
+                raise ValueError(f"fault target {fault.target!r} is not a serving pod of this stack ({', '.join(self.topology().nodes[1:-1])}); {e}") from e
+            raise
         if remedy is not None:
             if plan is None:
                 raise ValueError("a remediation needs a fault to act on")
@@ -93,8 +103,6 @@ class SimBackend(Backend):
                 raise ValueError(f"unknown remediation {remedy[0]!r}; the simulator supports {', '.join(REMEDIES)}")
             plan.remedy, plan.remedy_at = remedy[0], float(remedy[1])
             plan.remedy_target = remedy[2] if len(remedy) > 2 else None
-        if plan is not None and plan.target not in self.topology().nodes[1:-1]:
-            raise ValueError(f"fault target {plan.target!r} is not a serving pod of this stack ({', '.join(self.topology().nodes[1:-1])})")
         wl = make_workload(self.cfg, t0, t_end, wl_rng)
         return Simulation(self.cfg, eng_rng).run(wl, t0, start_time, t_end, plan)
 

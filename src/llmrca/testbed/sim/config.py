@@ -67,6 +67,10 @@ class SimConfig(Config):
     util_noise_pct: float = 3.0  # sd of a DCGM utilisation sample (percentage points; ~1-s samples of a bursty load)
     scrape_loss_under_delay: float = 0.3  # chance a delayed scrape of the target is lost
     vllm_log_interval_s: float = 10.0
+    # -- beyond the paper's series (faults of issue 16) ---------------------------------
+    gpu_ambient_c: float = 32.0  # GPU temperature at zero power draw (inlet air + heat sink offset)
+    gpu_c_per_w: float = 0.11  # steady-state temperature rise per watt (an A100 PCIe at ~285 W runs ~63 C)
+    node_system_cores: float = 0.6  # kubelet, container runtime, node exporters on every node (cores)
 
     def validate(self) -> SimConfig:
         """Return self, or raise ConfigError listing every out-of-range option."""

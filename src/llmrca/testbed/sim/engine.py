@@ -43,6 +43,7 @@ from typing import Any
 import numpy as np
 
 from llmrca.telemetry import GATEWAY, HEAD, OPERATOR, worker_name
+from llmrca.testbed.base import component_role
 from llmrca.testbed.gpu import GpuModel
 from llmrca.testbed.sim.config import SimConfig
 from llmrca.testbed.sim.faults import SimFault
@@ -77,6 +78,10 @@ REPLICA_SERIES = (
     "errors",
     "up",
 )
+#: Per-replica series beyond the paper's (shape: scrapes × replicas), kept apart so the paper's raw output is unchanged.
+EXTRA_REPLICA_SERIES = ("gpu_temp_c", "thermal_violation_us", "xid", "gpu_lost")
+#: Per-pod series beyond the paper's (shape: scrapes × pods).
+EXTRA_POD_SERIES = ("cpu_pressure_s", "node_cpu_s", "tcp_retrans")
 
 
 @dataclass
@@ -129,6 +134,10 @@ class SimResult:
     events: list[tuple[float, str, str]] = field(default_factory=list)
     achieved: dict[str, Any] = field(default_factory=dict)
     totals: dict[str, np.ndarray] = field(default_factory=dict)
+    #: :data:`EXTRA_REPLICA_SERIES` and :data:`EXTRA_POD_SERIES` at the scrapes
+    extra: dict[str, np.ndarray] = field(default_factory=dict)
+    #: log lines a fault wrote: (epoch s, container, message)
+    fault_logs: list[tuple[float, str, str]] = field(default_factory=list)
 
 
 class Simulation:
@@ -203,6 +212,8 @@ class SimRun:
         self.t_done = np.full(N, np.nan)
         self.code = np.zeros(N, dtype=np.int16)
         self.delay = np.zeros(N)
+        self.pre_head = np.zeros(N)  # seconds waited before the head's mesh proxy (a gateway fault)
+        self.pre_replica = np.zeros(N)  # seconds waited on the path before the replica's pod (gateway or head fault)
         self.n_pre = np.zeros(N, dtype=np.int16)
         self.u = self.rng.random((N, 2)).tolist()  # routing draws, read one request at a time
         self.newflag = np.zeros(N, dtype=bool)
@@ -244,6 +255,19 @@ class SimRun:
         self.next_evt = np.inf
         self.cands = list(range(R))
         self.events: list[tuple[float, str, str]] = []
+        # state faults beyond the paper's act on (see EXTRA_*_SERIES); zero without such a fault
+        self.kv_cap = np.full(R, self.sim.kv_cap)  # KV-cache capacity per replica (tokens)
+        self.load_time = np.full(R, cfg.load_time_s)  # model load time of a (re)starting replica (s)
+        self.psi_s = np.zeros(P)  # CPU pressure: seconds runnable threads waited for a CPU (PSI "some")
+        self.node_other_s = np.zeros(P)  # CPU seconds of other tenants on the pod's node
+        self.retrans = np.zeros(P)  # TCP segments retransmitted by the pod's node
+        self.gpu_lost = np.zeros(R, dtype=bool)  # the GPU fell off the bus (DCGM cannot read it)
+        self.xid = np.zeros(R)  # last Xid error of the GPU (DCGM_FI_DEV_XID_ERRORS)
+        self.gpu_temp = np.full(R, np.nan)  # GPU temperature set by a fault (C); NaN: from the power draw
+        self.thermal_us = np.zeros(R)  # cumulative µs of thermal clock slowdown
+        self.fault_logs: list[tuple[float, str, str]] = []
+        self.path_on = False
+        self.routing_i = -1  # index of the request being routed, while a fault's delay hook runs
 
     def _init_recording(self) -> None:
         R, P = self.R, self.P
@@ -256,13 +280,16 @@ class SimRun:
         self.itl_tok, self.itl_step, self.stall_tok, self.stall_s = (np.zeros((n, R)) for _ in range(4))
         self.tick_t = self.record_start + self.dt * np.arange(n) + self.dt
         self.busy_rec0 = self.zeros_r
+        self.ext_rep_s = {k: np.zeros((S, R)) for k in EXTRA_REPLICA_SERIES}
+        self.ext_pod_s = {k: np.zeros((S, P)) for k in EXTRA_POD_SERIES}
 
     def _init_fault(self, fault: SimFault | None) -> None:
         names = self.sim.components[: self.R]
+        placeable = self.sim.components
         self.fault = None if fault is None else copy.copy(fault)  # a remediation may end the fault early: work on a copy
         self.tgt = self.rt = -1
         self.remedy_due = False
-        self.h_tick = self.h_slow = self.h_step = self.h_memory = None  # the fault's hooks that do something
+        self.h_tick = self.h_slow = self.h_step = self.h_memory = self.h_kv = None  # the fault's hooks that do something
         if self.fault is None:
             return
         f = self.fault
@@ -270,8 +297,10 @@ class SimRun:
             getattr(f, name) if getattr(type(f), name) is not getattr(SimFault, name) else None
             for name in ("on_tick", "gpu_slowdown", "after_step", "on_memory")
         )
-        if f.target not in names:
-            raise ValueError(f"fault target {f.target!r} is not a serving pod ({', '.join(names)})")
+        self.h_kv = f.kv_capacity if type(f).kv_capacity is not SimFault.kv_capacity else None
+        if f.target not in names and (f.target not in placeable or component_role(f.target) not in f.roles):
+            where = [c for c in placeable if component_role(c) in f.roles]
+            raise ValueError(f"fault target {f.target!r} is not a serving pod ({', '.join(names)}) nor another component a {f.type!r} fault applies to ({', '.join(where)})")
         f.bind(self)
         self.tgt = self.rt = f.tgt
         self.remedy_due = f.remedy is not None and f.remedy_at is not None
@@ -295,6 +324,9 @@ class SimRun:
             self.next_evt, self.cands = self._events(t)
         loading = np.isfinite(self.healthy_at) if self.next_evt < np.inf else self.no_loading
         delayed = on and f.delays_requests
+        self.path_on = on and f.delays_path
+        if self.h_kv is not None:
+            self.kv_cap = self.h_kv(self, np.full(self.R, self.sim.kv_cap), on)
         self._arrivals(t, t1, delayed)
         self._expire_router_queue(t)
         share = self._cpu_share(on)
@@ -364,10 +396,10 @@ class SimRun:
         restart_at, healthy_at, detect_at, tot = self.restart_at, self.healthy_at, self.detect_at, self.tot
         for r in np.flatnonzero(restart_at <= t):
             restart_at[r] = np.inf
-            healthy_at[r] = t + cfg.load_time_s
+            healthy_at[r] = t + self.load_time[r]
             ev.append((t, names[r], "replica-starting"))
         for r in np.flatnonzero(np.isfinite(healthy_at)):
-            self.actor_frac[r] = min(1.0, 1.0 - (healthy_at[r] - t) / cfg.load_time_s)
+            self.actor_frac[r] = min(1.0, 1.0 - (healthy_at[r] - t) / self.load_time[r])
             if t >= healthy_at[r]:
                 healthy_at[r] = np.inf
                 self.alive[r] = self.routable[r] = True
@@ -440,8 +472,16 @@ class SimRun:
             self.router_total += 1
             d = 0.0
             if delayed and a == tgt:
+                self.routing_i = i  # the request being routed (a fault's delay may depend on it)
                 d = self.fault.request_delay(self)
                 self.delay[i] = d
+            if self.path_on:
+                self.routing_i = i
+                pd = self.fault.path_delay(self)
+                self.pre_replica[i] = pd
+                if self.fault.path_before_head:
+                    self.pre_head[i] = pd
+                d += pd
             routed.append(i)
             rep[i] = a
             status[i] = ACTIVE
@@ -542,7 +582,7 @@ class SimRun:
         before = np.concatenate([[0.0], cs])[starts]
         cs_g = cs - before[rW]
         rank = np.arange(W.size) - starts[rW]
-        ok = (cs_g <= self.sim.kv_cap - kv_used[rW]) & (rank < self.cfg.max_num_seqs - nrun[rW])
+        ok = (cs_g <= self.kv_cap[rW] - kv_used[rW]) & (rank < self.cfg.max_num_seqs - nrun[rW])
         new = W[ok]
         if not new.size:
             return new, self.zeros_r, self.zeros_r
@@ -597,13 +637,14 @@ class SimRun:
         self.cpu_s[0] += tok_all * cfg.proxy_cpu_per_token_s
         self.cpu_s[GW] += tok_all * cfg.gateway_cpu_per_token_s
         kv_now = kv_used + tokr
-        if kv_now.max() > self.sim.kv_cap:
-            self._preempt(ids, rI, np.flatnonzero(kv_now > self.sim.kv_cap))
+        if (kv_now > self.kv_cap).any():
+            self._preempt(ids, rI, np.flatnonzero(kv_now > self.kv_cap))
 
     def _preempt(self, ids: np.ndarray, rI: np.ndarray, over: np.ndarray) -> None:
         """KV-cache overflow on replicas ``over``: preempt their youngest running requests (recompute)."""
-        prompt, gen, running, cap = self.prompt, self.gen, self.running, self.sim.kv_cap
+        prompt, gen, running = self.prompt, self.gen, self.running
         for r in over:
+            cap = self.kv_cap[r]
             mine = ids[(rI == r) & running[ids]][::-1]
             excess = float((prompt[mine] + gen[mine]).sum()) - cap
             for i in mine:
@@ -659,6 +700,7 @@ class SimRun:
             return
         self._scrape_pods(s, t1)
         self._scrape_replicas(s, t1)
+        self._scrape_extra(s, t1)
         self.router_s[s] = self.router_total
         self.rqueue_s[s] = len(self.router_queue)
         self.gw_s[s] = self.gw_total
@@ -705,13 +747,29 @@ class SimRun:
             run_a = self.running[act]
             rs["running"][s] = np.bincount(ra[run_a], minlength=self.R)
             rs["waiting"][s] = np.bincount(ra[~run_a & (self.t_ready[act] <= t1)], minlength=self.R)
-            rs["kv_usage"][s] = np.bincount(ra[run_a], weights=(self.prompt[act] + self.gen[act])[run_a], minlength=self.R) / self.sim.kv_cap
+            rs["kv_usage"][s] = np.bincount(ra[run_a], weights=(self.prompt[act] + self.gen[act])[run_a], minlength=self.R) / self.kv_cap
         for key, name in (("prompt", "prompt_tokens"), ("gen", "gen_tokens"), ("pre", "preemptions"), ("succ", "success")):
             rs[name][s] = tot[key] - self.reset_at[key]
         rs["replica_starts"][s] = tot["starts"]
         rs["healthy"][s] = self.alive
         rs["errors"][s] = tot["err"]
         rs["up"][s] = self.alive
+
+    def _scrape_extra(self, s: int, t1: float) -> None:
+        """The series beyond the paper's (:data:`EXTRA_REPLICA_SERIES`, :data:`EXTRA_POD_SERIES`) at scrape ``s``.
+
+        GPU temperature follows the power draw (``gpu_ambient_c + gpu_c_per_w * W``, a heat sink at
+        steady state) unless a fault set it; node CPU is the pod's own use plus other tenants'.
+        """
+        es, ep, cfg = self.ext_rep_s, self.ext_pod_s, self.cfg
+        temp = cfg.gpu_ambient_c + cfg.gpu_c_per_w * self.rep_s["power_w"][s]
+        es["gpu_temp_c"][s] = np.where(np.isfinite(self.gpu_temp), self.gpu_temp, temp)
+        es["thermal_violation_us"][s] = self.thermal_us
+        es["xid"][s] = self.xid
+        es["gpu_lost"][s] = self.gpu_lost
+        ep["cpu_pressure_s"][s] = self.psi_s + self.thr_s
+        ep["node_cpu_s"][s] = self.pod_s["cpu_s"][s] + self.node_other_s + cfg.node_system_cores * (t1 - self.t0)
+        ep["tcp_retrans"][s] = self.retrans
 
     def result(self) -> SimResult:
         """The run's recorded series, per-request arrays, events and the fault's achieved values."""
@@ -728,4 +786,5 @@ class SimRun:
             gateway_requests=self.gw_s, gateway_5xx=self.gw5_s, scrape_lost=self.lost, requests=reqs, tick_t=self.tick_t,
             itl_tokens=self.itl_tok, itl_step_s=self.itl_step, stall_tokens=self.stall_tok, stall_s=self.stall_s,
             events=self.events, achieved=self.fault.achieved(self) if self.fault is not None else {}, totals=totals,
+            extra={**self.ext_rep_s, **self.ext_pod_s, "pre_head": self.pre_head, "pre_replica": self.pre_replica}, fault_logs=list(self.fault_logs),
         )  # fmt: skip

@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from llmrca.config import ConfigError
-from llmrca.model import FAULT_TYPES, FaultSpec, normalize_fault_type
-from llmrca.testbed.base import fault_class
+from llmrca.model import ALL_FAULT_TYPES, FaultSpec, normalize_fault_type
+from llmrca.testbed.base import ROLES, component_role, fault_class
 
 if TYPE_CHECKING:
     from llmrca.testbed.sim.engine import SimRun
@@ -48,7 +48,7 @@ def sim_fault_class(ftype: str) -> type[SimFault]:
     try:
         return fault_class("sim", ft)
     except ConfigError:
-        raise ConfigError(f"unknown fault type {ft!r}; the simulator supports {', '.join(FAULT_TYPES)}") from None
+        raise ConfigError(f"unknown fault type {ft!r}; the simulator supports {', '.join(ALL_FAULT_TYPES)}") from None
 
 
 def fault_params(ftype: str, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -73,6 +73,13 @@ class SimFault:
     ends_on: ClassVar[tuple[str, ...]] = ()
     #: whether requests routed to the target wait in :meth:`request_delay`
     delays_requests: ClassVar[bool] = False
+    #: component roles (:data:`~llmrca.testbed.base.ROLES`) the fault can be placed on; the paper's
+    #: faults act on a serving pod (the head hosts a replica too)
+    roles: ClassVar[tuple[str, ...]] = ("head", "worker")
+    #: whether every request passing through the target waits in :meth:`path_delay` (a proxy target)
+    delays_path: bool = False
+    #: whether that wait happens before the head's mesh proxy sees the request (a gateway target)
+    path_before_head: bool = False
 
     def __init__(self, target: str, params: dict[str, Any], start: float, end: float) -> None:
         self.target = target
@@ -108,9 +115,34 @@ class SimFault:
 
     @classmethod
     def from_spec(cls, spec: FaultSpec, start: float) -> SimFault:
-        """The fault of ``spec`` starting at ``start`` (epoch s) for ``spec.duration_s``; raises ConfigError."""
+        """The fault of ``spec`` starting at ``start`` (epoch s) for ``spec.duration_s``; raises ConfigError.
+
+        The class that acts is the one :meth:`placed_on` names for the target's role (a CPU hog on
+        the gateway slows the proxy, not an engine); a role the fault does not apply to raises.
+        """
         impl = sim_fault_class(spec.type) if cls is SimFault else cls
+        role = component_role(spec.target)
+        if role is not None:
+            impl = impl.placed_on(role, spec.target)
         return impl(spec.target, impl.params_from(spec.params), start, start + spec.duration_s)
+
+    @classmethod
+    def applies_to(cls, role: str) -> bool:
+        """Whether the fault can be placed on a component of ``role`` (one of :data:`~llmrca.testbed.base.ROLES`)."""
+        return role in cls.roles
+
+    @classmethod
+    def placed_on(cls, role: str, target: str = "") -> type[SimFault]:
+        """The class acting for a target of ``role``; raises ConfigError when the fault does not apply there.
+
+        Subclasses return a specialised class for a role where the mechanism differs (a proxy).
+        """
+        if role not in ROLES:
+            raise ConfigError(f"unknown component role {role!r}; roles: {', '.join(ROLES)}")
+        if not cls.applies_to(role):
+            where = f"{target} ({role})" if target else role
+            raise ConfigError(f"fault {cls.type!r} does not apply to {where}: it applies to {', '.join(cls.roles)}")
+        return cls
 
     def check(self) -> None:
         """Raise ConfigError when the fault cannot be applied to the simulated stack (checked before a campaign)."""
@@ -155,6 +187,18 @@ class SimFault:
     def on_scrape(self, run: SimRun, s: int, on: bool) -> None:
         """At scrape ``s`` (an index into the recorded scrapes)."""
 
+    def kv_capacity(self, run: SimRun, cap: np.ndarray, on: bool) -> np.ndarray:
+        """KV-cache capacity per replica in tokens (shape ``(R,)``); default unchanged."""
+        return cap
+
+    def path_delay(self, run: SimRun) -> float:
+        """Seconds one request waits passing through the target (only if :attr:`delays_path` and on)."""
+        return 0.0
+
+    def scrape_on(self, run: SimRun, s: int) -> bool:
+        """Whether the fault is on at scrape ``s`` (its end instant)."""
+        return self.active(float(run.scrape_t[s]) - 1e-9)
+
     # -- measure -----------------------------------------------------------------------
     def achieved(self, run: SimRun) -> dict[str, Any]:
         """What the fault did to the model, measured by the engine (the FaultRecord's ``achieved``)."""
@@ -163,3 +207,27 @@ class SimFault:
 
 #: The old name of :class:`SimFault`.
 FaultPlan = SimFault
+
+#: CFS bandwidth period (s): a cgroup over its quota waits for the next period (kernel sched-bwc.rst).
+CFS_PERIOD_S = 0.1
+
+
+def proxy_wait_s(rng: np.random.Generator, share: float, passes: int = 2) -> float:
+    """Seconds one request waits for CPU in a starved proxy (NGINX worker, Ray Serve proxy), >= 0.
+
+    ``share`` is the fraction of its CPU demand the proxy gets (0 < share <= 1).  A proxy does
+    little work per request (parsing, a relay of the streamed chunks, pipelined), but each of the
+    ``passes`` where the request needs it (the request in, the last chunk out) finds it off-CPU
+    with probability ``1 - share`` and then waits up to the rest of a CFS period
+    (``U(0, (1 - share) * CFS_PERIOD_S)``); draws ``passes`` pairs of uniforms from ``rng``.
+    """
+    if share >= 1.0:
+        return 0.0
+    off = 1.0 - max(share, 0.0)
+    u = rng.random((passes, 2))
+    return float(np.sum(np.where(u[:, 0] < off, u[:, 1] * off * CFS_PERIOD_S, 0.0)))
+
+
+def pod_base_cpu(run: SimRun, p: int) -> float:
+    """Cores pod ``p`` uses at idle (its agents; the proxy's per-token work comes on top), from the run's constants."""
+    return float(run.base_cpu[p]) if p < run.R else float(run.idle_cpu[p])

@@ -130,8 +130,61 @@ def build_frames(res: SimResult, rng: np.random.Generator) -> dict[str, pd.DataF
     for r in range(o.R):
         _vllm(o, r)
     _gateway(o)
+    _extra(o)
     _gaps(o)
+    _gpu_gaps(o)
     return _frames(o)
+
+
+def res_extra(o: _Obs, key: str) -> np.ndarray:
+    """``res.extra[key]`` (zeros of the requests' shape when the run did not record it)."""
+    v = o.res.extra.get(key)
+    return np.zeros(o.rq["arrival"].shape) if v is None else v
+
+
+def _extra(o: _Obs) -> None:
+    """Series beyond the paper's: GPU temperature, thermal violation, last Xid (DCGM); CPU pressure (cAdvisor PSI);
+    node CPU (node-exporter); TCP retransmits of the pod's node (node-exporter netstat).
+
+    Drawn after every other series, so the paper's columns keep their noise draws.
+    """
+    ex, nz, m, span, cols, comps = o.res.extra, o.nz, o.m, o.span, o.cols, o.comps
+    if not ex:
+        return
+    for r in range(o.R):
+        c = comps[r]
+        cols[c]["DCGM_FI_DEV_GPU_TEMP"] = np.rint(nz.add(ex["gpu_temp_c"][:, r], 0.4))
+        cols[c]["DCGM_FI_DEV_THERMAL_VIOLATION:rate"] = counter_rate(ex["thermal_violation_us"][:, r], m, span)
+        cols[c]["DCGM_FI_DEV_XID_ERRORS"] = ex["xid"][:, r]
+    # backgrounds every real node has: threads that wait for a CPU now and then (~1 % of a second),
+    # a few retransmitted segments per minute (timers, probes)
+    shape = ex["cpu_pressure_s"].shape
+    psi_bg = np.cumsum(o.rng.gamma(2.0, 0.005 * span, shape), axis=0)
+    retr_bg = np.cumsum(o.rng.poisson(0.1 * span, shape), axis=0)
+    psi = np.maximum(counter_rate(ex["cpu_pressure_s"] + psi_bg, m, span), 0.0)
+    node = np.maximum(nz.mul(counter_rate(ex["node_cpu_s"], m, span)), 0.0)
+    retr = np.maximum(counter_rate(ex["tcp_retrans"] + retr_bg, m, span), 0.0)
+    for p, c in enumerate(comps):
+        cols[c]["container_pressure_cpu_waiting_seconds_total:rate"] = psi[:, p]
+        cols[c]["node_cpu_seconds_total:rate"] = node[:, p]
+        cols[c]["node_netstat_Tcp_RetransSegs:rate"] = retr[:, p]
+
+
+def _gpu_gaps(o: _Obs) -> None:
+    """A GPU that fell off the bus cannot be read: its DCGM series (utilisation included) are gaps, except the last Xid."""
+    lost = o.res.extra.get("gpu_lost")
+    if lost is None or not lost.any():
+        return
+    for r in range(o.R):
+        hit = lost[:, r].astype(bool)
+        if not hit.any():
+            continue
+        x = o.cols[o.comps[r]]
+        for name in list(x):
+            if (name.startswith("DCGM_") and name != "DCGM_FI_DEV_XID_ERRORS") or name == "gpu":
+                arr = np.array(x[name], dtype=float)
+                arr[hit] = np.nan
+                x[name] = arr
 
 
 def _cadvisor(o: _Obs) -> None:
@@ -186,16 +239,18 @@ def _mesh_latency(o: _Obs) -> None:
     repl = rq["replica"][fin]
     ready = rq["t_ready"][fin]
     dly = rq["delay"][fin]
+    # waits on the path before the head's mesh proxy sees the request (a gateway fault)
+    pre_head = res_extra(o, "pre_head")[fin]
     qs = (0.5, 0.9)
     gw_dur = t_end + hop - arrival
     lat = {
         GATEWAY: window_quantiles(t_end, gw_dur * 1e3, None, st, ISTIO_MS_BUCKETS, win, qs) / 1e3,
-        HEAD: window_quantiles(t_end, (t_end - arrival - hop) * 1e3, None, st, ISTIO_MS_BUCKETS, win, qs) / 1e3,
+        HEAD: window_quantiles(t_end, (t_end - arrival - hop - pre_head) * 1e3, None, st, ISTIO_MS_BUCKETS, win, qs) / 1e3,
     }
     for r in range(1, R):
         sel = repl == r
         # the node-level mesh proxy sees the request before netem delays it into the pod
-        d = t_end[sel] - (ready[sel] - dly[sel])
+        d = t_end[sel] - (ready[sel] - dly[sel])  # waits on the path before the pod are behind it (in ``ready``)
         lat[comps[r]] = window_quantiles(t_end[sel], d * 1e3, None, st, ISTIO_MS_BUCKETS, win, qs) / 1e3
     # the operator answers Kubernetes API watches and probes: small, steady
     n_op = int(3 * S)

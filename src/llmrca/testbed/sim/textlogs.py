@@ -110,5 +110,11 @@ def build_logs(res: SimResult, rng: np.random.Generator) -> pd.DataFrame:
             rows_t.append(t)
             rows_c.append(comp if kind in ("oom-kill", "oom-kill-stressor") else HEAD)
             rows_m.append(line.format(pid=int(rng.integers(200, 9000)), rss=int(res.cfg.actor_memory_gib * 2**20), rid=rid))
+    # lines a fault wrote itself (driver Xid reports, vLLM preemption warnings, slow-start warnings)
+    for t, comp, msg in getattr(res, "fault_logs", ()):
+        if t0 <= t < res.t_end:
+            rows_t.append(t)
+            rows_c.append(comp)
+            rows_m.append(msg)
     df = pd.DataFrame({"time": np.round(np.asarray(rows_t, dtype=float), 6), "container_name": rows_c, "message": rows_m})
     return df.sort_values("time", kind="stable").reset_index(drop=True)
