@@ -200,3 +200,65 @@ def test_rank_cli_says_the_method_abstained_on_a_healthy_case(tiny_dataset):
     assert "healthy case (nothing injected): the right answer is no root cause; the method abstained (right)" in r.output
     r = CliRunner().invoke(app, ["rank", str(tiny_dataset / "healthy" / "1"), "--method", "nsigma"])
     assert r.exit_code == 0 and "naming a root cause is a false alarm" in r.output
+
+
+def _copy_case(src, dst, edit=None):
+    """Copy one case folder; ``edit(case_json_dict)`` changes its case.json in place."""
+    shutil.copytree(src, dst)
+    if edit is not None:
+        p = dst / "case.json"
+        d = json.loads(p.read_text())
+        edit(d)
+        p.write_text(json.dumps(d))
+    return dst
+
+
+def test_healthy_case_json_without_fault_is_repaired_from_its_folder(tiny_dataset, tmp_path):
+    root = tmp_path / "ds"
+    _copy_case(tiny_dataset / "healthy/1", root / "healthy/1", lambda d: d.pop("fault"))
+    _copy_case(tiny_dataset / "healthy/2", root / "healthy/2", lambda d: (d.pop("fault"), d.pop("root_causes")))
+    case = read_case(root / "healthy/1")
+    assert case.healthy and case.root_causes == frozenset() and case.fault.target is None
+    assert "case.json has no fault; fault 'none' (nothing injected) was taken from the folder name healthy/" in case.meta["normalised"]
+    assert any("case.json has no root_causes; [] (no root cause)" in n for n in read_case(root / "healthy/2").meta["normalised"])
+    r = CliRunner().invoke(app, ["dataset", "validate", str(root)])
+    assert r.exit_code == 0, r.output
+    assert "2 valid case(s), 0 with problems" in r.output and "no ground truth" not in r.output
+
+
+def test_a_case_without_ground_truth_is_invalid_in_validate_and_evaluate(tiny_dataset, tmp_path):
+    root = tmp_path / "ds"
+    _copy_case(tiny_dataset / "healthy/1", root / "sub/1", lambda d: (d.pop("fault"), d.pop("root_causes")))
+    _copy_case(tiny_dataset / "ray-worker-1_cpu/1", root / "ray-worker-1_cpu/1")
+    r = CliRunner().invoke(app, ["dataset", "validate", str(root)])
+    assert r.exit_code == 1 and "sub/1:\n  - no ground truth: neither case.json (fault, root_causes) nor the folder name gives one" in r.output
+    res = run_evaluation(root, ["nsigma"], tmp_path / "eval", jobs=1, progress=False)
+    st = res.status.set_index("method").loc["nsigma"]
+    assert (st["ok"], st["invalid_case"]) == (1, 1)
+    recs = {x["case"]: x for x in map(json.loads, (tmp_path / "eval" / "results.jsonl").read_text().splitlines())}
+    assert recs["sub/1"]["error_kind"] == "invalid_case" and "no ground truth" in recs["sub/1"]["error"]
+    assert recs["ray-worker-1_cpu/1"]["status"] == "ok"
+
+
+@pytest.mark.parametrize(
+    ("rel", "src", "edit", "expect"),
+    [
+        ("healthy/1", "ray-worker-1_cpu/1", None, "warning: case.json says fault 'cpu' on 'ray-worker-1' but the folder name healthy/ says nothing was injected"),
+        ("ray-worker-1_cpu/1", "healthy/1", None, "warning: case.json says nothing injected (fault.type 'none') but the folder name says fault 'cpu' on 'ray-worker-1'"),
+        ("healthy/1", "healthy/1", lambda d: d["fault"]["achieved"].update(injected=True), "fault.achieved.injected is true but fault.type is 'none'"),
+        ("healthy/1", "healthy/1", lambda d: d.pop("root_causes"), "* case.json has no root_causes; a healthy case (fault.type 'none') has none"),
+        ("healthy/1", "healthy/1", lambda d: d["fault"].update(type="Healthy"), "* case.json: fault.type 'Healthy' was read as 'none'"),
+        ("sub/1", "healthy/1", lambda d: d["fault"].update(type="healthy"), "* case.json: fault.type 'healthy' was read as 'none'"),
+    ],
+)
+def test_suspicious_healthy_inputs_are_said(tiny_dataset, tmp_path, rel, src, edit, expect):
+    _copy_case(tiny_dataset / src, tmp_path / "ds" / rel, edit)
+    r = CliRunner().invoke(app, ["dataset", "validate", str(tmp_path / "ds")])
+    assert expect in r.output, r.output
+    assert "Traceback" not in r.output
+    if "injected is true" in expect:
+        assert r.exit_code == 1
+    else:
+        assert r.exit_code == 0
+        case = read_case(tmp_path / "ds" / rel)
+        assert case.healthy == (src == "healthy/1")  # case.json wins over the folder name

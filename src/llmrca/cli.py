@@ -387,6 +387,9 @@ def dataset_validate_cmd(path: Annotated[Path, typer.Argument(help="Dataset fold
         typer.echo(f"{cid}: repaired")
         for n in notes:
             typer.echo(f"  * {n}")
+    for cid, warns in check.warnings.items():
+        for w in warns:
+            typer.echo(f"{cid}: warning: {w}")
     for cid, probs in check.problems.items():
         typer.echo(f"{cid}:")
         for p in probs:
