@@ -262,3 +262,28 @@ def test_suspicious_healthy_inputs_are_said(tiny_dataset, tmp_path, rel, src, ed
         assert r.exit_code == 0
         case = read_case(tmp_path / "ds" / rel)
         assert case.healthy == (src == "healthy/1")  # case.json wins over the folder name
+
+
+def test_check_method_accepts_an_empty_ranking_and_reports_mutation_without_keyerror():
+    import sys
+    from pathlib import Path
+
+    from llmrca.methods import registry
+    from llmrca.methods.checks import check_method
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    import _evalhelpers
+
+    for name, cls in (("test-always-empty", "AlwaysEmpty"), ("test-empty-vandal", "EmptyVandal")):
+        registry.register(registry.Entry(name, f"_evalhelpers:{cls}", "statistical", display=cls, citation="test helper"), replace=True)
+    try:
+        results = {r.check: r for r in check_method(_evalhelpers.AlwaysEmpty, raise_on_failure=False)}
+        bad = {r.check: r for r in check_method(_evalhelpers.EmptyVandal, raise_on_failure=False)}
+    finally:
+        registry.unregister("test-always-empty")
+        registry.unregister("test-empty-vandal")
+    assert all(r.passed is not False for r in results.values()), {k: r.message for k, r in results.items()}
+    assert results["rank_contract"].passed is True and results["no_mutation"].passed is True
+    assert bad["rank_contract"].passed is True
+    assert bad["no_mutation"].passed is False and "rank changed the case's" in bad["no_mutation"].message
+    assert "KeyError" not in bad["no_mutation"].message
