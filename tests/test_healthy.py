@@ -287,3 +287,42 @@ def test_check_method_accepts_an_empty_ranking_and_reports_mutation_without_keye
     assert bad["rank_contract"].passed is True
     assert bad["no_mutation"].passed is False and "rank changed the case's" in bad["no_mutation"].message
     assert "KeyError" not in bad["no_mutation"].message
+
+
+def test_evaluate_set_method_option_is_checked_reported_and_warned_by_fidelity(tiny_dataset, tmp_path):
+    out = tmp_path / "ev"
+    r = CliRunner().invoke(app, ["evaluate", str(tiny_dataset), "--methods", "nsigma", "--set", "nsigma.abstain_below=1e9", "--out", str(out), "-q"])
+    assert r.exit_code == 0, r.output
+    s = pd.read_csv(out / "summary.csv").set_index(["method", "fault"])
+    assert s.loc[("nsigma", "none"), "false_alarm"] == 0.0 and s.loc[("nsigma", "cpu"), "ac@1"] == 0.0  # it abstained everywhere
+    sentence = "Non-default method options (these rows are not the methods as published): nsigma abstain_below=1000000000.0 (default None)."
+    assert sentence in (out / "table1.md").read_text()
+    r = CliRunner().invoke(app, ["report", str(out)])
+    assert r.exit_code == 0, r.output
+    assert sentence in (out / "REPORT.md").read_text() and "nsigma abstain_below=1000000000.0 (default None)" in (out / "REPORT.html").read_text()
+    from llmrca.report.fidelity import fidelity_of
+
+    for where in (out, out / "summary.csv"):
+        w = fidelity_of(where, n_boot=0).warnings()
+        assert w == ["warning: nsigma ran with non-default options (abstain_below=1000000000.0, default None): its numbers are not the paper's method as published"]
+    r = CliRunner().invoke(app, ["fidelity", str(out), "--boot", "0"])
+    assert "warning: nsigma ran with non-default options" in r.output
+    # the defaults: nothing said
+    CliRunner().invoke(app, ["evaluate", str(tiny_dataset), "--methods", "nsigma", "--out", str(tmp_path / "plain"), "-q"])
+    assert "Non-default" not in (tmp_path / "plain" / "table1.md").read_text() and fidelity_of(tmp_path / "plain", n_boot=0).warnings() == []
+    for bad, said in (
+        ("nsgma.abstain_below=3", "options (--set) given for ['nsgma'], not among the methods being evaluated (nsigma)"),
+        ("nsigma.nope=3", "method 'nsigma': NSigmaConfig: unknown option(s) ['nope']; valid options: ['abstain_below'"),
+        ("abstain_below=3", "--set 'abstain_below=3' is not METHOD.option=VALUE"),
+        ("nsigma.abstain_below=[", "the value is not valid YAML"),
+    ):
+        r = CliRunner().invoke(app, ["evaluate", str(tiny_dataset), "--methods", "nsigma", "--set", bad, "--out", str(tmp_path / "x"), "-q"])
+        assert r.exit_code == 2 and said in r.output and "Traceback" not in r.output, (bad, r.output)
+
+
+def test_reproduce_set_is_checked_before_the_campaign(tmp_path):
+    r = CliRunner().invoke(app, ["reproduce", "--methods", "nsigma", "--set", "baro.abstain_below=2", "--out", str(tmp_path / "r"), "-q"])
+    assert r.exit_code == 2 and "--set names ['baro'], not among the methods to run (nsigma)" in r.output
+    r = CliRunner().invoke(app, ["reproduce", "--methods", "nsigma", "--set", "nsigma.nope=2", "--out", str(tmp_path / "r"), "-q"])
+    assert r.exit_code == 2 and "unknown option(s) ['nope']" in r.output
+    assert not (tmp_path / "r" / "dataset").exists()  # refused before any case was made

@@ -53,16 +53,41 @@ def methods_cmd(as_json: bool = typer.Option(False, "--json", help="Machine-read
         e = REGISTRY[r["name"]]
         if not r["available"]:
             r["reason"] = unavailable_reason(e.requires, e.extra) or r["reason"]
+        r["abstain_option"] = _abstain_option(r["name"]) if r["available"] else None
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
     t = Table(title="RCA methods")
-    for col in ("name", "paper name", "family", "source", "needs", "extra", "available", "install"):
+    for col in ("name", "paper name", "family", "source", "needs", "extra", "abstains", "available", "install"):
         t.add_column(col, no_wrap=col == "name", min_width=18 if col == "name" else None)  # names are copied into --methods
     for r in rows:
         t.add_row(r["name"], r["paper_name"], r["family"], r["source"], ", ".join(r["needs"]), r["extra"] or "-",
-                  "yes" if r["available"] else "no", r["reason"])
+                  _abstain_cell(r["name"], r["abstain_option"]), "yes" if r["available"] else "no", r["reason"])
     _stdout().print(t)
+    typer.echo("abstains: the option that lets a method answer \"no root cause\" (set with evaluate/reproduce --set METHOD.OPTION=VALUE); "
+               "an abstention is right on a healthy case and a miss on a faulty one")
+
+
+def _abstain_option(method: str) -> str | None:
+    """The config option (``abstain_below``...) through which ``method`` may answer "no root cause", or None."""
+    import dataclasses
+
+    from llmrca.methods.registry import method_class
+
+    try:
+        cls = method_class(method)
+        return next((f.name for f in dataclasses.fields(cls.config_cls) if f.name.startswith("abstain")), None)
+    except Exception:  # an unimportable method shows '-'
+        return None
+
+
+def _abstain_cell(method: str, option: str | None) -> str:
+    if option is None:
+        return "-"
+    from llmrca.methods.registry import method_class
+
+    default = getattr(method_class(method).config_cls(), option, None)
+    return f"{option} (on: {default})" if default is not None else f"{option} (off)"
 
 
 # -- evaluation, ranking, reports, datasets (spine) ------------------------------
@@ -186,6 +211,24 @@ def _parse_sets(sets: list[str] | None, option: str = "--set") -> dict[str, Any]
         ) from None
 
 
+def _parse_method_sets(items: list[str] | None, option: str = "--set") -> dict[str, dict[str, Any]]:
+    """``--set METHOD.option=VALUE`` items -> ``{method: {option: value}}`` (values read as YAML).
+
+    Raises ConfigError for an item without ``METHOD.`` or ``=``; unknown methods and options are
+    refused by the evaluator before any run (:func:`llmrca.evaluate.runner.full_config`).
+    """
+    from llmrca.config import ConfigError
+
+    out: dict[str, dict[str, Any]] = {}
+    for item in items or []:
+        key, sep, raw = item.partition("=")
+        method, dot, opt = key.strip().partition(".")
+        if not sep or not dot or not method.strip() or not opt.strip():
+            raise ConfigError(f"{option} {item!r} is not METHOD.option=VALUE; e.g. {option} nsigma.abstain_below=3")
+        out.setdefault(method.strip(), {}).update(_parse_sets([f"{opt.strip()}={raw}"], option))
+    return out
+
+
 def _split_methods(methods: str) -> list[str]:
     return [m.strip() for m in methods.split(",") if m.strip()]
 
@@ -205,6 +248,7 @@ def evaluate_cmd(
     retry: Annotated[str | None, typer.Option("--retry", help="Re-run stored runs with these statuses: any of failed,timeout,invalid_case,unavailable.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     sli: Annotated[str | None, typer.Option("--sli", help="Service-level-indicator column for methods that walk from one (default: the entry's latency).")] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="A method option METHOD.option=VALUE, e.g. nsigma.abstain_below=3 (repeatable; reported as non-default).")] = None,
 ) -> None:
     """Evaluate RCA methods on a dataset: AC@k, Avg@k, Table 1, misattribution."""
     from llmrca.evaluate import run_evaluation
@@ -224,6 +268,7 @@ def evaluate_cmd(
             retry=retry,
             progress=not quiet,
             sli=sli,
+            method_configs=_parse_method_sets(set_) or None,
         )
     except _USER_ERRORS as e:
         _fail(e)
@@ -337,6 +382,8 @@ def fidelity_cmd(
         fid = fidelity_of(path, n_boot=boot, seed=seed)
     except _USER_ERRORS as e:
         _fail(e)
+    for w in fid.warnings():
+        console.print(Text(w, style="yellow"), soft_wrap=True)
     if as_json:
         typer.echo(json.dumps(fid.to_dict(), indent=2))
         return
@@ -612,6 +659,7 @@ def reproduce_cmd(
     metric_set: str | None = typer.Option(None, "--metric-set", help="Force basic or extended for every method."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
     as_paper: bool = typer.Option(False, "--as-paper", help="Reference mode for every method that has one, and a failed run scores as random (the paper's rule)."),
+    set_: list[str] | None = typer.Option(None, "--set", help="A method option METHOD.option=VALUE, e.g. nsigma.abstain_below=3 (repeatable; reported as non-default)."),
 ) -> None:
     """Run the whole experiment: campaign -> every available method -> Table 1, figures, REPORT.md and REPORT.html."""
     from llmrca.reproduce import reproduce
@@ -621,6 +669,7 @@ def reproduce_cmd(
         report = reproduce(
             backend=backend, profile=profile, seed=seed, out=out, methods=chosen, jobs=jobs,
             timeout_s=timeout, metric_set=metric_set, progress=not quiet, as_paper=as_paper,
+            method_configs=_parse_method_sets(set_) or None,
         )
     except _USER_ERRORS as e:
         _fail(e)

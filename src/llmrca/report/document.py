@@ -167,6 +167,8 @@ def _fidelity(rep: Report) -> Any:
     if scored.empty or not set(scored["fault"]) & set(FAULTS):
         return None
     fid = fidelity_from_scored(scored, n_boot=1000, seed=0)
+    nd = {m: {k: v for k, v in o.items() if k != "reference_mode"} for m, o in (rep.non_default or {}).items()}
+    fid.non_default = {m: o for m, o in nd.items() if o}
     return fid if len(fid.methods) >= 3 else None
 
 
@@ -202,6 +204,7 @@ def _fidelity_md(ctx: _Context) -> list[str]:
         *fid.lines(),
         "```",
         "",
+        *[w for w in fid.warnings() for w in (w, "")],
         "AC@1 side by side (ours / paper, and the difference):",
         "",
         "| Method | " + " | ".join(f.upper() for f in FAULTS) + " |",
@@ -241,7 +244,8 @@ def _fidelity_html(ctx: _Context) -> str:
         "<h2>Agreement with the paper</h2>"
         f"<p>Spearman's ρ with the paper's Table 1 ({len(fid.methods)} methods, random-walk rows left out; 95 % bootstrap interval over cases):</p>"
         f"<pre>{_e(chr(10).join(fid.lines()))}</pre>"
-        "<p class=\"muted\">Cell colour: red where we score higher than the paper, blue where lower; the stronger, the larger the difference.</p>"
+        + "".join(f"<p><strong>{_e(w)}</strong></p>" for w in fid.warnings())
+        + "<p class=\"muted\">Cell colour: red where we score higher than the paper, blue where lower; the stronger, the larger the difference.</p>"
         f"<table>{head}{''.join(rows)}</table>"
     )
 
@@ -369,14 +373,17 @@ def _markdown(ctx: _Context) -> str:
 
 def _status_note(rep: Report) -> list[str]:
     st = rep.status
-    if st.empty:
-        return []
     parts = []
     for _, r in st.iterrows():
         bad = {k: int(r[k]) for k in ("failed", "timeout", "unavailable", "invalid_case") if int(r[k])}
         if bad:
             parts.append(f"{display_name(r['method'])}: " + ", ".join(f"{v} {k}" for k, v in bad.items()))
-    return [f"Runs not ok: {'; '.join(parts)}."] if parts else []
+    out = [f"Runs not ok: {'; '.join(parts)}."] if parts else []
+    if rep.non_default:
+        from llmrca.evaluate.outputs import non_default_sentence
+
+        out.append(non_default_sentence(rep.non_default))
+    return out
 
 
 # -- HTML ----------------------------------------------------------------------
