@@ -326,3 +326,39 @@ def test_reproduce_set_is_checked_before_the_campaign(tmp_path):
     r = CliRunner().invoke(app, ["reproduce", "--methods", "nsigma", "--set", "nsigma.nope=2", "--out", str(tmp_path / "r"), "-q"])
     assert r.exit_code == 2 and "unknown option(s) ['nope']" in r.output
     assert not (tmp_path / "r" / "dataset").exists()  # refused before any case was made
+
+
+@pytest.fixture
+def raiser():
+    """The test method that always fails, registered with a display name of its own."""
+    import sys
+    from pathlib import Path
+
+    from llmrca.methods import registry
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    registry.register(registry.Entry("test-raises", "_evalhelpers:Raising", "statistical", display="Raiser", citation="test helper"), replace=True)
+    yield "test-raises"
+    registry.unregister("test-raises")
+
+
+def test_healthy_columns_stay_when_a_method_answers_no_healthy_case(tiny_dataset, tmp_path, raiser):
+    alone = tmp_path / "alone"
+    run_evaluation(tiny_dataset, [raiser], alone, jobs=1, progress=False)
+    md = (alone / "table1.md").read_text()
+    assert "HEALTHY False alarm | HEALTHY n |" in md and "| Raiser |" in md  # the plug-in's display name
+    assert md.splitlines()[2].endswith("| – | 0 |")
+    fa = pd.read_csv(alone / "false_alarms.csv")
+    assert fa.empty and list(fa.columns)[:5] == ["method", "case", "status", "fallback", "alarm"]
+    s = pd.read_csv(alone / "summary.csv").set_index(["method", "fault"])
+    assert s.loc[(raiser, "none"), "n"] == 0 and pd.isna(s.loc[(raiser, "none"), "false_alarm"])
+    both = tmp_path / "both"
+    run_evaluation(tiny_dataset, ["nsigma", raiser], both, jobs=1, progress=False)
+    t1 = (both / "table1.csv").read_text().splitlines()
+    assert t1[0].endswith("none_False_alarm,none_n")
+    assert t1[1].endswith(",1.0,2") and t1[2].endswith(",,0")  # whole counts, not 2.0
+    r = CliRunner().invoke(app, ["report", str(both)])
+    assert r.exit_code == 0, r.output
+    rep = (both / "REPORT.md").read_text()
+    assert "HEALTHY n=2 cases; exceptions: Raiser HEALTHY n=0." in rep
+    assert "3 cases (healthy 2, cpu 1), 2 methods." in rep  # not "none 2"

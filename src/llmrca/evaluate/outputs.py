@@ -16,7 +16,7 @@ import pandas as pd
 from llmrca.evaluate.figures import misattribution_figure
 from llmrca.evaluate.metrics import misattribution, summarize, with_false_alarms
 from llmrca.evaluate.render import write_table1
-from llmrca.evaluate.results import false_alarm_frame, false_alarm_summary, read_results, scored_frame, status_counts
+from llmrca.evaluate.results import false_alarm_frame, false_alarm_summary, has_healthy_cases, read_results, scored_frame, status_counts
 from llmrca.evaluate.tables import table1
 
 
@@ -88,9 +88,10 @@ def write_report(out_dir: str | Path) -> Report:
     rof = bool(session.get("random_on_failure", False))
     scored = scored_frame(records, random_on_failure=rof)
     fa = false_alarm_frame(records, random_on_failure=rof)
-    summary = with_false_alarms(summarize(scored), false_alarm_summary(fa))
-    status = status_counts(records, random_on_failure=rof)
     methods = list(dict.fromkeys(r["method"] for r in records))
+    healthy = has_healthy_cases(records)
+    summary = with_false_alarms(summarize(scored), false_alarm_summary(fa, methods if healthy else None))
+    status = status_counts(records, random_on_failure=rof)
     families = {m: (session.get("methods", {}).get(m, {}).get("family") or (REGISTRY[m].family if m in REGISTRY else "")) for m in methods}
     t1 = table1(summary, families, methods)
     # misattribution counts real answers only: fallback (random) rankings are not a method's blame
@@ -99,7 +100,7 @@ def write_report(out_dir: str | Path) -> Report:
     summary.to_csv(files[0], index=False, float_format="%.4f")
     status.to_csv(files[1], index=False, float_format="%.4f")
     mis.to_csv(files[2], index=False)
-    if not fa.empty:
+    if healthy or not fa.empty:  # written whenever the dataset has healthy cases, even if no run answered one
         files.append(out / "false_alarms.csv")
         fa.to_csv(files[-1], index=False, float_format="%.4f")
     non_default = non_default_options(records)

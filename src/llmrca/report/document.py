@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from llmrca.model import NO_FAULT
 from llmrca.report.build import Report, ReportError, select_records, write_report
 from llmrca.report.explain import explanation_lines
 from llmrca.report.tables import FAULT_LABELS, display_name, table1_markdown
@@ -154,8 +155,10 @@ class _Context:
         per = self.rep.summary[self.rep.summary["fault"] != "all"]
         usual: dict[str, int] = {}
         for f, grp in per.groupby("fault", sort=False):
-            usual[str(f)] = int(Counter(grp["n"].astype(int)).most_common(1)[0][0])
-        odd = [f"{display_name(r.method)} {r.fault} n={int(r.n)}" for r in per.itertuples() if int(r.n) != usual[str(r.fault)]]
+            # the most common n; on a tie the larger (a method whose runs all failed should not set the rule)
+            usual[str(f)] = int(max(Counter(grp["n"].astype(int)).items(), key=lambda kv: (kv[1], kv[0]))[0])
+        odd = [f"{display_name(r.method)} {FAULT_LABELS.get(str(r.fault), str(r.fault).upper())} n={int(r.n)}"
+               for r in per.itertuples() if int(r.n) != usual[str(r.fault)]]
         return usual, odd
 
 
@@ -309,7 +312,7 @@ def _setting(ctx: _Context) -> str:
     if meta:
         if "campaign_s" in meta:
             setting.append(f"Campaign {meta['campaign_s']:.0f} s, evaluation {meta.get('evaluate_s', 0):.0f} s.")
-    setting.append(f"{len(cases)} cases (" + ", ".join(f"{f} {n}" for f, n in by_fault.items()) + f"), {len(ctx.methods)} methods.")
+    setting.append(f"{len(cases)} cases (" + ", ".join(f"{'healthy' if f == NO_FAULT else f} {n}" for f, n in by_fault.items()) + f"), {len(ctx.methods)} methods.")
     return " ".join(setting)
 
 
