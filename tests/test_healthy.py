@@ -199,7 +199,19 @@ def test_rank_cli_says_the_method_abstained_on_a_healthy_case(tiny_dataset):
     assert "answer: no root cause (the method abstained, confidence" in r.output
     assert "healthy case (nothing injected): the right answer is no root cause; the method abstained (right)" in r.output
     r = CliRunner().invoke(app, ["rank", str(tiny_dataset / "healthy" / "1"), "--method", "nsigma"])
-    assert r.exit_code == 0 and "naming a root cause is a false alarm" in r.output
+    assert r.exit_code == 0 and "verdict: healthy case (nothing injected): the right answer is no root cause; the method named ray-worker-1: a false alarm" in r.output
+
+
+def test_rank_cli_states_the_evaluators_verdict_on_a_faulty_case(tiny_dataset):
+    case = str(tiny_dataset / "ray-worker-1_cpu" / "1")
+    r = CliRunner().invoke(app, ["rank", case, "--method", "nsigma", "--set", "abstain_below=1e9"])
+    assert r.exit_code == 0, r.output
+    assert "verdict: faulty case: the method abstained, which scores as a miss (AC@k = 0 for every k)" in r.output
+    r = CliRunner().invoke(app, ["rank", case, "--method", "nsigma"])
+    assert "verdict: faulty case: a root cause is ranked #1 (AC@1 hit)" in r.output
+    r = CliRunner().invoke(app, ["rank", case, "--method", "nsigma", "--set", "abstain_below=1e9", "--json"])
+    d = json.loads(r.output)
+    assert d["healthy"] is False and d["verdict"].startswith("faulty case: the method abstained")
 
 
 def _copy_case(src, dst, edit=None):

@@ -333,9 +333,7 @@ def rank_cmd(
     if outcome.ranking.abstained:
         conf = outcome.ranking.confidence
         typer.echo("answer: no root cause (the method abstained" + (f", confidence {conf:.3g})" if conf is not None else ")"))
-    if outcome.case.healthy:
-        typer.echo("healthy case (nothing injected): the right answer is no root cause; "
-                   + ("the method abstained (right)" if outcome.ranking.abstained else "naming a root cause is a false alarm"))
+    typer.echo(f"verdict: {outcome.verdict()}")
     lines = explanation_lines(outcome.ranking.explanation)
     typer.echo("explanation:" if lines else f"explanation: {method} gives none beyond the scores above")
     for line in lines:
