@@ -374,3 +374,20 @@ def test_healthy_columns_stay_when_a_method_answers_no_healthy_case(tiny_dataset
     rep = (both / "REPORT.md").read_text()
     assert "HEALTHY n=2 cases; exceptions: Raiser HEALTHY n=0." in rep
     assert "3 cases (healthy 2, cpu 1), 2 methods." in rep  # not "none 2"
+
+
+def test_evaluate_console_summary_shows_false_alarms(tiny_dataset, tmp_path):
+    r = CliRunner(env={"COLUMNS": "200"}).invoke(app, ["evaluate", str(tiny_dataset), "--methods", "nsigma", "--out", str(tmp_path / "all"), "-q"])
+    assert r.exit_code == 0, r.output
+    assert "Best methods (all faults, false alarms on the healthy cases)" in r.output
+    row = next(line for line in r.output.splitlines() if "nsigma" in line)
+    assert row.split("│")[1:-1] == [" nsigma ", " 1 ", " 1.00 ", " 1.00 ", "  1.00 ", "        1.00 ", "         2 "]
+    only = tmp_path / "honly"
+    for rel in ("healthy/1", "healthy/2"):
+        _copy_case(tiny_dataset / rel, only / rel)
+    r = CliRunner(env={"COLUMNS": "200"}).invoke(app, ["evaluate", str(only), "--methods", "nsigma", "--out", str(tmp_path / "h"), "-q"])
+    assert r.exit_code == 0, r.output
+    assert "False alarms" in r.output and "Best methods" not in r.output
+    assert "healthy cases only (nothing to rank): share where the method named a root cause, lower is better" in " ".join(r.output.split())
+    row = next(line for line in r.output.splitlines() if "nsigma" in line)
+    assert [c.strip() for c in row.split("│")[1:-1]] == ["nsigma", "1.00", "2"]

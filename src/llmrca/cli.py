@@ -279,12 +279,32 @@ def evaluate_cmd(
 
 
 def _print_summary(summary: Any, status: Any, counts: dict[str, int], out: Path, new: int, skipped: int) -> None:
+    from llmrca.model import NO_FAULT
+
+    healthy = summary[summary["fault"] == NO_FAULT].set_index("method") if "fault" in summary else summary.iloc[0:0]
     overall = summary[summary["fault"] == "all"].sort_values(["ac@1", "avg@5"], ascending=False)
-    t = Table(title="Best methods (all faults)")
-    for col in ("method", "n", "AC@1", "AC@3", "Avg@5"):
-        t.add_column(col, justify="right" if col != "method" else "left")
-    for _, r in overall.head(5).iterrows():
-        t.add_row(str(r["method"]), str(int(r["n"])), f"{r['ac@1']:.2f}", f"{r['ac@3']:.2f}", f"{r['avg@5']:.2f}")
+
+    def fa(method: str) -> tuple[str, str]:
+        if method not in healthy.index:
+            return "–", "0"
+        r = healthy.loc[method]
+        return ("–" if r["false_alarm"] != r["false_alarm"] else f"{r['false_alarm']:.2f}"), str(int(r["n"]))
+
+    if len(overall) or healthy.empty:
+        t = Table(title="Best methods (all faults" + (", false alarms on the healthy cases)" if len(healthy) else ")"))
+        cols = ["method", "n", "AC@1", "AC@3", "Avg@5"] + (["False alarm", "healthy n"] if len(healthy) else [])
+        for col in cols:
+            t.add_column(col, justify="right" if col != "method" else "left")
+        for _, r in overall.head(5).iterrows():
+            extra = list(fa(str(r["method"]))) if len(healthy) else []
+            t.add_row(str(r["method"]), str(int(r["n"])), f"{r['ac@1']:.2f}", f"{r['ac@3']:.2f}", f"{r['avg@5']:.2f}", *extra)
+    else:  # healthy cases only: nothing to rank, the false-alarm rate is the score (lower is better)
+        t = Table(title="False alarms", caption="healthy cases only (nothing to rank): share where the method named a root cause, lower is better")
+        for col in ("method", "False alarm", "healthy n"):
+            t.add_column(col, justify="right" if col != "method" else "left")
+        order = healthy.assign(_fa=healthy["false_alarm"].fillna(2.0)).sort_values("_fa", kind="stable")
+        for m in order.index[:10]:
+            t.add_row(str(m), *fa(str(m)))
     _stdout().print(t)
     line = ", ".join(f"{k} {v}" for k, v in counts.items())
     typer.echo(f"runs: {line} ({new} run now, {skipped} resumed from results.jsonl)")
