@@ -391,3 +391,41 @@ def test_evaluate_console_summary_shows_false_alarms(tiny_dataset, tmp_path):
     assert "healthy cases only (nothing to rank): share where the method named a root cause, lower is better" in " ".join(r.output.split())
     row = next(line for line in r.output.splitlines() if "nsigma" in line)
     assert [c.strip() for c in row.split("│")[1:-1]] == ["nsigma", "1.00", "2"]
+
+
+def test_campaign_resume_reads_healthy_from_the_manifest_and_counts_every_case(tmp_path, monkeypatch):
+    monkeypatch.setitem(campaign.PROFILES, "tiny", Profile("tiny", ("cpu",), 1, 1, "one CPU case"))
+    out = tmp_path / "ds"
+    r = CliRunner().invoke(app, ["campaign", "--profile", "tiny", "--healthy", "2", "--seed", "5", "--out", str(out), "-q"])
+    assert r.exit_code == 0, r.output
+    man = json.loads((out / "dataset.json").read_text())
+    shutil.rmtree(out / "healthy" / "2")
+    man["cases"] = man["cases"][:2]
+    (out / "dataset.json").write_text(json.dumps(man))
+    r = CliRunner().invoke(app, ["campaign", "--profile", "tiny", "--seed", "5", "--out", str(out), "--resume"])
+    assert r.exit_code == 0, r.output
+    assert read_case(out / "healthy" / "2").healthy
+    assert json.loads((out / "dataset.json").read_text())["healthy"] == 2
+    flat = " ".join(r.output.split())
+    assert "3 cases, 1 run now, 2 from before" in flat
+    rows = {c[0]: c[1:3] for line in r.output.splitlines() if line.startswith("│") for c in [[x.strip() for x in line.strip("│").split("│")]]}
+    assert rows["cpu"] == ["1", "0"] and rows["none (healthy)"] == ["2", "1"]  # every case of the dataset, and those run now
+    r = CliRunner().invoke(app, ["campaign", "--profile", "tiny", "--seed", "5", "--healthy", "3", "--out", str(out), "--resume", "-q"])
+    assert r.exit_code == 2 and "started with 2 healthy case(s), not 3" in r.output
+    r = CliRunner().invoke(app, ["campaign", "--help"], env={"COLUMNS": "300"})
+    assert "--healthy, if given, must match" in " ".join(r.output.split())
+
+
+def test_reproduce_takes_healthy(tmp_path, monkeypatch):
+    monkeypatch.setitem(campaign.PROFILES, "tiny", Profile("tiny", ("cpu",), 1, 1, "one CPU case"))
+    out = tmp_path / "r"
+    r = CliRunner().invoke(app, ["reproduce", "--profile", "tiny", "--healthy", "1", "--methods", "nsigma", "--out", str(out), "-q"])
+    assert r.exit_code == 0, r.output
+    assert json.loads((out / "dataset" / "dataset.json").read_text())["healthy"] == 1
+    s = pd.read_csv(out / "eval" / "summary.csv").set_index(["method", "fault"])
+    assert s.loc[("nsigma", "none"), "n"] == 1
+    # a second run with the same settings reuses the dataset; another --healthy is refused
+    r = CliRunner().invoke(app, ["reproduce", "--profile", "tiny", "--healthy", "1", "--methods", "nsigma", "--out", str(out), "-q"])
+    assert r.exit_code == 0, r.output
+    r = CliRunner().invoke(app, ["reproduce", "--profile", "tiny", "--healthy", "2", "--methods", "nsigma", "--out", str(out), "-q"])
+    assert r.exit_code == 2 and "healthy=1; choose another --out" in r.output

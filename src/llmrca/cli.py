@@ -544,7 +544,7 @@ def campaign_cmd(
     sets: list[str] = typer.Option([], "--set", help="fault.<type>.<param>=V or sim.<option>=V, e.g. fault.cpu.workers=8."),  # noqa: B008
     scrape_interval: float | None = typer.Option(None, "--scrape-interval", help="Seconds between scrapes (default 5)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),
-    resume: bool = typer.Option(False, "--resume", help="Finish the campaign already in --out (same backend, profile, seed)."),
+    resume: bool = typer.Option(False, "--resume", help="Finish the campaign already in --out (same backend, profile, seed; --healthy, if given, must match: default the number it was started with)."),
     allow_remote: bool = typer.Option(False, "--allow-remote", help="k8s: allow a non-loopback gateway URL (k8s.gateway_url)."),
     healthy: int | None = typer.Option(None, "--healthy", min=0, help="Healthy cases (nothing injected, ground truth 'no root cause', folder healthy/<n>) after the faulty ones; default: the profile's."),
 ) -> None:
@@ -678,6 +678,7 @@ def reproduce_cmd(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
     as_paper: bool = typer.Option(False, "--as-paper", help="Reference mode for every method that has one, and a failed run scores as random (the paper's rule)."),
     set_: list[str] | None = typer.Option(None, "--set", help="A method option METHOD.option=VALUE, e.g. nsigma.abstain_below=3 (repeatable; reported as non-default)."),
+    healthy: int | None = typer.Option(None, "--healthy", min=0, help="Healthy cases (nothing injected) in the campaign, scored as a false-alarm rate; default: the profile's."),
 ) -> None:
     """Run the whole experiment: campaign -> every available method -> Table 1, figures, REPORT.md and REPORT.html."""
     from llmrca.reproduce import reproduce
@@ -688,6 +689,7 @@ def reproduce_cmd(
             backend=backend, profile=profile, seed=seed, out=out, methods=chosen, jobs=jobs,
             timeout_s=timeout, metric_set=metric_set, progress=not quiet, as_paper=as_paper,
             method_configs=_parse_method_sets(set_) or None,
+            campaign_options={"healthy": healthy} if healthy is not None else None,
         )
     except _USER_ERRORS as e:
         _fail(e)

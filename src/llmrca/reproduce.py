@@ -173,11 +173,17 @@ def _reuse_dataset(path: Path, *, backend: str, profile: str, seed: int, options
     manifest = path / "dataset.json"
     if not manifest.exists():
         raise FileExistsError(f"{path} holds an incomplete dataset (no dataset.json; an earlier campaign was interrupted): remove it or choose another --out")
+    from llmrca.campaign import PROFILES
+
     info = json.loads(manifest.read_text())
     same = (info.get("backend"), info.get("profile"), info.get("seed")) == (backend, profile, seed)
-    if not same or options:
+    healthy = options.get("healthy")
+    if healthy is None:
+        healthy = PROFILES[profile].healthy if profile in PROFILES else 0
+    rest = {k: v for k, v in options.items() if k != "healthy"}
+    if not same or rest or int(info.get("healthy", 0) or 0) != healthy:
         raise FileExistsError(
-            f"{path} holds a dataset made with backend={info.get('backend')} profile={info.get('profile')} seed={info.get('seed')}; "
-            "choose another --out for different settings"
+            f"{path} holds a dataset made with backend={info.get('backend')} profile={info.get('profile')} seed={info.get('seed')} "
+            f"healthy={info.get('healthy', 0) or 0}; choose another --out for different settings"
         )
     return path
