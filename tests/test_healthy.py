@@ -429,3 +429,18 @@ def test_reproduce_takes_healthy(tmp_path, monkeypatch):
     assert r.exit_code == 0, r.output
     r = CliRunner().invoke(app, ["reproduce", "--profile", "tiny", "--healthy", "2", "--methods", "nsigma", "--out", str(out), "-q"])
     assert r.exit_code == 2 and "healthy=1; choose another --out" in r.output
+
+
+def test_report_html_shows_a_healthy_case_as_nothing_injected_with_signals(tiny_dataset, tmp_path):
+    from llmrca.report.document import write_documents
+
+    run_evaluation(tiny_dataset, ["nsigma"], tmp_path / "loud", jobs=1, progress=False)
+    page = write_documents(tmp_path / "loud").html.read_text()
+    assert "no fault record" not in page
+    assert page.count("Nothing was injected (a healthy case)") == 2
+    assert "Signals of ray-worker-1, ranked first by 1 of 1 methods that named a root cause (each a false alarm)" in page
+    assert page.count("<svg") == 2 + 2 * 3  # CPU and latency of the faulty case's target; CPU, memory, latency of each blamed worker
+    run_evaluation(tiny_dataset, ["nsigma"], tmp_path / "quiet", jobs=1, progress=False, method_configs={"nsigma": {"abstain_below": 1e9}})
+    page = write_documents(tmp_path / "quiet").html.read_text()
+    entry = read_case(tiny_dataset / "healthy/1").topology.entry
+    assert f"Signals of {entry}, the entry (no method named a root cause)" in page and page.count("<svg") > 2

@@ -545,6 +545,26 @@ def _load_cases(ctx: _Context, names: list[str], dirs: dict[str, str]) -> tuple[
     return out, why
 
 
+def _healthy_signals(case: Any, recs: list[dict[str, Any]]) -> list[str]:
+    """A healthy case's drill-down: nothing was injected; the signals of the component the methods blamed
+    most (first-ranked in answers that were not abstentions), else those of the entry component (its latency)."""
+    from llmrca.report.fault_effects import component_series, fault_window_min
+
+    blamed = Counter(r["ranking"][0] for r in recs if r["status"] == "ok" and r.get("ranking") and not r.get("abstained"))
+    comps = list(case.components)
+    if blamed:
+        comp, n = blamed.most_common(1)[0]
+        why = f"{comp}, ranked first by {n} of {sum(blamed.values())} methods that named a root cause (each a false alarm)"
+    else:
+        comp = case.topology.entry if case.topology is not None and case.topology.entry in comps else (comps[0] if comps else None)
+        why = f"{comp}, the entry (no method named a root cause)"
+    head = f"<p>Nothing was injected (a healthy case); shaded: the protocol's empty fault window. Signals of {_e(why)}; minutes from the injection time.</p>"
+    series = component_series(case, comp) if comp is not None else []
+    if not series:
+        return [head, f'<p class="muted">signals not shown: {_e(comp or "no component")} has no CPU, memory or latency column</p>']
+    return [head, _svg(series, fault_window_min(case))]
+
+
 def _truth_pos(ranking: list[str], roots: set[str]) -> int | None:
     return next((i + 1 for i, c in enumerate(ranking) if c in roots), None)
 
@@ -584,6 +604,8 @@ def _cases_html(ctx: _Context) -> str:
         if case is not None and case.fault is not None and case.fault.injected:
             inner.append("<h4>Key signals of the target (shaded: fault window; minutes from injection)</h4>")
             inner.append(_svg(key_series(case), fault_window_min(case)))
+        elif case is not None and case.healthy:
+            inner += _healthy_signals(case, recs)
         elif case is not None:
             inner.append('<p class="muted">signals not shown: the case has no fault record</p>')
         else:
