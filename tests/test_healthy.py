@@ -444,3 +444,26 @@ def test_report_html_shows_a_healthy_case_as_nothing_injected_with_signals(tiny_
     page = write_documents(tmp_path / "quiet").html.read_text()
     entry = read_case(tiny_dataset / "healthy/1").topology.entry
     assert f"Signals of {entry}, the entry (no method named a root cause)" in page and page.count("<svg") > 2
+
+
+def test_misattribution_finding_says_why_when_every_miss_is_an_abstention(tiny_dataset, tmp_path):
+    from llmrca.report.document import write_documents
+
+    run_evaluation(tiny_dataset, ["nsigma"], tmp_path / "quiet", jobs=1, progress=False, method_configs={"nsigma": {"abstain_below": 1e9}})
+    md = write_documents(tmp_path / "quiet").markdown.read_text()
+    assert ("- **Misattribution goes upstream** (n/a): every miss of the baselines was 1 abstention(s): "
+            "no component ranked first, so nothing was blamed.") in md
+    run_evaluation(tiny_dataset, ["nsigma"], tmp_path / "loud", jobs=1, progress=False)
+    md = write_documents(tmp_path / "loud").markdown.read_text()
+    assert "- **Misattribution goes upstream** (n/a): the baselines ranked the culprit first in every case: nothing was misattributed." in md
+
+
+def test_methods_lists_which_can_abstain():
+    r = CliRunner().invoke(app, ["methods", "--json"])
+    rows = {x["name"]: x for x in json.loads(r.output)}
+    assert rows["nsigma"]["abstain_option"] == rows["baro"]["abstain_option"] == "abstain_below"
+    assert rows["random"]["abstain_option"] is None and rows["llm-rca"]["abstain_option"] == "abstain_below"
+    r = CliRunner(env={"COLUMNS": "250"}).invoke(app, ["methods"])
+    line = next(x for x in r.output.splitlines() if x.startswith("│ nsigma "))
+    assert "abstain_below (off)" in line
+    assert "abstains: the option that lets a method answer" in r.output
