@@ -677,7 +677,7 @@ def reproduce_cmd(
     metric_set: str | None = typer.Option(None, "--metric-set", help="Force basic or extended for every method."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
     as_paper: bool = typer.Option(False, "--as-paper", help="Reference mode for every method that has one, and a failed run scores as random (the paper's rule)."),
-    set_: list[str] | None = typer.Option(None, "--set", help="A method option METHOD.option=VALUE, e.g. nsigma.abstain_below=3 (repeatable; reported as non-default)."),
+    set_: list[str] | None = typer.Option(None, "--set", help="A method option METHOD.option=VALUE, e.g. nsigma.abstain_below=3 (repeatable; reported as non-default)."),  # noqa: B008
     healthy: int | None = typer.Option(None, "--healthy", min=0, help="Healthy cases (nothing injected) in the campaign, scored as a false-alarm rate; default: the profile's."),
 ) -> None:
     """Run the whole experiment: campaign -> every available method -> Table 1, figures, REPORT.md and REPORT.html."""

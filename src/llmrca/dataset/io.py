@@ -36,9 +36,9 @@ from llmrca.dataset.fastcsv import write_csv
 from llmrca.dataset.names import component_name_problem, shown
 from llmrca.model import (
     FAULT_ALIASES,
+    NO_FAULT,
     Case,
     CaseValidationError,
-    NO_FAULT,
     FaultRecord,
     Topology,
     components_of,

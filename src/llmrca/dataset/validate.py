@@ -8,7 +8,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from llmrca.dataset.io import UNEXPECTED, WARNING_PREFIX, Dataset, find_case_dirs, ground_truth_problem, read_case, write_case, write_manifest
+from llmrca.dataset.io import (
+    UNEXPECTED,
+    WARNING_PREFIX,
+    Dataset,
+    find_case_dirs,
+    ground_truth_problem,
+    read_case,
+    write_case,
+    write_manifest,
+)
 from llmrca.dataset.layouts import CONSUMED, EXPECTED
 from llmrca.model import CaseValidationError
 

@@ -16,7 +16,14 @@ import pandas as pd
 from llmrca.evaluate.figures import misattribution_figure
 from llmrca.evaluate.metrics import misattribution, summarize, with_false_alarms
 from llmrca.evaluate.render import write_table1
-from llmrca.evaluate.results import false_alarm_frame, false_alarm_summary, has_healthy_cases, read_results, scored_frame, status_counts
+from llmrca.evaluate.results import (
+    false_alarm_frame,
+    false_alarm_summary,
+    has_healthy_cases,
+    read_results,
+    scored_frame,
+    status_counts,
+)
 from llmrca.evaluate.tables import table1
 
 
