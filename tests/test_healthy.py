@@ -268,6 +268,11 @@ def test_suspicious_healthy_inputs_are_said(tiny_dataset, tmp_path, rel, src, ed
     r = CliRunner().invoke(app, ["dataset", "validate", str(tmp_path / "ds")])
     assert expect in r.output, r.output
     assert "Traceback" not in r.output
+    if expect.startswith("warning: "):  # said again after an import, not hidden among the recorded repairs
+        r = CliRunner().invoke(app, ["dataset", "import", str(tmp_path / "ds"), str(tmp_path / "imp")])
+        assert r.exit_code == 0 and f"{rel}: {expect}" in r.output and "repaired" not in r.output, r.output
+        r = CliRunner().invoke(app, ["dataset", "validate", str(tmp_path / "imp")])
+        assert r.exit_code == 0 and f"{rel}: {expect}" in r.output, r.output
     if "injected is true" in expect:
         assert r.exit_code == 1
     else:
@@ -464,6 +469,6 @@ def test_methods_lists_which_can_abstain():
     assert rows["nsigma"]["abstain_option"] == rows["baro"]["abstain_option"] == "abstain_below"
     assert rows["random"]["abstain_option"] is None and rows["llm-rca"]["abstain_option"] == "abstain_below"
     r = CliRunner(env={"COLUMNS": "250"}).invoke(app, ["methods"])
-    line = next(x for x in r.output.splitlines() if x.startswith("│ nsigma "))
-    assert "abstain_below (off)" in line
-    assert "abstains: the option that lets a method answer" in r.output
+    line = next(x for x in r.output.splitlines() if x.startswith("can abstain"))
+    assert "nsigma (abstain_below, off by default), baro (abstain_below, off by default)" in line
+    assert "llm-rca (abstain_below, on: " in line and "random" not in line

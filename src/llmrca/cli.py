@@ -58,14 +58,18 @@ def methods_cmd(as_json: bool = typer.Option(False, "--json", help="Machine-read
         typer.echo(json.dumps(rows, indent=2))
         return
     t = Table(title="RCA methods")
-    for col in ("name", "paper name", "family", "source", "needs", "extra", "abstains", "available", "install"):
+    for col in ("name", "paper name", "family", "source", "needs", "extra", "available", "install"):
         t.add_column(col, no_wrap=col == "name", min_width=18 if col == "name" else None)  # names are copied into --methods
     for r in rows:
         t.add_row(r["name"], r["paper_name"], r["family"], r["source"], ", ".join(r["needs"]), r["extra"] or "-",
-                  _abstain_cell(r["name"], r["abstain_option"]), "yes" if r["available"] else "no", r["reason"])
+                  "yes" if r["available"] else "no", r["reason"])
     _stdout().print(t)
-    typer.echo("abstains: the option that lets a method answer \"no root cause\" (set with evaluate/reproduce --set METHOD.OPTION=VALUE); "
-               "an abstention is right on a healthy case and a miss on a faulty one")
+    can = [f"{r['name']} ({_abstain_cell(r['name'], r['abstain_option'])})" for r in rows if r["abstain_option"]]
+    _stdout().print(
+        Text("can abstain (answer \"no root cause\": right on a healthy case, a miss on a faulty one): "
+             + (", ".join(can) or "none") + "; set the option with evaluate/reproduce --set METHOD.OPTION=VALUE"),
+        soft_wrap=True,
+    )
 
 
 def _abstain_option(method: str) -> str | None:
@@ -87,7 +91,7 @@ def _abstain_cell(method: str, option: str | None) -> str:
     from llmrca.methods.registry import method_class
 
     default = getattr(method_class(method).config_cls(), option, None)
-    return f"{option} (on: {default})" if default is not None else f"{option} (off)"
+    return f"{option}, on: {default}" if default is not None else f"{option}, off by default"
 
 
 # -- evaluation, ranking, reports, datasets (spine) ------------------------------
@@ -524,9 +528,16 @@ def dataset_import_cmd(
             rep = import_tree(src, dst, on_case=bar)
     except _USER_ERRORS as e:
         _fail(e)
+    from llmrca.dataset.io import WARNING_PREFIX
+
     for cid, notes in rep.notes.items():
-        typer.echo(f"{cid}: repaired (recorded in case.json 'normalised')")
         for n in notes:
+            if n.startswith(WARNING_PREFIX):
+                typer.echo(f"{cid}: {n}")
+        repairs = [n for n in notes if not n.startswith(WARNING_PREFIX)]
+        if repairs:
+            typer.echo(f"{cid}: repaired (recorded in case.json 'normalised')")
+        for n in repairs:
             typer.echo(f"  * {n}")
     for cid, probs in rep.problems.items():
         typer.echo(f"skipped {cid}: " + "; ".join(probs))

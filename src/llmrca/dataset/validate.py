@@ -76,14 +76,14 @@ def validate_dataset(root: str | Path, *, on_case: Callable[[int, int], None] | 
             check.problems[cid] = case.problems
             continue
         if case.meta.get("normalised"):
-            notes = list(case.meta["normalised"])
-            earlier = _recorded_repairs(folder)
+            # warnings (case.json and folder name disagree) are said every time, even if an import recorded them
+            warn = [n.removeprefix(WARNING_PREFIX) for n in case.meta["normalised"] if n.startswith(WARNING_PREFIX)]
+            notes = [n for n in case.meta["normalised"] if not n.startswith(WARNING_PREFIX)]
+            earlier = [n for n in _recorded_repairs(folder) if not n.startswith(WARNING_PREFIX)]
             if earlier and notes[: len(earlier)] == earlier:
                 check.recorded[cid], notes = earlier, notes[len(earlier):]
-            warn = [n.removeprefix(WARNING_PREFIX) for n in notes if n.startswith(WARNING_PREFIX)]
-            notes = [n for n in notes if not n.startswith(WARNING_PREFIX)]
             if warn:
-                check.warnings[cid] = warn
+                check.warnings[cid] = list(dict.fromkeys(warn))
             if notes:
                 check.notes[cid] = notes
         no_truth = ground_truth_problem(case)
