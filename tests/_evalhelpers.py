@@ -80,3 +80,25 @@ class Sleepy(Method):
     def _rank(self, case: Case) -> Ranking:
         time.sleep(self.SLEEP_S)
         return Ranking(components=list(case.components))
+
+
+class AlwaysEmpty(Method):
+    """Answers "no root cause" (an empty ranking) on every case."""
+
+    name = "test-always-empty"
+    tags = Tags(family="statistical")
+
+    def _rank(self, case: Case) -> Ranking:
+        return Ranking(components=[])
+
+
+class EmptyVandal(Method):
+    """Overwrites its input in place and answers "no root cause"."""
+
+    name = "test-empty-vandal"
+    tags = Tags(family="statistical")
+
+    def _rank(self, case: Case) -> Ranking:
+        cols = [c for c in case.metrics.columns if c != "time"]
+        case.metrics.loc[:, cols] = 0.0
+        return Ranking(components=[])

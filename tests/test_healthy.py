@@ -199,4 +199,276 @@ def test_rank_cli_says_the_method_abstained_on_a_healthy_case(tiny_dataset):
     assert "answer: no root cause (the method abstained, confidence" in r.output
     assert "healthy case (nothing injected): the right answer is no root cause; the method abstained (right)" in r.output
     r = CliRunner().invoke(app, ["rank", str(tiny_dataset / "healthy" / "1"), "--method", "nsigma"])
-    assert r.exit_code == 0 and "naming a root cause is a false alarm" in r.output
+    assert r.exit_code == 0 and "verdict: healthy case (nothing injected): the right answer is no root cause; the method named ray-worker-1: a false alarm" in r.output
+
+
+def test_rank_cli_states_the_evaluators_verdict_on_a_faulty_case(tiny_dataset):
+    case = str(tiny_dataset / "ray-worker-1_cpu" / "1")
+    r = CliRunner().invoke(app, ["rank", case, "--method", "nsigma", "--set", "abstain_below=1e9"])
+    assert r.exit_code == 0, r.output
+    assert "verdict: faulty case: the method abstained, which scores as a miss (AC@k = 0 for every k)" in r.output
+    r = CliRunner().invoke(app, ["rank", case, "--method", "nsigma"])
+    assert "verdict: faulty case: a root cause is ranked #1 (AC@1 hit)" in r.output
+    r = CliRunner().invoke(app, ["rank", case, "--method", "nsigma", "--set", "abstain_below=1e9", "--json"])
+    d = json.loads(r.output)
+    assert d["healthy"] is False and d["verdict"].startswith("faulty case: the method abstained")
+
+
+def _copy_case(src, dst, edit=None):
+    """Copy one case folder; ``edit(case_json_dict)`` changes its case.json in place."""
+    shutil.copytree(src, dst)
+    if edit is not None:
+        p = dst / "case.json"
+        d = json.loads(p.read_text())
+        edit(d)
+        p.write_text(json.dumps(d))
+    return dst
+
+
+def test_healthy_case_json_without_fault_is_repaired_from_its_folder(tiny_dataset, tmp_path):
+    root = tmp_path / "ds"
+    _copy_case(tiny_dataset / "healthy/1", root / "healthy/1", lambda d: d.pop("fault"))
+    _copy_case(tiny_dataset / "healthy/2", root / "healthy/2", lambda d: (d.pop("fault"), d.pop("root_causes")))
+    case = read_case(root / "healthy/1")
+    assert case.healthy and case.root_causes == frozenset() and case.fault.target is None
+    assert "case.json has no fault; fault 'none' (nothing injected) was taken from the folder name healthy/" in case.meta["normalised"]
+    assert any("case.json has no root_causes; [] (no root cause)" in n for n in read_case(root / "healthy/2").meta["normalised"])
+    r = CliRunner().invoke(app, ["dataset", "validate", str(root)])
+    assert r.exit_code == 0, r.output
+    assert "2 valid case(s), 0 with problems" in r.output and "no ground truth" not in r.output
+
+
+def test_a_case_without_ground_truth_is_invalid_in_validate_and_evaluate(tiny_dataset, tmp_path):
+    root = tmp_path / "ds"
+    _copy_case(tiny_dataset / "healthy/1", root / "sub/1", lambda d: (d.pop("fault"), d.pop("root_causes")))
+    _copy_case(tiny_dataset / "ray-worker-1_cpu/1", root / "ray-worker-1_cpu/1")
+    r = CliRunner().invoke(app, ["dataset", "validate", str(root)])
+    assert r.exit_code == 1 and "sub/1:\n  - no ground truth: neither case.json (fault, root_causes) nor the folder name gives one" in r.output
+    res = run_evaluation(root, ["nsigma"], tmp_path / "eval", jobs=1, progress=False)
+    st = res.status.set_index("method").loc["nsigma"]
+    assert (st["ok"], st["invalid_case"]) == (1, 1)
+    recs = {x["case"]: x for x in map(json.loads, (tmp_path / "eval" / "results.jsonl").read_text().splitlines())}
+    assert recs["sub/1"]["error_kind"] == "invalid_case" and "no ground truth" in recs["sub/1"]["error"]
+    assert recs["ray-worker-1_cpu/1"]["status"] == "ok"
+
+
+@pytest.mark.parametrize(
+    ("rel", "src", "edit", "expect"),
+    [
+        ("healthy/1", "ray-worker-1_cpu/1", None, "warning: case.json says fault 'cpu' on 'ray-worker-1' but the folder name healthy/ says nothing was injected"),
+        ("ray-worker-1_cpu/1", "healthy/1", None, "warning: case.json says nothing injected (fault.type 'none') but the folder name says fault 'cpu' on 'ray-worker-1'"),
+        ("healthy/1", "healthy/1", lambda d: d["fault"]["achieved"].update(injected=True), "fault.achieved.injected is true but fault.type is 'none'"),
+        ("healthy/1", "healthy/1", lambda d: d.pop("root_causes"), "* case.json has no root_causes; a healthy case (fault.type 'none') has none"),
+        ("healthy/1", "healthy/1", lambda d: d["fault"].update(type="Healthy"), "* case.json: fault.type 'Healthy' was read as 'none'"),
+        ("sub/1", "healthy/1", lambda d: d["fault"].update(type="healthy"), "* case.json: fault.type 'healthy' was read as 'none'"),
+    ],
+)
+def test_suspicious_healthy_inputs_are_said(tiny_dataset, tmp_path, rel, src, edit, expect):
+    _copy_case(tiny_dataset / src, tmp_path / "ds" / rel, edit)
+    r = CliRunner().invoke(app, ["dataset", "validate", str(tmp_path / "ds")])
+    assert expect in r.output, r.output
+    assert "Traceback" not in r.output
+    if expect.startswith("warning: "):  # said again after an import, not hidden among the recorded repairs
+        r = CliRunner().invoke(app, ["dataset", "import", str(tmp_path / "ds"), str(tmp_path / "imp")])
+        assert r.exit_code == 0 and f"{rel}: {expect}" in r.output and "repaired" not in r.output, r.output
+        r = CliRunner().invoke(app, ["dataset", "validate", str(tmp_path / "imp")])
+        assert r.exit_code == 0 and f"{rel}: {expect}" in r.output, r.output
+    if "injected is true" in expect:
+        assert r.exit_code == 1
+    else:
+        assert r.exit_code == 0
+        case = read_case(tmp_path / "ds" / rel)
+        assert case.healthy == (src == "healthy/1")  # case.json wins over the folder name
+
+
+def test_check_method_accepts_an_empty_ranking_and_reports_mutation_without_keyerror():
+    import sys
+    from pathlib import Path
+
+    from llmrca.methods import registry
+    from llmrca.methods.checks import check_method
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    import _evalhelpers
+
+    for name, cls in (("test-always-empty", "AlwaysEmpty"), ("test-empty-vandal", "EmptyVandal")):
+        registry.register(registry.Entry(name, f"_evalhelpers:{cls}", "statistical", display=cls, citation="test helper"), replace=True)
+    try:
+        results = {r.check: r for r in check_method(_evalhelpers.AlwaysEmpty, raise_on_failure=False)}
+        bad = {r.check: r for r in check_method(_evalhelpers.EmptyVandal, raise_on_failure=False)}
+    finally:
+        registry.unregister("test-always-empty")
+        registry.unregister("test-empty-vandal")
+    assert all(r.passed is not False for r in results.values()), {k: r.message for k, r in results.items()}
+    assert results["rank_contract"].passed is True and results["no_mutation"].passed is True
+    assert bad["rank_contract"].passed is True
+    assert bad["no_mutation"].passed is False and "rank changed the case's" in bad["no_mutation"].message
+    assert "KeyError" not in bad["no_mutation"].message
+
+
+def test_evaluate_set_method_option_is_checked_reported_and_warned_by_fidelity(tiny_dataset, tmp_path):
+    out = tmp_path / "ev"
+    r = CliRunner().invoke(app, ["evaluate", str(tiny_dataset), "--methods", "nsigma", "--set", "nsigma.abstain_below=1e9", "--out", str(out), "-q"])
+    assert r.exit_code == 0, r.output
+    s = pd.read_csv(out / "summary.csv").set_index(["method", "fault"])
+    assert s.loc[("nsigma", "none"), "false_alarm"] == 0.0 and s.loc[("nsigma", "cpu"), "ac@1"] == 0.0  # it abstained everywhere
+    sentence = "Non-default method options (these rows are not the methods as published): nsigma abstain_below=1000000000.0 (default None)."
+    assert sentence in (out / "table1.md").read_text()
+    r = CliRunner().invoke(app, ["report", str(out)])
+    assert r.exit_code == 0, r.output
+    assert sentence in (out / "REPORT.md").read_text() and "nsigma abstain_below=1000000000.0 (default None)" in (out / "REPORT.html").read_text()
+    from llmrca.report.fidelity import fidelity_of
+
+    for where in (out, out / "summary.csv"):
+        w = fidelity_of(where, n_boot=0).warnings()
+        assert w == ["warning: nsigma ran with non-default options (abstain_below=1000000000.0, default None): its numbers are not the paper's method as published"]
+    r = CliRunner().invoke(app, ["fidelity", str(out), "--boot", "0"])
+    assert "warning: nsigma ran with non-default options" in r.output
+    # the defaults: nothing said
+    CliRunner().invoke(app, ["evaluate", str(tiny_dataset), "--methods", "nsigma", "--out", str(tmp_path / "plain"), "-q"])
+    assert "Non-default" not in (tmp_path / "plain" / "table1.md").read_text() and fidelity_of(tmp_path / "plain", n_boot=0).warnings() == []
+    for bad, said in (
+        ("nsgma.abstain_below=3", "options (--set) given for ['nsgma'], not among the methods being evaluated (nsigma)"),
+        ("nsigma.nope=3", "method 'nsigma': NSigmaConfig: unknown option(s) ['nope']; valid options: ['abstain_below'"),
+        ("abstain_below=3", "--set 'abstain_below=3' is not METHOD.option=VALUE"),
+        ("nsigma.abstain_below=[", "the value is not valid YAML"),
+    ):
+        r = CliRunner().invoke(app, ["evaluate", str(tiny_dataset), "--methods", "nsigma", "--set", bad, "--out", str(tmp_path / "x"), "-q"])
+        assert r.exit_code == 2 and said in r.output and "Traceback" not in r.output, (bad, r.output)
+
+
+def test_reproduce_set_is_checked_before_the_campaign(tmp_path):
+    r = CliRunner().invoke(app, ["reproduce", "--methods", "nsigma", "--set", "baro.abstain_below=2", "--out", str(tmp_path / "r"), "-q"])
+    assert r.exit_code == 2 and "--set names ['baro'], not among the methods to run (nsigma)" in r.output
+    r = CliRunner().invoke(app, ["reproduce", "--methods", "nsigma", "--set", "nsigma.nope=2", "--out", str(tmp_path / "r"), "-q"])
+    assert r.exit_code == 2 and "unknown option(s) ['nope']" in r.output
+    assert not (tmp_path / "r" / "dataset").exists()  # refused before any case was made
+
+
+@pytest.fixture
+def raiser():
+    """The test method that always fails, registered with a display name of its own."""
+    import sys
+    from pathlib import Path
+
+    from llmrca.methods import registry
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    registry.register(registry.Entry("test-raises", "_evalhelpers:Raising", "statistical", display="Raiser", citation="test helper"), replace=True)
+    yield "test-raises"
+    registry.unregister("test-raises")
+
+
+def test_healthy_columns_stay_when_a_method_answers_no_healthy_case(tiny_dataset, tmp_path, raiser):
+    alone = tmp_path / "alone"
+    run_evaluation(tiny_dataset, [raiser], alone, jobs=1, progress=False)
+    md = (alone / "table1.md").read_text()
+    assert "HEALTHY False alarm | HEALTHY n |" in md and "| Raiser |" in md  # the plug-in's display name
+    assert md.splitlines()[2].endswith("| – | 0 |")
+    fa = pd.read_csv(alone / "false_alarms.csv")
+    assert fa.empty and list(fa.columns)[:5] == ["method", "case", "status", "fallback", "alarm"]
+    s = pd.read_csv(alone / "summary.csv").set_index(["method", "fault"])
+    assert s.loc[(raiser, "none"), "n"] == 0 and pd.isna(s.loc[(raiser, "none"), "false_alarm"])
+    both = tmp_path / "both"
+    run_evaluation(tiny_dataset, ["nsigma", raiser], both, jobs=1, progress=False)
+    t1 = (both / "table1.csv").read_text().splitlines()
+    assert t1[0].endswith("none_False_alarm,none_n")
+    assert t1[1].endswith(",1.0,2") and t1[2].endswith(",,0")  # whole counts, not 2.0
+    r = CliRunner().invoke(app, ["report", str(both)])
+    assert r.exit_code == 0, r.output
+    rep = (both / "REPORT.md").read_text()
+    assert "HEALTHY n=2 cases; exceptions: Raiser HEALTHY n=0." in rep
+    assert "3 cases (healthy 2, cpu 1), 2 methods." in rep  # not "none 2"
+
+
+def test_evaluate_console_summary_shows_false_alarms(tiny_dataset, tmp_path):
+    r = CliRunner(env={"COLUMNS": "200"}).invoke(app, ["evaluate", str(tiny_dataset), "--methods", "nsigma", "--out", str(tmp_path / "all"), "-q"])
+    assert r.exit_code == 0, r.output
+    assert "Best methods (all faults, false alarms on the healthy cases)" in r.output
+    row = next(line for line in r.output.splitlines() if "nsigma" in line)
+    assert row.split("│")[1:-1] == [" nsigma ", " 1 ", " 1.00 ", " 1.00 ", "  1.00 ", "        1.00 ", "         2 "]
+    only = tmp_path / "honly"
+    for rel in ("healthy/1", "healthy/2"):
+        _copy_case(tiny_dataset / rel, only / rel)
+    r = CliRunner(env={"COLUMNS": "200"}).invoke(app, ["evaluate", str(only), "--methods", "nsigma", "--out", str(tmp_path / "h"), "-q"])
+    assert r.exit_code == 0, r.output
+    assert "False alarms" in r.output and "Best methods" not in r.output
+    assert "healthy cases only (nothing to rank): share where the method named a root cause, lower is better" in " ".join(r.output.split())
+    row = next(line for line in r.output.splitlines() if "nsigma" in line)
+    assert [c.strip() for c in row.split("│")[1:-1]] == ["nsigma", "1.00", "2"]
+
+
+def test_campaign_resume_reads_healthy_from_the_manifest_and_counts_every_case(tmp_path, monkeypatch):
+    monkeypatch.setitem(campaign.PROFILES, "tiny", Profile("tiny", ("cpu",), 1, 1, "one CPU case"))
+    out = tmp_path / "ds"
+    r = CliRunner().invoke(app, ["campaign", "--profile", "tiny", "--healthy", "2", "--seed", "5", "--out", str(out), "-q"])
+    assert r.exit_code == 0, r.output
+    man = json.loads((out / "dataset.json").read_text())
+    shutil.rmtree(out / "healthy" / "2")
+    man["cases"] = man["cases"][:2]
+    (out / "dataset.json").write_text(json.dumps(man))
+    r = CliRunner().invoke(app, ["campaign", "--profile", "tiny", "--seed", "5", "--out", str(out), "--resume"])
+    assert r.exit_code == 0, r.output
+    assert read_case(out / "healthy" / "2").healthy
+    assert json.loads((out / "dataset.json").read_text())["healthy"] == 2
+    flat = " ".join(r.output.split())
+    assert "3 cases, 1 run now, 2 from before" in flat
+    rows = {c[0]: c[1:3] for line in r.output.splitlines() if line.startswith("│") for c in [[x.strip() for x in line.strip("│").split("│")]]}
+    assert rows["cpu"] == ["1", "0"] and rows["none (healthy)"] == ["2", "1"]  # every case of the dataset, and those run now
+    r = CliRunner().invoke(app, ["campaign", "--profile", "tiny", "--seed", "5", "--healthy", "3", "--out", str(out), "--resume", "-q"])
+    assert r.exit_code == 2 and "started with 2 healthy case(s), not 3" in r.output
+    r = CliRunner().invoke(app, ["campaign", "--help"], env={"COLUMNS": "300"})
+    assert "--healthy, if given, must match" in " ".join(r.output.split())
+
+
+def test_reproduce_takes_healthy(tmp_path, monkeypatch):
+    monkeypatch.setitem(campaign.PROFILES, "tiny", Profile("tiny", ("cpu",), 1, 1, "one CPU case"))
+    out = tmp_path / "r"
+    r = CliRunner().invoke(app, ["reproduce", "--profile", "tiny", "--healthy", "1", "--methods", "nsigma", "--out", str(out), "-q"])
+    assert r.exit_code == 0, r.output
+    assert json.loads((out / "dataset" / "dataset.json").read_text())["healthy"] == 1
+    s = pd.read_csv(out / "eval" / "summary.csv").set_index(["method", "fault"])
+    assert s.loc[("nsigma", "none"), "n"] == 1
+    # a second run with the same settings reuses the dataset; another --healthy is refused
+    r = CliRunner().invoke(app, ["reproduce", "--profile", "tiny", "--healthy", "1", "--methods", "nsigma", "--out", str(out), "-q"])
+    assert r.exit_code == 0, r.output
+    r = CliRunner().invoke(app, ["reproduce", "--profile", "tiny", "--healthy", "2", "--methods", "nsigma", "--out", str(out), "-q"])
+    assert r.exit_code == 2 and "healthy=1; choose another --out" in r.output
+
+
+def test_report_html_shows_a_healthy_case_as_nothing_injected_with_signals(tiny_dataset, tmp_path):
+    from llmrca.report.document import write_documents
+
+    run_evaluation(tiny_dataset, ["nsigma"], tmp_path / "loud", jobs=1, progress=False)
+    page = write_documents(tmp_path / "loud").html.read_text()
+    assert "no fault record" not in page
+    assert page.count("Nothing was injected (a healthy case)") == 2
+    assert "Signals of ray-worker-1, ranked first by 1 of 1 methods that named a root cause (each a false alarm)" in page
+    assert page.count("<svg") == 2 + 2 * 3  # CPU and latency of the faulty case's target; CPU, memory, latency of each blamed worker
+    run_evaluation(tiny_dataset, ["nsigma"], tmp_path / "quiet", jobs=1, progress=False, method_configs={"nsigma": {"abstain_below": 1e9}})
+    page = write_documents(tmp_path / "quiet").html.read_text()
+    entry = read_case(tiny_dataset / "healthy/1").topology.entry
+    assert f"Signals of {entry}, the entry (no method named a root cause)" in page and page.count("<svg") > 2
+
+
+def test_misattribution_finding_says_why_when_every_miss_is_an_abstention(tiny_dataset, tmp_path):
+    from llmrca.report.document import write_documents
+
+    run_evaluation(tiny_dataset, ["nsigma"], tmp_path / "quiet", jobs=1, progress=False, method_configs={"nsigma": {"abstain_below": 1e9}})
+    md = write_documents(tmp_path / "quiet").markdown.read_text()
+    assert ("- **Misattribution goes upstream** (n/a): every miss of the baselines was 1 abstention(s): "
+            "no component ranked first, so nothing was blamed.") in md
+    run_evaluation(tiny_dataset, ["nsigma"], tmp_path / "loud", jobs=1, progress=False)
+    md = write_documents(tmp_path / "loud").markdown.read_text()
+    assert "- **Misattribution goes upstream** (n/a): the baselines ranked the culprit first in every case: nothing was misattributed." in md
+
+
+def test_methods_lists_which_can_abstain():
+    r = CliRunner().invoke(app, ["methods", "--json"])
+    rows = {x["name"]: x for x in json.loads(r.output)}
+    assert rows["nsigma"]["abstain_option"] == rows["baro"]["abstain_option"] == "abstain_below"
+    assert rows["random"]["abstain_option"] is None and rows["llm-rca"]["abstain_option"] == "abstain_below"
+    r = CliRunner(env={"COLUMNS": "250"}).invoke(app, ["methods"])
+    line = next(x for x in r.output.splitlines() if x.startswith("can abstain"))
+    assert "nsigma (abstain_below, off by default), baro (abstain_below, off by default)" in line
+    assert "llm-rca (abstain_below, on: " in line and "random" not in line

@@ -161,11 +161,15 @@ def run_campaign(
     ``resume=True`` on the same folder, backend, profile and seed runs only
     the cases not listed yet (a half-written case folder is removed first).
     ``healthy`` replaces the profile's number of healthy cases (nothing
-    injected, ground truth "no root cause", written as ``healthy/<rep>``).
+    injected, ground truth "no root cause", written as ``healthy/<rep>``);
+    on ``resume`` without it, the number the campaign was started with
+    (``dataset.json`` ``healthy``) is used.
     """
     if profile not in PROFILES:
         raise ConfigError(f"unknown profile {profile!r}; profiles: {', '.join(f'{k} ({v.description})' for k, v in PROFILES.items())}")
     prof = PROFILES[profile]
+    if resume and healthy is None:
+        healthy = _started_healthy(Path(out))
     if healthy is not None:
         if healthy < 0:
             raise ConfigError(f"healthy cases must be 0 or more, got {healthy}")
@@ -226,8 +230,19 @@ def run_campaign(
     finally:
         be.close()
     if progress:
-        _summary(out, stats, time.perf_counter() - t_wall)
+        _summary(out, entries, stats, time.perf_counter() - t_wall)
     return out
+
+
+def _started_healthy(out: Path) -> int | None:
+    """The number of healthy cases the campaign in ``out`` was started with (its ``dataset.json``), or None."""
+    import json
+
+    try:
+        d = json.loads((out / "dataset.json").read_text())
+        return int(d["healthy"]) if isinstance(d, dict) and d.get("healthy") is not None else None
+    except (OSError, ValueError, TypeError, KeyError):
+        return None  # _resume_entries says what is wrong with the folder
 
 
 def _resume_entries(out: Path, backend: str, profile: str, seed: int, n_specs: int, healthy: int = 0) -> list[dict[str, Any]]:
@@ -259,20 +274,24 @@ def _resume_entries(out: Path, backend: str, profile: str, seed: int, n_specs: i
     return entries
 
 
-def _summary(out: Path, stats: list[dict[str, Any]], wall: float) -> None:
+def _summary(out: Path, entries: list[dict[str, Any]], stats: list[dict[str, Any]], wall: float) -> None:
+    """Per fault type: the dataset's cases (``entries``, also those of an earlier run when resumed) and,
+    for the cases run now (``stats``), their number, requests, failed requests and wall time."""
     from rich.console import Console
     from rich.table import Table
 
-    t = Table(title=f"campaign -> {out} ({len(stats)} cases, {wall:.1f} s)")
-    for col in ("fault", "cases", "requests", "failed", "wall s/case"):
+    resumed = len(entries) - len(stats)
+    t = Table(title=f"campaign -> {out} ({len(entries)} cases" + (f", {len(stats)} run now, {resumed} from before" if resumed else "") + f"; {wall:.1f} s)")
+    for col in ("fault", "cases", "run now", "requests", "failed", "wall s/case"):
         t.add_column(col)
-    for ft in sorted({s["fault"] for s in stats}):
+    for ft in sorted({str(e.get("fault")) for e in entries} | {s["fault"] for s in stats}):
         rows = [s for s in stats if s["fault"] == ft]
         t.add_row(
             "none (healthy)" if ft == NO_FAULT else ft,
+            str(sum(str(e.get("fault")) == ft for e in entries)),
             str(len(rows)),
             str(sum(r.get("requests", 0) for r in rows)),
             str(sum(r.get("failed", 0) for r in rows)),
-            f"{np.median([r['wall_s'] for r in rows]):.2f}",
+            f"{np.median([r['wall_s'] for r in rows]):.2f}" if rows else "–",
         )
     Console(stderr=True).print(t)

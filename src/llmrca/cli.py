@@ -53,6 +53,7 @@ def methods_cmd(as_json: bool = typer.Option(False, "--json", help="Machine-read
         e = REGISTRY[r["name"]]
         if not r["available"]:
             r["reason"] = unavailable_reason(e.requires, e.extra) or r["reason"]
+        r["abstain_option"] = _abstain_option(r["name"]) if r["available"] else None
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
@@ -63,6 +64,34 @@ def methods_cmd(as_json: bool = typer.Option(False, "--json", help="Machine-read
         t.add_row(r["name"], r["paper_name"], r["family"], r["source"], ", ".join(r["needs"]), r["extra"] or "-",
                   "yes" if r["available"] else "no", r["reason"])
     _stdout().print(t)
+    can = [f"{r['name']} ({_abstain_cell(r['name'], r['abstain_option'])})" for r in rows if r["abstain_option"]]
+    _stdout().print(
+        Text("can abstain (answer \"no root cause\": right on a healthy case, a miss on a faulty one): "
+             + (", ".join(can) or "none") + "; set the option with evaluate/reproduce --set METHOD.OPTION=VALUE"),
+        soft_wrap=True,
+    )
+
+
+def _abstain_option(method: str) -> str | None:
+    """The config option (``abstain_below``...) through which ``method`` may answer "no root cause", or None."""
+    import dataclasses
+
+    from llmrca.methods.registry import method_class
+
+    try:
+        cls = method_class(method)
+        return next((f.name for f in dataclasses.fields(cls.config_cls) if f.name.startswith("abstain")), None)
+    except Exception:  # an unimportable method shows '-'
+        return None
+
+
+def _abstain_cell(method: str, option: str | None) -> str:
+    if option is None:
+        return "-"
+    from llmrca.methods.registry import method_class
+
+    default = getattr(method_class(method).config_cls(), option, None)
+    return f"{option}, on: {default}" if default is not None else f"{option}, off by default"
 
 
 # -- evaluation, ranking, reports, datasets (spine) ------------------------------
@@ -186,6 +215,24 @@ def _parse_sets(sets: list[str] | None, option: str = "--set") -> dict[str, Any]
         ) from None
 
 
+def _parse_method_sets(items: list[str] | None, option: str = "--set") -> dict[str, dict[str, Any]]:
+    """``--set METHOD.option=VALUE`` items -> ``{method: {option: value}}`` (values read as YAML).
+
+    Raises ConfigError for an item without ``METHOD.`` or ``=``; unknown methods and options are
+    refused by the evaluator before any run (:func:`llmrca.evaluate.runner.full_config`).
+    """
+    from llmrca.config import ConfigError
+
+    out: dict[str, dict[str, Any]] = {}
+    for item in items or []:
+        key, sep, raw = item.partition("=")
+        method, dot, opt = key.strip().partition(".")
+        if not sep or not dot or not method.strip() or not opt.strip():
+            raise ConfigError(f"{option} {item!r} is not METHOD.option=VALUE; e.g. {option} nsigma.abstain_below=3")
+        out.setdefault(method.strip(), {}).update(_parse_sets([f"{opt.strip()}={raw}"], option))
+    return out
+
+
 def _split_methods(methods: str) -> list[str]:
     return [m.strip() for m in methods.split(",") if m.strip()]
 
@@ -205,6 +252,7 @@ def evaluate_cmd(
     retry: Annotated[str | None, typer.Option("--retry", help="Re-run stored runs with these statuses: any of failed,timeout,invalid_case,unavailable.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     sli: Annotated[str | None, typer.Option("--sli", help="Service-level-indicator column for methods that walk from one (default: the entry's latency).")] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="A method option METHOD.option=VALUE, e.g. nsigma.abstain_below=3 (repeatable; reported as non-default).")] = None,
 ) -> None:
     """Evaluate RCA methods on a dataset: AC@k, Avg@k, Table 1, misattribution."""
     from llmrca.evaluate import run_evaluation
@@ -224,6 +272,7 @@ def evaluate_cmd(
             retry=retry,
             progress=not quiet,
             sli=sli,
+            method_configs=_parse_method_sets(set_) or None,
         )
     except _USER_ERRORS as e:
         _fail(e)
@@ -234,12 +283,32 @@ def evaluate_cmd(
 
 
 def _print_summary(summary: Any, status: Any, counts: dict[str, int], out: Path, new: int, skipped: int) -> None:
+    from llmrca.model import NO_FAULT
+
+    healthy = summary[summary["fault"] == NO_FAULT].set_index("method") if "fault" in summary else summary.iloc[0:0]
     overall = summary[summary["fault"] == "all"].sort_values(["ac@1", "avg@5"], ascending=False)
-    t = Table(title="Best methods (all faults)")
-    for col in ("method", "n", "AC@1", "AC@3", "Avg@5"):
-        t.add_column(col, justify="right" if col != "method" else "left")
-    for _, r in overall.head(5).iterrows():
-        t.add_row(str(r["method"]), str(int(r["n"])), f"{r['ac@1']:.2f}", f"{r['ac@3']:.2f}", f"{r['avg@5']:.2f}")
+
+    def fa(method: str) -> tuple[str, str]:
+        if method not in healthy.index:
+            return "–", "0"
+        r = healthy.loc[method]
+        return ("–" if r["false_alarm"] != r["false_alarm"] else f"{r['false_alarm']:.2f}"), str(int(r["n"]))
+
+    if len(overall) or healthy.empty:
+        t = Table(title="Best methods (all faults" + (", false alarms on the healthy cases)" if len(healthy) else ")"))
+        cols = ["method", "n", "AC@1", "AC@3", "Avg@5"] + (["False alarm", "healthy n"] if len(healthy) else [])
+        for col in cols:
+            t.add_column(col, justify="right" if col != "method" else "left")
+        for _, r in overall.head(5).iterrows():
+            extra = list(fa(str(r["method"]))) if len(healthy) else []
+            t.add_row(str(r["method"]), str(int(r["n"])), f"{r['ac@1']:.2f}", f"{r['ac@3']:.2f}", f"{r['avg@5']:.2f}", *extra)
+    else:  # healthy cases only: nothing to rank, the false-alarm rate is the score (lower is better)
+        t = Table(title="False alarms", caption="healthy cases only (nothing to rank): share where the method named a root cause, lower is better")
+        for col in ("method", "False alarm", "healthy n"):
+            t.add_column(col, justify="right" if col != "method" else "left")
+        order = healthy.assign(_fa=healthy["false_alarm"].fillna(2.0)).sort_values("_fa", kind="stable")
+        for m in order.index[:10]:
+            t.add_row(str(m), *fa(str(m)))
     _stdout().print(t)
     line = ", ".join(f"{k} {v}" for k, v in counts.items())
     typer.echo(f"runs: {line} ({new} run now, {skipped} resumed from results.jsonl)")
@@ -288,9 +357,7 @@ def rank_cmd(
     if outcome.ranking.abstained:
         conf = outcome.ranking.confidence
         typer.echo("answer: no root cause (the method abstained" + (f", confidence {conf:.3g})" if conf is not None else ")"))
-    if outcome.case.healthy:
-        typer.echo("healthy case (nothing injected): the right answer is no root cause; "
-                   + ("the method abstained (right)" if outcome.ranking.abstained else "naming a root cause is a false alarm"))
+    typer.echo(f"verdict: {outcome.verdict()}")
     lines = explanation_lines(outcome.ranking.explanation)
     typer.echo("explanation:" if lines else f"explanation: {method} gives none beyond the scores above")
     for line in lines:
@@ -337,6 +404,8 @@ def fidelity_cmd(
         fid = fidelity_of(path, n_boot=boot, seed=seed)
     except _USER_ERRORS as e:
         _fail(e)
+    for w in fid.warnings():
+        console.print(Text(w, style="yellow"), soft_wrap=True)
     if as_json:
         typer.echo(json.dumps(fid.to_dict(), indent=2))
         return
@@ -387,6 +456,9 @@ def dataset_validate_cmd(path: Annotated[Path, typer.Argument(help="Dataset fold
         typer.echo(f"{cid}: repaired")
         for n in notes:
             typer.echo(f"  * {n}")
+    for cid, warns in check.warnings.items():
+        for w in warns:
+            typer.echo(f"{cid}: warning: {w}")
     for cid, probs in check.problems.items():
         typer.echo(f"{cid}:")
         for p in probs:
@@ -456,9 +528,16 @@ def dataset_import_cmd(
             rep = import_tree(src, dst, on_case=bar)
     except _USER_ERRORS as e:
         _fail(e)
+    from llmrca.dataset.io import WARNING_PREFIX
+
     for cid, notes in rep.notes.items():
-        typer.echo(f"{cid}: repaired (recorded in case.json 'normalised')")
         for n in notes:
+            if n.startswith(WARNING_PREFIX):
+                typer.echo(f"{cid}: {n}")
+        repairs = [n for n in notes if not n.startswith(WARNING_PREFIX)]
+        if repairs:
+            typer.echo(f"{cid}: repaired (recorded in case.json 'normalised')")
+        for n in repairs:
             typer.echo(f"  * {n}")
     for cid, probs in rep.problems.items():
         typer.echo(f"skipped {cid}: " + "; ".join(probs))
@@ -476,7 +555,7 @@ def campaign_cmd(
     sets: list[str] = typer.Option([], "--set", help="fault.<type>.<param>=V or sim.<option>=V, e.g. fault.cpu.workers=8."),  # noqa: B008
     scrape_interval: float | None = typer.Option(None, "--scrape-interval", help="Seconds between scrapes (default 5)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),
-    resume: bool = typer.Option(False, "--resume", help="Finish the campaign already in --out (same backend, profile, seed)."),
+    resume: bool = typer.Option(False, "--resume", help="Finish the campaign already in --out (same backend, profile, seed; --healthy, if given, must match: default the number it was started with)."),
     allow_remote: bool = typer.Option(False, "--allow-remote", help="k8s: allow a non-loopback gateway URL (k8s.gateway_url)."),
     healthy: int | None = typer.Option(None, "--healthy", min=0, help="Healthy cases (nothing injected, ground truth 'no root cause', folder healthy/<n>) after the faulty ones; default: the profile's."),
 ) -> None:
@@ -609,6 +688,8 @@ def reproduce_cmd(
     metric_set: str | None = typer.Option(None, "--metric-set", help="Force basic or extended for every method."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
     as_paper: bool = typer.Option(False, "--as-paper", help="Reference mode for every method that has one, and a failed run scores as random (the paper's rule)."),
+    set_: list[str] | None = typer.Option(None, "--set", help="A method option METHOD.option=VALUE, e.g. nsigma.abstain_below=3 (repeatable; reported as non-default)."),  # noqa: B008
+    healthy: int | None = typer.Option(None, "--healthy", min=0, help="Healthy cases (nothing injected) in the campaign, scored as a false-alarm rate; default: the profile's."),
 ) -> None:
     """Run the whole experiment: campaign -> every available method -> Table 1, figures, REPORT.md and REPORT.html."""
     from llmrca.reproduce import reproduce
@@ -618,6 +699,8 @@ def reproduce_cmd(
         report = reproduce(
             backend=backend, profile=profile, seed=seed, out=out, methods=chosen, jobs=jobs,
             timeout_s=timeout, metric_set=metric_set, progress=not quiet, as_paper=as_paper,
+            method_configs=_parse_method_sets(set_) or None,
+            campaign_options={"healthy": healthy} if healthy is not None else None,
         )
     except _USER_ERRORS as e:
         _fail(e)

@@ -35,6 +35,7 @@ def reproduce(
     progress: bool = True,
     campaign_options: dict[str, Any] | None = None,
     as_paper: bool = False,
+    method_configs: dict[str, dict[str, Any]] | None = None,
 ) -> Path:
     """Run the whole experiment; returns the path of ``REPORT.md``.
 
@@ -45,7 +46,9 @@ def reproduce(
     strategy", §5.2).  Compared with the default (our algorithms, a failure
     scores 0) this separates "our data differs" from "our implementation
     differs".  ``reproduce.json`` lists the modes used and the methods that
-    have none.
+    have none.  ``method_configs`` (``{method: {option: value}}``, CLI
+    ``--set METHOD.option=VALUE``) overrides options of the chosen methods
+    (checked before the campaign runs); the report lists them as non-default.
     """
     from llmrca.campaign import run_campaign
     from llmrca.errors import unavailable_reason
@@ -55,6 +58,15 @@ def reproduce(
     from llmrca.report.document import EVAL_DIR, write_documents
 
     out = Path(out)
+    if method_configs:
+        from llmrca.evaluate.runner import EvaluationError, full_config
+
+        wanted = set(methods) if methods is not None else {r["name"] for r in list_methods() if r["available"]}
+        unknown = sorted(set(method_configs) - wanted)
+        if unknown:
+            raise EvaluationError(f"--set names {unknown}, not among the methods to run ({', '.join(sorted(wanted))}); see `llmrca methods`")
+        for m, opts in method_configs.items():
+            full_config(m, opts)  # an unknown option or a bad value is refused now, not after the campaign
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
     ds = _reuse_dataset(out / "dataset", backend=backend, profile=profile, seed=seed, options=campaign_options or {})
@@ -70,7 +82,9 @@ def reproduce(
     try:
         run_evaluation(
             ds, chosen, out / EVAL_DIR, jobs=jobs, timeout_s=timeout_s, metric_set=metric_set, progress=progress,
-            method_configs={m: {"reference_mode": v} for m, v in modes.items()} or None, random_on_failure=as_paper,
+            method_configs={m: {**({"reference_mode": modes[m]} if m in modes else {}), **(method_configs or {}).get(m, {})}
+                            for m in set(modes) | set(method_configs or {})} or None,
+            random_on_failure=as_paper,
         )
     except DatasetMismatch as e:
         # the evaluator's own way out (--fresh) is not an option of reproduce: say what is
@@ -93,6 +107,7 @@ def reproduce(
                 "unavailable": [{"name": r["name"], "reason": r["reason"]} for r in skipped],
                 "metric_set": metric_set,
                 "as_paper": as_paper,
+                "method_configs": method_configs or {},
                 "reference_modes": modes,
                 "no_reference_mode": sorted(set(chosen) - set(modes)) if as_paper else [],
                 "campaign_s": round(t1 - t0, 2),
@@ -158,11 +173,17 @@ def _reuse_dataset(path: Path, *, backend: str, profile: str, seed: int, options
     manifest = path / "dataset.json"
     if not manifest.exists():
         raise FileExistsError(f"{path} holds an incomplete dataset (no dataset.json; an earlier campaign was interrupted): remove it or choose another --out")
+    from llmrca.campaign import PROFILES
+
     info = json.loads(manifest.read_text())
     same = (info.get("backend"), info.get("profile"), info.get("seed")) == (backend, profile, seed)
-    if not same or options:
+    healthy = options.get("healthy")
+    if healthy is None:
+        healthy = PROFILES[profile].healthy if profile in PROFILES else 0
+    rest = {k: v for k, v in options.items() if k != "healthy"}
+    if not same or rest or int(info.get("healthy", 0) or 0) != healthy:
         raise FileExistsError(
-            f"{path} holds a dataset made with backend={info.get('backend')} profile={info.get('profile')} seed={info.get('seed')}; "
-            "choose another --out for different settings"
+            f"{path} holds a dataset made with backend={info.get('backend')} profile={info.get('profile')} seed={info.get('seed')} "
+            f"healthy={info.get('healthy', 0) or 0}; choose another --out for different settings"
         )
     return path

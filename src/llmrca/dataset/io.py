@@ -36,6 +36,7 @@ from llmrca.dataset.fastcsv import write_csv
 from llmrca.dataset.names import component_name_problem, shown
 from llmrca.model import (
     FAULT_ALIASES,
+    NO_FAULT,
     Case,
     CaseValidationError,
     FaultRecord,
@@ -512,8 +513,22 @@ def _read_case(folder: Path, *, normalise: bool = True, validate: bool = True) -
             notes += n
     fault = spec.fault.to_record() if spec is not None and spec.fault is not None else None
     roots: list[str] | None = list(spec.root_causes) if spec is not None and spec.root_causes is not None else None
-    if fault is None and roots is None and not has_cj and HEALTHY_FOLDER in (folder.parent.name, folder.name):
-        fault, roots = FaultRecord.healthy(inject, None), []  # healthy/<rep> without case.json: nothing injected
+    if spec is not None and spec.fault is not None and spec.fault.type == NO_FAULT and spec.fault.type_given != NO_FAULT:
+        notes.append(f"case.json: fault.type {shown(spec.fault.type_given)} was read as 'none' (a healthy case, nothing injected)")
+    if fault is not None and fault.type == NO_FAULT and roots is None:
+        roots = []
+        notes.append("case.json has no root_causes; a healthy case (fault.type 'none') has none: [] (no root cause) was used")
+    in_healthy_folder = HEALTHY_FOLDER in (folder.parent.name, folder.name)
+    if fault is None and not roots and in_healthy_folder and not (has_cj and spec is None):
+        fault = FaultRecord.healthy(inject, None)  # healthy/<rep>: nothing injected
+        if has_cj:
+            notes.append(f"case.json has no fault; fault 'none' (nothing injected) was taken from the folder name {HEALTHY_FOLDER}/")
+        if roots is None:
+            roots = []
+            if has_cj:
+                notes.append(f"case.json has no root_causes; [] (no root cause) was taken from the folder name {HEALTHY_FOLDER}/")
+    if spec is not None and spec.fault is not None:
+        notes += _folder_disagreement(folder, spec.fault.to_record(), in_healthy_folder)
     if (fault is None or roots is None) and not (has_cj and spec is None):
         comp, ftype = _truth_from_folder(folder)
         if fault is None and comp is not None and ftype is not None:
@@ -584,6 +599,44 @@ def _read_case(folder: Path, *, normalise: bool = True, validate: bool = True) -
         if problems or more:
             raise CaseValidationError([_tz_side(p, notes) for p in dict.fromkeys([*problems, *more])], where=str(folder))
     return case
+
+
+#: Notes that start with this are warnings (``dataset validate`` prints them as such), not repairs.
+WARNING_PREFIX = "warning: "
+
+
+def _folder_disagreement(folder: Path, fault: FaultRecord, in_healthy_folder: bool) -> list[str]:
+    """A warning note when ``case.json``'s fault and the folder name tell different ground truths (case.json wins)."""
+    said = "nothing injected (fault.type 'none')" if fault.type == NO_FAULT else f"fault {fault.type!r} on {fault.target!r}"
+    if in_healthy_folder:
+        if fault.type == NO_FAULT:
+            return []
+        named = f"the folder name {HEALTHY_FOLDER}/ says nothing was injected"
+    else:
+        comp, ftype = _truth_from_folder(folder)
+        if comp is None or ftype not in KNOWN_FOLDER_FAULTS or (ftype == fault.type and comp == fault.target):
+            return []
+        named = f"the folder name says fault {ftype!r} on {comp!r}"
+    return [f"{WARNING_PREFIX}case.json says {said} but {named}; case.json is used: correct whichever is wrong"]
+
+
+#: Fault types a folder name must give before a disagreement with case.json is reported (so ``run_1`` is no fault).
+KNOWN_FOLDER_FAULTS: frozenset[str] = frozenset(FAULT_ALIASES.values())
+
+
+def ground_truth_problem(case: Case) -> str | None:
+    """Why ``case`` cannot be scored (no root cause and not a healthy case), or None.
+
+    The one rule ``dataset validate``, ``dataset import`` and ``evaluate`` share: a case needs root causes
+    (``case.json`` ``root_causes`` or a ``<component>_<fault>/<rep>`` folder) or must be a healthy case
+    (``fault.type`` ``"none"`` or a ``healthy/<rep>`` folder).
+    """
+    if case.root_causes or case.healthy:
+        return None
+    return (
+        "no ground truth: neither case.json (fault, root_causes) nor the folder name gives one; add case.json with "
+        "fault and root_causes, or name the folder <component>_<fault>/<rep> (healthy/<rep> for a case with nothing injected)"
+    )
 
 
 def _tz_side(problem: str, notes: list[str]) -> str:

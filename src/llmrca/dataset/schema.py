@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import numpy as np
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 from pydantic_core import PydanticCustomError
 
 from llmrca.dataset.names import component_name_problem, file_name_problem, invisible_characters, shown
@@ -78,9 +78,16 @@ def _component(v: str) -> str:
     return v
 
 
+#: Other spellings of :data:`~llmrca.model.NO_FAULT` (a healthy case) that ``fault.type`` may hold; read as
+#: ``"none"`` with a note (:meth:`FaultSpecModel.type_given`).
+HEALTHY_TYPE_SYNONYMS: frozenset[str] = frozenset({"healthy"})
+
+
 def _fault_type(v: str) -> str:
     if v == NO_FAULT:  # exactly "none" marks a healthy case (nothing injected); "None", "NONE" stay placeholder words
         return v
+    if v.strip().lower() in HEALTHY_TYPE_SYNONYMS:
+        return NO_FAULT
     t = normalize_fault_type(v)
     if t in KNOWN_FAULT_TYPES:
         return t
@@ -142,6 +149,20 @@ class FaultSpecModel(BaseModel):
     achieved: dict[str, Any] = Field(default_factory=dict)
     start: EpochSeconds | None = None
     end: EpochSeconds | None = None
+    _type_given: Any = PrivateAttr(default=None)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _keep_given_type(cls, data: Any, handler: Any) -> FaultSpecModel:
+        m = handler(data)
+        if isinstance(data, dict):
+            m._type_given = data.get("type")
+        return m
+
+    @property
+    def type_given(self) -> Any:
+        """``fault.type`` as written in the file (before ``mem`` -> ``memory``, ``healthy`` -> ``none``)."""
+        return self._type_given
 
     def to_record(self) -> FaultRecord:
         """The :class:`llmrca.model.FaultRecord` this describes (type already normalised)."""
@@ -418,6 +439,11 @@ def _case_rules(spec: CaseSpec, file: str) -> list[str]:
             out.append(f"{file}: field fault.target is {shown(f.target)} but fault.type is 'none' (a healthy case, nothing injected); expected null")
         if spec.root_causes:
             out.append(f"{file}: field root_causes is {spec.root_causes} but fault.type is 'none' (a healthy case); expected [] (no root cause)")
+        if f.achieved.get("injected") is True:
+            out.append(
+                f"{file}: field fault.achieved.injected is true but fault.type is 'none' (a healthy case, nothing injected); "
+                "expected false: set fault.type to what was injected (with its target and root_causes), or injected to false"
+            )
     elif f is not None and f.target is None:
         out.append(f"{file}: field fault.target is null; expected a component name such as 'ray-worker-1' (null only for a healthy case, fault.type 'none')")
     if f is not None:

@@ -8,7 +8,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from llmrca.dataset.io import UNEXPECTED, Dataset, find_case_dirs, read_case, write_case, write_manifest
+from llmrca.dataset.io import (
+    UNEXPECTED,
+    WARNING_PREFIX,
+    Dataset,
+    find_case_dirs,
+    ground_truth_problem,
+    read_case,
+    write_case,
+    write_manifest,
+)
 from llmrca.dataset.layouts import CONSUMED, EXPECTED
 from llmrca.model import CaseValidationError
 
@@ -22,6 +31,7 @@ class DatasetCheck:
     problems: dict[str, list[str]] = field(default_factory=dict)
     notes: dict[str, list[str]] = field(default_factory=dict)  # repairs made while reading, per case
     recorded: dict[str, list[str]] = field(default_factory=dict)  # repairs made earlier (at import), kept in case.json
+    warnings: dict[str, list[str]] = field(default_factory=dict)  # suspicious but readable (case.json and folder name disagree)
 
     @property
     def ok(self) -> bool:
@@ -66,17 +76,19 @@ def validate_dataset(root: str | Path, *, on_case: Callable[[int, int], None] | 
             check.problems[cid] = case.problems
             continue
         if case.meta.get("normalised"):
-            notes = list(case.meta["normalised"])
-            earlier = _recorded_repairs(folder)
+            # warnings (case.json and folder name disagree) are said every time, even if an import recorded them
+            warn = [n.removeprefix(WARNING_PREFIX) for n in case.meta["normalised"] if n.startswith(WARNING_PREFIX)]
+            notes = [n for n in case.meta["normalised"] if not n.startswith(WARNING_PREFIX)]
+            earlier = [n for n in _recorded_repairs(folder) if not n.startswith(WARNING_PREFIX)]
             if earlier and notes[: len(earlier)] == earlier:
                 check.recorded[cid], notes = earlier, notes[len(earlier):]
+            if warn:
+                check.warnings[cid] = list(dict.fromkeys(warn))
             if notes:
                 check.notes[cid] = notes
-        if not case.root_causes and not case.healthy:
-            check.problems[cid] = [
-                "no ground truth: add case.json with root_causes, or name the folder <component>_<fault>/<rep> "
-                "(healthy/<rep> for a case with nothing injected)"
-            ]
+        no_truth = ground_truth_problem(case)
+        if no_truth is not None:
+            check.problems[cid] = [no_truth]
         else:
             check.valid.append(cid)
     return check
@@ -133,8 +145,9 @@ def import_tree(
         except (Exception, RecursionError) as e:  # a reader bug is reported with the case, never a traceback
             rep.problems[cid] = [f"{UNEXPECTED} ({type(e).__name__}: {str(e)[:300]}); please report it with the case"]
             continue
-        if not case.root_causes and not case.healthy:
-            rep.problems[cid] = ["no ground truth in the folder name; expected <component>_<fault>/<rep> (healthy/<rep> for a case with nothing injected)"]
+        no_truth = ground_truth_problem(case)
+        if no_truth is not None:
+            rep.problems[cid] = [no_truth]
             continue
         case.name = cid
         if case.meta.get("normalised"):

@@ -16,7 +16,14 @@ import pandas as pd
 from llmrca.evaluate.figures import misattribution_figure
 from llmrca.evaluate.metrics import misattribution, summarize, with_false_alarms
 from llmrca.evaluate.render import write_table1
-from llmrca.evaluate.results import false_alarm_frame, false_alarm_summary, read_results, scored_frame, status_counts
+from llmrca.evaluate.results import (
+    false_alarm_frame,
+    false_alarm_summary,
+    has_healthy_cases,
+    read_results,
+    scored_frame,
+    status_counts,
+)
 from llmrca.evaluate.tables import table1
 
 
@@ -36,6 +43,7 @@ class Report:
     random_on_failure: bool
     files: list[Path]
     false_alarms: pd.DataFrame | None = None  # one row per answered run on a healthy case (results.false_alarm_frame)
+    non_default: dict[str, dict[str, tuple[Any, Any]]] | None = None  # method -> option -> (value used, default)
 
 
 def _latest_session(out: Path) -> dict[str, Any]:
@@ -87,9 +95,10 @@ def write_report(out_dir: str | Path) -> Report:
     rof = bool(session.get("random_on_failure", False))
     scored = scored_frame(records, random_on_failure=rof)
     fa = false_alarm_frame(records, random_on_failure=rof)
-    summary = with_false_alarms(summarize(scored), false_alarm_summary(fa))
-    status = status_counts(records, random_on_failure=rof)
     methods = list(dict.fromkeys(r["method"] for r in records))
+    healthy = has_healthy_cases(records)
+    summary = with_false_alarms(summarize(scored), false_alarm_summary(fa, methods if healthy else None))
+    status = status_counts(records, random_on_failure=rof)
     families = {m: (session.get("methods", {}).get(m, {}).get("family") or (REGISTRY[m].family if m in REGISTRY else "")) for m in methods}
     t1 = table1(summary, families, methods)
     # misattribution counts real answers only: fallback (random) rankings are not a method's blame
@@ -98,10 +107,13 @@ def write_report(out_dir: str | Path) -> Report:
     summary.to_csv(files[0], index=False, float_format="%.4f")
     status.to_csv(files[1], index=False, float_format="%.4f")
     mis.to_csv(files[2], index=False)
-    if not fa.empty:
+    if healthy or not fa.empty:  # written whenever the dataset has healthy cases, even if no run answered one
         files.append(out / "false_alarms.csv")
         fa.to_csv(files[-1], index=False, float_format="%.4f")
+    non_default = non_default_options(records)
     note = _table_note(status, rof, list(t1.columns.get_level_values(0)))
+    if non_default:
+        note += "\n" + non_default_sentence(non_default)
     files += write_table1(t1, out, note)
     files.append(
         misattribution_figure(
@@ -114,7 +126,44 @@ def write_report(out_dir: str | Path) -> Report:
     results = pd.DataFrame.from_records(
         [{k: r.get(k) for k in ("method", "case", "status", "fault", "root_causes", "ranking", "metric_set", "duration_s", "error", "error_kind", "config_hash")} for r in records]
     )
-    return Report(out, results, scored, summary, status, t1, mis, rof, files, fa)
+    return Report(out, results, scored, summary, status, t1, mis, rof, files, fa, non_default)
+
+
+def non_default_options(records: list[dict[str, Any]], *, ignore: frozenset[str] = frozenset()) -> dict[str, dict[str, tuple[Any, Any]]]:
+    """Per method, the options its runs used that differ from the method's defaults: ``{method: {option: (used, default)}}``.
+
+    Read from each record's ``config`` (the complete config the run used, see
+    :func:`llmrca.evaluate.runner.full_config`) against ``config_cls()``; a method whose class cannot be
+    imported here is left out.  ``ignore``: options not to report (e.g. ``reference_mode``).
+    """
+    from llmrca.methods.registry import method_class
+
+    out: dict[str, dict[str, tuple[Any, Any]]] = {}
+    defaults: dict[str, dict[str, Any] | None] = {}
+    for r in records:
+        m, used = r.get("method"), r.get("config")
+        if not isinstance(used, dict) or m in out:
+            continue
+        if m not in defaults:
+            try:
+                defaults[m] = json.loads(json.dumps(method_class(m).config_cls().to_dict(), default=str))
+            except Exception:  # unknown or unavailable here: nothing to compare with
+                defaults[m] = None
+        d = defaults[m]
+        if d is None:
+            continue
+        diff = {k: (v, d.get(k)) for k, v in used.items() if k not in ignore and k in d and v != d[k]}
+        if diff:
+            out[m] = diff
+    return out
+
+
+def non_default_sentence(non_default: dict[str, dict[str, tuple[Any, Any]]]) -> str:
+    """One sentence naming every method that ran with options other than its defaults (empty when none)."""
+    if not non_default:
+        return ""
+    parts = [f"{m} " + ", ".join(f"{k}={v!r} (default {d!r})" for k, (v, d) in opts.items()) for m, opts in non_default.items()]
+    return "Non-default method options (these rows are not the methods as published): " + "; ".join(parts) + "."
 
 
 def _table_note(status: pd.DataFrame, random_on_failure: bool, table_faults: list[str] | None = None) -> str:

@@ -22,7 +22,13 @@ PAPER_NAMES: dict[str, str] = _paper_names()
 
 
 def display_name(method: str) -> str:
-    return PAPER_NAMES.get(method, method)
+    """The row's ``display`` name, read from the registry when asked (so a plug-in registered after import
+    counts), else the paper's spelling, else ``method`` itself."""
+    from llmrca.methods.registry import REGISTRY
+
+    row = REGISTRY.get(method)
+    shown = getattr(row, "display", None) if row is not None else None
+    return shown or PAPER_NAMES.get(method, method)
 
 
 def _fmt(x: float, missing: str, metric: str = "") -> str:
@@ -46,9 +52,12 @@ def table1_markdown(table: pd.DataFrame, note: str = "") -> str:
 
 
 def table1_csv(table: pd.DataFrame) -> str:
-    flat = table.copy()
+    flat = table.copy().round(4)
+    for col in flat.columns:
+        if col[1] == "n":  # counts are whole numbers: 4, not 4.0 (empty when unknown)
+            flat[col] = flat[col].astype("Int64")
     flat.columns = [f"{f}_{m}".replace(" ", "_") for f, m in flat.columns]
-    return flat.round(4).reset_index().to_csv(index=False)
+    return flat.reset_index().to_csv(index=False)
 
 
 def _tex_escape(s: str) -> str:

@@ -258,15 +258,32 @@ def false_alarm_frame(records: Iterable[dict[str, Any]], *, random_on_failure: b
     return pd.DataFrame(rows, columns=["method", "case", "status", "fallback", "alarm", "blamed", "confidence"])
 
 
-def false_alarm_summary(fa: pd.DataFrame) -> pd.DataFrame:
-    """Per method: ``n`` healthy cases answered, ``false_alarms`` (how many named a root cause), ``false_alarm`` (their share, 0 to 1)."""
+def false_alarm_summary(fa: pd.DataFrame, methods: Iterable[str] | None = None) -> pd.DataFrame:
+    """Per method: ``n`` healthy cases answered, ``false_alarms`` (how many named a root cause), ``false_alarm`` (their share, 0 to 1).
+
+    ``methods``: every method to list (pass them when the dataset has healthy cases): a method that
+    answered none of them (e.g. every run failed) gets ``n`` 0 and ``false_alarm`` NaN, so the healthy
+    columns and their per-method ``n`` are always there.
+    """
     cols = ["method", "n", "false_alarms", "false_alarm"]
     if fa.empty:
-        return pd.DataFrame(columns=cols)
-    g = fa.groupby("method", sort=False)["alarm"]
-    out = pd.DataFrame({"n": g.size(), "false_alarms": g.sum().astype(int)}).reset_index()
-    out["false_alarm"] = out["false_alarms"] / out["n"]
+        out = pd.DataFrame(columns=cols)
+    else:
+        g = fa.groupby("method", sort=False)["alarm"]
+        out = pd.DataFrame({"n": g.size(), "false_alarms": g.sum().astype(int)}).reset_index()
+        out["false_alarm"] = out["false_alarms"] / out["n"]
+    missing = [m for m in dict.fromkeys(methods or []) if m not in set(out["method"])]
+    if missing:
+        extra = pd.DataFrame({"method": missing, "n": 0, "false_alarms": 0, "false_alarm": np.nan})
+        out = pd.concat([out, extra], ignore_index=True) if not out.empty else extra
+        order = {m: i for i, m in enumerate(dict.fromkeys([*(methods or []), *out["method"]]))}
+        out = out.sort_values("method", key=lambda s: s.map(order), kind="stable").reset_index(drop=True)
     return out[cols]
+
+
+def has_healthy_cases(records: Iterable[dict[str, Any]]) -> bool:
+    """True when any readable case of the runs is healthy (nothing injected)."""
+    return any(r.get("error_kind") != INVALID_CASE and is_healthy_record(r) for r in records)
 
 
 def status_counts(records: Iterable[dict[str, Any]], *, random_on_failure: bool = False) -> pd.DataFrame:

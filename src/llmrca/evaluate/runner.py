@@ -174,7 +174,10 @@ def run_evaluation(
     configs = method_configs or {}
     unknown_cfg = sorted(set(configs) - set(names))
     if unknown_cfg:
-        raise EvaluationError(f"method_configs for methods not being evaluated: {unknown_cfg}")
+        raise EvaluationError(
+            f"options (--set) given for {unknown_cfg}, not among the methods being evaluated ({', '.join(names)}); "
+            "add them to --methods or drop the --set (method names: llmrca methods)"
+        )
     try:
         ds = Dataset(dataset)
     except FileNotFoundError as e:

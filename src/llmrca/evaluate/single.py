@@ -25,6 +25,26 @@ class RankOutcome:
         pos = {c: i + 1 for i, c in enumerate(self.ranking.components)}
         return {r: pos.get(r) for r in sorted(self.case.root_causes)}
 
+    def verdict(self) -> str:
+        """What the evaluator makes of this answer, in one sentence (the rules of docs/evaluate.md).
+
+        Healthy case: abstaining is right, naming a component is a false alarm.  Faulty case: an
+        abstention is a miss (AC@k = 0); otherwise where the root cause landed.  A case without
+        ground truth is not scored.
+        """
+        r = self.ranking
+        abstained = r.abstained or not r.components
+        if self.case.healthy:
+            head = "healthy case (nothing injected): the right answer is no root cause; "
+            return head + ("the method abstained (right)" if abstained else f"the method named {r.components[0]}: a false alarm")
+        if not self.case.root_causes:
+            return "no ground truth for this case: the evaluator does not score it (invalid_case)"
+        if abstained:
+            return "faulty case: the method abstained, which scores as a miss (AC@k = 0 for every k)"
+        pos = [p for p in self.truth_positions().values() if p is not None]
+        first = min(pos) if pos else None
+        return "faulty case: " + (f"a root cause is ranked #{first} (AC@1 {'hit' if first == 1 else 'miss'})" if first else "no root cause in the ranking: a miss")
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "case": self.case.name,
@@ -35,6 +55,8 @@ class RankOutcome:
             "ranking": self.ranking.to_dict(),
             "root_causes": sorted(self.case.root_causes),
             "truth_positions": self.truth_positions(),
+            "healthy": self.case.healthy,
+            "verdict": self.verdict(),
         }
 
 

@@ -113,7 +113,7 @@ def _ensure_entries(entries: tuple[tuple[str, str, str], ...]) -> None:
 
 def execute(task: Task, case_cache: dict[str, Case] | None = None) -> dict[str, Any]:
     """Run one task and return its record (status ok / failed / unavailable)."""
-    from llmrca.dataset.io import read_case
+    from llmrca.dataset.io import ground_truth_problem, read_case
     from llmrca.methods.registry import get_method
 
     rec = base_record(task)
@@ -131,6 +131,9 @@ def execute(task: Task, case_cache: dict[str, Case] | None = None) -> dict[str, 
         return {**rec, "status": "failed", "error": str(e), "error_kind": INVALID_CASE, "duration_s": time.perf_counter() - t0}
     except Exception as e:
         return {**rec, "status": "failed", "error": f"cannot read case: {type(e).__name__}: {e}", "error_kind": INVALID_CASE}
+    no_truth = ground_truth_problem(case)
+    if no_truth is not None:  # the rule dataset validate applies: such a case cannot be scored, so it is not run
+        return {**rec, "status": "failed", "error": f"{task.case_dir}: {no_truth}", "error_kind": INVALID_CASE, "duration_s": time.perf_counter() - t0}
     rec.update(truth_fields(case))
     rec["fallback_ranking"] = random_fallback(rec["components"], task.method, task.case_id)
     try:

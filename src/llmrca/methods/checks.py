@@ -13,7 +13,8 @@
     ``to_yaml``/``from_yaml`` unchanged, and an unknown option is rejected;
 ``rank_contract``
     ``rank`` returns a :class:`~llmrca.model.Ranking` of distinct candidate
-    components that survives a JSON round trip;
+    components that survives a JSON round trip (an empty ranking, "no root
+    cause", is valid: it is an abstention);
 ``ignores_truth``
     the ranking is the same with and without the ground truth
     (:meth:`~llmrca.model.Case.without_truth`); for a method tagged
@@ -207,13 +208,14 @@ def _rank_checks(cls: type, cfg: dict[str, Any], case: Case) -> list[CheckResult
     def contract() -> None:
         before = _snapshot(blind)
         r = cls(cfg).rank(blind)
+        state["mutated"] = _same(before, _snapshot(blind))  # type: ignore[assignment]  # taken first: no_mutation never lacks it
         state["blind"] = r
         assert isinstance(r, Ranking), f"rank returned {type(r).__name__}"
-        assert r.components, "empty ranking"
+        # an empty ranking is valid: "no root cause", an abstention (Ranking.abstained)
         extra = set(r.components) - set(blind.components)
         assert not extra, f"ranked non-candidates {sorted(extra)}"
-        assert Ranking.from_dict(json.loads(json.dumps(r.to_dict()))).components == r.components, "the ranking does not survive JSON"
-        state["mutated"] = _same(before, _snapshot(blind))  # type: ignore[assignment]
+        back = Ranking.from_dict(json.loads(json.dumps(r.to_dict())))
+        assert back.components == r.components and back.abstained == r.abstained, "the ranking does not survive JSON"
 
     out.append(_run("rank_contract", cfg, contract))
     if "blind" not in state:

@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from llmrca.model import NO_FAULT
 from llmrca.report.build import Report, ReportError, select_records, write_report
 from llmrca.report.explain import explanation_lines
 from llmrca.report.tables import FAULT_LABELS, display_name, table1_markdown
@@ -154,8 +155,10 @@ class _Context:
         per = self.rep.summary[self.rep.summary["fault"] != "all"]
         usual: dict[str, int] = {}
         for f, grp in per.groupby("fault", sort=False):
-            usual[str(f)] = int(Counter(grp["n"].astype(int)).most_common(1)[0][0])
-        odd = [f"{display_name(r.method)} {r.fault} n={int(r.n)}" for r in per.itertuples() if int(r.n) != usual[str(r.fault)]]
+            # the most common n; on a tie the larger (a method whose runs all failed should not set the rule)
+            usual[str(f)] = int(max(Counter(grp["n"].astype(int)).items(), key=lambda kv: (kv[1], kv[0]))[0])
+        odd = [f"{display_name(r.method)} {FAULT_LABELS.get(str(r.fault), str(r.fault).upper())} n={int(r.n)}"
+               for r in per.itertuples() if int(r.n) != usual[str(r.fault)]]
         return usual, odd
 
 
@@ -167,6 +170,8 @@ def _fidelity(rep: Report) -> Any:
     if scored.empty or not set(scored["fault"]) & set(FAULTS):
         return None
     fid = fidelity_from_scored(scored, n_boot=1000, seed=0)
+    nd = {m: {k: v for k, v in o.items() if k != "reference_mode"} for m, o in (rep.non_default or {}).items()}
+    fid.non_default = {m: o for m, o in nd.items() if o}
     return fid if len(fid.methods) >= 3 else None
 
 
@@ -202,6 +207,7 @@ def _fidelity_md(ctx: _Context) -> list[str]:
         *fid.lines(),
         "```",
         "",
+        *[w for w in fid.warnings() for w in (w, "")],
         "AC@1 side by side (ours / paper, and the difference):",
         "",
         "| Method | " + " | ".join(f.upper() for f in FAULTS) + " |",
@@ -241,7 +247,8 @@ def _fidelity_html(ctx: _Context) -> str:
         "<h2>Agreement with the paper</h2>"
         f"<p>Spearman's ρ with the paper's Table 1 ({len(fid.methods)} methods, random-walk rows left out; 95 % bootstrap interval over cases):</p>"
         f"<pre>{_e(chr(10).join(fid.lines()))}</pre>"
-        "<p class=\"muted\">Cell colour: red where we score higher than the paper, blue where lower; the stronger, the larger the difference.</p>"
+        + "".join(f"<p><strong>{_e(w)}</strong></p>" for w in fid.warnings())
+        + "<p class=\"muted\">Cell colour: red where we score higher than the paper, blue where lower; the stronger, the larger the difference.</p>"
         f"<table>{head}{''.join(rows)}</table>"
     )
 
@@ -305,7 +312,7 @@ def _setting(ctx: _Context) -> str:
     if meta:
         if "campaign_s" in meta:
             setting.append(f"Campaign {meta['campaign_s']:.0f} s, evaluation {meta.get('evaluate_s', 0):.0f} s.")
-    setting.append(f"{len(cases)} cases (" + ", ".join(f"{f} {n}" for f, n in by_fault.items()) + f"), {len(ctx.methods)} methods.")
+    setting.append(f"{len(cases)} cases (" + ", ".join(f"{'healthy' if f == NO_FAULT else f} {n}" for f, n in by_fault.items()) + f"), {len(ctx.methods)} methods.")
     return " ".join(setting)
 
 
@@ -369,14 +376,17 @@ def _markdown(ctx: _Context) -> str:
 
 def _status_note(rep: Report) -> list[str]:
     st = rep.status
-    if st.empty:
-        return []
     parts = []
     for _, r in st.iterrows():
         bad = {k: int(r[k]) for k in ("failed", "timeout", "unavailable", "invalid_case") if int(r[k])}
         if bad:
             parts.append(f"{display_name(r['method'])}: " + ", ".join(f"{v} {k}" for k, v in bad.items()))
-    return [f"Runs not ok: {'; '.join(parts)}."] if parts else []
+    out = [f"Runs not ok: {'; '.join(parts)}."] if parts else []
+    if rep.non_default:
+        from llmrca.evaluate.outputs import non_default_sentence
+
+        out.append(non_default_sentence(rep.non_default))
+    return out
 
 
 # -- HTML ----------------------------------------------------------------------
@@ -535,6 +545,26 @@ def _load_cases(ctx: _Context, names: list[str], dirs: dict[str, str]) -> tuple[
     return out, why
 
 
+def _healthy_signals(case: Any, recs: list[dict[str, Any]]) -> list[str]:
+    """A healthy case's drill-down: nothing was injected; the signals of the component the methods blamed
+    most (first-ranked in answers that were not abstentions), else those of the entry component (its latency)."""
+    from llmrca.report.fault_effects import component_series, fault_window_min
+
+    blamed = Counter(r["ranking"][0] for r in recs if r["status"] == "ok" and r.get("ranking") and not r.get("abstained"))
+    comps = list(case.components)
+    if blamed:
+        comp, n = blamed.most_common(1)[0]
+        why = f"{comp}, ranked first by {n} of {sum(blamed.values())} methods that named a root cause (each a false alarm)"
+    else:
+        comp = case.topology.entry if case.topology is not None and case.topology.entry in comps else (comps[0] if comps else None)
+        why = f"{comp}, the entry (no method named a root cause)"
+    head = f"<p>Nothing was injected (a healthy case); shaded: the protocol's empty fault window. Signals of {_e(why)}; minutes from the injection time.</p>"
+    series = component_series(case, comp) if comp is not None else []
+    if not series:
+        return [head, f'<p class="muted">signals not shown: {_e(comp or "no component")} has no CPU, memory or latency column</p>']
+    return [head, _svg(series, fault_window_min(case))]
+
+
 def _truth_pos(ranking: list[str], roots: set[str]) -> int | None:
     return next((i + 1 for i, c in enumerate(ranking) if c in roots), None)
 
@@ -574,6 +604,8 @@ def _cases_html(ctx: _Context) -> str:
         if case is not None and case.fault is not None and case.fault.injected:
             inner.append("<h4>Key signals of the target (shaded: fault window; minutes from injection)</h4>")
             inner.append(_svg(key_series(case), fault_window_min(case)))
+        elif case is not None and case.healthy:
+            inner += _healthy_signals(case, recs)
         elif case is not None:
             inner.append('<p class="muted">signals not shown: the case has no fault record</p>')
         else:

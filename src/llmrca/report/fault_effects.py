@@ -136,10 +136,16 @@ def key_series(case: Case) -> list[Series]:
     """
     if case.fault is None or not case.fault.injected:  # no fault (or a healthy case: nothing injected)
         return []
-    target = case.fault.target
+    return component_series(case, case.fault.target, signals_for(case.fault.type))
+
+
+def component_series(case: Case, component: str, signals: tuple[Signal, ...] = DEFAULT_SIGNALS) -> list[Series]:
+    """``signals`` of any ``component`` of ``case`` (default :data:`DEFAULT_SIGNALS`: CPU, working set, request
+    latency), found and scaled as in :func:`key_series`; e.g. for a healthy case, the component methods blamed."""
+    target = component
     frames = _frames(case)
     out: list[Series] = []
-    for sig in signals_for(case.fault.type):
+    for sig in signals:
         if sig.fallback and any(s.signal.panel == sig.panel for s in out):
             continue
         found = _find(frames, target, sig.kinds)

@@ -66,6 +66,16 @@ class Fidelity:
     methods: list[str]
     left_out: dict[str, list[str]] = field(default_factory=dict)
     n_boot: int = 0
+    non_default: dict[str, dict[str, Any]] = field(default_factory=dict)  # compared method -> option -> (used, default)
+
+    def warnings(self) -> list[str]:
+        """A warning per compared method that ran with non-default options: its numbers are not the paper's method as published."""
+        return [
+            f"warning: {m} ran with non-default options ({', '.join(f'{k}={v!r}, default {d!r}' for k, (v, d) in opts.items())}): "
+            "its numbers are not the paper's method as published"
+            for m, opts in self.non_default.items()
+            if m in self.methods
+        ]
 
     def rho(self, scope: str = "all", metric: str = "ac@1") -> float:
         row = self.table[(self.table["scope"] == scope) & (self.table["metric"] == metric)]
@@ -78,6 +88,7 @@ class Fidelity:
             "left_out": self.left_out,
             "bootstrap_samples": self.n_boot,
             "source": paper_table()["source"],
+            "warnings": self.warnings(),
         }
 
     def lines(self) -> list[str]:
@@ -192,6 +203,14 @@ def _cells(values: dict[tuple[str, str], dict[str, float]], methods: list[str]) 
     return pd.DataFrame(rows)
 
 
+def _non_default(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Options other than the defaults, per method; ``reference_mode`` (``--as-paper``: the reference
+    implementation, i.e. the method as published) is not one."""
+    from llmrca.evaluate.outputs import non_default_options
+
+    return non_default_options(records, ignore=frozenset({"reference_mode"}))
+
+
 def fidelity_of(path: str | Path, *, n_boot: int = 1000, seed: int = 0) -> Fidelity:
     """Fidelity of an evaluation: a ``summary.csv`` file, an evaluation folder or a reproduce folder.
 
@@ -201,7 +220,13 @@ def fidelity_of(path: str | Path, *, n_boot: int = 1000, seed: int = 0) -> Fidel
     """
     p = Path(path)
     if p.is_file():
-        return fidelity_from_summary(pd.read_csv(p))
+        fid = fidelity_from_summary(pd.read_csv(p))
+        if (p.parent / "results.jsonl").exists():  # the runs next to the summary say which configs they used
+            from llmrca.evaluate.results import read_results
+            from llmrca.report.build import _latest_session, select_records
+
+            fid.non_default = _non_default(select_records(read_results(p.parent / "results.jsonl"), _latest_session(p.parent)))
+        return fid
     for d in (p, p / "eval"):
         if (d / "results.jsonl").exists():
             from llmrca.evaluate.results import read_results, scored_frame
@@ -210,7 +235,9 @@ def fidelity_of(path: str | Path, *, n_boot: int = 1000, seed: int = 0) -> Fidel
             session = _latest_session(d)
             records = select_records(read_results(d / "results.jsonl"), session)
             scored = scored_frame(records, random_on_failure=bool(session.get("random_on_failure", False)))
-            return fidelity_from_scored(scored, n_boot=n_boot, seed=seed)
+            fid = fidelity_from_scored(scored, n_boot=n_boot, seed=seed)
+            fid.non_default = _non_default(records)
+            return fid
         if (d / "summary.csv").exists():
             return fidelity_from_summary(pd.read_csv(d / "summary.csv"))
     raise FileNotFoundError(f"no summary.csv or results.jsonl in {p} (nor in {p / 'eval'}); pass an evaluation's output folder or its summary.csv")

@@ -45,6 +45,8 @@ class Findings:
     top_blamed: dict[str, str] = field(default_factory=dict)  # per baseline: the kind it blames most when wrong
     gpu_ac1: dict[str, float] = field(default_factory=dict)  # per baseline run on the basic set: GPU AC@1
     trace_ac1: dict[str, float] = field(default_factory=dict)  # per trace method: AC@1 over every fault
+    baseline_runs: int = 0  # scored runs of the baselines on faulty cases
+    unnamed_misses: dict[str, int] = field(default_factory=dict)  # baselines' misses with no component first: abstained / no ranking
 
     @property
     def upstream_majority(self) -> bool | None:
@@ -78,7 +80,13 @@ def findings(scored: pd.DataFrame, metric_sets: dict[str, str] | None = None) ->
     f = Findings()
     if scored.empty:
         return f
-    base = scored[~scored["method"].isin(OURS) & scored["top1"].notna()]
+    every = scored[~scored["method"].isin(OURS)]
+    f.baseline_runs = len(every)
+    unnamed = every[every["top1"].isna()]
+    if len(unnamed):
+        abst = unnamed["abstained"].astype(bool) if "abstained" in unnamed else pd.Series(False, index=unnamed.index)
+        f.unnamed_misses = {k: int(v) for k, v in (("abstained", abst.sum()), ("no ranking", (~abst).sum())) if v}
+    base = every[every["top1"].notna()]
     wrong = base[~base["hit1"].astype(bool)]
     if len(wrong):
         kinds = wrong["top1"].map(_kind)
@@ -109,6 +117,13 @@ def findings_lines(f: Findings) -> list[str]:
             f"- **Misattribution goes upstream** ({verdict}): of the baselines' wrong rank-1 answers, {shares}; "
             f"the component a baseline blames most is the gateway for {c['gateway']}, the head for {c['head']}, "
             f"another worker for {c['other worker']} and the operator for {c['operator']} of {len(f.top_blamed)} baselines."
+        )
+    elif f.baseline_runs:  # said, not left out: why there is no wrong component to look at
+        why = " and ".join(f"{n} {'abstention(s)' if k == 'abstained' else 'run(s) without a ranking (failed)'}" for k, n in f.unnamed_misses.items())
+        out.append(
+            "- **Misattribution goes upstream** (n/a): "
+            + (f"every miss of the baselines was {why}: no component ranked first, so nothing was blamed." if why
+               else "the baselines ranked the culprit first in every case: nothing was misattributed.")
         )
     if f.max_gpu is not None:
         m, v = f.max_gpu
