@@ -96,7 +96,11 @@ def test_metric_sets_follow_the_catalogue():
     assert f"{GATEWAY}_nginx_ingress_controller_requests:rate" in extra
     assert {m.name for m in EXTENDED} == {c.split("_", 1)[1] for c in extra}
     assert case.fault.requested == {"power_limit_w": 150.0}
-    assert set(case.traces["serviceName"]) == {GATEWAY, HEAD, "ray-worker-1", "ray-worker-2"}
+    # the proxy's actor calls to the replicas are invisible to the eBPF tracer (trace_actor_calls="missing")
+    assert set(case.traces["serviceName"]) == {GATEWAY, HEAD}
+    linked = SimBackend(SimConfig(n_workers=2, trace_actor_calls="linked")).run_case(FaultSpec("gpu", "ray-worker-2"), seed=1, protocol=SHORT, start_time=START)
+    assert set(linked.traces["serviceName"]) == {GATEWAY, HEAD, "ray-worker-1", "ray-worker-2"}
+    assert (~linked.traces["spanID"].str.endswith("-r")).sum() == len(case.traces)  # the same requests, without the replica spans
     assert case.logs["message"].str.contains("Avg prompt throughput").any()
     assert case.traces["startTime"].dtype.kind == "i" and case.traces["startTime"].min() > START * 1e6
 

@@ -60,6 +60,14 @@ class SimConfig(Config):
     bytes_per_output_token: float = 160.0  # one SSE chunk per token
     background_bytes_s: float = 6000.0  # heartbeats, GCS, health checks per pod
     hop_latency_s: float = 0.002  # one in-cluster hop
+    # what an eBPF tracer (DeepFlow, paper §4.2) records of the Serve proxy's call to the replica actor:
+    # "missing" (Ray's actor calls are gRPC on HTTP/2 channels opened when the actor starts; without the
+    # connection preface and the HPACK state of the channel the tracer cannot parse them, and they bypass
+    # the mesh, §5.5) or "linked" (a replica span per request, as an instrumented stack would record)
+    trace_actor_calls: str = "missing"
+    # -- control plane ----------------------------------------------------------------
+    operator_requeue_s: float = 2.0  # KubeRay RayService controller's ServiceDefaultRequeueDuration (one reconcile log line each)
+    operator_reconcile_s: float = 0.05  # mean duration of one reconcile (lognormal, CV 1): the requeue drifts by it
     # -- observation ----------------------------------------------------------------
     scrape_interval_s: float = 5.0
     rate_window_s: float = 30.0  # the [w] of rate() and histogram_quantile()
@@ -77,6 +85,10 @@ class SimConfig(Config):
             problems.append(f"qps must be > 0 (got {self.qps})")
         if self.arrivals not in ("constant", "poisson"):
             problems.append(f"arrivals must be 'constant' or 'poisson' (got {self.arrivals!r})")
+        if self.trace_actor_calls not in ("missing", "linked"):
+            problems.append(f"trace_actor_calls must be 'missing' or 'linked' (got {self.trace_actor_calls!r})")
+        if self.operator_requeue_s <= 0 or self.operator_reconcile_s < 0:
+            problems.append("operator_requeue_s must be > 0 and operator_reconcile_s >= 0")
         if not 0.01 <= self.tick_s <= 1.0:
             problems.append(f"tick_s must be in 0.01..1 s (got {self.tick_s})")
         if self.scrape_interval_s < self.tick_s or self.scrape_interval_s <= 0:
