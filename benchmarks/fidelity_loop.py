@@ -24,10 +24,10 @@ Run::
 from __future__ import annotations
 
 import argparse
-import warnings
 import shutil
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 import pandas as pd
