@@ -75,6 +75,15 @@ class SimConfig(Config):
     util_noise_pct: float = 3.0  # sd of a DCGM utilisation sample (percentage points; ~1-s samples of a bursty load)
     scrape_loss_under_delay: float = 0.3  # chance a delayed scrape of the target is lost
     vllm_log_interval_s: float = 10.0
+    # the basic set as the paper's exporter queried Prometheus (observe.artifact_basic): "artifact" or
+    # "direct" (read like the extended set).  rca-llm export_rca_data.py: cpu = rate(cpu[1m]),
+    # mem = rate(working_set[1m]) / 1000 (rate() of a gauge), over Prometheus' own scrapes
+    basic_queries: str = "artifact"
+    prom_scrape_s: float = 30.0  # Prometheus' scrape interval of cAdvisor (kube-prometheus-stack default; the PodMonitors set none)
+    # -- working set (cAdvisor: usage - inactive file) --------------------------------------
+    log_bytes_per_request: float = 200.0  # log line a pod writes per request it proxies / serves (page cache of an emptyDir log file)
+    agent_log_bytes_s: float = 2000.0  # raylet / dashboard agent logs per Ray pod (bursty; twice on the head); the operator's Go heap
+    ws_trim_rate_hz: float = 1.0 / 120.0  # rate at which the kernel ages a pod's active page cache to inactive (working set drops)
 
     def validate(self) -> SimConfig:
         """Return self, or raise ConfigError listing every out-of-range option."""
@@ -89,6 +98,12 @@ class SimConfig(Config):
             problems.append(f"trace_actor_calls must be 'missing' or 'linked' (got {self.trace_actor_calls!r})")
         if self.operator_requeue_s <= 0 or self.operator_reconcile_s < 0:
             problems.append("operator_requeue_s must be > 0 and operator_reconcile_s >= 0")
+        if self.basic_queries not in ("artifact", "direct"):
+            problems.append(f"basic_queries must be 'artifact' or 'direct' (got {self.basic_queries!r})")
+        if self.prom_scrape_s < self.scrape_interval_s:
+            problems.append(f"prom_scrape_s ({self.prom_scrape_s}) must be >= scrape_interval_s ({self.scrape_interval_s})")
+        if self.ws_trim_rate_hz < 0 or self.log_bytes_per_request < 0 or self.agent_log_bytes_s < 0:
+            problems.append("ws_trim_rate_hz, log_bytes_per_request and agent_log_bytes_s must be >= 0")
         if not 0.01 <= self.tick_s <= 1.0:
             problems.append(f"tick_s must be in 0.01..1 s (got {self.tick_s})")
         if self.scrape_interval_s < self.tick_s or self.scrape_interval_s <= 0:
