@@ -19,12 +19,15 @@ Run::
         [--set sim.KEY=VALUE ...] [--as-paper] [--keep DIR]
 
 ``--profile paper`` runs the paper's campaign (3 workers x 10 repetitions).
+``python benchmarks/fidelity_loop.py --report DIR`` prints ρ with bootstrap
+intervals (overall and per half, default and as-paper) of a kept run.
 """
 
 from __future__ import annotations
 
 import argparse
 import shutil
+import sys
 import tempfile
 import time
 import warnings
@@ -128,5 +131,40 @@ def main() -> None:
         shutil.rmtree(root, ignore_errors=True)
 
 
+def report(root: Path, n_boot: int = 1000) -> None:
+    """ρ with bootstrap intervals for a finished run in ``root`` (``eval/`` and, if present, ``eval-paper/``).
+
+    The as-paper figures take the reference-mode runs from ``eval-paper/`` and
+    every other method's runs from ``eval/`` (a method without a reference mode
+    runs the same code with the same config in both modes; only its failures
+    are scored differently: on the seeded random ranking, as the paper did).
+    Also prints ``llm-rca``'s AC@1 per fault when it was evaluated.
+    """
+    from llmrca.evaluate.results import read_results, scored_frame
+    from llmrca.report.fidelity import fidelity_from_scored
+
+    default = read_results(root / "eval" / "results.jsonl")
+    modes = {"default": scored_frame(default)}
+    if (root / "eval-paper" / "results.jsonl").exists():
+        ref = read_results(root / "eval-paper" / "results.jsonl")
+        with_ref = {r["method"] for r in ref}
+        modes["as-paper"] = scored_frame([*ref, *(r for r in default if r["method"] not in with_ref)], random_on_failure=True)
+    for mode, scored in modes.items():
+        methods = sorted(set(scored["method"]))
+        for label, half in (("all", None), ("tuned", TUNED), ("held-out", HELD_OUT)):
+            chosen = methods if half is None else [m for m in methods if m in half]
+            fid = fidelity_from_scored(scored, methods=chosen, n_boot=n_boot)
+            for metric in ("ac@1", "avg@5"):
+                row = fid.table[(fid.table["scope"] == "all") & (fid.table["metric"] == metric)].iloc[0]
+                print(f"{mode:9s} {label:9s} {metric:6s} ρ {row['rho']:+.2f} [{row['lo']:+.2f}, {row['hi']:+.2f}]  (cells {int(row['n'])})")
+        llm = scored[scored["method"] == "llm-rca"]
+        if len(llm) and mode == "default":
+            print("llm-rca AC@1 per fault:", {f: round(float(g["ac@1"].mean()), 3) for f, g in llm.groupby("fault")})
+
+
 if __name__ == "__main__":
-    main()
+    if "--report" in sys.argv:
+        warnings.filterwarnings("ignore")
+        report(Path(sys.argv[-1]))
+    else:
+        main()
