@@ -157,6 +157,9 @@ def report(root: Path, n_boot: int = 1000) -> None:
             for metric in ("ac@1", "avg@5"):
                 row = fid.table[(fid.table["scope"] == "all") & (fid.table["metric"] == metric)].iloc[0]
                 print(f"{mode:9s} {label:9s} {metric:6s} ρ {row['rho']:+.2f} [{row['lo']:+.2f}, {row['hi']:+.2f}]  (cells {int(row['n'])})")
+        from llmrca.report.findings import findings, findings_lines
+
+        print("\n".join(findings_lines(findings(scored))))
         llm = scored[scored["method"] == "llm-rca"]
         if len(llm) and mode == "default":
             print("llm-rca AC@1 per fault:", {f: round(float(g["ac@1"].mean()), 3) for f, g in llm.groupby("fault")})
