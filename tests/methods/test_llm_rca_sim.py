@@ -39,8 +39,29 @@ def test_sim_gpu_evidence_is_the_power_cap(cases: dict[str, Case]) -> None:
     assert {"DCGM_FI_DEV_POWER_MGMT_LIMIT", "DCGM_FI_DEV_CLOCK_THROTTLE_REASONS"} <= names
 
 
+@pytest.fixture(scope="module")
+def direct_cases() -> dict[str, Case]:
+    """The same cases with the basic set read directly (working set in bytes), not as the paper's exporter queried it."""
+    be = make_backend("sim", workers=3, qps=None, scrape_interval_s=None, sim_params={"basic_queries": "direct"})
+    try:
+        return {
+            f: be.run_case(FaultSpec(f, "ray-worker-3", {}, SHORT.fault_s), seed=21, protocol=SHORT, start_time=1_767_225_600.0)
+            for f in ("cpu", "memory", "network")
+        }
+    finally:
+        be.close()
+
+
 @pytest.mark.parametrize("fault", ["cpu", "memory", "network"])
-def test_sim_basic_set_still_localizes(cases: dict[str, Case], fault: str) -> None:
-    r = LlmRca().rank(cases[fault].with_metric_set("basic").without_truth())
+def test_sim_basic_set_still_localizes(direct_cases: dict[str, Case], fault: str) -> None:
+    r = LlmRca().rank(direct_cases[fault].with_metric_set("basic").without_truth())
     assert r.components[0] == "ray-worker-3", r.explanation["summary"]
     assert "accelerator power" in r.explanation["lacking"]
+
+
+@pytest.mark.parametrize("fault", ["cpu", "network"])
+def test_sim_artifact_basic_set_still_localizes(cases: dict[str, Case], fault: str) -> None:
+    # on the exporter's basic set (mem = rate() of the working-set gauge) a memory leak's level is gone:
+    # llm-rca misses memory faults there (docs/simulator.md), CPU and network faults it still finds
+    r = LlmRca().rank(cases[fault].with_metric_set("basic").without_truth())
+    assert r.components[0] == "ray-worker-3", r.explanation["summary"]

@@ -7,6 +7,8 @@ the fault's effect and nothing else.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -91,8 +93,10 @@ def test_memory_leak_ooms_restarts_and_shifts_load(runs):
 def test_network_delay_adds_a_second_and_lowers_traffic(runs):
     res, net = runs["network"]
     base_res, base = runs[None]
-    tr = build_traces(res, np.random.default_rng(0))
-    tb = build_traces(base_res, np.random.default_rng(0))
+    # the replica's own spans, as a tracer that parses the actor calls would record them
+    linked = lambda r: dataclasses.replace(r, cfg=dataclasses.replace(r.cfg, trace_actor_calls="linked"))  # noqa: E731
+    tr = build_traces(linked(res), np.random.default_rng(0))
+    tb = build_traces(linked(base_res), np.random.default_rng(0))
 
     def mean_span(t: pd.DataFrame) -> float:
         m = (t["serviceName"] == TARGET) & (t["startTime"] >= INJECT * 1e6) & (t["startTime"] < (END - 2) * 1e6)

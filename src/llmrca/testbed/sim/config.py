@@ -60,6 +60,14 @@ class SimConfig(Config):
     bytes_per_output_token: float = 160.0  # one SSE chunk per token
     background_bytes_s: float = 6000.0  # heartbeats, GCS, health checks per pod
     hop_latency_s: float = 0.002  # one in-cluster hop
+    # what an eBPF tracer (DeepFlow, paper §4.2) records of the Serve proxy's call to the replica actor:
+    # "missing" (Ray's actor calls are gRPC on HTTP/2 channels opened when the actor starts; without the
+    # connection preface and the HPACK state of the channel the tracer cannot parse them, and they bypass
+    # the mesh, §5.5) or "linked" (a replica span per request, as an instrumented stack would record)
+    trace_actor_calls: str = "missing"
+    # -- control plane ----------------------------------------------------------------
+    operator_requeue_s: float = 2.0  # KubeRay RayService controller's ServiceDefaultRequeueDuration (one reconcile log line each)
+    operator_reconcile_s: float = 0.05  # mean duration of one reconcile (lognormal, CV 1): the requeue drifts by it
     # -- observation ----------------------------------------------------------------
     scrape_interval_s: float = 5.0
     rate_window_s: float = 30.0  # the [w] of rate() and histogram_quantile()
@@ -71,6 +79,15 @@ class SimConfig(Config):
     gpu_ambient_c: float = 32.0  # GPU temperature at zero power draw (inlet air + heat sink offset)
     gpu_c_per_w: float = 0.11  # steady-state temperature rise per watt (an A100 PCIe at ~285 W runs ~63 C)
     node_system_cores: float = 0.6  # kubelet, container runtime, node exporters on every node (cores)
+    # the basic set as the paper's exporter queried Prometheus (observe.artifact_basic): "artifact" or
+    # "direct" (read like the extended set).  rca-llm export_rca_data.py: cpu = rate(cpu[1m]),
+    # mem = rate(working_set[1m]) / 1000 (rate() of a gauge), over Prometheus' own scrapes
+    basic_queries: str = "artifact"
+    prom_scrape_s: float = 30.0  # Prometheus' scrape interval of cAdvisor (kube-prometheus-stack default; the PodMonitors set none)
+    # -- working set (cAdvisor: usage - inactive file) --------------------------------------
+    log_bytes_per_request: float = 200.0  # log line a pod writes per request it proxies / serves (page cache of an emptyDir log file)
+    agent_log_bytes_s: float = 2000.0  # raylet / dashboard agent logs per Ray pod (bursty; twice on the head); the operator's Go heap
+    ws_trim_rate_hz: float = 1.0 / 120.0  # rate at which the kernel ages a pod's active page cache to inactive (working set drops)
 
     def validate(self) -> SimConfig:
         """Return self, or raise ConfigError listing every out-of-range option."""
@@ -81,6 +98,16 @@ class SimConfig(Config):
             problems.append(f"qps must be > 0 (got {self.qps})")
         if self.arrivals not in ("constant", "poisson"):
             problems.append(f"arrivals must be 'constant' or 'poisson' (got {self.arrivals!r})")
+        if self.trace_actor_calls not in ("missing", "linked"):
+            problems.append(f"trace_actor_calls must be 'missing' or 'linked' (got {self.trace_actor_calls!r})")
+        if self.operator_requeue_s <= 0 or self.operator_reconcile_s < 0:
+            problems.append("operator_requeue_s must be > 0 and operator_reconcile_s >= 0")
+        if self.basic_queries not in ("artifact", "direct"):
+            problems.append(f"basic_queries must be 'artifact' or 'direct' (got {self.basic_queries!r})")
+        if self.prom_scrape_s < self.scrape_interval_s:
+            problems.append(f"prom_scrape_s ({self.prom_scrape_s}) must be >= scrape_interval_s ({self.scrape_interval_s})")
+        if self.ws_trim_rate_hz < 0 or self.log_bytes_per_request < 0 or self.agent_log_bytes_s < 0:
+            problems.append("ws_trim_rate_hz, log_bytes_per_request and agent_log_bytes_s must be >= 0")
         if not 0.01 <= self.tick_s <= 1.0:
             problems.append(f"tick_s must be in 0.01..1 s (got {self.tick_s})")
         if self.scrape_interval_s < self.tick_s or self.scrape_interval_s <= 0:

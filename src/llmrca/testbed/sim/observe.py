@@ -130,10 +130,11 @@ def build_frames(res: SimResult, rng: np.random.Generator) -> dict[str, pd.DataF
     for r in range(o.R):
         _vllm(o, r)
     _gateway(o)
+    basic = artifact_basic(o) if o.cfg.basic_queries == "artifact" else {}
     _extra(o)
     _gaps(o)
     _gpu_gaps(o)
-    return _frames(o)
+    return _frames(o, basic)
 
 
 def res_extra(o: _Obs, key: str) -> np.ndarray:
@@ -315,6 +316,113 @@ def _gateway(o: _Obs) -> None:
     g["nginx_ingress_controller_requests_5xx:rate"] = counter_rate(res.gateway_5xx, m, span)
 
 
+def held_high_water(ws: np.ndarray, real_drop: float) -> np.ndarray:
+    """Resident memory as the allocator holds it: a running maximum of ``ws`` (shape ``(S, P)``, bytes) per pod.
+
+    Freed request buffers stay in the processes' heaps (CPython's pymalloc
+    arenas, glibc's malloc trim threshold, nginx's pools): the resident set
+    does not shrink when requests finish.  It does when a process exits or
+    frees a large block (an actor killed, a stressor's memory released): a
+    drop of more than ``real_drop`` bytes below the held level is taken as
+    it is.
+    """
+    out = np.empty_like(ws)
+    level = ws[0].copy()
+    for s in range(ws.shape[0]):
+        x = ws[s]
+        level = np.where(x < level - real_drop, x, np.maximum(level, x))
+        out[s] = level
+    return out
+
+
+def log_page_cache(o: _Obs) -> np.ndarray:
+    """Active page cache of each pod's log files at every scrape (shape ``(S, P)``, bytes).
+
+    The Ray pods and the gateway write their logs to ``emptyDir`` volumes that
+    Fluent Bit sidecars tail (paper §4.2): the page cache of those files is
+    charged to the pod's memory cgroup, and cAdvisor's working set (usage −
+    inactive file) counts it while it is active.  Each finished request adds
+    a log line (``log_bytes_per_request``) on the gateway, the head (its
+    proxy) and the replica's pod; Ray's agents log ``agent_log_bytes_s``
+    (bursty: lognormal, CV 1; twice on the head), the operator's Go heap grows
+    alike.  The kernel ages the active list to the inactive one at Poisson
+    instants (``ws_trim_rate_hz``), each keeping a uniform 0–50 % of it: the
+    working set creeps up and now and then falls.
+    """
+    cfg, rq, st, S, rng = o.cfg, o.rq, o.st, o.S, o.rng
+    P = len(o.comps)
+    gw = P - 2
+    lines = np.zeros((S, P))
+    fin = ((rq["status"] == DONE) | (rq["status"] == FAILED)) & np.isfinite(rq["t_done"])
+    ti = np.searchsorted(st, rq["t_done"][fin], side="left")
+    ok = ti < S
+    ti, rep = ti[ok], rq["replica"][fin][ok]
+    np.add.at(lines[:, gw], ti, cfg.log_bytes_per_request)
+    np.add.at(lines[:, 0], ti, cfg.log_bytes_per_request)  # the head's Serve proxy
+    good = rep >= 0
+    np.add.at(lines, (ti[good], rep[good]), cfg.log_bytes_per_request)
+    sig = np.sqrt(np.log(2.0))
+    agent = cfg.agent_log_bytes_s * o.span * rng.lognormal(-sig * sig / 2, sig, (S, P))
+    agent[:, 0] *= 2.0
+    agent[:, gw] = 0.0  # nginx writes its access lines only
+    lines += agent
+    trims = rng.random((S, P)) < 1.0 - np.exp(-cfg.ws_trim_rate_hz * o.span)
+    keep = rng.uniform(0.0, 0.5, (S, P))
+    cache = np.empty((S, P))
+    level = np.zeros(P)
+    for s in range(S):
+        level = np.where(trims[s], level * keep[s], level) + lines[s]
+        cache[s] = level
+    return cache
+
+
+def _two_sample_rate(x: np.ndarray, taken: np.ndarray, last: np.ndarray, dt: float) -> np.ndarray:
+    """``rate(x[1m])`` from the last two of Prometheus' samples ``taken`` (a decrease reads as a counter reset), per query step."""
+    xs = x[taken]
+    inc = np.diff(xs)
+    inc = np.where(inc < 0, xs[1:], inc)
+    r = np.concatenate([[np.nan], inc / dt])
+    out = np.where(last >= 0, r[np.maximum(last, 0)], np.nan)
+    fin = np.flatnonzero(np.isfinite(out))
+    if fin.size:
+        out[: fin[0]] = out[fin[0]]  # the query range starts inside a series that already exists
+    return out
+
+
+def artifact_basic(o: _Obs) -> dict[str, dict[str, np.ndarray]]:
+    """``cpu`` and ``mem`` of the basic set as the paper's exporter queried Prometheus (rca-llm ``export_rca_data.py``).
+
+    Prometheus scrapes cAdvisor every ``prom_scrape_s`` (each target at its
+    own phase); the exporter evaluates at a 5-s step:
+
+    * ``cpu`` = ``rate(container_cpu_usage_seconds_total[1m])`` — with 30-s
+      scrapes the last two samples: a staircase that moves once per scrape;
+    * ``mem`` = ``rate(container_memory_working_set_bytes[1m]) / 1000`` —
+      rate() of a *gauge*: a growing working set gives its growth in kB/s,
+      any decrease reads as a counter reset and adds the whole working set.
+      The working set is the processes' memory as the allocator holds it
+      (:func:`held_high_water`) plus the log files' active page cache
+      (:func:`log_page_cache`), read exactly (cAdvisor reads the cgroup's
+      ``memory.stat``; no measurement noise).
+
+    Returns ``{component: {"cpu": (S,), "mem": (S,)}}``.
+    """
+    cfg, res, S, span = o.cfg, o.res, o.S, o.span
+    k = max(1, round(cfg.prom_scrape_s / span))
+    dt = k * span
+    phases = o.rng.integers(0, k, len(o.comps))
+    ws = held_high_water(res.pod["mem_ws"], 256 * 2**20) + log_page_cache(o)
+    out: dict[str, dict[str, np.ndarray]] = {}
+    for p, c in enumerate(o.comps):
+        taken = np.arange(int(phases[p]), S, k)
+        last = np.searchsorted(taken, np.arange(S), side="right") - 1
+        cpu = _two_sample_rate(res.pod["cpu_s"][:, p], taken, last, dt)
+        noise = o.nz.mul(np.ones(taken.size + 1))
+        cpu = cpu * noise[np.maximum(last, 0)]
+        out[c] = {"cpu": np.maximum(cpu, 0.0), "mem": _two_sample_rate(ws[:, p], taken, last, dt) / 1000.0}
+    return out
+
+
 def _gaps(o: _Obs) -> None:
     """Scrapes lost (delayed pod) and dead actors leave gaps (NaN) in the pod-local and vLLM series."""
     res, R, S, cols = o.res, o.R, o.S, o.cols
@@ -334,9 +442,13 @@ def _gaps(o: _Obs) -> None:
                 cols[c][name] = arr
 
 
-def _frames(o: _Obs) -> dict[str, pd.DataFrame]:
-    """The catalogue's columns in order (series with no sample at all are left out, as in Prometheus)."""
+def _frames(o: _Obs, basic: dict[str, dict[str, np.ndarray]] | None = None) -> dict[str, pd.DataFrame]:
+    """The catalogue's columns in order (series with no sample at all are left out, as in Prometheus).
+
+    ``basic`` (``{component: {metric: series}}``) replaces series of the basic set only (the exporter's queries).
+    """
     comps, R, st, cols = o.comps, o.R, o.st, o.cols
+    basic = basic or {}
     order = [GATEWAY, HEAD, *[c for c in comps[1:R]], OPERATOR]
     out = {}
     for set_name, defs in (("basic", BASIC), ("extended", BASIC + EXTENDED)):
@@ -345,7 +457,8 @@ def _frames(o: _Obs) -> dict[str, pd.DataFrame]:
             for md in defs:
                 if not _applies(md.where, c):
                     continue
-                v = cols[c].get(md.name)
+                v = basic.get(c, {}).get(md.name) if set_name == "basic" else None
+                v = cols[c].get(md.name) if v is None else v
                 if v is None:
                     raise KeyError(f"simulator has no series for {c}_{md.name}; add it to observe.build_frames")
                 v = np.asarray(v, dtype=float)

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from llmrca.telemetry import GATEWAY, HEAD, OPERATOR
+from llmrca.testbed.sim.config import SimConfig
 from llmrca.testbed.sim.engine import DONE, FAILED, SimResult
 
 _EVENT_LINES = {
@@ -36,6 +37,23 @@ def _nginx_ts(t: float, cache: dict[int, str]) -> str:
     if out is None:
         out = cache[sec] = _time.strftime("%d/%b/%Y:%H:%M:%S", _time.gmtime(sec))
     return out
+
+
+def operator_reconciles(cfg: SimConfig, t0: float, t_end: float, rng: np.random.Generator) -> np.ndarray:
+    """Instants (epoch s, increasing, in ``[t0, t_end)``) of the KubeRay operator's RayService reconciles.
+
+    The RayService controller requeues itself ``cfg.operator_requeue_s`` after
+    each reconcile ends (KubeRay ``ServiceDefaultRequeueDuration``, 2 s), so
+    the period drifts by the reconcile's own duration (lognormal around
+    ``cfg.operator_reconcile_s``, CV 1: API-server round trips).  One log line
+    per reconcile: the operator's log count per 5-s step varies (2 or 3
+    lines), it is never a constant series.
+    """
+    n = int((t_end - t0) / cfg.operator_requeue_s) + 2
+    sig = np.sqrt(np.log(2.0))
+    work = cfg.operator_reconcile_s * rng.lognormal(-sig * sig / 2, sig, n) if cfg.operator_reconcile_s > 0 else np.zeros(n)
+    t = t0 + cfg.operator_requeue_s * rng.random() + np.cumsum(cfg.operator_requeue_s + work)
+    return t[t < t_end]
 
 
 def build_logs(res: SimResult, rng: np.random.Generator) -> pd.DataFrame:
@@ -97,8 +115,8 @@ def build_logs(res: SimResult, rng: np.random.Generator) -> pd.DataFrame:
                 "Prefix cache hit rate: 0.0%"
             )
     # operator reconcile loop
-    for tt in np.arange(t0 + 7.0, res.t_end, 30.0):
-        rows_t.append(float(tt))
+    for tt in operator_reconciles(res.cfg, t0, res.t_end, rng).tolist():
+        rows_t.append(tt)
         rows_c.append(OPERATOR)
         rows_m.append('INFO controllers.RayService reconciling RayService {"RayService": {"name":"llm","namespace":"llm"}}')
     # fault story

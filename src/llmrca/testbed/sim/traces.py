@@ -1,4 +1,12 @@
-"""Spans of every request: gateway -> head proxy -> replica (µs timestamps)."""
+"""Spans of every request as an eBPF tracer records them: gateway -> head proxy (-> replica) (µs timestamps).
+
+The proxy's call to the replica is a Ray actor call (gRPC over HTTP/2 on a
+channel opened when the actor started): an eBPF tracer attached to a running
+cluster lacks the channel's connection preface and HPACK state and cannot
+parse it, and the call bypasses the mesh (paper §4.2, §5.5).  By default
+(``SimConfig.trace_actor_calls = "missing"``) a trace therefore holds the
+gateway's and the proxy's spans only; ``"linked"`` adds the replica span.
+"""
 
 from __future__ import annotations
 
@@ -43,7 +51,7 @@ def build_traces(res: SimResult, rng: np.random.Generator) -> pd.DataFrame:
         pd.DataFrame({"traceID": tid, "spanID": tid + "-h", "parentSpanID": tid + "-g", "serviceName": HEAD, "methodName": "POST",
                       "operationName": "proxy_request", "duration": hd_dur, "statusCode": code, "startTime": hd_start}),
     ]
-    if n and routed.any():
+    if n and routed.any() and res.cfg.trace_actor_calls == "linked":
         s = routed
         parts.append(
             pd.DataFrame({"traceID": tid[s], "spanID": tid[s] + "-r", "parentSpanID": tid[s] + "-h",
