@@ -34,6 +34,9 @@ from llmrca.methods.llm.baseline import NormalModel, WindowStats
 #: outage whose cause the signals do not reveal).
 HYPOTHESES: tuple[str, ...] = ("cpu", "memory", "network", "gpu", "health")
 
+#: GPU utilisation (%) under which a sample counts as idle (the clock may drop to its idle clock).
+IDLE_UTIL_PCT = 5.0
+
 #: Strength given to a definitive physical flag (a lowered power limit, the
 #: throttle bit, a replica restart): well above any threshold.
 FLAG = 5.0
@@ -213,6 +216,26 @@ class Evidence:
             return 0.0
         return _clip(d / self.nm.scale[i] / self.z, self.cap)
 
+    def busy_clock_drop(self, comp: str) -> float:
+        """:meth:`down` of the SM clock over the window's samples where the GPU was busy.
+
+        A GPU's clock falls to its idle clock when it has no work (NVIDIA power management);
+        a replica that gets less work (a network delay in front of it, a drained replica) then
+        shows a clock fall that is no slowdown.  Samples with utilisation under
+        :data:`IDLE_UTIL_PCT` are left out (all samples when utilisation is not reported).
+        """
+        ic, iu = self.col(comp, S.SM_CLOCK), self.col(comp, S.GPU_UTIL)
+        if ic is None:
+            return 0.0
+        if iu is None:
+            return self.down(comp, S.SM_CLOCK)
+        v, u = self.ws.values[:, ic], self.ws.values[:, iu]
+        busy = v[np.isfinite(v) & ~(u < IDLE_UTIL_PCT)]
+        if busy.size == 0:
+            return 0.0
+        d = self.nm.median[ic] + min(self.expected(comp, S.SM_CLOCK, ic), 0.0) - float(np.quantile(busy, 0.25))
+        return _clip(d / self.nm.scale[ic] / self.z, self.cap) if np.isfinite(d) else 0.0
+
     def normal_of(self, comp: str, sig: str) -> float | None:
         i = self.col(comp, sig)
         return None if i is None else float(self.nm.median[i])
@@ -297,7 +320,7 @@ class Evidence:
                 flag = max(flag, excess)
                 ev.add(Signal(c, S.THROTTLE, "gpu", FLAG * excess, None, None, f"SW power cap throttle bit set in {bit_w:.0%} of samples"))
         if ic is not None:
-            drop = self.down(c, S.SM_CLOCK)
+            drop = self.busy_clock_drop(c)
             # A clock drop with a power-cap flag confirms the cap bites; alone it is still a GPU slowdown.
             ev.add(Signal(c, S.SM_CLOCK, "gpu", drop + FLAG * flag if drop > 0 else 0.0, self.normal_of(c, S.SM_CLOCK), self.window_of(c, S.SM_CLOCK), "SM clock fell"))
         busy = self.up(c, S.GPU_UTIL)
