@@ -11,6 +11,7 @@ the clock, and the dataset on disk.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ class Profile:
     repetitions: int
     description: str
     healthy: int = 0  # cases with nothing injected (ground truth "none"), run with the same timeline
+    cases_per_fault: int = 0  # > 0: this many cases per fault type, its targets taken in turn (instead of targets x repetitions)
 
 
 PROFILES: dict[str, Profile] = {
@@ -70,7 +72,8 @@ def make_backend(backend: str, *, workers: int | None, qps: float | None, scrape
 
 
 def plan_cases(profile: Profile, workers: list[str], fault_params: Mapping[str, Mapping[str, Any]] | None, protocol: Timeline) -> list[FaultSpec]:
-    """The cases of ``profile``: every fault type on its targets, ``repetitions`` times, then ``profile.healthy``
+    """The cases of ``profile``: every fault type on its targets, ``repetitions`` times (or ``cases_per_fault``
+    cases per fault type, its targets taken in turn), then ``profile.healthy``
     cases with nothing injected (``FaultSpec(type=NO_FAULT, target="")``: ground truth "no root cause").
 
     Raises :class:`~llmrca.config.ConfigError` for fault parameters of an unknown fault type.
@@ -81,9 +84,15 @@ def plan_cases(profile: Profile, workers: list[str], fault_params: Mapping[str, 
         raise ConfigError(f"fault parameters for unknown fault type(s) {unknown}; fault types: {', '.join(FAULT_TYPES)}")
     specs = []
     for ftype in profile.faults:
-        for target in pick_targets(workers, profile.n_targets):
-            for _ in range(profile.repetitions):
-                specs.append(FaultSpec(type=ftype, target=target, params=fp.get(ftype, {}), duration_s=protocol.fault_s))
+        targets = pick_targets(workers, profile.n_targets)
+        if profile.cases_per_fault > 0:
+            # spread evenly over the targets (8 on 3: 3, 3, 2), each target's cases together as with repetitions
+            order = sorted(range(profile.cases_per_fault), key=lambda k: k % len(targets))
+            plan = [targets[k % len(targets)] for k in order]
+        else:
+            plan = [t for t in targets for _ in range(profile.repetitions)]
+        for target in plan:
+            specs.append(FaultSpec(type=ftype, target=target, params=fp.get(ftype, {}), duration_s=protocol.fault_s))
     specs.extend(FaultSpec(type=NO_FAULT, target="", duration_s=protocol.fault_s) for _ in range(profile.healthy))
     return specs
 
@@ -118,6 +127,7 @@ def run_campaign(
     sim_params: Mapping[str, Any] | None = None,
     backend_obj: Backend | None = None,
     resume: bool = False,
+    cases_per_fault: int | None = None,
 ) -> Path:
     """Run a campaign and write its dataset; returns the dataset folder.
 
@@ -127,10 +137,16 @@ def run_campaign(
     rewritten after every case (``"complete": false`` until the last), so
     ``resume=True`` on the same folder, backend, profile and seed runs only
     the cases not listed yet (a half-written case folder is removed first).
+    ``cases_per_fault`` overrides the profile's targets x repetitions with that many
+    cases per fault type (its targets in turn; e.g. 8 on 3 workers: 3, 3, 2).
     """
     if profile not in PROFILES:
         raise ConfigError(f"unknown profile {profile!r}; profiles: {', '.join(f'{k} ({v.description})' for k, v in PROFILES.items())}")
     prof = PROFILES[profile]
+    if cases_per_fault is not None:
+        if cases_per_fault < 1:
+            raise ConfigError(f"cases per fault must be at least 1, got {cases_per_fault}")
+        prof = dataclasses.replace(prof, cases_per_fault=cases_per_fault)
     if protocol is None and profile == "local":
         from llmrca.testbed.local.backend import LOCAL_PROTOCOL
 
@@ -145,7 +161,7 @@ def run_campaign(
     if out.exists() and any(out.iterdir()):
         if not resume:
             raise FileExistsError(f"output folder {out} exists and is not empty; choose a new --out, remove it, or pass --resume to finish it")
-        entries = _resume_entries(out, be.name, profile, seed, len(specs))
+        entries = _resume_entries(out, be.name, profile, seed, len(specs), prof.cases_per_fault)
     out.mkdir(parents=True, exist_ok=True)
     seeds = case_seeds(seed, len(specs))
     base = 1_767_225_600.0 + 86_400.0 * (seed % 365)
@@ -163,6 +179,7 @@ def run_campaign(
                     "profile": profile,
                     "seed": seed,
                     "protocol": protocol.to_dict(),
+                    **({"cases_per_fault": prof.cases_per_fault} if prof.cases_per_fault else {}),
                     "parameters": {**be.describe(), "fault_params": fault_params or {}, "workers": workers, "qps": qps, "scrape_interval_s": scrape_interval_s},
                     "wall_s": round(time.perf_counter() - t_wall, 2),
                     "complete": complete,
@@ -190,7 +207,7 @@ def run_campaign(
     return out
 
 
-def _resume_entries(out: Path, backend: str, profile: str, seed: int, n_specs: int) -> list[dict[str, Any]]:
+def _resume_entries(out: Path, backend: str, profile: str, seed: int, n_specs: int, cases_per_fault: int = 0) -> list[dict[str, Any]]:
     """The cases a previous run of this campaign finished in ``out``; removes case folders it had not listed.
 
     Raises ConfigError when ``out`` holds another campaign (backend, profile or seed differ) or no manifest.
@@ -205,6 +222,8 @@ def _resume_entries(out: Path, backend: str, profile: str, seed: int, n_specs: i
     theirs = (d.get("backend"), d.get("profile"), d.get("seed"))
     if theirs != (backend, profile, seed):
         raise ConfigError(f"cannot resume {out}: it holds backend/profile/seed {theirs}, not {(backend, profile, seed)}")
+    if int(d.get("cases_per_fault", 0)) != cases_per_fault:
+        raise ConfigError(f"cannot resume {out}: it was planned with --cases-per-fault {d.get('cases_per_fault', 0) or '(none)'}, not {cases_per_fault or '(none)'}")
     entries = list(d.get("cases") or [])
     if len(entries) > n_specs:
         raise ConfigError(f"cannot resume {out}: it lists {len(entries)} cases, the campaign has {n_specs}")

@@ -470,6 +470,7 @@ def campaign_cmd(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),
     resume: bool = typer.Option(False, "--resume", help="Finish the campaign already in --out (same backend, profile, seed)."),
     allow_remote: bool = typer.Option(False, "--allow-remote", help="k8s: allow a non-loopback gateway URL (k8s.gateway_url)."),
+    cases_per_fault: int | None = typer.Option(None, "--cases-per-fault", help="Cases per fault type (targets in turn) instead of the profile's targets x repetitions."),
 ) -> None:
     """Run the paper's protocol (fault types x workers x repetitions) and write a dataset."""
     from llmrca.campaign import run_campaign, split_overrides
@@ -484,6 +485,7 @@ def campaign_cmd(
         path = run_campaign(
             backend=backend, profile=profile, seed=seed, out=out, workers=workers, qps=qps,
             fault_params=fault_params, scrape_interval_s=scrape_interval, progress=not quiet, sim_params=sim_params, resume=resume,
+            cases_per_fault=cases_per_fault,
         )
     except (ConfigError, FileExistsError, ValueError, ImportError, RuntimeError) as e:
         _fail(e)
