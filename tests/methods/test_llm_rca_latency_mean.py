@@ -141,3 +141,17 @@ def test_scrape_gaps_on_a_healthy_peer_do_not_outvote_the_latency_rise() -> None
     assert r.fault_type == "network"
     gaps = r.explanation["hypotheses"].get("ray-worker-2", {}).get("network", 0.0)
     assert 0.0 < gaps <= 1.0  # the peer's missing scrapes count, as a weak cue
+
+
+def test_the_means_are_read_by_their_meaning_and_collected_from_a_real_prometheus() -> None:
+    from llmrca.collect.metrics import metric_defs
+    from llmrca.telemetry.vocabulary import meaning
+
+    assert meaning("vllm:e2e_request_latency_seconds:mean").kind == "e2e_mean"
+    assert meaning("ray_vllm:e2e_request_latency_seconds:avg").kind == "e2e_mean"
+    assert meaning("vllm:e2e_request_latency_seconds:p90").kind == "e2e_p90"
+    assert (meaning("latency").kind, meaning("istio_request_duration_milliseconds:mean").factor) == ("latency_mean", 0.001)
+    extended = {m.name: m for m in metric_defs("extended")}
+    assert "_sum{" in extended["latency"].promql and "_count{" in extended["latency"].promql
+    assert "vllm:e2e_request_latency_seconds_sum" in extended["vllm:e2e_request_latency_seconds:mean"].promql
+    assert "latency" not in {m.name for m in metric_defs("basic")}
