@@ -236,6 +236,21 @@ class Evidence:
         d = self.nm.median[ic] + min(self.expected(comp, S.SM_CLOCK, ic), 0.0) - float(np.quantile(busy, 0.25))
         return _clip(d / self.nm.scale[ic] / self.z, self.cap) if np.isfinite(d) else 0.0
 
+    def busier_per_work(self, comp: str) -> float:
+        """:meth:`up` of GPU utilisation, counted only when the replica's own decode work (tokens/s) did not rise.
+
+        A slower accelerator is busier *at the same work*; a replica the router sends more work
+        (a peer taking over from a degraded replica, a replica idle after its restart getting its
+        share back) is busier because it does more: its median decode rate rose by more than the
+        smallest meaningful change (:data:`~llmrca.methods.llm.signals.FLOORS`).  Without a decode-rate
+        series the rise counts as it is.
+        """
+        busy = self.up(comp, S.GPU_UTIL)
+        if busy <= 0:
+            return 0.0
+        more_work = self.delta(comp, S.GEN_TPS, "q50")
+        return 0.0 if np.isfinite(more_work) and more_work > S.FLOORS[S.GEN_TPS] else busy
+
     def normal_of(self, comp: str, sig: str) -> float | None:
         i = self.col(comp, sig)
         return None if i is None else float(self.nm.median[i])
@@ -323,7 +338,7 @@ class Evidence:
             drop = self.busy_clock_drop(c)
             # A clock drop with a power-cap flag confirms the cap bites; alone it is still a GPU slowdown.
             ev.add(Signal(c, S.SM_CLOCK, "gpu", drop + FLAG * flag if drop > 0 else 0.0, self.normal_of(c, S.SM_CLOCK), self.window_of(c, S.SM_CLOCK), "SM clock fell"))
-        busy = self.up(c, S.GPU_UTIL)
+        busy = self.busier_per_work(c)
         if busy > 0:
             # Busier than its peers at the same load: each step takes the accelerator longer.
             ev.add(Signal(c, S.GPU_UTIL, "gpu", busy, self.normal_of(c, S.GPU_UTIL), self.window_of(c, S.GPU_UTIL, "q75"), "GPU busier than its peers"))
