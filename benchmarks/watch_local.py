@@ -6,7 +6,9 @@ What it does (needs root, cgroups, nginx, prometheus, stress-ng; ~25 minutes):
    scrape interval 2 s, and runs the load generator on its gateway
    (loopback only, 1 QPS Poisson, 64 prompt / 48 output tokens, bounded);
 2. a **healthy run**: ``watch`` for ``--healthy`` seconds (default 600) with no
-   fault; every alert is a false alarm;
+   fault; every alert is a false alarm; ``--kill-prometheus-at`` seconds into it
+   (default 300) Prometheus is SIGKILLed and restarted 20 s later: the loop must
+   log the outage and its end and keep running;
 3. the **four faults** one after the other, each on a worker, while a second
    ``watch --execute`` (allow-list: the workers; rate limit one action per
    component per minute) alerts, localizes with ``llm-rca``, acts through the
@@ -33,7 +35,7 @@ import json
 import time
 from pathlib import Path
 
-from llmrca.heal.fig8 import fault_figure, run_faults, start_watcher
+from llmrca.heal.fig8 import fault_figure, kill_prometheus, run_faults, start_watcher
 from llmrca.heal.watch import WatchConfig
 from llmrca.load import LoadRunner
 from llmrca.testbed.local.stack import LocalTestbed, LocalTestbedConfig, down
@@ -53,6 +55,8 @@ def main() -> None:
     ap.add_argument("--faults", default="cpu@ray-worker-2,gpu@ray-worker-3,network@ray-worker-1,memory@ray-worker-2")
     ap.add_argument("--fault-s", type=float, default=300.0, help="longest a fault stays on")
     ap.add_argument("--qps", type=float, default=1.0)
+    ap.add_argument("--kill-prometheus-at", type=float, default=300.0,
+                    help="seconds into the healthy run at which Prometheus is SIGKILLed (restarted 20 s later; 0: never)")
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -72,12 +76,21 @@ def main() -> None:
         time.sleep(60)
         if args.healthy > 0:
             w, th = start_watcher(RUN_DIR, out / "healthy", cfg, allow=WORKERS, say=say)
-            time.sleep(args.healthy)
+            t_h = time.time()
+            killed: dict = {}
+            if 0 < args.kill_prometheus_at < args.healthy:
+                time.sleep(args.kill_prometheus_at)
+                killed = {"at_s": round(time.time() - t_h, 1), "down_s": round(kill_prometheus(tb, 20.0, say), 1)}
+            time.sleep(max(0.0, args.healthy - (time.time() - t_h)))
+            killed["loop_alive"] = th.is_alive()
             w.stop.set()
             th.join(60)
+            steps = [json.loads(ln)["step"] for ln in (out / "healthy" / "audit.jsonl").read_text().splitlines()]
+            killed |= {"unreachable_logged": "prometheus-unreachable" in steps, "back_logged": "prometheus-back" in steps}
             summary["healthy"] = {"seconds": args.healthy, "evaluations": w.report.evaluations, "false_alarms": len(w.report.incidents),
-                                  "alerts": [i.to_dict() for i in w.report.incidents], "rules": len(w.rules)}
-            say(f"healthy run: {w.report.evaluations} evaluations of {len(w.rules)} rules, {len(w.report.incidents)} false alarm(s)")
+                                  "alerts": [i.to_dict() for i in w.report.incidents], "rules": len(w.rules), "prometheus_killed": killed}
+            say(f"healthy run: {w.report.evaluations} evaluations of {len(w.rules)} rules, {len(w.report.incidents)} false alarm(s); "
+                f"Prometheus killed: {killed}")
         w, th = start_watcher(RUN_DIR, out / "faults", cfg, allow=WORKERS, say=say)
         try:
             outcomes = run_faults(tb, w, faults, fault_s=args.fault_s, quiet_timeout_s=300.0, say=say)

@@ -61,7 +61,7 @@ def test_signals_are_parsed_and_bad_ones_refused_with_the_kinds() -> None:
     with pytest.raises(ValueError, match="no alert signal"):
         parse_signals(" , ")
     defs = signal_defs({"latency_mean", "gateway_5xx_rate", "itl_mean", "replica_starts"})
-    assert {"istio_request_duration_milliseconds:mean", "nginx_ingress_controller_requests_5xx:rate",
+    assert {"latency", "nginx_ingress_controller_requests_5xx:rate",
             "vllm:inter_token_latency_seconds:mean", "ray_serve_deployment_replica_starts_total:rate"} <= set(defs)
 
 

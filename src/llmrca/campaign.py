@@ -39,6 +39,7 @@ class Profile:
     #: where faults go: "workers" (``n_targets`` workers spread over the list, the paper's protocol) or
     #: "all" (every component of the stack whose role the fault type applies to, as its class says)
     placement: str = "workers"
+    cases_per_fault: int = 0  # > 0: this many cases per fault type, its targets taken in turn (instead of targets x repetitions)
 
 
 PROFILES: dict[str, Profile] = {
@@ -88,7 +89,8 @@ def plan_cases(
     placements: Mapping[str, str] | None = None,
     roles_of: Callable[[str], tuple[str, ...]] | None = None,
 ) -> list[FaultSpec]:
-    """The cases of ``profile``: every fault type on its targets, ``repetitions`` times, then ``profile.healthy``
+    """The cases of ``profile``: every fault type on its targets, ``repetitions`` times (or ``cases_per_fault``
+    cases per fault type, its targets taken in turn), then ``profile.healthy``
     cases with nothing injected (``FaultSpec(type=NO_FAULT, target="")``: ground truth "no root cause").
 
     Targets: ``profile.n_targets`` of ``workers`` (placement "workers"), or every component of
@@ -113,9 +115,14 @@ def plan_cases(
             targets = [c for c, role in placements.items() if role in roles]
         else:
             targets = pick_targets(workers, profile.n_targets)
-        for target in targets:
-            for _ in range(profile.repetitions):
-                specs.append(FaultSpec(type=ftype, target=target, params=fp.get(ftype, {}), duration_s=protocol.fault_s))
+        if profile.cases_per_fault > 0:
+            # spread evenly over the targets (8 on 3: 3, 3, 2), each target's cases together as with repetitions
+            order = sorted(range(profile.cases_per_fault), key=lambda k: k % len(targets))
+            plan = [targets[k % len(targets)] for k in order]
+        else:
+            plan = [t for t in targets for _ in range(profile.repetitions)]
+        for target in plan:
+            specs.append(FaultSpec(type=ftype, target=target, params=fp.get(ftype, {}), duration_s=protocol.fault_s))
     specs.extend(FaultSpec(type=NO_FAULT, target="", duration_s=protocol.fault_s) for _ in range(profile.healthy))
     return specs
 
@@ -151,6 +158,7 @@ def run_campaign(
     backend_obj: Backend | None = None,
     resume: bool = False,
     healthy: int | None = None,
+    cases_per_fault: int | None = None,
 ) -> Path:
     """Run a campaign and write its dataset; returns the dataset folder.
 
@@ -164,16 +172,24 @@ def run_campaign(
     injected, ground truth "no root cause", written as ``healthy/<rep>``);
     on ``resume`` without it, the number the campaign was started with
     (``dataset.json`` ``healthy``) is used.
+    ``cases_per_fault`` overrides the profile's targets x repetitions with that many
+    cases per fault type (its targets in turn; e.g. 8 on 3 workers: 3, 3, 2); on ``resume`` without it, the campaign's own (``dataset.json``).
     """
     if profile not in PROFILES:
         raise ConfigError(f"unknown profile {profile!r}; profiles: {', '.join(f'{k} ({v.description})' for k, v in PROFILES.items())}")
     prof = PROFILES[profile]
     if resume and healthy is None:
         healthy = _started_healthy(Path(out))
+    if resume and cases_per_fault is None:
+        cases_per_fault = _started(Path(out), "cases_per_fault")
     if healthy is not None:
         if healthy < 0:
             raise ConfigError(f"healthy cases must be 0 or more, got {healthy}")
         prof = replace(prof, healthy=int(healthy))
+    if cases_per_fault is not None:
+        if cases_per_fault < 1:
+            raise ConfigError(f"cases per fault must be at least 1, got {cases_per_fault}")
+        prof = replace(prof, cases_per_fault=int(cases_per_fault))
     if protocol is None and profile == "local":
         from llmrca.testbed.local.backend import LOCAL_PROTOCOL
 
@@ -188,7 +204,7 @@ def run_campaign(
     if out.exists() and any(out.iterdir()):
         if not resume:
             raise FileExistsError(f"output folder {out} exists and is not empty; choose a new --out, remove it, or pass --resume to finish it")
-        entries = _resume_entries(out, be.name, profile, seed, len(specs), prof.healthy)
+        entries = _resume_entries(out, be.name, profile, seed, len(specs), prof.healthy, prof.cases_per_fault)
     out.mkdir(parents=True, exist_ok=True)
     seeds = case_seeds(seed, len(specs))
     base = 1_767_225_600.0 + 86_400.0 * (seed % 365)
@@ -207,6 +223,7 @@ def run_campaign(
                     "seed": seed,
                     "healthy": prof.healthy,
                     "protocol": protocol.to_dict(),
+                    **({"cases_per_fault": prof.cases_per_fault} if prof.cases_per_fault else {}),
                     "parameters": {**be.describe(), "fault_params": fault_params or {}, "workers": workers, "qps": qps, "scrape_interval_s": scrape_interval_s},
                     "wall_s": round(time.perf_counter() - t_wall, 2),
                     "complete": complete,
@@ -234,18 +251,25 @@ def run_campaign(
     return out
 
 
-def _started_healthy(out: Path) -> int | None:
-    """The number of healthy cases the campaign in ``out`` was started with (its ``dataset.json``), or None."""
+def _started(out: Path, key: str) -> int | None:
+    """The number ``key`` (``healthy``, ``cases_per_fault``) the campaign in ``out`` was started with (its ``dataset.json``), or None."""
     import json
 
     try:
         d = json.loads((out / "dataset.json").read_text())
-        return int(d["healthy"]) if isinstance(d, dict) and d.get("healthy") is not None else None
+        return int(d[key]) if isinstance(d, dict) and d.get(key) is not None else None
     except (OSError, ValueError, TypeError, KeyError):
         return None  # _resume_entries says what is wrong with the folder
 
 
-def _resume_entries(out: Path, backend: str, profile: str, seed: int, n_specs: int, healthy: int = 0) -> list[dict[str, Any]]:
+def _started_healthy(out: Path) -> int | None:
+    """The number of healthy cases the campaign in ``out`` was started with, or None."""
+    return _started(out, "healthy")
+
+
+def _resume_entries(
+    out: Path, backend: str, profile: str, seed: int, n_specs: int, healthy: int = 0, cases_per_fault: int = 0
+) -> list[dict[str, Any]]:
     """The cases a previous run of this campaign finished in ``out``; removes case folders it had not listed.
 
     Raises ConfigError when ``out`` holds another campaign (backend, profile, seed or number of healthy cases differ) or no manifest.
@@ -262,6 +286,8 @@ def _resume_entries(out: Path, backend: str, profile: str, seed: int, n_specs: i
         raise ConfigError(f"cannot resume {out}: it holds backend/profile/seed {theirs}, not {(backend, profile, seed)}")
     if int(d.get("healthy", 0) or 0) != healthy:
         raise ConfigError(f"cannot resume {out}: it was started with {d.get('healthy', 0) or 0} healthy case(s), not {healthy}; pass --healthy {d.get('healthy', 0) or 0}")
+    if int(d.get("cases_per_fault", 0)) != cases_per_fault:
+        raise ConfigError(f"cannot resume {out}: it was planned with --cases-per-fault {d.get('cases_per_fault', 0) or '(none)'}, not {cases_per_fault or '(none)'}")
     entries = list(d.get("cases") or [])
     if len(entries) > n_specs:
         raise ConfigError(f"cannot resume {out}: it lists {len(entries)} cases, the campaign has {n_specs}")

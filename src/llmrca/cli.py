@@ -558,6 +558,7 @@ def campaign_cmd(
     resume: bool = typer.Option(False, "--resume", help="Finish the campaign already in --out (same backend, profile, seed; --healthy, if given, must match: default the number it was started with)."),
     allow_remote: bool = typer.Option(False, "--allow-remote", help="k8s: allow a non-loopback gateway URL (k8s.gateway_url)."),
     healthy: int | None = typer.Option(None, "--healthy", min=0, help="Healthy cases (nothing injected, ground truth 'no root cause', folder healthy/<n>) after the faulty ones; default: the profile's."),
+    cases_per_fault: int | None = typer.Option(None, "--cases-per-fault", min=1, help="Cases per fault type (targets in turn) instead of the profile's targets x repetitions; on --resume default the number it was started with."),
 ) -> None:
     """Run the paper's protocol (fault types x workers x repetitions) and write a dataset."""
     from llmrca.campaign import run_campaign, split_overrides
@@ -573,6 +574,7 @@ def campaign_cmd(
             backend=backend, profile=profile, seed=seed, out=out, workers=workers, qps=qps,
             fault_params=fault_params, scrape_interval_s=scrape_interval, progress=not quiet, sim_params=sim_params, resume=resume,
             healthy=healthy,
+            cases_per_fault=cases_per_fault,
         )
     except (ConfigError, FileExistsError, ValueError, ImportError, RuntimeError) as e:
         _fail(e)

@@ -52,6 +52,30 @@ def test_quick_campaign_writes_a_dataset(tmp_path):
         fault_effects_figure(tmp_path / "empty", tmp_path / "x.png")
 
 
+def test_cases_per_fault_spreads_over_the_targets(tmp_path):
+    import dataclasses
+
+    workers = [f"ray-worker-{i}" for i in range(1, 4)]
+    specs = plan_cases(dataclasses.replace(PROFILES["local"], cases_per_fault=8), workers, None, Timeline())
+    assert len(specs) == 32
+    for ft in FAULT_TYPES:
+        targets = [s.target for s in specs if s.type == ft]
+        assert targets == ["ray-worker-1"] * 3 + ["ray-worker-2"] * 3 + ["ray-worker-3"] * 2
+    out = run_campaign("sim", "quick", seed=4, out=tmp_path / "ds", progress=False, workers=2, cases_per_fault=1,
+                       protocol=Timeline(normal_s=40, fault_s=20, tail_s=5, warmup_s=5))
+    man = json.loads((out / "dataset.json").read_text())
+    assert man["cases_per_fault"] == 1 and sorted(c["fault"] for c in man["cases"]) == sorted(FAULT_TYPES)
+    assert [c["path"].split("/")[0] for c in man["cases"]] == [f"ray-worker-1_{ft}" for ft in FAULT_TYPES]
+    with pytest.raises(ConfigError, match="cases-per-fault"):
+        run_campaign("sim", "quick", seed=4, out=out, progress=False, workers=2, resume=True)
+    with pytest.raises(ConfigError, match="at least 1"):
+        run_campaign("sim", "quick", seed=4, out=tmp_path / "x", progress=False, cases_per_fault=0)
+    res = CliRunner().invoke(app, ["campaign", "--profile", "quick", "--cases-per-fault", "1", "--workers", "1", "--out", str(tmp_path / "cli"), "-q",
+                                   "--set", "sim.tick_s=0.5"])
+    assert res.exit_code == 0, res.output
+    assert json.loads((tmp_path / "cli" / "dataset.json").read_text())["cases_per_fault"] == 1
+
+
 def test_backend_is_abstract():
     with pytest.raises(TypeError):
         Backend()  # type: ignore[abstract]

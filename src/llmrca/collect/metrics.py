@@ -42,7 +42,7 @@ import numpy as np
 import pandas as pd
 
 from llmrca.collect.prom import PromClient, PrometheusError
-from llmrca.telemetry import BASIC, EXTENDED, GATEWAY, HEAD, MetricDef, is_serving
+from llmrca.telemetry import BASIC, EXTENDED, GATEWAY, HEAD, PROMETHEUS_EXTRA, MetricDef, is_serving
 from llmrca.telemetry.aliases import same_signal
 
 #: A series name in a PromQL template: a metric name directly followed by its ``{`` label matcher.
@@ -72,7 +72,7 @@ def default_aliases() -> dict[str, tuple[str, ...]]:
     Names without other names are left out.
     """
     out: dict[str, tuple[str, ...]] = {}
-    for m in (*BASIC, *EXTENDED):
+    for m in (*BASIC, *EXTENDED, *PROMETHEUS_EXTRA):
         for name in series_names(m.promql):
             alts = same_signal(name)[1:]
             if alts:
@@ -99,10 +99,13 @@ def component_tags(component: str) -> frozenset[str]:
 
 
 def metric_defs(metric_set: str, queries: Mapping[str, str | Sequence[str] | MetricDef] | None = None) -> list[MetricDef]:
-    """The catalogue entries of ``basic`` or ``extended``, with overrides / additions from ``queries``."""
+    """The catalogue entries of ``basic`` or ``extended``, with overrides / additions from ``queries``.
+
+    ``extended`` also holds :data:`~llmrca.telemetry.catalogue.PROMETHEUS_EXTRA` (the mesh's mean latency).
+    """
     if metric_set not in ("basic", "extended"):
         raise ValueError(f"metric_set must be 'basic' or 'extended', got {metric_set!r}")
-    defs = {m.name: m for m in (BASIC if metric_set == "basic" else (*BASIC, *EXTENDED))}
+    defs = {m.name: m for m in (BASIC if metric_set == "basic" else (*BASIC, *EXTENDED, *PROMETHEUS_EXTRA))}
     for name, q in (queries or {}).items():
         if isinstance(q, MetricDef):
             defs[name] = q

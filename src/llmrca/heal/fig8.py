@@ -116,6 +116,19 @@ def wait_quiet(w: Watcher, timeout_s: float, say: Callable[[str], None]) -> bool
     return False
 
 
+def wait_ready(tb: Any, w: Watcher, timeout_s: float, say: Callable[[str], None]) -> None:
+    """Before an injection: every pod healthy (a chat completion through the gateway, every scrape target up),
+    then the loop quiet (:func:`wait_quiet`); both within ``timeout_s`` in all.
+
+    A fault injected into a replica that is still restarting after the previous action (its engine
+    refusing connections) is no test of the loop.  Raises the testbed's error when a pod stays down.
+    """
+    t0 = time.monotonic()
+    if hasattr(tb, "wait_healthy"):
+        tb.wait_healthy(timeout_s, say=say)
+    wait_quiet(w, max(10.0, timeout_s - (time.monotonic() - t0)), say)
+
+
 def undrain_all(run_dir: str | Path) -> list[str]:
     """Put every drained replica back into routing (the router's ``/admin/undrain``); returns their names."""
     from llmrca.testbed.local.stack import State
@@ -146,7 +159,7 @@ def run_faults(
     say = say or (lambda m: None)
     outcomes: list[FaultOutcome] = []
     for ftype, target, params in faults:
-        wait_quiet(w, quiet_timeout_s, say)
+        wait_ready(tb, w, quiet_timeout_s, say)
         spec = FaultSpec(type=ftype, target=target, params=dict(params), duration_s=fault_s)
         t_inj = time.time()
         oc = FaultOutcome(ftype, target, t_inj)
@@ -177,6 +190,28 @@ def run_faults(
         say(oc.line())
         outcomes.append(oc)
     return outcomes
+
+
+def kill_prometheus(tb: Any, down_s: float, say: Callable[[str], None] | None = None) -> float:
+    """SIGKILL the testbed's Prometheus (its process group), keep it down ``down_s``, start it again; returns the seconds it was down.
+
+    The same command line, data directory and port: a Prometheus that crashed and was restarted by
+    its supervisor.  Only the testbed's own process group is signalled.
+    """
+    import os
+    import signal
+
+    say = say or (lambda m: None)
+    pg = tb.state.groups["node/prometheus"]
+    cmd = [x for x in Path(f"/proc/{pg}/cmdline").read_bytes().decode().split("\0") if x]
+    t0 = time.time()
+    os.killpg(pg, signal.SIGKILL)
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pg, 0)
+    say(f"killed Prometheus (process group {pg}); restarting it in {down_s:.0f} s")
+    time.sleep(down_s)
+    tb._spawn("node/prometheus", cmd, None, Path(tb.state.run_dir) / "node" / "prometheus.out")
+    return time.time() - t0
 
 
 def fault_figure(w: Watcher, outcomes: list[FaultOutcome], path: Path) -> None:

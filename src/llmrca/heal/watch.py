@@ -77,19 +77,13 @@ from llmrca.heal.loop import choose_action
 from llmrca.telemetry.catalogue import MetricDef
 from llmrca.telemetry.vocabulary import KINDS, canonical_frame, columns_of_kind, meaning, replica_components
 
-#: Signals the live loop asks for besides the catalogue's: the mesh's mean latency and 5xx rate per
-#: component (Istio standard metrics ``istio_request_duration_milliseconds``, ``istio_requests_total``).
-#: A histogram's p90 is interpolated inside its bucket (2.5 s .. 5 s for whole LLM requests), so a
-#: second of added delay can leave it unchanged; the mean (``_sum`` / ``_count``) moves with it.
-#: The 5xx rate reads 0 (not "no data") while the component serves without errors.
+#: Signals the live loop asks for besides the catalogue's: the mesh's and the gateway's 5xx rate per
+#: component (Istio standard metric ``istio_requests_total``; ingress-nginx's requests counter).  The 5xx
+#: rate reads 0 (not "no data") while the component serves without errors.  The mesh's mean latency
+#: (``_sum`` / ``_count``; a histogram's p90 is interpolated inside its bucket, 2.5 s .. 5 s for whole LLM
+#: requests, so a second of added delay can leave it unchanged while the mean moves with it) is in the
+#: catalogue (:data:`llmrca.telemetry.catalogue.PROMETHEUS_EXTRA`), so the localization window has it too.
 EXTRA_DEFS: tuple[MetricDef, ...] = (
-    MetricDef(
-        "istio_request_duration_milliseconds:mean",
-        "sum(rate(istio_request_duration_milliseconds_sum{{{sel}}}[{w}])) / sum(rate(istio_request_duration_milliseconds_count{{{sel}}}[{w}]))",
-        "ms",
-        "all",
-        "mean latency of requests into the component (mesh)",
-    ),
     MetricDef(
         "istio_requests_total_5xx:rate",
         'sum(rate(istio_requests_total{{{sel},response_code=~"5.."}}[{w}])) or (0 * sum(rate(istio_requests_total{{{sel}}}[{w}])))',

@@ -127,6 +127,7 @@ KINDS: dict[str, Kind] = {
         _k("itl_mean", "vllm:inter_token_latency_seconds:mean", "s", "engine", "mean inter-token latency"),
         _k("e2e_p90", "vllm:e2e_request_latency_seconds:p90", "s", "engine", "engine end-to-end latency p90"),
         _k("e2e_p50", "vllm:e2e_request_latency_seconds:p50", "s", "engine", "engine end-to-end latency p50"),
+        _k("e2e_mean", "vllm:e2e_request_latency_seconds:mean", "s", "engine", "mean engine end-to-end latency (from _sum/_count)"),
         _k("queue_time_p90", "vllm:request_queue_time_seconds:p90", "s", "engine", "time queued in the engine p90"),
         _k("replica_starts", "ray_serve_deployment_replica_starts_total:rate", "1/s", "lifecycle", "replica (re)starts per second"),
         _k("replica_healthy", "ray_serve_deployment_replica_healthy", "0/1", "lifecycle", "replica healthy"),
@@ -374,7 +375,8 @@ def _meaning_of_name(metric: str) -> Meaning | None:
         return _latency(t, "itl", "vLLM inter-token latency (v0 time_per_output_token)")
     if _seq(t, "e2e", "request", "latency"):
         q = _quantile(t)
-        return Meaning("e2e_p50" if q == "p50" else "e2e_p90", "s", 1.0, "vLLM end-to-end request latency")
+        kind = {"p50": "e2e_p50", "mean": "e2e_mean"}.get(q or "", "e2e_p90")
+        return Meaning(kind, "s", 1.0, "vLLM end-to-end request latency")
     if _seq(t, "request", "queue", "time"):
         return Meaning("queue_time_p90", "s", 1.0, "vLLM request queue time")
     for seqs, kind, unit, source in _SEQUENCE_RULES:
@@ -648,7 +650,7 @@ def describe(columns: Iterable[str]) -> Description:
 
 #: Kinds only a model replica reports (an inference engine or an accelerator).
 REPLICA_KINDS: frozenset[str] = frozenset(
-    {"gpu_util", "power", "power_limit", "sm_clock", "clock_events", "kv_cache", "running", "engine_queue", "ttft_p90", "ttft_p50", "itl_p90", "itl_p50", "itl_mean", "e2e_p90"}
+    {"gpu_util", "power", "power_limit", "sm_clock", "clock_events", "kv_cache", "running", "engine_queue", "ttft_p90", "ttft_p50", "itl_p90", "itl_p50", "itl_mean", "e2e_p90", "e2e_mean"}
 )
 
 

@@ -21,23 +21,31 @@ from llmrca.methods.llm.signals import DEFAULT_FLOOR, FLOORS
 from llmrca.model import split_column
 
 
+def _shares() -> tuple[tuple[str, str, str], ...]:
+    """Derived network shares: (share, mesh latency, engine latency of the same statistic)."""
+    from llmrca.methods.llm.signals import E2E90, E2E_MEAN, LAT90, LAT_MEAN, NET_SHARE, NET_SHARE_MEAN
+
+    return ((NET_SHARE, LAT90, E2E90), (NET_SHARE_MEAN, LAT_MEAN, E2E_MEAN))
+
+
 def with_derived(frame: pd.DataFrame) -> pd.DataFrame:
     """``frame`` plus the derived per-replica series the method reads.
 
     ``<c>_net-share:p90`` = mesh latency p90 − engine e2e p90 of the same
     replica, sample by sample: the two move together with load, so their
     difference has a far smaller normal spread than either and isolates the
-    network's share of a request.
+    network's share of a request.  ``<c>_net-share:mean`` is the same from the
+    means (histogram ``_sum`` / ``_count``), when the case has them: a p90
+    interpolated inside a wide bucket can stay put under a delay the mean shows.
     """
-    from llmrca.methods.llm.signals import E2E90, LAT90, NET_SHARE
-
     extra = {}
     ordered = frame.columns.to_numpy(dtype=object).tolist()
     names = set(ordered)
     for col in ordered:
         comp, sig = split_column(col)
-        if sig == LAT90 and f"{comp}_{E2E90}" in names:
-            extra[f"{comp}_{NET_SHARE}"] = frame[col].to_numpy(dtype=float) - frame[f"{comp}_{E2E90}"].to_numpy(dtype=float)
+        for share, mesh, engine in _shares():
+            if sig == mesh and f"{comp}_{engine}" in names:
+                extra[f"{comp}_{share}"] = frame[col].to_numpy(dtype=float) - frame[f"{comp}_{engine}"].to_numpy(dtype=float)
     if not extra:
         return frame
     return pd.concat([frame, pd.DataFrame(extra, index=frame.index)], axis=1)
@@ -134,11 +142,10 @@ class NormalModel:
         scale = np.fmax(np.fmax(np.nan_to_num(mad, nan=0.0), rel_floor * np.abs(np.nan_to_num(med, nan=0.0))), floors)
         # The network share is part of the request latency: a change is meaningful relative to
         # that latency's level, not to its own (near-zero) level.
-        from llmrca.methods.llm.signals import LAT90, NET_SHARE
-
+        mesh_of = {share: mesh for share, mesh, _ in _shares()}
         for j, col in enumerate(cols):
             comp, sig = split_column(col)
-            k = index.get(comp, LAT90) if sig == NET_SHARE else None
+            k = index.get(comp, mesh_of[sig]) if sig in mesh_of else None
             if k is not None and np.isfinite(med[k]):
                 scale[j] = max(scale[j], rel_floor * abs(float(med[k])))
         q = nan_quantiles(x, [0.05, 0.95])

@@ -39,6 +39,9 @@ HYPOTHESES: tuple[str, ...] = (
     "kv-cache", "gpu-thermal", "gpu-error", "model-load", "packet-loss", "noisy-neighbour",
 )
 
+#: GPU utilisation (%) under which a sample counts as idle (the clock may drop to its idle clock).
+IDLE_UTIL_PCT = 5.0
+
 #: Strength given to a definitive physical flag (a lowered power limit, the
 #: throttle bit, a replica restart): well above any threshold.
 FLAG = 5.0
@@ -229,6 +232,41 @@ class Evidence:
             return 0.0
         return _clip(d / self.nm.scale[i] / self.z, self.cap)
 
+    def busy_clock_drop(self, comp: str) -> float:
+        """:meth:`down` of the SM clock over the window's samples where the GPU was busy.
+
+        A GPU's clock falls to its idle clock when it has no work (NVIDIA power management);
+        a replica that gets less work (a network delay in front of it, a drained replica) then
+        shows a clock fall that is no slowdown.  Samples with utilisation under
+        :data:`IDLE_UTIL_PCT` are left out (all samples when utilisation is not reported).
+        """
+        ic, iu = self.col(comp, S.SM_CLOCK), self.col(comp, S.GPU_UTIL)
+        if ic is None:
+            return 0.0
+        if iu is None:
+            return self.down(comp, S.SM_CLOCK)
+        v, u = self.ws.values[:, ic], self.ws.values[:, iu]
+        busy = v[np.isfinite(v) & ~(u < IDLE_UTIL_PCT)]
+        if busy.size == 0:
+            return 0.0
+        d = self.nm.median[ic] + min(self.expected(comp, S.SM_CLOCK, ic), 0.0) - float(np.quantile(busy, 0.25))
+        return _clip(d / self.nm.scale[ic] / self.z, self.cap) if np.isfinite(d) else 0.0
+
+    def busier_per_work(self, comp: str) -> float:
+        """:meth:`up` of GPU utilisation, counted only when the replica's own decode work (tokens/s) did not rise.
+
+        A slower accelerator is busier *at the same work*; a replica the router sends more work
+        (a peer taking over from a degraded replica, a replica idle after its restart getting its
+        share back) is busier because it does more: its median decode rate rose by more than the
+        smallest meaningful change (:data:`~llmrca.methods.llm.signals.FLOORS`).  Without a decode-rate
+        series the rise counts as it is.
+        """
+        busy = self.up(comp, S.GPU_UTIL)
+        if busy <= 0:
+            return 0.0
+        more_work = self.delta(comp, S.GEN_TPS, "q50")
+        return 0.0 if np.isfinite(more_work) and more_work > S.FLOORS[S.GEN_TPS] else busy
+
     def normal_of(self, comp: str, sig: str) -> float | None:
         i = self.col(comp, sig)
         return None if i is None else float(self.nm.median[i])
@@ -315,10 +353,10 @@ class Evidence:
                 flag = max(flag, excess)
                 ev.add(Signal(c, S.THROTTLE, "gpu", FLAG * excess, None, None, f"SW power cap throttle bit set in {bit_w:.0%} of samples"))
         if ic is not None:
-            drop = self.down(c, S.SM_CLOCK)
+            drop = self.busy_clock_drop(c)
             # A clock drop with a power-cap flag confirms the cap bites; alone it is still a GPU slowdown.
             ev.add(Signal(c, S.SM_CLOCK, "gpu", drop + FLAG * flag if drop > 0 else 0.0, self.normal_of(c, S.SM_CLOCK), self.window_of(c, S.SM_CLOCK), "SM clock fell"))
-        busy = self.up(c, S.GPU_UTIL)
+        busy = self.busier_per_work(c)
         if busy > 0:
             # Busier than its peers at the same load: each step takes the accelerator longer.
             ev.add(Signal(c, S.GPU_UTIL, "gpu", busy, self.normal_of(c, S.GPU_UTIL), self.window_of(c, S.GPU_UTIL, "q75"), "GPU busier than its peers"))

@@ -31,6 +31,8 @@ _LABELS = {
     S.CPU_PRESSURE: "CPU pressure (PSI)",
     S.NODE_CPU: "node CPU",
     S.TCP_RETRANS: "TCP retransmissions",
+    S.LAT_MEAN: "request latency mean",
+    S.NET_SHARE_MEAN: "network share of mean request latency (s)",
 }
 
 #: Fault types whose story includes the replica's outage (its health signals belong in the sentence).
@@ -52,7 +54,7 @@ def phrase(sig: Signal) -> str:
     if sig.signal.startswith("log:") or sig.signal == "scrape gaps":
         return sig.note
     label = _LABELS.get(sig.signal, sig.signal)
-    if sig.signal == S.NET_SHARE and n is not None and w is not None:
+    if sig.signal in (S.NET_SHARE, S.NET_SHARE_MEAN) and n is not None and w is not None:
         return f"{label} {n:+.2f} → {w:+.2f}"
     if n is not None and w is not None and abs(n) < 1e-9:
         return f"{label} {n:g} → {w:.3g}"

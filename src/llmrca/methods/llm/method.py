@@ -47,6 +47,9 @@ FAULT_NAMES = ("cpu", "memory", "network", "gpu", *serving.SERVING_TYPES)
 #: benchmarks/llm_abstain.py): healthy windows reach at most 0.67, faults at least 2.86.
 ABSTAIN_BELOW = 1.0
 
+#: Most network evidence scrape gaps carry on a component whose own latency did not rise (threshold multiples).
+GAPS_ALONE = 1.0
+
 
 @dataclass
 class LlmRcaConfig(Config):
@@ -227,24 +230,27 @@ class LlmRca(Method):
     def _latency(self, ev: Evidence, ce: ComponentEvidence, r: LatencyResidual, callees: list[str]) -> None:
         """Assign the unexplained mesh-latency rise to a hypothesis."""
         c = ce.component
-        if ev.col(c, S.NET_SHARE) is not None and not callees:
+        share_sig = self._share_signal(ev, c)
+        if share_sig is not None and not callees:
             # A replica with its engine latency known: the network's share of each request,
             # sample by sample, says directly whether the network slowed it.
             # The gap between mesh and engine latency is the network *or* time queued in the
             # replica before its engine (a load symptom).  Only a network-specific cue (the pod's
             # own scrapes going missing, timeout log lines) makes it network evidence in full.
-            share = ev.up_before(c, S.NET_SHARE, ev.outage_row(c))
+            share = ev.up_before(c, share_sig, ev.outage_row(c))
             corroborated = any(sg.hypothesis == "network" and sg.strength >= 1.0 for sg in ce.signals)
             ce.latency_residual = share
             note = "mesh latency beyond the engine's own" + ("" if corroborated else " (uncorroborated: may be replica queueing; half weight)")
-            ce.add(Signal(c, S.NET_SHARE, "network", share if corroborated else 0.5 * share, ev.normal_of(c, S.NET_SHARE), ev.window_of(c, S.NET_SHARE, "q75"), note,
+            ce.add(Signal(c, share_sig, "network", share if corroborated else 0.5 * share, ev.normal_of(c, share_sig), ev.window_of(c, share_sig, "q75"), note,
                           weak=not corroborated))
+            self._weigh_gaps(ce)
             return
         ce.latency_residual = r.residual
         if r.residual <= 0:
+            self._weigh_gaps(ce)
             return
         d90 = r.delta_s.get(S.LAT90, float("nan"))
-        d = Signal(c, S.LAT90, "network", r.residual, ev.normal_of(c, S.LAT90), ev.window_of(c, S.LAT90, "q75"), "mesh latency beyond engine and callees")
+        d = Signal(c, r.signal, "network", r.residual, ev.normal_of(c, r.signal), ev.window_of(c, r.signal, "q75"), "mesh latency beyond engine and callees")
         if callees or c not in ev.replicas or ev.col(c, S.E2E90) is not None:
             # For a proxy (or with the engine's own latency known) the residual is the network's.
             ce.add(d)
@@ -267,6 +273,41 @@ class LlmRca(Method):
         else:
             d.note = "latency rose with no resource change" + (" and scrapes went missing" if gaps >= 1.0 else "") + " (network; GPU power signals absent)"
         ce.add(d)
+        self._weigh_gaps(ce)
+
+    @staticmethod
+    def _share_signal(ev: Evidence, component: str) -> str | None:
+        """The network-share series of a replica: from the means when it has them, else from the p90s; or None.
+
+        The mean share (mesh mean − engine mean, histogram ``_sum`` / ``_count``) is exact; the p90
+        share is interpolated inside the histograms' buckets and can hide a delay the buckets are
+        too wide to resolve (Istio's 2.5 s .. 5 s bucket for whole LLM requests).  A replica with
+        the mesh mean but not the engine's gets None: its mean's residual (:mod:`.propagation`)
+        is read instead of a p90 share that cannot move.
+        """
+        if ev.col(component, S.NET_SHARE_MEAN) is not None:
+            return S.NET_SHARE_MEAN
+        if ev.col(component, S.LAT_MEAN) is not None:
+            return None
+        return S.NET_SHARE if ev.col(component, S.NET_SHARE) is not None else None
+
+    @staticmethod
+    def _weigh_gaps(ce: ComponentEvidence) -> None:
+        """Scrape gaps without a latency rise on the same component are a weak network cue (at most one threshold).
+
+        A delay in front of a pod slows its scrapes, but scrapes also go missing on a loaded
+        machine; only with the component's own mesh latency up are they network evidence in full.
+        So gaps on a healthy peer never outvote a clear latency rise on the delayed replica.
+        """
+        latency = {S.LAT50, S.LAT90, S.LAT_MEAN, S.NET_SHARE, S.NET_SHARE_MEAN}
+        rose = max((sg.strength for sg in ce.signals if sg.hypothesis == "network" and sg.signal in latency), default=0.0)
+        if rose >= 1.0:
+            return
+        for sg in ce.signals:
+            if sg.signal == "scrape gaps" and sg.strength > GAPS_ALONE:
+                sg.strength = GAPS_ALONE
+                sg.note += "; no latency rise here: a weak cue"
+        ce.strengths["network"] = ce.combined("network")
 
     def _fault_type(self, ce: ComponentEvidence) -> str:
         return serving.refine(ce, self._paper_fault_type(ce))
@@ -292,7 +333,7 @@ class LlmRca(Method):
             if c == top or r.explained_by is None:
                 continue
             rise = max((v for v in r.delta_s.values() if np.isfinite(v)), default=0.0)
-            i = self._normal.index.get(c, S.LAT90) if self._normal else None
+            i = self._normal.index.get(c, r.signal) if self._normal else None
             if i is None or rise <= self.config.z_threshold * self._normal.scale[i]:
                 continue
             if r.residual < 1.0:

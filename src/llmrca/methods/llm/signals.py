@@ -26,6 +26,8 @@ NET_TX = _c("net_tx")
 GPU_UTIL = _c("gpu_util")
 LAT50 = _c("latency_p50")
 LAT90 = _c("latency_p90")
+#: Mean mesh latency (histogram ``_sum`` / ``_count``): not quantised by the bucket layout.
+LAT_MEAN = _c("latency_mean")
 
 # -- extended: vLLM engine ----------------------------------------------------
 RUNNING = _c("running")
@@ -40,6 +42,7 @@ TTFT90 = _c("ttft_p90")
 ITL50 = _c("itl_p50")
 ITL90 = _c("itl_p90")
 E2E90 = _c("e2e_p90")
+E2E_MEAN = _c("e2e_mean")
 QUEUE90 = _c("queue_time_p90")
 
 # -- extended: Ray Serve --------------------------------------------------------
@@ -74,6 +77,11 @@ THERMAL_BITS = 0x8 | 0x20 | 0x40 | 0x80
 # -- derived (computed by the method from two catalogue columns) -----------------
 #: mesh p90 latency minus the engine's own e2e p90: the network's share of a request.
 NET_SHARE = "net-share:p90"
+#: the same from the means (mesh mean − engine mean): moves with a delay the buckets hide.
+NET_SHARE_MEAN = "net-share:mean"
+
+#: Mesh latency statistics the propagation reads, quantiles first then the mean.
+MESH_LATENCY = (LAT50, LAT90, LAT_MEAN)
 
 #: Engine latencies: how long the replica itself takes (excludes the network).
 ENGINE_LATENCY = (TTFT90, ITL90, QUEUE90, E2E90)
@@ -82,7 +90,7 @@ ENGINE_LATENCY = (TTFT90, ITL90, QUEUE90, E2E90)
 #: explanation lists the groups a case lacked.
 GROUPS: dict[str, tuple[str, ...]] = {
     "resources (basic)": (CPU, MEM, NET_RX, NET_TX, GPU_UTIL),
-    "mesh latency (basic)": (LAT50, LAT90),
+    "mesh latency (basic)": (LAT50, LAT90, LAT_MEAN),
     "engine latency decomposition": (TTFT90, ITL90, QUEUE90, E2E90),
     "engine load": (RUNNING, WAITING, KV_CACHE, PREEMPT),
     "replica lifecycle": (REPLICA_STARTS, REPLICA_HEALTHY, REPLICA_ERRORS),
@@ -101,7 +109,9 @@ FLOORS: dict[str, float] = {
     GPU_UTIL: 1.0,  # %
     LAT50: 0.01,  # s
     LAT90: 0.01,
+    LAT_MEAN: 0.01,
     NET_SHARE: 0.01,
+    NET_SHARE_MEAN: 0.01,
     RUNNING: 0.5,  # requests
     WAITING: 0.5,
     KV_CACHE: 0.01,  # fraction
@@ -114,6 +124,7 @@ FLOORS: dict[str, float] = {
     ITL50: 0.0005,
     ITL90: 0.0005,
     E2E90: 0.01,
+    E2E_MEAN: 0.01,
     QUEUE90: 0.01,
     REPLICA_STARTS: 0.001,  # 1/s: one start within a few minutes
     REPLICA_HEALTHY: 0.5,
