@@ -66,8 +66,11 @@ def test_cases_per_fault_spreads_over_the_targets(tmp_path):
     man = json.loads((out / "dataset.json").read_text())
     assert man["cases_per_fault"] == 1 and sorted(c["fault"] for c in man["cases"]) == sorted(FAULT_TYPES)
     assert [c["path"].split("/")[0] for c in man["cases"]] == [f"ray-worker-1_{ft}" for ft in FAULT_TYPES]
-    with pytest.raises(ConfigError, match="cases-per-fault"):
-        run_campaign("sim", "quick", seed=4, out=out, progress=False, workers=2, resume=True)
+    with pytest.raises(ConfigError, match="cases-per-fault"):  # another N is refused
+        run_campaign("sim", "quick", seed=4, out=out, progress=False, workers=2, resume=True, cases_per_fault=2)
+    # without N a resume takes the campaign's own (nothing left to run: the same four cases)
+    again = run_campaign("sim", "quick", seed=4, out=out, progress=False, workers=2, resume=True, protocol=Timeline(normal_s=40, fault_s=20, tail_s=5, warmup_s=5))
+    assert [c["path"] for c in json.loads((again / "dataset.json").read_text())["cases"]] == [c["path"] for c in man["cases"]]
     with pytest.raises(ConfigError, match="at least 1"):
         run_campaign("sim", "quick", seed=4, out=tmp_path / "x", progress=False, cases_per_fault=0)
     res = CliRunner().invoke(app, ["campaign", "--profile", "quick", "--cases-per-fault", "1", "--workers", "1", "--out", str(tmp_path / "cli"), "-q",
