@@ -15,7 +15,7 @@ from llmrca.testbed.sim.backend import SimBackend
 from llmrca.testbed.sim.config import SimConfig
 from llmrca.testbed.sim.engine import GpuCoefficients
 from llmrca.testbed.sim.faults import fault_params
-from llmrca.testbed.sim.observe import counter_rate, window_quantiles
+from llmrca.testbed.sim.observe import counter_rate, window_mean, window_quantiles
 
 START = 1_767_225_600.0
 SHORT = Timeline(normal_s=60.0, fault_s=30.0, tail_s=10.0, warmup_s=10.0)
@@ -54,6 +54,33 @@ def test_window_quantiles_match_histogram_quantile():
         assert got[s, 0] == pytest.approx(_hq(0.5, v[m], le))
         assert got[s, 1] == pytest.approx(_hq(0.9, v[m], le))
     assert np.isnan(window_quantiles(t[:0], v[:0], None, st, le, 20.0, (0.5,))).all()
+
+
+def test_window_mean_is_sum_over_count_of_the_window():
+    rng = np.random.default_rng(1)
+    t = np.sort(rng.uniform(0, 100, 300))
+    v = rng.lognormal(1.3, 0.5, 300)
+    st = np.arange(5.0, 101.0, 5.0)
+    got = window_mean(t, v, st, 4, 5.0)  # rate(_sum[20s]) / rate(_count[20s])
+    for s in (5, 10, 19):
+        m = (t > st[s] - 20.0) & (t <= st[s])
+        assert got[s] == pytest.approx(v[m].mean())
+    assert np.isnan(window_mean(t[:0], v[:0], st, 4, 5.0)).all()
+
+
+def test_mesh_mean_latency_shows_a_network_delay_the_buckets_blur():
+    """Istio's buckets (2.5 s, 5 s) quantise whole-request latencies of seconds; the _sum/_count mean does not."""
+    be = SimBackend()
+    spec = FaultSpec("network", "ray-worker-1")
+    faulty = be.run_case(spec, seed=3, protocol=SHORT, start_time=START).metric_sets["extended"]
+    t0 = START + SHORT.normal_s
+    w = (faulty["time"] >= t0 + 10) & (faulty["time"] < t0 + SHORT.fault_s)
+    n = faulty["time"] < t0
+    share = faulty["ray-worker-1_latency"] - faulty["ray-worker-1_vllm:e2e_request_latency_seconds:mean"]
+    assert share[n].median() == pytest.approx(0.0, abs=0.02)  # the mesh mean is the engine's plus a hop
+    assert share[w].median() > 0.3  # the delay (1 s per request entering the pod's proxy, less for actor calls)
+    peer = faulty["ray-worker-2_latency"] - faulty["ray-worker-2_vllm:e2e_request_latency_seconds:mean"]
+    assert abs(peer[w].median()) < 0.05
 
 
 @pytest.mark.parametrize("limit", [300.0, 220.0, 150.0])

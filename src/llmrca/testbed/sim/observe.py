@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from llmrca.telemetry import BASIC, EXTENDED, GATEWAY, HEAD, OPERATOR, is_serving
+from llmrca.telemetry import BASIC, EXTENDED, GATEWAY, HEAD, OPERATOR, PROMETHEUS_EXTRA, is_serving
 from llmrca.testbed.sim.engine import DONE, FAILED, SimResult
 
 # Bucket boundaries (upper bounds, +Inf implied) of the real exporters.
@@ -43,6 +43,18 @@ def counter_rate(x: np.ndarray, m: int, span_s: float) -> np.ndarray:
     if out.shape[0] > 1:
         out[0] = out[1]
     return out
+
+
+def window_mean(obs_t: np.ndarray, obs_v: np.ndarray, scrape_t: np.ndarray, m: int, span_s: float) -> np.ndarray:
+    """``rate(h_sum[w]) / rate(h_count[w])`` at every scrape: the mean of the observations ``obs_v`` made at
+    ``obs_t`` over the last ``m`` scrape spans (a histogram's ``_sum`` / ``_count``); NaN where the window is empty.
+    Exact, unlike a quantile interpolated inside the buckets."""
+    S = scrape_t.size
+    ti = np.searchsorted(scrape_t, obs_t, side="left")
+    ok = ti < S
+    ssum = counter_rate(np.cumsum(np.bincount(ti[ok], weights=obs_v[ok], minlength=S)), m, span_s)
+    scnt = counter_rate(np.cumsum(np.bincount(ti[ok], minlength=S).astype(float)), m, span_s)
+    return np.where(scnt > 0, ssum / np.where(scnt > 0, scnt, 1.0), np.nan)
 
 
 def window_quantiles(
@@ -244,23 +256,29 @@ def _mesh_latency(o: _Obs) -> None:
     pre_head = res_extra(o, "pre_head")[fin]
     qs = (0.5, 0.9)
     gw_dur = t_end + hop - arrival
+    head_dur = t_end - arrival - hop - pre_head
     lat = {
         GATEWAY: window_quantiles(t_end, gw_dur * 1e3, None, st, ISTIO_MS_BUCKETS, win, qs) / 1e3,
-        HEAD: window_quantiles(t_end, (t_end - arrival - hop - pre_head) * 1e3, None, st, ISTIO_MS_BUCKETS, win, qs) / 1e3,
+        HEAD: window_quantiles(t_end, head_dur * 1e3, None, st, ISTIO_MS_BUCKETS, win, qs) / 1e3,
     }
+    mean = {GATEWAY: window_mean(t_end, gw_dur, st, o.m, span), HEAD: window_mean(t_end, head_dur, st, o.m, span)}
     for r in range(1, R):
         sel = repl == r
         # the node-level mesh proxy sees the request before netem delays it into the pod
         d = t_end[sel] - (ready[sel] - dly[sel])  # waits on the path before the pod are behind it (in ``ready``)
         lat[comps[r]] = window_quantiles(t_end[sel], d * 1e3, None, st, ISTIO_MS_BUCKETS, win, qs) / 1e3
+        mean[comps[r]] = window_mean(t_end[sel], d, st, o.m, span)
     # the operator answers Kubernetes API watches and probes: small, steady
     n_op = int(3 * S)
     op_t = st[0] - span + (st[-1] - st[0] + span) * np.sort(rng.random(n_op))
     op_v = rng.lognormal(np.log(4.0), 0.4, n_op)
     lat[OPERATOR] = window_quantiles(op_t, op_v, None, st, ISTIO_MS_BUCKETS, win, qs) / 1e3
+    mean[OPERATOR] = window_mean(op_t, op_v / 1e3, st, o.m, span)
     for c, v in lat.items():
         o.cols[c]["latency-50"] = v[:, 0]
         o.cols[c]["latency-90"] = v[:, 1]
+    for c, v in mean.items():
+        o.cols[c]["latency"] = v  # istio_request_duration_milliseconds _sum / _count, in seconds
 
 
 def _vllm(o: _Obs, r: int) -> None:
@@ -292,6 +310,7 @@ def _vllm(o: _Obs, r: int) -> None:
     sel = mine[o.done[mine]]
     v = window_quantiles(rq["t_done"][sel], rq["t_done"][sel] - rq["t_ready"][sel], None, st, VLLM_REQUEST_BUCKETS, win, (0.9,))
     x["vllm:e2e_request_latency_seconds:p90"] = v[:, 0]
+    x["vllm:e2e_request_latency_seconds:mean"] = window_mean(rq["t_done"][sel], rq["t_done"][sel] - rq["t_ready"][sel], st, m, span)
     sel = mine[o.sched_ok[mine]]
     v = window_quantiles(rq["t_sched"][sel], rq["t_sched"][sel] - rq["t_ready"][sel], None, st, VLLM_REQUEST_BUCKETS, win, (0.9,))
     x["vllm:request_queue_time_seconds:p90"] = v[:, 0]
@@ -451,7 +470,9 @@ def _frames(o: _Obs, basic: dict[str, dict[str, np.ndarray]] | None = None) -> d
     basic = basic or {}
     order = [GATEWAY, HEAD, *[c for c in comps[1:R]], OPERATOR]
     out = {}
-    for set_name, defs in (("basic", BASIC), ("extended", BASIC + EXTENDED)):
+    # the extended set holds what llmrca's collector reads from a real Prometheus: the catalogue's series and
+    # the histogram means (PROMETHEUS_EXTRA, from _sum / _count)
+    for set_name, defs in (("basic", BASIC), ("extended", BASIC + EXTENDED + PROMETHEUS_EXTRA)):
         data: dict[str, np.ndarray] = {"time": np.round(st, 3)}
         for c in order:
             for md in defs:
