@@ -8,7 +8,7 @@ import pytest
 
 from llmrca.config import ConfigError
 from llmrca.model import FaultSpec
-from llmrca.telemetry import BASIC_NAMES, EXTENDED, GATEWAY, HEAD, OPERATOR
+from llmrca.telemetry import BASIC_NAMES, EXTENDED, GATEWAY, HEAD, OPERATOR, PROMETHEUS_EXTRA
 from llmrca.testbed.base import Timeline
 from llmrca.testbed.gpu import GpuModel
 from llmrca.testbed.sim.backend import SimBackend
@@ -121,7 +121,7 @@ def test_metric_sets_follow_the_catalogue():
     assert "ray-worker-2_DCGM_FI_DEV_POWER_USAGE" in extra and f"{GATEWAY}_DCGM_FI_DEV_POWER_USAGE" not in extra
     assert f"{HEAD}_ray_serve_num_router_requests_total:rate" in extra and "ray-worker-1_ray_serve_num_router_requests_total:rate" not in extra
     assert f"{GATEWAY}_nginx_ingress_controller_requests:rate" in extra
-    assert {m.name for m in EXTENDED} == {c.split("_", 1)[1] for c in extra}
+    assert {m.name for m in (*EXTENDED, *PROMETHEUS_EXTRA)} == {c.split("_", 1)[1] for c in extra}  # what a real Prometheus gives the collector
     assert case.fault.requested == {"power_limit_w": 150.0}
     # the proxy's actor calls to the replicas are invisible to the eBPF tracer (trace_actor_calls="missing")
     assert set(case.traces["serviceName"]) == {GATEWAY, HEAD}

@@ -238,7 +238,7 @@ class LlmRca(Method):
             # replica before its engine (a load symptom).  Only a network-specific cue (the pod's
             # own scrapes going missing, timeout log lines) makes it network evidence in full.
             share = ev.up_before(c, share_sig, ev.outage_row(c))
-            corroborated = any(sg.hypothesis == "network" and sg.strength >= 1.0 for sg in ce.signals)
+            corroborated = any(sg.hypothesis == "network" and sg.strength >= 1.0 for sg in ce.signals) or self._not_queueing(ev, c, share_sig)
             ce.latency_residual = share
             note = "mesh latency beyond the engine's own" + ("" if corroborated else " (uncorroborated: may be replica queueing; half weight)")
             ce.add(Signal(c, share_sig, "network", share if corroborated else 0.5 * share, ev.normal_of(c, share_sig), ev.window_of(c, share_sig, "q75"), note,
@@ -274,6 +274,20 @@ class LlmRca(Method):
             d.note = "latency rose with no resource change" + (" and scrapes went missing" if gaps >= 1.0 else "") + " (network; GPU power signals absent)"
         ce.add(d)
         self._weigh_gaps(ce)
+
+    @staticmethod
+    def _not_queueing(ev: Evidence, component: str, share_sig: str) -> bool:
+        """Whether the replica's load rules out queueing as the reason for the mean share's rise.
+
+        Requests wait before the engine (the server's accept backlog, Ray Serve's handle) only when
+        the replica is saturated, and then its engine load rises too.  A replica whose running and
+        waiting requests did not rise beyond their band (a delayed pod gets *less* work from the
+        router) cannot explain its mean share that way: the network does.  Only for the exact
+        mean share (the p90 share moves with the buckets) and only when the engine load is exported.
+        """
+        if share_sig != S.NET_SHARE_MEAN or ev.col(component, S.RUNNING) is None:
+            return False
+        return max(ev.up(component, S.RUNNING), ev.up(component, S.WAITING)) < 1.0
 
     @staticmethod
     def _share_signal(ev: Evidence, component: str) -> str | None:
