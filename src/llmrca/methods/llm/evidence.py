@@ -426,7 +426,7 @@ def nothing_wrong(evidence: Mapping[str, ComponentEvidence], threshold: float | 
     signal of any component leaves its band of ``z_threshold`` robust
     standard deviations.  A healthy window shows small moves (at most 0.67 on
     simulated seeds 1-5), a fault one component well beyond its band (at
-    least 2.86 there): ``benchmarks/llm_abstain.py``, docs/method-llm.md.
+    least 5.12 there, with the mesh means): ``benchmarks/llm_abstain.py``, docs/method-llm.md.
     """
     level = alarm_level(evidence)
     blind = any(g in ABSTAIN_NEEDS for g in lacking)

@@ -44,7 +44,7 @@ FAULT_NAMES = ("cpu", "memory", "network", "gpu", *serving.SERVING_TYPES)
 
 #: Default abstention threshold, in threshold multiples of the strongest firm evidence: 1 = one signal leaves its
 #: z_threshold band.  Checked on simulated campaigns with seeds 1-5 (profile quick + 8 healthy cases each,
-#: benchmarks/llm_abstain.py): healthy windows reach at most 0.67, faults at least 2.86.
+#: benchmarks/llm_abstain.py): healthy windows reach at most 0.67, faults at least 5.12 (with the mesh means).
 ABSTAIN_BELOW = 1.0
 
 #: Most network evidence scrape gaps carry on a component whose own latency did not rise (threshold multiples).
