@@ -12,6 +12,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from llmrca.model import ALL_FAULT_TYPES
+
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Root-cause analysis for LLM inference deployments.")
 # Terminal markup is off everywhere: names, paths, hints (``llmrca[torch]``) and
 # messages come from data and must print literally.  Styling uses Text objects.
@@ -971,12 +973,12 @@ def k8s_down_cmd(
 
 @app.command("heal")
 def heal_cmd(
-    fault: str = typer.Option(..., "--fault", help="Fault to inject: cpu, memory, network or gpu."),
+    fault: str = typer.Option(..., "--fault", help="Fault type to inject: " + ", ".join(ALL_FAULT_TYPES) + " (the action follows the type the method decides; docs/heal.md)."),
     target: str = typer.Option("ray-worker-1", "--target", help="Replica to inject it into."),
     backend: str = typer.Option("sim", "--backend", help="Only sim for now (the action is replayed on the same seeded world)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the simulated world."),
     method: str = typer.Option("llm-rca", "--method", "-m", help="RCA method that localizes the culprit."),
-    signals: str | None = typer.Option(None, "--signals", help="Comma-separated alert signals (column or max:<metric>)."),
+    signals: str | None = typer.Option(None, "--signals", help="Comma-separated alert signals (column, max:<kind>, entry:<kind>); default max:itl_mean,entry:gateway_5xx_rate,max:ttft_p90. Packet loss needs max:latency_mean."),
     execute: bool = typer.Option(False, "--execute", help="Carry the action out (default: dry run, decision logged only)."),
     sets: list[str] = typer.Option([], "--set", help="fault.<type>.<param>=V or sim.<option>=V."),  # noqa: B008
     out: str = typer.Option("heal-out", "--out", "-o", help="Folder for audit.jsonl, heal.json, heal.png."),

@@ -36,9 +36,47 @@ from llmrca.heal.detector import ThresholdAlert
 from llmrca.model import Case, FaultSpec
 from llmrca.telemetry import is_serving
 
-#: Fault type named by the localizer -> remediation.
-POLICY: dict[str, str] = {"cpu": "restart", "memory": "restart", "gpu": "reset-power-limit", "network": "drain"}
+
+@dataclass(frozen=True)
+class Remedy:
+    """What the loops do about one decided fault type.
+
+    ``action``: one of :data:`llmrca.testbed.actuator.ACTIONS`, or None when no automated action
+    helps (the loop logs ``why`` and ``human`` and does nothing).  ``why``: why this action
+    (or none) fixes the type.  ``human``: what a person still has to do ("" when nothing).
+    """
+
+    action: str | None
+    why: str
+    human: str = ""
+
+
+#: Fault type *named by the localizer* (never the true one) -> remediation; shared by
+#: ``llmrca heal`` and ``llmrca watch`` (docs/heal.md has the table and the reasons).
+POLICY: dict[str, Remedy] = {
+    "cpu": Remedy("restart", "the CPU hog dies with the container"),
+    "memory": Remedy("restart", "the leaking process dies with the container"),
+    "gpu": Remedy("reset-power-limit", "the power cap stays on the device through a pod restart"),
+    "network": Remedy("drain", "the delay is on the pod's network (re-applied to a restarted pod): route around it"),
+    "kv-cache": Remedy("restart", "the replica comes back with the deployment's own gpu_memory_utilization"),
+    "packet-loss": Remedy("drain", "the loss is on the pod's network path: route the requests around it"),
+    "noisy-neighbour": Remedy("drain", "the contention comes from another tenant of the node: move the work off the node",
+                              "move the neighbour or cordon the node"),
+    "gpu-thermal": Remedy("drain", "a hot GPU throttles whatever runs on it: move the work off it",
+                          "needs a human: the GPU's cooling (fans, airflow, inlet temperature)"),
+    "gpu-error": Remedy(None, "the replica restarts itself after the GPU reset; a restart now would abort its cold reload",
+                        "if the Xid error repeats, have the GPU checked or replaced"),
+    "model-load": Remedy(None, "the replica is loading its weights; restarting it again starts the slow load over",
+                         "wait for the load, or escalate: check the model storage / cache"),
+}
+#: What is done for a type the policy does not name (or no type at all).
+DEFAULT_REMEDY = Remedy("restart", "type unknown: a restart clears most process-local faults")
 DEFAULT_ACTION = "restart"
+
+
+def remedy_for(fault_type: str | None) -> Remedy:
+    """The :class:`Remedy` of the decided ``fault_type`` (:data:`DEFAULT_REMEDY` when unknown or None)."""
+    return POLICY.get(fault_type or "", DEFAULT_REMEDY)
 _START = 1_767_225_600.0
 
 
@@ -51,7 +89,8 @@ class HealConfig(Config):
     #: component's value, e.g. ``entry:gateway_5xx_rate``), or ``max:<metric>`` (the
     #: worst value of every ``<component>_<metric>`` column).  Kinds are read
     #: through :mod:`llmrca.telemetry.vocabulary`, so any exporter's names work.
-    signals: str = "max:itl_mean,entry:gateway_5xx_rate"
+    #: ``max:ttft_p90`` catches KV-cache pressure (prefills wait, tokens flow at speed).
+    signals: str = "max:itl_mean,entry:gateway_5xx_rate,max:ttft_p90"
     k: float = 4.0
     rel: float = 0.03
     for_samples: int = 3
@@ -85,6 +124,11 @@ class HealReport:
     recovered: bool | None = None
     rank_ms: float | None = None
     signal: str = ""
+    #: why the action, and what a human must still do ("" when nothing)
+    why: str = ""
+    human: str = ""
+    #: "recovered", "NOT recovered", "no SLO breach to recover from" (judged only with --execute)
+    verdict: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items()}
@@ -99,17 +143,19 @@ class HealReport:
         s += f"blamed {self.culprit} ({self.fault_type or 'type unknown'}) at +{self.decided_at - inj:.0f} s"
         s += " (correct)" if self.correct_culprit else " (WRONG)"
         s += f"; action {self.action} on {self.action_target}" if self.action_target else f"; {self.action}"
-        if self.executed:
-            lv = self.levels
-            s += (
-                f"; {self.signal} healthy {lv['healthy']:.3g}, no action {lv['no_action']:.3g}, healed {lv['healed']:.3g}"
-                f" -> {'recovered' if self.recovered else 'NOT recovered'}"
-            )
-        else:
+        if self.human and self.action_target:
+            s += f" (and {self.human})"
+        lv = self.levels
+        if self.verdict is not None:
+            healed = f", healed {_fmt(lv.get('healed'))}" if self.executed else ""
+            s += f"; {self.signal} healthy {_fmt(lv.get('healthy'))}, no action {_fmt(lv.get('no_action'))}{healed} -> {self.verdict}"
+        elif self.action_target:
             s += " (dry run: nothing done)"
         return s
 
-    signal: str = ""
+
+def _fmt(v: float | None) -> str:
+    return "n/a" if v is None else f"{v:.3g}"
 
 
 class Audit:
@@ -134,15 +180,19 @@ def _jsonable(o: Any) -> Any:
 
 
 def choose_action(culprit: str, fault_type: str | None, replicas: list[str] | None = None) -> tuple[str, str | None]:
-    """(action, target): only serving replicas are remediated automatically.
+    """(action, target) from the *decided* type (:func:`remedy_for`): only serving replicas are remediated.
 
     ``replicas``: the components that host a model replica as the telemetry shows
     (:func:`~llmrca.telemetry.vocabulary.replica_components`); by name when not given.
+    When nothing automated helps, target is None and action is a sentence for a human.
     """
     serving = culprit in replicas if replicas is not None else is_serving(culprit)
     if not serving:
         return f"page a human: {culprit} is not a model replica", None
-    return POLICY.get(fault_type or "", DEFAULT_ACTION), culprit
+    r = remedy_for(fault_type)
+    if r.action is None:
+        return f"no automated action ({r.why}): {r.human}", None
+    return r.action, culprit
 
 
 def signal_series(frame: pd.DataFrame, spec: str) -> np.ndarray:
@@ -288,7 +338,10 @@ def heal_sim(
     from llmrca.telemetry.vocabulary import replica_components
 
     rep.action, rep.action_target = choose_action(rep.culprit, rep.fault_type, replica_components(frame.columns))
-    audit.log("decide", action=rep.action, target=rep.action_target, execute=cfg.execute)
+    if rep.action_target is not None or rep.culprit in replica_components(frame.columns):
+        rem = remedy_for(rep.fault_type)
+        rep.why, rep.human = rem.why, rem.human
+    audit.log("decide", action=rep.action, target=rep.action_target, execute=cfg.execute, why=rep.why, human=rep.human)
     healed = None
     if cfg.execute and rep.action_target is not None:
         from llmrca.heal.actuators import GuardedActuator, Rails
@@ -318,13 +371,24 @@ def _finish(rep: HealReport, outp: Path | None, world: Case, healed: Case | None
     t = base["time"].to_numpy(dtype=float)
     v = signal_series(base, rep.signal)
     rep.levels["healthy"] = _level(t, v, _START, inject)
-    if healed is not None and rep.decided_at is not None:
+    if cfg.execute and rep.decided_at is not None:
+        # judged over the same span with and without the action; a level within the alert's band
+        # without any action means the signal had come back by itself: nothing to claim
         judge_from = rep.decided_at + cfg.action_latency_s + cfg.settle_s
-        hframe = healed.metric_sets.get("extended", healed.metrics)
-        rep.levels["no_action"] = _level(t, v, judge_from, end)
-        rep.levels["healed"] = _level(hframe["time"].to_numpy(dtype=float), signal_series(hframe, rep.signal), judge_from, end)
         thr = ThresholdAlert(k=cfg.k, rel=cfg.rel).fit(v[t < _START + cfg.learn_s]).threshold
-        rep.recovered = rep.levels["healed"] is not None and rep.levels["healed"] <= thr
+        rep.levels["threshold"] = thr
+        rep.levels["no_action"] = no_action = _level(t, v, judge_from, end)
+        after = no_action
+        if healed is not None:
+            hframe = healed.metric_sets.get("extended", healed.metrics)
+            rep.levels["healed"] = after = _level(hframe["time"].to_numpy(dtype=float), signal_series(hframe, rep.signal), judge_from, end)
+        if no_action is not None and no_action <= thr:
+            rep.verdict, rep.recovered = "no SLO breach to recover from (the signal is back in band without any action)", None
+        elif healed is None:
+            rep.verdict, rep.recovered = "no action taken: still out of band", False
+        else:
+            rep.recovered = after is not None and after <= thr
+            rep.verdict = "recovered" if rep.recovered else "NOT recovered"
     if outp is not None:
         (outp / "heal.json").write_text(json.dumps(rep.to_dict(), indent=2, default=_jsonable) + "\n")
         _figure(rep, world, healed, cfg, outp / "heal.png")
