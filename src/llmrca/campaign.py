@@ -12,7 +12,7 @@ the clock, and the dataset on disk.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -21,9 +21,9 @@ import numpy as np
 
 from llmrca.config import ConfigError
 from llmrca.dataset.io import add_case, write_manifest
-from llmrca.model import ALL_FAULT_TYPES, FAULT_TYPES, NO_FAULT, FaultSpec
+from llmrca.model import ALL_FAULT_TYPES, FAULT_TYPES, NO_FAULT, FaultSpec, normalize_fault_type
 from llmrca.progress import progress_bar
-from llmrca.testbed.base import BACKENDS, Backend, Timeline, backend_class, fault_roles
+from llmrca.testbed.base import BACKENDS, Backend, Timeline, backend_class, fault_class, fault_roles
 
 __all__ = ["BACKENDS", "PROFILES", "Backend", "Profile", "Protocol", "Timeline", "make_backend", "plan_cases", "run_campaign", "split_overrides"]
 
@@ -88,6 +88,8 @@ def plan_cases(
     *,
     placements: Mapping[str, str] | None = None,
     roles_of: Callable[[str], tuple[str, ...]] | None = None,
+    faults: Sequence[str] | None = None,
+    targets: Sequence[str] | None = None,
 ) -> list[FaultSpec]:
     """The cases of ``profile``: every fault type on its targets, ``repetitions`` times (or ``cases_per_fault``
     cases per fault type, its targets taken in turn), then ``profile.healthy``
@@ -96,10 +98,18 @@ def plan_cases(
     Targets: ``profile.n_targets`` of ``workers`` (placement "workers"), or every component of
     ``placements`` (component -> role) whose role is in ``roles_of(fault type)`` (placement "all";
     the fault classes say where they apply, :func:`llmrca.testbed.base.fault_roles`).
-    Raises :class:`~llmrca.config.ConfigError` for fault parameters of an unknown fault type, or a
+    ``faults`` / ``targets`` narrow the plan to those fault types / components (None: all of the
+    profile's): every name must be known, every named type must be in the profile, and each named
+    type and named target must keep at least one case (with both given, every named type must apply
+    to every named target, the placement rule of the fault classes).  Healthy cases are kept as
+    ``profile.healthy`` says.
+    Raises :class:`~llmrca.config.ConfigError` for fault parameters of an unknown fault type or of a
+    type the plan has no case of, an unknown or inapplicable fault type or target, or a
     placement "all" without ``placements`` and ``roles_of``.
     """
-    fp = {k: dict(v) for k, v in (fault_params or {}).items()}
+    fp: dict[str, dict[str, Any]] = {}
+    for k, v in (fault_params or {}).items():
+        fp.setdefault(normalize_fault_type(k), {}).update(v)
     unknown = sorted(set(fp) - set(ALL_FAULT_TYPES))
     if unknown:
         raise ConfigError(f"fault parameters for unknown fault type(s) {unknown}; fault types: {', '.join(ALL_FAULT_TYPES)}")
@@ -107,22 +117,58 @@ def plan_cases(
         raise ConfigError(f"profile {profile.name!r}: placement must be 'workers' or 'all', not {profile.placement!r}")
     if profile.placement == "all" and (placements is None or roles_of is None):
         raise ConfigError(f"profile {profile.name!r} places faults on every component: the backend must list its components with their roles")
+    types = list(profile.faults)
+    if faults is not None:
+        want = list(dict.fromkeys(normalize_fault_type(f) for f in faults if f.strip()))
+        bad = [f for f in want if f not in ALL_FAULT_TYPES]
+        if bad or not want:
+            raise ConfigError(f"--faults: unknown fault type(s) {', '.join(bad) or '(none given)'}; fault types: {', '.join(ALL_FAULT_TYPES)}")
+        outside = [f for f in want if f not in profile.faults]
+        if outside:
+            raise ConfigError(f"--faults: profile {profile.name!r} has no {', '.join(outside)} case; its fault types: {', '.join(profile.faults)} "
+                              f"(the extended profile has every type)")
+        types = [f for f in profile.faults if f in want]
+    known = list(placements) if profile.placement == "all" and placements is not None else list(workers)
+    chosen: list[str] | None = None
+    if targets is not None:
+        chosen = list(dict.fromkeys(t.strip() for t in targets if t.strip()))
+        bad = [t for t in chosen if t not in known]
+        if bad or not chosen:
+            raise ConfigError(f"--targets: unknown component(s) {', '.join(bad) or '(none given)'}; profile {profile.name!r} places faults on: {', '.join(known)}")
+    missing = sorted(set(fp) - set(types))
+    if missing:
+        raise ConfigError("; ".join(f"fault.{ft}.* given but the campaign has no {ft} case" for ft in missing)
+                          + f" (its fault types: {', '.join(types)})")
     specs = []
-    for ftype in profile.faults:
+    placed: set[str] = set()
+    for ftype in types:
         if profile.placement == "all":
             assert placements is not None and roles_of is not None
             roles = roles_of(ftype)
-            targets = [c for c, role in placements.items() if role in roles]
+            targets_ = [c for c, role in placements.items() if role in roles]
+            if chosen is not None:
+                if faults is not None:
+                    no = [c for c in chosen if c not in targets_]
+                    if no:
+                        raise ConfigError(f"fault {ftype!r} does not apply to {', '.join(f'{c} ({placements[c]})' for c in no)}: it applies to {', '.join(roles)}")
+                targets_ = [c for c in targets_ if c in chosen]
         else:
-            targets = pick_targets(workers, profile.n_targets)
+            targets_ = chosen if chosen is not None else pick_targets(workers, profile.n_targets)
+        if not targets_:
+            continue
+        placed.update(targets_)
         if profile.cases_per_fault > 0:
             # spread evenly over the targets (8 on 3: 3, 3, 2), each target's cases together as with repetitions
-            order = sorted(range(profile.cases_per_fault), key=lambda k: k % len(targets))
-            plan = [targets[k % len(targets)] for k in order]
+            order = sorted(range(profile.cases_per_fault), key=lambda k: k % len(targets_))
+            plan = [targets_[k % len(targets_)] for k in order]
         else:
-            plan = [t for t in targets for _ in range(profile.repetitions)]
+            plan = [t for t in targets_ for _ in range(profile.repetitions)]
         for target in plan:
             specs.append(FaultSpec(type=ftype, target=target, params=fp.get(ftype, {}), duration_s=protocol.fault_s))
+    if chosen is not None:
+        unused = [c for c in chosen if c not in placed]
+        if unused:
+            raise ConfigError(f"--targets: no fault type of the plan applies to {', '.join(unused)} (fault types: {', '.join(types)})")
     specs.extend(FaultSpec(type=NO_FAULT, target="", duration_s=protocol.fault_s) for _ in range(profile.healthy))
     return specs
 
@@ -159,6 +205,8 @@ def run_campaign(
     resume: bool = False,
     healthy: int | None = None,
     cases_per_fault: int | None = None,
+    faults: Sequence[str] | None = None,
+    targets: Sequence[str] | None = None,
 ) -> Path:
     """Run a campaign and write its dataset; returns the dataset folder.
 
@@ -174,6 +222,11 @@ def run_campaign(
     (``dataset.json`` ``healthy``) is used.
     ``cases_per_fault`` overrides the profile's targets x repetitions with that many
     cases per fault type (its targets in turn; e.g. 8 on 3 workers: 3, 3, 2); on ``resume`` without it, the campaign's own (``dataset.json``).
+    ``faults`` / ``targets`` narrow the plan to those fault types / components (:func:`plan_cases`;
+    recorded in ``dataset.json``, on ``resume`` without them the campaign's own); a narrowed campaign
+    has no healthy case unless ``healthy`` says so.  Fault parameters are checked for every type
+    ``fault_params`` names (unknown parameter or value out of range: ConfigError), and a type the
+    plan has no case of is refused.
     """
     if profile not in PROFILES:
         raise ConfigError(f"unknown profile {profile!r}; profiles: {', '.join(f'{k} ({v.description})' for k, v in PROFILES.items())}")
@@ -182,6 +235,12 @@ def run_campaign(
         healthy = _started_healthy(Path(out))
     if resume and cases_per_fault is None:
         cases_per_fault = _started(Path(out), "cases_per_fault")
+    if resume and faults is None:
+        faults = _started_list(Path(out), "faults")
+    if resume and targets is None:
+        targets = _started_list(Path(out), "targets")
+    if healthy is None and (faults is not None or targets is not None):
+        healthy = 0  # a narrowed campaign is about its faults
     if healthy is not None:
         if healthy < 0:
             raise ConfigError(f"healthy cases must be 0 or more, got {healthy}")
@@ -196,7 +255,14 @@ def run_campaign(
         protocol = LOCAL_PROTOCOL
     protocol = protocol or Timeline()
     be = backend_obj or make_backend(backend, workers=workers, qps=qps, scrape_interval_s=scrape_interval_s, sim_params=sim_params)
-    specs = plan_cases(prof, be.workers(), fault_params, protocol, placements=be.placements(), roles_of=lambda ft: fault_roles(be.name, ft))
+    for ft, params in (fault_params or {}).items():  # every type named in --set, in the plan or not
+        cls = fault_class(be.name, ft)
+        if hasattr(cls, "params_from"):
+            cls.params_from(params)
+    specs = plan_cases(prof, be.workers(), fault_params, protocol, placements=be.placements(), roles_of=lambda ft: fault_roles(be.name, ft),
+                       faults=faults, targets=targets)
+    faults = None if faults is None else [normalize_fault_type(f) for f in faults if f.strip()]
+    targets = None if targets is None else [t.strip() for t in targets if t.strip()]
     for spec in specs:  # every fault is checked before the first case runs
         be.check_fault(spec)
     out = Path(out)
@@ -204,7 +270,7 @@ def run_campaign(
     if out.exists() and any(out.iterdir()):
         if not resume:
             raise FileExistsError(f"output folder {out} exists and is not empty; choose a new --out, remove it, or pass --resume to finish it")
-        entries = _resume_entries(out, be.name, profile, seed, len(specs), prof.healthy, prof.cases_per_fault)
+        entries = _resume_entries(out, be.name, profile, seed, len(specs), prof.healthy, prof.cases_per_fault, faults, targets)
     out.mkdir(parents=True, exist_ok=True)
     seeds = case_seeds(seed, len(specs))
     base = 1_767_225_600.0 + 86_400.0 * (seed % 365)
@@ -224,6 +290,8 @@ def run_campaign(
                     "healthy": prof.healthy,
                     "protocol": protocol.to_dict(),
                     **({"cases_per_fault": prof.cases_per_fault} if prof.cases_per_fault else {}),
+                    **({"faults": faults} if faults is not None else {}),
+                    **({"targets": targets} if targets is not None else {}),
                     "parameters": {**be.describe(), "fault_params": fault_params or {}, "workers": workers, "qps": qps, "scrape_interval_s": scrape_interval_s},
                     "wall_s": round(time.perf_counter() - t_wall, 2),
                     "complete": complete,
@@ -262,13 +330,26 @@ def _started(out: Path, key: str) -> int | None:
         return None  # _resume_entries says what is wrong with the folder
 
 
+def _started_list(out: Path, key: str) -> list[str] | None:
+    """The list ``key`` (``faults``, ``targets``) the campaign in ``out`` was narrowed to (its ``dataset.json``), or None."""
+    import json
+
+    try:
+        d = json.loads((out / "dataset.json").read_text())
+        v = d.get(key) if isinstance(d, dict) else None
+        return [str(x) for x in v] if isinstance(v, list) else None
+    except (OSError, ValueError, TypeError):
+        return None  # _resume_entries says what is wrong with the folder
+
+
 def _started_healthy(out: Path) -> int | None:
     """The number of healthy cases the campaign in ``out`` was started with, or None."""
     return _started(out, "healthy")
 
 
 def _resume_entries(
-    out: Path, backend: str, profile: str, seed: int, n_specs: int, healthy: int = 0, cases_per_fault: int = 0
+    out: Path, backend: str, profile: str, seed: int, n_specs: int, healthy: int = 0, cases_per_fault: int = 0,
+    faults: Sequence[str] | None = None, targets: Sequence[str] | None = None,
 ) -> list[dict[str, Any]]:
     """The cases a previous run of this campaign finished in ``out``; removes case folders it had not listed.
 
@@ -288,6 +369,12 @@ def _resume_entries(
         raise ConfigError(f"cannot resume {out}: it was started with {d.get('healthy', 0) or 0} healthy case(s), not {healthy}; pass --healthy {d.get('healthy', 0) or 0}")
     if int(d.get("cases_per_fault", 0)) != cases_per_fault:
         raise ConfigError(f"cannot resume {out}: it was planned with --cases-per-fault {d.get('cases_per_fault', 0) or '(none)'}, not {cases_per_fault or '(none)'}")
+    for key, mine in (("faults", faults), ("targets", targets)):
+        theirs_l = d.get(key)
+        if (list(theirs_l) if theirs_l is not None else None) != (list(mine) if mine is not None else None):
+            was = ",".join(theirs_l) if theirs_l else "(all of the profile's)"
+            raise ConfigError(f"cannot resume {out}: it was planned with --{key} {was}, not {','.join(mine) if mine else '(all)'}; pass --{key} {was}"
+                              if theirs_l else f"cannot resume {out}: it was planned with all of the profile's {key}, not --{key} {','.join(mine or [])}")
     entries = list(d.get("cases") or [])
     if len(entries) > n_specs:
         raise ConfigError(f"cannot resume {out}: it lists {len(entries)} cases, the campaign has {n_specs}")
