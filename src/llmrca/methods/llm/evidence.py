@@ -321,7 +321,11 @@ class Evidence:
         ev.memory_rise = up >= 1.0 or fail >= 1.0 or oom >= 1.0
         if drop > 0:
             # Without a lifecycle cue a fall of memory is weak evidence (half weight).
-            ev.add(Signal(c, S.MEM, "memory", drop if lifecycle else 0.5 * drop, self.normal_of(c, S.MEM), self.window_of(c, S.MEM, "min"), "working set dropped (process killed)",
+            # "killed" only with a kill cue (OOM log lines, memory-limit hits): a graceful stop (a drain,
+            # a model reload) also drops the working set
+            killed = oom > 0 or fail >= 1.0
+            how = " (process killed)" if killed else " (process stopped or restarted)" if lifecycle else ""
+            ev.add(Signal(c, S.MEM, "memory", drop if lifecycle else 0.5 * drop, self.normal_of(c, S.MEM), self.window_of(c, S.MEM, "min"), "working set dropped" + how,
                           weak=not lifecycle))
 
     def gpu(self, ev: ComponentEvidence, log_excess: dict[str, float]) -> None:
@@ -365,7 +369,9 @@ class Evidence:
             # DCGM's power-violation counter: time the device spent held back by its power limit.
             ev.add(Signal(c, S.POWER_VIOLATION, "gpu", FLAG * min(1.0, pv), self.normal_of(c, S.POWER_VIOLATION), self.window_of(c, S.POWER_VIOLATION, "q75"), "time throttled by the power limit rose"))
         g = min(FLAG, FLAG * log_excess.get("gpu", 0.0))
-        ev.add(Signal(c, "log:gpu", "gpu", g, note="GPU power / throttle log lines"))
+        # the gpu category also matches Xid reports: name them for what they are when the window has some
+        xid = log_excess.get("xid", 0.0) > 0
+        ev.add(Signal(c, "log:gpu", "gpu", g, note="GPU Xid / driver log lines" if xid else "GPU power / throttle log lines"))
 
     def engine(self, ev: ComponentEvidence) -> None:
         c = ev.component

@@ -27,7 +27,7 @@ _LABELS = {
     S.KV_CACHE: "KV-cache usage",
     S.PREEMPT: "preemptions/s",
     S.GPU_TEMP: "GPU temperature",
-    S.THERMAL_VIOLATION: "thermal-violation time",
+    S.THERMAL_VIOLATION: "time throttled by temperature (%)",
     S.CPU_PRESSURE: "CPU pressure (PSI)",
     S.NODE_CPU: "node CPU",
     S.TCP_RETRANS: "TCP retransmissions",
@@ -51,8 +51,14 @@ def phrase(sig: Signal) -> str:
         return "replica restarted"
     if sig.signal == S.REPLICA_HEALTHY:
         return "replica reported unhealthy"
+    if sig.signal.startswith("log:") and w is not None:  # matching line counts (method.py)
+        return f"{sig.note}: {w:.0f} line{'' if w == 1 else 's'}" + (f", about {n:.2g} expected" if n else ", none before")
     if sig.signal.startswith("log:") or sig.signal == "scrape gaps":
         return sig.note
+    if sig.signal == S.THERMAL_VIOLATION and n is not None and w is not None:  # percent of time (serving.gpu_thermal)
+        if w >= 99.5:
+            return f"always throttled by temperature (was {n:.0f} % of the time)"
+        return f"throttled by temperature {n:.0f} % → {w:.0f} % of the time"
     label = _LABELS.get(sig.signal, sig.signal)
     if sig.signal in (S.NET_SHARE, S.NET_SHARE_MEAN) and n is not None and w is not None:
         return f"{label} {n:+.2f} → {w:+.2f}"

@@ -96,6 +96,17 @@ class LogBaseline:
         dur = max(duration_s, 1.0)
         return cls(rates={c: {k: n / dur for k, n in d.items()} for c, d in counts.items()}, present=True, components=comps)
 
+    def counts(self, logs: pd.DataFrame | None, duration_s: float) -> dict[str, dict[str, tuple[int, float]]]:
+        """Per component and category: (matching lines in the window, lines expected at the normal rate)."""
+        out: dict[str, dict[str, tuple[int, float]]] = {}
+        window = _counts(logs, self.components) if logs is not None and not logs.empty else {}
+        for comp in set(window) | set(self.rates):
+            for cat in PATTERNS:
+                n = window.get(comp, {}).get(cat, 0)
+                exp = self.rates.get(comp, {}).get(cat, 0.0) * max(duration_s, 1.0)
+                out.setdefault(comp, {})[cat] = (int(n), float(exp))
+        return out
+
     def excess(self, logs: pd.DataFrame | None, duration_s: float) -> dict[str, dict[str, float]]:
         """Per component and category: how far the window's count exceeds the normal rate.
 

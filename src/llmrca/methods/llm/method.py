@@ -181,6 +181,14 @@ class LlmRca(Method):
             serving.add_evidence(ev, ce, le)
             evid[c] = ce
 
+        if cfg.use_logs and self._logs.present:
+            # log evidence shows its matching line counts: expected at the normal rate -> seen in the window
+            counts = self._logs.counts(logs, ws.duration_s)
+            for c, ce in evid.items():
+                for sg in ce.signals:
+                    if sg.signal.startswith("log:"):
+                        n, exp = counts.get(c, {}).get(sg.signal[4:], (0, 0.0))
+                        sg.normal, sg.window = round(exp, 1), float(n)
         for col in appeared:
             c, sig = col.partition("_")[0], col.partition("_")[2]
             if c in evid:
@@ -197,6 +205,7 @@ class LlmRca(Method):
             lacking.append("call graph (upstream symptoms not discounted)")
         if cfg.use_logs and not self._logs.present:
             lacking.append("logs")
+        lacking += serving.lacking_serving(set(have), cfg.use_logs and self._logs.present)
         explanation = {
             "summary": sentence(top, evid[top], fault, res.get(top), S.E2E90 in have, upstream),
             "culprit": top,
@@ -218,6 +227,12 @@ class LlmRca(Method):
                 f"{level:.2f} threshold multiples < {cfg.abstain_below:g})"
             )
             explanation["abstained"] = True
+            # no culprit is presented: the strongest component is kept for information only
+            explanation.pop("culprit", None)
+            explanation.pop("fault_type", None)
+            explanation["ranking_for_information"] = (
+                f"strongest {top} ({fault}, share {explanation.pop('confidence')}); the answer is no root cause"
+            )
         elif cfg.abstain_below is not None and level < cfg.abstain_below:
             explanation["not_abstained"] = (
                 f"evidence below {cfg.abstain_below:g} but the window lacks {', '.join(g for g in lacking if g in ABSTAIN_NEEDS)}: "

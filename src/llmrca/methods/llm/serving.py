@@ -37,6 +37,33 @@ from llmrca.methods.llm.evidence import FLAG, ComponentEvidence, Evidence, Signa
 #: Fault types this module names, beyond the paper's four (the order breaks ties).
 SERVING_TYPES: tuple[str, ...] = ("kv-cache", "gpu-thermal", "gpu-error", "model-load", "packet-loss", "noisy-neighbour")
 
+#: Serving signal groups -> the fault types they reveal; without a group its types cannot be named
+#: (the type falls back to the paper's four or ``unknown``).  The explanation's ``lacking`` lists
+#: the absent ones.
+SERVING_GROUPS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "node CPU / CPU pressure (PSI)": ((S.NODE_CPU, S.CPU_PRESSURE), ("noisy-neighbour",)),
+    "TCP retransmits": ((S.TCP_RETRANS,), ("packet-loss",)),
+    "KV cache": ((S.KV_CACHE, S.PREEMPT), ("kv-cache",)),
+    "GPU temperature / thermal violation": ((S.GPU_TEMP, S.THERMAL_VIOLATION), ("gpu-thermal",)),
+    "Xid errors": ((S.XID,), ("gpu-error",)),
+    "replica health": ((S.REPLICA_HEALTHY,), ("model-load",)),
+}
+
+
+def lacking_serving(have: set[str] | frozenset[str], logs: bool) -> list[str]:
+    """The serving signal groups absent from ``have`` (signal names), each with the types it reveals.
+
+    When every group is absent a last entry says the type can only be one of the paper's four
+    (``logs``: the window has log lines, which can still show KV-cache preemption warnings and Xid
+    reports).
+    """
+    out = [f"{group} (needed to name {', '.join(types)})" for group, (sigs, types) in SERVING_GROUPS.items() if not any(s in have for s in sigs)]
+    if len(out) == len(SERVING_GROUPS):
+        out.append("no serving metric: the fault type can only be one of the paper's four (cpu, memory, network, gpu) or unknown"
+                   + (", or kv-cache / gpu-error when the logs show their lines" if logs else ""))
+    return out
+
+
 #: KV-cache usage (fraction) from which a cache counts as near full.
 KV_NEAR_FULL = 0.8
 
@@ -81,7 +108,9 @@ def gpu_thermal(ev: Evidence, ce: ComponentEvidence) -> None:
     temp = min(FLAG, ev.up(c, S.GPU_TEMP))
     ce.add(Signal(c, S.GPU_TEMP, "gpu-thermal", temp, ev.normal_of(c, S.GPU_TEMP), ev.window_of(c, S.GPU_TEMP, "max"), "GPU temperature rose"))
     viol = FLAG * min(1.0, ev.up(c, S.THERMAL_VIOLATION))
-    ce.add(Signal(c, S.THERMAL_VIOLATION, "gpu-thermal", viol, ev.normal_of(c, S.THERMAL_VIOLATION), ev.window_of(c, S.THERMAL_VIOLATION, "q75"), "time held back by temperature rose"))
+    # DCGM's counter is µs throttled per s: reported as the percentage of time held back
+    n_pct, w_pct = (None if v is None or not np.isfinite(v) else v / 1e4 for v in (ev.normal_of(c, S.THERMAL_VIOLATION), ev.window_of(c, S.THERMAL_VIOLATION, "q75")))
+    ce.add(Signal(c, S.THERMAL_VIOLATION, "gpu-thermal", viol, n_pct, w_pct, "% of time held back by temperature rose"))
     _cue(ce, "thermal", max(bits, viol, temp if bits > 0 or viol > 0 else 0.0))
     # a power cap's own cues (lowered limit, draw at the limit, SW-power-cap bit): thermal is then not the reading
     cap_signals = (S.POWER_LIMIT, S.POWER, S.POWER_VIOLATION, S.THROTTLE)
@@ -97,7 +126,7 @@ def gpu_error(ev: Evidence, ce: ComponentEvidence, log_excess: dict[str, float])
         flag = 2 * FLAG
         ce.add(Signal(c, S.XID, "gpu-error", flag, ev.normal_of(c, S.XID), ev.window_of(c, S.XID, "max"), f"GPU reported Xid {ev.ws.max[i]:.0f}"))
     logs = min(2 * FLAG, 2 * FLAG * log_excess.get("xid", 0.0))
-    ce.add(Signal(c, "log:xid", "gpu-error", logs, note="Xid / engine-dead log lines"))
+    ce.add(Signal(c, "log:xid", "gpu-error", logs, note="Xid / driver / engine-dead log lines"))
     _cue(ce, "xid", max(flag, logs))
 
 

@@ -1,0 +1,74 @@
+"""llm-rca's explanation wording on simulated serving faults: units, log counts, labels, abstention, lacking groups."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from llmrca.campaign import run_campaign
+from llmrca.evaluate.single import rank_case
+from llmrca.report.explain import explanation_lines
+
+
+@pytest.fixture(scope="module")
+def cases(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("wording") / "d"
+    return run_campaign(profile="extended", seed=5, out=out, progress=False, faults=["gpu-thermal", "kv-cache", "gpu-error", "model-load", "noisy-neighbour"],
+                        targets=["ray-worker-2"], cases_per_fault=1, healthy=1)
+
+
+def _rank(path: Path, metric_set: str | None = None):
+    return rank_case(path, "llm-rca", {}, metric_set=metric_set).ranking
+
+
+def test_thermal_violation_is_a_share_of_time(cases: Path) -> None:
+    r = _rank(cases / "ray-worker-2_gpu-thermal" / "1")
+    assert r.fault_type == "gpu-thermal"
+    assert "always throttled by temperature" in r.explanation["summary"]
+    sig = next(s for s in r.explanation["signals"] if "THERMAL_VIOLATION" in s["signal"])
+    assert 0.0 <= sig["normal"] <= 1.0 and 99.0 <= sig["window"] <= 100.0  # percent, not µs/s
+    assert "1e+06" not in "\n".join(explanation_lines(r.explanation))
+
+
+def test_log_evidence_prints_matching_line_counts(cases: Path) -> None:
+    r = _rank(cases / "ray-worker-2_kv-cache" / "1")
+    sig = next(s for s in r.explanation["signals"] if s["signal"] == "log:kv")
+    assert sig["normal"] == 0.0 and sig["window"] >= 1
+    text = "\n".join(explanation_lines(r.explanation))
+    assert "None -> None" not in text
+    assert re.search(r"preemption warnings\): \d+ lines?, none before", r.explanation["summary"]), r.explanation["summary"]
+
+
+def test_xid_lines_are_labelled_as_such(cases: Path) -> None:
+    r = _rank(cases / "ray-worker-2_gpu-error" / "1")
+    assert r.fault_type == "gpu-error"
+    text = "\n".join(explanation_lines(r.explanation))
+    assert "GPU power / throttle log lines" not in text
+    assert "Xid / driver" in text
+
+
+def test_a_graceful_drain_is_not_called_a_kill(cases: Path) -> None:
+    for metric_set in (None, "basic"):
+        r = _rank(cases / "ray-worker-2_model-load" / "1", metric_set)
+        text = "\n".join(explanation_lines(r.explanation))
+        assert "process killed" not in text, metric_set
+
+
+def test_abstention_presents_no_culprit(cases: Path) -> None:
+    r = _rank(cases / "healthy" / "1")
+    assert r.abstained
+    assert "culprit" not in r.explanation and "confidence" not in r.explanation
+    assert "for information" in "\n".join(explanation_lines(r.explanation)).replace("_", " ")
+    assert not any(line.startswith("culprit ") for line in explanation_lines(r.explanation))
+
+
+def test_basic_set_lists_the_absent_serving_groups(cases: Path) -> None:
+    r = _rank(cases / "ray-worker-2_noisy-neighbour" / "1", "basic")
+    lacking = r.explanation["lacking"]
+    for group in ("node CPU / CPU pressure (PSI)", "TCP retransmits", "KV cache", "GPU temperature", "Xid errors"):
+        assert any(g.startswith(group) for g in lacking), group
+    assert any("can only be one of the paper's four" in g for g in lacking)
+    full = _rank(cases / "ray-worker-2_noisy-neighbour" / "1").explanation["lacking"]
+    assert not any("needed to name" in g for g in full)
