@@ -66,3 +66,12 @@ def test_heal_gpu_error_claims_no_recovery_it_did_not_make() -> None:
     assert rep.levels["no_action"] <= rep.levels["threshold"]
     assert rep.recovered is None and rep.verdict.startswith("no SLO breach to recover from")
     assert "recovered" not in rep.summary().replace("to recover from", "")
+
+
+def test_heal_gpu_thermal_drains_and_says_what_the_drain_did() -> None:
+    rep = heal_sim("gpu-thermal", "ray-worker-2", seed=3, config=HealConfig(execute=True))
+    assert rep.fault_type == "gpu-thermal" and rep.action == "drain" and rep.executed
+    assert "cooling" in rep.human and "cooling" in rep.summary()
+    lv = rep.levels
+    assert lv["healthy"] < lv["healed"] < lv["no_action"]  # better, but the others now carry its load
+    assert rep.verdict.startswith("NOT recovered (the action removed") and "drained replica's load" in rep.verdict

@@ -389,6 +389,12 @@ def _finish(rep: HealReport, outp: Path | None, world: Case, healed: Case | None
         else:
             rep.recovered = after is not None and after <= thr
             rep.verdict = "recovered" if rep.recovered else "NOT recovered"
+            healthy = rep.levels.get("healthy")
+            if not rep.recovered and after is not None and healthy is not None and no_action > healthy:
+                removed = 1.0 - (after - healthy) / (no_action - healthy)
+                if removed > 0:  # say how much the action did, and why it is not all of it after a drain
+                    rep.verdict += f" (the action removed {min(removed, 1.0):.0%} of the excess over healthy"
+                    rep.verdict += "; the drained replica's load now runs on the others)" if rep.action == "drain" else ")"
     if outp is not None:
         (outp / "heal.json").write_text(json.dumps(rep.to_dict(), indent=2, default=_jsonable) + "\n")
         _figure(rep, world, healed, cfg, outp / "heal.png")
