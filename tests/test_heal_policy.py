@@ -75,3 +75,9 @@ def test_heal_gpu_thermal_drains_and_says_what_the_drain_did() -> None:
     lv = rep.levels
     assert lv["healthy"] < lv["healed"] < lv["no_action"]  # better, but the others now carry its load
     assert rep.verdict.startswith("NOT recovered (the action removed") and "drained replica's load" in rep.verdict
+
+
+def test_heal_refuses_parameters_of_another_fault_type(tmp_path) -> None:
+    res = CliRunner().invoke(app, ["heal", "--fault", "gpu", "--set", "fault.kv-cache.gpu_memory_utilization=0.5", "--out", str(tmp_path / "h")])
+    assert res.exit_code == 2
+    assert "fault.kv-cache.* given but heal injects gpu" in res.output

@@ -996,6 +996,12 @@ def heal_cmd(
         _fail(ValueError(f"heal supports --backend sim; got {backend!r}"))
     try:
         fault_params, sim_params = split_overrides(_parse_sets(sets))
+        from llmrca.model import normalize_fault_type
+
+        other = sorted(t for t in fault_params if normalize_fault_type(t) != normalize_fault_type(fault))
+        if other:
+            raise ConfigError("; ".join(f"fault.{t}.* given but heal injects {fault}" for t in other) + f" (use fault.{fault}.<param>=V)")
+        fault_params = {fault: {k: v for ps in fault_params.values() for k, v in ps.items()}} if fault_params else {}
         cfg = HealConfig(method=method, execute=execute)
         if signals:
             cfg = cfg.replace(signals=signals)
