@@ -190,6 +190,11 @@ def _fidelity(rep: Report, scored: pd.DataFrame | None = None) -> Any:
     return fid if len(fid.methods) >= 3 else None
 
 
+def _scope(ctx: Any) -> str:
+    """The sentence on which cases the paper comparisons use ('' when every faulty case is in the paper's setting)."""
+    return ctx.scope_sentence() if hasattr(ctx, "scope_sentence") else ""
+
+
 def _findings_of(ctx: _Context) -> list[str]:
     """The paper's three findings measured on this evaluation (:mod:`llmrca.report.findings`)."""
     from llmrca.report.findings import findings, findings_lines
@@ -202,7 +207,7 @@ def _findings_md(ctx: _Context) -> list[str]:
     lines = _findings_of(ctx)
     if not lines:
         return []
-    scope = ctx.scope_sentence()
+    scope = _scope(ctx)
     return ["## Findings", "", *([scope, ""] if scope else []), "The paper's three findings (§5.2–5.3), measured on this evaluation:", "", *lines, ""]
 
 
@@ -212,7 +217,7 @@ def _fidelity_md(ctx: _Context) -> list[str]:
         return []
     from llmrca.report.fidelity import FAULTS
 
-    scope = ctx.scope_sentence()
+    scope = _scope(ctx)
     out = [
         "## Agreement with the paper",
         "",
@@ -264,7 +269,7 @@ def _fidelity_html(ctx: _Context) -> str:
     return (
         "<h2>Agreement with the paper</h2>"
         f"<p>Spearman's ρ with the paper's Table 1 ({len(fid.methods)} methods, random-walk rows left out; 95 % bootstrap interval over cases):</p>"
-        + (f"<p>{_e(ctx.scope_sentence())}</p>" if ctx.scope_sentence() else "")
+        + (f"<p>{_e(_scope(ctx))}</p>" if _scope(ctx) else "")
         + f"<pre>{_e(chr(10).join(fid.lines()))}</pre>"
         + "".join(f"<p><strong>{_e(w)}</strong></p>" for w in fid.warnings())
         + "<p class=\"muted\">Cell colour: red where we score higher than the paper, blue where lower; the stronger, the larger the difference.</p>"
@@ -742,7 +747,7 @@ def _html(ctx: _Context) -> str:
     found = _findings_of(ctx)
     if found:
         items = "".join(f"<li>{_e(x[2:].replace('**', ''))}</li>" for x in found)
-        scope = ctx.scope_sentence()
+        scope = _scope(ctx)
         parts.append(f"<h2>Findings</h2><p>The paper's three findings (§5.2–5.3), measured on this evaluation:</p>{f'<p>{_e(scope)}</p>' if scope else ''}<ul>{items}</ul>")
     parts.append(_fidelity_html(ctx))
     skipped = ctx.meta.get("unavailable") or []
