@@ -549,7 +549,7 @@ def dataset_import_cmd(
 @app.command("campaign")
 def campaign_cmd(
     backend: str = typer.Option("sim", "--backend", help="Testbed backend: sim (simulated stack), local (real processes; needs root) or k8s (a cluster; docs/k8s.md)."),
-    profile: str = typer.Option("quick", "--profile", help="quick (12 cases), paper (120 cases), extended (every fault type on every component it applies to, plus healthy cases; 161 cases) or local."),
+    profile: str = typer.Option("quick", "--profile", help="quick (12 cases), paper (120 cases), extended (every fault type on every component it applies to, plus healthy cases; 161 cases), local (12 cases, local testbed) or local-extended (every fault type on 2 workers plus 2 healthy cases; 22 cases, local testbed)."),
     seed: int = typer.Option(0, "--seed", help="Campaign seed; every case's seed derives from it."),
     out: str = typer.Option(..., "--out", help="Dataset folder to create (must be new or empty)."),
     workers: int | None = typer.Option(None, "--workers", help="Ray worker pods (the head hosts one more replica)."),

@@ -17,6 +17,7 @@ takes the ranking's order literally (RCAEval's behaviour).
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -144,3 +145,44 @@ def misattribution(scored: pd.DataFrame) -> pd.DataFrame:
     wrong["blamed"] = wrong["top1"].fillna("(no root cause)")
     out = wrong.groupby(["method", "fault", "blamed"], sort=False).size().reset_index(name="count")
     return out[cols]
+
+
+def named_fault_type(record: dict[str, Any]) -> str | None:
+    """The fault type a run's method named (``Ranking.fault_type`` as stored in the record, or its explanation's
+    ``fault_type``), normalised (:func:`llmrca.model.normalize_fault_type`); None when it named none."""
+    from llmrca.model import normalize_fault_type
+
+    named = record.get("fault_type")
+    expl = record.get("explanation")
+    if not named and isinstance(expl, dict):
+        named = expl.get("fault_type")
+    return normalize_fault_type(named) if isinstance(named, str) and named.strip() else None
+
+
+def type_named_frame(records: Sequence[dict[str, Any]], scored: pd.DataFrame) -> pd.DataFrame:
+    """Per method and fault type (and ``all``): the share of its scored faulty runs whose named fault type is the
+    true one (columns ``method, fault, type_named``, 0..1).
+
+    Only methods that named a type in at least one run appear; a run that named
+    none (abstained, failed, or silent) counts as not named.  ``scored`` is
+    :func:`llmrca.evaluate.results.scored_frame` (the runs counted).
+    """
+    cols = ["method", "fault", "type_named"]
+    named = {(r["method"], r["case"]): named_fault_type(r) for r in records}
+    namers = {m for (m, _), t in named.items() if t is not None}
+    if scored.empty or not namers:
+        return pd.DataFrame(columns=cols)
+    s = scored[scored["method"].isin(namers)]
+    hit = pd.Series([named.get((m, c)) == f for m, c, f in zip(s["method"], s["case"], s["fault"], strict=True)], index=s.index, dtype=float)
+    s = s.assign(_hit=hit)
+    per = s.groupby(["method", "fault"], sort=False)["_hit"].mean().reset_index()
+    overall = s.groupby("method", sort=False)["_hit"].mean().reset_index().assign(fault="all")
+    return pd.concat([per, overall], ignore_index=True).rename(columns={"_hit": "type_named"})[cols]
+
+
+def with_type_named(summary: pd.DataFrame, type_named: pd.DataFrame) -> pd.DataFrame:
+    """``summary`` plus a ``type_named`` column (:func:`type_named_frame`; NaN for methods that name no type and on
+    healthy rows).  Without any method naming a type the summary is returned unchanged (no new column)."""
+    if type_named.empty:
+        return summary
+    return summary.merge(type_named, on=["method", "fault"], how="left")

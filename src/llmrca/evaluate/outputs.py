@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 
 from llmrca.evaluate.figures import misattribution_figure
-from llmrca.evaluate.metrics import misattribution, summarize, with_false_alarms
+from llmrca.evaluate.metrics import misattribution, summarize, type_named_frame, with_false_alarms, with_type_named
 from llmrca.evaluate.render import write_table1
 from llmrca.evaluate.results import (
     false_alarm_frame,
@@ -98,6 +98,7 @@ def write_report(out_dir: str | Path) -> Report:
     methods = list(dict.fromkeys(r["method"] for r in records))
     healthy = has_healthy_cases(records)
     summary = with_false_alarms(summarize(scored), false_alarm_summary(fa, methods if healthy else None))
+    summary = with_type_named(summary, type_named_frame(records, scored))
     status = status_counts(records, random_on_failure=rof)
     families = {m: (session.get("methods", {}).get(m, {}).get("family") or (REGISTRY[m].family if m in REGISTRY else "")) for m in methods}
     t1 = table1(summary, families, methods)

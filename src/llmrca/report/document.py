@@ -26,11 +26,12 @@ import html
 import json
 import os
 from collections import Counter, defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from llmrca.model import NO_FAULT
 from llmrca.report.build import Report, ReportError, select_records, write_report
@@ -125,7 +126,11 @@ def write_documents(folder: str | Path, *, title: str = "llmrca report") -> Docu
     from llmrca.evaluate.results import read_results
 
     records = select_records(read_results(eval_dir / "results.jsonl"), session)
-    ctx = _Context(rep, eval_dir, folder, ds_dir, fe_png, fe_note, meta, records, title, _fidelity(rep))
+    from llmrca.report.findings import paper_scope, with_targets
+
+    scored = with_targets(rep.scored, records)
+    paper_scored, left_out = paper_scope(scored)
+    ctx = _Context(rep, eval_dir, folder, ds_dir, fe_png, fe_note, meta, records, title, _fidelity(rep, paper_scored), scored, paper_scored, left_out)
     md = folder / "REPORT.md"
     md.write_text(_markdown(ctx))
     page = folder / "REPORT.html"
@@ -145,6 +150,15 @@ class _Context:
     records: list[dict[str, Any]]
     title: str
     fidelity: Any = None  # llmrca.report.fidelity.Fidelity, when the paper's faults and methods were evaluated
+    scored: pd.DataFrame | None = None  # rep.scored with each run's fault target
+    paper_scored: pd.DataFrame | None = None  # the runs the paper comparisons use (findings.paper_scope)
+    left_out: dict[str, int] = field(default_factory=dict)  # faulty cases left out of them, per reason
+
+    def scope_sentence(self) -> str:
+        from llmrca.report.findings import scope_sentence
+
+        ps = self.paper_scored if self.paper_scored is not None else self.rep.scored
+        return scope_sentence(self.left_out, int(ps["case"].nunique()) if "case" in ps else len(ps))
 
     @property
     def methods(self) -> list[str]:
@@ -162,11 +176,12 @@ class _Context:
         return usual, odd
 
 
-def _fidelity(rep: Report) -> Any:
-    """Agreement with the paper's Table 1, when at least three of its methods ran on its fault types."""
+def _fidelity(rep: Report, scored: pd.DataFrame | None = None) -> Any:
+    """Agreement with the paper's Table 1 on ``scored`` (default: every scored run; the report passes the paper's
+    fault types placed on workers), when at least three of its methods ran on its fault types."""
     from llmrca.report.fidelity import FAULTS, fidelity_from_scored
 
-    scored = rep.scored
+    scored = rep.scored if scored is None else scored
     if scored.empty or not set(scored["fault"]) & set(FAULTS):
         return None
     fid = fidelity_from_scored(scored, n_boot=1000, seed=0)
@@ -175,19 +190,25 @@ def _fidelity(rep: Report) -> Any:
     return fid if len(fid.methods) >= 3 else None
 
 
+def _scope(ctx: Any) -> str:
+    """The sentence on which cases the paper comparisons use ('' when every faulty case is in the paper's setting)."""
+    return ctx.scope_sentence() if hasattr(ctx, "scope_sentence") else ""
+
+
 def _findings_of(ctx: _Context) -> list[str]:
     """The paper's three findings measured on this evaluation (:mod:`llmrca.report.findings`)."""
     from llmrca.report.findings import findings, findings_lines
 
     sets = {r["method"]: r.get("metric_set") or "basic" for r in ctx.records}
-    return findings_lines(findings(ctx.rep.scored, sets))
+    return findings_lines(findings(ctx.paper_scored if ctx.paper_scored is not None else ctx.rep.scored, sets))
 
 
 def _findings_md(ctx: _Context) -> list[str]:
     lines = _findings_of(ctx)
     if not lines:
         return []
-    return ["## Findings", "", "The paper's three findings (§5.2–5.3), measured on this evaluation:", "", *lines, ""]
+    scope = _scope(ctx)
+    return ["## Findings", "", *([scope, ""] if scope else []), "The paper's three findings (§5.2–5.3), measured on this evaluation:", "", *lines, ""]
 
 
 def _fidelity_md(ctx: _Context) -> list[str]:
@@ -196,9 +217,11 @@ def _fidelity_md(ctx: _Context) -> list[str]:
         return []
     from llmrca.report.fidelity import FAULTS
 
+    scope = _scope(ctx)
     out = [
         "## Agreement with the paper",
         "",
+        *([scope, ""] if scope else []),
         "Spearman's ρ between this evaluation's per-(method, fault) scores and the paper's Table 1 "
         f"({len(fid.methods)} methods; the four data-blind random-walk rows left out; 95 % interval from "
         f"{fid.n_boot} bootstrap resamples of the cases):",
@@ -246,7 +269,8 @@ def _fidelity_html(ctx: _Context) -> str:
     return (
         "<h2>Agreement with the paper</h2>"
         f"<p>Spearman's ρ with the paper's Table 1 ({len(fid.methods)} methods, random-walk rows left out; 95 % bootstrap interval over cases):</p>"
-        f"<pre>{_e(chr(10).join(fid.lines()))}</pre>"
+        + (f"<p>{_e(_scope(ctx))}</p>" if _scope(ctx) else "")
+        + f"<pre>{_e(chr(10).join(fid.lines()))}</pre>"
         + "".join(f"<p><strong>{_e(w)}</strong></p>" for w in fid.warnings())
         + "<p class=\"muted\">Cell colour: red where we score higher than the paper, blue where lower; the stronger, the larger the difference.</p>"
         f"<table>{head}{''.join(rows)}</table>"
@@ -330,6 +354,8 @@ def _markdown(ctx: _Context) -> str:
     fn = _names_footnote(ctx.methods)
     if fn:
         body += [fn, ""]
+    body += _type_named_md(ctx)
+    body += _placement_md(ctx)
     body += ["## Figures", ""]
     mis = ctx.eval_dir / "misattribution.png"
     body += [
@@ -372,6 +398,63 @@ def _markdown(ctx: _Context) -> str:
         body.append(f"- dataset: `{ctx.dataset}`")
     body.append("")
     return "\n".join(head + body)
+
+
+def _fault_order(faults: Any) -> list[str]:
+    from llmrca.model import ALL_FAULT_TYPES
+
+    present = set(faults)
+    return [f for f in ALL_FAULT_TYPES if f in present] + sorted(present - set(ALL_FAULT_TYPES))
+
+
+def _type_named_md(ctx: _Context) -> list[str]:
+    """Per method that names fault types: the share of faulty cases whose type it named right, per fault type."""
+    s = ctx.rep.summary
+    if "type_named" not in s:
+        return []
+    s = s[s["type_named"].notna() & (s["fault"] != NO_FAULT)]
+    if s.empty:
+        return []
+    faults = [*_fault_order(s.loc[s["fault"] != "all", "fault"]), "all"]
+    out = [
+        "## Fault type named",
+        "",
+        "Share of the faulty cases whose fault *type* the method named right (methods that name a type only; "
+        "a run that named none counts as wrong). `type_named` in summary.csv.",
+        "",
+        "| Method | " + " | ".join(FAULT_LABELS.get(f, f.upper()) if f != "all" else "All" for f in faults) + " |",
+        "|---|" + "---:|" * len(faults),
+    ]
+    for m, grp in s.groupby("method", sort=False):
+        by = dict(zip(grp["fault"], grp["type_named"], strict=True))
+        out.append(f"| {display_name(str(m))} | " + " | ".join(f"{by[f]:.2f}" if f in by else "–" for f in faults) + " |")
+    return [*out, ""]
+
+
+def _placement_md(ctx: _Context) -> list[str]:
+    """AC@1 per method and fault placement (gateway / head / worker / operator), when faults sit on more than workers."""
+    from llmrca.report.findings import PLACEMENTS, placement
+
+    sc = ctx.scored
+    if sc is None or sc.empty or "target" not in sc:
+        return []
+    sc = sc.assign(_place=sc["target"].map(placement))
+    places = [p for p in PLACEMENTS if p in set(sc["_place"])]
+    if places == ["worker"] or not places:
+        return []
+    n = sc.drop_duplicates("case")["_place"].value_counts()
+    out = [
+        "## AC@1 by placement",
+        "",
+        "AC@1 over the faulty cases placed on each kind of component (every fault type; n = cases).",
+        "",
+        "| Method | " + " | ".join(f"{p} (n={int(n.get(p, 0))})" for p in places) + " |",
+        "|---|" + "---:|" * len(places),
+    ]
+    for m, grp in sc.groupby("method", sort=False):
+        by = grp.groupby("_place")["ac@1"].mean()
+        out.append(f"| {display_name(str(m))} | " + " | ".join(f"{by[p]:.2f}" if p in by else "–" for p in places) + " |")
+    return [*out, ""]
 
 
 def _status_note(rep: Report) -> list[str]:
@@ -664,7 +747,8 @@ def _html(ctx: _Context) -> str:
     found = _findings_of(ctx)
     if found:
         items = "".join(f"<li>{_e(x[2:].replace('**', ''))}</li>" for x in found)
-        parts.append(f"<h2>Findings</h2><p>The paper's three findings (§5.2–5.3), measured on this evaluation:</p><ul>{items}</ul>")
+        scope = _scope(ctx)
+        parts.append(f"<h2>Findings</h2><p>The paper's three findings (§5.2–5.3), measured on this evaluation:</p>{f'<p>{_e(scope)}</p>' if scope else ''}<ul>{items}</ul>")
     parts.append(_fidelity_html(ctx))
     skipped = ctx.meta.get("unavailable") or []
     if skipped:

@@ -1,13 +1,20 @@
 """The fault-effect figure (paper Fig. 6, extended) as a faults x signals grid.
 
-One row per fault type (one case of each), two columns:
+One row per fault type present (one case of each, placed on a worker when
+the dataset has one), two columns:
 
 * left, *on the target*: the resource the fault takes (cpu -> CPU cores;
   memory -> working set; network -> bytes sent/received; gpu -> GPU
-  utilisation, which is what the basic metric set sees);
+  utilisation, which is what the basic metric set sees; kv-cache -> KV-cache
+  usage; gpu-thermal -> SM clock and GPU temperature; gpu-error -> replica
+  healthy and the last Xid; model-load -> replica healthy and (re)starts;
+  packet-loss -> TCP retransmits; noisy-neighbour -> CPU pressure and the
+  node's CPU);
 * right, *what it does to serving*: the target's request latency p90 (cpu,
-  memory, network), and for gpu the power draw next to the inter-token
-  latency, to show what utilisation hides.
+  memory, network, model-load, packet-loss, noisy-neighbour); for gpu and
+  gpu-thermal the power draw against its limit (gpu: next to the
+  inter-token latency, to show what utilisation hides); for kv-cache the
+  time to first token; for gpu-error the replica's errors.
 
 The fault window is shaded.  The figure is about 4:3 (10 x 7.6 in for four
 faults) so it reads inline in a report.  Reads the dataset from disk with
@@ -28,7 +35,8 @@ import numpy as np
 import pandas as pd
 
 from llmrca.dataset.io import Dataset
-from llmrca.model import FAULT_TYPES, Case
+from llmrca.model import ALL_FAULT_TYPES, Case
+from llmrca.telemetry import GATEWAY, HEAD, OPERATOR
 from llmrca.telemetry.vocabulary import KINDS, LATENCY_KINDS, canonical_frame
 
 
@@ -62,6 +70,8 @@ _NET = (
     _s("net_rx", "net rx (KB/s)", 1e-3),
     _s("net", "net rx+tx (KB/s)", 1e-3, fallback=True),
 )
+#: drawn when a panel has none of its own signals (the basic metric set has no engine/accelerator series)
+_LATENCY_FALLBACK = _s(LATENCY_KINDS, "request latency p90 (s)", panel=1, fallback=True)
 #: Signals of a fault type without its own entry: the target's CPU and memory, and its latency.
 DEFAULT_SIGNALS: tuple[Signal, ...] = (_s("cpu", "CPU (cores)"), _s("memory", "working set (GiB)", 1 / 2**30), _LATENCY)
 
@@ -70,7 +80,6 @@ KEY_SIGNALS: dict[str, tuple[Signal, ...]] = {
     "cpu": (_s("cpu", "CPU (cores)"), _LATENCY),
     "memory": (_s("memory", "working set (GiB)", 1 / 2**30), _LATENCY),
     "network": (*_NET, _LATENCY),
-    "packet-loss": (*_NET, _LATENCY),
     "disk": (_s("disk_io", "disk I/O (KB/s)", 1e-3), _LATENCY),
     "socket": (_s("sockets", "open sockets"), _LATENCY),
     "gpu": (
@@ -79,6 +88,37 @@ KEY_SIGNALS: dict[str, tuple[Signal, ...]] = {
         _s("power_limit", "power limit (W)", panel=1),
         _s(("itl_mean", "itl_p50", "itl_p90"), "inter-token latency (ms)", 1e3, panel=1, right_axis=True),
         _s(LATENCY_KINDS, "request latency p90 (s)", panel=1, fallback=True),  # the basic set has no engine/accelerator series
+    ),
+    "kv-cache": (
+        _s("kv_cache", "KV-cache usage (%)", 100.0),
+        _s(("ttft_p90", "ttft_mean", "ttft_p50"), "time to first token (s)", panel=1),
+        _LATENCY_FALLBACK,
+    ),
+    "gpu-thermal": (
+        _s("sm_clock", "SM clock (MHz)"),
+        _s("gpu_temperature", "GPU temperature (C)", right_axis=True),
+        _s("gpu_util", "GPU util (%)", fallback=True),
+        _s("power", "power (W)", panel=1),
+        _s("power_limit", "power limit (W)", panel=1),
+        _LATENCY_FALLBACK,
+    ),
+    "gpu-error": (
+        _s("replica_healthy", "replica healthy (0/1)"),
+        _s("xid_errors", "Xid (last error code)", right_axis=True),
+        _s(("replica_errors", "error_rate", "gateway_5xx_rate"), "errors (1/s)", panel=1),
+        _LATENCY_FALLBACK,
+    ),
+    "model-load": (
+        _s("replica_healthy", "replica healthy (0/1)"),
+        _s("replica_starts", "replica starts (1/s)", right_axis=True),
+        _LATENCY,
+    ),
+    "packet-loss": (_s("tcp_retransmits", "TCP retransmits (1/s)"), _s(("net_tx", "net"), "net tx (KB/s)", 1e-3, fallback=True), _LATENCY),
+    "noisy-neighbour": (
+        _s("cpu_pressure", "CPU pressure (s/s)"),
+        _s("node_cpu", "node CPU (cores)", right_axis=True),
+        _s("cpu", "CPU (cores)", fallback=True),
+        _LATENCY,
     ),
 }
 _COLUMN_TITLES = ("on the target", "what it does to serving")
@@ -97,14 +137,27 @@ class Series:
         return iter((self.signal, self.t, self.v))
 
 
+def _placement_rank(target: str) -> int:
+    """0 a worker (any component that is not the gateway, the head or the operator), 1 the head, 2 the others."""
+    if target == HEAD:
+        return 1
+    if target in (GATEWAY, OPERATOR):
+        return 2
+    return 0
+
+
 def _one_case_per_fault(ds: Dataset) -> dict[str, Case]:
+    """One injected case per fault type present: a case placed on a worker when there is one, else on the head, else any.
+
+    Among cases of equal placement the first (in the dataset's order) is kept.
+    """
     picked: dict[str, Case] = {}
     for _, case in ds.iter_cases():
         if isinstance(case, Exception) or case.fault is None or not case.fault.injected:  # a healthy case has no fault to show
             continue
-        picked.setdefault(case.fault.type, case)
-        if len(picked) == len(FAULT_TYPES):
-            break
+        ft = case.fault.type
+        if ft not in picked or _placement_rank(case.fault.target) < _placement_rank(picked[ft].fault.target):
+            picked[ft] = case
     return picked
 
 
@@ -184,9 +237,10 @@ class Panel:
 
 
 def fault_effect_panels(dataset_dir: str | Path) -> list[Panel]:
-    """The panels of the fault-effect grid for ``dataset_dir``, row by row (fault types in :data:`FAULT_TYPES` order, then others).
+    """The panels of the fault-effect grid for ``dataset_dir``, row by row (fault types in :data:`llmrca.model.ALL_FAULT_TYPES` order, then others).
 
-    One case per fault type (the first readable one with a fault record),
+    One case per fault type present (a readable one with a fault record,
+    placed on a worker when the dataset has one, else on the head, else the first),
     read with :func:`llmrca.dataset.io.read_case` through :class:`Dataset`
     (any layout).  Raises ValueError when the dataset has no readable case
     with a fault record.
@@ -195,7 +249,7 @@ def fault_effect_panels(dataset_dir: str | Path) -> list[Panel]:
     cases = _one_case_per_fault(ds)
     if not cases:
         raise ValueError(f"dataset {dataset_dir} has no readable case with a fault record; run a campaign first")
-    faults = [f for f in FAULT_TYPES if f in cases] + sorted(set(cases) - set(FAULT_TYPES))
+    faults = [f for f in ALL_FAULT_TYPES if f in cases] + sorted(set(cases) - set(ALL_FAULT_TYPES))
     panels = []
     for ft in faults:
         series = key_series(cases[ft])

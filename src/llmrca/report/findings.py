@@ -27,14 +27,70 @@ from llmrca.telemetry import GATEWAY, HEAD, OPERATOR
 OURS = ("llm-rca",)
 
 
-def _kind(component: str) -> str:
+#: The paper's fault types (its campaign placed them on worker replicas only, §5.1).
+PAPER_FAULTS: tuple[str, ...] = ("cpu", "memory", "network", "gpu")
+#: Where a fault can be placed, in report order.
+PLACEMENTS: tuple[str, ...] = ("gateway", "head", "worker", "operator")
+
+
+def placement(component: str | None) -> str:
+    """The role of a component: ``gateway``, ``head``, ``operator``, or ``worker`` for any other (a replica, or a
+    foreign dataset's service); ``unknown`` for None."""
+    if component is None or (isinstance(component, float) and component != component):
+        return "unknown"
     if component == GATEWAY:
         return "gateway"
     if component == HEAD:
         return "head"
     if component == OPERATOR:
         return "operator"
-    return "other worker"
+    return "worker"
+
+
+def _kind(component: str, target: str | None = None) -> str:
+    """The kind of a wrongly blamed ``component`` relative to the true ``target``: ``gateway``, ``head``,
+    ``operator``, ``other worker`` (a worker other than a worker target, or any worker when the target is not
+    known) or ``worker`` (a worker blamed for a fault placed on the gateway, head or operator)."""
+    role = placement(component)
+    if role != "worker":
+        return role
+    return "worker" if placement(target) in ("gateway", "head", "operator") else "other worker"
+
+
+def with_targets(scored: pd.DataFrame, records: list[dict[str, Any]]) -> pd.DataFrame:
+    """``scored`` with a ``target`` column: each case's fault target as its records give it (None when unknown)."""
+    targets = {r["case"]: r.get("target") for r in records if r.get("target")}
+    return scored.assign(target=scored["case"].map(targets) if "case" in scored else None)
+
+
+def paper_scope(scored: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]]:
+    """The runs comparable with the paper: faults of its four types placed on a worker (``scored`` needs a
+    ``target`` column, see :func:`with_targets`; without one every run counts as placed on a worker).
+
+    Returns the runs kept and, for the cases left out, their count per reason
+    (``"<placement>"`` for a paper fault type placed elsewhere, ``"other types"``).
+    """
+    if scored.empty:
+        return scored, {}
+    roles = scored["target"].map(placement) if "target" in scored else pd.Series("worker", index=scored.index)
+    roles = roles.where(roles != "unknown", "worker")
+    paper_type = scored["fault"].isin(PAPER_FAULTS)
+    keep = paper_type & (roles == "worker")
+    left = scored.loc[~keep].assign(_why=roles[~keep].where(paper_type[~keep], "other types"))
+    counts = left.drop_duplicates("case")["_why"].value_counts() if "case" in left else left["_why"].value_counts()
+    return scored.loc[keep], {str(k): int(v) for k, v in counts.items()}
+
+
+def scope_sentence(left_out: dict[str, int], kept_cases: int) -> str:
+    """One sentence saying which cases the paper comparisons use, or '' when none was left out."""
+    if not left_out:
+        return ""
+    n = sum(left_out.values())
+    parts = [f"{v} of other fault types" if k == "other types" else f"{v} placed on the {k}" for k, v in left_out.items()]
+    return (
+        f"The paper placed its four fault types (cpu, memory, network, gpu) on worker replicas only, so these comparisons use "
+        f"the {kept_cases} such cases and leave out the other {n} faulty cases ({', '.join(parts)})."
+    )
 
 
 @dataclass
@@ -69,8 +125,10 @@ class Findings:
 
 
 def findings(scored: pd.DataFrame, metric_sets: dict[str, str] | None = None) -> Findings:
-    """The findings of ``scored`` (rows: one scored run, columns method, fault, top1, hit1, ac@1; see
-    :func:`llmrca.evaluate.results.scored_frame`).
+    """The findings of ``scored`` (rows: one scored run, columns method, fault, top1, hit1, ac@1 and optionally
+    target; see :func:`llmrca.evaluate.results.scored_frame` and :func:`with_targets`).  A wrong component is
+    classified relative to the run's true target (:func:`_kind`).  The report passes the runs of
+    :func:`paper_scope` (the paper's fault types placed on workers).
 
     ``metric_sets``: method -> the metric set its runs used (finding 2 counts the ``basic`` ones;
     default: every baseline).  Trace methods are the registry's ``trace`` family.
@@ -89,7 +147,8 @@ def findings(scored: pd.DataFrame, metric_sets: dict[str, str] | None = None) ->
     base = every[every["top1"].notna()]
     wrong = base[~base["hit1"].astype(bool)]
     if len(wrong):
-        kinds = wrong["top1"].map(_kind)
+        tgt = wrong["target"] if "target" in wrong else pd.Series(None, index=wrong.index, dtype=object)
+        kinds = pd.Series([_kind(c, t) for c, t in zip(wrong["top1"], tgt, strict=True)], index=wrong.index)
         f.blame_share = {k: round(float(v), 3) for k, v in kinds.value_counts(normalize=True).items()}
         for m, grp in wrong.assign(kind=kinds).groupby("method", sort=False):
             f.top_blamed[str(m)] = str(grp["kind"].value_counts().index[0])
@@ -116,7 +175,9 @@ def findings_lines(f: Findings) -> list[str]:
         out.append(
             f"- **Misattribution goes upstream** ({verdict}): of the baselines' wrong rank-1 answers, {shares}; "
             f"the component a baseline blames most is the gateway for {c['gateway']}, the head for {c['head']}, "
-            f"another worker for {c['other worker']} and the operator for {c['operator']} of {len(f.top_blamed)} baselines."
+            f"another worker for {c['other worker']}, "
+            + (f"a worker (for a fault placed elsewhere) for {c['worker']}, " if c["worker"] else "")
+            + f"and the operator for {c['operator']} of {len(f.top_blamed)} baselines."
         )
     elif f.baseline_runs:  # said, not left out: why there is no wrong component to look at
         why = " and ".join(f"{n} {'abstention(s)' if k == 'abstained' else 'run(s) without a ranking (failed)'}" for k, n in f.unnamed_misses.items())
