@@ -601,8 +601,10 @@ def _read_case(folder: Path, *, normalise: bool = True, validate: bool = True) -
     return case
 
 
-#: Notes that start with this are warnings (``dataset validate`` prints them as such), not repairs.
-WARNING_PREFIX = "warning: "
+#: Notes that start with this are warnings that case.json and the folder name disagree (``dataset validate``
+#: prints them every time, as warnings), not repairs; other "warning: " notes (a log file read with
+#: replacements) are repairs of what was read.
+WARNING_PREFIX = "warning: case.json says "
 
 
 def _folder_disagreement(folder: Path, fault: FaultRecord, in_healthy_folder: bool) -> list[str]:
@@ -617,7 +619,7 @@ def _folder_disagreement(folder: Path, fault: FaultRecord, in_healthy_folder: bo
         if comp is None or ftype not in KNOWN_FOLDER_FAULTS or (ftype == fault.type and comp == fault.target):
             return []
         named = f"the folder name says fault {ftype!r} on {comp!r}"
-    return [f"{WARNING_PREFIX}case.json says {said} but {named}; case.json is used: correct whichever is wrong"]
+    return [f"{WARNING_PREFIX}{said} but {named}; case.json is used: correct whichever is wrong"]
 
 
 #: Fault types a folder name must give before a disagreement with case.json is reported (so ``run_1`` is no fault).

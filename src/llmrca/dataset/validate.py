@@ -77,7 +77,7 @@ def validate_dataset(root: str | Path, *, on_case: Callable[[int, int], None] | 
             continue
         if case.meta.get("normalised"):
             # warnings (case.json and folder name disagree) are said every time, even if an import recorded them
-            warn = [n.removeprefix(WARNING_PREFIX) for n in case.meta["normalised"] if n.startswith(WARNING_PREFIX)]
+            warn = [n.removeprefix("warning: ") for n in case.meta["normalised"] if n.startswith(WARNING_PREFIX)]
             notes = [n for n in case.meta["normalised"] if not n.startswith(WARNING_PREFIX)]
             earlier = [n for n in _recorded_repairs(folder) if not n.startswith(WARNING_PREFIX)]
             if earlier and notes[: len(earlier)] == earlier:

@@ -659,7 +659,8 @@ class Watcher:
         out_of_band = [n for n in own if self.rules[n].pending_since is not None
                        or (self.rules[n].last is not None and not self.rules[n].in_band(self.rules[n].last[1]))]
         if target is None:
-            res_a = ActionResult(action, culprit, "refused", reason=f"{culprit} is not a model replica: a human decides", time=time.time(),
+            why = action if action.startswith("no automated action") else f"{culprit} is not a model replica: a human decides"
+            res_a = ActionResult(action, culprit, "refused", reason=why, time=time.time(),
                                  before=before, backend=self.guard.actuator.backend)
         elif cfg.corroborate and own and not out_of_band:
             res_a = ActionResult(action, target, "refused", time=time.time(), before=before, backend=self.guard.actuator.backend,
