@@ -687,7 +687,7 @@ def inject_cmd(
 @app.command("reproduce")
 def reproduce_cmd(
     backend: str = typer.Option("sim", "--backend", help="Testbed backend: sim (default) or local."),
-    profile: str = typer.Option("quick", "--profile", help="Campaign profile: quick or paper (sim), local (local)."),
+    profile: str = typer.Option("quick", "--profile", help="Campaign profile: quick, paper or extended (sim), local or local-extended (local testbed); see docs/campaign.md."),
     seed: int = typer.Option(0, "--seed", help="Campaign seed."),
     out: str = typer.Option("results", "--out", "-o", help="Output folder (dataset/, eval/, REPORT.md)."),
     methods: str = typer.Option("all", "--methods", "-m", help="Comma-separated method names, or 'all' available."),
