@@ -188,9 +188,6 @@ class LocalGpuThermal(LocalInjector):
 
     def __init__(self, spec: Any, **context: Any) -> None:
         super().__init__(spec, **context)
-        bad = self.problems(self.params)
-        if bad:
-            raise FaultError(f"gpu-thermal fault: {'; '.join(bad)}")
         self._engine_url()
 
     def start(self) -> None:

@@ -220,9 +220,6 @@ class LocalSlowModelLoad(LocalInjector):
 
     def __init__(self, spec: Any, **context: Any) -> None:
         super().__init__(spec, **context)
-        bad = self.problems(self.params)
-        if bad:
-            raise FaultError(f"{self.fault_type} fault: {'; '.join(bad)}")
         self._engine_url()
 
     def _others(self) -> list[str]:

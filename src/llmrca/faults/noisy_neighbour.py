@@ -222,9 +222,6 @@ class LocalNoisyNeighbour(LocalInjector):
 
     def __init__(self, spec: Any, **context: Any) -> None:
         super().__init__(spec, **context)
-        bad = self.problems(self.params)
-        if bad:
-            raise FaultError(f"noisy-neighbour fault: {'; '.join(bad)}")
         self.cpus = parse_cpus(self.params["cpus"]) or [max(os.sched_getaffinity(0))]
         rid = self.tb.state.run_id
         self.rel_pod = f"{cgr.PREFIX}/{rid}/{spec.target}"

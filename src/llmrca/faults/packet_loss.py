@@ -192,9 +192,6 @@ class LocalPacketLoss(LocalInjector):
 
     def __init__(self, spec: Any, **context: Any) -> None:
         super().__init__(spec, **context)
-        bad = self.problems(self.params)
-        if bad:
-            raise FaultError(f"packet-loss fault: {'; '.join(bad)}")
         info = self.tb.state.pods[spec.target]
         self.ports = sorted(int(v) for k, v in info["ports"].items() if k in nf.PUBLIC_PORTS)
         if not self.ports:

@@ -58,6 +58,9 @@ class Injector(ABC):
                 f"unknown parameter(s) {unknown} for {self.fault_type} fault; known: {', '.join(f'{k}={v}' for k, v in self.defaults.items())}"
             )
         self.params: dict[str, Any] = {**self.defaults, **dict(spec.params)}
+        problems = getattr(type(self), "problems", None)  # the range checks of a fault type that has them
+        if problems is not None and (bad := problems(self.params)):
+            raise FaultError(f"{self.fault_type} fault: {'; '.join(bad)}")
         self.context = context
 
     @abstractmethod
