@@ -264,8 +264,17 @@ class Evidence:
         busy = self.up(comp, S.GPU_UTIL)
         if busy <= 0:
             return 0.0
-        more_work = self.delta(comp, S.GEN_TPS, "q50")
-        return 0.0 if np.isfinite(more_work) and more_work > S.FLOORS[S.GEN_TPS] else busy
+        return 0.0 if self.more_work(comp) else busy
+
+    def more_work(self, comp: str) -> bool:
+        """Whether the replica decodes more tokens/s in the window than normally (median rise beyond the
+        smallest meaningful change, :data:`~llmrca.methods.llm.signals.FLOORS`, or beyond a quarter of its own
+        normal rate on a slow deployment whose whole rate is near that floor).  A busier, hotter GPU is then load."""
+        i = self.col(comp, S.GEN_TPS)
+        more = self.delta(comp, S.GEN_TPS, "q50")
+        if i is None or not np.isfinite(more) or more <= 0:
+            return False
+        return bool(more > min(S.FLOORS[S.GEN_TPS], 0.25 * abs(float(self.nm.median[i]))))
 
     def normal_of(self, comp: str, sig: str) -> float | None:
         i = self.col(comp, sig)

@@ -105,7 +105,8 @@ def gpu_thermal(ev: Evidence, ce: ComponentEvidence) -> None:
         if excess > 0:
             bits = FLAG * min(1.0, 2 * excess)
             ce.add(Signal(c, S.THROTTLE, "gpu-thermal", bits, None, None, f"thermal / HW-slowdown clock-event reasons set in {excess:.0%} more samples"))
-    temp = min(FLAG, ev.up(c, S.GPU_TEMP))
+    # a GPU that does more work (its replica decodes more tokens/s) runs hotter: that rise is load, not a fault
+    temp = 0.0 if ev.more_work(c) else min(FLAG, ev.up(c, S.GPU_TEMP))
     ce.add(Signal(c, S.GPU_TEMP, "gpu-thermal", temp, ev.normal_of(c, S.GPU_TEMP), ev.window_of(c, S.GPU_TEMP, "max"), "GPU temperature rose"))
     viol = FLAG * min(1.0, ev.up(c, S.THERMAL_VIOLATION))
     # DCGM's counter is µs throttled per s: reported as the percentage of time held back
