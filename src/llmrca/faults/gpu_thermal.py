@@ -164,6 +164,8 @@ class LocalGpuThermal(LocalInjector):
     seen, the mean step slowdown implied (``fmax / f``).
     """
 
+    needs_engine = True
+
     fault_type = "gpu-thermal"
     # HW_SLOWDOWN | HW_THERMAL_SLOWDOWN at 92 C, the clock halved
     defaults: ClassVar[dict[str, Any]] = {"sm_clock_mhz": 705.0, "temperature_c": 92.0, "reasons": HW_SLOWDOWN | HW_THERMAL_SLOWDOWN}
@@ -185,10 +187,6 @@ class LocalGpuThermal(LocalInjector):
         except (TypeError, ValueError) as e:
             bad.append(f"parameters must be numbers: {e}")
         return bad
-
-    def __init__(self, spec: Any, **context: Any) -> None:
-        super().__init__(spec, **context)
-        self._engine_url()
 
     def start(self) -> None:
         """Write ``thermal.json``, wait until the engine reports the clock held and the reasons, start sampling."""

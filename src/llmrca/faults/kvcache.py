@@ -228,6 +228,8 @@ class LocalKvCachePressure(LocalInjector):
     start) and during, the long requests sent / completed / failed.
     """
 
+    needs_engine = True
+
     fault_type = "kv-cache"
     # vLLM's default 0.9 lowered to 0.25 (12 % of the KV blocks stay), plus long requests (192 prompt + 192 output tokens: they grow in the cache) at 0.3/s
     defaults: ClassVar[dict[str, Any]] = {"gpu_memory_utilization": 0.25, "long_prompt_tokens": 192, "long_output_tokens": 192,
@@ -253,10 +255,6 @@ class LocalKvCachePressure(LocalInjector):
         except (TypeError, ValueError) as e:
             bad.append(f"parameters must be numbers: {e}")
         return bad
-
-    def __init__(self, spec: Any, **context: Any) -> None:
-        super().__init__(spec, **context)
-        self._engine_url()
 
     def start(self) -> None:
         """Lower the budget, wait until the engine reads it back, start the long prompts and the sampler."""

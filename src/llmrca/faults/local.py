@@ -29,7 +29,7 @@ import signal
 import subprocess
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 
@@ -46,8 +46,12 @@ class LocalInjector(Injector):
     """A fault on the local testbed's pods: the pod's cgroup and folder, and processes started inside it.
 
     ``context``: ``testbed=`` a :class:`LocalTestbed`, or ``run_dir=`` of a
-    running one.  Raises :class:`FaultError` when the target is not a pod.
+    running one.  Raises :class:`FaultError` when the target is not a pod, or (for a fault type with
+    ``needs_engine``) a pod that runs no engine.
     """
+
+    #: The fault acts on the target's engine (its control files, its admin API): only serving pods qualify.
+    needs_engine: ClassVar[bool] = False
 
     def __init__(self, spec: FaultSpec, **context: Any) -> None:
         super().__init__(spec, **context)
@@ -61,6 +65,8 @@ class LocalInjector(Injector):
         self.pod_dir = self.tb.state.pod_dir(spec.target)
         self.t0 = 0.0
         self.pgid: int | None = None
+        if self.needs_engine:
+            self._engine_url()  # raises FaultError for a pod without an engine
 
     @property
     def group_name(self) -> str:

@@ -207,6 +207,8 @@ class LocalSlowModelLoad(LocalInjector):
     the other serving replicas finished during the fault.
     """
 
+    needs_engine = True
+
     fault_type = "model-load"
     defaults: ClassVar[dict[str, Any]] = {"load_s": 90.0, "source": "s3://models/emulated-7b (cold cache)"}
 
@@ -217,10 +219,6 @@ class LocalSlowModelLoad(LocalInjector):
             return [] if 0 < float(p["load_s"]) <= 3600 else [f"load_s={p['load_s']} must be in (0, 3600] seconds"]
         except (TypeError, ValueError):
             return [f"load_s={p['load_s']!r} must be a number of seconds"]
-
-    def __init__(self, spec: Any, **context: Any) -> None:
-        super().__init__(spec, **context)
-        self._engine_url()
 
     def _others(self) -> list[str]:
         return [p for p, i in self.tb.state.pods.items() if "admin" in i and p != self.spec.target]
