@@ -40,6 +40,7 @@ class SimNetworkDelay(SimFault):
     # NetworkChaos delay, direction "to": traffic into the target pod
     defaults: ClassVar[dict[str, Any]] = {"latency_ms": 1000.0, "jitter_ms": 100.0, "correlation": 0.25}
     delays_requests = True
+    delay_per_crossing = True  # netem delays every packet that leaves the pod
     roles = ("gateway", "head", "worker")  # the operator's API traffic is not modelled
 
     @classmethod
@@ -77,7 +78,7 @@ class SimNetworkDelay(SimFault):
 
     def achieved(self, run: SimRun) -> dict[str, Any]:
         """Requests delayed, mean and sd of the added latency (ms), scrapes of the target lost during the fault."""
-        m = (run.rep == self.tgt) & (run.arr >= self.start) & (run.arr < self.end)
+        m = ((run.rep == self.tgt) | (run.ingress == self.tgt)) & (run.arr >= self.start) & (run.arr < self.end)
         d = run.delay[m]
         win = (run.scrape_t > self.start) & (run.scrape_t <= self.end)
         return {
@@ -203,9 +204,14 @@ class SimProxyNetworkDelay(SimNetworkDelay):
     def bind(self, run: SimRun) -> None:
         """As :class:`SimNetworkDelay`; every request waits on the path, before the head when the target is the gateway."""
         super().bind(run)
+        self.waits: list[float] = []
+        # the head when requests enter through every pod's proxy is a serving pod like a worker
+        self.as_worker = self.tgt != run.GW and run.cfg.ingress == "every-pod"
+        if self.as_worker:
+            self.delays_requests = True
+            return
         self.delays_path = True
         self.path_before_head = self.tgt == run.GW
-        self.waits: list[float] = []
 
     def on_scrape(self, run: SimRun, s: int, on: bool) -> None:
         """A delayed scrape of the target is lost with ``scrape_loss_under_delay`` probability."""
@@ -219,6 +225,8 @@ class SimProxyNetworkDelay(SimNetworkDelay):
 
     def achieved(self, run: SimRun) -> dict[str, Any]:
         """Requests delayed, mean and sd of the added latency (ms), scrapes of the target lost during the fault."""
+        if self.as_worker:
+            return super().achieved(run)
         d = np.asarray(self.waits)
         win = (run.scrape_t > self.start) & (run.scrape_t <= self.end)
         return {

@@ -89,7 +89,9 @@ class SimPacketLoss(SimFault):
         self.p = float(p["loss"]) / 100.0
         self.p_again = self.p + (1.0 - self.p) * float(p["correlation"]) / 100.0
         self.tlp = float(p["tlp_ms"]) / 1e3
-        proxy = self.target in (run.sim.components[0], run.sim.components[run.GW])
+        # a proxy every request passes through (the gateway; the head when it relays them all); when requests
+        # enter through every pod's proxy the head is a serving pod like a worker (request_delay)
+        proxy = self.tgt == run.GW or (self.tgt == 0 and run.cfg.ingress == "head")
         self.delays_path = proxy
         self.path_before_head = self.tgt == run.GW
         self.stalls: list[float] = []

@@ -60,11 +60,26 @@ class SimConfig(Config):
     bytes_per_output_token: float = 160.0  # one SSE chunk per token
     background_bytes_s: float = 6000.0  # heartbeats, GCS, health checks per pod
     hop_latency_s: float = 0.002  # one in-cluster hop
+    # where requests enter Ray Serve: "every-pod" (KubeRay's serve service selects every pod whose Serve proxy
+    # is up, label ray.io/serve=true, and Serve runs a proxy on every node by default, proxy_location EveryNode;
+    # kube-proxy picks one per connection at random) or "head" (one proxy on the head relays every request)
+    ingress: str = "head"
+    # a proxy routes to a replica on its own node unless that one is dead or at max_ongoing_requests
+    # (Ray Serve's RAY_SERVE_PROXY_PREFER_LOCAL_NODE_ROUTING, on by default)
+    proxy_local_routing: bool = True
+    # the gateway keeps connections to the serve service open (nginx `keepalive` in the upstream block); off
+    # by default as in nginx: HTTP/1.0 and a new connection per request, so a delay on the pod that accepts it
+    # also delays the handshake's SYN-ACK
+    upstream_keepalive: bool = False
     # what an eBPF tracer (DeepFlow, paper §4.2) records of the Serve proxy's call to the replica actor:
     # "missing" (Ray's actor calls are gRPC on HTTP/2 channels opened when the actor starts; without the
     # connection preface and the HPACK state of the channel the tracer cannot parse them, and they bypass
     # the mesh, §5.5) or "linked" (a replica span per request, as an instrumented stack would record)
     trace_actor_calls: str = "missing"
+    # the service a Serve proxy's span names: "service" (the artifact's spans come from OpenTelemetry SDKs,
+    # nginx's `otel_service_name` and Ray's / vLLM's OTLP exporters, which name the RayService, not the pod
+    # whose proxy handled the request: every such span maps to the head) or "pod" (an eBPF tracer's pod name)
+    trace_service_names: str = "service"
     # -- control plane ----------------------------------------------------------------
     operator_requeue_s: float = 2.0  # KubeRay RayService controller's ServiceDefaultRequeueDuration (one reconcile log line each)
     operator_reconcile_s: float = 0.05  # mean duration of one reconcile (lognormal, CV 1): the requeue drifts by it
@@ -98,6 +113,10 @@ class SimConfig(Config):
             problems.append(f"qps must be > 0 (got {self.qps})")
         if self.arrivals not in ("constant", "poisson"):
             problems.append(f"arrivals must be 'constant' or 'poisson' (got {self.arrivals!r})")
+        if self.ingress not in ("every-pod", "head"):
+            problems.append(f"ingress must be 'every-pod' or 'head' (got {self.ingress!r})")
+        if self.trace_service_names not in ("service", "pod"):
+            problems.append(f"trace_service_names must be 'service' or 'pod' (got {self.trace_service_names!r})")
         if self.trace_actor_calls not in ("missing", "linked"):
             problems.append(f"trace_actor_calls must be 'missing' or 'linked' (got {self.trace_actor_calls!r})")
         if self.operator_requeue_s <= 0 or self.operator_reconcile_s < 0:

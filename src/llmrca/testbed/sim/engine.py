@@ -55,7 +55,9 @@ GIB = float(2**30)
 PENDING, ACTIVE, DONE, FAILED = 0, 1, 2, 3
 
 #: Per-pod snapshot series (shape: scrapes × pods).
-POD_SERIES = ("cpu_s", "cfs_throttled_s", "mem_ws", "rx_bytes", "tx_bytes", "mem_failcnt")
+POD_SERIES = ("cpu_s", "cfs_throttled_s", "mem_ws", "rx_bytes", "tx_bytes", "mem_failcnt", "tx_packets")
+#: TCP's initial congestion window (segments, RFC 6928; Linux's default) and one segment's payload (bytes)
+INIT_CWND, MSS_BYTES = 10.0, 1448.0
 #: Per-replica snapshot series (shape: scrapes × replicas).
 REPLICA_SERIES = (
     "gpu_busy_s",
@@ -215,8 +217,11 @@ class SimRun:
         self.pre_head = np.zeros(N)  # seconds waited before the head's mesh proxy (a gateway fault)
         self.pre_replica = np.zeros(N)  # seconds waited on the path before the replica's pod (gateway or head fault)
         self.n_pre = np.zeros(N, dtype=np.int16)
-        self.u = self.rng.random((N, 2)).tolist()  # routing draws, read one request at a time
+        # routing draws (two replica choices and, when every pod's proxy takes requests, the ingress pod)
+        self.u = self.rng.random((N, 3 if self.cfg.ingress == "every-pod" else 2)).tolist()
+        self.ingress = np.full(N, -1, dtype=np.int64)  # the pod whose Serve proxy accepted the request
         self.newflag = np.zeros(N, dtype=bool)
+        self.seg_sent = np.zeros(N)  # segments of the request's response stream its proxy has sent to the gateway
         self.act = np.zeros(0, dtype=np.int64)  # in-flight request ids (routed, not finished)
         self.na = 0  # arrivals handled so far
         cfg = self.cfg
@@ -261,6 +266,7 @@ class SimRun:
         self.psi_s = np.zeros(P)  # CPU pressure: seconds runnable threads waited for a CPU (PSI "some")
         self.node_other_s = np.zeros(P)  # CPU seconds of other tenants on the pod's node
         self.retrans = np.zeros(P)  # TCP segments retransmitted by the pod's node
+        self.tx_pk = np.zeros(P)  # segments the pod transmitted (cAdvisor's container_network_transmit_packets_total)
         self.gpu_lost = np.zeros(R, dtype=bool)  # the GPU fell off the bus (DCGM cannot read it)
         self.xid = np.zeros(R)  # last Xid error of the GPU (DCGM_FI_DEV_XID_ERRORS)
         self.gpu_temp = np.full(R, np.nan)  # GPU temperature set by a fault (C); NaN: from the power draw
@@ -288,6 +294,8 @@ class SimRun:
         placeable = self.sim.components
         self.fault = None if fault is None else copy.copy(fault)  # a remediation may end the fault early: work on a copy
         self.tgt = self.rt = -1
+        self.path_all = True
+        self.cwnd_rtt = self.cwnd_rtt_on = 0.0
         self.remedy_due = False
         self.h_tick = self.h_slow = self.h_step = self.h_memory = self.h_kv = None  # the fault's hooks that do something
         if self.fault is None:
@@ -303,6 +311,11 @@ class SimRun:
             raise ValueError(f"fault target {f.target!r} is not a serving pod ({', '.join(names)}) nor another component a {f.type!r} fault applies to ({', '.join(where)})")
         f.bind(self)
         self.tgt = self.rt = f.tgt
+        # a proxy target slows every request (the gateway; the head when it relays them all) or only those
+        # that entered through its own Serve proxy
+        self.path_all = f.path_before_head or f.tgt == self.GW or self.cfg.ingress == "head"
+        # the round trip of a stream out of a delayed pod (the fault's delay), while the fault is on
+        self.cwnd_rtt_on = float(getattr(f, "lat", 0.0)) if f.delay_per_crossing and f.delays_requests else 0.0
         self.remedy_due = f.remedy is not None and f.remedy_at is not None
         if self.remedy_due and f.remedy_target is not None:
             if f.remedy_target not in names:
@@ -324,6 +337,7 @@ class SimRun:
             self.next_evt, self.cands = self._events(t)
         loading = np.isfinite(self.healthy_at) if self.next_evt < np.inf else self.no_loading
         delayed = on and f.delays_requests
+        self.cwnd_rtt = self.cwnd_rtt_on if delayed else 0.0
         self.path_on = on and f.delays_path
         if self.h_kv is not None:
             self.kv_cap = self.h_kv(self, np.full(self.R, self.sim.kv_cap), on)
@@ -439,22 +453,32 @@ class SimRun:
         many = len(todo) > 16  # Python lists index faster than arrays, but converting costs a few µs
         ongoing, alive = (self.ongoing.tolist(), self.alive.tolist()) if many else (self.ongoing, self.alive)
         rx, tx = (self.rx.tolist(), self.tx.tolist()) if many else (self.rx, self.tx)
-        rep, status, t_ready = self.rep, self.status, self.t_ready
+        rep, status, t_ready, ingress, tx_pk = self.rep, self.status, self.t_ready, self.ingress, self.tx_pk
+        every_pod = cfg.ingress == "every-pod"
+        local = every_pod and cfg.proxy_local_routing
+        R = self.R
         routed: list[int] = []
         for i in todo:
             ta = max(arr[i], t)
+            u_i = u[i]
+            u0, u1 = u_i[0], u_i[1]
+            # the pod whose Serve proxy accepts the connection (kube-proxy: uniform over the serve service's pods)
+            p = int(u_i[2] * R) if every_pod else 0
+            ingress[i] = p
             m = len(cands)
             if m == 0:
                 queue.append(i)
                 continue
-            u0, u1 = u[i]
-            a = cands[int(u0 * m)]
-            if m > 1:
-                b = cands[int(u1 * (m - 1))]
-                if b == a:
-                    b = cands[m - 1]
-                if ongoing[b] < ongoing[a]:
-                    a = b
+            if local and p in cands and ongoing[p] < cap:
+                a = p  # the proxy prefers the replica on its own node
+            else:
+                a = cands[int(u0 * m)]
+                if m > 1:
+                    b = cands[int(u1 * (m - 1))]
+                    if b == a:
+                        b = cands[m - 1]
+                    if ongoing[b] < ongoing[a]:
+                        a = b
             if ongoing[a] >= cap:
                 queue.append(i)
                 continue
@@ -471,11 +495,19 @@ class SimRun:
             ongoing[a] += 1
             self.router_total += 1
             d = 0.0
-            if delayed and a == tgt:
+            if delayed and (a == tgt or p == tgt):
+                # netem delays what leaves the target: the replica's response stream (a == tgt); on the pod that
+                # accepted the connection, the handshake's SYN-ACK (no upstream keepalive), the call it forwards to
+                # another replica and the response it relays back to the gateway
                 self.routing_i = i  # the request being routed (a fault's delay may depend on it)
-                d = self.fault.request_delay(self)
+                handshake = int(p == tgt and not cfg.upstream_keepalive)
+                n_d = handshake + (1 if a == tgt else 2)  # a != tgt: the forwarded call and the relayed response
+                if p != tgt:
+                    n_d = 1  # only the response stream of the target's replica
+                for _ in range(n_d if self.fault.delay_per_crossing else 1):
+                    d += self.fault.request_delay(self)
                 self.delay[i] = d
-            if self.path_on:
+            if self.path_on and (self.path_all or p == tgt):
                 self.routing_i = i
                 pd = self.fault.path_delay(self)
                 self.pre_replica[i] = pd
@@ -485,14 +517,17 @@ class SimRun:
             routed.append(i)
             rep[i] = a
             status[i] = ACTIVE
-            t_ready[i] = ta + (2 * hop if a else hop) + d + retry
+            t_ready[i] = ta + (2 * hop if a != p else hop) + d + retry
             b_i = req_bytes[i]
             rx[GW] += b_i
             tx[GW] += b_i
-            rx[0] += b_i
-            if a:
-                tx[0] += b_i
+            rx[p] += b_i
+            seg = 1.0 + b_i // MSS_BYTES
+            tx_pk[GW] += seg
+            if a != p:
+                tx[p] += b_i
                 rx[a] += b_i
+                tx_pk[p] += seg
         if many:
             self.ongoing[:] = ongoing
             self.rx[:] = rx
@@ -624,17 +659,41 @@ class SimRun:
             rd = rI[done]
             np.subtract.at(self.ongoing, rd, 1)
             self.tot["succ"] += np.bincount(rd, minlength=R)
-        # streamed bytes: replica pod -> (head proxy) -> gateway -> client
+        # streamed bytes: replica pod -> (the proxy of the pod that accepted the request) -> gateway -> client
         tok_all = float(tokr.sum())
         bpt = cfg.bytes_per_output_token
-        tok_w = (tok_all - tokr[0]) * bpt
         rx, tx, GW = self.rx, self.tx, self.GW
-        tx[:R] += tokr * bpt
-        rx[0] += tok_w
-        tx[0] += tok_w
+        pI = self.ingress[ids]
+        relayed = np.bincount(pI, weights=inc, minlength=R)  # tokens each pod's proxy relays to the gateway
+        cross = pI != rI
+        if cross.any():  # a replica on another pod streams to the proxy over the pod network
+            tx[:R] += np.bincount(rI[cross], weights=inc[cross], minlength=R) * bpt
+            rx[:R] += np.bincount(pI[cross], weights=inc[cross], minlength=R) * bpt
+        tx[:R] += relayed * bpt
         rx[GW] += tok_all * bpt
         tx[GW] += tok_all * bpt
-        self.cpu_s[0] += tok_all * cfg.proxy_cpu_per_token_s
+        # segments: one per streamed chunk (the servers set TCP_NODELAY) and a delayed ACK per two received;
+        # a stream that leaves a delayed pod on the gateway's new connection is held by slow start (the
+        # congestion window doubles once per round trip from INIT_CWND) and the chunks it cannot send yet are
+        # coalesced into full segments: fewer packets, the same bytes
+        seg = inc
+        cw = self.cwnd_rtt
+        if cw > 0:
+            slow = (pI == self.tgt) & np.isfinite(self.t_ready[ids])
+            if slow.any():
+                age = np.maximum(t1 - self.t_ready[ids[slow]], 0.0)
+                budget = INIT_CWND * (np.exp2(np.minimum(age / cw, 30.0)) - 1.0)
+                sent = self.seg_sent[ids[slow]]
+                seg = inc.copy()
+                seg[slow] = np.clip(np.minimum(gen[ids[slow]], budget) - sent, 0.0, inc[slow])
+        self.seg_sent[ids] += seg
+        pk = self.tx_pk
+        pk[:R] += np.bincount(pI, weights=seg, minlength=R)
+        if cross.any():
+            pk[:R] += np.bincount(rI[cross], weights=inc[cross], minlength=R)
+            pk[:R] += 0.5 * np.bincount(pI[cross], weights=inc[cross], minlength=R)  # ACKs to the replica
+        pk[GW] += tok_all + 0.5 * float(seg.sum())
+        self.cpu_s[:R] += relayed * cfg.proxy_cpu_per_token_s
         self.cpu_s[GW] += tok_all * cfg.gateway_cpu_per_token_s
         kv_now = kv_used + tokr
         if (kv_now > self.kv_cap).any():
@@ -725,6 +784,7 @@ class SimRun:
         ps["mem_ws"][s, R:] = self.base_mem[R:]
         ps["rx_bytes"][s] = self.rx + cfg.background_bytes_s * el
         ps["tx_bytes"][s] = self.tx + cfg.background_bytes_s * el
+        ps["tx_packets"][s] = self.tx_pk + cfg.background_bytes_s / 200.0 * el  # small control messages
         ps["mem_failcnt"][s] = self.failcnt
 
     def _scrape_replicas(self, s: int, t1: float) -> None:
@@ -776,7 +836,7 @@ class SimRun:
         reqs = {
             "arrival": self.arr, "prompt": self.prompt, "output": self.out, "replica": self.rep, "status": self.status,
             "gen": self.gen, "t_ready": self.t_ready, "t_sched": self.t_sched, "t_first": self.t_first, "t_done": self.t_done,
-            "code": self.code, "delay": self.delay, "preemptions": self.n_pre,
+            "code": self.code, "delay": self.delay, "preemptions": self.n_pre, "ingress": self.ingress,
         }  # fmt: skip
         tot = self.tot
         totals = {"gen_tokens": tot["gen"].copy(), "prompt_tokens": tot["prompt"].copy(), "success": tot["succ"].copy(), "errors": tot["err"].copy()}

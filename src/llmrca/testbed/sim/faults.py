@@ -73,6 +73,9 @@ class SimFault:
     ends_on: ClassVar[tuple[str, ...]] = ()
     #: whether requests routed to the target wait in :meth:`request_delay`
     delays_requests: ClassVar[bool] = False
+    #: whether that wait recurs every time a request's traffic leaves the target (netem's delay: the handshake,
+    #: a forwarded call, a relayed response) rather than once per request
+    delay_per_crossing: ClassVar[bool] = False
     #: component roles (:data:`~llmrca.testbed.base.ROLES`) the fault can be placed on; the paper's
     #: faults act on a serving pod (the head hosts a replica too)
     roles: ClassVar[tuple[str, ...]] = ("head", "worker")

@@ -262,7 +262,15 @@ def _mesh_latency(o: _Obs) -> None:
         HEAD: window_quantiles(t_end, head_dur * 1e3, None, st, ISTIO_MS_BUCKETS, win, qs) / 1e3,
     }
     mean = {GATEWAY: window_mean(t_end, gw_dur, st, o.m, span), HEAD: window_mean(t_end, head_dur, st, o.m, span)}
-    for r in range(1, R):
+    if cfg.ingress == "every-pod":
+        # each serving pod's mesh latency: the requests that entered through its Serve proxy (wherever they were
+        # served; Ray's actor calls bypass the mesh, paper §5.5), from the moment its node saw them
+        ing = rq["ingress"][fin]
+        for r in range(R):
+            sel = ing == r
+            lat[comps[r]] = window_quantiles(t_end[sel], head_dur[sel] * 1e3, None, st, ISTIO_MS_BUCKETS, win, qs) / 1e3
+            mean[comps[r]] = window_mean(t_end[sel], head_dur[sel], st, o.m, span)
+    for r in range(1, R if cfg.ingress == "head" else 1):
         sel = repl == r
         # the node-level mesh proxy sees the request before netem delays it into the pod
         d = t_end[sel] - (ready[sel] - dly[sel])  # waits on the path before the pod are behind it (in ``ready``)
@@ -361,8 +369,8 @@ def log_page_cache(o: _Obs) -> np.ndarray:
     Fluent Bit sidecars tail (paper §4.2): the page cache of those files is
     charged to the pod's memory cgroup, and cAdvisor's working set (usage −
     inactive file) counts it while it is active.  Each finished request adds
-    a log line (``log_bytes_per_request``) on the gateway, the head (its
-    proxy) and the replica's pod; Ray's agents log ``agent_log_bytes_s``
+    a log line (``log_bytes_per_request``) on the gateway, the pod whose
+    Serve proxy accepted it and the replica's pod; Ray's agents log ``agent_log_bytes_s``
     (bursty: lognormal, CV 1; twice on the head), the operator's Go heap grows
     alike.  The kernel ages the active list to the inactive one at Poisson
     instants (``ws_trim_rate_hz``), each keeping a uniform 0–50 % of it: the
@@ -375,9 +383,10 @@ def log_page_cache(o: _Obs) -> np.ndarray:
     fin = ((rq["status"] == DONE) | (rq["status"] == FAILED)) & np.isfinite(rq["t_done"])
     ti = np.searchsorted(st, rq["t_done"][fin], side="left")
     ok = ti < S
-    ti, rep = ti[ok], rq["replica"][fin][ok]
+    ti, rep, ing = ti[ok], rq["replica"][fin][ok], rq["ingress"][fin][ok]
     np.add.at(lines[:, gw], ti, cfg.log_bytes_per_request)
-    np.add.at(lines[:, 0], ti, cfg.log_bytes_per_request)  # the head's Serve proxy
+    ing = np.where(ing >= 0, ing, 0)  # a request that never reached a proxy: logged by the head's, as before
+    np.add.at(lines, (ti, ing), cfg.log_bytes_per_request)  # the Serve proxy that accepted it
     good = rep >= 0
     np.add.at(lines, (ti[good], rep[good]), cfg.log_bytes_per_request)
     sig = np.sqrt(np.log(2.0))
@@ -416,6 +425,8 @@ def artifact_basic(o: _Obs) -> dict[str, dict[str, np.ndarray]]:
 
     * ``cpu`` = ``rate(container_cpu_usage_seconds_total[1m])`` — with 30-s
       scrapes the last two samples: a staircase that moves once per scrape;
+    * ``net-tx`` = ``(rate(container_network_transmit_packets_total[1m]) / 1000)²`` — the exporter's one
+      network column (``ctn_network``): packets, not bytes, squared (``net-rx`` stays the direct byte rate);
     * ``mem`` = ``rate(container_memory_working_set_bytes[1m]) / 1000`` —
       rate() of a *gauge*: a growing working set gives its growth in kB/s,
       any decrease reads as a counter reset and adds the whole working set.
@@ -439,7 +450,53 @@ def artifact_basic(o: _Obs) -> dict[str, dict[str, np.ndarray]]:
         noise = o.nz.mul(np.ones(taken.size + 1))
         cpu = cpu * noise[np.maximum(last, 0)]
         out[c] = {"cpu": np.maximum(cpu, 0.0), "mem": _two_sample_rate(ws[:, p], taken, last, dt) / 1000.0}
+        # ctn_network: (rate(container_network_transmit_packets_total[1m]) / 1000)², transmitted packets squared
+        pk = _two_sample_rate(res.pod["tx_packets"][:, p], taken, last, dt) * noise[np.maximum(last, 0)]
+        out[c]["net-tx"] = np.square(np.maximum(pk, 0.0) / 1000.0)
+    if cfg.ingress == "every-pod":
+        for c, lat in artifact_latency(o, k).items():
+            out[c].update(lat)
     return out
+
+
+def artifact_latency(o: _Obs, k: int) -> dict[str, dict[str, np.ndarray]]:
+    """``latency-50`` / ``latency-90`` of the basic set as the paper's exporter built them (rca-llm ``export_rca_data.py``).
+
+    The exporter asks for ``histogram_quantile(q, sum(irate(istio_request_duration_milliseconds_bucket
+    {reporter="waypoint"}[1m])) by (source, destination, le))``: one quantile per *edge* of the mesh over the
+    last two of Prometheus' samples of the waypoint (``prom_scrape_s`` apart; NaN when no request finished,
+    the query's ``> 0`` drops it), queried twice (as source and as destination) and added; then every
+    component's latency is the **sum of the quantiles of every edge it is on** (``aggregate_latency``).  The
+    mesh carries the gateway's calls into each pod's Serve proxy (the serve service) and the operator's calls
+    to the head's dashboard; Ray's actor calls bypass it (paper §5.5).  So the gateway's latency is the sum of
+    the latencies into every serving pod: every pod's symptom surfaces there.  Seconds, shape ``(S,)`` each.
+    """
+    cfg, rq, st, S, R, span = o.cfg, o.rq, o.st, o.S, o.R, o.span
+    fin = ((rq["status"] == DONE) | (rq["status"] == FAILED)) & np.isfinite(rq["t_done"])
+    t_end = rq["t_done"][fin]
+    dur = t_end - rq["arrival"][fin] - cfg.hop_latency_s - res_extra(o, "pre_head")[fin]
+    ing = rq["ingress"][fin]
+    win = k * span
+    phase = int(o.rng.integers(0, k))
+    taken = np.arange(phase, S, k)
+    last = np.searchsorted(taken, np.arange(S), side="right") - 1
+    at = np.where(last >= 0, taken[np.maximum(last, 0)], 0)
+
+    def edge(t: np.ndarray, v_s: np.ndarray) -> np.ndarray:
+        q = window_quantiles(t, v_s * 1e3, None, st, ISTIO_MS_BUCKETS, win, (0.5, 0.9)) / 1e3
+        q = q[at]
+        q[last < 0] = np.nan
+        return 2.0 * q  # source + destination: the same query twice, added
+
+    edges = {o.comps[r]: edge(t_end[ing == r], dur[ing == r]) for r in range(R)}
+    n_op = int(3 * S)  # the operator's calls to the head's dashboard (GET /api/serve/applications per reconcile)
+    op_t = st[0] - span + (st[-1] - st[0] + span) * np.sort(o.rng.random(n_op))
+    op = edge(op_t, o.rng.lognormal(np.log(4.0), 0.4, n_op) / 1e3)
+    total = np.nansum(np.stack(list(edges.values())), axis=0)
+    comps = {GATEWAY: total, HEAD: np.nansum(np.stack([edges[HEAD], op]), axis=0), OPERATOR: np.nan_to_num(op)}
+    for r in range(1, R):
+        comps[o.comps[r]] = np.nan_to_num(edges[o.comps[r]])
+    return {c: {"latency-50": v[:, 0], "latency-90": v[:, 1]} for c, v in comps.items()}
 
 
 def _gaps(o: _Obs) -> None:

@@ -82,9 +82,10 @@ def build_logs(res: SimResult, rng: np.random.Generator) -> pd.DataFrame:
         rows_m.append(
             f'10.42.0.{i % 250 + 2} - - [{_nginx_ts(te, ts_cache)} +0000] "POST /v1/chat/completions HTTP/1.1" {s} {b} "-" "locust/2.31" rt={d:.3f} urt={d:.3f}'
         )
-    # Ray Serve: one line per request on the replica that served it; errors on the head proxy
+    # Ray Serve: one line per request on the replica that served it; errors on the proxy that accepted it
     rep = rq["replica"][idx]
-    for te, d, s, r in zip(t_end.tolist(), dur.tolist(), status.tolist(), rep.tolist(), strict=True):
+    ing = np.where(rq["ingress"][idx] >= 0, rq["ingress"][idx], 0)  # the proxy that accepted the request
+    for te, d, s, r, g in zip(t_end.tolist(), dur.tolist(), status.tolist(), rep.tolist(), ing.tolist(), strict=True):
         if r < 0:
             continue
         if s == 200:
@@ -93,7 +94,7 @@ def build_logs(res: SimResult, rng: np.random.Generator) -> pd.DataFrame:
             rows_m.append(f"INFO replica.py:376 -- POST /v1/chat/completions OK {d * 1e3:.1f}ms")
         else:
             rows_t.append(te)
-            rows_c.append(HEAD)
+            rows_c.append(comps[g])
             why = "ActorDiedError: the replica actor died unexpectedly" if s == 502 else "request timed out"
             rows_m.append(f"ERROR proxy.py:1011 -- POST /v1/chat/completions {s} {d * 1e3:.1f}ms: {why} (replica on {comps[r]})")
     # vLLM's periodic stats line

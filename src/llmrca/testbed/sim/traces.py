@@ -1,4 +1,4 @@
-"""Spans of every request as an eBPF tracer records them: gateway -> head proxy (-> replica) (µs timestamps).
+"""Spans of every request as an eBPF tracer records them: gateway -> Serve proxy (-> replica) (µs timestamps).
 
 The proxy's call to the replica is a Ray actor call (gRPC over HTTP/2 on a
 channel opened when the actor started): an eBPF tracer attached to a running
@@ -45,10 +45,14 @@ def build_traces(res: SimResult, rng: np.random.Generator) -> pd.DataFrame:
     rp_start = np.rint((ready - dly) * us).astype(np.int64)  # eBPF sees the send; netem delays delivery
     rp_dur = np.rint((end - (ready - dly)) * us).astype(np.int64)
     comps = np.asarray(res.components, dtype=object)
+    # the Serve proxy that accepted the request (the head's when one proxy relays every request)
+    ing = rq["ingress"][idx]
+    by_pod = res.cfg.ingress == "every-pod" and res.cfg.trace_service_names == "pod"
+    proxy = np.where(ing >= 0, comps[np.maximum(ing, 0)], HEAD) if by_pod else HEAD
     parts = [
         pd.DataFrame({"traceID": tid, "spanID": tid + "-g", "parentSpanID": "", "serviceName": GATEWAY, "methodName": "POST",
                       "operationName": "/v1/chat/completions", "duration": gw_dur, "statusCode": code, "startTime": gw_start}),
-        pd.DataFrame({"traceID": tid, "spanID": tid + "-h", "parentSpanID": tid + "-g", "serviceName": HEAD, "methodName": "POST",
+        pd.DataFrame({"traceID": tid, "spanID": tid + "-h", "parentSpanID": tid + "-g", "serviceName": proxy, "methodName": "POST",
                       "operationName": "proxy_request", "duration": hd_dur, "statusCode": code, "startTime": hd_start}),
     ]
     if n and routed.any() and res.cfg.trace_actor_calls == "linked":

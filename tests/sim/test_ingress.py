@@ -1,0 +1,115 @@
+"""Where requests enter Ray Serve, and what the paper's exporter made of the mesh and the network counters.
+
+``SimConfig.ingress = "every-pod"`` models the artifact's deployment (the gateway proxies to KubeRay's
+serve service: any pod whose Serve proxy is up, a new connection per request); the default ``"head"``
+relays every request through the head's proxy.  Each check compares runs of the same seed.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from llmrca.model import FaultSpec
+from llmrca.testbed.base import Timeline
+from llmrca.testbed.sim.backend import SimBackend
+from llmrca.testbed.sim.config import SimConfig
+from llmrca.testbed.sim.engine import DONE
+from llmrca.testbed.sim.observe import build_frames
+
+SEED = 23
+START = 1_767_225_600.0
+PROTO = Timeline()
+INJECT = START + PROTO.normal_s
+END = INJECT + PROTO.fault_s
+TARGET = "ray-worker-1"
+
+
+def _run(fault: str | None, **cfg):
+    be = SimBackend(SimConfig(**cfg))
+    res = be.simulate(FaultSpec(fault, TARGET) if fault else None, seed=SEED, protocol=PROTO, start_time=START)
+    return res, build_frames(res, np.random.default_rng(0))
+
+
+@pytest.fixture(scope="module")
+def runs():
+    return {
+        "head": _run(None),
+        "every": _run(None, ingress="every-pod"),
+        "every-net": _run("network", ingress="every-pod"),
+        "every-net-keepalive": _run("network", ingress="every-pod", upstream_keepalive=True),
+    }
+
+
+def _rate(res, key: str, pod: int, lo: float, hi: float) -> float:
+    t = res.scrape_t
+    i, j = np.searchsorted(t, lo), np.searchsorted(t, hi) - 1
+    return float((res.pod[key][j, pod] - res.pod[key][i, pod]) / (t[j] - t[i]))
+
+
+def test_every_pod_spreads_requests_over_the_serve_proxies_and_serves_them_locally(runs):
+    res, _ = runs["every"]
+    rq = res.requests
+    done = rq["status"] == DONE
+    share = np.bincount(rq["ingress"][done], minlength=res.n_replicas) / done.sum()
+    assert np.all(np.abs(share - 0.25) < 0.05), share
+    # locality: a proxy hands the request to the replica on its own pod
+    assert np.mean(rq["ingress"][done] == rq["replica"][done]) > 0.99
+    head_res, _ = runs["head"]
+    assert np.all(head_res.requests["ingress"][head_res.requests["ingress"] >= 0] == 0)
+
+
+def test_every_pod_moves_the_relaying_off_the_head(runs):
+    head, _ = runs["head"]
+    every, _ = runs["every"]
+    lo, hi = START + 60, INJECT
+    # the head relays every worker's stream in the default layout, only its own requests otherwise
+    assert _rate(head, "rx_bytes", 0, lo, hi) > 5 * _rate(every, "rx_bytes", 0, lo, hi)
+    assert _rate(head, "cpu_s", 0, lo, hi) > _rate(every, "cpu_s", 0, lo, hi)
+    # a worker's proxy now sends its streams to the gateway itself
+    assert _rate(every, "tx_bytes", 1, lo, hi) == pytest.approx(_rate(head, "tx_bytes", 1, lo, hi), rel=0.25)
+
+
+def test_a_delayed_pod_that_accepts_new_connections_delays_the_handshake_too(runs):
+    net, _ = runs["every-net"]
+    kept, _ = runs["every-net-keepalive"]
+    # netem delays the SYN-ACK of every new connection and the response stream: two delays of ~1 s
+    assert 1800 < net.achieved["mean_added_latency_ms"] < 2200, net.achieved
+    assert 900 < kept.achieved["mean_added_latency_ms"] < 1100, kept.achieved
+
+
+def test_slow_start_on_a_delayed_pod_coalesces_chunks_into_fewer_packets(runs):
+    base, _ = runs["every"]
+    net, _ = runs["every-net"]
+    lo, hi = INJECT + 10, END
+    pk_base, pk_net = _rate(base, "tx_packets", 1, lo, hi), _rate(net, "tx_packets", 1, lo, hi)
+    by_base, by_net = _rate(base, "tx_bytes", 1, lo, hi), _rate(net, "tx_bytes", 1, lo, hi)
+    assert pk_net < 0.8 * pk_base, (pk_net, pk_base)
+    assert by_net > 0.8 * by_base, (by_net, by_base)  # the bytes still go out
+    # another worker is untouched (its proxy serves its own requests)
+    assert _rate(net, "tx_packets", 2, lo, hi) == pytest.approx(_rate(base, "tx_packets", 2, lo, hi), rel=0.1)
+
+
+def test_artifact_network_column_is_transmitted_packets_squared(runs):
+    res, frames = runs["head"]
+    basic = frames["basic"]
+    t = res.scrape_t
+    for pod, comp in ((0, "ray-head"), (1, "ray-worker-1"), (res.n_replicas, "nginx-gateway")):
+        rate = np.diff(res.pod["tx_packets"][:, pod]) / np.diff(t)
+        expect = (np.mean(rate[12:]) / 1000.0) ** 2
+        got = float(np.nanmean(basic[f"{comp}_net-tx"].to_numpy()[12:]))
+        assert got == pytest.approx(expect, rel=0.1), comp
+    # net-rx stays the byte rate
+    assert float(np.nanmean(basic["ray-head_net-rx"])) > 1000.0
+
+
+def test_artifact_latency_of_the_gateway_is_the_sum_of_its_edges(runs):
+    _, frames = runs["every"]
+    b = frames["basic"]
+    for q in ("50", "90"):
+        pods = sum(b[f"{c}_latency-{q}"] for c in ("ray-head", "ray-worker-1", "ray-worker-2", "ray-worker-3"))
+        # the head's latency also holds the operator's edge (its calls to the head's dashboard)
+        expect = pods - b[f"kuberay-operator_latency-{q}"]
+        np.testing.assert_allclose(b[f"nginx-gateway_latency-{q}"], expect, rtol=1e-9, atol=1e-9)
+    # quantiles of ~4-s requests, doubled (the exporter adds the same query as source and as destination)
+    assert 5.0 < float(np.nanmedian(b["ray-worker-2_latency-50"])) < 12.0
