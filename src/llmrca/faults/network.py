@@ -71,6 +71,10 @@ class SimNetworkDelay(SimFault):
         self.prev = self.corr * self.prev + (1.0 - self.corr) * run.rng.standard_normal()
         return max(0.0, self.lat + self.jit * self.prev)
 
+    def probe_answer_s(self, run: SimRun) -> float:
+        """The target's reply to a router's probe leaves through the delayed interface: one delay draw."""
+        return self.request_delay(run)
+
     def on_scrape(self, run: SimRun, s: int, on: bool) -> None:
         """A delayed scrape of the target times out (lost) with ``scrape_loss_under_delay`` probability."""
         if on:

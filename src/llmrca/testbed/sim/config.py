@@ -67,6 +67,13 @@ class SimConfig(Config):
     # a proxy routes to a replica on its own node unless that one is dead or at max_ongoing_requests
     # (Ray Serve's RAY_SERVE_PROXY_PREFER_LOCAL_NODE_ROUTING, on by default)
     proxy_local_routing: bool = True
+    # Ray Serve's power-of-two router asks both candidates for their queue length and takes an answer only if it
+    # arrives within RAY_SERVE_QUEUE_LENGTH_RESPONSE_DEADLINE_S (0.1 s, doubling per retry up to 1 s); answers are
+    # cached for RAY_SERVE_QUEUE_LENGTH_CACHE_TIMEOUT_S (10 s).  A replica whose replies are delayed stops
+    # getting new requests once its cache entry expires
+    router_probe_deadline_s: float = 0.1
+    router_probe_max_deadline_s: float = 1.0
+    router_queue_cache_s: float = 10.0
     # the gateway keeps connections to the serve service open (nginx `keepalive` in the upstream block); off
     # by default as in nginx: HTTP/1.0 and a new connection per request, so a delay on the pod that accepts it
     # also delays the handshake's SYN-ACK
@@ -115,6 +122,8 @@ class SimConfig(Config):
             problems.append(f"arrivals must be 'constant' or 'poisson' (got {self.arrivals!r})")
         if self.ingress not in ("every-pod", "head"):
             problems.append(f"ingress must be 'every-pod' or 'head' (got {self.ingress!r})")
+        if not 0 < self.router_probe_deadline_s <= self.router_probe_max_deadline_s or self.router_queue_cache_s < 0:
+            problems.append("router_probe_deadline_s must be > 0 and <= router_probe_max_deadline_s; router_queue_cache_s >= 0")
         if self.trace_service_names not in ("service", "pod"):
             problems.append(f"trace_service_names must be 'service' or 'pod' (got {self.trace_service_names!r})")
         if self.trace_actor_calls not in ("missing", "linked"):

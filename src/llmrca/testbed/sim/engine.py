@@ -296,6 +296,7 @@ class SimRun:
         self.tgt = self.rt = -1
         self.path_all = True
         self.cwnd_rtt = self.cwnd_rtt_on = 0.0
+        self.probe_ok_t = -np.inf if fault is None else float(fault.start)  # the router's cached answer of the target
         self.remedy_due = False
         self.h_tick = self.h_slow = self.h_step = self.h_memory = self.h_kv = None  # the fault's hooks that do something
         if self.fault is None:
@@ -477,7 +478,9 @@ class SimRun:
                     b = cands[int(u1 * (m - 1))]
                     if b == a:
                         b = cands[m - 1]
-                    if ongoing[b] < ongoing[a]:
+                    if delayed and tgt in (a, b) and not self._probe_in_time(ta):
+                        a = b if a == tgt else a  # the target's answer missed the deadline: the other candidate
+                    elif ongoing[b] < ongoing[a]:
                         a = b
             if ongoing[a] >= cap:
                 queue.append(i)
@@ -534,6 +537,17 @@ class SimRun:
             self.tx[:] = tx
         if routed:
             self.act = np.concatenate([self.act, np.asarray(routed, dtype=np.int64)])
+
+    def _probe_in_time(self, t: float) -> bool:
+        """Whether the router may use the delayed target's queue length at ``t``: a cached answer younger than
+        ``router_queue_cache_s``, or a probe answered within the first deadline (which refreshes the cache)."""
+        cfg = self.cfg
+        if t - self.probe_ok_t < cfg.router_queue_cache_s:
+            return True
+        if self.fault.probe_answer_s(self) <= cfg.router_probe_deadline_s:
+            self.probe_ok_t = t
+            return True
+        return False
 
     def _expire_router_queue(self, t: float) -> None:
         """Requests queued at the router longer than the gateway's time-out fail with 504."""

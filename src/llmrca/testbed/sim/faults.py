@@ -174,6 +174,11 @@ class SimFault:
         """Seconds a request routed to the target waits before it reaches the replica (only if :attr:`delays_requests`)."""
         return 0.0
 
+    def probe_answer_s(self, run: SimRun) -> float:
+        """Seconds until the target's answer to a router's queue-length probe arrives (only while the fault is on
+        and :attr:`delays_requests`); 0 when the fault does not hold up the target's replies."""
+        return 0.0
+
     def after_step(self, run: SimRun, gpu_busy: np.ndarray, on: bool) -> None:
         """After the engine step: ``gpu_busy`` is each replica's GPU-busy seconds in the tick (shape ``(R,)``)."""
 
