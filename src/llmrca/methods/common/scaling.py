@@ -123,3 +123,56 @@ def abs_corr_columns(values: np.ndarray, y: np.ndarray) -> np.ndarray:
     with np.errstate(invalid="ignore", divide="ignore"):
         r = np.where(den > 0, (xc.T @ yc) / np.where(den > 0, den, 1.0), 0.0)
     return np.abs(r)
+
+
+def rcaeval_kept(normal: np.ndarray, anomal: np.ndarray) -> np.ndarray:
+    """Columns RCAEval 1.8.1 keeps (shape ``(k,)``, bool): not constant in the normal window *and* not constant
+    in the anomalous window, each judged on its own.
+
+    RCAEval's ``nsigma`` / ``robust_scaler`` (BARO) run ``preprocess`` — ``drop_constant``: a column is kept if
+    any value differs from the window's first one, NaN counting as different — on each window separately and
+    keep the columns both windows still have.  A series flat before the fault (an error count that was 0) is
+    therefore never scored, however much it moves.
+    """
+
+    def varies(w: np.ndarray) -> np.ndarray:
+        w = np.asarray(w, dtype=float)
+        if w.shape[0] == 0:
+            return np.zeros(w.shape[1], dtype=bool)
+        first = w[0]
+        return ((w != first) | np.isnan(w) | np.isnan(first)).any(axis=0)
+
+    return varies(normal) & varies(anomal)
+
+
+def rcaeval_max(scaled: np.ndarray) -> np.ndarray:
+    """Column-wise score as RCAEval 1.8.1 takes it: Python's ``max`` over the scaled anomalous window (shape
+    ``(n, k)``) — the *signed* maximum (a fall scores low), NaN when the window's first value is NaN (nothing
+    compares greater than NaN), later NaN values skipped.  Returns shape ``(k,)``."""
+    a = np.asarray(scaled, dtype=float)
+    out = np.full(a.shape[1], np.nan)
+    if a.shape[0] == 0:
+        return out
+    ok = np.isfinite(a[0])
+    if ok.any():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            out[ok] = np.nanmax(np.where(np.isfinite(a[:, ok]), a[:, ok], np.nan), axis=0)
+    return out
+
+
+def rcaeval_scores(normal: np.ndarray, anomal: np.ndarray, *, robust: bool) -> np.ndarray:
+    """RCAEval 1.8.1's N-Sigma (``robust=False``: ``StandardScaler``) or BARO (``robust=True``: ``RobustScaler``,
+    quantile range 25–75) score per column (shape ``(k,)``): columns :func:`rcaeval_kept` drops get NaN; a zero
+    spread is 1 (scikit-learn); the score is :func:`rcaeval_max` of the scaled anomalous window.
+    (RCAEval, ``RCAEval/e2e/__init__.py``: ``nsigma``, ``robust_scaler``; ``RCAEval/io/time_series.py``.)"""
+    normal = np.asarray(normal, dtype=float)
+    anomal = np.asarray(anomal, dtype=float)
+    if robust:
+        centre, spread = robust_centre_scale(normal, zero_spread="unit")
+    else:
+        centre, spread = standard_centre_scale(normal, zero_spread="unit")
+    with np.errstate(all="ignore"):
+        out = rcaeval_max((anomal - centre) / spread)
+    out[~rcaeval_kept(normal, anomal)] = np.nan
+    return out

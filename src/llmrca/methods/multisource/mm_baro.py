@@ -33,6 +33,8 @@ import pandas as pd
 from llmrca.config import Config
 from llmrca.methods.base import Method
 from llmrca.methods.common.anomaly import finite, robust_scores
+from llmrca.methods.common.options import check_reference_mode
+from llmrca.methods.common.scaling import rcaeval_scores
 from llmrca.methods.common.windows import split_frame
 from llmrca.methods.multisource._sources import collect_sources
 from llmrca.model import Case, Ranking
@@ -45,6 +47,10 @@ class MMBaroConfig(Config):
     absolute: bool = False  # score |deviation| instead of upward deviation
     #: A zero spread: "relative" (house convention, as BARO) or "unit" (scikit-learn, as RCAEval).
     zero_spread: str = "relative"
+    #: None: as above; "rcaeval": RCAEval 1.8.1's BARO conventions on every source (its ``robust_scaler``:
+    #: series constant in the normal or in the anomalous window dropped, zero spread 1, signed maximum;
+    #: :func:`llmrca.methods.common.scaling.rcaeval_scores`)
+    reference_mode: str | None = None
 
 
 class MMBaro(Method):
@@ -55,6 +61,7 @@ class MMBaro(Method):
 
     def _rank(self, case: Case) -> Ranking:
         cfg = self.config
+        ref = check_reference_mode(self.name, cfg.reference_mode, ("rcaeval",))
         src = collect_sources(case, use_logs=cfg.use_logs, use_traces=cfg.use_traces)
         scores: list[pd.Series] = []
         per_source: dict[str, int] = {}
@@ -66,12 +73,18 @@ class MMBaro(Method):
                 continue
             data = data.assign(time=frame["time"])
             normal, anomal = split_frame(data, case.inject_time)
-            s = robust_scores(normal, anomal, absolute=cfg.absolute, zero_spread=cfg.zero_spread)
+            if ref:
+                cols = [c for c in normal.columns if c != "time"]
+                raw = rcaeval_scores(normal[cols].to_numpy(dtype=float), anomal[cols].to_numpy(dtype=float), robust=True)
+                s = pd.Series(raw, index=cols)
+            else:
+                s = robust_scores(normal, anomal, absolute=cfg.absolute, zero_spread=cfg.zero_spread)
             scores.append(finite(s))
         if not scores:
             raise ValueError("mm-baro: every series is constant; nothing to score")
         allscores = pd.concat(scores)
         expl = {
+            "reference_mode": cfg.reference_mode,
             "sources_used": src.used(),
             "sources_missing": src.missing,
             "series_per_source": per_source,

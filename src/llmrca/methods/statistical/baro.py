@@ -20,7 +20,8 @@ import numpy as np
 from llmrca.config import Config
 from llmrca.errors import MethodUnavailable
 from llmrca.methods.base import Method, abstain_below, max_finite
-from llmrca.methods.common.scaling import ZERO_SPREAD_CHOICES, max_abs, robust_centre_scale
+from llmrca.methods.common.options import check_reference_mode
+from llmrca.methods.common.scaling import ZERO_SPREAD_CHOICES, max_abs, rcaeval_scores, robust_centre_scale
 from llmrca.methods.common.windows import metric_matrix, split_at
 from llmrca.methods.statistical.bocpd import bocpd, most_significant_change, select_dims, standardise
 from llmrca.model import Case, Ranking
@@ -44,6 +45,10 @@ class BaroConfig(Config):
     zero_spread: str = "relative"
     #: Abstain ("no root cause") when the largest score (a robust / standard z) is below this; None (default): always rank.
     abstain_below: float | None = None
+    #: None: the paper's algorithm (above); "rcaeval": RCAEval 1.8.1's ``robust_scaler`` as the paper ran it —
+    #: columns constant in the normal or in the anomalous window dropped, scikit-learn's zero spread (1), the
+    #: *signed* maximum (rises only) (:func:`llmrca.methods.common.scaling.rcaeval_scores`)
+    reference_mode: str | None = None
 
 
 class Baro(Method):
@@ -65,9 +70,13 @@ class Baro(Method):
         if cfg.zero_spread not in ZERO_SPREAD_CHOICES:
             raise ValueError(f"baro: zero_spread must be one of {', '.join(ZERO_SPREAD_CHOICES)}, got {cfg.zero_spread!r}")
         normal, anomal = split_at(time, x, split)
-        med, spread = robust_centre_scale(normal, q_low=cfg.q_low, q_high=cfg.q_high, zero_spread=cfg.zero_spread)
-        with np.errstate(all="ignore"):
-            scores = max_abs((anomal - med) / spread)
+        if check_reference_mode(self.name, cfg.reference_mode, ("rcaeval",)):
+            scores = rcaeval_scores(normal, anomal, robust=True)
+            explanation["reference_mode"] = cfg.reference_mode
+        else:
+            med, spread = robust_centre_scale(normal, q_low=cfg.q_low, q_high=cfg.q_high, zero_spread=cfg.zero_spread)
+            with np.errstate(all="ignore"):
+                scores = max_abs((anomal - med) / spread)
         ranking = Ranking.from_metric_scores(dict(zip(cols, scores, strict=True)), candidates=case.components, explanation=explanation)
         return abstain_below(ranking, max_finite(scores), cfg.abstain_below)
 
