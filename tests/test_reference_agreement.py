@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT / "scripts" / "reference"))
 from make_cases import CASES, build  # noqa: E402
 
 #: Methods that must agree exactly with the reference in reference mode (checked on every case).
-EXACT = {"circa", "pc-pagerank"}
+EXACT = {"circa", "pc-pagerank", "nsigma", "baro"}
 #: Cases checked for the other methods (the first ones in name order), to keep the test short.
 N_OTHER = 4
 #: Top-1 agreement lower bounds (fraction of the cases where the reference gave a ranking), under
@@ -87,8 +87,8 @@ def test_agreement_with_reference(method: str, cases) -> None:
     if method in EXACT:
         assert opts, f"{method} has no reference_mode option"
         assert top1 == n, f"{method}: top-1 agrees on {top1}/{n} cases only"
-        if method == "circa":
-            assert metric_exact == n, f"circa: metric ranking agrees on {metric_exact}/{n} cases only"
+        if method in ("circa", "nsigma", "baro"):
+            assert metric_exact == n, f"{method}: metric ranking agrees on {metric_exact}/{n} cases only"
     else:
         assert top1 / n >= LOWER_BOUND_TOP1.get(method, 0.0)
 
