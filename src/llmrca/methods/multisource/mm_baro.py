@@ -28,13 +28,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from llmrca.config import Config
 from llmrca.methods.base import Method
 from llmrca.methods.common.anomaly import finite, robust_scores
 from llmrca.methods.common.options import check_reference_mode
-from llmrca.methods.common.scaling import rcaeval_scores
+from llmrca.methods.common.scaling import rcaeval_max, rcaeval_scores, robust_centre_scale
 from llmrca.methods.common.windows import split_frame
 from llmrca.methods.multisource._sources import collect_sources
 from llmrca.model import Case, Ranking
@@ -47,9 +48,13 @@ class MMBaroConfig(Config):
     absolute: bool = False  # score |deviation| instead of upward deviation
     #: A zero spread: "relative" (house convention, as BARO) or "unit" (scikit-learn, as RCAEval).
     zero_spread: str = "relative"
-    #: None: as above; "rcaeval": RCAEval 1.8.1's BARO conventions on every source (its ``robust_scaler``:
-    #: series constant in the normal or in the anomalous window dropped, zero spread 1, signed maximum;
-    #: :func:`llmrca.methods.common.scaling.rcaeval_scores`)
+    #: None: as above; "rcaeval": RCAEval 1.8.1's ``mmbaro`` (``RCAEval/e2e/baro.py``) as the paper ran it:
+    #: metric series constant in the normal or the anomalous window dropped (RCAEval also keeps only every
+    #: 15th metric row, meant for its 1-s data; on 5-s data with a 1-min fault that leaves one anomalous row,
+    #: which drop_constant removes, so the paper, whose MM-BARO equals BARO on three faults, cannot have
+    #: kept it); log counts per component (no error counts) dropped only when constant over the whole case;
+    #: no trace series (RCAEval uses them for its own two multi-source datasets only); scikit-learn's
+    #: RobustScaler (zero spread 1) and the signed maximum (:func:`llmrca.methods.common.scaling.rcaeval_scores`)
     reference_mode: str | None = None
 
 
@@ -62,6 +67,8 @@ class MMBaro(Method):
     def _rank(self, case: Case) -> Ranking:
         cfg = self.config
         ref = check_reference_mode(self.name, cfg.reference_mode, ("rcaeval",))
+        if ref:
+            return self._rank_rcaeval(case)
         src = collect_sources(case, use_logs=cfg.use_logs, use_traces=cfg.use_traces)
         scores: list[pd.Series] = []
         per_source: dict[str, int] = {}
@@ -73,22 +80,47 @@ class MMBaro(Method):
                 continue
             data = data.assign(time=frame["time"])
             normal, anomal = split_frame(data, case.inject_time)
-            if ref:
-                cols = [c for c in normal.columns if c != "time"]
-                raw = rcaeval_scores(normal[cols].to_numpy(dtype=float), anomal[cols].to_numpy(dtype=float), robust=True)
-                s = pd.Series(raw, index=cols)
-            else:
-                s = robust_scores(normal, anomal, absolute=cfg.absolute, zero_spread=cfg.zero_spread)
+            s = robust_scores(normal, anomal, absolute=cfg.absolute, zero_spread=cfg.zero_spread)
             scores.append(finite(s))
         if not scores:
             raise ValueError("mm-baro: every series is constant; nothing to score")
         allscores = pd.concat(scores)
         expl = {
-            "reference_mode": cfg.reference_mode,
             "sources_used": src.used(),
             "sources_missing": src.missing,
             "series_per_source": per_source,
             "notes": src.notes,
+            "top_series": [[k, float(v)] for k, v in allscores.sort_values(ascending=False, kind="stable").head(10).items()],
+        }
+        return Ranking.from_metric_scores(list(allscores.items()), candidates=case.components, explanation=expl)
+
+    def _rank_rcaeval(self, case: Case) -> Ranking:
+        """RCAEval 1.8.1's ``mmbaro`` on this case (see :attr:`MMBaroConfig.reference_mode`)."""
+        cfg = self.config
+        metrics = case.metrics
+        cols = [c for c in metrics.columns if c != "time"]
+        normal, anomal = split_frame(metrics, case.inject_time)
+        parts = [pd.Series(rcaeval_scores(normal[cols].to_numpy(dtype=float), anomal[cols].to_numpy(dtype=float), robust=True), index=cols)]
+        src = collect_sources(case, use_logs=cfg.use_logs, use_traces=False)
+        logs = src.frames.get("logs")
+        n_logs = 0
+        if logs is not None:
+            counts = logs[["time", *[c for c in logs.columns if c.endswith("_log-count")]]]
+            first = counts.iloc[0]
+            keep = [c for c in counts.columns if c != "time" and ((counts[c] != first[c]) | counts[c].isna()).any()]
+            n_logs = len(keep)
+            if keep:
+                ln, la = split_frame(counts, case.inject_time)
+                # RCAEval drops constant log series over the whole case only, not per window
+                centre, spread = robust_centre_scale(ln[keep].to_numpy(dtype=float), zero_spread="unit")
+                with np.errstate(all="ignore"):
+                    raw = rcaeval_max((la[keep].to_numpy(dtype=float) - centre) / spread)
+                parts.append(pd.Series(raw, index=keep))
+        allscores = finite(pd.concat(parts))
+        expl = {
+            "reference_mode": cfg.reference_mode,
+            "sources_used": ["metrics", *(["logs"] if n_logs else [])],
+            "series_per_source": {"metrics": len(cols), "logs": n_logs},
             "top_series": [[k, float(v)] for k, v in allscores.sort_values(ascending=False, kind="stable").head(10).items()],
         }
         return Ranking.from_metric_scores(list(allscores.items()), candidates=case.components, explanation=expl)
