@@ -105,6 +105,9 @@ class SimConfig(Config):
     # "direct" (read like the extended set).  rca-llm export_rca_data.py: cpu = rate(cpu[1m]),
     # mem = rate(working_set[1m]) / 1000 (rate() of a gauge), over Prometheus' own scrapes
     basic_queries: str = "artifact"
+    # the basic set's latency-50 / latency-90 as the exporter aggregated the mesh (observe.artifact_latency):
+    # per component the sum of the quantiles of every mesh edge it is on; a pod on no edge has none
+    artifact_latency: bool = True
     prom_scrape_s: float = 30.0  # Prometheus' scrape interval of cAdvisor (kube-prometheus-stack default; the PodMonitors set none)
     # -- working set (cAdvisor: usage - inactive file) --------------------------------------
     log_bytes_per_request: float = 200.0  # log line a pod writes per request it proxies / serves (page cache of an emptyDir log file)

@@ -453,7 +453,7 @@ def artifact_basic(o: _Obs) -> dict[str, dict[str, np.ndarray]]:
         # ctn_network: (rate(container_network_transmit_packets_total[1m]) / 1000)², transmitted packets squared
         pk = _two_sample_rate(res.pod["tx_packets"][:, p], taken, last, dt) * noise[np.maximum(last, 0)]
         out[c]["net-tx"] = np.square(np.maximum(pk, 0.0) / 1000.0)
-    if cfg.ingress == "every-pod":
+    if cfg.artifact_latency:
         for c, lat in artifact_latency(o, k).items():
             out[c].update(lat)
     return out
@@ -495,7 +495,8 @@ def artifact_latency(o: _Obs, k: int) -> dict[str, dict[str, np.ndarray]]:
     total = np.nansum(np.stack(list(edges.values())), axis=0)
     comps = {GATEWAY: total, HEAD: np.nansum(np.stack([edges[HEAD], op]), axis=0), OPERATOR: np.nan_to_num(op)}
     for r in range(1, R):
-        comps[o.comps[r]] = np.nan_to_num(edges[o.comps[r]])
+        # a pod no request entered is on no mesh edge (Ray's actor calls bypass the mesh): no latency series
+        comps[o.comps[r]] = np.nan_to_num(edges[o.comps[r]]) if (ing == r).any() else np.full((S, 2), np.nan)
     return {c: {"latency-50": v[:, 0], "latency-90": v[:, 1]} for c, v in comps.items()}
 
 
