@@ -107,7 +107,7 @@ class SimConfig(Config):
     basic_queries: str = "artifact"
     # the basic set's latency-50 / latency-90 as the exporter aggregated the mesh (observe.artifact_latency):
     # per component the sum of the quantiles of every mesh edge it is on; a pod on no edge has none
-    artifact_latency: bool = True
+    artifact_latency: bool = False
     prom_scrape_s: float = 30.0  # Prometheus' scrape interval of cAdvisor (kube-prometheus-stack default; the PodMonitors set none)
     # -- working set (cAdvisor: usage - inactive file) --------------------------------------
     log_bytes_per_request: float = 200.0  # log line a pod writes per request it proxies / serves (page cache of an emptyDir log file)
