@@ -12,10 +12,10 @@ from llmrca.reproduce import reference_modes
 
 
 def test_reference_modes_names_the_methods_that_have_one() -> None:
-    modes = reference_modes(["nsigma", "circa", "e-diagnosis", "pc-pagerank", "microcause", "tracerca", "no-such-method"])
-    # CIRCA / the graph methods / the trace port: RCAEval; ε-Diagnosis: sfr-pyrca; MicroCause
-    # answers that it has none; N-Sigma has no reference_mode option; unknown names are left out
-    assert modes == {"circa": "rcaeval", "e-diagnosis": "pyrca", "pc-pagerank": "rcaeval", "tracerca": "rcaeval"}
+    modes = reference_modes(["nsigma", "circa", "e-diagnosis", "pc-pagerank", "microcause", "tracerca", "random", "no-such-method"])
+    # CIRCA / N-Sigma / the graph methods / the trace port: RCAEval; ε-Diagnosis: sfr-pyrca; MicroCause
+    # answers that it has none; Random has no reference_mode option; unknown names are left out
+    assert modes == {"nsigma": "rcaeval", "circa": "rcaeval", "e-diagnosis": "pyrca", "pc-pagerank": "rcaeval", "tracerca": "rcaeval"}
 
 
 @pytest.mark.slow
@@ -23,11 +23,11 @@ def test_reproduce_as_paper_runs_reference_modes_and_scores_failures_as_random(t
     from llmrca.reproduce import reproduce
 
     out = tmp_path / "rep"
-    reproduce(profile="quick", out=out, methods=["nsigma", "e-diagnosis", "microcause"], jobs=2, progress=False, as_paper=True)
+    reproduce(profile="quick", out=out, methods=["random", "e-diagnosis", "microcause"], jobs=2, progress=False, as_paper=True)
     meta = json.loads((out / "reproduce.json").read_text())
     assert meta["as_paper"] is True
     assert meta["reference_modes"] == {"e-diagnosis": "pyrca"}
-    assert meta["no_reference_mode"] == ["microcause", "nsigma"]
+    assert meta["no_reference_mode"] == ["microcause", "random"]
     run = json.loads((out / "eval" / "run.json").read_text())
     assert run["random_on_failure"] is True
     recs = read_results(out / "eval" / "results.jsonl")

@@ -35,7 +35,7 @@ def _run(fault: str | None, **cfg):
 def runs():
     return {
         "head": _run(None),
-        "every": _run(None, ingress="every-pod"),
+        "every": _run(None, ingress="every-pod", artifact_latency=True),
         "every-net": _run("network", ingress="every-pod"),
         "every-net-keepalive": _run("network", ingress="every-pod", upstream_keepalive=True),
     }
@@ -104,7 +104,7 @@ def test_artifact_network_column_is_transmitted_packets_squared(runs):
 
 
 def test_artifact_latency_of_the_gateway_is_the_sum_of_its_edges(runs):
-    _, frames = runs["every"]
+    _, frames = runs["every"]  # artifact_latency=True
     b = frames["basic"]
     for q in ("50", "90"):
         pods = sum(b[f"{c}_latency-{q}"] for c in ("ray-head", "ray-worker-1", "ray-worker-2", "ray-worker-3"))
@@ -113,3 +113,28 @@ def test_artifact_latency_of_the_gateway_is_the_sum_of_its_edges(runs):
         np.testing.assert_allclose(b[f"nginx-gateway_latency-{q}"], expect, rtol=1e-9, atol=1e-9)
     # quantiles of ~4-s requests, doubled (the exporter adds the same query as source and as destination)
     assert 5.0 < float(np.nanmedian(b["ray-worker-2_latency-50"])) < 12.0
+
+
+def test_artifact_latency_leaves_pods_on_no_mesh_edge_without_latency():
+    _, frames = _run(None, artifact_latency=True)  # one proxy on the head: the workers are on no mesh edge
+    cols = frames["basic"].columns
+    assert "nginx-gateway_latency-50" in cols and "ray-head_latency-90" in cols
+    assert not any(c.startswith("ray-worker-") and "_latency-" in c for c in cols)
+    # the extended set keeps what the collector reads directly
+    assert "ray-worker-1_latency-50" in frames["extended"].columns
+
+
+def test_a_replica_whose_probe_answers_are_late_stops_getting_requests(runs):
+    base, _ = _run(None)
+    net, _ = _run("network")
+    tgt = 1  # ray-worker-1
+    def routed(res, lo, hi):
+        rq = res.requests
+        m = (rq["arrival"] >= lo) & (rq["arrival"] < hi) & (rq["replica"] >= 0)
+        return np.bincount(rq["replica"][m], minlength=res.n_replicas)
+    # while the router's cached answer is fresh (10 s) the target still gets its share, then almost nothing
+    late_b, late_n = routed(base, INJECT + 15, END), routed(net, INJECT + 15, END)
+    assert late_n[tgt] < 0.1 * late_b[tgt], (late_n, late_b)
+    assert late_n.sum() == late_b.sum()  # the others take its load
+    early_n = routed(net, INJECT, INJECT + 8)
+    assert early_n[tgt] > 0
