@@ -72,6 +72,28 @@ def test_bootstrap_interval_over_cases() -> None:
     assert again.table.equals(noisy.table)  # seeded
 
 
+def test_cells_that_tie_rank_as_ties_from_runs_and_from_the_summary() -> None:
+    """Means of per-case scores differ in the last bits (0.2 vs 0.20000000000000004); they must still tie,
+    so ρ from the runs equals ρ from summary.csv (rounded to 4 places)."""
+    p = paper_frame()
+    rows = []
+    for r in p.itertuples():
+        # three cases whose mean is 0.2 in exact arithmetic, summed in different orders per method
+        vals = [0.1, 0.2, 0.3] if sum(map(ord, r.method)) % 2 else [0.3, 0.2, 0.1]
+        for c, v in enumerate(vals):
+            rows.append({"method": r.method, "case": f"{r.fault}/{c}", "fault": r.fault, "ac@1": v, "avg@5": r._5})
+    scored = pd.DataFrame(rows)
+    a = fidelity_from_scored(scored, n_boot=0)
+    summ = scored.groupby(["method", "fault"], as_index=False).agg(n=("case", "size"), **{"ac@1": ("ac@1", "mean")}, **{"avg@5": ("avg@5", "mean")})
+    summ.insert(4, "ac@3", 0.0)
+    summ["ac@1"] = summ["ac@1"].round(4)
+    b = fidelity_from_summary(summ[["method", "fault", "n", "ac@1", "ac@3", "avg@5"]])
+    for scope in (*FAULTS, "all"):
+        ra, rb = a.rho(scope, "ac@1"), b.rho(scope, "ac@1")
+        assert (np.isnan(ra) and np.isnan(rb)) or ra == pytest.approx(rb), scope
+    assert np.isnan(a.rho("cpu", "ac@1"))  # every method's cell ties: no rank order to correlate
+
+
 def test_cli_on_a_summary_and_errors(tmp_path: Path) -> None:
     f = tmp_path / "summary.csv"
     _summary_from_paper().to_csv(f, index=False)

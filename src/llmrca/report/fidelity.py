@@ -126,7 +126,8 @@ def _table(values: dict[tuple[str, str], dict[str, float]], methods: list[str]) 
     for metric in METRICS:
         pooled_a, pooled_b = [], []
         for f in FAULTS:
-            a = np.array([values.get((m, f), {}).get(metric, np.nan) for m in methods], dtype=float)
+            # rounded as summary.csv is: cells that tie (0.8 and 0.8000000000000002) must rank as ties
+            a = np.round(np.array([values.get((m, f), {}).get(metric, np.nan) for m in methods], dtype=float), 4)
             b = np.array([paper[m][f][metric] for m in methods], dtype=float)
             out[(f, metric)] = (_spearman(a, b), int(np.isfinite(a).sum()))
             pooled_a.append(a)
