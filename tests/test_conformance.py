@@ -169,3 +169,28 @@ def test_a_non_deterministic_method_is_checked_for_truth_use_by_decoys(case) -> 
     assert honest["ignores_truth"] is True and honest["deterministic"] is None  # skipped, not failed
     peeker = {r.check: r for r in check_method(_ShufflesAndPeeks, case=case, raise_on_failure=False)}
     assert peeker["ignores_truth"].passed is False and "follows the ground truth" in peeker["ignores_truth"].message
+
+
+def test_a_bad_reference_mode_or_a_wrongly_typed_value_is_refused_when_read() -> None:
+    from llmrca.config import ConfigError
+    from llmrca.evaluate.runner import EvaluationError, full_config
+    from llmrca.testbed.sim.config import SimConfig
+
+    with pytest.raises(EvaluationError, match=r"reference_mode must be null .* or 'rcaeval', got 'foo'"):
+        full_config("nsigma", {"reference_mode": "foo"})
+    assert full_config("nsigma", {"reference_mode": "rcaeval"})["reference_mode"] == "rcaeval"
+    with pytest.raises(ConfigError, match="expected true/false, got 2"):
+        SimConfig.from_dict({"upstream_keepalive": 2})
+    assert SimConfig.from_dict({"upstream_keepalive": 1}).upstream_keepalive is True
+    for key in ("router_queue_cache_s", "n_workers"):
+        with pytest.raises(ConfigError, match="expected a number, got True"):
+            SimConfig.from_dict({key: True})
+
+
+def test_a_reference_mode_is_said_apart_from_non_default_options() -> None:
+    from llmrca.evaluate.outputs import non_default_sentence
+
+    s = non_default_sentence({"nsigma": {"reference_mode": ("rcaeval", None)}, "baro": {"reference_mode": ("rcaeval", None), "q_low": (0.1, 0.25)}})
+    assert "reference implementation's mode" in s and "nsigma rcaeval, baro rcaeval" in s
+    assert "not the methods as published): baro q_low=0.1 (default 0.25)." in s and "nsigma reference_mode" not in s
+    assert non_default_sentence({}) == ""

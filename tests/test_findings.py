@@ -40,3 +40,15 @@ def test_findings_count_blame_gpu_and_trace_methods() -> None:
 def test_no_runs_no_findings() -> None:
     f = findings(pd.DataFrame(columns=["method", "fault", "top1", "hit1", "ac@1"]))
     assert findings_lines(f) == [] and f.upstream_majority is None
+
+
+def test_the_data_blind_random_ranking_is_no_baseline_and_missing_trace_methods_are_said() -> None:
+    rows = [
+        _row("random", "gpu", "ray-worker-1"), _row("random", "gpu", "kuberay-operator"),
+        _row("nsigma", "gpu", "nginx-gateway"), _row("nsigma", "cpu", "ray-worker-1"),
+    ]  # fmt: skip
+    f = findings(pd.DataFrame(rows))
+    assert f.gpu_ac1 == {"nsigma": 0.0}  # Random's lucky GPU hit decides nothing
+    assert f.blame_share == {"gateway": 1.0}  # nor do its misses count as blame
+    text = "\n".join(findings_lines(f))
+    assert "Trace methods fail** (not measured)" in text

@@ -52,6 +52,10 @@ class Config:
             if isinstance(v, int | float) and not isinstance(v, bool):
                 d[k] = str(int(v)) if float(v).is_integer() else repr(float(v))
         kwargs = {k: _coerce(cls.__name__, k, v, hints.get(k)) for k, v in d.items()}
+        ref = kwargs.get("reference_mode")
+        if ref is not None and "reference_mode" in names and ref != cls.legacy_reference:
+            allowed = "null (the paper's algorithm)" + (f" or {cls.legacy_reference!r}" if cls.legacy_reference else "")
+            raise ConfigError(f"{cls.__name__}: reference_mode must be {allowed}, got {ref!r}")
         return cls(**kwargs)
 
     def to_yaml(self) -> str:
@@ -116,6 +120,12 @@ def _coerce(owner: str, key: str, value: Any, hint: Any) -> Any:
         return value
     if origin is tuple and isinstance(value, list):
         return tuple(value)
+    if hint in (float, int) and isinstance(value, bool):
+        raise ConfigError(f"{owner}.{key}: expected a number, got {value!r}")
+    if hint is bool and isinstance(value, int | float) and not isinstance(value, bool):
+        if value in (0, 1):
+            return bool(value)
+        raise ConfigError(f"{owner}.{key}: expected true/false, got {value!r}")
     if hint is float and isinstance(value, int | str) and not isinstance(value, bool):
         try:
             return float(value)

@@ -10,6 +10,7 @@ detokenizer and streaming run in Python on the pod's CPUs).
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 from llmrca.config import Config, ConfigError
@@ -125,8 +126,19 @@ class SimConfig(Config):
             problems.append(f"arrivals must be 'constant' or 'poisson' (got {self.arrivals!r})")
         if self.ingress not in ("every-pod", "head"):
             problems.append(f"ingress must be 'every-pod' or 'head' (got {self.ingress!r})")
-        if not 0 < self.router_probe_deadline_s <= self.router_probe_max_deadline_s or self.router_queue_cache_s < 0:
-            problems.append("router_probe_deadline_s must be > 0 and <= router_probe_max_deadline_s; router_queue_cache_s >= 0")
+        if not 0 < self.router_probe_deadline_s <= self.router_probe_max_deadline_s:
+            problems.append(
+                f"router_probe_deadline_s ({self.router_probe_deadline_s}) must be > 0 and <= router_probe_max_deadline_s "
+                f"({self.router_probe_max_deadline_s}); raise router_probe_max_deadline_s with it"
+            )
+        if self.router_queue_cache_s < 0:
+            problems.append(f"router_queue_cache_s must be >= 0 (got {self.router_queue_cache_s})")
+        if self.ingress == "head" and (not self.proxy_local_routing or self.upstream_keepalive):
+            warnings.warn(
+                "SimConfig: proxy_local_routing and upstream_keepalive act only with ingress='every-pod' "
+                "(with ingress='head' one proxy relays every request over kept connections)",
+                stacklevel=2,
+            )
         if self.trace_service_names not in ("service", "pod"):
             problems.append(f"trace_service_names must be 'service' or 'pod' (got {self.trace_service_names!r})")
         if self.trace_actor_calls not in ("missing", "linked"):
