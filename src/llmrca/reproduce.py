@@ -64,7 +64,11 @@ def reproduce(
         wanted = set(methods) if methods is not None else {r["name"] for r in list_methods() if r["available"]}
         unknown = sorted(set(method_configs) - wanted)
         if unknown:
-            raise EvaluationError(f"--set names {unknown}, not among the methods to run ({', '.join(sorted(wanted))}); see `llmrca methods`")
+            hint = ""
+            if {"sim", "fault"} & set(unknown):
+                hint = (" — reproduce's --set sets method options only; for simulator or fault parameters run "
+                        "`llmrca campaign --set sim.KEY=V` (or fault.TYPE.KEY=V), then `llmrca evaluate` on that dataset")
+            raise EvaluationError(f"--set names {unknown}, not among the methods to run ({', '.join(sorted(wanted))}); see `llmrca methods`{hint}")
         for m, opts in method_configs.items():
             full_config(m, opts)  # an unknown option or a bad value is refused now, not after the campaign
     out.mkdir(parents=True, exist_ok=True)
