@@ -105,3 +105,15 @@ def test_cli_on_a_summary_and_errors(tmp_path: Path) -> None:
     assert json.loads(r.output)["rho"][0]["rho"] == pytest.approx(1.0)
     r = CliRunner().invoke(app, ["fidelity", str(tmp_path / "nothing")])
     assert r.exit_code != 0 and "summary.csv or results.jsonl" in r.output
+
+
+def test_the_reference_modes_a_run_used_are_reported() -> None:
+    from llmrca.report.fidelity import _reference_modes
+
+    recs = [
+        {"method": "nsigma", "config": {"reference_mode": "rcaeval"}},
+        {"method": "baro", "config": {"reference_mode": None}},
+        {"method": "circa", "config": {"reference_mode": "rcaeval"}},
+        {"method": "tracerca", "config": "not a dict"},
+    ]
+    assert _reference_modes(recs, ["nsigma", "baro", "tracerca"]) == {"nsigma": "rcaeval"}

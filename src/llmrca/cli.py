@@ -414,8 +414,16 @@ def fidelity_cmd(
     if len(fid.methods) < 3:
         _fail(ValueError(f"only {len(fid.methods)} of the paper's methods were evaluated ({', '.join(fid.methods) or 'none'}); ρ needs at least 3"))
     typer.echo(f"Agreement with the paper's Table 1 ({len(fid.methods)} methods; left out: {', '.join(fid.left_out.get('data_blind', [])) or 'none'}):")
+    if fid.reference_modes:
+        modes = ", ".join(f"{m} {v}" for m, v in fid.reference_modes.items())
+        typer.echo(f"  mode: as the paper ran them (reference modes: {modes}; the other methods as published"
+                   + ("; failed runs scored as random" if fid.random_on_failure else "") + ")")
+    else:
+        typer.echo("  mode: every method as published (default; `reproduce --as-paper` runs the reference modes)")
     for line in fid.lines():
         typer.echo("  " + line)
+    if fid.table["rho"].isna().any():
+        typer.echo("  (nan: our cells or the paper's tie throughout that scope, so there is no rank order to correlate)")
     if fid.left_out.get("not_run"):
         typer.echo("  not evaluated here: " + ", ".join(fid.left_out["not_run"]))
 

@@ -67,6 +67,8 @@ class Fidelity:
     left_out: dict[str, list[str]] = field(default_factory=dict)
     n_boot: int = 0
     non_default: dict[str, dict[str, Any]] = field(default_factory=dict)  # compared method -> option -> (used, default)
+    reference_modes: dict[str, str] = field(default_factory=dict)  # compared method -> the reference mode its runs used
+    random_on_failure: bool = False  # failed runs scored on the random ranking (the paper's rule, --as-paper)
 
     def warnings(self) -> list[str]:
         """A warning per compared method that ran with non-default options: its numbers are not the paper's method as published."""
@@ -212,6 +214,16 @@ def _non_default(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return non_default_options(records, ignore=frozenset({"reference_mode"}))
 
 
+def _reference_modes(records: list[dict[str, Any]], methods: list[str]) -> dict[str, str]:
+    """``{method: reference_mode}`` of the compared methods whose runs used one (``reproduce --as-paper``)."""
+    out: dict[str, str] = {}
+    for r in records:
+        mode = (r.get("config") or {}).get("reference_mode") if isinstance(r.get("config"), dict) else None
+        if mode and r.get("method") in methods:
+            out.setdefault(str(r["method"]), str(mode))
+    return out
+
+
 def fidelity_of(path: str | Path, *, n_boot: int = 1000, seed: int = 0) -> Fidelity:
     """Fidelity of an evaluation: a ``summary.csv`` file, an evaluation folder or a reproduce folder.
 
@@ -238,6 +250,8 @@ def fidelity_of(path: str | Path, *, n_boot: int = 1000, seed: int = 0) -> Fidel
             scored = scored_frame(records, random_on_failure=bool(session.get("random_on_failure", False)))
             fid = fidelity_from_scored(scored, n_boot=n_boot, seed=seed)
             fid.non_default = _non_default(records)
+            fid.reference_modes = _reference_modes(records, fid.methods)
+            fid.random_on_failure = bool(session.get("random_on_failure", False))
             return fid
         if (d / "summary.csv").exists():
             return fidelity_from_summary(pd.read_csv(d / "summary.csv"))
