@@ -125,24 +125,25 @@ def abs_corr_columns(values: np.ndarray, y: np.ndarray) -> np.ndarray:
     return np.abs(r)
 
 
+def rcaeval_varies(window: np.ndarray) -> np.ndarray:
+    """Columns of ``window`` (shape ``(n, k)``) RCAEval 1.8.1's ``drop_constant`` keeps (shape ``(k,)``, bool): any
+    value differs from the window's first one, NaN counting as different; an empty window keeps nothing."""
+    w = np.asarray(window, dtype=float)
+    if w.shape[0] == 0:
+        return np.zeros(w.shape[1], dtype=bool)
+    first = w[0]
+    return ((w != first) | np.isnan(w) | np.isnan(first)).any(axis=0)
+
+
 def rcaeval_kept(normal: np.ndarray, anomal: np.ndarray) -> np.ndarray:
     """Columns RCAEval 1.8.1 keeps (shape ``(k,)``, bool): not constant in the normal window *and* not constant
     in the anomalous window, each judged on its own.
 
-    RCAEval's ``nsigma`` / ``robust_scaler`` (BARO) run ``preprocess`` — ``drop_constant``: a column is kept if
-    any value differs from the window's first one, NaN counting as different — on each window separately and
-    keep the columns both windows still have.  A series flat before the fault (an error count that was 0) is
-    therefore never scored, however much it moves.
+    RCAEval's ``nsigma`` / ``robust_scaler`` (BARO) run ``preprocess`` — ``drop_constant``
+    (:func:`rcaeval_varies`) — on each window separately and keep the columns both windows still have.  A series
+    flat before the fault (an error count that was 0) is therefore never scored, however much it moves.
     """
-
-    def varies(w: np.ndarray) -> np.ndarray:
-        w = np.asarray(w, dtype=float)
-        if w.shape[0] == 0:
-            return np.zeros(w.shape[1], dtype=bool)
-        first = w[0]
-        return ((w != first) | np.isnan(w) | np.isnan(first)).any(axis=0)
-
-    return varies(normal) & varies(anomal)
+    return rcaeval_varies(normal) & rcaeval_varies(anomal)
 
 
 def rcaeval_max(scaled: np.ndarray) -> np.ndarray:
@@ -161,10 +162,11 @@ def rcaeval_max(scaled: np.ndarray) -> np.ndarray:
     return out
 
 
-def rcaeval_scores(normal: np.ndarray, anomal: np.ndarray, *, robust: bool) -> np.ndarray:
+def rcaeval_scores(normal: np.ndarray, anomal: np.ndarray, *, robust: bool, per_window: bool = True) -> np.ndarray:
     """RCAEval 1.8.1's N-Sigma (``robust=False``: ``StandardScaler``) or BARO (``robust=True``: ``RobustScaler``,
-    quantile range 25–75) score per column (shape ``(k,)``): columns :func:`rcaeval_kept` drops get NaN; a zero
-    spread is 1 (scikit-learn); the score is :func:`rcaeval_max` of the scaled anomalous window.
+    quantile range 25–75) score per column (shape ``(k,)``): columns :func:`rcaeval_kept` drops get NaN
+    (``per_window=False``: only columns constant over both windows together, as ``mmbaro`` treats log counts);
+    a zero spread is 1 (scikit-learn); the score is :func:`rcaeval_max` of the scaled anomalous window.
     (RCAEval, ``RCAEval/e2e/__init__.py``: ``nsigma``, ``robust_scaler``; ``RCAEval/io/time_series.py``.)"""
     normal = np.asarray(normal, dtype=float)
     anomal = np.asarray(anomal, dtype=float)
@@ -174,5 +176,6 @@ def rcaeval_scores(normal: np.ndarray, anomal: np.ndarray, *, robust: bool) -> n
         centre, spread = standard_centre_scale(normal, zero_spread="unit")
     with np.errstate(all="ignore"):
         out = rcaeval_max((anomal - centre) / spread)
-    out[~rcaeval_kept(normal, anomal)] = np.nan
+    kept = rcaeval_kept(normal, anomal) if per_window else rcaeval_varies(np.concatenate([normal, anomal]))
+    out[~kept] = np.nan
     return out

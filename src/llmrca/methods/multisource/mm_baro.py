@@ -28,14 +28,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import pandas as pd
 
 from llmrca.config import Config
 from llmrca.methods.base import Method
 from llmrca.methods.common.anomaly import finite, robust_scores
 from llmrca.methods.common.options import check_reference_mode
-from llmrca.methods.common.scaling import rcaeval_max, rcaeval_scores, robust_centre_scale
+from llmrca.methods.common.scaling import rcaeval_scores, rcaeval_varies
 from llmrca.methods.common.windows import split_frame
 from llmrca.methods.multisource._sources import collect_sources
 from llmrca.model import Case, Ranking
@@ -105,17 +104,14 @@ class MMBaro(Method):
         logs = src.frames.get("logs")
         n_logs = 0
         if logs is not None:
-            counts = logs[["time", *[c for c in logs.columns if c.endswith("_log-count")]]]
-            first = counts.iloc[0]
-            keep = [c for c in counts.columns if c != "time" and ((counts[c] != first[c]) | counts[c].isna()).any()]
-            n_logs = len(keep)
-            if keep:
-                ln, la = split_frame(counts, case.inject_time)
-                # RCAEval drops constant log series over the whole case only, not per window
-                centre, spread = robust_centre_scale(ln[keep].to_numpy(dtype=float), zero_spread="unit")
-                with np.errstate(all="ignore"):
-                    raw = rcaeval_max((la[keep].to_numpy(dtype=float) - centre) / spread)
-                parts.append(pd.Series(raw, index=keep))
+            lcols = [c for c in logs.columns if c.endswith("_log-count")]
+            # RCAEval drops constant log series over the whole case only, not per window
+            keep = rcaeval_varies(logs[lcols].to_numpy(dtype=float))
+            n_logs = int(keep.sum())
+            if n_logs:
+                ln, la = split_frame(logs, case.inject_time)
+                raw = rcaeval_scores(ln[lcols].to_numpy(dtype=float), la[lcols].to_numpy(dtype=float), robust=True, per_window=False)
+                parts.append(pd.Series(raw, index=lcols)[keep])
         allscores = finite(pd.concat(parts))
         expl = {
             "reference_mode": cfg.reference_mode,
