@@ -503,10 +503,10 @@ class SimRun:
                 # accepted the connection, the handshake's SYN-ACK (no upstream keepalive), the call it forwards to
                 # another replica and the response it relays back to the gateway
                 self.routing_i = i  # the request being routed (a fault's delay may depend on it)
-                handshake = int(p == tgt and not cfg.upstream_keepalive)
-                n_d = handshake + (1 if a == tgt else 2)  # a != tgt: the forwarded call and the relayed response
                 if p != tgt:
                     n_d = 1  # only the response stream of the target's replica
+                else:  # the SYN-ACK, then the response (a == tgt) or the forwarded call and the relayed response
+                    n_d = int(not cfg.upstream_keepalive) + (1 if a == tgt else 2)
                 for _ in range(n_d if self.fault.delay_per_crossing else 1):
                     d += self.fault.request_delay(self)
                 self.delay[i] = d

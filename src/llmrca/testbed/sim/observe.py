@@ -244,7 +244,7 @@ def _dcgm(o: _Obs) -> None:
 
 def _mesh_latency(o: _Obs) -> None:
     """Mesh latency quantiles of the requests into each component (and the operator's steady API traffic)."""
-    cfg, rq, st, win, comps, S, span, rng, R = o.cfg, o.rq, o.st, o.win, o.comps, o.S, o.span, o.rng, o.R
+    cfg, rq, st, win, comps, span, R = o.cfg, o.rq, o.st, o.win, o.comps, o.span, o.R
     fin = (rq["status"] == DONE) | (rq["status"] == FAILED)
     t_end = rq["t_done"][fin]
     arrival = rq["arrival"][fin]
@@ -277,9 +277,7 @@ def _mesh_latency(o: _Obs) -> None:
         lat[comps[r]] = window_quantiles(t_end[sel], d * 1e3, None, st, ISTIO_MS_BUCKETS, win, qs) / 1e3
         mean[comps[r]] = window_mean(t_end[sel], d, st, o.m, span)
     # the operator answers Kubernetes API watches and probes: small, steady
-    n_op = int(3 * S)
-    op_t = st[0] - span + (st[-1] - st[0] + span) * np.sort(rng.random(n_op))
-    op_v = rng.lognormal(np.log(4.0), 0.4, n_op)
+    op_t, op_v = _operator_calls(o)
     lat[OPERATOR] = window_quantiles(op_t, op_v, None, st, ISTIO_MS_BUCKETS, win, qs) / 1e3
     mean[OPERATOR] = window_mean(op_t, op_v / 1e3, st, o.m, span)
     for c, v in lat.items():
@@ -287,6 +285,21 @@ def _mesh_latency(o: _Obs) -> None:
         o.cols[c]["latency-90"] = v[:, 1]
     for c, v in mean.items():
         o.cols[c]["latency"] = v  # istio_request_duration_milliseconds _sum / _count, in seconds
+
+
+def _operator_calls(o: _Obs) -> tuple[np.ndarray, np.ndarray]:
+    """The operator's small, steady mesh calls (API watches, probes, the head dashboard's Serve status):
+    three per scrape span at uniform instants, lognormal around 4 ms.  Returns (epoch s, milliseconds)."""
+    st, n = o.st, int(3 * o.S)
+    t = st[0] - o.span + (st[-1] - st[0] + o.span) * np.sort(o.rng.random(n))
+    return t, o.rng.lognormal(np.log(4.0), 0.4, n)
+
+
+def _prom_samples(phase: int, S: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Prometheus' own samples of a target scraped every ``k`` query steps from step ``phase``: the steps
+    ``taken`` and, per query step (shape ``(S,)``), the index into ``taken`` of the last sample (-1: none yet)."""
+    taken = np.arange(phase, S, k)
+    return taken, np.searchsorted(taken, np.arange(S), side="right") - 1
 
 
 def _vllm(o: _Obs, r: int) -> None:
@@ -444,8 +457,7 @@ def artifact_basic(o: _Obs) -> dict[str, dict[str, np.ndarray]]:
     ws = held_high_water(res.pod["mem_ws"], 256 * 2**20) + log_page_cache(o)
     out: dict[str, dict[str, np.ndarray]] = {}
     for p, c in enumerate(o.comps):
-        taken = np.arange(int(phases[p]), S, k)
-        last = np.searchsorted(taken, np.arange(S), side="right") - 1
+        taken, last = _prom_samples(int(phases[p]), S, k)
         cpu = _two_sample_rate(res.pod["cpu_s"][:, p], taken, last, dt)
         noise = o.nz.mul(np.ones(taken.size + 1))
         cpu = cpu * noise[np.maximum(last, 0)]
@@ -477,9 +489,7 @@ def artifact_latency(o: _Obs, k: int) -> dict[str, dict[str, np.ndarray]]:
     dur = t_end - rq["arrival"][fin] - cfg.hop_latency_s - res_extra(o, "pre_head")[fin]
     ing = rq["ingress"][fin]
     win = k * span
-    phase = int(o.rng.integers(0, k))
-    taken = np.arange(phase, S, k)
-    last = np.searchsorted(taken, np.arange(S), side="right") - 1
+    taken, last = _prom_samples(int(o.rng.integers(0, k)), S, k)
     at = np.where(last >= 0, taken[np.maximum(last, 0)], 0)
 
     def edge(t: np.ndarray, v_s: np.ndarray) -> np.ndarray:
@@ -489,9 +499,8 @@ def artifact_latency(o: _Obs, k: int) -> dict[str, dict[str, np.ndarray]]:
         return 2.0 * q  # source + destination: the same query twice, added
 
     edges = {o.comps[r]: edge(t_end[ing == r], dur[ing == r]) for r in range(R)}
-    n_op = int(3 * S)  # the operator's calls to the head's dashboard (GET /api/serve/applications per reconcile)
-    op_t = st[0] - span + (st[-1] - st[0] + span) * np.sort(o.rng.random(n_op))
-    op = edge(op_t, o.rng.lognormal(np.log(4.0), 0.4, n_op) / 1e3)
+    op_t, op_ms = _operator_calls(o)  # the operator's calls to the head's dashboard (GET /api/serve/applications)
+    op = edge(op_t, op_ms / 1e3)
     total = np.nansum(np.stack(list(edges.values())), axis=0)
     comps = {GATEWAY: total, HEAD: np.nansum(np.stack([edges[HEAD], op]), axis=0), OPERATOR: np.nan_to_num(op)}
     for r in range(1, R):
