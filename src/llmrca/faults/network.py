@@ -210,7 +210,7 @@ class SimProxyNetworkDelay(SimNetworkDelay):
         super().bind(run)
         self.waits: list[float] = []
         # the head when requests enter through every pod's proxy is a serving pod like a worker
-        self.as_worker = self.tgt != run.GW and run.cfg.ingress == "every-pod"
+        self.as_worker = not run.relays_every_request(self.tgt)
         if self.as_worker:
             self.delays_requests = True
             return

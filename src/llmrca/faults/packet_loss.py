@@ -89,10 +89,9 @@ class SimPacketLoss(SimFault):
         self.p = float(p["loss"]) / 100.0
         self.p_again = self.p + (1.0 - self.p) * float(p["correlation"]) / 100.0
         self.tlp = float(p["tlp_ms"]) / 1e3
-        # a proxy every request passes through (the gateway; the head when it relays them all); when requests
-        # enter through every pod's proxy the head is a serving pod like a worker (request_delay)
-        proxy = self.tgt == run.GW or (self.tgt == 0 and run.cfg.ingress == "head")
-        self.delays_path = proxy
+        # a proxy every request passes through stalls them all on the path; otherwise (a worker, or the head
+        # when requests enter through every pod's proxy) the requests routed to it stall (request_delay)
+        self.delays_path = run.relays_every_request(self.tgt)
         self.path_before_head = self.tgt == run.GW
         self.stalls: list[float] = []
         self.segments = 0

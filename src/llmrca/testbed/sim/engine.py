@@ -314,7 +314,7 @@ class SimRun:
         self.tgt = self.rt = f.tgt
         # a proxy target slows every request (the gateway; the head when it relays them all) or only those
         # that entered through its own Serve proxy
-        self.path_all = f.path_before_head or f.tgt == self.GW or self.cfg.ingress == "head"
+        self.path_all = self.relays_every_request(f.tgt)
         # the round trip of a stream out of a delayed pod (the fault's delay), while the fault is on
         self.cwnd_rtt_on = float(getattr(f, "lat", 0.0)) if f.delay_per_crossing and f.delays_requests else 0.0
         self.remedy_due = f.remedy is not None and f.remedy_at is not None
@@ -780,6 +780,11 @@ class SimRun:
         self.gw5_s[s] = self.gw_5xx
         if self.fault is not None:
             self.fault.on_scrape(self, s, delayed)
+
+    def relays_every_request(self, pod: int) -> bool:
+        """Whether every request passes through pod index ``pod``: the gateway, and the head when its Serve proxy
+        accepts them all (``ingress = "head"``); with ``"every-pod"`` the head is a serving pod like a worker."""
+        return pod == self.GW or (pod == 0 and self.cfg.ingress == "head")
 
     def inflight(self) -> np.ndarray:
         """In-flight requests per replica (shape ``(R,)``)."""
