@@ -19,7 +19,7 @@ Run::
         [--set sim.KEY=VALUE ...] [--as-paper] [--keep DIR]
 
 ``--profile paper`` runs the paper's campaign (3 workers x 10 repetitions).
-``python benchmarks/fidelity_loop.py --report DIR`` prints ρ with bootstrap
+``python benchmarks/fidelity_loop.py [--half tuned] --report DIR`` prints ρ with bootstrap
 intervals (overall and per half, default and as-paper) of a kept run.
 """
 
@@ -131,14 +131,15 @@ def main() -> None:
         shutil.rmtree(root, ignore_errors=True)
 
 
-def report(root: Path, n_boot: int = 1000) -> None:
+def report(root: Path, n_boot: int = 1000, half: str = "all") -> None:
     """ρ with bootstrap intervals for a finished run in ``root`` (``eval/`` and, if present, ``eval-paper/``).
 
     The as-paper figures take the reference-mode runs from ``eval-paper/`` and
     every other method's runs from ``eval/`` (a method without a reference mode
     runs the same code with the same config in both modes; only its failures
     are scored differently: on the seeded random ranking, as the paper did).
-    Also prints ``llm-rca``'s AC@1 per fault when it was evaluated.
+    Also prints ``llm-rca``'s AC@1 per fault when it was evaluated.  ``half`` ("tuned" or "held-out") keeps
+    only that half's methods (and ``llm-rca``), findings included, so that tuning never shows the other half.
     """
     from llmrca.evaluate.results import read_results, scored_frame
     from llmrca.report.fidelity import fidelity_from_scored
@@ -149,6 +150,9 @@ def report(root: Path, n_boot: int = 1000) -> None:
         ref = read_results(root / "eval-paper" / "results.jsonl")
         with_ref = {r["method"] for r in ref}
         modes["as-paper"] = scored_frame([*ref, *(r for r in default if r["method"] not in with_ref)], random_on_failure=True)
+    if half != "all":
+        keep = {*{"tuned": TUNED, "held-out": HELD_OUT}[half], "llm-rca"}
+        modes = {k: v[v["method"].isin(keep)] for k, v in modes.items()}
     for mode, scored in modes.items():
         methods = sorted(set(scored["method"]))
         for label, half in (("all", None), ("tuned", TUNED), ("held-out", HELD_OUT)):
@@ -168,6 +172,7 @@ def report(root: Path, n_boot: int = 1000) -> None:
 if __name__ == "__main__":
     if "--report" in sys.argv:
         warnings.filterwarnings("ignore")
-        report(Path(sys.argv[-1]))
+        only = sys.argv[sys.argv.index("--half") + 1] if "--half" in sys.argv else "all"
+        report(Path(sys.argv[-1]), half=only)
     else:
         main()

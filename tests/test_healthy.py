@@ -477,3 +477,16 @@ def test_methods_lists_which_can_abstain():
     line = next(x for x in r.output.splitlines() if x.startswith("can abstain"))
     assert "nsigma (abstain_below, off by default), baro (abstain_below, off by default)" in line
     assert "llm-rca (abstain_below, on: " in line and "random" not in line
+
+
+def test_methods_lists_reference_modes():
+    """``methods`` says which reference mode ``reproduce --as-paper`` sets, and which methods have none."""
+    r = CliRunner().invoke(app, ["methods", "--json"])
+    rows = {x["name"]: x for x in json.loads(r.output)}
+    assert rows["baro"]["reference_mode"] == rows["circa"]["reference_mode"] == "rcaeval"
+    assert rows["e-diagnosis"]["reference_mode"] == "pyrca"
+    # MicroCause's config has the option but answers "no reference mode"; random has no option at all
+    assert rows["microcause"]["reference_mode"] is None and rows["random"]["reference_mode"] is None
+    r = CliRunner(env={"COLUMNS": "250"}).invoke(app, ["methods"])
+    line = next(x for x in r.output.splitlines() if x.startswith("reference mode"))
+    assert "e-diagnosis (pyrca)" in line and line.split("none: ")[1].startswith("random, microcause")

@@ -49,13 +49,16 @@ def methods_cmd(as_json: bool = typer.Option(False, "--json", help="Machine-read
     """List every RCA method, whether it can run here, and what to install if not."""
     from llmrca.errors import unavailable_reason
     from llmrca.methods.registry import REGISTRY, list_methods
+    from llmrca.reproduce import reference_modes
 
     rows = list_methods()
+    refs = reference_modes([r["name"] for r in rows if r["available"]])
     for r in rows:  # one install hint for the whole project (the torch extra: CPU build first)
         e = REGISTRY[r["name"]]
         if not r["available"]:
             r["reason"] = unavailable_reason(e.requires, e.extra) or r["reason"]
         r["abstain_option"] = _abstain_option(r["name"]) if r["available"] else None
+        r["reference_mode"] = refs.get(r["name"])  # what reproduce --as-paper sets (None: no reference mode)
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
@@ -70,6 +73,13 @@ def methods_cmd(as_json: bool = typer.Option(False, "--json", help="Machine-read
     _stdout().print(
         Text("can abstain (answer \"no root cause\": right on a healthy case, a miss on a faulty one): "
              + (", ".join(can) or "none") + "; set the option with evaluate/reproduce --set METHOD.OPTION=VALUE"),
+        soft_wrap=True,
+    )
+    ref_rows = [f"{r['name']} ({r['reference_mode']})" for r in rows if r["reference_mode"]]
+    none = [r["name"] for r in rows if r["available"] and not r["reference_mode"]]
+    _stdout().print(
+        Text("reference mode (what reproduce --as-paper sets; reference_mode=...): " + (", ".join(ref_rows) or "none")
+             + "; none: " + (", ".join(none) or "-")),
         soft_wrap=True,
     )
 
