@@ -104,7 +104,30 @@ def test_cli_on_a_summary_and_errors(tmp_path: Path) -> None:
     assert r.exit_code == 0, r.output
     assert json.loads(r.output)["rho"][0]["rho"] == pytest.approx(1.0)
     r = CliRunner().invoke(app, ["fidelity", str(tmp_path / "nothing")])
-    assert r.exit_code != 0 and "summary.csv or results.jsonl" in r.output
+    assert r.exit_code == 2 and "does not exist" in r.output
+    (tmp_path / "empty-folder").mkdir()
+    r = CliRunner().invoke(app, ["fidelity", str(tmp_path / "empty-folder")])
+    assert r.exit_code == 2 and "no summary.csv or results.jsonl" in r.output
+    r = CliRunner().invoke(app, ["fidelity", str(f)])
+    assert "mode: not recorded" in r.output  # a bare summary.csv does not say how its runs were made
+
+
+def test_summary_columns_are_read_by_name_and_bad_tables_are_refused(tmp_path: Path) -> None:
+    """Reordered or extra columns give the same ρ; a missing column or an empty file is a clear error."""
+    s = _summary_from_paper(lambda x: np.sqrt(x))  # monotone: ρ 1.00 everywhere
+    ref = fidelity_from_summary(s)
+    shuffled = s[["avg@5", "n", "fault", "ac@3", "ac@1", "method"]].assign(extra="x")
+    assert fidelity_from_summary(shuffled).table.equals(ref.table)
+    rev = s.assign(**{"avg@5": -s["avg@5"]})  # only Avg@5 reversed: AC@1 must stay 1.00 whatever the order
+    rev = fidelity_from_summary(rev[["method", "fault", "avg@5", "n", "ac@1"]])
+    assert rev.rho("all", "ac@1") == pytest.approx(1.0) and rev.rho("all", "avg@5") < 0
+    with pytest.raises(ValueError, match=r"avg@5 missing"):
+        fidelity_from_summary(s.drop(columns=["avg@5"]))
+    for name, text in (("empty.csv", ""), ("other.csv", "a,b\n1,2\n")):
+        (tmp_path / name).write_text(text)
+        r = CliRunner().invoke(app, ["fidelity", str(tmp_path / name)])
+        assert r.exit_code == 2 and "Traceback" not in r.output, r.output
+        assert (name in r.output) if not text else ("column(s) method, fault, ac@1, avg@5 missing" in r.output)
 
 
 def test_the_reference_modes_a_run_used_are_reported() -> None:

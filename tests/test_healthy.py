@@ -326,6 +326,14 @@ def test_evaluate_set_method_option_is_checked_reported_and_warned_by_fidelity(t
         assert w == ["warning: nsigma ran with non-default options (abstain_below=1000000000.0, default None): its numbers are not the paper's method as published"]
     r = CliRunner().invoke(app, ["fidelity", str(out), "--boot", "0"])
     assert "warning: nsigma ran with non-default options" in r.output
+    # a reference mode without the paper's failure rule is said as such, from the folder or its summary.csv
+    ref = tmp_path / "ref"
+    CliRunner().invoke(app, ["evaluate", str(tiny_dataset), "--methods", "nsigma,baro,e-diagnosis", "--set", "nsigma.reference_mode=rcaeval", "--out", str(ref), "-q"])
+    for where in (ref, ref / "summary.csv"):
+        r = CliRunner().invoke(app, ["fidelity", str(where), "--boot", "0"])
+        assert "mode: reference modes for nsigma rcaeval, the other methods as published; failed runs count as misses" in r.output
+        d = json.loads(CliRunner().invoke(app, ["fidelity", str(where), "--boot", "0", "--json"]).output)
+        assert d["reference_modes"] == {"nsigma": "rcaeval"} and d["random_on_failure"] is False
     # the defaults: nothing said
     CliRunner().invoke(app, ["evaluate", str(tiny_dataset), "--methods", "nsigma", "--out", str(tmp_path / "plain"), "-q"])
     assert "Non-default" not in (tmp_path / "plain" / "table1.md").read_text() and fidelity_of(tmp_path / "plain", n_boot=0).warnings() == []

@@ -424,16 +424,21 @@ def fidelity_cmd(
     if len(fid.methods) < 3:
         _fail(ValueError(f"only {len(fid.methods)} of the paper's methods were evaluated ({', '.join(fid.methods) or 'none'}); ρ needs at least 3"))
     typer.echo(f"Agreement with the paper's Table 1 ({len(fid.methods)} methods; left out: {', '.join(fid.left_out.get('data_blind', [])) or 'none'}):")
-    if fid.reference_modes:
-        modes = ", ".join(f"{m} {v}" for m, v in fid.reference_modes.items())
-        typer.echo(f"  mode: as the paper ran them (reference modes: {modes}; the other methods as published"
-                   + ("; failed runs scored as random" if fid.random_on_failure else "") + ")")
+    modes = ", ".join(f"{m} {v}" for m, v in fid.reference_modes.items())
+    if path.is_file() and not (path.parent / "results.jsonl").exists():
+        typer.echo("  mode: not recorded (a summary.csv without the results.jsonl beside it; no interval either)")
+    elif fid.reference_modes and fid.random_on_failure:
+        typer.echo(f"  mode: as the paper ran them (reference modes: {modes}; the other methods as published; failed runs scored as random)")
+    elif fid.reference_modes:
+        typer.echo(f"  mode: reference modes for {modes}, the other methods as published; failed runs count as misses "
+                   "(the paper scored them on a random ranking: `reproduce --as-paper` does both)")
     else:
-        typer.echo("  mode: every method as published (default; `reproduce --as-paper` runs the reference modes)")
+        typer.echo("  mode: every method as published (default; `reproduce --as-paper` runs the reference modes)"
+                   + ("; failed runs scored as random" if fid.random_on_failure else ""))
     for line in fid.lines():
         typer.echo("  " + line)
     if fid.table["rho"].isna().any():
-        typer.echo("  (nan: our cells or the paper's tie throughout that scope, so there is no rank order to correlate)")
+        typer.echo("  (nan: no cell in that scope, or our cells or the paper's tie throughout it: no rank order to correlate)")
     if fid.left_out.get("not_run"):
         typer.echo("  not evaluated here: " + ", ".join(fid.left_out["not_run"]))
 

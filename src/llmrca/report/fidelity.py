@@ -89,6 +89,8 @@ class Fidelity:
             "methods": self.methods,
             "left_out": self.left_out,
             "bootstrap_samples": self.n_boot,
+            "reference_modes": self.reference_modes,  # {} when every method ran as published
+            "random_on_failure": self.random_on_failure,
             "source": paper_table()["source"],
             "warnings": self.warnings(),
         }
@@ -140,9 +142,22 @@ def _table(values: dict[tuple[str, str], dict[str, float]], methods: list[str]) 
 
 
 def fidelity_from_summary(summary: pd.DataFrame, *, methods: list[str] | None = None) -> Fidelity:
-    """ρ from a ``summary.csv`` frame (``method, fault, n, ac@1, ac@3, avg@5``); no interval."""
+    """ρ from a ``summary.csv`` frame (columns by name: ``method``, ``fault``, ``ac@1``, ``avg@5``; others are
+    ignored); no interval.  Raises ValueError naming the missing columns, or a cell that is not a number."""
+    missing = [c for c in ("method", "fault", "ac@1", "avg@5") if c not in summary.columns]
+    if missing:
+        raise ValueError(
+            f"not an evaluation summary: column(s) {', '.join(missing)} missing (has: {', '.join(map(str, summary.columns)) or 'none'}); "
+            "pass the summary.csv that evaluate/reproduce wrote, or its folder"
+        )
     s = summary[summary["fault"].isin(FAULTS)]
-    values = {(r.method, r.fault): {"ac@1": float(r._4), "avg@5": float(r._6)} for r in s.itertuples()}
+    try:
+        values = {
+            (str(m), str(f)): {"ac@1": float(a1), "avg@5": float(a5)}
+            for m, f, a1, a5 in zip(s["method"], s["fault"], s["ac@1"], s["avg@5"], strict=True)
+        }
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"summary: an ac@1 or avg@5 cell is not a number ({e})") from e
     chosen, left = _compared_methods(set(s["method"]), methods)
     t = _table(values, chosen)
     table = pd.DataFrame([{"scope": sc, "metric": me, "rho": rho, "lo": np.nan, "hi": np.nan, "n": n} for (sc, me), (rho, n) in t.items()])
@@ -224,6 +239,14 @@ def _reference_modes(records: list[dict[str, Any]], methods: list[str]) -> dict[
     return out
 
 
+def _read_summary(p: Path) -> pd.DataFrame:
+    """``p`` read as a CSV; ValueError naming the file when it is empty or not a CSV table."""
+    try:
+        return pd.read_csv(p)
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as e:
+        raise ValueError(f"{p}: not a summary CSV ({str(e).strip()}); pass the summary.csv that evaluate/reproduce wrote, or its folder") from e
+
+
 def fidelity_of(path: str | Path, *, n_boot: int = 1000, seed: int = 0) -> Fidelity:
     """Fidelity of an evaluation: a ``summary.csv`` file, an evaluation folder or a reproduce folder.
 
@@ -232,13 +255,19 @@ def fidelity_of(path: str | Path, *, n_boot: int = 1000, seed: int = 0) -> Fidel
     naming what was looked for.
     """
     p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"{p} does not exist; pass an evaluation's output folder, a reproduce folder or a summary.csv")
     if p.is_file():
-        fid = fidelity_from_summary(pd.read_csv(p))
-        if (p.parent / "results.jsonl").exists():  # the runs next to the summary say which configs they used
+        fid = fidelity_from_summary(_read_summary(p))
+        if (p.parent / "results.jsonl").exists():  # the runs next to the summary say which configs and mode they used
             from llmrca.evaluate.results import read_results
             from llmrca.report.build import _latest_session, select_records
 
-            fid.non_default = _non_default(select_records(read_results(p.parent / "results.jsonl"), _latest_session(p.parent)))
+            session = _latest_session(p.parent)
+            records = select_records(read_results(p.parent / "results.jsonl"), session)
+            fid.non_default = _non_default(records)
+            fid.reference_modes = _reference_modes(records, fid.methods)
+            fid.random_on_failure = bool(session.get("random_on_failure", False))
         return fid
     for d in (p, p / "eval"):
         if (d / "results.jsonl").exists():
@@ -254,5 +283,5 @@ def fidelity_of(path: str | Path, *, n_boot: int = 1000, seed: int = 0) -> Fidel
             fid.random_on_failure = bool(session.get("random_on_failure", False))
             return fid
         if (d / "summary.csv").exists():
-            return fidelity_from_summary(pd.read_csv(d / "summary.csv"))
+            return fidelity_from_summary(_read_summary(d / "summary.csv"))
     raise FileNotFoundError(f"no summary.csv or results.jsonl in {p} (nor in {p / 'eval'}); pass an evaluation's output folder or its summary.csv")
