@@ -114,6 +114,10 @@ class SimConfig(Config):
     log_bytes_per_request: float = 200.0  # log line a pod writes per request it proxies / serves (page cache of an emptyDir log file)
     agent_log_bytes_s: float = 2000.0  # raylet / dashboard agent logs per Ray pod (bursty; twice on the head); the operator's Go heap
     ws_trim_rate_hz: float = 1.0 / 120.0  # rate at which the kernel ages a pod's active page cache to inactive (working set drops)
+    # scrape-to-scrape jitter of the cgroup's charged memory (std, bytes; 0: none): memcg charges pages to a cgroup in
+    # per-CPU batches of 64 pages (256 KiB) and usage includes the batches held, so the working set cAdvisor reads
+    # moves by up to ±256 KiB between scrapes whatever the processes do (benchmarks/working_set_drops.py)
+    ws_jitter_bytes: float = 0.0
 
     def validate(self) -> SimConfig:
         """Return self, or raise ConfigError listing every out-of-range option."""
@@ -149,8 +153,8 @@ class SimConfig(Config):
             problems.append(f"basic_queries must be 'artifact' or 'direct' (got {self.basic_queries!r})")
         if self.prom_scrape_s < self.scrape_interval_s:
             problems.append(f"prom_scrape_s ({self.prom_scrape_s}) must be >= scrape_interval_s ({self.scrape_interval_s})")
-        if self.ws_trim_rate_hz < 0 or self.log_bytes_per_request < 0 or self.agent_log_bytes_s < 0:
-            problems.append("ws_trim_rate_hz, log_bytes_per_request and agent_log_bytes_s must be >= 0")
+        if self.ws_trim_rate_hz < 0 or self.log_bytes_per_request < 0 or self.agent_log_bytes_s < 0 or self.ws_jitter_bytes < 0:
+            problems.append("ws_trim_rate_hz, ws_jitter_bytes, log_bytes_per_request and agent_log_bytes_s must be >= 0")
         if not 0.01 <= self.tick_s <= 1.0:
             problems.append(f"tick_s must be in 0.01..1 s (got {self.tick_s})")
         if self.scrape_interval_s < self.tick_s or self.scrape_interval_s <= 0:

@@ -455,6 +455,8 @@ def artifact_basic(o: _Obs) -> dict[str, dict[str, np.ndarray]]:
     dt = k * span
     phases = o.rng.integers(0, k, len(o.comps))
     ws = held_high_water(res.pod["mem_ws"], 256 * 2**20) + log_page_cache(o)
+    if cfg.ws_jitter_bytes > 0:  # memcg's per-CPU charge batches: whole pages, independent from scrape to scrape
+        ws = ws + 4096.0 * np.round(o.rng.normal(0.0, cfg.ws_jitter_bytes / 4096.0, ws.shape))
     out: dict[str, dict[str, np.ndarray]] = {}
     for p, c in enumerate(o.comps):
         taken, last = _prom_samples(int(phases[p]), S, k)
