@@ -61,7 +61,23 @@ class Vandal(Method):
         return Ranking(components=list(reversed(case.components)))
 
 
+class Warning3(Method):
+    """Warns three times (twice the same category, from two places) and then ranks by column order."""
+
+    name = "test-warns"
+    tags = Tags(family="statistical")
+
+    def _rank(self, case: Case) -> Ranking:
+        import warnings
+
+        for i in range(2):
+            warnings.warn(f"did not converge after {i} iterations", RuntimeWarning, stacklevel=1)
+        warnings.warn("a deprecated option", DeprecationWarning, stacklevel=1)
+        return Ranking(list(case.components))
+
+
 ENTRIES = [
+    ("test-warns", "_evalhelpers:Warning3", "statistical"),
     ("test-dies", "_evalhelpers:Dying", "statistical"),
     ("test-vandal", "_evalhelpers:Vandal", "statistical"),
     ("test-raises", "_evalhelpers:Raising", "statistical"),

@@ -90,6 +90,20 @@ def test_random_on_failure_is_explicit_and_counted(small_ds: Path, tmp_path: Pat
     assert again.summary.set_index(["method", "fault"]).loc[("test-raises", "all"), "avg@5"] == s.loc[("test-raises", "all"), "avg@5"]
 
 
+def test_a_methods_warnings_are_recorded_per_run_not_printed(small_ds: Path, tmp_path: Path, test_methods, capfd) -> None:
+    out = tmp_path / "ev2"
+    run_evaluation(small_ds, ["test-warns"], out, jobs=1, progress=False)
+    recs = _records(out)
+    assert recs and all(x["status"] == "ok" for x in recs)
+    w = recs[0]["warnings"]
+    assert w["RuntimeWarning"] == {"n": 2, "first": "did not converge after 0 iterations"}
+    assert w["DeprecationWarning"]["n"] == 1  # shown even where Python hides it by default
+    printed = capfd.readouterr()
+    assert "did not converge" not in printed.err + printed.out  # the worker processes printed none of them
+    plain = run_evaluation(small_ds, ["nsigma"], tmp_path / "ev3", jobs=1, progress=False)
+    assert plain.summary is not None and "warnings" not in _records(tmp_path / "ev3")[0]
+
+
 def test_metric_set_choice(tmp_path: Path, test_methods) -> None:
     base = make_case(root="ray-worker-1", fault="cpu", seed=0, with_logs=False, with_traces=False)
     ext = base.metrics.assign(**{"ray-worker-1_vllm:num_requests_running": 1.0 + base.metrics.index % 3})

@@ -12,6 +12,7 @@ import hashlib
 import json
 import time
 import traceback
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -146,7 +147,15 @@ def execute(task: Task, case_cache: dict[str, Case] | None = None) -> dict[str, 
         if task.sli is not None:
             blind.meta["sli"] = task.sli
         t1 = time.perf_counter()
-        ranking = method.rank(blind)
+        # a method's library warnings (e.g. scikit-learn's ConvergenceWarning, hundreds per campaign) go into the
+        # record, counted per category with the first message, instead of interleaving with the progress bar
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("default")
+            try:
+                ranking = method.rank(blind)
+            finally:
+                if caught:
+                    rec["warnings"] = _warning_summary(caught)
         rec["duration_s"] = time.perf_counter() - t1
     except (MethodUnavailable, MissingDependency) as e:
         return {**rec, "status": "unavailable", "error": str(e), "error_kind": type(e).__name__, "fallback_ranking": None}
@@ -165,6 +174,15 @@ def execute(task: Task, case_cache: dict[str, Case] | None = None) -> dict[str, 
         fallback_ranking=None,
     )
     return rec
+
+
+def _warning_summary(caught: list[warnings.WarningMessage]) -> dict[str, dict[str, Any]]:
+    """``{category: {"n": count, "first": first message (300 chars at most)}}`` of the warnings a run raised."""
+    out: dict[str, dict[str, Any]] = {}
+    for w in caught:
+        e = out.setdefault(w.category.__name__, {"n": 0, "first": str(w.message)[:300]})
+        e["n"] += 1
+    return out
 
 
 def _private_copy(case: Case) -> Case:

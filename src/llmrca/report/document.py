@@ -211,6 +211,22 @@ def _findings_md(ctx: _Context) -> list[str]:
     return ["## Findings", "", *([scope, ""] if scope else []), "The paper's three findings (§5.2–5.3), measured on this evaluation:", "", *lines, ""]
 
 
+def _mode_sentence(ctx: _Context) -> str:
+    """Which mode the compared methods ran in: as published, or as the paper ran them (reference modes)."""
+    from llmrca.report.fidelity import _reference_modes
+
+    fid = ctx.fidelity
+    refs = _reference_modes(ctx.records, fid.methods)
+    rule = ("failed runs scored on a seeded random ranking, as the paper did" if ctx.rep.random_on_failure
+            else "failed runs count as misses")
+    if not refs:
+        return (f"Mode: every method as published ({rule}); `llmrca reproduce --as-paper` runs the methods that have a "
+                "reference implementation in its mode, as the paper ran them.")
+    plain = [display_name(m) for m in fid.methods if m not in refs]
+    return (f"Mode: reference implementations for {', '.join(f'{display_name(m)} ({v})' for m, v in refs.items())}; "
+            f"{'the others as published (' + ', '.join(plain) + ')' if plain else 'no other method compared'}; {rule}.")
+
+
 def _fidelity_md(ctx: _Context) -> list[str]:
     fid = ctx.fidelity
     if fid is None:
@@ -222,6 +238,8 @@ def _fidelity_md(ctx: _Context) -> list[str]:
         "## Agreement with the paper",
         "",
         *([scope, ""] if scope else []),
+        _mode_sentence(ctx),
+        "",
         "Spearman's ρ between this evaluation's per-(method, fault) scores and the paper's Table 1 "
         f"({len(fid.methods)} methods; the four data-blind random-walk rows left out; 95 % interval from "
         f"{fid.n_boot} bootstrap resamples of the cases):",
@@ -270,6 +288,7 @@ def _fidelity_html(ctx: _Context) -> str:
         "<h2>Agreement with the paper</h2>"
         f"<p>Spearman's ρ with the paper's Table 1 ({len(fid.methods)} methods, random-walk rows left out; 95 % bootstrap interval over cases):</p>"
         + (f"<p>{_e(_scope(ctx))}</p>" if _scope(ctx) else "")
+        + f"<p>{_e(_mode_sentence(ctx))}</p>"
         + f"<pre>{_e(chr(10).join(fid.lines()))}</pre>"
         + "".join(f"<p><strong>{_e(w)}</strong></p>" for w in fid.warnings())
         + "<p class=\"muted\">Cell colour: red where we score higher than the paper, blue where lower; the stronger, the larger the difference.</p>"
