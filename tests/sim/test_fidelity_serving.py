@@ -14,6 +14,7 @@ from llmrca.config import ConfigError
 from llmrca.model import ALL_FAULT_TYPES, FaultSpec
 from llmrca.testbed.base import Timeline, fault_roles
 from llmrca.testbed.sim.backend import SimBackend
+from llmrca.testbed.sim.config import SimConfig
 from llmrca.testbed.sim.engine import DONE, FAILED
 from llmrca.testbed.sim.observe import build_frames
 from llmrca.testbed.sim.textlogs import build_logs
@@ -39,12 +40,15 @@ RUNS = {
     "net-head": ("network", "ray-head"),
     "mem-gw": ("memory", "nginx-gateway"),
     "cpu-op": ("cpu", "kuberay-operator"),
+    # with a Serve proxy on every pod (the paper's Fig. 4; not the default)
+    "net-head-every": ("network", "ray-head", {"ingress": "every-pod", "proxy_local_routing": False}),
+    "base-every": (None, "", {"ingress": "every-pod", "proxy_local_routing": False}),
 }
 
 
-def _run(ftype: str | None, target: str = ""):
+def _run(ftype: str | None, target: str = "", cfg: dict | None = None):
     spec = FaultSpec(ftype, target, duration_s=PROTO.fault_s) if ftype else None
-    res = SimBackend().simulate(spec, seed=SEED, protocol=PROTO, start_time=START)
+    res = SimBackend(SimConfig(**(cfg or {}))).simulate(spec, seed=SEED, protocol=PROTO, start_time=START)
     return res, build_frames(res, np.random.default_rng(0))["extended"]
 
 
@@ -214,6 +218,20 @@ def test_network_delay_on_the_gateway_or_the_head_delays_every_request(runs):
         assert abs(_mean(df, f"{unaffected}_latency-50") - _mean(base, f"{unaffected}_latency-50")) < 0.3, key
         arrived = int(((res.requests["arrival"] >= INJECT) & (res.requests["arrival"] < END)).sum())
         assert abs(res.achieved["requests_delayed"] - arrived) <= 2, key  # every request, whatever replica served it
+
+
+def test_network_delay_on_the_head_with_a_proxy_on_every_pod_delays_only_what_it_accepts_or_serves(runs):
+    """With a Serve proxy on every pod (ingress="every-pod") the head is one entry point of four: a delay there
+    slows the requests its proxy accepts or its replica serves, not every request as behind the head's one proxy."""
+    res, _ = runs["net-head-every"]
+    base_res, _ = runs["base-every"]
+    relay, _ = runs["net-head"]
+    arrived = int(((res.requests["arrival"] >= INJECT) & (res.requests["arrival"] < END)).sum())
+    assert 0.1 * arrived < res.achieved["requests_delayed"] < 0.7 * arrived
+    assert relay.achieved["requests_delayed"] > 0.95 * arrived
+    # the head's own replica is dropped by the routers once its probe answers come late
+    served = lambda r: int(((r.requests["replica"] == 0) & (r.requests["arrival"] >= INJECT + 15) & (r.requests["arrival"] < END)).sum())  # noqa: E731
+    assert served(res) < 0.5 * served(base_res)
 
 
 def test_memory_leak_on_the_gateway_and_cpu_hog_on_the_operator_stay_in_their_pod(runs):

@@ -34,10 +34,11 @@ def _run(fault: str | None, **cfg):
 @pytest.fixture(scope="module")
 def runs():
     return {
-        "head": _run(None),
-        "every": _run(None, ingress="every-pod", artifact_latency=True),
-        "every-net": _run("network", ingress="every-pod"),
-        "every-net-keepalive": _run("network", ingress="every-pod", upstream_keepalive=True),
+        # each run names its topology (the defaults are every-pod without local routing, artifact latency on)
+        "head": _run(None, ingress="head", artifact_latency=False),
+        "every": _run(None, ingress="every-pod", proxy_local_routing=True, artifact_latency=True),
+        "every-net": _run("network", ingress="every-pod", proxy_local_routing=True),
+        "every-net-keepalive": _run("network", ingress="every-pod", proxy_local_routing=True, upstream_keepalive=True),
     }
 
 
@@ -116,7 +117,7 @@ def test_artifact_latency_of_the_gateway_is_the_sum_of_its_edges(runs):
 
 
 def test_artifact_latency_leaves_pods_on_no_mesh_edge_without_latency():
-    _, frames = _run(None, artifact_latency=True)  # one proxy on the head: the workers are on no mesh edge
+    _, frames = _run(None, ingress="head", artifact_latency=True)  # one proxy on the head: the workers are on no mesh edge
     cols = frames["basic"].columns
     assert "nginx-gateway_latency-50" in cols and "ray-head_latency-90" in cols
     assert not any(c.startswith("ray-worker-") and "_latency-" in c for c in cols)

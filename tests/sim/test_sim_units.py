@@ -69,8 +69,9 @@ def test_window_mean_is_sum_over_count_of_the_window():
 
 
 def test_mesh_mean_latency_shows_a_network_delay_the_buckets_blur():
-    """Istio's buckets (2.5 s, 5 s) quantise whole-request latencies of seconds; the _sum/_count mean does not."""
-    be = SimBackend()
+    """Istio's buckets (2.5 s, 5 s) quantise whole-request latencies of seconds; the _sum/_count mean does not
+    (one proxy on the head: a worker's mesh edge carries only the requests its replica serves)."""
+    be = SimBackend(SimConfig(ingress="head", artifact_latency=False))
     spec = FaultSpec("network", "ray-worker-1")
     faulty = be.run_case(spec, seed=3, protocol=SHORT, start_time=START).metric_sets["extended"]
     t0 = START + SHORT.normal_s
@@ -200,8 +201,11 @@ def test_basic_set_reads_cpu_and_mem_as_the_exporter_queried_them():
     after = (t > inject + kill) & (t < inject + kill + 30)
     assert np.max(tgt[after]) > 1e10 / 30 / 1000
     calm = b["ray-worker-1_mem"].to_numpy()[t < inject]
-    assert np.median(calm) < 50.0
-    assert np.max(calm) > 1e5 or np.all(calm < 50.0)
+    # with the charge jitter (ws_jitter_bytes) the set falls between many scrapes: the column alternates
+    # between the creep (kB/s) and resets of the whole ~10-GiB set per second
+    reset = calm > 1e5
+    assert 0.2 < reset.mean() < 0.8 and np.all(calm[~reset] < 200.0)
+    assert np.median(calm[reset]) == pytest.approx(e["ray-worker-1_mem"].median() / 30 / 1000, rel=0.1)
     # the extended set still holds the working set in bytes, as the direct basic set does
     assert e["ray-worker-1_mem"].median() > 5e9 and d["ray-worker-1_mem"].median() > 5e9
     assert list(b.columns) == list(d.columns)
@@ -217,7 +221,7 @@ def test_working_set_jitter_makes_the_mem_column_fall_back_more_often():
         calm = np.concatenate([b[f"{c}_mem"].to_numpy()[t < START + SHORT.normal_s] for c in ("nginx-gateway", "ray-head", "ray-worker-2")])
         return float(np.mean(calm > 1e3))  # a reset reads as the whole working set / 30 s / 1000 (> 1e3 for these pods)
 
-    plain, jittered = resets(SimConfig(ws_trim_rate_hz=0.0)), resets(SimConfig(ws_trim_rate_hz=0.0, ws_jitter_bytes=131072.0))
+    plain, jittered = resets(SimConfig(ws_trim_rate_hz=0.0, ws_jitter_bytes=0.0)), resets(SimConfig(ws_trim_rate_hz=0.0, ws_jitter_bytes=131072.0))
     assert plain == 0.0 < 0.15 < jittered  # no drop at all without trims or jitter; frequent ones with the measured jitter
     with pytest.raises(ConfigError, match="ws_jitter_bytes"):
         SimConfig(ws_jitter_bytes=-1.0).validate()

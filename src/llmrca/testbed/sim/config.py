@@ -63,10 +63,12 @@ class SimConfig(Config):
     hop_latency_s: float = 0.002  # one in-cluster hop
     # where requests enter Ray Serve: "every-pod" (KubeRay's serve service selects every pod whose Serve proxy
     # is up, label ray.io/serve=true, and Serve runs a proxy on every node by default, proxy_location EveryNode;
-    # kube-proxy picks one per connection at random) or "head" (one proxy on the head relays every request)
+    # kube-proxy picks one per connection at random; the paper's Fig. 4) or "head" (one proxy on the head relays
+    # every request).  "head" by default: llm-rca's network evidence (a pod's mesh latency beyond its own engine's)
+    # assumes a pod's mesh edge carries the requests its replica serves (docs/simulator.md, third pass)
     ingress: str = "head"
-    # a proxy routes to a replica on its own node unless that one is dead or at max_ongoing_requests
-    # (Ray Serve's RAY_SERVE_PROXY_PREFER_LOCAL_NODE_ROUTING, on by default)
+    # a proxy routes to a replica on its own node unless that one is dead or at max_ongoing_requests (Ray Serve's
+    # RAY_SERVE_PROXY_PREFER_LOCAL_NODE_ROUTING, on by default; acts only with every-pod)
     proxy_local_routing: bool = True
     # Ray Serve's power-of-two router asks both candidates for their queue length and takes an answer only if it
     # arrives within RAY_SERVE_QUEUE_LENGTH_RESPONSE_DEADLINE_S (0.1 s, doubling per retry up to 1 s); answers are
@@ -113,11 +115,14 @@ class SimConfig(Config):
     # -- working set (cAdvisor: usage - inactive file) --------------------------------------
     log_bytes_per_request: float = 200.0  # log line a pod writes per request it proxies / serves (page cache of an emptyDir log file)
     agent_log_bytes_s: float = 2000.0  # raylet / dashboard agent logs per Ray pod (bursty; twice on the head); the operator's Go heap
-    ws_trim_rate_hz: float = 1.0 / 120.0  # rate at which the kernel ages a pod's active page cache to inactive (working set drops)
+    # rate at which the kernel ages a pod's active page cache to inactive (working set drops); 0 by default: pages
+    # are aged only under reclaim, and these pods stay far below their limits (the earlier, tuned value: 1/120)
+    ws_trim_rate_hz: float = 0.0
     # scrape-to-scrape jitter of the cgroup's charged memory (std, bytes; 0: none): memcg charges pages to a cgroup in
     # per-CPU batches of 64 pages (256 KiB) and usage includes the batches held, so the working set cAdvisor reads
-    # moves by up to ±256 KiB between scrapes whatever the processes do (benchmarks/working_set_drops.py)
-    ws_jitter_bytes: float = 0.0
+    # moves by up to ±256 KiB between scrapes whatever the processes do (benchmarks/working_set_drops.py: std of the
+    # 30-s change 170-204 KiB for nginx and a Python server, so ~128 KiB per sample)
+    ws_jitter_bytes: float = 131072.0
 
     def validate(self) -> SimConfig:
         """Return self, or raise ConfigError listing every out-of-range option."""
