@@ -52,3 +52,19 @@ def test_the_data_blind_random_ranking_is_no_baseline_and_missing_trace_methods_
     assert f.blame_share == {"gateway": 1.0}  # nor do its misses count as blame
     text = "\n".join(findings_lines(f))
     assert "Trace methods fail** (not measured)" in text
+
+
+def test_ties_are_broken_by_name_not_by_the_order_of_the_runs() -> None:
+    """Two readers that list the same runs in another order state the same finding."""
+    import pandas as pd
+
+    from llmrca.report.findings import findings, findings_lines
+
+    rows = [
+        {"method": "baro", "case": "a", "fault": "cpu", "target": "ray-worker-1", "top1": "ray-head", "hit1": False, "ac@1": 0.0},
+        {"method": "baro", "case": "b", "fault": "cpu", "target": "ray-worker-1", "top1": "ray-worker-2", "hit1": False, "ac@1": 0.0},
+    ]
+    one, other = findings(pd.DataFrame(rows)), findings(pd.DataFrame(rows[::-1]))
+    assert one.top_blamed == other.top_blamed == {"baro": "head"}  # "head" < "other worker"
+    assert list(one.blame_share) == list(other.blame_share) == ["head", "other worker"]
+    assert findings_lines(one) == findings_lines(other)

@@ -166,10 +166,10 @@ def test_a_paper_like_dataset_gets_no_scope_sentence_nor_placement_table(tmp_pat
     assert "Mode: every method as published (failed runs count as misses)" in md  # the report says how they ran
     # as the paper ran them: the reference modes are named, with the methods that have none
     ref = tmp_path / "eval-ref"
-    run_evaluation(ds, ["nsigma", "baro", "rcd"], ref, jobs=1, progress=False, random_on_failure=True,
+    run_evaluation(ds, ["nsigma", "baro", "random"], ref, jobs=1, progress=False, random_on_failure=True,
                    method_configs={"nsigma": {"reference_mode": "rcaeval"}, "baro": {"reference_mode": "rcaeval"}})
     md = write_documents(ref).markdown.read_text()
-    assert ("Mode: reference implementations for NSigma (rcaeval), BARO (rcaeval); the others as published (RCD); "
+    assert ("Mode: reference implementations for NSigma (rcaeval), BARO (rcaeval); the others as published (Random); "
             "failed runs scored on a seeded random ranking, as the paper did.") in md
     assert "## AC@1 by placement" not in md and "## Fault type named" not in md
     assert "type_named" not in pd.read_csv(ev / "summary.csv").columns

@@ -216,8 +216,8 @@ def _mode_sentence(ctx: _Context) -> str:
     from llmrca.report.fidelity import _reference_modes
 
     fid = ctx.fidelity
-    refs = _reference_modes(ctx.records, fid.methods)
-    rule = ("failed runs scored on a seeded random ranking, as the paper did" if ctx.rep.random_on_failure
+    refs = _reference_modes(getattr(ctx, "records", None) or [], fid.methods)
+    rule = ("failed runs scored on a seeded random ranking, as the paper did" if getattr(getattr(ctx, "rep", None), "random_on_failure", False)
             else "failed runs count as misses")
     if not refs:
         return (f"Mode: every method as published ({rule}); `llmrca reproduce --as-paper` runs the methods that have a "

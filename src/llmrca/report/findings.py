@@ -153,9 +153,12 @@ def findings(scored: pd.DataFrame, metric_sets: dict[str, str] | None = None) ->
     if len(wrong):
         tgt = wrong["target"] if "target" in wrong else pd.Series(None, index=wrong.index, dtype=object)
         kinds = pd.Series([_kind(c, t) for c, t in zip(wrong["top1"], tgt, strict=True)], index=wrong.index)
-        f.blame_share = {k: round(float(v), 3) for k, v in kinds.value_counts(normalize=True).items()}
+        # ties broken by the kind's name, not by the order of the runs, so that every reader states the same thing
+        shares = kinds.value_counts(normalize=True)
+        f.blame_share = {str(k): round(float(shares[k]), 3) for k in sorted(shares.index, key=lambda k: (-shares[k], str(k)))}
         for m, grp in wrong.assign(kind=kinds).groupby("method", sort=False):
-            f.top_blamed[str(m)] = str(grp["kind"].value_counts().index[0])
+            n = grp["kind"].value_counts()
+            f.top_blamed[str(m)] = str(min(n.index, key=lambda k: (-n[k], str(k))))
     gpu = scored[(scored["fault"] == "gpu") & ~scored["method"].isin(OURS + DATA_BLIND)]
     for m, grp in gpu.groupby("method", sort=False):
         if metric_sets is None or metric_sets.get(str(m), "basic") == "basic":
@@ -173,7 +176,7 @@ def findings_lines(f: Findings) -> list[str]:
 
     out: list[str] = []
     if f.blame_share:
-        shares = ", ".join(f"{k} {v:.0%}" for k, v in sorted(f.blame_share.items(), key=lambda kv: -kv[1]))
+        shares = ", ".join(f"{k} {v:.0%}" for k, v in sorted(f.blame_share.items(), key=lambda kv: (-kv[1], kv[0])))
         c = Counter(f.top_blamed.values())
         verdict = {True: "holds", False: "does not hold", None: "n/a"}[f.upstream_majority]
         out.append(
