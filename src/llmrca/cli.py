@@ -4,6 +4,8 @@ the same function the Python API offers."""
 from __future__ import annotations
 
 import json
+import os
+import sys
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -21,8 +23,12 @@ console = Console(stderr=True, markup=False, highlight=False)
 
 
 def _stdout() -> Console:
-    """A console on the current stdout (created per call, so test runners capture it), markup off."""
-    return Console(markup=False, highlight=False)
+    """A console on the current stdout (created per call, so test runners capture it), markup off.
+
+    Piped or redirected output (no terminal, no ``COLUMNS``) gets 200 columns instead of rich's 80, so that
+    tables written to a file or read by ``grep`` keep their headers and names whole."""
+    wide = not sys.stdout.isatty() and "COLUMNS" not in os.environ
+    return Console(markup=False, highlight=False, width=200 if wide else None)
 
 
 def _error_text(msg: object) -> Text:
