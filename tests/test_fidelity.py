@@ -108,8 +108,14 @@ def test_cli_on_a_summary_and_errors(tmp_path: Path) -> None:
     (tmp_path / "empty-folder").mkdir()
     r = CliRunner().invoke(app, ["fidelity", str(tmp_path / "empty-folder")])
     assert r.exit_code == 2 and "no summary.csv or results.jsonl" in r.output
-    r = CliRunner().invoke(app, ["fidelity", str(f)])
-    assert "mode: not recorded" in r.output  # a bare summary.csv does not say how its runs were made
+    for where in (f, tmp_path):  # a bare summary.csv, or a folder holding only one, does not say how its runs were made
+        r = CliRunner().invoke(app, ["fidelity", str(where)])
+        assert "mode: not recorded" in r.output, r.output
+        d = json.loads(CliRunner().invoke(app, ["fidelity", str(where), "--json"]).output)
+        assert d["reference_modes"] is None and d["random_on_failure"] is None
+    (tmp_path / "lone.jsonl").write_text("{}\n")
+    r = CliRunner().invoke(app, ["fidelity", str(tmp_path / "lone.jsonl")])
+    assert r.exit_code == 2 and "read with its folder" in r.output
 
 
 def test_summary_columns_are_read_by_name_and_bad_tables_are_refused(tmp_path: Path) -> None:

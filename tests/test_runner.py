@@ -96,10 +96,22 @@ def test_a_methods_warnings_are_recorded_per_run_not_printed(small_ds: Path, tmp
     recs = _records(out)
     assert recs and all(x["status"] == "ok" for x in recs)
     w = recs[0]["warnings"]
-    assert w["RuntimeWarning"] == {"n": 2, "first": "did not converge after 0 iterations"}
+    assert w["RuntimeWarning"]["n"] == 2 and w["RuntimeWarning"]["first"] == "did not converge after 0 iterations"
+    assert w["RuntimeWarning"]["messages"] == {"did not converge after 0 iterations": 1, "did not converge after 1 iterations": 1}
     assert w["DeprecationWarning"]["n"] == 1  # shown even where Python hides it by default
     printed = capfd.readouterr()
     assert "did not converge" not in printed.err + printed.out  # the worker processes printed none of them
+    # one case ranked from the command line: the answer, then one line about the warnings, not the warnings
+    from typer.testing import CliRunner
+
+    from llmrca.cli import app
+
+    case = next(d for d in sorted(small_ds.glob("*/*")) if d.is_dir())
+    r = CliRunner().invoke(app, ["rank", str(case), "--method", "test-warns", "-q"])
+    assert r.exit_code == 0, r.output
+    assert "note: test-warns raised library warnings: RuntimeWarning ×2" in r.output and r.output.count("did not converge") == 1
+    d = json.loads(CliRunner().invoke(app, ["rank", str(case), "--method", "test-warns", "-q", "--json"]).stdout)
+    assert d["warnings"]["DeprecationWarning"]["n"] == 1
     plain = run_evaluation(small_ds, ["nsigma"], tmp_path / "ev3", jobs=1, progress=False)
     assert plain.summary is not None and "warnings" not in _records(tmp_path / "ev3")[0]
 

@@ -357,6 +357,9 @@ def rank_cmd(
             outcome = rank_case(case_dir, method, _parse_sets(set_), metric_set=metric_set, sli=sli)
     except (*_USER_ERRORS, LlmrcaError) as e:
         _fail(e)
+    if outcome.warnings:  # one line instead of the library's own, which can run to hundreds
+        said = "; ".join(f"{k} ×{v['n']} (most often: {next(iter(v['messages']))})" for k, v in outcome.warnings.items())
+        console.print(Text(f"note: {method} raised library warnings: {said}" + ("" if as_json else "; all of them in --json"), style="yellow"), soft_wrap=True)
     if as_json:
         typer.echo(json.dumps(outcome.to_dict(), indent=2, default=str))
         return
@@ -431,8 +434,8 @@ def fidelity_cmd(
         _fail(ValueError(f"only {len(fid.methods)} of the paper's methods were evaluated ({', '.join(fid.methods) or 'none'}); ρ needs at least 3"))
     typer.echo(f"Agreement with the paper's Table 1 ({len(fid.methods)} methods; left out: {', '.join(fid.left_out.get('data_blind', [])) or 'none'}):")
     modes = ", ".join(f"{m} {v}" for m, v in fid.reference_modes.items())
-    if path.is_file() and not (path.parent / "results.jsonl").exists():
-        typer.echo("  mode: not recorded (a summary.csv without the results.jsonl beside it; no interval either)")
+    if not fid.mode_recorded:
+        typer.echo("  mode: not recorded (a summary without the results.jsonl of its runs; no interval either)")
     elif fid.reference_modes and fid.random_on_failure:
         typer.echo(f"  mode: as the paper ran them (reference modes: {modes}; the other methods as published; failed runs scored as random)")
     elif fid.reference_modes:

@@ -223,5 +223,9 @@ def test_working_set_jitter_makes_the_mem_column_fall_back_more_often():
 
     plain, jittered = resets(SimConfig(ws_trim_rate_hz=0.0, ws_jitter_bytes=0.0)), resets(SimConfig(ws_trim_rate_hz=0.0, ws_jitter_bytes=131072.0))
     assert plain == 0.0 < 0.15 < jittered  # no drop at all without trims or jitter; frequent ones with the measured jitter
-    with pytest.raises(ConfigError, match="ws_jitter_bytes"):
+    with pytest.raises(ConfigError, match=r"ws_jitter_bytes must be >= 0 \(got -1.0\)"):
         SimConfig(ws_jitter_bytes=-1.0).validate()
+    # an empty --set value (None), nan or inf is refused by name, before any comparison could fail on it
+    for bad in (None, float("nan"), float("inf")):
+        with pytest.raises(ConfigError, match=r"ws_trim_rate_hz must be a finite number"):
+            SimConfig(ws_trim_rate_hz=bad).validate()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ class RankOutcome:
     metric_set: str
     ranking: Ranking
     duration_s: float
+    warnings: dict[str, dict[str, Any]] = field(default_factory=dict)  # the method's library warnings (evaluate.task.warning_summary)
 
     def truth_positions(self) -> dict[str, int | None]:
         """1-based rank of each true root cause (None: not in the ranking)."""
@@ -57,6 +58,7 @@ class RankOutcome:
             "truth_positions": self.truth_positions(),
             "healthy": self.case.healthy,
             "verdict": self.verdict(),
+            "warnings": self.warnings,
         }
 
 
@@ -88,5 +90,11 @@ def rank_case(
         raise ValueError(f"--sli {sli!r} is not a column of the {wanted} metric set of {case_dir} (its latency columns: {', '.join(lat[:8]) or 'none'})")
     if sli is not None:
         blind.meta = {**blind.meta, "sli": sli}
-    ranking = m.rank(blind)
-    return RankOutcome(case, method, m.config.to_dict(), wanted, ranking, time.perf_counter() - t0)
+    import warnings
+
+    from llmrca.evaluate.task import warning_summary
+
+    with warnings.catch_warnings(record=True) as caught:  # kept in the outcome, not printed over the answer
+        warnings.simplefilter("default")
+        ranking = m.rank(blind)
+    return RankOutcome(case, method, m.config.to_dict(), wanted, ranking, time.perf_counter() - t0, warning_summary(caught))

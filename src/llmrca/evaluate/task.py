@@ -155,7 +155,7 @@ def execute(task: Task, case_cache: dict[str, Case] | None = None) -> dict[str, 
                 ranking = method.rank(blind)
             finally:
                 if caught:
-                    rec["warnings"] = _warning_summary(caught)
+                    rec["warnings"] = warning_summary(caught)
         rec["duration_s"] = time.perf_counter() - t1
     except (MethodUnavailable, MissingDependency) as e:
         return {**rec, "status": "unavailable", "error": str(e), "error_kind": type(e).__name__, "fallback_ranking": None}
@@ -176,12 +176,18 @@ def execute(task: Task, case_cache: dict[str, Case] | None = None) -> dict[str, 
     return rec
 
 
-def _warning_summary(caught: list[warnings.WarningMessage]) -> dict[str, dict[str, Any]]:
-    """``{category: {"n": count, "first": first message (300 chars at most)}}`` of the warnings a run raised."""
+def warning_summary(caught: list[warnings.WarningMessage]) -> dict[str, dict[str, Any]]:
+    """The warnings a run raised, per category: ``{"n": count, "first": first message, "messages": {message:
+    count}}`` (the three most frequent distinct messages, 300 characters at most each)."""
     out: dict[str, dict[str, Any]] = {}
+    counts: dict[str, dict[str, int]] = {}
     for w in caught:
-        e = out.setdefault(w.category.__name__, {"n": 0, "first": str(w.message)[:300]})
+        cat, msg = w.category.__name__, str(w.message)[:300]
+        e = out.setdefault(cat, {"n": 0, "first": msg})
         e["n"] += 1
+        counts.setdefault(cat, {})[msg] = counts.get(cat, {}).get(msg, 0) + 1
+    for cat, e in out.items():
+        e["messages"] = dict(sorted(counts[cat].items(), key=lambda kv: -kv[1])[:3])
     return out
 
 

@@ -356,7 +356,27 @@ def _setting(ctx: _Context) -> str:
         if "campaign_s" in meta:
             setting.append(f"Campaign {meta['campaign_s']:.0f} s, evaluation {meta.get('evaluate_s', 0):.0f} s.")
     setting.append(f"{len(cases)} cases (" + ", ".join(f"{'healthy' if f == NO_FAULT else f} {n}" for f, n in by_fault.items()) + f"), {len(ctx.methods)} methods.")
+    sim = _sim_options(ctx)
+    if sim is not None:
+        setting.append("Simulator: " + ("the defaults." if not sim else "options other than the defaults: "
+                                        + ", ".join(f"{k}={v!r} (default {d!r})" for k, (v, d) in sim.items()) + "."))
     return " ".join(setting)
+
+
+def _sim_options(ctx: _Context) -> dict[str, tuple[Any, Any]] | None:
+    """The simulator options the dataset was made with that differ from today's defaults (None: not a simulated
+    dataset, or its manifest records no options)."""
+    ds_dir = getattr(ctx, "dataset", None)
+    man = _read_json(ds_dir / "dataset.json") if ds_dir is not None else {}
+    used = (man.get("parameters") or {}).get("sim") if man.get("backend") == "sim" else None
+    if not isinstance(used, dict):
+        return None
+    import dataclasses
+
+    from llmrca.testbed.sim.config import SimConfig
+
+    defaults = {f.name: getattr(SimConfig(), f.name) for f in dataclasses.fields(SimConfig)}
+    return {k: (v, defaults[k]) for k, v in used.items() if k in defaults and v != defaults[k]}
 
 
 def _markdown(ctx: _Context) -> str:

@@ -69,6 +69,7 @@ class Fidelity:
     non_default: dict[str, dict[str, Any]] = field(default_factory=dict)  # compared method -> option -> (used, default)
     reference_modes: dict[str, str] = field(default_factory=dict)  # compared method -> the reference mode its runs used
     random_on_failure: bool = False  # failed runs scored on the random ranking (the paper's rule, --as-paper)
+    mode_recorded: bool = True  # False when read from a summary.csv without its runs: the mode is unknown
 
     def warnings(self) -> list[str]:
         """A warning per compared method that ran with non-default options: its numbers are not the paper's method as published."""
@@ -89,8 +90,9 @@ class Fidelity:
             "methods": self.methods,
             "left_out": self.left_out,
             "bootstrap_samples": self.n_boot,
-            "reference_modes": self.reference_modes,  # {} when every method ran as published
-            "random_on_failure": self.random_on_failure,
+            # {} when every method ran as published; None when not recorded (a summary.csv without its runs)
+            "reference_modes": self.reference_modes if self.mode_recorded else None,
+            "random_on_failure": self.random_on_failure if self.mode_recorded else None,
             "source": paper_table()["source"],
             "warnings": self.warnings(),
         }
@@ -161,7 +163,7 @@ def fidelity_from_summary(summary: pd.DataFrame, *, methods: list[str] | None = 
     chosen, left = _compared_methods(set(s["method"]), methods)
     t = _table(values, chosen)
     table = pd.DataFrame([{"scope": sc, "metric": me, "rho": rho, "lo": np.nan, "hi": np.nan, "n": n} for (sc, me), (rho, n) in t.items()])
-    return Fidelity(_order(table), _cells(values, chosen), chosen, left)
+    return Fidelity(_order(table), _cells(values, chosen), chosen, left, mode_recorded=False)
 
 
 def fidelity_from_scored(scored: pd.DataFrame, *, methods: list[str] | None = None, n_boot: int = 1000, seed: int = 0) -> Fidelity:
@@ -251,24 +253,21 @@ def fidelity_of(path: str | Path, *, n_boot: int = 1000, seed: int = 0) -> Fidel
     """Fidelity of an evaluation: a ``summary.csv`` file, an evaluation folder or a reproduce folder.
 
     A folder with ``results.jsonl`` gets bootstrap intervals (the latest
-    session's runs, as the report selects them).  Raises FileNotFoundError
-    naming what was looked for.
+    session's runs, as the report selects them); so does an evaluation's own
+    ``summary.csv`` or ``results.jsonl`` (read as their folder).  Another
+    CSV, or a ``summary.csv`` without its runs, gives ρ without an interval
+    and an unknown mode (``mode_recorded`` False).  Raises FileNotFoundError
+    naming what was looked for, ValueError for a file that is not a summary.
     """
     p = Path(path)
     if not p.exists():
         raise FileNotFoundError(f"{p} does not exist; pass an evaluation's output folder, a reproduce folder or a summary.csv")
     if p.is_file():
-        fid = fidelity_from_summary(_read_summary(p))
-        if (p.parent / "results.jsonl").exists():  # the runs next to the summary say which configs and mode they used
-            from llmrca.evaluate.results import read_results
-            from llmrca.report.build import _latest_session, select_records
-
-            session = _latest_session(p.parent)
-            records = select_records(read_results(p.parent / "results.jsonl"), session)
-            fid.non_default = _non_default(records)
-            fid.reference_modes = _reference_modes(records, fid.methods)
-            fid.random_on_failure = bool(session.get("random_on_failure", False))
-        return fid
+        if p.name in ("summary.csv", "results.jsonl") and (p.parent / "results.jsonl").exists():
+            return fidelity_of(p.parent, n_boot=n_boot, seed=seed)  # the runs beside it: intervals and the mode
+        if p.suffix == ".jsonl":
+            raise ValueError(f"{p}: a results file is read with its folder (an evaluation's output); this one has no results.jsonl beside it")
+        return fidelity_from_summary(_read_summary(p))
     for d in (p, p / "eval"):
         if (d / "results.jsonl").exists():
             from llmrca.evaluate.results import read_results, scored_frame

@@ -126,6 +126,19 @@ class SimConfig(Config):
 
     def validate(self) -> SimConfig:
         """Return self, or raise ConfigError listing every out-of-range option."""
+        import dataclasses
+        import math
+
+        # every numeric option must hold a finite number (an empty --set value arrives as None, "nan" as NaN)
+        bad = [
+            f"{f.name} must be a finite number (got {getattr(self, f.name)!r})"
+            for f in dataclasses.fields(self)
+            if isinstance(f.default, int | float) and not isinstance(f.default, bool)
+            and not (isinstance(getattr(self, f.name), int | float) and not isinstance(getattr(self, f.name), bool)
+                     and math.isfinite(getattr(self, f.name)))
+        ]
+        if bad:
+            raise ConfigError("SimConfig: " + "; ".join(bad))
         problems = []
         if self.n_workers < 1:
             problems.append(f"n_workers must be >= 1 (got {self.n_workers})")
@@ -158,8 +171,11 @@ class SimConfig(Config):
             problems.append(f"basic_queries must be 'artifact' or 'direct' (got {self.basic_queries!r})")
         if self.prom_scrape_s < self.scrape_interval_s:
             problems.append(f"prom_scrape_s ({self.prom_scrape_s}) must be >= scrape_interval_s ({self.scrape_interval_s})")
-        if self.ws_trim_rate_hz < 0 or self.log_bytes_per_request < 0 or self.agent_log_bytes_s < 0 or self.ws_jitter_bytes < 0:
-            problems.append("ws_trim_rate_hz, ws_jitter_bytes, log_bytes_per_request and agent_log_bytes_s must be >= 0")
+        for name in ("ws_trim_rate_hz", "ws_jitter_bytes", "log_bytes_per_request", "agent_log_bytes_s"):
+            if getattr(self, name) < 0:
+                problems.append(f"{name} must be >= 0 (got {getattr(self, name)})")
+        if self.ws_jitter_bytes > 2**30:
+            problems.append(f"ws_jitter_bytes must be at most 1 GiB (got {self.ws_jitter_bytes}; the measured value is 131072)")
         if not 0.01 <= self.tick_s <= 1.0:
             problems.append(f"tick_s must be in 0.01..1 s (got {self.tick_s})")
         if self.scrape_interval_s < self.tick_s or self.scrape_interval_s <= 0:
