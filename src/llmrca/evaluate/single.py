@@ -90,11 +90,9 @@ def rank_case(
         raise ValueError(f"--sli {sli!r} is not a column of the {wanted} metric set of {case_dir} (its latency columns: {', '.join(lat[:8]) or 'none'})")
     if sli is not None:
         blind.meta = {**blind.meta, "sli": sli}
-    import warnings
+    from llmrca.evaluate.task import recorded_warnings
 
-    from llmrca.evaluate.task import warning_summary
-
-    with warnings.catch_warnings(record=True) as caught:  # kept in the outcome, not printed over the answer
-        warnings.simplefilter("default")
+    said: dict[str, Any] = {}
+    with recorded_warnings(into=said):  # kept in the outcome, not printed over the answer
         ranking = m.rank(blind)
-    return RankOutcome(case, method, m.config.to_dict(), wanted, ranking, time.perf_counter() - t0, warning_summary(caught))
+    return RankOutcome(case, method, m.config.to_dict(), wanted, ranking, time.perf_counter() - t0, said.get("warnings", {}))

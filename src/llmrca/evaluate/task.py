@@ -8,11 +8,14 @@ evaluation down.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import time
 import traceback
 import warnings
+from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -148,14 +151,9 @@ def execute(task: Task, case_cache: dict[str, Case] | None = None) -> dict[str, 
             blind.meta["sli"] = task.sli
         t1 = time.perf_counter()
         # a method's library warnings (e.g. scikit-learn's ConvergenceWarning, hundreds per campaign) go into the
-        # record, counted per category with the first message, instead of interleaving with the progress bar
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("default")
-            try:
-                ranking = method.rank(blind)
-            finally:
-                if caught:
-                    rec["warnings"] = warning_summary(caught)
+        # record instead of interleaving with the progress bar
+        with recorded_warnings(into=rec):
+            ranking = method.rank(blind)
         rec["duration_s"] = time.perf_counter() - t1
     except (MethodUnavailable, MissingDependency) as e:
         return {**rec, "status": "unavailable", "error": str(e), "error_kind": type(e).__name__, "fallback_ranking": None}
@@ -179,16 +177,23 @@ def execute(task: Task, case_cache: dict[str, Case] | None = None) -> dict[str, 
 def warning_summary(caught: list[warnings.WarningMessage]) -> dict[str, dict[str, Any]]:
     """The warnings a run raised, per category: ``{"n": count, "first": first message, "messages": {message:
     count}}`` (the three most frequent distinct messages, 300 characters at most each)."""
-    out: dict[str, dict[str, Any]] = {}
-    counts: dict[str, dict[str, int]] = {}
+    by_cat: dict[str, Counter[str]] = {}
     for w in caught:
-        cat, msg = w.category.__name__, str(w.message)[:300]
-        e = out.setdefault(cat, {"n": 0, "first": msg})
-        e["n"] += 1
-        counts.setdefault(cat, {})[msg] = counts.get(cat, {}).get(msg, 0) + 1
-    for cat, e in out.items():
-        e["messages"] = dict(sorted(counts[cat].items(), key=lambda kv: -kv[1])[:3])
-    return out
+        by_cat.setdefault(w.category.__name__, Counter())[str(w.message)[:300]] += 1
+    return {cat: {"n": c.total(), "first": next(iter(c)), "messages": dict(c.most_common(3))} for cat, c in by_cat.items()}
+
+
+@contextlib.contextmanager
+def recorded_warnings(into: dict[str, Any]) -> Iterator[None]:
+    """Record the warnings raised inside (each once per place, as Python's default filter shows them) instead of
+    printing them; when there were any, ``into["warnings"]`` = :func:`warning_summary` of them, also on an error."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")
+        try:
+            yield
+        finally:
+            if caught:
+                into["warnings"] = warning_summary(caught)
 
 
 def _private_copy(case: Case) -> Case:

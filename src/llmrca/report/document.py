@@ -371,11 +371,9 @@ def _sim_options(ctx: _Context) -> dict[str, tuple[Any, Any]] | None:
     used = (man.get("parameters") or {}).get("sim") if man.get("backend") == "sim" else None
     if not isinstance(used, dict):
         return None
-    import dataclasses
-
     from llmrca.testbed.sim.config import SimConfig
 
-    defaults = {f.name: getattr(SimConfig(), f.name) for f in dataclasses.fields(SimConfig)}
+    defaults = SimConfig().to_dict()
     return {k: (v, defaults[k]) for k, v in used.items() if k in defaults and v != defaults[k]}
 
 
