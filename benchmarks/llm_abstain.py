@@ -54,9 +54,13 @@ def levels(folders: list[str]) -> list[dict]:
 def report(rows: list[dict], thresholds: list[float]) -> None:
     healthy = np.array([r["level"] for r in rows if r["fault"] == "none"])
     faulty = [r for r in rows if r["fault"] != "none"]
-    print(f"{len(healthy)} healthy cases: alarm level max {healthy.max():.2f}, p95 {np.quantile(healthy, 0.95):.2f}, median {np.median(healthy):.2f}")
+    if healthy.size:
+        print(f"{len(healthy)} healthy cases: alarm level max {healthy.max():.2f}, p95 {np.quantile(healthy, 0.95):.2f}, median {np.median(healthy):.2f}")
+    else:
+        print("no healthy cases (campaign --healthy N adds some): false alarms cannot be measured")
     fl = np.array([r["level"] for r in faulty])
-    print(f"{len(faulty)} faulty cases: alarm level min {fl.min():.2f}, p5 {np.quantile(fl, 0.05):.2f}, median {np.median(fl):.2f}")
+    if fl.size:
+        print(f"{len(faulty)} faulty cases: alarm level min {fl.min():.2f}, p5 {np.quantile(fl, 0.05):.2f}, median {np.median(fl):.2f}")
     by: dict[str, list[dict]] = defaultdict(list)
     for r in faulty:
         by[r["fault"]].append(r)

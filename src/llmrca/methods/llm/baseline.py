@@ -120,6 +120,7 @@ class NormalModel:
     index: ColumnIndex
     median: np.ndarray
     scale: np.ndarray
+    spread: np.ndarray  # 1.4826 * MAD, not floored (how much the column really moved)
     low: np.ndarray  # 5th percentile
     high: np.ndarray  # 95th percentile
     max: np.ndarray
@@ -158,6 +159,7 @@ class NormalModel:
             index=index,
             median=med,
             scale=scale,
+            spread=np.nan_to_num(mad, nan=0.0),
             low=q[0],
             high=q[1],
             max=_quiet_nan(np.nanmax, x, axis=0),

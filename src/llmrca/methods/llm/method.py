@@ -36,7 +36,7 @@ from llmrca.methods.llm.baseline import NormalModel, WindowStats, with_derived
 from llmrca.methods.llm.evidence import ABSTAIN_NEEDS, FLAG, ComponentEvidence, Evidence, Signal, nothing_wrong
 from llmrca.methods.llm.explain import sentence
 from llmrca.methods.llm.logs import LogBaseline
-from llmrca.methods.llm.propagation import LatencyResidual, residuals
+from llmrca.methods.llm.propagation import LatencyResidual, carries_own_requests, residuals
 from llmrca.model import Case, Ranking, Topology, components_of
 from llmrca.telemetry.vocabulary import canonical_frame
 
@@ -266,6 +266,18 @@ class LlmRca(Method):
             return
         d90 = r.delta_s.get(S.LAT90, float("nan"))
         d = Signal(c, r.signal, "network", r.residual, ev.normal_of(c, r.signal), ev.window_of(c, r.signal, "q75"), "mesh latency beyond engine and callees")
+        if not callees and c in ev.replicas and not carries_own_requests(ev, c):
+            # A pod whose mesh edge carries requests served by any replica (a proxy on every pod): its rise
+            # beyond its peers' is a mean over a quarter of the traffic, noisy over a minute.  Network
+            # evidence in full only with a network-specific cue or with the replica getting less work
+            # (a delayed replica's queue-length replies come late, so the router passes it over).
+            corroborated = any(sg.hypothesis == "network" and sg.strength >= 1.0 for sg in ce.signals) or ev.down(c, S.RUNNING) >= 1.0
+            if not corroborated:
+                d.strength, d.weak = 0.5 * d.strength, True
+                d.note += " (a mean over requests served by any replica, uncorroborated: half weight)"
+            ce.add(d)
+            self._weigh_gaps(ce)
+            return
         if callees or c not in ev.replicas or ev.col(c, S.E2E90) is not None:
             # For a proxy (or with the engine's own latency known) the residual is the network's.
             ce.add(d)
@@ -313,7 +325,18 @@ class LlmRca(Method):
         too wide to resolve (Istio's 2.5 s .. 5 s bucket for whole LLM requests).  A replica with
         the mesh mean but not the engine's gets None: its mean's residual (:mod:`.propagation`)
         is read instead of a p90 share that cannot move.
+
+        The share is the network's only if the pod's mesh edge carries the requests its own engine
+        serves.  With a Serve proxy on every pod (the paper's Fig. 4: the gateway picks any pod,
+        whose proxy hands the request to any replica over Ray's actor calls, which bypass the mesh)
+        the edge into a pod carries the requests that *entered* there, and the engine's latency is
+        of other requests.  The healthy window tells the two apart: where the latency decomposes,
+        subtracting the engine's latency removes most of the mesh latency's spread; where it does
+        not, the difference moves as much as the mesh latency itself.  Such a replica gets None
+        (its mesh latency is then read against its peers', :func:`.propagation.carries_own_requests`).
         """
+        if not carries_own_requests(ev, component):
+            return None
         if ev.col(component, S.NET_SHARE_MEAN) is not None:
             return S.NET_SHARE_MEAN
         if ev.col(component, S.LAT_MEAN) is not None:
