@@ -98,13 +98,25 @@ def test_network_delay_adds_a_second_and_lowers_traffic(runs):
     tr = build_traces(linked(res), np.random.default_rng(0))
     tb = build_traces(linked(base_res), np.random.default_rng(0))
 
-    def mean_span(t: pd.DataFrame) -> float:
+    def beyond_engine(r, t: pd.DataFrame) -> float:
+        """Mean time (s) a TARGET span holds beyond its request's engine time (the same requests: the last
+        8 hex digits of a trace id are the request's index); the requests differ in length, so span means
+        of two runs would compare different work."""
         m = (t["serviceName"] == TARGET) & (t["startTime"] >= INJECT * 1e6) & (t["startTime"] < (END - 2) * 1e6)
-        return float(t.loc[m, "duration"].mean()) / 1e6
+        i = np.array([int(x[-8:], 16) for x in t.loc[m, "traceID"]])
+        engine = r.requests["t_done"][i] - r.requests["t_ready"][i]
+        return float(np.mean(t.loc[m, "duration"].to_numpy() / 1e6 - engine))
 
-    added = mean_span(tr) - mean_span(tb)
+    assert abs(beyond_engine(base_res, tb)) < 0.05
+    added = beyond_engine(res, tr)
     assert 0.85 < added < 1.3, added
-    assert res.achieved["mean_added_latency_ms"] == pytest.approx(1000, abs=60)
+    # one crossing of the delayed interface per request the target serves that entered through another pod's
+    # proxy (its response stream); a request its own proxy accepted crosses it two or three times
+    rq = res.requests
+    window = (rq["arrival"] >= INJECT) & (rq["arrival"] < END)
+    once = window & (rq["replica"] == 2) & (rq["ingress"] != 2)
+    assert once.sum() > 5 and np.mean(rq["delay"][once]) == pytest.approx(1.0, abs=0.06)
+    assert 1000 - 60 < res.achieved["mean_added_latency_ms"] < 3 * 1000 + 60
     routed = lambda r: ((r.requests["replica"] == 2) & (r.requests["arrival"] >= INJECT) & (r.requests["arrival"] < END)).sum()  # noqa: E731
     assert routed(res) < routed(base_res)
     assert _fault_mean(net, f"{TARGET}_net-tx") < _fault_mean(base, f"{TARGET}_net-tx")
@@ -138,7 +150,8 @@ def test_gpu_throttle_hides_in_utilisation_but_not_in_power_or_itl(runs):
 def test_gateway_latency_rises_under_every_fault(runs, fault):
     _, df = runs[fault]
     _, base = runs[None]
-    col = "nginx-gateway_latency-90"
+    # the mean (histogram _sum / _count): a p90 interpolated inside the 5-10 s bucket can hide a small rise
+    col = "nginx-gateway_latency"
     assert _fault_mean(df, col) > _fault_mean(base, col)
 
 

@@ -64,12 +64,14 @@ class SimConfig(Config):
     # where requests enter Ray Serve: "every-pod" (KubeRay's serve service selects every pod whose Serve proxy
     # is up, label ray.io/serve=true, and Serve runs a proxy on every node by default, proxy_location EveryNode;
     # kube-proxy picks one per connection at random; the paper's Fig. 4) or "head" (one proxy on the head relays
-    # every request).  "head" by default: llm-rca's network evidence (a pod's mesh latency beyond its own engine's)
-    # assumes a pod's mesh edge carries the requests its replica serves (docs/simulator.md, third pass)
-    ingress: str = "head"
-    # a proxy routes to a replica on its own node unless that one is dead or at max_ongoing_requests (Ray Serve's
-    # RAY_SERVE_PROXY_PREFER_LOCAL_NODE_ROUTING, on by default; acts only with every-pod)
-    proxy_local_routing: bool = True
+    # every request; the simulator's default before its fourth pass, docs/simulator.md)
+    ingress: str = "every-pod"
+    # a proxy routes to a replica whose engine is on its own pod unless that one is dead or at max_ongoing_requests
+    # (acts only with every-pod).  Off: Ray Serve's RAY_SERVE_PROXY_PREFER_LOCAL_NODE_ROUTING prefers a *Serve
+    # replica* on the proxy's node, but the artifact's VLLMDeployment (tensor parallelism 1) is bound without
+    # resources and runs its engine with worker_use_ray, so the GPU worker is another Ray actor: the replica a
+    # proxy prefers does not put the request on that pod's GPU (rca-llm vllm_deployment.py)
+    proxy_local_routing: bool = False
     # Ray Serve's power-of-two router asks both candidates for their queue length and takes an answer only if it
     # arrives within RAY_SERVE_QUEUE_LENGTH_RESPONSE_DEADLINE_S (0.1 s, doubling per retry up to 1 s); answers are
     # cached for RAY_SERVE_QUEUE_LENGTH_CACHE_TIMEOUT_S (10 s).  A replica whose replies are delayed stops
@@ -109,8 +111,9 @@ class SimConfig(Config):
     # mem = rate(working_set[1m]) / 1000 (rate() of a gauge), over Prometheus' own scrapes
     basic_queries: str = "artifact"
     # the basic set's latency-50 / latency-90 as the exporter aggregated the mesh (observe.artifact_latency):
-    # per component the sum of the quantiles of every mesh edge it is on; a pod on no edge has none
-    artifact_latency: bool = False
+    # per component the sum of the quantiles of every mesh edge it is on; a pod on no edge has none (rca-llm
+    # export_rca_data.py; False: each component's own latency, as the extended set reads it)
+    artifact_latency: bool = True
     prom_scrape_s: float = 30.0  # Prometheus' scrape interval of cAdvisor (kube-prometheus-stack default; the PodMonitors set none)
     # -- working set (cAdvisor: usage - inactive file) --------------------------------------
     log_bytes_per_request: float = 200.0  # log line a pod writes per request it proxies / serves (page cache of an emptyDir log file)
@@ -123,6 +126,15 @@ class SimConfig(Config):
     # moves by up to ±256 KiB between scrapes whatever the processes do (benchmarks/working_set_drops.py: std of the
     # 30-s change 170-204 KiB for nginx and a Python server, so ~128 KiB per sample)
     ws_jitter_bytes: float = 131072.0
+    # on a Ray pod (the head and the workers) its dozen processes (GCS, raylet, dashboard and its agents, the Serve
+    # proxy, controller and replica: Python heaps that grow and return arenas) add their own movement (std, bytes):
+    # benchmarks/ray_working_set.py (a real Ray Serve node in one memory cgroup, 5 requests/s, two runs) measured a
+    # fall between 30-s scrapes in 25-39 % of the pairs once warm, the 30-s change's robust std 1.0-1.1 MiB (~760 KiB
+    # per sample) and a median creep of 9-36 KiB/s.  Off by default: with it (757760, and 20000 below) the paper's
+    # BARO could not find 77 % of the memory leaks, as it did (docs/simulator.md, fourth pass)
+    ray_heap_jitter_bytes: float = 0.0
+    # and its working set creeps up (heap growth, bytes/s), measured with the jitter above
+    ray_heap_growth_bytes_s: float = 0.0
 
     def validate(self) -> SimConfig:
         """Return self, or raise ConfigError listing every out-of-range option."""
@@ -155,7 +167,7 @@ class SimConfig(Config):
             )
         if self.router_queue_cache_s < 0:
             problems.append(f"router_queue_cache_s must be >= 0 (got {self.router_queue_cache_s})")
-        if self.ingress == "head" and (not self.proxy_local_routing or self.upstream_keepalive):
+        if self.ingress == "head" and (self.proxy_local_routing or self.upstream_keepalive):
             warnings.warn(
                 "SimConfig: proxy_local_routing and upstream_keepalive act only with ingress='every-pod' "
                 "(with ingress='head' one proxy relays every request over kept connections)",
@@ -171,11 +183,12 @@ class SimConfig(Config):
             problems.append(f"basic_queries must be 'artifact' or 'direct' (got {self.basic_queries!r})")
         if self.prom_scrape_s < self.scrape_interval_s:
             problems.append(f"prom_scrape_s ({self.prom_scrape_s}) must be >= scrape_interval_s ({self.scrape_interval_s})")
-        for name in ("ws_trim_rate_hz", "ws_jitter_bytes", "log_bytes_per_request", "agent_log_bytes_s"):
+        for name in ("ws_trim_rate_hz", "ws_jitter_bytes", "ray_heap_jitter_bytes", "ray_heap_growth_bytes_s", "log_bytes_per_request", "agent_log_bytes_s"):
             if getattr(self, name) < 0:
                 problems.append(f"{name} must be >= 0 (got {getattr(self, name)})")
-        if self.ws_jitter_bytes > 2**30:
-            problems.append(f"ws_jitter_bytes must be at most 1 GiB (got {self.ws_jitter_bytes}; the measured value is 131072)")
+        for name in ("ws_jitter_bytes", "ray_heap_jitter_bytes"):
+            if getattr(self, name) > 2**30:
+                problems.append(f"{name} must be at most 1 GiB (got {getattr(self, name)}; the measured value is {dict(ws_jitter_bytes=131072, ray_heap_jitter_bytes=757760)[name]})")
         if not 0.01 <= self.tick_s <= 1.0:
             problems.append(f"tick_s must be in 0.01..1 s (got {self.tick_s})")
         if self.scrape_interval_s < self.tick_s or self.scrape_interval_s <= 0:

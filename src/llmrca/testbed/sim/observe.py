@@ -446,7 +446,11 @@ def artifact_basic(o: _Obs) -> dict[str, dict[str, np.ndarray]]:
       The working set is the processes' memory as the allocator holds it
       (:func:`held_high_water`) plus the log files' active page cache
       (:func:`log_page_cache`), read exactly (cAdvisor reads the cgroup's
-      ``memory.stat``; no measurement noise).
+      ``memory.stat``; no measurement noise), plus what moves it between
+      scrapes whatever the workload does: ``ws_jitter_bytes`` (memcg's
+      per-CPU charge batches; nginx, the operator) and, on the Ray pods,
+      ``ray_heap_jitter_bytes`` and ``ray_heap_growth_bytes_s`` (the heaps of a
+      Ray node's dozen processes; ``benchmarks/ray_working_set.py``).
 
     Returns ``{component: {"cpu": (S,), "mem": (S,)}}``.
     """
@@ -455,8 +459,12 @@ def artifact_basic(o: _Obs) -> dict[str, dict[str, np.ndarray]]:
     dt = k * span
     phases = o.rng.integers(0, k, len(o.comps))
     ws = held_high_water(res.pod["mem_ws"], 256 * 2**20) + log_page_cache(o)
-    if cfg.ws_jitter_bytes > 0:  # memcg's per-CPU charge batches: whole pages, independent from scrape to scrape
-        ws = ws + 4096.0 * np.round(o.rng.normal(0.0, cfg.ws_jitter_bytes / 4096.0, ws.shape))
+    ray = np.arange(len(o.comps)) < o.R  # the head and the workers run Ray; the gateway and the operator do not
+    jitter = np.hypot(cfg.ws_jitter_bytes, np.where(ray, cfg.ray_heap_jitter_bytes, 0.0))
+    if (jitter > 0).any():  # whole pages, independent from scrape to scrape (memcg batches; a Ray node's heaps)
+        ws = ws + 4096.0 * np.round(o.rng.normal(0.0, 1.0, ws.shape) * (jitter / 4096.0))
+    if cfg.ray_heap_growth_bytes_s > 0:  # a Ray node's processes' heaps creep up
+        ws[:, ray] += cfg.ray_heap_growth_bytes_s * (o.st - o.st[0])[:, None]
     out: dict[str, dict[str, np.ndarray]] = {}
     for p, c in enumerate(o.comps):
         taken, last = _prom_samples(int(phases[p]), S, k)
