@@ -186,6 +186,55 @@ def test_run_killed_mid_fault_is_cleaned_by_down(tmp_path: Path) -> None:
     shutil.rmtree(tmp_path, ignore_errors=True)
 
 
+UP_RUN = textwrap.dedent(
+    """
+    import sys, time
+    from llmrca.testbed.local.stack import LocalTestbed, LocalTestbedConfig
+    tb = LocalTestbed.up(LocalTestbedConfig(workers=1, run_dir=sys.argv[1], scrape_interval_s=2.0))
+    print("UP", flush=True)
+    time.sleep(600)
+    """
+)
+
+
+def test_down_stops_a_running_inject_cli_which_removes_its_fault_first(tmp_path: Path) -> None:
+    """``llmrca inject`` waits out its duration in its own process: ``down`` must stop it (SIGTERM: it removes
+    its fault and prints what it achieved, as on Ctrl-C) before it removes the run."""
+    from llmrca.testbed.local.stack import down
+
+    run_dir = tmp_path / "run"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
+    owner = subprocess.Popen([sys.executable, "-c", UP_RUN, str(run_dir)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             start_new_session=True, env=env, text=True)
+    inj = None
+    try:
+        deadline = time.monotonic() + 150
+        line = ""
+        while time.monotonic() < deadline and "UP" not in line and (line or owner.poll() is None):
+            line = owner.stdout.readline()
+        assert "UP" in line, f"testbed did not come up: rc={owner.poll()}"
+        inj = subprocess.Popen([sys.executable, "-m", "llmrca", "inject", "cpu", "--target", "ray-worker-1", "--duration", "300",
+                                "--run-dir", str(run_dir)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               start_new_session=True, env=env, text=True)
+        seen = ""
+        while "for 300 s" not in seen and (line := inj.stdout.readline()):
+            seen += line
+        assert "for 300 s" in seen, seen
+        assert len(list((run_dir / "injectors").glob("*.json"))) == 1
+        counts = down(run_dir)
+        assert counts.get("injectors") == 1, counts
+        out = seen + inj.communicate(timeout=30)[0]
+        assert inj.returncode == 0, out
+        assert "interrupted: removing the fault" in out and '"achieved"' in out, out
+        assert not run_dir.exists()
+    finally:
+        for p in (inj, owner):
+            if p is not None and p.poll() is None:
+                os.killpg(p.pid, signal.SIGKILL)
+                p.wait()
+        shutil.rmtree(tmp_path, ignore_errors=True)
+
+
 def test_down_without_state_is_harmless(tmp_path: Path) -> None:
     from llmrca.testbed.local.stack import down
 

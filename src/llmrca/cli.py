@@ -693,17 +693,22 @@ def inject_cmd(
     backend: str = typer.Option("local", "--backend", help="Testbed backend (local)."),
 ) -> None:
     """Inject a real fault into a running testbed, then print what it achieved."""
+    import signal
     import time as _time
 
     from llmrca.config import ConfigError
     from llmrca.faults import FaultError, inject
     from llmrca.model import FaultSpec
-    from llmrca.testbed.local.stack import LocalTestbed, TestbedError
+    from llmrca.testbed.local.stack import LocalTestbed, TestbedError, registered_injector
+
+    def _terminated(*_: object) -> None:
+        raise KeyboardInterrupt  # `llmrca testbed down` (SIGTERM) stops the fault as Ctrl-C does
 
     try:
         tb = LocalTestbed.attach(run_dir)
         spec = FaultSpec(type=fault, target=target, params=_parse_sets(sets), duration_s=duration)
-        with inject(spec, backend=backend, testbed=tb) as active:
+        signal.signal(signal.SIGTERM, _terminated)
+        with registered_injector(run_dir), inject(spec, backend=backend, testbed=tb) as active:
             console.print(Text.assemble((fault, "yellow"), f" on {target} for {duration:g} s (Ctrl-C to stop early)"))
             try:
                 _time.sleep(duration)

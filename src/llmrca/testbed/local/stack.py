@@ -488,15 +488,75 @@ class LocalTestbed:
         return down(self.state.run_dir)
 
 
+#: Where a running ``llmrca inject`` records itself (``<pid>.json``: pid and start ticks) under the run folder.
+INJECTORS = "injectors"
+
+
+@contextlib.contextmanager
+def registered_injector(run_dir: str | Path) -> Iterator[None]:
+    """Record this process under ``run_dir/injectors`` while it holds a fault, so that :func:`down` stops it first."""
+    d = Path(run_dir) / INJECTORS
+    d.mkdir(parents=True, exist_ok=True)
+    f = d / f"{os.getpid()}.json"
+    f.write_text(json.dumps({"pid": os.getpid(), "start": proc_start_ticks(os.getpid())}))
+    try:
+        yield
+    finally:
+        f.unlink(missing_ok=True)
+
+
+def _running(pid: int, start: int) -> bool:
+    """Whether ``pid`` is still the process that started at ``start`` ticks and is not a zombie."""
+    with contextlib.suppress(ChildProcessError, OSError):
+        os.waitpid(pid, os.WNOHANG)  # reap it if it is our own child
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return False
+    return len(fields) > 19 and fields[0] != "Z" and fields[19] == str(start)
+
+
+def stop_injectors(run_dir: str | Path, wait_s: float = 15.0) -> int:
+    """Stop every live ``llmrca inject`` of the run: SIGTERM (it removes its fault and exits), SIGKILL after ``wait_s``.
+
+    Only processes recorded by :func:`registered_injector` whose start time still matches (a reused pid is
+    left alone).  Returns how many were stopped.
+    """
+    live: list[tuple[int, int]] = []
+    for f in sorted((Path(run_dir) / INJECTORS).glob("*.json")):
+        try:
+            rec = json.loads(f.read_text())
+            pid, start = int(rec["pid"]), int(rec["start"])
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if pid != os.getpid() and _running(pid, start):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGTERM)
+                live.append((pid, start))
+    n = len(live)
+    deadline = time.monotonic() + wait_s
+    while live and time.monotonic() < deadline:
+        time.sleep(0.1)
+        live = [(p, s) for p, s in live if _running(p, s)]
+    for p, _ in live:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(p, signal.SIGKILL)
+    return n
+
+
 def down(run_dir: str | Path = DEFAULT_RUN_DIR, all_runs: bool = False) -> dict[str, int]:
     """Remove every process, cgroup, namespace and file of the run in ``run_dir``.
 
-    Works from the state file and also scans our cgroup prefix for the run (and,
-    with ``all_runs``, for every ``llmrca/*`` run left by a crash).  Returns counts.
+    First stops the run's ``llmrca inject`` processes (they remove their faults), then works from the
+    state file and also scans our cgroup prefix for the run (and, with ``all_runs``, for every
+    ``llmrca/*`` run left by a crash).  Returns counts (``injectors`` only when one was running).
     """
     run_dir = Path(run_dir)
     st = State.load(run_dir)
     counts = {"process_groups": 0, "processes": 0, "cgroups": 0, "netns": 0}
+    injectors = stop_injectors(run_dir)
+    if injectors:
+        counts["injectors"] = injectors
     run_ids: set[str] = set()
     version = None
     if st is not None:
