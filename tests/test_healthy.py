@@ -446,6 +446,32 @@ def test_reproduce_takes_healthy(tmp_path, monkeypatch):
     assert r.exit_code == 2 and "healthy=1; choose another --out" in r.output
 
 
+def test_reproduce_passes_simulator_and_fault_options_to_the_campaign(tmp_path, monkeypatch):
+    """--set sim.KEY=V / fault.TYPE.KEY=V go to the campaign (as `llmrca campaign --set`), METHOD.option=V to the methods;
+    the dataset, reproduce.json and REPORT.md record them, and a rerun reuses the dataset only with the same ones."""
+    monkeypatch.setitem(campaign.PROFILES, "tiny", Profile("tiny", ("cpu",), 1, 1, "one CPU case"))
+    out = tmp_path / "r"
+    args = ["reproduce", "--profile", "tiny", "--methods", "nsigma", "--out", str(out), "-q"]
+    sets = ["--set", "sim.ingress=head", "--set", "fault.cpu.workers=4", "--set", "nsigma.abstain_below=2"]
+    r = CliRunner().invoke(app, [*args, *sets])
+    assert r.exit_code == 0, r.output
+    params = json.loads((out / "dataset" / "dataset.json").read_text())["parameters"]
+    assert params["sim"]["ingress"] == "head" and params["fault_params"] == {"cpu": {"workers": 4}}
+    rec = json.loads((out / "reproduce.json").read_text())
+    assert rec["campaign_options"] == {"fault_params": {"cpu": {"workers": 4}}, "sim_params": {"ingress": "head"}}
+    assert rec["method_configs"] == {"nsigma": {"abstain_below": 2}}
+    assert "ingress='head' (default 'every-pod')" in (out / "REPORT.md").read_text()
+    mtime = (out / "dataset" / "dataset.json").stat().st_mtime_ns
+    r = CliRunner().invoke(app, [*args, *sets])  # the same settings: the dataset is reused
+    assert r.exit_code == 0, r.output
+    assert (out / "dataset" / "dataset.json").stat().st_mtime_ns == mtime
+    for other in ([], ["--set", "sim.ingress=head"], ["--set", "sim.ingress=every-pod", "--set", "fault.cpu.workers=4"]):
+        r = CliRunner().invoke(app, [*args, *other])
+        assert r.exit_code == 2 and "choose another --out for different settings" in r.output, (other, r.output)
+    r = CliRunner().invoke(app, [*args, "--set", "sim.bogus=1"])
+    assert r.exit_code == 2 and "unknown option(s) ['bogus']" in r.output and "Traceback" not in r.output
+
+
 def test_report_html_shows_a_healthy_case_as_nothing_injected_with_signals(tiny_dataset, tmp_path):
     from llmrca.report.document import write_documents
 

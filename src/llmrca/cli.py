@@ -733,19 +733,24 @@ def reproduce_cmd(
     metric_set: str | None = typer.Option(None, "--metric-set", help="Force basic or extended for every method."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
     as_paper: bool = typer.Option(False, "--as-paper", help="Reference mode for every method that has one, and a failed run scores as random (the paper's rule)."),
-    set_: list[str] | None = typer.Option(None, "--set", help="A method option METHOD.option=VALUE, e.g. nsigma.abstain_below=3 (repeatable; reported as non-default)."),  # noqa: B008
+    set_: list[str] | None = typer.Option(None, "--set", help="A method option METHOD.option=VALUE (e.g. nsigma.abstain_below=3), or a campaign option sim.KEY=VALUE / fault.TYPE.KEY=VALUE (e.g. sim.ingress=head); repeatable; reported as non-default."),  # noqa: B008
     healthy: int | None = typer.Option(None, "--healthy", min=0, help="Healthy cases (nothing injected) in the campaign, scored as a false-alarm rate; default: the profile's."),
 ) -> None:
     """Run the whole experiment: campaign -> every available method -> Table 1, figures, REPORT.md and REPORT.html."""
+    from llmrca.campaign import split_overrides
     from llmrca.reproduce import reproduce
 
     chosen = None if methods.strip() == "all" else _split_methods(methods)
     try:
+        # sim.* / fault.* / local.* / k8s.* go to the campaign (as `llmrca campaign --set`), the rest to the methods
+        campaign_sets = [x for x in set_ or [] if x.partition(".")[0].strip() in ("sim", "fault", "local", "k8s")]
+        fault_params, sim_params = split_overrides(_parse_sets(campaign_sets))
+        options = {"healthy": healthy, "fault_params": fault_params, "sim_params": sim_params}
         report = reproduce(
             backend=backend, profile=profile, seed=seed, out=out, methods=chosen, jobs=jobs,
             timeout_s=timeout, metric_set=metric_set, progress=not quiet, as_paper=as_paper,
-            method_configs=_parse_method_sets(set_) or None,
-            campaign_options={"healthy": healthy} if healthy is not None else None,
+            method_configs=_parse_method_sets([x for x in set_ or [] if x not in campaign_sets]) or None,
+            campaign_options={k: v for k, v in options.items() if v not in (None, {})} or None,
         )
     except _USER_ERRORS as e:
         _fail(e)

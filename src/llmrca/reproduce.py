@@ -66,8 +66,7 @@ def reproduce(
         if unknown:
             hint = ""
             if {"sim", "fault"} & set(unknown):
-                hint = (" — reproduce's --set sets method options only; for simulator or fault parameters run "
-                        "`llmrca campaign --set sim.KEY=V` (or fault.TYPE.KEY=V), then `llmrca evaluate` on that dataset")
+                hint = " — simulator and fault parameters go in campaign_options (sim_params, fault_params), as the CLI's --set sim.KEY=V does"
             raise EvaluationError(f"--set names {unknown}, not among the methods to run ({', '.join(sorted(wanted))}); see `llmrca methods`{hint}")
         for m, opts in method_configs.items():
             full_config(m, opts)  # an unknown option or a bad value is refused now, not after the campaign
@@ -112,6 +111,7 @@ def reproduce(
                 "metric_set": metric_set,
                 "as_paper": as_paper,
                 "method_configs": method_configs or {},
+                "campaign_options": campaign_options or {},
                 "reference_modes": modes,
                 "no_reference_mode": sorted(set(chosen) - set(modes)) if as_paper else [],
                 "campaign_s": round(t1 - t0, 2),
@@ -184,10 +184,30 @@ def _reuse_dataset(path: Path, *, backend: str, profile: str, seed: int, options
     healthy = options.get("healthy")
     if healthy is None:
         healthy = PROFILES[profile].healthy if profile in PROFILES else 0
-    rest = {k: v for k, v in options.items() if k != "healthy"}
-    if not same or rest or int(info.get("healthy", 0) or 0) != healthy:
+    rest = {k: v for k, v in options.items() if k not in ("healthy", "fault_params", "sim_params")}
+    params = info.get("parameters") or {}
+    made_with, asked = _backend_options(backend, params, options.get("sim_params") or {})
+    same_faults = json.loads(json.dumps(options.get("fault_params") or {})) == (params.get("fault_params") or {})
+    if not same or rest or int(info.get("healthy", 0) or 0) != healthy or made_with != asked or not same_faults:
+        made = ", ".join(f"{k}={v}" for k, v in sorted(made_with.items()))
         raise FileExistsError(
             f"{path} holds a dataset made with backend={info.get('backend')} profile={info.get('profile')} seed={info.get('seed')} "
-            f"healthy={info.get('healthy', 0) or 0}; choose another --out for different settings"
+            f"healthy={info.get('healthy', 0) or 0}" + (f" {backend} options {made}" if made else "")
+            + (f" fault parameters {params.get('fault_params')}" if params.get("fault_params") else "")
+            + "; choose another --out for different settings"
         )
     return path
+
+
+def _backend_options(backend: str, params: dict[str, Any], asked: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(the options a dataset was made with that differ from the defaults, the same for ``asked``) on the simulator;
+    elsewhere (the recorded value of every option asked, ``asked``)."""
+    if backend == "sim":
+        from llmrca.testbed.sim.config import SimConfig
+
+        default = SimConfig().to_dict()
+        made = {k: v for k, v in (params.get("sim") or {}).items() if k in default and v != default[k]}
+        want = {k: v for k, v in SimConfig.from_dict(asked).validate().to_dict().items() if v != default[k]} if asked else {}
+        return made, want
+    recorded = params.get(backend) or {}
+    return {k: recorded.get(k) for k in asked}, dict(asked)
