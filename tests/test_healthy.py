@@ -461,6 +461,7 @@ def test_reproduce_passes_simulator_and_fault_options_to_the_campaign(tmp_path, 
     assert rec["campaign_options"] == {"fault_params": {"cpu": {"workers": 4}}, "sim_params": {"ingress": "head"}}
     assert rec["method_configs"] == {"nsigma": {"abstain_below": 2}}
     assert "ingress='head' (default 'every-pod')" in (out / "REPORT.md").read_text()
+    assert "Mode: every method as published; a failed run is a miss." in (out / "REPORT.md").read_text()
     mtime = (out / "dataset" / "dataset.json").stat().st_mtime_ns
     r = CliRunner().invoke(app, [*args, *sets])  # the same settings: the dataset is reused
     assert r.exit_code == 0, r.output

@@ -356,6 +356,13 @@ def _setting(ctx: _Context) -> str:
         if "campaign_s" in meta:
             setting.append(f"Campaign {meta['campaign_s']:.0f} s, evaluation {meta.get('evaluate_s', 0):.0f} s.")
     setting.append(f"{len(cases)} cases (" + ", ".join(f"{'healthy' if f == NO_FAULT else f} {n}" for f, n in by_fault.items()) + f"), {len(ctx.methods)} methods.")
+    from llmrca.report.fidelity import _reference_modes
+
+    refs = _reference_modes(ctx.records, ctx.methods)
+    on_failure = getattr(getattr(ctx, "rep", None), "random_on_failure", False)
+    setting.append("Mode: " + (f"reference implementations for {len(refs)} of the {len(ctx.methods)} methods, the others as published"
+                               if refs else "every method as published")
+                   + ("; a failed run scores as random, as in the paper." if on_failure else "; a failed run is a miss."))
     sim = _sim_options(ctx)
     if sim is not None:
         setting.append("Simulator: " + ("the defaults." if not sim else "options other than the defaults: "
