@@ -136,6 +136,19 @@ def test_summary_columns_are_read_by_name_and_bad_tables_are_refused(tmp_path: P
         assert (name in r.output) if not text else ("column(s) method, fault, ac@1, avg@5 missing" in r.output)
 
 
+def test_a_cell_without_a_number_is_left_out_and_named(tmp_path: Path) -> None:
+    s = _summary_from_paper()
+    s.loc[(s["method"] == "baro") & (s["fault"] == "cpu"), "ac@1"] = np.nan
+    fid = fidelity_from_summary(s)
+    assert fid.rho("all", "ac@1") == pytest.approx(1.0)  # the other 79 cells still agree perfectly
+    n = fid.table.set_index(["scope", "metric"])["n"]
+    assert (n[("cpu", "ac@1")], n[("cpu", "avg@5")], n[("all", "ac@1")]) == (19, 20, 79)
+    assert fid.warnings() == ["warning: 1 cell(s) without a number, left out of ρ: baro cpu ac@1"]
+    s.to_csv(tmp_path / "summary.csv", index=False)
+    r = CliRunner().invoke(app, ["fidelity", str(tmp_path / "summary.csv")])
+    assert r.exit_code == 0 and "baro cpu ac@1" in r.output and "(n = 19 AC@1, 20 Avg@5)" in r.output, r.output
+
+
 def test_the_reference_modes_a_run_used_are_reported() -> None:
     from llmrca.report.fidelity import _reference_modes
 

@@ -70,15 +70,20 @@ class Fidelity:
     reference_modes: dict[str, str] = field(default_factory=dict)  # compared method -> the reference mode its runs used
     random_on_failure: bool = False  # failed runs scored on the random ranking (the paper's rule, --as-paper)
     mode_recorded: bool = True  # False when read from a summary.csv without its runs: the mode is unknown
+    blank_cells: list[str] = field(default_factory=list)  # "method fault metric" cells without a number (left out of ρ)
 
     def warnings(self) -> list[str]:
-        """A warning per compared method that ran with non-default options: its numbers are not the paper's method as published."""
-        return [
+        """A warning per compared method that ran with non-default options (its numbers are not the paper's method as
+        published), and one naming the cells without a number (left out of ρ)."""
+        out = [
             f"warning: {m} ran with non-default options ({', '.join(f'{k}={v!r}, default {d!r}' for k, (v, d) in opts.items())}): "
             "its numbers are not the paper's method as published"
             for m, opts in self.non_default.items()
             if m in self.methods
         ]
+        if self.blank_cells:
+            out.append(f"warning: {len(self.blank_cells)} cell(s) without a number, left out of ρ: {', '.join(self.blank_cells)}")
+        return out
 
     def rho(self, scope: str = "all", metric: str = "ac@1") -> float:
         row = self.table[(self.table["scope"] == scope) & (self.table["metric"] == metric)]
@@ -101,16 +106,19 @@ class Fidelity:
         """A few lines a person reads: ρ per scope for AC@1 and Avg@5, with intervals."""
         out = []
         for scope in (*FAULTS, "all"):
-            parts = []
+            parts, ns = [], {}
             for metric in METRICS:
                 r = self.table[(self.table["scope"] == scope) & (self.table["metric"] == metric)]
                 if not len(r):
                     continue
                 r = r.iloc[0]
                 ci = f" [{r['lo']:.2f}, {r['hi']:.2f}]" if np.isfinite(r["lo"]) else ""
-                parts.append(f"{'AC@1' if metric == 'ac@1' else 'Avg@5'} ρ = {r['rho']:.2f}{ci}")
+                name = "AC@1" if metric == "ac@1" else "Avg@5"
+                parts.append(f"{name} ρ = {r['rho']:.2f}{ci}")
+                ns[name] = int(r["n"])
             if parts:
-                out.append(f"{scope:8s} " + ", ".join(parts) + f" (n = {int(r['n'])})")
+                n = f"n = {next(iter(ns.values()))}" if len(set(ns.values())) == 1 else "n = " + ", ".join(f"{v} {k}" for k, v in ns.items())
+                out.append(f"{scope:8s} " + ", ".join(parts) + f" ({n})")
         return out
 
 
@@ -163,7 +171,8 @@ def fidelity_from_summary(summary: pd.DataFrame, *, methods: list[str] | None = 
     chosen, left = _compared_methods(set(s["method"]), methods)
     t = _table(values, chosen)
     table = pd.DataFrame([{"scope": sc, "metric": me, "rho": rho, "lo": np.nan, "hi": np.nan, "n": n} for (sc, me), (rho, n) in t.items()])
-    return Fidelity(_order(table), _cells(values, chosen), chosen, left, mode_recorded=False)
+    blank = [f"{m} {f} {me}" for (m, f), v in values.items() if m in chosen for me in METRICS if not np.isfinite(v[me])]
+    return Fidelity(_order(table), _cells(values, chosen), chosen, left, mode_recorded=False, blank_cells=blank)
 
 
 def fidelity_from_scored(scored: pd.DataFrame, *, methods: list[str] | None = None, n_boot: int = 1000, seed: int = 0) -> Fidelity:
