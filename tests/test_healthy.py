@@ -525,3 +525,24 @@ def test_methods_lists_reference_modes():
     r = CliRunner(env={"COLUMNS": "250"}).invoke(app, ["methods"])
     line = next(x for x in r.output.splitlines() if x.startswith("reference mode"))
     assert "e-diagnosis (pyrca)" in line and line.split("none: ")[1].startswith("random, microcause")
+
+
+def test_report_marks_agreement_cells_scored_on_the_random_fallback(tiny_dataset, tmp_path):
+    """--as-paper scores a failed run on the random ranking: a side-by-side cell made mostly of such runs is marked."""
+    from llmrca.evaluate.results import read_results
+    from llmrca.report.document import RANDOM_NOTE, write_documents
+
+    methods = ["nsigma", "baro", "e-diagnosis"]
+    rows = {}
+    for name, timeout in (("fell", 0.01), ("ran", 300.0)):  # no run finishes in 10 ms: all time out, scored as random
+        out = tmp_path / name
+        run_evaluation(tiny_dataset, methods, out / "eval", jobs=1, timeout_s=timeout, progress=False, random_on_failure=True)
+        recs = read_results(out / "eval" / "results.jsonl")
+        assert all((r["fallback_ranking"] is not None) == (name == "fell") for r in recs)
+        md = write_documents(out).markdown.read_text()
+        side = md[md.index("AC@1 side by side"):]
+        rows[name] = [ln for ln in side.splitlines() if ln.startswith("| ") and " / " in ln]
+        assert (RANDOM_NOTE in side) == (name == "fell")
+    assert len(rows["fell"]) == len(rows["ran"]) == 3
+    assert all(ln.split("|")[2].rstrip().endswith("ᴿ") for ln in rows["fell"])  # the CPU cell
+    assert not any("ᴿ" in ln for ln in rows["ran"])

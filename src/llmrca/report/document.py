@@ -255,16 +255,34 @@ def _fidelity_md(ctx: _Context) -> list[str]:
         "|---|" + "---:|" * len(FAULTS),
     ]
     cells = fid.cells[fid.cells["metric"] == "ac@1"]
+    random = _mostly_random(ctx)
     for m in fid.methods:
         row = []
         for f in FAULTS:
             c = cells[(cells["method"] == m) & (cells["fault"] == f)].iloc[0]
             shown_diff = f"{c['diff']:+.2f}"
             mark = " ⚠" if abs(float(shown_diff)) >= FLAG_DIFF else ""  # the rule reads the number as shown
+            mark += " ᴿ" if (m, f) in random else ""
             row.append(f"{c['ours']:.2f} / {c['paper']:.2f} ({shown_diff}){mark}")
         out.append(f"| {display_name(m)} | " + " | ".join(row) + " |")
-    out += ["", f"⚠ marks a difference of {FLAG_DIFF} or more (as shown, to two decimals).", ""]
+    out += ["", f"⚠ marks a difference of {FLAG_DIFF} or more (as shown, to two decimals)."
+            + (f" {RANDOM_NOTE}" if random else ""), ""]
     return out
+
+
+#: What the ᴿ mark of the side-by-side table means.
+RANDOM_NOTE = "ᴿ marks a cell where at least half of the runs failed and were scored on the seeded random ranking (the paper's rule, `--as-paper`): it measures the fallback, not the method."
+
+
+def _mostly_random(ctx: _Context) -> set[tuple[str, str]]:
+    """(method, fault) cells in which at least half of the scored runs were failures scored on the random fallback."""
+    runs: Counter[tuple[str, str]] = Counter()
+    fell: Counter[tuple[str, str]] = Counter()
+    for r in getattr(ctx, "records", None) or []:
+        key = (r.get("method"), r.get("fault"))
+        runs[key] += 1
+        fell[key] += r.get("fallback_ranking") is not None
+    return {k for k, n in runs.items() if n and fell[k] >= n / 2}
 
 
 def _fidelity_html(ctx: _Context) -> str:
@@ -274,6 +292,7 @@ def _fidelity_html(ctx: _Context) -> str:
     from llmrca.report.fidelity import FAULTS
 
     cells = fid.cells[fid.cells["metric"] == "ac@1"]
+    random = _mostly_random(ctx)
     rows = []
     for m in fid.methods:
         tds = []
@@ -281,7 +300,8 @@ def _fidelity_html(ctx: _Context) -> str:
             c = cells[(cells["method"] == m) & (cells["fault"] == f)].iloc[0]
             alpha = min(1.0, abs(float(c["diff"])) / 0.8)
             colour = f"rgba(214,39,40,{alpha:.2f})" if c["diff"] > 0 else f"rgba(31,119,180,{alpha:.2f})"
-            tds.append(f'<td class="num" style="background:{colour}" title="ours {c["ours"]:.2f}, paper {c["paper"]:.2f}">{c["ours"]:.2f} / {c["paper"]:.2f}</td>')
+            mark = " ᴿ" if (m, f) in random else ""
+            tds.append(f'<td class="num" style="background:{colour}" title="ours {c["ours"]:.2f}, paper {c["paper"]:.2f}">{c["ours"]:.2f} / {c["paper"]:.2f}{mark}</td>')
         rows.append(f"<tr><td>{_e(display_name(m))}</td>{''.join(tds)}</tr>")
     head = "<tr><th>Method</th>" + "".join(f"<th>{f.upper()} AC@1 ours / paper</th>" for f in FAULTS) + "</tr>"
     return (
@@ -291,7 +311,8 @@ def _fidelity_html(ctx: _Context) -> str:
         + f"<p>{_e(_mode_sentence(ctx))}</p>"
         + f"<pre>{_e(chr(10).join(fid.lines()))}</pre>"
         + "".join(f"<p><strong>{_e(w)}</strong></p>" for w in fid.warnings())
-        + "<p class=\"muted\">Cell colour: red where we score higher than the paper, blue where lower; the stronger, the larger the difference.</p>"
+        + "<p class=\"muted\">Cell colour: red where we score higher than the paper, blue where lower; the stronger, the larger the difference."
+        + (f" {_e(RANDOM_NOTE)}" if random else "") + "</p>"
         f"<table>{head}{''.join(rows)}</table>"
     )
 
