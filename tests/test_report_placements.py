@@ -170,6 +170,11 @@ def test_a_paper_like_dataset_gets_no_scope_sentence_nor_placement_table(tmp_pat
     (ds / "dataset.json").write_text(json.dumps(man))
     md = write_documents(ev).markdown.read_text()
     assert "Simulator: options other than the defaults: ws_jitter_bytes=0.0 (default 131072.0)." in md
+    del man["parameters"]["sim"]["ray_heap_jitter_bytes"], man["parameters"]["sim"]["ingress"]  # an older llmrca's manifest
+    (ds / "dataset.json").write_text(json.dumps(man))
+    md = write_documents(ev).markdown.read_text()
+    assert ("Simulator: options other than the defaults: ws_jitter_bytes=0.0 (default 131072.0); not recorded (a dataset "
+            "made before these options existed; today's defaults need not be what it used): ingress, ray_heap_jitter_bytes.") in md
     # as the paper ran them: the reference modes are named, with the methods that have none
     ref = tmp_path / "eval-ref"
     run_evaluation(ds, ["nsigma", "baro", "random"], ref, jobs=1, progress=False, random_on_failure=True,

@@ -386,14 +386,17 @@ def _setting(ctx: _Context) -> str:
                    + ("; a failed run scores as random, as in the paper." if on_failure else "; a failed run is a miss."))
     sim = _sim_options(ctx)
     if sim is not None:
-        setting.append("Simulator: " + ("the defaults." if not sim else "options other than the defaults: "
-                                        + ", ".join(f"{k}={v!r} (default {d!r})" for k, (v, d) in sim.items()) + "."))
+        differ, unrecorded = sim
+        setting.append("Simulator: " + ("the defaults" if not differ else "options other than the defaults: "
+                                        + ", ".join(f"{k}={v!r} (default {d!r})" for k, (v, d) in differ.items()))
+                       + (f"; not recorded (a dataset made before these options existed; today's defaults need not be what "
+                          f"it used): {', '.join(unrecorded)}." if unrecorded else "."))
     return " ".join(setting)
 
 
-def _sim_options(ctx: _Context) -> dict[str, tuple[Any, Any]] | None:
-    """The simulator options the dataset was made with that differ from today's defaults (None: not a simulated
-    dataset, or its manifest records no options)."""
+def _sim_options(ctx: _Context) -> tuple[dict[str, tuple[Any, Any]], list[str]] | None:
+    """The simulator options the dataset was made with that differ from today's defaults, and today's options its
+    manifest does not record (made by an older llmrca); None: not a simulated dataset, or no options recorded."""
     ds_dir = getattr(ctx, "dataset", None)
     man = _read_json(ds_dir / "dataset.json") if ds_dir is not None else {}
     used = (man.get("parameters") or {}).get("sim") if man.get("backend") == "sim" else None
@@ -402,7 +405,7 @@ def _sim_options(ctx: _Context) -> dict[str, tuple[Any, Any]] | None:
     from llmrca.testbed.sim.config import SimConfig
 
     defaults = SimConfig().to_dict()
-    return {k: (v, defaults[k]) for k, v in used.items() if k in defaults and v != defaults[k]}
+    return {k: (v, defaults[k]) for k, v in used.items() if k in defaults and v != defaults[k]}, sorted(set(defaults) - set(used))
 
 
 def _markdown(ctx: _Context) -> str:
