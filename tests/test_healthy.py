@@ -527,6 +527,16 @@ def test_methods_lists_reference_modes():
     assert "e-diagnosis (pyrca)" in line and line.split("none: ")[1].startswith("random, microcause")
 
 
+def test_methods_table_keeps_names_whole_in_a_narrow_terminal():
+    """In 80 columns the table keeps the columns that fit (names whole: they are copied into --methods) and says
+    what it left out; 150 columns and more show every column."""
+    narrow = CliRunner(env={"COLUMNS": "80"}).invoke(app, ["methods"]).output
+    assert "│ granger-randomwalk │ Granger-RW" in narrow and "│ LLM-RCA (ours) │" in narrow and "…" not in narrow
+    assert "source, needs, extra and install are left out: this terminal is 80 columns wide" in narrow
+    wide = CliRunner(env={"COLUMNS": "250"}).invoke(app, ["methods"]).output
+    assert all(h in wide.splitlines()[2] for h in ("source", "needs", "extra", "install")) and "left out" not in wide
+
+
 def test_report_marks_agreement_cells_scored_on_the_random_fallback(tiny_dataset, tmp_path):
     """--as-paper scores a failed run on the random ranking: a side-by-side cell made mostly of such runs is marked."""
     from llmrca.evaluate.results import read_results

@@ -68,13 +68,26 @@ def methods_cmd(as_json: bool = typer.Option(False, "--json", help="Machine-read
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
+    out = _stdout()
+    cells = {
+        "name": lambda r: r["name"], "paper name": lambda r: r["paper_name"], "family": lambda r: r["family"],
+        "source": lambda r: r["source"], "needs": lambda r: ", ".join(r["needs"]), "extra": lambda r: r["extra"] or "-",
+        "available": lambda r: "yes" if r["available"] else "no", "install": lambda r: r["reason"],
+    }  # fmt: skip
+    wide = out.width >= 150  # every column readable; a narrower terminal gets the four that fit and a note
+    cols = list(cells) if wide else ["name", "paper name", "family", "available"]
     t = Table(title="RCA methods")
-    for col in ("name", "paper name", "family", "source", "needs", "extra", "available", "install"):
-        t.add_column(col, no_wrap=col == "name", min_width=18 if col == "name" else None)  # names are copied into --methods
+    for col in cols:
+        t.add_column(col, no_wrap=col in ("name", "paper name"), min_width=18 if col == "name" else None)  # names are copied into --methods
     for r in rows:
-        t.add_row(r["name"], r["paper_name"], r["family"], r["source"], ", ".join(r["needs"]), r["extra"] or "-",
-                  "yes" if r["available"] else "no", r["reason"])
-    _stdout().print(t)
+        t.add_row(*(cells[c](r) for c in cols))
+    out.print(t)
+    if not wide:
+        for r in rows:
+            if not r["available"]:
+                out.print(Text(f"{r['name']}: {r['reason']}"), soft_wrap=True)
+        out.print(Text(f"(source, needs, extra and install are left out: this terminal is {out.width} columns wide; "
+                       "150 columns or `llmrca methods --json` show them)"), soft_wrap=True)
     can = [f"{r['name']} ({_abstain_cell(r['name'], r['abstain_option'])})" for r in rows if r["abstain_option"]]
     _stdout().print(
         Text("can abstain (answer \"no root cause\": right on a healthy case, a miss on a faulty one): "
