@@ -431,6 +431,32 @@ def test_campaign_resume_reads_healthy_from_the_manifest_and_counts_every_case(t
     assert "--healthy, if given, must match" in " ".join(r.output.split())
 
 
+def test_campaign_resume_keeps_the_simulator_options_and_fault_parameters_it_was_started_with(tmp_path, monkeypatch):
+    """A resumed campaign without --set continues with its own settings; other settings are refused by name."""
+    monkeypatch.setitem(campaign.PROFILES, "tiny", Profile("tiny", ("cpu",), 1, 1, "one CPU case", healthy=2))
+    out = tmp_path / "ds"
+    args = ["campaign", "--profile", "tiny", "--seed", "5", "--out", str(out), "-q"]
+    r = CliRunner().invoke(app, [*args, "--set", "sim.ingress=head", "--set", "fault.cpu.workers=4"])
+    assert r.exit_code == 0, r.output
+    man = json.loads((out / "dataset.json").read_text())
+    shutil.rmtree(out / "healthy" / "2")  # as if killed before its last case
+    man["cases"], man["complete"] = man["cases"][:2], False
+    (out / "dataset.json").write_text(json.dumps(man))
+    r = CliRunner().invoke(app, [*args, "--resume", "--set", "sim.ingress=every-pod"])
+    assert r.exit_code == 2 and "sim.ingress='every-pod' (started with 'head')" in r.output, r.output
+    r = CliRunner().invoke(app, [*args, "--resume", "--set", "fault.cpu.workers=8"])
+    assert r.exit_code == 2 and "fault parameters {'cpu': {'workers': 8}} (started with {'cpu': {'workers': 4}})" in r.output, r.output
+    r = CliRunner().invoke(app, [*args, "--resume"])
+    assert r.exit_code == 0, r.output
+    params = json.loads((out / "dataset.json").read_text())["parameters"]
+    assert params["sim"]["ingress"] == "head" and params["fault_params"] == {"cpu": {"workers": 4}}
+    # the case run now is the one an uninterrupted campaign makes: the head relays it (no worker mesh latency)
+    whole = tmp_path / "whole"
+    r = CliRunner().invoke(app, ["campaign", "--profile", "tiny", "--seed", "5", "--out", str(whole), "-q", "--set", "sim.ingress=head", "--set", "fault.cpu.workers=4"])
+    assert r.exit_code == 0, r.output
+    assert (out / "healthy" / "2" / "data.csv").read_bytes() == (whole / "healthy" / "2" / "data.csv").read_bytes()
+
+
 def test_reproduce_takes_healthy(tmp_path, monkeypatch):
     monkeypatch.setitem(campaign.PROFILES, "tiny", Profile("tiny", ("cpu",), 1, 1, "one CPU case"))
     out = tmp_path / "r"

@@ -255,6 +255,9 @@ def run_campaign(
         protocol = LOCAL_PROTOCOL
     protocol = protocol or Timeline()
     be = backend_obj or make_backend(backend, workers=workers, qps=qps, scrape_interval_s=scrape_interval_s, sim_params=sim_params)
+    if resume and backend_obj is None:
+        given = bool(sim_params) or workers is not None or qps is not None or scrape_interval_s is not None
+        be, fault_params = _resume_settings(Path(out), be, backend, given, fault_params)
     for ft, params in (fault_params or {}).items():  # every type named in --set, in the plan or not
         cls = fault_class(be.name, ft)
         if hasattr(cls, "params_from"):
@@ -340,6 +343,40 @@ def _started_list(out: Path, key: str) -> list[str] | None:
         return [str(x) for x in v] if isinstance(v, list) else None
     except (OSError, ValueError, TypeError):
         return None  # _resume_entries says what is wrong with the folder
+
+
+def _resume_settings(
+    out: Path, be: Backend, backend: str, options_given: bool, fault_params: Mapping[str, Any] | None
+) -> tuple[Backend, Mapping[str, Any] | None]:
+    """The backend and fault parameters a resumed campaign continues with: the ones it was started with.
+
+    Without options on the command line the simulator's options and the fault parameters are taken from
+    ``dataset.json`` (``parameters``); options that differ from the recorded ones refuse the resume
+    (ConfigError naming them), so that one dataset never mixes two settings.  A folder without a readable
+    manifest is left to :func:`_resume_entries`.
+    """
+    import json
+
+    try:
+        params = json.loads((out / "dataset.json").read_text()).get("parameters") or {}
+    except (OSError, ValueError, AttributeError):
+        return be, fault_params
+    # the simulator's options (a testbed's also hold run-specific paths and ports: only its fault parameters are kept)
+    recorded = {k: v for k, v in params.items() if k == be.name == "sim" and isinstance(v, dict)}
+    if not options_given and recorded:
+        known = be.describe()["sim"]
+        be = make_backend(backend, workers=None, qps=None, scrape_interval_s=None, sim_params={o: v for o, v in recorded["sim"].items() if o in known})
+    if fault_params is None or fault_params == {}:
+        fault_params = params.get("fault_params") or fault_params
+    now = be.describe()
+    differ = sorted(f"{k}.{o}={v!r} (started with {recorded[k][o]!r})" for k in recorded for o, v in now[k].items()
+                    if o in recorded[k] and recorded[k][o] != v)
+    if json.loads(json.dumps(fault_params or {})) != (params.get("fault_params") or {}):
+        differ.append(f"fault parameters {dict(fault_params or {})} (started with {params.get('fault_params') or {}})")
+    if differ:
+        raise ConfigError(f"cannot resume {out}: it was started with other settings: {'; '.join(differ)}; "
+                          "resume without --set (its own settings are used) or choose another --out")
+    return be, fault_params
 
 
 def _started_healthy(out: Path) -> int | None:
