@@ -11,8 +11,9 @@ request, returns the generated text), sends 5 requests/s over loopback for ``DUR
 the share of 30-s scrape pairs (every phase) in which it fell and the spread of the 30-s change.
 
 Needs root, cgroup v1 (PROTOCOL.md §5) and Ray Serve (``pip install "ray[serve]"``).  Everything runs in
-its own process group and cgroup; on exit (also on SIGTERM / Ctrl-C) the driver's group is stopped, any
-process still in the cgroup is killed by its membership of that cgroup, and the cgroup is removed.
+its own process group and cgroup; on exit (also on SIGTERM / Ctrl-C, a second one included) the driver is asked
+to shut Ray down (its group is killed after 10 s), any process still in the cgroup is killed by its membership of
+that cgroup, the cgroup and Ray's session logs are removed; the samples stay in the printed folder.
 
     python benchmarks/ray_working_set.py [DURATION] [--decode-s 1.0]
 """
@@ -23,6 +24,7 @@ import argparse
 import itertools
 import json
 import os
+import shutil
 import signal
 import statistics
 import subprocess
@@ -61,6 +63,7 @@ class Completions:
 
 serve.run(Completions.bind(), route_prefix="/v1/completions")
 print("ready", flush=True)
+signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})  # wait for them instead of dying on them
 signal.sigwait({signal.SIGTERM, signal.SIGINT})
 serve.shutdown()
 ray.shutdown()
@@ -73,6 +76,8 @@ def main() -> None:
     ap.add_argument("--decode-s", type=float, default=1.0, help="seconds each request waits in the replica")
     ap.add_argument("--rate", type=float, default=5.0, help="requests per second")
     a = ap.parse_args()
+    if a.duration < 60:
+        print(f"note: {a.duration:g} s holds fewer than two 30-s scrape pairs per phase: the shares below will not mean much")
     d = Path(tempfile.mkdtemp(prefix="raywss-"))
     group = CG / f"wsprobe-ray-{os.getpid()}"
     group.mkdir()
@@ -80,10 +85,13 @@ def main() -> None:
     driver: subprocess.Popen[bytes] | None = None
 
     def cleanup() -> None:
+        # a second Ctrl-C (or a `timeout` passing one on) must not stop the cleanup half way
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         if driver is not None and driver.poll() is None:
-            os.killpg(driver.pid, signal.SIGTERM)
+            driver.send_signal(signal.SIGTERM)  # the driver alone: it shuts Serve and Ray down while the GCS still runs
             try:
-                driver.wait(30)
+                driver.wait(10)
             except subprocess.TimeoutExpired:
                 os.killpg(driver.pid, signal.SIGKILL)
         for _ in range(20):  # Ray's daemons start their own sessions: stop them by their membership of our cgroup
@@ -100,6 +108,7 @@ def main() -> None:
             group.rmdir()
         except OSError as e:
             print("cgroup left:", group, e)
+        shutil.rmtree(d / "ray", ignore_errors=True)  # Ray's session logs; samples.json and driver.log stay
 
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
