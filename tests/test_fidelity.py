@@ -70,6 +70,9 @@ def test_bootstrap_interval_over_cases() -> None:
     assert abs(row["rho"] - (row["lo"] + row["hi"]) / 2) < 0.1
     again = fidelity_from_scored(pd.DataFrame(rows), n_boot=300, seed=0)
     assert again.table.equals(noisy.table)  # seeded
+    assert not any("case(s) per fault type" in w for w in noisy.warnings())  # 30 per fault: no caveat
+    few = fidelity_from_scored(pd.DataFrame([r for r in rows if int(r["case"].split("/")[1]) < 3]), n_boot=100, seed=0)
+    assert any(w.startswith("warning: 3 case(s) per fault type: the intervals resample these few cases") for w in few.warnings())
 
 
 def test_cells_that_tie_rank_as_ties_from_runs_and_from_the_summary() -> None:

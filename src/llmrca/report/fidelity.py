@@ -52,6 +52,12 @@ def _spearman(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.corrcoef(rankdata(a[ok]), rankdata(b[ok]))[0, 1])
 
 
+#: Fewer cases per fault type than this and the bootstrap interval is flagged as rough: resampling 3 cases cannot
+#: show what another campaign seed would give (two quick-profile seeds, 3 cases per fault, fell outside each
+#: other's intervals).
+FEW_CASES = 10
+
+
 @dataclass
 class Fidelity:
     """ρ per fault type (and ``all``) and metric, with its bootstrap interval when per-case data was given.
@@ -71,6 +77,7 @@ class Fidelity:
     random_on_failure: bool = False  # failed runs scored on the random ranking (the paper's rule, --as-paper)
     mode_recorded: bool = True  # False when read from a summary.csv without its runs: the mode is unknown
     blank_cells: list[str] = field(default_factory=list)  # "method fault metric" cells without a number (left out of ρ)
+    cases_per_fault: dict[str, int] = field(default_factory=dict)  # fault -> cases the interval resamples
 
     def warnings(self) -> list[str]:
         """A warning per compared method that ran with non-default options (its numbers are not the paper's method as
@@ -83,6 +90,10 @@ class Fidelity:
         ]
         if self.blank_cells:
             out.append(f"warning: {len(self.blank_cells)} cell(s) without a number, left out of ρ: {', '.join(self.blank_cells)}")
+        few = min(self.cases_per_fault.values(), default=FEW_CASES)
+        if few < FEW_CASES:
+            out.append(f"warning: {few} case(s) per fault type: the intervals resample these few cases and are far narrower than "
+                       f"the spread from one campaign seed to another; take them as rough (the paper profile has 30 per fault)")
         return out
 
     def rho(self, scope: str = "all", metric: str = "ac@1") -> float:
@@ -212,7 +223,8 @@ def fidelity_from_scored(scored: pd.DataFrame, *, methods: list[str] | None = No
         b = b[np.isfinite(b)]
         lo, hi = (float(np.percentile(b, 2.5)), float(np.percentile(b, 97.5))) if b.size >= 20 else (np.nan, np.nan)
         rows.append({"scope": scope, "metric": metric, "rho": rho, "lo": lo, "hi": hi, "n": n})
-    return Fidelity(_order(pd.DataFrame(rows)), _cells(values, chosen), chosen, left, n_boot)
+    counts = {f: mats[(f, METRICS[0])].shape[0] for f in FAULTS if mats[(f, METRICS[0])].shape[0]}
+    return Fidelity(_order(pd.DataFrame(rows)), _cells(values, chosen), chosen, left, n_boot, cases_per_fault=counts)
 
 
 def _order(table: pd.DataFrame) -> pd.DataFrame:
