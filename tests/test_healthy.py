@@ -469,7 +469,7 @@ def test_reproduce_takes_healthy(tmp_path, monkeypatch):
     r = CliRunner().invoke(app, ["reproduce", "--profile", "tiny", "--healthy", "1", "--methods", "nsigma", "--out", str(out), "-q"])
     assert r.exit_code == 0, r.output
     r = CliRunner().invoke(app, ["reproduce", "--profile", "tiny", "--healthy", "2", "--methods", "nsigma", "--out", str(out), "-q"])
-    assert r.exit_code == 2 and "healthy=1; choose another --out" in r.output
+    assert r.exit_code == 2 and "healthy=1 default sim options; choose another --out" in r.output
 
 
 def test_reproduce_passes_simulator_and_fault_options_to_the_campaign(tmp_path, monkeypatch):
@@ -492,9 +492,12 @@ def test_reproduce_passes_simulator_and_fault_options_to_the_campaign(tmp_path, 
     r = CliRunner().invoke(app, [*args, *sets])  # the same settings: the dataset is reused
     assert r.exit_code == 0, r.output
     assert (out / "dataset" / "dataset.json").stat().st_mtime_ns == mtime
-    for other in ([], ["--set", "sim.ingress=head"], ["--set", "sim.ingress=every-pod", "--set", "fault.cpu.workers=4"]):
+    for other, said in (([], "sim options ingress='head' fault parameters {'cpu': {'workers': 4}} (asked for: the defaults)"),
+                        (["--set", "sim.ingress=head"], "fault parameters {'cpu': {'workers': 4}}; choose another"),
+                        (["--set", "sim.ws_jitter_bytes=0", "--set", "fault.cpu.workers=4"], "(asked for: ws_jitter_bytes=0.0)")):
         r = CliRunner().invoke(app, [*args, *other])
-        assert r.exit_code == 2 and "choose another --out for different settings" in r.output, (other, r.output)
+        flat = " ".join(r.output.split())
+        assert r.exit_code == 2 and said in flat and "choose another --out for different settings" in flat, (other, r.output)
     r = CliRunner().invoke(app, [*args, "--set", "sim.bogus=1"])
     assert r.exit_code == 2 and "unknown option(s) ['bogus']" in r.output and "Traceback" not in r.output
 

@@ -164,7 +164,7 @@ def test_a_paper_like_dataset_gets_no_scope_sentence_nor_placement_table(tmp_pat
     md = write_documents(ev).markdown.read_text()
     assert "## Agreement with the paper" in md and "leave out the other" not in md
     assert "Mode: every method as published (failed runs count as misses)" in md  # the report says how they ran
-    assert "Simulator: the defaults." in md.split("\n\n", 2)[1]  # ... and with which simulator settings
+    assert "Simulator: the defaults (ingress='every-pod': a Serve proxy on every pod, the paper's Fig. 4)." in md.split("\n\n", 2)[1]  # ... and with which simulator settings
     man = json.loads((ds / "dataset.json").read_text())
     man["parameters"]["sim"]["ws_jitter_bytes"] = 0.0  # as if made with --set sim.ws_jitter_bytes=0
     (ds / "dataset.json").write_text(json.dumps(man))

@@ -189,11 +189,13 @@ def _reuse_dataset(path: Path, *, backend: str, profile: str, seed: int, options
     made_with, asked = _backend_options(backend, params, options.get("sim_params") or {})
     same_faults = json.loads(json.dumps(options.get("fault_params") or {})) == (params.get("fault_params") or {})
     if not same or rest or int(info.get("healthy", 0) or 0) != healthy or made_with != asked or not same_faults:
-        made = ", ".join(f"{k}={v}" for k, v in sorted(made_with.items()))
+        made = ", ".join(f"{k}={v!r}" for k, v in sorted(made_with.items()))
+        wanted = ", ".join(f"{k}={v!r}" for k, v in sorted(asked.items()))
         raise FileExistsError(
             f"{path} holds a dataset made with backend={info.get('backend')} profile={info.get('profile')} seed={info.get('seed')} "
-            f"healthy={info.get('healthy', 0) or 0}" + (f" {backend} options {made}" if made else "")
+            f"healthy={info.get('healthy', 0) or 0}" + (f" {backend} options {made}" if made else f" default {backend} options")
             + (f" fault parameters {params.get('fault_params')}" if params.get("fault_params") else "")
+            + (f" (asked for: {wanted or 'the defaults'})" if made_with != asked else "")
             + "; choose another --out for different settings"
         )
     return path

@@ -258,3 +258,22 @@ def test_ray_heap_jitter_moves_only_the_ray_pods_working_set():
     assert 0.1 < np.mean(column(heaps, ray) > 1e3) < 0.5
     for c in ("nginx-gateway", "kuberay-operator"):
         assert np.mean(column(heaps, (c,)) > 1e3) == pytest.approx(np.mean(column(base, (c,)) > 1e3), abs=0.15)
+
+
+def test_options_without_effect_warn_once_and_absurd_growth_is_refused():
+    """An option that cannot act in the chosen layout warns once per process (a campaign validates per case)."""
+    import warnings
+
+    from llmrca.testbed.sim import config as simcfg
+
+    simcfg._WARNED.clear()  # as in a fresh process
+    with warnings.catch_warnings(record=True) as got:
+        warnings.simplefilter("always")
+        for _ in range(3):
+            SimConfig(ingress="head", upstream_keepalive=True).validate()
+            SimConfig(basic_queries="direct", ray_heap_growth_bytes_s=20000.0).validate()
+    texts = [str(w.message) for w in got]
+    assert sum("act only with ingress='every-pod'" in t for t in texts) == 1
+    assert sum("act only with basic_queries='artifact'" in t for t in texts) == 1
+    with pytest.raises(ConfigError, match=r"ray_heap_growth_bytes_s must be at most 1 MiB/s"):
+        SimConfig(ray_heap_growth_bytes_s=1e300).validate()

@@ -387,7 +387,12 @@ def _setting(ctx: _Context) -> str:
     sim = _sim_options(ctx)
     if sim is not None:
         differ, unrecorded = sim
-        setting.append("Simulator: " + ("the defaults" if not differ else "options other than the defaults: "
+        from llmrca.testbed.sim.config import SimConfig
+
+        layout = {"every-pod": "a Serve proxy on every pod, the paper's Fig. 4", "head": "the head's proxy relays every request"}
+        ingress = SimConfig().ingress
+        setting.append("Simulator: " + (f"the defaults (ingress={ingress!r}: {layout.get(ingress, ingress)})" if not differ
+                                        else "options other than the defaults: "
                                         + ", ".join(f"{k}={v!r} (default {d!r})" for k, (v, d) in differ.items()))
                        + (f"; not recorded (a dataset made before these options existed; today's defaults need not be what "
                           f"it used): {', '.join(unrecorded)}." if unrecorded else "."))

@@ -15,6 +15,15 @@ from dataclasses import dataclass
 
 from llmrca.config import Config, ConfigError
 
+_WARNED: set[str] = set()
+
+
+def _warn_once(message: str) -> None:
+    """A UserWarning the first time ``message`` comes up in this process (a campaign validates its config per case)."""
+    if message not in _WARNED:
+        _WARNED.add(message)
+        warnings.warn(message, stacklevel=3)
+
 
 @dataclass
 class SimConfig(Config):
@@ -168,11 +177,11 @@ class SimConfig(Config):
         if self.router_queue_cache_s < 0:
             problems.append(f"router_queue_cache_s must be >= 0 (got {self.router_queue_cache_s})")
         if self.ingress == "head" and (self.proxy_local_routing or self.upstream_keepalive):
-            warnings.warn(
-                "SimConfig: proxy_local_routing and upstream_keepalive act only with ingress='every-pod' "
-                "(with ingress='head' one proxy relays every request over kept connections)",
-                stacklevel=2,
-            )
+            _warn_once("SimConfig: proxy_local_routing and upstream_keepalive act only with ingress='every-pod' "
+                       "(with ingress='head' one proxy relays every request over kept connections)")
+        if self.basic_queries == "direct" and (self.ray_heap_jitter_bytes or self.ray_heap_growth_bytes_s):
+            _warn_once("SimConfig: ray_heap_jitter_bytes and ray_heap_growth_bytes_s act only with basic_queries='artifact' "
+                       "(the exporter's rate() of the working set; 'direct' reads the working set itself)")
         if self.trace_service_names not in ("service", "pod"):
             problems.append(f"trace_service_names must be 'service' or 'pod' (got {self.trace_service_names!r})")
         if self.trace_actor_calls not in ("missing", "linked"):
@@ -186,6 +195,9 @@ class SimConfig(Config):
         for name in ("ws_trim_rate_hz", "ws_jitter_bytes", "ray_heap_jitter_bytes", "ray_heap_growth_bytes_s", "log_bytes_per_request", "agent_log_bytes_s"):
             if getattr(self, name) < 0:
                 problems.append(f"{name} must be >= 0 (got {getattr(self, name)})")
+        if self.ray_heap_growth_bytes_s > 2**20:
+            problems.append(f"ray_heap_growth_bytes_s must be at most 1 MiB/s (got {self.ray_heap_growth_bytes_s}; the measured creep is "
+                            "9-36 KiB/s, and faster growth would fill a pod's memory limit within hours without the OOM it would cause)")
         for name in ("ws_jitter_bytes", "ray_heap_jitter_bytes"):
             if getattr(self, name) > 2**30:
                 problems.append(f"{name} must be at most 1 GiB (got {getattr(self, name)}; the measured value is {dict(ws_jitter_bytes=131072, ray_heap_jitter_bytes=757760)[name]})")
