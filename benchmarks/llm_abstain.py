@@ -32,7 +32,10 @@ def levels(folders: list[str]) -> list[dict]:
     rows = []
     m = LlmRca(abstain_below=None)
     for folder in folders:
-        ds = Dataset(folder)
+        try:
+            ds = Dataset(folder)
+        except (OSError, ValueError) as e:
+            raise SystemExit(f"error: {e}") from None
         for d, case in ds.iter_cases():
             if isinstance(case, Exception):
                 raise SystemExit(f"{d}: {case}")
@@ -52,6 +55,8 @@ def levels(folders: list[str]) -> list[dict]:
 
 
 def report(rows: list[dict], thresholds: list[float]) -> None:
+    if not rows:
+        raise SystemExit("error: no case in the given folders (campaign folders with case subfolders)")
     healthy = np.array([r["level"] for r in rows if r["fault"] == "none"])
     faulty = [r for r in rows if r["fault"] != "none"]
     if healthy.size:
@@ -65,11 +70,11 @@ def report(rows: list[dict], thresholds: list[float]) -> None:
     for r in faulty:
         by[r["fault"]].append(r)
     for th in thresholds:
-        fa = float(np.mean(healthy >= th)) if healthy.size else float("nan")
+        fa = f"{np.mean(healthy >= th):.3f}" if healthy.size else "n/a"
         acc = {f: float(np.mean([r["hit"] and r["level"] >= th for r in rs])) for f, rs in by.items()}
         typ = {f: float(np.mean([r["type_ok"] and r["level"] >= th for r in rs])) for f, rs in by.items()}
         print(
-            f"threshold {th:5.2f}: false alarms {fa:.3f} ({int(np.sum(healthy >= th))}/{healthy.size}); AC@1 "
+            f"threshold {th:5.2f}: false alarms {fa} ({int(np.sum(healthy >= th))}/{healthy.size}); AC@1 "
             + ", ".join(f"{f} {a:.3f} (n={len(by[f])})" for f, a in acc.items())
             + "; type named " + ", ".join(f"{f} {a:.2f}" for f, a in typ.items())
         )
