@@ -445,7 +445,10 @@ def test_campaign_resume_keeps_the_simulator_options_and_fault_parameters_it_was
     r = CliRunner().invoke(app, [*args, "--resume", "--set", "sim.ingress=every-pod"])
     assert r.exit_code == 2 and "sim.ingress='every-pod' (started with 'head')" in r.output, r.output
     r = CliRunner().invoke(app, [*args, "--resume", "--set", "fault.cpu.workers=8"])
-    assert r.exit_code == 2 and "fault parameters {'cpu': {'workers': 8}} (started with {'cpu': {'workers': 4}})" in r.output, r.output
+    assert r.exit_code == 2 and "fault.cpu {'workers': 8} (started with {'workers': 4})" in r.output, r.output
+    # options that repeat the recorded ones (or are not recorded as different) resume; only what differs is named
+    r = CliRunner().invoke(app, [*args, "--resume", "--set", "sim.noise=0.03"])
+    assert r.exit_code == 2 and "sim.noise=0.03 (started with 0.02)" in r.output and "ingress" not in r.output, r.output
     r = CliRunner().invoke(app, [*args, "--resume"])
     assert r.exit_code == 0, r.output
     params = json.loads((out / "dataset.json").read_text())["parameters"]
@@ -455,6 +458,34 @@ def test_campaign_resume_keeps_the_simulator_options_and_fault_parameters_it_was
     r = CliRunner().invoke(app, ["campaign", "--profile", "tiny", "--seed", "5", "--out", str(whole), "-q", "--set", "sim.ingress=head", "--set", "fault.cpu.workers=4"])
     assert r.exit_code == 0, r.output
     assert (out / "healthy" / "2" / "data.csv").read_bytes() == (whole / "healthy" / "2" / "data.csv").read_bytes()
+    # a fault parameter given at its default is the setting the campaign was started with (none given)
+    plain = tmp_path / "plain"
+    r = CliRunner().invoke(app, ["campaign", "--profile", "tiny", "--seed", "5", "--out", str(plain), "-q"])
+    assert r.exit_code == 0, r.output
+    r = CliRunner().invoke(app, ["campaign", "--profile", "tiny", "--seed", "5", "--out", str(plain), "-q", "--resume", "--set", "fault.cpu.workers=16"])
+    assert r.exit_code == 0, r.output
+
+
+def test_an_early_kill_leaves_the_settings_on_disk_for_the_resume(tmp_path, monkeypatch):
+    """dataset.json is written before the first case: a campaign killed during its first case resumes with its own settings."""
+    monkeypatch.setitem(campaign.PROFILES, "tiny", Profile("tiny", ("cpu",), 1, 1, "one CPU case", healthy=1))
+    out = tmp_path / "ds"
+    seen = {}
+
+    def crash(self, spec, **kw):
+        seen["manifest"] = json.loads((out / "dataset.json").read_text())
+        raise KeyboardInterrupt  # killed during the first case
+
+    monkeypatch.setattr(SimBackend, "run_case", crash)
+    with pytest.raises(KeyboardInterrupt):
+        run_campaign("sim", "tiny", seed=5, out=out, progress=False, sim_params={"ingress": "head"}, fault_params={"cpu": {"workers": 4}})
+    assert seen["manifest"]["cases"] == [] and seen["manifest"]["complete"] is False
+    monkeypatch.undo()
+    monkeypatch.setitem(campaign.PROFILES, "tiny", Profile("tiny", ("cpu",), 1, 1, "one CPU case", healthy=1))
+    r = CliRunner().invoke(app, ["campaign", "--profile", "tiny", "--seed", "5", "--out", str(out), "--resume", "-q"])
+    assert r.exit_code == 0, r.output
+    params = json.loads((out / "dataset.json").read_text())["parameters"]
+    assert params["sim"]["ingress"] == "head" and params["fault_params"] == {"cpu": {"workers": 4}}
 
 
 def test_reproduce_takes_healthy(tmp_path, monkeypatch):
@@ -469,7 +500,7 @@ def test_reproduce_takes_healthy(tmp_path, monkeypatch):
     r = CliRunner().invoke(app, ["reproduce", "--profile", "tiny", "--healthy", "1", "--methods", "nsigma", "--out", str(out), "-q"])
     assert r.exit_code == 0, r.output
     r = CliRunner().invoke(app, ["reproduce", "--profile", "tiny", "--healthy", "2", "--methods", "nsigma", "--out", str(out), "-q"])
-    assert r.exit_code == 2 and "healthy=1 default sim options; choose another --out" in r.output
+    assert r.exit_code == 2 and "other settings: healthy 1 (asked: 2); choose another --out" in r.output
 
 
 def test_reproduce_passes_simulator_and_fault_options_to_the_campaign(tmp_path, monkeypatch):
@@ -488,18 +519,35 @@ def test_reproduce_passes_simulator_and_fault_options_to_the_campaign(tmp_path, 
     assert rec["method_configs"] == {"nsigma": {"abstain_below": 2}}
     assert "ingress='head' (default 'every-pod')" in (out / "REPORT.md").read_text()
     assert "Mode: every method as published; a failed run is a miss." in (out / "REPORT.md").read_text()
+    assert "Fault parameters other than the defaults: cpu.workers=4." in (out / "REPORT.md").read_text()
     mtime = (out / "dataset" / "dataset.json").stat().st_mtime_ns
     r = CliRunner().invoke(app, [*args, *sets])  # the same settings: the dataset is reused
     assert r.exit_code == 0, r.output
     assert (out / "dataset" / "dataset.json").stat().st_mtime_ns == mtime
-    for other, said in (([], "sim options ingress='head' fault parameters {'cpu': {'workers': 4}} (asked for: the defaults)"),
-                        (["--set", "sim.ingress=head"], "fault parameters {'cpu': {'workers': 4}}; choose another"),
-                        (["--set", "sim.ws_jitter_bytes=0", "--set", "fault.cpu.workers=4"], "(asked for: ws_jitter_bytes=0.0)")):
+    # an interrupted campaign (here: killed before its one case ended) is finished by the rerun, not scored as it is
+    man = json.loads((out / "dataset" / "dataset.json").read_text())
+    case = man["cases"][0]["path"]
+    before = (out / "dataset" / case / "data.csv").read_bytes()
+    shutil.rmtree(out / "dataset" / case)
+    man["cases"], man["complete"] = [], False
+    (out / "dataset" / "dataset.json").write_text(json.dumps(man))
+    r = CliRunner().invoke(app, [*args, *sets])
+    assert r.exit_code == 0, r.output
+    assert json.loads((out / "dataset" / "dataset.json").read_text())["complete"] is True
+    assert (out / "dataset" / case / "data.csv").read_bytes() == before
+    for other, said in (([], "other settings: sim.ingress 'head' (asked: 'default'); fault.cpu {'workers': 4} (asked: the defaults);"),
+                        (["--set", "sim.ingress=head"], "other settings: fault.cpu {'workers': 4} (asked: the defaults); choose another"),
+                        (["--set", "sim.ws_jitter_bytes=0", "--set", "fault.cpu.workers=4"],
+                         "other settings: sim.ingress 'head' (asked: 'default'); sim.ws_jitter_bytes 'default' (asked: 0.0); choose")):
         r = CliRunner().invoke(app, [*args, *other])
         flat = " ".join(r.output.split())
         assert r.exit_code == 2 and said in flat and "choose another --out for different settings" in flat, (other, r.output)
     r = CliRunner().invoke(app, [*args, "--set", "sim.bogus=1"])
     assert r.exit_code == 2 and "unknown option(s) ['bogus']" in r.output and "Traceback" not in r.output
+    r = CliRunner().invoke(app, [*args, "--set", "k8s.namespace=x"])  # another backend's option
+    assert r.exit_code == 2 and "option 'k8s.namespace' is for --backend k8s, not sim" in r.output
+    r = CliRunner().invoke(app, [*args, "--set", "sim.tick_s=0"])
+    assert r.exit_code == 2 and "tick_s must be in 0.01..1 s (got 0" in r.output and "Traceback" not in r.output
 
 
 def test_report_html_shows_a_healthy_case_as_nothing_injected_with_signals(tiny_dataset, tmp_path):

@@ -100,7 +100,7 @@ def test_evaluate_default_out_is_the_eval_part_of_a_results_folder(repro: Path, 
     r = CliRunner().invoke(app, ["report", str(tmp_path / "results")])
     assert r.exit_code == 0, r.output
     md = (tmp_path / "results" / "REPORT.md").read_text()
-    assert "Backend `sim`, profile `quick`, seed 0. 12 cases (cpu 3, gpu 3, memory 3, network 3), 1 methods." in md
+    assert "Backend `sim`, profile `quick`, seed 0. 12 cases (cpu 3, gpu 3, memory 3, network 3), 1 method." in md
     assert "![Fault effects" in md  # the dataset was found through eval/run.json
 
 

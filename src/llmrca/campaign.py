@@ -173,8 +173,11 @@ def plan_cases(
     return specs
 
 
-def split_overrides(overrides: Mapping[str, Any]) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
-    """``{"fault.cpu.workers": 8, "sim.tick_s": 0.05}`` -> (fault params by type, simulator options)."""
+def split_overrides(overrides: Mapping[str, Any], backend: str | None = None) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
+    """``{"fault.cpu.workers": 8, "sim.tick_s": 0.05}`` -> (fault params by type, backend options).
+
+    With ``backend`` given, another backend's options (``k8s.namespace`` for the simulator) are refused
+    (ConfigError) instead of being read as options of this one."""
     faults: dict[str, dict[str, Any]] = {}
     sim: dict[str, Any] = {}
     for key, v in overrides.items():
@@ -182,6 +185,8 @@ def split_overrides(overrides: Mapping[str, Any]) -> tuple[dict[str, dict[str, A
         if parts[0] == "fault" and len(parts) == 3:
             faults.setdefault(parts[1], {})[parts[2]] = v
         elif parts[0] in ("sim", "local", "k8s") and len(parts) == 2:  # backend options
+            if backend is not None and parts[0] != backend:
+                raise ConfigError(f"option {key!r} is for --backend {parts[0]}, not {backend}; this backend's options are {backend}.KEY=VALUE")
             sim[parts[1]] = v
         else:
             raise ConfigError(f"option {key!r} is not fault.<type>.<param> or <backend>.<option> (e.g. fault.cpu.workers=8, sim.tick_s=0.05, k8s.gateway_url=http://127.0.0.1:8080)")
@@ -256,7 +261,7 @@ def run_campaign(
     protocol = protocol or Timeline()
     be = backend_obj or make_backend(backend, workers=workers, qps=qps, scrape_interval_s=scrape_interval_s, sim_params=sim_params)
     if resume and backend_obj is None:
-        given = bool(sim_params) or workers is not None or qps is not None or scrape_interval_s is not None
+        given = {**(sim_params or {}), **{k: v for k, v in (("workers", workers), ("qps", qps), ("scrape_interval_s", scrape_interval_s)) if v is not None}}
         be, fault_params = _resume_settings(Path(out), be, backend, given, fault_params)
     for ft, params in (fault_params or {}).items():  # every type named in --set, in the plan or not
         cls = fault_class(be.name, ft)
@@ -275,6 +280,7 @@ def run_campaign(
             raise FileExistsError(f"output folder {out} exists and is not empty; choose a new --out, remove it, or pass --resume to finish it")
         entries = _resume_entries(out, be.name, profile, seed, len(specs), prof.healthy, prof.cases_per_fault, faults, targets)
     out.mkdir(parents=True, exist_ok=True)
+    wall_before = _started_wall(out) if entries else 0.0
     seeds = case_seeds(seed, len(specs))
     base = 1_767_225_600.0 + 86_400.0 * (seed % 365)
     counts: dict[str, int] = {}
@@ -296,10 +302,12 @@ def run_campaign(
                     **({"faults": faults} if faults is not None else {}),
                     **({"targets": targets} if targets is not None else {}),
                     "parameters": {**be.describe(), "fault_params": fault_params or {}, "workers": workers, "qps": qps, "scrape_interval_s": scrape_interval_s},
-                    "wall_s": round(time.perf_counter() - t_wall, 2),
+                    "wall_s": round(wall_before + time.perf_counter() - t_wall, 2),  # every session of the campaign
                     "complete": complete,
                 }
 
+            if not entries:  # the settings are on disk before the first case: a resume after an early kill keeps them
+                write_manifest(out, entries, info(False))
             for i, (spec, s) in enumerate(zip(specs, seeds, strict=True)):
                 if i < done:
                     continue
@@ -346,14 +354,16 @@ def _started_list(out: Path, key: str) -> list[str] | None:
 
 
 def _resume_settings(
-    out: Path, be: Backend, backend: str, options_given: bool, fault_params: Mapping[str, Any] | None
+    out: Path, be: Backend, backend: str, given: Mapping[str, Any], fault_params: Mapping[str, Any] | None
 ) -> tuple[Backend, Mapping[str, Any] | None]:
     """The backend and fault parameters a resumed campaign continues with: the ones it was started with.
 
-    Without options on the command line the simulator's options and the fault parameters are taken from
-    ``dataset.json`` (``parameters``); options that differ from the recorded ones refuse the resume
-    (ConfigError naming them), so that one dataset never mixes two settings.  A folder without a readable
-    manifest is left to :func:`_resume_entries`.
+    The simulator's options and the fault parameters recorded in ``dataset.json`` (``parameters``) are kept;
+    ``given`` (the options on the command line: ``--set sim.*``, ``--workers``, ``--qps``, ``--scrape-interval``)
+    and ``fault_params`` may repeat them, and one that differs refuses the resume (ConfigError naming it), so
+    that one dataset never mixes two settings.  Fault parameters compare with their defaults filled in (a
+    default given explicitly is the same setting).  A folder without a readable manifest is left to
+    :func:`_resume_entries`.
     """
     import json
 
@@ -361,22 +371,40 @@ def _resume_settings(
         params = json.loads((out / "dataset.json").read_text()).get("parameters") or {}
     except (OSError, ValueError, AttributeError):
         return be, fault_params
+    differ = []
     # the simulator's options (a testbed's also hold run-specific paths and ports: only its fault parameters are kept)
-    recorded = {k: v for k, v in params.items() if k == be.name == "sim" and isinstance(v, dict)}
-    if not options_given and recorded:
-        known = be.describe()["sim"]
-        be = make_backend(backend, workers=None, qps=None, scrape_interval_s=None, sim_params={o: v for o, v in recorded["sim"].items() if o in known})
-    if fault_params is None or fault_params == {}:
-        fault_params = params.get("fault_params") or fault_params
-    now = be.describe()
-    differ = sorted(f"{k}.{o}={v!r} (started with {recorded[k][o]!r})" for k in recorded for o, v in now[k].items()
-                    if o in recorded[k] and recorded[k][o] != v)
-    if json.loads(json.dumps(fault_params or {})) != (params.get("fault_params") or {}):
-        differ.append(f"fault parameters {dict(fault_params or {})} (started with {params.get('fault_params') or {}})")
+    recorded = params.get("sim") if be.name == "sim" and isinstance(params.get("sim"), dict) else None
+    if recorded is not None:
+        now = be.describe()["sim"]  # the defaults with the options given
+        kept = {o: v for o, v in recorded.items() if o in now}
+        names = {"workers": "n_workers"}  # --workers sets n_workers; the other campaign options keep their names
+        explicit = {names.get(k, k): now[names.get(k, k)] for k in given if names.get(k, k) in now}
+        differ += [f"sim.{o}={v!r} (started with {kept[o]!r})" for o, v in sorted(explicit.items()) if o in kept and kept[o] != v]
+        be = make_backend(backend, workers=None, qps=None, scrape_interval_s=None, sim_params={**kept, **explicit})
+    started = {str(t): dict(v) for t, v in (params.get("fault_params") or {}).items()}
+    mine = {str(t): dict(v) for t, v in (fault_params or {}).items()}
+
+    def full(ft: str, d: Mapping[str, Any]) -> dict[str, Any]:
+        cls = fault_class(be.name, ft)
+        return cls.params_from(d) if hasattr(cls, "params_from") else dict(d)
+
+    for ft in sorted(mine):
+        if full(ft, mine[ft]) != full(ft, started.get(ft, {})):
+            differ.append(f"fault.{ft} {mine[ft]} (started with {started.get(ft, {}) or 'the defaults'})")
     if differ:
         raise ConfigError(f"cannot resume {out}: it was started with other settings: {'; '.join(differ)}; "
-                          "resume without --set (its own settings are used) or choose another --out")
-    return be, fault_params
+                          "resume without them (its own settings are kept) or choose another --out")
+    return be, started or fault_params
+
+
+def _started_wall(out: Path) -> float:
+    """Wall seconds the earlier sessions of the campaign in ``out`` took (its ``dataset.json``; 0 when unknown)."""
+    import json
+
+    try:
+        return float(json.loads((out / "dataset.json").read_text()).get("wall_s") or 0.0)
+    except (OSError, ValueError, TypeError, AttributeError):
+        return 0.0
 
 
 def _started_healthy(out: Path) -> int | None:

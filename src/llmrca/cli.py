@@ -460,7 +460,7 @@ def fidelity_cmd(
     for line in fid.lines():
         typer.echo("  " + line)
     if fid.table["rho"].isna().any():
-        typer.echo("  (nan: no cell in that scope, or our cells or the paper's tie throughout it: no rank order to correlate)")
+        typer.echo("  (nan: fewer than 3 cells in that scope, or our cells or the paper's tie throughout it: no rank order to correlate)")
     if fid.left_out.get("not_run"):
         typer.echo("  not evaluated here: " + ", ".join(fid.left_out["not_run"]))
 
@@ -614,7 +614,7 @@ def campaign_cmd(
     from llmrca.config import ConfigError
 
     try:
-        fault_params, sim_params = split_overrides(_parse_sets(sets))
+        fault_params, sim_params = split_overrides(_parse_sets(sets), backend)
         if allow_remote:
             if backend != "k8s":
                 raise ConfigError("--allow-remote applies to --backend k8s (the gateway URL given with --set k8s.gateway_url)")
@@ -629,7 +629,20 @@ def campaign_cmd(
         )
     except (ConfigError, FileExistsError, ValueError, ImportError, RuntimeError) as e:
         _fail(e)
+    except KeyboardInterrupt:
+        done = _listed_cases(Path(out))
+        console.print(f"interrupted: {done} finished case(s) are in {out}; the same command with --resume finishes the campaign "
+                      "(it keeps the settings it was started with)")
+        raise typer.Exit(130) from None
     typer.echo(str(path))
+
+
+def _listed_cases(out: Path) -> int:
+    """How many cases ``out``'s ``dataset.json`` lists (0 when it has none)."""
+    try:
+        return len(json.loads((out / "dataset.json").read_text()).get("cases") or [])
+    except (OSError, ValueError, AttributeError):
+        return 0
 
 # --- local testbed and faults (docs/local-testbed.md) ------------------------------
 testbed_app = typer.Typer(no_args_is_help=True, help="The local testbed: real processes, cgroups, nginx and Prometheus on this machine.")
@@ -757,7 +770,7 @@ def reproduce_cmd(
     try:
         # sim.* / fault.* / local.* / k8s.* go to the campaign (as `llmrca campaign --set`), the rest to the methods
         campaign_sets = [x for x in set_ or [] if x.partition(".")[0].strip() in ("sim", "fault", "local", "k8s")]
-        fault_params, sim_params = split_overrides(_parse_sets(campaign_sets))
+        fault_params, sim_params = split_overrides(_parse_sets(campaign_sets), backend)
         options = {"healthy": healthy, "fault_params": fault_params, "sim_params": sim_params}
         report = reproduce(
             backend=backend, profile=profile, seed=seed, out=out, methods=chosen, jobs=jobs,

@@ -74,7 +74,9 @@ def reproduce(
     t0 = time.time()
     ds = _reuse_dataset(out / "dataset", backend=backend, profile=profile, seed=seed, options=campaign_options or {})
     if ds is None:
-        ds = run_campaign(backend=backend, profile=profile, seed=seed, out=out / "dataset", progress=progress, **(campaign_options or {}))
+        interrupted = (out / "dataset" / "dataset.json").exists()  # the same settings, not finished: resumed
+        ds = run_campaign(backend=backend, profile=profile, seed=seed, out=out / "dataset", progress=progress, resume=interrupted,
+                          **(campaign_options or {}))
     t1 = time.time()
     rows = list_methods()
     chosen = methods or [r["name"] for r in rows if r["available"]]
@@ -163,14 +165,13 @@ def reference_modes(methods: list[str]) -> dict[str, str]:
 
 
 def _reuse_dataset(path: Path, *, backend: str, profile: str, seed: int, options: dict[str, Any]) -> Path | None:
-    """A complete dataset from an earlier run with the same settings, else None.
+    """A dataset from an earlier run with the same settings (complete, or finished now), else None.
 
-    A re-run of ``reproduce`` into the same folder then skips the campaign and
-    the evaluator resumes from ``results.jsonl`` (runs whose dataset, case
-    content and method config are unchanged are reused; an ``eval/`` holding
-    another dataset's results is refused).  A dataset made with other
-    settings, or one a killed campaign left half written, is an error the
-    user resolves (another ``--out``, or remove the folder).
+    A re-run of ``reproduce`` into the same folder then skips the campaign (or resumes one that was
+    interrupted: ``campaign --resume``) and the evaluator resumes from ``results.jsonl`` (runs whose
+    dataset, case content and method config are unchanged are reused; an ``eval/`` holding another
+    dataset's results is refused).  A dataset made with other settings is an error naming each one
+    that differs; the user resolves it (another ``--out``, or remove the folder).
     """
     if not path.exists() or not any(path.iterdir()):
         return None
@@ -178,26 +179,33 @@ def _reuse_dataset(path: Path, *, backend: str, profile: str, seed: int, options
     if not manifest.exists():
         raise FileExistsError(f"{path} holds an incomplete dataset (no dataset.json; an earlier campaign was interrupted): remove it or choose another --out")
     from llmrca.campaign import PROFILES
+    from llmrca.testbed.base import fault_class
 
     info = json.loads(manifest.read_text())
-    same = (info.get("backend"), info.get("profile"), info.get("seed")) == (backend, profile, seed)
+    params = info.get("parameters") or {}
+    differ = [f"{k} {info.get(k)} (asked: {v})" for k, v in (("backend", backend), ("profile", profile), ("seed", seed)) if info.get(k) != v]
     healthy = options.get("healthy")
     if healthy is None:
         healthy = PROFILES[profile].healthy if profile in PROFILES else 0
+    if int(info.get("healthy", 0) or 0) != healthy:
+        differ.append(f"healthy {info.get('healthy', 0) or 0} (asked: {healthy})")
     rest = {k: v for k, v in options.items() if k not in ("healthy", "fault_params", "sim_params")}
-    params = info.get("parameters") or {}
+    differ += [f"{k} (asked: {v}; reproduce does not reuse a dataset made with it)" for k, v in rest.items()]
     made_with, asked = _backend_options(backend, params, options.get("sim_params") or {})
-    same_faults = json.loads(json.dumps(options.get("fault_params") or {})) == (params.get("fault_params") or {})
-    if not same or rest or int(info.get("healthy", 0) or 0) != healthy or made_with != asked or not same_faults:
-        made = ", ".join(f"{k}={v!r}" for k, v in sorted(made_with.items()))
-        wanted = ", ".join(f"{k}={v!r}" for k, v in sorted(asked.items()))
-        raise FileExistsError(
-            f"{path} holds a dataset made with backend={info.get('backend')} profile={info.get('profile')} seed={info.get('seed')} "
-            f"healthy={info.get('healthy', 0) or 0}" + (f" {backend} options {made}" if made else f" default {backend} options")
-            + (f" fault parameters {params.get('fault_params')}" if params.get("fault_params") else "")
-            + (f" (asked for: {wanted or 'the defaults'})" if made_with != asked else "")
-            + "; choose another --out for different settings"
-        )
+    differ += [f"{backend}.{k} {made_with.get(k, 'default')!r} (asked: {asked.get(k, 'default')!r})"
+               for k in sorted(set(made_with) | set(asked)) if made_with.get(k) != asked.get(k)]
+    made_f, asked_f = params.get("fault_params") or {}, json.loads(json.dumps(options.get("fault_params") or {}))
+
+    def full(ft: str, d: dict[str, Any]) -> dict[str, Any]:
+        cls = fault_class(backend, ft)
+        return cls.params_from(d) if hasattr(cls, "params_from") else dict(d)
+
+    differ += [f"fault.{ft} {made_f.get(ft) or 'the defaults'} (asked: {asked_f.get(ft) or 'the defaults'})"
+               for ft in sorted(set(made_f) | set(asked_f)) if full(ft, made_f.get(ft, {})) != full(ft, asked_f.get(ft, {}))]
+    if differ:
+        raise FileExistsError(f"{path} holds a dataset made with other settings: {'; '.join(differ)}; choose another --out for different settings")
+    if info.get("complete") is False:
+        return None  # the same campaign, interrupted: run_campaign(resume=True) finishes it
     return path
 
 

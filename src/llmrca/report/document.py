@@ -271,7 +271,7 @@ def _fidelity_md(ctx: _Context) -> list[str]:
 
 
 #: What the ᴿ mark of the side-by-side table means.
-RANDOM_NOTE = "ᴿ marks a cell where at least half of the runs failed and were scored on the seeded random ranking (the paper's rule, `--as-paper`): it measures the fallback, not the method."
+RANDOM_NOTE = "ᴿ marks a cell where at least half of the runs failed or timed out and were scored on the seeded random ranking (the paper's rule, `--as-paper`): it measures the fallback, not the method."
 
 
 def _mostly_random(ctx: _Context) -> set[tuple[str, str]]:
@@ -376,12 +376,14 @@ def _setting(ctx: _Context) -> str:
     if meta:
         if "campaign_s" in meta:
             setting.append(f"Campaign {meta['campaign_s']:.0f} s, evaluation {meta.get('evaluate_s', 0):.0f} s.")
-    setting.append(f"{len(cases)} cases (" + ", ".join(f"{'healthy' if f == NO_FAULT else f} {n}" for f, n in by_fault.items()) + f"), {len(ctx.methods)} methods.")
+    setting.append(f"{len(cases)} cases (" + ", ".join(f"{'healthy' if f == NO_FAULT else f} {n}" for f, n in by_fault.items()) + f"), {len(ctx.methods)} method{'s' if len(ctx.methods) != 1 else ''}.")
     from llmrca.report.fidelity import _reference_modes
 
     refs = _reference_modes(ctx.records, ctx.methods)
     on_failure = getattr(getattr(ctx, "rep", None), "random_on_failure", False)
-    setting.append("Mode: " + (f"reference implementations for {len(refs)} of the {len(ctx.methods)} methods, the others as published"
+    n = len(ctx.methods)
+    setting.append("Mode: " + ((f"reference implementations for {len(refs)} of the {n} methods, the others as published" if len(refs) < n
+                                else f"reference implementations for {'all ' + str(n) + ' methods' if n > 1 else 'the method'}")
                                if refs else "every method as published")
                    + ("; a failed run scores as random, as in the paper." if on_failure else "; a failed run is a miss."))
     sim = _sim_options(ctx)
@@ -396,6 +398,9 @@ def _setting(ctx: _Context) -> str:
                                         + ", ".join(f"{k}={v!r} (default {d!r})" for k, (v, d) in differ.items()))
                        + (f"; not recorded (a dataset made before these options existed; today's defaults need not be what "
                           f"it used): {', '.join(unrecorded)}." if unrecorded else "."))
+    faults = ((_read_json(ctx.dataset / "dataset.json") if getattr(ctx, "dataset", None) is not None else {}).get("parameters") or {}).get("fault_params")
+    if faults:
+        setting.append("Fault parameters other than the defaults: " + ", ".join(f"{ft}.{k}={v!r}" for ft, d in sorted(faults.items()) for k, v in d.items()) + ".")
     return " ".join(setting)
 
 

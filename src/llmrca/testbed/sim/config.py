@@ -195,6 +195,8 @@ class SimConfig(Config):
         for name in ("ws_trim_rate_hz", "ws_jitter_bytes", "ray_heap_jitter_bytes", "ray_heap_growth_bytes_s", "log_bytes_per_request", "agent_log_bytes_s"):
             if getattr(self, name) < 0:
                 problems.append(f"{name} must be >= 0 (got {getattr(self, name)})")
+        if not 0 <= self.noise <= 1 or not 0 <= self.scrape_loss_under_delay <= 1:
+            problems.append(f"noise and scrape_loss_under_delay must be fractions in 0..1 (got {self.noise}, {self.scrape_loss_under_delay})")
         if self.ray_heap_growth_bytes_s > 2**20:
             problems.append(f"ray_heap_growth_bytes_s must be at most 1 MiB/s (got {self.ray_heap_growth_bytes_s}; the measured creep is "
                             "9-36 KiB/s, and faster growth would fill a pod's memory limit within hours without the OOM it would cause)")
@@ -205,7 +207,7 @@ class SimConfig(Config):
             problems.append(f"tick_s must be in 0.01..1 s (got {self.tick_s})")
         if self.scrape_interval_s < self.tick_s or self.scrape_interval_s <= 0:
             problems.append(f"scrape_interval_s must be >= tick_s ({self.tick_s}) (got {self.scrape_interval_s})")
-        elif abs(round(self.scrape_interval_s / self.tick_s) * self.tick_s - self.scrape_interval_s) > 1e-9:
+        elif self.tick_s > 0 and abs(round(self.scrape_interval_s / self.tick_s) * self.tick_s - self.scrape_interval_s) > 1e-9:
             problems.append(f"scrape_interval_s ({self.scrape_interval_s}) must be a multiple of tick_s ({self.tick_s})")
         if self.rate_window_s < self.scrape_interval_s:
             problems.append(f"rate_window_s ({self.rate_window_s}) must be >= scrape_interval_s ({self.scrape_interval_s})")
