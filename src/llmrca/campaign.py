@@ -383,18 +383,20 @@ def _resume_settings(
         be = make_backend(backend, workers=None, qps=None, scrape_interval_s=None, sim_params={**kept, **explicit})
     started = {str(t): dict(v) for t, v in (params.get("fault_params") or {}).items()}
     mine = {str(t): dict(v) for t, v in (fault_params or {}).items()}
-
-    def full(ft: str, d: Mapping[str, Any]) -> dict[str, Any]:
-        cls = fault_class(be.name, ft)
-        return cls.params_from(d) if hasattr(cls, "params_from") else dict(d)
-
     for ft in sorted(mine):
-        if full(ft, mine[ft]) != full(ft, started.get(ft, {})):
+        if fault_settings(be.name, ft, mine[ft]) != fault_settings(be.name, ft, started.get(ft, {})):
             differ.append(f"fault.{ft} {mine[ft]} (started with {started.get(ft, {}) or 'the defaults'})")
     if differ:
         raise ConfigError(f"cannot resume {out}: it was started with other settings: {'; '.join(differ)}; "
                           "resume without them (its own settings are kept) or choose another --out")
     return be, started or fault_params
+
+
+def fault_settings(backend: str, fault_type: str, overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """The parameters a fault of ``fault_type`` runs with on ``backend``: its defaults with ``overrides`` (so that a default
+    given explicitly compares equal to none given); raises ConfigError on a bad parameter."""
+    cls = fault_class(backend, fault_type)
+    return cls.params_from(overrides) if hasattr(cls, "params_from") else dict(overrides)
 
 
 def _started_wall(out: Path) -> float:

@@ -178,8 +178,7 @@ def _reuse_dataset(path: Path, *, backend: str, profile: str, seed: int, options
     manifest = path / "dataset.json"
     if not manifest.exists():
         raise FileExistsError(f"{path} holds an incomplete dataset (no dataset.json; an earlier campaign was interrupted): remove it or choose another --out")
-    from llmrca.campaign import PROFILES
-    from llmrca.testbed.base import fault_class
+    from llmrca.campaign import PROFILES, fault_settings
 
     info = json.loads(manifest.read_text())
     params = info.get("parameters") or {}
@@ -195,13 +194,8 @@ def _reuse_dataset(path: Path, *, backend: str, profile: str, seed: int, options
     differ += [f"{backend}.{k} {made_with.get(k, 'default')!r} (asked: {asked.get(k, 'default')!r})"
                for k in sorted(set(made_with) | set(asked)) if made_with.get(k) != asked.get(k)]
     made_f, asked_f = params.get("fault_params") or {}, json.loads(json.dumps(options.get("fault_params") or {}))
-
-    def full(ft: str, d: dict[str, Any]) -> dict[str, Any]:
-        cls = fault_class(backend, ft)
-        return cls.params_from(d) if hasattr(cls, "params_from") else dict(d)
-
-    differ += [f"fault.{ft} {made_f.get(ft) or 'the defaults'} (asked: {asked_f.get(ft) or 'the defaults'})"
-               for ft in sorted(set(made_f) | set(asked_f)) if full(ft, made_f.get(ft, {})) != full(ft, asked_f.get(ft, {}))]
+    differ += [f"fault.{ft} {made_f.get(ft) or 'the defaults'} (asked: {asked_f.get(ft) or 'the defaults'})" for ft in sorted(set(made_f) | set(asked_f))
+               if fault_settings(backend, ft, made_f.get(ft, {})) != fault_settings(backend, ft, asked_f.get(ft, {}))]
     if differ:
         raise FileExistsError(f"{path} holds a dataset made with other settings: {'; '.join(differ)}; choose another --out for different settings")
     if info.get("complete") is False:
