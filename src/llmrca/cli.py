@@ -735,8 +735,8 @@ def inject_cmd(
         spec = FaultSpec(type=fault, target=target, params=_parse_sets(sets), duration_s=duration)
         signal.signal(signal.SIGTERM, _terminated)
         with registered_injector(run_dir), inject(spec, backend=backend, testbed=tb) as active:
-            console.print(Text.assemble((fault, "yellow"), f" on {target} for {duration:g} s (Ctrl-C to stop early)"))
-            try:
+            try:  # an interrupt while the line below is written counts as one during the wait
+                console.print(Text.assemble((fault, "yellow"), f" on {target} for {duration:g} s (Ctrl-C to stop early)"))
                 _time.sleep(duration)
             except KeyboardInterrupt:
                 console.print("interrupted: removing the fault")
@@ -744,6 +744,7 @@ def inject_cmd(
         console.print(_error_text(f"{e}"))
         raise typer.Exit(1) from None
     typer.echo(json.dumps(active.record.to_dict(), indent=2))
+    sys.stdout.flush()
 
 
 

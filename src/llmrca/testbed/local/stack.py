@@ -506,9 +506,8 @@ def registered_injector(run_dir: str | Path) -> Iterator[None]:
 
 
 def _running(pid: int, start: int) -> bool:
-    """Whether ``pid`` is still the process that started at ``start`` ticks and is not a zombie."""
-    with contextlib.suppress(ChildProcessError, OSError):
-        os.waitpid(pid, os.WNOHANG)  # reap it if it is our own child
+    """Whether ``pid`` is still the process that started at ``start`` ticks and is not a zombie (an exited child
+    of the caller is left for the caller to reap, with its exit status)."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except (OSError, IndexError):
