@@ -253,7 +253,7 @@ class LlmRca(Method):
             # replica before its engine (a load symptom).  Only a network-specific cue (the pod's
             # own scrapes going missing, timeout log lines) makes it network evidence in full.
             share = ev.up_before(c, share_sig, ev.outage_row(c))
-            corroborated = any(sg.hypothesis == "network" and sg.strength >= 1.0 for sg in ce.signals) or self._not_queueing(ev, c, share_sig)
+            corroborated = self._network_cue(ce) or self._not_queueing(ev, c, share_sig)
             ce.latency_residual = share
             note = "mesh latency beyond the engine's own" + ("" if corroborated else " (uncorroborated: may be replica queueing; half weight)")
             ce.add(Signal(c, share_sig, "network", share if corroborated else 0.5 * share, ev.normal_of(c, share_sig), ev.window_of(c, share_sig, "q75"), note,
@@ -271,7 +271,7 @@ class LlmRca(Method):
             # beyond its peers' is a mean over a quarter of the traffic, noisy over a minute.  Network
             # evidence in full only with a network-specific cue or with the replica getting less work
             # (a delayed replica's queue-length replies come late, so the router passes it over).
-            corroborated = any(sg.hypothesis == "network" and sg.strength >= 1.0 for sg in ce.signals) or ev.down(c, S.RUNNING) >= 1.0
+            corroborated = self._network_cue(ce) or ev.down(c, S.RUNNING) >= 1.0
             if not corroborated:
                 d.strength, d.weak = 0.5 * d.strength, True
                 d.note += " (a mean over requests served by any replica, uncorroborated: half weight)"
@@ -301,6 +301,11 @@ class LlmRca(Method):
             d.note = "latency rose with no resource change" + (" and scrapes went missing" if gaps >= 1.0 else "") + " (network; GPU power signals absent)"
         ce.add(d)
         self._weigh_gaps(ce)
+
+    @staticmethod
+    def _network_cue(ce: ComponentEvidence) -> bool:
+        """A network-specific signal of the component at a threshold or more (its scrapes going missing, timeout lines)."""
+        return any(sg.hypothesis == "network" and sg.strength >= 1.0 for sg in ce.signals)
 
     @staticmethod
     def _not_queueing(ev: Evidence, component: str, share_sig: str) -> bool:
