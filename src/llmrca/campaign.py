@@ -330,27 +330,31 @@ def run_campaign(
     return out
 
 
-def _started(out: Path, key: str) -> int | None:
-    """The number ``key`` (``healthy``, ``cases_per_fault``) the campaign in ``out`` was started with (its ``dataset.json``), or None."""
+def campaign_manifest(out: Path) -> dict[str, Any]:
+    """The ``dataset.json`` of the campaign in ``out`` as a dict ({} when there is none or it cannot be read:
+    :func:`_resume_entries` says what is wrong with the folder)."""
     import json
 
     try:
-        d = json.loads((out / "dataset.json").read_text())
-        return int(d[key]) if isinstance(d, dict) and d.get(key) is not None else None
-    except (OSError, ValueError, TypeError, KeyError):
-        return None  # _resume_entries says what is wrong with the folder
+        d = json.loads((Path(out) / "dataset.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return d if isinstance(d, dict) else {}
+
+
+def _started(out: Path, key: str) -> int | None:
+    """The number ``key`` (``healthy``, ``cases_per_fault``) the campaign in ``out`` was started with (its ``dataset.json``), or None."""
+    try:
+        v = campaign_manifest(out).get(key)
+        return int(v) if v is not None else None
+    except (TypeError, ValueError):
+        return None
 
 
 def _started_list(out: Path, key: str) -> list[str] | None:
     """The list ``key`` (``faults``, ``targets``) the campaign in ``out`` was narrowed to (its ``dataset.json``), or None."""
-    import json
-
-    try:
-        d = json.loads((out / "dataset.json").read_text())
-        v = d.get(key) if isinstance(d, dict) else None
-        return [str(x) for x in v] if isinstance(v, list) else None
-    except (OSError, ValueError, TypeError):
-        return None  # _resume_entries says what is wrong with the folder
+    v = campaign_manifest(out).get(key)
+    return [str(x) for x in v] if isinstance(v, list) else None
 
 
 def _resume_settings(
@@ -365,12 +369,11 @@ def _resume_settings(
     default given explicitly is the same setting).  A folder without a readable manifest is left to
     :func:`_resume_entries`.
     """
-    import json
 
-    try:
-        params = json.loads((out / "dataset.json").read_text()).get("parameters") or {}
-    except (OSError, ValueError, AttributeError):
+    man = campaign_manifest(out)
+    if not man:
         return be, fault_params
+    params = man.get("parameters") or {}
     differ = []
     # the simulator's options (a testbed's also hold run-specific paths and ports: only its fault parameters are kept)
     recorded = params.get("sim") if be.name == "sim" and isinstance(params.get("sim"), dict) else None
@@ -401,11 +404,9 @@ def fault_settings(backend: str, fault_type: str, overrides: Mapping[str, Any]) 
 
 def _started_wall(out: Path) -> float:
     """Wall seconds the earlier sessions of the campaign in ``out`` took (its ``dataset.json``; 0 when unknown)."""
-    import json
-
     try:
-        return float(json.loads((out / "dataset.json").read_text()).get("wall_s") or 0.0)
-    except (OSError, ValueError, TypeError, AttributeError):
+        return float(campaign_manifest(out).get("wall_s") or 0.0)
+    except (TypeError, ValueError):
         return 0.0
 
 

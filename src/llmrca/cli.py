@@ -630,19 +630,14 @@ def campaign_cmd(
     except (ConfigError, FileExistsError, ValueError, ImportError, RuntimeError) as e:
         _fail(e)
     except KeyboardInterrupt:
-        done = _listed_cases(Path(out))
+        from llmrca.campaign import campaign_manifest
+
+        done = len(campaign_manifest(Path(out)).get("cases") or [])
         console.print(f"interrupted: {done} finished case(s) are in {out}; the same command with --resume finishes the campaign "
                       "(it keeps the settings it was started with)")
         raise typer.Exit(130) from None
     typer.echo(str(path))
 
-
-def _listed_cases(out: Path) -> int:
-    """How many cases ``out``'s ``dataset.json`` lists (0 when it has none)."""
-    try:
-        return len(json.loads((out / "dataset.json").read_text()).get("cases") or [])
-    except (OSError, ValueError, AttributeError):
-        return 0
 
 # --- local testbed and faults (docs/local-testbed.md) ------------------------------
 testbed_app = typer.Typer(no_args_is_help=True, help="The local testbed: real processes, cgroups, nginx and Prometheus on this machine.")

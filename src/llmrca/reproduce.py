@@ -209,9 +209,8 @@ def _backend_options(backend: str, params: dict[str, Any], asked: dict[str, Any]
     if backend == "sim":
         from llmrca.testbed.sim.config import SimConfig
 
-        default = SimConfig().to_dict()
-        made = {k: v for k, v in (params.get("sim") or {}).items() if k in default and v != default[k]}
-        want = {k: v for k, v in SimConfig.from_dict(asked).validate().to_dict().items() if v != default[k]} if asked else {}
+        made = {k: v for k, (v, _) in SimConfig.non_default(params.get("sim") or {}).items()}
+        want = {k: v for k, (v, _) in SimConfig.non_default(SimConfig.from_dict(asked).validate().to_dict()).items()} if asked else {}
         return made, want
     recorded = params.get(backend) or {}
     return {k: recorded.get(k) for k in asked}, dict(asked)

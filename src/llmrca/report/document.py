@@ -386,7 +386,9 @@ def _setting(ctx: _Context) -> str:
                                 else f"reference implementations for {'all ' + str(n) + ' methods' if n > 1 else 'the method'}")
                                if refs else "every method as published")
                    + ("; a failed run scores as random, as in the paper." if on_failure else "; a failed run is a miss."))
-    sim = _sim_options(ctx)
+    ds_dir = getattr(ctx, "dataset", None)
+    man = _read_json(ds_dir / "dataset.json") if ds_dir is not None else {}
+    sim = _sim_options(man)
     if sim is not None:
         differ, unrecorded = sim
         from llmrca.testbed.sim.config import SimConfig
@@ -398,24 +400,22 @@ def _setting(ctx: _Context) -> str:
                                         + ", ".join(f"{k}={v!r} (default {d!r})" for k, (v, d) in differ.items()))
                        + (f"; not recorded (a dataset made before these options existed; today's defaults need not be what "
                           f"it used): {', '.join(unrecorded)}." if unrecorded else "."))
-    faults = ((_read_json(ctx.dataset / "dataset.json") if getattr(ctx, "dataset", None) is not None else {}).get("parameters") or {}).get("fault_params")
+    faults = (man.get("parameters") or {}).get("fault_params")
     if faults:
         setting.append("Fault parameters other than the defaults: " + ", ".join(f"{ft}.{k}={v!r}" for ft, d in sorted(faults.items()) for k, v in d.items()) + ".")
     return " ".join(setting)
 
 
-def _sim_options(ctx: _Context) -> tuple[dict[str, tuple[Any, Any]], list[str]] | None:
-    """The simulator options the dataset was made with that differ from today's defaults, and today's options its
-    manifest does not record (made by an older llmrca); None: not a simulated dataset, or no options recorded."""
-    ds_dir = getattr(ctx, "dataset", None)
-    man = _read_json(ds_dir / "dataset.json") if ds_dir is not None else {}
+def _sim_options(man: dict[str, Any]) -> tuple[dict[str, tuple[Any, Any]], list[str]] | None:
+    """The simulator options the dataset (its manifest ``man``) was made with that differ from today's defaults, and
+    today's options the manifest does not record (made by an older llmrca); None: not a simulated dataset, or no
+    options recorded."""
     used = (man.get("parameters") or {}).get("sim") if man.get("backend") == "sim" else None
     if not isinstance(used, dict):
         return None
     from llmrca.testbed.sim.config import SimConfig
 
-    defaults = SimConfig().to_dict()
-    return {k: (v, defaults[k]) for k, v in used.items() if k in defaults and v != defaults[k]}, sorted(set(defaults) - set(used))
+    return SimConfig.non_default(used), sorted(set(SimConfig().to_dict()) - set(used))
 
 
 def _markdown(ctx: _Context) -> str:

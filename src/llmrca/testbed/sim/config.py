@@ -11,7 +11,9 @@ detokenizer and streaming run in Python on the pod's CPUs).
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from llmrca.config import Config, ConfigError
 
@@ -144,6 +146,13 @@ class SimConfig(Config):
     ray_heap_jitter_bytes: float = 0.0
     # and its working set creeps up (heap growth, bytes/s), measured with the jitter above
     ray_heap_growth_bytes_s: float = 0.0
+
+    @classmethod
+    def non_default(cls, options: Mapping[str, Any]) -> dict[str, tuple[Any, Any]]:
+        """``{option: (value, default)}`` for the options of ``options`` (a ``to_dict()``, e.g. a dataset manifest's
+        ``parameters.sim``) that differ from today's defaults; names this version does not have are left out."""
+        default = cls().to_dict()
+        return {k: (v, default[k]) for k, v in options.items() if k in default and v != default[k]}
 
     def validate(self) -> SimConfig:
         """Return self, or raise ConfigError listing every out-of-range option."""
