@@ -199,18 +199,36 @@ def worker_name(i: int) -> str:
     return f"ray-worker-{i}"
 
 
-def paper_topology(n_workers: int = 3) -> Topology:
-    """gateway -> head -> workers, plus the operator (which manages the Ray pods).
+def paper_topology(n_workers: int = 3, ingress: str = "head") -> Topology:
+    """The serving stack's call graph: the gateway, the head, ``ray-worker-1..n`` and the operator.
 
     ``n_workers``: Ray worker pods (>= 0); the head hosts one more replica.
     Nodes are ``(gateway, head, ray-worker-1..n, operator)``; edges point from
-    caller to callee (paper §4.3, Fig. 1).  Raises nothing.  It lives beside
-    the component names (not in ``testbed``) because methods, fixtures and
-    every backend share it.
+    caller to callee.  ``ingress`` picks the layout:
+
+    * ``"head"`` -- the paper's Fig. 1: gateway -> head -> workers (the head's
+      proxy relays every request to a replica);
+    * ``"every-pod"`` -- the paper's Fig. 4, as the artifact's mesh recorded
+      it: the gateway calls every serving pod (NGINX proxies to the Serve
+      service, which has a proxy on every pod) and the operator calls the
+      head (its dashboard API).  Ray's own actor calls between pods bypass
+      the mesh (paper §5.5), so there is no head -> worker edge; this is the
+      graph rca-llm's ``export_rca_data.py`` ``mpg()`` builds from
+      ``istio_requests_total{reporter="waypoint"}`` (its service-to-host
+      edges are left out: the cases carry no node metrics).
+
+    Raises ValueError for another ``ingress``.  It lives beside the component
+    names (not in ``testbed``) because methods, fixtures and every backend
+    share it.
     """
     workers = [worker_name(i) for i in range(1, n_workers + 1)]
     nodes = (GATEWAY, HEAD, *workers, OPERATOR)
-    edges = [(GATEWAY, HEAD)] + [(HEAD, w) for w in workers]
+    if ingress == "head":
+        edges = [(GATEWAY, HEAD)] + [(HEAD, w) for w in workers]
+    elif ingress == "every-pod":
+        edges = [(GATEWAY, HEAD)] + [(GATEWAY, w) for w in workers] + [(OPERATOR, HEAD)]
+    else:
+        raise ValueError(f"ingress must be 'head' or 'every-pod', got {ingress!r}")
     return Topology(nodes=nodes, edges=tuple(edges), entry=GATEWAY)
 
 

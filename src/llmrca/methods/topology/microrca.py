@@ -42,6 +42,7 @@ from llmrca.config import Config
 from llmrca.errors import MethodUnavailable
 from llmrca.methods.base import Method
 from llmrca.methods.common.edges import detect_anomalous_edges
+from llmrca.methods.common.options import check_reference_mode
 from llmrca.methods.topology._signals import abs_corr, max_corr, resource_columns
 from llmrca.model import Case, Ranking
 
@@ -53,6 +54,9 @@ class MicroRCAConfig(Config):
     alpha: float = 0.55  # weight of anomalous edges (paper's α)
     damping: float = 0.85  # PageRank damping factor
     reverse_graph: bool = True  # walk callee -> caller edges reversed, as the paper's code does
+    #: None: the published algorithm (above); "rcaeval": the MicroRCA the paper ran, from its artifact's RCAEval
+    #: (:mod:`llmrca.methods.topology.reference`; this config's other options do not apply there)
+    reference_mode: str | None = None
 
 
 class MicroRCA(Method):
@@ -63,6 +67,10 @@ class MicroRCA(Method):
 
     def _rank(self, case: Case) -> Ranking:
         cfg = self.config
+        if check_reference_mode(self.name, cfg.reference_mode, ("rcaeval",)):
+            from llmrca.methods.topology import reference
+
+            return reference.microrca(case)
         topo = case.topology
         assert topo is not None  # check() guarantees it
         m = case.metrics

@@ -37,6 +37,7 @@ from llmrca.config import Config
 from llmrca.errors import MethodUnavailable
 from llmrca.methods.base import Method
 from llmrca.methods.common.edges import latency_column
+from llmrca.methods.common.options import check_reference_mode
 from llmrca.methods.common.windows import split_frame
 from llmrca.methods.topology._signals import component_columns, latency_series, max_corr
 from llmrca.model import Case, Ranking
@@ -47,6 +48,9 @@ class MicroscopeConfig(Config):
     k: float = 3.0  # SLO rule: mean + k * std of the normal window
     min_violations: int = 2  # anomalous-window points beyond the SLO to call a service anomalous
     rank_on: str = "all"  # "latency" (response time only) or "all" (every metric of the candidate)
+    #: None: the published algorithm (above); "rcaeval": the Microscope the paper ran, from its artifact's RCAEval
+    #: (:mod:`llmrca.methods.topology.reference`; this config's other options do not apply there)
+    reference_mode: str | None = None
 
 
 class Microscope(Method):
@@ -69,6 +73,10 @@ class Microscope(Method):
 
     def _rank(self, case: Case) -> Ranking:
         cfg = self.config
+        if check_reference_mode(self.name, cfg.reference_mode, ("rcaeval",)):
+            from llmrca.methods.topology import reference
+
+            return reference.microscope(case)
         if cfg.rank_on not in {"latency", "all"}:
             raise ValueError(f"microscope: rank_on must be 'latency' or 'all', got {cfg.rank_on!r}")
         topo = case.topology

@@ -37,6 +37,7 @@ from llmrca.config import Config
 from llmrca.errors import MethodUnavailable
 from llmrca.methods.base import Method
 from llmrca.methods.common.edges import latency_column
+from llmrca.methods.common.options import check_reference_mode
 from llmrca.methods.topology._signals import component_columns, latency_series, max_corr
 from llmrca.model import Case, Ranking
 
@@ -49,6 +50,9 @@ class MonitorRankConfig(Config):
     restart: str = "similarity"  # restart distribution: "similarity" (personalized PageRank on S) or "entry"
     max_iter: int = 1000
     tol: float = 1e-12
+    #: None: the published algorithm (above); "rcaeval": the MonitorRank the paper ran, from its artifact's RCAEval
+    #: (:mod:`llmrca.methods.topology.reference`; this config's other options do not apply there)
+    reference_mode: str | None = None
 
 
 class MonitorRank(Method):
@@ -59,6 +63,10 @@ class MonitorRank(Method):
 
     def _rank(self, case: Case) -> Ranking:
         cfg = self.config
+        if check_reference_mode(self.name, cfg.reference_mode, ("rcaeval",)):
+            from llmrca.methods.topology import reference
+
+            return reference.monitorrank(case)
         if cfg.metric not in {"latency", "all"}:
             raise ValueError(f"monitorrank: metric must be 'latency' or 'all', got {cfg.metric!r}")
         topo = case.topology

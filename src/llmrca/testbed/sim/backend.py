@@ -46,8 +46,8 @@ class SimBackend(Backend):
         return cls(SimConfig.from_dict(d).validate())
 
     def topology(self) -> Topology:
-        """gateway -> head -> workers, plus the operator."""
-        return paper_topology(self.cfg.n_workers)
+        """The call graph of the configured layout (:func:`paper_topology` with ``SimConfig.ingress``)."""
+        return paper_topology(self.cfg.n_workers, self.cfg.ingress)
 
     def workers(self) -> list[str]:
         """``ray-worker-1..n``."""
