@@ -248,3 +248,26 @@ def test_validate_after_import_tells_repairs_made_now_from_those_recorded_at_imp
     assert check.notes == {} and "epoch milliseconds" in check.recorded["ray-worker-1_cpu/1"][0]
     r = _cli("dataset", "validate", str(tmp_path / "plain"))  # the original still needs the repair, now
     assert "ray-worker-1_cpu/1: repaired" in r.stdout and "epoch milliseconds" in r.stdout
+
+
+def test_validate_warns_about_cases_of_two_layouts(tmp_path: Path) -> None:
+    """A dataset joined from two campaigns (other columns, another call graph) is readable but flagged once."""
+    from dataclasses import replace
+
+    from llmrca.telemetry.catalogue import paper_topology
+
+    for i in (1, 2):
+        write_case(make_case(root="ray-worker-1", fault="cpu", seed=i, with_logs=False, with_traces=False), tmp_path / f"ray-worker-1_cpu/{i}")
+    alike = validate_dataset(tmp_path)
+    assert alike.ok and "dataset" not in alike.warnings
+    other = make_case(root="ray-worker-2", fault="cpu", seed=3, with_logs=False, with_traces=False)
+    m = other.metrics.drop(columns=[c for c in other.metrics.columns if c.endswith("_latency-50")])
+    write_case(replace(other, metrics=m, metric_sets={"basic": m}, topology=paper_topology(3, "every-pod")), tmp_path / "ray-worker-2_cpu/1")
+    mixed = validate_dataset(tmp_path)
+    assert mixed.ok  # a warning, not a problem: each case is valid on its own
+    (w,) = mixed.warnings["dataset"]
+    assert "2 case(s) such as ray-worker-1_cpu/1" in w and "1 case(s) such as ray-worker-2_cpu/1" in w
+    assert "-6 column(s)" in w and "latency-50" in w and "another call graph" in w
+    out = subprocess.run([sys.executable, "-m", "llmrca", "dataset", "validate", str(tmp_path)], capture_output=True, text=True,
+                         env={**os.environ, "PYTHONPATH": SRC}, check=False)
+    assert out.returncode == 0 and "dataset: warning: the cases are not alike" in out.stdout

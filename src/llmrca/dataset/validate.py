@@ -68,10 +68,14 @@ def validate_dataset(root: str | Path, *, on_case: Callable[[int, int], None] | 
     if len(ds) == 0:
         check.problems["."] = [nothing_readable(root)]
         return check
+    shapes: dict[tuple, list[str]] = {}  # the cases of each (columns, call graph): a mixed dataset has several
     for i, (folder, case) in enumerate(ds.iter_cases(), 1):
         if on_case is not None:
             on_case(i, len(ds))
         cid = ds.case_id(folder)
+        if not isinstance(case, CaseValidationError):
+            edges = tuple(sorted(case.topology.edges)) if case.topology is not None else ()
+            shapes.setdefault((tuple(sorted(case.metrics.columns)), edges), []).append(cid)
         if isinstance(case, CaseValidationError):
             check.problems[cid] = case.problems
             continue
@@ -91,7 +95,29 @@ def validate_dataset(root: str | Path, *, on_case: Callable[[int, int], None] | 
             check.problems[cid] = [no_truth]
         else:
             check.valid.append(cid)
+    if len(shapes) > 1:
+        check.warnings["dataset"] = [_mixed_shapes(shapes)]
     return check
+
+
+def _mixed_shapes(shapes: dict[tuple, list[str]]) -> str:
+    """One sentence on cases that differ in their metric columns or call graph (e.g. a campaign continued with
+    other simulator settings): methods then compare different data across the dataset's cases."""
+    groups = sorted(shapes.items(), key=lambda kv: -len(kv[1]))
+    (cols0, edges0), first = groups[0]
+    parts = []
+    for (cols, edges), ids in groups[1:]:
+        diff = []
+        if cols != cols0:
+            more, fewer = sorted(set(cols) - set(cols0)), sorted(set(cols0) - set(cols))
+            diff += [f"+{len(more)} column(s) (e.g. {more[0]})"] if more else []
+            diff += [f"-{len(fewer)} column(s) (e.g. {fewer[0]})"] if fewer else []
+        if edges != edges0:
+            diff.append("another call graph")
+        parts.append(f"{len(ids)} case(s) such as {ids[0]} differ from them: {', '.join(diff)}")
+    return (f"the cases are not alike: {len(first)} case(s) such as {first[0]} share one set of metric columns and one "
+            f"call graph; " + "; ".join(parts) + ". Methods and their scores then compare different data "
+            "(a dataset joined from two campaigns, or built with other settings?)")
 
 
 @dataclass
