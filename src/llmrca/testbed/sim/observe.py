@@ -538,10 +538,18 @@ def _gaps(o: _Obs) -> None:
                 cols[c][name] = arr
 
 
+#: Basic-set columns the paper's methods never saw (``basic_queries="artifact"`` leaves them out): rca-llm's
+#: exporter has one network column per container (``ctn_network``, our ``net-tx``) and no received-bytes rate;
+#: its preparation (``prepare_llm_ref_stack_dataset``) merges only ``latency_aggregated_90`` into ``data.csv``,
+#: and its harness (``rca-benchmark/main.py``) drops any ``_latency-50`` column besides.  The extended set keeps both.
+ARTIFACT_LEFT_OUT: tuple[str, ...] = ("net-rx", "latency-50")
+
+
 def _frames(o: _Obs, basic: dict[str, dict[str, np.ndarray]] | None = None) -> dict[str, pd.DataFrame]:
     """The catalogue's columns in order (series with no sample at all are left out, as in Prometheus).
 
-    ``basic`` (``{component: {metric: series}}``) replaces series of the basic set only (the exporter's queries).
+    ``basic`` (``{component: {metric: series}}``) replaces series of the basic set only (the exporter's queries);
+    with ``basic_queries="artifact"`` the basic set also leaves out :data:`ARTIFACT_LEFT_OUT`.
     """
     comps, R, st, cols = o.comps, o.R, o.st, o.cols
     basic = basic or {}
@@ -551,9 +559,10 @@ def _frames(o: _Obs, basic: dict[str, dict[str, np.ndarray]] | None = None) -> d
     # the histogram means (PROMETHEUS_EXTRA, from _sum / _count)
     for set_name, defs in (("basic", BASIC), ("extended", BASIC + EXTENDED + PROMETHEUS_EXTRA)):
         data: dict[str, np.ndarray] = {"time": np.round(st, 3)}
+        left_out = ARTIFACT_LEFT_OUT if set_name == "basic" and o.cfg.basic_queries == "artifact" else ()
         for c in order:
             for md in defs:
-                if not _applies(md.where, c):
+                if not _applies(md.where, c) or md.name in left_out:
                     continue
                 v = basic.get(c, {}).get(md.name) if set_name == "basic" else None
                 v = cols[c].get(md.name) if v is None else v
