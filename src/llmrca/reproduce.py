@@ -129,23 +129,19 @@ def reproduce(
 def reference_modes(methods: list[str]) -> dict[str, str]:
     """``{method: reference_mode}`` for the methods of ``methods`` that have a reference implementation.
 
-    A method has one when its config has a ``reference_mode`` option and the
-    method accepts its class's reference value (``Config.legacy_reference``:
-    ``rcaeval`` / ``pyrca``) — checked by ranking a tiny synthetic case
-    (:func:`llmrca.synthetic.make_case`) in that mode: a method that answers
-    "has no reference mode" has none (MicroCause).  A reference that fails on
-    the probe for another reason still counts (it will fail, and fall back to
-    random, on the real cases as the reference did).  Unavailable or unknown
-    methods are left out.
+    A method has one when its config has a ``reference_mode`` option and its class names the reference
+    value (``Config.legacy_reference``: ``rcaeval`` / ``pyrca``; ``None`` where the option exists but no
+    reference does, as MicroCause's) and the config accepts it.  Read from the config classes only: no
+    method runs here (a method run in the evaluator's process before it forks its workers could leave
+    state the workers inherit).  Unavailable or unknown methods are left out.
     """
     import dataclasses
 
+    from llmrca.config import ConfigError
     from llmrca.errors import MissingDependency
-    from llmrca.methods.registry import get_method, method_class
-    from llmrca.synthetic import make_case
+    from llmrca.methods.registry import method_class
 
     out: dict[str, str] = {}
-    probe = None
     for m in methods:
         try:
             cls = method_class(m)
@@ -154,12 +150,10 @@ def reference_modes(methods: list[str]) -> dict[str, str]:
         ref = getattr(cls.config_cls, "legacy_reference", None)
         if ref is None or "reference_mode" not in {f.name for f in dataclasses.fields(cls.config_cls)}:
             continue
-        probe = probe or make_case(n_workers=1, n_normal=24, n_anomal=6, traces_per_step=1)
         try:
-            get_method(m, reference_mode=ref).rank(probe)
-        except Exception as e:  # the probe only asks whether the mode exists
-            if "no reference mode" in str(e):
-                continue
+            cls.config_cls.from_dict({"reference_mode": ref})
+        except ConfigError:
+            continue
         out[m] = ref
     return out
 

@@ -60,6 +60,7 @@ def _worker_main(conn: Connection) -> None:
     os.setsid()
     _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    _one_openmp_thread()
     cache: dict[str, Any] = {}
     while True:
         try:
@@ -69,6 +70,22 @@ def _worker_main(conn: Connection) -> None:
         if task is None:
             return
         conn.send(execute(task, cache))
+
+
+def _one_openmp_thread() -> None:
+    """Run OpenMP code (scikit-learn's BIRCH / nearest-centre search, ...) on one thread in a forked worker.
+
+    GNU OpenMP is not fork-safe: when the evaluator's process ran an OpenMP parallel region before forking
+    (any scikit-learn clustering in the parent: a method ranked in-process, a probe), the child's next
+    parallel region waits forever for the parent's thread team, which the child does not have.  With one
+    thread the region runs without the team.  The workers are parallel already (one per job), so this
+    also avoids oversubscribing the cores.  BLAS threads are left alone (their count can change results).
+    """
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - scikit-learn (a dependency) brings threadpoolctl
+        return
+    threadpool_limits(1, user_api="openmp")
 
 
 @dataclass

@@ -33,6 +33,7 @@ differential check.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
@@ -47,6 +48,9 @@ from llmrca.model import Case, Ranking
 @dataclass
 class MicroCauseConfig(WalkOptions, CommonOptions):
     """MicroCause options (see the module docstring); PCMCI: ``tau_max``, ``alpha_pc``, ``alpha_mci``."""
+
+    #: no reference implementation: ``reference_mode`` (shared with the other graph methods) must stay null
+    legacy_reference: ClassVar[str | None] = None
 
     tau_max: int = 2
     alpha_pc: float = 0.2
