@@ -621,15 +621,23 @@ def test_report_marks_agreement_cells_scored_on_the_random_fallback(tiny_dataset
 
     methods = ["nsigma", "baro", "e-diagnosis"]
     rows = {}
-    for name, timeout in (("fell", 0.01), ("ran", 300.0)):  # no run finishes in 10 ms: all time out, scored as random
+    # no run finishes in 10 ms: all time out, scored as random (--as-paper) or as misses (the default rule)
+    for name, timeout, on_failure in (("fell", 0.01, True), ("ran", 300.0, True), ("missed", 0.01, False)):
         out = tmp_path / name
-        run_evaluation(tiny_dataset, methods, out / "eval", jobs=1, timeout_s=timeout, progress=False, random_on_failure=True)
+        run_evaluation(tiny_dataset, methods, out / "eval", jobs=1, timeout_s=timeout, progress=False, random_on_failure=on_failure)
         recs = read_results(out / "eval" / "results.jsonl")
-        assert all((r["fallback_ranking"] is not None) == (name == "fell") for r in recs)
+        assert all((r["fallback_ranking"] is not None) == (name != "ran") for r in recs)
         md = write_documents(out).markdown.read_text()
         side = md[md.index("AC@1 side by side"):]
         rows[name] = [ln for ln in side.splitlines() if ln.startswith("| ") and " / " in ln]
         assert (RANDOM_NOTE in side) == (name == "fell")
-    assert len(rows["fell"]) == len(rows["ran"]) == 3
+        # the note under Table 1 (report and table1.md) names why runs were not ok
+        not_ok = [ln for ln in md.splitlines() if ln.startswith("Runs not ok:")]
+        t1 = (out / "eval" / "table1.md").read_text()
+        assert (not_ok == []) == (name == "ran")
+        if not_ok:
+            assert "NSigma: 3 timeout (most often: timeout: no result within 0.01 s" in not_ok[0], not_ok
+            assert "nsigma: 3 timeout (most often: timeout: no result within 0.01 s" in t1, t1
+    assert len(rows["fell"]) == len(rows["ran"]) == len(rows["missed"]) == 3
     assert all(ln.split("|")[2].rstrip().endswith("ᴿ") for ln in rows["fell"])  # the CPU cell
-    assert not any("ᴿ" in ln for ln in rows["ran"])
+    assert not any("ᴿ" in ln for ln in rows["ran"] + rows["missed"])  # a miss keeps its fallback ranking unused

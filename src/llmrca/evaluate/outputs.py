@@ -7,6 +7,7 @@ re-exports it and builds REPORT.md / REPORT.html on top.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from llmrca.evaluate.figures import misattribution_figure
 from llmrca.evaluate.metrics import misattribution, summarize, type_named_frame, with_false_alarms, with_type_named
 from llmrca.evaluate.render import write_table1
 from llmrca.evaluate.results import (
+    failure_reasons,
     false_alarm_frame,
     false_alarm_summary,
     has_healthy_cases,
@@ -112,7 +114,7 @@ def write_report(out_dir: str | Path) -> Report:
         files.append(out / "false_alarms.csv")
         fa.to_csv(files[-1], index=False, float_format="%.4f")
     non_default = non_default_options(records)
-    note = _table_note(status, rof, list(t1.columns.get_level_values(0)))
+    note = _table_note(status, rof, list(t1.columns.get_level_values(0)), failure_reasons(records))
     if non_default:
         note += "\n" + non_default_sentence(non_default)
     files += write_table1(t1, out, note)
@@ -178,15 +180,11 @@ def non_default_sentence(non_default: dict[str, dict[str, tuple[Any, Any]]]) -> 
     return " ".join(out)
 
 
-def _table_note(status: pd.DataFrame, random_on_failure: bool, table_faults: list[str] | None = None) -> str:
+def _table_note(status: pd.DataFrame, random_on_failure: bool, table_faults: list[str] | None = None,
+                reasons: dict[str, str] | None = None) -> str:
     table_faults = table_faults or []
     if status.empty:
         return ""
-    parts = []
-    for _, r in status.iterrows():
-        bad = {k: int(r[k]) for k in ("failed", "timeout", "unavailable", "invalid_case") if int(r[k])}
-        if bad:
-            parts.append(f"{r['method']}: " + ", ".join(f"{v} {k}" for k, v in bad.items()))
     lines = []
     if random_on_failure:
         fb = {r["method"]: int(r["fallbacks"]) for _, r in status.iterrows() if int(r["fallbacks"])}
@@ -201,6 +199,19 @@ def _table_note(status: pd.DataFrame, random_on_failure: bool, table_faults: lis
             "HEALTHY: cases with nothing injected. False alarm = share of them where the method named a root cause "
             "(right answer: abstain); n = healthy cases answered. AC@k are over the faulty cases only; an abstention on a faulty case is a miss."
         )
-    if parts:
-        lines.append("Runs not ok: " + "; ".join(parts) + ".")
+    not_ok = runs_not_ok(status, reasons)
+    if not_ok:
+        lines.append(not_ok)
     return "\n".join(lines)
+
+
+def runs_not_ok(status: pd.DataFrame, reasons: dict[str, str] | None = None, name: Callable[[str], str] = str) -> str:
+    """``"Runs not ok: <method>: 8 failed (most often: <reason>); ..."`` from :func:`status_counts` and
+    :func:`~llmrca.evaluate.results.failure_reasons`; "" when every run was ok.  ``name`` renders a method."""
+    parts = []
+    for _, r in status.iterrows():
+        bad = {k: int(r[k]) for k in ("failed", "timeout", "unavailable", "invalid_case") if int(r[k])}
+        if bad:
+            why = (reasons or {}).get(r["method"])
+            parts.append(f"{name(r['method'])}: " + ", ".join(f"{v} {k}" for k, v in bad.items()) + (f" (most often: {why})" if why else ""))
+    return "Runs not ok: " + "; ".join(parts) + "." if parts else ""

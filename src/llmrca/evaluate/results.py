@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -284,6 +285,19 @@ def false_alarm_summary(fa: pd.DataFrame, methods: Iterable[str] | None = None) 
 def has_healthy_cases(records: Iterable[dict[str, Any]]) -> bool:
     """True when any readable case of the runs is healthy (nothing injected)."""
     return any(r.get("error_kind") != INVALID_CASE and is_healthy_record(r) for r in records)
+
+
+def failure_reasons(records: Iterable[dict[str, Any]]) -> dict[str, str]:
+    """Per method with runs that failed, timed out or were unavailable: its most frequent reason, as
+    ``"<error kind>: <first line of the message, at most 160 characters>"`` (from ``results.jsonl``)."""
+    seen: dict[str, Counter[str]] = {}
+    for r in records:
+        if r.get("status") in ("failed", "timeout", "unavailable") and r.get("error_kind") != INVALID_CASE:
+            msg = str(r.get("error") or "").strip().splitlines()
+            text = (msg[0] if msg else "")[:160]
+            kind = r.get("error_kind") or r["status"]
+            seen.setdefault(r["method"], Counter())[f"{kind}: {text}" if text else str(kind)] += 1
+    return {m: c.most_common(1)[0][0] for m, c in seen.items()}
 
 
 def status_counts(records: Iterable[dict[str, Any]], *, random_on_failure: bool = False) -> pd.DataFrame:

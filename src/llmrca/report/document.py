@@ -275,7 +275,13 @@ RANDOM_NOTE = "ᴿ marks a cell where at least half of the runs failed or timed 
 
 
 def _mostly_random(ctx: _Context) -> set[tuple[str, str]]:
-    """(method, fault) cells in which at least half of the scored runs were failures scored on the random fallback."""
+    """(method, fault) cells in which at least half of the scored runs were failures scored on the random fallback.
+
+    Empty unless the evaluation scored failures that way (``--as-paper``): otherwise a failed run is a miss,
+    whatever fallback ranking its record keeps.
+    """
+    if not getattr(getattr(ctx, "rep", None), "random_on_failure", False):
+        return set()
     runs: Counter[tuple[str, str]] = Counter()
     fell: Counter[tuple[str, str]] = Counter()
     for r in getattr(ctx, "records", None) or []:
@@ -425,7 +431,7 @@ def _markdown(ctx: _Context) -> str:
     table = table1_markdown(rep.table1).rstrip("\n").splitlines()
     if table:
         table[0] = table[0].replace("| Method |", "| Method<sup>names</sup> |", 1)
-    note = _status_note(rep)
+    note = _status_note(ctx)
     body = ["## Table 1", "", *table, ""]
     if note:
         body += [*note, ""]
@@ -535,14 +541,13 @@ def _placement_md(ctx: _Context) -> list[str]:
     return [*out, ""]
 
 
-def _status_note(rep: Report) -> list[str]:
-    st = rep.status
-    parts = []
-    for _, r in st.iterrows():
-        bad = {k: int(r[k]) for k in ("failed", "timeout", "unavailable", "invalid_case") if int(r[k])}
-        if bad:
-            parts.append(f"{display_name(r['method'])}: " + ", ".join(f"{v} {k}" for k, v in bad.items()))
-    out = [f"Runs not ok: {'; '.join(parts)}."] if parts else []
+def _status_note(ctx: _Context) -> list[str]:
+    from llmrca.evaluate.outputs import runs_not_ok
+    from llmrca.evaluate.results import failure_reasons
+
+    rep = ctx.rep
+    not_ok = runs_not_ok(rep.status, failure_reasons(ctx.records), display_name)
+    out = [not_ok] if not_ok else []
     if rep.non_default:
         from llmrca.evaluate.outputs import non_default_sentence
 
@@ -805,7 +810,7 @@ def _html(ctx: _Context) -> str:
         "<h2>Table 1</h2><p class=\"muted\">Click a column header to sort.</p>",
         _table1_html(ctx),
     ]
-    notes = _status_note(ctx.rep)
+    notes = _status_note(ctx)
     if notes:
         parts.append(f"<p>{_e(' '.join(notes))}</p>")
     mis = ctx.eval_dir / "misattribution.png"
