@@ -405,3 +405,21 @@ def test_a_folder_whose_cases_were_all_replaced_is_another_dataset(tmp_path: Pat
     res = run_evaluation(ds, ["nsigma"], out, jobs=1, progress=False, fresh=True)
     clean = run_evaluation(b, ["nsigma"], tmp_path / "clean", jobs=1, progress=False)
     assert res.summary.equals(clean.summary)
+
+
+@pytest.mark.slow
+def test_reproduce_rerun_says_it_reused_timeouts_and_retries_them(tmp_path: Path) -> None:
+    """A rerun of reproduce keeps the runs that timed out (and says so, with the way out); --retry re-runs them."""
+    out = tmp_path / "rep"
+    first = _cli("reproduce", "--profile", "quick", "--out", str(out), "--methods", "nsigma", "--timeout", "0.01", "--quiet")
+    assert first.returncode == 0, first.stderr
+    assert {r["status"] for r in read_results(out / "eval" / "results.jsonl")} == {"timeout"}
+    again = _cli("reproduce", "--profile", "quick", "--out", str(out), "--methods", "nsigma", "--quiet")
+    assert again.returncode == 0, again.stderr
+    assert "note: reused 12 stored timeout run(s); pass --retry timeout to run them again" in " ".join(again.stderr.split())
+    assert "nsigma: 12 timeout (most often: timeout: no result within 0.01 s" in (out / "REPORT.md").read_text().replace("NSigma", "nsigma")
+    fixed = _cli("reproduce", "--profile", "quick", "--out", str(out), "--methods", "nsigma", "--retry", "timeout", "--quiet")
+    assert fixed.returncode == 0, fixed.stderr
+    st = pd.read_csv(out / "eval" / "status.csv").set_index("method")
+    assert (st.loc["nsigma", "ok"], st.loc["nsigma", "timeout"]) == (12, 0)
+    assert "Runs not ok" not in (out / "REPORT.md").read_text()

@@ -757,6 +757,7 @@ def reproduce_cmd(
     as_paper: bool = typer.Option(False, "--as-paper", help="Reference mode for every method that has one, and a failed run scores as random (the paper's rule)."),
     set_: list[str] | None = typer.Option(None, "--set", help="A method option METHOD.option=VALUE (e.g. nsigma.abstain_below=3), or a campaign option sim.KEY=VALUE / fault.TYPE.KEY=VALUE (e.g. sim.ingress=head); repeatable; reported as non-default."),  # noqa: B008
     healthy: int | None = typer.Option(None, "--healthy", min=0, help="Healthy cases (nothing injected) in the campaign, scored as a false-alarm rate; default: the profile's."),
+    retry: str | None = typer.Option(None, "--retry", help="On a rerun into the same --out, re-run stored runs with these statuses: any of failed,timeout,invalid_case,unavailable (otherwise they are reused)."),
 ) -> None:
     """Run the whole experiment: campaign -> every available method -> Table 1, figures, REPORT.md and REPORT.html."""
     from llmrca.campaign import split_overrides
@@ -773,6 +774,7 @@ def reproduce_cmd(
             timeout_s=timeout, metric_set=metric_set, progress=not quiet, as_paper=as_paper,
             method_configs=_parse_method_sets([x for x in set_ or [] if x not in campaign_sets]) or None,
             campaign_options={k: v for k, v in options.items() if v not in (None, {})} or None,
+            retry=retry, on_note=lambda n: console.print(Text.assemble(("note: ", "yellow"), str(n)), soft_wrap=True),
         )
     except _USER_ERRORS as e:
         _fail(e)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,8 @@ def reproduce(
     campaign_options: dict[str, Any] | None = None,
     as_paper: bool = False,
     method_configs: dict[str, dict[str, Any]] | None = None,
+    retry: str | list[str] | None = None,
+    on_note: Callable[[str], None] | None = None,
 ) -> Path:
     """Run the whole experiment; returns the path of ``REPORT.md``.
 
@@ -49,6 +52,9 @@ def reproduce(
     have none.  ``method_configs`` (``{method: {option: value}}``, CLI
     ``--set METHOD.option=VALUE``) overrides options of the chosen methods
     (checked before the campaign runs); the report lists them as non-default.
+    A rerun into the same folder resumes: stored runs are reused, those that failed or timed out too
+    unless ``retry`` names their statuses (as ``evaluate --retry``); ``on_note`` receives the evaluator's
+    notes (e.g. how many such runs were reused).
     """
     from llmrca.campaign import run_campaign
     from llmrca.errors import unavailable_reason
@@ -85,11 +91,11 @@ def reproduce(
     if as_paper:
         modes = reference_modes(chosen)
     try:
-        run_evaluation(
+        res = run_evaluation(
             ds, chosen, out / EVAL_DIR, jobs=jobs, timeout_s=timeout_s, metric_set=metric_set, progress=progress,
             method_configs={m: {**({"reference_mode": modes[m]} if m in modes else {}), **(method_configs or {}).get(m, {})}
                             for m in set(modes) | set(method_configs or {})} or None,
-            random_on_failure=as_paper,
+            random_on_failure=as_paper, retry=retry,
         )
     except DatasetMismatch as e:
         # the evaluator's own way out (--fresh) is not an option of reproduce: say what is
@@ -98,6 +104,9 @@ def reproduce(
             f"Choose another --out, or move {e.out} away (or remove it) and rerun",
             out=e.out, other=e.other, current=e.current,
         ) from e
+    for note in res.notes:
+        if on_note is not None:
+            on_note(note)
     t2 = time.time()
     for r in skipped:  # the project's install hint (the torch extra: the CPU build first)
         e = REGISTRY[r["name"]]
