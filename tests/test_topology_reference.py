@@ -101,6 +101,8 @@ def test_reference_without_anomaly_ranks_nothing_or_the_entry(name: str) -> None
     r = get_method(name, reference_mode="rcaeval").rank(_fig4_case(factor=1.0).without_truth())
     assert r.components in ([], ["nginx-gateway"])
     assert "ray-worker-2" not in r.components
+    # an empty ranking is an abstention that says why (llmrca rank prints it)
+    assert r.abstained == (r.components == []) == ("named_nothing_because" in r.explanation)
 
 
 @pytest.mark.parametrize("name", TOPOLOGY)
@@ -115,3 +117,17 @@ def test_reference_is_deterministic(name: str) -> None:
     case = _fig4_case("ray-worker-3", seed=4).without_truth()
     m = get_method(name, reference_mode="rcaeval")
     assert m.rank(case).to_dict() == m.rank(case).to_dict()
+
+
+def test_rank_cli_says_why_the_reference_named_nothing(tmp_path) -> None:
+    """`llmrca rank` takes evaluate's METHOD.key=value form too, and says why an empty reference ranking abstains."""
+    from typer.testing import CliRunner
+
+    from llmrca.cli import app
+    from llmrca.dataset.io import write_case
+
+    folder = write_case(_fig4_case(factor=1.0), tmp_path / "ray-worker-2_cpu" / "1")
+    r = CliRunner().invoke(app, ["rank", str(folder), "--method", "monitorrank", "--set", "monitorrank.reference_mode=rcaeval"])
+    assert r.exit_code == 0, r.output
+    assert f"answer: no root cause (the method abstained: {reference.NAMED_NOTHING})" in " ".join(r.output.split())
+    assert "scores as a miss" in r.output

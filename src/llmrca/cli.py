@@ -98,7 +98,10 @@ def methods_cmd(as_json: bool = typer.Option(False, "--json", help="Machine-read
     none = [r["name"] for r in rows if r["available"] and not r["reference_mode"]]
     _stdout().print(
         Text("reference mode (what reproduce --as-paper sets; reference_mode=...): " + (", ".join(ref_rows) or "none")
-             + "; none: " + (", ".join(none) or "-")),
+             + "; none: " + (", ".join(none) or "-")
+             + ". In their reference mode microrca, microscope and monitorrank rank only the components their anomalous"
+               " edges reach and name none when no edge is anomalous (as the paper's code did): a miss on a faulty"
+               " case, an abstention on a healthy one"),
         soft_wrap=True,
     )
 
@@ -354,7 +357,7 @@ def _print_summary(summary: Any, status: Any, counts: dict[str, int], out: Path,
 def rank_cmd(
     case_dir: Annotated[Path, typer.Argument(help="One case folder (data.csv, inject_time.txt, ...).")],
     method: Annotated[str, typer.Option("--method", "-m", help="Method name (see `llmrca methods`).")],
-    set_: Annotated[list[str] | None, typer.Option("--set", help="Config override key=value (repeatable).")] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="Config override key=value, or METHOD.key=value as evaluate takes it (repeatable).")] = None,
     metric_set: Annotated[str | None, typer.Option("--metric-set", help="basic or extended (default: the method's own).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
     sli: Annotated[str | None, typer.Option("--sli", help="Service-level-indicator column for methods that walk from one (default: the entry's latency).")] = None,
@@ -367,7 +370,9 @@ def rank_cmd(
 
     try:
         with _spinner(f"{method} ranking {case_dir}", quiet):
-            outcome = rank_case(case_dir, method, _parse_sets(set_), metric_set=metric_set, sli=sli)
+            # evaluate's form METHOD.key=value is taken too when it names this method
+            sets = [x.removeprefix(f"{method}.") if x.split("=", 1)[0].startswith(f"{method}.") else x for x in set_ or []]
+            outcome = rank_case(case_dir, method, _parse_sets(sets), metric_set=metric_set, sli=sli)
     except (*_USER_ERRORS, LlmrcaError) as e:
         _fail(e)
     if outcome.warnings:  # one line instead of the library's own, which can run to hundreds
@@ -390,7 +395,9 @@ def rank_cmd(
         typer.echo(f"true root cause {root}: " + (f"ranked #{pos} of {len(outcome.ranking.components)}" if pos else "not in the ranking"))
     if outcome.ranking.abstained:
         conf = outcome.ranking.confidence
-        typer.echo("answer: no root cause (the method abstained" + (f", confidence {conf:.3g})" if conf is not None else ")"))
+        why = (outcome.ranking.explanation or {}).get("named_nothing_because")
+        typer.echo("answer: no root cause (the method abstained" + (f", confidence {conf:.3g}" if conf is not None else "")
+                   + (f": {why})" if why else ")"))
     typer.echo(f"verdict: {outcome.verdict()}")
     lines = explanation_lines(outcome.ranking.explanation)
     typer.echo("explanation:" if lines else f"explanation: {method} gives none beyond the scores above")

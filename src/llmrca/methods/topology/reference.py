@@ -124,6 +124,17 @@ def _explained(case: Case, anomalous: list[tuple[str, str]], extra: dict) -> dic
     return {"reference_mode": "rcaeval", "anomalous_edges": [list(e) for e in anomalous], **extra}
 
 
+#: Why an empty reference ranking names nothing (``llmrca rank`` shows it with the abstention).
+NAMED_NOTHING = "no call edge's latency was anomalous (one BIRCH cluster on every edge), so the reference ranks no service"
+
+
+def _ranking(ranked: list[str], expl: dict) -> Ranking:
+    """Best first; scores are the ranks reversed; an empty ranking says why it names nothing."""
+    if not ranked:
+        expl["named_nothing_because"] = NAMED_NOTHING
+    return Ranking(components=ranked, scores=[float(len(ranked) - i) for i in range(len(ranked))], explanation=expl)
+
+
 def _detect(case: Case) -> tuple[dict[tuple[str, str], pd.Series], list[tuple[str, str]], list[str]]:
     edges = edge_latencies(case)
     anomalous = [e for e, s in edges.items() if birch_anomalous(s)]
@@ -167,7 +178,7 @@ def microscope(case: Case) -> Ranking:
             "correlation": {c: (v if math.isfinite(v) else None) for c, v in score.items()},
         },
     )
-    return Ranking(components=order, scores=[float(len(order) - i) for i in range(len(order))], explanation=expl)
+    return _ranking(order, expl)
 
 
 def _pagerank(graph: nx.DiGraph, personalization: dict[str, float] | None) -> list[str]:
@@ -216,8 +227,7 @@ def monitorrank(case: Case) -> Ranking:
             "monitorrank (reference): a similarity is NaN (a constant latency series), as the reference's PageRank would fail"
         )
     ranked = _pagerank(sub.reverse(copy=True), personal)
-    expl = _explained(case, anomalous, {"entry": entry, "anomalous_nodes": anomaly_nodes, "similarity": personal})
-    return Ranking(components=ranked, scores=[float(len(ranked) - i) for i in range(len(ranked))], explanation=expl)
+    return _ranking(ranked, _explained(case, anomalous, {"entry": entry, "anomalous_nodes": anomaly_nodes, "similarity": personal}))
 
 
 def _container_columns(case: Case, node: str) -> list[str | None]:
@@ -259,5 +269,4 @@ def microrca(case: Case) -> Ranking:
     total = sum(personal.values())
     pers = personal if total > 0 else ({n: 1.0 / len(personal) for n in personal} if personal else None)
     ranked = _pagerank(sub.reverse(copy=True), pers)
-    expl = _explained(case, anomalous, {"anomalous_nodes": nodes, "personalization": personal, "node_detail": detail})
-    return Ranking(components=ranked, scores=[float(len(ranked) - i) for i in range(len(ranked))], explanation=expl)
+    return _ranking(ranked, _explained(case, anomalous, {"anomalous_nodes": nodes, "personalization": personal, "node_detail": detail}))
