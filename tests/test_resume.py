@@ -423,3 +423,35 @@ def test_reproduce_rerun_says_it_reused_timeouts_and_retries_them(tmp_path: Path
     st = pd.read_csv(out / "eval" / "status.csv").set_index("method")
     assert (st.loc["nsigma", "ok"], st.loc["nsigma", "timeout"]) == (12, 0)
     assert "Runs not ok" not in (out / "REPORT.md").read_text()
+
+
+def test_ctrl_c_says_what_is_kept_and_how_to_go_on(tmp_path: Path) -> None:
+    """Ctrl-C (SIGINT to the process group, as a terminal sends it) during `evaluate`: exit 130, the finished runs
+    counted, the way to resume named, no traceback; the rerun resumes from the kept runs."""
+    import signal
+    import time
+
+    ds = _dataset(tmp_path / "ds", n_seeds=4)
+    out = tmp_path / "ev"
+    args = [sys.executable, "-m", "llmrca", "evaluate", str(ds), "--methods", "lingam-pagerank,pc-pagerank", "--jobs", "1",
+            "--out", str(out), "--quiet"]
+    p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": SRC},
+                         start_new_session=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        deadline = time.monotonic() + 120
+        while _lines(out / "results.jsonl") < 1 and time.monotonic() < deadline and p.poll() is None:
+            time.sleep(0.2)
+        assert p.poll() is None, "the evaluation ended before it could be interrupted"
+        os.killpg(p.pid, signal.SIGINT)
+        stdout, stderr = p.communicate(timeout=60)
+    finally:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGKILL)
+    kept = _lines(out / "results.jsonl")
+    text = " ".join((stdout + stderr).split())
+    assert p.returncode == 130, text
+    assert f"interrupted: {kept} finished run(s) are kept in {out / 'results.jsonl'}" in text and "the same command resumes" in text
+    assert "Traceback" not in text and 1 <= kept < 32
+    again = subprocess.run(args, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": SRC}, timeout=600)
+    assert again.returncode == 0, again.stderr
+    assert json.loads((out / "run.json").read_text())["runs"]["reused"] >= kept

@@ -310,6 +310,8 @@ def evaluate_cmd(
         )
     except _USER_ERRORS as e:
         _fail(e)
+    except KeyboardInterrupt:
+        _interrupted(Path(out))
     for note in res.notes:
         console.print(Text.assemble(("note: ", "yellow"), str(note)), soft_wrap=True)
     _print_summary(res.summary, res.status, res.counts, res.out, res.new_runs, res.skipped_runs)
@@ -750,6 +752,18 @@ def inject_cmd(
 
 
 
+def _interrupted(eval_dir: Path, rerun: str = "the same command resumes from there") -> NoReturn:
+    """Ctrl-C during an evaluation: say what is kept and how to go on; exit 130."""
+    try:
+        with open(eval_dir / "results.jsonl", "rb") as fh:
+            kept = sum(1 for line in fh if line.strip())
+    except OSError:
+        kept = 0
+    console.print(f"interrupted: {kept} finished run(s) are kept in {eval_dir / 'results.jsonl'} (runs in progress are "
+                  f"lost); {rerun}", soft_wrap=True)
+    raise typer.Exit(130)
+
+
 @app.command("reproduce")
 def reproduce_cmd(
     backend: str = typer.Option("sim", "--backend", help="Testbed backend: sim (default) or local."),
@@ -785,6 +799,11 @@ def reproduce_cmd(
         )
     except _USER_ERRORS as e:
         _fail(e)
+    except KeyboardInterrupt:
+        from llmrca.report.document import EVAL_DIR
+
+        _interrupted(Path(out) / EVAL_DIR, rerun="the same command resumes: it finishes the campaign if it was cut short, "
+                     "then the runs not done yet")
     typer.echo(report.read_text())
     console.print(f"report: {report}")
 
