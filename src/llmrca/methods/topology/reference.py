@@ -135,21 +135,22 @@ def _ranking(ranked: list[str], expl: dict) -> Ranking:
     return Ranking(components=ranked, scores=[float(len(ranked) - i) for i in range(len(ranked))], explanation=expl)
 
 
-def _detect(case: Case) -> tuple[dict[tuple[str, str], pd.Series], list[tuple[str, str]], list[str]]:
+def _detect(case: Case) -> tuple[nx.DiGraph, str, dict[tuple[str, str], pd.Series], list[tuple[str, str]], list[str]]:
+    """The call graph, its entry, every edge's latency, the anomalous edges and their callees (in edge order)."""
+    topo = case.topology
+    assert topo is not None  # Method.check() guarantees a call graph
+    g = nx.DiGraph()
+    g.add_edges_from(topo.edges)
+    entry = topo.entry if topo.entry in g else topo.edges[0][0]
     edges = edge_latencies(case)
     anomalous = [e for e, s in edges.items() if birch_anomalous(s)]
     nodes = list(dict.fromkeys(b for _, b in anomalous))
-    return edges, anomalous, nodes
+    return g, entry, edges, anomalous, nodes
 
 
 def microscope(case: Case) -> Ranking:
     """Microscope as rca-llm's ``MicroScope._cause_inference`` (see the module doc)."""
-    topo = case.topology
-    assert topo is not None
-    edges, anomalous, anomaly_nodes = _detect(case)
-    g = nx.DiGraph()
-    g.add_edges_from(topo.edges)
-    entry = topo.entry if topo.entry in g else topo.edges[0][0]
+    g, entry, edges, anomalous, anomaly_nodes = _detect(case)
     stack, visited, candidates = [entry], set(), []
     node = entry
     while stack:
@@ -194,12 +195,7 @@ def _pagerank(graph: nx.DiGraph, personalization: dict[str, float] | None) -> li
 
 def monitorrank(case: Case) -> Ranking:
     """MonitorRank as rca-llm's ``MonitorRank._sub_graph`` (see the module doc)."""
-    topo = case.topology
-    assert topo is not None
-    edges, anomalous, anomaly_nodes = _detect(case)
-    g = nx.DiGraph()
-    g.add_edges_from(topo.edges)
-    entry = topo.entry if topo.entry in g else topo.edges[0][0]
+    g, entry, edges, anomalous, anomaly_nodes = _detect(case)
     front = node_latency(case, entry, edges)
 
     def sim(n: str) -> float:
@@ -237,11 +233,7 @@ def _container_columns(case: Case, node: str) -> list[str | None]:
 
 def microrca(case: Case) -> Ranking:
     """MicroRCA as rca-llm's ``MicroRCA._anomaly_subgraph`` (see the module doc)."""
-    topo = case.topology
-    assert topo is not None
-    edges, anomalous, nodes = _detect(case)
-    g = nx.DiGraph()
-    g.add_edges_from(topo.edges)
+    g, _, edges, anomalous, nodes = _detect(case)
     zero = pd.Series(np.zeros(len(case.metrics)))
     baseline = {b: edges[(a, b)] for a, b in anomalous}  # the callee's anomalous edge (the last one, as the reference)
 
