@@ -641,3 +641,20 @@ def test_report_marks_agreement_cells_scored_on_the_random_fallback(tiny_dataset
     assert len(rows["fell"]) == len(rows["ran"]) == len(rows["missed"]) == 3
     assert all(ln.split("|")[2].rstrip().endswith("ᴿ") for ln in rows["fell"])  # the CPU cell
     assert not any("ᴿ" in ln for ln in rows["ran"] + rows["missed"])  # a miss keeps its fallback ranking unused
+
+
+def test_describe_says_the_simulated_basic_set_holds_the_exporters_queries(tiny_dataset, tmp_path):
+    """`dataset describe` maps `mem` to bytes by its name; in a simulated basic set it is the exporter's rate() of the
+    working set (kB/s), and describe says so (for the dataset and for one of its case folders), not for other data."""
+    from llmrca.dataset.io import Dataset
+    from llmrca.synthetic import make_case
+
+    note = "note: this simulated dataset's basic set (data.csv) holds the paper exporter's queries"
+    for target in (tiny_dataset, tiny_dataset / "ray-worker-1_cpu" / "1"):
+        r = CliRunner().invoke(app, ["dataset", "describe", str(target)])
+        assert r.exit_code == 0 and note in r.output and "mem = rate(container_memory_working_set_bytes[1m]) / 1000" in r.output
+    r = CliRunner().invoke(app, ["dataset", "describe", str(tiny_dataset), "--metric-set", "extended"])
+    assert r.exit_code == 0 and note not in r.output
+    Dataset.write([make_case(seed=1, with_logs=False, with_traces=False)], tmp_path / "syn")
+    r = CliRunner().invoke(app, ["dataset", "describe", str(tmp_path / "syn")])
+    assert r.exit_code == 0 and note not in r.output

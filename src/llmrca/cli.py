@@ -567,8 +567,23 @@ def dataset_describe_cmd(
     for metric in sorted({c.metric for c in desc.columns if c.counter}):
         typer.echo(f"counter: {metric} is cumulative; it is read as its per-second rate (counter resets handled as rate() does)")
     typer.echo(f"components: {len(desc.components)}; mapped columns: {sum(len(v) for v in desc.kinds.values())}; unmapped: {len(desc.unmapped)}")
+    if metric_set in (None, "basic") and _artifact_basic_set(ds, path):
+        typer.echo("note: this simulated dataset's basic set (data.csv) holds the paper exporter's queries, not the units above: "
+                   "cpu = rate(cpu[1m]) over 30-s scrapes (cores), mem = rate(container_memory_working_set_bytes[1m]) / 1000 "
+                   "(kB/s; a fall of the working set reads as a counter reset, the whole set per second), net-tx = "
+                   "(rate(transmitted packets[1m]) / 1000)², latency-90 = the sum of the p90 of every mesh edge the "
+                   "component is on, twice (s); the extended set (data_extended.csv) reads them directly (docs/simulator.md)")
     if desc.unmapped:
         typer.echo("unmapped (methods still use them as plain series; llm-rca, the SLI choice and heal do not): " + ", ".join(desc.unmapped[:40]) + (" ..." if len(desc.unmapped) > 40 else ""))
+
+
+def _artifact_basic_set(ds: Any, path: Path) -> bool:
+    """Whether the simulated dataset at ``path`` (or the one its case folder belongs to) has the artifact's basic set."""
+    from llmrca.campaign import campaign_manifest
+
+    manifest = ds.manifest or next((m for p in (path, *path.parents[:2]) if (m := campaign_manifest(p))), {})
+    sim = (manifest.get("parameters") or {}).get("sim") or {}
+    return manifest.get("backend") == "sim" and sim.get("basic_queries", "artifact") == "artifact"
 
 
 @dataset_app.command("import")
