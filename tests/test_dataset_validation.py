@@ -271,3 +271,8 @@ def test_validate_warns_about_cases_of_two_layouts(tmp_path: Path) -> None:
     out = subprocess.run([sys.executable, "-m", "llmrca", "dataset", "validate", str(tmp_path)], capture_output=True, text=True,
                          env={**os.environ, "PYTHONPATH": SRC}, check=False)
     assert out.returncode == 0 and "dataset: warning: the cases are not alike" in out.stdout
+    # evaluate says it too (a note beside its results), and still scores every case
+    ev = subprocess.run([sys.executable, "-m", "llmrca", "evaluate", str(tmp_path), "--methods", "nsigma", "--out", str(tmp_path / "ev"),
+                         "--jobs", "1", "--quiet"], capture_output=True, text=True, env={**os.environ, "PYTHONPATH": SRC}, check=False)
+    assert ev.returncode == 0, ev.stderr
+    assert "note: the cases are not alike: 2 case(s) such as ray-worker-1_cpu/1" in " ".join((ev.stdout + ev.stderr).split())

@@ -68,14 +68,13 @@ def validate_dataset(root: str | Path, *, on_case: Callable[[int, int], None] | 
     if len(ds) == 0:
         check.problems["."] = [nothing_readable(root)]
         return check
-    shapes: dict[tuple, list[str]] = {}  # the cases of each (columns, call graph): a mixed dataset has several
+    readable: list[Path] = []
     for i, (folder, case) in enumerate(ds.iter_cases(), 1):
         if on_case is not None:
             on_case(i, len(ds))
         cid = ds.case_id(folder)
         if not isinstance(case, CaseValidationError):
-            edges = tuple(sorted(case.topology.edges)) if case.topology is not None else ()
-            shapes.setdefault((tuple(sorted(case.metrics.columns)), edges), []).append(cid)
+            readable.append(folder)
         if isinstance(case, CaseValidationError):
             check.problems[cid] = case.problems
             continue
@@ -95,9 +94,43 @@ def validate_dataset(root: str | Path, *, on_case: Callable[[int, int], None] | 
             check.problems[cid] = [no_truth]
         else:
             check.valid.append(cid)
-    if len(shapes) > 1:
-        check.warnings["dataset"] = [_mixed_shapes(shapes)]
+    mixed = layout_warning(ds, readable)
+    if mixed:
+        check.warnings["dataset"] = [mixed]
     return check
+
+
+def _raw_shape(folder: Path) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]] | None:
+    """A case's basic-set columns (the header of its metric file) and call-graph edges, read without loading it;
+    None when its metric file cannot be read."""
+    import json
+
+    try:
+        spec = json.loads((folder / "case.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        spec = {}
+    spec = spec if isinstance(spec, dict) else {}
+    sets = spec.get("metric_sets")
+    name = sets.get("basic", "data.csv") if isinstance(sets, dict) else "data.csv"
+    topo = spec.get("topology") if isinstance(spec.get("topology"), dict) else {}
+    edges = tuple(sorted((str(e[0]), str(e[1])) for e in topo.get("edges") or () if isinstance(e, list | tuple) and len(e) == 2))
+    try:
+        with open(folder / str(name), encoding="utf-8", errors="replace") as fh:
+            header = fh.readline().strip()
+    except OSError:
+        return None
+    return tuple(sorted(c.strip().strip('"') for c in header.split(","))), edges
+
+
+def layout_warning(ds: Dataset, folders: list[Path]) -> str | None:
+    """One sentence when the cases in ``folders`` differ in their metric columns or call graph (e.g. a dataset
+    joined from two campaigns made with other settings), else None.  Reads only headers and ``case.json``."""
+    shapes: dict[tuple, list[str]] = {}
+    for f in folders:
+        shape = _raw_shape(f)
+        if shape is not None:
+            shapes.setdefault(shape, []).append(ds.case_id(f))
+    return _mixed_shapes(shapes) if len(shapes) > 1 else None
 
 
 def _mixed_shapes(shapes: dict[tuple, list[str]]) -> str:

@@ -225,6 +225,11 @@ def _run_locked(
         except OSError as e:
             raise EvaluationError(f"cannot read case folder {d}: {e.strerror or e}") from e
     fingerprint_s = time.perf_counter() - t_fp
+    from llmrca.dataset.validate import layout_warning
+
+    mixed = layout_warning(ds, dirs)
+    if mixed:
+        notes.append(mixed)
     if fresh:
         with _writing(out):
             moved = move_aside(out)
