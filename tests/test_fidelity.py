@@ -149,7 +149,7 @@ def test_a_cell_without_a_number_is_left_out_and_named(tmp_path: Path) -> None:
     assert fid.warnings() == ["warning: 1 cell(s) without a number, left out of ρ: baro cpu ac@1"]
     s.to_csv(tmp_path / "summary.csv", index=False)
     r = CliRunner().invoke(app, ["fidelity", str(tmp_path / "summary.csv")])
-    assert r.exit_code == 0 and "baro cpu ac@1" in r.output and "(n = 19 AC@1, 20 Avg@5)" in r.output, r.output
+    assert r.exit_code == 0 and "baro cpu ac@1" in r.output and "(19 cells for AC@1, 20 cells for Avg@5)" in r.output, r.output
 
 
 def test_the_reference_modes_a_run_used_are_reported() -> None:

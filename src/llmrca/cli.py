@@ -286,7 +286,7 @@ def evaluate_cmd(
     retry: Annotated[str | None, typer.Option("--retry", help="Re-run stored runs with these statuses: any of failed,timeout,invalid_case,unavailable.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     sli: Annotated[str | None, typer.Option("--sli", help="Service-level-indicator column for methods that walk from one (default: the entry's latency).")] = None,
-    set_: Annotated[list[str] | None, typer.Option("--set", help="A method option METHOD.option=VALUE, e.g. nsigma.abstain_below=3 (repeatable; reported as non-default).")] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="A method option METHOD.option=VALUE, e.g. nsigma.abstain_below=3, or microrca.reference_mode=rcaeval for the implementation the paper ran (`llmrca methods` lists them; repeatable; reported as non-default).")] = None,
 ) -> None:
     """Evaluate RCA methods on a dataset: AC@k, Avg@k, Table 1, misattribution."""
     from llmrca.evaluate import run_evaluation

@@ -128,7 +128,9 @@ class Fidelity:
                 parts.append(f"{name} ρ = {r['rho']:.2f}{ci}")
                 ns[name] = int(r["n"])
             if parts:
-                n = f"n = {next(iter(ns.values()))}" if len(set(ns.values())) == 1 else "n = " + ", ".join(f"{v} {k}" for k, v in ns.items())
+                # n counts (method, fault) cells, not cases
+                n = (f"{next(iter(ns.values()))} cells" if len(set(ns.values())) == 1
+                     else ", ".join(f"{v} cells for {k}" for k, v in ns.items()))
                 out.append(f"{scope:8s} " + ", ".join(parts) + f" ({n})")
         return out
 
