@@ -131,3 +131,28 @@ def test_rank_cli_says_why_the_reference_named_nothing(tmp_path) -> None:
     assert r.exit_code == 0, r.output
     assert f"answer: no root cause (the method abstained: {reference.NAMED_NOTHING})" in " ".join(r.output.split())
     assert "scores as a miss" in r.output
+
+
+def test_rank_cli_reports_a_method_failure_in_one_line(tmp_path) -> None:
+    """A reference that fails as the paper's did (here MonitorRank's NaN similarity: with one proxy on the head the
+    workers are on no mesh edge and have no latency) is an `error:` line with exit 1, not a traceback; another
+    method's option is refused by name."""
+    from typer.testing import CliRunner
+
+    from llmrca.campaign import Timeline
+    from llmrca.cli import app
+    from llmrca.dataset.io import write_case
+    from llmrca.model import FaultSpec
+    from llmrca.testbed.sim.backend import SimBackend
+    from llmrca.testbed.sim.config import SimConfig
+
+    be = SimBackend(SimConfig(ingress="head", proxy_local_routing=False))
+    short = Timeline(normal_s=60.0, fault_s=30.0, tail_s=10.0, warmup_s=10.0)
+    case = be.run_case(FaultSpec("cpu", "ray-worker-1"), seed=1, protocol=short, start_time=1_767_225_600.0)
+    folder = write_case(case, tmp_path / "ray-worker-1_cpu" / "1")
+    r = CliRunner().invoke(app, ["rank", str(folder), "--method", "monitorrank", "--set", "reference_mode=rcaeval", "-q"])
+    text = " ".join(r.output.split())
+    assert r.exit_code == 1 and "error: monitorrank failed on" in text and "FloatingPointError: monitorrank (reference): a similarity is NaN" in text
+    assert "Traceback" not in r.output
+    r = CliRunner().invoke(app, ["rank", str(folder), "--method", "monitorrank", "--set", "nsigma.abstain_below=3"])
+    assert r.exit_code == 2 and "an option of nsigma; rank runs only --method monitorrank" in " ".join(r.output.split())

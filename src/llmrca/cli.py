@@ -370,13 +370,23 @@ def rank_cmd(
     from llmrca.evaluate.single import rank_case
     from llmrca.report.explain import explanation_lines
 
+    # evaluate's form METHOD.key=value is taken too when it names this method; another method's option is refused
+    sets = []
+    for x in set_ or []:
+        key = x.split("=", 1)[0].strip()
+        owner = key.partition(".")[0] if "." in key else None
+        if owner is not None and owner != method:
+            _fail(ValueError(f"--set {x}: an option of {owner}; rank runs only --method {method} (its options: key=value "
+                             f"or {method}.key=value)"))
+        sets.append(x.replace(f"{method}.", "", 1) if owner == method else x)
     try:
         with _spinner(f"{method} ranking {case_dir}", quiet):
-            # evaluate's form METHOD.key=value is taken too when it names this method
-            sets = [x.removeprefix(f"{method}.") if x.split("=", 1)[0].startswith(f"{method}.") else x for x in set_ or []]
             outcome = rank_case(case_dir, method, _parse_sets(sets), metric_set=metric_set, sli=sli)
     except (*_USER_ERRORS, LlmrcaError) as e:
         _fail(e)
+    except Exception as e:  # the method itself failed on this case (the evaluator records such a run as failed)
+        console.print(_error_text(f"{method} failed on {case_dir}: {type(e).__name__}: {e}"), soft_wrap=True)
+        raise typer.Exit(1) from None
     if outcome.warnings:  # one line instead of the library's own, which can run to hundreds
         said = "; ".join(f"{k} ×{v['n']} (most often: {next(iter(v['messages']))})" for k, v in outcome.warnings.items())
         console.print(Text(f"note: {method} raised library warnings: {said}" + ("" if as_json else "; all of them in --json"), style="yellow"), soft_wrap=True)
