@@ -68,3 +68,19 @@ def test_ties_are_broken_by_name_not_by_the_order_of_the_runs() -> None:
     assert one.top_blamed == other.top_blamed == {"baro": "head"}  # "head" < "other worker"
     assert list(one.blame_share) == list(other.blame_share) == ["head", "other worker"]
     assert findings_lines(one) == findings_lines(other)
+
+
+def test_runs_scored_on_the_random_fallback_blame_no_one() -> None:
+    """--as-paper scores a failed run on the seeded random ranking: that ranking counts in AC@k (the paper's rule)
+    but is not the method's answer, so it is no blame; the finding says how many runs it left out."""
+    rows = [
+        {**_row("baro", "cpu", "nginx-gateway"), "fallback": False},
+        {**_row("pc-pagerank", "cpu", "ray-head"), "fallback": True},
+        {**_row("pc-pagerank", "memory", "kuberay-operator"), "fallback": True},
+    ]
+    f = findings(pd.DataFrame(rows))
+    assert f.blame_share == {"gateway": 1.0} and f.top_blamed == {"baro": "gateway"} and f.fallback_runs == 2
+    assert "(2 failed run(s) scored on the random ranking are not counted" in "\n".join(findings_lines(f))
+    only = findings(pd.DataFrame(rows[1:]))
+    assert only.blame_share == {} and only.upstream_majority is None
+    assert "every baseline run failed and was scored on the random ranking" in "\n".join(findings_lines(only))

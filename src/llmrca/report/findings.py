@@ -107,6 +107,7 @@ class Findings:
     trace_ac1: dict[str, float] = field(default_factory=dict)  # per trace method: AC@1 over every fault
     baseline_runs: int = 0  # scored runs of the baselines on faulty cases
     unnamed_misses: dict[str, int] = field(default_factory=dict)  # baselines' misses with no component first: abstained / no ranking
+    fallback_runs: int = 0  # baselines' runs scored on the random fallback (--as-paper): not counted as blame
 
     @property
     def upstream_majority(self) -> bool | None:
@@ -148,7 +149,10 @@ def findings(scored: pd.DataFrame, metric_sets: dict[str, str] | None = None) ->
     if len(unnamed):
         abst = unnamed["abstained"].astype(bool) if "abstained" in unnamed else pd.Series(False, index=unnamed.index)
         f.unnamed_misses = {k: int(v) for k, v in (("abstained", abst.sum()), ("no ranking", (~abst).sum())) if v}
-    base = every[every["top1"].notna()]
+    # a blame is a method's own answer: rankings scored on the random fallback (--as-paper) are not counted
+    own = ~every["fallback"].astype(bool) if "fallback" in every else pd.Series(True, index=every.index)
+    f.fallback_runs = int((~own).sum())
+    base = every[every["top1"].notna() & own]
     wrong = base[~base["hit1"].astype(bool)]
     if len(wrong):
         tgt = wrong["target"] if "target" in wrong else pd.Series(None, index=wrong.index, dtype=object)
@@ -185,12 +189,16 @@ def findings_lines(f: Findings) -> list[str]:
             f"another worker for {c['other worker']}, "
             + (f"a worker (for a fault placed elsewhere) for {c['worker']}, " if c["worker"] else "")
             + f"and the operator for {c['operator']} of {len(f.top_blamed)} baselines."
+            + (f" ({f.fallback_runs} failed run(s) scored on the random ranking are not counted: the fallback blames no one.)"
+               if f.fallback_runs else "")
         )
     elif f.baseline_runs:  # said, not left out: why there is no wrong component to look at
         why = " and ".join(f"{n} {'abstention(s)' if k == 'abstained' else 'run(s) without a ranking (failed)'}" for k, n in f.unnamed_misses.items())
         out.append(
             "- **Misattribution goes upstream** (n/a): "
             + (f"every miss of the baselines was {why}: no component ranked first, so nothing was blamed." if why
+               else "every baseline run failed and was scored on the random ranking: no method's own answer to count."
+               if f.fallback_runs and not len(f.top_blamed) and f.fallback_runs >= f.baseline_runs
                else "the baselines ranked the culprit first in every case: nothing was misattributed.")
         )
     if f.max_gpu is not None:
