@@ -635,6 +635,8 @@ def test_report_marks_agreement_cells_scored_on_the_random_fallback(tiny_dataset
         not_ok = [ln for ln in md.splitlines() if ln.startswith("Runs not ok:")]
         t1 = (out / "eval" / "table1.md").read_text()
         assert (not_ok == []) == (name == "ran")
+        mostly = "Scored mostly on the seeded random ranking (at least half of their runs failed or timed out"
+        assert (mostly in md) == (name == "fell") and (name != "fell" or "NSigma 3 of 3, BARO 3 of 3" in md)
         if not_ok:
             assert "NSigma: 3 timeout (most often: timeout: no result within 0.01 s" in not_ok[0], not_ok
             assert "nsigma: 3 timeout (most often: timeout: no result within 0.01 s" in t1, t1

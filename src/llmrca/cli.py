@@ -578,11 +578,13 @@ def dataset_describe_cmd(
         typer.echo(f"counter: {metric} is cumulative; it is read as its per-second rate (counter resets handled as rate() does)")
     typer.echo(f"components: {len(desc.components)}; mapped columns: {sum(len(v) for v in desc.kinds.values())}; unmapped: {len(desc.unmapped)}")
     if metric_set in (None, "basic") and _artifact_basic_set(ds, path):
-        typer.echo("note: this simulated dataset's basic set (data.csv) holds the paper exporter's queries, not the units above: "
-                   "cpu = rate(cpu[1m]) over 30-s scrapes (cores), mem = rate(container_memory_working_set_bytes[1m]) / 1000 "
-                   "(kB/s; a fall of the working set reads as a counter reset, the whole set per second), net-tx = "
-                   "(rate(transmitted packets[1m]) / 1000)², latency-90 = the sum of the p90 of every mesh edge the "
-                   "component is on, twice (s); the extended set (data_extended.csv) reads them directly (docs/simulator.md)")
+        typer.echo("note: this simulated dataset's basic set (data.csv) holds the paper exporter's queries, so three of its "
+                   "columns are not in the units above: mem = rate(container_memory_working_set_bytes[1m]) / 1000 (kB/s; a "
+                   "fall of the working set reads as a counter reset, which adds the whole set: about set / 30 s / 1000), "
+                   "net-tx = (rate(container_network_transmit_packets_total[1m]) / 1000)² ((thousand packets/s)²), "
+                   "latency-90 = the sum of the p90 of every mesh edge the component is on, each counted twice (as source "
+                   "and as destination; s); cpu is cores as above (a rate over Prometheus' 30-s scrapes). The extended set "
+                   "(data_extended.csv) reads them directly (docs/simulator.md)")
     if desc.unmapped:
         typer.echo("unmapped (methods still use them as plain series; llm-rca, the SLI choice and heal do not): " + ", ".join(desc.unmapped[:40]) + (" ..." if len(desc.unmapped) > 40 else ""))
 
@@ -825,10 +827,16 @@ def reproduce_cmd(
     except _USER_ERRORS as e:
         _fail(e)
     except KeyboardInterrupt:
+        from llmrca.campaign import campaign_manifest
         from llmrca.report.document import EVAL_DIR
 
-        _interrupted(Path(out) / EVAL_DIR, rerun="the same command resumes: it finishes the campaign if it was cut short, "
-                     "then the runs not done yet")
+        if not (Path(out) / EVAL_DIR / "results.jsonl").exists():  # still in the campaign
+            done = len(campaign_manifest(Path(out) / "dataset").get("cases") or [])
+            console.print(f"interrupted during the campaign: {done} finished case(s) are kept in {Path(out) / 'dataset'}; "
+                          "the same command finishes the campaign (with the settings it was started with), then evaluates",
+                          soft_wrap=True)
+            raise typer.Exit(130) from None
+        _interrupted(Path(out) / EVAL_DIR, rerun="the same command resumes: it runs the runs not done yet")
     typer.echo(report.read_text())
     console.print(f"report: {report}")
 

@@ -296,7 +296,8 @@ def failure_reasons(records: Iterable[dict[str, Any]]) -> dict[str, str]:
             msg = str(r.get("error") or "").strip().splitlines()
             text = (msg[0] if msg else "")[:160]
             kind = r.get("error_kind") or r["status"]
-            seen.setdefault(r["method"], Counter())[f"{kind}: {text}" if text else str(kind)] += 1
+            said = text if text.startswith(f"{kind}:") else (f"{kind}: {text}" if text else str(kind))
+            seen.setdefault(r["method"], Counter())[said] += 1
     return {m: c.most_common(1)[0][0] for m, c in seen.items()}
 
 

@@ -265,8 +265,9 @@ def _fidelity_md(ctx: _Context) -> list[str]:
             mark += " ᴿ" if (m, f) in random else ""
             row.append(f"{c['ours']:.2f} / {c['paper']:.2f} ({shown_diff}){mark}")
         out.append(f"| {display_name(m)} | " + " | ".join(row) + " |")
+    shown = any(m in fid.methods for m, _ in random)
     out += ["", f"⚠ marks a difference of {FLAG_DIFF} or more (as shown, to two decimals)."
-            + (f" {RANDOM_NOTE}" if random else ""), ""]
+            + (f" {RANDOM_NOTE}" if shown else ""), ""]
     return out
 
 
@@ -548,6 +549,13 @@ def _status_note(ctx: _Context) -> list[str]:
     rep = ctx.rep
     not_ok = runs_not_ok(rep.status, failure_reasons(ctx.records), display_name)
     out = [not_ok] if not_ok else []
+    if rep.random_on_failure:  # Table 1 rows that measure the fallback more than the method
+        st = rep.status
+        mostly = [f"{display_name(r['method'])} {int(r['fallbacks'])} of {n}" for _, r in st.iterrows()
+                  if (n := int(r["ok"]) + int(r["failed"]) + int(r["timeout"])) and int(r["fallbacks"]) >= n / 2]
+        if mostly:
+            out.append("Scored mostly on the seeded random ranking (at least half of their runs failed or timed out; the "
+                       "paper's rule): " + ", ".join(mostly) + ". Their rows measure the fallback, not the method.")
     if rep.non_default:
         from llmrca.evaluate.outputs import non_default_sentence
 
