@@ -635,6 +635,11 @@ def test_report_marks_agreement_cells_scored_on_the_random_fallback(tiny_dataset
         not_ok = [ln for ln in md.splitlines() if ln.startswith("Runs not ok:")]
         t1 = (out / "eval" / "table1.md").read_text()
         assert (not_ok == []) == (name == "ran")
+        fid = " ".join(CliRunner().invoke(app, ["fidelity", str(out / "eval"), "--boot", "20"]).output.split())
+        said = "scored mostly on the random ranking (at least half of their runs failed): "
+        assert (said in fid) == (name == "fell"), fid
+        assert name != "fell" or set(fid.split(said)[1].split(";")[0].split(", ")) == {"nsigma", "baro", "e-diagnosis"}
+        assert name != "fell" or "[lo, hi]: 95 % interval of 20 bootstrap resamples of the cases; it leans below the estimate" in fid
         mostly = "Scored mostly on the seeded random ranking (at least half of their runs failed or timed out"
         assert (mostly in md) == (name == "fell") and (name != "fell" or "NSigma 3 of 3, BARO 3 of 3" in md)
         if not_ok:

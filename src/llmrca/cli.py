@@ -457,14 +457,15 @@ def fidelity_cmd(
         fid = fidelity_of(path, n_boot=boot, seed=seed)
     except _USER_ERRORS as e:
         _fail(e)
+    if len(fid.methods) < 3 and not as_json:
+        _fail(ValueError(f"only {len(fid.methods)} of the paper's methods were evaluated ({', '.join(fid.methods) or 'none'}); ρ needs at least 3"))
     for w in fid.warnings():
         console.print(Text(w, style="yellow"), soft_wrap=True)
     if as_json:
         typer.echo(json.dumps(fid.to_dict(), indent=2))
         return
-    if len(fid.methods) < 3:
-        _fail(ValueError(f"only {len(fid.methods)} of the paper's methods were evaluated ({', '.join(fid.methods) or 'none'}); ρ needs at least 3"))
-    typer.echo(f"Agreement with the paper's Table 1 ({len(fid.methods)} methods; left out: {', '.join(fid.left_out.get('data_blind', [])) or 'none'}):")
+    typer.echo(f"Agreement with the paper's Table 1: Spearman's ρ between these runs' per-(method, fault) AC@1 / Avg@5 and "
+               f"the paper's ({len(fid.methods)} methods; left out: {', '.join(fid.left_out.get('data_blind', [])) or 'none'}):")
     modes = ", ".join(f"{m} {v}" for m, v in fid.reference_modes.items())
     if not fid.mode_recorded:
         typer.echo("  mode: not recorded (a summary without the results.jsonl of its runs; no interval either)")
@@ -478,6 +479,12 @@ def fidelity_cmd(
                    + ("; failed runs scored as random" if fid.random_on_failure else ""))
     for line in fid.lines():
         typer.echo("  " + line)
+    if fid.n_boot and fid.table["lo"].notna().any():
+        typer.echo(f"  [lo, hi]: 95 % interval of {fid.n_boot} bootstrap resamples of the cases; it leans below the estimate "
+                   "(a resample repeats some cases and drops others: noisier cells, smaller ρ), so read it as the spread")
+    if fid.mostly_random:
+        typer.echo("  scored mostly on the random ranking (at least half of their runs failed): " + ", ".join(fid.mostly_random)
+                   + "; their cells measure the fallback, not the method")
     if fid.table["rho"].isna().any():
         typer.echo("  (nan: fewer than 3 cells in that scope, or our cells or the paper's tie throughout it: no rank order to correlate)")
     if fid.left_out.get("not_run"):

@@ -78,6 +78,7 @@ class Fidelity:
     mode_recorded: bool = True  # False when read from a summary.csv without its runs: the mode is unknown
     blank_cells: list[str] = field(default_factory=list)  # "method fault metric" cells without a number (left out of ρ)
     cases_per_fault: dict[str, int] = field(default_factory=dict)  # fault -> cases the interval resamples
+    mostly_random: list[str] = field(default_factory=list)  # compared methods with at least half of their runs scored on the fallback
 
     def warnings(self) -> list[str]:
         """A warning per compared method that ran with non-default options (its numbers are not the paper's method as
@@ -111,6 +112,7 @@ class Fidelity:
             "random_on_failure": self.random_on_failure if self.mode_recorded else None,
             "source": paper_table()["source"],
             "warnings": self.warnings(),
+            "mostly_random": self.mostly_random,
         }
 
     def lines(self) -> list[str]:
@@ -303,6 +305,8 @@ def fidelity_of(path: str | Path, *, n_boot: int = 1000, seed: int = 0) -> Fidel
             fid.non_default = _non_default(records)
             fid.reference_modes = _reference_modes(records, fid.methods)
             fid.random_on_failure = bool(session.get("random_on_failure", False))
+            fell = scored.groupby("method")["fallback"].mean() if len(scored) else pd.Series(dtype=float)
+            fid.mostly_random = [m for m in fid.methods if m in fell.index and fell[m] >= 0.5]
             return fid
         if (d / "summary.csv").exists():
             return fidelity_from_summary(_read_summary(d / "summary.csv"))
