@@ -267,7 +267,7 @@ def test_validate_warns_about_cases_of_two_layouts(tmp_path: Path) -> None:
     assert mixed.ok  # a warning, not a problem: each case is valid on its own
     (w,) = mixed.warnings["dataset"]
     assert "2 case(s) such as ray-worker-1_cpu/1" in w and "1 case(s) such as ray-worker-2_cpu/1" in w
-    assert "-6 column(s)" in w and "latency-50" in w and "another call graph" in w
+    assert "6 fewer column(s) (e.g. no kuberay-operator_latency-50)" in w and "another call graph (edges kuberay-operator->ray-head" in w
     out = subprocess.run([sys.executable, "-m", "llmrca", "dataset", "validate", str(tmp_path)], capture_output=True, text=True,
                          env={**os.environ, "PYTHONPATH": SRC}, check=False)
     assert out.returncode == 0 and "dataset: warning: the cases are not alike" in out.stdout
@@ -276,3 +276,9 @@ def test_validate_warns_about_cases_of_two_layouts(tmp_path: Path) -> None:
                          "--jobs", "1", "--quiet"], capture_output=True, text=True, env={**os.environ, "PYTHONPATH": SRC}, check=False)
     assert ev.returncode == 0, ev.stderr
     assert "note: the cases are not alike: 2 case(s) such as ray-worker-1_cpu/1" in " ".join((ev.stdout + ev.stderr).split())
+    # and the report of that evaluation says it under Table 1
+    rep = subprocess.run([sys.executable, "-m", "llmrca", "report", str(tmp_path / "ev")], capture_output=True, text=True,
+                         env={**os.environ, "PYTHONPATH": SRC}, check=False)
+    assert rep.returncode == 0, rep.stderr
+    md = next((tmp_path / "ev").rglob("REPORT.md")).read_text()
+    assert "Warning: the cases are not alike: 2 case(s) such as ray-worker-1_cpu/1" in " ".join(md.split())

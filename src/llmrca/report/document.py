@@ -542,6 +542,21 @@ def _placement_md(ctx: _Context) -> list[str]:
     return [*out, ""]
 
 
+def _layout_warning(ctx: _Context) -> str | None:
+    """The dataset's cases differ in columns or call graph (dataset.validate.layout_warning), or None."""
+    if ctx.dataset is None or not Path(ctx.dataset).is_dir():
+        return None
+    from llmrca.dataset.io import Dataset
+    from llmrca.dataset.validate import layout_warning
+
+    try:
+        ds = Dataset(ctx.dataset)
+        evaluated = {r["case"] for r in ctx.records}
+        return layout_warning(ds, [d for d in ds.case_dirs() if ds.case_id(d) in evaluated])
+    except (OSError, ValueError):
+        return None
+
+
 def _status_note(ctx: _Context) -> list[str]:
     from llmrca.evaluate.outputs import runs_not_ok
     from llmrca.evaluate.results import failure_reasons
@@ -549,6 +564,9 @@ def _status_note(ctx: _Context) -> list[str]:
     rep = ctx.rep
     not_ok = runs_not_ok(rep.status, failure_reasons(ctx.records), display_name)
     out = [not_ok] if not_ok else []
+    mixed = _layout_warning(ctx)
+    if mixed:
+        out.append(f"Warning: {mixed}")
     if rep.random_on_failure:  # Table 1 rows that measure the fallback more than the method
         st = rep.status
         mostly = [f"{display_name(r['method'])} {int(r['fallbacks'])} of {n}" for _, r in st.iterrows()
