@@ -161,6 +161,22 @@ def test_rcallm_prepared_identity_columns_and_mpg(tmp_path: Path) -> None:
     assert cj["topology"]["entry"] == "nginx-proxy"
 
 
+def test_rcallm_mesh_graph_with_host_rows(tmp_path: Path) -> None:
+    """The exporter's mpg() also writes container -> kubelet rows (``<ip>:10250``) and, with a proxy on every pod, the
+    mesh has two roots (the gateway, and the operator calling the head): host rows are left out (as the artifact's
+    causality_graph does) and the entry is the root that calls the most components."""
+    src = _copy("rcallm-prepared", tmp_path)
+    folder = src / "ray-replicas-1_cpu" / "1"
+    pd.DataFrame({"source": ["nginx-proxy", "nginx-proxy", "nginx-proxy", "kuberay-operator", "ray-head", "ray-replicas-1"],
+                  "destination": ["ray-head", "ray-replicas-0", "ray-replicas-1", "ray-head", "10.0.0.5:10250", "10.0.0.6:10250"]}
+                 ).to_csv(folder / "mpg.csv")
+    case = read_case(folder)
+    assert set(case.topology.edges) == {("nginx-proxy", "ray-head"), ("nginx-proxy", "ray-replicas-0"), ("nginx-proxy", "ray-replicas-1"),
+                                        ("kuberay-operator", "ray-head")}
+    assert case.topology.entry == "nginx-proxy"
+    assert "mpg.csv: 2 service -> host row(s) (e.g. '10.0.0.5:10250') left out of the call graph" in _notes(case)
+
+
 def test_rcallm_raw_export_index_and_datetime(tmp_path: Path) -> None:
     src = _copy("rcallm-raw-export", tmp_path)
     case = read_case(src / "ray-replicas-0_cpu" / "1")

@@ -369,7 +369,13 @@ def read_case(folder: str | Path, *, validate: bool = True, normalise: bool = Tr
 
 
 def _topology_from_mpg(path: Path, components: list[str], notes: list[str], folder: Path | None = None) -> Topology | None:
-    """rca-llm's ``mpg.csv`` (``,source,destination``: source calls destination) as a Topology."""
+    """rca-llm's ``mpg.csv`` (``,source,destination``: source calls destination) as a Topology.
+
+    The exporter (``export_rca_data.py`` ``mpg()``) also writes a row from every container to its node's
+    kubelet (``<ip>:10250``); those service -> host rows are left out, as the artifact's own
+    ``causality_graph`` leaves them out.  The entry is the node nobody calls; when several are (the mesh
+    graph: the gateway and the operator), the one that calls the most components, if only one does.
+    """
     try:
         g = _read_csv(path, "mpg.csv", folder)
     except CaseValidationError as e:
@@ -381,14 +387,20 @@ def _topology_from_mpg(path: Path, components: list[str], notes: list[str], fold
     from llmrca.dataset.names import component_name_problem
 
     edges = [(str(a), str(b)) for a, b in zip(g["source"], g["destination"], strict=True) if pd.notna(a) and pd.notna(b)]
+    hosts = [e for e in edges if re.fullmatch(r"[\w.\-\[\]:]+:\d+", e[1])]
+    if hosts:
+        edges = [e for e in edges if e not in hosts]
+        notes.append(f"mpg.csv: {len(hosts)} service -> host row(s) (e.g. {shown(hosts[0][1])}) left out of the call graph")
     bad = sorted({n for e in edges for n in e if component_name_problem(n) is not None})
     if bad:
         notes.append(f"mpg.csv names {len(bad)} node(s) that are no valid component names (e.g. {shown(bad[0])}); no call graph")
         return None
     nodes = list(dict.fromkeys([*components, *(n for e in edges for n in e)]))
     heads = [n for n in nodes if any(a == n for a, _ in edges) and not any(b == n for _, b in edges)]
+    fan = {n: sum(a == n for a, _ in edges) for n in heads}
+    top = [n for n in heads if fan[n] == max(fan.values())] if heads else []
     notes.append(f"call graph read from mpg.csv ({len(edges)} edges)")
-    return Topology(nodes=tuple(nodes), edges=tuple(edges), entry=heads[0] if len(heads) == 1 else None)
+    return Topology(nodes=tuple(nodes), edges=tuple(edges), entry=top[0] if len(top) == 1 else None)
 
 
 def _read_case(folder: Path, *, normalise: bool = True, validate: bool = True) -> Case:
