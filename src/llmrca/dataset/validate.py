@@ -101,23 +101,23 @@ def validate_dataset(root: str | Path, *, on_case: Callable[[int, int], None] | 
 
 
 def _raw_shape(folder: Path) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]] | None:
-    """A case's basic-set columns (the header of its metric file) and call-graph edges, read without loading it;
-    None when its metric file cannot be read."""
-    import json
+    """A case's basic-set columns (the header of its metric file) and call-graph edges, read without loading it
+    and through the dataset layer's guarded readers (bounded, regular files only); None when either cannot be
+    read (the case's own reading reports why)."""
+    from llmrca.dataset.safe_io import open_regular
+    from llmrca.dataset.schema import read_case_json
 
+    spec = None
+    if (folder / "case.json").exists():
+        spec, _ = read_case_json(folder / "case.json", root=folder)
+        if spec is None:
+            return None
+    name = (spec.metric_sets or {}).get("basic", "data.csv") if spec is not None else "data.csv"
+    edges = tuple(sorted((str(e[0]), str(e[1])) for e in spec.topology.edges)) if spec is not None and spec.topology else ()
     try:
-        spec = json.loads((folder / "case.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        spec = {}
-    spec = spec if isinstance(spec, dict) else {}
-    sets = spec.get("metric_sets")
-    name = sets.get("basic", "data.csv") if isinstance(sets, dict) else "data.csv"
-    topo = spec.get("topology") if isinstance(spec.get("topology"), dict) else {}
-    edges = tuple(sorted((str(e[0]), str(e[1])) for e in topo.get("edges") or () if isinstance(e, list | tuple) and len(e) == 2))
-    try:
-        with open(folder / str(name), encoding="utf-8", errors="replace") as fh:
-            header = fh.readline().strip()
-    except OSError:
+        with open_regular(folder / name, "metric file", root=folder) as fh:
+            header = fh.readline(1 << 20).decode("utf-8", errors="replace").strip()
+    except Exception:  # any reading problem is the case's own to report; this check only compares readable cases
         return None
     return tuple(sorted(c.strip().strip('"') for c in header.split(","))), edges
 
