@@ -73,11 +73,10 @@ def validate_dataset(root: str | Path, *, on_case: Callable[[int, int], None] | 
         if on_case is not None:
             on_case(i, len(ds))
         cid = ds.case_id(folder)
-        if not isinstance(case, CaseValidationError):
-            readable.append(folder)
         if isinstance(case, CaseValidationError):
             check.problems[cid] = case.problems
             continue
+        readable.append(folder)
         if case.meta.get("normalised"):
             # warnings (case.json and folder name disagree) are said every time, even if an import recorded them
             warn = [n.removeprefix("warning: ") for n in case.meta["normalised"] if n.startswith(WARNING_PREFIX)]

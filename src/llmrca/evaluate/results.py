@@ -301,6 +301,17 @@ def failure_reasons(records: Iterable[dict[str, Any]]) -> dict[str, str]:
     return {m: c.most_common(1)[0][0] for m, c in seen.items()}
 
 
+def mostly_fallback(status: pd.DataFrame) -> dict[str, tuple[int, int]]:
+    """``{method: (fallbacks, scored runs)}`` for the methods of :func:`status_counts` with at least half of their
+    scored runs (ok, failed, timed out) scored on the random fallback (``random_on_failure``)."""
+    out = {}
+    for _, r in status.iterrows():
+        n = int(r["ok"]) + int(r["failed"]) + int(r["timeout"])
+        if n and int(r["fallbacks"]) >= n / 2:
+            out[str(r["method"])] = (int(r["fallbacks"]), n)
+    return out
+
+
 def status_counts(records: Iterable[dict[str, Any]], *, random_on_failure: bool = False) -> pd.DataFrame:
     """Per method: ok, failed, timeout, unavailable, invalid_case, fallbacks, median duration."""
     rows: dict[str, dict[str, Any]] = {}

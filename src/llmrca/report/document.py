@@ -131,6 +131,7 @@ def write_documents(folder: str | Path, *, title: str = "llmrca report") -> Docu
     scored = with_targets(rep.scored, records)
     paper_scored, left_out = paper_scope(scored)
     ctx = _Context(rep, eval_dir, folder, ds_dir, fe_png, fe_note, meta, records, title, _fidelity(rep, paper_scored), scored, paper_scored, left_out)
+    ctx.status_note = _status_note(ctx)  # reads the dataset's headers (layout check): once for both documents
     md = folder / "REPORT.md"
     md.write_text(_markdown(ctx))
     page = folder / "REPORT.html"
@@ -153,6 +154,7 @@ class _Context:
     scored: pd.DataFrame | None = None  # rep.scored with each run's fault target
     paper_scored: pd.DataFrame | None = None  # the runs the paper comparisons use (findings.paper_scope)
     left_out: dict[str, int] = field(default_factory=dict)  # faulty cases left out of them, per reason
+    status_note: list[str] = field(default_factory=list)  # the lines under Table 1 (_status_note), for both renderers
 
     def scope_sentence(self) -> str:
         from llmrca.report.findings import scope_sentence
@@ -432,7 +434,7 @@ def _markdown(ctx: _Context) -> str:
     table = table1_markdown(rep.table1).rstrip("\n").splitlines()
     if table:
         table[0] = table[0].replace("| Method |", "| Method<sup>names</sup> |", 1)
-    note = _status_note(ctx)
+    note = ctx.status_note
     body = ["## Table 1", "", *table, ""]
     if note:
         body += [*note, ""]
@@ -559,7 +561,7 @@ def _layout_warning(ctx: _Context) -> str | None:
 
 def _status_note(ctx: _Context) -> list[str]:
     from llmrca.evaluate.outputs import runs_not_ok
-    from llmrca.evaluate.results import failure_reasons
+    from llmrca.evaluate.results import failure_reasons, mostly_fallback
 
     rep = ctx.rep
     not_ok = runs_not_ok(rep.status, failure_reasons(ctx.records), display_name)
@@ -568,9 +570,7 @@ def _status_note(ctx: _Context) -> list[str]:
     if mixed:
         out.append(f"Warning: {mixed}")
     if rep.random_on_failure:  # Table 1 rows that measure the fallback more than the method
-        st = rep.status
-        mostly = [f"{display_name(r['method'])} {int(r['fallbacks'])} of {n}" for _, r in st.iterrows()
-                  if (n := int(r["ok"]) + int(r["failed"]) + int(r["timeout"])) and int(r["fallbacks"]) >= n / 2]
+        mostly = [f"{display_name(m)} {fell} of {n}" for m, (fell, n) in mostly_fallback(rep.status).items()]
         if mostly:
             out.append("Scored mostly on the seeded random ranking (at least half of their runs failed or timed out; the "
                        "paper's rule): " + ", ".join(mostly) + ". Their rows measure the fallback, not the method.")
@@ -836,7 +836,7 @@ def _html(ctx: _Context) -> str:
         "<h2>Table 1</h2><p class=\"muted\">Click a column header to sort.</p>",
         _table1_html(ctx),
     ]
-    notes = _status_note(ctx)
+    notes = ctx.status_note
     if notes:
         parts.append(f"<p>{_e(' '.join(notes))}</p>")
     mis = ctx.eval_dir / "misattribution.png"

@@ -305,8 +305,10 @@ def fidelity_of(path: str | Path, *, n_boot: int = 1000, seed: int = 0) -> Fidel
             fid.non_default = _non_default(records)
             fid.reference_modes = _reference_modes(records, fid.methods)
             fid.random_on_failure = bool(session.get("random_on_failure", False))
-            fell = scored.groupby("method")["fallback"].mean() if len(scored) else pd.Series(dtype=float)
-            fid.mostly_random = [m for m in fid.methods if m in fell.index and fell[m] >= 0.5]
+            from llmrca.evaluate.results import mostly_fallback, status_counts
+
+            fell = mostly_fallback(status_counts(records, random_on_failure=fid.random_on_failure))
+            fid.mostly_random = [m for m in fid.methods if m in fell]
             return fid
         if (d / "summary.csv").exists():
             return fidelity_from_summary(_read_summary(d / "summary.csv"))
