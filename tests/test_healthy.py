@@ -597,11 +597,11 @@ def test_methods_lists_reference_modes():
     rows = {x["name"]: x for x in json.loads(r.output)}
     assert rows["baro"]["reference_mode"] == rows["circa"]["reference_mode"] == "rcaeval"
     assert rows["e-diagnosis"]["reference_mode"] == "pyrca"
-    # MicroCause's config has the option but names no reference; random has no option at all
-    assert rows["microcause"]["reference_mode"] is None and rows["random"]["reference_mode"] is None
+    # MicroCause follows the artifact's RCAEval copy; random has no option at all
+    assert rows["microcause"]["reference_mode"] == "rcaeval" and rows["random"]["reference_mode"] is None
     r = CliRunner(env={"COLUMNS": "250"}).invoke(app, ["methods"])
     line = next(x for x in r.output.splitlines() if x.startswith("reference mode"))
-    assert "e-diagnosis (pyrca)" in line and line.split("none: ")[1].startswith("random, microcause")
+    assert "e-diagnosis (pyrca)" in line and line.split("none: ")[1].startswith("random, rcd")
 
 
 def test_methods_table_keeps_names_whole_in_a_narrow_terminal():

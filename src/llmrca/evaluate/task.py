@@ -15,7 +15,7 @@ import time
 import traceback
 import warnings
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -115,6 +115,25 @@ def _ensure_entries(entries: tuple[tuple[str, str, str], ...]) -> None:
             registry.register(registry.Entry(name, target, family))
 
 
+def harness_sli(columns: Iterable[str], target: str | None) -> str | None:
+    """The SLI column the paper's artifact harness gave the methods for a case injected into ``target``.
+
+    ``rca-benchmark/main.py`` (exalsius/rca-llm) renames ``*_latency-90`` to ``*_latency`` and passes
+    ``sli = "<target>_latency"`` (``"<target>_lat_90"`` where that exists): the injected component's own
+    p90 latency, read from the case's label.  Only a method in reference mode whose config class sets
+    ``harness_sli`` receives it (MicroCause, whose reference walks from it); no other method sees any
+    part of the ground truth.  ``None`` when the case has no such column (the reference then fails).
+    """
+    if not target:
+        return None
+    cols = set(columns)
+    found = None
+    for name in (f"{target}_latency-90", f"{target}_latency", f"{target}_lat_90"):
+        if name in cols:
+            found = name if found is None or name.endswith("_lat_90") else found
+    return found
+
+
 def execute(task: Task, case_cache: dict[str, Case] | None = None) -> dict[str, Any]:
     """Run one task and return its record (status ok / failed / unavailable)."""
     from llmrca.dataset.io import ground_truth_problem, read_case
@@ -149,6 +168,11 @@ def execute(task: Task, case_cache: dict[str, Case] | None = None) -> dict[str, 
         blind = _private_copy(case.with_metric_set(wanted).without_truth())
         if task.sli is not None:
             blind.meta["sli"] = task.sli
+        elif getattr(method.config, "reference_mode", None) and getattr(type(method.config), "harness_sli", False):
+            col = harness_sli(blind.metrics.columns, case.fault.target if case.fault is not None else None)
+            if col is not None:
+                blind.meta["harness_sli"] = col
+                rec["harness_sli"] = col
         t1 = time.perf_counter()
         # a method's library warnings (e.g. scikit-learn's ConvergenceWarning, hundreds per campaign) go into the
         # record instead of interleaving with the progress bar

@@ -26,8 +26,12 @@ a Microservice through Causality Inference", IEEE/ACM IWQoS 2020.
    methods.
 
 Documented top-k on the synthetic structural systems of the tests: top 2.
-There is no reference mode: RCAEval's ``microcause`` is not part of the
-differential check.
+
+Reference mode (``reference_mode="rcaeval"``) runs MicroCause as the paper's
+artifact did (its RCAEval copy): tigramite's PCMCI with 10 lags, the
+artifact's transition matrix, 1000 walks of 1000 steps from the harness's SLI
+(the injected component's own latency) and no anomaly factor; see
+:mod:`llmrca.methods.graph.microcause_reference`.
 """
 
 from __future__ import annotations
@@ -38,10 +42,11 @@ from typing import ClassVar
 import numpy as np
 
 from llmrca.errors import MethodUnavailable
+from llmrca.methods.common.options import check_reference_mode
 from llmrca.methods.graph import discovery as disc
 from llmrca.methods.graph import heads
 from llmrca.methods.graph.methods import CommonOptions, GraphMethod, WalkOptions
-from llmrca.methods.graph.preprocess import Prepared, anomaly_onsets, anomaly_scores
+from llmrca.methods.graph.preprocess import Prepared, anomaly_onsets, anomaly_scores, prepare_reference
 from llmrca.model import Case, Ranking
 
 
@@ -49,8 +54,9 @@ from llmrca.model import Case, Ranking
 class MicroCauseConfig(WalkOptions, CommonOptions):
     """MicroCause options (see the module docstring); PCMCI: ``tau_max``, ``alpha_pc``, ``alpha_mci``."""
 
-    #: no reference implementation: ``reference_mode`` (shared with the other graph methods) must stay null
-    legacy_reference: ClassVar[str | None] = None
+    #: the reference mode walks from the SLI the artifact's harness chose: the injected component's latency
+    #: (the evaluator passes it to a method in reference mode whose config says so; see evaluate.task.harness_sli)
+    harness_sli: ClassVar[bool] = True
 
     tau_max: int = 2
     alpha_pc: float = 0.2
@@ -96,8 +102,8 @@ class MicroCause(GraphMethod):
 
     def _rank(self, case: Case) -> Ranking:
         c = self.config
-        if c.reference_mode:
-            raise ValueError("microcause has no reference mode (RCAEval's microcause is not part of the differential check)")
+        if check_reference_mode(self.name, c.reference_mode, ("rcaeval",)):
+            return self._rank_reference(case)
         if not 0.0 <= c.gamma <= 1.0:
             raise ValueError(f"microcause: gamma must be in [0, 1], got {c.gamma}")
         budget = disc.Budget(c.time_budget_s or None, self.name)
@@ -132,3 +138,25 @@ class MicroCause(GraphMethod):
         if not np.isfinite(ranking.scores[0]):
             raise ValueError("microcause: no finite score (every metric column was dropped)")
         return ranking
+
+    def _rank_reference(self, case: Case) -> Ranking:
+        """The artifact's MicroCause (module :mod:`~llmrca.methods.graph.microcause_reference`)."""
+        from llmrca.methods.graph import microcause_reference as ref
+
+        c = self.config
+        budget = disc.Budget(c.time_budget_s or None, self.name)
+        prep = prepare_reference(case)
+        data = prep.data.ffill().fillna(0.0)  # the harness fills gaps before calling the method
+        meta = case.meta if isinstance(case.meta, dict) else {}
+        start = meta.get("sli") or meta.get("harness_sli")
+        if not start:
+            raise MethodUnavailable(
+                "microcause (reference mode) walks from the SLI the paper's harness chose, the injected component's "
+                "own latency column; the evaluator passes it on a labelled case (with llmrca rank, name it with --sli COLUMN)"
+            )
+        if start not in prep.columns:
+            raise ValueError(f"microcause (reference mode): the SLI {start!r} is not among the case's non-constant columns "
+                             "(the reference fails here too)")
+        scores, info = ref.rank_metrics(data.to_numpy(dtype=float), prep.columns, start, seed=c.seed, budget=budget)
+        explanation = {**info, "reference_mode": c.reference_mode, "columns_dropped": len(prep.dropped), "seconds": round(budget.elapsed, 3)}
+        return Ranking.from_metric_scores(scores, candidates=case.components, explanation=explanation)

@@ -1,0 +1,141 @@
+"""MicroCause's reference mode: the paper's artifact's PCMCI, transition matrix, walk and harness SLI."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from llmrca.errors import MethodUnavailable
+from llmrca.evaluate.task import harness_sli
+from llmrca.methods.graph import microcause_reference as ref
+from llmrca.methods.registry import get_method
+from llmrca.model import Case
+
+
+def _var(seed: int, n: int = 120, k: int = 6) -> np.ndarray:
+    """x0(t-1) -> x1(t) -> x2(t+1) (lags 1); x3..x5 independent noise."""
+    rng = np.random.default_rng(seed)
+    e = rng.normal(size=(n, k))
+    x = e.copy()
+    for t in range(1, n):
+        x[t, 1] = 0.9 * x[t - 1, 0] + 0.5 * e[t, 1]
+        x[t, 2] = 0.9 * x[t - 1, 1] + 0.5 * e[t, 2]
+    return x
+
+
+def _resid_corr(a: np.ndarray, b: np.ndarray, z: np.ndarray | None) -> float:
+    """Partial correlation by the textbook route: correlation of OLS residuals (with an intercept)."""
+    if z is None:
+        return float(np.corrcoef(a, b)[0, 1])
+    d = np.column_stack([np.ones(len(a)), z])
+    ra = a - d @ np.linalg.lstsq(d, a, rcond=None)[0]
+    rb = b - d @ np.linalg.lstsq(d, b, rcond=None)[0]
+    return float(np.corrcoef(ra, rb)[0, 1])
+
+
+def test_pcmci_finds_the_lagged_links_and_keeps_false_links_near_alpha() -> None:
+    x = _var(1)
+    sig = ref.pcmci_significant(x)
+    assert sig.shape == (6, 6, ref.TAU_MAX + 1)
+    assert sig[0, 1, 1] and sig[1, 2, 1]
+    # the indirect x0(t-2) -> x2 is explained away by x1(t-1)
+    assert not sig[0, 2, 2]
+    # among the independent columns' cross links (no FDR correction), the share found stays near α = 0.05
+    noise = [sig[i, j, tau] for i in (3, 4, 5) for j in (3, 4, 5) if i != j for tau in range(ref.TAU_MAX + 1)]
+    assert 0.0 <= float(np.mean(noise)) <= 0.15
+    # lag 0 of a variable with itself is never tested
+    assert not sig[np.arange(6), np.arange(6), 0].any()
+
+
+def test_pc1_drops_the_indirect_parent_given_the_strongest_one() -> None:
+    x = _var(2)
+    parents = ref._pc1(x, 2, ref.TAU_MAX, ref.PC_ALPHA, None)
+    assert parents[0] == (1, 1)
+    assert (0, 2) not in parents
+
+
+def test_parcorr_matches_the_residual_correlation_and_ignores_constant_conditions() -> None:
+    rng = np.random.default_rng(3)
+    z = rng.normal(size=(80, 2))
+    a = z @ [0.7, -0.4] + rng.normal(size=80)
+    b = 0.5 * a + z @ [0.2, 0.9] + rng.normal(size=80)
+    r, p = ref._parcorr(b, a[:, None], z)
+    assert r[0] == pytest.approx(_resid_corr(a, b, z), abs=1e-10)
+    assert 0.0 < p[0] < 1e-3
+    # a constant condition is left out: same r and the same degrees of freedom (same p)
+    r2, p2 = ref._parcorr(b, a[:, None], np.column_stack([z, np.full(80, 4.0)]))
+    assert r2[0] == pytest.approx(r[0], abs=1e-10) and p2[0] == pytest.approx(p[0], rel=1e-9)
+    # a constant x: r = 0 and p = 1 (tigramite's rule); too few samples for the conditions: p is NaN
+    r3, p3 = ref._parcorr(b, np.full((80, 1), 2.0), z)
+    assert (r3[0], p3[0]) == (0.0, 1.0)
+    _, p4 = ref._parcorr(b[:4], a[:4, None], z[:4])
+    assert np.isnan(p4[0])
+
+
+def test_transition_matrix_follows_the_artifacts_rules() -> None:
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(100, 3))
+    x[:, 1] += 0.8 * x[:, 0]
+    x[:, 2] += 0.6 * x[:, 1]
+    # (effect, cause) pairs: 1 is an effect of 0, 2 an effect of 1; the walk starts at 0
+    p = ref.transition_matrix(x, {(1, 0), (2, 1)}, start=0)
+    pc1 = abs(_resid_corr(x[:, 0], x[:, 1], x[:, [2]]))  # conditions: parents of 0 ({1}) minus 1, and of 1 ({2})
+    pc2 = abs(_resid_corr(x[:, 0], x[:, 2], x[:, [1]]))  # conditions: parents of 0 ({1}), of 2 (none)
+    assert p[0].tolist() == [0.0, 1.0, 0.0]  # from the start: only along 1 -> 0, towards the effect
+    # row 1: to 2 with |pcorr(0, 2)|, a self-loop with what |pcorr(0, 1)| exceeds over |pcorr(0, 2)|
+    w1 = np.array([0.0, max(pc1 - pc2, 0.0), pc2])
+    assert p[1] == pytest.approx(w1 / w1.sum())
+    # row 2: back to 1 with 0.2 |pcorr(0, 1)| and a self-loop |pcorr(0, 2)| (no edge into 2)
+    w2 = np.array([0.0, 0.2 * pc1, pc2])
+    assert p[2] == pytest.approx(w2 / w2.sum())
+
+
+def test_walk_counts_the_nodes_reached_and_stops_where_a_row_is_empty() -> None:
+    chain = np.array([[0.0, 1.0, 0.0], [0.0, 0.0, 1.0], [0.0, 0.0, 0.0]])
+    assert ref.walk_visits(chain, 0, walks=50, steps=10).tolist() == [0.0, 50.0, 50.0]
+    fork = np.array([[0.0, 0.5, 0.5], [0.0, 0.0, 0.0], [0.0, 0.0, 0.0]])
+    v = ref.walk_visits(fork, 0, walks=2000, steps=5, seed=1)
+    assert v[0] == 0 and v[1] + v[2] == 2000 and 900 < v[1] < 1100
+    assert np.array_equal(v, ref.walk_visits(fork, 0, walks=2000, steps=5, seed=1))
+    with pytest.raises(ValueError, match="NaN"):
+        ref.walk_visits(np.array([[0.0, 1.0], [np.nan, np.nan]]), 0, walks=3, steps=3)
+
+
+def test_harness_sli_is_the_injected_components_latency() -> None:
+    cols = ["time", "gw_cpu", "gw_latency-90", "w1_cpu", "w1_latency-90"]
+    assert harness_sli(cols, "w1") == "w1_latency-90"
+    assert harness_sli([*cols, "w1_lat_90"], "w1") == "w1_lat_90"  # the harness's later rule wins
+    assert harness_sli(cols, "w2") is None and harness_sli(cols, None) is None
+
+
+def _case(seed: int = 5) -> Case:
+    x = _var(seed, n=90, k=4)
+    x[60:, 3] += 3.0
+    names = ["gw_latency-90", "w1_cpu", "w1_latency-90", "w2_cpu"]
+    frame = pd.DataFrame(x, columns=names)
+    frame.insert(0, "time", 1000.0 + 5.0 * np.arange(90))
+    return Case(metrics=frame, inject_time=1300.0)
+
+
+def test_reference_mode_walks_from_the_harness_sli_and_is_seeded() -> None:
+    case = _case()
+    case.meta["harness_sli"] = "w1_latency-90"
+    m = get_method("microcause", {"reference_mode": "rcaeval"})
+    r = m.rank(case)
+    assert r.explanation["sli"] == "w1_latency-90" and r.explanation["graph"]["kind"] == "pcmci (reference)"
+    assert sorted(r.components) == ["gw", "w1", "w2"]
+    assert r.components == m.rank(case).components
+    # an explicit SLI (llmrca rank --sli) takes its place
+    case.meta["sli"] = "gw_latency-90"
+    assert m.rank(case).explanation["sli"] == "gw_latency-90"
+
+
+def test_reference_mode_without_an_sli_says_how_to_give_one() -> None:
+    m = get_method("microcause", {"reference_mode": "rcaeval"})
+    with pytest.raises(MethodUnavailable, match="--sli"):
+        m.rank(_case())
+    case = _case()
+    case.meta["harness_sli"] = "w9_latency-90"
+    with pytest.raises(ValueError, match="not among"):
+        m.rank(case)
