@@ -252,3 +252,10 @@ def test_on_the_simulated_case_the_injected_component_is_found() -> None:
 def test_unknown_reference_mode_is_refused() -> None:
     with pytest.raises(ValueError, match="reference_mode"):
         registry.get_method("causalai", reference_mode="pyrca")
+
+
+def test_reference_options_round_trip() -> None:
+    cls = registry.method_class("causalai")
+    cfg = cls.config_cls().replace(reference_mode="rcaeval", seed=3)
+    assert cls.config_cls.from_yaml(cfg.to_yaml()) == cfg
+    assert cls.config_cls().reference_mode is None and cls.config_cls().seed == 0
