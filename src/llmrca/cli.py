@@ -318,7 +318,8 @@ def evaluate_cmd(
     typer.echo(f"REPORT.md and REPORT.html: llmrca report {out}")
 
 
-def _print_summary(summary: Any, status: Any, counts: dict[str, int], out: Path, new: int, skipped: int) -> None:
+def _print_summary(summary: Any, status: Any, counts: dict[str, int], out: Path, new: int, skipped: int, *, ran: bool = True) -> None:
+    """Print the best-methods table and the run counts; ``ran=False`` (``report``: nothing run) says the runs were read."""
     from llmrca.model import NO_FAULT
 
     healthy = summary[summary["fault"] == NO_FAULT].set_index("method") if "fault" in summary else summary.iloc[0:0]
@@ -347,7 +348,8 @@ def _print_summary(summary: Any, status: Any, counts: dict[str, int], out: Path,
             t.add_row(str(m), *fa(str(m)))
     _stdout().print(t)
     line = ", ".join(f"{k} {v}" for k, v in counts.items())
-    typer.echo(f"runs: {line} ({new} run now, {skipped} resumed from results.jsonl)")
+    typer.echo(f"runs: {line} ({new} run now, {skipped} resumed from results.jsonl)" if ran
+               else f"runs: {line} ({skipped} read from results.jsonl)")
     if not status.empty and int(status["fallbacks"].sum()):
         typer.echo("random-on-failure fallbacks: " + ", ".join(f"{r.method} {int(r.fallbacks)}" for r in status.itertuples() if r.fallbacks))
     if not status.empty and int(status["invalid_case"].sum()):
@@ -437,7 +439,7 @@ def report_cmd(
         _fail(e)
     rep = doc.report
     counts = {s: int(rep.status[s].sum()) for s in ("ok", "failed", "timeout", "unavailable")} if not rep.status.empty else {}
-    _print_summary(rep.summary, rep.status, counts, rep.out, 0, len(rep.results))
+    _print_summary(rep.summary, rep.status, counts, rep.out, 0, len(rep.results), ran=False)
     typer.echo(f"report: {doc.markdown} and {doc.html}")
 
 
