@@ -200,6 +200,26 @@ def test_retry_timeout_re_runs_timed_out_runs_with_the_new_timeout(tmp_path: Pat
     assert r.returncode == 2 and "unknown status" in r.stderr and "invalid_case" in r.stderr
 
 
+@pytest.mark.parametrize("value", ["", "   ", " , ", "bogus", "failed,Timeout"])
+def test_an_empty_or_unknown_retry_is_refused_before_anything_runs(tmp_path: Path, value: str) -> None:
+    """``--retry ''`` used to mean "retry nothing" silently; empty, blank and unknown values are one error line, exit 2."""
+    from typer.testing import CliRunner
+
+    from llmrca.cli import app
+
+    ds = _dataset(tmp_path / "ds", faults=("cpu",))
+    for args in (["evaluate", str(ds), "--methods", "nsigma", "--out", str(tmp_path / "ev"), "--quiet"],
+                 ["reproduce", "--profile", "quick", "--methods", "nsigma", "--out", str(tmp_path / "rep"), "--quiet"]):
+        r = CliRunner().invoke(app, [*args, "--retry", value], terminal_width=400)
+        lines = [ln for ln in r.output.splitlines() if ln.strip()]
+        assert r.exit_code == 2 and len(lines) == 1, (args[0], value, r.output)
+        line = lines[0]
+        assert line.startswith(f"error: --retry {value!r}") and "Traceback" not in r.output
+        assert "use any of failed, timeout, invalid_case, unavailable" in line
+        assert ("names no status" in line) if not value.strip(" ,") else (f"unknown status(es) {value.split(',')[-1]};" in line)
+    assert not (tmp_path / "ev").exists() and not (tmp_path / "rep").exists()  # refused before the campaign or any run
+
+
 # -- kill -9 at random points --------------------------------------------------------------
 
 

@@ -110,13 +110,21 @@ def _versions() -> dict[str, str]:
     return {"llmrca": llmrca.__version__, "numpy": numpy.__version__, "pandas": pandas.__version__, "python": platform.python_version()}
 
 def parse_retry(retry: Iterable[str] | str | None) -> frozenset[str]:
-    """``"failed,timeout"`` or a list -> the set of statuses to re-run; raises EvaluationError on an unknown one."""
+    """``"failed,timeout"`` or a list -> the set of statuses to re-run (None: none).
+
+    Raises EvaluationError (one line naming the valid statuses, :data:`RETRYABLE`) on an
+    unknown status, and on a string that names none (``""``, ``" , "``: a ``--retry`` given empty).
+    """
     if retry is None:
         return frozenset()
     items = [x.strip() for x in (retry.split(",") if isinstance(retry, str) else retry) if x.strip()]
-    bad = sorted(set(items) - set(RETRYABLE))
+    valid = f"use any of {', '.join(RETRYABLE)}, comma-separated (e.g. --retry failed,timeout)"
+    if isinstance(retry, str) and not items:
+        raise EvaluationError(f"--retry {retry!r} names no status; {valid}, or leave --retry out to reuse every stored run")
+    bad = [x for x in dict.fromkeys(items) if x not in RETRYABLE]
     if bad:
-        raise EvaluationError(f"--retry: unknown status(es) {bad}; use any of {', '.join(RETRYABLE)} (comma-separated)")
+        raise EvaluationError(f"--retry {retry if isinstance(retry, str) else ','.join(items)!r}: unknown status(es) "
+                              f"{', '.join(bad)}; {valid}")
     return frozenset(items)
 
 
