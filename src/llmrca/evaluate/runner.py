@@ -268,6 +268,7 @@ def _run_locked(
         todo: list[Task] = []
         reinstate: list[dict[str, Any]] = []
         retried = 0
+        retried_keys: set[tuple[Any, ...]] = set()
         kept_bad: dict[str, int] = {}
         for t in tasks:
             key = (t.method, t.case_id, t.config_hash, t.case_fp, t.dataset_fp)
@@ -280,6 +281,7 @@ def _run_locked(
                 store.forget(key)
                 todo.append(t)
                 retried += 1
+                retried_keys.add(key)
             elif last_of.get((t.method, t.case_id, t.config_hash)) is not prev:
                 # a case edited and then restored: its matching run is stored, but a later line is of the edit
                 reinstate.append(prev)
@@ -312,7 +314,10 @@ def _run_locked(
             },
             # the cases evaluated now, with their content fingerprints: reports score these and no others
             "cases": {ds.case_id(d): case_fps[d] for d in dirs},
-            "runs": {"total": len(tasks), "new": len(todo) - retried, "retried": retried, "reused": skipped, "reinstated": len(reinstate), "stale_records": stale},
+            # new / retried: planned here, replaced by the runs actually finished when the session ends (Ctrl-C: fewer)
+            "runs": {"total": len(tasks), "planned": len(todo), "new": len(todo) - retried, "retried": retried, "reused": skipped,
+                     "reinstated": len(reinstate), "stale_records": stale},
+            "interrupted": False,
             "fingerprint_s": round(fingerprint_s, 4),
             "notes": notes,
             "command": sys.argv,
@@ -326,16 +331,22 @@ def _run_locked(
         if reinstate:
             notes.append(f"{len(reinstate)} stored run(s) match their case again after a change was undone; re-appended as the current ones")
         eng = ProcessEngine(jobs, timeout_s) if engine == "process" else RayEngine(jobs, timeout_s)
+        finished = {"new": 0, "retried": 0}
         try:
             with _progress(progress, len(todo), f"evaluating {len(names)} method(s) × {len(dirs)} case(s)") as advance:
 
                 def on_result(rec: dict[str, Any]) -> None:
                     rec["finished_at"] = time.time()
                     store.append(rec)
+                    finished["retried" if run_key(rec) in retried_keys else "new"] += 1
                     advance(rec)
 
                 eng.run(todo, on_result)
+        except KeyboardInterrupt:  # Ctrl-C: the session says so; the CLI says what is kept (exit 130)
+            session["interrupted"] = True
+            raise
         finally:
+            session["runs"].update(finished)  # the runs really finished (and appended to results.jsonl)
             session["ended"] = datetime.now(UTC).isoformat(timespec="seconds")
             sessions[-1] = session
             with contextlib.suppress(OSError):  # a full disk is reported by the append that hit it
