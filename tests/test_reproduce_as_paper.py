@@ -36,5 +36,5 @@ def test_reproduce_as_paper_runs_reference_modes_and_scores_failures_as_random(t
     assert all(r["config"]["reference_mode"] is None for r in recs if r["method"] == "microcause")
     # the report's first paragraph says so (the agreement section names the methods)
     head = (out / "REPORT.md").read_text().split("\n\n")[:4]
-    assert any("Mode: reference implementations for 1 of the 3 methods, the others as published; a failed run scores as random" in h
+    assert any("Mode: a reference implementation for 1 of the 3 methods, the others as published; a failed run scores as random" in h
                for h in head), head
