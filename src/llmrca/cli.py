@@ -652,7 +652,7 @@ def campaign_cmd(
     healthy: int | None = typer.Option(None, "--healthy", min=0, help="Healthy cases (nothing injected, ground truth 'no root cause', folder healthy/<n>) after the faulty ones; default: the profile's."),
     cases_per_fault: int | None = typer.Option(None, "--cases-per-fault", min=1, help="Cases per fault type (targets in turn) instead of the profile's targets x repetitions; on --resume default the number it was started with."),
     faults: str | None = typer.Option(None, "--faults", help="Only these fault types of the profile, comma-separated (e.g. kv-cache,gpu-error); no healthy case unless --healthy."),
-    targets: str | None = typer.Option(None, "--targets", help="Only these components, comma-separated (e.g. ray-worker-1,nginx-gateway); no healthy case unless --healthy."),
+    targets: str | None = typer.Option(None, "--targets", help="Only these components, comma-separated (e.g. ray-worker-1,nginx-gateway); no healthy case unless --healthy. With --faults, a fault that does not apply to a target (a GPU fault on the gateway) skips that pair, with a note; refused only if no pair applies."),
 ) -> None:
     """Run the paper's protocol (fault types x workers x repetitions) and write a dataset."""
     from llmrca.campaign import run_campaign, split_overrides
@@ -671,6 +671,7 @@ def campaign_cmd(
             cases_per_fault=cases_per_fault,
             faults=faults.split(",") if faults is not None else None,
             targets=targets.split(",") if targets is not None else None,
+            on_note=lambda n: console.print(Text.assemble(("note: ", "yellow"), str(n)), soft_wrap=True),
         )
     except (ConfigError, FileExistsError, ValueError, ImportError, RuntimeError) as e:
         _fail(e)
