@@ -213,6 +213,41 @@ def test_dataset_validate_and_import_commands(tmp_path: Path) -> None:
     assert r.exit_code == 2 and "does not exist" in r.stderr and "Traceback" not in r.output
 
 
+_BASIC_GONE = ("case.json: field metric_sets.basic names 'missing.csv', which does not exist in the case folder; "
+               "add the file or correct the name (a case needs its basic metrics)")
+
+
+@pytest.mark.parametrize(
+    ("metric_sets", "expected"),
+    [
+        ({"basic": 5}, ["case.json: field metric_sets.basic is an integer 5; expected a file name string such as 'data.csv'"]),
+        ({"basic": None}, ["case.json: field metric_sets.basic is null; expected a file name string such as 'data.csv'"]),
+        ({"basic": "missing.csv"}, [_BASIC_GONE]),
+        ({"basic": "missing.csv", "extended": "data_extended.csv"}, [_BASIC_GONE]),
+        ({"basic": "data.csv", "extended": "nope.csv"},
+         ["case.json: field metric_sets.extended names 'nope.csv', which does not exist in the case folder; add the file or remove the entry"]),
+    ],
+)
+def test_an_invalid_metric_sets_is_one_message_in_validate_and_rank(tmp_path: Path, metric_sets: dict, expected: list[str]) -> None:
+    """A bad case.json ``metric_sets`` (wrong type, a file not in the folder) is said once, in one wording,
+    by ``dataset validate`` and by ``rank`` (the layout check, the reader and the data checks all meet a missing file)."""
+    from typer.testing import CliRunner
+
+    from llmrca.cli import app
+
+    folder = _good(tmp_path / "ds")
+    (folder / "data_extended.csv").write_bytes((folder / "data.csv").read_bytes())
+    d = json.loads((folder / "case.json").read_text())
+    d["metric_sets"] = metric_sets
+    (folder / "case.json").write_text(json.dumps(d))
+    r = CliRunner().invoke(app, ["dataset", "validate", str(tmp_path / "ds")], terminal_width=400)
+    assert r.exit_code == 1, r.output
+    assert [ln[4:] for ln in r.stdout.splitlines() if ln.startswith("  - ")] == expected, r.stdout
+    r = CliRunner().invoke(app, ["rank", str(folder), "--method", "nsigma", "--quiet"], terminal_width=400)
+    assert r.exit_code == 2 and "Traceback" not in r.output
+    assert " ".join(r.stderr.split()) == f"error: invalid case {folder}: " + "; ".join(expected)
+
+
 def test_dataset_skips_a_bad_case_without_stopping(tmp_path: Path) -> None:
     cases = [make_case(root=r, fault="cpu", seed=1, with_logs=False, with_traces=False) for r in ("ray-worker-1", "ray-worker-2")]
     ds = Dataset.write(cases, tmp_path / "ds")

@@ -180,10 +180,42 @@ def test_a_paper_like_dataset_gets_no_scope_sentence_nor_placement_table(tmp_pat
     run_evaluation(ds, ["nsigma", "baro", "random"], ref, jobs=1, progress=False, random_on_failure=True,
                    method_configs={"nsigma": {"reference_mode": "rcaeval"}, "baro": {"reference_mode": "rcaeval"}})
     md = write_documents(ref).markdown.read_text()
-    assert ("Mode: reference implementations for NSigma (rcaeval), BARO (rcaeval); the others as published (Random); "
+    assert ("Mode: reference implementations for NSigma (rcaeval), BARO (rcaeval); the other as published (Random); "
             "failed runs scored on a seeded random ranking, as the paper did.") in md
     assert "## AC@1 by placement" not in md and "## Fault type named" not in md
     assert "type_named" not in pd.read_csv(ev / "summary.csv").columns
+
+
+@pytest.mark.parametrize(
+    ("methods", "ref", "sentence"),
+    [
+        (["nsigma"], ["nsigma"], "Mode: a reference implementation for the one method; a failed run is a miss."),
+        (["nsigma", "baro"], ["nsigma", "baro"], "Mode: reference implementations for both methods; a failed run is a miss."),
+        (["nsigma", "baro", "circa"], ["nsigma", "baro", "circa"], "Mode: reference implementations for all 3 methods; a failed run is a miss."),
+        (["nsigma", "baro"], ["baro"], "Mode: a reference implementation for 1 of the 2 methods, the other as published; a failed run is a miss."),
+        (["nsigma", "baro", "random"], ["nsigma", "baro"], "Mode: reference implementations for 2 of the 3 methods, the other as published; a failed run is a miss."),
+        (["nsigma", "baro", "circa", "random"], ["nsigma"], "Mode: a reference implementation for 1 of the 4 methods, the others as published; a failed run is a miss."),
+    ],
+)
+def test_the_reference_mode_sentence_reads_for_one_two_and_many_methods(tmp_path, methods, ref, sentence):
+    from llmrca.dataset.io import Dataset
+    from llmrca.synthetic import make_case
+
+    ds = tmp_path / "ds"
+    Dataset.write([make_case(root="ray-worker-1", fault="cpu", seed=0, with_logs=False, with_traces=False)], ds)
+    ev = tmp_path / "eval"
+    run_evaluation(ds, methods, ev, jobs=1, progress=False, method_configs={m: {"reference_mode": "rcaeval"} for m in ref})
+    md = write_documents(ev).markdown.read_text()
+    setting = md.split("\n\n")[:4]
+    assert any(sentence in para for para in setting), setting
+    assert not any("all 1 method" in para or "all 2 methods" in para for para in setting)
+    if len(methods) >= 3:  # the agreement section names them: singular for one, plural for several
+        names = {"nsigma": "NSigma", "baro": "BARO", "circa": "CIRCA", "random": "Random"}
+        what = "a reference implementation" if len(ref) == 1 else "reference implementations"
+        plain = [m for m in methods if m not in ref]
+        others = (f"the other{'s' if len(plain) > 1 else ''} as published" if plain else "no other method compared")
+        line = next(ln for ln in md.splitlines() if ln.startswith("Mode: "))
+        assert line.startswith(f"Mode: {what} for {', '.join(f'{names[m]} (rcaeval)' for m in ref)}; {others}"), line
 
 
 def test_docs_list_every_profile_and_fault_module():

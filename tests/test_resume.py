@@ -200,6 +200,26 @@ def test_retry_timeout_re_runs_timed_out_runs_with_the_new_timeout(tmp_path: Pat
     assert r.returncode == 2 and "unknown status" in r.stderr and "invalid_case" in r.stderr
 
 
+@pytest.mark.parametrize("value", ["", "   ", " , ", "bogus", "failed,Timeout"])
+def test_an_empty_or_unknown_retry_is_refused_before_anything_runs(tmp_path: Path, value: str) -> None:
+    """``--retry ''`` used to mean "retry nothing" silently; empty, blank and unknown values are one error line, exit 2."""
+    from typer.testing import CliRunner
+
+    from llmrca.cli import app
+
+    ds = _dataset(tmp_path / "ds", faults=("cpu",))
+    for args in (["evaluate", str(ds), "--methods", "nsigma", "--out", str(tmp_path / "ev"), "--quiet"],
+                 ["reproduce", "--profile", "quick", "--methods", "nsigma", "--out", str(tmp_path / "rep"), "--quiet"]):
+        r = CliRunner().invoke(app, [*args, "--retry", value], terminal_width=400)
+        lines = [ln for ln in r.output.splitlines() if ln.strip()]
+        assert r.exit_code == 2 and len(lines) == 1, (args[0], value, r.output)
+        line = lines[0]
+        assert line.startswith(f"error: --retry {value!r}") and "Traceback" not in r.output
+        assert "use any of failed, timeout, invalid_case, unavailable" in line
+        assert ("names no status" in line) if not value.strip(" ,") else (f"unknown status(es) {value.split(',')[-1]};" in line)
+    assert not (tmp_path / "ev").exists() and not (tmp_path / "rep").exists()  # refused before the campaign or any run
+
+
 # -- kill -9 at random points --------------------------------------------------------------
 
 
@@ -365,7 +385,7 @@ def test_reproduce_resumes_and_refuses_another_datasets_results(tmp_path: Path) 
     reproduce(profile="quick", out=out, methods=["nsigma"], jobs=2, progress=False)  # dataset reused, every run reused
     assert len(read_results(out / "eval" / "results.jsonl")) == 12
     run = json.loads((out / "eval" / "run.json").read_text())
-    assert run["runs"] == {"total": 12, "new": 0, "retried": 0, "reused": 12, "reinstated": 0, "stale_records": 0}
+    assert run["runs"] == {"total": 12, "planned": 0, "new": 0, "retried": 0, "reused": 12, "reinstated": 0, "stale_records": 0}
     # eval/ of another dataset (here: a synthetic one) -> refused with the way out, nothing appended
     other = tmp_path / "other"
     _dataset(tmp_path / "syn", faults=("cpu",))
@@ -427,11 +447,12 @@ def test_reproduce_rerun_says_it_reused_timeouts_and_retries_them(tmp_path: Path
 
 def test_ctrl_c_says_what_is_kept_and_how_to_go_on(tmp_path: Path) -> None:
     """Ctrl-C (SIGINT to the process group, as a terminal sends it) during `evaluate`: exit 130, the finished runs
-    counted, the way to resume named, no traceback; the rerun resumes from the kept runs."""
+    counted, the way to resume named, no traceback; run.json's session holds the runs finished and ``interrupted: true``;
+    the rerun resumes from the kept runs."""
     import signal
     import time
 
-    ds = _dataset(tmp_path / "ds", n_seeds=4)
+    ds = _dataset(tmp_path / "ds", n_seeds=1)  # 6 cases x 2 methods: 12 runs of about a second each
     out = tmp_path / "ev"
     args = [sys.executable, "-m", "llmrca", "evaluate", str(ds), "--methods", "lingam-pagerank,pc-pagerank", "--jobs", "1",
             "--out", str(out), "--quiet"]
@@ -451,7 +472,14 @@ def test_ctrl_c_says_what_is_kept_and_how_to_go_on(tmp_path: Path) -> None:
     text = " ".join((stdout + stderr).split())
     assert p.returncode == 130, text
     assert f"interrupted: {kept} finished run(s) are kept in {out / 'results.jsonl'}" in text and "the same command resumes" in text
-    assert "Traceback" not in text and 1 <= kept < 32
+    assert "Traceback" not in text and 1 <= kept < 12
+    # run.json's session records the runs really finished (not the 12 planned) and that it was interrupted
+    cut = json.loads((out / "run.json").read_text())
+    assert len(cut["sessions"]) == 1 and cut["sessions"][0] == {k: v for k, v in cut.items() if k != "sessions"}
+    assert cut["interrupted"] is True and cut["ended"] is not None
+    assert (cut["runs"]["total"], cut["runs"]["planned"], cut["runs"]["new"], cut["runs"]["retried"]) == (12, 12, kept, 0)
     again = subprocess.run(args, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": SRC}, timeout=600)
     assert again.returncode == 0, again.stderr
-    assert json.loads((out / "run.json").read_text())["runs"]["reused"] >= kept
+    run = json.loads((out / "run.json").read_text())
+    assert run["runs"]["reused"] == kept and run["runs"]["new"] == run["runs"]["planned"] == 12 - kept
+    assert [s["interrupted"] for s in run["sessions"]] == [True, False] and run["sessions"][0]["runs"]["new"] == kept

@@ -265,6 +265,9 @@ def test_cli_smoke(small_ds: Path, tmp_path: Path) -> None:
     assert r.exit_code == 0 and "true root cause ray-worker-2: ranked #1 of 6" in r.stdout
     r = CliRunner().invoke(app, ["report", str(out)])
     assert r.exit_code == 0 and "Best methods" in r.stdout
+    # report runs nothing: it says what it read, not "0 run now, N resumed"
+    assert "runs: ok 12, failed 0, timeout 0, unavailable 0 (12 read from results.jsonl)" in r.stdout
+    assert "run now" not in r.stdout and "resumed" not in r.stdout
 
 
 def test_cli_bad_input_exits_2_without_traceback(small_ds: Path, tmp_path: Path) -> None:

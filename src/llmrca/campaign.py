@@ -90,6 +90,7 @@ def plan_cases(
     roles_of: Callable[[str], tuple[str, ...]] | None = None,
     faults: Sequence[str] | None = None,
     targets: Sequence[str] | None = None,
+    on_note: Callable[[str], None] | None = None,
 ) -> list[FaultSpec]:
     """The cases of ``profile``: every fault type on its targets, ``repetitions`` times (or ``cases_per_fault``
     cases per fault type, its targets taken in turn), then ``profile.healthy``
@@ -99,13 +100,14 @@ def plan_cases(
     ``placements`` (component -> role) whose role is in ``roles_of(fault type)`` (placement "all";
     the fault classes say where they apply, :func:`llmrca.testbed.base.fault_roles`).
     ``faults`` / ``targets`` narrow the plan to those fault types / components (None: all of the
-    profile's): every name must be known, every named type must be in the profile, and each named
-    type and named target must keep at least one case (with both given, every named type must apply
-    to every named target, the placement rule of the fault classes).  Healthy cases are kept as
-    ``profile.healthy`` says.
+    profile's): every name must be known and every named type must be in the profile.  With both
+    given, the (type, target) pairs the placement rule of the fault classes allows are planned and
+    the others skipped (a GPU fault on the gateway); a named target no type of the plan applies to is
+    skipped too.  What was skipped, and why, is passed to ``on_note`` as one sentence.  Healthy cases
+    are kept as ``profile.healthy`` says.
     Raises :class:`~llmrca.config.ConfigError` for fault parameters of an unknown fault type or of a
-    type the plan has no case of, an unknown or inapplicable fault type or target, or a
-    placement "all" without ``placements`` and ``roles_of``.
+    type the plan has no case of, an unknown fault type or target, a narrowing that leaves no faulty
+    case (no named pair applies), or a placement "all" without ``placements`` and ``roles_of``.
     """
     fp: dict[str, dict[str, Any]] = {}
     for k, v in (fault_params or {}).items():
@@ -141,6 +143,8 @@ def plan_cases(
                           + f" (its fault types: {', '.join(types)})")
     specs = []
     placed: set[str] = set()
+    skipped: list[str] = []  # per fault type: the named targets it does not apply to, and where it does
+    n_skipped = 0
     for ftype in types:
         if profile.placement == "all":
             assert placements is not None and roles_of is not None
@@ -150,7 +154,8 @@ def plan_cases(
                 if faults is not None:
                     no = [c for c in chosen if c not in targets_]
                     if no:
-                        raise ConfigError(f"fault {ftype!r} does not apply to {', '.join(f'{c} ({placements[c]})' for c in no)}: it applies to {', '.join(roles)}")
+                        n_skipped += len(no)
+                        skipped.append(f"fault {ftype!r} does not apply to {', '.join(f'{c} ({placements[c]})' for c in no)}: it applies to {', '.join(roles)}")
                 targets_ = [c for c in targets_ if c in chosen]
         else:
             targets_ = chosen if chosen is not None else pick_targets(workers, profile.n_targets)
@@ -167,8 +172,18 @@ def plan_cases(
             specs.append(FaultSpec(type=ftype, target=target, params=fp.get(ftype, {}), duration_s=protocol.fault_s))
     if chosen is not None:
         unused = [c for c in chosen if c not in placed]
-        if unused:
+        if not specs:  # nothing applies: refused, with every reason
+            if faults is not None and skipped:
+                raise ConfigError(f"--faults/--targets: no named fault applies to a named target ({'; '.join(skipped)}); "
+                                  "name targets of the roles listed, or other fault types")
             raise ConfigError(f"--targets: no fault type of the plan applies to {', '.join(unused)} (fault types: {', '.join(types)})")
+        if faults is None and unused:
+            skipped.append(f"no fault type of the plan applies to {', '.join(f'{c} ({placements[c]})' if placements else c for c in unused)} "
+                           f"(fault types: {', '.join(types)})")
+        if skipped and on_note is not None:
+            pairs = f"{n_skipped} fault/target pair(s)" if faults is not None else "target(s)"
+            on_note(f"--faults/--targets: skipped {pairs} that do not apply ({'; '.join(skipped)}); "
+                    f"the campaign runs the {len({(s.type, s.target) for s in specs})} pair(s) that do")
     specs.extend(FaultSpec(type=NO_FAULT, target="", duration_s=protocol.fault_s) for _ in range(profile.healthy))
     return specs
 
@@ -212,6 +227,7 @@ def run_campaign(
     cases_per_fault: int | None = None,
     faults: Sequence[str] | None = None,
     targets: Sequence[str] | None = None,
+    on_note: Callable[[str], None] | None = None,
 ) -> Path:
     """Run a campaign and write its dataset; returns the dataset folder.
 
@@ -229,7 +245,8 @@ def run_campaign(
     cases per fault type (its targets in turn; e.g. 8 on 3 workers: 3, 3, 2); on ``resume`` without it, the campaign's own (``dataset.json``).
     ``faults`` / ``targets`` narrow the plan to those fault types / components (:func:`plan_cases`;
     recorded in ``dataset.json``, on ``resume`` without them the campaign's own); a narrowed campaign
-    has no healthy case unless ``healthy`` says so.  Fault parameters are checked for every type
+    has no healthy case unless ``healthy`` says so; pairs of a named type and a named target it does not apply to are
+    skipped, said to ``on_note`` (one sentence).  Fault parameters are checked for every type
     ``fault_params`` names (unknown parameter or value out of range: ConfigError), and a type the
     plan has no case of is refused.
     """
@@ -268,7 +285,7 @@ def run_campaign(
         if hasattr(cls, "params_from"):
             cls.params_from(params)
     specs = plan_cases(prof, be.workers(), fault_params, protocol, placements=be.placements(), roles_of=lambda ft: fault_roles(be.name, ft),
-                       faults=faults, targets=targets)
+                       faults=faults, targets=targets, on_note=on_note)
     faults = None if faults is None else [normalize_fault_type(f) for f in faults if f.strip()]
     targets = None if targets is None else [t.strip() for t in targets if t.strip()]
     for spec in specs:  # every fault is checked before the first case runs

@@ -318,7 +318,8 @@ def evaluate_cmd(
     typer.echo(f"REPORT.md and REPORT.html: llmrca report {out}")
 
 
-def _print_summary(summary: Any, status: Any, counts: dict[str, int], out: Path, new: int, skipped: int) -> None:
+def _print_summary(summary: Any, status: Any, counts: dict[str, int], out: Path, new: int, skipped: int, *, ran: bool = True) -> None:
+    """Print the best-methods table and the run counts; ``ran=False`` (``report``: nothing run) says the runs were read."""
     from llmrca.model import NO_FAULT
 
     healthy = summary[summary["fault"] == NO_FAULT].set_index("method") if "fault" in summary else summary.iloc[0:0]
@@ -347,7 +348,8 @@ def _print_summary(summary: Any, status: Any, counts: dict[str, int], out: Path,
             t.add_row(str(m), *fa(str(m)))
     _stdout().print(t)
     line = ", ".join(f"{k} {v}" for k, v in counts.items())
-    typer.echo(f"runs: {line} ({new} run now, {skipped} resumed from results.jsonl)")
+    typer.echo(f"runs: {line} ({new} run now, {skipped} resumed from results.jsonl)" if ran
+               else f"runs: {line} ({skipped} read from results.jsonl)")
     if not status.empty and int(status["fallbacks"].sum()):
         typer.echo("random-on-failure fallbacks: " + ", ".join(f"{r.method} {int(r.fallbacks)}" for r in status.itertuples() if r.fallbacks))
     if not status.empty and int(status["invalid_case"].sum()):
@@ -437,7 +439,7 @@ def report_cmd(
         _fail(e)
     rep = doc.report
     counts = {s: int(rep.status[s].sum()) for s in ("ok", "failed", "timeout", "unavailable")} if not rep.status.empty else {}
-    _print_summary(rep.summary, rep.status, counts, rep.out, 0, len(rep.results))
+    _print_summary(rep.summary, rep.status, counts, rep.out, 0, len(rep.results), ran=False)
     typer.echo(f"report: {doc.markdown} and {doc.html}")
 
 
@@ -650,7 +652,7 @@ def campaign_cmd(
     healthy: int | None = typer.Option(None, "--healthy", min=0, help="Healthy cases (nothing injected, ground truth 'no root cause', folder healthy/<n>) after the faulty ones; default: the profile's."),
     cases_per_fault: int | None = typer.Option(None, "--cases-per-fault", min=1, help="Cases per fault type (targets in turn) instead of the profile's targets x repetitions; on --resume default the number it was started with."),
     faults: str | None = typer.Option(None, "--faults", help="Only these fault types of the profile, comma-separated (e.g. kv-cache,gpu-error); no healthy case unless --healthy."),
-    targets: str | None = typer.Option(None, "--targets", help="Only these components, comma-separated (e.g. ray-worker-1,nginx-gateway); no healthy case unless --healthy."),
+    targets: str | None = typer.Option(None, "--targets", help="Only these components, comma-separated (e.g. ray-worker-1,nginx-gateway); no healthy case unless --healthy. With --faults, a fault that does not apply to a target (a GPU fault on the gateway) skips that pair, with a note; refused only if no pair applies."),
 ) -> None:
     """Run the paper's protocol (fault types x workers x repetitions) and write a dataset."""
     from llmrca.campaign import run_campaign, split_overrides
@@ -669,6 +671,7 @@ def campaign_cmd(
             cases_per_fault=cases_per_fault,
             faults=faults.split(",") if faults is not None else None,
             targets=targets.split(",") if targets is not None else None,
+            on_note=lambda n: console.print(Text.assemble(("note: ", "yellow"), str(n)), soft_wrap=True),
         )
     except (ConfigError, FileExistsError, ValueError, ImportError, RuntimeError) as e:
         _fail(e)

@@ -64,6 +64,9 @@ def reproduce(
     from llmrca.report.document import EVAL_DIR, write_documents
 
     out = Path(out)
+    from llmrca.evaluate.runner import parse_retry
+
+    parse_retry(retry)  # a bad --retry is refused now, not after the campaign
     if method_configs:
         from llmrca.evaluate.runner import EvaluationError, full_config
 

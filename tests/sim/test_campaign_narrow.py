@@ -37,6 +37,11 @@ def test_faults_and_targets_narrow_the_extended_plan() -> None:
         ({"faults": ["kv-cachex"]}, "unknown fault type(s) kv-cachex; fault types: cpu"),
         ({"targets": ["ray-worker-9"]}, "unknown component(s) ray-worker-9"),
         ({"faults": ["gpu"], "targets": ["nginx-gateway"]}, "fault 'gpu' does not apply to nginx-gateway (gateway)"),
+        # no named pair applies at all: refused, every reason given
+        ({"faults": ["gpu", "kv-cache"], "targets": ["nginx-gateway", "kuberay-operator"]},
+         "--faults/--targets: no named fault applies to a named target (fault 'gpu' does not apply to nginx-gateway (gateway), "
+         "kuberay-operator (operator): it applies to head, worker; fault 'kv-cache' does not apply to nginx-gateway (gateway), "
+         "kuberay-operator (operator): it applies to head, worker)"),
         ({"fault_params": {"kv-cache": {"gpu_memory_utilization": 0.5}}, "faults": ["cpu"]}, "fault.kv-cache.* given but the campaign has no kv-cache case"),
     ],
 )
@@ -44,6 +49,34 @@ def test_bad_narrowing_is_refused(kw: dict, msg: str) -> None:
     with pytest.raises(ConfigError) as e:
         _plan("extended", **kw)
     assert msg in str(e.value)
+
+
+def test_pairs_that_do_not_apply_are_skipped_with_one_note() -> None:
+    notes: list[str] = []
+    specs = _plan("extended", faults=["gpu", "cpu"], targets=["nginx-gateway", "ray-worker-1"], on_note=notes.append)
+    assert [(s.type, s.target) for s in specs if s.type != "none"] == [("cpu", "nginx-gateway")] * 3 + [("cpu", "ray-worker-1")] * 3 + [("gpu", "ray-worker-1")] * 3
+    assert notes == ["--faults/--targets: skipped 1 fault/target pair(s) that do not apply (fault 'gpu' does not apply to "
+                     "nginx-gateway (gateway): it applies to head, worker); the campaign runs the 3 pair(s) that do"]
+    notes.clear()  # every pair applies: nothing to say
+    specs = _plan("extended", faults=["cpu"], targets=["nginx-gateway", "ray-worker-1"], on_note=notes.append)
+    assert sum(s.type != "none" for s in specs) == 6 and notes == []
+
+
+def test_cli_runs_the_applicable_pairs_and_notes_the_others(tmp_path: Path) -> None:
+    out = tmp_path / "d"
+    res = CliRunner().invoke(app, ["campaign", "--profile", "extended", "--faults", "gpu,cpu", "--targets", "nginx-gateway,ray-worker-1",
+                                   "--cases-per-fault", "2", "--out", str(out), "-q"], terminal_width=400)
+    assert res.exit_code == 0, res.output
+    notes = [ln for ln in res.stderr.splitlines() if ln.startswith("note: ")]
+    assert notes == ["note: --faults/--targets: skipped 1 fault/target pair(s) that do not apply (fault 'gpu' does not apply to "
+                     "nginx-gateway (gateway): it applies to head, worker); the campaign runs the 3 pair(s) that do"], res.stderr
+    d = json.loads((out / "dataset.json").read_text())
+    assert [c["path"] for c in d["cases"]] == ["nginx-gateway_cpu/1", "ray-worker-1_cpu/1", "ray-worker-1_gpu/1", "ray-worker-1_gpu/2"]
+    assert d["faults"] == ["gpu", "cpu"] and d["targets"] == ["nginx-gateway", "ray-worker-1"]
+    res = CliRunner().invoke(app, ["campaign", "--profile", "extended", "--faults", "gpu", "--targets", "nginx-gateway",
+                                   "--out", str(tmp_path / "none"), "-q"], terminal_width=400)
+    assert res.exit_code == 2 and "no named fault applies to a named target" in res.output and "Traceback" not in res.output
+    assert not (tmp_path / "none").exists()
 
 
 def test_quick_refuses_a_type_it_does_not_have() -> None:

@@ -408,7 +408,7 @@ def _read_case(folder: Path, *, normalise: bool = True, validate: bool = True) -
     from llmrca.dataset.layouts import detect_layout
     from llmrca.dataset.normalise import normalise_logs, normalise_metrics, normalise_traces, time_range, to_seconds
     from llmrca.dataset.safe_io import MAX_INJECT_TIME_BYTES, decode_text, read_bytes_bounded
-    from llmrca.dataset.schema import CaseSpec, check_against_data, read_case_json
+    from llmrca.dataset.schema import CaseSpec, check_against_data, missing_metric_set_file, read_case_json
 
     problems: list[str] = []
     notes: list[str] = []
@@ -466,7 +466,7 @@ def _read_case(folder: Path, *, normalise: bool = True, validate: bool = True) -
             continue
         if not os.path.lexists(folder / fname):
             if set_name != "basic" and spec is not None and spec.metric_sets:
-                problems.append(f"case.json: field metric_sets.{set_name} names {fname!r}, which does not exist in the case folder; add the file or remove the entry")
+                problems.append(missing_metric_set_file(set_name, fname))  # check_against_data's words: said once
             continue
         df = metrics(fname)
         if df is not None:

@@ -75,9 +75,11 @@ def detect_layout(folder: Path, spec: dict | None = None) -> Layout:
     if spec and spec.get("metric_sets"):
         files = dict(spec["metric_sets"])
         lay = Layout("llmrca", files)
-        basic = files.get("basic", next(iter(files.values()), "data.csv"))
-        if basic not in has:
-            lay.problems.append(f"no {basic} in {folder} (named by case.json metric_sets); a case needs its metrics")
+        from llmrca.dataset.schema import missing_metric_set_file
+
+        name = "basic" if "basic" in files else next(iter(files))
+        if files[name] not in has:  # in the reader's and check_against_data's words: the case lists it once
+            lay.problems.append(missing_metric_set_file(name, files[name]))
         return lay
     name = "llmrca" if spec else None
     if "data.csv" in has:

@@ -276,6 +276,8 @@ _JSON_TYPE = {str: "a string", bool: "a boolean", int: "an integer", float: "a n
 
 
 def _found(value: object) -> str:
+    if value is None:
+        return "null"
     kind = _JSON_TYPE.get(type(value), type(value).__name__)
     if isinstance(value, list | dict):
         return f"{kind} of {len(value)} item{'s' if len(value) != 1 else ''}"
@@ -476,6 +478,15 @@ def _case_rules(spec: CaseSpec, file: str) -> list[str]:
     return out
 
 
+def missing_metric_set_file(set_name: str, fname: str, file: str = "case.json") -> str:
+    """The one sentence for a ``metric_sets`` entry whose file is not in the case folder.
+
+    The layout detection (the basic set), the reader (the other sets) and :func:`check_against_data` all say it
+    in these words, so a case reader that meets it twice lists it once (the caller names the case folder)."""
+    fix = "add the file or correct the name (a case needs its basic metrics)" if set_name == "basic" else "add the file or remove the entry"
+    return f"{file}: field metric_sets.{set_name} names {shown(fname)}, which does not exist in the case folder; {fix}"
+
+
 def check_against_data(
     spec: CaseSpec,
     components: Iterable[str],
@@ -520,7 +531,7 @@ def check_against_data(
             other = list(dict.fromkeys(set_components[set_name]))
         else:
             if not os.path.lexists(path):
-                out.append(f"{file}: field metric_sets.{set_name} names {shown(fname)}, which does not exist in {folder}; add the file or remove the entry")
+                out.append(missing_metric_set_file(set_name, fname, file))
                 continue
             try:
                 header = read_first_line(path, what=f"metric set {set_name!r} file", root=folder)

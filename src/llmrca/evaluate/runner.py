@@ -110,13 +110,21 @@ def _versions() -> dict[str, str]:
     return {"llmrca": llmrca.__version__, "numpy": numpy.__version__, "pandas": pandas.__version__, "python": platform.python_version()}
 
 def parse_retry(retry: Iterable[str] | str | None) -> frozenset[str]:
-    """``"failed,timeout"`` or a list -> the set of statuses to re-run; raises EvaluationError on an unknown one."""
+    """``"failed,timeout"`` or a list -> the set of statuses to re-run (None: none).
+
+    Raises EvaluationError (one line naming the valid statuses, :data:`RETRYABLE`) on an
+    unknown status, and on a string that names none (``""``, ``" , "``: a ``--retry`` given empty).
+    """
     if retry is None:
         return frozenset()
     items = [x.strip() for x in (retry.split(",") if isinstance(retry, str) else retry) if x.strip()]
-    bad = sorted(set(items) - set(RETRYABLE))
+    valid = f"use any of {', '.join(RETRYABLE)}, comma-separated (e.g. --retry failed,timeout)"
+    if isinstance(retry, str) and not items:
+        raise EvaluationError(f"--retry {retry!r} names no status; {valid}, or leave --retry out to reuse every stored run")
+    bad = [x for x in dict.fromkeys(items) if x not in RETRYABLE]
     if bad:
-        raise EvaluationError(f"--retry: unknown status(es) {bad}; use any of {', '.join(RETRYABLE)} (comma-separated)")
+        raise EvaluationError(f"--retry {retry if isinstance(retry, str) else ','.join(items)!r}: unknown status(es) "
+                              f"{', '.join(bad)}; {valid}")
     return frozenset(items)
 
 
@@ -260,6 +268,7 @@ def _run_locked(
         todo: list[Task] = []
         reinstate: list[dict[str, Any]] = []
         retried = 0
+        retried_keys: set[tuple[Any, ...]] = set()
         kept_bad: dict[str, int] = {}
         for t in tasks:
             key = (t.method, t.case_id, t.config_hash, t.case_fp, t.dataset_fp)
@@ -272,6 +281,7 @@ def _run_locked(
                 store.forget(key)
                 todo.append(t)
                 retried += 1
+                retried_keys.add(key)
             elif last_of.get((t.method, t.case_id, t.config_hash)) is not prev:
                 # a case edited and then restored: its matching run is stored, but a later line is of the edit
                 reinstate.append(prev)
@@ -304,7 +314,10 @@ def _run_locked(
             },
             # the cases evaluated now, with their content fingerprints: reports score these and no others
             "cases": {ds.case_id(d): case_fps[d] for d in dirs},
-            "runs": {"total": len(tasks), "new": len(todo) - retried, "retried": retried, "reused": skipped, "reinstated": len(reinstate), "stale_records": stale},
+            # new / retried: planned here, replaced by the runs actually finished when the session ends (Ctrl-C: fewer)
+            "runs": {"total": len(tasks), "planned": len(todo), "new": len(todo) - retried, "retried": retried, "reused": skipped,
+                     "reinstated": len(reinstate), "stale_records": stale},
+            "interrupted": False,
             "fingerprint_s": round(fingerprint_s, 4),
             "notes": notes,
             "command": sys.argv,
@@ -318,16 +331,22 @@ def _run_locked(
         if reinstate:
             notes.append(f"{len(reinstate)} stored run(s) match their case again after a change was undone; re-appended as the current ones")
         eng = ProcessEngine(jobs, timeout_s) if engine == "process" else RayEngine(jobs, timeout_s)
+        finished = {"new": 0, "retried": 0}
         try:
             with _progress(progress, len(todo), f"evaluating {len(names)} method(s) × {len(dirs)} case(s)") as advance:
 
                 def on_result(rec: dict[str, Any]) -> None:
                     rec["finished_at"] = time.time()
                     store.append(rec)
+                    finished["retried" if run_key(rec) in retried_keys else "new"] += 1
                     advance(rec)
 
                 eng.run(todo, on_result)
+        except KeyboardInterrupt:  # Ctrl-C: the session says so; the CLI says what is kept (exit 130)
+            session["interrupted"] = True
+            raise
         finally:
+            session["runs"].update(finished)  # the runs really finished (and appended to results.jsonl)
             session["ended"] = datetime.now(UTC).isoformat(timespec="seconds")
             sessions[-1] = session
             with contextlib.suppress(OSError):  # a full disk is reported by the append that hit it

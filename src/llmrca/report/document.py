@@ -225,8 +225,20 @@ def _mode_sentence(ctx: _Context) -> str:
         return (f"Mode: every method as published ({rule}); `llmrca reproduce --as-paper` runs the methods that have a "
                 "reference implementation in its mode, as the paper ran them.")
     plain = [display_name(m) for m in fid.methods if m not in refs]
-    return (f"Mode: reference implementations for {', '.join(f'{display_name(m)} ({v})' for m, v in refs.items())}; "
-            f"{'the others as published (' + ', '.join(plain) + ')' if plain else 'no other method compared'}; {rule}.")
+    what = "a reference implementation" if len(refs) == 1 else "reference implementations"
+    others = f"the other{'s' if len(plain) > 1 else ''} as published ({', '.join(plain)})" if plain else "no other method compared"
+    return f"Mode: {what} for {', '.join(f'{display_name(m)} ({v})' for m, v in refs.items())}; {others}; {rule}."
+
+
+def _reference_scope(k: int, n: int) -> str:
+    """How many of the ``n`` evaluated methods ran a reference implementation (``k`` >= 1), in words.
+
+    E.g. "a reference implementation for the one method", "reference implementations for both methods",
+    "... for all 5 methods", "a reference implementation for 1 of the 2 methods, the other as published"."""
+    what = "a reference implementation" if k == 1 else "reference implementations"
+    if k < n:
+        return f"{what} for {k} of the {n} methods, the other{'s' if n - k > 1 else ''} as published"
+    return f"{what} for " + ("the one method" if n == 1 else "both methods" if n == 2 else f"all {n} methods")
 
 
 def _fidelity_md(ctx: _Context) -> list[str]:
@@ -391,9 +403,7 @@ def _setting(ctx: _Context) -> str:
     refs = _reference_modes(ctx.records, ctx.methods)
     on_failure = getattr(getattr(ctx, "rep", None), "random_on_failure", False)
     n = len(ctx.methods)
-    setting.append("Mode: " + ((f"reference implementations for {len(refs)} of the {n} methods, the others as published" if len(refs) < n
-                                else f"reference implementations for {'all ' + str(n) + ' methods' if n > 1 else 'the method'}")
-                               if refs else "every method as published")
+    setting.append("Mode: " + (_reference_scope(len(refs), n) if refs else "every method as published")
                    + ("; a failed run scores as random, as in the paper." if on_failure else "; a failed run is a miss."))
     ds_dir = getattr(ctx, "dataset", None)
     man = _read_json(ds_dir / "dataset.json") if ds_dir is not None else {}
