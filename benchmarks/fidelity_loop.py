@@ -141,13 +141,18 @@ def report(root: Path, n_boot: int = 1000, half: str = "all") -> None:
     Also prints ``llm-rca``'s AC@1 per fault when it was evaluated.  ``half`` ("tuned" or "held-out") keeps
     only that half's methods (and ``llm-rca``), findings included, so that tuning never shows the other half.
     """
+    from llmrca.evaluate.outputs import _latest_session, select_records
     from llmrca.evaluate.results import read_results, scored_frame
     from llmrca.report.fidelity import fidelity_from_scored
 
-    default = read_results(root / "eval" / "results.jsonl")
+    def current(d: Path) -> list[dict]:
+        """The latest session's runs (a method re-run with another config leaves its older records behind)."""
+        return select_records(read_results(d / "results.jsonl"), _latest_session(d))
+
+    default = current(root / "eval")
     modes = {"default": scored_frame(default)}
     if (root / "eval-paper" / "results.jsonl").exists():
-        ref = read_results(root / "eval-paper" / "results.jsonl")
+        ref = current(root / "eval-paper")
         with_ref = {r["method"] for r in ref}
         modes["as-paper"] = scored_frame([*ref, *(r for r in default if r["method"] not in with_ref)], random_on_failure=True)
     if half != "all":
