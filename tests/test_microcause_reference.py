@@ -131,11 +131,59 @@ def test_reference_mode_walks_from_the_harness_sli_and_is_seeded() -> None:
     assert m.rank(case).explanation["sli"] == "gw_latency-90"
 
 
-def test_reference_mode_without_an_sli_says_how_to_give_one() -> None:
+def test_reference_mode_without_an_sli_says_why() -> None:
     m = get_method("microcause", {"reference_mode": "rcaeval"})
-    with pytest.raises(MethodUnavailable, match="--sli"):
+    with pytest.raises(MethodUnavailable, match="--sli"):  # llmrca rank: nothing passed
         m.rank(_case())
     case = _case()
-    case.meta["harness_sli"] = "w9_latency-90"
-    with pytest.raises(ValueError, match="not among"):
+    case.meta["harness_sli_missing"] = "a healthy case has no injected component, so the harness's SLI does not exist"
+    with pytest.raises(MethodUnavailable, match="healthy case"):
         m.rank(case)
+    # the injected component has no latency column: the artifact passed 'nginx-proxy' and the reference failed
+    case.meta["harness_sli_missing"] = "the injected component w2 has no latency column"
+    with pytest.raises(ValueError, match="w2 has no latency column"):
+        m.rank(case)
+    case = _case()
+    case.meta["harness_sli"] = "w9_latency-90"
+    with pytest.raises(ValueError, match="not a column"):
+        m.rank(case)
+    case = _case()
+    case.metrics["w1_latency-90"] = 0.25
+    case.meta["harness_sli"] = "w1_latency-90"
+    with pytest.raises(ValueError, match="constant"):
+        m.rank(case)
+
+
+def test_reference_mode_refuses_the_options_it_ignores() -> None:
+    from llmrca.config import ConfigError
+
+    with pytest.raises(ConfigError, match=r"ignores \['tau_max', 'walk_steps'\]"):
+        get_method("microcause", {"reference_mode": "rcaeval", "tau_max": 5, "walk_steps": 10})
+    # the ones it reads are fine, and the explanation records what it ran with
+    case = _case()
+    case.meta["harness_sli"] = "w1_latency-90"
+    r = get_method("microcause", {"reference_mode": "rcaeval", "seed": 3, "time_budget_s": 60}).rank(case)
+    assert r.explanation["reference_settings"] == {"tau_max": 10, "pc_alpha": 0.1, "alpha_level": 0.05, "rho": 0.2, "walks": 1000, "steps": 1000}
+
+
+def test_the_walk_never_enters_its_start_node() -> None:
+    """No transition leads into the start node, so its column scores lowest: with the harness's SLI, the injected
+    component's own latency ranks last among the columns (why the reference scores 0.00, as the paper's Table 1)."""
+    x = _var(7, n=90, k=5)
+    cols = [f"c{i}_cpu" for i in range(5)]
+    sig = ref.pcmci_significant(x)
+    edges = {(c, p) for c in range(5) for p in range(5) if sig[p, c, :].any()}
+    p = ref.transition_matrix(x, edges, start=2)
+    assert np.all(p[:, 2] == 0)
+    scores, _ = ref.rank_metrics(x, cols, "c2_cpu")
+    assert dict(scores)["c2_cpu"] == min(s for _, s in scores)
+
+
+def test_reports_say_which_sli_the_reference_walked_from() -> None:
+    from llmrca.evaluate.outputs import harness_sli_sentence
+
+    recs = [{"method": "microcause", "harness_sli": "w1_latency-90"}, {"method": "nsigma"}]
+    assert harness_sli_sentence(recs).startswith("microcause (reference mode) walked from the SLI the paper's harness chose")
+    assert harness_sli_sentence([{"method": "nsigma"}]) == ""
+    given = harness_sli_sentence([{"method": "microcause", "sli_given": "gw_latency-90"}])
+    assert "given with --sli (gw_latency-90)" in given and "not the paper's setting" in given

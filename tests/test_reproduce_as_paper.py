@@ -42,5 +42,22 @@ def test_reproduce_as_paper_runs_reference_modes_and_scores_failures_as_random(t
     assert not any("harness_sli" in r for r in recs if r["method"] != "microcause")
     # the report's first paragraph says so (the agreement section names the methods)
     head = (out / "REPORT.md").read_text().split("\n\n")[:4]
-    assert any("Mode: reference implementations for 2 of the 3 methods, the others as published; a failed run scores as random" in h
+    assert any("Mode: reference implementations for 2 of the 3 methods, the other as published; a failed run scores as random" in h
                for h in head), head
+    # and that MicroCause was handed the harness's SLI, read from the label
+    assert "MicroCause (reference mode) walked from the SLI the paper's harness chose, the injected component's own latency" in (out / "REPORT.md").read_text()
+
+
+@pytest.mark.slow
+def test_reproduce_json_records_the_modes_that_ran(tmp_path: Path) -> None:
+    """A --set METHOD.reference_mode=null under --as-paper runs that method as published, and reproduce.json says so."""
+    from llmrca.reproduce import reproduce
+
+    out = tmp_path / "rep"
+    reproduce(profile="quick", out=out, methods=["random", "nsigma", "baro"], jobs=2, progress=False, as_paper=True,
+              method_configs={"nsigma": {"reference_mode": None}})
+    meta = json.loads((out / "reproduce.json").read_text())
+    assert meta["reference_modes"] == {"baro": "rcaeval"}
+    assert meta["no_reference_mode"] == ["nsigma", "random"]
+    recs = read_results(out / "eval" / "results.jsonl")
+    assert {r["config"]["reference_mode"] for r in recs if r["method"] == "nsigma"} == {None}

@@ -100,8 +100,10 @@ def methods_cmd(as_json: bool = typer.Option(False, "--json", help="Machine-read
         Text("reference mode (what reproduce --as-paper sets; reference_mode=...): " + (", ".join(ref_rows) or "none")
              + "; none: " + (", ".join(none) or "-")
              + ". In their reference mode microrca, microscope and monitorrank rank only the components their anomalous"
-               " edges reach and name none when no edge is anomalous (as the paper's code did): a miss on a faulty"
-               " case, an abstention on a healthy one"),
+               " edges reach and causalai only the metrics its test links to time, naming none when nothing is found"
+               " (as the paper's code did): a miss on a faulty case, an abstention on a healthy one. microcause's"
+               " reference walks from the injected component's own latency (the paper's harness SLI), which evaluate"
+               " passes on a labelled case; with rank, name it with --sli"),
         soft_wrap=True,
     )
 
@@ -488,7 +490,9 @@ def fidelity_cmd(
         typer.echo("  scored mostly on the random ranking (at least half of their runs failed): " + ", ".join(fid.mostly_random)
                    + "; their cells measure the fallback, not the method")
     if fid.table["rho"].isna().any():
-        typer.echo("  (nan: fewer than 3 cells in that scope, or our cells or the paper's tie throughout it: no rank order to correlate)")
+        from llmrca.report.fidelity import NAN_NOTE
+
+        typer.echo("  " + NAN_NOTE)
     if fid.left_out.get("not_run"):
         typer.echo("  not evaluated here: " + ", ".join(fid.left_out["not_run"]))
 

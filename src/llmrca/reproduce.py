@@ -93,6 +93,9 @@ def reproduce(
     modes: dict[str, str] = {}
     if as_paper:
         modes = reference_modes(chosen)
+    # what each method runs in: --as-paper's reference mode unless the user's --set METHOD.reference_mode says otherwise
+    ran_modes = {m: v for m, v in {**modes, **{m: c["reference_mode"] for m, c in (method_configs or {}).items()
+                                                  if "reference_mode" in c}}.items() if v}
     try:
         res = run_evaluation(
             ds, chosen, out / EVAL_DIR, jobs=jobs, timeout_s=timeout_s, metric_set=metric_set, progress=progress,
@@ -126,8 +129,8 @@ def reproduce(
                 "as_paper": as_paper,
                 "method_configs": method_configs or {},
                 "campaign_options": campaign_options or {},
-                "reference_modes": modes,
-                "no_reference_mode": sorted(set(chosen) - set(modes)) if as_paper else [],
+                "reference_modes": ran_modes,
+                "no_reference_mode": sorted(set(chosen) - set(ran_modes)) if as_paper else [],
                 "campaign_s": round(t1 - t0, 2),
                 "evaluate_s": round(t2 - t1, 2),
             },

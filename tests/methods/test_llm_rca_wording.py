@@ -72,3 +72,16 @@ def test_basic_set_lists_the_absent_serving_groups(cases: Path) -> None:
     assert any("can only be one of the paper's four" in g for g in lacking)
     full = _rank(cases / "ray-worker-2_noisy-neighbour" / "1").explanation["lacking"]
     assert not any("needed to name" in g for g in full)
+
+
+def test_explanation_lines_show_short_nested_fields_and_count_long_ones() -> None:
+    lines = explanation_lines({
+        "graph": {"kind": "pcmci (reference)", "nodes": 28, "edges": 607},
+        "root_causes": ["a_cpu", "b_mem"],
+        "dropped": [],
+        "top_metrics": [["a_cpu", 1.0]] * 3,
+        "scores": {f"c{i}": i for i in range(20)},
+    })
+    assert "graph: kind=pcmci (reference), nodes=28, edges=607" in lines
+    assert "root_causes: a_cpu, b_mem" in lines and "dropped: none" in lines
+    assert "top_metrics: 3 item(s) (see --json)" in lines and "scores: 20 item(s) (see --json)" in lines

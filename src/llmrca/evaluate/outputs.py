@@ -117,6 +117,9 @@ def write_report(out_dir: str | Path) -> Report:
     note = _table_note(status, rof, list(t1.columns.get_level_values(0)), failure_reasons(records))
     if non_default:
         note += "\n" + non_default_sentence(non_default)
+    given = harness_sli_sentence(records)
+    if given:
+        note += "\n" + given
     files += write_table1(t1, out, note)
     files.append(
         misattribution_figure(
@@ -159,6 +162,24 @@ def non_default_options(records: list[dict[str, Any]], *, ignore: frozenset[str]
         if diff:
             out[m] = diff
     return out
+
+
+def harness_sli_sentence(records: list[dict[str, Any]], name: Callable[[str], str] = str) -> str:
+    """What the methods that walk from the paper harness's SLI were given (empty when none was run).
+
+    A method in reference mode whose config asks for it (MicroCause's) gets the injected component's own latency
+    column (``harness_sli`` in its records), or the user's ``--sli`` (``sli_given``), which is not the paper's setting.
+    """
+    harness = sorted({r["method"] for r in records if r.get("harness_sli")})
+    given = {r["method"]: r["sli_given"] for r in records if r.get("sli_given")}
+    out = []
+    if harness:
+        out.append(", ".join(name(m) for m in harness) + " (reference mode) walked from the SLI the paper's harness chose, the "
+                   "injected component's own latency, read from each case's label as the artifact did (`harness_sli` in results.jsonl).")
+    if given:
+        out.append("; ".join(f"{name(m)} (reference mode) walked from the SLI given with --sli ({v})" for m, v in sorted(given.items()))
+                   + ", not the one the paper's harness chose (the injected component's own latency): not the paper's setting.")
+    return " ".join(out)
 
 
 def non_default_sentence(non_default: dict[str, dict[str, tuple[Any, Any]]]) -> str:

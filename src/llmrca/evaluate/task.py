@@ -166,13 +166,22 @@ def execute(task: Task, case_cache: dict[str, Case] | None = None) -> dict[str, 
         wanted = choose_metric_set(case.metric_sets, method.tags.metric_set, task.metric_set)
         rec["metric_set"] = wanted
         blind = _private_copy(case.with_metric_set(wanted).without_truth())
+        wants_harness = bool(getattr(method.config, "reference_mode", None)) and getattr(type(method.config), "harness_sli", False)
         if task.sli is not None:
             blind.meta["sli"] = task.sli
-        elif getattr(method.config, "reference_mode", None) and getattr(type(method.config), "harness_sli", False):
-            col = harness_sli(blind.metrics.columns, case.fault.target if case.fault is not None else None)
+            if wants_harness:  # the user's --sli replaces the harness's: not the paper's setting, and the report says so
+                rec["sli_given"] = task.sli
+        elif wants_harness:
+            target = case.fault.target if case.fault is not None else None
+            col = harness_sli(blind.metrics.columns, target)
             if col is not None:
                 blind.meta["harness_sli"] = col
                 rec["harness_sli"] = col
+            else:  # why there is none, for the method's message
+                blind.meta["harness_sli_missing"] = (
+                    "a healthy case has no injected component, so the harness's SLI does not exist" if not target
+                    else f"the injected component {target} has no latency column"
+                )
         t1 = time.perf_counter()
         # a method's library warnings (e.g. scikit-learn's ConvergenceWarning, hundreds per campaign) go into the
         # record instead of interleaving with the progress bar

@@ -245,7 +245,7 @@ def _fidelity_md(ctx: _Context) -> list[str]:
     fid = ctx.fidelity
     if fid is None:
         return []
-    from llmrca.report.fidelity import FAULTS
+    from llmrca.report.fidelity import FAULTS, NAN_NOTE
 
     scope = _scope(ctx)
     out = [
@@ -262,6 +262,7 @@ def _fidelity_md(ctx: _Context) -> list[str]:
         *fid.lines(),
         "```",
         "",
+        *([NAN_NOTE, ""] if fid.table["rho"].isna().any() else []),
         *[w for w in fid.warnings() for w in (w, "")],
         "AC@1 side by side (ours / paper, and the difference):",
         "",
@@ -310,7 +311,7 @@ def _fidelity_html(ctx: _Context) -> str:
     fid = ctx.fidelity
     if fid is None:
         return ""
-    from llmrca.report.fidelity import FAULTS
+    from llmrca.report.fidelity import FAULTS, NAN_NOTE
 
     cells = fid.cells[fid.cells["metric"] == "ac@1"]
     random = _mostly_random(ctx)
@@ -331,6 +332,7 @@ def _fidelity_html(ctx: _Context) -> str:
         + (f"<p>{_e(_scope(ctx))}</p>" if _scope(ctx) else "")
         + f"<p>{_e(_mode_sentence(ctx))}</p>"
         + f"<pre>{_e(chr(10).join(fid.lines()))}</pre>"
+        + (f"<p class=\"muted\">{_e(NAN_NOTE)}</p>" if fid.table["rho"].isna().any() else "")
         + "".join(f"<p><strong>{_e(w)}</strong></p>" for w in fid.warnings())
         + "<p class=\"muted\">Cell colour: red where we score higher than the paper, blue where lower; the stronger, the larger the difference."
         + (f" {_e(RANDOM_NOTE)}" if random else "") + "</p>"
@@ -588,6 +590,11 @@ def _status_note(ctx: _Context) -> list[str]:
         from llmrca.evaluate.outputs import non_default_sentence
 
         out.append(non_default_sentence(rep.non_default))
+    from llmrca.evaluate.outputs import harness_sli_sentence
+
+    given = harness_sli_sentence(ctx.records, display_name)
+    if given:
+        out.append(given)
     return out
 
 

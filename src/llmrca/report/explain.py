@@ -81,6 +81,19 @@ def explanation_lines(expl: Any, *, max_signals: int = 8) -> list[str]:
     if isinstance(expl.get("upstream_explained"), dict) and expl["upstream_explained"]:
         lines.append("explained as downstream effects: " + ", ".join(f"{k} ({v})" for k, v in expl["upstream_explained"].items()))
     for k, v in expl.items():
-        if k not in _KNOWN and not isinstance(v, (dict, list)):
+        if k in _KNOWN:
+            continue
+        if not isinstance(v, (dict, list)):
             lines.append(f"{k}: {_num(v)}")
+        elif not v:
+            lines.append(f"{k}: none")
+        elif len(v) <= _MAX_ITEMS and all(not isinstance(x, (dict, list)) for x in (v.values() if isinstance(v, dict) else v)):
+            items = [f"{a}={_num(b)}" for a, b in v.items()] if isinstance(v, dict) else [str(_num(x)) for x in v]
+            lines.append(f"{k}: " + ", ".join(items))
+        else:
+            lines.append(f"{k}: {len(v)} item(s) (see --json)")
     return lines
+
+
+#: a nested explanation field longer than this is counted, not listed (``--json`` has it whole)
+_MAX_ITEMS = 12

@@ -30,6 +30,10 @@ FAULTS: tuple[str, ...] = ("cpu", "memory", "network", "gpu")
 METRICS: tuple[str, ...] = ("ac@1", "avg@5")
 
 
+#: what a NaN ρ means (said by ``llmrca fidelity`` and REPORT under the ρ lines)
+NAN_NOTE = "(nan: fewer than 3 cells in that scope, or our cells or the paper's tie throughout it: no rank order to correlate)"
+
+
 @lru_cache(maxsize=1)
 def paper_table() -> dict[str, Any]:
     """The paper's Table 1: ``{"table": {method: {fault: {"ac@1", "ac@3", "avg@5"}}}, "data_blind": [...], ...}``."""

@@ -120,9 +120,11 @@ class CausalAi(Method):
             "dropped": inp.dropped,
         }
         if not order:
+            rows = inp.n_normal + inp.n_anomalous
+            few = f"; with {rows} rows the test has at most {rows - 2} degrees of freedom" if rows < 12 else ""
             expl["named_nothing_because"] = (
                 f"no metric stayed linked to the time variable in causalai's PC skeleton (p <= {cfg.pvalue_thres} "
-                f"under every condition set up to size {cfg.max_condition_set_size}), so the reference ranks no component"
+                f"under every condition set up to size {cfg.max_condition_set_size}{few}), so the reference ranks no component"
             )
         scores = [(c, float(len(order) - k)) for k, c in enumerate(order)]
         return Ranking.from_metric_scores(scores, candidates=None, explanation=expl)

@@ -137,19 +137,19 @@ def reference_input(case: Case) -> ReferenceInput:
     """Steps 1-3: harness, wrapper and ``rca_preprocess``; raises ValueError where the reference fails."""
     frame = harness_frame(case)
     if TIME not in frame.columns:
-        raise ValueError(f"causalai reference: case {case.name!r} has fewer than two rows (its time column is constant)")
+        raise ValueError("causalai reference: the case has fewer than two rows (its time column is constant)")
     dropped = [str(c) for c in case.metrics.columns if c != TIME and c not in frame.columns]
     is_normal = frame[TIME].to_numpy() < case.inject_time
     ordered = pd.concat([frame[is_normal], frame[~is_normal]], ignore_index=True)
     metrics = [str(c) for c in ordered.columns if c != TIME]
     names = [*metrics, TIME]
     if len(ordered) < 3:
-        raise ValueError(f"causalai reference: case {case.name!r} has {len(ordered)} rows; the partial-correlation test needs 3")
+        raise ValueError(f"causalai reference: the case has {len(ordered)} rows; the partial-correlation test needs 3")
     data = standardise(ordered[names].to_numpy(dtype=float))
     bad = [names[j] for j in range(len(names)) if not np.isfinite(data[:, j]).all()]
     if bad:
         raise ValueError(
-            f"causalai reference: standardising column(s) {bad} of case {case.name!r} gives NaN (the reference's "
+            f"causalai reference: standardising column(s) {bad} gives NaN (the reference's "
             "variance formula cancels to a negative number for a large mean with a tiny spread); the reference's "
             "least squares fails on such a case, and so does this mode"
         )

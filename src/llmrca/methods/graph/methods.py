@@ -191,7 +191,7 @@ class GraphMethod(Method):
                                      threshold=0.0 if ref else c.lingam_threshold, budget=budget)
         raise ValueError(f"{self.name}: unknown discovery {self.discovery!r}")
 
-    def _head_scores(self, g: nx.DiGraph, prep: Prepared, budget: disc.Budget) -> tuple[dict[str, float], dict[str, Any]]:
+    def _head_scores(self, g: nx.DiGraph, prep: Prepared, budget: disc.Budget, case: Case) -> tuple[dict[str, float], dict[str, Any]]:
         c = self.config
         names = prep.columns
         info: dict[str, Any] = {}
@@ -219,10 +219,7 @@ class GraphMethod(Method):
             pers = anomaly.to_dict() if c.personalize else None
             return heads.personalized_pagerank(g, pers, alpha=c.damping), info
         if prep.sli is None:
-            raise MethodUnavailable(
-                f"{self.name} walks from the service-level indicator (the entry point's latency) "
-                "and no component of this case has a usable latency column (pass one with --sli COLUMN)"
-            )
+            raise no_sli(self.name, prep, case)
         weights = _walk_weights(prep, anomaly, c.walk_weight)
         info["sli"] = prep.sli
         return heads.random_walk(g, weights, start=prep.sli, steps=c.walk_steps, rho=c.rho, restart=c.restart, seed=c.seed, budget=budget), info
@@ -236,7 +233,7 @@ class GraphMethod(Method):
             allowed = disc.topology_mask(prep.columns, case.topology)
         g = self._discover(prep, allowed, budget)
         disc.restrict(g, prep.columns, allowed)
-        scores, info = self._head_scores(g, prep, budget)
+        scores, info = self._head_scores(g, prep, budget, case)
         explanation = {
             "graph": {"kind": g.graph["kind"], "nodes": g.number_of_nodes(), "edges": g.number_of_edges()},
             "columns_dropped": len(prep.dropped),
@@ -246,6 +243,19 @@ class GraphMethod(Method):
             **info,
         }
         return Ranking.from_metric_scores(scores, candidates=case.components, explanation=explanation)
+
+
+def no_sli(method: str, prep: Prepared, case: Case) -> MethodUnavailable:
+    """The error of a walk method without an SLI: the one given with ``--sli`` was dropped, or there is none."""
+    given = case.meta.get("sli") if isinstance(case.meta, dict) else None
+    if given:
+        why = prep.dropped.get(given, "dropped by the preprocessing")
+        return MethodUnavailable(f"{method} walks from the SLI and the one given with --sli ({given!r}) was left out: {why}; "
+                                 "name another latency column")
+    return MethodUnavailable(
+        f"{method} walks from the service-level indicator (the entry point's latency) "
+        "and no component of this case has a usable latency column (pass one with --sli COLUMN)"
+    )
 
 
 def _walk_weights(prep: Prepared, anomaly: pd.Series, how: str) -> dict[str, float]:

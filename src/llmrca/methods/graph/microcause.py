@@ -36,16 +36,18 @@ artifact's transition matrix, 1000 walks of 1000 steps from the harness's SLI
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
 
+from llmrca.config import ConfigError
 from llmrca.errors import MethodUnavailable
 from llmrca.methods.common.options import check_reference_mode
 from llmrca.methods.graph import discovery as disc
 from llmrca.methods.graph import heads
-from llmrca.methods.graph.methods import CommonOptions, GraphMethod, WalkOptions
+from llmrca.methods.graph.methods import CommonOptions, GraphMethod, WalkOptions, no_sli
 from llmrca.methods.graph.preprocess import Prepared, anomaly_onsets, anomaly_scores, prepare_reference
 from llmrca.model import Case, Ranking
 
@@ -64,6 +66,19 @@ class MicroCauseConfig(WalkOptions, CommonOptions):
     max_conds: int = 3
     gamma: float = 0.5
     onset_z: float = 3.0
+
+    #: the options the reference mode reads; it fixes the others to the artifact's values
+    REFERENCE_READS: ClassVar[frozenset[str]] = frozenset({"reference_mode", "seed", "time_budget_s"})
+
+    def __post_init__(self) -> None:
+        if self.reference_mode:
+            changed = sorted(f.name for f in dataclasses.fields(self)
+                             if f.name not in self.REFERENCE_READS and getattr(self, f.name) != f.default)
+            if changed:
+                raise ConfigError(
+                    f"MicroCauseConfig: reference_mode={self.reference_mode!r} runs the artifact's settings (10 lags, PC1 at 0.1, "
+                    f"MCI at 0.05, 1000 walks of 1000 steps) and ignores {changed}; drop them, or leave reference_mode unset"
+                )
 
 
 def _partial_corr_with_sli(prep: Prepared, g, max_conds: int) -> dict[str, float]:  # type: ignore[no-untyped-def]
@@ -109,7 +124,7 @@ class MicroCause(GraphMethod):
         budget = disc.Budget(c.time_budget_s or None, self.name)
         prep = self._prepare(case)
         if prep.sli is None:
-            raise MethodUnavailable("microcause walks from the SLI (the entry point's latency) and no component of this case has a usable latency column (pass one with --sli COLUMN)")
+            raise no_sli(self.name, prep, case)
         allowed = disc.topology_mask(prep.columns, case.topology) if c.use_topology else None
         g = disc.pcmci_graph(prep.values, prep.columns, tau_max=c.tau_max, alpha_pc=c.alpha_pc, alpha_mci=c.alpha_mci,
                              max_conds=c.max_conds, allowed=allowed, budget=budget)
@@ -149,14 +164,21 @@ class MicroCause(GraphMethod):
         data = prep.data.ffill().fillna(0.0)  # the harness fills gaps before calling the method
         meta = case.meta if isinstance(case.meta, dict) else {}
         start = meta.get("sli") or meta.get("harness_sli")
+        missing = meta.get("harness_sli_missing")
+        if not start and missing and "healthy" not in str(missing):
+            # the artifact's harness then passed 'nginx-proxy', which is no column: the reference failed
+            raise ValueError(f"microcause (reference mode): no SLI to walk from: {missing} (the reference fails here too)")
         if not start:
             raise MethodUnavailable(
-                "microcause (reference mode) walks from the SLI the paper's harness chose, the injected component's "
-                "own latency column; the evaluator passes it on a labelled case (with llmrca rank, name it with --sli COLUMN)"
+                "microcause (reference mode) walks from the injected component's own latency column, the SLI the "
+                "paper's harness chose" + (f"; {missing}" if missing else "; name it with --sli COLUMN")
             )
         if start not in prep.columns:
-            raise ValueError(f"microcause (reference mode): the SLI {start!r} is not among the case's non-constant columns "
-                             "(the reference fails here too)")
+            if start in case.metrics.columns:
+                raise ValueError(f"microcause (reference mode): the SLI {start!r} is constant in this case, and the reference "
+                                 "drops constant columns (it fails here too)")
+            raise ValueError(f"microcause (reference mode): the SLI {start!r} is not a column of this case")
         scores, info = ref.rank_metrics(data.to_numpy(dtype=float), prep.columns, start, seed=c.seed, budget=budget)
-        explanation = {**info, "reference_mode": c.reference_mode, "columns_dropped": len(prep.dropped), "seconds": round(budget.elapsed, 3)}
+        explanation = {**info, "reference_mode": c.reference_mode, "columns_dropped": len(prep.dropped), "seconds": round(budget.elapsed, 3),
+                       "reference_settings": ref.SETTINGS}
         return Ranking.from_metric_scores(scores, candidates=case.components, explanation=explanation)

@@ -53,6 +53,8 @@ from llmrca.methods.graph.discovery import Budget
 TAU_MAX, PC_ALPHA, ALPHA_LEVEL = 10, 0.1, 0.05
 #: backward weight of the transition matrix, walks and steps per walk (microcause.py)
 RHO, WALKS, STEPS = 0.2, 1000, 1000
+#: what the reference mode runs with, whatever the config's default-mode options say (recorded in the explanation)
+SETTINGS = {"tau_max": TAU_MAX, "pc_alpha": PC_ALPHA, "alpha_level": ALPHA_LEVEL, "rho": RHO, "walks": WALKS, "steps": STEPS}
 
 
 def _lagged(x: np.ndarray, var: int, lag: int, max_lag: int) -> np.ndarray:
