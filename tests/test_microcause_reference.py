@@ -136,11 +136,11 @@ def test_reference_mode_without_an_sli_says_why() -> None:
     with pytest.raises(MethodUnavailable, match="--sli"):  # llmrca rank: nothing passed
         m.rank(_case())
     case = _case()
-    case.meta["harness_sli_missing"] = "a healthy case has no injected component, so the harness's SLI does not exist"
+    case.meta["harness_sli_unavailable"] = "a healthy case has no injected component, so the harness's SLI does not exist"
     with pytest.raises(MethodUnavailable, match="healthy case"):
         m.rank(case)
     # the injected component has no latency column: the artifact passed 'nginx-proxy' and the reference failed
-    case.meta["harness_sli_missing"] = "the injected component w2 has no latency column"
+    case.meta["harness_sli_error"] = "the injected component w2 has no latency column"
     with pytest.raises(ValueError, match="w2 has no latency column"):
         m.rank(case)
     case = _case()
@@ -187,3 +187,43 @@ def test_reports_say_which_sli_the_reference_walked_from() -> None:
     assert harness_sli_sentence([{"method": "nsigma"}]) == ""
     given = harness_sli_sentence([{"method": "microcause", "sli_given": "gw_latency-90"}])
     assert "given with --sli (gw_latency-90)" in given and "not the paper's setting" in given
+
+
+def _task_for(case_dir, sli=None):  # type: ignore[no-untyped-def]
+    from llmrca.evaluate.task import Task
+
+    return Task(method="microcause", case_id=case_dir.parent.name + "/" + case_dir.name, case_dir=str(case_dir),
+                config={"reference_mode": "rcaeval"}, config_hash="x", sli=sli)
+
+
+@pytest.mark.slow
+def test_the_evaluator_hands_the_harness_sli_to_the_reference_only(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """On a real simulated case: the reference gets the target's latency; --sli replaces it (recorded); a target
+    without a latency column fails as the reference does; a healthy case is unavailable."""
+    import shutil
+
+    from llmrca.campaign import run_campaign
+    from llmrca.evaluate.task import execute
+
+    run_campaign(profile="quick", seed=23, out=tmp_path / "ds", progress=False, faults=["cpu"], healthy=1)
+    faulty = next(p.parent for p in sorted((tmp_path / "ds").glob("*_cpu/*/case.json")))
+    rec = execute(_task_for(faulty))
+    target = rec["target"]
+    assert rec["status"] == "ok" and rec["harness_sli"] == f"{target}_latency-90" == rec["explanation"]["sli"]
+    rec = execute(_task_for(faulty, sli="nginx-gateway_latency-90"))
+    assert rec["status"] == "ok" and rec["sli_given"] == "nginx-gateway_latency-90" and "harness_sli" not in rec
+    # the default mode gets neither
+    from llmrca.evaluate.task import Task
+
+    plain = execute(Task(method="microcause", case_id="c", case_dir=str(faulty), config={}, config_hash="y"))
+    assert "harness_sli" not in plain and "sli_given" not in plain
+    # the injected component without a latency column: a failed run, as the reference
+    cut = tmp_path / "cut" / faulty.parent.name / faulty.name
+    shutil.copytree(faulty, cut)
+    frame = pd.read_csv(cut / "data.csv")
+    frame.drop(columns=[f"{target}_latency-90"]).to_csv(cut / "data.csv", index=False)
+    rec = execute(_task_for(cut))
+    assert rec["status"] == "failed" and f"{target} has no latency column" in rec["error"]
+    healthy = next(p.parent for p in sorted((tmp_path / "ds").glob("healthy*/*/case.json")))
+    rec = execute(_task_for(healthy))
+    assert rec["status"] == "unavailable" and "healthy case" in rec["error"]

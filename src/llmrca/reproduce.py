@@ -94,8 +94,8 @@ def reproduce(
     if as_paper:
         modes = reference_modes(chosen)
     # what each method runs in: --as-paper's reference mode unless the user's --set METHOD.reference_mode says otherwise
-    ran_modes = {m: v for m, v in {**modes, **{m: c["reference_mode"] for m, c in (method_configs or {}).items()
-                                                  if "reference_mode" in c}}.items() if v}
+    asked = {m: c["reference_mode"] for m, c in (method_configs or {}).items() if "reference_mode" in c}
+    ran_modes = {m: (modes.get(m) or "rcaeval") if v is True else v for m, v in {**modes, **asked}.items() if v}  # True: legacy spelling
     try:
         res = run_evaluation(
             ds, chosen, out / EVAL_DIR, jobs=jobs, timeout_s=timeout_s, metric_set=metric_set, progress=progress,

@@ -177,11 +177,10 @@ def execute(task: Task, case_cache: dict[str, Case] | None = None) -> dict[str, 
             if col is not None:
                 blind.meta["harness_sli"] = col
                 rec["harness_sli"] = col
-            else:  # why there is none, for the method's message
-                blind.meta["harness_sli_missing"] = (
-                    "a healthy case has no injected component, so the harness's SLI does not exist" if not target
-                    else f"the injected component {target} has no latency column"
-                )
+            elif target:  # the artifact's harness then passed 'nginx-proxy', no column: the reference failed
+                blind.meta["harness_sli_error"] = f"the injected component {target} has no latency column"
+            else:  # a healthy case: the harness never ran one, and there is no SLI to give
+                blind.meta["harness_sli_unavailable"] = "a healthy case has no injected component, so the harness's SLI does not exist"
         t1 = time.perf_counter()
         # a method's library warnings (e.g. scikit-learn's ConvergenceWarning, hundreds per campaign) go into the
         # record instead of interleaving with the progress bar

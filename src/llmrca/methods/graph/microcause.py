@@ -164,14 +164,13 @@ class MicroCause(GraphMethod):
         data = prep.data.ffill().fillna(0.0)  # the harness fills gaps before calling the method
         meta = case.meta if isinstance(case.meta, dict) else {}
         start = meta.get("sli") or meta.get("harness_sli")
-        missing = meta.get("harness_sli_missing")
-        if not start and missing and "healthy" not in str(missing):
-            # the artifact's harness then passed 'nginx-proxy', which is no column: the reference failed
-            raise ValueError(f"microcause (reference mode): no SLI to walk from: {missing} (the reference fails here too)")
+        if not start and meta.get("harness_sli_error"):  # the evaluator found no harness SLI where the reference fails too
+            raise ValueError(f"microcause (reference mode): no SLI to walk from: {meta['harness_sli_error']} (the reference fails here too)")
         if not start:
+            why = meta.get("harness_sli_unavailable")
             raise MethodUnavailable(
                 "microcause (reference mode) walks from the injected component's own latency column, the SLI the "
-                "paper's harness chose" + (f"; {missing}" if missing else "; name it with --sli COLUMN")
+                "paper's harness chose" + (f"; {why}" if why else "; name it with --sli COLUMN")
             )
         if start not in prep.columns:
             if start in case.metrics.columns:
