@@ -259,3 +259,13 @@ def test_reference_options_round_trip() -> None:
     cfg = cls.config_cls().replace(reference_mode="rcaeval", seed=3)
     assert cls.config_cls.from_yaml(cfg.to_yaml()) == cfg
     assert cls.config_cls().reference_mode is None and cls.config_cls().seed == 0
+
+
+def test_reference_mode_refuses_alpha_which_it_ignores() -> None:
+    from llmrca.config import ConfigError
+    from llmrca.methods.registry import get_method
+
+    with pytest.raises(ConfigError, match=r"ignores alpha=0\.2"):
+        get_method("causalai", {"reference_mode": "rcaeval", "alpha": 0.2})
+    get_method("causalai", {"alpha": 0.2})  # the default mode reads it
+    get_method("causalai", {"reference_mode": "rcaeval", "pvalue_thres": 0.01, "max_condition_set_size": 2})

@@ -136,7 +136,7 @@ def test_reference_mode_without_an_sli_says_why() -> None:
     with pytest.raises(MethodUnavailable, match="--sli"):  # llmrca rank: nothing passed
         m.rank(_case())
     case = _case()
-    case.meta["harness_sli_unavailable"] = "a healthy case has no injected component, so the harness's SLI does not exist"
+    case.meta["harness_sli_unavailable"] = "a healthy case has no injected component, hence no SLI from the paper's harness"
     with pytest.raises(MethodUnavailable, match="healthy case"):
         m.rank(case)
     # the injected component has no latency column: the artifact passed 'nginx-proxy' and the reference failed
@@ -185,8 +185,15 @@ def test_reports_say_which_sli_the_reference_walked_from() -> None:
     recs = [{"method": "microcause", "harness_sli": "w1_latency-90"}, {"method": "nsigma"}]
     assert harness_sli_sentence(recs).startswith("microcause (reference mode) walked from the SLI the paper's harness chose")
     assert harness_sli_sentence([{"method": "nsigma"}]) == ""
-    given = harness_sli_sentence([{"method": "microcause", "sli_given": "gw_latency-90"}])
-    assert "given with --sli (gw_latency-90)" in given and "not the paper's setting" in given
+    # a user's --sli instead is a non-default option: said under Table 1 and warned about by fidelity
+    from llmrca.evaluate.outputs import non_default_options, non_default_sentence
+
+    recs = [{"method": "microcause", "config": {"reference_mode": "rcaeval"}, "sli_given": "gw_latency-90",
+             "sli_default": "the paper harness's SLI, the injected component's latency"}]
+    assert harness_sli_sentence(recs) == ""
+    nd = non_default_options(recs, ignore=frozenset({"reference_mode"}))
+    assert nd == {"microcause": {"sli": ("gw_latency-90", "the paper harness's SLI, the injected component's latency")}}
+    assert "microcause sli='gw_latency-90' (default \"the paper harness's SLI" in non_default_sentence(nd)
 
 
 def _task_for(case_dir, sli=None):  # type: ignore[no-untyped-def]
@@ -212,6 +219,7 @@ def test_the_evaluator_hands_the_harness_sli_to_the_reference_only(tmp_path) -> 
     assert rec["status"] == "ok" and rec["harness_sli"] == f"{target}_latency-90" == rec["explanation"]["sli"]
     rec = execute(_task_for(faulty, sli="nginx-gateway_latency-90"))
     assert rec["status"] == "ok" and rec["sli_given"] == "nginx-gateway_latency-90" and "harness_sli" not in rec
+    assert rec["sli_default"].startswith("the paper harness's SLI")
     # the default mode gets neither
     from llmrca.evaluate.task import Task
 
@@ -227,3 +235,19 @@ def test_the_evaluator_hands_the_harness_sli_to_the_reference_only(tmp_path) -> 
     healthy = next(p.parent for p in sorted((tmp_path / "ds").glob("healthy*/*/case.json")))
     rec = execute(_task_for(healthy))
     assert rec["status"] == "unavailable" and "healthy case" in rec["error"]
+
+
+def test_evaluate_refuses_an_sli_the_methods_metric_set_lacks(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """`--sli` is checked against the set the SLI-reading methods read (basic here), not against any set of the case."""
+    from llmrca.campaign import run_campaign
+    from llmrca.evaluate.runner import EvaluationError, run_evaluation
+
+    run_campaign(profile="quick", seed=29, out=tmp_path / "ds", progress=False, faults=["cpu"], cases_per_fault=1)
+    only_extended = "ray-worker-1_latency-50"  # the basic set keeps the p90 latency only
+    with pytest.raises(EvaluationError, match=r"not a column of the basic metric set .* which microcause read .*ray-worker-1_latency-90"):
+        run_evaluation(tmp_path / "ds", ["microcause", "nsigma"], tmp_path / "ev", sli=only_extended, progress=False)
+    # no method here reads the SLI from the basic set: any column of the case is accepted
+    run_evaluation(tmp_path / "ds", ["nsigma"], tmp_path / "ev2", sli=only_extended, progress=False, jobs=1)
+    from llmrca.evaluate.results import read_results
+
+    assert [r["status"] for r in read_results(tmp_path / "ev2" / "results.jsonl")] == ["ok"]

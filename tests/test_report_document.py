@@ -102,6 +102,8 @@ def test_evaluate_default_out_is_the_eval_part_of_a_results_folder(repro: Path, 
     md = (tmp_path / "results" / "REPORT.md").read_text()
     assert "Backend `sim`, profile `quick`, seed 0. 12 cases (cpu 3, gpu 3, memory 3, network 3), 1 method." in md
     assert "![Fault effects" in md  # the dataset was found through eval/run.json
+    # one of the paper's methods: the agreement section says why it is not computed
+    assert "Not computed: 1 of the paper's methods ran (NSigma), and Spearman's ρ over their cells needs at least 3" in md
 
 
 def test_rank_prints_a_readable_explanation_by_default(repro: Path) -> None:

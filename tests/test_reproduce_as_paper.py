@@ -58,6 +58,17 @@ def test_reproduce_json_records_the_modes_that_ran(tmp_path: Path) -> None:
               method_configs={"nsigma": {"reference_mode": None}})
     meta = json.loads((out / "reproduce.json").read_text())
     assert meta["reference_modes"] == {"baro": "rcaeval"}
-    assert meta["no_reference_mode"] == ["nsigma", "random"]
+    assert meta["no_reference_mode"] == ["random"] and meta["reference_mode_off"] == ["nsigma"]
     recs = read_results(out / "eval" / "results.jsonl")
     assert {r["config"]["reference_mode"] for r in recs if r["method"] == "nsigma"} == {None}
+
+
+def test_as_paper_refuses_options_a_reference_mode_ignores_before_the_campaign(tmp_path: Path) -> None:
+    from llmrca.evaluate.runner import EvaluationError
+    from llmrca.reproduce import reproduce
+
+    out = tmp_path / "rep"
+    with pytest.raises(EvaluationError, match=r"ignores \['tau_max'\].*--as-paper runs microcause in its reference mode.*reference_mode=null"):
+        reproduce(profile="quick", out=out, methods=["microcause", "nsigma"], progress=False, as_paper=True,
+                  method_configs={"microcause": {"tau_max": 5}})
+    assert not (out / "dataset").exists()

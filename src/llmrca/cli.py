@@ -287,7 +287,7 @@ def evaluate_cmd(
     fresh: Annotated[bool, typer.Option("--fresh", help="Move earlier outputs in --out to --out/previous/<time>/ and start over (e.g. another dataset's results).")] = False,
     retry: Annotated[str | None, typer.Option("--retry", help="Re-run stored runs with these statuses: any of failed,timeout,invalid_case,unavailable.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
-    sli: Annotated[str | None, typer.Option("--sli", help="Service-level-indicator column for methods that walk from one (default: the entry's latency).")] = None,
+    sli: Annotated[str | None, typer.Option("--sli", help="Service-level-indicator column for the methods that read one, the graph and causal families (default: the entry's latency; MicroCause's reference mode: the injected component's latency, as the paper's harness). Reported as a non-default option.")] = None,
     set_: Annotated[list[str] | None, typer.Option("--set", help="A method option METHOD.option=VALUE, e.g. nsigma.abstain_below=3, or microrca.reference_mode=rcaeval for the implementation the paper ran (`llmrca methods` lists them; repeatable; reported as non-default).")] = None,
 ) -> None:
     """Evaluate RCA methods on a dataset: AC@k, Avg@k, Table 1, misattribution."""
@@ -366,7 +366,7 @@ def rank_cmd(
     set_: Annotated[list[str] | None, typer.Option("--set", help="Config override key=value, or METHOD.key=value as evaluate takes it (repeatable).")] = None,
     metric_set: Annotated[str | None, typer.Option("--metric-set", help="basic or extended (default: the method's own).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
-    sli: Annotated[str | None, typer.Option("--sli", help="Service-level-indicator column for methods that walk from one (default: the entry's latency).")] = None,
+    sli: Annotated[str | None, typer.Option("--sli", help="Service-level-indicator column for the methods that read one, the graph and causal families (default: the entry's latency; MicroCause's reference mode needs it: the paper's harness used the injected component's latency).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress spinner.")] = False,
 ) -> None:
     """Rank one case's components with one method, and explain the answer (the method never sees the ground truth)."""

@@ -77,8 +77,15 @@ def reproduce(
             if {"sim", "fault"} & set(unknown):
                 hint = " — simulator and fault parameters go in campaign_options (sim_params, fault_params), as the CLI's --set sim.KEY=V does"
             raise EvaluationError(f"--set names {unknown}, not among the methods to run ({', '.join(sorted(wanted))}); see `llmrca methods`{hint}")
+        early_modes = reference_modes(sorted(method_configs)) if as_paper else {}
         for m, opts in method_configs.items():
-            full_config(m, opts)  # an unknown option or a bad value is refused now, not after the campaign
+            try:  # an unknown option or a bad value is refused now, not after the campaign
+                full_config(m, {**({"reference_mode": early_modes[m]} if m in early_modes else {}), **opts})
+            except EvaluationError as e:
+                if m in early_modes and "reference_mode" not in opts:
+                    raise EvaluationError(f"{e} (--as-paper runs {m} in its reference mode, {early_modes[m]!r}; "
+                                          f"add --set {m}.reference_mode=null to run it as published with these options)") from e
+                raise
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
     ds = _reuse_dataset(out / "dataset", backend=backend, profile=profile, seed=seed, options=campaign_options or {})
@@ -96,6 +103,7 @@ def reproduce(
     # what each method runs in: --as-paper's reference mode unless the user's --set METHOD.reference_mode says otherwise
     asked = {m: c["reference_mode"] for m, c in (method_configs or {}).items() if "reference_mode" in c}
     ran_modes = {m: (modes.get(m) or "rcaeval") if v is True else v for m, v in {**modes, **asked}.items() if v}  # True: legacy spelling
+    switched_off = sorted(m for m in modes if m not in ran_modes)  # --as-paper, but the user's --set reference_mode=null
     try:
         res = run_evaluation(
             ds, chosen, out / EVAL_DIR, jobs=jobs, timeout_s=timeout_s, metric_set=metric_set, progress=progress,
@@ -130,7 +138,8 @@ def reproduce(
                 "method_configs": method_configs or {},
                 "campaign_options": campaign_options or {},
                 "reference_modes": ran_modes,
-                "no_reference_mode": sorted(set(chosen) - set(ran_modes)) if as_paper else [],
+                "no_reference_mode": sorted(set(chosen) - set(modes)) if as_paper else [],
+                "reference_mode_off": switched_off,
                 "campaign_s": round(t1 - t0, 2),
                 "evaluate_s": round(t2 - t1, 2),
             },

@@ -161,25 +161,26 @@ def non_default_options(records: list[dict[str, Any]], *, ignore: frozenset[str]
         diff = {k: (v, d.get(k)) for k, v in used.items() if k not in ignore and k in d and v != d[k]}
         if diff:
             out[m] = diff
+    # the evaluation's --sli, for the methods that read it (recorded as sli_given): an option too
+    for r in records:
+        m, given = r.get("method"), r.get("sli_given")
+        if given and "sli" not in ignore and "sli" not in out.get(m, {}):
+            out.setdefault(m, {})["sli"] = (given, r.get("sli_default") or "chosen by the method")
     return out
 
 
 def harness_sli_sentence(records: list[dict[str, Any]], name: Callable[[str], str] = str) -> str:
-    """What the methods that walk from the paper harness's SLI were given (empty when none was run).
+    """Which methods walked from the paper harness's SLI (empty when none did).
 
     A method in reference mode whose config asks for it (MicroCause's) gets the injected component's own latency
-    column (``harness_sli`` in its records), or the user's ``--sli`` (``sli_given``), which is not the paper's setting.
+    column (``harness_sli`` in its records).  A user's ``--sli`` instead (``sli_given``) is reported as a non-default
+    option (:func:`non_default_options`): not the paper's setting.
     """
     harness = sorted({r["method"] for r in records if r.get("harness_sli")})
-    given = {r["method"]: r["sli_given"] for r in records if r.get("sli_given")}
-    out = []
-    if harness:
-        out.append(", ".join(name(m) for m in harness) + " (reference mode) walked from the SLI the paper's harness chose, the "
-                   "injected component's own latency, read from each case's label as the artifact did (`harness_sli` in results.jsonl).")
-    if given:
-        out.append("; ".join(f"{name(m)} (reference mode) walked from the SLI given with --sli ({v})" for m, v in sorted(given.items()))
-                   + ", not the one the paper's harness chose (the injected component's own latency): not the paper's setting.")
-    return " ".join(out)
+    if not harness:
+        return ""
+    return (", ".join(name(m) for m in harness) + " (reference mode) walked from the SLI the paper's harness chose, the "
+            "injected component's own latency, read from each case's label as the artifact did (harness_sli in results.jsonl).")
 
 
 def non_default_sentence(non_default: dict[str, dict[str, tuple[Any, Any]]]) -> str:

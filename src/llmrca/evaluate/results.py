@@ -294,7 +294,9 @@ def failure_reasons(records: Iterable[dict[str, Any]]) -> dict[str, str]:
     for r in records:
         if r.get("status") in ("failed", "timeout", "unavailable") and r.get("error_kind") != INVALID_CASE:
             msg = str(r.get("error") or "").strip().splitlines()
-            text = (msg[0] if msg else "")[:160]
+            text = msg[0] if msg else ""
+            if len(text) > 160:  # cut at a word, and say so
+                text = text[:159].rsplit(" ", 1)[0].rstrip(",;:") + "…"
             kind = r.get("error_kind") or r["status"]
             said = text if text.startswith(f"{kind}:") else (f"{kind}: {text}" if text else str(kind))
             seen.setdefault(r["method"], Counter())[said] += 1

@@ -195,7 +195,7 @@ def run_evaluation(
         raise EvaluationError(f"no cases under {dataset}: expected <component>_<fault>/<rep>/data.csv folders")
     out = Path(out)
     if sli is not None:
-        _check_sli(ds, dirs[0], sli)
+        _check_sli(ds, dirs[0], sli, names, metric_set)
     cfg = {m: full_config(m, configs.get(m)) for m in names}
     # a chosen SLI changes what the walk methods answer: it is part of their config fingerprint
     hashes = {m: config_hash(m, {**cfg[m], "sli": sli} if sli else cfg[m], metric_set) for m in names}
@@ -396,8 +396,20 @@ def move_aside(out: Path) -> list[Path]:
     return moved
 
 
-def _check_sli(ds: Dataset, first: Path, sli: str) -> None:
-    """Refuse a ``--sli`` column the dataset's first case does not have (a typo would otherwise be scored as misses)."""
+#: the families whose methods read the SLI (the graph methods' preprocessing, MicroCause, CIRCA)
+_SLI_FAMILIES = frozenset({"graph", "causal"})
+
+
+def _check_sli(ds: Dataset, first: Path, sli: str, methods: list[str], metric_set: str | None = None) -> None:
+    """Refuse a ``--sli`` column that the metric set a method reads lacks in the dataset's first case.
+
+    Each method reads its preferred set (``--metric-set`` when given; see
+    :func:`~llmrca.methods.common.metric_set.choose_metric_set`); a column only the other set has would make every
+    run of that method fail, so it is refused up front, naming the set's latency columns.
+    """
+    from llmrca.errors import MethodUnavailable
+    from llmrca.methods.common.metric_set import choose_metric_set
+    from llmrca.methods.registry import REGISTRY, entry
     from llmrca.model import CaseValidationError
     from llmrca.telemetry.vocabulary import LATENCY_KINDS, describe_columns
 
@@ -405,10 +417,29 @@ def _check_sli(ds: Dataset, first: Path, sli: str) -> None:
         case = ds.load(first)
     except CaseValidationError:
         return  # the case is invalid: the evaluation records it; nothing to check against
-    cols = {str(c) for df in case.metric_sets.values() for c in df.columns}
-    if sli not in cols:
-        lat = sorted(cm.column for cm in describe_columns(cols) if cm.kind in LATENCY_KINDS)
-        raise EvaluationError(f"--sli {sli!r} is not a column of {ds.case_id(first)} (its latency columns: {', '.join(lat[:8]) or 'none'})")
+    sets: dict[str, list[str]] = {}
+    for m in methods:
+        if m not in REGISTRY or entry(m).family not in _SLI_FAMILIES:
+            continue  # it does not read the SLI
+        try:
+            sets.setdefault(choose_metric_set(case.metric_sets, entry(m).tags.metric_set, metric_set), []).append(m)
+        except MethodUnavailable:  # a forced set the case lacks: the evaluation reports it per run
+            continue
+    if not sets:  # no method here reads it: any column of the case will do
+        cols = {str(c) for df in case.metric_sets.values() for c in df.columns}
+        if sli not in cols:
+            lat = sorted(cm.column for cm in describe_columns(cols) if cm.kind in LATENCY_KINDS)
+            raise EvaluationError(f"--sli {sli!r} is not a column of {ds.case_id(first)} (its latency columns: {', '.join(lat[:12]) or 'none'})")
+        return
+    for name, users in sets.items():
+        cols = [str(c) for c in case.metric_sets[name].columns]
+        if sli not in cols:
+            lat = [cm.column for cm in describe_columns(cols) if cm.kind in LATENCY_KINDS]
+            shown = ", ".join(lat[:12]) + (f", … ({len(lat)} in all)" if len(lat) > 12 else "") if lat else "none"
+            raise EvaluationError(
+                f"--sli {sli!r} is not a column of the {name} metric set of {ds.case_id(first)}, which "
+                f"{', '.join(users[:4])}{' …' if len(users) > 4 else ''} read (its latency columns: {shown})"
+            )
 
 
 def _other_dataset(records: list[dict[str, Any]], dataset_fp: str, root: Path, cases: dict[str, str] | None = None) -> str | None:

@@ -90,6 +90,10 @@ def rank_case(
         raise ValueError(f"--sli {sli!r} is not a column of the {wanted} metric set of {case_dir} (its latency columns: {', '.join(lat[:8]) or 'none'})")
     if sli is not None:
         blind.meta = {**blind.meta, "sli": sli}
+    elif getattr(m.config, "reference_mode", None) and getattr(type(m.config), "harness_sli", False) and case.fault is not None \
+            and not case.fault.target:  # rank stays blind to a faulty case's target, but may say why a healthy case has no SLI
+        blind.meta = {**blind.meta, "harness_sli_unavailable": "a healthy case has no injected component, hence no SLI from the "
+                                                                "paper's harness (the injected component's own latency)"}
     from llmrca.evaluate.task import recorded_warnings
 
     said: dict[str, Any] = {}

@@ -134,6 +134,14 @@ def harness_sli(columns: Iterable[str], target: str | None) -> str | None:
     return found
 
 
+def _reads_sli(method: str) -> bool:
+    """Whether ``method`` reads the evaluation's SLI (the graph and causal families; see runner._SLI_FAMILIES)."""
+    from llmrca.evaluate.runner import _SLI_FAMILIES
+    from llmrca.methods.registry import REGISTRY, entry
+
+    return method in REGISTRY and entry(method).family in _SLI_FAMILIES
+
+
 def execute(task: Task, case_cache: dict[str, Case] | None = None) -> dict[str, Any]:
     """Run one task and return its record (status ok / failed / unavailable)."""
     from llmrca.dataset.io import ground_truth_problem, read_case
@@ -169,8 +177,10 @@ def execute(task: Task, case_cache: dict[str, Case] | None = None) -> dict[str, 
         wants_harness = bool(getattr(method.config, "reference_mode", None)) and getattr(type(method.config), "harness_sli", False)
         if task.sli is not None:
             blind.meta["sli"] = task.sli
-            if wants_harness:  # the user's --sli replaces the harness's: not the paper's setting, and the report says so
+            if wants_harness or _reads_sli(task.method):  # reported as a non-default option (evaluate.outputs)
                 rec["sli_given"] = task.sli
+                rec["sli_default"] = ("the paper harness's SLI, the injected component's latency" if wants_harness
+                                      else "the entry component's latency")
         elif wants_harness:
             target = case.fault.target if case.fault is not None else None
             col = harness_sli(blind.metrics.columns, target)
@@ -180,7 +190,8 @@ def execute(task: Task, case_cache: dict[str, Case] | None = None) -> dict[str, 
             elif target:  # the artifact's harness then passed 'nginx-proxy', no column: the reference failed
                 blind.meta["harness_sli_error"] = f"the injected component {target} has no latency column"
             else:  # a healthy case: the harness never ran one, and there is no SLI to give
-                blind.meta["harness_sli_unavailable"] = "a healthy case has no injected component, so the harness's SLI does not exist"
+                blind.meta["harness_sli_unavailable"] = ("a healthy case has no injected component, hence no SLI from the paper's "
+                                                         "harness (the injected component's own latency)")
         t1 = time.perf_counter()
         # a method's library warnings (e.g. scikit-learn's ConvergenceWarning, hundreds per campaign) go into the
         # record instead of interleaving with the progress bar

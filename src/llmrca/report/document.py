@@ -192,6 +192,20 @@ def _fidelity(rep: Report, scored: pd.DataFrame | None = None) -> Any:
     return fid if len(fid.methods) >= 3 else None
 
 
+def _too_few_for_fidelity(ctx: Any) -> str:
+    """Why the agreement section is left out when one or two of the paper's methods ran ('' otherwise)."""
+    from llmrca.report.fidelity import FAULTS, paper_table
+
+    scored = ctx.rep.scored
+    if scored is None or scored.empty or "method" not in scored or not set(scored["fault"]) & set(FAULTS):
+        return ""
+    ran = sorted(set(scored["method"]) & set(paper_table()["table"]))
+    if not 0 < len(ran) < 3:
+        return ""
+    return (f"Not computed: {len(ran)} of the paper's methods ran ({', '.join(display_name(m) for m in ran)}), and Spearman's ρ "
+            "over their cells needs at least 3 (evaluate more of them, e.g. `llmrca reproduce --methods ...`).")
+
+
 def _scope(ctx: Any) -> str:
     """The sentence on which cases the paper comparisons use ('' when every faulty case is in the paper's setting)."""
     return ctx.scope_sentence() if hasattr(ctx, "scope_sentence") else ""
@@ -244,7 +258,8 @@ def _reference_scope(k: int, n: int) -> str:
 def _fidelity_md(ctx: _Context) -> list[str]:
     fid = ctx.fidelity
     if fid is None:
-        return []
+        few = _too_few_for_fidelity(ctx)
+        return ["## Agreement with the paper", "", few, ""] if few else []
     from llmrca.report.fidelity import FAULTS, NAN_NOTE
 
     scope = _scope(ctx)
@@ -310,7 +325,8 @@ def _mostly_random(ctx: _Context) -> set[tuple[str, str]]:
 def _fidelity_html(ctx: _Context) -> str:
     fid = ctx.fidelity
     if fid is None:
-        return ""
+        few = _too_few_for_fidelity(ctx)
+        return f"<h2>Agreement with the paper</h2><p>{_e(few)}</p>" if few else ""
     from llmrca.report.fidelity import FAULTS, NAN_NOTE
 
     cells = fid.cells[fid.cells["metric"] == "ac@1"]

@@ -40,7 +40,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-from llmrca.config import Config
+from llmrca.config import Config, ConfigError
 from llmrca.methods.base import Method
 from llmrca.methods.causal._data import windows
 from llmrca.methods.common.options import check_reference_mode
@@ -63,6 +63,14 @@ class CausalAiConfig(Config):
     reference_mode: str | None = None  # None: the published algorithm; "rcaeval": the artifact's run
     #: reference mode only: seeds the order of the detected root causes (the reference's set order is arbitrary)
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.reference_mode and self.alpha != 0.05:
+            raise ConfigError(
+                f"CausalAiConfig: reference_mode={self.reference_mode!r} runs causalai's own PC, which has no separate graph "
+                f"significance level, and ignores alpha={self.alpha!r}; drop it (pvalue_thres sets the reference's test), "
+                "or leave reference_mode unset"
+            )
 
 
 class CausalAi(Method):
@@ -118,6 +126,7 @@ class CausalAi(Method):
             "order": f"seeded random order (seed={cfg.seed}) standing in for the reference's set order, which varies between processes",
             "rows": {"normal": inp.n_normal, "anomalous": inp.n_anomalous},
             "dropped": inp.dropped,
+            "reference_settings": {"pvalue_thres": cfg.pvalue_thres, "max_condition_set_size": cfg.max_condition_set_size},
         }
         if not order:
             rows = inp.n_normal + inp.n_anomalous

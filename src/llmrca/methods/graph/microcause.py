@@ -169,8 +169,9 @@ class MicroCause(GraphMethod):
         if not start:
             why = meta.get("harness_sli_unavailable")
             raise MethodUnavailable(
-                "microcause (reference mode) walks from the injected component's own latency column, the SLI the "
-                "paper's harness chose" + (f"; {why}" if why else "; name it with --sli COLUMN")
+                f"microcause (reference mode): {why}" if why else
+                "microcause (reference mode) walks from the injected component's own latency (the paper harness's SLI); "
+                "name it with --sli COLUMN"
             )
         if start not in prep.columns:
             if start in case.metrics.columns:
