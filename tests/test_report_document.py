@@ -118,6 +118,18 @@ def test_rank_prints_a_readable_explanation_by_default(repro: Path) -> None:
     assert r.exit_code == 0 and "explanation: random gives none beyond the scores above" in r.stdout
 
 
+def test_rank_names_a_copied_case_by_its_folder_and_report_q_says_one_line(repro: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "mine"
+    shutil.copytree(repro / "dataset" / "ray-worker-2_memory" / "1", copy)
+    r = CliRunner().invoke(app, ["rank", str(copy), "--method", "nsigma"], env={"COLUMNS": "250"})
+    assert r.exit_code == 0, r.output
+    assert f"nsigma on {tmp_path.name}/mine (case ray-worker-2_memory/1)" in " ".join(r.stdout.split())
+    r = CliRunner().invoke(app, ["rank", str(repro / "dataset" / "ray-worker-2_memory" / "1"), "--method", "nsigma"], env={"COLUMNS": "250"})
+    assert "nsigma on ray-worker-2_memory/1 (basic metrics" in r.stdout
+    r = CliRunner().invoke(app, ["report", "-q", str(repro)])
+    assert r.exit_code == 0 and r.stdout.strip().splitlines() == [f"report: {repro / 'REPORT.md'} and {repro / 'REPORT.html'}"]
+
+
 def test_methods_prints_install_hints_literally_with_the_cpu_torch_build() -> None:
     from llmrca.methods.registry import Entry, register, unregister
 

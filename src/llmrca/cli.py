@@ -397,7 +397,9 @@ def rank_cmd(
     if as_json:
         typer.echo(json.dumps(outcome.to_dict(), indent=2, default=str))
         return
-    t = Table(title=f"{method} on {outcome.case.name} ({outcome.metric_set} metrics, {outcome.duration_s:.2f} s)")
+    folder = f"{case_dir.resolve().parent.name}/{case_dir.resolve().name}"  # as a dataset names its cases
+    named = folder if folder == outcome.case.name else f"{folder} (case {outcome.case.name})"
+    t = Table(title=f"{method} on {named} ({outcome.metric_set} metrics, {outcome.duration_s:.2f} s)")
     for col in ("rank", "component", "score", "top metric"):
         t.add_column(col)
     best_metric: dict[str, str] = {}
@@ -431,6 +433,7 @@ def _spinner(label: str, quiet: bool = False) -> Any:
 @app.command("report")
 def report_cmd(
     out: Annotated[Path, typer.Argument(help="A reproduce folder (holds eval/results.jsonl) or an evaluation folder (holds results.jsonl).")],
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only where the report was written.")] = False,
 ) -> None:
     """Regenerate summary.csv, Table 1, the figures, REPORT.md and REPORT.html from results.jsonl."""
     from llmrca.report.document import write_documents
@@ -439,6 +442,9 @@ def report_cmd(
         doc = write_documents(out)
     except _USER_ERRORS as e:
         _fail(e)
+    if quiet:
+        typer.echo(f"report: {doc.markdown} and {doc.html}")
+        return
     rep = doc.report
     counts = {s: int(rep.status[s].sum()) for s in ("ok", "failed", "timeout", "unavailable")} if not rep.status.empty else {}
     _print_summary(rep.summary, rep.status, counts, rep.out, 0, len(rep.results), ran=False)
