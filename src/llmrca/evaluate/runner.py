@@ -396,20 +396,18 @@ def move_aside(out: Path) -> list[Path]:
     return moved
 
 
-#: the families whose methods read the SLI (the graph methods' preprocessing, MicroCause, CIRCA)
-_SLI_FAMILIES = frozenset({"graph", "causal"})
-
-
 def _check_sli(ds: Dataset, first: Path, sli: str, methods: list[str], metric_set: str | None = None) -> None:
     """Refuse a ``--sli`` column that the metric set a method reads lacks in the dataset's first case.
 
-    Each method reads its preferred set (``--metric-set`` when given; see
-    :func:`~llmrca.methods.common.metric_set.choose_metric_set`); a column only the other set has would make every
-    run of that method fail, so it is refused up front, naming the set's latency columns.
+    Each method that reads the SLI (:func:`~llmrca.evaluate.task.reads_sli`) reads its preferred set
+    (``--metric-set`` when given; see :func:`~llmrca.methods.common.metric_set.choose_metric_set`); a column only
+    the other set has would make every run of that method fail, so it is refused up front, naming the set's
+    latency columns.  With no such method, any column of the case will do.
     """
     from llmrca.errors import MethodUnavailable
+    from llmrca.evaluate.task import reads_sli
     from llmrca.methods.common.metric_set import choose_metric_set
-    from llmrca.methods.registry import REGISTRY, entry
+    from llmrca.methods.registry import entry
     from llmrca.model import CaseValidationError
     from llmrca.telemetry.vocabulary import LATENCY_KINDS, describe_columns
 
@@ -418,28 +416,21 @@ def _check_sli(ds: Dataset, first: Path, sli: str, methods: list[str], metric_se
     except CaseValidationError:
         return  # the case is invalid: the evaluation records it; nothing to check against
     sets: dict[str, list[str]] = {}
-    for m in methods:
-        if m not in REGISTRY or entry(m).family not in _SLI_FAMILIES:
-            continue  # it does not read the SLI
+    for m in filter(reads_sli, methods):
         try:
             sets.setdefault(choose_metric_set(case.metric_sets, entry(m).tags.metric_set, metric_set), []).append(m)
         except MethodUnavailable:  # a forced set the case lacks: the evaluation reports it per run
             continue
-    if not sets:  # no method here reads it: any column of the case will do
-        cols = {str(c) for df in case.metric_sets.values() for c in df.columns}
-        if sli not in cols:
-            lat = sorted(cm.column for cm in describe_columns(cols) if cm.kind in LATENCY_KINDS)
-            raise EvaluationError(f"--sli {sli!r} is not a column of {ds.case_id(first)} (its latency columns: {', '.join(lat[:12]) or 'none'})")
-        return
-    for name, users in sets.items():
-        cols = [str(c) for c in case.metric_sets[name].columns]
+    # (what is checked, its columns, how the error names it)
+    checks = [(name, [str(c) for c in case.metric_sets[name].columns],
+               f"the {name} metric set of {ds.case_id(first)}, which {', '.join(users[:4])}{' …' if len(users) > 4 else ''} read")
+              for name, users in sets.items()] or [
+        ("any", sorted({str(c) for df in case.metric_sets.values() for c in df.columns}), ds.case_id(first))]
+    for _, cols, where in checks:
         if sli not in cols:
             lat = [cm.column for cm in describe_columns(cols) if cm.kind in LATENCY_KINDS]
             shown = ", ".join(lat[:12]) + (f", … ({len(lat)} in all)" if len(lat) > 12 else "") if lat else "none"
-            raise EvaluationError(
-                f"--sli {sli!r} is not a column of the {name} metric set of {ds.case_id(first)}, which "
-                f"{', '.join(users[:4])}{' …' if len(users) > 4 else ''} read (its latency columns: {shown})"
-            )
+            raise EvaluationError(f"--sli {sli!r} is not a column of {where} (its latency columns: {shown})")
 
 
 def _other_dataset(records: list[dict[str, Any]], dataset_fp: str, root: Path, cases: dict[str, str] | None = None) -> str | None:

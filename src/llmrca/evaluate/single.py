@@ -88,14 +88,13 @@ def rank_case(
 
         lat = sorted(cm.column for cm in describe_columns(blind.metrics.columns) if cm.kind in LATENCY_KINDS)
         raise ValueError(f"--sli {sli!r} is not a column of the {wanted} metric set of {case_dir} (its latency columns: {', '.join(lat[:8]) or 'none'})")
+    from llmrca.evaluate.task import HEALTHY_NO_HARNESS_SLI, recorded_warnings, wants_harness_sli
+
     if sli is not None:
         blind.meta = {**blind.meta, "sli": sli}
-    elif getattr(m.config, "reference_mode", None) and getattr(type(m.config), "harness_sli", False) and case.fault is not None \
-            and not case.fault.target:  # rank stays blind to a faulty case's target, but may say why a healthy case has no SLI
-        blind.meta = {**blind.meta, "harness_sli_unavailable": "a healthy case has no injected component, hence no SLI from the "
-                                                                "paper's harness (the injected component's own latency)"}
-    from llmrca.evaluate.task import recorded_warnings
-
+    elif wants_harness_sli(m.config) and case.fault is not None and not case.fault.target:
+        # rank stays blind to a faulty case's target, but may say why a healthy case has no SLI
+        blind.meta = {**blind.meta, "harness_sli_unavailable": HEALTHY_NO_HARNESS_SLI}
     said: dict[str, Any] = {}
     with recorded_warnings(into=said):  # kept in the outcome, not printed over the answer
         ranking = m.rank(blind)

@@ -134,12 +134,24 @@ def harness_sli(columns: Iterable[str], target: str | None) -> str | None:
     return found
 
 
-def _reads_sli(method: str) -> bool:
-    """Whether ``method`` reads the evaluation's SLI (the graph and causal families; see runner._SLI_FAMILIES)."""
-    from llmrca.evaluate.runner import _SLI_FAMILIES
+#: the families whose methods read the SLI (the graph methods' preprocessing, MicroCause, CIRCA)
+SLI_FAMILIES = frozenset({"graph", "causal"})
+
+#: why a healthy case gives a reference mode that walks from the harness's SLI nothing to start from
+HEALTHY_NO_HARNESS_SLI = ("a healthy case has no injected component, hence no SLI from the paper's harness "
+                          "(the injected component's own latency)")
+
+
+def reads_sli(method: str) -> bool:
+    """Whether ``method`` reads the evaluation's SLI (a registered method of :data:`SLI_FAMILIES`)."""
     from llmrca.methods.registry import REGISTRY, entry
 
-    return method in REGISTRY and entry(method).family in _SLI_FAMILIES
+    return method in REGISTRY and entry(method).family in SLI_FAMILIES
+
+
+def wants_harness_sli(config: Any) -> bool:
+    """Whether a method with ``config`` runs a reference mode that walks from the paper harness's SLI (MicroCause's)."""
+    return bool(getattr(config, "reference_mode", None)) and bool(getattr(type(config), "harness_sli", False))
 
 
 def execute(task: Task, case_cache: dict[str, Case] | None = None) -> dict[str, Any]:
@@ -174,10 +186,10 @@ def execute(task: Task, case_cache: dict[str, Case] | None = None) -> dict[str, 
         wanted = choose_metric_set(case.metric_sets, method.tags.metric_set, task.metric_set)
         rec["metric_set"] = wanted
         blind = _private_copy(case.with_metric_set(wanted).without_truth())
-        wants_harness = bool(getattr(method.config, "reference_mode", None)) and getattr(type(method.config), "harness_sli", False)
+        wants_harness = wants_harness_sli(method.config)
         if task.sli is not None:
             blind.meta["sli"] = task.sli
-            if wants_harness or _reads_sli(task.method):  # reported as a non-default option (evaluate.outputs)
+            if wants_harness or reads_sli(task.method):  # reported as a non-default option (evaluate.outputs)
                 rec["sli_given"] = task.sli
                 rec["sli_default"] = ("the paper harness's SLI, the injected component's latency" if wants_harness
                                       else "the entry component's latency")
@@ -190,8 +202,7 @@ def execute(task: Task, case_cache: dict[str, Case] | None = None) -> dict[str, 
             elif target:  # the artifact's harness then passed 'nginx-proxy', no column: the reference failed
                 blind.meta["harness_sli_error"] = f"the injected component {target} has no latency column"
             else:  # a healthy case: the harness never ran one, and there is no SLI to give
-                blind.meta["harness_sli_unavailable"] = ("a healthy case has no injected component, hence no SLI from the paper's "
-                                                         "harness (the injected component's own latency)")
+                blind.meta["harness_sli_unavailable"] = HEALTHY_NO_HARNESS_SLI
         t1 = time.perf_counter()
         # a method's library warnings (e.g. scikit-learn's ConvergenceWarning, hundreds per campaign) go into the
         # record instead of interleaving with the progress bar
