@@ -84,3 +84,23 @@ def test_runs_scored_on_the_random_fallback_blame_no_one() -> None:
     only = findings(pd.DataFrame(rows[1:]))
     assert only.blame_share == {} and only.upstream_majority is None
     assert "every baseline run failed and was scored on the random ranking" in "\n".join(findings_lines(only))
+
+
+def test_figure5_methods_are_compared_with_what_the_paper_says_each_blames() -> None:
+    """Fig. 5's six methods get their own line: what each blames most, beside the paper's answer (§5.3)."""
+    rows = [
+        _row("baro", "cpu", "nginx-gateway"), _row("baro", "memory", "nginx-gateway"), _row("baro", "gpu", "ray-head"),
+        _row("pdiagnose", "cpu", "ray-head"),  # the paper's PDiagnose blames the head too
+        _row("nsigma", "cpu", "ray-worker-2"), _row("nsigma", "gpu", "ray-worker-3"),  # another worker, not the gateway
+        _row("circa", "cpu", "ray-worker-2"),  # not a Fig. 5 method: not on that line
+    ]  # fmt: skip
+    f = findings(pd.DataFrame(rows))
+    assert f.figure5 == {"baro": "gateway", "nsigma": "other worker", "pdiagnose": "head"}
+    assert f.figure5_agree == 2
+    assert f.to_dict()["figure5_agree"] == 2
+    line = next(x for x in findings_lines(f) if "Fig. 5" in x)
+    assert "(2 of 3 blame what they blame in the paper)" in line
+    assert "NSigma another worker (paper: the gateway)" in line and "BARO the gateway," in line
+    assert "CIRCA" not in line
+    # without any of the six, no such line
+    assert not any("Fig. 5" in x for x in findings_lines(findings(pd.DataFrame(rows[-1:]))))

@@ -12,8 +12,10 @@ Fig. 5, Table 1) states three things about the baselines on its stack:
 
 :func:`findings` measures each of them on an evaluation's scored runs; baselines
 are every method but ``llm-rca`` and the data-blind Random (a chance-level
-ranking neither sees a fault nor blames a component; the paper's Fig. 5 looks at
-six named methods).
+ranking neither sees a fault nor blames a component).  The paper's Fig. 5 looks at
+six named methods (:data:`FIGURE5_METHODS`); their own line says what each of them
+blames most, beside the paper's answer (:data:`FIGURE5_PAPER`), whenever at least
+one of them ran.
 """
 
 from __future__ import annotations
@@ -29,6 +31,14 @@ from llmrca.telemetry import GATEWAY, HEAD, OPERATOR
 OURS = ("llm-rca",)
 #: Methods that do not read the data: not counted as baselines in the findings.
 DATA_BLIND = ("random",)
+#: The six methods whose misattributions the paper's Fig. 5 shows (§5.3: "two methods for each category").
+FIGURE5_METHODS: tuple[str, ...] = ("baro", "nsigma", "mm-baro", "pdiagnose", "microrank", "tracerca")
+#: What each of them blames in the paper (§5.3: five of the six "regularly assigned responsibility to the NGINX
+#: Gateway"; PDiagnose "attributed failures to the Ray head Pod").
+FIGURE5_PAPER: dict[str, str] = {
+    "baro": "gateway", "nsigma": "gateway", "mm-baro": "gateway", "pdiagnose": "head",
+    "microrank": "gateway", "tracerca": "gateway",
+}  # fmt: skip
 
 
 #: The paper's fault types (its campaign placed them on worker replicas only, §5.1).
@@ -119,12 +129,23 @@ class Findings:
         return up > len(self.top_blamed) / 2 and self.blame_share.get("gateway", 0.0) >= self.blame_share.get("head", 0.0)
 
     @property
+    def figure5(self) -> dict[str, str]:
+        """What each of Fig. 5's six methods that ran blames most when wrong (method -> kind), in the paper's order."""
+        return {m: self.top_blamed[m] for m in FIGURE5_METHODS if m in self.top_blamed}
+
+    @property
+    def figure5_agree(self) -> int:
+        """How many of :attr:`figure5`'s methods blame the same kind of component as in the paper."""
+        return sum(FIGURE5_PAPER[m] == k for m, k in self.figure5.items())
+
+    @property
     def max_gpu(self) -> tuple[str, float] | None:
         return max(self.gpu_ac1.items(), key=lambda kv: kv[1]) if self.gpu_ac1 else None
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "blame_share": self.blame_share, "top_blamed": self.top_blamed, "upstream_majority": self.upstream_majority,
+            "figure5_top_blamed": self.figure5, "figure5_agree": self.figure5_agree,
             "gpu_ac1_basic": self.gpu_ac1, "max_gpu_ac1": self.max_gpu, "trace_ac1": self.trace_ac1,
         }  # fmt: skip
 
@@ -174,6 +195,10 @@ def findings(scored: pd.DataFrame, metric_sets: dict[str, str] | None = None) ->
     return f
 
 
+_PHRASE = {"gateway": "the gateway", "head": "the head", "operator": "the operator", "other worker": "another worker",
+           "worker": "a worker"}  # fmt: skip
+
+
 def findings_lines(f: Findings) -> list[str]:
     """Markdown bullet lines stating the findings with their numbers."""
     from llmrca.report.tables import display_name
@@ -192,6 +217,15 @@ def findings_lines(f: Findings) -> list[str]:
             + (f" ({f.fallback_runs} failed run(s) scored on the random ranking are not counted: the fallback blames no one.)"
                if f.fallback_runs else "")
         )
+        if f.figure5:
+            each = ", ".join(
+                f"{display_name(m)} {_PHRASE[k]}" + ("" if FIGURE5_PAPER[m] == k else f" (paper: {_PHRASE[FIGURE5_PAPER[m]]})")
+                for m, k in f.figure5.items()
+            )
+            out.append(
+                f"  - The paper's Fig. 5 methods ({f.figure5_agree} of {len(f.figure5)} blame what they blame in the paper): "
+                f"when wrong, {each}."
+            )
     elif f.baseline_runs:  # said, not left out: why there is no wrong component to look at
         why = " and ".join(f"{n} {'abstention(s)' if k == 'abstained' else 'run(s) without a ranking (failed)'}" for k, n in f.unnamed_misses.items())
         out.append(
