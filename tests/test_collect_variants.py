@@ -41,6 +41,7 @@ ITL = {0.05: 10}  # 10 observations of 0.04 s per written sample
 ITL_SUM = 10 * 0.04
 REQ = {1.0: 4}  # 4 requests of 0.8 s per written sample
 REQ_SUM = 4 * 0.8
+NODE_BUSY = {"n1": 0.6, "n4": 1.2}  # cores busy (not idle) on each node
 Value = float | Callable[[int], float]
 
 
@@ -142,13 +143,20 @@ def openmetrics(t0: int) -> str:
     L += _gauge("nginx_connections_active", oss, 12, t0)
     for gw in ("ingress-nginx", "nginx-oss"):
         L += _gauge("container_memory_working_set_bytes", {"namespace": "llm", "pod": gw, "container": "nginx"}, 1e8, t0)
-    # node-exporter >= 0.16 on n1 (kube-prometheus: instance = node name), < 0.16 (node_cpu) on n4
-    for node, name in (("n1", "node_cpu_seconds_total"), ("n4", "node_cpu")):
+    # node-exporter >= 0.16 on n1 named by instance = node name (kube-prometheus); < 0.16 (node_cpu) on n4 named by
+    # the exporter's own namespace/pod (a ServiceMonitor of the Prometheus Operator; instance is host:port there)
+    by_node = {
+        "n1": ("node_cpu_seconds_total", {"instance": "n1", "job": "node-exporter"}, NODE_BUSY["n1"]),
+        "n4": ("node_cpu", {"instance": "10.0.0.4:9100", "job": "node-exporter", "namespace": "monitoring", "pod": "node-exporter-n4"}, NODE_BUSY["n4"]),
+    }
+    for name, lab, busy in by_node.values():
         for cpu in ("0", "1"):
-            L += _counter(name, {"instance": node, "job": "node-exporter", "cpu": cpu, "mode": "user"}, 0.5, t0)
-            L += _counter(name, {"instance": node, "job": "node-exporter", "cpu": cpu, "mode": "idle"}, 0.5, t0)
-    for pod, node in (("ray-worker-1", "n1"), ("ray-worker-4", "n4")):
-        L += _gauge("kube_pod_info", {"namespace": "llm", "pod": pod, "node": node, "instance": "10.0.0.9:8080"}, 1, t0)
+            L += _counter(name, lab | {"cpu": cpu, "mode": "user"}, busy / 2, t0)
+            L += _counter(name, lab | {"cpu": cpu, "mode": "idle"}, 1 - busy / 2, t0)
+        L += _counter("node_netstat_Tcp_RetransSegs", lab, 3.0, t0)
+    ksm = {"instance": "10.0.0.9:8080", "job": "kube-state-metrics"}
+    for ns, pod, node in (("llm", "ray-worker-1", "n1"), ("llm", "ray-worker-4", "n4"), ("monitoring", "node-exporter-n4", "n4")):
+        L += _gauge("kube_pod_info", ksm | {"namespace": ns, "pod": pod, "node": node}, 1, t0)
     return "\n".join(L) + "\n# EOF\n"
 
 

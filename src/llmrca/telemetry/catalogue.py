@@ -57,6 +57,30 @@ def _hq(q: float, name: str) -> str:
     return f"histogram_quantile({q}, sum by (le) (rate({name}_bucket{{{{{{sel}}}}}}[{{w}}])))"
 
 
+def _on_node(node_expr: str) -> str:
+    """Sum of a node-exporter expression over the node the component's pod runs on (``kube_pod_info{{sel}}``'s ``node``).
+
+    node-exporter series name their node in one of two ways, tried in this
+    order (``a or b``: ``b`` only where ``a`` has no value):
+
+    * through the exporter's own pod: the Prometheus Operator's ServiceMonitor
+      (kube-prometheus-stack and kube-prometheus) puts ``namespace`` and
+      ``pod`` of the node-exporter pod on every series, and ``kube_pod_info``
+      of that pod gives its ``node`` (the kubernetes-mixin recording rule
+      ``node_namespace_pod:kube_pod_info:`` joins the same way);
+    * by ``instance`` = the node's name (kube-prometheus relabels
+      ``__meta_kubernetes_pod_node_name`` to ``instance``).
+
+    ``kube_pod_info``'s own ``instance`` is kube-state-metrics' address, never the node's.
+    """
+    return (
+        f"sum({node_expr} * on(namespace, pod) group_left(node) max by (namespace, pod, node) (kube_pod_info{{{{node!=\"\"}}}})"
+        f" * on(node) group_left() max by (node) (kube_pod_info{{{{{{sel}}}}}}))"
+        f" or sum({node_expr} * on(instance) group_left() max by (instance) "
+        f'(label_replace(kube_pod_info{{{{{{sel}}}}}}, "instance", "$1", "node", "(.*)")))'
+    )
+
+
 #: Extra columns of the extended set (the extended set is BASIC + EXTENDED).
 EXTENDED: tuple[MetricDef, ...] = (
     # vLLM engine (per replica)
@@ -146,14 +170,14 @@ EXTENDED: tuple[MetricDef, ...] = (
     ),
     MetricDef(
         "node_cpu_seconds_total:rate",
-        'sum(rate(node_cpu_seconds_total{{mode!="idle"}}[{w}]) * on(instance) group_left() max by (instance) (kube_pod_info{{{sel}}}))',
+        _on_node('rate(node_cpu_seconds_total{{mode!="idle"}}[{w}])'),
         "cores",
         "all",
         "CPU used on the component's node (every tenant)",
     ),
     MetricDef(
         "node_netstat_Tcp_RetransSegs:rate",
-        "sum(rate(node_netstat_Tcp_RetransSegs[{w}]) * on(instance) group_left() max by (instance) (kube_pod_info{{{sel}}}))",
+        _on_node("rate(node_netstat_Tcp_RetransSegs{{}}[{w}])"),
         "1/s",
         "all",
         "TCP segments retransmitted on the component's node",
