@@ -18,7 +18,6 @@ is written.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -29,9 +28,10 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from llmrca.collect import collect_metrics
-from llmrca.collect.metrics import MetricsResult
+from llmrca.collect import collect_metrics, default_aliases
+from llmrca.collect.metrics import MetricsResult, candidates, metric_defs, query_forms
 from llmrca.collect.prometheus_server import PrometheusServer
+from llmrca.telemetry.aliases import EQUIVALENTS, RENAMES, canonical, selector_schemes
 
 STEP = 5  # s between written samples
 N = 144  # samples per series: 12 minutes
@@ -193,3 +193,199 @@ def collected(backfilled: Backfilled) -> MetricsResult:
     return collect_metrics(
         backfilled.url, COMPONENTS, backfilled.start, backfilled.end, step_s=QSTEP, metric_set="extended", rate_window_s=60, roles=ROLES
     )
+
+
+def _unit(metric: str) -> str:
+    return next(m.unit for m in metric_defs("extended") if m.name == metric)
+
+
+@pytest.mark.system
+def test_vllm_names_of_other_versions_and_prefixes(collected: MetricsResult) -> None:
+    df, q, maps = collected.frame, collected.queries, collected.mappings
+    assert len(df) == 5
+    # >= 0.11: the v1 histogram is read, not the deprecated TPOT one beside it (written with other values); engines summed
+    np.testing.assert_allclose(df["ray-worker-1_vllm:inter_token_latency_seconds:p90"], quantile(0.9, ITL))
+    assert quantile(0.9, ITL) == pytest.approx(0.0475) and quantile(0.9, {0.1: 10}) != pytest.approx(0.0475)
+    np.testing.assert_allclose(df["ray-worker-1_vllm:inter_token_latency_seconds:mean"], ITL_SUM / 10)
+    np.testing.assert_allclose(df["ray-worker-1_vllm:num_requests_running"], 2 * 3)
+    np.testing.assert_allclose(df["ray-worker-1_vllm:kv_cache_usage_perc"], 0.25)
+    assert "ray-worker-1_vllm:kv_cache_usage_perc" not in maps  # the catalogue's own names need no mapping
+    # Ray Serve with ':' sanitised to '_', no model_name
+    np.testing.assert_allclose(df["ray-worker-2_vllm:kv_cache_usage_perc"], 0.5)
+    np.testing.assert_allclose(df["ray-worker-2_vllm:num_requests_waiting"], 7)
+    np.testing.assert_allclose(df["ray-worker-2_vllm:prompt_tokens_total:rate"], 20.0)
+    np.testing.assert_allclose(df["ray-worker-2_vllm:inter_token_latency_seconds:p50"], quantile(0.5, ITL))
+    assert maps["ray-worker-2_vllm:inter_token_latency_seconds:p50"]["series"] == {
+        "vllm:inter_token_latency_seconds": "ray_vllm_inter_token_latency_seconds"
+    }
+    assert "ray_vllm_prompt_tokens_total{" in q["ray-worker-2_vllm:prompt_tokens_total:rate"]
+    assert _unit("vllm:inter_token_latency_seconds:p50") == "s" and _unit("vllm:kv_cache_usage_perc") == "fraction"
+    # escaped vllm_ names; the per-request TPOT histogram is another signal: no ITL column, and the message says what was looked for
+    np.testing.assert_allclose(df["ray-worker-3_vllm:kv_cache_usage_perc"], 0.75)
+    assert not any(c.startswith("ray-worker-3_vllm:inter_token") for c in df.columns)
+    why = collected.dropped["ray-worker-3_vllm:inter_token_latency_seconds:p90"]
+    assert why.startswith("inter-token latency p90 (s): no series for any of:")
+    assert "vllm:inter_token_latency_seconds_bucket{" in why  # the query asked
+    names = set(why.split("Prometheus holds no series named ")[1].removesuffix(" in the window").split(", "))
+    assert {"ray_vllm:time_per_output_token_seconds_bucket", "vllm_inter_token_latency_seconds_bucket"} <= names  # not held
+    assert "vllm:time_per_output_token_seconds_bucket" not in names  # held (worker 1), so asked for worker 3: in the queries
+    assert "vllm:time_per_output_token_seconds_bucket{namespace=\"llm\",pod=\"ray-worker-3\"}" in why
+    assert "request_time_per_output_token" not in why
+    # the kubernetes-pods scrape job's kubernetes_pod_name / kubernetes_namespace
+    np.testing.assert_allclose(df["ray-worker-4_vllm:num_requests_running"], 5)
+    assert maps["ray-worker-4_vllm:num_requests_running"]["labels"] == {"namespace": "kubernetes_namespace", "pod": "kubernetes_pod_name"}
+    assert maps["ray-worker-4_vllm:num_requests_running"]["label_scheme"] == "kubernetes-pods"
+
+
+@pytest.mark.system
+def test_dcgm_labels_names_and_mig(collected: MetricsResult) -> None:
+    df, q, maps = collected.frame, collected.queries, collected.mappings
+    # pod labels from dcgm-exporter's Kubernetes mapping: the component's selector as is
+    np.testing.assert_allclose(df["ray-worker-1_gpu"], 80.0)
+    np.testing.assert_allclose(df["ray-worker-1_DCGM_FI_DEV_POWER_USAGE"], 250.5)
+    np.testing.assert_allclose(df["ray-worker-1_DCGM_FI_DEV_CLOCK_THROTTLE_REASONS"], 4)
+    assert "ray-worker-1_gpu" not in maps
+    # exported_pod (the exporter's own pod holds the pod label): read through the renamed labels, the renamed clock field too
+    np.testing.assert_allclose(df["ray-worker-2_gpu"], 60.0)
+    np.testing.assert_allclose(df["ray-worker-2_DCGM_FI_DEV_POWER_USAGE"], 200.0)
+    np.testing.assert_allclose(df["ray-worker-2_DCGM_FI_DEV_CLOCK_THROTTLE_REASONS"], 0)
+    assert q["ray-worker-2_gpu"] == 'avg(DCGM_FI_DEV_GPU_UTIL{exported_namespace="llm",exported_pod="ray-worker-2"})'
+    m2 = maps["ray-worker-2_DCGM_FI_DEV_CLOCK_THROTTLE_REASONS"]
+    assert m2["labels"] == {"namespace": "exported_namespace", "pod": "exported_pod"} and m2["label_scheme"] == "exported"
+    assert m2["series"] == {"DCGM_FI_DEV_CLOCK_THROTTLE_REASONS": "DCGM_FI_DEV_CLOCKS_EVENT_REASONS"} and m2["factor"] == 1.0
+    # dcgm-exporter 1.x: old names and old pod labels
+    np.testing.assert_allclose(df["ray-worker-3_gpu"], 40.0)
+    np.testing.assert_allclose(df["ray-worker-3_DCGM_FI_DEV_POWER_USAGE"], 100.0)
+    assert maps["ray-worker-3_gpu"]["series"] == {"DCGM_FI_DEV_GPU_UTIL": "dcgm_gpu_utilization"}
+    assert maps["ray-worker-3_gpu"]["labels"] == {"namespace": "pod_namespace", "pod": "pod_name"}
+    # a MIG slice reports only DCGM_FI_PROF_GR_ENGINE_ACTIVE (0..1): the gpu column in % (x100), recorded with its source
+    assert _unit("gpu") == "%"
+    np.testing.assert_allclose(df["ray-worker-4_gpu"], 35.0)
+    m4 = maps["ray-worker-4_gpu"]
+    assert m4["factor"] == 100.0 and m4["series"] == {"DCGM_FI_DEV_GPU_UTIL": "DCGM_FI_PROF_GR_ENGINE_ACTIVE"} and "MIG" in m4["sources"][0]
+    assert q["ray-worker-4_gpu"].endswith(") * 100")
+    # no power series for the MIG slice: dropped with the names looked for, never a column of zeros
+    assert "ray-worker-4_DCGM_FI_DEV_POWER_USAGE" not in df
+    assert "DCGM_FI_DEV_POWER_USAGE" in collected.dropped["ray-worker-4_DCGM_FI_DEV_POWER_USAGE"]
+    # only the head has no GPU series at all; its message lists every DCGM name held and the device labels
+    assert set(collected.gpu_unmapped) == {"ray-head"}
+    msg = collected.gpu_unmapped["ray-head"]
+    assert "DCGM_FI_PROF_GR_ENGINE_ACTIVE" in msg and "dcgm_gpu_utilization" in msg
+    assert collected.dcgm_series["pod_labels"] == ["exported_pod", "pod_name", "pod"]  # the exporter's own pod label last
+    assert "exported, kubelet<1.16, dcgm-exporter-1.x, kubernetes-pods" in msg and 'exported_pod="<pod>"' in msg
+
+
+@pytest.mark.system
+def test_cadvisor_of_old_kubelets(collected: MetricsResult) -> None:
+    df, maps = collected.frame, collected.mappings
+    np.testing.assert_allclose(df["ray-worker-4_cpu"], 1.5)
+    np.testing.assert_allclose(df["ray-worker-4_mem"], 3e9)
+    assert _unit("cpu") == "cores" and _unit("mem") == "bytes"
+    assert maps["ray-worker-4_mem"] == {"series": {}, "labels": {"pod": "pod_name"}, "label_scheme": "kubelet<1.16", "factor": 1.0, "sources": []}
+    np.testing.assert_allclose(df["ray-worker-1_mem"], 2e9)
+    assert "ray-worker-1_mem" not in maps
+    assert "ray-worker-4" not in collected.missing_components
+    # no network series anywhere: said so by name, not tried label by label
+    assert collected.dropped["ray-worker-4_net-rx"] == "bytes received (B/s): Prometheus holds no series named container_network_receive_bytes_total in the window"
+
+
+@pytest.mark.system
+def test_mesh_latency_in_seconds_or_milliseconds(collected: MetricsResult) -> None:
+    df, q, maps = collected.frame, collected.queries, collected.mappings
+    p50, p90, mean = quantile(0.5, REQ), quantile(0.9, REQ), REQ_SUM / 4
+    assert (p50, p90, mean) == pytest.approx((0.75, 0.95, 0.8))
+    for comp in ("ray-head", "ray-worker-1"):  # milliseconds (Istio >= 1.5) and seconds (Mixer) give the same columns in s
+        np.testing.assert_allclose(df[f"{comp}_latency-50"], p50)
+        np.testing.assert_allclose(df[f"{comp}_latency-90"], p90)
+        np.testing.assert_allclose(df[f"{comp}_latency"], mean)
+    assert _unit("latency-50") == "s" and "ray-head_latency-50" not in maps
+    assert "istio_request_duration_seconds_bucket{" in q["ray-worker-1_latency-90"] and q["ray-worker-1_latency-90"].endswith(") * 1000")
+    assert maps["ray-worker-1_latency"]["factor"] == 1000.0
+    assert maps["ray-worker-1_latency"]["series"] == {"istio_request_duration_milliseconds": "istio_request_duration_seconds"}
+
+
+@pytest.mark.system
+def test_gateways_ingress_nginx_and_nginx_exporter(collected: MetricsResult) -> None:
+    df, maps, dropped = collected.frame, collected.mappings, collected.dropped
+    np.testing.assert_allclose(df["ingressnginx_nginx_ingress_controller_request_duration_seconds:p90"], quantile(0.9, REQ))
+    np.testing.assert_allclose(df["ingressnginx_nginx_ingress_controller_requests:rate"], 4.5)
+    np.testing.assert_allclose(df["ingressnginx_nginx_ingress_controller_requests_5xx:rate"], 0.5)
+    # nginx-prometheus-exporter: requests/s from nginx_http_requests_total; no latency, no status -> no 5xx column
+    np.testing.assert_allclose(df["nginxoss_nginx_ingress_controller_requests:rate"], 6.0)
+    assert maps["nginxoss_nginx_ingress_controller_requests:rate"]["series"] == {"nginx_ingress_controller_requests": "nginx_http_requests_total"}
+    assert "nginxoss_nginx_ingress_controller_requests_5xx:rate" not in df
+    why = dropped["nginxoss_nginx_ingress_controller_requests_5xx:rate"]
+    assert why.startswith("gateway 5xx responses/s (1/s): no series") and "nginx_http_requests_total was not tried: it has no status label" in why
+    assert "nginxoss_nginx_ingress_controller_request_duration_seconds:p50" not in df
+    assert "nginx_ingress_controller_request_duration_seconds_bucket{" in dropped["nginxoss_nginx_ingress_controller_request_duration_seconds:p50"]
+
+
+@pytest.mark.system
+def test_node_exporter_names_and_joins(collected: MetricsResult) -> None:
+    df, q = collected.frame, collected.queries
+    np.testing.assert_allclose(df["ray-worker-1_node_cpu_seconds_total:rate"], NODE_BUSY["n1"])  # instance = node name
+    np.testing.assert_allclose(df["ray-worker-4_node_cpu_seconds_total:rate"], NODE_BUSY["n4"])  # exporter's pod -> node; node_cpu
+    assert "node_cpu{" in q["ray-worker-4_node_cpu_seconds_total:rate"] and "node_cpu_seconds_total" not in q["ray-worker-4_node_cpu_seconds_total:rate"]
+    assert collected.mappings["ray-worker-4_node_cpu_seconds_total:rate"]["series"] == {"node_cpu_seconds_total": "node_cpu"}
+    for w in ("ray-worker-1", "ray-worker-4"):
+        np.testing.assert_allclose(df[f"{w}_node_netstat_Tcp_RetransSegs:rate"], 3.0)
+    assert "ray-worker-2_node_cpu_seconds_total:rate" not in df  # no kube_pod_info for it
+
+
+@pytest.mark.system
+def test_mappings_are_recorded_in_the_case(backfilled: Backfilled, tmp_path) -> None:
+    from typer.testing import CliRunner
+
+    from llmrca.cli import app
+    from llmrca.dataset.io import read_case
+
+    comps = tmp_path / "components.yaml"
+    comps.write_text("ray-worker-2: 'namespace=\"llm\",pod=\"ray-worker-2\"'\nray-worker-4: 'namespace=\"llm\",pod=\"ray-worker-4\"'\n")
+    args = ["collect", backfilled.url, "--components", str(comps), "--start", str(backfilled.start), "--end", str(backfilled.end)]
+    args += ["--inject", str(backfilled.start + 30), "--step", "15", "--scrape-interval", "15", "--out", str(tmp_path / "c")]
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.output
+    case = read_case(tmp_path / "c")
+    np.testing.assert_allclose(case.metrics["ray-worker-2_gpu"], 60.0)
+    np.testing.assert_allclose(case.metrics["ray-worker-4_gpu"], 35.0)
+    maps = case.meta["collection"]["mappings"]
+    assert maps["ray-worker-2_gpu"]["labels"]["pod"] == "exported_pod" and maps["ray-worker-4_gpu"]["factor"] == 100.0
+    assert maps["ray-worker-4_cpu"]["label_scheme"] == "kubelet<1.16"
+
+
+def test_selector_schemes() -> None:
+    assert selector_schemes('job="gateway"') == [("as given", 'job="gateway"', {})]
+    got = {name: sel for name, sel, _ in selector_schemes('namespace="llm",pod=~"w-1|w-2",container!=""')}
+    assert got == {
+        "as given": 'namespace="llm",pod=~"w-1|w-2",container!=""',
+        "exported": 'exported_namespace="llm",exported_pod=~"w-1|w-2",exported_container!=""',
+        "kubelet<1.16": 'namespace="llm",pod_name=~"w-1|w-2",container_name!=""',
+        "dcgm-exporter-1.x": 'pod_namespace="llm",pod_name=~"w-1|w-2",container_name!=""',
+        "kubernetes-pods": 'kubernetes_namespace="llm",kubernetes_pod_name=~"w-1|w-2",container!=""',
+    }
+    # a label value that looks like a label name is not renamed
+    assert selector_schemes('pod="namespace"')[1][1] == 'exported_pod="namespace"'
+
+
+def test_query_forms_scale_and_skip_what_a_series_lacks() -> None:
+    defs = {m.name: m for m in metric_defs("extended")}
+    forms = query_forms(defs["latency-90"], default_aliases())
+    assert [f.factor for f in forms] == [1.0, 1000.0]
+    assert forms[1].template == "(" + defs["latency-90"].promql.replace("milliseconds", "seconds") + ") * 1000"
+    assert [f.template for f in forms] == candidates(defs["latency-90"], default_aliases())
+    five = query_forms(defs["nginx_ingress_controller_requests_5xx:rate"], default_aliases())
+    assert len(five) == 1  # nginx_http_requests_total has no status label
+    assert any("nginx_http_requests_total" in f.template for f in query_forms(defs["nginx_ingress_controller_requests:rate"], default_aliases()))
+    assert "DCGM_FI_PROF_GR_ENGINE_ACTIVE" in default_aliases()["DCGM_FI_DEV_GPU_UTIL"]
+    assert canonical("node_cpu") == "node_cpu_seconds_total"
+    # every equivalent is named once, and none is also a rename (a rename keeps the unit; an equivalent says its factor)
+    names = [e.name for es in EQUIVALENTS.values() for e in es]
+    assert len(names) == len(set(names)) and not set(names) & set(RENAMES)
+
+
+def test_names_held_falls_back_when_prometheus_cannot_list_them() -> None:
+    from llmrca.collect import PromClient
+    from llmrca.collect.metrics import _names_held
+
+    with PromClient("http://127.0.0.1:1", timeout_s=1) as c:
+        assert _names_held(c, 0, 10) is None

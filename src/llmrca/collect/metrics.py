@@ -100,6 +100,17 @@ def _selects_on(promql: str, label: str) -> bool:
     return re.search(r"(?<![A-Za-z0-9_])" + re.escape(label) + r'\s*(?:=~|!~|!=|=)\s*"', promql) is not None
 
 
+def _not_tried(m: MetricDef) -> list[tuple[str, str]]:
+    """(equivalent series, label) pairs left out of ``m``'s forms because the template selects on a label they lack."""
+    out = []
+    for name in series_names(m.promql):
+        for e in equivalents(name):
+            lacking = [lb for lb in e.lacks if _selects_on(m.promql, lb)]
+            if lacking:
+                out.append((e.name, lacking[0]))
+    return out
+
+
 def query_forms(m: MetricDef, aliases: Mapping[str, Sequence[str]], override: str | Sequence[str] | None = None) -> list[QueryForm]:
     """Query forms to try for ``m``, the catalogue's first (see :func:`candidates`).
 
@@ -494,6 +505,8 @@ def collect_metrics(
         usable = [f for f in forms if held is None or all(n in held for n in _SERIES.findall(f.template))]
         order = list(range(len(usable)))
         schemes_first: list[str] = []
+        signal = f"{m.description} ({m.unit})" if m.unit else m.description
+        skipped = "".join(f"; {name} was not tried: it has no {label} label, which this query selects on" for name, label in _not_tried(m))
         out = []
         gpu = is_gpu_metric(m)
         for comp, comp_sel in components.items():
@@ -503,7 +516,8 @@ def collect_metrics(
             col = f"{comp}_{m.name}"
             if not usable:
                 looked = sorted({n for f in forms for n in _SERIES.findall(f.template)})
-                out.append((col, None, "", f"{m.description} ({m.unit}): Prometheus holds no series named {', '.join(looked)} in the window"))
+                why = f"{signal}: Prometheus holds no series named {', '.join(looked)} in the window{skipped}"
+                out.append((col, None, "", why))
                 continue
             found = None
             schemes = sorted(selector_schemes(sel), key=lambda t: (t[0] not in schemes_first, schemes_first.index(t[0]) if t[0] in schemes_first else 0))
@@ -541,10 +555,14 @@ def collect_metrics(
                     break
             if found is None:
                 tried = " | ".join(f.template.format(sel=sel, w=w) for f in usable)
-                why = f"no series for any of: {tried}"
-                if len(schemes) > 1:
-                    why += f"; also tried with the selector's labels renamed as in {', '.join(t[0] for t in schemes[1:])} ({' | '.join(t[1] for t in schemes[1:])})"
-                out.append((col, None, "", why))
+                why = f"{signal}: no series for any of: {tried}"
+                others = [t for t in schemes if t[0] != "as given"]
+                if others:
+                    why += f"; also tried with the selector's labels renamed as in {', '.join(t[0] for t in others)} ({' | '.join(t[1] for t in others)})"
+                absent = sorted({n for f in forms for n in _SERIES.findall(f.template)} - (held or set()))
+                if held is not None and absent:
+                    why += f"; Prometheus holds no series named {', '.join(absent)} in the window"
+                out.append((col, None, "", why + skipped))
             else:
                 out.append((col, found[0], found[1], ""))
         return out
