@@ -15,7 +15,14 @@ DCGM's renamed fields and dcgm-exporter 1.x names).  The alternatives of each
 series name come from the tables of :mod:`llmrca.telemetry.aliases`; the
 candidates are tried in order (current names first) and the first query that
 returns any series is used (recorded per column in
-:attr:`MetricsResult.queries`).
+:attr:`MetricsResult.queries`).  Equivalents in another unit
+(``istio_request_duration_seconds`` for the milliseconds histogram,
+``DCGM_FI_PROF_GR_ENGINE_ACTIVE`` for ``DCGM_FI_DEV_GPU_UTIL``) multiply the
+query by their factor; a component's selector that finds nothing is retried
+with its ``pod``/``namespace``/``container`` labels renamed as other setups
+name them (``exported_pod``, ``pod_name``, ``kubernetes_pod_name``, ...).
+How each column was read is in :attr:`MetricsResult.mappings`; a query
+reading a series name Prometheus does not hold in the window is not sent.
 
 GPU series: dcgm-exporter without Kubernetes pod mapping labels a device only
 by ``gpu``, ``UUID``, ``pci_bus_id``, ``device``, ``modelName``, ``Hostname``

@@ -14,6 +14,11 @@ name; :func:`same_signal` gives every name of the signal either way.
 Units: every rename here keeps the value and the unit (the exporter reads the
 same field under a new name).  Names whose signal has no counterpart in the
 other version are listed apart (:data:`VLLM_V0_ONLY`), never mapped.
+Another exporter's series of the same signal in another unit, or with fewer
+labels, is an :class:`Equivalent` (:data:`EQUIVALENTS`: its factor to the
+catalogue's unit and the labels it lacks).  Label names of the same
+Kubernetes identity in other setups (``exported_pod``, ``pod_name``,
+``kubernetes_pod_name``, ...) are in :data:`LABEL_SCHEMES`.
 """
 
 from __future__ import annotations
