@@ -107,13 +107,18 @@ def openmetrics(t0: int) -> str:
     lab = {"namespace": "llm", "pod": "ray-worker-3", "model_name": "m"}
     L += _gauge("vllm_kv_cache_usage_perc", lab, 0.75, t0)
     L += _histogram("vllm:request_time_per_output_token_seconds", lab, ITL, ITL_SUM, t0)
-    # cAdvisor: current kubelets (pod, container) for workers 1-3
+    # cAdvisor of current kubelets (pod, container): each container and the pod's cgroup (container="", image="": their sum)
     for w in ("ray-worker-1", "ray-worker-2", "ray-worker-3"):
-        L += _gauge("container_memory_working_set_bytes", {"namespace": "llm", "pod": w, "container": "vllm"}, 2e9, t0)
+        pod = {"namespace": "llm", "pod": w}
+        for ctr, image, cores, mem in (("vllm", "vllm/vllm-openai:v0.11.0", 1.0, 1.8e9), ("istio-proxy", "istio/proxyv2:1.22", 0.2, 0.2e9)):
+            L += _counter("container_cpu_usage_seconds_total", pod | {"container": ctr, "image": image}, cores, t0)
+            L += _gauge("container_memory_working_set_bytes", pod | {"container": ctr, "image": image}, mem, t0)
+        L += _counter("container_cpu_usage_seconds_total", pod | {"container": "", "image": ""}, 1.2, t0)
+        L += _gauge("container_memory_working_set_bytes", pod | {"container": "", "image": ""}, 2e9, t0)
     # ray-worker-4: a kubelet < 1.16 (pod_name, container_name) and a kubernetes-pods scrape job (kubernetes_pod_name)
     old = {"namespace": "llm", "pod_name": "ray-worker-4", "container_name": "vllm"}
     L += _counter("container_cpu_usage_seconds_total", old, 1.5, t0)
-    L += _gauge("container_memory_working_set_bytes", old, 3e9, t0)
+    L += _gauge("container_memory_working_set_bytes", old, 3e9, t0)  # no image label: one series per container
     L += _gauge("vllm:num_requests_running", {"kubernetes_namespace": "llm", "kubernetes_pod_name": "ray-worker-4"}, 5, t0)
     # DCGM: with pod labels (worker 1), renamed exported_pod (worker 2, Prometheus kept the exporter's own pod label),
     # dcgm-exporter 1.x names and labels (worker 3), GR_ENGINE_ACTIVE only (worker 4, a MIG slice)
@@ -282,8 +287,10 @@ def test_cadvisor_of_old_kubelets(collected: MetricsResult) -> None:
     np.testing.assert_allclose(df["ray-worker-4_mem"], 3e9)
     assert _unit("cpu") == "cores" and _unit("mem") == "bytes"
     assert maps["ray-worker-4_mem"] == {"series": {}, "labels": {"pod": "pod_name"}, "label_scheme": "kubelet<1.16", "factor": 1.0, "sources": []}
+    # current kubelets: the containers' series, not the pod's cgroup on top of them (2.4 cores, 4e9 bytes)
+    np.testing.assert_allclose(df["ray-worker-1_cpu"], 1.2)
     np.testing.assert_allclose(df["ray-worker-1_mem"], 2e9)
-    assert "ray-worker-1_mem" not in maps
+    assert 'image!=""' in collected.queries["ray-worker-1_cpu"] and "ray-worker-1_mem" not in maps
     assert "ray-worker-4" not in collected.missing_components
     # no network series anywhere: said so by name, not tried label by label
     assert collected.dropped["ray-worker-4_net-rx"] == "bytes received (B/s): Prometheus holds no series named container_network_receive_bytes_total in the window"
