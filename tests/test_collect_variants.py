@@ -352,6 +352,8 @@ def test_mappings_are_recorded_in_the_case(backfilled: Backfilled, tmp_path) -> 
     args += ["--inject", str(backfilled.start + 30), "--step", "15", "--scrape-interval", "15", "--out", str(tmp_path / "c")]
     res = CliRunner().invoke(app, args)
     assert res.exit_code == 0, res.output
+    assert "columns read from other names (case.json collection.mappings)" in res.output
+    assert "pod -> exported_pod" in res.output and "DCGM_FI_DEV_GPU_UTIL -> DCGM_FI_PROF_GR_ENGINE_ACTIVE" in res.output
     case = read_case(tmp_path / "c")
     np.testing.assert_allclose(case.metrics["ray-worker-2_gpu"], 60.0)
     np.testing.assert_allclose(case.metrics["ray-worker-4_gpu"], 35.0)
