@@ -146,7 +146,8 @@ def openmetrics(t0: int) -> str:
     oss = {"pod": "nginx-oss"}
     L += _counter("nginx_http_requests_total", oss, 6.0, t0)
     L += _gauge("nginx_connections_active", oss, 12, t0)
-    for gw in ("ingress-nginx", "nginx-oss"):
+    L += _counter("nginx_ingress_nginx_http_requests_total", {"pod": "nginx-inc", "class": "nginx"}, 2.5, t0)  # nginxinc's controller
+    for gw in ("ingress-nginx", "nginx-oss", "nginx-inc"):
         L += _gauge("container_memory_working_set_bytes", {"namespace": "llm", "pod": gw, "container": "nginx"}, 1e8, t0)
     # node-exporter >= 0.16 on n1 named by instance = node name (kube-prometheus); < 0.16 (node_cpu) on n4 named by
     # the exporter's own namespace/pod (a ServiceMonitor of the Prometheus Operator; instance is host:port there)
@@ -159,6 +160,8 @@ def openmetrics(t0: int) -> str:
             L += _counter(name, lab | {"cpu": cpu, "mode": "user"}, busy / 2, t0)
             L += _counter(name, lab | {"cpu": cpu, "mode": "idle"}, 1 - busy / 2, t0)
         L += _counter("node_netstat_Tcp_RetransSegs", lab, 3.0, t0)
+    L += _gauge("DCGM_FI_DEV_GPU_UTIL", _dev("n5", "0"), 70, t0)  # no pod label; joined through kube_pod_info
+    L += _gauge("kube_pod_info", {"namespace": "monitoring", "pod": "ksm-0", "exported_namespace": "llm", "exported_pod": "ray-worker-5", "node": "n5"}, 1, t0)
     ksm = {"instance": "10.0.0.9:8080", "job": "kube-state-metrics"}
     for ns, pod, node in (("llm", "ray-worker-1", "n1"), ("llm", "ray-worker-4", "n4"), ("monitoring", "node-exporter-n4", "n4")):
         L += _gauge("kube_pod_info", ksm | {"namespace": ns, "pod": pod, "node": node}, 1, t0)
@@ -189,8 +192,8 @@ def backfilled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backfilled]
 
 
 COMPONENTS = {f"ray-worker-{i}": f'namespace="llm",pod="ray-worker-{i}"' for i in range(1, 5)}
-COMPONENTS |= {"ray-head": 'pod="ray-head"', "ingressnginx": 'pod="ingress-nginx"', "nginxoss": 'pod="nginx-oss"'}
-ROLES = {"ingressnginx": ["gateway"], "nginxoss": ["gateway"]}
+COMPONENTS |= {"ray-head": 'pod="ray-head"', "ingressnginx": 'pod="ingress-nginx"', "nginxoss": 'pod="nginx-oss"', "nginxinc": 'pod="nginx-inc"'}
+ROLES = {"ingressnginx": ["gateway"], "nginxoss": ["gateway"], "nginxinc": ["gateway"]}
 
 
 @pytest.fixture(scope="module")
@@ -323,6 +326,9 @@ def test_gateways_ingress_nginx_and_nginx_exporter(collected: MetricsResult) -> 
     assert "nginxoss_nginx_ingress_controller_requests_5xx:rate" not in df
     why = dropped["nginxoss_nginx_ingress_controller_requests_5xx:rate"]
     assert why.startswith("gateway 5xx responses/s (1/s): no series") and "nginx_http_requests_total was not tried: it has no status label" in why
+    np.testing.assert_allclose(df["nginxinc_nginx_ingress_controller_requests:rate"], 2.5)
+    assert "nginx_ingress_nginx_http_requests_total{" in collected.queries["nginxinc_nginx_ingress_controller_requests:rate"]
+    assert "nginxinc_nginx_ingress_controller_requests_5xx:rate" not in df
     assert "nginxoss_nginx_ingress_controller_request_duration_seconds:p50" not in df
     assert "nginx_ingress_controller_request_duration_seconds_bucket{" in dropped["nginxoss_nginx_ingress_controller_request_duration_seconds:p50"]
 
@@ -398,3 +404,15 @@ def test_names_held_falls_back_when_prometheus_cannot_list_them() -> None:
 
     with PromClient("http://127.0.0.1:1", timeout_s=1) as c:
         assert _names_held(c, 0, 10) is None
+
+
+@pytest.mark.system
+def test_gpu_join_through_kube_pod_info_with_exported_labels(backfilled: Backfilled) -> None:
+    # kube-state-metrics scraped without honor_labels: kube_pod_info{exported_namespace, exported_pod, node}
+    res = collect_metrics(
+        backfilled.url, {"ray-worker-5": 'namespace="llm",pod="ray-worker-5"'}, backfilled.start, backfilled.end,
+        step_s=QSTEP, metric_set="basic", rate_window_s=60, gpu_join="kube_pod_info:node=Hostname",
+    )
+    assert res.gpu_selectors["ray-worker-5"]["selector"] == 'Hostname="n5"'
+    np.testing.assert_allclose(res.frame["ray-worker-5_gpu"], 70.0)
+    assert res.gpu_unmapped == {}

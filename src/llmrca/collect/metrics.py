@@ -336,15 +336,19 @@ def resolve_gpu_selectors(
         # every component is looked up, those with given selectors too: they make a shared node ambiguous
         by_value: dict[str, list[str]] = {}
         for comp, sel in components.items():
-            q = f"max by ({join.series_label}) ({join.series}{{{sel}}})"
-            values = sorted(
-                {
-                    s.labels.get(join.series_label, "")
-                    for s in client.query_range(q, start, end, step_s)
-                    if np.isfinite(s.values).any()
-                }
-                - {""}
-            )
+            values: list[str] = []
+            for _scheme, ssel, _renamed in selector_schemes(sel):  # kube_pod_info may carry exported_pod, ...
+                q = f"max by ({join.series_label}) ({join.series}{{{ssel}}})"
+                values = sorted(
+                    {
+                        s.labels.get(join.series_label, "")
+                        for s in client.query_range(q, start, end, step_s)
+                        if np.isfinite(s.values).any()
+                    }
+                    - {""}
+                )
+                if values:
+                    break
             for v in values if comp in given or len(values) == 1 else ():
                 by_value.setdefault(v, []).append(comp)
             if comp in given:

@@ -175,6 +175,13 @@ EQUIVALENTS: dict[str, tuple[Equivalent, ...]] = {
             "nginx-prometheus-exporter (NGINX stub_status): total client requests, no status label, "
             "no latency histogram; ingress-nginx counts requests by status in nginx_ingress_controller_requests",
         ),
+        Equivalent(
+            "nginx_ingress_nginx_http_requests_total",
+            1.0,
+            ("status", "ingress", "method", "path"),
+            "NGINX Ingress Controller (nginxinc/kubernetes-ingress) exposes NGINX's stub_status counters with the "
+            "nginx_ingress_nginx_ prefix: total client requests, no status label",
+        ),
     ),
 }
 
