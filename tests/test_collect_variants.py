@@ -390,6 +390,11 @@ def test_query_forms_scale_and_skip_what_a_series_lacks() -> None:
     assert [f.template for f in forms] == candidates(defs["latency-90"], default_aliases())
     five = query_forms(defs["nginx_ingress_controller_requests_5xx:rate"], default_aliases())
     assert len(five) == 1  # nginx_http_requests_total has no status label
+    from llmrca.heal.watch import EXTRA_DEFS
+
+    # watch's 5xx rate reads 0 while requests flow: never from a counter that cannot tell a 5xx
+    watch_5xx = next(m for m in EXTRA_DEFS if m.name == "nginx_ingress_controller_requests_5xx:rate")
+    assert [f.template for f in query_forms(watch_5xx, default_aliases())] == [watch_5xx.promql]
     assert any("nginx_http_requests_total" in f.template for f in query_forms(defs["nginx_ingress_controller_requests:rate"], default_aliases()))
     assert "DCGM_FI_PROF_GR_ENGINE_ACTIVE" in default_aliases()["DCGM_FI_DEV_GPU_UTIL"]
     assert canonical("node_cpu") == "node_cpu_seconds_total"
