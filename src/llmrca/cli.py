@@ -1034,6 +1034,10 @@ def collect_cmd(
     )
     for why in info["gpu"]["unmapped"].values():
         console.print(Text.assemble(("warning: ", "yellow"), f"no GPU columns: {why}"), soft_wrap=True)
+    mapped = info.get("mappings") or {}
+    if mapped:  # other exporters' names or label names (docs/collect.md, "Other exporters' names")
+        kinds = sorted({f"{a} -> {b}" for m in mapped.values() for a, b in {**m["series"], **m["labels"]}.items()})
+        typer.echo(f"{len(mapped)} columns read from other names (case.json collection.mappings): {', '.join(kinds)}")
 
 
 # --- Kubernetes (docs/k8s.md) -------------------------------------------------------

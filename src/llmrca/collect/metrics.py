@@ -15,7 +15,14 @@ DCGM's renamed fields and dcgm-exporter 1.x names).  The alternatives of each
 series name come from the tables of :mod:`llmrca.telemetry.aliases`; the
 candidates are tried in order (current names first) and the first query that
 returns any series is used (recorded per column in
-:attr:`MetricsResult.queries`).
+:attr:`MetricsResult.queries`).  Equivalents in another unit
+(``istio_request_duration_seconds`` for the milliseconds histogram,
+``DCGM_FI_PROF_GR_ENGINE_ACTIVE`` for ``DCGM_FI_DEV_GPU_UTIL``) multiply the
+query by their factor; a component's selector that finds nothing is retried
+with its ``pod``/``namespace``/``container`` labels renamed as other setups
+name them (``exported_pod``, ``pod_name``, ``kubernetes_pod_name``, ...).
+How each column was read is in :attr:`MetricsResult.mappings`; a query
+reading a series name Prometheus does not hold in the window is not sent.
 
 GPU series: dcgm-exporter without Kubernetes pod mapping labels a device only
 by ``gpu``, ``UUID``, ``pci_bus_id``, ``device``, ``modelName``, ``Hostname``
@@ -43,7 +50,7 @@ import pandas as pd
 
 from llmrca.collect.prom import PromClient, PrometheusError
 from llmrca.telemetry import BASIC, EXTENDED, GATEWAY, HEAD, PROMETHEUS_EXTRA, MetricDef, is_serving
-from llmrca.telemetry.aliases import same_signal
+from llmrca.telemetry.aliases import LABEL_SCHEMES, POD_LABELS, Equivalent, equivalents, same_signal, selector_schemes
 
 #: A series name in a PromQL template: a metric name directly followed by its ``{`` label matcher.
 _SERIES = re.compile(r"(?<![A-Za-z0-9_:])([A-Za-z_:][A-Za-z0-9_:]*)(?=\{)")
@@ -75,8 +82,75 @@ def default_aliases() -> dict[str, tuple[str, ...]]:
     for m in (*BASIC, *EXTENDED, *PROMETHEUS_EXTRA):
         for name in series_names(m.promql):
             alts = same_signal(name)[1:]
+            alts += tuple(e.name for e in equivalents(name) if e.name not in alts and e.name != name)
             if alts:
                 out[name] = alts
+    return out
+
+
+@dataclass(frozen=True)
+class QueryForm:
+    """One way to ask for a metric: a template, the series swapped in and the factor to the catalogue's unit.
+
+    ``swaps``: ``((catalogue series, series used), ...)``; ``factor`` multiplies
+    the whole query (already applied in ``template``); ``sources``: where an
+    :class:`~llmrca.telemetry.aliases.Equivalent` swapped in comes from.
+    """
+
+    template: str
+    swaps: tuple[tuple[str, str], ...] = ()
+    factor: float = 1.0
+    sources: tuple[str, ...] = ()
+
+
+def _selects_on(promql: str, label: str) -> bool:
+    return re.search(r"(?<![A-Za-z0-9_])" + re.escape(label) + r'\s*(?:=~|!~|!=|=)\s*"', promql) is not None
+
+
+def _not_tried(m: MetricDef) -> list[tuple[str, str]]:
+    """(equivalent series, label) pairs left out of ``m``'s forms because the template selects on a label they lack."""
+    out = []
+    for name in series_names(m.promql):
+        for e in equivalents(name):
+            lacking = [lb for lb in e.lacks if _selects_on(m.promql, lb)]
+            if lacking:
+                out.append((e.name, lacking[0]))
+    return out
+
+
+def query_forms(m: MetricDef, aliases: Mapping[str, Sequence[str]], override: str | Sequence[str] | None = None) -> list[QueryForm]:
+    """Query forms to try for ``m``, the catalogue's first (see :func:`candidates`).
+
+    A swapped-in :class:`~llmrca.telemetry.aliases.Equivalent` multiplies the
+    query by its factor (``(q) * 1000`` for Istio's seconds histogram) and is
+    left out when the template selects on a label it lacks.
+    """
+    if override is not None and not isinstance(override, MetricDef):
+        return [QueryForm(t) for t in ([override] if isinstance(override, str) else list(override))]
+    present = [(name, [name, *alts]) for name, alts in aliases.items() if alts and _has_series(m.promql, name)]
+    out = [QueryForm(m.promql)]
+    seen = {m.promql}
+    for combo in itertools.islice(itertools.product(*(names for _, names in present)), 1, _MAX_CANDIDATES):
+        q, swaps, factor, sources, ok = m.promql, [], 1.0, [], True
+        for (name, _), alt in zip(present, combo, strict=True):
+            if alt == name:
+                continue
+            eq: Equivalent | None = next((e for e in equivalents(name) if e.name == alt), None)
+            if eq is not None:
+                if any(_selects_on(m.promql, label) for label in eq.lacks):
+                    ok = False
+                    break
+                factor *= eq.factor
+                sources.append(eq.source)
+            q = _series_pattern(name).sub(lambda _m, a=alt: a, q)
+            swaps.append((name, alt))
+        if not ok:
+            continue
+        if factor != 1.0:
+            q = f"({q}) * {factor:g}"
+        if q not in seen:
+            seen.add(q)
+            out.append(QueryForm(q, tuple(swaps), factor, tuple(sources)))
     return out
 
 
@@ -123,19 +197,8 @@ def metric_defs(metric_set: str, queries: Mapping[str, str | Sequence[str] | Met
 
 
 def candidates(m: MetricDef, aliases: Mapping[str, Sequence[str]], override: str | Sequence[str] | None = None) -> list[str]:
-    """Query templates to try for ``m``, canonical first."""
-    if override is not None and not isinstance(override, MetricDef):
-        return [override] if isinstance(override, str) else list(override)
-    present = [(name, [name, *alts]) for name, alts in aliases.items() if alts and _has_series(m.promql, name)]
-    out = [m.promql]
-    for combo in itertools.islice(itertools.product(*(names for _, names in present)), 1, _MAX_CANDIDATES):
-        q = m.promql
-        for (name, _), alt in zip(present, combo, strict=True):
-            if alt != name:
-                q = _series_pattern(name).sub(lambda _m, a=alt: a, q)
-        if q not in out:
-            out.append(q)
-    return out
+    """Query templates to try for ``m``, canonical first (the templates of :func:`query_forms`)."""
+    return [f.template for f in query_forms(m, aliases, override)]
 
 
 def _series_pattern(name: str) -> re.Pattern[str]:
@@ -165,6 +228,10 @@ class MetricsResult:
     ``gpu_unmapped``: component -> why it has no GPU column and how to map it.
     ``dcgm_series``: what DCGM series Prometheus holds in the window (names,
     label names, example label sets), filled when a component is unmapped.
+    ``mappings``: column -> how it was read when not by the catalogue's own
+    query: ``series`` (catalogue name -> name used), ``labels`` (selector
+    label -> label used) with their ``label_scheme``, ``factor`` (to the
+    catalogue's unit) and ``sources``.
     """
 
     frame: pd.DataFrame
@@ -175,10 +242,12 @@ class MetricsResult:
     gpu_selectors: dict[str, dict[str, str]] = field(default_factory=dict)
     gpu_unmapped: dict[str, str] = field(default_factory=dict)
     dcgm_series: dict[str, object] = field(default_factory=dict)
+    mappings: dict[str, dict[str, object]] = field(default_factory=dict)
 
     def report(self) -> dict[str, object]:
         return {
             "queries": dict(self.queries),
+            "mappings": {c: dict(v) for c, v in self.mappings.items()},
             "dropped": dict(self.dropped),
             "missing_components": list(self.missing_components),
             "inf_replaced": dict(self.inf_replaced),
@@ -225,6 +294,14 @@ class GpuJoin:
         return f"join {self.series}.{self.series_label} = DCGM {self.gpu_label}"
 
 
+def _names_held(client: PromClient, start: float, end: float) -> frozenset[str] | None:
+    """Metric names with samples in ``[start, end]``, or None when Prometheus cannot list them (then nothing is pruned)."""
+    try:
+        return frozenset(client.label_values("__name__", start, end))
+    except PrometheusError:
+        return None
+
+
 def _label_value(v: str) -> str:
     """A PromQL string literal for a label value."""
     return json.dumps(v)
@@ -259,15 +336,19 @@ def resolve_gpu_selectors(
         # every component is looked up, those with given selectors too: they make a shared node ambiguous
         by_value: dict[str, list[str]] = {}
         for comp, sel in components.items():
-            q = f"max by ({join.series_label}) ({join.series}{{{sel}}})"
-            values = sorted(
-                {
-                    s.labels.get(join.series_label, "")
-                    for s in client.query_range(q, start, end, step_s)
-                    if np.isfinite(s.values).any()
-                }
-                - {""}
-            )
+            values: list[str] = []
+            for _scheme, ssel, _renamed in selector_schemes(sel):  # kube_pod_info may carry exported_pod, ...
+                q = f"max by ({join.series_label}) ({join.series}{{{ssel}}})"
+                values = sorted(
+                    {
+                        s.labels.get(join.series_label, "")
+                        for s in client.query_range(q, start, end, step_s)
+                        if np.isfinite(s.values).any()
+                    }
+                    - {""}
+                )
+                if values:
+                    break
             for v in values if comp in given or len(values) == 1 else ():
                 by_value.setdefault(v, []).append(comp)
             if comp in given:
@@ -317,7 +398,8 @@ def describe_dcgm_series(
         "names": sorted({ls.get("__name__", "") for ls in sets}),
         "labels": labels,
         "examples": examples,
-        "pod_labels": [k for k in ("pod", "exported_pod", "pod_name") if k in labels],
+        # a pod label beside exported_pod is the exporter's own pod (Prometheus renamed the device's): list it last
+        "pod_labels": sorted((k for k in POD_LABELS if k in labels), key=lambda k: k == "pod" and "exported_pod" in labels),
         "devices": len(seen),
     }
 
@@ -341,7 +423,11 @@ def _unmapped_message(comp: str, sel: dict[str, str], problem: str | None, info:
     )
     pod_labels = list(info.get("pod_labels", []))  # type: ignore[call-overload]
     if pod_labels:
-        return msg + f'; they carry {pod_labels[0]}: use a GPU selector such as {pod_labels[0]}="{comp}"'
+        return msg + (
+            f"; they carry {', '.join(pod_labels)}, and the selector was also tried with its pod/namespace/container "
+            f"labels renamed as in {', '.join(LABEL_SCHEMES)}: no device has this component's pod name there. Check the "
+            f'pod name, or give a GPU selector such as {pod_labels[0]}="<pod>" or Hostname="<node>",gpu="<index>"'
+        )
     return msg + (
         "; they carry no pod label (dcgm-exporter without Kubernetes pod mapping): map the component to its devices "
         f'with gpu_selectors (CLI --gpu {comp}=\'Hostname="<node>",gpu="<index>"\' or UUID="<GPU-...>") '
@@ -420,10 +506,18 @@ def collect_metrics(
             client.close()
         raise
 
+    held = _names_held(client, start - window, end)
+    mappings: dict[str, dict[str, object]] = {}
+
     def one_metric(m: MetricDef) -> list[tuple[str, np.ndarray | None, str, str]]:
         """(column, values or None, query used, reason if None) for each component."""
-        cands = candidates(m, aliases, (queries or {}).get(m.name))
-        order = list(range(len(cands)))
+        forms = query_forms(m, aliases, (queries or {}).get(m.name))
+        # a form reading a series name Prometheus does not hold in the window is not asked
+        usable = [f for f in forms if held is None or all(n in held for n in _SERIES.findall(f.template))]
+        order = list(range(len(usable)))
+        schemes_first: list[str] = []
+        signal = f"{m.description} ({m.unit})" if m.unit else m.description
+        skipped = "".join(f"; {name} was not tried: it has no {label} label, which this query selects on" for name, label in _not_tried(m))
         out = []
         gpu = is_gpu_metric(m)
         for comp, comp_sel in components.items():
@@ -431,32 +525,60 @@ def collect_metrics(
                 continue
             sel = gpu_sel[comp]["selector"] if gpu else comp_sel
             col = f"{comp}_{m.name}"
+            if not usable:
+                looked = sorted({n for f in forms for n in _SERIES.findall(f.template)})
+                why = f"{signal}: Prometheus holds no series named {', '.join(looked)} in the window{skipped}"
+                out.append((col, None, "", why))
+                continue
             found = None
-            for k in order:
-                q = cands[k].format(sel=sel, w=w)
-                series = client.query_range(q, start, end, step_s)
-                if not series:
-                    continue
-                if len(series) > 1:
-                    raise PrometheusError(
-                        f"query for {col} returned {len(series)} series, expected one: {q!r}; aggregate it (sum/avg/max) in the template"
-                    )
-                vals = np.full(len(grid), np.nan)
-                idx = np.rint((series[0].times - start) / step_s).astype(int)
-                ok = (idx >= 0) & (idx < len(grid))
-                vals[idx[ok]] = series[0].values[ok]
-                found = (vals, q)
-                order.remove(k)
-                order.insert(0, k)  # the form that worked first for the next component
-                break
+            schemes = sorted(selector_schemes(sel), key=lambda t: (t[0] not in schemes_first, schemes_first.index(t[0]) if t[0] in schemes_first else 0))
+            for scheme, ssel, renamed in schemes:
+                for k in order:
+                    q = usable[k].template.format(sel=ssel, w=w)
+                    series = client.query_range(q, start, end, step_s)
+                    if not series:
+                        continue
+                    if len(series) > 1:
+                        raise PrometheusError(
+                            f"query for {col} returned {len(series)} series, expected one: {q!r}; aggregate it (sum/avg/max) in the template"
+                        )
+                    vals = np.full(len(grid), np.nan)
+                    idx = np.rint((series[0].times - start) / step_s).astype(int)
+                    ok = (idx >= 0) & (idx < len(grid))
+                    vals[idx[ok]] = series[0].values[ok]
+                    found = (vals, q)
+                    order.remove(k)
+                    order.insert(0, k)  # the form that worked first for the next component
+                    if scheme in schemes_first:
+                        schemes_first.remove(scheme)
+                    schemes_first.insert(0, scheme)
+                    f = usable[k]
+                    if f.swaps or renamed or f.factor != 1.0:
+                        mappings[col] = {
+                            "series": dict(f.swaps),
+                            "labels": dict(renamed),
+                            "label_scheme": scheme,
+                            "factor": f.factor,
+                            "sources": list(f.sources),
+                        }
+                    break
+                if found is not None:
+                    break
             if found is None:
-                tried = " | ".join(c.format(sel=sel, w=w) for c in cands)
-                out.append((col, None, "", f"no series for any of: {tried}"))
+                tried = " | ".join(f.template.format(sel=sel, w=w) for f in usable)
+                why = f"{signal}: no series for any of: {tried}"
+                others = [t for t in schemes if t[0] != "as given"]
+                if others:
+                    why += f"; also tried with the selector's labels renamed as in {', '.join(t[0] for t in others)} ({' | '.join(t[1] for t in others)})"
+                absent = sorted({n for f in forms for n in _SERIES.findall(f.template)} - (held or set()))
+                if held is not None and absent:
+                    why += f"; Prometheus holds no series named {', '.join(absent)} in the window"
+                out.append((col, None, "", why + skipped))
             else:
                 out.append((col, found[0], found[1], ""))
         return out
 
-    res = MetricsResult(frame=pd.DataFrame({"time": grid}), gpu_selectors=gpu_sel)
+    res = MetricsResult(frame=pd.DataFrame({"time": grid}), gpu_selectors=gpu_sel, mappings=mappings)
     try:
         with ThreadPoolExecutor(max_workers=max(1, max_workers)) as pool:
             results = list(pool.map(one_metric, defs))
@@ -504,6 +626,9 @@ def collect_metrics(
             cols[col] = vals
             res.queries[col] = q
             by_comp[comp] += 1
+    for col in list(res.mappings):
+        if col not in cols:
+            del res.mappings[col]
     res.frame = pd.concat([res.frame, pd.DataFrame(cols)], axis=1)
     res.missing_components = [c for c, n in by_comp.items() if n == 0]
     return res

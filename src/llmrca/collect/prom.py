@@ -130,6 +130,21 @@ class PromClient:
             raise PrometheusError(f"{self.url}/api/v1/series answered {str(data)[:200]!r}, expected a list of label sets")
         return [dict(s) for s in data]
 
+    def label_values(self, label: str, start: float, end: float) -> list[str]:
+        """Values of ``label`` over the series with samples in ``[start, end]`` (``/api/v1/label/<label>/values``).
+
+        ``label_values("__name__", ...)`` lists the metric names Prometheus holds in the window.
+        """
+        params: dict[str, Any] = {"start": f"{start:.3f}", "end": f"{end:.3f}"}
+        try:
+            r = self._http.get(f"{self.url}/api/v1/label/{label}/values", params=params)
+            body = r.json()
+        except (httpx.HTTPError, ValueError) as e:
+            raise PrometheusError(f"cannot read the values of label {label!r} from {self.url}: {e!r}") from e
+        if body.get("status") != "success" or not isinstance(body.get("data"), list):
+            raise PrometheusError(f"Prometheus at {self.url} refused the values of label {label!r}: {body.get('error', body)!r}"[:300])
+        return [str(v) for v in body["data"]]
+
     def targets(self) -> list[dict[str, Any]]:
         """Active scrape targets with ``health``, ``lastError``, ``labels``, ``scrapeUrl``."""
         try:

@@ -628,6 +628,7 @@ class Watcher:
             "missing_components": res.missing_components,
             "gpu_unmapped": res.gpu_unmapped,
             "logs": "read" if logs is not None else "none given",
+            "mappings": res.mappings,  # columns read from other exporters' names or labels (llmrca.collect.metrics)
         }
         t0 = time.perf_counter()
         try:

@@ -14,11 +14,17 @@ name; :func:`same_signal` gives every name of the signal either way.
 Units: every rename here keeps the value and the unit (the exporter reads the
 same field under a new name).  Names whose signal has no counterpart in the
 other version are listed apart (:data:`VLLM_V0_ONLY`), never mapped.
+Another exporter's series of the same signal in another unit, or with fewer
+labels, is an :class:`Equivalent` (:data:`EQUIVALENTS`: its factor to the
+catalogue's unit and the labels it lacks).  Label names of the same
+Kubernetes identity in other setups (``exported_pod``, ``pod_name``,
+``kubernetes_pod_name``, ...) are in :data:`LABEL_SCHEMES`.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 #: vLLM renames, old (v0 engine / vLLM <= 0.10) -> current (v1 engine).
 #:
@@ -106,8 +112,78 @@ DCGM_1X_NAMES: dict[str, str] = {
     "dcgm_fi_prof_pcie_rx_bytes": "DCGM_FI_PROF_PCIE_RX_BYTES",
 }
 
+#: node-exporter renames, old -> current.
+#:
+#: Source: prometheus/node_exporter CHANGELOG 0.16.0 ("breaking changes": metric
+#: names gained their unit, ``node_cpu`` -> ``node_cpu_seconds_total``; same
+#: counter of CPU seconds per ``cpu`` and ``mode``).  The ``node_netstat_*``
+#: names were not renamed.
+NODE_EXPORTER_RENAMES: dict[str, str] = {
+    "node_cpu": "node_cpu_seconds_total",
+}
+
 #: Every rename above in one table, old -> current.
-RENAMES: dict[str, str] = {**VLLM_RENAMES, **DCGM_RENAMES, **DCGM_1X_NAMES}
+RENAMES: dict[str, str] = {**VLLM_RENAMES, **DCGM_RENAMES, **DCGM_1X_NAMES, **NODE_EXPORTER_RENAMES}
+
+
+@dataclass(frozen=True)
+class Equivalent:
+    """Another exporter's series for a catalogue series' signal, in another unit or with fewer labels.
+
+    ``value in the catalogue's unit = factor x value of this series``.  The
+    collector multiplies the whole query by ``factor``, which is exact for the
+    catalogue's templates (each is linear in its series: a gauge's
+    ``avg``/``sum``, a counter's ``rate``, a histogram's quantile -- its bucket
+    bounds carry the unit -- or ``_sum / _count``).  ``lacks``: labels the
+    series does not carry; a template that selects on one of them (the 5xx
+    rate's ``status``) is not tried with it, so it never reads a 0 the series
+    cannot know.  ``source``: where the names and units come from.
+    """
+
+    name: str
+    factor: float
+    lacks: tuple[str, ...]
+    source: str
+
+
+#: Catalogue series name -> other exporters' series of the same signal (tried after the renames).
+EQUIVALENTS: dict[str, tuple[Equivalent, ...]] = {
+    "istio_request_duration_milliseconds": (
+        Equivalent(
+            "istio_request_duration_seconds",
+            1000.0,
+            (),
+            "Istio before 1.5 (Mixer telemetry) named the request duration histogram istio_request_duration_seconds "
+            "(buckets in s); Istio >= 1.5 standard metrics name it istio_request_duration_milliseconds (ms)",
+        ),
+    ),
+    "DCGM_FI_DEV_GPU_UTIL": (
+        Equivalent(
+            "DCGM_FI_PROF_GR_ENGINE_ACTIVE",
+            100.0,
+            (),
+            "DCGM profiling field 1001, ratio (0..1) of time the graphics/compute engine was active: the finer "
+            "measure of GPU utilisation and the one a MIG instance reports (DCGM_FI_DEV_GPU_UTIL is not supported "
+            "on MIG); dcgm-exporter etc/default-counters.csv lists both",
+        ),
+    ),
+    "nginx_ingress_controller_requests": (
+        Equivalent(
+            "nginx_http_requests_total",
+            1.0,
+            ("status", "ingress", "method", "path"),
+            "nginx-prometheus-exporter (NGINX stub_status): total client requests, no status label, "
+            "no latency histogram; ingress-nginx counts requests by status in nginx_ingress_controller_requests",
+        ),
+        Equivalent(
+            "nginx_ingress_nginx_http_requests_total",
+            1.0,
+            ("status", "ingress", "method", "path"),
+            "NGINX Ingress Controller (nginxinc/kubernetes-ingress) exposes NGINX's stub_status counters with the "
+            "nginx_ingress_nginx_ prefix: total client requests, no status label",
+        ),
+    ),
+}
 
 #: Suffixes an exporter appends to a base name (counter, histogram, created timestamp).
 SERIES_SUFFIXES: tuple[str, ...] = ("_bucket", "_sum", "_count", "_total", "_created")
@@ -121,6 +197,66 @@ def _unprefixed(name: str) -> str:
         if name.startswith(exposed):
             return canon + name[len(exposed) :]
     return name
+
+
+#: Label names that hold a Kubernetes identity in other setups, per scheme: ``scheme -> {label: its name there}``.
+#: A component's selector written with ``pod`` / ``namespace`` / ``container`` is retried in each scheme
+#: (in this order) when it finds no series.
+#:
+#: * ``exported``: Prometheus renames a scraped label that clashes with a target label to ``exported_<name>``
+#:   unless ``honor_labels: true`` (Prometheus docs, ``scrape_config``); dcgm-exporter's ``pod`` then
+#:   becomes ``exported_pod`` beside the exporter's own ``pod``.
+#: * ``kubelet<1.16``: cAdvisor labels of kubelets before 1.16 (``pod_name``, ``container_name``; removed in
+#:   1.16 by the metrics overhaul, Kubernetes 1.16 CHANGELOG, kubernetes/kubernetes#80376).
+#: * ``dcgm-exporter-1.x``: dcgm-exporter 1.x pod labels (``pod_name``, ``pod_namespace``,
+#:   ``container_name``; NVIDIA/dcgm-exporter ``etc/1.x-compatibility-metrics.csv`` era).
+#: * ``kubernetes-pods``: Prometheus' example Kubernetes configuration
+#:   (``documentation/examples/prometheus-kubernetes.yml``, job ``kubernetes-pods``) and configurations
+#:   derived from it map ``__meta_kubernetes_pod_name`` / ``__meta_kubernetes_namespace`` to
+#:   ``kubernetes_pod_name`` / ``kubernetes_namespace``.
+LABEL_SCHEMES: dict[str, dict[str, str]] = {
+    "exported": {"pod": "exported_pod", "namespace": "exported_namespace", "container": "exported_container"},
+    "kubelet<1.16": {"pod": "pod_name", "container": "container_name"},
+    "dcgm-exporter-1.x": {"pod": "pod_name", "namespace": "pod_namespace", "container": "container_name"},
+    "kubernetes-pods": {"pod": "kubernetes_pod_name", "namespace": "kubernetes_namespace"},
+}
+
+#: Label names that name the pod in some scheme (``pod`` first).
+POD_LABELS: tuple[str, ...] = ("pod", *dict.fromkeys(s["pod"] for s in LABEL_SCHEMES.values()))
+
+_MATCHER = re.compile(r'(?P<label>[A-Za-z_][A-Za-z0-9_]*)\s*(?P<op>=~|!~|!=|=)\s*(?P<value>"(?:[^"\\]|\\.)*")')
+
+
+def selector_schemes(selector: str) -> list[tuple[str, str, dict[str, str]]]:
+    """The selector as written, then rewritten in each :data:`LABEL_SCHEMES` scheme that changes it.
+
+    Returns ``[(scheme, selector, {label: renamed})]``, ``("as given", selector, {})`` first;
+    a scheme that renames none of the selector's labels is left out.
+    ``selector_schemes('namespace="llm",pod="w1"')[1]`` is
+    ``("exported", 'exported_namespace="llm",exported_pod="w1"', {"namespace": "exported_namespace", "pod": "exported_pod"})``.
+    """
+    out: list[tuple[str, str, dict[str, str]]] = [("as given", selector, {})]
+    seen = {selector}
+    for scheme, names in LABEL_SCHEMES.items():
+        renamed: dict[str, str] = {}
+
+        def sub(m: re.Match[str], names: dict[str, str] = names, renamed: dict[str, str] = renamed) -> str:
+            label = m.group("label")
+            if label not in names:
+                return m.group(0)
+            renamed[label] = names[label]
+            return f"{names[label]}{m.group('op')}{m.group('value')}"
+
+        sel = _MATCHER.sub(sub, selector)
+        if renamed and sel not in seen:
+            seen.add(sel)
+            out.append((scheme, sel, renamed))
+    return out
+
+
+def equivalents(name: str) -> tuple[Equivalent, ...]:
+    """Other exporters' series of ``name``'s signal (:data:`EQUIVALENTS`), looked up by its current name."""
+    return EQUIVALENTS.get(name, ()) or EQUIVALENTS.get(canonical(name), ())
 
 
 def canonical(name: str) -> str:

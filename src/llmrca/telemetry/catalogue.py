@@ -28,11 +28,24 @@ class MetricDef:
     description: str
 
 
+def _containers(query: str) -> str:
+    """``query`` over the pod's containers (``image!=""``) when cAdvisor reports them, else over every series it selects.
+
+    cAdvisor reports a pod's cgroup (``container=""``, ``image=""``: the sum
+    of its containers) beside each container, so summing every series of a pod
+    counts its CPU and memory twice; the kubernetes-mixin recording rules
+    select ``image!=""`` for that reason.  Exporters that report one series per
+    pod without an ``image`` label (llmrca's local testbed) fall to the second
+    form (``a or b``: ``b`` only where ``a`` has no value).
+    """
+    return query.replace("{{{sel}}}", '{{{sel},image!=""}}') + " or " + query
+
+
 #: The paper's basic set: per component cpu, memory, network, gpu utilisation
 #: and p50/p90 latency from the service mesh (RCAEval names).
 BASIC: tuple[MetricDef, ...] = (
-    MetricDef("cpu", "sum(rate(container_cpu_usage_seconds_total{{{sel}}}[{w}]))", "cores", "all", "CPU used"),
-    MetricDef("mem", "sum(container_memory_working_set_bytes{{{sel}}})", "bytes", "all", "working-set memory"),
+    MetricDef("cpu", _containers("sum(rate(container_cpu_usage_seconds_total{{{sel}}}[{w}]))"), "cores", "all", "CPU used"),
+    MetricDef("mem", _containers("sum(container_memory_working_set_bytes{{{sel}}})"), "bytes", "all", "working-set memory"),
     MetricDef("net-rx", "sum(rate(container_network_receive_bytes_total{{{sel}}}[{w}]))", "B/s", "all", "bytes received"),
     MetricDef("net-tx", "sum(rate(container_network_transmit_bytes_total{{{sel}}}[{w}]))", "B/s", "all", "bytes sent"),
     MetricDef("gpu", "avg(DCGM_FI_DEV_GPU_UTIL{{{sel}}})", "%", "serving", "GPU utilisation"),
@@ -55,6 +68,30 @@ BASIC: tuple[MetricDef, ...] = (
 
 def _hq(q: float, name: str) -> str:
     return f"histogram_quantile({q}, sum by (le) (rate({name}_bucket{{{{{{sel}}}}}}[{{w}}])))"
+
+
+def _on_node(node_expr: str) -> str:
+    """Sum of a node-exporter expression over the node the component's pod runs on (``kube_pod_info{{sel}}``'s ``node``).
+
+    node-exporter series name their node in one of two ways, tried in this
+    order (``a or b``: ``b`` only where ``a`` has no value):
+
+    * through the exporter's own pod: the Prometheus Operator's ServiceMonitor
+      (kube-prometheus-stack and kube-prometheus) puts ``namespace`` and
+      ``pod`` of the node-exporter pod on every series, and ``kube_pod_info``
+      of that pod gives its ``node`` (the kubernetes-mixin recording rule
+      ``node_namespace_pod:kube_pod_info:`` joins the same way);
+    * by ``instance`` = the node's name (kube-prometheus relabels
+      ``__meta_kubernetes_pod_node_name`` to ``instance``).
+
+    ``kube_pod_info``'s own ``instance`` is kube-state-metrics' address, never the node's.
+    """
+    return (
+        f"sum({node_expr} * on(namespace, pod) group_left(node) max by (namespace, pod, node) (kube_pod_info{{{{node!=\"\"}}}})"
+        f" * on(node) group_left() max by (node) (kube_pod_info{{{{{{sel}}}}}}))"
+        f" or sum({node_expr} * on(instance) group_left() max by (instance) "
+        f'(label_replace(kube_pod_info{{{{{{sel}}}}}}, "instance", "$1", "node", "(.*)")))'
+    )
 
 
 #: Extra columns of the extended set (the extended set is BASIC + EXTENDED).
@@ -95,8 +132,14 @@ EXTENDED: tuple[MetricDef, ...] = (
     MetricDef("DCGM_FI_PROF_PIPE_TENSOR_ACTIVE", "avg(DCGM_FI_PROF_PIPE_TENSOR_ACTIVE{{{sel}}})", "fraction", "serving", "tensor pipe active"),
     MetricDef("DCGM_FI_DEV_CLOCK_THROTTLE_REASONS", "max(DCGM_FI_DEV_CLOCK_THROTTLE_REASONS{{{sel}}})", "bitmask", "serving", "clock event reasons (0x4 = SW power cap)"),
     # cAdvisor extras
-    MetricDef("container_cpu_cfs_throttled_seconds_total:rate", "sum(rate(container_cpu_cfs_throttled_seconds_total{{{sel}}}[{w}]))", "s/s", "all", "CFS throttled time"),
-    MetricDef("container_memory_failcnt:rate", "sum(rate(container_memory_failcnt{{{sel}}}[{w}]))", "1/s", "all", "memory limit hits"),
+    MetricDef(
+        "container_cpu_cfs_throttled_seconds_total:rate",
+        _containers("sum(rate(container_cpu_cfs_throttled_seconds_total{{{sel}}}[{w}]))"),
+        "s/s",
+        "all",
+        "CFS throttled time",
+    ),
+    MetricDef("container_memory_failcnt:rate", _containers("sum(rate(container_memory_failcnt{{{sel}}}[{w}]))"), "1/s", "all", "memory limit hits"),
     MetricDef("container_spec_memory_limit_bytes", "max(container_spec_memory_limit_bytes{{{sel}}})", "bytes", "all", "memory limit"),
     # gateway
     MetricDef(
@@ -139,21 +182,21 @@ EXTENDED: tuple[MetricDef, ...] = (
     MetricDef("DCGM_FI_DEV_XID_ERRORS", "max(DCGM_FI_DEV_XID_ERRORS{{{sel}}})", "code", "serving", "last Xid error of the GPU (0: none)"),
     MetricDef(
         "container_pressure_cpu_waiting_seconds_total:rate",
-        "sum(rate(container_pressure_cpu_waiting_seconds_total{{{sel}}}[{w}]))",
+        _containers("sum(rate(container_pressure_cpu_waiting_seconds_total{{{sel}}}[{w}]))"),
         "s/s",
         "all",
         "CPU pressure (PSI some): time runnable threads waited for a CPU, per second",
     ),
     MetricDef(
         "node_cpu_seconds_total:rate",
-        'sum(rate(node_cpu_seconds_total{{mode!="idle"}}[{w}]) * on(instance) group_left() max by (instance) (kube_pod_info{{{sel}}}))',
+        _on_node('rate(node_cpu_seconds_total{{mode!="idle"}}[{w}])'),
         "cores",
         "all",
         "CPU used on the component's node (every tenant)",
     ),
     MetricDef(
         "node_netstat_Tcp_RetransSegs:rate",
-        "sum(rate(node_netstat_Tcp_RetransSegs[{w}]) * on(instance) group_left() max by (instance) (kube_pod_info{{{sel}}}))",
+        _on_node("rate(node_netstat_Tcp_RetransSegs{{}}[{w}])"),
         "1/s",
         "all",
         "TCP segments retransmitted on the component's node",

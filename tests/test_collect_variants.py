@@ -1,0 +1,423 @@
+"""Other exporters' and versions' series, backfilled into a real Prometheus and collected.
+
+Each component below is scraped the way another operator's stack would
+expose it (names and labels from the sources cited in
+:mod:`llmrca.telemetry.aliases`): vLLM >= 0.11 v1 names with several engines,
+Ray Serve's ``ray_vllm_`` names, prometheus-client's escaped ``vllm_`` names,
+vLLM's per-request TPOT (not the inter-token latency), DCGM series with
+``pod`` / ``exported_pod`` / ``pod_name`` labels, dcgm-exporter 1.x names,
+``DCGM_FI_PROF_GR_ENGINE_ACTIVE`` alone (MIG), cAdvisor of kubelets < 1.16
+(``pod_name`` / ``container_name``), the ``kubernetes-pods`` scrape job's
+``kubernetes_pod_name``, Istio's milliseconds and seconds histograms,
+ingress-nginx and nginx-prometheus-exporter gateways, node-exporter before
+and after 0.16.  The series are written as OpenMetrics text, backfilled with
+``promtool tsdb create-blocks-from openmetrics`` and served by
+``/usr/bin/prometheus`` on 127.0.0.1.  Expected values are computed from what
+is written.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+
+from llmrca.collect import collect_metrics, default_aliases
+from llmrca.collect.metrics import MetricsResult, candidates, metric_defs, query_forms
+from llmrca.collect.prometheus_server import PrometheusServer
+from llmrca.telemetry.aliases import EQUIVALENTS, RENAMES, canonical, selector_schemes
+
+STEP = 5  # s between written samples
+N = 144  # samples per series: 12 minutes
+QSTEP = 15  # query step
+BUCKETS = (0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+ITL = {0.05: 10}  # 10 observations of 0.04 s per written sample
+ITL_SUM = 10 * 0.04
+REQ = {1.0: 4}  # 4 requests of 0.8 s per written sample
+REQ_SUM = 4 * 0.8
+NODE_BUSY = {"n1": 0.6, "n4": 1.2}  # cores busy (not idle) on each node
+Value = float | Callable[[int], float]
+
+
+def _labels(d: dict[str, str]) -> str:
+    return ",".join(f'{k}="{v}"' for k, v in d.items())
+
+
+def _gauge(name: str, labels: dict[str, str], value: Value, t0: int) -> list[str]:
+    ls = _labels(labels)
+    return [f"{name}{{{ls}}} {value(k) if callable(value) else value} {t0 + STEP * k}" for k in range(N)]
+
+
+def _counter(name: str, labels: dict[str, str], per_s: float, t0: int) -> list[str]:
+    return _gauge(name, labels, lambda k: 1000 + per_s * STEP * k, t0)
+
+
+def _histogram(name: str, labels: dict[str, str], per_sample: dict[float, int], per_sample_sum: float, t0: int, scale: float = 1.0) -> list[str]:
+    """Cumulative ``_bucket``/``_sum``/``_count`` lines; ``scale`` multiplies bucket bounds and sums (ms: 1000)."""
+    ls = _labels(labels)
+    lines = []
+    for le in (*BUCKETS, float("inf")):
+        inc = sum(c for ub, c in per_sample.items() if ub <= le)
+        le_s = "+Inf" if le == float("inf") else repr(round(le * scale, 6))
+        lines += [f'{name}_bucket{{{ls},le="{le_s}"}} {k * inc} {t0 + STEP * k}' for k in range(N)]
+    total = sum(per_sample.values())
+    lines += [f"{name}_sum{{{ls}}} {k * per_sample_sum * scale:.6f} {t0 + STEP * k}" for k in range(N)]
+    lines += [f"{name}_count{{{ls}}} {k * total} {t0 + STEP * k}" for k in range(N)]
+    return lines
+
+
+def quantile(q: float, per_sample: dict[float, int]) -> float:
+    """histogram_quantile's linear interpolation inside the bucket holding rank q*total."""
+    total = sum(per_sample.values())
+    rank, below, lower = q * total, 0, 0.0
+    for ub in BUCKETS:
+        n = per_sample.get(ub, 0)
+        if below + n >= rank and n:
+            return lower + (ub - lower) * (rank - below) / n
+        below, lower = below + n, ub
+    raise AssertionError("quantile outside the buckets")
+
+
+def _dev(host: str, gpu: str) -> dict[str, str]:
+    return {"gpu": gpu, "UUID": f"GPU-{host}-{gpu}", "device": f"nvidia{gpu}", "modelName": "NVIDIA A100-SXM4-80GB", "Hostname": host}
+
+
+def openmetrics(t0: int) -> str:
+    L: list[str] = []
+    # ray-worker-1: vLLM >= 0.11 (v1 names, two engines, model_name), the deprecated TPOT histogram beside the ITL one
+    for e in ("0", "1"):
+        lab = {"namespace": "llm", "pod": "ray-worker-1", "model_name": "m", "engine": e}
+        L += _gauge("vllm:num_requests_running", lab, 3, t0)
+        L += _gauge("vllm:kv_cache_usage_perc", lab, 0.25, t0)
+        L += _histogram("vllm:inter_token_latency_seconds", lab, ITL, ITL_SUM, t0)
+        L += _histogram("vllm:time_per_output_token_seconds", lab, {0.1: 10}, 10 * 0.09, t0)
+    # ray-worker-2: Ray Serve LLM with ':' sanitised to '_' (no model_name)
+    lab = {"namespace": "llm", "pod": "ray-worker-2", "ReplicaId": "r2"}
+    L += _gauge("ray_vllm_kv_cache_usage_perc", lab, 0.5, t0)
+    L += _gauge("ray_vllm_num_requests_waiting", lab, 7, t0)
+    L += _histogram("ray_vllm_inter_token_latency_seconds", lab, ITL, ITL_SUM, t0)
+    L += _counter("ray_vllm_prompt_tokens_total", lab, 20.0, t0)
+    # ray-worker-3: escaped vllm_ names; only the per-request TPOT histogram (a different signal from the ITL)
+    lab = {"namespace": "llm", "pod": "ray-worker-3", "model_name": "m"}
+    L += _gauge("vllm_kv_cache_usage_perc", lab, 0.75, t0)
+    L += _histogram("vllm:request_time_per_output_token_seconds", lab, ITL, ITL_SUM, t0)
+    # cAdvisor of current kubelets (pod, container): each container and the pod's cgroup (container="", image="": their sum)
+    for w in ("ray-worker-1", "ray-worker-2", "ray-worker-3"):
+        pod = {"namespace": "llm", "pod": w}
+        for ctr, image, cores, mem in (("vllm", "vllm/vllm-openai:v0.11.0", 1.0, 1.8e9), ("istio-proxy", "istio/proxyv2:1.22", 0.2, 0.2e9)):
+            L += _counter("container_cpu_usage_seconds_total", pod | {"container": ctr, "image": image}, cores, t0)
+            L += _gauge("container_memory_working_set_bytes", pod | {"container": ctr, "image": image}, mem, t0)
+        L += _counter("container_cpu_usage_seconds_total", pod | {"container": "", "image": ""}, 1.2, t0)
+        L += _gauge("container_memory_working_set_bytes", pod | {"container": "", "image": ""}, 2e9, t0)
+    # ray-worker-4: a kubelet < 1.16 (pod_name, container_name) and a kubernetes-pods scrape job (kubernetes_pod_name)
+    old = {"namespace": "llm", "pod_name": "ray-worker-4", "container_name": "vllm"}
+    L += _counter("container_cpu_usage_seconds_total", old, 1.5, t0)
+    L += _gauge("container_memory_working_set_bytes", old, 3e9, t0)  # no image label: one series per container
+    L += _gauge("vllm:num_requests_running", {"kubernetes_namespace": "llm", "kubernetes_pod_name": "ray-worker-4"}, 5, t0)
+    # DCGM: with pod labels (worker 1), renamed exported_pod (worker 2, Prometheus kept the exporter's own pod label),
+    # dcgm-exporter 1.x names and labels (worker 3), GR_ENGINE_ACTIVE only (worker 4, a MIG slice)
+    k8s = {"pod": "ray-worker-1", "namespace": "llm", "container": "vllm"}
+    L += _gauge("DCGM_FI_DEV_GPU_UTIL", _dev("n1", "0") | k8s, 80, t0)
+    L += _gauge("DCGM_FI_DEV_POWER_USAGE", _dev("n1", "0") | k8s, 250.5, t0)
+    L += _gauge("DCGM_FI_DEV_CLOCK_THROTTLE_REASONS", _dev("n1", "0") | k8s, 4, t0)
+    exp = {"pod": "dcgm-exporter-7f9c", "namespace": "gpu-operator", "exported_pod": "ray-worker-2", "exported_namespace": "llm"}
+    L += _gauge("DCGM_FI_DEV_GPU_UTIL", _dev("n2", "0") | exp, 60, t0)
+    L += _gauge("DCGM_FI_DEV_POWER_USAGE", _dev("n2", "0") | exp, 200, t0)
+    L += _gauge("DCGM_FI_DEV_CLOCKS_EVENT_REASONS", _dev("n2", "0") | exp, 0, t0)
+    v1x = {"pod_name": "ray-worker-3", "pod_namespace": "llm", "container_name": "vllm"}
+    L += _gauge("dcgm_gpu_utilization", _dev("n3", "0") | v1x, 40, t0)
+    L += _gauge("dcgm_power_usage", _dev("n3", "0") | v1x, 100, t0)
+    mig = {"pod": "ray-worker-4", "namespace": "llm", "GPU_I_PROFILE": "3g.40gb", "GPU_I_ID": "1"}
+    L += _gauge("DCGM_FI_PROF_GR_ENGINE_ACTIVE", _dev("n4", "0") | mig, 0.35, t0)
+    # mesh: Istio >= 1.5 milliseconds (the head), an older Mixer-era seconds histogram (worker 1)
+    L += _histogram("istio_request_duration_milliseconds", {"pod": "ray-head", "reporter": "destination"}, REQ, REQ_SUM, t0, scale=1000)
+    L += _histogram("istio_request_duration_seconds", {"namespace": "llm", "pod": "ray-worker-1", "reporter": "destination"}, REQ, REQ_SUM, t0)
+    # gateways: ingress-nginx (status label) and nginx-prometheus-exporter (stub_status: no status, no latency)
+    ing = {"pod": "ingress-nginx", "ingress": "llm", "status": "200"}
+    L += _histogram("nginx_ingress_controller_request_duration_seconds", ing, REQ, REQ_SUM, t0)
+    L += _counter("nginx_ingress_controller_requests", ing, 4.0, t0)
+    L += _counter("nginx_ingress_controller_requests", ing | {"status": "503"}, 0.5, t0)
+    oss = {"pod": "nginx-oss"}
+    L += _counter("nginx_http_requests_total", oss, 6.0, t0)
+    L += _gauge("nginx_connections_active", oss, 12, t0)
+    L += _counter("nginx_ingress_nginx_http_requests_total", {"pod": "nginx-inc", "class": "nginx"}, 2.5, t0)  # nginxinc's controller
+    for gw in ("ingress-nginx", "nginx-oss", "nginx-inc"):
+        L += _gauge("container_memory_working_set_bytes", {"namespace": "llm", "pod": gw, "container": "nginx"}, 1e8, t0)
+    # node-exporter >= 0.16 on n1 named by instance = node name (kube-prometheus); < 0.16 (node_cpu) on n4 named by
+    # the exporter's own namespace/pod (a ServiceMonitor of the Prometheus Operator; instance is host:port there)
+    by_node = {
+        "n1": ("node_cpu_seconds_total", {"instance": "n1", "job": "node-exporter"}, NODE_BUSY["n1"]),
+        "n4": ("node_cpu", {"instance": "10.0.0.4:9100", "job": "node-exporter", "namespace": "monitoring", "pod": "node-exporter-n4"}, NODE_BUSY["n4"]),
+    }
+    for name, lab, busy in by_node.values():
+        for cpu in ("0", "1"):
+            L += _counter(name, lab | {"cpu": cpu, "mode": "user"}, busy / 2, t0)
+            L += _counter(name, lab | {"cpu": cpu, "mode": "idle"}, 1 - busy / 2, t0)
+        L += _counter("node_netstat_Tcp_RetransSegs", lab, 3.0, t0)
+    L += _gauge("DCGM_FI_DEV_GPU_UTIL", _dev("n5", "0"), 70, t0)  # no pod label; joined through kube_pod_info
+    L += _gauge("kube_pod_info", {"namespace": "monitoring", "pod": "ksm-0", "exported_namespace": "llm", "exported_pod": "ray-worker-5", "node": "n5"}, 1, t0)
+    ksm = {"instance": "10.0.0.9:8080", "job": "kube-state-metrics"}
+    for ns, pod, node in (("llm", "ray-worker-1", "n1"), ("llm", "ray-worker-4", "n4"), ("monitoring", "node-exporter-n4", "n4")):
+        L += _gauge("kube_pod_info", ksm | {"namespace": ns, "pod": pod, "node": node}, 1, t0)
+    return "\n".join(L) + "\n# EOF\n"
+
+
+@dataclass
+class Backfilled:
+    url: str
+    start: float
+    end: float
+
+
+@pytest.fixture(scope="module")
+def backfilled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backfilled]:
+    if not (os.path.exists("/usr/bin/prometheus") and shutil.which("promtool")):
+        pytest.skip("needs /usr/bin/prometheus and promtool (Debian package prometheus)")
+    data = tmp_path_factory.mktemp("prom")
+    t0 = (int(time.time()) // 60) * 60 - 3600
+    src = data / "series.om"
+    src.write_text(openmetrics(t0))
+    done = subprocess.run(
+        ["promtool", "tsdb", "create-blocks-from", "openmetrics", str(src), str(data / "tsdb")], capture_output=True, text=True, timeout=180
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    with PrometheusServer({}, data_dir=data) as prom:
+        yield Backfilled(prom.url, float(t0 + 300), float(t0 + 360))
+
+
+COMPONENTS = {f"ray-worker-{i}": f'namespace="llm",pod="ray-worker-{i}"' for i in range(1, 5)}
+COMPONENTS |= {"ray-head": 'pod="ray-head"', "ingressnginx": 'pod="ingress-nginx"', "nginxoss": 'pod="nginx-oss"', "nginxinc": 'pod="nginx-inc"'}
+ROLES = {"ingressnginx": ["gateway"], "nginxoss": ["gateway"], "nginxinc": ["gateway"]}
+
+
+@pytest.fixture(scope="module")
+def collected(backfilled: Backfilled) -> MetricsResult:
+    return collect_metrics(
+        backfilled.url, COMPONENTS, backfilled.start, backfilled.end, step_s=QSTEP, metric_set="extended", rate_window_s=60, roles=ROLES
+    )
+
+
+def _unit(metric: str) -> str:
+    return next(m.unit for m in metric_defs("extended") if m.name == metric)
+
+
+@pytest.mark.system
+def test_vllm_names_of_other_versions_and_prefixes(collected: MetricsResult) -> None:
+    df, q, maps = collected.frame, collected.queries, collected.mappings
+    assert len(df) == 5
+    # >= 0.11: the v1 histogram is read, not the deprecated TPOT one beside it (written with other values); engines summed
+    np.testing.assert_allclose(df["ray-worker-1_vllm:inter_token_latency_seconds:p90"], quantile(0.9, ITL))
+    assert quantile(0.9, ITL) == pytest.approx(0.0475) and quantile(0.9, {0.1: 10}) != pytest.approx(0.0475)
+    np.testing.assert_allclose(df["ray-worker-1_vllm:inter_token_latency_seconds:mean"], ITL_SUM / 10)
+    np.testing.assert_allclose(df["ray-worker-1_vllm:num_requests_running"], 2 * 3)
+    np.testing.assert_allclose(df["ray-worker-1_vllm:kv_cache_usage_perc"], 0.25)
+    assert "ray-worker-1_vllm:kv_cache_usage_perc" not in maps  # the catalogue's own names need no mapping
+    # Ray Serve with ':' sanitised to '_', no model_name
+    np.testing.assert_allclose(df["ray-worker-2_vllm:kv_cache_usage_perc"], 0.5)
+    np.testing.assert_allclose(df["ray-worker-2_vllm:num_requests_waiting"], 7)
+    np.testing.assert_allclose(df["ray-worker-2_vllm:prompt_tokens_total:rate"], 20.0)
+    np.testing.assert_allclose(df["ray-worker-2_vllm:inter_token_latency_seconds:p50"], quantile(0.5, ITL))
+    assert maps["ray-worker-2_vllm:inter_token_latency_seconds:p50"]["series"] == {
+        "vllm:inter_token_latency_seconds": "ray_vllm_inter_token_latency_seconds"
+    }
+    assert "ray_vllm_prompt_tokens_total{" in q["ray-worker-2_vllm:prompt_tokens_total:rate"]
+    assert _unit("vllm:inter_token_latency_seconds:p50") == "s" and _unit("vllm:kv_cache_usage_perc") == "fraction"
+    # escaped vllm_ names; the per-request TPOT histogram is another signal: no ITL column, and the message says what was looked for
+    np.testing.assert_allclose(df["ray-worker-3_vllm:kv_cache_usage_perc"], 0.75)
+    assert not any(c.startswith("ray-worker-3_vllm:inter_token") for c in df.columns)
+    why = collected.dropped["ray-worker-3_vllm:inter_token_latency_seconds:p90"]
+    assert why.startswith("inter-token latency p90 (s): no series for any of:")
+    assert "vllm:inter_token_latency_seconds_bucket{" in why  # the query asked
+    names = set(why.split("Prometheus holds no series named ")[1].removesuffix(" in the window").split(", "))
+    assert {"ray_vllm:time_per_output_token_seconds_bucket", "vllm_inter_token_latency_seconds_bucket"} <= names  # not held
+    assert "vllm:time_per_output_token_seconds_bucket" not in names  # held (worker 1), so asked for worker 3: in the queries
+    assert "vllm:time_per_output_token_seconds_bucket{namespace=\"llm\",pod=\"ray-worker-3\"}" in why
+    assert "request_time_per_output_token" not in why
+    # the kubernetes-pods scrape job's kubernetes_pod_name / kubernetes_namespace
+    np.testing.assert_allclose(df["ray-worker-4_vllm:num_requests_running"], 5)
+    assert maps["ray-worker-4_vllm:num_requests_running"]["labels"] == {"namespace": "kubernetes_namespace", "pod": "kubernetes_pod_name"}
+    assert maps["ray-worker-4_vllm:num_requests_running"]["label_scheme"] == "kubernetes-pods"
+
+
+@pytest.mark.system
+def test_dcgm_labels_names_and_mig(collected: MetricsResult) -> None:
+    df, q, maps = collected.frame, collected.queries, collected.mappings
+    # pod labels from dcgm-exporter's Kubernetes mapping: the component's selector as is
+    np.testing.assert_allclose(df["ray-worker-1_gpu"], 80.0)
+    np.testing.assert_allclose(df["ray-worker-1_DCGM_FI_DEV_POWER_USAGE"], 250.5)
+    np.testing.assert_allclose(df["ray-worker-1_DCGM_FI_DEV_CLOCK_THROTTLE_REASONS"], 4)
+    assert "ray-worker-1_gpu" not in maps
+    # exported_pod (the exporter's own pod holds the pod label): read through the renamed labels, the renamed clock field too
+    np.testing.assert_allclose(df["ray-worker-2_gpu"], 60.0)
+    np.testing.assert_allclose(df["ray-worker-2_DCGM_FI_DEV_POWER_USAGE"], 200.0)
+    np.testing.assert_allclose(df["ray-worker-2_DCGM_FI_DEV_CLOCK_THROTTLE_REASONS"], 0)
+    assert q["ray-worker-2_gpu"] == 'avg(DCGM_FI_DEV_GPU_UTIL{exported_namespace="llm",exported_pod="ray-worker-2"})'
+    m2 = maps["ray-worker-2_DCGM_FI_DEV_CLOCK_THROTTLE_REASONS"]
+    assert m2["labels"] == {"namespace": "exported_namespace", "pod": "exported_pod"} and m2["label_scheme"] == "exported"
+    assert m2["series"] == {"DCGM_FI_DEV_CLOCK_THROTTLE_REASONS": "DCGM_FI_DEV_CLOCKS_EVENT_REASONS"} and m2["factor"] == 1.0
+    # dcgm-exporter 1.x: old names and old pod labels
+    np.testing.assert_allclose(df["ray-worker-3_gpu"], 40.0)
+    np.testing.assert_allclose(df["ray-worker-3_DCGM_FI_DEV_POWER_USAGE"], 100.0)
+    assert maps["ray-worker-3_gpu"]["series"] == {"DCGM_FI_DEV_GPU_UTIL": "dcgm_gpu_utilization"}
+    assert maps["ray-worker-3_gpu"]["labels"] == {"namespace": "pod_namespace", "pod": "pod_name"}
+    # a MIG slice reports only DCGM_FI_PROF_GR_ENGINE_ACTIVE (0..1): the gpu column in % (x100), recorded with its source
+    assert _unit("gpu") == "%"
+    np.testing.assert_allclose(df["ray-worker-4_gpu"], 35.0)
+    m4 = maps["ray-worker-4_gpu"]
+    assert m4["factor"] == 100.0 and m4["series"] == {"DCGM_FI_DEV_GPU_UTIL": "DCGM_FI_PROF_GR_ENGINE_ACTIVE"} and "MIG" in m4["sources"][0]
+    assert q["ray-worker-4_gpu"].endswith(") * 100")
+    # no power series for the MIG slice: dropped with the names looked for, never a column of zeros
+    assert "ray-worker-4_DCGM_FI_DEV_POWER_USAGE" not in df
+    assert "DCGM_FI_DEV_POWER_USAGE" in collected.dropped["ray-worker-4_DCGM_FI_DEV_POWER_USAGE"]
+    # only the head has no GPU series at all; its message lists every DCGM name held and the device labels
+    assert set(collected.gpu_unmapped) == {"ray-head"}
+    msg = collected.gpu_unmapped["ray-head"]
+    assert "DCGM_FI_PROF_GR_ENGINE_ACTIVE" in msg and "dcgm_gpu_utilization" in msg
+    assert collected.dcgm_series["pod_labels"] == ["exported_pod", "pod_name", "pod"]  # the exporter's own pod label last
+    assert "exported, kubelet<1.16, dcgm-exporter-1.x, kubernetes-pods" in msg and 'exported_pod="<pod>"' in msg
+
+
+@pytest.mark.system
+def test_cadvisor_of_old_kubelets(collected: MetricsResult) -> None:
+    df, maps = collected.frame, collected.mappings
+    np.testing.assert_allclose(df["ray-worker-4_cpu"], 1.5)
+    np.testing.assert_allclose(df["ray-worker-4_mem"], 3e9)
+    assert _unit("cpu") == "cores" and _unit("mem") == "bytes"
+    assert maps["ray-worker-4_mem"] == {"series": {}, "labels": {"pod": "pod_name"}, "label_scheme": "kubelet<1.16", "factor": 1.0, "sources": []}
+    # current kubelets: the containers' series, not the pod's cgroup on top of them (2.4 cores, 4e9 bytes)
+    np.testing.assert_allclose(df["ray-worker-1_cpu"], 1.2)
+    np.testing.assert_allclose(df["ray-worker-1_mem"], 2e9)
+    assert 'image!=""' in collected.queries["ray-worker-1_cpu"] and "ray-worker-1_mem" not in maps
+    assert "ray-worker-4" not in collected.missing_components
+    # no network series anywhere: said so by name, not tried label by label
+    assert collected.dropped["ray-worker-4_net-rx"] == "bytes received (B/s): Prometheus holds no series named container_network_receive_bytes_total in the window"
+
+
+@pytest.mark.system
+def test_mesh_latency_in_seconds_or_milliseconds(collected: MetricsResult) -> None:
+    df, q, maps = collected.frame, collected.queries, collected.mappings
+    p50, p90, mean = quantile(0.5, REQ), quantile(0.9, REQ), REQ_SUM / 4
+    assert (p50, p90, mean) == pytest.approx((0.75, 0.95, 0.8))
+    for comp in ("ray-head", "ray-worker-1"):  # milliseconds (Istio >= 1.5) and seconds (Mixer) give the same columns in s
+        np.testing.assert_allclose(df[f"{comp}_latency-50"], p50)
+        np.testing.assert_allclose(df[f"{comp}_latency-90"], p90)
+        np.testing.assert_allclose(df[f"{comp}_latency"], mean)
+    assert _unit("latency-50") == "s" and "ray-head_latency-50" not in maps
+    assert "istio_request_duration_seconds_bucket{" in q["ray-worker-1_latency-90"] and q["ray-worker-1_latency-90"].endswith(") * 1000")
+    assert maps["ray-worker-1_latency"]["factor"] == 1000.0
+    assert maps["ray-worker-1_latency"]["series"] == {"istio_request_duration_milliseconds": "istio_request_duration_seconds"}
+
+
+@pytest.mark.system
+def test_gateways_ingress_nginx_and_nginx_exporter(collected: MetricsResult) -> None:
+    df, maps, dropped = collected.frame, collected.mappings, collected.dropped
+    np.testing.assert_allclose(df["ingressnginx_nginx_ingress_controller_request_duration_seconds:p90"], quantile(0.9, REQ))
+    np.testing.assert_allclose(df["ingressnginx_nginx_ingress_controller_requests:rate"], 4.5)
+    np.testing.assert_allclose(df["ingressnginx_nginx_ingress_controller_requests_5xx:rate"], 0.5)
+    # nginx-prometheus-exporter: requests/s from nginx_http_requests_total; no latency, no status -> no 5xx column
+    np.testing.assert_allclose(df["nginxoss_nginx_ingress_controller_requests:rate"], 6.0)
+    assert maps["nginxoss_nginx_ingress_controller_requests:rate"]["series"] == {"nginx_ingress_controller_requests": "nginx_http_requests_total"}
+    assert "nginxoss_nginx_ingress_controller_requests_5xx:rate" not in df
+    why = dropped["nginxoss_nginx_ingress_controller_requests_5xx:rate"]
+    assert why.startswith("gateway 5xx responses/s (1/s): no series") and "nginx_http_requests_total was not tried: it has no status label" in why
+    np.testing.assert_allclose(df["nginxinc_nginx_ingress_controller_requests:rate"], 2.5)
+    assert "nginx_ingress_nginx_http_requests_total{" in collected.queries["nginxinc_nginx_ingress_controller_requests:rate"]
+    assert "nginxinc_nginx_ingress_controller_requests_5xx:rate" not in df
+    assert "nginxoss_nginx_ingress_controller_request_duration_seconds:p50" not in df
+    assert "nginx_ingress_controller_request_duration_seconds_bucket{" in dropped["nginxoss_nginx_ingress_controller_request_duration_seconds:p50"]
+
+
+@pytest.mark.system
+def test_node_exporter_names_and_joins(collected: MetricsResult) -> None:
+    df, q = collected.frame, collected.queries
+    np.testing.assert_allclose(df["ray-worker-1_node_cpu_seconds_total:rate"], NODE_BUSY["n1"])  # instance = node name
+    np.testing.assert_allclose(df["ray-worker-4_node_cpu_seconds_total:rate"], NODE_BUSY["n4"])  # exporter's pod -> node; node_cpu
+    assert "node_cpu{" in q["ray-worker-4_node_cpu_seconds_total:rate"] and "node_cpu_seconds_total" not in q["ray-worker-4_node_cpu_seconds_total:rate"]
+    assert collected.mappings["ray-worker-4_node_cpu_seconds_total:rate"]["series"] == {"node_cpu_seconds_total": "node_cpu"}
+    for w in ("ray-worker-1", "ray-worker-4"):
+        np.testing.assert_allclose(df[f"{w}_node_netstat_Tcp_RetransSegs:rate"], 3.0)
+    assert "ray-worker-2_node_cpu_seconds_total:rate" not in df  # no kube_pod_info for it
+
+
+@pytest.mark.system
+def test_mappings_are_recorded_in_the_case(backfilled: Backfilled, tmp_path) -> None:
+    from typer.testing import CliRunner
+
+    from llmrca.cli import app
+    from llmrca.dataset.io import read_case
+
+    comps = tmp_path / "components.yaml"
+    comps.write_text("ray-worker-2: 'namespace=\"llm\",pod=\"ray-worker-2\"'\nray-worker-4: 'namespace=\"llm\",pod=\"ray-worker-4\"'\n")
+    args = ["collect", backfilled.url, "--components", str(comps), "--start", str(backfilled.start), "--end", str(backfilled.end)]
+    args += ["--inject", str(backfilled.start + 30), "--step", "15", "--scrape-interval", "15", "--out", str(tmp_path / "c")]
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.output
+    assert "columns read from other names (case.json collection.mappings)" in res.output
+    assert "pod -> exported_pod" in res.output and "DCGM_FI_DEV_GPU_UTIL -> DCGM_FI_PROF_GR_ENGINE_ACTIVE" in res.output
+    case = read_case(tmp_path / "c")
+    np.testing.assert_allclose(case.metrics["ray-worker-2_gpu"], 60.0)
+    np.testing.assert_allclose(case.metrics["ray-worker-4_gpu"], 35.0)
+    maps = case.meta["collection"]["mappings"]
+    assert maps["ray-worker-2_gpu"]["labels"]["pod"] == "exported_pod" and maps["ray-worker-4_gpu"]["factor"] == 100.0
+    assert maps["ray-worker-4_cpu"]["label_scheme"] == "kubelet<1.16"
+
+
+def test_selector_schemes() -> None:
+    assert selector_schemes('job="gateway"') == [("as given", 'job="gateway"', {})]
+    got = {name: sel for name, sel, _ in selector_schemes('namespace="llm",pod=~"w-1|w-2",container!=""')}
+    assert got == {
+        "as given": 'namespace="llm",pod=~"w-1|w-2",container!=""',
+        "exported": 'exported_namespace="llm",exported_pod=~"w-1|w-2",exported_container!=""',
+        "kubelet<1.16": 'namespace="llm",pod_name=~"w-1|w-2",container_name!=""',
+        "dcgm-exporter-1.x": 'pod_namespace="llm",pod_name=~"w-1|w-2",container_name!=""',
+        "kubernetes-pods": 'kubernetes_namespace="llm",kubernetes_pod_name=~"w-1|w-2",container!=""',
+    }
+    # a label value that looks like a label name is not renamed
+    assert selector_schemes('pod="namespace"')[1][1] == 'exported_pod="namespace"'
+
+
+def test_query_forms_scale_and_skip_what_a_series_lacks() -> None:
+    defs = {m.name: m for m in metric_defs("extended")}
+    forms = query_forms(defs["latency-90"], default_aliases())
+    assert [f.factor for f in forms] == [1.0, 1000.0]
+    assert forms[1].template == "(" + defs["latency-90"].promql.replace("milliseconds", "seconds") + ") * 1000"
+    assert [f.template for f in forms] == candidates(defs["latency-90"], default_aliases())
+    five = query_forms(defs["nginx_ingress_controller_requests_5xx:rate"], default_aliases())
+    assert len(five) == 1  # nginx_http_requests_total has no status label
+    from llmrca.heal.watch import EXTRA_DEFS
+
+    # watch's 5xx rate reads 0 while requests flow: never from a counter that cannot tell a 5xx
+    watch_5xx = next(m for m in EXTRA_DEFS if m.name == "nginx_ingress_controller_requests_5xx:rate")
+    assert [f.template for f in query_forms(watch_5xx, default_aliases())] == [watch_5xx.promql]
+    assert any("nginx_http_requests_total" in f.template for f in query_forms(defs["nginx_ingress_controller_requests:rate"], default_aliases()))
+    assert "DCGM_FI_PROF_GR_ENGINE_ACTIVE" in default_aliases()["DCGM_FI_DEV_GPU_UTIL"]
+    assert canonical("node_cpu") == "node_cpu_seconds_total"
+    # every equivalent is named once, and none is also a rename (a rename keeps the unit; an equivalent says its factor)
+    names = [e.name for es in EQUIVALENTS.values() for e in es]
+    assert len(names) == len(set(names)) and not set(names) & set(RENAMES)
+
+
+def test_names_held_falls_back_when_prometheus_cannot_list_them() -> None:
+    from llmrca.collect import PromClient
+    from llmrca.collect.metrics import _names_held
+
+    with PromClient("http://127.0.0.1:1", timeout_s=1) as c:
+        assert _names_held(c, 0, 10) is None
+
+
+@pytest.mark.system
+def test_gpu_join_through_kube_pod_info_with_exported_labels(backfilled: Backfilled) -> None:
+    # kube-state-metrics scraped without honor_labels: kube_pod_info{exported_namespace, exported_pod, node}
+    res = collect_metrics(
+        backfilled.url, {"ray-worker-5": 'namespace="llm",pod="ray-worker-5"'}, backfilled.start, backfilled.end,
+        step_s=QSTEP, metric_set="basic", rate_window_s=60, gpu_join="kube_pod_info:node=Hostname",
+    )
+    assert res.gpu_selectors["ray-worker-5"]["selector"] == 'Hostname="n5"'
+    np.testing.assert_allclose(res.frame["ray-worker-5_gpu"], 70.0)
+    assert res.gpu_unmapped == {}
