@@ -1,0 +1,121 @@
+"""Inputs of the same kinds as /work/shared/cases/realworld, written differently.
+
+Each test builds its input in ``tmp_path`` from a seeded synthetic case and
+checks what the reader makes of it: rows, columns, units, the note recorded,
+the problem's words, or the culprit ranked first.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from llmrca.cli import app
+from llmrca.dataset import read_case
+from llmrca.evaluate.single import rank_case
+from llmrca.model import CaseValidationError
+from llmrca.synthetic import make_case
+
+
+def _case(tmp_path: Path, rel: str = "ray-worker-1_cpu/1", *, seed: int = 0, **kw):
+    """A plain RE1-style case folder and the synthetic case it came from (72 rows, 1700000000..1700000355 s)."""
+    c = make_case(root=kw.pop("root", "ray-worker-1"), fault=kw.pop("fault", "cpu"), seed=seed, with_logs=kw.pop("with_logs", False), with_traces=kw.pop("with_traces", False))
+    d = tmp_path / rel
+    d.mkdir(parents=True)
+    (d / "inject_time.txt").write_text(f"{int(c.inject_time)}\n")
+    return d, c
+
+
+def _notes(case) -> str:
+    return "\n".join(case.meta.get("normalised", []))
+
+
+def _problems(folder: Path) -> str:
+    with pytest.raises(CaseValidationError) as e:
+        read_case(folder)
+    return "\n".join(e.value.problems)
+
+
+# -- rcallm-raw-export: a saved pandas index, however pandas named it -----------------------------
+
+
+@pytest.mark.parametrize(
+    ("how", "name", "span"),
+    [
+        ("sliced", "Unnamed: 0", "360..431"),  # df.iloc[360:].to_csv(): the index keeps its start
+        ("named", "index", "0..71"),  # df.reset_index().to_csv(index=False)
+        ("filtered", "Unnamed: 0", "0..142"),  # df[mask].to_csv(): gaps in the index
+    ],
+)
+def test_saved_index_with_any_start_name_or_gaps_is_dropped(tmp_path: Path, how: str, name: str, span: str) -> None:
+    d, c = _case(tmp_path)
+    m = c.metrics.copy()
+    m["time"] = pd.to_datetime(m["time"], unit="s").dt.strftime("%Y-%m-%d %H:%M:%S")
+    m.index = {"sliced": range(360, 432), "named": range(72), "filtered": range(0, 144, 2)}[how]
+    if how == "named":
+        m.rename_axis("index").reset_index().to_csv(d / "data.csv", index=False)
+    else:
+        m.to_csv(d / "data.csv")
+    case = read_case(d)
+    assert list(case.metrics.columns) == list(c.metrics.columns)
+    assert case.metrics.shape == (72, len(c.metrics.columns))
+    assert case.metrics["time"].iloc[0] == pytest.approx(c.metrics["time"].iloc[0])
+    assert f"dropped the saved pandas index column [{name!r}] ({span})" in _notes(case)
+    assert rank_case(d, "nsigma").ranking.components[0] == "ray-worker-1"
+
+
+def test_an_index_named_column_that_is_not_an_index_is_reported(tmp_path: Path) -> None:
+    d, c = _case(tmp_path)
+    m = c.metrics.copy()
+    m.insert(1, "index", np.linspace(5.0, 1.0, len(m)))  # decreasing: not a saved index, not a metric name
+    m.to_csv(d / "data.csv", index=False)
+    assert "columns ['index'] are not '<component>_<metric>'" in _problems(d)
+
+
+# -- rcaeval-dup-time: copies in another unit or format, three copies, copies that differ ----------
+
+
+def _with_time_copies(d: Path, m: pd.DataFrame, *copies: pd.Series) -> None:
+    out = m.copy()
+    for i, s in enumerate(copies):
+        out[f"__t{i}"] = s.to_numpy()
+    text = out.to_csv(index=False)
+    head, rest = text.split("\n", 1)
+    (d / "data.csv").write_text(head.replace(",".join(f"__t{i}" for i in range(len(copies))), ",".join(["time"] * len(copies))) + "\n" + rest)
+
+
+@pytest.mark.parametrize(
+    ("copy", "how"),
+    [
+        (lambda t: (t * 1000).astype("int64"), " (written as epoch milliseconds, 'time' as epoch seconds)"),
+        (lambda t: pd.to_datetime(t, unit="s").dt.strftime("%Y-%m-%dT%H:%M:%SZ"), " (written as date-time strings, 'time' as epoch seconds)"),
+        (lambda t: t.map(lambda x: f"{x:.1f}"), ""),
+    ],
+)
+def test_repeated_time_holding_the_same_instants_is_dropped(tmp_path: Path, copy, how: str) -> None:
+    d, c = _case(tmp_path)
+    _with_time_copies(d, c.metrics, copy(c.metrics["time"]))
+    case = read_case(d)
+    assert list(case.metrics.columns) == list(c.metrics.columns) and len(case.metrics) == 72
+    assert f"the header repeats 'time' (read as 'time.1'); the copy equals 'time'{how} and was dropped" in _notes(case)
+
+
+def test_three_time_copies_are_all_dropped(tmp_path: Path) -> None:
+    d, c = _case(tmp_path)
+    _with_time_copies(d, c.metrics, c.metrics["time"], c.metrics["time"])
+    case = read_case(d)
+    assert "time.1" not in case.metrics.columns and "time.2" not in case.metrics.columns
+    assert _notes(case).count("the copy equals 'time' and was dropped") == 2
+
+
+def test_time_copies_that_differ_are_one_plain_problem(tmp_path: Path) -> None:
+    d, c = _case(tmp_path)
+    _with_time_copies(d, c.metrics, (c.metrics["time"] - 7200).astype("int64"))
+    problems = _problems(d)
+    assert "the header repeats 'time' (the second is read as 'time.1') and the two differ (row 0: 1700000000 vs 1699992800)" in problems
+    assert "np.float64" not in problems and "np.int64" not in problems
+    assert "['time.1'] are not '<component>_<metric>'" not in problems  # said once, as the repeated header
