@@ -119,3 +119,59 @@ def test_time_copies_that_differ_are_one_plain_problem(tmp_path: Path) -> None:
     assert "the header repeats 'time' (the second is read as 'time.1') and the two differ (row 0: 1700000000 vs 1699992800)" in problems
     assert "np.float64" not in problems and "np.int64" not in problems
     assert "['time.1'] are not '<component>_<metric>'" not in problems  # said once, as the repeated header
+
+
+# -- logs-non-utf8: other encodings and bytes; metric-only methods are never blocked -----------------
+
+
+def _with_logs(tmp_path: Path, raw: bytes) -> tuple[Path, object]:
+    d, c = _case(tmp_path, "ray-worker-1_memory/1", fault="memory", with_logs=True)
+    c.metrics.to_csv(d / "data.csv", index=False)
+    (d / "logs.csv").write_bytes(raw)
+    return d, c
+
+
+@pytest.mark.parametrize(("enc", "bom"), [("utf-16", True), ("utf-16-le", False), ("utf-32", True)])
+def test_utf16_or_utf32_logs_are_decoded_and_never_block_the_case(tmp_path: Path, enc: str, bom: bool) -> None:
+    logs = make_case(root="ray-worker-1", fault="memory", seed=0).logs
+    d, c = _with_logs(tmp_path, logs.assign(message=logs["message"] + " caf\u00e9").to_csv(index=False).encode(enc))
+    case = read_case(d)
+    assert len(case.logs) == len(c.logs) and case.logs["message"].iloc[0].endswith(" caf\u00e9")
+    assert case.logs["time"].iloc[0] == pytest.approx(c.logs["time"].iloc[0])
+    label = {"utf-16": "UTF-16", "utf-16-le": "UTF-16-LE", "utf-32": "UTF-32"}[enc]
+    assert f"warning: logs.csv is {label} text{' (byte-order mark)' if bom else ''}, not UTF-8; decoded as {label}" in _notes(case)
+    assert rank_case(d, "nsigma").ranking.components[0] == "ray-worker-1"
+
+
+def test_compressed_logs_leave_the_case_without_logs(tmp_path: Path) -> None:
+    import gzip
+
+    d, c = _with_logs(tmp_path, gzip.compress(make_case(root="ray-worker-1", fault="memory", seed=0).logs.to_csv(index=False).encode()))
+    case = read_case(d)
+    assert case.logs is None and case.metrics.shape == c.metrics.shape
+    assert "warning: logs.csv is gzip-compressed, not CSV text; decompress it (the folder must hold the plain logs.csv); the case is used without logs" in _notes(case)
+
+
+def test_nul_bytes_in_logs_are_removed_and_counted(tmp_path: Path) -> None:
+    logs = make_case(root="ray-worker-1", fault="memory", seed=0).logs
+    d, c = _with_logs(tmp_path, logs.to_csv(index=False).encode().replace(b"request", b"req\x00uest", 4))
+    case = read_case(d)
+    assert len(case.logs) == len(logs) and (case.logs["message"] == logs["message"].to_numpy()).all()
+    assert "warning: logs.csv: 4 NUL byte(s) removed" in _notes(case)
+
+
+# -- rcaeval-re2-layout: compressed metrics files are named, never skipped --------------------------
+
+
+def test_compressed_metrics_file_is_a_problem_that_says_decompress(tmp_path: Path) -> None:
+    import gzip
+
+    d, c = _case(tmp_path, "RE2-OB/ray-worker-1_cpu/1")
+    (d / "simple_metrics.csv.gz").write_bytes(gzip.compress(c.metrics.to_csv(index=False).encode()))
+    (d / "inject_time.txt").unlink()  # the compressed file alone must make the folder a case
+    r = CliRunner().invoke(app, ["dataset", "import", str(tmp_path / "RE2-OB"), str(tmp_path / "out")])
+    assert r.exit_code == 1 and "Traceback" not in r.output
+    assert "simple_metrics.csv.gz is compressed and is not read; decompress it so the folder holds simple_metrics.csv" in " ".join(r.output.split())
+    (d / "data.csv").write_bytes(gzip.compress(c.metrics.to_csv(index=False).encode()))  # compressed bytes under a plain name
+    (d / "inject_time.txt").write_text(f"{int(c.inject_time)}\n")
+    assert "data.csv is gzip-compressed, not CSV text; decompress it" in _problems(d)

@@ -142,7 +142,14 @@ def _read_text_csv(path: Path, what: str, notes: list[str], folder: Path) -> pd.
     except DatasetInputError as e:
         notes.append(f"warning: {e.problems[0]}; the case is used without {what}")
         return None
-    text = _decode_csv(raw, path.name, notes, strict=False)
+    try:
+        text = _decode_csv(raw, path.name, notes, strict=False)
+    except CaseValidationError as e:
+        notes.append(f"warning: {e.problems[0]}; the case is used without {what}")
+        return None
+    if "\x00" in text:  # NUL bytes inside log lines (a crashed writer, binary output): the C parser would cut the field
+        notes.append(f"warning: {path.name}: {text.count(chr(0))} NUL byte(s) removed")
+        text = text.replace("\x00", "")
     try:
         return pd.read_csv(io.StringIO(text))
     except pd.errors.EmptyDataError:
@@ -179,6 +186,16 @@ def _decode_csv(raw: bytes, name: str, notes: list[str], *, strict: bool) -> str
     """
     from llmrca.dataset.safe_io import decode_text
 
+    packed = compression_of(raw)
+    if packed is not None:
+        raise CaseValidationError([f"{name} is {packed}-compressed, not CSV text; decompress it (the folder must hold the plain {name})"])
+    if not strict:
+        wide = _wide_unicode(raw)
+        if wide is not None:
+            enc, had_bom = wide
+            text = raw.decode(enc, errors="replace")
+            notes.append(f"warning: {name} is {enc.upper()} text{' (byte-order mark)' if had_bom else ''}, not UTF-8; decoded as {enc.upper()}")
+            return text.removeprefix("\ufeff")
     if raw.startswith((b"\xff\xfe", b"\xfe\xff")) or (len(raw) > 3 and raw[:4].count(0) >= 1 and strict):
         raise CaseValidationError(
             [f"{name} is not UTF-8 text (it looks like UTF-16/UTF-32: NUL bytes or a UTF-16 byte-order mark at the start); save it as UTF-8 CSV"]
@@ -199,6 +216,38 @@ def _decode_csv(raw: bytes, name: str, notes: list[str], *, strict: bool) -> str
         text = text[1:]
         notes.append(f"{name}: a UTF-8 byte-order mark at the start was removed")
     return text
+
+
+#: Magic numbers of compressed files (gzip RFC 1952, zip APPNOTE 4.3.7, bzip2, xz, zstd RFC 8878).
+COMPRESSION_MAGIC: tuple[tuple[bytes, str], ...] = (
+    (b"\x1f\x8b", "gzip"),
+    (b"PK\x03\x04", "zip"),
+    (b"BZh", "bzip2"),
+    (b"\xfd7zXZ\x00", "xz"),
+    (b"\x28\xb5\x2f\xfd", "zstd"),
+)
+
+
+def compression_of(raw: bytes) -> str | None:
+    """The compression format of ``raw`` by its magic number (``"gzip"``, ``"zip"``, ...), or None."""
+    return next((name for magic, name in COMPRESSION_MAGIC if raw.startswith(magic)), None)
+
+
+def _wide_unicode(raw: bytes) -> tuple[str, bool] | None:
+    """``(encoding, had_bom)`` when ``raw`` is UTF-16 / UTF-32 text: a byte-order mark, or (no mark) ASCII text
+    with a NUL after (LE) or before (BE) every character in its first 200 bytes; else None (Unicode sec. 23.8)."""
+    import codecs
+
+    for bom, enc in ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16")):
+        if raw.startswith(bom):
+            return enc, True
+    head = raw[:200]
+    if len(head) >= 8 and len(head) % 2 == 0:
+        if head[1::2].count(0) == len(head) // 2 and head[0::2].count(0) == 0:
+            return "utf-16-le", False
+        if head[0::2].count(0) == len(head) // 2 and head[1::2].count(0) == 0:
+            return "utf-16-be", False
+    return None
 
 
 #: Delimiters accepted besides ',' when the header holds none of the others (sniffed from the header).
@@ -725,14 +774,18 @@ def find_case_dirs(root: str | Path) -> list[Path]:
     ``inject_time.txt``); whether it can be read is decided by :func:`read_case`,
     so a folder that cannot be read is reported, never silently skipped.
     """
-    from llmrca.dataset.layouts import CASE_MARKERS
+    from llmrca.dataset.layouts import CASE_MARKERS, compressed_markers
 
     root = Path(root)
     markers = set(CASE_MARKERS)
     if any((root / m).is_file() for m in CASE_MARKERS):
         return [root]
     unlistable: list[Path] = []  # a folder that cannot be listed is reported by read_case, never skipped silently
-    found = [Path(d) for d, _, files in os.walk(root, onerror=lambda e: unlistable.append(Path(e.filename))) if markers.intersection(files)]
+    found = [
+        Path(d)
+        for d, _, files in os.walk(root, onerror=lambda e: unlistable.append(Path(e.filename)))
+        if markers.intersection(files) or compressed_markers(files)  # a compressed data.csv.gz is reported, not skipped
+    ]
     return sorted({*found, *(u for u in unlistable if u != root)}, key=_natural_key)
 
 
