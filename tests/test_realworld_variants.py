@@ -175,3 +175,50 @@ def test_compressed_metrics_file_is_a_problem_that_says_decompress(tmp_path: Pat
     (d / "data.csv").write_bytes(gzip.compress(c.metrics.to_csv(index=False).encode()))  # compressed bytes under a plain name
     (d / "inject_time.txt").write_text(f"{int(c.inject_time)}\n")
     assert "data.csv is gzip-compressed, not CSV text; decompress it" in _problems(d)
+
+
+# -- chaosmesh-inject-time / epoch-ms-time: how the injection time is written ------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "note"),
+    [
+        ('"2023-11-14T22:18:20Z"\n', "inject_time.txt: the quotes around '\"2023-11-14T22:18:20Z\"' were removed"),  # jq without -r
+        ("'1700000300000'\r\n", "inject_time.txt: 1700000300000 is in epoch milliseconds (by magnitude); converted to seconds (1700000300.0)"),
+        ("2023-11-15T03:48:20+05:30\n", "inject_time.txt: date-time '2023-11-15T03:48:20+05:30' converted to epoch seconds 1700000300.0"),
+        (" 1700000300.0 \n\n", None),
+    ],
+)
+def test_injection_time_written_in_other_ways(tmp_path: Path, text: str, note: str | None) -> None:
+    d, c = _case(tmp_path)
+    c.metrics.to_csv(d / "data.csv", index=False)
+    (d / "inject_time.txt").write_text(text)
+    case = read_case(d)
+    assert case.inject_time == pytest.approx(1_700_000_300.0)
+    if note:
+        assert note in _notes(case)
+
+
+@pytest.mark.parametrize(("offset", "by"), [(5.5, "+5 h 30 min"), (5.75, "+5 h 45 min"), (-3.5, "-3 h 30 min"), (2, "+2 h")])
+def test_half_and_quarter_hour_time_zone_shift_is_named(tmp_path: Path, offset: float, by: str) -> None:
+    d, c = _case(tmp_path)
+    c.metrics.to_csv(d / "data.csv", index=False)
+    (d / "inject_time.txt").write_text(f"{int(c.inject_time - offset * 3600)}\n")
+    assert f"moved by {by} it falls inside the data: this looks like a time-zone shift" in _problems(d)
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_injection_outside_the_data_is_a_clear_error_at_every_command(tmp_path: Path, where: str) -> None:
+    d, c = _case(tmp_path)
+    m = c.metrics.assign(time=(c.metrics["time"] * 1000).astype("int64"))  # ms data, ms injection time
+    m.to_csv(d / "data.csv", index=False)
+    inject = c.metrics["time"].iloc[0] - 86_400 if where == "before" else c.metrics["time"].iloc[-1] + 3 * 86_400
+    (d / "inject_time.txt").write_text(f"{int(inject * 1000)}\n")
+    runner = CliRunner()
+    for args in (["dataset", "validate", str(tmp_path)], ["rank", str(d), "--method", "nsigma"]):
+        r = runner.invoke(app, args)
+        out = " ".join(r.output.split())
+        assert r.exit_code != 0 and "Traceback" not in out
+        assert r.exception is None or isinstance(r.exception, SystemExit)  # a message, not a crash
+        assert f"injection time {inject} is outside the data (1700000000.0 .. 1700000355.0)" in out
+        assert "inject_time.txt" in out

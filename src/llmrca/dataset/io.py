@@ -533,6 +533,9 @@ def _read_case(folder: Path, *, normalise: bool = True, validate: bool = True) -
         except CaseValidationError as e:
             problems.extend(_relative(p, folder) for p in e.problems)
         else:
+            if len(raw_txt) > 2 and raw_txt[0] == raw_txt[-1] and raw_txt[0] in "\"'":  # jq without -r, a JSON string
+                notes.append(f"inject_time.txt: the quotes around {shown(raw_txt)} were removed")
+                raw_txt = raw_txt[1:-1].strip()
             txt_value, n, prob = to_seconds(raw_txt, "inject_time.txt")
             if prob:
                 problems.append(
@@ -709,6 +712,9 @@ def _tz_side(problem: str, notes: list[str]) -> str:
     naive = [n.split(":", 1)[0] for n in notes if "no UTC offset" in n]
     if naive:
         return problem + f" (read without a UTC offset, as UTC: {', '.join(dict.fromkeys(naive))})"
+    dated = [n.split(":", 1)[0] for n in notes if "date-time" in n and ("converted to epoch seconds" in n)]
+    if dated:
+        return problem + f" (read with the UTC offset written in {', '.join(dict.fromkeys(dated))}: check it is the offset of the clock that wrote it)"
     return problem + " (both the data's times and the injection time are epoch numbers: one of them was made from local time)"
 
 
