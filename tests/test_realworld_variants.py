@@ -222,3 +222,44 @@ def test_injection_outside_the_data_is_a_clear_error_at_every_command(tmp_path: 
         assert r.exception is None or isinstance(r.exception, SystemExit)  # a message, not a crash
         assert f"injection time {inject} is outside the data (1700000000.0 .. 1700000355.0)" in out
         assert "inject_time.txt" in out
+
+
+# -- rcd-normal-anomalous: the pair written differently ------------------------------------------------
+
+
+def _rcd(tmp_path: Path, folder: str = "sock-shop-data/carts-cpu/1"):
+    c = make_case(root="ray-worker-1", fault="cpu", seed=3, with_logs=False, with_traces=False)
+    m = c.metrics.rename(columns=lambda x: x.replace("ray-worker-1_", "carts_"))
+    d = tmp_path / folder
+    d.mkdir(parents=True)
+    k = int((m["time"] < c.inject_time).sum())
+    return d, m.iloc[:k], m.iloc[k:], c
+
+
+def test_rcd_pair_without_time_names_the_layout(tmp_path: Path) -> None:
+    d, normal, anomalous, _ = _rcd(tmp_path)
+    normal.drop(columns="time").to_csv(d / "normal.csv", index=False)
+    anomalous.drop(columns="time").to_csv(d / "anomalous.csv", index=False)
+    problems = _problems(d)
+    assert problems.startswith("RCD layout: normal.csv and anomalous.csv have no 'time' column, so the injection time (the first anomalous row)")
+    assert "no inject_time.txt" not in problems and "normal.csv+anomalous.csv" not in problems
+    assert problems.count("no 'time' column") == 1
+
+
+def test_rcd_half_pair_is_said_once(tmp_path: Path) -> None:
+    d, _, anomalous, _ = _rcd(tmp_path)
+    anomalous.to_csv(d / "anomalous.csv", index=False)
+    problems = _problems(d)
+    assert "has anomalous.csv but no normal.csv: the RCD layout needs both" in problems and "no inject_time.txt" not in problems
+
+
+@pytest.mark.parametrize("time_as", ["ms", "iso"])
+def test_rcd_pair_with_ms_or_iso_time(tmp_path: Path, time_as: str) -> None:
+    d, normal, anomalous, c = _rcd(tmp_path)
+    conv = (lambda t: (t * 1000).astype("int64")) if time_as == "ms" else (lambda t: pd.to_datetime(t, unit="s").dt.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    normal.assign(time=conv(normal["time"])).to_csv(d / "normal.csv", index=False)
+    anomalous.assign(time=conv(anomalous["time"])).to_csv(d / "anomalous.csv", index=False)
+    case = read_case(d)
+    assert case.inject_time == pytest.approx(c.inject_time) and len(case.metrics) == len(c.metrics)
+    assert f"RCD layout: normal.csv ({len(normal)} rows) + anomalous.csv ({len(anomalous)} rows); injection time = first anomalous row ({c.inject_time})" in _notes(case)
+    assert rank_case(d, "nsigma").ranking.components[0] == "carts"

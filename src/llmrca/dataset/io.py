@@ -511,6 +511,13 @@ def _read_case(folder: Path, *, normalise: bool = True, validate: bool = True) -
                         f"RCD layout: normal.csv ({len(normal)} rows) + anomalous.csv ({len(anomalous)} rows); "
                         f"injection time = first anomalous row ({rcd_inject})"
                     )
+                elif "time" not in anomalous.columns or "time" not in normal.columns:
+                    lacking = " and ".join(f for f, df in zip(layout.rcd_files, parts, strict=True) if "time" not in df.columns)
+                    problems.append(
+                        f"RCD layout: {lacking} {'has' if ' and ' not in lacking else 'have'} no 'time' column, so the injection time "
+                        "(the first anomalous row) and the order of the rows are unknown; add epoch seconds as 'time' to normal.csv "
+                        "and anomalous.csv, or write the injection time into inject_time.txt next to a data.csv"
+                    )
                 sets[set_name] = pd.concat([normal, anomalous], ignore_index=True)
             continue
         if not os.path.lexists(folder / fname):
@@ -556,7 +563,13 @@ def _read_case(folder: Path, *, normalise: bool = True, validate: bool = True) -
             )
     elif txt_value is not None:
         inject = txt_value
-    elif not os.path.lexists(it) and rcd_inject is None and not (has_cj and spec is None):
+    elif (
+        not os.path.lexists(it)
+        and rcd_inject is None
+        and layout.rcd_files is None
+        and not any("the RCD layout needs both" in p for p in layout.problems)  # half a pair: said with the layout
+        and not (has_cj and spec is None)
+    ):
         problems.append(
             "no inject_time.txt in the case folder; write the injection time (epoch seconds or RFC 3339), "
             "or use the RCD layout normal.csv + anomalous.csv (the injection is the first anomalous row)"
@@ -657,7 +670,10 @@ def _read_case(folder: Path, *, normalise: bool = True, validate: bool = True) -
         if any("'time' is not numeric" in p for p in problems):  # already said, with the row
             more = [p for p in more if "'time' is not numeric" not in p]
         for set_name, fname in layout.metric_files.items():
+            fname = fname.replace("+", " and ")  # the RCD pair: "normal.csv and anomalous.csv: ..."
             more = [f"{fname}: {p[len(f'metric set {set_name!r}: '):]}" if p.startswith(f"metric set {set_name!r}: ") else p for p in more]
+        if layout.rcd_files is not None and any(p.startswith("RCD layout: ") and "no 'time' column" in p for p in problems):
+            more = [p for p in more if "no 'time' column" not in p]  # said once, with the layout
         # a column the strict checks already explained (booleans, mixed text, ...) needs no second, vaguer sentence
         more = [p for p in more if not ((m := _NOT_NUMERIC.search(p)) and any(f"column {m.group(1)} " in q for q in problems))]
         if problems or more:
