@@ -263,3 +263,23 @@ def test_rcd_pair_with_ms_or_iso_time(tmp_path: Path, time_as: str) -> None:
     assert case.inject_time == pytest.approx(c.inject_time) and len(case.metrics) == len(c.metrics)
     assert f"RCD layout: normal.csv ({len(normal)} rows) + anomalous.csv ({len(anomalous)} rows); injection time = first anomalous row ({c.inject_time})" in _notes(case)
     assert rank_case(d, "nsigma").ranking.components[0] == "carts"
+
+
+# -- rcaeval-re2-traces-ms: span columns spelled the OpenTelemetry way ------------------------------
+
+
+def test_opentelemetry_span_columns_are_read_and_trace_methods_run(tmp_path: Path) -> None:
+    d, c = _case(tmp_path, "ray-worker-1_delay/1", fault="network", with_traces=True)
+    c.metrics.to_csv(d / "data.csv", index=False)
+    tr = c.traces.rename(columns={"traceID": "trace_id", "spanID": "span_id", "parentSpanID": "parent_span_id", "serviceName": "service_name"})
+    tr["start_time_unix_nano"] = tr.pop("startTime").astype("int64") * 1000
+    tr["duration_ns"] = tr.pop("duration") * 1000
+    tr.to_csv(d / "traces.csv", index=False)
+    case = read_case(d)
+    assert len(case.traces) == len(c.traces)
+    assert case.traces["startTime"].iloc[0] == pytest.approx(c.traces["startTime"].iloc[0])
+    assert case.traces["duration"].iloc[0] == pytest.approx(c.traces["duration"].iloc[0])
+    assert "traces.csv: columns ['parent_span_id', 'service_name', 'span_id', 'trace_id'] read as ['parentSpanID', 'serviceName', 'spanID', 'traceID']" in _notes(case)
+    assert "span start taken from 'start_time_unix_nano' in nanoseconds" in _notes(case)
+    out = rank_case(d, "microrank")
+    assert out.ranking.components[0] == "ray-worker-1"

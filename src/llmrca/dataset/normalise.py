@@ -61,9 +61,26 @@ TRACE_START: tuple[tuple[str, str | None], ...] = (
     ("startTimeMillis", "milliseconds"),
     ("startTimeMicros", "microseconds"),
     ("startTimeUnixNano", "nanoseconds"),
+    ("start_time_unix_nano", "nanoseconds"),
     ("start_time", None),
 )
-TRACE_DURATION: tuple[tuple[str, float], ...] = (("duration", 1.0), ("durationMicros", 1.0), ("durationMillis", 1e3), ("durationNanos", 1e-3))
+TRACE_DURATION: tuple[tuple[str, float], ...] = (
+    ("duration", 1.0),
+    ("durationMicros", 1.0),
+    ("durationMillis", 1e3),
+    ("durationNanos", 1e-3),
+    ("duration_us", 1.0),
+    ("duration_ms", 1e3),
+    ("duration_ns", 1e-3),
+)
+#: Traces: canonical id / name column -> other spellings (OpenTelemetry's snake_case, OTLP JSON's camelCase), first present wins.
+TRACE_ALIASES: dict[str, tuple[str, ...]] = {
+    "traceID": ("traceId", "trace_id"),
+    "spanID": ("spanId", "span_id"),
+    "parentSpanID": ("parentSpanId", "parent_span_id", "parentID", "parent_id"),
+    "serviceName": ("service_name", "service"),
+    "operationName": ("name", "span_name", "operation"),
+}
 _TO_S = {"seconds": 1.0, "milliseconds": 1e3, "microseconds": 1e6, "nanoseconds": 1e9}
 
 
@@ -400,14 +417,22 @@ def normalise_traces(traces: pd.DataFrame, where: str = "traces.csv", ref: tuple
     notes: list[str] = []
     if traces.empty:
         return traces, notes
+    renamed: dict[str, str] = {}
+    for canon, alts in TRACE_ALIASES.items():
+        alt = next((a for a in alts if a in traces.columns), None)
+        if canon not in traces.columns and alt is not None:
+            renamed[alt] = canon
+    if renamed:
+        traces = traces.rename(columns=renamed)
+        notes.append(f"{where}: columns {sorted(renamed)} read as {[renamed[k] for k in sorted(renamed)]}")
     out = traces
     missing = [c for c in ("traceID", "spanID", "serviceName") if c not in out.columns]
     if missing:
-        return None, [f"{where}: no {missing} column(s) (have {list(traces.columns)[:10]}); the traces are not used"]
+        return None, [*notes, f"{where}: no {missing} column(s) (have {list(traces.columns)[:10]}); the traces are not used"]
     start_col = next(((c, u) for c, u in TRACE_START if c in out.columns), None)
     dur_col = next(((c, f) for c, f in TRACE_DURATION if c in out.columns), None)
     if start_col is None or dur_col is None:
-        return None, [f"{where}: no start-time or duration column (have {list(traces.columns)[:10]}); the traces are not used"]
+        return None, [*notes, f"{where}: no start-time or duration column (have {list(traces.columns)[:10]}); the traces are not used"]
     col, unit = start_col
     from llmrca.dataset.io import TRACE_COLUMNS
 
