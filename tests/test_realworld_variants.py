@@ -283,3 +283,40 @@ def test_opentelemetry_span_columns_are_read_and_trace_methods_run(tmp_path: Pat
     assert "span start taken from 'start_time_unix_nano' in nanoseconds" in _notes(case)
     out = rank_case(d, "microrank")
     assert out.ranking.components[0] == "ray-worker-1"
+
+
+# -- rcaeval-fault-types: fault labels with parameters, and labels of their own ----------------------
+
+
+@pytest.mark.parametrize(
+    ("label", "fault", "noted"),
+    [
+        ("cpu_stress_100", "cpu", True),
+        ("mem-leak", "memory", True),
+        ("network-delay-100ms", "network", True),
+        ("gpu-throttle-50", "gpu", True),
+        ("MEM", "memory", False),
+        ("f3", "f3", False),
+        ("pod-kill", "pod-kill", False),
+        ("disk", "disk", False),
+    ],
+)
+def test_fault_label_with_parameters_is_read_by_its_leading_part(tmp_path: Path, label: str, fault: str, noted: bool) -> None:
+    d, c = _case(tmp_path, f"ray-worker-1_{label}/1")
+    c.metrics.to_csv(d / "data.csv", index=False)
+    case = read_case(d)
+    assert case.fault_type == fault and case.root_causes == {"ray-worker-1"}
+    note = f"the folder name's fault label {label!r} was read as fault {fault!r} (its leading part)"
+    assert (note in _notes(case)) is noted
+
+
+def test_fault_labels_with_parameters_share_the_fault_column_in_table1(tmp_path: Path) -> None:
+    for i, label in enumerate(["cpu", "cpu_stress_100", "f3"]):
+        d, c = _case(tmp_path / "ds", f"ray-worker-1_{label}/1", seed=i)
+        c.metrics.to_csv(d / "data.csv", index=False)
+    r = CliRunner().invoke(app, ["evaluate", str(tmp_path / "ds"), "--methods", "nsigma", "--jobs", "1", "--out", str(tmp_path / "out")])
+    assert r.exit_code == 0, r.output
+    head = (tmp_path / "out" / "table1.md").read_text().splitlines()[0]
+    assert "| CPU AC@1 |" in head and "| F3 AC@1 |" in head and "CPU_STRESS" not in head
+    row = next(ln for ln in (tmp_path / "out" / "summary.csv").read_text().splitlines() if ln.startswith("nsigma,cpu,"))
+    assert row.split(",")[2] == "2"  # both CPU cases scored under cpu

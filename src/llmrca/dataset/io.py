@@ -381,7 +381,7 @@ def _truth_from_folder(folder: Path) -> tuple[str | None, str | None]:
     for part in (folder.parent.name, folder.name):
         comp, metric = split_column(part)
         if metric:
-            return comp, normalize_fault_type(metric)
+            return comp, _fault_label(metric)
     for part in (folder.parent.name, folder.name):
         pieces = part.split("-")
         for i in range(len(pieces) - 1, 0, -1):
@@ -389,6 +389,29 @@ def _truth_from_folder(folder: Path) -> tuple[str | None, str | None]:
             if suffix in FAULT_ALIASES:
                 return "-".join(pieces[:i]), normalize_fault_type(suffix)
     return None, None
+
+
+def _fault_label(label: str) -> str:
+    """A folder's fault label -> fault type: a known spelling (:data:`~llmrca.model.FAULT_ALIASES`), else its
+    longest known leading part before a ``_`` or ``-`` (``cpu_stress_100`` -> ``cpu``, ``network-delay-100ms``
+    -> ``network``: parameters written after the fault), else the label itself (``f3``, ``pod-kill``)."""
+    key = label.strip().lower()
+    if key in FAULT_ALIASES:
+        return FAULT_ALIASES[key]
+    for m in reversed(list(re.finditer(r"[_-]", key))):
+        if key[: m.start()] in FAULT_ALIASES:
+            return FAULT_ALIASES[key[: m.start()]]
+    return normalize_fault_type(label)
+
+
+def _fault_label_note(folder: Path, ftype: str | None) -> list[str]:
+    """A note when the folder's fault label was read by its leading part (``cpu_stress_100`` as ``cpu``)."""
+    for part in (folder.parent.name, folder.name):
+        _, label = split_column(part)
+        if label:
+            key = label.strip().lower()
+            return [] if key in FAULT_ALIASES or ftype == key else [f"the folder name's fault label {shown(label)} was read as fault {ftype!r} (its leading part)"]
+    return []
 
 
 def read_case(folder: str | Path, *, validate: bool = True, normalise: bool = True) -> Case:
@@ -610,6 +633,7 @@ def _read_case(folder: Path, *, normalise: bool = True, validate: bool = True) -
         comp, ftype = _truth_from_folder(folder)
         if fault is None and comp is not None and ftype is not None:
             fault = FaultRecord(type=ftype, target=comp, start=inject)
+            notes += _fault_label_note(folder, ftype)
             if has_cj:
                 notes.append(f"case.json has no fault; fault {ftype!r} on {comp!r} was taken from the folder name")
         if roots is None and comp is not None:
