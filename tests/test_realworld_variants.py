@@ -320,3 +320,59 @@ def test_fault_labels_with_parameters_share_the_fault_column_in_table1(tmp_path:
     assert "| CPU AC@1 |" in head and "| F3 AC@1 |" in head and "CPU_STRESS" not in head
     row = next(ln for ln in (tmp_path / "out" / "summary.csv").read_text().splitlines() if ln.startswith("nsigma,cpu,"))
     assert row.split(",")[2] == "2"  # both CPU cases scored under cpu
+
+
+# -- spreadsheet and exporter habits in data.csv --------------------------------------------------------
+
+
+@pytest.mark.parametrize("sep", [";", "\t"])
+def test_decimal_comma_with_a_semicolon_or_tab_delimiter_is_read(tmp_path: Path, sep: str) -> None:
+    d, c = _case(tmp_path)
+    (d / "data.csv").write_text(c.metrics.to_csv(index=False, sep=sep, decimal=","))
+    case = read_case(d)
+    assert case.metrics.shape == c.metrics.shape
+    assert case.metrics["ray-worker-1_cpu"].to_numpy() == pytest.approx(c.metrics["ray-worker-1_cpu"].to_numpy())
+    assert f"data.csv: numbers use ',' as the decimal point (the fields are separated by {sep!r}); read as such" in _notes(case)
+    assert rank_case(d, "nsigma").ranking.components[0] == "ray-worker-1"
+
+
+def test_decimal_comma_with_thousands_points_stays_refused(tmp_path: Path) -> None:
+    d, c = _case(tmp_path)
+    m = c.metrics.copy()
+    m["ray-worker-1_mem"] = ["1.234,5"] * len(m)
+    (d / "data.csv").write_text(m.to_csv(index=False, sep=";", decimal=","))
+    problems = _problems(d)  # a '.' between digits: thousands points or decimal points? not guessed
+    assert problems.startswith("data.csv: column 'nginx-gateway_cpu' holds numbers written as text (e.g. '")
+    assert "'.' as decimal point, no thousands separators" in problems
+
+
+def test_every_line_ending_with_the_delimiter_is_read(tmp_path: Path) -> None:
+    d, c = _case(tmp_path)
+    (d / "data.csv").write_text("\n".join(ln + "," for ln in c.metrics.to_csv(index=False).splitlines()) + "\n")
+    case = read_case(d)
+    assert list(case.metrics.columns) == list(c.metrics.columns) and len(case.metrics) == 72
+    assert "data.csv: every line ends with ',' (an empty last column); the empty column was ignored" in _notes(case)
+
+
+@pytest.mark.parametrize("name", ["timestamp", "Time", "ts"])
+def test_a_time_column_under_another_name_is_read(tmp_path: Path, name: str) -> None:
+    d, c = _case(tmp_path)
+    c.metrics.rename(columns={"time": name}).to_csv(d / "data.csv", index=False)
+    case = read_case(d)
+    assert case.metrics["time"].iloc[-1] == pytest.approx(c.metrics["time"].iloc[-1])
+    assert f"data.csv: no 'time' column; {name!r} was read as 'time'" in _notes(case)
+
+
+def test_two_time_like_columns_without_time_are_not_guessed(tmp_path: Path) -> None:
+    d, c = _case(tmp_path)
+    c.metrics.rename(columns={"time": "timestamp"}).assign(ts=c.metrics["time"]).to_csv(d / "data.csv", index=False)
+    assert "no 'time' column" in _problems(d)
+
+
+def test_unsorted_rows_name_the_real_time_range(tmp_path: Path) -> None:
+    d, c = _case(tmp_path)
+    c.metrics.sample(frac=1, random_state=0).to_csv(d / "data.csv", index=False)
+    (d / "inject_time.txt").write_text("1700009999\n")
+    problems = _problems(d)
+    assert "'time' is not increasing" in problems
+    assert "injection time 1700009999.0 is outside the data (1700000000.0 .. 1700000355.0)" in problems

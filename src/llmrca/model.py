@@ -383,10 +383,10 @@ def frame_problems(df: pd.DataFrame, inject_time: float | None) -> list[str]:
                 out.append(f"column {c!r} has infinite values (first at row {int(np.argmax(np.isinf(v[:, j])))}); replace them")
     if inject_time is not None and len(tv) and not (isinstance(inject_time, float | int) and math.isfinite(inject_time)):
         out.append(f"injection time {inject_time!r} is not a finite number")
-    elif inject_time is not None and len(tv) and not (tv[0] < inject_time <= tv[-1]):
-        hint = tz_shift_hint(float(inject_time), float(tv[0]), float(tv[-1]))
+    elif inject_time is not None and len(tv) and not (tv.min() < inject_time <= tv.max()):
+        hint = tz_shift_hint(float(inject_time), float(tv.min()), float(tv.max()))
         out.append(
-            f"injection time {inject_time} is outside the data ({tv[0]} .. {tv[-1]}); "
+            f"injection time {inject_time} is outside the data ({tv.min()} .. {tv.max()}); "
             + (hint if hint else "check inject_time.txt is in epoch seconds and matches data.csv")
         )
     return out

@@ -250,6 +250,29 @@ def _wide_unicode(raw: bytes) -> tuple[str, bool] | None:
     return None
 
 
+#: Header names read as ``time`` when a metrics file has no ``time`` column (case-insensitive; exactly one must be present).
+TIME_ALIASES: frozenset[str] = frozenset({"time", "timestamp", "ts", "datetime", "date_time", "epoch"})
+
+_DECIMAL_COMMA = re.compile(r"-?\d+,\d+(?:[eE][-+]?\d+)?")
+_DECIMAL_POINT = re.compile(r"\d\.\d")
+
+
+def _decimal_comma(lines: list[str], sep: str) -> str:
+    """``","`` when a file separated by ``;`` or tab writes its numbers with a decimal comma (``0,5``: the
+    spreadsheet export of a European locale): some of the first 50 data lines' cells are ``<digits>,<digits>``
+    and none holds a ``.`` between digits (``1.234,5`` with a thousands point stays refused); else ``"."``."""
+    if sep == ",":
+        return "."
+    comma = False
+    for ln in lines[1:51]:
+        for cell in ln.split(sep):
+            cell = cell.strip().strip('"')
+            if _DECIMAL_POINT.search(cell):
+                return "."
+            comma = comma or bool(_DECIMAL_COMMA.fullmatch(cell))
+    return "," if comma else "."
+
+
 #: Delimiters accepted besides ',' when the header holds none of the others (sniffed from the header).
 OTHER_DELIMITERS = (";", "\t", "|")
 
@@ -349,21 +372,34 @@ def read_metrics_file(path: Path, name: str, folder: Path, notes: list[str]) -> 
         return pd.DataFrame(), [f"{name} is empty (no header row); a metrics file needs a header 'time,<component>_<metric>,...' and rows"]
     sep = _sniff_delimiter(lines[0], name, notes)
     names = next(csv.reader([lines[0]], delimiter=sep), [])
+    # every line ending with the delimiter (an empty last column, as some spreadsheet exports write): ignored
+    trailing = len(names) > 1 and names[-1] == "" and len(lines) > 1 and all(ln.rstrip("\r").endswith(sep) for ln in lines[1:] if ln.strip())
+    decimal = _decimal_comma(lines, sep)
     problems = _field_count_problems(lines, len(names), sep, name)
     if len(lines) > 1:
         problems += strict.last_row_problem(lines[0], lines[-1], file=name, delimiter=sep, ends_with_newline=text.endswith(("\n", "\r")))
     buf = io.StringIO()
-    csv.writer(buf, delimiter=sep, lineterminator="").writerow(_header_for_checks(names))
+    csv.writer(buf, delimiter=sep, lineterminator="").writerow(_header_for_checks(names[:-1] if trailing else names))
     problems += strict.header_problems(buf.getvalue(), file=name, delimiter=sep)
     del lines
     if any("unbalanced quote" in p for p in problems):
         return pd.DataFrame(), problems  # pandas would merge lines: nothing sensible to read
     try:
-        df = pd.read_csv(io.StringIO(text), sep=sep, on_bad_lines="skip", engine="c", low_memory=False)
+        df = pd.read_csv(io.StringIO(text), sep=sep, on_bad_lines="skip", engine="c", low_memory=False, decimal=decimal)
     except pd.errors.EmptyDataError:
         return pd.DataFrame(), problems
     except (pd.errors.ParserError, ValueError, OverflowError, MemoryError) as e:
         return pd.DataFrame(), [*problems, f"{name} is not a readable CSV ({str(e)[:200]}); it must be a UTF-8 comma-separated file with a header row"]
+    if trailing and len(df.columns) and df.iloc[:, -1].isna().all():
+        df = df.iloc[:, :-1]
+        notes.append(f"{name}: every line ends with {sep!r} (an empty last column); the empty column was ignored")
+    if decimal == ",":
+        notes.append(f"{name}: numbers use ',' as the decimal point (the fields are separated by {sep!r}); read as such")
+    if "time" not in df.columns:
+        alias = [c for c in df.columns if str(c).strip().lower() in TIME_ALIASES]
+        if len(alias) == 1:
+            df = df.rename(columns={alias[0]: "time"})
+            notes.append(f"{name}: no 'time' column; {shown(str(alias[0]))} was read as 'time'")
     problems += strict.time_problems(df, file=name)
     problems += strict.metric_type_problems(df, file=name)
     return df, problems
