@@ -154,7 +154,7 @@ def test_compressed_logs_leave_the_case_without_logs(tmp_path: Path) -> None:
 
 def test_nul_bytes_in_logs_are_removed_and_counted(tmp_path: Path) -> None:
     logs = make_case(root="ray-worker-1", fault="memory", seed=0).logs
-    d, c = _with_logs(tmp_path, logs.to_csv(index=False).encode().replace(b"request", b"req\x00uest", 4))
+    d, _ = _with_logs(tmp_path, logs.to_csv(index=False).encode().replace(b"request", b"req\x00uest", 4))
     case = read_case(d)
     assert len(case.logs) == len(logs) and (case.logs["message"] == logs["message"].to_numpy()).all()
     assert "warning: logs.csv: 4 NUL byte(s) removed" in _notes(case)

@@ -14,10 +14,11 @@ Repairs (see ``docs/dataset.md``):
   ``time``, ``inject_time.txt`` and ``case.json`` ``inject_time`` alike;
 * ISO 8601 / RFC 3339 date-time strings -> epoch s (an offset is honoured;
   a naive time is taken as UTC, and the note says so);
-* a saved pandas index column (``Unnamed: 0`` or an empty header holding
-  0..n-1) -> dropped;
+* a saved pandas index column (``Unnamed: N``, empty, ``index`` or ``level_N``
+  holding strictly increasing whole numbers) -> dropped;
 * a repeated ``time`` header (pandas reads ``time.1``) -> dropped when it
-  equals ``time``, otherwise a problem naming the column;
+  holds the same instants as ``time`` (in any epoch unit or as date-times),
+  otherwise a problem naming the column;
 * non-numeric identity columns (``<c>_pod_name``, ``<c>_node_ip`` ...: no value
   is a number) -> dropped, their distinct values kept in ``meta["identity"]``;
 * all-NaN columns -> dropped; ±Inf -> NaN (missing);
