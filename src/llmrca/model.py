@@ -383,22 +383,28 @@ def frame_problems(df: pd.DataFrame, inject_time: float | None) -> list[str]:
                 out.append(f"column {c!r} has infinite values (first at row {int(np.argmax(np.isinf(v[:, j])))}); replace them")
     if inject_time is not None and len(tv) and not (isinstance(inject_time, float | int) and math.isfinite(inject_time)):
         out.append(f"injection time {inject_time!r} is not a finite number")
-    elif inject_time is not None and len(tv) and not (tv[0] < inject_time <= tv[-1]):
-        hint = tz_shift_hint(float(inject_time), float(tv[0]), float(tv[-1]))
+    elif inject_time is not None and len(tv) and not (tv.min() < inject_time <= tv.max()):
+        hint = tz_shift_hint(float(inject_time), float(tv.min()), float(tv.max()))
         out.append(
-            f"injection time {inject_time} is outside the data ({tv[0]} .. {tv[-1]}); "
+            f"injection time {inject_time} is outside the data ({tv.min()} .. {tv.max()}); "
             + (hint if hint else "check inject_time.txt is in epoch seconds and matches data.csv")
         )
     return out
 
 
 def tz_shift_hint(inject: float, t0: float, t1: float) -> str | None:
-    """If ``inject`` moved by a whole number of hours (|h| <= 14) lands inside
-    ``(t0, t1]``, a sentence saying so (a local-time / UTC mix-up), else None."""
-    for h in sorted(range(-14, 15), key=abs):
-        if h and t0 < inject + 3600 * h <= t1:
+    """If ``inject`` moved by a UTC offset (whole hours |h| <= 14 first, then the half- and
+    quarter-hour offsets in use: +05:30 India, +05:45 Nepal, -03:30 Newfoundland, ...) lands
+    inside ``(t0, t1]``, a sentence saying so (a local-time / UTC mix-up), else None.
+    Source: the IANA time zone database's UTC offsets."""
+    whole = [60 * h for h in sorted(range(-14, 15), key=abs) if h]
+    parts = [m for m in sorted({s * (60 * h + q) for h in range(0, 15) for q in (30, 45) for s in (1, -1)}, key=abs) if abs(m) <= 14 * 60]
+    for minutes in [*whole, *parts]:
+        if t0 < inject + 60 * minutes <= t1:
+            h, m = divmod(abs(minutes), 60)
+            by = f"{'+' if minutes > 0 else '-'}{h} h" + (f" {m} min" if m else "")
             return (
-                f"moved by {h:+d} h it falls inside the data: this looks like a time-zone shift "
+                f"moved by {by} it falls inside the data: this looks like a time-zone shift "
                 "(local time written as UTC); write the injection time in UTC epoch seconds or as RFC 3339 with its offset"
             )
     return None

@@ -142,7 +142,14 @@ def _read_text_csv(path: Path, what: str, notes: list[str], folder: Path) -> pd.
     except DatasetInputError as e:
         notes.append(f"warning: {e.problems[0]}; the case is used without {what}")
         return None
-    text = _decode_csv(raw, path.name, notes, strict=False)
+    try:
+        text = _decode_csv(raw, path.name, notes, strict=False)
+    except CaseValidationError as e:
+        notes.append(f"warning: {e.problems[0]}; the case is used without {what}")
+        return None
+    if "\x00" in text:  # NUL bytes inside log lines (a crashed writer, binary output): the C parser would cut the field
+        notes.append(f"warning: {path.name}: {text.count(chr(0))} NUL byte(s) removed")
+        text = text.replace("\x00", "")
     try:
         return pd.read_csv(io.StringIO(text))
     except pd.errors.EmptyDataError:
@@ -179,6 +186,16 @@ def _decode_csv(raw: bytes, name: str, notes: list[str], *, strict: bool) -> str
     """
     from llmrca.dataset.safe_io import decode_text
 
+    packed = compression_of(raw)
+    if packed is not None:
+        raise CaseValidationError([f"{name} is {packed}-compressed, not CSV text; decompress it (the folder must hold the plain {name})"])
+    if not strict:
+        wide = _wide_unicode(raw)
+        if wide is not None:
+            enc, had_bom = wide
+            text = raw.decode(enc, errors="replace")
+            notes.append(f"warning: {name} is {enc.upper()} text{' (byte-order mark)' if had_bom else ''}, not UTF-8; decoded as {enc.upper()}")
+            return text.removeprefix("\ufeff")
     if raw.startswith((b"\xff\xfe", b"\xfe\xff")) or (len(raw) > 3 and raw[:4].count(0) >= 1 and strict):
         raise CaseValidationError(
             [f"{name} is not UTF-8 text (it looks like UTF-16/UTF-32: NUL bytes or a UTF-16 byte-order mark at the start); save it as UTF-8 CSV"]
@@ -199,6 +216,61 @@ def _decode_csv(raw: bytes, name: str, notes: list[str], *, strict: bool) -> str
         text = text[1:]
         notes.append(f"{name}: a UTF-8 byte-order mark at the start was removed")
     return text
+
+
+#: Magic numbers of compressed files (gzip RFC 1952, zip APPNOTE 4.3.7, bzip2, xz, zstd RFC 8878).
+COMPRESSION_MAGIC: tuple[tuple[bytes, str], ...] = (
+    (b"\x1f\x8b", "gzip"),
+    (b"PK\x03\x04", "zip"),
+    (b"BZh", "bzip2"),
+    (b"\xfd7zXZ\x00", "xz"),
+    (b"\x28\xb5\x2f\xfd", "zstd"),
+)
+
+
+def compression_of(raw: bytes) -> str | None:
+    """The compression format of ``raw`` by its magic number (``"gzip"``, ``"zip"``, ...), or None."""
+    return next((name for magic, name in COMPRESSION_MAGIC if raw.startswith(magic)), None)
+
+
+def _wide_unicode(raw: bytes) -> tuple[str, bool] | None:
+    """``(encoding, had_bom)`` when ``raw`` is UTF-16 / UTF-32 text: a byte-order mark, or (no mark) ASCII text
+    with a NUL after (LE) or before (BE) every character in its first 200 bytes; else None (Unicode sec. 23.8)."""
+    import codecs
+
+    for bom, enc in ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16")):
+        if raw.startswith(bom):
+            return enc, True
+    head = raw[:200]
+    if len(head) >= 8 and len(head) % 2 == 0:
+        if head[1::2].count(0) == len(head) // 2 and head[0::2].count(0) == 0:
+            return "utf-16-le", False
+        if head[0::2].count(0) == len(head) // 2 and head[1::2].count(0) == 0:
+            return "utf-16-be", False
+    return None
+
+
+#: Header names read as ``time`` when a metrics file has no ``time`` column (case-insensitive; exactly one must be present).
+TIME_ALIASES: frozenset[str] = frozenset({"time", "timestamp", "ts", "datetime", "date_time", "epoch"})
+
+_DECIMAL_COMMA = re.compile(r"-?\d+,\d+(?:[eE][-+]?\d+)?")
+_DECIMAL_POINT = re.compile(r"\d\.\d")
+
+
+def _decimal_comma(lines: list[str], sep: str) -> str:
+    """``","`` when a file separated by ``;`` or tab writes its numbers with a decimal comma (``0,5``: the
+    spreadsheet export of a European locale): some of the first 50 data lines' cells are ``<digits>,<digits>``
+    and none holds a ``.`` between digits (``1.234,5`` with a thousands point stays refused); else ``"."``."""
+    if sep == ",":
+        return "."
+    comma = False
+    for ln in lines[1:51]:
+        for cell in ln.split(sep):
+            cell = cell.strip().strip('"')
+            if _DECIMAL_POINT.search(cell):
+                return "."
+            comma = comma or bool(_DECIMAL_COMMA.fullmatch(cell))
+    return "," if comma else "."
 
 
 #: Delimiters accepted besides ',' when the header holds none of the others (sniffed from the header).
@@ -300,21 +372,34 @@ def read_metrics_file(path: Path, name: str, folder: Path, notes: list[str]) -> 
         return pd.DataFrame(), [f"{name} is empty (no header row); a metrics file needs a header 'time,<component>_<metric>,...' and rows"]
     sep = _sniff_delimiter(lines[0], name, notes)
     names = next(csv.reader([lines[0]], delimiter=sep), [])
+    # every line ending with the delimiter (an empty last column, as some spreadsheet exports write): ignored
+    trailing = len(names) > 1 and names[-1] == "" and len(lines) > 1 and all(ln.rstrip("\r").endswith(sep) for ln in lines[1:] if ln.strip())
+    decimal = _decimal_comma(lines, sep)
     problems = _field_count_problems(lines, len(names), sep, name)
     if len(lines) > 1:
         problems += strict.last_row_problem(lines[0], lines[-1], file=name, delimiter=sep, ends_with_newline=text.endswith(("\n", "\r")))
     buf = io.StringIO()
-    csv.writer(buf, delimiter=sep, lineterminator="").writerow(_header_for_checks(names))
+    csv.writer(buf, delimiter=sep, lineterminator="").writerow(_header_for_checks(names[:-1] if trailing else names))
     problems += strict.header_problems(buf.getvalue(), file=name, delimiter=sep)
     del lines
     if any("unbalanced quote" in p for p in problems):
         return pd.DataFrame(), problems  # pandas would merge lines: nothing sensible to read
     try:
-        df = pd.read_csv(io.StringIO(text), sep=sep, on_bad_lines="skip", engine="c", low_memory=False)
+        df = pd.read_csv(io.StringIO(text), sep=sep, on_bad_lines="skip", engine="c", low_memory=False, decimal=decimal)
     except pd.errors.EmptyDataError:
         return pd.DataFrame(), problems
     except (pd.errors.ParserError, ValueError, OverflowError, MemoryError) as e:
         return pd.DataFrame(), [*problems, f"{name} is not a readable CSV ({str(e)[:200]}); it must be a UTF-8 comma-separated file with a header row"]
+    if trailing and len(df.columns) and df.iloc[:, -1].isna().all():
+        df = df.iloc[:, :-1]
+        notes.append(f"{name}: every line ends with {sep!r} (an empty last column); the empty column was ignored")
+    if decimal == ",":
+        notes.append(f"{name}: numbers use ',' as the decimal point (the fields are separated by {sep!r}); read as such")
+    if "time" not in df.columns:
+        alias = [c for c in df.columns if str(c).strip().lower() in TIME_ALIASES]
+        if len(alias) == 1:
+            df = df.rename(columns={alias[0]: "time"})
+            notes.append(f"{name}: no 'time' column; {shown(str(alias[0]))} was read as 'time'")
     problems += strict.time_problems(df, file=name)
     problems += strict.metric_type_problems(df, file=name)
     return df, problems
@@ -332,7 +417,7 @@ def _truth_from_folder(folder: Path) -> tuple[str | None, str | None]:
     for part in (folder.parent.name, folder.name):
         comp, metric = split_column(part)
         if metric:
-            return comp, normalize_fault_type(metric)
+            return comp, _fault_label(metric)
     for part in (folder.parent.name, folder.name):
         pieces = part.split("-")
         for i in range(len(pieces) - 1, 0, -1):
@@ -340,6 +425,29 @@ def _truth_from_folder(folder: Path) -> tuple[str | None, str | None]:
             if suffix in FAULT_ALIASES:
                 return "-".join(pieces[:i]), normalize_fault_type(suffix)
     return None, None
+
+
+def _fault_label(label: str) -> str:
+    """A folder's fault label -> fault type: a known spelling (:data:`~llmrca.model.FAULT_ALIASES`), else its
+    longest known leading part before a ``_`` or ``-`` (``cpu_stress_100`` -> ``cpu``, ``network-delay-100ms``
+    -> ``network``: parameters written after the fault), else the label itself (``f3``, ``pod-kill``)."""
+    key = label.strip().lower()
+    if key in FAULT_ALIASES:
+        return FAULT_ALIASES[key]
+    for m in reversed(list(re.finditer(r"[_-]", key))):
+        if key[: m.start()] in FAULT_ALIASES:
+            return FAULT_ALIASES[key[: m.start()]]
+    return normalize_fault_type(label)
+
+
+def _fault_label_note(folder: Path, ftype: str | None) -> list[str]:
+    """A note when the folder's fault label was read by its leading part (``cpu_stress_100`` as ``cpu``)."""
+    for part in (folder.parent.name, folder.name):
+        _, label = split_column(part)
+        if label:
+            key = label.strip().lower()
+            return [] if key in FAULT_ALIASES or ftype == key else [f"the folder name's fault label {shown(label)} was read as fault {ftype!r} (its leading part)"]
+    return []
 
 
 def read_case(folder: str | Path, *, validate: bool = True, normalise: bool = True) -> Case:
@@ -462,6 +570,13 @@ def _read_case(folder: Path, *, normalise: bool = True, validate: bool = True) -
                         f"RCD layout: normal.csv ({len(normal)} rows) + anomalous.csv ({len(anomalous)} rows); "
                         f"injection time = first anomalous row ({rcd_inject})"
                     )
+                elif "time" not in anomalous.columns or "time" not in normal.columns:
+                    lacking = " and ".join(f for f, df in zip(layout.rcd_files, parts, strict=True) if "time" not in df.columns)
+                    problems.append(
+                        f"RCD layout: {lacking} {'has' if ' and ' not in lacking else 'have'} no 'time' column, so the injection time "
+                        "(the first anomalous row) and the order of the rows are unknown; add epoch seconds as 'time' to normal.csv "
+                        "and anomalous.csv, or write the injection time into inject_time.txt next to a data.csv"
+                    )
                 sets[set_name] = pd.concat([normal, anomalous], ignore_index=True)
             continue
         if not os.path.lexists(folder / fname):
@@ -484,6 +599,9 @@ def _read_case(folder: Path, *, normalise: bool = True, validate: bool = True) -
         except CaseValidationError as e:
             problems.extend(_relative(p, folder) for p in e.problems)
         else:
+            if len(raw_txt) > 2 and raw_txt[0] == raw_txt[-1] and raw_txt[0] in "\"'":  # jq without -r, a JSON string
+                notes.append(f"inject_time.txt: the quotes around {shown(raw_txt)} were removed")
+                raw_txt = raw_txt[1:-1].strip()
             txt_value, n, prob = to_seconds(raw_txt, "inject_time.txt")
             if prob:
                 problems.append(
@@ -504,7 +622,13 @@ def _read_case(folder: Path, *, normalise: bool = True, validate: bool = True) -
             )
     elif txt_value is not None:
         inject = txt_value
-    elif not os.path.lexists(it) and rcd_inject is None and not (has_cj and spec is None):
+    elif (
+        not os.path.lexists(it)
+        and rcd_inject is None
+        and layout.rcd_files is None
+        and not any("the RCD layout needs both" in p for p in layout.problems)  # half a pair: said with the layout
+        and not (has_cj and spec is None)
+    ):
         problems.append(
             "no inject_time.txt in the case folder; write the injection time (epoch seconds or RFC 3339), "
             "or use the RCD layout normal.csv + anomalous.csv (the injection is the first anomalous row)"
@@ -545,6 +669,7 @@ def _read_case(folder: Path, *, normalise: bool = True, validate: bool = True) -
         comp, ftype = _truth_from_folder(folder)
         if fault is None and comp is not None and ftype is not None:
             fault = FaultRecord(type=ftype, target=comp, start=inject)
+            notes += _fault_label_note(folder, ftype)
             if has_cj:
                 notes.append(f"case.json has no fault; fault {ftype!r} on {comp!r} was taken from the folder name")
         if roots is None and comp is not None:
@@ -605,7 +730,10 @@ def _read_case(folder: Path, *, normalise: bool = True, validate: bool = True) -
         if any("'time' is not numeric" in p for p in problems):  # already said, with the row
             more = [p for p in more if "'time' is not numeric" not in p]
         for set_name, fname in layout.metric_files.items():
+            fname = fname.replace("+", " and ")  # the RCD pair: "normal.csv and anomalous.csv: ..."
             more = [f"{fname}: {p[len(f'metric set {set_name!r}: '):]}" if p.startswith(f"metric set {set_name!r}: ") else p for p in more]
+        if layout.rcd_files is not None and any(p.startswith("RCD layout: ") and "no 'time' column" in p for p in problems):
+            more = [p for p in more if "no 'time' column" not in p]  # said once, with the layout
         # a column the strict checks already explained (booleans, mixed text, ...) needs no second, vaguer sentence
         more = [p for p in more if not ((m := _NOT_NUMERIC.search(p)) and any(f"column {m.group(1)} " in q for q in problems))]
         if problems or more:
@@ -660,6 +788,9 @@ def _tz_side(problem: str, notes: list[str]) -> str:
     naive = [n.split(":", 1)[0] for n in notes if "no UTC offset" in n]
     if naive:
         return problem + f" (read without a UTC offset, as UTC: {', '.join(dict.fromkeys(naive))})"
+    dated = [n.split(":", 1)[0] for n in notes if "date-time" in n and ("converted to epoch seconds" in n)]
+    if dated:
+        return problem + f" (read with the UTC offset written in {', '.join(dict.fromkeys(dated))}: check it is the offset of the clock that wrote it)"
     return problem + " (both the data's times and the injection time are epoch numbers: one of them was made from local time)"
 
 
@@ -725,14 +856,18 @@ def find_case_dirs(root: str | Path) -> list[Path]:
     ``inject_time.txt``); whether it can be read is decided by :func:`read_case`,
     so a folder that cannot be read is reported, never silently skipped.
     """
-    from llmrca.dataset.layouts import CASE_MARKERS
+    from llmrca.dataset.layouts import CASE_MARKERS, compressed_markers
 
     root = Path(root)
     markers = set(CASE_MARKERS)
     if any((root / m).is_file() for m in CASE_MARKERS):
         return [root]
     unlistable: list[Path] = []  # a folder that cannot be listed is reported by read_case, never skipped silently
-    found = [Path(d) for d, _, files in os.walk(root, onerror=lambda e: unlistable.append(Path(e.filename))) if markers.intersection(files)]
+    found = [
+        Path(d)
+        for d, _, files in os.walk(root, onerror=lambda e: unlistable.append(Path(e.filename)))
+        if markers.intersection(files) or compressed_markers(files)  # a compressed data.csv.gz is reported, not skipped
+    ]
     return sorted({*found, *(u for u in unlistable if u != root)}, key=_natural_key)
 
 

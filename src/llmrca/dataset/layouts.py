@@ -39,6 +39,15 @@ CONSUMED: frozenset[str] = frozenset(
     {*CASE_MARKERS, "data_extended.csv", "logs.csv", "traces.csv", "mpg.csv"}
 )
 
+#: File-name endings of compressed copies of the files above (``simple_metrics.csv.gz``): reported, not read.
+COMPRESSED_SUFFIXES: tuple[str, ...] = (".gz", ".zip", ".bz2", ".xz", ".zst")
+
+
+def compressed_markers(names: set[str] | list[str]) -> list[str]:
+    """Names among ``names`` that are a compressed case file (``data.csv.gz``, ``metrics.csv.zip``, ...)."""
+    return sorted(n for n in names for suf in COMPRESSED_SUFFIXES if n.endswith(suf) and n[: -len(suf)] in CONSUMED)
+
+
 EXPECTED = (
     "data.csv (RCAEval RE1, rca-llm), simple_metrics.csv and/or metrics.csv (RCAEval RE2/RE3), "
     "normal.csv + anomalous.csv (RCD), or case.json (llmrca), next to inject_time.txt"
@@ -102,6 +111,11 @@ def detect_layout(folder: Path, spec: dict | None = None) -> Layout:
         one = "normal.csv" if "normal.csv" in has else "anomalous.csv"
         other = "anomalous.csv" if one == "normal.csv" else "normal.csv"
         lay.problems.append(f"{folder} has {one} but no {other}: the RCD layout needs both (the injection time is the first anomalous row)")
+    elif packed := compressed_markers(has):
+        lay.problems.append(
+            f"no metrics in {folder}: {packed[0]} is compressed and is not read; decompress it so the folder holds "
+            f"{packed[0].rsplit('.', 1)[0]} (e.g. gunzip {packed[0]}); expected {EXPECTED}"
+        )
     else:
         lay.problems.append(f"no metrics in {folder}: expected {EXPECTED}; found {found or 'no files'}")
     return lay

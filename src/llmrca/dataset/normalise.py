@@ -14,10 +14,11 @@ Repairs (see ``docs/dataset.md``):
   ``time``, ``inject_time.txt`` and ``case.json`` ``inject_time`` alike;
 * ISO 8601 / RFC 3339 date-time strings -> epoch s (an offset is honoured;
   a naive time is taken as UTC, and the note says so);
-* a saved pandas index column (``Unnamed: 0`` or an empty header holding
-  0..n-1) -> dropped;
+* a saved pandas index column (``Unnamed: N``, empty, ``index`` or ``level_N``
+  holding strictly increasing whole numbers) -> dropped;
 * a repeated ``time`` header (pandas reads ``time.1``) -> dropped when it
-  equals ``time``, otherwise a problem naming the column;
+  holds the same instants as ``time`` (in any epoch unit or as date-times),
+  otherwise a problem naming the column;
 * non-numeric identity columns (``<c>_pod_name``, ``<c>_node_ip`` ...: no value
   is a number) -> dropped, their distinct values kept in ``meta["identity"]``;
 * all-NaN columns -> dropped; ±Inf -> NaN (missing);
@@ -61,9 +62,26 @@ TRACE_START: tuple[tuple[str, str | None], ...] = (
     ("startTimeMillis", "milliseconds"),
     ("startTimeMicros", "microseconds"),
     ("startTimeUnixNano", "nanoseconds"),
+    ("start_time_unix_nano", "nanoseconds"),
     ("start_time", None),
 )
-TRACE_DURATION: tuple[tuple[str, float], ...] = (("duration", 1.0), ("durationMicros", 1.0), ("durationMillis", 1e3), ("durationNanos", 1e-3))
+TRACE_DURATION: tuple[tuple[str, float], ...] = (
+    ("duration", 1.0),
+    ("durationMicros", 1.0),
+    ("durationMillis", 1e3),
+    ("durationNanos", 1e-3),
+    ("duration_us", 1.0),
+    ("duration_ms", 1e3),
+    ("duration_ns", 1e-3),
+)
+#: Traces: canonical id / name column -> other spellings (OpenTelemetry's snake_case, OTLP JSON's camelCase), first present wins.
+TRACE_ALIASES: dict[str, tuple[str, ...]] = {
+    "traceID": ("traceId", "trace_id"),
+    "spanID": ("spanId", "span_id"),
+    "parentSpanID": ("parentSpanId", "parent_span_id", "parentID", "parent_id"),
+    "serviceName": ("service_name", "service"),
+    "operationName": ("name", "span_name", "operation"),
+}
 _TO_S = {"seconds": 1.0, "milliseconds": 1e3, "microseconds": 1e6, "nanoseconds": 1e9}
 
 
@@ -166,12 +184,41 @@ def _is_num(dtype: Any) -> bool:
     return dtype.kind in "iufcb" if isinstance(dtype, np.dtype) else bool(pd.api.types.is_numeric_dtype(dtype))
 
 
+#: Header names pandas gives a saved index: empty / ``Unnamed: 0`` (``to_csv()``), ``index`` / ``level_0``
+#: (``reset_index().to_csv(index=False)`` or ``index_label="index"``).
+_INDEX_NAME = re.compile(r"|Unnamed: \d+|index|level_\d+")
+
+
 def _is_saved_index(col: Any, s: pd.Series) -> bool:
-    name = str(col)
-    if not (name == "" or name.startswith("Unnamed: ")):
+    """A saved pandas index: named as pandas names one (:data:`_INDEX_NAME`) and holding whole numbers
+    that strictly increase (0..n-1, or any start and gaps: a frame sliced or filtered before ``to_csv``)."""
+    if not _INDEX_NAME.fullmatch(str(col)) or len(s) == 0:
         return False
     v = pd.to_numeric(s, errors="coerce")
-    return bool(v.notna().all()) and np.array_equal(v.to_numpy(dtype=float), np.arange(len(s), dtype=float))
+    if not bool(v.notna().all()):
+        return False
+    a = v.to_numpy(dtype=float)
+    return bool(np.all(a == np.round(a)) and np.all(np.diff(a) > 0))
+
+
+def _plain(value: Any) -> str:
+    """A cell value for a message: numpy scalars as plain numbers (``1750000000``, not ``np.float64(...)``)."""
+    if hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return repr(value) if isinstance(value, str) else str(value)
+
+
+def _column_seconds(s: pd.Series) -> tuple[np.ndarray | None, str]:
+    """A time column as epoch seconds and how it was written (``'epoch seconds'``, ``'epoch milliseconds'``,
+    ``'date-time strings'``); ``(None, "")`` when it is neither numbers nor date-times."""
+    num = pd.to_numeric(s, errors="coerce")
+    if s.notna().any() and num.notna().sum() == s.notna().sum():
+        unit, div = epoch_unit(num.to_numpy(dtype=float))
+        return num.to_numpy(dtype=float) / div, f"epoch {unit}"
+    secs, _, bad = parse_datetimes(s)
+    return (None, "") if bad >= 0 else (secs, "date-time strings")
 
 
 def normalise_metrics(df: pd.DataFrame, where: str = "data.csv") -> tuple[pd.DataFrame, list[str], list[str], dict[str, list[str]]]:
@@ -189,26 +236,38 @@ def normalise_metrics(df: pd.DataFrame, where: str = "data.csv") -> tuple[pd.Dat
         return df, notes, problems, identity
     cols = [str(c) for c in df.columns.tolist()]  # plain str: iterating an arrow-backed index is slow
     # 1. a saved pandas index (to_csv with index=True)
-    idx_cols = [c for c in cols if (c == "" or c.startswith("Unnamed: ")) and _is_saved_index(c, df[c])]
+    idx_cols = [c for c in cols if _is_saved_index(c, df[c])]
     if idx_cols:
+        first = pd.to_numeric(df[idx_cols[0]], errors="coerce")
         df = df.drop(columns=idx_cols)
-        notes.append(f"{where}: dropped the saved pandas index column {[str(c) for c in idx_cols]} (0..{len(df) - 1})")
-    # 2. a repeated time header: pandas renames the second one to time.1
+        notes.append(f"{where}: dropped the saved pandas index column {[str(c) for c in idx_cols]} ({_plain(first.iloc[0])}..{_plain(first.iloc[-1])})")
+    # 2. a repeated time header: pandas renames the second one to time.1 (time.2, ...). A copy that holds the same
+    # instants (also written in another unit or as date-time strings) is dropped; one that differs is a problem
+    # (which copy is right is unknown) and is dropped from the frame too, so it is not taken for a metric column.
     dup = [c for c in cols if c.startswith("time.") and re.fullmatch(r"time\.\d+", c)]
     if dup and "time" in df.columns:
+        a = df["time"]
+        sa, how_a = _column_seconds(a)
         for c in dup:
-            a, b = df["time"], df[c]
+            b = df[c]
             same = a.astype(str).str.strip().to_numpy() == b.astype(str).str.strip().to_numpy()
             na, nb = pd.to_numeric(a, errors="coerce"), pd.to_numeric(b, errors="coerce")
             same |= (na == nb).to_numpy()
+            how = ""
+            if not same.all() and sa is not None:
+                sb, how_b = _column_seconds(b)
+                if sb is not None and how_b != how_a:
+                    close = np.abs(sa - sb) <= 1e-3
+                    if close.all():
+                        same, how = close, f" (written as {how_b}, 'time' as {how_a})"
+            df = df.drop(columns=[c])
             if same.all():
-                df = df.drop(columns=[c])
-                notes.append(f"{where}: the header repeats 'time' (read as {c!r}); the copy equals 'time' and was dropped")
+                notes.append(f"{where}: the header repeats 'time' (read as {c!r}); the copy equals 'time'{how} and was dropped")
             else:
                 i = int(np.argmax(~same))
                 problems.append(
                     f"{where}: the header repeats 'time' (the second is read as {c!r}) and the two differ "
-                    f"(row {i}: {a.iloc[i]!r} vs {b.iloc[i]!r}); keep the right time column and delete the other"
+                    f"(row {i}: {_plain(a.iloc[i])} vs {_plain(b.iloc[i])}); keep the right time column and delete the other"
                 )
     # 3. time: numeric in any unit, or date-time strings
     if "time" in df.columns:
@@ -359,14 +418,22 @@ def normalise_traces(traces: pd.DataFrame, where: str = "traces.csv", ref: tuple
     notes: list[str] = []
     if traces.empty:
         return traces, notes
+    renamed: dict[str, str] = {}
+    for canon, alts in TRACE_ALIASES.items():
+        alt = next((a for a in alts if a in traces.columns), None)
+        if canon not in traces.columns and alt is not None:
+            renamed[alt] = canon
+    if renamed:
+        traces = traces.rename(columns=renamed)
+        notes.append(f"{where}: columns {sorted(renamed)} read as {[renamed[k] for k in sorted(renamed)]}")
     out = traces
     missing = [c for c in ("traceID", "spanID", "serviceName") if c not in out.columns]
     if missing:
-        return None, [f"{where}: no {missing} column(s) (have {list(traces.columns)[:10]}); the traces are not used"]
+        return None, [*notes, f"{where}: no {missing} column(s) (have {list(traces.columns)[:10]}); the traces are not used"]
     start_col = next(((c, u) for c, u in TRACE_START if c in out.columns), None)
     dur_col = next(((c, f) for c, f in TRACE_DURATION if c in out.columns), None)
     if start_col is None or dur_col is None:
-        return None, [f"{where}: no start-time or duration column (have {list(traces.columns)[:10]}); the traces are not used"]
+        return None, [*notes, f"{where}: no start-time or duration column (have {list(traces.columns)[:10]}); the traces are not used"]
     col, unit = start_col
     from llmrca.dataset.io import TRACE_COLUMNS
 

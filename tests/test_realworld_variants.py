@@ -1,0 +1,378 @@
+"""Inputs of the same kinds as /work/shared/cases/realworld, written differently.
+
+Each test builds its input in ``tmp_path`` from a seeded synthetic case and
+checks what the reader makes of it: rows, columns, units, the note recorded,
+the problem's words, or the culprit ranked first.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from llmrca.cli import app
+from llmrca.dataset import read_case
+from llmrca.evaluate.single import rank_case
+from llmrca.model import CaseValidationError
+from llmrca.synthetic import make_case
+
+
+def _case(tmp_path: Path, rel: str = "ray-worker-1_cpu/1", *, seed: int = 0, **kw):
+    """A plain RE1-style case folder and the synthetic case it came from (72 rows, 1700000000..1700000355 s)."""
+    c = make_case(root=kw.pop("root", "ray-worker-1"), fault=kw.pop("fault", "cpu"), seed=seed, with_logs=kw.pop("with_logs", False), with_traces=kw.pop("with_traces", False))
+    d = tmp_path / rel
+    d.mkdir(parents=True)
+    (d / "inject_time.txt").write_text(f"{int(c.inject_time)}\n")
+    return d, c
+
+
+def _notes(case) -> str:
+    return "\n".join(case.meta.get("normalised", []))
+
+
+def _problems(folder: Path) -> str:
+    with pytest.raises(CaseValidationError) as e:
+        read_case(folder)
+    return "\n".join(e.value.problems)
+
+
+# -- rcallm-raw-export: a saved pandas index, however pandas named it -----------------------------
+
+
+@pytest.mark.parametrize(
+    ("how", "name", "span"),
+    [
+        ("sliced", "Unnamed: 0", "360..431"),  # df.iloc[360:].to_csv(): the index keeps its start
+        ("named", "index", "0..71"),  # df.reset_index().to_csv(index=False)
+        ("filtered", "Unnamed: 0", "0..142"),  # df[mask].to_csv(): gaps in the index
+    ],
+)
+def test_saved_index_with_any_start_name_or_gaps_is_dropped(tmp_path: Path, how: str, name: str, span: str) -> None:
+    d, c = _case(tmp_path)
+    m = c.metrics.copy()
+    m["time"] = pd.to_datetime(m["time"], unit="s").dt.strftime("%Y-%m-%d %H:%M:%S")
+    m.index = {"sliced": range(360, 432), "named": range(72), "filtered": range(0, 144, 2)}[how]
+    if how == "named":
+        m.rename_axis("index").reset_index().to_csv(d / "data.csv", index=False)
+    else:
+        m.to_csv(d / "data.csv")
+    case = read_case(d)
+    assert list(case.metrics.columns) == list(c.metrics.columns)
+    assert case.metrics.shape == (72, len(c.metrics.columns))
+    assert case.metrics["time"].iloc[0] == pytest.approx(c.metrics["time"].iloc[0])
+    assert f"dropped the saved pandas index column [{name!r}] ({span})" in _notes(case)
+    assert rank_case(d, "nsigma").ranking.components[0] == "ray-worker-1"
+
+
+def test_an_index_named_column_that_is_not_an_index_is_reported(tmp_path: Path) -> None:
+    d, c = _case(tmp_path)
+    m = c.metrics.copy()
+    m.insert(1, "index", np.linspace(5.0, 1.0, len(m)))  # decreasing: not a saved index, not a metric name
+    m.to_csv(d / "data.csv", index=False)
+    assert "columns ['index'] are not '<component>_<metric>'" in _problems(d)
+
+
+# -- rcaeval-dup-time: copies in another unit or format, three copies, copies that differ ----------
+
+
+def _with_time_copies(d: Path, m: pd.DataFrame, *copies: pd.Series) -> None:
+    out = m.copy()
+    for i, s in enumerate(copies):
+        out[f"__t{i}"] = s.to_numpy()
+    text = out.to_csv(index=False)
+    head, rest = text.split("\n", 1)
+    (d / "data.csv").write_text(head.replace(",".join(f"__t{i}" for i in range(len(copies))), ",".join(["time"] * len(copies))) + "\n" + rest)
+
+
+@pytest.mark.parametrize(
+    ("copy", "how"),
+    [
+        (lambda t: (t * 1000).astype("int64"), " (written as epoch milliseconds, 'time' as epoch seconds)"),
+        (lambda t: pd.to_datetime(t, unit="s").dt.strftime("%Y-%m-%dT%H:%M:%SZ"), " (written as date-time strings, 'time' as epoch seconds)"),
+        (lambda t: t.map(lambda x: f"{x:.1f}"), ""),
+    ],
+)
+def test_repeated_time_holding_the_same_instants_is_dropped(tmp_path: Path, copy, how: str) -> None:
+    d, c = _case(tmp_path)
+    _with_time_copies(d, c.metrics, copy(c.metrics["time"]))
+    case = read_case(d)
+    assert list(case.metrics.columns) == list(c.metrics.columns) and len(case.metrics) == 72
+    assert f"the header repeats 'time' (read as 'time.1'); the copy equals 'time'{how} and was dropped" in _notes(case)
+
+
+def test_three_time_copies_are_all_dropped(tmp_path: Path) -> None:
+    d, c = _case(tmp_path)
+    _with_time_copies(d, c.metrics, c.metrics["time"], c.metrics["time"])
+    case = read_case(d)
+    assert "time.1" not in case.metrics.columns and "time.2" not in case.metrics.columns
+    assert _notes(case).count("the copy equals 'time' and was dropped") == 2
+
+
+def test_time_copies_that_differ_are_one_plain_problem(tmp_path: Path) -> None:
+    d, c = _case(tmp_path)
+    _with_time_copies(d, c.metrics, (c.metrics["time"] - 7200).astype("int64"))
+    problems = _problems(d)
+    assert "the header repeats 'time' (the second is read as 'time.1') and the two differ (row 0: 1700000000 vs 1699992800)" in problems
+    assert "np.float64" not in problems and "np.int64" not in problems
+    assert "['time.1'] are not '<component>_<metric>'" not in problems  # said once, as the repeated header
+
+
+# -- logs-non-utf8: other encodings and bytes; metric-only methods are never blocked -----------------
+
+
+def _with_logs(tmp_path: Path, raw: bytes) -> tuple[Path, object]:
+    d, c = _case(tmp_path, "ray-worker-1_memory/1", fault="memory", with_logs=True)
+    c.metrics.to_csv(d / "data.csv", index=False)
+    (d / "logs.csv").write_bytes(raw)
+    return d, c
+
+
+@pytest.mark.parametrize(("enc", "bom"), [("utf-16", True), ("utf-16-le", False), ("utf-32", True)])
+def test_utf16_or_utf32_logs_are_decoded_and_never_block_the_case(tmp_path: Path, enc: str, bom: bool) -> None:
+    logs = make_case(root="ray-worker-1", fault="memory", seed=0).logs
+    d, c = _with_logs(tmp_path, logs.assign(message=logs["message"] + " caf\u00e9").to_csv(index=False).encode(enc))
+    case = read_case(d)
+    assert len(case.logs) == len(c.logs) and case.logs["message"].iloc[0].endswith(" caf\u00e9")
+    assert case.logs["time"].iloc[0] == pytest.approx(c.logs["time"].iloc[0])
+    label = {"utf-16": "UTF-16", "utf-16-le": "UTF-16-LE", "utf-32": "UTF-32"}[enc]
+    assert f"warning: logs.csv is {label} text{' (byte-order mark)' if bom else ''}, not UTF-8; decoded as {label}" in _notes(case)
+    assert rank_case(d, "nsigma").ranking.components[0] == "ray-worker-1"
+
+
+def test_compressed_logs_leave_the_case_without_logs(tmp_path: Path) -> None:
+    import gzip
+
+    d, c = _with_logs(tmp_path, gzip.compress(make_case(root="ray-worker-1", fault="memory", seed=0).logs.to_csv(index=False).encode()))
+    case = read_case(d)
+    assert case.logs is None and case.metrics.shape == c.metrics.shape
+    assert "warning: logs.csv is gzip-compressed, not CSV text; decompress it (the folder must hold the plain logs.csv); the case is used without logs" in _notes(case)
+
+
+def test_nul_bytes_in_logs_are_removed_and_counted(tmp_path: Path) -> None:
+    logs = make_case(root="ray-worker-1", fault="memory", seed=0).logs
+    d, _ = _with_logs(tmp_path, logs.to_csv(index=False).encode().replace(b"request", b"req\x00uest", 4))
+    case = read_case(d)
+    assert len(case.logs) == len(logs) and (case.logs["message"] == logs["message"].to_numpy()).all()
+    assert "warning: logs.csv: 4 NUL byte(s) removed" in _notes(case)
+
+
+# -- rcaeval-re2-layout: compressed metrics files are named, never skipped --------------------------
+
+
+def test_compressed_metrics_file_is_a_problem_that_says_decompress(tmp_path: Path) -> None:
+    import gzip
+
+    d, c = _case(tmp_path, "RE2-OB/ray-worker-1_cpu/1")
+    (d / "simple_metrics.csv.gz").write_bytes(gzip.compress(c.metrics.to_csv(index=False).encode()))
+    (d / "inject_time.txt").unlink()  # the compressed file alone must make the folder a case
+    r = CliRunner().invoke(app, ["dataset", "import", str(tmp_path / "RE2-OB"), str(tmp_path / "out")])
+    assert r.exit_code == 1 and "Traceback" not in r.output
+    assert "simple_metrics.csv.gz is compressed and is not read; decompress it so the folder holds simple_metrics.csv" in " ".join(r.output.split())
+    (d / "data.csv").write_bytes(gzip.compress(c.metrics.to_csv(index=False).encode()))  # compressed bytes under a plain name
+    (d / "inject_time.txt").write_text(f"{int(c.inject_time)}\n")
+    assert "data.csv is gzip-compressed, not CSV text; decompress it" in _problems(d)
+
+
+# -- chaosmesh-inject-time / epoch-ms-time: how the injection time is written ------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "note"),
+    [
+        ('"2023-11-14T22:18:20Z"\n', "inject_time.txt: the quotes around '\"2023-11-14T22:18:20Z\"' were removed"),  # jq without -r
+        ("'1700000300000'\r\n", "inject_time.txt: 1700000300000 is in epoch milliseconds (by magnitude); converted to seconds (1700000300.0)"),
+        ("2023-11-15T03:48:20+05:30\n", "inject_time.txt: date-time '2023-11-15T03:48:20+05:30' converted to epoch seconds 1700000300.0"),
+        (" 1700000300.0 \n\n", None),
+    ],
+)
+def test_injection_time_written_in_other_ways(tmp_path: Path, text: str, note: str | None) -> None:
+    d, c = _case(tmp_path)
+    c.metrics.to_csv(d / "data.csv", index=False)
+    (d / "inject_time.txt").write_text(text)
+    case = read_case(d)
+    assert case.inject_time == pytest.approx(1_700_000_300.0)
+    if note:
+        assert note in _notes(case)
+
+
+@pytest.mark.parametrize(("offset", "by"), [(5.5, "+5 h 30 min"), (5.75, "+5 h 45 min"), (-3.5, "-3 h 30 min"), (2, "+2 h")])
+def test_half_and_quarter_hour_time_zone_shift_is_named(tmp_path: Path, offset: float, by: str) -> None:
+    d, c = _case(tmp_path)
+    c.metrics.to_csv(d / "data.csv", index=False)
+    (d / "inject_time.txt").write_text(f"{int(c.inject_time - offset * 3600)}\n")
+    assert f"moved by {by} it falls inside the data: this looks like a time-zone shift" in _problems(d)
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_injection_outside_the_data_is_a_clear_error_at_every_command(tmp_path: Path, where: str) -> None:
+    d, c = _case(tmp_path)
+    m = c.metrics.assign(time=(c.metrics["time"] * 1000).astype("int64"))  # ms data, ms injection time
+    m.to_csv(d / "data.csv", index=False)
+    inject = c.metrics["time"].iloc[0] - 86_400 if where == "before" else c.metrics["time"].iloc[-1] + 3 * 86_400
+    (d / "inject_time.txt").write_text(f"{int(inject * 1000)}\n")
+    runner = CliRunner()
+    for args in (["dataset", "validate", str(tmp_path)], ["rank", str(d), "--method", "nsigma"]):
+        r = runner.invoke(app, args)
+        out = " ".join(r.output.split())
+        assert r.exit_code != 0 and "Traceback" not in out
+        assert r.exception is None or isinstance(r.exception, SystemExit)  # a message, not a crash
+        assert f"injection time {inject} is outside the data (1700000000.0 .. 1700000355.0)" in out
+        assert "inject_time.txt" in out
+
+
+# -- rcd-normal-anomalous: the pair written differently ------------------------------------------------
+
+
+def _rcd(tmp_path: Path, folder: str = "sock-shop-data/carts-cpu/1"):
+    c = make_case(root="ray-worker-1", fault="cpu", seed=3, with_logs=False, with_traces=False)
+    m = c.metrics.rename(columns=lambda x: x.replace("ray-worker-1_", "carts_"))
+    d = tmp_path / folder
+    d.mkdir(parents=True)
+    k = int((m["time"] < c.inject_time).sum())
+    return d, m.iloc[:k], m.iloc[k:], c
+
+
+def test_rcd_pair_without_time_names_the_layout(tmp_path: Path) -> None:
+    d, normal, anomalous, _ = _rcd(tmp_path)
+    normal.drop(columns="time").to_csv(d / "normal.csv", index=False)
+    anomalous.drop(columns="time").to_csv(d / "anomalous.csv", index=False)
+    problems = _problems(d)
+    assert problems.startswith("RCD layout: normal.csv and anomalous.csv have no 'time' column, so the injection time (the first anomalous row)")
+    assert "no inject_time.txt" not in problems and "normal.csv+anomalous.csv" not in problems
+    assert problems.count("no 'time' column") == 1
+
+
+def test_rcd_half_pair_is_said_once(tmp_path: Path) -> None:
+    d, _, anomalous, _ = _rcd(tmp_path)
+    anomalous.to_csv(d / "anomalous.csv", index=False)
+    problems = _problems(d)
+    assert "has anomalous.csv but no normal.csv: the RCD layout needs both" in problems and "no inject_time.txt" not in problems
+
+
+@pytest.mark.parametrize("time_as", ["ms", "iso"])
+def test_rcd_pair_with_ms_or_iso_time(tmp_path: Path, time_as: str) -> None:
+    d, normal, anomalous, c = _rcd(tmp_path)
+    conv = (lambda t: (t * 1000).astype("int64")) if time_as == "ms" else (lambda t: pd.to_datetime(t, unit="s").dt.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    normal.assign(time=conv(normal["time"])).to_csv(d / "normal.csv", index=False)
+    anomalous.assign(time=conv(anomalous["time"])).to_csv(d / "anomalous.csv", index=False)
+    case = read_case(d)
+    assert case.inject_time == pytest.approx(c.inject_time) and len(case.metrics) == len(c.metrics)
+    assert f"RCD layout: normal.csv ({len(normal)} rows) + anomalous.csv ({len(anomalous)} rows); injection time = first anomalous row ({c.inject_time})" in _notes(case)
+    assert rank_case(d, "nsigma").ranking.components[0] == "carts"
+
+
+# -- rcaeval-re2-traces-ms: span columns spelled the OpenTelemetry way ------------------------------
+
+
+def test_opentelemetry_span_columns_are_read_and_trace_methods_run(tmp_path: Path) -> None:
+    d, c = _case(tmp_path, "ray-worker-1_delay/1", fault="network", with_traces=True)
+    c.metrics.to_csv(d / "data.csv", index=False)
+    tr = c.traces.rename(columns={"traceID": "trace_id", "spanID": "span_id", "parentSpanID": "parent_span_id", "serviceName": "service_name"})
+    tr["start_time_unix_nano"] = tr.pop("startTime").astype("int64") * 1000
+    tr["duration_ns"] = tr.pop("duration") * 1000
+    tr.to_csv(d / "traces.csv", index=False)
+    case = read_case(d)
+    assert len(case.traces) == len(c.traces)
+    assert case.traces["startTime"].iloc[0] == pytest.approx(c.traces["startTime"].iloc[0])
+    assert case.traces["duration"].iloc[0] == pytest.approx(c.traces["duration"].iloc[0])
+    assert "traces.csv: columns ['parent_span_id', 'service_name', 'span_id', 'trace_id'] read as ['parentSpanID', 'serviceName', 'spanID', 'traceID']" in _notes(case)
+    assert "span start taken from 'start_time_unix_nano' in nanoseconds" in _notes(case)
+    out = rank_case(d, "microrank")
+    assert out.ranking.components[0] == "ray-worker-1"
+
+
+# -- rcaeval-fault-types: fault labels with parameters, and labels of their own ----------------------
+
+
+@pytest.mark.parametrize(
+    ("label", "fault", "noted"),
+    [
+        ("cpu_stress_100", "cpu", True),
+        ("mem-leak", "memory", True),
+        ("network-delay-100ms", "network", True),
+        ("gpu-throttle-50", "gpu", True),
+        ("MEM", "memory", False),
+        ("f3", "f3", False),
+        ("pod-kill", "pod-kill", False),
+        ("disk", "disk", False),
+    ],
+)
+def test_fault_label_with_parameters_is_read_by_its_leading_part(tmp_path: Path, label: str, fault: str, noted: bool) -> None:
+    d, c = _case(tmp_path, f"ray-worker-1_{label}/1")
+    c.metrics.to_csv(d / "data.csv", index=False)
+    case = read_case(d)
+    assert case.fault_type == fault and case.root_causes == {"ray-worker-1"}
+    note = f"the folder name's fault label {label!r} was read as fault {fault!r} (its leading part)"
+    assert (note in _notes(case)) is noted
+
+
+def test_fault_labels_with_parameters_share_the_fault_column_in_table1(tmp_path: Path) -> None:
+    for i, label in enumerate(["cpu", "cpu_stress_100", "f3"]):
+        d, c = _case(tmp_path / "ds", f"ray-worker-1_{label}/1", seed=i)
+        c.metrics.to_csv(d / "data.csv", index=False)
+    r = CliRunner().invoke(app, ["evaluate", str(tmp_path / "ds"), "--methods", "nsigma", "--jobs", "1", "--out", str(tmp_path / "out")])
+    assert r.exit_code == 0, r.output
+    head = (tmp_path / "out" / "table1.md").read_text().splitlines()[0]
+    assert "| CPU AC@1 |" in head and "| F3 AC@1 |" in head and "CPU_STRESS" not in head
+    row = next(ln for ln in (tmp_path / "out" / "summary.csv").read_text().splitlines() if ln.startswith("nsigma,cpu,"))
+    assert row.split(",")[2] == "2"  # both CPU cases scored under cpu
+
+
+# -- spreadsheet and exporter habits in data.csv --------------------------------------------------------
+
+
+@pytest.mark.parametrize("sep", [";", "\t"])
+def test_decimal_comma_with_a_semicolon_or_tab_delimiter_is_read(tmp_path: Path, sep: str) -> None:
+    d, c = _case(tmp_path)
+    (d / "data.csv").write_text(c.metrics.to_csv(index=False, sep=sep, decimal=","))
+    case = read_case(d)
+    assert case.metrics.shape == c.metrics.shape
+    assert case.metrics["ray-worker-1_cpu"].to_numpy() == pytest.approx(c.metrics["ray-worker-1_cpu"].to_numpy())
+    assert f"data.csv: numbers use ',' as the decimal point (the fields are separated by {sep!r}); read as such" in _notes(case)
+    assert rank_case(d, "nsigma").ranking.components[0] == "ray-worker-1"
+
+
+def test_decimal_comma_with_thousands_points_stays_refused(tmp_path: Path) -> None:
+    d, c = _case(tmp_path)
+    m = c.metrics.copy()
+    m["ray-worker-1_mem"] = ["1.234,5"] * len(m)
+    (d / "data.csv").write_text(m.to_csv(index=False, sep=";", decimal=","))
+    problems = _problems(d)  # a '.' between digits: thousands points or decimal points? not guessed
+    assert problems.startswith("data.csv: column 'nginx-gateway_cpu' holds numbers written as text (e.g. '")
+    assert "'.' as decimal point, no thousands separators" in problems
+
+
+def test_every_line_ending_with_the_delimiter_is_read(tmp_path: Path) -> None:
+    d, c = _case(tmp_path)
+    (d / "data.csv").write_text("\n".join(ln + "," for ln in c.metrics.to_csv(index=False).splitlines()) + "\n")
+    case = read_case(d)
+    assert list(case.metrics.columns) == list(c.metrics.columns) and len(case.metrics) == 72
+    assert "data.csv: every line ends with ',' (an empty last column); the empty column was ignored" in _notes(case)
+
+
+@pytest.mark.parametrize("name", ["timestamp", "Time", "ts"])
+def test_a_time_column_under_another_name_is_read(tmp_path: Path, name: str) -> None:
+    d, c = _case(tmp_path)
+    c.metrics.rename(columns={"time": name}).to_csv(d / "data.csv", index=False)
+    case = read_case(d)
+    assert case.metrics["time"].iloc[-1] == pytest.approx(c.metrics["time"].iloc[-1])
+    assert f"data.csv: no 'time' column; {name!r} was read as 'time'" in _notes(case)
+
+
+def test_two_time_like_columns_without_time_are_not_guessed(tmp_path: Path) -> None:
+    d, c = _case(tmp_path)
+    c.metrics.rename(columns={"time": "timestamp"}).assign(ts=c.metrics["time"]).to_csv(d / "data.csv", index=False)
+    assert "no 'time' column" in _problems(d)
+
+
+def test_unsorted_rows_name_the_real_time_range(tmp_path: Path) -> None:
+    d, c = _case(tmp_path)
+    c.metrics.sample(frac=1, random_state=0).to_csv(d / "data.csv", index=False)
+    (d / "inject_time.txt").write_text("1700009999\n")
+    problems = _problems(d)
+    assert "'time' is not increasing" in problems
+    assert "injection time 1700009999.0 is outside the data (1700000000.0 .. 1700000355.0)" in problems
