@@ -821,7 +821,7 @@ def reproduce_cmd(
     jobs: int = typer.Option(2, "--jobs", "-j", help="Worker processes for the evaluation."),
     timeout: float = typer.Option(300.0, "--timeout", help="Seconds per (method, case) run."),
     metric_set: str | None = typer.Option(None, "--metric-set", help="Force basic or extended for every method."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars; print only where the report was written."),
     as_paper: bool = typer.Option(False, "--as-paper", help="Reference mode for every method that has one, and a failed run scores as random (the paper's rule)."),
     set_: list[str] | None = typer.Option(None, "--set", help="A method option METHOD.option=VALUE (e.g. nsigma.abstain_below=3), or a campaign option sim.KEY=VALUE / fault.TYPE.KEY=VALUE (e.g. sim.ingress=head); repeatable; reported as non-default."),  # noqa: B008
     healthy: int | None = typer.Option(None, "--healthy", min=0, help="Healthy cases (nothing injected) in the campaign, scored as a false-alarm rate; default: the profile's."),
@@ -857,6 +857,9 @@ def reproduce_cmd(
                           soft_wrap=True)
             raise typer.Exit(130) from None
         _interrupted(Path(out) / EVAL_DIR, rerun="the same command resumes: it runs the runs not done yet")
+    if quiet:  # as `report -q`: only where the reports are
+        typer.echo(f"report: {report} and {report.with_suffix('.html')}")
+        return
     typer.echo(report.read_text())
     console.print(f"report: {report}")
 
