@@ -3,14 +3,17 @@ fidelity's refusal, and resuming a reproduce folder that was copied elsewhere.""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
 import llmrca.campaign as campaign
 from llmrca.campaign import Profile
 from llmrca.cli import app
+from llmrca.evaluate.runner import EvaluationError, run_evaluation
 
 
 @pytest.fixture
@@ -29,3 +32,57 @@ def test_reproduce_quiet_prints_only_where_the_report_is(tmp_path: Path, tiny: N
     r = CliRunner().invoke(app, args)  # without -q (a resumed run): the whole report
     assert r.exit_code == 0, r.output
     assert "## Table 1" in r.stdout and r.stdout.startswith("# llmrca reproduce")
+
+
+@pytest.fixture(scope="module")
+def one_case(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A simulated dataset of one CPU case (its folder is returned's parent's parent)."""
+    ds = tmp_path_factory.mktemp("one") / "ds"
+    campaign.run_campaign(profile="quick", seed=31, out=ds, progress=False, faults=["cpu"], cases_per_fault=1)
+    return next(p.parent for p in sorted(ds.glob("*/*/case.json")))
+
+
+def test_sli_time_is_named_the_time_index_not_a_missing_column(one_case: Path, tmp_path: Path) -> None:
+    """`time` is a column of every metrics file, but it is the time index: rank and evaluate say so (MicroCause's
+    reference mode, which walks from the SLI, said it is "not a column" / "constant") and list latency columns."""
+    r = CliRunner().invoke(app, ["rank", str(one_case), "--method", "microcause", "--set", "reference_mode=rcaeval", "--sli", "time", "-q"])
+    assert r.exit_code == 2, r.output
+    assert "--sli 'time' is the time index, not a metric: name a latency column of the basic metric set of" in r.output
+    assert "ray-worker-1_latency-90" in r.output and "not a column" not in r.output and "constant" not in r.output
+    with pytest.raises(EvaluationError, match=r"'time' is the time index, not a metric: .* which microcause read \(.*nginx-gateway_latency-90"):
+        run_evaluation(one_case.parent.parent, ["microcause"], tmp_path / "ev", sli="time", progress=False,
+                       method_configs={"microcause": {"reference_mode": "rcaeval"}})
+    assert not (tmp_path / "ev" / "results.jsonl").exists()  # refused before any run, not 1 failed run per case
+
+
+def test_sli_all_nan_column_is_called_empty(one_case: Path, tmp_path: Path) -> None:
+    """A column present in data.csv with no value is dropped by the reader; --sli naming it is "empty", not "not a column"."""
+    ds = tmp_path / "ds"
+    case = ds / one_case.parent.name / one_case.name
+    shutil.copytree(one_case, case)
+    for name in ("data.csv", "data_extended.csv"):
+        frame = pd.read_csv(case / name)
+        frame["ray-head_latency-90"] = float("nan")
+        frame.to_csv(case / name, index=False)
+    rows = len(frame)
+    r = CliRunner().invoke(app, ["rank", str(case), "--method", "microcause", "--sli", "ray-head_latency-90", "-q"])
+    assert r.exit_code == 2, r.output
+    assert f"--sli 'ray-head_latency-90' is empty in the basic metric set of {case}: all {rows} of its values are missing" in r.output
+    assert "not a column" not in r.output and "nginx-gateway_latency-90" in r.output
+    with pytest.raises(EvaluationError, match=f"'ray-head_latency-90' is empty in the basic metric set .*: all {rows} of its values"):
+        run_evaluation(ds, ["microcause"], tmp_path / "ev", sli="ray-head_latency-90", progress=False)
+    # a column that is in no file is still "not a column"
+    r = CliRunner().invoke(app, ["rank", str(case), "--method", "microcause", "--sli", "ray-head_latency-99", "-q"])
+    assert r.exit_code == 2 and "--sli 'ray-head_latency-99' is not a column of the basic metric set" in r.output
+
+
+def test_a_method_handed_sli_time_is_told_it_is_the_time_index(one_case: Path) -> None:
+    """Through the Python API (no CLI check), the SLI chooser refuses `time` instead of falling back to its default."""
+    from llmrca.dataset.io import read_case
+    from llmrca.methods.common.sli import SliError, sli_column
+
+    case = read_case(one_case).without_truth()
+    assert sli_column(case) == "nginx-gateway_latency-90"
+    case.meta = {**case.meta, "sli": "time"}
+    with pytest.raises(SliError, match="'time' is the time index of this case, not a metric"):
+        sli_column(case)

@@ -405,11 +405,10 @@ def _check_sli(ds: Dataset, first: Path, sli: str, methods: list[str], metric_se
     latency columns.  With no such method, any column of the case will do.
     """
     from llmrca.errors import MethodUnavailable
-    from llmrca.evaluate.task import reads_sli
+    from llmrca.evaluate.task import reads_sli, sli_problem
     from llmrca.methods.common.metric_set import choose_metric_set
     from llmrca.methods.registry import entry
     from llmrca.model import CaseValidationError
-    from llmrca.telemetry.vocabulary import LATENCY_KINDS, describe_columns
 
     try:
         case = ds.load(first)
@@ -426,11 +425,10 @@ def _check_sli(ds: Dataset, first: Path, sli: str, methods: list[str], metric_se
                f"the {name} metric set of {ds.case_id(first)}, which {', '.join(users[:4])}{' …' if len(users) > 4 else ''} read")
               for name, users in sets.items()] or [
         ("any", sorted({str(c) for df in case.metric_sets.values() for c in df.columns}), ds.case_id(first))]
-    for _, cols, where in checks:
-        if sli not in cols:
-            lat = [cm.column for cm in describe_columns(cols) if cm.kind in LATENCY_KINDS]
-            shown = ", ".join(lat[:12]) + (f", … ({len(lat)} in all)" if len(lat) > 12 else "") if lat else "none"
-            raise EvaluationError(f"--sli {sli!r} is not a column of {where} (its latency columns: {shown})")
+    for name, cols, where in checks:
+        problem = sli_problem(sli, cols, where, first, name if name in case.metric_sets else None)
+        if problem is not None:
+            raise EvaluationError(problem)
 
 
 def _other_dataset(records: list[dict[str, Any]], dataset_fp: str, root: Path, cases: dict[str, str] | None = None) -> str | None:

@@ -83,12 +83,11 @@ def rank_case(
         raise MethodUnavailable(f"{case_dir}: {e}") from None
     t0 = time.perf_counter()
     blind = case.with_metric_set(wanted).without_truth()
-    if sli is not None and sli not in blind.metrics.columns:
-        from llmrca.telemetry.vocabulary import LATENCY_KINDS, describe_columns
+    from llmrca.evaluate.task import HEALTHY_NO_HARNESS_SLI, recorded_warnings, sli_problem, wants_harness_sli
 
-        lat = sorted(cm.column for cm in describe_columns(blind.metrics.columns) if cm.kind in LATENCY_KINDS)
-        raise ValueError(f"--sli {sli!r} is not a column of the {wanted} metric set of {case_dir} (its latency columns: {', '.join(lat[:8]) or 'none'})")
-    from llmrca.evaluate.task import HEALTHY_NO_HARNESS_SLI, recorded_warnings, wants_harness_sli
+    problem = None if sli is None else sli_problem(sli, blind.metrics.columns, f"the {wanted} metric set of {case_dir}", case_dir, wanted)
+    if problem is not None:
+        raise ValueError(problem)
 
     if sli is not None:
         blind.meta = {**blind.meta, "sli": sli}
