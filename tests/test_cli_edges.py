@@ -86,3 +86,22 @@ def test_a_method_handed_sli_time_is_told_it_is_the_time_index(one_case: Path) -
     case.meta = {**case.meta, "sli": "time"}
     with pytest.raises(SliError, match="'time' is the time index of this case, not a metric"):
         sli_column(case)
+
+
+def test_sli_ignored_by_every_method_run_is_said_once(one_case: Path, tmp_path: Path) -> None:
+    """--sli with only methods that read no SLI (nsigma, baro): one note naming them; none when one method reads it."""
+    ds = str(one_case.parent.parent)
+    sli = ["--sli", "nginx-gateway_latency-90"]
+    r = CliRunner().invoke(app, ["evaluate", ds, "--methods", "nsigma,baro", *sli, "--out", str(tmp_path / "a"), "-q"])
+    assert r.exit_code == 0, r.output
+    said = [line for line in r.stderr.splitlines() if "--sli" in line]
+    assert said == ["note: --sli 'nginx-gateway_latency-90' is ignored: nsigma, baro read no SLI (only the causal and graph "
+                    "families do; `llmrca methods` gives each method's family)"]
+    r = CliRunner().invoke(app, ["evaluate", ds, "--methods", "nsigma,microcause", *sli, "--out", str(tmp_path / "b"), "-q"])
+    assert r.exit_code == 0, r.output
+    assert "is ignored" not in r.output
+    r = CliRunner().invoke(app, ["rank", str(one_case), "--method", "baro", *sli, "-q"])
+    assert r.exit_code == 0, r.output
+    assert r.stderr.count("--sli 'nginx-gateway_latency-90' is ignored: baro reads no SLI") == 1
+    r = CliRunner().invoke(app, ["rank", str(one_case), "--method", "microcause", *sli, "-q"])
+    assert r.exit_code == 0 and "is ignored" not in r.output

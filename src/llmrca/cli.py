@@ -391,6 +391,11 @@ def rank_cmd(
     except Exception as e:  # the method itself failed on this case (the evaluator records such a run as failed)
         console.print(_error_text(f"{method} failed on {case_dir}: {type(e).__name__}: {e}"), soft_wrap=True)
         raise typer.Exit(1) from None
+    from llmrca.evaluate.task import sli_ignored
+
+    ignored = sli_ignored([method], sli)
+    if ignored is not None:
+        console.print(Text.assemble(("note: ", "yellow"), ignored), soft_wrap=True)
     if outcome.warnings:  # one line instead of the library's own, which can run to hundreds
         said = "; ".join(f"{k} ×{v['n']} (most often: {next(iter(v['messages']))})" for k, v in outcome.warnings.items())
         console.print(Text(f"note: {method} raised library warnings: {said}" + ("" if as_json else "; all of them in --json"), style="yellow"), soft_wrap=True)

@@ -31,7 +31,7 @@ from llmrca.evaluate.engines import ProcessEngine, RayEngine
 from llmrca.evaluate.fingerprint import case_fingerprint, dataset_fingerprint
 from llmrca.evaluate.lock import FolderLock
 from llmrca.evaluate.results import RETRYABLE, STATUSES, ResultStore, ResultsWriteError, run_key, status_class
-from llmrca.evaluate.task import Task, config_hash
+from llmrca.evaluate.task import Task, config_hash, sli_ignored
 from llmrca.model import METRIC_SETS
 
 
@@ -203,6 +203,9 @@ def run_evaluation(
         out.mkdir(parents=True, exist_ok=True)
     lock = FolderLock(out)
     notes: list[str] = []
+    ignored = sli_ignored(names, sli)
+    if ignored is not None:
+        notes.append(ignored)
     with _writing(out):
         took_over = lock.acquire()
     if took_over:

@@ -149,6 +149,16 @@ def reads_sli(method: str) -> bool:
     return method in REGISTRY and entry(method).family in SLI_FAMILIES
 
 
+def sli_ignored(methods: Iterable[str], sli: str | None) -> str | None:
+    """The one warning that ``--sli sli`` changes nothing because none of ``methods`` reads an SLI
+    (:func:`reads_sli`), naming them; None when ``sli`` is None or at least one of them reads it."""
+    names = list(dict.fromkeys(methods))
+    if sli is None or not names or any(map(reads_sli, names)):
+        return None
+    return (f"--sli {sli!r} is ignored: {', '.join(names)} {'reads' if len(names) == 1 else 'read'} no SLI "
+            f"(only the {' and '.join(sorted(SLI_FAMILIES))} families do; `llmrca methods` gives each method's family)")
+
+
 def sli_problem(sli: str, columns: Iterable[str], where: str, case_dir: str | Path | None = None, metric_set: str | None = None) -> str | None:
     """Why ``--sli sli`` cannot be used with ``columns`` (the metric columns of ``where``, e.g. "the basic metric
     set of CASE"), or None when it can.  The message names a few of the latency columns there.
