@@ -105,3 +105,28 @@ def test_sli_ignored_by_every_method_run_is_said_once(one_case: Path, tmp_path: 
     assert r.stderr.count("--sli 'nginx-gateway_latency-90' is ignored: baro reads no SLI") == 1
     r = CliRunner().invoke(app, ["rank", str(one_case), "--method", "microcause", *sli, "-q"])
     assert r.exit_code == 0 and "is ignored" not in r.output
+
+
+def test_validate_refuses_a_case_without_a_basic_set_as_rank_and_evaluate_do(one_case: Path, tmp_path: Path) -> None:
+    """case.json metric_sets with no `basic` key: validate lists the same problem rank and evaluate refuse the case with."""
+    import json
+
+    from llmrca.evaluate.results import read_results
+
+    ds = tmp_path / "ds"
+    case = ds / one_case.parent.name / one_case.name
+    shutil.copytree(one_case, case)
+    assert CliRunner().invoke(app, ["dataset", "validate", str(ds)]).exit_code == 0
+    spec = json.loads((case / "case.json").read_text())
+    spec["metric_sets"] = {"extended": "data_extended.csv"}
+    (case / "case.json").write_text(json.dumps(spec))
+    said = (f"case {spec['name']!r} has no metric set 'basic' (has: extended); the methods read the basic set unless they "
+            "prefer another: name its file in case.json metric_sets, e.g. \"basic\": \"data.csv\"")
+    r = CliRunner().invoke(app, ["dataset", "validate", str(ds)], terminal_width=400)
+    assert r.exit_code == 1, r.output
+    assert f"  - {said}" in r.stdout.splitlines() and "0 valid case(s), 1 with problems" in r.stdout
+    r = CliRunner().invoke(app, ["rank", str(case), "--method", "nsigma", "-q"], terminal_width=400)
+    assert r.exit_code == 2 and " ".join(r.stderr.split()) == f"error: invalid case {case}: {said}"
+    run_evaluation(ds, ["nsigma"], tmp_path / "ev", progress=False, jobs=1)
+    [rec] = read_results(tmp_path / "ev" / "results.jsonl")
+    assert rec["error_kind"] == "invalid_case" and rec["error"] == f"{case.resolve()}: {said}"

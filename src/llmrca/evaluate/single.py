@@ -8,7 +8,7 @@ from typing import Any
 
 from llmrca.dataset.io import read_case
 from llmrca.errors import MethodUnavailable
-from llmrca.model import Case, Ranking
+from llmrca.model import Case, CaseValidationError, Ranking, no_basic_set_problem
 
 
 @dataclass
@@ -74,6 +74,9 @@ def rank_case(
     from llmrca.methods.registry import get_method
 
     case = read_case(case_dir)
+    no_basic = no_basic_set_problem(case.name, case.metric_sets)
+    if no_basic is not None:  # dataset validate and evaluate (invalid_case) say the same
+        raise CaseValidationError([no_basic], where=str(case_dir))
     m = get_method(method, config or {})
     from llmrca.methods.common.metric_set import choose_metric_set
 

@@ -25,7 +25,7 @@ import numpy as np
 from llmrca.errors import MethodUnavailable, MissingDependency
 from llmrca.evaluate.fingerprint import FP_VERSION
 from llmrca.evaluate.results import INVALID_CASE
-from llmrca.model import Case, CaseValidationError
+from llmrca.model import Case, CaseValidationError, no_basic_set_problem
 
 
 @dataclass(frozen=True)
@@ -227,7 +227,7 @@ def execute(task: Task, case_cache: dict[str, Case] | None = None) -> dict[str, 
         return {**rec, "status": "failed", "error": str(e), "error_kind": INVALID_CASE, "duration_s": time.perf_counter() - t0}
     except Exception as e:
         return {**rec, "status": "failed", "error": f"cannot read case: {type(e).__name__}: {e}", "error_kind": INVALID_CASE}
-    no_truth = ground_truth_problem(case)
+    no_truth = ground_truth_problem(case) or no_basic_set_problem(case.name, case.metric_sets)
     if no_truth is not None:  # the rule dataset validate applies: such a case cannot be scored, so it is not run
         return {**rec, "status": "failed", "error": f"{task.case_dir}: {no_truth}", "error_kind": INVALID_CASE, "duration_s": time.perf_counter() - t0}
     rec.update(truth_fields(case))
