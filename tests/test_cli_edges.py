@@ -130,3 +130,12 @@ def test_validate_refuses_a_case_without_a_basic_set_as_rank_and_evaluate_do(one
     run_evaluation(ds, ["nsigma"], tmp_path / "ev", progress=False, jobs=1)
     [rec] = read_results(tmp_path / "ev" / "results.jsonl")
     assert rec["error_kind"] == "invalid_case" and rec["error"] == f"{case.resolve()}: {said}"
+
+
+def test_fidelity_with_fewer_than_3_paper_methods_refuses_alone(one_case: Path, tmp_path: Path) -> None:
+    """Two paper methods, one with a non-default option: the refusal is the only thing printed (no warnings first)."""
+    run_evaluation(one_case.parent.parent, ["nsigma", "baro"], tmp_path / "ev", progress=False, jobs=1,
+                   method_configs={"nsigma": {"abstain_below": 3}})
+    r = CliRunner().invoke(app, ["fidelity", str(tmp_path / "ev")], terminal_width=400)
+    assert r.exit_code == 2
+    assert r.output.splitlines() == ["error: only 2 of the paper's methods were evaluated (baro, nsigma); ρ needs at least 3"]

@@ -472,13 +472,13 @@ def fidelity_cmd(
         fid = fidelity_of(path, n_boot=boot, seed=seed)
     except _USER_ERRORS as e:
         _fail(e)
-    for w in fid.warnings():  # before the refusal below: they say what was run (e.g. non-default options)
+    if len(fid.methods) < 3 and not as_json:  # refused first, alone: warnings about numbers not shown would only confuse
+        _fail(ValueError(f"only {len(fid.methods)} of the paper's methods were evaluated ({', '.join(fid.methods) or 'none'}); ρ needs at least 3"))
+    for w in fid.warnings():  # they say what was run (e.g. non-default options)
         console.print(Text(w, style="yellow"), soft_wrap=True)
     if as_json:
         typer.echo(json.dumps(fid.to_dict(), indent=2))
         return
-    if len(fid.methods) < 3:
-        _fail(ValueError(f"only {len(fid.methods)} of the paper's methods were evaluated ({', '.join(fid.methods) or 'none'}); ρ needs at least 3"))
     typer.echo(f"Agreement with the paper's Table 1: Spearman's ρ between these runs' per-(method, fault) AC@1 / Avg@5 and "
                f"the paper's ({len(fid.methods)} methods; left out: {', '.join(fid.left_out.get('data_blind', [])) or 'none'}):")
     modes = ", ".join(f"{m} {v}" for m, v in fid.reference_modes.items())
