@@ -139,3 +139,30 @@ def test_fidelity_with_fewer_than_3_paper_methods_refuses_alone(one_case: Path, 
     r = CliRunner().invoke(app, ["fidelity", str(tmp_path / "ev")], terminal_width=400)
     assert r.exit_code == 2
     assert r.output.splitlines() == ["error: only 2 of the paper's methods were evaluated (baro, nsigma); ρ needs at least 3"]
+
+
+def test_a_copied_or_moved_reproduce_folder_resumes(tmp_path: Path, tiny: None) -> None:
+    """`cp -r OUT OUT2` then `reproduce --out OUT2`: the stored runs (their dataset fingerprint covers OUT/dataset)
+    are recognised as runs of OUT2/dataset and reused, not refused as "another dataset"; the same after a move."""
+    import json
+
+    out = tmp_path / "r"
+    args = ["reproduce", "--profile", "tiny", "--methods", "nsigma,baro", "-q"]
+    r = CliRunner().invoke(app, [*args, "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    first = (out / "eval" / "summary.csv").read_text()
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    r = CliRunner().invoke(app, [*args, "--out", str(copy)])
+    assert r.exit_code == 0, r.output
+    runs = json.loads((copy / "eval" / "run.json").read_text())["runs"]
+    assert runs["total"] == 2 and runs["reused"] == 2 and runs["new"] == 0
+    assert f"the stored runs were made when this dataset was at {(out / 'dataset').resolve()}" in r.stderr
+    assert (copy / "eval" / "summary.csv").read_text() == first
+    assert json.loads((copy / "eval" / "run.json").read_text())["dataset"]["path"] == str((copy / "dataset").resolve())
+    moved = tmp_path / "moved"
+    copy.rename(moved)
+    shutil.rmtree(out)  # the original folder is gone
+    r = CliRunner().invoke(app, [*args, "--out", str(moved)])
+    assert r.exit_code == 0, r.output
+    assert json.loads((moved / "eval" / "run.json").read_text())["runs"]["reused"] == 2
