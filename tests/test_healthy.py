@@ -324,8 +324,10 @@ def test_evaluate_set_method_option_is_checked_reported_and_warned_by_fidelity(t
     for where in (out, out / "summary.csv"):
         w = fidelity_of(where, n_boot=0).warnings()
         assert w == ["warning: nsigma ran with non-default options (abstain_below=1000000000.0, default None): its numbers are not the paper's method as published"]
-    r = CliRunner().invoke(app, ["fidelity", str(out), "--boot", "0"])
-    assert "warning: nsigma ran with non-default options" in r.output
+    r = CliRunner().invoke(app, ["fidelity", str(out), "--boot", "0"])  # one paper method: only the refusal
+    assert r.exit_code == 2 and r.output == "error: only 1 of the paper's methods were evaluated (nsigma); ρ needs at least 3\n"
+    r = CliRunner().invoke(app, ["fidelity", str(out), "--boot", "0", "--json"])  # what there is, the warning on stderr
+    assert "warning: nsigma ran with non-default options" in r.stderr and json.loads(r.stdout)["methods"] == ["nsigma"]
     # a reference mode without the paper's failure rule is said as such, from the folder or its summary.csv
     ref = tmp_path / "ref"
     CliRunner().invoke(app, ["evaluate", str(tiny_dataset), "--methods", "nsigma,baro,e-diagnosis", "--set", "nsigma.reference_mode=rcaeval", "--out", str(ref), "-q"])

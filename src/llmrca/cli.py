@@ -391,6 +391,11 @@ def rank_cmd(
     except Exception as e:  # the method itself failed on this case (the evaluator records such a run as failed)
         console.print(_error_text(f"{method} failed on {case_dir}: {type(e).__name__}: {e}"), soft_wrap=True)
         raise typer.Exit(1) from None
+    from llmrca.evaluate.task import sli_ignored
+
+    ignored = sli_ignored([method], sli)
+    if ignored is not None:
+        console.print(Text.assemble(("note: ", "yellow"), ignored), soft_wrap=True)
     if outcome.warnings:  # one line instead of the library's own, which can run to hundreds
         said = "; ".join(f"{k} ×{v['n']} (most often: {next(iter(v['messages']))})" for k, v in outcome.warnings.items())
         console.print(Text(f"note: {method} raised library warnings: {said}" + ("" if as_json else "; all of them in --json"), style="yellow"), soft_wrap=True)
@@ -467,13 +472,13 @@ def fidelity_cmd(
         fid = fidelity_of(path, n_boot=boot, seed=seed)
     except _USER_ERRORS as e:
         _fail(e)
-    for w in fid.warnings():  # before the refusal below: they say what was run (e.g. non-default options)
+    if len(fid.methods) < 3 and not as_json:  # refused first, alone: warnings about numbers not shown would only confuse
+        _fail(ValueError(f"only {len(fid.methods)} of the paper's methods were evaluated ({', '.join(fid.methods) or 'none'}); ρ needs at least 3"))
+    for w in fid.warnings():  # they say what was run (e.g. non-default options)
         console.print(Text(w, style="yellow"), soft_wrap=True)
     if as_json:
         typer.echo(json.dumps(fid.to_dict(), indent=2))
         return
-    if len(fid.methods) < 3:
-        _fail(ValueError(f"only {len(fid.methods)} of the paper's methods were evaluated ({', '.join(fid.methods) or 'none'}); ρ needs at least 3"))
     typer.echo(f"Agreement with the paper's Table 1: Spearman's ρ between these runs' per-(method, fault) AC@1 / Avg@5 and "
                f"the paper's ({len(fid.methods)} methods; left out: {', '.join(fid.left_out.get('data_blind', [])) or 'none'}):")
     modes = ", ".join(f"{m} {v}" for m, v in fid.reference_modes.items())
@@ -537,6 +542,7 @@ def dataset_validate_cmd(path: Annotated[Path, typer.Argument(help="Dataset fold
             check = validate_dataset(path, on_case=bar)
     except _USER_ERRORS as e:
         _fail(e)
+    _refuse_no_basic_set(check)
     for cid, notes in check.notes.items():
         typer.echo(f"{cid}: repaired")
         for n in notes:
@@ -552,6 +558,23 @@ def dataset_validate_cmd(path: Annotated[Path, typer.Argument(help="Dataset fold
         typer.echo(f"{len(check.recorded)} case(s) were repaired when imported (listed in each case.json 'normalised')")
     typer.echo(f"{len(check.valid)} valid case(s), {len(check.problems)} with problems")
     raise typer.Exit(0 if check.ok else 1)
+
+
+def _refuse_no_basic_set(check: Any) -> None:
+    """Move the valid cases whose case.json ``metric_sets`` has no ``basic`` set to ``check.problems``, in the words
+    rank and evaluate refuse them with (:func:`llmrca.model.no_basic_set_problem`); only their case.json is read."""
+    from llmrca.dataset.schema import read_case_json
+    from llmrca.model import no_basic_set_problem
+
+    for cid in list(check.valid):
+        folder = check.root / cid
+        if not (folder / "case.json").is_file():
+            continue  # the other layouts always give a basic set
+        spec, _ = read_case_json(folder / "case.json", root=folder)
+        problem = no_basic_set_problem(spec.name or cid, spec.metric_sets) if spec is not None and spec.metric_sets else None
+        if problem is not None:
+            check.valid.remove(cid)
+            check.problems[cid] = [problem]
 
 
 @dataset_app.command("describe")
@@ -821,7 +844,7 @@ def reproduce_cmd(
     jobs: int = typer.Option(2, "--jobs", "-j", help="Worker processes for the evaluation."),
     timeout: float = typer.Option(300.0, "--timeout", help="Seconds per (method, case) run."),
     metric_set: str | None = typer.Option(None, "--metric-set", help="Force basic or extended for every method."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars; print only where the report was written."),
     as_paper: bool = typer.Option(False, "--as-paper", help="Reference mode for every method that has one, and a failed run scores as random (the paper's rule)."),
     set_: list[str] | None = typer.Option(None, "--set", help="A method option METHOD.option=VALUE (e.g. nsigma.abstain_below=3), or a campaign option sim.KEY=VALUE / fault.TYPE.KEY=VALUE (e.g. sim.ingress=head); repeatable; reported as non-default."),  # noqa: B008
     healthy: int | None = typer.Option(None, "--healthy", min=0, help="Healthy cases (nothing injected) in the campaign, scored as a false-alarm rate; default: the profile's."),
@@ -857,6 +880,9 @@ def reproduce_cmd(
                           soft_wrap=True)
             raise typer.Exit(130) from None
         _interrupted(Path(out) / EVAL_DIR, rerun="the same command resumes: it runs the runs not done yet")
+    if quiet:  # as `report -q`: only where the reports are
+        typer.echo(f"report: {report} and {report.with_suffix('.html')}")
+        return
     typer.echo(report.read_text())
     console.print(f"report: {report}")
 

@@ -81,6 +81,17 @@ class CaseValidationError(ValueError):
         super().__init__(head + "; ".join(self.problems))
 
 
+def no_basic_set_problem(case_name: str, sets: Iterable[str]) -> str | None:
+    """Why a case with the metric sets ``sets`` cannot be evaluated, or None: it has no ``basic`` set, which every
+    method reads unless it prefers another set the case has (:func:`llmrca.methods.common.metric_set.choose_metric_set`).
+    One wording for ``dataset validate``, ``rank`` and ``evaluate`` (a run on such a case is ``invalid_case``)."""
+    have = sorted(str(s) for s in sets)
+    if "basic" in have:
+        return None
+    return (f"case {case_name!r} has no metric set 'basic' (has: {', '.join(have) or 'none'}); the methods read the basic "
+            "set unless they prefer another: name its file in case.json metric_sets, e.g. \"basic\": \"data.csv\"")
+
+
 def normalize_fault_type(name: str) -> str:
     """Map a folder-name spelling (``mem``, ``delay``) to our fault type."""
     key = name.strip().lower()

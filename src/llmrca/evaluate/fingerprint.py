@@ -6,7 +6,8 @@ the run about to be made:
 * ``dataset_fp``: the dataset's resolved folder and its manifest
   (``dataset.json`` without the case list, the case count and the campaign's
   wall time).  Another folder, or a dataset regenerated with other settings,
-  is another dataset.
+  is another dataset (the runner recognises records of the same dataset
+  copied or moved with its results folder: ``runner._adopt_moved``).
 * ``case_fp``: SHA-256 over the name, size and bytes of every file directly
   in the case folder (dot-files excepted), so any edit of ``data.csv``,
   ``case.json``, ... makes the case new.  Content is hashed, not sizes and

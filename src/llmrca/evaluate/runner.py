@@ -31,7 +31,7 @@ from llmrca.evaluate.engines import ProcessEngine, RayEngine
 from llmrca.evaluate.fingerprint import case_fingerprint, dataset_fingerprint
 from llmrca.evaluate.lock import FolderLock
 from llmrca.evaluate.results import RETRYABLE, STATUSES, ResultStore, ResultsWriteError, run_key, status_class
-from llmrca.evaluate.task import Task, config_hash
+from llmrca.evaluate.task import Task, config_hash, sli_ignored
 from llmrca.model import METRIC_SETS
 
 
@@ -203,6 +203,9 @@ def run_evaluation(
         out.mkdir(parents=True, exist_ok=True)
     lock = FolderLock(out)
     notes: list[str] = []
+    ignored = sli_ignored(names, sli)
+    if ignored is not None:
+        notes.append(ignored)
     with _writing(out):
         took_over = lock.acquire()
     if took_over:
@@ -249,6 +252,10 @@ def _run_locked(
         notes.extend(store.notes)
         run_json = out / "run.json"
         history = _read_run_json(run_json) if resume else {}
+        moved_from = _adopt_moved(store, dataset_fp, ds.manifest, {ds.case_id(d): case_fps[d] for d in dirs})
+        if moved_from:
+            notes.append(f"the stored runs were made when this dataset was at {', '.join(moved_from)}; it was moved or copied to "
+                         f"{ds.root.resolve()} (same manifest), so they are reused where the case contents are unchanged")
         other = _other_dataset(store.records, dataset_fp, ds.root, {ds.case_id(d): case_fps[d] for d in dirs})
         if other:
             raise DatasetMismatch(
@@ -405,11 +412,10 @@ def _check_sli(ds: Dataset, first: Path, sli: str, methods: list[str], metric_se
     latency columns.  With no such method, any column of the case will do.
     """
     from llmrca.errors import MethodUnavailable
-    from llmrca.evaluate.task import reads_sli
+    from llmrca.evaluate.task import reads_sli, sli_problem
     from llmrca.methods.common.metric_set import choose_metric_set
     from llmrca.methods.registry import entry
     from llmrca.model import CaseValidationError
-    from llmrca.telemetry.vocabulary import LATENCY_KINDS, describe_columns
 
     try:
         case = ds.load(first)
@@ -426,11 +432,10 @@ def _check_sli(ds: Dataset, first: Path, sli: str, methods: list[str], metric_se
                f"the {name} metric set of {ds.case_id(first)}, which {', '.join(users[:4])}{' …' if len(users) > 4 else ''} read")
               for name, users in sets.items()] or [
         ("any", sorted({str(c) for df in case.metric_sets.values() for c in df.columns}), ds.case_id(first))]
-    for _, cols, where in checks:
-        if sli not in cols:
-            lat = [cm.column for cm in describe_columns(cols) if cm.kind in LATENCY_KINDS]
-            shown = ", ".join(lat[:12]) + (f", … ({len(lat)} in all)" if len(lat) > 12 else "") if lat else "none"
-            raise EvaluationError(f"--sli {sli!r} is not a column of {where} (its latency columns: {shown})")
+    for name, cols, where in checks:
+        problem = sli_problem(sli, cols, where, first, name if name in case.metric_sets else None)
+        if problem is not None:
+            raise EvaluationError(problem)
 
 
 def _other_dataset(records: list[dict[str, Any]], dataset_fp: str, root: Path, cases: dict[str, str] | None = None) -> str | None:
@@ -456,6 +461,37 @@ def _other_dataset(records: list[dict[str, Any]], dataset_fp: str, root: Path, c
         if stored and not any(cases.get(c) == fp for c, fp in stored):
             return f"{root_s} before its cases were replaced: none of the {len({c for c, _ in stored})} stored cases matches a case there now"
     return None
+
+
+def _adopt_moved(store: ResultStore, dataset_fp: str, manifest: dict[str, Any], cases: dict[str, str]) -> list[str]:
+    """Take the stored records of this dataset made when it was in another folder as records of it; returns those folders.
+
+    A record's ``dataset_fp`` covers the dataset's folder (:func:`~llmrca.evaluate.fingerprint.dataset_identity`), so a
+    results folder copied or moved with its dataset (``cp -r OUT OUT2``: ``OUT2/eval`` and ``OUT2/dataset``) would
+    hold "another dataset".  A record whose own folder (its ``case_dir`` without the case id) and the current manifest
+    give its ``dataset_fp``, and one of whose records has the content fingerprint of a case here now (``cases``:
+    case id -> fingerprint; a dataset without a manifest is known by its contents only), is of this dataset: its
+    records' ``dataset_fp`` is set to ``dataset_fp`` in memory (the file is not rewritten; a later move is recognised
+    the same way).  Each run is still reused only where its case's content fingerprint matches.
+    """
+    from llmrca.evaluate.results import run_key
+
+    by_root: dict[str, list[dict[str, Any]]] = {}
+    for r in store.records:
+        fp = r.get("dataset_fp")
+        root = _record_root(r)
+        if fp is not None and fp != dataset_fp and root not in (r.get("case_dir"), "unknown folder"):  # else: folder unknown
+            by_root.setdefault(root, []).append(r)
+    own = {root: dataset_fingerprint(root, manifest) for root in by_root}  # what this dataset's fingerprint was there
+    roots = [root for root, recs in by_root.items()
+             if any(r["dataset_fp"] == own[root] and cases.get(r.get("case")) == r.get("case_fp") for r in recs)]
+    for root in roots:
+        for r in by_root[root]:
+            if r["dataset_fp"] == own[root]:
+                r["dataset_fp"] = dataset_fp
+    if roots:
+        store.latest = {run_key(r): r for r in store.records}
+    return roots
 
 
 def _record_root(r: dict[str, Any]) -> str:

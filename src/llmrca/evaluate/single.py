@@ -8,7 +8,7 @@ from typing import Any
 
 from llmrca.dataset.io import read_case
 from llmrca.errors import MethodUnavailable
-from llmrca.model import Case, Ranking
+from llmrca.model import Case, CaseValidationError, Ranking, no_basic_set_problem
 
 
 @dataclass
@@ -74,6 +74,9 @@ def rank_case(
     from llmrca.methods.registry import get_method
 
     case = read_case(case_dir)
+    no_basic = no_basic_set_problem(case.name, case.metric_sets)
+    if no_basic is not None:  # dataset validate and evaluate (invalid_case) say the same
+        raise CaseValidationError([no_basic], where=str(case_dir))
     m = get_method(method, config or {})
     from llmrca.methods.common.metric_set import choose_metric_set
 
@@ -83,12 +86,11 @@ def rank_case(
         raise MethodUnavailable(f"{case_dir}: {e}") from None
     t0 = time.perf_counter()
     blind = case.with_metric_set(wanted).without_truth()
-    if sli is not None and sli not in blind.metrics.columns:
-        from llmrca.telemetry.vocabulary import LATENCY_KINDS, describe_columns
+    from llmrca.evaluate.task import HEALTHY_NO_HARNESS_SLI, recorded_warnings, sli_problem, wants_harness_sli
 
-        lat = sorted(cm.column for cm in describe_columns(blind.metrics.columns) if cm.kind in LATENCY_KINDS)
-        raise ValueError(f"--sli {sli!r} is not a column of the {wanted} metric set of {case_dir} (its latency columns: {', '.join(lat[:8]) or 'none'})")
-    from llmrca.evaluate.task import HEALTHY_NO_HARNESS_SLI, recorded_warnings, wants_harness_sli
+    problem = None if sli is None else sli_problem(sli, blind.metrics.columns, f"the {wanted} metric set of {case_dir}", case_dir, wanted)
+    if problem is not None:
+        raise ValueError(problem)
 
     if sli is not None:
         blind.meta = {**blind.meta, "sli": sli}

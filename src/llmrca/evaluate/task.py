@@ -25,7 +25,7 @@ import numpy as np
 from llmrca.errors import MethodUnavailable, MissingDependency
 from llmrca.evaluate.fingerprint import FP_VERSION
 from llmrca.evaluate.results import INVALID_CASE
-from llmrca.model import Case, CaseValidationError
+from llmrca.model import Case, CaseValidationError, no_basic_set_problem
 
 
 @dataclass(frozen=True)
@@ -149,6 +149,59 @@ def reads_sli(method: str) -> bool:
     return method in REGISTRY and entry(method).family in SLI_FAMILIES
 
 
+def sli_ignored(methods: Iterable[str], sli: str | None) -> str | None:
+    """The one warning that ``--sli sli`` changes nothing because none of ``methods`` reads an SLI
+    (:func:`reads_sli`), naming them; None when ``sli`` is None or at least one of them reads it."""
+    names = list(dict.fromkeys(methods))
+    if sli is None or not names or any(map(reads_sli, names)):
+        return None
+    return (f"--sli {sli!r} is ignored: {', '.join(names)} {'reads' if len(names) == 1 else 'read'} no SLI "
+            f"(only the {' and '.join(sorted(SLI_FAMILIES))} families do; `llmrca methods` gives each method's family)")
+
+
+def sli_problem(sli: str, columns: Iterable[str], where: str, case_dir: str | Path | None = None, metric_set: str | None = None) -> str | None:
+    """Why ``--sli sli`` cannot be used with ``columns`` (the metric columns of ``where``, e.g. "the basic metric
+    set of CASE"), or None when it can.  The message names a few of the latency columns there.
+
+    ``time`` is the time index, not a metric.  A column missing from ``columns`` is "empty" when ``case_dir``'s
+    file (the ``metric_set`` one, else any) has it with no finite value (the reader drops such columns,
+    :mod:`llmrca.dataset.normalise`), else "not a column".
+    """
+    from llmrca.telemetry.vocabulary import LATENCY_KINDS, describe_columns
+
+    cols = [str(c) for c in columns]
+    lat = [cm.column for cm in describe_columns(cols) if cm.kind in LATENCY_KINDS]
+    shown = ", ".join(lat[:8]) + (f", … ({len(lat)} in all)" if len(lat) > 8 else "") if lat else "none"
+    if sli == "time":
+        return f"--sli 'time' is the time index, not a metric: name a latency column of {where} ({shown})"
+    if sli in cols:
+        return None
+    n = _missing_on_disk(case_dir, metric_set, sli) if case_dir is not None else None
+    if n is not None:
+        return (f"--sli {sli!r} is empty in {where}: all {n} of its values are missing (the reader drops such a column); "
+                f"name another column (its latency columns: {shown})")
+    return f"--sli {sli!r} is not a column of {where} (its latency columns: {shown})"
+
+
+def _missing_on_disk(case_dir: str | Path, metric_set: str | None, column: str) -> int | None:
+    """The number of rows of ``column`` in ``case_dir``'s metrics as stored (no repair) when none is a finite
+    number, else None (the column is not there, has values, or the case cannot be read)."""
+    import pandas as pd
+
+    from llmrca.dataset.io import read_case
+
+    try:
+        raw = read_case(case_dir, validate=False, normalise=False)
+    except Exception:  # the normalised read worked; a raw one that does not says nothing about the column
+        return None
+    frames = [raw.metric_sets[metric_set]] if metric_set in raw.metric_sets else list(raw.metric_sets.values())
+    for df in frames:
+        if column in df.columns:
+            v = pd.to_numeric(df[column], errors="coerce").to_numpy(dtype=float)
+            return None if np.isfinite(v).any() else len(v)
+    return None
+
+
 def wants_harness_sli(config: Any) -> bool:
     """Whether a method with ``config`` runs a reference mode that walks from the paper harness's SLI (MicroCause's)."""
     return bool(getattr(config, "reference_mode", None)) and bool(getattr(type(config), "harness_sli", False))
@@ -174,7 +227,7 @@ def execute(task: Task, case_cache: dict[str, Case] | None = None) -> dict[str, 
         return {**rec, "status": "failed", "error": str(e), "error_kind": INVALID_CASE, "duration_s": time.perf_counter() - t0}
     except Exception as e:
         return {**rec, "status": "failed", "error": f"cannot read case: {type(e).__name__}: {e}", "error_kind": INVALID_CASE}
-    no_truth = ground_truth_problem(case)
+    no_truth = ground_truth_problem(case) or no_basic_set_problem(case.name, case.metric_sets)
     if no_truth is not None:  # the rule dataset validate applies: such a case cannot be scored, so it is not run
         return {**rec, "status": "failed", "error": f"{task.case_dir}: {no_truth}", "error_kind": INVALID_CASE, "duration_s": time.perf_counter() - t0}
     rec.update(truth_fields(case))

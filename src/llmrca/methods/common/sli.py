@@ -61,6 +61,9 @@ def sli_column(case: Case, columns: Sequence[str] | None = None) -> str | None:
     cols = [str(c) for c in (case.metrics.columns if columns is None else columns) if c != "time"]
     wanted = case.meta.get("sli") if isinstance(case.meta, dict) else None
     if wanted:
+        if wanted == "time":
+            raise SliError("--sli 'time' is the time index of this case, not a metric; name a latency column "
+                           f"(latency columns: {[c for c in cols if latency_columns([c], split_column(c)[0])][:10]})")
         if wanted in cols:
             return str(wanted)
         if wanted in case.metrics.columns:

@@ -173,6 +173,8 @@ class MicroCause(GraphMethod):
                 "microcause (reference mode) walks from the injected component's own latency (the paper harness's SLI); "
                 "name it with --sli COLUMN"
             )
+        if start == "time":
+            raise ValueError("microcause (reference mode): the SLI 'time' is the time index, not a metric; name a latency column")
         if start not in prep.columns:
             if start in case.metrics.columns:
                 raise ValueError(f"microcause (reference mode): the SLI {start!r} is constant in this case, and the reference "

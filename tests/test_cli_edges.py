@@ -1,0 +1,168 @@
+"""Rough edges of the CLI: what -q prints, how --sli problems are worded, validate agreeing with rank/evaluate,
+fidelity's refusal, and resuming a reproduce folder that was copied elsewhere."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+import llmrca.campaign as campaign
+from llmrca.campaign import Profile
+from llmrca.cli import app
+from llmrca.evaluate.runner import EvaluationError, run_evaluation
+
+
+@pytest.fixture
+def tiny(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A one-case campaign profile (a CPU fault on one worker)."""
+    monkeypatch.setitem(campaign.PROFILES, "tiny", Profile("tiny", ("cpu",), 1, 1, "one CPU case"))
+
+
+def test_reproduce_quiet_prints_only_where_the_report_is(tmp_path: Path, tiny: None) -> None:
+    out = tmp_path / "r"
+    args = ["reproduce", "--profile", "tiny", "--methods", "nsigma", "--out", str(out)]
+    r = CliRunner().invoke(app, [*args, "-q"])
+    assert r.exit_code == 0, r.output
+    assert r.stdout.splitlines() == [f"report: {out / 'REPORT.md'} and {out / 'REPORT.html'}"]
+    assert (out / "REPORT.md").is_file() and (out / "REPORT.html").is_file()
+    r = CliRunner().invoke(app, args)  # without -q (a resumed run): the whole report
+    assert r.exit_code == 0, r.output
+    assert "## Table 1" in r.stdout and r.stdout.startswith("# llmrca reproduce")
+
+
+@pytest.fixture(scope="module")
+def one_case(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A simulated dataset of one CPU case (its folder is returned's parent's parent)."""
+    ds = tmp_path_factory.mktemp("one") / "ds"
+    campaign.run_campaign(profile="quick", seed=31, out=ds, progress=False, faults=["cpu"], cases_per_fault=1)
+    return next(p.parent for p in sorted(ds.glob("*/*/case.json")))
+
+
+def test_sli_time_is_named_the_time_index_not_a_missing_column(one_case: Path, tmp_path: Path) -> None:
+    """`time` is a column of every metrics file, but it is the time index: rank and evaluate say so (MicroCause's
+    reference mode, which walks from the SLI, said it is "not a column" / "constant") and list latency columns."""
+    r = CliRunner().invoke(app, ["rank", str(one_case), "--method", "microcause", "--set", "reference_mode=rcaeval", "--sli", "time", "-q"])
+    assert r.exit_code == 2, r.output
+    assert "--sli 'time' is the time index, not a metric: name a latency column of the basic metric set of" in r.output
+    assert "ray-worker-1_latency-90" in r.output and "not a column" not in r.output and "constant" not in r.output
+    with pytest.raises(EvaluationError, match=r"'time' is the time index, not a metric: .* which microcause read \(.*nginx-gateway_latency-90"):
+        run_evaluation(one_case.parent.parent, ["microcause"], tmp_path / "ev", sli="time", progress=False,
+                       method_configs={"microcause": {"reference_mode": "rcaeval"}})
+    assert not (tmp_path / "ev" / "results.jsonl").exists()  # refused before any run, not 1 failed run per case
+
+
+def test_sli_all_nan_column_is_called_empty(one_case: Path, tmp_path: Path) -> None:
+    """A column present in data.csv with no value is dropped by the reader; --sli naming it is "empty", not "not a column"."""
+    ds = tmp_path / "ds"
+    case = ds / one_case.parent.name / one_case.name
+    shutil.copytree(one_case, case)
+    for name in ("data.csv", "data_extended.csv"):
+        frame = pd.read_csv(case / name)
+        frame["ray-head_latency-90"] = float("nan")
+        frame.to_csv(case / name, index=False)
+    rows = len(frame)
+    r = CliRunner().invoke(app, ["rank", str(case), "--method", "microcause", "--sli", "ray-head_latency-90", "-q"])
+    assert r.exit_code == 2, r.output
+    assert f"--sli 'ray-head_latency-90' is empty in the basic metric set of {case}: all {rows} of its values are missing" in r.output
+    assert "not a column" not in r.output and "nginx-gateway_latency-90" in r.output
+    with pytest.raises(EvaluationError, match=f"'ray-head_latency-90' is empty in the basic metric set .*: all {rows} of its values"):
+        run_evaluation(ds, ["microcause"], tmp_path / "ev", sli="ray-head_latency-90", progress=False)
+    # a column that is in no file is still "not a column"
+    r = CliRunner().invoke(app, ["rank", str(case), "--method", "microcause", "--sli", "ray-head_latency-99", "-q"])
+    assert r.exit_code == 2 and "--sli 'ray-head_latency-99' is not a column of the basic metric set" in r.output
+
+
+def test_a_method_handed_sli_time_is_told_it_is_the_time_index(one_case: Path) -> None:
+    """Through the Python API (no CLI check), the SLI chooser refuses `time` instead of falling back to its default."""
+    from llmrca.dataset.io import read_case
+    from llmrca.methods.common.sli import SliError, sli_column
+
+    case = read_case(one_case).without_truth()
+    assert sli_column(case) == "nginx-gateway_latency-90"
+    case.meta = {**case.meta, "sli": "time"}
+    with pytest.raises(SliError, match="'time' is the time index of this case, not a metric"):
+        sli_column(case)
+
+
+def test_sli_ignored_by_every_method_run_is_said_once(one_case: Path, tmp_path: Path) -> None:
+    """--sli with only methods that read no SLI (nsigma, baro): one note naming them; none when one method reads it."""
+    ds = str(one_case.parent.parent)
+    sli = ["--sli", "nginx-gateway_latency-90"]
+    r = CliRunner().invoke(app, ["evaluate", ds, "--methods", "nsigma,baro", *sli, "--out", str(tmp_path / "a"), "-q"])
+    assert r.exit_code == 0, r.output
+    said = [line for line in r.stderr.splitlines() if "--sli" in line]
+    assert said == ["note: --sli 'nginx-gateway_latency-90' is ignored: nsigma, baro read no SLI (only the causal and graph "
+                    "families do; `llmrca methods` gives each method's family)"]
+    r = CliRunner().invoke(app, ["evaluate", ds, "--methods", "nsigma,microcause", *sli, "--out", str(tmp_path / "b"), "-q"])
+    assert r.exit_code == 0, r.output
+    assert "is ignored" not in r.output
+    r = CliRunner().invoke(app, ["rank", str(one_case), "--method", "baro", *sli, "-q"])
+    assert r.exit_code == 0, r.output
+    assert r.stderr.count("--sli 'nginx-gateway_latency-90' is ignored: baro reads no SLI") == 1
+    r = CliRunner().invoke(app, ["rank", str(one_case), "--method", "microcause", *sli, "-q"])
+    assert r.exit_code == 0 and "is ignored" not in r.output
+
+
+def test_validate_refuses_a_case_without_a_basic_set_as_rank_and_evaluate_do(one_case: Path, tmp_path: Path) -> None:
+    """case.json metric_sets with no `basic` key: validate lists the same problem rank and evaluate refuse the case with."""
+    import json
+
+    from llmrca.evaluate.results import read_results
+
+    ds = tmp_path / "ds"
+    case = ds / one_case.parent.name / one_case.name
+    shutil.copytree(one_case, case)
+    assert CliRunner().invoke(app, ["dataset", "validate", str(ds)]).exit_code == 0
+    spec = json.loads((case / "case.json").read_text())
+    spec["metric_sets"] = {"extended": "data_extended.csv"}
+    (case / "case.json").write_text(json.dumps(spec))
+    said = (f"case {spec['name']!r} has no metric set 'basic' (has: extended); the methods read the basic set unless they "
+            "prefer another: name its file in case.json metric_sets, e.g. \"basic\": \"data.csv\"")
+    r = CliRunner().invoke(app, ["dataset", "validate", str(ds)], terminal_width=400)
+    assert r.exit_code == 1, r.output
+    assert f"  - {said}" in r.stdout.splitlines() and "0 valid case(s), 1 with problems" in r.stdout
+    r = CliRunner().invoke(app, ["rank", str(case), "--method", "nsigma", "-q"], terminal_width=400)
+    assert r.exit_code == 2 and " ".join(r.stderr.split()) == f"error: invalid case {case}: {said}"
+    run_evaluation(ds, ["nsigma"], tmp_path / "ev", progress=False, jobs=1)
+    [rec] = read_results(tmp_path / "ev" / "results.jsonl")
+    assert rec["error_kind"] == "invalid_case" and rec["error"] == f"{case.resolve()}: {said}"
+
+
+def test_fidelity_with_fewer_than_3_paper_methods_refuses_alone(one_case: Path, tmp_path: Path) -> None:
+    """Two paper methods, one with a non-default option: the refusal is the only thing printed (no warnings first)."""
+    run_evaluation(one_case.parent.parent, ["nsigma", "baro"], tmp_path / "ev", progress=False, jobs=1,
+                   method_configs={"nsigma": {"abstain_below": 3}})
+    r = CliRunner().invoke(app, ["fidelity", str(tmp_path / "ev")], terminal_width=400)
+    assert r.exit_code == 2
+    assert r.output.splitlines() == ["error: only 2 of the paper's methods were evaluated (baro, nsigma); ρ needs at least 3"]
+
+
+def test_a_copied_or_moved_reproduce_folder_resumes(tmp_path: Path, tiny: None) -> None:
+    """`cp -r OUT OUT2` then `reproduce --out OUT2`: the stored runs (their dataset fingerprint covers OUT/dataset)
+    are recognised as runs of OUT2/dataset and reused, not refused as "another dataset"; the same after a move."""
+    import json
+
+    out = tmp_path / "r"
+    args = ["reproduce", "--profile", "tiny", "--methods", "nsigma,baro", "-q"]
+    r = CliRunner().invoke(app, [*args, "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    first = (out / "eval" / "summary.csv").read_text()
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    r = CliRunner().invoke(app, [*args, "--out", str(copy)])
+    assert r.exit_code == 0, r.output
+    runs = json.loads((copy / "eval" / "run.json").read_text())["runs"]
+    assert runs["total"] == 2 and runs["reused"] == 2 and runs["new"] == 0
+    assert f"the stored runs were made when this dataset was at {(out / 'dataset').resolve()}" in r.stderr
+    assert (copy / "eval" / "summary.csv").read_text() == first
+    assert json.loads((copy / "eval" / "run.json").read_text())["dataset"]["path"] == str((copy / "dataset").resolve())
+    moved = tmp_path / "moved"
+    copy.rename(moved)
+    shutil.rmtree(out)  # the original folder is gone
+    r = CliRunner().invoke(app, [*args, "--out", str(moved)])
+    assert r.exit_code == 0, r.output
+    assert json.loads((moved / "eval" / "run.json").read_text())["runs"]["reused"] == 2
