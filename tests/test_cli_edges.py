@@ -125,6 +125,12 @@ def test_validate_refuses_a_case_without_a_basic_set_as_rank_and_evaluate_do(one
     r = CliRunner().invoke(app, ["dataset", "validate", str(ds)], terminal_width=400)
     assert r.exit_code == 1, r.output
     assert f"  - {said}" in r.stdout.splitlines() and "0 valid case(s), 1 with problems" in r.stdout
+    from llmrca.dataset.validate import validate_dataset
+
+    check = validate_dataset(ds)  # the Python API says the same
+    assert check.valid == [] and list(check.problems.values()) == [[said]]
+    r = CliRunner().invoke(app, ["dataset", "import", str(ds), str(tmp_path / "imported")], terminal_width=400)
+    assert r.exit_code != 0 and said in " ".join(r.output.split())  # nor is it imported
     r = CliRunner().invoke(app, ["rank", str(case), "--method", "nsigma", "-q"], terminal_width=400)
     assert r.exit_code == 2 and " ".join(r.stderr.split()) == f"error: invalid case {case}: {said}"
     run_evaluation(ds, ["nsigma"], tmp_path / "ev", progress=False, jobs=1)
@@ -166,3 +172,18 @@ def test_a_copied_or_moved_reproduce_folder_resumes(tmp_path: Path, tiny: None) 
     r = CliRunner().invoke(app, [*args, "--out", str(moved)])
     assert r.exit_code == 0, r.output
     assert json.loads((moved / "eval" / "run.json").read_text())["runs"]["reused"] == 2
+
+
+def test_sli_is_no_part_of_the_config_of_a_method_that_does_not_read_it(one_case: Path, tmp_path: Path) -> None:
+    """Adding --sli resumes N-Sigma's stored run (it reads no SLI) and runs MicroCause again (it walks from it)."""
+    from llmrca.evaluate.results import read_results
+
+    ds, out = one_case.parent.parent, tmp_path / "ev"
+    run_evaluation(ds, ["nsigma", "microcause"], out, progress=False, jobs=1)
+    before = {r["method"]: r["config_hash"] for r in read_results(out / "results.jsonl")}
+    run_evaluation(ds, ["nsigma", "microcause"], out, progress=False, jobs=1, sli="nginx-gateway_latency-90")
+    recs = read_results(out / "results.jsonl")
+    assert len(recs) == 3  # one new run: MicroCause's with the SLI
+    after = {r["method"]: r["config_hash"] for r in recs[2:]}
+    assert list(after) == ["microcause"] and after["microcause"] != before["microcause"]
+    assert recs[2]["sli_given"] == "nginx-gateway_latency-90" and "sli_given" not in recs[0]

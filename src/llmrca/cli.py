@@ -542,7 +542,6 @@ def dataset_validate_cmd(path: Annotated[Path, typer.Argument(help="Dataset fold
             check = validate_dataset(path, on_case=bar)
     except _USER_ERRORS as e:
         _fail(e)
-    _refuse_no_basic_set(check)
     for cid, notes in check.notes.items():
         typer.echo(f"{cid}: repaired")
         for n in notes:
@@ -558,23 +557,6 @@ def dataset_validate_cmd(path: Annotated[Path, typer.Argument(help="Dataset fold
         typer.echo(f"{len(check.recorded)} case(s) were repaired when imported (listed in each case.json 'normalised')")
     typer.echo(f"{len(check.valid)} valid case(s), {len(check.problems)} with problems")
     raise typer.Exit(0 if check.ok else 1)
-
-
-def _refuse_no_basic_set(check: Any) -> None:
-    """Move the valid cases whose case.json ``metric_sets`` has no ``basic`` set to ``check.problems``, in the words
-    rank and evaluate refuse them with (:func:`llmrca.model.no_basic_set_problem`); only their case.json is read."""
-    from llmrca.dataset.schema import read_case_json
-    from llmrca.model import no_basic_set_problem
-
-    for cid in list(check.valid):
-        folder = check.root / cid
-        if not (folder / "case.json").is_file():
-            continue  # the other layouts always give a basic set
-        spec, _ = read_case_json(folder / "case.json", root=folder)
-        problem = no_basic_set_problem(spec.name or cid, spec.metric_sets) if spec is not None and spec.metric_sets else None
-        if problem is not None:
-            check.valid.remove(cid)
-            check.problems[cid] = [problem]
 
 
 @dataset_app.command("describe")

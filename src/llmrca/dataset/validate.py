@@ -19,7 +19,7 @@ from llmrca.dataset.io import (
     write_manifest,
 )
 from llmrca.dataset.layouts import CONSUMED, EXPECTED
-from llmrca.model import CaseValidationError
+from llmrca.model import CaseValidationError, no_basic_set_problem
 
 
 @dataclass
@@ -88,7 +88,7 @@ def validate_dataset(root: str | Path, *, on_case: Callable[[int, int], None] | 
                 check.warnings[cid] = list(dict.fromkeys(warn))
             if notes:
                 check.notes[cid] = notes
-        no_truth = ground_truth_problem(case)
+        no_truth = ground_truth_problem(case) or no_basic_set_problem(case.name or cid, case.metric_sets)
         if no_truth is not None:
             check.problems[cid] = [no_truth]
         else:
@@ -204,7 +204,7 @@ def import_tree(
         except (Exception, RecursionError) as e:  # a reader bug is reported with the case, never a traceback
             rep.problems[cid] = [f"{UNEXPECTED} ({type(e).__name__}: {str(e)[:300]}); please report it with the case"]
             continue
-        no_truth = ground_truth_problem(case)
+        no_truth = ground_truth_problem(case) or no_basic_set_problem(case.name or cid, case.metric_sets)
         if no_truth is not None:
             rep.problems[cid] = [no_truth]
             continue

@@ -31,7 +31,7 @@ from llmrca.evaluate.engines import ProcessEngine, RayEngine
 from llmrca.evaluate.fingerprint import case_fingerprint, dataset_fingerprint
 from llmrca.evaluate.lock import FolderLock
 from llmrca.evaluate.results import RETRYABLE, STATUSES, ResultStore, ResultsWriteError, run_key, status_class
-from llmrca.evaluate.task import Task, config_hash, sli_ignored
+from llmrca.evaluate.task import Task, config_hash, reads_sli, sli_ignored
 from llmrca.model import METRIC_SETS
 
 
@@ -198,7 +198,8 @@ def run_evaluation(
         _check_sli(ds, dirs[0], sli, names, metric_set)
     cfg = {m: full_config(m, configs.get(m)) for m in names}
     # a chosen SLI changes what the walk methods answer: it is part of their config fingerprint
-    hashes = {m: config_hash(m, {**cfg[m], "sli": sli} if sli else cfg[m], metric_set) for m in names}
+    # --sli is part of a run's config only for the methods that read it: a method that ignores it keeps its runs
+    hashes = {m: config_hash(m, {**cfg[m], "sli": sli} if sli and reads_sli(m) else cfg[m], metric_set) for m in names}
     with _writing(out):
         out.mkdir(parents=True, exist_ok=True)
     lock = FolderLock(out)
