@@ -136,6 +136,10 @@ def test_validate_refuses_a_case_without_a_basic_set_as_rank_and_evaluate_do(one
     run_evaluation(ds, ["nsigma"], tmp_path / "ev", progress=False, jobs=1)
     [rec] = read_results(tmp_path / "ev" / "results.jsonl")
     assert rec["error_kind"] == "invalid_case" and rec["error"] == f"{case.resolve()}: {said}"
+    # every case invalid: nothing was evaluated, and the exit status says so
+    r = CliRunner().invoke(app, ["evaluate", str(ds), "--methods", "nsigma", "--out", str(tmp_path / "ev2"), "-q"], terminal_width=400)
+    assert r.exit_code == 1, r.output
+    assert f"error: every case of {ds} is invalid, so no method was evaluated" in " ".join(r.output.split())
 
 
 def test_fidelity_with_fewer_than_3_paper_methods_refuses_alone(one_case: Path, tmp_path: Path) -> None:

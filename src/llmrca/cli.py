@@ -317,6 +317,14 @@ def evaluate_cmd(
     for note in res.notes:
         console.print(Text.assemble(("note: ", "yellow"), str(note)), soft_wrap=True)
     _print_summary(res.summary, res.status, res.counts, res.out, res.new_runs, res.skipped_runs)
+    st = res.status
+    from llmrca.evaluate.results import STATUSES
+
+    if not st.empty and int(st["invalid_case"].sum()) and not int(st[list(STATUSES)].to_numpy().sum()):
+        # nothing was evaluated: every run is on an invalid case (a script must not read this as a result)
+        console.print(_error_text(f"error: every case of {dataset} is invalid, so no method was evaluated; "
+                                  f"`llmrca dataset validate {dataset}` lists why"), soft_wrap=True)
+        raise typer.Exit(1)
     typer.echo(f"REPORT.md and REPORT.html: llmrca report {out}")
 
 
