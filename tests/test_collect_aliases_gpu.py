@@ -11,19 +11,14 @@ Expected values are computed from what is written.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import numpy as np
 import pytest
 
+from _promhelpers import Backfilled, backfilled_prometheus, histogram_quantile_ref
 from llmrca.collect import GpuJoin, PromClient, collect_metrics, default_aliases
 from llmrca.collect.metrics import candidates, metric_defs
-from llmrca.collect.prometheus_server import PrometheusServer
 from llmrca.telemetry.aliases import RENAMES, VLLM_V0_ONLY, canonical, same_signal
 
 STEP = 5  # s between written samples
@@ -88,30 +83,9 @@ def openmetrics(t0: int) -> str:
     return "\n".join(lines) + "\n# EOF\n"
 
 
-@dataclass
-class Backfilled:
-    url: str
-    start: float  # query window, on the written sample grid
-    end: float
-
-
 @pytest.fixture(scope="module")
 def backfilled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backfilled]:
-    if not (os.path.exists("/usr/bin/prometheus") and shutil.which("promtool")):
-        pytest.skip("needs /usr/bin/prometheus and promtool")
-    data = tmp_path_factory.mktemp("prom")
-    t0 = (int(time.time()) // 60) * 60 - 3600  # an hour ago: inside the server's 1-day retention
-    src = data / "series.om"
-    src.write_text(openmetrics(t0))
-    done = subprocess.run(
-        ["promtool", "tsdb", "create-blocks-from", "openmetrics", str(src), str(data / "tsdb")],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    with PrometheusServer({}, data_dir=data) as prom:
-        yield Backfilled(prom.url, float(t0 + 300), float(t0 + 360))
+    yield from backfilled_prometheus(tmp_path_factory, openmetrics)
 
 
 def _collect(b: Backfilled, components: dict[str, str], **kw):
@@ -124,15 +98,7 @@ def _grid_index(b: Backfilled) -> np.ndarray:
 
 
 def _quantile(q: float, per_sample: dict[float, int]) -> float:
-    """histogram_quantile's linear interpolation inside the bucket holding rank q*total."""
-    total = sum(per_sample.values())
-    rank, below, lower = q * total, 0, 0.0
-    for ub in BUCKETS:
-        n = per_sample.get(ub, 0)
-        if below + n >= rank and n:
-            return lower + (ub - lower) * (rank - below) / n
-        below, lower = below + n, ub
-    raise AssertionError("quantile outside the buckets")
+    return histogram_quantile_ref(q, per_sample, BUCKETS)
 
 
 @pytest.mark.system

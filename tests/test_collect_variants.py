@@ -18,19 +18,14 @@ is written.
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 
 import numpy as np
 import pytest
 
+from _promhelpers import Backfilled, backfilled_prometheus, histogram_quantile_ref
 from llmrca.collect import collect_metrics, default_aliases
 from llmrca.collect.metrics import MetricsResult, candidates, metric_defs, query_forms
-from llmrca.collect.prometheus_server import PrometheusServer
 from llmrca.telemetry.aliases import EQUIVALENTS, RENAMES, canonical, selector_schemes
 
 STEP = 5  # s between written samples
@@ -73,15 +68,7 @@ def _histogram(name: str, labels: dict[str, str], per_sample: dict[float, int], 
 
 
 def quantile(q: float, per_sample: dict[float, int]) -> float:
-    """histogram_quantile's linear interpolation inside the bucket holding rank q*total."""
-    total = sum(per_sample.values())
-    rank, below, lower = q * total, 0, 0.0
-    for ub in BUCKETS:
-        n = per_sample.get(ub, 0)
-        if below + n >= rank and n:
-            return lower + (ub - lower) * (rank - below) / n
-        below, lower = below + n, ub
-    raise AssertionError("quantile outside the buckets")
+    return histogram_quantile_ref(q, per_sample, BUCKETS)
 
 
 def _dev(host: str, gpu: str) -> dict[str, str]:
@@ -168,27 +155,9 @@ def openmetrics(t0: int) -> str:
     return "\n".join(L) + "\n# EOF\n"
 
 
-@dataclass
-class Backfilled:
-    url: str
-    start: float
-    end: float
-
-
 @pytest.fixture(scope="module")
 def backfilled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backfilled]:
-    if not (os.path.exists("/usr/bin/prometheus") and shutil.which("promtool")):
-        pytest.skip("needs /usr/bin/prometheus and promtool (Debian package prometheus)")
-    data = tmp_path_factory.mktemp("prom")
-    t0 = (int(time.time()) // 60) * 60 - 3600
-    src = data / "series.om"
-    src.write_text(openmetrics(t0))
-    done = subprocess.run(
-        ["promtool", "tsdb", "create-blocks-from", "openmetrics", str(src), str(data / "tsdb")], capture_output=True, text=True, timeout=180
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    with PrometheusServer({}, data_dir=data) as prom:
-        yield Backfilled(prom.url, float(t0 + 300), float(t0 + 360))
+    yield from backfilled_prometheus(tmp_path_factory, openmetrics)
 
 
 COMPONENTS = {f"ray-worker-{i}": f'namespace="llm",pod="ray-worker-{i}"' for i in range(1, 5)}
