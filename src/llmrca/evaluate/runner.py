@@ -197,8 +197,8 @@ def run_evaluation(
     if sli is not None:
         _check_sli(ds, dirs[0], sli, names, metric_set)
     cfg = {m: full_config(m, configs.get(m)) for m in names}
-    # a chosen SLI changes what the walk methods answer: it is part of their config fingerprint
-    # --sli is part of a run's config only for the methods that read it: a method that ignores it keeps its runs
+    # a chosen SLI changes what the methods that read it answer: it is part of their config fingerprint only
+    # (a method that ignores it keeps its runs)
     hashes = {m: config_hash(m, {**cfg[m], "sli": sli} if sli and reads_sli(m) else cfg[m], metric_set) for m in names}
     with _writing(out):
         out.mkdir(parents=True, exist_ok=True)
