@@ -376,3 +376,31 @@ def test_unsorted_rows_name_the_real_time_range(tmp_path: Path) -> None:
     problems = _problems(d)
     assert "'time' is not increasing" in problems
     assert "injection time 1700009999.0 is outside the data (1700000000.0 .. 1700000355.0)" in problems
+
+
+def test_a_component_name_with_underscores_is_refused_not_merged(tmp_path: Path) -> None:
+    """`ray_worker_1_cpu/1` with `ray_worker_1_*` / `ray_worker_2_*` columns: split at the first '_' both workers
+    would be one component 'ray' and any answer 'ray' a hit; the case is refused with the rename to make."""
+    from llmrca.dataset.validate import validate_dataset
+
+    case = tmp_path / "ds" / "ray_worker_1_cpu" / "1"
+    case.mkdir(parents=True)
+    n = 72
+    rng = np.random.default_rng(0)
+    d = {"time": 1750000000 + 5 * np.arange(n)}
+    for c in ("ray_worker_1", "ray_worker_2", "nginx-gateway"):
+        d[f"{c}_cpu"] = rng.normal(1, 0.05, n)
+    d["ray_worker_1_cpu"][50:] += 3
+    pd.DataFrame(d).to_csv(case / "data.csv", index=False)
+    (case / "inject_time.txt").write_text(str(1750000000 + 5 * 50))
+    check = validate_dataset(tmp_path / "ds")
+    assert check.valid == []
+    [[problem]] = check.problems.values()
+    assert "name the component 'ray_worker_1', which holds '_'" in problem and "(e.g. 'ray-worker-1')" in problem
+    # renamed as it says, the case is read, with the worker as the root cause
+    fixed = tmp_path / "ok" / "ray-worker-1_cpu" / "1"
+    fixed.mkdir(parents=True)
+    pd.DataFrame(d).rename(columns=lambda c: c.replace("ray_worker_", "ray-worker-")).to_csv(fixed / "data.csv", index=False)
+    (fixed / "inject_time.txt").write_text(str(1750000000 + 5 * 50))
+    check = validate_dataset(tmp_path / "ok")
+    assert check.valid == ["ray-worker-1_cpu/1"] and not check.problems

@@ -427,6 +427,25 @@ def _truth_from_folder(folder: Path) -> tuple[str | None, str | None]:
     return None, None
 
 
+def _underscore_component(folder: Path, columns: list[str]) -> list[str]:
+    """A problem when the folder name's component holds ``_`` (``ray_worker_1_cpu``: a known fault label after the
+    last ``_``s, and columns named ``ray_worker_1_*``): RCAEval's rule splits names at the first ``_``, so every
+    ``ray_worker_N`` would be read as one component ``ray`` and any answer naming ``ray`` would count as a hit."""
+    for part in (folder.parent.name, folder.name):
+        pieces = part.split("_")
+        for i in range(len(pieces) - 1, 1, -1):
+            name, label = "_".join(pieces[:i]), "_".join(pieces[i:])
+            if _fault_label(label) in FAULT_ALIASES.values() and any(c.startswith(name + "_") for c in columns):
+                fixed = name.replace("_", "-")
+                return [
+                    f"the folder name {part!r} and the columns {name + '_*'!r} name the component {name!r}, which holds '_': "
+                    f"component and metric are split at the first '_' (RCAEval's rule), so it would be read as {pieces[0]!r} "
+                    f"together with every other {pieces[0] + '_*'!r}; rename the component without '_' (e.g. {fixed!r}) in the "
+                    "folder and column names"
+                ]
+    return []
+
+
 def _fault_label(label: str) -> str:
     """A folder's fault label -> fault type: a known spelling (:data:`~llmrca.model.FAULT_ALIASES`), else its
     longest known leading part before a ``_`` or ``-`` (``cpu_stress_100`` -> ``cpu``, ``network-delay-100ms``
@@ -680,6 +699,8 @@ def _read_case(folder: Path, *, normalise: bool = True, validate: bool = True) -
             p = component_name_problem(comp)
             if p is not None:
                 problems.append(f"the folder name gives the root cause {p}; rename the folder '<component>_<fault>/<rep>'")
+            if fault is not None and fault.target == comp:
+                problems += _underscore_component(folder, [str(c) for df in sets.values() for c in df.columns])
     roots = roots or []
     if not sets:
         raise CaseValidationError(problems or ["no metrics in the case folder"], where=str(folder))
