@@ -191,3 +191,24 @@ def test_sli_is_no_part_of_the_config_of_a_method_that_does_not_read_it(one_case
     after = {r["method"]: r["config_hash"] for r in recs[2:]}
     assert list(after) == ["microcause"] and after["microcause"] != before["microcause"]
     assert recs[2]["sli_given"] == "nginx-gateway_latency-90" and "sli_given" not in recs[0]
+
+
+def test_an_sli_column_missing_from_a_later_case_is_unavailable_there_not_a_failure(tmp_path: Path) -> None:
+    """--sli is checked up front on the first case; a later case without the column makes the SLI-reading
+    method's run there `unavailable` (not scored), not `failed` (a miss counted against the method)."""
+    import pandas as pd
+
+    from llmrca.evaluate.results import read_results
+
+    ds = tmp_path / "ds"
+    campaign.run_campaign(profile="quick", seed=32, out=ds, progress=False, faults=["cpu"], cases_per_fault=2)
+    first, second = sorted(ds.glob("*/*/case.json"))[:2]
+    data = second.parent / "data.csv"
+    pd.read_csv(data).drop(columns=["nginx-gateway_latency-90"]).to_csv(data, index=False)
+    res = run_evaluation(ds, ["pc-pagerank", "nsigma"], tmp_path / "ev", progress=False, jobs=1, sli="nginx-gateway_latency-90")
+    recs = {(r["method"], r["case"]): r for r in read_results(tmp_path / "ev" / "results.jsonl")}
+    gone = recs[("pc-pagerank", str(second.parent.relative_to(ds)))]
+    assert gone["status"] == "unavailable" and "--sli 'nginx-gateway_latency-90' is not a column of this case" in gone["error"]
+    assert recs[("pc-pagerank", str(first.parent.relative_to(ds)))]["status"] == "ok"
+    assert recs[("nsigma", str(second.parent.relative_to(ds)))]["status"] == "ok"  # it reads no SLI
+    assert int(res.status.set_index("method").loc["pc-pagerank", "failed"]) == 0

@@ -404,3 +404,34 @@ def test_a_component_name_with_underscores_is_refused_not_merged(tmp_path: Path)
     (fixed / "inject_time.txt").write_text(str(1750000000 + 5 * 50))
     check = validate_dataset(tmp_path / "ok")
     assert check.valid == ["ray-worker-1_cpu/1"] and not check.problems
+
+
+def test_cases_are_compared_by_their_columns_not_by_a_header_the_reader_repairs(tmp_path: Path) -> None:
+    """A ';'-separated file, a trailing comma and a `timestamp` header hold the same columns as their plain
+    neighbours once read: no "cases are not alike" warning; a case with a real extra column still gets one."""
+    from llmrca.dataset.validate import validate_dataset
+
+    n = 72
+    t = 1750000000 + 5 * np.arange(n)
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame({"time": t, **{f"{c}_cpu": rng.normal(1, 0.05, n) for c in ("ray-worker-1", "ray-worker-2")}})
+    frame.loc[50:, "ray-worker-1_cpu"] += 3
+
+    def case(rep: int, text: str) -> None:
+        d = tmp_path / "ds" / "ray-worker-1_cpu" / str(rep)
+        d.mkdir(parents=True)
+        (d / "data.csv").write_text(text)
+        (d / "inject_time.txt").write_text(str(int(t[50])))
+
+    plain = frame.to_csv(index=False)
+    case(1, plain)
+    case(2, plain)
+    case(3, frame.to_csv(index=False, sep=";"))
+    case(4, "\n".join(line + "," for line in plain.splitlines()) + "\n")
+    case(5, plain.replace("time,", "timestamp,", 1))
+    check = validate_dataset(tmp_path / "ds")
+    assert len(check.valid) == 5 and "dataset" not in check.warnings
+    case(6, frame.assign(**{"ray-worker-2_mem": 1.0}).to_csv(index=False))
+    check = validate_dataset(tmp_path / "ds")
+    [warning] = check.warnings["dataset"]
+    assert "1 case(s) such as ray-worker-1_cpu/6 differ from them: 1 more column(s) (e.g. ray-worker-2_mem)" in warning

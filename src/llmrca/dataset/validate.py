@@ -102,7 +102,8 @@ def validate_dataset(root: str | Path, *, on_case: Callable[[int, int], None] | 
 def _raw_shape(folder: Path) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]] | None:
     """A case's basic-set columns (the header of its metric file) and call-graph edges, read without loading it
     and through the dataset layer's guarded readers (bounded, regular files only); None when either cannot be
-    read (the case's own reading reports why)."""
+    read (the case's own reading reports why) or when the header is one the reader repairs (its columns are then
+    not the header's: :func:`layout_warning` compares only the cases whose header is their columns)."""
     from llmrca.dataset.safe_io import open_regular
     from llmrca.dataset.schema import read_case_json
 
@@ -115,10 +116,19 @@ def _raw_shape(folder: Path) -> tuple[tuple[str, ...], tuple[tuple[str, str], ..
     edges = tuple(sorted((str(e[0]), str(e[1])) for e in spec.topology.edges)) if spec is not None and spec.topology else ()
     try:
         with open_regular(folder / name, "metric file", root=folder) as fh:
-            header = fh.readline(1 << 20).decode("utf-8", errors="replace").strip()
+            header = fh.readline(1 << 20).decode("utf-8").removeprefix("\ufeff").strip()
     except Exception:  # any reading problem is the case's own to report; this check only compares readable cases
         return None
-    return tuple(sorted(c.strip().strip('"') for c in header.split(","))), edges
+    names = [c.strip().strip('"') for c in header.split(",")]
+    if names.count("time") != 1 or "" in names or not all(n.isprintable() for n in names) or any(_is_index_name(n) for n in names):
+        return None  # a header the reader repairs (another delimiter, a saved index, a repeated or renamed time): not compared
+    return tuple(sorted(names)), edges
+
+
+def _is_index_name(name: str) -> bool:
+    from llmrca.dataset.normalise import _INDEX_NAME
+
+    return bool(_INDEX_NAME.fullmatch(name)) or name.startswith("time.")
 
 
 def layout_warning(ds: Dataset, folders: list[Path]) -> str | None:
