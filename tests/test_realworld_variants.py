@@ -342,8 +342,22 @@ def test_decimal_comma_with_thousands_points_stays_refused(tmp_path: Path) -> No
     m["ray-worker-1_mem"] = ["1.234,5"] * len(m)
     (d / "data.csv").write_text(m.to_csv(index=False, sep=";", decimal=","))
     problems = _problems(d)  # a '.' between digits: thousands points or decimal points? not guessed
-    assert problems.startswith("data.csv: column 'nginx-gateway_cpu' holds numbers written as text (e.g. '")
+    # the cause is said first, with where it is; then the columns it left as text
+    assert problems.startswith("data.csv: numbers are written with a decimal comma, but a number also holds a '.' (line 2: '1.234,5'")
+    assert "data.csv: column 'nginx-gateway_cpu' holds numbers written as text (e.g. '" in problems
     assert "'.' as decimal point, no thousands separators" in problems
+
+
+def test_decimal_comma_is_read_when_the_time_column_holds_dotted_date_times(tmp_path: Path) -> None:
+    """`2025-06-15T15:06:40.000Z` holds a '.' between digits but is no number: it does not stop a ';' file's
+    decimal commas from being read."""
+    d, c = _case(tmp_path)
+    m = c.metrics.copy()
+    m["time"] = pd.to_datetime(m["time"], unit="s", utc=True).dt.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    (d / "data.csv").write_text(m.to_csv(index=False, sep=";", decimal=","))
+    case = read_case(d)
+    assert case.metrics["ray-worker-1_cpu"].to_numpy() == pytest.approx(c.metrics["ray-worker-1_cpu"].to_numpy())
+    assert "data.csv: numbers use ',' as the decimal point (the fields are separated by ';'); read as such" in _notes(case)
 
 
 def test_every_line_ending_with_the_delimiter_is_read(tmp_path: Path) -> None:

@@ -257,20 +257,30 @@ _DECIMAL_COMMA = re.compile(r"-?\d+,\d+(?:[eE][-+]?\d+)?")
 _DECIMAL_POINT = re.compile(r"\d\.\d")
 
 
-def _decimal_comma(lines: list[str], sep: str) -> str:
-    """``","`` when a file separated by ``;`` or tab writes its numbers with a decimal comma (``0,5``: the
-    spreadsheet export of a European locale): some of the first 50 data lines' cells are ``<digits>,<digits>``
-    and none holds a ``.`` between digits (``1.234,5`` with a thousands point stays refused); else ``"."``."""
+#: A cell that is a number in any spelling (no letters, ':' or spaces: a date-time is never taken for one).
+_NUMERIC_CELL = re.compile(r"[-+]?[\d.,]*\d(?:[eE][-+]?\d+)?")
+
+
+def _decimal_comma(lines: list[str], sep: str) -> tuple[str, str | None]:
+    """``(",", None)`` when a file separated by ``;`` or tab writes its numbers with a decimal comma (``0,5``: the
+    spreadsheet export of a European locale): some numeric cells of the first 50 data lines are
+    ``<digits>,<digits>`` and none holds a ``.`` between digits; else ``"."``.  Only numeric cells count (a
+    date-time's ``40.000Z`` or ``15.06.2025 11:06`` does not); when a numeric cell with a ``.`` is what keeps a
+    decimal-comma file from being read as one (``1.234,5``: a thousands point), the second item says where."""
     if sep == ",":
-        return "."
-    comma = False
-    for ln in lines[1:51]:
+        return ".", None
+    comma, point = False, None
+    for i, ln in enumerate(lines[1:51], 2):
         for cell in ln.split(sep):
             cell = cell.strip().strip('"')
-            if _DECIMAL_POINT.search(cell):
-                return "."
-            comma = comma or bool(_DECIMAL_COMMA.fullmatch(cell))
-    return "," if comma else "."
+            if not _NUMERIC_CELL.fullmatch(cell):
+                continue
+            if point is None and _DECIMAL_POINT.search(cell):
+                point = f"line {i}: {cell!r}"
+            comma = comma or bool(_DECIMAL_COMMA.fullmatch(cell)) or bool(_DECIMAL_POINT.search(cell) and "," in cell)
+    if comma and point is None:
+        return ",", None
+    return ".", (point if comma else None)
 
 
 #: Delimiters accepted besides ',' when the header holds none of the others (sniffed from the header).
@@ -374,7 +384,7 @@ def read_metrics_file(path: Path, name: str, folder: Path, notes: list[str]) -> 
     names = next(csv.reader([lines[0]], delimiter=sep), [])
     # every line ending with the delimiter (an empty last column, as some spreadsheet exports write): ignored
     trailing = len(names) > 1 and names[-1] == "" and len(lines) > 1 and all(ln.rstrip("\r").endswith(sep) for ln in lines[1:] if ln.strip())
-    decimal = _decimal_comma(lines, sep)
+    decimal, mixed = _decimal_comma(lines, sep)
     problems = _field_count_problems(lines, len(names), sep, name)
     if len(lines) > 1:
         problems += strict.last_row_problem(lines[0], lines[-1], file=name, delimiter=sep, ends_with_newline=text.endswith(("\n", "\r")))
@@ -401,7 +411,12 @@ def read_metrics_file(path: Path, name: str, folder: Path, notes: list[str]) -> 
             df = df.rename(columns={alias[0]: "time"})
             notes.append(f"{name}: no 'time' column; {shown(str(alias[0]))} was read as 'time'")
     problems += strict.time_problems(df, file=name)
-    problems += strict.metric_type_problems(df, file=name)
+    typed = strict.metric_type_problems(df, file=name)
+    if typed and mixed:  # say once why the decimal commas were not read, before the columns it left as text
+        typed.insert(0, f"{name}: numbers are written with a decimal comma, but a number also holds a '.' ({mixed}: a "
+                        "thousands separator?), so the commas were not read as decimal points; write plain numbers "
+                        "without thousands separators")
+    problems += typed
     return df, problems
 
 
