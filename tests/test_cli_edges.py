@@ -212,3 +212,13 @@ def test_an_sli_column_missing_from_a_later_case_is_unavailable_there_not_a_fail
     assert recs[("pc-pagerank", str(first.parent.relative_to(ds)))]["status"] == "ok"
     assert recs[("nsigma", str(second.parent.relative_to(ds)))]["status"] == "ok"  # it reads no SLI
     assert int(res.status.set_index("method").loc["pc-pagerank", "failed"]) == 0
+
+
+def test_rank_prints_a_time_field_in_full_epoch_seconds(one_case: Path) -> None:
+    """BARO's inject_time_used is an epoch time: printed as 1750…, never as 1.75e+09 (which loses the seconds)."""
+    import json
+
+    r = CliRunner().invoke(app, ["rank", str(one_case), "--method", "baro", "-q"], terminal_width=400)
+    assert r.exit_code == 0, r.output
+    used = json.loads((one_case / "case.json").read_text())["inject_time"]
+    assert f"inject_time_used: {used:.0f}" in r.stdout and "e+09" not in r.stdout

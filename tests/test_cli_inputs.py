@@ -184,3 +184,20 @@ def test_load_out_folder_missing(tmp_path: Path) -> None:
     assert "--out" in _one_error_line(out) and "does not exist" in out
     code, out = _run(["load", PROM, "--qps", "1", "--duration", "0.2", "--model", "m", "--out", str(tmp_path)])
     assert code == 2 and "is a folder" in _one_error_line(out)
+
+
+@pytest.mark.parametrize(
+    ("window", "needle"),
+    [
+        (["--start", "1750000240", "--end", "1750000000", "--inject", "1750000100"], "--start 1750000240 must be before --end 1750000000"),
+        (["--start", "1750000000", "--end", "1750000240", "--inject", "1750003840"], "--inject 1750003840 must lie inside the window"),
+        (["--start", "1750000000", "--end", "1750000240", "--inject", "1750000000"], "--inject 1750000000 must lie inside the window"),
+        ([*WINDOW, "--fault-end", "1750000100"], "--fault-end 1750000100 must be after --inject 1750000180"),
+    ],
+)
+def test_collect_refuses_an_inconsistent_window_before_any_query(tmp_path: Path, window: list[str], needle: str) -> None:
+    """An injection time outside --start..--end (or a window the wrong way round) is a usage error, said up front
+    (exit 2), not a case written and then refused as a time-zone shift."""
+    code, out = _run(["collect", PROM, "--components", str(_good(tmp_path)), *window, "--out", str(tmp_path / "case")])
+    assert code == 2
+    assert needle in _one_error_line(out)

@@ -162,3 +162,21 @@ def test_the_reference_modes_a_run_used_are_reported() -> None:
         {"method": "tracerca", "config": "not a dict"},
     ]
     assert _reference_modes(recs, ["nsigma", "baro", "tracerca"]) == {"nsigma": "rcaeval"}
+
+
+def test_a_fault_type_without_cases_is_said_not_computed_and_warns_nothing() -> None:
+    """Only CPU and memory cases: the network and GPU lines say there is nothing to compare (no NaN ρ, no
+    'Mean of empty slice' warning from the bootstrap)."""
+    import warnings
+
+    p = paper_frame()
+    rows = [{"method": r.method, "case": f"{r.fault}/{c}", "fault": r.fault, "ac@1": r._3, "avg@5": r._5}
+            for r in p.itertuples() if r.fault in ("cpu", "memory") for c in range(3)
+            if not (r.method == "nsigma" and r.fault == "cpu")]  # a method with no scored CPU run: an all-NaN column
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fid = fidelity_from_scored(pd.DataFrame(rows), n_boot=50, seed=0)
+    lines = fid.lines()
+    assert "network  not computed: no scored case of this fault type" in lines
+    assert "gpu      not computed: no scored case of this fault type" in lines
+    assert next(x for x in lines if x.startswith("cpu")).startswith("cpu      AC@1 ρ = 1.00")

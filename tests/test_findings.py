@@ -52,6 +52,9 @@ def test_the_data_blind_random_ranking_is_no_baseline_and_missing_trace_methods_
     assert f.blame_share == {"gateway": 1.0}  # nor do its misses count as blame
     text = "\n".join(findings_lines(f))
     assert "Trace methods fail** (not measured)" in text
+    # no GPU case of a baseline: said, not left out
+    cpu_only = findings(pd.DataFrame([_row("nsigma", "cpu", "nginx-gateway")]))
+    assert "GPU throttling is invisible in the basic metrics** (not measured): no GPU-throttling case" in "\n".join(findings_lines(cpu_only))
 
 
 def test_ties_are_broken_by_name_not_by_the_order_of_the_runs() -> None:
@@ -100,7 +103,7 @@ def test_figure5_methods_are_compared_with_what_the_paper_says_each_blames() -> 
     assert f.to_dict()["figure5_agree"] == 2
     line = next(x for x in findings_lines(f) if "Fig. 5" in x)
     assert "(2 of 3 blame what they blame in the paper)" in line
-    assert "NSigma another worker (paper: the gateway)" in line and "BARO the gateway," in line
+    assert "NSigma another worker (paper: the gateway)" in line and "BARO the gateway (as in the paper)," in line
     assert "CIRCA" not in line
     # without any of the six, no such line
     assert not any("Fig. 5" in x for x in findings_lines(findings(pd.DataFrame(rows[-1:]))))

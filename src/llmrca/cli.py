@@ -141,6 +141,11 @@ def _fail(e: BaseException) -> NoReturn:
     raise typer.Exit(2)
 
 
+def _epoch(t: float) -> str:
+    """An epoch time as written (``1750000180``, ``1750000180.5``), never in exponent form."""
+    return f"{t:.0f}" if float(t).is_integer() else f"{t:.3f}".rstrip("0")
+
+
 def _usage_error(msg: str) -> NoReturn:
     """Print one ``error:`` line about a user-supplied file or option and exit 2."""
     console.print(_error_text(msg), soft_wrap=True)
@@ -322,7 +327,7 @@ def evaluate_cmd(
 
     if not st.empty and int(st["invalid_case"].sum()) and not int(st[list(STATUSES)].to_numpy().sum()):
         # nothing was evaluated: every run is on an invalid case (a script must not read this as a result)
-        console.print(_error_text(f"error: every case of {dataset} is invalid, so no method was evaluated; "
+        console.print(_error_text(f"every case of {dataset} is invalid, so no method was evaluated; "
                                   f"`llmrca dataset validate {dataset}` lists why"), soft_wrap=True)
         raise typer.Exit(1)
     typer.echo(f"REPORT.md and REPORT.html: llmrca report {out}")
@@ -986,6 +991,13 @@ def collect_cmd(
     if (fault_type is None) != (target is None):
         console.print(_error_text("give both --fault-type and --target, or neither"))
         raise typer.Exit(2)
+    if not start < end:
+        _usage_error(f"--start {_epoch(start)} must be before --end {_epoch(end)} (epoch seconds)")
+    if not start < inject < end:
+        _usage_error(f"--inject {_epoch(inject)} must lie inside the window --start {_epoch(start)} .. --end {_epoch(end)} (epoch seconds; "
+                     "the methods compare the data before it with the data after it)")
+    if fault_end is not None and not inject < fault_end:
+        _usage_error(f"--fault-end {_epoch(fault_end)} must be after --inject {_epoch(inject)}")
     fault = FaultRecord(normalize_fault_type(fault_type), target, start=inject, end=fault_end) if fault_type and target else None
     log_files: dict[str, list[str]] = {}
     for item in logs or ():
@@ -1054,6 +1066,10 @@ def collect_cmd(
     if mapped:  # other exporters' names or label names (docs/collect.md, "Other exporters' names")
         kinds = sorted({f"{a} -> {b}" for m in mapped.values() for a, b in {**m["series"], **m["labels"]}.items()})
         typer.echo(f"{len(mapped)} columns read from other names (case.json collection.mappings): {', '.join(kinds)}")
+    if fault is None:  # said, so that `dataset validate` refusing the case later is no surprise
+        console.print(Text.assemble(("note: ", "yellow"), "no --fault-type/--target: the case has no ground truth; `llmrca rank` "
+                                    "ranks it, but `evaluate` and `dataset validate` need one (collect again with both, or add "
+                                    "fault and root_causes to its case.json; docs/dataset.md)"), soft_wrap=True)
 
 
 # --- Kubernetes (docs/k8s.md) -------------------------------------------------------

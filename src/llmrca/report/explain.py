@@ -28,6 +28,13 @@ def _num(x: Any) -> str:
     return f"{x:.4g}"
 
 
+def _epoch(x: Any) -> str:
+    """A time field (``inject_time_used``) as written, epoch seconds in full (``1750000250``), not ``1.75e+09``."""
+    if isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) and abs(x) >= 1e6:
+        return f"{x:.0f}" if float(x).is_integer() else f"{x:.3f}".rstrip("0")
+    return _num(x)
+
+
 def signal_line(sig: dict[str, Any]) -> str:
     """One evidence line: ``component signal: normal -> window (+x %) [hypothesis, strength s] note``."""
     change = sig.get("change_pct")
@@ -84,7 +91,7 @@ def explanation_lines(expl: Any, *, max_signals: int = 8) -> list[str]:
         if k in _KNOWN:
             continue
         if not isinstance(v, (dict, list)):
-            lines.append(f"{k}: {_num(v)}")
+            lines.append(f"{k}: {_epoch(v) if 'time' in k else _num(v)}")
         elif not v:
             lines.append(f"{k}: none")
         elif len(v) <= _MAX_ITEMS and all(not isinstance(x, (dict, list)) for x in (v.values() if isinstance(v, dict) else v)):

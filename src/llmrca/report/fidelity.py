@@ -18,6 +18,7 @@ recomputed and ρ with it; the interval is the 2.5th–97.5th percentile.
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -133,7 +134,9 @@ class Fidelity:
                 name = "AC@1" if metric == "ac@1" else "Avg@5"
                 parts.append(f"{name} ρ = {r['rho']:.2f}{ci}")
                 ns[name] = int(r["n"])
-            if parts:
+            if parts and not any(ns.values()):  # nothing to compare: no scored run of this fault type
+                out.append(f"{scope:8s} not computed: no scored case of this fault type")
+            elif parts:
                 # n counts (method, fault) cells, not cases
                 n = (f"{next(iter(ns.values()))} cells" if len(set(ns.values())) == 1
                      else ", ".join(f"{v} cells for {k}" for k, v in ns.items()))
@@ -219,7 +222,8 @@ def fidelity_from_scored(scored: pd.DataFrame, *, methods: list[str] | None = No
                 continue
             idx = rng.integers(0, n_cases, n_cases)
             for metric in METRICS:
-                with np.errstate(all="ignore"):
+                with np.errstate(all="ignore"), warnings.catch_warnings():  # a method without a scored run here: NaN
+                    warnings.simplefilter("ignore", RuntimeWarning)
                     means = np.nanmean(mats[(f, metric)][idx], axis=0)
                 for m, v in zip(chosen, means, strict=True):
                     bv.setdefault((m, f), {})[metric] = float(v)

@@ -219,7 +219,7 @@ def findings_lines(f: Findings) -> list[str]:
         )
         if f.figure5:
             each = ", ".join(
-                f"{display_name(m)} {_PHRASE[k]}" + ("" if FIGURE5_PAPER[m] == k else f" (paper: {_PHRASE[FIGURE5_PAPER[m]]})")
+                f"{display_name(m)} {_PHRASE[k]}" + (" (as in the paper)" if FIGURE5_PAPER[m] == k else f" (paper: {_PHRASE[FIGURE5_PAPER[m]]})")
                 for m, k in f.figure5.items()
             )
             out.append(
@@ -239,6 +239,9 @@ def findings_lines(f: Findings) -> list[str]:
         m, v = f.max_gpu
         verdict = "holds" if v <= 0.4 else "does not hold"
         out.append(f"- **GPU throttling is invisible in the basic metrics** ({verdict}): the best baseline GPU AC@1 is {v:.2f} ({display_name(m)}; the paper's best: 0.37).")
+    elif f.baseline_runs:
+        out.append("- **GPU throttling is invisible in the basic metrics** (not measured): no GPU-throttling case was scored "
+                   "for a baseline on the basic metric set.")
     if f.trace_ac1:
         vals = ", ".join(f"{display_name(m)} {v:.2f}" for m, v in f.trace_ac1.items())
         verdict = "holds" if max(f.trace_ac1.values()) <= 0.1 else "does not hold"
