@@ -170,6 +170,11 @@ def test_a_copied_or_moved_reproduce_folder_resumes(tmp_path: Path, tiny: None) 
     assert f"the stored runs were made when this dataset was at {(out / 'dataset').resolve()}" in r.stderr
     assert (copy / "eval" / "summary.csv").read_text() == first
     assert json.loads((copy / "eval" / "run.json").read_text())["dataset"]["path"] == str((copy / "dataset").resolve())
+    # the time the results took is kept (this invocation's added), not replaced by a resume's few seconds
+    was, now = (json.loads((d / "reproduce.json").read_text()) for d in (out, copy))
+    assert now["invocations"] == 2 and was["invocations"] == 1
+    assert now["campaign_s"] >= was["campaign_s"] and now["evaluate_s"] >= was["evaluate_s"]
+    assert "(over 2 invocations: the later ones resumed)" in (copy / "REPORT.md").read_text()
     moved = tmp_path / "moved"
     copy.rename(moved)
     shutil.rmtree(out)  # the original folder is gone

@@ -125,6 +125,19 @@ def reproduce(
     for r in skipped:  # the project's install hint (the torch extra: the CPU build first)
         e = REGISTRY[r["name"]]
         r["reason"] = unavailable_reason(e.requires, e.extra) or r["reason"]
+    # a resumed folder (also a copied one) keeps the time its results took: this invocation's added to the earlier ones'
+    try:
+        before = json.loads((out / "reproduce.json").read_text())
+    except (OSError, ValueError):
+        before = {}
+    before = before if isinstance(before, dict) else {}
+
+    def _spent(key: str, now: float) -> float:
+        prev = before.get(key)
+        return round(now + (float(prev) if isinstance(prev, (int, float)) else 0.0), 2)
+
+    earlier = before.get("invocations", 1) if before else 0  # a reproduce.json from before this key: one invocation
+    invocations = (earlier if isinstance(earlier, int) else 1) + 1
     (out / "reproduce.json").write_text(
         json.dumps(
             {
@@ -140,8 +153,9 @@ def reproduce(
                 "reference_modes": ran_modes,
                 "no_reference_mode": sorted(set(chosen) - set(modes)) if as_paper else [],
                 "reference_mode_off": switched_off,
-                "campaign_s": round(t1 - t0, 2),
-                "evaluate_s": round(t2 - t1, 2),
+                "campaign_s": _spent("campaign_s", t1 - t0),
+                "evaluate_s": _spent("evaluate_s", t2 - t1),
+                "invocations": invocations,
             },
             indent=2,
         )
