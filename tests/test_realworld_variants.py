@@ -449,3 +449,13 @@ def test_cases_are_compared_by_their_columns_not_by_a_header_the_reader_repairs(
     check = validate_dataset(tmp_path / "ds")
     [warning] = check.warnings["dataset"]
     assert "1 case(s) such as ray-worker-1_cpu/6 differ from them: 1 more column(s) (e.g. ray-worker-2_mem)" in warning
+
+
+def test_logs_with_a_ts_column_are_read_as_data_csv_s_time_is(tmp_path: Path) -> None:
+    """logs.csv whose time column is `ts` (as data.csv may have it): read as 'time', with a note; not 'not used'."""
+    logs = make_case(root="ray-worker-1", fault="memory", seed=0, with_logs=True).logs
+    d, c = _with_logs(tmp_path, logs.rename(columns={"time": "ts"}).to_csv(index=False).encode())
+    case = read_case(d)
+    assert case.logs is not None and len(case.logs) == len(c.logs)
+    assert case.logs["time"].to_numpy() == pytest.approx(c.logs["time"].to_numpy())
+    assert "logs.csv: no 'time' column; 'ts' was read as 'time'" in _notes(case)

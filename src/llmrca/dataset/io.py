@@ -34,6 +34,7 @@ import pandas as pd
 
 from llmrca.dataset.fastcsv import write_csv
 from llmrca.dataset.names import component_name_problem, shown
+from llmrca.dataset.normalise import TIME_ALIASES
 from llmrca.model import (
     FAULT_ALIASES,
     NO_FAULT,
@@ -250,8 +251,6 @@ def _wide_unicode(raw: bytes) -> tuple[str, bool] | None:
     return None
 
 
-#: Header names read as ``time`` when a metrics file has no ``time`` column (case-insensitive; exactly one must be present).
-TIME_ALIASES: frozenset[str] = frozenset({"time", "timestamp", "ts", "datetime", "date_time", "epoch"})
 
 _DECIMAL_COMMA = re.compile(r"-?\d+,\d+(?:[eE][-+]?\d+)?")
 _DECIMAL_POINT = re.compile(r"\d\.\d")

@@ -82,6 +82,9 @@ TRACE_ALIASES: dict[str, tuple[str, ...]] = {
     "serviceName": ("service_name", "service"),
     "operationName": ("name", "span_name", "operation"),
 }
+#: Header names read as ``time`` when a metrics or logs file has no ``time`` column (case-insensitive; exactly one
+#: must be present).
+TIME_ALIASES: frozenset[str] = frozenset({"time", "timestamp", "ts", "datetime", "date_time", "epoch"})
 _TO_S = {"seconds": 1.0, "milliseconds": 1e3, "microseconds": 1e6, "nanoseconds": 1e9}
 
 
@@ -364,6 +367,11 @@ def normalise_logs(logs: pd.DataFrame, where: str = "logs.csv", ref: tuple[float
         if unit_near(t, ref) == "seconds" and np.isfinite(t).all() and not logs[["container_name", "message"]].isna().to_numpy().any():
             return logs, notes  # canonical already: nothing to repair
     out = logs.copy()
+    if "time" not in out.columns and "timestamp" not in out.columns:
+        alias = [c for c in out.columns if str(c).strip().lower() in TIME_ALIASES]
+        if len(alias) == 1:  # e.g. 'ts', 'Timestamp' (as data.csv's time column is found)
+            out = out.rename(columns={alias[0]: "time"})
+            notes.append(f"{where}: no 'time' column; {str(alias[0])!r} was read as 'time'")
     src = None
     for cand in ("timestamp", "time"):
         if cand in out.columns:
