@@ -239,7 +239,7 @@ def normalise_metrics(df: pd.DataFrame, where: str = "data.csv") -> tuple[pd.Dat
         return df, notes, problems, identity
     cols = [str(c) for c in df.columns.tolist()]  # plain str: iterating an arrow-backed index is slow
     # 1. a saved pandas index (to_csv with index=True)
-    idx_cols = [c for c in cols if _is_saved_index(c, df[c])]
+    idx_cols = [c for c in cols if _INDEX_NAME.fullmatch(c) and _is_saved_index(c, df[c])]  # df[c] only for such names
     if idx_cols:
         first = pd.to_numeric(df[idx_cols[0]], errors="coerce")
         df = df.drop(columns=idx_cols)
