@@ -514,6 +514,7 @@ def collect_metrics(
         forms = query_forms(m, aliases, (queries or {}).get(m.name))
         # a form reading a series name Prometheus does not hold in the window is not asked
         usable = [f for f in forms if held is None or all(n in held for n in _SERIES.findall(f.template))]
+        asked = sorted({n for f in forms for n in _SERIES.findall(f.template)})  # every series name the forms read
         order = list(range(len(usable)))
         schemes_first: list[str] = []
         signal = f"{m.description} ({m.unit})" if m.unit else m.description
@@ -526,12 +527,12 @@ def collect_metrics(
             sel = gpu_sel[comp]["selector"] if gpu else comp_sel
             col = f"{comp}_{m.name}"
             if not usable:
-                looked = sorted({n for f in forms for n in _SERIES.findall(f.template)})
-                why = f"{signal}: Prometheus holds no series named {', '.join(looked)} in the window{skipped}"
+                why = f"{signal}: Prometheus holds no series named {', '.join(asked)} in the window{skipped}"
                 out.append((col, None, "", why))
                 continue
             found = None
-            schemes = sorted(selector_schemes(sel), key=lambda t: (t[0] not in schemes_first, schemes_first.index(t[0]) if t[0] in schemes_first else 0))
+            rank = {scheme: i for i, scheme in enumerate(schemes_first)}  # the schemes that worked, latest first
+            schemes = sorted(selector_schemes(sel), key=lambda t: rank.get(t[0], len(rank)))
             for scheme, ssel, renamed in schemes:
                 for k in order:
                     q = usable[k].template.format(sel=ssel, w=w)
@@ -570,7 +571,7 @@ def collect_metrics(
                 others = [t for t in schemes if t[0] != "as given"]
                 if others:
                     why += f"; also tried with the selector's labels renamed as in {', '.join(t[0] for t in others)} ({' | '.join(t[1] for t in others)})"
-                absent = sorted({n for f in forms for n in _SERIES.findall(f.template)} - (held or set()))
+                absent = [n for n in asked if n not in (held or ())]
                 if held is not None and absent:
                     why += f"; Prometheus holds no series named {', '.join(absent)} in the window"
                 out.append((col, None, "", why + skipped))
