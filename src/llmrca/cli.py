@@ -141,11 +141,6 @@ def _fail(e: BaseException) -> NoReturn:
     raise typer.Exit(2)
 
 
-def _epoch(t: float) -> str:
-    """An epoch time as written (``1750000180``, ``1750000180.5``), never in exponent form."""
-    return f"{t:.0f}" if float(t).is_integer() else f"{t:.3f}".rstrip("0")
-
-
 def _usage_error(msg: str) -> NoReturn:
     """Print one ``error:`` line about a user-supplied file or option and exit 2."""
     console.print(_error_text(msg), soft_wrap=True)
@@ -322,9 +317,9 @@ def evaluate_cmd(
     for note in res.notes:
         console.print(Text.assemble(("note: ", "yellow"), str(note)), soft_wrap=True)
     _print_summary(res.summary, res.status, res.counts, res.out, res.new_runs, res.skipped_runs)
-    st = res.status
     from llmrca.evaluate.results import STATUSES
 
+    st = res.status
     if not st.empty and int(st["invalid_case"].sum()) and not int(st[list(STATUSES)].to_numpy().sum()):
         # nothing was evaluated: every run is on an invalid case (a script must not read this as a result)
         console.print(_error_text(f"every case of {dataset} is invalid, so no method was evaluated; "
@@ -991,6 +986,8 @@ def collect_cmd(
     if (fault_type is None) != (target is None):
         console.print(_error_text("give both --fault-type and --target, or neither"))
         raise typer.Exit(2)
+    from llmrca.report.explain import epoch_text as _epoch
+
     if not start < end:
         _usage_error(f"--start {_epoch(start)} must be before --end {_epoch(end)} (epoch seconds)")
     if not start < inject < end:

@@ -251,11 +251,8 @@ def _wide_unicode(raw: bytes) -> tuple[str, bool] | None:
     return None
 
 
-
 _DECIMAL_COMMA = re.compile(r"-?\d+,\d+(?:[eE][-+]?\d+)?")
 _DECIMAL_POINT = re.compile(r"\d\.\d")
-
-
 #: A cell that is a number in any spelling (no letters, ':' or spaces: a date-time is never taken for one).
 _NUMERIC_CELL = re.compile(r"[-+]?[\d.,]*\d(?:[eE][-+]?\d+)?")
 
@@ -274,9 +271,10 @@ def _decimal_comma(lines: list[str], sep: str) -> tuple[str, str | None]:
             cell = cell.strip().strip('"')
             if not _NUMERIC_CELL.fullmatch(cell):
                 continue
-            if point is None and _DECIMAL_POINT.search(cell):
+            dotted = _DECIMAL_POINT.search(cell) is not None
+            if point is None and dotted:
                 point = f"line {i}: {cell!r}"
-            comma = comma or bool(_DECIMAL_COMMA.fullmatch(cell)) or bool(_DECIMAL_POINT.search(cell) and "," in cell)
+            comma = comma or bool(_DECIMAL_COMMA.fullmatch(cell)) or (dotted and "," in cell)
     if comma and point is None:
         return ",", None
     return ".", (point if comma else None)

@@ -189,13 +189,13 @@ def _is_num(dtype: Any) -> bool:
 
 #: Header names pandas gives a saved index: empty / ``Unnamed: 0`` (``to_csv()``), ``index`` / ``level_0``
 #: (``reset_index().to_csv(index=False)`` or ``index_label="index"``).
-_INDEX_NAME = re.compile(r"|Unnamed: \d+|index|level_\d+")
+SAVED_INDEX_NAME = re.compile(r"|Unnamed: \d+|index|level_\d+")
 
 
 def _is_saved_index(col: Any, s: pd.Series) -> bool:
-    """A saved pandas index: named as pandas names one (:data:`_INDEX_NAME`) and holding whole numbers
+    """A saved pandas index: named as pandas names one (:data:`SAVED_INDEX_NAME`) and holding whole numbers
     that strictly increase (0..n-1, or any start and gaps: a frame sliced or filtered before ``to_csv``)."""
-    if not _INDEX_NAME.fullmatch(str(col)) or len(s) == 0:
+    if not SAVED_INDEX_NAME.fullmatch(str(col)) or len(s) == 0:
         return False
     v = pd.to_numeric(s, errors="coerce")
     if not bool(v.notna().all()):
@@ -239,7 +239,7 @@ def normalise_metrics(df: pd.DataFrame, where: str = "data.csv") -> tuple[pd.Dat
         return df, notes, problems, identity
     cols = [str(c) for c in df.columns.tolist()]  # plain str: iterating an arrow-backed index is slow
     # 1. a saved pandas index (to_csv with index=True)
-    idx_cols = [c for c in cols if _INDEX_NAME.fullmatch(c) and _is_saved_index(c, df[c])]  # df[c] only for such names
+    idx_cols = [c for c in cols if SAVED_INDEX_NAME.fullmatch(c) and _is_saved_index(c, df[c])]  # df[c] only for such names
     if idx_cols:
         first = pd.to_numeric(df[idx_cols[0]], errors="coerce")
         df = df.drop(columns=idx_cols)

@@ -19,6 +19,7 @@ from llmrca.dataset.io import (
     write_manifest,
 )
 from llmrca.dataset.layouts import CONSUMED, EXPECTED
+from llmrca.dataset.normalise import SAVED_INDEX_NAME
 from llmrca.model import CaseValidationError, no_basic_set_problem
 
 
@@ -126,9 +127,8 @@ def _raw_shape(folder: Path) -> tuple[tuple[str, ...], tuple[tuple[str, str], ..
 
 
 def _is_index_name(name: str) -> bool:
-    from llmrca.dataset.normalise import _INDEX_NAME
-
-    return bool(_INDEX_NAME.fullmatch(name)) or name.startswith("time.")
+    """A header name the reader drops or renames: a saved pandas index, or a repeated ``time`` (``time.1``)."""
+    return bool(SAVED_INDEX_NAME.fullmatch(name)) or name.startswith("time.")
 
 
 def layout_warning(ds: Dataset, folders: list[Path]) -> str | None:

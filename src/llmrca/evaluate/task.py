@@ -242,13 +242,14 @@ def execute(task: Task, case_cache: dict[str, Case] | None = None) -> dict[str, 
         wants_harness = wants_harness_sli(method.config)
         if task.sli is not None:
             blind.meta["sli"] = task.sli
-            if (wants_harness or reads_sli(task.method)) and task.sli not in blind.metrics.columns:
-                # the user's column is missing here (checked before the run on the first case only): not the method's miss
-                raise MethodUnavailable(
-                    f"--sli {task.sli!r} is not a column of this case's {wanted} metric set (or holds no value), so the "
-                    "method cannot walk from it here; the check before the run looks at the dataset's first case only"
-                )
-            if wants_harness or reads_sli(task.method):  # reported as a non-default option (evaluate.outputs)
+            if wants_harness or reads_sli(task.method):
+                if task.sli not in blind.metrics.columns:
+                    # the user's column is missing here (checked before the run on the first case only): not the method's miss
+                    raise MethodUnavailable(
+                        f"--sli {task.sli!r} is not a column of this case's {wanted} metric set (or holds no value), so the "
+                        "method cannot walk from it here; the check before the run looks at the dataset's first case only"
+                    )
+                # reported as a non-default option (evaluate.outputs)
                 rec["sli_given"] = task.sli
                 rec["sli_default"] = ("the paper harness's SLI, the injected component's latency" if wants_harness
                                       else "the entry component's latency")

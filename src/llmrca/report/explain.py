@@ -28,10 +28,16 @@ def _num(x: Any) -> str:
     return f"{x:.4g}"
 
 
+def epoch_text(t: float) -> str:
+    """An epoch time as written: whole seconds in full (``1750000250``), a fraction to the ms (``1750000250.5``),
+    never in exponent form (``1.75e+09`` loses the seconds)."""
+    return f"{t:.0f}" if float(t).is_integer() else f"{t:.3f}".rstrip("0")
+
+
 def _epoch(x: Any) -> str:
-    """A time field (``inject_time_used``) as written, epoch seconds in full (``1750000250``), not ``1.75e+09``."""
+    """A time field (``inject_time_used``): an epoch number as :func:`epoch_text` writes it, anything else as :func:`_num`."""
     if isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) and abs(x) >= 1e6:
-        return f"{x:.0f}" if float(x).is_integer() else f"{x:.3f}".rstrip("0")
+        return epoch_text(x)
     return _num(x)
 
 
