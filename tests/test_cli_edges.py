@@ -227,3 +227,14 @@ def test_rank_prints_a_time_field_in_full_epoch_seconds(one_case: Path) -> None:
     assert r.exit_code == 0, r.output
     used = json.loads((one_case / "case.json").read_text())["inject_time"]
     assert f"inject_time_used: {used:.0f}" in r.stdout and "e+09" not in r.stdout
+
+
+def test_rank_on_a_dataset_folder_names_a_case_and_evaluate(one_case: Path) -> None:
+    """`rank DATASET` (or a fault's folder of repetitions) is refused with one of its cases and the evaluate command, not
+    with a list of the folder's entries as if it were a case missing its files."""
+    for folder in (one_case.parent.parent, one_case.parent):
+        r = CliRunner().invoke(app, ["rank", str(folder), "--method", "nsigma", "-q"], terminal_width=400)
+        assert r.exit_code == 2, r.output
+        assert "not one case" in r.output and f"e.g. {one_case}" in r.output
+        assert f"llmrca evaluate {folder} --methods nsigma" in r.output
+    assert CliRunner().invoke(app, ["rank", str(one_case), "--method", "nsigma", "-q"]).exit_code == 0

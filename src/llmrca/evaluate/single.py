@@ -62,6 +62,21 @@ class RankOutcome:
         }
 
 
+def _refuse_dataset_folder(path: Path, method: str) -> None:
+    """Raise ``ValueError`` when ``path`` is a folder of cases (a dataset), naming one of them and ``evaluate``."""
+    from llmrca.dataset.io import find_case_dirs
+
+    if not path.is_dir():
+        return
+    dirs = find_case_dirs(path)
+    if not dirs or dirs == [path]:
+        return
+    raise ValueError(
+        f"{path} is a folder of {len(dirs)} case(s), not one case: rank reads one case folder, e.g. {dirs[0]}; "
+        f"to run {method} on every case, use `llmrca evaluate {path} --methods {method}`"
+    )
+
+
 def rank_case(
     case_dir: str | Path, method: str, config: dict[str, Any] | None = None, *, metric_set: str | None = None, sli: str | None = None
 ) -> RankOutcome:
@@ -73,6 +88,7 @@ def rank_case(
 
     from llmrca.methods.registry import get_method
 
+    _refuse_dataset_folder(Path(case_dir), method)
     case = read_case(case_dir)
     no_basic = no_basic_set_problem(case.name, case.metric_sets)
     if no_basic is not None:  # dataset validate and evaluate (invalid_case) say the same
