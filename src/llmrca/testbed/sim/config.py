@@ -128,6 +128,14 @@ class SimConfig(Config):
     prom_scrape_s: float = 30.0  # Prometheus' scrape interval of cAdvisor (kube-prometheus-stack default; the PodMonitors set none)
     # -- working set (cAdvisor: usage - inactive file) --------------------------------------
     log_bytes_per_request: float = 200.0  # log line a pod writes per request it proxies / serves (page cache of an emptyDir log file)
+    # the serving replica logs each request it receives whole (rca-llm vllm_deployment.py:
+    # logger.info(f"Request: {request}") on Ray Serve's "ray.serve" logger): the ChatCompletionRequest's repr,
+    # ~1.2 kB of fields and the log prefix, plus the prompt's text (~4 bytes per token of English BPE text);
+    # Ray Serve writes a replica's records to its log file and, by default (RAY_SERVE_LOG_TO_STDERR=1), to the
+    # worker's stderr file too, both in the emptyDir that Fluent Bit tails: so twice that per request
+    # (0 and 0: only log_bytes_per_request on the replica's pod, as before)
+    replica_request_log_bytes: float = 2400.0
+    replica_log_bytes_per_prompt_token: float = 8.0
     agent_log_bytes_s: float = 2000.0  # raylet / dashboard agent logs per Ray pod (bursty; twice on the head); the operator's Go heap
     # rate at which the kernel ages a pod's active page cache to inactive (working set drops); 0 by default: pages
     # are aged only under reclaim, and these pods stay far below their limits (the earlier, tuned value: 1/120)
@@ -201,7 +209,7 @@ class SimConfig(Config):
             problems.append(f"basic_queries must be 'artifact' or 'direct' (got {self.basic_queries!r})")
         if self.prom_scrape_s < self.scrape_interval_s:
             problems.append(f"prom_scrape_s ({self.prom_scrape_s}) must be >= scrape_interval_s ({self.scrape_interval_s})")
-        for name in ("ws_trim_rate_hz", "ws_jitter_bytes", "ray_heap_jitter_bytes", "ray_heap_growth_bytes_s", "log_bytes_per_request", "agent_log_bytes_s"):
+        for name in ("ws_trim_rate_hz", "ws_jitter_bytes", "ray_heap_jitter_bytes", "ray_heap_growth_bytes_s", "log_bytes_per_request", "agent_log_bytes_s", "replica_request_log_bytes", "replica_log_bytes_per_prompt_token"):
             if getattr(self, name) < 0:
                 problems.append(f"{name} must be >= 0 (got {getattr(self, name)})")
         if not 0 <= self.noise <= 1 or not 0 <= self.scrape_loss_under_delay <= 1:

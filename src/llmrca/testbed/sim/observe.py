@@ -383,7 +383,10 @@ def log_page_cache(o: _Obs) -> np.ndarray:
     charged to the pod's memory cgroup, and cAdvisor's working set (usage −
     inactive file) counts it while it is active.  Each finished request adds
     a log line (``log_bytes_per_request``) on the gateway, the pod whose
-    Serve proxy accepted it and the replica's pod; Ray's agents log ``agent_log_bytes_s``
+    Serve proxy accepted it and the replica's pod, and the replica logs the whole request when it receives
+    it (``replica_request_log_bytes`` + ``replica_log_bytes_per_prompt_token`` x its prompt tokens: the
+    artifact's ``logger.info(f"Request: {request}")``, in the replica's log file and its worker's stderr
+    file); Ray's agents log ``agent_log_bytes_s``
     (bursty: lognormal, CV 1; twice on the head), the operator's Go heap grows
     alike.  The kernel ages the active list to the inactive one at Poisson
     instants (``ws_trim_rate_hz``), each keeping a uniform 0–50 % of it: the
@@ -402,6 +405,12 @@ def log_page_cache(o: _Obs) -> np.ndarray:
     np.add.at(lines, (ti, ing), cfg.log_bytes_per_request)  # the Serve proxy that accepted it
     good = rep >= 0
     np.add.at(lines, (ti[good], rep[good]), cfg.log_bytes_per_request)
+    if cfg.replica_request_log_bytes > 0:  # the replica logs the whole request when it receives it
+        got = (rq["replica"] >= 0) & np.isfinite(rq["t_ready"])
+        tr = np.searchsorted(st, rq["t_ready"][got], side="left")
+        inw = tr < S
+        nbytes = cfg.replica_request_log_bytes + cfg.replica_log_bytes_per_prompt_token * rq["prompt"][got][inw]
+        np.add.at(lines, (tr[inw], rq["replica"][got][inw]), nbytes)
     sig = np.sqrt(np.log(2.0))
     agent = cfg.agent_log_bytes_s * o.span * rng.lognormal(-sig * sig / 2, sig, (S, P))
     agent[:, 0] *= 2.0
