@@ -130,7 +130,8 @@ class SimConfig(Config):
     log_bytes_per_request: float = 200.0  # log line a pod writes per request it proxies / serves (page cache of an emptyDir log file)
     # the serving replica logs each request it receives whole (rca-llm vllm_deployment.py:
     # logger.info(f"Request: {request}") on Ray Serve's "ray.serve" logger): the ChatCompletionRequest's repr,
-    # ~1.2 kB of fields and the log prefix, plus the prompt's text (~4 bytes per token of English BPE text);
+    # ~1.2 kB of fields and the log prefix, plus the prompt's text (4 bytes per token: the artifact's load generator,
+    # llm-benchmark/main.py, pads its prompt with "Pad ", one token each);
     # Ray Serve writes a replica's records to its log file and, by default (RAY_SERVE_LOG_TO_STDERR=1), to the
     # worker's stderr file too, both in the emptyDir that Fluent Bit tails: so twice that per request
     # (0 and 0: only log_bytes_per_request on the replica's pod, as before)
