@@ -274,6 +274,43 @@ def test_root_cause_not_in_data(good: dict) -> None:
     assert probs[0].startswith("case.json: root cause 'ray-worker-1' is not a component of data.csv (components: nginx-gateway, ray-head")
 
 
+def test_root_cause_spelt_with_underscores_in_the_columns_is_named(good: dict) -> None:
+    """Columns ``ray_worker_1_*`` are read as the component ``ray`` (first-'_' rule): the problem says so and how to name them."""
+    spec, _ = parse_case_json(good)
+    assert spec is not None
+    comps = [c for c in COMPONENTS if c != "ray-worker-1"] + ["ray"]
+    (p, *_) = check_against_data(spec, comps)
+    assert "root cause 'ray-worker-1' is not a component" in p
+    assert "spell it 'ray_worker_1_*'" in p and "read as the component 'ray'" in p and "name them 'ray-worker-1_<metric>'" in p
+    (p, *_) = check_against_data(spec, [c for c in COMPONENTS if c != "ray-worker-1"])
+    assert "spell it" not in p  # no such columns: no guess
+
+
+def test_basic_column_missing_from_extended_says_renamed_unless_the_sets_are_swapped(tmp_path: Path) -> None:
+    from llmrca.dataset.io import read_case
+    from llmrca.model import CaseValidationError
+
+    case = make_case(root="ray-worker-1", fault="cpu", seed=0, with_logs=False, with_traces=False)
+    folder = write_case(case, tmp_path / "c")
+    d = json.loads((folder / "case.json").read_text())
+    d["metric_sets"] = {"basic": "data.csv", "extended": "data_extended.csv"}
+    (folder / "case.json").write_text(json.dumps(d))
+    ext = case.metrics.assign(**{"ray-head_extra": 1.0})
+    ext.to_csv(folder / "data_extended.csv", index=False)
+    col = next(c for c in case.metrics.columns if c.startswith("ray-worker-1_"))
+    case.metrics.rename(columns={col: col + "_usage"}).to_csv(folder / "data.csv", index=False)
+    with pytest.raises(CaseValidationError) as e:
+        read_case(folder)
+    assert f"(e.g. '{col}_usage')" in str(e.value) and "renamed or dropped in one file only" in str(e.value)
+    assert "swapped" not in str(e.value)
+    # the other way round: the extended file holds fewer columns than the basic one -> the sets look swapped
+    ext.to_csv(folder / "data.csv", index=False)
+    case.metrics.to_csv(folder / "data_extended.csv", index=False)
+    with pytest.raises(CaseValidationError) as e:
+        read_case(folder)
+    assert "are metric_sets.basic and metric_sets.extended swapped, or were columns dropped from data_extended.csv?" in str(e.value)
+
+
 def test_metric_sets_files_checked(tmp_path: Path) -> None:
     case = make_case(root="ray-worker-1", fault="cpu", seed=0, with_logs=False, with_traces=False)
     folder = write_case(case, tmp_path / "c")

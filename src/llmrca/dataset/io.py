@@ -844,9 +844,12 @@ def _metric_set_files_problems(metric_sets: dict[str, str], raw_columns: dict[st
     if b and e and b != e and b in raw_columns and e in raw_columns:
         extra = [c for c in raw_columns[b] if c not in set(raw_columns[e])]
         if extra:
+            ext = set(raw_columns[e])
+            why = (f"are metric_sets.basic and metric_sets.extended swapped, or were columns dropped from {e}?" if ext < set(raw_columns[b])
+                   else f"a column renamed or dropped in one file only? name it alike in {b} and {e}, or re-export both from the same run")
             out.append(
                 f"case.json: metric set 'basic' ({b}) has {len(extra)} column(s) the 'extended' set ({e}) lacks (e.g. {shown(extra[0])}); "
-                "expected the extended set to hold every basic column plus more: are metric_sets.basic and metric_sets.extended swapped?"
+                f"expected the extended set to hold every basic column plus more: {why}"
             )
     return out
 

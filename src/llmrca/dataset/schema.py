@@ -487,6 +487,19 @@ def missing_metric_set_file(set_name: str, fname: str, file: str = "case.json") 
     return f"{file}: field metric_sets.{set_name} names {shown(fname)}, which does not exist in the case folder; {fix}"
 
 
+def _underscored_hint(name: str, components: list[str]) -> str:
+    """A hint when the data seems to spell component ``name`` with ``_`` (``ray_worker_1_cpu`` for ``ray-worker-1``),
+    which the first-``_`` rule reads as a shorter component (``ray``); else ``""``."""
+    spelt = name.replace("-", "_").replace(".", "_")
+    if spelt == name:
+        return ""
+    for c in components:
+        if spelt.startswith(c + "_"):
+            return (f" (the columns seem to spell it {spelt + '_*'!r}, with '_': component and metric are split at the first "
+                    f"'_', RCAEval's rule, so they are read as the component {c!r}; name them {name + '_<metric>'!r})")
+    return ""
+
+
 def check_against_data(
     spec: CaseSpec,
     components: Iterable[str],
@@ -516,7 +529,8 @@ def check_against_data(
     basic_file = (spec.metric_sets or {}).get("basic", "data.csv")
     for r in spec.root_causes or ():
         if r not in cset:
-            out.append(f"{file}: root cause {shown(r)} is not a component of {basic_file} (components: {listed}); expected a component that has metric columns '<component>_<metric>'")
+            out.append(f"{file}: root cause {shown(r)} is not a component of {basic_file} (components: {listed}); expected a component that has metric columns '<component>_<metric>'"
+                       + _underscored_hint(r, comps))
     f = spec.fault
     if f is not None and f.target is not None:
         if f.target not in cset and (spec.root_causes is None or f.target not in spec.root_causes):
