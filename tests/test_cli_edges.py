@@ -238,3 +238,26 @@ def test_rank_on_a_dataset_folder_names_a_case_and_evaluate(one_case: Path) -> N
         assert "not one case" in r.output and f"e.g. {one_case}" in r.output
         assert f"llmrca evaluate {folder} --methods nsigma" in r.output
     assert CliRunner().invoke(app, ["rank", str(one_case), "--method", "nsigma", "-q"]).exit_code == 0
+
+
+def test_reproduce_refusing_a_bad_sim_value_leaves_no_empty_output_folder(tmp_path: Path) -> None:
+    out = tmp_path / "rp"
+    r = CliRunner().invoke(app, ["reproduce", "--set", "sim.replica_request_log_bytes=-1", "--out", str(out), "-q"], terminal_width=400)
+    assert r.exit_code == 2 and "replica_request_log_bytes must be >= 0" in r.output
+    assert not out.exists()
+    (tmp_path / "kept").mkdir()  # a folder the user made is never removed
+    r = CliRunner().invoke(app, ["reproduce", "--set", "sim.replica_request_log_bytes=-1", "--out", str(tmp_path / "kept"), "-q"])
+    assert r.exit_code == 2 and (tmp_path / "kept").is_dir()
+
+
+def test_rank_says_what_the_reader_repaired(one_case: Path, tmp_path: Path) -> None:
+    """`rank` states the reader's repairs (as `dataset validate` does) instead of applying them silently."""
+    case = tmp_path / "c" / one_case.parent.name / one_case.name
+    shutil.copytree(one_case, case)
+    df = pd.read_csv(case / "data.csv")
+    df.rename(columns={"time": "timestamp"}).to_csv(case / "data.csv", index=False)
+    r = CliRunner().invoke(app, ["rank", str(case), "--method", "nsigma", "-q"], terminal_width=400)
+    assert r.exit_code == 0, r.output
+    assert f"note: {case} was read with 1 repair(s): data.csv: no 'time' column; 'timestamp' was read as 'time'" in r.output
+    plain = CliRunner().invoke(app, ["rank", str(one_case), "--method", "nsigma", "-q"], terminal_width=400)
+    assert "repair" not in plain.output

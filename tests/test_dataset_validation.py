@@ -317,3 +317,36 @@ def test_validate_warns_about_cases_of_two_layouts(tmp_path: Path) -> None:
     assert rep.returncode == 0, rep.stderr
     md = next((tmp_path / "ev").rglob("REPORT.md")).read_text()
     assert "Warning: the cases are not alike: 2 case(s) such as ray-worker-1_cpu/1" in " ".join(md.split())
+
+
+def test_evaluate_says_why_cases_were_invalid_and_compares_layouts_over_the_readable_ones(tmp_path: Path) -> None:
+    """An invalid case is listed with its reason and the validate command; it is not also called "another layout"."""
+    from typer.testing import CliRunner
+
+    from llmrca.cli import app
+
+    for i in (1, 2):
+        write_case(make_case(root="ray-worker-1", fault="cpu", seed=i, with_logs=False, with_traces=False), tmp_path / f"ds/ray-worker-1_cpu/{i}")
+    bad = write_case(make_case(root="ray-worker-2", fault="cpu", seed=3, with_logs=False, with_traces=False), tmp_path / "ds/ray-worker-2_cpu/1")
+    (bad / "case.json").unlink()
+    (bad / "inject_time.txt").unlink()
+    df = pd.read_csv(bad / "data.csv")
+    df.drop(columns=[c for c in df.columns if c.endswith("_latency-50")]).to_csv(bad / "data.csv", index=False)  # another layout too
+    r = CliRunner().invoke(app, ["evaluate", str(tmp_path / "ds"), "--methods", "nsigma", "--out", str(tmp_path / "ev"), "--jobs", "1", "-q"],
+                           terminal_width=400)
+    assert r.exit_code == 0, r.output
+    out = " ".join(r.output.split())
+    assert "invalid cases skipped: 1" in out
+    assert "ray-worker-2_cpu/1: no inject_time.txt in the case folder" in out
+    assert f"every problem of every case: llmrca dataset validate {tmp_path / 'ds'}" in out
+    assert "not alike" not in out  # the only case of another layout is the invalid one
+
+
+def test_layout_note_says_no_call_graph_instead_of_empty_edges() -> None:
+    from llmrca.dataset.validate import _mixed_shapes
+
+    cols = ("a_cpu", "b_cpu", "time")
+    w = _mixed_shapes({(cols, (("a", "b"),)): ["x/1", "x/2"], (cols, ()): ["y/1"]})
+    assert "1 case(s) such as y/1 differ from them: no call graph in case.json" in w and "(edges )" not in w
+    w = _mixed_shapes({(cols, ()): ["x/1", "x/2"], (cols, (("a", "b"),)): ["y/1"]})
+    assert "differ from them: a call graph (edges a->b)" in w

@@ -107,3 +107,12 @@ def test_figure5_methods_are_compared_with_what_the_paper_says_each_blames() -> 
     assert "CIRCA" not in line
     # without any of the six, no such line
     assert not any("Fig. 5" in x for x in findings_lines(findings(pd.DataFrame(rows[-1:]))))
+
+
+def test_a_gpu_tie_is_said_as_a_tie_and_random_is_said_to_be_left_out() -> None:
+    rows = [_row(m, "gpu", "nginx-gateway") for m in ("baro", "nsigma", "circa")] + [_row("random", "gpu", "ray-worker-1")]
+    text = "\n".join(findings_lines(findings(pd.DataFrame(rows))))
+    assert "the best baseline GPU AC@1 is 0.00 (every one of the 3 baselines;" in text
+    assert "of 3 baselines (Random left out: its answers are data-blind)" in text
+    two = [_row("baro", "gpu", "ray-worker-1"), _row("nsigma", "gpu", "ray-worker-1"), _row("circa", "gpu", "ray-head")]
+    assert "is 1.00 (2 baselines tie, e.g. BARO;" in "\n".join(findings_lines(findings(pd.DataFrame(two))))

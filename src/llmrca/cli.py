@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
@@ -316,7 +317,7 @@ def evaluate_cmd(
         _interrupted(Path(out))
     for note in res.notes:
         console.print(Text.assemble(("note: ", "yellow"), str(note)), soft_wrap=True)
-    _print_summary(res.summary, res.status, res.counts, res.out, res.new_runs, res.skipped_runs)
+    _print_summary(res.summary, res.status, res.counts, res.out, res.new_runs, res.skipped_runs, results=res.results, dataset=dataset)
     from llmrca.evaluate.results import STATUSES
 
     st = res.status
@@ -328,7 +329,22 @@ def evaluate_cmd(
     typer.echo(f"REPORT.md and REPORT.html: llmrca report {out}")
 
 
-def _print_summary(summary: Any, status: Any, counts: dict[str, int], out: Path, new: int, skipped: int, *, ran: bool = True) -> None:
+def _print_invalid_cases(results: Any, dataset: Path, shown: int = 3) -> None:
+    """Why the first ``shown`` invalid cases were skipped (the reader's first problem of each), and where to read all."""
+    if results.empty or "error_kind" not in results:
+        return
+    bad = results[results["error_kind"] == "invalid_case"].drop_duplicates("case")
+    if bad.empty:
+        return
+    for r in bad.head(shown).itertuples():
+        why = re.sub(r"^invalid case .*?: ", "", str(r.error or ""), count=1)  # the case is named at the line's start
+        typer.echo(f"  {r.case}: {why if len(why) <= 300 else why[:299] + '…'}")
+    more = f"… and {len(bad) - shown} more; " if len(bad) > shown else ""
+    typer.echo(f"  {more}every problem of every case: llmrca dataset validate {dataset}")
+
+
+def _print_summary(summary: Any, status: Any, counts: dict[str, int], out: Path, new: int, skipped: int, *, ran: bool = True,
+                   results: Any = None, dataset: Path | None = None) -> None:
     """Print the best-methods table and the run counts; ``ran=False`` (``report``: nothing run) says the runs were read."""
     from llmrca.model import NO_FAULT
 
@@ -364,6 +380,8 @@ def _print_summary(summary: Any, status: Any, counts: dict[str, int], out: Path,
         typer.echo("random-on-failure fallbacks: " + ", ".join(f"{r.method} {int(r.fallbacks)}" for r in status.itertuples() if r.fallbacks))
     if not status.empty and int(status["invalid_case"].sum()):
         typer.echo(f"invalid cases skipped: {int(status['invalid_case'].max())} (see results.jsonl, error_kind=invalid_case)")
+        if results is not None and dataset is not None:
+            _print_invalid_cases(results, dataset)
     typer.echo(f"outputs: {out}/ (summary.csv, table1.md/.csv/.tex, misattribution.png, results.jsonl, run.json)")
 
 
@@ -404,6 +422,11 @@ def rank_cmd(
     ignored = sli_ignored([method], sli)
     if ignored is not None:
         console.print(Text.assemble(("note: ", "yellow"), ignored), soft_wrap=True)
+    repairs = [str(n) for n in (outcome.case.meta or {}).get("normalised") or []]
+    if repairs:  # what the reader changed to read this case (dataset validate lists the same)
+        console.print(Text.assemble(("note: ", "yellow"), f"{case_dir} was read with {len(repairs)} repair(s): {repairs[0]}"
+                                    + (f" (and {len(repairs) - 1} more: `llmrca dataset validate {case_dir}` lists them)" if len(repairs) > 1 else "")),
+                      soft_wrap=True)
     if outcome.warnings:  # one line instead of the library's own, which can run to hundreds
         said = "; ".join(f"{k} ×{v['n']} (most often: {next(iter(v['messages']))})" for k, v in outcome.warnings.items())
         console.print(Text(f"note: {method} raised library warnings: {said}" + ("" if as_json else "; all of them in --json"), style="yellow"), soft_wrap=True)

@@ -16,6 +16,7 @@ OUT`` rebuilds the reports from it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import Callable
@@ -86,13 +87,21 @@ def reproduce(
                     raise EvaluationError(f"{e} (--as-paper runs {m} in its reference mode, {early_modes[m]!r}; "
                                           f"add --set {m}.reference_mode=null to run it as published with these options)") from e
                 raise
+    created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
-    ds = _reuse_dataset(out / "dataset", backend=backend, profile=profile, seed=seed, options=campaign_options or {})
-    if ds is None:
-        interrupted = (out / "dataset" / "dataset.json").exists()  # the same settings, not finished: resumed
-        ds = run_campaign(backend=backend, profile=profile, seed=seed, out=out / "dataset", progress=progress, resume=interrupted,
-                          **(campaign_options or {}))
+    try:
+        ds = _reuse_dataset(out / "dataset", backend=backend, profile=profile, seed=seed, options=campaign_options or {})
+        if ds is None:
+            interrupted = (out / "dataset" / "dataset.json").exists()  # the same settings, not finished: resumed
+            ds = run_campaign(backend=backend, profile=profile, seed=seed, out=out / "dataset", progress=progress, resume=interrupted,
+                              **(campaign_options or {}))
+    except BaseException:  # refused before anything was written (a bad --set value): leave no empty --out behind
+        if created:
+            for d in (out / "dataset", out):
+                with contextlib.suppress(OSError):
+                    d.rmdir()  # only an empty folder goes
+        raise
     t1 = time.time()
     rows = list_methods()
     chosen = methods or [r["name"] for r in rows if r["available"]]

@@ -85,3 +85,14 @@ def test_explanation_lines_show_short_nested_fields_and_count_long_ones() -> Non
     assert "graph: kind=pcmci (reference), nodes=28, edges=607" in lines
     assert "root_causes: a_cpu, b_mem" in lines and "dropped: none" in lines
     assert "top_metrics: 3 item(s) (see --json)" in lines and "scores: 20 item(s) (see --json)" in lines
+
+
+def test_an_evidence_flag_without_levels_prints_no_none_arrow() -> None:
+    from llmrca.report.explain import signal_line
+
+    flag = {"component": "ray-worker-1", "signal": "DCGM_FI_DEV_CLOCK_THROTTLE_REASONS", "normal": None, "window": None,
+            "hypothesis": "gpu", "strength": 3.75, "note": "SW power cap throttle bit set in 75% of samples"}
+    line = signal_line(flag)
+    assert "None" not in line and line.startswith("ray-worker-1 DCGM_FI_DEV_CLOCK_THROTTLE_REASONS  [gpu, strength 3.75]")
+    level = {**flag, "signal": "DCGM_FI_DEV_SM_CLOCK", "normal": 1409.0, "window": 1148.0, "change_pct": -18.52}
+    assert "DCGM_FI_DEV_SM_CLOCK: 1409 -> 1148 (-19 %)" in signal_line(level)

@@ -242,6 +242,10 @@ def test_working_set_jitter_makes_the_mem_column_fall_back_more_often():
     for bad in (None, float("nan"), float("inf")):
         with pytest.raises(ConfigError, match=r"ws_trim_rate_hz must be a finite number"):
             SimConfig(ws_trim_rate_hz=bad).validate()
+    with pytest.raises(ConfigError, match=r"must be a finite number \(got an empty value\)"):
+        SimConfig(ws_trim_rate_hz=None).validate()
+    with pytest.raises(ConfigError, match=r"replica_request_log_bytes must be >= 0 \(got -1.0\)"):
+        SimConfig(replica_request_log_bytes=-1.0).validate()
 
 
 def test_ray_heap_jitter_moves_only_the_ray_pods_working_set():

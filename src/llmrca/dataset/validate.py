@@ -155,8 +155,8 @@ def _mixed_shapes(shapes: dict[tuple, list[str]]) -> str:
             diff += [f"{len(more)} more column(s) (e.g. {more[0]})"] if more else []
             diff += [f"{len(fewer)} fewer column(s) (e.g. no {fewer[0]})"] if fewer else []
         if edges != edges0:
-            diff.append("another call graph (edges " + ", ".join(f"{a}->{b}" for a, b in edges[:4])
-                        + (", ..." if len(edges) > 4 else "") + ")")
+            diff.append("no call graph in case.json" if not edges else ("a call graph" if not edges0 else "another call graph")
+                        + " (edges " + ", ".join(f"{a}->{b}" for a, b in edges[:4]) + (", ..." if len(edges) > 4 else "") + ")")
         parts.append(f"{len(ids)} case(s) such as {ids[0]} differ from them: {', '.join(diff)}")
     return (f"the cases are not alike: {len(first)} case(s) such as {first[0]} share one set of metric columns and one "
             f"call graph; " + "; ".join(parts) + ". Methods and their scores then compare different data "

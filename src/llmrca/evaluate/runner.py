@@ -237,11 +237,6 @@ def _run_locked(
         except OSError as e:
             raise EvaluationError(f"cannot read case folder {d}: {e.strerror or e}") from e
     fingerprint_s = time.perf_counter() - t_fp
-    from llmrca.dataset.validate import layout_warning
-
-    mixed = layout_warning(ds, dirs)
-    if mixed:
-        notes.append(mixed)
     if fresh:
         with _writing(out):
             moved = move_aside(out)
@@ -363,6 +358,13 @@ def _run_locked(
         store.close()
     with _writing(out):
         rep = write_report(out)
+    from llmrca.dataset.validate import layout_warning
+
+    # compared over the cases that could be read (an invalid case is reported as such, not as "another layout")
+    invalid = set(rep.results.loc[rep.results["error_kind"] == "invalid_case", "case"]) if "error_kind" in rep.results else set()
+    mixed = layout_warning(ds, [d for d in dirs if ds.case_id(d) not in invalid])
+    if mixed:
+        notes.append(mixed)
     return EvaluationResult(
         out=out,
         results=rep.results,
@@ -550,7 +552,8 @@ def _progress(enabled: bool, total: int, label: str):
     with progress_bar(label, total, enabled=enabled, auto_refresh=False, transient=False) as bar:
 
         def advance(rec: dict[str, Any]) -> None:
-            counts[rec["status"]] = counts.get(rec["status"], 0) + 1
+            key = "invalid" if rec.get("error_kind") == "invalid_case" else rec["status"]  # as the summary counts them
+            counts[key] = counts.get(key, 0) + 1
             bar.update(advance=1, status=" ".join(f"{k}={v}" for k, v in counts.items() if v))
 
         yield advance

@@ -582,7 +582,7 @@ def _layout_warning(ctx: _Context) -> str | None:
 
     try:
         ds = Dataset(ctx.dataset)
-        evaluated = {r["case"] for r in ctx.records}
+        evaluated = {r["case"] for r in ctx.records if r.get("error_kind") != "invalid_case"}  # invalid: reported as such
         return layout_warning(ds, [d for d in ds.case_dirs() if ds.case_id(d) in evaluated])
     except (OSError, ValueError):
         return None

@@ -44,7 +44,9 @@ def _epoch(x: Any) -> str:
 def signal_line(sig: dict[str, Any]) -> str:
     """One evidence line: ``component signal: normal -> window (+x %) [hypothesis, strength s] note``."""
     change = sig.get("change_pct")
-    text = f"{sig.get('component', '?')} {sig.get('signal', '?')}: {_num(sig.get('normal'))} -> {_num(sig.get('window'))}"
+    text = f"{sig.get('component', '?')} {sig.get('signal', '?')}"
+    if sig.get("normal") is not None or sig.get("window") is not None:  # a flag (a throttle bit) has no level to show
+        text += f": {_num(sig.get('normal'))} -> {_num(sig.get('window'))}"
     if isinstance(change, (int, float)):
         text += f" ({change:+.0f} %)"
     text += f"  [{sig.get('hypothesis', '?')}, strength {_num(sig.get('strength'))}]"

@@ -213,7 +213,7 @@ def findings_lines(f: Findings) -> list[str]:
             f"the component a baseline blames most is the gateway for {c['gateway']}, the head for {c['head']}, "
             f"another worker for {c['other worker']}, "
             + (f"a worker (for a fault placed elsewhere) for {c['worker']}, " if c["worker"] else "")
-            + f"and the operator for {c['operator']} of {len(f.top_blamed)} baselines."
+            + f"and the operator for {c['operator']} of {len(f.top_blamed)} baselines (Random left out: its answers are data-blind)."
             + (f" ({f.fallback_runs} failed run(s) scored on the random ranking are not counted: the fallback blames no one.)"
                if f.fallback_runs else "")
         )
@@ -238,7 +238,10 @@ def findings_lines(f: Findings) -> list[str]:
     if f.max_gpu is not None:
         m, v = f.max_gpu
         verdict = "holds" if v <= 0.4 else "does not hold"
-        out.append(f"- **GPU throttling is invisible in the basic metrics** ({verdict}): the best baseline GPU AC@1 is {v:.2f} ({display_name(m)}; the paper's best: 0.37).")
+        tied = [k for k, x in f.gpu_ac1.items() if x == v]
+        who = (f"every one of the {len(tied)} baselines" if len(tied) == len(f.gpu_ac1) > 1
+               else display_name(m) if len(tied) == 1 else f"{len(tied)} baselines tie, e.g. {display_name(m)}")
+        out.append(f"- **GPU throttling is invisible in the basic metrics** ({verdict}): the best baseline GPU AC@1 is {v:.2f} ({who}; the paper's best: 0.37).")
     elif f.baseline_runs:
         out.append("- **GPU throttling is invisible in the basic metrics** (not measured): no GPU-throttling case was scored "
                    "for a baseline on the basic metric set.")

@@ -170,7 +170,7 @@ class SimConfig(Config):
 
         # every numeric option must hold a finite number (an empty --set value arrives as None, "nan" as NaN)
         bad = [
-            f"{f.name} must be a finite number (got {getattr(self, f.name)!r})"
+            f"{f.name} must be a finite number (got " + ("an empty value" if getattr(self, f.name) is None else repr(getattr(self, f.name))) + ")"
             for f in dataclasses.fields(self)
             if isinstance(f.default, int | float) and not isinstance(f.default, bool)
             and not (isinstance(getattr(self, f.name), int | float) and not isinstance(getattr(self, f.name), bool)
