@@ -526,8 +526,9 @@ def fidelity_cmd(
     for line in fid.lines():
         typer.echo("  " + line)
     if fid.n_boot and fid.table["lo"].notna().any():
-        typer.echo(f"  [lo, hi]: 95 % interval of {fid.n_boot} bootstrap resamples of the cases; it leans below the estimate "
-                   "(a resample repeats some cases and drops others: noisier cells, smaller ρ), so read it as the spread")
+        typer.echo(f"  [lo, hi]: 95 % interval of {fid.n_boot} bootstrap resamples of the cases; it usually leans below the estimate "
+                   "(a resample repeats some cases and drops others: noisier cells, smaller ρ) and, with few cases, need not hold it "
+                   "in its middle, so read it as the spread")
     if fid.mostly_random:
         typer.echo("  scored mostly on the random ranking (at least half of their runs failed): " + ", ".join(fid.mostly_random)
                    + "; their cells measure the fallback, not the method")
