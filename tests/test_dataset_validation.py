@@ -350,3 +350,16 @@ def test_layout_note_says_no_call_graph_instead_of_empty_edges() -> None:
     assert "1 case(s) such as y/1 differ from them: no call graph in case.json" in w and "(edges )" not in w
     w = _mixed_shapes({(cols, ()): ["x/1", "x/2"], (cols, (("a", "b"),)): ["y/1"]})
     assert "differ from them: a call graph (edges a->b)" in w
+
+
+def test_a_number_where_the_fault_label_goes_is_said(tmp_path: Path) -> None:
+    """'<component>_<rep>' (ray-worker-1_1): read, but the note says the number became the fault type and how to name it."""
+    folder = write_case(make_case(root="ray-worker-1", fault="cpu", seed=1, with_logs=False, with_traces=False), tmp_path / "ds/ray-worker-1_1")
+    (folder / "case.json").unlink()
+    case = read_case(folder)
+    assert case.fault is not None and case.fault.type == "1" and case.root_causes == {"ray-worker-1"}
+    (note,) = case.meta["normalised"]
+    assert "ends in '1', a number, read as the fault type '1'" in note and "'<component>_<fault>/<rep>'" in note
+    named = write_case(make_case(root="ray-worker-1", fault="cpu", seed=1, with_logs=False, with_traces=False), tmp_path / "ds/ray-worker-1_cpu/1")
+    (named / "case.json").unlink()
+    assert not read_case(named).meta.get("normalised")

@@ -477,6 +477,10 @@ def _fault_label_note(folder: Path, ftype: str | None) -> list[str]:
         _, label = split_column(part)
         if label:
             key = label.strip().lower()
+            if key.isdigit():  # '<component>_<rep>': a repetition number where the fault label goes
+                return [f"the folder name {shown(part)} ends in {shown(label)}, a number, read as the fault type {ftype!r}: "
+                        "cases are named '<component>_<fault>/<rep>' (e.g. 'ray-worker-1_cpu/1'); rename the folder, or give "
+                        "the fault in case.json, so that per-fault scores name the fault"]
             return [] if key in FAULT_ALIASES or ftype == key else [f"the folder name's fault label {shown(label)} was read as fault {ftype!r} (its leading part)"]
     return []
 
