@@ -248,6 +248,45 @@ def test_an_invalid_metric_sets_is_one_message_in_validate_and_rank(tmp_path: Pa
     assert " ".join(r.stderr.split()) == f"error: invalid case {folder}: " + "; ".join(expected)
 
 
+@pytest.mark.parametrize("side", ["last", "second"])
+def test_an_injection_time_near_an_end_of_the_data_is_a_warning(tmp_path: Path, side: str) -> None:
+    """An injection time on the last row (or the second) leaves one sample on one side: the case is read
+    (it is valid) but rank and dataset validate warn, naming the side, every time it is read."""
+    from typer.testing import CliRunner
+
+    from llmrca.cli import app
+
+    folder = _good(tmp_path / "ds")
+    t = pd.read_csv(folder / "data.csv")["time"]
+    at = float(t.iloc[-1] if side == "last" else t.iloc[1])
+    d = json.loads((folder / "case.json").read_text())
+    d["inject_time"] = at
+    (folder / "case.json").write_text(json.dumps(d))
+    (folder / "inject_time.txt").write_text(f"{at:.0f}\n")
+    where = "at or after" if side == "last" else "before"
+    want = f"data.csv has only 1 of its {len(t)} rows {where} the injection time ({at:.0f})"
+    notes = read_case(folder).meta["normalised"]
+    assert sum(want in n for n in notes) == 1, notes
+    r = CliRunner().invoke(app, ["dataset", "validate", str(tmp_path / "ds")], terminal_width=400)
+    assert r.exit_code == 0 and f"ray-worker-1_cpu/1: warning: short window: {want}" in r.stdout, r.stdout
+    assert "repaired" not in r.stdout  # a warning about the case, not a repair of what was read
+    r = CliRunner().invoke(app, ["rank", str(folder), "--method", "nsigma", "--quiet"], terminal_width=400)
+    if side == "last":  # ranked on one anomalous sample, with the warning
+        assert r.exit_code == 0 and want in " ".join(r.output.split()) and "repair(s)" not in r.output, r.output
+    else:  # one normal row: the methods' window split refuses the case
+        assert r.exit_code == 2 and "leaves 1 normal" in r.output, r.output
+
+
+def test_an_injection_time_with_room_on_both_sides_gives_no_window_warning(tmp_path: Path) -> None:
+    folder = _good(tmp_path)
+    t = pd.read_csv(folder / "data.csv")["time"]
+    d = json.loads((folder / "case.json").read_text())
+    d["inject_time"] = float(t.iloc[-3])  # three rows from it on: enough
+    (folder / "case.json").write_text(json.dumps(d))
+    (folder / "inject_time.txt").unlink(missing_ok=True)
+    assert not any("short window" in n for n in read_case(folder).meta.get("normalised", []))
+
+
 def test_dataset_skips_a_bad_case_without_stopping(tmp_path: Path) -> None:
     cases = [make_case(root=r, fault="cpu", seed=1, with_logs=False, with_traces=False) for r in ("ray-worker-1", "ray-worker-2")]
     ds = Dataset.write(cases, tmp_path / "ds")

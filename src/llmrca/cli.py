@@ -422,7 +422,12 @@ def rank_cmd(
     ignored = sli_ignored([method], sli)
     if ignored is not None:
         console.print(Text.assemble(("note: ", "yellow"), ignored), soft_wrap=True)
-    repairs = [str(n) for n in (outcome.case.meta or {}).get("normalised") or []]
+    from llmrca.dataset.io import is_warning_note
+
+    read_notes = [str(n) for n in (outcome.case.meta or {}).get("normalised") or []]
+    for n in dict.fromkeys(n for n in read_notes if is_warning_note(n)):
+        console.print(Text.assemble(("warning: ", "yellow"), n.removeprefix("warning: ")), soft_wrap=True)
+    repairs = [n for n in read_notes if not is_warning_note(n)]
     if repairs:  # what the reader changed to read this case (dataset validate lists the same)
         console.print(Text.assemble(("note: ", "yellow"), f"{case_dir} was read with {len(repairs)} repair(s): {repairs[0]}"
                                     + (f" (and {len(repairs) - 1} more: `llmrca dataset validate {case_dir}` lists them)" if len(repairs) > 1 else "")),
@@ -667,13 +672,13 @@ def dataset_import_cmd(
             rep = import_tree(src, dst, on_case=bar)
     except _USER_ERRORS as e:
         _fail(e)
-    from llmrca.dataset.io import WARNING_PREFIX
+    from llmrca.dataset.io import is_warning_note
 
     for cid, notes in rep.notes.items():
         for n in notes:
-            if n.startswith(WARNING_PREFIX):
+            if is_warning_note(n):
                 typer.echo(f"{cid}: {n}")
-        repairs = [n for n in notes if not n.startswith(WARNING_PREFIX)]
+        repairs = [n for n in notes if not is_warning_note(n)]
         if repairs:
             typer.echo(f"{cid}: repaired (recorded in case.json 'normalised')")
         for n in repairs:

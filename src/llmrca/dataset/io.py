@@ -740,6 +740,7 @@ def _read_case(folder: Path, *, normalise: bool = True, validate: bool = True) -
     topo = spec.topology.to_topology() if spec is not None and spec.topology is not None else None
     if topo is None and os.path.lexists(folder / "mpg.csv"):
         topo = _topology_from_mpg(folder / "mpg.csv", comps, notes, folder)
+    notes += _short_window_notes(basic, inject, layout.metric_files.get(basic_name, "the metrics").replace("+", " and "))
     meta = dict(spec.meta) if spec is not None else {}
     earlier = list((spec.normalised if spec is not None else None) or meta.pop("normalised", None) or [])
     if identity:
@@ -778,10 +779,43 @@ def _read_case(folder: Path, *, normalise: bool = True, validate: bool = True) -
     return case
 
 
+#: Fewer rows than this on one side of the injection time is warned about: a robust z-score (BARO, N-Sigma)
+#: then rests on one or two samples, and a causal test (PC, Granger) has nothing to test.
+MIN_WINDOW_ROWS = 3
+
+
+def _short_window_notes(df: pd.DataFrame, inject: float | None, fname: str) -> list[str]:
+    """A warning note when the injection time leaves fewer than :data:`MIN_WINDOW_ROWS` rows before it or
+    from it on (an inject time on the last row, a time zone slip of a few minutes).  An injection time
+    outside the data is a problem said elsewhere; this is only about one that is inside but near an end."""
+    if inject is None or "time" not in df.columns or not len(df):
+        return []
+    t = pd.to_numeric(df["time"], errors="coerce").dropna()
+    if not len(t) or not (isinstance(inject, float | int) and t.min() < inject <= t.max()):
+        return []
+    before, after = int((t < inject).sum()), int((t >= inject).sum())
+    at = f"{inject:.0f}" if float(inject).is_integer() else f"{inject}"
+    out = []
+    for n, side, fix in ((before, "before the injection time", "earlier data"), (after, "at or after the injection time", "data after the fault")):
+        if n < MIN_WINDOW_ROWS:
+            out.append(
+                f"{SHORT_WINDOW_PREFIX}{fname} has only {n} of its {len(t)} rows {side} ({at}); "
+                f"methods score such a case on {n} sample(s): check inject_time.txt, or export {fix}"
+            )
+    return out
+
+
 #: Notes that start with this are warnings that case.json and the folder name disagree (``dataset validate``
 #: prints them every time, as warnings), not repairs; other "warning: " notes (a log file read with
 #: replacements) are repairs of what was read.
 WARNING_PREFIX = "warning: case.json says "
+#: A warning that the injection time leaves a window of fewer than :data:`MIN_WINDOW_ROWS` rows (said every time).
+SHORT_WINDOW_PREFIX = "warning: short window: "
+
+
+def is_warning_note(note: str) -> bool:
+    """True for a note that warns about the case as it is (said every time it is read), not a repair of what was read."""
+    return note.startswith((WARNING_PREFIX, SHORT_WINDOW_PREFIX))
 
 
 def _folder_disagreement(folder: Path, fault: FaultRecord, in_healthy_folder: bool) -> list[str]:

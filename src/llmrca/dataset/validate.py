@@ -10,10 +10,10 @@ from pathlib import Path
 
 from llmrca.dataset.io import (
     UNEXPECTED,
-    WARNING_PREFIX,
     Dataset,
     find_case_dirs,
     ground_truth_problem,
+    is_warning_note,
     read_case,
     write_case,
     write_manifest,
@@ -80,9 +80,9 @@ def validate_dataset(root: str | Path, *, on_case: Callable[[int, int], None] | 
         readable.append(folder)
         if case.meta.get("normalised"):
             # warnings (case.json and folder name disagree) are said every time, even if an import recorded them
-            warn = [n.removeprefix("warning: ") for n in case.meta["normalised"] if n.startswith(WARNING_PREFIX)]
-            notes = [n for n in case.meta["normalised"] if not n.startswith(WARNING_PREFIX)]
-            earlier = [n for n in _recorded_repairs(folder) if not n.startswith(WARNING_PREFIX)]
+            warn = [n.removeprefix("warning: ") for n in case.meta["normalised"] if is_warning_note(n)]
+            notes = [n for n in case.meta["normalised"] if not is_warning_note(n)]
+            earlier = [n for n in _recorded_repairs(folder) if not is_warning_note(n)]
             if earlier and notes[: len(earlier)] == earlier:
                 check.recorded[cid], notes = earlier, notes[len(earlier):]
             if warn:
