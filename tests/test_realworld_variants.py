@@ -143,13 +143,40 @@ def test_utf16_or_utf32_logs_are_decoded_and_never_block_the_case(tmp_path: Path
     assert rank_case(d, "nsigma").ranking.components[0] == "ray-worker-1"
 
 
-def test_compressed_logs_leave_the_case_without_logs(tmp_path: Path) -> None:
+def _pack(kind: str, raw: bytes, member: str = "x.csv") -> bytes:
+    import bz2
+    import gzip
+    import io
+    import lzma
+    import zipfile
+
+    if kind == "zip":
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+            zf.writestr(member, raw)
+        return buf.getvalue()
+    return {"gzip": gzip.compress, "bzip2": bz2.compress, "xz": lzma.compress}[kind](raw)
+
+
+@pytest.mark.parametrize("kind", ["gzip", "zip", "bzip2", "xz"])
+def test_compressed_logs_are_read(tmp_path: Path, kind: str) -> None:
+    logs = make_case(root="ray-worker-1", fault="memory", seed=0).logs
+    d, _ = _with_logs(tmp_path, _pack(kind, logs.to_csv(index=False).encode()))
+    case = read_case(d)
+    assert len(case.logs) == len(logs) and (case.logs["message"] == logs["message"].to_numpy()).all()
+    assert f"logs.csv: {kind}-compressed; decompressed (" in _notes(case)
+
+
+def test_zstd_or_damaged_logs_leave_the_case_without_logs(tmp_path: Path) -> None:
     import gzip
 
-    d, c = _with_logs(tmp_path, gzip.compress(make_case(root="ray-worker-1", fault="memory", seed=0).logs.to_csv(index=False).encode()))
+    raw = gzip.compress(make_case(root="ray-worker-1", fault="memory", seed=0).logs.to_csv(index=False).encode())
+    d, c = _with_logs(tmp_path, raw[: len(raw) // 2])  # a copy cut off halfway
     case = read_case(d)
     assert case.logs is None and case.metrics.shape == c.metrics.shape
-    assert "warning: logs.csv is gzip-compressed, not CSV text; decompress it (the folder must hold the plain logs.csv); the case is used without logs" in _notes(case)
+    assert "warning: logs.csv is gzip-compressed but cannot be decompressed (" in _notes(case) and "the case is used without logs" in _notes(case)
+    (d / "logs.csv").write_bytes(b"\x28\xb5\x2f\xfd" + b"\x00" * 32)  # zstd's magic number
+    assert "warning: logs.csv is zstd-compressed, which is not read; decompress it (e.g. zstd -d)" in _notes(read_case(d))
 
 
 def test_nul_bytes_in_logs_are_removed_and_counted(tmp_path: Path) -> None:
@@ -160,21 +187,76 @@ def test_nul_bytes_in_logs_are_removed_and_counted(tmp_path: Path) -> None:
     assert "warning: logs.csv: 4 NUL byte(s) removed" in _notes(case)
 
 
-# -- rcaeval-re2-layout: compressed metrics files are named, never skipped --------------------------
+# -- rcaeval-re2-layout: compressed case files (simple_metrics.csv.gz) are read as the plain file ---------
 
 
-def test_compressed_metrics_file_is_a_problem_that_says_decompress(tmp_path: Path) -> None:
+@pytest.mark.parametrize("kind", ["gzip", "zip", "bzip2", "xz"])
+def test_compressed_metrics_files_are_read_and_imported_plain(tmp_path: Path, kind: str) -> None:
+    """An RE2 case whose files are compressed copies (``simple_metrics.csv.gz``, ``metrics.csv.gz``; no
+    inject_time.txt needed to find it) is read as the plain files would be, and `dataset import` writes
+    the plain files, not the compressed copies beside them."""
+    from llmrca.dataset.layouts import COMPRESSED_SUFFIXES
+
+    suffix = {"gzip": ".gz", "zip": ".zip", "bzip2": ".bz2", "xz": ".xz"}[kind]
+    assert suffix in COMPRESSED_SUFFIXES
+    d, c = _case(tmp_path, "RE2-OB/ray-worker-1_cpu/1")
+    for name in ("simple_metrics.csv", "metrics.csv"):
+        (d / f"{name}{suffix}").write_bytes(_pack(kind, c.metrics.to_csv(index=False).encode(), member=name))
+    case = read_case(d)
+    assert case.metrics.shape == c.metrics.shape and np.allclose(case.metrics.to_numpy(float), c.metrics.to_numpy(float))
+    assert set(case.metric_sets) == {"basic", "extended"} and case.meta["layout"] == "rcaeval-re2"
+    assert f"simple_metrics.csv{suffix}: {kind}-compressed; decompressed (" in _notes(case)
+    assert rank_case(d, "nsigma").ranking.components[0] == "ray-worker-1"
+    r = CliRunner().invoke(app, ["dataset", "import", str(tmp_path / "RE2-OB"), str(tmp_path / "out")])
+    assert r.exit_code == 0, r.output
+    out = tmp_path / "out" / "ray-worker-1_cpu" / "1"
+    assert sorted(p.name for p in out.iterdir()) == ["case.json", "data.csv", "data_extended.csv", "inject_time.txt"]
+
+
+def test_a_compressed_copy_found_without_inject_time_and_bytes_under_a_plain_name(tmp_path: Path) -> None:
     import gzip
 
     d, c = _case(tmp_path, "RE2-OB/ray-worker-1_cpu/1")
     (d / "simple_metrics.csv.gz").write_bytes(gzip.compress(c.metrics.to_csv(index=False).encode()))
-    (d / "inject_time.txt").unlink()  # the compressed file alone must make the folder a case
-    r = CliRunner().invoke(app, ["dataset", "import", str(tmp_path / "RE2-OB"), str(tmp_path / "out")])
-    assert r.exit_code == 1 and "Traceback" not in r.output
-    assert "simple_metrics.csv.gz is compressed and is not read; decompress it so the folder holds simple_metrics.csv" in " ".join(r.output.split())
+    (d / "inject_time.txt").unlink()  # the compressed file alone makes the folder a case: said, never skipped
+    r = CliRunner().invoke(app, ["dataset", "validate", str(tmp_path / "RE2-OB")], terminal_width=400)
+    assert r.exit_code == 1 and "no inject_time.txt in the case folder" in r.output, r.output
+    (d / "simple_metrics.csv.gz").unlink()
     (d / "data.csv").write_bytes(gzip.compress(c.metrics.to_csv(index=False).encode()))  # compressed bytes under a plain name
     (d / "inject_time.txt").write_text(f"{int(c.inject_time)}\n")
-    assert "data.csv is gzip-compressed, not CSV text; decompress it" in _problems(d)
+    case = read_case(d)
+    assert case.metrics.shape == c.metrics.shape and "data.csv: gzip-compressed; decompressed (" in _notes(case)
+
+
+def test_compressed_metrics_that_cannot_be_read_say_why(tmp_path: Path) -> None:
+    d, c = _case(tmp_path)
+    raw = c.metrics.to_csv(index=False).encode()
+    two = _pack("zip", raw, member="data.csv")
+    import io
+    import zipfile
+
+    buf = io.BytesIO(two)
+    with zipfile.ZipFile(buf, "a") as zf:
+        zf.writestr("notes.txt", b"x")
+    (d / "data.csv.zip").write_bytes(buf.getvalue())
+    assert "data.csv.zip is a zip archive of 2 files (data.csv, notes.txt); a case file must be one CSV" in _problems(d)
+    (d / "data.csv.zip").unlink()
+    (d / "data.csv.xz").write_bytes(_pack("xz", raw)[:-20])  # cut off
+    assert "data.csv.xz is xz-compressed but cannot be decompressed (" in _problems(d)
+
+
+def test_decompression_is_bounded() -> None:
+    """A small archive that expands past the cap is refused without being held in memory whole."""
+    import gzip
+
+    from llmrca.dataset.io import decompress_bounded
+
+    bomb = gzip.compress(b"0" * 1_000_000)
+    assert len(bomb) < 2_000
+    with pytest.raises(CaseValidationError, match=r"data\.csv\.gz decompresses to more than 65536 bytes"):
+        decompress_bounded(bomb, "data.csv.gz", 65536)
+    assert decompress_bounded(bomb, "data.csv.gz", 1_000_000) == (b"0" * 1_000_000, "gzip")
+    assert decompress_bounded(b"time,a_cpu\n", "data.csv", 10) == (b"time,a_cpu\n", None)  # plain text: as it is
 
 
 # -- chaosmesh-inject-time / epoch-ms-time: how the injection time is written ------------------------

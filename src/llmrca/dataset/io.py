@@ -116,6 +116,7 @@ def _read_csv(path: Path, what: str, folder: Path | None = None) -> pd.DataFrame
     from llmrca.dataset.safe_io import MAX_CSV_BYTES, read_bytes_bounded
 
     raw = read_bytes_bounded(path, MAX_CSV_BYTES, what, root=folder if folder is not None else path.parent)
+    raw, _ = decompress_bounded(raw, path.name, MAX_CSV_BYTES)
     try:
         return pd.read_csv(io.BytesIO(raw))
     except pd.errors.EmptyDataError:
@@ -136,13 +137,15 @@ def _read_text_csv(path: Path, what: str, notes: list[str], folder: Path) -> pd.
     """
     import csv
 
-    from llmrca.dataset.safe_io import MAX_CSV_BYTES, DatasetInputError, read_bytes_bounded
+    from llmrca.dataset.safe_io import MAX_CSV_BYTES, read_bytes_bounded
 
     try:
-        raw = read_bytes_bounded(path, MAX_CSV_BYTES, path.name, root=folder)
-    except DatasetInputError as e:
+        raw, packed = decompress_bounded(read_bytes_bounded(path, MAX_CSV_BYTES, path.name, root=folder), path.name, MAX_CSV_BYTES)
+    except CaseValidationError as e:  # DatasetInputError too: a FIFO, a file over the cap, a damaged archive
         notes.append(f"warning: {e.problems[0]}; the case is used without {what}")
         return None
+    if packed is not None:
+        notes.append(f"{path.name}: {packed}-compressed; decompressed ({len(raw)} bytes)")
     try:
         text = _decode_csv(raw, path.name, notes, strict=False)
     except CaseValidationError as e:
@@ -232,6 +235,58 @@ COMPRESSION_MAGIC: tuple[tuple[bytes, str], ...] = (
 def compression_of(raw: bytes) -> str | None:
     """The compression format of ``raw`` by its magic number (``"gzip"``, ``"zip"``, ...), or None."""
     return next((name for magic, name in COMPRESSION_MAGIC if raw.startswith(magic)), None)
+
+
+#: Formats :func:`decompress_bounded` reads (the Python standard library's); zstd is named, not read.
+READABLE_COMPRESSION: frozenset[str] = frozenset({"gzip", "zip", "bzip2", "xz"})
+
+
+def decompress_bounded(raw: bytes, name: str, max_bytes: int) -> tuple[bytes, str | None]:
+    """``(content, format)``: ``raw`` decompressed when it is gzip, zip (one member), bzip2 or xz by its magic
+    number (:data:`COMPRESSION_MAGIC`), else ``(raw, None)``.
+
+    At most ``max_bytes`` bytes are decompressed (a small archive that expands without limit is refused,
+    not read into memory).  Raises :class:`CaseValidationError` naming ``name`` for a zstd file (no
+    reader in the standard library), a zip archive without exactly one file, a damaged stream, or a
+    content larger than ``max_bytes``.  Formats: gzip RFC 1952, zip APPNOTE, bzip2, xz.
+    """
+    import bz2
+    import gzip
+    import lzma
+    import zipfile
+    import zlib
+
+    packed = compression_of(raw)
+    if packed is None:
+        return raw, None
+    if packed not in READABLE_COMPRESSION:
+        raise CaseValidationError([f"{name} is {packed}-compressed, which is not read; decompress it (e.g. zstd -d) so the folder holds the plain CSV"])
+    try:
+        if packed == "zip":
+            with zipfile.ZipFile(io.BytesIO(raw)) as zf:
+                members = [i for i in zf.infolist() if not i.is_dir()]
+                if len(members) != 1:
+                    shown_names = ", ".join(i.filename for i in members[:3]) + (", ..." if len(members) > 3 else "")
+                    raise CaseValidationError([
+                        f"{name} is a zip archive of {len(members)} files ({shown_names or 'none'}); a case file must be one CSV: "
+                        "unzip it and put the files into the case folder"
+                    ])
+                with zf.open(members[0]) as fh:
+                    out = fh.read(max_bytes + 1)
+        else:
+            src = io.BytesIO(raw)
+            stream = gzip.GzipFile(fileobj=src) if packed == "gzip" else bz2.BZ2File(src) if packed == "bzip2" else lzma.LZMAFile(src)
+            with stream as fh:
+                out = fh.read(max_bytes + 1)
+    except CaseValidationError:
+        raise
+    except (OSError, EOFError, zlib.error, lzma.LZMAError, zipfile.BadZipFile, ValueError) as e:
+        raise CaseValidationError([f"{name} is {packed}-compressed but cannot be decompressed ({str(e)[:120] or type(e).__name__}); "
+                                   "the file is damaged or cut off: copy or export it again"]) from None
+    if len(out) > max_bytes:
+        raise CaseValidationError([f"{name} decompresses to more than {max_bytes} bytes, the limit for a case file; "
+                                   "split the case or decompress it and check its size"])
+    return out, packed
 
 
 def _wide_unicode(raw: bytes) -> tuple[str, bool] | None:
@@ -369,7 +424,9 @@ def read_metrics_file(path: Path, name: str, folder: Path, notes: list[str]) -> 
     from llmrca.dataset import strict
     from llmrca.dataset.safe_io import MAX_CSV_BYTES, read_bytes_bounded
 
-    raw = read_bytes_bounded(path, MAX_CSV_BYTES, name, root=folder)
+    raw, packed = decompress_bounded(read_bytes_bounded(path, MAX_CSV_BYTES, name, root=folder), name, MAX_CSV_BYTES)
+    if packed is not None:
+        notes.append(f"{name}: {packed}-compressed; decompressed ({len(raw)} bytes)")
     text = _decode_csv(raw, name, notes, strict=True)
     del raw
     lines = text.splitlines()
@@ -548,7 +605,7 @@ def _topology_from_mpg(path: Path, components: list[str], notes: list[str], fold
 
 def _read_case(folder: Path, *, normalise: bool = True, validate: bool = True) -> Case:
     from llmrca.dataset import strict
-    from llmrca.dataset.layouts import detect_layout
+    from llmrca.dataset.layouts import detect_layout, present
     from llmrca.dataset.normalise import normalise_logs, normalise_metrics, normalise_traces, time_range, to_seconds
     from llmrca.dataset.safe_io import MAX_INJECT_TIME_BYTES, decode_text, read_bytes_bounded
     from llmrca.dataset.schema import CaseSpec, check_against_data, missing_metric_set_file, read_case_json
@@ -672,13 +729,13 @@ def _read_case(folder: Path, *, normalise: bool = True, validate: bool = True) -
         inject = rcd_inject
     logs = traces = None
     ref = time_range(sets["basic"]) if "basic" in sets else None
-    if os.path.lexists(folder / "logs.csv"):
-        logs = _read_text_csv(folder / "logs.csv", "logs", notes, folder)
+    if (logs_file := present(folder, "logs.csv")) is not None:
+        logs = _read_text_csv(logs_file, "logs", notes, folder)
         if logs is not None and normalise:
             logs, n = normalise_logs(logs, ref=ref)
             notes += n
-    if os.path.lexists(folder / "traces.csv"):
-        traces = _read_text_csv(folder / "traces.csv", "traces", notes, folder)
+    if (traces_file := present(folder, "traces.csv")) is not None:
+        traces = _read_text_csv(traces_file, "traces", notes, folder)
         if traces is not None and normalise:
             traces, n = normalise_traces(traces, ref=ref)
             notes += n
@@ -738,8 +795,8 @@ def _read_case(folder: Path, *, normalise: bool = True, validate: bool = True) -
         kept = [c for k, df in sets.items() if layout.metric_files.get(k) == fname for c in df.columns] or list(basic.columns)
         problems += strict.dropped_root_cause_problems(roots, kept, gone, file=fname)
     topo = spec.topology.to_topology() if spec is not None and spec.topology is not None else None
-    if topo is None and os.path.lexists(folder / "mpg.csv"):
-        topo = _topology_from_mpg(folder / "mpg.csv", comps, notes, folder)
+    if topo is None and (mpg_file := present(folder, "mpg.csv")) is not None:
+        topo = _topology_from_mpg(mpg_file, comps, notes, folder)
     notes += _short_window_notes(basic, inject, layout.metric_files.get(basic_name, "the metrics").replace("+", " and "))
     meta = dict(spec.meta) if spec is not None else {}
     earlier = list((spec.normalised if spec is not None else None) or meta.pop("normalised", None) or [])
@@ -940,7 +997,7 @@ def find_case_dirs(root: str | Path) -> list[Path]:
     found = [
         Path(d)
         for d, _, files in os.walk(root, onerror=lambda e: unlistable.append(Path(e.filename)))
-        if markers.intersection(files) or compressed_markers(files)  # a compressed data.csv.gz is reported, not skipped
+        if markers.intersection(files) or compressed_markers(files)  # a compressed data.csv.gz counts as data.csv
     ]
     return sorted({*found, *(u for u in unlistable if u != root)}, key=_natural_key)
 

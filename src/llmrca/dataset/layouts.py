@@ -39,13 +39,32 @@ CONSUMED: frozenset[str] = frozenset(
     {*CASE_MARKERS, "data_extended.csv", "logs.csv", "traces.csv", "mpg.csv"}
 )
 
-#: File-name endings of compressed copies of the files above (``simple_metrics.csv.gz``): reported, not read.
+#: File-name endings of compressed copies of the files above (``simple_metrics.csv.gz``).  A compressed
+#: copy stands for the plain file when that is absent (gzip, zip, bzip2 and xz are read; zstd is named).
 COMPRESSED_SUFFIXES: tuple[str, ...] = (".gz", ".zip", ".bz2", ".xz", ".zst")
 
 
 def compressed_markers(names: set[str] | list[str]) -> list[str]:
     """Names among ``names`` that are a compressed case file (``data.csv.gz``, ``metrics.csv.zip``, ...)."""
     return sorted(n for n in names for suf in COMPRESSED_SUFFIXES if n.endswith(suf) and n[: -len(suf)] in CONSUMED)
+
+
+def _stand_ins(has: set[str]) -> dict[str, str]:
+    """Plain case-file name -> the file that holds it: itself when present, else its first compressed copy."""
+    out = {n: n for n in has}
+    for n in compressed_markers(has):
+        plain = next(n[: -len(s)] for s in COMPRESSED_SUFFIXES if n.endswith(s))
+        out.setdefault(plain, n)
+    return out
+
+
+def present(folder: Path, name: str) -> Path | None:
+    """``folder / name`` when it exists (any kind of entry: the reader says what is wrong with it), else its
+    compressed copy (``name`` + one of :data:`COMPRESSED_SUFFIXES`), else None."""
+    for candidate in (name, *(name + s for s in COMPRESSED_SUFFIXES)):
+        if (folder / candidate).is_symlink() or (folder / candidate).exists():
+            return folder / candidate
+    return None
 
 
 EXPECTED = (
@@ -91,36 +110,34 @@ def detect_layout(folder: Path, spec: dict | None = None) -> Layout:
             lay.problems.append(missing_metric_set_file(name, files[name]))
         return lay
     name = "llmrca" if spec else None
+    found = sorted(has)[:12]
+    f = _stand_ins(has)  # data.csv.gz stands for data.csv when there is no data.csv
+    has = set(f)
     if "data.csv" in has:
-        files = {"basic": "data.csv"}
+        files = {"basic": f["data.csv"]}
         if "data_extended.csv" in has:
-            files["extended"] = "data_extended.csv"
+            files["extended"] = f["data_extended.csv"]
         elif "metrics.csv" in has:
-            files["extended"] = "metrics.csv"
+            files["extended"] = f["metrics.csv"]
         return Layout(name or "rcaeval-re1", files)
     if "simple_metrics.csv" in has or "metrics.csv" in has:
-        files = {"basic": "simple_metrics.csv" if "simple_metrics.csv" in has else "metrics.csv"}
+        files = {"basic": f["simple_metrics.csv"] if "simple_metrics.csv" in has else f["metrics.csv"]}
         if "simple_metrics.csv" in has and "metrics.csv" in has:
-            files["extended"] = "metrics.csv"
+            files["extended"] = f["metrics.csv"]
         return Layout(name or "rcaeval-re2", files)
     if "normal.csv" in has and "anomalous.csv" in has:
-        return Layout(name or "rcd", {"basic": "normal.csv+anomalous.csv"}, rcd_files=("normal.csv", "anomalous.csv"))
-    found = sorted(has)[:12]
+        pair = (f["normal.csv"], f["anomalous.csv"])
+        return Layout(name or "rcd", {"basic": "+".join(pair)}, rcd_files=pair)
     lay = Layout(name or "unknown")
     if "normal.csv" in has or "anomalous.csv" in has:
         one = "normal.csv" if "normal.csv" in has else "anomalous.csv"
         other = "anomalous.csv" if one == "normal.csv" else "normal.csv"
-        lay.problems.append(f"{folder} has {one} but no {other}: the RCD layout needs both (the injection time is the first anomalous row)")
-    elif packed := compressed_markers(has):
-        lay.problems.append(
-            f"no metrics in {folder}: {packed[0]} is compressed and is not read; decompress it so the folder holds "
-            f"{packed[0].rsplit('.', 1)[0]} (e.g. gunzip {packed[0]}); expected {EXPECTED}"
-        )
+        lay.problems.append(f"{folder} has {f[one]} but no {other}: the RCD layout needs both (the injection time is the first anomalous row)")
     else:
         lay.problems.append(f"no metrics in {folder}: expected {EXPECTED}; found {found or 'no files'}")
     return lay
 
 
 def looks_like_case(folder: Path) -> bool:
-    """True when ``folder`` holds any file of :data:`CASE_MARKERS`."""
-    return any((folder / m).is_file() for m in CASE_MARKERS)
+    """True when ``folder`` holds any file of :data:`CASE_MARKERS`, or a compressed copy of one."""
+    return any((folder / m).is_file() or any((folder / (m + s)).is_file() for s in COMPRESSED_SUFFIXES) for m in CASE_MARKERS)

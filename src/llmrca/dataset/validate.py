@@ -18,7 +18,7 @@ from llmrca.dataset.io import (
     write_case,
     write_manifest,
 )
-from llmrca.dataset.layouts import CONSUMED, EXPECTED
+from llmrca.dataset.layouts import CONSUMED, EXPECTED, compressed_markers
 from llmrca.dataset.normalise import SAVED_INDEX_NAME
 from llmrca.model import CaseValidationError, no_basic_set_problem
 
@@ -224,7 +224,7 @@ def import_tree(
         target = dst / rel
         write_case(case, target)
         for extra in sorted(folder.iterdir()):  # keep files we do not interpret (notes, raw dumps)
-            if extra.name in CONSUMED or os.path.lexists(target / extra.name) or extra.is_dir():
+            if extra.name in CONSUMED or compressed_markers([extra.name]) or os.path.lexists(target / extra.name) or extra.is_dir():
                 continue
             why = _copy_extra(extra, target / extra.name, src)
             if why:
