@@ -541,3 +541,25 @@ def test_logs_with_a_ts_column_are_read_as_data_csv_s_time_is(tmp_path: Path) ->
     assert case.logs is not None and len(case.logs) == len(c.logs)
     assert case.logs["time"].to_numpy() == pytest.approx(c.logs["time"].to_numpy())
     assert "logs.csv: no 'time' column; 'ts' was read as 'time'" in _notes(case)
+
+
+# -- spreadsheet / database exports: missing values spelled as words -----------------------------------
+
+
+def test_missing_values_spelled_as_words_are_read_as_missing_with_a_note(tmp_path: Path) -> None:
+    d, c = _case(tmp_path)
+    df = c.metrics.copy()
+    col = next(x for x in df.columns if x != "time")
+    text = df.to_csv(index=False).splitlines()
+    head = text[0].split(",")
+    j = head.index(col)
+    for i, word in ((3, "n/a"), (4, '"null"'), (5, "#N/A"), (6, "n/a")):
+        cells = text[i].split(",")
+        cells[j] = word
+        text[i] = ",".join(cells)
+    (d / "data.csv").write_text("\n".join(text) + "\n")
+    case = read_case(d)
+    assert case.metrics[col].isna().sum() == 4 and case.metrics[col].iloc[[2, 3, 4, 5]].isna().all()
+    assert "data.csv: 4 cell(s) spelled as a missing value ('n/a' ×2, 'null' ×1, '#N/A' ×1) were read as missing (NaN)" in _notes(case)
+    c.metrics.to_csv(d / "data.csv", index=False)  # NaN as pandas writes it (empty) or Prometheus ('NaN'): no such note
+    assert "spelled as a missing value" not in _notes(read_case(d))

@@ -26,6 +26,7 @@ import io
 import json
 import os
 import re
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -306,6 +307,23 @@ def _wide_unicode(raw: bytes) -> tuple[str, bool] | None:
     return None
 
 
+#: The words pandas' ``read_csv`` reads as a missing value (its default ``na_values``), other than an empty
+#: cell and the float spellings of NaN (``NaN``, ``nan``, ``-nan``: what Prometheus exports): these are noted.
+MISSING_WORDS: tuple[str, ...] = ("#N/A N/A", "#N/A", "#NA", "-1.#IND", "-1.#QNAN", "1.#IND", "1.#QNAN", "<NA>", "N/A", "NA", "NULL", "None", "n/a", "null")
+
+
+def _missing_words(text: str, sep: str) -> Counter[str]:
+    """How many cells of ``text`` (a CSV with delimiter ``sep``) are exactly one of :data:`MISSING_WORDS`,
+    quoted or not; the header line is not counted."""
+    if not any(w in text for w in ("N/A", "NA", "NULL", "None", "n/a", "null", "#IND", "#QNAN")):
+        return Counter()
+    alt = "|".join(re.escape(w) for w in MISSING_WORDS)
+    d = re.escape(sep)
+    pat = re.compile(rf'(?:^|(?<={d}))"?({alt})"?(?={d}|\r?$)', re.MULTILINE)
+    body = text.split("\n", 1)[1] if "\n" in text else ""
+    return Counter(m.group(1) for m in pat.finditer(body))
+
+
 _DECIMAL_COMMA = re.compile(r"-?\d+,\d+(?:[eE][-+]?\d+)?")
 _DECIMAL_POINT = re.compile(r"\d\.\d")
 #: A cell that is a number in any spelling (no letters, ':' or spaces: a date-time is never taken for one).
@@ -454,6 +472,10 @@ def read_metrics_file(path: Path, name: str, folder: Path, notes: list[str]) -> 
         return pd.DataFrame(), problems
     except (pd.errors.ParserError, ValueError, OverflowError, MemoryError) as e:
         return pd.DataFrame(), [*problems, f"{name} is not a readable CSV ({str(e)[:200]}); it must be a UTF-8 comma-separated file with a header row"]
+    words = _missing_words(text, sep)
+    if words:
+        said = ", ".join(f"{w!r} ×{n}" for w, n in words.most_common(4)) + (", ..." if len(words) > 4 else "")
+        notes.append(f"{name}: {sum(words.values())} cell(s) spelled as a missing value ({said}) were read as missing (NaN)")
     if trailing and len(df.columns) and df.iloc[:, -1].isna().all():
         df = df.iloc[:, :-1]
         notes.append(f"{name}: every line ends with {sep!r} (an empty last column); the empty column was ignored")
