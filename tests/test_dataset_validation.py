@@ -248,33 +248,66 @@ def test_an_invalid_metric_sets_is_one_message_in_validate_and_rank(tmp_path: Pa
     assert " ".join(r.stderr.split()) == f"error: invalid case {folder}: " + "; ".join(expected)
 
 
-@pytest.mark.parametrize("side", ["last", "second"])
+def _inject_at(folder: Path, at: float) -> None:
+    d = json.loads((folder / "case.json").read_text())
+    d["inject_time"] = at
+    (folder / "case.json").write_text(json.dumps(d))
+    (folder / "inject_time.txt").write_text(f"{at:.0f}\n")
+
+
+@pytest.mark.parametrize("side", ["last", "third"])
 def test_an_injection_time_near_an_end_of_the_data_is_a_warning(tmp_path: Path, side: str) -> None:
-    """An injection time on the last row (or the second) leaves one sample on one side: the case is read
-    (it is valid) but rank and dataset validate warn, naming the side, every time it is read."""
+    """An injection time on the last row (one sample from it on) or the third (two before it) leaves few
+    samples on one side: the case is read (it is valid) and ranked, but rank and dataset validate warn,
+    naming the side, every time it is read; an import does not record the warning in case.json."""
     from typer.testing import CliRunner
 
     from llmrca.cli import app
 
     folder = _good(tmp_path / "ds")
     t = pd.read_csv(folder / "data.csv")["time"]
-    at = float(t.iloc[-1] if side == "last" else t.iloc[1])
-    d = json.loads((folder / "case.json").read_text())
-    d["inject_time"] = at
-    (folder / "case.json").write_text(json.dumps(d))
-    (folder / "inject_time.txt").write_text(f"{at:.0f}\n")
-    where = "at or after" if side == "last" else "before"
-    want = f"data.csv has only 1 of its {len(t)} rows {where} the injection time ({at:.0f})"
+    at = float(t.iloc[-1] if side == "last" else t.iloc[2])
+    _inject_at(folder, at)
+    want = (f"data.csv has only 1 of its {len(t)} rows at or after the injection time ({at:.0f}); methods score the fault on 1 sample(s)"
+            if side == "last" else f"data.csv has only 2 of its {len(t)} rows before the injection time ({at:.0f}); methods take the normal behaviour from 2 samples")
     notes = read_case(folder).meta["normalised"]
     assert sum(want in n for n in notes) == 1, notes
+    assert "check case.json's inject_time" in " ".join(notes)  # where this case's injection time comes from
     r = CliRunner().invoke(app, ["dataset", "validate", str(tmp_path / "ds")], terminal_width=400)
     assert r.exit_code == 0 and f"ray-worker-1_cpu/1: warning: short window: {want}" in r.stdout, r.stdout
     assert "repaired" not in r.stdout  # a warning about the case, not a repair of what was read
     r = CliRunner().invoke(app, ["rank", str(folder), "--method", "nsigma", "--quiet"], terminal_width=400)
-    if side == "last":  # ranked on one anomalous sample, with the warning
-        assert r.exit_code == 0 and want in " ".join(r.output.split()) and "repair(s)" not in r.output, r.output
-    else:  # one normal row: the methods' window split refuses the case
-        assert r.exit_code == 2 and "leaves 1 normal" in r.output, r.output
+    assert r.exit_code == 0 and want in " ".join(r.output.split()) and "repair(s)" not in r.output, r.output
+    r = CliRunner().invoke(app, ["rank", str(folder), "--method", "nsigma", "--json"], terminal_width=400)
+    got = json.loads(r.stdout[r.stdout.index("{"):])
+    assert any(want in w for w in got["case_warnings"]) and got["case_repairs"] == [], r.stdout
+    r = CliRunner().invoke(app, ["dataset", "import", str(tmp_path / "ds"), str(tmp_path / "again")], terminal_width=400)
+    assert r.exit_code == 0 and want in " ".join(r.output.split()), r.output
+    recorded = json.loads((tmp_path / "again" / "ray-worker-1_cpu" / "1" / "case.json").read_text())["normalised"]
+    assert not any("short window" in n for n in recorded)  # re-derived on every read, never piled up
+    assert sum(want in n for n in read_case(tmp_path / "again" / "ray-worker-1_cpu" / "1").meta["normalised"]) == 1
+
+
+@pytest.mark.parametrize("row", [0, 1])
+def test_an_injection_time_on_the_first_or_second_row_is_a_problem(tmp_path: Path, row: int) -> None:
+    """Fewer than two rows before the injection leave the methods no normal window: a problem said by
+    validate and rank alike (not 'outside the data' when it is the first row's time)."""
+    from typer.testing import CliRunner
+
+    from llmrca.cli import app
+
+    folder = _good(tmp_path / "ds")
+    t = pd.read_csv(folder / "data.csv")["time"]
+    at = float(t.iloc[row])
+    _inject_at(folder, at)
+    want = f"injection time {at} leaves {row} row(s) before it (the data starts at {float(t.iloc[0])})"
+    with pytest.raises(CaseValidationError) as e:
+        read_case(folder)
+    assert any(want in p for p in e.value.problems) and not any("outside the data" in p for p in e.value.problems), e.value.problems
+    r = CliRunner().invoke(app, ["dataset", "validate", str(tmp_path / "ds")], terminal_width=400)
+    assert r.exit_code == 1 and want in r.stdout, r.stdout
+    r = CliRunner().invoke(app, ["rank", str(folder), "--method", "nsigma"], terminal_width=400)
+    assert r.exit_code == 2 and want in " ".join(r.output.split()), r.output
 
 
 def test_an_injection_time_with_room_on_both_sides_gives_no_window_warning(tmp_path: Path) -> None:

@@ -164,7 +164,8 @@ def test_compressed_logs_are_read(tmp_path: Path, kind: str) -> None:
     d, _ = _with_logs(tmp_path, _pack(kind, logs.to_csv(index=False).encode()))
     case = read_case(d)
     assert len(case.logs) == len(logs) and (case.logs["message"] == logs["message"].to_numpy()).all()
-    assert f"logs.csv: {kind}-compressed; decompressed (" in _notes(case)
+    said = f"logs.csv: {kind}-compressed{' (its one file x.csv)' if kind == 'zip' else ''}; decompressed ("
+    assert said in _notes(case), _notes(case)
 
 
 def test_zstd_or_damaged_logs_leave_the_case_without_logs(tmp_path: Path) -> None:
@@ -205,7 +206,8 @@ def test_compressed_metrics_files_are_read_and_imported_plain(tmp_path: Path, ki
     case = read_case(d)
     assert case.metrics.shape == c.metrics.shape and np.allclose(case.metrics.to_numpy(float), c.metrics.to_numpy(float))
     assert set(case.metric_sets) == {"basic", "extended"} and case.meta["layout"] == "rcaeval-re2"
-    assert f"simple_metrics.csv{suffix}: {kind}-compressed; decompressed (" in _notes(case)
+    member = " (its one file simple_metrics.csv)" if kind == "zip" else ""
+    assert f"simple_metrics.csv{suffix}: {kind}-compressed{member}; decompressed (" in _notes(case)
     assert rank_case(d, "nsigma").ranking.components[0] == "ray-worker-1"
     r = CliRunner().invoke(app, ["dataset", "import", str(tmp_path / "RE2-OB"), str(tmp_path / "out")])
     assert r.exit_code == 0, r.output
@@ -245,8 +247,142 @@ def test_compressed_metrics_that_cannot_be_read_say_why(tmp_path: Path) -> None:
     assert "data.csv.xz is xz-compressed but cannot be decompressed (" in _problems(d)
 
 
+def _zip_flagged(raw: bytes, *, flag: int = 0, method: int | None = None) -> bytes:
+    """A one-file zip archive whose headers claim encryption (general-purpose flag bit 0) or another
+    compression method (APPNOTE 4.4.4 / 4.4.5): the local header and the central directory entry patched."""
+    import struct
+
+    z = bytearray(_pack("zip", raw, member="data.csv"))
+    for sig, flag_at in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):
+        i = z.index(sig)
+        struct.pack_into("<H", z, i + flag_at, struct.unpack_from("<H", z, i + flag_at)[0] | flag)
+        if method is not None:
+            struct.pack_into("<H", z, i + flag_at + 2, method)
+    return bytes(z)
+
+
+def _tar_gz(raw: bytes) -> bytes:
+    import gzip
+    import io
+    import tarfile
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tf:
+        info = tarfile.TarInfo("data.csv")
+        info.size = len(raw)
+        tf.addfile(info, io.BytesIO(raw))
+    return gzip.compress(buf.getvalue())
+
+
+@pytest.mark.parametrize(
+    ("packing", "said"),
+    [
+        ("encrypted", "data.csv.zip is an encrypted zip archive (data.csv needs a password); decrypt it"),
+        ("deflate64", "data.csv.zip is a zip archive compressed with deflate64, which is not read; unzip it"),
+        ("empty", "data.csv.zip is a zip archive of 0 files; a case file must be one CSV"),
+        ("tar.gz", "data.csv.gz is gzip-compressed and holds a tar archive, not CSV text; extract it (tar -xf)"),
+        ("tar", "data.csv is a tar archive, not CSV text; extract it (tar -xf)"),
+        ("twice", "data.csv.gz is gzip-compressed and what it holds is gzip-compressed again; decompress it until it is CSV text"),
+    ],
+)
+def test_archives_that_are_no_single_compressed_csv_say_what_they_are(tmp_path: Path, packing: str, said: str) -> None:
+    """Every archive the reader cannot take is a problem naming the file and what to do (rank exits 2
+    with it; never an unexpected error)."""
+    import gzip
+    import io
+    import tarfile
+    import zipfile
+
+    d, c = _case(tmp_path)
+    raw = c.metrics.to_csv(index=False).encode()
+    if packing == "encrypted":
+        (d / "data.csv.zip").write_bytes(_zip_flagged(raw, flag=0x1))
+    elif packing == "deflate64":
+        (d / "data.csv.zip").write_bytes(_zip_flagged(raw, method=9))
+    elif packing == "empty":
+        buf = io.BytesIO()
+        zipfile.ZipFile(buf, "w").close()
+        assert buf.getvalue().startswith(b"PK\x05\x06")
+        (d / "data.csv.zip").write_bytes(buf.getvalue())
+    elif packing == "tar.gz":
+        (d / "data.csv.gz").write_bytes(_tar_gz(raw))
+    elif packing == "tar":
+        (d / "data.csv").write_bytes(gzip.decompress(_tar_gz(raw)))
+        assert tarfile.is_tarfile(d / "data.csv")
+    else:
+        (d / "data.csv.gz").write_bytes(gzip.compress(gzip.compress(raw)))
+    assert said in _problems(d)
+    r = CliRunner().invoke(app, ["rank", str(d), "--method", "nsigma"], terminal_width=400)
+    assert r.exit_code == 2 and said in " ".join(r.output.split()) and "unexpected" not in r.output, r.output
+
+
+def test_a_plain_file_under_a_compressed_name_is_read_with_a_note(tmp_path: Path) -> None:
+    d, c = _case(tmp_path)
+    (d / "data.csv.gz").write_text(c.metrics.to_csv(index=False))  # a .gz that was never compressed
+    case = read_case(d)
+    assert case.metrics.shape == c.metrics.shape
+    assert "data.csv.gz: named like a compressed file but holds plain bytes; read as it is" in _notes(case)
+
+
+def test_plain_and_compressed_copies_side_by_side_warn_and_import_keeps_both(tmp_path: Path) -> None:
+    """data.csv is read; data.csv.gz beside it (perhaps other data) is said to be unread every time, and
+    an import keeps it as it is instead of dropping it."""
+    import gzip
+
+    d, c = _case(tmp_path / "src")
+    c.metrics.to_csv(d / "data.csv", index=False)
+    other = gzip.compress(c.metrics.iloc[:40].to_csv(index=False).encode())
+    (d / "data.csv.gz").write_bytes(other)
+    case = read_case(d)
+    assert len(case.metrics) == len(c.metrics)
+    want = "warning: not read: data.csv.gz: data.csv is in the folder too and is read instead"
+    assert sum(want in n for n in case.meta["normalised"]) == 1
+    r = CliRunner().invoke(app, ["dataset", "validate", str(tmp_path / "src")], terminal_width=400)
+    assert r.exit_code == 0 and "ray-worker-1_cpu/1: warning: not read: data.csv.gz" in r.output and "repaired" not in r.output, r.output
+    r = CliRunner().invoke(app, ["dataset", "import", str(tmp_path / "src"), str(tmp_path / "out")], terminal_width=400)
+    assert r.exit_code == 0, r.output
+    out = tmp_path / "out" / "ray-worker-1_cpu" / "1"
+    assert (out / "data.csv.gz").read_bytes() == other and "data.csv.gz was not read; an import copies it as it is" in r.output
+
+
+def test_logs_that_cannot_be_read_are_copied_by_an_import_not_dropped(tmp_path: Path) -> None:
+    raw = b"\x28\xb5\x2f\xfd" + b"\x00" * 32  # zstd: not read here, maybe by the user's other tools
+    d, _ = _with_logs(tmp_path / "src", raw)
+    (d / "traces.csv.xz").write_bytes(b"\xfd7zXZ\x00" + b"\x01" * 40)  # damaged
+    r = CliRunner().invoke(app, ["dataset", "import", str(tmp_path / "src"), str(tmp_path / "out")], terminal_width=400)
+    assert r.exit_code == 0, r.output
+    out = tmp_path / "out" / "ray-worker-1_memory" / "1"
+    assert (out / "logs.csv").read_bytes() == raw and (out / "traces.csv.xz").exists()
+    assert "logs.csv was not read; an import copies it as it is" in r.output
+    case = read_case(out)  # the imported case says again why its logs are not used
+    assert case.logs is None and "logs.csv is zstd-compressed, which is not read" in _notes(case)
+
+
+def test_compressed_side_files_are_named_as_they_are(tmp_path: Path) -> None:
+    """mpg.csv.gz, an RCD pair of .gz files and inject_time.txt.gz are read, each note naming the file read."""
+    import gzip
+
+    d, c = _case(tmp_path)
+    (d / "data.csv.bz2").write_bytes(_pack("bzip2", c.metrics.to_csv(index=False).encode()))
+    (d / "inject_time.txt").unlink()
+    (d / "inject_time.txt.gz").write_bytes(gzip.compress(f"{int(c.inject_time)}\n".encode()))
+    edges = pd.DataFrame({"source": ["nginx-gateway", "ray-head"], "destination": ["ray-head", "ray-worker-1"]})
+    (d / "mpg.csv.gz").write_bytes(gzip.compress(edges.to_csv().encode()))
+    case = read_case(d)
+    assert case.inject_time == pytest.approx(c.inject_time) and case.topology is not None
+    notes = _notes(case)
+    assert "inject_time.txt.gz: gzip-compressed; decompressed (" in notes
+    assert "mpg.csv.gz: gzip-compressed; decompressed (" in notes and "call graph read from mpg.csv.gz (2 edges)" in notes
+    r, normal, anomalous, rc = _rcd(tmp_path / "rcd")
+    (r / "normal.csv.gz").write_bytes(gzip.compress(normal.to_csv(index=False).encode()))
+    (r / "anomalous.csv.gz").write_bytes(gzip.compress(anomalous.to_csv(index=False).encode()))
+    case = read_case(r)
+    assert case.inject_time == pytest.approx(rc.inject_time)
+    assert f"RCD layout: normal.csv.gz ({len(normal)} rows) + anomalous.csv.gz ({len(anomalous)} rows)" in _notes(case)
+
+
 def test_decompression_is_bounded() -> None:
-    """A small archive that expands past the cap is refused without being held in memory whole."""
+    """A small archive that expands past the cap is refused; decompression stops just past the cap."""
     import gzip
 
     from llmrca.dataset.io import decompress_bounded

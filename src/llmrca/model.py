@@ -394,13 +394,24 @@ def frame_problems(df: pd.DataFrame, inject_time: float | None) -> list[str]:
                 out.append(f"column {c!r} has infinite values (first at row {int(np.argmax(np.isinf(v[:, j])))}); replace them")
     if inject_time is not None and len(tv) and not (isinstance(inject_time, float | int) and math.isfinite(inject_time)):
         out.append(f"injection time {inject_time!r} is not a finite number")
-    elif inject_time is not None and len(tv) and not (tv.min() < inject_time <= tv.max()):
+    elif inject_time is not None and len(tv) and not (tv.min() <= inject_time <= tv.max()):
         hint = tz_shift_hint(float(inject_time), float(tv.min()), float(tv.max()))
         out.append(
             f"injection time {inject_time} is outside the data ({tv.min()} .. {tv.max()}); "
             + (hint if hint else "check inject_time.txt is in epoch seconds and matches data.csv")
         )
+    elif inject_time is not None and len(tv) and (before := int((tv < inject_time).sum())) < MIN_NORMAL_ROWS:
+        out.append(
+            f"injection time {inject_time} leaves {before} row(s) before it (the data starts at {tv.min()}); the methods "
+            f"compare the rows before the injection (the normal behaviour) with those from it on and need at least "
+            f"{MIN_NORMAL_ROWS} before: check the injection time, or export data from before the fault"
+        )
     return out
+
+
+#: Rows a case needs before its injection time: the methods' normal window (a mean and a spread, a test
+#: between two windows) needs two samples at least (:func:`llmrca.methods.common.windows.split_at`).
+MIN_NORMAL_ROWS = 2
 
 
 def tz_shift_hint(inject: float, t0: float, t1: float) -> str | None:

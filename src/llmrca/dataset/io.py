@@ -38,6 +38,7 @@ from llmrca.dataset.names import component_name_problem, shown
 from llmrca.dataset.normalise import TIME_ALIASES
 from llmrca.model import (
     FAULT_ALIASES,
+    MIN_NORMAL_ROWS,
     NO_FAULT,
     Case,
     CaseValidationError,
@@ -90,7 +91,8 @@ def case_json(case: Case) -> dict[str, Any]:
         "root_causes": sorted(case.root_causes),
         "topology": case.topology.to_dict() if case.topology else None,
         "metric_sets": {k: METRIC_FILES.get(k, f"data_{k}.csv") for k in case.metric_sets},
-        "normalised": list(case.meta.get("normalised", [])),
+        # warnings about the case as it is (short window, case.json vs folder) are re-derived on every read
+        "normalised": [n for n in case.meta.get("normalised", []) if not is_warning_note(str(n))],
         "meta": {k: v for k, v in case.meta.items() if k != "normalised"},
     }
 
@@ -112,12 +114,13 @@ def write_case(case: Case, folder: str | Path, *, validate: bool = True) -> Path
     return folder
 
 
-def _read_csv(path: Path, what: str, folder: Path | None = None) -> pd.DataFrame:
-    """A small auxiliary CSV (``mpg.csv``) read through :mod:`llmrca.dataset.safe_io`; raises :class:`CaseValidationError`."""
+def _read_csv(path: Path, what: str, folder: Path | None = None, notes: list[str] | None = None) -> pd.DataFrame:
+    """A small auxiliary CSV (``mpg.csv``, or a compressed copy, noted in ``notes``) read through
+    :mod:`llmrca.dataset.safe_io`; raises :class:`CaseValidationError`."""
     from llmrca.dataset.safe_io import MAX_CSV_BYTES, read_bytes_bounded
 
     raw = read_bytes_bounded(path, MAX_CSV_BYTES, what, root=folder if folder is not None else path.parent)
-    raw, _ = decompress_bounded(raw, path.name, MAX_CSV_BYTES)
+    raw, _ = decompress_bounded(raw, path.name, MAX_CSV_BYTES, notes)
     try:
         return pd.read_csv(io.BytesIO(raw))
     except pd.errors.EmptyDataError:
@@ -141,12 +144,10 @@ def _read_text_csv(path: Path, what: str, notes: list[str], folder: Path) -> pd.
     from llmrca.dataset.safe_io import MAX_CSV_BYTES, read_bytes_bounded
 
     try:
-        raw, packed = decompress_bounded(read_bytes_bounded(path, MAX_CSV_BYTES, path.name, root=folder), path.name, MAX_CSV_BYTES)
+        raw, _ = decompress_bounded(read_bytes_bounded(path, MAX_CSV_BYTES, path.name, root=folder), path.name, MAX_CSV_BYTES, notes)
     except CaseValidationError as e:  # DatasetInputError too: a FIFO, a file over the cap, a damaged archive
         notes.append(f"warning: {e.problems[0]}; the case is used without {what}")
         return None
-    if packed is not None:
-        notes.append(f"{path.name}: {packed}-compressed; decompressed ({len(raw)} bytes)")
     try:
         text = _decode_csv(raw, path.name, notes, strict=False)
     except CaseValidationError as e:
@@ -223,10 +224,12 @@ def _decode_csv(raw: bytes, name: str, notes: list[str], *, strict: bool) -> str
     return text
 
 
-#: Magic numbers of compressed files (gzip RFC 1952, zip APPNOTE 4.3.7, bzip2, xz, zstd RFC 8878).
+#: Magic numbers of compressed files (gzip RFC 1952, zip APPNOTE 4.3.7 (a local file header, or the end
+#: record an empty archive starts with), bzip2, xz, zstd RFC 8878).
 COMPRESSION_MAGIC: tuple[tuple[bytes, str], ...] = (
     (b"\x1f\x8b", "gzip"),
     (b"PK\x03\x04", "zip"),
+    (b"PK\x05\x06", "zip"),
     (b"BZh", "bzip2"),
     (b"\xfd7zXZ\x00", "xz"),
     (b"\x28\xb5\x2f\xfd", "zstd"),
@@ -238,18 +241,30 @@ def compression_of(raw: bytes) -> str | None:
     return next((name for magic, name in COMPRESSION_MAGIC if raw.startswith(magic)), None)
 
 
+def is_tar(raw: bytes) -> bool:
+    """True when ``raw`` starts with a POSIX tar header (``ustar`` at offset 257, POSIX.1-1988 / pax)."""
+    return raw[257:262] == b"ustar"
+
+
 #: Formats :func:`decompress_bounded` reads (the Python standard library's); zstd is named, not read.
 READABLE_COMPRESSION: frozenset[str] = frozenset({"gzip", "zip", "bzip2", "xz"})
 
+#: zip compression methods the standard library reads (stored, deflate, bzip2, lzma; APPNOTE 4.4.5).
+_ZIP_METHOD_NAMES: dict[int, str] = {9: "deflate64", 12: "bzip2", 14: "lzma", 93: "zstd", 95: "xz", 98: "ppmd", 99: "AES"}
 
-def decompress_bounded(raw: bytes, name: str, max_bytes: int) -> tuple[bytes, str | None]:
+
+def decompress_bounded(raw: bytes, name: str, max_bytes: int, notes: list[str] | None = None) -> tuple[bytes, str | None]:
     """``(content, format)``: ``raw`` decompressed when it is gzip, zip (one member), bzip2 or xz by its magic
     number (:data:`COMPRESSION_MAGIC`), else ``(raw, None)``.
 
-    At most ``max_bytes`` bytes are decompressed (a small archive that expands without limit is refused,
-    not read into memory).  Raises :class:`CaseValidationError` naming ``name`` for a zstd file (no
-    reader in the standard library), a zip archive without exactly one file, a damaged stream, or a
-    content larger than ``max_bytes``.  Formats: gzip RFC 1952, zip APPNOTE, bzip2, xz.
+    At most ``max_bytes`` bytes of content are decompressed (an archive that expands without limit stops
+    there and is refused; up to ``max_bytes`` are held in memory meanwhile).  When ``notes`` is given, a
+    note says what was decompressed (a zip's member by name), or that a file named like a compressed one
+    (``data.csv.gz``) held plain bytes.  Raises :class:`CaseValidationError` naming ``name`` for a zstd
+    file (no reader in the standard library), a zip archive without exactly one file, an encrypted zip
+    or one compressed with a method the standard library lacks, a damaged stream, a content larger than
+    ``max_bytes``, a content that is itself compressed (compressed twice) or a tar archive (a file or
+    ``.tar.gz`` of several files).  Formats: gzip RFC 1952, zip APPNOTE 6.3, bzip2, xz, POSIX tar.
     """
     import bz2
     import gzip
@@ -257,11 +272,18 @@ def decompress_bounded(raw: bytes, name: str, max_bytes: int) -> tuple[bytes, st
     import zipfile
     import zlib
 
+    from llmrca.dataset.layouts import COMPRESSED_SUFFIXES
+
     packed = compression_of(raw)
     if packed is None:
+        if is_tar(raw):
+            raise CaseValidationError([f"{name} is a tar archive, not CSV text; extract it (tar -xf) and put its files into the case folder"])
+        if notes is not None and name.endswith(COMPRESSED_SUFFIXES) and raw:
+            notes.append(f"{name}: named like a compressed file but holds plain bytes; read as it is")
         return raw, None
     if packed not in READABLE_COMPRESSION:
         raise CaseValidationError([f"{name} is {packed}-compressed, which is not read; decompress it (e.g. zstd -d) so the folder holds the plain CSV"])
+    member = None
     try:
         if packed == "zip":
             with zipfile.ZipFile(io.BytesIO(raw)) as zf:
@@ -269,10 +291,19 @@ def decompress_bounded(raw: bytes, name: str, max_bytes: int) -> tuple[bytes, st
                 if len(members) != 1:
                     shown_names = ", ".join(i.filename for i in members[:3]) + (", ..." if len(members) > 3 else "")
                     raise CaseValidationError([
-                        f"{name} is a zip archive of {len(members)} files ({shown_names or 'none'}); a case file must be one CSV: "
-                        "unzip it and put the files into the case folder"
+                        f"{name} is a zip archive of {len(members)} files{f' ({shown_names})' if shown_names else ''}; "
+                        "a case file must be one CSV: unzip it and put the file(s) into the case folder"
                     ])
-                with zf.open(members[0]) as fh:
+                info = members[0]
+                member = info.filename
+                if info.flag_bits & 0x1:
+                    raise CaseValidationError([f"{name} is an encrypted zip archive ({member} needs a password); "
+                                               "decrypt it (unzip, with the password) and put the plain CSV into the case folder"])
+                if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA):
+                    method = _ZIP_METHOD_NAMES.get(info.compress_type, f"method {info.compress_type}")
+                    raise CaseValidationError([f"{name} is a zip archive compressed with {method}, which is not read; "
+                                               "unzip it (e.g. 7z x) and put the plain CSV into the case folder"])
+                with zf.open(info) as fh:
                     out = fh.read(max_bytes + 1)
         else:
             src = io.BytesIO(raw)
@@ -281,12 +312,24 @@ def decompress_bounded(raw: bytes, name: str, max_bytes: int) -> tuple[bytes, st
                 out = fh.read(max_bytes + 1)
     except CaseValidationError:
         raise
+    except (RuntimeError, NotImplementedError) as e:  # zipfile: a password needed, a method it lacks
+        raise CaseValidationError([f"{name} is a zip archive that cannot be read here ({str(e)[:120]}); "
+                                   "unzip it yourself and put the plain CSV into the case folder"]) from None
     except (OSError, EOFError, zlib.error, lzma.LZMAError, zipfile.BadZipFile, ValueError) as e:
         raise CaseValidationError([f"{name} is {packed}-compressed but cannot be decompressed ({str(e)[:120] or type(e).__name__}); "
                                    "the file is damaged or cut off: copy or export it again"]) from None
     if len(out) > max_bytes:
         raise CaseValidationError([f"{name} decompresses to more than {max_bytes} bytes, the limit for a case file; "
                                    "split the case or decompress it and check its size"])
+    inside = f"{name}{f' ({member})' if member else ''}"
+    if (twice := compression_of(out)) is not None:
+        raise CaseValidationError([f"{inside} is {packed}-compressed and what it holds is {twice}-compressed again; "
+                                   "decompress it until it is CSV text and put that into the case folder"])
+    if is_tar(out):
+        raise CaseValidationError([f"{inside} is {packed}-compressed and holds a tar archive, not CSV text; "
+                                   "extract it (tar -xf) and put its files into the case folder"])
+    if notes is not None:
+        notes.append(f"{name}: {packed}-compressed{f' (its one file {member})' if member else ''}; decompressed ({len(out)} bytes)")
     return out, packed
 
 
@@ -442,9 +485,7 @@ def read_metrics_file(path: Path, name: str, folder: Path, notes: list[str]) -> 
     from llmrca.dataset import strict
     from llmrca.dataset.safe_io import MAX_CSV_BYTES, read_bytes_bounded
 
-    raw, packed = decompress_bounded(read_bytes_bounded(path, MAX_CSV_BYTES, name, root=folder), name, MAX_CSV_BYTES)
-    if packed is not None:
-        notes.append(f"{name}: {packed}-compressed; decompressed ({len(raw)} bytes)")
+    raw, _ = decompress_bounded(read_bytes_bounded(path, MAX_CSV_BYTES, name, root=folder), name, MAX_CSV_BYTES, notes)
     text = _decode_csv(raw, name, notes, strict=True)
     del raw
     lines = text.splitlines()
@@ -474,7 +515,7 @@ def read_metrics_file(path: Path, name: str, folder: Path, notes: list[str]) -> 
         return pd.DataFrame(), [*problems, f"{name} is not a readable CSV ({str(e)[:200]}); it must be a UTF-8 comma-separated file with a header row"]
     words = _missing_words(text, sep)
     if words:
-        said = ", ".join(f"{w!r} ×{n}" for w, n in words.most_common(4)) + (", ..." if len(words) > 4 else "")
+        said = ", ".join(f"{w!r} ×{n}" for w, n in words.most_common())  # every spelling: one may be a real value
         notes.append(f"{name}: {sum(words.values())} cell(s) spelled as a missing value ({said}) were read as missing (NaN)")
     if trailing and len(df.columns) and df.iloc[:, -1].isna().all():
         df = df.iloc[:, :-1]
@@ -598,13 +639,14 @@ def _topology_from_mpg(path: Path, components: list[str], notes: list[str], fold
     ``causality_graph`` leaves them out.  The entry is the node nobody calls; when several are (the mesh
     graph: the gateway and the operator), the one that calls the most components, if only one does.
     """
+    name = path.name  # mpg.csv, or its compressed copy
     try:
-        g = _read_csv(path, "mpg.csv", folder)
+        g = _read_csv(path, name, folder, notes)
     except CaseValidationError as e:
-        notes.append(f"mpg.csv unreadable ({e.problems[0]}); no call graph")
+        notes.append(f"{name} unreadable ({e.problems[0]}); no call graph")
         return None
     if not {"source", "destination"} <= set(g.columns):
-        notes.append(f"mpg.csv has no source/destination columns (have {list(g.columns)}); no call graph")
+        notes.append(f"{name} has no source/destination columns (have {list(g.columns)}); no call graph")
         return None
     from llmrca.dataset.names import component_name_problem
 
@@ -612,16 +654,16 @@ def _topology_from_mpg(path: Path, components: list[str], notes: list[str], fold
     hosts = [e for e in edges if re.fullmatch(r"[\w.\-\[\]:]+:\d+", e[1])]
     if hosts:
         edges = [e for e in edges if e not in hosts]
-        notes.append(f"mpg.csv: {len(hosts)} service -> host row(s) (e.g. {shown(hosts[0][1])}) left out of the call graph")
+        notes.append(f"{name}: {len(hosts)} service -> host row(s) (e.g. {shown(hosts[0][1])}) left out of the call graph")
     bad = sorted({n for e in edges for n in e if component_name_problem(n) is not None})
     if bad:
-        notes.append(f"mpg.csv names {len(bad)} node(s) that are no valid component names (e.g. {shown(bad[0])}); no call graph")
+        notes.append(f"{name} names {len(bad)} node(s) that are no valid component names (e.g. {shown(bad[0])}); no call graph")
         return None
     nodes = list(dict.fromkeys([*components, *(n for e in edges for n in e)]))
     heads = [n for n in nodes if any(a == n for a, _ in edges) and not any(b == n for _, b in edges)]
     fan = {n: sum(a == n for a, _ in edges) for n in heads}
     top = [n for n in heads if fan[n] == max(fan.values())] if heads else []
-    notes.append(f"call graph read from mpg.csv ({len(edges)} edges)")
+    notes.append(f"call graph read from {name} ({len(edges)} edges)")
     return Topology(nodes=tuple(nodes), edges=tuple(edges), entry=top[0] if len(top) == 1 else None)
 
 
@@ -646,6 +688,7 @@ def _read_case(folder: Path, *, normalise: bool = True, validate: bool = True) -
     problems += layout.problems
     if layout.unlistable:
         raise CaseValidationError(problems, where=str(folder))
+    notes += unread_copy_notes(folder)
     identity: dict[str, list[str]] = {}
     sets: dict[str, pd.DataFrame] = {}
     dropped: dict[str, set[str]] = {}
@@ -681,7 +724,7 @@ def _read_case(folder: Path, *, normalise: bool = True, validate: bool = True) -
                 if "time" in anomalous.columns and pd.api.types.is_numeric_dtype(anomalous["time"]):
                     rcd_inject = float(anomalous["time"].iloc[0])
                     notes.append(
-                        f"RCD layout: normal.csv ({len(normal)} rows) + anomalous.csv ({len(anomalous)} rows); "
+                        f"RCD layout: {layout.rcd_files[0]} ({len(normal)} rows) + {layout.rcd_files[1]} ({len(anomalous)} rows); "
                         f"injection time = first anomalous row ({rcd_inject})"
                     )
                 elif "time" not in anomalous.columns or "time" not in normal.columns:
@@ -705,11 +748,13 @@ def _read_case(folder: Path, *, normalise: bool = True, validate: bool = True) -
     # injection time: case.json, else inject_time.txt, else (RCD) the first anomalous row;
     # an inject_time.txt next to case.json's inject_time is checked too (garbage or a disagreement is a problem)
     inject: float | None = None
-    it = folder / "inject_time.txt"
+    it = present(folder, "inject_time.txt") or folder / "inject_time.txt"  # or inject_time.txt.gz, ...
     txt_value: float | None = None
     if os.path.lexists(it):
         try:
-            raw_txt = decode_text(read_bytes_bounded(it, MAX_INJECT_TIME_BYTES, "inject_time.txt", root=folder)).text.strip()
+            raw_it = read_bytes_bounded(it, MAX_INJECT_TIME_BYTES, it.name, root=folder)
+            raw_it, _ = decompress_bounded(raw_it, it.name, MAX_INJECT_TIME_BYTES, notes)
+            raw_txt = decode_text(raw_it).text.strip()
         except CaseValidationError as e:
             problems.extend(_relative(p, folder) for p in e.problems)
         else:
@@ -819,15 +864,22 @@ def _read_case(folder: Path, *, normalise: bool = True, validate: bool = True) -
     topo = spec.topology.to_topology() if spec is not None and spec.topology is not None else None
     if topo is None and (mpg_file := present(folder, "mpg.csv")) is not None:
         topo = _topology_from_mpg(mpg_file, comps, notes, folder)
-    notes += _short_window_notes(basic, inject, layout.metric_files.get(basic_name, "the metrics").replace("+", " and "))
+    if spec is not None and spec.inject_time is not None:
+        inject_from = "case.json's inject_time"
+    elif txt_value is not None:
+        inject_from = it.name
+    else:
+        inject_from = "the first anomalous row" if inject is not None else ""
+    notes += _short_window_notes(basic, inject, layout.metric_files.get(basic_name, "the metrics").replace("+", " and "), inject_from)
     meta = dict(spec.meta) if spec is not None else {}
     earlier = list((spec.normalised if spec is not None else None) or meta.pop("normalised", None) or [])
+    earlier = [n for n in earlier if not is_warning_note(str(n))]  # said again below when they still hold
     if identity:
         meta["identity"] = {**meta.get("identity", {}), **identity}
     if layout.name != "llmrca":
         meta.setdefault("layout", layout.name)
     if earlier or notes:
-        meta["normalised"] = [*earlier, *notes]
+        meta["normalised"] = list(dict.fromkeys([*earlier, *notes]))  # a note an import recorded and said again now: once
     case = Case(
         metrics=basic,
         inject_time=inject if inject is not None else float("nan"),
@@ -863,9 +915,11 @@ def _read_case(folder: Path, *, normalise: bool = True, validate: bool = True) -
 MIN_WINDOW_ROWS = 3
 
 
-def _short_window_notes(df: pd.DataFrame, inject: float | None, fname: str) -> list[str]:
-    """A warning note when the injection time leaves fewer than :data:`MIN_WINDOW_ROWS` rows before it or
-    from it on (an inject time on the last row, a time zone slip of a few minutes).  An injection time
+def _short_window_notes(df: pd.DataFrame, inject: float | None, fname: str, inject_from: str = "inject_time.txt") -> list[str]:
+    """A warning note when the injection time leaves exactly 2 rows before it (fewer is a problem:
+    :func:`llmrca.model.frame_problems`) or fewer than :data:`MIN_WINDOW_ROWS` from it on (an inject time on
+    the last row, a time zone slip of a few minutes).  ``inject_from`` names where the injection time came
+    from (``inject_time.txt``, ``case.json's inject_time``, ``the first anomalous row``).  An injection time
     outside the data is a problem said elsewhere; this is only about one that is inside but near an end."""
     if inject is None or "time" not in df.columns or not len(df):
         return []
@@ -874,13 +928,18 @@ def _short_window_notes(df: pd.DataFrame, inject: float | None, fname: str) -> l
         return []
     before, after = int((t < inject).sum()), int((t >= inject).sum())
     at = f"{inject:.0f}" if float(inject).is_integer() else f"{inject}"
+    has = "have" if " and " in fname else "has"
+    if inject_from == "the first anomalous row":
+        check = "the injection time is the first anomalous row: export more rows into the shorter file"
+    else:
+        check = f"check {inject_from}, or export " + "{fix}"
     out = []
-    for n, side, fix in ((before, "before the injection time", "earlier data"), (after, "at or after the injection time", "data after the fault")):
-        if n < MIN_WINDOW_ROWS:
-            out.append(
-                f"{SHORT_WINDOW_PREFIX}{fname} has only {n} of its {len(t)} rows {side} ({at}); "
-                f"methods score such a case on {n} sample(s): check inject_time.txt, or export {fix}"
-            )
+    if MIN_NORMAL_ROWS <= before < MIN_WINDOW_ROWS:
+        out.append(f"{SHORT_WINDOW_PREFIX}{fname} {has} only {before} of its {len(t)} rows before the injection time ({at}); "
+                   f"methods take the normal behaviour from {before} samples: " + check.format(fix="earlier data"))
+    if after < MIN_WINDOW_ROWS:
+        out.append(f"{SHORT_WINDOW_PREFIX}{fname} {has} only {after} of its {len(t)} rows at or after the injection time ({at}); "
+                   f"methods score the fault on {after} sample(s): " + check.format(fix="data after the fault"))
     return out
 
 
@@ -890,11 +949,30 @@ def _short_window_notes(df: pd.DataFrame, inject: float | None, fname: str) -> l
 WARNING_PREFIX = "warning: case.json says "
 #: A warning that the injection time leaves a window of fewer than :data:`MIN_WINDOW_ROWS` rows (said every time).
 SHORT_WINDOW_PREFIX = "warning: short window: "
+#: A warning that a compressed copy of a case file sits next to the plain file, which is read instead.
+UNREAD_COPY_PREFIX = "warning: not read: "
 
 
 def is_warning_note(note: str) -> bool:
     """True for a note that warns about the case as it is (said every time it is read), not a repair of what was read."""
-    return note.startswith((WARNING_PREFIX, SHORT_WINDOW_PREFIX))
+    return note.startswith((WARNING_PREFIX, SHORT_WINDOW_PREFIX, UNREAD_COPY_PREFIX))
+
+
+def unread_copy_notes(folder: Path) -> list[str]:
+    """A warning per compressed case file (``data.csv.gz``) whose plain file (``data.csv``) is also in
+    ``folder``: the plain one is read, the compressed one is not (they may hold different data)."""
+    from llmrca.dataset.layouts import compressed_markers, plain_name
+
+    try:
+        names = {p.name for p in folder.iterdir()}
+    except OSError:
+        return []
+    return [
+        f"{UNREAD_COPY_PREFIX}{z}: {plain_name(z)} is in the folder too and is read instead; "
+        f"remove the copy you do not mean (an import keeps {z} as it is)"
+        for z in compressed_markers(names)
+        if plain_name(z) in names
+    ]
 
 
 def _folder_disagreement(folder: Path, fault: FaultRecord, in_healthy_folder: bool) -> list[str]:

@@ -49,12 +49,16 @@ def compressed_markers(names: set[str] | list[str]) -> list[str]:
     return sorted(n for n in names for suf in COMPRESSED_SUFFIXES if n.endswith(suf) and n[: -len(suf)] in CONSUMED)
 
 
+def plain_name(name: str) -> str:
+    """``data.csv.gz`` -> ``data.csv``: ``name`` without one of :data:`COMPRESSED_SUFFIXES` (unchanged without one)."""
+    return next((name[: -len(s)] for s in COMPRESSED_SUFFIXES if name.endswith(s)), name)
+
+
 def _stand_ins(has: set[str]) -> dict[str, str]:
     """Plain case-file name -> the file that holds it: itself when present, else its first compressed copy."""
     out = {n: n for n in has}
     for n in compressed_markers(has):
-        plain = next(n[: -len(s)] for s in COMPRESSED_SUFFIXES if n.endswith(s))
-        out.setdefault(plain, n)
+        out.setdefault(plain_name(n), n)
     return out
 
 

@@ -20,7 +20,7 @@ from llmrca.dataset.io import (
 )
 from llmrca.dataset.layouts import CONSUMED, EXPECTED, compressed_markers
 from llmrca.dataset.normalise import SAVED_INDEX_NAME
-from llmrca.model import CaseValidationError, no_basic_set_problem
+from llmrca.model import Case, CaseValidationError, no_basic_set_problem
 
 
 @dataclass
@@ -223,12 +223,15 @@ def import_tree(
             rep.notes[cid] = list(case.meta["normalised"])
         target = dst / rel
         write_case(case, target)
-        for extra in sorted(folder.iterdir()):  # keep files we do not interpret (notes, raw dumps)
-            if extra.name in CONSUMED or compressed_markers([extra.name]) or os.path.lexists(target / extra.name) or extra.is_dir():
+        read = files_read(folder, case)
+        for extra in sorted(folder.iterdir()):  # keep files we do not interpret (notes, raw dumps) or could not read
+            if extra.name in read or os.path.lexists(target / extra.name) or extra.is_dir():
                 continue
             why = _copy_extra(extra, target / extra.name, src)
             if why:
                 rep.notes.setdefault(cid, []).append(why)
+            elif extra.name in CONSUMED or compressed_markers([extra.name]):
+                rep.notes.setdefault(cid, []).append(f"{extra.name} was not read; an import copies it as it is")
         rep.imported.append(cid)
         entries.append({"path": cid, "fault": case.fault_type, "target": case.fault.target if case.fault else None, "root_causes": sorted(case.root_causes),
                         **({"healthy": True} if case.healthy else {})})
@@ -237,6 +240,37 @@ def import_tree(
     elif created and not any(dst.iterdir()):  # nothing imported: leave no dataset behind
         dst.rmdir()
     return rep
+
+
+def files_read(folder: Path, case: Case) -> set[str]:
+    """Names of the files in ``folder`` whose content ``case`` (read from it) holds: an import writes
+    these anew and copies every other file as it is (a logs.csv that could not be read, the compressed
+    copy next to a plain file, notes).  ``case.json`` and ``inject_time.txt`` (or its compressed copy)
+    are always written anew."""
+    import json
+
+    from llmrca.dataset.layouts import compressed_markers, detect_layout, plain_name, present
+
+    sets = None
+    try:
+        spec = json.loads((folder / "case.json").read_text(encoding="utf-8-sig")) if (folder / "case.json").is_file() else None
+        sets = spec.get("metric_sets") if isinstance(spec, dict) and isinstance(spec.get("metric_sets"), dict) else None
+    except (OSError, ValueError):
+        pass
+    lay = detect_layout(folder, {"metric_sets": sets} if sets else None)
+    read = {"case.json", *(lay.rcd_files or ()), *(f for f in lay.metric_files.values() if "+" not in f)}
+    if (it := present(folder, "inject_time.txt")) is not None:
+        read.add(it.name)
+    for plain, held in (("logs.csv", case.logs), ("traces.csv", case.traces), ("mpg.csv", case.topology)):
+        if held is not None and (f := present(folder, plain)) is not None:
+            read.add(f.name)
+    try:
+        names = {p.name for p in folder.iterdir()}
+    except OSError:
+        names = set()
+    # inject_time.txt.gz next to inject_time.txt: the plain one was read, both are written anew as the plain one
+    read |= {z for z in compressed_markers(names) if plain_name(z) == "inject_time.txt"}
+    return read
 
 
 #: Largest file an import copies as it is (files it does not interpret).

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from llmrca.errors import MethodUnavailable
-from llmrca.model import Case, numeric_block, split_column
+from llmrca.model import MIN_NORMAL_ROWS, Case, numeric_block, split_column
 
 
 @dataclass
@@ -112,7 +112,7 @@ def split_frame(df: pd.DataFrame, inject_time: float) -> tuple[pd.DataFrame, pd.
     return df[before], df[~before]
 
 
-def split_at(time: np.ndarray, x: np.ndarray, at: float, *, min_rows: int = 2, min_anomalous: int = 1) -> tuple[np.ndarray, np.ndarray]:
+def split_at(time: np.ndarray, x: np.ndarray, at: float, *, min_rows: int = MIN_NORMAL_ROWS, min_anomalous: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """Rows of ``x`` (shape ``(n, k)``) before ``at`` (normal) and from ``at`` on (anomalous).
 
     A series absent before ``at`` and present after it counts as zero before.
