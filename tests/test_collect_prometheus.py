@@ -93,11 +93,11 @@ def stack() -> Iterator[Stack]:
     assert prom.proc is None
 
 
-def _window(s: Stack) -> tuple[float, float]:
-    """Three 1-s points whose 3-s rate windows hold only full scrapes (rate() extrapolates less at a series start)."""
+def _window(s: Stack, points: int = 3) -> tuple[float, float]:
+    """``points`` 1-s points whose 3-s rate windows hold only full scrapes (rate() extrapolates less at a series start)."""
     end = float(int(time.time()) - 1)
-    assert end - 2 - W >= s.t_first - 0.5
-    return end - 2, end
+    assert end - (points - 1) - W >= s.t_first - 0.5
+    return end - (points - 1), end
 
 
 def test_health_and_targets(stack: Stack) -> None:
@@ -166,8 +166,8 @@ def test_samples_outside_the_data_stay_missing(stack: Stack) -> None:
 
 
 def test_collect_case_with_logs_and_spans(stack: Stack, tmp_path) -> None:
-    start, end = _window(stack)
-    inject = start + 1
+    start, end = _window(stack, points=4)
+    inject = start + 2  # two rows before it: the least a case may have (the methods' normal window)
     log = tmp_path / "w1.log"
     log.write_text(
         f"{time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime(start))}.000Z stdout F engine started\n"
@@ -232,12 +232,15 @@ def test_collect_cli_writes_a_readable_case(stack: Stack, tmp_path) -> None:
     from llmrca.cli import app
     from llmrca.dataset.io import read_case
 
-    start, end = _window(stack)
+    start, end = _window(stack, points=4)
     comps = tmp_path / "components.yaml"
     comps.write_text("".join(f"{c}: '{s}'\n" for c, s in SELECTORS.items()))
-    args = ["collect", stack.prom.url, "--components", str(comps), "--start", str(start), "--end", str(end), "--inject", str(start + 1)]
-    args += ["--fault-type", "mem", "--target", "ray-worker-1", "--step", "1", "--scrape-interval", "0.75", "--out", str(tmp_path / "case")]
-    res = CliRunner().invoke(app, args)
+    args = ["collect", stack.prom.url, "--components", str(comps), "--start", str(start), "--end", str(end)]
+    more = ["--fault-type", "mem", "--target", "ray-worker-1", "--step", "1", "--scrape-interval", "0.75", "--out", str(tmp_path / "case")]
+    res = CliRunner().invoke(app, [*args, "--inject", str(start + 1), *more], terminal_width=400)  # one point before it: refused up front
+    assert res.exit_code == 2 and "leaves fewer than 2 points of --step 1 s after --start" in res.output, res.output
+    assert not (tmp_path / "case").exists()
+    res = CliRunner().invoke(app, [*args, "--inject", str(start + 2), *more])
     assert res.exit_code == 0, res.output
     assert "missing components: ['ray-worker-3']" in res.output
     case = read_case(tmp_path / "case")

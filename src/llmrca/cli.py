@@ -1022,6 +1022,11 @@ def collect_cmd(
     if not start < inject < end:
         _usage_error(f"--inject {_epoch(inject)} must lie inside the window --start {_epoch(start)} .. --end {_epoch(end)} (epoch seconds; "
                      "the methods compare the data before it with the data after it)")
+    from llmrca.model import MIN_NORMAL_ROWS
+
+    if step > 0 and start + MIN_NORMAL_ROWS * step > inject + 1e-9:
+        _usage_error(f"--inject {_epoch(inject)} leaves fewer than {MIN_NORMAL_ROWS} points of --step {step:g} s after --start "
+                     f"{_epoch(start)}; the methods need at least {MIN_NORMAL_ROWS} before the injection: start the window earlier")
     if fault_end is not None and not inject < fault_end:
         _usage_error(f"--fault-end {_epoch(fault_end)} must be after --inject {_epoch(inject)}")
     fault = FaultRecord(normalize_fault_type(fault_type), target, start=inject, end=fault_end) if fault_type and target else None
