@@ -304,10 +304,24 @@ def test_an_injection_time_on_the_first_or_second_row_is_a_problem(tmp_path: Pat
     with pytest.raises(CaseValidationError) as e:
         read_case(folder)
     assert any(want in p for p in e.value.problems) and not any("outside the data" in p for p in e.value.problems), e.value.problems
+    assert any("check case.json's inject_time, or export data from before the fault" in p for p in e.value.problems)  # its source
     r = CliRunner().invoke(app, ["dataset", "validate", str(tmp_path / "ds")], terminal_width=400)
     assert r.exit_code == 1 and want in r.stdout, r.stdout
     r = CliRunner().invoke(app, ["rank", str(folder), "--method", "nsigma"], terminal_width=400)
     assert r.exit_code == 2 and want in " ".join(r.output.split()), r.output
+
+
+def test_a_short_window_in_the_extended_set_alone_is_warned_about(tmp_path: Path) -> None:
+    """A set that holds fewer rows than the basic one (cut at the start) is warned about on its own:
+    `rank --metric-set extended` scores on its rows."""
+    case = make_case(root="ray-worker-1", fault="cpu", seed=0, with_logs=False, with_traces=False)
+    ext = case.metrics.assign(**{"ray-worker-1_kv-cache": np.linspace(0.1, 0.9, len(case.metrics))})
+    k = int((ext["time"] < case.inject_time).sum())
+    case.metric_sets = {"basic": case.metrics, "extended": ext.iloc[k - 2:].reset_index(drop=True)}
+    folder = write_case(case, tmp_path / "ray-worker-1_cpu" / "1")
+    notes = read_case(folder).meta["normalised"]
+    assert any(n.startswith("warning: short window: data_extended.csv has only 2 of its") for n in notes), notes
+    assert not any("short window: data.csv" in n for n in notes)
 
 
 def test_an_injection_time_with_room_on_both_sides_gives_no_window_warning(tmp_path: Path) -> None:

@@ -175,9 +175,9 @@ def test_zstd_or_damaged_logs_leave_the_case_without_logs(tmp_path: Path) -> Non
     d, c = _with_logs(tmp_path, raw[: len(raw) // 2])  # a copy cut off halfway
     case = read_case(d)
     assert case.logs is None and case.metrics.shape == c.metrics.shape
-    assert "warning: logs.csv is gzip-compressed but cannot be decompressed (" in _notes(case) and "the case is used without logs" in _notes(case)
+    assert "warning: not used: logs.csv is gzip-compressed but cannot be decompressed (" in _notes(case) and "the case is used without logs" in _notes(case)
     (d / "logs.csv").write_bytes(b"\x28\xb5\x2f\xfd" + b"\x00" * 32)  # zstd's magic number
-    assert "warning: logs.csv is zstd-compressed, which is not read; decompress it (e.g. zstd -d)" in _notes(read_case(d))
+    assert "warning: not used: logs.csv is zstd-compressed, which is not read; decompress it (e.g. zstd -d)" in _notes(read_case(d))
 
 
 def test_nul_bytes_in_logs_are_removed_and_counted(tmp_path: Path) -> None:
@@ -319,9 +319,11 @@ def test_archives_that_are_no_single_compressed_csv_say_what_they_are(tmp_path: 
 def test_a_plain_file_under_a_compressed_name_is_read_with_a_note(tmp_path: Path) -> None:
     d, c = _case(tmp_path)
     (d / "data.csv.gz").write_text(c.metrics.to_csv(index=False))  # a .gz that was never compressed
+    (d / "case.json.gz").write_bytes(b"\x1f\x8b")  # case.json is read only plain: said, not silently ignored
     case = read_case(d)
     assert case.metrics.shape == c.metrics.shape
     assert "data.csv.gz: named like a compressed file but holds plain bytes; read as it is" in _notes(case)
+    assert "warning: not read: case.json.gz: case.json is read only as plain JSON; decompress it" in _notes(case)
 
 
 def test_plain_and_compressed_copies_side_by_side_warn_and_import_keeps_both(tmp_path: Path) -> None:
@@ -342,7 +344,14 @@ def test_plain_and_compressed_copies_side_by_side_warn_and_import_keeps_both(tmp
     r = CliRunner().invoke(app, ["dataset", "import", str(tmp_path / "src"), str(tmp_path / "out")], terminal_width=400)
     assert r.exit_code == 0, r.output
     out = tmp_path / "out" / "ray-worker-1_cpu" / "1"
-    assert (out / "data.csv.gz").read_bytes() == other and "data.csv.gz was not read; an import copies it as it is" in r.output
+    assert (out / "data.csv.gz").read_bytes() == other and "ray-worker-1_cpu/1: data.csv.gz was not read; an import copies it as it is" in r.output
+    assert "repaired" not in r.output  # a copy is no repair, and nothing about it goes into case.json
+    import json
+
+    assert not any("data.csv.gz" in n for n in json.loads((out / "case.json").read_text())["normalised"])
+    (d / "data.csv").unlink()
+    (d / "data.csv.zip").write_bytes(_pack("zip", c.metrics.to_csv(index=False).encode(), member="data.csv"))
+    assert "warning: not read: data.csv.zip: data.csv.gz is in the folder too and is read instead" in _notes(read_case(d, validate=False))  # two copies: one read
 
 
 def test_logs_that_cannot_be_read_are_copied_by_an_import_not_dropped(tmp_path: Path) -> None:
@@ -356,6 +365,10 @@ def test_logs_that_cannot_be_read_are_copied_by_an_import_not_dropped(tmp_path: 
     assert "logs.csv was not read; an import copies it as it is" in r.output
     case = read_case(out)  # the imported case says again why its logs are not used
     assert case.logs is None and "logs.csv is zstd-compressed, which is not read" in _notes(case)
+    r = CliRunner().invoke(app, ["dataset", "validate", str(tmp_path / "out")], terminal_width=400)
+    assert "ray-worker-1_memory/1: warning: not used: logs.csv is zstd-compressed" in r.output, r.output
+    (out / "logs.csv").unlink()  # the user removes (or fixes) the file: nothing stale is said of it
+    assert "logs.csv" not in _notes(read_case(out))
 
 
 def test_compressed_side_files_are_named_as_they_are(tmp_path: Path) -> None:
@@ -379,6 +392,12 @@ def test_compressed_side_files_are_named_as_they_are(tmp_path: Path) -> None:
     case = read_case(r)
     assert case.inject_time == pytest.approx(rc.inject_time)
     assert f"RCD layout: normal.csv.gz ({len(normal)} rows) + anomalous.csv.gz ({len(anomalous)} rows)" in _notes(case)
+    (r / "inject_time.txt").write_text(f"{int(rc.inject_time) - 100}\n")  # a second, other injection time
+    assert f"inject_time.txt says {rc.inject_time - 100} s but the RCD pair's injection time, its first anomalous row, is {rc.inject_time} s" in _problems(r)
+    (d / "inject_time.txt").write_text(f"{int(c.inject_time) - 60}\n")  # beside inject_time.txt.gz: the plain one is read
+    assert "warning: not read: inject_time.txt.gz: inject_time.txt is in the folder too" in _notes(read_case(d))
+    res = CliRunner().invoke(app, ["dataset", "import", str(tmp_path / "ray-worker-1_cpu"), str(tmp_path / "imp")], terminal_width=400)
+    assert res.exit_code == 0 and (tmp_path / "imp" / "1" / "inject_time.txt.gz").exists(), res.output
 
 
 def test_decompression_is_bounded() -> None:

@@ -340,7 +340,7 @@ def test_import_never_follows_a_symlink_out_of_the_source(tmp_path: Path) -> Non
     assert "data.csv" in rep.problems["ray-worker-2_cpu/1"][0] and "points outside" in rep.problems["ray-worker-2_cpu/1"][0]
     out = tmp_path / "dst" / "ray-worker-1_cpu" / "1"
     assert (out / "readme.txt").read_text() == "kept\n" and not (out / "notes.txt").exists()
-    assert any(n.startswith("notes.txt not copied:") and "points outside" in n for n in rep.notes["ray-worker-1_cpu/1"])
+    assert any(n.startswith("notes.txt not copied:") and "points outside" in n for n in rep.kept["ray-worker-1_cpu/1"])
 
 
 def test_a_fault_target_never_becomes_a_path_outside_the_output(tmp_path: Path) -> None:

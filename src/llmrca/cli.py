@@ -683,6 +683,9 @@ def dataset_import_cmd(
             typer.echo(f"{cid}: repaired (recorded in case.json 'normalised')")
         for n in repairs:
             typer.echo(f"  * {n}")
+    for cid, kept in rep.kept.items():
+        for n in kept:
+            typer.echo(f"{cid}: {n}")
     for cid, probs in rep.problems.items():
         typer.echo(f"skipped {cid}: " + "; ".join(probs))
     typer.echo(f"imported {len(rep.imported)} case(s) into {rep.dst}; skipped {len(rep.problems)}")

@@ -404,9 +404,13 @@ def frame_problems(df: pd.DataFrame, inject_time: float | None) -> list[str]:
         out.append(
             f"injection time {inject_time} leaves {before} row(s) before it (the data starts at {tv.min()}); the methods "
             f"compare the rows before the injection (the normal behaviour) with those from it on and need at least "
-            f"{MIN_NORMAL_ROWS} before: check the injection time, or export data from before the fault"
+            f"{MIN_NORMAL_ROWS} before: {NORMAL_ROWS_ADVICE}"
         )
     return out
+
+
+#: The advice of the too-few-rows-before problem (the dataset reader names the injection time's source instead).
+NORMAL_ROWS_ADVICE = "check the injection time, or export data from before the fault"
 
 
 #: Rows a case needs before its injection time: the methods' normal window (a mean and a spread, a test

@@ -34,12 +34,13 @@ from typing import Any
 import pandas as pd
 
 from llmrca.dataset.fastcsv import write_csv
-from llmrca.dataset.names import component_name_problem, shown
+from llmrca.dataset.names import component_name_problem, printable, shown
 from llmrca.dataset.normalise import TIME_ALIASES
 from llmrca.model import (
     FAULT_ALIASES,
     MIN_NORMAL_ROWS,
     NO_FAULT,
+    NORMAL_ROWS_ADVICE,
     Case,
     CaseValidationError,
     FaultRecord,
@@ -146,12 +147,12 @@ def _read_text_csv(path: Path, what: str, notes: list[str], folder: Path) -> pd.
     try:
         raw, _ = decompress_bounded(read_bytes_bounded(path, MAX_CSV_BYTES, path.name, root=folder), path.name, MAX_CSV_BYTES, notes)
     except CaseValidationError as e:  # DatasetInputError too: a FIFO, a file over the cap, a damaged archive
-        notes.append(f"warning: {e.problems[0]}; the case is used without {what}")
+        notes.append(f"{NOT_USED_PREFIX}{e.problems[0]}; the case is used without {what}")
         return None
     try:
         text = _decode_csv(raw, path.name, notes, strict=False)
     except CaseValidationError as e:
-        notes.append(f"warning: {e.problems[0]}; the case is used without {what}")
+        notes.append(f"{NOT_USED_PREFIX}{e.problems[0]}; the case is used without {what}")
         return None
     if "\x00" in text:  # NUL bytes inside log lines (a crashed writer, binary output): the C parser would cut the field
         notes.append(f"warning: {path.name}: {text.count(chr(0))} NUL byte(s) removed")
@@ -165,7 +166,7 @@ def _read_text_csv(path: Path, what: str, notes: list[str], folder: Path) -> pd.
     lines = text.splitlines()
     header = next(csv.reader([lines[0]]), []) if lines else []
     if not header:
-        notes.append(f"warning: {path.name} has no header row; the case is used without {what}")
+        notes.append(f"{NOT_USED_PREFIX}{path.name} has no header row; the case is used without {what}")
         return None
     rows, bad = [], 0
     for ln in lines[1:]:
@@ -289,13 +290,13 @@ def decompress_bounded(raw: bytes, name: str, max_bytes: int, notes: list[str] |
             with zipfile.ZipFile(io.BytesIO(raw)) as zf:
                 members = [i for i in zf.infolist() if not i.is_dir()]
                 if len(members) != 1:
-                    shown_names = ", ".join(i.filename for i in members[:3]) + (", ..." if len(members) > 3 else "")
+                    shown_names = ", ".join(printable(i.filename) for i in members[:3]) + (", ..." if len(members) > 3 else "")
                     raise CaseValidationError([
                         f"{name} is a zip archive of {len(members)} files{f' ({shown_names})' if shown_names else ''}; "
                         "a case file must be one CSV: unzip it and put the file(s) into the case folder"
                     ])
                 info = members[0]
-                member = info.filename
+                member = printable(info.filename)
                 if info.flag_bits & 0x1:
                     raise CaseValidationError([f"{name} is an encrypted zip archive ({member} needs a password); "
                                                "decrypt it (unzip, with the password) and put the plain CSV into the case folder"])
@@ -643,10 +644,10 @@ def _topology_from_mpg(path: Path, components: list[str], notes: list[str], fold
     try:
         g = _read_csv(path, name, folder, notes)
     except CaseValidationError as e:
-        notes.append(f"{name} unreadable ({e.problems[0]}); no call graph")
+        notes.append(f"{NOT_USED_PREFIX}{name} unreadable ({e.problems[0]}); no call graph")
         return None
     if not {"source", "destination"} <= set(g.columns):
-        notes.append(f"{name} has no source/destination columns (have {list(g.columns)}); no call graph")
+        notes.append(f"{NOT_USED_PREFIX}{name} has no source/destination columns (have {list(g.columns)}); no call graph")
         return None
     from llmrca.dataset.names import component_name_problem
 
@@ -657,7 +658,7 @@ def _topology_from_mpg(path: Path, components: list[str], notes: list[str], fold
         notes.append(f"{name}: {len(hosts)} service -> host row(s) (e.g. {shown(hosts[0][1])}) left out of the call graph")
     bad = sorted({n for e in edges for n in e if component_name_problem(n) is not None})
     if bad:
-        notes.append(f"{name} names {len(bad)} node(s) that are no valid component names (e.g. {shown(bad[0])}); no call graph")
+        notes.append(f"{NOT_USED_PREFIX}{name} names {len(bad)} node(s) that are no valid component names (e.g. {shown(bad[0])}); no call graph")
         return None
     nodes = list(dict.fromkeys([*components, *(n for e in edges for n in e)]))
     heads = [n for n in nodes if any(a == n for a, _ in edges) and not any(b == n for _, b in edges)]
@@ -781,6 +782,12 @@ def _read_case(folder: Path, *, normalise: bool = True, validate: bool = True) -
             )
     elif txt_value is not None:
         inject = txt_value
+        if rcd_inject is not None and abs(txt_value - rcd_inject) > 1e-3:
+            problems.append(
+                f"{it.name} says {txt_value} s but the RCD pair's injection time, its first anomalous row, is {rcd_inject} s; "
+                f"they must agree: delete {it.name} (the RCD layout needs none) or move the rows between "
+                f"{layout.rcd_files[0] if layout.rcd_files else 'normal.csv'} and {layout.rcd_files[1] if layout.rcd_files else 'anomalous.csv'}"
+            )
     elif (
         not os.path.lexists(it)
         and rcd_inject is None
@@ -864,13 +871,14 @@ def _read_case(folder: Path, *, normalise: bool = True, validate: bool = True) -
     topo = spec.topology.to_topology() if spec is not None and spec.topology is not None else None
     if topo is None and (mpg_file := present(folder, "mpg.csv")) is not None:
         topo = _topology_from_mpg(mpg_file, comps, notes, folder)
-    if spec is not None and spec.inject_time is not None:
+    if spec is not None and spec.inject_time is not None:  # where the injection time came from, for the advice
         inject_from = "case.json's inject_time"
     elif txt_value is not None:
         inject_from = it.name
     else:
         inject_from = "the first anomalous row" if inject is not None else ""
-    notes += _short_window_notes(basic, inject, layout.metric_files.get(basic_name, "the metrics").replace("+", " and "), inject_from)
+    for set_name, df in sets.items():  # every metric set: rank --metric-set extended scores on its own rows
+        notes += _short_window_notes(df, inject, layout.metric_files.get(set_name, f"metric set {set_name!r}").replace("+", " and "), inject_from)
     meta = dict(spec.meta) if spec is not None else {}
     earlier = list((spec.normalised if spec is not None else None) or meta.pop("normalised", None) or [])
     earlier = [n for n in earlier if not is_warning_note(str(n))]  # said again below when they still hold
@@ -905,6 +913,11 @@ def _read_case(folder: Path, *, normalise: bool = True, validate: bool = True) -
             more = [p for p in more if "no 'time' column" not in p]  # said once, with the layout
         # a column the strict checks already explained (booleans, mixed text, ...) needs no second, vaguer sentence
         more = [p for p in more if not ((m := _NOT_NUMERIC.search(p)) and any(f"column {m.group(1)} " in q for q in problems))]
+        if inject_from == "the first anomalous row":
+            advice = "the injection time is the RCD pair's first anomalous row: export more normal rows"
+        else:
+            advice = f"check {inject_from}" if inject_from else "check the injection time"
+        more = [p.replace(NORMAL_ROWS_ADVICE, f"{advice}, or export data from before the fault") for p in more]
         if problems or more:
             raise CaseValidationError([_tz_side(p, notes) for p in dict.fromkeys([*problems, *more])], where=str(folder))
     return case
@@ -928,17 +941,17 @@ def _short_window_notes(df: pd.DataFrame, inject: float | None, fname: str, inje
         return []
     before, after = int((t < inject).sum()), int((t >= inject).sum())
     at = f"{inject:.0f}" if float(inject).is_integer() else f"{inject}"
-    has = "have" if " and " in fname else "has"
+    has, its = ("have", "their") if " and " in fname else ("has", "its")
     if inject_from == "the first anomalous row":
         check = "the injection time is the first anomalous row: export more rows into the shorter file"
     else:
         check = f"check {inject_from}, or export " + "{fix}"
     out = []
     if MIN_NORMAL_ROWS <= before < MIN_WINDOW_ROWS:
-        out.append(f"{SHORT_WINDOW_PREFIX}{fname} {has} only {before} of its {len(t)} rows before the injection time ({at}); "
+        out.append(f"{SHORT_WINDOW_PREFIX}{fname} {has} only {before} of {its} {len(t)} rows before the injection time ({at}); "
                    f"methods take the normal behaviour from {before} samples: " + check.format(fix="earlier data"))
     if after < MIN_WINDOW_ROWS:
-        out.append(f"{SHORT_WINDOW_PREFIX}{fname} {has} only {after} of its {len(t)} rows at or after the injection time ({at}); "
+        out.append(f"{SHORT_WINDOW_PREFIX}{fname} {has} only {after} of {its} {len(t)} rows at or after the injection time ({at}); "
                    f"methods score the fault on {after} sample(s): " + check.format(fix="data after the fault"))
     return out
 
@@ -951,28 +964,38 @@ WARNING_PREFIX = "warning: case.json says "
 SHORT_WINDOW_PREFIX = "warning: short window: "
 #: A warning that a compressed copy of a case file sits next to the plain file, which is read instead.
 UNREAD_COPY_PREFIX = "warning: not read: "
+#: A warning that logs, traces or the call graph could not be read and the case is used without them.
+NOT_USED_PREFIX = "warning: not used: "
 
 
 def is_warning_note(note: str) -> bool:
-    """True for a note that warns about the case as it is (said every time it is read), not a repair of what was read."""
-    return note.startswith((WARNING_PREFIX, SHORT_WINDOW_PREFIX, UNREAD_COPY_PREFIX))
+    """True for a note that warns about the case as it is (said every time it is read, never recorded in
+    case.json), not a repair of what was read."""
+    return note.startswith((WARNING_PREFIX, SHORT_WINDOW_PREFIX, UNREAD_COPY_PREFIX, NOT_USED_PREFIX))
 
 
 def unread_copy_notes(folder: Path) -> list[str]:
-    """A warning per compressed case file (``data.csv.gz``) whose plain file (``data.csv``) is also in
-    ``folder``: the plain one is read, the compressed one is not (they may hold different data)."""
-    from llmrca.dataset.layouts import compressed_markers, plain_name
+    """A warning per compressed case file that is not read: a copy (``data.csv.gz``) beside the plain file
+    or beside another copy read instead (``data.csv.zip``; they may hold different data), and a compressed
+    ``case.json`` (read only plain)."""
+    from llmrca.dataset.layouts import _stand_ins, compressed_markers, plain_name
 
     try:
         names = {p.name for p in folder.iterdir()}
     except OSError:
         return []
-    return [
-        f"{UNREAD_COPY_PREFIX}{z}: {plain_name(z)} is in the folder too and is read instead; "
-        f"remove the copy you do not mean (an import keeps {z} as it is)"
-        for z in compressed_markers(names)
-        if plain_name(z) in names
-    ]
+    read_as = _stand_ins(names)
+    out = []
+    for z in compressed_markers(names):
+        plain = plain_name(z)
+        if plain == "case.json" and plain not in names:
+            out.append(f"{UNREAD_COPY_PREFIX}{printable(z)}: case.json is read only as plain JSON; decompress it, or the case is read "
+                       "from its other files without it")
+        elif read_as.get(plain) not in (None, z):
+            other = read_as[plain]
+            out.append(f"{UNREAD_COPY_PREFIX}{printable(z)}: {printable(other)} is in the folder too and is read instead; "
+                       f"remove the copy you do not mean (an import keeps {printable(z)} as it is)")
+    return out
 
 
 def _folder_disagreement(folder: Path, fault: FaultRecord, in_healthy_folder: bool) -> list[str]:

@@ -64,6 +64,12 @@ def _describe(ch: str, pos: int) -> str:
     return f"U+{code:04X} {name} at position {pos}"
 
 
+def printable(name: str) -> str:
+    """``name`` as it is when every character is printable, else :func:`shown` (quoted, control characters
+    escaped): a file name from an archive or a folder never writes terminal escapes into a message."""
+    return name if name.isprintable() else shown(name)
+
+
 def shown(value: object, limit: int = 60) -> str:
     """A short, safe rendering of a value from data for a message.
 

@@ -19,6 +19,7 @@ from llmrca.dataset.io import (
     write_manifest,
 )
 from llmrca.dataset.layouts import CONSUMED, EXPECTED, compressed_markers
+from llmrca.dataset.names import printable
 from llmrca.dataset.normalise import SAVED_INDEX_NAME
 from llmrca.model import Case, CaseValidationError, no_basic_set_problem
 
@@ -170,6 +171,7 @@ class ImportReport:
     imported: list[str] = field(default_factory=list)
     problems: dict[str, list[str]] = field(default_factory=dict)
     notes: dict[str, list[str]] = field(default_factory=dict)  # repairs, also in each case.json "normalised"
+    kept: dict[str, list[str]] = field(default_factory=dict)  # files copied as they are (or not copied), per case
 
     @property
     def ok(self) -> bool:
@@ -229,9 +231,9 @@ def import_tree(
                 continue
             why = _copy_extra(extra, target / extra.name, src)
             if why:
-                rep.notes.setdefault(cid, []).append(why)
+                rep.kept.setdefault(cid, []).append(why)
             elif extra.name in CONSUMED or compressed_markers([extra.name]):
-                rep.notes.setdefault(cid, []).append(f"{extra.name} was not read; an import copies it as it is")
+                rep.kept.setdefault(cid, []).append(f"{printable(extra.name)} was not read; an import copies it as it is")
         rep.imported.append(cid)
         entries.append({"path": cid, "fault": case.fault_type, "target": case.fault.target if case.fault else None, "root_causes": sorted(case.root_causes),
                         **({"healthy": True} if case.healthy else {})})
@@ -249,7 +251,7 @@ def files_read(folder: Path, case: Case) -> set[str]:
     are always written anew."""
     import json
 
-    from llmrca.dataset.layouts import compressed_markers, detect_layout, plain_name, present
+    from llmrca.dataset.layouts import detect_layout, present
 
     sets = None
     try:
@@ -264,12 +266,6 @@ def files_read(folder: Path, case: Case) -> set[str]:
     for plain, held in (("logs.csv", case.logs), ("traces.csv", case.traces), ("mpg.csv", case.topology)):
         if held is not None and (f := present(folder, plain)) is not None:
             read.add(f.name)
-    try:
-        names = {p.name for p in folder.iterdir()}
-    except OSError:
-        names = set()
-    # inject_time.txt.gz next to inject_time.txt: the plain one was read, both are written anew as the plain one
-    read |= {z for z in compressed_markers(names) if plain_name(z) == "inject_time.txt"}
     return read
 
 
