@@ -371,6 +371,25 @@ def test_logs_that_cannot_be_read_are_copied_by_an_import_not_dropped(tmp_path: 
     assert "logs.csv" not in _notes(read_case(out))
 
 
+def test_a_case_json_naming_a_file_that_is_there_compressed_says_so(tmp_path: Path) -> None:
+    import gzip
+    import json
+
+    from llmrca.dataset.io import write_case
+
+    c = make_case(root="ray-worker-1", fault="cpu", seed=0, with_logs=False, with_traces=False)
+    d = write_case(c, tmp_path / "ray-worker-1_cpu" / "1")
+    (d / "data.csv.gz").write_bytes(gzip.compress((d / "data.csv").read_bytes()))
+    (d / "data.csv").unlink()
+    problems = _problems(d)
+    assert "names 'data.csv', which does not exist in the case folder; 'data.csv.gz' is there: decompress it" in problems
+    assert problems.count("names 'data.csv'") == 1
+    spec = json.loads((d / "case.json").read_text())
+    spec["metric_sets"]["basic"] = "data.csv.gz"  # as the advice says: named, it is read
+    (d / "case.json").write_text(json.dumps(spec))
+    assert read_case(d).metrics.shape == c.metrics.shape
+
+
 def test_compressed_side_files_are_named_as_they_are(tmp_path: Path) -> None:
     """mpg.csv.gz, an RCD pair of .gz files and inject_time.txt.gz are read, each note naming the file read."""
     import gzip

@@ -739,7 +739,7 @@ def _read_case(folder: Path, *, normalise: bool = True, validate: bool = True) -
             continue
         if not os.path.lexists(folder / fname):
             if set_name != "basic" and spec is not None and spec.metric_sets:
-                problems.append(missing_metric_set_file(set_name, fname))  # check_against_data's words: said once
+                problems.append(missing_metric_set_file(set_name, fname, folder=folder))  # check_against_data's words: said once
             continue
         df = metrics(fname)
         if df is not None:

@@ -111,7 +111,7 @@ def detect_layout(folder: Path, spec: dict | None = None) -> Layout:
 
         name = "basic" if "basic" in files else next(iter(files))
         if files[name] not in has:  # in the reader's and check_against_data's words: the case lists it once
-            lay.problems.append(missing_metric_set_file(name, files[name]))
+            lay.problems.append(missing_metric_set_file(name, files[name], folder=folder))
         return lay
     name = "llmrca" if spec else None
     found = sorted(has)[:12]

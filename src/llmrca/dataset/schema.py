@@ -478,12 +478,21 @@ def _case_rules(spec: CaseSpec, file: str) -> list[str]:
     return out
 
 
-def missing_metric_set_file(set_name: str, fname: str, file: str = "case.json") -> str:
-    """The one sentence for a ``metric_sets`` entry whose file is not in the case folder.
+def missing_metric_set_file(set_name: str, fname: str, file: str = "case.json", folder: Path | None = None) -> str:
+    """The one sentence for a ``metric_sets`` entry whose file is not in the case folder (``folder``, when
+    given, is looked at for a compressed copy of it, ``data.csv.gz``, which the sentence then names).
 
     The layout detection (the basic set), the reader (the other sets) and :func:`check_against_data` all say it
     in these words, so a case reader that meets it twice lists it once (the caller names the case folder)."""
-    fix = "add the file or correct the name (a case needs its basic metrics)" if set_name == "basic" else "add the file or remove the entry"
+    from llmrca.dataset.layouts import COMPRESSED_SUFFIXES
+
+    copy = next((fname + s for s in COMPRESSED_SUFFIXES if folder is not None and os.path.lexists(Path(folder) / (fname + s))), None)
+    if copy is not None:
+        fix = f"{shown(copy)} is there: decompress it, or name it in metric_sets.{set_name}"
+    elif set_name == "basic":
+        fix = "add the file or correct the name (a case needs its basic metrics)"
+    else:
+        fix = "add the file or remove the entry"
     return f"{file}: field metric_sets.{set_name} names {shown(fname)}, which does not exist in the case folder; {fix}"
 
 
@@ -545,7 +554,7 @@ def check_against_data(
             other = list(dict.fromkeys(set_components[set_name]))
         else:
             if not os.path.lexists(path):
-                out.append(missing_metric_set_file(set_name, fname, file))
+                out.append(missing_metric_set_file(set_name, fname, file, folder))
                 continue
             try:
                 header = read_first_line(path, what=f"metric set {set_name!r} file", root=folder)
