@@ -431,6 +431,25 @@ def test_decompression_is_bounded() -> None:
         decompress_bounded(bomb, "data.csv.gz", 65536)
     assert decompress_bounded(bomb, "data.csv.gz", 1_000_000) == (b"0" * 1_000_000, "gzip")
     assert decompress_bounded(b"time,a_cpu\n", "data.csv", 10) == (b"time,a_cpu\n", None)  # plain text: as it is
+    many = gzip.compress(b"0" * 40_000) + gzip.compress(b"1" * 40_000)  # two members (cat a.gz b.gz, pigz): bounded too
+    with pytest.raises(CaseValidationError, match="decompresses to more than 65536 bytes"):
+        decompress_bounded(many, "data.csv.gz", 65536)
+
+
+def test_gzip_members_one_after_another_and_trailing_padding_are_read_as_gzip_d_reads_them() -> None:
+    import gzip
+
+    from llmrca.dataset.io import decompress_bounded
+
+    a, b = b"time,a_cpu\n1,2\n", b"3,4\n"
+    notes: list[str] = []
+    assert decompress_bounded(gzip.compress(a) + gzip.compress(b), "data.csv.gz", 1000, notes)[0] == a + b
+    assert notes == ["data.csv.gz: gzip-compressed; decompressed (19 bytes)"]
+    notes.clear()
+    assert decompress_bounded(gzip.compress(a) + b"\0" * 512, "data.csv.gz", 1000, notes)[0] == a  # tape/block padding
+    assert notes[0] == "warning: data.csv.gz: 512 byte(s) after the end of the gzip data were ignored (padding or garbage)"
+    with pytest.raises(CaseValidationError, match="cut off"):
+        decompress_bounded(gzip.compress(a)[:-3], "data.csv.gz", 1000)
 
 
 # -- chaosmesh-inject-time / epoch-ms-time: how the injection time is written ------------------------

@@ -268,7 +268,6 @@ def decompress_bounded(raw: bytes, name: str, max_bytes: int, notes: list[str] |
     ``.tar.gz`` of several files).  Formats: gzip RFC 1952, zip APPNOTE 6.3, bzip2, xz, POSIX tar.
     """
     import bz2
-    import gzip
     import lzma
     import zipfile
     import zlib
@@ -306,9 +305,13 @@ def decompress_bounded(raw: bytes, name: str, max_bytes: int, notes: list[str] |
                                                "unzip it (e.g. 7z x) and put the plain CSV into the case folder"])
                 with zf.open(info) as fh:
                     out = fh.read(max_bytes + 1)
+        elif packed == "gzip":
+            out, trailing = _gunzip_bounded(raw, max_bytes + 1)
+            if trailing and notes is not None:  # as gzip -d: "decompression OK, trailing garbage ignored"
+                notes.append(f"warning: {name}: {trailing} byte(s) after the end of the gzip data were ignored (padding or garbage)")
         else:
             src = io.BytesIO(raw)
-            stream = gzip.GzipFile(fileobj=src) if packed == "gzip" else bz2.BZ2File(src) if packed == "bzip2" else lzma.LZMAFile(src)
+            stream = bz2.BZ2File(src) if packed == "bzip2" else lzma.LZMAFile(src)
             with stream as fh:
                 out = fh.read(max_bytes + 1)
     except CaseValidationError:
@@ -332,6 +335,30 @@ def decompress_bounded(raw: bytes, name: str, max_bytes: int, notes: list[str] |
     if notes is not None:
         notes.append(f"{name}: {packed}-compressed{f' (its one file {member})' if member else ''}; decompressed ({len(out)} bytes)")
     return out, packed
+
+
+def _gunzip_bounded(raw: bytes, limit: int) -> tuple[bytes, int]:
+    """``(content, trailing)``: the gzip members of ``raw`` one after another (RFC 1952 sec. 2.2, as ``cat
+    a.gz b.gz`` and pigz write them) decompressed to at most ``limit`` bytes, and how many bytes after the
+    last member are no gzip member (padding, garbage: ignored, as ``gzip -d`` does).  Raises ``zlib.error``
+    or ``EOFError`` for a damaged or cut-off member."""
+    import zlib
+
+    out = bytearray()
+    data = raw
+    while data and len(out) < limit:
+        d = zlib.decompressobj(wbits=31)  # 16 + 15: a gzip header and trailer
+        out += d.decompress(data, limit - len(out))
+        while not d.eof and d.unconsumed_tail and len(out) < limit:
+            out += d.decompress(d.unconsumed_tail, limit - len(out))
+        if len(out) >= limit:
+            break
+        if not d.eof:
+            raise EOFError("the gzip data ends before its end marker (cut off)")
+        data = d.unused_data
+        if data and not data.startswith(b"\x1f\x8b"):
+            return bytes(out), len(data)
+    return bytes(out), 0
 
 
 def _wide_unicode(raw: bytes) -> tuple[str, bool] | None:
