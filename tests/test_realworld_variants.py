@@ -316,6 +316,29 @@ def test_archives_that_are_no_single_compressed_csv_say_what_they_are(tmp_path: 
     assert r.exit_code == 2 and said in " ".join(r.output.split()) and "unexpected" not in r.output, r.output
 
 
+def test_a_zip_member_s_name_is_shown_as_written_and_escaped(tmp_path: Path) -> None:
+    """A UTF-8 name without the zip's UTF-8 flag (Info-ZIP, macOS) is shown as written, not as cp437
+    mojibake; control characters in a name are escaped, never sent to the terminal."""
+    import io
+    import struct
+    import zipfile
+
+    d, c = _case(tmp_path)
+    raw = c.metrics.to_csv(index=False).encode()
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("données.csv", raw)
+    z = bytearray(buf.getvalue())
+    for sig, at in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):  # clear the UTF-8 flag (bit 11) as those tools write it
+        i = z.index(sig)
+        struct.pack_into("<H", z, i + at, struct.unpack_from("<H", z, i + at)[0] & ~0x800)
+    (d / "data.csv.zip").write_bytes(bytes(z))
+    assert "data.csv.zip: zip-compressed (its one file données.csv); decompressed (" in _notes(read_case(d))
+    (d / "data.csv.zip").write_bytes(_pack("zip", raw, member="x\x1b[31mred.csv"))
+    notes = _notes(read_case(d))
+    assert "(its one file 'x\\x1b[31mred.csv')" in notes and "\x1b" not in notes
+
+
 def test_a_plain_file_under_a_compressed_name_is_read_with_a_note(tmp_path: Path) -> None:
     d, c = _case(tmp_path)
     (d / "data.csv.gz").write_text(c.metrics.to_csv(index=False))  # a .gz that was never compressed

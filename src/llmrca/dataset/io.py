@@ -289,13 +289,13 @@ def decompress_bounded(raw: bytes, name: str, max_bytes: int, notes: list[str] |
             with zipfile.ZipFile(io.BytesIO(raw)) as zf:
                 members = [i for i in zf.infolist() if not i.is_dir()]
                 if len(members) != 1:
-                    shown_names = ", ".join(printable(i.filename) for i in members[:3]) + (", ..." if len(members) > 3 else "")
+                    shown_names = ", ".join(printable(_zip_name(i)) for i in members[:3]) + (", ..." if len(members) > 3 else "")
                     raise CaseValidationError([
                         f"{name} is a zip archive of {len(members)} files{f' ({shown_names})' if shown_names else ''}; "
                         "a case file must be one CSV: unzip it and put the file(s) into the case folder"
                     ])
                 info = members[0]
-                member = printable(info.filename)
+                member = printable(_zip_name(info))
                 if info.flag_bits & 0x1:
                     raise CaseValidationError([f"{name} is an encrypted zip archive ({member} needs a password); "
                                                "decrypt it (unzip, with the password) and put the plain CSV into the case folder"])
@@ -335,6 +335,17 @@ def decompress_bounded(raw: bytes, name: str, max_bytes: int, notes: list[str] |
     if notes is not None:
         notes.append(f"{name}: {packed}-compressed{f' (its one file {member})' if member else ''}; decompressed ({len(out)} bytes)")
     return out, packed
+
+
+def _zip_name(info: Any) -> str:
+    """A zip member's name as its writer meant it: without the UTF-8 flag (APPNOTE bit 11) the standard
+    library decodes it as cp437, which garbles the UTF-8 names most tools write (Info-ZIP, macOS)."""
+    if info.flag_bits & 0x800:
+        return str(info.filename)
+    try:
+        return str(info.filename).encode("cp437").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return str(info.filename)
 
 
 def _gunzip_bounded(raw: bytes, limit: int) -> tuple[bytes, int]:
