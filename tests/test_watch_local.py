@@ -217,7 +217,10 @@ def test_two_faults_are_alerted_localized_acted_on_and_recovered(stack: LocalTes
         assert any(key.endswith("@" + culprit) for key in al["signals"]), al
         assert r["time"] > act["time"] > al["time"]
         for key, fired in al["signals"].items():
-            assert act["before"][key] is not None and act["after"][key] is not None, (key, act)
+            assert act["before"][key] is not None, (key, act)
+            # "after" is read settle_s after the restart: the restarted culprit's new series may hold no request yet
+            # (a per-request mean over no request has no value; a CI run under load met it), every other one has one
+            assert act["after"][key] is not None or key.endswith("@" + culprit), (key, act)
             now = r["values"].get(key)  # absent: the series has no sample (a restarted replica gets no request for a while)
             assert now is None or (now <= fired["threshold"] and now < fired["value"]), (key, fired, now)
     assert any(ln.startswith("VERDICT") for ln in lines) and any(ln.startswith("could not see") for ln in lines)
