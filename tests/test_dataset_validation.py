@@ -309,6 +309,14 @@ def test_an_injection_time_on_the_first_or_second_row_is_a_problem(tmp_path: Pat
     assert r.exit_code == 1 and want in r.stdout, r.stdout
     r = CliRunner().invoke(app, ["rank", str(folder), "--method", "nsigma"], terminal_width=400)
     assert r.exit_code == 2 and want in " ".join(r.output.split()), r.output
+    # --json answers on stdout too: a script gets the case's problems one by one, not only an error line on stderr
+    r = CliRunner().invoke(app, ["rank", str(folder), "--method", "nsigma", "--json", "-q"], terminal_width=400)
+    got = json.loads(r.stdout)
+    assert r.exit_code == 2 and want in " ".join(r.stderr.split()), r.stderr
+    assert (got["status"], got["error_kind"], got["method"]) == ("failed", "invalid_case", "nsigma")
+    assert any(want in p for p in got["problems"]) and want in got["error"], got
+    r = CliRunner().invoke(app, ["rank", str(folder), "--method", "nsigma", "--set", "baro.x=1", "--json", "-q"])
+    assert r.exit_code == 2 and json.loads(r.stdout)["error_kind"] == "usage" and json.loads(r.stdout)["problems"] == [], r.stdout
 
 
 def test_a_short_window_in_the_extended_set_alone_is_warned_about(tmp_path: Path) -> None:

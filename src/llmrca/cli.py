@@ -385,6 +385,23 @@ def _print_summary(summary: Any, status: Any, counts: dict[str, int], out: Path,
     typer.echo(f"outputs: {out}/ (summary.csv, table1.md/.csv/.tex, misattribution.png, results.jsonl, run.json)")
 
 
+def _rank_json_failure(case_dir: Path, method: str, e: BaseException, *, method_failed: bool = False) -> None:
+    """Print ``rank --json``'s answer when no ranking was made: ``status`` "failed" and ``error_kind`` in the
+    evaluator's words (``invalid_case`` for a case that cannot be read, ``usage`` for a bad option or path, the
+    exception's name when the method itself failed), ``error``, and the case's ``problems`` one by one."""
+    from llmrca.evaluate.results import INVALID_CASE
+    from llmrca.model import CaseValidationError
+
+    if method_failed:
+        kind, msg = type(e).__name__, f"{type(e).__name__}: {e}"
+    else:
+        kind = INVALID_CASE if isinstance(e, CaseValidationError) else "usage"
+        msg = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
+    problems = list(e.problems) if isinstance(e, CaseValidationError) else []
+    typer.echo(json.dumps({"case": str(case_dir), "method": method, "status": "failed", "error_kind": kind,
+                           "error": msg, "problems": problems}, indent=2, default=str))
+
+
 @app.command("rank")
 def rank_cmd(
     case_dir: Annotated[Path, typer.Argument(help="One case folder (data.csv, inject_time.txt, ...).")],
@@ -406,15 +423,22 @@ def rank_cmd(
         key = x.split("=", 1)[0].strip()
         owner = key.partition(".")[0] if "." in key else None
         if owner is not None and owner != method:
-            _fail(ValueError(f"--set {x}: an option of {owner}; rank runs only --method {method} (its options: key=value "
-                             f"or {method}.key=value)"))
+            err = ValueError(f"--set {x}: an option of {owner}; rank runs only --method {method} (its options: key=value "
+                             f"or {method}.key=value)")
+            if as_json:
+                _rank_json_failure(case_dir, method, err)
+            _fail(err)
         sets.append(x.replace(f"{method}.", "", 1) if owner == method else x)
     try:
         with _spinner(f"{method} ranking {case_dir}", quiet):
             outcome = rank_case(case_dir, method, _parse_sets(sets), metric_set=metric_set, sli=sli)
     except (*_USER_ERRORS, LlmrcaError) as e:
+        if as_json:  # a script reading stdout gets the reason too (the error line still goes to stderr)
+            _rank_json_failure(case_dir, method, e)
         _fail(e)
     except Exception as e:  # the method itself failed on this case (the evaluator records such a run as failed)
+        if as_json:
+            _rank_json_failure(case_dir, method, e, method_failed=True)
         console.print(_error_text(f"{method} failed on {case_dir}: {type(e).__name__}: {e}"), soft_wrap=True)
         raise typer.Exit(1) from None
     from llmrca.evaluate.task import sli_ignored

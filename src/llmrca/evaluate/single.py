@@ -50,6 +50,7 @@ class RankOutcome:
         return {
             "case": self.case.name,
             "method": self.method,
+            "status": "ok",
             "config": self.config,
             "metric_set": self.metric_set,
             "duration_s": self.duration_s,
