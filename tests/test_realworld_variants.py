@@ -215,6 +215,58 @@ def test_compressed_metrics_files_are_read_and_imported_plain(tmp_path: Path, ki
     assert sorted(p.name for p in out.iterdir()) == ["case.json", "data.csv", "data_extended.csv", "inject_time.txt"]
 
 
+@pytest.mark.parametrize(("suffix", "kind"), [(".GZ", "gzip"), (".gzip", "gzip"), (".bzip2", "bzip2"), (".XZ", "xz"), (".lzma", "lzma")])
+def test_compressed_suffixes_in_any_case_and_long_spellings_are_read(tmp_path: Path, suffix: str, kind: str) -> None:
+    """``data.csv.GZ`` (a Windows export), ``data.csv.gzip``, ``.bzip2`` and LZMA-alone's ``.lzma`` (no magic
+    number: its name says it) stand for data.csv as ``.gz`` does, and an import writes the plain file."""
+    import lzma
+
+    d, c = _case(tmp_path / "src")
+    raw = c.metrics.to_csv(index=False).encode()
+    packed = lzma.compress(raw, format=lzma.FORMAT_ALONE) if kind == "lzma" else _pack(kind, raw)
+    (d / f"data.csv{suffix}").write_bytes(packed)
+    case = read_case(d)
+    assert np.allclose(case.metrics.to_numpy(float), c.metrics.to_numpy(float))
+    assert f"data.csv{suffix}: {kind}-compressed; decompressed ({len(raw)} bytes)" in _notes(case)
+    r = CliRunner().invoke(app, ["dataset", "import", str(tmp_path / "src"), str(tmp_path / "out")], terminal_width=400)
+    assert r.exit_code == 0, r.output
+    assert sorted(p.name for p in (tmp_path / "out" / "ray-worker-1_cpu" / "1").iterdir()) == ["case.json", "data.csv", "inject_time.txt"]
+    if kind == "lzma":  # a .lzma that is no LZMA-alone stream is damaged, said as such
+        (d / "data.csv.lzma").write_bytes(b"\x5d\x00\x00\x80\x00" + b"\xff" * 8 + b"garbage")
+        assert "data.csv.lzma is lzma-compressed but cannot be decompressed (" in _problems(d)
+
+
+@pytest.mark.parametrize("packing", ["tar.gz", "zip", "plain"])
+def test_an_archive_given_where_a_folder_is_expected_says_what_it_is_and_how_to_extract_it(tmp_path: Path, packing: str) -> None:
+    """A dataset or case packed as one file (``dataset.tar.gz``, ``dataset.zip``) passed to validate, rank,
+    evaluate, import or describe is named for what it is, with the command that extracts it (exit 2); the
+    same archive inside a folder that holds no case is named by validate."""
+    import shutil
+
+    d, c = _case(tmp_path / "ds")
+    c.metrics.to_csv(d / "data.csv", index=False)
+    if packing == "plain":
+        archive = tmp_path / "data.csv"
+        shutil.copy(d / "data.csv", archive)
+        said = f"{archive} is a file, not a folder; pass the folder that holds the case(s)"
+    else:
+        archive = Path(shutil.make_archive(str(tmp_path / "dataset"), "gztar" if packing == "tar.gz" else "zip", tmp_path / "ds"))
+        what, how = ("a gzip-compressed tar archive", "tar -xf") if packing == "tar.gz" else ("a zip archive", "unzip")
+        said = f"{archive} is {what}, not a folder; extract it ({how} {archive.name}) and pass the folder it makes"
+    for args in (["dataset", "validate", str(archive)], ["rank", str(archive), "-m", "nsigma"],
+                 ["evaluate", str(archive), "--methods", "nsigma", "--out", str(tmp_path / "ev")],
+                 ["dataset", "import", str(archive), str(tmp_path / "imp")], ["dataset", "describe", str(archive)]):
+        r = CliRunner().invoke(app, args, terminal_width=1000)
+        assert r.exit_code == 2 and said in r.output, (args, r.output)
+    assert not (tmp_path / "ev").exists() and not (tmp_path / "imp").exists()
+    if packing != "plain":
+        holder = tmp_path / "holder" / "ray-worker-1_cpu" / "1"
+        holder.mkdir(parents=True)
+        shutil.copy(archive, holder / f"case{archive.name.removeprefix('dataset')}")
+        r = CliRunner().invoke(app, ["dataset", "validate", str(tmp_path / "holder")], terminal_width=1000)
+        assert r.exit_code == 1 and f"ray-worker-1_cpu/1/case{archive.name.removeprefix('dataset')} is {what}: extract it ({how}, in its folder)" in r.output, r.output
+
+
 def test_a_compressed_copy_found_without_inject_time_and_bytes_under_a_plain_name(tmp_path: Path) -> None:
     import gzip
 
@@ -372,6 +424,12 @@ def test_plain_and_compressed_copies_side_by_side_warn_and_import_keeps_both(tmp
     import json
 
     assert not any("data.csv.gz" in n for n in json.loads((out / "case.json").read_text())["normalised"])
+    (d / "data.csv.gz").unlink()  # a link is said to be one: an import copies it only when it points inside the dataset
+    (tmp_path / "elsewhere.gz").write_bytes(other)
+    (d / "data.csv.gz").symlink_to(tmp_path / "elsewhere.gz")
+    assert "data.csv.gz is a link: an import copies it only when it points inside the dataset" in _notes(read_case(d))
+    (d / "data.csv.gz").unlink()
+    (d / "data.csv.gz").write_bytes(other)
     (d / "data.csv").unlink()
     (d / "data.csv.zip").write_bytes(_pack("zip", c.metrics.to_csv(index=False).encode(), member="data.csv"))
     assert "warning: not read: data.csv.zip: data.csv.gz is in the folder too and is read instead" in _notes(read_case(d, validate=False))  # two copies: one read

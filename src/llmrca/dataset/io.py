@@ -248,7 +248,7 @@ def is_tar(raw: bytes) -> bool:
 
 
 #: Formats :func:`decompress_bounded` reads (the Python standard library's); zstd is named, not read.
-READABLE_COMPRESSION: frozenset[str] = frozenset({"gzip", "zip", "bzip2", "xz"})
+READABLE_COMPRESSION: frozenset[str] = frozenset({"gzip", "zip", "bzip2", "xz", "lzma"})
 
 #: zip compression methods the standard library reads (stored, deflate, bzip2, lzma; APPNOTE 4.4.5).
 _ZIP_METHOD_NAMES: dict[int, str] = {9: "deflate64", 12: "bzip2", 14: "lzma", 93: "zstd", 95: "xz", 98: "ppmd", 99: "AES"}
@@ -256,7 +256,8 @@ _ZIP_METHOD_NAMES: dict[int, str] = {9: "deflate64", 12: "bzip2", 14: "lzma", 93
 
 def decompress_bounded(raw: bytes, name: str, max_bytes: int, notes: list[str] | None = None) -> tuple[bytes, str | None]:
     """``(content, format)``: ``raw`` decompressed when it is gzip, zip (one member), bzip2 or xz by its magic
-    number (:data:`COMPRESSION_MAGIC`), else ``(raw, None)``.
+    number (:data:`COMPRESSION_MAGIC`), or LZMA-alone by its name (``.lzma``, which has no magic number),
+    else ``(raw, None)``.
 
     At most ``max_bytes`` bytes of content are decompressed (an archive that expands without limit stops
     there and is refused; up to ``max_bytes`` are held in memory meanwhile).  When ``notes`` is given, a
@@ -265,20 +266,24 @@ def decompress_bounded(raw: bytes, name: str, max_bytes: int, notes: list[str] |
     file (no reader in the standard library), a zip archive without exactly one file, an encrypted zip
     or one compressed with a method the standard library lacks, a damaged stream, a content larger than
     ``max_bytes``, a content that is itself compressed (compressed twice) or a tar archive (a file or
-    ``.tar.gz`` of several files).  Formats: gzip RFC 1952, zip APPNOTE 6.3, bzip2, xz, POSIX tar.
+    ``.tar.gz`` of several files).  Formats: gzip RFC 1952, zip APPNOTE 6.3, bzip2, xz, LZMA-alone (the
+    ``lzma`` utility's, as xz-utils documents it), POSIX tar.
     """
     import bz2
     import lzma
     import zipfile
     import zlib
 
-    from llmrca.dataset.layouts import COMPRESSED_SUFFIXES
+    from llmrca.dataset.layouts import compressed_suffix
 
+    suffix = (compressed_suffix(name) or "").lower()
     packed = compression_of(raw)
+    if packed is None and suffix == ".lzma" and raw[:1] == b"\x5d":  # LZMA-alone has no magic number: its name says it
+        packed = "lzma"
     if packed is None:
         if is_tar(raw):
             raise CaseValidationError([f"{name} is a tar archive, not CSV text; extract it (tar -xf) and put its files into the case folder"])
-        if notes is not None and name.endswith(COMPRESSED_SUFFIXES) and raw:
+        if notes is not None and suffix and raw:
             notes.append(f"{name}: named like a compressed file but holds plain bytes; read as it is")
         return raw, None
     if packed not in READABLE_COMPRESSION:
@@ -311,7 +316,7 @@ def decompress_bounded(raw: bytes, name: str, max_bytes: int, notes: list[str] |
                 notes.append(f"warning: {name}: {trailing} byte(s) after the end of the gzip data were ignored (padding or garbage)")
         else:
             src = io.BytesIO(raw)
-            stream = bz2.BZ2File(src) if packed == "bzip2" else lzma.LZMAFile(src)
+            stream = bz2.BZ2File(src) if packed == "bzip2" else lzma.LZMAFile(src, format=lzma.FORMAT_ALONE if packed == "lzma" else lzma.FORMAT_XZ)
             with stream as fh:
                 out = fh.read(max_bytes + 1)
     except CaseValidationError:
@@ -666,7 +671,10 @@ def read_case(folder: str | Path, *, validate: bool = True, normalise: bool = Tr
     """
     folder = Path(folder)
     if not folder.is_dir():
-        raise CaseValidationError([f"{folder} is not a directory"], where=str(folder))
+        from llmrca.dataset.layouts import not_a_folder
+
+        why = not_a_folder(folder) if folder.exists() else f"{folder} does not exist"
+        raise CaseValidationError([why], where=str(folder))
     return _read_case(folder, normalise=normalise, validate=validate)
 
 
@@ -1031,8 +1039,10 @@ def unread_copy_notes(folder: Path) -> list[str]:
                        "from its other files without it")
         elif read_as.get(plain) not in (None, z):
             other = read_as[plain]
+            kept = (f"{printable(z)} is a link: an import copies it only when it points inside the dataset" if (folder / z).is_symlink()
+                    else f"an import keeps {printable(z)} as it is")
             out.append(f"{UNREAD_COPY_PREFIX}{printable(z)}: {printable(other)} is in the folder too and is read instead; "
-                       f"remove the copy you do not mean (an import keeps {printable(z)} as it is)")
+                       f"remove the copy you do not mean ({kept})")
     return out
 
 
@@ -1176,6 +1186,10 @@ class Dataset:
         self.root = Path(root).absolute()  # a relative folder must not be joined to the root twice
         if not self.root.exists():
             raise FileNotFoundError(f"dataset {self.root} does not exist")
+        if not self.root.is_dir():
+            from llmrca.dataset.layouts import not_a_folder
+
+            raise NotADirectoryError(not_a_folder(self.root))
         mf = self.root / "dataset.json"
         self.manifest: dict[str, Any] = {}
         #: problems of ``dataset.json`` (it is then ignored: cases are found by their files)

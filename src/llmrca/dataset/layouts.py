@@ -39,36 +39,91 @@ CONSUMED: frozenset[str] = frozenset(
     {*CASE_MARKERS, "data_extended.csv", "logs.csv", "traces.csv", "mpg.csv"}
 )
 
-#: File-name endings of compressed copies of the files above (``simple_metrics.csv.gz``).  A compressed
-#: copy stands for the plain file when that is absent (gzip, zip, bzip2 and xz are read; zstd is named).
-COMPRESSED_SUFFIXES: tuple[str, ...] = (".gz", ".zip", ".bz2", ".xz", ".zst")
+#: File-name endings of compressed copies of the files above (``simple_metrics.csv.gz``), matched without
+#: regard to case (``data.csv.GZ``).  A compressed copy stands for the plain file when that is absent (gzip,
+#: zip, bzip2, xz and LZMA-alone are read; zstd is named).
+COMPRESSED_SUFFIXES: tuple[str, ...] = (".gz", ".gzip", ".zip", ".bz2", ".bzip2", ".xz", ".lzma", ".zst", ".zstd")
+
+
+def compressed_suffix(name: str) -> str | None:
+    """The ending of ``name`` that is one of :data:`COMPRESSED_SUFFIXES`, as ``name`` spells it (``.GZ`` for
+    ``data.csv.GZ``), or None."""
+    low = name.lower()
+    return next((name[-len(s):] for s in COMPRESSED_SUFFIXES if low.endswith(s) and len(name) > len(s)), None)
 
 
 def compressed_markers(names: set[str] | list[str]) -> list[str]:
     """Names among ``names`` that are a compressed case file (``data.csv.gz``, ``metrics.csv.zip``, ...)."""
-    return sorted(n for n in names for suf in COMPRESSED_SUFFIXES if n.endswith(suf) and n[: -len(suf)] in CONSUMED)
+    return sorted(n for n in names if (s := compressed_suffix(n)) and n[: -len(s)] in CONSUMED)
 
 
 def plain_name(name: str) -> str:
     """``data.csv.gz`` -> ``data.csv``: ``name`` without one of :data:`COMPRESSED_SUFFIXES` (unchanged without one)."""
-    return next((name[: -len(s)] for s in COMPRESSED_SUFFIXES if name.endswith(s)), name)
+    s = compressed_suffix(name)
+    return name[: -len(s)] if s else name
 
 
 def _stand_ins(has: set[str]) -> dict[str, str]:
-    """Plain case-file name -> the file that holds it: itself when present, else its first compressed copy."""
+    """Plain case-file name -> the file that holds it: itself when present, else its first compressed copy
+    (in the order of :data:`COMPRESSED_SUFFIXES`, then by name)."""
     out = {n: n for n in has}
-    for n in compressed_markers(has):
+    order = {s: i for i, s in enumerate(COMPRESSED_SUFFIXES)}
+    for n in sorted(compressed_markers(has), key=lambda n: (order[str(compressed_suffix(n)).lower()], n)):
         out.setdefault(plain_name(n), n)
     return out
 
 
 def present(folder: Path, name: str) -> Path | None:
-    """``folder / name`` when it exists (any kind of entry: the reader says what is wrong with it), else its
-    compressed copy (``name`` + one of :data:`COMPRESSED_SUFFIXES`), else None."""
-    for candidate in (name, *(name + s for s in COMPRESSED_SUFFIXES)):
-        if (folder / candidate).is_symlink() or (folder / candidate).exists():
-            return folder / candidate
-    return None
+    """``folder / name`` when it exists (any kind of entry: the reader says what is wrong with it), else the
+    compressed copy :func:`_stand_ins` picks (``name`` + one of :data:`COMPRESSED_SUFFIXES`), else None."""
+    if (folder / name).is_symlink() or (folder / name).exists():
+        return folder / name
+    try:
+        names = {p.name for p in folder.iterdir()}
+    except OSError:
+        return None
+    held = _stand_ins(names).get(name)
+    return folder / held if held is not None else None
+
+
+def archive_kind(path: Path) -> str | None:
+    """What archive ``path`` is by its first bytes (``"a gzip-compressed tar archive"``, ``"a zip archive"``,
+    ...), or None when it is none (or cannot be read).  Formats: POSIX tar, gzip RFC 1952, zip APPNOTE,
+    bzip2, xz, zstd RFC 8878."""
+    from llmrca.dataset.io import compression_of, is_tar
+
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(1024)
+    except OSError:
+        return None
+    if is_tar(head):
+        return "a tar archive"
+    packed = compression_of(head)
+    if packed is None:
+        return None
+    if packed == "zip":
+        return "a zip archive"
+    inner = b""
+    if packed == "gzip":
+        import zlib
+
+        try:
+            inner = zlib.decompressobj(wbits=31).decompress(head, 512)
+        except zlib.error:
+            inner = b""
+    return f"a {packed}-compressed tar archive" if is_tar(inner) else f"a {packed}-compressed file"
+
+
+def not_a_folder(path: Path) -> str:
+    """The sentence for a path given where a case or dataset folder is expected but that is a file: what
+    the file is and, for an archive, the command that extracts it."""
+    kind = archive_kind(path)
+    if kind is None:
+        return f"{path} is a file, not a folder; pass the folder that holds the case(s)"
+    how = "unzip" if kind == "a zip archive" else "tar -xf" if "tar" in kind else "decompress"
+    return (f"{path} is {kind}, not a folder; extract it ({how} {path.name}) and pass the folder it makes"
+            if how != "decompress" else f"{path} is {kind}, not a folder; pass the folder that holds the case(s)")
 
 
 EXPECTED = (
@@ -144,4 +199,10 @@ def detect_layout(folder: Path, spec: dict | None = None) -> Layout:
 
 def looks_like_case(folder: Path) -> bool:
     """True when ``folder`` holds any file of :data:`CASE_MARKERS`, or a compressed copy of one."""
-    return any((folder / m).is_file() or any((folder / (m + s)).is_file() for s in COMPRESSED_SUFFIXES) for m in CASE_MARKERS)
+    if any((folder / m).is_file() for m in CASE_MARKERS):
+        return True
+    try:
+        names = [p.name for p in folder.iterdir() if p.is_file()]
+    except OSError:
+        return False
+    return any(plain_name(n) in CASE_MARKERS for n in compressed_markers(names))

@@ -484,9 +484,10 @@ def missing_metric_set_file(set_name: str, fname: str, file: str = "case.json", 
 
     The layout detection (the basic set), the reader (the other sets) and :func:`check_against_data` all say it
     in these words, so a case reader that meets it twice lists it once (the caller names the case folder)."""
-    from llmrca.dataset.layouts import COMPRESSED_SUFFIXES
+    from llmrca.dataset.layouts import present
 
-    copy = next((fname + s for s in COMPRESSED_SUFFIXES if folder is not None and os.path.lexists(Path(folder) / (fname + s))), None)
+    held = present(Path(folder), fname) if folder is not None else None
+    copy = held.name if held is not None and held.name != fname else None
     if copy is not None:
         fix = f"{shown(copy)} is there: decompress it, or name it in metric_sets.{set_name}"
     elif set_name == "basic":

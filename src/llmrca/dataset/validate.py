@@ -18,7 +18,7 @@ from llmrca.dataset.io import (
     write_case,
     write_manifest,
 )
-from llmrca.dataset.layouts import CONSUMED, EXPECTED, compressed_markers
+from llmrca.dataset.layouts import CONSUMED, EXPECTED, archive_kind, compressed_markers
 from llmrca.dataset.names import printable
 from llmrca.dataset.normalise import SAVED_INDEX_NAME
 from llmrca.model import Case, CaseValidationError, no_basic_set_problem
@@ -191,7 +191,11 @@ def import_tree(
     """
     src, dst = Path(src).resolve(), Path(dst).resolve()
     if not src.is_dir():
-        raise FileNotFoundError(f"{src} is not a directory")
+        from llmrca.dataset.layouts import not_a_folder
+
+        if src.exists():
+            raise NotADirectoryError(not_a_folder(src))
+        raise FileNotFoundError(f"{src} does not exist")
     if dst == src or src in dst.parents:
         raise ValueError(f"the destination {dst} must not be inside the source {src}")
     if dst.exists() and any(dst.iterdir()) and not overwrite:
@@ -299,4 +303,10 @@ def nothing_readable(root: Path) -> str:
         elif len(files) < 8:
             files.append(str(p.relative_to(root)))
     seen = f"found {dirs} folder(s) and files {files}" if files else f"found {dirs} folder(s) and no files"
+    archives = [(f, kind) for f in files if not compressed_markers([Path(f).name])
+                and (kind := archive_kind(Path(root) / f)) is not None and "archive" in kind]
+    if archives:
+        f, kind = archives[0]
+        how = "unzip" if kind == "a zip archive" else "tar -xf"
+        seen += f"; {f} is {kind}: extract it ({how}, in its folder) and validate again"
     return f"no case under {root}: expected <component>_<fault>/<rep>/ folders holding {EXPECTED}; {seen}"

@@ -190,6 +190,8 @@ def run_evaluation(
         ds = Dataset(dataset)
     except FileNotFoundError as e:
         raise EvaluationError(f"{e}; pass a folder of cases (see docs/dataset.md)") from e
+    except NotADirectoryError as e:
+        raise EvaluationError(str(e)) from e
     dirs = ds.case_dirs()
     if not dirs:
         raise EvaluationError(f"no cases under {dataset}: expected <component>_<fault>/<rep>/data.csv folders")
