@@ -30,3 +30,79 @@ def test_non_default_config_round_trips(name: str) -> None:
     assert m.paper  # cites its paper
     with pytest.raises(ConfigError):
         cls.config_cls.from_dict({"not_an_option": 1})
+
+
+# -- option ranges: a value every run would fail on is refused before the first -----------------------
+
+
+def _outside(interval: str, opt: str) -> list[float]:
+    """Values below ``interval``: one below its lower bound, and an open bound itself (a window's 0 excepted:
+    it is the old spelling of the whole window, llmrca.config.WINDOW_OPTIONS)."""
+    from llmrca.config import WINDOW_OPTIONS
+
+    lo = float(interval[1:-1].split(",")[0])
+    return [lo - 1, *([lo] if interval[0] == "(" and opt not in WINDOW_OPTIONS else [])]
+
+
+def _method_options() -> list[tuple[str, str, str]]:
+    import dataclasses
+    import typing
+
+    from llmrca.config import METHOD_OPTION_BOUNDS
+    from llmrca.methods.registry import names
+
+    out = []
+    for m in names():
+        try:
+            cls = method_class(m)
+        except ImportError:  # an extra that is not installed: its options are checked where it is
+            continue
+        bounds = {**METHOD_OPTION_BOUNDS, **cls.config_cls.option_bounds}
+        hints = typing.get_type_hints(cls.config_cls)
+        numeric = {f.name for f in dataclasses.fields(cls.config_cls) if {int, float} & set(typing.get_args(hints[f.name]) or [hints[f.name]])}
+        out += [(m, f.name, bounds[f.name]) for f in dataclasses.fields(cls.config_cls) if f.name in bounds and f.name in numeric]
+    return out
+
+
+def test_every_bounded_option_of_every_method_refuses_a_value_below_its_range() -> None:
+    """Each method's numeric option that has a range (llmrca.config.METHOD_OPTION_BOUNDS, or the class's own)
+    refuses the first value below it, naming the option and the range, and accepts its default."""
+    cases = _method_options()
+    assert len({m for m, _, _ in cases}) >= 15 and len({o for _, o, _ in cases}) >= 25  # the table reaches the registry
+    for m, opt, interval in cases:
+        cls = method_class(m)
+        for v in _outside(interval, opt):
+            with pytest.raises(ConfigError, match=rf"option '{opt}' must be in \{interval[0]}"):
+                cls.config_cls.from_dict({opt: v})
+        cls.config_cls.from_dict({opt: getattr(cls.config_cls(), opt)})
+    with pytest.raises(ConfigError, match="must be in"):
+        method_class("baro").config_cls.from_dict({"q_high": float("nan")})
+
+
+def test_q_low_must_be_below_q_high_and_microrca_alpha_is_a_weight() -> None:
+    baro = method_class("baro").config_cls
+    with pytest.raises(ConfigError, match=r"'q_low' \(0.8\) must be below 'q_high' \(0.75\)"):
+        baro.from_dict({"q_low": 0.8})
+    assert baro.from_dict({"q_low": 0.1, "q_high": 0.9}).q_high == 0.9
+    # MicroRCA's α weighs anomalous edges: 0 and 1 are weights, though no significance levels
+    assert method_class("microrca").config_cls.from_dict({"alpha": 1.0}).alpha == 1.0
+    with pytest.raises(ConfigError, match=r"'alpha' must be in \(0, 1\)"):
+        method_class("e-diagnosis").config_cls.from_dict({"alpha": 1.0})
+
+
+def test_evaluate_refuses_an_out_of_range_option_before_any_run(tmp_path) -> None:
+    """`--set baro.hazard_lambda=0` made every BOCPD run fail with a ZeroDivisionError and evaluate exit 0;
+    it is a usage error now, with no output folder, and rank says the same."""
+    from typer.testing import CliRunner
+
+    from llmrca.cli import app
+    from llmrca.dataset.io import write_case
+    from llmrca.synthetic import make_case
+
+    case = write_case(make_case(root="ray-worker-1", fault="cpu", seed=0, with_logs=False, with_traces=False), tmp_path / "ds" / "ray-worker-1_cpu" / "1")
+    r = CliRunner().invoke(app, ["evaluate", str(tmp_path / "ds"), "--methods", "baro,nsigma", "--out", str(tmp_path / "ev"),
+                                 "--set", "baro.hazard_lambda=0", "--set", "baro.detect_change_point=true", "-q"], terminal_width=400)
+    assert r.exit_code == 2 and "option 'hazard_lambda' must be in (1, inf), got 0" in r.output, r.output
+    assert not (tmp_path / "ev").exists()
+    r = CliRunner().invoke(app, ["rank", str(case), "-m", "baro", "--set", "hazard_lambda=0.5", "-q"], terminal_width=400)
+    assert r.exit_code == 2 and "option 'hazard_lambda' must be in (1, inf), got 0.5" in r.output, r.output

@@ -17,7 +17,50 @@ WINDOW_OPTIONS: tuple[str, ...] = ("normal_window_s", "anomalous_window_s")
 
 
 class ConfigError(ValueError):
-    """A configuration has an unknown key or a value of the wrong type."""
+    """A configuration has an unknown key or a value of the wrong type or out of its range."""
+
+
+#: The range of the methods' numeric options, by option name (one meaning per name, docs/methods.md
+#: "Option vocabulary"): an interval ``"(0, 1)"``, ``"[1, inf)"``, ...  Checked by :meth:`Config.from_dict`
+#: for the configs of ``llmrca.methods`` (and of any class that sets ``checked_ranges = True``), so a value
+#: that would fail every run (``hazard_lambda=0``: a division by zero) is refused before the first.  A class
+#: narrows or widens a name in its own :attr:`Config.option_bounds`.  ``None`` stays allowed where the
+#: type allows it.
+METHOD_OPTION_BOUNDS: dict[str, str] = {
+    # significance levels and probabilities
+    **dict.fromkeys(("alpha", "alpha_mci", "alpha_pc", "alpha_step", "chunk_alpha", "final_alpha", "pyrca_alpha", "pvalue_thres"), "(0, 1)"),
+    "damping": "(0, 1)",  # PageRank's damping factor (networkx: the walk must be able to restart)
+    "restart": "[0, 1)",
+    "rho": "[0, 1]",
+    "q_low": "[0, 1]",
+    "q_high": "[0, 1]",
+    "min_support": "(0, 1]",
+    # windows and budgets (seconds); the seed (numpy takes no negative one)
+    "normal_window_s": "(0, inf)",
+    "anomalous_window_s": "(0, inf)",
+    "time_budget_s": "(0, inf)",
+    "seed": "[0, inf)",
+    # counts
+    "max_columns": "[2, inf)",
+    **dict.fromkeys(("walk_steps", "iterations", "max_iter", "epochs", "hidden", "max_outer", "bootstrap_time", "n_permutations",
+                     "cpd_max_dims", "min_violations", "max_lag", "max_set_size"), "[1, inf)"),
+    "bins": "[2, inf)",
+    **dict.fromkeys(("max_cond", "max_conds", "max_condition_set_size", "tau_max"), "[0, inf)"),
+    **dict.fromkeys(("depth", "pc_depth", "max_path_length"), "[-1, inf)"),  # -1: no limit (causal-learn)
+    # scales
+    "hazard_lambda": "(1, inf)",  # BOCPD's hazard 1 / lambda must be a probability below 1
+    **dict.fromkeys(("k", "tol", "lr", "cap"), "(0, inf)"),
+    **dict.fromkeys(("l1", "graph_threshold", "call_weight", "weight_logs", "weight_metrics", "weight_traces"), "[0, inf)"),
+}
+
+
+def _in_range(value: float, interval: str) -> bool:
+    """Whether ``value`` lies in ``interval`` (``"(0, 1]"``, ``"[1, inf)"``: brackets inclusive, parentheses not)."""
+    lo_s, hi_s = (x.strip() for x in interval[1:-1].split(","))
+    lo, hi = float(lo_s), float(hi_s)
+    above = value >= lo if interval[0] == "[" else value > lo
+    below = value <= hi if interval[-1] == "]" else value < hi
+    return above and below
 
 
 @dataclasses.dataclass
@@ -35,6 +78,10 @@ class Config:
     #: Text fields whose value may be written as a plain number (a Kubernetes quantity ``8`` or ``0.5``): a
     #: number there is the same value as its text, so ``--set cpu=8`` is taken as ``"8"`` instead of refused.
     numeric_text: ClassVar[frozenset[str]] = frozenset()
+    #: Ranges of this class's numeric options beyond (or instead of) :data:`METHOD_OPTION_BOUNDS`.
+    option_bounds: ClassVar[dict[str, str]] = {}
+    #: Whether :data:`METHOD_OPTION_BOUNDS` applies (default: for the classes of ``llmrca.methods``).
+    checked_ranges: ClassVar[bool | None] = None
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -52,6 +99,7 @@ class Config:
             if isinstance(v, int | float) and not isinstance(v, bool):
                 d[k] = str(int(v)) if float(v).is_integer() else repr(float(v))
         kwargs = {k: _coerce(cls.__name__, k, v, hints.get(k)) for k, v in d.items()}
+        _check_ranges(cls, kwargs)
         ref = kwargs.get("reference_mode")
         if ref is not None and "reference_mode" in names and ref != cls.legacy_reference:
             allowed = "null (the paper's algorithm)" + (f" or {cls.legacy_reference!r}" if cls.legacy_reference else "")
@@ -71,6 +119,25 @@ class Config:
 
     def replace(self, **changes: Any) -> Self:
         return self.from_dict({**self.to_dict(), **changes})
+
+
+def _check_ranges(cls: type[Config], kwargs: dict[str, Any]) -> None:
+    """Raise :class:`ConfigError` naming the option, the value and its range when a numeric option given in
+    ``kwargs`` is out of range (:data:`METHOD_OPTION_BOUNDS`, :attr:`Config.option_bounds`), or when
+    ``q_low`` is not below ``q_high``."""
+    checked = cls.checked_ranges if cls.checked_ranges is not None else cls.__module__.startswith("llmrca.methods.")
+    bounds = {**(METHOD_OPTION_BOUNDS if checked else {}), **cls.option_bounds}
+    for k, v in kwargs.items():
+        interval = bounds.get(k)
+        if interval is None or v is None or isinstance(v, bool) or not isinstance(v, int | float):
+            continue
+        if v != v or not _in_range(float(v), interval):  # NaN is in no range
+            raise ConfigError(f"{cls.__name__}: option {k!r} must be in {interval}, got {v!r}")
+    names = {f.name: f.default for f in dataclasses.fields(cls)}
+    if checked and "q_low" in names and "q_high" in names and ("q_low" in kwargs or "q_high" in kwargs):
+        lo, hi = kwargs.get("q_low", names["q_low"]), kwargs.get("q_high", names["q_high"])
+        if isinstance(lo, int | float) and isinstance(hi, int | float) and not lo < hi:
+            raise ConfigError(f"{cls.__name__}: option 'q_low' ({lo!r}) must be below 'q_high' ({hi!r})")
 
 
 def _upgrade_legacy(cls: type[Config], d: dict[str, Any]) -> dict[str, Any]:

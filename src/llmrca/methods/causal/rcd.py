@@ -30,6 +30,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from itertools import combinations
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -42,6 +43,9 @@ from llmrca.model import Case, Ranking
 
 @dataclass
 class RcdConfig(Config):
+    #: γ is RCD's number of localised chunks (an integer; at least one)
+    option_bounds: ClassVar[dict[str, str]] = {"gamma": "[1, inf)"}
+
     bins: int = 5
     gamma: int = 5
     #: first alpha of a chunk (phase 1) and of the final run (phase 2); both grow by alpha_step up to 1.

@@ -59,6 +59,8 @@ class MicroCauseConfig(WalkOptions, CommonOptions):
     #: the reference mode walks from the SLI the artifact's harness chose: the injected component's latency
     #: (the evaluator passes it to a method in reference mode whose config says so; see evaluate.task.harness_sli)
     harness_sli: ClassVar[bool] = True
+    #: γ weighs the walk's visits against the anomaly prior
+    option_bounds: ClassVar[dict[str, str]] = {"gamma": "[0, 1]", "tau_max": "[1, inf)"}  # PCMCI needs a lag
 
     tau_max: int = 2
     alpha_pc: float = 0.2

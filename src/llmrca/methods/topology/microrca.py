@@ -34,6 +34,7 @@ a case that is known to be anomalous.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import networkx as nx
 import numpy as np
@@ -49,6 +50,9 @@ from llmrca.model import Case, Ranking
 
 @dataclass
 class MicroRCAConfig(Config):
+    #: the paper's α is a weight of anomalous edges, not a significance level
+    option_bounds: ClassVar[dict[str, str]] = {"alpha": "[0, 1]", "threshold": "(0, inf)"}
+
     detector: str = "birch"  # anomalous-edge detector: "birch" (paper) or "sigma"
     threshold: float = 2.0  # detector threshold, in robust normal sigmas
     alpha: float = 0.55  # weight of anomalous edges (paper's α)
