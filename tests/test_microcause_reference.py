@@ -82,7 +82,7 @@ def test_transition_matrix_follows_the_artifacts_rules() -> None:
     p = ref.transition_matrix(x, {(1, 0), (2, 1)}, start=0)
     pc1 = abs(_resid_corr(x[:, 0], x[:, 1], x[:, [2]]))  # conditions: parents of 0 ({1}) minus 1, and of 1 ({2})
     pc2 = abs(_resid_corr(x[:, 0], x[:, 2], x[:, [1]]))  # conditions: parents of 0 ({1}), of 2 (none)
-    assert p[0].tolist() == [0.0, 1.0, 0.0]  # from the start: only along 1 -> 0, towards the effect
+    assert p[0] == pytest.approx([0.0, 1.0, 0.0], abs=1e-12)  # from the start: only along 1 -> 0, towards the effect (a normalised row)
     # row 1: to 2 with |pcorr(0, 2)|, a self-loop with what |pcorr(0, 1)| exceeds over |pcorr(0, 2)|
     w1 = np.array([0.0, max(pc1 - pc2, 0.0), pc2])
     assert p[1] == pytest.approx(w1 / w1.sum())
