@@ -177,7 +177,8 @@ def test_zstd_or_damaged_logs_leave_the_case_without_logs(tmp_path: Path) -> Non
     assert case.logs is None and case.metrics.shape == c.metrics.shape
     assert "warning: not used: logs.csv is gzip-compressed but cannot be decompressed (" in _notes(case) and "the case is used without logs" in _notes(case)
     (d / "logs.csv").write_bytes(b"\x28\xb5\x2f\xfd" + b"\x00" * 32)  # zstd's magic number
-    assert "warning: not used: logs.csv is zstd-compressed, which is not read; decompress it (e.g. zstd -d)" in _notes(read_case(d))
+    assert ("warning: not used: logs.csv is zstd-compressed, which is not read; decompress it (zstd -dc logs.csv > logs.csv.tmp && "
+            "mv logs.csv.tmp logs.csv) so the folder holds the plain logs.csv") in _notes(read_case(d))
 
 
 def test_nul_bytes_in_logs_are_removed_and_counted(tmp_path: Path) -> None:
@@ -236,7 +237,7 @@ def test_compressed_suffixes_in_any_case_and_long_spellings_are_read(tmp_path: P
         assert "data.csv.lzma is lzma-compressed but cannot be decompressed (" in _problems(d)
 
 
-@pytest.mark.parametrize("packing", ["tar.gz", "zip", "plain"])
+@pytest.mark.parametrize("packing", ["tar.gz", "bztar", "xztar", "zip", "plain"])
 def test_an_archive_given_where_a_folder_is_expected_says_what_it_is_and_how_to_extract_it(tmp_path: Path, packing: str) -> None:
     """A dataset or case packed as one file (``dataset.tar.gz``, ``dataset.zip``) passed to validate, rank,
     evaluate, import or describe is named for what it is, with the command that extracts it (exit 2); the
@@ -250,9 +251,10 @@ def test_an_archive_given_where_a_folder_is_expected_says_what_it_is_and_how_to_
         shutil.copy(d / "data.csv", archive)
         said = f"{archive} is a file, not a folder; pass the folder that holds the case(s)"
     else:
-        archive = Path(shutil.make_archive(str(tmp_path / "dataset"), "gztar" if packing == "tar.gz" else "zip", tmp_path / "ds"))
-        what, how = ("a gzip-compressed tar archive", "tar -xf") if packing == "tar.gz" else ("a zip archive", "unzip")
-        said = f"{archive} is {what}, not a folder; extract it ({how} {archive.name}) and pass the folder it makes"
+        archive = Path(shutil.make_archive(str(tmp_path / "dataset"), {"tar.gz": "gztar"}.get(packing, packing), tmp_path / "ds"))
+        what, how = {"tar.gz": ("a gzip-compressed tar archive", "tar -xf"), "bztar": ("a bzip2-compressed tar archive", "tar -xf"),
+                     "xztar": ("an xz-compressed tar archive", "tar -xf"), "zip": ("a zip archive", "unzip")}[packing]
+        said = f"{archive} is {what}, not a folder; extract it ({how} {archive}) and pass the folder of cases it holds"
     for args in (["dataset", "validate", str(archive)], ["rank", str(archive), "-m", "nsigma"],
                  ["evaluate", str(archive), "--methods", "nsigma", "--out", str(tmp_path / "ev")],
                  ["dataset", "import", str(archive), str(tmp_path / "imp")], ["dataset", "describe", str(archive)]):
@@ -263,8 +265,99 @@ def test_an_archive_given_where_a_folder_is_expected_says_what_it_is_and_how_to_
         holder = tmp_path / "holder" / "ray-worker-1_cpu" / "1"
         holder.mkdir(parents=True)
         shutil.copy(archive, holder / f"case{archive.name.removeprefix('dataset')}")
+        inside = f"ray-worker-1_cpu/1/case{archive.name.removeprefix('dataset')}"
+        for i in range(9):  # files sorted before it do not hide it
+            (holder.parent.parent / f"a{i}.txt").write_text("notes\n")
         r = CliRunner().invoke(app, ["dataset", "validate", str(tmp_path / "holder")], terminal_width=1000)
-        assert r.exit_code == 1 and f"ray-worker-1_cpu/1/case{archive.name.removeprefix('dataset')} is {what}: extract it ({how}, in its folder)" in r.output, r.output
+        assert r.exit_code == 1 and f"{inside} is {what}: extract it ({how} {tmp_path / 'holder' / inside}) and validate again" in r.output, r.output
+        # beside readable cases: a warning from validate, import and evaluate, not silence
+        shutil.copy(archive, tmp_path / "ds" / archive.name)
+        want = f"archive(s) not read: {archive.name} is {what}: extract it ({how} {tmp_path / 'ds' / archive.name}); their cases are not read until extracted"
+        r = CliRunner().invoke(app, ["dataset", "validate", str(tmp_path / "ds")], terminal_width=1000)
+        assert r.exit_code == 0 and f"dataset: warning: {want}" in r.output, r.output
+        r = CliRunner().invoke(app, ["dataset", "import", str(tmp_path / "ds"), str(tmp_path / "imp2")], terminal_width=1000)
+        assert r.exit_code == 0 and f"dataset: {want.replace(str(tmp_path / 'ds'), str((tmp_path / 'ds').resolve()))}" in r.output, r.output
+        r = CliRunner().invoke(app, ["evaluate", str(tmp_path / "ds"), "--methods", "nsigma", "--out", str(tmp_path / "ev2"), "-q"], terminal_width=1000)
+        assert r.exit_code == 0 and "note: archive(s) not read: " in r.output, r.output
+
+
+def test_a_metrics_file_that_is_none_of_the_layout_s_sets_is_warned_about(tmp_path: Path) -> None:
+    """simple_metrics.csv beside data.csv (RE1 reads data.csv) may be another case's data: a warning on every
+    read, in rank --json and in evaluate's notes; an import keeps it as it is."""
+    import json
+
+    d, c = _case(tmp_path / "ds")
+    c.metrics.to_csv(d / "data.csv", index=False)
+    other = make_case(root="ray-worker-2", fault="cpu", seed=1, with_logs=False, with_traces=False)
+    other.metrics.to_csv(d / "simple_metrics.csv", index=False)
+    want = "warning: not read: simple_metrics.csv: the case is read as rcaeval-re1 from data.csv, and simple_metrics.csv is none of its metric sets"
+    assert want in _notes(read_case(d))
+    r = CliRunner().invoke(app, ["rank", str(d), "-m", "nsigma", "--json", "-q"])
+    assert any(w.startswith(want.removeprefix("warning: ")) for w in json.loads(r.stdout)["case_warnings"]), r.stdout
+    r = CliRunner().invoke(app, ["evaluate", str(tmp_path / "ds"), "--methods", "nsigma", "--out", str(tmp_path / "ev"), "-q"], terminal_width=1000)
+    assert r.exit_code == 0 and "note: 1 case(s) were read with warnings, e.g. ray-worker-1_cpu/1: not read: simple_metrics.csv" in r.output, r.output
+    (d / "data.csv").write_text("oops\n")  # damaged: the problems name the file beside it that was not read
+    (d / "simple_metrics.csv").unlink()
+    import gzip
+
+    (d / "data.csv.gz").write_bytes(gzip.compress(c.metrics.to_csv(index=False).encode()))
+    said = _problems(d)
+    assert "data.csv has a header but no rows" in said and "not read: data.csv.gz: data.csv is in the folder too and is read instead" in said, said
+
+
+@pytest.mark.parametrize("kind", ["gzip", "bzip2", "xz"])
+def test_bytes_after_the_compressed_data_are_a_warning_for_every_format(tmp_path: Path, kind: str) -> None:
+    """As gzip -d: the data is read, the trailing bytes are said every time the case is read (rank --json
+    case_warnings, never a repair, never recorded by an import, so the imported case says nothing)."""
+    import json
+
+    d, c = _case(tmp_path / "src")
+    raw = c.metrics.to_csv(index=False).encode()
+    suffix = {"gzip": ".gz", "bzip2": ".bz2", "xz": ".xz"}[kind]
+    (d / f"data.csv{suffix}").write_bytes(_pack(kind, raw) + _pack(kind, b"") * (kind != "gzip") + b"junk!!!")
+    case = read_case(d)
+    assert np.allclose(case.metrics.to_numpy(float), c.metrics.to_numpy(float))
+    want = f"warning: trailing bytes: data.csv{suffix}: 7 byte(s) after the end of the {kind} data were ignored"
+    assert want in _notes(case), _notes(case)
+    got = json.loads(CliRunner().invoke(app, ["rank", str(d), "-m", "nsigma", "--json", "-q"]).stdout)
+    assert any(want.removeprefix("warning: ") in w for w in got["case_warnings"]) and not any("trailing" in n for n in got["case_repairs"])
+    assert CliRunner().invoke(app, ["dataset", "import", str(tmp_path / "src"), str(tmp_path / "out")]).exit_code == 0
+    assert "trailing" not in _notes(read_case(tmp_path / "out" / "ray-worker-1_cpu" / "1"))
+
+
+@pytest.mark.parametrize("name", ["data.csv.xz", "data.csv.gz", "data.csv"])
+def test_lzma_alone_data_is_read_by_its_header_under_any_name(tmp_path: Path, name: str) -> None:
+    import lzma
+
+    d, c = _case(tmp_path)
+    raw = c.metrics.to_csv(index=False).encode()
+    (d / name).write_bytes(lzma.compress(raw, format=lzma.FORMAT_ALONE))
+    case = read_case(d)
+    assert np.allclose(case.metrics.to_numpy(float), c.metrics.to_numpy(float))
+    assert f"{name}: lzma-compressed; decompressed ({len(raw)} bytes)" in _notes(case)
+
+
+def test_a_macos_zip_s_metadata_entries_are_not_counted_and_zstd_advice_is_a_command(tmp_path: Path) -> None:
+    import io
+    import zipfile
+
+    d, c = _case(tmp_path)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:  # what Finder's "Compress" writes
+        zf.writestr("data.csv", c.metrics.to_csv(index=False))
+        zf.writestr("__MACOSX/._data.csv", b"\x00\x05\x16\x07")
+        zf.writestr(".DS_Store", b"Bud1")
+    (d / "data.csv.zip").write_bytes(buf.getvalue())
+    assert "data.csv.zip: zip-compressed (its one file data.csv); decompressed (" in _notes(read_case(d))
+    (d / "data.csv.zip").unlink()
+    (d / "data.csv.ZST").write_bytes(b"\x28\xb5\x2f\xfd" + b"\x00" * 32)
+    assert "decompress it (zstd -d data.csv.ZST -o data.csv) so the folder holds the plain data.csv" in _problems(d)
+
+
+def test_a_broken_link_is_named_as_one(tmp_path: Path) -> None:
+    d, _ = _case(tmp_path)
+    (d / "data.csv.gz").symlink_to("gone.gz")  # inside the case folder, and gone
+    assert "data.csv.gz is a broken link (to gone.gz, which does not exist); replace it with the real file" in _problems(d)
 
 
 def test_a_compressed_copy_found_without_inject_time_and_bytes_under_a_plain_name(tmp_path: Path) -> None:
@@ -528,7 +621,7 @@ def test_gzip_members_one_after_another_and_trailing_padding_are_read_as_gzip_d_
     assert notes == ["data.csv.gz: gzip-compressed; decompressed (19 bytes)"]
     notes.clear()
     assert decompress_bounded(gzip.compress(a) + b"\0" * 512, "data.csv.gz", 1000, notes)[0] == a  # tape/block padding
-    assert notes[0] == "warning: data.csv.gz: 512 byte(s) after the end of the gzip data were ignored (padding or garbage)"
+    assert notes[0] == "warning: trailing bytes: data.csv.gz: 512 byte(s) after the end of the gzip data were ignored (padding or garbage)"
     with pytest.raises(CaseValidationError, match="cut off"):
         decompress_bounded(gzip.compress(a)[:-3], "data.csv.gz", 1000)
 
@@ -837,3 +930,29 @@ def test_missing_values_spelled_as_words_are_read_as_missing_with_a_note(tmp_pat
     assert "data.csv: 4 cell(s) spelled as a missing value ('n/a' ×2, 'null' ×1, '#N/A' ×1) were read as missing (NaN)" in _notes(case)
     c.metrics.to_csv(d / "data.csv", index=False)  # NaN as pandas writes it (empty) or Prometheus ('NaN'): no such note
     assert "spelled as a missing value" not in _notes(read_case(d))
+
+
+def test_rank_json_failures_carry_the_status_the_evaluator_gives_and_the_case_s_warnings(tmp_path: Path) -> None:
+    """A trace method on a case whose traces could not be used: status 'unavailable' (as evaluate records it)
+    with the warning that says why; a path that does not exist is a usage error; output paths that are files
+    are refused up front."""
+    import gzip
+    import json
+
+    d, c = _case(tmp_path / "ds", with_traces=True)
+    c.metrics.to_csv(d / "data.csv", index=False)
+    raw = gzip.compress(c.traces.to_csv(index=False).encode())
+    (d / "traces.csv.gz").write_bytes(raw[: len(raw) // 2])  # cut off: the case is used without traces
+    r = CliRunner().invoke(app, ["rank", str(d), "-m", "tracerca", "--json", "-q"])
+    got = json.loads(r.stdout)
+    assert r.exit_code == 2 and (got["status"], got["error_kind"], got["case"]) == ("unavailable", "MethodUnavailable", "ray-worker-1_cpu/1"), got
+    assert any(w.startswith("not used: traces.csv.gz is gzip-compressed but cannot be decompressed") for w in got["case_warnings"]), got
+    r = CliRunner().invoke(app, ["rank", str(d), "-m", "tracerca", "-q"], terminal_width=1000)
+    assert "warning: not used: traces.csv.gz" in r.stderr and "error: tracerca needs traces" in r.stderr, r.stderr
+    r = CliRunner().invoke(app, ["rank", str(tmp_path / "nope"), "-m", "nsigma", "--json", "-q"])
+    assert json.loads(r.stdout)["error_kind"] == "usage"
+    (tmp_path / "afile").write_text("x\n")
+    r = CliRunner().invoke(app, ["evaluate", str(tmp_path / "ds"), "--methods", "nsigma", "--out", str(tmp_path / "afile"), "-q"], terminal_width=1000)
+    assert r.exit_code == 2 and f"--out {tmp_path / 'afile'} is a file; the output must be a folder" in r.output, r.output
+    r = CliRunner().invoke(app, ["dataset", "import", str(tmp_path / "ds"), str(tmp_path / "afile")], terminal_width=1000)
+    assert r.exit_code == 2 and f"{tmp_path / 'afile'} is a file; the destination must be a folder" in r.output, r.output

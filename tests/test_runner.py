@@ -183,7 +183,7 @@ def test_bad_input_is_a_clear_error(small_ds: Path, tmp_path: Path) -> None:
         run_evaluation(small_ds, ["nope"], tmp_path / "o", progress=False)
     with pytest.raises(EvaluationError, match="unknown option"):
         run_evaluation(small_ds, ["baro"], tmp_path / "o", method_configs={"baro": {"q_lo": 0.1}}, progress=False)
-    with pytest.raises(EvaluationError, match="no cases under"):
+    with pytest.raises(EvaluationError, match="no case under"):
         run_evaluation(tmp_path, ["nsigma"], tmp_path / "o", progress=False)
     with pytest.raises(EvaluationError, match="metric set"):
         run_evaluation(small_ds, ["nsigma"], tmp_path / "o", metric_set="fancy", progress=False)

@@ -389,17 +389,36 @@ def _rank_json_failure(case_dir: Path, method: str, e: BaseException, *, method_
     """Print ``rank --json``'s answer when no ranking was made: ``status`` "failed" and ``error_kind`` in the
     evaluator's words (``invalid_case`` for a case that cannot be read, ``usage`` for a bad option or path, the
     exception's name when the method itself failed), ``error``, and the case's ``problems`` one by one."""
+    from llmrca.errors import MethodUnavailable, MissingDependency
     from llmrca.evaluate.results import INVALID_CASE
     from llmrca.model import CaseValidationError
 
+    status = "failed"
     if method_failed:
         kind, msg = type(e).__name__, f"{type(e).__name__}: {e}"
+    elif isinstance(e, MethodUnavailable | MissingDependency):  # as the evaluator records it: the case lacks the input
+        status, kind, msg = "unavailable", type(e).__name__, str(e)
     else:
-        kind = INVALID_CASE if isinstance(e, CaseValidationError) else "usage"
+        kind = INVALID_CASE if isinstance(e, CaseValidationError) and os.path.lexists(case_dir) else "usage"
         msg = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
     problems = list(e.problems) if isinstance(e, CaseValidationError) else []
-    typer.echo(json.dumps({"case": str(case_dir), "method": method, "status": "failed", "error_kind": kind,
-                           "error": msg, "problems": problems}, indent=2, default=str))
+    where = case_dir.resolve()
+    name = f"{where.parent.name}/{where.name}" if where.is_dir() else str(case_dir)  # as a ranking names it
+    typer.echo(json.dumps({"case": name, "method": method, "status": status, "error_kind": kind, "error": msg,
+                           "problems": problems, "case_warnings": _case_warnings(case_dir) if kind != INVALID_CASE else []},
+                          indent=2, default=str))
+
+
+def _case_warnings(case_dir: Path) -> list[str]:
+    """What the reader warns about the case at ``case_dir`` (a copy not read, logs not used, ...), [] when it
+    cannot be read: said with a failure, where such a warning may be the reason (traces that could not be used)."""
+    from llmrca.dataset.io import is_warning_note, read_case
+
+    try:
+        notes = read_case(case_dir, validate=False).meta.get("normalised") or []
+    except Exception:  # the failure itself is what is reported
+        return []
+    return list(dict.fromkeys(n.removeprefix("warning: ") for n in notes if is_warning_note(n)))
 
 
 @app.command("rank")
@@ -415,6 +434,7 @@ def rank_cmd(
     """Rank one case's components with one method, and explain the answer (the method never sees the ground truth)."""
     from llmrca.errors import LlmrcaError
     from llmrca.evaluate.single import rank_case
+    from llmrca.model import CaseValidationError
     from llmrca.report.explain import explanation_lines
 
     # evaluate's form METHOD.key=value is taken too when it names this method; another method's option is refused
@@ -435,6 +455,9 @@ def rank_cmd(
     except (*_USER_ERRORS, LlmrcaError) as e:
         if as_json:  # a script reading stdout gets the reason too (the error line still goes to stderr)
             _rank_json_failure(case_dir, method, e)
+        elif not isinstance(e, CaseValidationError):  # the case's warnings may say why (traces that could not be used)
+            for w in _case_warnings(case_dir):
+                console.print(Text.assemble(("warning: ", "yellow"), w), soft_wrap=True)
         _fail(e)
     except Exception as e:  # the method itself failed on this case (the evaluator records such a run as failed)
         if as_json:
@@ -636,7 +659,9 @@ def dataset_describe_cmd(
         ds = Dataset(path)
         dirs = ds.case_dirs()[: max(1, cases)]
         if not dirs:
-            raise FileNotFoundError(f"no case under {path}; pass a case folder or a dataset folder (see docs/dataset.md)")
+            from llmrca.dataset.validate import nothing_readable
+
+            raise FileNotFoundError(f"{nothing_readable(path)}; pass a case folder or a dataset folder (see docs/dataset.md)")
         cols: dict[str, None] = {}
         for d in dirs:
             case = ds.load(d)

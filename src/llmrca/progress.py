@@ -81,8 +81,9 @@ def progress_bar(label: str, total: float | None, *, enabled: bool = True, auto_
 
 @contextlib.contextmanager
 def spinner(label: str, *, enabled: bool = True) -> Iterator[None]:
-    """A spinner with elapsed time on stderr while a slow step of unknown length runs."""
-    if not enabled:
+    """A spinner with elapsed time on stderr while a slow step of unknown length runs (only on a terminal: in a
+    log or a pipe it would leave a blank line and no information)."""
+    if not enabled or not _console().is_terminal:
         yield
         return
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn

@@ -269,7 +269,6 @@ def decompress_bounded(raw: bytes, name: str, max_bytes: int, notes: list[str] |
     ``.tar.gz`` of several files).  Formats: gzip RFC 1952, zip APPNOTE 6.3, bzip2, xz, LZMA-alone (the
     ``lzma`` utility's, as xz-utils documents it), POSIX tar.
     """
-    import bz2
     import lzma
     import zipfile
     import zlib
@@ -278,8 +277,8 @@ def decompress_bounded(raw: bytes, name: str, max_bytes: int, notes: list[str] |
 
     suffix = (compressed_suffix(name) or "").lower()
     packed = compression_of(raw)
-    if packed is None and suffix == ".lzma" and raw[:1] == b"\x5d":  # LZMA-alone has no magic number: its name says it
-        packed = "lzma"
+    if packed is None and ((suffix == ".lzma" and raw[:1] == b"\x5d") or _looks_lzma_alone(raw)):
+        packed = "lzma"  # LZMA-alone has no magic number: its name or its header says it
     if packed is None:
         if is_tar(raw):
             raise CaseValidationError([f"{name} is a tar archive, not CSV text; extract it (tar -xf) and put its files into the case folder"])
@@ -287,12 +286,18 @@ def decompress_bounded(raw: bytes, name: str, max_bytes: int, notes: list[str] |
             notes.append(f"{name}: named like a compressed file but holds plain bytes; read as it is")
         return raw, None
     if packed not in READABLE_COMPRESSION:
-        raise CaseValidationError([f"{name} is {packed}-compressed, which is not read; decompress it (e.g. zstd -d) so the folder holds the plain CSV"])
+        from llmrca.dataset.layouts import plain_name
+
+        plain = plain_name(name) if suffix else name
+        how = f"zstd -d {name} -o {plain}" if suffix else f"zstd -dc {name} > {name}.tmp && mv {name}.tmp {name}"
+        raise CaseValidationError([f"{name} is {packed}-compressed, which is not read; decompress it ({how}) "
+                                   f"so the folder holds the plain {plain}"])
     member = None
     try:
         if packed == "zip":
             with zipfile.ZipFile(io.BytesIO(raw)) as zf:
-                members = [i for i in zf.infolist() if not i.is_dir()]
+                # macOS Finder's "Compress" adds __MACOSX/._<name> resource forks and .DS_Store: no data
+                members = [i for i in zf.infolist() if not i.is_dir() and not _zip_metadata(i.filename)]
                 if len(members) != 1:
                     shown_names = ", ".join(printable(_zip_name(i)) for i in members[:3]) + (", ..." if len(members) > 3 else "")
                     raise CaseValidationError([
@@ -310,15 +315,10 @@ def decompress_bounded(raw: bytes, name: str, max_bytes: int, notes: list[str] |
                                                "unzip it (e.g. 7z x) and put the plain CSV into the case folder"])
                 with zf.open(info) as fh:
                     out = fh.read(max_bytes + 1)
-        elif packed == "gzip":
-            out, trailing = _gunzip_bounded(raw, max_bytes + 1)
-            if trailing and notes is not None:  # as gzip -d: "decompression OK, trailing garbage ignored"
-                notes.append(f"warning: {name}: {trailing} byte(s) after the end of the gzip data were ignored (padding or garbage)")
         else:
-            src = io.BytesIO(raw)
-            stream = bz2.BZ2File(src) if packed == "bzip2" else lzma.LZMAFile(src, format=lzma.FORMAT_ALONE if packed == "lzma" else lzma.FORMAT_XZ)
-            with stream as fh:
-                out = fh.read(max_bytes + 1)
+            out, trailing = _unpack_streams(raw, max_bytes + 1, packed)
+            if trailing and notes is not None:  # as gzip -d: "decompression OK, trailing garbage ignored"
+                notes.append(f"{TRAILING_PREFIX}{name}: {trailing} byte(s) after the end of the {packed} data were ignored (padding or garbage)")
     except CaseValidationError:
         raise
     except (RuntimeError, NotImplementedError) as e:  # zipfile: a password needed, a method it lacks
@@ -342,6 +342,22 @@ def decompress_bounded(raw: bytes, name: str, max_bytes: int, notes: list[str] |
     return out, packed
 
 
+def _looks_lzma_alone(raw: bytes) -> bool:
+    """True when ``raw`` starts like an LZMA-alone file as the ``lzma`` utility writes it (xz-utils'
+    ``lzma_alone`` header): properties byte 0x5D (lc=3, lp=0, pb=2), a dictionary size that is a power of
+    two from 4 KiB to 1.5 GiB, then an unknown (all 0xFF) or plausible uncompressed size."""
+    if len(raw) < 13 or raw[0] != 0x5D:
+        return False
+    dict_size = int.from_bytes(raw[1:5], "little")
+    size = int.from_bytes(raw[5:13], "little")
+    return 4096 <= dict_size <= 3 << 29 and dict_size & (dict_size - 1) == 0 and (size == (1 << 64) - 1 or size < 1 << 40)
+
+
+def _zip_metadata(member: str) -> bool:
+    """True for a zip member that is file-system metadata macOS adds (``__MACOSX/...``, ``.DS_Store``)."""
+    return member.startswith("__MACOSX/") or member.rsplit("/", 1)[-1] == ".DS_Store"
+
+
 def _zip_name(info: Any) -> str:
     """A zip member's name as its writer meant it: without the UTF-8 flag (APPNOTE bit 11) the standard
     library decodes it as cp437, which garbles the UTF-8 names most tools write (Info-ZIP, macOS)."""
@@ -353,26 +369,45 @@ def _zip_name(info: Any) -> str:
         return str(info.filename)
 
 
-def _gunzip_bounded(raw: bytes, limit: int) -> tuple[bytes, int]:
-    """``(content, trailing)``: the gzip members of ``raw`` one after another (RFC 1952 sec. 2.2, as ``cat
-    a.gz b.gz`` and pigz write them) decompressed to at most ``limit`` bytes, and how many bytes after the
-    last member are no gzip member (padding, garbage: ignored, as ``gzip -d`` does).  Raises ``zlib.error``
-    or ``EOFError`` for a damaged or cut-off member."""
+def _unpack_streams(raw: bytes, limit: int, packed: str) -> tuple[bytes, int]:
+    """``(content, trailing)``: the streams of ``raw`` one after another (gzip members, RFC 1952 sec. 2.2, as
+    ``cat a.gz b.gz`` and pigz write them; bzip2 and xz streams likewise, as pbzip2 and ``xz -T`` write them)
+    decompressed to at most ``limit`` bytes, and how many bytes after the last stream are none (padding or
+    garbage: ignored, as ``gzip -d`` does; xz's stream padding of zero bytes is not counted).  ``packed`` is
+    ``"gzip"``, ``"bzip2"``, ``"xz"`` or ``"lzma"`` (LZMA-alone: one stream).  Raises ``zlib.error``,
+    ``OSError``, ``lzma.LZMAError`` or ``EOFError`` for a damaged or cut-off stream."""
+    import bz2
+    import lzma
     import zlib
 
+    def make() -> Any:
+        if packed == "gzip":
+            return zlib.decompressobj(wbits=31)  # 16 + 15: a gzip header and trailer
+        if packed == "bzip2":
+            return bz2.BZ2Decompressor()
+        return lzma.LZMADecompressor(format=lzma.FORMAT_ALONE if packed == "lzma" else lzma.FORMAT_XZ)
+
+    magic = {"gzip": b"\x1f\x8b", "bzip2": b"BZh", "xz": b"\xfd7zXZ\x00"}.get(packed)
     out = bytearray()
     data = raw
     while data and len(out) < limit:
-        d = zlib.decompressobj(wbits=31)  # 16 + 15: a gzip header and trailer
-        out += d.decompress(data, limit - len(out))
-        while not d.eof and d.unconsumed_tail and len(out) < limit:
-            out += d.decompress(d.unconsumed_tail, limit - len(out))
+        d = make()
+        if packed == "gzip":
+            out += d.decompress(data, limit - len(out))
+            while not d.eof and d.unconsumed_tail and len(out) < limit:
+                out += d.decompress(d.unconsumed_tail, limit - len(out))
+        else:
+            out += d.decompress(data, max_length=limit - len(out))
+            while not d.eof and not d.needs_input and len(out) < limit:
+                out += d.decompress(b"", max_length=limit - len(out))
         if len(out) >= limit:
             break
         if not d.eof:
-            raise EOFError("the gzip data ends before its end marker (cut off)")
+            raise EOFError(f"the {packed} data ends before its end marker")
         data = d.unused_data
-        if data and not data.startswith(b"\x1f\x8b"):
+        if packed == "xz":
+            data = data.lstrip(b"\x00")  # stream padding (xz file format 1.0.4, sec. 2.2)
+        if data and (magic is None or not data.startswith(magic)):
             return bytes(out), len(data)
     return bytes(out), 0
 
@@ -735,7 +770,7 @@ def _read_case(folder: Path, *, normalise: bool = True, validate: bool = True) -
     problems += layout.problems
     if layout.unlistable:
         raise CaseValidationError(problems, where=str(folder))
-    notes += unread_copy_notes(folder)
+    notes += unread_copy_notes(folder, layout)
     identity: dict[str, list[str]] = {}
     sets: dict[str, pd.DataFrame] = {}
     dropped: dict[str, set[str]] = {}
@@ -896,7 +931,7 @@ def _read_case(folder: Path, *, normalise: bool = True, validate: bool = True) -
                 problems += _underscore_component(folder, [str(c) for df in sets.values() for c in df.columns])
     roots = roots or []
     if not sets:
-        raise CaseValidationError(problems or ["no metrics in the case folder"], where=str(folder))
+        raise CaseValidationError([*(problems or ["no metrics in the case folder"]), *_unread_hints(notes)], where=str(folder))
     basic_name = "basic" if "basic" in sets else next(iter(sets))
     basic = sets[basic_name]
     comps = components_of(basic.columns)
@@ -965,8 +1000,14 @@ def _read_case(folder: Path, *, normalise: bool = True, validate: bool = True) -
             advice = f"check {inject_from}" if inject_from else "check the injection time"
         more = [p.replace(NORMAL_ROWS_ADVICE, f"{advice}, or export data from before the fault") for p in more]
         if problems or more:
-            raise CaseValidationError([_tz_side(p, notes) for p in dict.fromkeys([*problems, *more])], where=str(folder))
+            raise CaseValidationError([*(_tz_side(p, notes) for p in dict.fromkeys([*problems, *more])), *_unread_hints(notes)], where=str(folder))
     return case
+
+
+def _unread_hints(notes: list[str]) -> list[str]:
+    """The warnings about a compressed copy not read among ``notes``, said with the problems of a case that
+    cannot be read (the copy may be the good one: ``data.csv`` damaged, ``data.csv.gz`` beside it)."""
+    return [n.removeprefix("warning: ") for n in notes if n.startswith(UNREAD_COPY_PREFIX) and "is in the folder too and is read instead" in n]
 
 
 #: Fewer rows than this on one side of the injection time is warned about: a robust z-score (BARO, N-Sigma)
@@ -1013,17 +1054,25 @@ UNREAD_COPY_PREFIX = "warning: not read: "
 #: A warning that logs, traces or the call graph could not be read and the case is used without them.
 NOT_USED_PREFIX = "warning: not used: "
 
+#: A warning that bytes after the end of a compressed file's data were ignored (as ``gzip -d`` does).
+TRAILING_PREFIX = "warning: trailing bytes: "
+
 
 def is_warning_note(note: str) -> bool:
     """True for a note that warns about the case as it is (said every time it is read, never recorded in
     case.json), not a repair of what was read."""
-    return note.startswith((WARNING_PREFIX, SHORT_WINDOW_PREFIX, UNREAD_COPY_PREFIX, NOT_USED_PREFIX))
+    return note.startswith((WARNING_PREFIX, SHORT_WINDOW_PREFIX, UNREAD_COPY_PREFIX, NOT_USED_PREFIX, TRAILING_PREFIX))
 
 
-def unread_copy_notes(folder: Path) -> list[str]:
-    """A warning per compressed case file that is not read: a copy (``data.csv.gz``) beside the plain file
-    or beside another copy read instead (``data.csv.zip``; they may hold different data), and a compressed
-    ``case.json`` (read only plain)."""
+#: The files that can hold a case's metrics, in any layout (:mod:`llmrca.dataset.layouts`).
+METRIC_FILE_NAMES: tuple[str, ...] = ("data.csv", "data_extended.csv", "simple_metrics.csv", "metrics.csv", "normal.csv", "anomalous.csv")
+
+
+def unread_copy_notes(folder: Path, layout: Any = None) -> list[str]:
+    """A warning per case file that is not read: a compressed copy (``data.csv.gz``) beside the plain file
+    or beside another copy read instead (``data.csv.zip``; they may hold different data), a compressed
+    ``case.json`` (read only plain), and, given the folder's ``layout`` (a :class:`~llmrca.dataset.layouts.Layout`),
+    a metrics file that is none of its metric sets (``simple_metrics.csv`` beside ``data.csv``)."""
     from llmrca.dataset.layouts import _stand_ins, compressed_markers, plain_name
 
     try:
@@ -1043,6 +1092,15 @@ def unread_copy_notes(folder: Path) -> list[str]:
                     else f"an import keeps {printable(z)} as it is")
             out.append(f"{UNREAD_COPY_PREFIX}{printable(z)}: {printable(other)} is in the folder too and is read instead; "
                        f"remove the copy you do not mean ({kept})")
+    if layout is not None and layout.metric_files:
+        used = {f for v in layout.metric_files.values() for f in str(v).split("+")}
+        how = (f"case.json's metric_sets name {', '.join(sorted(used))}" if layout.name == "llmrca"
+               else f"the case is read as {layout.name} from {', '.join(printable(u) for u in sorted(used))}")
+        for m in METRIC_FILE_NAMES:
+            held = read_as.get(m)
+            if held is not None and held not in used and not (folder / held).is_dir():
+                out.append(f"{UNREAD_COPY_PREFIX}{printable(held)}: {how}, and {printable(held)} is none of its metric sets; "
+                           f"remove it if it is not this case's, or name it in case.json's metric_sets (an import keeps it as it is)")
     return out
 
 

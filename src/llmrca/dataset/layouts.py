@@ -86,15 +86,23 @@ def present(folder: Path, name: str) -> Path | None:
     return folder / held if held is not None else None
 
 
+#: Bytes of a compressed file read to see whether it holds a tar archive (a bzip2 block needs its whole
+#: compressed size, up to ~900 kB, before it gives any byte).
+_ARCHIVE_PEEK_BYTES = 1 << 20
+
+
 def archive_kind(path: Path) -> str | None:
     """What archive ``path`` is by its first bytes (``"a gzip-compressed tar archive"``, ``"a zip archive"``,
-    ...), or None when it is none (or cannot be read).  Formats: POSIX tar, gzip RFC 1952, zip APPNOTE,
-    bzip2, xz, zstd RFC 8878."""
+    ``"an xz-compressed file"``, ...), or None when it is no archive or compressed file (or cannot be read).
+    A zstd file is taken for a tar archive when its name says so (``.tar.zst``: no reader here).  Formats:
+    POSIX tar, gzip RFC 1952, zip APPNOTE, bzip2, xz, zstd RFC 8878."""
     from llmrca.dataset.io import compression_of, is_tar
 
     try:
         with open(path, "rb") as fh:
             head = fh.read(1024)
+            if head.startswith(b"BZh"):
+                head += fh.read(_ARCHIVE_PEEK_BYTES - len(head))
     except OSError:
         return None
     if is_tar(head):
@@ -105,25 +113,64 @@ def archive_kind(path: Path) -> str | None:
     if packed == "zip":
         return "a zip archive"
     inner = b""
-    if packed == "gzip":
-        import zlib
+    try:
+        if packed == "gzip":
+            import zlib
 
-        try:
             inner = zlib.decompressobj(wbits=31).decompress(head, 512)
-        except zlib.error:
-            inner = b""
-    return f"a {packed}-compressed tar archive" if is_tar(inner) else f"a {packed}-compressed file"
+        elif packed == "bzip2":
+            import bz2
+
+            inner = bz2.BZ2Decompressor().decompress(head, max_length=512)
+        elif packed == "xz":
+            import lzma
+
+            inner = lzma.LZMADecompressor().decompress(head, max_length=512)
+    except Exception:  # damaged: said as a compressed file; the reader says more if it is read
+        inner = b""
+    article = "an" if packed[0] in "aeiouxs" else "a"  # "an xz-", "an s..."; "a gzip-", "a bzip2-", "a zstd-"
+    if is_tar(inner) or (packed == "zstd" and ".tar." in path.name.lower()):
+        return f"{article} {packed}-compressed tar archive"
+    return f"{article} {packed}-compressed file"
+
+
+def extract_command(path: Path, kind: str) -> str | None:
+    """The command that unpacks archive ``path`` of :func:`archive_kind` ``kind`` (``tar -xf PATH``), or None."""
+    from shlex import quote
+
+    if kind == "a zip archive":
+        return f"unzip {quote(str(path))}"
+    if "tar archive" in kind:
+        return f"tar -xf {quote(str(path))}" + (" --zstd" if "zstd" in kind else "")
+    return None
 
 
 def not_a_folder(path: Path) -> str:
     """The sentence for a path given where a case or dataset folder is expected but that is a file: what
     the file is and, for an archive, the command that extracts it."""
     kind = archive_kind(path)
-    if kind is None:
-        return f"{path} is a file, not a folder; pass the folder that holds the case(s)"
-    how = "unzip" if kind == "a zip archive" else "tar -xf" if "tar" in kind else "decompress"
-    return (f"{path} is {kind}, not a folder; extract it ({how} {path.name}) and pass the folder it makes"
-            if how != "decompress" else f"{path} is {kind}, not a folder; pass the folder that holds the case(s)")
+    how = extract_command(path, kind) if kind is not None else None
+    if kind is None or how is None:
+        return f"{path} is {kind or 'a file'}, not a folder; pass the folder that holds the case(s)"
+    return f"{path} is {kind}, not a folder; extract it ({how}) and pass the folder of cases it holds"
+
+
+def archives_in(root: Path, limit: int = 10000) -> list[tuple[Path, str]]:
+    """Archives (tar, zip; plain or compressed) among the first ``limit`` entries under ``root`` whose names
+    end like one (:data:`ARCHIVE_SUFFIXES`), with their :func:`archive_kind`; compressed case files
+    (``data.csv.gz``) are not counted."""
+    out: list[tuple[Path, str]] = []
+    for n, p in enumerate(sorted(Path(root).rglob("*"))):
+        if n >= limit:
+            break
+        if (p.name.lower().endswith(ARCHIVE_SUFFIXES) and not compressed_markers([p.name]) and p.is_file()
+                and (kind := archive_kind(p)) is not None and "archive" in kind):
+            out.append((p, kind))
+    return out
+
+
+#: Name endings of files that may be an archive of cases (:func:`archives_in` looks only at these).
+ARCHIVE_SUFFIXES: tuple[str, ...] = (".tar", ".tgz", ".tbz", ".tbz2", ".txz", ".tzst", *COMPRESSED_SUFFIXES)
 
 
 EXPECTED = (

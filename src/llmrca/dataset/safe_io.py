@@ -115,6 +115,9 @@ def inside(root: str | os.PathLike[str], path: str | os.PathLike[str]) -> bool:
 
 def _os_error(e: OSError, path: str | os.PathLike[str], what: str) -> DatasetInputError:
     if isinstance(e, FileNotFoundError):
+        if os.path.islink(path):  # the link is there, what it points to is not
+            return DatasetInputError(f"{what} {path} is a broken link (to {os.readlink(path)}, which does not exist); "
+                                     "replace it with the real file", path=path)
         return DatasetInputError(f"{what} {path} does not exist; add it or check the path", path=path)
     if isinstance(e, PermissionError):
         return DatasetInputError(

@@ -18,7 +18,7 @@ from llmrca.dataset.io import (
     write_case,
     write_manifest,
 )
-from llmrca.dataset.layouts import CONSUMED, EXPECTED, archive_kind, compressed_markers
+from llmrca.dataset.layouts import CONSUMED, EXPECTED, archives_in, compressed_markers, extract_command
 from llmrca.dataset.names import printable
 from llmrca.dataset.normalise import SAVED_INDEX_NAME
 from llmrca.model import Case, CaseValidationError, no_basic_set_problem
@@ -98,6 +98,8 @@ def validate_dataset(root: str | Path, *, on_case: Callable[[int, int], None] | 
     mixed = layout_warning(ds, readable)
     if mixed:
         check.warnings["dataset"] = [mixed]
+    if (packed := archive_warning(root)) is not None:
+        check.warnings.setdefault("dataset", []).append(packed)
     return check
 
 
@@ -198,6 +200,8 @@ def import_tree(
         raise FileNotFoundError(f"{src} does not exist")
     if dst == src or src in dst.parents:
         raise ValueError(f"the destination {dst} must not be inside the source {src}")
+    if dst.exists() and not dst.is_dir():
+        raise FileExistsError(f"{dst} is a file; the destination must be a folder (a new or empty one)")
     if dst.exists() and any(dst.iterdir()) and not overwrite:
         raise FileExistsError(f"{dst} is not empty; choose an empty folder")
     created = not dst.exists()
@@ -241,6 +245,8 @@ def import_tree(
         rep.imported.append(cid)
         entries.append({"path": cid, "fault": case.fault_type, "target": case.fault.target if case.fault else None, "root_causes": sorted(case.root_causes),
                         **({"healthy": True} if case.healthy else {})})
+    if folders and (packed := archive_warning(src)) is not None:
+        rep.kept["dataset"] = [packed]
     if entries:
         write_manifest(dst, entries, {"imported_from": str(src)})
     elif created and not any(dst.iterdir()):  # nothing imported: leave no dataset behind
@@ -293,6 +299,25 @@ def _copy_extra(src_file: Path, dst_file: Path, src_root: Path) -> str | None:
     return None
 
 
+def archive_advice(root: Path, *, beside_cases: bool = False) -> str:
+    """``"; x.tar.gz is a gzip-compressed tar archive: extract it (tar -xf ...) ..."`` for up to three archives
+    under ``root`` (:func:`~llmrca.dataset.layouts.archives_in`), or ``""``.  ``beside_cases``: the root holds
+    readable cases too (the archives' cases are then not among them)."""
+    found = archives_in(Path(root))
+    if not found:
+        return ""
+    said = "; ".join(f"{printable(str(p.relative_to(root)))} is {kind}: extract it ({extract_command(p, kind)})" for p, kind in found[:3])
+    more = f" (and {len(found) - 3} more)" if len(found) > 3 else ""
+    tail = ("; their cases are not read until extracted" if beside_cases else " and validate again")
+    return f"; {said}{more}{tail}"
+
+
+def archive_warning(root: Path) -> str | None:
+    """The warning for archives lying under ``root`` beside readable cases (their cases are not read), or None."""
+    adv = archive_advice(root, beside_cases=True)
+    return f"archive(s) not read: {adv.removeprefix('; ')}" if adv else None
+
+
 def nothing_readable(root: Path) -> str:
     """Why nothing under ``root`` can be read: the files expected and what was found."""
     files: list[str] = []
@@ -303,10 +328,5 @@ def nothing_readable(root: Path) -> str:
         elif len(files) < 8:
             files.append(str(p.relative_to(root)))
     seen = f"found {dirs} folder(s) and files {files}" if files else f"found {dirs} folder(s) and no files"
-    archives = [(f, kind) for f in files if not compressed_markers([Path(f).name])
-                and (kind := archive_kind(Path(root) / f)) is not None and "archive" in kind]
-    if archives:
-        f, kind = archives[0]
-        how = "unzip" if kind == "a zip archive" else "tar -xf"
-        seen += f"; {f} is {kind}: extract it ({how}, in its folder) and validate again"
+    seen += archive_advice(root)
     return f"no case under {root}: expected <component>_<fault>/<rep>/ folders holding {EXPECTED}; {seen}"

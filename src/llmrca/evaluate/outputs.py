@@ -130,7 +130,7 @@ def write_report(out_dir: str | Path) -> Report:
         )
     )
     results = pd.DataFrame.from_records(
-        [{k: r.get(k) for k in ("method", "case", "status", "fault", "root_causes", "ranking", "metric_set", "duration_s", "error", "error_kind", "config_hash")} for r in records]
+        [{k: r.get(k) for k in ("method", "case", "status", "fault", "root_causes", "ranking", "metric_set", "duration_s", "error", "error_kind", "config_hash", "case_warnings")} for r in records]
     )
     return Report(out, results, scored, summary, status, t1, mis, rof, files, fa, non_default)
 

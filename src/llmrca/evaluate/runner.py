@@ -194,8 +194,12 @@ def run_evaluation(
         raise EvaluationError(str(e)) from e
     dirs = ds.case_dirs()
     if not dirs:
-        raise EvaluationError(f"no cases under {dataset}: expected <component>_<fault>/<rep>/data.csv folders")
+        from llmrca.dataset.validate import nothing_readable
+
+        raise EvaluationError(nothing_readable(Path(dataset)))
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise EvaluationError(f"--out {out} is a file; the output must be a folder (a new one, or an earlier evaluation's to resume)")
     if sli is not None:
         _check_sli(ds, dirs[0], sli, names, metric_set)
     cfg = {m: full_config(m, configs.get(m)) for m in names}
@@ -367,6 +371,17 @@ def _run_locked(
     mixed = layout_warning(ds, [d for d in dirs if ds.case_id(d) not in invalid])
     if mixed:
         notes.append(mixed)
+    if "case_warnings" in rep.results:
+        warned = rep.results.dropna(subset=["case_warnings"]).drop_duplicates("case")
+        warned = warned[[bool(w) for w in warned["case_warnings"]]]
+        if len(warned):
+            first = warned.iloc[0]
+            notes.append(f"{len(warned)} case(s) were read with warnings, e.g. {first['case']}: {first['case_warnings'][0]}; "
+                         f"`llmrca dataset validate {ds.root}` lists them")
+    from llmrca.dataset.validate import archive_warning
+
+    if (packed := archive_warning(ds.root)) is not None:
+        notes.append(packed)
     return EvaluationResult(
         out=out,
         results=rep.results,
