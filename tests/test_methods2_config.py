@@ -75,7 +75,7 @@ def test_every_bounded_option_of_every_method_refuses_a_value_below_its_range() 
             with pytest.raises(ConfigError, match=rf"option '{opt}' must be in \{interval[0]}"):
                 cls.config_cls.from_dict({opt: v})
         cls.config_cls.from_dict({opt: getattr(cls.config_cls(), opt)})
-    with pytest.raises(ConfigError, match="must be in"):
+    with pytest.raises(ConfigError, match="option 'q_high' is NaN"):
         method_class("baro").config_cls.from_dict({"q_high": float("nan")})
 
 
@@ -106,3 +106,45 @@ def test_evaluate_refuses_an_out_of_range_option_before_any_run(tmp_path) -> Non
     assert not (tmp_path / "ev").exists()
     r = CliRunner().invoke(app, ["rank", str(case), "-m", "baro", "--set", "hazard_lambda=0.5", "-q"], terminal_width=400)
     assert r.exit_code == 2 and "option 'hazard_lambda' must be in (1, inf), got 0.5" in r.output, r.output
+
+
+def test_every_text_option_with_choices_refuses_another_value_and_null_lists_and_nan_are_refused() -> None:
+    """Text options that take one of a few (baro.zero_spread, circa.graph, *.anomaly_stat, ...) refuse another
+    value up front, naming the choices; null where the option has no None, a list for one value, and NaN are
+    refused too (each used to pass and fail every run with a TypeError, or abstain on NaN)."""
+    import dataclasses
+
+    from llmrca.config import METHOD_OPTION_CHOICES
+    from llmrca.methods.common.scaling import ZERO_SPREAD_CHOICES
+    from llmrca.methods.graph.discovery import GRANGER_TESTS
+    from llmrca.methods.registry import names
+    from llmrca.methods.trace._spectrum import FORMULAS
+
+    assert (METHOD_OPTION_CHOICES["spectrum"], METHOD_OPTION_CHOICES["granger_test"], METHOD_OPTION_CHOICES["zero_spread"]) == (
+        tuple(FORMULAS), tuple(GRANGER_TESTS), tuple(ZERO_SPREAD_CHOICES))
+    checked = 0
+    for m in names():
+        try:
+            cls = method_class(m).config_cls
+        except ImportError:
+            continue
+        default = cls()
+        choices = {**METHOD_OPTION_CHOICES, **cls.option_choices}
+        for f in dataclasses.fields(cls):
+            if f.name in choices and isinstance(getattr(default, f.name), str):
+                with pytest.raises(ConfigError, match=rf"option '{f.name}' must be one of {choices[f.name][0]}"):
+                    cls.from_dict({f.name: "abc"})
+                for ok in choices[f.name]:
+                    assert getattr(cls.from_dict({f.name: ok}), f.name) == ok
+                checked += 1
+    assert checked >= 15
+    baro = method_class("baro").config_cls
+    with pytest.raises(ConfigError, match=r"BaroConfig.q_low: null is not a value of this option \(expected a number\)"):
+        baro.from_dict({"q_low": None})
+    with pytest.raises(ConfigError, match=r"expected an integer, not a list: got \[1, 2\]"):
+        method_class("random").config_cls.from_dict({"seed": [1, 2]})
+    assert baro.from_dict({"abstain_below": None}).abstain_below is None  # an option whose type has None keeps it
+    with pytest.raises(ConfigError, match="option 'abstain_below' is NaN"):
+        method_class("nsigma").config_cls.from_dict({"abstain_below": float("nan")})
+    with pytest.raises(ConfigError, match=r"must be in \(0, inf\), got -5.0; null \(or the old 0\) means the whole window"):
+        method_class("nsigma").config_cls.from_dict({"normal_window_s": -5})

@@ -269,7 +269,10 @@ def test_an_archive_given_where_a_folder_is_expected_says_what_it_is_and_how_to_
         for i in range(9):  # files sorted before it do not hide it
             (holder.parent.parent / f"a{i}.txt").write_text("notes\n")
         r = CliRunner().invoke(app, ["dataset", "validate", str(tmp_path / "holder")], terminal_width=1000)
-        assert r.exit_code == 1 and f"{inside} is {what}: extract it ({how} {tmp_path / 'holder' / inside}) and validate again" in r.output, r.output
+        assert r.exit_code == 1 and f"{inside} is {what}: extract it ({how} {tmp_path / 'holder' / inside}); then run the command again" in r.output, r.output
+        r = CliRunner().invoke(app, ["rank", str(holder), "-m", "nsigma", "-q"], terminal_width=1000)  # the case folder itself
+        name = inside.rsplit("/", 1)[1]
+        assert r.exit_code == 2 and f"{name} is {what}: extract it ({how} {holder / name})" in r.output, r.output
         # beside readable cases: a warning from validate, import and evaluate, not silence
         shutil.copy(archive, tmp_path / "ds" / archive.name)
         want = f"archive(s) not read: {archive.name} is {what}: extract it ({how} {tmp_path / 'ds' / archive.name}); their cases are not read until extracted"
@@ -358,6 +361,9 @@ def test_a_broken_link_is_named_as_one(tmp_path: Path) -> None:
     d, _ = _case(tmp_path)
     (d / "data.csv.gz").symlink_to("gone.gz")  # inside the case folder, and gone
     assert "data.csv.gz is a broken link (to gone.gz, which does not exist); replace it with the real file" in _problems(d)
+    (d / "data.csv.gz").unlink()
+    (d / "data.csv.gz").symlink_to(tmp_path.parent / "nowhere.gz")  # outside the case and gone: broken first
+    assert f"data.csv.gz is a broken link (to {tmp_path.parent / 'nowhere.gz'}, which does not exist)" in _problems(d)
 
 
 def test_a_compressed_copy_found_without_inject_time_and_bytes_under_a_plain_name(tmp_path: Path) -> None:
@@ -953,6 +959,8 @@ def test_rank_json_failures_carry_the_status_the_evaluator_gives_and_the_case_s_
     assert json.loads(r.stdout)["error_kind"] == "usage"
     (tmp_path / "afile").write_text("x\n")
     r = CliRunner().invoke(app, ["evaluate", str(tmp_path / "ds"), "--methods", "nsigma", "--out", str(tmp_path / "afile"), "-q"], terminal_width=1000)
-    assert r.exit_code == 2 and f"--out {tmp_path / 'afile'} is a file; the output must be a folder" in r.output, r.output
-    r = CliRunner().invoke(app, ["dataset", "import", str(tmp_path / "ds"), str(tmp_path / "afile")], terminal_width=1000)
-    assert r.exit_code == 2 and f"{tmp_path / 'afile'} is a file; the destination must be a folder" in r.output, r.output
+    assert r.exit_code == 2 and f"--out {tmp_path / 'afile'}: {tmp_path / 'afile'} is a file; the output must be a folder" in r.output, r.output
+    r = CliRunner().invoke(app, ["dataset", "import", str(tmp_path / "ds"), str(tmp_path / "afile" / "sub")], terminal_width=1000)
+    assert r.exit_code == 2 and f"{tmp_path / 'afile'} is a file; the destination {tmp_path / 'afile' / 'sub'} must be a folder" in r.output, r.output
+    r = CliRunner().invoke(app, ["rank", str(tmp_path / "ds" / "x_cpu" / "9"), "-m", "nsigma", "--json", "-q"])
+    assert json.loads(r.stdout)["case"] == "x_cpu/9"  # named as a ranking names its case, even when missing

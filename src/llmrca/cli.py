@@ -403,7 +403,7 @@ def _rank_json_failure(case_dir: Path, method: str, e: BaseException, *, method_
         msg = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
     problems = list(e.problems) if isinstance(e, CaseValidationError) else []
     where = case_dir.resolve()
-    name = f"{where.parent.name}/{where.name}" if where.is_dir() else str(case_dir)  # as a ranking names it
+    name = f"{where.parent.name}/{where.name}"  # as a ranking names it
     typer.echo(json.dumps({"case": name, "method": method, "status": status, "error_kind": kind, "error": msg,
                            "problems": problems, "case_warnings": _case_warnings(case_dir) if kind != INVALID_CASE else []},
                           indent=2, default=str))

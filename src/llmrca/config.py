@@ -54,6 +54,24 @@ METHOD_OPTION_BOUNDS: dict[str, str] = {
 }
 
 
+#: The values of the methods' text options that take one of a few, by option name (checked as
+#: :data:`METHOD_OPTION_BOUNDS` is; a class adds its own in :attr:`Config.option_choices`).  Sources: the
+#: modules that read them (``llmrca.methods.trace._spectrum.FORMULAS``, ``graph.discovery.GRANGER_TESTS``,
+#: ``common.scaling.ZERO_SPREAD_CHOICES``; tests/test_methods2_config.py keeps them equal).
+METHOD_OPTION_CHOICES: dict[str, tuple[str, ...]] = {
+    "anomaly_stat": ("mean", "max"),
+    "ci_test": ("chisq", "gsq"),
+    "cpd_model": ("diagonal", "full"),
+    "detector": ("birch", "sigma"),
+    "granger_test": ("ssr_ftest", "ssr_chi2test", "lrtest", "params_ftest", "mean"),
+    "lingam_variant": ("direct", "ica"),
+    "rank_on": ("latency", "all"),
+    "spectrum": ("dstar2", "ochiai", "jaccard", "tarantula", "sorensen-dice", "russell-rao"),
+    "walk_weight": ("corr", "corr_anomaly"),
+    "zero_spread": ("relative", "unit"),
+}
+
+
 def _in_range(value: float, interval: str) -> bool:
     """Whether ``value`` lies in ``interval`` (``"(0, 1]"``, ``"[1, inf)"``: brackets inclusive, parentheses not)."""
     lo_s, hi_s = (x.strip() for x in interval[1:-1].split(","))
@@ -80,7 +98,10 @@ class Config:
     numeric_text: ClassVar[frozenset[str]] = frozenset()
     #: Ranges of this class's numeric options beyond (or instead of) :data:`METHOD_OPTION_BOUNDS`.
     option_bounds: ClassVar[dict[str, str]] = {}
-    #: Whether :data:`METHOD_OPTION_BOUNDS` applies (default: for the classes of ``llmrca.methods``).
+    #: Values of this class's text options that take one of a few, beyond :data:`METHOD_OPTION_CHOICES`.
+    option_choices: ClassVar[dict[str, tuple[str, ...]]] = {}
+    #: Whether :data:`METHOD_OPTION_BOUNDS` and :data:`METHOD_OPTION_CHOICES` apply, and NaN is refused
+    #: (default: for the classes of ``llmrca.methods``).
     checked_ranges: ClassVar[bool | None] = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -127,12 +148,18 @@ def _check_ranges(cls: type[Config], kwargs: dict[str, Any]) -> None:
     ``q_low`` is not below ``q_high``."""
     checked = cls.checked_ranges if cls.checked_ranges is not None else cls.__module__.startswith("llmrca.methods.")
     bounds = {**(METHOD_OPTION_BOUNDS if checked else {}), **cls.option_bounds}
+    choices = {**(METHOD_OPTION_CHOICES if checked else {}), **cls.option_choices}
     for k, v in kwargs.items():
-        interval = bounds.get(k)
-        if interval is None or v is None or isinstance(v, bool) or not isinstance(v, int | float):
+        if isinstance(v, str) and k in choices and v not in choices[k]:
+            raise ConfigError(f"{cls.__name__}: option {k!r} must be one of {', '.join(choices[k])}; got {v!r}")
+        if v is None or isinstance(v, bool) or not isinstance(v, int | float):
             continue
-        if v != v or not _in_range(float(v), interval):  # NaN is in no range
-            raise ConfigError(f"{cls.__name__}: option {k!r} must be in {interval}, got {v!r}")
+        if checked and v != v:
+            raise ConfigError(f"{cls.__name__}: option {k!r} is NaN; give a number")
+        interval = bounds.get(k)
+        if interval is not None and (v != v or not _in_range(float(v), interval)):  # NaN is in no range
+            whole = "; null (or the old 0) means the whole window" if k in WINDOW_OPTIONS else ""
+            raise ConfigError(f"{cls.__name__}: option {k!r} must be in {interval}, got {v!r}{whole}")
     names = {f.name: f.default for f in dataclasses.fields(cls)}
     if checked and "q_low" in names and "q_high" in names and ("q_low" in kwargs or "q_high" in kwargs):
         lo, hi = kwargs.get("q_low", names["q_low"]), kwargs.get("q_high", names["q_high"])
@@ -175,9 +202,18 @@ def _upgrade_legacy(cls: type[Config], d: dict[str, Any]) -> dict[str, Any]:
 
 
 def _coerce(owner: str, key: str, value: Any, hint: Any) -> Any:
-    """Light coercion for values that come from YAML / CLI strings."""
-    if hint is None or value is None:
+    """Light coercion for values that come from YAML / CLI strings.
+
+    Raises :class:`ConfigError` for a value of the wrong type: text that is no number where one is expected,
+    ``null`` where the type has no None, a list or mapping where a single value is expected."""
+    if hint is None:
         return value
+    if value is None:
+        if hint is not Any and not _allows_none(hint):
+            raise ConfigError(f"{owner}.{key}: null is not a value of this option (expected {_type_name(hint)})")
+        return value
+    if hint in (int, float, str, bool) and isinstance(value, list | dict | tuple | set):
+        raise ConfigError(f"{owner}.{key}: expected {_type_name(hint)}, not a {type(value).__name__}: got {value!r}")
     origin = typing.get_origin(hint)
     args = typing.get_args(hint)
     if origin in (typing.Union, types.UnionType):
@@ -218,6 +254,17 @@ def _coerce(owner: str, key: str, value: Any, hint: Any) -> Any:
             return False
         raise ConfigError(f"{owner}.{key}: expected true/false, got {value!r}")
     return value
+
+
+def _allows_none(hint: Any) -> bool:
+    """Whether the type ``hint`` admits None (``float | None``, ``Optional[str]``, ``Any``, ``None``)."""
+    if hint is Any or hint is type(None) or hint is None:
+        return True
+    return typing.get_origin(hint) in (typing.Union, types.UnionType) and type(None) in typing.get_args(hint)
+
+
+def _type_name(hint: Any) -> str:
+    return {int: "an integer", float: "a number", str: "text", bool: "true/false"}.get(hint, str(hint).replace("typing.", ""))
 
 
 def parse_overrides(items: list[str] | None) -> dict[str, Any]:

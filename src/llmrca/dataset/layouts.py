@@ -20,6 +20,7 @@ azamikram/rcd (``normal.csv`` / ``anomalous.csv``).
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -129,7 +130,7 @@ def archive_kind(path: Path) -> str | None:
     except Exception:  # damaged: said as a compressed file; the reader says more if it is read
         inner = b""
     article = "an" if packed[0] in "aeiouxs" else "a"  # "an xz-", "an s..."; "a gzip-", "a bzip2-", "a zstd-"
-    if is_tar(inner) or (packed == "zstd" and ".tar." in path.name.lower()):
+    if is_tar(inner) or (packed == "zstd" and (".tar." in path.name.lower() or path.name.lower().endswith(".tzst"))):
         return f"{article} {packed}-compressed tar archive"
     return f"{article} {packed}-compressed file"
 
@@ -155,12 +156,21 @@ def not_a_folder(path: Path) -> str:
     return f"{path} is {kind}, not a folder; extract it ({how}) and pass the folder of cases it holds"
 
 
-def archives_in(root: Path, limit: int = 10000) -> list[tuple[Path, str]]:
+def file_in_the_way(path: Path) -> Path | None:
+    """``path`` or the first of its parents that exists as something other than a folder (a file where a
+    folder is to be written), or None."""
+    for p in (Path(path), *Path(path).parents):
+        if os.path.lexists(p):
+            return None if p.is_dir() else p
+    return None
+
+
+def archives_in(root: Path, limit: int = 10000, *, recursive: bool = True) -> list[tuple[Path, str]]:
     """Archives (tar, zip; plain or compressed) among the first ``limit`` entries under ``root`` whose names
     end like one (:data:`ARCHIVE_SUFFIXES`), with their :func:`archive_kind`; compressed case files
     (``data.csv.gz``) are not counted."""
     out: list[tuple[Path, str]] = []
-    for n, p in enumerate(sorted(Path(root).rglob("*"))):
+    for n, p in enumerate(sorted(Path(root).rglob("*") if recursive else Path(root).iterdir())):
         if n >= limit:
             break
         if (p.name.lower().endswith(ARCHIVE_SUFFIXES) and not compressed_markers([p.name]) and p.is_file()
@@ -240,7 +250,9 @@ def detect_layout(folder: Path, spec: dict | None = None) -> Layout:
         other = "anomalous.csv" if one == "normal.csv" else "normal.csv"
         lay.problems.append(f"{folder} has {f[one]} but no {other}: the RCD layout needs both (the injection time is the first anomalous row)")
     else:
-        lay.problems.append(f"no metrics in {folder}: expected {EXPECTED}; found {found or 'no files'}")
+        packed = archives_in(folder, 200, recursive=False)
+        hint = "; ".join(f"{p.name} is {kind}: extract it ({extract_command(p, kind)})" for p, kind in packed[:3])
+        lay.problems.append(f"no metrics in {folder}: expected {EXPECTED}; found {found or 'no files'}" + (f"; {hint}" if hint else ""))
     return lay
 
 

@@ -139,6 +139,9 @@ def check_regular(path: str | os.PathLike[str], what: str = "file", *, root: str
     socket, device or folder.  ``what`` names the file in the message
     (``"data.csv"``, ``"inject_time.txt"``).  Never opens the file.
     """
+    if os.path.islink(path) and not os.path.exists(path):  # broken: say so, not where it points
+        raise DatasetInputError(f"{what} {path} is a broken link (to {os.readlink(path)}, which does not exist); "
+                                "replace it with the real file", path=path)
     if root is not None and not inside(root, path):
         raise DatasetInputError(
             f"{what} {path} points outside {root} (to {os.path.realpath(path)}); a dataset may only hold its own files: copy the file in instead of linking it",

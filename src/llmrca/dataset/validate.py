@@ -18,7 +18,7 @@ from llmrca.dataset.io import (
     write_case,
     write_manifest,
 )
-from llmrca.dataset.layouts import CONSUMED, EXPECTED, archives_in, compressed_markers, extract_command
+from llmrca.dataset.layouts import CONSUMED, EXPECTED, archives_in, compressed_markers, extract_command, file_in_the_way
 from llmrca.dataset.names import printable
 from llmrca.dataset.normalise import SAVED_INDEX_NAME
 from llmrca.model import Case, CaseValidationError, no_basic_set_problem
@@ -200,8 +200,8 @@ def import_tree(
         raise FileNotFoundError(f"{src} does not exist")
     if dst == src or src in dst.parents:
         raise ValueError(f"the destination {dst} must not be inside the source {src}")
-    if dst.exists() and not dst.is_dir():
-        raise FileExistsError(f"{dst} is a file; the destination must be a folder (a new or empty one)")
+    if (blocker := file_in_the_way(dst)) is not None:
+        raise FileExistsError(f"{blocker} is a file; the destination {dst} must be a folder (a new or empty one)")
     if dst.exists() and any(dst.iterdir()) and not overwrite:
         raise FileExistsError(f"{dst} is not empty; choose an empty folder")
     created = not dst.exists()
@@ -308,7 +308,7 @@ def archive_advice(root: Path, *, beside_cases: bool = False) -> str:
         return ""
     said = "; ".join(f"{printable(str(p.relative_to(root)))} is {kind}: extract it ({extract_command(p, kind)})" for p, kind in found[:3])
     more = f" (and {len(found) - 3} more)" if len(found) > 3 else ""
-    tail = ("; their cases are not read until extracted" if beside_cases else " and validate again")
+    tail = ("; their cases are not read until extracted" if beside_cases else "; then run the command again")
     return f"; {said}{more}{tail}"
 
 

@@ -198,8 +198,10 @@ def run_evaluation(
 
         raise EvaluationError(nothing_readable(Path(dataset)))
     out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise EvaluationError(f"--out {out} is a file; the output must be a folder (a new one, or an earlier evaluation's to resume)")
+    from llmrca.dataset.layouts import file_in_the_way
+
+    if (blocker := file_in_the_way(out)) is not None:
+        raise EvaluationError(f"--out {out}: {blocker} is a file; the output must be a folder (a new one, or an earlier evaluation's to resume)")
     if sli is not None:
         _check_sli(ds, dirs[0], sli, names, metric_set)
     cfg = {m: full_config(m, configs.get(m)) for m in names}

@@ -28,7 +28,7 @@ column-order answer.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import networkx as nx
 import numpy as np
@@ -42,6 +42,7 @@ from llmrca.model import Case, Ranking
 
 @dataclass
 class CausalRcaConfig(Config):
+    option_choices: ClassVar[dict[str, tuple[str, ...]]] = {"normalize": ("zscore", "max")}
     epochs: int = 50
     max_outer: int = 4
     #: the paper's budget: 500 epochs per step, 100 augmented-Lagrangian steps (overrides the two above).

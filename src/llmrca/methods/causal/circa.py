@@ -35,6 +35,7 @@ columns are split by the component prefix rule in both modes.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import networkx as nx
 import numpy as np
@@ -51,6 +52,7 @@ from llmrca.model import Case, Ranking
 
 @dataclass
 class CircaConfig(Config):
+    option_choices: ClassVar[dict[str, tuple[str, ...]]] = {"graph": ("auto", "call", "pc")}
     #: "auto": the call graph when the case has one, else PC; "call": the call graph (error without one); "pc": PC.
     graph: str = "auto"
     #: PC significance level and depth limit (max conditioning-set size; -1 = unlimited).

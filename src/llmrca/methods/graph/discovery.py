@@ -61,7 +61,7 @@ class Budget:
         if self.seconds is not None and self.seconds > 0 and self.elapsed > self.seconds:
             where = f" during {stage}" if stage else ""
             raise DiscoveryTimeout(
-                f"{self.what} exceeded its time budget of {self.seconds:.0f} s{where}; "
+                f"{self.what} exceeded its time budget of {self.seconds:g} s{where}; "
                 "lower max_columns or depth/max_lag, or raise time_budget_s"
             )
 

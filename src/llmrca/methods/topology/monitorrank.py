@@ -30,6 +30,7 @@ implemented.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
@@ -44,6 +45,7 @@ from llmrca.model import Case, Ranking
 
 @dataclass
 class MonitorRankConfig(Config):
+    option_choices: ClassVar[dict[str, tuple[str, ...]]] = {"metric": ("latency", "all"), "restart": ("similarity", "entry")}
     rho: float = 0.5  # weight of backward (callee -> caller) moves, relative to forward ones
     damping: float = 0.85  # probability of continuing the walk (1 - restart at the front end)
     metric: str = "all"  # "latency": similarity from each service's latency; "all": best of its metrics
