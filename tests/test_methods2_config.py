@@ -141,6 +141,12 @@ def test_every_text_option_with_choices_refuses_another_value_and_null_lists_and
     baro = method_class("baro").config_cls
     with pytest.raises(ConfigError, match=r"BaroConfig.q_low: null is not a value of this option \(expected a number\)"):
         baro.from_dict({"q_low": None})
+    import datetime
+
+    with pytest.raises(ConfigError, match=r"BaroConfig.q_low: expected a number, got date datetime.date\(2001, 1, 1\)"):
+        baro.from_dict({"q_low": datetime.date(2001, 1, 1)})  # YAML reads 2001-01-01 as a date
+    with pytest.raises(ConfigError, match=r"BaroConfig.detect_change_point: expected true/false, got bytes"):
+        baro.from_dict({"detect_change_point": b"\x00"})  # !!binary
     with pytest.raises(ConfigError, match=r"expected an integer, not a list: got \[1, 2\]"):
         method_class("random").config_cls.from_dict({"seed": [1, 2]})
     assert baro.from_dict({"abstain_below": None}).abstain_below is None  # an option whose type has None keeps it

@@ -34,7 +34,7 @@ METHOD_OPTION_BOUNDS: dict[str, str] = {
     "rho": "[0, 1]",
     "q_low": "[0, 1]",
     "q_high": "[0, 1]",
-    "min_support": "(0, 1]",
+    "min_support": "[0, inf)",  # a share of traces; above 1 keeps no set (every candidate 'Not Found')
     # windows and budgets (seconds); the seed (numpy takes no negative one)
     "normal_window_s": "(0, inf)",
     "anomalous_window_s": "(0, inf)",
@@ -253,6 +253,13 @@ def _coerce(owner: str, key: str, value: Any, hint: Any) -> Any:
         if low in {"false", "0", "no", "off"}:
             return False
         raise ConfigError(f"{owner}.{key}: expected true/false, got {value!r}")
+    # what YAML reads besides numbers, text and booleans (a date 2001-01-01, !!binary bytes) is no such value
+    import datetime
+    import numbers
+
+    odd = isinstance(value, bytes | bytearray | datetime.date | datetime.time)
+    if odd or (hint is int and not isinstance(value, numbers.Integral)) or (hint is float and not isinstance(value, numbers.Real)):
+        raise ConfigError(f"{owner}.{key}: expected {_type_name(hint)}, got {type(value).__name__} {value!r}")
     return value
 
 
