@@ -412,13 +412,12 @@ def _rank_json_failure(case_dir: Path, method: str, e: BaseException, *, method_
 def _case_warnings(case_dir: Path) -> list[str]:
     """What the reader warns about the case at ``case_dir`` (a copy not read, logs not used, ...), [] when it
     cannot be read: said with a failure, where such a warning may be the reason (traces that could not be used)."""
-    from llmrca.dataset.io import is_warning_note, read_case
+    from llmrca.dataset.io import read_case, warning_lines
 
     try:
-        notes = read_case(case_dir, validate=False).meta.get("normalised") or []
+        return warning_lines(read_case(case_dir, validate=False).meta.get("normalised"))
     except Exception:  # the failure itself is what is reported
         return []
-    return list(dict.fromkeys(n.removeprefix("warning: ") for n in notes if is_warning_note(n)))
 
 
 @app.command("rank")

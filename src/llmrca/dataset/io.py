@@ -1068,6 +1068,12 @@ def is_warning_note(note: str) -> bool:
 METRIC_FILE_NAMES: tuple[str, ...] = ("data.csv", "data_extended.csv", "simple_metrics.csv", "metrics.csv", "normal.csv", "anomalous.csv")
 
 
+def warning_lines(notes: list[str] | None) -> list[str]:
+    """The warnings among a case's reading ``notes`` (:func:`is_warning_note`), without their ``warning: ``
+    prefix and each once, in order: what rank, evaluate and validate say about the case as it is."""
+    return list(dict.fromkeys(n.removeprefix("warning: ") for n in notes or [] if is_warning_note(n)))
+
+
 def unread_copy_notes(folder: Path, layout: Any = None) -> list[str]:
     """A warning per case file that is not read: a compressed copy (``data.csv.gz``) beside the plain file
     or beside another copy read instead (``data.csv.zip``; they may hold different data), a compressed

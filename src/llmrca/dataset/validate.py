@@ -15,6 +15,7 @@ from llmrca.dataset.io import (
     ground_truth_problem,
     is_warning_note,
     read_case,
+    warning_lines,
     write_case,
     write_manifest,
 )
@@ -81,13 +82,13 @@ def validate_dataset(root: str | Path, *, on_case: Callable[[int, int], None] | 
         readable.append(folder)
         if case.meta.get("normalised"):
             # warnings (case.json and folder name disagree) are said every time, even if an import recorded them
-            warn = [n.removeprefix("warning: ") for n in case.meta["normalised"] if is_warning_note(n)]
+            warn = warning_lines(case.meta["normalised"])
             notes = [n for n in case.meta["normalised"] if not is_warning_note(n)]
             earlier = [n for n in _recorded_repairs(folder) if not is_warning_note(n)]
             if earlier and notes[: len(earlier)] == earlier:
                 check.recorded[cid], notes = earlier, notes[len(earlier):]
             if warn:
-                check.warnings[cid] = list(dict.fromkeys(warn))
+                check.warnings[cid] = warn
             if notes:
                 check.notes[cid] = notes
         no_truth = ground_truth_problem(case) or no_basic_set_problem(case.name or cid, case.metric_sets)

@@ -231,11 +231,11 @@ def execute(task: Task, case_cache: dict[str, Case] | None = None) -> dict[str, 
     if no_truth is not None:  # the rule dataset validate applies: such a case cannot be scored, so it is not run
         return {**rec, "status": "failed", "error": f"{task.case_dir}: {no_truth}", "error_kind": INVALID_CASE, "duration_s": time.perf_counter() - t0}
     rec.update(truth_fields(case))
-    from llmrca.dataset.io import is_warning_note
+    from llmrca.dataset.io import warning_lines
 
-    said = [n.removeprefix("warning: ") for n in (case.meta or {}).get("normalised") or [] if is_warning_note(n)]
+    said = warning_lines((case.meta or {}).get("normalised"))
     if said:  # what the reader warned about the case as it is (a copy not read, a short window, ...)
-        rec["case_warnings"] = list(dict.fromkeys(said))
+        rec["case_warnings"] = said
     rec["fallback_ranking"] = random_fallback(rec["components"], task.method, task.case_id)
     try:
         method = get_method(task.method, task.config)
