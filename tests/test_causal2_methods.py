@@ -135,3 +135,19 @@ def test_too_short_windows_raise_with_reason() -> None:
     for name in ("circa", "rcd", "causalai"):
         with pytest.raises(NotEnoughData, match="0 anomalous samples"):
             registry.get_method(name).rank(Case(metrics=metrics, inject_time=late))
+
+
+def test_a_lag_or_bin_count_beyond_the_case_is_refused_naming_the_limit() -> None:
+    """circa tau_max and rcd bins larger than the window used to fail inside numpy / scikit-learn ("negative
+    dimensions are not allowed", "n_samples=72 should be >= n_clusters"); MicroCause named only tau_max when
+    max_conds made the series too short."""
+    case = _case("ray-worker-1", "cpu", 11)
+    n = len(case.metrics)
+    with pytest.raises(ValueError, match=r"circa: tau_max=100000 leaves fewer than 2 of the \d+ normal samples; give tau_max at most \d+"):
+        registry.get_method("circa", {"tau_max": 100000}).rank(case)
+    with pytest.raises(ValueError, match=r"rcd: bins=100000 is more than the \d+ samples .*give at most \d+"):
+        registry.get_method("rcd", {"bins": 100000}).rank(case)
+    with pytest.raises(ValueError, match=r"with tau_max=2 and max_conds=100000; need more than 100009"):
+        registry.get_method("microcause", {"max_conds": 100000}).rank(case)
+    assert n > 10  # the case itself is long enough for the defaults
+    assert registry.get_method("circa", {"tau_max": 2}).rank(case).components

@@ -261,3 +261,34 @@ def test_rank_says_what_the_reader_repaired(one_case: Path, tmp_path: Path) -> N
     assert f"note: {case} was read with 1 repair(s): data.csv: no 'time' column; 'timestamp' was read as 'time'" in r.output
     plain = CliRunner().invoke(app, ["rank", str(one_case), "--method", "nsigma", "-q"], terminal_width=400)
     assert "repair" not in plain.output
+
+
+def test_set_written_as_yaml_key_colon_value_is_named_as_typed_with_the_fix(one_case: Path) -> None:
+    """`--set 'baro.q_low: 0.1'` used to be reported as "option 'q_low: 0.1'" (the method's prefix taken off)."""
+    import json
+
+    r = CliRunner().invoke(app, ["rank", str(one_case), "--method", "baro", "--set", "baro.q_low: 0.1", "-q"], terminal_width=400)
+    assert r.exit_code == 2 and "--set 'baro.q_low: 0.1' is not key=value" in r.output and "did you mean 'baro.q_low=0.1'" in r.output, r.output
+    r = CliRunner().invoke(app, ["rank", str(one_case), "--method", "baro", "--set", "q_low: 0.1", "--json"], terminal_width=400)
+    out = json.loads(r.stdout)
+    assert r.exit_code == 2 and out["error_kind"] == "usage" and "did you mean 'q_low=0.1'" in out["error"]
+    ds = str(one_case.parent.parent)
+    r = CliRunner().invoke(app, ["evaluate", ds, "--methods", "baro", "--set", "baro.q_low: 0.1", "-q"], terminal_width=400)
+    assert r.exit_code == 2 and "did you mean 'baro.q_low=0.1'" in r.output, r.output
+
+
+def test_a_number_for_a_text_option_with_choices_names_the_choices(one_case: Path) -> None:
+    r = CliRunner().invoke(app, ["rank", str(one_case), "--method", "monitorrank", "--set", "restart=0.5", "-q"], terminal_width=400)
+    assert r.exit_code == 2 and "option 'restart' must be one of similarity, entry; got 0.5" in r.output, r.output
+    assert "quote the value" not in r.output
+
+
+def test_json_on_stdout_has_no_infinity_or_nan() -> None:
+    """Python's json writes Infinity and NaN, which strict JSON parsers refuse; every --json answer writes null."""
+    import json
+
+    from llmrca.cli import _json_text
+
+    text = _json_text({"scores": [1.5, float("inf"), float("-inf")], "x": {"z": float("nan")}, "t": (2.0, float("nan"))})
+    assert "Infinity" not in text and "NaN" not in text
+    assert json.loads(text) == {"scores": [1.5, None, None], "x": {"z": None}, "t": [2.0, None]}

@@ -79,6 +79,29 @@ def test_every_bounded_option_of_every_method_refuses_a_value_below_its_range() 
         method_class("baro").config_cls.from_dict({"q_high": float("nan")})
 
 
+def test_counts_that_set_the_work_of_a_run_have_an_upper_limit_and_thresholds_refuse_infinity() -> None:
+    """A walk of 10^12 steps asked for 7 TiB and MicroRank with 10^9 rounds never finished: every bounded option with
+    a finite upper end refuses the next value above it (and accepts the end itself); no range admits infinity."""
+    cases = _method_options()
+    capped = [(m, o, i) for m, o, i in cases if not i.rstrip(")]").endswith("inf")]
+    assert {"walk_steps", "iterations", "n_permutations", "epochs"} <= {o for _, o, _ in capped}
+    for m, opt, interval in capped:
+        cfg = method_class(m).config_cls
+        hi = float(interval[1:-1].split(",")[1])
+        above = hi + 1 if hi >= 1 else hi + 0.5
+        with pytest.raises(ConfigError, match=rf"option '{opt}' must be in"):
+            cfg.from_dict({opt: above})
+        if interval.endswith("]") and hi >= 2:  # a count's largest value is taken (shares: q_low has its own rule)
+            assert getattr(cfg.from_dict({opt: int(hi)}), opt) == hi
+    for m, opt, _ in cases:
+        with pytest.raises(ConfigError, match=rf"option '{opt}' must be in|\.{opt}: expected an integer, got inf"):
+            method_class(m).config_cls.from_dict({opt: float("inf")})
+    llm = method_class("llm-rca").config_cls
+    for opt in ("z_threshold", "rel_floor", "power_tolerance", "min_strength", "abstain_below"):
+        with pytest.raises(ConfigError, match=rf"option '{opt}' must be in \[0"):
+            llm.from_dict({opt: -0.5})
+
+
 def test_q_low_must_be_below_q_high_and_microrca_alpha_is_a_weight() -> None:
     baro = method_class("baro").config_cls
     with pytest.raises(ConfigError, match=r"'q_low' \(0.8\) must be below 'q_high' \(0.75\)"):

@@ -67,7 +67,7 @@ def methods_cmd(as_json: bool = typer.Option(False, "--json", help="Machine-read
         r["abstain_option"] = _abstain_option(r["name"]) if r["available"] else None
         r["reference_mode"] = refs.get(r["name"])  # what reproduce --as-paper sets (None: no reference mode)
     if as_json:
-        typer.echo(json.dumps(rows, indent=2))
+        typer.echo(_json_text(rows, indent=2))
         return
     out = _stdout()
     cells = {
@@ -265,9 +265,29 @@ def _parse_method_sets(items: list[str] | None, option: str = "--set") -> dict[s
         key, sep, raw = item.partition("=")
         method, dot, opt = key.strip().partition(".")
         if not sep or not dot or not method.strip() or not opt.strip():
-            raise ConfigError(f"{option} {item!r} is not METHOD.option=VALUE; e.g. {option} nsigma.abstain_below=3")
+            k, colon, v = item.partition(":")
+            hint = f"; did you mean '{k.strip()}={v.strip()}'?" if colon and not sep and "." in k else ""
+            raise ConfigError(f"{option} {item!r} is not METHOD.option=VALUE{hint}; e.g. {option} nsigma.abstain_below=3")
         out.setdefault(method.strip(), {}).update(_parse_sets([f"{opt.strip()}={raw}"], option))
     return out
+
+
+def _finite(obj: Any) -> Any:
+    """``obj`` with every float that is not finite (inf, NaN) as None, recursively (dicts, lists, tuples)."""
+    import math
+
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_finite(v) for v in obj]
+    return obj
+
+
+def _json_text(obj: Any, **kwargs: Any) -> str:
+    """JSON for stdout that a strict parser reads: a value that is not finite (JSON has no Infinity or NaN) is null."""
+    return json.dumps(_finite(obj), allow_nan=False, **kwargs)
 
 
 def _split_methods(methods: str) -> list[str]:
@@ -404,7 +424,7 @@ def _rank_json_failure(case_dir: Path, method: str, e: BaseException, *, method_
     problems = list(e.problems) if isinstance(e, CaseValidationError) else []
     where = case_dir.resolve()
     name = f"{where.parent.name}/{where.name}"  # as a ranking names it
-    typer.echo(json.dumps({"case": name, "method": method, "status": status, "error_kind": kind, "error": msg,
+    typer.echo(_json_text({"case": name, "method": method, "status": status, "error_kind": kind, "error": msg,
                            "problems": problems, "case_warnings": _case_warnings(case_dir) if kind != INVALID_CASE else []},
                           indent=2, default=str))
 
@@ -431,6 +451,7 @@ def rank_cmd(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress spinner.")] = False,
 ) -> None:
     """Rank one case's components with one method, and explain the answer (the method never sees the ground truth)."""
+    from llmrca.config import ConfigError
     from llmrca.errors import LlmrcaError
     from llmrca.evaluate.single import rank_case
     from llmrca.model import CaseValidationError
@@ -441,6 +462,13 @@ def rank_cmd(
     for x in set_ or []:
         key = x.split("=", 1)[0].strip()
         owner = key.partition(".")[0] if "." in key else None
+        if "=" not in x or not key:  # named as typed (the METHOD. prefix is taken off below)
+            k, colon, v = x.partition(":")
+            hint = f"; did you mean '{k.strip()}={v.strip()}'?" if colon and k.strip() else ""
+            err = ConfigError(f"--set {x!r} is not key=value (or {method}.key=value){hint}")
+            if as_json:
+                _rank_json_failure(case_dir, method, err)
+            _fail(err)
         if owner is not None and owner != method:
             err = ValueError(f"--set {x}: an option of {owner}; rank runs only --method {method} (its options: key=value "
                              f"or {method}.key=value)")
@@ -482,7 +510,7 @@ def rank_cmd(
         said = "; ".join(f"{k} ×{v['n']} (most often: {next(iter(v['messages']))})" for k, v in outcome.warnings.items())
         console.print(Text(f"note: {method} raised library warnings: {said}" + ("" if as_json else "; all of them in --json"), style="yellow"), soft_wrap=True)
     if as_json:
-        typer.echo(json.dumps(outcome.to_dict(), indent=2, default=str))
+        typer.echo(_json_text(outcome.to_dict(), indent=2, default=str))
         return
     folder = f"{case_dir.resolve().parent.name}/{case_dir.resolve().name}"  # as a dataset names its cases
     named = folder if folder == outcome.case.name else f"{folder} (case {outcome.case.name})"
@@ -559,7 +587,7 @@ def fidelity_cmd(
     for w in fid.warnings():  # they say what was run (e.g. non-default options)
         console.print(Text(w, style="yellow"), soft_wrap=True)
     if as_json:
-        typer.echo(json.dumps(fid.to_dict(), indent=2))
+        typer.echo(_json_text(fid.to_dict(), indent=2))
         return
     typer.echo(f"Agreement with the paper's Table 1: Spearman's ρ between these runs' per-(method, fault) AC@1 / Avg@5 and "
                f"the paper's ({len(fid.methods)} methods; left out: {', '.join(fid.left_out.get('data_blind', [])) or 'none'}):")
@@ -671,7 +699,7 @@ def dataset_describe_cmd(
         _fail(e)
     desc = describe(cols)
     if as_json:
-        typer.echo(json.dumps(desc.to_dict(), indent=2))
+        typer.echo(_json_text(desc.to_dict(), indent=2))
         return
     t = Table(title=Text(f"metric vocabulary: {len(cols) - ('time' in cols)} columns of {len(dirs)} case(s) under {path}"))
     for col in ("kind", "unit", "group", "columns", "e.g."):
@@ -828,7 +856,7 @@ def testbed_status_cmd(
         console.print(_error_text(f"{e}"))
         raise typer.Exit(1) from None
     if as_json:
-        typer.echo(json.dumps(rows, indent=2))
+        typer.echo(_json_text(rows, indent=2))
     else:
         t = Table(title=f"local testbed ({run_dir})")
         for col in ("pod", "role", "healthy", "processes", "memory MiB", "limit MiB", "cpu quota", "OOM kills"):
@@ -887,7 +915,7 @@ def inject_cmd(
     except (ConfigError, FaultError, TestbedError) as e:
         console.print(_error_text(f"{e}"))
         raise typer.Exit(1) from None
-    typer.echo(json.dumps(active.record.to_dict(), indent=2))
+    typer.echo(_json_text(active.record.to_dict(), indent=2))
     sys.stdout.flush()
 
 
@@ -1021,7 +1049,7 @@ def load_cmd(
         except OSError as e:
             _usage_error(f"--out: cannot write {out} ({e.strerror or e}); give a file path in a folder you can write to")
     if as_json:
-        typer.echo(json.dumps({"config": report.config, "summary": report.summary}, indent=2, default=str))
+        typer.echo(_json_text({"config": report.config, "summary": report.summary}, indent=2, default=str))
     else:
         typer.echo(report.format())
         if out:
@@ -1214,7 +1242,7 @@ def k8s_status_cmd(
         pods = {c: p["metadata"]["name"] for c, p in st.component_pods().items()}
     except (ConfigError, ImportError, RuntimeError) as e:
         _fail(e)
-    typer.echo(json.dumps({**r, "pods": pods}, indent=2))
+    typer.echo(_json_text({**r, "pods": pods}, indent=2))
     if not r["ready"]:
         raise typer.Exit(3)
 
@@ -1374,7 +1402,7 @@ def audit_cmd(
     except _USER_ERRORS as e:
         _fail(e)
     if as_json:
-        typer.echo(json.dumps(rep.to_dict(), indent=2))
+        typer.echo(_json_text(rep.to_dict(), indent=2))
     else:
         typer.echo(render(rep))
     raise typer.Exit(0 if rep.minimum_ok else 1)

@@ -40,10 +40,15 @@ METHOD_OPTION_BOUNDS: dict[str, str] = {
     "anomalous_window_s": "(0, inf)",
     "time_budget_s": "(0, inf)",
     "seed": "[0, inf)",
-    # counts
+    # counts; the work of a run grows with the ones given an upper limit (a walk keeps every step in memory, the
+    # others repeat a pass over the data), which stays 1000x their defaults or more so that a run can still finish
     "max_columns": "[2, inf)",
-    **dict.fromkeys(("walk_steps", "iterations", "max_iter", "epochs", "hidden", "max_outer", "bootstrap_time", "n_permutations",
-                     "cpd_max_dims", "min_violations", "max_lag", "max_set_size"), "[1, inf)"),
+    **dict.fromkeys(("max_iter", "cpd_max_dims", "min_violations", "max_lag", "max_set_size"), "[1, inf)"),
+    "walk_steps": "[1, 10000000]",  # 10^7 steps: 80 MB of draws (default 10^4)
+    "iterations": "[1, 100000]",  # MicroRank's PageRank rounds (default 25)
+    **dict.fromkeys(("n_permutations", "bootstrap_time"), "[1, 1000000]"),  # ε-Diagnosis (defaults 199, 200)
+    **dict.fromkeys(("epochs", "max_outer"), "[1, 100000]"),  # CausalRCA's DAG-GNN (defaults 50, 4)
+    "hidden": "[1, 65536]",  # CausalRCA's hidden units (default 64)
     "bins": "[2, inf)",
     **dict.fromkeys(("max_cond", "max_conds", "max_condition_set_size", "tau_max"), "[0, inf)"),
     **dict.fromkeys(("depth", "pc_depth", "max_path_length"), "[-1, inf)"),  # -1: no limit (causal-learn)
@@ -51,6 +56,11 @@ METHOD_OPTION_BOUNDS: dict[str, str] = {
     "hazard_lambda": "(1, inf)",  # BOCPD's hazard 1 / lambda must be a probability below 1
     **dict.fromkeys(("k", "tol", "lr", "cap"), "(0, inf)"),
     **dict.fromkeys(("l1", "graph_threshold", "call_weight", "weight_logs", "weight_metrics", "weight_traces"), "[0, inf)"),
+    # thresholds on scores, z-scores and edge weights (non-negative, finite: infinity would keep or refuse every one)
+    **dict.fromkeys(("abstain_below", "da_threshold", "lingam_threshold", "onset_z", "z_threshold", "min_strength"), "[0, inf)"),
+    # shares of a value
+    "rel_floor": "[0, 1]",
+    "power_tolerance": "[0, 1)",
 }
 
 
@@ -119,6 +129,10 @@ class Config:
             v = d[k]
             if isinstance(v, int | float) and not isinstance(v, bool):
                 d[k] = str(int(v)) if float(v).is_integer() else repr(float(v))
+        choices = _option_choices(cls)
+        for k, v in d.items():  # a number where the text takes one of a few: name the few, not quoting
+            if k in choices and isinstance(v, bool | int | float) and hints.get(k) is str:
+                raise ConfigError(f"{cls.__name__}: option {k!r} must be one of {', '.join(choices[k])}; got {v!r}")
         kwargs = {k: _coerce(cls.__name__, k, v, hints.get(k)) for k, v in d.items()}
         _check_ranges(cls, kwargs)
         ref = kwargs.get("reference_mode")
@@ -142,13 +156,22 @@ class Config:
         return self.from_dict({**self.to_dict(), **changes})
 
 
+def _checked(cls: type[Config]) -> bool:
+    return cls.checked_ranges if cls.checked_ranges is not None else cls.__module__.startswith("llmrca.methods.")
+
+
+def _option_choices(cls: type[Config]) -> dict[str, tuple[str, ...]]:
+    """The text options of ``cls`` that take one of a few values, and those values."""
+    return {**(METHOD_OPTION_CHOICES if _checked(cls) else {}), **cls.option_choices}
+
+
 def _check_ranges(cls: type[Config], kwargs: dict[str, Any]) -> None:
     """Raise :class:`ConfigError` naming the option, the value and its range when a numeric option given in
     ``kwargs`` is out of range (:data:`METHOD_OPTION_BOUNDS`, :attr:`Config.option_bounds`), or when
     ``q_low`` is not below ``q_high``."""
-    checked = cls.checked_ranges if cls.checked_ranges is not None else cls.__module__.startswith("llmrca.methods.")
+    checked = _checked(cls)
     bounds = {**(METHOD_OPTION_BOUNDS if checked else {}), **cls.option_bounds}
-    choices = {**(METHOD_OPTION_CHOICES if checked else {}), **cls.option_choices}
+    choices = _option_choices(cls)
     for k, v in kwargs.items():
         if isinstance(v, str) and k in choices and v not in choices[k]:
             raise ConfigError(f"{cls.__name__}: option {k!r} must be one of {', '.join(choices[k])}; got {v!r}")
@@ -281,7 +304,9 @@ def parse_overrides(items: list[str] | None) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for item in items or []:
         key, sep, raw = item.partition("=")
-        if not sep or not key:
-            raise ConfigError(f"option {item!r} is not key=value")
+        if not sep or not key.strip():
+            k, colon, v = item.partition(":")
+            hint = f"; did you mean '{k.strip()}={v.strip()}'?" if colon and k.strip() and not sep else ""
+            raise ConfigError(f"option {item!r} is not key=value{hint}")
         out[key.strip()] = yaml.safe_load(raw)
     return out

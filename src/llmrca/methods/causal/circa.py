@@ -168,11 +168,13 @@ def _lagged(x: np.ndarray, tau: int) -> np.ndarray:
 
 def _rht_score(w: Windows, node: str, parents: list[str], tau: int) -> float:
     y = w.frame[node].to_numpy()
+    split = w.n_normal - tau
+    if split < 2:  # checked before the lags are built: a tau_max beyond the window has no rows at all
+        raise ValueError(
+            f"circa: tau_max={tau} leaves fewer than 2 of the {w.n_normal} normal samples; give tau_max at most {max(w.n_normal - 2, 0)}"
+        )
     x = w.frame[parents].to_numpy() if parents else np.zeros((len(y), 0))
     xl, yl = _lagged(x, tau), y[tau:]
-    split = w.n_normal - tau
-    if split < 2:
-        raise ValueError(f"circa: tau_max={tau} leaves fewer than 2 normal samples; lower tau_max")
     return _residual_z(xl[:split], yl[:split], xl[split:], yl[split:])
 
 

@@ -73,6 +73,8 @@ class Rcd(Method):
         if cfg.gamma < 1 or cfg.bins < 2:
             raise ValueError(f"rcd: need gamma >= 1 and bins >= 2 (got gamma={cfg.gamma}, bins={cfg.bins})")
         w = windows(case, min_normal=3, what="rcd")
+        if cfg.bins > len(w.frame):  # k-means cannot make more bins than there are samples
+            raise ValueError(f"rcd: bins={cfg.bins} is more than the {len(w.frame)} samples of the case's windows; give at most {len(w.frame)}")
         disc = _discretize(w.frame, cfg.bins)
         f = np.r_[np.zeros(w.n_normal, dtype=int), np.ones(len(disc) - w.n_normal, dtype=int)]
         search = _FNodeSearch(disc, f, cfg)

@@ -405,7 +405,10 @@ def pcmci_graph(
     x = _check_matrix(x, names)
     n, k = x.shape
     if n <= 2 * tau_max + max_conds + 5:
-        raise ValueError(f"{n} samples are too few for PCMCI with tau_max={tau_max}; need more than {2 * tau_max + max_conds + 5}")
+        raise ValueError(
+            f"{n} samples are too few for PCMCI with tau_max={tau_max} and max_conds={max_conds}; need more than "
+            f"{2 * tau_max + max_conds + 5} (2 x tau_max + max_conds + 5)"
+        )
     t0 = tau_max
     # lagged[:, tau-1, c] = x[t - tau, c]
     lagged = np.stack([x[t0 - tau : n - tau] for tau in range(1, tau_max + 1)], axis=1)  # (rows, tau, k)
