@@ -292,3 +292,24 @@ def test_json_on_stdout_has_no_infinity_or_nan() -> None:
     text = _json_text({"scores": [1.5, float("inf"), float("-inf")], "x": {"z": float("nan")}, "t": (2.0, float("nan"))})
     assert "Infinity" not in text and "NaN" not in text
     assert json.loads(text) == {"scores": [1.5, None, None], "x": {"z": None}, "t": [2.0, None]}
+
+
+def test_json_usage_errors_found_before_the_command_still_answer_json_on_stdout(one_case: Path) -> None:
+    """An unknown option or a missing --method used to print only click's usage text: a script reading stdout got
+    nothing to parse.  Run as the installed command is (python -m llmrca: the parser runs in llmrca.cli.main)."""
+    import json
+    import subprocess
+    import sys
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "llmrca", *args], capture_output=True, text=True, timeout=120)
+
+    r = run("rank", str(one_case), "--method", "baro", "--bogus", "--json")
+    assert r.returncode == 2 and json.loads(r.stdout) == {"status": "failed", "error_kind": "usage", "error": "No such option: --bogus"}
+    assert "No such option: --bogus" in r.stderr
+    r = run("rank", str(one_case), "--json")
+    assert r.returncode == 2 and "--method" in json.loads(r.stdout)["error"]
+    r = run("rank", str(one_case), "--method", "baro", "--json", "-q")  # the command's own answer and status are unchanged
+    assert r.returncode == 0 and json.loads(r.stdout)["status"] == "ok"
+    r = run("rank", str(one_case), "--method", "baro", "--set", "q_low=2", "--json")
+    assert r.returncode == 2 and json.loads(r.stdout)["error_kind"] == "usage"

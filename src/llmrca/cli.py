@@ -1409,7 +1409,29 @@ def audit_cmd(
 
 
 def main() -> None:
-    app()
+    """The ``llmrca`` command.  With ``--json``, a usage error found before the command runs (an unknown option, a
+    missing argument) is answered on stdout as JSON too (``status`` "failed", ``error_kind`` "usage"), as the
+    command's own failures are, so that a script reading stdout always gets an object; the message still goes to
+    stderr and the exit status stays 2."""
+    if "--json" not in sys.argv[1:]:
+        app()
+        return
+
+    def is_a(e: BaseException, name: str) -> bool:  # click's classes (typer may carry its own copy of click)
+        return any(c.__name__ == name for c in type(e).__mro__)
+
+    try:
+        rv = app(standalone_mode=False)
+    except Exception as e:
+        if is_a(e, "UsageError"):
+            e.show()  # type: ignore[attr-defined]
+            typer.echo(_json_text({"status": "failed", "error_kind": "usage", "error": e.format_message()}, indent=2))  # type: ignore[attr-defined]
+            sys.exit(e.exit_code)  # type: ignore[attr-defined]
+        if is_a(e, "Abort"):
+            typer.echo("Aborted!", err=True)
+            sys.exit(1)
+        raise
+    sys.exit(rv if isinstance(rv, int) else 0)
 
 
 if __name__ == "__main__":
