@@ -313,3 +313,15 @@ def test_json_usage_errors_found_before_the_command_still_answer_json_on_stdout(
     assert r.returncode == 0 and json.loads(r.stdout)["status"] == "ok"
     r = run("rank", str(one_case), "--method", "baro", "--set", "q_low=2", "--json")
     assert r.returncode == 2 and json.loads(r.stdout)["error_kind"] == "usage"
+
+
+def test_an_old_option_spelling_is_said_as_one_warning_line(one_case: Path) -> None:
+    """Old spellings are still taken; the user used to see nothing (a DeprecationWarning, hidden by Python)."""
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-m", "llmrca", "rank", str(one_case), "--method", "baro", "--set", "reference_mode=true", "-q"],
+                       capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert "warning: BaroConfig: reference_mode=True is now reference_mode='rcaeval'" in r.stderr
+    assert "FutureWarning" not in r.stderr and ".py:" not in r.stderr

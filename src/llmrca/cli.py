@@ -1412,7 +1412,19 @@ def main() -> None:
     """The ``llmrca`` command.  With ``--json``, a usage error found before the command runs (an unknown option, a
     missing argument) is answered on stdout as JSON too (``status`` "failed", ``error_kind`` "usage"), as the
     command's own failures are, so that a script reading stdout always gets an object; the message still goes to
-    stderr and the exit status stays 2."""
+    stderr and the exit status stays 2.  A FutureWarning (an old option spelling, still taken) is one
+    ``warning:`` line on stderr, without Python's file and line."""
+    import warnings
+
+    shown = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):  # type: ignore[no-untyped-def]
+        if issubclass(category, FutureWarning):
+            print(f"warning: {message}", file=sys.stderr)
+        else:
+            shown(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = show
     if "--json" not in sys.argv[1:]:
         app()
         return

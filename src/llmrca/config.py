@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar, Self
 
 #: Old option spellings -> the one spelling every method uses (docs/methods.md, "Option vocabulary").
-#: ``Config.from_dict`` still accepts the old ones, with a DeprecationWarning, so saved configs load.
+#: ``Config.from_dict`` still accepts the old ones, with a FutureWarning (shown to users by default, unlike a DeprecationWarning), so saved configs load.
 RENAMED_OPTIONS: dict[str, str] = {"anomal_window_s": "anomalous_window_s", "budget_s": "time_budget_s"}
 #: Options that are a window length in seconds, ``None`` = the whole window (an old ``0`` meant the same).
 WINDOW_OPTIONS: tuple[str, ...] = ("normal_window_s", "anomalous_window_s")
@@ -202,7 +202,7 @@ def _upgrade_legacy(cls: type[Config], d: dict[str, Any]) -> dict[str, Any]:
     owner = cls.__name__
 
     def note(msg: str) -> None:
-        warnings.warn(f"{owner}: {msg}; saved configurations still load, but please update them", DeprecationWarning, stacklevel=4)
+        warnings.warn(f"{owner}: {msg}; saved configurations still load, but please update them", FutureWarning, stacklevel=4)
 
     for old, new in RENAMED_OPTIONS.items():
         if old in d and old not in fields and new in fields:

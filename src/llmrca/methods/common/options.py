@@ -14,7 +14,7 @@
 
 Old spellings (``anomal_window_s``, ``budget_s``, ``reference_mode: true``,
 ``"paper"``, a window of ``0``) still load through
-:meth:`llmrca.config.Config.from_dict` with a DeprecationWarning.
+:meth:`llmrca.config.Config.from_dict` with a FutureWarning.
 """
 
 from __future__ import annotations
