@@ -325,3 +325,15 @@ def test_an_old_option_spelling_is_said_as_one_warning_line(one_case: Path) -> N
     assert r.returncode == 0, r.stderr
     assert "warning: BaroConfig: reference_mode=True is now reference_mode='rcaeval'" in r.stderr
     assert "FutureWarning" not in r.stderr and ".py:" not in r.stderr
+
+
+def test_rank_json_names_each_case_warning_and_repair_once(one_case: Path) -> None:
+    """rank --json listed a reading note as often as the reader said it; evaluate and validate said it once."""
+    from llmrca.dataset.io import WARNING_PREFIX
+    from llmrca.evaluate.single import rank_case
+
+    out = rank_case(one_case, "nsigma", {})
+    warn = f"{WARNING_PREFIX}a copy not read"
+    out.case.meta["normalised"] = [warn, "renamed a column", warn, "renamed a column"]
+    d = out.to_dict()
+    assert d["case_warnings"] == [warn.removeprefix("warning: ")] and d["case_repairs"] == ["renamed a column"]

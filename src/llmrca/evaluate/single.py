@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from llmrca.dataset.io import is_warning_note, read_case
+from llmrca.dataset.io import is_warning_note, read_case, warning_lines
 from llmrca.errors import MethodUnavailable
 from llmrca.model import Case, CaseValidationError, Ranking, no_basic_set_problem
 
@@ -61,8 +61,8 @@ class RankOutcome:
             "verdict": self.verdict(),
             "warnings": self.warnings,
             # what the reader said of the case: warnings about it as it is (a short window, an unread copy) and repairs
-            "case_warnings": [n.removeprefix("warning: ") for n in self._read_notes() if is_warning_note(n)],
-            "case_repairs": [n for n in self._read_notes() if not is_warning_note(n)],
+            "case_warnings": warning_lines(self._read_notes()),
+            "case_repairs": list(dict.fromkeys(n for n in self._read_notes() if not is_warning_note(n))),
         }
 
     def _read_notes(self) -> list[str]:
