@@ -654,6 +654,26 @@ def test_injection_time_written_in_other_ways(tmp_path: Path, text: str, note: s
         assert note in _notes(case)
 
 
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be", "utf-32"])
+@pytest.mark.parametrize("gz", [False, True])
+def test_injection_time_in_utf16_is_read_and_a_compressed_file_is_named_as_it_is(tmp_path: Path, encoding: str, gz: bool) -> None:
+    """PowerShell's `> inject_time.txt` writes UTF-16: it was refused as '\\ufffd\\ufffd1\\x007...'; and a message
+    about inject_time.txt.gz called it inject_time.txt."""
+    import gzip
+
+    d, c = _case(tmp_path)
+    c.metrics.to_csv(d / "data.csv", index=False)
+    raw = "1700000300\r\n".encode(encoding)
+    name = "inject_time.txt.gz" if gz else "inject_time.txt"
+    (d / "inject_time.txt").unlink(missing_ok=True)
+    (d / name).write_bytes(gzip.compress(raw) if gz else raw)
+    case = read_case(d)
+    assert case.inject_time == pytest.approx(1_700_000_300.0)
+    assert f"{name}: read as {encoding.upper()} text (save it as UTF-8)" in _notes(case)
+    (d / name).write_bytes(gzip.compress(b"garbage") if gz else b"garbage")
+    assert f"{name} holds 'garbage', not a number" in _problems(d)
+
+
 @pytest.mark.parametrize(("offset", "by"), [(5.5, "+5 h 30 min"), (5.75, "+5 h 45 min"), (-3.5, "-3 h 30 min"), (2, "+2 h")])
 def test_half_and_quarter_hour_time_zone_shift_is_named(tmp_path: Path, offset: float, by: str) -> None:
     d, c = _case(tmp_path)

@@ -836,17 +836,22 @@ def _read_case(folder: Path, *, normalise: bool = True, validate: bool = True) -
         try:
             raw_it = read_bytes_bounded(it, MAX_INJECT_TIME_BYTES, it.name, root=folder)
             raw_it, _ = decompress_bounded(raw_it, it.name, MAX_INJECT_TIME_BYTES, notes)
-            raw_txt = decode_text(raw_it).text.strip()
+            wide = _wide_unicode(raw_it)
+            if wide is not None:  # one number in UTF-16 / UTF-32 (PowerShell's "> file"): read it as what it is
+                raw_txt = raw_it.decode(wide[0], errors="replace").lstrip("\ufeff").strip()
+                notes.append(f"{it.name}: read as {wide[0].upper()} text (save it as UTF-8)")
+            else:
+                raw_txt = decode_text(raw_it).text.strip()
         except CaseValidationError as e:
             problems.extend(_relative(p, folder) for p in e.problems)
         else:
             if len(raw_txt) > 2 and raw_txt[0] == raw_txt[-1] and raw_txt[0] in "\"'":  # jq without -r, a JSON string
-                notes.append(f"inject_time.txt: the quotes around {shown(raw_txt)} were removed")
+                notes.append(f"{it.name}: the quotes around {shown(raw_txt)} were removed")
                 raw_txt = raw_txt[1:-1].strip()
-            txt_value, n, prob = to_seconds(raw_txt, "inject_time.txt")
+            txt_value, n, prob = to_seconds(raw_txt, it.name)
             if prob:
                 problems.append(
-                    f"inject_time.txt holds {shown(raw_txt)}, not a number of epoch seconds nor an RFC 3339 time; "
+                    f"{it.name} holds {shown(raw_txt)}, not a number of epoch seconds nor an RFC 3339 time; "
                     "write the injection time, e.g. 1750000300"
                 )
             elif spec is None or spec.inject_time is None:
