@@ -30,6 +30,7 @@ ITL_V1 = {0.075: 10}  # 10 x 0.06 s
 ITL_V0_SUM = 2 * 0.02 + 8 * 0.04
 ITL_V1_SUM = 10 * 0.06
 PROMPT_TOKENS_PER_SAMPLE = 50  # -> 10 tokens/s
+ERRORS_PER_SAMPLE = 2  # -> 0.4 errors/s
 W1 = 'Hostname="gpu-node-1",UUID="GPU-1a",gpu="0",pci_bus_id="00000000:8D:00.0",device="nvidia0",modelName="NVIDIA H100 80GB HBM3"'
 W1B = 'Hostname="gpu-node-1",UUID="GPU-1b",gpu="1",pci_bus_id="00000000:8E:00.0",device="nvidia1",modelName="NVIDIA H100 80GB HBM3"'
 W2 = 'Hostname="gpu-node-2",UUID="GPU-2a",gpu="0",pci_bus_id="00000000:8D:00.0",device="nvidia0",modelName="NVIDIA H100 80GB HBM3"'
@@ -68,6 +69,8 @@ def openmetrics(t0: int) -> str:
     lines += _gauge("ray_vllm:num_requests_running", w1, 4, t0)
     lines += _histogram("ray_vllm:time_per_output_token_seconds", w1, ITL_V0, ITL_V0_SUM, t0)
     lines += _gauge("ray_vllm:prompt_tokens_total", w1, lambda k: 1000 + PROMPT_TOKENS_PER_SAMPLE * k, t0)
+    # Ray < 2.10: a counter exported as a gauge without _total (cumulative all the same)
+    lines += _gauge("ray_serve_deployment_error_counter", w1, lambda k: 7 + ERRORS_PER_SAMPLE * k, t0)
     # ray-worker-2: v1 names
     lines += _gauge("vllm:kv_cache_usage_perc", w2, 0.5, t0)
     lines += _histogram("vllm:inter_token_latency_seconds", w2, ITL_V1, ITL_V1_SUM, t0)
@@ -115,6 +118,8 @@ def test_v0_names_are_collected_as_v1_columns(backfilled: Backfilled) -> None:
     np.testing.assert_allclose(df["ray-worker-1_vllm:inter_token_latency_seconds:mean"], ITL_V0_SUM / 10)
     np.testing.assert_allclose(df["ray-worker-1_vllm:prompt_tokens_total:rate"], PROMPT_TOKENS_PER_SAMPLE / STEP)
     np.testing.assert_allclose(df["ray-worker-1_vllm:num_requests_running"], 4)
+    np.testing.assert_allclose(df["ray-worker-1_ray_serve_deployment_error_counter_total:rate"], ERRORS_PER_SAMPLE / STEP)
+    assert "ray_serve_deployment_error_counter{" in res.queries["ray-worker-1_ray_serve_deployment_error_counter_total:rate"]
     # which series answered is recorded per column
     assert "ray_vllm:gpu_cache_usage_perc{" in res.queries["ray-worker-1_vllm:kv_cache_usage_perc"]
     assert "ray_vllm:time_per_output_token_seconds_bucket{" in res.queries["ray-worker-1_vllm:inter_token_latency_seconds:p90"]

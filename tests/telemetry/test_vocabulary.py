@@ -230,6 +230,19 @@ def test_histogram_parts_and_raw_counters() -> None:
     assert out["b_cpu"].tolist() == pytest.approx(df["b_container_cpu_usage_seconds_total"].tolist())  # already a rate: left alone
 
 
+def test_a_ray_counter_exported_as_a_gauge_before_ray_2_10_is_read_as_its_rate() -> None:
+    """Ray < 2.10 exported counters as gauges without _total (ray-project/ray#43795): the cumulative value was read
+    as a level (errors per second growing for ever)."""
+    m = meaning("ray_serve_deployment_error_counter")
+    assert m is not None and (m.kind, m.counter) == ("replica_errors", True)
+    assert not meaning("ray_serve_num_router_requests:rate").counter
+    assert meaning("ray_serve_num_router_requests:rate").kind == "router_requests"
+    t = 1_750_000_000.0 + 5.0 * np.arange(6)
+    df = pd.DataFrame({"time": t, "ray-worker-1_ray_serve_deployment_error_counter": [3.0, 5.0, 7.0, 9.0, 11.0, 13.0]})
+    out, _ = canonical_frame(df)
+    assert out["ray-worker-1_ray_serve_deployment_error_counter_total:rate"].iloc[1:].tolist() == pytest.approx([0.4] * 5)
+
+
 def test_a_mistyped_sli_is_refused_before_anything_runs(tmp_path: Path) -> None:
     from llmrca.evaluate import run_evaluation
     from llmrca.evaluate.runner import EvaluationError

@@ -123,7 +123,21 @@ NODE_EXPORTER_RENAMES: dict[str, str] = {
 }
 
 #: Every rename above in one table, old -> current.
-RENAMES: dict[str, str] = {**VLLM_RENAMES, **DCGM_RENAMES, **DCGM_1X_NAMES, **NODE_EXPORTER_RENAMES}
+#: Ray counters before Ray 2.10, old -> current.
+#:
+#: Source: Ray's ``ray.util.metrics.Counter`` docstring and its metrics agent
+#: (``RAY_EXPORT_COUNTER_AS_GAUGE``, ray-project/ray#43795): before 2.10 a
+#: counter was exported as a Prometheus *gauge* without the ``_total`` suffix
+#: (same cumulative value); from 2.10 both are exported, the gauge only for
+#: compatibility, and ``RAY_EXPORT_COUNTER_AS_GAUGE=0`` drops it.  A cluster on
+#: Ray < 2.10 therefore has only the unsuffixed name; ``rate()`` reads it as it
+#: reads the counter.  The counters the catalogue reads:
+RAY_COUNTER_GAUGES: dict[str, str] = {
+    name.removesuffix("_total"): name
+    for name in ("ray_serve_num_router_requests_total", "ray_serve_deployment_error_counter_total", "ray_serve_deployment_replica_starts_total")
+}
+
+RENAMES: dict[str, str] = {**VLLM_RENAMES, **DCGM_RENAMES, **DCGM_1X_NAMES, **NODE_EXPORTER_RENAMES, **RAY_COUNTER_GAUGES}
 
 
 @dataclass(frozen=True)

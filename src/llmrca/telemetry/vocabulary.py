@@ -307,7 +307,11 @@ def meaning(metric: str) -> Meaning | None:
     if not qualified and toks[-1] == "count" and len(toks) > 1:
         return Meaning("request_rate", "1/s", 1.0, "observations of a histogram (its _count), read as a rate", counter=True)
     m = _meaning_of_name(raw)
-    if m is not None and not qualified and toks[-1] == "total" and m.kind in RATE_KINDS:
+    from llmrca.telemetry.aliases import canonical
+
+    # a counter: named ..._total, or a name whose current one is (Ray < 2.10 exported counters as unsuffixed gauges)
+    cumulative = toks[-1] == "total" or (canonical(raw) != raw and canonical(raw).endswith("_total"))
+    if m is not None and not qualified and cumulative and m.kind in RATE_KINDS:
         return Meaning(m.kind, m.unit, m.factor, m.source + "; a cumulative counter, read as its per-second rate", counter=True)
     return m
 
