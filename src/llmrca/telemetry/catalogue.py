@@ -41,6 +41,20 @@ def _containers(query: str) -> str:
     return query.replace("{{{sel}}}", '{{{sel},image!=""}}') + " or " + query
 
 
+def _inbound(query: str) -> str:
+    """``query`` over the series the component's proxy reports as the *destination* when there are such, else over
+    every series it selects.
+
+    Istio's sidecar of a pod reports each request twice in the mesh: as ``reporter="destination"`` for the
+    requests into the pod and as ``reporter="source"`` for the pod's own calls out (Istio docs, "Istio
+    Standard Metrics": the ``reporter`` label); a pod's selector picks both, so summing them mixes the latency
+    of requests into the component with that of its calls to others (the gateway's own latency with the
+    replicas' behind it).  An ambient waypoint (``reporter="waypoint"``) or an exporter without the label falls
+    to the second form (``a or b``: ``b`` only where ``a`` has no value).
+    """
+    return query.replace("{{{sel}}}", '{{{sel},reporter="destination"}}') + " or " + query
+
+
 #: The paper's basic set: per component cpu, memory, network, gpu utilisation
 #: and p50/p90 latency from the service mesh (RCAEval names).
 BASIC: tuple[MetricDef, ...] = (
@@ -51,14 +65,14 @@ BASIC: tuple[MetricDef, ...] = (
     MetricDef("gpu", "avg(DCGM_FI_DEV_GPU_UTIL{{{sel}}})", "%", "serving", "GPU utilisation"),
     MetricDef(
         "latency-50",
-        "histogram_quantile(0.5, sum by (le) (rate(istio_request_duration_milliseconds_bucket{{{sel}}}[{w}]))) / 1000",
+        _inbound("histogram_quantile(0.5, sum by (le) (rate(istio_request_duration_milliseconds_bucket{{{sel}}}[{w}]))) / 1000"),
         "s",
         "all",
         "median latency of requests into the component (mesh)",
     ),
     MetricDef(
         "latency-90",
-        "histogram_quantile(0.9, sum by (le) (rate(istio_request_duration_milliseconds_bucket{{{sel}}}[{w}]))) / 1000",
+        _inbound("histogram_quantile(0.9, sum by (le) (rate(istio_request_duration_milliseconds_bucket{{{sel}}}[{w}]))) / 1000"),
         "s",
         "all",
         "p90 latency of requests into the component (mesh)",
@@ -214,7 +228,7 @@ EXTENDED: tuple[MetricDef, ...] = (
 PROMETHEUS_EXTRA: tuple[MetricDef, ...] = (
     MetricDef(
         "latency",
-        "sum(rate(istio_request_duration_milliseconds_sum{{{sel}}}[{w}])) / sum(rate(istio_request_duration_milliseconds_count{{{sel}}}[{w}])) / 1000",
+        _inbound("sum(rate(istio_request_duration_milliseconds_sum{{{sel}}}[{w}])) / sum(rate(istio_request_duration_milliseconds_count{{{sel}}}[{w}])) / 1000"),
         "s",
         "all",
         "mean latency of requests into the component (mesh, from _sum/_count; finer than the buckets)",
