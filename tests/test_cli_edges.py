@@ -337,3 +337,15 @@ def test_rank_json_names_each_case_warning_and_repair_once(one_case: Path) -> No
     out.case.meta["normalised"] = [warn, "renamed a column", warn, "renamed a column"]
     d = out.to_dict()
     assert d["case_warnings"] == [warn.removeprefix("warning: ")] and d["case_repairs"] == ["renamed a column"]
+
+
+def test_a_case_folder_evaluated_alone_is_named_as_rank_and_a_dataset_name_it(one_case: Path, tmp_path: Path) -> None:
+    """`evaluate CASE_DIR` named the case "1" (its folder's last part); rank and a dataset say "<parent>/1"."""
+    import json
+
+    r = CliRunner().invoke(app, ["evaluate", str(one_case), "--methods", "nsigma", "--out", str(tmp_path / "ev"), "-q"])
+    assert r.exit_code == 0, r.output
+    rec = json.loads((tmp_path / "ev" / "results.jsonl").read_text().splitlines()[0])
+    assert rec["case"] == f"{one_case.parent.name}/{one_case.name}"
+    r = CliRunner().invoke(app, ["rank", str(one_case), "--method", "nsigma", "--json", "-q"])
+    assert json.loads(r.stdout)["case"] == rec["case"]

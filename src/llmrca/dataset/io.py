@@ -1278,9 +1278,13 @@ class Dataset:
         return list(self._dirs)
 
     def case_id(self, folder: Path) -> str:
-        """Stable id of a case: its path relative to the dataset root."""
+        """Stable id of a case: its path relative to the dataset root; a case folder given as the root is named
+        ``<its parent>/<its name>`` (``ray-worker-1_cpu/1``), as in a dataset and as ``llmrca rank`` names it."""
         rel = folder.relative_to(self.root)
-        return str(rel) if str(rel) != "." else folder.name
+        if str(rel) != ".":
+            return str(rel)
+        parent = folder.resolve().parent.name
+        return f"{parent}/{folder.name}" if parent else folder.name
 
     def load(self, folder: Path | str) -> Case:
         folder = Path(folder)
