@@ -323,7 +323,7 @@ def test_an_old_option_spelling_is_said_as_one_warning_line(one_case: Path) -> N
     r = subprocess.run([sys.executable, "-m", "llmrca", "rank", str(one_case), "--method", "baro", "--set", "reference_mode=true", "-q"],
                        capture_output=True, text=True, timeout=120)  # fmt: skip
     assert r.returncode == 0, r.stderr
-    assert "warning: BaroConfig: reference_mode=True is now reference_mode='rcaeval'" in r.stderr
+    assert "warning: BaroConfig: reference_mode=true is now reference_mode='rcaeval'" in r.stderr
     assert "FutureWarning" not in r.stderr and ".py:" not in r.stderr
 
 
@@ -349,3 +349,64 @@ def test_a_case_folder_evaluated_alone_is_named_as_rank_and_a_dataset_name_it(on
     assert rec["case"] == f"{one_case.parent.name}/{one_case.name}"
     r = CliRunner().invoke(app, ["rank", str(one_case), "--method", "nsigma", "--json", "-q"])
     assert json.loads(r.stdout)["case"] == rec["case"]
+
+
+def test_a_method_error_on_the_data_is_a_failed_run_in_rank_as_in_evaluate(one_case: Path, tmp_path: Path) -> None:
+    """Finite but huge values break RCD's k-means: rank --json called that error_kind "usage" with exit 2, evaluate
+    records it as a failed ValueError; now both say the method failed (exit 1), and messages say "the case", not
+    "case 'case'" (the blinded name)."""
+    import json
+
+    case = tmp_path / "ds" / one_case.parent.name / "1"
+    shutil.copytree(one_case, case)
+    df = pd.read_csv(case / "data.csv")
+    inject = float((case / "inject_time.txt").read_text())
+    cols = [c for c in df.columns if c != "time"][:2]
+    df.loc[df["time"] >= inject, cols] = 1e308  # finite, but k-means' sums overflow
+    df.to_csv(case / "data.csv", index=False)
+    r = CliRunner().invoke(app, ["rank", str(case), "--method", "rcd", "--json", "-q"])
+    out = json.loads(r.stdout)
+    assert r.exit_code == 1 and (out["status"], out["error_kind"]) == ("failed", "ValueError"), r.output
+    ev = tmp_path / "ev"
+    r = CliRunner().invoke(app, ["evaluate", str(tmp_path / "ds"), "--methods", "rcd", "--out", str(ev), "-q"], terminal_width=400)
+    rec = json.loads((ev / "results.jsonl").read_text().splitlines()[0])
+    assert (rec["status"], rec["error_kind"]) == ("failed", out["error_kind"]) and rec["case"] == out["case"]
+    assert "note: no run of rcd succeeded (1 failed), e.g. on " in r.output  # the reason, not only in results.jsonl
+    const = tmp_path / "c" / "x_cpu" / "1"
+    shutil.copytree(one_case, const)
+    df = pd.read_csv(const / "data.csv")
+    df[[c for c in df.columns if c != "time"]] = 1.0
+    df.to_csv(const / "data.csv", index=False)
+    r = CliRunner().invoke(app, ["rank", str(const), "--method", "circa", "-q"], terminal_width=400)
+    assert r.exit_code == 1 and "the case has no metric column that varies" in r.output and "case 'case'" not in r.output, r.output
+
+
+def test_rank_json_names_a_copied_case_by_its_folder_as_evaluate_does(one_case: Path, tmp_path: Path) -> None:
+    """A rep copied under another number keeps case.json's name; rank --json used that name when it ranked and the
+    folder's when it failed."""
+    import json
+
+    copy = tmp_path / one_case.parent.name / "7"
+    shutil.copytree(one_case, copy)
+    ok = json.loads(CliRunner().invoke(app, ["rank", str(copy), "--method", "baro", "--json", "-q"]).stdout)
+    bad = json.loads(CliRunner().invoke(app, ["rank", str(copy), "--method", "baro", "--set", "q_low=5", "--json"]).stdout)
+    assert ok["case"] == bad["case"] == f"{one_case.parent.name}/7"
+
+
+def test_set_messages_for_integers_in_exponent_form_malformed_keys_and_unknown_methods(one_case: Path) -> None:
+    def run(*args: str):
+        return CliRunner().invoke(app, list(args), terminal_width=400)
+
+    r = run("rank", str(one_case), "--method", "e-diagnosis", "--set", "n_permutations=1e6", "--set", "alpha=2")
+    assert r.exit_code == 2 and "option 'alpha' must be in (0, 1)" in r.output, r.output  # 1e6 was taken as 1000000
+    r = run("rank", str(one_case), "--method", "pc-randomwalk", "--set", "walk_steps=2.5")
+    assert r.exit_code == 2 and "expected an integer, got 2.5 (the option takes an integer in [1, 10000000])" in r.output, r.output
+    for bad in (".q_low=1", "baro.=1"):
+        r = run("rank", str(one_case), "--method", "baro", "--set", bad)
+        assert r.exit_code == 2 and f"--set '{bad}' is not key=value (or baro.key=value)" in r.output, r.output
+    r = run("rank", str(one_case), "--method", "baro", "--set", "reference_mode=1")
+    assert r.exit_code == 2 and "reference_mode must be null (the paper's algorithm) or 'rcaeval', got 1" in r.output, r.output
+    r = run("evaluate", str(one_case.parent.parent), "--set", "nosuch.x=1", "-q")
+    assert r.exit_code == 2 and "options (--set) given for ['nosuch'], which is no method" in r.output, r.output
+    r = run("rank", str(one_case), "--method", "baro", "--set", "reference_mode=false", "-q")
+    assert r.exit_code == 0  # the old spelling is still taken; its warning says what to write instead (YAML)

@@ -109,7 +109,7 @@ def test_old_option_spellings_still_load_with_a_deprecation_note() -> None:
     ]
     for name, old, new in cases:
         cls = method_class(name)
-        with pytest.warns(FutureWarning, match="please update"):
+        with pytest.warns(FutureWarning, match="please use the new one"):
             cfg = cls.config_cls.from_dict(old)
         assert {k: getattr(cfg, k) for k in new} == new, name
         with warnings.catch_warnings():

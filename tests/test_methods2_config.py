@@ -97,7 +97,9 @@ def test_counts_that_set_the_work_of_a_run_have_an_upper_limit_and_thresholds_re
         with pytest.raises(ConfigError, match=rf"option '{opt}' must be in|\.{opt}: expected an integer, got inf"):
             method_class(m).config_cls.from_dict({opt: float("inf")})
     llm = method_class("llm-rca").config_cls
-    for opt in ("z_threshold", "rel_floor", "power_tolerance", "min_strength", "abstain_below"):
+    with pytest.raises(ConfigError, match=r"option 'z_threshold' must be in \(0, inf\)"):  # a change is divided by it
+        llm.from_dict({"z_threshold": 0})
+    for opt in ("rel_floor", "power_tolerance", "min_strength", "abstain_below"):
         with pytest.raises(ConfigError, match=rf"option '{opt}' must be in \[0"):
             llm.from_dict({opt: -0.5})
 

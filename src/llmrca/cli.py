@@ -462,7 +462,7 @@ def rank_cmd(
     for x in set_ or []:
         key = x.split("=", 1)[0].strip()
         owner = key.partition(".")[0] if "." in key else None
-        if "=" not in x or not key:  # named as typed (the METHOD. prefix is taken off below)
+        if "=" not in x or not key or key.startswith(".") or key.endswith("."):  # named as typed (the METHOD. prefix is taken off below)
             k, colon, v = x.partition(":")
             hint = f"; did you mean '{k.strip()}={v.strip()}'?" if colon and k.strip() else ""
             err = ConfigError(f"--set {x!r} is not key=value (or {method}.key=value){hint}")
@@ -487,6 +487,9 @@ def rank_cmd(
                 console.print(Text.assemble(("warning: ", "yellow"), w), soft_wrap=True)
         _fail(e)
     except Exception as e:  # the method itself failed on this case (the evaluator records such a run as failed)
+        from llmrca.evaluate.single import MethodFailed
+
+        e = e.original if isinstance(e, MethodFailed) else e  # type: ignore[assignment]
         if as_json:
             _rank_json_failure(case_dir, method, e, method_failed=True)
         console.print(_error_text(f"{method} failed on {case_dir}: {type(e).__name__}: {e}"), soft_wrap=True)

@@ -57,7 +57,8 @@ METHOD_OPTION_BOUNDS: dict[str, str] = {
     **dict.fromkeys(("k", "tol", "lr", "cap"), "(0, inf)"),
     **dict.fromkeys(("l1", "graph_threshold", "call_weight", "weight_logs", "weight_metrics", "weight_traces"), "[0, inf)"),
     # thresholds on scores, z-scores and edge weights (non-negative, finite: infinity would keep or refuse every one)
-    **dict.fromkeys(("abstain_below", "da_threshold", "lingam_threshold", "onset_z", "z_threshold", "min_strength"), "[0, inf)"),
+    **dict.fromkeys(("abstain_below", "da_threshold", "lingam_threshold", "onset_z", "min_strength"), "[0, inf)"),
+    "z_threshold": "(0, inf)",  # llm-rca divides a change by it
     # shares of a value
     "rel_floor": "[0, 1]",
     "power_tolerance": "[0, 1)",
@@ -133,7 +134,18 @@ class Config:
         for k, v in d.items():  # a number where the text takes one of a few: name the few, not quoting
             if k in choices and isinstance(v, bool | int | float) and hints.get(k) is str:
                 raise ConfigError(f"{cls.__name__}: option {k!r} must be one of {', '.join(choices[k])}; got {v!r}")
-        kwargs = {k: _coerce(cls.__name__, k, v, hints.get(k)) for k, v in d.items()}
+        if "reference_mode" in d and isinstance(d["reference_mode"], int | float) and not isinstance(d["reference_mode"], bool):
+            allowed = "null (the paper's algorithm)" + (f" or {cls.legacy_reference!r}" if cls.legacy_reference else "")
+            raise ConfigError(f"{cls.__name__}: reference_mode must be {allowed}, got {d['reference_mode']!r}")
+        bounds = {**(METHOD_OPTION_BOUNDS if _checked(cls) else {}), **cls.option_bounds}
+        kwargs = {}
+        for k, v in d.items():
+            try:
+                kwargs[k] = _coerce(cls.__name__, k, v, hints.get(k))
+            except ConfigError as e:  # a wrong type: say the range too, where the option has one
+                if k in bounds:
+                    raise ConfigError(f"{e} (the option takes {_type_name(hints.get(k))} in {bounds[k]})") from None
+                raise
         _check_ranges(cls, kwargs)
         ref = kwargs.get("reference_mode")
         if ref is not None and "reference_mode" in names and ref != cls.legacy_reference:
@@ -202,7 +214,10 @@ def _upgrade_legacy(cls: type[Config], d: dict[str, Any]) -> dict[str, Any]:
     owner = cls.__name__
 
     def note(msg: str) -> None:
-        warnings.warn(f"{owner}: {msg}; saved configurations still load, but please update them", FutureWarning, stacklevel=4)
+        warnings.warn(f"{owner}: {msg}; the old spelling still works, but please use the new one", FutureWarning, stacklevel=4)
+
+    def yaml_text(v: Any) -> str:  # as --set and a YAML file write it: true / null / 'paper'
+        return "null" if v is None else "true" if v is True else "false" if v is False else repr(v)
 
     for old, new in RENAMED_OPTIONS.items():
         if old in d and old not in fields and new in fields:
@@ -214,12 +229,12 @@ def _upgrade_legacy(cls: type[Config], d: dict[str, Any]) -> dict[str, Any]:
         v = d["reference_mode"]
         if isinstance(v, bool) or v == "paper":
             new_v = (cls.legacy_reference if v is True else None)
-            note(f"reference_mode={v!r} is now reference_mode={new_v!r}")
+            note(f"reference_mode={yaml_text(v)} is now reference_mode={yaml_text(new_v)}")
             d["reference_mode"] = new_v
     for w in WINDOW_OPTIONS:
         v = d.get(w)
         if w in fields and isinstance(v, int | float) and not isinstance(v, bool) and v == 0:
-            note(f"{w}=0 (the whole window) is now {w}=None")
+            note(f"{w}=0 (the whole window) is now {w}=null")
             d[w] = None
     return d
 
@@ -260,8 +275,15 @@ def _coerce(owner: str, key: str, value: Any, hint: Any) -> Any:
     if hint is int and isinstance(value, str):
         try:
             return int(value)
-        except ValueError as e:
-            raise ConfigError(f"{owner}.{key}: expected an integer, got {value!r}") from e
+        except ValueError:
+            pass
+        try:  # 1e6: YAML 1.1 reads an exponent without a dot as text; a whole number all the same
+            f = float(value)
+        except ValueError:
+            f = float("nan")
+        if f.is_integer():
+            return int(f)
+        raise ConfigError(f"{owner}.{key}: expected an integer, got {value!r}")
     if hint is int and isinstance(value, float):
         if value.is_integer():
             return int(value)

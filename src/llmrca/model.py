@@ -300,6 +300,12 @@ class Case:
             raise KeyError(f"case {self.name!r} has no metric set {name!r} (has: {', '.join(sorted(self.metric_sets))})")
         return replace(self, metrics=self.metric_sets[name], metric_set=name, metric_sets=dict(self.metric_sets))
 
+    @property
+    def label(self) -> str:
+        """How a message names the case: ``case 'ray-worker-1_cpu/1'``, or ``the case`` for a blinded one
+        (:meth:`without_truth` renames it "case": its name may give the fault away)."""
+        return "the case" if self.name == "case" else f"case {self.name!r}"
+
     def without_truth(self) -> Case:
         """A copy with the ground truth removed: what a method may see."""
         meta = {k: v for k, v in self.meta.items() if k not in {"fault", "root_causes", "target", "fault_type"}}

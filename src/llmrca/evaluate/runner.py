@@ -181,6 +181,11 @@ def run_evaluation(
     names = resolve_methods(methods)
     configs = method_configs or {}
     unknown_cfg = sorted(set(configs) - set(names))
+
+    not_methods = [m for m in unknown_cfg if m not in REGISTRY]
+    if not_methods:
+        raise EvaluationError(f"options (--set) given for {not_methods}, which {'is no method' if len(not_methods) == 1 else 'are no methods'}; "
+                              "`llmrca methods` lists the method names")
     if unknown_cfg:
         raise EvaluationError(
             f"options (--set) given for {unknown_cfg}, not among the methods being evaluated ({', '.join(names)}); "
@@ -380,6 +385,14 @@ def _run_locked(
             first = warned.iloc[0]
             notes.append(f"{len(warned)} case(s) were read with warnings, e.g. {first['case']}: {first['case_warnings'][0]}; "
                          f"`llmrca dataset validate {ds.root}` lists them")
+    if {"status", "method", "error"} <= set(rep.results.columns):
+        # a method none of whose runs succeeded: say why here (its table row is all zeros), not only in results.jsonl
+        for m, grp in rep.results.groupby("method", sort=False):
+            bad = grp[grp["status"].isin(("failed", "timeout", "unavailable")) & (grp.get("error_kind") != "invalid_case")]
+            if len(grp) and len(bad) == len(grp):
+                first = bad.iloc[0]
+                counts = ", ".join(f"{n} {st}" for st, n in bad["status"].value_counts().items())
+                notes.append(f"no run of {m} succeeded ({counts}), e.g. on {first['case']}: {first['error']}")
     from llmrca.dataset.validate import archive_warning
 
     if (packed := archive_warning(ds.root)) is not None:

@@ -11,6 +11,16 @@ from llmrca.errors import MethodUnavailable
 from llmrca.model import Case, CaseValidationError, Ranking, no_basic_set_problem
 
 
+class MethodFailed(Exception):
+    """The method raised ``original`` while ranking the case: the evaluator records such a run as failed, with the
+    exception's name (:func:`llmrca.evaluate.task.execute`), not as a bad option or input."""
+
+    def __init__(self, method: str, original: BaseException) -> None:
+        super().__init__(f"{method}: {type(original).__name__}: {original}")
+        self.method = method
+        self.original = original
+
+
 @dataclass
 class RankOutcome:
     case: Case
@@ -20,6 +30,8 @@ class RankOutcome:
     ranking: Ranking
     duration_s: float
     warnings: dict[str, dict[str, Any]] = field(default_factory=dict)  # the method's library warnings (evaluate.task.warning_summary)
+    #: the case as a dataset names it, from its folder (``<parent>/<name>``; evaluate's name for it), not case.json's
+    folder: str | None = None
 
     def truth_positions(self) -> dict[str, int | None]:
         """1-based rank of each true root cause (None: not in the ranking)."""
@@ -48,7 +60,7 @@ class RankOutcome:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "case": self.case.name,
+            "case": self.folder or self.case.name,
             "method": self.method,
             "status": "ok",
             "config": self.config,
@@ -121,6 +133,15 @@ def rank_case(
         # rank stays blind to a faulty case's target, but may say why a healthy case has no SLI
         blind.meta = {**blind.meta, "harness_sli_unavailable": HEALTHY_NO_HARNESS_SLI}
     said: dict[str, Any] = {}
+    from llmrca.errors import MissingDependency
+
     with recorded_warnings(into=said):  # kept in the outcome, not printed over the answer
-        ranking = m.rank(blind)
-    return RankOutcome(case, method, m.config.to_dict(), wanted, ranking, time.perf_counter() - t0, said.get("warnings", {}))
+        try:
+            ranking = m.rank(blind)
+        except (MethodUnavailable, MissingDependency):  # the case lacks the method's input: "unavailable", as evaluate says
+            raise
+        except Exception as e:  # anything else the method raised is a failed run, as evaluate records it
+            raise MethodFailed(method, e) from e
+    where = Path(case_dir).resolve()
+    return RankOutcome(case, method, m.config.to_dict(), wanted, ranking, time.perf_counter() - t0, said.get("warnings", {}),
+                       folder=f"{where.parent.name}/{where.name}")  # fmt: skip

@@ -66,11 +66,11 @@ def windows(case: Case, *, min_normal: int = 3, min_anomalous: int = 1, what: st
         data = data.drop(columns=steps)
     if n_normal < min_normal or n_anom < min_anomalous:
         raise NotEnoughData(
-            f"{what}: case {case.name!r} has {n_normal} normal and {n_anom} anomalous samples around the "
+            f"{what}: {case.label} has {n_normal} normal and {n_anom} anomalous samples around the "
             f"injection time {case.inject_time}; need at least {min_normal} and {min_anomalous}"
         )
     if data.shape[1] == 0 and not steps:
-        raise NotEnoughData(f"{what}: case {case.name!r} has no metric column that varies; nothing to rank")
+        raise NotEnoughData(f"{what}: {case.label} has no metric column that varies; nothing to rank")
     return Windows(data=data.astype(float), times=time, n_normal=n_normal, dropped=dropped, steps=tuple(steps))
 
 

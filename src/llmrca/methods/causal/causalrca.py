@@ -98,7 +98,7 @@ class CausalRca(Method):
             g.add_edge(cols[j], cols[i], weight=float(abs(a[i, j])))  # A[i, j]: i -> j; walk from effect to cause
         if g.number_of_edges() == 0:
             raise RuntimeError(
-                f"causalrca: DAG-GNN learned no edge with |weight| >= {cfg.graph_threshold} on case {case.name!r}; "
+                f"causalrca: DAG-GNN learned no edge with |weight| >= {cfg.graph_threshold} on {case.label}; "
                 "raise epochs / max_outer (or paper_budget=true) or lower graph_threshold"
             )
         pr = nx.pagerank(g, alpha=cfg.damping, weight="weight")

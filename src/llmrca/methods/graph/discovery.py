@@ -246,7 +246,10 @@ def granger_pvalues(x: np.ndarray, max_lag: int, *, test: str = "ssr_ftest", all
     x = np.asarray(x, dtype=float)
     n, k = x.shape
     if n <= 3 * max_lag + 2:
-        raise ValueError(f"{n} samples are too few for Granger tests with max_lag={max_lag}; need more than {3 * max_lag + 2}")
+        raise ValueError(
+            f"{n} samples are too few for Granger tests with max_lag={max_lag}; need more than {3 * max_lag + 2}"
+            + (f"; give max_lag at most {(n - 3) // 3}" if n >= 6 else "")
+        )
     out = np.ones((max_lag, k, k))
     for lag in range(1, max_lag + 1):
         nobs = n - lag
@@ -408,6 +411,8 @@ def pcmci_graph(
         raise ValueError(
             f"{n} samples are too few for PCMCI with tau_max={tau_max} and max_conds={max_conds}; need more than "
             f"{2 * tau_max + max_conds + 5} (2 x tau_max + max_conds + 5)"
+            + (f"; give tau_max at most {(n - max_conds - 6) // 2}" if (n - max_conds - 6) // 2 >= 1 else
+               f"; give max_conds at most {n - 2 * tau_max - 6}" if n - 2 * tau_max - 6 >= 0 else "")
         )
     t0 = tau_max
     # lagged[:, tau-1, c] = x[t - tau, c]

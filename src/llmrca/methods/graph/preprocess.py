@@ -82,8 +82,10 @@ def prepare(
     df = _window(case, normal_window_s, anomalous_window_s)
     times = df["time"].to_numpy(dtype=float)
     n_normal = n_normal_rows(times, case.inject_time)
-    where = f"case {case.name!r}"
+    where = case.label
     if len(df) < min_rows:
+        if normal_window_s is None and anomalous_window_s is None:  # the windows are already the whole case
+            raise PreprocessError(f"{where}: only {len(df)} rows in the whole case (need {min_rows})")
         raise PreprocessError(f"{where}: only {len(df)} rows in the analysis window (need {min_rows}); widen normal_window_s/anomalous_window_s")
     if n_normal == 0 or n_normal == len(df):
         raise PreprocessError(f"{where}: the window has {n_normal} normal and {len(df) - n_normal} anomalous rows; both are needed")
