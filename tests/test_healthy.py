@@ -340,7 +340,8 @@ def test_evaluate_set_method_option_is_checked_reported_and_warned_by_fidelity(t
     CliRunner().invoke(app, ["evaluate", str(tiny_dataset), "--methods", "nsigma", "--out", str(tmp_path / "plain"), "-q"])
     assert "Non-default" not in (tmp_path / "plain" / "table1.md").read_text() and fidelity_of(tmp_path / "plain", n_boot=0).warnings() == []
     for bad, said in (
-        ("nsgma.abstain_below=3", "options (--set) given for ['nsgma'], not among the methods being evaluated (nsigma)"),
+        ("nsgma.abstain_below=3", "options (--set) given for ['nsgma'], which is no method (did you mean 'nsigma'?)"),
+        ("baro.q_low=0.1", "options (--set) given for ['baro'], not among the methods being evaluated (nsigma)"),
         ("nsigma.nope=3", "method 'nsigma': NSigmaConfig: unknown option(s) ['nope']; valid options: ['abstain_below'"),
         ("abstain_below=3", "--set 'abstain_below=3' is not METHOD.option=VALUE"),
         ("nsigma.abstain_below=[", "the value is not valid YAML"),

@@ -184,8 +184,12 @@ def run_evaluation(
 
     not_methods = [m for m in unknown_cfg if m not in REGISTRY]
     if not_methods:
-        raise EvaluationError(f"options (--set) given for {not_methods}, which {'is no method' if len(not_methods) == 1 else 'are no methods'}; "
-                              "`llmrca methods` lists the method names")
+        import difflib
+
+        close = [c for m in not_methods for c in difflib.get_close_matches(m, list(REGISTRY), n=1)]
+        raise EvaluationError(f"options (--set) given for {not_methods}, which {'is no method' if len(not_methods) == 1 else 'are no methods'}"
+                              + (f" (did you mean {', '.join(map(repr, close))}?)" if close else "")
+                              + "; `llmrca methods` lists the method names")
     if unknown_cfg:
         raise EvaluationError(
             f"options (--set) given for {unknown_cfg}, not among the methods being evaluated ({', '.join(names)}); "
