@@ -394,3 +394,15 @@ def test_gpu_join_through_kube_pod_info_with_exported_labels(backfilled: Backfil
     assert res.gpu_selectors["ray-worker-5"]["selector"] == 'Hostname="n5"'
     np.testing.assert_allclose(res.frame["ray-worker-5_gpu"], 70.0)
     assert res.gpu_unmapped == {}
+
+
+@pytest.mark.system
+def test_audit_finds_pods_by_every_setups_pod_label(backfilled: Backfilled) -> None:
+    from llmrca.heal.audit import audit
+
+    rep = audit(backfilled.url, window_s=backfilled.end - backfilled.start, scrape_interval_s=STEP, end=backfilled.end)
+    found = set(rep.present) | set(rep.missing_components)
+    # ray-worker-4's series are named by pod_name (old kubelet) and kubernetes_pod_name only; ray-worker-2's DCGM
+    # series by exported_pod; ray-worker-5 appears only as kube_pod_info's exported_pod
+    assert {"ray-worker-1", "ray-worker-2", "ray-worker-3", "ray-worker-4", "ray-worker-5", "ray-head"} <= found
+    assert {"cpu", "memory"} <= set(rep.present["ray-worker-4"]), rep.present["ray-worker-4"]

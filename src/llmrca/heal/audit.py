@@ -41,6 +41,7 @@ from typing import Any
 from llmrca.collect.metrics import collect_metrics
 from llmrca.collect.prom import PromClient, PrometheusError
 from llmrca.telemetry import is_serving
+from llmrca.telemetry.aliases import POD_LABELS
 from llmrca.telemetry.vocabulary import describe, replica_components
 
 
@@ -155,11 +156,20 @@ class AuditReport:
         }
 
 
-def _discover(client: PromClient) -> dict[str, str]:
-    """Every ``pod`` label value Prometheus holds now -> ``pod="<value>"``."""
-    series = client.query('count by (pod) ({pod!=""})')
-    pods = sorted({s.labels["pod"] for s in series if s.labels.get("pod")})
-    return {p: f'pod="{p}"' for p in pods if "_" not in p}
+def _discover(client: PromClient, start: float, end: float) -> dict[str, str]:
+    """Every pod Prometheus holds series of in ``[start, end]`` -> ``pod="<name>"``.
+
+    A pod is named by any of the labels of :data:`~llmrca.telemetry.aliases.POD_LABELS` (``pod``, and
+    ``exported_pod`` / ``pod_name`` / ``kubernetes_pod_name`` of other setups); the collector rewrites
+    ``pod="<name>"`` into the label its series carry.  Names with ``_`` (no Kubernetes pod) are left out.
+    """
+    pods: set[str] = set()
+    for label in POD_LABELS:
+        try:
+            pods.update(client.label_values(label, start, end))
+        except PrometheusError:  # a query frontend may not serve the label API: series present at the end
+            pods.update(s.labels[label] for s in client.query(f'count by ({label}) ({{{label}!=""}})', end) if s.labels.get(label))
+    return {p: f'pod="{p}"' for p in sorted(pods) if p and "_" not in p}
 
 
 def audit(
@@ -175,9 +185,10 @@ def audit(
     """Audit ``prom_url`` over the last ``window_s`` (ending at ``end``, default now).
 
     ``components``: name -> label selector; default: the local testbed's pods
-    (``run_dir``) when one runs there, else every ``pod`` label Prometheus
-    holds.  ``log_files``: component -> log file (default: the local
-    testbed's).  Raises :class:`PrometheusError` when Prometheus cannot be
+    (``run_dir``) when one runs there, else every pod Prometheus holds series
+    of in the window (named by ``pod`` or another setup's pod label).
+    ``log_files``: component -> log file (default: the local testbed's).
+    Raises :class:`PrometheusError` when Prometheus cannot be
     asked, ValueError when no component is found.
     """
     from llmrca.heal.watch import EXTRA_DEFS, entry_component
@@ -195,9 +206,12 @@ def audit(
             logs = logs or {p: str(st.pod_dir(p) / f"{p}.log") for p in st.pods}
     with PromClient(prom_url, timeout_s=30.0) as client:
         if not comps:
-            comps = _discover(client)
+            comps = _discover(client, t0, t1)
         if not comps:
-            raise ValueError(f"no component found at {prom_url} (no series with a pod label); give --component NAME=SELECTOR")
+            raise ValueError(
+                f"no component found at {prom_url} (no series with a pod label ({', '.join(POD_LABELS)}) in the last {window_s:g} s); "
+                "give --component NAME=SELECTOR"
+            )
         step = max(scrape_interval_s, window_s / 100.0)
         res = collect_metrics(client, comps, t0, t1, step_s=step, metric_set="extended", scrape_interval_s=scrape_interval_s,
                               queries={m.name: m for m in EXTRA_DEFS})
