@@ -410,3 +410,18 @@ def test_set_messages_for_integers_in_exponent_form_malformed_keys_and_unknown_m
     assert r.exit_code == 2 and "options (--set) given for ['nosuch'], which is no method" in r.output, r.output
     r = run("rank", str(one_case), "--method", "baro", "--set", "reference_mode=false", "-q")
     assert r.exit_code == 0  # the old spelling is still taken; its warning says what to write instead (YAML)
+
+
+def test_rank_refuses_a_bad_option_before_reading_the_case(one_case: Path, tmp_path: Path) -> None:
+    """A bad --set used to be found only after the whole case was read (minutes for a large one), and a case that
+    could not be read hid it."""
+    import gzip
+
+    broken = tmp_path / "svc_cpu" / "1"
+    shutil.copytree(one_case, broken)
+    (broken / "data.csv").unlink()
+    (broken / "data.csv.gz").write_bytes(gzip.compress(b"time,a_cpu\n" + b"1,0.5\n" * 1000)[:200])  # cut off
+    r = CliRunner().invoke(app, ["rank", str(broken), "--method", "baro", "--set", "q_low=2", "-q"], terminal_width=400)
+    assert r.exit_code == 2 and "q_low" in r.output and "data.csv" not in r.output, r.output
+    r = CliRunner().invoke(app, ["rank", str(broken), "--method", "baro", "-q"], terminal_width=400)
+    assert r.exit_code != 0 and "data.csv" in r.output, r.output  # the case's own problem once the options are good

@@ -108,11 +108,11 @@ def rank_case(
     from llmrca.methods.registry import get_method
 
     _refuse_dataset_folder(Path(case_dir), method)
+    m = get_method(method, config or {})  # a bad option is refused before a large case is read
     case = read_case(case_dir)
     no_basic = no_basic_set_problem(case.name, case.metric_sets)
     if no_basic is not None:  # dataset validate and evaluate (invalid_case) say the same
         raise CaseValidationError([no_basic], where=str(case_dir))
-    m = get_method(method, config or {})
     from llmrca.methods.common.metric_set import choose_metric_set
 
     try:
