@@ -349,6 +349,10 @@ def test_a_case_folder_evaluated_alone_is_named_as_rank_and_a_dataset_name_it(on
     assert rec["case"] == f"{one_case.parent.name}/{one_case.name}"
     r = CliRunner().invoke(app, ["rank", str(one_case), "--method", "nsigma", "--json", "-q"])
     assert json.loads(r.stdout)["case"] == rec["case"]
+    # its fault folder given as the dataset: the repetition is named with it, not "1"
+    r = CliRunner().invoke(app, ["evaluate", str(one_case.parent), "--methods", "nsigma", "--out", str(tmp_path / "ev2"), "-q"])
+    assert r.exit_code == 0, r.output
+    assert json.loads((tmp_path / "ev2" / "results.jsonl").read_text().splitlines()[0])["case"] == rec["case"]
 
 
 def test_a_method_error_on_the_data_is_a_failed_run_in_rank_as_in_evaluate(one_case: Path, tmp_path: Path) -> None:

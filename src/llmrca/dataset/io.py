@@ -1279,8 +1279,11 @@ class Dataset:
 
     def case_id(self, folder: Path) -> str:
         """Stable id of a case: its path relative to the dataset root; a case folder given as the root is named
-        ``<its parent>/<its name>`` (``ray-worker-1_cpu/1``), as in a dataset and as ``llmrca rank`` names it."""
+        ``<its parent>/<its name>`` (``ray-worker-1_cpu/1``), as in a dataset and as ``llmrca rank`` names it,
+        and so is a repetition folder (a number) right under the root, a fault folder given as the dataset."""
         rel = folder.relative_to(self.root)
+        if len(rel.parts) == 1 and rel.name.isdigit():
+            return f"{self.root.resolve().name}/{rel.name}"
         if str(rel) != ".":
             return str(rel)
         parent = folder.resolve().parent.name
