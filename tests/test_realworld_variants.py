@@ -328,6 +328,19 @@ def test_bytes_after_the_compressed_data_are_a_warning_for_every_format(tmp_path
     assert "trailing" not in _notes(read_case(tmp_path / "out" / "ray-worker-1_cpu" / "1"))
 
 
+def test_xz_stream_padding_is_a_multiple_of_four_zero_bytes(tmp_path: Path) -> None:
+    """Padding of 4 or 8 zero bytes is part of the format (read silently); 7 zero bytes were read silently too,
+    though `xz -d` calls such a file corrupt: now they are trailing bytes, with the warning."""
+    d, c = _case(tmp_path)
+    raw = c.metrics.to_csv(index=False).encode()
+    for pad, said in ((8, None), (7, "7 byte(s) after the end of the xz data were ignored")):
+        (d / "data.csv.xz").write_bytes(_pack("xz", raw) + b"\x00" * pad)
+        case = read_case(d)
+        assert np.allclose(case.metrics.to_numpy(float), c.metrics.to_numpy(float))
+        trailing = [n for n in _notes(case).splitlines() if "trailing" in n]
+        assert (trailing == []) if said is None else (len(trailing) == 1 and said in trailing[0]), trailing
+
+
 @pytest.mark.parametrize("name", ["data.csv.xz", "data.csv.gz", "data.csv"])
 def test_lzma_alone_data_is_read_by_its_header_under_any_name(tmp_path: Path, name: str) -> None:
     import lzma

@@ -405,8 +405,11 @@ def _unpack_streams(raw: bytes, limit: int, packed: str) -> tuple[bytes, int]:
         if not d.eof:
             raise EOFError(f"the {packed} data ends before its end marker")
         data = d.unused_data
-        if packed == "xz":
-            data = data.lstrip(b"\x00")  # stream padding (xz file format 1.0.4, sec. 2.2)
+        if packed == "xz":  # stream padding: zero bytes, a multiple of four (xz file format 1.0.4, sec. 2.2)
+            pad = len(data) - len(data.lstrip(b"\x00"))
+            if pad % 4:  # xz -d calls such a file corrupt: what follows the data is ignored, with the warning
+                return bytes(out), len(data)
+            data = data[pad:]
         if data and (magic is None or not data.startswith(magic)):
             return bytes(out), len(data)
     return bytes(out), 0
