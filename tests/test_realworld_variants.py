@@ -254,7 +254,8 @@ def test_an_archive_given_where_a_folder_is_expected_says_what_it_is_and_how_to_
         archive = Path(shutil.make_archive(str(tmp_path / "dataset"), {"tar.gz": "gztar"}.get(packing, packing), tmp_path / "ds"))
         what, how = {"tar.gz": ("a gzip-compressed tar archive", "tar -xf"), "bztar": ("a bzip2-compressed tar archive", "tar -xf"),
                      "xztar": ("an xz-compressed tar archive", "tar -xf"), "zip": ("a zip archive", "unzip")}[packing]
-        said = f"{archive} is {what}, not a folder; extract it ({how} {archive}) and pass the folder of cases it holds"
+        opt = "-d" if packing == "zip" else "-C"  # extracted beside the archive, wherever the command is run from
+        said = f"{archive} is {what}, not a folder; extract it ({how} {archive} {opt} {archive.parent}) and pass the folder of cases it holds"
     for args in (["dataset", "validate", str(archive)], ["rank", str(archive), "-m", "nsigma"],
                  ["evaluate", str(archive), "--methods", "nsigma", "--out", str(tmp_path / "ev")],
                  ["dataset", "import", str(archive), str(tmp_path / "imp")], ["dataset", "describe", str(archive)]):
@@ -269,13 +270,15 @@ def test_an_archive_given_where_a_folder_is_expected_says_what_it_is_and_how_to_
         for i in range(9):  # files sorted before it do not hide it
             (holder.parent.parent / f"a{i}.txt").write_text("notes\n")
         r = CliRunner().invoke(app, ["dataset", "validate", str(tmp_path / "holder")], terminal_width=1000)
-        assert r.exit_code == 1 and f"{inside} is {what}: extract it ({how} {tmp_path / 'holder' / inside}); then run the command again" in r.output, r.output
+        packed = tmp_path / "holder" / inside
+        assert r.exit_code == 1 and f"{inside} is {what}: extract it ({how} {packed} {opt} {packed.parent}); then run the command again" in r.output, r.output
         r = CliRunner().invoke(app, ["rank", str(holder), "-m", "nsigma", "-q"], terminal_width=1000)  # the case folder itself
         name = inside.rsplit("/", 1)[1]
-        assert r.exit_code == 2 and f"{name} is {what}: extract it ({how} {holder / name})" in r.output, r.output
+        assert r.exit_code == 2 and f"{name} is {what}: extract it ({how} {holder / name} {opt} {holder})" in r.output, r.output
         # beside readable cases: a warning from validate, import and evaluate, not silence
         shutil.copy(archive, tmp_path / "ds" / archive.name)
-        want = f"archive(s) not read: {archive.name} is {what}: extract it ({how} {tmp_path / 'ds' / archive.name}); their cases are not read until extracted"
+        want = (f"archive(s) not read: {archive.name} is {what}: extract it ({how} {tmp_path / 'ds' / archive.name} {opt} {tmp_path / 'ds'}); "
+                "their cases are read only once extracted (then move the archive away to silence this)")
         r = CliRunner().invoke(app, ["dataset", "validate", str(tmp_path / "ds")], terminal_width=1000)
         assert r.exit_code == 0 and f"dataset: warning: {want}" in r.output, r.output
         r = CliRunner().invoke(app, ["dataset", "import", str(tmp_path / "ds"), str(tmp_path / "imp2")], terminal_width=1000)
@@ -997,3 +1000,30 @@ def test_rank_json_failures_carry_the_status_the_evaluator_gives_and_the_case_s_
     assert r.exit_code == 2 and f"{tmp_path / 'afile'} is a file; the destination {tmp_path / 'afile' / 'sub'} must be a folder" in r.output, r.output
     r = CliRunner().invoke(app, ["rank", str(tmp_path / "ds" / "x_cpu" / "9"), "-m", "nsigma", "--json", "-q"])
     assert json.loads(r.stdout)["case"] == "x_cpu/9"  # named as a ranking names its case, even when missing
+
+
+def test_the_extract_command_given_works_from_anywhere(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """validate printed `tar -xf ds/x.tar.gz` as typed: run as told from another folder, it extracted there, and
+    validating ds again still found no case.  Now the command is absolute and extracts beside the archive."""
+    import re
+    import shlex
+    import shutil
+    import subprocess
+
+    d, c = _case(tmp_path / "src")
+    c.metrics.to_csv(d / "data.csv", index=False)
+    ds = tmp_path / "ds"
+    ds.mkdir()
+    shutil.make_archive(str(ds / "cases"), "gztar", tmp_path / "src")
+    monkeypatch.chdir(tmp_path)
+    r = CliRunner().invoke(app, ["dataset", "validate", "ds"], terminal_width=1000)
+    assert r.exit_code == 1, r.output
+    cmd = re.search(r"extract it \((tar -xf [^)]*)\)", r.output)
+    assert cmd is not None and str(ds) in cmd.group(1), r.output
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    subprocess.run(shlex.split(cmd.group(1)), cwd=elsewhere, check=True, timeout=60)
+    assert list(elsewhere.iterdir()) == []
+    r = CliRunner().invoke(app, ["dataset", "validate", "ds"], terminal_width=1000)
+    assert r.exit_code == 0 and "1 valid case(s), 0 with problems" in r.output, r.output
+    assert "cases.tar.gz" in r.output and "read only once extracted (then move the archive away" in r.output

@@ -136,13 +136,18 @@ def archive_kind(path: Path) -> str | None:
 
 
 def extract_command(path: Path, kind: str) -> str | None:
-    """The command that unpacks archive ``path`` of :func:`archive_kind` ``kind`` (``tar -xf PATH``), or None."""
+    """The command that unpacks archive ``path`` of :func:`archive_kind` ``kind`` into the folder that holds it
+    (``tar -xf /abs/x.tar.gz -C /abs``, ``unzip /abs/x.zip -d /abs``: run from anywhere, its cases land beside the
+    archive, where the command that named it looks again), or None.  Paths are made absolute, not resolved."""
+    import os
     from shlex import quote
 
+    full = Path(os.path.abspath(path))
+    where, folder = quote(str(full)), quote(str(full.parent))
     if kind == "a zip archive":
-        return f"unzip {quote(str(path))}"
+        return f"unzip {where} -d {folder}"
     if "tar archive" in kind:
-        return f"tar -xf {quote(str(path))}" + (" --zstd" if "zstd" in kind else "")
+        return f"tar -xf {where}" + (" --zstd" if "zstd" in kind else "") + f" -C {folder}"
     return None
 
 

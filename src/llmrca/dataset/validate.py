@@ -309,7 +309,7 @@ def archive_advice(root: Path, *, beside_cases: bool = False) -> str:
         return ""
     said = "; ".join(f"{printable(str(p.relative_to(root)))} is {kind}: extract it ({extract_command(p, kind)})" for p, kind in found[:3])
     more = f" (and {len(found) - 3} more)" if len(found) > 3 else ""
-    tail = ("; their cases are not read until extracted" if beside_cases else "; then run the command again")
+    tail = ("; their cases are read only once extracted (then move the archive away to silence this)" if beside_cases else "; then run the command again")
     return f"; {said}{more}{tail}"
 
 
