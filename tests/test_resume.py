@@ -173,6 +173,38 @@ def test_a_changed_method_config_is_re_run(tmp_path: Path) -> None:
     assert {r["config"]["q_low"] for r in read_results(out / "results.jsonl")} == {0.25, 0.1}
 
 
+def test_a_method_added_later_is_reported_with_the_earlier_ones(tmp_path: Path) -> None:
+    """`evaluate -m nsigma,baro` then `evaluate -m random` into one --out reported random alone (table, summary,
+    fidelity), silently; the earlier methods are reported too when their runs cover the current cases, and left
+    out with a note when not (a case edited since) or when they were scored in the other mode."""
+    ds = _dataset(tmp_path / "ds", faults=("cpu",))
+    out = tmp_path / "out"
+    first = run_evaluation(ds, ["nsigma", "baro"], out, jobs=1, progress=False)
+    added = run_evaluation(ds, ["random"], out, jobs=1, progress=False)
+    assert added.new_runs == 3
+    assert list(dict.fromkeys(added.summary["method"])) == ["random", "nsigma", "baro"]
+    both = added.summary.set_index(["method", "fault"])
+    for m in ("nsigma", "baro"):  # the earlier rows are the earlier evaluation's numbers
+        pd.testing.assert_series_equal(both.loc[(m, "all")], first.summary.set_index(["method", "fault"]).loc[(m, "all")])
+    assert any(n.startswith("also reported, from earlier evaluations into this folder: nsigma, baro") for n in added.notes), added.notes
+    r = _cli("report", str(out))
+    assert r.returncode == 0 and "note: also reported, from earlier evaluations into this folder: nsigma, baro" in r.stderr, r.stderr
+    assert all(f"│ {m} " in r.stdout for m in ("random", "nsigma", "baro")), r.stdout
+    assert "Also reported, from earlier evaluations" in (out / "REPORT.md").read_text()
+    # a case edited since: the earlier methods' runs no longer cover the current cases
+    weak = make_case(root="ray-worker-2", fault="cpu", seed=0, shift=0.0, with_logs=False, with_traces=False)
+    Dataset.write([weak], tmp_path / "weak")
+    shutil.copyfile(tmp_path / "weak" / "ray-worker-2_cpu" / "1" / "data.csv", ds / "ray-worker-2_cpu" / "1" / "data.csv")
+    res = run_evaluation(ds, ["random"], out, jobs=1, progress=False)
+    assert set(res.summary["method"]) == {"random"}
+    assert any(n.startswith("not reported: nsigma (2 of 3 cases), baro (2 of 3 cases), evaluated here earlier on only part")
+               and "--methods nsigma,baro" in n for n in res.notes), res.notes
+    # scored in the other mode (failed runs as random, the paper's): not mixed into one table
+    res = run_evaluation(ds, ["random"], out, jobs=1, progress=False, random_on_failure=True)
+    assert set(res.summary["method"]) == {"random"}
+    assert any(n.startswith("not reported: nsigma, baro, evaluated here earlier without failed runs scored as random") for n in res.notes)
+
+
 # -- --retry -------------------------------------------------------------------------------
 
 

@@ -564,6 +564,8 @@ def report_cmd(
         typer.echo(f"report: {doc.markdown} and {doc.html}")
         return
     rep = doc.report
+    for n in rep.notes:
+        console.print(Text.assemble(("note: ", "yellow"), n), soft_wrap=True)
     counts = {s: int(rep.status[s].sum()) for s in ("ok", "failed", "timeout", "unavailable")} if not rep.status.empty else {}
     _print_summary(rep.summary, rep.status, counts, rep.out, 0, len(rep.results), ran=False)
     typer.echo(f"report: {doc.markdown} and {doc.html}")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +46,16 @@ class Report:
     files: list[Path]
     false_alarms: pd.DataFrame | None = None  # one row per answered run on a healthy case (results.false_alarm_frame)
     non_default: dict[str, dict[str, tuple[Any, Any]]] | None = None  # method -> option -> (value used, default)
+    notes: list[str] = field(default_factory=list)  # what select_records took from earlier evaluations or left out
+
+
+def _session_method(session: dict[str, Any], method: str) -> dict[str, Any]:
+    """``run.json``'s entry of ``method``: the latest session's, else the latest earlier session's that ran it."""
+    for s in [session, *reversed(session.get("sessions") or [])]:
+        entry = ((s or {}).get("methods") or {}).get(method) if isinstance(s, dict) else None
+        if isinstance(entry, dict):
+            return entry
+    return {}
 
 
 def _latest_session(out: Path) -> dict[str, Any]:
@@ -58,23 +68,61 @@ def _latest_session(out: Path) -> dict[str, Any]:
         raise ReportError(f"{p} is not valid JSON ({e}); delete it to report every run in results.jsonl") from e
 
 
-def select_records(records: list[dict[str, Any]], session: dict[str, Any]) -> list[dict[str, Any]]:
-    """The runs of the latest session's methods and configs (last record per method and case).
+def select_records(
+    records: list[dict[str, Any]], session: dict[str, Any], notes: list[str] | None = None
+) -> list[dict[str, Any]]:
+    """The runs to report: the latest session's methods and configs, and the methods of earlier sessions into the
+    same folder (last record per method and case).
 
-    When the session lists its cases (``cases``: case id -> content fingerprint), only
-    runs of those cases, with that content, count: a case removed from the dataset or
-    edited since its run is not scored from a stale record.
+    A method evaluated only by an earlier session (``evaluate -m a,b`` then ``evaluate -m c`` into one ``--out``)
+    is reported at the config that session used when its runs cover every case the latest session evaluated and
+    were scored the same way (``random_on_failure``); otherwise it is left out and ``notes`` (when given) says
+    why, so a table never compares methods over different cases or scoring.  When the session lists its cases
+    (``cases``: case id -> content fingerprint), only runs of those cases, with that content, count: a case
+    removed from the dataset or edited since its run is not scored from a stale record.
     """
     wanted = {m: v.get("config_hash") for m, v in (session.get("methods") or {}).items()}
     cases: dict[str, str] | None = session.get("cases")
+    rof = bool(session.get("random_on_failure", False))
+    earlier: dict[str, str | None] = {}
+    other_mode: list[str] = []
+    for old in reversed((session.get("sessions") or [])[:-1]):  # the last one is the latest session itself
+        for m, v in ((old or {}).get("methods") or {}).items() if isinstance(old, dict) else ():
+            if m in wanted or m in earlier or m in other_mode:
+                continue
+            if bool(old.get("random_on_failure", False)) != rof:
+                other_mode.append(m)
+            else:
+                earlier[m] = v.get("config_hash") if isinstance(v, dict) else None
     chosen: dict[tuple[str, str], dict[str, Any]] = {}
     for r in records:
-        if wanted and wanted.get(r["method"]) != r.get("config_hash"):
+        want = wanted.get(r["method"], earlier.get(r["method"], ""))
+        if (wanted or earlier) and want != r.get("config_hash"):
             continue
         if cases is not None and (r["case"] not in cases or (r.get("case_fp") and r["case_fp"] != cases[r["case"]])):
             continue
         chosen[(r["method"], r["case"])] = r
-    order = {m: i for i, m in enumerate(wanted or dict.fromkeys(r["method"] for r in records))}
+    partial: list[str] = []
+    if cases is not None:
+        for m in earlier:
+            n = sum(1 for (mm, _c) in chosen if mm == m)
+            if n != len(cases):
+                partial.append(f"{m} ({n} of {len(cases)} cases)")
+                for c in list(cases):
+                    chosen.pop((m, c), None)
+    if notes is not None:
+        kept = [m for m in earlier if not any(p.startswith(f"{m} (") for p in partial)]
+        if kept:
+            notes.append(f"also reported, from earlier evaluations into this folder: {', '.join(kept)} "
+                         "(each at the configuration of its latest evaluation here)")
+        if partial:
+            notes.append(f"not reported: {', '.join(partial)}, evaluated here earlier on only part of the current cases; "
+                         f"evaluate again with --methods {','.join(p.split(' ', 1)[0] for p in partial)} to run the rest")
+        if other_mode:
+            notes.append(f"not reported: {', '.join(other_mode)}, evaluated here earlier "
+                         f"{'without' if rof else 'with'} failed runs scored as random (the paper's mode); "
+                         f"evaluate again with --methods {','.join(other_mode)} to report them in this mode")
+    order = {m: i for i, m in enumerate([*wanted, *earlier] or dict.fromkeys(r["method"] for r in records))}
     return sorted(chosen.values(), key=lambda r: (order.get(r["method"], 1 << 30), r["case"]))
 
 
@@ -93,7 +141,8 @@ def write_report(out_dir: str | Path) -> Report:
     if not res_path.exists():
         raise ReportError(f"no results.jsonl in {out}; run `llmrca evaluate DATASET --out {out}` first")
     session = _latest_session(out)
-    records = select_records(read_results(res_path), session)
+    notes: list[str] = []
+    records = select_records(read_results(res_path), session, notes)
     rof = bool(session.get("random_on_failure", False))
     scored = scored_frame(records, random_on_failure=rof)
     fa = false_alarm_frame(records, random_on_failure=rof)
@@ -102,7 +151,7 @@ def write_report(out_dir: str | Path) -> Report:
     summary = with_false_alarms(summarize(scored), false_alarm_summary(fa, methods if healthy else None))
     summary = with_type_named(summary, type_named_frame(records, scored))
     status = status_counts(records, random_on_failure=rof)
-    families = {m: (session.get("methods", {}).get(m, {}).get("family") or (REGISTRY[m].family if m in REGISTRY else "")) for m in methods}
+    families = {m: (_session_method(session, m).get("family") or (REGISTRY[m].family if m in REGISTRY else "")) for m in methods}
     t1 = table1(summary, families, methods)
     # misattribution counts real answers only: fallback (random) rankings are not a method's blame
     mis = misattribution(scored[scored["status"] == "ok"])
@@ -132,7 +181,7 @@ def write_report(out_dir: str | Path) -> Report:
     results = pd.DataFrame.from_records(
         [{k: r.get(k) for k in ("method", "case", "status", "fault", "root_causes", "ranking", "metric_set", "duration_s", "error", "error_kind", "config_hash", "case_warnings")} for r in records]
     )
-    return Report(out, results, scored, summary, status, t1, mis, rof, files, fa, non_default)
+    return Report(out, results, scored, summary, status, t1, mis, rof, files, fa, non_default, notes)
 
 
 def non_default_options(records: list[dict[str, Any]], *, ignore: frozenset[str] = frozenset()) -> dict[str, dict[str, tuple[Any, Any]]]:

@@ -375,6 +375,7 @@ def _run_locked(
         store.close()
     with _writing(out):
         rep = write_report(out)
+    notes.extend(rep.notes)  # methods reported from earlier evaluations into this folder, or left out
     from llmrca.dataset.validate import layout_warning
 
     # compared over the cases that could be read (an invalid case is reported as such, not as "another layout")

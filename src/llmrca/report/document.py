@@ -595,6 +595,7 @@ def _status_note(ctx: _Context) -> list[str]:
     rep = ctx.rep
     not_ok = runs_not_ok(rep.status, failure_reasons(ctx.records), display_name)
     out = [not_ok] if not_ok else []
+    out += [n[0].upper() + n[1:] + "." for n in rep.notes]  # methods from earlier evaluations into the folder, or left out
     mixed = _layout_warning(ctx)
     if mixed:
         out.append(f"Warning: {mixed}")
