@@ -429,3 +429,18 @@ def test_rank_refuses_a_bad_option_before_reading_the_case(one_case: Path, tmp_p
     assert r.exit_code == 2 and "q_low" in r.output and "data.csv" not in r.output, r.output
     r = CliRunner().invoke(app, ["rank", str(broken), "--method", "baro", "-q"], terminal_width=400)
     assert r.exit_code != 0 and "data.csv" in r.output, r.output  # the case's own problem once the options are good
+
+
+def test_evaluate_where_every_run_is_unavailable_fails(tmp_path: Path) -> None:
+    """Every run unavailable (a trace method on cases without traces) printed an empty table and exited 0."""
+    from llmrca.dataset.io import Dataset
+    from llmrca.synthetic import make_case
+
+    Dataset.write([make_case(root="ray-worker-1", fault="cpu", seed=s, with_logs=False, with_traces=False) for s in range(2)], tmp_path / "ds")
+    args = ["evaluate", str(tmp_path / "ds"), "--methods", "tracerca", "--out", str(tmp_path / "ev"), "-q"]
+    r = CliRunner().invoke(app, args, terminal_width=400)
+    assert r.exit_code == 1, r.output
+    assert "no run could be scored: every run of tracerca on" in r.output and "no run of tracerca succeeded (2 unavailable)" in r.output
+    args[3] = "tracerca,nsigma"  # one method scored: a result, exit 0 (the note says why tracerca has none)
+    r = CliRunner().invoke(app, args, terminal_width=400)
+    assert r.exit_code == 0 and "no run of tracerca succeeded" in r.output, r.output

@@ -346,6 +346,11 @@ def evaluate_cmd(
         console.print(_error_text(f"every case of {dataset} is invalid, so no method was evaluated; "
                                   f"`llmrca dataset validate {dataset}` lists why"), soft_wrap=True)
         raise typer.Exit(1)
+    if not st.empty and int(st["unavailable"].sum()) and not int(st[["ok", "failed", "timeout"]].to_numpy().sum()):
+        # nothing was scored: every method lacked its input on every readable case (the notes above say why)
+        console.print(_error_text(f"no run could be scored: every run of {', '.join(st['method'].astype(str))} on {dataset} was "
+                                  "unavailable (the case lacks the method's input; the notes above say which)"), soft_wrap=True)
+        raise typer.Exit(1)
     typer.echo(f"REPORT.md and REPORT.html: llmrca report {out}")
 
 
