@@ -444,3 +444,24 @@ def test_evaluate_where_every_run_is_unavailable_fails(tmp_path: Path) -> None:
     args[3] = "tracerca,nsigma"  # one method scored: a result, exit 0 (the note says why tracerca has none)
     r = CliRunner().invoke(app, args, terminal_width=400)
     assert r.exit_code == 0 and "no run of tracerca succeeded" in r.output, r.output
+
+
+@pytest.mark.parametrize("method", ["llm-rca", "rcd", "circa", "causalai"])
+def test_too_few_rows_before_the_injection_is_unavailable_not_a_failed_run(tmp_path: Path, method: str) -> None:
+    """2 rows before the injection pass validate (a short-window warning); llm-rca's ValueError and the causal
+    methods' NotEnoughData made the run 'failed' (scored as a miss); the case lacks what they read: unavailable."""
+    import json
+
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    t = 1_700_000_000 + np.arange(120)
+    df = pd.DataFrame({"time": t} | {f"{s}_{m}": rng.normal(1.0, 0.05, len(t)) for s in ("cart", "front", "checkout") for m in ("cpu", "mem")})
+    df.loc[2:, "cart_cpu"] += 2.0
+    d = tmp_path / "cart_cpu" / "1"
+    d.mkdir(parents=True)
+    df.to_csv(d / "data.csv", index=False)
+    (d / "inject_time.txt").write_text(str(int(t[2])))
+    r = CliRunner().invoke(app, ["rank", str(d), "--method", method, "--json", "-q"])
+    out = json.loads(r.stdout)
+    assert (r.exit_code, out["status"]) == (2, "unavailable") and "2" in out["error"], r.output

@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from llmrca.errors import MethodUnavailable
 from llmrca.methods.common.windows import Windows
 from llmrca.methods.graph.preprocess import duplicate_columns
 from llmrca.model import Case, split_column
@@ -21,8 +22,11 @@ from llmrca.model import Case, split_column
 LATENCY_HINTS = ("latency", "duration", "time_to_first_token", "inter_token", "e2e_request", "queue_time")
 
 
-class NotEnoughData(ValueError):
-    """The case has too little usable data for the method (says what and how much)."""
+class NotEnoughData(MethodUnavailable, ValueError):
+    """The case has too little usable data for the method (says what and how much).
+
+    A :class:`~llmrca.errors.MethodUnavailable`: the evaluator records the run as ``unavailable`` (the case lacks
+    what the method reads), as for a case without traces, not as a failed run; still a ValueError for callers."""
 
 
 def windows(case: Case, *, min_normal: int = 3, min_anomalous: int = 1, what: str = "method", drop_steps: bool = False) -> Windows:

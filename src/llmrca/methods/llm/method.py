@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from llmrca.config import Config
+from llmrca.errors import MethodUnavailable
 from llmrca.methods.base import Method
 from llmrca.methods.llm import serving
 from llmrca.methods.llm import signals as S
@@ -142,6 +143,8 @@ class LlmRca(Method):
             xn = xn.copy()
             xn[:, appeared] = 0.0
         appeared_cols = [cols[j - 1] for j in np.flatnonzero(appeared) if j > 0]  # column 0 of x is time
+        if len(xn) < 3:  # the case lacks what the method reads (evaluate: unavailable, not a failed run)
+            raise MethodUnavailable(f"llm-rca needs at least 3 rows before the injection to learn a baseline; the case has {len(xn)}")
         normal = pd.DataFrame(xn, columns=["time", *cols])
         window = pd.DataFrame(xw, columns=["time", *cols])
         logs_n = logs_w = None
