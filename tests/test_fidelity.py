@@ -180,3 +180,25 @@ def test_a_fault_type_without_cases_is_said_not_computed_and_warns_nothing() -> 
     assert "network  not computed: no scored case of this fault type" in lines
     assert "gpu      not computed: no scored case of this fault type" in lines
     assert next(x for x in lines if x.startswith("cpu")).startswith("cpu      AC@1 ρ = 1.00")
+
+
+def test_fault_types_the_paper_lacks_are_named_and_column_case_is_free(tmp_path: Path) -> None:
+    """RCAEval RE3's f1-f3 alone: fidelity said 'only 0 of the paper's methods were evaluated (none)' though
+    three were; beside the paper's types they are named as not compared; --json says why ρ is missing (it exited
+    0 with every ρ null); a spreadsheet's AC@1 / Avg@5 headers are read."""
+    s = _summary_from_paper()
+    other = s[s["fault"] == "cpu"].assign(fault="f1")
+    other.to_csv(tmp_path / "summary.csv", index=False)
+    r = CliRunner().invoke(app, ["fidelity", str(tmp_path / "summary.csv")])
+    assert r.exit_code == 2 and "no scored case of the paper's fault types (cpu, memory, network, gpu); this evaluation has f1" in r.output, r.output
+    r = CliRunner().invoke(app, ["fidelity", str(tmp_path / "summary.csv"), "--json"])
+    d = json.loads(r.stdout)
+    assert r.exit_code == 2 and d["status"] == "failed" and "f1" in d["error"] and d["other_fault_types"] == ["f1"]
+    pd.concat([s, other]).rename(columns={"ac@1": "AC@1", "avg@5": "Avg@5"}).to_csv(tmp_path / "summary.csv", index=False)
+    r = CliRunner().invoke(app, ["fidelity", str(tmp_path / "summary.csv")])
+    assert r.exit_code == 0 and "all      AC@1 ρ = 1.00" in r.output, r.output
+    assert "fault types not compared (the paper's Table 1 has no column for them): f1" in r.output
+    assert "nan:" not in r.output  # the legend only when a ρ is nan
+    s[s["method"].isin(["baro", "nsigma"])].to_csv(tmp_path / "summary.csv", index=False)
+    r = CliRunner().invoke(app, ["fidelity", str(tmp_path / "summary.csv"), "--json"])
+    assert r.exit_code == 2 and "only 2 of the paper's methods were evaluated" in json.loads(r.stdout)["error"]

@@ -592,8 +592,11 @@ def fidelity_cmd(
         fid = fidelity_of(path, n_boot=boot, seed=seed)
     except _USER_ERRORS as e:
         _fail(e)
-    if len(fid.methods) < 3 and not as_json:  # refused first, alone: warnings about numbers not shown would only confuse
-        _fail(ValueError(f"only {len(fid.methods)} of the paper's methods were evaluated ({', '.join(fid.methods) or 'none'}); ρ needs at least 3"))
+    problem = fid.problem()
+    if problem is not None:  # refused first, alone: warnings about numbers not shown would only confuse
+        if as_json:  # the answer on stdout says why too (rho all null), exit 2 as without --json
+            typer.echo(_json_text({"status": "failed", "error_kind": "usage", "error": problem, **fid.to_dict()}, indent=2))
+        _fail(ValueError(problem))
     for w in fid.warnings():  # they say what was run (e.g. non-default options)
         console.print(Text(w, style="yellow"), soft_wrap=True)
     if as_json:
@@ -601,6 +604,8 @@ def fidelity_cmd(
         return
     typer.echo(f"Agreement with the paper's Table 1: Spearman's ρ between these runs' per-(method, fault) AC@1 / Avg@5 and "
                f"the paper's ({len(fid.methods)} methods; left out: {', '.join(fid.left_out.get('data_blind', [])) or 'none'}):")
+    if fid.other_faults:
+        typer.echo(f"  fault types not compared (the paper's Table 1 has no column for them): {', '.join(fid.other_faults)}")
     modes = ", ".join(f"{m} {v}" for m, v in fid.reference_modes.items())
     if not fid.mode_recorded:
         typer.echo("  mode: not recorded (a summary without the results.jsonl of its runs; no interval either)")
@@ -621,7 +626,7 @@ def fidelity_cmd(
     if fid.mostly_random:
         typer.echo("  scored mostly on the random ranking (at least half of their runs failed): " + ", ".join(fid.mostly_random)
                    + "; their cells measure the fallback, not the method")
-    if fid.table["rho"].isna().any():
+    if (fid.table["rho"].isna() & (fid.table["n"] > 0)).any():  # a scope without cases says "not computed" itself
         from llmrca.report.fidelity import NAN_NOTE
 
         typer.echo("  " + NAN_NOTE)

@@ -84,6 +84,16 @@ class Fidelity:
     blank_cells: list[str] = field(default_factory=list)  # "method fault metric" cells without a number (left out of ρ)
     cases_per_fault: dict[str, int] = field(default_factory=dict)  # fault -> cases the interval resamples
     mostly_random: list[str] = field(default_factory=list)  # compared methods with at least half of their runs scored on the fallback
+    other_faults: list[str] = field(default_factory=list)  # fault types of the input the paper's Table 1 has no column for
+
+    def problem(self) -> str | None:
+        """Why no ρ can be given (nothing of the paper's fault types, fewer than 3 of its methods), or None."""
+        if not len(self.cells) and self.other_faults:
+            return (f"no scored case of the paper's fault types ({', '.join(FAULTS)}); this evaluation has "
+                    f"{', '.join(self.other_faults)}, which the paper's Table 1 has no column for")
+        if len(self.methods) < 3:
+            return f"only {len(self.methods)} of the paper's methods were evaluated ({', '.join(self.methods) or 'none'}); ρ needs at least 3"
+        return None
 
     def warnings(self) -> list[str]:
         """A warning per compared method that ran with non-default options (its numbers are not the paper's method as
@@ -118,6 +128,8 @@ class Fidelity:
             "source": paper_table()["source"],
             "warnings": self.warnings(),
             "mostly_random": self.mostly_random,
+            "other_fault_types": self.other_faults,
+            "problem": self.problem(),
         }
 
     def lines(self) -> list[str]:
@@ -176,6 +188,9 @@ def _table(values: dict[tuple[str, str], dict[str, float]], methods: list[str]) 
 def fidelity_from_summary(summary: pd.DataFrame, *, methods: list[str] | None = None) -> Fidelity:
     """ρ from a ``summary.csv`` frame (columns by name: ``method``, ``fault``, ``ac@1``, ``avg@5``; others are
     ignored); no interval.  Raises ValueError naming the missing columns, or a cell that is not a number."""
+    lower = {c: str(c).strip().lower() for c in summary.columns}  # AC@1 / Avg@5 as a spreadsheet writes them
+    if len(set(lower.values())) == len(lower):
+        summary = summary.rename(columns=lower)
     missing = [c for c in ("method", "fault", "ac@1", "avg@5") if c not in summary.columns]
     if missing:
         raise ValueError(
@@ -194,7 +209,15 @@ def fidelity_from_summary(summary: pd.DataFrame, *, methods: list[str] | None = 
     t = _table(values, chosen)
     table = pd.DataFrame([{"scope": sc, "metric": me, "rho": rho, "lo": np.nan, "hi": np.nan, "n": n} for (sc, me), (rho, n) in t.items()])
     blank = [f"{m} {f} {me}" for (m, f), v in values.items() if m in chosen for me in METRICS if not np.isfinite(v[me])]
-    return Fidelity(_order(table), _cells(values, chosen), chosen, left, mode_recorded=False, blank_cells=blank)
+    return Fidelity(_order(table), _cells(values, chosen), chosen, left, mode_recorded=False, blank_cells=blank,
+                    other_faults=_other_faults(summary["fault"]))
+
+
+def _other_faults(faults: pd.Series) -> list[str]:
+    """The fault types in ``faults`` the paper has no column for (not ``all`` nor the healthy cases')."""
+    from llmrca.model import NO_FAULT
+
+    return sorted({str(f) for f in faults.dropna()} - set(FAULTS) - {"all", NO_FAULT})
 
 
 def fidelity_from_scored(scored: pd.DataFrame, *, methods: list[str] | None = None, n_boot: int = 1000, seed: int = 0) -> Fidelity:
@@ -236,7 +259,8 @@ def fidelity_from_scored(scored: pd.DataFrame, *, methods: list[str] | None = No
         lo, hi = (float(np.percentile(b, 2.5)), float(np.percentile(b, 97.5))) if b.size >= 20 else (np.nan, np.nan)
         rows.append({"scope": scope, "metric": metric, "rho": rho, "lo": lo, "hi": hi, "n": n})
     counts = {f: mats[(f, METRICS[0])].shape[0] for f in FAULTS if mats[(f, METRICS[0])].shape[0]}
-    return Fidelity(_order(pd.DataFrame(rows)), _cells(values, chosen), chosen, left, n_boot, cases_per_fault=counts)
+    return Fidelity(_order(pd.DataFrame(rows)), _cells(values, chosen), chosen, left, n_boot, cases_per_fault=counts,
+                    other_faults=_other_faults(scored["fault"]) if "fault" in scored else [])
 
 
 def _order(table: pd.DataFrame) -> pd.DataFrame:
