@@ -1027,3 +1027,29 @@ def test_the_extract_command_given_works_from_anywhere(tmp_path: Path, monkeypat
     r = CliRunner().invoke(app, ["dataset", "validate", "ds"], terminal_width=1000)
     assert r.exit_code == 0 and "1 valid case(s), 0 with problems" in r.output, r.output
     assert "cases.tar.gz" in r.output and "read only once extracted (then move the archive away" in r.output
+
+
+def test_logs_and_traces_that_cannot_be_used_are_warnings_and_the_method_says_why(tmp_path: Path) -> None:
+    """A logs.csv written with ';' was not sniffed (the metrics' is), a 0-byte logs.csv was silent, and a file the
+    normaliser could not use was filed as a repair: rank --json had empty case_warnings and the method said only
+    'this case has none'."""
+    import json
+
+    from llmrca.dataset.io import Dataset
+    from llmrca.synthetic import make_case
+
+    c = make_case(root="ray-worker-1", fault="cpu", seed=0, with_logs=True, with_traces=True)
+    Dataset.write([c], tmp_path / "ds")
+    d = tmp_path / "ds" / "ray-worker-1_cpu" / "1"
+    logs = pd.read_csv(d / "logs.csv")
+    logs.to_csv(d / "logs.csv", sep=";", index=False)
+    pd.read_csv(d / "traces.csv").drop(columns=["serviceName"]).to_csv(d / "traces.csv", index=False)
+    case = read_case(d)
+    assert case.logs is not None and len(case.logs) == len(logs)  # sniffed as the metrics files are
+    assert "logs.csv: the fields are separated by ';'" in _notes(case)
+    got = json.loads(CliRunner().invoke(app, ["rank", str(d), "-m", "tracerca", "--json", "-q"]).stdout)
+    assert got["status"] == "unavailable" and "none usable (traces.csv: no ['serviceName'] column(s)" in got["error"], got
+    assert any(w.startswith("not used: traces.csv: no ['serviceName']") for w in got["case_warnings"]), got
+    (d / "logs.csv").write_bytes(b"")
+    case = read_case(d)
+    assert case.logs is None and "warning: not used: logs.csv is empty; the case is used without logs" in _notes(case)

@@ -114,8 +114,8 @@ class Batch:
 
     def answer(self, k: int, cid: str) -> tuple[str, list[str]]:
         chk = self.checks[k]
-        if cid in chk.valid:
-            return "valid", chk.notes.get(cid, [])
+        if cid in chk.valid:  # repairs, and warnings (logs or traces that could not be used: "not used: ...")
+            return "valid", chk.notes.get(cid, []) + chk.warnings.get(cid, [])
         if cid in chk.problems:
             return "invalid", chk.problems[cid]
         return "missing", []

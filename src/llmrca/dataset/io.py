@@ -157,14 +157,18 @@ def _read_text_csv(path: Path, what: str, notes: list[str], folder: Path) -> pd.
     if "\x00" in text:  # NUL bytes inside log lines (a crashed writer, binary output): the C parser would cut the field
         notes.append(f"warning: {path.name}: {text.count(chr(0))} NUL byte(s) removed")
         text = text.replace("\x00", "")
+    if not text.strip():
+        notes.append(f"{NOT_USED_PREFIX}{path.name} is empty; the case is used without {what}")
+        return None
+    sep = _sniff_delimiter(text.split("\n", 1)[0], path.name, notes)  # ';' / tab / '|' as the metrics files may have
     try:
-        return pd.read_csv(io.StringIO(text))
+        return pd.read_csv(io.StringIO(text), sep=sep)
     except pd.errors.EmptyDataError:
         return pd.DataFrame()
     except (pd.errors.ParserError, ValueError, OverflowError):
         pass
     lines = text.splitlines()
-    header = next(csv.reader([lines[0]]), []) if lines else []
+    header = next(csv.reader([lines[0]], delimiter=sep), []) if lines else []
     if not header:
         notes.append(f"{NOT_USED_PREFIX}{path.name} has no header row; the case is used without {what}")
         return None
@@ -173,7 +177,7 @@ def _read_text_csv(path: Path, what: str, notes: list[str], folder: Path) -> pd.
         if not ln.strip():
             continue
         try:
-            fields = next(csv.reader([ln]), [])
+            fields = next(csv.reader([ln], delimiter=sep), [])
         except csv.Error:
             fields = []
         if len(fields) == len(header) and ln.count('"') % 2 == 0:
@@ -182,6 +186,14 @@ def _read_text_csv(path: Path, what: str, notes: list[str], folder: Path) -> pd.
             bad += 1
     notes.append(f"warning: {path.name}: dropped {bad} malformed line(s) (unbalanced quotes or a wrong number of fields); kept {len(rows)}")
     return pd.DataFrame(rows, columns=header)  # text cells: the normalisers convert times and durations
+
+
+def _not_used_last(notes: list[str], unusable: bool) -> list[str]:
+    """A normaliser's notes; when it found the file unusable its last note (why) is a warning said on every read
+    (``warning: not used: ...``, in rank --json ``case_warnings``), not a repair."""
+    if not unusable or not notes or notes[-1].startswith(NOT_USED_PREFIX):
+        return notes
+    return [*notes[:-1], NOT_USED_PREFIX + notes[-1]]
 
 
 def _decode_csv(raw: bytes, name: str, notes: list[str], *, strict: bool) -> str:
@@ -896,12 +908,12 @@ def _read_case(folder: Path, *, normalise: bool = True, validate: bool = True) -
         logs = _read_text_csv(logs_file, "logs", notes, folder)
         if logs is not None and normalise:
             logs, n = normalise_logs(logs, ref=ref)
-            notes += n
+            notes += _not_used_last(n, logs is None)
     if (traces_file := present(folder, "traces.csv")) is not None:
         traces = _read_text_csv(traces_file, "traces", notes, folder)
         if traces is not None and normalise:
             traces, n = normalise_traces(traces, ref=ref)
-            notes += n
+            notes += _not_used_last(n, traces is None)
     fault = spec.fault.to_record() if spec is not None and spec.fault is not None else None
     roots: list[str] | None = list(spec.root_causes) if spec is not None and spec.root_causes is not None else None
     if spec is not None and spec.fault is not None and spec.fault.type == NO_FAULT and spec.fault.type_given != NO_FAULT:
