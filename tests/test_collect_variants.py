@@ -406,3 +406,55 @@ def test_audit_finds_pods_by_every_setups_pod_label(backfilled: Backfilled) -> N
     # series by exported_pod; ray-worker-5 appears only as kube_pod_info's exported_pod
     assert {"ray-worker-1", "ray-worker-2", "ray-worker-3", "ray-worker-4", "ray-worker-5", "ray-head"} <= found
     assert {"cpu", "memory"} <= set(rep.present["ray-worker-4"]), rep.present["ray-worker-4"]
+
+
+@pytest.mark.system
+def test_roles_of_components_named_otherwise_are_read_from_their_series(backfilled: Backfilled) -> None:
+    """Components not named as the paper's pods (vllm-0, gw) got no vLLM, Ray, GPU or gateway column, silently:
+    those metrics were asked only for ray-head / ray-worker-N / nginx-gateway."""
+    comps = {"vllm-0": 'namespace="llm",pod="ray-worker-1"', "old-kubelet-pod": 'pod="ray-worker-4"', "gw": 'pod="ingress-nginx"',
+             "oss": 'pod="nginx-oss"', "nodeexp": 'pod="node-exporter-n4"'}
+    res = collect_metrics(backfilled.url, comps, backfilled.start, backfilled.end, step_s=QSTEP, metric_set="extended", rate_window_s=60)
+    # nginx-oss: nginx-prometheus-exporter's request counter; node-exporter's pod: no role
+    assert res.roles_inferred == {"vllm-0": ["serving"], "old-kubelet-pod": ["serving"], "gw": ["gateway"], "oss": ["gateway"]}, res.roles_inferred
+    cols = set(res.frame.columns)
+    assert {"vllm-0_vllm:num_requests_running", "vllm-0_vllm:kv_cache_usage_perc", "vllm-0_gpu"} <= cols, sorted(cols)
+    assert "old-kubelet-pod_vllm:num_requests_running" in cols  # found through kubernetes_pod_name
+    assert "gw_nginx_ingress_controller_requests:rate" in cols
+    assert not any(c.startswith(("nodeexp_vllm", "nodeexp_nginx")) for c in cols)
+    assert res.report()["roles_inferred"]["gw"] == ["gateway"]
+    from llmrca.heal.audit import audit
+
+    rep = audit(backfilled.url, comps, window_s=backfilled.end - backfilled.start, scrape_interval_s=STEP, end=backfilled.end)
+    assert {"vllm-0", "old-kubelet-pod"} <= set(rep.replicas), rep.replicas
+
+
+@pytest.mark.system
+def test_watch_reads_the_roles_of_components_named_otherwise_once(backfilled: Backfilled, tmp_path) -> None:
+    """watch on vllm-N / gateway components armed no vLLM rule and refused every action ('not a model replica')."""
+    import json
+
+    from llmrca.heal.actuators import GuardedActuator
+    from llmrca.heal.watch import WatchConfig, Watcher
+    from llmrca.testbed.actuator import Actuator
+
+    class Nothing(Actuator):
+        backend = "nothing"
+        supported = frozenset({"restart"})
+
+        def _do(self, action: str, target: str) -> dict:
+            raise AssertionError("not asked")
+
+    said: list[str] = []
+    comps = {"vllm-0": 'namespace="llm",pod="ray-worker-1"', "gw": 'pod="ingress-nginx"'}
+    w = Watcher(backfilled.url, comps, WatchConfig(signals="each:latency_mean,each:itl_mean"), GuardedActuator(Nothing()),
+                out=tmp_path / "w", say=said.append)
+    try:
+        frame, _res, _logs = w._collect_window(backfilled.start + 60, backfilled.end)
+        assert {"vllm-0_vllm:num_requests_running", "gw_nginx_ingress_controller_requests:rate"} <= set(frame.columns)
+        w._query_signals(backfilled.start, backfilled.end)  # reuses the roles: said once
+    finally:
+        w.client.close()
+    assert said == ["roles read from the components' series (their names give none): vllm-0 serving, gw gateway"], said
+    logged = [json.loads(x) for x in (tmp_path / "w" / "audit.jsonl").read_text().splitlines()]
+    assert [x["inferred"] for x in logged if x["step"] == "roles"] == [{"vllm-0": ["serving"], "gw": ["gateway"]}]

@@ -1185,6 +1185,10 @@ def collect_cmd(
         f"{case.metric_sets.get('extended', case.metrics).shape[1] - 1} extended columns, "
         f"{len(info['dropped'])} dropped (no data), missing components: {info['missing_components'] or 'none'}"
     )
+    inferred = info.get("roles_inferred") or {}
+    if inferred:  # components not named as the paper's pods: what their series show them to be
+        console.print(Text.assemble(("note: ", "yellow"), "roles read from the components' series (their names give none): "
+                                    + ", ".join(f"{c} {'/'.join(r)}" for c, r in inferred.items())), soft_wrap=True)
     for why in info["gpu"]["unmapped"].values():
         console.print(Text.assemble(("warning: ", "yellow"), f"no GPU columns: {why}"), soft_wrap=True)
     mapped = info.get("mappings") or {}

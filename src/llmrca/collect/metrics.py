@@ -172,6 +172,53 @@ def component_tags(component: str) -> frozenset[str]:
     return frozenset(tags)
 
 
+#: Roles a component's own series can show, in the order they are named.
+_ROLES = ("gateway", "head", "serving")
+
+
+def infer_roles(
+    client: PromClient, components: Mapping[str, str], start: float, end: float, defs: Sequence[MetricDef],
+    aliases: Mapping[str, Sequence[str]],
+) -> dict[str, frozenset[str]]:
+    """Roles of the components whose names give none (not the paper's ``nginx-gateway`` / ``ray-head`` /
+    ``ray-worker-N``), from the series Prometheus holds for them in ``[start, end]``.
+
+    A component whose selector (under any label scheme of :data:`~llmrca.telemetry.aliases.LABEL_SCHEMES`)
+    matches a series that a ``gateway``, ``head`` or ``serving`` metric reads, under any exporter's name
+    (``vllm:*`` / ``vllm_*`` / ``ray_vllm*``, ``ray_serve_*``, ``nginx_ingress_controller_*``), gets that role;
+    GPU (DCGM) series do not count (an exporter's own pod carries them too).  Returns component ->
+    ``{"all", role, ...}`` for the components a role was found for.  One ``/api/v1/series`` request per label
+    scheme of each such component; a refused request counts as no match.
+    """
+    role_of: dict[str, set[str]] = {}
+    for m in defs:
+        if m.where not in _ROLES or is_gpu_metric(m):
+            continue
+        for f in query_forms(m, aliases, None):
+            for n in _SERIES.findall(f.template):
+                role_of.setdefault(n, set()).add(m.where)
+    if not role_of:
+        return {}
+    regex = "|".join(re.escape(n) for n in sorted(role_of))
+    out: dict[str, frozenset[str]] = {}
+    for c, sel in components.items():
+        if component_tags(c) != frozenset({"all"}):
+            continue
+        found: set[str] = set()
+        for _scheme, s, _renamed in selector_schemes(sel):
+            try:
+                hits = client.series(f'{{__name__=~"{regex}",{s}}}', start, end)
+            except PrometheusError:
+                continue
+            for h in hits:
+                found |= role_of.get(h.get("__name__", ""), set())
+            if found:
+                break
+        if found:
+            out[c] = frozenset(found) | {"all"}
+    return out
+
+
 def metric_defs(metric_set: str, queries: Mapping[str, str | Sequence[str] | MetricDef] | None = None) -> list[MetricDef]:
     """The catalogue entries of ``basic`` or ``extended``, with overrides / additions from ``queries``.
 
@@ -243,9 +290,11 @@ class MetricsResult:
     gpu_unmapped: dict[str, str] = field(default_factory=dict)
     dcgm_series: dict[str, object] = field(default_factory=dict)
     mappings: dict[str, dict[str, object]] = field(default_factory=dict)
+    roles_inferred: dict[str, list[str]] = field(default_factory=dict)  # component -> roles read from its series
 
     def report(self) -> dict[str, object]:
         return {
+            "roles_inferred": {c: list(v) for c, v in self.roles_inferred.items()},
             "queries": dict(self.queries),
             "mappings": {c: dict(v) for c, v in self.mappings.items()},
             "dropped": dict(self.dropped),
@@ -487,6 +536,14 @@ def collect_metrics(
     defs = metric_defs(metric_set, queries)
     grid = time_grid(start, end, step_s)
     tags = {c: frozenset(roles[c]) | {"all"} if roles and c in roles else component_tags(c) for c in components}
+    unnamed = {c: sel for c, sel in components.items() if tags[c] == frozenset({"all"}) and not (roles and c in roles)}
+    try:  # another setup's names (vllm-0, ingress-nginx-controller-x): the roles its series show
+        inferred = infer_roles(client, unnamed, start - window, end, defs, aliases) if unnamed else {}
+    except BaseException:
+        if isinstance(prom, str):
+            client.close()
+        raise
+    tags.update(inferred)
     gpu_defs = [m for m in defs if is_gpu_metric(m)]
     gpu_comps = {c: sel for c, sel in components.items() if any(m.where in tags[c] for m in gpu_defs)}
     try:
@@ -579,7 +636,8 @@ def collect_metrics(
                 out.append((col, found[0], found[1], ""))
         return out
 
-    res = MetricsResult(frame=pd.DataFrame({"time": grid}), gpu_selectors=gpu_sel, mappings=mappings)
+    res = MetricsResult(frame=pd.DataFrame({"time": grid}), gpu_selectors=gpu_sel, mappings=mappings,
+                        roles_inferred={c: sorted(r - {"all"}) for c, r in inferred.items()})
     try:
         with ThreadPoolExecutor(max_workers=max(1, max_workers)) as pool:
             results = list(pool.map(one_metric, defs))

@@ -133,6 +133,7 @@ class AuditReport:
     logs: dict[str, bool]
     gpu_unmapped: dict[str, str] = field(default_factory=dict)
     missing_components: list[str] = field(default_factory=list)
+    roles_inferred: dict[str, list[str]] = field(default_factory=dict)  # component -> roles its series show (name gives none)
 
     @property
     def minimum_ok(self) -> bool:
@@ -152,6 +153,7 @@ class AuditReport:
             "logs": self.logs,
             "gpu_unmapped": self.gpu_unmapped,
             "missing_components": self.missing_components,
+            "roles_inferred": self.roles_inferred,
             "minimum_set": self.minimum_ok,
         }
 
@@ -229,7 +231,7 @@ def audit(
             by_comp[c]["logs"] = [logs[c]]
     names = list(comps)
     replicas = [c for c in replica_components(res.frame.columns) if c in comps] or [c for c in names if is_serving(c)]
-    entry = entry_component(names)
+    entry = entry_component(names) or next((c for c, r in res.roles_inferred.items() if "gateway" in r), None)
     slo = sorted({g for c, gs in by_comp.items() for g in gs if g in SLO and (c == entry or g.startswith("mesh"))})
     faults: dict[str, dict[str, Any]] = {}
     for ft, (required, helpful) in FAULTS.items():
@@ -254,6 +256,7 @@ def audit(
         logs=log_ok,
         gpu_unmapped=dict(res.gpu_unmapped),
         missing_components=list(res.missing_components),
+        roles_inferred=dict(res.roles_inferred),
     )
 
 
@@ -276,6 +279,9 @@ def render(rep: AuditReport) -> str:
              for c in comps}
     rows = [f"llmrca audit of {rep.prometheus} (window {rep.window[1] - rep.window[0]:.0f} s, {len(comps)} components, "
             f"replicas: {', '.join(rep.replicas) or 'none found'}, entry: {rep.entry or 'none found'})", ""]
+    if rep.roles_inferred:
+        rows[-1:-1] = ["roles read from the series (the names give none): "
+                       + ", ".join(f"{c} {'/'.join(r)}" for c, r in rep.roles_inferred.items())]
     head = f"{'signal':32s}{'layer':14s}" + "".join(f"{short[c]:>10s}" for c in comps)
     rows += [head, "-" * len(head)]
     for g in (*GUIDELINES, Guideline("logs", (), "all", "logs", "")):

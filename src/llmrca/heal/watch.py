@@ -69,7 +69,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from llmrca.collect.metrics import collect_metrics, metric_defs
+from llmrca.collect.metrics import collect_metrics, component_tags, default_aliases, infer_roles, metric_defs
 from llmrca.collect.prom import PromClient, PrometheusError
 from llmrca.config import Config
 from llmrca.heal.actuators import ActionResult, GuardedActuator
@@ -382,6 +382,7 @@ class Watcher:
         self.stop = stop_event or threading.Event()
         self.client = PromClient(self.url, timeout_s=20.0)
         self.rules: dict[str, SloRule] = {}
+        self.roles: dict[str, frozenset[str]] | None = None  # of components named otherwise than the paper's pods
         self.last_t: float | None = None
         self.down_since: float | None = None
         self.report = WatchReport(started=time.time())
@@ -430,6 +431,20 @@ class Watcher:
         iv = self.cfg.interval_s
         return math.floor((time.time() - self.cfg.lag_s) / iv) * iv
 
+    def _roles(self, start: float, end: float) -> dict[str, frozenset[str]]:
+        """The roles of components whose names give none (vllm-0, ingress-nginx-controller-x), read once from their
+        series (:func:`~llmrca.collect.metrics.infer_roles`) and said; the later queries reuse them."""
+        if self.roles is None:
+            unnamed = {c: sel for c, sel in self.components.items() if component_tags(c) == frozenset({"all"})}
+            if unnamed:  # Prometheus down: raised here (and retried by the caller), not read as "no role"
+                self.client.label_values("__name__", start, end)
+            self.roles = infer_roles(self.client, unnamed, start, end, metric_defs("extended"), default_aliases()) if unnamed else {}
+            if self.roles:
+                said = ", ".join(f"{c} {'/'.join(sorted(r - {'all'}))}" for c, r in self.roles.items())
+                self.say(f"roles read from the components' series (their names give none): {said}")
+                self.audit.log("roles", inferred={c: sorted(r - {"all"}) for c, r in self.roles.items()})
+        return self.roles
+
     def _query_signals(self, start: float, end: float) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """Rule name -> (times, values) over ``[start, end]`` at ``interval_s``."""
         cfg = self.cfg
@@ -443,6 +458,7 @@ class Watcher:
             queries=self.defs,
             rate_window_s=cfg.rate_window_s,
             scrape_interval_s=cfg.scrape_interval_s,
+            roles=self._roles(start, end),
         )
         frame = res.frame
         t = frame["time"].to_numpy(dtype=float)
@@ -584,7 +600,7 @@ class Watcher:
         start = onset - cfg.lookback_s
         res = self._prom(
             lambda: collect_metrics(self.client, self.components, start, end, step_s=cfg.step_s, metric_set="extended",
-                                    scrape_interval_s=cfg.scrape_interval_s)
+                                    scrape_interval_s=cfg.scrape_interval_s, roles=self._roles(start, end))
         )
         logs = None
         if self.log_files:
