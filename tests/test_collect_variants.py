@@ -458,3 +458,47 @@ def test_watch_reads_the_roles_of_components_named_otherwise_once(backfilled: Ba
     assert said == ["roles read from the components' series (their names give none): vllm-0 serving, gw gateway"], said
     logged = [json.loads(x) for x in (tmp_path / "w" / "audit.jsonl").read_text().splitlines()]
     assert [x["inferred"] for x in logged if x["step"] == "roles"] == [{"vllm-0": ["serving"], "gw": ["gateway"]}]
+
+
+@pytest.mark.system
+def test_watch_refuses_what_it_cannot_watch_before_it_starts(backfilled: Backfilled, tmp_path) -> None:
+    """A URL without scheme, a server that is not Prometheus, a selector Prometheus refuses were retried for ever as
+    'outages' (exit 0); --interval 0 was a ZeroDivisionError traceback; --duration -5 ran 0 evaluations; an
+    --allow typo and --backend local --execute without a testbed were taken; a refused start deleted the previous
+    run's audit.jsonl."""
+    import http.server
+    import subprocess
+    import sys
+    import threading
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.SimpleHTTPRequestHandler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    out = tmp_path / "w"
+    out.mkdir()
+    (out / "audit.jsonl").write_text('{"step": "start"}\n')
+    comp = ["-c", 'w1=pod="ray-worker-1"']
+    base = ["--run-dir", str(tmp_path / "none"), "--out", str(out)]
+    cases = [
+        (["127.0.0.1:9090", *comp], "is not an http(s) URL"),
+        ([f"http://127.0.0.1:{srv.server_address[1]}", *comp], "does not answer as Prometheus"),
+        ([backfilled.url, "-c", "w1=pod=ray-worker-1"], "Prometheus refuses the selector"),
+        ([backfilled.url, *comp, "--interval", "0"], "'interval_s' must be in (0, inf)"),
+        ([backfilled.url, *comp, "--duration", "-5"], "'duration_s' must be in [0, inf)"),
+        ([backfilled.url, *comp, "--allow", "w2"], "--allow w2: not a watched component"),
+        ([backfilled.url, *comp, "--backend", "local", "--execute"], "none runs in"),
+    ]
+    try:
+        for args, said in cases:
+            dur = [] if "--duration" in args else ["--duration", "1"]
+            r = subprocess.run([sys.executable, "-m", "llmrca", "watch", *args, *base, *dur], capture_output=True, text=True, timeout=60)
+            assert r.returncode == 2 and said in r.stderr and "Traceback" not in r.stderr, (args, r.stderr)
+            assert (out / "audit.jsonl").read_text() == '{"step": "start"}\n', args
+        # the series are an hour old: nothing to learn now, said (it printed only "0 of 0 rules armed")
+        r = subprocess.run([sys.executable, "-m", "llmrca", "watch", backfilled.url, *comp, *base, "--duration", "2"],
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        said = " ".join((r.stdout + r.stderr).split())
+        assert "warning: Prometheus holds no series of w1 now" in said and "warning: no rule could learn a baseline" in said, said
+        assert "--scrape-interval" in said
+    finally:
+        srv.shutdown()

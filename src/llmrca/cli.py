@@ -1341,6 +1341,7 @@ def watch_cmd(
     max_actions: int = typer.Option(3, "--max-actions", help="Rate limit: actions per hour across components."),
     duration: float = typer.Option(0.0, "--duration", help="Stop after this many seconds (0: until Ctrl-C / SIGTERM)."),
     max_incidents: int = typer.Option(0, "--max-incidents", help="Stop after this many incidents (0: no bound)."),
+    scrape_interval: float | None = typer.Option(None, "--scrape-interval", help="Scrape interval of this Prometheus, s (default: the local testbed's, else 15); the SLO signals' rate window is at least 4 scrapes."),
     sets: list[str] = typer.Option([], "--set", help="Other WatchConfig option key=value (e.g. rel=0.2, cooldown_s=120)."),  # noqa: B008
     out: str = typer.Option("watch-out", "--out", "-o", help="Folder for audit.jsonl, watch.json, watch.png."),
 ) -> None:
@@ -1366,14 +1367,20 @@ def watch_cmd(
                 if not eq or not name.strip() or not sel.strip():
                     raise ValueError(f"--component {c!r}: use NAME=SELECTOR, e.g. ray-worker-1='pod=\"ray-worker-1\"'")
                 comps[name.strip()] = sel.strip()
-        cfg = WatchConfig(method=method, interval_s=interval, for_s=for_s, execute=execute, duration_s=duration,
-                          max_incidents=max_incidents, scrape_interval_s=float(defaults.get("scrape_interval_s", 15.0)))
+        given = parse_overrides(sets) if sets else {}
+        scrape = scrape_interval if scrape_interval is not None else float(defaults.get("scrape_interval_s", 15.0))
+        opts: dict[str, Any] = {"method": method, "interval_s": interval, "for_s": for_s, "execute": execute, "duration_s": duration,
+                                "max_incidents": max_incidents, "scrape_interval_s": scrape}
         if signals:
-            cfg = cfg.replace(signals=signals)
-        if sets:
-            cfg = cfg.replace(**parse_overrides(sets))
+            opts["signals"] = signals
+        if "rate_window_s" not in given:  # every rate() of the SLO signals sees at least 4 scrapes
+            opts["rate_window_s"] = max(WatchConfig().rate_window_s, 4 * scrape) if scrape > 0 else WatchConfig().rate_window_s
+        cfg = WatchConfig.from_dict({**opts, **given})
         be = backend if backend is not None else ("local" if defaults else None)
         be = None if be == "none" else be
+        if be == "local" and execute and not defaults:
+            raise ValueError(f"--backend local --execute acts on a local testbed and none runs in {run_dir}; start one "
+                             "(llmrca testbed up), give its --run-dir, or choose another --backend")
         rep = watch(
             prom_url, comps, cfg, backend=be, allow=list(allow) or None, actuator_options={"run_dir": run_dir} if be == "local" else None,
             min_action_interval_s=min_action_interval, max_actions=max_actions, out=out,

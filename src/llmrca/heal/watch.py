@@ -64,7 +64,7 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -137,6 +137,16 @@ class WatchConfig(Config):
     execute: bool = False
     duration_s: float = 0.0  # 0: until stopped
     max_incidents: int = 0  # 0: no bound
+
+    checked_ranges: ClassVar[bool | None] = True  # NaN refused, and the ranges below
+    option_bounds: ClassVar[dict[str, str]] = {
+        **dict.fromkeys(("interval_s", "rate_window_s", "scrape_interval_s", "baseline_s", "lookback_s", "step_s", "max_backoff_s"),
+                        "(0, inf)"),
+        **dict.fromkeys(("lag_s", "rel", "for_s", "clear_s", "decide_after_s", "settle_s", "recover_timeout_s", "cooldown_s",
+                         "duration_s", "max_incidents"), "[0, inf)"),
+        "k": "(0, inf)",
+        "min_baseline": "[1, inf)",
+    }
 
 
 # -- the audit log -----------------------------------------------------------------------------
@@ -370,10 +380,13 @@ class Watcher:
         self.defs = signal_defs(self.kinds)
         if not self.defs:
             raise ValueError(f"no query in the catalogue reads {sorted(self.kinds)}; choose other signals")
+        from llmrca.methods.registry import get_method
+
+        self.method = get_method(config.method, dict(method_config or {}) or None)  # a bad method: refused before --out is touched
         self.out = Path(out) if out is not None else None
         if self.out is not None:
             self.out.mkdir(parents=True, exist_ok=True)
-            (self.out / "audit.jsonl").unlink(missing_ok=True)
+            (self.out / "audit.jsonl").unlink(missing_ok=True)  # a new run's log (the previous run's outputs are replaced)
         self.audit = AuditLog(self.out / "audit.jsonl" if self.out is not None else None)
         self.log_files = dict(log_files or {})
         self.topology = topology
@@ -386,9 +399,6 @@ class Watcher:
         self.last_t: float | None = None
         self.down_since: float | None = None
         self.report = WatchReport(started=time.time())
-        from llmrca.methods.registry import get_method
-
-        self.method = get_method(config.method, self.method_config or None)
 
     # -- Prometheus, with retries ------------------------------------------------------------------
     def _prom(self, fn: Callable[[], Any]) -> Any:
@@ -488,6 +498,14 @@ class Watcher:
         )
         armed = sum(r.band() is not None for r in self.rules.values())
         self.say(f"baseline from Prometheus' last {self.cfg.baseline_s:.0f} s: {armed} of {len(self.rules)} rules armed")
+        silent = [c for c in self.components if not any(n.endswith("@" + c) for n in self.rules)]
+        if not armed or silent:  # nothing (or part of the system) can alert: say so, not only "0 of 0"
+            self.say(
+                f"warning: {'no rule could learn a baseline' if not armed else 'no SLO signal of ' + ', '.join(silent)}: no data "
+                f"for the signals ({self.cfg.signals}) in the last {self.cfg.baseline_s:.0f} s; check the selectors, the scrape "
+                f"interval (--scrape-interval; rate windows of {self.cfg.rate_window_s:g} s need several scrapes) and --signals"
+            )
+            self.audit.log("no-data", components=silent or list(self.components), armed=armed)
 
     def _tick(self, learn: bool) -> tuple[dict[str, str], dict[str, float]]:
         """Evaluate every rule at the new grid instants; returns (rule -> state, rule -> last value)."""
@@ -825,6 +843,40 @@ def local_defaults(run_dir: str | Path) -> dict[str, Any]:
     }
 
 
+def preflight(prom_url: str, components: Mapping[str, str], say: Callable[[str], None] | None = None) -> None:
+    """Check before watching that ``prom_url`` is a Prometheus that answers and every selector is valid PromQL;
+    say (``say``) which components have no series now under any label scheme.  Raises ValueError naming the
+    problem (a URL without scheme, nothing or something else answering, a selector Prometheus refuses): the loop
+    retries an outage of a Prometheus that once answered, never a wrong address."""
+    from urllib.parse import urlparse
+
+    from llmrca.telemetry.aliases import selector_schemes
+
+    if urlparse(prom_url).scheme not in ("http", "https"):
+        raise ValueError(f"{prom_url!r} is not an http(s) URL; give Prometheus' base URL with its scheme, e.g. http://127.0.0.1:9090")
+    with PromClient(prom_url.rstrip("/"), timeout_s=20.0) as client:
+        try:
+            client.query("vector(1)")
+        except PrometheusError as e:
+            raise ValueError(f"{prom_url} does not answer as Prometheus ({e}); check the URL") from None
+        empty = []
+        for name, sel in components.items():
+            found = False
+            for _scheme, s, _ in selector_schemes(sel):
+                try:
+                    found = bool(client.query(f"count({{{s}}})"))
+                except PrometheusError as e:
+                    raise ValueError(f"--component {name}={sel}: Prometheus refuses the selector ({e}); "
+                                     f'give a PromQL label selector such as pod="{name}"') from None
+                if found:
+                    break
+            if not found:
+                empty.append(name)
+    if empty and say is not None:
+        say(f"warning: Prometheus holds no series of {', '.join(empty)} now (under any pod label); their signals stay "
+            "unarmed until it does: check the selectors")
+
+
 def watch(
     prom_url: str,
     components: Mapping[str, str],
@@ -852,6 +904,18 @@ def watch(
     from llmrca.heal.actuators import Actuator, ActuatorError, GuardedActuator, Rails, actuator_class
 
     cfg = config or WatchConfig()
+    if not components:
+        raise ValueError("no components to watch: give --component NAME=SELECTOR (or --run-dir of a local testbed)")
+    kinds = {k for _, k in parse_signals(cfg.signals)}  # the options first, then Prometheus
+    if not signal_defs(kinds):
+        raise ValueError(f"no query in the catalogue reads {sorted(kinds)}; choose other signals")
+    from llmrca.methods.registry import get_method
+
+    get_method(cfg.method, dict(method_config or {}) or None)
+    unknown = sorted(set(allow or ()) - set(components))
+    if unknown:
+        raise ValueError(f"--allow {', '.join(unknown)}: not a watched component (components: {', '.join(components)})")
+    preflight(prom_url, components, say)
     rails = Rails(frozenset(allow) if allow is not None else None, min_action_interval_s, max_actions, actions_window_s)
     if backend is None:
 
