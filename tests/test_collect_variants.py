@@ -502,3 +502,25 @@ def test_watch_refuses_what_it_cannot_watch_before_it_starts(backfilled: Backfil
         assert "--scrape-interval" in said
     finally:
         srv.shutdown()
+
+
+@pytest.mark.system
+def test_audit_maps_gpus_without_pod_labels_and_says_how(backfilled: Backfilled) -> None:
+    """audit and watch told the user to pass --gpu-join, which they did not take, and advised adding DCGM counters
+    that were there (unmapped, not missing)."""
+    from typer.testing import CliRunner
+
+    from llmrca.cli import app
+    from llmrca.heal.audit import audit
+
+    comps = {"ray-worker-5": 'namespace="llm",pod="ray-worker-5"'}
+    kw = {"window_s": backfilled.end - backfilled.start, "scrape_interval_s": STEP, "end": backfilled.end}
+    rep = audit(backfilled.url, comps, **kw)
+    gap = rep.faults["gpu"]["missing"][0]
+    assert gap["fix"].startswith("map the GPUs to the components (--gpu COMPONENT=SELECTOR or --gpu-join"), gap
+    assert "gpu utilisation" not in rep.present["ray-worker-5"]
+    rep = audit(backfilled.url, comps, gpu_join="kube_pod_info:node=Hostname", **kw)
+    assert "gpu utilisation" in rep.present["ray-worker-5"] and rep.gpu_unmapped == {}
+    for cmd in ("audit", "watch"):  # the options exist and a malformed one is refused before Prometheus is asked
+        r = CliRunner().invoke(app, [cmd, "http://127.0.0.1:9", "-c", 'ray-worker-5=pod="ray-worker-5"', "--gpu-join", "nonsense"])
+        assert r.exit_code == 2 and "--gpu-join" in r.output and "No such option" not in r.output, (cmd, r.output)

@@ -445,6 +445,29 @@ def _case_warnings(case_dir: Path) -> list[str]:
         return []
 
 
+def _gpu_options(gpus: list[str] | None, gpu_join: str | None) -> dict[str, str]:
+    """``--gpu component=selector`` (repeatable) as a mapping, and ``--gpu-join`` checked; a malformed one is a usage error."""
+    gpu_selectors: dict[str, str] = {}
+    for item in gpus or ():
+        comp, sep, sel = item.partition("=")
+        if not sep or not comp.strip() or not sel.strip():
+            _usage_error(f"--gpu {item!r} must be component=selector, e.g. ray-worker-1='UUID=\"GPU-...\"'")
+        _check_component("--gpu", item, comp.strip())
+        gpu_selectors[comp.strip()] = sel.strip()
+    if gpu_join is not None:
+        from llmrca.collect import GpuJoin
+
+        try:
+            GpuJoin.parse(gpu_join)
+        except ValueError as e:
+            _usage_error(f"--gpu-join: {e}")
+    return gpu_selectors
+
+
+_GPU_HELP = "component=selector of its GPUs in the DCGM series, e.g. ray-worker-1='Hostname=\"n1\",gpu=\"0\"' (repeatable)."
+_GPU_JOIN_HELP = "Map components to GPUs via SERIES:LABEL=DCGM_LABEL, e.g. kube_pod_info:node=Hostname (DCGM series without pod labels)."
+
+
 @app.command("rank")
 def rank_cmd(
     case_dir: Annotated[Path, typer.Argument(help="One case folder (data.csv, inject_time.txt, ...).")],
@@ -1135,20 +1158,7 @@ def collect_cmd(
         log_files.setdefault(comp, []).append(path)
     for path in spans or ():
         _check_readable_file("--spans", path, "span file")
-    gpu_selectors: dict[str, str] = {}
-    for item in gpus or ():
-        comp, sep, sel = item.partition("=")
-        if not sep or not comp.strip() or not sel.strip():
-            _usage_error(f"--gpu {item!r} must be component=selector, e.g. ray-worker-1='UUID=\"GPU-...\"'")
-        _check_component("--gpu", item, comp.strip())
-        gpu_selectors[comp.strip()] = sel.strip()
-    if gpu_join is not None:
-        from llmrca.collect import GpuJoin
-
-        try:
-            GpuJoin.parse(gpu_join)
-        except ValueError as e:
-            _usage_error(f"--gpu-join: {e}")
+    gpu_selectors = _gpu_options(gpus, gpu_join)
     if spans:
         from llmrca.collect import read_span_files
 
@@ -1342,6 +1352,8 @@ def watch_cmd(
     duration: float = typer.Option(0.0, "--duration", help="Stop after this many seconds (0: until Ctrl-C / SIGTERM)."),
     max_incidents: int = typer.Option(0, "--max-incidents", help="Stop after this many incidents (0: no bound)."),
     scrape_interval: float | None = typer.Option(None, "--scrape-interval", help="Scrape interval of this Prometheus, s (default: the local testbed's, else 15); the SLO signals' rate window is at least 4 scrapes."),
+    gpus: list[str] = typer.Option([], "--gpu", help=_GPU_HELP),  # noqa: B008
+    gpu_join: str | None = typer.Option(None, "--gpu-join", help=_GPU_JOIN_HELP),
     sets: list[str] = typer.Option([], "--set", help="Other WatchConfig option key=value (e.g. rel=0.2, cooldown_s=120)."),  # noqa: B008
     out: str = typer.Option("watch-out", "--out", "-o", help="Folder for audit.jsonl, watch.json, watch.png."),
 ) -> None:
@@ -1385,7 +1397,7 @@ def watch_cmd(
             prom_url, comps, cfg, backend=be, allow=list(allow) or None, actuator_options={"run_dir": run_dir} if be == "local" else None,
             min_action_interval_s=min_action_interval, max_actions=max_actions, out=out,
             log_files=defaults.get("log_files") if not components else None, topology=defaults.get("topology") if not components else None,
-            say=lambda m: console.print(m, soft_wrap=True),
+            say=lambda m: console.print(m, soft_wrap=True), gpu_selectors=_gpu_options(gpus, gpu_join) or None, gpu_join=gpu_join,
         )
     except (ConfigError, *_USER_ERRORS) as e:
         _fail(e)
@@ -1401,6 +1413,8 @@ def audit_cmd(
     window: float = typer.Option(600.0, "--window", help="Seconds of history to look at."),
     scrape_interval: float = typer.Option(15.0, "--scrape-interval", help="Scrape interval of this Prometheus, s (rate windows)."),
     logs: list[str] = typer.Option([], "--log", help="COMPONENT=PATH of a log file the loop can read (repeatable)."),  # noqa: B008
+    gpus: list[str] = typer.Option([], "--gpu", help=_GPU_HELP),  # noqa: B008
+    gpu_join: str | None = typer.Option(None, "--gpu-join", help=_GPU_JOIN_HELP),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """Which signals of the vocabulary this Prometheus has, so which faults llmrca can diagnose here, and how to close the gaps.
@@ -1422,7 +1436,10 @@ def audit_cmd(
             if not eq:
                 raise ValueError(f"--log {x!r}: use COMPONENT=PATH")
             log_files[name.strip()] = path.strip()
-        rep = audit(prom_url, comps or None, window_s=window, scrape_interval_s=scrape_interval, run_dir=run_dir, log_files=log_files)
+        if window <= 0 or scrape_interval <= 0:
+            raise ValueError(f"--window and --scrape-interval must be > 0 seconds, got {window:g} and {scrape_interval:g}")
+        rep = audit(prom_url, comps or None, window_s=window, scrape_interval_s=scrape_interval, run_dir=run_dir, log_files=log_files,
+                    gpu_selectors=_gpu_options(gpus, gpu_join) or None, gpu_join=gpu_join)
     except PrometheusError as e:
         _fail(ValueError(str(e)))
     except _USER_ERRORS as e:

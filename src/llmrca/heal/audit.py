@@ -183,6 +183,8 @@ def audit(
     run_dir: str | Path | None = None,
     log_files: Mapping[str, str | Path] | None = None,
     end: float | None = None,
+    gpu_selectors: Mapping[str, str] | None = None,
+    gpu_join: str | None = None,
 ) -> AuditReport:
     """Audit ``prom_url`` over the last ``window_s`` (ending at ``end``, default now).
 
@@ -190,6 +192,8 @@ def audit(
     (``run_dir``) when one runs there, else every pod Prometheus holds series
     of in the window (named by ``pod`` or another setup's pod label).
     ``log_files``: component -> log file (default: the local testbed's).
+    ``gpu_selectors`` / ``gpu_join``: how DCGM devices map to components when their series carry no pod label
+    (as :func:`~llmrca.collect.metrics.collect_metrics` takes them).
     Raises :class:`PrometheusError` when Prometheus cannot be
     asked, ValueError when no component is found.
     """
@@ -216,7 +220,7 @@ def audit(
             )
         step = max(scrape_interval_s, window_s / 100.0)
         res = collect_metrics(client, comps, t0, t1, step_s=step, metric_set="extended", scrape_interval_s=scrape_interval_s,
-                              queries={m.name: m for m in EXTRA_DEFS})
+                              queries={m.name: m for m in EXTRA_DEFS}, gpu_selectors=gpu_selectors, gpu_join=gpu_join)
     desc = describe([c for c in res.frame.columns if c != "time"])
     by_comp: dict[str, dict[str, list[str]]] = {c: {} for c in comps}
     for cm in desc.columns:
@@ -240,7 +244,13 @@ def audit(
             alts = req.split("|")
             lacking = [c for c in replicas if not any(a in by_comp.get(c, {}) for a in alts)]
             if lacking or not replicas:
-                gaps.append({"signal": " or ".join(alts), "components": lacking or ["(no model replica found)"], "fix": _fix(alts)})
+                fix = _fix(alts)
+                unmapped = [c for c in lacking if c in res.gpu_unmapped]
+                if unmapped and any(a.startswith(("gpu", "clock")) for a in alts):
+                    # the DCGM series may well be there: what is missing is which device is whose (say that first)
+                    fix = ("map the GPUs to the components (--gpu COMPONENT=SELECTOR or --gpu-join kube_pod_info:node=Hostname): "
+                           + res.gpu_unmapped[unmapped[0]] + "; else " + fix)
+                gaps.append({"signal": " or ".join(alts), "components": lacking or ["(no model replica found)"], "fix": fix})
         weak = [{"signal": h, "components": [c for c in replicas if h not in by_comp.get(c, {})], "fix": _fix([h])}
                 for h in helpful if any(h not in by_comp.get(c, {}) for c in replicas)]
         faults[ft] = {"diagnosable": not gaps, "why": WHY[ft], "missing": gaps, "would_help": weak}

@@ -368,7 +368,10 @@ class Watcher:
         method_config: Mapping[str, Any] | None = None,
         say: Callable[[str], None] | None = None,
         stop_event: threading.Event | None = None,
+        gpu_selectors: Mapping[str, str] | None = None,
+        gpu_join: str | None = None,
     ) -> None:
+        self.gpu = {"gpu_selectors": dict(gpu_selectors) if gpu_selectors else None, "gpu_join": gpu_join}  # DCGM without pod labels
         if not components:
             raise ValueError("no components to watch: give --component NAME=SELECTOR (or --run-dir of a local testbed)")
         self.url = prom_url.rstrip("/")
@@ -469,6 +472,7 @@ class Watcher:
             rate_window_s=cfg.rate_window_s,
             scrape_interval_s=cfg.scrape_interval_s,
             roles=self._roles(start, end),
+            **self.gpu,
         )
         frame = res.frame
         t = frame["time"].to_numpy(dtype=float)
@@ -618,7 +622,7 @@ class Watcher:
         start = onset - cfg.lookback_s
         res = self._prom(
             lambda: collect_metrics(self.client, self.components, start, end, step_s=cfg.step_s, metric_set="extended",
-                                    scrape_interval_s=cfg.scrape_interval_s, roles=self._roles(start, end))
+                                    scrape_interval_s=cfg.scrape_interval_s, roles=self._roles(start, end), **self.gpu)
         )
         logs = None
         if self.log_files:
@@ -894,12 +898,16 @@ def watch(
     method_config: Mapping[str, Any] | None = None,
     say: Callable[[str], None] | None = None,
     stop_event: threading.Event | None = None,
+    gpu_selectors: Mapping[str, str] | None = None,
+    gpu_join: str | None = None,
 ) -> WatchReport:
     """Watch ``prom_url`` (see the module docstring); returns when stopped.
 
     ``backend``: the actuator's (``local``, ``k8s``, ... of :data:`llmrca.heal.actuators.ACTUATORS`;
     None: no actuator, decisions only).  ``allow``: components that may be acted on (None: any model
-    replica).  Raises ValueError for bad options (signals, components, method).
+    replica).  ``gpu_selectors`` / ``gpu_join``: how DCGM devices map to components when their series carry
+    no pod label (as :func:`~llmrca.collect.metrics.collect_metrics` takes them).  Raises ValueError for bad
+    options (signals, components, method) and for a Prometheus that does not answer at the start (:func:`preflight`).
     """
     from llmrca.heal.actuators import Actuator, ActuatorError, GuardedActuator, Rails, actuator_class
 
@@ -930,5 +938,5 @@ def watch(
         act = actuator_class(backend)(**dict(actuator_options or {}))
     guard = GuardedActuator(act, execute=cfg.execute, rails=rails)
     w = Watcher(prom_url, components, cfg, guard, out=out, log_files=log_files, topology=topology, method_config=method_config,
-                say=say, stop_event=stop_event)
+                say=say, stop_event=stop_event, gpu_selectors=gpu_selectors, gpu_join=gpu_join)
     return w.run()
