@@ -524,3 +524,18 @@ def test_audit_maps_gpus_without_pod_labels_and_says_how(backfilled: Backfilled)
     for cmd in ("audit", "watch"):  # the options exist and a malformed one is refused before Prometheus is asked
         r = CliRunner().invoke(app, [cmd, "http://127.0.0.1:9", "-c", 'ray-worker-5=pod="ray-worker-5"', "--gpu-join", "nonsense"])
         assert r.exit_code == 2 and "--gpu-join" in r.output and "No such option" not in r.output, (cmd, r.output)
+
+
+@pytest.mark.system
+def test_audit_flags_components_not_scraped_lately(backfilled: Backfilled) -> None:
+    """Every target down: audit still printed every signal present and exit 0 (the window still held old samples)."""
+    from llmrca.heal.audit import audit, render
+
+    comps = {"ray-worker-1": 'namespace="llm",pod="ray-worker-1"', "ray-head": 'pod="ray-head"'}
+    fresh = audit(backfilled.url, comps, window_s=60, scrape_interval_s=STEP, end=backfilled.end)
+    assert fresh.stale == {} and fresh.present["ray-worker-1"]
+    last = backfilled.start - 300 + STEP * (N - 1)  # the newest sample written
+    late = audit(backfilled.url, comps, window_s=600, scrape_interval_s=STEP, end=last + 120)
+    assert late.stale == {"ray-worker-1": 120.0, "ray-head": 120.0}, late.stale
+    assert late.present["ray-worker-1"] == {} and not late.minimum_ok
+    assert "STALE: no sample lately from ray-worker-1 (120 s ago), ray-head (120 s ago)" in render(late)

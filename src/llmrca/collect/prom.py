@@ -98,6 +98,18 @@ class PromClient:
             Series(dict(s["metric"]), np.array([float(s["value"][0])]), np.array([_float(s["value"][1])])) for s in data["result"]
         ]
 
+    def samples(self, selector: str, at: float, lookback_s: float) -> list[Series]:
+        """The raw samples of the series ``{selector}`` matches in ``(at - lookback_s, at]``, with their own
+        timestamps (an instant query of the range vector ``{selector}[lookback]``)."""
+        params = {"query": f"{{{selector}}}[{max(1, int(lookback_s))}s]", "time": f"{at:.3f}"}
+        data = self._api("/api/v1/query", params, f"samples of {{{selector}}}")
+        if data.get("resultType") != "matrix":
+            raise PrometheusError(f"{self.url}: a range vector query returned a {data.get('resultType')}, expected a matrix")
+        return [
+            Series(dict(s["metric"]), np.array([float(t) for t, _ in s["values"]]), np.array([_float(v) for _, v in s["values"]]))
+            for s in data["result"]
+        ]
+
     def query_range(self, promql: str, start: float, end: float, step_s: float) -> list[Series]:
         """Range query: samples at ``start + k*step`` up to ``end`` where the query has a value."""
         if not (math.isfinite(start) and math.isfinite(end) and end >= start):

@@ -134,6 +134,7 @@ class AuditReport:
     gpu_unmapped: dict[str, str] = field(default_factory=dict)
     missing_components: list[str] = field(default_factory=list)
     roles_inferred: dict[str, list[str]] = field(default_factory=dict)  # component -> roles its series show (name gives none)
+    stale: dict[str, float | None] = field(default_factory=dict)  # component -> s since its last sample (None: > 5 min)
 
     @property
     def minimum_ok(self) -> bool:
@@ -154,6 +155,7 @@ class AuditReport:
             "gpu_unmapped": self.gpu_unmapped,
             "missing_components": self.missing_components,
             "roles_inferred": self.roles_inferred,
+            "stale": self.stale,
             "minimum_set": self.minimum_ok,
         }
 
@@ -219,6 +221,7 @@ def audit(
                 "give --component NAME=SELECTOR"
             )
         step = max(scrape_interval_s, window_s / 100.0)
+        last = {c: _last_sample(client, sel, t1) for c, sel in comps.items()}
         res = collect_metrics(client, comps, t0, t1, step_s=step, metric_set="extended", scrape_interval_s=scrape_interval_s,
                               queries={m.name: m for m in EXTRA_DEFS}, gpu_selectors=gpu_selectors, gpu_join=gpu_join)
     desc = describe([c for c in res.frame.columns if c != "time"])
@@ -229,6 +232,11 @@ def audit(
         for g in GUIDELINES:
             if cm.kind in g.kinds:
                 by_comp[cm.component].setdefault(g.name, []).append(cm.column)
+    # a component scraped once but not lately (its target down): what it had is no signal the loop can use now
+    stale = {c: (None if last[c] is None else round(t1 - last[c], 1)) for c in comps
+             if by_comp.get(c) and (last[c] is None or t1 - last[c] > max(3 * scrape_interval_s, 2 * step))}
+    for c in stale:
+        by_comp[c] = {}
     log_ok = {c: Path(p).is_file() for c, p in logs.items()}
     for c, ok in log_ok.items():
         if ok and c in by_comp:
@@ -267,7 +275,26 @@ def audit(
         gpu_unmapped=dict(res.gpu_unmapped),
         missing_components=list(res.missing_components),
         roles_inferred=dict(res.roles_inferred),
+        stale=stale,
     )
+
+
+def _last_sample(client: PromClient, selector: str, at: float, lookback_s: float = 300.0) -> float | None:
+    """Time of the newest sample of any series ``selector`` matches (under any label scheme) in the
+    ``lookback_s`` before ``at``; None when there is none.  Raw samples (a range-vector query): PromQL's
+    ``timestamp()`` cannot take series of several metrics at once (their labels collide without the name)."""
+    from llmrca.telemetry.aliases import selector_schemes
+
+    newest: float | None = None
+    for _scheme, sel, _ in selector_schemes(selector):
+        try:
+            got = client.samples(sel, at, lookback_s)
+        except PrometheusError:
+            continue
+        for s in got:
+            if len(s.times) and (newest is None or float(s.times[-1]) > newest):
+                newest = float(s.times[-1])
+    return newest
 
 
 def _fix(names: list[str]) -> str:
@@ -310,6 +337,9 @@ def render(rep: AuditReport) -> str:
                 rows.append(f"           fix: {gap['fix']}")
     for why in rep.gpu_unmapped.values():
         rows.append(f"  note: {why}")
+    if rep.stale:  # its signals are shown missing above: a target that stopped being scraped
+        said = ", ".join(f"{c} ({'over 5 min' if ago is None else f'{ago:g} s'} ago)" for c, ago in rep.stale.items())
+        rows.append(f"  STALE: no sample lately from {said}: is its scrape target down (`up == 0`)? its signals count as missing")
     rows.append("")
     rows.append("minimum set: " + ("present (exit 0)" if rep.minimum_ok else "NOT present (exit 1)"))
     return "\n".join(rows)
