@@ -201,6 +201,14 @@ def test_collect_cli_gpu_options(backfilled: Backfilled, tmp_path) -> None:
     assert bad.exit_code == 2 and "SERIES:LABEL=DCGM_LABEL" in bad.output and "Traceback" not in bad.output
     bad = CliRunner().invoke(app, [*base, "--gpu", "ray-worker-1", "--out", str(tmp_path / "e")])
     assert bad.exit_code == 2 and "component=selector" in bad.output
+    # a target that is no component was refused only after Prometheus had been asked (exit 1, "invalid case case")
+    bad = CliRunner().invoke(app, [*base, "--fault-type", "cpu", "--target", "nobody", "--out", str(tmp_path / "f")], terminal_width=300)
+    assert bad.exit_code == 2 and "--target nobody: not one of the components" in bad.output, bad.output
+    import time
+
+    late = [*base[:7], str(time.time() + 600), *base[8:], "--out", str(tmp_path / "g")]  # --end in the future: empty rows
+    bad = CliRunner().invoke(app, late, terminal_width=300)
+    assert bad.exit_code == 2 and "is in the future" in bad.output, bad.output
 
 
 def test_alias_tables() -> None:

@@ -486,6 +486,7 @@ def test_watch_refuses_what_it_cannot_watch_before_it_starts(backfilled: Backfil
         ([backfilled.url, *comp, "--duration", "-5"], "'duration_s' must be in [0, inf)"),
         ([backfilled.url, *comp, "--allow", "w2"], "--allow w2: not a watched component"),
         ([backfilled.url, *comp, "--backend", "local", "--execute"], "none runs in"),
+        ([backfilled.url, *comp, "--log", "w1=/nonexistent/w1.log"], "--log: log file /nonexistent/w1.log does not exist"),
     ]
     try:
         for args, said in cases:
@@ -500,6 +501,9 @@ def test_watch_refuses_what_it_cannot_watch_before_it_starts(backfilled: Backfil
         said = " ".join((r.stdout + r.stderr).split())
         assert "warning: Prometheus holds no series of w1 now" in said and "warning: no rule could learn a baseline" in said, said
         assert "--scrape-interval" in said
+        r = subprocess.run([sys.executable, "-m", "llmrca", "audit", backfilled.url, *comp, "--log", "w1=/nonexistent/w1.log"],
+                           capture_output=True, text=True, timeout=60)  # audit showed '.' for it
+        assert r.returncode == 2 and "does not exist" in r.stderr, r.stderr
     finally:
         srv.shutdown()
 

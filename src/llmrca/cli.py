@@ -445,6 +445,19 @@ def _case_warnings(case_dir: Path) -> list[str]:
         return []
 
 
+def _log_options(logs: list[str]) -> dict[str, str]:
+    """``--log COMPONENT=PATH`` (repeatable) of watch and audit: each an existing readable file (a usage error otherwise)."""
+    log_files: dict[str, str] = {}
+    for x in logs:
+        name, eq, path = x.partition("=")
+        if not eq or not name.strip() or not path.strip():
+            _usage_error(f"--log {x!r}: use COMPONENT=PATH")
+        _check_component("--log", x, name.strip())
+        _check_readable_file("--log", path.strip(), "log file")
+        log_files[name.strip()] = path.strip()
+    return log_files
+
+
 def _gpu_options(gpus: list[str] | None, gpu_join: str | None) -> dict[str, str]:
     """``--gpu component=selector`` (repeatable) as a mapping, and ``--gpu-join`` checked; a malformed one is a usage error."""
     gpu_selectors: dict[str, str] = {}
@@ -1146,6 +1159,12 @@ def collect_cmd(
                      f"{_epoch(start)}; the methods need at least {MIN_NORMAL_ROWS} before the injection: start the window earlier")
     if fault_end is not None and not inject < fault_end:
         _usage_error(f"--fault-end {_epoch(fault_end)} must be after --inject {_epoch(inject)}")
+    if target is not None and target not in comps:
+        _usage_error(f"--target {target}: not one of the components in {components} ({', '.join(map(str, comps))})")
+    import time as _time
+
+    if end > _time.time() + 60:  # Prometheus has nothing there yet: the rows would be empty
+        _usage_error(f"--end {_epoch(end)} is in the future ({end - _time.time():.0f} s from now); give a window that has passed")
     fault = FaultRecord(normalize_fault_type(fault_type), target, start=inject, end=fault_end) if fault_type and target else None
     log_files: dict[str, list[str]] = {}
     for item in logs or ():
@@ -1354,6 +1373,7 @@ def watch_cmd(
     scrape_interval: float | None = typer.Option(None, "--scrape-interval", help="Scrape interval of this Prometheus, s (default: the local testbed's, else 15); the SLO signals' rate window is at least 4 scrapes."),
     gpus: list[str] = typer.Option([], "--gpu", help=_GPU_HELP),  # noqa: B008
     gpu_join: str | None = typer.Option(None, "--gpu-join", help=_GPU_JOIN_HELP),
+    logs: list[str] = typer.Option([], "--log", help="COMPONENT=PATH of a log file the localizer reads (repeatable; default: the local testbed's)."),  # noqa: B008
     sets: list[str] = typer.Option([], "--set", help="Other WatchConfig option key=value (e.g. rel=0.2, cooldown_s=120)."),  # noqa: B008
     out: str = typer.Option("watch-out", "--out", "-o", help="Folder for audit.jsonl, watch.json, watch.png."),
 ) -> None:
@@ -1396,7 +1416,7 @@ def watch_cmd(
         rep = watch(
             prom_url, comps, cfg, backend=be, allow=list(allow) or None, actuator_options={"run_dir": run_dir} if be == "local" else None,
             min_action_interval_s=min_action_interval, max_actions=max_actions, out=out,
-            log_files=defaults.get("log_files") if not components else None, topology=defaults.get("topology") if not components else None,
+            log_files=_log_options(logs) or (defaults.get("log_files") if not components else None), topology=defaults.get("topology") if not components else None,
             say=lambda m: console.print(m, soft_wrap=True), gpu_selectors=_gpu_options(gpus, gpu_join) or None, gpu_join=gpu_join,
         )
     except (ConfigError, *_USER_ERRORS) as e:
@@ -1430,12 +1450,7 @@ def audit_cmd(
             if not eq or not name.strip() or not sel.strip():
                 raise ValueError(f"--component {c!r}: use NAME=SELECTOR")
             comps[name.strip()] = sel.strip()
-        log_files = {}
-        for x in logs:
-            name, eq, path = x.partition("=")
-            if not eq:
-                raise ValueError(f"--log {x!r}: use COMPONENT=PATH")
-            log_files[name.strip()] = path.strip()
+        log_files = _log_options(logs)
         if window <= 0 or scrape_interval <= 0:
             raise ValueError(f"--window and --scrape-interval must be > 0 seconds, got {window:g} and {scrape_interval:g}")
         rep = audit(prom_url, comps or None, window_s=window, scrape_interval_s=scrape_interval, run_dir=run_dir, log_files=log_files,
