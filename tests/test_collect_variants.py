@@ -543,3 +543,20 @@ def test_audit_flags_components_not_scraped_lately(backfilled: Backfilled) -> No
     assert late.stale == {"ray-worker-1": 120.0, "ray-head": 120.0}, late.stale
     assert late.present["ray-worker-1"] == {} and not late.minimum_ok
     assert "STALE: no sample lately from ray-worker-1 (120 s ago), ray-head (120 s ago)" in render(late)
+
+
+@pytest.mark.system
+def test_audit_of_one_namespace_and_of_many_components_reads(backfilled: Backfilled) -> None:
+    """audit discovered every pod of every namespace, and printed a table 1124 characters wide with names cut to 9."""
+    from llmrca.heal.audit import audit, render
+
+    kw = {"window_s": backfilled.end - backfilled.start, "scrape_interval_s": STEP, "end": backfilled.end}
+    rep = audit(backfilled.url, namespace="llm", **kw)
+    # named by namespace, exported_namespace, pod_namespace (dcgm-exporter 1.x) or kubernetes_namespace
+    assert set(rep.components) == {f"ray-worker-{i}" for i in range(1, 6)} | {"ingress-nginx", "nginx-oss", "nginx-inc"}, rep.components
+    assert rep.components["ray-worker-1"] == 'namespace="llm",pod="ray-worker-1"'
+    text = render(audit(backfilled.url, **kw))  # every pod of the Prometheus: one line per component
+    per_comp = [ln for ln in text.splitlines() if ln.split(":")[0].split(" (")[0] in {"node-exporter-n4", "ray-worker-1", "ksm-0"}]
+    assert len(per_comp) == 3 and max(map(len, per_comp)) < 300, per_comp  # no row wider than a screen or two
+    few = render(audit(backfilled.url, {"ingress-nginx-controller": 'pod="ingress-nginx"', "ray-worker-1": 'pod="ray-worker-1"'}, **kw))
+    assert "ingress-nginx-controller" in next(ln for ln in few.splitlines() if ln.startswith("signal")), few  # whole names

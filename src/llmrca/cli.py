@@ -1435,6 +1435,7 @@ def audit_cmd(
     logs: list[str] = typer.Option([], "--log", help="COMPONENT=PATH of a log file the loop can read (repeatable)."),  # noqa: B008
     gpus: list[str] = typer.Option([], "--gpu", help=_GPU_HELP),  # noqa: B008
     gpu_join: str | None = typer.Option(None, "--gpu-join", help=_GPU_JOIN_HELP),
+    namespace: str | None = typer.Option(None, "--namespace", "-n", help="Without --component: only this namespace's pods."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """Which signals of the vocabulary this Prometheus has, so which faults llmrca can diagnose here, and how to close the gaps.
@@ -1454,7 +1455,7 @@ def audit_cmd(
         if window <= 0 or scrape_interval <= 0:
             raise ValueError(f"--window and --scrape-interval must be > 0 seconds, got {window:g} and {scrape_interval:g}")
         rep = audit(prom_url, comps or None, window_s=window, scrape_interval_s=scrape_interval, run_dir=run_dir, log_files=log_files,
-                    gpu_selectors=_gpu_options(gpus, gpu_join) or None, gpu_join=gpu_join)
+                    gpu_selectors=_gpu_options(gpus, gpu_join) or None, gpu_join=gpu_join, namespace=namespace)
     except PrometheusError as e:
         _fail(ValueError(str(e)))
     except _USER_ERRORS as e:

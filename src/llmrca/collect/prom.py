@@ -142,12 +142,15 @@ class PromClient:
             raise PrometheusError(f"{self.url}/api/v1/series answered {str(data)[:200]!r}, expected a list of label sets")
         return [dict(s) for s in data]
 
-    def label_values(self, label: str, start: float, end: float) -> list[str]:
-        """Values of ``label`` over the series with samples in ``[start, end]`` (``/api/v1/label/<label>/values``).
+    def label_values(self, label: str, start: float, end: float, match: str | None = None) -> list[str]:
+        """Values of ``label`` over the series with samples in ``[start, end]`` (``/api/v1/label/<label>/values``),
+        of the series ``match`` selects when given (``match[]``, Prometheus >= 2.24).
 
         ``label_values("__name__", ...)`` lists the metric names Prometheus holds in the window.
         """
         params: dict[str, Any] = {"start": f"{start:.3f}", "end": f"{end:.3f}"}
+        if match is not None:
+            params["match[]"] = match
         try:
             r = self._http.get(f"{self.url}/api/v1/label/{label}/values", params=params)
             body = r.json()

@@ -160,20 +160,33 @@ class AuditReport:
         }
 
 
-def _discover(client: PromClient, start: float, end: float) -> dict[str, str]:
-    """Every pod Prometheus holds series of in ``[start, end]`` -> ``pod="<name>"``.
+def _discover(client: PromClient, start: float, end: float, namespace: str | None = None) -> dict[str, str]:
+    """Every pod Prometheus holds series of in ``[start, end]`` (of ``namespace`` when given) -> its selector.
 
     A pod is named by any of the labels of :data:`~llmrca.telemetry.aliases.POD_LABELS` (``pod``, and
-    ``exported_pod`` / ``pod_name`` / ``kubernetes_pod_name`` of other setups); the collector rewrites
-    ``pod="<name>"`` into the label its series carry.  Names with ``_`` (no Kubernetes pod) are left out.
+    ``exported_pod`` / ``pod_name`` / ``kubernetes_pod_name`` of other setups), its namespace by the label of the
+    same setup; the collector rewrites ``pod="<name>"`` into the label its series carry.  Names with ``_`` (no
+    Kubernetes pod) are left out.
     """
+    from llmrca.telemetry.aliases import LABEL_SCHEMES
+
     pods: set[str] = set()
+    schemes = [{"pod": "pod", "namespace": "namespace"}, *LABEL_SCHEMES.values()]
     for label in POD_LABELS:
-        try:
-            pods.update(client.label_values(label, start, end))
-        except PrometheusError:  # a query frontend may not serve the label API: series present at the end
-            pods.update(s.labels[label] for s in client.query(f'count by ({label}) ({{{label}!=""}})', end) if s.labels.get(label))
-    return {p: f'pod="{p}"' for p in sorted(pods) if p and "_" not in p}
+        ns_labels = sorted({sc.get("namespace", "namespace") for sc in schemes if sc.get("pod", "pod") == label}) or ["namespace"]
+        for ns_label in ns_labels if namespace is not None else [None]:
+            match = f'{{{label}!=""{f",{ns_label}={_quoted(namespace)}" if ns_label else ""}}}'
+            try:
+                pods.update(client.label_values(label, start, end, match=match if ns_label else None))
+            except PrometheusError:  # a query frontend may not serve the label API: series present at the end
+                pods.update(s.labels[label] for s in client.query(f"count by ({label}) ({match})", end) if s.labels.get(label))
+    ns = f"namespace={_quoted(namespace)}," if namespace is not None else ""
+    return {p: f'{ns}pod="{p}"' for p in sorted(pods) if p and "_" not in p}
+
+
+def _quoted(value: str) -> str:
+    """``value`` as a PromQL string literal."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def audit(
@@ -187,6 +200,7 @@ def audit(
     end: float | None = None,
     gpu_selectors: Mapping[str, str] | None = None,
     gpu_join: str | None = None,
+    namespace: str | None = None,
 ) -> AuditReport:
     """Audit ``prom_url`` over the last ``window_s`` (ending at ``end``, default now).
 
@@ -195,7 +209,8 @@ def audit(
     of in the window (named by ``pod`` or another setup's pod label).
     ``log_files``: component -> log file (default: the local testbed's).
     ``gpu_selectors`` / ``gpu_join``: how DCGM devices map to components when their series carry no pod label
-    (as :func:`~llmrca.collect.metrics.collect_metrics` takes them).
+    (as :func:`~llmrca.collect.metrics.collect_metrics` takes them).  ``namespace``: discover only that
+    namespace's pods (when no component is given).
     Raises :class:`PrometheusError` when Prometheus cannot be
     asked, ValueError when no component is found.
     """
@@ -214,7 +229,7 @@ def audit(
             logs = logs or {p: str(st.pod_dir(p) / f"{p}.log") for p in st.pods}
     with PromClient(prom_url, timeout_s=30.0) as client:
         if not comps:
-            comps = _discover(client, t0, t1)
+            comps = _discover(client, t0, t1, namespace)
         if not comps:
             raise ValueError(
                 f"no component found at {prom_url} (no series with a pod label ({', '.join(POD_LABELS)}) in the last {window_s:g} s); "
@@ -312,19 +327,31 @@ def _fix(names: list[str]) -> str:
 def render(rep: AuditReport) -> str:
     """The report as text: signals per component (x present, . missing), fault verdicts with fixes, the minimum-set verdict."""
     comps = list(rep.components)
-    short = {c: c.replace("ray-worker-", "w").replace("ray-head", "head").replace("nginx-gateway", "gateway").replace("kuberay-operator", "operator")[:9]
+    short = {c: c.replace("ray-worker-", "w").replace("ray-head", "head").replace("nginx-gateway", "gateway").replace("kuberay-operator", "operator")
              for c in comps}
     rows = [f"llmrca audit of {rep.prometheus} (window {rep.window[1] - rep.window[0]:.0f} s, {len(comps)} components, "
             f"replicas: {', '.join(rep.replicas) or 'none found'}, entry: {rep.entry or 'none found'})", ""]
     if rep.roles_inferred:
         rows[-1:-1] = ["roles read from the series (the names give none): "
                        + ", ".join(f"{c} {'/'.join(r)}" for c, r in rep.roles_inferred.items())]
-    head = f"{'signal':32s}{'layer':14s}" + "".join(f"{short[c]:>10s}" for c in comps)
-    rows += [head, "-" * len(head)]
-    for g in (*GUIDELINES, Guideline("logs", (), "all", "logs", "")):
-        applies = [c for c in comps if g.where == "all" or (g.where == "replica" and c in rep.replicas) or (g.where == "entry" and c == rep.entry)]
-        cells = "".join(f"{('x' if g.name in rep.present.get(c, {}) else '.') if c in applies else '':>10s}" for c in comps)
-        rows.append(f"{g.name:32s}{g.layer:14s}{cells}")
+    guidelines = (*GUIDELINES, Guideline("logs", (), "all", "logs", ""))
+
+    def applies(g: Guideline, c: str) -> bool:
+        return g.where == "all" or (g.where == "replica" and c in rep.replicas) or (g.where == "entry" and c == rep.entry)
+
+    if (len(comps) <= 8 and all(len(v) <= 12 for v in short.values())) or len(comps) <= 4:
+        width = max(10, *(len(v) + 1 for v in short.values()))
+        head = f"{'signal':32s}{'layer':14s}" + "".join(f"{short[c]:>{width}s}" for c in comps)
+        rows += [head, "-" * len(head)]
+        for g in guidelines:
+            cells = "".join(f"{('x' if g.name in rep.present.get(c, {}) else '.') if applies(g, c) else '':>{width}s}" for c in comps)
+            rows.append(f"{g.name:32s}{g.layer:14s}{cells}")
+    else:  # many components or long names: a table would be wider than any terminal; one line per component
+        for c in comps:
+            have = [g.name for g in guidelines if applies(g, c) and g.name in rep.present.get(c, {})]
+            lack = [g.name for g in guidelines if applies(g, c) and g.name not in rep.present.get(c, {})]
+            role = " (replica)" if c in rep.replicas else " (entry)" if c == rep.entry else ""
+            rows.append(f"{c}{role}: {', '.join(have) or 'no signal'}" + (f"; missing: {', '.join(lack)}" if have and lack else ""))
     rows.append("")
     rows.append(f"alert (SLO) signals: {', '.join(rep.slo) or 'NONE: nothing the user feels is exported; enable ingress-nginx or Istio metrics'}")
     for ft, f in rep.faults.items():
