@@ -382,7 +382,8 @@ def test_a_method_error_on_the_data_is_a_failed_run_in_rank_as_in_evaluate(one_c
     df[[c for c in df.columns if c != "time"]] = 1.0
     df.to_csv(const / "data.csv", index=False)
     r = CliRunner().invoke(app, ["rank", str(const), "--method", "circa", "-q"], terminal_width=400)
-    assert r.exit_code == 1 and "the case has no metric column that varies" in r.output and "case 'case'" not in r.output, r.output
+    # nothing varies: the case lacks what CIRCA reads (NotEnoughData, unavailable as in evaluate), not a failure of it
+    assert r.exit_code == 2 and "the case has no metric column that varies" in r.output and "case 'case'" not in r.output, r.output
 
 
 def test_rank_json_names_a_copied_case_by_its_folder_as_evaluate_does(one_case: Path, tmp_path: Path) -> None:
@@ -465,3 +466,25 @@ def test_too_few_rows_before_the_injection_is_unavailable_not_a_failed_run(tmp_p
     r = CliRunner().invoke(app, ["rank", str(d), "--method", method, "--json", "-q"])
     out = json.loads(r.stdout)
     assert (r.exit_code, out["status"]) == (2, "unavailable") and "2" in out["error"], r.output
+
+
+def test_rank_says_a_tie_as_the_evaluator_counts_it(tmp_path: Path) -> None:
+    """Every score equal: rank said 'a root cause is ranked #1 (AC@1 hit)' (alphabetical order), evaluate scored
+    AC@1 = 1/4; the table hid the tie behind 4 significant digits."""
+    import json
+
+    import numpy as np
+
+    t = 1_700_000_000 + np.arange(120)
+    df = pd.DataFrame({"time": t} | {f"{s}_cpu": np.ones(len(t)) for s in ("a", "b", "c", "d")})
+    d = tmp_path / "a_cpu" / "1"
+    d.mkdir(parents=True)
+    df.to_csv(d / "data.csv", index=False)
+    (d / "inject_time.txt").write_text(str(int(t[60])))
+    r = CliRunner().invoke(app, ["rank", str(d), "--method", "baro", "--json", "-q"])
+    out = json.loads(r.stdout)
+    assert "tied with 3 other(s) at #1-#4" in out["verdict"] and "AC@1 0.25" in out["verdict"], out["verdict"]
+    r = CliRunner().invoke(app, ["rank", str(d), "--method", "baro", "-q"], terminal_width=200)
+    assert r.output.count("(tie)") == 4, r.output
+    ev = CliRunner().invoke(app, ["evaluate", str(tmp_path), "--methods", "baro", "--out", str(tmp_path / "ev"), "-q"])
+    assert ev.exit_code == 0 and pd.read_csv(tmp_path / "ev" / "summary.csv").query("fault == 'all'")["ac@1"].iloc[0] == 0.25

@@ -565,8 +565,13 @@ def rank_cmd(
     for m, _ in outcome.ranking.metrics or []:
         best_metric.setdefault(m.partition("_")[0], m)
     truth = outcome.case.root_causes
-    for i, (c, sc) in enumerate(zip(outcome.ranking.components, outcome.ranking.scores, strict=True), 1):
-        t.add_row(str(i), Text.assemble((c, "bold"), " (root cause)") if c in truth else c, f"{sc:.4g}", best_metric.get(c, ""))
+    from llmrca.evaluate.metrics import _same
+
+    sc_all = list(outcome.ranking.scores)
+    for i, (c, sc) in enumerate(zip(outcome.ranking.components, sc_all, strict=True), 1):
+        tied = (i > 1 and _same(sc_all[i - 2], sc)) or (i < len(sc_all) and _same(sc_all[i], sc))
+        t.add_row(str(i), Text.assemble((c, "bold"), " (root cause)") if c in truth else c, f"{sc:.4g}" + (" (tie)" if tied else ""),
+                  best_metric.get(c, ""))
     _stdout().print(t)
     for root, pos in outcome.truth_positions().items():
         typer.echo(f"true root cause {root}: " + (f"ranked #{pos} of {len(outcome.ranking.components)}" if pos else "not in the ranking"))
@@ -630,7 +635,9 @@ def fidelity_cmd(
         _fail(e)
     problem = fid.problem()
     if problem is not None:  # refused first, alone: warnings about numbers not shown would only confuse
-        if as_json:  # the answer on stdout says why too (rho all null), exit 2 as without --json
+        if as_json:  # the answer on stdout says why too (rho all null), exit 2 as without --json; the warnings on stderr
+            for w in fid.warnings():
+                console.print(Text(w, style="yellow"), soft_wrap=True)
             typer.echo(_json_text({"status": "failed", "error_kind": "usage", "error": problem, **fid.to_dict()}, indent=2))
         _fail(ValueError(problem))
     for w in fid.warnings():  # they say what was run (e.g. non-default options)

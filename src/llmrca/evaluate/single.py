@@ -56,7 +56,23 @@ class RankOutcome:
             return "faulty case: the method abstained, which scores as a miss (AC@k = 0 for every k)"
         pos = [p for p in self.truth_positions().values() if p is not None]
         first = min(pos) if pos else None
-        return "faulty case: " + (f"a root cause is ranked #{first} (AC@1 {'hit' if first == 1 else 'miss'})" if first else "no root cause in the ranking: a miss")
+        if not first:
+            return "faulty case: no root cause in the ranking: a miss"
+        from llmrca.evaluate.metrics import _same, case_scores
+
+        scores = list(r.scores) if r.scores is not None and len(r.scores) == len(r.components) else None
+        if scores is not None:  # the order inside a group of equal scores is arbitrary: the evaluator counts the expectation
+            lo = first - 1
+            while lo > 0 and _same(scores[lo - 1], scores[first - 1]):
+                lo -= 1
+            hi = first
+            while hi < len(scores) and _same(scores[hi], scores[first - 1]):
+                hi += 1
+            if hi - lo > 1:
+                got = case_scores(r.components, self.case.root_causes, scores)
+                return (f"faulty case: a root cause is tied with {hi - lo - 1} other(s) at #{lo + 1}-#{hi} (equal scores, "
+                        f"shown in arbitrary order): AC@1 {got['ac@1']:.2f}, Avg@5 {got['avg@5']:.2f} as the evaluator counts ties")
+        return f"faulty case: a root cause is ranked #{first} (AC@1 {'hit' if first == 1 else 'miss'})"
 
     def to_dict(self) -> dict[str, Any]:
         return {
