@@ -58,6 +58,12 @@ REALWORLD = Path(__file__).resolve().parents[2].parent / "shared" / "cases" / "r
         ("DCGM_FI_DEV_GPU_UTIL", "gpu_util", 1.0),
         ("ctn_gpu", "gpu_util", 1.0),
         ("nvidia_smi_utilization_gpu_ratio", "gpu_util", 100.0),
+        # docker stats / psutil CPU in percent of a core (was read as cores: 20 % as 20 cores)
+        ("cpu_percent", "cpu", 0.01),
+        ("container_cpu_usage_percent", "cpu", 0.01),
+        # a share of failed requests is no per-second rate
+        ("error_ratio", "error_rate", 1.0),
+        ("http_errors_percent", "error_rate", 0.01),
     ],
 )
 def test_names_of_other_exporters_have_their_meaning(name: str, kind: str, factor: float) -> None:
@@ -69,6 +75,10 @@ def test_names_of_other_exporters_have_their_meaning(name: str, kind: str, facto
 def test_identity_and_unknown_names_have_no_kind() -> None:
     for name in ("pod_name", "pod_ip", "node_name", "foo", "x1"):
         assert meaning(name) is None, name
+    # one bucket's cumulative count (was latency_mean in ms) and a memory share without bytes (was bytes) have no level
+    for name in ("istio_request_duration_milliseconds_bucket", "http_request_duration_seconds_bucket", "mem_percent"):
+        assert meaning(name) is None, name
+    assert meaning("error_ratio").unit == "fraction" and meaning("cpu_percent").unit == "%"
 
 
 def test_every_catalogue_metric_is_its_own_kind_canonically() -> None:

@@ -302,8 +302,8 @@ def meaning(metric: str) -> Meaning | None:
     if raw in _CANONICAL or not toks:
         return _meaning_of_name(raw)
     qualified = "rate" in toks or any(q in toks for q in ("p50", "p90", "p95", "p99", "mean", "avg"))
-    if not qualified and toks[-1] == "sum" and len(toks) > 1:
-        return None  # a histogram's cumulative sum: no level of its own
+    if not qualified and toks[-1] in ("sum", "bucket") and len(toks) > 1:
+        return None  # a histogram's cumulative sum or one bucket's count: no level of its own
     if not qualified and toks[-1] == "count" and len(toks) > 1:
         return Meaning("request_rate", "1/s", 1.0, "observations of a histogram (its _count), read as a rate", counter=True)
     m = _meaning_of_name(raw)
@@ -400,6 +400,9 @@ def _meaning_of_name(metric: str) -> Meaning | None:
     if "5xx" in s or _has(t, "error", "errors", "err", "failed", "failures", "fail"):
         if "5xx" in s and _has(t, "nginx", "ingress", "gateway"):
             return Meaning("gateway_5xx_rate", "1/s", 1.0, "gateway 5xx responses")
+        if _has(t, "ratio", "fraction", "share", "percent", "pct", "percentage"):  # a share of requests, not per second
+            pct = _has(t, "percent", "pct", "percentage")
+            return Meaning("error_rate", "%" if pct else "fraction", 0.01 if pct else 1.0, "share of failed requests (a ratio, not per second)")
         return Meaning("error_rate", "1/s", 1.0, "failed requests")
     # -- latency (mesh, gateway, RCAEval) ----------------------------------------------------
     if _has(t, "latency", "lat", "duration", "rt", "responsetime") or _seq(t, "response", "time"):
@@ -431,7 +434,11 @@ def _meaning_of_name(metric: str) -> Meaning | None:
         return Meaning("gpu_util", "%", 1.0, "GPU utilisation")
     # -- container resources (cAdvisor, RCAEval, artifact ctn_*) -------------------------------
     if "cpu" in s:
+        if _has(t, "percent", "pct", "percentage"):  # docker stats / psutil: 100 % is one core busy
+            return Meaning("cpu", "%", 0.01, "CPU in percent of one core (docker stats, psutil), read as cores")
         return Meaning("cpu", "cores", 1.0, "CPU (cAdvisor container_cpu_usage_seconds_total rate, RCAEval cpu, artifact ctn_cpu)")
+    if _has(t, "mem", "memory", "rss") and _has(t, "percent", "pct", "percentage"):
+        return None  # a share of a limit, no byte count: not the memory kind's bytes (left unmapped, used as it is)
     if _has(t, "mem", "memory", "rss") or _seq(t, "working", "set"):
         unit, f = _unit(t, _BYTE_UNITS, ("bytes", 1.0))
         return Meaning("memory", unit, f, "memory (cAdvisor working set, RCAEval mem, artifact ctn_memory)")
