@@ -1053,3 +1053,13 @@ def test_logs_and_traces_that_cannot_be_used_are_warnings_and_the_method_says_wh
     (d / "logs.csv").write_bytes(b"")
     case = read_case(d)
     assert case.logs is None and "warning: not used: logs.csv is empty; the case is used without logs" in _notes(case)
+
+
+@pytest.mark.parametrize("sep", [";", ",", "\t"])
+def test_an_excel_delimiter_hint_line_is_removed_and_used(tmp_path: Path, sep: str) -> None:
+    """A CSV saved by Excel with a first line 'sep=;' gave 7 cascading errors (fields, empty names, no 'time')."""
+    d, c = _case(tmp_path)
+    (d / "data.csv").write_text(f"sep={sep}\n" + c.metrics.to_csv(sep=sep, index=False))
+    case = read_case(d)
+    assert np.allclose(case.metrics.to_numpy(float), c.metrics.to_numpy(float))
+    assert f"data.csv: the first line {'sep=' + sep!r} is Excel's delimiter hint" in _notes(case)

@@ -587,7 +587,16 @@ def read_metrics_file(path: Path, name: str, folder: Path, notes: list[str]) -> 
         lines.pop()
     if not lines or not lines[0].strip():
         return pd.DataFrame(), [f"{name} is empty (no header row); a metrics file needs a header 'time,<component>_<metric>,...' and rows"]
-    sep = _sniff_delimiter(lines[0], name, notes)
+    hint = re.fullmatch(r'\s*"?sep=(.)"?\s*', lines[0]) if len(lines) > 1 else None
+    if hint is not None and hint.group(1) in (",", *OTHER_DELIMITERS):
+        # Excel writes (and reads) a first line "sep=;" naming the delimiter: not the header
+        notes.append(f"{name}: the first line {'sep=' + hint.group(1)!r} is Excel's delimiter hint, not the header; removed, "
+                     f"the fields read with {hint.group(1)!r}")
+        lines = lines[1:]
+        text = text.split("\n", 1)[1]
+        sep = hint.group(1)
+    else:
+        sep = _sniff_delimiter(lines[0], name, notes)
     names = next(csv.reader([lines[0]], delimiter=sep), [])
     # every line ending with the delimiter (an empty last column, as some spreadsheet exports write): ignored
     trailing = len(names) > 1 and names[-1] == "" and len(lines) > 1 and all(ln.rstrip("\r").endswith(sep) for ln in lines[1:] if ln.strip())
