@@ -1063,3 +1063,15 @@ def test_an_excel_delimiter_hint_line_is_removed_and_used(tmp_path: Path, sep: s
     case = read_case(d)
     assert np.allclose(case.metrics.to_numpy(float), c.metrics.to_numpy(float))
     assert f"data.csv: the first line {'sep=' + sep!r} is Excel's delimiter hint" in _notes(case)
+
+
+def test_prometheus_series_written_with_their_labels_are_named_as_such(tmp_path: Path) -> None:
+    """Columns like container_cpu_usage_seconds_total{pod="cart-7d9f"} got only 'root causes [...] are not components
+    (components: ['container'])', nothing about how they are named."""
+    d, c = _case(tmp_path)
+    df = c.metrics.rename(columns={col: f'container_{col.split("_", 1)[1]}{{pod="{col.split("_", 1)[0]}-7d9f"}}'
+                                   for col in c.metrics.columns if col != "time"})
+    df.to_csv(d / "data.csv", index=False)
+    said = _problems(d)
+    assert "column(s) are Prometheus series written with their labels (e.g. 'container_" in said, said
+    assert "e.g. 'nginx-gateway-7d9f_container_cpu'" in said, said  # the component from the pod label

@@ -13,6 +13,7 @@ contain no ``_``; the metric part may (``ray-worker-1_latency-90``,
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -368,7 +369,8 @@ def frame_problems(df: pd.DataFrame, inject_time: float | None) -> list[str]:
     else:
         tv = time.to_numpy(dtype=float)
     if np.isnan(tv).any():
-        out.append(f"'time' has {int(np.isnan(tv).sum())} missing values (first at row {int(np.argmax(np.isnan(tv)))})")
+        out.append(f"'time' has {int(np.isnan(tv).sum())} missing values (first at row {int(np.argmax(np.isnan(tv)))}); "
+                   "drop those rows or give them their times")
         tv = np.array([], dtype=float)
     d = np.diff(tv)
     if (d == 0).any():
@@ -380,7 +382,14 @@ def frame_problems(df: pd.DataFrame, inject_time: float | None) -> list[str]:
     data_cols = [c for c in df.columns if c != "time"]
     if not data_cols:
         out.append("no metric columns besides 'time'")
-    no_sep = [c for c in data_cols if "_" not in str(c)]
+    flattened = [str(c) for c in data_cols if re.fullmatch(r"[A-Za-z_:][A-Za-z0-9_:]*\{.*=.*\}", str(c).strip())]
+    if flattened:  # an export of Prometheus series as they print: metric{label="value",...}
+        m = re.match(r"([^{]+)\{.*?\b(?:pod|pod_name|service|container|job|instance)=\"([^\"]+)\"", flattened[0])
+        eg = f"e.g. '{m.group(2)}_{m.group(1)}'" if m else "e.g. 'cartservice_container_cpu_usage_seconds_total'"
+        out.append(f"{len(flattened)} column(s) are Prometheus series written with their labels (e.g. {flattened[0]!r}), not "
+                   f"'<component>_<metric>': name each by its component (the pod or service label) and metric, {eg} "
+                   "(or collect them with `llmrca collect`, which names them so)")
+    no_sep = [c for c in data_cols if "_" not in str(c) and str(c) not in set(flattened)]
     if no_sep:
         out.append(f"columns {no_sep[:5]} are not '<component>_<metric>'; name them like 'ray-worker-1_cpu'")
     # one pass over a float matrix (per-column pandas access is slow on wide frames)
