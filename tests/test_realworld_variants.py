@@ -1075,3 +1075,27 @@ def test_prometheus_series_written_with_their_labels_are_named_as_such(tmp_path:
     said = _problems(d)
     assert "column(s) are Prometheus series written with their labels (e.g. 'container_" in said, said
     assert "e.g. 'nginx-gateway-7d9f_container_cpu'" in said, said  # the component from the pod label
+
+
+def test_describe_reads_past_a_case_it_cannot_read(tmp_path: Path) -> None:
+    """describe read only the first case and refused the whole dataset when that one had an unrelated problem
+    (validate: 1 of 2 valid); a dataset of cases none of which can be read is described from a header."""
+    import json
+
+    bad, c = _case(tmp_path / "ds", "ray-worker-1_cpu/1")
+    c.metrics.to_csv(bad / "data.csv", index=False)
+    good, c2 = _case(tmp_path / "ds", "ray-worker-2_cpu/1", root="ray-worker-2")
+    c2.metrics.to_csv(good / "data.csv", index=False)
+    df = pd.read_csv(bad / "data.csv")
+    pd.concat([df.iloc[:10], df.iloc[9:]]).to_csv(bad / "data.csv", index=False)  # a duplicated timestamp
+    r = CliRunner().invoke(app, ["dataset", "describe", str(tmp_path / "ds")], terminal_width=300)
+    assert r.exit_code == 0 and "not described: ray-worker-1_cpu/1: data.csv: 'time' has duplicated timestamps" in r.output, r.output
+    assert "of 1 case(s) under" in " ".join(r.output.split()), r.output
+    good.joinpath("data.csv").write_text((bad / "data.csv").read_text())  # no case readable: the header still tells
+    r = CliRunner().invoke(app, ["dataset", "describe", str(tmp_path / "ds"), "--json"])
+    out = json.loads(r.stdout)
+    assert r.exit_code == 0 and out["skipped"][-1].startswith("no case could be read: the columns are those of") and out["kinds"], out
+    (good / "data.csv").unlink()
+    (bad / "data.csv").unlink()
+    r = CliRunner().invoke(app, ["dataset", "describe", str(tmp_path / "ds"), "--json"])
+    assert r.exit_code == 2 and json.loads(r.stdout)["status"] == "failed", r.output

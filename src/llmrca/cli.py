@@ -728,6 +728,24 @@ def dataset_validate_cmd(path: Annotated[Path, typer.Argument(help="Dataset fold
     raise typer.Exit(0 if check.ok else 1)
 
 
+def _metrics_header(case_dir: Path) -> list[str]:
+    """The column names of a case folder's plain metrics CSV (``data.csv`` or RCAEval's ``simple_metrics.csv``),
+    read from its first line only; [] when there is none or it cannot be read."""
+    import csv
+
+    for name in ("data.csv", "simple_metrics.csv", "metrics.csv"):
+        f = case_dir / name
+        if f.is_file():
+            try:
+                with f.open(encoding="utf-8-sig", errors="replace") as fh:
+                    head = fh.readline()
+            except OSError:
+                return []
+            sep = ";" if head.count(";") > head.count(",") else ","
+            return [c.strip() for c in next(csv.reader([head], delimiter=sep), [])]
+    return []
+
+
 @dataset_app.command("describe")
 def dataset_describe_cmd(
     path: Annotated[Path, typer.Argument(help="A case folder or a dataset folder (its first case is read unless --cases says more).")],
@@ -740,24 +758,43 @@ def dataset_describe_cmd(
     from llmrca.model import CaseValidationError
     from llmrca.telemetry.vocabulary import KINDS, describe
 
+    skipped: list[str] = []  # cases that could not be read: described without them, said
     try:
         ds = Dataset(path)
-        dirs = ds.case_dirs()[: max(1, cases)]
-        if not dirs:
+        every = ds.case_dirs()
+        if not every:
             from llmrca.dataset.validate import nothing_readable
 
             raise FileNotFoundError(f"{nothing_readable(path)}; pass a case folder or a dataset folder (see docs/dataset.md)")
         cols: dict[str, None] = {}
-        for d in dirs:
-            case = ds.load(d)
+        dirs: list[Path] = []
+        for d in every:
+            if len(dirs) >= max(1, cases) or len(skipped) >= 20:
+                break
+            try:
+                case = ds.load(d)
+            except CaseValidationError as e:  # another case may be fine; its problems are validate's to list
+                skipped.append(f"{ds.case_id(d)}: {e.problems[0] if e.problems else e}")
+                continue
+            dirs.append(d)
             sets = [metric_set] if metric_set else list(case.metric_sets)
             for name in sets:
                 cols.update(dict.fromkeys(str(c) for c in case.with_metric_set(name).metrics.columns))
+        if not dirs:  # no case readable: the header of the first one still says how its columns are read
+            cols = dict.fromkeys(_metrics_header(every[0]))
+            if not cols:
+                raise CaseValidationError([f"no case could be read ({skipped[0]}); `llmrca dataset validate {path}` lists why"])
+            skipped.append(f"no case could be read: the columns are those of {every[0] / 'data.csv'}'s header")
     except (*_USER_ERRORS, CaseValidationError) as e:
+        if as_json:
+            typer.echo(_json_text({"status": "failed", "error": str(e)}, indent=2))
         _fail(e)
     desc = describe(cols)
+    for n in skipped:
+        console.print(Text.assemble(("note: ", "yellow"), f"not described: {n}" if ": " in n and not n.startswith("no case") else n),
+                      soft_wrap=True)
     if as_json:
-        typer.echo(_json_text(desc.to_dict(), indent=2))
+        typer.echo(_json_text({**desc.to_dict(), "skipped": skipped}, indent=2))
         return
     t = Table(title=Text(f"metric vocabulary: {len(cols) - ('time' in cols)} columns of {len(dirs)} case(s) under {path}"))
     for col in ("kind", "unit", "group", "columns", "e.g."):
