@@ -488,3 +488,11 @@ def test_rank_says_a_tie_as_the_evaluator_counts_it(tmp_path: Path) -> None:
     assert r.output.count("(tie)") == 4, r.output
     ev = CliRunner().invoke(app, ["evaluate", str(tmp_path), "--methods", "baro", "--out", str(tmp_path / "ev"), "-q"])
     assert ev.exit_code == 0 and pd.read_csv(tmp_path / "ev" / "summary.csv").query("fault == 'all'")["ac@1"].iloc[0] == 0.25
+
+
+def test_rank_explanations_read_as_text(tmp_path: Path) -> None:
+    """rank printed Python reprs in explanations ('mode: None', "top_metrics: ('cart_cpu', 0.7266), ...")."""
+    from llmrca.report.explain import explanation_lines
+
+    lines = explanation_lines({"mode": None, "top_metrics": [("cart_cpu", 0.72661), ("cart_mem", 3)], "opts": {"a": None, "b": 2}})
+    assert lines == ["mode: none", "top_metrics: cart_cpu 0.7266, cart_mem 3", "opts: a=none, b=2"]

@@ -558,7 +558,10 @@ def rank_cmd(
         return
     folder = f"{case_dir.resolve().parent.name}/{case_dir.resolve().name}"  # as a dataset names its cases
     named = folder if folder == outcome.case.name else f"{folder} (case {outcome.case.name})"
-    t = Table(title=f"{method} on {named} ({outcome.metric_set} metrics, {outcome.duration_s:.2f} s)")
+    from llmrca.methods.registry import REGISTRY
+
+    read = "traces" if method in REGISTRY and REGISTRY[method].family == "trace" else f"{outcome.metric_set} metrics"  # what it ranked from
+    t = Table(title=f"{method} on {named} ({read}, {outcome.duration_s:.2f} s)")
     for col in ("rank", "component", "score", "top metric"):
         t.add_column(col)
     best_metric: dict[str, str] = {}

@@ -84,7 +84,8 @@ def test_explanation_lines_show_short_nested_fields_and_count_long_ones() -> Non
     })
     assert "graph: kind=pcmci (reference), nodes=28, edges=607" in lines
     assert "root_causes: a_cpu, b_mem" in lines and "dropped: none" in lines
-    assert "top_metrics: 3 item(s) (see --json)" in lines and "scores: 20 item(s) (see --json)" in lines
+    # (column, score) pairs are listed as text (they were counted, or printed as Python tuples)
+    assert "top_metrics: a_cpu 1, a_cpu 1, a_cpu 1" in lines and "scores: 20 item(s) (see --json)" in lines
 
 
 def test_an_evidence_flag_without_levels_prints_no_none_arrow() -> None:

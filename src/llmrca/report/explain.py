@@ -98,16 +98,36 @@ def explanation_lines(expl: Any, *, max_signals: int = 8) -> list[str]:
     for k, v in expl.items():
         if k in _KNOWN:
             continue
-        if not isinstance(v, (dict, list)):
+        if isinstance(v, tuple):
+            v = list(v)
+        if v is None:
+            lines.append(f"{k}: none")
+        elif not isinstance(v, (dict, list)):
             lines.append(f"{k}: {_epoch(v) if 'time' in k else _num(v)}")
         elif not v:
             lines.append(f"{k}: none")
-        elif len(v) <= _MAX_ITEMS and all(not isinstance(x, (dict, list)) for x in (v.values() if isinstance(v, dict) else v)):
-            items = [f"{a}={_num(b)}" for a, b in v.items()] if isinstance(v, dict) else [str(_num(x)) for x in v]
+        elif len(v) <= _MAX_ITEMS and all(_flat(x) for x in (v.values() if isinstance(v, dict) else v)):
+            items = [f"{a}={_item(b)}" for a, b in v.items()] if isinstance(v, dict) else [_item(x) for x in v]
             lines.append(f"{k}: " + ", ".join(items))
         else:
             lines.append(f"{k}: {len(v)} item(s) (see --json)")
     return lines
+
+
+def _flat(x: Any) -> bool:
+    """A scalar, or a short tuple / list of scalars (a ``(column, score)`` pair): printable on one line."""
+    if isinstance(x, (tuple, list)):
+        return len(x) <= 4 and all(not isinstance(y, (dict, list, tuple)) for y in x)
+    return not isinstance(x, dict)
+
+
+def _item(x: Any) -> str:
+    """One item of a listed field: ``column 0.7266`` for a (name, number) pair, ``none`` for None."""
+    if x is None:
+        return "none"
+    if isinstance(x, (tuple, list)):
+        return " ".join(_item(y) for y in x)
+    return str(_num(x))
 
 
 #: a nested explanation field longer than this is counted, not listed (``--json`` has it whole)
