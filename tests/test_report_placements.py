@@ -232,3 +232,13 @@ def test_docs_list_every_profile_and_fault_module():
     for doc in ("campaign.md", "simulator.md"):
         text = (ROOT / "docs" / doc).read_text()
         assert all(f"`{m}`" in text for m in modules), (doc, sorted(m for m in modules if f"`{m}`" not in text))
+
+
+def test_the_scope_sentence_of_other_fault_types_only_speaks_of_types() -> None:
+    """A Sock Shop dataset with disk / loss cases was told 'the paper placed its faults on worker replicas only'."""
+    from llmrca.report.findings import scope_sentence
+
+    only_types = scope_sentence({"other types": 6}, 12)
+    assert only_types.startswith("The paper's Table 1 has four fault types") and "worker" not in only_types
+    assert "the 12 cases of those types and leave out the other 6 faulty cases" in only_types
+    assert "worker replicas only" in scope_sentence({"other types": 2, "gateway": 3}, 12)

@@ -101,6 +101,9 @@ def scope_sentence(left_out: dict[str, int], kept_cases: int) -> str:
         return ""
     n = sum(left_out.values())
     parts = [f"{v} of other fault types" if k == "other types" else f"{v} placed on the {k}" for k, v in left_out.items()]
+    if set(left_out) == {"other types"}:  # nothing left out for its placement (a dataset without the paper's pods, too)
+        return (f"The paper's Table 1 has four fault types (cpu, memory, network, gpu), so these comparisons use the {kept_cases} "
+                f"cases of those types and leave out the other {n} faulty cases (of other fault types).")
     return (
         f"The paper placed its four fault types (cpu, memory, network, gpu) on worker replicas only, so these comparisons use "
         f"the {kept_cases} such cases and leave out the other {n} faulty cases ({', '.join(parts)})."
