@@ -1099,3 +1099,15 @@ def test_describe_reads_past_a_case_it_cannot_read(tmp_path: Path) -> None:
     (bad / "data.csv").unlink()
     r = CliRunner().invoke(app, ["dataset", "describe", str(tmp_path / "ds"), "--json"])
     assert r.exit_code == 2 and json.loads(r.stdout)["status"] == "failed", r.output
+
+
+def test_a_root_cause_whose_columns_are_all_constant_is_warned_about(tmp_path: Path) -> None:
+    d, c = _case(tmp_path / "ds")
+    df = c.metrics.copy()
+    for col in [x for x in df.columns if x.startswith("ray-worker-1_")]:
+        df[col] = 1.0
+    df.to_csv(d / "data.csv", index=False)
+    r = CliRunner().invoke(app, ["dataset", "validate", str(tmp_path / "ds")], terminal_width=300)
+    assert r.exit_code == 0 and "every metric column of the root cause ray-worker-1 is constant" in r.output, r.output
+    c.metrics.to_csv(d / "data.csv", index=False)
+    assert "is constant" not in CliRunner().invoke(app, ["dataset", "validate", str(tmp_path / "ds")]).output

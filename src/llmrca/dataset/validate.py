@@ -96,12 +96,37 @@ def validate_dataset(root: str | Path, *, on_case: Callable[[int, int], None] | 
             check.problems[cid] = [no_truth]
         else:
             check.valid.append(cid)
+            flat = _flat_roots(case)
+            if flat:
+                check.warnings.setdefault(cid, []).append(
+                    f"every metric column of the root cause {', '.join(flat)} is constant: no metric method can see the fault "
+                    "in it (a fault that did not take, or an export that lost the values)"
+                )
     mixed = layout_warning(ds, readable)
     if mixed:
         check.warnings["dataset"] = [mixed]
     if (packed := archive_warning(root)) is not None:
         check.warnings.setdefault("dataset", []).append(packed)
     return check
+
+
+def _flat_roots(case: Case) -> list[str]:
+    """The case's root causes whose basic-set metric columns are all constant (or empty), in order."""
+    import numpy as np
+
+    from llmrca.model import split_column
+
+    out = []
+    for root in sorted(case.root_causes or ()):
+        cols = [c for c in case.metrics.columns if c != "time" and split_column(str(c))[0] == root]
+        if not cols:
+            continue  # no column at all: ground_truth_problem's to say
+        v = case.metrics[cols].to_numpy(dtype=float)
+        with np.errstate(all="ignore"):
+            spread = np.nanmax(v, axis=0) - np.nanmin(v, axis=0) if np.isfinite(v).any() else np.zeros(len(cols))
+        if not np.any(np.nan_to_num(spread) > 0):
+            out.append(root)
+    return out
 
 
 def _raw_shape(folder: Path) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]] | None:
