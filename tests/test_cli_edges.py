@@ -496,3 +496,23 @@ def test_rank_explanations_read_as_text(tmp_path: Path) -> None:
 
     lines = explanation_lines({"mode": None, "top_metrics": [("cart_cpu", 0.72661), ("cart_mem", 3)], "opts": {"a": None, "b": 2}})
     assert lines == ["mode: none", "top_metrics: cart_cpu 0.7266, cart_mem 3", "opts: a=none, b=2"]
+
+
+@pytest.mark.parametrize("method", ["lingam-pagerank", "lingam-randomwalk"])
+def test_fewer_rows_than_columns_is_unavailable_not_a_library_error(tmp_path: Path, method: str) -> None:
+    """14 rows of 30 columns: LiNGAM failed with scikit-learn's LassoLarsIC error, PC with 'correlation matrix is
+    singular' (failed runs, scored as misses); the case lacks what they estimate from."""
+    import json
+
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    t = 1_700_000_000 + np.arange(14)
+    df = pd.DataFrame({"time": t} | {f"s{i}_m{j}": rng.normal(size=len(t)) for i in range(10) for j in range(3)})
+    d = tmp_path / "s1_cpu" / "1"
+    d.mkdir(parents=True)
+    df.to_csv(d / "data.csv", index=False)
+    (d / "inject_time.txt").write_text(str(int(t[8])))
+    r = CliRunner().invoke(app, ["rank", str(d), "--method", method, "--json", "-q"])
+    out = json.loads(r.stdout)
+    assert out["status"] == "unavailable" and "14 rows of 30 metric columns (fewer rows than columns)" in out["error"], out

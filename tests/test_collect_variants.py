@@ -487,6 +487,9 @@ def test_watch_refuses_what_it_cannot_watch_before_it_starts(backfilled: Backfil
         ([backfilled.url, *comp, "--allow", "w2"], "--allow w2: not a watched component"),
         ([backfilled.url, *comp, "--backend", "local", "--execute"], "none runs in"),
         ([backfilled.url, *comp, "--log", "w1=/nonexistent/w1.log"], "--log: log file /nonexistent/w1.log does not exist"),
+        ([backfilled.url, *comp, "--log", "w2=/etc/hostname"], "--log w2: not a watched component"),
+        ([backfilled.url, *comp, "--gpu", "w1=Hostname=x"], "--gpu w1=Hostname=x: Prometheus refuses the selector"),
+        ([backfilled.url, *comp, "--max-actions", "-1"], "--max-actions and --min-action-interval must be >= 0"),
     ]
     try:
         for args, said in cases:

@@ -194,6 +194,7 @@ def test_fault_types_the_paper_lacks_are_named_and_column_case_is_free(tmp_path:
     r = CliRunner().invoke(app, ["fidelity", str(tmp_path / "summary.csv"), "--json"])
     d = json.loads(r.stdout)
     assert r.exit_code == 2 and d["status"] == "failed" and "f1" in d["error"] and d["other_fault_types"] == ["f1"]
+    assert "baro" not in d["left_out"]["not_run"]  # it was run (on f1 only)
     pd.concat([s, other]).rename(columns={"ac@1": "AC@1", "avg@5": "Avg@5"}).to_csv(tmp_path / "summary.csv", index=False)
     r = CliRunner().invoke(app, ["fidelity", str(tmp_path / "summary.csv")])
     assert r.exit_code == 0 and "all      AC@1 ρ = 1.00" in r.output, r.output

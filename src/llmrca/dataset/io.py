@@ -160,7 +160,14 @@ def _read_text_csv(path: Path, what: str, notes: list[str], folder: Path) -> pd.
     if not text.strip():
         notes.append(f"{NOT_USED_PREFIX}{path.name} is empty; the case is used without {what}")
         return None
-    sep = _sniff_delimiter(text.split("\n", 1)[0], path.name, notes)  # ';' / tab / '|' as the metrics files may have
+    first, _, rest = text.partition("\n")
+    hint = re.fullmatch(r'\s*"?sep=(.)"?\s*', first) if rest.strip() else None
+    if hint is not None and hint.group(1) in (",", *OTHER_DELIMITERS):  # Excel's delimiter hint line, as in the metrics files
+        notes.append(f"{path.name}: the first line {'sep=' + hint.group(1)!r} is Excel's delimiter hint, not the header; removed, "
+                     f"the fields read with {hint.group(1)!r}")
+        text, sep = rest, hint.group(1)
+    else:
+        sep = _sniff_delimiter(first, path.name, notes)  # ';' / tab / '|' as the metrics files may have
     try:
         return pd.read_csv(io.StringIO(text), sep=sep)
     except pd.errors.EmptyDataError:

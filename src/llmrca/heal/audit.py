@@ -232,7 +232,8 @@ def audit(
             comps = _discover(client, t0, t1, namespace)
         if not comps:
             raise ValueError(
-                f"no component found at {prom_url} (no series with a pod label ({', '.join(POD_LABELS)}) in the last {window_s:g} s); "
+                f"no component found at {prom_url} (no series with a pod label ({', '.join(POD_LABELS)})"
+                + (f" in namespace {namespace!r}" if namespace is not None else "") + f" in the last {window_s:g} s); "
                 "give --component NAME=SELECTOR"
             )
         step = max(scrape_interval_s, window_s / 100.0)

@@ -847,7 +847,9 @@ def local_defaults(run_dir: str | Path) -> dict[str, Any]:
     }
 
 
-def preflight(prom_url: str, components: Mapping[str, str], say: Callable[[str], None] | None = None) -> None:
+def preflight(
+    prom_url: str, components: Mapping[str, str], say: Callable[[str], None] | None = None, gpu_selectors: Mapping[str, str] | None = None,
+) -> None:
     """Check before watching that ``prom_url`` is a Prometheus that answers and every selector is valid PromQL;
     say (``say``) which components have no series now under any label scheme.  Raises ValueError naming the
     problem (a URL without scheme, nothing or something else answering, a selector Prometheus refuses): the loop
@@ -876,6 +878,14 @@ def preflight(prom_url: str, components: Mapping[str, str], say: Callable[[str],
                     break
             if not found:
                 empty.append(name)
+        for name, sel in (gpu_selectors or {}).items():
+            if name not in components:
+                raise ValueError(f"--gpu {name}={sel}: {name} is not a watched component (components: {', '.join(components)})")
+            try:
+                client.query(f"count({{{sel}}})")
+            except PrometheusError as e:
+                raise ValueError(f"--gpu {name}={sel}: Prometheus refuses the selector ({e}); "
+                                 "give a PromQL label selector of its DCGM series, such as Hostname=\"node-1\",gpu=\"0\"") from None
     if empty and say is not None:
         say(f"warning: Prometheus holds no series of {', '.join(empty)} now (under any pod label); their signals stay "
             "unarmed until it does: check the selectors")
@@ -923,7 +933,12 @@ def watch(
     unknown = sorted(set(allow or ()) - set(components))
     if unknown:
         raise ValueError(f"--allow {', '.join(unknown)}: not a watched component (components: {', '.join(components)})")
-    preflight(prom_url, components, say)
+    if max_actions < 0 or min_action_interval_s < 0:
+        raise ValueError(f"--max-actions and --min-action-interval must be >= 0, got {max_actions} and {min_action_interval_s:g}")
+    stray = sorted(set(log_files or {}) - set(components))
+    if stray:
+        raise ValueError(f"--log {', '.join(stray)}: not a watched component (components: {', '.join(components)})")
+    preflight(prom_url, components, say, gpu_selectors)
     rails = Rails(frozenset(allow) if allow is not None else None, min_action_interval_s, max_actions, actions_window_s)
     if backend is None:
 

@@ -127,7 +127,18 @@ class Method:
     def rank(self, case: Case) -> Ranking:
         """Rank the case's components, most likely root cause first."""
         self.check(case)
-        ranking = self._rank(case)
+        try:
+            ranking = self._rank(case)
+        except (ValueError, np.linalg.LinAlgError) as e:
+            if isinstance(e, MethodUnavailable):
+                raise
+            rows, cols = len(case.metrics), max(0, case.metrics.shape[1] - 1)
+            if rows <= cols:  # fewer samples than variables: the estimate is ill-posed, whatever the library says
+                raise MethodUnavailable(
+                    f"{self.name} cannot estimate from {rows} rows of {cols} metric columns (fewer rows than columns): "
+                    f"{type(e).__name__}: {str(e)[:200]}"
+                ) from e
+            raise
         if not isinstance(ranking, Ranking):
             raise TypeError(f"{self.name}._rank returned {type(ranking).__name__}, not Ranking")
         return ranking

@@ -206,6 +206,7 @@ def fidelity_from_summary(summary: pd.DataFrame, *, methods: list[str] | None = 
     except (TypeError, ValueError) as e:
         raise ValueError(f"summary: an ac@1 or avg@5 cell is not a number ({e})") from e
     chosen, left = _compared_methods(set(s["method"]), methods)
+    left["not_run"] = [m for m in left["not_run"] if m not in set(summary["method"].astype(str))]  # run, on other fault types only
     t = _table(values, chosen)
     table = pd.DataFrame([{"scope": sc, "metric": me, "rho": rho, "lo": np.nan, "hi": np.nan, "n": n} for (sc, me), (rho, n) in t.items()])
     blank = [f"{m} {f} {me}" for (m, f), v in values.items() if m in chosen for me in METRICS if not np.isfinite(v[me])]
@@ -224,6 +225,8 @@ def fidelity_from_scored(scored: pd.DataFrame, *, methods: list[str] | None = No
     """ρ from per-case scores (``method, case, fault, ac@1, avg@5`` per run) with a bootstrap interval over cases."""
     s = scored[scored["fault"].isin(FAULTS)]
     chosen, left = _compared_methods(set(s["method"]), methods)
+    if "method" in scored:  # run, on other fault types only: not "not run"
+        left["not_run"] = [m for m in left["not_run"] if m not in set(scored["method"].astype(str))]
     values: dict[tuple[str, str], dict[str, float]] = {}
     # cases x methods matrices per fault and metric: resampling rows resamples cases
     mats: dict[tuple[str, str], np.ndarray] = {}
