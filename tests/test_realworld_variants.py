@@ -1053,6 +1053,9 @@ def test_logs_and_traces_that_cannot_be_used_are_warnings_and_the_method_says_wh
     (d / "logs.csv").write_text("sep=;\n" + logs.to_csv(sep=";", index=False))  # Excel's delimiter hint line
     case = read_case(d)
     assert case.logs is not None and len(case.logs) == len(logs) and "logs.csv: the first line 'sep=;' is Excel's" in _notes(case)
+    (d / "traces.csv").write_text("traceID,spanID,parentSpanID,serviceName,startTime,duration\n")  # a header, no span
+    got = json.loads(CliRunner().invoke(app, ["rank", str(d), "-m", "tracerca", "--json", "-q"]).stdout)
+    assert "none usable (traces.csv has a header but no rows" in got["error"], got
     (d / "logs.csv").write_bytes(b"")
     case = read_case(d)
     assert case.logs is None and "warning: not used: logs.csv is empty; the case is used without logs" in _notes(case)

@@ -384,7 +384,7 @@ def frame_problems(df: pd.DataFrame, inject_time: float | None) -> list[str]:
         out.append("no metric columns besides 'time'")
     flattened = [str(c) for c in data_cols if re.fullmatch(r"[A-Za-z_:][A-Za-z0-9_:]*\{.*=.*\}", str(c).strip())]
     if flattened:  # an export of Prometheus series as they print: metric{label="value",...}
-        m = re.match(r"([^{]+)\{.*?\b(?:pod|pod_name|service|container|job|instance)=\"([^\"]+)\"", flattened[0])
+        m = re.match(r"([^{]+)\{.*?\b(?:pod|pod_name|kubernetes_pod_name|service|service_name|container)=\"([^\"]+)\"", flattened[0])
         eg = f"e.g. '{m.group(2)}_{m.group(1)}'" if m else "e.g. 'cartservice_container_cpu_usage_seconds_total'"
         out.append(f"{len(flattened)} column(s) are Prometheus series written with their labels (e.g. {flattened[0]!r}), not "
                    f"'<component>_<metric>': name each by its component (the pod or service label) and metric, {eg} "

@@ -925,11 +925,15 @@ def _read_case(folder: Path, *, normalise: bool = True, validate: bool = True) -
         if logs is not None and normalise:
             logs, n = normalise_logs(logs, ref=ref)
             notes += _not_used_last(n, logs is None)
+        if logs is not None and logs.empty:  # a header and no line: nothing a method can read, said as such
+            notes.append(f"{NOT_USED_PREFIX}{logs_file.name} has a header but no rows; the case is used without logs")
     if (traces_file := present(folder, "traces.csv")) is not None:
         traces = _read_text_csv(traces_file, "traces", notes, folder)
         if traces is not None and normalise:
             traces, n = normalise_traces(traces, ref=ref)
             notes += _not_used_last(n, traces is None)
+        if traces is not None and traces.empty:
+            notes.append(f"{NOT_USED_PREFIX}{traces_file.name} has a header but no rows; the case is used without traces")
     fault = spec.fault.to_record() if spec is not None and spec.fault is not None else None
     roots: list[str] | None = list(spec.root_causes) if spec is not None and spec.root_causes is not None else None
     if spec is not None and spec.fault is not None and spec.fault.type == NO_FAULT and spec.fault.type_given != NO_FAULT:

@@ -71,6 +71,13 @@ class NoConfig(Config):
     """Configuration of a method that has no options."""
 
 
+
+def none_usable(case: Case, file: str) -> str:
+    """`` usable (<why>)`` when ``file`` (logs.csv, traces.csv) is in the case but the reader could not use it (its
+    ``warning: not used:`` note), else ``""``: appended to "this case has none"."""
+    said = [n for n in (case.meta or {}).get("normalised") or [] if str(n).startswith(f"warning: not used: {file}")]
+    return f" usable ({str(said[0]).removeprefix('warning: not used: ')})" if said else ""
+
 class Method:
     """Base class of RCA methods.
 
@@ -112,15 +119,10 @@ class Method:
     def check(self, case: Case) -> None:
         """Raise MethodUnavailable if ``case`` lacks what this method needs."""
         t = self.tags
-
-        def why(file: str) -> str:  # a file that is there but could not be used says so (the reader's warning)
-            said = [n for n in (case.meta or {}).get("normalised") or [] if str(n).startswith(f"warning: not used: {file}")]
-            return f" usable ({str(said[0]).removeprefix('warning: not used: ')})" if said else ""
-
         if t.needs_logs and (case.logs is None or case.logs.empty):
-            raise MethodUnavailable(f"{self.name} needs logs and this case has none{why('logs.csv')}")
+            raise MethodUnavailable(f"{self.name} needs logs and this case has none{none_usable(case, 'logs.csv')}")
         if t.needs_traces and (case.traces is None or case.traces.empty):
-            raise MethodUnavailable(f"{self.name} needs traces and this case has none{why('traces.csv')}")
+            raise MethodUnavailable(f"{self.name} needs traces and this case has none{none_usable(case, 'traces.csv')}")
         if t.needs_topology and (case.topology is None or not case.topology.edges):
             raise MethodUnavailable(f"{self.name} needs a call graph and this case has none")
 

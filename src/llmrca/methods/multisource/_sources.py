@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from llmrca.methods.base import none_usable
 from llmrca.methods.common.logs import log_count_series
 from llmrca.methods.common.traces import prepare_spans, trace_series
 from llmrca.model import Case
@@ -31,7 +32,7 @@ def collect_sources(case: Case, *, use_logs: bool = True, use_traces: bool = Tru
     if not use_logs:
         out.missing["logs"] = "disabled by configuration"
     elif case.logs is None or case.logs.empty:
-        out.missing["logs"] = "the case has no logs"
+        out.missing["logs"] = "the case has no logs" + none_usable(case, "logs.csv")
     else:
         frame, unmapped = log_count_series(case.logs, grid, case.components)
         if unmapped:
@@ -43,7 +44,7 @@ def collect_sources(case: Case, *, use_logs: bool = True, use_traces: bool = Tru
     if not use_traces:
         out.missing["traces"] = "disabled by configuration"
     elif case.traces is None or case.traces.empty:
-        out.missing["traces"] = "the case has no traces"
+        out.missing["traces"] = "the case has no traces" + none_usable(case, "traces.csv")
     else:
         spans = prepare_spans(case.traces)
         out.spans = spans

@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 
 from llmrca.config import Config
-from llmrca.methods.base import Method
+from llmrca.methods.base import Method, none_usable
 from llmrca.methods.common.anomaly import sigma_exceedances
 from llmrca.methods.common.logs import error_line_counts
 from llmrca.methods.common.timeutil import to_epoch_seconds
@@ -86,7 +86,7 @@ class PDiagnose(Method):
         if not cfg.use_logs:
             missing["logs"] = "disabled by configuration"
         elif case.logs is None or case.logs.empty:
-            missing["logs"] = "the case has no logs"
+            missing["logs"] = "the case has no logs" + none_usable(case, "logs.csv")
         else:
             if ref:
                 counts["logs"] = {c: float(v) for c, v in error_line_counts(case.logs, comps).items()}
@@ -104,7 +104,7 @@ class PDiagnose(Method):
         if not cfg.use_traces:
             missing["traces"] = "disabled by configuration"
         elif case.traces is None or case.traces.empty:
-            missing["traces"] = "the case has no traces"
+            missing["traces"] = "the case has no traces" + none_usable(case, "traces.csv")
         else:
             spans = prepare_spans(case.traces)
             spans["component"] = map_services(spans, comps)
