@@ -1454,7 +1454,15 @@ def watch_cmd(
             opts["signals"] = signals
         if "rate_window_s" not in given:  # every rate() of the SLO signals sees at least 4 scrapes
             opts["rate_window_s"] = max(WatchConfig().rate_window_s, 4 * scrape) if scrape > 0 else WatchConfig().rate_window_s
-        cfg = WatchConfig.from_dict({**opts, **given})
+        try:
+            cfg = WatchConfig.from_dict({**opts, **given})
+        except ConfigError as e:  # named by the flag the user typed (the option's name after it)
+            msg = str(e)
+            for key, flag in (("interval_s", "--interval"), ("for_s", "--for"), ("duration_s", "--duration"),
+                              ("max_incidents", "--max-incidents"), ("scrape_interval_s", "--scrape-interval")):
+                if key not in given:
+                    msg = msg.replace(f"option {key!r}", f"{flag} ({key})")
+            raise ConfigError(msg) from None
         be = backend if backend is not None else ("local" if defaults else None)
         be = None if be == "none" else be
         if be == "local" and execute and not defaults:
