@@ -518,7 +518,7 @@ def test_audit_maps_gpus_without_pod_labels_and_says_how(backfilled: Backfilled)
     from typer.testing import CliRunner
 
     from llmrca.cli import app
-    from llmrca.heal.audit import audit
+    from llmrca.heal.audit import audit, render
 
     comps = {"ray-worker-5": 'namespace="llm",pod="ray-worker-5"'}
     kw = {"window_s": backfilled.end - backfilled.start, "scrape_interval_s": STEP, "end": backfilled.end}
@@ -526,6 +526,8 @@ def test_audit_maps_gpus_without_pod_labels_and_says_how(backfilled: Backfilled)
     gap = rep.faults["gpu"]["missing"][0]
     assert gap["fix"].startswith("map the GPUs to the components (--gpu COMPONENT=SELECTOR or --gpu-join"), gap
     assert "gpu utilisation" not in rep.present["ray-worker-5"]
+    two = render(audit(backfilled.url, comps | {"ray-worker-6": 'pod="ray-worker-6"'}, **kw))  # the listing once, not per replica
+    assert two.count("Prometheus holds DCGM_") == 1 and "ray-worker-6: no GPU series" in two and "as above" in two, two
     rep = audit(backfilled.url, comps, gpu_join="kube_pod_info:node=Hostname", **kw)
     assert "gpu utilisation" in rep.present["ray-worker-5"] and rep.gpu_unmapped == {}
     for cmd in ("audit", "watch"):  # the options exist and a malformed one is refused before Prometheus is asked

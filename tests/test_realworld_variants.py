@@ -1117,3 +1117,14 @@ def test_a_root_cause_whose_columns_are_all_constant_is_warned_about(tmp_path: P
     assert r.exit_code == 0 and "every metric column of the root cause ray-worker-1 is constant" in r.output, r.output
     c.metrics.to_csv(d / "data.csv", index=False)
     assert "is constant" not in CliRunner().invoke(app, ["dataset", "validate", str(tmp_path / "ds")]).output
+
+
+def test_describe_says_an_error_share_is_no_rate(tmp_path: Path) -> None:
+    """describe said 'error_percent is read in % (x0.01 to the kind's unit)', the kind's unit being 1/s."""
+    d, c = _case(tmp_path)
+    c.metrics.assign(**{"ray-worker-1_error_percent": 1.0, "ray-worker-2_error_ratio": 0.01}).to_csv(d / "data.csv", index=False)
+    r = CliRunner().invoke(app, ["dataset", "describe", str(d)], terminal_width=300)
+    assert r.exit_code == 0, r.output
+    for m in ("error_percent", "error_ratio"):
+        assert f"unit: {m} is a share of requests (0..1), not per second" in r.output, r.output
+    assert "unit: error_percent is read in %" not in r.output

@@ -806,9 +806,12 @@ def dataset_describe_cmd(
         k = KINDS[kind]
         t.add_row(kind, k.unit, k.group, str(len(members)), Text(members[0].partition("_")[2]))
     _stdout().print(t)
-    units = sorted({(c.metric, c.unit, c.factor) for c in desc.columns if c.kind and c.factor != 1.0})
+    shares = sorted({c.metric for c in desc.columns if c.kind and c.unit in ("fraction", "%") and KINDS[c.kind].unit == "1/s"})
+    units = sorted({(c.metric, c.unit, c.factor) for c in desc.columns if c.kind and c.factor != 1.0 and c.metric not in shares})
     for metric, unit, f in units:
         typer.echo(f"unit: {metric} is read in {unit} (x{f:g} to the kind's unit)")
+    for metric in shares:  # a share of requests kept as a share: its level is not per second, its changes still count
+        typer.echo(f"unit: {metric} is a share of requests (0..1), not per second; read as such beside the per-second rates")
     for metric in sorted({c.metric for c in desc.columns if c.counter}):
         typer.echo(f"counter: {metric} is cumulative; it is read as its per-second rate (counter resets handled as rate() does)")
     typer.echo(f"components: {len(desc.components)}; mapped columns: {sum(len(v) for v in desc.kinds.values())}; unmapped: {len(desc.unmapped)}")

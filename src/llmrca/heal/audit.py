@@ -272,8 +272,8 @@ def audit(
                 unmapped = [c for c in lacking if c in res.gpu_unmapped]
                 if unmapped and any(a.startswith(("gpu", "clock")) for a in alts):
                     # the DCGM series may well be there: what is missing is which device is whose (say that first)
-                    fix = ("map the GPUs to the components (--gpu COMPONENT=SELECTOR or --gpu-join kube_pod_info:node=Hostname): "
-                           + res.gpu_unmapped[unmapped[0]] + "; else " + fix)
+                    fix = ("map the GPUs to the components (--gpu COMPONENT=SELECTOR or --gpu-join kube_pod_info:node=Hostname; "
+                           f"the note on {unmapped[0]} below lists the DCGM series Prometheus holds); else " + fix)
                 gaps.append({"signal": " or ".join(alts), "components": lacking or ["(no model replica found)"], "fix": fix})
         weak = [{"signal": h, "components": [c for c in replicas if h not in by_comp.get(c, {})], "fix": _fix([h])}
                 for h in helpful if any(h not in by_comp.get(c, {}) for c in replicas)]
@@ -363,8 +363,11 @@ def render(rep: AuditReport) -> str:
             for gap in f["missing"]:
                 rows.append(f"           missing {gap['signal']} on {', '.join(gap['components'])}")
                 rows.append(f"           fix: {gap['fix']}")
-    for why in rep.gpu_unmapped.values():
-        rows.append(f"  note: {why}")
+    said_listing = False
+    for why in rep.gpu_unmapped.values():  # the DCGM listing and advice are the same for every replica: said once
+        head, sep, _rest = why.partition(". Prometheus holds")
+        rows.append(f"  note: {why}" if not said_listing or not sep else f"  note: {head} (the DCGM series and the advice as above)")
+        said_listing = said_listing or bool(sep)
     if rep.stale:  # its signals are shown missing above: a target that stopped being scraped
         said = ", ".join(f"{c} ({'over 5 min' if ago is None else f'{ago:g} s'} ago)" for c, ago in rep.stale.items())
         rows.append(f"  STALE: no sample lately from {said}: is its scrape target down (`up == 0`)? its signals count as missing")
