@@ -451,7 +451,6 @@ def test_evaluate_where_every_run_is_unavailable_fails(tmp_path: Path) -> None:
 def test_too_few_rows_before_the_injection_is_unavailable_not_a_failed_run(tmp_path: Path, method: str) -> None:
     """2 rows before the injection pass validate (a short-window warning); llm-rca's ValueError and the causal
     methods' NotEnoughData made the run 'failed' (scored as a miss); the case lacks what they read: unavailable."""
-    import json
 
     import numpy as np
 
@@ -459,13 +458,19 @@ def test_too_few_rows_before_the_injection_is_unavailable_not_a_failed_run(tmp_p
     t = 1_700_000_000 + np.arange(120)
     df = pd.DataFrame({"time": t} | {f"{s}_{m}": rng.normal(1.0, 0.05, len(t)) for s in ("cart", "front", "checkout") for m in ("cpu", "mem")})
     df.loc[2:, "cart_cpu"] += 2.0
-    d = tmp_path / "cart_cpu" / "1"
+    r, out = _rank_json(tmp_path / "cart_cpu" / "1", df, int(t[2]), method)
+    assert (r.exit_code, out["status"]) == (2, "unavailable") and "2" in out["error"], r.output
+
+
+def _rank_json(d: Path, df: pd.DataFrame, inject: int, method: str):
+    """Write ``df`` as case folder ``d`` injected at ``inject`` and rank it with ``--json``: (result, answer)."""
+    import json
+
     d.mkdir(parents=True)
     df.to_csv(d / "data.csv", index=False)
-    (d / "inject_time.txt").write_text(str(int(t[2])))
+    (d / "inject_time.txt").write_text(str(inject))
     r = CliRunner().invoke(app, ["rank", str(d), "--method", method, "--json", "-q"])
-    out = json.loads(r.stdout)
-    assert (r.exit_code, out["status"]) == (2, "unavailable") and "2" in out["error"], r.output
+    return r, json.loads(r.stdout)
 
 
 def test_rank_says_a_tie_as_the_evaluator_counts_it(tmp_path: Path) -> None:
@@ -502,17 +507,11 @@ def test_rank_explanations_read_as_text(tmp_path: Path) -> None:
 def test_fewer_rows_than_columns_is_unavailable_not_a_library_error(tmp_path: Path, method: str) -> None:
     """14 rows of 30 columns: LiNGAM failed with scikit-learn's LassoLarsIC error, PC with 'correlation matrix is
     singular' (failed runs, scored as misses); the case lacks what they estimate from."""
-    import json
 
     import numpy as np
 
     rng = np.random.default_rng(0)
     t = 1_700_000_000 + np.arange(14)
     df = pd.DataFrame({"time": t} | {f"s{i}_m{j}": rng.normal(size=len(t)) for i in range(10) for j in range(3)})
-    d = tmp_path / "s1_cpu" / "1"
-    d.mkdir(parents=True)
-    df.to_csv(d / "data.csv", index=False)
-    (d / "inject_time.txt").write_text(str(int(t[8])))
-    r = CliRunner().invoke(app, ["rank", str(d), "--method", method, "--json", "-q"])
-    out = json.loads(r.stdout)
+    _r, out = _rank_json(tmp_path / "s1_cpu" / "1", df, int(t[8]), method)
     assert out["status"] == "unavailable" and "14 rows of 30 metric columns (fewer rows than columns)" in out["error"], out
