@@ -161,11 +161,9 @@ def _read_text_csv(path: Path, what: str, notes: list[str], folder: Path) -> pd.
         notes.append(f"{NOT_USED_PREFIX}{path.name} is empty; the case is used without {what}")
         return None
     first, _, rest = text.partition("\n")
-    hint = re.fullmatch(r'\s*"?sep=(.)"?\s*', first) if rest.strip() else None
-    if hint is not None and hint.group(1) in (",", *OTHER_DELIMITERS):  # Excel's delimiter hint line, as in the metrics files
-        notes.append(f"{path.name}: the first line {'sep=' + hint.group(1)!r} is Excel's delimiter hint, not the header; removed, "
-                     f"the fields read with {hint.group(1)!r}")
-        text, sep = rest, hint.group(1)
+    hinted = _excel_delimiter_hint(first, bool(rest.strip()), path.name, notes)
+    if hinted is not None:  # as in the metrics files
+        text, sep = rest, hinted
     else:
         sep = _sniff_delimiter(first, path.name, notes)  # ';' / tab / '|' as the metrics files may have
     try:
@@ -501,6 +499,17 @@ def _decimal_comma(lines: list[str], sep: str) -> tuple[str, str | None]:
 OTHER_DELIMITERS = (";", "\t", "|")
 
 
+def _excel_delimiter_hint(first: str, more: bool, name: str, notes: list[str]) -> str | None:
+    """The delimiter a first line ``sep=;`` names (Excel writes and reads that line; it is not the header), noted,
+    or None when ``first`` is no such line or nothing follows it (``more`` false)."""
+    hint = re.fullmatch(r'\s*"?sep=(.)"?\s*', first) if more else None
+    if hint is None or hint.group(1) not in (",", *OTHER_DELIMITERS):
+        return None
+    notes.append(f"{name}: the first line {'sep=' + hint.group(1)!r} is Excel's delimiter hint, not the header; removed, "
+                 f"the fields read with {hint.group(1)!r}")
+    return hint.group(1)
+
+
 def _sniff_delimiter(header: str, name: str, notes: list[str]) -> str:
     if "," in header:
         return ","
@@ -594,14 +603,11 @@ def read_metrics_file(path: Path, name: str, folder: Path, notes: list[str]) -> 
         lines.pop()
     if not lines or not lines[0].strip():
         return pd.DataFrame(), [f"{name} is empty (no header row); a metrics file needs a header 'time,<component>_<metric>,...' and rows"]
-    hint = re.fullmatch(r'\s*"?sep=(.)"?\s*', lines[0]) if len(lines) > 1 else None
-    if hint is not None and hint.group(1) in (",", *OTHER_DELIMITERS):
-        # Excel writes (and reads) a first line "sep=;" naming the delimiter: not the header
-        notes.append(f"{name}: the first line {'sep=' + hint.group(1)!r} is Excel's delimiter hint, not the header; removed, "
-                     f"the fields read with {hint.group(1)!r}")
+    hinted = _excel_delimiter_hint(lines[0], len(lines) > 1, name, notes)
+    if hinted is not None:
         lines = lines[1:]
         text = text.split("\n", 1)[1]
-        sep = hint.group(1)
+        sep = hinted
     else:
         sep = _sniff_delimiter(lines[0], name, notes)
     names = next(csv.reader([lines[0]], delimiter=sep), [])
