@@ -75,8 +75,10 @@ class NoConfig(Config):
 def none_usable(case: Case, file: str) -> str:
     """`` usable (<why>)`` when ``file`` (logs.csv, traces.csv) is in the case but the reader could not use it (its
     ``warning: not used:`` note), else ``""``: appended to "this case has none"."""
-    said = [n for n in (case.meta or {}).get("normalised") or [] if str(n).startswith(f"warning: not used: {file}")]
-    return f" usable ({str(said[0]).removeprefix('warning: not used: ')})" if said else ""
+    from llmrca.dataset.io import NOT_USED_PREFIX
+
+    said = [n for n in (case.meta or {}).get("normalised") or [] if str(n).startswith(f"{NOT_USED_PREFIX}{file}")]
+    return f" usable ({str(said[0]).removeprefix(NOT_USED_PREFIX)})" if said else ""
 
 class Method:
     """Base class of RCA methods.
