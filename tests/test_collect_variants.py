@@ -446,7 +446,7 @@ def test_watch_reads_the_roles_of_components_named_otherwise_once(backfilled: Ba
             raise AssertionError("not asked")
 
     said: list[str] = []
-    comps = {"vllm-0": 'namespace="llm",pod="ray-worker-1"', "gw": 'pod="ingress-nginx"'}
+    comps = {"vllm-0": 'namespace="llm",pod="ray-worker-1"', "gw": 'pod="ingress-nginx"', "nodeexp": 'pod="node-exporter-n4"'}
     w = Watcher(backfilled.url, comps, WatchConfig(signals="each:latency_mean,each:itl_mean"), GuardedActuator(Nothing()),
                 out=tmp_path / "w", say=said.append)
     try:
@@ -456,6 +456,7 @@ def test_watch_reads_the_roles_of_components_named_otherwise_once(backfilled: Ba
     finally:
         w.client.close()
     assert said == ["roles read from the components' series (their names give none): vllm-0 serving, gw gateway"], said
+    assert w.roles == {"vllm-0": {"all", "serving"}, "gw": {"all", "gateway"}, "nodeexp": {"all"}}  # none asked again per tick
     logged = [json.loads(x) for x in (tmp_path / "w" / "audit.jsonl").read_text().splitlines()]
     assert [x["inferred"] for x in logged if x["step"] == "roles"] == [{"vllm-0": ["serving"], "gw": ["gateway"]}]
 

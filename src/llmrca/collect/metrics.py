@@ -180,8 +180,8 @@ def infer_roles(
     client: PromClient, components: Mapping[str, str], start: float, end: float, defs: Sequence[MetricDef],
     aliases: Mapping[str, Sequence[str]],
 ) -> dict[str, frozenset[str]]:
-    """Roles of the components whose names give none (not the paper's ``nginx-gateway`` / ``ray-head`` /
-    ``ray-worker-N``), from the series Prometheus holds for them in ``[start, end]``.
+    """Roles of ``components`` (those whose names give none: not the paper's ``nginx-gateway`` / ``ray-head`` /
+    ``ray-worker-N``; the callers pick them), from the series Prometheus holds for them in ``[start, end]``.
 
     A component whose selector (under any label scheme of :data:`~llmrca.telemetry.aliases.LABEL_SCHEMES`)
     matches a series that a ``gateway``, ``head`` or ``serving`` metric reads, under any exporter's name
@@ -202,8 +202,6 @@ def infer_roles(
     regex = "|".join(re.escape(n) for n in sorted(role_of))
     out: dict[str, frozenset[str]] = {}
     for c, sel in components.items():
-        if component_tags(c) != frozenset({"all"}):
-            continue
         found: set[str] = set()
         for _scheme, s, _renamed in selector_schemes(sel):
             try:

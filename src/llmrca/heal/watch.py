@@ -451,11 +451,13 @@ class Watcher:
             unnamed = {c: sel for c, sel in self.components.items() if component_tags(c) == frozenset({"all"})}
             if unnamed:  # Prometheus down: raised here (and retried by the caller), not read as "no role"
                 self.client.label_values("__name__", start, end)
-            self.roles = infer_roles(self.client, unnamed, start, end, metric_defs("extended"), default_aliases()) if unnamed else {}
-            if self.roles:
-                said = ", ".join(f"{c} {'/'.join(sorted(r - {'all'}))}" for c, r in self.roles.items())
+            found = infer_roles(self.client, unnamed, start, end, metric_defs("extended"), default_aliases()) if unnamed else {}
+            if found:
+                said = ", ".join(f"{c} {'/'.join(sorted(r - {'all'}))}" for c, r in found.items())
                 self.say(f"roles read from the components' series (their names give none): {said}")
-                self.audit.log("roles", inferred={c: sorted(r - {"all"}) for c, r in self.roles.items()})
+                self.audit.log("roles", inferred={c: sorted(r - {"all"}) for c, r in found.items()})
+            # every unnamed component gets its answer, none included: collect_metrics then asks no more each tick
+            self.roles = {c: found.get(c, frozenset({"all"})) for c in unnamed}
         return self.roles
 
     def _query_signals(self, start: float, end: float) -> dict[str, tuple[np.ndarray, np.ndarray]]:
