@@ -389,7 +389,6 @@ class Watcher:
         self.out = Path(out) if out is not None else None
         if self.out is not None:
             self.out.mkdir(parents=True, exist_ok=True)
-            (self.out / "audit.jsonl").unlink(missing_ok=True)  # a new run's log (the previous run's outputs are replaced)
         self.audit = AuditLog(self.out / "audit.jsonl" if self.out is not None else None)
         self.log_files = dict(log_files or {})
         self.topology = topology
@@ -546,6 +545,8 @@ class Watcher:
     # -- main loop ------------------------------------------------------------------------------------
     def run(self) -> WatchReport:
         """Run until stopped (signal, ``duration_s``, ``max_incidents``); returns the report (also written to ``out``)."""
+        if self.out is not None:  # a new run's log, once it starts (the previous run's outputs are replaced)
+            (self.out / "audit.jsonl").unlink(missing_ok=True)
         restore = self._install_signals()
         cfg = self.cfg
         self.audit.log("start", prometheus=self.url, components=self.components, config=cfg.to_dict(),
@@ -924,14 +925,6 @@ def watch(
     from llmrca.heal.actuators import Actuator, ActuatorError, GuardedActuator, Rails, actuator_class
 
     cfg = config or WatchConfig()
-    if not components:
-        raise ValueError("no components to watch: give --component NAME=SELECTOR (or --run-dir of a local testbed)")
-    kinds = {k for _, k in parse_signals(cfg.signals)}  # the options first, then Prometheus
-    if not signal_defs(kinds):
-        raise ValueError(f"no query in the catalogue reads {sorted(kinds)}; choose other signals")
-    from llmrca.methods.registry import get_method
-
-    get_method(cfg.method, dict(method_config or {}) or None)
     unknown = sorted(set(allow or ()) - set(components))
     if unknown:
         raise ValueError(f"--allow {', '.join(unknown)}: not a watched component (components: {', '.join(components)})")
@@ -940,7 +933,6 @@ def watch(
     stray = sorted(set(log_files or {}) - set(components))
     if stray:
         raise ValueError(f"--log {', '.join(stray)}: not a watched component (components: {', '.join(components)})")
-    preflight(prom_url, components, say, gpu_selectors)
     rails = Rails(frozenset(allow) if allow is not None else None, min_action_interval_s, max_actions, actions_window_s)
     if backend is None:
 
@@ -955,5 +947,10 @@ def watch(
         act = actuator_class(backend)(**dict(actuator_options or {}))
     guard = GuardedActuator(act, execute=cfg.execute, rails=rails)
     w = Watcher(prom_url, components, cfg, guard, out=out, log_files=log_files, topology=topology, method_config=method_config,
-                say=say, stop_event=stop_event, gpu_selectors=gpu_selectors, gpu_join=gpu_join)
+                say=say, stop_event=stop_event, gpu_selectors=gpu_selectors, gpu_join=gpu_join)  # checks the options
+    try:  # then Prometheus, before --out's previous log is replaced
+        preflight(prom_url, components, say, gpu_selectors)
+    except BaseException:
+        w.client.close()
+        raise
     return w.run()
