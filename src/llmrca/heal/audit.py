@@ -237,9 +237,11 @@ def audit(
                 "give --component NAME=SELECTOR"
             )
         step = max(scrape_interval_s, window_s / 100.0)
-        last = {c: _last_sample(client, sel, t1) for c, sel in comps.items()}
         res = collect_metrics(client, comps, t0, t1, step_s=step, metric_set="extended", scrape_interval_s=scrape_interval_s,
                               queries={m.name: m for m in EXTRA_DEFS}, gpu_selectors=gpu_selectors, gpu_join=gpu_join)
+        # how fresh: asked only of the components the window has data of (a component without any is missing, not stale)
+        with_data = {col.partition("_")[0] for col in res.frame.columns if col != "time"}
+        last = {c: _last_sample(client, sel, t1) for c, sel in comps.items() if c in with_data}
     desc = describe([c for c in res.frame.columns if c != "time"])
     by_comp: dict[str, dict[str, list[str]]] = {c: {} for c in comps}
     for cm in desc.columns:
@@ -249,8 +251,8 @@ def audit(
             if cm.kind in g.kinds:
                 by_comp[cm.component].setdefault(g.name, []).append(cm.column)
     # a component scraped once but not lately (its target down): what it had is no signal the loop can use now
-    stale = {c: (None if last[c] is None else round(t1 - last[c], 1)) for c in comps
-             if by_comp.get(c) and (last[c] is None or t1 - last[c] > max(3 * scrape_interval_s, 2 * step))}
+    stale = {c: (None if t is None else round(t1 - t, 1)) for c, t in last.items()
+             if by_comp.get(c) and (t is None or t1 - t > max(3 * scrape_interval_s, 2 * step))}
     for c in stale:
         by_comp[c] = {}
     log_ok = {c: Path(p).is_file() for c, p in logs.items()}
