@@ -736,13 +736,15 @@ def _metrics_header(case_dir: Path) -> list[str]:
     read from its first line only; [] when there is none or it cannot be read."""
     import csv
 
+    from llmrca.dataset.safe_io import open_regular
+
     for name in ("data.csv", "simple_metrics.csv", "metrics.csv"):
         f = case_dir / name
         if f.is_file():
-            try:
-                with f.open(encoding="utf-8-sig", errors="replace") as fh:
-                    head = fh.readline()
-            except OSError:
+            try:  # the dataset layer's guarded reader: a regular file inside the case, a bounded line
+                with open_regular(f, "metric file", root=case_dir) as fh:
+                    head = fh.readline(1 << 20).decode("utf-8", "replace").removeprefix("\ufeff")
+            except Exception:  # any reading problem is validate's to report; there is then no header to show
                 return []
             sep = ";" if head.count(";") > head.count(",") else ","
             return [c.strip() for c in next(csv.reader([head], delimiter=sep), [])]
@@ -761,7 +763,8 @@ def dataset_describe_cmd(
     from llmrca.model import CaseValidationError
     from llmrca.telemetry.vocabulary import KINDS, describe
 
-    skipped: list[str] = []  # cases that could not be read: described without them, said
+    skipped: list[str] = []  # cases that could not be read ("<case>: <first problem>"): described without them, said
+    fallback = ""  # when none could be: whose header is described
     try:
         ds = Dataset(path)
         every = ds.case_dirs()
@@ -787,17 +790,16 @@ def dataset_describe_cmd(
             cols = dict.fromkeys(_metrics_header(every[0]))
             if not cols:
                 raise CaseValidationError([f"no case could be read ({skipped[0]}); `llmrca dataset validate {path}` lists why"])
-            skipped.append(f"no case could be read: the columns are those of {every[0] / 'data.csv'}'s header")
+            fallback = f"no case could be read: the columns are those of {every[0] / 'data.csv'}'s header"
     except (*_USER_ERRORS, CaseValidationError) as e:
         if as_json:
             typer.echo(_json_text({"status": "failed", "error": str(e)}, indent=2))
         _fail(e)
     desc = describe(cols)
-    for n in skipped:
-        console.print(Text.assemble(("note: ", "yellow"), f"not described: {n}" if ": " in n and not n.startswith("no case") else n),
-                      soft_wrap=True)
+    for n in [*(f"not described: {n}" for n in skipped), *([fallback] if fallback else [])]:
+        console.print(Text.assemble(("note: ", "yellow"), n), soft_wrap=True)
     if as_json:
-        typer.echo(_json_text({**desc.to_dict(), "skipped": skipped}, indent=2))
+        typer.echo(_json_text({**desc.to_dict(), "skipped": [*skipped, *([fallback] if fallback else [])]}, indent=2))
         return
     t = Table(title=Text(f"metric vocabulary: {len(cols) - ('time' in cols)} columns of {len(dirs)} case(s) under {path}"))
     for col in ("kind", "unit", "group", "columns", "e.g."):
