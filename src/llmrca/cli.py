@@ -731,9 +731,9 @@ def dataset_validate_cmd(path: Annotated[Path, typer.Argument(help="Dataset fold
     raise typer.Exit(0 if check.ok else 1)
 
 
-def _metrics_header(case_dir: Path) -> list[str]:
-    """The column names of a case folder's plain metrics CSV (``data.csv`` or RCAEval's ``simple_metrics.csv``),
-    read from its first line only; [] when there is none or it cannot be read."""
+def _metrics_header(case_dir: Path) -> tuple[Path | None, list[str]]:
+    """The plain metrics CSV of a case folder (``data.csv`` or RCAEval's ``simple_metrics.csv`` / ``metrics.csv``)
+    and its column names, read from its first line only; ``(None, [])`` when there is none or it cannot be read."""
     import csv
 
     from llmrca.dataset.safe_io import open_regular
@@ -745,10 +745,10 @@ def _metrics_header(case_dir: Path) -> list[str]:
                 with open_regular(f, "metric file", root=case_dir) as fh:
                     head = fh.readline(1 << 20).decode("utf-8", "replace").removeprefix("\ufeff")
             except Exception:  # any reading problem is validate's to report; there is then no header to show
-                return []
+                return None, []
             sep = ";" if head.count(";") > head.count(",") else ","
-            return [c.strip() for c in next(csv.reader([head], delimiter=sep), [])]
-    return []
+            return f, [c.strip() for c in next(csv.reader([head], delimiter=sep), [])]
+    return None, []
 
 
 @dataset_app.command("describe")
@@ -787,10 +787,11 @@ def dataset_describe_cmd(
             for name in sets:
                 cols.update(dict.fromkeys(str(c) for c in case.with_metric_set(name).metrics.columns))
         if not dirs:  # no case readable: the header of the first one still says how its columns are read
-            cols = dict.fromkeys(_metrics_header(every[0]))
+            header_file, header = _metrics_header(every[0])
+            cols = dict.fromkeys(header)
             if not cols:
                 raise CaseValidationError([f"no case could be read ({skipped[0]}); `llmrca dataset validate {path}` lists why"])
-            fallback = f"no case could be read: the columns are those of {every[0] / 'data.csv'}'s header"
+            fallback = f"no case could be read: the columns are those of {header_file}'s header"
     except (*_USER_ERRORS, CaseValidationError) as e:
         if as_json:
             typer.echo(_json_text({"status": "failed", "error": str(e)}, indent=2))
