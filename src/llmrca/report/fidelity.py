@@ -156,14 +156,17 @@ class Fidelity:
         return out
 
 
-def _compared_methods(ours: set[str], methods: list[str] | None) -> tuple[list[str], dict[str, list[str]]]:
+def _compared_methods(ours: set[str], methods: list[str] | None, evaluated: set[str] | None = None) -> tuple[list[str], dict[str, list[str]]]:
+    """The paper's data-dependent methods compared (``ours``: those with cells of the paper's fault types), and what
+    is left out: the data-blind rows run, and the paper's methods not run at all (``evaluated``: every method of the
+    input, on any fault type; default ``ours``)."""
     paper = paper_table()
     blind = set(paper["data_blind"])
     candidates = [m for m in paper["table"] if m not in blind]
     if methods is not None:
         candidates = [m for m in candidates if m in set(methods)]
     chosen = [m for m in candidates if m in ours]
-    left = {"data_blind": sorted(blind & ours), "not_run": sorted(m for m in candidates if m not in ours)}
+    left = {"data_blind": sorted(blind & ours), "not_run": sorted(m for m in candidates if m not in (ours | (evaluated or set())))}
     return chosen, left
 
 
@@ -205,8 +208,7 @@ def fidelity_from_summary(summary: pd.DataFrame, *, methods: list[str] | None = 
         }
     except (TypeError, ValueError) as e:
         raise ValueError(f"summary: an ac@1 or avg@5 cell is not a number ({e})") from e
-    chosen, left = _compared_methods(set(s["method"]), methods)
-    left["not_run"] = [m for m in left["not_run"] if m not in set(summary["method"].astype(str))]  # run, on other fault types only
+    chosen, left = _compared_methods(set(s["method"]), methods, set(summary["method"].astype(str)))
     t = _table(values, chosen)
     table = pd.DataFrame([{"scope": sc, "metric": me, "rho": rho, "lo": np.nan, "hi": np.nan, "n": n} for (sc, me), (rho, n) in t.items()])
     blank = [f"{m} {f} {me}" for (m, f), v in values.items() if m in chosen for me in METRICS if not np.isfinite(v[me])]
@@ -224,9 +226,7 @@ def _other_faults(faults: pd.Series) -> list[str]:
 def fidelity_from_scored(scored: pd.DataFrame, *, methods: list[str] | None = None, n_boot: int = 1000, seed: int = 0) -> Fidelity:
     """ρ from per-case scores (``method, case, fault, ac@1, avg@5`` per run) with a bootstrap interval over cases."""
     s = scored[scored["fault"].isin(FAULTS)]
-    chosen, left = _compared_methods(set(s["method"]), methods)
-    if "method" in scored:  # run, on other fault types only: not "not run"
-        left["not_run"] = [m for m in left["not_run"] if m not in set(scored["method"].astype(str))]
+    chosen, left = _compared_methods(set(s["method"]), methods, set(scored["method"].astype(str)) if "method" in scored else None)
     values: dict[tuple[str, str], dict[str, float]] = {}
     # cases x methods matrices per fault and metric: resampling rows resamples cases
     mats: dict[tuple[str, str], np.ndarray] = {}
