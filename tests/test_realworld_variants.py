@@ -1071,16 +1071,38 @@ def test_an_excel_delimiter_hint_line_is_removed_and_used(tmp_path: Path, sep: s
     assert f"data.csv: the first line {'sep=' + sep!r} is Excel's delimiter hint" in _notes(case)
 
 
-def test_prometheus_series_written_with_their_labels_are_named_as_such(tmp_path: Path) -> None:
-    """Columns like container_cpu_usage_seconds_total{pod="cart-7d9f"} got only 'root causes [...] are not components
-    (components: ['container'])', nothing about how they are named."""
+def test_prometheus_series_written_with_their_labels_are_named_by_their_pod(tmp_path: Path) -> None:
+    """Columns like container_cpu_usage_seconds_total{pod="cart"} were refused (first with only 'root causes [...] are
+    not components', later with how to rename them); the pod label names the component, so they are read as such."""
     d, c = _case(tmp_path)
-    df = c.metrics.rename(columns={col: f'container_{col.split("_", 1)[1]}{{pod="{col.split("_", 1)[0]}-7d9f"}}'
-                                   for col in c.metrics.columns if col != "time"})
+    cols = [col for col in c.metrics.columns if col != "time"]
+    ren = {col: f'{col.split("_", 1)[1].replace("-", "_")}{{namespace="llm",pod="{col.split("_", 1)[0]}"}}' for col in cols}
+    c.metrics.rename(columns=ren).to_csv(d / "data.csv", index=False)
+    case = read_case(d)
+    assert list(case.metrics.columns) == ["time", *(f'{col.split("_", 1)[0]}_{col.split("_", 1)[1].replace("-", "_")}' for col in cols)]
+    assert np.allclose(case.metrics.to_numpy(float), c.metrics.to_numpy(float), equal_nan=True)
+    assert f"data.csv: named {len(ren)} column(s) written as Prometheus series by their component label" in _notes(case)
+
+
+@pytest.mark.parametrize(
+    ("header", "why"),
+    [
+        (['x{pod="ray-worker-1",le="0.5"}', 'x{pod="ray-worker-1",le="1"}'], "2 series are 'ray-worker-1_x' (they differ in the label le)"),
+        (['x{job="ray"}'], "it has none of the labels pod, pod_name"),
+        (['x{pod="ray_worker"}'], "its pod label 'ray_worker' contains '_'"),
+        (['ray-worker-1_x', 'x{pod="ray-worker-1"}'], "the column 'ray-worker-1_x' exists already"),
+    ],
+)
+def test_prometheus_series_that_cannot_be_named_say_why(tmp_path: Path, header: list[str], why: str) -> None:
+    """A series column is named by its pod only when that is unambiguous; otherwise the problem says what stops it."""
+    d, c = _case(tmp_path)
+    df = c.metrics.copy()
+    for col in header:
+        df[col] = 1.0 + np.arange(len(df)) % 3
     df.to_csv(d / "data.csv", index=False)
     said = _problems(d)
-    assert "column(s) are Prometheus series written with their labels (e.g. 'container_" in said, said
-    assert "e.g. 'nginx-gateway-7d9f_container_cpu'" in said, said  # the component from the pod label
+    assert "column(s) are Prometheus series written with their labels" in said, said
+    assert why in said, said
 
 
 def test_describe_reads_past_a_case_it_cannot_read(tmp_path: Path) -> None:
@@ -1107,6 +1129,21 @@ def test_describe_reads_past_a_case_it_cannot_read(tmp_path: Path) -> None:
     assert r.exit_code == 2 and json.loads(r.stdout)["status"] == "failed", r.output
 
 
+def test_describe_from_a_header_names_prometheus_series_by_their_pod(tmp_path: Path) -> None:
+    """With no case readable, describe read 'vllm:num_requests_running{pod="x"}' from the header as component
+    'vllm:num', kind request_rate; the header is named as reading the case names it."""
+    import json
+
+    d, c = _case(tmp_path / "ds")
+    t = c.metrics["time"]
+    pd.DataFrame({"time": pd.concat([t.iloc[:10], t.iloc[9:]]).to_numpy(),  # a duplicated timestamp: unreadable
+                  'vllm:num_requests_running{pod="ray-worker-1"}': 1.0}).to_csv(d / "data.csv", index=False)
+    r = CliRunner().invoke(app, ["dataset", "describe", str(tmp_path / "ds"), "--json"])
+    out = json.loads(r.stdout)
+    assert r.exit_code == 0 and out["skipped"][-1].startswith("no case could be read"), r.output
+    assert out["components"] == {"ray-worker-1": ["running"]}, out
+
+
 def test_a_root_cause_whose_columns_are_all_constant_is_warned_about(tmp_path: Path) -> None:
     d, c = _case(tmp_path / "ds")
     df = c.metrics.copy()
@@ -1128,3 +1165,21 @@ def test_describe_says_an_error_share_is_no_rate(tmp_path: Path) -> None:
     for m in ("error_percent", "error_ratio"):
         assert f"unit: {m} is a share of requests (0..1), not per second" in r.output, r.output
     assert "unit: error_percent is read in %" not in r.output
+
+
+@pytest.mark.parametrize(
+    ("text", "parsed"),
+    [
+        ('up{pod="a"}', ("up", {"pod": "a"})),
+        ('vllm:e2e{ pod = "a" , path="/v1,x" ,}', ("vllm:e2e", {"pod": "a", "path": "/v1,x"})),
+        (r'm{msg="say \"hi\"\\",pod="b"}', ("m", {"msg": 'say "hi"\\', "pod": "b"})),
+        ("m{}", None),
+        ('m{pod=a}', None),  # an unquoted value is no exposition text
+        ('9m{pod="a"}', None),
+        ("ray-worker-1_cpu", None),
+    ],
+)
+def test_a_prometheus_series_name_is_parsed_as_the_exposition_format_writes_it(text: str, parsed) -> None:
+    from llmrca.dataset.names import parse_series
+
+    assert parse_series(text) == parsed

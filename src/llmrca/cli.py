@@ -787,8 +787,11 @@ def dataset_describe_cmd(
             for name in sets:
                 cols.update(dict.fromkeys(str(c) for c in case.with_metric_set(name).metrics.columns))
         if not dirs:  # no case readable: the header of the first one still says how its columns are read
+            from llmrca.dataset.names import series_columns
+
             header_file, header = _metrics_header(every[0])
-            cols = dict.fromkeys(header)
+            renames, _ = series_columns(header)  # named as reading the case would name them
+            cols = dict.fromkeys(renames.get(c, c) for c in header)
             if not cols:
                 raise CaseValidationError([f"no case could be read ({skipped[0]}); `llmrca dataset validate {path}` lists why"])
             fallback = f"no case could be read: the columns are those of {header_file}'s header"

@@ -383,11 +383,16 @@ def frame_problems(df: pd.DataFrame, inject_time: float | None) -> list[str]:
     if not data_cols:
         out.append("no metric columns besides 'time'")
     flattened = [str(c) for c in data_cols if re.fullmatch(r"[A-Za-z_:][A-Za-z0-9_:]*\{.*=.*\}", str(c).strip())]
-    if flattened:  # an export of Prometheus series as they print: metric{label="value",...}
-        m = re.match(r"([^{]+)\{.*?\b(?:pod|pod_name|kubernetes_pod_name|service|service_name|container)=\"([^\"]+)\"", flattened[0])
-        eg = f"e.g. '{m.group(2)}_{m.group(1)}'" if m else "e.g. 'cartservice_container_cpu_usage_seconds_total'"
-        out.append(f"{len(flattened)} column(s) are Prometheus series written with their labels (e.g. {flattened[0]!r}), not "
-                   f"'<component>_<metric>': name each by its component (the pod or service label) and metric, {eg} "
+    if flattened:  # an export of Prometheus series as they print, which the dataset layer could not name (see series_columns)
+        from llmrca.dataset.names import series_columns
+
+        renames, unresolved = series_columns([str(c) for c in data_cols])
+        c0 = flattened[0]
+        why = unresolved.get(c0)
+        eg = f" ({renames[c0]!r})" if c0 in renames else ""
+        out.append(f"{len(flattened)} column(s) are Prometheus series written with their labels (e.g. {c0!r}{eg}), not "
+                   "'<component>_<metric>'" + (f": {c0!r} cannot be named so because {why}" if why else "")
+                   + "; name each by its component (the pod or service label) and metric, e.g. 'ray-worker-1_vllm:num_requests_running' "
                    "(or collect them with `llmrca collect`, which names them so)")
     no_sep = [c for c in data_cols if "_" not in str(c) and str(c) not in set(flattened)]
     if no_sep:

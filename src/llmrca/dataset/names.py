@@ -146,3 +146,70 @@ def file_name_problem(name: object) -> str | None:
     if bad:
         return f"{shown(name)} contains invisible or control characters ({', '.join(bad)}); rename the file"
     return None
+
+
+#: Labels that name the component a Prometheus series belongs to, in the order they are tried: the pod (cAdvisor,
+#: kube-state-metrics and the Prometheus Operator's ``pod``; kubelet < 1.16 ``pod_name``; the kubernetes_sd example
+#: relabelling's ``kubernetes_pod_name``), then the service, then the container.
+COMPONENT_LABELS: tuple[str, ...] = ("pod", "pod_name", "kubernetes_pod_name", "service", "service_name", "container", "container_name")
+
+_SERIES = re.compile(r"\s*([A-Za-z_:][A-Za-z0-9_:]*)\s*\{(.*)\}\s*", re.DOTALL)
+_LABEL = re.compile(r'\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*"((?:[^"\\]|\\.)*)"\s*(?:,|$)')
+
+
+def parse_series(text: str) -> tuple[str, dict[str, str]] | None:
+    """``metric{label="value",...}`` as Prometheus prints a series (the text exposition format,
+    https://prometheus.io/docs/instrumenting/exposition_formats/) -> ``(metric, labels)``; ``None`` when
+    ``text`` is not written so.  Label values are unescaped (``\\"``, ``\\\\``, ``\\n``)."""
+    m = _SERIES.fullmatch(text)
+    if not m:
+        return None
+    body, labels, pos = m.group(2), {}, 0
+    while pos < len(body):
+        lm = _LABEL.match(body, pos)
+        if not lm or lm.end() == pos:
+            return None if body[pos:].strip() else (m.group(1), labels)
+        labels[lm.group(1)] = re.sub(r"\\(.)", lambda e: "\n" if e.group(1) == "n" else e.group(1), lm.group(2))
+        pos = lm.end()
+    return (m.group(1), labels) if labels else None
+
+
+def series_columns(columns: list[str]) -> tuple[dict[str, str], dict[str, str]]:
+    """Name the columns written as Prometheus series ``<component>_<metric>``.
+
+    Returns ``(renames, unresolved)``: ``renames`` maps each series column whose component label
+    (:data:`COMPONENT_LABELS`, first present) gives a valid component name and a name no other column has to
+    ``<component>_<metric>``; ``unresolved`` maps every other series column to why it was not named (a sentence
+    fragment).  Columns not written as series are in neither.
+    """
+    parsed: dict[str, tuple[str, dict[str, str]]] = {}
+    for c in columns:
+        p = parse_series(c) if "{" in c else None
+        if p is not None:
+            parsed[c] = p
+    renames: dict[str, str] = {}
+    unresolved: dict[str, str] = {}
+    for c, (metric, labels) in parsed.items():
+        label = next((k for k in COMPONENT_LABELS if labels.get(k)), None)
+        if label is None:
+            unresolved[c] = f"it has none of the labels {', '.join(COMPONENT_LABELS)} to name its component"
+        elif (why := component_name_problem(labels[label])) is not None:
+            unresolved[c] = f"its {label} label {why}"
+        else:
+            renames[c] = f"{labels[label]}_{metric}"
+    plain = {c for c in columns if c not in parsed}
+    by_name: dict[str, list[str]] = {}
+    for c, new in renames.items():
+        by_name.setdefault(new, []).append(c)
+    for new, cs in by_name.items():
+        if len(cs) > 1:
+            keys = sorted({k for c in cs for k in parsed[c][1]})
+            differ = [k for k in keys if len({parsed[c][1].get(k) for c in cs}) > 1]
+            for c in cs:
+                renames.pop(c)
+                unresolved[c] = (f"{len(cs)} series are {new!r} (they differ in the label{'s' if len(differ) > 1 else ''} "
+                                 f"{', '.join(differ)}): aggregate them into one column, or name each")
+        elif new in plain:
+            renames.pop(cs[0])
+            unresolved[cs[0]] = f"the column {new!r} exists already"
+    return renames, unresolved

@@ -37,6 +37,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from llmrca.dataset.names import series_columns
+
 #: (lower bound of the median |value|, unit name, divisor to seconds), largest first.
 #: Epoch seconds of this era are ~1.7e9, ms ~1.7e12, µs ~1.7e15, ns ~1.7e18.
 _UNITS: tuple[tuple[float, str, float], ...] = (
@@ -244,6 +246,16 @@ def normalise_metrics(df: pd.DataFrame, where: str = "data.csv") -> tuple[pd.Dat
         first = pd.to_numeric(df[idx_cols[0]], errors="coerce")
         df = df.drop(columns=idx_cols)
         notes.append(f"{where}: dropped the saved pandas index column {[str(c) for c in idx_cols]} ({_plain(first.iloc[0])}..{_plain(first.iloc[-1])})")
+    # 1b. Prometheus series written as they print (metric{pod="x",...}): named <component>_<metric> by their pod,
+    # service or container label when that name is unambiguous; the rest stay for frame_problems to explain
+    if any("{" in c for c in cols):
+        renames, _ = series_columns(cols)
+        if renames:
+            df = df.rename(columns=renames)
+            a, b = next(iter(renames.items()))
+            notes.append(f"{where}: named {len(renames)} column(s) written as Prometheus series by their component label "
+                         f"(e.g. {a!r} -> {b!r})")
+            cols = [str(c) for c in df.columns.tolist()]
     # 2. a repeated time header: pandas renames the second one to time.1 (time.2, ...). A copy that holds the same
     # instants (also written in another unit or as date-time strings) is dropped; one that differs is a problem
     # (which copy is right is unknown) and is dropped from the frame too, so it is not taken for a metric column.
