@@ -534,6 +534,11 @@ def test_audit_maps_gpus_without_pod_labels_and_says_how(backfilled: Backfilled)
     for cmd in ("audit", "watch"):  # the options exist and a malformed one is refused before Prometheus is asked
         r = CliRunner().invoke(app, [cmd, "http://127.0.0.1:9", "-c", 'ray-worker-5=pod="ray-worker-5"', "--gpu-join", "nonsense"])
         assert r.exit_code == 2 and "--gpu-join" in r.output and "No such option" not in r.output, (cmd, r.output)
+    from llmrca.heal.watch import preflight
+
+    said: list[str] = []  # watch checks the join's series up front (it was silent, and the GPU signals never armed)
+    preflight(backfilled.url, comps, said.append, gpu_join="nosuch_series:node=Hostname")
+    assert any("--gpu-join nosuch_series:node=Hostname: Prometheus holds no series nosuch_series now" in w for w in said), said
 
 
 @pytest.mark.system

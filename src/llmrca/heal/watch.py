@@ -852,9 +852,11 @@ def local_defaults(run_dir: str | Path) -> dict[str, Any]:
 
 def preflight(
     prom_url: str, components: Mapping[str, str], say: Callable[[str], None] | None = None, gpu_selectors: Mapping[str, str] | None = None,
+    gpu_join: str | None = None,
 ) -> None:
     """Check before watching that ``prom_url`` is a Prometheus that answers and every selector is valid PromQL;
-    say (``say``) which components have no series now under any label scheme.  Raises ValueError naming the
+    say (``say``) which components have no series now under any label scheme, and when ``gpu_join``'s series or
+    labels are absent now.  Raises ValueError naming the
     problem (a URL without scheme, nothing or something else answering, a selector Prometheus refuses): the loop
     retries an outage of a Prometheus that once answered, never a wrong address."""
     from urllib.parse import urlparse
@@ -889,9 +891,31 @@ def preflight(
             except PrometheusError as e:
                 raise ValueError(f"--gpu {name}={sel}: Prometheus refuses the selector ({e}); "
                                  "give a PromQL label selector of its DCGM series, such as Hostname=\"node-1\",gpu=\"0\"") from None
+        join_gap = _gpu_join_gap(client, gpu_join) if gpu_join else None
     if empty and say is not None:
         say(f"warning: Prometheus holds no series of {', '.join(empty)} now (under any pod label); their signals stay "
             "unarmed until it does: check the selectors")
+    if join_gap and say is not None:
+        say(f"warning: --gpu-join {gpu_join}: {join_gap}; the GPUs of components without --gpu stay unmapped (their GPU "
+            "signals unarmed) until it does: `llmrca audit` with the same --gpu-join says what Prometheus holds")
+
+
+def _gpu_join_gap(client: PromClient, gpu_join: str) -> str | None:
+    """Why ``gpu_join`` maps no GPU now (its series or its labels absent), or None.  Raises ValueError for a
+    malformed join (:meth:`~llmrca.collect.metrics.GpuJoin.parse`)."""
+    from llmrca.collect.metrics import GpuJoin
+
+    join = GpuJoin.parse(gpu_join)
+    try:
+        if not client.query(f"count({join.series})"):
+            return f"Prometheus holds no series {join.series} now"
+        if not client.query(f'count({join.series}{{{join.series_label}!=""}})'):
+            return f"the series {join.series} carry no label {join.series_label} now"
+        if client.query('count({__name__=~"DCGM_FI_.+"})') and not client.query(f'count({{__name__=~"DCGM_FI_.+",{join.gpu_label}!=""}})'):
+            return f"the DCGM series carry no label {join.gpu_label} now"
+    except PrometheusError as e:
+        raise ValueError(f"--gpu-join {gpu_join}: Prometheus refuses the query ({e})") from None
+    return None
 
 
 def watch(
@@ -949,7 +973,7 @@ def watch(
     w = Watcher(prom_url, components, cfg, guard, out=out, log_files=log_files, topology=topology, method_config=method_config,
                 say=say, stop_event=stop_event, gpu_selectors=gpu_selectors, gpu_join=gpu_join)  # checks the options
     try:  # then Prometheus, before --out's previous log is replaced
-        preflight(prom_url, components, say, gpu_selectors)
+        preflight(prom_url, components, say, gpu_selectors, gpu_join)
     except BaseException:
         w.client.close()
         raise
