@@ -508,6 +508,11 @@ def test_watch_refuses_what_it_cannot_watch_before_it_starts(backfilled: Backfil
         r = subprocess.run([sys.executable, "-m", "llmrca", "audit", backfilled.url, *comp, "--log", "w1=/nonexistent/w1.log"],
                            capture_output=True, text=True, timeout=60)  # audit showed '.' for it
         assert r.returncode == 2 and "does not exist" in r.stderr, r.stderr
+        other = f"http://127.0.0.1:{srv.server_address[1]}"  # audit tells another server as watch does
+        for url, said in [(other, "answered HTTP 501 with text/html, not the API's JSON"), (other + "/api/v1/", "give the base URL without '/api/v1'")]:
+            r = subprocess.run([sys.executable, "-m", "llmrca", "audit", url, *comp], capture_output=True, text=True, timeout=60)
+            flat = " ".join(r.stderr.split())
+            assert r.returncode == 2 and "does not answer as Prometheus" in flat and said in flat, (url, r.stderr)
     finally:
         srv.shutdown()
 

@@ -74,14 +74,26 @@ class PromClient:
         try:
             body = r.json()
         except ValueError:
-            raise PrometheusError(
-                f"Prometheus at {self.url} answered {r.status_code} with non-JSON for {what}: {r.text[:200]!r}"
-            ) from None
+            raise PrometheusError(self._not_prometheus(path, r)) from None
         if body.get("status") != "success":
             raise PrometheusError(
                 f"Prometheus rejected {what}: {body.get('errorType', r.status_code)}: {body.get('error', r.text[:200])}"
             )
         return body["data"]
+
+    def _not_prometheus(self, path: str, r: httpx.Response) -> str:
+        """What to tell about an answer that is not the HTTP API's JSON (another server, a login page, a path
+        under the base URL): the status, the content type and the first line of the body."""
+        from urllib.parse import urlparse
+
+        ctype = r.headers.get("content-type", "").split(";")[0] or "no content type"
+        first = next((ln.strip() for ln in r.text.splitlines() if ln.strip()), "")[:120]
+        sub = urlparse(self.url).path.rstrip("/")
+        tail = next((t for t in ("/api/v1", "/api", "/graph", "/query") if sub.endswith(t)), None)
+        fix = (f"give the base URL without {tail!r}" if tail else
+               "give Prometheus' base URL, e.g. http://127.0.0.1:9090 (with its path prefix when it is served under one)")
+        return (f"{self.url} does not answer as Prometheus: {path} answered HTTP {r.status_code} with {ctype}, not the "
+                f"API's JSON (it begins {first!r}); {fix}")
 
     def query(self, promql: str, time: float | None = None) -> list[Series]:
         """Instant query at ``time`` (now if None); one sample per series."""

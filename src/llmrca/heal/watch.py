@@ -869,7 +869,8 @@ def preflight(
         try:
             client.query("vector(1)")
         except PrometheusError as e:
-            raise ValueError(f"{prom_url} does not answer as Prometheus ({e}); check the URL") from None
+            raise ValueError(str(e) if "does not answer as Prometheus" in str(e)
+                             else f"{prom_url} does not answer as Prometheus ({e}); check the URL") from None
         empty = []
         for name, sel in components.items():
             found = False
