@@ -339,6 +339,13 @@ def test_mappings_are_recorded_in_the_case(backfilled: Backfilled, tmp_path) -> 
     maps = case.meta["collection"]["mappings"]
     assert maps["ray-worker-2_gpu"]["labels"]["pod"] == "exported_pod" and maps["ray-worker-4_gpu"]["factor"] == 100.0
     assert maps["ray-worker-4_cpu"]["label_scheme"] == "kubelet<1.16"
+    # a selector written in another scheme's labels finds the series under the pod's own (it was tried only as given)
+    comps.write_text("ray-worker-4: 'kubernetes_namespace=\"llm\",kubernetes_pod_name=\"ray-worker-4\"'\n")
+    res = CliRunner().invoke(app, [*args[:-1], str(tmp_path / "k")])
+    assert res.exit_code == 0, res.output
+    again = read_case(tmp_path / "k")
+    np.testing.assert_allclose(again.metrics["ray-worker-4_cpu"], case.metrics["ray-worker-4_cpu"])
+    assert again.meta["collection"]["mappings"]["ray-worker-4_cpu"]["label_scheme"] == "kubelet<1.16"
 
 
 def test_selector_schemes() -> None:
@@ -353,6 +360,16 @@ def test_selector_schemes() -> None:
     }
     # a label value that looks like a label name is not renamed
     assert selector_schemes('pod="namespace"')[1][1] == 'exported_pod="namespace"'
+    # a selector written in another scheme's labels is tried in the standard ones and every other scheme
+    got = {name: sel for name, sel, _ in selector_schemes('kubernetes_namespace="llm",kubernetes_pod_name="w1"')}
+    assert got == {
+        "as given": 'kubernetes_namespace="llm",kubernetes_pod_name="w1"',
+        "standard": 'namespace="llm",pod="w1"',
+        "exported": 'exported_namespace="llm",exported_pod="w1"',
+        "kubelet<1.16": 'namespace="llm",pod_name="w1"',
+        "dcgm-exporter-1.x": 'pod_namespace="llm",pod_name="w1"',
+    }
+    assert selector_schemes('pod_name="w1"')[1] == ("standard", 'pod="w1"', {"pod_name": "pod"})
 
 
 def test_query_forms_scale_and_skip_what_a_series_lacks() -> None:

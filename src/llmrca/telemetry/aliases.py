@@ -241,16 +241,38 @@ POD_LABELS: tuple[str, ...] = ("pod", *dict.fromkeys(s["pod"] for s in LABEL_SCH
 _MATCHER = re.compile(r'(?P<label>[A-Za-z_][A-Za-z0-9_]*)\s*(?P<op>=~|!~|!=|=)\s*(?P<value>"(?:[^"\\]|\\.)*")')
 
 
-def selector_schemes(selector: str) -> list[tuple[str, str, dict[str, str]]]:
-    """The selector as written, then rewritten in each :data:`LABEL_SCHEMES` scheme that changes it.
+#: Each scheme's label name -> the standard one (``kubernetes_pod_name`` -> ``pod``): a selector written in any
+#: scheme is first read back into the standard labels, then rewritten into the others.
+_STANDARD: dict[str, str] = {there: std for names in LABEL_SCHEMES.values() for std, there in names.items() if there != std}
 
-    Returns ``[(scheme, selector, {label: renamed})]``, ``("as given", selector, {})`` first;
-    a scheme that renames none of the selector's labels is left out.
+
+def selector_schemes(selector: str) -> list[tuple[str, str, dict[str, str]]]:
+    """The selector as written, then rewritten in the standard labels and in each :data:`LABEL_SCHEMES` scheme that
+    changes it.
+
+    Returns ``[(scheme, selector, {label as written: its name there})]``, ``("as given", selector, {})`` first;
+    a selector written in a scheme's labels (``kubernetes_pod_name="w1"``) is read back into the standard
+    ``pod`` / ``namespace`` / ``container`` (scheme ``"standard"``) and rewritten into the other schemes from
+    there; a scheme that renames none of the selector's labels is left out.
     ``selector_schemes('namespace="llm",pod="w1"')[1]`` is
     ``("exported", 'exported_namespace="llm",exported_pod="w1"', {"namespace": "exported_namespace", "pod": "exported_pod"})``.
     """
     out: list[tuple[str, str, dict[str, str]]] = [("as given", selector, {})]
     seen = {selector}
+    back: dict[str, str] = {}  # label as written -> standard label
+
+    def to_standard(m: re.Match[str]) -> str:
+        label = m.group("label")
+        if label not in _STANDARD:
+            return m.group(0)
+        back[label] = _STANDARD[label]
+        return f"{_STANDARD[label]}{m.group('op')}{m.group('value')}"
+
+    standard = _MATCHER.sub(to_standard, selector)
+    if back:
+        seen.add(standard)
+        out.append(("standard", standard, dict(back)))
+    written = {std: label for label, std in back.items()}  # standard label -> as written
     for scheme, names in LABEL_SCHEMES.items():
         renamed: dict[str, str] = {}
 
@@ -258,10 +280,10 @@ def selector_schemes(selector: str) -> list[tuple[str, str, dict[str, str]]]:
             label = m.group("label")
             if label not in names:
                 return m.group(0)
-            renamed[label] = names[label]
+            renamed[written.get(label, label)] = names[label]
             return f"{names[label]}{m.group('op')}{m.group('value')}"
 
-        sel = _MATCHER.sub(sub, selector)
+        sel = _MATCHER.sub(sub, standard)
         if renamed and sel not in seen:
             seen.add(sel)
             out.append((scheme, sel, renamed))
