@@ -105,3 +105,18 @@ def test_audit_render_names_gaps_fixes_and_the_minimum_set() -> None:
     assert "gpu      CANNOT be diagnosed" in text and "DCGM_FI_DEV_POWER_MGMT_LIMIT" in text and "cpu      can be diagnosed" in text
     ok = _report({"nginx-gateway": {"cpu", "gateway latency"}, "ray-worker-1": full})
     assert ok.minimum_ok and "minimum set: present (exit 0)" in render(ok)
+
+
+def test_the_figure_title_says_when_the_action_was_not_done(tmp_path) -> None:
+    """watch.png's title said '-> restart' for a restart that failed (audit.jsonl had the result)."""
+    from llmrca.heal.watch import Incident, WatchReport, figure
+
+    rep = WatchReport(started=1000.0)
+    rep.history = {"e2e_p90:latency@gateway": [[1000.0 + 5 * i, 1.0 + (i > 30)] for i in range(60)]}
+    inc = Incident(onset=1150.0, alert=1160.0, signals=["e2e_p90:latency@gateway"], decided=1170.0, culprit="ray-worker-1",
+                   fault_type="cpu", action="restart", action_status="failed", acted=1175.0)
+    rep.incidents = [inc]
+    assert figure(rep, tmp_path / "w.png") == "llmrca watch: ray-worker-1 (cpu) -> restart (failed)"
+    assert (tmp_path / "w.png").stat().st_size > 0
+    inc.action_status = "done"
+    assert figure(rep, tmp_path / "w.png") == "llmrca watch: ray-worker-1 (cpu) -> restart"

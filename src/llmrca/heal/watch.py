@@ -780,9 +780,10 @@ class Watcher:
             self.say(f"figure not written: {type(e).__name__}: {e}")
 
 
-def figure(report: WatchReport, path: Path, signals: list[str] | None = None, marks: list[tuple[str, float]] | None = None) -> None:
+def figure(report: WatchReport, path: Path, signals: list[str] | None = None, marks: list[tuple[str, float]] | None = None) -> str | None:
     """The SLO signals over time (one panel per signal that fired, else the entry's), thresholds dashed,
-    alert / decision / action / recovered marked; ``marks`` adds (label, epoch s) lines (e.g. injections)."""
+    alert / decision / action / recovered marked; ``marks`` adds (label, epoch s) lines (e.g. injections).
+    Returns the figure's title (None when there was no signal to draw and nothing was written)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -796,7 +797,7 @@ def figure(report: WatchReport, path: Path, signals: list[str] | None = None, ma
     names = signals or list(dict.fromkeys([*fired, *felt[:1]])) or sorted(report.history)[:2]
     names = [n for n in names if n in report.history][:4]
     if not names:
-        return
+        return None
     t0 = report.started
     fig, axes = plt.subplots(len(names), 1, figsize=(10, 2.4 * len(names) + 0.6), sharex=True, squeeze=False)
     for ax, n in zip(axes[:, 0], names, strict=True):
@@ -807,7 +808,7 @@ def figure(report: WatchReport, path: Path, signals: list[str] | None = None, ma
             ax.plot((th[:, 0] - t0) / 60, th[:, 1], "--", color="grey", lw=0.9, label="alert threshold")
         for inc in report.incidents:
             for lab, t, col in (("alert", inc.alert, "tab:orange"), ("decision", inc.decided, "tab:purple"),
-                                (f"{inc.action}", inc.acted, "tab:green"), ("recovered", inc.recovered, "tab:blue")):
+                                (_action_said(inc), inc.acted, "tab:green"), ("recovered", inc.recovered, "tab:blue")):
                 if t is not None:
                     ax.axvline((t - t0) / 60, color=col, ls="--", lw=1, label=lab)
         for lab, t in marks or []:
@@ -820,11 +821,21 @@ def figure(report: WatchReport, path: Path, signals: list[str] | None = None, ma
         seen.setdefault(ll if not ll.startswith("each:") else "signal", hh)
     fig.legend(list(seen.values()), list(seen.keys()), fontsize=6, loc="lower center", ncol=min(len(seen), 6), frameon=False)
     axes[-1, 0].set_xlabel("minutes since watch started")
-    verdicts = "; ".join(f"{i.culprit} ({i.fault_type}) -> {i.action}" for i in report.incidents if i.culprit) or "no incident"
-    fig.suptitle(f"llmrca watch: {verdicts}", fontsize=9)
+    verdicts = "; ".join(f"{i.culprit} ({i.fault_type}) -> {_action_said(i)}" for i in report.incidents if i.culprit) or "no incident"
+    title = f"llmrca watch: {verdicts}"
+    fig.suptitle(title, fontsize=9)
     fig.tight_layout(rect=(0, 0.06 if len(seen) > 6 else 0.04, 1, 1))
     fig.savefig(path, dpi=110)
     plt.close(fig)
+    return title
+
+
+def _action_said(inc: Incident) -> str:
+    """The incident's action as the figure names it: ``restart``, or ``restart (failed)`` / ``(refused)`` /
+    ``(dry-run)`` when it was not done."""
+    if inc.action_status in (None, "done"):
+        return str(inc.action)
+    return f"{inc.action} ({inc.action_status})"
 
 
 # -- entry point -----------------------------------------------------------------------------------------------
