@@ -1184,3 +1184,22 @@ def test_a_prometheus_series_name_is_parsed_as_the_exposition_format_writes_it(t
     from llmrca.dataset.names import parse_series
 
     assert parse_series(text) == parsed
+
+
+def test_validate_answers_in_json(tmp_path: Path) -> None:
+    """dataset validate had no --json (describe, rank, methods, audit had)."""
+    import json
+
+    good, c = _case(tmp_path / "ds")
+    c.metrics.to_csv(good / "data.csv", index=False)
+    bad, c2 = _case(tmp_path / "ds", "ray-worker-2_cpu/1", root="ray-worker-2")
+    c2.metrics.iloc[::-1].to_csv(bad / "data.csv", index=False)  # rows not sorted: a problem
+    r = CliRunner().invoke(app, ["dataset", "validate", str(tmp_path / "ds"), "--json"])
+    out = json.loads(r.stdout)
+    assert r.exit_code == 1 and out["status"] == "problems" and out["valid"] == ["ray-worker-1_cpu/1"], r.output
+    assert list(out["problems"]) == ["ray-worker-2_cpu/1"] and "not increasing" in out["problems"]["ray-worker-2_cpu/1"][0], out
+    c2.metrics.to_csv(bad / "data.csv", sep=";", index=False)  # repaired, said
+    out = json.loads(CliRunner().invoke(app, ["dataset", "validate", str(tmp_path / "ds"), "--json"]).stdout)
+    assert out["status"] == "ok" and out["n_valid"] == 2 and "';'" in " ".join(out["repaired"]["ray-worker-2_cpu/1"]), out
+    r = CliRunner().invoke(app, ["dataset", "validate", str(tmp_path / "nothing"), "--json"])
+    assert r.exit_code == 2 and json.loads(r.stdout)["status"] == "failed", r.output

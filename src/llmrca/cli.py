@@ -705,15 +705,23 @@ app.add_typer(dataset_app, name="dataset")
 
 
 @dataset_app.command("validate")
-def dataset_validate_cmd(path: Annotated[Path, typer.Argument(help="Dataset folder.")]) -> None:
-    """Check every case; list the problems of each bad one (exit code 1 if any)."""
+def dataset_validate_cmd(
+    path: Annotated[Path, typer.Argument(help="Dataset folder.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Check every case; list the problems of each bad one (exit code 1 if any, 2 when nothing can be checked)."""
     from llmrca.dataset.validate import validate_dataset
 
     try:
         with _CaseProgress("validating") as bar:
             check = validate_dataset(path, on_case=bar)
     except _USER_ERRORS as e:
+        if as_json:
+            typer.echo(_json_text({"status": "failed", "error": str(e)}, indent=2))
         _fail(e)
+    if as_json:
+        typer.echo(_json_text(check.to_dict(), indent=2))
+        raise typer.Exit(0 if check.ok else 1)
     for cid, notes in check.notes.items():
         typer.echo(f"{cid}: repaired")
         for n in notes:

@@ -40,6 +40,13 @@ class DatasetCheck:
     def ok(self) -> bool:
         return not self.problems and bool(self.valid)
 
+    def to_dict(self) -> dict[str, object]:
+        """The check as JSON-ready data (what ``dataset validate --json`` prints): ``status`` ``ok`` or
+        ``problems``, the case ids and, per case, its problems, repairs, earlier repairs and warnings."""
+        return {"status": "ok" if self.ok else "problems", "root": str(self.root), "n_valid": len(self.valid),
+                "n_with_problems": len(self.problems), "valid": list(self.valid), "problems": dict(self.problems),
+                "repaired": dict(self.notes), "repaired_at_import": dict(self.recorded), "warnings": dict(self.warnings)}
+
 
 def _recorded_repairs(folder: Path) -> list[str]:
     """The repairs a case's ``case.json`` records from an earlier reading (``normalised``), [] when none."""
