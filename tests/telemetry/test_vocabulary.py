@@ -64,12 +64,68 @@ REALWORLD = Path(__file__).resolve().parents[2].parent / "shared" / "cases" / "r
         # a share of failed requests is no per-second rate
         ("error_ratio", "error_rate", 1.0),
         ("http_errors_percent", "error_rate", 0.01),
+        # the GPU memory's temperature is a GPU temperature (was memory in bytes); nvidia_gpu_exporter's GPU memory
+        # in bytes is GPU memory in MiB (was the host working set); vLLM v0's throughput gauges are tokens/s
+        ("DCGM_FI_DEV_MEMORY_TEMP", "gpu_temperature", 1.0),
+        ("nvidia_smi_memory_used_bytes", "gpu_memory", 2.0**-20),
+        ("vllm:avg_prompt_throughput_toks_per_s", "prompt_tokens", 1.0),
+        ("vllm:avg_generation_throughput_toks_per_s", "generation_tokens", 1.0),
+        ("ray_node_mem_used", "node_memory", 1.0),
     ],
 )
 def test_names_of_other_exporters_have_their_meaning(name: str, kind: str, factor: float) -> None:
     m = meaning(name)
     assert m is not None, name
     assert (m.kind, m.factor) == (kind, pytest.approx(factor))
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "vllm:cpu_cache_usage_perc",  # v0's CPU swap space, was CPU cores (a KV-cache swap diagnosed as a CPU fault)
+        "DCGM_FI_DEV_MEM_CLOCK",  # MHz, was memory bytes
+        "ray_node_cpu_utilization",  # percent of the node, was cores
+        "ray_node_cpu_count",  # a CPU count, was a histogram's observations per second
+        "kube_pod_container_resource_requests",  # the spec's cores or bytes, was requests per second
+        "kube_pod_container_resource_limits",
+        "container_spec_cpu_quota",  # configuration, was cores
+        "container_spec_cpu_shares",
+        "container_cpu_cfs_periods_total",  # 100 ms periods, was cores
+        "container_cpu_cfs_throttled_periods_total",  # periods, was seconds per second
+        "container_network_receive_packets_total",  # packets, was bytes per second
+        "container_network_receive_packets_dropped_total",
+        "container_network_transmit_errors_total",  # was failed requests
+        "container_fs_usage_bytes",  # space used, was disk I/O per second
+        "ray_node_disk_usage",
+        "node_disk_io_time_seconds_total",  # time busy, was bytes per second
+        "container_memory_failures_total",  # page faults, was failed requests
+        "node_pressure_memory_waiting_seconds_total",  # memory PSI, was node memory bytes
+        "node_memory_MemAvailable_bytes",  # what is left rises when use rises: never the memory kind
+        "node_memory_MemFree_bytes",
+        "container_memory_cache",
+        "vllm:lora_requests_info",  # an info metric (value 1), was requests per second
+        "vllm:num_requests_swapped",
+        "DCGM_FI_PROF_PCIE_TX_BYTES",  # PCIe / NVLink bytes, not the pod's network
+        "DCGM_FI_PROF_NVLINK_RX_BYTES",
+        "node_hwmon_temp_celsius",  # not a GPU's
+    ],
+)
+def test_names_that_look_like_a_kind_but_measure_something_else_have_none(name: str) -> None:
+    assert meaning(name) is None, (name, meaning(name))
+
+
+@pytest.mark.parametrize("name", ["DCGM_FI_DEV_POWER_VIOLATION", "DCGM_FI_DEV_THERMAL_VIOLATION", "container_memory_failcnt",
+                                  "node_netstat_Tcp_RetransSegs"])
+def test_counters_named_without_total_are_read_as_their_rate(name: str) -> None:
+    """Their exporters type them counter; describe said they were rates and llm-rca read the running totals as rates."""
+    m = meaning(name)
+    assert m is not None and m.counter, name
+    assert not meaning(name + ":rate").counter
+    t = np.arange(0.0, 300.0, 5.0)
+    frame = pd.DataFrame({"time": t, f"ray-worker-1_{name}": 1000.0 + 40.0 * t})  # a running total, 40 per second
+    out, renamed = canonical_frame(frame)
+    [new] = [c for c in out.columns if c != "time"]
+    assert renamed[new] == f"ray-worker-1_{name}" and np.allclose(out[new].to_numpy()[1:], 40.0), out[new].to_numpy()[:4]
 
 
 def test_identity_and_unknown_names_have_no_kind() -> None:

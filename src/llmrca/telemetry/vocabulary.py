@@ -165,6 +165,10 @@ RATE_KINDS: frozenset[str] = frozenset(
 )
 
 
+#: Kinds whose raw series are cumulative counters although their names have no ``_total`` (see :func:`meaning`).
+_COUNTERS_WITHOUT_TOTAL: frozenset[str] = frozenset({"power_violation", "thermal_violation", "memory_failcnt", "tcp_retransmits"})
+
+
 # -- unit suffixes (Prometheus naming practice) ----------------------------------
 _TIME_UNITS: tuple[tuple[str, str, float], ...] = (
     # token in the normalised name, unit label, factor to seconds
@@ -249,8 +253,8 @@ _SEQUENCE_RULES: tuple[tuple[tuple[tuple[str, ...], ...], str, str, str], ...] =
     ((("num", "requests", "waiting"),), "engine_queue", "requests", "vLLM requests waiting"),
     ((("queued", "queries"), ("queue", "len"), ("queue", "length"), ("queue", "size")), "router_queue", "requests", "router / deployment queue length"),
     ((("num", "preemptions"), ("preemptions",)), "preemptions", "1/s", "vLLM preemptions"),
-    ((("prompt", "tokens"),), "prompt_tokens", "tokens/s", "vLLM prompt tokens"),
-    ((("generation", "tokens"),), "generation_tokens", "tokens/s", "vLLM generation tokens"),
+    ((("prompt", "tokens"), ("prompt", "throughput")), "prompt_tokens", "tokens/s", "vLLM prompt tokens (v0 avg_prompt_throughput_toks_per_s)"),
+    ((("generation", "tokens"), ("generation", "throughput")), "generation_tokens", "tokens/s", "vLLM generation tokens (v0 avg_generation_throughput_toks_per_s)"),
     ((("request", "success"),), "finished_requests", "1/s", "vLLM finished requests"),
     ((("replica", "starts"),), "replica_starts", "1/s", "Ray Serve replica starts"),
     ((("replica", "healthy"),), "replica_healthy", "0/1", "Ray Serve replica health"),
@@ -304,13 +308,16 @@ def meaning(metric: str) -> Meaning | None:
     qualified = "rate" in toks or any(q in toks for q in ("p50", "p90", "p95", "p99", "mean", "avg"))
     if not qualified and toks[-1] in ("sum", "bucket") and len(toks) > 1:
         return None  # a histogram's cumulative sum or one bucket's count: no level of its own
-    if not qualified and toks[-1] == "count" and len(toks) > 1:
+    if not qualified and toks[-1] == "count" and len(toks) > 1 and toks[-2] not in _COUNTED_THINGS:
         return Meaning("request_rate", "1/s", 1.0, "observations of a histogram (its _count), read as a rate", counter=True)
     m = _meaning_of_name(raw)
     from llmrca.telemetry.aliases import canonical
 
     # a counter: named ..._total, or a name whose current one is (Ray < 2.10 exported counters as unsuffixed gauges)
     cumulative = toks[-1] == "total" or (canonical(raw) != raw and canonical(raw).endswith("_total"))
+    # counters their exporters name without _total: DCGM's violation times (us since boot; dcgm-exporter types them
+    # counter), cAdvisor's container_memory_failcnt (a counter), node-exporter's node_netstat_* (/proc/net/snmp totals)
+    cumulative = cumulative or (m is not None and m.kind in _COUNTERS_WITHOUT_TOTAL)
     if m is not None and not qualified and cumulative and m.kind in RATE_KINDS:
         return Meaning(m.kind, m.unit, m.factor, m.source + "; a cumulative counter, read as its per-second rate", counter=True)
     return m
@@ -332,10 +339,12 @@ def _meaning_of_name(metric: str) -> Meaning | None:
     t = _tokens(raw)
     if not t:
         return None
-    # Strip exporter prefixes that do not change the meaning.
-    if t[0] == "ray" and len(t) > 1 and t[1] == "vllm":
+    # Strip exporter prefixes that do not change the meaning (Ray's node metrics are node-level: ray_node_x is node_x).
+    if t[0] == "ray" and len(t) > 1 and t[1] in ("vllm", "node"):
         t = t[1:]
     s = set(t)
+    if _not_a_kind(t, s):
+        return None
 
     # -- accelerator (DCGM field names, nvidia-smi / nvidia_gpu_exporter) ---------
     if _seq(t, "throttle", "reasons") or _seq(t, "event", "reasons") or _seq(t, "events", "reasons"):
@@ -359,8 +368,11 @@ def _meaning_of_name(metric: str) -> Meaning | None:
         return Meaning("gpu_mem_copy_util", "%", 1.0, "DCGM memory copy utilisation")
     if _seq(t, "tensor", "active"):
         return Meaning("tensor_active", "fraction", 1.0, "DCGM tensor pipe active")
-    if "gpu" in s and _has(t, "temp", "temperature"):
-        return Meaning("gpu_temperature", "C", 1.0, "GPU temperature")
+    if _has(t, "temp", "temperature"):  # only a GPU's reaches here (_not_a_kind); DCGM MEMORY_TEMP is its HBM's
+        return Meaning("gpu_temperature", "C", 1.0, "GPU temperature (DCGM GPU_TEMP; MEMORY_TEMP, the GPU memory's, read alike)")
+    if _has(t, "nvidia", "smi", "dcgm", "gpu") and _has(t, "memory", "mem") and _has(t, "used", "usage"):
+        unit, f = _unit(t, _BYTE_UNITS, ("MiB", 2.0**20))
+        return Meaning("gpu_memory", unit, f / 2.0**20, "GPU memory used (nvidia_gpu_exporter nvidia_smi_memory_used_bytes)")
     if "xid" in s:
         return Meaning("xid_errors", "code", 1.0, "DCGM XID_ERRORS (last Xid of the GPU)")
     if any(x.startswith("retrans") for x in t):
@@ -453,6 +465,59 @@ def _meaning_of_name(metric: str) -> Meaning | None:
     if _has(t, "socket", "sockets"):
         return Meaning("sockets", "count", 1.0, "open sockets")
     return None
+
+
+#: Resource nouns before ``_count``: a count of things (``ray_node_cpu_count``), not a histogram's observations.
+_COUNTED_THINGS = frozenset({"cpu", "cpus", "gpu", "gpus", "core", "cores", "node", "nodes", "replica", "replicas", "pod", "pods",
+                             "device", "devices", "thread", "threads", "worker", "workers", "process", "processes", "container", "containers"})
+#: Memory series that are not a usage: capacity, what is left, caches and swap (node-exporter ``node_memory_MemFree_bytes``,
+#: ``node_memory_MemAvailable_bytes``, cAdvisor ``container_memory_cache`` / ``_swap``, Ray ``ray_node_mem_total``).
+_NOT_MEMORY_USE = frozenset({"free", "available", "avail", "total", "capacity", "allocatable", "cache", "cached", "buffers", "swap",
+                             "memfree", "memavailable", "memtotal", "reservation", "mapped", "failures", "pressure", "temp",
+                             "temperature", "clock", "clk"})
+
+
+def _not_a_kind(t: Sequence[str], s: set[str]) -> bool:
+    """Names whose words look like a kind's but which measure something else: left unmapped (used as they are),
+    never read in a wrong unit.  Sources: cAdvisor (``container_spec_*`` configuration, ``cfs_periods``,
+    ``container_memory_failures_total`` page faults, ``container_fs_usage_bytes`` space used), kube-state-metrics
+    (``kube_pod_container_resource_requests`` / ``_limits``: the spec's cores or bytes), node-exporter
+    (``node_disk_io_time_seconds_total`` busy time, PSI ``node_pressure_memory_*``), vLLM v0
+    (``cpu_cache_usage_perc``: the CPU swap space, not a CPU load; ``num_requests_swapped``), DCGM (PCIe / NVLink
+    bytes, memory clock), Ray (``ray_node_cpu_utilization`` in percent of the node, ``ray_node_cpu_count``),
+    Prometheus' ``*_info`` convention (the value is 1; the labels hold the data)."""
+    if t[-1] == "info":
+        return True
+    if "cache" in s and "cpu" in s:  # vLLM v0 cpu_cache_usage_perc
+        return True
+    if _has(t, "pcie", "nvlink"):
+        return True
+    if "spec" in s and not ("memory" in s and "limit" in s):
+        return True
+    if "resource" in s and _has(t, "requests", "limits", "request", "limit"):
+        return True
+    if "periods" in s:  # CFS periods (throttled or not): a count of 100 ms periods, not seconds
+        return True
+    if "pressure" in s and "cpu" not in s:  # memory / io PSI: no kind
+        return True
+    if _seq(t, "requests", "swapped"):
+        return True
+    if t[-1] == "count" and len(t) > 1 and t[-2] in _COUNTED_THINGS:
+        return True
+    if "cpu" in s and _has(t, "utilization", "utilisation", "util") and "gpu" not in s:
+        return True  # a share of a node's or a limit's capacity (Ray: percent of the node), not cores
+    if _has(t, "temp", "temperature") and not _has(t, "gpu", "dcgm", "nvidia", "smi"):
+        return True  # a temperature that is no GPU's (hwmon): no kind
+    if _has(t, "clock", "clocks", "clk") and "reasons" not in s and not (_seq(t, "sm", "clock") or _seq(t, "clocks", "current", "sm")
+                                                  or _seq(t, "graphics", "clock") or _seq(t, "sm", "clk")):
+        return True  # memory / video clocks (MHz): no kind
+    if _has(t, "network", "net", "netstat") and _has(t, "packets", "dropped", "drop", "errors", "errs", "err"):
+        return True  # packets and their drops or errors, not bytes per second
+    if _has(t, "memory", "mem", "rss") and (s & _NOT_MEMORY_USE) and not (_has(t, "gpu", "dcgm", "nvidia", "smi") and _has(t, "temp", "temperature")):
+        return not ("limit" in s and "memory" in s and "spec" in s)  # cAdvisor's memory limit keeps its kind
+    if _has(t, "disk", "fs", "diskio") and _has(t, "usage", "used", "capacity", "size", "free", "available", "avail", "inodes", "time", "seconds", "limit"):
+        return True  # space, or time busy: not bytes per second
+    return False
 
 
 @dataclass(frozen=True)
