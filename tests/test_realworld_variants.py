@@ -1203,3 +1203,27 @@ def test_validate_answers_in_json(tmp_path: Path) -> None:
     assert out["status"] == "ok" and out["n_valid"] == 2 and "';'" in " ".join(out["repaired"]["ray-worker-2_cpu/1"]), out
     r = CliRunner().invoke(app, ["dataset", "validate", str(tmp_path / "nothing"), "--json"])
     assert r.exit_code == 2 and json.loads(r.stdout)["status"] == "failed", r.output
+
+
+def test_case_folders_reached_through_symbolic_links_are_read_and_said_twice(tmp_path: Path) -> None:
+    """A case folder that is a symbolic link was skipped without a word (not valid, not a problem), and a dataset
+    made only of links had 'no case'; rank read the same link.  Links are followed (never into a loop), and a link
+    to a case the dataset has already is said, since that case then counts twice."""
+    from llmrca.dataset.validate import validate_dataset
+
+    real, c = _case(tmp_path / "elsewhere")
+    c.metrics.to_csv(real / "data.csv", index=False)
+    other, c2 = _case(tmp_path / "elsewhere", "ray-worker-1_cpu/2", seed=1)
+    c2.metrics.to_csv(other / "data.csv", index=False)
+    ds = tmp_path / "ds" / "ray-worker-1_cpu"
+    ds.mkdir(parents=True)
+    (ds / "1").symlink_to(real, target_is_directory=True)
+    (ds / "2").symlink_to(other, target_is_directory=True)
+    (ds / "loop").symlink_to(tmp_path / "ds", target_is_directory=True)  # a link back to an ancestor
+    check = validate_dataset(tmp_path / "ds")
+    assert check.valid == ["ray-worker-1_cpu/1", "ray-worker-1_cpu/2"] and not check.problems and "dataset" not in check.warnings, check
+    (ds / "3").symlink_to(real, target_is_directory=True)
+    check = validate_dataset(tmp_path / "ds")
+    assert len(check.valid) == 3
+    [w] = check.warnings["dataset"]
+    assert "1 case folder(s) are the same folder as another case through a symbolic link (e.g. ray-worker-1_cpu/3 is ray-worker-1_cpu/1)" in w

@@ -1275,12 +1275,33 @@ def find_case_dirs(root: str | Path) -> list[Path]:
     if any((root / m).is_file() for m in CASE_MARKERS):
         return [root]
     unlistable: list[Path] = []  # a folder that cannot be listed is reported by read_case, never skipped silently
-    found = [
-        Path(d)
-        for d, _, files in os.walk(root, onerror=lambda e: unlistable.append(Path(e.filename)))
-        if markers.intersection(files) or compressed_markers(files)  # a compressed data.csv.gz counts as data.csv
-    ]
+    found: list[Path] = []
+    seen: set[str] = set()  # real paths walked: a link back to an ancestor (a loop) is not walked again
+    # symbolic links to folders are followed (a dataset assembled from links to cases kept elsewhere); a folder
+    # reached twice through links is walked once per path but never into a loop (see symlinked_duplicates)
+    for d, dirs, files in os.walk(root, onerror=lambda e: unlistable.append(Path(e.filename)), followlinks=True):
+        real = os.path.realpath(d)
+        if real in seen and any(os.path.realpath(a) == real for a in Path(d).parents):
+            dirs[:] = []  # a loop: the folder is one of its own ancestors
+            continue
+        seen.add(real)
+        if markers.intersection(files) or compressed_markers(files):  # a compressed data.csv.gz counts as data.csv
+            found.append(Path(d))
     return sorted({*found, *(u for u in unlistable if u != root)}, key=_natural_key)
+
+
+def symlinked_duplicates(folders: list[Path]) -> dict[Path, Path]:
+    """Case folders that are the same folder as an earlier one in ``folders`` (reached through a symbolic link):
+    ``{later: first}``.  Both are read and scored; validate and evaluate say so (the case then counts twice)."""
+    first: dict[str, Path] = {}
+    out: dict[Path, Path] = {}
+    for f in folders:
+        real = os.path.realpath(f)
+        if real in first:
+            out[f] = first[real]
+        else:
+            first[real] = f
+    return out
 
 
 def _natural_key(p: Path) -> list[Any]:

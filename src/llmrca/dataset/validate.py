@@ -15,6 +15,7 @@ from llmrca.dataset.io import (
     ground_truth_problem,
     is_warning_note,
     read_case,
+    symlinked_duplicates,
     warning_lines,
     write_case,
     write_manifest,
@@ -112,9 +113,22 @@ def validate_dataset(root: str | Path, *, on_case: Callable[[int, int], None] | 
     mixed = layout_warning(ds, readable)
     if mixed:
         check.warnings["dataset"] = [mixed]
+    if (twice := symlink_warning(ds, ds.case_dirs())) is not None:
+        check.warnings.setdefault("dataset", []).append(twice)
     if (packed := archive_warning(root)) is not None:
         check.warnings.setdefault("dataset", []).append(packed)
     return check
+
+
+def symlink_warning(ds: Dataset, folders: list[Path]) -> str | None:
+    """One sentence when some of ``folders`` are the same folder as another (a symbolic link to a case of the
+    dataset), else None: each is read and scored, so that case counts more than once."""
+    twice = symlinked_duplicates(folders)
+    if not twice:
+        return None
+    later, first = next(iter(twice.items()))
+    return (f"{len(twice)} case folder(s) are the same folder as another case through a symbolic link (e.g. {ds.case_id(later)} "
+            f"is {ds.case_id(first)}): each is read and scored, so the case counts twice; remove the link if that is not meant")
 
 
 def _flat_roots(case: Case) -> list[str]:

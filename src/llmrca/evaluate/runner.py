@@ -376,13 +376,15 @@ def _run_locked(
     with _writing(out):
         rep = write_report(out)
     notes.extend(rep.notes)  # methods reported from earlier evaluations into this folder, or left out
-    from llmrca.dataset.validate import layout_warning
+    from llmrca.dataset.validate import layout_warning, symlink_warning
 
     # compared over the cases that could be read (an invalid case is reported as such, not as "another layout")
     invalid = set(rep.results.loc[rep.results["error_kind"] == "invalid_case", "case"]) if "error_kind" in rep.results else set()
     mixed = layout_warning(ds, [d for d in dirs if ds.case_id(d) not in invalid])
     if mixed:
         notes.append(mixed)
+    if (twice := symlink_warning(ds, dirs)) is not None:
+        notes.append(twice)
     if "case_warnings" in rep.results:
         warned = rep.results.dropna(subset=["case_warnings"]).drop_duplicates("case")
         warned = warned[[bool(w) for w in warned["case_warnings"]]]
