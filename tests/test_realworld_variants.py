@@ -1085,6 +1085,22 @@ def test_prometheus_series_written_with_their_labels_are_named_by_their_pod(tmp_
     assert f"data.csv: named {len(ren)} column(s) written as Prometheus series by their component label" in _notes(case)
 
 
+def test_a_series_column_already_named_by_its_component_keeps_that_name(tmp_path: Path) -> None:
+    """orders_container_cpu_usage_seconds_total{pod="orders-7f9c"} was named by its pod ('orders-7f9c_orders_...'), so
+    the root cause 'orders' had 'no metric column left'; the prefix is the component, the pod one of its pods."""
+    d = tmp_path / "orders_cpu" / "1"
+    d.mkdir(parents=True)
+    t = 1750000000 + 5 * np.arange(72)
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"time": t, **{f'{svc}_container_cpu_usage_seconds_total{{pod="{svc}-7f9c",namespace="shop"}}':
+                                        rng.normal(1, 0.05, 72) for svc in ("orders", "carts")}})
+    frame.to_csv(d / "data.csv", index=False)
+    (d / "inject_time.txt").write_text(str(int(t[50])))
+    case = read_case(d)
+    assert list(case.metrics.columns) == ["time", "orders_container_cpu_usage_seconds_total", "carts_container_cpu_usage_seconds_total"]
+    assert set(case.root_causes) == {"orders"}
+
+
 @pytest.mark.parametrize(
     ("header", "why"),
     [

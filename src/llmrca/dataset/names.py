@@ -179,8 +179,8 @@ def series_columns(columns: list[str]) -> tuple[dict[str, str], dict[str, str]]:
 
     Returns ``(renames, unresolved)``: ``renames`` maps each series column whose component label
     (:data:`COMPONENT_LABELS`, first present) gives a valid component name and a name no other column has to
-    ``<component>_<metric>``; ``unresolved`` maps every other series column to why it was not named (a sentence
-    fragment).  Columns not written as series are in neither.
+    ``<component>_<metric>`` (a name already so prefixed by the component, ``orders_cpu{pod="orders-7f9c"}``, keeps
+    its prefix); ``unresolved`` maps every other series column to why it was not named (a sentence fragment).  Columns not written as series are in neither.
     """
     parsed: dict[str, tuple[str, dict[str, str]]] = {}
     for c in columns:
@@ -196,7 +196,10 @@ def series_columns(columns: list[str]) -> tuple[dict[str, str], dict[str, str]]:
         elif (why := component_name_problem(labels[label])) is not None:
             unresolved[c] = f"its {label} label {why}"
         else:
-            renames[c] = f"{labels[label]}_{metric}"
+            value, head = labels[label], metric.split("_", 1)[0]
+            # already '<component>_<metric>' with its labels kept (orders_container_cpu...{pod="orders-7f9c"}): the
+            # pod is the component's (a Deployment's pods are named '<deployment>-<hash>'), so the prefix names it
+            renames[c] = metric if "_" in metric and (value == head or value.startswith(head + "-")) else f"{value}_{metric}"
     plain = {c for c in columns if c not in parsed}
     by_name: dict[str, list[str]] = {}
     for c, new in renames.items():
