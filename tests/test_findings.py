@@ -116,3 +116,17 @@ def test_a_gpu_tie_is_said_as_a_tie_and_random_is_said_to_be_left_out() -> None:
     assert "of 3 baselines (Random left out: its answers are data-blind)" in text
     two = [_row("baro", "gpu", "ray-worker-1"), _row("nsigma", "gpu", "ray-worker-1"), _row("circa", "gpu", "ray-head")]
     assert "is 1.00 (2 baselines tie, e.g. BARO;" in "\n".join(findings_lines(findings(pd.DataFrame(two))))
+
+
+def test_a_dataset_that_is_not_the_paper_s_stack_gets_no_upstream_verdict() -> None:
+    """Online Boutique services blamed when wrong were reported as 'another worker' (paper: the gateway): there
+    are no workers, and no gateway by that name.  The finding is n/a, and the blamed services are named."""
+    rows = [{**_row("baro", "cpu", top, "checkoutservice"), "target": "checkoutservice"}
+            for top in ("frontend", "frontend", "cartservice", "checkoutservice")]
+    rows += [{**_row("tracerca", "cpu", "frontend", "checkoutservice"), "target": "checkoutservice"}]
+    f = findings(pd.DataFrame(rows))
+    assert f.blame_share == {} and f.top_blamed == {} and f.upstream_majority is None
+    assert f.foreign_blame == {"frontend": 0.75, "cartservice": 0.25}
+    text = "\n".join(findings_lines(f))
+    assert "(n/a): the dataset's components are not the paper's stack" in text and "frontend 75%, cartservice 25%" in text
+    assert "for another worker" not in text and "answers name frontend" in text

@@ -121,6 +121,9 @@ class Findings:
     baseline_runs: int = 0  # scored runs of the baselines on faulty cases
     unnamed_misses: dict[str, int] = field(default_factory=dict)  # baselines' misses with no component first: abstained / no ranking
     fallback_runs: int = 0  # baselines' runs scored on the random fallback (--as-paper): not counted as blame
+    #: the components blamed when wrong, by name (share of the wrong rank-1 answers), when the dataset is not the paper's
+    #: stack (none of its components is the gateway, the head, the operator or a ray-worker-N): roles are then unknown
+    foreign_blame: dict[str, float] = field(default_factory=dict)
 
     @property
     def upstream_majority(self) -> bool | None:
@@ -150,6 +153,7 @@ class Findings:
             "blame_share": self.blame_share, "top_blamed": self.top_blamed, "upstream_majority": self.upstream_majority,
             "figure5_top_blamed": self.figure5, "figure5_agree": self.figure5_agree,
             "gpu_ac1_basic": self.gpu_ac1, "max_gpu_ac1": self.max_gpu, "trace_ac1": self.trace_ac1,
+            "foreign_blame": self.foreign_blame,
         }  # fmt: skip
 
 
@@ -178,7 +182,11 @@ def findings(scored: pd.DataFrame, metric_sets: dict[str, str] | None = None) ->
     f.fallback_runs = int((~own).sum())
     base = every[every["top1"].notna() & own]
     wrong = base[~base["hit1"].astype(bool)]
-    if len(wrong):
+    seen = {str(c) for c in scored["top1"].dropna()} | ({str(c) for c in scored["target"].dropna()} if "target" in scored else set())
+    if len(wrong) and not any(c in (GATEWAY, HEAD, OPERATOR) or c.startswith("ray-worker-") for c in seen):
+        shares = wrong["top1"].astype(str).value_counts(normalize=True)
+        f.foreign_blame = {str(k): round(float(shares[k]), 3) for k in sorted(shares.index, key=lambda k: (-shares[k], str(k)))}
+    elif len(wrong):
         tgt = wrong["target"] if "target" in wrong else pd.Series(None, index=wrong.index, dtype=object)
         kinds = pd.Series([_kind(c, t) for c, t in zip(wrong["top1"], tgt, strict=True)], index=wrong.index)
         # ties broken by the kind's name, not by the order of the runs, so that every reader states the same thing
@@ -207,7 +215,14 @@ def findings_lines(f: Findings) -> list[str]:
     from llmrca.report.tables import display_name
 
     out: list[str] = []
-    if f.blame_share:
+    if f.foreign_blame:
+        top = ", ".join(f"{k} {v:.0%}" for k, v in list(f.foreign_blame.items())[:5])
+        out.append(
+            "- **Misattribution goes upstream** (n/a): the dataset's components are not the paper's stack (a gateway, a head, "
+            f"ray-worker replicas), so no wrong answer can be placed upstream or on another worker; the baselines' wrong rank-1 "
+            f"answers name {top}{', ...' if len(f.foreign_blame) > 5 else ''} (misattribution.csv has every method's)."
+        )
+    elif f.blame_share:
         shares = ", ".join(f"{k} {v:.0%}" for k, v in sorted(f.blame_share.items(), key=lambda kv: (-kv[1], kv[0])))
         c = Counter(f.top_blamed.values())
         verdict = {True: "holds", False: "does not hold", None: "n/a"}[f.upstream_majority]
