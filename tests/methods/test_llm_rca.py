@@ -110,3 +110,38 @@ def test_config_round_trip_and_registry() -> None:
     m = get_method("llm-rca", {"z_threshold": 4.0})
     assert isinstance(m, LlmRca) and m.config.z_threshold == 4.0
     assert m.tags.metric_set == "extended" and m.tags.uses_topology and m.tags.family == "llm"
+
+
+def _basic_with(case, extra: dict):
+    """``case``'s basic set plus the given extended columns (name -> values), as a case of that set only."""
+    from llmrca.model import Case
+
+    ext = case.metric_sets["extended"]
+    basic = case.metric_sets["basic"].assign(**{c: (v if v is not None else ext[c]) for c, v in extra.items()})
+    return Case(metrics=basic, metric_sets={"basic": basic}, inject_time=case.inject_time, name=case.name, logs=case.logs,
+                topology=case.topology, meta=case.meta)
+
+
+def test_a_power_draw_falling_at_the_same_work_is_a_gpu_cue_without_a_limit_series() -> None:
+    """dcgm-exporter's default fields have POWER_USAGE but no power limit: a capped GPU's draw fell 40 % and llm-rca
+    said 'network; GPU power signals absent'.  The draw falling while the replica's work does not is a GPU cue."""
+    case = make_llm_case("gpu", "ray-worker-2", seed=4)
+    r = LlmRca().rank(_basic_with(case, {f"{w}_DCGM_FI_DEV_POWER_USAGE": None for w in ("ray-worker-1", "ray-worker-2", "ray-worker-3")}))
+    assert r.components[0] == "ray-worker-2" and r.fault_type == "gpu", r.explanation["summary"]
+    assert "GPU power draw fell while the replica's work did not" in r.explanation["summary"]
+    assert "power signals absent" not in json.dumps(r.explanation["signals"])
+
+
+def test_a_power_draw_falling_with_the_work_is_no_gpu_cue() -> None:
+    """A replica behind a network delay gets less work and draws less: that fall is not a cap."""
+    case = make_llm_case("network", "ray-worker-2", seed=4)
+    ext = case.metric_sets["extended"]
+    after = (ext["time"] >= case.inject_time).to_numpy()
+    extra = {f"{w}_DCGM_FI_DEV_POWER_USAGE": None for w in ("ray-worker-1", "ray-worker-3")}
+    extra["ray-worker-2_DCGM_FI_DEV_POWER_USAGE"] = ext["ray-worker-2_DCGM_FI_DEV_POWER_USAGE"].to_numpy() * np.where(after, 0.7, 1.0)
+    extra["ray-worker-2_vllm:num_requests_running"] = ext["ray-worker-2_vllm:num_requests_running"].to_numpy() * np.where(after, 0.5, 1.0)
+    for w in ("ray-worker-1", "ray-worker-3"):
+        extra[f"{w}_vllm:num_requests_running"] = None
+    r = LlmRca().rank(_basic_with(case, extra))
+    assert r.components[0] == "ray-worker-2" and r.fault_type == "network", r.explanation["summary"]
+    assert not any(s["signal"] == "DCGM_FI_DEV_POWER_USAGE" and s["hypothesis"] == "gpu" for s in r.explanation["signals"])

@@ -356,6 +356,17 @@ class Evidence:
             if excess > 0:
                 flag = max(flag, excess)
                 ev.add(Signal(c, S.POWER, "gpu", FLAG * excess, self.normal_of(c, S.POWER), self.window_of(c, S.POWER), f"power within {self.tol:.0%} of its limit in {at_w:.0%} of samples"))
+        if ip is not None and il is None:
+            # No limit series (dcgm-exporter's default fields have POWER_USAGE but no POWER_MGMT_LIMIT): a cap still
+            # shows as the draw falling while the replica's work does not (a replica given less work, e.g. behind a
+            # network delay, draws less because it runs fewer requests and is idle more often).
+            drop = self.down(c, S.POWER)
+            work_known = self.col(c, S.RUNNING) is not None or self.col(c, S.GPU_UTIL) is not None
+            less_work = self.down(c, S.RUNNING) >= 1.0 or self.down(c, S.GPU_UTIL) >= 1.0
+            if drop > 0 and not less_work:  # not a flag: the clock's fall is not confirmed by an inferred cap
+                ev.add(Signal(c, S.POWER, "gpu", drop if work_known else 0.5 * drop, self.normal_of(c, S.POWER), self.window_of(c, S.POWER, "q25"),
+                              "power draw fell while the replica's work did not (no power-limit series to confirm a cap)"
+                              + ("" if work_known else "; its work is not reported: half weight"), weak=not work_known))
         if it is not None:
             w = self.ws.values[:, it]
             n = self.nx[:, it]

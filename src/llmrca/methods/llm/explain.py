@@ -43,6 +43,8 @@ def phrase(sig: Signal) -> str:
     n, w = sig.normal, sig.window
     if sig.signal == S.POWER_LIMIT and n is not None and w is not None:
         return f"GPU power limit lowered from {n:.0f} W to {w:.0f} W"
+    if sig.signal == S.POWER and sig.note.startswith("power draw fell"):
+        return "GPU " + sig.note
     if sig.signal == S.POWER:
         return f"GPU power at its limit ({sig.note})"
     if sig.signal in (S.THROTTLE, S.XID) or (sig.signal == S.KV_CACHE and sig.hypothesis == "kv-cache") or sig.hypothesis == "model-load":

@@ -295,13 +295,20 @@ class LlmRca(Method):
         m50, m90 = ev.normal_of(c, S.LAT50), ev.normal_of(c, S.LAT90)
         if m50 and m90 and np.isfinite(d50) and np.isfinite(d90) and d90 > 0 and m90 > m50 > 0:
             ce.basic_latency_shape = float(d50 / d90)
-        if gaps < 1.0 and busier * self.config.z_threshold >= 1.0:
+        power_cue = any(sg.hypothesis == "gpu" and sg.strength >= 1.0 and sg.signal in (S.POWER, S.POWER_LIMIT, S.THROTTLE, S.POWER_VIOLATION)
+                        for sg in ce.signals)  # gpu() ran first
+        if gaps < 1.0 and power_cue:
+            d.hypothesis = "gpu"
+            d.note = "latency rose with the GPU's power cue (a capped accelerator runs each step longer)"
+        elif gaps < 1.0 and busier * self.config.z_threshold >= 1.0:
             d.hypothesis = "gpu"
             # two independent tells agree: the latency rise and the busier accelerator
             d.strength = r.residual + busier
-            d.note = "latency rose while the GPU is busier than its peers (slower accelerator; power signals absent)"
+            d.note = "latency rose while the GPU is busier than its peers (slower accelerator" + (
+                "; power signals absent)" if ev.col(c, S.POWER) is None else "; no power cue)")
         else:
-            d.note = "latency rose with no resource change" + (" and scrapes went missing" if gaps >= 1.0 else "") + " (network; GPU power signals absent)"
+            d.note = "latency rose with no resource change" + (" and scrapes went missing" if gaps >= 1.0 else "") + (
+                " (network; GPU power signals absent)" if ev.col(c, S.POWER) is None else " (network; no GPU power cue)")
         ce.add(d)
         self._weigh_gaps(ce)
 
