@@ -1243,3 +1243,61 @@ def test_case_folders_reached_through_symbolic_links_are_read_and_said_twice(tmp
     assert len(check.valid) == 3
     [w] = check.warnings["dataset"]
     assert "1 case folder(s) are the same folder as another case through a symbolic link (e.g. ray-worker-1_cpu/3 is ray-worker-1_cpu/1)" in w
+
+
+def _time_case(tmp_path: Path, time_values, inject: str, extra: dict | None = None) -> Path:
+    d = tmp_path / "orders_cpu" / "1"
+    d.mkdir(parents=True)
+    n = len(time_values)
+    rng = np.random.default_rng(0)
+    pd.DataFrame({"time": time_values, **(extra or {}), "orders_cpu": rng.normal(1, 0.05, n), "carts_cpu": rng.normal(1, 0.05, n)}).to_csv(
+        d / "data.csv", index=False)
+    (d / "inject_time.txt").write_text(inject)
+    return d
+
+
+def test_local_times_across_the_end_of_daylight_saving_are_named_not_sorted(tmp_path: Path) -> None:
+    """Europe/Berlin wall-clock times without an offset repeat 02:00-03:00 on 2025-10-26: the message said 'sort rows
+    by time', which would interleave two hours."""
+    t = pd.date_range("2025-10-26 02:10:00", periods=200, freq="15s").strftime("%Y-%m-%d %H:%M:%S").tolist()  # to 02:59:45
+    wall = t + pd.date_range("2025-10-26 02:00:00", periods=40, freq="15s").strftime("%Y-%m-%d %H:%M:%S").tolist()
+    said = _problems(_time_case(tmp_path, wall, "2025-10-26 02:40:00"))
+    assert "'time' goes back by one hour at row 200" in said and "daylight saving" in said and "sort rows" not in said, said
+
+
+def test_local_times_across_the_start_of_daylight_saving_are_warned_about(tmp_path: Path) -> None:
+    t = pd.date_range("2025-03-30 01:00:00", periods=480, freq="15s")
+    wall = [x + pd.Timedelta(hours=1) if x.hour >= 2 else x for x in t]  # 02:00 local does not exist: 03:00 follows 01:59:45
+    d = _time_case(tmp_path, [x.strftime("%Y-%m-%d %H:%M:%S") for x in wall], "2025-03-30 01:30:00")
+    case = read_case(d)
+    assert "warning: time: data.csv: 'time' jumps forward by one hour at row 240" in _notes(case), _notes(case)
+
+
+def test_times_that_lost_their_digits_are_said_so_not_called_duplicates(tmp_path: Path) -> None:
+    """ns times written '1.750000e+18' collapse to a few values: 'aggregate or drop duplicate rows' would destroy the data."""
+    ns = [f"{(1750000000 + 5 * i) * 1e9:.6e}" for i in range(300)]
+    said = _problems(_time_case(tmp_path, ns, "1750000700"))
+    assert "'time' repeats in runs: 2 distinct values for 300 rows, 1000 s apart" in said and "too few digits" in said, said
+
+
+def test_spreadsheet_serial_days_are_blamed_on_the_time_column(tmp_path: Path) -> None:
+    days = [45823.6296 + i * 5 / 86400 for i in range(120)]
+    said = _problems(_time_case(tmp_path, days, "2025-06-15T15:07:00Z"))
+    assert "the data's 'time' is not in epoch seconds: its values look like spreadsheet serial days" in said, said
+
+
+def test_a_second_time_column_holding_the_same_instants_is_dropped(tmp_path: Path) -> None:
+    """time (ISO) and timestamp (ns) beside it: 'timestamp' was taken for a metric column not named <component>_<metric>."""
+    secs = 1750000000 + 5 * np.arange(120)
+    iso = pd.to_datetime(secs, unit="s", utc=True).strftime("%Y-%m-%dT%H:%M:%S+00:00").tolist()
+    case = read_case(_time_case(tmp_path, iso, str(int(secs[60])), {"timestamp": secs * 10**9}))
+    assert list(case.metrics.columns) == ["time", "orders_cpu", "carts_cpu"]
+    assert "'timestamp' holds the same instants as 'time' (written as epoch nanoseconds, 'time' as date-time strings)" in _notes(case)
+    said = _problems(_time_case(tmp_path / "b", iso, str(int(secs[60])), {"timestamp": (secs + 3600) * 10**9}))
+    assert "both 'time' and 'timestamp' are time columns and they differ (row 0" in said, said
+
+
+def test_relative_times_a_step_of_minutes_apart_are_warned_to_be_milliseconds(tmp_path: Path) -> None:
+    case = read_case(_time_case(tmp_path, [1000 * i for i in range(120)], "60000"))
+    assert "warning: time: data.csv: 'time' runs from 0 to 119000, not epoch times" in _notes(case), _notes(case)
+    assert "warning: time:" not in _notes(read_case(_time_case(tmp_path / "s", [5 * i for i in range(120)], "300")))

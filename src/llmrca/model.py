@@ -375,10 +375,24 @@ def frame_problems(df: pd.DataFrame, inject_time: float | None) -> list[str]:
     d = np.diff(tv)
     if (d == 0).any():
         i = int(np.argmax(d == 0)) + 1
-        out.append(f"'time' has duplicated timestamps (first at row {i}: {tv[i]}); aggregate or drop duplicate rows")
+        distinct = np.unique(tv)
+        if len(d) >= 4 and (d == 0).mean() > 0.5 and len(distinct) > 1:
+            # most rows repeat a time: the times lost digits (1.750000e+18 ns), not rows written twice
+            q = float(np.median(np.diff(distinct)))
+            out.append(f"'time' repeats in runs: {len(distinct)} distinct values for {len(tv)} rows, {q:g} s apart (first repeat at row "
+                       f"{i}: {tv[i]}); the times were written with too few digits (e.g. in exponent notation): write them in full")
+        else:
+            out.append(f"'time' has duplicated timestamps (first at row {i}: {tv[i]}); aggregate or drop duplicate rows")
     if (d < 0).any():
         i = int(np.argmax(d < 0)) + 1
-        out.append(f"'time' is not increasing (row {i}: {tv[i]} after {tv[i - 1]}); sort rows by time")
+        pos = d[d > 0]
+        step = float(np.median(pos)) if pos.size else 0.0
+        if 0 < step < 900 and abs(d[i - 1] + 3600.0) <= 2 * step:
+            out.append(f"'time' goes back by one hour at row {i} ({tv[i]} after {tv[i - 1]}): local times without a UTC offset across "
+                       "the end of daylight saving (the hour repeats); write the times in UTC or with their offset (sorting would "
+                       "interleave two hours)")
+        else:
+            out.append(f"'time' is not increasing (row {i}: {tv[i]} after {tv[i - 1]}); sort rows by time")
     data_cols = [c for c in df.columns if c != "time"]
     if not data_cols:
         out.append("no metric columns besides 'time'")
@@ -416,6 +430,11 @@ def frame_problems(df: pd.DataFrame, inject_time: float | None) -> list[str]:
         out.append(f"injection time {inject_time!r} is not a finite number")
     elif inject_time is not None and len(tv) and not (tv.min() <= inject_time <= tv.max()):
         hint = tz_shift_hint(float(inject_time), float(tv.min()), float(tv.max()))
+        if not hint and tv.max() < 1e8 <= inject_time:  # the data's times are no epoch times of this era
+            hint = ("the data's 'time' is not in epoch seconds: "
+                    + ("its values look like spreadsheet serial days (days since 1899-12-30)" if 2e4 <= tv.min() and tv.max() <= 8e4
+                       else "it starts near 0 (times relative to the start?)")
+                    + "; write 'time' as epoch seconds (or RFC 3339 times)")
         out.append(
             f"injection time {inject_time} is outside the data ({tv.min()} .. {tv.max()}); "
             + (hint if hint else "check inject_time.txt is in epoch seconds and matches data.csv")

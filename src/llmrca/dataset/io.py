@@ -35,7 +35,7 @@ import pandas as pd
 
 from llmrca.dataset.fastcsv import write_csv
 from llmrca.dataset.names import component_name_problem, printable, shown
-from llmrca.dataset.normalise import TIME_ALIASES
+from llmrca.dataset.normalise import TIME_ALIASES, TIME_WARNING_PREFIX
 from llmrca.model import (
     FAULT_ALIASES,
     MIN_NORMAL_ROWS,
@@ -1107,7 +1107,7 @@ TRAILING_PREFIX = "warning: trailing bytes: "
 def is_warning_note(note: str) -> bool:
     """True for a note that warns about the case as it is (said every time it is read, never recorded in
     case.json), not a repair of what was read."""
-    return note.startswith((WARNING_PREFIX, SHORT_WINDOW_PREFIX, UNREAD_COPY_PREFIX, NOT_USED_PREFIX, TRAILING_PREFIX))
+    return note.startswith((WARNING_PREFIX, SHORT_WINDOW_PREFIX, UNREAD_COPY_PREFIX, NOT_USED_PREFIX, TRAILING_PREFIX, TIME_WARNING_PREFIX))
 
 
 #: The files that can hold a case's metrics, in any layout (:mod:`llmrca.dataset.layouts`).

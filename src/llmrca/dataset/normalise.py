@@ -86,6 +86,9 @@ TRACE_ALIASES: dict[str, tuple[str, ...]] = {
 }
 #: Header names read as ``time`` when a metrics or logs file has no ``time`` column (case-insensitive; exactly one
 #: must be present).
+#: A warning about how the case's times read (local times across a daylight-saving change, relative times that
+#: look like milliseconds): said every time the case is read (``llmrca.dataset.io.is_warning_note``).
+TIME_WARNING_PREFIX = "warning: time: "
 TIME_ALIASES: frozenset[str] = frozenset({"time", "timestamp", "ts", "datetime", "date_time", "epoch"})
 _TO_S = {"seconds": 1.0, "milliseconds": 1e3, "microseconds": 1e6, "nanoseconds": 1e9}
 
@@ -215,6 +218,20 @@ def _plain(value: Any) -> str:
     return repr(value) if isinstance(value, str) else str(value)
 
 
+def _one_hour_jump(secs: np.ndarray) -> tuple[int, float] | None:
+    """``(row, jump in s)`` of the first step of ``secs`` that is one hour forward or back (within two sampling
+    steps) in times otherwise sampled far more often: a daylight-saving change in local times.  None when none."""
+    d = np.diff(np.asarray(secs, dtype=float))
+    pos = d[np.isfinite(d) & (d > 0)]
+    if pos.size < 3:
+        return None
+    step = float(np.median(pos))
+    if step >= 900:
+        return None
+    hit = np.flatnonzero(np.abs(np.abs(d) - 3600.0) <= 2 * step)
+    return (int(hit[0]) + 1, float(d[hit[0]])) if hit.size else None
+
+
 def _column_seconds(s: pd.Series) -> tuple[np.ndarray | None, str]:
     """A time column as epoch seconds and how it was written (``'epoch seconds'``, ``'epoch milliseconds'``,
     ``'date-time strings'``); ``(None, "")`` when it is neither numbers nor date-times."""
@@ -284,6 +301,24 @@ def normalise_metrics(df: pd.DataFrame, where: str = "data.csv") -> tuple[pd.Dat
                     f"{where}: the header repeats 'time' (the second is read as {c!r}) and the two differ "
                     f"(row {i}: {_plain(a.iloc[i])} vs {_plain(b.iloc[i])}); keep the right time column and delete the other"
                 )
+    # 2b. a second time column under another usual name (time and timestamp): dropped when it holds the same instants
+    # (in any epoch unit or as date-time strings), a problem naming both when they differ
+    if "time" in df.columns:
+        others = [c for c in [str(x) for x in df.columns] if c != "time" and c.lower() in TIME_ALIASES]
+        sa, how_a = _column_seconds(df["time"]) if others else (None, "")
+        for c in others:
+            sb, how_b = _column_seconds(df[c])
+            if sa is None or sb is None:
+                continue  # not a time column after all (or 'time' is not one): frame_problems says what it is
+            close = np.abs(sa - sb) <= 1e-3
+            written = f" (written as {how_b}, 'time' as {how_a})" if how_b != how_a else ""
+            df = df.drop(columns=[c])
+            if close.all():
+                notes.append(f"{where}: {c!r} holds the same instants as 'time'{written} and was dropped")
+            else:
+                i = int(np.argmax(~close))
+                problems.append(f"{where}: both 'time' and {c!r} are time columns and they differ (row {i}: {sa[i]:.3f} vs {sb[i]:.3f} "
+                                f"epoch seconds{written}); keep the right one and delete the other")
     # 3. time: numeric in any unit, or date-time strings
     if "time" in df.columns:
         t = df["time"]
@@ -303,9 +338,20 @@ def normalise_metrics(df: pd.DataFrame, where: str = "data.csv") -> tuple[pd.Dat
                 else:
                     tz = "; the times carry no UTC offset and were taken as UTC" if naive else " (UTC offsets honoured)"
                     notes.append(f"{where}: 'time' holds date-time strings (e.g. {str(t.iloc[0])!r}); converted to epoch seconds{tz}")
+                    if naive and (gap := _one_hour_jump(secs)) is not None and gap[1] > 0:
+                        notes.append(f"{TIME_WARNING_PREFIX}{where}: 'time' jumps forward by one hour at row {gap[0]} ({str(t.iloc[gap[0] - 1])!r} -> "
+                                     f"{str(t.iloc[gap[0]])!r}) in times without a UTC offset: local times across the start of "
+                                     "daylight saving? The hour is then missing, not lost data; write the times in UTC or with their offset")
                     t = pd.Series(secs, index=df.index)
         if pd.api.types.is_numeric_dtype(t):
-            unit, div = epoch_unit(t.to_numpy(dtype=float))
+            tv = t.to_numpy(dtype=float)
+            fin = tv[np.isfinite(tv)]
+            step = float(np.median(np.diff(fin))) if fin.size > 2 else 0.0
+            if 0 <= fin.min() and fin.max() < 1e8 and step >= 100:  # relative times a step of minutes apart: milliseconds?
+                notes.append(f"{TIME_WARNING_PREFIX}{where}: 'time' runs from {fin.min():g} to {fin.max():g}, not epoch times, and is read "
+                             f"as seconds from the start, {step:g} s apart; if these are milliseconds, convert them (and the "
+                             "injection time) to seconds")
+            unit, div = epoch_unit(tv)
             if div != 1.0:
                 notes.append(f"{where}: 'time' is in epoch {unit} (by magnitude, e.g. {float(t.iloc[0]):.0f}); converted to seconds")
                 t = t.astype(float) / div
