@@ -1108,6 +1108,7 @@ def test_a_series_column_already_named_by_its_component_keeps_that_name(tmp_path
         (['x{job="ray"}'], "it has none of the labels pod, pod_name"),
         (['x{pod="ray_worker"}'], "its pod label 'ray_worker' contains '_'"),
         (['ray-worker-1_x', 'x{pod="ray-worker-1"}'], "the column 'ray-worker-1_x' exists already"),
+        (['{container="carts",pod="carts-5f6d"}'], "label sets without a metric name"),  # a dashboard legend
     ],
 )
 def test_prometheus_series_that_cannot_be_named_say_why(tmp_path: Path, header: list[str], why: str) -> None:
@@ -1118,7 +1119,7 @@ def test_prometheus_series_that_cannot_be_named_say_why(tmp_path: Path, header: 
         df[col] = 1.0 + np.arange(len(df)) % 3
     df.to_csv(d / "data.csv", index=False)
     said = _problems(d)
-    assert "column(s) are Prometheus series written with their labels" in said, said
+    assert "without a metric name" in why or "column(s) are Prometheus series written with their labels" in said, said
     assert why in said, said
 
 
@@ -1190,6 +1191,7 @@ def test_describe_says_an_error_share_is_no_rate(tmp_path: Path) -> None:
         ('up{pod="a"}', ("up", {"pod": "a"})),
         ('vllm:e2e{ pod = "a" , path="/v1,x" ,}', ("vllm:e2e", {"pod": "a", "path": "/v1,x"})),
         (r'm{msg="say \"hi\"\\",pod="b"}', ("m", {"msg": 'say "hi"\\', "pod": "b"})),
+        ("up{pod='a'}", ("up", {"pod": "a"})),  # PromQL's single quotes
         ("m{}", None),
         ('m{pod=a}', None),  # an unquoted value is no exposition text
         ('9m{pod="a"}', None),

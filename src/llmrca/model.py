@@ -408,7 +408,11 @@ def frame_problems(df: pd.DataFrame, inject_time: float | None) -> list[str]:
                    "'<component>_<metric>'" + (f": {c0!r} cannot be named so because {why}" if why else "")
                    + "; name each by its component (the pod or service label) and metric, e.g. 'ray-worker-1_vllm:num_requests_running' "
                    "(or collect them with `llmrca collect`, which names them so)")
-    no_sep = [c for c in data_cols if "_" not in str(c) and str(c) not in set(flattened)]
+    legend = [str(c) for c in data_cols if re.fullmatch(r"\s*\{.*=.*\}\s*", str(c))]
+    if legend:  # a Grafana legend's label set, the metric name left out
+        out.append(f"{len(legend)} column(s) are label sets without a metric name (e.g. {legend[0]!r}), as a dashboard legend writes "
+                   "them: export them with the metric's name, named '<component>_<metric>', e.g. 'carts_container_cpu_usage_seconds_total'")
+    no_sep = [c for c in data_cols if "_" not in str(c) and str(c) not in set(flattened) | set(legend)]
     if no_sep:
         out.append(f"columns {no_sep[:5]} are not '<component>_<metric>'; name them like 'ray-worker-1_cpu'")
     # one pass over a float matrix (per-column pandas access is slow on wide frames)

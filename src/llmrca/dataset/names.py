@@ -154,7 +154,8 @@ def file_name_problem(name: object) -> str | None:
 COMPONENT_LABELS: tuple[str, ...] = ("pod", "pod_name", "kubernetes_pod_name", "service", "service_name", "container", "container_name")
 
 _SERIES = re.compile(r"\s*([A-Za-z_:][A-Za-z0-9_:]*)\s*\{(.*)\}\s*", re.DOTALL)
-_LABEL = re.compile(r'\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*"((?:[^"\\]|\\.)*)"\s*(?:,|$)')
+#: ``label="value"`` (the exposition format) or ``label='value'`` (PromQL accepts both quotes; some exports use it)
+_LABEL = re.compile(r"""\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|'((?:[^'\\]|\\.)*)')\s*(?:,|$)""")
 
 
 def parse_series(text: str) -> tuple[str, dict[str, str]] | None:
@@ -169,7 +170,8 @@ def parse_series(text: str) -> tuple[str, dict[str, str]] | None:
         lm = _LABEL.match(body, pos)
         if not lm or lm.end() == pos:
             return None if body[pos:].strip() else (m.group(1), labels)
-        labels[lm.group(1)] = re.sub(r"\\(.)", lambda e: "\n" if e.group(1) == "n" else e.group(1), lm.group(2))
+        raw = lm.group(2) if lm.group(2) is not None else lm.group(3)
+        labels[lm.group(1)] = re.sub(r"\\(.)", lambda e: "\n" if e.group(1) == "n" else e.group(1), raw)
         pos = lm.end()
     return (m.group(1), labels) if labels else None
 
