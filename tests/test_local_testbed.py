@@ -227,11 +227,13 @@ def test_down_stops_a_running_inject_cli_which_removes_its_fault_first(tmp_path:
             seen += line
         assert "for 300 s" in seen, seen
         assert len(list((run_dir / "injectors").glob("*.json"))) == 1
+        time.sleep(2.0)  # the hog runs a while (its CPU seconds are then more than a clock tick)
         counts = down(run_dir)
         assert counts.get("injectors") == 1, counts
         out = seen + inj.communicate(timeout=30)[0]
-        assert inj.returncode == 0, out
+        assert inj.returncode == 143, out  # stopped before its duration by down's SIGTERM: said by the exit code too
         assert "interrupted: removing the fault" in out and '"achieved"' in out, out
+        assert json.loads(out[out.index("{"):])["achieved"]["hog_cpu_s"] > 0, out  # read before the stressors were killed
         assert not run_dir.exists()
     finally:
         for p in (inj, owner):
@@ -242,9 +244,49 @@ def test_down_stops_a_running_inject_cli_which_removes_its_fault_first(tmp_path:
 
 
 def test_down_without_state_is_harmless(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from llmrca.cli import app
     from llmrca.testbed.local.stack import down
 
     assert down(tmp_path / "nothing") == {"process_groups": 0, "processes": 0, "cgroups": 0, "netns": 0}
+    r = CliRunner().invoke(app, ["testbed", "down", "--run-dir", str(tmp_path / "typo")])  # a typo was all zeros, nothing said
+    assert r.exit_code == 0 and "no testbed found in" in r.output and "check --run-dir" in r.output, r.output
+    r = CliRunner().invoke(app, ["inject", "cpu", "--target", "ray-worker-1", "--duration", "-5", "--run-dir", str(tmp_path / "typo")])
+    assert r.exit_code == 2 and "--duration must be a positive number of seconds" in r.output, r.output  # a traceback after starting
+
+
+def test_a_start_ended_by_sigterm_or_by_two_interrupts_cleans_up(tmp_path: Path) -> None:
+    """`timeout N llmrca testbed up` (SIGTERM) left the whole stack running; a second Ctrl-C (or timeout forwarding
+    the signal again) cut the cleanup short and left cgroups and state.json, so the next `up` refused."""
+    from llmrca.testbed.local.stack import State
+
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
+    for how in ("term", "int-int"):
+        run_dir = tmp_path / how
+        p = subprocess.Popen([sys.executable, "-m", "llmrca", "testbed", "up", "--workers", "1", "--run-dir", str(run_dir)],
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True, env=env, text=True)
+        try:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and not (run_dir / "state.json").exists():
+                time.sleep(0.05)
+            time.sleep(3.0)  # some pods started
+            st = State.load(run_dir)
+            assert st is not None and st.groups, how
+            groups, run_id = dict(st.groups), st.run_id
+            if how == "term":
+                os.killpg(p.pid, signal.SIGTERM)
+            else:
+                os.killpg(p.pid, signal.SIGINT)
+                time.sleep(0.02)
+                os.killpg(p.pid, signal.SIGINT)
+            out = p.communicate(timeout=60)[0]
+        finally:
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGKILL)
+                p.wait()
+        assert "cleaning up what was started" in out, (how, out)
+        assert _leftovers(run_id, groups, run_dir) == [], (how, out)
 
 
 def test_sidecar_jitter_is_correlated(tmp_path: Path) -> None:
@@ -262,3 +304,31 @@ def test_sidecar_jitter_is_correlated(tmp_path: Path) -> None:
     n2.reload()
     d2 = np.array([n2.sample_s() for _ in range(2000)])
     assert lag1 > 0.6 and abs(np.corrcoef(d2[:-1], d2[1:])[0, 1]) < 0.1
+
+
+def test_down_all_leaves_another_testbed_that_runs(tmp_path: Path) -> None:
+    """`testbed down --all` (meant for runs left behind by a crash) killed every process of another user's live
+    testbed and left it half-dead; a run whose state and process groups are alive is left, and said."""
+    from llmrca.testbed.local.stack import State, down
+
+    run_dir = tmp_path / "live"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
+    owner = subprocess.Popen([sys.executable, "-c", UP_RUN, str(run_dir)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             start_new_session=True, env=env, text=True)
+    try:
+        deadline = time.monotonic() + 150
+        line = ""
+        while time.monotonic() < deadline and "UP" not in line and (line or owner.poll() is None):
+            line = owner.stdout.readline()
+        assert "UP" in line, f"testbed did not come up: rc={owner.poll()}"
+        st = State.load(run_dir)
+        counts = down(tmp_path / "other", all_runs=True)
+        assert counts.get("live_runs_left") == 1 and counts["processes"] == 0, counts
+        assert all(os.getpgid(g) == g for g in st.groups.values())  # every group of the live run still there
+        counts = down(run_dir)
+        assert counts["process_groups"] >= 1 and _leftovers(st.run_id, dict(st.groups), run_dir) == []
+    finally:
+        if owner.poll() is None:
+            os.killpg(owner.pid, signal.SIGKILL)
+            owner.wait()
+        shutil.rmtree(tmp_path, ignore_errors=True)

@@ -4,6 +4,7 @@ the same function the Python API offers."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import sys
@@ -990,10 +991,19 @@ def testbed_down_cmd(
     all_runs: bool = typer.Option(False, "--all", help="Also remove cgroups of every llmrca run left behind by a crash."),
 ) -> None:
     """Stop every process and remove every cgroup and file of the run (also after a crash)."""
-    from llmrca.testbed.local.stack import down
+    from llmrca.testbed.local import cgroups as cgr
+    from llmrca.testbed.local.stack import State, down, live_run_dir
 
+    had_state = State.load(run_dir) is not None
     counts = down(run_dir, all_runs=all_runs)
     typer.echo(", ".join(f"{k}: {v}" for k, v in counts.items()))
+    if counts.get("live_runs_left"):
+        dirs = sorted({str(d) for r in cgr.list_runs() if (d := live_run_dir(r)) is not None})
+        typer.echo(f"left running: {counts['live_runs_left']} other testbed(s) whose state and processes are alive ({', '.join(dirs)}); "
+                   "stop each with `llmrca testbed down --run-dir DIR`")
+    if not had_state and not any(v for k, v in counts.items() if k != "live_runs_left"):
+        typer.echo(f"note: no testbed found in {run_dir} (no state.json there, nothing of its run left); nothing was removed — "
+                   "check --run-dir")
 
 
 @app.command("inject")
@@ -1014,9 +1024,15 @@ def inject_cmd(
     from llmrca.model import FaultSpec
     from llmrca.testbed.local.stack import LocalTestbed, TestbedError, registered_injector
 
+    stopped_by: list[int] = []  # the signal that ended the fault early: the exit code says it (130 / 143)
+
     def _terminated(*_: object) -> None:
+        stopped_by.append(143)
         raise KeyboardInterrupt  # `llmrca testbed down` (SIGTERM) stops the fault as Ctrl-C does
 
+    if not (math.isfinite(duration) and duration > 0):
+        console.print(_error_text(f"--duration must be a positive number of seconds, got {duration:g}"))
+        raise typer.Exit(2)
     try:
         tb = LocalTestbed.attach(run_dir)
         spec = FaultSpec(type=fault, target=target, params=_parse_sets(sets), duration_s=duration)
@@ -1027,11 +1043,14 @@ def inject_cmd(
                 _time.sleep(duration)
             except KeyboardInterrupt:
                 console.print("interrupted: removing the fault")
+                stopped_by.append(130)
     except (ConfigError, FaultError, TestbedError) as e:
         console.print(_error_text(f"{e}"))
         raise typer.Exit(1) from None
     typer.echo(_json_text(active.record.to_dict(), indent=2))
     sys.stdout.flush()
+    if stopped_by:  # the fault ran shorter than asked: 143 after SIGTERM (`testbed down`), 130 after Ctrl-C
+        raise typer.Exit(stopped_by[0])
 
 
 

@@ -15,6 +15,7 @@ One fault type, every backend side by side:
 
 from __future__ import annotations
 
+import contextlib
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -126,8 +127,8 @@ class LocalCpuHog(LocalInjector):
         """Pod CPU seconds and cores, quota, the hog's own CPU seconds, throttled seconds, the window (s)."""
         dt = max(time.time() - self.t0, 1e-6)
         cpu = self.cg.cpu_usage_s() - self.cpu0
-        if self.pgid is not None:
-            self.hog_cpu_s = _group_cpu_s(self.pgid, self.cg.pids())
+        if self.pgid is not None:  # the stressors' own count, or what stop() read before it killed them (an interrupt)
+            self.hog_cpu_s = max(self.hog_cpu_s, _group_cpu_s(self.pgid, self.cg.pids()))
         quota = self.cg.cpu_quota_cores()
         return {
             "pod_cpu_s": round(cpu, 3),
@@ -140,10 +141,12 @@ class LocalCpuHog(LocalInjector):
         }
 
     def stop(self) -> None:
-        """Kill the stressors' process group (idempotent)."""
+        """Kill the stressors' process group (idempotent), reading their CPU seconds first: an interrupt stops the
+        fault before it is measured, and a killed process's seconds are gone from /proc."""
+        if self.pgid is not None:
+            with contextlib.suppress(OSError):
+                self.hog_cpu_s = max(self.hog_cpu_s, _group_cpu_s(self.pgid, self.cg.pids()))
         self._kill_group()
-
-
 
 
 class K8sCpuHog(ChaosInjector):

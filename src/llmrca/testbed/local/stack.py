@@ -26,6 +26,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -97,10 +98,13 @@ class State:
         return Path(self.run_dir) / "state.json"
 
     def save(self) -> None:
-        """Write the state atomically (temporary file + rename)."""
+        """Write the state atomically (temporary file + rename), and register the run (:data:`RUNS_REGISTRY`)."""
         tmp = self.path.with_suffix(".tmp")
         tmp.write_text(json.dumps(self.__dict__, indent=1))
         os.replace(tmp, self.path)
+        with contextlib.suppress(OSError):  # the registry only protects live runs from `down --all`: best effort
+            RUNS_REGISTRY.mkdir(parents=True, exist_ok=True)
+            (RUNS_REGISTRY / f"{self.run_id}.json").write_text(json.dumps({"run_dir": str(Path(self.run_dir).resolve())}))
 
     @classmethod
     def load(cls, run_dir: str | Path) -> State | None:
@@ -133,6 +137,48 @@ class State:
     def components(self) -> list[str]:
         """The pods' names."""
         return list(self.pods)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM received while the testbed was starting (``timeout``, ``kill``): handled like Ctrl-C."""
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """Inside the block SIGTERM raises :class:`Terminated`, so a start cut short by ``timeout`` or ``kill`` cleans up as
+    one cut short by Ctrl-C does (the default action would end the process with the pods running).  Only in the main
+    thread (Python delivers signals there); elsewhere a no-op."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def raise_terminated(signum: int, frame: Any) -> None:
+        raise Terminated("SIGTERM")
+
+    previous = signal.signal(signal.SIGTERM, raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """SIGINT and SIGTERM are ignored inside the block (a cleanup that must finish), then restored; in the main
+    thread only."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _free_ports(n: int) -> list[int]:
@@ -210,19 +256,22 @@ class LocalTestbed:
         run_dir = Path(cfg.run_dir)
         old = State.load(run_dir)
         if old is not None:
-            raise TestbedError(f"a testbed state already exists in {run_dir} (run {old.run_id}); run `llmrca testbed down` first")
+            raise TestbedError(f"a testbed state already exists in {run_dir} (run {old.run_id}); run `llmrca testbed down --run-dir {run_dir}` "
+                               "first (or choose another --run-dir)")
         version = cgr.detect_version()
         run_dir.mkdir(parents=True, exist_ok=True)
         st = State(run_id=f"r{int(time.time())}-{os.getpid()}", run_dir=str(run_dir), cgroup_version=version, config=cfg.to_dict())
         st.save()
         tb = cls(st, cfg)
-        try:
-            tb._start_all(say)
-            tb.wait_healthy(cfg.startup_timeout_s, say)
-        except BaseException as e:
-            say(f"start failed ({type(e).__name__}: {e}); cleaning up what was started")
-            tb.down()
-            raise
+        with _terminate_as_interrupt():
+            try:
+                tb._start_all(say)
+                tb.wait_healthy(cfg.startup_timeout_s, say)
+            except BaseException as e:
+                say(f"start failed ({type(e).__name__}: {e}); cleaning up what was started")
+                with _signals_held():  # a second Ctrl-C (or timeout's forwarded signal) must not cut the cleanup short
+                    tb.down()
+                raise
         return tb
 
     def _spawn(self, name: str, cmd: list[str], pod: str | None, log: Path) -> int:
@@ -488,6 +537,24 @@ class LocalTestbed:
         return down(self.state.run_dir)
 
 
+#: Every run's id -> its run folder (``<run_id>.json``), written when its state is saved and removed by :func:`down`:
+#: ``down --all`` leaves the cgroups of a run whose state and process groups are alive (another user's testbed).
+RUNS_REGISTRY = Path(tempfile.gettempdir()) / "llmrca-runs"
+
+
+def live_run_dir(run_id: str) -> Path | None:
+    """The folder of run ``run_id`` when it is registered, its state file names it, and one of its process
+    groups is alive; else None (a run left behind by a crash, or no longer registered)."""
+    try:
+        run_dir = Path(json.loads((RUNS_REGISTRY / f"{run_id}.json").read_text())["run_dir"])
+        st = State.load(run_dir)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if st is None or st.run_id != run_id or not any(_alive(g) for g in st.groups.values()):
+        return None
+    return run_dir
+
+
 #: Where a running ``llmrca inject`` records itself (``<pid>.json``: pid and start ticks) under the run folder.
 INJECTORS = "injectors"
 
@@ -571,7 +638,11 @@ def down(run_dir: str | Path = DEFAULT_RUN_DIR, all_runs: bool = False) -> dict[
                 os.killpg(pgid, signal.SIGKILL)
                 counts["process_groups"] += 1
     if all_runs:
-        run_ids.update(cgr.list_runs())
+        for rid in cgr.list_runs():
+            if rid not in run_ids and live_run_dir(rid) is not None:
+                counts["live_runs_left"] = counts.get("live_runs_left", 0) + 1  # another testbed that runs: not a leftover
+                continue
+            run_ids.add(rid)
     for rid in run_ids:
         try:
             cgs = cgr.run_cgroups(rid, version)
@@ -595,6 +666,9 @@ def down(run_dir: str | Path = DEFAULT_RUN_DIR, all_runs: bool = False) -> dict[
             time.sleep(0.05)
     if run_dir.exists() and (st is not None or (run_dir / "pods").exists()):
         shutil.rmtree(run_dir, ignore_errors=True)
+    for rid in run_ids:
+        if live_run_dir(rid) is None:
+            (RUNS_REGISTRY / f"{rid}.json").unlink(missing_ok=True)
     return counts
 
 
