@@ -332,3 +332,18 @@ def test_down_all_leaves_another_testbed_that_runs(tmp_path: Path) -> None:
             os.killpg(owner.pid, signal.SIGKILL)
             owner.wait()
         shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+def test_a_campaign_over_a_leftover_testbed_says_how_to_remove_it(tmp_path: Path) -> None:
+    """`campaign --resume` after a SIGKILLed local campaign printed a 64-line traceback ending in TestbedError."""
+    from typer.testing import CliRunner
+
+    from llmrca.cli import app
+
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "state.json").write_text(json.dumps({"run_id": "r1-1", "run_dir": str(run_dir), "cgroup_version": 2, "config": {}}))
+    r = CliRunner().invoke(app, ["campaign", "--backend", "local", "--profile", "local", "--faults", "cpu", "--targets", "ray-worker-1",
+                                 "--set", f"local.run_dir={run_dir}", "--out", str(tmp_path / "ds")], terminal_width=300)
+    assert r.exit_code == 2 and "Traceback" not in r.output, r.output
+    assert f"run `llmrca testbed down --run-dir {run_dir}` first" in " ".join(r.output.split()), r.output

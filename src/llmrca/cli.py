@@ -904,6 +904,7 @@ def campaign_cmd(
     """Run the paper's protocol (fault types x workers x repetitions) and write a dataset."""
     from llmrca.campaign import run_campaign, split_overrides
     from llmrca.config import ConfigError
+    from llmrca.errors import LlmrcaError
 
     try:
         fault_params, sim_params = split_overrides(_parse_sets(sets), backend)
@@ -920,7 +921,7 @@ def campaign_cmd(
             targets=targets.split(",") if targets is not None else None,
             on_note=lambda n: console.print(Text.assemble(("note: ", "yellow"), str(n)), soft_wrap=True),
         )
-    except (ConfigError, FileExistsError, ValueError, ImportError, RuntimeError) as e:
+    except (ConfigError, FileExistsError, ValueError, ImportError, RuntimeError, LlmrcaError) as e:  # TestbedError: a leftover testbed
         _fail(e)
     except KeyboardInterrupt:
         from llmrca.campaign import campaign_manifest
