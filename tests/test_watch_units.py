@@ -120,3 +120,16 @@ def test_the_figure_title_says_when_the_action_was_not_done(tmp_path) -> None:
     assert (tmp_path / "w.png").stat().st_size > 0
     inc.action_status = "done"
     assert figure(rep, tmp_path / "w.png") == "llmrca watch: ray-worker-1 (cpu) -> restart"
+
+
+def test_audit_tells_a_histogram_without_requests_from_a_missing_exporter() -> None:
+    """40 s after the load started, audit said 'inject the Istio sidecar' for replicas whose sidecar histograms were
+    there but had no request yet (collect_metrics: 'no finite value in the window')."""
+    from llmrca.heal.audit import _exported_but_empty
+
+    empty = {"ray-worker-1_istio_request_duration_milliseconds:p90": "no finite value in the window: histogram_quantile(...)"}
+    absent = {"ray-worker-1_istio_request_duration_milliseconds:p90": "latency p90: no series for any of: ..."}
+    assert _exported_but_empty(empty, "ray-worker-1", ["mesh latency"])
+    assert not _exported_but_empty(empty, "ray-worker-2", ["mesh latency"])
+    assert not _exported_but_empty(absent, "ray-worker-1", ["mesh latency"])
+    assert not _exported_but_empty(empty, "ray-worker-1", ["gpu utilisation"])

@@ -558,7 +558,9 @@ def rank_cmd(
         typer.echo(_json_text(outcome.to_dict(), indent=2, default=str))
         return
     folder = f"{case_dir.resolve().parent.name}/{case_dir.resolve().name}"  # as a dataset names its cases
-    named = folder if folder == outcome.case.name else f"{folder} (case {outcome.case.name})"
+    given = str(outcome.case.name or "")
+    # the case's own name when it tells more than the folder (not the folder again, nor a placeholder such as 'case')
+    named = folder if given in ("", "case", folder, case_dir.resolve().name) else f"{folder} (case {given})"
     from llmrca.methods.registry import REGISTRY
 
     read = "traces" if method in REGISTRY and REGISTRY[method].family == "trace" else f"{outcome.metric_set} metrics"  # what it ranked from

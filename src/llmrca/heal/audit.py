@@ -42,7 +42,7 @@ from llmrca.collect.metrics import collect_metrics
 from llmrca.collect.prom import PromClient, PrometheusError
 from llmrca.telemetry import is_serving
 from llmrca.telemetry.aliases import POD_LABELS
-from llmrca.telemetry.vocabulary import describe, replica_components
+from llmrca.telemetry.vocabulary import describe, meaning, replica_components
 
 
 @dataclass(frozen=True)
@@ -276,6 +276,12 @@ def audit(
                     # the DCGM series may well be there: what is missing is which device is whose (say that first)
                     fix = ("map the GPUs to the components (--gpu COMPONENT=SELECTOR or --gpu-join kube_pod_info:node=Hostname; "
                            f"the note on {unmapped[0]} below lists the DCGM series Prometheus holds); else " + fix)
+                idle = [c for c in lacking if _exported_but_empty(res.dropped, c, alts)]
+                if idle and len(idle) == len(lacking):
+                    # the series are there and held no observation (a histogram before its first request): no traffic,
+                    # not a missing exporter
+                    fix = (f"the series are exported on {', '.join(idle)} but held no observation in the window (no requests "
+                           "yet?): send traffic, or widen --window; not a missing exporter")
                 gaps.append({"signal": " or ".join(alts), "components": lacking or ["(no model replica found)"], "fix": fix})
         weak = [{"signal": h, "components": [c for c in replicas if h not in by_comp.get(c, {})], "fix": _fix([h])}
                 for h in helpful if any(h not in by_comp.get(c, {}) for c in replicas)]
@@ -313,6 +319,20 @@ def _last_sample(client: PromClient, selector: str, at: float, lookback_s: float
             if len(s.times) and (newest is None or float(s.times[-1]) > newest):
                 newest = float(s.times[-1])
     return newest
+
+
+def _exported_but_empty(dropped: dict[str, str], component: str, signals: list[str]) -> bool:
+    """Whether a column of ``component`` for one of ``signals`` (guideline names) was queried with an answer that
+    held no finite value (``collect_metrics``' 'no finite value in the window': a histogram with no observation)."""
+    from llmrca.model import split_column
+
+    kinds = {k for g in GUIDELINES if g.name in signals for k in g.kinds}
+    for col, why in dropped.items():
+        comp, metric = split_column(col)
+        m = meaning(metric) if comp == component and metric else None
+        if m is not None and m.kind in kinds and why.startswith("no finite value in the window"):
+            return True
+    return False
 
 
 def _fix(names: list[str]) -> str:

@@ -495,7 +495,7 @@ class LocalTestbed:
             last = self.status()
             bad = [p for p, r in last.items() if not r.get("healthy")]
             if not bad and self._e2e_ok() and self._targets_up():
-                say("testbed healthy")
+                say("healthy")
                 return
             time.sleep(1.0)
         bad = [p for p, r in last.items() if not r.get("healthy")]
