@@ -515,3 +515,46 @@ def test_ctrl_c_says_what_is_kept_and_how_to_go_on(tmp_path: Path) -> None:
     run = json.loads((out / "run.json").read_text())
     assert run["runs"]["reused"] == kept and run["runs"]["new"] == run["runs"]["planned"] == 12 - kept
     assert [s["interrupted"] for s in run["sessions"]] == [True, False] and run["sessions"][0]["runs"]["new"] == kept
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file() and p.name not in ("dataset.json", ".llmrca.lock")}
+
+
+def test_a_campaign_resume_runs_a_listed_case_that_is_gone_again(tmp_path: Path) -> None:
+    """`campaign --resume` after a case folder was deleted said '12 from before' with 11 on disk; the deleted case (and
+    the ones after it) are run again and come out as they were."""
+    from llmrca.campaign import run_campaign
+
+    ref = run_campaign("sim", "quick", 1, tmp_path / "ref", progress=False, faults=["cpu", "gpu"])
+    run_campaign("sim", "quick", 1, tmp_path / "ds", progress=False, faults=["cpu", "gpu"])
+    shutil.rmtree(tmp_path / "ds" / "ray-worker-2_cpu")
+    notes: list[str] = []
+    run_campaign("sim", "quick", 1, tmp_path / "ds", progress=False, faults=["cpu", "gpu"], resume=True, on_note=notes.append)
+    assert any("case ray-worker-2_cpu/1 listed in" in n and "is missing: the campaign runs it again" in n for n in notes), notes
+    assert _files(tmp_path / "ds") == _files(ref)
+    assert len(json.loads((tmp_path / "ds" / "dataset.json").read_text())["cases"]) == 6
+
+
+def test_two_campaigns_into_one_folder_are_refused_and_a_file_is_no_folder(tmp_path: Path) -> None:
+    """Two campaigns into one folder at once both exited 0 with 19 cases where 12 were planned (pairs of
+    byte-identical repetitions); `campaign --out afile` was a NotADirectoryError traceback."""
+    from llmrca.evaluate.lock import FolderLock
+
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
+    with FolderLock(tmp_path / "ds", "campaign"):  # another campaign holds it
+        r = subprocess.run([sys.executable, "-m", "llmrca", "campaign", "--out", str(tmp_path / "ds"), "--seed", "1", "-q"],
+                           capture_output=True, text=True, timeout=120, env=env)
+        assert r.returncode == 2 and "is in use by another campaign" in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert [p.name for p in (tmp_path / "ds").iterdir()] == [".llmrca.lock"]
+    (tmp_path / "afile").write_text("hi")
+    for out in ("afile", "afile/x"):
+        r = subprocess.run([sys.executable, "-m", "llmrca", "campaign", "--out", str(tmp_path / out), "-q"],
+                           capture_output=True, text=True, timeout=120, env=env)
+        assert r.returncode == 2 and "is a file; the output must be a folder" in r.stderr and "Traceback" not in r.stderr, r.stderr
+    (tmp_path / "rp").mkdir()
+    (tmp_path / "rp" / "dataset").write_text("x")  # reproduce said '[Errno 20] Not a directory'
+    r = subprocess.run([sys.executable, "-m", "llmrca", "reproduce", "-m", "nsigma", "--out", str(tmp_path / "rp"), "-q"],
+                       capture_output=True, text=True, timeout=120, env=env)
+    assert r.returncode == 2 and "dataset is a file; its dataset/ must be a folder" in r.stderr, r.stderr

@@ -291,11 +291,41 @@ def run_campaign(
     for spec in specs:  # every fault is checked before the first case runs
         be.check_fault(spec)
     out = Path(out)
+    from llmrca.dataset.layouts import file_in_the_way
+    from llmrca.evaluate.lock import LOCK_NAME, FolderLock
+
+    lock = FolderLock(out, "campaign")
+    try:
+        if (blocker := file_in_the_way(out)) is not None:
+            raise NotADirectoryError(f"--out {out}: {blocker} is a file; the output must be a folder (a new one, or a campaign's to --resume)")
+        # one campaign per folder: two at once wrote the same cases twice (ray-worker-1_gpu/1 and /2, byte-identical)
+        lock.acquire()
+    except BaseException:
+        be.close()
+        raise
+    try:
+        return _run_locked(out, resume, be, profile, seed, specs, prof, faults, targets, protocol, fault_params, workers, qps,
+                           scrape_interval_s, progress, LOCK_NAME, on_note)
+    finally:
+        lock.release()
+
+
+def _run_locked(
+    out: Path, resume: bool, be: Backend, profile: str, seed: int, specs: list[Any], prof: Any, faults: list[str] | None,
+    targets: list[str] | None, protocol: Timeline, fault_params: Mapping[str, Any] | None, workers: int | None, qps: float | None,
+    scrape_interval_s: float | None, progress: bool, lock_name: str, on_note: Callable[[str], None] | None = None,
+) -> Path:
+    """The body of :func:`run_campaign` once it holds the folder's lock."""
     entries: list[dict[str, Any]] = []
-    if out.exists() and any(out.iterdir()):
+    if any(p.name != lock_name for p in out.iterdir()):
         if not resume:
+            be.close()
             raise FileExistsError(f"output folder {out} exists and is not empty; choose a new --out, remove it, or pass --resume to finish it")
-        entries = _resume_entries(out, be.name, profile, seed, len(specs), prof.healthy, prof.cases_per_fault, faults, targets)
+        try:
+            entries = _resume_entries(out, be.name, profile, seed, len(specs), prof.healthy, prof.cases_per_fault, faults, targets, on_note)
+        except BaseException:
+            be.close()
+            raise
     out.mkdir(parents=True, exist_ok=True)
     wall_before = _started_wall(out) if entries else 0.0
     seeds = case_seeds(seed, len(specs))
@@ -434,7 +464,7 @@ def _started_healthy(out: Path) -> int | None:
 
 def _resume_entries(
     out: Path, backend: str, profile: str, seed: int, n_specs: int, healthy: int = 0, cases_per_fault: int = 0,
-    faults: Sequence[str] | None = None, targets: Sequence[str] | None = None,
+    faults: Sequence[str] | None = None, targets: Sequence[str] | None = None, on_note: Callable[[str], None] | None = None,
 ) -> list[dict[str, Any]]:
     """The cases a previous run of this campaign finished in ``out``; removes case folders it had not listed.
 
@@ -463,6 +493,14 @@ def _resume_entries(
     entries = list(d.get("cases") or [])
     if len(entries) > n_specs:
         raise ConfigError(f"cannot resume {out}: it lists {len(entries)} cases, the campaign has {n_specs}")
+    # a listed case whose folder is gone (deleted by hand) is run again, with every case after it: the plan is
+    # followed in order, so the cases after it get their numbers again (the same seeds give the same data)
+    gone = next((i for i, e in enumerate(entries) if not (out / str(e.get("path", ""))).is_dir()), None)
+    if gone is not None:
+        if on_note is not None:
+            on_note(f"case {entries[gone].get('path')} listed in {man} is missing: the campaign runs it again, and the "
+                    f"{len(entries) - gone - 1} case(s) listed after it ({len(entries) - gone} in all)")
+        entries = entries[:gone]
     listed = {e["path"] for e in entries}
     for group in out.iterdir():
         if group.is_dir():

@@ -923,7 +923,7 @@ def campaign_cmd(
             targets=targets.split(",") if targets is not None else None,
             on_note=lambda n: console.print(Text.assemble(("note: ", "yellow"), str(n)), soft_wrap=True),
         )
-    except (ConfigError, FileExistsError, ValueError, ImportError, RuntimeError, LlmrcaError) as e:  # TestbedError: a leftover testbed
+    except (*_USER_ERRORS, ConfigError, RuntimeError, LlmrcaError) as e:  # TestbedError: a leftover testbed
         _fail(e)
     except KeyboardInterrupt:
         from llmrca.campaign import campaign_manifest

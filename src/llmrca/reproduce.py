@@ -65,7 +65,12 @@ def reproduce(
     from llmrca.report.document import EVAL_DIR, write_documents
 
     out = Path(out)
+    from llmrca.dataset.layouts import file_in_the_way
     from llmrca.evaluate.runner import parse_retry
+
+    for part in (out, out / "dataset", out / "eval"):  # a file where a folder is to be written: said before anything runs
+        if (blocker := file_in_the_way(part)) is not None:
+            raise NotADirectoryError(f"--out {out}: {blocker} is a file; {'the output' if part == out else 'its ' + part.name + '/'} must be a folder")
 
     parse_retry(retry)  # a bad --retry is refused now, not after the campaign
     if method_configs:
