@@ -368,6 +368,26 @@ def test_a_truncated_last_line_is_ignored_with_a_note(tmp_path: Path) -> None:
     assert len(read_results(out / "results.jsonl")) == 3
 
 
+@pytest.mark.parametrize(("junk", "said"), [("[]", "it holds an array"), ("null", "it holds null"), ('"x"', "it holds a string"),
+                                            ("{}", "it holds an object without method, case, status"),
+                                            ('{"method": "nsigma"}', "it holds an object without case, status")])
+def test_a_json_line_that_is_no_run_record_is_named_by_every_reader(tmp_path: Path, junk: str, said: str) -> None:
+    """'[]' in results.jsonl was a TypeError traceback in evaluate, report and fidelity; '{}' was 'error: method'."""
+    from typer.testing import CliRunner
+
+    from llmrca.cli import app
+
+    ds = _dataset(tmp_path / "ds", faults=("cpu",))
+    out = tmp_path / "out"
+    run_evaluation(ds, ["nsigma"], out, jobs=1, progress=False)
+    lines = (out / "results.jsonl").read_text().splitlines(keepends=True)
+    (out / "results.jsonl").write_text("".join([lines[0], junk + "\n", *lines[1:]]))
+    for args in (["evaluate", str(ds), "-m", "nsigma", "--out", str(out)], ["report", str(out)], ["fidelity", str(out)]):
+        r = CliRunner().invoke(app, args, terminal_width=400)
+        flat = " ".join(r.output.split())
+        assert r.exit_code == 2 and f"line 2 is not a run record ({said}" in flat and "fix or delete it" in flat, (args, r.output)
+
+
 # -- a full disk ---------------------------------------------------------------------------
 
 

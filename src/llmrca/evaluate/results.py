@@ -51,12 +51,17 @@ def status_class(rec: dict[str, Any]) -> str:
     return INVALID_CASE if rec.get("error_kind") == INVALID_CASE else rec["status"]
 
 
+#: What every line of ``results.jsonl`` holds as text, at least (:func:`read_results` refuses a line without them).
+RECORD_KEYS: tuple[str, ...] = ("method", "case", "status")
+
+
 def read_results(path: str | Path, *, repair: bool = False, notes: list[str] | None = None) -> list[dict[str, Any]]:
     """Every complete record of ``path``; a truncated last line is ignored (and cut off if ``repair``).
 
     A note saying how many bytes were dropped is appended to ``notes``.
     Raises ``ValueError`` naming the line when a line other than the last is
-    not JSON (the file was edited by hand; fix or delete that line).
+    not JSON, or when a line is JSON but no run record (an object with the
+    :data:`RECORD_KEYS` as text): the file was edited by hand; fix or delete that line.
     """
     path = Path(path)
     if not path.exists():
@@ -72,12 +77,20 @@ def read_results(path: str | Path, *, repair: bool = False, notes: list[str] | N
         line = data[pos:nl].strip()
         if line:
             try:
-                records.append(json.loads(line))
+                rec = json.loads(line)
             except json.JSONDecodeError:
                 if data.find(b"\n", nl + 1) >= 0:
                     lineno = data[:pos].count(b"\n") + 1
                     raise ValueError(f"{path}: line {lineno} is not valid JSON; fix or delete it") from None
                 break
+            lacking = [k for k in RECORD_KEYS if not isinstance(rec, dict) or not isinstance(rec.get(k), str)]
+            if lacking:  # JSON, but no run record (an edit by hand, another tool's file): every reader says so alike
+                lineno = data[:pos].count(b"\n") + 1
+                json_type = {list: "an array", str: "a string", bool: "a boolean", int: "a number", float: "a number"}.get(type(rec), "null")
+                what = json_type if not isinstance(rec, dict) else f"an object without {', '.join(lacking)}"
+                raise ValueError(f"{path}: line {lineno} is not a run record (it holds {what}; a record is an object with "
+                                 f"{', '.join(RECORD_KEYS)} as text); fix or delete it")
+            records.append(rec)
         pos = nl + 1
         good_end = pos
     if good_end < len(data):
