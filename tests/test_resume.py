@@ -578,3 +578,21 @@ def test_two_campaigns_into_one_folder_are_refused_and_a_file_is_no_folder(tmp_p
     r = subprocess.run([sys.executable, "-m", "llmrca", "reproduce", "-m", "nsigma", "--out", str(tmp_path / "rp"), "-q"],
                        capture_output=True, text=True, timeout=120, env=env)
     assert r.returncode == 2 and "dataset is a file; its dataset/ must be a folder" in r.stderr, r.stderr
+
+
+def test_an_unfinished_campaign_is_said_and_its_finished_dataset_is_the_same_one(tmp_path: Path) -> None:
+    """Evaluating a campaign killed half-way gave no warning, and after `campaign --resume` the same --out refused the
+    dataset as 'another dataset' (its fingerprint covered complete: false), naming the same folder twice."""
+    from llmrca.campaign import run_campaign
+
+    ds = run_campaign("sim", "quick", 1, tmp_path / "ds", progress=False, faults=["cpu", "gpu"])
+    man = json.loads((ds / "dataset.json").read_text())
+    full = list(man["cases"])
+    for e in full[3:]:  # as a kill after the third case leaves it
+        shutil.rmtree(ds / e["path"])
+    (ds / "dataset.json").write_text(json.dumps({**man, "cases": full[:3], "n_cases": 3, "complete": False}))
+    res = run_evaluation(ds, ["nsigma"], tmp_path / "ev", jobs=1, progress=False)
+    assert any("the dataset's campaign is not finished (dataset.json: complete false, 3 case(s) so far)" in n for n in res.notes), res.notes
+    run_campaign("sim", "quick", 1, ds, progress=False, faults=["cpu", "gpu"], resume=True)
+    res = run_evaluation(ds, ["nsigma"], tmp_path / "ev", jobs=1, progress=False)
+    assert res.new_runs == 3 and not any("not finished" in n for n in res.notes), res.notes

@@ -95,8 +95,13 @@ def case_fingerprint(case_dir: str | Path) -> str:
 
 
 def dataset_identity(root: str | Path, manifest: dict[str, Any]) -> dict[str, Any]:
-    """What identifies a dataset: its resolved folder and its manifest minus the volatile keys."""
-    return {"root": str(Path(root).resolve()), "manifest": {k: v for k, v in manifest.items() if k not in _VOLATILE_MANIFEST_KEYS}}
+    """What identifies a dataset: its resolved folder and its manifest minus the volatile keys.  A campaign's
+    ``complete`` counts as true: the dataset of an unfinished campaign is the same dataset once it is finished
+    (its stored runs are kept and the cases added since are run); the digest of a finished one is unchanged."""
+    kept = {k: v for k, v in manifest.items() if k not in _VOLATILE_MANIFEST_KEYS}
+    if "complete" in kept:
+        kept["complete"] = True
+    return {"root": str(Path(root).resolve()), "manifest": kept}
 
 
 def dataset_fingerprint(root: str | Path, manifest: dict[str, Any]) -> str:
