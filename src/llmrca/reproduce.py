@@ -150,6 +150,15 @@ def reproduce(
         prev = before.get(key)
         return round(now + (float(prev) if isinstance(prev, (int, float)) else 0.0), 2)
 
+    def _campaign_wall(dataset: Path, fallback: float) -> float:
+        # the campaign's own clock (dataset.json wall_s: every session of it, also one an interrupt ended before
+        # reproduce could record it), else what reproduce measured
+        try:
+            w = json.loads((dataset / "dataset.json").read_text()).get("wall_s")
+        except (OSError, ValueError, AttributeError):
+            return fallback
+        return round(float(w), 2) if isinstance(w, (int, float)) and w >= 0 else fallback
+
     earlier = before.get("invocations", 1) if before else 0  # a reproduce.json from before this key: one invocation
     invocations = (earlier if isinstance(earlier, int) else 1) + 1
     (out / "reproduce.json").write_text(
@@ -167,7 +176,7 @@ def reproduce(
                 "reference_modes": ran_modes,
                 "no_reference_mode": sorted(set(chosen) - set(modes)) if as_paper else [],
                 "reference_mode_off": switched_off,
-                "campaign_s": _spent("campaign_s", t1 - t0),
+                "campaign_s": _campaign_wall(out / "dataset", _spent("campaign_s", t1 - t0)),
                 "evaluate_s": _spent("evaluate_s", t2 - t1),
                 "invocations": invocations,
             },

@@ -414,7 +414,7 @@ def _setting(ctx: _Context) -> str:
         setting.append(f"Backend `{origin.get('backend')}`, profile `{origin.get('profile')}`, seed {origin.get('seed')}.")
     if meta:
         if "campaign_s" in meta:
-            over = f" (over {meta['invocations']} invocations: the later ones resumed)" if int(meta.get("invocations") or 1) > 1 else ""
+            over = f" (summed over {meta['invocations']} invocations into this folder)" if int(meta.get("invocations") or 1) > 1 else ""
             setting.append(f"Campaign {meta['campaign_s']:.0f} s, evaluation {meta.get('evaluate_s', 0):.0f} s{over}.")
     setting.append(f"{len(cases)} cases (" + ", ".join(f"{'healthy' if f == NO_FAULT else f} {n}" for f, n in by_fault.items()) + f"), {len(ctx.methods)} method{'s' if len(ctx.methods) != 1 else ''}.")
     from llmrca.report.fidelity import _reference_modes
