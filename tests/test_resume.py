@@ -596,3 +596,7 @@ def test_an_unfinished_campaign_is_said_and_its_finished_dataset_is_the_same_one
     run_campaign("sim", "quick", 1, ds, progress=False, faults=["cpu", "gpu"], resume=True)
     res = run_evaluation(ds, ["nsigma"], tmp_path / "ev", jobs=1, progress=False)
     assert res.new_runs == 3 and not any("not finished" in n for n in res.notes), res.notes
+    man = json.loads((ds / "dataset.json").read_text())
+    (ds / "dataset.json").write_text(json.dumps({**man, "cases": man["cases"][:2]}))  # n_cases no longer its cases: ignored
+    res = run_evaluation(ds, ["nsigma"], tmp_path / "ev2", jobs=1, progress=False)
+    assert any(n.startswith("dataset.json is ignored (") for n in res.notes), res.notes  # it was ignored without a word

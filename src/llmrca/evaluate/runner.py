@@ -383,6 +383,9 @@ def _run_locked(
     mixed = layout_warning(ds, [d for d in dirs if ds.case_id(d) not in invalid])
     if mixed:
         notes.append(mixed)
+    if ds.manifest_problems:  # the cases are found by their files; the campaign's settings are then unknown to the report
+        notes.append(f"dataset.json is ignored ({ds.manifest_problems[0]}): the report names no backend, profile or seed; "
+                     f"`llmrca dataset validate {ds.root}` lists why")
     if ds.manifest.get("complete") is False:  # scored as it is; the rest is added by a later evaluation into this --out
         notes.append(f"the dataset's campaign is not finished (dataset.json: complete false, {len(dirs)} case(s) so far): finish it with "
                      f"`llmrca campaign --resume --out {ds.root}` (with its options), then evaluate again into this --out to add the rest")
