@@ -518,7 +518,8 @@ def _summary(out: Path, entries: list[dict[str, Any]], stats: list[dict[str, Any
 
     resumed = len(entries) - len(stats)
     t = Table(title=f"campaign -> {out} ({len(entries)} cases" + (f", {len(stats)} run now, {resumed} from before" if resumed else "") + f"; {wall:.1f} s)")
-    for col in ("fault", "cases", "run now", "requests", "failed", "wall s/case"):
+    now = " (run now)" if resumed else ""  # after a resume these count only the cases run now; 'cases' counts the dataset's
+    for col in ("fault", "cases", "run now", f"requests{now}", f"failed{now}", f"wall s/case{now}"):
         t.add_column(col)
     for ft in sorted({str(e.get("fault")) for e in entries} | {s["fault"] for s in stats}):
         rows = [s for s in stats if s["fault"] == ft]
