@@ -228,6 +228,9 @@ def test_down_stops_a_running_inject_cli_which_removes_its_fault_first(tmp_path:
         assert "for 300 s" in seen, seen
         assert len(list((run_dir / "injectors").glob("*.json"))) == 1
         time.sleep(2.0)  # the hog runs a while (its CPU seconds are then more than a clock tick)
+        st = subprocess.run([sys.executable, "-m", "llmrca", "testbed", "status", "--run-dir", str(run_dir)],
+                            capture_output=True, text=True, timeout=60, env=env)
+        assert "fault: cpu on ray-worker-1: its processes run" in st.stdout, st.stdout  # every pod 'healthy', nothing said
         counts = down(run_dir)
         assert counts.get("injectors") == 1, counts
         out = seen + inj.communicate(timeout=30)[0]

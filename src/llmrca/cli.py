@@ -970,12 +970,14 @@ def testbed_status_cmd(
     from llmrca.testbed.local.stack import LocalTestbed, TestbedError
 
     try:
-        rows = LocalTestbed.attach(run_dir).status()
+        tb = LocalTestbed.attach(run_dir)
+        rows = tb.status()
+        faults = tb.faults()
     except TestbedError as e:
         console.print(_error_text(f"{e}"))
         raise typer.Exit(1) from None
     if as_json:
-        typer.echo(_json_text(rows, indent=2))
+        typer.echo(_json_text({**rows, "faults": faults} if faults else rows, indent=2))
     else:
         t = Table(title=f"local testbed ({run_dir})")
         for col in ("pod", "role", "healthy", "processes", "memory MiB", "limit MiB", "cpu quota", "OOM kills"):
@@ -984,6 +986,8 @@ def testbed_status_cmd(
             t.add_row(pod, r["role"], "yes" if r.get("healthy") else Text("NO", style="red"), str(r.get("processes", "")), str(r.get("memory_mib", "")),
                       str(r.get("memory_limit_mib", "")), str(r.get("cpu_quota", "")), str(r.get("oom_kills", "")))
         _stdout().print(t)
+        for f in faults:  # a pod can be healthy with a fault on it (a killed injector's stressor, an unexpired control file)
+            typer.echo(f"fault: {f}")
     if not all(r.get("healthy") for r in rows.values()):
         raise typer.Exit(3)
 

@@ -485,6 +485,37 @@ class LocalTestbed:
                 out[node] = {"role": "monitoring", "healthy": ok}
         return out
 
+    def faults(self) -> list[str]:
+        """What of injected faults is on now, one sentence each: fault processes alive (``fault/<type>/<pod>``
+        groups), control files the engines still honour (``<pod>/<name>.json`` with a future ``expires_at``), and
+        ``llmrca inject`` records whose process is gone (a killed injector: its fault runs until it expires)."""
+        out: list[str] = []
+        for name, pgid in sorted(self.state.groups.items()):
+            if name.startswith("fault/") and _alive(pgid):
+                started = self.state.starts.get(name)
+                if not started or proc_start_ticks(pgid) in (None, started):
+                    _, ftype, pod = [*name.split("/", 2), "", ""][:3]
+                    out.append(f"{ftype} on {pod}: its processes run (group {pgid})")
+        now = time.time()
+        for pod in self.state.pods:
+            for f in sorted(self.state.pod_dir(pod).glob("*.json")):
+                try:
+                    exp = json.loads(f.read_text()).get("expires_at")
+                except (OSError, ValueError, AttributeError):
+                    continue
+                if isinstance(exp, (int, float)) and exp > now:
+                    out.append(f"{pod}: control file {f.name} in force for {exp - now:.0f} s more")
+        for f in sorted((Path(self.state.run_dir) / INJECTORS).glob("*.json")):
+            try:
+                rec = json.loads(f.read_text())
+                pid, start = int(rec["pid"]), int(rec["start"])
+            except (OSError, ValueError, KeyError, TypeError):
+                continue
+            if not _running(pid, start):
+                out.append(f"llmrca inject pid {pid} is gone without removing its fault (killed?): what it injected stays "
+                           "until it expires or `llmrca testbed down`")
+        return out
+
     def wait_healthy(self, timeout_s: float = 60.0, say: Callable[[str], None] | None = None) -> None:
         """Wait until every pod answers, a chat completion passes the gateway and Prometheus scrapes every target."""
         say = say or (lambda m: None)
