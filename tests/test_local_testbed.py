@@ -203,6 +203,22 @@ UP_RUN = textwrap.dedent(
 )
 
 
+def _owner_up(run_dir: Path, env: dict[str, str]) -> subprocess.Popen:
+    """A process that brings a one-worker testbed up in ``run_dir`` (its own session) and keeps it; returned once up
+    (its first line 'UP'); the caller kills its group."""
+    owner = subprocess.Popen([sys.executable, "-c", UP_RUN, str(run_dir)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             start_new_session=True, env=env, text=True)
+    deadline = time.monotonic() + 150
+    line = ""
+    while time.monotonic() < deadline and "UP" not in line and (line or owner.poll() is None):
+        line = owner.stdout.readline()
+    if "UP" not in line:
+        os.killpg(owner.pid, signal.SIGKILL)
+        owner.wait()
+        pytest.fail(f"testbed did not come up: rc={owner.poll()}")
+    return owner
+
+
 def test_down_stops_a_running_inject_cli_which_removes_its_fault_first(tmp_path: Path) -> None:
     """``llmrca inject`` waits out its duration in its own process: ``down`` must stop it (SIGTERM: it removes
     its fault and prints what it achieved, as on Ctrl-C) before it removes the run."""
@@ -210,15 +226,9 @@ def test_down_stops_a_running_inject_cli_which_removes_its_fault_first(tmp_path:
 
     run_dir = tmp_path / "run"
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
-    owner = subprocess.Popen([sys.executable, "-c", UP_RUN, str(run_dir)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                             start_new_session=True, env=env, text=True)
+    owner = _owner_up(run_dir, env)
     inj = None
     try:
-        deadline = time.monotonic() + 150
-        line = ""
-        while time.monotonic() < deadline and "UP" not in line and (line or owner.poll() is None):
-            line = owner.stdout.readline()
-        assert "UP" in line, f"testbed did not come up: rc={owner.poll()}"
         inj = subprocess.Popen([sys.executable, "-m", "llmrca", "inject", "cpu", "--target", "ray-worker-1", "--duration", "300",
                                 "--run-dir", str(run_dir)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                start_new_session=True, env=env, text=True)
@@ -315,15 +325,8 @@ def test_down_all_leaves_another_testbed_that_runs(tmp_path: Path) -> None:
     from llmrca.testbed.local.stack import State, down
 
     run_dir = tmp_path / "live"
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
-    owner = subprocess.Popen([sys.executable, "-c", UP_RUN, str(run_dir)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                             start_new_session=True, env=env, text=True)
+    owner = _owner_up(run_dir, {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")})
     try:
-        deadline = time.monotonic() + 150
-        line = ""
-        while time.monotonic() < deadline and "UP" not in line and (line or owner.poll() is None):
-            line = owner.stdout.readline()
-        assert "UP" in line, f"testbed did not come up: rc={owner.poll()}"
         st = State.load(run_dir)
         counts = down(tmp_path / "other", all_runs=True)
         assert counts.get("live_runs_left") == 1 and counts["processes"] == 0, counts
