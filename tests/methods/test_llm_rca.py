@@ -145,3 +145,20 @@ def test_a_power_draw_falling_with_the_work_is_no_gpu_cue() -> None:
     r = LlmRca().rank(_basic_with(case, extra))
     assert r.components[0] == "ray-worker-2" and r.fault_type == "network", r.explanation["summary"]
     assert not any(s["signal"] == "DCGM_FI_DEV_POWER_USAGE" and s["hypothesis"] == "gpu" for s in r.explanation["signals"])
+
+
+def test_a_power_draw_falling_with_no_work_reported_is_no_gpu_cue() -> None:
+    """Without running requests, utilisation or token rates the fall could be less work (a network delay in front of
+    the replica): it was counted at half weight and a network case was typed gpu."""
+    case = make_llm_case("network", "ray-worker-2", seed=4)
+    ext = case.metric_sets["extended"]
+    after = (ext["time"] >= case.inject_time).to_numpy()
+    extra = {f"{w}_DCGM_FI_DEV_POWER_USAGE": None for w in ("ray-worker-1", "ray-worker-3")}
+    extra["ray-worker-2_DCGM_FI_DEV_POWER_USAGE"] = ext["ray-worker-2_DCGM_FI_DEV_POWER_USAGE"].to_numpy() * np.where(after, 0.7, 1.0)
+    basic = _basic_with(case, extra)
+    basic = type(basic)(metrics=basic.metrics.drop(columns=[c for c in basic.metrics.columns if c.endswith("_gpu")]),
+                        metric_sets={"basic": basic.metrics.drop(columns=[c for c in basic.metrics.columns if c.endswith("_gpu")])},
+                        inject_time=basic.inject_time, name=basic.name, logs=basic.logs, topology=basic.topology, meta=basic.meta)
+    r = LlmRca().rank(basic)
+    assert not any(s["signal"] == "DCGM_FI_DEV_POWER_USAGE" and s["hypothesis"] == "gpu" for s in r.explanation["signals"]), r.explanation
+    assert r.fault_type != "gpu", r.explanation["summary"]

@@ -360,13 +360,16 @@ class Evidence:
             # No limit series (dcgm-exporter's default fields have POWER_USAGE but no POWER_MGMT_LIMIT): a cap still
             # shows as the draw falling while the replica's work does not (a replica given less work, e.g. behind a
             # network delay, draws less because it runs fewer requests and is idle more often).
+            # the replica's work: requests in its batch and GPU busy time (a capped GPU runs as many requests, longer);
+            # without them its decoded tokens/s and finished requests/s (which a cap may lower too, so second); without
+            # any, a falling draw cannot be told from less work and is not counted
+            work = [s for s in (S.RUNNING, S.GPU_UTIL) if self.col(c, s) is not None] or [
+                s for s in (S.GEN_TPS, S.SUCCESS) if self.col(c, s) is not None]
             drop = self.down(c, S.POWER)
-            work_known = self.col(c, S.RUNNING) is not None or self.col(c, S.GPU_UTIL) is not None
-            less_work = self.down(c, S.RUNNING) >= 1.0 or self.down(c, S.GPU_UTIL) >= 1.0
-            if drop > 0 and not less_work:  # not a flag: the clock's fall is not confirmed by an inferred cap
-                ev.add(Signal(c, S.POWER, "gpu", drop if work_known else 0.5 * drop, self.normal_of(c, S.POWER), self.window_of(c, S.POWER, "q25"),
-                              "power draw fell while the replica's work did not (no power-limit series to confirm a cap)"
-                              + ("" if work_known else "; its work is not reported: half weight"), weak=not work_known))
+            less_work = any(self.down(c, s) >= 1.0 for s in work)
+            if drop > 0 and work and not less_work:  # not a flag: the clock's fall is not confirmed by an inferred cap
+                ev.add(Signal(c, S.POWER, "gpu", drop, self.normal_of(c, S.POWER), self.window_of(c, S.POWER, "q25"),
+                              "power draw fell while the replica's work did not (no power-limit series to confirm a cap)"))
         if it is not None:
             w = self.ws.values[:, it]
             n = self.nx[:, it]
