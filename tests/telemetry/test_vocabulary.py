@@ -71,6 +71,9 @@ REALWORLD = Path(__file__).resolve().parents[2].parent / "shared" / "cases" / "r
         ("vllm:avg_prompt_throughput_toks_per_s", "prompt_tokens", 1.0),
         ("vllm:avg_generation_throughput_toks_per_s", "generation_tokens", 1.0),
         ("ray_node_mem_used", "node_memory", 1.0),
+        ("http_server_requests_seconds:p90", "latency_p90", 1.0),  # Micrometer's request durations (were request rates)
+        ("nvidia_smi_utilization_memory_ratio", "gpu_mem_copy_util", 100.0),  # was memory in bytes
+        ("container_accelerator_memory_used_bytes", "gpu_memory", 2.0**-20),  # cAdvisor's accelerator memory
     ],
 )
 def test_names_of_other_exporters_have_their_meaning(name: str, kind: str, factor: float) -> None:
@@ -108,6 +111,14 @@ def test_names_of_other_exporters_have_their_meaning(name: str, kind: str, facto
         "DCGM_FI_PROF_PCIE_TX_BYTES",  # PCIe / NVLink bytes, not the pod's network
         "DCGM_FI_PROF_NVLINK_RX_BYTES",
         "node_hwmon_temp_celsius",  # not a GPU's
+        # found by a second trial: durations that are no requests', configuration, limits and thresholds, link state,
+        # operations, in-flight gauges, OpenMetrics creation timestamps
+        "go_gc_duration_seconds", "scrape_duration_seconds", "container_cpu_load_average_10s", "node_cpu_scaling_frequency_hertz",
+        "DCGM_FI_DEV_POWER_MGMT_LIMIT_MAX", "DCGM_FI_DEV_MAX_SM_CLOCK", "nvidia_smi_clocks_max_sm_clock_hz", "DCGM_FI_DEV_SLOWDOWN_TEMP",
+        "kube_node_status_allocatable_cpu_cores", "node_network_speed_bytes", "node_network_mtu_bytes", "node_network_up",
+        "node_memory_SwapFree_bytes", "container_spec_memory_swap_limit_bytes", "process_virtual_memory_max_bytes",
+        "http_requests_created", "process_cpu_seconds_created", "node_disk_reads_completed_total",
+        "ray_node_disk_utilization_percentage", "ray_serve_num_ongoing_http_requests",
     ],
 )
 def test_names_that_look_like_a_kind_but_measure_something_else_have_none(name: str) -> None:
@@ -115,7 +126,7 @@ def test_names_that_look_like_a_kind_but_measure_something_else_have_none(name: 
 
 
 @pytest.mark.parametrize("name", ["DCGM_FI_DEV_POWER_VIOLATION", "DCGM_FI_DEV_THERMAL_VIOLATION", "container_memory_failcnt",
-                                  "node_netstat_Tcp_RetransSegs"])
+                                  "node_netstat_Tcp_RetransSegs", "nginx_ingress_controller_requests", "ray_node_network_received"])
 def test_counters_named_without_total_are_read_as_their_rate(name: str) -> None:
     """Their exporters type them counter; describe said they were rates and llm-rca read the running totals as rates."""
     m = meaning(name)

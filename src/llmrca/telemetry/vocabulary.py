@@ -167,6 +167,10 @@ RATE_KINDS: frozenset[str] = frozenset(
 
 #: Kinds whose raw series are cumulative counters although their names have no ``_total`` (see :func:`meaning`).
 _COUNTERS_WITHOUT_TOTAL: frozenset[str] = frozenset({"power_violation", "thermal_violation", "memory_failcnt", "tcp_retransmits"})
+#: Series their exporters type counter although the name has no ``_total``: ingress-nginx's request counter,
+#: Ray's cumulative node network bytes.
+_COUNTER_NAMES_WITHOUT_TOTAL: frozenset[str] = frozenset({"nginx_ingress_controller_requests", "ray_node_network_received",
+                                                          "ray_node_network_sent"})
 
 
 # -- unit suffixes (Prometheus naming practice) ----------------------------------
@@ -317,7 +321,7 @@ def meaning(metric: str) -> Meaning | None:
     cumulative = toks[-1] == "total" or (canonical(raw) != raw and canonical(raw).endswith("_total"))
     # counters their exporters name without _total: DCGM's violation times (us since boot; dcgm-exporter types them
     # counter), cAdvisor's container_memory_failcnt (a counter), node-exporter's node_netstat_* (/proc/net/snmp totals)
-    cumulative = cumulative or (m is not None and m.kind in _COUNTERS_WITHOUT_TOTAL)
+    cumulative = cumulative or (m is not None and m.kind in _COUNTERS_WITHOUT_TOTAL) or raw in _COUNTER_NAMES_WITHOUT_TOTAL
     if m is not None and not qualified and cumulative and m.kind in RATE_KINDS:
         return Meaning(m.kind, m.unit, m.factor, m.source + "; a cumulative counter, read as its per-second rate", counter=True)
     return m
@@ -370,7 +374,10 @@ def _meaning_of_name(metric: str) -> Meaning | None:
         return Meaning("tensor_active", "fraction", 1.0, "DCGM tensor pipe active")
     if _has(t, "temp", "temperature"):  # only a GPU's reaches here (_not_a_kind); DCGM MEMORY_TEMP is its HBM's
         return Meaning("gpu_temperature", "C", 1.0, "GPU temperature (DCGM GPU_TEMP; MEMORY_TEMP, the GPU memory's, read alike)")
-    if _has(t, "nvidia", "smi", "dcgm", "gpu") and _has(t, "memory", "mem") and _has(t, "used", "usage"):
+    if _has(t, "nvidia", "smi", "dcgm", "gpu") and _has(t, "memory", "mem") and _has(t, "utilization", "utilisation", "util"):
+        ratio = _has(t, "ratio", "fraction")  # nvidia-smi utilization.memory: the memory controller's busy share, DCGM MEM_COPY_UTIL
+        return Meaning("gpu_mem_copy_util", "fraction" if ratio else "%", 100.0 if ratio else 1.0, "GPU memory-controller utilisation")
+    if _has(t, "nvidia", "smi", "dcgm", "gpu", "accelerator") and _has(t, "memory", "mem") and _has(t, "used", "usage"):
         unit, f = _unit(t, _BYTE_UNITS, ("MiB", 2.0**20))
         return Meaning("gpu_memory", unit, f / 2.0**20, "GPU memory used (nvidia_gpu_exporter nvidia_smi_memory_used_bytes)")
     if "xid" in s:
@@ -426,6 +433,8 @@ def _meaning_of_name(metric: str) -> Meaning | None:
         if "processing" in s and "ray" in s:
             return _latency(t, "latency", "Ray Serve processing latency", ("ms", 1e-3))
         return _latency(t, "latency", "request latency (mesh / RCAEval latency-50/-90, lat_50/lat_90)")
+    if _has(t, "requests", "request") and _has(t, "seconds", "milliseconds", "ms"):  # http_server_requests_seconds:p90, _max
+        return _latency(t, "latency", "request duration (Micrometer http_server_requests_seconds)")
     if _has(t, "qps", "rps", "throughput", "lod", "load", "requests"):
         return Meaning("request_rate", "1/s", 1.0, "requests per second")
     # -- node level (the artifact's node_*, node-exporter) -------------------------------------
@@ -473,8 +482,8 @@ _COUNTED_THINGS = frozenset({"cpu", "cpus", "gpu", "gpus", "core", "cores", "nod
 #: Memory series that are not a usage: capacity, what is left, caches and swap (node-exporter ``node_memory_MemFree_bytes``,
 #: ``node_memory_MemAvailable_bytes``, cAdvisor ``container_memory_cache`` / ``_swap``, Ray ``ray_node_mem_total``).
 _NOT_MEMORY_USE = frozenset({"free", "available", "avail", "total", "capacity", "allocatable", "cache", "cached", "buffers", "swap",
-                             "memfree", "memavailable", "memtotal", "reservation", "mapped", "failures", "pressure", "temp",
-                             "temperature", "clock", "clk"})
+                             "memfree", "memavailable", "memtotal", "swapfree", "swaptotal", "swapcached", "reservation", "mapped",
+                             "failures", "pressure", "temp", "temperature", "clock", "clk", "virtual", "max"})
 
 
 def _not_a_kind(t: Sequence[str], s: set[str]) -> bool:
@@ -486,8 +495,21 @@ def _not_a_kind(t: Sequence[str], s: set[str]) -> bool:
     (``cpu_cache_usage_perc``: the CPU swap space, not a CPU load; ``num_requests_swapped``), DCGM (PCIe / NVLink
     bytes, memory clock), Ray (``ray_node_cpu_utilization`` in percent of the node, ``ray_node_cpu_count``),
     Prometheus' ``*_info`` convention (the value is 1; the labels hold the data)."""
-    if t[-1] == "info":
+    if t[-1] in ("info", "created"):  # *_info (value 1) and OpenMetrics' *_created (a creation timestamp)
         return True
+    if _has(t, "gc", "scrape", "compaction"):  # the runtime's / Prometheus' own durations, not requests'
+        return True
+    if _has(t, "allocatable", "capacity") or _seq(t, "load", "average") or _has(t, "frequency", "hertz"):
+        return True  # what a node offers, a load average, a clock frequency: no usage kind
+    if _has(t, "max", "min", "slowdown", "shutdown") and _has(t, "clock", "clocks", "temp", "temperature", "power", "limit"):
+        return True  # a device's limits and thresholds (DCGM MAX_SM_CLOCK, POWER_MGMT_LIMIT_MAX, SLOWDOWN_TEMP)
+    if _has(t, "network", "net") and _has(t, "speed", "mtu", "up", "carrier") and not _has(
+            t, "receive", "received", "transmit", "sent", "send", "rx", "tx"):
+        return True  # a link's speed / MTU / state (node-exporter), not its traffic
+    if _has(t, "disk", "diskio") and _has(t, "completed", "ops", "operations", "iops", "utilization", "percentage", "percent"):
+        return True  # operations or a busy share, not bytes per second
+    if _has(t, "ongoing", "inflight", "inprogress"):
+        return True  # requests in flight (a gauge), not a rate
     if "cache" in s and "cpu" in s:  # vLLM v0 cpu_cache_usage_perc
         return True
     if _has(t, "pcie", "nvlink"):
@@ -514,7 +536,7 @@ def _not_a_kind(t: Sequence[str], s: set[str]) -> bool:
     if _has(t, "network", "net", "netstat") and _has(t, "packets", "dropped", "drop", "errors", "errs", "err"):
         return True  # packets and their drops or errors, not bytes per second
     if _has(t, "memory", "mem", "rss") and (s & _NOT_MEMORY_USE) and not (_has(t, "gpu", "dcgm", "nvidia", "smi") and _has(t, "temp", "temperature")):
-        return not ("limit" in s and "memory" in s and "spec" in s)  # cAdvisor's memory limit keeps its kind
+        return not ("limit" in s and "memory" in s and "spec" in s and "swap" not in s)  # cAdvisor's memory limit keeps its kind
     if _has(t, "disk", "fs", "diskio") and _has(t, "usage", "used", "capacity", "size", "free", "available", "avail", "inodes", "time", "seconds", "limit"):
         return True  # space, or time busy: not bytes per second
     return False
