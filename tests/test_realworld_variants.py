@@ -1303,3 +1303,15 @@ def test_relative_times_a_step_of_minutes_apart_are_warned_to_be_milliseconds(tm
     case = read_case(_time_case(tmp_path, [1000 * i for i in range(120)], "60000"))
     assert "warning: time: data.csv: 'time' runs from 0 to 119000, not epoch times" in _notes(case), _notes(case)
     assert "warning: time:" not in _notes(read_case(_time_case(tmp_path / "s", [5 * i for i in range(120)], "300")))
+
+
+def test_a_link_to_a_case_folder_that_is_gone_is_reported(tmp_path: Path) -> None:
+    """A broken link where a case folder was ('ln -s /gone ds/ray-worker-2_cpu') was skipped without a word."""
+    from llmrca.dataset.validate import validate_dataset
+
+    d, c = _case(tmp_path / "ds")
+    c.metrics.to_csv(d / "data.csv", index=False)
+    (tmp_path / "ds" / "ray-worker-2_cpu").symlink_to(tmp_path / "gone", target_is_directory=True)
+    check = validate_dataset(tmp_path / "ds")
+    assert check.valid == ["ray-worker-1_cpu/1"]
+    assert "is a symbolic link to" in check.problems["ray-worker-2_cpu"][0] and "which does not exist" in check.problems["ray-worker-2_cpu"][0]

@@ -745,7 +745,9 @@ def read_case(folder: str | Path, *, validate: bool = True, normalise: bool = Tr
     if not folder.is_dir():
         from llmrca.dataset.layouts import not_a_folder
 
-        why = not_a_folder(folder) if folder.exists() else f"{folder} does not exist"
+        why = (not_a_folder(folder) if folder.exists()
+               else f"{folder} is a symbolic link to {os.readlink(folder)}, which does not exist; fix or remove the link"
+               if folder.is_symlink() else f"{folder} does not exist")
         raise CaseValidationError([why], where=str(folder))
     return _read_case(folder, normalise=normalise, validate=validate)
 
@@ -1287,6 +1289,8 @@ def find_case_dirs(root: str | Path) -> list[Path]:
         seen.add(real)
         if markers.intersection(files) or compressed_markers(files):  # a compressed data.csv.gz counts as data.csv
             found.append(Path(d))
+        else:  # a link to a folder that is gone (os.walk lists it among the files): reported by read_case, not skipped
+            found.extend(Path(d) / f for f in files if os.path.islink(os.path.join(d, f)) and not os.path.exists(os.path.join(d, f)))
     return sorted({*found, *(u for u in unlistable if u != root)}, key=_natural_key)
 
 
