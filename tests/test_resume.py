@@ -555,6 +555,9 @@ def test_a_campaign_resume_runs_a_listed_case_that_is_gone_again(tmp_path: Path)
     assert any("case ray-worker-2_cpu/1 listed in" in n and "is missing: the campaign runs it again" in n for n in notes), notes
     assert _files(tmp_path / "ds") == _files(ref)
     assert len(json.loads((tmp_path / "ds" / "dataset.json").read_text())["cases"]) == 6
+    (tmp_path / "ds" / "ray-worker-3_gpu" / "1" / "data.csv").unlink()  # a case left without its data is not done either
+    run_campaign("sim", "quick", 1, tmp_path / "ds", progress=False, faults=["cpu", "gpu"], resume=True, on_note=notes.append)
+    assert "lacks its case.json or data.csv" in notes[-1] and _files(tmp_path / "ds") == _files(ref), notes
 
 
 def test_two_campaigns_into_one_folder_are_refused_and_a_file_is_no_folder(tmp_path: Path) -> None:

@@ -495,11 +495,16 @@ def _resume_entries(
         raise ConfigError(f"cannot resume {out}: it lists {len(entries)} cases, the campaign has {n_specs}")
     # a listed case whose folder is gone (deleted by hand) is run again, with every case after it: the plan is
     # followed in order, so the cases after it get their numbers again (the same seeds give the same data)
-    gone = next((i for i, e in enumerate(entries) if not (out / str(e.get("path", ""))).is_dir()), None)
+    def whole(e: dict[str, Any]) -> bool:  # the files every case of a campaign has (write_case)
+        return all((out / str(e.get("path", "")) / f).is_file() for f in ("case.json", "data.csv"))
+
+    gone = next((i for i, e in enumerate(entries) if not whole(e)), None)
     if gone is not None:
         if on_note is not None:
-            on_note(f"case {entries[gone].get('path')} listed in {man} is missing: the campaign runs it again, and the "
+            what = "is missing" if not (out / str(entries[gone].get("path", ""))).is_dir() else "lacks its case.json or data.csv"
+            on_note(f"case {entries[gone].get('path')} listed in {man} {what}: the campaign runs it again, and the "
                     f"{len(entries) - gone - 1} case(s) listed after it ({len(entries) - gone} in all)")
+        shutil.rmtree(out / str(entries[gone].get("path", "")), ignore_errors=True)
         entries = entries[:gone]
     listed = {e["path"] for e in entries}
     for group in out.iterdir():
