@@ -428,6 +428,7 @@ def test_campaign_resume_reads_healthy_from_the_manifest_and_counts_every_case(t
     assert "3 cases, 1 run now, 2 from before" in flat
     rows = {c[0]: c[1:3] for line in r.output.splitlines() if line.startswith("│") for c in [[x.strip() for x in line.strip("│").split("│")]]}
     assert rows["cpu"] == ["1", "0"] and rows["none (healthy)"] == ["2", "1"]  # every case of the dataset, and those run now
+    assert "requests, failed and wall s/case: of the cases run now" in flat
     r = CliRunner().invoke(app, ["campaign", "--profile", "tiny", "--seed", "5", "--healthy", "3", "--out", str(out), "--resume", "-q"])
     assert r.exit_code == 2 and "started with 2 healthy case(s), not 3" in r.output
     r = CliRunner().invoke(app, ["campaign", "--help"], env={"COLUMNS": "300"})

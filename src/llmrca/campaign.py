@@ -523,8 +523,9 @@ def _summary(out: Path, entries: list[dict[str, Any]], stats: list[dict[str, Any
 
     resumed = len(entries) - len(stats)
     t = Table(title=f"campaign -> {out} ({len(entries)} cases" + (f", {len(stats)} run now, {resumed} from before" if resumed else "") + f"; {wall:.1f} s)")
-    now = " (run now)" if resumed else ""  # after a resume these count only the cases run now; 'cases' counts the dataset's
-    for col in ("fault", "cases", "run now", f"requests{now}", f"failed{now}", f"wall s/case{now}"):
+    if resumed:  # 'cases' counts the dataset's; the columns after 'run now' only the cases run now
+        t.caption = "requests, failed and wall s/case: of the cases run now"
+    for col in ("fault", "cases", "run now", "requests", "failed", "wall s/case"):
         t.add_column(col)
     for ft in sorted({str(e.get("fault")) for e in entries} | {s["fault"] for s in stats}):
         rows = [s for s in stats if s["fault"] == ft]
