@@ -1199,7 +1199,7 @@ def test_describe_says_an_error_share_is_no_rate(tmp_path: Path) -> None:
     ],
 )
 def test_a_prometheus_series_name_is_parsed_as_the_exposition_format_writes_it(text: str, parsed) -> None:
-    from llmrca.dataset.names import parse_series
+    from llmrca.names import parse_series
 
     assert parse_series(text) == parsed
 

@@ -150,7 +150,7 @@ def _usage_error(msg: str) -> NoReturn:
 
 
 def _check_component(option: str, item: str, comp: str) -> None:
-    from llmrca.dataset.names import component_name_problem
+    from llmrca.names import component_name_problem
 
     why = component_name_problem(comp)
     if why:
@@ -197,7 +197,7 @@ def _read_components(path: str) -> dict[str, str]:
     """
     import yaml
 
-    from llmrca.dataset.names import component_name_problem, shown
+    from llmrca.names import component_name_problem, shown
 
     _check_readable_file("--components", path, "components file")
     try:
@@ -798,7 +798,7 @@ def dataset_describe_cmd(
             for name in sets:
                 cols.update(dict.fromkeys(str(c) for c in case.with_metric_set(name).metrics.columns))
         if not dirs:  # no case readable: the header of the first one still says how its columns are read
-            from llmrca.dataset.names import series_columns
+            from llmrca.names import series_columns
 
             header_file, header = _metrics_header(every[0])
             renames, _ = series_columns(header)  # named as reading the case would name them

@@ -398,7 +398,7 @@ def frame_problems(df: pd.DataFrame, inject_time: float | None) -> list[str]:
         out.append("no metric columns besides 'time'")
     flattened = [str(c) for c in data_cols if re.fullmatch(r"[A-Za-z_:][A-Za-z0-9_:]*\{.*=.*\}", str(c).strip())]
     if flattened:  # an export of Prometheus series as they print, which the dataset layer could not name (see series_columns)
-        from llmrca.dataset.names import series_columns
+        from llmrca.names import series_columns
 
         renames, unresolved = series_columns([str(c) for c in data_cols])
         c0 = flattened[0]

@@ -34,7 +34,6 @@ from typing import Any
 import pandas as pd
 
 from llmrca.dataset.fastcsv import write_csv
-from llmrca.dataset.names import component_name_problem, printable, shown
 from llmrca.dataset.normalise import TIME_ALIASES, TIME_WARNING_PREFIX
 from llmrca.model import (
     FAULT_ALIASES,
@@ -49,6 +48,7 @@ from llmrca.model import (
     normalize_fault_type,
     split_column,
 )
+from llmrca.names import component_name_problem, printable, shown
 
 SCHEMA_VERSION = 1
 #: Start of the message for an unexpected error while reading a case (a reader bug, never a bad input's fault).
@@ -769,7 +769,7 @@ def _topology_from_mpg(path: Path, components: list[str], notes: list[str], fold
     if not {"source", "destination"} <= set(g.columns):
         notes.append(f"{NOT_USED_PREFIX}{name} has no source/destination columns (have {list(g.columns)}); no call graph")
         return None
-    from llmrca.dataset.names import component_name_problem
+    from llmrca.names import component_name_problem
 
     edges = [(str(a), str(b)) for a, b in zip(g["source"], g["destination"], strict=True) if pd.notna(a) and pd.notna(b)]
     hosts = [e for e in edges if re.fullmatch(r"[\w.\-\[\]:]+:\d+", e[1])]

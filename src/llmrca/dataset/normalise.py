@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from llmrca.dataset.names import series_columns
+from llmrca.names import series_columns
 
 #: (lower bound of the median |value|, unit name, divisor to seconds), largest first.
 #: Epoch seconds of this era are ~1.7e9, ms ~1.7e12, µs ~1.7e15, ns ~1.7e18.

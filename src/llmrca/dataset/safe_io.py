@@ -30,8 +30,8 @@ import stat
 from pathlib import Path
 from typing import BinaryIO, NamedTuple
 
-from llmrca.dataset.names import file_name_problem, shown
 from llmrca.model import CaseValidationError
+from llmrca.names import file_name_problem, shown
 
 KiB = 1024
 MiB = 1024 * KiB
@@ -297,7 +297,7 @@ def safe_child(root: str | os.PathLike[str], name: object, what: str = "name") -
     """``root / name`` for a ``name`` taken from data, guaranteed to stay strictly inside ``root``.
 
     ``name`` must be a plain file or folder name (see
-    :func:`llmrca.dataset.names.file_name_problem`: no ``..``, no absolute
+    :func:`llmrca.names.file_name_problem`: no ``..``, no absolute
     path, no separator, no NUL or invisible characters).  If ``root / name``
     already exists as a symlink that resolves outside ``root``, it is refused
     too.  Returns the path (not resolved); raises :class:`DatasetInputError`

@@ -39,8 +39,8 @@ import numpy as np
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 from pydantic_core import PydanticCustomError
 
-from llmrca.dataset.names import component_name_problem, file_name_problem, invisible_characters, shown
 from llmrca.model import FAULT_ALIASES, FAULT_TYPES, NO_FAULT, FaultRecord, Topology, components_of, normalize_fault_type
+from llmrca.names import component_name_problem, file_name_problem, invisible_characters, shown
 
 #: Versions of ``case.json`` / ``dataset.json`` this code reads.
 KNOWN_SCHEMA_VERSIONS: frozenset[int] = frozenset({1})

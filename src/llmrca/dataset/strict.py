@@ -34,8 +34,8 @@ from collections.abc import Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from llmrca.dataset.names import component_name_problem, invisible_characters, shown
 from llmrca.model import split_column
+from llmrca.names import component_name_problem, invisible_characters, shown
 
 #: At most this many messages of one kind per file (then "... and N more").
 MAX_MESSAGES_PER_KIND = 10
@@ -95,7 +95,7 @@ def name_problems(columns: Iterable[object], *, file: str) -> list[str]:
 
     ``columns`` are the names as read (header fields or ``df.columns``);
     ``time`` is skipped.  The component part (before the first ``_``) must pass
-    :func:`llmrca.dataset.names.component_name_problem` (so ``../x_cpu`` is
+    :func:`llmrca.names.component_name_problem` (so ``../x_cpu`` is
     refused: ``../x`` would later become a folder name).
     """
     invisible: list[str] = []

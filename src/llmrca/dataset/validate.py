@@ -21,9 +21,9 @@ from llmrca.dataset.io import (
     write_manifest,
 )
 from llmrca.dataset.layouts import CONSUMED, EXPECTED, archives_in, compressed_markers, extract_command, file_in_the_way
-from llmrca.dataset.names import printable
 from llmrca.dataset.normalise import SAVED_INDEX_NAME
 from llmrca.model import Case, CaseValidationError, no_basic_set_problem
+from llmrca.names import printable
 
 
 @dataclass
