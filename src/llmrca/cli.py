@@ -712,7 +712,8 @@ def dataset_validate_cmd(
     path: Annotated[Path, typer.Argument(help="Dataset folder.")],
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
-    """Check every case; list the problems of each bad one (exit code 1 if any, 2 when nothing can be checked)."""
+    """Check every case; list the problems of each bad one (exit code 1 if any, also when the folder holds no case;
+    2 when the path does not exist or is no folder)."""
     from llmrca.dataset.validate import validate_dataset
 
     try:
