@@ -596,6 +596,9 @@ def test_an_unfinished_campaign_is_said_and_its_finished_dataset_is_the_same_one
     (ds / "dataset.json").write_text(json.dumps({**man, "cases": full[:3], "n_cases": 3, "complete": False}))
     res = run_evaluation(ds, ["nsigma"], tmp_path / "ev", jobs=1, progress=False)
     assert any("the dataset's campaign is not finished (dataset.json: complete false, 3 case(s) so far)" in n for n in res.notes), res.notes
+    from llmrca.report.document import write_documents
+
+    assert "The dataset's campaign was not finished when it was evaluated" in write_documents(tmp_path / "ev").markdown.read_text()
     run_campaign("sim", "quick", 1, ds, progress=False, faults=["cpu", "gpu"], resume=True)
     res = run_evaluation(ds, ["nsigma"], tmp_path / "ev", jobs=1, progress=False)
     assert res.new_runs == 3 and not any("not finished" in n for n in res.notes), res.notes

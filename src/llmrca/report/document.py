@@ -416,6 +416,10 @@ def _setting(ctx: _Context) -> str:
         if "campaign_s" in meta:
             over = f" (summed over {meta['invocations']} invocations into this folder)" if int(meta.get("invocations") or 1) > 1 else ""
             setting.append(f"Campaign {meta['campaign_s']:.0f} s, evaluation {meta.get('evaluate_s', 0):.0f} s{over}.")
+    manifest = (_read_json(ctx.eval_dir / "run.json").get("dataset") or {}).get("manifest") or {}
+    if manifest.get("complete") is False:  # scored as it was: the tables cover only the cases it had
+        setting.append("**The dataset's campaign was not finished when it was evaluated** (dataset.json: complete false): "
+                       "the tables cover the cases it had; finish it with `llmrca campaign --resume` and evaluate again into this folder.")
     setting.append(f"{len(cases)} cases (" + ", ".join(f"{'healthy' if f == NO_FAULT else f} {n}" for f, n in by_fault.items()) + f"), {len(ctx.methods)} method{'s' if len(ctx.methods) != 1 else ''}.")
     from llmrca.report.fidelity import _reference_modes
 
