@@ -1286,6 +1286,10 @@ def test_spreadsheet_serial_days_are_blamed_on_the_time_column(tmp_path: Path) -
     days = [45823.6296 + i * 5 / 86400 for i in range(120)]
     said = _problems(_time_case(tmp_path, days, "2025-06-15T15:07:00Z"))
     assert "the data's 'time' is not in epoch seconds: its values look like spreadsheet serial days" in said, said
+    case = read_case(_time_case(tmp_path / "both", days, str(days[60])))  # the injection time in days too: read, warned
+    assert "warning: time: data.csv: 'time' runs from 45823.6 to" in _notes(case) and "spreadsheet serial days" in _notes(case)
+    secs = [f"{1750000000 + 5 * i:.8e}" for i in range(120)]  # 10 s resolution at 5 s sampling: every other time repeats
+    assert "too few digits" in _problems(_time_case(tmp_path / "e8", secs, "1750000300"))
 
 
 def test_a_second_time_column_holding_the_same_instants_is_dropped(tmp_path: Path) -> None:

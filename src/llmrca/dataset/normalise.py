@@ -347,7 +347,11 @@ def normalise_metrics(df: pd.DataFrame, where: str = "data.csv") -> tuple[pd.Dat
             tv = t.to_numpy(dtype=float)
             fin = tv[np.isfinite(tv)]
             step = float(np.median(np.diff(fin))) if fin.size > 2 else 0.0
-            if 0 <= fin.min() and fin.max() < 1e8 and step >= 100:  # relative times a step of minutes apart: milliseconds?
+            if fin.size > 2 and 2e4 <= fin.min() and fin.max() <= 8e4 and 0 < step < 0.01:  # seconds apart, in days
+                notes.append(f"{TIME_WARNING_PREFIX}{where}: 'time' runs from {fin.min():g} to {fin.max():g} in steps of {step:.3g}: "
+                             "spreadsheet serial days (days since 1899-12-30), read as seconds; write 'time' (and the "
+                             "injection time) as epoch seconds or RFC 3339 times")
+            elif 0 <= fin.min() and fin.max() < 1e8 and step >= 100:  # relative times a step of minutes apart: milliseconds?
                 notes.append(f"{TIME_WARNING_PREFIX}{where}: 'time' runs from {fin.min():g} to {fin.max():g}, not epoch times, and is read "
                              f"as seconds from the start, {step:g} s apart; if these are milliseconds, convert them (and the "
                              "injection time) to seconds")
