@@ -1109,6 +1109,7 @@ def test_a_series_column_already_named_by_its_component_keeps_that_name(tmp_path
         (['x{pod="ray_worker"}'], "its pod label 'ray_worker' contains '_'"),
         (['ray-worker-1_x', 'x{pod="ray-worker-1"}'], "the column 'ray-worker-1_x' exists already"),
         (['{container="carts",pod="carts-5f6d"}'], "label sets without a metric name"),  # a dashboard legend
+        (["container_cpu_usage_seconds_total{}"], "end in an empty label set"),  # was read as component 'container'
     ],
 )
 def test_prometheus_series_that_cannot_be_named_say_why(tmp_path: Path, header: list[str], why: str) -> None:
@@ -1119,7 +1120,7 @@ def test_prometheus_series_that_cannot_be_named_say_why(tmp_path: Path, header: 
         df[col] = 1.0 + np.arange(len(df)) % 3
     df.to_csv(d / "data.csv", index=False)
     said = _problems(d)
-    assert "without a metric name" in why or "column(s) are Prometheus series written with their labels" in said, said
+    assert "without a metric name" in why or "empty label set" in why or "column(s) are Prometheus series written with their labels" in said, said
     assert why in said, said
 
 
@@ -1192,6 +1193,8 @@ def test_describe_says_an_error_share_is_no_rate(tmp_path: Path) -> None:
         ('vllm:e2e{ pod = "a" , path="/v1,x" ,}', ("vllm:e2e", {"pod": "a", "path": "/v1,x"})),
         (r'm{msg="say \"hi\"\\",pod="b"}', ("m", {"msg": 'say "hi"\\', "pod": "b"})),
         ("up{pod='a'}", ("up", {"pod": "a"})),  # PromQL's single quotes
+        ('{__name__="up",pod="a"}', ("up", {"pod": "a"})),  # the HTTP API's label set
+        ('{pod="a"}', None),  # a legend: no name
         ("m{}", None),
         ('m{pod=a}', None),  # an unquoted value is no exposition text
         ('9m{pod="a"}', None),
@@ -1319,3 +1322,16 @@ def test_a_link_to_a_case_folder_that_is_gone_is_reported(tmp_path: Path) -> Non
     check = validate_dataset(tmp_path / "ds")
     assert check.valid == ["ray-worker-1_cpu/1"]
     assert "is a symbolic link to" in check.problems["ray-worker-2_cpu"][0] and "which does not exist" in check.problems["ray-worker-2_cpu"][0]
+
+
+def test_a_root_cause_named_by_its_service_while_the_columns_name_its_pod_gets_a_hint(tmp_path: Path) -> None:
+    """{pod="carts-7f9c8d-xk2lp"} names component carts-7f9c8d-xk2lp; the folder says carts: the problem said only
+    that carts is not a component."""
+    d = tmp_path / "carts_cpu" / "1"
+    d.mkdir(parents=True)
+    t = 1750000000 + 5 * np.arange(120)
+    pd.DataFrame({"time": t, 'container_cpu_usage_seconds_total{pod="carts-7f9c8d-xk2lp"}': 1.0 + np.arange(120) % 3,
+                  'container_cpu_usage_seconds_total{pod="orders-5d4c-abcde"}': 1.0 + np.arange(120) % 2}).to_csv(d / "data.csv", index=False)
+    (d / "inject_time.txt").write_text(str(int(t[60])))
+    said = _problems(d)
+    assert "carts-7f9c8d-xk2lp look like pods of it" in said, said

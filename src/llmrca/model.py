@@ -334,7 +334,10 @@ class Case:
             )
         missing = sorted(set(self.root_causes) - comps)
         if missing:
-            out.append(f"root causes {missing} are not components of the case (components: {sorted(comps)})")
+            pods = sorted(c for c in comps for r in missing if str(c).startswith(f"{r}-"))  # a Deployment's pods: <name>-<hash>
+            out.append(f"root causes {missing} are not components of the case (components: {sorted(comps)})"
+                       + (f"; {', '.join(pods[:3])} look like pods of it (a Deployment names them <name>-<hash>): name the columns "
+                          "by the service, or give the pod as the root cause in case.json" if pods else ""))
         if self.healthy and self.root_causes:
             out.append(f"a healthy case (fault type {NO_FAULT!r}, nothing injected) has root causes {sorted(self.root_causes)}; a healthy case has none")
         if self.fault is not None and self.fault.injected and not self.fault.target:
@@ -408,6 +411,10 @@ def frame_problems(df: pd.DataFrame, inject_time: float | None) -> list[str]:
                    "'<component>_<metric>'" + (f": {c0!r} cannot be named so because {why}" if why else "")
                    + "; name each by its component (the pod or service label) and metric, e.g. 'ray-worker-1_vllm:num_requests_running' "
                    "(or collect them with `llmrca collect`, which names them so)")
+    empty = [str(c) for c in data_cols if re.fullmatch(r".*\{\s*\}\s*", str(c))]
+    if empty:  # metric{}: read as component 'metric' otherwise (baro ranked such a phantom component first)
+        out.append(f"{len(empty)} column(s) end in an empty label set (e.g. {empty[0]!r}): they name no component; export them "
+                   "with the pod label, or name them '<component>_<metric>'")
     legend = [str(c) for c in data_cols if re.fullmatch(r"\s*\{.*=.*\}\s*", str(c))]
     if legend:  # a Grafana legend's label set, the metric name left out
         out.append(f"{len(legend)} column(s) are label sets without a metric name (e.g. {legend[0]!r}), as a dashboard legend writes "

@@ -153,7 +153,7 @@ def file_name_problem(name: object) -> str | None:
 #: relabelling's ``kubernetes_pod_name``), then the service, then the container.
 COMPONENT_LABELS: tuple[str, ...] = ("pod", "pod_name", "kubernetes_pod_name", "service", "service_name", "container", "container_name")
 
-_SERIES = re.compile(r"\s*([A-Za-z_:][A-Za-z0-9_:]*)\s*\{(.*)\}\s*", re.DOTALL)
+_SERIES = re.compile(r"\s*([A-Za-z_:][A-Za-z0-9_:]*)?\s*\{(.*)\}\s*", re.DOTALL)
 #: ``label="value"`` (the exposition format) or ``label='value'`` (PromQL accepts both quotes; some exports use it)
 _LABEL = re.compile(r"""\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|'((?:[^'\\]|\\.)*)')\s*(?:,|$)""")
 
@@ -169,11 +169,14 @@ def parse_series(text: str) -> tuple[str, dict[str, str]] | None:
     while pos < len(body):
         lm = _LABEL.match(body, pos)
         if not lm or lm.end() == pos:
-            return None if body[pos:].strip() else (m.group(1), labels)
+            if body[pos:].strip():
+                return None
+            break
         raw = lm.group(2) if lm.group(2) is not None else lm.group(3)
         labels[lm.group(1)] = re.sub(r"\\(.)", lambda e: "\n" if e.group(1) == "n" else e.group(1), raw)
         pos = lm.end()
-    return (m.group(1), labels) if labels else None
+    name = m.group(1) or labels.pop("__name__", None)  # the HTTP API's label set carries the name as __name__
+    return (name, labels) if name and labels else None
 
 
 def series_columns(columns: list[str]) -> tuple[dict[str, str], dict[str, str]]:
