@@ -505,12 +505,7 @@ class LocalTestbed:
                     continue
                 if isinstance(exp, (int, float)) and exp > now:
                     out.append(f"{pod}: control file {f.name} in force for {exp - now:.0f} s more")
-        for f in sorted((Path(self.state.run_dir) / INJECTORS).glob("*.json")):
-            try:
-                rec = json.loads(f.read_text())
-                pid, start = int(rec["pid"]), int(rec["start"])
-            except (OSError, ValueError, KeyError, TypeError):
-                continue
+        for pid, start in injector_records(self.state.run_dir):
             if not _running(pid, start):
                 out.append(f"llmrca inject pid {pid} is gone without removing its fault (killed?): what it injected stays "
                            "until it expires or `llmrca testbed down`")
@@ -603,6 +598,17 @@ def registered_injector(run_dir: str | Path) -> Iterator[None]:
         f.unlink(missing_ok=True)
 
 
+def injector_records(run_dir: str | Path) -> Iterator[tuple[int, int]]:
+    """``(pid, start ticks)`` of every ``llmrca inject`` recorded under ``run_dir`` (:func:`registered_injector`),
+    live or not; unreadable records are skipped."""
+    for f in sorted((Path(run_dir) / INJECTORS).glob("*.json")):
+        try:
+            rec = json.loads(f.read_text())
+            yield int(rec["pid"]), int(rec["start"])
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+
+
 def _running(pid: int, start: int) -> bool:
     """Whether ``pid`` is still the process that started at ``start`` ticks and is not a zombie (an exited child
     of the caller is left for the caller to reap, with its exit status)."""
@@ -620,12 +626,7 @@ def stop_injectors(run_dir: str | Path, wait_s: float = 15.0) -> int:
     left alone).  Returns how many were stopped.
     """
     live: list[tuple[int, int]] = []
-    for f in sorted((Path(run_dir) / INJECTORS).glob("*.json")):
-        try:
-            rec = json.loads(f.read_text())
-            pid, start = int(rec["pid"]), int(rec["start"])
-        except (OSError, ValueError, KeyError, TypeError):
-            continue
+    for pid, start in injector_records(run_dir):
         if pid != os.getpid() and _running(pid, start):
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, signal.SIGTERM)
