@@ -354,6 +354,18 @@ class Case:
         return self
 
 
+def one_hour_steps(t: Any) -> np.ndarray:
+    """Which steps of ``t`` (epoch s, shape ``(n,)``; the result has shape ``(n - 1,)``) go one hour forward or back,
+    within two sampling steps, in times otherwise sampled at least every 15 minutes: a daylight-saving change in
+    local times written without a UTC offset.  All False when ``t`` has no increasing step or is sampled coarser."""
+    d = np.diff(np.asarray(t, dtype=float))
+    pos = d[np.isfinite(d) & (d > 0)]
+    step = float(np.median(pos)) if pos.size else 0.0
+    if not 0 < step < 900:
+        return np.zeros(d.shape, dtype=bool)
+    return np.abs(np.abs(d) - 3600.0) <= 2 * step
+
+
 def frame_problems(df: pd.DataFrame, inject_time: float | None) -> list[str]:
     """Problems of one metrics frame (``time`` + ``<component>_<metric>`` columns)."""
     out: list[str] = []
@@ -388,9 +400,7 @@ def frame_problems(df: pd.DataFrame, inject_time: float | None) -> list[str]:
             out.append(f"'time' has duplicated timestamps (first at row {i}: {tv[i]}); aggregate or drop duplicate rows")
     if (d < 0).any():
         i = int(np.argmax(d < 0)) + 1
-        pos = d[d > 0]
-        step = float(np.median(pos)) if pos.size else 0.0
-        if 0 < step < 900 and abs(d[i - 1] + 3600.0) <= 2 * step:
+        if one_hour_steps(tv)[i - 1]:
             out.append(f"'time' goes back by one hour at row {i} ({tv[i]} after {tv[i - 1]}): local times without a UTC offset across "
                        "the end of daylight saving (the hour repeats); write the times in UTC or with their offset (sorting would "
                        "interleave two hours)")

@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from llmrca.model import one_hour_steps
 from llmrca.names import series_columns
 
 #: (lower bound of the median |value|, unit name, divisor to seconds), largest first.
@@ -218,20 +219,6 @@ def _plain(value: Any) -> str:
     return repr(value) if isinstance(value, str) else str(value)
 
 
-def _one_hour_jump(secs: np.ndarray) -> tuple[int, float] | None:
-    """``(row, jump in s)`` of the first step of ``secs`` that is one hour forward or back (within two sampling
-    steps) in times otherwise sampled far more often: a daylight-saving change in local times.  None when none."""
-    d = np.diff(np.asarray(secs, dtype=float))
-    pos = d[np.isfinite(d) & (d > 0)]
-    if pos.size < 3:
-        return None
-    step = float(np.median(pos))
-    if step >= 900:
-        return None
-    hit = np.flatnonzero(np.abs(np.abs(d) - 3600.0) <= 2 * step)
-    return (int(hit[0]) + 1, float(d[hit[0]])) if hit.size else None
-
-
 def _column_seconds(s: pd.Series) -> tuple[np.ndarray | None, str]:
     """A time column as epoch seconds and how it was written (``'epoch seconds'``, ``'epoch milliseconds'``,
     ``'date-time strings'``); ``(None, "")`` when it is neither numbers nor date-times."""
@@ -338,9 +325,11 @@ def normalise_metrics(df: pd.DataFrame, where: str = "data.csv") -> tuple[pd.Dat
                 else:
                     tz = "; the times carry no UTC offset and were taken as UTC" if naive else " (UTC offsets honoured)"
                     notes.append(f"{where}: 'time' holds date-time strings (e.g. {str(t.iloc[0])!r}); converted to epoch seconds{tz}")
-                    if naive and (gap := _one_hour_jump(secs)) is not None and gap[1] > 0:
-                        notes.append(f"{TIME_WARNING_PREFIX}{where}: 'time' jumps forward by one hour at row {gap[0]} ({str(t.iloc[gap[0] - 1])!r} -> "
-                                     f"{str(t.iloc[gap[0]])!r}) in times without a UTC offset: local times across the start of "
+                    hour = np.flatnonzero(one_hour_steps(secs)) if naive else np.array([], dtype=int)
+                    if hour.size and secs[hour[0] + 1] > secs[hour[0]]:
+                        row = int(hour[0]) + 1
+                        notes.append(f"{TIME_WARNING_PREFIX}{where}: 'time' jumps forward by one hour at row {row} ({str(t.iloc[row - 1])!r} -> "
+                                     f"{str(t.iloc[row])!r}) in times without a UTC offset: local times across the start of "
                                      "daylight saving? The hour is then missing, not lost data; write the times in UTC or with their offset")
                     t = pd.Series(secs, index=df.index)
         if pd.api.types.is_numeric_dtype(t):
