@@ -138,6 +138,8 @@ def test_metric_set_choice(tmp_path: Path, test_methods) -> None:
 
 def test_methods_never_see_the_truth(small_ds: Path, tmp_path: Path) -> None:
     class Peeking(_evalhelpers.Raising):
+        name = "test-peeks"
+
         def _rank(self, case):
             assert case.root_causes == frozenset() and case.fault is None and case.name == "case"
             from llmrca.model import Ranking
@@ -305,3 +307,26 @@ def test_ray_engine_local(tmp_path: Path, test_methods) -> None:
     assert st.loc["nsigma", "ok"] == 2 and st.loc["test-raises", "failed"] == 2 and st.loc["test-hangs", "timeout"] == 2
     assert res.summary.set_index(["method", "fault"]).loc[("nsigma", "all"), "ac@1"] == 1.0
     assert json.loads((tmp_path / "out" / "run.json").read_text())["engine"] == "ray"
+
+
+def test_a_method_that_exits_or_raises_keyboardinterrupt_is_a_failed_run(small_ds: Path, tmp_path: Path) -> None:
+    class Exits(_evalhelpers.Raising):
+        name = "test-exits"
+        calls = 0
+
+        def _rank(self, case):
+            Exits.calls += 1  # one worker: the runs alternate between the two
+            raise SystemExit(3) if Exits.calls % 2 else KeyboardInterrupt()
+
+    _evalhelpers.Exits = Exits
+    registry.register(registry.Entry("test-exits", "_evalhelpers:Exits", "statistical"), replace=True)
+    try:
+        res = run_evaluation(small_ds, ["test-exits", "nsigma"], tmp_path / "out", jobs=1, progress=False)
+    finally:
+        registry.unregister("test-exits")
+    recs = [json.loads(x) for x in (tmp_path / "out" / "results.jsonl").read_text().splitlines()]
+    mine = [r for r in recs if r["method"] == "test-exits"]
+    assert mine and all(r["status"] == "failed" for r in mine)
+    assert {r["error_kind"] for r in mine} == {"SystemExit", "KeyboardInterrupt"}
+    assert all("raised by the method" in r["error"] for r in mine)
+    assert res.n_ok == len([r for r in recs if r["method"] == "nsigma"])  # the other method's runs are kept

@@ -681,6 +681,8 @@ def fidelity_cmd(
         typer.echo("  " + NAN_NOTE)
     if fid.left_out.get("not_run"):
         typer.echo("  not evaluated here: " + ", ".join(fid.left_out["not_run"]))
+    if fid.left_out.get("not_in_paper"):
+        typer.echo("  not compared (no row in the paper's Table 1): " + ", ".join(fid.left_out["not_in_paper"]))
 
 
 class _CaseProgress:

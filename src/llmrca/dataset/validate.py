@@ -115,9 +115,26 @@ def validate_dataset(root: str | Path, *, on_case: Callable[[int, int], None] | 
         check.warnings["dataset"] = [mixed]
     if (twice := symlink_warning(ds, ds.case_dirs())) is not None:
         check.warnings.setdefault("dataset", []).append(twice)
+    if (empty := empty_folder_warning(ds)) is not None:
+        check.warnings.setdefault("dataset", []).append(empty)
     if (packed := archive_warning(root)) is not None:
         check.warnings.setdefault("dataset", []).append(packed)
     return check
+
+
+def empty_folder_warning(ds: Dataset) -> str | None:
+    """One sentence naming the empty folders under the dataset (no file, no folder in them: a repetition that was
+    never written, or an export that failed), else None.  They hold no case, so nothing of them is scored."""
+    empty: list[str] = []
+    for d, dirs, files in os.walk(ds.root):
+        dirs[:] = [x for x in dirs if not x.startswith(".")]
+        if not dirs and not files and Path(d) != ds.root:
+            empty.append(str(Path(d).relative_to(ds.root)))
+    if not empty:
+        return None
+    empty.sort()
+    return (f"{len(empty)} empty folder(s) hold no case and are not scored: {', '.join(empty[:5])}{' …' if len(empty) > 5 else ''} "
+            "(a repetition that was never written, or a failed export?)")
 
 
 def symlink_warning(ds: Dataset, folders: list[Path]) -> str | None:

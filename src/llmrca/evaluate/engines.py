@@ -60,6 +60,9 @@ def _worker_main(conn: Connection) -> None:
     os.setsid()
     _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    from llmrca.evaluate import task as _task
+
+    _task.IN_WORKER = True
     _one_openmp_thread()
     cache: dict[str, Any] = {}
     while True:

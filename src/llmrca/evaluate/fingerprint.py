@@ -115,13 +115,21 @@ def config_fingerprint(method: str, config: dict[str, Any], metric_set: str | No
 
 
 def method_code_version(method: str) -> str:
-    """``llmrca.__version__``, plus ``/<version>`` when the method's class declares a ``version``."""
+    """The version of the code that runs ``method``: ``llmrca.__version__``, plus ``/<version>`` when the method's
+    class declares a ``version``; for a method that is not llmrca's own (a plug-in, or a plug-in that replaced a
+    built-in name) also ``/<target>@<digest>``: the registry row's ``module:Class`` and 12 hex digits of the SHA-256
+    of the file that defines the class, so that editing a plug-in's code makes its stored runs stale on resume (a
+    change in another module it imports does not: set the class's ``version`` for that)."""
     import llmrca
     from llmrca.errors import MissingDependency
-    from llmrca.methods.registry import method_class
+    from llmrca.methods.registry import is_builtin, method_class, method_source
 
     try:
         v = getattr(method_class(method), "version", None)
-    except (MissingDependency, ImportError):
+    except (MissingDependency, ImportError, TypeError):
         v = None
-    return f"{llmrca.__version__}/{v}" if v else llmrca.__version__
+    out = f"{llmrca.__version__}/{v}" if v else llmrca.__version__
+    if not is_builtin(method):
+        src = method_source(method)
+        out += f"/{src['target']}@{src.get('digest') or 'unreadable'}"
+    return out

@@ -76,7 +76,7 @@ class EvaluationResult:
         return self.counts.get("unavailable", 0)
 
 def resolve_methods(methods: list[str] | str) -> list[str]:
-    from llmrca.methods.registry import names
+    from llmrca.methods.registry import PLUGIN_HINT, names
 
     items = [m.strip() for m in (methods.split(",") if isinstance(methods, str) else methods) if m.strip()]
     if not items:
@@ -85,17 +85,19 @@ def resolve_methods(methods: list[str] | str) -> list[str]:
         return names()
     unknown = [m for m in items if m not in names()]
     if unknown:
-        raise EvaluationError(f"unknown method(s) {unknown}; known: {', '.join(names())} (see `llmrca methods`)")
+        raise EvaluationError(f"unknown method(s) {unknown}; known: {', '.join(names())} (see `llmrca methods`; {PLUGIN_HINT})")
     return list(dict.fromkeys(items))
 
 def full_config(method: str, overrides: dict[str, Any] | None) -> dict[str, Any]:
     """The method's complete config dict (defaults + overrides); checked here, before any run."""
-    from llmrca.methods.registry import method_class
+    from llmrca.methods.registry import MethodLoadError, method_class
 
     try:
         cls = method_class(method)
     except MissingDependency:
         return dict(overrides or {})  # reported as unavailable per run
+    except MethodLoadError as e:  # a plug-in row that points at nothing: refused before any run
+        raise EvaluationError(str(e)) from e
     try:
         return cls.config_cls.from_dict(overrides or {}).to_dict()
     except ConfigError as e:
@@ -244,6 +246,7 @@ def _run_locked(
     retry_set: frozenset[str], progress: bool, registry: dict[str, Any], sli: str | None = None,
 ) -> EvaluationResult:
     from llmrca.evaluate.outputs import write_report
+    from llmrca.methods.registry import method_source
 
     t_fp = time.perf_counter()
     dataset_fp = dataset_fingerprint(ds.root, ds.manifest)
@@ -317,7 +320,9 @@ def _run_locked(
             "started": started,
             "ended": None,
             "versions": _versions(),
-            "methods": {m: {"config": cfg[m], "config_hash": hashes[m], "family": registry[m].family} for m in names},
+            # where each method's code comes from (a plug-in's module file and its digest), and its paper name
+            "methods": {m: {"config": cfg[m], "config_hash": hashes[m], "family": registry[m].family,
+                            "display": registry[m].display_name, "code": method_source(m)} for m in names},
             "engine": engine,
             "jobs": jobs,
             "timeout_s": timeout_s,
@@ -376,7 +381,7 @@ def _run_locked(
     with _writing(out):
         rep = write_report(out)
     notes.extend(rep.notes)  # methods reported from earlier evaluations into this folder, or left out
-    from llmrca.dataset.validate import layout_warning, symlink_warning
+    from llmrca.dataset.validate import empty_folder_warning, layout_warning, symlink_warning
 
     # compared over the cases that could be read (an invalid case is reported as such, not as "another layout")
     invalid = set(rep.results.loc[rep.results["error_kind"] == "invalid_case", "case"]) if "error_kind" in rep.results else set()
@@ -391,6 +396,8 @@ def _run_locked(
                      f"`llmrca campaign --resume --out {ds.root}` (with its options), then evaluate again into this --out to add the rest")
     if (twice := symlink_warning(ds, dirs)) is not None:
         notes.append(twice)
+    if (empty := empty_folder_warning(ds)) is not None:
+        notes.append(empty)
     if "case_warnings" in rep.results:
         warned = rep.results.dropna(subset=["case_warnings"]).drop_duplicates("case")
         warned = warned[[bool(w) for w in warned["case_warnings"]]]

@@ -124,7 +124,12 @@ def rank_case(
     from llmrca.methods.registry import get_method
 
     _refuse_dataset_folder(Path(case_dir), method)
-    m = get_method(method, config or {})  # a bad option is refused before a large case is read
+    from llmrca.config import ConfigError
+
+    try:
+        m = get_method(method, config or {})  # a bad option is refused before a large case is read
+    except ConfigError as e:  # named as evaluate names it
+        raise ConfigError(f"method {method!r}: {e}") from e
     case = read_case(case_dir)
     no_basic = no_basic_set_problem(case.name, case.metric_sets)
     if no_basic is not None:  # dataset validate and evaluate (invalid_case) say the same

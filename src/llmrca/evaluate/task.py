@@ -42,6 +42,11 @@ class Task:
     sli: str | None = None  # service-level indicator column for methods that walk from one (None: chosen by meaning)
 
 
+#: True in an evaluator's worker process (set by :func:`llmrca.evaluate.engines._worker_main`), where SIGINT is
+#: ignored, so a KeyboardInterrupt or SystemExit during a run can only come from the method
+IN_WORKER = False
+
+
 def config_hash(method: str, config: dict[str, Any], metric_set: str | None, code_version: str | None = None) -> str:
     """The method's config fingerprint (name, full config, forced metric set, code version); 16 hex digits."""
     from llmrca.evaluate.fingerprint import config_fingerprint, method_code_version
@@ -279,6 +284,14 @@ def execute(task: Task, case_cache: dict[str, Case] | None = None) -> dict[str, 
     except Exception as e:
         tb = traceback.format_exception(type(e), e, e.__traceback__)
         return {**rec, "status": "failed", "error": f"{type(e).__name__}: {e}", "error_kind": type(e).__name__, "traceback": "".join(tb[-4:])}
+    except (KeyboardInterrupt, SystemExit) as e:
+        if not IN_WORKER:  # in the evaluator's own process it is the user's Ctrl-C (or exit): not the method's to keep
+            raise
+        # a worker ignores SIGINT (engines._worker_main): this came from the method itself (sys.exit(), raise
+        # KeyboardInterrupt); a failed run, not a dead worker with its traceback over the progress bar
+        tb = traceback.format_exception(type(e), e, e.__traceback__)
+        return {**rec, "status": "failed", "error": f"{type(e).__name__}: {e} (raised by the method)", "error_kind": type(e).__name__,
+                "traceback": "".join(tb[-4:])}
     d = ranking.to_dict()
     rec.update(
         status="ok",

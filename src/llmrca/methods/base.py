@@ -25,6 +25,51 @@ from llmrca.methods.registry import Tags
 from llmrca.model import Case, Ranking
 
 
+class RankingWarning(UserWarning):
+    """A ranking that can be scored but is not what the contract asks (see :func:`check_ranking`)."""
+
+
+def check_ranking(ranking: Ranking, candidates: list[str], method: str) -> None:
+    """Check what a method returned before it is scored (a plug-in may build or edit a Ranking by hand).
+
+    Raises TypeError / ValueError (the run fails, naming the method) when the ranking cannot be read: components
+    that are not a list of names, scores that are not numbers or not one per component, a component ranked
+    twice.  Warns with :class:`RankingWarning` (the evaluator records it with the run) when it can be scored but
+    breaks the contract: components that are not candidates of the case, NaN scores, scores that rise down the
+    list (AC@k's tie rule reads the scores, most likely first).
+    """
+    import warnings
+
+    comps, scores = ranking.components, ranking.scores
+    if not isinstance(comps, list) or not all(isinstance(c, str) for c in comps):
+        got = type(comps).__name__ if not isinstance(comps, list) else "a list holding " + ", ".join(sorted({type(c).__name__ for c in comps if not isinstance(c, str)}))
+        raise TypeError(f"{method} returned a ranking whose components are {got}, not a list of component names (str)")
+    if not isinstance(scores, list) or len(scores) != len(comps):
+        raise ValueError(f"{method} returned {len(comps)} component(s) and {len(scores) if isinstance(scores, list) else type(scores).__name__} score(s): one score per component")
+    try:
+        vals = np.array([float(x) for x in scores], dtype=float)
+    except (TypeError, ValueError) as e:
+        raise TypeError(f"{method} returned scores that are not numbers ({e})") from e
+    if len(set(comps)) != len(comps):
+        dup = sorted({c for c in comps if comps.count(c) > 1})
+        raise ValueError(f"{method} ranked {', '.join(dup)} more than once")
+    known = set(candidates)
+    if unknown := [c for c in comps if c not in known]:
+        warnings.warn(f"{method} ranked {len(unknown)} component(s) that are not candidates of the case: "
+                      f"{', '.join(unknown[:5])}{' …' if len(unknown) > 5 else ''} (candidates: {', '.join(candidates[:8])}"
+                      f"{' …' if len(candidates) > 8 else ''})", RankingWarning, stacklevel=3)
+    if np.isnan(vals).any():
+        warnings.warn(f"{method} returned {int(np.isnan(vals).sum())} NaN score(s): NaN ties with every score in AC@k",
+                      RankingWarning, stacklevel=3)
+    ranked = vals[~np.isnan(vals)]
+    fin = ranked[np.isfinite(ranked)]  # -inf: the unranked tail, +inf: a certain answer; no difference between two of them
+    rises = fin.size > 1 and (np.diff(fin) > 0).any()
+    if rises or (ranked.size > 1 and (np.diff(np.isposinf(ranked).astype(int)) > 0).any()) or (
+            ranked.size > 1 and (np.diff(np.isneginf(ranked).astype(int)) < 0).any()):
+        warnings.warn(f"{method} returned scores that rise down the ranking ({ranked[0]:g} first, {ranked.max():g} later): "
+                      "components come most likely first, with non-increasing scores", RankingWarning, stacklevel=3)
+
+
 class _FromRegistry:
     """Class attribute read from the method's registry row (by ``name``).
 
@@ -97,6 +142,14 @@ class Method:
     #: The paper(s) it implements: its registry row's citation.
     paper: ClassVar[str] = _FromRegistry("citation", "")  # type: ignore[assignment]
 
+    def __init_subclass__(cls, **kw: Any) -> None:
+        """A method's options are checked against the option vocabulary's ranges (NaN refused) wherever the
+        method is defined: a plug-in's config class too, unless it sets ``checked_ranges = False``."""
+        super().__init_subclass__(**kw)
+        cfg = cls.__dict__.get("config_cls")
+        if isinstance(cfg, type) and issubclass(cfg, Config) and cfg.__dict__.get("checked_ranges") is None and cfg is not NoConfig:
+            cfg.checked_ranges = True
+
     def __init__(self, config: Config | Mapping[str, Any] | None = None, **overrides: Any) -> None:
         if config is None:
             cfg = self.config_cls()
@@ -145,6 +198,7 @@ class Method:
             raise
         if not isinstance(ranking, Ranking):
             raise TypeError(f"{self.name}._rank returned {type(ranking).__name__}, not Ranking")
+        check_ranking(ranking, case.components, self.name)
         return ranking
 
     def _rank(self, case: Case) -> Ranking:  # pragma: no cover - abstract

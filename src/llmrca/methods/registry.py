@@ -178,6 +178,73 @@ _ENTRIES: list[Entry] = [
 ]
 
 REGISTRY: dict[str, Entry] = {e.name: e for e in _ENTRIES}
+#: how a plug-in's method becomes known (said where a method name is unknown)
+PLUGIN_HINT = ("a plug-in's method is known once its module is named in $LLMRCA_PLUGINS or its package declares an "
+               "entry point in the llmrca.methods group")
+#: llmrca's own rows, as shipped (a plug-in may add rows, or replace one with ``register(..., replace=True)``)
+_BUILTIN: dict[str, Entry] = dict(REGISTRY)
+
+
+class MethodLoadError(ImportError):
+    """A registry row whose class cannot be loaded: its module does not import, it has no such class, or the class
+    declares another ``name`` than the row.  The message names the method, the row's target and the fix."""
+
+
+def is_builtin(name: str) -> bool:
+    """True when ``name``'s row is llmrca's own, as shipped (not added or replaced by a plug-in)."""
+    return name in _BUILTIN and REGISTRY.get(name) == _BUILTIN[name]
+
+
+def method_source(name: str) -> dict[str, Any]:
+    """Where method ``name``'s code comes from: ``{"target": "module:Class", "builtin": bool, "file": path or None,
+    "digest": 12 hex digits of the SHA-256 of that file or None}`` (the file is found without importing it;
+    None when it cannot be found or read).  Recorded with each evaluation (``run.json``) so that a row of
+    Table 1 can be traced to the code that produced it."""
+    import hashlib
+
+    e = entry(name)
+    module = e.target.partition(":")[0]
+    out: dict[str, Any] = {"target": e.target, "builtin": is_builtin(name), "file": None, "digest": None}
+    try:
+        spec = importlib.util.find_spec(module)
+    except (ImportError, ValueError):
+        spec = None
+    origin = getattr(spec, "origin", None)
+    if origin and origin not in ("built-in", "frozen") and os.path.isfile(origin):
+        out["file"] = origin
+        try:
+            with open(origin, "rb") as fh:
+                out["digest"] = hashlib.sha256(fh.read()).hexdigest()[:12]
+        except OSError:
+            pass
+    return out
+
+
+_LOAD_PROBLEMS: dict[Entry, str] = {}
+
+
+def _load_problem(e: Entry) -> str:
+    """Why row ``e``'s class cannot be loaded ("" when it can); a row added by a plug-in is imported to find out."""
+    if e in _LOAD_PROBLEMS:
+        return _LOAD_PROBLEMS[e]
+    module, _, attr = e.target.partition(":")
+    why = ""
+    try:
+        cls = getattr(importlib.import_module(module), attr)
+    except AttributeError:
+        why = f"module {module!r} has no class {attr!r}"
+    except Exception as exc:
+        why = f"module {module!r} does not import ({type(exc).__name__}: {exc})"
+    else:
+        declared = getattr(cls, "name", None)
+        if isinstance(declared, str) and declared != e.name:
+            why = (f"its class {e.target} declares name = {declared!r}; the row and the class must agree "
+                   f"(set name = {e.name!r} on the class, or register the row as {declared!r})")
+    if why:
+        origin = "" if is_builtin(e.name) else "plug-in "
+        why = f"method {e.name!r} ({origin}entry {e.target}) cannot be loaded: {why}"
+    _LOAD_PROBLEMS[e] = why
+    return why
 
 
 def register(new: Entry, *, replace: bool = False) -> Entry:
@@ -189,7 +256,10 @@ def register(new: Entry, *, replace: bool = False) -> Entry:
     each task.  Raises ValueError if the name is taken (unless ``replace``).
     """
     if new.name in REGISTRY and not replace:
-        raise ValueError(f"method {new.name!r} is already registered ({REGISTRY[new.name].target})")
+        raise ValueError(
+            f"method {new.name!r} is already registered ({REGISTRY[new.name].target}); give the new method another name "
+            "(its Entry's and its class's name), or pass replace=True to register() to replace the existing one on purpose"
+        )
     if ":" not in new.target:
         raise ValueError(f"entry target {new.target!r} must be 'module:Class'")
     REGISTRY[new.name] = new
@@ -210,23 +280,31 @@ def entry(name: str) -> Entry:
     try:
         return REGISTRY[name]
     except KeyError:
-        raise KeyError(f"unknown method {name!r}; known methods: {', '.join(REGISTRY)}") from None
+        raise KeyError(f"unknown method {name!r}; known methods: {', '.join(REGISTRY)} ({PLUGIN_HINT})") from None
 
 
 def available(name: str) -> tuple[bool, str]:
-    """Whether ``name`` can run here, and why not (with the install hint)."""
+    """Whether ``name`` can run here, and why not: the install hint of its missing extra, or (a plug-in's row)
+    why its class cannot be loaded."""
     from llmrca.errors import unavailable_reason
 
     e = entry(name)
     why = unavailable_reason(tuple(e.requires), e.extra)
+    if not why and not is_builtin(name):  # a plug-in's row: can its class be loaded?  (built-in rows are not imported here)
+        why = _load_problem(e)
     return (not why), why
 
 
 def method_class(name: str) -> type:
-    """Import and return the method class (raises MissingDependency if unavailable)."""
+    """Import and return the method class.  Raises MissingDependency when its optional modules are missing,
+    :class:`MethodLoadError` when its row's class cannot be loaded (see :func:`available`)."""
     e = entry(name)
-    if not available(name)[0]:
+    from llmrca.errors import unavailable_reason
+
+    if unavailable_reason(tuple(e.requires), e.extra):
         raise MissingDependency(e.requires[0], e.extra, what=f"method {name!r}")
+    if why := _load_problem(e):
+        raise MethodLoadError(why)
     module, _, cls = e.target.partition(":")
     return getattr(importlib.import_module(module), cls)
 
@@ -275,6 +353,16 @@ ENTRY_POINT_GROUP = "llmrca.methods"
 PLUGINS_ENV = "LLMRCA_PLUGINS"
 
 
+def _plugin_warning(what: str, exc: Exception, added: list[str], where: str) -> None:
+    """Warn that a plug-in failed to load, naming what it did register before it failed.  The warning is placed at
+    the plug-in (``<plug-in NAME>``), not at the line of llmrca that loads it."""
+    if added:
+        msg = f"{what} failed part-way: {exc}; registered before that: {', '.join(added)}; anything it registers after that is missing"
+    else:
+        msg = f"{what} not loaded: {exc}"
+    warnings.warn_explicit(msg, RuntimeWarning, filename=f"<plug-in {where}>", lineno=0)
+
+
 def load_plugins() -> list[str]:
     """Register the methods of installed plug-ins (:data:`ENTRY_POINT_GROUP`) and of the modules named in
     ``$LLMRCA_PLUGINS``; returns the names added.  Runs once when :mod:`llmrca.methods` is imported (after the
@@ -284,6 +372,7 @@ def load_plugins() -> list[str]:
     """
     before = set(REGISTRY)
     for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        had = set(REGISTRY)
         try:
             obj = ep.load()
             got = obj() if callable(obj) and not isinstance(obj, Entry) else obj
@@ -292,10 +381,11 @@ def load_plugins() -> list[str]:
                     raise TypeError(f"expected an llmrca.methods.registry.Entry, got {type(e).__name__}")
                 register(e, replace=False)
         except Exception as exc:  # a broken plug-in is named, never fatal
-            warnings.warn(f"llmrca plug-in {ep.name!r} ({ep.value}) not loaded: {exc}", RuntimeWarning, stacklevel=2)
+            _plugin_warning(f"llmrca plug-in {ep.name!r} ({ep.value})", exc, sorted(set(REGISTRY) - had), f"entry point {ep.name}")
     for module in filter(None, (m.strip() for m in os.environ.get(PLUGINS_ENV, "").split(","))):
+        had = set(REGISTRY)
         try:
             importlib.import_module(module)
         except Exception as exc:
-            warnings.warn(f"llmrca plug-in module {module!r} (from ${PLUGINS_ENV}) not loaded: {exc}", RuntimeWarning, stacklevel=2)
+            _plugin_warning(f"llmrca plug-in module {module!r} (from ${PLUGINS_ENV})", exc, sorted(set(REGISTRY) - had), module)
     return [n for n in REGISTRY if n not in before]

@@ -167,6 +167,8 @@ def _compared_methods(ours: set[str], methods: list[str] | None, evaluated: set[
         candidates = [m for m in candidates if m in set(methods)]
     chosen = [m for m in candidates if m in ours]
     left = {"data_blind": sorted(blind & ours), "not_run": sorted(m for m in candidates if m not in (ours | (evaluated or set())))}
+    # methods run that the paper's Table 1 has no row for (this project's llm-rca aside): a plug-in is not compared
+    left["not_in_paper"] = sorted(m for m in ((evaluated or set()) | ours) if m not in paper["table"] and m != "llm-rca")
     return chosen, left
 
 

@@ -121,6 +121,7 @@ class Findings:
     baseline_runs: int = 0  # scored runs of the baselines on faulty cases
     unnamed_misses: dict[str, int] = field(default_factory=dict)  # baselines' misses with no component first: abstained / no ranking
     fallback_runs: int = 0  # baselines' runs scored on the random fallback (--as-paper): not counted as blame
+    not_baselines: list[str] = field(default_factory=list)  # methods evaluated that are not the paper's (plug-ins): not counted
     #: the components blamed when wrong, by name (share of the wrong rank-1 answers), when the dataset is not the paper's
     #: stack (none of its components is the gateway, the head, the operator or a ray-worker-N): roles are then unknown
     foreign_blame: dict[str, float] = field(default_factory=dict)
@@ -152,7 +153,7 @@ class Findings:
         return {
             "blame_share": self.blame_share, "top_blamed": self.top_blamed, "upstream_majority": self.upstream_majority,
             "figure5_top_blamed": self.figure5, "figure5_agree": self.figure5_agree,
-            "gpu_ac1_basic": self.gpu_ac1, "max_gpu_ac1": self.max_gpu, "trace_ac1": self.trace_ac1,
+            "gpu_ac1_basic": self.gpu_ac1, "max_gpu_ac1": self.max_gpu, "trace_ac1": self.trace_ac1, "not_baselines": self.not_baselines,
             "foreign_blame": self.foreign_blame,
         }  # fmt: skip
 
@@ -167,11 +168,15 @@ def findings(scored: pd.DataFrame, metric_sets: dict[str, str] | None = None) ->
     default: every baseline).  Trace methods are the registry's ``trace`` family.
     """
     from llmrca.methods.registry import REGISTRY
+    from llmrca.report.fidelity import paper_table
 
     f = Findings()
     if scored.empty:
         return f
-    every = scored[~scored["method"].isin(OURS + DATA_BLIND)]
+    # the paper's findings are about its baselines: a method of this project or a plug-in's is not one of them
+    paper = set(paper_table()["table"]) - set(DATA_BLIND)
+    f.not_baselines = sorted({str(m) for m in scored["method"].unique()} - paper - set(DATA_BLIND) - set(OURS))
+    every = scored[scored["method"].isin(paper)]
     f.baseline_runs = len(every)
     unnamed = every[every["top1"].isna()]
     if len(unnamed):
@@ -195,13 +200,13 @@ def findings(scored: pd.DataFrame, metric_sets: dict[str, str] | None = None) ->
         for m, grp in wrong.assign(kind=kinds).groupby("method", sort=False):
             n = grp["kind"].value_counts()
             f.top_blamed[str(m)] = str(min(n.index, key=lambda k: (-n[k], str(k))))
-    gpu = scored[(scored["fault"] == "gpu") & ~scored["method"].isin(OURS + DATA_BLIND)]
+    gpu = scored[(scored["fault"] == "gpu") & scored["method"].isin(paper)]
     for m, grp in gpu.groupby("method", sort=False):
         if metric_sets is None or metric_sets.get(str(m), "basic") == "basic":
             f.gpu_ac1[str(m)] = round(float(grp["ac@1"].mean()), 3)
     for m, grp in scored.groupby("method", sort=False):
         e = REGISTRY.get(str(m))
-        if e is not None and e.family == "trace":
+        if e is not None and e.family == "trace" and str(m) in paper:
             f.trace_ac1[str(m)] = round(float(grp["ac@1"].mean()), 3)
     return f
 
@@ -269,4 +274,6 @@ def findings_lines(f: Findings) -> list[str]:
         out.append(f"- **Trace methods fail** ({verdict}): AC@1 over all faults {vals} (the paper: <= 0.03).")
     elif f.baseline_runs:
         out.append("- **Trace methods fail** (not measured): no trace method (TraceRCA, MicroRank) was evaluated.")
+    if f.not_baselines and out:
+        out.append(f"- Not counted as baselines above (not methods of the paper): {', '.join(display_name(m) for m in f.not_baselines)}.")
     return out
