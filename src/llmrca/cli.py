@@ -832,8 +832,12 @@ def dataset_describe_cmd(
         typer.echo(f"unit: {metric} is read in {unit} (x{f:g} to the kind's unit)")
     for metric in shares:  # a share of requests kept as a share: its level is not per second, its changes still count
         typer.echo(f"unit: {metric} is a share of requests (0..1), not per second; read as such beside the per-second rates")
-    for metric in sorted({c.metric for c in desc.columns if c.counter}):
-        typer.echo(f"counter: {metric} is cumulative; it is read as its per-second rate (counter resets handled as rate() does)")
+    counters = sorted({c.metric for c in desc.columns if c.counter})
+    for metric in counters:
+        typer.echo(f"counter: {metric} is cumulative; llm-rca reads it as its per-second rate (counter resets handled as rate() does)")
+    if counters:  # the baselines take every column as it is (as RCAEval's code does): said, not hidden behind the line above
+        typer.echo("counter: the paper's baselines read every column as it is: a cumulative counter rises all the time and its "
+                   "reset looks like an anomaly to them; export rates (PromQL rate()) for a fair comparison")
     typer.echo(f"components: {len(desc.components)}; mapped columns: {sum(len(v) for v in desc.kinds.values())}; unmapped: {len(desc.unmapped)}")
     if metric_set in (None, "basic") and _artifact_basic_set(ds, path):
         typer.echo("note: this simulated dataset's basic set (data.csv) holds the paper exporter's queries, so three of its "

@@ -41,7 +41,16 @@ FAULT_ALIASES: dict[str, str] = {
     "cpu": "cpu",
     "mem": "memory",
     "memory": "memory",
+    "memleak": "memory",
+    "mem-leak": "memory",
+    "memory-leak": "memory",
     "delay": "network",
+    "netdelay": "network",
+    "net-delay": "network",
+    "network-delay": "network",
+    "cpu-hog": "cpu",
+    "cpuhog": "cpu",
+    "cpu-stress": "cpu",
     "network": "network",
     "net": "network",
     "latency": "network",
@@ -396,6 +405,9 @@ def frame_problems(df: pd.DataFrame, inject_time: float | None) -> list[str]:
             q = float(np.median(np.diff(distinct)))
             out.append(f"'time' repeats in runs: {len(distinct)} distinct values for {len(tv)} rows, {q:g} s apart (first repeat at row "
                        f"{i}: {tv[i]}); the times were written with too few digits (e.g. in exponent notation): write them in full")
+        elif len(d) >= 4 and len(distinct) == 1:
+            out.append(f"'time' is the same ({tv[0]}) in all {len(tv)} rows: the times were written with too few digits (e.g. in "
+                       "exponent notation, 1.750000e+18) or one time was copied to every row; write each row's time in full")
         else:
             out.append(f"'time' has duplicated timestamps (first at row {i}: {tv[i]}); aggregate or drop duplicate rows")
     if (d < 0).any():

@@ -179,6 +179,11 @@ def parse_series(text: str) -> tuple[str, dict[str, str]] | None:
     return (name, labels) if name and labels else None
 
 
+_POD_LABELS = ("pod", "pod_name", "kubernetes_pod_name")
+#: labels that name the workload a pod belongs to (a Deployment's pods are '<name>-<hash>')
+_WORKLOAD_LABELS = ("service", "service_name", "container", "container_name", "app", "app_kubernetes_io_name")
+
+
 def series_columns(columns: list[str]) -> tuple[dict[str, str], dict[str, str]]:
     """Name the columns written as Prometheus series ``<component>_<metric>``.
 
@@ -194,6 +199,19 @@ def series_columns(columns: list[str]) -> tuple[dict[str, str], dict[str, str]]:
             parsed[c] = p
     renames: dict[str, str] = {}
     unresolved: dict[str, str] = {}
+    # a pod of a workload whose service / container label names that workload (pod "carts-7f9c5d4b8-x2x9z",
+    # container "carts"): named by the workload, when it is the workload's only pod in the columns (replicas keep
+    # their pod names: one name for two pods would merge them)
+    workload: dict[str, str] = {}
+    for c, (_, labels) in parsed.items():
+        pod = next((labels[k] for k in _POD_LABELS if labels.get(k)), None)
+        base = next((labels[k] for k in _WORKLOAD_LABELS if pod and labels.get(k) and pod.startswith(labels[k] + "-")), None)
+        if base is not None and component_name_problem(base) is None:
+            workload[c] = base
+    pods_of: dict[str, set[str]] = {}
+    for c, base in workload.items():
+        labels = parsed[c][1]
+        pods_of.setdefault(base, set()).add(next(labels[k] for k in _POD_LABELS if labels.get(k)))
     for c, (metric, labels) in parsed.items():
         label = next((k for k in COMPONENT_LABELS if labels.get(k)), None)
         if label is None:
@@ -202,6 +220,8 @@ def series_columns(columns: list[str]) -> tuple[dict[str, str], dict[str, str]]:
             unresolved[c] = f"its {label} label {why}"
         else:
             value, head = labels[label], metric.split("_", 1)[0]
+            if c in workload and len(pods_of[workload[c]]) == 1:
+                value = workload[c]
             # already '<component>_<metric>' with its labels kept (orders_container_cpu...{pod="orders-7f9c"}): the
             # pod is the component's (a Deployment's pods are named '<deployment>-<hash>'), so the prefix names it
             renames[c] = metric if "_" in metric and (value == head or value.startswith(head + "-")) else f"{value}_{metric}"

@@ -603,6 +603,13 @@ def read_metrics_file(path: Path, name: str, folder: Path, notes: list[str]) -> 
         lines.pop()
     if not lines or not lines[0].strip():
         return pd.DataFrame(), [f"{name} is empty (no header row); a metrics file needs a header 'time,<component>_<metric>,...' and rows"]
+    n_comment = 0
+    while n_comment < len(lines) and lines[n_comment].lstrip().startswith("#"):
+        n_comment += 1  # an exporter's preamble ('# exported by grafana 10.2') above the header
+    if 0 < n_comment < len(lines):
+        notes.append(f"{name}: {n_comment} comment line(s) above the header skipped ({shown(lines[0].strip()[:60])})")
+        lines = lines[n_comment:]
+        text = text.split("\n", n_comment)[n_comment]
     hinted = _excel_delimiter_hint(lines[0], len(lines) > 1, name, notes)
     if hinted is not None:
         lines = lines[1:]
@@ -643,6 +650,8 @@ def read_metrics_file(path: Path, name: str, folder: Path, notes: list[str]) -> 
         if len(alias) == 1:
             df = df.rename(columns={alias[0]: "time"})
             notes.append(f"{name}: no 'time' column; {shown(str(alias[0]))} was read as 'time'")
+    if (long := _long_format_problem(df, name)) is not None:  # said instead of the repeated times it causes
+        return pd.DataFrame(), [*problems, long]
     problems += strict.time_problems(df, file=name)
     typed = strict.metric_type_problems(df, file=name)
     if typed and mixed:  # say once why the decimal commas were not read, before the columns it left as text
@@ -653,6 +662,29 @@ def read_metrics_file(path: Path, name: str, folder: Path, notes: list[str]) -> 
     return df, problems
 
 
+#: column names of a long ("tidy") metrics table: one row per (time, series) with the series' labels in columns
+_LONG_VALUE = frozenset({"value", "val", "metric_value", "sample_value", "_value"})
+_LONG_LABEL = frozenset({"metric", "metric_name", "name", "__name__", "series", "_field", "_measurement", "kpi", "kpi_name",
+                         "service", "service_name", "component", "pod", "pod_name", "container", "instance", "job", "cmdb_id"})
+
+
+def _long_format_problem(df: pd.DataFrame, name: str) -> str | None:
+    """A problem when ``df`` is a long table (``time, service, metric, value``: one row per sample of a series, as a
+    Prometheus / InfluxDB / Grafana long export or a database dump writes it) rather than the wide one llmrca reads."""
+    cols = {str(c).strip().lower(): str(c) for c in df.columns}
+    value = [cols[c] for c in cols if c in _LONG_VALUE]
+    labels = [cols[c] for c in cols if c in _LONG_LABEL]
+    if len(value) != 1 or not labels or "time" not in df.columns or not df["time"].duplicated().any():
+        return None
+    if set(cols) - _LONG_VALUE - _LONG_LABEL - {"time"}:
+        return None  # other columns too: not a plain long table
+    idx = ", ".join(repr(c) for c in labels)
+    return (f"{name} is a long table (columns {', '.join(map(repr, df.columns))}: one row per sample, the series named by "
+            f"{idx}); llmrca reads wide tables, one row per time and one column per series named '<component>_<metric>'. "
+            f"Pivot it first, e.g. with pandas: df.pivot_table(index='time', columns=[{idx}], values={value[0]!r}), then "
+            "join each column's labels with '_' (component first)")
+
+
 def _truth_from_folder(folder: Path) -> tuple[str | None, str | None]:
     """Ground truth from folder names -> (component, fault).
 
@@ -660,12 +692,13 @@ def _truth_from_folder(folder: Path) -> tuple[str | None, str | None]:
     the first ``_`` (RCAEval's rule); a name without ``_`` such as RCD's
     ``carts-db-cpu`` splits at the last ``-`` whose suffix is a known fault
     spelling (:data:`~llmrca.model.FAULT_ALIASES`), since service names may
-    contain ``-`` themselves.
+    contain ``-`` themselves.  A relative path is read as an absolute one (``rank .`` inside a case folder).
     """
-    for part in (folder.parent.name, folder.name):
-        comp, metric = split_column(part)
-        if metric:
-            return comp, _fault_label(metric)
+    folder = Path(os.path.abspath(folder))
+    part = _label_part(folder)
+    if part is not None:
+        comp, label = split_column(part)
+        return comp, _fault_label(label)
     for part in (folder.parent.name, folder.name):
         pieces = part.split("-")
         for i in range(len(pieces) - 1, 0, -1):
@@ -675,10 +708,61 @@ def _truth_from_folder(folder: Path) -> tuple[str | None, str | None]:
     return None, None
 
 
+def _label_part(folder: Path) -> str | None:
+    """The folder name that holds the ground truth ``<component>_<fault>``: the case folder's own name or its
+    parent's (RCAEval's ``<component>_<fault>/<rep>``).  A name whose fault label is a known fault type wins (the
+    case folder's first: ``study_x/carts_cpu`` is carts / cpu); else the case folder's own, unless its label is a
+    number (``carts_cpu/rep_1``); else the parent's.  None when neither holds a ``_``."""
+    folder = Path(os.path.abspath(folder))  # '1' or '.' inside the dataset: the parent's name counts too
+    named = [(p, *split_column(p)) for p in (folder.name, folder.parent.name)]
+    named = [(p, label) for p, _, label in named if label]
+    for p, label in named:
+        if _fault_label(label) in KNOWN_FOLDER_FAULTS:
+            return p
+    for p, label in named:
+        if p == folder.name and not label.strip().isdigit():
+            return p
+    return named[-1][0] if named else None
+
+
+def _fused_components_warning(columns: Iterable[Any], fname: str) -> list[str]:
+    """A warning when a component's columns all read as ``<more name>_<a metric other components have>``
+    (``ts_order_service_cpu`` and ``ts_payment_service_cpu`` next to ``carts_cpu``): component names that hold
+    ``_`` are cut at the first ``_`` (RCAEval's rule), so those services are read as one component ``ts``."""
+    by_comp: dict[str, list[str]] = {}
+    for c in map(str, columns):
+        if c != "time":
+            comp, metric = split_column(c)
+            by_comp.setdefault(comp, []).append(metric)
+    out = []
+    for comp, metrics in by_comp.items():
+        others = {m for k, ms in by_comp.items() if k != comp for m in ms}
+        if not others:
+            continue
+        heads = set()
+        for m in metrics:
+            head = next((m[: i.start()] for i in re.finditer("_", m) if m[i.end():] in others), None)
+            if head is None:
+                break
+            heads.add(head)
+        else:
+            if heads:
+                names = sorted(f"{comp}_{h}" for h in heads)
+                out.append(
+                    f"warning: {fname}: every column of the component {comp!r} reads as '<name>_<metric>' with a metric the other "
+                    f"components have ({', '.join(repr(n) for n in names[:4])}{' …' if len(names) > 4 else ''}): "
+                    f"{'these look like components' if len(names) > 1 else 'this looks like a component'} whose name holds "
+                    f"'_', cut at the first '_' (RCAEval's rule) into {comp!r}; rename the components without '_' (e.g. "
+                    f"{names[0].replace('_', '-')!r}) in the column names"
+                )
+    return out
+
+
 def _underscore_component(folder: Path, columns: list[str]) -> list[str]:
     """A problem when the folder name's component holds ``_`` (``ray_worker_1_cpu``: a known fault label after the
     last ``_``s, and columns named ``ray_worker_1_*``): RCAEval's rule splits names at the first ``_``, so every
     ``ray_worker_N`` would be read as one component ``ray`` and any answer naming ``ray`` would count as a hit."""
+    folder = Path(os.path.abspath(folder))
     for part in (folder.parent.name, folder.name):
         pieces = part.split("_")
         for i in range(len(pieces) - 1, 1, -1):
@@ -709,7 +793,7 @@ def _fault_label(label: str) -> str:
 
 def _fault_label_note(folder: Path, ftype: str | None) -> list[str]:
     """A note when the folder's fault label was read by its leading part (``cpu_stress_100`` as ``cpu``)."""
-    for part in (folder.parent.name, folder.name):
+    for part in filter(None, [_label_part(folder)]):
         _, label = split_column(part)
         if label:
             key = label.strip().lower()
@@ -717,7 +801,13 @@ def _fault_label_note(folder: Path, ftype: str | None) -> list[str]:
                 return [f"the folder name {shown(part)} ends in {shown(label)}, a number, read as the fault type {ftype!r}: "
                         "cases are named '<component>_<fault>/<rep>' (e.g. 'ray-worker-1_cpu/1'); rename the folder, or give "
                         "the fault in case.json, so that per-fault scores name the fault"]
-            return [] if key in FAULT_ALIASES or ftype == key else [f"the folder name's fault label {shown(label)} was read as fault {ftype!r} (its leading part)"]
+            if key in FAULT_ALIASES:
+                return []
+            if ftype == key and ftype not in KNOWN_FOLDER_FAULTS:  # kept, said: a misspelt known type would split Table 1
+                return [f"the folder name's fault label {shown(label)} is not a fault type llmrca knows "
+                        f"({', '.join(sorted(set(FAULT_ALIASES.values())))}); it is kept as a fault type of its own (its own "
+                        "column in Table 1); give the fault in case.json if it is one of those"]
+            return [] if ftype == key else [f"the folder name's fault label {shown(label)} was read as fault {ftype!r} (its leading part)"]
     return []
 
 
@@ -842,6 +932,17 @@ def _read_case(folder: Path, *, normalise: bool = True, validate: bool = True) -
             parts = [df for f in layout.rcd_files if (df := metrics(f)) is not None]
             if len(parts) == 2:
                 normal, anomalous = parts
+                # a column in one file only has no normal (or no anomalous) data: every method would score it from
+                # NaN on one side of the injection (or as the whole anomaly); kept out, with a warning
+                one_sided = {f: [str(c) for c in df.columns if c != "time" and c not in other.columns]
+                             for f, df, other in zip(layout.rcd_files, parts, parts[::-1], strict=True)}
+                if any(one_sided.values()):
+                    said = " and ".join(f"{len(cs)} only in {f} ({', '.join(cs[:5])}{' …' if len(cs) > 5 else ''})"
+                                        for f, cs in one_sided.items() if cs)
+                    notes.append(f"warning: RCD layout: the two files' columns differ: {said}; left out, since a column "
+                                 "without data on both sides of the injection cannot be compared across it")
+                    normal = normal.drop(columns=one_sided[layout.rcd_files[0]])
+                    anomalous = anomalous.drop(columns=one_sided[layout.rcd_files[1]])
                 if "time" in anomalous.columns and pd.api.types.is_numeric_dtype(anomalous["time"]):
                     rcd_inject = float(anomalous["time"].iloc[0])
                     notes.append(
@@ -983,6 +1084,7 @@ def _read_case(folder: Path, *, normalise: bool = True, validate: bool = True) -
     basic_name = "basic" if "basic" in sets else next(iter(sets))
     basic = sets[basic_name]
     comps = components_of(basic.columns)
+    notes += _fused_components_warning(basic.columns, layout.metric_files.get(basic_name, "data.csv").replace("+", " and "))
     if spec is not None:
         set_comps = {k: components_of(df.columns) for k, df in sets.items()}
         problems += [_relative(p, folder) for p in check_against_data(spec, comps, folder, file="case.json", set_components=set_comps)]

@@ -41,7 +41,7 @@ from llmrca.names import component_name_problem, invisible_characters, shown
 MAX_MESSAGES_PER_KIND = 10
 
 _NUMBER_AS_TEXT = re.compile(
-    r"^\s*[+-]?(?:\d+,\d+|\d{1,3}(?:[,' ]\d{3})+(?:\.\d+)?|\d+(?:[.,]\d+)?\s*(?:%|[a-zA-Zµ]{1,5}))\s*$"
+    r"^\s*[+-]?(?:\d+,\d+|\d{1,3}(?:[,' ]\d{3})+(?:\.\d+)?|\d+(?:[.,]\d+)?\s*(?:%|[a-zA-Zµ]{1,5})|0[xX][0-9a-fA-F]+)\s*$"
 )
 _PANDAS_DUP = re.compile(r"^(.*)\.(\d+)$")
 
@@ -266,7 +266,7 @@ def metric_type_problems(df: pd.DataFrame, *, file: str) -> list[str]:
             if sum(bool(_NUMBER_AS_TEXT.match(str(x))) for x in sample) * 2 > len(sample):
                 out.append(
                     f"{file}: column {name} holds numbers written as text (e.g. {shown(sample[0])}); "
-                    "write plain numbers: '.' as decimal point, no thousands separators, no units"
+                    "write plain decimal numbers: '.' as decimal point, no thousands separators, no units, no hexadecimal"
                 )
     return _capped(out, "columns of the wrong type")
 

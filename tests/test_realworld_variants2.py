@@ -1,0 +1,155 @@
+"""More inputs of the kinds in /work/shared/cases/realworld, written as other people's tools write them.
+
+Folder names that carry the ground truth at either level, RCD pairs whose headers differ, services whose names
+hold '_', long tables, a comment above the header, hexadecimal values, empty repetition folders, and Prometheus
+series whose pod belongs to a named workload.  Each test checks what the reader makes of the input.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from llmrca.cli import app
+from llmrca.dataset import read_case
+from llmrca.evaluate.single import rank_case
+from llmrca.model import CaseValidationError
+
+T0, N, AT = 1_750_000_000, 360, 300
+
+
+def _frame(services=("frontend", "carts", "orders"), target=("carts", "cpu"), seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    d: dict[str, np.ndarray] = {"time": T0 + np.arange(N)}
+    for s in services:
+        for m in ("cpu", "mem", "latency-90"):
+            x = 1 + 0.02 * rng.standard_normal(N)
+            if (s, m) == target:
+                x[AT:] = 10
+            d[f"{s}_{m}"] = x
+    return pd.DataFrame(d)
+
+
+def _write(folder: Path, df: pd.DataFrame | None = None, **kw) -> Path:
+    folder.mkdir(parents=True)
+    (df if df is not None else _frame(**kw)).to_csv(folder / "data.csv", index=False)
+    (folder / "inject_time.txt").write_text(f"{T0 + AT}\n")
+    return folder
+
+
+def _notes(case) -> str:
+    return "\n".join(case.meta.get("normalised", []))
+
+
+@pytest.mark.parametrize(
+    ("rel", "root", "fault"),
+    [
+        ("frontend_study/carts_cpu", "carts", "cpu"),  # the case folder's own name, not its parent's
+        ("frontend_study/orders_mem", "orders", "memory"),
+        ("carts_cpu/rep_1", "carts", "cpu"),  # a repetition folder with '_': the parent's name
+        ("carts_memleak/1", "carts", "memory"),  # other spellings of the paper's faults
+        ("carts_netdelay/1", "carts", "network"),
+        ("study/carts-memory-leak", "carts", "memory"),
+    ],
+)
+def test_the_folder_that_names_a_known_fault_gives_the_ground_truth(tmp_path: Path, rel: str, root: str, fault: str) -> None:
+    target = (root, {"cpu": "cpu", "memory": "mem", "network": "latency-90"}[fault])
+    case = read_case(_write(tmp_path / rel, target=target))
+    assert case.root_causes == frozenset({root}) and case.fault.type == fault
+
+
+def test_an_unknown_fault_label_is_kept_and_said(tmp_path: Path) -> None:
+    case = read_case(_write(tmp_path / "carts_runs" / "1"))
+    assert case.fault.type == "runs" and "'runs' is not a fault type llmrca knows" in _notes(case)
+
+
+def test_rank_inside_the_dataset_keeps_the_ground_truth(tmp_path: Path) -> None:
+    _write(tmp_path / "carts_cpu" / "1")
+    here = os.getcwd()
+    try:
+        os.chdir(tmp_path / "carts_cpu")
+        assert rank_case("1", "nsigma").case.root_causes == frozenset({"carts"})
+        os.chdir("1")
+        assert rank_case(".", "nsigma").case.root_causes == frozenset({"carts"})
+    finally:
+        os.chdir(here)
+
+
+def test_rcd_columns_in_one_file_only_are_left_out_with_a_warning(tmp_path: Path) -> None:
+    df = _frame()
+    d = tmp_path / "carts-cpu" / "1"
+    d.mkdir(parents=True)
+    anomalous = df.iloc[AT:].copy()
+    anomalous["frontend_threads"] = 40 + np.random.default_rng(1).standard_normal(len(anomalous))  # no normal data at all
+    df.iloc[:AT].drop(columns=["orders_mem"]).to_csv(d / "normal.csv", index=False)
+    anomalous.to_csv(d / "anomalous.csv", index=False)
+    case = read_case(d)
+    assert "frontend_threads" not in case.metrics.columns and "orders_mem" not in case.metrics.columns
+    assert "only in anomalous.csv (orders_mem, frontend_threads)" in _notes(case)
+    assert rank_case(d, "nsigma").ranking.components[0] == "carts"  # without the one-sided column, the culprit first
+
+
+def test_services_whose_names_hold_underscores_are_warned_about(tmp_path: Path) -> None:
+    d = _write(tmp_path / "carts_cpu" / "1", services=("carts", "ts_order_service", "ts_payment_service"), target=("ts_order_service", "cpu"))
+    case = read_case(d)
+    assert "'ts_order_service', 'ts_payment_service'" in _notes(case) and "whose name holds '_'" in _notes(case)
+    plain = read_case(_write(tmp_path / "ok" / "carts_cpu" / "1"))
+    assert "whose name holds" not in _notes(plain)
+
+
+def test_a_long_table_is_named_as_such(tmp_path: Path) -> None:
+    rows = [(t, s, m, 1.0) for t in range(T0, T0 + 60) for s in ("carts", "orders") for m in ("cpu", "mem")]
+    d = _write(tmp_path / "carts_cpu" / "1", pd.DataFrame(rows, columns=["time", "service", "metric", "value"]))
+    with pytest.raises(CaseValidationError) as e:
+        read_case(d)
+    said = "\n".join(e.value.problems)
+    assert "is a long table" in said and "pivot_table(index='time', columns=['service', 'metric'], values='value')" in said
+    assert "repeats" not in said  # not taken for times written with too few digits
+
+
+def test_times_that_collapse_to_one_value_are_named(tmp_path: Path) -> None:
+    df = _frame()
+    df["time"] = float(f"{T0 * 1e9:.6e}")  # nanoseconds written with 7 significant digits: one value
+    with pytest.raises(CaseValidationError) as e:
+        read_case(_write(tmp_path / "carts_cpu" / "1", df))
+    assert any("is the same" in p and "too few digits" in p for p in e.value.problems)
+
+
+def test_a_comment_above_the_header_is_skipped_with_a_note(tmp_path: Path) -> None:
+    d = _write(tmp_path / "carts_cpu" / "1")
+    (d / "data.csv").write_text("# exported by grafana 10.2\n" + (d / "data.csv").read_text())
+    case = read_case(d)
+    assert len(case.metrics) == N and "1 comment line(s) above the header skipped" in _notes(case)
+
+
+def test_hexadecimal_values_are_refused_not_dropped(tmp_path: Path) -> None:
+    df = _frame()
+    df["carts_cpu"] = "0x1F"
+    with pytest.raises(CaseValidationError) as e:
+        read_case(_write(tmp_path / "carts_cpu" / "1", df))
+    assert any("'carts_cpu' holds numbers written as text" in p for p in e.value.problems)
+
+
+def test_empty_repetition_folders_are_reported(tmp_path: Path) -> None:
+    _write(tmp_path / "ds" / "carts_cpu" / "1")
+    (tmp_path / "ds" / "carts_cpu" / "2").mkdir()
+    (tmp_path / "ds" / "orders_mem" / "1").mkdir(parents=True)
+    r = CliRunner().invoke(app, ["dataset", "validate", str(tmp_path / "ds")])
+    assert r.exit_code == 0, r.output
+    assert "2 empty folder(s) hold no case" in r.output and "carts_cpu/2" in r.output and "orders_mem/1" in r.output
+
+
+def test_a_pod_of_a_named_workload_is_named_by_the_workload(tmp_path: Path) -> None:
+    from llmrca.names import series_columns
+
+    cpu = 'container_cpu_usage_seconds_total{container="carts",namespace="x",pod="carts-7f9c5d4b8-x2x9z"}'
+    mem = 'container_memory_working_set_bytes{container="carts",pod="carts-7f9c5d4b8-x2x9z"}'
+    reps = [f'container_cpu_usage_seconds_total{{container="orders",pod="orders-{i}"}}' for i in (1, 2)]
+    renames, _ = series_columns(["time", cpu, mem, *reps])
+    assert renames[cpu] == "carts_container_cpu_usage_seconds_total" and renames[mem].startswith("carts_")
+    assert {renames[r].split("_")[0] for r in reps} == {"orders-1", "orders-2"}  # two replicas keep their pod names
