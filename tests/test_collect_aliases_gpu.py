@@ -232,7 +232,8 @@ def test_alias_tables() -> None:
 def test_candidates_swap_every_occurrence_of_a_name() -> None:
     mean = next(m for m in metric_defs("extended") if m.name == "vllm:inter_token_latency_seconds:mean")
     cands = candidates(mean, default_aliases())
-    assert cands[0] == mean.promql and len(cands) == 8
+    assert cands[0] == mean.promql and len(cands) == 9  # 4 prefixes x 2 vLLM names, and SGLang's series
+    assert sum("sglang:inter_token_latency_seconds_sum{" in c for c in cands) == 1
     v0 = [c for c in cands if "ray_vllm:time_per_output_token_seconds" in c]
     assert len(v0) == 1 and "_sum{" in v0[0] and "_count{" in v0[0] and "inter_token" not in v0[0]
     # a name that is only a prefix of another series name is not touched

@@ -182,6 +182,22 @@ def test_llm_rca_abstains_on_a_healthy_case_and_not_on_a_faulty_one(tiny_dataset
     assert "lacks engine latency decomposition, accelerator power" in basic.explanation["not_abstained"]
 
 
+def test_llm_rca_does_not_clear_a_replica_whose_gpu_series_are_missing(tiny_dataset):
+    """A replica whose GPU was never mapped (dcgm-exporter without pod labels, no --gpu-join) cannot be cleared of a
+    GPU fault, even when the other replicas' GPUs are seen: no abstention, and the gap is named."""
+    m = LlmRca({"abstain_below": 1.0})
+    case = read_case(tiny_dataset / "healthy/1").with_metric_set("extended").without_truth()
+    gone = [c for c in case.metrics.columns if c.startswith("ray-worker-2_DCGM_FI_DEV_POWER") or c in (
+        "ray-worker-2_DCGM_FI_DEV_SM_CLOCK", "ray-worker-2_DCGM_FI_DEV_CLOCK_THROTTLE_REASONS", "ray-worker-2_DCGM_FI_DEV_POWER_VIOLATION:rate")]
+    assert gone
+    case.metrics = case.metrics.drop(columns=gone)
+    case.metric_sets = {**case.metric_sets, "extended": case.metrics}
+    r = m.rank(case)
+    assert not r.abstained, r.explanation["summary"]
+    assert "accelerator power of ray-worker-2" in r.explanation["lacking"]
+    assert "accelerator power of ray-worker-2" in r.explanation["not_abstained"]
+
+
 def test_healthy_spec_on_the_sim_backend_matches_the_unfaulted_run():
     be = SimBackend()
     tl = Timeline()

@@ -83,6 +83,19 @@ def test_signal_values_read_columns_by_meaning_in_canonical_units() -> None:
     assert "each:itl_mean@nginx-gateway" not in v  # only components that report the kind get a rule
 
 
+def test_entry_and_max_rules_say_which_components_they_watch() -> None:
+    """The 'no SLO signal of C' warning counted only each: rules; entry: and max: rules watch components too."""
+    frame = pd.DataFrame({
+        "time": [0.0, 5.0],
+        "nginx-gateway_nginx_ingress_controller_requests_5xx:rate": [0.0, 0.1],
+        "vllm-a_vllm:inter_token_latency_seconds:mean": [0.05, 0.06],
+        "vllm-b_vllm:inter_token_latency_seconds:mean": [0.05, 0.05],
+    })
+    who: dict[str, set[str]] = {}
+    signal_values(frame, parse_signals("entry:gateway_5xx_rate,max:itl_mean"), ["nginx-gateway", "vllm-a", "vllm-b"], who)
+    assert who == {"entry:gateway_5xx_rate": {"nginx-gateway"}, "max:itl_mean": {"vllm-a", "vllm-b"}}
+
+
 def _report(present: dict[str, set[str]]) -> AuditReport:
     from llmrca.heal import audit as a
 

@@ -1212,7 +1212,7 @@ def collect_cmd(
     start: float = typer.Option(..., "--start", help="Window start, epoch s."),
     end: float = typer.Option(..., "--end", help="Window end, epoch s."),
     inject: float = typer.Option(..., "--inject", help="Injection time, epoch s."),
-    fault_type: str | None = typer.Option(None, "--fault-type", help="cpu | memory | network | gpu (ground truth, optional)."),
+    fault_type: str | None = typer.Option(None, "--fault-type", help="cpu | memory | network | gpu, or another known type (ground truth, optional; an unknown one is kept, with a warning)."),
     target: str | None = typer.Option(None, "--target", help="Faulty component (ground truth, optional)."),
     fault_end: float | None = typer.Option(None, "--fault-end", help="Fault end, epoch s."),
     step: float = typer.Option(5.0, "--step", help="Resolution, s."),
@@ -1234,7 +1234,7 @@ def collect_cmd(
     """Collect one Case from a Prometheus (plus log and span files) and write it."""
     from llmrca.collect import CollectionError, PrometheusError, collect_case
     from llmrca.dataset.io import write_case
-    from llmrca.model import CaseValidationError, FaultRecord, normalize_fault_type
+    from llmrca.model import FAULT_ALIASES, CaseValidationError, FaultRecord, normalize_fault_type
 
     comps = _read_components(components)
     if Path(out).exists() and not Path(out).is_dir():
@@ -1263,6 +1263,10 @@ def collect_cmd(
     if end > _time.time() + 60:  # Prometheus has nothing there yet: the rows would be empty
         _usage_error(f"--end {_epoch(end)} is in the future ({end - _time.time():.0f} s from now); give a window that has passed")
     fault = FaultRecord(normalize_fault_type(fault_type), target, start=inject, end=fault_end) if fault_type and target else None
+    if fault is not None and fault.type not in set(FAULT_ALIASES.values()):  # kept (a label of the user's), but said
+        console.print(Text.assemble(("warning: ", "yellow"), f"--fault-type {fault_type!r} is not a fault type llmrca knows "
+                                    f"({', '.join(sorted(set(FAULT_ALIASES.values())))}); it is kept as a type of its own "
+                                    "(its own column in Table 1)"), soft_wrap=True)
     log_files: dict[str, list[str]] = {}
     for item in logs or ():
         comp, sep, path = item.partition("=")
@@ -1317,6 +1321,10 @@ def collect_cmd(
                                     + ", ".join(f"{c} {'/'.join(r)}" for c, r in inferred.items())), soft_wrap=True)
     for why in info["gpu"]["unmapped"].values():
         console.print(Text.assemble(("warning: ", "yellow"), f"no GPU columns: {why}"), soft_wrap=True)
+    for comp, pods in (info.get("several_pods") or {}).items():
+        console.print(Text.assemble(("warning: ", "yellow"), f"the selector of {comp} matches {len(pods)} pods ({', '.join(pods[:4])}"
+                                    f"{' …' if len(pods) > 4 else ''}): its columns sum their CPU and memory and average their GPU "
+                                    "series; give one pod's selector per component to see each"), soft_wrap=True)
     mapped = info.get("mappings") or {}
     if mapped:  # other exporters' names or label names (docs/collect.md, "Other exporters' names")
         kinds = sorted({f"{a} -> {b}" for m in mapped.values() for a, b in {**m["series"], **m["labels"]}.items()})

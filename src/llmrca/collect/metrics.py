@@ -289,9 +289,11 @@ class MetricsResult:
     dcgm_series: dict[str, object] = field(default_factory=dict)
     mappings: dict[str, dict[str, object]] = field(default_factory=dict)
     roles_inferred: dict[str, list[str]] = field(default_factory=dict)  # component -> roles read from its series
+    several_pods: dict[str, list[str]] = field(default_factory=dict)  # component -> the pods its regex selector matched
 
     def report(self) -> dict[str, object]:
         return {
+            "several_pods": {c: list(v) for c, v in self.several_pods.items()},
             "roles_inferred": {c: list(v) for c, v in self.roles_inferred.items()},
             "queries": dict(self.queries),
             "mappings": {c: dict(v) for c, v in self.mappings.items()},
@@ -382,18 +384,14 @@ def resolve_gpu_selectors(
     if join is not None:
         # every component is looked up, those with given selectors too: they make a shared node ambiguous
         by_value: dict[str, list[str]] = {}
+        pods_of: dict[str, list[str]] = {}  # the component's pod names, as the joined series names them
         for comp, sel in components.items():
             values: list[str] = []
             for _scheme, ssel, _renamed in selector_schemes(sel):  # kube_pod_info may carry exported_pod, ...
-                q = f"max by ({join.series_label}) ({join.series}{{{ssel}}})"
-                values = sorted(
-                    {
-                        s.labels.get(join.series_label, "")
-                        for s in client.query_range(q, start, end, step_s)
-                        if np.isfinite(s.values).any()
-                    }
-                    - {""}
-                )
+                q = f"max by ({join.series_label}, pod) ({join.series}{{{ssel}}})"
+                found = [s for s in client.query_range(q, start, end, step_s) if np.isfinite(s.values).any()]
+                values = sorted({s.labels.get(join.series_label, "") for s in found} - {""})
+                pods_of[comp] = sorted({s.labels.get("pod", "") for s in found} - {""})
                 if values:
                     break
             for v in values if comp in given or len(values) == 1 else ():
@@ -417,10 +415,37 @@ def resolve_gpu_selectors(
                         f'their GPUs apart; give each a GPU selector such as {join.gpu_label}={_label_value(v)},gpu="0"'
                     )
                 else:
-                    out[comp] = {"selector": f"{join.gpu_label}={_label_value(v)}", "via": join.via}
+                    sel, via = f"{join.gpu_label}={_label_value(v)}", join.via
+                    other = _other_pods_devices(client, join.gpu_label, v, pods_of.get(comp, []), start, end)
+                    if other is not None:  # the node's devices attributed to other pods are not this component's
+                        label, others = other
+                        sel += f",{label}=~{_label_value('|' + '|'.join(re.escape(p) for p in pods_of[comp]))}"
+                        via += f"; devices of other pods on the node left out ({label}: {', '.join(others[:3])}{' …' if len(others) > 3 else ''})"
+                    out[comp] = {"selector": sel, "via": via}
     for comp, sel in components.items():
         out.setdefault(comp, {"selector": str(sel), "via": "component selector"})
     return out, problems
+
+
+def _other_pods_devices(
+    client: PromClient, gpu_label: str, value: str, pods: list[str], start: float, end: float
+) -> tuple[str, list[str]] | None:
+    """``(label, other pods)`` when some DCGM devices with ``gpu_label=value`` are attributed to pods other than
+    ``pods`` (dcgm-exporter's Kubernetes mapping: ``exported_pod`` when Prometheus renamed the device's ``pod``,
+    whose ``pod`` is then the exporter's own; else ``pod``, ``pod_name``, ``kubernetes_pod_name``), else None.
+    A device with no pod label (not allocated to a pod, or no mapping) stays selected."""
+    if not pods:
+        return None
+    try:
+        sets = client.series(f'{{__name__=~"(?i)dcgm_.*",{gpu_label}={_label_value(value)}}}', start, end)
+    except PrometheusError:
+        return None
+    held = {k for ls in sets for k in ls}
+    label = next((k for k in ("exported_pod", "pod", "pod_name", "kubernetes_pod_name") if k in held), None)
+    if label is None:
+        return None
+    others = sorted({ls[label] for ls in sets if ls.get(label)} - set(pods))
+    return (label, others) if others else None
 
 
 def describe_dcgm_series(
@@ -657,6 +682,7 @@ def collect_metrics(
                     col = f"{c}_{m.name}"
                     if col in flat and flat[col][0] is None:
                         flat[col] = (None, "", f"{flat[col][2]}; {res.gpu_unmapped[c]}")
+        res.several_pods = _several_pods(client, components, start, end)
     finally:
         if isinstance(prom, str):
             client.close()
@@ -689,6 +715,26 @@ def collect_metrics(
     res.frame = pd.concat([res.frame, pd.DataFrame(cols)], axis=1)
     res.missing_components = [c for c, n in by_comp.items() if n == 0]
     return res
+
+
+_POD_REGEX = re.compile(r'\b(pod|pod_name|kubernetes_pod_name|exported_pod)\s*=~')
+
+
+def _several_pods(client: PromClient, components: Mapping[str, str], start: float, end: float) -> dict[str, list[str]]:
+    """Components whose selector matches its pod label with a regular expression (``pod=~"vllm-.*"``) and selects
+    several pods in ``[start, end]``: their columns sum (CPU, memory) or average (GPU) those pods; said, not hidden."""
+    out: dict[str, list[str]] = {}
+    for comp, sel in components.items():
+        m = _POD_REGEX.search(str(sel))
+        if m is None:
+            continue
+        try:
+            pods = sorted(client.label_values(m.group(1), start, end, match=f"{{{sel}}}"))
+        except PrometheusError:
+            continue
+        if len(pods) > 1:
+            out[comp] = pods
+    return out
 
 
 def split_frame(frame: pd.DataFrame, queries: Mapping[str, object] | None = None) -> dict[str, pd.DataFrame]:

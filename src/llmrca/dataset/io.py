@@ -1061,7 +1061,10 @@ def _read_case(folder: Path, *, normalise: bool = True, validate: bool = True) -
                 notes.append(f"case.json has no root_causes; [] (no root cause) was taken from the folder name {HEALTHY_FOLDER}/")
     if spec is not None and spec.fault is not None:
         notes += _folder_disagreement(folder, spec.fault.to_record(), in_healthy_folder)
-    if (fault is None or roots is None) and not (has_cj and spec is None):
+    # a case.json that says "no ground truth" (fault null, root_causes []: collected unlabelled) is not completed
+    # from the folder's name, which would give a fault on a component and still no root cause
+    unlabelled = has_cj and spec is not None and fault is None and roots == []
+    if (fault is None or roots is None) and not (has_cj and spec is None) and not unlabelled:
         comp, ftype = _truth_from_folder(folder)
         if fault is None and comp is not None and ftype is not None:
             fault = FaultRecord(type=ftype, target=comp, start=inject)
@@ -1288,6 +1291,9 @@ def ground_truth_problem(case: Case) -> str | None:
     """
     if case.root_causes or case.healthy:
         return None
+    if case.fault is None and (case.meta.get("collection") is not None):
+        return ("no ground truth: the case was collected without one (case.json: fault null, root_causes []); give "
+                "fault and root_causes in case.json (or collect it again with --fault-type and --target) to score it")
     return (
         "no ground truth: neither case.json (fault, root_causes) nor the folder name gives one; add case.json with "
         "fault and root_causes, or name the folder <component>_<fault>/<rep> (healthy/<rep> for a case with nothing injected)"

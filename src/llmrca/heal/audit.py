@@ -42,6 +42,7 @@ from llmrca.collect.metrics import collect_metrics
 from llmrca.collect.prom import PromClient, PrometheusError
 from llmrca.telemetry import is_serving
 from llmrca.telemetry.aliases import POD_LABELS
+from llmrca.telemetry.catalogue import MetricDef
 from llmrca.telemetry.vocabulary import describe, meaning, replica_components
 
 
@@ -84,7 +85,7 @@ GUIDELINES: tuple[Guideline, ...] = (
     Guideline("sm clock", ("sm_clock",), "replica", "system", "dcgm-exporter default counter DCGM_FI_DEV_SM_CLOCK"),
     Guideline("replica lifecycle", ("replica_starts", "replica_healthy", "restarts"), "replica", "orchestration",
               "scrape Ray's metrics port (ray_serve_deployment_replica_starts_total, ray_serve_deployment_replica_healthy) "
-              "or kube-state-metrics (kube_pod_container_status_restarts_total)"),
+              "or kube-state-metrics (kube_pod_container_status_restarts_total)"),  # read by RESTARTS below
     Guideline("mesh latency", ("latency_p90", "latency_p50", "latency_mean", "latency_p95", "latency_p99"), "all", "application",
               "inject the Istio sidecar (istio_request_duration_milliseconds); Ray's direct pod-to-pod traffic needs Ray's Istio setup"),
     Guideline("mesh errors", ("error_rate",), "all", "application", "Istio standard metrics (istio_requests_total with response_code)"),
@@ -231,6 +232,17 @@ def audit(
         if not comps:
             comps = _discover(client, t0, t1, namespace)
         if not comps:
+            try:
+                held = client.label_values("__name__", t0, t1)
+                earlier = [] if held else client.label_values("__name__", t1 - 7 * 86400, t0)
+            except PrometheusError:
+                held, earlier = ["?"], []
+            if not held:  # not a labelling matter: nothing at all was scraped in the window
+                raise ValueError(
+                    f"{prom_url} holds no sample in the last {window_s:g} s"
+                    + (f" (it holds {len(earlier)} series before that: its scrapes stopped, or its clock is off)" if earlier else "")
+                    + "; check its targets (Status > Targets), or widen --window"
+                )
             raise ValueError(
                 f"no component found at {prom_url} (no series with a pod label ({', '.join(POD_LABELS)})"
                 + (f" in namespace {namespace!r}" if namespace is not None else "") + f" in the last {window_s:g} s); "
@@ -238,7 +250,7 @@ def audit(
             )
         step = max(scrape_interval_s, window_s / 100.0)
         res = collect_metrics(client, comps, t0, t1, step_s=step, metric_set="extended", scrape_interval_s=scrape_interval_s,
-                              queries={m.name: m for m in EXTRA_DEFS}, gpu_selectors=gpu_selectors, gpu_join=gpu_join)
+                              queries={m.name: m for m in (*EXTRA_DEFS, RESTARTS)}, gpu_selectors=gpu_selectors, gpu_join=gpu_join)
         # how fresh: asked only of the components the window has data of (a component without any is missing, not stale)
         with_data = {col.partition("_")[0] for col in res.frame.columns if col != "time"}
         last = {c: _last_sample(client, sel, t1) for c, sel in comps.items() if c in with_data}
@@ -282,6 +294,10 @@ def audit(
                     # not a missing exporter
                     fix = (f"the series are exported on {', '.join(idle)} but held no observation in the window (no requests "
                            "yet?): send traffic, or widen --window; not a missing exporter")
+                if not replicas:  # nothing is missing from a replica: no component was recognised as one
+                    fix = ("no component was recognised as a model replica: none has an engine series (vLLM, SGLang, TGI) "
+                           "or a GPU series; scrape the servers' /metrics, map the GPUs (--gpu / --gpu-join), or name the "
+                           "replicas' components ray-worker-N")
                 gaps.append({"signal": " or ".join(alts), "components": lacking or ["(no model replica found)"], "fix": fix})
         weak = [{"signal": h, "components": [c for c in replicas if h not in by_comp.get(c, {})], "fix": _fix([h])}
                 for h in helpful if any(h not in by_comp.get(c, {}) for c in replicas)]
@@ -333,6 +349,11 @@ def _exported_but_empty(dropped: dict[str, str], component: str, signals: list[s
         if m is not None and m.kind in kinds and why.startswith("no finite value in the window"):
             return True
     return False
+
+
+#: kube-state-metrics' restart counter, which the replica-lifecycle guideline names as one of its sources
+RESTARTS = MetricDef("kube_pod_container_status_restarts_total", "sum(kube_pod_container_status_restarts_total{{{sel}}})", "count", "all",
+                     "container restarts (kube-state-metrics)")
 
 
 def _fix(names: list[str]) -> str:

@@ -74,6 +74,7 @@ from llmrca.collect.prom import PromClient, PrometheusError
 from llmrca.config import Config
 from llmrca.heal.actuators import ActionResult, GuardedActuator
 from llmrca.heal.loop import choose_action
+from llmrca.model import split_column
 from llmrca.telemetry.catalogue import MetricDef
 from llmrca.telemetry.vocabulary import KINDS, canonical_frame, columns_of_kind, meaning, replica_components
 
@@ -269,10 +270,14 @@ def entry_component(components: list[str]) -> str | None:
     return next((c for role in ENTRY_ROLES for c in components if role in c.lower()), None)
 
 
-def signal_values(frame: pd.DataFrame, signals: list[tuple[str, str]], components: list[str]) -> dict[str, np.ndarray]:
+def signal_values(
+    frame: pd.DataFrame, signals: list[tuple[str, str]], components: list[str], contributors: dict[str, set[str]] | None = None
+) -> dict[str, np.ndarray]:
     """Rule name -> values over ``frame``'s rows (canonical units), for the rules the data supports.
 
-    Error-rate kinds read 0 where the component answered the tick but has no error series.
+    Error-rate kinds read 0 where the component answered the tick but has no error series.  ``contributors``
+    (when given) gets, per rule, the components whose columns it reads (an ``entry:`` rule its entry, a ``max:``
+    rule every component holding that kind).
     """
     canon, _ = canonical_frame(frame)
     cols = [str(c) for c in canon.columns]
@@ -293,6 +298,8 @@ def signal_values(frame: pd.DataFrame, signals: list[tuple[str, str]], component
                 v = np.where(np.isfinite(v), v, 0.0)
             name = f"{how}:{kind}" + (f"@{comp}" if how == "each" else "")
             out[name] = v
+            if contributors is not None:
+                contributors.setdefault(name, set()).update(split_column(c)[0] for c in kc)
     return out
 
 
@@ -376,6 +383,7 @@ class Watcher:
             raise ValueError("no components to watch: give --component NAME=SELECTOR (or --run-dir of a local testbed)")
         self.url = prom_url.rstrip("/")
         self.components = dict(components)
+        self.contributors: dict[str, set[str]] = {}  # rule -> the components whose columns it reads (signal_values)
         self.cfg = config
         self.guard = actuator
         self.signals = parse_signals(config.signals)
@@ -477,7 +485,8 @@ class Watcher:
         )
         frame = res.frame
         t = frame["time"].to_numpy(dtype=float)
-        return {name: (t, v) for name, v in signal_values(frame, self.signals, list(self.components)).items()}
+        got = signal_values(frame, self.signals, list(self.components), self.contributors)
+        return {name: (t, v) for name, v in got.items()}
 
     def _rule(self, name: str) -> SloRule:
         r = self.rules.get(name)
@@ -503,7 +512,9 @@ class Watcher:
         )
         armed = sum(r.band() is not None for r in self.rules.values())
         self.say(f"baseline from Prometheus' last {self.cfg.baseline_s:.0f} s: {armed} of {len(self.rules)} rules armed")
-        silent = [c for c in self.components if not any(n.endswith("@" + c) for n in self.rules)]
+        # a component is watched by a rule on it (each:), or through an entry: or max: rule that reads its columns
+        watched = {c for n in self.rules for c in self.contributors.get(n, ())}
+        silent = [c for c in self.components if c not in watched]
         if not armed or silent:  # nothing (or part of the system) can alert: say so, not only "0 of 0"
             self.say(
                 f"warning: {'no rule could learn a baseline' if not armed else 'no SLO signal of ' + ', '.join(silent)}: no data "

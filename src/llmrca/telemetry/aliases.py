@@ -181,6 +181,28 @@ EQUIVALENTS: dict[str, tuple[Equivalent, ...]] = {
             "on MIG); dcgm-exporter etc/default-counters.csv lists both",
         ),
     ),
+    # other LLM servers' engine series of vLLM's signals (same unit: requests, 0..1, seconds)
+    "vllm:num_requests_running": (
+        Equivalent("sglang:num_running_reqs", 1.0, (), "SGLang's production metrics (docs 'Production Metrics', sglang/srt/metrics/collector.py): requests in the running batch"),
+        Equivalent("tgi_batch_current_size", 1.0, (), "Hugging Face text-generation-inference's router metrics (docs 'Metrics', router/src): requests in the current batch"),
+    ),
+    "vllm:num_requests_waiting": (
+        Equivalent("sglang:num_queue_reqs", 1.0, (), "SGLang's production metrics (docs 'Production Metrics', sglang/srt/metrics/collector.py): requests waiting in the scheduler's queue"),
+        Equivalent("tgi_queue_size", 1.0, (), "Hugging Face text-generation-inference's router metrics (docs 'Metrics', router/src): requests waiting in the router's queue for the batcher"),
+    ),
+    "vllm:kv_cache_usage_perc": (
+        Equivalent("sglang:token_usage", 1.0, (), "SGLang's production metrics (docs 'Production Metrics', sglang/srt/metrics/collector.py): share (0..1) of the KV-cache token pool in use"),
+    ),
+    "vllm:time_to_first_token_seconds": (
+        Equivalent("sglang:time_to_first_token_seconds", 1.0, (), "SGLang's production metrics (docs 'Production Metrics', sglang/srt/metrics/collector.py): time to first token histogram, seconds"),
+    ),
+    "vllm:inter_token_latency_seconds": (
+        Equivalent("sglang:inter_token_latency_seconds", 1.0, (), "SGLang's production metrics (docs 'Production Metrics', sglang/srt/metrics/collector.py): gap between consecutive output tokens, seconds"),
+    ),
+    "vllm:e2e_request_latency_seconds": (
+        Equivalent("sglang:e2e_request_latency_seconds", 1.0, (), "SGLang's production metrics (docs 'Production Metrics', sglang/srt/metrics/collector.py): end-to-end request latency histogram, seconds"),
+        Equivalent("tgi_request_duration", 1.0, (), "Hugging Face text-generation-inference's router metrics (docs 'Metrics', router/src): end-to-end request duration histogram, seconds"),
+    ),
     "nginx_ingress_controller_requests": (
         Equivalent(
             "nginx_http_requests_total",

@@ -34,11 +34,16 @@ def _containers(query: str) -> str:
     cAdvisor reports a pod's cgroup (``container=""``, ``image=""``: the sum
     of its containers) beside each container, so summing every series of a pod
     counts its CPU and memory twice; the kubernetes-mixin recording rules
-    select ``image!=""`` for that reason.  Exporters that report one series per
-    pod without an ``image`` label (llmrca's local testbed) fall to the second
-    form (``a or b``: ``b`` only where ``a`` has no value).
+    select ``image!=""`` for that reason.  Where the ``image`` label was
+    relabelled away (or a cAdvisor does not set it), the containers are the
+    series with a ``container`` (kubelet ≥ 1.16) or ``container_name`` (older)
+    label that is neither empty (the pod's cgroup) nor ``POD`` (the pause
+    container).  Exporters that report one series per pod with none of these
+    labels (llmrca's local testbed) fall to the last form (``a or b``: ``b``
+    only where ``a`` has no value).
     """
-    return query.replace("{{{sel}}}", '{{{sel},image!=""}}') + " or " + query
+    forms = ('{{{sel},image!=""}}', '{{{sel},container!~"|POD"}}', '{{{sel},container_name!~"|POD"}}')
+    return " or ".join([*(query.replace("{{{sel}}}", f) for f in forms), query])
 
 
 def _inbound(query: str) -> str:

@@ -288,6 +288,14 @@ def _via_aliases(raw: str) -> Meaning | None:
                     break
         if kind is not None:
             return Meaning(kind.name, kind.unit, 1.0, f"{raw} is {current}{rest} (telemetry.aliases)")
+    for cut in cuts:  # another LLM server's series of a vLLM signal (SGLang, TGI: telemetry.aliases.EQUIVALENTS)
+        base, rest = raw[:cut], raw[cut:]
+        for cat, eqs in aliases.EQUIVALENTS.items():
+            if not cat.startswith("vllm:"):
+                continue
+            for e in eqs:
+                if base == e.name and (kind := _CANONICAL.get(cat + rest)) is not None:
+                    return Meaning(kind.name, kind.unit, e.factor, f"{raw} is {cat}{rest}'s signal ({e.source})")
     return None
 
 
@@ -392,6 +400,12 @@ def _meaning_of_name(metric: str) -> Meaning | None:
             return None
         pct = "percent" in s or "pct" in s
         return Meaning("kv_cache", "%" if pct else "fraction", 0.01 if pct else 1.0, "vLLM KV-cache usage (v1 kv_cache_usage_perc, v0 gpu_cache_usage_perc)")
+    if _seq(t, "request", "time", "per", "output", "token") or _seq(t, "mean", "time", "per", "token"):
+        return None  # a request's mean time per output token (vLLM >= 0.10, TGI): not the gap between two tokens
+    if _seq(t, "gr", "engine", "active"):
+        return Meaning("gpu_util", "fraction", 100.0, "DCGM PROF_GR_ENGINE_ACTIVE (0..1), read as GPU utilisation in %")
+    if "sglang" in s and _seq(t, "token", "usage"):
+        return Meaning("kv_cache", "fraction", 1.0, "SGLang token_usage: share of the KV-cache token pool in use")
     if _seq(t, "time", "to", "first", "token") or "ttft" in s:
         return _latency(t, "ttft", "vLLM time to first token")
     if _seq(t, "inter", "token") or _seq(t, "time", "per", "output", "token") or "tpot" in s or "itl" in s:

@@ -252,9 +252,14 @@ def no_sli(method: str, prep: Prepared, case: Case) -> MethodUnavailable:
         why = prep.dropped.get(given, "dropped by the preprocessing")
         return MethodUnavailable(f"{method} walks from the SLI and the one given with --sli ({given!r}) was left out: {why}; "
                                  "name another latency column")
+    from llmrca.telemetry.vocabulary import meaning
+
+    other = [k for k, df in (case.metric_sets or {}).items() if df is not case.metrics and any(
+        (m := meaning(str(c).partition("_")[2])) is not None and "latency" in m.kind for c in df.columns)]
     return MethodUnavailable(
         f"{method} walks from the service-level indicator (the entry point's latency) "
-        "and no component of this case has a usable latency column (pass one with --sli COLUMN)"
+        "and no component of this case has a usable latency column (pass one with --sli COLUMN"
+        + (f", or rank the {other[0]} metric set, which has latency columns: --metric-set {other[0]}" if other else "") + ")"
     )
 
 

@@ -450,7 +450,8 @@ def nothing_wrong(evidence: Mapping[str, ComponentEvidence], threshold: float | 
     """``(abstain, level)``: abstain ("no root cause") when no component's evidence reaches ``threshold``.
 
     ``level`` is :func:`alarm_level`; ``threshold`` None never abstains, nor
-    does a window ``lacking`` a signal group of :data:`ABSTAIN_NEEDS`.  With
+    does a window ``lacking`` a signal group of :data:`ABSTAIN_NEEDS` (for every replica, or ``"<group> of <replicas>"``
+    for some: a replica whose GPU is unmapped cannot be cleared of a GPU fault).  With
     ``threshold`` 1 (llm-rca's default) the rule reads: abstain when no firm
     signal of any component leaves its band of ``z_threshold`` robust
     standard deviations.  A healthy window shows small moves (at most 0.67 on
@@ -458,7 +459,7 @@ def nothing_wrong(evidence: Mapping[str, ComponentEvidence], threshold: float | 
     least 5.12 there, with the mesh means): ``benchmarks/llm_abstain.py``, docs/method-llm.md.
     """
     level = alarm_level(evidence)
-    blind = any(g in ABSTAIN_NEEDS for g in lacking)
+    blind = any(g in ABSTAIN_NEEDS or g.startswith(tuple(n + " of " for n in ABSTAIN_NEEDS)) for g in lacking)
     return (threshold is not None and not blind and level < threshold), level
 
 

@@ -204,6 +204,11 @@ class LlmRca(Method):
         fault = self._fault_type(evid[top])
         upstream = self._explained_upstream(ranked, res, evid)
         lacking = [g for g, sigs in S.GROUPS.items() if not any(s in have for s in sigs)]
+        power = S.GROUPS["accelerator power"]
+        if any(s in have for s in power):  # per replica: one whose GPU series are missing cannot be cleared of a GPU fault
+            unseen = [c for c in replicas if not any(s in nm.index.where.get(c, {}) for s in power)]
+            if unseen:
+                lacking.append(f"accelerator power of {', '.join(unseen)}")
         if self._topology is None or not self._topology.edges:
             lacking.append("call graph (upstream symptoms not discounted)")
         if cfg.use_logs and not self._logs.present:
@@ -238,7 +243,7 @@ class LlmRca(Method):
             )
         elif cfg.abstain_below is not None and level < cfg.abstain_below:
             explanation["not_abstained"] = (
-                f"evidence below {cfg.abstain_below:g} but the window lacks {', '.join(g for g in lacking if g in ABSTAIN_NEEDS)}: "
+                f"evidence below {cfg.abstain_below:g} but the window lacks {', '.join(g for g in lacking if g.split(' of ')[0] in ABSTAIN_NEEDS)}: "
                 "a weak fault and noise look alike, so a culprit is still named"
             )
         ranking = Ranking(components=ranked, scores=[float(scores[c]) for c in ranked], metrics=metrics, explanation=explanation,
