@@ -153,3 +153,15 @@ def test_a_pod_of_a_named_workload_is_named_by_the_workload(tmp_path: Path) -> N
     renames, _ = series_columns(["time", cpu, mem, *reps])
     assert renames[cpu] == "carts_container_cpu_usage_seconds_total" and renames[mem].startswith("carts_")
     assert {renames[r].split("_")[0] for r in reps} == {"orders-1", "orders-2"}  # two replicas keep their pod names
+
+
+def test_the_not_alike_check_reads_quoted_headers_as_csv(tmp_path: Path) -> None:
+    from llmrca.dataset.validate import _raw_shape
+
+    d = _write(tmp_path / "a" / "carts_cpu" / "1")
+    text = (d / "data.csv").read_text().split("\n", 1)
+    (d / "data.csv").write_text(text[0].replace("carts_mem", '"carts_mem,rss"') + "\n" + text[1])
+    cols, _ = _raw_shape(d)
+    assert "carts_mem,rss" in cols and not any('"' in c for c in cols)
+    s = _write(tmp_path / "b" / "carts_cpu" / "1", _frame().rename(columns={"carts_cpu": 'container_cpu{pod="carts"}'}))
+    assert _raw_shape(s) is None  # series names are renamed by the reader: not compared as written

@@ -1319,8 +1319,10 @@ def collect_cmd(
     if inferred:  # components not named as the paper's pods: what their series show them to be
         console.print(Text.assemble(("note: ", "yellow"), "roles read from the components' series (their names give none): "
                                     + ", ".join(f"{c} {'/'.join(r)}" for c, r in inferred.items())), soft_wrap=True)
-    for why in info["gpu"]["unmapped"].values():
-        console.print(Text.assemble(("warning: ", "yellow"), f"no GPU columns: {why}"), soft_wrap=True)
+    for i, why in enumerate(info["gpu"]["unmapped"].values()):
+        # the DCGM series Prometheus holds are the same for every component: listed once
+        short = why if i == 0 or ". Prometheus holds " not in why else why.split(". Prometheus holds ", 1)[0] + " (the DCGM series: as above)"
+        console.print(Text.assemble(("warning: ", "yellow"), f"no GPU columns: {short}"), soft_wrap=True)
     for comp, pods in (info.get("several_pods") or {}).items():
         console.print(Text.assemble(("warning: ", "yellow"), f"the selector of {comp} matches {len(pods)} pods ({', '.join(pods[:4])}"
                                     f"{' …' if len(pods) > 4 else ''}): its columns sum their CPU and memory and average their GPU "

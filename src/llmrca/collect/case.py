@@ -96,9 +96,14 @@ def collect_case(
     sets = split_frame(res.frame, queries) if full == "extended" else {"basic": res.frame}
     if sets["basic"].shape[1] <= 1:
         why = "; ".join(f"{c}: {r}" for c, r in list(res.dropped.items())[:5])
+        others = [c for c in sets.get("extended", res.frame).columns if c != "time"]
+        held = (f" The extended set did return {len(others)} column(s) (e.g. {', '.join(others[:3])}), but a case needs its "
+                "basic set (CPU and memory from cAdvisor's container_cpu_usage_seconds_total and "
+                "container_memory_working_set_bytes, or the mesh latency): scrape the kubelet's cAdvisor endpoint "
+                "for these pods." if others else "")
         raise CollectionError(
             f"no basic metric returned data from {getattr(prom_url, 'url', prom_url)} for {start}..{end} "
-            f"(components {dict(components)}); first reasons: {why}. Check the selectors against {getattr(prom_url, 'url', prom_url)}/targets"
+            f"(components {dict(components)}); first reasons: {why}.{held} Check the selectors against {getattr(prom_url, 'url', prom_url)}/targets"
         )
     logs = traces = None
     info: dict[str, Any] = {

@@ -498,7 +498,9 @@ def _unmapped_message(comp: str, sel: dict[str, str], problem: str | None, info:
         return msg + (
             f"; they carry {', '.join(pod_labels)}, and the selector was also tried with its pod/namespace/container "
             f"labels renamed as in {', '.join(LABEL_SCHEMES)}: no device has this component's pod name there. Check the "
-            f'pod name, or give a GPU selector such as {pod_labels[0]}="<pod>" or Hostname="<node>",gpu="<index>"'
+            f'pod name, or give a GPU selector such as {pod_labels[0]}="<pod>" or Hostname="<node>",gpu="<index>"; '
+            "a device that carries no pod label (dcgm-exporter names only the pods it can attribute a device to) is "
+            "mapped with --gpu-join kube_pod_info:node=Hostname"
         )
     return msg + (
         "; they carry no pod label (dcgm-exporter without Kubernetes pod mapping): map the component to its devices "

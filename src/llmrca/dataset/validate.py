@@ -188,10 +188,13 @@ def _raw_shape(folder: Path) -> tuple[tuple[str, ...], tuple[tuple[str, str], ..
             first_row = fh.readline(1 << 20).decode("utf-8", "replace").strip()
     except Exception:  # any reading problem is the case's own to report; this check only compares readable cases
         return None
-    names = [c.strip().strip('"') for c in header.split(",")]
-    if names.count("time") != 1 or "" in names or not all(n.isprintable() for n in names) or any(_is_index_name(n) for n in names):
-        return None  # a header the reader repairs (another delimiter, a saved index, a repeated or renamed time): not compared
-    values = [v.strip().strip('"') for v in first_row.split(",")]
+    import csv
+
+    names = [c.strip() for c in next(csv.reader([header]), [])]  # quoted names hold commas and doubled quotes
+    if (names.count("time") != 1 or "" in names or not all(n.isprintable() for n in names) or any(_is_index_name(n) for n in names)
+            or any("{" in n for n in names)):
+        return None  # a header the reader repairs (another delimiter, a saved index, a repeated or renamed time, Prometheus series)
+    values = [v.strip() for v in next(csv.reader([first_row]), [])]
     if len(values) == len(names):  # text in the first row: an identity column the reader drops, not a metric column
         names = [n for n, v in zip(names, values, strict=True) if n == "time" or not _is_text(v)]
     return tuple(sorted(names)), edges
