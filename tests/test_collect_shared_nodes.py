@@ -104,3 +104,14 @@ def test_audit_of_a_window_without_samples_says_so(backfilled: Backfilled) -> No
     with pytest.raises(ValueError, match="holds no sample in the last 60 s") as e:
         audit(backfilled.url, window_s=60, end=time.time())  # the backfilled series end about an hour ago
     assert "series before that" in str(e.value)
+
+
+@pytest.mark.system
+def test_audit_counts_sglang_and_tgi_replicas_and_names_a_selector_without_series(backfilled: Backfilled) -> None:
+    from llmrca.heal.audit import audit, render
+
+    comps = {"sglang-0": 'pod="sglang-0"', "tgi-0": 'pod="tgi-0"', "ghost": 'pod="nope"'}
+    rep = audit(backfilled.url, components=comps, window_s=backfilled.end - backfilled.start, scrape_interval_s=STEP, end=backfilled.end)
+    assert set(rep.replicas) == {"sglang-0", "tgi-0"}
+    assert "engine queue" in rep.present["tgi-0"] and "kv cache" in rep.present["sglang-0"]
+    assert rep.missing_components == ["ghost"] and "NO SERIES: Prometheus holds no series for the selector of ghost" in render(rep)

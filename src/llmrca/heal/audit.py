@@ -411,6 +411,9 @@ def render(rep: AuditReport) -> str:
         head, sep, _rest = why.partition(". Prometheus holds")
         rows.append(f"  note: {why}" if not said_listing or not sep else f"  note: {head} (the DCGM series and the advice as above)")
         said_listing = said_listing or bool(sep)
+    if rep.missing_components:  # their rows show only dots: say why
+        rows.append(f"  NO SERIES: Prometheus holds no series for the selector of {', '.join(rep.missing_components)} in the window: "
+                    "check the selector (--component NAME=SELECTOR) against the pod's labels")
     if rep.stale:  # its signals are shown missing above: a target that stopped being scraped
         said = ", ".join(f"{c} ({'over 5 min' if ago is None else f'{ago:g} s'} ago)" for c, ago in rep.stale.items())
         rows.append(f"  STALE: no sample lately from {said}: is its scrape target down (`up == 0`)? its signals count as missing")
