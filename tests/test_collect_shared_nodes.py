@@ -104,6 +104,8 @@ def test_audit_of_a_window_without_samples_says_so(backfilled: Backfilled) -> No
     with pytest.raises(ValueError, match="holds no sample in the last 60 s") as e:
         audit(backfilled.url, window_s=60, end=time.time())  # the backfilled series end about an hour ago
     assert "series before that" in str(e.value)
+    with pytest.raises(ValueError, match="holds no sample in the last 60 s"):  # with components given too
+        audit(backfilled.url, components={"vllm-a": 'pod="vllm-a"'}, window_s=60, end=time.time())
 
 
 @pytest.mark.system

@@ -55,6 +55,9 @@ def _notes(case) -> str:
         ("carts_memleak/1", "carts", "memory"),  # other spellings of the paper's faults
         ("carts_netdelay/1", "carts", "network"),
         ("study/carts-memory-leak", "carts", "memory"),
+        ("orders-memleak/rep_1", "orders", "memory"),  # '<component>-<fault>' beats a repetition folder with '_'
+        ("study_x/carts-cpu", "carts", "cpu"),
+        ("carts_cpu/orders-mem", "orders", "memory"),  # the case folder's own name first, whichever the spelling
     ],
 )
 def test_the_folder_that_names_a_known_fault_gives_the_ground_truth(tmp_path: Path, rel: str, root: str, fault: str) -> None:
@@ -130,15 +133,18 @@ def test_a_comment_above_the_header_is_skipped_with_a_note(tmp_path: Path) -> No
 def test_hexadecimal_values_are_refused_not_dropped(tmp_path: Path) -> None:
     df = _frame()
     df["carts_cpu"] = "0x1F"
+    df["orders_cpu"] = (1.5).hex()  # Python's float.hex: '0x1.8000000000000p+0'
     with pytest.raises(CaseValidationError) as e:
         read_case(_write(tmp_path / "carts_cpu" / "1", df))
     assert any("'carts_cpu' holds numbers written as text" in p for p in e.value.problems)
+    assert any("'orders_cpu' holds numbers written as text" in p for p in e.value.problems)
 
 
 def test_empty_repetition_folders_are_reported(tmp_path: Path) -> None:
     _write(tmp_path / "ds" / "carts_cpu" / "1")
     (tmp_path / "ds" / "carts_cpu" / "2").mkdir()
     (tmp_path / "ds" / "orders_mem" / "1").mkdir(parents=True)
+    (tmp_path / "ds" / "orders_mem" / "1" / ".DS_Store").write_text("")  # a Finder file does not make a folder a case
     r = CliRunner().invoke(app, ["dataset", "validate", str(tmp_path / "ds")])
     assert r.exit_code == 0, r.output
     assert "2 empty folder(s) hold no case" in r.output and "carts_cpu/2" in r.output and "orders_mem/1" in r.output
@@ -165,3 +171,76 @@ def test_the_not_alike_check_reads_quoted_headers_as_csv(tmp_path: Path) -> None
     assert "carts_mem,rss" in cols and not any('"' in c for c in cols)
     s = _write(tmp_path / "b" / "carts_cpu" / "1", _frame().rename(columns={"carts_cpu": 'container_cpu{pod="carts"}'}))
     assert _raw_shape(s) is None  # series names are renamed by the reader: not compared as written
+
+
+def test_a_pods_series_without_the_workload_label_follow_its_name(tmp_path: Path) -> None:
+    from llmrca.names import series_columns
+
+    cols = ['cpu{pod="carts-7f9c5d4b8-x2x9z",container="carts"}', 'latency{pod="carts-7f9c5d4b8-x2x9z"}']
+    renames, _ = series_columns(["time", *cols])
+    assert renames == {cols[0]: "carts_cpu", cols[1]: "carts_latency"}  # one component, not carts and its pod
+
+
+@pytest.mark.parametrize("header", ["time,host,metric,value", "time,service,metric,value,unit"])
+def test_long_tables_with_other_label_columns_are_named(tmp_path: Path, header: str) -> None:
+    names = header.split(",")
+    rows = [[t, "a", "cpu", 1.0, "cores"][: len(names)] for t in range(T0, T0 + 60)] + [[t, "b", "cpu", 2.0, "cores"][: len(names)] for t in range(T0, T0 + 60)]
+    d = _write(tmp_path / "carts_cpu" / "1", pd.DataFrame(rows, columns=names))
+    with pytest.raises(CaseValidationError) as e:
+        read_case(d)
+    assert any("is a long table" in p for p in e.value.problems), e.value.problems
+
+
+def test_a_header_written_as_a_comment_is_read_as_the_header(tmp_path: Path) -> None:
+    df = _frame()
+    d = tmp_path / "carts_cpu" / "1"
+    d.mkdir(parents=True)
+    np.savetxt(d / "data.csv", df.to_numpy(), delimiter=",", header=",".join(df.columns), fmt="%.6f")  # '# time,...'
+    (d / "inject_time.txt").write_text(f"{T0 + AT}\n")
+    case = read_case(d)
+    assert len(case.metrics) == N and "the header is written as a comment" in _notes(case)
+
+
+def test_an_rcd_root_cause_whose_columns_are_one_sided_is_said_why(tmp_path: Path) -> None:
+    df = _frame()
+    d = tmp_path / "orders-cpu" / "3"
+    d.mkdir(parents=True)
+    df.iloc[:AT].drop(columns=[c for c in df.columns if c.startswith("orders_")]).to_csv(d / "normal.csv", index=False)
+    df.iloc[AT:].to_csv(d / "anomalous.csv", index=False)
+    with pytest.raises(CaseValidationError) as e:
+        read_case(d)
+    assert any("root cause 'orders' has no metric column left" in p for p in e.value.problems), e.value.problems
+
+
+def test_services_with_underscores_are_warned_about_when_they_are_all_there_is(tmp_path: Path) -> None:
+    case = read_case(_write(tmp_path / "ts_mem" / "1", services=("ts_auth_svc", "ts_user_svc"), target=("ts_auth_svc", "mem")))
+    assert "'ts_auth_svc', 'ts_user_svc'" in _notes(case)
+
+
+def test_a_collected_case_without_truth_takes_both_from_its_folder_or_says_where_it_came_from(tmp_path: Path) -> None:
+    import json
+
+    d = _write(tmp_path / "carts_cpu" / "1")
+    (d / "case.json").write_text(json.dumps({"schema": 1, "inject_time": T0 + AT, "fault": None, "root_causes": []}))
+    case = read_case(d)
+    assert case.root_causes == frozenset({"carts"}) and case.fault.type == "cpu"
+    g = _write(tmp_path / "c_ghost")
+    (g / "case.json").write_text(json.dumps({"schema": 1, "inject_time": T0 + AT, "fault": None, "root_causes": []}))
+    with pytest.raises(CaseValidationError) as e:
+        read_case(g)
+    assert any("read from the folder name 'c_ghost'" in p for p in e.value.problems), e.value.problems
+
+
+def test_a_method_that_builds_a_duplicated_ranking_is_named() -> None:
+    from llmrca.methods.base import Method
+    from llmrca.model import Ranking
+    from llmrca.synthetic import make_case
+
+    class Twice(Method):
+        name = "tmp-twice"
+
+        def _rank(self, c):
+            return Ranking(components=[c.components[0], c.components[0]])
+
+    with pytest.raises(ValueError, match="tmp-twice built an invalid ranking"):
+        Twice().rank(make_case(root="ray-worker-1", fault="cpu", seed=1, with_logs=False, with_traces=False).without_truth())

@@ -344,7 +344,9 @@ class Case:
         missing = sorted(set(self.root_causes) - comps)
         if missing:
             pods = sorted(c for c in comps for r in missing if str(c).startswith(f"{r}-"))  # a Deployment's pods: <name>-<hash>
+            where = self.meta.get("truth_from_folder") if isinstance(self.meta, dict) else None
             out.append(f"root causes {missing} are not components of the case (components: {sorted(comps)})"
+                       + (f"; they were read from the folder name {where!r} ('<component>_<fault>')" if where else "")
                        + (f"; {', '.join(pods[:3])} look like pods of it (a Deployment names them <name>-<hash>): name the columns "
                           "by the service, or give the pod as the root cause in case.json" if pods else ""))
         if self.healthy and self.root_causes:

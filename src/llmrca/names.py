@@ -209,9 +209,16 @@ def series_columns(columns: list[str]) -> tuple[dict[str, str], dict[str, str]]:
         if base is not None and component_name_problem(base) is None:
             workload[c] = base
     pods_of: dict[str, set[str]] = {}
+    base_of_pod: dict[str, str] = {}
     for c, base in workload.items():
         labels = parsed[c][1]
-        pods_of.setdefault(base, set()).add(next(labels[k] for k in _POD_LABELS if labels.get(k)))
+        pod = next(labels[k] for k in _POD_LABELS if labels.get(k))
+        pods_of.setdefault(base, set()).add(pod)
+        base_of_pod[pod] = base
+    for c, (_, labels) in parsed.items():  # the pod's other series (no workload label on them) follow its name
+        pod = next((labels[k] for k in _POD_LABELS if labels.get(k)), None)
+        if c not in workload and pod in base_of_pod:
+            workload[c] = base_of_pod[pod]
     for c, (metric, labels) in parsed.items():
         label = next((k for k in COMPONENT_LABELS if labels.get(k)), None)
         if label is None:

@@ -607,9 +607,19 @@ def read_metrics_file(path: Path, name: str, folder: Path, notes: list[str]) -> 
     while n_comment < len(lines) and lines[n_comment].lstrip().startswith("#"):
         n_comment += 1  # an exporter's preamble ('# exported by grafana 10.2') above the header
     if 0 < n_comment < len(lines):
-        notes.append(f"{name}: {n_comment} comment line(s) above the header skipped ({shown(lines[0].strip()[:60])})")
-        lines = lines[n_comment:]
-        text = text.split("\n", n_comment)[n_comment]
+        last = lines[n_comment - 1].lstrip().lstrip("#").strip()
+        fields = [f.strip() for f in last.split(",")]
+        if "time" in fields and len(fields) == len(lines[n_comment].split(",")) > 1:
+            # the header itself written as a comment (numpy.savetxt(..., header=...) prefixes it with '# ')
+            notes.append(f"{name}: the header is written as a comment ({shown(lines[n_comment - 1].strip()[:60])}, as numpy.savetxt "
+                         "writes it); read as the header" + (f", {n_comment - 1} comment line(s) above it skipped" if n_comment > 1 else ""))
+            rest = text.split("\n", n_comment)[n_comment]
+            lines = [last, *lines[n_comment:]]
+            text = last + "\n" + rest
+        else:
+            notes.append(f"{name}: {n_comment} comment line(s) above the header skipped ({shown(lines[0].strip()[:60])})")
+            lines = lines[n_comment:]
+            text = text.split("\n", n_comment)[n_comment]
     hinted = _excel_delimiter_hint(lines[0], len(lines) > 1, name, notes)
     if hinted is not None:
         lines = lines[1:]
@@ -665,7 +675,8 @@ def read_metrics_file(path: Path, name: str, folder: Path, notes: list[str]) -> 
 #: column names of a long ("tidy") metrics table: one row per (time, series) with the series' labels in columns
 _LONG_VALUE = frozenset({"value", "val", "metric_value", "sample_value", "_value"})
 _LONG_LABEL = frozenset({"metric", "metric_name", "name", "__name__", "series", "_field", "_measurement", "kpi", "kpi_name",
-                         "service", "service_name", "component", "pod", "pod_name", "container", "instance", "job", "cmdb_id"})
+                         "service", "service_name", "component", "pod", "pod_name", "container", "instance", "job", "cmdb_id",
+                         "host", "hostname", "node"})
 
 
 def _long_format_problem(df: pd.DataFrame, name: str) -> str | None:
@@ -673,11 +684,14 @@ def _long_format_problem(df: pd.DataFrame, name: str) -> str | None:
     Prometheus / InfluxDB / Grafana long export or a database dump writes it) rather than the wide one llmrca reads."""
     cols = {str(c).strip().lower(): str(c) for c in df.columns}
     value = [cols[c] for c in cols if c in _LONG_VALUE]
-    labels = [cols[c] for c in cols if c in _LONG_LABEL]
-    if len(value) != 1 or not labels or "time" not in df.columns or not df["time"].duplicated().any():
+    if len(value) != 1 or "time" not in df.columns or not pd.api.types.is_numeric_dtype(df[value[0]]):
         return None
-    if set(cols) - _LONG_VALUE - _LONG_LABEL - {"time"}:
-        return None  # other columns too: not a plain long table
+    rest = [str(c) for c in df.columns if str(c) not in ("time", value[0])]
+    # the series' labels: text columns (service, host, metric, unit, ...); a numeric column beside them is a wide table's
+    labels = [c for c in rest if not pd.api.types.is_numeric_dtype(df[c])]
+    if not labels or len(labels) != len(rest) or not df["time"].duplicated().any():
+        return None
+    labels = [c for c in labels if c.strip().lower() in _LONG_LABEL] or labels  # a unit column does not name the series
     idx = ", ".join(repr(c) for c in labels)
     return (f"{name} is a long table (columns {', '.join(map(repr, df.columns))}: one row per sample, the series named by "
             f"{idx}); llmrca reads wide tables, one row per time and one column per series named '<component>_<metric>'. "
@@ -695,34 +709,51 @@ def _truth_from_folder(folder: Path) -> tuple[str | None, str | None]:
     contain ``-`` themselves.  A relative path is read as an absolute one (``rank .`` inside a case folder).
     """
     folder = Path(os.path.abspath(folder))
-    part = _label_part(folder)
-    if part is not None:
-        comp, label = split_column(part)
-        return comp, _fault_label(label)
-    for part in (folder.parent.name, folder.name):
-        pieces = part.split("-")
-        for i in range(len(pieces) - 1, 0, -1):
-            suffix = "-".join(pieces[i:]).lower()
-            if suffix in FAULT_ALIASES:
-                return "-".join(pieces[:i]), normalize_fault_type(suffix)
-    return None, None
+    got = _folder_truth(folder)
+    return (got[1], got[2]) if got is not None else (None, None)
+
+
+def _hyphen_truth(part: str) -> tuple[str, str] | None:
+    """``carts-db-memory-leak`` -> ``("carts-db", "memory")``: split at the last ``-`` whose suffix is a known fault spelling."""
+    pieces = part.split("-")
+    for i in range(len(pieces) - 1, 0, -1):
+        suffix = "-".join(pieces[i:]).lower()
+        if suffix in FAULT_ALIASES:
+            return "-".join(pieces[:i]), normalize_fault_type(suffix)
+    return None
+
+
+def _folder_truth(folder: Path) -> tuple[str, str, str, str] | None:
+    """``(folder name, component, fault type, "_" or "-")`` from the case folder's own name or its parent's.
+
+    A name that gives a known fault type wins, the case folder's first, whether written ``<component>_<fault>``
+    (RCAEval) or ``<component>-<fault>`` (RCD): ``study_x/carts-cpu`` and ``orders-memleak/rep_1`` read as the
+    names that hold the fault.  Otherwise ``<component>_<label>`` with an unknown label: the case folder's own
+    unless its label is a number (a repetition), then the parent's."""
+    folder = Path(os.path.abspath(folder))
+    parts = (folder.name, folder.parent.name)
+    for p in parts:
+        comp, label = split_column(p)
+        if label and _fault_label(label) in KNOWN_FOLDER_FAULTS:
+            return p, comp, _fault_label(label), "_"
+        if (h := _hyphen_truth(p)) is not None and "_" not in p:
+            return p, h[0], h[1], "-"
+    named = [(p, *split_column(p)) for p in parts]
+    named = [(p, comp, label) for p, comp, label in named if label]
+    for p, comp, label in named:
+        if p == folder.name and not label.strip().isdigit():
+            return p, comp, _fault_label(label), "_"
+    if named:
+        p, comp, label = named[-1]
+        return p, comp, _fault_label(label), "_"
+    return None
 
 
 def _label_part(folder: Path) -> str | None:
-    """The folder name that holds the ground truth ``<component>_<fault>``: the case folder's own name or its
-    parent's (RCAEval's ``<component>_<fault>/<rep>``).  A name whose fault label is a known fault type wins (the
-    case folder's first: ``study_x/carts_cpu`` is carts / cpu); else the case folder's own, unless its label is a
-    number (``carts_cpu/rep_1``); else the parent's.  None when neither holds a ``_``."""
-    folder = Path(os.path.abspath(folder))  # '1' or '.' inside the dataset: the parent's name counts too
-    named = [(p, *split_column(p)) for p in (folder.name, folder.parent.name)]
-    named = [(p, label) for p, _, label in named if label]
-    for p, label in named:
-        if _fault_label(label) in KNOWN_FOLDER_FAULTS:
-            return p
-    for p, label in named:
-        if p == folder.name and not label.strip().isdigit():
-            return p
-    return named[-1][0] if named else None
+    """The folder name whose ``<component>_<fault>`` gives the ground truth (see :func:`_folder_truth`), or None
+    (no such name, or a ``<component>-<fault>`` one)."""
+    got = _folder_truth(folder)
+    return got[0] if got is not None and got[3] == "_" else None
 
 
 def _fused_components_warning(columns: Iterable[Any], fname: str) -> list[str]:
@@ -737,8 +768,10 @@ def _fused_components_warning(columns: Iterable[Any], fname: str) -> list[str]:
     out = []
     for comp, metrics in by_comp.items():
         others = {m for k, ms in by_comp.items() if k != comp for m in ms}
-        if not others:
-            continue
+        if not others:  # one component only: its columns may still be several services with the same metrics
+            others = _repeated_tails(metrics)
+            if not others:
+                continue
         heads = set()
         for m in metrics:
             head = next((m[: i.start()] for i in re.finditer("_", m) if m[i.end():] in others), None)
@@ -750,12 +783,31 @@ def _fused_components_warning(columns: Iterable[Any], fname: str) -> list[str]:
                 names = sorted(f"{comp}_{h}" for h in heads)
                 out.append(
                     f"warning: {fname}: every column of the component {comp!r} reads as '<name>_<metric>' with a metric the other "
-                    f"components have ({', '.join(repr(n) for n in names[:4])}{' …' if len(names) > 4 else ''}): "
+                    f"components (or names) have ({', '.join(repr(n) for n in names[:4])}{' …' if len(names) > 4 else ''}): "
                     f"{'these look like components' if len(names) > 1 else 'this looks like a component'} whose name holds "
                     f"'_', cut at the first '_' (RCAEval's rule) into {comp!r}; rename the components without '_' (e.g. "
                     f"{names[0].replace('_', '-')!r}) in the column names"
                 )
     return out
+
+
+def _repeated_tails(metrics: list[str]) -> set[str]:
+    """The metric names ``m`` such that ``metrics`` are ``<head>_<m>`` for two or more heads with the same set of
+    ``m`` each (``auth_svc_cpu``, ``auth_svc_mem``, ``user_svc_cpu``, ``user_svc_mem``), else an empty set."""
+    found: list[set[str]] = []
+    for k in (1, 2, 3):
+        by_head: dict[str, set[str]] = {}
+        for m in metrics:
+            toks = m.split("_")
+            if len(toks) <= k:
+                break
+            by_head.setdefault("_".join(toks[:k]), set()).add("_".join(toks[k:]))
+        else:
+            tails = list(by_head.values())
+            if len(tails) >= 2 and all(t == tails[0] for t in tails):
+                found.append(tails[0])
+    # the split whose metric names hold no '_' (auth_svc + cpu, not auth + svc_cpu), else the first that repeats
+    return next((t for t in found if not any("_" in m for m in t)), found[0] if found else set())
 
 
 def _underscore_component(folder: Path, columns: list[str]) -> list[str]:
@@ -902,7 +954,7 @@ def _read_case(folder: Path, *, normalise: bool = True, validate: bool = True) -
     notes += unread_copy_notes(folder, layout)
     identity: dict[str, list[str]] = {}
     sets: dict[str, pd.DataFrame] = {}
-    dropped: dict[str, set[str]] = {}
+    dropped: dict[str, set[str]] = {}  # file -> columns the reader left out (identity columns, one-sided RCD columns)
     raw_columns: dict[str, list[str]] = {}
     rcd_inject: float | None = None
 
@@ -943,6 +995,8 @@ def _read_case(folder: Path, *, normalise: bool = True, validate: bool = True) -
                                  "without data on both sides of the injection cannot be compared across it")
                     normal = normal.drop(columns=one_sided[layout.rcd_files[0]])
                     anomalous = anomalous.drop(columns=one_sided[layout.rcd_files[1]])
+                    for f, cs in one_sided.items():  # a root cause left without columns is then said why
+                        dropped.setdefault(f, set()).update(cs)
                 if "time" in anomalous.columns and pd.api.types.is_numeric_dtype(anomalous["time"]):
                     rcd_inject = float(anomalous["time"].iloc[0])
                     notes.append(
@@ -1061,18 +1115,20 @@ def _read_case(folder: Path, *, normalise: bool = True, validate: bool = True) -
                 notes.append(f"case.json has no root_causes; [] (no root cause) was taken from the folder name {HEALTHY_FOLDER}/")
     if spec is not None and spec.fault is not None:
         notes += _folder_disagreement(folder, spec.fault.to_record(), in_healthy_folder)
-    # a case.json that says "no ground truth" (fault null, root_causes []: collected unlabelled) is not completed
-    # from the folder's name, which would give a fault on a component and still no root cause
+    # a case.json with no ground truth at all (fault null, root_causes []: collected unlabelled) takes both from the
+    # folder's name, as a healthy/ folder gives both; never a fault from the name with no root cause
     unlabelled = has_cj and spec is not None and fault is None and roots == []
-    if (fault is None or roots is None) and not (has_cj and spec is None) and not unlabelled:
+    truth_from = ""  # the folder name the root cause was read from, if it was
+    if (fault is None or roots is None) and not (has_cj and spec is None):
         comp, ftype = _truth_from_folder(folder)
         if fault is None and comp is not None and ftype is not None:
             fault = FaultRecord(type=ftype, target=comp, start=inject)
             notes += _fault_label_note(folder, ftype)
             if has_cj:
                 notes.append(f"case.json has no fault; fault {ftype!r} on {comp!r} was taken from the folder name")
-        if roots is None and comp is not None:
+        if (roots is None or (unlabelled and fault is not None and fault.target == comp)) and comp is not None:
             roots = [comp]
+            truth_from = (_folder_truth(folder) or ("",))[0]
             if has_cj:
                 notes.append(f"case.json has no root_causes; the ground truth {comp!r} was taken from the folder name")
         if comp is not None:
@@ -1122,6 +1178,8 @@ def _read_case(folder: Path, *, normalise: bool = True, validate: bool = True) -
         meta.setdefault("layout", layout.name)
     if earlier or notes:
         meta["normalised"] = list(dict.fromkeys([*earlier, *notes]))  # a note an import recorded and said again now: once
+    if truth_from:  # where the ground truth came from: named when it is no component of the case
+        meta["truth_from_folder"] = truth_from
     case = Case(
         metrics=basic,
         inject_time=inject if inject is not None else float("nan"),

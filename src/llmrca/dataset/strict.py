@@ -41,7 +41,7 @@ from llmrca.names import component_name_problem, invisible_characters, shown
 MAX_MESSAGES_PER_KIND = 10
 
 _NUMBER_AS_TEXT = re.compile(
-    r"^\s*[+-]?(?:\d+,\d+|\d{1,3}(?:[,' ]\d{3})+(?:\.\d+)?|\d+(?:[.,]\d+)?\s*(?:%|[a-zA-Zµ]{1,5})|0[xX][0-9a-fA-F]+)\s*$"
+    r"^\s*[+-]?(?:\d+,\d+|\d{1,3}(?:[,' ]\d{3})+(?:\.\d+)?|\d+(?:[.,]\d+)?\s*(?:%|[a-zA-Zµ]{1,5})|0[xX][0-9a-fA-F]+(?:\.[0-9a-fA-F]*)?(?:[pP][+-]?\d+)?)\s*$"
 )
 _PANDAS_DUP = re.compile(r"^(.*)\.(\d+)$")
 

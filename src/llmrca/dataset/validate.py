@@ -128,7 +128,7 @@ def empty_folder_warning(ds: Dataset) -> str | None:
     empty: list[str] = []
     for d, dirs, files in os.walk(ds.root):
         dirs[:] = [x for x in dirs if not x.startswith(".")]
-        if not dirs and not files and Path(d) != ds.root:
+        if not dirs and not any(not f.startswith(".") for f in files) and Path(d) != ds.root:  # .DS_Store alone: empty
             empty.append(str(Path(d).relative_to(ds.root)))
     if not empty:
         return None

@@ -229,20 +229,20 @@ def audit(
             comps = {p: f'pod="{p}"' for p in st.pods}
             logs = logs or {p: str(st.pod_dir(p) / f"{p}.log") for p in st.pods}
     with PromClient(prom_url, timeout_s=30.0) as client:
+        try:
+            held = client.label_values("__name__", t0, t1)
+            earlier = [] if held else client.label_values("__name__", t1 - 7 * 86400, t0)
+        except PrometheusError:
+            held, earlier = ["?"], []
+        if not held:  # not a matter of selectors: nothing at all was scraped in the window
+            raise ValueError(
+                f"{prom_url} holds no sample in the last {window_s:g} s"
+                + (f" (it holds {len(earlier)} series before that: its scrapes stopped, or its clock is off)" if earlier else "")
+                + "; check its targets (Status > Targets), or widen --window"
+            )
         if not comps:
             comps = _discover(client, t0, t1, namespace)
         if not comps:
-            try:
-                held = client.label_values("__name__", t0, t1)
-                earlier = [] if held else client.label_values("__name__", t1 - 7 * 86400, t0)
-            except PrometheusError:
-                held, earlier = ["?"], []
-            if not held:  # not a labelling matter: nothing at all was scraped in the window
-                raise ValueError(
-                    f"{prom_url} holds no sample in the last {window_s:g} s"
-                    + (f" (it holds {len(earlier)} series before that: its scrapes stopped, or its clock is off)" if earlier else "")
-                    + "; check its targets (Status > Targets), or widen --window"
-                )
             raise ValueError(
                 f"no component found at {prom_url} (no series with a pod label ({', '.join(POD_LABELS)})"
                 + (f" in namespace {namespace!r}" if namespace is not None else "") + f" in the last {window_s:g} s); "

@@ -189,6 +189,8 @@ class Method:
         except (ValueError, np.linalg.LinAlgError) as e:
             if isinstance(e, MethodUnavailable):
                 raise
+            if str(e).startswith("Ranking:"):  # a Ranking built wrong inside _rank: name the method that built it
+                raise ValueError(f"{self.name} built an invalid ranking: {str(e).removeprefix('Ranking: ')}") from e
             rows, cols = len(case.metrics), max(0, case.metrics.shape[1] - 1)
             if rows <= cols:  # fewer samples than variables: the estimate is ill-posed, whatever the library says
                 raise MethodUnavailable(

@@ -92,7 +92,9 @@ class Fidelity:
             return (f"no scored case of the paper's fault types ({', '.join(FAULTS)}); this evaluation has "
                     f"{', '.join(self.other_faults)}, which the paper's Table 1 has no column for")
         if len(self.methods) < 3:
-            return f"only {len(self.methods)} of the paper's methods were evaluated ({', '.join(self.methods) or 'none'}); ρ needs at least 3"
+            other = self.left_out.get("not_in_paper") or []
+            return (f"only {len(self.methods)} of the paper's methods were evaluated ({', '.join(self.methods) or 'none'}); ρ needs at least 3"
+                    + (f" (not the paper's, so not compared: {', '.join(other)})" if other else ""))
         return None
 
     def warnings(self) -> list[str]:
