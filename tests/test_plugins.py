@@ -81,6 +81,10 @@ def test_editing_a_plug_in_re_runs_it_on_resume_and_run_json_names_its_code(tmp_
         fh.write("\n# edited\n")
     r = _llmrca(*args, path=site, env=env)
     assert r.returncode == 0 and "2 run now" in r.stdout + r.stderr, r.stdout + r.stderr
+    # the report rebuilt without the plug-in loaded keeps the paper name its evaluation recorded
+    r = _llmrca("report", str(tmp_path / "ev"), path=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "MedianShift" in (tmp_path / "ev" / "table1.md").read_text()
 
 
 def test_a_plug_in_that_replaces_a_built_in_has_another_code_version() -> None:

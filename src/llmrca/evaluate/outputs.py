@@ -152,6 +152,11 @@ def write_report(out_dir: str | Path) -> Report:
     summary = with_type_named(summary, type_named_frame(records, scored))
     status = status_counts(records, random_on_failure=rof)
     families = {m: (_session_method(session, m).get("family") or (REGISTRY[m].family if m in REGISTRY else "")) for m in methods}
+    from llmrca.evaluate.render import remember_display
+
+    for m in methods:  # a plug-in not loaded now keeps the paper name its evaluation recorded
+        if m not in REGISTRY:
+            remember_display(m, str(_session_method(session, m).get("display") or ""))
     t1 = table1(summary, families, methods)
     # misattribution counts real answers only: fallback (random) rankings are not a method's blame
     mis = misattribution(scored[scored["status"] == "ok"])

@@ -21,14 +21,25 @@ def _paper_names() -> dict[str, str]:
 PAPER_NAMES: dict[str, str] = _paper_names()
 
 
+#: display names an evaluation recorded (run.json) for methods not registered now (a plug-in not loaded when the
+#: report is rebuilt): :func:`remember_display`
+RECORDED_NAMES: dict[str, str] = {}
+
+
+def remember_display(method: str, display: str) -> None:
+    """Use ``display`` for ``method`` when the registry has no row for it (its plug-in is not loaded now)."""
+    if display:
+        RECORDED_NAMES[method] = str(display)
+
+
 def display_name(method: str) -> str:
     """The row's ``display`` name, read from the registry when asked (so a plug-in registered after import
-    counts), else the paper's spelling, else ``method`` itself."""
+    counts), else the paper's spelling, else the name the evaluation recorded, else ``method`` itself."""
     from llmrca.methods.registry import REGISTRY
 
     row = REGISTRY.get(method)
     shown = getattr(row, "display", None) if row is not None else None
-    return shown or PAPER_NAMES.get(method, method)
+    return shown or PAPER_NAMES.get(method) or RECORDED_NAMES.get(method, method)
 
 
 def _fmt(x: float, missing: str, metric: str = "") -> str:
