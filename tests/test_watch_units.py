@@ -146,3 +146,12 @@ def test_audit_tells_a_histogram_without_requests_from_a_missing_exporter() -> N
     assert not _exported_but_empty(empty, "ray-worker-2", ["mesh latency"])
     assert not _exported_but_empty(absent, "ray-worker-1", ["mesh latency"])
     assert not _exported_but_empty(empty, "ray-worker-1", ["gpu utilisation"])
+
+
+def test_preflight_refuses_a_component_name_with_underscore_before_asking_prometheus() -> None:
+    from llmrca.heal.watch import preflight
+
+    said: list[str] = []
+    with pytest.raises(ValueError, match=r"vllm_a.*contains '_'"):
+        preflight("http://127.0.0.1:1", {"vllm_a": 'pod="x"'}, say=said.append)  # nothing listens there: not asked
+    assert said == []

@@ -887,6 +887,11 @@ def preflight(
 
     if urlparse(prom_url).scheme not in ("http", "https"):
         raise ValueError(f"{prom_url!r} is not an http(s) URL; give Prometheus' base URL with its scheme, e.g. http://127.0.0.1:9090")
+    from llmrca.names import component_name_problem
+
+    for name, sel in components.items():  # a name that cannot be a component is refused before anything is asked
+        if (why := component_name_problem(name)) is not None:
+            raise ValueError(f"--component {name}={sel}: the component name {why}")
     with PromClient(prom_url.rstrip("/"), timeout_s=20.0) as client:
         try:
             client.query("vector(1)")
