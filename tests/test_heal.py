@@ -93,3 +93,21 @@ def test_cli_heal_rejects_bad_input(tmp_path: Path) -> None:
         [sys.executable, "-m", "llmrca", "heal", "--fault", "disk", "--out", str(tmp_path)], capture_output=True, text=True, env=env
     )
     assert r.returncode == 2 and "disk" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_heal_cli_refuses_a_negative_seed_and_a_file_as_out_and_reads_the_fault_type_in_any_case(tmp_path) -> None:
+    import json as _json
+
+    from typer.testing import CliRunner
+
+    from llmrca.cli import app
+
+    r = CliRunner().invoke(app, ["heal", "--fault", "cpu", "--seed", "-1", "--out", str(tmp_path / "h")])
+    assert r.exit_code == 2 and "--seed -1" in r.output, r.output
+    (tmp_path / "afile").write_text("x")
+    r = CliRunner().invoke(app, ["heal", "--fault", "cpu", "--out", str(tmp_path / "afile")])
+    assert r.exit_code == 2 and "is a file" in r.output, r.output
+    r = CliRunner().invoke(app, ["heal", "--fault", "CPU", "--out", str(tmp_path / "h")])
+    assert r.exit_code == 0, r.output
+    rep = _json.loads((tmp_path / "h" / "heal.json").read_text())
+    assert "CPU" not in _json.dumps(rep.get("fault", rep))

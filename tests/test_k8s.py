@@ -108,6 +108,28 @@ def test_settings_change_the_rendering() -> None:
         profile_config("paper", {"workerz": 1})
 
 
+def test_gpus_per_pod_set_the_tensor_parallel_size_and_namespaces_are_checked() -> None:
+    rs = _by_kind(render_stack(profile_config("small", {"gpus": 2})))["RayService"][0]
+    serve = yaml.safe_load(rs["spec"]["serveConfigV2"])
+    engine = serve["applications"][0]["args"]["llm_configs"][0]["engine_kwargs"]
+    assert engine["tensor_parallel_size"] == 2  # a pod's GPUs serve its one replica, none idle
+    with pytest.raises(ConfigError, match="dcgm_namespace 'BAD_NS' must be a DNS label"):
+        profile_config("small", {"dcgm_namespace": "BAD_NS"})
+
+
+def test_render_cli_names_a_file_in_the_way_and_missing_crd_schemas(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from llmrca.cli import app
+
+    (tmp_path / "afile").write_text("x")
+    r = CliRunner().invoke(app, ["k8s", "render", "--out", str(tmp_path / "afile")])
+    assert r.exit_code == 2 and "is a file" in r.output, r.output
+    monkeypatch.setenv("LLMRCA_CRD_DIR", str(tmp_path / "nonexistent"))
+    r = CliRunner().invoke(app, ["k8s", "render", "--out", str(tmp_path / "m"), "--validate"])
+    assert r.exit_code != 0 and "Traceback" not in r.output and "LLMRCA_CRD_DIR" in r.output, r.output
+
+
 def _mutate(obj: dict, path: list, new_key: str | None = None, value: object = None) -> dict:
     o = copy.deepcopy(obj)
     node = o

@@ -1150,8 +1150,11 @@ def load_cmd(
     out: str | None = typer.Option(None, "--out", help="Write per-request records to this CSV."),
     allow_remote: bool = typer.Option(False, "--allow-remote", help="Allow a non-loopback target."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+    ignore_eos: bool = typer.Option(True, "--ignore-eos/--no-ignore-eos",
+                                    help="Send vLLM's ignore_eos (always generate --output-tokens); --no-ignore-eos for servers that reject it."),
 ) -> None:
-    """Open-loop streaming load against an OpenAI-compatible server; prints TTFT/ITL/E2E."""
+    """Open-loop streaming load against an OpenAI-compatible server; prints TTFT/ITL/E2E.  Exit 0 when a request
+    succeeded, 1 when none did (or the run failed), 2 for bad options, 130 when interrupted (the summary is printed)."""
     import time as _time
 
     from llmrca.load import LoadRunner, RemoteTargetRefused
@@ -1174,12 +1177,14 @@ def load_cmd(
             model=model,
             timeout_s=timeout,
             allow_remote=allow_remote,
+            ignore_eos=ignore_eos,
         )
     except (RemoteTargetRefused, ValueError) as e:
         console.print(_error_text(f"{e}"))
         raise typer.Exit(2) from None
     total = len(runner.schedule)
     runner.start()
+    interrupted = False
     try:
         with progress_bar("requests finished", total) as bar:
             while runner.running:
@@ -1187,7 +1192,12 @@ def load_cmd(
                 _time.sleep(0.2)
         report = runner.wait()
     except KeyboardInterrupt:
-        report = runner.stop()
+        interrupted = True
+        try:
+            report = runner.stop()
+        except RuntimeError as e:
+            console.print(_error_text(f"{e}"))
+            raise typer.Exit(130) from None
     except RuntimeError as e:
         console.print(_error_text(f"{e}"))
         raise typer.Exit(1) from None
@@ -1202,6 +1212,14 @@ def load_cmd(
         typer.echo(report.format())
         if out:
             typer.echo(f"records: {out}")
+    sm = report.summary
+    if interrupted:
+        console.print(Text(f"interrupted: {sm['n_sent']} of {sm['n_scheduled']} request(s) sent; the summary covers them"), soft_wrap=True)
+        raise typer.Exit(130)
+    if sm["n_sent"] and not sm["n_ok"]:  # a script must not read a run where everything failed as a success
+        kinds = ", ".join(f"{k} {v}" for k, v in sm["errors_by_kind"].items())
+        console.print(_error_text(f"no request succeeded ({sm['n_sent']} sent: {kinds or 'none finished'})"))
+        raise typer.Exit(1)
 
 
 # --- collection (docs/collect.md) -----------------------------------------------
@@ -1358,7 +1376,10 @@ def k8s_render_cmd(
     """Write the whole stack as plain manifests (apply with kubectl apply -k OUT)."""
     from llmrca.config import ConfigError
     from llmrca.testbed.k8s.render import render_stack, write_manifests
+    from llmrca.testbed.k8s.schema import SchemaError
 
+    if Path(out).exists() and not Path(out).is_dir():
+        _usage_error(f"--out {out} is a file; give a folder for the manifests (a new one, or one to overwrite)")
     try:
         cfg = _k8s_config(profile, sets)
         objs = render_stack(cfg)
@@ -1369,9 +1390,10 @@ def k8s_render_cmd(
             if bad:
                 raise ConfigError("rendered objects do not validate: " + "; ".join(bad[:10]))
         paths = write_manifests(objs, out, cfg)
-    except (ConfigError, ImportError, OSError) as e:
+    except (ConfigError, ImportError, OSError, SchemaError) as e:  # SchemaError: no CRD schemas to validate against
         _fail(e)
-    typer.echo(f"wrote {len(objs)} objects to {out} ({', '.join(p.name for p in paths)}); apply with: kubectl apply -k {out}")
+    typer.echo(f"wrote {len(objs)} objects to {out} ({', '.join(p.name for p in paths)}); apply with: kubectl apply -k {out}"
+               + ("; every object validated against its schema" if validate else ""))
 
 
 def _k8s_api(kubeconfig: str | None, context: str | None) -> Any:
@@ -1428,7 +1450,7 @@ def heal_cmd(
     backend: str = typer.Option("sim", "--backend", help="Only sim for now (the action is replayed on the same seeded world)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the simulated world."),
     method: str = typer.Option("llm-rca", "--method", "-m", help="RCA method that localizes the culprit."),
-    signals: str | None = typer.Option(None, "--signals", help="Comma-separated alert signals (column, max:<kind>, entry:<kind>); default max:itl_mean,entry:gateway_5xx_rate,max:ttft_p90. Packet loss needs max:latency_mean."),
+    signals: str | None = typer.Option(None, "--signals", help="Comma-separated alert signals (column, max:<kind>, entry:<kind>); default max:itl_mean,entry:gateway_5xx_rate,max:ttft_p90. Packet loss is seen reliably only with max:latency_mean."),
     execute: bool = typer.Option(False, "--execute", help="Carry the action out (default: dry run, decision logged only)."),
     sets: list[str] = typer.Option([], "--set", help="fault.<type>.<param>=V or sim.<option>=V."),  # noqa: B008
     out: str = typer.Option("heal-out", "--out", "-o", help="Folder for audit.jsonl, heal.json, heal.png."),
@@ -1440,10 +1462,15 @@ def heal_cmd(
 
     if backend != "sim":
         _fail(ValueError(f"heal supports --backend sim; got {backend!r}"))
+    if seed < 0:
+        _usage_error(f"--seed {seed}: the seed of the simulated world must be >= 0")
+    if Path(out).exists() and not Path(out).is_dir():
+        _usage_error(f"--out {out} is a file; give a folder for audit.jsonl, heal.json and heal.png")
+    from llmrca.model import normalize_fault_type
+
+    fault = normalize_fault_type(fault)  # CPU and cpu are one fault type (recorded as such in heal.json)
     try:
         fault_params, sim_params = split_overrides(_parse_sets(sets))
-        from llmrca.model import normalize_fault_type
-
         other = sorted(t for t in fault_params if normalize_fault_type(t) != normalize_fault_type(fault))
         if other:
             raise ConfigError("; ".join(f"fault.{t}.* given but heal injects {fault}" for t in other) + f" (use fault.{fault}.<param>=V)")

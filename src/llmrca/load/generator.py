@@ -89,9 +89,15 @@ def check_target(url: str, allow_remote: bool) -> None:
 
 
 def chat_url(url: str) -> str:
-    """Accept a server base (``http://h:8000``), a ``/v1`` base, or the full endpoint."""
+    """Accept a server base (``http://h:8000``), a ``/v1`` base, or the full endpoint.  Raises ValueError for
+    another scheme than http(s) and for the legacy ``/completions`` endpoint."""
     parts = urlsplit(url if "://" in url else f"http://{url}")
+    if parts.scheme not in ("http", "https"):
+        raise ValueError(f"{url!r}: the scheme must be http or https (an OpenAI-compatible server's URL), not {parts.scheme!r}")
     path = parts.path.rstrip("/")
+    if path.endswith("/completions") and not path.endswith("/chat/completions"):
+        raise ValueError(f"{url!r} is the legacy /completions endpoint; llmrca load sends chat requests: give the server's "
+                         "base URL or its /v1/chat/completions endpoint")
     if not path.endswith("/chat/completions"):
         path = path + ("/chat/completions" if path.endswith("/v1") else "/v1/chat/completions")
     return urlunsplit((parts.scheme, parts.netloc, path, parts.query, ""))
@@ -246,6 +252,7 @@ class LoadRunner:
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._sched_task: asyncio.Task[None] | None = None
+        self._main_task: asyncio.Task[Any] | None = None
         self._drain_s = float(self.config["drain_s"])
         self._stop_requested = False  # read by the arrivals loop: stop() may come before it exists
         self._error: BaseException | None = None
@@ -277,6 +284,7 @@ class LoadRunner:
         def target() -> None:
             async def go() -> None:
                 self._loop = asyncio.get_running_loop()
+                self._main_task = asyncio.current_task()
                 ready.set()
                 await self._main()
 
@@ -308,6 +316,8 @@ class LoadRunner:
             raise TimeoutError(f"load run still going after {timeout} s; call stop() to end it")
         if self._thread is not None:
             self._thread.join()
+        if isinstance(self._error, asyncio.CancelledError) and self._stop_requested:
+            return self.report()  # stopped before the first request (while the model was being asked for)
         if self._error is not None:
             raise RuntimeError(f"load run failed: {self._error!r}") from self._error
         return self.report()
@@ -320,8 +330,15 @@ class LoadRunner:
         self._stop_requested = True
         loop = self._loop
         if loop is not None and not self._done.is_set():
+
+            def cancel() -> None:
+                if self._sched_task is not None:
+                    self._sched_task.cancel()
+                elif self._main_task is not None:  # still asking /v1/models for the model: nothing was sent yet
+                    self._main_task.cancel()
+
             with contextlib.suppress(RuntimeError):  # the loop closed in the meantime: the run has ended anyway
-                loop.call_soon_threadsafe(lambda: self._sched_task.cancel() if self._sched_task is not None else None)
+                loop.call_soon_threadsafe(cancel)
         return self.wait(None if timeout is None else timeout + drain_s)
 
     def __enter__(self) -> LoadRunner:
@@ -465,10 +482,13 @@ class LoadRunner:
             rec.status, rec.error_kind, rec.error = "error", "timeout", str(e) or type(e).__name__
         except (httpx.RemoteProtocolError, httpx.ReadError) as e:
             rec.status, rec.error_kind, rec.error = "error", "incomplete", str(e) or type(e).__name__
-        except httpx.HTTPError as e:
+        except (httpx.HTTPError, httpx.InvalidURL) as e:
             rec.status, rec.error_kind, rec.error = "error", "transport", f"{type(e).__name__}: {e}"
-        except (ValueError, KeyError, TypeError, IndexError) as e:
-            rec.status, rec.error_kind, rec.error = "error", "protocol", f"unexpected stream content: {e}"
+        except (ValueError, KeyError, TypeError, IndexError, AttributeError) as e:
+            # a chunk of another shape than the OpenAI streaming format (a list, a string delta, ...)
+            rec.status, rec.error_kind, rec.error = "error", "protocol", f"unexpected stream content: {type(e).__name__}: {e}"
+        except Exception as e:  # anything else is still this request's outcome: never a request lost from the report
+            rec.status, rec.error_kind, rec.error = "error", "client", f"{type(e).__name__}: {e}"
         self._finish(rec)
 
     async def _stream(self, client: httpx.AsyncClient, body: dict[str, Any], rec: RequestRecord, t_send: float) -> None:
@@ -477,6 +497,12 @@ class LoadRunner:
             if resp.status_code != 200:
                 text = (await resp.aread())[:300].decode("utf-8", "replace")
                 rec.status, rec.error_kind, rec.error = "error", f"http_{resp.status_code}", text.strip()
+                return
+            ctype = resp.headers.get("content-type", "")
+            if ctype.startswith("application/json"):  # the server ignored "stream": true and answered in one piece
+                text = (await resp.aread())[:200].decode("utf-8", "replace")
+                rec.status, rec.error_kind = "error", "not_streamed"
+                rec.error = f"the server answered with one application/json body, not a stream (it ignores \"stream\": true): {text.strip()}"
                 return
             last = None
             done = False
@@ -489,7 +515,9 @@ class LoadRunner:
                     break
                 now = time.perf_counter()
                 chunk = json.loads(payload)
-                if "error" in chunk:
+                if not isinstance(chunk, dict):
+                    raise TypeError(f"a data: line holds {type(chunk).__name__} {payload[:80]!r}, not a JSON object")
+                if chunk.get("error"):  # "error": null beside a good chunk is no error
                     rec.status, rec.error_kind, rec.error = "error", "stream_error", str(chunk["error"])[:300]
                     return
                 usage = chunk.get("usage")
@@ -538,8 +566,10 @@ async def _discover_model(client: httpx.AsyncClient, url: str) -> str:
         r.raise_for_status()
         data = r.json()["data"]
         return str(data[0]["id"])
-    except (httpx.HTTPError, KeyError, IndexError, ValueError) as e:
-        raise RuntimeError(f"no model given and could not read one from {url}: {e!r}; pass model=... (CLI: --model)") from e
+    except (httpx.HTTPError, KeyError, IndexError, ValueError, TypeError) as e:
+        why = (f"HTTP {e.response.status_code}" if isinstance(e, httpx.HTTPStatusError)
+               else f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
+        raise RuntimeError(f"no model given and could not read one from {url} ({why}); pass model=... (CLI: --model)") from e
 
 
 def run_load(url: str, **kwargs: Any) -> LoadReport:

@@ -7,6 +7,7 @@ answers may differ, the offered load does not).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -100,6 +101,10 @@ class Schedule:
         return len(self.offsets_s)
 
 
+#: most requests one schedule holds (its arrays are drawn up front: 10^7 is ~0.3 GB)
+MAX_REQUESTS = 10_000_000
+
+
 def make_schedule(
     *,
     qps: float,
@@ -118,10 +123,12 @@ def make_schedule(
     are uniform in ``target·[1-spread, 1+spread]`` (integers, at least 1), so
     their mean is the target; ``length_spread=0`` gives fixed lengths.
     """
-    if qps <= 0:
-        raise ValueError(f"qps must be > 0, got {qps}")
-    if duration_s <= 0:
+    if not (qps > 0 and math.isfinite(qps)):  # NaN compares false with everything: said, not slipped through
+        raise ValueError(f"qps must be a finite number > 0, got {qps}")
+    if not duration_s > 0:
         raise ValueError(f"duration_s must be > 0, got {duration_s}")
+    if math.isinf(duration_s) and max_requests is None:
+        raise ValueError("duration_s is infinite and max_requests is not given: the run would never end; give one of them")
     if arrival not in ARRIVALS:
         raise ValueError(f"arrival must be one of {ARRIVALS}, got {arrival!r}")
     if not 0.0 <= length_spread < 1.0:
@@ -129,13 +136,18 @@ def make_schedule(
     if max_requests is not None and max_requests < 0:
         raise ValueError(f"max_requests must be >= 0, got {max_requests}")
     rng = np.random.default_rng(seed)
-    expected = int(np.ceil(qps * duration_s))
+    expected_f = qps * duration_s  # may be inf (duration_s inf with max_requests)
+    bound = expected_f if max_requests is None else min(expected_f, float(max_requests))
+    if bound > MAX_REQUESTS:
+        raise ValueError(f"{bound:.3g} requests would be scheduled (qps x duration_s); at most {MAX_REQUESTS:,} per run: "
+                         "lower qps or duration_s, or give max_requests")
+    expected = int(np.ceil(min(expected_f, float(MAX_REQUESTS))))
     cap = expected if max_requests is None else min(expected, max_requests)
     if arrival == "constant":
         offsets = np.arange(cap, dtype=float) / qps
     else:
         # Draw generously, then cut at the duration: the count is random, as it should be.
-        n = int(expected + 10 * np.sqrt(expected) + 10)
+        n = int(cap + 10 * np.sqrt(cap) + 10)  # never more draws than the requests that can be kept
         offsets = np.cumsum(rng.exponential(1.0 / qps, size=n))
         offsets = np.concatenate([[0.0], offsets[:-1]])  # first arrival at t=0, like the constant case
         offsets = offsets[offsets < duration_s]

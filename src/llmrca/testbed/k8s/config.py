@@ -51,7 +51,7 @@ class K8sConfig(Config):
     """One stack on a cluster.
 
     ``workers``: Ray worker pods (the head serves one more replica, as in the paper: 1 + 3 = 4 replicas);
-    ``cpu`` / ``memory``: limits of every Ray pod (paper: 8 CPU, 16 GiB); ``gpus``: GPUs per Ray pod;
+    ``cpu`` / ``memory``: limits of every Ray pod (paper: 8 CPU, 16 GiB); ``gpus``: GPUs per Ray pod, the tensor-parallel size of its vLLM replica;
     ``model``: served model id; ``image``: Ray + vLLM image; ``max_ongoing_requests``: per replica (paper: 500);
     ``prometheus_release``: value of the ``release`` label the cluster's Prometheus selects monitors by
     (kube-prometheus-stack: its Helm release name); ``dcgm_namespace``: where the GPU Operator's dcgm-exporter runs;
@@ -96,10 +96,10 @@ class K8sConfig(Config):
             raise ConfigError(f"scrape_interval {self.scrape_interval!r} must be a Prometheus duration above zero (e.g. '5s', '1m')")
         if self.max_ongoing_requests < 1:
             raise ConfigError(f"max_ongoing_requests must be >= 1, got {self.max_ongoing_requests}")
-        for field in ("name", "namespace"):
+        for field, most in (("name", 40), ("namespace", 40), ("dcgm_namespace", 63)):  # a namespace is an RFC 1123 label
             v = getattr(self, field)
-            if not v or len(v) > 40 or not all(c.isdigit() or ("a" <= c <= "z") or c == "-" for c in v) or v[0] == "-" or v[-1] == "-":
-                raise ConfigError(f"{field} {v!r} must be a DNS label of at most 40 characters (a-z, 0-9, '-')")
+            if not v or len(v) > most or not all(c.isdigit() or ("a" <= c <= "z") or c == "-" for c in v) or v[0] == "-" or v[-1] == "-":
+                raise ConfigError(f"{field} {v!r} must be a DNS label of at most {most} characters (a-z, 0-9, '-')")
 
     @property
     def replicas(self) -> int:

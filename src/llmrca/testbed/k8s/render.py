@@ -133,7 +133,7 @@ def serve_config(cfg: K8sConfig) -> dict[str, Any]:
                                 "num_replicas": cfg.replicas,
                                 "max_ongoing_requests": cfg.max_ongoing_requests,
                             },
-                            "engine_kwargs": {"max_model_len": cfg.max_model_len, "tensor_parallel_size": 1},
+                            "engine_kwargs": {"max_model_len": cfg.max_model_len, "tensor_parallel_size": cfg.gpus},
                             "log_engine_metrics": True,
                         }
                     ]
