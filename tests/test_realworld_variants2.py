@@ -217,15 +217,21 @@ def test_services_with_underscores_are_warned_about_when_they_are_all_there_is(t
     assert "'ts_auth_svc', 'ts_user_svc'" in _notes(case)
 
 
-def test_a_collected_case_without_truth_takes_both_from_its_folder_or_says_where_it_came_from(tmp_path: Path) -> None:
+def test_a_collected_case_without_truth_stays_without_and_a_folder_root_cause_says_where_it_came_from(tmp_path: Path) -> None:
     import json
 
-    d = _write(tmp_path / "carts_cpu" / "1")
-    (d / "case.json").write_text(json.dumps({"schema": 1, "inject_time": T0 + AT, "fault": None, "root_causes": []}))
+    from llmrca.dataset.io import ground_truth_problem
+
+    # collected without --fault-type/--target (fault null, root_causes []) under folders whose names hold '_':
+    # no truth is made up from them (the parent's name would give root cause 'my')
+    d = _write(tmp_path / "my_cases" / "c1")
+    (d / "case.json").write_text(json.dumps({"schema": 1, "inject_time": T0 + AT, "fault": None, "root_causes": [],
+                                             "meta": {"collection": {"prometheus": "http://127.0.0.1:9090"}}}))
     case = read_case(d)
-    assert case.root_causes == frozenset({"carts"}) and case.fault.type == "cpu"
+    assert case.root_causes == frozenset() and case.fault is None
+    assert "collected without one" in ground_truth_problem(case)
+    # without case.json, a folder name that names no component says where the root cause came from
     g = _write(tmp_path / "c_ghost")
-    (g / "case.json").write_text(json.dumps({"schema": 1, "inject_time": T0 + AT, "fault": None, "root_causes": []}))
     with pytest.raises(CaseValidationError) as e:
         read_case(g)
     assert any("read from the folder name 'c_ghost'" in p for p in e.value.problems), e.value.problems

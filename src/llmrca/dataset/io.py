@@ -1115,18 +1115,18 @@ def _read_case(folder: Path, *, normalise: bool = True, validate: bool = True) -
                 notes.append(f"case.json has no root_causes; [] (no root cause) was taken from the folder name {HEALTHY_FOLDER}/")
     if spec is not None and spec.fault is not None:
         notes += _folder_disagreement(folder, spec.fault.to_record(), in_healthy_folder)
-    # a case.json with no ground truth at all (fault null, root_causes []: collected unlabelled) takes both from the
-    # folder's name, as a healthy/ folder gives both; never a fault from the name with no root cause
+    # a case.json that says "no ground truth" (fault null, root_causes []: collected without one) is not completed
+    # from folder names: any folder a collected case is written under (my_cases/c1) would give a made-up truth
     unlabelled = has_cj and spec is not None and fault is None and roots == []
     truth_from = ""  # the folder name the root cause was read from, if it was
-    if (fault is None or roots is None) and not (has_cj and spec is None):
+    if (fault is None or roots is None) and not (has_cj and spec is None) and not unlabelled:
         comp, ftype = _truth_from_folder(folder)
         if fault is None and comp is not None and ftype is not None:
             fault = FaultRecord(type=ftype, target=comp, start=inject)
             notes += _fault_label_note(folder, ftype)
             if has_cj:
                 notes.append(f"case.json has no fault; fault {ftype!r} on {comp!r} was taken from the folder name")
-        if (roots is None or (unlabelled and fault is not None and fault.target == comp)) and comp is not None:
+        if roots is None and comp is not None:
             roots = [comp]
             truth_from = (_folder_truth(folder) or ("",))[0]
             if has_cj:
