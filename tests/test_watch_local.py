@@ -88,8 +88,11 @@ def test_healthy_window_raises_no_alert_and_survives_prometheus_dying(stack: Loc
     time.sleep(max(0.0, 50.0 - (time.time() - stack.state.created)))  # Prometheus holds enough history for the baseline
     lines: list[str] = []
     w, th = start_watcher(RUN_DIR, tmp_path, CFG.replace(execute=True), allow=WORKERS, say=lines.append)
-    time.sleep(30)
-    assert w.rules and all(r.band() is not None for r in w.rules.values()), {n: len(r.samples) for n, r in w.rules.items()}
+    deadline = time.time() + 90  # every rule arms once its baseline holds enough samples (30 s on an idle machine)
+    while time.time() < deadline and not (w.rules and all(r.band() is not None for r in w.rules.values())):
+        time.sleep(2)
+    unarmed = {n: len(r.samples) for n, r in w.rules.items() if r.band() is None}
+    assert w.rules and not unarmed, unarmed
     cmd = _kill_prometheus(stack)
     time.sleep(20)
     assert th.is_alive()  # the loop survives Prometheus going away
