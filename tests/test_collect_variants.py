@@ -26,7 +26,14 @@ import pytest
 from _promhelpers import Backfilled, backfilled_prometheus, histogram_quantile_ref
 from llmrca.collect import collect_metrics, default_aliases
 from llmrca.collect.metrics import MetricsResult, candidates, metric_defs, query_forms
-from llmrca.telemetry.aliases import EQUIVALENTS, RENAMES, canonical, selector_schemes
+from llmrca.telemetry.aliases import (
+    EQUIVALENTS,
+    POD_REGEX_MATCHER,
+    RENAMES,
+    canonical,
+    pod_labels_held,
+    selector_schemes,
+)
 
 STEP = 5  # s between written samples
 N = 144  # samples per series: 12 minutes
@@ -370,6 +377,20 @@ def test_selector_schemes() -> None:
         "dcgm-exporter-1.x": 'pod_namespace="llm",pod_name="w1"',
     }
     assert selector_schemes('pod_name="w1"')[1] == ("standard", 'pod="w1"', {"pod_name": "pod"})
+
+
+def test_pod_labels_of_every_scheme_and_the_exported_pod_first() -> None:
+    # beside exported_pod, pod names the exporter's own pod (Prometheus renamed the target's): it comes last
+    assert pod_labels_held({"pod", "exported_pod", "gpu", "UUID"}) == ["exported_pod", "pod"]
+    assert pod_labels_held(["pod", "pod_name", "exported_pod"]) == ["exported_pod", "pod_name", "pod"]
+    assert pod_labels_held(["kubernetes_pod_name", "instance"]) == ["kubernetes_pod_name"]
+    assert pod_labels_held(["pod_name", "pod"]) == ["pod", "pod_name"]
+    assert pod_labels_held(["job", "instance"]) == []
+    # a regex matcher on any scheme's pod label, not on a label that only ends in one
+    for label in ("pod", "pod_name", "kubernetes_pod_name", "exported_pod"):
+        m = POD_REGEX_MATCHER.search(f'namespace="llm",{label}=~"vllm-.*"')
+        assert m is not None and m.group(1) == label
+    assert POD_REGEX_MATCHER.search('mypod=~"x"') is None and POD_REGEX_MATCHER.search('pod="x"') is None
 
 
 def test_query_forms_scale_and_skip_what_a_series_lacks() -> None:

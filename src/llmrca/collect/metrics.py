@@ -50,7 +50,15 @@ import pandas as pd
 
 from llmrca.collect.prom import PromClient, PrometheusError
 from llmrca.telemetry import BASIC, EXTENDED, GATEWAY, HEAD, PROMETHEUS_EXTRA, MetricDef, is_serving
-from llmrca.telemetry.aliases import LABEL_SCHEMES, POD_LABELS, Equivalent, equivalents, same_signal, selector_schemes
+from llmrca.telemetry.aliases import (
+    LABEL_SCHEMES,
+    POD_REGEX_MATCHER,
+    Equivalent,
+    equivalents,
+    pod_labels_held,
+    same_signal,
+    selector_schemes,
+)
 
 #: A series name in a PromQL template: a metric name directly followed by its ``{`` label matcher.
 _SERIES = re.compile(r"(?<![A-Za-z0-9_:])([A-Za-z_:][A-Za-z0-9_:]*)(?=\{)")
@@ -440,8 +448,7 @@ def _other_pods_devices(
         sets = client.series(f'{{__name__=~"(?i)dcgm_.*",{gpu_label}={_label_value(value)}}}', start, end)
     except PrometheusError:
         return None
-    held = {k for ls in sets for k in ls}
-    label = next((k for k in ("exported_pod", "pod", "pod_name", "kubernetes_pod_name") if k in held), None)
+    label = next(iter(pod_labels_held({k for ls in sets for k in ls})), None)
     if label is None:
         return None
     others = sorted({ls[label] for ls in sets if ls.get(label)} - set(pods))
@@ -471,7 +478,7 @@ def describe_dcgm_series(
         "labels": labels,
         "examples": examples,
         # a pod label beside exported_pod is the exporter's own pod (Prometheus renamed the device's): list it last
-        "pod_labels": sorted((k for k in POD_LABELS if k in labels), key=lambda k: k == "pod" and "exported_pod" in labels),
+        "pod_labels": pod_labels_held(labels),
         "devices": len(seen),
     }
 
@@ -719,15 +726,12 @@ def collect_metrics(
     return res
 
 
-_POD_REGEX = re.compile(r'\b(pod|pod_name|kubernetes_pod_name|exported_pod)\s*=~')
-
-
 def _several_pods(client: PromClient, components: Mapping[str, str], start: float, end: float) -> dict[str, list[str]]:
     """Components whose selector matches its pod label with a regular expression (``pod=~"vllm-.*"``) and selects
     several pods in ``[start, end]``: their columns sum (CPU, memory) or average (GPU) those pods; said, not hidden."""
     out: dict[str, list[str]] = {}
     for comp, sel in components.items():
-        m = _POD_REGEX.search(str(sel))
+        m = POD_REGEX_MATCHER.search(str(sel))
         if m is None:
             continue
         try:

@@ -24,6 +24,7 @@ Kubernetes identity in other setups (``exported_pod``, ``pod_name``,
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 #: vLLM renames, old (v0 engine / vLLM <= 0.10) -> current (v1 engine).
@@ -259,6 +260,27 @@ LABEL_SCHEMES: dict[str, dict[str, str]] = {
 
 #: Label names that name the pod in some scheme (``pod`` first).
 POD_LABELS: tuple[str, ...] = ("pod", *dict.fromkeys(s["pod"] for s in LABEL_SCHEMES.values()))
+
+
+def pod_labels_held(labels: Iterable[str]) -> list[str]:
+    """The :data:`POD_LABELS` among ``labels``, the one that names the pod a series is *about* first.
+
+    When Prometheus renamed a target's own ``pod`` label to ``exported_pod`` (``honor_labels: false``, as with
+    dcgm-exporter's Kubernetes mapping scraped through a ServiceMonitor), ``pod`` names the exporter's pod and
+    ``exported_pod`` the workload's: ``pod`` then comes last.  Otherwise the order of :data:`POD_LABELS`.  Empty
+    when none is held.
+    """
+    held = set(labels)
+    out = [k for k in POD_LABELS if k in held]
+    if "exported_pod" in held and "pod" in held:
+        out.remove("pod")
+        out.append("pod")
+    return out
+
+
+#: A selector that matches one of :data:`POD_LABELS` with a regular expression (``pod=~"vllm-.*"``); group 1 is
+#: the label.
+POD_REGEX_MATCHER = re.compile(rf"\b({'|'.join(POD_LABELS)})\s*=~")
 
 _MATCHER = re.compile(r'(?P<label>[A-Za-z_][A-Za-z0-9_]*)\s*(?P<op>=~|!~|!=|=)\s*(?P<value>"(?:[^"\\]|\\.)*")')
 
