@@ -194,3 +194,16 @@ def test_report_html_in_headless_chromium(repro: Path, tmp_path: Path) -> None:
     broken.write_text((repro / "REPORT.html").read_text().replace("<script>", "<script>undefinedFunction();", 1))
     r = subprocess.run([*base, "--enable-logging=stderr", "--v=0", "--dump-dom", broken.as_uri()], capture_output=True, text=True, timeout=120)
     assert any(":CONSOLE" in x and "undefinedFunction" in x for x in r.stderr.splitlines()), r.stderr[-2000:]
+
+
+def test_report_names_a_case_that_could_not_be_read_as_unreadable(repro: Path, tmp_path: Path) -> None:
+    """A case whose data cannot be read is counted in the report's setting as 'unreadable', not as fault 'None'."""
+    ds = tmp_path / "dataset"
+    shutil.copytree(repro / "dataset", ds)
+    (ds / "ray-worker-1_cpu" / "1" / "data.csv").write_text("this is not a table\n\x00\x01\n")
+    r = _cli("evaluate", str(ds), "--methods", "nsigma", "--jobs", "1", "-q", "--out", str(tmp_path / "res" / "eval"))
+    assert r.returncode in (0, 1), r.stderr
+    r = CliRunner().invoke(app, ["report", str(tmp_path / "res")])
+    assert r.exit_code == 0, r.output
+    md = (tmp_path / "res" / "REPORT.md").read_text()
+    assert "12 cases (" in md and "unreadable 1" in md and "None 1" not in md, md[:2000]

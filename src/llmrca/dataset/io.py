@@ -749,13 +749,6 @@ def _folder_truth(folder: Path) -> tuple[str, str, str, str] | None:
     return None
 
 
-def _label_part(folder: Path) -> str | None:
-    """The folder name whose ``<component>_<fault>`` gives the ground truth (see :func:`_folder_truth`), or None
-    (no such name, or a ``<component>-<fault>`` one)."""
-    got = _folder_truth(folder)
-    return got[0] if got is not None and got[3] == "_" else None
-
-
 def _fused_components_warning(columns: Iterable[Any], fname: str) -> list[str]:
     """A warning when a component's columns all read as ``<more name>_<a metric other components have>``
     (``ts_order_service_cpu`` and ``ts_payment_service_cpu`` next to ``carts_cpu``): component names that hold
@@ -843,9 +836,11 @@ def _fault_label(label: str) -> str:
     return normalize_fault_type(label)
 
 
-def _fault_label_note(folder: Path, ftype: str | None) -> list[str]:
-    """A note when the folder's fault label was read by its leading part (``cpu_stress_100`` as ``cpu``)."""
-    for part in filter(None, [_label_part(folder)]):
+def _fault_label_note(got: tuple[str, str, str, str] | None, ftype: str | None) -> list[str]:
+    """A note when the folder's fault label (``got``: :func:`_folder_truth`'s answer) was read by its leading part
+    (``cpu_stress_100`` as ``cpu``); none for a ``<component>-<fault>`` name, whose fault is a known spelling."""
+    if got is not None and got[3] == "_":
+        part = got[0]
         _, label = split_column(part)
         if label:
             key = label.strip().lower()
@@ -1120,15 +1115,16 @@ def _read_case(folder: Path, *, normalise: bool = True, validate: bool = True) -
     unlabelled = has_cj and spec is not None and fault is None and roots == []
     truth_from = ""  # the folder name the root cause was read from, if it was
     if (fault is None or roots is None) and not (has_cj and spec is None) and not unlabelled:
-        comp, ftype = _truth_from_folder(folder)
+        got = _folder_truth(folder)
+        comp, ftype = (got[1], got[2]) if got is not None else (None, None)
         if fault is None and comp is not None and ftype is not None:
             fault = FaultRecord(type=ftype, target=comp, start=inject)
-            notes += _fault_label_note(folder, ftype)
+            notes += _fault_label_note(got, ftype)
             if has_cj:
                 notes.append(f"case.json has no fault; fault {ftype!r} on {comp!r} was taken from the folder name")
         if roots is None and comp is not None:
             roots = [comp]
-            truth_from = (_folder_truth(folder) or ("",))[0]
+            truth_from = got[0] if got is not None else ""
             if has_cj:
                 notes.append(f"case.json has no root_causes; the ground truth {comp!r} was taken from the folder name")
         if comp is not None:

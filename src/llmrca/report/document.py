@@ -420,7 +420,7 @@ def _setting(ctx: _Context) -> str:
     if manifest.get("complete") is False:  # scored as it was: the tables cover only the cases it had
         setting.append("**The dataset's campaign was not finished when it was evaluated** (dataset.json: complete false): "
                        "the tables cover the cases it had; finish it with `llmrca campaign --resume` and evaluate again into this folder.")
-    setting.append(f"{len(cases)} cases (" + ", ".join(f"{'healthy' if f == NO_FAULT else 'unreadable' if f is None or f != f or str(f) == 'None' else f} {n}" for f, n in by_fault.items()) + f"), {len(ctx.methods)} method{'s' if len(ctx.methods) != 1 else ''}.")
+    setting.append(f"{len(cases)} cases (" + ", ".join(f"{'healthy' if f == NO_FAULT else 'unreadable' if f is None else f} {n}" for f, n in by_fault.items()) + f"), {len(ctx.methods)} method{'s' if len(ctx.methods) != 1 else ''}.")
     from llmrca.report.fidelity import _reference_modes
 
     refs = _reference_modes(ctx.records, ctx.methods)
