@@ -81,6 +81,8 @@ def test_errors_are_counted_by_kind(faulty: StubServer) -> None:
     assert s["n_ok"] == 24
     bad = r.records[r.records["status"] == "error"]
     assert np.isnan(bad["e2e_s"]).all()
+    # ITL, as TTFT and E2E, is over the requests that succeeded: 24 requests of 6 tokens, 5 gaps each
+    assert len(r.itl_s) == 24 * 5 and s["itl_s"]["n"] == 24 * 5
 
 
 def test_concurrency_cap_drops_instead_of_waiting(server: StubServer) -> None:
@@ -155,3 +157,68 @@ def test_binned_client_series(faulty: StubServer) -> None:
     assert b["ok"].sum() == r.summary["n_ok"] and b["errors"].sum() == r.summary["n_error"]
     assert (b["ttft_p50_s"] >= 0.01).all() and (b["ttft_p90_s"] >= b["ttft_p50_s"]).all()
     assert np.allclose(np.diff(b["time"]), 0.5)
+
+
+def _tiny_server(body_of: dict[str, tuple[int, bytes]]):
+    """A loopback HTTP server answering GET paths from ``body_of`` (path -> (status, body)), 404 otherwise."""
+    import http.server
+    import threading
+
+    class H(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            code, body = body_of.get(self.path, (404, b"not found"))
+            self.send_response(code)
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *a: object) -> None:
+            pass
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    return srv
+
+
+@pytest.mark.parametrize(
+    ("answers", "said"),
+    [
+        ({}, "HTTP 404: the server has no model list there"),
+        ({"/v1/models": (200, b'{"object": "list", "data": []}')}, "it lists no model"),
+        ({"/v1/models": (200, b"<html>hello</html>")}, "is not an OpenAI model list"),
+        ({"/v1/models": (503, b"busy")}, "HTTP 503"),
+    ],
+)
+def test_model_discovery_says_why_it_found_no_model(answers: dict, said: str) -> None:
+    srv = _tiny_server(answers)
+    try:
+        url = f"http://127.0.0.1:{srv.server_address[1]}"
+        with pytest.raises(RuntimeError) as e:
+            run_load(url, qps=1, duration_s=0.5)
+        assert said in str(e.value) and f"{url}/v1/models" in str(e.value) and "--model" in str(e.value), str(e.value)
+    finally:
+        srv.shutdown()
+        srv.server_close()
+
+
+def test_cli_load_error_is_one_readable_line_when_piped() -> None:
+    """Piped stderr: the message is not cut at 80 columns, and not shown as an exception's repr."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    srv = _tiny_server({})
+    try:
+        env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+        env["PYTHONPATH"] = str(Path(__file__).resolve().parents[1] / "src")
+        url = f"http://127.0.0.1:{srv.server_address[1]}"
+        r = subprocess.run([sys.executable, "-m", "llmrca", "load", url, "--qps", "1", "--duration", "0.5"],
+                           capture_output=True, text=True, env=env, timeout=120)
+    finally:
+        srv.shutdown()
+        srv.server_close()
+    assert r.returncode == 1
+    line = next(x for x in r.stderr.splitlines() if x.startswith("error:"))
+    assert "RuntimeError(" not in r.stderr and len(line) > 120, r.stderr
+    assert line.endswith("pass model=... (CLI: --model)") and f"{url}/v1/models (HTTP 404" in line, r.stderr

@@ -109,7 +109,8 @@ def models_url(url: str) -> str:
 
 @dataclass
 class LoadReport:
-    """Per-request records, every inter-token gap, and a summary."""
+    """Per-request records, the inter-token gaps of the requests that succeeded (``itl_s``, seconds; what the
+    summary's ITL reads, as its TTFT and E2E read only those requests), and a summary."""
 
     records: pd.DataFrame
     itl_s: np.ndarray
@@ -319,7 +320,9 @@ class LoadRunner:
         if isinstance(self._error, asyncio.CancelledError) and self._stop_requested:
             return self.report()  # stopped before the first request (while the model was being asked for)
         if self._error is not None:
-            raise RuntimeError(f"load run failed: {self._error!r}") from self._error
+            e = self._error
+            said = str(e) if isinstance(e, RuntimeError) and str(e) else f"{type(e).__name__}: {e}"  # ours say what happened
+            raise RuntimeError(f"load run failed: {said}") from e
         return self.report()
 
     def stop(self, drain_s: float = 0.0, timeout: float | None = 30.0) -> LoadReport:
@@ -358,7 +361,8 @@ class LoadRunner:
             d = asdict(r)
             d.pop("itl_s")
             rows.append(d)
-            gaps.extend(r.itl_s)
+            if r.status == "ok":  # as TTFT and E2E: a failed request's gaps (a stall before a reset) are not its speed
+                gaps.extend(r.itl_s)
         cols = [f for f in RequestRecord.__dataclass_fields__ if f != "itl_s"]
         df = pd.DataFrame(rows, columns=cols)
         return LoadReport(
@@ -567,8 +571,18 @@ async def _discover_model(client: httpx.AsyncClient, url: str) -> str:
         data = r.json()["data"]
         return str(data[0]["id"])
     except (httpx.HTTPError, KeyError, IndexError, ValueError, TypeError) as e:
-        why = (f"HTTP {e.response.status_code}" if isinstance(e, httpx.HTTPStatusError)
-               else f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
+        if isinstance(e, httpx.HTTPStatusError) and e.response.status_code in (404, 405):
+            why = (f"HTTP {e.response.status_code}: the server has no model list there; an OpenAI-compatible server "
+                   "(vLLM, SGLang, TGI's Messages API) answers GET /v1/models next to /v1/chat/completions, so check "
+                   "the URL's path")
+        elif isinstance(e, httpx.HTTPStatusError):
+            why = f"HTTP {e.response.status_code}"
+        elif isinstance(e, IndexError):
+            why = "it lists no model"
+        elif isinstance(e, KeyError | TypeError | ValueError):
+            why = 'the answer is not an OpenAI model list ({"data": [{"id": ...}]})'
+        else:
+            why = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
         raise RuntimeError(f"no model given and could not read one from {url} ({why}); pass model=... (CLI: --model)") from e
 
 
