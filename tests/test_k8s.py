@@ -130,6 +130,36 @@ def test_render_cli_names_a_file_in_the_way_and_missing_crd_schemas(tmp_path: Pa
     assert r.exit_code != 0 and "Traceback" not in r.output and "LLMRCA_CRD_DIR" in r.output, r.output
 
 
+def test_render_into_a_used_folder_removes_its_own_stale_manifests_only(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from llmrca.cli import app
+
+    out = tmp_path / "m"
+    r = CliRunner().invoke(app, ["k8s", "render", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    written = sorted(p.name for p in out.iterdir())
+    # a manifest an earlier render wrote that this one does not (same header), and a file of the user's
+    (out / "old.yaml").write_text((out / "gateway.yaml").read_text())
+    (out / "mine.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: mine}\n")
+    r = CliRunner().invoke(app, ["k8s", "render", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    assert not (out / "old.yaml").exists() and (out / "mine.yaml").read_text().startswith("apiVersion")
+    assert sorted(p.name for p in out.iterdir()) == sorted([*written, "mine.yaml"])
+    assert "removed what an earlier render left there and this one does not write: old.yaml" in r.stdout
+    assert "also holds mine.yaml, which llmrca did not write" in r.stderr
+
+
+def test_k8s_status_and_down_say_a_bad_profile_before_asking_the_cluster() -> None:
+    from typer.testing import CliRunner
+
+    from llmrca.cli import app
+
+    for cmd in ("status", "down"):
+        r = CliRunner().invoke(app, ["k8s", cmd, "--profile", "nope", "--kubeconfig", "/nonexistent/kubeconfig"])
+        assert r.exit_code != 0 and "unknown k8s profile 'nope'" in r.output and "Traceback" not in r.output, r.output
+
+
 def _mutate(obj: dict, path: list, new_key: str | None = None, value: object = None) -> dict:
     o = copy.deepcopy(obj)
     node = o

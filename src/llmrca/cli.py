@@ -21,7 +21,9 @@ from llmrca.model import ALL_FAULT_TYPES
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Root-cause analysis for LLM inference deployments.")
 # Terminal markup is off everywhere: names, paths, hints (``llmrca[torch]``) and
 # messages come from data and must print literally.  Styling uses Text objects.
-console = Console(stderr=True, markup=False, highlight=False)
+# Messages are not wrapped by rich (soft_wrap): a terminal wraps them at its own width, and piped or
+# redirected stderr keeps each message on one line instead of breaking it at rich's default 80 columns.
+console = Console(stderr=True, markup=False, highlight=False, soft_wrap=True)
 
 
 def _stdout() -> Console:
@@ -1375,7 +1377,7 @@ def k8s_render_cmd(
 ) -> None:
     """Write the whole stack as plain manifests (apply with kubectl apply -k OUT)."""
     from llmrca.config import ConfigError
-    from llmrca.testbed.k8s.render import render_stack, write_manifests
+    from llmrca.testbed.k8s.render import render_stack, rendered_manifests, write_manifests
     from llmrca.testbed.k8s.schema import SchemaError
 
     if Path(out).exists() and not Path(out).is_dir():
@@ -1389,11 +1391,18 @@ def k8s_render_cmd(
             bad = [p for o in objs for p in validate_object(o)]
             if bad:
                 raise ConfigError("rendered objects do not validate: " + "; ".join(bad[:10]))
+        before = rendered_manifests(out)
         paths = write_manifests(objs, out, cfg)
     except (ConfigError, ImportError, OSError, SchemaError) as e:  # SchemaError: no CRD schemas to validate against
         _fail(e)
+    removed = sorted(p.name for p in before - set(paths))
+    foreign = sorted(p.name for p in Path(out).iterdir() if p.suffix in (".yaml", ".yml", ".json") and p not in paths)
     typer.echo(f"wrote {len(objs)} objects to {out} ({', '.join(p.name for p in paths)}); apply with: kubectl apply -k {out}"
-               + ("; every object validated against its schema" if validate else ""))
+               + ("; every object validated against its schema" if validate else "")
+               + (f"; removed what an earlier render left there and this one does not write: {', '.join(removed)}" if removed else ""))
+    if foreign:
+        typer.echo(f"note: {out} also holds {', '.join(foreign)}, which llmrca did not write; kubectl apply -k applies only "
+                   "what kustomization.yaml lists, so they are not part of the stack", err=True)
 
 
 def _k8s_api(kubeconfig: str | None, context: str | None) -> Any:
@@ -1414,7 +1423,8 @@ def k8s_status_cmd(
     from llmrca.testbed.k8s.stack import K8sStack
 
     try:
-        st = K8sStack(_k8s_api(kubeconfig, context), _k8s_config(profile, sets))
+        cfg = _k8s_config(profile, sets)  # a bad profile or setting is said before the cluster is asked
+        st = K8sStack(_k8s_api(kubeconfig, context), cfg)
         r = st.readiness()
         pods = {c: p["metadata"]["name"] for c, p in st.component_pods().items()}
     except (ConfigError, ImportError, RuntimeError) as e:
@@ -1437,7 +1447,8 @@ def k8s_down_cmd(
     from llmrca.testbed.k8s.stack import down
 
     try:
-        res = down(_k8s_api(kubeconfig, context), _k8s_config(profile, sets), stack_too=stack)
+        cfg = _k8s_config(profile, sets)  # a bad profile or setting is said before the cluster is asked
+        res = down(_k8s_api(kubeconfig, context), cfg, stack_too=stack)
     except (ConfigError, ImportError, RuntimeError) as e:
         _fail(e)
     typer.echo(f"faults deleted: {len(res['faults'])} ({', '.join(res['faults']) or 'none'}); stack objects deleted: {len(res['stack'])}")

@@ -423,18 +423,26 @@ def to_yaml(objs: list[dict[str, Any]]) -> str:
     return yaml.dump_all(objs, Dumper=_Dumper, sort_keys=False, width=200)
 
 
+#: First line of every file :func:`write_manifests` writes (followed by the settings).
+_HEADER = "# rendered by llmrca k8s render"
+
+
 def write_manifests(objs: list[dict[str, Any]], out: str | Path, cfg: K8sConfig | None = None) -> list[Path]:
     """Write ``objs`` as multi-document YAML files and a ``kustomization.yaml`` listing them; returns the paths.
 
-    Objects keep their order within a file; files follow :data:`FILES`.  Creates ``out``.
+    Objects keep their order within a file; files follow :data:`FILES`.  Creates ``out``.  A manifest an earlier
+    render left in ``out`` that this one does not write (a file whose first line is this function's header: a
+    render with other settings) is removed, so the folder holds what ``kustomization.yaml`` lists; other files
+    are left alone.  Raises OSError when ``out`` cannot be written.
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    stale = rendered_manifests(out)
     groups: dict[str, list[dict[str, Any]]] = {}
     for o in objs:
         groups.setdefault(_file_of(o), []).append(o)
     paths = []
-    header = "# rendered by llmrca k8s render" + (f" ({json.dumps(cfg.to_dict(), sort_keys=True)})" if cfg else "") + "\n"
+    header = _HEADER + (f" ({json.dumps(cfg.to_dict(), sort_keys=True)})" if cfg else "") + "\n"
     order = [f for f in [*FILES, "other.yaml"] if f in groups]
     for f in order:
         p = out / f
@@ -446,4 +454,26 @@ def write_manifests(objs: list[dict[str, Any]], out: str | Path, cfg: K8sConfig 
     k = out / "kustomization.yaml"
     k.write_text(yaml.safe_dump(kust, sort_keys=False))
     paths.append(k)
+    for p in stale - set(paths):
+        p.unlink(missing_ok=True)
     return paths
+
+
+def rendered_manifests(out: str | Path) -> set[Path]:
+    """The ``*.yaml`` files in ``out`` that :func:`write_manifests` wrote (first line: its header), with
+    ``kustomization.yaml`` when one of them is there; empty for a folder that does not exist."""
+    out = Path(out)
+    if not out.is_dir():
+        return set()
+    found = set()
+    for p in out.glob("*.yaml"):
+        try:
+            with p.open(encoding="utf-8", errors="replace") as fh:
+                first = fh.readline()
+        except OSError:
+            continue
+        if first.startswith(_HEADER):
+            found.add(p)
+    if found and (out / "kustomization.yaml").is_file():
+        found.add(out / "kustomization.yaml")
+    return found
