@@ -370,7 +370,8 @@ def test_a_truncated_last_line_is_ignored_with_a_note(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("junk", "said"), [("[]", "it holds an array"), ("null", "it holds null"), ('"x"', "it holds a string"),
                                             ("{}", "it holds an object without method, case, status"),
-                                            ('{"method": "nsigma"}', "it holds an object without case, status")])
+                                            ('{"method": "nsigma"}', "it holds an object without case, status"),
+                                            ('{"method": "nsigma", "case": "x/1", "status": "OK"}', "its status 'OK' is none of ok, failed")])
 def test_a_json_line_that_is_no_run_record_is_named_by_every_reader(tmp_path: Path, junk: str, said: str) -> None:
     """'[]' in results.jsonl was a TypeError traceback in evaluate, report and fidelity; '{}' was 'error: method'."""
     from typer.testing import CliRunner

@@ -61,7 +61,7 @@ def read_results(path: str | Path, *, repair: bool = False, notes: list[str] | N
     A note saying how many bytes were dropped is appended to ``notes``.
     Raises ``ValueError`` naming the line when a line other than the last is
     not JSON, or when a line is JSON but no run record (an object with the
-    :data:`RECORD_KEYS` as text): the file was edited by hand; fix or delete that line.
+    :data:`RECORD_KEYS` as text and a status of :data:`STATUSES`): the file was edited by hand; fix or delete that line.
     """
     path = Path(path)
     if not path.exists():
@@ -90,6 +90,10 @@ def read_results(path: str | Path, *, repair: bool = False, notes: list[str] | N
                 what = json_type if not isinstance(rec, dict) else f"an object without {', '.join(lacking)}"
                 raise ValueError(f"{path}: line {lineno} is not a run record (it holds {what}; a record is an object with "
                                  f"{', '.join(RECORD_KEYS)} as text); fix or delete it")
+            if rec["status"] not in STATUSES:  # counted nowhere otherwise: a run that vanished from every table
+                lineno = data[:pos].count(b"\n") + 1
+                raise ValueError(f"{path}: line {lineno} is not a run record (its status {rec['status']!r} is none of "
+                                 f"{', '.join(STATUSES)}); fix or delete it")
             records.append(rec)
         pos = nl + 1
         good_end = pos
