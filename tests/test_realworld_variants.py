@@ -791,6 +791,18 @@ def test_opentelemetry_span_columns_are_read_and_trace_methods_run(tmp_path: Pat
         ("f3", "f3", False),
         ("pod-kill", "pod-kill", False),
         ("disk", "disk", False),
+        # a known spelling with '_' for '-', and Chaos Mesh's NetworkChaos 'loss' written after 'network'
+        ("network_loss", "packet-loss", False),
+        ("network-loss", "packet-loss", False),
+        ("net-loss-10", "packet-loss", True),
+        ("gpu-xid", "gpu-error", False),
+        ("cpu-stress-workers-4", "cpu", True),
+        ("memory-pressure", "memory", True),
+        # another kind of fault that starts with a known word keeps its own column (not the delay or power fault)
+        ("network-partition", "network-partition", False),
+        ("network-corrupt", "network-corrupt", False),
+        ("network_bandwidth", "network_bandwidth", False),
+        ("gpu-ecc", "gpu-ecc", False),
     ],
 )
 def test_fault_label_with_parameters_is_read_by_its_leading_part(tmp_path: Path, label: str, fault: str, noted: bool) -> None:
@@ -800,6 +812,18 @@ def test_fault_label_with_parameters_is_read_by_its_leading_part(tmp_path: Path,
     assert case.fault_type == fault and case.root_causes == {"ray-worker-1"}
     note = f"the folder name's fault label {label!r} was read as fault {fault!r} (its leading part)"
     assert (note in _notes(case)) is noted
+
+
+@pytest.mark.parametrize(
+    ("folder", "comp", "fault"),
+    [("carts-db-network-loss", "carts-db", "packet-loss"), ("carts-db-memory-leak", "carts-db", "memory"),
+     ("front-end-gpu-throttle", "front-end", "gpu"), ("orders-cpu", "orders", "cpu")],
+)
+def test_a_hyphenated_folder_splits_at_the_longest_known_fault_suffix(tmp_path: Path, folder: str, comp: str, fault: str) -> None:
+    d, c = _case(tmp_path, f"{folder}/1")
+    c.metrics.rename(columns=lambda k: k.replace("ray-worker-1_", f"{comp}_")).to_csv(d / "data.csv", index=False)
+    case = read_case(d)
+    assert case.fault_type == fault and case.root_causes == {comp}
 
 
 def test_fault_labels_with_parameters_share_the_fault_column_in_table1(tmp_path: Path) -> None:

@@ -59,6 +59,17 @@ FAULT_ALIASES: dict[str, str] = {
     "disk": "disk",
     "loss": "packet-loss",
     "packet-loss": "packet-loss",
+    "network-loss": "packet-loss",  # Chaos Mesh NetworkChaos action 'loss'
+    "net-loss": "packet-loss",
+    "packetloss": "packet-loss",
+    "network-latency": "network",
+    "memory-stress": "memory",  # Chaos Mesh StressChaos memory stressor
+    "mem-stress": "memory",
+    "gpu-power": "gpu",
+    "gpu-power-limit": "gpu",
+    "gpu-power-cap": "gpu",
+    "power-limit": "gpu",
+    "gpu-xid": "gpu-error",
     "kv-cache": "kv-cache",
     "kvcache": "kv-cache",
     "gpu-thermal": "gpu-thermal",
@@ -103,9 +114,9 @@ def no_basic_set_problem(case_name: str, sets: Iterable[str]) -> str | None:
 
 
 def normalize_fault_type(name: str) -> str:
-    """Map a folder-name spelling (``mem``, ``delay``) to our fault type."""
+    """Map a folder-name spelling (``mem``, ``delay``; ``_`` and ``-`` alike: ``network_loss``) to our fault type."""
     key = name.strip().lower()
-    return FAULT_ALIASES.get(key, key)
+    return FAULT_ALIASES.get(key, FAULT_ALIASES.get(key.replace("_", "-"), key))
 
 
 def split_column(column: str) -> tuple[str, str]:

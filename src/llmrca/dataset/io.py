@@ -714,9 +714,10 @@ def _truth_from_folder(folder: Path) -> tuple[str | None, str | None]:
 
 
 def _hyphen_truth(part: str) -> tuple[str, str] | None:
-    """``carts-db-memory-leak`` -> ``("carts-db", "memory")``: split at the last ``-`` whose suffix is a known fault spelling."""
+    """``carts-db-memory-leak`` -> ``("carts-db", "memory")``: split where the longest suffix that is a known fault
+    spelling starts (``carts-db-network-loss`` -> ``("carts-db", "packet-loss")``, not ``carts-db-network``)."""
     pieces = part.split("-")
-    for i in range(len(pieces) - 1, 0, -1):
+    for i in range(1, len(pieces)):
         suffix = "-".join(pieces[i:]).lower()
         if suffix in FAULT_ALIASES:
             return "-".join(pieces[:i]), normalize_fault_type(suffix)
@@ -823,16 +824,30 @@ def _underscore_component(folder: Path, columns: list[str]) -> list[str]:
     return []
 
 
+#: Words that may follow a known fault spelling and add no other kind of fault: "more of it" (``memory-pressure``,
+#: ``cpu_load``) or a parameter's name (``cpu-stress-workers-4``, ``network-delay-1s-jitter``); read as parameters
+#: by :func:`_fault_label`.
+_PARAMETER_WORDS = frozenset({
+    "stress", "hog", "leak", "load", "burn", "pressure", "spike", "high", "exhaustion", "saturation", "chaos",
+    "fault", "injection", "anomaly", "attack", "jitter", "rate", "percent", "pct", "workers", "cores", "threads",
+    "size", "duration", "correlation",
+})  # fmt: skip
+
+
 def _fault_label(label: str) -> str:
-    """A folder's fault label -> fault type: a known spelling (:data:`~llmrca.model.FAULT_ALIASES`), else its
-    longest known leading part before a ``_`` or ``-`` (``cpu_stress_100`` -> ``cpu``, ``network-delay-100ms``
-    -> ``network``: parameters written after the fault), else the label itself (``f3``, ``pod-kill``)."""
-    key = label.strip().lower()
+    """A folder's fault label -> fault type: a known spelling (:data:`~llmrca.model.FAULT_ALIASES`; ``_`` and ``-``
+    alike), else its longest known leading part when what follows it is parameters only — words that start with a
+    digit (``cpu_stress_100`` -> ``cpu``, ``network-delay-100ms`` -> ``network``) or say only "more of it"
+    or name a parameter (:data:`_PARAMETER_WORDS`: ``memory-pressure`` -> ``memory``) — else the label itself, its own fault type
+    (``f3``, ``pod-kill``, ``network-partition``: a fault of another kind that merely starts with a known word)."""
+    key = label.strip().lower().replace("_", "-")
     if key in FAULT_ALIASES:
         return FAULT_ALIASES[key]
-    for m in reversed(list(re.finditer(r"[_-]", key))):
-        if key[: m.start()] in FAULT_ALIASES:
-            return FAULT_ALIASES[key[: m.start()]]
+    cuts = [m.start() for m in re.finditer("-", key)]
+    for cut in reversed(cuts):
+        head, rest = key[:cut], key[cut + 1 :].split("-")
+        if head in FAULT_ALIASES and all(w and (w[0].isdigit() or w in _PARAMETER_WORDS) for w in rest):
+            return FAULT_ALIASES[head]
     return normalize_fault_type(label)
 
 
@@ -848,7 +863,7 @@ def _fault_label_note(got: tuple[str, str, str, str] | None, ftype: str | None) 
                 return [f"the folder name {shown(part)} ends in {shown(label)}, a number, read as the fault type {ftype!r}: "
                         "cases are named '<component>_<fault>/<rep>' (e.g. 'ray-worker-1_cpu/1'); rename the folder, or give "
                         "the fault in case.json, so that per-fault scores name the fault"]
-            if key in FAULT_ALIASES:
+            if key in FAULT_ALIASES or key.replace("_", "-") in FAULT_ALIASES:
                 return []
             if ftype == key and ftype not in KNOWN_FOLDER_FAULTS:  # kept, said: a misspelt known type would split Table 1
                 return [f"the folder name's fault label {shown(label)} is not a fault type llmrca knows "
