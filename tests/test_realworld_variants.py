@@ -1360,3 +1360,25 @@ def test_a_root_cause_named_by_its_service_while_the_columns_name_its_pod_gets_a
     (d / "inject_time.txt").write_text(str(int(t[60])))
     said = _problems(d)
     assert "carts-7f9c8d-xk2lp look like pods of it" in said, said
+
+
+# -- epoch-ms-time: case.json's fault window in the unit of its inject_time ----------------------------------
+
+
+@pytest.mark.parametrize(("factor", "unit"), [(1000, "milliseconds"), (10**6, "microseconds"), (10**9, "nanoseconds")])
+def test_case_json_fault_window_in_ms_us_ns_is_converted_with_inject_time(tmp_path: Path, factor: int, unit: str) -> None:
+    import json
+
+    d, c = _case(tmp_path)
+    m = c.metrics.copy()
+    m["time"] = (m["time"] * factor).astype("int64")
+    m.to_csv(d / "data.csv", index=False)
+    (d / "inject_time.txt").unlink()
+    t0 = int(c.inject_time)
+    (d / "case.json").write_text(json.dumps({
+        "schema": 1, "inject_time": t0 * factor, "root_causes": ["ray-worker-1"],
+        "fault": {"type": "cpu", "target": "ray-worker-1", "start": t0 * factor, "end": (t0 + 30) * factor},
+    }))
+    case = read_case(d)
+    assert case.inject_time == t0 and case.fault.start == t0 and case.fault.end == t0 + 30
+    assert f"case.json fault.end: {(t0 + 30) * factor} is in epoch {unit} (by magnitude); converted to seconds" in _notes(case)

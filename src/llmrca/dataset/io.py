@@ -34,7 +34,7 @@ from typing import Any
 import pandas as pd
 
 from llmrca.dataset.fastcsv import write_csv
-from llmrca.dataset.normalise import TIME_ALIASES, TIME_WARNING_PREFIX
+from llmrca.dataset.normalise import TIME_ALIASES, TIME_WARNING_PREFIX, fault_times_in_seconds
 from llmrca.model import (
     FAULT_ALIASES,
     MIN_NORMAL_ROWS,
@@ -1108,6 +1108,10 @@ def _read_case(folder: Path, *, normalise: bool = True, validate: bool = True) -
         if traces is not None and traces.empty:
             notes.append(f"{NOT_USED_PREFIX}{traces_file.name} has a header but no rows; the case is used without traces")
     fault = spec.fault.to_record() if spec is not None and spec.fault is not None else None
+    if fault is not None and normalise:  # fault.start / fault.end in the unit inject_time was written in (ms, µs, ns)
+        fault, n, probs = fault_times_in_seconds(fault)
+        notes += n
+        problems += probs
     roots: list[str] | None = list(spec.root_causes) if spec is not None and spec.root_causes is not None else None
     if spec is not None and spec.fault is not None and spec.fault.type == NO_FAULT and spec.fault.type_given != NO_FAULT:
         notes.append(f"case.json: fault.type {shown(spec.fault.type_given)} was read as 'none' (a healthy case, nothing injected)")

@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from llmrca.model import one_hour_steps
+from llmrca.model import FaultRecord, one_hour_steps
 from llmrca.names import series_columns
 
 #: (lower bound of the median |value|, unit name, divisor to seconds), largest first.
@@ -187,6 +187,31 @@ def to_seconds(value: Any, what: str) -> tuple[float | None, list[str], str | No
     if div != 1.0:
         notes.append(f"{what}: {num:.0f} is in epoch {unit} (by magnitude); converted to seconds ({num / div})")
     return num / div, notes, None
+
+
+def fault_times_in_seconds(fault: FaultRecord) -> tuple[FaultRecord, list[str], list[str]]:
+    """``fault.start`` / ``fault.end`` as epoch seconds, each by its magnitude as ``inject_time`` is
+    (:func:`to_seconds`: ms, µs, ns -> s; an RFC 3339 string is read as well).
+
+    Returns ``(fault, notes, problems)``: the record with the converted times (unchanged where nothing was to
+    convert), a note per conversion, a problem per value that is no time.  Never raises.
+    """
+    notes: list[str] = []
+    problems: list[str] = []
+    times: dict[str, float | None] = {}
+    for key in ("start", "end"):
+        value = getattr(fault, key)
+        if value is None:
+            times[key] = None
+            continue
+        secs, n, prob = to_seconds(value, f"case.json fault.{key}")
+        notes += n
+        if prob:
+            problems.append(prob)
+        times[key] = secs if secs is not None else value
+    if times["start"] == fault.start and times["end"] == fault.end:
+        return fault, notes, problems
+    return replace(fault, start=times["start"], end=times["end"]), notes, problems
 
 
 def _is_num(dtype: Any) -> bool:
@@ -567,6 +592,10 @@ def normalise_case(case: Any) -> tuple[Any, list[str]]:
             meta.setdefault("identity", {}).update(ident)
     inject, n, _ = to_seconds(case.inject_time, "inject_time")
     notes += n
+    fault = case.fault
+    if fault is not None:
+        fault, n, _ = fault_times_in_seconds(fault)
+        notes += n
     logs, traces = case.logs, case.traces
     ref = time_range(sets.get(case.metric_set, next(iter(sets.values()))))
     if logs is not None:
@@ -584,6 +613,7 @@ def normalise_case(case: Any) -> tuple[Any, list[str]]:
         metric_sets=sets,
         metric_set=cur,
         inject_time=inject if inject is not None else case.inject_time,
+        fault=fault,
         logs=logs,
         traces=traces,
         meta=meta,
