@@ -1382,3 +1382,21 @@ def test_case_json_fault_window_in_ms_us_ns_is_converted_with_inject_time(tmp_pa
     case = read_case(d)
     assert case.inject_time == t0 and case.fault.start == t0 and case.fault.end == t0 + 30
     assert f"case.json fault.end: {(t0 + 30) * factor} is in epoch {unit} (by magnitude); converted to seconds" in _notes(case)
+
+
+# -- rcaeval-dup-time: the row named where a repeated time differs ---------------------------------------------
+
+
+@pytest.mark.parametrize("written", ["date-time strings", "epoch seconds"])
+def test_a_repeated_time_with_empty_cells_is_named_at_the_first_row_that_differs(tmp_path: Path, written: str) -> None:
+    d, c = _case(tmp_path)
+    m = c.metrics.copy()
+    t = m["time"].astype("int64")
+    copy = pd.to_datetime(t, unit="s").astype(str) if written == "date-time strings" else t.astype(float)
+    copy = copy.astype(object)
+    copy.iloc[-3:] = None
+    body = m.assign(time_copy=copy).to_csv(index=False, header=False)
+    (d / "data.csv").write_text(",".join([*m.columns, "time"]) + "\n" + body)
+    n = len(m)
+    said = _problems(d)
+    assert f"the header repeats 'time' (the second is read as 'time.1') and the two differ (row {n - 3}: " in said, said

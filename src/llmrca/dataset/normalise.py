@@ -299,11 +299,17 @@ def normalise_metrics(df: pd.DataFrame, where: str = "data.csv") -> tuple[pd.Dat
             same |= (na == nb).to_numpy()
             how = ""
             if not same.all() and sa is not None:
-                sb, how_b = _column_seconds(b)
+                present = b.notna().to_numpy()  # empty cells are a difference, not a reason to read no cell as a time
+                sb, how_b = _column_seconds(b[present]) if present.any() else (None, "")
                 if sb is not None and how_b != how_a:
-                    close = np.abs(sa - sb) <= 1e-3
+                    full = np.full(len(b), np.nan)
+                    full[present] = sb
+                    with np.errstate(invalid="ignore"):
+                        close = np.abs(sa - full) <= 1e-3
                     if close.all():
                         same, how = close, f" (written as {how_b}, 'time' as {how_a})"
+                    else:
+                        same = same | close  # the row named below is one where the instants really differ
             df = df.drop(columns=[c])
             if same.all():
                 notes.append(f"{where}: the header repeats 'time' (read as {c!r}); the copy equals 'time'{how} and was dropped")
