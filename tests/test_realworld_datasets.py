@@ -301,6 +301,16 @@ def test_rfc3339_inject_time_and_timezone_shift(tmp_path: Path) -> None:
     with pytest.raises(CaseValidationError, match=r"time-zone shift") as e:
         read_case(d)
     assert "(read without a UTC offset, as UTC: inject_time.txt)" in str(e.value)
+    # the other way round: the injection time carries its offset, data.csv's date-times (local clock) do not
+    m = c.metrics.copy()
+    m["time"] = (pd.to_datetime(m["time"], unit="s") + pd.Timedelta(hours=2)).astype(str)
+    m.to_csv(d / "data.csv", index=False)
+    (d / "inject_time.txt").write_text(pd.Timestamp(c.inject_time, unit="s", tz="UTC").isoformat())
+    with pytest.raises(CaseValidationError, match=r"moved by \+2 h it falls inside the data") as e:
+        read_case(d)
+    said = str(e.value)
+    assert "data.csv wrote its times without a UTC offset, read as UTC: write them in UTC or with their offset" in said
+    assert "write the injection time in UTC" not in said
 
 
 # -- constant, all-NaN, +Inf --------------------------------------------------------------------

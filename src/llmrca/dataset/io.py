@@ -1377,9 +1377,15 @@ def _tz_side(problem: str, notes: list[str]) -> str:
     """A time-zone-shift problem completed with which side's times had no UTC offset (from the reading notes)."""
     if "time-zone shift" not in problem:
         return problem
-    naive = [n.split(":", 1)[0] for n in notes if "no UTC offset" in n]
+    naive = list(dict.fromkeys(n.split(":", 1)[0] for n in notes if "no UTC offset" in n))
+    advice = "; write the injection time in UTC epoch seconds or as RFC 3339 with its offset"
+    if naive and not any("inject" in side for side in naive) and advice in problem:
+        # the injection time carried its offset (or is epoch seconds): the times written without one are to fix
+        return problem.replace(advice, "") + (
+            f"; {', '.join(naive)} wrote {'its' if len(naive) == 1 else 'their'} times without a UTC offset, read as "
+            "UTC: write them in UTC or with their offset (e.g. 2025-06-15T17:06:40+02:00)")
     if naive:
-        return problem + f" (read without a UTC offset, as UTC: {', '.join(dict.fromkeys(naive))})"
+        return problem + f" (read without a UTC offset, as UTC: {', '.join(naive)})"
     dated = [n.split(":", 1)[0] for n in notes if "date-time" in n and ("converted to epoch seconds" in n)]
     if dated:
         return problem + f" (read with the UTC offset written in {', '.join(dict.fromkeys(dated))}: check it is the offset of the clock that wrote it)"
