@@ -1400,3 +1400,26 @@ def test_a_repeated_time_with_empty_cells_is_named_at_the_first_row_that_differs
     n = len(m)
     said = _problems(d)
     assert f"the header repeats 'time' (the second is read as 'time.1') and the two differ (row {n - 3}: " in said, said
+
+
+# -- rcaeval-re2-traces-ms: OpenTelemetry's span status -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(("ok", "err"), [("STATUS_CODE_OK", "STATUS_CODE_ERROR"), ("1", "2")])
+def test_opentelemetry_status_code_is_read_as_the_span_status(tmp_path: Path, ok: str, err: str) -> None:
+    d, c = _case(tmp_path)
+    c.metrics.to_csv(d / "data.csv", index=False)
+    t0 = int(c.metrics["time"].iloc[0])
+    rows = ["trace_id,span_id,parent_span_id,service_name,name,start_time_unix_nano,duration_ns,status_code"]
+    for i in range(40):
+        t = (t0 + 8 * i) * 10**9
+        code = err if t >= c.inject_time * 10**9 else ok
+        rows += [f"{i:032x},{2 * i:016x},,nginx-gateway,GET /v1,{t},5000000,{code}",
+                 f"{i:032x},{2 * i + 1:016x},{2 * i:016x},ray-worker-1,generate,{t + 1000},3000000,{code}"]
+    (d / "traces.csv").write_text("\n".join(rows) + "\n")
+    case = read_case(d)
+    status = case.traces["statusCode"].astype(str)
+    assert set(status) == {"STATUS_CODE_OK", "STATUS_CODE_ERROR"}
+    late = case.traces["startTime"] >= c.inject_time * 1e6
+    assert (status[late] == "STATUS_CODE_ERROR").all() and (status[~late] == "STATUS_CODE_OK").all()
+    assert "statusCode" not in " ".join(n for n in case.meta["normalised"] if "left empty" in n)

@@ -84,7 +84,10 @@ TRACE_ALIASES: dict[str, tuple[str, ...]] = {
     "parentSpanID": ("parentSpanId", "parent_span_id", "parentID", "parent_id"),
     "serviceName": ("service_name", "service"),
     "operationName": ("name", "span_name", "operation"),
+    "statusCode": ("status_code", "status.code", "StatusCode", "http.status_code", "http_status_code"),
 }
+#: OpenTelemetry's span status codes (``Status.StatusCode`` of the trace API / OTLP ``status.code``), as text.
+OTEL_STATUS = {0: "STATUS_CODE_UNSET", 1: "STATUS_CODE_OK", 2: "STATUS_CODE_ERROR"}
 #: Header names read as ``time`` when a metrics or logs file has no ``time`` column (case-insensitive; exactly one
 #: must be present).
 #: A warning about how the case's times read (local times across a daylight-saving change, relative times that
@@ -516,6 +519,13 @@ def normalise_traces(traces: pd.DataFrame, where: str = "traces.csv", ref: tuple
     if renamed:
         traces = traces.rename(columns=renamed)
         notes.append(f"{where}: columns {sorted(renamed)} read as {[renamed[k] for k in sorted(renamed)]}")
+        otel = next((k for k, v in renamed.items() if v == "statusCode" and k in ("status_code", "status.code", "StatusCode")), None)
+        if otel is not None:  # OpenTelemetry's enum 0/1/2 (unset/ok/error), not an HTTP code: said as its text
+            code = pd.to_numeric(traces["statusCode"], errors="coerce")
+            if code.notna().any() and code.dropna().isin(list(OTEL_STATUS)).all():
+                traces = traces.assign(statusCode=code.map(OTEL_STATUS).astype(object).where(code.notna(), None))
+                notes.append(f"{where}: {otel!r} holds OpenTelemetry status codes (0 unset, 1 ok, 2 error); read as "
+                             "STATUS_CODE_UNSET / _OK / _ERROR")
     out = traces
     missing = [c for c in ("traceID", "spanID", "serviceName") if c not in out.columns]
     if missing:
