@@ -1423,3 +1423,41 @@ def test_opentelemetry_status_code_is_read_as_the_span_status(tmp_path: Path, ok
     late = case.traces["startTime"] >= c.inject_time * 1e6
     assert (status[late] == "STATUS_CODE_ERROR").all() and (status[~late] == "STATUS_CODE_OK").all()
     assert "statusCode" not in " ".join(n for n in case.meta["normalised"] if "left empty" in n)
+
+
+# -- rcaeval-re2-layout: a case whose metrics files are missing ---------------------------------------------------
+
+
+@pytest.mark.parametrize("left", [("logs.csv",), ("traces.csv",), ("logs.csv", "traces.csv")])
+def test_a_case_folder_with_only_logs_or_traces_is_named_not_skipped(tmp_path: Path, left: tuple[str, ...]) -> None:
+    good, c = _case(tmp_path / "ds", "ray-worker-1_mem/1")
+    c.metrics.to_csv(good / "data.csv", index=False)
+    part = tmp_path / "ds" / "ray-worker-1_cpu" / "1"
+    part.mkdir(parents=True)
+    for name in left:
+        (part / name).write_text("time,container_name,message\n1700000000,frontend,GET /cart\n")
+    r = CliRunner().invoke(app, ["dataset", "validate", str(tmp_path / "ds")], terminal_width=400)
+    assert r.exit_code != 0 and "ray-worker-1_cpu/1" in r.output and "no metrics in" in r.output, r.output
+    r = CliRunner().invoke(app, ["dataset", "import", str(tmp_path / "ds"), str(tmp_path / "out")], terminal_width=400)
+    assert r.exit_code == 1 and "skipped ray-worker-1_cpu/1: no metrics in" in r.output and "skipped 1" in r.output, r.output
+
+
+def test_re2_metrics_csv_with_components_simple_metrics_lacks_is_read(tmp_path: Path) -> None:
+    """RCAEval reads simple_metrics.csv; a metrics.csv that also holds another container (the load generator) does
+    not make the case unreadable: those columns are left out of the extended set, said."""
+    d = tmp_path / "RE2-OB" / "ray-worker-1_cpu" / "1"
+    d.mkdir(parents=True)
+    c = make_case(root="ray-worker-1", fault="cpu", seed=2)
+    (d / "inject_time.txt").write_text(f"{int(c.inject_time)}\n")
+    c.metrics.to_csv(d / "simple_metrics.csv", index=False)
+    full = c.metrics.assign(**{"loadgenerator_cpu": 0.5, "loadgenerator_mem": 1e8})
+    full.drop(columns=[k for k in full.columns if k.startswith("kuberay-operator_")]).to_csv(d / "metrics.csv", index=False)
+    case = read_case(d)
+    ext = case.metric_sets["extended"]
+    assert not any(k.startswith("loadgenerator_") for k in ext.columns) and "loadgenerator" not in case.components
+    notes = _notes(case)
+    assert "metrics.csv: the columns of 1 component(s) the basic set does not have (loadgenerator) were left out" in notes
+    assert "metrics.csv: 1 component(s) of the basic set have no column in the 'extended' set (kuberay-operator)" in notes
+    out = rank_case(d, "nsigma", metric_set="extended")
+    assert set(out.ranking.components) == set(case.components) - {"kuberay-operator"}
+    assert out.ranking.components[0] == "ray-worker-1"

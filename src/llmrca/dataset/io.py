@@ -1164,12 +1164,29 @@ def _read_case(folder: Path, *, normalise: bool = True, validate: bool = True) -
         problems += [_relative(p, folder) for p in check_against_data(spec, comps, folder, file="case.json", set_components=set_comps)]
         problems += _metric_set_files_problems(spec.metric_sets or {}, raw_columns)
     elif not has_cj:
-        for k, df in sets.items():
-            if k != basic_name and set(components_of(df.columns)) != set(comps):
+        # the case's components are the basic set's (RCAEval reads only that file); another set's columns of other
+        # components (an RE2 metrics.csv that also holds the load generator) are left out of it, said, not refused
+        for k, df in list(sets.items()):
+            if k == basic_name:
+                continue
+            have = components_of(df.columns)
+            extra = [c for c in have if c not in set(comps)]
+            lacking = [c for c in comps if c not in set(have)]
+            fname = layout.metric_files.get(k, k)
+            if extra and len(extra) == len(have):
                 problems.append(
-                    f"metric set {k!r} holds other components than the basic set ({sorted(set(components_of(df.columns)) ^ set(comps))[:5]} differ); "
-                    "expected the same components in every metric set (re-export both from the same run)"
+                    f"metric set {k!r} ({fname}) holds none of the basic set's components ({', '.join(extra[:5])} against "
+                    f"{', '.join(comps[:5])}); expected the same components in every metric set (re-export both from the same run)"
                 )
+                continue
+            if extra:
+                sets[k] = df[[c for c in df.columns if c == "time" or split_column(str(c))[0] not in set(extra)]]
+                notes.append(f"{fname}: the columns of {len(extra)} component(s) the basic set does not have "
+                             f"({', '.join(extra[:5])}{' …' if len(extra) > 5 else ''}) were left out of the {k!r} set: "
+                             f"the case's components are those of {layout.metric_files.get(basic_name, 'the basic set')}")
+            if lacking:
+                notes.append(f"{fname}: {len(lacking)} component(s) of the basic set have no column in the {k!r} set "
+                             f"({', '.join(lacking[:5])}{' …' if len(lacking) > 5 else ''}); a method that reads that set cannot name them")
     for fname, gone in dropped.items():
         kept = [c for k, df in sets.items() if layout.metric_files.get(k) == fname for c in df.columns] or list(basic.columns)
         problems += strict.dropped_root_cause_problems(roots, kept, gone, file=fname)
@@ -1454,13 +1471,14 @@ def find_case_dirs(root: str | Path) -> list[Path]:
     A folder looks like a case when it holds any file of
     :data:`llmrca.dataset.layouts.CASE_MARKERS` (``data.csv``, ``case.json``,
     ``simple_metrics.csv``, ``metrics.csv``, ``normal.csv``, ``anomalous.csv``,
-    ``inject_time.txt``); whether it can be read is decided by :func:`read_case`,
+    ``inject_time.txt``) or of :data:`~llmrca.dataset.layouts.PARTIAL_MARKERS` (``logs.csv``, ``traces.csv``:
+    a case whose metrics are missing); whether it can be read is decided by :func:`read_case`,
     so a folder that cannot be read is reported, never silently skipped.
     """
-    from llmrca.dataset.layouts import CASE_MARKERS, compressed_markers
+    from llmrca.dataset.layouts import CASE_MARKERS, PARTIAL_MARKERS, compressed_markers
 
     root = Path(root)
-    markers = set(CASE_MARKERS)
+    markers = {*CASE_MARKERS, *PARTIAL_MARKERS}
     if any((root / m).is_file() for m in CASE_MARKERS):
         return [root]
     unlistable: list[Path] = []  # a folder that cannot be listed is reported by read_case, never skipped silently

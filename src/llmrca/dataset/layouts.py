@@ -35,6 +35,10 @@ CASE_MARKERS: tuple[str, ...] = (
     "inject_time.txt",
 )
 
+#: Files of a case that are no case by themselves (no metrics, no injection time) but make a folder look like
+#: one, so that a partly copied case (an RE2 case whose metrics files are missing) is named, not skipped.
+PARTIAL_MARKERS: tuple[str, ...] = ("logs.csv", "traces.csv")
+
 #: Files the reader interprets (an import copies the others as they are).
 CONSUMED: frozenset[str] = frozenset(
     {*CASE_MARKERS, "data_extended.csv", "logs.csv", "traces.csv", "mpg.csv"}
