@@ -146,7 +146,9 @@ def test_gpu_join_through_kube_pod_info(backfilled: Backfilled) -> None:
     res = _collect(backfilled, comps, gpu_join="kube_pod_info:node=Hostname", gpu_selectors={"ray-worker-5": 'UUID="GPU-4b"'})
     df = res.frame
     # worker 1 is alone on gpu-node-1 with two GPUs: the GPU columns average them
-    assert res.gpu_selectors["ray-worker-1"] == {"selector": 'Hostname="gpu-node-1"', "via": GpuJoin().via}
+    assert res.gpu_selectors["ray-worker-1"] == {
+        "selector": 'Hostname="gpu-node-1"', "via": GpuJoin().via, "join_label": "Hostname", "join_value": "gpu-node-1"
+    }
     np.testing.assert_allclose(df["ray-worker-1_gpu"], (80.0 + 40.0) / 2)
     np.testing.assert_allclose(df["ray-worker-1_DCGM_FI_DEV_POWER_USAGE"], (300.0 + 200.0) / 2)
     np.testing.assert_allclose(df["ray-worker-2_gpu"], 25.0)
@@ -158,6 +160,11 @@ def test_gpu_join_through_kube_pod_info(backfilled: Backfilled) -> None:
     # worker 3's node has no DCGM series; worker 4 has no kube_pod_info
     assert "ray-worker-3_gpu" not in df and "ray-worker-4_gpu" not in df
     assert "no kube_pod_info" in res.gpu_unmapped["ray-worker-4"]
+    # the join found worker 3's node, but DCGM names no such Hostname: said with the Hostnames it does hold, and
+    # not with the advice to use the join that was used
+    msg3 = res.gpu_unmapped["ray-worker-3"]
+    assert "the join found its pod on 'gpu-node-3', but no DCGM series has Hostname=\"gpu-node-3\"" in msg3, msg3
+    assert "(their Hostname values: gpu-node-1, gpu-node-2, gpu-node-4)" in msg3 and "--gpu-join" not in msg3
     assert set(res.gpu_unmapped) == {"ray-worker-3", "ray-worker-4", "ray-worker-6"}
     # the non-GPU columns of unmapped workers are kept: they are not missing components
     assert res.missing_components == [] and "ray-worker-3_mem" in df

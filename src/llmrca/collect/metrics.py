@@ -277,7 +277,8 @@ class MetricsResult:
 
     ``gpu_selectors``: component -> ``{"selector": ..., "via": ...}`` for the
     GPU (DCGM) metrics, ``via`` one of ``gpu_selectors`` (given),
-    ``join <series>.<label> = DCGM <label>`` or ``component selector``.
+    ``join <series>.<label> = DCGM <label>`` or ``component selector``; a join's
+    also holds ``join_label`` and ``join_value`` (``Hostname``, the pod's node).
     ``gpu_unmapped``: component -> why it has no GPU column and how to map it.
     ``dcgm_series``: what DCGM series Prometheus holds in the window (names,
     label names, example label sets), filled when a component is unmapped.
@@ -376,7 +377,7 @@ def resolve_gpu_selectors(
 ) -> tuple[dict[str, dict[str, str]], dict[str, str]]:
     """The selector each component's GPU metrics use, and why a join gave none.
 
-    Returns ``({component: {"selector", "via"}}, {component: problem})``.
+    Returns ``({component: {"selector", "via"[, "join_label", "join_value"]}}, {component: problem})``.
     Given ``gpu_selectors`` win; then ``join``; otherwise (and when the join
     fails) the component's own selector is used.
     """
@@ -429,7 +430,7 @@ def resolve_gpu_selectors(
                         label, others = other
                         sel += f",{label}=~{_label_value('|' + '|'.join(re.escape(p) for p in pods_of[comp]))}"
                         via += f"; devices of other pods on the node left out ({label}: {', '.join(others[:3])}{' …' if len(others) > 3 else ''})"
-                    out[comp] = {"selector": sel, "via": via}
+                    out[comp] = {"selector": sel, "via": via, "join_label": join.gpu_label, "join_value": v}
     for comp, sel in components.items():
         out.setdefault(comp, {"selector": str(sel), "via": "component selector"})
     return out, problems
@@ -483,10 +484,21 @@ def describe_dcgm_series(
     }
 
 
-def _unmapped_message(comp: str, sel: dict[str, str], problem: str | None, info: Mapping[str, object]) -> str:
+def _unmapped_message(
+    comp: str, sel: dict[str, str], problem: str | None, info: Mapping[str, object], join_values: Sequence[str] | None = None
+) -> str:
     head = f"{comp}: no GPU series for {sel['selector']!r} ({sel['via']})"
     if problem:
         head += f"; {problem}"
+    if sel.get("join_label") and join_values is not None and sel.get("join_value") not in join_values:
+        label, value = sel["join_label"], sel["join_value"]
+        held = ", ".join(sorted(join_values)[:6]) + (" …" if len(join_values) > 6 else "")
+        return head + (
+            f"; the join found its pod on {value!r}, but no DCGM series has {label}={_label_value(value)} (their {label} "
+            f"values: {held or 'none'}). dcgm-exporter's {label} is the host name it was given: if those are exporter pod "
+            f"names, it was not given the node's name; map the component to its devices instead with --gpu "
+            + f"{comp}='UUID=\"<GPU-...>\"' or --gpu {comp}='{label}=\"<value above>\",gpu=\"<index>\"'"
+        )
     names = list(info.get("names", []))  # type: ignore[call-overload]
     if "unavailable" in info:
         return head + (
@@ -685,8 +697,15 @@ def collect_metrics(
         if unmapped:
             names = [alt for m in gpu_defs for n in series_names(m.promql) for alt in (n, *aliases.get(n, ()))]
             res.dcgm_series = describe_dcgm_series(client, names, start, end)
+            join_values: dict[str, list[str]] = {}  # the joined label's values the DCGM series hold
+            for label in {gpu_sel[c]["join_label"] for c in unmapped if gpu_sel[c].get("join_label")}:
+                try:
+                    join_values[label] = client.label_values(label, start, end, match='{__name__=~"(?i)dcgm_.*"}')
+                except PrometheusError:
+                    pass
             for c in unmapped:
-                res.gpu_unmapped[c] = _unmapped_message(c, gpu_sel[c], join_problems.get(c), res.dcgm_series)
+                res.gpu_unmapped[c] = _unmapped_message(c, gpu_sel[c], join_problems.get(c), res.dcgm_series,
+                                                        join_values.get(gpu_sel[c].get("join_label", "")))
                 for m in gpu_defs:
                     col = f"{c}_{m.name}"
                     if col in flat and flat[col][0] is None:
