@@ -1461,3 +1461,14 @@ def test_re2_metrics_csv_with_components_simple_metrics_lacks_is_read(tmp_path: 
     out = rank_case(d, "nsigma", metric_set="extended")
     assert set(out.ranking.components) == set(case.components) - {"kuberay-operator"}
     assert out.ranking.components[0] == "ray-worker-1"
+
+
+def test_validate_says_the_missing_ground_truth_with_the_other_problems_in_one_pass(tmp_path: Path) -> None:
+    d = tmp_path / "ds" / "results" / "run-1" / "rca-collector-results"
+    d.mkdir(parents=True)
+    c = make_case(root="ray-worker-1", fault="cpu", seed=1)
+    c.metrics.to_csv(d / "data.csv", index=False)  # no inject_time.txt, no case.json, no <component>_<fault> folder
+    r = CliRunner().invoke(app, ["dataset", "validate", str(tmp_path / "ds")], terminal_width=400)
+    assert r.exit_code != 0 and "no inject_time.txt in the case folder" in r.output and "no ground truth" in r.output, r.output
+    r = CliRunner().invoke(app, ["rank", str(d), "--method", "nsigma"], terminal_width=400)
+    assert "no inject_time.txt" in r.output and "no ground truth" not in r.output, r.output  # rank needs no truth

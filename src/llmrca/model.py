@@ -98,6 +98,9 @@ class CaseValidationError(ValueError):
     def __init__(self, problems: Sequence[str], where: str = "") -> None:
         self.problems = list(problems)
         self.where = where
+        #: a case folder's missing ground truth, found while reading it (said by validate and import with the
+        #: problems, which rank, needing no truth, does not)
+        self.truth_problem: str | None = None
         head = f"invalid case {where}: " if where else "invalid case: "
         super().__init__(head + "; ".join(self.problems))
 

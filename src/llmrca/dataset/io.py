@@ -1243,7 +1243,10 @@ def _read_case(folder: Path, *, normalise: bool = True, validate: bool = True) -
             advice = f"check {inject_from}" if inject_from else "check the injection time"
         more = [p.replace(NORMAL_ROWS_ADVICE, f"{advice}, or export data from before the fault") for p in more]
         if problems or more:
-            raise CaseValidationError([*(_tz_side(p, notes) for p in dict.fromkeys([*problems, *more])), *_unread_hints(notes)], where=str(folder))
+            err = CaseValidationError([*(_tz_side(p, notes) for p in dict.fromkeys([*problems, *more])), *_unread_hints(notes)], where=str(folder))
+            # what validate / import would say next once these are mended, said now (one pass); rank needs no truth
+            err.truth_problem = ground_truth_problem(case)
+            raise err
     return case
 
 

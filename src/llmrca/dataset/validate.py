@@ -85,7 +85,7 @@ def validate_dataset(root: str | Path, *, on_case: Callable[[int, int], None] | 
             on_case(i, len(ds))
         cid = ds.case_id(folder)
         if isinstance(case, CaseValidationError):
-            check.problems[cid] = case.problems
+            check.problems[cid] = [*case.problems, *([case.truth_problem] if case.truth_problem else [])]
             continue
         readable.append(folder)
         if case.meta.get("normalised"):
@@ -299,7 +299,7 @@ def import_tree(
         try:
             case = read_case(folder)
         except CaseValidationError as e:
-            rep.problems[cid] = e.problems
+            rep.problems[cid] = [*e.problems, *([e.truth_problem] if e.truth_problem else [])]
             continue
         except (Exception, RecursionError) as e:  # a reader bug is reported with the case, never a traceback
             rep.problems[cid] = [f"{UNEXPECTED} ({type(e).__name__}: {str(e)[:300]}); please report it with the case"]
