@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import pandas as pd
 
 from llmrca.report.findings import findings, findings_lines
@@ -57,8 +59,9 @@ def test_the_data_blind_random_ranking_is_no_baseline_and_missing_trace_methods_
     assert "GPU throttling is invisible in the basic metrics** (not measured): no GPU-throttling case" in "\n".join(findings_lines(cpu_only))
 
 
-def test_ties_are_broken_by_name_not_by_the_order_of_the_runs() -> None:
-    """Two readers that list the same runs in another order state the same finding."""
+def test_ties_between_kinds_are_said_as_ties_whatever_the_order_of_the_runs() -> None:
+    """Two readers that list the same runs in another order state the same finding; a tie between the kinds a
+    baseline blames is said as one (it was broken by name, which always favoured the gateway)."""
     import pandas as pd
 
     from llmrca.report.findings import findings, findings_lines
@@ -68,9 +71,38 @@ def test_ties_are_broken_by_name_not_by_the_order_of_the_runs() -> None:
         {"method": "baro", "case": "b", "fault": "cpu", "target": "ray-worker-1", "top1": "ray-worker-2", "hit1": False, "ac@1": 0.0},
     ]
     one, other = findings(pd.DataFrame(rows)), findings(pd.DataFrame(rows[::-1]))
-    assert one.top_blamed == other.top_blamed == {"baro": "head"}  # "head" < "other worker"
+    assert one.top_blamed == other.top_blamed == {"baro": "head = other worker"}
     assert list(one.blame_share) == list(other.blame_share) == ["head", "other worker"]
     assert findings_lines(one) == findings_lines(other)
+    assert "the head and another worker alike for 1" in "\n".join(findings_lines(one))
+    assert one.upstream_majority is False  # a tie with another worker is not upstream
+
+
+def test_a_tie_for_rank_1_shares_the_blame_as_ac1_shares_the_hit() -> None:
+    """TraceRCA ties the gateway and the head first in every case: each is blamed half a run, not the gateway a
+    whole one; a tie that holds the culprit blames the others by their share (AC@1 = 1/3: 1/3 each to two others)."""
+    import pandas as pd
+
+    from llmrca.evaluate.metrics import misattribution
+    from llmrca.evaluate.results import scored_frame
+    from llmrca.report.findings import findings
+
+    comps = ["nginx-gateway", "ray-head", "ray-worker-1", "ray-worker-2", "ray-worker-3", "kuberay-operator"]
+    recs = []
+    for i, w in enumerate(("ray-worker-1", "ray-worker-2", "ray-worker-3")):
+        base = {"case": f"{w}_cpu/{i}", "status": "ok", "fault": "cpu", "root_causes": [w], "components": comps}
+        recs.append({**base, "method": "tracerca", "ranking": comps, "scores": [0.06, 0.06, 0.01, 0.01, 0.01, 0.0]})
+        order = ["nginx-gateway", "ray-head", w] + [c for c in comps if c not in ("nginx-gateway", "ray-head", w)]
+        recs.append({**base, "method": "pdiagnose", "ranking": order, "scores": [1.0, 1.0, 1.0, 0.5, 0.2, 0.1]})
+    scored = scored_frame(recs)
+    assert scored.loc[scored["method"] == "pdiagnose", "ac@1"].tolist() == pytest.approx([1 / 3] * 3)
+    mis = misattribution(scored).set_index(["method", "blamed"])["count"].groupby(level=[0, 1]).sum()
+    assert mis[("tracerca", "nginx-gateway")] == pytest.approx(1.5) and mis[("tracerca", "ray-head")] == pytest.approx(1.5)
+    assert mis[("pdiagnose", "nginx-gateway")] == pytest.approx(1.0) and mis[("pdiagnose", "ray-head")] == pytest.approx(1.0)
+    tgt = {r["case"]: r["root_causes"][0] for r in recs}
+    f = findings(scored.assign(target=scored["case"].map(tgt)))
+    assert f.top_blamed == {"tracerca": "gateway = head", "pdiagnose": "gateway = head"}
+    assert f.blame_share == {"gateway": 0.5, "head": 0.5}
 
 
 def test_runs_scored_on_the_random_fallback_blame_no_one() -> None:

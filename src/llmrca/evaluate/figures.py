@@ -9,10 +9,17 @@ import pandas as pd
 from llmrca.evaluate.render import display_name
 
 
+def _count(v: float) -> str:
+    """A count as a whole number, or with one decimal when ties made it a fraction (1.5)."""
+    return f"{v:.0f}" if abs(v - round(v)) < 0.05 else f"{v:.1f}"
+
+
 def misattribution_figure(
     mis: pd.DataFrame, path: Path, *, methods: list[str] | None = None, title: str | None = None, totals: dict[str, int] | None = None
 ) -> Path:
     """Per method, stacked counts of the component wrongly blamed at rank 1 (``totals``: scored runs per method).
+
+    A tie for rank 1 shares the blame (:func:`llmrca.evaluate.metrics.blame_rows`), so counts may be fractions of a run.
 
     Methods are labelled with the paper's names (:func:`llmrca.report.tables.display_name`).
     """
@@ -40,7 +47,7 @@ def misattribution_figure(
             ax.barh(counts.index, vals, left=left, color=cmap(i % cmap.N), label=comp, edgecolor="white", linewidth=0.5)
             for y, (v, lft) in enumerate(zip(vals, left, strict=True)):
                 if v >= max(1, 0.06 * counts.sum(axis=1).max()):
-                    ax.text(lft + v / 2, y, f"{int(v)}", ha="center", va="center", fontsize=8, color="white")
+                    ax.text(lft + v / 2, y, _count(v), ha="center", va="center", fontsize=8, color="white")
             left = left + vals
         from matplotlib.ticker import MaxNLocator
 
@@ -48,13 +55,13 @@ def misattribution_figure(
         if totals:
             ax.set_yticks(
                 range(len(counts.index)),
-                [f"{display_name(m)}\n({int(counts.loc[m].sum())} of {totals.get(m, 0)} wrong)" for m in counts.index],
+                [f"{display_name(m)}\n({_count(counts.loc[m].sum())} of {totals.get(m, 0)} wrong)" for m in counts.index],
                 fontsize=8,
             )
         else:
             ax.set_yticks(range(len(counts.index)), [display_name(m) for m in counts.index], fontsize=8)
         ax.invert_yaxis()
-        ax.set_xlabel("wrong rank-1 answers (count)")
+        ax.set_xlabel("wrong rank-1 answers (count; a tie for rank 1 shares one answer)")
         ax.legend(title="blamed component", bbox_to_anchor=(1.02, 1), loc="upper left", fontsize=8, title_fontsize=8, frameon=False)
         ax.grid(axis="x", alpha=0.3)
         ax.set_axisbelow(True)

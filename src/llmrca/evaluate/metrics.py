@@ -131,19 +131,45 @@ def _fault_key(f: str) -> str:
     return f"{FAULT_TYPES.index(f):02d}" if f in FAULT_TYPES else f"99{f}"
 
 
-def misattribution(scored: pd.DataFrame) -> pd.DataFrame:
-    """Counts of the component blamed at rank 1 when it is not a root cause.
+def blame_rows(scored: pd.DataFrame) -> pd.DataFrame:
+    """One row per (run, component blamed at rank 1 that is no root cause): columns of ``scored`` plus ``blamed`` and
+    ``weight``.
 
-    ``scored`` needs columns method, fault, top1 and hit1 (whether top1 is a
-    root cause).  Returns columns ``method, fault, blamed, count``.
+    A tie for rank 1 shares the blame: each wrong component of the tie weighs 1 / the tie's size (the columns
+    ``blamed1`` / ``blame_weight`` of :func:`llmrca.evaluate.results.scored_frame`); without them (a frame made
+    by hand), ``top1`` weighs 1 when ``hit1`` is false.  A run with no component first (an empty ranking, an
+    abstention, a failed run without fallback) blames ``"(no root cause)"`` with weight 1.
+    """
+    if scored.empty:
+        return scored.assign(blamed=pd.Series(dtype=object), weight=pd.Series(dtype=float))
+    df = scored.copy()
+    if "blamed1" not in df:
+        df["blamed1"] = [[t] if isinstance(t, str) and not h else [] for t, h in zip(df["top1"], df["hit1"].astype(bool), strict=True)]
+        df["blame_weight"] = 1.0
+    none_first = df["top1"].isna()
+    df["blamed1"] = [["(no root cause)"] if n else list(b) for n, b in zip(none_first, df["blamed1"], strict=True)]
+    df["weight"] = np.where(none_first, 1.0, df["blame_weight"].astype(float))
+    out = df.explode("blamed1").dropna(subset=["blamed1"]).rename(columns={"blamed1": "blamed"})
+    return out.drop(columns=["blame_weight"])
+
+
+def misattribution(scored: pd.DataFrame) -> pd.DataFrame:
+    """How often each component was blamed at rank 1 when it is not a root cause (ties share the blame, see
+    :func:`blame_rows`; a count is then a fraction of a run).
+
+    ``scored`` needs columns method, fault, top1 and hit1 (whether top1 is a root cause), and uses ``blamed1`` /
+    ``blame_weight`` when present.  Returns columns ``method, fault, blamed, count``.
     """
     cols = ["method", "fault", "blamed", "count"]
     if scored.empty:
         return pd.DataFrame(columns=cols)
-    wrong = scored[~scored["hit1"].astype(bool)].copy()
-    # no component first: an empty ranking, an abstention ("no root cause") or a failed run without fallback
-    wrong["blamed"] = wrong["top1"].fillna("(no root cause)")
-    out = wrong.groupby(["method", "fault", "blamed"], sort=False).size().reset_index(name="count")
+    rows = blame_rows(scored)
+    if rows.empty:
+        return pd.DataFrame(columns=cols)
+    out = rows.groupby(["method", "fault", "blamed"], sort=False)["weight"].sum().reset_index(name="count")
+    out["count"] = out["count"].round(3)
+    if (out["count"] == out["count"].round()).all():
+        out["count"] = out["count"].astype(int)
     return out[cols]
 
 

@@ -195,7 +195,12 @@ def is_healthy_record(rec: dict[str, Any]) -> bool:
 
 
 def scored_frame(records: Iterable[dict[str, Any]], *, random_on_failure: bool = False) -> pd.DataFrame:
-    """One row per scored run on a faulty case: method, case, fault, status, fallback, top1, hit1, abstained, ac@1..5, avg@5.
+    """One row per scored run on a faulty case: method, case, fault, status, fallback, top1, hit1, blamed1, blame_weight,
+    abstained, ac@1..5, avg@5.
+
+    ``blamed1``: the components that are no root cause among those tied for rank 1 (by the ranking's scores; the
+    first component alone without scores); each carries ``blame_weight`` = 1 / the size of that tie, so a run
+    blames as much as it misses at AC@1 (three tied first with the culprit among them: 1/3 each to the two others).
 
     Healthy cases (no root cause) are not here: see :func:`false_alarm_frame`.
     ``ok`` runs are scored on their ranking; an ``ok`` run whose method
@@ -219,8 +224,13 @@ def scored_frame(records: Iterable[dict[str, Any]], *, random_on_failure: bool =
             comps, scores, fallback = r["fallback_ranking"], None, True
         else:
             comps, scores = [], None
-        s = case_scores(comps, r["root_causes"], [float("-inf") if x is None else float(x) for x in scores] if scores else None)
+        fscores = [float("-inf") if x is None else float(x) for x in scores] if scores else None
+        s = case_scores(comps, r["root_causes"], fscores)
         top1 = comps[0] if comps else None
+        # the components tied for rank 1 (AC@1's tie rule): the wrong ones among them share the blame, 1/|tie| each
+        tied = [c for c, x in zip(comps, fscores, strict=False) if x == fscores[0]] if comps and fscores and len(fscores) == len(comps) else comps[:1]
+        tied = tied or comps[:1]  # a NaN first score ties with nothing
+        roots = set(r["root_causes"])
         rows.append(
             {
                 "method": r["method"],
@@ -229,13 +239,16 @@ def scored_frame(records: Iterable[dict[str, Any]], *, random_on_failure: bool =
                 "status": r["status"],
                 "fallback": fallback,
                 "top1": top1,
-                "hit1": top1 in set(r["root_causes"]) if top1 is not None else False,
+                "hit1": top1 in roots if top1 is not None else False,
+                "blamed1": [c for c in tied if c not in roots],
+                "blame_weight": 1.0 / len(tied) if tied else 1.0,
                 "scored_ranking": bool(comps),
                 "abstained": abstained,
                 **s,
             }
         )
-    cols = ["method", "case", "fault", "status", "fallback", "top1", "hit1", "scored_ranking", "abstained", "ac@1", "ac@2", "ac@3", "ac@4", "ac@5", "avg@5"]
+    cols = ["method", "case", "fault", "status", "fallback", "top1", "hit1", "blamed1", "blame_weight", "scored_ranking", "abstained",
+            "ac@1", "ac@2", "ac@3", "ac@4", "ac@5", "avg@5"]
     return pd.DataFrame(rows, columns=cols)
 
 

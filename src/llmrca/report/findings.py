@@ -24,14 +24,19 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
+from llmrca.evaluate.metrics import blame_rows
 from llmrca.telemetry import GATEWAY, HEAD, OPERATOR
 
 OURS = ("llm-rca",)
 #: Methods that do not read the data: not counted as baselines in the findings.
 DATA_BLIND = ("random",)
 #: The six methods whose misattributions the paper's Fig. 5 shows (§5.3: "two methods for each category").
+#: How :attr:`Findings.top_blamed` writes a tie between kinds (``"gateway = other worker"``).
+TIE = " = "
+
 FIGURE5_METHODS: tuple[str, ...] = ("baro", "nsigma", "mm-baro", "pdiagnose", "microrank", "tracerca")
 #: What each of them blames in the paper (§5.3: five of the six "regularly assigned responsibility to the NGINX
 #: Gateway"; PDiagnose "attributed failures to the Ray head Pod").
@@ -115,8 +120,9 @@ class Findings:
     """The three findings' numbers (shares in 0..1, AC@1 values); ``None`` where the evaluation has no such runs."""
 
     blame_share: dict[str, float] = field(default_factory=dict)  # wrong top-1 of the baselines, by kind of component
-    top_blamed: dict[str, str] = field(default_factory=dict)  # per baseline: the kind it blames most when wrong
+    top_blamed: dict[str, str] = field(default_factory=dict)  # per baseline: the kind it blames most when wrong (a tie: "a = b")
     gpu_ac1: dict[str, float] = field(default_factory=dict)  # per baseline run on the basic set: GPU AC@1
+    gpu_n: dict[str, int] = field(default_factory=dict)  # per baseline of gpu_ac1: the GPU cases it averages
     trace_ac1: dict[str, float] = field(default_factory=dict)  # per trace method: AC@1 over every fault
     baseline_runs: int = 0  # scored runs of the baselines on faulty cases
     unnamed_misses: dict[str, int] = field(default_factory=dict)  # baselines' misses with no component first: abstained / no ranking
@@ -131,8 +137,7 @@ class Findings:
         """Do most baselines blame the gateway or the head most, with the gateway ahead of the head?"""
         if not self.top_blamed:
             return None
-        c = Counter(self.top_blamed.values())
-        up = c["gateway"] + c["head"]
+        up = sum(set(k.split(TIE)) <= {"gateway", "head"} for k in self.top_blamed.values())  # a tie counts if all of it is
         return up > len(self.top_blamed) / 2 and self.blame_share.get("gateway", 0.0) >= self.blame_share.get("head", 0.0)
 
     @property
@@ -153,7 +158,7 @@ class Findings:
         return {
             "blame_share": self.blame_share, "top_blamed": self.top_blamed, "upstream_majority": self.upstream_majority,
             "figure5_top_blamed": self.figure5, "figure5_agree": self.figure5_agree,
-            "gpu_ac1_basic": self.gpu_ac1, "max_gpu_ac1": self.max_gpu, "trace_ac1": self.trace_ac1, "not_baselines": self.not_baselines,
+            "gpu_ac1_basic": self.gpu_ac1, "gpu_cases": self.gpu_n, "max_gpu_ac1": self.max_gpu, "trace_ac1": self.trace_ac1, "not_baselines": self.not_baselines,
             "foreign_blame": self.foreign_blame,
         }  # fmt: skip
 
@@ -186,24 +191,30 @@ def findings(scored: pd.DataFrame, metric_sets: dict[str, str] | None = None) ->
     own = ~every["fallback"].astype(bool) if "fallback" in every else pd.Series(True, index=every.index)
     f.fallback_runs = int((~own).sum())
     base = every[every["top1"].notna() & own]
-    wrong = base[~base["hit1"].astype(bool)]
+    # what a run blames: the wrong components tied for its rank 1, each weighing 1 / the tie's size (AC@1's tie rule)
+    wrong = blame_rows(base)
+    wrong = wrong[wrong["blamed"] != "(no root cause)"]
     seen = {str(c) for c in scored["top1"].dropna()} | ({str(c) for c in scored["target"].dropna()} if "target" in scored else set())
     if len(wrong) and not any(c in (GATEWAY, HEAD, OPERATOR) or c.startswith("ray-worker-") for c in seen):
-        shares = wrong["top1"].astype(str).value_counts(normalize=True)
+        shares = wrong.groupby(wrong["blamed"].astype(str))["weight"].sum()
+        shares = shares / shares.sum()
         f.foreign_blame = {str(k): round(float(shares[k]), 3) for k in sorted(shares.index, key=lambda k: (-shares[k], str(k)))}
     elif len(wrong):
         tgt = wrong["target"] if "target" in wrong else pd.Series(None, index=wrong.index, dtype=object)
-        kinds = pd.Series([_kind(c, t) for c, t in zip(wrong["top1"], tgt, strict=True)], index=wrong.index)
-        # ties broken by the kind's name, not by the order of the runs, so that every reader states the same thing
-        shares = kinds.value_counts(normalize=True)
+        kinds = pd.Series([_kind(c, t) for c, t in zip(wrong["blamed"], tgt, strict=True)], index=wrong.index)
+        weights = kinds.to_frame("kind").assign(w=wrong["weight"].to_numpy(), method=wrong["method"].to_numpy())
+        shares = weights.groupby("kind")["w"].sum()
+        shares = shares / shares.sum()
         f.blame_share = {str(k): round(float(shares[k]), 3) for k in sorted(shares.index, key=lambda k: (-shares[k], str(k)))}
-        for m, grp in wrong.assign(kind=kinds).groupby("method", sort=False):
-            n = grp["kind"].value_counts()
-            f.top_blamed[str(m)] = str(min(n.index, key=lambda k: (-n[k], str(k))))
+        for m, grp in weights.groupby("method", sort=False):
+            n = grp.groupby("kind")["w"].sum()
+            top = sorted(str(k) for k in n.index if np.isclose(n[k], n.max()))
+            f.top_blamed[str(m)] = TIE.join(top)  # a tie between kinds is said as one, never broken by name
     gpu = scored[(scored["fault"] == "gpu") & scored["method"].isin(paper)]
     for m, grp in gpu.groupby("method", sort=False):
         if metric_sets is None or metric_sets.get(str(m), "basic") == "basic":
             f.gpu_ac1[str(m)] = round(float(grp["ac@1"].mean()), 3)
+            f.gpu_n[str(m)] = len(grp)
     for m, grp in scored.groupby("method", sort=False):
         e = REGISTRY.get(str(m))
         if e is not None and e.family == "trace" and str(m) in paper:
@@ -213,6 +224,12 @@ def findings(scored: pd.DataFrame, metric_sets: dict[str, str] | None = None) ->
 
 _PHRASE = {"gateway": "the gateway", "head": "the head", "operator": "the operator", "other worker": "another worker",
            "worker": "a worker"}  # fmt: skip
+
+
+def _phrase(kind: str) -> str:
+    """``"gateway"`` -> "the gateway"; a tie ``"gateway = other worker"`` -> "the gateway and another worker alike"."""
+    parts = kind.split(TIE)
+    return _PHRASE.get(kind, kind) if len(parts) == 1 else " and ".join(_PHRASE.get(p, p) for p in parts) + " alike"
 
 
 def findings_lines(f: Findings) -> list[str]:
@@ -230,19 +247,23 @@ def findings_lines(f: Findings) -> list[str]:
     elif f.blame_share:
         shares = ", ".join(f"{k} {v:.0%}" for k, v in sorted(f.blame_share.items(), key=lambda kv: (-kv[1], kv[0])))
         c = Counter(f.top_blamed.values())
+        ties = {k: n for k, n in c.items() if TIE in k}
         verdict = {True: "holds", False: "does not hold", None: "n/a"}[f.upstream_majority]
         out.append(
-            f"- **Misattribution goes upstream** ({verdict}): of the baselines' wrong rank-1 answers, {shares}; "
+            f"- **Misattribution goes upstream** ({verdict}: it holds when more than half of the baselines blame the gateway "
+            f"or the head most, the gateway at least as often as the head): of the baselines' wrong rank-1 answers (a tie "
+            f"for rank 1 shares its blame), {shares}; "
             f"the component a baseline blames most is the gateway for {c['gateway']}, the head for {c['head']}, "
             f"another worker for {c['other worker']}, "
             + (f"a worker (for a fault placed elsewhere) for {c['worker']}, " if c["worker"] else "")
+            + "".join(f"{_phrase(k)} for {n}, " for k, n in sorted(ties.items()))
             + f"and the operator for {c['operator']} of {len(f.top_blamed)} baselines (Random left out: its answers are data-blind)."
             + (f" ({f.fallback_runs} failed run(s) scored on the random ranking are not counted: the fallback blames no one.)"
                if f.fallback_runs else "")
         )
         if f.figure5:
             each = ", ".join(
-                f"{display_name(m)} {_PHRASE[k]}" + (" (as in the paper)" if FIGURE5_PAPER[m] == k else f" (paper: {_PHRASE[FIGURE5_PAPER[m]]})")
+                f"{display_name(m)} {_phrase(k)}" + (" (as in the paper)" if FIGURE5_PAPER[m] == k else f" (paper: {_PHRASE[FIGURE5_PAPER[m]]})")
                 for m, k in f.figure5.items()
             )
             out.append(
@@ -264,14 +285,18 @@ def findings_lines(f: Findings) -> list[str]:
         tied = [k for k, x in f.gpu_ac1.items() if x == v]
         who = (f"every one of the {len(tied)} baselines" if len(tied) == len(f.gpu_ac1) > 1
                else display_name(m) if len(tied) == 1 else f"{len(tied)} baselines tie, e.g. {display_name(m)}")
-        out.append(f"- **GPU throttling is invisible in the basic metrics** ({verdict}): the best baseline GPU AC@1 is {v:.2f} ({who}; the paper's best: 0.37).")
+        n = f.gpu_n.get(m)
+        out.append(f"- **GPU throttling is invisible in the basic metrics** ({verdict}: it holds when every baseline's GPU AC@1 "
+                   f"is <= 0.4): the best baseline GPU AC@1 is {v:.2f} ({who}"
+                   + (f"; over {n} case{'s' if n != 1 else ''}" if n else "") + "; the paper's best: 0.37).")
     elif f.baseline_runs:
         out.append("- **GPU throttling is invisible in the basic metrics** (not measured): no GPU-throttling case was scored "
                    "for a baseline on the basic metric set.")
     if f.trace_ac1:
         vals = ", ".join(f"{display_name(m)} {v:.2f}" for m, v in f.trace_ac1.items())
         verdict = "holds" if max(f.trace_ac1.values()) <= 0.1 else "does not hold"
-        out.append(f"- **Trace methods fail** ({verdict}): AC@1 over all faults {vals} (the paper: <= 0.03).")
+        out.append(f"- **Trace methods fail** ({verdict}: it holds when every trace method's AC@1 is <= 0.1): AC@1 over all "
+                   f"faults {vals} (the paper: <= 0.03).")
     elif f.baseline_runs:
         out.append("- **Trace methods fail** (not measured): no trace method (TraceRCA, MicroRank) was evaluated.")
     if f.not_baselines and out:
