@@ -201,3 +201,47 @@ def test_collect_refuses_an_inconsistent_window_before_any_query(tmp_path: Path,
     code, out = _run(["collect", PROM, "--components", str(_good(tmp_path)), *window, "--out", str(tmp_path / "case")])
     assert code == 2
     assert needle in _one_error_line(out)
+
+
+@pytest.mark.parametrize(
+    ("extra", "said"),
+    [
+        (["--methods", "nsigma,barro"], "unknown method(s) ['barro']"),
+        (["--methods", "NSigma"], "unknown method(s) ['NSigma']"),
+        (["--methods", ""], "no methods given"),
+        (["--jobs", "0"], "--jobs must be >= 1, got 0"),
+        (["--jobs", "-1"], "--jobs must be >= 1, got -1"),
+        (["--timeout", "0"], "--timeout must be a finite number of seconds > 0"),
+        (["--timeout", "inf"], "--timeout must be a finite number of seconds > 0, got inf"),
+        (["--timeout", "nan"], "--timeout must be a finite number of seconds > 0, got nan"),
+        (["--metric-set", "bogus"], "unknown metric set 'bogus' (--metric-set)"),
+        (["--seed", "-5"], "--seed must be a whole number >= 0, got -5"),
+    ],
+)
+def test_reproduce_refuses_bad_options_before_its_campaign(tmp_path: Path, extra: list[str], said: str) -> None:
+    """Each was refused only after the whole campaign had run (or, for --seed, deep inside it, leaving a lock)."""
+    out = tmp_path / "r"
+    r = CliRunner().invoke(app, ["reproduce", "--out", str(out), "-q", *extra], terminal_width=400)
+    assert r.exit_code == 2 and said in r.output and "Traceback" not in r.output, r.output
+    assert not out.exists()  # nothing ran, nothing was left behind: the corrected command starts clean
+
+
+def test_evaluate_refuses_a_timeout_that_is_not_finite(tmp_path: Path) -> None:
+    for t in ("inf", "nan"):
+        r = CliRunner().invoke(app, ["evaluate", str(tmp_path), "-m", "nsigma", "--timeout", t, "--out", str(tmp_path / "o")])
+        assert r.exit_code == 2 and f"--timeout must be a finite number of seconds > 0, got {t}" in r.output, r.output
+
+
+def test_reproduce_and_report_name_an_output_that_cannot_be_written(tmp_path: Path) -> None:
+    r = CliRunner().invoke(app, ["reproduce", "--out", "/proc/llmrca-nowhere", "-q", "--methods", "nsigma"], terminal_width=400)
+    assert r.exit_code == 2 and "--out /proc/llmrca-nowhere: cannot write /proc/llmrca-nowhere" in r.output, r.output
+    assert "Traceback" not in r.output
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    if os.system(f"chattr +i {ro} 2>/dev/null") != 0:  # noqa: S605
+        pytest.skip("chattr +i is not supported on this file system")
+    try:
+        r = CliRunner().invoke(app, ["reproduce", "--out", str(ro), "-q", "--methods", "nsigma"], terminal_width=400)
+        assert r.exit_code == 2 and f"--out {ro}: cannot write {ro}/dataset (Operation not permitted)" in r.output, r.output
+    finally:
+        os.system(f"chattr -i {ro}")  # noqa: S605

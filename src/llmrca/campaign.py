@@ -252,6 +252,8 @@ def run_campaign(
     """
     if profile not in PROFILES:
         raise ConfigError(f"unknown profile {profile!r}; profiles: {', '.join(f'{k} ({v.description})' for k, v in PROFILES.items())}")
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:  # numpy's seeds are whole numbers >= 0
+        raise ConfigError(f"--seed must be a whole number >= 0, got {seed!r}")
     prof = PROFILES[profile]
     if resume and healthy is None:
         healthy = _started_healthy(Path(out))

@@ -139,6 +139,19 @@ def _abstain_cell(method: str, option: str | None) -> str:
 _USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, FileNotFoundError, FileExistsError, KeyError, NotADirectoryError, ImportError)
 
 
+def _inside(path: str | os.PathLike[str], folder: str | os.PathLike[str]) -> bool:
+    """Is ``path`` ``folder`` or inside it (compared as absolute paths)?"""
+    p, f = Path(os.path.abspath(path)), Path(os.path.abspath(folder))
+    return p == f or f in p.parents
+
+
+def _write_failed(e: OSError, what: str) -> NoReturn:
+    """One ``error:`` line for an output that cannot be written (permissions, a read-only or missing place, a full
+    disk): names ``what`` (``--out results``) and the file, exit 2."""
+    target = f" {e.filename}" if e.filename else ""
+    _fail(OSError(f"{what}: cannot write{target} ({e.strerror or e}); choose another place, or fix its permissions"))
+
+
 def _fail(e: BaseException) -> NoReturn:
     msg = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
     console.print(_error_text(msg), soft_wrap=True)
@@ -612,6 +625,8 @@ def report_cmd(
 
     try:
         doc = write_documents(out)
+    except PermissionError as e:  # the results were read; the report files cannot be written there
+        _write_failed(e, f"the report into {out}")
     except _USER_ERRORS as e:
         _fail(e)
     if quiet:
@@ -1115,6 +1130,12 @@ def reproduce_cmd(
             campaign_options={k: v for k, v in options.items() if v not in (None, {})} or None,
             retry=retry, on_note=lambda n: console.print(Text.assemble(("note: ", "yellow"), str(n)), soft_wrap=True),
         )
+    except OSError as e:
+        if e.filename is not None and _inside(e.filename, out) and not isinstance(e, NotADirectoryError | FileExistsError):
+            _write_failed(e, f"--out {out}")
+        if isinstance(e, _USER_ERRORS):
+            _fail(e)
+        raise
     except _USER_ERRORS as e:
         _fail(e)
     except KeyboardInterrupt:

@@ -73,6 +73,11 @@ def reproduce(
             raise NotADirectoryError(f"--out {out}: {blocker} is a file; {'the output' if part == out else 'its ' + part.name + '/'} must be a folder")
 
     parse_retry(retry)  # a bad --retry is refused now, not after the campaign
+    from llmrca.evaluate.runner import check_run_options, resolve_methods
+
+    check_run_options(jobs=jobs, timeout_s=timeout_s, metric_set=metric_set)  # so are the evaluator's options
+    if methods is not None:
+        methods = resolve_methods(methods)  # and unknown method names (or none at all)
     if method_configs:
         from llmrca.evaluate.runner import EvaluationError, full_config
 

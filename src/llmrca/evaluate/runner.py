@@ -88,6 +88,24 @@ def resolve_methods(methods: list[str] | str) -> list[str]:
         raise EvaluationError(f"unknown method(s) {unknown}; known: {', '.join(names())} (see `llmrca methods`; {PLUGIN_HINT})")
     return list(dict.fromkeys(items))
 
+def check_run_options(*, jobs: int = 2, timeout_s: float = 300.0, metric_set: str | None = None, engine: str = "process") -> None:
+    """The evaluator's options, checked (by :func:`run_evaluation`, and by ``reproduce`` before its campaign).
+
+    Raises :class:`EvaluationError` naming the option: ``--jobs`` below 1, a ``--timeout`` that is not a finite
+    number of seconds above 0 (``inf`` / ``nan`` included), an unknown ``--metric-set`` or ``--engine``.
+    """
+    import math
+
+    if jobs < 1:
+        raise EvaluationError(f"--jobs must be >= 1, got {jobs}")
+    if not math.isfinite(timeout_s) or timeout_s <= 0:
+        raise EvaluationError(f"--timeout must be a finite number of seconds > 0, got {timeout_s}")
+    if metric_set is not None and metric_set not in METRIC_SETS:
+        raise EvaluationError(f"unknown metric set {metric_set!r} (--metric-set); use one of {', '.join(METRIC_SETS)}")
+    if engine not in ("process", "ray"):
+        raise EvaluationError(f"unknown engine {engine!r} (--engine); use 'process' or 'ray'")
+
+
 def full_config(method: str, overrides: dict[str, Any] | None) -> dict[str, Any]:
     """The method's complete config dict (defaults + overrides); checked here, before any run."""
     from llmrca.methods.registry import MethodLoadError, method_class
@@ -167,14 +185,7 @@ def run_evaluation(
     """
     from llmrca.methods.registry import REGISTRY
 
-    if jobs < 1:
-        raise EvaluationError(f"jobs must be >= 1, got {jobs}")
-    if timeout_s <= 0:
-        raise EvaluationError(f"timeout must be > 0 seconds, got {timeout_s}")
-    if metric_set is not None and metric_set not in METRIC_SETS:
-        raise EvaluationError(f"unknown metric set {metric_set!r}; use one of {', '.join(METRIC_SETS)}")
-    if engine not in ("process", "ray"):
-        raise EvaluationError(f"unknown engine {engine!r}; use 'process' or 'ray'")
+    check_run_options(jobs=jobs, timeout_s=timeout_s, metric_set=metric_set, engine=engine)
     if engine == "ray":
         from llmrca.errors import require
 
@@ -575,9 +586,10 @@ def _writing(out: Path):
         raise
     except OSError as e:
         where = e.filename or out
+        resumable = (Path(out) / "results.jsonl").is_file()  # nothing to keep when not even the folder could be made
         raise ResultsWriteError(
-            f"cannot write {where}: {e.strerror or e}. Free some space or fix the permissions (or choose another --out), "
-            "then rerun the same command: finished runs in results.jsonl are kept and resumed"
+            f"cannot write {where}: {e.strerror or e}. Free some space or fix the permissions (or choose another --out)"
+            + (", then rerun the same command: finished runs in results.jsonl are kept and resumed" if resumable else "")
         ) from e
 
 
