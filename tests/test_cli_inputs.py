@@ -238,10 +238,10 @@ def test_reproduce_and_report_name_an_output_that_cannot_be_written(tmp_path: Pa
     assert "Traceback" not in r.output
     ro = tmp_path / "ro"
     ro.mkdir()
-    if os.system(f"chattr +i {ro} 2>/dev/null") != 0:  # noqa: S605
+    if os.system(f"chattr +i {ro} 2>/dev/null") != 0:
         pytest.skip("chattr +i is not supported on this file system")
     try:
         r = CliRunner().invoke(app, ["reproduce", "--out", str(ro), "-q", "--methods", "nsigma"], terminal_width=400)
         assert r.exit_code == 2 and f"--out {ro}: cannot write {ro}/dataset (Operation not permitted)" in r.output, r.output
     finally:
-        os.system(f"chattr -i {ro}")  # noqa: S605
+        os.system(f"chattr -i {ro}")

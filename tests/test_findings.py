@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import pytest
-
 import pandas as pd
+import pytest
 
 from llmrca.report.findings import findings, findings_lines
 
@@ -81,7 +80,6 @@ def test_ties_between_kinds_are_said_as_ties_whatever_the_order_of_the_runs() ->
 def test_a_tie_for_rank_1_shares_the_blame_as_ac1_shares_the_hit() -> None:
     """TraceRCA ties the gateway and the head first in every case: each is blamed half a run, not the gateway a
     whole one; a tie that holds the culprit blames the others by their share (AC@1 = 1/3: 1/3 each to two others)."""
-    import pandas as pd
 
     from llmrca.evaluate.metrics import misattribution
     from llmrca.evaluate.results import scored_frame

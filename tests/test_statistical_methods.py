@@ -67,3 +67,23 @@ def test_baro_is_robust_to_an_outlier_in_the_normal_window() -> None:
     c.metric_sets = {"basic": df}
     assert get_method("baro").rank(c.without_truth()).components[0] == "ray-worker-2"
     assert get_method("nsigma").rank(c.without_truth()).components[0] != "ray-worker-2"
+
+
+def test_random_and_the_random_fallback_do_not_depend_on_the_column_order() -> None:
+    """The same data with its columns in another order is the same case: Random (and the paper's random-on-failure
+    ranking) must give it the same answer, and another case another one."""
+    from dataclasses import replace
+
+    from llmrca.evaluate.task import random_fallback
+
+    case = replace(make_case(root="ray-worker-2", fault="cpu", seed=5), topology=None)  # components from the columns
+    cols = [c for c in case.metrics.columns if c != "time"]
+    shuffled = ["time", *[cols[i] for i in np.random.default_rng(3).permutation(len(cols))]]
+    other = replace(case, metrics=case.metrics[shuffled], metric_sets={**case.metric_sets, case.metric_set: case.metrics[shuffled]})
+    assert other.components != case.components  # the columns (and so the components) really come in another order
+    m = get_method("random")
+    a, b = m.rank(case).components, m.rank(other).components
+    assert a == b
+    assert m.rank(make_case(root="ray-worker-2", fault="cpu", seed=6)).components != a or len(a) < 3
+    comps = list(case.components)
+    assert random_fallback(comps, "pc-pagerank", "x/1") == random_fallback(comps[::-1], "pc-pagerank", "x/1")

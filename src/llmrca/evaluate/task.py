@@ -59,9 +59,11 @@ def fallback_seed(method: str, case_id: str) -> int:
 
 
 def random_fallback(components: list[str], method: str, case_id: str) -> list[str]:
-    """The seeded random ranking used when "random on failure" is on (the paper's rule)."""
+    """The seeded random ranking used when "random on failure" is on (the paper's rule): a permutation of the sorted
+    names, so the order the case's columns came in does not change it."""
     rng = np.random.default_rng(fallback_seed(method, case_id))
-    return [components[i] for i in rng.permutation(len(components))]
+    names = sorted(components)
+    return [names[i] for i in rng.permutation(len(names))]
 
 
 def base_record(task: Task) -> dict[str, Any]:

@@ -18,10 +18,12 @@ class RandomConfig(Config):
 
 
 def case_fingerprint(case: Case) -> int:
-    """A stable 32-bit fingerprint of what a method sees of a case."""
-    h = zlib.crc32("\0".join(case.components).encode())
+    """A stable 32-bit fingerprint of what a method sees of a case, whatever the order of its columns (the same data
+    with its columns in another order is the same case)."""
+    h = zlib.crc32("\0".join(sorted(case.components)).encode())
     h = zlib.crc32(repr(float(case.inject_time)).encode(), h)
-    values = np.ascontiguousarray(case.metrics.select_dtypes("number").to_numpy(dtype=float))
+    num = case.metrics.select_dtypes("number")
+    values = np.ascontiguousarray(num[sorted(num.columns, key=str)].to_numpy(dtype=float))
     return zlib.crc32(values.tobytes(), h)
 
 
@@ -38,7 +40,7 @@ class RandomRank(Method):
     config_cls = RandomConfig
 
     def _rank(self, case: Case) -> Ranking:
-        comps = list(case.components)
+        comps = sorted(case.components)  # a permutation of the names, not of the order the columns came in
         rng = np.random.default_rng([self.config.seed, case_fingerprint(case)])
         order = rng.permutation(len(comps))
         return Ranking(components=[comps[i] for i in order], scores=[float(len(comps) - k) for k in range(len(comps))])
