@@ -363,6 +363,13 @@ def test_a_truncated_last_line_is_ignored_with_a_note(tmp_path: Path) -> None:
     data = (out / "results.jsonl").read_bytes()
     last = data[: -1].rfind(b"\n") + 1
     (out / "results.jsonl").write_bytes(data[: last + 40])  # the last record cut mid-line, as a crash leaves it
+    from typer.testing import CliRunner
+
+    from llmrca.cli import app
+
+    r = CliRunner().invoke(app, ["report", str(out)], terminal_width=400)  # report says what it left out, too
+    assert r.exit_code == 0 and "ignored an incomplete last line" in r.output and "that run is not counted" in r.output, r.output
+    assert "ignored an incomplete last line" in (out / "REPORT.md").read_text()
     res = run_evaluation(ds, ["nsigma"], out, jobs=1, progress=False)
     assert res.new_runs == 1 and any("incomplete last line" in n for n in res.notes)
     assert len(read_results(out / "results.jsonl")) == 3
@@ -607,3 +614,25 @@ def test_an_unfinished_campaign_is_said_and_its_finished_dataset_is_the_same_one
     (ds / "dataset.json").write_text(json.dumps({**man, "cases": man["cases"][:2]}))  # n_cases no longer its cases: ignored
     res = run_evaluation(ds, ["nsigma"], tmp_path / "ev2", jobs=1, progress=False)
     assert any(n.startswith("dataset.json is ignored (") for n in res.notes), res.notes  # it was ignored without a word
+
+
+def test_report_of_an_unfinished_evaluation_says_so_and_counts_missing_cells(tmp_path: Path) -> None:
+    """A report made from part of an evaluation (Ctrl-C, or read while it runs) says it is incomplete; a method
+    without a cell that others have is an exception of 'n per cell', not 'the same for every method'."""
+    from typer.testing import CliRunner
+
+    from llmrca.cli import app
+
+    ds = _dataset(tmp_path / "ds", faults=("cpu", "gpu"))
+    out = tmp_path / "out"
+    run_evaluation(ds, ["nsigma", "baro"], out, jobs=1, progress=False)
+    lines = (out / "results.jsonl").read_text().splitlines(keepends=True)
+    total = len(lines)
+    recs = [json.loads(x) for x in lines]
+    keep = [x for x, r in zip(lines, recs, strict=True) if r["method"] == "nsigma" or r["fault"] == "cpu"]
+    (out / "results.jsonl").write_text("".join(keep))
+    r = CliRunner().invoke(app, ["report", str(out)], terminal_width=400)
+    assert r.exit_code == 0, r.output
+    md = (out / "REPORT.md").read_text()
+    assert f"**The evaluation is incomplete**: {len(keep)} of its {total} runs (methods × cases) are in results.jsonl" in md
+    assert "BARO GPU n=0" in md and "(the same for every method)" not in md

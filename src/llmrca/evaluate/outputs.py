@@ -142,7 +142,7 @@ def write_report(out_dir: str | Path) -> Report:
         raise ReportError(f"no results.jsonl in {out}; run `llmrca evaluate DATASET --out {out}` first")
     session = _latest_session(out)
     notes: list[str] = []
-    records = select_records(read_results(res_path), session, notes)
+    records = select_records(read_results(res_path, notes=notes), session, notes)  # a cut-off last line is said too
     rof = bool(session.get("random_on_failure", False))
     scored = scored_frame(records, random_on_failure=rof)
     fa = false_alarm_frame(records, random_on_failure=rof)

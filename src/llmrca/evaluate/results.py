@@ -100,7 +100,7 @@ def read_results(path: str | Path, *, repair: bool = False, notes: list[str] | N
     if good_end < len(data):
         lineno = data[:good_end].count(b"\n") + 1
         if notes is not None:
-            notes.append(f"{path}: ignored an incomplete last line ({len(data) - good_end} bytes, line {lineno}) left by an interrupted run; that run is redone")
+            notes.append(f"{path}: ignored an incomplete last line ({len(data) - good_end} bytes, line {lineno}) left by an interrupted write; that run is not counted (a resumed evaluation runs it again)")
         if repair:
             with open(path, "r+b") as fh:
                 fh.truncate(good_end)

@@ -175,7 +175,23 @@ class _Context:
             usual[str(f)] = int(max(Counter(grp["n"].astype(int)).items(), key=lambda kv: (kv[1], kv[0]))[0])
         odd = [f"{display_name(r.method)} {FAULT_LABELS.get(str(r.fault), str(r.fault).upper())} n={int(r.n)}"
                for r in per.itertuples() if int(r.n) != usual[str(r.fault)]]
+        have = {(str(r.method), str(r.fault)) for r in per.itertuples()}
+        odd += [f"{display_name(m)} {FAULT_LABELS.get(f, f.upper())} n=0"  # no scored run of that fault at all
+                for m in dict.fromkeys(str(x) for x in per["method"]) for f in usual if (m, f) not in have]
         return usual, odd
+
+    def incomplete(self) -> tuple[int, int, bool] | None:
+        """``(runs in results.jsonl, methods x cases, interrupted)`` when the evaluation did not run every method on
+        every case of its last session (an interrupted or still running evaluation), else None."""
+        run = _read_json(self.eval_dir / "run.json")
+        cases = run.get("cases") or {}
+        methods = list(run.get("methods") or {}) or self.methods  # the last session's methods, as it was asked to run
+        if not cases or not methods:
+            return None
+        done = {(str(r.get("method")), str(r.get("case"))) for r in self.records}
+        expected = len(methods) * len(cases)
+        have = sum((m, c) in done for m in methods for c in cases)
+        return (have, expected, bool(run.get("interrupted"))) if have < expected else None
 
 
 def _fidelity(rep: Report, scored: pd.DataFrame | None = None) -> Any:
@@ -420,6 +436,13 @@ def _setting(ctx: _Context) -> str:
     if manifest.get("complete") is False:  # scored as it was: the tables cover only the cases it had
         setting.append("**The dataset's campaign was not finished when it was evaluated** (dataset.json: complete false): "
                        "the tables cover the cases it had; finish it with `llmrca campaign --resume` and evaluate again into this folder.")
+    part = ctx.incomplete()
+    if part is not None:  # cells then average different cases for different methods: said first, in bold
+        have, expected, stopped = part
+        setting.append(f"**The evaluation is incomplete**: {have} of its {expected} runs (methods × cases) are in "
+                       f"results.jsonl{' (it was interrupted)' if stopped else ''}, so the cells below average different "
+                       "cases for different methods; rerun the same `llmrca evaluate` (or `llmrca reproduce`) command to "
+                       "finish it (it resumes), then `llmrca report`.")
     setting.append(f"{len(cases)} cases (" + ", ".join(f"{'healthy' if f == NO_FAULT else 'unreadable' if f is None else f} {n}" for f, n in by_fault.items()) + f"), {len(ctx.methods)} method{'s' if len(ctx.methods) != 1 else ''}.")
     from llmrca.report.fidelity import _reference_modes
 
