@@ -168,6 +168,7 @@ def test_a_copied_or_moved_reproduce_folder_resumes(tmp_path: Path, tiny: None) 
     runs = json.loads((copy / "eval" / "run.json").read_text())["runs"]
     assert runs["total"] == 2 and runs["reused"] == 2 and runs["new"] == 0
     assert f"the stored runs were made when this dataset was at {(out / 'dataset').resolve()}" in r.stderr
+    assert "evaluation: 0 run(s) made now, 2 reused from" in " ".join(r.stderr.split())  # a rerun says it reused them
     assert (copy / "eval" / "summary.csv").read_text() == first
     assert json.loads((copy / "eval" / "run.json").read_text())["dataset"]["path"] == str((copy / "dataset").resolve())
     # the time the results took is kept (this invocation's added), not replaced by a resume's few seconds
@@ -518,3 +519,20 @@ def test_fewer_rows_than_columns_is_unavailable_not_a_library_error(tmp_path: Pa
     df = pd.DataFrame({"time": t} | {f"s{i}_m{j}": rng.normal(size=len(t)) for i in range(10) for j in range(3)})
     _r, out = _rank_json(tmp_path / "s1_cpu" / "1", df, int(t[8]), method)
     assert out["status"] == "unavailable" and "14 rows of 30 metric columns (fewer rows than columns)" in out["error"], out
+
+
+def test_reproduce_counts_the_evaluation_time_of_an_interrupted_session(tmp_path: Path, tiny: None) -> None:
+    """An evaluation Ctrl-C ended never reached reproduce.json; its session in eval/run.json is counted by the rerun."""
+    import json
+
+    out = tmp_path / "r"
+    args = ["reproduce", "--profile", "tiny", "--methods", "nsigma", "-q", "--out", str(out)]
+    r = CliRunner().invoke(app, args)
+    assert r.exit_code == 0, r.output
+    run = json.loads((out / "eval" / "run.json").read_text())
+    cut = {**run["sessions"][-1], "started": "2026-01-01T10:00:00+00:00", "ended": "2026-01-01T10:00:40+00:00", "interrupted": True}
+    run["sessions"].insert(0, cut)  # a 40-s session that an interrupt ended before reproduce wrote its times
+    (out / "eval" / "run.json").write_text(json.dumps(run))
+    r = CliRunner().invoke(app, args)
+    assert r.exit_code == 0, r.output
+    assert json.loads((out / "reproduce.json").read_text())["evaluate_s"] >= 40

@@ -20,6 +20,7 @@ import contextlib
 import json
 import time
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -140,6 +141,9 @@ def reproduce(
     for note in res.notes:
         if on_note is not None:
             on_note(note)
+    if on_note is not None and res.skipped_runs:  # a rerun into this folder: what it reused, as evaluate says it
+        on_note(f"evaluation: {res.new_runs} run(s) made now, {res.skipped_runs} reused from {out / EVAL_DIR / 'results.jsonl'} "
+                "(made by an earlier invocation into this folder)")
     t2 = time.time()
     for r in skipped:  # the project's install hint (the torch extra: the CPU build first)
         e = REGISTRY[r["name"]]
@@ -164,6 +168,17 @@ def reproduce(
             return fallback
         return round(float(w), 2) if isinstance(w, (int, float)) and w >= 0 else fallback
 
+    def _evaluation_wall(eval_dir: Path, fallback: float) -> float:
+        # the evaluator's own clock: every session recorded in run.json (one that Ctrl-C ended too, which reproduce
+        # could not record), else what this invocation measured added to the earlier ones'
+        try:
+            sessions = json.loads((eval_dir / "run.json").read_text()).get("sessions") or []
+            total = sum((datetime.fromisoformat(x["ended"]) - datetime.fromisoformat(x["started"])).total_seconds()
+                        for x in sessions if x.get("started") and x.get("ended"))
+        except (OSError, ValueError, AttributeError, TypeError, KeyError):
+            return fallback
+        return round(total, 2) if total > 0 else fallback
+
     earlier = before.get("invocations", 1) if before else 0  # a reproduce.json from before this key: one invocation
     invocations = (earlier if isinstance(earlier, int) else 1) + 1
     (out / "reproduce.json").write_text(
@@ -182,7 +197,7 @@ def reproduce(
                 "no_reference_mode": sorted(set(chosen) - set(modes)) if as_paper else [],
                 "reference_mode_off": switched_off,
                 "campaign_s": _campaign_wall(out / "dataset", _spent("campaign_s", t1 - t0)),
-                "evaluate_s": _spent("evaluate_s", t2 - t1),
+                "evaluate_s": _evaluation_wall(out / EVAL_DIR, _spent("evaluate_s", t2 - t1)),
                 "invocations": invocations,
             },
             indent=2,
