@@ -555,10 +555,10 @@ def test_reproduce_passes_simulator_and_fault_options_to_the_campaign(tmp_path, 
     assert r.exit_code == 0, r.output
     assert json.loads((out / "dataset" / "dataset.json").read_text())["complete"] is True
     assert (out / "dataset" / case / "data.csv").read_bytes() == before
-    for other, said in (([], "other settings: sim.ingress 'head' (asked: 'default'); fault.cpu {'workers': 4} (asked: the defaults);"),
+    for other, said in (([], "other settings: sim.ingress 'head' (asked: the default ('every-pod')); fault.cpu {'workers': 4} (asked: the defaults);"),
                         (["--set", "sim.ingress=head"], "other settings: fault.cpu {'workers': 4} (asked: the defaults); choose another"),
                         (["--set", "sim.ws_jitter_bytes=0", "--set", "fault.cpu.workers=4"],
-                         "other settings: sim.ingress 'head' (asked: 'default'); sim.ws_jitter_bytes 'default' (asked: 0.0); choose")):
+                         "other settings: sim.ingress 'head' (asked: the default ('every-pod')); sim.ws_jitter_bytes the default (131072.0) (asked: 0.0); choose")):
         r = CliRunner().invoke(app, [*args, *other])
         flat = " ".join(r.output.split())
         assert r.exit_code == 2 and said in flat and "choose another --out for different settings" in flat, (other, r.output)

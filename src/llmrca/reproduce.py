@@ -266,7 +266,16 @@ def _reuse_dataset(path: Path, *, backend: str, profile: str, seed: int, options
     rest = {k: v for k, v in options.items() if k not in ("healthy", "fault_params", "sim_params")}
     differ += [f"{k} (asked: {v}; reproduce does not reuse a dataset made with it)" for k, v in rest.items()]
     made_with, asked = _backend_options(backend, params, options.get("sim_params") or {})
-    differ += [f"{backend}.{k} {made_with.get(k, 'default')!r} (asked: {asked.get(k, 'default')!r})"
+    defaults: dict[str, Any] = {}
+    if backend == "sim":
+        from llmrca.testbed.sim.config import SimConfig
+
+        defaults = {k: getattr(SimConfig(), k) for k in set(made_with) | set(asked) if hasattr(SimConfig, k)}
+
+    def _said(opts: dict[str, Any], k: str) -> str:  # a default is named with its value (ingress: 'every-pod')
+        return repr(opts[k]) if k in opts else (f"the default ({defaults[k]!r})" if k in defaults else "the default")
+
+    differ += [f"{backend}.{k} {_said(made_with, k)} (asked: {_said(asked, k)})"
                for k in sorted(set(made_with) | set(asked)) if made_with.get(k) != asked.get(k)]
     made_f, asked_f = params.get("fault_params") or {}, json.loads(json.dumps(options.get("fault_params") or {}))
     differ += [f"fault.{ft} {made_f.get(ft) or 'the defaults'} (asked: {asked_f.get(ft) or 'the defaults'})" for ft in sorted(set(made_f) | set(asked_f))
