@@ -43,9 +43,15 @@ class Bar:
 
 
 def _console() -> Any:
+    """stderr, markup off; piped or redirected (no terminal, no ``COLUMNS``) 200 columns wide instead of rich's 80,
+    so that a bar with its counts and status is not cut short in a log file."""
+    import os
+    import sys
+
     from rich.console import Console
 
-    return Console(stderr=True, markup=False, highlight=False)
+    wide = not sys.stderr.isatty() and "COLUMNS" not in os.environ
+    return Console(stderr=True, markup=False, highlight=False, width=200 if wide else None)
 
 
 @contextlib.contextmanager
