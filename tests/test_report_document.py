@@ -207,3 +207,15 @@ def test_report_names_a_case_that_could_not_be_read_as_unreadable(repro: Path, t
     assert r.exit_code == 0, r.output
     md = (tmp_path / "res" / "REPORT.md").read_text()
     assert "12 cases (" in md and "unreadable 1" in md and "None 1" not in md, md[:2000]
+
+
+def test_report_html_has_every_section_of_report_md(repro: Path) -> None:
+    """README: REPORT.html is 'the same in one self-contained file' — every ## section of REPORT.md is an <h2> there."""
+    md = (repro / "REPORT.md").read_text()
+    page = (repro / "REPORT.html").read_text()
+    md_sections = [h for h in re.findall(r"^## (.+)$", md, flags=re.M) if h not in ("Files",)]  # paths of files beside it
+    html_sections = re.findall(r"<h2>([^<]+)</h2>", page)
+    assert "Best overall" in md_sections
+    assert [h for h in md_sections if h not in html_sections] == [], (md_sections, html_sections)
+    assert "<h2>Best overall</h2><ol><li>" in page
+    assert "`llmrca" not in page  # commands in the text are <code>, not raw backticks

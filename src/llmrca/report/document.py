@@ -342,7 +342,7 @@ def _fidelity_html(ctx: _Context) -> str:
     fid = ctx.fidelity
     if fid is None:
         few = _too_few_for_fidelity(ctx)
-        return f"<h2>Agreement with the paper</h2><p>{_e(few)}</p>" if few else ""
+        return f"<h2>Agreement with the paper</h2><p>{_md_inline(few)}</p>" if few else ""
     from llmrca.report.fidelity import FAULTS, NAN_NOTE
 
     cells = fid.cells[fid.cells["metric"] == "ac@1"]
@@ -360,9 +360,9 @@ def _fidelity_html(ctx: _Context) -> str:
     head = "<tr><th>Method</th>" + "".join(f"<th>{f.upper()} AC@1 ours / paper</th>" for f in FAULTS) + "</tr>"
     return (
         "<h2>Agreement with the paper</h2>"
-        f"<p>Spearman's ρ with the paper's Table 1 ({len(fid.methods)} methods, random-walk rows left out; 95 % bootstrap interval over cases):</p>"
         + (f"<p>{_e(_scope(ctx))}</p>" if _scope(ctx) else "")
-        + f"<p>{_e(_mode_sentence(ctx))}</p>"
+        + f"<p>{_md_inline(_mode_sentence(ctx))}</p>"  # its `commands` as code, like the Markdown's
+        + f"<p>Spearman's ρ with the paper's Table 1 ({len(fid.methods)} methods, random-walk rows left out; 95 % bootstrap interval over cases):</p>"
         + f"<pre>{_e(chr(10).join(fid.lines()))}</pre>"
         + (f"<p class=\"muted\">{_e(NAN_NOTE)}</p>" if fid.table["rho"].isna().any() else "")
         + "".join(f"<p><strong>{_e(w)}</strong></p>" for w in fid.warnings())
@@ -518,14 +518,7 @@ def _markdown(ctx: _Context) -> str:
         body += [f"Fault-effect figure: {ctx.fe_note}.", ""]
     body += _findings_md(ctx)
     body += _fidelity_md(ctx)
-    overall = rep.summary[rep.summary["fault"] == "all"].sort_values(["ac@1", "avg@5"], ascending=False, kind="stable")
-    if len(overall):
-        body += ["## Best overall", ""]
-        body += [
-            f"{i + 1}. {display_name(r['method'])} (`{r['method']}`): AC@1 {r['ac@1']:.2f}, AC@3 {r['ac@3']:.2f}, Avg@5 {r['avg@5']:.2f} over {int(r['n'])} cases"
-            for i, (_, r) in enumerate(overall.head(5).iterrows())
-        ]
-        body.append("")
+    body += _best_overall_md(ctx)
     skipped = meta.get("unavailable") or []
     if skipped:
         body += ["## Methods not run", ""] + [f"- {display_name(r['name'])} (`{r['name']}`): {r['reason']}" for r in skipped] + [""]
@@ -548,6 +541,66 @@ def _fault_order(faults: Any) -> list[str]:
 
     present = set(faults)
     return [f for f in ALL_FAULT_TYPES if f in present] + sorted(present - set(ALL_FAULT_TYPES))
+
+
+def _best_overall_md(ctx: _Context) -> list[str]:
+    """The five methods with the best AC@1 (then Avg@5) over every fault."""
+    summary = ctx.rep.summary
+    overall = summary[summary["fault"] == "all"].sort_values(["ac@1", "avg@5"], ascending=False, kind="stable")
+    if not len(overall):
+        return []
+    return [
+        "## Best overall",
+        "",
+        *(f"{i + 1}. {display_name(r['method'])} (`{r['method']}`): AC@1 {r['ac@1']:.2f}, AC@3 {r['ac@3']:.2f}, "
+          f"Avg@5 {r['avg@5']:.2f} over {int(r['n'])} cases" for i, (_, r) in enumerate(overall.head(5).iterrows())),
+        "",
+    ]
+
+
+def _md_inline(text: str) -> str:
+    """One line of the report's Markdown as HTML text: escaped, ``**`` dropped, `code` as <code>."""
+    import re
+
+    return re.sub(r"`([^`]+)`", r"<code>\1</code>", _e(text).replace("**", ""))
+
+
+def _md_html(lines: list[str]) -> str:
+    """The simple Markdown of a report section (a ``##`` heading, paragraphs, a numbered list, a pipe table; inline
+    code) as HTML, so that REPORT.html holds the sections REPORT.md has without a second renderer of each."""
+    import re
+
+    inline = _md_inline
+    out: list[str] = []
+    table: list[list[str]] = []
+    items: list[str] = []
+
+    def flush() -> None:
+        if table:
+            head, *rows = table
+            out.append("<table><tr>" + "".join(f"<th>{inline(c)}</th>" for c in head) + "</tr>"
+                       + "".join("<tr>" + "".join(f"<td>{inline(c)}</td>" for c in r) + "</tr>" for r in rows) + "</table>")
+            table.clear()
+        if items:
+            out.append("<ol>" + "".join(f"<li>{inline(x)}</li>" for x in items) + "</ol>")
+            items.clear()
+
+    for line in lines:
+        if line.startswith("|"):
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            if not all(re.fullmatch(r":?-+:?", c) for c in cells):  # the |---| separator row
+                table.append(cells)
+            continue
+        if (m := re.match(r"\d+\. (.*)", line)) is not None:
+            items.append(m.group(1))
+            continue
+        flush()
+        if line.startswith("## "):
+            out.append(f"<h2>{inline(line[3:])}</h2>")
+        elif line.strip():
+            out.append(f"<p>{inline(line)}</p>")
+    flush()
+    return "".join(out)
 
 
 def _type_named_md(ctx: _Context) -> list[str]:
@@ -893,14 +946,14 @@ def _html(ctx: _Context) -> str:
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>{_e(ctx.title)}</title><style>{_CSS}</style></head><body>",
-        f"<h1>{_e(ctx.title)}</h1><p>{_e(_setting(ctx).replace('`', ''))}</p>",
+        f"<h1>{_e(ctx.title)}</h1><p>{_md_inline(_setting(ctx))}</p>",
         _definitions_html(ctx),
         "<h2>Table 1</h2><p class=\"muted\">Click a column header to sort.</p>",
         _table1_html(ctx),
     ]
     notes = ctx.status_note
     if notes:
-        parts.append(f"<p>{_e(' '.join(notes))}</p>")
+        parts.append(f"<p>{_md_inline(' '.join(notes))}</p>")
     mis = ctx.eval_dir / "misattribution.png"
     parts.append("<h2>Figures</h2>")
     if mis.is_file():
@@ -917,10 +970,13 @@ def _html(ctx: _Context) -> str:
         parts.append(f"<p>Fault-effect figure: {_e(ctx.fe_note)}.</p>")
     found = _findings_of(ctx)
     if found:
-        items = "".join(f"<li>{_e(x[2:].replace('**', ''))}</li>" for x in found)
+        items = "".join(f"<li>{_md_inline(x[2:])}</li>" for x in found)
         scope = _scope(ctx)
         parts.append(f"<h2>Findings</h2><p>The paper's three findings (§5.2–5.3), measured on this evaluation:</p>{f'<p>{_e(scope)}</p>' if scope else ''}<ul>{items}</ul>")
     parts.append(_fidelity_html(ctx))
+    for section in (_best_overall_md(ctx), _type_named_md(ctx), _placement_md(ctx)):  # as REPORT.md has them
+        if section:
+            parts.append(_md_html(section))
     skipped = ctx.meta.get("unavailable") or []
     if skipped:
         parts.append("<h2>Methods not run</h2><ul>" + "".join(f"<li>{_e(display_name(r['name']))} (<code>{_e(r['name'])}</code>): <code>{_e(r['reason'])}</code></li>" for r in skipped) + "</ul>")
