@@ -92,3 +92,14 @@ def test_a_fault_with_no_hooks_changes_nothing() -> None:
     hog = _run(fault_class("sim", "cpu").from_spec(FaultSpec("cpu", "ray-worker-2", duration_s=20.0), START + 40.0))
     assert hog.pod["cfs_throttled_s"][-1, 2] > 0 == base.pod["cfs_throttled_s"][-1, 2]
     assert hog.achieved["hog_cpu_seconds"] > 0
+
+
+def test_the_local_testbeds_profiles_run_its_short_protocol() -> None:
+    """local-extended is a local-testbed campaign: 60 s / 20 s / 10 s as local is, not the paper's 285 s / 60 s."""
+    from llmrca.campaign import Timeline, profile_protocol
+    from llmrca.testbed.local.backend import LOCAL_PROTOCOL
+
+    assert profile_protocol("local") == profile_protocol("local-extended") == LOCAL_PROTOCOL
+    assert LOCAL_PROTOCOL.normal_s == 60 and LOCAL_PROTOCOL.fault_s == 20 and LOCAL_PROTOCOL.tail_s == 10
+    for p in ("quick", "paper", "extended"):
+        assert profile_protocol(p) == Timeline() and Timeline().normal_s == 285 and Timeline().fault_s == 60

@@ -208,6 +208,17 @@ def split_overrides(overrides: Mapping[str, Any], backend: str | None = None) ->
     return faults, sim
 
 
+def profile_protocol(profile: str) -> Timeline:
+    """The protocol a profile runs when none is given: the local testbed's short one (60 s / 20 s / 10 s,
+    :data:`llmrca.testbed.local.backend.LOCAL_PROTOCOL`) for its profiles (``local``, ``local-extended``), the
+    paper's (:class:`Timeline`, PROTOCOL.md §1) for the others."""
+    if profile in ("local", "local-extended"):
+        from llmrca.testbed.local.backend import LOCAL_PROTOCOL
+
+        return LOCAL_PROTOCOL
+    return Timeline()
+
+
 def run_campaign(
     backend: str = "sim",
     profile: str = "quick",
@@ -273,11 +284,7 @@ def run_campaign(
         if cases_per_fault < 1:
             raise ConfigError(f"cases per fault must be at least 1, got {cases_per_fault}")
         prof = replace(prof, cases_per_fault=int(cases_per_fault))
-    if protocol is None and profile == "local":
-        from llmrca.testbed.local.backend import LOCAL_PROTOCOL
-
-        protocol = LOCAL_PROTOCOL
-    protocol = protocol or Timeline()
+    protocol = protocol or profile_protocol(profile)
     be = backend_obj or make_backend(backend, workers=workers, qps=qps, scrape_interval_s=scrape_interval_s, sim_params=sim_params)
     if resume and backend_obj is None:
         given = {**(sim_params or {}), **{k: v for k, v in (("workers", workers), ("qps", qps), ("scrape_interval_s", scrape_interval_s)) if v is not None}}
