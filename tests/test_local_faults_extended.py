@@ -153,10 +153,16 @@ def test_kv_cache_pressure_fills_the_cache_preempts_and_queues(tb: Any) -> None:
 
 
 def test_packet_loss_drops_real_packets_of_the_target_only(tb: Any) -> None:
+    from llmrca.faults import inject
     from llmrca.testbed.local import netfilter as nf
 
     tb.wait_healthy(60)
-    a = _inject(tb, "packet-loss", 12, loss_pct=20.0, probes=15)
+    with inject(FaultSpec("packet-loss", TARGET, {"loss_pct": 20.0, "probes": 15}, duration_s=12), backend="local", testbed=tb) as act:
+        time.sleep(12)
+    rec = act.record
+    a = rec.achieved
+    # the probes made while the fault is on end with it: the rules stay 12 s, not until 15 slow probes are done
+    assert rec.end - rec.start <= 12 + 2.5, (rec.start, rec.end)
     assert a["packets_dropped"] > 10 and 0.1 <= a["loss_ratio"] <= 0.3, a  # the kernel dropped ~20 % of the pod's packets
     assert a["tcp_retransmits_node"] > 0, a
     assert a["probe_ms_p90_during"] > a["probe_ms_p90_before"] + 150, a  # a lost segment costs >= 200 ms RTO
@@ -164,6 +170,50 @@ def test_packet_loss_drops_real_packets_of_the_target_only(tb: Any) -> None:
     assert other not in a["ports"]
     assert nf.rule_lines(f"llmrca:{tb.state.run_id}:") == []
     assert _clean(tb) == []
+
+
+def test_a_second_network_delay_on_the_same_pod_is_refused_and_the_first_stays(tb: Any) -> None:
+    """Two delays on one pod shared one control file: the second overwrote the first's and removed it when it
+    ended, so the first fault ended early while both reported success."""
+    from llmrca.faults import inject
+    from llmrca.testbed.injection import FaultError
+
+    tb.wait_healthy(60)
+    ctl = tb.state.pod_dir(TARGET) / "netem.json"
+    spec = FaultSpec("network", TARGET, {"latency_ms": 200.0, "jitter_ms": 0.0, "probes": 1}, duration_s=8)
+    with inject(spec, backend="local", testbed=tb):
+        first = ctl.read_text()
+        with pytest.raises(FaultError, match="already in place"), inject(spec, backend="local", testbed=tb):
+            pass
+        assert ctl.read_text() == first  # the first delay is untouched
+        time.sleep(2)
+    assert not ctl.exists() and _clean(tb) == []
+
+
+def test_status_lists_a_killed_injectors_fault_only_while_it_can_be_on(tb: Any) -> None:
+    """A record of a killed `llmrca inject` was warned about forever; now only until its fault expires (and the
+    record goes then); packet-loss rules in force are named."""
+    import json
+
+    from llmrca.faults import inject
+    from llmrca.testbed.local.stack import INJECTORS, proc_start_ticks
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    start = proc_start_ticks(gone.pid)
+    gone.wait()
+    d = Path(tb.state.run_dir) / INJECTORS
+    d.mkdir(parents=True, exist_ok=True)
+    old, new = d / "900001.json", d / "900002.json"
+    old.write_text(json.dumps({"pid": gone.pid, "start": start or 1, "expires_at": time.time() - 5}))
+    new.write_text(json.dumps({"pid": gone.pid, "start": start or 1, "expires_at": time.time() + 120}))
+    said = tb.faults()
+    assert sum("is gone without removing its fault" in x for x in said) == 1, said
+    assert any("s more at most" in x for x in said) and not old.exists() and new.exists()
+    new.unlink()
+    with inject(FaultSpec("packet-loss", TARGET, {"loss_pct": 5.0, "probes": 1}, duration_s=3), backend="local", testbed=tb):
+        assert any(x.startswith(f"{TARGET}: packet-loss rules (iptables) in force") for x in tb.faults()), tb.faults()
+        time.sleep(3)
+    assert not any("packet-loss" in x for x in tb.faults())
 
 
 def test_noisy_neighbour_contends_without_raising_the_pods_cpu(tb: Any) -> None:

@@ -167,3 +167,15 @@ def test_wait_counter_is_a_counter() -> None:
     b = w.read([os.getpid()])
     assert b >= a >= 0
     assert w.read([]) == b  # the processes left: the counter keeps what they waited
+
+
+def test_local_gpu_power_limit_outside_the_emulated_range_is_refused_before_anything_runs() -> None:
+    """It failed only after a testbed had started (inject: 5 s; a campaign: 84 s), when the limit did not read back."""
+    from llmrca.faults.gpu import LocalGpuPowerCap
+    from llmrca.testbed.gpu import GpuModel
+
+    g = GpuModel().gpu
+    assert LocalGpuPowerCap.problems({"power_limit_w": 150.0}) == []
+    said = LocalGpuPowerCap.problems({"power_limit_w": 5000.0})
+    assert said and f"range {g.min_power_limit_w:g}..{g.max_power_limit_w:g} W" in said[0], said
+    assert LocalGpuPowerCap.problems({"power_limit_w": "x"})

@@ -340,6 +340,44 @@ def test_down_all_leaves_another_testbed_that_runs(tmp_path: Path) -> None:
         shutil.rmtree(tmp_path, ignore_errors=True)
 
 
+def test_down_all_removes_a_run_whose_folder_is_gone_prometheus_included(tmp_path: Path) -> None:
+    """Prometheus and the exporter run outside the run's cgroups and were found only through the run folder's
+    state file: with the folder moved away, `down --all` killed the pods and left both running."""
+    from llmrca.testbed.local.stack import RUNS_REGISTRY, State, down
+
+    run_dir = tmp_path / "run"
+    owner = _owner_up(run_dir, {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")})
+    moved = tmp_path / "moved"
+    try:
+        st = State.load(run_dir)
+        os.killpg(owner.pid, signal.SIGKILL)  # the owner crashes; the testbed's own groups stay
+        owner.wait()
+        run_dir.rename(moved)
+        assert any(_alive_group(g) for g in st.groups.values())
+        counts = down(run_dir, all_runs=True)
+        assert counts["process_groups"] >= 1, counts
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and any(_alive_group(g) for g in st.groups.values()):
+            time.sleep(0.1)
+        assert [n for n, g in st.groups.items() if _alive_group(g)] == [], st.groups  # prometheus, the exporter included
+        assert not (RUNS_REGISTRY / f"{st.run_id}.json").exists()
+    finally:
+        if owner.poll() is None:
+            os.killpg(owner.pid, signal.SIGKILL)
+            owner.wait()
+        if moved.exists():
+            down(moved)
+        shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+def _alive_group(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+
+
 def test_a_campaign_over_a_leftover_testbed_says_how_to_remove_it(tmp_path: Path) -> None:
     """`campaign --resume` after a SIGKILLed local campaign printed a 64-line traceback ending in TestbedError."""
     from typer.testing import CliRunner

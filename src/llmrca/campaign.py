@@ -299,6 +299,10 @@ def run_campaign(
     targets = None if targets is None else [t.strip() for t in targets if t.strip()]
     for spec in specs:  # every fault is checked before the first case runs
         be.check_fault(spec)
+    run_dir = getattr(getattr(be, "config", None), "run_dir", None)
+    if be.name == "local" and run_dir and on_note is not None:  # where its processes live, for a cleanup after a crash
+        on_note(f"the local testbed runs in {run_dir} (set with --set local.run_dir=DIR); after a crash, "
+                f"llmrca testbed down --run-dir {run_dir} removes what is left of it")
     out = Path(out)
     from llmrca.dataset.layouts import file_in_the_way
     from llmrca.evaluate.lock import LOCK_NAME, FolderLock

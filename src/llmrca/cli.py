@@ -1068,7 +1068,10 @@ def inject_cmd(
         tb = LocalTestbed.attach(run_dir)
         spec = FaultSpec(type=fault, target=target, params=_parse_sets(sets), duration_s=duration)
         signal.signal(signal.SIGTERM, _terminated)
-        with registered_injector(run_dir), inject(spec, backend=backend, testbed=tb) as active:
+        from llmrca.faults.local import EXPIRY_MARGIN_S
+
+        until = _time.time() + duration + EXPIRY_MARGIN_S + 60.0  # its control files' expiry, after the probes before it
+        with registered_injector(run_dir, until), inject(spec, backend=backend, testbed=tb) as active:
             try:  # an interrupt while the line below is written counts as one during the wait
                 console.print(Text.assemble((fault, "yellow"), f" on {target} for {duration:g} s (Ctrl-C to stop early)"))
                 _time.sleep(duration)

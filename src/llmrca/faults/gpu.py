@@ -28,7 +28,7 @@ import numpy as np
 
 from llmrca.config import ConfigError
 from llmrca.faults.kubernetes import K8sInjector, dns_name
-from llmrca.faults.local import LocalInjector
+from llmrca.faults.local import LocalInjector, control_in_force
 from llmrca.testbed.gpu import GpuModel
 from llmrca.testbed.injection import FaultError
 from llmrca.testbed.sim.faults import SimFault
@@ -109,6 +109,19 @@ class LocalGpuPowerCap(LocalInjector):
     # the paper: nvidia-smi -pl 150 on a 300 W A100 (its minimum limit)
     defaults: ClassVar[dict[str, Any]] = {"power_limit_w": 150.0}
 
+    @classmethod
+    def problems(cls, p: dict[str, Any]) -> list[str]:
+        """``power_limit_w`` inside the emulated accelerator's range (as nvidia-smi -pl refuses one outside it), so
+        a campaign or ``inject`` says so before anything runs."""
+        g = GpuModel().gpu
+        try:
+            w = float(p["power_limit_w"])
+        except (TypeError, ValueError):
+            return [f"power_limit_w={p['power_limit_w']!r} must be a number of watts"]
+        if not g.min_power_limit_w <= w <= g.max_power_limit_w:
+            return [f"power_limit_w={w:g} is outside the emulated {g.name}'s range {g.min_power_limit_w:g}..{g.max_power_limit_w:g} W"]
+        return []
+
     def _admin(self) -> str:
         info = self.tb.state.pods[self.spec.target]
         if "admin" not in info:
@@ -141,7 +154,11 @@ class LocalGpuPowerCap(LocalInjector):
         """Set the limit, wait until the engine reads it back, start sampling; raises FaultError when it does not take."""
         self._admin()
         self.before = self._read(wait_s=60.0)  # a replica restarted by an earlier action may still be loading
-        self.ctl = self.pod_dir / "gpu.json"
+        ctl = self.pod_dir / "gpu.json"
+        if control_in_force(ctl):  # another injection's limit: overwriting it would end that fault early
+            raise FaultError(f"a gpu fault on {self.spec.target} is already in place (gpu.json, another injection?): "
+                             "wait for it to end, or stop it (llmrca testbed down removes every fault)")
+        self.ctl = ctl
         w = float(self.params["power_limit_w"])
         tmp = self.ctl.with_suffix(".tmp")
         tmp.write_text(json.dumps({"power_limit_w": w, "expires_at": time.time() + self._expiry()}))

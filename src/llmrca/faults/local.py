@@ -119,8 +119,16 @@ class LocalInjector(Injector):
 
     # -- the emulated engine's control files and admin API (the faults beyond the paper's four) --------
     def _write_control(self, name: str, data: dict[str, Any]) -> Path:
-        """Write ``<pod dir>/<name>`` atomically with ``data`` plus ``expires_at`` (the engine drops an expired file); returns the path."""
+        """Write ``<pod dir>/<name>`` atomically with ``data`` plus ``expires_at`` (the engine drops an expired file); returns the path.
+
+        Raises FaultError when the file holds another injection's fault that has not expired: overwriting it (and
+        removing it when this one ends) would end that fault early while both report success."""
+        from llmrca.testbed.injection import FaultError
+
         path = self.pod_dir / name
+        if control_in_force(path):
+            raise FaultError(f"a {self.spec.type} fault on {self.spec.target} is already in place ({name}, another injection?): "
+                             "wait for it to end, or stop it (llmrca testbed down removes every fault)")
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps({**data, "expires_at": time.time() + self._expiry()}))
         os.replace(tmp, path)
@@ -149,6 +157,14 @@ class LocalInjector(Injector):
                 time.sleep(0.5)
 
 
+
+
+def control_in_force(path: Path) -> bool:
+    """Does the control file ``path`` hold a fault that has not expired (its ``expires_at``, epoch s)?"""
+    try:
+        return float(json.loads(path.read_text()).get("expires_at", 0)) > time.time()
+    except (OSError, ValueError, AttributeError, TypeError):
+        return False
 
 
 class EngineSampler:

@@ -26,7 +26,8 @@ import httpx
 import numpy as np
 
 from llmrca.faults.kubernetes import ChaosInjector
-from llmrca.faults.local import LocalInjector
+from llmrca.faults.local import LocalInjector, control_in_force
+from llmrca.testbed.injection import FaultError
 from llmrca.testbed.sim.faults import SimFault
 
 if TYPE_CHECKING:
@@ -93,14 +94,18 @@ class SimNetworkDelay(SimFault):
         }
 
 
-def _probe_s(url: str, n: int, timeout: float) -> list[float]:
-    """Seconds of up to ``n`` GETs of ``url`` (failed ones are left out)."""
-    out = []
-    with httpx.Client(timeout=timeout) as c:
+def _probe_s(url: str, n: int, timeout: float, *, until: float | None = None, out: list[float] | None = None) -> list[float]:
+    """Seconds of up to ``n`` GETs of ``url`` (failed ones are left out).  ``until`` (epoch s): no GET starts after
+    it nor outlasts it; ``out`` is filled as the probes go."""
+    out = [] if out is None else out
+    with httpx.Client() as c:
         for _ in range(n):
+            left = timeout if until is None else min(timeout, until - time.time())
+            if left <= 0:
+                break
             t = time.perf_counter()
             try:
-                c.get(url)
+                c.get(url, timeout=left)
             except httpx.HTTPError:
                 continue
             out.append(time.perf_counter() - t)
@@ -127,23 +132,28 @@ class LocalNetworkDelay(LocalInjector):
         self.before = _probe_s(self.url, n, 5.0)
         self.net0 = self._net()
         self.ctl = self.pod_dir / "netem.json"
+        if control_in_force(self.ctl):  # another injection's delay: overwriting it, then removing it, would end both early
+            raise FaultError(f"a network delay on {self.spec.target} is already in place (another injection?): "
+                             "wait for it to end, or stop it (llmrca testbed down removes every fault)")
         tmp = self.ctl.with_suffix(".tmp")
         tmp.write_text(json.dumps({k: float(self.params[k]) for k in ("latency_ms", "jitter_ms", "correlation")} | {"expires_at": time.time() + self._expiry()}))
+        self.wrote = True  # stop() removes the control file only if this injection wrote it
         os.replace(tmp, self.ctl)
-        self.t0 = time.time()
+        self.t0 = self.applied_at = time.time()
         self.during: list[float] = []
         timeout = (float(self.params["latency_ms"]) + 3 * float(self.params["jitter_ms"])) / 1000 + 5
+        until = self.t0 + float(self.spec.duration_s)  # the probes end when the fault is to end: they never hold it on
 
         def probe() -> None:
             time.sleep(0.6)  # the sidecar polls its control file every 0.25 s
-            self.during = _probe_s(self.url, n, timeout)
+            _probe_s(self.url, n, timeout, until=until, out=self.during)
 
         self._thr = threading.Thread(target=probe, daemon=True)
         self._thr.start()
 
     def measure(self) -> dict[str, Any]:
         """Requests the sidecar delayed, their mean delay, probe latency before/during and the added latency (ms)."""
-        self._thr.join(timeout=30)
+        self._thr.join(timeout=max(0.0, self.t0 + float(self.spec.duration_s) - time.time()) + 1.0)
         net = self._net()
         n = net.get("delay_applied_n", 0) - self.net0.get("delay_applied_n", 0)
         s = net.get("delay_applied_ms_sum", 0.0) - self.net0.get("delay_applied_ms_sum", 0.0)
@@ -158,9 +168,12 @@ class LocalNetworkDelay(LocalInjector):
         }
 
     def stop(self) -> None:
-        """Remove the control file: the sidecar stops delaying (idempotent)."""
-        with contextlib.suppress(FileNotFoundError):
-            self.ctl.unlink()
+        """Remove the control file this injection wrote: the sidecar stops delaying (idempotent; another injection's
+        file, found in place by :meth:`start`, is left alone)."""
+        if getattr(self, "wrote", False):
+            with contextlib.suppress(FileNotFoundError):
+                self.ctl.unlink()
+            self.wrote = False
 
 
 

@@ -151,17 +151,28 @@ def _retrans_segs() -> int:
         return 0
 
 
-def probe(url: str, n: int, timeout_s: float) -> tuple[list[float], int]:
-    """(seconds of each successful GET of ``url`` on a new connection, failures) over ``n`` GETs."""
-    ok, failed = [], 0
+def probe(
+    url: str, n: int, timeout_s: float, *, until: float | None = None, ok: list[float] | None = None, failed: list[int] | None = None
+) -> tuple[list[float], int]:
+    """(seconds of each successful GET of ``url`` on a new connection, failures) over ``n`` GETs.
+
+    ``until`` (epoch s): no GET starts after it, and none outlasts it (its timeout is cut to the time left), so
+    probes made while a fault is on end when the fault is to end.  ``ok`` / ``failed`` (a one-item counter) are
+    filled as the probes go, for a reader that stops waiting early.
+    """
+    ok = [] if ok is None else ok
+    failed = [0] if failed is None else failed
     for _ in range(n):
+        left = timeout_s if until is None else min(timeout_s, until - time.time())
+        if left <= 0:
+            break
         t = time.perf_counter()
         try:
-            httpx.get(url, timeout=timeout_s)
+            httpx.get(url, timeout=left)
             ok.append(time.perf_counter() - t)
         except httpx.HTTPError:
-            failed += 1
-    return ok, failed
+            failed[0] += 1
+    return ok, failed[0]
 
 
 class LocalPacketLoss(LocalInjector):
@@ -203,7 +214,7 @@ class LocalPacketLoss(LocalInjector):
         """Probe, add the rules (raises FaultError when iptables is missing or refuses), probe again while lossy."""
         n = int(self.params["probes"])
         self.url = self.tb.state.pods[self.spec.target]["health"]
-        self.before, self.before_failed = probe(self.url, n, 5.0)
+        self.before, self.before_failed = probe(self.url, n, 5.0, until=time.time() + 15.0)
         try:
             if nf.rule_lines(self.marker):
                 raise FaultError(f"packet-loss rules for {self.spec.target} are already in place (another injection?)")
@@ -212,20 +223,22 @@ class LocalPacketLoss(LocalInjector):
         except nf.NetfilterError as e:
             raise FaultError(f"cannot drop packets of {self.spec.target}: {e}") from e
         self.applied = True
-        self.t0 = time.time()
+        self.t0 = self.applied_at = time.time()
         self.retrans0 = _retrans_segs()
         self.during: list[float] = []
-        self.during_failed = 0
+        self._during_failed = [0]
+        until = self.t0 + float(self.spec.duration_s)  # the probes end when the fault is to end: they never hold it on
 
         def run() -> None:
-            self.during, self.during_failed = probe(self.url, n, 10.0)
+            probe(self.url, n, 10.0, until=until, ok=self.during, failed=self._during_failed)
 
         self._thr = threading.Thread(target=run, daemon=True)
         self._thr.start()
 
     def measure(self) -> dict[str, Any]:
         """Packets seen and dropped, loss ratio, retransmits, probe latency before/during (ms) and failures."""
-        self._thr.join(timeout=60)
+        self._thr.join(timeout=max(0.0, self.t0 + float(self.spec.duration_s) - time.time()) + 1.0)
+        self.during_failed = self._during_failed[0]
         seen, dropped = nf.counters(self.marker)
 
         def q(v: list[float], f: float) -> float | None:

@@ -169,10 +169,15 @@ def inject(spec: FaultSpec, backend: str = "local", on_measure: Callable[[dict[s
     try:
         act.start = time.time()
         inj.start()
+        act.start = getattr(inj, "applied_at", None) or act.start  # after probes made before the fault, when it went in
         yield act
     finally:
+        interrupted = False
         try:
             act.achieved = inj.measure()
+        except KeyboardInterrupt:  # Ctrl-C while measuring: the fault goes, what was measured is said, then the interrupt
+            act.achieved = {"measure_error": "interrupted while measuring"}
+            interrupted = True
         except Exception as e:  # the measurement failing must not keep the fault on
             act.achieved = {"measure_error": f"{type(e).__name__}: {e}"}
         finally:
@@ -182,6 +187,8 @@ def inject(spec: FaultSpec, backend: str = "local", on_measure: Callable[[dict[s
             act.end = time.time()
         if on_measure:
             on_measure(act.achieved)
+        if interrupted:
+            raise KeyboardInterrupt
 
 
 class HealthyWindow:

@@ -18,9 +18,11 @@ state file) and the run directory.  Processes are never looked up by name.
 
 from __future__ import annotations
 
+import calendar
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -104,7 +106,10 @@ class State:
         os.replace(tmp, self.path)
         with contextlib.suppress(OSError):  # the registry only protects live runs from `down --all`: best effort
             RUNS_REGISTRY.mkdir(parents=True, exist_ok=True)
-            (RUNS_REGISTRY / f"{self.run_id}.json").write_text(json.dumps({"run_dir": str(Path(self.run_dir).resolve())}))
+            # its process groups too: Prometheus and the exporter run outside the run's cgroups, so a run whose folder
+            # is gone (moved, deleted) is still found by `down --all`
+            (RUNS_REGISTRY / f"{self.run_id}.json").write_text(json.dumps({"run_dir": str(Path(self.run_dir).resolve()),
+                                                                          "groups": self.groups, "starts": self.starts}))
 
     @classmethod
     def load(cls, run_dir: str | Path) -> State | None:
@@ -268,9 +273,12 @@ class LocalTestbed:
                 tb._start_all(say)
                 tb.wait_healthy(cfg.startup_timeout_s, say)
             except BaseException as e:
-                say(f"start failed ({type(e).__name__}: {e}); cleaning up what was started")
+                why = "interrupted" if isinstance(e, KeyboardInterrupt) else f"failed ({type(e).__name__}: {e})"
+                say(f"start {why}; cleaning up what was started")
                 with _signals_held():  # a second Ctrl-C (or timeout's forwarded signal) must not cut the cleanup short
-                    tb.down()
+                    removed = tb.down()
+                say("cleaned up: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in removed.items() if v) + " removed"
+                    if any(removed.values()) else "cleaned up: nothing had started")
                 raise
         return tb
 
@@ -505,10 +513,30 @@ class LocalTestbed:
                     continue
                 if isinstance(exp, (int, float)) and exp > now:
                     out.append(f"{pod}: control file {f.name} in force for {exp - now:.0f} s more")
-        for pid, start in injector_records(self.state.run_dir):
-            if not _running(pid, start):
-                out.append(f"llmrca inject pid {pid} is gone without removing its fault (killed?): what it injected stays "
-                           "until it expires or `llmrca testbed down`")
+            for line in nf.rule_lines(nf.tag(self.state.run_id, pod)):  # packet-loss rules match until their --datestop
+                m = re.search(r"--datestop (\S+)", line)
+                if " -j DROP" not in line or m is None:
+                    continue
+                try:
+                    stop = calendar.timegm(time.strptime(m.group(1), "%Y-%m-%dT%H:%M:%S"))
+                except ValueError:
+                    continue
+                if stop > now:
+                    out.append(f"{pod}: packet-loss rules (iptables) in force for {stop - now:.0f} s more")
+        for f in sorted((Path(self.state.run_dir) / INJECTORS).glob("*.json")):
+            try:
+                rec = json.loads(f.read_text())
+                pid, start, exp = int(rec["pid"]), int(rec["start"]), rec.get("expires_at")
+            except (OSError, ValueError, KeyError, TypeError):
+                continue
+            if _running(pid, start):
+                continue
+            if isinstance(exp, (int, float)) and exp <= now:  # a killed injector whose fault has expired: nothing left
+                f.unlink(missing_ok=True)
+                continue
+            left = f" (for {exp - now:.0f} s more at most)" if isinstance(exp, (int, float)) else ""
+            out.append(f"llmrca inject pid {pid} is gone without removing its fault (killed?): what it injected stays "
+                       f"until it expires{left} or `llmrca testbed down`")
         return out
 
     def wait_healthy(self, timeout_s: float = 60.0, say: Callable[[str], None] | None = None) -> None:
@@ -586,12 +614,15 @@ INJECTORS = "injectors"
 
 
 @contextlib.contextmanager
-def registered_injector(run_dir: str | Path) -> Iterator[None]:
-    """Record this process under ``run_dir/injectors`` while it holds a fault, so that :func:`down` stops it first."""
+def registered_injector(run_dir: str | Path, expires_at: float | None = None) -> Iterator[None]:
+    """Record this process under ``run_dir/injectors`` while it holds a fault, so that :func:`down` stops it first.
+
+    ``expires_at`` (epoch s): when what it injects expires by itself (its control files' and rules' expiry), so
+    that a record left by a killed injector is said only while its fault can still be on."""
     d = Path(run_dir) / INJECTORS
     d.mkdir(parents=True, exist_ok=True)
     f = d / f"{os.getpid()}.json"
-    f.write_text(json.dumps({"pid": os.getpid(), "start": proc_start_ticks(os.getpid())}))
+    f.write_text(json.dumps({"pid": os.getpid(), "start": proc_start_ticks(os.getpid()), "expires_at": expires_at}))
     try:
         yield
     finally:
@@ -670,11 +701,17 @@ def down(run_dir: str | Path = DEFAULT_RUN_DIR, all_runs: bool = False) -> dict[
                 os.killpg(pgid, signal.SIGKILL)
                 counts["process_groups"] += 1
     if all_runs:
-        for rid in cgr.list_runs():
+        registered = sorted(f.stem for f in RUNS_REGISTRY.glob("*.json")) if RUNS_REGISTRY.is_dir() else []
+        for rid in dict.fromkeys([*cgr.list_runs(), *registered]):
             if rid not in run_ids and live_run_dir(rid) is not None:
                 counts["live_runs_left"] = counts.get("live_runs_left", 0) + 1  # another testbed that runs: not a leftover
                 continue
             run_ids.add(rid)
+            # the process groups the registry recorded (a run whose folder is gone): those outside its cgroups too
+            for pgid in _registered_groups(rid):
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(pgid, signal.SIGKILL)
+                    counts["process_groups"] += 1
     for rid in run_ids:
         try:
             cgs = cgr.run_cgroups(rid, version)
@@ -701,7 +738,30 @@ def down(run_dir: str | Path = DEFAULT_RUN_DIR, all_runs: bool = False) -> dict[
     for rid in run_ids:
         if live_run_dir(rid) is None:
             (RUNS_REGISTRY / f"{rid}.json").unlink(missing_ok=True)
+    with contextlib.suppress(OSError):  # the registry's folder goes with its last run
+        RUNS_REGISTRY.rmdir()
     return counts
+
+
+def _registered_groups(run_id: str) -> list[int]:
+    """The process groups :data:`RUNS_REGISTRY` recorded for ``run_id`` that are still the processes it started (their
+    start ticks match: a reused pid is not ours to kill), never the caller's own group."""
+    try:
+        rec = json.loads((RUNS_REGISTRY / f"{run_id}.json").read_text())
+        groups, starts = dict(rec.get("groups") or {}), dict(rec.get("starts") or {})
+    except (OSError, ValueError, TypeError, AttributeError):
+        return []
+    out = []
+    for name, pgid in groups.items():
+        try:
+            pgid = int(pgid)
+        except (TypeError, ValueError):
+            continue
+        started = starts.get(name)
+        if pgid == os.getpgid(0) or not _alive(pgid) or not started or proc_start_ticks(pgid) != started:
+            continue
+        out.append(pgid)
+    return out
 
 
 def _our_netns(recorded: list[str]) -> list[str]:
