@@ -1472,3 +1472,51 @@ def test_validate_says_the_missing_ground_truth_with_the_other_problems_in_one_p
     assert r.exit_code != 0 and "no inject_time.txt in the case folder" in r.output and "no ground truth" in r.output, r.output
     r = CliRunner().invoke(app, ["rank", str(d), "--method", "nsigma"], terminal_width=400)
     assert "no inject_time.txt" in r.output and "no ground truth" not in r.output, r.output  # rank needs no truth
+
+
+# -- rcallm-raw-export: the artifact's run tree, read as its preparation reads it ----------------------------------
+
+
+def _artifact_run(root: Path, *, with_json: bool = True) -> tuple[Path, float]:
+    import json
+
+    run = root / "llm-ref-stack-dp" / "falcon-cpu-stress-ray-replicas-1" / "results" / "run-20250615-iteration-3"
+    col = run / "rca-collector-results"
+    col.mkdir(parents=True)
+    rng = np.random.default_rng(4)
+    t = pd.to_datetime(1750000000 + 5 * np.arange(72), unit="s")
+    d: dict[str, object] = {"time": t}
+    for c in ("nginx-proxy", "ray-head", "ray-replicas-0", "ray-replicas-1"):
+        for m in ("ctn_cpu", "ctn_memory", "ctn_network"):
+            d[f"{c}_{m}"] = 1 + 0.05 * rng.standard_normal(72)
+        d[f"{c}_pod_ip"] = f"10.42.0.{len(c)}"
+    d["ray-replicas-1_ctn_cpu"] = np.r_[1 + 0.05 * rng.standard_normal(60), 3 + 0.05 * rng.standard_normal(12)]
+    pd.DataFrame(d).to_csv(col / "data.csv")  # the exporter's to_csv: a saved index, datetime time
+    lat = pd.DataFrame({"time": t, "nginx-proxy": 2.0 + 0.1 * rng.standard_normal(72), "ray-head": 1.0 + 0.1 * rng.standard_normal(72)})
+    lat.set_index("time").to_csv(col / "latency_aggregated_90.csv")
+    if with_json:
+        (run / "apply_result_chaos_anomaly_injection.json").write_text(json.dumps({"result": {"metadata": {"creationTimestamp": "2025-06-15T15:11:40Z"}}}))
+        logs = [{"time": f"2025-06-15T15:0{6 + i // 60}:{i % 60:02d}", "pod": "ray-head-x", "container": "ray-head",
+                 "file": "/tmp/ray/session_latest/logs/raylet.out", "msg": f"line {i}"} for i in range(40)]
+        (run / "loki-logs.json").write_text(json.dumps(logs))
+    return col, 1750000300.0
+
+
+def test_the_artifacts_run_tree_is_read_as_its_preparation_reads_it(tmp_path: Path) -> None:
+    col, inject = _artifact_run(tmp_path / "fetched")
+    case = read_case(col)
+    assert case.inject_time == inject and case.root_causes == {"ray-replicas-1"} and case.fault_type == "cpu"
+    assert {"nginx-proxy_latency-90", "ray-head_latency-90"} <= set(case.metrics.columns)
+    assert case.logs is not None and len(case.logs) == 40 and set(case.logs["container_name"]) == {"ray-head"}
+    notes = _notes(case)
+    assert "from ../apply_result_chaos_anomaly_injection.json" in notes and "latency_aggregated_90.csv: 2 component(s)" in notes
+    assert rank_case(col, "nsigma").ranking.components[0] == "ray-replicas-1"
+    r = CliRunner().invoke(app, ["dataset", "import", str(tmp_path / "fetched"), str(tmp_path / "out")], terminal_width=400)
+    assert r.exit_code == 0 and "imported 1 case(s)" in r.output, r.output
+
+
+def test_the_artifacts_run_without_its_applied_object_says_what_is_missing_in_one_pass(tmp_path: Path) -> None:
+    _artifact_run(tmp_path / "fetched", with_json=False)
+    r = CliRunner().invoke(app, ["dataset", "validate", str(tmp_path / "fetched")], terminal_width=400)
+    assert r.exit_code != 0 and "no inject_time.txt in the case folder" in r.output, r.output
+    assert "no ground truth" not in r.output  # the experiment folder's name gives it

@@ -732,6 +732,10 @@ def _folder_truth(folder: Path) -> tuple[str, str, str, str] | None:
     names that hold the fault.  Otherwise ``<component>_<label>`` with an unknown label: the case folder's own
     unless its label is a number (a repetition), then the parent's."""
     folder = Path(os.path.abspath(folder))
+    from llmrca.dataset.artifact import run_truth
+
+    if (art := run_truth(folder)) is not None:  # the artifact's run tree: <experiment>-<fault>-stress-<target>/results/...
+        return art[0], art[1], art[2], "-"
     parts = (folder.name, folder.parent.name)
     for p in parts:
         comp, label = split_column(p)
@@ -1031,6 +1035,11 @@ def _read_case(folder: Path, *, normalise: bool = True, validate: bool = True) -
             sets[set_name] = df
     if layout.name == "rcaeval-re2":
         notes.append(f"RCAEval RE2/RE3 layout: {' + '.join(f'{f} as the {k} set' for k, f in layout.metric_files.items())}")
+    from llmrca.dataset.artifact import is_run_folder, merge_run_latency, run_inject_time, run_logs
+
+    art_run = is_run_folder(folder)  # the paper's artifact's rca-collector-results: read as its preparation reads it
+    if art_run and normalise and "basic" in sets:
+        sets["basic"] = merge_run_latency(folder, sets["basic"], notes)
     # injection time: case.json, else inject_time.txt, else (RCD) the first anomalous row;
     # an inject_time.txt next to case.json's inject_time is checked too (garbage or a disagreement is a problem)
     inject: float | None = None
@@ -1078,6 +1087,9 @@ def _read_case(folder: Path, *, normalise: bool = True, validate: bool = True) -
                 f"they must agree: delete {it.name} (the RCD layout needs none) or move the rows between "
                 f"{layout.rcd_files[0] if layout.rcd_files else 'normal.csv'} and {layout.rcd_files[1] if layout.rcd_files else 'anomalous.csv'}"
             )
+    elif art_run and not os.path.lexists(it) and not (has_cj and spec is None):
+        inject, said = run_inject_time(folder)
+        (notes if inject is not None else problems).append(said if inject is not None else f"no inject_time.txt, and {said}")
     elif (
         not os.path.lexists(it)
         and rcd_inject is None
@@ -1100,6 +1112,9 @@ def _read_case(folder: Path, *, normalise: bool = True, validate: bool = True) -
             notes += _not_used_last(n, logs is None)
         if logs is not None and logs.empty:  # a header and no line: nothing a method can read, said as such
             notes.append(f"{NOT_USED_PREFIX}{logs_file.name} has a header but no rows; the case is used without logs")
+    elif art_run and (logs := run_logs(folder, notes)) is not None and normalise:
+        logs, n = normalise_logs(logs, ref=ref)
+        notes += _not_used_last(n, logs is None)
     if (traces_file := present(folder, "traces.csv")) is not None:
         traces = _read_text_csv(traces_file, "traces", notes, folder)
         if traces is not None and normalise:
