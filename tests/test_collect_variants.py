@@ -28,6 +28,7 @@ from llmrca.collect import collect_metrics, default_aliases
 from llmrca.collect.metrics import MetricsResult, candidates, metric_defs, query_forms
 from llmrca.telemetry.aliases import (
     EQUIVALENTS,
+    POD_LABELS,
     POD_REGEX_MATCHER,
     RENAMES,
     canonical,
@@ -391,6 +392,10 @@ def test_pod_labels_of_every_scheme_and_the_exported_pod_first() -> None:
         m = POD_REGEX_MATCHER.search(f'namespace="llm",{label}=~"vllm-.*"')
         assert m is not None and m.group(1) == label
     assert POD_REGEX_MATCHER.search('mypod=~"x"') is None and POD_REGEX_MATCHER.search('pod="x"') is None
+    # series naming (llmrca.names, which imports nothing of llmrca) writes the same list out, less exported_pod
+    from llmrca import names
+
+    assert set(names._POD_LABELS) == set(POD_LABELS) - {"exported_pod"} and set(names._POD_LABELS) <= set(names.COMPONENT_LABELS)
 
 
 def test_query_forms_scale_and_skip_what_a_series_lacks() -> None:

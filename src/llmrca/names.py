@@ -20,8 +20,6 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from llmrca.telemetry.aliases import POD_LABELS
-
 #: Unicode general categories refused inside a name (see the module docstring).
 REFUSED_CATEGORIES: frozenset[str] = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp", "Zs"})
 
@@ -181,9 +179,10 @@ def parse_series(text: str) -> tuple[str, dict[str, str]] | None:
     return (name, labels) if name and labels else None
 
 
-#: the pod labels among the component labels (``exported_pod`` is not one: with ``pod`` beside it, ``pod`` names
-#: the exporter's pod, and a column is named after the pod it was scraped from)
-_POD_LABELS = tuple(k for k in COMPONENT_LABELS if k in POD_LABELS)
+#: The pod labels among :data:`COMPONENT_LABELS`: :data:`llmrca.telemetry.aliases.POD_LABELS` without
+#: ``exported_pod`` (with ``pod`` beside it, ``pod`` names the exporter's pod, and a column is named after the pod it
+#: was scraped from).  Written out here (this module imports nothing of llmrca); a test keeps the two lists alike.
+_POD_LABELS: tuple[str, ...] = ("pod", "pod_name", "kubernetes_pod_name")
 #: labels that name the workload a pod belongs to (a Deployment's pods are '<name>-<hash>')
 _WORKLOAD_LABELS = ("service", "service_name", "container", "container_name", "app", "app_kubernetes_io_name")
 

@@ -1260,7 +1260,8 @@ def _read_case(folder: Path, *, normalise: bool = True, validate: bool = True) -
         if problems or more:
             err = CaseValidationError([*(_tz_side(p, notes) for p in dict.fromkeys([*problems, *more])), *_unread_hints(notes)], where=str(folder))
             # what validate / import would say next once these are mended, said now (one pass); rank needs no truth
-            err.truth_problem = ground_truth_problem(case)
+            # (not with a case.json that could not be read: it is where the truth would be, and is named already)
+            err.truth_problem = ground_truth_problem(case) if not (has_cj and spec is None) else None
             raise err
     return case
 
