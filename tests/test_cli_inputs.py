@@ -245,3 +245,19 @@ def test_reproduce_and_report_name_an_output_that_cannot_be_written(tmp_path: Pa
         assert r.exit_code == 2 and f"--out {ro}: cannot write {ro}/dataset (Operation not permitted)" in r.output, r.output
     finally:
         os.system(f"chattr -i {ro}")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["reproduce", "--out", ""], ["evaluate", ".", "--out", ""], ["campaign", "--out", " "], ["k8s", "render", "--out", ""],
+     ["heal", "--fault", "cpu", "--out", ""]],
+)
+def test_an_empty_output_folder_is_refused_not_read_as_the_current_one(tmp_path: Path, args: list[str]) -> None:
+    cwd = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        r = CliRunner().invoke(app, args, terminal_width=400)
+    finally:
+        os.chdir(cwd)
+    assert r.exit_code == 2 and "an empty path names no folder" in r.output, r.output
+    assert list(tmp_path.iterdir()) == []  # nothing was written where the command ran

@@ -152,6 +152,18 @@ def _write_failed(e: OSError, what: str) -> NoReturn:
     _fail(OSError(f"{what}: cannot write{target} ({e.strerror or e}); choose another place, or fix its permissions"))
 
 
+def _folder(value: str) -> str:
+    """An output folder option's text; an empty one is refused (as '.' it would write into the current folder)."""
+    if not str(value).strip():
+        raise typer.BadParameter("an empty path names no folder; give the output folder (e.g. --out results)")
+    return str(value)
+
+
+def _folder_path(value: str) -> Path:
+    """:func:`_folder` as a Path."""
+    return Path(_folder(value))
+
+
 def _fail(e: BaseException) -> NoReturn:
     msg = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
     console.print(_error_text(msg), soft_wrap=True)
@@ -316,7 +328,7 @@ def evaluate_cmd(
     methods: Annotated[str, typer.Option("--methods", "-m", help="Comma-separated method names, or 'all'.")] = "all",
     jobs: Annotated[int, typer.Option("--jobs", "-j", help="Worker processes (or Ray tasks) in parallel.")] = 2,
     timeout: Annotated[float, typer.Option("--timeout", help="Seconds per (method, case) run before it is killed.")] = 300.0,
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder (default results/eval: the evaluation part of a reproduce folder).")] = Path("results/eval"),
+    out: Annotated[Path, typer.Option("--out", "-o", parser=_folder_path, help="Output folder (default results/eval: the evaluation part of a reproduce folder).")] = Path("results/eval"),
     metric_set: Annotated[str | None, typer.Option("--metric-set", help="Force one metric set for every method: basic or extended.")] = None,
     engine: Annotated[str, typer.Option("--engine", help="process (this machine) or ray (a Ray cluster).")] = "process",
     random_on_failure: Annotated[bool, typer.Option("--random-on-failure", help="Score failed/timed-out runs on a seeded random ranking, as the paper did (counted).")] = False,
@@ -914,7 +926,7 @@ def campaign_cmd(
     backend: str = typer.Option("sim", "--backend", help="Testbed backend: sim (simulated stack), local (real processes; needs root) or k8s (a cluster; docs/k8s.md)."),
     profile: str = typer.Option("quick", "--profile", help="quick (12 cases), paper (120 cases), extended (every fault type on every component it applies to, plus healthy cases; 161 cases), local (12 cases, local testbed) or local-extended (every fault type on 2 workers plus 2 healthy cases; 22 cases, local testbed)."),
     seed: int = typer.Option(0, "--seed", help="Campaign seed; every case's seed derives from it."),
-    out: str = typer.Option(..., "--out", help="Dataset folder to create (must be new or empty)."),
+    out: str = typer.Option(..., "--out", parser=_folder, help="Dataset folder to create (must be new or empty)."),
     workers: int | None = typer.Option(None, "--workers", help="Ray worker pods (the head hosts one more replica)."),
     qps: float | None = typer.Option(None, "--qps", help="Offered load, queries per second."),
     sets: list[str] = typer.Option([], "--set", help="fault.<type>.<param>=V or sim.<option>=V, e.g. fault.cpu.workers=8."),  # noqa: B008
@@ -1105,7 +1117,7 @@ def reproduce_cmd(
     backend: str = typer.Option("sim", "--backend", help="Testbed backend: sim (default) or local."),
     profile: str = typer.Option("quick", "--profile", help="Campaign profile: quick, paper or extended (sim), local or local-extended (local testbed); see docs/campaign.md."),
     seed: int = typer.Option(0, "--seed", help="Campaign seed."),
-    out: str = typer.Option("results", "--out", "-o", help="Output folder (dataset/, eval/, REPORT.md)."),
+    out: str = typer.Option("results", "--out", "-o", parser=_folder, help="Output folder (dataset/, eval/, REPORT.md)."),
     methods: str = typer.Option("all", "--methods", "-m", help="Comma-separated method names, or 'all' available."),
     jobs: int = typer.Option(2, "--jobs", "-j", help="Worker processes for the evaluation."),
     timeout: float = typer.Option(300.0, "--timeout", help="Seconds per (method, case) run."),
@@ -1265,7 +1277,7 @@ def collect_cmd(
     ),
     logs: Annotated[list[str] | None, typer.Option("--log", help="component=path of a log file (repeatable).")] = None,
     spans: Annotated[list[str] | None, typer.Option("--spans", help="Span JSON-lines file (repeatable).")] = None,
-    out: str = typer.Option(..., "--out", help="Case folder to write (data.csv, data_extended.csv, case.json, ...)."),
+    out: str = typer.Option(..., "--out", parser=_folder, help="Case folder to write (data.csv, data_extended.csv, case.json, ...)."),
     gpus: Annotated[
         list[str] | None,
         typer.Option("--gpu", help="component=selector of its GPUs in the DCGM series, e.g. ray-worker-1='Hostname=\"n1\",gpu=\"0\"' (repeatable)."),
@@ -1394,7 +1406,7 @@ def _k8s_config(profile: str, sets: list[str]) -> Any:
 
 @k8s_app.command("render")
 def k8s_render_cmd(
-    out: str = typer.Option(..., "--out", "-o", help="Folder for the manifests and kustomization.yaml."),
+    out: str = typer.Option(..., "--out", "-o", parser=_folder, help="Folder for the manifests and kustomization.yaml."),
     profile: str = typer.Option("paper", "--profile", help="paper (1 head + 3 GPU workers, 8 CPU / 16 GiB each) or small."),
     sets: list[str] = typer.Option([], "--set", help="Setting key=value, e.g. model=Qwen/Qwen2.5-7B-Instruct, workers=1."),  # noqa: B008
     validate: bool = typer.Option(False, "--validate", help="Also validate every object (needs kubernetes-validate and the CRD schemas)."),
@@ -1488,7 +1500,7 @@ def heal_cmd(
     signals: str | None = typer.Option(None, "--signals", help="Comma-separated alert signals (column, max:<kind>, entry:<kind>); default max:itl_mean,entry:gateway_5xx_rate,max:ttft_p90. Packet loss is seen reliably only with max:latency_mean."),
     execute: bool = typer.Option(False, "--execute", help="Carry the action out (default: dry run, decision logged only)."),
     sets: list[str] = typer.Option([], "--set", help="fault.<type>.<param>=V or sim.<option>=V."),  # noqa: B008
-    out: str = typer.Option("heal-out", "--out", "-o", help="Folder for audit.jsonl, heal.json, heal.png."),
+    out: str = typer.Option("heal-out", "--out", "-o", parser=_folder, help="Folder for audit.jsonl, heal.json, heal.png."),
 ) -> None:
     """Watch a fault with the heal loop: alert -> localize -> remediate (dry run unless --execute)."""
     from llmrca.campaign import split_overrides
@@ -1544,7 +1556,7 @@ def watch_cmd(
     gpu_join: str | None = typer.Option(None, "--gpu-join", help=_GPU_JOIN_HELP),
     logs: list[str] = typer.Option([], "--log", help="COMPONENT=PATH of a log file the localizer reads (repeatable; default: the local testbed's)."),  # noqa: B008
     sets: list[str] = typer.Option([], "--set", help="Other WatchConfig option key=value (e.g. rel=0.2, cooldown_s=120)."),  # noqa: B008
-    out: str = typer.Option("watch-out", "--out", "-o", help="Folder for audit.jsonl, watch.json, watch.png."),
+    out: str = typer.Option("watch-out", "--out", "-o", parser=_folder, help="Folder for audit.jsonl, watch.json, watch.png."),
 ) -> None:
     """Watch a live Prometheus: alert on SLO signals, localize, decide, act (dry run unless --execute), audit every step."""
     from llmrca.config import ConfigError, parse_overrides
