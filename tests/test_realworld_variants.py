@@ -801,7 +801,10 @@ def test_opentelemetry_span_columns_are_read_and_trace_methods_run(tmp_path: Pat
         # another kind of fault that starts with a known word keeps its own column (not the delay or power fault)
         ("network-partition", "network-partition", False),
         ("network-corrupt", "network-corrupt", False),
-        ("network_bandwidth", "network_bandwidth", False),
+        ("network_bandwidth", "network-bandwidth", False),
+        # one kind of fault of its own is one type whatever its separator and parameters
+        ("network_partition", "network-partition", False),
+        ("network-corrupt-5pct", "network-corrupt", False),
         ("gpu-ecc", "gpu-ecc", False),
     ],
 )
@@ -817,7 +820,8 @@ def test_fault_label_with_parameters_is_read_by_its_leading_part(tmp_path: Path,
 @pytest.mark.parametrize(
     ("folder", "comp", "fault"),
     [("carts-db-network-loss", "carts-db", "packet-loss"), ("carts-db-memory-leak", "carts-db", "memory"),
-     ("front-end-gpu-throttle", "front-end", "gpu"), ("orders-cpu", "orders", "cpu")],
+     ("front-end-gpu-throttle", "front-end", "gpu"), ("orders-cpu", "orders", "cpu"),
+     ("orders-db-network-loss-10pct", "orders-db", "packet-loss"), ("orders-db-cpu-stress-100", "orders-db", "cpu")],
 )
 def test_a_hyphenated_folder_splits_at_the_longest_known_fault_suffix(tmp_path: Path, folder: str, comp: str, fault: str) -> None:
     d, c = _case(tmp_path, f"{folder}/1")

@@ -721,6 +721,8 @@ def _hyphen_truth(part: str) -> tuple[str, str] | None:
         suffix = "-".join(pieces[i:]).lower()
         if suffix in FAULT_ALIASES:
             return "-".join(pieces[:i]), normalize_fault_type(suffix)
+        if (ft := _fault_label(suffix)) in KNOWN_FOLDER_FAULTS:  # a known fault with parameters: orders-db-cpu-stress-100
+            return "-".join(pieces[:i]), ft
     return None
 
 
@@ -852,7 +854,17 @@ def _fault_label(label: str) -> str:
         head, rest = key[:cut], key[cut + 1 :].split("-")
         if head in FAULT_ALIASES and all(w and (w[0].isdigit() or w in _PARAMETER_WORDS) for w in rest):
             return FAULT_ALIASES[head]
-    return normalize_fault_type(label)
+    return _own_fault_label(key)
+
+
+def _own_fault_label(key: str) -> str:
+    """A fault label llmrca does not know, as one fault type whatever its spelling: ``-`` for ``_`` and its trailing
+    parameters dropped (``network_corrupt_5pct`` and ``network-corrupt-10pct`` -> ``network-corrupt``), so that
+    one kind of fault is one column of Table 1."""
+    words = key.strip().lower().replace("_", "-").split("-")
+    while len(words) > 1 and words[-1][:1].isdigit():
+        words.pop()
+    return "-".join(words)
 
 
 def _fault_label_note(got: tuple[str, str, str, str] | None, ftype: str | None) -> list[str]:
@@ -869,10 +881,11 @@ def _fault_label_note(got: tuple[str, str, str, str] | None, ftype: str | None) 
                         "the fault in case.json, so that per-fault scores name the fault"]
             if key in FAULT_ALIASES or key.replace("_", "-") in FAULT_ALIASES:
                 return []
-            if ftype == key and ftype not in KNOWN_FOLDER_FAULTS:  # kept, said: a misspelt known type would split Table 1
+            if ftype == _own_fault_label(key) and ftype not in KNOWN_FOLDER_FAULTS:  # kept, said: a misspelt known type would split Table 1
+                as_type = "" if ftype == key else f" (as {ftype!r}: '-' for '_', parameters left out)"
                 return [f"the folder name's fault label {shown(label)} is not a fault type llmrca knows "
-                        f"({', '.join(sorted(set(FAULT_ALIASES.values())))}); it is kept as a fault type of its own (its own "
-                        "column in Table 1); give the fault in case.json if it is one of those"]
+                        f"({', '.join(sorted(set(FAULT_ALIASES.values())))}); it is kept as a fault type of its own{as_type} "
+                        "(its own column in Table 1); give the fault in case.json if it is one of those"]
             return [] if ftype == key else [f"the folder name's fault label {shown(label)} was read as fault {ftype!r} (its leading part)"]
     return []
 
