@@ -1393,17 +1393,28 @@ def test_case_json_fault_window_in_ms_us_ns_is_converted_with_inject_time(tmp_pa
 
 @pytest.mark.parametrize("written", ["date-time strings", "epoch seconds"])
 def test_a_repeated_time_with_empty_cells_is_named_at_the_first_row_that_differs(tmp_path: Path, written: str) -> None:
+    """Empty cells of the copy contradict nothing (the copy is dropped, said); a cell that holds another instant is
+    named at its row, however the copy is written."""
     d, c = _case(tmp_path)
     m = c.metrics.copy()
     t = m["time"].astype("int64")
     copy = pd.to_datetime(t, unit="s").astype(str) if written == "date-time strings" else t.astype(float)
     copy = copy.astype(object)
     copy.iloc[-3:] = None
-    body = m.assign(time_copy=copy).to_csv(index=False, header=False)
-    (d / "data.csv").write_text(",".join([*m.columns, "time"]) + "\n" + body)
-    n = len(m)
+    head = ",".join([*m.columns, "time"]) + "\n"
+    (d / "data.csv").write_text(head + m.assign(time_copy=copy).to_csv(index=False, header=False))
+    case = read_case(d)
+    assert "the copy equals 'time'" in _notes(case) and "(3 empty cell(s))" in _notes(case), _notes(case)
+    assert list(case.metrics.columns) == list(m.columns)
+    bad = copy.copy()
+    bad.iloc[5] = bad.iloc[6]  # another instant in row 5
+    (d / "data.csv").write_text(head + m.assign(time_copy=bad).to_csv(index=False, header=False))
     said = _problems(d)
-    assert f"the header repeats 'time' (the second is read as 'time.1') and the two differ (row {n - 3}: " in said, said
+    assert "the header repeats 'time' (the second is read as 'time.1') and the two differ (row 5: " in said, said
+    empty = copy.copy()
+    empty.iloc[:] = None
+    (d / "data.csv").write_text(head + m.assign(time_copy=empty).to_csv(index=False, header=False))
+    assert "the copy is empty and was dropped" in _notes(read_case(d))
 
 
 # -- rcaeval-re2-traces-ms: OpenTelemetry's span status -----------------------------------------------------------

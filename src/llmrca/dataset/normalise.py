@@ -297,20 +297,27 @@ def normalise_metrics(df: pd.DataFrame, where: str = "data.csv") -> tuple[pd.Dat
         sa, how_a = _column_seconds(a)
         for c in dup:
             b = df[c]
+            # an empty cell of the copy (a row exported without it) contradicts nothing: only cells with a value count
+            present = (b.notna() & (b.astype(str).str.strip() != "")).to_numpy()
             same = a.astype(str).str.strip().to_numpy() == b.astype(str).str.strip().to_numpy()
             na, nb = pd.to_numeric(a, errors="coerce"), pd.to_numeric(b, errors="coerce")
             same |= (na == nb).to_numpy()
-            how = ""
+            same |= ~present
+            how = "" if present.all() else f" where it has a value ({int((~present).sum())} empty cell(s))"
+            if not present.any():
+                df = df.drop(columns=[c])
+                notes.append(f"{where}: the header repeats 'time' (read as {c!r}); the copy is empty and was dropped")
+                continue
             if not same.all() and sa is not None:
-                present = b.notna().to_numpy()  # empty cells are a difference, not a reason to read no cell as a time
                 sb, how_b = _column_seconds(b[present]) if present.any() else (None, "")
                 if sb is not None and how_b != how_a:
                     full = np.full(len(b), np.nan)
                     full[present] = sb
                     with np.errstate(invalid="ignore"):
                         close = np.abs(sa - full) <= 1e-3
+                    close |= ~present
                     if close.all():
-                        same, how = close, f" (written as {how_b}, 'time' as {how_a})"
+                        same, how = close, f" (written as {how_b}, 'time' as {how_a}){how}"
                     else:
                         same = same | close  # the row named below is one where the instants really differ
             df = df.drop(columns=[c])
