@@ -1535,3 +1535,23 @@ def test_the_artifacts_run_without_its_applied_object_says_what_is_missing_in_on
     r = CliRunner().invoke(app, ["dataset", "validate", str(tmp_path / "fetched")], terminal_width=400)
     assert r.exit_code != 0 and "no inject_time.txt in the case folder" in r.output, r.output
     assert "no ground truth" not in r.output  # the experiment folder's name gives it
+
+
+@pytest.mark.parametrize(("start", "end", "factor"), [("start_time_unix_nano", "end_time_unix_nano", 10**9),
+                                                      ("startTimeMillis", "endTimeMillis", 10**3)])
+def test_spans_with_a_start_and_an_end_but_no_duration_are_read(tmp_path: Path, start: str, end: str, factor: int) -> None:
+    """OpenTelemetry spans carry start and end times, no duration: duration = end - start (they were refused as
+    having 'no start-time or duration column'); Jaeger's otel.status_code is the status."""
+    d, c = _case(tmp_path)
+    c.metrics.to_csv(d / "data.csv", index=False)
+    t0 = int(c.metrics["time"].iloc[0])
+    rows = [f"trace_id,span_id,parent_span_id,service_name,name,{start},{end},otel.status_code"]
+    for i in range(30):
+        s0 = (t0 + 10 * i) * factor
+        rows.append(f"{i:032x},{i:016x},,nginx-gateway,GET /v1,{s0},{s0 + factor // 4},{'ERROR' if i > 20 else 'OK'}")
+    (d / "traces.csv").write_text("\n".join(rows) + "\n")
+    case = read_case(d)
+    assert case.traces is not None and len(case.traces) == 30
+    assert case.traces["duration"].tolist() == pytest.approx([250_000.0] * 30)  # 0.25 s, in µs
+    assert set(case.traces["statusCode"].astype(str)) == {"OK", "ERROR"}
+    assert f"span duration taken as {end!r} minus the start" in _notes(case)

@@ -68,6 +68,15 @@ TRACE_START: tuple[tuple[str, str | None], ...] = (
     ("start_time_unix_nano", "nanoseconds"),
     ("start_time", None),
 )
+#: Traces: end-time columns and their units (None = the start's), read when there is no duration column
+#: (OpenTelemetry's spans carry start and end, no duration).
+TRACE_END: tuple[tuple[str, str | None], ...] = (
+    ("endTime", None),
+    ("endTimeMillis", "milliseconds"),
+    ("endTimeUnixNano", "nanoseconds"),
+    ("end_time_unix_nano", "nanoseconds"),
+    ("end_time", None),
+)
 TRACE_DURATION: tuple[tuple[str, float], ...] = (
     ("duration", 1.0),
     ("durationMicros", 1.0),
@@ -84,7 +93,7 @@ TRACE_ALIASES: dict[str, tuple[str, ...]] = {
     "parentSpanID": ("parentSpanId", "parent_span_id", "parentID", "parent_id"),
     "serviceName": ("service_name", "service"),
     "operationName": ("name", "span_name", "operation"),
-    "statusCode": ("status_code", "status.code", "StatusCode", "http.status_code", "http_status_code"),
+    "statusCode": ("status_code", "status.code", "otel.status_code", "StatusCode", "http.status_code", "http_status_code"),
 }
 #: OpenTelemetry's span status codes (``Status.StatusCode`` of the trace API / OTLP ``status.code``), as text.
 OTEL_STATUS = {0: "STATUS_CODE_UNSET", 1: "STATUS_CODE_OK", 2: "STATUS_CODE_ERROR"}
@@ -539,12 +548,14 @@ def normalise_traces(traces: pd.DataFrame, where: str = "traces.csv", ref: tuple
         return None, [*notes, f"{where}: no {missing} column(s) (have {list(traces.columns)[:10]}); the traces are not used"]
     start_col = next(((c, u) for c, u in TRACE_START if c in out.columns), None)
     dur_col = next(((c, f) for c, f in TRACE_DURATION if c in out.columns), None)
-    if start_col is None or dur_col is None:
-        return None, [*notes, f"{where}: no start-time or duration column (have {list(traces.columns)[:10]}); the traces are not used"]
+    end_col = next(((c, u) for c, u in TRACE_END if c in out.columns), None) if dur_col is None else None
+    if start_col is None or (dur_col is None and end_col is None):
+        lacking = " and ".join(w for w, miss in (("start-time", start_col is None), ("duration (or end-time)", dur_col is None and end_col is None)) if miss)
+        return None, [*notes, f"{where}: no {lacking} column (have {list(traces.columns)[:10]}); the traces are not used"]
     col, unit = start_col
     from llmrca.dataset.io import TRACE_COLUMNS
 
-    if col == "startTime" and start_col and dur_col[0] == "duration" and list(traces.columns) == TRACE_COLUMNS:
+    if col == "startTime" and dur_col is not None and dur_col[0] == "duration" and list(traces.columns) == TRACE_COLUMNS:
         st, du = traces["startTime"], traces["duration"]
         if _is_num(st.dtype) and _is_num(du.dtype) and unit_near(st.to_numpy(dtype=float), ref, prefer="microseconds") == "microseconds":
             ok = np.isfinite(st.to_numpy(dtype=float)) & np.isfinite(du.to_numpy(dtype=float)) & (du.to_numpy(dtype=float) >= 0)
@@ -560,10 +571,19 @@ def normalise_traces(traces: pd.DataFrame, where: str = "traces.csv", ref: tuple
         notes.append(f"{where}: span start taken from {col!r} in {unit}; converted to 'startTime' in microseconds")
     out = traces.copy()
     out["startTime"] = num.to_numpy(dtype=float) * (1e6 / _TO_S[unit])
-    dcol, factor = dur_col
-    dur = pd.to_numeric(out[dcol], errors="coerce").to_numpy(dtype=float) * factor
-    if dcol != "duration":
-        notes.append(f"{where}: span duration taken from {dcol!r}; converted to 'duration' in microseconds")
+    if dur_col is not None:
+        dcol, factor = dur_col
+        dur = pd.to_numeric(out[dcol], errors="coerce").to_numpy(dtype=float) * factor
+        if dcol != "duration":
+            notes.append(f"{where}: span duration taken from {dcol!r}; converted to 'duration' in microseconds")
+    else:  # end - start, the end read in its own unit (or the start's)
+        ecol, eunit = end_col  # type: ignore[misc]
+        end = pd.to_numeric(out[ecol], errors="coerce")
+        if end.notna().sum() == 0 and end.size:
+            esecs, _, _ = parse_datetimes(out[ecol])
+            end, eunit = pd.Series(esecs, index=out.index), "seconds"
+        dur = end.to_numpy(dtype=float) * (1e6 / _TO_S[eunit or unit]) - out["startTime"].to_numpy(dtype=float)
+        notes.append(f"{where}: span duration taken as {ecol!r} minus the start; in microseconds")
     out["duration"] = dur
     absent = [c for c in ("parentSpanID", "methodName", "operationName", "statusCode") if c not in out.columns]
     for c in absent:
@@ -582,7 +602,8 @@ def normalise_traces(traces: pd.DataFrame, where: str = "traces.csv", ref: tuple
         if out[c].dtype == object:  # ids and names are text: a missing cell is empty text, never a float NaN
             out[c] = out[c].where(out[c].notna(), "").astype(str)
 
-    rest = [c for c in out.columns if c not in TRACE_COLUMNS and c not in (col, dcol)]
+    used = (col, dur_col[0] if dur_col is not None else end_col[0])  # type: ignore[index]
+    rest = [c for c in out.columns if c not in TRACE_COLUMNS and c not in used]
     return out[[*TRACE_COLUMNS, *rest]].reset_index(drop=True), notes
 
 
