@@ -55,7 +55,19 @@ def test_the_data_blind_random_ranking_is_no_baseline_and_missing_trace_methods_
     assert "Trace methods fail** (not measured)" in text
     # no GPU case of a baseline: said, not left out
     cpu_only = findings(pd.DataFrame([_row("nsigma", "cpu", "nginx-gateway")]))
-    assert "GPU throttling is invisible in the basic metrics** (not measured): no GPU-throttling case" in "\n".join(findings_lines(cpu_only))
+    assert "GPU throttling is invisible in the basic metrics** (not measured): no baseline produced a ranking" in "\n".join(findings_lines(cpu_only))
+
+
+def test_runs_that_timed_out_are_said_so_and_measure_no_finding() -> None:
+    """Every run timed out: the misses are 'timed out', not 'failed', and a GPU AC@1 of 0.00 from no ranking at all
+    is 'not measured', not 'holds'; Random, not evaluated, is not said to be left out."""
+    rows = [{**_row(m, f, None), "status": "timeout", "scored_ranking": False, "top1": None, "hit1": False}
+            for m in ("nsigma", "baro") for f in ("cpu", "gpu")]
+    text = "\n".join(findings_lines(findings(pd.DataFrame(rows))))
+    assert "every miss of the baselines was 4 run(s) that timed out" in text and "(failed)" not in text, text
+    assert "GPU throttling is invisible in the basic metrics** (not measured)" in text and "(holds" not in text
+    wrong = [_row("nsigma", "cpu", "nginx-gateway"), _row("baro", "cpu", "ray-head")]
+    assert "Random left out" not in "\n".join(findings_lines(findings(pd.DataFrame(wrong))))
 
 
 def test_ties_between_kinds_are_said_as_ties_whatever_the_order_of_the_runs() -> None:

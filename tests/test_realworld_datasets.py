@@ -310,6 +310,8 @@ def test_rfc3339_inject_time_and_timezone_shift(tmp_path: Path) -> None:
         read_case(d)
     said = str(e.value)
     assert "data.csv wrote its times without a UTC offset, read as UTC: write them in UTC or with their offset" in said
+    first = (pd.Timestamp(int(c.metrics["time"].iloc[0]), unit="s") + pd.Timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%S")
+    assert f"(e.g. {first}+02:00)" in said, said  # the data's own first time with the offset found
     assert "write the injection time in UTC" not in said
 
 

@@ -1422,6 +1422,19 @@ def ground_truth_problem(case: Case) -> str | None:
     )
 
 
+def _offset_example(problem: str) -> str:
+    """`` (e.g. 2025-06-15T17:06:40+02:00)``: the data's first time as written, with the offset the shift found,
+    read from a time-zone-shift problem; '' when it does not say them."""
+    import time as _t
+
+    first = re.search(r"outside the data \(([-\d.]+) \.\.", problem)
+    by = re.search(r"moved by ([+-])(\d+) h(?: (\d+) min)?", problem)
+    if first is None or by is None:
+        return ""
+    stamp = _t.strftime("%Y-%m-%dT%H:%M:%S", _t.gmtime(float(first.group(1))))
+    return f" (e.g. {stamp}{by.group(1)}{int(by.group(2)):02d}:{int(by.group(3) or 0):02d})"
+
+
 def _tz_side(problem: str, notes: list[str]) -> str:
     """A time-zone-shift problem completed with which side's times had no UTC offset (from the reading notes)."""
     if "time-zone shift" not in problem:
@@ -1432,7 +1445,7 @@ def _tz_side(problem: str, notes: list[str]) -> str:
         # the injection time carried its offset (or is epoch seconds): the times written without one are to fix
         return problem.replace(advice, "") + (
             f"; {', '.join(naive)} wrote {'its' if len(naive) == 1 else 'their'} times without a UTC offset, read as "
-            "UTC: write them in UTC or with their offset (e.g. 2025-06-15T17:06:40+02:00)")
+            f"UTC: write them in UTC or with their offset{_offset_example(problem)}")
     if naive:
         return problem + f" (read without a UTC offset, as UTC: {', '.join(naive)})"
     dated = [n.split(":", 1)[0] for n in notes if "date-time" in n and ("converted to epoch seconds" in n)]

@@ -306,6 +306,9 @@ def _fidelity_md(ctx: _Context) -> list[str]:
         row = []
         for f in FAULTS:
             c = cells[(cells["method"] == m) & (cells["fault"] == f)].iloc[0]
+            if not np.isfinite(float(c["ours"])):  # no scored case of that fault for this method: as Table 1 says it
+                row.append(f"– / {c['paper']:.2f}")
+                continue
             shown_diff = f"{c['diff']:+.2f}"
             mark = " ⚠" if abs(float(shown_diff)) >= FLAG_DIFF else ""  # the rule reads the number as shown
             mark += " ᴿ" if (m, f) in random else ""
@@ -352,6 +355,9 @@ def _fidelity_html(ctx: _Context) -> str:
         tds = []
         for f in FAULTS:
             c = cells[(cells["method"] == m) & (cells["fault"] == f)].iloc[0]
+            if not np.isfinite(float(c["ours"])):
+                tds.append(f'<td class="num" title="no scored case">– / {c["paper"]:.2f}</td>')
+                continue
             alpha = min(1.0, abs(float(c["diff"])) / 0.8)
             colour = f"rgba(214,39,40,{alpha:.2f})" if c["diff"] > 0 else f"rgba(31,119,180,{alpha:.2f})"
             mark = " ᴿ" if (m, f) in random else ""

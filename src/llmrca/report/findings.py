@@ -127,6 +127,7 @@ class Findings:
     baseline_runs: int = 0  # scored runs of the baselines on faulty cases
     unnamed_misses: dict[str, int] = field(default_factory=dict)  # baselines' misses with no component first: abstained / no ranking
     fallback_runs: int = 0  # baselines' runs scored on the random fallback (--as-paper): not counted as blame
+    random_ran: bool = False  # Random was evaluated (and left out of the blame: it is data-blind)
     not_baselines: list[str] = field(default_factory=list)  # methods evaluated that are not the paper's (plug-ins): not counted
     #: the components blamed when wrong, by name (share of the wrong rank-1 answers), when the dataset is not the paper's
     #: stack (none of its components is the gateway, the head, the operator or a ray-worker-N): roles are then unknown
@@ -186,7 +187,9 @@ def findings(scored: pd.DataFrame, metric_sets: dict[str, str] | None = None) ->
     unnamed = every[every["top1"].isna()]
     if len(unnamed):
         abst = unnamed["abstained"].astype(bool) if "abstained" in unnamed else pd.Series(False, index=unnamed.index)
-        f.unnamed_misses = {k: int(v) for k, v in (("abstained", abst.sum()), ("no ranking", (~abst).sum())) if v}
+        status = unnamed["status"].astype(str) if "status" in unnamed else pd.Series("failed", index=unnamed.index)
+        f.unnamed_misses = {k: int(v) for k, v in (("abstained", abst.sum()), ("timeout", (~abst & (status == "timeout")).sum()),
+                                                     ("no ranking", (~abst & (status != "timeout")).sum())) if v}
     # a blame is a method's own answer: rankings scored on the random fallback (--as-paper) are not counted
     own = ~every["fallback"].astype(bool) if "fallback" in every else pd.Series(True, index=every.index)
     f.fallback_runs = int((~own).sum())
@@ -210,12 +213,16 @@ def findings(scored: pd.DataFrame, metric_sets: dict[str, str] | None = None) ->
             n = grp.groupby("kind")["w"].sum()
             top = sorted(str(k) for k in n.index if np.isclose(n[k], n.max()))
             f.top_blamed[str(m)] = TIE.join(top)  # a tie between kinds is said as one, never broken by name
-    gpu = scored[(scored["fault"] == "gpu") & scored["method"].isin(paper)]
+    # measured where a run produced a ranking (its own, or --as-paper's random fallback): a run that failed or timed out
+    # without one says nothing of what the method can see
+    ranked = scored[scored["scored_ranking"].astype(bool)] if "scored_ranking" in scored else scored
+    f.random_ran = "random" in set(scored["method"])
+    gpu = ranked[(ranked["fault"] == "gpu") & ranked["method"].isin(paper)]
     for m, grp in gpu.groupby("method", sort=False):
         if metric_sets is None or metric_sets.get(str(m), "basic") == "basic":
             f.gpu_ac1[str(m)] = round(float(grp["ac@1"].mean()), 3)
             f.gpu_n[str(m)] = len(grp)
-    for m, grp in scored.groupby("method", sort=False):
+    for m, grp in ranked.groupby("method", sort=False):
         e = REGISTRY.get(str(m))
         if e is not None and e.family == "trace" and str(m) in paper:
             f.trace_ac1[str(m)] = round(float(grp["ac@1"].mean()), 3)
@@ -257,7 +264,8 @@ def findings_lines(f: Findings) -> list[str]:
             f"another worker for {c['other worker']}, "
             + (f"a worker (for a fault placed elsewhere) for {c['worker']}, " if c["worker"] else "")
             + "".join(f"{_phrase(k)} for {n}, " for k, n in sorted(ties.items()))
-            + f"and the operator for {c['operator']} of {len(f.top_blamed)} baselines (Random left out: its answers are data-blind)."
+            + f"and the operator for {c['operator']} of {len(f.top_blamed)} baselines"
+            + (" (Random left out: its answers are data-blind)." if f.random_ran else ".")
             + (f" ({f.fallback_runs} failed run(s) scored on the random ranking are not counted: the fallback blames no one.)"
                if f.fallback_runs else "")
         )
@@ -271,7 +279,8 @@ def findings_lines(f: Findings) -> list[str]:
                 f"when wrong, {each}."
             )
     elif f.baseline_runs:  # said, not left out: why there is no wrong component to look at
-        why = " and ".join(f"{n} {'abstention(s)' if k == 'abstained' else 'run(s) without a ranking (failed)'}" for k, n in f.unnamed_misses.items())
+        said = {"abstained": "abstention(s)", "timeout": "run(s) that timed out", "no ranking": "run(s) without a ranking (failed)"}
+        why = " and ".join(f"{n} {said[k]}" for k, n in f.unnamed_misses.items())
         out.append(
             "- **Misattribution goes upstream** (n/a): "
             + (f"every miss of the baselines was {why}: no component ranked first, so nothing was blamed." if why
@@ -290,15 +299,16 @@ def findings_lines(f: Findings) -> list[str]:
                    f"is <= 0.4): the best baseline GPU AC@1 is {v:.2f} ({who}"
                    + (f"; over {n} case{'s' if n != 1 else ''}" if n else "") + "; the paper's best: 0.37).")
     elif f.baseline_runs:
-        out.append("- **GPU throttling is invisible in the basic metrics** (not measured): no GPU-throttling case was scored "
-                   "for a baseline on the basic metric set.")
+        out.append("- **GPU throttling is invisible in the basic metrics** (not measured): no baseline produced a ranking for a "
+                   "GPU-throttling case on the basic metric set (none was scored, or every such run failed or timed out).")
     if f.trace_ac1:
         vals = ", ".join(f"{display_name(m)} {v:.2f}" for m, v in f.trace_ac1.items())
         verdict = "holds" if max(f.trace_ac1.values()) <= 0.1 else "does not hold"
         out.append(f"- **Trace methods fail** ({verdict}: it holds when every trace method's AC@1 is <= 0.1): AC@1 over all "
                    f"faults {vals} (the paper: <= 0.03).")
     elif f.baseline_runs:
-        out.append("- **Trace methods fail** (not measured): no trace method (TraceRCA, MicroRank) was evaluated.")
+        out.append("- **Trace methods fail** (not measured): no trace method (TraceRCA, MicroRank) was evaluated, or none "
+                   "produced a ranking.")
     if f.not_baselines and out:
         out.append(f"- Not counted as baselines above (not methods of the paper): {', '.join(display_name(m) for m in f.not_baselines)}.")
     return out
