@@ -528,18 +528,22 @@ def _markdown(ctx: _Context) -> str:
     skipped = meta.get("unavailable") or []
     if skipped:
         body += ["## Methods not run", ""] + [f"- {display_name(r['name'])} (`{r['name']}`): {r['reason']}" for r in skipped] + [""]
-    body += [
+    body += _files_md(ctx)
+    return "\n".join(head + body)
+
+
+def _files_md(ctx: _Context, page: str = "REPORT.html", what: str = "this report with a sortable Table 1 and every case's rankings and signals") -> list[str]:
+    """The report's files, relative to its folder (``page``: the other rendering of the report)."""
+    return [
         "## Files",
         "",
-        "- `REPORT.html`: this report with a sortable Table 1 and every case's rankings and signals",
+        f"- `{page}`: {what}",
         f"- `{_rel(ctx.eval_dir / 'results.jsonl', ctx.folder)}`: one record per (method, case) run; "
         f"`{_rel(ctx.eval_dir / 'summary.csv', ctx.folder)}`: every cell with its n; "
         f"`{_rel(ctx.eval_dir / 'table1.tex', ctx.folder)}`: Table 1 in LaTeX",
+        *([f"- dataset: `{ctx.dataset}`"] if ctx.dataset is not None else []),
+        "",
     ]
-    if ctx.dataset is not None:
-        body.append(f"- dataset: `{ctx.dataset}`")
-    body.append("")
-    return "\n".join(head + body)
 
 
 def _fault_order(faults: Any) -> list[str]:
@@ -580,8 +584,22 @@ def _md_html(lines: list[str]) -> str:
     out: list[str] = []
     table: list[list[str]] = []
     items: list[str] = []
+    bullets: list[tuple[bool, str]] = []  # (nested under the one before, text)
 
     def flush() -> None:
+        if bullets:
+            html, open_sub = "<ul>", False
+            for i, (sub, text) in enumerate(bullets):
+                if sub and not open_sub and i:
+                    html = html.removesuffix("</li>") + "<ul>"
+                    open_sub = True
+                elif not sub and open_sub:
+                    html += "</ul></li>"
+                    open_sub = False
+                html += f"<li>{inline(text)}</li>"
+            html += "</ul></li>" if open_sub else ""
+            out.append(html + "</ul>")
+            bullets.clear()
         if table:
             head, *rows = table
             out.append("<table><tr>" + "".join(f"<th>{inline(c)}</th>" for c in head) + "</tr>"
@@ -599,6 +617,9 @@ def _md_html(lines: list[str]) -> str:
             continue
         if (m := re.match(r"\d+\. (.*)", line)) is not None:
             items.append(m.group(1))
+            continue
+        if line.startswith(("- ", "  - ")):
+            bullets.append((line.startswith("  "), line.lstrip()[2:]))
             continue
         flush()
         if line.startswith("## "):
@@ -976,9 +997,9 @@ def _html(ctx: _Context) -> str:
         parts.append(f"<p>Fault-effect figure: {_e(ctx.fe_note)}.</p>")
     found = _findings_of(ctx)
     if found:
-        items = "".join(f"<li>{_md_inline(x[2:])}</li>" for x in found)
+        items = _md_html(found)  # its sub-bullets (the Fig. 5 methods) nested, as in REPORT.md
         scope = _scope(ctx)
-        parts.append(f"<h2>Findings</h2><p>The paper's three findings (§5.2–5.3), measured on this evaluation:</p>{f'<p>{_e(scope)}</p>' if scope else ''}<ul>{items}</ul>")
+        parts.append(f"<h2>Findings</h2><p>The paper's three findings (§5.2–5.3), measured on this evaluation:</p>{f'<p>{_e(scope)}</p>' if scope else ''}{items}")
     parts.append(_fidelity_html(ctx))
     for section in (_best_overall_md(ctx), _type_named_md(ctx), _placement_md(ctx)):  # as REPORT.md has them
         if section:
@@ -986,6 +1007,7 @@ def _html(ctx: _Context) -> str:
     skipped = ctx.meta.get("unavailable") or []
     if skipped:
         parts.append("<h2>Methods not run</h2><ul>" + "".join(f"<li>{_e(display_name(r['name']))} (<code>{_e(r['name'])}</code>): <code>{_e(r['reason'])}</code></li>" for r in skipped) + "</ul>")
+    parts.append(_md_html(_files_md(ctx, "REPORT.md", "this report in Markdown")))
     parts.append(f"<h2>Cases</h2><p class=\"muted\">{len({r['case'] for r in ctx.records})} cases; open one to see its signals, each method's top 5 and the explanation.</p>")
     parts.append(_cases_html(ctx))
     parts.append(f"<script>{_JS}</script></body></html>")
