@@ -10,8 +10,8 @@ from llmrca.evaluate.render import display_name
 
 
 def _count(v: float) -> str:
-    """A count as a whole number, or with one decimal when ties made it a fraction (1.5)."""
-    return f"{v:.0f}" if abs(v - round(v)) < 0.05 else f"{v:.1f}"
+    """A count as a whole number, or as the fraction ties made it (1.5, 87.25; at most two decimals)."""
+    return f"{v:.0f}" if abs(v - round(v)) < 0.005 else f"{v:.2f}".rstrip("0")
 
 
 def misattribution_figure(

@@ -110,7 +110,9 @@ class Fidelity:
             out.append(f"warning: {len(self.blank_cells)} cell(s) without a number, left out of ρ: {', '.join(self.blank_cells)}")
         few = min(self.cases_per_fault.values(), default=FEW_CASES)
         if few < FEW_CASES and self.n_boot > 0:  # without resamples there is no interval to qualify
-            out.append(f"warning: {few} case(s) per fault type: the intervals resample these few cases and are far narrower than "
+            counts = set(self.cases_per_fault.values())
+            n = f"{few}" if len(counts) == 1 else f"as few as {few} ({', '.join(f'{k} {v}' for k, v in self.cases_per_fault.items())})"
+            out.append(f"warning: {n} case(s) per fault type: the intervals resample these few cases and are far narrower than "
                        f"the spread from one campaign seed to another; take them as rough (the paper profile has 30 per fault)")
         return out
 
