@@ -625,7 +625,7 @@ def test_report_of_an_unfinished_evaluation_says_so_and_counts_missing_cells(tmp
 
     ds = _dataset(tmp_path / "ds", faults=("cpu", "gpu"))
     out = tmp_path / "out"
-    run_evaluation(ds, ["nsigma", "baro"], out, jobs=1, progress=False)
+    run_evaluation(ds, ["nsigma", "baro", "circa"], out, jobs=1, progress=False)
     lines = (out / "results.jsonl").read_text().splitlines(keepends=True)
     total = len(lines)
     recs = [json.loads(x) for x in lines]
@@ -636,3 +636,8 @@ def test_report_of_an_unfinished_evaluation_says_so_and_counts_missing_cells(tmp
     md = (out / "REPORT.md").read_text()
     assert f"**The evaluation is incomplete**: {len(keep)} of its {total} runs (methods × cases) are in results.jsonl" in md
     assert "BARO GPU n=0" in md and "(the same for every method)" not in md
+    r = CliRunner().invoke(app, ["fidelity", str(out)], terminal_width=400)
+    assert f"warning: the evaluation is incomplete: {len(keep)} of its {total} runs" in " ".join(r.output.split()), r.output
+    (out / "run.json").unlink()  # a results.jsonl without its run.json: the records' own methods and cases say it
+    r = CliRunner().invoke(app, ["report", str(out)], terminal_width=400)
+    assert r.exit_code == 0 and "**The evaluation is incomplete**" in (out / "REPORT.md").read_text(), r.output

@@ -362,3 +362,21 @@ def status_counts(records: Iterable[dict[str, Any]], *, random_on_failure: bool 
         row["median_duration_s"] = float(np.median(durations[m])) if durations.get(m) else float("nan")
     cols = ["method", *STATUSES, INVALID_CASE, "fallbacks", "median_duration_s"]
     return pd.DataFrame(list(rows.values()), columns=cols)
+
+
+def completeness(records: Iterable[dict[str, Any]], session: dict[str, Any]) -> tuple[int, int] | None:
+    """``(runs done, methods x cases)`` when the evaluation did not run every method on every case, else None.
+
+    The methods and cases are the last session's (``run.json``: as it was asked to run); without one, those the
+    records name.  An interrupted (or still running) evaluation, or a results.jsonl cut short, is incomplete.
+    """
+    recs = list(records)
+    cases = list(session.get("cases") or {str(r.get("case")) for r in recs})
+    methods = list(session.get("methods") or dict.fromkeys(str(r.get("method")) for r in recs))
+    if not cases or not methods:
+        return None
+    done = {(str(r.get("method")), str(r.get("case"))) for r in recs}
+    have = sum((m, c) in done for m in methods for c in cases)
+    expected = len(methods) * len(cases)
+    return (have, expected) if have < expected else None
+

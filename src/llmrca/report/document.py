@@ -182,16 +182,12 @@ class _Context:
 
     def incomplete(self) -> tuple[int, int, bool] | None:
         """``(runs in results.jsonl, methods x cases, interrupted)`` when the evaluation did not run every method on
-        every case of its last session (an interrupted or still running evaluation), else None."""
+        every case of its last session (:func:`llmrca.evaluate.results.completeness`), else None."""
+        from llmrca.evaluate.results import completeness
+
         run = _read_json(self.eval_dir / "run.json")
-        cases = run.get("cases") or {}
-        methods = list(run.get("methods") or {}) or self.methods  # the last session's methods, as it was asked to run
-        if not cases or not methods:
-            return None
-        done = {(str(r.get("method")), str(r.get("case"))) for r in self.records}
-        expected = len(methods) * len(cases)
-        have = sum((m, c) in done for m in methods for c in cases)
-        return (have, expected, bool(run.get("interrupted"))) if have < expected else None
+        part = completeness(self.records, run)
+        return (*part, bool(run.get("interrupted"))) if part is not None else None
 
 
 def _fidelity(rep: Report, scored: pd.DataFrame | None = None) -> Any:

@@ -84,6 +84,7 @@ class Fidelity:
     blank_cells: list[str] = field(default_factory=list)  # "method fault metric" cells without a number (left out of ρ)
     cases_per_fault: dict[str, int] = field(default_factory=dict)  # fault -> cases the interval resamples
     mostly_random: list[str] = field(default_factory=list)  # compared methods with at least half of their runs scored on the fallback
+    incomplete: tuple[int, int] | None = None  # (runs done, methods x cases) of an evaluation that is not finished
     other_faults: list[str] = field(default_factory=list)  # fault types of the input the paper's Table 1 has no column for
 
     def problem(self) -> str | None:
@@ -108,6 +109,11 @@ class Fidelity:
         ]
         if self.blank_cells:
             out.append(f"warning: {len(self.blank_cells)} cell(s) without a number, left out of ρ: {', '.join(self.blank_cells)}")
+        if self.incomplete is not None:
+            have, expected = self.incomplete
+            out.append(f"warning: the evaluation is incomplete: {have} of its {expected} runs (methods × cases) are in "
+                       "results.jsonl, so its cells average different cases for different methods; finish it (the same "
+                       "evaluate or reproduce command resumes) before reading ρ")
         few = min(self.cases_per_fault.values(), default=FEW_CASES)
         if few < FEW_CASES and self.n_boot > 0:  # without resamples there is no interval to qualify
             counts = set(self.cases_per_fault.values())
@@ -350,6 +356,9 @@ def fidelity_of(path: str | Path, *, n_boot: int = 1000, seed: int = 0) -> Fidel
 
             fell = mostly_fallback(status_counts(records, random_on_failure=fid.random_on_failure))
             fid.mostly_random = [m for m in fid.methods if m in fell]
+            from llmrca.evaluate.results import completeness
+
+            fid.incomplete = completeness(records, session)
             return fid
         if (d / "summary.csv").exists():
             return fidelity_from_summary(_read_summary(d / "summary.csv"))
