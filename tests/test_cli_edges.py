@@ -536,3 +536,32 @@ def test_reproduce_counts_the_evaluation_time_of_an_interrupted_session(tmp_path
     r = CliRunner().invoke(app, args)
     assert r.exit_code == 0, r.output
     assert json.loads((out / "reproduce.json").read_text())["evaluate_s"] >= 40
+    assert "(summed over 3 invocations into this folder)" in (out / "REPORT.md").read_text()  # the interrupted one too
+
+
+def test_a_campaign_stopped_with_sigterm_stops_as_on_ctrl_c(tmp_path: Path) -> None:
+    """`timeout` or `kill` (SIGTERM) ended a campaign without its cleanup (a local testbed's pods kept running);
+    now it stops as on Ctrl-C, says so and exits 143."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "ds"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
+    p = subprocess.Popen([sys.executable, "-m", "llmrca", "campaign", "--backend", "sim", "--profile", "paper", "--out", str(out), "-q"],
+                         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not (out / "dataset.json").exists() and p.poll() is None:
+            time.sleep(0.05)
+        assert p.poll() is None, p.communicate()
+        p.send_signal(signal.SIGTERM)
+        _, err = p.communicate(timeout=60)
+    finally:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
+    assert p.returncode == 143, err
+    assert "terminated:" in err and "--resume" in err, err

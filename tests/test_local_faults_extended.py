@@ -216,6 +216,49 @@ def test_status_lists_a_killed_injectors_fault_only_while_it_can_be_on(tb: Any) 
     assert not any("packet-loss" in x for x in tb.faults())
 
 
+def test_packet_loss_cut_short_reports_its_counters_and_expired_rules_do_not_block(tb: Any) -> None:
+    """Ctrl-C removed the rules before they were read (0 packets seen, 0 dropped); rules a killed injector left
+    behind, expired, refused every later packet loss on the pod."""
+    from llmrca.faults import inject
+    from llmrca.testbed.local import netfilter as nf
+
+    tb.wait_healthy(60)
+    marker = nf.tag(tb.state.run_id, TARGET)
+    ports = sorted(int(v) for k, v in tb.state.pods[TARGET]["ports"].items() if k in nf.PUBLIC_PORTS)
+    nf.add_rules(*nf.loss_rules(ports, 0.1, marker, time.time() - 60))  # expired: they match nothing any more
+    assert nf.rule_lines(marker) and not nf.live_rule_lines(marker)
+    act = None
+    with pytest.raises(KeyboardInterrupt):
+        with inject(FaultSpec("packet-loss", TARGET, {"loss_pct": 30.0, "probes": 5}, duration_s=30), backend="local", testbed=tb) as act:
+            time.sleep(6)
+            os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C: the handler removes the fault first
+            time.sleep(5)
+    a = act.record.achieved
+    assert a["packets_seen"] > 0 and a["packets_dropped"] > 0, a  # read before the rules went
+    assert act.record.end - act.record.start < 15
+    assert nf.rule_lines(marker) == [] and _clean(tb) == []
+
+
+def test_a_second_model_load_is_refused_at_once(tb: Any) -> None:
+    import json
+
+    from llmrca.faults import inject
+    from llmrca.testbed.injection import FaultError
+
+    tb.wait_healthy(60)
+    ctl = tb.state.pod_dir(TARGET) / "model_load.json"
+    ctl.write_text(json.dumps({"load_s": 1.0, "fault": "gpu-error", "expires_at": time.time() + 30}))
+    try:
+        t0 = time.monotonic()
+        with pytest.raises(FaultError, match="a gpu-error fault on ray-worker-1 is already in place"):
+            with inject(FaultSpec("model-load", TARGET, {"load_s": 5.0}, duration_s=5), backend="local", testbed=tb):
+                pass
+        assert time.monotonic() - t0 < 5  # said at once, not after waiting for the engine
+    finally:
+        ctl.unlink(missing_ok=True)
+    tb.wait_healthy(60)
+
+
 def test_noisy_neighbour_contends_without_raising_the_pods_cpu(tb: Any) -> None:
     from llmrca.faults.noisy_neighbour import task_wait_s
 

@@ -179,3 +179,14 @@ def test_local_gpu_power_limit_outside_the_emulated_range_is_refused_before_anyt
     said = LocalGpuPowerCap.problems({"power_limit_w": 5000.0})
     assert said and f"range {g.min_power_limit_w:g}..{g.max_power_limit_w:g} W" in said[0], said
     assert LocalGpuPowerCap.problems({"power_limit_w": "x"})
+
+
+def test_local_network_delay_parameters_are_range_checked() -> None:
+    from llmrca.faults.network import LocalNetworkDelay
+
+    ok = {"latency_ms": 300.0, "jitter_ms": 30.0, "correlation": 0.25, "probes": 3}
+    assert LocalNetworkDelay.problems(ok) == []
+    assert LocalNetworkDelay.problems({**ok, "latency_ms": -500}) == ["latency_ms and jitter_ms must be >= 0"]
+    assert "correlation must be in 0..1" in LocalNetworkDelay.problems({**ok, "correlation": 2})[0]
+    assert LocalNetworkDelay.problems({**ok, "probes": 0}) == ["probes must be in 1..200"]
+    assert "must be numbers" in LocalNetworkDelay.problems({**ok, "latency_ms": "x"})[0]

@@ -940,10 +940,22 @@ def campaign_cmd(
     targets: str | None = typer.Option(None, "--targets", help="Only these components, comma-separated (e.g. ray-worker-1,nginx-gateway); no healthy case unless --healthy. With --faults, a fault that does not apply to a target (a GPU fault on the gateway) skips that pair, with a note; refused only if no pair applies."),
 ) -> None:
     """Run the paper's protocol (fault types x workers x repetitions) and write a dataset."""
+    import signal
+
     from llmrca.campaign import run_campaign, split_overrides
     from llmrca.config import ConfigError
     from llmrca.errors import LlmrcaError
 
+    terminated: list[int] = []
+
+    def _terminated(*_: object) -> None:  # `timeout`, `kill`: stop as on Ctrl-C (the testbed and its faults are removed)
+        terminated.append(143)
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, _terminated)
+    except ValueError:  # not the main thread (an embedding caller): SIGTERM keeps its handler
+        previous = None
     try:
         fault_params, sim_params = split_overrides(_parse_sets(sets), backend)
         if allow_remote:
@@ -965,9 +977,12 @@ def campaign_cmd(
         from llmrca.campaign import campaign_manifest
 
         done = len(campaign_manifest(Path(out)).get("cases") or [])
-        console.print(f"interrupted: {done} finished case(s) are in {out}; the same command with --resume finishes the campaign "
-                      "(it keeps the settings it was started with)")
-        raise typer.Exit(130) from None
+        console.print(f"{'terminated' if terminated else 'interrupted'}: {done} finished case(s) are in {out}; the same command "
+                      "with --resume finishes the campaign (it keeps the settings it was started with)")
+        raise typer.Exit(terminated[0] if terminated else 130) from None
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     typer.echo(str(path))
 
 
@@ -1082,14 +1097,23 @@ def inject_cmd(
         signal.signal(signal.SIGTERM, _terminated)
         from llmrca.faults.local import EXPIRY_MARGIN_S
 
-        until = _time.time() + duration + EXPIRY_MARGIN_S + 60.0  # its control files' expiry, after the probes before it
-        with registered_injector(run_dir, until), inject(spec, backend=backend, testbed=tb) as active:
-            try:  # an interrupt while the line below is written counts as one during the wait
-                console.print(Text.assemble((fault, "yellow"), f" on {target} for {duration:g} s (Ctrl-C to stop early)"))
-                _time.sleep(duration)
-            except KeyboardInterrupt:
-                console.print("interrupted: removing the fault")
+        until = _time.time() + duration + EXPIRY_MARGIN_S + 15.0  # its control files' expiry, after the (<= 15 s) probes before it
+        active = None
+        try:
+            with registered_injector(run_dir, until), inject(spec, backend=backend, testbed=tb) as active:
+                try:  # an interrupt while the line below is written counts as one during the wait
+                    console.print(Text.assemble((fault, "yellow"), f" on {target} for {duration:g} s (Ctrl-C to stop early)"))
+                    _time.sleep(duration)
+                except KeyboardInterrupt:
+                    console.print("interrupted: removing the fault")
+                    stopped_by.append(130)
+        except KeyboardInterrupt:  # while the fault was put in, or measured and removed: it is gone either way
+            if not stopped_by:
                 stopped_by.append(130)
+            if active is None:
+                console.print("interrupted before the fault was in place: nothing is left of it")
+                raise typer.Exit(stopped_by[0]) from None
+            console.print("interrupted while the fault was being removed: it is removed")
     except (ConfigError, FaultError, TestbedError) as e:
         console.print(_error_text(f"{e}"))
         raise typer.Exit(1) from None

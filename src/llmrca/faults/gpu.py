@@ -28,7 +28,7 @@ import numpy as np
 
 from llmrca.config import ConfigError
 from llmrca.faults.kubernetes import K8sInjector, dns_name
-from llmrca.faults.local import LocalInjector, control_in_force
+from llmrca.faults.local import LocalInjector, control_in_force, fault_lock
 from llmrca.testbed.gpu import GpuModel
 from llmrca.testbed.injection import FaultError
 from llmrca.testbed.sim.faults import SimFault
@@ -155,14 +155,15 @@ class LocalGpuPowerCap(LocalInjector):
         self._admin()
         self.before = self._read(wait_s=60.0)  # a replica restarted by an earlier action may still be loading
         ctl = self.pod_dir / "gpu.json"
-        if control_in_force(ctl):  # another injection's limit: overwriting it would end that fault early
-            raise FaultError(f"a gpu fault on {self.spec.target} is already in place (gpu.json, another injection?): "
-                             "wait for it to end, or stop it (llmrca testbed down removes every fault)")
-        self.ctl = ctl
         w = float(self.params["power_limit_w"])
-        tmp = self.ctl.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"power_limit_w": w, "expires_at": time.time() + self._expiry()}))
-        os.replace(tmp, self.ctl)
+        with fault_lock(self.pod_dir):  # check and write as one step: two injections at once cannot both pass
+            if control_in_force(ctl):  # another injection's limit: overwriting it would end that fault early
+                raise FaultError(f"a gpu fault on {self.spec.target} is already in place (gpu.json, another injection?): "
+                                 "wait for it to end, or stop it (llmrca testbed down removes every fault)")
+            self.ctl = ctl
+            tmp = self.ctl.with_suffix(".tmp")
+            tmp.write_text(json.dumps({"power_limit_w": w, "fault": "gpu", "expires_at": time.time() + self._expiry()}))
+            os.replace(tmp, self.ctl)
         self.readback = self._wait_limit(w)
         self.t0 = time.time()
         # one reading is a coin toss on a lightly loaded replica (idle GPU draws idle power): sample the whole window

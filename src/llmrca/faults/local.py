@@ -28,6 +28,7 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -126,12 +127,13 @@ class LocalInjector(Injector):
         from llmrca.testbed.injection import FaultError
 
         path = self.pod_dir / name
-        if control_in_force(path):
-            raise FaultError(f"a {self.spec.type} fault on {self.spec.target} is already in place ({name}, another injection?): "
-                             "wait for it to end, or stop it (llmrca testbed down removes every fault)")
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({**data, "expires_at": time.time() + self._expiry()}))
-        os.replace(tmp, path)
+        with fault_lock(self.pod_dir):
+            if control_in_force(path):
+                raise FaultError(f"a {control_owner(path) or self.spec.type} fault on {self.spec.target} is already in place "
+                                 f"({name}, another injection?): wait for it to end, or stop it (llmrca testbed down removes every fault)")
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(json.dumps({**data, "fault": self.spec.type, "expires_at": time.time() + self._expiry()}))
+            os.replace(tmp, path)
         return path
 
     def _engine_url(self) -> str:
@@ -159,12 +161,36 @@ class LocalInjector(Injector):
 
 
 
+@contextlib.contextmanager
+def fault_lock(pod_dir: Path) -> Iterator[None]:
+    """Held while an injection checks that no fault of its kind is on the pod and puts its own in place (one lock
+    file per pod, ``flock``), so that two injections started at once cannot both pass the check."""
+    import fcntl
+
+    pod_dir.mkdir(parents=True, exist_ok=True)
+    with open(pod_dir / ".faults.lock", "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
 def control_in_force(path: Path) -> bool:
     """Does the control file ``path`` hold a fault that has not expired (its ``expires_at``, epoch s)?"""
     try:
         return float(json.loads(path.read_text()).get("expires_at", 0)) > time.time()
     except (OSError, ValueError, AttributeError, TypeError):
         return False
+
+
+def control_owner(path: Path) -> str | None:
+    """The fault type that wrote the control file ``path`` (its ``fault``), or None."""
+    try:
+        owner = json.loads(path.read_text()).get("fault")
+    except (OSError, ValueError, AttributeError, TypeError):
+        return None
+    return str(owner) if owner else None
 
 
 class EngineSampler:

@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import httpx
 import numpy as np
 
-from llmrca.faults.local import LocalInjector, engine_metrics
+from llmrca.faults.local import LocalInjector, control_in_force, control_owner, engine_metrics
 from llmrca.testbed.injection import FaultError
 from llmrca.testbed.sim.faults import SimFault
 
@@ -225,6 +225,11 @@ class LocalSlowModelLoad(LocalInjector):
 
     def _begin(self, load_s: float) -> None:
         """Shared by this fault and the Xid fault: snapshot, write the load file, start the probe."""
+        ctl = self.pod_dir / "model_load.json"
+        if control_in_force(ctl):  # said at once, not after waiting for the engine the other fault keeps loading
+            raise FaultError(f"a {control_owner(ctl) or 'model-load'} fault on {self.spec.target} is already in place "
+                             "(model_load.json, another injection?): wait for it to end, or stop it (llmrca testbed down "
+                             "removes every fault)")
         self._engine_state(wait_s=60.0)
         self.starts0 = replica_starts(self.tb, self.spec.target)
         self.done0 = finished_requests(self.tb, self._others())

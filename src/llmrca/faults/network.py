@@ -26,7 +26,7 @@ import httpx
 import numpy as np
 
 from llmrca.faults.kubernetes import ChaosInjector
-from llmrca.faults.local import LocalInjector, control_in_force
+from llmrca.faults.local import LocalInjector, control_in_force, fault_lock
 from llmrca.testbed.injection import FaultError
 from llmrca.testbed.sim.faults import SimFault
 
@@ -119,6 +119,17 @@ class LocalNetworkDelay(LocalInjector):
     # the paper's NetworkChaos: latency 1000 ms, jitter 100 ms, correlation 0.25, direction "to"
     defaults: ClassVar[dict[str, Any]] = {"latency_ms": 1000.0, "jitter_ms": 100.0, "correlation": 0.25, "probes": 3}
 
+    @classmethod
+    def problems(cls, p: dict[str, Any]) -> list[str]:
+        """The simulator's range checks (``latency_ms``, ``jitter_ms`` >= 0, ``correlation`` in 0..1), and ``probes``
+        in 1..200; values that are no numbers are named."""
+        try:
+            q = {k: float(p[k]) for k in ("latency_ms", "jitter_ms", "correlation")}
+            probes = int(p["probes"])
+        except (TypeError, ValueError) as e:
+            return [f"parameters must be numbers: {e}"]
+        return [*SimNetworkDelay.problems(q), *([] if 1 <= probes <= 200 else ["probes must be in 1..200"])]
+
     def _net(self) -> dict[str, float]:
         try:
             return json.loads((self.pod_dir / "net.json").read_text())
@@ -132,13 +143,15 @@ class LocalNetworkDelay(LocalInjector):
         self.before = _probe_s(self.url, n, 5.0)
         self.net0 = self._net()
         self.ctl = self.pod_dir / "netem.json"
-        if control_in_force(self.ctl):  # another injection's delay: overwriting it, then removing it, would end both early
-            raise FaultError(f"a network delay on {self.spec.target} is already in place (another injection?): "
-                             "wait for it to end, or stop it (llmrca testbed down removes every fault)")
-        tmp = self.ctl.with_suffix(".tmp")
-        tmp.write_text(json.dumps({k: float(self.params[k]) for k in ("latency_ms", "jitter_ms", "correlation")} | {"expires_at": time.time() + self._expiry()}))
-        self.wrote = True  # stop() removes the control file only if this injection wrote it
-        os.replace(tmp, self.ctl)
+        with fault_lock(self.pod_dir):  # check and write as one step: two injections at once cannot both pass
+            if control_in_force(self.ctl):  # another injection's delay: overwriting it, then removing it, would end both early
+                raise FaultError(f"a network delay on {self.spec.target} is already in place (another injection?): "
+                                 "wait for it to end, or stop it (llmrca testbed down removes every fault)")
+            tmp = self.ctl.with_suffix(".tmp")
+            tmp.write_text(json.dumps({k: float(self.params[k]) for k in ("latency_ms", "jitter_ms", "correlation")}
+                                      | {"fault": "network", "expires_at": time.time() + self._expiry()}))
+            self.wrote = True  # stop() removes the control file only if this injection wrote it
+            os.replace(tmp, self.ctl)
         self.t0 = self.applied_at = time.time()
         self.during: list[float] = []
         timeout = (float(self.params["latency_ms"]) + 3 * float(self.params["jitter_ms"])) / 1000 + 5

@@ -40,6 +40,7 @@ timeouts, not as a uniform delay.
 
 from __future__ import annotations
 
+import contextlib
 import statistics
 import threading
 import time
@@ -49,7 +50,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import httpx
 import numpy as np
 
-from llmrca.faults.local import LocalInjector
+from llmrca.faults.local import LocalInjector, fault_lock
 from llmrca.testbed.injection import FaultError
 from llmrca.testbed.local import netfilter as nf
 from llmrca.testbed.sim.faults import SimFault
@@ -216,13 +217,16 @@ class LocalPacketLoss(LocalInjector):
         self.url = self.tb.state.pods[self.spec.target]["health"]
         self.before, self.before_failed = probe(self.url, n, 5.0, until=time.time() + 15.0)
         try:
-            if nf.rule_lines(self.marker):
-                raise FaultError(f"packet-loss rules for {self.spec.target} are already in place (another injection?)")
-            count, drop = nf.loss_rules(self.ports, float(self.params["loss_pct"]) / 100.0, self.marker, time.time() + self._expiry())
-            nf.add_rules(count, drop)
+            with fault_lock(self.pod_dir):  # check and add as one step: two injections at once cannot both pass
+                if nf.live_rule_lines(self.marker):
+                    raise FaultError(f"packet-loss rules for {self.spec.target} are already in place (another injection?): "
+                                     "wait for them to end, or stop them (llmrca testbed down removes every fault)")
+                nf.remove_rules(self.marker)  # expired ones (a killed injector's) drop nothing: cleared, not a refusal
+                count, drop = nf.loss_rules(self.ports, float(self.params["loss_pct"]) / 100.0, self.marker, time.time() + self._expiry())
+                nf.add_rules(count, drop)
+                self.applied = True
         except nf.NetfilterError as e:
             raise FaultError(f"cannot drop packets of {self.spec.target}: {e}") from e
-        self.applied = True
         self.t0 = self.applied_at = time.time()
         self.retrans0 = _retrans_segs()
         self.during: list[float] = []
@@ -239,7 +243,8 @@ class LocalPacketLoss(LocalInjector):
         """Packets seen and dropped, loss ratio, retransmits, probe latency before/during (ms) and failures."""
         self._thr.join(timeout=max(0.0, self.t0 + float(self.spec.duration_s) - time.time()) + 1.0)
         self.during_failed = self._during_failed[0]
-        seen, dropped = nf.counters(self.marker)
+        # the rules' counters; read by stop() before it deleted them when the fault was removed first (Ctrl-C)
+        seen, dropped = nf.counters(self.marker) if getattr(self, "applied", False) else getattr(self, "_final_counts", (0, 0))
 
         def q(v: list[float], f: float) -> float | None:
             return round(1000 * float(np.quantile(v, f)), 1) if v else None
@@ -259,7 +264,9 @@ class LocalPacketLoss(LocalInjector):
         }
 
     def stop(self) -> None:
-        """Delete the rules (idempotent)."""
+        """Delete the rules (idempotent), their counters read first (for :meth:`measure` after an early removal)."""
         if getattr(self, "applied", False):
+            with contextlib.suppress(nf.NetfilterError, OSError):
+                self._final_counts = nf.counters(self.marker)
             nf.remove_rules(self.marker)
             self.applied = False

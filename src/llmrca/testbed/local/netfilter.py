@@ -14,11 +14,14 @@ which it matches nothing even if nobody removes it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import shutil
+import signal
 import subprocess
 import time
+from collections.abc import Iterator
 
 #: the pod ports its sidecar listens on (traffic from other pods and Prometheus); in-pod ports are not subject to loss
 PUBLIC_PORTS = ("api", "sup_public", "router_public", "stats", "public", "exporter_public")
@@ -92,8 +95,50 @@ def counters(marker: str) -> tuple[int, int]:
     return seen, dropped
 
 
+def rule_stop(line: str) -> float | None:
+    """The epoch second a rule stops matching (its ``--datestop``, UTC), or None when it has none."""
+    import calendar
+    import re
+
+    m = re.search(r"--datestop (\S+)", line)
+    if m is None:
+        return None
+    try:
+        return float(calendar.timegm(time.strptime(m.group(1), "%Y-%m-%dT%H:%M:%S")))
+    except ValueError:
+        return None
+
+
+def live_rule_lines(marker: str) -> list[str]:
+    """:func:`rule_lines` that still match (no ``--datestop``, or one in the future): expired rules left by a killed
+    injector drop nothing and hold no fault."""
+    now = time.time()
+    return [ln for ln in rule_lines(marker) if (stop := rule_stop(ln)) is None or stop > now]
+
+
 def remove_rules(marker: str) -> int:
-    """Delete every INPUT rule whose comment contains ``marker`` (e.g. ``llmrca:<run_id>:``); returns how many."""
+    """Delete every INPUT rule whose comment contains ``marker`` (e.g. ``llmrca:<run_id>:``); returns how many.
+    SIGINT and SIGTERM wait until every rule is deleted (in the main thread), so no half of a fault is left."""
+    with _signals_held():
+        return _remove_rules(marker)
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _remove_rules(marker: str) -> int:
     n = 0
     for ln in rule_lines(marker):
         args = shlex.split(ln)
