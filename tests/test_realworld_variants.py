@@ -1555,3 +1555,34 @@ def test_spans_with_a_start_and_an_end_but_no_duration_are_read(tmp_path: Path, 
     assert case.traces["duration"].tolist() == pytest.approx([250_000.0] * 30)  # 0.25 s, in µs
     assert set(case.traces["statusCode"].astype(str)) == {"OK", "ERROR"}
     assert f"span duration taken as {end!r} minus the start" in _notes(case)
+
+
+def test_case_json_fault_window_with_start_and_end_in_different_units_is_read(tmp_path: Path) -> None:
+    import json
+
+    d, c = _case(tmp_path)
+    c.metrics.to_csv(d / "data.csv", index=False)
+    t0 = int(c.inject_time)
+    (d / "case.json").write_text(json.dumps({
+        "schema": 1, "inject_time": t0, "root_causes": ["ray-worker-1"],
+        "fault": {"type": "cpu", "target": "ray-worker-1", "start": t0 * 1000, "end": t0 + 30},
+    }))
+    case = read_case(d)
+    assert case.fault.start == t0 and case.fault.end == t0 + 30
+    (d / "case.json").write_text(json.dumps({
+        "schema": 1, "inject_time": t0, "root_causes": ["ray-worker-1"],
+        "fault": {"type": "cpu", "target": "ray-worker-1", "start": (t0 + 60) * 1000, "end": t0 + 30},
+    }))
+    assert "field fault.end is" in _problems(d) and "not after fault.start" in _problems(d)
+
+
+def test_re2_root_cause_with_columns_only_in_metrics_csv_is_said_so(tmp_path: Path) -> None:
+    d = tmp_path / "RE2" / "ray-worker-1_cpu" / "1"
+    d.mkdir(parents=True)
+    c = make_case(root="ray-worker-1", fault="cpu", seed=3)
+    (d / "inject_time.txt").write_text(f"{int(c.inject_time)}\n")
+    c.metrics.to_csv(d / "metrics.csv", index=False)
+    c.metrics.drop(columns=[k for k in c.metrics.columns if k.startswith("ray-worker-1_")]).to_csv(d / "simple_metrics.csv", index=False)
+    said = _problems(d)
+    assert "root causes ['ray-worker-1'] are not components of the case" in said
+    assert "ray-worker-1 has columns in metrics.csv only, which were left out" in said, said

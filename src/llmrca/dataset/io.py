@@ -1191,7 +1191,8 @@ def _read_case(folder: Path, *, normalise: bool = True, validate: bool = True) -
         set_comps = {k: components_of(df.columns) for k, df in sets.items()}
         problems += [_relative(p, folder) for p in check_against_data(spec, comps, folder, file="case.json", set_components=set_comps)]
         problems += _metric_set_files_problems(spec.metric_sets or {}, raw_columns)
-    elif not has_cj:
+    left_out: dict[str, str] = {}  # component -> the file whose columns of it were left out (not the basic set's)
+    if spec is None and not has_cj:
         # the case's components are the basic set's (RCAEval reads only that file); another set's columns of other
         # components (an RE2 metrics.csv that also holds the load generator) are left out of it, said, not refused
         for k, df in list(sets.items()):
@@ -1208,6 +1209,7 @@ def _read_case(folder: Path, *, normalise: bool = True, validate: bool = True) -
                 )
                 continue
             if extra:
+                left_out.update(dict.fromkeys(extra, fname))
                 sets[k] = df[[c for c in df.columns if c == "time" or split_column(str(c))[0] not in set(extra)]]
                 notes.append(f"{fname}: the columns of {len(extra)} component(s) the basic set does not have "
                              f"({', '.join(extra[:5])}{' …' if len(extra) > 5 else ''}) were left out of the {k!r} set: "
@@ -1270,6 +1272,10 @@ def _read_case(folder: Path, *, normalise: bool = True, validate: bool = True) -
         else:
             advice = f"check {inject_from}" if inject_from else "check the injection time"
         more = [p.replace(NORMAL_ROWS_ADVICE, f"{advice}, or export data from before the fault") for p in more]
+        if left_out and (gone := [r for r in (roots or []) if r in left_out]):  # its columns are in the other file only
+            more = [p + (f"; {', '.join(gone)} has columns in {left_out[gone[0]]} only, which were left out: the case's "
+                         f"components are those of {layout.metric_files.get(basic_name, 'the basic set')} (add the root "
+                         "cause's columns there)" if "are not components of the case" in p else "") for p in more]
         if problems or more:
             err = CaseValidationError([*(_tz_side(p, notes) for p in dict.fromkeys([*problems, *more])), *_unread_hints(notes)], where=str(folder))
             # what validate / import would say next once these are mended, said now (one pass); rank needs no truth

@@ -451,8 +451,13 @@ def _case_rules(spec: CaseSpec, file: str) -> list[str]:
     if f is not None:
         if f.target is not None:
             names.add(f.target)
-        if f.start is not None and f.end is not None and not f.start < f.end:
-            out.append(f"{file}: field fault.end is {f.end}, not after fault.start {f.start}; expected start < end (epoch seconds)")
+        if f.start is not None and f.end is not None:
+            from llmrca.dataset.normalise import epoch_unit
+
+            # each is read by its own magnitude (ms, µs, ns -> s), as the reader converts them: compared as seconds
+            (_, ds), (_, de) = epoch_unit(float(f.start)), epoch_unit(float(f.end))
+            if not float(f.start) / ds < float(f.end) / de:
+                out.append(f"{file}: field fault.end is {f.end}, not after fault.start {f.start}; expected start < end (epoch seconds)")
         if f.target is not None and spec.root_causes is not None and f.target not in spec.root_causes:
             out.append(f"{file}: field fault.target is {shown(f.target)}, which is not in root_causes {spec.root_causes}; expected the injected component among the root causes")
         if f.type in names:

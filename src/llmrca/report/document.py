@@ -432,7 +432,9 @@ def _setting(ctx: _Context) -> str:
         setting.append(f"Backend `{origin.get('backend')}`, profile `{origin.get('profile')}`, seed {origin.get('seed')}.")
     if meta:
         if "campaign_s" in meta:
-            over = f" (summed over {meta['invocations']} invocations into this folder)" if int(meta.get("invocations") or 1) > 1 else ""
+            sessions = len(_read_json(ctx.eval_dir / "run.json").get("sessions") or [])  # the evaluator's, interrupted ones too
+            runs = max(int(meta.get("invocations") or 1), sessions)
+            over = f" (summed over {runs} invocations into this folder)" if runs > 1 else ""
             setting.append(f"Campaign {meta['campaign_s']:.0f} s, evaluation {meta.get('evaluate_s', 0):.0f} s{over}.")
     manifest = (_read_json(ctx.eval_dir / "run.json").get("dataset") or {}).get("manifest") or {}
     if manifest.get("complete") is False:  # scored as it was: the tables cover only the cases it had
