@@ -119,12 +119,14 @@ def live_rule_lines(marker: str) -> list[str]:
 def remove_rules(marker: str) -> int:
     """Delete every INPUT rule whose comment contains ``marker`` (e.g. ``llmrca:<run_id>:``); returns how many.
     SIGINT and SIGTERM wait until every rule is deleted (in the main thread), so no half of a fault is left."""
-    with _signals_held():
+    with signals_held():
         return _remove_rules(marker)
 
 
 @contextlib.contextmanager
-def _signals_held() -> Iterator[None]:
+def signals_held() -> Iterator[None]:
+    """SIGINT and SIGTERM are ignored inside the block (a cleanup that must finish), then restored; in the main
+    thread only (elsewhere a no-op)."""
     import threading
 
     if threading.current_thread() is not threading.main_thread():

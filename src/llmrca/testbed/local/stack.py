@@ -169,21 +169,8 @@ def _terminate_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-@contextlib.contextmanager
-def _signals_held() -> Iterator[None]:
-    """SIGINT and SIGTERM are ignored inside the block (a cleanup that must finish), then restored; in the main
-    thread only."""
-    import threading
-
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+#: SIGINT and SIGTERM are ignored inside the block (a cleanup that must finish), then restored; in the main thread only.
+_signals_held = nf.signals_held
 
 
 def _free_ports(n: int) -> list[int]:
