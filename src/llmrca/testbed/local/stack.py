@@ -18,11 +18,9 @@ state file) and the run directory.  Processes are never looked up by name.
 
 from __future__ import annotations
 
-import calendar
 import contextlib
 import json
 import os
-import re
 import shutil
 import signal
 import socket
@@ -500,15 +498,8 @@ class LocalTestbed:
                     continue
                 if isinstance(exp, (int, float)) and exp > now:
                     out.append(f"{pod}: control file {f.name} in force for {exp - now:.0f} s more")
-            for line in nf.rule_lines(nf.tag(self.state.run_id, pod)):  # packet-loss rules match until their --datestop
-                m = re.search(r"--datestop (\S+)", line)
-                if " -j DROP" not in line or m is None:
-                    continue
-                try:
-                    stop = calendar.timegm(time.strptime(m.group(1), "%Y-%m-%dT%H:%M:%S"))
-                except ValueError:
-                    continue
-                if stop > now:
+            for line in nf.live_rule_lines(nf.tag(self.state.run_id, pod)):  # packet-loss rules match until their --datestop
+                if " -j DROP" in line and (stop := nf.rule_stop(line)) is not None:
                     out.append(f"{pod}: packet-loss rules (iptables) in force for {stop - now:.0f} s more")
         for f in sorted((Path(self.state.run_dir) / INJECTORS).glob("*.json")):
             try:
