@@ -999,7 +999,7 @@ def testbed_up_cmd(
 ) -> None:
     """Start every pod, nginx and Prometheus, and wait until all are healthy."""
     from llmrca.config import ConfigError
-    from llmrca.testbed.local.stack import LocalTestbed, LocalTestbedConfig, TestbedError
+    from llmrca.testbed.local.stack import LocalTestbed, LocalTestbedConfig, Terminated, TestbedError
 
     try:
         cfg = LocalTestbedConfig.from_dict({**_parse_sets(sets), "workers": workers, "run_dir": run_dir})
@@ -1007,6 +1007,8 @@ def testbed_up_cmd(
     except (ConfigError, TestbedError) as e:
         console.print(_error_text(f"{e}"))
         raise typer.Exit(1) from None
+    except KeyboardInterrupt as e:  # cleaned up by `up`; the exit code says which signal ended the start (143 / 130)
+        raise typer.Exit(143 if isinstance(e, Terminated) else 130) from None
     typer.echo(f"gateway    {tb.state.gateway_url}/v1/chat/completions")
     typer.echo(f"prometheus {tb.state.prometheus_url}")
     typer.echo(f"state      {tb.state.path}")
