@@ -14,6 +14,7 @@ iptables rule is left.  Budget: about 4 minutes.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -214,6 +215,16 @@ def test_status_lists_a_killed_injectors_fault_only_while_it_can_be_on(tb: Any) 
         assert any(x.startswith(f"{TARGET}: packet-loss rules (iptables) in force") for x in tb.faults()), tb.faults()
         time.sleep(3)
     assert not any("packet-loss" in x for x in tb.faults())
+    # a control file in force is said with its fault's planned end, not only the safety expiry 30 s beyond it
+    with inject(FaultSpec("gpu", TARGET, {}, duration_s=20), backend="local", testbed=tb):
+        said = [x for x in tb.faults() if "gpu.json" in x]
+        m = re.search(r"planned to end in (\d+) s \(the file expires by itself in (\d+) s\)", said[0]) if len(said) == 1 else None
+        assert m and 10 <= int(m[1]) <= 20 and int(m[2]) - int(m[1]) in (29, 30, 31), said
+        ctl = tb.state.pod_dir(TARGET) / "gpu.json"
+        d = json.loads(ctl.read_text())
+        ctl.write_text(json.dumps({**d, "ends_at": time.time() - 4}))  # as if its injector were late or killed
+        assert any("past its planned end" in x for x in tb.faults() if "gpu.json" in x), tb.faults()
+        ctl.write_text(json.dumps(d))
 
 
 def test_packet_loss_cut_short_reports_its_counters_and_expired_rules_do_not_block(tb: Any) -> None:

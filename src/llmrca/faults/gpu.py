@@ -162,7 +162,7 @@ class LocalGpuPowerCap(LocalInjector):
                                  "wait for it to end, or stop it (llmrca testbed down removes every fault)")
             self.ctl = ctl
             tmp = self.ctl.with_suffix(".tmp")
-            tmp.write_text(json.dumps({"power_limit_w": w, "fault": "gpu", "expires_at": time.time() + self._expiry()}))
+            tmp.write_text(json.dumps({"power_limit_w": w, **self._control_times()}))
             os.replace(tmp, self.ctl)
         self.readback = self._wait_limit(w)
         self.t0 = time.time()

@@ -118,6 +118,14 @@ class LocalInjector(Injector):
     def _expiry(self) -> float:
         return float(self.spec.duration_s) + EXPIRY_MARGIN_S
 
+    def _control_times(self) -> dict[str, Any]:
+        """What every control file carries besides its settings: the fault that wrote it, its planned end
+        (``ends_at``: now + the fault's duration, epoch s; what ``llmrca testbed status`` says) and its safety
+        expiry (``expires_at``: EXPIRY_MARGIN_S later; the engine or sidecar drops the file then, should its
+        injector be killed before it removes it)."""
+        now = time.time()
+        return {"fault": self.spec.type, "ends_at": now + float(self.spec.duration_s), "expires_at": now + self._expiry()}
+
     # -- the emulated engine's control files and admin API (the faults beyond the paper's four) --------
     def _write_control(self, name: str, data: dict[str, Any]) -> Path:
         """Write ``<pod dir>/<name>`` atomically with ``data`` plus ``expires_at`` (the engine drops an expired file); returns the path.
@@ -132,7 +140,7 @@ class LocalInjector(Injector):
                 raise FaultError(f"a {control_owner(path) or self.spec.type} fault on {self.spec.target} is already in place "
                                  f"({name}, another injection?): wait for it to end, or stop it (llmrca testbed down removes every fault)")
             tmp = path.with_suffix(".tmp")
-            tmp.write_text(json.dumps({**data, "fault": self.spec.type, "expires_at": time.time() + self._expiry()}))
+            tmp.write_text(json.dumps({**data, **self._control_times()}))
             os.replace(tmp, path)
         return path
 

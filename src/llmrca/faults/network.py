@@ -149,7 +149,7 @@ class LocalNetworkDelay(LocalInjector):
                                  "wait for it to end, or stop it (llmrca testbed down removes every fault)")
             tmp = self.ctl.with_suffix(".tmp")
             tmp.write_text(json.dumps({k: float(self.params[k]) for k in ("latency_ms", "jitter_ms", "correlation")}
-                                      | {"fault": "network", "expires_at": time.time() + self._expiry()}))
+                                      | self._control_times()))
             self.wrote = True  # stop() removes the control file only if this injection wrote it
             os.replace(tmp, self.ctl)
         self.t0 = self.applied_at = time.time()

@@ -493,11 +493,20 @@ class LocalTestbed:
         for pod in self.state.pods:
             for f in sorted(self.state.pod_dir(pod).glob("*.json")):
                 try:
-                    exp = json.loads(f.read_text()).get("expires_at")
+                    d = json.loads(f.read_text())
+                    exp, end = d.get("expires_at"), d.get("ends_at")
                 except (OSError, ValueError, AttributeError):
                     continue
-                if isinstance(exp, (int, float)) and exp > now:
+                if not (isinstance(exp, (int, float)) and exp > now):
+                    continue
+                if not isinstance(end, (int, float)):  # written without a planned end: only its expiry is known
                     out.append(f"{pod}: control file {f.name} in force for {exp - now:.0f} s more")
+                elif end > now:
+                    out.append(f"{pod}: control file {f.name} in force; its {d.get('fault') or 'fault'} is planned to end in "
+                               f"{end - now:.0f} s (the file expires by itself in {exp - now:.0f} s)")
+                else:
+                    out.append(f"{pod}: control file {f.name} in force {now - end:.0f} s past its planned end (its injector is "
+                               f"removing it, or was killed); it expires by itself in {exp - now:.0f} s")
             for line in nf.live_rule_lines(nf.tag(self.state.run_id, pod)):  # packet-loss rules match until their --datestop
                 if " -j DROP" in line and (stop := nf.rule_stop(line)) is not None:
                     out.append(f"{pod}: packet-loss rules (iptables) in force for {stop - now:.0f} s more")
