@@ -1492,6 +1492,9 @@ def test_validate_says_the_missing_ground_truth_with_the_other_problems_in_one_p
 # -- rcallm-raw-export: the artifact's run tree, read as its preparation reads it ----------------------------------
 
 
+ARTIFACT_PODS = ("nginx-proxy", "ray-head", "ray-replicas-0", "ray-replicas-1")
+
+
 def _artifact_run(root: Path, *, with_json: bool = True) -> tuple[Path, float]:
     import json
 
@@ -1501,10 +1504,10 @@ def _artifact_run(root: Path, *, with_json: bool = True) -> tuple[Path, float]:
     rng = np.random.default_rng(4)
     t = pd.to_datetime(1750000000 + 5 * np.arange(72), unit="s")
     d: dict[str, object] = {"time": t}
-    for c in ("nginx-proxy", "ray-head", "ray-replicas-0", "ray-replicas-1"):
+    for i, c in enumerate(ARTIFACT_PODS):
         for m in ("ctn_cpu", "ctn_memory", "ctn_network"):
             d[f"{c}_{m}"] = 1 + 0.05 * rng.standard_normal(72)
-        d[f"{c}_pod_ip"] = f"10.42.0.{len(c)}"
+        d[f"{c}_pod_ip"] = f"10.42.0.{11 + i}"
     d["ray-replicas-1_ctn_cpu"] = np.r_[1 + 0.05 * rng.standard_normal(60), 3 + 0.05 * rng.standard_normal(12)]
     pd.DataFrame(d).to_csv(col / "data.csv")  # the exporter's to_csv: a saved index, datetime time
     lat = pd.DataFrame({"time": t, "nginx-proxy": 2.0 + 0.1 * rng.standard_normal(72), "ray-head": 1.0 + 0.1 * rng.standard_normal(72)})
@@ -1528,6 +1531,61 @@ def test_the_artifacts_run_tree_is_read_as_its_preparation_reads_it(tmp_path: Pa
     assert rank_case(col, "nsigma").ranking.components[0] == "ray-replicas-1"
     r = CliRunner().invoke(app, ["dataset", "import", str(tmp_path / "fetched"), str(tmp_path / "out")], terminal_width=400)
     assert r.exit_code == 0 and "imported 1 case(s)" in r.output, r.output
+
+
+def _request_list(run: Path, slow: str, n: int = 60) -> None:
+    """DeepFlow's request list as the artifact's ``export_traces.py`` writes it (its columns, ISO start times without
+    offset, Response Delay in µs), the servers named by the fixture's pod IPs: each request seen at the gateway and
+    at the Ray pod that served it; ``slow`` answers 5x slower from the injection (1750000300) on."""
+    import csv
+
+    ips = {c: f"10.42.0.{11 + i}" for i, c in enumerate(ARTIFACT_PODS)}
+    cols = ["Response Delay", "Client", "Server", "Client IP", "Server IP", "Start Time", "End Time", "Data Type", "Protocol",
+            "Request Type", "Request Domain", "Request Resource", "Status", "Response Code", "Response Exception",
+            "X-Request-ID", "Trace ID", "Span ID", "Parent Span ID", "Server Port", "Endpoint", "Database ID"]
+    rows = []
+    for i in range(n):
+        t = 1750000000 + 6 * i
+        served = ARTIFACT_PODS[1 + i % 3]
+        d_us = 2_000_000 * (5 if served == slow and t >= 1750000300 else 1)
+        iso = pd.Timestamp(t, unit="s").isoformat()
+        for who, span, parent in (("nginx-proxy", f"g{i}", ""), (served, f"r{i}", f"g{i}")):
+            rows.append([d_us + (1000 if who == "nginx-proxy" else 0), "c", "s", "10.9.9.9", ips[who], iso, iso, "request",
+                         "HTTP1", "POST", "svc", "/chat/completions", "ok", "200", "", f"x{i}", f"t{i}", span, parent, "8000",
+                         "/chat/completions", str(i)])
+    iso = pd.Timestamp(1750000000, unit="s").isoformat()
+    rows.append([5, "c", "s", "10.9.9.9", "10.200.0.1", iso, iso, "request", "DNS", "A", "kube-dns", "x.svc", "ok", "0", "",
+                 "", "t-x", "s-x", "", "53", "x.svc", "x"])  # a server that is no pod of the case: left out
+    rows.append([5, "c", "s", "10.9.9.9", ips["ray-head"], iso, iso, "request", "HTTP1", "GET", "", "/healthz", "ok", "200",
+                 "", "", "", "", "", "8000", "/healthz", "y"])  # no trace id: left out
+    with open(run / "deepflow-traces-request-list.csv", "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(cols)
+        w.writerows(rows)
+
+
+def test_the_artifacts_request_list_is_read_as_traces_named_by_pod_ip(tmp_path: Path) -> None:
+    """The artifact's DeepFlow request list was not read (its spans name pod IPs), so trace methods had nothing on
+    the artifact's own runs; it is read as its preparation reads it."""
+    col, _ = _artifact_run(tmp_path / "fetched")
+    _request_list(col.parent, slow="ray-replicas-1")
+    case = read_case(col)
+    tr = case.traces
+    assert tr is not None and len(tr) == 120, _notes(case)
+    assert set(tr["serviceName"]) == {"nginx-proxy", "ray-head", "ray-replicas-0", "ray-replicas-1"}
+    first = tr.sort_values("startTime").iloc[0]
+    assert first["startTime"] == 1750000000 * 1e6 and first["duration"] in (2_000_000, 2_001_000)  # µs, as DeepFlow gives them
+    notes = _notes(case)
+    assert "120 of 122 request(s) as spans" in notes and "2 without a trace id" in notes, notes
+    assert rank_case(col, "tracerca").ranking.components[0] == "ray-replicas-1"  # a trace method runs on them
+    r = CliRunner().invoke(app, ["dataset", "import", str(tmp_path / "fetched"), str(tmp_path / "out")], terminal_width=400)
+    assert r.exit_code == 0 and "imported 1 case(s)" in r.output, r.output
+    imported = next((tmp_path / "out").rglob("traces.csv"))
+    assert len(pd.read_csv(imported)) == 120
+    # a request list whose servers are no pod of the case (no <component>_pod_ip matches): said, the case still read
+    (col.parent / "deepflow-traces-request-list.csv").write_text("Response Delay,Start Time,Trace ID,Span ID,Server IP\n5,2025-06-15T15:00:00,t,s,10.1.1.1\n")
+    case = read_case(col)
+    assert case.traces is None and "none of its 1 request(s)" in _notes(case), _notes(case)
 
 
 def test_the_artifacts_run_without_its_applied_object_says_what_is_missing_in_one_pass(tmp_path: Path) -> None:

@@ -5,7 +5,8 @@ One experiment run of the artifact is a folder ::
     <experiment>-<fault>-stress-<target>/results/<run>-iteration-<n>/
         apply_result_chaos_anomaly_injection.json   the Chaos Mesh object applied (``result.metadata.creationTimestamp``)
         loki-logs.json                              the pods' logs (``export_logs.py``: time, pod, container, file, msg)
-        deepflow-traces-request-list.csv            the eBPF request list (not read: its spans name pod IPs)
+        deepflow-traces-request-list.csv            DeepFlow's eBPF request list (``export_traces.py``): one span per
+                                                    observed request, the server named by its pod IP
         rca-collector-results/                      ``export_rca_data.py``: data.csv (a saved pandas index, datetime
             data.csv, latency_aggregated_90.csv,    ``time``), the per-component p90 latency, the call graph
             latency_merged_90.csv, mpg.csv
@@ -13,7 +14,9 @@ One experiment run of the artifact is a folder ::
 The artifact's own preparation step (``prepare_llm_ref_stack_dataset`` in its RCAEval copy) turns each run into an
 RCAEval case: ground truth from the experiment folder's name (``cpu-stress`` / ``memory-stress`` /
 ``network-stress`` / ``gpu-stress``, the target after it), the injection time from the applied object's creation
-time, and ``latency_aggregated_90.csv`` merged into ``data.csv`` as ``<component>_latency-90`` columns.  This module
+time, ``latency_aggregated_90.csv`` merged into ``data.csv`` as ``<component>_latency-90`` columns, and the request
+list turned into RCAEval's ``traces.csv`` (``_transform_traces``: a span's service is the component whose
+``<component>_pod_ip`` in ``data.csv`` is the request's server IP).  This module
 reads the same facts, so a ``rca-collector-results`` folder is a case as it stands (every use is noted), and
 ``llmrca dataset import`` of the fetched tree writes the prepared cases.
 """
@@ -33,6 +36,15 @@ RUN_FOLDER = "rca-collector-results"
 INJECTION_JSON = "apply_result_chaos_anomaly_injection.json"
 #: The pods' logs, beside :data:`RUN_FOLDER`.
 LOGS_JSON = "loki-logs.json"
+#: DeepFlow's request list, beside :data:`RUN_FOLDER`.
+TRACES_CSV = "deepflow-traces-request-list.csv"
+#: Its columns (DeepFlow's ``l7_flow_log`` as ``export_traces.py`` names them) -> RCAEval's trace columns, as the
+#: artifact's preparation renames them; ``Response Delay`` is DeepFlow's ``response_duration`` in microseconds.
+TRACE_RENAME: dict[str, str] = {
+    "Start Time": "time", "Trace ID": "traceID", "Span ID": "spanID", "Server IP": "serviceName", "Endpoint": "methodName",
+    "Request Resource": "operationName", "Response Delay": "duration", "Response Code": "statusCode",
+    "Parent Span ID": "parentSpanID",
+}  # fmt: skip
 #: The per-component p90 latency (the sum over the mesh edges a component is on), in :data:`RUN_FOLDER`.
 LATENCY_CSV = "latency_aggregated_90.csv"
 #: The experiment folder's fault words (the artifact's ``_extract_anomaly_type``) -> fault type.
@@ -147,3 +159,84 @@ def run_logs(folder: Path, notes: list[str]) -> pd.DataFrame | None:
     })  # fmt: skip
     notes.append(f"logs read from ../{LOGS_JSON} ({len(df)} records; container_name from each record's container)")
     return df
+
+
+def run_traces(folder: Path, notes: list[str]) -> pd.DataFrame | None:
+    """``../deepflow-traces-request-list.csv`` as RCAEval traces (time, traceID, spanID, serviceName, methodName,
+    operationName, duration in µs, statusCode, parentSpanID, startTime in µs), as the artifact's preparation
+    converts it: each request's ``Server IP`` is mapped to the component whose ``<component>_pod_ip`` column in
+    ``data.csv`` holds it, and requests without a trace id, an operation, a method or a known server are left
+    out (counted in a note).  ``Start Time`` is an ISO time without offset (the exporter's local time, UTC in
+    its container), read as UTC as the preparation does.  None when the file is absent, unreadable or maps no
+    request (noted).
+
+    Source: exalsius/rca-llm ``export_traces.py`` (the request list) and ``RCAEval/utility`` ``_transform_traces``.
+    """
+    import csv
+    import io
+
+    from llmrca.dataset.normalise import parse_datetimes
+    from llmrca.dataset.safe_io import MAX_CSV_BYTES, read_bytes_bounded
+
+    path = folder.parent / TRACES_CSV
+    if not path.is_file():
+        return None
+    where = f"../{TRACES_CSV}"
+    try:
+        raw = read_bytes_bounded(path, MAX_CSV_BYTES, path.name, root=folder.parent).decode("utf-8", errors="replace")
+        ips = _pod_ips(folder)
+        bad: list[list[str]] = []
+        req = pd.read_csv(io.StringIO(raw), dtype=str, keep_default_na=False, engine="python",
+                          on_bad_lines=lambda line: bad.append(line) and None, quoting=csv.QUOTE_MINIMAL)  # fmt: skip
+    except (OSError, ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as e:
+        notes.append(f"{where} was not read ({type(e).__name__}: {str(e)[:120]}); the case is used without traces")
+        return None
+    if not ips:
+        notes.append(f"{where} was not used: data.csv has no <component>_pod_ip columns to name its requests' servers "
+                     "(the case is used without traces)")
+        return None
+    lacking = [c for c in ("Start Time", "Trace ID", "Span ID", "Server IP", "Response Delay") if c not in req.columns]
+    if lacking:
+        notes.append(f"{where} has no {lacking} column(s) (have {list(req.columns)[:8]}); the case is used without traces")
+        return None
+    renamed = req.rename(columns=TRACE_RENAME)
+    df = renamed[[c for c in TRACE_RENAME.values() if c in renamed.columns]]
+    df = df.assign(serviceName=df["serviceName"].str.strip().map(ips))
+    keep = df["traceID"].str.strip().ne("") & df["serviceName"].notna()
+    for c in ("operationName", "methodName"):
+        if c in df:
+            keep &= df[c].str.strip().ne("")
+    secs, _, _ = parse_datetimes(df["time"])
+    secs = pd.Series(secs, index=df.index, dtype=float)
+    dur = pd.to_numeric(df["duration"], errors="coerce")
+    keep &= secs.notna() & dur.notna()
+    dropped = int((~keep).sum())
+    df = df[keep].assign(duration=dur[keep], startTime=np.round(secs[keep] * 1e6), startTimeMillis=np.floor(secs[keep] * 1e3))
+    if df.empty:
+        notes.append(f"{where}: none of its {len(req)} request(s) has a trace id, an operation and a server IP of a pod in "
+                     "data.csv (the case is used without traces)")
+        return None
+    skipped = f", {len(bad)} malformed line(s) skipped" if bad else ""
+    notes.append(f"traces read from {where}: {len(df)} of {len(req)} request(s) as spans, the server IP named by data.csv's "
+                 f"<component>_pod_ip ({dropped} without a trace id, an operation or a known server left out, as the "
+                 f"artifact's preparation does{skipped}); times without offset read as UTC")
+    return df.reset_index(drop=True)
+
+
+def _pod_ips(folder: Path) -> dict[str, str]:
+    """Pod IP -> component from ``data.csv``'s ``<component>_pod_ip`` columns (every IP a column holds: a pod
+    restarted with a new IP keeps its component); an IP claimed by two components is left out."""
+    import io
+
+    from llmrca.dataset.safe_io import MAX_CSV_BYTES, read_bytes_bounded
+
+    head = pd.read_csv(io.BytesIO(read_bytes_bounded(folder / "data.csv", MAX_CSV_BYTES, "data.csv", root=folder)), dtype=str,
+                       keep_default_na=False)  # fmt: skip
+    owners: dict[str, set[str]] = {}
+    for col in head.columns:
+        if str(col).endswith("_pod_ip"):
+            comp = str(col)[: -len("_pod_ip")]
+            for ip in head[col].str.strip().unique():
+                if ip:
+                    owners.setdefault(ip, set()).add(comp)
+    return {ip: next(iter(c)) for ip, c in owners.items() if len(c) == 1}

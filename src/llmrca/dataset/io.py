@@ -1048,7 +1048,7 @@ def _read_case(folder: Path, *, normalise: bool = True, validate: bool = True) -
             sets[set_name] = df
     if layout.name == "rcaeval-re2":
         notes.append(f"RCAEval RE2/RE3 layout: {' + '.join(f'{f} as the {k} set' for k, f in layout.metric_files.items())}")
-    from llmrca.dataset.artifact import is_run_folder, merge_run_latency, run_inject_time, run_logs
+    from llmrca.dataset.artifact import is_run_folder, merge_run_latency, run_inject_time, run_logs, run_traces
 
     art_run = is_run_folder(folder)  # the paper's artifact's rca-collector-results: read as its preparation reads it
     if art_run and normalise and "basic" in sets:
@@ -1135,6 +1135,9 @@ def _read_case(folder: Path, *, normalise: bool = True, validate: bool = True) -
             notes += _not_used_last(n, traces is None)
         if traces is not None and traces.empty:
             notes.append(f"{NOT_USED_PREFIX}{traces_file.name} has a header but no rows; the case is used without traces")
+    elif art_run and (traces := run_traces(folder, notes)) is not None and normalise:
+        traces, n = normalise_traces(traces, where="deepflow-traces-request-list.csv", ref=ref)
+        notes += _not_used_last(n, traces is None)
     fault = spec.fault.to_record() if spec is not None and spec.fault is not None else None
     if fault is not None and normalise:  # fault.start / fault.end in the unit inject_time was written in (ms, µs, ns)
         fault, n, probs = fault_times_in_seconds(fault)
